@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// Entry point of the `arcline` command.
+// - Sizes libuv's thread pool before any I/O: every fsync of a delivery runs there, and the
+//   default of 4 threads would serialise concurrent deliveries.
+// - Silences only the ExperimentalWarning of node:sqlite (still flagged experimental in Node 24);
+//   every other warning is still printed.
+// - Runs the compiled dist/ when present (installed package), else the TypeScript sources
+//   directly (a git checkout: Node >= 22.18 strips types natively).
+import { existsSync } from 'node:fs';
+
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
+const defaultWarningListeners = process.listeners('warning');
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (w.name === 'ExperimentalWarning' && /SQLite/i.test(w.message)) return;
+  for (const l of defaultWarningListeners) l.call(process, w);
+});
+
+const compiled = new URL('../dist/cli/main.js', import.meta.url);
+const entry = existsSync(compiled) ? compiled : new URL('../src/cli/main.ts', import.meta.url);
+const { main } = await import(entry.href);
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,132 @@
+// The configuration schema: every key, its default and its documentation line, in one place
+// (design.md convention 7). docs/configuration.md is written from this file. Key names are a
+// public contract: rename nothing without a migration.
+
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { LIMITS } from '../core/limits.ts';
+import { parseSize } from '../core/size.ts';
+import { parseDuration } from './duration.ts';
+
+const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseSize(v);
+  if (n === null) {
+    ctx.addIssue({ code: 'custom', message: `not a size: ${JSON.stringify(v)} (use e.g. "50MB", "512KB")` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseDuration(v);
+  if (n === null) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use e.g. "30s", "5m")` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+/** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
+const listenAddress = z.string().refine((s) => parseListen(s) !== null, {
+  message: 'not a listen address (use "127.0.0.1:25", "[::1]:25" or ":25")',
+});
+
+export function parseListen(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^[\]:]*)):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' ? '::' : host, port };
+}
+
+const positiveInt = z.number().int().positive();
+
+export const configSchema = z
+  .object({
+    /** Our host name: SMTP banner, EHLO name, Received headers. */
+    hostname: z
+      .string()
+      .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'not a host name')
+      .default(() => hostname()),
+    log: z
+      .strictObject({
+        /** trace, debug, info, warn, error or fatal. */
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+        /** json (one object per line), pretty (coloured, for a terminal), or auto (pretty on a TTY). */
+        format: z.enum(['json', 'pretty', 'auto']).default('auto'),
+      })
+      .prefault({}),
+    storage: z
+      .strictObject({
+        /** Maildir root: mail of user@domain lives in {maildir}/{domain}/{user}/. */
+        maildir: z.string().min(1).default('./data/mail'),
+        /** State directory: database, queue spool, generated keys and certificates. */
+        state: z.string().min(1).default('./data/state'),
+      })
+      .prefault({}),
+    smtp: z
+      .strictObject({
+        /** Inbound MX listeners (port 25 in production); [] disables inbound SMTP. */
+        listen: z.array(listenAddress).default(['127.0.0.1:2525']),
+        /** Largest message accepted (SIZE, RFC 1870); larger ones get 552 5.3.4. */
+        max_message_size: size.default(LIMITS.smtp.defaultMaxMessageSize),
+        /** Recipients per message; more get 452 4.5.3 (RFC 5321 §4.5.3.1.8 asks for >= 100). */
+        max_recipients: positiveInt.default(LIMITS.smtp.defaultMaxRecipients),
+        /** Simultaneous inbound connections in total. */
+        max_connections: positiveInt.default(LIMITS.smtp.defaultMaxConnections),
+        /** Simultaneous inbound connections from one IP address (IPv6: per /64). */
+        max_connections_per_ip: positiveInt.default(LIMITS.smtp.defaultMaxConnectionsPerIp),
+        /** Idle time allowed between commands (RFC 5321 §4.5.3.2 suggests 5 minutes). */
+        timeout: duration.default(LIMITS.smtp.defaultSocketTimeoutMs),
+      })
+      .prefault({}),
+    submission: z
+      .strictObject({
+        /** Submission with STARTTLS (587 in production). Served once submission ships (issue #4). */
+        listen: z.array(listenAddress).default(['127.0.0.1:2587']),
+        /** Submission with implicit TLS (465 in production). */
+        tls_listen: z.array(listenAddress).default(['127.0.0.1:2465']),
+      })
+      .prefault({}),
+    imap: z
+      .strictObject({
+        /** IMAP with STARTTLS (143 in production). Served once IMAP ships (issue #3). */
+        listen: z.array(listenAddress).default(['127.0.0.1:2143']),
+        /** IMAP with implicit TLS (993 in production). */
+        tls_listen: z.array(listenAddress).default(['127.0.0.1:2993']),
+      })
+      .prefault({}),
+    tls: z
+      .strictObject({
+        /** PEM certificate chain. Without cert and key a self-signed pair is made in {state}/tls/. */
+        cert: z.string().min(1).optional(),
+        /** PEM private key matching `cert`. */
+        key: z.string().min(1).optional(),
+      })
+      .prefault({})
+      .refine((t) => (t.cert === undefined) === (t.key === undefined), {
+        message: 'cert and key must be given together',
+      }),
+    dns: z
+      .strictObject({
+        /** Resolvers as "ip" or "ip:port"; empty means the system resolvers. */
+        servers: z.array(z.string()).default([]),
+      })
+      .prefault({}),
+    auth: z
+      .strictObject({
+        /** bcrypt cost for new password hashes (2^cost rounds). 12 takes ~250 ms in pure JS. */
+        bcrypt_cost: z.number().int().min(4).max(15).default(12),
+      })
+      .prefault({}),
+    server: z
+      .strictObject({
+        /** On SIGTERM/SIGINT, how long transactions in flight may take before they get 421. */
+        shutdown_grace: duration.default(LIMITS.lifecycle.defaultShutdownGraceMs),
+      })
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;

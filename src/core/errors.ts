@@ -1,0 +1,29 @@
+// Error taxonomy shared by every layer. Protocol code maps these to its wire replies in one
+// place (smtp/replies.ts, later imap); the CLI prints `message` and exits non-zero.
+// `code` is stable: tests and callers match on it, never on message text.
+
+export type ErrorCode =
+  | 'CONFIG' // configuration file is invalid
+  | 'INVALID' // bad input from an operator or API caller (bad address, bad size ...)
+  | 'NOT_FOUND' // the named domain/user/alias does not exist
+  | 'EXISTS' // the object already exists
+  | 'TEMPORARY' // storage or dependency failure that may go away (maps to 4xx)
+  | 'QUOTA'; // over quota
+
+export class ArclineError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'ArclineError';
+  }
+}
+
+export function isArclineError(e: unknown, code?: ErrorCode): e is ArclineError {
+  return e instanceof ArclineError && (code === undefined || e.code === code);
+}
+
+/** Message of any thrown value, for logs only (never shown to remote clients). */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,35 @@
+// Every protocol and storage limit in one place (design.md convention 7). Values that an
+// operator may change are defaults for config keys; the rest are hard bounds.
+
+export const LIMITS = {
+  smtp: {
+    /** RFC 5321 §4.5.3.1.4 says 512 octets for a command line; extensions (SIZE, SMTPUTF8,
+     *  BODY, ORCPT ...) lengthen MAIL/RCPT, so we allow 4 KiB like Postfix's line_length_limit
+     *  rounding and reply 500 beyond it. */
+    maxCommandLength: 4096,
+    /** RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted. */
+    defaultMaxRecipients: 100,
+    defaultMaxMessageSize: 50 * 1024 * 1024,
+    /** RFC 5321 §4.5.3.2.7: the server should wait 5 minutes for the next command. */
+    defaultSocketTimeoutMs: 5 * 60 * 1000,
+    defaultMaxConnections: 1000,
+    defaultMaxConnectionsPerIp: 20,
+    /** Commands before a completed transaction, like smtp-server's unauthenticated limit. */
+    maxCommandsWithoutMail: 40,
+  },
+  store: {
+    /** Messages up to this size are spooled in memory; larger ones spill to a temp file. */
+    spoolMemoryBytes: 1024 * 1024,
+  },
+  directory: {
+    /** Alias chains deeper than this are a configuration loop. */
+    maxAliasDepth: 10,
+    /** Expansion of one address may not produce more targets than this. */
+    maxAliasTargets: 1000,
+    maxLocalPartLength: 64, // RFC 5321 §4.5.3.1.1
+    maxDomainLength: 255, // RFC 5321 §4.5.3.1.2
+  },
+  lifecycle: {
+    defaultShutdownGraceMs: 15_000,
+  },
+} as const;

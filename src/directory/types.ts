@@ -1,0 +1,84 @@
+// The directory: domains, users, aliases, catch-alls and password hashes.
+// SQLite implements it now (sqlite.ts); PostgreSQL will implement the same interface later, and
+// both must pass the same contract tests (test/directory/contract.ts). Protocol code sees only
+// `Directory`; operators (CLI, admin API, tests) use `DirectoryAdmin`.
+//
+// An AccountId is the user's canonical address `local@domain` (lower-case, punycode domain).
+// The store maps it to `{maildir}/{domain}/{local}/`; both parts were validated as safe path
+// components when the user was created (core/address.ts mailboxNameProblem, normalizeDomain).
+
+import type { Address } from '../core/address.ts';
+import type { AccountId, DomainName } from '../core/ids.ts';
+
+export interface Principal {
+  readonly accountId: AccountId;
+  readonly address: Address;
+}
+
+export type RecipientResolution =
+  /** Deliverable. `accounts` are local mailboxes (deduplicated); `remote` are addresses an alias
+   *  or catch-all forwards to outside our domains (delivered by the outbound queue). */
+  | { readonly kind: 'deliver'; readonly accounts: readonly AccountId[]; readonly remote: readonly Address[] }
+  | { readonly kind: 'unknown-domain' }
+  | { readonly kind: 'unknown-user' };
+
+export interface Directory {
+  isLocalDomain(domain: DomainName): Promise<boolean>;
+  /** Applies, in order: sub-address stripping (`user+tag` -> `user`), aliases (recursively, an
+   *  alias that names itself delivers to the mailbox of that name, loops end), the user table,
+   *  and the domain's catch-all. */
+  resolveRecipient(addr: Address): Promise<RecipientResolution>;
+  /** username is the full address. Constant-time with respect to the password; a missing user
+   *  costs the same as a wrong password (a dummy hash is verified). */
+  verifyPassword(username: string, password: string): Promise<Principal | null>;
+  /** True when `from` is the principal's own address or an alias that delivers to it. */
+  maySendAs(who: Principal, from: Address): Promise<boolean>;
+  close(): void;
+}
+
+export interface DomainInfo {
+  readonly name: DomainName;
+  /** Catch-all target address, or null. */
+  readonly catchAll: string | null;
+  readonly users: number;
+  readonly aliases: number;
+}
+
+export interface UserInfo {
+  readonly accountId: AccountId;
+  readonly address: string;
+  /** Storage quota in bytes, null for unlimited. Enforcement comes with the QUOTA issue. */
+  readonly quotaBytes: number | null;
+  readonly createdAt: Date;
+}
+
+export interface AliasInfo {
+  readonly source: string;
+  readonly destinations: readonly string[];
+}
+
+/** Management operations; every mutation validates first and changes nothing on error
+ *  (throws ArclineError with code INVALID, NOT_FOUND or EXISTS). */
+export interface DirectoryAdmin {
+  addDomain(name: string): Promise<DomainInfo>;
+  /** Refuses (INVALID) while the domain still has users or aliases. */
+  deleteDomain(name: string): Promise<void>;
+  listDomains(): Promise<readonly DomainInfo[]>;
+  /** `password` is plaintext and is hashed with bcrypt here. */
+  addUser(address: string, opts: { password: string; quotaBytes?: number | null }): Promise<UserInfo>;
+  /** Imports an existing hash (bcrypt `$2a$/$2b$/$2y$`, `{SHA512-CRYPT}$6$...` or `$6$...`). */
+  addUserWithHash(address: string, opts: { passwordHash: string; quotaBytes?: number | null }): Promise<UserInfo>;
+  deleteUser(address: string): Promise<UserInfo>;
+  setPassword(address: string, password: string): Promise<void>;
+  setQuota(address: string, quotaBytes: number | null): Promise<void>;
+  getUser(address: string): Promise<UserInfo | null>;
+  listUsers(domain?: string): Promise<readonly UserInfo[]>;
+  /** Adds destinations to the alias `source` (created if missing). Source must be in a local
+   *  domain; destinations are any valid addresses (local or remote). */
+  addAlias(source: string, destinations: readonly string[]): Promise<AliasInfo>;
+  /** Removes the listed destinations, or the whole alias when none are listed. */
+  deleteAlias(source: string, destinations?: readonly string[]): Promise<void>;
+  listAliases(domain?: string): Promise<readonly AliasInfo[]>;
+  /** target null removes the catch-all. */
+  setCatchAll(domain: string, target: string | null): Promise<void>;
+}
