@@ -79,6 +79,8 @@ export const configSchema = z
         max_connections_per_ip: positiveInt.default(LIMITS.smtp.defaultMaxConnectionsPerIp),
         /** Idle time allowed between commands (RFC 5321 §4.5.3.2 suggests 5 minutes). */
         timeout: duration.default(LIMITS.smtp.defaultSocketTimeoutMs),
+        /** Look up the client's host name (reverse DNS) for the Received header. */
+        reverse_lookup: z.boolean().default(true),
       })
       .prefault({}),
     submission: z

@@ -1,0 +1,141 @@
+// The server's lifecycle: start every configured service, then run until a signal.
+//   SIGTERM / SIGINT  stop accepting, let transactions in flight finish within
+//                     [server] shutdown_grace (then 421), close the database, exit 0.
+//   SIGHUP            re-read the TLS certificate; connections are not dropped.
+// A port in use or not permitted stops start-up with one clear line (exit 1).
+
+import type { AddressInfo } from 'node:net';
+import { openContext } from './cli/context.ts';
+import type { LoadedConfig } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { errorMessage, isArclineError } from './core/errors.ts';
+import { createLogger, type Logger } from './core/log.ts';
+import { createResolver } from './dns/resolver.ts';
+import { InboundSmtp } from './smtp/inbound.ts';
+import { TlsManager } from './tls/certs.ts';
+
+export interface RunningServer {
+  /** Bound addresses of the inbound SMTP listeners (port 0 in config resolves here). */
+  readonly smtp: readonly AddressInfo[];
+  readonly tls: TlsManager;
+  /** Graceful stop (see the header comment). Idempotent. */
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {}
+
+/** Starts every configured service. Throws StartupError with a one-line reason. */
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const ctx = await openContext(config, log);
+  const services: { close(): Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const s of services.reverse()) await s.close();
+    await ctx.close();
+  };
+  try {
+    const tls = await TlsManager.open(
+      {
+        files: config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : null,
+        stateDir: config.storage.state,
+        hostname: config.hostname,
+      },
+      log,
+    );
+    const inbound = new InboundSmtp({
+      config,
+      directory: ctx.directory,
+      store: ctx.store,
+      tls,
+      log: log.child({ service: 'smtp' }),
+      resolver: config.smtp.reverse_lookup ? createResolver(config.dns.servers) : null,
+    });
+    services.push(inbound);
+    const smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
+    for (const a of smtp) log.info({ service: 'smtp', address: a.address, port: a.port }, 'listening');
+    for (const [service, addrs] of [
+      ['imap', [...config.imap.listen, ...config.imap.tls_listen]],
+      ['submission', [...config.submission.listen, ...config.submission.tls_listen]],
+    ] as const) {
+      if (addrs.length > 0) log.warn({ service }, `${service} is not available in this version yet; not listening`);
+    }
+    let stopping: Promise<void> | null = null;
+    return {
+      smtp,
+      tls,
+      stop: () => {
+        stopping ??= stopAll();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await stopAll().catch(() => {});
+    throw e;
+  }
+}
+
+async function listenOrExplain(
+  service: string,
+  addrs: readonly string[],
+  listen: (a: readonly string[]) => Promise<AddressInfo[]>,
+): Promise<AddressInfo[]> {
+  try {
+    return await listen(addrs);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+    const where = err.address !== undefined ? `${err.address}:${err.port}` : addrs.join(', ');
+    if (err.code === 'EADDRINUSE') throw new StartupError(`cannot listen on ${where} (${service}): address in use`);
+    if (err.code === 'EACCES') {
+      throw new StartupError(
+        `cannot listen on ${where} (${service}): permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`,
+      );
+    }
+    if (err.code === 'EADDRNOTAVAIL') {
+      throw new StartupError(`cannot listen on ${where} (${service}): no such local address`);
+    }
+    throw e;
+  }
+}
+
+/** `arcline serve`: runs until SIGTERM/SIGINT; resolves with the process exit code. */
+export async function runServer(loaded: LoadedConfig): Promise<number> {
+  const { config } = loaded;
+  const log = createLogger({ level: config.log.level, format: config.log.format });
+  log.info({ config: loaded.file ?? '(embedded defaults)', hostname: config.hostname }, 'starting arcline');
+  let server: RunningServer;
+  try {
+    server = await startServer(config, log);
+  } catch (e) {
+    const message = e instanceof StartupError || isArclineError(e) ? e.message : `start-up failed: ${errorMessage(e)}`;
+    log.fatal(message);
+    log.flush();
+    process.stderr.write(`arcline: ${message}\n`);
+    return 1;
+  }
+  log.info('ready');
+  process.on('unhandledRejection', (err) => log.error({ err: errorMessage(err) }, 'unhandled rejection'));
+  process.on('SIGHUP', () => {
+    server.tls.reload(log).then(
+      () => log.info('TLS certificate reloaded'),
+      (err: unknown) => log.error({ err: errorMessage(err) }, 'TLS reload failed; keeping the old certificate'),
+    );
+  });
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'shutting down');
+      server.stop().then(
+        () => {
+          log.info('stopped');
+          log.flush();
+          resolve(0);
+        },
+        (err: unknown) => {
+          log.error({ err: errorMessage(err) }, 'error during shutdown');
+          log.flush();
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}

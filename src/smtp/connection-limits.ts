@@ -1,0 +1,49 @@
+// Simultaneous connections per client address. IPv6 clients are counted per /64, the
+// smallest block one customer usually gets, so one host cannot dodge the limit by rotating
+// addresses inside its own prefix.
+
+import { isIPv6 } from 'node:net';
+
+export function clientKey(ip: string): string {
+  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (v4mapped) return v4mapped[1] ?? ip;
+  if (!isIPv6(ip)) return ip;
+  // Expand "::" and keep the first four groups.
+  const [head = '', tail = ''] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
+export class ConnectionCounter {
+  readonly #counts = new Map<string, number>();
+  readonly #max: number;
+
+  constructor(maxPerClient: number) {
+    this.#max = maxPerClient;
+  }
+
+  /** Counts a new connection; false (and nothing counted) when the client is at its limit. */
+  acquire(ip: string): boolean {
+    const key = clientKey(ip);
+    const n = this.#counts.get(key) ?? 0;
+    if (n >= this.#max) return false;
+    this.#counts.set(key, n + 1);
+    return true;
+  }
+
+  release(ip: string): void {
+    const key = clientKey(ip);
+    const n = this.#counts.get(key) ?? 0;
+    if (n <= 1) this.#counts.delete(key);
+    else this.#counts.set(key, n - 1);
+  }
+
+  get size(): number {
+    return this.#counts.size;
+  }
+}

@@ -1,0 +1,63 @@
+// SMTP replies: every reply code + enhanced status code (RFC 3463) we send from our handlers is
+// defined here, and errors are mapped to the wire in this one place (design.md convention 4).
+// Reply texts never contain paths, config or internals.
+//
+// smtp-server derives the enhanced code from the basic code alone (550 is always 5.1.1), which
+// would make "relay denied" read 550 5.1.1. The shim below lets a reply whose text starts with
+// its own enhanced code ("5.7.1 ...") go out with exactly that code instead.
+
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+
+export interface SmtpReplyError extends Error {
+  responseCode: number;
+}
+
+export function reply(code: number, enhanced: string, text: string): SmtpReplyError {
+  const err = new Error(`${enhanced} ${text}`) as SmtpReplyError;
+  err.responseCode = code;
+  return err;
+}
+
+export const REPLIES = {
+  // RCPT (RFC 5321 §3.6.2: we are no open relay)
+  relayDenied: () => reply(550, '5.7.1', 'Relay access denied'),
+  userUnknown: () => reply(550, '5.1.1', 'Recipient address rejected: user unknown'),
+  badRecipientSyntax: () => reply(501, '5.1.3', 'Bad recipient address syntax'),
+  badSenderSyntax: () => reply(501, '5.1.7', 'Bad sender address syntax'),
+  // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452, the client sends the rest later.
+  tooManyRecipients: () => reply(452, '4.5.3', 'Too many recipients'),
+  forwardingUnavailable: () => reply(451, '4.3.0', 'Recipient forwards to remote addresses; try again later'),
+  // RFC 6531 §3.5: a UTF-8 address needs the SMTPUTF8 parameter on MAIL.
+  utf8NeedsSmtputf8: () => reply(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'),
+  // Connection limits
+  tooManyConnectionsFromIp: () => reply(421, '4.7.0', 'Too many connections from your address, try again later'),
+  shuttingDown: () => reply(421, '4.3.2', 'Service shutting down, try again later'),
+  // DATA
+  // RFC 5321 §2.3.8: CR and LF may only appear together as CRLF. A bare one is how SMTP
+  // smuggling hides a second message, so we refuse the message (Postfix smtpd_forbid_bare_newline).
+  bareNewline: () => reply(554, '5.6.0', 'Message contains bare CR or LF characters; use CRLF line endings'),
+  tooBig: (limit: number) => reply(552, '5.3.4', `Message size exceeds fixed limit of ${limit} bytes`),
+  // Unexpected failures are temporary: the sender retries, nothing is lost.
+  localError: () => reply(451, '4.3.0', 'Temporary local problem, please try again later'),
+} as const;
+
+export function accepted(id: string): string {
+  return `2.0.0 Ok: message ${id} delivered`;
+}
+
+const OWN_ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
+let installed = false;
+
+/** Installs the enhanced-status-code shim once per process. */
+export function installEnhancedCodeShim(): void {
+  if (installed) return;
+  installed = true;
+  const proto = SMTPConnection.prototype as unknown as {
+    send(code: number, data?: string | string[], context?: string | false): void;
+  };
+  const original = proto.send;
+  proto.send = function send(code, data, context) {
+    if (typeof data === 'string' && OWN_ENHANCED.test(data)) return original.call(this, code, data, false);
+    return original.call(this, code, data, context);
+  };
+}

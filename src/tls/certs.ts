@@ -1,0 +1,127 @@
+// TLS certificates for every listener. Either the operator's PEM files ([tls] cert/key) or, when
+// none are configured, a self-signed pair generated on first start in {state}/tls/ and reused
+// after. `reload()` re-reads the files (SIGHUP); listeners subscribe with onChange and swap their
+// secure context, so established connections keep theirs and new ones get the new certificate.
+// A reload that fails (missing file, key not matching cert) keeps the old pair and reports why.
+
+import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import forge from 'node-forge';
+import { ArclineError, errorMessage } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+
+export interface TlsPair {
+  readonly key: string;
+  readonly cert: string;
+}
+
+export interface TlsSource {
+  /** Configured files, or null for a generated self-signed pair. */
+  readonly files: { readonly cert: string; readonly key: string } | null;
+  readonly stateDir: string;
+  readonly hostname: string;
+}
+
+export class TlsManager {
+  #pair: TlsPair;
+  readonly #source: TlsSource;
+  readonly #listeners = new Set<(p: TlsPair) => void>();
+
+  private constructor(source: TlsSource, pair: TlsPair) {
+    this.#source = source;
+    this.#pair = pair;
+  }
+
+  static async open(source: TlsSource, log: Logger): Promise<TlsManager> {
+    const pair = await loadPair(source, log);
+    return new TlsManager(source, pair);
+  }
+
+  get current(): TlsPair {
+    return this.#pair;
+  }
+
+  onChange(listener: (p: TlsPair) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Re-reads the certificate; on error the old pair stays in use and the error is thrown. */
+  async reload(log: Logger): Promise<void> {
+    const pair = await loadPair(this.#source, log);
+    this.#pair = pair;
+    for (const l of this.#listeners) l(pair);
+  }
+}
+
+async function loadPair(source: TlsSource, log: Logger): Promise<TlsPair> {
+  if (source.files) return readPair(source.files.cert, source.files.key);
+  const dir = join(source.stateDir, 'tls');
+  const certFile = join(dir, 'selfsigned-cert.pem');
+  const keyFile = join(dir, 'selfsigned-key.pem');
+  try {
+    return await readPair(certFile, keyFile);
+  } catch (e) {
+    if (!(e instanceof ArclineError && /ENOENT/.test(e.message))) throw e;
+  }
+  const pair = await generateSelfSigned(source.hostname);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Key first, each written to a temp name and renamed, so a crash never leaves half a pair.
+  await writeFile(`${keyFile}.tmp`, pair.key, { mode: 0o600 });
+  await rename(`${keyFile}.tmp`, keyFile);
+  await writeFile(`${certFile}.tmp`, pair.cert, { mode: 0o644 });
+  await rename(`${certFile}.tmp`, certFile);
+  await chmod(keyFile, 0o600);
+  log.warn(
+    { cert: certFile, hostname: source.hostname },
+    'generated a self-signed TLS certificate; configure [tls] cert and key for production',
+  );
+  return pair;
+}
+
+async function readPair(certFile: string, keyFile: string): Promise<TlsPair> {
+  let cert: string;
+  let key: string;
+  try {
+    [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
+  } catch (e) {
+    throw new ArclineError('CONFIG', `TLS: cannot read certificate or key: ${errorMessage(e)}`, { cause: e });
+  }
+  try {
+    const x = new X509Certificate(cert);
+    const pub = createPublicKey(createPrivateKey(key)).export({ type: 'spki', format: 'der' });
+    if (!x.publicKey.export({ type: 'spki', format: 'der' }).equals(pub)) {
+      throw new Error(`the key in ${keyFile} does not match the certificate in ${certFile}`);
+    }
+  } catch (e) {
+    throw new ArclineError('CONFIG', `TLS: ${errorMessage(e)}`, { cause: e });
+  }
+  return { cert, key };
+}
+
+/** RSA-2048 / SHA-256 self-signed certificate for `hostname`, valid for 825 days. The key pair
+ *  comes from node:crypto (native, fast); node-forge only assembles and signs the certificate. */
+export async function generateSelfSigned(hostname: string): Promise<TlsPair> {
+  const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 });
+  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  // A positive 127-bit serial (RFC 5280 §4.1.2.2: positive, at most 20 octets).
+  cert.serialNumber = `01${randomBytes(15).toString('hex')}`;
+  const now = Date.now();
+  cert.validity.notBefore = new Date(now - 60_000);
+  cert.validity.notAfter = new Date(now + 825 * 86_400_000);
+  const name = [{ name: 'commonName', value: hostname }];
+  cert.setSubject(name);
+  cert.setIssuer(name);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: [{ type: 2, value: hostname }] },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(key), forge.md.sha256.create());
+  return { key, cert: forge.pki.certificateToPem(cert) };
+}

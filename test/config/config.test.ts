@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { configPath, loadConfig, parseConfigText } from '../../src/config/load.ts';
+import { isArclineError } from '../../src/core/errors.ts';
+
+function configError(text: string): string {
+  try {
+    parseConfigText(text, '/etc/arcline.toml');
+  } catch (e) {
+    assert.ok(isArclineError(e, 'CONFIG'), String(e));
+    return e.message;
+  }
+  assert.fail(`accepted: ${text}`);
+}
+
+test('embedded defaults: unprivileged loopback ports and ./data', () => {
+  const { config, file } = loadConfig(null);
+  assert.equal(file, null);
+  assert.deepEqual(config.smtp.listen, ['127.0.0.1:2525']);
+  assert.deepEqual(config.submission.listen, ['127.0.0.1:2587']);
+  assert.deepEqual(config.submission.tls_listen, ['127.0.0.1:2465']);
+  assert.deepEqual(config.imap.listen, ['127.0.0.1:2143']);
+  assert.deepEqual(config.imap.tls_listen, ['127.0.0.1:2993']);
+  assert.equal(config.storage.maildir, join(process.cwd(), 'data/mail'));
+  assert.equal(config.storage.state, join(process.cwd(), 'data/state'));
+  assert.equal(config.smtp.max_message_size, 50 * 1024 * 1024);
+});
+
+test('the documented example config parses; relative paths are relative to the file', () => {
+  const c = parseConfigText(
+    `hostname = "mx.example.test"
+[storage]
+maildir = "mail"
+state = "/var/lib/arcline"
+[smtp]
+listen = ["0.0.0.0:25", "[::]:25"]
+max_message_size = "25MB"
+[submission]
+listen = [":587"]
+tls_listen = [":465"]
+[imap]
+listen = [":143"]
+tls_listen = [":993"]
+[tls]
+cert = "/etc/ssl/fullchain.pem"
+key = "/etc/ssl/privkey.pem"
+[dns]
+servers = ["127.0.0.1:5353"]
+`,
+    '/etc/arcline/arcline.toml',
+  );
+  assert.equal(c.hostname, 'mx.example.test');
+  assert.equal(c.storage.maildir, '/etc/arcline/mail');
+  assert.equal(c.storage.state, '/var/lib/arcline');
+  assert.equal(c.smtp.max_message_size, 25 * 1024 * 1024);
+  assert.equal(c.tls.cert, '/etc/ssl/fullchain.pem');
+});
+
+test('errors name the file, the key path and what is wrong', () => {
+  assert.equal(configError('bogus = 1'), '/etc/arcline.toml: bogus: unknown key');
+  assert.equal(configError('[smtp]\nlisten_on = []'), '/etc/arcline.toml: smtp.listen_on: unknown key');
+  assert.equal(configError('[smtp]\nlisten = "x"'), '/etc/arcline.toml: smtp.listen: expected array, got string');
+  assert.match(configError('[smtp]\nlisten = ["nope"]'), /^\/etc\/arcline\.toml: smtp\.listen\.0: not a listen address/);
+  assert.match(configError('[smtp]\nmax_message_size = "fifty"'), /smtp\.max_message_size: not a size: "fifty"/);
+  assert.match(configError('[smtp]\nmax_recipients = 0'), /smtp\.max_recipients: /);
+  assert.match(configError('[tls]\ncert = "/a.pem"'), /tls: cert and key must be given together/);
+  assert.match(configError('hostname = "bad host"'), /hostname: not a host name/);
+  assert.match(configError('[log]\nlevel = "loud"'), /log\.level: /);
+  assert.match(configError('hostname = '), /^\/etc\/arcline\.toml:1:\d+: TOML syntax error/);
+});
+
+test('a missing config file is a clear error; ARCLINE_CONFIG names the file', async () => {
+  assert.throws(() => loadConfig('/nonexistent/arcline.toml'), /\/nonexistent\/arcline\.toml: cannot read the config file \(ENOENT\)/);
+  assert.equal(configPath(undefined, { ARCLINE_CONFIG: '/x.toml' }), '/x.toml');
+  assert.equal(configPath('/y.toml', { ARCLINE_CONFIG: '/x.toml' }), '/y.toml');
+  assert.equal(configPath(undefined, {}), null);
+  const dir = await mkdtemp(join(tmpdir(), 'arcline-cfg-'));
+  const f = join(dir, 'a.toml');
+  await writeFile(f, 'hostname = "mx.a.test"\n');
+  assert.equal(loadConfig(f).config.hostname, 'mx.a.test');
+});
