@@ -5,12 +5,12 @@
 // A port in use or not permitted stops start-up with one clear line (exit 1).
 
 import type { AddressInfo } from 'node:net';
-import { openContext } from './cli/context.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { createResolver } from './dns/resolver.ts';
+import { openContext } from './main.ts';
 import { InboundSmtp } from './smtp/inbound.ts';
 import { TlsManager } from './tls/certs.ts';
 
@@ -27,6 +27,7 @@ export class StartupError extends Error {}
 /** Starts every configured service. Throws StartupError with a one-line reason. */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const ctx = await openContext(config, log);
+  await ctx.store.cleanSpool();
   const services: { close(): Promise<void> }[] = [];
   const stopAll = async () => {
     for (const s of services.reverse()) await s.close();

@@ -88,6 +88,12 @@ export function mailboxNameProblem(local: string): string | null {
   return null;
 }
 
+/** True when a string has any character outside US-ASCII (RFC 6531 needs SMTPUTF8 for it). */
+export function hasNonAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return true;
+  return false;
+}
+
 /** `user+tag` -> { base: 'user', detail: 'tag' } (RFC 5233 sub-addressing). */
 export function splitDetail(local: string): { base: string; detail: string | null } {
   const plus = local.indexOf('+');

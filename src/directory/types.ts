@@ -64,6 +64,8 @@ export interface DirectoryAdmin {
   /** Refuses (INVALID) while the domain still has users or aliases. */
   deleteDomain(name: string): Promise<void>;
   listDomains(): Promise<readonly DomainInfo[]>;
+  /** Throws what addUser would for this address (INVALID, NOT_FOUND, EXISTS), changing nothing. */
+  checkNewUser(address: string): Promise<void>;
   /** `password` is plaintext and is hashed with bcrypt here. */
   addUser(address: string, opts: { password: string; quotaBytes?: number | null }): Promise<UserInfo>;
   /** Imports an existing hash (bcrypt `$2a$/$2b$/$2y$`, `{SHA512-CRYPT}$6$...` or `$6$...`). */

@@ -16,7 +16,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
-import { formatAddress, parseAddress } from '../core/address.ts';
+import { formatAddress, hasNonAscii, parseAddress } from '../core/address.ts';
 import { errorMessage } from '../core/errors.ts';
 import { type AccountId, newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
@@ -52,6 +52,7 @@ interface ConnState {
 }
 
 type Callback = (err?: Error | null) => void;
+type DataCallback = (err?: Error | null, message?: string) => void;
 
 export class InboundSmtp {
   readonly #deps: InboundDeps;
@@ -96,12 +97,14 @@ export class InboundSmtp {
       size: config.smtp.max_message_size,
       disabledCommands: ['AUTH'],
       authOptional: true,
+      hideENHANCEDSTATUSCODES: false, // RFC 2034; smtp-server hides it unless told
       hideDSN: true, // not advertised until DSN is really honoured (outbound queue, issue #4)
       hideREQUIRETLS: true,
       maxClients: config.smtp.max_connections,
       maxCommandLength: LIMITS.smtp.maxCommandLength,
       socketTimeout: config.smtp.timeout,
-      closeTimeout: config.server.shutdown_grace,
+      // Our own sweep (close()) ends connections at the deadline; this is only a backstop.
+      closeTimeout: config.server.shutdown_grace + 1000,
       ...(resolver ? { resolver } : { disableReverseLookup: true }),
       logger: false,
       onConnect: (session, cb) => this.#onConnect(session, cb),
@@ -117,10 +120,14 @@ export class InboundSmtp {
   }
 
   #onConnect(session: SMTPServerSession, cb: Callback): void {
-    if (this.#shuttingDown) return cb(REPLIES.shuttingDown());
+    if (this.#shuttingDown) {
+      cb(REPLIES.shuttingDown());
+      return;
+    }
     if (!this.#perIp.acquire(session.remoteAddress)) {
       this.#deps.log.warn({ conn: session.id, ip: session.remoteAddress }, 'too many connections from client');
-      return cb(REPLIES.tooManyConnectionsFromIp());
+      cb(REPLIES.tooManyConnectionsFromIp());
+      return;
     }
     const log = this.#deps.log.child({ conn: session.id });
     this.#conns.set(session.id, { log, txn: { recipients: new Map() }, inData: false });
@@ -157,7 +164,7 @@ export class InboundSmtp {
   async #onMailFrom(address: string, session: SMTPServerSession): Promise<void> {
     const state = this.#state(session);
     state.txn = { recipients: new Map() }; // MAIL starts a new transaction (RFC 5321 §3.3)
-    if (address !== '' && !session.envelope.smtpUtf8 && /[^\x00-\x7f]/.test(address)) {
+    if (address !== '' && !session.envelope.smtpUtf8 && hasNonAscii(address)) {
       throw REPLIES.utf8NeedsSmtputf8();
     }
     if (address !== '' && parseAddress(address) === null) throw REPLIES.badSenderSyntax();
@@ -165,7 +172,7 @@ export class InboundSmtp {
 
   async #onRcptTo(raw: string, session: SMTPServerSession): Promise<void> {
     const state = this.#state(session);
-    if (!session.envelope.smtpUtf8 && /[^\x00-\x7f]/.test(raw)) throw REPLIES.utf8NeedsSmtputf8();
+    if (!session.envelope.smtpUtf8 && hasNonAscii(raw)) throw REPLIES.utf8NeedsSmtputf8();
     const addr = parseAddress(raw);
     if (addr === null) throw REPLIES.badRecipientSyntax();
     const key = formatAddress(addr);
@@ -191,7 +198,7 @@ export class InboundSmtp {
     recipients.set(key, res.accounts);
   }
 
-  #onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: Callback & ((e: null, m: string) => void)): void {
+  #onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: DataCallback): void {
     const state = this.#conns.get(session.id);
     if (!state) {
       stream.resume();
@@ -338,4 +345,3 @@ function clientHostname(session: SMTPServerSession): string | null {
 function isReply(e: unknown): e is SmtpReplyError {
   return e instanceof Error && typeof (e as Partial<SmtpReplyError>).responseCode === 'number';
 }
-

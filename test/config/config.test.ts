@@ -63,7 +63,10 @@ test('errors name the file, the key path and what is wrong', () => {
   assert.equal(configError('bogus = 1'), '/etc/arcline.toml: bogus: unknown key');
   assert.equal(configError('[smtp]\nlisten_on = []'), '/etc/arcline.toml: smtp.listen_on: unknown key');
   assert.equal(configError('[smtp]\nlisten = "x"'), '/etc/arcline.toml: smtp.listen: expected array, got string');
-  assert.match(configError('[smtp]\nlisten = ["nope"]'), /^\/etc\/arcline\.toml: smtp\.listen\.0: not a listen address/);
+  assert.match(
+    configError('[smtp]\nlisten = ["nope"]'),
+    /^\/etc\/arcline\.toml: smtp\.listen\.0: not a listen address/,
+  );
   assert.match(configError('[smtp]\nmax_message_size = "fifty"'), /smtp\.max_message_size: not a size: "fifty"/);
   assert.match(configError('[smtp]\nmax_recipients = 0'), /smtp\.max_recipients: /);
   assert.match(configError('[tls]\ncert = "/a.pem"'), /tls: cert and key must be given together/);
@@ -73,7 +76,10 @@ test('errors name the file, the key path and what is wrong', () => {
 });
 
 test('a missing config file is a clear error; ARCLINE_CONFIG names the file', async () => {
-  assert.throws(() => loadConfig('/nonexistent/arcline.toml'), /\/nonexistent\/arcline\.toml: cannot read the config file \(ENOENT\)/);
+  assert.throws(
+    () => loadConfig('/nonexistent/arcline.toml'),
+    /\/nonexistent\/arcline\.toml: cannot read the config file \(ENOENT\)/,
+  );
   assert.equal(configPath(undefined, { ARCLINE_CONFIG: '/x.toml' }), '/x.toml');
   assert.equal(configPath('/y.toml', { ARCLINE_CONFIG: '/x.toml' }), '/y.toml');
   assert.equal(configPath(undefined, {}), null);

@@ -7,7 +7,19 @@ test('normalizeDomain lower-cases, converts IDN to punycode and rejects non-host
   assert.equal(normalizeDomain('example.com.'), 'example.com');
   assert.equal(normalizeDomain('bücher.example'), 'xn--bcher-kva.example');
   assert.equal(normalizeDomain('BÜCHER.example'), 'xn--bcher-kva.example');
-  for (const bad of ['', 'com', '-a.com', 'a-.com', 'a..com', 'a b.com', 'a/b.com', '1.2.3.4', '[1.2.3.4]', 'a.com\0', `${'a'.repeat(64)}.com`]) {
+  for (const bad of [
+    '',
+    'com',
+    '-a.com',
+    'a-.com',
+    'a..com',
+    'a b.com',
+    'a/b.com',
+    '1.2.3.4',
+    '[1.2.3.4]',
+    'a.com\0',
+    `${'a'.repeat(64)}.com`,
+  ]) {
     assert.equal(normalizeDomain(bad), null, bad);
   }
 });
@@ -18,14 +30,41 @@ test('parseAddress normalises case and NFC, unquotes, refuses literals and contr
   assert.deepEqual(parseAddress('Ünïcode@bücher.example'), { local: 'ünïcode', domain: 'xn--bcher-kva.example' });
   // NFD input is normalised to NFC, so both spellings name one mailbox.
   assert.equal(parseAddress('u\u0308ber@example.com')?.local, '\u00fcber');
-  for (const bad of ['', 'nodomain', '@example.com', 'a@', 'a@[127.0.0.1]', 'a\r\nb@example.com', `${'a'.repeat(65)}@example.com`, '"unterminated@example.com']) {
+  for (const bad of [
+    '',
+    'nodomain',
+    '@example.com',
+    'a@',
+    'a@[127.0.0.1]',
+    'a\r\nb@example.com',
+    `${'a'.repeat(65)}@example.com`,
+    '"unterminated@example.com',
+  ]) {
     assert.equal(parseAddress(bad), null, JSON.stringify(bad));
   }
 });
 
 test('mailboxNameProblem keeps every path trick out of mailbox names', () => {
-  for (const ok of ['alice', 'a.b', 'o\'brien', 'x_y-z', 'müller', '123']) assert.equal(mailboxNameProblem(ok), null, ok);
-  for (const bad of ['', '.', '..', '.hidden', 'a..b', 'trailing.', 'a/b', '../etc', 'a\0b', 'a+b', 'a b', 'a\\b', 'a:b', 'a"b', 'a@b', 'x'.repeat(65)]) {
+  for (const ok of ['alice', 'a.b', "o'brien", 'x_y-z', 'müller', '123'])
+    assert.equal(mailboxNameProblem(ok), null, ok);
+  for (const bad of [
+    '',
+    '.',
+    '..',
+    '.hidden',
+    'a..b',
+    'trailing.',
+    'a/b',
+    '../etc',
+    'a\0b',
+    'a+b',
+    'a b',
+    'a\\b',
+    'a:b',
+    'a"b',
+    'a@b',
+    'x'.repeat(65),
+  ]) {
     assert.notEqual(mailboxNameProblem(bad), null, JSON.stringify(bad));
   }
 });

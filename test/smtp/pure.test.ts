@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { clientKey, ConnectionCounter } from '../../src/smtp/connection-limits.ts';
+import { ConnectionCounter, clientKey } from '../../src/smtp/connection-limits.ts';
 import { BareNewlineDetector } from '../../src/smtp/line-endings.ts';
 import { protocolName, receivedHeader, rfc5322Date, traceHeaders } from '../../src/smtp/trace.ts';
 
@@ -62,11 +62,24 @@ test('Received header: RFC 5321 §4.4 form, "for" only when given, client values
       '\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n\tfor <bob@example.test>;\r\n\tTue, 24 Nov 2026 02:21:41 +0000\r\n',
   );
   assert.ok(!/\r\nX-Injected/.test(h));
-  const h6 = receivedHeader({ helo: 'h', clientHostname: 'c.example', clientIp: '::1', byHost: 'mx', protocol: 'ESMTP', id: 'i', tls: null, forRecipient: null, date });
+  const h6 = receivedHeader({
+    helo: 'h',
+    clientHostname: 'c.example',
+    clientIp: '::1',
+    byHost: 'mx',
+    protocol: 'ESMTP',
+    id: 'i',
+    tls: null,
+    forRecipient: null,
+    date,
+  });
   assert.match(h6, /^Received: from h \(c\.example \[IPv6:::1\]\)\r\n\tby mx \(arcline\) with ESMTP id i;\r\n/);
   const t = traceHeaders({ returnPath: 'a@b.c', deliveredTo: 'x@y.z', received: 'Received: r\r\n' }).toString();
   assert.equal(t, 'Return-Path: <a@b.c>\r\nDelivered-To: x@y.z\r\nReceived: r\r\n');
-  assert.equal(traceHeaders({ returnPath: '', deliveredTo: 'x@y.z', received: '' }).toString().split('\r\n')[0], 'Return-Path: <>');
+  assert.equal(
+    traceHeaders({ returnPath: '', deliveredTo: 'x@y.z', received: '' }).toString().split('\r\n')[0],
+    'Return-Path: <>',
+  );
   assert.equal(protocolName({ ehlo: true, tls: true, utf8: true }), 'UTF8SMTPS');
   assert.equal(protocolName({ ehlo: false, tls: false, utf8: false }), 'SMTP');
 });

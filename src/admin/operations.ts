@@ -1,0 +1,49 @@
+// Management operations as plain functions over the directory and the store, shared by the
+// CLI, the tests and (later) the admin HTTP API. A user is a directory row plus a Maildir;
+// these keep the two in step.
+
+import type { AccountId } from '../core/ids.ts';
+import type { DirectoryAdmin, UserInfo } from '../directory/types.ts';
+import type { MailStore } from '../store/types.ts';
+
+export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithHash' | 'deleteUser'> {
+  addUser(address: string, opts: { password: string; quotaBytes?: number | null }): Promise<UserInfo>;
+  addUserWithHash(address: string, opts: { passwordHash: string; quotaBytes?: number | null }): Promise<UserInfo>;
+  /** Removes the user; the Maildir stays on disk unless `purge`. */
+  deleteUser(address: string, opts?: { purge?: boolean }): Promise<UserInfo>;
+}
+
+export function createAdminOps(deps: { directory: DirectoryAdmin; store: MailStore }): AdminOps {
+  const { directory, store } = deps;
+  /** Creates the Maildir for a new directory row; undoes the row if that fails. */
+  const withMaildir = async (user: UserInfo): Promise<UserInfo> => {
+    try {
+      await store.createAccount(user.accountId);
+    } catch (e) {
+      await directory.deleteUser(user.address);
+      throw e;
+    }
+    return user;
+  };
+  return {
+    addDomain: (n) => directory.addDomain(n),
+    deleteDomain: (n) => directory.deleteDomain(n),
+    listDomains: () => directory.listDomains(),
+    checkNewUser: (a) => directory.checkNewUser(a),
+    addUser: async (a, o) => withMaildir(await directory.addUser(a, o)),
+    addUserWithHash: async (a, o) => withMaildir(await directory.addUserWithHash(a, o)),
+    deleteUser: async (address, opts) => {
+      const user = await directory.deleteUser(address);
+      if (opts?.purge) await store.purgeAccount(user.accountId as AccountId);
+      return user;
+    },
+    setPassword: (a, p) => directory.setPassword(a, p),
+    setQuota: (a, q) => directory.setQuota(a, q),
+    getUser: (a) => directory.getUser(a),
+    listUsers: (d) => directory.listUsers(d),
+    addAlias: (s, d) => directory.addAlias(s, d),
+    deleteAlias: (s, d) => directory.deleteAlias(s, d),
+    listAliases: (d) => directory.listAliases(d),
+    setCatchAll: (d, t) => directory.setCatchAll(d, t),
+  };
+}

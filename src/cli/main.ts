@@ -1,0 +1,203 @@
+// The `arcline` command. Exit codes: 0 success, 1 the operation was refused (nothing changed),
+// 2 usage or configuration error. Errors are one line on stderr starting with "arcline:".
+// Passwords are read from a terminal without echo or, with --password-stdin, from the first
+// line of standard input; they are never printed or logged.
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { configPath, type LoadedConfig, loadConfig } from '../config/load.ts';
+import { ArclineError, isArclineError } from '../core/errors.ts';
+import { silentLogger } from '../core/log.ts';
+import { formatSize, parseSize } from '../core/size.ts';
+import { type Context, openContext } from '../main.ts';
+import { readPassword } from './password-input.ts';
+
+const USAGE = `usage: arcline [--config FILE] COMMAND
+
+  serve                                   run the server
+  domain add NAME | del NAME | list
+  user add ADDR [--password-stdin] [--quota SIZE]
+  user del ADDR [--purge]
+  user passwd ADDR [--password-stdin]
+  user quota ADDR SIZE|none
+  user list [DOMAIN]
+  alias add SRC DST... | del SRC [DST...] | list [DOMAIN]
+  catchall set DOMAIN ADDR|none
+  version | help
+
+--config FILE (or ARCLINE_CONFIG) names the config file; default: embedded defaults.
+Documentation: docs/cli.md`;
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (e) {
+    process.stderr.write(`arcline: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, sub, ...rest] = positionals;
+  if (command === undefined || command === 'help' || values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  if (command === 'version') {
+    process.stdout.write(`arcline ${version()}\n`);
+    return 0;
+  }
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig(configPath(values.config));
+  } catch (e) {
+    process.stderr.write(`arcline: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (command === 'serve') {
+    const { runServer } = await import('../server.ts');
+    return runServer(loaded);
+  }
+  const ctx = await openContext(loaded.config, silentLogger());
+  try {
+    await run(ctx, command, sub, rest, values);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`arcline: ${e.message}\n${USAGE}\n`);
+      return 2;
+    }
+    if (isArclineError(e)) {
+      process.stderr.write(`arcline: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    await ctx.close();
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      quota: { type: 'string' },
+      purge: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+type Flags = ReturnType<typeof parse>['values'];
+
+async function run(ctx: Context, command: string, sub: string | undefined, args: string[], flags: Flags) {
+  const { ops } = ctx;
+  const need = (n: number, what: string) => {
+    if (args.length < n) throw new UsageError(`${command} ${sub}: missing ${what}`);
+  };
+  const noMore = (n: number) => {
+    if (args.length > n) throw new UsageError(`${command} ${sub}: unexpected argument ${args[n]}`);
+  };
+  switch (`${command} ${sub ?? ''}`.trim()) {
+    case 'domain add':
+      need(1, 'NAME');
+      noMore(1);
+      return say(`added domain ${(await ops.addDomain(args[0] as string)).name}`);
+    case 'domain del':
+      need(1, 'NAME');
+      noMore(1);
+      await ops.deleteDomain(args[0] as string);
+      return say(`deleted domain ${args[0]}`);
+    case 'domain list':
+      noMore(0);
+      return table(
+        ['DOMAIN', 'USERS', 'ALIASES', 'CATCH-ALL'],
+        (await ops.listDomains()).map((d) => [d.name, String(d.users), String(d.aliases), d.catchAll ?? '-']),
+      );
+    case 'user add': {
+      need(1, 'ADDR');
+      noMore(1);
+      const quotaBytes = flags.quota === undefined ? null : sizeOrThrow(flags.quota);
+      await ops.checkNewUser(args[0] as string); // refuse a bad address before asking for a password
+      const password = await readPassword(flags['password-stdin'] === true);
+      const u = await ops.addUser(args[0] as string, { password, quotaBytes });
+      return say(`added user ${u.address}`);
+    }
+    case 'user del': {
+      need(1, 'ADDR');
+      noMore(1);
+      const u = await ops.deleteUser(args[0] as string, { purge: flags.purge === true });
+      return say(`deleted user ${u.address}${flags.purge ? ' and its mail' : ' (mail kept on disk)'}`);
+    }
+    case 'user passwd': {
+      need(1, 'ADDR');
+      noMore(1);
+      if (!(await ops.getUser(args[0] as string))) throw new ArclineError('NOT_FOUND', `no user ${args[0]}`);
+      await ops.setPassword(args[0] as string, await readPassword(flags['password-stdin'] === true));
+      return say(`password changed for ${args[0]}`);
+    }
+    case 'user quota':
+      need(2, 'ADDR SIZE|none');
+      noMore(2);
+      await ops.setQuota(args[0] as string, args[1] === 'none' ? null : sizeOrThrow(args[1] as string));
+      return say(`quota of ${args[0]} set to ${args[1]}`);
+    case 'user list':
+      noMore(1);
+      return table(
+        ['USER', 'QUOTA', 'CREATED'],
+        (await ops.listUsers(args[0])).map((u) => [
+          u.address,
+          u.quotaBytes === null ? 'unlimited' : formatSize(u.quotaBytes),
+          u.createdAt.toISOString().replace(/\.\d+Z$/, 'Z'),
+        ]),
+      );
+    case 'alias add': {
+      need(2, 'SRC DST...');
+      const a = await ops.addAlias(args[0] as string, args.slice(1));
+      return say(`${a.source} -> ${a.destinations.join(', ')}`);
+    }
+    case 'alias del':
+      need(1, 'SRC');
+      await ops.deleteAlias(args[0] as string, args.length > 1 ? args.slice(1) : undefined);
+      return say(`deleted ${args.length > 1 ? `${args.slice(1).join(', ')} from alias` : 'alias'} ${args[0]}`);
+    case 'alias list':
+      noMore(1);
+      return table(
+        ['ALIAS', 'DESTINATIONS'],
+        (await ops.listAliases(args[0])).map((a) => [a.source, a.destinations.join(', ')]),
+      );
+    case 'catchall set':
+      need(2, 'DOMAIN ADDR|none');
+      noMore(2);
+      await ops.setCatchAll(args[0] as string, args[1] === 'none' ? null : (args[1] as string));
+      return say(args[1] === 'none' ? `removed the catch-all of ${args[0]}` : `catch-all of ${args[0]} -> ${args[1]}`);
+    default:
+      throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
+  }
+}
+
+function sizeOrThrow(text: string): number {
+  const n = parseSize(text);
+  if (n === null || n === 0) throw new UsageError(`not a size: ${text} (use e.g. 1GB, 500MB)`);
+  return n;
+}
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function table(header: string[], rows: string[][]): void {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  for (const r of all) say(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  '));
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

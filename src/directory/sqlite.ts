@@ -1,0 +1,372 @@
+// The directory in SQLite (node:sqlite), in {state}/arcline.db. The server and the CLI open the
+// same file at the same time: WAL mode lets readers proceed during a write, busy_timeout makes
+// a writer wait for another, and lookups are never cached, so a CLI change applies to the next
+// RCPT at once. All keys are stored normalised (lower-case local parts, punycode domains; see
+// core/address.ts), so lookups are exact matches on indexed columns.
+// Mutations validate everything first and run in one transaction: on error nothing changes.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import {
+  type Address,
+  formatAddress,
+  mailboxNameProblem,
+  normalizeDomain,
+  parseAddress,
+  splitDetail,
+} from '../core/address.ts';
+import { ArclineError } from '../core/errors.ts';
+import type { AccountId, DomainName } from '../core/ids.ts';
+import type { Logger } from '../core/log.ts';
+import { expandRecipient } from './expand.ts';
+import { hashPassword, verifyDummy, verifyPasswordHash } from './password.ts';
+import type {
+  AliasInfo,
+  Directory,
+  DirectoryAdmin,
+  DomainInfo,
+  Principal,
+  RecipientResolution,
+  UserInfo,
+} from './types.ts';
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE domains (
+     name TEXT PRIMARY KEY,
+     catch_all TEXT,
+     created_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE users (
+     address TEXT PRIMARY KEY,
+     domain TEXT NOT NULL REFERENCES domains(name),
+     local TEXT NOT NULL,
+     password_hash TEXT NOT NULL,
+     quota_bytes INTEGER,
+     created_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX users_domain ON users(domain);
+   CREATE TABLE aliases (
+     source TEXT NOT NULL,
+     destination TEXT NOT NULL,
+     domain TEXT NOT NULL REFERENCES domains(name),
+     PRIMARY KEY (source, destination)
+   ) STRICT;
+   CREATE INDEX aliases_domain ON aliases(domain);`,
+];
+
+export interface SqliteDirectoryOptions {
+  readonly path: string;
+  readonly bcryptCost: number;
+  readonly log: Logger;
+}
+
+type Row = Record<string, unknown>;
+
+export class SqliteDirectory implements Directory, DirectoryAdmin {
+  readonly #db: DatabaseSync;
+  readonly #cost: number;
+  readonly #log: Logger;
+  readonly #q: Statements;
+
+  constructor(opts: SqliteDirectoryOptions) {
+    mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
+    this.#db = new DatabaseSync(opts.path);
+    this.#cost = opts.bcryptCost;
+    this.#log = opts.log;
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+    this.#migrate();
+    this.#q = prepareStatements(this.#db);
+  }
+
+  #migrate(): void {
+    const row = this.#db.prepare('PRAGMA user_version').get() as Row;
+    const version = Number(row.user_version ?? 0);
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.#tx(() => {
+        this.#db.exec(MIGRATIONS[v] as string);
+        this.#db.exec(`PRAGMA user_version = ${v + 1}`);
+      });
+    }
+  }
+
+  #tx<T>(fn: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const r = fn();
+      this.#db.exec('COMMIT');
+      return r;
+    } catch (e) {
+      this.#db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  // ---- Directory (protocol side) ----
+
+  async isLocalDomain(domain: DomainName): Promise<boolean> {
+    return this.#q.domain.get(domain) !== undefined;
+  }
+
+  async resolveRecipient(addr: Address): Promise<RecipientResolution> {
+    if (!(await this.isLocalDomain(addr.domain))) return { kind: 'unknown-domain' };
+    const start = `${splitDetail(addr.local).base}@${addr.domain}`;
+    const r = expandRecipient(start, this.#lookups(), true);
+    for (const w of r.warnings) this.#log.warn({ rcpt: start }, w);
+    if (r.accounts.length === 0 && r.remote.length === 0) return { kind: 'unknown-user' };
+    return { kind: 'deliver', accounts: r.accounts, remote: r.remote };
+  }
+
+  #lookups() {
+    return {
+      isLocalDomain: (d: string) => this.#q.domain.get(d) !== undefined,
+      isUser: (a: string) => this.#q.user.get(a) !== undefined,
+      aliasTargets: (a: string) => (this.#q.aliasTargets.all(a) as Row[]).map((r) => String(r.destination)),
+      catchAll: (d: string) => {
+        const row = this.#q.domain.get(d) as Row | undefined;
+        return row?.catch_all ? String(row.catch_all) : null;
+      },
+    };
+  }
+
+  async verifyPassword(username: string, password: string): Promise<Principal | null> {
+    const addr = parseAddress(username);
+    const row = addr ? (this.#q.user.get(formatAddress(addr)) as Row | undefined) : undefined;
+    if (!addr || !row) return verifyDummy(password, this.#cost).then(() => null);
+    if (!(await verifyPasswordHash(String(row.password_hash), password))) return null;
+    return { accountId: formatAddress(addr) as AccountId, address: addr };
+  }
+
+  async maySendAs(who: Principal, from: Address): Promise<boolean> {
+    const base = `${splitDetail(from.local).base}@${from.domain}`;
+    if (base === who.accountId) return true;
+    // Only explicit aliases count: a catch-all must not let its owner send as anyone.
+    return expandRecipient(base, this.#lookups(), false).accounts.includes(who.accountId);
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  // ---- DirectoryAdmin (operators) ----
+
+  async addDomain(name: string): Promise<DomainInfo> {
+    const d = domainOrThrow(name);
+    if (this.#q.domain.get(d)) throw new ArclineError('EXISTS', `domain ${d} already exists`);
+    this.#q.addDomain.run(d, Date.now());
+    return { name: d, catchAll: null, users: 0, aliases: 0 };
+  }
+
+  async deleteDomain(name: string): Promise<void> {
+    const info = (await this.listDomains()).find((x) => x.name === domainOrThrow(name));
+    if (!info) throw new ArclineError('NOT_FOUND', `no domain ${name}`);
+    if (info.users > 0 || info.aliases > 0) {
+      throw new ArclineError(
+        'INVALID',
+        `domain ${info.name} still has ${info.users} user(s) and ${info.aliases} alias(es); delete them first`,
+      );
+    }
+    this.#q.delDomain.run(info.name);
+  }
+
+  async listDomains(): Promise<readonly DomainInfo[]> {
+    return (this.#q.domains.all() as Row[]).map((r) => ({
+      name: String(r.name) as DomainName,
+      catchAll: r.catch_all ? String(r.catch_all) : null,
+      users: Number(r.users),
+      aliases: Number(r.aliases),
+    }));
+  }
+
+  async checkNewUser(address: string): Promise<void> {
+    this.#newUserAddress(address);
+  }
+
+  async addUser(address: string, opts: { password: string; quotaBytes?: number | null }): Promise<UserInfo> {
+    await this.checkNewUser(address); // validate before spending time on the hash
+    if (opts.password === '') throw new ArclineError('INVALID', 'the password is empty');
+    const hash = await hashPassword(opts.password, this.#cost);
+    return this.addUserWithHash(address, { passwordHash: hash, quotaBytes: opts.quotaBytes ?? null });
+  }
+
+  async addUserWithHash(
+    address: string,
+    opts: { passwordHash: string; quotaBytes?: number | null },
+  ): Promise<UserInfo> {
+    const a = this.#newUserAddress(address);
+    if (!/^(\{[A-Za-z0-9.-]+\})?\$(2[aby]|6)\$/.test(opts.passwordHash)) {
+      throw new ArclineError('INVALID', 'unsupported password hash (bcrypt $2a$/$2b$/$2y$ or SHA-512-crypt $6$)');
+    }
+    const quota = quotaOrThrow(opts.quotaBytes ?? null);
+    const now = Date.now();
+    const id = formatAddress(a);
+    this.#q.addUser.run(id, a.domain, a.local, opts.passwordHash, quota, now);
+    return { accountId: id as AccountId, address: id, quotaBytes: quota, createdAt: new Date(now) };
+  }
+
+  /** Parses and validates the address of a user to create. */
+  #newUserAddress(address: string): Address {
+    const a = this.#localAddress(address, 'user');
+    if (this.#q.user.get(formatAddress(a))) throw new ArclineError('EXISTS', `user ${formatAddress(a)} already exists`);
+    return a;
+  }
+
+  /** A valid address in an existing local domain whose local part is a safe mailbox name. */
+  #localAddress(address: string, what: string): Address {
+    const a = parseAddress(address);
+    if (!a) throw new ArclineError('INVALID', `invalid ${what} address: ${JSON.stringify(address)}`);
+    const problem = mailboxNameProblem(a.local);
+    if (problem) throw new ArclineError('INVALID', `invalid ${what} address ${JSON.stringify(address)}: ${problem}`);
+    if (!this.#q.domain.get(a.domain)) {
+      throw new ArclineError('NOT_FOUND', `no domain ${a.domain}; add it first with: arcline domain add ${a.domain}`);
+    }
+    return a;
+  }
+
+  async deleteUser(address: string): Promise<UserInfo> {
+    const user = await this.#existingUser(address);
+    this.#q.delUser.run(user.address);
+    return user;
+  }
+
+  async setPassword(address: string, password: string): Promise<void> {
+    const user = await this.#existingUser(address);
+    if (password === '') throw new ArclineError('INVALID', 'the password is empty');
+    this.#q.setHash.run(await hashPassword(password, this.#cost), user.address);
+  }
+
+  async setQuota(address: string, quotaBytes: number | null): Promise<void> {
+    const user = await this.#existingUser(address);
+    this.#q.setQuota.run(quotaOrThrow(quotaBytes), user.address);
+  }
+
+  async getUser(address: string): Promise<UserInfo | null> {
+    const a = parseAddress(address);
+    const row = a ? (this.#q.user.get(formatAddress(a)) as Row | undefined) : undefined;
+    return row ? userInfo(row) : null;
+  }
+
+  async #existingUser(address: string): Promise<UserInfo> {
+    const u = await this.getUser(address);
+    if (!u) throw new ArclineError('NOT_FOUND', `no user ${address}`);
+    return u;
+  }
+
+  async listUsers(domain?: string): Promise<readonly UserInfo[]> {
+    const rows = domain === undefined ? this.#q.users.all() : this.#q.usersIn.all(domainOrThrow(domain));
+    return (rows as Row[]).map(userInfo);
+  }
+
+  async addAlias(source: string, destinations: readonly string[]): Promise<AliasInfo> {
+    const src = this.#localAddress(source, 'alias');
+    if (destinations.length === 0) throw new ArclineError('INVALID', 'an alias needs at least one destination');
+    const dsts = destinations.map((d) => {
+      const a = parseAddress(d);
+      if (!a) throw new ArclineError('INVALID', `invalid destination address: ${JSON.stringify(d)}`);
+      return formatAddress(a);
+    });
+    const id = formatAddress(src);
+    this.#tx(() => {
+      for (const d of dsts) this.#q.addAlias.run(id, d, src.domain);
+    });
+    return { source: id, destinations: (this.#q.aliasTargets.all(id) as Row[]).map((r) => String(r.destination)) };
+  }
+
+  async deleteAlias(source: string, destinations?: readonly string[]): Promise<void> {
+    const src = parseAddress(source);
+    if (!src) throw new ArclineError('INVALID', `invalid alias address: ${JSON.stringify(source)}`);
+    const id = formatAddress(src);
+    const existing = new Set((this.#q.aliasTargets.all(id) as Row[]).map((r) => String(r.destination)));
+    if (existing.size === 0) throw new ArclineError('NOT_FOUND', `no alias ${id}`);
+    const dsts = (destinations ?? []).map((d) => {
+      const a = parseAddress(d);
+      const key = a ? formatAddress(a) : d;
+      if (!existing.has(key)) throw new ArclineError('NOT_FOUND', `alias ${id} has no destination ${d}`);
+      return key;
+    });
+    this.#tx(() => {
+      if (dsts.length === 0) this.#q.delAliasAll.run(id);
+      else for (const d of dsts) this.#q.delAlias.run(id, d);
+    });
+  }
+
+  async listAliases(domain?: string): Promise<readonly AliasInfo[]> {
+    const rows = (domain === undefined ? this.#q.aliases.all() : this.#q.aliasesIn.all(domainOrThrow(domain))) as Row[];
+    const map = new Map<string, string[]>();
+    for (const r of rows) {
+      const list = map.get(String(r.source)) ?? [];
+      list.push(String(r.destination));
+      map.set(String(r.source), list);
+    }
+    return [...map].map(([source, destinations]) => ({ source, destinations }));
+  }
+
+  async setCatchAll(domain: string, target: string | null): Promise<void> {
+    const d = domainOrThrow(domain);
+    if (!this.#q.domain.get(d)) throw new ArclineError('NOT_FOUND', `no domain ${d}`);
+    let value: string | null = null;
+    if (target !== null) {
+      const a = parseAddress(target);
+      if (!a) throw new ArclineError('INVALID', `invalid catch-all address: ${JSON.stringify(target)}`);
+      value = formatAddress(a);
+    }
+    this.#q.setCatchAll.run(value, d);
+  }
+}
+
+function prepareStatements(db: DatabaseSync) {
+  const p = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    domain: p('SELECT name, catch_all FROM domains WHERE name = ?'),
+    domains: p(`SELECT d.name, d.catch_all,
+                  (SELECT count(*) FROM users u WHERE u.domain = d.name) AS users,
+                  (SELECT count(DISTINCT source) FROM aliases a WHERE a.domain = d.name) AS aliases
+                FROM domains d ORDER BY d.name`),
+    addDomain: p('INSERT INTO domains (name, created_at) VALUES (?, ?)'),
+    delDomain: p('DELETE FROM domains WHERE name = ?'),
+    setCatchAll: p('UPDATE domains SET catch_all = ? WHERE name = ?'),
+    user: p('SELECT address, password_hash, quota_bytes, created_at FROM users WHERE address = ?'),
+    users: p('SELECT address, quota_bytes, created_at FROM users ORDER BY domain, local'),
+    usersIn: p('SELECT address, quota_bytes, created_at FROM users WHERE domain = ? ORDER BY local'),
+    addUser: p(
+      'INSERT INTO users (address, domain, local, password_hash, quota_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    delUser: p('DELETE FROM users WHERE address = ?'),
+    setHash: p('UPDATE users SET password_hash = ? WHERE address = ?'),
+    setQuota: p('UPDATE users SET quota_bytes = ? WHERE address = ?'),
+    aliasTargets: p('SELECT destination FROM aliases WHERE source = ? ORDER BY destination'),
+    aliases: p('SELECT source, destination FROM aliases ORDER BY source, destination'),
+    aliasesIn: p('SELECT source, destination FROM aliases WHERE domain = ? ORDER BY source, destination'),
+    addAlias: p('INSERT OR IGNORE INTO aliases (source, destination, domain) VALUES (?, ?, ?)'),
+    delAlias: p('DELETE FROM aliases WHERE source = ? AND destination = ?'),
+    delAliasAll: p('DELETE FROM aliases WHERE source = ?'),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+export function openSqliteDirectory(opts: SqliteDirectoryOptions): SqliteDirectory {
+  return new SqliteDirectory(opts);
+}
+
+function domainOrThrow(name: string): DomainName {
+  const d = normalizeDomain(name);
+  if (!d) throw new ArclineError('INVALID', `invalid domain name: ${JSON.stringify(name)}`);
+  return d;
+}
+
+function quotaOrThrow(q: number | null): number | null {
+  if (q !== null && (!Number.isSafeInteger(q) || q <= 0)) {
+    throw new ArclineError('INVALID', `invalid quota: ${q} (a positive size, or none)`);
+  }
+  return q;
+}
+
+function userInfo(r: Row): UserInfo {
+  return {
+    accountId: String(r.address) as AccountId,
+    address: String(r.address),
+    quotaBytes: r.quota_bytes === null || r.quota_bytes === undefined ? null : Number(r.quota_bytes),
+    createdAt: new Date(Number(r.created_at)),
+  };
+}

@@ -1,0 +1,39 @@
+// The composition root: the only place that names concrete implementations. Everything else
+// receives the Directory / MailStore interfaces. The server and the CLI both build their
+// context here, so they see the same database and the same Maildir tree.
+
+import { join } from 'node:path';
+import { type AdminOps, createAdminOps } from './admin/operations.ts';
+import type { Config } from './config/schema.ts';
+import type { Logger } from './core/log.ts';
+import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts';
+import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
+
+export interface Context {
+  readonly directory: SqliteDirectory;
+  readonly store: MaildirStore;
+  readonly ops: AdminOps;
+  close(): Promise<void>;
+}
+
+export async function openContext(config: Config, log: Logger): Promise<Context> {
+  const directory = openSqliteDirectory({
+    path: join(config.storage.state, 'arcline.db'),
+    bcryptCost: config.auth.bcrypt_cost,
+    log: log.child({ component: 'directory' }),
+  });
+  const store = createMaildirStore({
+    root: config.storage.maildir,
+    spoolDir: join(config.storage.state, 'spool'),
+    log: log.child({ component: 'store' }),
+  });
+  return {
+    directory,
+    store,
+    ops: createAdminOps({ directory, store }),
+    async close() {
+      await store.close();
+      directory.close();
+    },
+  };
+}

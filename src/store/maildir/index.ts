@@ -1,0 +1,190 @@
+// The Maildir MailStore (delivery side). Durability contract: see src/store/types.ts.
+// For each target: write tmp/<unique> (O_EXCL) -> fsync -> close; then rename every copy into
+// new/ and fsync each new/ directory once (group commit, dirsync.ts). A reader (IMAP, Dovecot,
+// mutt) only ever sees complete files: a file appears in new/ by an atomic rename after its
+// data is on disk. On any failure every copy made so far is removed and TEMPORARY is thrown.
+
+import { type FileHandle, mkdir, open, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ArclineError, errorMessage } from '../../core/errors.ts';
+import type { AccountId } from '../../core/ids.ts';
+import { LIMITS } from '../../core/limits.ts';
+import type { Logger } from '../../core/log.ts';
+import { Spool } from '../spool.ts';
+import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage, SpoolWriter } from '../types.ts';
+import { DirSyncer } from './dirsync.ts';
+import { accountDir, DEFAULT_FOLDERS, isInbox, LayoutError, mailboxDir } from './layout.ts';
+import { uniqueBase, withSize } from './naming.ts';
+
+export interface MaildirStoreOptions {
+  readonly root: string;
+  readonly spoolDir: string;
+  readonly log: Logger;
+}
+
+const WRITE_BATCH = 256 * 1024;
+
+export class MaildirStore implements MailStore {
+  readonly #root: string;
+  readonly #log: Logger;
+  readonly #spool: Spool;
+  readonly #syncer = new DirSyncer();
+  /** Mailbox directories known to exist with tmp/ new/ cur/ (saves a stat per delivery). */
+  readonly #known = new Set<string>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  constructor(opts: MaildirStoreOptions) {
+    this.#root = opts.root;
+    this.#log = opts.log;
+    this.#spool = new Spool(opts.spoolDir, LIMITS.store.spoolMemoryBytes);
+  }
+
+  /** Removes spool files left by an earlier server process. Call once at server start. */
+  cleanSpool(): Promise<void> {
+    return this.#spool.clean();
+  }
+
+  createSpool(): SpoolWriter {
+    return this.#spool.create();
+  }
+
+  async createAccount(id: AccountId): Promise<void> {
+    const acct = this.#accountDir(id);
+    await mkdir(dirname(acct), { recursive: true, mode: 0o700 });
+    await makeMaildir(acct);
+    for (const f of DEFAULT_FOLDERS) await makeMaildir(mailboxDir(acct, f), true);
+    // Make the new directories themselves durable: fsync each parent that gained an entry.
+    await this.#syncer.sync(acct);
+    await this.#syncer.sync(dirname(acct));
+    await this.#syncer.sync(dirname(dirname(acct)));
+    this.#known.add(acct);
+  }
+
+  async purgeAccount(id: AccountId): Promise<void> {
+    const acct = this.#accountDir(id);
+    await rm(acct, { recursive: true, force: true });
+    for (const d of this.#known) if (d === acct || d.startsWith(`${acct}/`)) this.#known.delete(d);
+  }
+
+  deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]> {
+    const p = this.#deliver(targets, msg);
+    this.#inFlight.add(p);
+    const forget = () => this.#inFlight.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  async #deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]> {
+    const made: string[] = []; // every path that may exist, for clean-up on failure
+    try {
+      const dirs = await Promise.all(targets.map((t) => this.#mailbox(t.account, t.mailbox ?? 'INBOX')));
+      // allSettled: on a failure, clean up only once every write has stopped.
+      const settled = await Promise.allSettled(
+        targets.map(async (t, i) => {
+          const dir = dirs[i] as string;
+          const base = uniqueBase();
+          const tmp = join(dir, 'tmp', base);
+          made.push(tmp);
+          const size = await writeDurably(tmp, t.prefix, msg);
+          return { dir, tmp, final: join(dir, 'new', withSize(base, size)), size };
+        }),
+      );
+      const written = settled.map((r) => {
+        if (r.status === 'rejected') throw r.reason;
+        return r.value;
+      });
+      for (const w of written) {
+        await rename(w.tmp, w.final);
+        made.push(w.final);
+      }
+      await Promise.all([...new Set(written.map((w) => join(w.dir, 'new')))].map((d) => this.#syncer.sync(d)));
+      return written.map((w, i) => ({
+        account: targets[i]?.account as AccountId,
+        mailbox: targets[i]?.mailbox ?? 'INBOX',
+        path: w.final,
+        size: w.size,
+      }));
+    } catch (e) {
+      await Promise.all(made.map((p) => unlink(p).catch(() => {})));
+      if (e instanceof ArclineError) throw e;
+      throw new ArclineError('TEMPORARY', `delivery failed: ${errorMessage(e)}`, { cause: e });
+    }
+  }
+
+  /** The directory of a mailbox, creating a missing folder (never a missing account). */
+  async #mailbox(id: AccountId, mailbox: string): Promise<string> {
+    const acct = this.#accountDir(id);
+    const dir = mailboxDir(acct, mailbox);
+    if (this.#known.has(dir)) return dir;
+    try {
+      await stat(join(acct, 'new'));
+    } catch {
+      throw new ArclineError('NOT_FOUND', `no Maildir for account ${id}`);
+    }
+    if (!isInbox(mailbox)) await makeMaildir(dir, true);
+    this.#known.add(dir);
+    return dir;
+  }
+
+  #accountDir(id: AccountId): string {
+    try {
+      return accountDir(this.#root, id);
+    } catch (e) {
+      if (e instanceof LayoutError) throw new ArclineError('INVALID', e.message);
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+    this.#log.debug('mail store closed');
+  }
+}
+
+export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
+  return new MaildirStore(opts);
+}
+
+/** tmp/ new/ cur/ (and the Maildir++ `maildirfolder` marker for a folder). Idempotent. */
+async function makeMaildir(dir: string, folder = false): Promise<void> {
+  for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
+  if (folder) await writeFile(join(dir, 'maildirfolder'), '', { mode: 0o600, flag: 'a' });
+}
+
+/** Writes prefix + message to a new file, fsyncs and closes it; returns the size. */
+async function writeDurably(path: string, prefix: Buffer, msg: SpooledMessage): Promise<number> {
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    let pending: Buffer[] = prefix.length > 0 ? [prefix] : [];
+    let pendingBytes = prefix.length;
+    let total = 0;
+    for await (const chunk of msg.open() as Readable & AsyncIterable<Buffer>) {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= WRITE_BATCH) {
+        total += await writeAll(fh, pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+      }
+    }
+    total += await writeAll(fh, pending, pendingBytes);
+    await fh.sync();
+    return total;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** writev that finishes short writes. */
+async function writeAll(fh: FileHandle, buffers: Buffer[], bytes: number): Promise<number> {
+  if (bytes === 0) return 0;
+  let { bytesWritten } = await fh.writev(buffers);
+  if (bytesWritten < bytes) {
+    const rest = Buffer.concat(buffers).subarray(bytesWritten);
+    let off = 0;
+    while (off < rest.length) off += (await fh.write(rest, off)).bytesWritten;
+    bytesWritten = bytes;
+  }
+  return bytesWritten;
+}

@@ -1,0 +1,53 @@
+// Where things live on disk (Maildir, cr.yp.to/proto/maildir.html, with Maildir++ folders as
+// Courier/Dovecot lay them out):
+//   {root}/{domain}/{local}/            the account; also INBOX (tmp/ new/ cur/)
+//   {root}/{domain}/{local}/.Sent/      folder "Sent" (+ an empty `maildirfolder` marker)
+//   {root}/{domain}/{local}/.A.B/       folder "A.B": "." is the hierarchy separator
+// Pure functions. Every name that reaches the disk is validated here, whatever the caller
+// already checked (defence in depth): no "/", NUL, control characters, empty components,
+// "." or ".." components, and the resolved path must stay under the account directory.
+
+import { join, resolve, sep } from 'node:path';
+import type { AccountId } from '../../core/ids.ts';
+
+export const DEFAULT_FOLDERS = ['Sent', 'Drafts', 'Trash', 'Junk'] as const;
+
+export class LayoutError extends Error {}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
+const BAD_CHARS = /[/\\\x00-\x1f\x7f]/;
+
+/** Splits and validates an AccountId (`local@domain`); returns the account directory. */
+export function accountDir(root: string, id: AccountId): string {
+  const at = id.lastIndexOf('@');
+  const local = id.slice(0, at);
+  const domain = id.slice(at + 1);
+  if (at <= 0 || BAD_CHARS.test(local) || local.startsWith('.')) {
+    throw new LayoutError(`invalid account local part: ${JSON.stringify(local)}`);
+  }
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(domain)) {
+    throw new LayoutError(`invalid account domain: ${JSON.stringify(domain)}`);
+  }
+  const base = resolve(root);
+  const dir = resolve(base, domain, local);
+  if (!dir.startsWith(base + sep)) throw new LayoutError('account path escapes the Maildir root');
+  return dir;
+}
+
+/** True for INBOX in any case (RFC 3501 §5.1: INBOX is case-insensitive). */
+export function isInbox(mailbox: string): boolean {
+  return mailbox.toUpperCase() === 'INBOX';
+}
+
+/** Directory of a mailbox inside an account: INBOX is the account dir, "A.B" is ".A.B". */
+export function mailboxDir(account: string, mailbox: string): string {
+  if (isInbox(mailbox)) return account;
+  if (mailbox === '' || BAD_CHARS.test(mailbox))
+    throw new LayoutError(`invalid mailbox name: ${JSON.stringify(mailbox)}`);
+  const parts = mailbox.split('.');
+  if (parts.some((p) => p === '' || p === '..'))
+    throw new LayoutError(`invalid mailbox name: ${JSON.stringify(mailbox)}`);
+  const dir = join(account, `.${mailbox}`);
+  if (!dir.startsWith(account + sep)) throw new LayoutError('mailbox path escapes the account');
+  return dir;
+}

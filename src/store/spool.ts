@@ -1,0 +1,103 @@
+// Holds a message while it is received, until it is delivered. Small messages stay in memory
+// (a list of the received chunks, no copying); once a message passes `memoryLimit` bytes every
+// chunk so far goes to a file in the spool directory and the rest is appended there, so memory
+// per message stays bounded whatever its size. The spool is not durable state: nothing is
+// acknowledged from it, so it is never fsynced, and leftovers are removed at start.
+
+import { createReadStream } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { SpooledMessage, SpoolWriter } from './types.ts';
+
+let counter = 0;
+
+export class Spool {
+  readonly #dir: string;
+  readonly #memoryLimit: number;
+  #ready: Promise<void> | null = null;
+
+  constructor(dir: string, memoryLimit: number) {
+    this.#dir = dir;
+    this.#memoryLimit = memoryLimit;
+  }
+
+  /** Removes leftovers of an earlier process (a previous spool is never resumed). */
+  async clean(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    for (const f of await readdir(this.#dir)) await rm(join(this.#dir, f), { force: true, recursive: true });
+  }
+
+  #ensureDir(): Promise<void> {
+    this.#ready ??= mkdir(this.#dir, { recursive: true, mode: 0o700 }).then(() => undefined);
+    return this.#ready;
+  }
+
+  create(): SpoolWriter {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let file: { path: string; fh: FileHandle } | null = null;
+    let done = false;
+    const spill = async () => {
+      await this.#ensureDir();
+      counter += 1;
+      const path = join(this.#dir, `${process.pid}-${Date.now()}-${counter}.eml`);
+      const fh = await open(path, 'wx', 0o600);
+      file = { path, fh };
+      for (const c of chunks) await fh.write(c);
+      chunks.length = 0;
+    };
+    return {
+      write: async (chunk) => {
+        if (done) throw new Error('spool already finished');
+        size += chunk.length;
+        if (file) {
+          await file.fh.write(chunk);
+          return;
+        }
+        chunks.push(chunk);
+        if (size > this.#memoryLimit) await spill();
+      },
+      finish: async () => {
+        done = true;
+        if (!file) return memoryMessage(chunks, size);
+        const f = file as { path: string; fh: FileHandle };
+        await f.fh.close();
+        return fileMessage(f.path, size);
+      },
+      abort: async () => {
+        done = true;
+        chunks.length = 0;
+        if (file) {
+          const f = file as { path: string; fh: FileHandle };
+          file = null;
+          await f.fh.close().catch(() => {});
+          await unlink(f.path).catch(() => {});
+        }
+      },
+    };
+  }
+}
+
+function memoryMessage(chunks: Buffer[], size: number): SpooledMessage {
+  return {
+    size,
+    open: () => Readable.from(chunks, { objectMode: false }),
+    dispose: async () => {
+      chunks.length = 0;
+    },
+  };
+}
+
+function fileMessage(path: string, size: number): SpooledMessage {
+  let disposed = false;
+  return {
+    size,
+    open: () => createReadStream(path, { highWaterMark: 256 * 1024 }),
+    dispose: async () => {
+      if (disposed) return;
+      disposed = true;
+      await unlink(path).catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,68 @@
+// Runs `arcline` as a real child process (the same entry point users run), for tests of
+// signals, crashes and start-up errors.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../bin/arcline.js', import.meta.url));
+
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly logs: Record<string, unknown>[];
+  readonly stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs an arcline command to completion. */
+export function runCli(
+  args: readonly string[],
+  opts: { stdin?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
+
+/** Starts `arcline --config FILE serve`; resolves once it logged "ready". */
+export function spawnServer(configFile: string): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [BIN, '--config', configFile, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let pending = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  return new Promise((resolve, reject) => {
+    let port: number | undefined;
+    child.stdout?.on('data', (d: Buffer) => {
+      pending += d.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.startsWith('{')) continue;
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.msg === 'listening' && entry.service === 'smtp' && port === undefined) port = entry.port as number;
+        if (entry.msg === 'ready' && port !== undefined) {
+          resolve({ child, port, logs, stderr: () => stderr, exited });
+        }
+      }
+    });
+    exited.then(({ code }) => reject(new Error(`server exited with ${code} before ready: ${stderr}`)));
+  });
+}

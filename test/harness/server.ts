@@ -1,0 +1,108 @@
+// Starts the real server in-process on ephemeral loopback ports with fresh temp directories,
+// and gives tests an admin handle on the same database (a second connection, as the CLI has).
+
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { parseConfigText } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { openContext } from '../../src/main.ts';
+import { type RunningServer, startServer } from '../../src/server.ts';
+
+export type AdminContext = Awaited<ReturnType<typeof openContext>>;
+
+export interface TestServer {
+  readonly dir: string;
+  readonly config: Config;
+  readonly configFile: string;
+  readonly port: number;
+  readonly server: RunningServer;
+  readonly admin: AdminContext;
+  /** Every log line the server wrote, parsed. */
+  readonly logs: Record<string, unknown>[];
+  /** `{maildir}/{domain}/{local}/` (+ `.Folder`), for assertions on files. */
+  mailboxDir(address: string, folder?: string): string;
+  /** Names of the files in new/ of a mailbox. */
+  newFiles(address: string, folder?: string): Promise<string[]>;
+  /** Contents of the files in new/, sorted by name. */
+  messages(address: string, folder?: string): Promise<Buffer[]>;
+  stop(): Promise<void>;
+}
+
+export const TEST_CONFIG = (dir: string, extra = '') => `hostname = "mx.test.example"
+[storage]
+maildir = "${dir}/mail"
+state = "${dir}/state"
+[smtp]
+listen = ["127.0.0.1:0"]
+reverse_lookup = false
+[submission]
+listen = []
+tls_listen = []
+[imap]
+listen = []
+tls_listen = []
+[auth]
+bcrypt_cost = 4
+[log]
+level = "debug"
+format = "json"
+${extra}`;
+
+/** Merges extra TOML into the base config: `smtp.max_recipients = 3` style keys go in sections. */
+export async function startTestServer(
+  opts: { smtp?: string; server?: string; domains?: string[]; users?: string[] } = {},
+): Promise<TestServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'arcline-test-'));
+  let text = TEST_CONFIG(dir);
+  if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);
+  if (opts.server) text += `[server]\n${opts.server}\n`;
+  const configFile = join(dir, 'arcline.toml');
+  await writeFile(configFile, text);
+  const config = parseConfigText(text, configFile);
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  const log = pino({ level: 'debug' }, sink);
+  const admin = await openContext(config, log);
+  for (const d of opts.domains ?? ['example.test']) await admin.ops.addDomain(d);
+  for (const u of opts.users ?? ['alice@example.test', 'bob@example.test']) {
+    await admin.ops.addUser(u, { password: 'secret-password' });
+  }
+  const server = await startServer(config, log);
+  const port = server.smtp[0]?.port;
+  if (port === undefined) throw new Error('no smtp listener');
+  const mailboxDir = (address: string, folder?: string) => {
+    const at = address.lastIndexOf('@');
+    const base = join(config.storage.maildir, address.slice(at + 1), address.slice(0, at));
+    return folder ? join(base, `.${folder}`) : base;
+  };
+  const newFiles = async (address: string, folder?: string) =>
+    (await readdir(join(mailboxDir(address, folder), 'new'))).sort();
+  return {
+    dir,
+    config,
+    configFile,
+    port,
+    server,
+    admin,
+    logs,
+    mailboxDir,
+    newFiles,
+    async messages(address, folder) {
+      const names = await newFiles(address, folder);
+      return Promise.all(names.map((n) => readFile(join(mailboxDir(address, folder), 'new', n))));
+    },
+    async stop() {
+      await server.stop();
+      await admin.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
