@@ -1,0 +1,144 @@
+// The `arcline` command as users run it: a real process, a temp config, real files.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli } from '../harness/process.ts';
+import { TEST_CONFIG } from '../harness/server.ts';
+
+describe('arcline CLI', () => {
+  let dir: string;
+  let config: string;
+  const cli = (args: string[], stdin?: string) =>
+    runCli(['--config', config, ...args], stdin === undefined ? {} : { stdin });
+  const ok = async (args: string[], stdin?: string) => {
+    const r = await cli(args, stdin);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** A refused command: exit 1, one clear line, and nothing changed. */
+  const refused = async (args: string[], pattern: RegExp, stdin = 'pw\n') => {
+    const r = await cli(args, stdin);
+    assert.equal(r.code, 1, `${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.split('\n').filter(Boolean).length, 1);
+  };
+  const mailbox = (domain: string, user: string) => join(dir, 'mail', domain, user);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'arcline-cli-'));
+    config = join(dir, 'arcline.toml');
+    await writeFile(config, TEST_CONFIG(dir));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('domain add / list / del, with IDN and bad input', async () => {
+    assert.equal(await ok(['domain', 'add', 'Example.TEST']), 'added domain example.test\n');
+    assert.equal(await ok(['domain', 'add', 'bücher.example']), 'added domain xn--bcher-kva.example\n');
+    await refused(['domain', 'add', 'example.test'], /^arcline: domain example\.test already exists$/m);
+    await refused(['domain', 'add', 'not_a domain'], /invalid domain name/);
+    assert.match(
+      await ok(['domain', 'list']),
+      /^DOMAIN +USERS +ALIASES +CATCH-ALL\nexample\.test +0 +0 +-\nxn--bcher-kva\.example +0 +0 +-\n$/,
+    );
+    await ok(['domain', 'del', 'bücher.example']);
+    await refused(['domain', 'del', 'bücher.example'], /no domain/);
+  });
+
+  test('user add with --password-stdin creates the Maildir; bad input changes nothing', async () => {
+    assert.equal(
+      await ok(['user', 'add', 'alice@example.test', '--password-stdin', '--quota', '1GB'], 'pw-alice\n'),
+      'added user alice@example.test\n',
+    );
+    assert.ok((await stat(join(mailbox('example.test', 'alice'), 'new'))).isDirectory());
+    assert.ok((await stat(join(mailbox('example.test', 'alice'), '.Sent', 'cur'))).isDirectory());
+    await refused(['user', 'add', 'alice@example.test', '--password-stdin'], /already exists/);
+    await refused(['user', 'add', 'bob@nowhere.test', '--password-stdin'], /no domain nowhere\.test/);
+    await refused(['user', 'add', '../evil@example.test', '--password-stdin'], /invalid user address/);
+    await refused(['user', 'add', 'a/b@example.test', '--password-stdin'], /invalid user address/);
+    await refused(['user', 'add', 'bob@example.test', '--password-stdin'], /no password on standard input/, '');
+    const noTty = await cli(['user', 'add', 'bob@example.test'], '');
+    assert.equal(noTty.code, 1);
+    assert.match(noTty.stderr, /pass the password with --password-stdin/);
+    const badQuota = await cli(['user', 'add', 'bob@example.test', '--password-stdin', '--quota', 'lots'], 'pw\n');
+    assert.equal(badQuota.code, 2);
+    assert.match(badQuota.stderr, /not a size: lots/);
+    assert.match(
+      await ok(['user', 'list']),
+      /^USER +QUOTA +CREATED\nalice@example\.test +1GB +\d{4}-\d\d-\d\dT[\d:]+Z\n$/,
+    );
+    await assert.rejects(stat(mailbox('example.test', 'bob')));
+  });
+
+  test('user passwd / quota / list DOMAIN', async () => {
+    await ok(['user', 'passwd', 'alice@example.test', '--password-stdin'], 'new-pw\n');
+    await refused(['user', 'passwd', 'nobody@example.test', '--password-stdin'], /no user nobody@example\.test/);
+    await ok(['user', 'quota', 'alice@example.test', '500MB']);
+    assert.match(await ok(['user', 'list', 'example.test']), /alice@example\.test +500MB/);
+    await ok(['user', 'quota', 'alice@example.test', 'none']);
+    assert.match(await ok(['user', 'list']), /alice@example\.test +unlimited/);
+  });
+
+  test('alias add / list / del and catchall set', async () => {
+    await ok(['user', 'add', 'bob@example.test', '--password-stdin'], 'pw-bob\n');
+    assert.equal(
+      await ok([
+        'alias',
+        'add',
+        'team@example.test',
+        'alice@example.test',
+        'Bob@Example.test',
+        'friend@remote.example',
+      ]),
+      'team@example.test -> alice@example.test, bob@example.test, friend@remote.example\n',
+    );
+    await refused(['alias', 'add', 'x@remote.example', 'alice@example.test'], /no domain remote\.example/);
+    await refused(['alias', 'add', 'x@example.test', 'not-an-address'], /invalid destination/);
+    assert.match(
+      await ok(['alias', 'list']),
+      /team@example\.test +alice@example\.test, bob@example\.test, friend@remote\.example/,
+    );
+    await ok(['alias', 'del', 'team@example.test', 'friend@remote.example']);
+    assert.match(
+      await ok(['alias', 'list', 'example.test']),
+      /team@example\.test +alice@example\.test, bob@example\.test\n$/,
+    );
+    await ok(['alias', 'del', 'team@example.test']);
+    assert.equal(await ok(['alias', 'list']), 'ALIAS  DESTINATIONS\n');
+    await ok(['catchall', 'set', 'example.test', 'alice@example.test']);
+    assert.match(await ok(['domain', 'list']), /example\.test +2 +0 +alice@example\.test/);
+    await ok(['catchall', 'set', 'example.test', 'none']);
+    await refused(['catchall', 'set', 'nowhere.test', 'alice@example.test'], /no domain/);
+    await refused(['domain', 'del', 'example.test'], /still has 2 user\(s\)/);
+  });
+
+  test('user del keeps the mail unless --purge', async () => {
+    await ok(['user', 'add', 'carol@example.test', '--password-stdin'], 'pw\n');
+    await writeFile(join(mailbox('example.test', 'carol'), 'new', 'keepme'), 'mail');
+    assert.match(await ok(['user', 'del', 'carol@example.test']), /mail kept on disk/);
+    assert.ok((await stat(join(mailbox('example.test', 'carol'), 'new', 'keepme'))).isFile());
+    await ok(['user', 'add', 'carol@example.test', '--password-stdin'], 'pw\n');
+    await ok(['user', 'del', 'carol@example.test', '--purge']);
+    await assert.rejects(stat(mailbox('example.test', 'carol')));
+    await refused(['user', 'del', 'carol@example.test'], /no user/);
+  });
+
+  test('usage errors exit 2 with the usage', async () => {
+    for (const args of [
+      ['frob'],
+      ['user'],
+      ['domain', 'add'],
+      ['user', 'add', 'a@example.test', '--bogus'],
+      ['domain', 'add', 'a.test', 'b.test'],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^arcline: .+\nusage: arcline/);
+    }
+    const help = await runCli(['help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^usage: arcline/);
+  });
+});

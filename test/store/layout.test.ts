@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { AccountId } from '../../src/core/ids.ts';
+import { accountDir, mailboxDir } from '../../src/store/maildir/layout.ts';
+import { sizeFromName, uniqueBase, withSize } from '../../src/store/maildir/naming.ts';
+
+test('account and mailbox paths: every escape attempt is refused', () => {
+  assert.equal(accountDir('/m', 'alice@example.test' as AccountId), '/m/example.test/alice');
+  for (const bad of [
+    '../x@example.test',
+    'a/b@example.test',
+    '..@example.test',
+    '.@example.test',
+    '.x@example.test',
+    'a\0b@example.test',
+    'alice@../x',
+    'alice@EXAMPLE.test',
+    'alice@a/b',
+    'noat',
+    '@example.test',
+  ]) {
+    assert.throws(() => accountDir('/m', bad as AccountId), Error, bad);
+  }
+  const acct = '/m/example.test/alice';
+  assert.equal(mailboxDir(acct, 'INBOX'), acct);
+  assert.equal(mailboxDir(acct, 'inbox'), acct);
+  assert.equal(mailboxDir(acct, 'Sent'), `${acct}/.Sent`);
+  assert.equal(mailboxDir(acct, 'Archive.2024'), `${acct}/.Archive.2024`);
+  for (const bad of [
+    '',
+    '..',
+    '../x',
+    'a/../../b',
+    '/etc',
+    'a/b',
+    'a\0b',
+    '.hidden',
+    'a..b',
+    'trailing.',
+    'tab\there',
+    'a\\b',
+  ]) {
+    assert.throws(() => mailboxDir(acct, bad), Error, JSON.stringify(bad));
+  }
+});
+
+test('Maildir names are unique and carry the size', () => {
+  const names = new Set(Array.from({ length: 10_000 }, () => uniqueBase()));
+  assert.equal(names.size, 10_000);
+  const n = withSize(uniqueBase(), 1234);
+  assert.match(n, /^\d+\.M\d+P\d+Q\d+\.[^/:]+,S=1234,W=1234$/);
+  assert.equal(sizeFromName(n), 1234);
+  assert.equal(sizeFromName('1.M2P3.host'), null);
+});
