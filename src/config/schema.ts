@@ -79,6 +79,9 @@ export const configSchema = z
         max_connections_per_ip: positiveInt.default(LIMITS.smtp.defaultMaxConnectionsPerIp),
         /** Idle time allowed between commands (RFC 5321 §4.5.3.2 suggests 5 minutes). */
         timeout: duration.default(LIMITS.smtp.defaultSocketTimeoutMs),
+        /** Pause before the 220 greeting; a client that talks first gets 421 (pre-greet test,
+         *  as Postfix postscreen). 0 (the default, as Postfix smtpd) greets at once. */
+        greeting_delay: duration.default(0),
         /** Look up the client's host name (reverse DNS) for the Received header. */
         reverse_lookup: z.boolean().default(true),
       })

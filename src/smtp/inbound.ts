@@ -12,7 +12,7 @@
 
 import type { Resolver } from 'node:dns';
 import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
@@ -26,7 +26,8 @@ import type { DeliveryTarget, MailStore } from '../store/types.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { ConnectionCounter } from './connection-limits.ts';
 import { BareNewlineDetector } from './line-endings.ts';
-import { accepted, installEnhancedCodeShim, REPLIES, type SmtpReplyError } from './replies.ts';
+import { accepted, REPLIES, type SmtpReplyError } from './replies.ts';
+import { installSmtpServerPatches } from './smtp-server-patches.ts';
 import { protocolName, receivedHeader, traceHeaders } from './trace.ts';
 
 export interface InboundDeps {
@@ -64,7 +65,7 @@ export class InboundSmtp {
   constructor(deps: InboundDeps) {
     this.#deps = deps;
     this.#perIp = new ConnectionCounter(deps.config.smtp.max_connections_per_ip);
-    installEnhancedCodeShim();
+    installSmtpServerPatches();
   }
 
   /** Starts one listener per address; resolves with the bound addresses. */
@@ -89,7 +90,8 @@ export class InboundSmtp {
 
   #createServer(): SMTPServer {
     const { config, tls, resolver } = this.#deps;
-    const server = new SMTPServer({
+    // greetingDelay is ours: see smtp-server-patches.ts.
+    const options: SMTPServerOptions & { greetingDelay: number } = {
       name: config.hostname,
       banner: 'arcline ESMTP ready',
       key: tls.current.key,
@@ -103,6 +105,7 @@ export class InboundSmtp {
       maxClients: config.smtp.max_connections,
       maxCommandLength: LIMITS.smtp.maxCommandLength,
       socketTimeout: config.smtp.timeout,
+      greetingDelay: config.smtp.greeting_delay,
       // Our own sweep (close()) ends connections at the deadline; this is only a backstop.
       closeTimeout: config.server.shutdown_grace + 1000,
       ...(resolver ? { resolver } : { disableReverseLookup: true }),
@@ -112,7 +115,8 @@ export class InboundSmtp {
       onRcptTo: (address, session, cb) => this.#guard(session, cb, () => this.#onRcptTo(address.address, session)),
       onData: (stream, session, cb) => this.#onData(stream, session, cb),
       onClose: (session) => this.#onClose(session),
-    });
+    };
+    const server = new SMTPServer(options);
     // Socket-level errors (resets, TLS handshake failures) are per connection: log and go on.
     server.on('error', (err) => this.#deps.log.debug({ err: errorMessage(err) }, 'smtp connection error'));
     tls.onChange((p) => server.updateSecureContext({ key: p.key, cert: p.cert }));

@@ -1,12 +1,7 @@
 // SMTP replies: every reply code + enhanced status code (RFC 3463) we send from our handlers is
 // defined here, and errors are mapped to the wire in this one place (design.md convention 4).
 // Reply texts never contain paths, config or internals.
-//
-// smtp-server derives the enhanced code from the basic code alone (550 is always 5.1.1), which
-// would make "relay denied" read 550 5.1.1. The shim below lets a reply whose text starts with
-// its own enhanced code ("5.7.1 ...") go out with exactly that code instead.
-
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+// Each text starts with its enhanced code; smtp-server-patches.ts makes it the one on the wire.
 
 export interface SmtpReplyError extends Error {
   responseCode: number;
@@ -43,21 +38,4 @@ export const REPLIES = {
 
 export function accepted(id: string): string {
   return `2.0.0 Ok: message ${id} delivered`;
-}
-
-const OWN_ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
-let installed = false;
-
-/** Installs the enhanced-status-code shim once per process. */
-export function installEnhancedCodeShim(): void {
-  if (installed) return;
-  installed = true;
-  const proto = SMTPConnection.prototype as unknown as {
-    send(code: number, data?: string | string[], context?: string | false): void;
-  };
-  const original = proto.send;
-  proto.send = function send(code, data, context) {
-    if (typeof data === 'string' && OWN_ENHANCED.test(data)) return original.call(this, code, data, false);
-    return original.call(this, code, data, context);
-  };
 }

@@ -347,3 +347,23 @@ describe('inbound SMTP limits', () => {
     for (const c of conns.slice(1)) c.close();
   });
 });
+
+describe('inbound SMTP pre-greet test', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ smtp: 'greeting_delay = "400ms"' });
+  });
+  after(() => s.stop());
+
+  test('with greeting_delay, a client that talks before the greeting is refused', async () => {
+    const early = await RawSmtp.connect(s.port);
+    early.write('EHLO spambot.example\r\n');
+    const r = await early.read();
+    assert.match(r.text, /^421 .*You talk too soon/);
+    early.close();
+    const polite = await RawSmtp.connect(s.port);
+    assert.equal((await polite.read()).code, 220);
+    assert.equal((await polite.cmd('EHLO client.example')).code, 250);
+    polite.close();
+  });
+});
