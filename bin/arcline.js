@@ -8,6 +8,14 @@
 //   directly (a git checkout: Node >= 22.18 strips types natively).
 import { existsSync } from 'node:fs';
 
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 19)) {
+  process.stderr.write(
+    `arcline: needs Node.js >= 22.19 (this is ${process.version}); in a checkout, use \`npm start\` / \`npm run arcline\`, which run the pinned Node 24\n`,
+  );
+  process.exit(1);
+}
+
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
 const defaultWarningListeners = process.listeners('warning');

@@ -118,6 +118,46 @@ describe('server lifecycle', () => {
     for (const id of acknowledged) assert.ok(stored.has(id), `acknowledged message ${id} lost`);
   });
 
+  test('the CLI changes the directory while the server runs; the next RCPT sees it', async () => {
+    const env = await setup();
+    dirs.push(env.dir);
+    const srv = await spawnServer(env.config);
+    const rcpt = async (addr: string) => {
+      const c = await RawSmtp.connect(srv.port);
+      const replies = await envelope(c, 'a@remote.example', [addr]);
+      c.close();
+      return replies[2]?.code;
+    };
+    assert.equal(await rcpt('late@example.test'), 550);
+    const add = await runCli(['--config', env.config, 'user', 'add', 'late@example.test', '--password-stdin'], {
+      stdin: 'pw-late-1\n',
+    });
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal(await rcpt('late@example.test'), 250);
+    assert.equal((await runCli(['--config', env.config, 'user', 'del', 'late@example.test'])).code, 0);
+    assert.equal(await rcpt('late@example.test'), 550);
+    srv.child.kill('SIGTERM');
+    assert.equal((await srv.exited).code, 0);
+  });
+
+  test('an idle client is disconnected after [smtp] timeout', async () => {
+    const env = await setup();
+    dirs.push(env.dir);
+    await writeFile(
+      env.config,
+      (await readFile(env.config, 'utf8')).replace('reverse_lookup = false', 'reverse_lookup = false\ntimeout = "1s"'),
+    );
+    const srv = await spawnServer(env.config);
+    const c = await RawSmtp.connect(srv.port);
+    await c.read();
+    await c.cmd('EHLO client.example');
+    const r = await c.read(5000);
+    assert.equal(r.code, 421);
+    await c.waitClosed();
+    srv.child.kill('SIGTERM');
+    assert.equal((await srv.exited).code, 0);
+  });
+
   test('a port in use stops start-up with one clear line and exit 1', async () => {
     const blocker = net.createServer().listen(0, '127.0.0.1');
     await new Promise((r) => blocker.once('listening', r));
