@@ -17,6 +17,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { TEST_CONFIG } from '../test/harness/server.ts';
 import { runLoad } from './lib/smtp-load.ts';
 
 const BIN = new URL('../bin/arcline.js', import.meta.url).pathname;
@@ -67,28 +68,12 @@ function rssKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'arcline-bench-'));
   const config = join(dir, 'arcline.toml');
+  // The tests' config, with logging at the production level and no per-IP cap for the load.
   await writeFile(
     config,
-    `hostname = "mx.bench.test"
-[storage]
-maildir = "${dir}/mail"
-state = "${dir}/state"
-[smtp]
-listen = ["127.0.0.1:0"]
-reverse_lookup = false
-max_connections_per_ip = 1000
-[submission]
-listen = []
-tls_listen = []
-[imap]
-listen = []
-tls_listen = []
-[auth]
-bcrypt_cost = 4
-[log]
-level = "info"
-format = "json"
-`,
+    TEST_CONFIG(dir)
+      .replace('reverse_lookup = false', 'reverse_lookup = false\nmax_connections_per_ip = 1000')
+      .replace('level = "debug"', 'level = "info"'),
   );
   const cli = (...args: string[]) =>
     execFileSync(process.execPath, [BIN, '--config', config, ...args], { input: 'pw\n' });

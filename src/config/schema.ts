@@ -8,23 +8,20 @@ import { LIMITS } from '../core/limits.ts';
 import { parseSize } from '../core/size.ts';
 import { parseDuration } from './duration.ts';
 
-const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const n = parseSize(v);
-  if (n === null) {
-    ctx.addIssue({ code: 'custom', message: `not a size: ${JSON.stringify(v)} (use e.g. "50MB", "512KB")` });
-    return z.NEVER;
-  }
-  return n;
-});
+/** A string or number read by `parse` (sizes, durations); the error says what is expected. */
+function parsedWith(parse: (v: string | number) => number | null, what: string, examples: string) {
+  return z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const n = parse(v);
+    if (n === null) {
+      ctx.addIssue({ code: 'custom', message: `not a ${what}: ${JSON.stringify(v)} (use e.g. ${examples})` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const n = parseDuration(v);
-  if (n === null) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use e.g. "30s", "5m")` });
-    return z.NEVER;
-  }
-  return n;
-});
+const size = parsedWith(parseSize, 'size', '"50MB", "512KB"');
+const duration = parsedWith(parseDuration, 'duration', '"30s", "5m"');
 
 /** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
 const listenAddress = z.string().refine((s) => parseListen(s) !== null, {
