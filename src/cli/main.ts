@@ -10,13 +10,13 @@ import { ArclineError, isArclineError } from '../core/errors.ts';
 import { silentLogger } from '../core/log.ts';
 import { formatSize, parseSize } from '../core/size.ts';
 import { type Context, openContext } from '../main.ts';
-import { readPassword } from './password-input.ts';
+import { readLine, readPassword } from './password-input.ts';
 
 const USAGE = `usage: arcline [--config FILE] COMMAND
 
   serve                                   run the server
   domain add NAME | del NAME | list
-  user add ADDR [--password-stdin] [--quota SIZE]
+  user add ADDR [--password-stdin | --hash-stdin] [--quota SIZE]
   user del ADDR [--purge]
   user passwd ADDR [--password-stdin]
   user quota ADDR SIZE|none
@@ -86,6 +86,7 @@ function parse(argv: string[]) {
     options: {
       config: { type: 'string' },
       'password-stdin': { type: 'boolean' },
+      'hash-stdin': { type: 'boolean' },
       quota: { type: 'string' },
       purge: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -124,8 +125,13 @@ async function run(ctx: Context, command: string, sub: string | undefined, args:
       noMore(1);
       const quotaBytes = flags.quota === undefined ? null : sizeOrThrow(flags.quota);
       await ops.checkNewUser(args[0] as string); // refuse a bad address before asking for a password
-      const password = await readPassword(flags['password-stdin'] === true);
-      const u = await ops.addUser(args[0] as string, { password, quotaBytes });
+      // --hash-stdin imports an existing hash (Dovecot {BLF-CRYPT}/{SHA512-CRYPT}, $2y$, $6$ ...).
+      const u = flags['hash-stdin']
+        ? await ops.addUserWithHash(args[0] as string, { passwordHash: await readLine(), quotaBytes })
+        : await ops.addUser(args[0] as string, {
+            password: await readPassword(flags['password-stdin'] === true),
+            quotaBytes,
+          });
       return say(`added user ${u.address}`);
     }
     case 'user del': {

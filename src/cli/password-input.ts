@@ -4,11 +4,7 @@
 import { ArclineError } from '../core/errors.ts';
 
 export async function readPassword(fromStdin: boolean): Promise<string> {
-  if (fromStdin) {
-    const first = (await readAll(process.stdin)).split(/\r?\n/)[0] ?? '';
-    if (first === '') throw new ArclineError('INVALID', 'no password on standard input');
-    return first;
-  }
+  if (fromStdin) return readLine('password');
   if (!process.stdin.isTTY) {
     throw new ArclineError('INVALID', 'standard input is not a terminal: pass the password with --password-stdin');
   }
@@ -17,6 +13,13 @@ export async function readPassword(fromStdin: boolean): Promise<string> {
   if (a !== b) throw new ArclineError('INVALID', 'the passwords do not match');
   if (a === '') throw new ArclineError('INVALID', 'the password is empty');
   return a;
+}
+
+/** The first line of standard input (a password or a password hash); empty is an error. */
+export async function readLine(what = 'password hash'): Promise<string> {
+  const first = (await readAll(process.stdin)).split(/\r?\n/)[0] ?? '';
+  if (first === '') throw new ArclineError('INVALID', `no ${what} on standard input`);
+  return first;
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {

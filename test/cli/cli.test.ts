@@ -72,6 +72,24 @@ describe('arcline CLI', () => {
     await assert.rejects(stat(mailbox('example.test', 'bob')));
   });
 
+  test('user add --hash-stdin imports a Dovecot hash that then verifies', async () => {
+    const hash =
+      '{SHA512-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1';
+    await ok(['user', 'add', 'dove@example.test', '--hash-stdin'], `${hash}\n`);
+    await refused(
+      ['user', 'add', 'plain@example.test', '--hash-stdin'],
+      /unsupported password hash/,
+      '{PLAIN}secret\n',
+    );
+    const { openSqliteDirectory } = await import('../../src/directory/sqlite.ts');
+    const { silentLogger } = await import('../../src/core/log.ts');
+    const dir2 = openSqliteDirectory({ path: join(dir, 'state', 'arcline.db'), bcryptCost: 4, log: silentLogger() });
+    assert.ok(await dir2.verifyPassword('dove@example.test', 'Hello world!'));
+    assert.equal(await dir2.verifyPassword('dove@example.test', 'hello world!'), null);
+    dir2.close();
+    await ok(['user', 'del', 'dove@example.test', '--purge']);
+  });
+
   test('user passwd / quota / list DOMAIN', async () => {
     await ok(['user', 'passwd', 'alice@example.test', '--password-stdin'], 'new-pw\n');
     await refused(['user', 'passwd', 'nobody@example.test', '--password-stdin'], /no user nobody@example\.test/);
