@@ -1,0 +1,507 @@
+// IMAP command parser: Frame -> Command | error. Pure; never throws. Grammar: RFC 9051 §9 and
+// RFC 3501 §9, with LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154),
+// CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SASL-IR (RFC 4959), ID (RFC 2971), MOVE (RFC 6851),
+// UIDPLUS (RFC 4315), ENABLE (RFC 5161), UNSELECT (RFC 3691) and IDLE (RFC 2177).
+
+import type { AppendMessage, BodySection, Command, FetchItem, SearchKey, SectionText, SequenceSet } from './command.ts';
+import type { Frame } from './framer.ts';
+import { ParseError, Reader } from './reader.ts';
+
+export type ParseResult =
+  | { readonly ok: true; readonly command: Command }
+  | { readonly ok: false; readonly tag: string | null; readonly text: string };
+
+export function parseCommand(frame: Frame): ParseResult {
+  const r = new Reader(frame);
+  let tag: string | null = null;
+  try {
+    tag = r.atom(']');
+    if (tag.includes('+')) throw new ParseError('Invalid tag');
+    r.sp();
+    const command = parseBody(r, tag);
+    r.end();
+    return { ok: true, command };
+  } catch (e) {
+    if (e instanceof ParseError) return { ok: false, tag, text: e.message };
+    throw e;
+  }
+}
+
+function parseBody(r: Reader, tag: string): Command {
+  const name = r.atom().toUpperCase();
+  switch (name) {
+    case 'CAPABILITY':
+    case 'NOOP':
+    case 'LOGOUT':
+    case 'STARTTLS':
+    case 'CHECK':
+    case 'CLOSE':
+    case 'UNSELECT':
+    case 'IDLE':
+    case 'NAMESPACE':
+      return { tag, name };
+    case 'LOGIN': {
+      r.sp();
+      const user = r.astring();
+      r.sp();
+      return { tag, name, user, password: r.astring() };
+    }
+    case 'AUTHENTICATE': {
+      r.sp();
+      const mechanism = r.atom().toUpperCase();
+      let initial: string | null = null;
+      if (r.eat(0x20)) initial = r.atom('=');
+      return { tag, name, mechanism, initial };
+    }
+    case 'SELECT':
+    case 'EXAMINE': {
+      r.sp();
+      const mailbox = r.astring();
+      let condstore = false;
+      if (r.eat(0x20)) {
+        for (const p of r.list(() => r.atom().toUpperCase())) {
+          if (p !== 'CONDSTORE') throw new ParseError(`Unsupported ${name} parameter ${p}`);
+          condstore = true;
+        }
+      }
+      return { tag, name, mailbox, condstore };
+    }
+    case 'CREATE': {
+      r.sp();
+      const mailbox = r.astring();
+      let specialUse: string[] = [];
+      if (r.eat(0x20)) {
+        // RFC 6154 §3: CREATE mailbox (USE (\Archive ...))
+        r.list(() => {
+          if (!r.keyword('USE')) throw new ParseError('Unsupported CREATE parameter');
+          r.sp();
+          specialUse = r.list(() => flag(r));
+          return null;
+        });
+      }
+      return { tag, name, mailbox, specialUse };
+    }
+    case 'DELETE':
+    case 'SUBSCRIBE':
+    case 'UNSUBSCRIBE':
+      r.sp();
+      return { tag, name, mailbox: r.astring() };
+    case 'RENAME': {
+      r.sp();
+      const from = r.astring();
+      r.sp();
+      return { tag, name, from, to: r.astring() };
+    }
+    case 'LIST':
+      return parseList(r, tag);
+    case 'LSUB': {
+      r.sp();
+      const reference = r.astring();
+      r.sp();
+      return { tag, name, reference, pattern: r.listMailbox() };
+    }
+    case 'STATUS': {
+      r.sp();
+      const mailbox = r.astring();
+      r.sp();
+      return { tag, name, mailbox, items: r.list(() => r.atom().toUpperCase()) };
+    }
+    case 'APPEND':
+      return parseAppend(r, tag);
+    case 'EXPUNGE':
+      return { tag, name, uids: null };
+    case 'SEARCH':
+      return parseSearch(r, tag, false);
+    case 'FETCH':
+      return parseFetch(r, tag, false);
+    case 'STORE':
+      return parseStore(r, tag, false);
+    case 'COPY':
+    case 'MOVE': {
+      r.sp();
+      const set = sequenceSet(r);
+      r.sp();
+      return { tag, name, uid: false, set, mailbox: r.astring() };
+    }
+    case 'UID':
+      return parseUid(r, tag);
+    case 'ENABLE': {
+      const capabilities: string[] = [];
+      while (r.eat(0x20)) capabilities.push(r.atom().toUpperCase());
+      if (capabilities.length === 0) throw new ParseError('ENABLE needs a capability');
+      return { tag, name, capabilities };
+    }
+    case 'ID': {
+      r.sp();
+      if (r.keyword('NIL')) return { tag, name, params: null };
+      // RFC 2971: "(" string SP nstring *(SP string SP nstring) ")"; at most 30 pairs.
+      const items = r.list(() => r.nstring(), true);
+      if (items.length % 2 !== 0 || items.length > 60) throw new ParseError('Bad ID parameter list');
+      const params: Record<string, string | null> = {};
+      for (let i = 0; i < items.length; i += 2) {
+        const field = items[i];
+        if (field === null || field === undefined) throw new ParseError('ID field may not be NIL');
+        params[field] = items[i + 1] ?? null;
+      }
+      return { tag, name, params };
+    }
+    default:
+      throw new ParseError(`Unknown command ${name.slice(0, 32)}`);
+  }
+}
+
+function parseUid(r: Reader, tag: string): Command {
+  r.sp();
+  const sub = r.atom().toUpperCase();
+  switch (sub) {
+    case 'FETCH':
+      return parseFetch(r, tag, true);
+    case 'STORE':
+      return parseStore(r, tag, true);
+    case 'SEARCH':
+      return parseSearch(r, tag, true);
+    case 'COPY':
+    case 'MOVE': {
+      r.sp();
+      const set = sequenceSet(r);
+      r.sp();
+      return { tag, name: sub, uid: true, set, mailbox: r.astring() };
+    }
+    case 'EXPUNGE':
+      r.sp();
+      return { tag, name: 'EXPUNGE', uids: sequenceSet(r) };
+    default:
+      throw new ParseError(`Unknown UID command ${sub.slice(0, 32)}`);
+  }
+}
+
+/** sequence-set (RFC 9051 §9): comma-separated numbers and ranges, "*" for the largest. */
+export function sequenceSet(r: Reader): SequenceSet {
+  const text = r.word();
+  const ranges: [number | '*', number | '*'][] = [];
+  for (const item of text.split(',')) {
+    const m = /^(\d+|\*)(?::(\d+|\*))?$/.exec(item);
+    if (!m) throw new ParseError(`Invalid sequence set ${text.slice(0, 40)}`);
+    const a = seqNumber(m[1] as string);
+    ranges.push([a, m[2] === undefined ? a : seqNumber(m[2])]);
+    if (ranges.length > 10_000) throw new ParseError('Sequence set too long');
+  }
+  return { ranges };
+}
+
+function seqNumber(s: string): number | '*' {
+  if (s === '*') return '*';
+  const n = Number(s);
+  if (n < 1 || n > 0xffffffff) throw new ParseError('Sequence number out of range');
+  return n;
+}
+
+/** flag = "\" atom / atom (system flags and keywords, RFC 9051 §2.3.2). */
+function flag(r: Reader): string {
+  if (r.eat(0x5c)) {
+    if (r.eat(0x2a)) return '\\*';
+    return `\\${r.atom()}`;
+  }
+  return r.atom();
+}
+
+function flagList(r: Reader): string[] {
+  return r.list(() => flag(r), true);
+}
+
+const DATE_TIME = /^(?:[ \d]\d)-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d [+-]\d{4}$/;
+const DATE = /^\d{1,2}-[A-Za-z]{3}-\d{4}$/;
+
+function parseAppend(r: Reader, tag: string): Command {
+  r.sp();
+  const mailbox = r.astring();
+  const messages: AppendMessage[] = [];
+  // RFC 3502 MULTIAPPEND grammar: one or more messages, each [flags] [date] literal.
+  while (r.eat(0x20)) {
+    let flags: string[] = [];
+    let date: string | null = null;
+    if (r.peek() === 0x28) {
+      flags = flagList(r);
+      r.sp();
+    }
+    if (r.peek() === 0x22) {
+      date = r.quoted();
+      if (!DATE_TIME.test(date)) throw new ParseError('Invalid date-time');
+      r.sp();
+    }
+    messages.push({ flags, date, data: r.literal() });
+  }
+  if (messages.length === 0) throw new ParseError('APPEND needs a message');
+  return { tag, name: 'APPEND', mailbox, messages };
+}
+
+function parseStore(r: Reader, tag: string, uid: boolean): Command {
+  r.sp();
+  const set = sequenceSet(r);
+  r.sp();
+  let unchangedSince: number | null = null;
+  if (r.peek() === 0x28) {
+    // RFC 7162 §3.1.3: STORE set (UNCHANGEDSINCE n) ...
+    r.list(() => {
+      if (!r.keyword('UNCHANGEDSINCE')) throw new ParseError('Unsupported STORE modifier');
+      r.sp();
+      unchangedSince = r.number();
+      return null;
+    });
+    r.sp();
+  }
+  const item = r.atom().toUpperCase();
+  const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(item);
+  if (!m) throw new ParseError(`Invalid STORE item ${item.slice(0, 32)}`);
+  r.sp();
+  const flags = r.peek() === 0x28 ? flagList(r) : spaceSeparated(r, () => flag(r));
+  const mode = m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'set';
+  return { tag, name: 'STORE', uid, set, mode, silent: m[2] !== undefined, flags, unchangedSince };
+}
+
+function spaceSeparated<T>(r: Reader, item: () => T): T[] {
+  const out = [item()];
+  while (r.eat(0x20)) out.push(item());
+  return out;
+}
+
+function parseList(r: Reader, tag: string): Command {
+  r.sp();
+  let select: string[] = [];
+  if (r.peek() === 0x28) {
+    select = r.list(() => r.atom().toUpperCase(), true);
+    r.sp();
+  }
+  const reference = r.astring();
+  r.sp();
+  const patterns = r.peek() === 0x28 ? r.list(() => r.listMailbox()) : [r.listMailbox()];
+  let ret: string[] = [];
+  let statusItems: string[] = [];
+  if (r.eat(0x20)) {
+    if (!r.keyword('RETURN')) throw new ParseError('Expected RETURN');
+    r.sp();
+    ret = r.list(() => {
+      const opt = r.atom().toUpperCase();
+      if (opt === 'STATUS') {
+        r.sp();
+        statusItems = r.list(() => r.atom().toUpperCase());
+      }
+      return opt;
+    }, true);
+  }
+  return { tag, name: 'LIST', reference, patterns, select, return: ret, statusItems };
+}
+
+// ---- FETCH ----
+
+function parseFetch(r: Reader, tag: string, uid: boolean): Command {
+  r.sp();
+  const set = sequenceSet(r);
+  r.sp();
+  let items: FetchItem[];
+  if (r.keyword('ALL'))
+    items = [{ kind: 'FLAGS' }, { kind: 'INTERNALDATE' }, { kind: 'RFC822.SIZE' }, { kind: 'ENVELOPE' }];
+  else if (r.keyword('FAST')) items = [{ kind: 'FLAGS' }, { kind: 'INTERNALDATE' }, { kind: 'RFC822.SIZE' }];
+  else if (r.keyword('FULL')) {
+    items = [
+      { kind: 'FLAGS' },
+      { kind: 'INTERNALDATE' },
+      { kind: 'RFC822.SIZE' },
+      { kind: 'ENVELOPE' },
+      { kind: 'BODY' },
+    ];
+  } else if (r.peek() === 0x28) items = r.list(() => fetchItem(r));
+  else items = [fetchItem(r)];
+  let changedSince: number | null = null;
+  if (r.eat(0x20)) {
+    // RFC 7162 §3.1.4.1: FETCH set items (CHANGEDSINCE n)
+    r.list(() => {
+      if (!r.keyword('CHANGEDSINCE')) throw new ParseError('Unsupported FETCH modifier');
+      r.sp();
+      changedSince = r.number();
+      return null;
+    });
+  }
+  return { tag, name: 'FETCH', uid, set, items, changedSince };
+}
+
+const SIMPLE_FETCH = [
+  'FLAGS',
+  'INTERNALDATE',
+  'RFC822.SIZE',
+  'RFC822.HEADER',
+  'RFC822.TEXT',
+  'RFC822',
+  'UID',
+  'ENVELOPE',
+  'BODYSTRUCTURE',
+  'MODSEQ',
+] as const;
+
+function fetchItem(r: Reader): FetchItem {
+  for (const k of SIMPLE_FETCH) if (r.keyword(k)) return { kind: k };
+  const peek = r.keyword('BODY.PEEK');
+  if (!peek && !r.keyword('BODY')) throw new ParseError('Invalid FETCH item');
+  if (r.peek() !== 0x5b) {
+    if (peek) throw new ParseError('BODY.PEEK needs a section');
+    return { kind: 'BODY' };
+  }
+  return { kind: 'BODY[]', ...section(r, peek) };
+}
+
+/** "[" section-spec "]" ["<" offset "." length ">"] (RFC 9051 §6.4.5). */
+function section(r: Reader, peek: boolean): BodySection {
+  r.expect(0x5b, '"["');
+  const part: number[] = [];
+  let text: SectionText | null = null;
+  while (r.peek() >= 0x30 && r.peek() <= 0x39) {
+    const n = digits(r);
+    if (n === 0) throw new ParseError('Section part numbers start at 1');
+    part.push(n);
+    if (part.length > 32) throw new ParseError('Section nested too deeply');
+    if (!r.eat(0x2e)) break;
+  }
+  if (r.peek() !== 0x5d) text = sectionText(r, part.length > 0);
+  r.expect(0x5d, '"]"');
+  let partial: { offset: number; length: number } | null = null;
+  if (r.eat(0x3c)) {
+    const offset = digits(r);
+    r.expect(0x2e, '"."');
+    const length = digits(r);
+    r.expect(0x3e, '">"');
+    if (length === 0) throw new ParseError('Partial length must be positive');
+    partial = { offset, length };
+  }
+  return { part, text, partial, peek };
+}
+
+function sectionText(r: Reader, afterPart: boolean): SectionText {
+  const word = r.atom().toUpperCase();
+  switch (word) {
+    case 'HEADER':
+      return { kind: 'HEADER' };
+    case 'TEXT':
+      return { kind: 'TEXT' };
+    case 'MIME':
+      if (!afterPart) throw new ParseError('MIME needs a part number');
+      return { kind: 'MIME' };
+    case 'HEADER.FIELDS':
+    case 'HEADER.FIELDS.NOT': {
+      r.sp();
+      const fields = r.list(() => r.astring());
+      return { kind: 'HEADER.FIELDS', fields, not: word === 'HEADER.FIELDS.NOT' };
+    }
+    default:
+      throw new ParseError(`Invalid section ${word.slice(0, 32)}`);
+  }
+}
+
+function digits(r: Reader): number {
+  let n = 0;
+  let count = 0;
+  while (r.peek() >= 0x30 && r.peek() <= 0x39) {
+    n = n * 10 + (r.peek() - 0x30);
+    r.eat(r.peek());
+    if (++count > 10) throw new ParseError('Number too long');
+  }
+  if (count === 0) throw new ParseError('Expected a number');
+  return n;
+}
+
+// ---- SEARCH ----
+
+function parseSearch(r: Reader, tag: string, uid: boolean): Command {
+  r.sp();
+  let ret: string[] | null = null;
+  if (r.keyword('RETURN')) {
+    // RFC 4731 ESEARCH: SEARCH RETURN (MIN MAX COUNT ALL) ...
+    r.sp();
+    ret = r.list(() => r.atom().toUpperCase(), true);
+    r.sp();
+  }
+  let charset: string | null = null;
+  if (r.keyword('CHARSET')) {
+    r.sp();
+    charset = r.astring().toUpperCase();
+    r.sp();
+  }
+  const keys = spaceSeparated(r, () => searchKey(r));
+  const key: SearchKey = keys.length === 1 ? (keys[0] as SearchKey) : { kind: 'and', keys };
+  return { tag, name: 'SEARCH', uid, charset, key, return: ret };
+}
+
+const FLAG_KEYS = [
+  'ALL',
+  'ANSWERED',
+  'DELETED',
+  'DRAFT',
+  'FLAGGED',
+  'NEW',
+  'OLD',
+  'RECENT',
+  'SEEN',
+  'UNANSWERED',
+  'UNDELETED',
+  'UNDRAFT',
+  'UNFLAGGED',
+  'UNSEEN',
+] as const;
+const STRING_KEYS = ['BCC', 'BODY', 'CC', 'FROM', 'SUBJECT', 'TEXT', 'TO'] as const;
+const DATE_KEYS = ['BEFORE', 'ON', 'SINCE', 'SENTBEFORE', 'SENTON', 'SENTSINCE'] as const;
+
+function searchKey(r: Reader): SearchKey {
+  return r.nested(() => {
+    if (r.peek() === 0x28) {
+      const keys = r.list(() => searchKey(r));
+      return keys.length === 1 ? (keys[0] as SearchKey) : { kind: 'and', keys };
+    }
+    if (r.peek() === 0x2a || (r.peek() >= 0x30 && r.peek() <= 0x39)) return { kind: 'seq', set: sequenceSet(r) };
+    const word = r.atom().toUpperCase();
+    const arg = () => {
+      r.sp();
+      return r.astring();
+    };
+    if ((FLAG_KEYS as readonly string[]).includes(word)) {
+      return { kind: word.toLowerCase() } as SearchKey;
+    }
+    if ((STRING_KEYS as readonly string[]).includes(word)) {
+      return { kind: word.toLowerCase(), value: arg() } as SearchKey;
+    }
+    if ((DATE_KEYS as readonly string[]).includes(word)) {
+      const date = arg();
+      if (!DATE.test(date)) throw new ParseError(`Invalid date ${date.slice(0, 20)}`);
+      return { kind: word.toLowerCase(), date } as SearchKey;
+    }
+    switch (word) {
+      case 'KEYWORD':
+      case 'UNKEYWORD':
+        r.sp();
+        return { kind: word === 'KEYWORD' ? 'keyword' : 'unkeyword', flag: flag(r) };
+      case 'HEADER': {
+        const field = arg();
+        return { kind: 'header', field, value: arg() };
+      }
+      case 'LARGER':
+      case 'SMALLER':
+        r.sp();
+        return { kind: word === 'LARGER' ? 'larger' : 'smaller', size: r.number() };
+      case 'UID':
+        r.sp();
+        return { kind: 'uid', set: sequenceSet(r) };
+      case 'NOT':
+        r.sp();
+        return { kind: 'not', key: searchKey(r) };
+      case 'OR': {
+        r.sp();
+        const a = searchKey(r);
+        r.sp();
+        return { kind: 'or', a, b: searchKey(r) };
+      }
+      case 'MODSEQ':
+        r.sp();
+        return { kind: 'modseq', modseq: r.number() };
+      default:
+        throw new ParseError(`Unknown search key ${word.slice(0, 32)}`);
+    }
+  });
+}
