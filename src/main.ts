@@ -25,6 +25,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   const store = createMaildirStore({
     root: config.storage.maildir,
     spoolDir: join(config.storage.state, 'spool'),
+    indexPath: join(config.storage.state, 'mailindex.db'),
     log: log.child({ component: 'store' }),
   });
   return {

@@ -27,7 +27,12 @@ describe('Maildir store', () => {
   };
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'arcline-store-'));
-    store = createMaildirStore({ root: join(dir, 'mail'), spoolDir: join(dir, 'spool'), log: silentLogger() });
+    store = createMaildirStore({
+      root: join(dir, 'mail'),
+      spoolDir: join(dir, 'spool'),
+      indexPath: join(dir, 'index.db'),
+      log: silentLogger(),
+    });
     await store.createAccount(ALICE);
     await store.createAccount(BOB);
   });
@@ -141,7 +146,12 @@ describe('Maildir store', () => {
 
   test('a deleted folder is recreated on delivery; a read-only new/ fails cleanly', async () => {
     await rm(box(ALICE, '.Junk'), { recursive: true });
-    const fresh = createMaildirStore({ root: join(dir, 'mail'), spoolDir: join(dir, 'spool'), log: silentLogger() });
+    const fresh = createMaildirStore({
+      root: join(dir, 'mail'),
+      spoolDir: join(dir, 'spool'),
+      indexPath: join(dir, 'index.db'),
+      log: silentLogger(),
+    });
     const [c] = await fresh.deliver(
       [{ account: ALICE, mailbox: 'Junk', prefix: Buffer.alloc(0) }],
       await spool(fresh, 'j\r\n'),

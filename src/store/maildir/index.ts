@@ -4,26 +4,28 @@
 // mutt) only ever sees complete files: a file appears in new/ by an atomic rename after its
 // data is on disk. On any failure every copy made so far is removed and TEMPORARY is thrown.
 
-import { type FileHandle, mkdir, open, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { ArclineError, errorMessage } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
+import { MailIndex } from '../index/db.ts';
 import { Spool } from '../spool.ts';
 import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage, SpoolWriter } from '../types.ts';
+import { MaildirAccounts } from './account.ts';
 import { DirSyncer } from './dirsync.ts';
+import { writeDurably } from './durable.ts';
 import { accountDir, DEFAULT_FOLDERS, isInbox, LayoutError, mailboxDir } from './layout.ts';
 import { uniqueBase, withSize } from './naming.ts';
 
 export interface MaildirStoreOptions {
   readonly root: string;
   readonly spoolDir: string;
+  /** The mail index database ({state}/mailindex.db). */
+  readonly indexPath: string;
   readonly log: Logger;
 }
-
-const WRITE_BATCH = 256 * 1024;
 
 export class MaildirStore implements MailStore {
   readonly #root: string;
@@ -33,11 +35,24 @@ export class MaildirStore implements MailStore {
   /** Mailbox directories known to exist with tmp/ new/ cur/ (saves a stat per delivery). */
   readonly #known = new Set<string>();
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #indexPath: string;
+  #index: MailIndex | null = null;
+  #accounts: MaildirAccounts | null = null;
 
   constructor(opts: MaildirStoreOptions) {
     this.#root = opts.root;
     this.#log = opts.log;
+    this.#indexPath = opts.indexPath;
     this.#spool = new Spool(opts.spoolDir, LIMITS.store.spoolMemoryBytes);
+  }
+
+  /** The IMAP side: mailboxes, index, flags. Opened on first use (the CLI never needs it). */
+  get accounts(): MaildirAccounts {
+    if (!this.#accounts) {
+      this.#index = new MailIndex(this.#indexPath);
+      this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer);
+    }
+    return this.#accounts;
   }
 
   /** Removes spool files left by an earlier server process. Call once at server start. */
@@ -99,6 +114,7 @@ export class MaildirStore implements MailStore {
         made.push(w.final);
       }
       await Promise.all([...new Set(written.map((w) => join(w.dir, 'new')))].map((d) => this.#syncer.sync(d)));
+      for (const t of targets) this.#accounts?.notifyDelivered(t.account, t.mailbox ?? 'INBOX');
       return written.map((w, i) => ({
         account: targets[i]?.account as AccountId,
         mailbox: targets[i]?.mailbox ?? 'INBOX',
@@ -138,6 +154,7 @@ export class MaildirStore implements MailStore {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.#inFlight]);
+    this.#index?.close();
     this.#log.debug('mail store closed');
   }
 }
@@ -150,41 +167,4 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
 async function makeMaildir(dir: string, folder = false): Promise<void> {
   for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
   if (folder) await writeFile(join(dir, 'maildirfolder'), '', { mode: 0o600, flag: 'a' });
-}
-
-/** Writes prefix + message to a new file, fsyncs and closes it; returns the size. */
-async function writeDurably(path: string, prefix: Buffer, msg: SpooledMessage): Promise<number> {
-  const fh = await open(path, 'wx', 0o600);
-  try {
-    let pending: Buffer[] = prefix.length > 0 ? [prefix] : [];
-    let pendingBytes = prefix.length;
-    let total = 0;
-    for await (const chunk of msg.open() as Readable & AsyncIterable<Buffer>) {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      if (pendingBytes >= WRITE_BATCH) {
-        total += await writeAll(fh, pending, pendingBytes);
-        pending = [];
-        pendingBytes = 0;
-      }
-    }
-    total += await writeAll(fh, pending, pendingBytes);
-    await fh.sync();
-    return total;
-  } finally {
-    await fh.close();
-  }
-}
-
-/** writev that finishes short writes. */
-async function writeAll(fh: FileHandle, buffers: Buffer[], bytes: number): Promise<number> {
-  if (bytes === 0) return 0;
-  let { bytesWritten } = await fh.writev(buffers);
-  if (bytesWritten < bytes) {
-    const rest = Buffer.concat(buffers).subarray(bytesWritten);
-    let off = 0;
-    while (off < rest.length) off += (await fh.write(rest, off)).bytesWritten;
-    bytesWritten = bytes;
-  }
-  return bytesWritten;
 }

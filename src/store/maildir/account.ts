@@ -1,0 +1,202 @@
+// The mailboxes of one account (Maildir++): INBOX is the account directory, every other mailbox a
+// `.Name` directory whose name is the IMAP name in modified UTF-7 (RFC 3501 §5.1.3), "." the
+// hierarchy separator, as Dovecot's Maildir++ layout stores them. One MaildirMailbox per account
+// and name is shared by every session of this process. Names are validated by layout.ts, and
+// names containing "/" are refused (Maildir++ cannot store them).
+
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ArclineError } from '../../core/errors.ts';
+import type { AccountId } from '../../core/ids.ts';
+import { decodeMutf7, encodeMutf7 } from '../../imap/wire/mutf7.ts';
+import type { MailIndex } from '../index/db.ts';
+import type { DirSyncer } from './dirsync.ts';
+import { accountDir, DEFAULT_FOLDERS, isInbox, mailboxDir } from './layout.ts';
+import { MaildirMailbox } from './mailbox.ts';
+
+export interface MailboxListEntry {
+  readonly name: string;
+  /** RFC 6154 attribute such as "\\Sent", or null. */
+  readonly specialUse: string | null;
+  readonly subscribed: boolean;
+  /** A parent that exists only because it has children (\Noselect, RFC 9051 §7.3.1). */
+  readonly noselect: boolean;
+  readonly hasChildren: boolean;
+}
+
+const SPECIAL_USE: Readonly<Record<string, string>> = {
+  Sent: '\\Sent',
+  Drafts: '\\Drafts',
+  Trash: '\\Trash',
+  Junk: '\\Junk',
+  Archive: '\\Archive',
+};
+
+export const HIERARCHY = '.';
+
+/** Last UIDVALIDITY of a mailbox, kept beside its files (see #newIndexEntry). */
+const UIDVALIDITY_FILE = 'arcline-uidvalidity';
+
+export class MaildirAccounts {
+  readonly #root: string;
+  readonly #index: MailIndex;
+  readonly #syncer: DirSyncer;
+  readonly #open = new Map<string, MaildirMailbox>();
+
+  constructor(root: string, index: MailIndex, syncer: DirSyncer) {
+    this.#root = root;
+    this.#index = index;
+    this.#syncer = syncer;
+  }
+
+  /** Canonical name: INBOX in upper case, everything else as given. */
+  static canonical(name: string): string {
+    if (isInbox(name)) return 'INBOX';
+    if (name.toUpperCase().startsWith(`INBOX${HIERARCHY}`)) return `INBOX${name.slice(5)}`;
+    return name;
+  }
+
+  #dir(account: AccountId, name: string): string {
+    if (name.includes('/')) throw new ArclineError('INVALID', 'Mailbox names may not contain "/"');
+    if ([...name].some((c) => (c.codePointAt(0) as number) < 0x20 || c === '\x7f')) {
+      throw new ArclineError('INVALID', 'Mailbox names may not contain control characters');
+    }
+    const acct = accountDir(this.#root, account);
+    try {
+      return isInbox(name) ? acct : mailboxDir(acct, encodeMutf7(name));
+    } catch (e) {
+      throw new ArclineError('INVALID', (e as Error).message);
+    }
+  }
+
+  /** Every mailbox of the account, INBOX first, with RFC 3501/6154/5258 attributes. */
+  async list(account: AccountId): Promise<MailboxListEntry[]> {
+    const acct = accountDir(this.#root, account);
+    const names = new Set<string>(['INBOX']);
+    for (const d of await readdir(acct, { withFileTypes: true })) {
+      if (!d.isDirectory() || !d.name.startsWith('.') || d.name === '.' || d.name === '..') continue;
+      const decoded = decodeMutf7(d.name.slice(1));
+      if (decoded !== null) names.add(decoded);
+    }
+    const subscribed = new Map(this.#index.mailboxes(account).map((m) => [m.name, m.subscribed]));
+    // Parents that exist only through their children.
+    const all = new Set(names);
+    for (const n of names) {
+      const parts = n.split(HIERARCHY);
+      for (let i = 1; i < parts.length; i++) all.add(parts.slice(0, i).join(HIERARCHY));
+    }
+    const sorted = [...all].sort((a, b) => (a === 'INBOX' ? -1 : b === 'INBOX' ? 1 : a < b ? -1 : a > b ? 1 : 0));
+    return sorted.map((name) => ({
+      name,
+      specialUse: SPECIAL_USE[name] ?? null,
+      subscribed: subscribed.get(name) ?? (name === 'INBOX' || (DEFAULT_FOLDERS as readonly string[]).includes(name)),
+      noselect: !names.has(name),
+      hasChildren: [...all].some((o) => o.startsWith(`${name}${HIERARCHY}`)),
+    }));
+  }
+
+  async exists(account: AccountId, name: string): Promise<boolean> {
+    try {
+      return (await stat(join(this.#dir(account, name), 'cur'))).isDirectory();
+    } catch (e) {
+      if (e instanceof ArclineError) throw e;
+      return false;
+    }
+  }
+
+  /** The shared mailbox object; NOT_FOUND when the mailbox does not exist. */
+  async open(account: AccountId, name: string): Promise<MaildirMailbox> {
+    const canonical = MaildirAccounts.canonical(name);
+    const key = `${account}\0${canonical}`;
+    const cached = this.#open.get(key);
+    if (cached) return cached;
+    if (!(await this.exists(account, canonical))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
+    const dir = this.#dir(account, canonical);
+    const row = this.#index.mailbox(account, canonical) ?? (await this.#newIndexEntry(account, canonical, dir));
+    const existing = this.#open.get(key); // another caller may have won the race
+    if (existing) return existing;
+    const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer);
+    this.#open.set(key, mbox);
+    return mbox;
+  }
+
+  /** Index entry for a mailbox the index does not know (new, or the index was lost). Its
+   *  UIDVALIDITY must exceed every earlier one of that mailbox, so the last one is also kept in
+   *  a file in the mailbox directory, which survives the loss of the index. */
+  async #newIndexEntry(account: AccountId, name: string, dir: string) {
+    const file = join(dir, UIDVALIDITY_FILE);
+    const previous = Number.parseInt(await readFile(file, 'utf8').catch(() => '0'), 10) || 0;
+    const row = this.#index.createMailbox(account, name, true, previous + 1);
+    await writeFile(`${file}.tmp`, `${row.uidvalidity}\n`, { mode: 0o600 });
+    await rename(`${file}.tmp`, file);
+    return row;
+  }
+
+  /** Drops the shared object when no session uses it any more. */
+  release(account: AccountId, mbox: MaildirMailbox): void {
+    if (mbox.subscribers === 0) this.#open.delete(`${account}\0${mbox.name}`);
+  }
+
+  async create(account: AccountId, name: string): Promise<void> {
+    const canonical = MaildirAccounts.canonical(name);
+    if (canonical === 'INBOX' || (await this.exists(account, canonical))) {
+      throw new ArclineError('EXISTS', 'Mailbox already exists');
+    }
+    const dir = this.#dir(account, canonical);
+    for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, 'maildirfolder'), '', { mode: 0o600, flag: 'a' });
+    await this.#syncer.sync(accountDir(this.#root, account));
+    const old = this.#index.mailbox(account, canonical);
+    if (old) this.#index.deleteMailbox(old.id); // a new mailbox gets a new UIDVALIDITY
+    await this.#newIndexEntry(account, canonical, dir);
+  }
+
+  /** RFC 9051 §6.3.4: INBOX cannot be deleted; a mailbox with children keeps them (its name
+   *  becomes a \Noselect parent). */
+  async delete(account: AccountId, name: string): Promise<void> {
+    const canonical = MaildirAccounts.canonical(name);
+    if (canonical === 'INBOX') throw new ArclineError('INVALID', 'INBOX cannot be deleted');
+    if (!(await this.exists(account, canonical))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
+    await rm(this.#dir(account, canonical), { recursive: true, force: true });
+    const row = this.#index.mailbox(account, canonical);
+    if (row) this.#index.deleteMailbox(row.id);
+    this.#open.delete(`${account}\0${canonical}`);
+  }
+
+  /** RFC 9051 §6.3.6: renames the mailbox and its children. RENAME of INBOX (moving its
+   *  messages to a new mailbox, leaving INBOX empty) is done by the session with COPY semantics. */
+  async rename(account: AccountId, from: string, to: string): Promise<void> {
+    const src = MaildirAccounts.canonical(from);
+    const dst = MaildirAccounts.canonical(to);
+    if (src === 'INBOX') throw new ArclineError('INVALID', 'RENAME of INBOX is handled by the session');
+    if (!(await this.exists(account, src))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
+    if (dst === 'INBOX' || (await this.exists(account, dst))) throw new ArclineError('EXISTS', 'Target mailbox exists');
+    const children = (await this.list(account)).filter((m) => m.name.startsWith(`${src}${HIERARCHY}`));
+    const moves = [src, ...children.filter((c) => !c.noselect).map((c) => c.name)].map((n) => ({
+      from: n,
+      to: dst + n.slice(src.length),
+    }));
+    for (const m of moves) {
+      await rename(this.#dir(account, m.from), this.#dir(account, m.to));
+      const row = this.#index.mailbox(account, m.from);
+      if (row) this.#index.renameMailbox(row.id, m.to);
+      const key = `${account}\0${m.from}`;
+      const openBox = this.#open.get(key);
+      this.#open.delete(key);
+      if (openBox && row) openBox.renamed({ ...row, name: m.to }, this.#dir(account, m.to));
+    }
+  }
+
+  /** After a delivery: an open mailbox with sessions re-syncs, so they see EXISTS at once. */
+  notifyDelivered(account: AccountId, name: string): void {
+    const m = this.#open.get(`${account}\0${MaildirAccounts.canonical(name)}`);
+    if (m && m.subscribers > 0) m.sync().catch(() => {});
+  }
+
+  async setSubscribed(account: AccountId, name: string, on: boolean): Promise<void> {
+    const canonical = MaildirAccounts.canonical(name);
+    const row =
+      this.#index.mailbox(account, canonical) ?? (on ? this.#index.createMailbox(account, canonical, on) : null);
+    if (row) this.#index.setSubscribed(row.id, on);
+  }
+}

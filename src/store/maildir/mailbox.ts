@@ -1,0 +1,440 @@
+// One Maildir mailbox as IMAP sees it, shared by every session of this process that has it open
+// (store/maildir/account.ts keeps one per account and name).
+//
+// Invariants:
+// - All reconciliation and writes run one at a time under the mailbox lock.
+// - `#messages` is the authoritative current state, sorted by UID; UIDs only grow.
+// - Every change (new messages, flag changes, expunges) is broadcast to all subscribers as a
+//   MailboxChange, in the order it happened; sessions apply them at the points RFC 9051 §7
+//   allows. The originating subscriber is named so it can skip what it reports itself.
+// - An expunged message's file moves to tmp/ (ignored by every Maildir reader) and is unlinked
+//   only after every subscriber has acknowledged the expunge, so a session can still FETCH a
+//   message it has not yet been told about. Leftovers after a crash are ordinary stale tmp/
+//   files, cleaned by cleanTmp().
+
+import type { FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ArclineError } from '../../core/errors.ts';
+import type { MailboxRow, MailIndex, MessageRow } from '../index/db.ts';
+import type { SpooledMessage } from '../types.ts';
+import type { DirSyncer } from './dirsync.ts';
+import { writeDurably } from './durable.ts';
+import { flagsToLetters, formatKeywords, lettersToFlags, parseKeywords, splitName } from './flags.ts';
+import { uniqueBase, withSize } from './naming.ts';
+
+export interface MessageMeta {
+  readonly uid: number;
+  readonly flags: readonly string[];
+  readonly modseq: number;
+  readonly size: number;
+  readonly internalDate: Date;
+}
+
+export type MailboxChange =
+  | { readonly kind: 'exists'; readonly messages: readonly MessageMeta[] }
+  | { readonly kind: 'expunge'; readonly uids: readonly number[] }
+  | { readonly kind: 'flags'; readonly messages: readonly MessageMeta[] };
+
+export type ChangeListener = (change: MailboxChange, origin: object | null) => void;
+
+export interface MailboxStatus {
+  readonly uidValidity: number;
+  readonly uidNext: number;
+  readonly highestModseq: number;
+  readonly messages: readonly MessageMeta[];
+}
+
+/** A message as this mailbox tracks it: the index row (mutable here) plus its decoded flags. */
+type Entry = { -readonly [K in keyof MessageRow]: MessageRow[K] } & { flags: readonly string[] };
+
+export class MaildirMailbox {
+  readonly #index: MailIndex;
+  #dir: string;
+  readonly #syncer: DirSyncer;
+  #row: MailboxRow;
+  #entries: Entry[] = [];
+  #loaded = false;
+  #keywords: string[] | null = null;
+  #lock: Promise<unknown> = Promise.resolve();
+  readonly #listeners = new Set<ChangeListener>();
+  /** Expunged files waiting for acknowledgements: uid -> tmp path and who has not acked. */
+  readonly #graveyard = new Map<number, { path: string; waiting: Set<ChangeListener> }>();
+
+  constructor(index: MailIndex, row: MailboxRow, dir: string, syncer: DirSyncer) {
+    this.#index = index;
+    this.#syncer = syncer;
+    this.#row = row;
+    this.#dir = dir;
+  }
+
+  get name(): string {
+    return this.#row.name;
+  }
+
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /** Runs `fn` under the mailbox lock. */
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+      this.acknowledgeExpunges(listener, [...this.#graveyard.keys()]);
+    };
+  }
+
+  get subscribers(): number {
+    return this.#listeners.size;
+  }
+
+  #emit(change: MailboxChange, origin: object | null): void {
+    for (const l of this.#listeners) l(change, origin);
+  }
+
+  /** Reconciles the index with the files; with `claimRecent`, moves new/ messages to cur/ and
+   *  returns their UIDs (they are \Recent for the caller, RFC 3501 §2.3.2). */
+  sync(opts: { claimRecent?: boolean; origin?: object } = {}): Promise<MailboxStatus & { recent: readonly number[] }> {
+    return this.#locked(async () => {
+      await this.#reconcile(opts.origin ?? null);
+      const recent = opts.claimRecent ? await this.#claimNew() : [];
+      return { ...this.#status(), recent };
+    });
+  }
+
+  #status(): MailboxStatus {
+    return {
+      uidValidity: this.#row.uidvalidity,
+      uidNext: this.#row.uidnext,
+      highestModseq: this.#row.highestmodseq,
+      messages: this.#entries.map(meta),
+    };
+  }
+
+  async #reconcile(origin: object | null): Promise<void> {
+    const keywords = await this.#loadKeywords();
+    if (!this.#loaded) {
+      this.#entries = this.#index
+        .messages(this.#row.id)
+        .map((m) => ({ ...m, flags: lettersToFlags(m.letters, keywords) }));
+      this.#loaded = true;
+    }
+    const onDisk = new Map<string, { inNew: boolean; letters: string; name: string }>();
+    for (const sub of ['cur', 'new'] as const) {
+      let names: string[];
+      try {
+        names = await readdir(join(this.#dir, sub));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+          throw new ArclineError('NOT_FOUND', 'mailbox directory is gone');
+        throw e;
+      }
+      for (const name of names) {
+        if (name.startsWith('.')) continue;
+        const { base, letters } = splitName(name);
+        onDisk.set(base, { inNew: sub === 'new', letters: sub === 'new' ? '' : letters, name });
+      }
+    }
+    let modseq = this.#row.highestmodseq;
+    let uidnext = this.#row.uidnext;
+    const expunged: number[] = [];
+    const changed: Entry[] = []; // flags changed (reported to sessions)
+    const moved: Entry[] = []; // any index field changed (written back)
+    const kept: Entry[] = [];
+    for (const e of this.#entries) {
+      const f = onDisk.get(e.base);
+      if (!f) {
+        if (!this.#graveyard.has(e.uid)) expunged.push(e.uid);
+        continue;
+      }
+      onDisk.delete(e.base);
+      if (f.letters !== e.letters || f.inNew !== e.inNew) {
+        const upd: Entry = { ...e, inNew: f.inNew, letters: f.letters, flags: lettersToFlags(f.letters, keywords) };
+        if (f.letters !== e.letters) {
+          upd.modseq = ++modseq;
+          changed.push(upd);
+        }
+        moved.push(upd);
+        kept.push(upd);
+      } else {
+        kept.push(e);
+      }
+    }
+    // New files, in name order (names start with the delivery time).
+    const added: Entry[] = [];
+    for (const [base, f] of [...onDisk].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      let st: Awaited<ReturnType<typeof stat>>;
+      try {
+        st = await stat(join(this.#dir, f.inNew ? 'new' : 'cur', f.name));
+      } catch {
+        continue; // gone meanwhile
+      }
+      const sizeInName = /,S=(\d+)/.exec(base);
+      added.push({
+        uid: uidnext++,
+        base,
+        inNew: f.inNew,
+        letters: f.letters,
+        flags: lettersToFlags(f.letters, keywords),
+        modseq: ++modseq,
+        size: sizeInName ? Number(sizeInName[1]) : st.size,
+        internalDate: Math.floor(st.mtimeMs),
+      });
+    }
+    if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
+    const expModseq = expunged.length > 0 ? ++modseq : modseq;
+    this.#index.tx(() => {
+      for (const uid of expunged) this.#index.expungeMessage(this.#row.id, uid, expModseq);
+      for (const e of moved) this.#index.updateMessage(this.#row.id, e.uid, e);
+      for (const e of added) this.#index.insertMessage(this.#row.id, e);
+      this.#index.setCounters(this.#row.id, uidnext, modseq);
+    });
+    this.#row = { ...this.#row, uidnext, highestmodseq: modseq };
+    this.#entries = [...kept, ...added];
+    if (expunged.length > 0) this.#emit({ kind: 'expunge', uids: expunged }, origin);
+    if (changed.length > 0) this.#emit({ kind: 'flags', messages: changed.map(meta) }, origin);
+    if (added.length > 0) this.#emit({ kind: 'exists', messages: added.map(meta) }, origin);
+  }
+
+  /** Moves every new/ message to cur/; returns their UIDs. */
+  async #claimNew(): Promise<number[]> {
+    const claimed: number[] = [];
+    for (const e of this.#entries) {
+      if (!e.inNew) continue;
+      try {
+        await rename(join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,`));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another reader moved it
+        throw err;
+      }
+      e.inNew = false;
+      this.#index.updateMessage(this.#row.id, e.uid, e);
+      claimed.push(e.uid);
+    }
+    return claimed;
+  }
+
+  #path(e: Entry): string {
+    return e.inNew ? join(this.#dir, 'new', e.base) : join(this.#dir, 'cur', `${e.base}:2,${e.letters}`);
+  }
+
+  #find(uid: number): Entry | undefined {
+    // Binary search: entries are sorted by UID.
+    let lo = 0;
+    let hi = this.#entries.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const e = this.#entries[mid] as Entry;
+      if (e.uid === uid) return e;
+      if (e.uid < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  /** Opens a message for reading; works for expunged messages not yet acknowledged. The file
+   *  handle stays valid whatever happens to the name afterwards. */
+  openMessage(uid: number): Promise<FileHandle | null> {
+    return this.#locked(async () => {
+      const e = this.#find(uid);
+      const path = e ? this.#path(e) : this.#graveyard.get(uid)?.path;
+      if (!path) return null;
+      try {
+        return await open(path, 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw err;
+      }
+    });
+  }
+
+  /** Changes flags (RFC 9051 §6.4.6). Returns the messages whose flags changed, and the UIDs
+   *  refused by UNCHANGEDSINCE (RFC 7162 §3.1.3). */
+  storeFlags(
+    uids: readonly number[],
+    mode: 'set' | 'add' | 'remove',
+    flags: readonly string[],
+    opts: { unchangedSince?: number | null; origin?: object } = {},
+  ): Promise<{ changed: MessageMeta[]; modifiedRefused: number[] }> {
+    return this.#locked(async () => {
+      const keywords = await this.#loadKeywords();
+      const kwBefore = keywords.length;
+      const changed: Entry[] = [];
+      const refused: number[] = [];
+      let modseq = this.#row.highestmodseq;
+      for (const uid of uids) {
+        const e = this.#find(uid);
+        if (!e) continue;
+        if (opts.unchangedSince != null && e.modseq > opts.unchangedSince) {
+          refused.push(uid);
+          continue;
+        }
+        const current = new Set(e.flags);
+        const next =
+          mode === 'set'
+            ? new Set(flags)
+            : new Set(mode === 'add' ? [...current, ...flags] : [...current].filter((f) => !flags.includes(f)));
+        const letters = flagsToLetters([...next], keywords);
+        if (letters === null) throw new ArclineError('INVALID', 'too many keywords in this mailbox (26 at most)');
+        if (letters === e.letters) continue;
+        const from = this.#path(e);
+        const updated: Entry = {
+          ...e,
+          inNew: false,
+          letters,
+          flags: lettersToFlags(letters, keywords),
+          modseq: ++modseq,
+        };
+        await rename(from, this.#path(updated));
+        changed.push(updated);
+        Object.assign(e, updated);
+      }
+      if (keywords.length !== kwBefore) await this.#saveKeywords(keywords);
+      if (changed.length > 0) {
+        this.#index.tx(() => {
+          for (const e of changed) this.#index.updateMessage(this.#row.id, e.uid, e);
+          this.#index.setCounters(this.#row.id, this.#row.uidnext, modseq);
+        });
+        this.#row = { ...this.#row, highestmodseq: modseq };
+        this.#emit({ kind: 'flags', messages: changed.map(meta) }, opts.origin ?? null);
+      }
+      return { changed: changed.map(meta), modifiedRefused: refused };
+    });
+  }
+
+  /** Removes the given messages (all of them; the session picks the \Deleted ones). */
+  expunge(uids: readonly number[], origin: object | null = null): Promise<number[]> {
+    return this.#locked(async () => {
+      const gone: number[] = [];
+      let modseq = this.#row.highestmodseq;
+      for (const uid of uids) {
+        const e = this.#find(uid);
+        if (!e) continue;
+        const grave = join(this.#dir, 'tmp', `${e.base}.expunged`);
+        try {
+          await rename(this.#path(e), grave);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+        this.#graveyard.set(uid, { path: grave, waiting: new Set(this.#listeners) });
+        gone.push(uid);
+      }
+      if (gone.length === 0) return gone;
+      const set = new Set(gone);
+      this.#entries = this.#entries.filter((e) => !set.has(e.uid));
+      modseq++;
+      this.#index.tx(() => {
+        for (const uid of gone) this.#index.expungeMessage(this.#row.id, uid, modseq);
+        this.#index.setCounters(this.#row.id, this.#row.uidnext, modseq);
+      });
+      this.#row = { ...this.#row, highestmodseq: modseq };
+      this.#emit({ kind: 'expunge', uids: gone }, origin);
+      for (const uid of gone) await this.#buryIfDone(uid);
+      return gone;
+    });
+  }
+
+  /** A subscriber has told its client about these expunges (or no longer needs them). */
+  acknowledgeExpunges(listener: ChangeListener, uids: readonly number[]): void {
+    for (const uid of uids) {
+      const g = this.#graveyard.get(uid);
+      if (!g) continue;
+      g.waiting.delete(listener);
+      void this.#buryIfDone(uid);
+    }
+  }
+
+  async #buryIfDone(uid: number): Promise<void> {
+    const g = this.#graveyard.get(uid);
+    if (!g || g.waiting.size > 0) return;
+    this.#graveyard.delete(uid);
+    await unlink(g.path).catch(() => {});
+  }
+
+  /** Adds a message (APPEND, COPY, MOVE): written durably into cur/ with its flags, then indexed.
+   *  Returns the new UID (UIDPLUS, RFC 4315). */
+  append(
+    msg: SpooledMessage,
+    flags: readonly string[],
+    date: Date | null,
+    origin: object | null = null,
+  ): Promise<number> {
+    return this.#locked(async () => {
+      await this.#reconcile(origin);
+      const keywords = await this.#loadKeywords();
+      const kwBefore = keywords.length;
+      const letters = flagsToLetters(flags, keywords);
+      if (letters === null) throw new ArclineError('INVALID', 'too many keywords in this mailbox (26 at most)');
+      if (keywords.length !== kwBefore) await this.#saveKeywords(keywords);
+      const base = withSize(uniqueBase(), msg.size);
+      const tmp = join(this.#dir, 'tmp', base);
+      const final = join(this.#dir, 'cur', `${base}:2,${letters}`);
+      await writeDurably(tmp, Buffer.alloc(0), msg);
+      if (date) await utimes(tmp, date, date);
+      await rename(tmp, final);
+      await this.#syncer.sync(join(this.#dir, 'cur'));
+      const when = date ?? (await stat(final)).mtime;
+      const entry: Entry = {
+        uid: this.#row.uidnext,
+        base,
+        inNew: false,
+        letters,
+        flags: lettersToFlags(letters, keywords),
+        modseq: this.#row.highestmodseq + 1,
+        size: msg.size,
+        internalDate: when.getTime(),
+      };
+      this.#index.tx(() => {
+        this.#index.insertMessage(this.#row.id, entry);
+        this.#index.setCounters(this.#row.id, entry.uid + 1, entry.modseq);
+      });
+      this.#row = { ...this.#row, uidnext: entry.uid + 1, highestmodseq: entry.modseq };
+      this.#entries.push(entry);
+      this.#emit({ kind: 'exists', messages: [meta(entry)] }, origin);
+      return entry.uid;
+    });
+  }
+
+  /** Metadata of one message (for COPY/MOVE and FETCH). */
+  meta(uid: number): MessageMeta | null {
+    const e = this.#find(uid);
+    return e ? meta(e) : null;
+  }
+
+  vanishedSince(modseq: number): number[] {
+    return this.#index.vanishedSince(this.#row.id, modseq);
+  }
+
+  async #loadKeywords(): Promise<string[]> {
+    if (this.#keywords) return this.#keywords;
+    try {
+      this.#keywords = parseKeywords(await readFile(join(this.#dir, 'dovecot-keywords'), 'utf8'));
+    } catch {
+      this.#keywords = [];
+    }
+    return this.#keywords;
+  }
+
+  async #saveKeywords(keywords: readonly string[]): Promise<void> {
+    const path = join(this.#dir, 'dovecot-keywords');
+    await writeFile(`${path}.tmp`, formatKeywords(keywords), { mode: 0o600 });
+    await rename(`${path}.tmp`, path);
+  }
+
+  /** After RENAME of this mailbox. */
+  renamed(row: MailboxRow, dir: string): void {
+    this.#row = row;
+    this.#dir = dir;
+  }
+}
+
+function meta(e: Entry): MessageMeta {
+  return { uid: e.uid, flags: e.flags, modseq: e.modseq, size: e.size, internalDate: new Date(e.internalDate) };
+}
