@@ -10,6 +10,7 @@ import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { createResolver } from './dns/resolver.ts';
+import { ImapServer } from './imap/server.ts';
 import { openContext } from './main.ts';
 import { InboundSmtp } from './smtp/inbound.ts';
 import { TlsManager } from './tls/certs.ts';
@@ -17,6 +18,8 @@ import { TlsManager } from './tls/certs.ts';
 export interface RunningServer {
   /** Bound addresses of the inbound SMTP listeners (port 0 in config resolves here). */
   readonly smtp: readonly AddressInfo[];
+  /** Bound IMAP listeners: the plain ones first, then the implicit-TLS ones. */
+  readonly imap: readonly AddressInfo[];
   readonly tls: TlsManager;
   /** Graceful stop (see the header comment). Idempotent. */
   stop(): Promise<void>;
@@ -53,15 +56,26 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     services.push(inbound);
     const smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
     for (const a of smtp) log.info({ service: 'smtp', address: a.address, port: a.port }, 'listening');
-    for (const [service, addrs] of [
-      ['imap', [...config.imap.listen, ...config.imap.tls_listen]],
-      ['submission', [...config.submission.listen, ...config.submission.tls_listen]],
-    ] as const) {
-      if (addrs.length > 0) log.warn({ service }, `${service} is not available in this version yet; not listening`);
+    const imapServer = new ImapServer({
+      config,
+      directory: ctx.directory,
+      store: ctx.store,
+      tls,
+      log: log.child({ service: 'imap' }),
+    });
+    services.push(imapServer);
+    const imap = await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], () =>
+      imapServer.listen(config.imap.listen, config.imap.tls_listen),
+    );
+    for (const a of imap) log.info({ service: 'imap', address: a.address, port: a.port }, 'listening');
+    const submission = [...config.submission.listen, ...config.submission.tls_listen];
+    if (submission.length > 0) {
+      log.warn({ service: 'submission' }, 'submission is not available in this version yet; not listening');
     }
     let stopping: Promise<void> | null = null;
     return {
       smtp,
+      imap,
       tls,
       stop: () => {
         stopping ??= stopAll();

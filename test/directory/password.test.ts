@@ -77,7 +77,7 @@ test('malformed or unknown hashes never match and never throw', async () => {
     '{SHA512-CRYPT}',
     '$6$',
     '$2b$04$short',
-    '$2b$99$' + 'a'.repeat(53),
+    `$2b$99$${'a'.repeat(53)}`,
   ]) {
     assert.equal(await verifyPasswordHash(bad, 'secret'), false, bad);
   }

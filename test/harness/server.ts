@@ -18,6 +18,9 @@ export interface TestServer {
   readonly config: Config;
   readonly configFile: string;
   readonly port: number;
+  /** IMAP with STARTTLS, and with implicit TLS. */
+  readonly imapPort: number;
+  readonly imapsPort: number;
   readonly server: RunningServer;
   readonly admin: AdminContext;
   /** Every log line the server wrote, parsed. */
@@ -42,8 +45,8 @@ reverse_lookup = false
 listen = []
 tls_listen = []
 [imap]
-listen = []
-tls_listen = []
+listen = ["127.0.0.1:0"]
+tls_listen = ["127.0.0.1:0"]
 [auth]
 bcrypt_cost = 4
 [log]
@@ -78,6 +81,7 @@ export async function startTestServer(
   const server = await startServer(config, log);
   const port = server.smtp[0]?.port;
   if (port === undefined) throw new Error('no smtp listener');
+  const [imapPort, imapsPort] = [server.imap[0]?.port ?? 0, server.imap[1]?.port ?? 0];
   const mailboxDir = (address: string, folder?: string) => {
     const at = address.lastIndexOf('@');
     const base = join(config.storage.maildir, address.slice(at + 1), address.slice(0, at));
@@ -90,6 +94,8 @@ export async function startTestServer(
     config,
     configFile,
     port,
+    imapPort,
+    imapsPort,
     server,
     admin,
     logs,

@@ -88,6 +88,29 @@ export class RawSmtp {
     }
   }
 
+  /** Reads one raw CRLF-terminated line (for IMAP tests). */
+  async readRawLine(timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const nl = this.#buf.indexOf('\r\n');
+      if (nl >= 0) {
+        const line = this.#buf.slice(0, nl);
+        this.#buf = this.#buf.slice(nl + 2);
+        return line;
+      }
+      if (this.#closed) throw new Error(`connection closed; unparsed: ${JSON.stringify(this.#buf)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timeout waiting for a line; have: ${JSON.stringify(this.#buf)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
   /** Sends a command line (CRLF added) and reads its reply. */
   async cmd(line: string): Promise<Reply> {
     this.write(`${line}\r\n`);

@@ -197,7 +197,7 @@ describe('server lifecycle', () => {
       await writeFile(join(env.dir, 'key.pem'), first.key);
       await writeFile(
         env.config,
-        (await readFile(env.config, 'utf8')) + `[tls]\ncert = "${env.dir}/cert.pem"\nkey = "${env.dir}/key.pem"\n`,
+        `${await readFile(env.config, 'utf8')}[tls]\ncert = "${env.dir}/cert.pem"\nkey = "${env.dir}/key.pem"\n`,
       );
       const srv = await spawnServer(env.config);
       const peerName = async () => {

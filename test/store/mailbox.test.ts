@@ -172,7 +172,8 @@ describe('Maildir mailboxes (IMAP side)', () => {
     const byName = new Map(list.map((m) => [m.name, m]));
     assert.equal(list[0]?.name, 'INBOX');
     assert.equal(byName.get('Sent')?.specialUse, '\\Sent');
-    assert.equal(byName.get('Archive')?.noselect, true);
+    // CREATE Archive.2024 created its superior too (RFC 9051 §6.3.4).
+    assert.equal(byName.get('Archive')?.noselect, false);
     assert.equal(byName.get('Archive')?.hasChildren, true);
     assert.ok(byName.has('Entwürfe'));
     assert.ok((await readdir(inbox())).includes('.Entw&APw-rfe'));

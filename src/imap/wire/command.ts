@@ -27,7 +27,8 @@ export type FetchItem =
   | { readonly kind: 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'UID' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' }
   | { readonly kind: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' }
   | { readonly kind: 'MODSEQ' }
-  | ({ readonly kind: 'BODY[]' } & BodySection);
+  /** `legacy` names the RFC822, RFC822.HEADER and RFC822.TEXT forms, answered under that name. */
+  | ({ readonly kind: 'BODY[]'; readonly legacy?: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' } & BodySection);
 
 export type SearchKey =
   | { readonly kind: 'all' | 'answered' | 'deleted' | 'draft' | 'flagged' | 'new' | 'old' | 'recent' | 'seen' }
@@ -115,3 +116,6 @@ export type Command = Tagged &
   );
 
 export type CommandName = Command['name'];
+
+/** The command(s) named N, e.g. CommandOf<'SELECT'> (works where one member has two names). */
+export type CommandOf<N extends CommandName> = Command & { readonly name: N };

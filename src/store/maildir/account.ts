@@ -137,11 +137,21 @@ export class MaildirAccounts {
     if (mbox.subscribers === 0) this.#open.delete(`${account}\0${mbox.name}`);
   }
 
+  /** Creates a mailbox, and its missing superiors (RFC 9051 §6.3.4 SHOULD). */
   async create(account: AccountId, name: string): Promise<void> {
     const canonical = MaildirAccounts.canonical(name);
     if (canonical === 'INBOX' || (await this.exists(account, canonical))) {
       throw new ArclineError('EXISTS', 'Mailbox already exists');
     }
+    const parts = canonical.split(HIERARCHY);
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join(HIERARCHY);
+      if (parent !== 'INBOX' && !(await this.exists(account, parent))) await this.#make(account, parent);
+    }
+    await this.#make(account, canonical);
+  }
+
+  async #make(account: AccountId, canonical: string): Promise<void> {
     const dir = this.#dir(account, canonical);
     for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
     await writeFile(join(dir, 'maildirfolder'), '', { mode: 0o600, flag: 'a' });

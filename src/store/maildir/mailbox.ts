@@ -402,6 +402,11 @@ export class MaildirMailbox {
     });
   }
 
+  /** Messages still in new/: seen by no session yet (STATUS RECENT, RFC 3501 §6.3.10). */
+  get unclaimed(): number {
+    return this.#entries.filter((e) => e.inNew).length;
+  }
+
   /** Metadata of one message (for COPY/MOVE and FETCH). */
   meta(uid: number): MessageMeta | null {
     const e = this.#find(uid);

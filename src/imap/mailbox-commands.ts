@@ -1,0 +1,279 @@
+// Mailbox commands (RFC 9051 §6.3, RFC 3501 §6.3): SELECT, EXAMINE, CREATE, DELETE, RENAME,
+// SUBSCRIBE, UNSUBSCRIBE, LIST (with SPECIAL-USE and CHILDREN attributes), LSUB, STATUS,
+// APPEND (UIDPLUS APPENDUID), CLOSE and UNSELECT. Names on the wire are modified UTF-7.
+
+import { ArclineError } from '../core/errors.ts';
+import { HIERARCHY, MaildirAccounts } from '../store/maildir/account.ts';
+import type { SpooledMessage } from '../store/types.ts';
+import { fileMessage } from './file-message.ts';
+import { SelectedView } from './selected.ts';
+import type { Session } from './session.ts';
+import type { Command, CommandOf } from './wire/command.ts';
+import { astr, parseImapDate } from './wire/encode.ts';
+import { decodeMutf7, encodeMutf7 } from './wire/mutf7.ts';
+
+type Cmd<N extends Command['name']> = CommandOf<N>;
+
+const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
+/** Wire name -> mailbox name; refuses what is not valid modified UTF-7. */
+export function mailboxName(wire: string): string {
+  const name = decodeMutf7(wire);
+  if (name === null || name === '') throw new ArclineError('INVALID', 'Invalid mailbox name');
+  return MaildirAccounts.canonical(name);
+}
+
+/** RFC 9051 §6.3.9: "*" matches anything, "%" anything but the hierarchy separator. */
+function patternRegex(reference: string, pattern: string): RegExp {
+  const full = reference + pattern;
+  let re = '';
+  for (const ch of full) {
+    if (ch === '*') re += '.*';
+    else if (ch === '%') re += '[^.]*';
+    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  // INBOX is case-insensitive, also as the start of a pattern.
+  return new RegExp(`^${re.replace(/^INBOX/i, '(?:[Ii][Nn][Bb][Oo][Xx])')}$`);
+}
+
+export class MailboxCommands {
+  readonly #s: Session;
+
+  constructor(session: Session) {
+    this.#s = session;
+  }
+
+  get #accounts() {
+    return this.#s.deps.store.accounts;
+  }
+
+  async run(cmd: Command): Promise<void> {
+    switch (cmd.name) {
+      case 'SELECT':
+      case 'EXAMINE':
+        return this.#select(cmd);
+      case 'CREATE': {
+        const name = mailboxName(cmd.mailbox);
+        if (name.endsWith(HIERARCHY)) {
+          // RFC 9051 §6.3.4: a trailing separator only declares the intent to create children.
+          return this.#ok(cmd.tag, 'CREATE completed');
+        }
+        await this.#accounts.create(this.#s.account, name);
+        return this.#ok(cmd.tag, 'CREATE completed');
+      }
+      case 'DELETE': {
+        const name = mailboxName(cmd.mailbox);
+        if (this.#s.view?.mailbox.name === name) this.#s.leave();
+        await this.#accounts.delete(this.#s.account, name);
+        return this.#ok(cmd.tag, 'DELETE completed');
+      }
+      case 'RENAME':
+        return this.#rename(cmd);
+      case 'SUBSCRIBE':
+      case 'UNSUBSCRIBE':
+        await this.#accounts.setSubscribed(this.#s.account, mailboxName(cmd.mailbox), cmd.name === 'SUBSCRIBE');
+        return this.#ok(cmd.tag, `${cmd.name} completed`);
+      case 'LIST':
+        return this.#list(cmd);
+      case 'LSUB':
+        return this.#lsub(cmd);
+      case 'STATUS':
+        return this.#status(cmd);
+      case 'APPEND':
+        return this.#append(cmd);
+      case 'CLOSE':
+        return this.#close(cmd.tag, true);
+      case 'UNSELECT':
+        return this.#close(cmd.tag, false);
+      default:
+        throw new Error(`not a mailbox command: ${cmd.name}`);
+    }
+  }
+
+  async #ok(tag: string, text: string): Promise<void> {
+    await this.#s.flushUpdates(true);
+    await this.#s.reply(tag, 'OK', text);
+  }
+
+  async #select(cmd: Cmd<'SELECT'> | Cmd<'EXAMINE'>): Promise<void> {
+    this.#s.leave(); // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected either
+    const name = mailboxName(cmd.mailbox);
+    const readOnly = cmd.name === 'EXAMINE';
+    const mbox = await this.#accounts.open(this.#s.account, name);
+    const status = await mbox.sync({ claimRecent: !readOnly });
+    const view = new SelectedView(mbox, status, readOnly);
+    const keywords = new Set<string>();
+    for (const m of status.messages) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
+    const flags = [...SYSTEM_FLAGS, ...keywords];
+    const firstUnseen = status.messages.findIndex((m) => !m.flags.includes('\\Seen'));
+    const lines = [
+      `* ${status.messages.length} EXISTS`,
+      `* ${status.recent.length} RECENT`,
+      `* FLAGS (${flags.join(' ')})`,
+      `* OK [PERMANENTFLAGS (${readOnly ? '' : `${flags.join(' ')} \\*`})] Flags permitted`,
+      ...(firstUnseen >= 0 ? [`* OK [UNSEEN ${firstUnseen + 1}] First unseen`] : []),
+      `* OK [UIDVALIDITY ${status.uidValidity}] UIDs valid`,
+      `* OK [UIDNEXT ${status.uidNext}] Predicted next UID`,
+    ];
+    const principal = this.#principal();
+    this.#s.state = { kind: 'selected', principal, view };
+    await this.#s.untagged(lines);
+    await this.#s.reply(cmd.tag, 'OK', `[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${cmd.name} completed`);
+  }
+
+  #principal() {
+    const st = this.#s.state;
+    if (st.kind !== 'authenticated' && st.kind !== 'selected') throw new Error('not authenticated');
+    return st.principal;
+  }
+
+  async #rename(cmd: Cmd<'RENAME'>): Promise<void> {
+    const from = mailboxName(cmd.from);
+    const to = mailboxName(cmd.to);
+    if (from !== 'INBOX') {
+      if (this.#s.view?.mailbox.name === from) this.#s.leave();
+      await this.#accounts.rename(this.#s.account, from, to);
+      return this.#ok(cmd.tag, 'RENAME completed');
+    }
+    // RFC 3501 §6.3.5: renaming INBOX moves its messages to the new mailbox, INBOX stays, empty.
+    await this.#accounts.create(this.#s.account, to);
+    const inbox = await this.#accounts.open(this.#s.account, 'INBOX');
+    const dest = await this.#accounts.open(this.#s.account, to);
+    const status = await inbox.sync();
+    for (const m of status.messages) {
+      const fh = await inbox.openMessage(m.uid);
+      if (!fh) continue;
+      const msg = fileMessage(fh, m.size);
+      try {
+        await dest.append(msg, m.flags, m.internalDate);
+      } finally {
+        await msg.dispose();
+      }
+    }
+    await inbox.expunge(status.messages.map((m) => m.uid));
+    this.#accounts.release(this.#s.account, dest);
+    return this.#ok(cmd.tag, 'RENAME completed');
+  }
+
+  async #list(cmd: Cmd<'LIST'>): Promise<void> {
+    const reference = decodeMutf7(cmd.reference) ?? cmd.reference;
+    if (cmd.patterns.length === 1 && cmd.patterns[0] === '') {
+      // RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter.
+      await this.#s.untagged([`* LIST (\\Noselect) "${HIERARCHY}" ""`]);
+      return this.#ok(cmd.tag, 'LIST completed');
+    }
+    const subscribedOnly = cmd.select.includes('SUBSCRIBED');
+    const regexes = cmd.patterns.map((p) => patternRegex(reference, decodeMutf7(p) ?? p));
+    const lines: string[] = [];
+    for (const m of await this.#accounts.list(this.#s.account)) {
+      if (!regexes.some((r) => r.test(m.name))) continue;
+      if (subscribedOnly && !m.subscribed) continue;
+      const attrs = [
+        m.noselect ? '\\Noselect' : null,
+        m.hasChildren ? '\\HasChildren' : '\\HasNoChildren',
+        m.specialUse,
+        subscribedOnly || cmd.return.includes('SUBSCRIBED') ? (m.subscribed ? '\\Subscribed' : null) : null,
+      ].filter((a): a is string => a !== null);
+      lines.push(`* LIST (${attrs.join(' ')}) "${HIERARCHY}" ${astr(encodeMutf7(m.name))}`);
+    }
+    await this.#s.untagged(lines);
+    return this.#ok(cmd.tag, 'LIST completed');
+  }
+
+  async #lsub(cmd: Cmd<'LSUB'>): Promise<void> {
+    const re = patternRegex(decodeMutf7(cmd.reference) ?? cmd.reference, decodeMutf7(cmd.pattern) ?? cmd.pattern);
+    const lines = (await this.#accounts.list(this.#s.account))
+      .filter((m) => m.subscribed && re.test(m.name))
+      .map((m) => `* LSUB (${m.noselect ? '\\Noselect' : ''}) "${HIERARCHY}" ${astr(encodeMutf7(m.name))}`);
+    await this.#s.untagged(lines);
+    return this.#ok(cmd.tag, 'LSUB completed');
+  }
+
+  async #status(cmd: Cmd<'STATUS'>): Promise<void> {
+    const name = mailboxName(cmd.mailbox);
+    const mbox = await this.#accounts.open(this.#s.account, name);
+    try {
+      const st = await mbox.sync();
+      const items: string[] = [];
+      for (const item of cmd.items) {
+        switch (item) {
+          case 'MESSAGES':
+            items.push(`MESSAGES ${st.messages.length}`);
+            break;
+          case 'RECENT':
+            items.push(`RECENT ${mbox.unclaimed}`);
+            break;
+          case 'UIDNEXT':
+            items.push(`UIDNEXT ${st.uidNext}`);
+            break;
+          case 'UIDVALIDITY':
+            items.push(`UIDVALIDITY ${st.uidValidity}`);
+            break;
+          case 'UNSEEN':
+            items.push(`UNSEEN ${st.messages.filter((m) => !m.flags.includes('\\Seen')).length}`);
+            break;
+          default:
+            return this.#s.reply(cmd.tag, 'BAD', `Unknown STATUS item ${item}`);
+        }
+      }
+      await this.#s.untagged([`* STATUS ${astr(encodeMutf7(name))} (${items.join(' ')})`]);
+    } finally {
+      this.#accounts.release(this.#s.account, mbox);
+    }
+    return this.#ok(cmd.tag, 'STATUS completed');
+  }
+
+  async #append(cmd: Cmd<'APPEND'>): Promise<void> {
+    const name = mailboxName(cmd.mailbox);
+    if (!(await this.#accounts.exists(this.#s.account, name))) {
+      return this.#s.reply(cmd.tag, 'NO', '[TRYCREATE] Mailbox does not exist');
+    }
+    const mbox = await this.#accounts.open(this.#s.account, name);
+    const uids: number[] = [];
+    let validity = 0;
+    try {
+      validity = (await mbox.sync()).uidValidity;
+      for (const [i, m] of cmd.messages.entries()) {
+        const date = m.date === null ? null : parseImapDate(m.date);
+        if (m.date !== null && date === null) return this.#s.reply(cmd.tag, 'BAD', 'Invalid date-time');
+        const msg = await this.#spooled(m.data, i);
+        try {
+          uids.push(
+            await mbox.append(
+              msg,
+              m.flags.filter((f) => f !== '\\Recent'),
+              date,
+              this.#s.view,
+            ),
+          );
+        } finally {
+          await msg.dispose();
+        }
+      }
+    } finally {
+      this.#accounts.release(this.#s.account, mbox);
+    }
+    return this.#ok(cmd.tag, `[APPENDUID ${validity} ${uids.join(',')}] APPEND completed`);
+  }
+
+  async #spooled(
+    data: Buffer | { streamed: true; index: number; size: number },
+    index: number,
+  ): Promise<SpooledMessage> {
+    if (!Buffer.isBuffer(data)) return this.#s.deps.streamedLiteral(data.index ?? index);
+    const w = this.#s.deps.store.createSpool();
+    await w.write(data);
+    return w.finish();
+  }
+
+  async #close(tag: string, expunge: boolean): Promise<void> {
+    const view = this.#s.view;
+    if (view && expunge && !view.readOnly) {
+      // RFC 9051 §6.4.1: CLOSE expunges \Deleted messages without untagged EXPUNGE responses.
+      const deleted = view.uids.filter((u) => view.meta(u)?.flags.includes('\\Deleted'));
+      if (deleted.length > 0) await view.mailbox.expunge(deleted, view);
+    }
+    this.#s.leave();
+    await this.#s.reply(tag, 'OK', `${expunge ? 'CLOSE' : 'UNSELECT'} completed`);
+  }
+}

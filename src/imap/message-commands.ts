@@ -1,0 +1,329 @@
+// Message commands on the selected mailbox (RFC 9051 §6.4): FETCH, STORE, SEARCH, COPY, MOVE
+// (RFC 6851), EXPUNGE and UID EXPUNGE (RFC 4315). Sequence numbers come from this session's view.
+
+import { ArclineError } from '../core/errors.ts';
+import { canonicalSystemFlag } from '../store/maildir/flags.ts';
+import { fileMessage } from './file-message.ts';
+import { mailboxName } from './mailbox-commands.ts';
+import { envelope, filterHeader, readHeader } from './message.ts';
+import type { Part } from './output.ts';
+import { searchMessages } from './search.ts';
+import type { SelectedView } from './selected.ts';
+import type { Session } from './session.ts';
+import type { BodySection, Command, CommandOf, FetchItem } from './wire/command.ts';
+import { flagList, imapDate, seqSet } from './wire/encode.ts';
+
+type Cmd<N extends Command['name']> = CommandOf<N>;
+
+export class MessageCommands {
+  readonly #s: Session;
+
+  constructor(session: Session) {
+    this.#s = session;
+  }
+
+  #view(): SelectedView {
+    const v = this.#s.view;
+    if (!v) throw new Error('no mailbox selected');
+    return v;
+  }
+
+  async run(cmd: Command): Promise<void> {
+    switch (cmd.name) {
+      case 'FETCH':
+        return this.#fetch(cmd);
+      case 'STORE':
+        return this.#store(cmd);
+      case 'SEARCH':
+        return this.#search(cmd);
+      case 'COPY':
+      case 'MOVE':
+        return this.#copy(cmd);
+      case 'EXPUNGE':
+        return this.#expunge(cmd);
+      default:
+        throw new Error(`not a message command: ${cmd.name}`);
+    }
+  }
+
+  /** Resolves a set, answering BAD for sequence numbers beyond EXISTS. */
+  async #resolve(tag: string, set: Cmd<'FETCH'>['set'], uid: boolean): Promise<number[] | null> {
+    const uids = this.#view().resolve(set, uid);
+    if (uids === null) await this.#s.reply(tag, 'BAD', 'Invalid message sequence number');
+    return uids;
+  }
+
+  async #finish(tag: string, uidCommand: boolean, text: string): Promise<void> {
+    // RFC 9051 §7.5.1: no EXPUNGE during FETCH/STORE/SEARCH; their UID forms may carry them.
+    await this.#s.flushUpdates(uidCommand);
+    await this.#s.reply(tag, 'OK', text);
+  }
+
+  // ---- FETCH ----
+
+  async #fetch(cmd: Cmd<'FETCH'>): Promise<void> {
+    const uids = await this.#resolve(cmd.tag, cmd.set, cmd.uid);
+    if (!uids) return;
+    const items = expandItems(cmd.items, cmd.uid);
+    const unsupported = items.find(
+      (i) =>
+        i.kind === 'BODYSTRUCTURE' ||
+        i.kind === 'BODY' ||
+        (i.kind === 'BODY[]' && i.part.length > 0) ||
+        i.kind === 'MODSEQ',
+    );
+    if (unsupported) {
+      return this.#s.reply(cmd.tag, 'NO', '[CANNOT] BODYSTRUCTURE and MIME part sections are not supported yet');
+    }
+    const view = this.#view();
+    const setsSeen = !view.readOnly && items.some((i) => i.kind === 'BODY[]' && !i.peek);
+    if (setsSeen) {
+      const unseen = uids.filter((u) => !view.meta(u)?.flags.includes('\\Seen'));
+      if (unseen.length > 0) {
+        const { changed } = await view.mailbox.storeFlags(unseen, 'add', ['\\Seen'], { origin: view });
+        view.updated(changed);
+      }
+    }
+    for (const uid of uids) {
+      const meta = view.meta(uid);
+      if (!meta) continue;
+      await this.#fetchOne(view, uid, meta, items, setsSeen);
+    }
+    await this.#finish(cmd.tag, cmd.uid, 'FETCH completed');
+  }
+
+  async #fetchOne(
+    view: SelectedView,
+    uid: number,
+    meta: NonNullable<ReturnType<SelectedView['meta']>>,
+    items: readonly FetchItem[],
+    setsSeen: boolean,
+  ): Promise<void> {
+    const needsFile = items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY[]');
+    const fh = needsFile ? await view.mailbox.openMessage(uid) : null;
+    if (needsFile && !fh) return; // vanished under us: nothing to report (RFC 2180 §4.1.2)
+    try {
+      const out: Part[] = [`* ${view.seqOf(uid)} FETCH (`];
+      let header: Buffer | null = null;
+      const getHeader = async () => {
+        header ??= fh ? await readHeader(fh, meta.size) : Buffer.alloc(0);
+        return header;
+      };
+      let first = true;
+      const add = (...p: Part[]) => {
+        if (!first) out.push(' ');
+        first = false;
+        out.push(...p);
+      };
+      let flagsSent = false;
+      for (const item of items) {
+        switch (item.kind) {
+          case 'UID':
+            add(`UID ${uid}`);
+            break;
+          case 'FLAGS':
+            add(`FLAGS ${flagList(view.flagsOf(uid))}`);
+            flagsSent = true;
+            break;
+          case 'INTERNALDATE':
+            add(`INTERNALDATE ${imapDate(meta.internalDate)}`);
+            break;
+          case 'RFC822.SIZE':
+            add(`RFC822.SIZE ${meta.size}`);
+            break;
+          case 'ENVELOPE':
+            add(`ENVELOPE ${envelope(await getHeader())}`);
+            break;
+          case 'BODY[]': {
+            const name = sectionName(item);
+            const h = item.text ? await getHeader() : null;
+            const whole = sectionRange(item, meta.size, h);
+            const data: Part[] =
+              whole.kind === 'bytes'
+                ? literal(whole.bytes, item.partial)
+                : fileLiteral(fh as NonNullable<typeof fh>, whole.start, whole.length, item.partial);
+            add(`${name} `, ...data);
+            break;
+          }
+          default:
+            break;
+        }
+      }
+      if (setsSeen && !flagsSent) add(`FLAGS ${flagList(view.flagsOf(uid))}`);
+      out.push(')\r\n');
+      await this.#s.deps.send(out);
+    } finally {
+      await fh?.close();
+    }
+  }
+
+  // ---- STORE ----
+
+  async #store(cmd: Cmd<'STORE'>): Promise<void> {
+    const view = this.#view();
+    if (view.readOnly) return this.#s.reply(cmd.tag, 'NO', '[READ-ONLY] Mailbox is read-only');
+    const uids = await this.#resolve(cmd.tag, cmd.set, cmd.uid);
+    if (!uids) return;
+    const flags = cmd.flags.map((f) => canonicalSystemFlag(f) ?? f).filter((f) => f !== '\\Recent');
+    const { changed, modifiedRefused } = await view.mailbox.storeFlags(uids, cmd.mode, flags, {
+      unchangedSince: cmd.unchangedSince,
+      origin: view,
+    });
+    view.updated(changed);
+    if (!cmd.silent) {
+      const refused = new Set(modifiedRefused);
+      const lines = uids
+        .filter((u) => !refused.has(u) && view.seqOf(u) > 0)
+        .map((u) => `* ${view.seqOf(u)} FETCH (${cmd.uid ? `UID ${u} ` : ''}FLAGS ${flagList(view.flagsOf(u))})`);
+      await this.#s.untagged(lines);
+    }
+    const code =
+      modifiedRefused.length > 0
+        ? `[MODIFIED ${seqSet(cmd.uid ? modifiedRefused : modifiedRefused.map((u) => view.seqOf(u)))}] `
+        : '';
+    await this.#finish(cmd.tag, cmd.uid, `${code}STORE completed`);
+  }
+
+  // ---- SEARCH ----
+
+  async #search(cmd: Cmd<'SEARCH'>): Promise<void> {
+    if (cmd.charset !== null && !['UTF-8', 'US-ASCII'].includes(cmd.charset)) {
+      return this.#s.reply(cmd.tag, 'NO', '[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset');
+    }
+    if (cmd.return !== null) return this.#s.reply(cmd.tag, 'BAD', 'SEARCH RETURN (ESEARCH) is not supported yet');
+    const view = this.#view();
+    const found = await searchMessages(view, cmd.key);
+    if (found === null) return this.#s.reply(cmd.tag, 'BAD', 'Invalid message sequence number in search');
+    const nums = cmd.uid ? found : found.map((u) => view.seqOf(u));
+    await this.#s.untagged([`* SEARCH${nums.map((n) => ` ${n}`).join('')}`]);
+    await this.#finish(cmd.tag, cmd.uid, 'SEARCH completed');
+  }
+
+  // ---- COPY / MOVE ----
+
+  async #copy(cmd: Cmd<'COPY'> | Cmd<'MOVE'>): Promise<void> {
+    const view = this.#view();
+    if (cmd.name === 'MOVE' && view.readOnly) return this.#s.reply(cmd.tag, 'NO', '[READ-ONLY] Mailbox is read-only');
+    const uids = await this.#resolve(cmd.tag, cmd.set, cmd.uid);
+    if (!uids) return;
+    const accounts = this.#s.deps.store.accounts;
+    const destName = mailboxName(cmd.mailbox);
+    if (!(await accounts.exists(this.#s.account, destName))) {
+      return this.#s.reply(cmd.tag, 'NO', '[TRYCREATE] Mailbox does not exist');
+    }
+    const dest = destName === view.mailbox.name ? view.mailbox : await accounts.open(this.#s.account, destName);
+    const pairs: [number, number][] = [];
+    let validity = 0;
+    try {
+      validity = (await dest.sync()).uidValidity;
+      for (const uid of uids) {
+        const meta = view.meta(uid);
+        const fh = await view.mailbox.openMessage(uid);
+        if (!meta || !fh) continue;
+        const msg = fileMessage(fh, meta.size);
+        try {
+          pairs.push([uid, await dest.append(msg, meta.flags, meta.internalDate, dest === view.mailbox ? view : null)]);
+        } finally {
+          await msg.dispose();
+        }
+      }
+    } finally {
+      if (dest !== view.mailbox) accounts.release(this.#s.account, dest);
+    }
+    if (uids.length > 0 && pairs.length === 0) throw new ArclineError('TEMPORARY', 'Messages vanished');
+    const code =
+      pairs.length > 0
+        ? `[COPYUID ${validity} ${seqSet(pairs.map((p) => p[0]))} ${seqSet(pairs.map((p) => p[1]))}] `
+        : '';
+    if (cmd.name === 'COPY') return this.#finish(cmd.tag, cmd.uid, `${code}COPY completed`);
+    // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
+    if (code) await this.#s.untagged([`* OK ${code.trim()} Moved`]);
+    await view.mailbox.expunge(
+      pairs.map((p) => p[0]),
+      view,
+    );
+    await this.#s.untagged(view.expunged(pairs.map((p) => p[0])));
+    await this.#finish(cmd.tag, true, 'MOVE completed');
+  }
+
+  // ---- EXPUNGE ----
+
+  async #expunge(cmd: Cmd<'EXPUNGE'>): Promise<void> {
+    const view = this.#view();
+    if (view.readOnly) return this.#s.reply(cmd.tag, 'NO', '[READ-ONLY] Mailbox is read-only');
+    let candidates = view.uids;
+    if (cmd.uids) candidates = view.resolve(cmd.uids, true) ?? [];
+    const deleted = candidates.filter((u) => view.meta(u)?.flags.includes('\\Deleted'));
+    if (deleted.length > 0) {
+      await view.mailbox.expunge(deleted, view);
+      // Highest sequence number first keeps the numbers of the rest valid while announcing.
+      await this.#s.untagged(view.expunged([...deleted].sort((a, b) => b - a)));
+    }
+    await this.#finish(cmd.tag, true, 'EXPUNGE completed');
+  }
+}
+
+/** RFC822* are BODY[] forms; UID FETCH always includes UID (RFC 9051 §6.4.9). */
+function expandItems(items: readonly FetchItem[], uid: boolean): FetchItem[] {
+  const out: FetchItem[] = [];
+  const whole = (peek: boolean, text: BodySection['text']) => ({
+    kind: 'BODY[]' as const,
+    part: [],
+    text,
+    partial: null,
+    peek,
+  });
+  for (const i of items) {
+    if (i.kind === 'RFC822') out.push({ ...whole(false, null), legacy: 'RFC822' });
+    else if (i.kind === 'RFC822.HEADER') out.push({ ...whole(true, { kind: 'HEADER' }), legacy: 'RFC822.HEADER' });
+    else if (i.kind === 'RFC822.TEXT') out.push({ ...whole(false, { kind: 'TEXT' }), legacy: 'RFC822.TEXT' });
+    else out.push(i);
+  }
+  if (uid && !out.some((i) => i.kind === 'UID')) out.unshift({ kind: 'UID' });
+  return out;
+}
+
+function sectionName(item: Extract<FetchItem, { kind: 'BODY[]' }>): string {
+  if (item.legacy) return item.legacy;
+  const t = item.text;
+  const text =
+    t === null
+      ? ''
+      : t.kind === 'HEADER.FIELDS'
+        ? `HEADER.FIELDS${t.not ? '.NOT' : ''} (${t.fields.join(' ')})`
+        : t.kind;
+  const part = item.part.join('.');
+  return `BODY[${part}${part && text ? '.' : ''}${text}]${item.partial ? `<${item.partial.offset}>` : ''}`;
+}
+
+type Range = { kind: 'file'; start: number; length: number } | { kind: 'bytes'; bytes: Buffer };
+
+function sectionRange(item: Extract<FetchItem, { kind: 'BODY[]' }>, size: number, header: Buffer | null): Range {
+  const t = item.text;
+  if (t === null) return { kind: 'file', start: 0, length: size };
+  const h = header ?? Buffer.alloc(0);
+  if (t.kind === 'HEADER') return { kind: 'bytes', bytes: h };
+  if (t.kind === 'TEXT') return { kind: 'file', start: h.length, length: Math.max(0, size - h.length) };
+  if (t.kind === 'HEADER.FIELDS') return { kind: 'bytes', bytes: filterHeader(h, t.fields, t.not) };
+  return { kind: 'bytes', bytes: Buffer.alloc(0) };
+}
+
+function literal(bytes: Buffer, partial: BodySection['partial']): Part[] {
+  const b = partial ? bytes.subarray(partial.offset, partial.offset + partial.length) : bytes;
+  return [`{${b.length}}\r\n`, b];
+}
+
+function fileLiteral(
+  fh: import('node:fs/promises').FileHandle,
+  start: number,
+  length: number,
+  partial: BodySection['partial'],
+): Part[] {
+  let s = start;
+  let len = length;
+  if (partial) {
+    s = start + Math.min(partial.offset, length);
+    len = Math.max(0, Math.min(partial.length, length - partial.offset));
+  }
+  return [`{${len}}\r\n`, { file: fh, start: s, length: len }];
+}

@@ -1,0 +1,181 @@
+// SEARCH evaluation (RFC 9051 §6.4.4) over the selected view. Flag, size, date, UID and sequence
+// keys use the index data; header and body keys read the message (header once per message,
+// the full text only when a BODY/TEXT key needs it). String matching is case-insensitive
+// substring matching on the raw text (RFC 9051 §6.4.4 "case-insensitive"); MIME decoding of
+// encoded words and bodies comes with the MIME parser.
+
+import { headerEnd, headerFields, readHeader } from './message.ts';
+import type { SelectedView } from './selected.ts';
+import type { SearchKey } from './wire/command.ts';
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+/** "1-Feb-2024" -> days since the epoch (UTC), or NaN. */
+function searchDay(date: string): number {
+  const m = /^(\d{1,2})-([A-Za-z]{3})-(\d{4})$/.exec(date);
+  if (!m) return Number.NaN;
+  return Date.UTC(Number(m[3]), MONTHS.indexOf((m[2] ?? '').toLowerCase()), Number(m[1])) / 86_400_000;
+}
+
+const day = (d: Date) => Math.floor(d.getTime() / 86_400_000);
+
+interface Texts {
+  header: Buffer | null;
+  full: string | null;
+  body: string | null;
+}
+
+/** UIDs matching `key`, ascending; null when a sequence number is out of range. */
+export async function searchMessages(view: SelectedView, key: SearchKey): Promise<number[] | null> {
+  const uids = view.uids;
+  // Sequence and UID sets are resolved once; a sequence number beyond EXISTS is an error.
+  const sets = new Map<SearchKey, Set<number>>();
+  const collect = (k: SearchKey): boolean => {
+    if (k.kind === 'seq' || k.kind === 'uid') {
+      const r = view.resolve(k.set, k.kind === 'uid');
+      if (r === null) return false;
+      sets.set(k, new Set(r));
+      return true;
+    }
+    if (k.kind === 'not') return collect(k.key);
+    if (k.kind === 'or') return collect(k.a) && collect(k.b);
+    if (k.kind === 'and') return k.keys.every(collect);
+    return true;
+  };
+  if (!collect(key)) return null;
+  const out: number[] = [];
+  for (const uid of uids) {
+    const texts: Texts = { header: null, full: null, body: null };
+    if (await matches(view, uid, key, sets, texts)) out.push(uid);
+  }
+  return out;
+}
+
+async function matches(
+  view: SelectedView,
+  uid: number,
+  k: SearchKey,
+  sets: Map<SearchKey, Set<number>>,
+  texts: Texts,
+): Promise<boolean> {
+  const meta = view.meta(uid);
+  if (!meta) return false;
+  const has = (f: string) => meta.flags.includes(f);
+  const recent = view.recent.has(uid);
+  switch (k.kind) {
+    case 'all':
+      return true;
+    case 'answered':
+    case 'deleted':
+    case 'draft':
+    case 'flagged':
+    case 'seen':
+      return has(`\\${k.kind[0]?.toUpperCase()}${k.kind.slice(1)}`);
+    case 'unanswered':
+    case 'undeleted':
+    case 'undraft':
+    case 'unflagged':
+    case 'unseen':
+      return !has(`\\${k.kind[2]?.toUpperCase()}${k.kind.slice(3)}`);
+    case 'recent':
+      return recent;
+    case 'new':
+      return recent && !has('\\Seen');
+    case 'old':
+      return !recent;
+    case 'keyword':
+      return meta.flags.some((f) => f.toLowerCase() === k.flag.toLowerCase());
+    case 'unkeyword':
+      return !meta.flags.some((f) => f.toLowerCase() === k.flag.toLowerCase());
+    case 'larger':
+      return meta.size > k.size;
+    case 'smaller':
+      return meta.size < k.size;
+    case 'before':
+      return day(meta.internalDate) < searchDay(k.date);
+    case 'on':
+      return day(meta.internalDate) === searchDay(k.date);
+    case 'since':
+      return day(meta.internalDate) >= searchDay(k.date);
+    case 'sentbefore':
+    case 'senton':
+    case 'sentsince': {
+      const sent = Date.parse((await field(view, uid, meta.size, 'date', texts)) ?? '');
+      if (Number.isNaN(sent)) return false;
+      const d = Math.floor(sent / 86_400_000);
+      const want = searchDay(k.date);
+      return k.kind === 'sentbefore' ? d < want : k.kind === 'senton' ? d === want : d >= want;
+    }
+    case 'seq':
+    case 'uid':
+      return sets.get(k)?.has(uid) ?? false;
+    case 'modseq':
+      return meta.modseq >= k.modseq;
+    case 'not':
+      return !(await matches(view, uid, k.key, sets, texts));
+    case 'or':
+      return (await matches(view, uid, k.a, sets, texts)) || (await matches(view, uid, k.b, sets, texts));
+    case 'and':
+      for (const sub of k.keys) if (!(await matches(view, uid, sub, sets, texts))) return false;
+      return true;
+    case 'from':
+    case 'to':
+    case 'cc':
+    case 'bcc':
+    case 'subject':
+      return contains(await field(view, uid, meta.size, k.kind, texts), k.value);
+    case 'header': {
+      const v = await field(view, uid, meta.size, k.field.toLowerCase(), texts);
+      return v !== null && (k.value === '' || contains(v, k.value));
+    }
+    case 'body':
+    case 'text': {
+      await fullText(view, uid, texts);
+      return contains(k.kind === 'text' ? texts.full : texts.body, k.value);
+    }
+  }
+}
+
+function contains(haystack: string | null, needle: string): boolean {
+  if (haystack === null) return false; // a missing header never matches
+  return haystack.toLowerCase().includes(needle.toLowerCase());
+}
+
+async function field(
+  view: SelectedView,
+  uid: number,
+  size: number,
+  name: string,
+  texts: Texts,
+): Promise<string | null> {
+  if (texts.header === null) {
+    const fh = await view.mailbox.openMessage(uid);
+    if (!fh) return null;
+    try {
+      texts.header = await readHeader(fh, size);
+    } finally {
+      await fh.close();
+    }
+  }
+  const values = headerFields(texts.header)
+    .filter(([n]) => n.toLowerCase() === name)
+    .map(([, v]) => Buffer.from(v, 'latin1').toString('utf8'));
+  return values.length === 0 ? null : values.join('\n');
+}
+
+async function fullText(view: SelectedView, uid: number, texts: Texts): Promise<string> {
+  if (texts.full === null) {
+    const fh = await view.mailbox.openMessage(uid);
+    if (!fh) return '';
+    try {
+      const buf = await fh.readFile();
+      texts.full = buf.toString('utf8');
+      const end = headerEnd(buf);
+      texts.header ??= buf.subarray(0, end < 0 ? buf.length : end);
+      texts.body = end < 0 ? '' : buf.subarray(end).toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  }
+  return texts.full;
+}

@@ -1,0 +1,337 @@
+// One IMAP session (RFC 9051 §3): the state machine and command dispatch. The state is a tagged
+// union carrying its data; COMMANDS says in which states each command is allowed. Every failure
+// becomes a tagged NO/BAD (unexpected ones NO [SERVERBUG], logged with the connection id);
+// nothing a client sends can end the process.
+
+import { errorMessage, isArclineError } from '../core/errors.ts';
+import type { AccountId } from '../core/ids.ts';
+import type { Logger } from '../core/log.ts';
+import type { Directory, Principal } from '../directory/types.ts';
+import type { MaildirStore } from '../store/maildir/index.ts';
+import { type AuthLimiter, decodePlain } from './auth.ts';
+import { MailboxCommands } from './mailbox-commands.ts';
+import { MessageCommands } from './message-commands.ts';
+import type { Part } from './output.ts';
+import type { SelectedView } from './selected.ts';
+import type { Command, CommandName } from './wire/command.ts';
+import type { Frame } from './wire/framer.ts';
+import { parseCommand } from './wire/parse.ts';
+
+export type SessionState =
+  | { readonly kind: 'notAuthenticated' }
+  | { readonly kind: 'authenticated'; readonly principal: Principal }
+  | { readonly kind: 'selected'; readonly principal: Principal; readonly view: SelectedView }
+  | { readonly kind: 'logout' };
+
+type StateKind = SessionState['kind'];
+const ANY: StateKind[] = ['notAuthenticated', 'authenticated', 'selected'];
+const AUTHED: StateKind[] = ['authenticated', 'selected'];
+
+const COMMANDS: Record<CommandName, readonly StateKind[]> = {
+  CAPABILITY: ANY,
+  NOOP: ANY,
+  LOGOUT: ANY,
+  ID: ANY,
+  STARTTLS: ['notAuthenticated'],
+  LOGIN: ['notAuthenticated'],
+  AUTHENTICATE: ['notAuthenticated'],
+  SELECT: AUTHED,
+  EXAMINE: AUTHED,
+  CREATE: AUTHED,
+  DELETE: AUTHED,
+  RENAME: AUTHED,
+  SUBSCRIBE: AUTHED,
+  UNSUBSCRIBE: AUTHED,
+  LIST: AUTHED,
+  LSUB: AUTHED,
+  STATUS: AUTHED,
+  APPEND: AUTHED,
+  NAMESPACE: AUTHED,
+  ENABLE: AUTHED,
+  IDLE: AUTHED,
+  CHECK: ['selected'],
+  CLOSE: ['selected'],
+  UNSELECT: ['selected'],
+  EXPUNGE: ['selected'],
+  SEARCH: ['selected'],
+  FETCH: ['selected'],
+  STORE: ['selected'],
+  COPY: ['selected'],
+  MOVE: ['selected'],
+};
+
+export interface SessionDeps {
+  readonly directory: Directory;
+  readonly store: MaildirStore;
+  readonly limiter: AuthLimiter;
+  readonly log: Logger;
+  readonly hostname: string;
+  /** Sends response parts in order. */
+  readonly send: (parts: readonly Part[]) => Promise<void>;
+  /** Upgrades the connection after "OK Begin TLS" was sent. */
+  readonly startTls: () => Promise<void>;
+  readonly secure: () => boolean;
+  readonly remoteAddress: string;
+  /** Loopback clients may log in without TLS (like Dovecot). */
+  readonly loopback: boolean;
+  /** Spooled APPEND literals of the current command, by literal index. */
+  readonly streamedLiteral: (index: number) => Promise<import('../store/types.ts').SpooledMessage>;
+}
+
+/** What the next input line belongs to, when it is not a command. */
+type Waiting = { kind: 'sasl'; tag: string } | { kind: 'idle'; tag: string; stop: () => void } | null;
+
+export class Session {
+  state: SessionState = { kind: 'notAuthenticated' };
+  readonly deps: SessionDeps;
+  #waiting: Waiting = null;
+  readonly #mailboxes: MailboxCommands;
+  readonly #messages: MessageCommands;
+
+  constructor(deps: SessionDeps) {
+    this.deps = deps;
+    this.#mailboxes = new MailboxCommands(this);
+    this.#messages = new MessageCommands(this);
+  }
+
+  greeting(): string {
+    return `* OK [CAPABILITY ${this.capabilities()}] ${this.deps.hostname} arcline IMAP ready`;
+  }
+
+  plaintextAllowed(): boolean {
+    return this.deps.secure() || this.deps.loopback;
+  }
+
+  capabilities(): string {
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE'];
+    if (this.state.kind === 'notAuthenticated') {
+      if (!this.deps.secure()) caps.push('STARTTLS');
+      caps.push(this.plaintextAllowed() ? 'AUTH=PLAIN' : 'LOGINDISABLED');
+    } else {
+      caps.push('NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'SPECIAL-USE', 'CHILDREN');
+    }
+    return caps.join(' ');
+  }
+
+  get view(): SelectedView | null {
+    return this.state.kind === 'selected' ? this.state.view : null;
+  }
+
+  get account(): AccountId {
+    if (this.state.kind !== 'authenticated' && this.state.kind !== 'selected') throw new Error('not authenticated');
+    return this.state.principal.accountId;
+  }
+
+  reply(tag: string, status: 'OK' | 'NO' | 'BAD', text: string): Promise<void> {
+    return this.deps.send([`${tag} ${status} ${text}\r\n`]);
+  }
+
+  untagged(lines: readonly string[]): Promise<void> {
+    return lines.length === 0 ? Promise.resolve() : this.deps.send(lines.map((l) => `${l}\r\n`));
+  }
+
+  /** Handles one framed command (or a continuation line). */
+  async handle(frame: Frame): Promise<void> {
+    if (this.#waiting) return this.#continuation(frame);
+    const parsed = parseCommand(frame);
+    if (!parsed.ok) {
+      await this.deps.send([`${parsed.tag ?? '*'} BAD ${parsed.text}\r\n`]);
+      return;
+    }
+    const cmd = parsed.command;
+    if (!COMMANDS[cmd.name].includes(this.state.kind)) {
+      await this.reply(cmd.tag, 'BAD', `${cmd.name} not allowed now`);
+      return;
+    }
+    try {
+      await this.#dispatch(cmd);
+    } catch (e) {
+      await this.#fail(cmd.tag, e);
+    }
+  }
+
+  async #fail(tag: string, e: unknown): Promise<void> {
+    if (isArclineError(e)) {
+      const code = {
+        NOT_FOUND: 'NONEXISTENT',
+        EXISTS: 'ALREADYEXISTS',
+        INVALID: 'CANNOT',
+        QUOTA: 'OVERQUOTA',
+        TEMPORARY: 'UNAVAILABLE',
+        CONFIG: 'SERVERBUG',
+      }[e.code];
+      await this.reply(tag, 'NO', `[${code}] ${e.message}`);
+      return;
+    }
+    this.deps.log.error({ err: errorMessage(e) }, 'imap command failed');
+    await this.reply(tag, 'NO', '[SERVERBUG] Internal error, try again later');
+  }
+
+  async #dispatch(cmd: Command): Promise<void> {
+    switch (cmd.name) {
+      case 'CAPABILITY':
+        await this.untagged([`* CAPABILITY ${this.capabilities()}`]);
+        return this.#done(cmd.tag, 'CAPABILITY completed');
+      case 'NOOP':
+      case 'CHECK':
+        // The polling commands: look at the files now (RFC 9051 §6.1.2, §6.4.1).
+        await this.#syncSelected();
+        return this.#done(cmd.tag, `${cmd.name} completed`);
+      case 'LOGOUT':
+        await this.untagged(['* BYE Logging out']);
+        await this.reply(cmd.tag, 'OK', 'LOGOUT completed');
+        this.leave();
+        this.state = { kind: 'logout' };
+        return;
+      case 'ID':
+        // RFC 2971: answer with our name; the client's values go to the log.
+        this.deps.log.info({ client: cmd.params }, 'imap client id');
+        await this.untagged(['* ID ("name" "arcline")']);
+        return this.#done(cmd.tag, 'ID completed');
+      case 'STARTTLS':
+        if (this.deps.secure()) return this.reply(cmd.tag, 'BAD', 'TLS is already active');
+        await this.reply(cmd.tag, 'OK', 'Begin TLS negotiation now');
+        await this.deps.startTls();
+        return;
+      case 'LOGIN':
+        return this.#login(cmd.tag, cmd.user, cmd.password);
+      case 'AUTHENTICATE':
+        return this.#authenticate(cmd.tag, cmd.mechanism, cmd.initial);
+      case 'ENABLE':
+        // No extension needing ENABLE is offered yet (CONDSTORE/QRESYNC/UTF8=ACCEPT: issue #6).
+        await this.untagged(['* ENABLED']);
+        return this.#done(cmd.tag, 'ENABLE completed');
+      case 'NAMESPACE':
+        await this.untagged(['* NAMESPACE (("" ".")) NIL NIL']);
+        return this.#done(cmd.tag, 'NAMESPACE completed');
+      case 'IDLE':
+        return this.#idle(cmd.tag);
+      case 'SELECT':
+      case 'EXAMINE':
+      case 'CREATE':
+      case 'DELETE':
+      case 'RENAME':
+      case 'SUBSCRIBE':
+      case 'UNSUBSCRIBE':
+      case 'LIST':
+      case 'LSUB':
+      case 'STATUS':
+      case 'APPEND':
+      case 'CLOSE':
+      case 'UNSELECT':
+        return this.#mailboxes.run(cmd);
+      default:
+        return this.#messages.run(cmd);
+    }
+  }
+
+  /** Sends pending unsolicited updates, then the tagged OK. */
+  async #done(tag: string, text: string): Promise<void> {
+    await this.flushUpdates(true);
+    await this.reply(tag, 'OK', text);
+  }
+
+  /** Reconciles the selected mailbox with its files; changes reach every session's queue. */
+  async #syncSelected(): Promise<void> {
+    const view = this.view;
+    if (view) await view.mailbox.sync({ origin: view });
+  }
+
+  async flushUpdates(allowExpunge: boolean): Promise<void> {
+    const view = this.view;
+    if (view) await this.untagged(view.flush(allowExpunge));
+  }
+
+  // ---- authentication (RFC 9051 §6.2) ----
+
+  async #login(tag: string, user: string, password: string): Promise<void> {
+    if (!this.plaintextAllowed()) {
+      await this.reply(tag, 'NO', '[PRIVACYREQUIRED] Use STARTTLS or port 993 first');
+      return;
+    }
+    await this.#verify(tag, user, password);
+  }
+
+  async #authenticate(tag: string, mechanism: string, initial: string | null): Promise<void> {
+    if (mechanism !== 'PLAIN') return this.reply(tag, 'NO', '[CANNOT] Unsupported mechanism');
+    if (!this.plaintextAllowed()) return this.reply(tag, 'NO', '[PRIVACYREQUIRED] Use STARTTLS or port 993 first');
+    if (initial === null) {
+      this.#waiting = { kind: 'sasl', tag };
+      await this.deps.send(['+ \r\n']);
+      return;
+    }
+    await this.#saslResponse(tag, initial);
+  }
+
+  async #saslResponse(tag: string, response: string): Promise<void> {
+    if (response === '*') return this.reply(tag, 'BAD', 'Authentication cancelled');
+    const creds = decodePlain(response);
+    if (!creds) return this.reply(tag, 'BAD', 'Invalid SASL PLAIN response');
+    await this.#verify(tag, creds.user, creds.password);
+  }
+
+  async #verify(tag: string, user: string, password: string): Promise<void> {
+    const { limiter, directory, log } = this.deps;
+    const wait = limiter.check(this.deps.remoteAddress, user);
+    if (wait === 'blocked') {
+      log.warn({ user, ip: this.deps.remoteAddress }, 'imap login refused: too many failures');
+      return this.reply(tag, 'NO', '[UNAVAILABLE] Too many failed logins, try again later');
+    }
+    const principal = await directory.verifyPassword(user, password);
+    if (!principal) {
+      limiter.failed(this.deps.remoteAddress, user);
+      log.info({ user, ip: this.deps.remoteAddress }, 'imap login failed');
+      await new Promise((r) => setTimeout(r, wait));
+      return this.reply(tag, 'NO', '[AUTHENTICATIONFAILED] Invalid credentials');
+    }
+    limiter.succeeded(this.deps.remoteAddress, user);
+    this.state = { kind: 'authenticated', principal };
+    log.info({ user: principal.accountId }, 'imap login');
+    await this.reply(tag, 'OK', `[CAPABILITY ${this.capabilities()}] Logged in`);
+  }
+
+  // ---- IDLE (RFC 2177) ----
+
+  async #idle(tag: string): Promise<void> {
+    const view = this.view;
+    let stop = () => {};
+    if (view) {
+      // RFC 2177: while idling, updates go out as they happen (expunges included).
+      view.onPending = () => {
+        void this.untagged(view.flush(true));
+      };
+      stop = () => {
+        view.onPending = null;
+      };
+    }
+    this.#waiting = { kind: 'idle', tag, stop };
+    await this.deps.send(['+ idling\r\n']);
+    await this.#syncSelected();
+    await this.flushUpdates(true);
+  }
+
+  async #continuation(frame: Frame): Promise<void> {
+    const w = this.#waiting;
+    this.#waiting = null;
+    const line = (frame.parts[0] ?? Buffer.alloc(0)).toString('latin1');
+    if (w?.kind === 'sasl') {
+      if (frame.parts.length > 1) return this.reply(w.tag, 'BAD', 'Unexpected literal');
+      return this.#saslResponse(w.tag, line.trim());
+    }
+    if (w?.kind === 'idle') {
+      w.stop();
+      if (line.toUpperCase() !== 'DONE') return this.reply(w.tag, 'BAD', 'Expected DONE');
+      return this.#done(w.tag, 'IDLE terminated');
+    }
+  }
+
+  /** Leaves the selected mailbox (CLOSE, UNSELECT, SELECT of another, LOGOUT, disconnect). */
+  leave(): void {
+    if (this.#waiting?.kind === 'idle') this.#waiting.stop();
+    const view = this.view;
+    if (!view) return;
+    view.close();
+    this.deps.store.accounts.release(this.account, view.mailbox);
+    this.state = { kind: 'authenticated', principal: (this.state as { principal: Principal }).principal };
+  }
+}

@@ -1,0 +1,49 @@
+// A raw IMAP client for byte-exact tests: sends lines, collects everything up to the tagged
+// reply of a command.
+
+import { RawSmtp } from './smtp-client.ts';
+
+export class RawImap {
+  readonly #c: RawSmtp;
+  #n = 0;
+
+  private constructor(c: RawSmtp) {
+    this.#c = c;
+  }
+
+  static async connect(port: number): Promise<{ client: RawImap; greeting: string }> {
+    const c = await RawSmtp.connect(port);
+    const client = new RawImap(c);
+    const greeting = await client.readLine();
+    return { client, greeting };
+  }
+
+  write(data: string | Buffer): void {
+    this.#c.write(data);
+  }
+
+  /** Reads one CRLF-terminated line (literals are not interpreted). */
+  async readLine(timeoutMs = 5000): Promise<string> {
+    return this.#c.readRawLine(timeoutMs);
+  }
+
+  /** Sends `tag command` and returns all lines up to and including the tagged reply. */
+  async cmd(command: string): Promise<string[]> {
+    const tag = `t${++this.#n}`;
+    this.write(`${tag} ${command}\r\n`);
+    return this.until(tag);
+  }
+
+  async until(tag: string): Promise<string[]> {
+    const lines: string[] = [];
+    for (;;) {
+      const line = await this.readLine();
+      lines.push(line);
+      if (line.startsWith(`${tag} `)) return lines;
+    }
+  }
+
+  close(): void {
+    this.#c.close();
+  }
+}

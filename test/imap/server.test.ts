@@ -1,0 +1,252 @@
+// The IMAP server against real clients: imapflow for whole flows, raw sockets for byte-exact
+// responses, and a second connection to check what other sessions see.
+
+import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import { RawImap } from '../harness/imap-client.ts';
+import { startTestServer, type TestServer } from '../harness/server.ts';
+
+const PASSWORD = 'secret-password';
+
+describe('IMAP server', () => {
+  let s: TestServer;
+  const clients: ImapFlow[] = [];
+  before(async () => {
+    s = await startTestServer({ smtp: 'max_connections_per_ip = 100' });
+  });
+  after(async () => {
+    for (const c of clients) await c.logout().catch(() => {});
+    await s.stop();
+  });
+
+  const imap = async (user = 'alice@example.test', port = s.imapPort, secure = false) => {
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port,
+      secure,
+      auth: { user, pass: PASSWORD },
+      logger: false,
+      tls: { rejectUnauthorized: false },
+    });
+    await c.connect();
+    clients.push(c);
+    return c;
+  };
+  const raw = async () => {
+    const { client } = await RawImap.connect(s.imapPort);
+    const login = await client.cmd(`LOGIN alice@example.test ${PASSWORD}`);
+    assert.match(login.at(-1) ?? '', /^t1 OK /);
+    return client;
+  };
+  const deliver = async (to: string, subject: string, body = 'Hello.\r\n') => {
+    const raw = `From: Sender <sender@remote.example>\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@remote.example>\r\nDate: Tue, 24 Nov 2026 02:00:00 +0000\r\n\r\n${body}`;
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: s.port, secure: false, ignoreTLS: true });
+    await t.sendMail({ envelope: { from: 'sender@remote.example', to: [to] }, raw });
+    t.close();
+    return raw;
+  };
+
+  test('greeting and capabilities; LOGIN and AUTHENTICATE PLAIN with SASL-IR; bad password', async () => {
+    const { client, greeting } = await RawImap.connect(s.imapPort);
+    assert.match(
+      greeting,
+      /^\* OK \[CAPABILITY IMAP4rev1 .*STARTTLS AUTH=PLAIN\] mx\.test\.example arcline IMAP ready$/,
+    );
+    const bad = await client.cmd(`LOGIN alice@example.test wrong`);
+    assert.match(bad.at(-1) ?? '', /^t1 NO \[AUTHENTICATIONFAILED\] /);
+    const plain = Buffer.from(`\0alice@example.test\0${PASSWORD}`).toString('base64');
+    const ok = await client.cmd(`AUTHENTICATE PLAIN ${plain}`);
+    assert.match(ok.at(-1) ?? '', /^t2 OK \[CAPABILITY IMAP4rev1 .*UIDPLUS MOVE .*\] Logged in$/);
+    const again = await client.cmd('LOGIN a b');
+    assert.match(again.at(-1) ?? '', /^t3 BAD LOGIN not allowed now$/);
+    client.close();
+    // AUTHENTICATE without an initial response: continuation, then the response line.
+    const { client: c2 } = await RawImap.connect(s.imapPort);
+    c2.write('a AUTHENTICATE PLAIN\r\n');
+    assert.equal(await c2.readLine(), '+ ');
+    c2.write(`${plain}\r\n`);
+    assert.match((await c2.until('a')).at(-1) ?? '', /^a OK /);
+    c2.close();
+  });
+
+  test('STARTTLS upgrades the session; implicit TLS works; pipelined plaintext after STARTTLS is dropped', async () => {
+    const { client } = await RawImap.connect(s.imapPort);
+    client.write('a STARTTLS\r\nb CAPABILITY\r\n');
+    assert.equal(await client.readLine(), 'a OK Begin TLS negotiation now');
+    client.close();
+    const c = await imap('alice@example.test', s.imapsPort, true);
+    assert.ok(c.secureConnection);
+    const viaStartTls = await imap('alice@example.test', s.imapPort, false);
+    assert.ok(viaStartTls.capabilities.has('UIDPLUS'));
+    // The same through a raw TLS socket: the server speaks first.
+    const sock = tls.connect({ port: s.imapsPort, host: '127.0.0.1', rejectUnauthorized: false });
+    const greeting = await new Promise<string>((r) => sock.once('data', (d) => r(d.toString())));
+    assert.match(greeting, /^\* OK \[CAPABILITY IMAP4rev1 [^\]]*AUTH=PLAIN\]/);
+    assert.doesNotMatch(greeting, /STARTTLS/);
+    sock.destroy();
+  });
+
+  test('end to end: SMTP delivery -> IDLE sees it -> FETCH returns the same bytes -> MOVE to Trash -> EXPUNGE', async () => {
+    const c = await imap('bob@example.test');
+    await c.mailboxOpen('INBOX');
+    const exists = new Promise<number>((resolve) => c.on('exists', (d) => resolve(d.count)));
+    void c.idle();
+    await new Promise((r) => setTimeout(r, 50));
+    const sent = await deliver('bob@example.test', 'e2e');
+    assert.equal(await exists, 1);
+    const msg = await c.fetchOne('1', { source: true, uid: true, envelope: true, flags: true });
+    assert.ok(msg);
+    const source = msg.source?.toString() ?? '';
+    assert.ok(source.endsWith(sent), 'FETCH returns the stored bytes');
+    assert.match(source, /^Return-Path: <sender@remote\.example>\r\nDelivered-To: bob@example\.test\r\n/);
+    assert.equal(msg.envelope?.subject, 'e2e');
+    assert.equal(msg.envelope?.from?.[0]?.address, 'sender@remote.example');
+    assert.equal(msg.envelope?.messageId, '<e2e@remote.example>');
+    const moved = await c.messageMove('1', 'Trash');
+    assert.ok(moved && moved.uidMap?.get(1) === 1);
+    assert.equal(c.mailbox ? c.mailbox.exists : null, 0);
+    const trash = await c.status('Trash', { messages: true, unseen: true });
+    assert.equal(trash ? trash.messages : null, 1);
+    await c.mailboxOpen('Trash');
+    await c.messageFlagsAdd('1', ['\\Deleted']);
+    await c.messageDelete('1');
+    const after = await c.status('Trash', { messages: true });
+    assert.equal(after ? after.messages : null, 0);
+  });
+
+  test('byte-exact: SELECT responses, FETCH items and sections, UIDPLUS codes, MOVE order', async () => {
+    await deliver('alice@example.test', 'raw one', 'Body line\r\n');
+    await deliver('alice@example.test', 'raw two');
+    const c = await raw();
+    const sel = await c.cmd('SELECT INBOX');
+    assert.deepEqual(sel.slice(0, 3), [
+      '* 2 EXISTS',
+      '* 2 RECENT',
+      '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)',
+    ]);
+    assert.ok(
+      sel.includes('* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted'),
+    );
+    assert.ok(sel.some((l) => /^\* OK \[UIDVALIDITY \d+\] UIDs valid$/.test(l)));
+    assert.ok(sel.includes('* OK [UIDNEXT 3] Predicted next UID'));
+    assert.equal(sel.at(-1), 't2 OK [READ-WRITE] SELECT completed');
+    const f = await c.cmd('FETCH 1 (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[TEXT]<0.4>)');
+    assert.match(
+      f[0] ?? '',
+      /^\* 1 FETCH \(UID 1 FLAGS \(\\Recent\) RFC822\.SIZE \d+ BODY\[HEADER\.FIELDS \(Subject\)\] \{20\}$/,
+    );
+    assert.equal(f[1], 'Subject: raw one');
+    assert.equal(f[2], '');
+    assert.equal(f[3], ' BODY[TEXT]<0> {4}');
+    assert.equal(f[4], 'Body)');
+    assert.equal(f.at(-1), 't3 OK FETCH completed');
+    // BODY[] without PEEK sets \Seen and reports it.
+    const seen = await c.cmd('FETCH 2 BODY[TEXT]');
+    assert.match(seen[0] ?? '', /^\* 2 FETCH \(BODY\[TEXT\] \{8\}$/);
+    assert.equal(seen[2], ' FLAGS (\\Seen \\Recent))');
+    const ap = await c.cmd('APPEND Drafts (\\Draft) {11+}\r\nSubject: x\r\n');
+    assert.match(ap.at(-1) ?? '', /^t5 OK \[APPENDUID \d+ 1\] APPEND completed$/);
+    const cp = await c.cmd('UID COPY 1:2 Drafts');
+    assert.match(cp.at(-1) ?? '', /^t6 OK \[COPYUID \d+ 1:2 2:3\] COPY completed$/);
+    const mv = await c.cmd('MOVE 1 Junk');
+    assert.match(mv[0] ?? '', /^\* OK \[COPYUID \d+ 1 1\] Moved$/);
+    assert.equal(mv[1], '* 1 EXPUNGE');
+    assert.equal(mv.at(-1), 't7 OK MOVE completed');
+    const st = await c.cmd('STORE 1 +FLAGS (\\Deleted $Later)');
+    assert.equal(st[0], '* 1 FETCH (FLAGS (\\Seen \\Deleted $Later \\Recent))');
+    const ex = await c.cmd('EXPUNGE');
+    assert.deepEqual(ex, ['* 1 EXPUNGE', 't9 OK EXPUNGE completed']);
+    const missing = await c.cmd('COPY 1:* Nowhere');
+    assert.match(missing.at(-1) ?? '', /^t10 (NO|BAD) /);
+    const tc = await c.cmd('APPEND Nowhere {1+}\r\nx');
+    assert.match(tc.at(-1) ?? '', /^t11 NO \[TRYCREATE\] /);
+    c.close();
+  });
+
+  test('a second session sees flag changes, new mail and expunges only at allowed points', async () => {
+    const a = await raw();
+    const b = await raw();
+    await deliver('alice@example.test', 'shared 1');
+    await deliver('alice@example.test', 'shared 2');
+    await a.cmd('SELECT INBOX');
+    const sel = await b.cmd('SELECT INBOX');
+    const n = Number(/^\* (\d+) EXISTS$/.exec(sel[0] ?? '')?.[1]);
+    assert.ok(n >= 2);
+    await a.cmd(`STORE ${n} +FLAGS.SILENT (\\Flagged)`);
+    const noop = await b.cmd('NOOP');
+    assert.match(noop[0] ?? '', new RegExp(`^\\* ${n} FETCH \\(UID \\d+ FLAGS \\(\\\\Flagged\\)\\)$`));
+    // Expunge in A: B must not get EXPUNGE during FETCH, but at NOOP.
+    await a.cmd(`STORE ${n} +FLAGS.SILENT (\\Deleted)`);
+    await a.cmd('EXPUNGE');
+    const during = await b.cmd(`FETCH ${n} (FLAGS)`);
+    assert.ok(!during.some((l) => / EXPUNGE$/.test(l)), during.join('|'));
+    assert.match(during[0] ?? '', new RegExp(`^\\* ${n} FETCH `));
+    const later = await b.cmd('NOOP');
+    assert.ok(later.includes(`* ${n} EXPUNGE`), `${during.join('|')} // ${later.join('|')}`);
+    // New mail shows as EXISTS at the next NOOP.
+    await deliver('alice@example.test', 'shared 3');
+    const more = await b.cmd('NOOP');
+    assert.ok(more.includes(`* ${n} EXISTS`), more.join('|'));
+    a.close();
+    b.close();
+  });
+
+  test('mail dropped into new/ by another program shows up with a new UID', async () => {
+    const newDir = join(s.mailboxDir('bob@example.test'), 'new');
+    await writeFile(join(newDir, '1700000000.M1P1.otherhost'), 'Subject: dropped\r\n\r\nfrom outside\r\n');
+    const c = await imap('bob@example.test');
+    const mb = await c.mailboxOpen('INBOX');
+    assert.equal(mb.exists, 1);
+    const m = await c.fetchOne('*', { envelope: true, uid: true });
+    assert.equal(m ? m.envelope?.subject : null, 'dropped');
+    assert.deepEqual(await readdir(newDir), [], 'SELECT moved it to cur/');
+  });
+
+  test('mailboxes: create (UTF-8 names), list, rename, delete, subscribe; path tricks refused', async () => {
+    const c = await imap();
+    await c.mailboxCreate('Entwürfe');
+    await c.mailboxCreate(['Projects', 'Alpha']);
+    const names = (await c.list()).map((m) => m.path);
+    assert.ok(names.includes('Entwürfe') && names.includes('Projects.Alpha'), names.join(','));
+    await c.mailboxRename('Projects', 'Work');
+    assert.ok((await c.list()).some((m) => m.path === 'Work.Alpha'));
+    await c.mailboxDelete('Work.Alpha');
+    const r = await raw();
+    for (const bad of ['"../evil"', '"a/b"', '".hidden"', '"x..y"']) {
+      const res = await r.cmd(`CREATE ${bad}`);
+      assert.match(res.at(-1) ?? '', /^t\d+ NO /, bad);
+    }
+    const del = await r.cmd('DELETE INBOX');
+    assert.match(del.at(-1) ?? '', /^t\d+ NO /);
+    const list = await r.cmd('LIST "" "%"');
+    assert.ok(list.includes('* LIST (\\HasNoChildren \\Sent) "." Sent'), list.join('|'));
+    assert.ok(list.some((l) => l.endsWith(' Entw&APw-rfe')));
+    const delim = await r.cmd('LIST "" ""');
+    assert.equal(delim[0], '* LIST (\\Noselect) "." ""');
+    r.close();
+  });
+
+  test('robustness: bad syntax gets BAD with the tag and the session goes on; oversized literal refused first', async () => {
+    const c = await raw();
+    assert.deepEqual(await c.cmd('FROBNICATE'), ['t2 BAD Unknown command FROBNICATE']);
+    assert.match((await c.cmd('FETCH 1 FLAGS')).at(-1) ?? '', /^t3 BAD FETCH not allowed now$/);
+    assert.match((await c.cmd('SELECT')).at(-1) ?? '', /^t4 BAD /);
+    await c.cmd('SELECT INBOX');
+    assert.match((await c.cmd('FETCH 999999 FLAGS')).at(-1) ?? '', /^t6 BAD Invalid message sequence number$/);
+    c.write('big APPEND INBOX {999999999}\r\n');
+    assert.match(await c.readLine(), /^big NO \[TOOBIG\] Message too large$/);
+    assert.deepEqual(await c.cmd('NOOP'), ['t7 OK NOOP completed']);
+    c.write(`long ${'x'.repeat(70_000)}\r\n`);
+    assert.match(await c.readLine(), /^\* BYE Command line too long$/);
+    c.close();
+    // The server is fine for everyone else.
+    const d = await raw();
+    assert.deepEqual(await d.cmd('NOOP'), ['t2 OK NOOP completed']);
+    d.close();
+  });
+});
