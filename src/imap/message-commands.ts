@@ -1,11 +1,13 @@
 // Message commands on the selected mailbox (RFC 9051 §6.4): FETCH, STORE, SEARCH, COPY, MOVE
 // (RFC 6851), EXPUNGE and UID EXPUNGE (RFC 4315). Sequence numbers come from this session's view.
 
+import type { FileHandle } from 'node:fs/promises';
 import { ArclineError } from '../core/errors.ts';
 import { canonicalSystemFlag } from '../store/maildir/flags.ts';
 import { fileMessage } from './file-message.ts';
 import { mailboxName } from './mailbox-commands.ts';
 import { envelope, filterHeader, readHeader } from './message.ts';
+import { bodyStructure, type MimePart, parseStructure, resolvePart } from './mime.ts';
 import type { Part } from './output.ts';
 import { searchMessages } from './search.ts';
 import type { SelectedView } from './selected.ts';
@@ -65,15 +67,8 @@ export class MessageCommands {
     const uids = await this.#resolve(cmd.tag, cmd.set, cmd.uid);
     if (!uids) return;
     const items = expandItems(cmd.items, cmd.uid);
-    const unsupported = items.find(
-      (i) =>
-        i.kind === 'BODYSTRUCTURE' ||
-        i.kind === 'BODY' ||
-        (i.kind === 'BODY[]' && i.part.length > 0) ||
-        i.kind === 'MODSEQ',
-    );
-    if (unsupported) {
-      return this.#s.reply(cmd.tag, 'NO', '[CANNOT] BODYSTRUCTURE and MIME part sections are not supported yet');
+    if (items.some((i) => i.kind === 'MODSEQ')) {
+      return this.#s.reply(cmd.tag, 'BAD', 'MODSEQ needs CONDSTORE, which is not enabled');
     }
     const view = this.#view();
     const setsSeen = !view.readOnly && items.some((i) => i.kind === 'BODY[]' && !i.peek);
@@ -99,7 +94,9 @@ export class MessageCommands {
     items: readonly FetchItem[],
     setsSeen: boolean,
   ): Promise<void> {
-    const needsFile = items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY[]');
+    const needsFile = items.some(
+      (i) => i.kind === 'ENVELOPE' || i.kind === 'BODY[]' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE',
+    );
     const fh = needsFile ? await view.mailbox.openMessage(uid) : null;
     if (needsFile && !fh) return; // vanished under us: nothing to report (RFC 2180 §4.1.2)
     try {
@@ -108,6 +105,11 @@ export class MessageCommands {
       const getHeader = async () => {
         header ??= fh ? await readHeader(fh, meta.size) : Buffer.alloc(0);
         return header;
+      };
+      let structure: MimePart | null = null;
+      const getStructure = async () => {
+        structure ??= await parseStructure(fh as NonNullable<typeof fh>, meta.size);
+        return structure;
       };
       let first = true;
       const add = (...p: Part[]) => {
@@ -134,10 +136,16 @@ export class MessageCommands {
           case 'ENVELOPE':
             add(`ENVELOPE ${envelope(await getHeader())}`);
             break;
+          case 'BODYSTRUCTURE':
+          case 'BODY':
+            add(`${item.kind} ${bodyStructure(await getStructure(), item.kind === 'BODYSTRUCTURE')}`);
+            break;
           case 'BODY[]': {
             const name = sectionName(item);
-            const h = item.text ? await getHeader() : null;
-            const whole = sectionRange(item, meta.size, h);
+            const whole =
+              item.part.length === 0
+                ? sectionRange(item, meta.size, item.text ? await getHeader() : null)
+                : await partRange(item, await getStructure(), fh as NonNullable<typeof fh>);
             const data: Part[] =
               whole.kind === 'bytes'
                 ? literal(whole.bytes, item.partial)
@@ -308,17 +316,33 @@ function sectionRange(item: Extract<FetchItem, { kind: 'BODY[]' }>, size: number
   return { kind: 'bytes', bytes: Buffer.alloc(0) };
 }
 
+/** A section with part numbers (RFC 9051 §6.4.5): the part's body, its MIME header, or for a
+ *  message/rfc822 part the HEADER/TEXT/HEADER.FIELDS of the encapsulated message. A part that
+ *  does not exist is an empty string, as Dovecot answers. */
+async function partRange(item: Extract<FetchItem, { kind: 'BODY[]' }>, root: MimePart, fh: FileHandle): Promise<Range> {
+  const empty: Range = { kind: 'bytes', bytes: Buffer.alloc(0) };
+  const p = resolvePart(root, item.part);
+  if (!p) return empty;
+  const t = item.text;
+  const range = (a: number, b: number): Range => ({ kind: 'file', start: a, length: Math.max(0, b - a) });
+  if (t === null) return range(p.bodyStart, p.bodyEnd);
+  if (t.kind === 'MIME') return range(p.headerStart, p.bodyStart);
+  const m = p.message;
+  if (!m) return empty;
+  if (t.kind === 'TEXT') return range(m.bodyStart, m.bodyEnd);
+  const header = Buffer.alloc(Math.max(0, m.bodyStart - m.headerStart));
+  await fh.read(header, 0, header.length, m.headerStart);
+  return t.kind === 'HEADER'
+    ? { kind: 'bytes', bytes: header }
+    : { kind: 'bytes', bytes: filterHeader(header, t.fields, t.not) };
+}
+
 function literal(bytes: Buffer, partial: BodySection['partial']): Part[] {
   const b = partial ? bytes.subarray(partial.offset, partial.offset + partial.length) : bytes;
   return [`{${b.length}}\r\n`, b];
 }
 
-function fileLiteral(
-  fh: import('node:fs/promises').FileHandle,
-  start: number,
-  length: number,
-  partial: BodySection['partial'],
-): Part[] {
+function fileLiteral(fh: FileHandle, start: number, length: number, partial: BodySection['partial']): Part[] {
   let s = start;
   let len = length;
   if (partial) {

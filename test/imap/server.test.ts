@@ -168,6 +168,135 @@ describe('IMAP server', () => {
     c.close();
   });
 
+  test('byte-exact BODYSTRUCTURE of multipart/alternative + attachment + message/rfc822, and part sections', async () => {
+    const msg = [
+      'From: A <a@example.test>',
+      'To: B <b@example.test>',
+      'Subject: structure',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="outer"',
+      '',
+      'preamble',
+      '--outer',
+      'Content-Type: multipart/alternative; boundary=inner',
+      '',
+      '--inner',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: quoted-printable',
+      '',
+      'Hello plain',
+      '--inner',
+      'Content-Type: text/html; charset=utf-8',
+      '',
+      '<p>Hello html</p>',
+      '--inner--',
+      '--outer',
+      'Content-Type: application/pdf; name="doc.pdf"',
+      'Content-Disposition: attachment; filename="doc.pdf"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      'JVBERi0xLjQK',
+      '--outer',
+      'Content-Type: message/rfc822',
+      '',
+      'From: C <c@example.test>',
+      'Subject: inner message',
+      '',
+      'Inner body line 1',
+      'Inner body line 2',
+      '--outer--',
+      'epilogue',
+      '',
+    ].join('\r\n');
+    const c = await raw();
+    await c.cmd('CREATE Structure');
+    assert.match(
+      (await c.cmd(`APPEND Structure {${Buffer.byteLength(msg)}+}\r\n${msg}`)).at(-1) ?? '',
+      /OK \[APPENDUID/,
+    );
+    await c.cmd('EXAMINE Structure');
+    const inner =
+      '(NIL "inner message" (("C" NIL "c" "example.test")) (("C" NIL "c" "example.test")) (("C" NIL "c" "example.test")) NIL NIL NIL NIL NIL)';
+    assert.deepEqual(await c.cmd('FETCH 1 BODYSTRUCTURE'), [
+      '* 1 FETCH (BODYSTRUCTURE ((("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "QUOTED-PRINTABLE" 11 1 NIL NIL NIL NIL)' +
+        '("TEXT" "HTML" ("CHARSET" "utf-8") NIL NIL "7BIT" 17 1 NIL NIL NIL NIL) "ALTERNATIVE" ("BOUNDARY" "inner") NIL NIL NIL)' +
+        '("APPLICATION" "PDF" ("NAME" "doc.pdf") NIL NIL "BASE64" 12 NIL ("ATTACHMENT" ("FILENAME" "doc.pdf")) NIL NIL)' +
+        `("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 88 ${inner} ("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 36 2 NIL NIL NIL NIL) 5 NIL NIL NIL NIL)` +
+        ' "MIXED" ("BOUNDARY" "outer") NIL NIL NIL))',
+      't5 OK FETCH completed',
+    ]);
+    const body = await c.cmd('FETCH 1 BODY');
+    assert.match(
+      body[0] ?? '',
+      /^\* 1 FETCH \(BODY \(\(\("TEXT" "PLAIN" \("CHARSET" "utf-8"\) NIL NIL "QUOTED-PRINTABLE" 11 1\)/,
+    );
+    const sections: [string, string[]][] = [
+      ['BODY.PEEK[1.2]', ['* 1 FETCH (BODY[1.2] {17}', '<p>Hello html</p>)']],
+      ['BODY.PEEK[2]', ['* 1 FETCH (BODY[2] {12}', 'JVBERi0xLjQK)']],
+      [
+        'BODY.PEEK[3.HEADER]',
+        ['* 1 FETCH (BODY[3.HEADER] {52}', 'From: C <c@example.test>', 'Subject: inner message', '', ')'],
+      ],
+      ['BODY.PEEK[3.TEXT]', ['* 1 FETCH (BODY[3.TEXT] {36}', 'Inner body line 1', 'Inner body line 2)']],
+      ['BODY.PEEK[3.1]', ['* 1 FETCH (BODY[3.1] {36}', 'Inner body line 1', 'Inner body line 2)']],
+      [
+        'BODY.PEEK[1.1.MIME]',
+        [
+          '* 1 FETCH (BODY[1.1.MIME] {88}',
+          'Content-Type: text/plain; charset=utf-8',
+          'Content-Transfer-Encoding: quoted-printable',
+          '',
+          ')',
+        ],
+      ],
+      [
+        'BODY.PEEK[3.HEADER.FIELDS (SUBJECT)]',
+        ['* 1 FETCH (BODY[3.HEADER.FIELDS (SUBJECT)] {26}', 'Subject: inner message', '', ')'],
+      ],
+      ['BODY.PEEK[1.2]<3.5>', ['* 1 FETCH (BODY[1.2]<3> {5}', 'Hello)']],
+      ['BODY.PEEK[9]', ['* 1 FETCH (BODY[9] {0}', ')']],
+    ];
+    for (const [item, expected] of sections)
+      assert.deepEqual((await c.cmd(`FETCH 1 (${item})`)).slice(0, -1), expected, item);
+    c.close();
+    // A real client parses it.
+    const flow = await imap();
+    await flow.mailboxOpen('Structure');
+    const m = await flow.fetchOne('1', { bodyStructure: true });
+    assert.ok(m);
+    assert.equal(m.bodyStructure?.type, 'multipart/mixed');
+    assert.deepEqual(
+      m.bodyStructure?.childNodes?.map((n) => n.type),
+      ['multipart/alternative', 'application/pdf', 'message/rfc822'],
+    );
+    const { content } = await flow.download('1', '1.2');
+    assert.ok(content);
+    assert.equal(Buffer.concat(await content.toArray()).toString(), '<p>Hello html</p>');
+  });
+
+  test('nodemailer-built message with an attachment: structure and download through imapflow', async () => {
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: s.port, secure: false, ignoreTLS: true });
+    await t.sendMail({
+      from: 'sender@remote.example',
+      to: 'alice@example.test',
+      subject: 'with attachment',
+      text: 'plain part',
+      html: '<b>html part</b>',
+      attachments: [{ filename: 'data.bin', content: Buffer.alloc(3000, 7) }],
+    });
+    t.close();
+    const c = await imap();
+    await c.mailboxOpen('INBOX');
+    const m = await c.fetchOne('*', { bodyStructure: true, envelope: true });
+    assert.ok(m);
+    assert.equal(m.envelope?.subject, 'with attachment');
+    const att = m.bodyStructure?.childNodes?.find((n) => n.disposition === 'attachment');
+    assert.ok(att?.part, JSON.stringify(m.bodyStructure));
+    const { content } = await c.download('*', att.part);
+    assert.ok(content);
+    assert.ok(Buffer.concat(await content.toArray()).equals(Buffer.alloc(3000, 7)));
+  });
+
   test('a second session sees flag changes, new mail and expunges only at allowed points', async () => {
     const a = await raw();
     const b = await raw();

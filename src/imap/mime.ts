@@ -1,0 +1,267 @@
+// MIME structure of a stored message (RFC 2045, RFC 2046) for BODYSTRUCTURE, BODY and part
+// sections (RFC 9051 §6.4.5, §7.5.2). Streaming: the file is read in chunks and scanned line by
+// line; only header blocks are kept (bounded), bodies are described by byte offsets. Nesting
+// (multiparts, message/rfc822) is bounded. Part numbering follows RFC 9051 §6.4.5.
+
+import type { FileHandle } from 'node:fs/promises';
+import { envelope } from './message.ts';
+import { nstr, str } from './wire/encode.ts';
+
+const MAX_DEPTH = 20;
+const MAX_HEADER = 256 * 1024;
+const MAX_PARTS = 10_000;
+
+export interface MimePart {
+  /** Offset of the part's header (its MIME header; for the root, the message header). */
+  readonly headerStart: number;
+  /** Offset where the body begins (just after the empty line), or where the header stopped. */
+  bodyStart: number;
+  /** Offset just past the body (the CRLF before a boundary belongs to the boundary). */
+  bodyEnd: number;
+  header: Buffer;
+  type: string;
+  subtype: string;
+  params: [string, string][];
+  /** Lines of the body (for text/* and message/rfc822 in BODYSTRUCTURE). */
+  lines: number;
+  /** Index of the first body line. */
+  startLine: number;
+  readonly parts: MimePart[];
+  /** For message/rfc822: the encapsulated message. */
+  message: MimePart | null;
+}
+
+interface Frame {
+  part: MimePart;
+  boundary: string;
+  /** Child whose body is being read, if any. */
+  open: MimePart | null;
+  done: boolean;
+}
+
+/** Parses the structure of the message in `fh` (size bytes). */
+export async function parseStructure(fh: FileHandle, size: number): Promise<MimePart> {
+  const root = newPart(0);
+  const frames: Frame[] = []; // open multiparts, innermost last
+  let current: MimePart | null = root; // part whose header is being read
+  let headerBuf: Buffer[] = [];
+  let headerLen = 0;
+  let partCount = 1;
+  let carry = Buffer.alloc(0);
+  let pos = 0; // file offset of carry[0]
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+
+  let lineNo = 0; // index of the line being processed
+
+  const endHeader = (at: number) => {
+    const part = current as MimePart;
+    part.header = Buffer.concat(headerBuf);
+    part.bodyStart = at;
+    part.startLine = lineNo + 1;
+    parseContentType(part, frames.at(-1)?.part.subtype === 'digest');
+    headerBuf = [];
+    headerLen = 0;
+    current = null;
+    const b = part.params.find(([k]) => k.toLowerCase() === 'boundary')?.[1];
+    if (part.type === 'multipart' && b && frames.length < MAX_DEPTH) {
+      frames.push({ part, boundary: b, open: null, done: false });
+    } else if (part.type === 'message' && part.subtype === 'rfc822' && frames.length < MAX_DEPTH) {
+      part.message = newPart(at);
+      part.message.startLine = lineNo + 1;
+      current = part.message; // the encapsulated header starts right here
+      partCount++;
+    }
+  };
+
+  const line = (start: number, bytes: Buffer) => {
+    // bytes includes the line ending (CRLF, or LF/CR for foreign files).
+    if (current) {
+      const content = trimEol(bytes);
+      if (content.length === 0) return endHeader(start + bytes.length);
+      if (headerLen < MAX_HEADER) {
+        headerBuf.push(bytes);
+        headerLen += bytes.length;
+      }
+      return;
+    }
+    if (bytes[0] === 0x2d && bytes[1] === 0x2d) {
+      const text = trimEol(bytes).toString('latin1').trimEnd();
+      for (let f = frames.length - 1; f >= 0; f--) {
+        const fr = frames[f] as Frame;
+        if (fr.done) continue;
+        if (text !== `--${fr.boundary}` && text !== `--${fr.boundary}--`) continue;
+        // Close everything inside this multipart; its last body ends before our CRLF.
+        const end = Math.max(start - 2, 0);
+        if (fr.open) closeDeep(fr.open, end, lineNo);
+        frames.length = f + 1;
+        if (text.endsWith('--') && text !== `--${fr.boundary}`) {
+          fr.done = true;
+          fr.open = null;
+        } else if (partCount < MAX_PARTS) {
+          const child = newPart(start + bytes.length);
+          fr.part.parts.push(child);
+          fr.open = child;
+          current = child;
+          partCount++;
+        }
+        return;
+      }
+    }
+  };
+
+  while (pos + carry.length < size || carry.length > 0) {
+    let data = carry;
+    if (pos + carry.length < size) {
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos + carry.length);
+      if (bytesRead === 0) break;
+      data = Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
+    }
+    let off = 0;
+    for (;;) {
+      const nl = data.indexOf(0x0a, off);
+      if (nl < 0) break;
+      line(pos + off, data.subarray(off, nl + 1));
+      lineNo++;
+      off = nl + 1;
+    }
+    const atEnd = pos + data.length >= size;
+    if (atEnd && off < data.length) {
+      line(pos + off, data.subarray(off));
+      lineNo++; // a last line without line ending still counts
+      off = data.length;
+    }
+    carry = Buffer.from(data.subarray(off));
+    pos += off;
+    if (atEnd) break;
+  }
+  if (current) endHeader(size); // header without body
+  closeDeep(root, size, lineNo);
+  return root;
+}
+
+function newPart(headerStart: number): MimePart {
+  return {
+    headerStart,
+    bodyStart: headerStart,
+    bodyEnd: -1,
+    header: Buffer.alloc(0),
+    type: 'text',
+    subtype: 'plain',
+    params: [],
+    lines: 0,
+    startLine: 0,
+    parts: [],
+    message: null,
+  };
+}
+
+/** Ends a part and every unfinished part inside it at byte `end`, before line `endLine`. */
+function closeDeep(p: MimePart, end: number, endLine: number): void {
+  if (p.bodyEnd < 0) {
+    p.bodyEnd = Math.max(end, p.bodyStart);
+    p.lines = Math.max(0, endLine - p.startLine);
+  }
+  if (p.message) closeDeep(p.message, p.bodyEnd, endLine);
+  for (const c of p.parts) if (c.bodyEnd < 0) closeDeep(c, p.bodyEnd, endLine);
+}
+
+function trimEol(b: Buffer): Buffer {
+  let n = b.length;
+  if (n > 0 && b[n - 1] === 0x0a) n--;
+  if (n > 0 && b[n - 1] === 0x0d) n--;
+  return b.subarray(0, n);
+}
+
+/** Header field value (unfolded), or null. */
+export function headerValue(header: Buffer, name: string): string | null {
+  const re = new RegExp(`^${name}:[ \\t]*((?:.*)(?:\\r?\\n[ \\t].*)*)`, 'im');
+  const m = re.exec(header.toString('latin1'));
+  return m ? (m[1] ?? '').replace(/\r?\n[ \t]/g, ' ').trim() : null;
+}
+
+/** Content-Type (RFC 2045 §5.1) with defaults (RFC 2045 §5.2; digest parts RFC 2046 §5.1.5). */
+function parseContentType(part: MimePart, inDigest: boolean): void {
+  const value = headerValue(part.header, 'content-type');
+  const m = value ? /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\/([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*(.*)$/s.exec(value) : null;
+  if (!m) {
+    [part.type, part.subtype] = inDigest ? ['message', 'rfc822'] : ['text', 'plain'];
+    part.params = inDigest ? [] : [['charset', 'us-ascii']];
+    return;
+  }
+  part.type = (m[1] ?? 'text').toLowerCase();
+  part.subtype = (m[2] ?? 'plain').toLowerCase();
+  part.params = parseParams(m[3] ?? '');
+  if (part.type === 'text' && !part.params.some(([k]) => k.toLowerCase() === 'charset'))
+    part.params.push(['charset', 'us-ascii']);
+}
+
+/** `; name=value; name="quoted value"` -> pairs (RFC 2231 pieces are passed through as is). */
+export function parseParams(text: string): [string, string][] {
+  const out: [string, string][] = [];
+  const re = /;\s*([^\s=;]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;]*))/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    out.push([m[1] ?? '', m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : (m[3] ?? '')]);
+    if (out.length > 64) break;
+  }
+  return out;
+}
+
+/** The part a section's part numbers name (RFC 9051 §6.4.5), or null. */
+export function resolvePart(root: MimePart, numbers: readonly number[]): MimePart | null {
+  let p: MimePart = root;
+  for (const n of numbers) {
+    const holder = p.message ?? p; // a message/rfc822 part is numbered by its message's parts
+    if (holder.type === 'multipart') {
+      const child = holder.parts[n - 1];
+      if (!child) return null;
+      p = child;
+    } else if (n === 1) {
+      p = holder;
+    } else {
+      return null;
+    }
+  }
+  return p;
+}
+
+const upper = (s: string) => str(s.toUpperCase());
+
+function paramList(params: readonly [string, string][]): string {
+  return params.length === 0 ? 'NIL' : `(${params.map(([k, v]) => `${str(k.toUpperCase())} ${str(v)}`).join(' ')})`;
+}
+
+function disposition(h: Buffer): string {
+  const v = headerValue(h, 'content-disposition');
+  if (!v) return 'NIL';
+  const m = /^\s*([^\s;]+)(.*)$/s.exec(v);
+  return `(${upper(m?.[1] ?? 'attachment')} ${paramList(parseParams(m?.[2] ?? ''))})`;
+}
+
+function utf8(h: Buffer, name: string): string | null {
+  const v = headerValue(h, name);
+  return v === null ? null : Buffer.from(v, 'latin1').toString('utf8');
+}
+
+/** BODYSTRUCTURE (extensible) or BODY (RFC 9051 §7.5.2). */
+export function bodyStructure(p: MimePart, extensible: boolean): string {
+  const h = p.header;
+  if (p.type === 'multipart' && p.parts.length > 0) {
+    const kids = p.parts.map((c) => bodyStructure(c, extensible)).join('');
+    const ext = extensible
+      ? ` ${paramList(p.params)} ${disposition(h)} ${nstr(headerValue(h, 'content-language'))} ${nstr(headerValue(h, 'content-location'))}`
+      : '';
+    return `(${kids} ${upper(p.subtype)}${ext})`;
+  }
+  const size = Math.max(0, p.bodyEnd - p.bodyStart);
+  const enc = (headerValue(h, 'content-transfer-encoding') ?? '7BIT').toUpperCase();
+  let out = `(${upper(p.type)} ${upper(p.subtype)} ${paramList(p.params)} ${nstr(headerValue(h, 'content-id'))} ${nstr(utf8(h, 'content-description'))} ${str(enc)} ${size}`;
+  if (p.type === 'message' && p.subtype === 'rfc822' && p.message) {
+    out += ` ${envelope(p.message.header)} ${bodyStructure(p.message, extensible)} ${p.lines}`;
+  } else if (p.type === 'text') {
+    out += ` ${p.lines}`;
+  }
+  if (extensible) {
+    out += ` ${nstr(headerValue(h, 'content-md5'))} ${disposition(h)} ${nstr(headerValue(h, 'content-language'))} ${nstr(headerValue(h, 'content-location'))}`;
+  }
+  return `${out})`;
+}
