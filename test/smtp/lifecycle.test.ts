@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type tls from 'node:tls';
 import { generateSelfSigned } from '../../src/tls/certs.ts';
+import { RawImap } from '../harness/imap-client.ts';
 import { BIN, runCli, spawnServer } from '../harness/process.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
 import { envelope, RawSmtp } from '../harness/smtp-client.ts';
@@ -58,6 +59,19 @@ describe('server lifecycle', () => {
     const files = await readdir(env.newDir);
     assert.equal(files.length, 1);
     assert.ok((await readFile(join(env.newDir, files[0]!), 'utf8')).endsWith('first half\r\nsecond half\r\n'));
+  });
+
+  test('SIGTERM: IMAP clients get BYE and the process exits 0', async () => {
+    const env = await setup();
+    dirs.push(env.dir);
+    const srv = await spawnServer(env.config);
+    const imapPort = srv.logs.find((l) => l.msg === 'listening' && l.service === 'imap')?.port as number;
+    const { client, greeting } = await RawImap.connect(imapPort);
+    assert.match(greeting, /^\* OK /);
+    srv.child.kill('SIGTERM');
+    assert.equal(await client.readLine(), '* BYE Server shutting down');
+    assert.equal((await srv.exited).code, 0);
+    client.close();
   });
 
   test('SIGTERM: a transaction stalled past the grace period gets 421 and nothing half-written is visible', async () => {
