@@ -1,9 +1,10 @@
 // SEARCH evaluation (RFC 9051 §6.4.4) over the selected view. Flag, size, date, UID and sequence
 // keys use the index data; header and body keys read the message (header once per message,
 // the full text only when a BODY/TEXT key needs it). String matching is case-insensitive
-// substring matching on the raw text (RFC 9051 §6.4.4 "case-insensitive"); MIME decoding of
-// encoded words and bodies comes with the MIME parser.
+// substring matching (RFC 9051 §6.4.4); header values are compared after decoding RFC 2047
+// encoded words. Bodies are compared as stored (transfer encodings are not decoded yet).
 
+import { decodeEncodedWords } from './encoded-words.ts';
 import { headerEnd, headerFields, readHeader } from './message.ts';
 import type { SelectedView } from './selected.ts';
 import type { SearchKey } from './wire/command.ts';
@@ -159,7 +160,7 @@ async function field(
   }
   const values = headerFields(texts.header)
     .filter(([n]) => n.toLowerCase() === name)
-    .map(([, v]) => Buffer.from(v, 'latin1').toString('utf8'));
+    .map(([, v]) => decodeEncodedWords(Buffer.from(v, 'latin1').toString('utf8')));
   return values.length === 0 ? null : values.join('\n');
 }
 

@@ -325,6 +325,32 @@ describe('IMAP server', () => {
     b.close();
   });
 
+  test('SEARCH matches decoded encoded words in headers; a client vanishing mid-APPEND leaves nothing', async () => {
+    const c = await raw();
+    await c.cmd('CREATE Search');
+    const msg =
+      'From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.test>\r\nSubject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\nbody words here\r\n';
+    await c.cmd(`APPEND Search {${msg.length}+}\r\n${msg}`);
+    await c.cmd('SELECT Search');
+    assert.deepEqual(await c.cmd('SEARCH CHARSET UTF-8 FROM {7+}\r\nJürgen'), ['* SEARCH 1', 't5 OK SEARCH completed']);
+    assert.deepEqual(await c.cmd('UID SEARCH SUBJECT "grü" BODY "WORDS"'), ['* SEARCH 1', 't6 OK SEARCH completed']);
+    // Non-ASCII is not an atom (RFC 9051 §9): clients send it as a literal.
+    assert.match((await c.cmd('SEARCH NOT FROM jürgen')).at(-1) ?? '', /^t7 BAD /);
+    assert.deepEqual(await c.cmd('SEARCH CHARSET UTF-8 NOT FROM {7+}\r\njürgen'), [
+      '* SEARCH',
+      't8 OK SEARCH completed',
+    ]);
+    const box = join(s.mailboxDir('alice@example.test', 'Search'));
+    const before = await readdir(join(box, 'cur'));
+    c.write(`x APPEND Search {200000+}\r\n${'y'.repeat(100_000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    c.close();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await readdir(join(box, 'cur')), before);
+    assert.deepEqual(await readdir(join(box, 'tmp')), []);
+    assert.deepEqual(await readdir(join(s.dir, 'state', 'spool')), []);
+  });
+
   test('mail dropped into new/ by another program shows up with a new UID', async () => {
     const newDir = join(s.mailboxDir('bob@example.test'), 'new');
     await writeFile(join(newDir, '1700000000.M1P1.otherhost'), 'Subject: dropped\r\n\r\nfrom outside\r\n');
