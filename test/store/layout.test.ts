@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import { accountDir, mailboxDir } from '../../src/store/maildir/layout.ts';
-import { sizeFromName, uniqueBase, withSize } from '../../src/store/maildir/naming.ts';
+import { compareNames, sizeFromName, uniqueBase, withSize } from '../../src/store/maildir/naming.ts';
 
 test('account and mailbox paths: every escape attempt is refused', () => {
   assert.equal(accountDir('/m', 'alice@example.test' as AccountId), '/m/example.test/alice');
@@ -51,4 +51,25 @@ test('Maildir names are unique and carry the size', () => {
   assert.match(n, /^\d+\.M\d+P\d+Q\d+\.[^/:]+,S=1234,W=1234$/);
   assert.equal(sizeFromName(n), 1234);
   assert.equal(sizeFromName('1.M2P3.host'), null);
+});
+
+test('Maildir names order by delivery time, numerically', () => {
+  const sorted = [
+    '1700000000.M100000P1Q2.h',
+    '1700000000.M99000P1Q1.h',
+    '1699999999.M5P9Q9.h',
+    '1700000000.M99000P1Q10.h',
+    'other',
+  ].sort(compareNames);
+  assert.deepEqual(sorted, [
+    '1699999999.M5P9Q9.h',
+    '1700000000.M99000P1Q1.h',
+    '1700000000.M99000P1Q10.h',
+    '1700000000.M100000P1Q2.h',
+    'other',
+  ]);
+  const a = uniqueBase(1_700_000_000_123.5);
+  assert.match(a, /^1700000000\.M123500P\d+Q\d+\./);
+  const names = Array.from({ length: 50 }, () => uniqueBase());
+  assert.deepEqual([...names].sort(compareNames), names, 'successive names sort in creation order');
 });

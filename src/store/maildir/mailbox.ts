@@ -21,7 +21,7 @@ import type { SpooledMessage } from '../types.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
 import { flagsToLetters, formatKeywords, lettersToFlags, parseKeywords, splitName } from './flags.ts';
-import { uniqueBase, withSize } from './naming.ts';
+import { compareNames, uniqueBase, withSize } from './naming.ts';
 
 export interface MessageMeta {
   readonly uid: number;
@@ -169,7 +169,7 @@ export class MaildirMailbox {
     }
     // New files, in name order (names start with the delivery time).
     const added: Entry[] = [];
-    for (const [base, f] of [...onDisk].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const [base, f] of [...onDisk].sort(([a], [b]) => compareNames(a, b))) {
       let st: Awaited<ReturnType<typeof stat>>;
       try {
         st = await stat(join(this.#dir, f.inNew ? 'new' : 'cur', f.name));

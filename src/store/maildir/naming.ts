@@ -9,9 +9,30 @@ import { hostname } from 'node:os';
 const host = hostname().replace(/\//g, '\\057').replace(/:/g, '\\072').replace(/,/g, '\\054');
 let seq = 0;
 
-export function uniqueBase(now = Date.now(), micros = Math.floor((performance.now() * 1000) % 1_000_000)): string {
+/** `<secs>.M<usecs>P<pid>Q<seq>.<host>`: seconds and microseconds of the wall clock, so names
+ *  order by delivery time (see compareNames). */
+export function uniqueBase(nowMs = performance.timeOrigin + performance.now()): string {
   seq += 1;
-  return `${Math.floor(now / 1000)}.M${micros}P${process.pid}Q${seq}.${host}`;
+  const secs = Math.floor(nowMs / 1000);
+  const micros = Math.floor((nowMs - secs * 1000) * 1000);
+  return `${secs}.M${micros}P${process.pid}Q${seq}.${host}`;
+}
+
+const PARTS = /^(\d+)\.(?:M(\d+))?(?:P(\d+))?(?:Q(\d+))?/;
+
+/** Orders Maildir names by delivery time: seconds, then microseconds, then the per-process
+ *  sequence number, numerically (plain string order puts "M99000" after "M100000"); names of
+ *  other forms fall back to string order. */
+export function compareNames(a: string, b: string): number {
+  const x = PARTS.exec(a);
+  const y = PARTS.exec(b);
+  if (x && y) {
+    for (const i of [1, 2, 4, 3]) {
+      const d = Number(x[i] ?? 0) - Number(y[i] ?? 0);
+      if (d !== 0) return d;
+    }
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function withSize(base: string, size: number): string {
