@@ -1,11 +1,13 @@
 // SEARCH evaluation (RFC 9051 §6.4.4) over the selected view. Flag, size, date, UID and sequence
 // keys use the index data; header and body keys read the message (header once per message,
 // the full text only when a BODY/TEXT key needs it). String matching is case-insensitive
-// substring matching (RFC 9051 §6.4.4); header values are compared after decoding RFC 2047
-// encoded words. Bodies are compared as stored (transfer encodings are not decoded yet).
+// substring matching (RFC 9051 §6.4.4) on decoded text: RFC 2047 encoded words in headers,
+// transfer encodings and charsets of text parts in bodies (body-text.ts).
 
+import { bodyText } from './body-text.ts';
 import { decodeEncodedWords } from './encoded-words.ts';
-import { headerEnd, headerFields, readHeader } from './message.ts';
+import { headerFields, readHeader } from './message.ts';
+import { parseStructure } from './mime.ts';
 import type { SelectedView } from './selected.ts';
 import type { SearchKey } from './wire/command.ts';
 
@@ -164,19 +166,24 @@ async function field(
   return values.length === 0 ? null : values.join('\n');
 }
 
-async function fullText(view: SelectedView, uid: number, texts: Texts): Promise<string> {
-  if (texts.full === null) {
-    const fh = await view.mailbox.openMessage(uid);
-    if (!fh) return '';
-    try {
-      const buf = await fh.readFile();
-      texts.full = buf.toString('utf8');
-      const end = headerEnd(buf);
-      texts.header ??= buf.subarray(0, end < 0 ? buf.length : end);
-      texts.body = end < 0 ? '' : buf.subarray(end).toString('utf8');
-    } finally {
-      await fh.close();
-    }
+/** TEXT searches the decoded header and body text; BODY only the body (both decoded). */
+async function fullText(view: SelectedView, uid: number, texts: Texts): Promise<void> {
+  if (texts.full !== null) return;
+  const fh = await view.mailbox.openMessage(uid);
+  if (!fh) {
+    texts.full = '';
+    texts.body = '';
+    return;
   }
-  return texts.full;
+  try {
+    const size = view.meta(uid)?.size ?? 0;
+    texts.header ??= await readHeader(fh, size);
+    texts.body = await bodyText(fh, await parseStructure(fh, size));
+    const headers = headerFields(texts.header)
+      .map(([n, v]) => `${n}: ${decodeEncodedWords(Buffer.from(v, 'latin1').toString('utf8'))}`)
+      .join('\n');
+    texts.full = `${headers}\n${texts.body}`;
+  } finally {
+    await fh.close();
+  }
 }

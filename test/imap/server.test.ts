@@ -351,6 +351,45 @@ describe('IMAP server', () => {
     assert.deepEqual(await readdir(join(s.dir, 'state', 'spool')), []);
   });
 
+  test('SEARCH BODY/TEXT finds text in base64 and quoted-printable parts in any charset, not in attachments', async () => {
+    const html = Buffer.from('<p>Besprechung am Donnerstag</p>').toString('base64');
+    const msg = [
+      'Subject: encoded bodies',
+      'Content-Type: multipart/mixed; boundary=x',
+      '',
+      '--x',
+      'Content-Type: text/html; charset=utf-8',
+      'Content-Transfer-Encoding: base64',
+      '',
+      html,
+      '--x',
+      'Content-Type: text/plain; charset=iso-8859-1',
+      'Content-Transfer-Encoding: quoted-printable',
+      '',
+      'Gr=FC=DFe aus M=FCnchen, eine sehr lange Zeile die umgebrochen=',
+      ' wird',
+      '--x',
+      'Content-Type: application/octet-stream',
+      'Content-Transfer-Encoding: base64',
+      '',
+      Buffer.from('secret attachment words').toString('base64'),
+      '--x--',
+      '',
+    ].join('\r\n');
+    const c = await raw();
+    await c.cmd('CREATE Bodies');
+    await c.cmd(`APPEND Bodies {${msg.length}+}\r\n${msg}`);
+    await c.cmd('SELECT Bodies');
+    const hits = async (key: string) => (await c.cmd(`SEARCH CHARSET UTF-8 ${key}`))[0];
+    assert.equal(await hits('BODY donnerstag'), '* SEARCH 1');
+    assert.equal(await hits('BODY {8+}\r\nMünchen'), '* SEARCH 1');
+    assert.equal(await hits('BODY "umgebrochen wird"'), '* SEARCH 1', 'soft line breaks are joined');
+    assert.equal(await hits('TEXT "encoded bodies"'), '* SEARCH 1');
+    assert.equal(await hits('BODY "attachment words"'), '* SEARCH');
+    assert.equal(await hits('BODY "encoded bodies"'), '* SEARCH', 'BODY does not search the header');
+    c.close();
+  });
+
   test('mail dropped into new/ by another program shows up with a new UID', async () => {
     const newDir = join(s.mailboxDir('bob@example.test'), 'new');
     await writeFile(join(newDir, '1700000000.M1P1.otherhost'), 'Subject: dropped\r\n\r\nfrom outside\r\n');
