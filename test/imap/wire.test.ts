@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Command } from '../../src/imap/wire/command.ts';
+import { astr, seqSet } from '../../src/imap/wire/encode.ts';
 import { CommandFramer, DEFAULT_FRAMER_LIMITS, type FramerEvent } from '../../src/imap/wire/framer.ts';
 import { parseCommand } from '../../src/imap/wire/parse.ts';
 
@@ -354,6 +355,39 @@ describe('parser', () => {
         }
       }),
       { numRuns: 3000 },
+    );
+  });
+
+  test('round trip: any set of numbers -> sequence-set text -> parsed back -> the same set', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 0xffffffff }), { minLength: 1, maxLength: 60 }), (nums) => {
+        const r = parseCommand({ parts: [Buffer.from(`a UID FETCH ${seqSet(nums)} FLAGS`)], literals: [] });
+        assert.ok(r.ok && r.command.name === 'FETCH');
+        const back = new Set<number>();
+        for (const [x, y] of r.command.set.ranges) {
+          assert.ok(typeof x === 'number' && typeof y === 'number');
+          for (let n = x; n <= y; n++) back.add(n);
+        }
+        assert.deepEqual(
+          [...back].sort((a, b) => a - b),
+          [...nums].sort((a, b) => a - b),
+        );
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('round trip: any string encoded as an astring frames and parses back to itself', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 40 }), (text) => {
+        // Responses and commands share the string syntax (RFC 9051 §4.3): quoted or literal.
+        const cmd = frames(`a LOGIN ${astr(text)} pw\r\n`).find((e) => e.type === 'command');
+        assert.ok(cmd?.type === 'command');
+        const r = parseCommand(cmd.frame);
+        assert.ok(r.ok && r.command.name === 'LOGIN', JSON.stringify(text));
+        assert.equal(r.command.user, text);
+      }),
+      { numRuns: 2000 },
     );
   });
 });
