@@ -5,9 +5,7 @@
 // core/address.ts), so lookups are exact matches on indexed columns.
 // Mutations validate everything first and run in one transaction: on error nothing changes.
 
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   type Address,
   formatAddress,
@@ -19,6 +17,7 @@ import {
 import { ArclineError } from '../core/errors.ts';
 import type { AccountId, DomainName } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
+import { openDatabase, transaction } from '../core/sqlite.ts';
 import { expandRecipient } from './expand.ts';
 import { hashPassword, verifyDummy, verifyPasswordHash } from './password.ts';
 import type {
@@ -70,36 +69,14 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
   readonly #q: Statements;
 
   constructor(opts: SqliteDirectoryOptions) {
-    mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
-    this.#db = new DatabaseSync(opts.path);
+    this.#db = openDatabase(opts.path, { migrations: MIGRATIONS });
     this.#cost = opts.bcryptCost;
     this.#log = opts.log;
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
-    this.#migrate();
     this.#q = prepareStatements(this.#db);
   }
 
-  #migrate(): void {
-    const row = this.#db.prepare('PRAGMA user_version').get() as Row;
-    const version = Number(row.user_version ?? 0);
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.#tx(() => {
-        this.#db.exec(MIGRATIONS[v] as string);
-        this.#db.exec(`PRAGMA user_version = ${v + 1}`);
-      });
-    }
-  }
-
   #tx<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const r = fn();
-      this.#db.exec('COMMIT');
-      return r;
-    } catch (e) {
-      this.#db.exec('ROLLBACK');
-      throw e;
-    }
+    return transaction(this.#db, fn);
   }
 
   // ---- Directory (protocol side) ----

@@ -123,15 +123,7 @@ export class SelectedView {
           rest.push(c);
           continue;
         }
-        for (const uid of c.uids) {
-          const seq = this.seqOf(uid);
-          if (seq === 0) continue;
-          this.#uids.splice(seq - 1, 1);
-          this.#metas.delete(uid);
-          this.recent.delete(uid);
-          lines.push(`* ${seq} EXPUNGE`);
-        }
-        this.mailbox.acknowledgeExpunges(this.listener, c.uids);
+        lines.push(...this.#remove(c.uids));
       } else if (c.kind === 'exists') {
         if (rest.length > 0) {
           rest.push(c); // keep the order: these come after an expunge we cannot send yet
@@ -173,8 +165,17 @@ export class SelectedView {
     for (const m of metas) this.#metas.set(m.uid, m);
   }
 
-  /** Our own EXPUNGE: returns the EXPUNGE responses, highest sequence numbers last applied. */
+  /** Our own EXPUNGE/MOVE: removes the messages from the view now and returns the EXPUNGE
+   *  responses. The mailbox broadcast the same expunge to us too: that copy is dropped. */
   expunged(uids: readonly number[]): string[] {
+    const lines = this.#remove(uids);
+    this.#pending = this.#pending.filter((c) => !(c.kind === 'expunge' && c.uids.every((u) => uids.includes(u))));
+    return lines;
+  }
+
+  /** Removes messages from the view, one `* n EXPUNGE` each: every n is the sequence number at
+   *  the moment it is sent (RFC 9051 §7.5.1), then tells the mailbox we have announced them. */
+  #remove(uids: readonly number[]): string[] {
     const lines: string[] = [];
     for (const uid of uids) {
       const seq = this.seqOf(uid);
@@ -185,8 +186,6 @@ export class SelectedView {
       lines.push(`* ${seq} EXPUNGE`);
     }
     this.mailbox.acknowledgeExpunges(this.listener, uids);
-    // The mailbox also broadcast them to us: drop that copy.
-    this.#pending = this.#pending.filter((c) => !(c.kind === 'expunge' && c.uids.every((u) => uids.includes(u))));
     return lines;
   }
 

@@ -8,6 +8,7 @@ import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
+import type { SpooledMessage } from '../store/types.ts';
 import { type AuthLimiter, decodePlain } from './auth.ts';
 import { MailboxCommands } from './mailbox-commands.ts';
 import { MessageCommands } from './message-commands.ts';
@@ -75,7 +76,7 @@ export interface SessionDeps {
   /** Loopback clients may log in without TLS (like Dovecot). */
   readonly loopback: boolean;
   /** Spooled APPEND literals of the current command, by literal index. */
-  readonly streamedLiteral: (index: number) => Promise<import('../store/types.ts').SpooledMessage>;
+  readonly streamedLiteral: (index: number) => Promise<SpooledMessage>;
 }
 
 /** What the next input line belongs to, when it is not a command. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ConnectionCounter, clientKey } from '../../src/smtp/connection-limits.ts';
+import { ConnectionCounter, clientKey } from '../../src/core/connection-limits.ts';
 import { BareNewlineDetector } from '../../src/smtp/line-endings.ts';
 import { protocolName, receivedHeader, rfc5322Date, traceHeaders } from '../../src/smtp/trace.ts';
 

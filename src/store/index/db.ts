@@ -10,9 +10,8 @@
 // does: one transactional store for all mailboxes, one thing to back up, and the same schema can
 // move to PostgreSQL with the directory (roadmap: several nodes over PostgreSQL).
 
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { openDatabase, transaction } from '../../core/sqlite.ts';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE mailboxes (
@@ -72,33 +71,14 @@ export class MailIndex {
   readonly #q: ReturnType<typeof prepare>;
 
   constructor(path: string) {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.#db = new DatabaseSync(path);
     // synchronous=NORMAL in WAL mode: a crash may lose the last index commits, never corrupt
     // the index; the files stay the truth and the next sync re-reads them.
-    this.#db.exec(
-      'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;',
-    );
-    const version = Number((this.#db.prepare('PRAGMA user_version').get() as Row).user_version ?? 0);
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.tx(() => {
-        this.#db.exec(MIGRATIONS[v] as string);
-        this.#db.exec(`PRAGMA user_version = ${v + 1}`);
-      });
-    }
+    this.#db = openDatabase(path, { migrations: MIGRATIONS, pragmas: ['synchronous = NORMAL'] });
     this.#q = prepare(this.#db);
   }
 
   tx<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const r = fn();
-      this.#db.exec('COMMIT');
-      return r;
-    } catch (e) {
-      this.#db.exec('ROLLBACK');
-      throw e;
-    }
+    return transaction(this.#db, fn);
   }
 
   mailbox(account: string, name: string): MailboxRow | null {
