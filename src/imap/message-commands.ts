@@ -7,7 +7,14 @@ import { canonicalSystemFlag } from '../store/maildir/flags.ts';
 import { fileMessage } from './file-message.ts';
 import { mailboxName } from './mailbox-commands.ts';
 import { envelope, filterHeader, readHeader } from './message.ts';
-import { bodyStructure, type MimePart, parseStructure, resolvePart } from './mime.ts';
+import {
+  bodyStructure,
+  deserializeStructure,
+  type MimePart,
+  parseStructure,
+  resolvePart,
+  serializeStructure,
+} from './mime.ts';
 import type { Part } from './output.ts';
 import { searchMessages } from './search.ts';
 import type { SelectedView } from './selected.ts';
@@ -94,22 +101,36 @@ export class MessageCommands {
     items: readonly FetchItem[],
     setsSeen: boolean,
   ): Promise<void> {
-    const needsFile = items.some(
-      (i) => i.kind === 'ENVELOPE' || i.kind === 'BODY[]' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE',
-    );
-    const fh = needsFile ? await view.mailbox.openMessage(uid) : null;
-    if (needsFile && !fh) return; // vanished under us: nothing to report (RFC 2180 §4.1.2)
+    const mbox = view.mailbox;
+    // The file is opened only when an item needs its bytes; ENVELOPE and BODYSTRUCTURE come
+    // from the index cache once they have been parsed.
+    let opened: FileHandle | null | undefined;
+    const file = async (): Promise<FileHandle> => {
+      if (opened === undefined) opened = await mbox.openMessage(uid);
+      if (!opened) throw new Vanished();
+      return opened;
+    };
     try {
       const out: Part[] = [`* ${view.seqOf(uid)} FETCH (`];
       let header: Buffer | null = null;
       const getHeader = async () => {
-        header ??= fh ? await readHeader(fh, meta.size) : Buffer.alloc(0);
+        header ??= await readHeader(await file(), meta.size);
         return header;
       };
       let structure: MimePart | null = null;
       const getStructure = async () => {
-        structure ??= await parseStructure(fh as NonNullable<typeof fh>, meta.size);
+        if (structure) return structure;
+        const cached = mbox.cached(uid, 'structure');
+        structure = cached ? deserializeStructure(cached) : await parseStructure(await file(), meta.size);
+        if (!cached) mbox.setCached(uid, 'structure', serializeStructure(structure));
         return structure;
+      };
+      const getEnvelope = async () => {
+        const cached = mbox.cached(uid, 'envelope');
+        if (cached) return cached;
+        const env = envelope(await getHeader());
+        mbox.setCached(uid, 'envelope', env);
+        return env;
       };
       let first = true;
       const add = (...p: Part[]) => {
@@ -134,7 +155,7 @@ export class MessageCommands {
             add(`RFC822.SIZE ${meta.size}`);
             break;
           case 'ENVELOPE':
-            add(`ENVELOPE ${envelope(await getHeader())}`);
+            add(`ENVELOPE ${await getEnvelope()}`);
             break;
           case 'BODYSTRUCTURE':
           case 'BODY':
@@ -145,11 +166,11 @@ export class MessageCommands {
             const whole =
               item.part.length === 0
                 ? sectionRange(item, meta.size, item.text ? await getHeader() : null)
-                : await partRange(item, await getStructure(), fh as NonNullable<typeof fh>);
+                : await partRange(item, await getStructure(), await file());
             const data: Part[] =
               whole.kind === 'bytes'
                 ? literal(whole.bytes, item.partial)
-                : fileLiteral(fh as NonNullable<typeof fh>, whole.start, whole.length, item.partial);
+                : fileLiteral(await file(), whole.start, whole.length, item.partial);
             add(`${name} `, ...data);
             break;
           }
@@ -160,8 +181,10 @@ export class MessageCommands {
       if (setsSeen && !flagsSent) add(`FLAGS ${flagList(view.flagsOf(uid))}`);
       out.push(')\r\n');
       await this.#s.deps.send(out);
+    } catch (e) {
+      if (!(e instanceof Vanished)) throw e; // expunged under us: nothing to report (RFC 2180 §4.1.2)
     } finally {
-      await fh?.close();
+      await opened?.close();
     }
   }
 
@@ -270,6 +293,9 @@ export class MessageCommands {
     await this.#finish(cmd.tag, true, 'EXPUNGE completed');
   }
 }
+
+/** The message file disappeared between the view and the read. */
+class Vanished extends Error {}
 
 /** RFC822* are BODY[] forms; UID FETCH always includes UID (RFC 9051 §6.4.9). */
 function expandItems(items: readonly FetchItem[], uid: boolean): FetchItem[] {

@@ -206,6 +206,33 @@ export function parseParams(text: string): [string, string][] {
   return out;
 }
 
+/** The JSON form kept in the index cache: headers as latin1 text (they are bytes). */
+type StoredPart = Omit<MimePart, 'header' | 'parts' | 'message'> & {
+  header: string;
+  parts: StoredPart[];
+  message: StoredPart | null;
+};
+
+export function serializeStructure(p: MimePart): string {
+  const toStored = (q: MimePart): StoredPart => ({
+    ...q,
+    header: q.header.toString('latin1'),
+    parts: q.parts.map(toStored),
+    message: q.message ? toStored(q.message) : null,
+  });
+  return JSON.stringify(toStored(p));
+}
+
+export function deserializeStructure(json: string): MimePart {
+  const fromStored = (q: StoredPart): MimePart => ({
+    ...q,
+    header: Buffer.from(q.header, 'latin1'),
+    parts: q.parts.map(fromStored),
+    message: q.message ? fromStored(q.message) : null,
+  });
+  return fromStored(JSON.parse(json) as StoredPart);
+}
+
 /** The part a section's part numbers name (RFC 9051 §6.4.5), or null. */
 export function resolvePart(root: MimePart, numbers: readonly number[]): MimePart | null {
   let p: MimePart = root;

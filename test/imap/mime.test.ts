@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import { bodyStructure, type MimePart, parseStructure, resolvePart } from '../../src/imap/mime.ts';
+import {
+  bodyStructure,
+  deserializeStructure,
+  type MimePart,
+  parseStructure,
+  resolvePart,
+  serializeStructure,
+} from '../../src/imap/mime.ts';
 
 let dir: string;
 before(async () => {
@@ -74,4 +81,28 @@ test('property: any input parses; every part lies within the file with ordered o
     }),
     { numRuns: 500 },
   );
+});
+
+test('the cached (JSON) form gives back the same structure, offsets and headers', async () => {
+  const msg = [
+    'Content-Type: multipart/mixed; boundary=a',
+    '',
+    '--a',
+    'Content-Type: text/plain; charset=iso-8859-1',
+    '',
+    'caf\xe9',
+    '--a',
+    'Content-Type: message/rfc822',
+    '',
+    'Subject: inner',
+    '',
+    'x',
+    '--a--',
+    '',
+  ].join('\r\n');
+  const { root } = await structureOf(Buffer.from(msg, 'latin1'));
+  const back = deserializeStructure(serializeStructure(root));
+  assert.equal(bodyStructure(back, true), bodyStructure(root, true));
+  assert.deepEqual(resolvePart(back, [2, 1])?.bodyStart, resolvePart(root, [2, 1])?.bodyStart);
+  assert.ok(back.parts[0]?.header.equals(root.parts[0]?.header ?? Buffer.alloc(0)));
 });

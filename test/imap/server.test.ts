@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
+import type { AccountId } from '../../src/core/ids.ts';
 import { RawImap } from '../harness/imap-client.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 
@@ -225,6 +226,12 @@ describe('IMAP server', () => {
         ' "MIXED" ("BOUNDARY" "outer") NIL NIL NIL))',
       't5 OK FETCH completed',
     ]);
+    // Parsed once, then served from the index cache (files never change in a Maildir).
+    const cachedBox = await s.admin.store.accounts.open('alice@example.test' as AccountId, 'Structure');
+    await cachedBox.sync();
+    assert.match(cachedBox.cached(1, 'structure') ?? '', /"subtype":"mixed"/);
+    await c.cmd('FETCH 1 ENVELOPE');
+    assert.match(cachedBox.cached(1, 'envelope') ?? '', /^\(NIL "structure" /);
     const body = await c.cmd('FETCH 1 BODY');
     assert.match(
       body[0] ?? '',

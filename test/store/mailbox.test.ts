@@ -96,12 +96,15 @@ describe('Maildir mailboxes (IMAP side)', () => {
     const ua = box.subscribe(a);
     const ub = box.subscribe(b);
     await box.storeFlags([3], 'add', ['\\Deleted']);
+    box.setCached(3, 'envelope', '(NIL)');
+    assert.equal(box.cached(3, 'envelope'), '(NIL)');
     assert.deepEqual(await box.expunge([3]), [3]);
     assert.ok(!(await readdir(join(inbox(), 'cur'))).some((n) => n.endsWith(':2,T')));
     const fh = await box.openMessage(3);
     assert.ok(fh, 'still readable before every session was told');
     assert.equal((await fh.readFile('utf8')).includes('body 3'), true);
     await fh.close();
+    assert.equal(box.cached(3, 'envelope'), null, 'the parse cache went with the message');
     box.acknowledgeExpunges(a, [3]);
     assert.equal((await readdir(join(inbox(), 'tmp'))).length, 1);
     ub(); // leaving counts as acknowledging

@@ -4,6 +4,7 @@
 //   messages:  per mailbox and UID: the file's unique base, where it is (new/ or cur/), its flag
 //              letters (a cache of the file name), MODSEQ, size, internal date
 //   vanished:  expunged UIDs with the MODSEQ of their expunge (QRESYNC VANISHED, RFC 7162 §3.2.10)
+//   cache:     parsed ENVELOPE and MIME structure per message, filled on first FETCH
 // The files are the truth for which messages exist and their flags; the index is reconciled
 // with them on every sync (maildir/mailbox.ts) and can be rebuilt from them, at the price of a
 // new UIDVALIDITY. Why SQLite in the state dir rather than files beside the Maildir as Dovecot
@@ -43,6 +44,16 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (mailbox, uid)
    ) STRICT, WITHOUT ROWID;
    CREATE TABLE uidvalidity_seq (account TEXT PRIMARY KEY, last INTEGER NOT NULL) STRICT;`,
+  // Parsed ENVELOPE and MIME structure per message: message files never change, so what was
+  // parsed once stays true until the message is expunged (the cascade removes it then).
+  `CREATE TABLE cache (
+     mailbox INTEGER NOT NULL,
+     uid INTEGER NOT NULL,
+     envelope TEXT,
+     structure TEXT,
+     PRIMARY KEY (mailbox, uid),
+     FOREIGN KEY (mailbox, uid) REFERENCES messages (mailbox, uid) ON DELETE CASCADE
+   ) STRICT, WITHOUT ROWID;`,
 ];
 
 export interface MailboxRow {
@@ -135,6 +146,16 @@ export class MailIndex {
     this.#q.counters.run(uidnext, highestmodseq, mailbox);
   }
 
+  cached(mailbox: number, uid: number, field: 'envelope' | 'structure'): string | null {
+    const r = this.#q.cacheGet.get(mailbox, uid) as Row | undefined;
+    const v = r?.[field];
+    return typeof v === 'string' ? v : null;
+  }
+
+  setCached(mailbox: number, uid: number, field: 'envelope' | 'structure', value: string): void {
+    (field === 'envelope' ? this.#q.cacheEnvelope : this.#q.cacheStructure).run(mailbox, uid, value);
+  }
+
   /** UIDs expunged after `modseq` (QRESYNC). */
   vanishedSince(mailbox: number, modseq: number): number[] {
     return (this.#q.vanished.all(mailbox, modseq) as Row[]).map((r) => Number(r.uid));
@@ -169,6 +190,13 @@ function prepare(db: DatabaseSync) {
     deleteMessage: p('DELETE FROM messages WHERE mailbox = ? AND uid = ?'),
     insertVanished: p('INSERT OR REPLACE INTO vanished (mailbox, uid, modseq) VALUES (?, ?, ?)'),
     vanished: p('SELECT uid FROM vanished WHERE mailbox = ? AND modseq > ? ORDER BY uid'),
+    cacheGet: p('SELECT envelope, structure FROM cache WHERE mailbox = ? AND uid = ?'),
+    cacheEnvelope: p(
+      'INSERT INTO cache (mailbox, uid, envelope) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET envelope = excluded.envelope',
+    ),
+    cacheStructure: p(
+      'INSERT INTO cache (mailbox, uid, structure) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET structure = excluded.structure',
+    ),
   };
 }
 

@@ -413,6 +413,16 @@ export class MaildirMailbox {
     return e ? meta(e) : null;
   }
 
+  /** Parsed data cached in the index for a message (see index/db.ts `cache`). */
+  cached(uid: number, field: 'envelope' | 'structure'): string | null {
+    return this.#find(uid) ? this.#index.cached(this.#row.id, uid, field) : null;
+  }
+
+  setCached(uid: number, field: 'envelope' | 'structure', value: string): void {
+    // Only for messages still indexed: an expunged one has no row to hang the cache on.
+    if (this.#find(uid)) this.#index.setCached(this.#row.id, uid, field, value);
+  }
+
   vanishedSince(modseq: number): number[] {
     return this.#index.vanishedSince(this.#row.id, modseq);
   }
