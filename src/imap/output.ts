@@ -1,6 +1,7 @@
 // Ordered output to one IMAP client with backpressure. A response is a list of parts: text,
 // bytes, or a range of an open message file (streamed, so FETCH of a large message never holds
-// it in memory). Parts are written in order; the socket's "drain" paces us.
+// it in memory). Parts are written in order; the socket's "drain" paces us. send() never
+// rejects because the client went away (it just stops writing), so callers may fire and forget.
 
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';

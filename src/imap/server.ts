@@ -121,6 +121,7 @@ class Connection {
   readonly #spools = new Map<number, SpoolWriter>();
   readonly #spooled = new Map<number, Promise<SpooledMessage>>();
   readonly #onData = (chunk: Buffer) => this.#enqueue(chunk);
+  #done = false;
 
   constructor(
     socket: net.Socket,
@@ -256,6 +257,9 @@ class Connection {
   }
 
   #closed(): void {
+    // After STARTTLS both the plain and the TLS socket report 'close': clean up once.
+    if (this.#done) return;
+    this.#done = true;
     this.#session.leave();
     void this.#releaseSpools();
     this.#log.info('imap disconnect');
