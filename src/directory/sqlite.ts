@@ -30,6 +30,9 @@ import type {
   UserInfo,
 } from './types.ts';
 
+/** Role addresses every domain should answer (RFC 5321 §4.5.1, RFC 2142). */
+const ROLE_ADDRESSES = ['postmaster', 'abuse'] as const;
+
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE domains (
      name TEXT PRIMARY KEY,
@@ -114,6 +117,15 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     return { accountId: formatAddress(addr) as AccountId, address: addr };
   }
 
+  async postmasterDomain(preferred: readonly string[]): Promise<DomainName | null> {
+    for (const p of preferred) {
+      const d = normalizeDomain(p);
+      if (d && this.#q.domain.get(d)) return d;
+    }
+    const oldest = this.#q.oldestDomain.get() as Row | undefined;
+    return oldest ? (String(oldest.name) as DomainName) : null;
+  }
+
   async maySendAs(who: Principal, from: Address): Promise<boolean> {
     const base = `${splitDetail(from.local).base}@${from.domain}`;
     if (base === who.accountId) return true;
@@ -177,7 +189,16 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     const quota = quotaOrThrow(opts.quotaBytes ?? null);
     const now = Date.now();
     const id = formatAddress(a);
-    this.#q.addUser.run(id, a.domain, a.local, opts.passwordHash, quota, now);
+    this.#tx(() => {
+      const first = (this.#q.usersIn.all(a.domain) as Row[]).length === 0;
+      this.#q.addUser.run(id, a.domain, a.local, opts.passwordHash, quota, now);
+      if (!first) return;
+      for (const role of ROLE_ADDRESSES) {
+        const addr = `${role}@${a.domain}`;
+        if (addr === id || this.#q.user.get(addr) || (this.#q.aliasTargets.all(addr) as Row[]).length > 0) continue;
+        this.#q.addAlias.run(addr, id, a.domain);
+      }
+    });
     return { accountId: id as AccountId, address: id, quotaBytes: quota, createdAt: new Date(now) };
   }
 
@@ -295,6 +316,7 @@ function prepareStatements(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql);
   return {
     domain: p('SELECT name, catch_all FROM domains WHERE name = ?'),
+    oldestDomain: p('SELECT name FROM domains ORDER BY created_at, name LIMIT 1'),
     domains: p(`SELECT d.name, d.catch_all,
                   (SELECT count(*) FROM users u WHERE u.domain = d.name) AS users,
                   (SELECT count(DISTINCT source) FROM aliases a WHERE a.domain = d.name) AS aliases

@@ -31,6 +31,9 @@ export interface Directory {
   /** username is the full address. Constant-time with respect to the password; a missing user
    *  costs the same as a wrong password (a dummy hash is verified). */
   verifyPassword(username: string, password: string): Promise<Principal | null>;
+  /** The domain a bare "<Postmaster>" (RFC 5321 §4.1.1.3) belongs to: `preferred` when it is a
+   *  local domain, else the oldest local domain; null without domains. */
+  postmasterDomain(preferred: readonly string[]): Promise<DomainName | null>;
   /** True when `from` is the principal's own address or an alias that delivers to it. */
   maySendAs(who: Principal, from: Address): Promise<boolean>;
   close(): void;
@@ -66,7 +69,9 @@ export interface DirectoryAdmin {
   listDomains(): Promise<readonly DomainInfo[]>;
   /** Throws what addUser would for this address (INVALID, NOT_FOUND, EXISTS), changing nothing. */
   checkNewUser(address: string): Promise<void>;
-  /** `password` is plaintext and is hashed with bcrypt here. */
+  /** `password` is plaintext and is hashed with bcrypt here. The first user of a domain also
+   *  gets the aliases postmaster@ (RFC 5321 §4.5.1 MUST) and abuse@ (RFC 2142) unless those
+   *  addresses already exist; they are ordinary aliases the operator may change. */
   addUser(address: string, opts: { password: string; quotaBytes?: number | null }): Promise<UserInfo>;
   /** Imports an existing hash (bcrypt `$2a$/$2b$/$2y$`, `{SHA512-CRYPT}$6$...` or `$6$...`). */
   addUserWithHash(address: string, opts: { passwordHash: string; quotaBytes?: number | null }): Promise<UserInfo>;

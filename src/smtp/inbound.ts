@@ -177,7 +177,7 @@ export class InboundSmtp {
   async #onRcptTo(raw: string, session: SMTPServerSession): Promise<void> {
     const state = this.#state(session);
     if (!session.envelope.smtpUtf8 && hasNonAscii(raw)) throw REPLIES.utf8NeedsSmtputf8();
-    const addr = parseAddress(raw);
+    const addr = parseAddress(await this.#withPostmasterDomain(raw));
     if (addr === null) throw REPLIES.badRecipientSyntax();
     const key = formatAddress(addr);
     const recipients = state.txn.recipients;
@@ -200,6 +200,14 @@ export class InboundSmtp {
       throw REPLIES.forwardingUnavailable();
     }
     recipients.set(key, res.accounts);
+  }
+
+  /** RFC 5321 §4.1.1.3: a bare "<Postmaster>" (any case) is postmaster of our own domain. */
+  async #withPostmasterDomain(raw: string): Promise<string> {
+    if (raw.toLowerCase() !== 'postmaster') return raw;
+    const host = this.#deps.config.hostname;
+    const domain = await this.#deps.directory.postmasterDomain([host.slice(host.indexOf('.') + 1), host]);
+    return domain ? `postmaster@${domain}` : raw;
   }
 
   #onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: DataCallback): void {

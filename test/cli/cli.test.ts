@@ -124,9 +124,13 @@ describe('arcline CLI', () => {
       /team@example\.test +alice@example\.test, bob@example\.test\n$/,
     );
     await ok(['alias', 'del', 'team@example.test']);
-    assert.equal(await ok(['alias', 'list']), 'ALIAS  DESTINATIONS\n');
+    // What is left are the role aliases made with the domain's first user (RFC 5321 §4.5.1, RFC 2142).
+    assert.equal(
+      await ok(['alias', 'list']),
+      'ALIAS                    DESTINATIONS\nabuse@example.test       alice@example.test\npostmaster@example.test  alice@example.test\n',
+    );
     await ok(['catchall', 'set', 'example.test', 'alice@example.test']);
-    assert.match(await ok(['domain', 'list']), /example\.test +2 +0 +alice@example\.test/);
+    assert.match(await ok(['domain', 'list']), /example\.test +2 +2 +alice@example\.test/);
     await ok(['catchall', 'set', 'example.test', 'none']);
     await refused(['catchall', 'set', 'nowhere.test', 'alice@example.test'], /no domain/);
     await refused(['domain', 'del', 'example.test'], /still has 2 user\(s\)/);

@@ -175,6 +175,27 @@ export function runDirectoryContract(name: string, open: () => Promise<{ dir: Di
       dir.close();
     });
 
+    test('the first user of a domain gets postmaster@ and abuse@ aliases unless those addresses exist', async () => {
+      const { dir } = await open();
+      await dir.addDomain('example.test');
+      await dir.addDomain('other.test');
+      await dir.addUser('first@example.test', { password: 'pw' });
+      await dir.addUser('second@example.test', { password: 'pw' });
+      assert.deepEqual(await dir.listAliases('example.test'), [
+        { source: 'abuse@example.test', destinations: ['first@example.test'] },
+        { source: 'postmaster@example.test', destinations: ['first@example.test'] },
+      ]);
+      assert.deepEqual(await accountsOf(dir, 'Postmaster@example.test'), ['first@example.test']);
+      // A user named postmaster comes first: no alias hides it.
+      await dir.addUser('postmaster@other.test', { password: 'pw' });
+      assert.deepEqual(await dir.listAliases('other.test'), [
+        { source: 'abuse@other.test', destinations: ['postmaster@other.test'] },
+      ]);
+      assert.equal(await dir.postmasterDomain(['nowhere.test', 'other.test']), 'other.test');
+      assert.equal(await dir.postmasterDomain(['nowhere.test']), 'example.test');
+      dir.close();
+    });
+
     test('maySendAs: own address, sub-address, explicit alias; never through a catch-all', async () => {
       const { dir } = await open();
       await dir.addDomain('example.test');

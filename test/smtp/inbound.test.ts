@@ -92,6 +92,26 @@ describe('inbound SMTP', () => {
     d.close();
   });
 
+  test('postmaster: postmaster@ every local domain and a bare <Postmaster> are accepted (RFC 5321 §4.5.1)', async () => {
+    const before = (await s.newFiles('alice@example.test')).length;
+    const c = await RawSmtp.connect(s.port);
+    const replies = await envelope(c, 'x@remote.example', [
+      'postmaster@example.test',
+      'Postmaster',
+      'abuse@example.test',
+    ]);
+    assert.deepEqual(
+      replies.slice(2).map((r) => r.code),
+      [250, 250, 250],
+    );
+    assert.equal((await c.cmd('DATA')).code, 354);
+    c.write('Subject: to the postmaster\r\n\r\nhello\r\n.\r\n');
+    assert.equal((await c.read()).code, 250);
+    c.close();
+    // All three lead to alice (the domain's first user): one copy.
+    assert.equal((await s.newFiles('alice@example.test')).length, before + 1);
+  });
+
   test('aliases, catch-all, plus-addressing, case and IDN resolve at RCPT', async () => {
     const before = {
       alice: (await s.newFiles('alice@example.test')).length,
