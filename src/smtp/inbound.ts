@@ -111,8 +111,16 @@ export class InboundSmtp {
       ...(resolver ? { resolver } : { disableReverseLookup: true }),
       logger: false,
       onConnect: (session, cb) => this.#onConnect(session, cb),
-      onMailFrom: (address, session, cb) => this.#guard(session, cb, () => this.#onMailFrom(address.address, session)),
-      onRcptTo: (address, session, cb) => this.#guard(session, cb, () => this.#onRcptTo(address.address, session)),
+      onMailFrom: (address, session, cb) =>
+        this.#guard(session, cb, async () => {
+          checkParams(address.args, MAIL_PARAMS);
+          await this.#onMailFrom(address.address, session);
+        }),
+      onRcptTo: (address, session, cb) =>
+        this.#guard(session, cb, async () => {
+          checkParams(address.args, RCPT_PARAMS);
+          await this.#onRcptTo(address.address, session);
+        }),
       onData: (stream, session, cb) => this.#onData(stream, session, cb),
       onClose: (session) => this.#onClose(session),
     };
@@ -338,6 +346,23 @@ export class InboundSmtp {
     } finally {
       clearInterval(timer);
     }
+  }
+}
+
+// RFC 5321 §4.1.1.11: a MAIL/RCPT parameter we do not support gets 555. smtp-server accepts any
+// parameter, including those of extensions we do not advertise (DSN's RET/ENVID/NOTIFY/ORCPT).
+const MAIL_PARAMS: Readonly<Record<string, (v: string | true) => boolean>> = {
+  SIZE: (v) => typeof v === 'string' && /^\d{1,20}$/.test(v), // RFC 1870
+  BODY: (v) => typeof v === 'string' && /^(7BIT|8BITMIME)$/i.test(v), // RFC 6152; no BINARYMIME
+  SMTPUTF8: (v) => v === true, // RFC 6531
+};
+const RCPT_PARAMS: Readonly<Record<string, (v: string | true) => boolean>> = {};
+
+function checkParams(args: Readonly<Record<string, string | true>> | false, allowed: typeof MAIL_PARAMS): void {
+  for (const [key, value] of Object.entries(args || {})) {
+    const ok = allowed[key.toUpperCase()];
+    if (!ok) throw REPLIES.unsupportedParameter(key);
+    if (!ok(value)) throw REPLIES.badParameter(key);
   }
 }
 

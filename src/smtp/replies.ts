@@ -22,6 +22,9 @@ export const REPLIES = {
   // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452, the client sends the rest later.
   tooManyRecipients: () => reply(452, '4.5.3', 'Too many recipients'),
   forwardingUnavailable: () => reply(451, '4.3.0', 'Recipient forwards to remote addresses; try again later'),
+  // RFC 5321 §4.1.1.11: parameters we do not support or cannot parse.
+  unsupportedParameter: (name: string) => reply(555, '5.5.4', `Unsupported parameter ${name.slice(0, 32)}`),
+  badParameter: (name: string) => reply(501, '5.5.4', `Invalid value for parameter ${name.slice(0, 32)}`),
   // RFC 6531 §3.5: a UTF-8 address needs the SMTPUTF8 parameter on MAIL.
   utf8NeedsSmtputf8: () => reply(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'),
   // Connection limits

@@ -167,6 +167,25 @@ describe('inbound SMTP', () => {
     assert.ok(b.some((m) => m.startsWith('Return-Path: <>\r\n') && m.includes('Subject: bounce')));
   });
 
+  test('MAIL/RCPT parameters of extensions we do not offer get 555 (RFC 5321 §4.1.1.11)', async () => {
+    const c = await RawSmtp.connect(s.port);
+    await c.read();
+    await c.cmd('EHLO client.example');
+    for (const p of ['FOO=BAR', 'RET=HDRS', 'ENVID=abc', 'BODY=BINARYMIME']) {
+      assert.equal(
+        (await c.cmd(`MAIL FROM:<x@remote.example> ${p}`)).text.slice(0, 9),
+        p === 'BODY=BINARYMIME' ? '501 5.5.4' : '555 5.5.4',
+        p,
+      );
+    }
+    assert.equal((await c.cmd('MAIL FROM:<x@remote.example> BODY=8BITMIME SIZE=100 SMTPUTF8')).code, 250);
+    for (const p of ['NOTIFY=NEVER', 'ORCPT=rfc822;x@y', 'XYZ=1']) {
+      assert.equal((await c.cmd(`RCPT TO:<alice@example.test> ${p}`)).text.slice(0, 9), '555 5.5.4', p);
+    }
+    assert.equal((await c.cmd('RCPT TO:<alice@example.test>')).code, 250);
+    c.close();
+  });
+
   test('EHLO advertises the promised extensions and no AUTH', async () => {
     const c = await RawSmtp.connect(s.port);
     const greeting = await c.read();
