@@ -86,11 +86,13 @@ export class MessageCommands {
         view.updated(changed);
       }
     }
+    const cache: [number, 'envelope' | 'structure', string][] = [];
     for (const uid of uids) {
       const meta = view.meta(uid);
       if (!meta) continue;
-      await this.#fetchOne(view, uid, meta, items, setsSeen);
+      await this.#fetchOne(view, uid, meta, items, setsSeen, cache);
     }
+    view.mailbox.setCached(cache); // one transaction for the whole command
     await this.#finish(cmd.tag, cmd.uid, 'FETCH completed');
   }
 
@@ -100,6 +102,7 @@ export class MessageCommands {
     meta: NonNullable<ReturnType<SelectedView['meta']>>,
     items: readonly FetchItem[],
     setsSeen: boolean,
+    cache: [number, 'envelope' | 'structure', string][],
   ): Promise<void> {
     const mbox = view.mailbox;
     // The file is opened only when an item needs its bytes; ENVELOPE and BODYSTRUCTURE come
@@ -112,8 +115,20 @@ export class MessageCommands {
     };
     try {
       const out: Part[] = [`* ${view.seqOf(uid)} FETCH (`];
+      // When the MIME structure is needed anyway, the message header comes from it (one read
+      // of the file, or none when the structure is cached); otherwise only the header is read.
+      const wantsStructure = items.some(
+        (i) => i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY' || (i.kind === 'BODY[]' && i.part.length > 0),
+      );
       let header: Buffer | null = null;
       const getHeader = async () => {
+        if (header) return header;
+        if (wantsStructure) {
+          const root = await getStructure();
+          // Exact only when the header ended in CRLF CRLF (always for SMTP mail; an APPEND may
+          // carry bare LFs, and TEXT offsets are computed from the header length).
+          if (root.bodyStart === root.header.length + 2) header = Buffer.concat([root.header, CRLF]);
+        }
         header ??= await readHeader(await file(), meta.size);
         return header;
       };
@@ -122,14 +137,14 @@ export class MessageCommands {
         if (structure) return structure;
         const cached = mbox.cached(uid, 'structure');
         structure = cached ? deserializeStructure(cached) : await parseStructure(await file(), meta.size);
-        if (!cached) mbox.setCached(uid, 'structure', serializeStructure(structure));
+        if (!cached) cache.push([uid, 'structure', serializeStructure(structure)]);
         return structure;
       };
       const getEnvelope = async () => {
         const cached = mbox.cached(uid, 'envelope');
         if (cached) return cached;
         const env = envelope(await getHeader());
-        mbox.setCached(uid, 'envelope', env);
+        cache.push([uid, 'envelope', env]);
         return env;
       };
       let first = true;
@@ -293,6 +308,8 @@ export class MessageCommands {
     await this.#finish(cmd.tag, true, 'EXPUNGE completed');
   }
 }
+
+const CRLF = Buffer.from('\r\n');
 
 /** The message file disappeared between the view and the read. */
 class Vanished extends Error {}

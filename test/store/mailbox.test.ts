@@ -96,7 +96,7 @@ describe('Maildir mailboxes (IMAP side)', () => {
     const ua = box.subscribe(a);
     const ub = box.subscribe(b);
     await box.storeFlags([3], 'add', ['\\Deleted']);
-    box.setCached(3, 'envelope', '(NIL)');
+    box.setCached([[3, 'envelope', '(NIL)']]);
     assert.equal(box.cached(3, 'envelope'), '(NIL)');
     assert.deepEqual(await box.expunge([3]), [3]);
     assert.ok(!(await readdir(join(inbox(), 'cur'))).some((n) => n.endsWith(':2,T')));

@@ -418,9 +418,14 @@ export class MaildirMailbox {
     return this.#find(uid) ? this.#index.cached(this.#row.id, uid, field) : null;
   }
 
-  setCached(uid: number, field: 'envelope' | 'structure', value: string): void {
-    // Only for messages still indexed: an expunged one has no row to hang the cache on.
-    if (this.#find(uid)) this.#index.setCached(this.#row.id, uid, field, value);
+  /** Stores parsed data for several messages in one transaction (one FETCH command's worth).
+   *  Only for messages still indexed: an expunged one has no row to hang the cache on. */
+  setCached(entries: readonly (readonly [uid: number, field: 'envelope' | 'structure', value: string])[]): void {
+    const live = entries.filter(([uid]) => this.#find(uid));
+    if (live.length === 0) return;
+    this.#index.tx(() => {
+      for (const [uid, field, value] of live) this.#index.setCached(this.#row.id, uid, field, value);
+    });
   }
 
   vanishedSince(modseq: number): number[] {
