@@ -2,6 +2,7 @@
 // SUBSCRIBE, UNSUBSCRIBE, LIST (with SPECIAL-USE and CHILDREN attributes), LSUB, STATUS,
 // APPEND (UIDPLUS APPENDUID), CLOSE and UNSELECT. Names on the wire are modified UTF-7.
 
+import { CrlfNormalizer } from '../core/crlf.ts';
 import { ArclineError } from '../core/errors.ts';
 import { HIERARCHY, MaildirAccounts } from '../store/maildir/account.ts';
 import type { SpooledMessage } from '../store/types.ts';
@@ -262,7 +263,9 @@ export class MailboxCommands {
   ): Promise<SpooledMessage> {
     if (!Buffer.isBuffer(data)) return this.#s.deps.streamedLiteral(data.index ?? index);
     const w = this.#s.deps.store.createSpool();
-    await w.write(data);
+    const crlf = new CrlfNormalizer(); // stored with CRLF line endings, like SMTP mail
+    await w.write(crlf.push(data));
+    await w.write(crlf.end());
     return w.finish();
   }
 

@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
 import { ConnectionCounter } from '../core/connection-limits.ts';
+import { CrlfNormalizer } from '../core/crlf.ts';
 import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
@@ -118,7 +119,7 @@ class Connection {
   #running = false;
   /** Set by STARTTLS: everything read before the upgrade is discarded. */
   #upgraded = false;
-  readonly #spools = new Map<number, SpoolWriter>();
+  readonly #spools = new Map<number, { writer: SpoolWriter; crlf: CrlfNormalizer }>();
   readonly #spooled = new Map<number, Promise<SpooledMessage>>();
   readonly #onData = (chunk: Buffer) => this.#enqueue(chunk);
   #done = false;
@@ -201,13 +202,17 @@ class Connection {
       case 'continue':
         return this.#out.line('+ Ready for literal data');
       case 'literal-data': {
-        let w = this.#spools.get(ev.index);
-        if (!w) {
-          w = this.#deps.store.createSpool();
-          this.#spools.set(ev.index, w);
+        // A streamed APPEND message: spooled with CRLF line endings, like SMTP mail.
+        let sp = this.#spools.get(ev.index);
+        if (!sp) {
+          sp = { writer: this.#deps.store.createSpool(), crlf: new CrlfNormalizer() };
+          this.#spools.set(ev.index, sp);
         }
-        await w.write(ev.chunk);
-        if (ev.end) this.#spooled.set(ev.index, w.finish());
+        await sp.writer.write(sp.crlf.push(ev.chunk));
+        if (ev.end) {
+          await sp.writer.write(sp.crlf.end());
+          this.#spooled.set(ev.index, sp.writer.finish());
+        }
         return;
       }
       case 'error': {
@@ -231,7 +236,7 @@ class Connection {
   }
 
   async #releaseSpools(): Promise<void> {
-    for (const w of this.#spools.values()) await w.abort();
+    for (const sp of this.#spools.values()) await sp.writer.abort();
     for (const p of this.#spooled.values()) await p.then((m) => m.dispose()).catch(() => {});
     this.#spools.clear();
     this.#spooled.clear();

@@ -397,6 +397,21 @@ describe('IMAP server', () => {
     c.close();
   });
 
+  test('APPEND with bare LF line endings is stored with CRLF: sizes and sections agree (small and streamed)', async () => {
+    const c = await raw();
+    await c.cmd('CREATE Lf');
+    await c.cmd('APPEND Lf {27+}\r\nSubject: lf\n\nline 1\nline 2\n');
+    const big = `Subject: big\n\n${'z'.repeat(70)}\n`.repeat(1000); // above the 64 KiB streaming threshold
+    await c.cmd(`APPEND Lf {${big.length}+}\r\n${big}`);
+    await c.cmd('EXAMINE Lf');
+    const f = await c.cmd('FETCH 1 (RFC822.SIZE BODY.PEEK[TEXT])');
+    assert.equal(f[0], '* 1 FETCH (RFC822.SIZE 31 BODY[TEXT] {16}');
+    assert.deepEqual(f.slice(1, 3), ['line 1', 'line 2']);
+    const g = await c.cmd('FETCH 2 (RFC822.SIZE)');
+    assert.equal(g[0], `* 2 FETCH (RFC822.SIZE ${big.length + big.split('\n').length - 1})`);
+    c.close();
+  });
+
   test('mail dropped into new/ by another program shows up with a new UID', async () => {
     const newDir = join(s.mailboxDir('bob@example.test'), 'new');
     await writeFile(join(newDir, '1700000000.M1P1.otherhost'), 'Subject: dropped\r\n\r\nfrom outside\r\n');
