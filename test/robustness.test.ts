@@ -1,0 +1,92 @@
+// One bad client never affects others: random bytes and protocol fragments are thrown at the
+// SMTP and IMAP ports from many connections at once; afterwards a normal client is served.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import fc from 'fast-check';
+import { RawImap } from './harness/imap-client.ts';
+import { startTestServer, type TestServer } from './harness/server.ts';
+import { envelope, RawSmtp } from './harness/smtp-client.ts';
+
+let s: TestServer;
+before(async () => {
+  s = await startTestServer({ smtp: 'max_connections_per_ip = 200' });
+});
+after(() => s.stop());
+
+const FRAGMENTS = [
+  'a LOGIN {5}\r\n',
+  'a APPEND INBOX {99999999999}\r\n',
+  '{3+}\r\n',
+  '\0\0',
+  '\r\n',
+  '\n',
+  '\r',
+  '(((((',
+  ')))',
+  '"',
+  '\\',
+  'a FETCH 1:* BODY[1.2.3.4.5.6.7.8]<0.1>\r\n',
+  'MAIL FROM:<>\r\n',
+  'RCPT TO:<a@example.test>\r\n',
+  'DATA\r\n',
+  '.\r\n',
+  'EHLO x\r\n',
+  'STARTTLS\r\n',
+  'a STARTTLS\r\n',
+  'AUTH PLAIN\r\n',
+  '* OK\r\n',
+  'x'.repeat(5000),
+  '\xff\xfe',
+];
+
+async function spray(port: number, data: Buffer): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.on('error', () => resolve());
+    sock.on('close', () => resolve());
+    sock.on('connect', () => {
+      sock.end(data);
+      setTimeout(() => sock.destroy(), 300);
+    });
+  });
+}
+
+test('random input to SMTP and IMAP never stops the server from serving others', async () => {
+  const inputs = fc.sample(
+    fc.array(
+      fc.oneof(
+        fc.constantFrom(...FRAGMENTS),
+        fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a).toString('latin1')),
+      ),
+      { maxLength: 25 },
+    ),
+    {
+      numRuns: 150,
+      seed: 42,
+    },
+  );
+  await Promise.all(
+    inputs.flatMap((parts) => {
+      const data = Buffer.from(parts.join(''), 'latin1');
+      return [spray(s.port, data), spray(s.imapPort, data)];
+    }),
+  );
+  const smtp = await RawSmtp.connect(s.port);
+  const replies = await envelope(smtp, 'a@remote.example', ['alice@example.test']);
+  assert.deepEqual(
+    replies.map((r) => r.code),
+    [250, 250, 250],
+  );
+  smtp.close();
+  const { client } = await RawImap.connect(s.imapPort);
+  assert.match((await client.cmd('LOGIN alice@example.test secret-password')).at(-1) ?? '', /^t1 OK /);
+  assert.match((await client.cmd('SELECT INBOX')).at(-1) ?? '', /^t2 OK /);
+  client.close();
+  // Every bad input was answered as a protocol error: nothing reached the error log.
+  assert.deepEqual(
+    s.logs.filter((l) => (l.level as number) >= 50),
+    [],
+  );
+});
