@@ -93,10 +93,14 @@ export const configSchema = z
       .prefault({}),
     imap: z
       .strictObject({
-        /** IMAP with STARTTLS (143 in production). Served once IMAP ships (issue #3). */
+        /** IMAP with STARTTLS (143 in production). */
         listen: z.array(listenAddress).default(['127.0.0.1:2143']),
         /** IMAP with implicit TLS (993 in production). */
         tls_listen: z.array(listenAddress).default(['127.0.0.1:2993']),
+        /** Simultaneous IMAP connections from one IP address (IPv6: per /64). */
+        max_connections_per_ip: positiveInt.default(LIMITS.imap.defaultMaxConnectionsPerIp),
+        /** Idle time before autologout; RFC 9051 §5.4 requires at least 30 minutes. */
+        timeout: duration.default(LIMITS.imap.defaultAutologoutMs),
       })
       .prefault({}),
     tls: z

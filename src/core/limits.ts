@@ -17,6 +17,12 @@ export const LIMITS = {
     /** Commands before a completed transaction, like smtp-server's unauthenticated limit. */
     maxCommandsWithoutMail: 40,
   },
+  imap: {
+    /** Thunderbird opens up to 5 per account, several accounts per household share an address. */
+    defaultMaxConnectionsPerIp: 50,
+    /** RFC 9051 §5.4: the autologout timer must be at least 30 minutes. */
+    defaultAutologoutMs: 30 * 60 * 1000,
+  },
   store: {
     /** Messages up to this size are spooled in memory; larger ones spill to a temp file. */
     spoolMemoryBytes: 1024 * 1024,

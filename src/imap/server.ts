@@ -1,7 +1,7 @@
 // IMAP listeners and connections: [imap] listen (plain, STARTTLS) and tls_listen (implicit TLS).
 // Each connection: bytes -> CommandFramer -> Session, processed one event at a time with the
 // socket paused meanwhile (backpressure; one slow client never blocks another). No timers per
-// connection beyond the socket's own idle timeout (30 minutes, RFC 9051 §5.4 autologout).
+// connection beyond the socket's own idle timeout ([imap] timeout, RFC 9051 §5.4 autologout).
 
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
@@ -21,9 +21,6 @@ import { Output } from './output.ts';
 import { Session } from './session.ts';
 import { CommandFramer, DEFAULT_FRAMER_LIMITS, type FramerEvent } from './wire/framer.ts';
 
-const AUTOLOGOUT_MS = 30 * 60_000;
-const MAX_CONNECTIONS_PER_IP = 50;
-
 export interface ImapDeps {
   readonly config: Config;
   readonly directory: Directory;
@@ -36,12 +33,13 @@ export class ImapServer {
   readonly #deps: ImapDeps;
   readonly #servers: net.Server[] = [];
   readonly #sockets = new Set<net.Socket>();
-  readonly #perIp = new ConnectionCounter(MAX_CONNECTIONS_PER_IP);
+  readonly #perIp: ConnectionCounter;
   readonly #limiter = new AuthLimiter();
   #context: tls.SecureContext;
 
   constructor(deps: ImapDeps) {
     this.#deps = deps;
+    this.#perIp = new ConnectionCounter(deps.config.imap.max_connections_per_ip);
     this.#context = tls.createSecureContext(deps.tls.current);
     deps.tls.onChange((p) => {
       this.#context = tls.createSecureContext(p);
@@ -160,7 +158,7 @@ class Connection {
   }
 
   #attach(socket: net.Socket): void {
-    socket.setTimeout(AUTOLOGOUT_MS, () => {
+    socket.setTimeout(this.#deps.config.imap.timeout, () => {
       void this.#out.line('* BYE Autologout; idle for too long').then(() => socket.end());
     });
     socket.on('data', this.#onData);

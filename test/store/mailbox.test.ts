@@ -167,6 +167,16 @@ describe('Maildir mailboxes (IMAP side)', () => {
     );
   });
 
+  test('concurrent first opens of a mailbox share one object and one index entry', async () => {
+    // A new account's INBOX exists on disk but not yet in the index: the racy case.
+    const dave = 'dave@example.test' as AccountId;
+    await store.createAccount(dave);
+    const boxes = await Promise.all(Array.from({ length: 50 }, () => store.accounts.open(dave, 'INBOX')));
+    assert.ok(boxes.every((b) => b === boxes[0]));
+    const statuses = await Promise.all(boxes.map((b) => b.sync()));
+    assert.equal(new Set(statuses.map((st) => st.uidValidity)).size, 1);
+  });
+
   test('mailbox management: list with attributes, create, rename with children, delete, refusals', async () => {
     const acc = store.accounts;
     await acc.create(ALICE, 'Archive.2024');

@@ -42,6 +42,7 @@ export class MaildirAccounts {
   readonly #index: MailIndex;
   readonly #syncer: DirSyncer;
   readonly #open = new Map<string, MaildirMailbox>();
+  readonly #opening = new Map<string, Promise<MaildirMailbox>>();
 
   constructor(root: string, index: MailIndex, syncer: DirSyncer) {
     this.#root = root;
@@ -104,17 +105,25 @@ export class MaildirAccounts {
     }
   }
 
-  /** The shared mailbox object; NOT_FOUND when the mailbox does not exist. */
-  async open(account: AccountId, name: string): Promise<MaildirMailbox> {
+  /** The shared mailbox object; NOT_FOUND when the mailbox does not exist. Concurrent opens
+   *  of one mailbox share one pending open (else each would create its index entry). */
+  open(account: AccountId, name: string): Promise<MaildirMailbox> {
     const canonical = MaildirAccounts.canonical(name);
     const key = `${account}\0${canonical}`;
     const cached = this.#open.get(key);
-    if (cached) return cached;
+    if (cached) return Promise.resolve(cached);
+    let pending = this.#opening.get(key);
+    if (!pending) {
+      pending = this.#load(account, canonical, key).finally(() => this.#opening.delete(key));
+      this.#opening.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #load(account: AccountId, canonical: string, key: string): Promise<MaildirMailbox> {
     if (!(await this.exists(account, canonical))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
     const dir = this.#dir(account, canonical);
     const row = this.#index.mailbox(account, canonical) ?? (await this.#newIndexEntry(account, canonical, dir));
-    const existing = this.#open.get(key); // another caller may have won the race
-    if (existing) return existing;
     const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer);
     this.#open.set(key, mbox);
     return mbox;
