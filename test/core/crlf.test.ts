@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { CrlfNormalizer } from '../../src/core/crlf.ts';
+import { splitAt } from '../harness/chunks.ts';
 
 function normalize(chunks: string[]): string {
   const n = new CrlfNormalizer();
@@ -26,14 +27,7 @@ test('property: chunking never changes the result, and the result has only CRLF 
       (parts, cuts) => {
         const s = parts.join('');
         const whole = normalize([s]);
-        const points = [...new Set(cuts.map((c) => c % (s.length + 1)))].sort((a, b) => a - b);
-        const chunks: string[] = [];
-        let prev = 0;
-        for (const p of points) {
-          chunks.push(s.slice(prev, p));
-          prev = p;
-        }
-        chunks.push(s.slice(prev));
+        const chunks = splitAt(s, cuts);
         assert.equal(normalize(chunks), whole);
         assert.ok(!/\r(?!\n)|(?<!\r)\n/.test(whole));
       },

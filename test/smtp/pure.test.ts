@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { ConnectionCounter, clientKey } from '../../src/core/connection-limits.ts';
 import { BareNewlineDetector } from '../../src/smtp/line-endings.ts';
 import { protocolName, receivedHeader, rfc5322Date, traceHeaders } from '../../src/smtp/trace.ts';
+import { splitAt } from '../harness/chunks.ts';
 
 function bare(chunks: string[]): boolean {
   const d = new BareNewlineDetector();
@@ -27,14 +28,7 @@ test('bare newline detection gives the same verdict for any chunking', () => {
       (parts, cuts) => {
         const s = parts.join('');
         const expected = /\r(?!\n)|(?<!\r)\n/.test(s);
-        const points = [...new Set(cuts.map((c) => c % (s.length + 1)))].sort((a, b) => a - b);
-        const chunks: string[] = [];
-        let prev = 0;
-        for (const p of points) {
-          chunks.push(s.slice(prev, p));
-          prev = p;
-        }
-        chunks.push(s.slice(prev));
+        const chunks = splitAt(s, cuts);
         assert.equal(bare(chunks), expected, JSON.stringify(chunks));
       },
     ),

@@ -2,8 +2,7 @@
 // reconciliation with files changed by other programs, and mailbox management.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isArclineError } from '../../src/core/errors.ts';
@@ -11,6 +10,7 @@ import type { AccountId } from '../../src/core/ids.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { createMaildirStore, type MaildirStore } from '../../src/store/maildir/index.ts';
 import type { MailboxChange } from '../../src/store/maildir/mailbox.ts';
+import { spoolOf, tempStore } from '../harness/store.ts';
 
 const ALICE = 'alice@example.test' as AccountId;
 
@@ -23,20 +23,9 @@ describe('Maildir mailboxes (IMAP side)', () => {
     await w.write(Buffer.from(text));
     await store.deliver([{ account: ALICE, prefix: Buffer.alloc(0) }], await w.finish());
   };
-  const spoolOf = async (text: string) => {
-    const w = store.createSpool();
-    await w.write(Buffer.from(text));
-    return w.finish();
-  };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'arcline-mbox-'));
-    store = createMaildirStore({
-      root: join(dir, 'mail'),
-      spoolDir: join(dir, 'spool'),
-      indexPath: join(dir, 'index.db'),
-      log: silentLogger(),
-    });
+    ({ dir, store } = await tempStore('arcline-mbox-'));
     await store.createAccount(ALICE);
   });
   after(async () => {
@@ -118,7 +107,7 @@ describe('Maildir mailboxes (IMAP side)', () => {
   test('append writes durably into cur/ with flags and date, and returns the UID', async () => {
     const box = await store.accounts.open(ALICE, 'Drafts');
     const date = new Date('2024-07-04T10:00:00Z');
-    const uid = await box.append(await spoolOf('Subject: draft\r\n\r\nx\r\n'), ['\\Draft', '\\Seen'], date);
+    const uid = await box.append(await spoolOf(store, 'Subject: draft\r\n\r\nx\r\n'), ['\\Draft', '\\Seen'], date);
     assert.equal(uid, 1);
     const m = box.meta(uid);
     assert.deepEqual([...(m?.flags ?? [])].sort(), ['\\Draft', '\\Seen']);

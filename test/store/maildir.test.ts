@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isArclineError } from '../../src/core/errors.ts';
 import type { AccountId } from '../../src/core/ids.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { createMaildirStore, type MaildirStore } from '../../src/store/maildir/index.ts';
-import type { SpooledMessage } from '../../src/store/types.ts';
+import { spoolOf, tempStore } from '../harness/store.ts';
 
 const ALICE = 'alice@example.test' as AccountId;
 const BOB = 'bob@example.test' as AccountId;
-
-async function spool(store: MaildirStore, ...parts: (string | Buffer)[]): Promise<SpooledMessage> {
-  const w = store.createSpool();
-  for (const p of parts) await w.write(typeof p === 'string' ? Buffer.from(p) : p);
-  return w.finish();
-}
 
 describe('Maildir store', () => {
   let dir: string;
@@ -26,13 +19,7 @@ describe('Maildir store', () => {
     return join(dir, 'mail', domain!, local!, ...rest);
   };
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'arcline-store-'));
-    store = createMaildirStore({
-      root: join(dir, 'mail'),
-      spoolDir: join(dir, 'spool'),
-      indexPath: join(dir, 'index.db'),
-      log: silentLogger(),
-    });
+    ({ dir, store } = await tempStore('arcline-store-'));
     await store.createAccount(ALICE);
     await store.createAccount(BOB);
   });
@@ -52,7 +39,7 @@ describe('Maildir store', () => {
   });
 
   test('deliver writes prefix + message byte-exact into new/, one file per target', async () => {
-    const msg = await spool(store, 'Subject: hi\r\n', '\r\nbody\r\n');
+    const msg = await spoolOf(store, 'Subject: hi\r\n', '\r\nbody\r\n');
     const copies = await store.deliver(
       [
         { account: ALICE, prefix: Buffer.from('Delivered-To: alice@example.test\r\n') },
@@ -83,7 +70,7 @@ describe('Maildir store', () => {
 
   test('a large message spills to a spool file, reads back twice, and dispose removes it', async () => {
     const big = Buffer.alloc(3 * 1024 * 1024 + 17, 'x');
-    const msg = await spool(store, big.subarray(0, 1000), big.subarray(1000));
+    const msg = await spoolOf(store, big.subarray(0, 1000), big.subarray(1000));
     assert.equal(msg.size, big.length);
     assert.equal((await readdir(join(dir, 'spool'))).length, 1);
     const read = async () => Buffer.concat(await msg.open().toArray());
@@ -105,7 +92,7 @@ describe('Maildir store', () => {
 
   test('a missing account is NOT_FOUND and nothing is delivered to the others', async () => {
     const before = await readdir(box(ALICE, 'new'));
-    const msg = await spool(store, 'Subject: x\r\n\r\n');
+    const msg = await spoolOf(store, 'Subject: x\r\n\r\n');
     await assert.rejects(
       store.deliver(
         [
@@ -124,10 +111,10 @@ describe('Maildir store', () => {
     const beforeA = await readdir(box(ALICE, 'new'));
     const beforeB = await readdir(box(BOB, '.Trash', 'new'));
     // BOB's Trash/tmp is replaced by a file: opening a file in it fails.
-    await store.deliver([{ account: BOB, mailbox: 'Trash', prefix: Buffer.alloc(0) }], await spool(store, 'a\r\n'));
+    await store.deliver([{ account: BOB, mailbox: 'Trash', prefix: Buffer.alloc(0) }], await spoolOf(store, 'a\r\n'));
     await rm(box(BOB, '.Trash', 'tmp'), { recursive: true });
     await writeFile(box(BOB, '.Trash', 'tmp'), 'not a dir');
-    const msg = await spool(store, 'Subject: y\r\n\r\n');
+    const msg = await spoolOf(store, 'Subject: y\r\n\r\n');
     await assert.rejects(
       store.deliver(
         [
@@ -154,14 +141,14 @@ describe('Maildir store', () => {
     });
     const [c] = await fresh.deliver(
       [{ account: ALICE, mailbox: 'Junk', prefix: Buffer.alloc(0) }],
-      await spool(fresh, 'j\r\n'),
+      await spoolOf(fresh, 'j\r\n'),
     );
     assert.ok(c!.path.startsWith(box(ALICE, '.Junk', 'new')));
     assert.ok((await readdir(box(ALICE, '.Junk'))).includes('maildirfolder'));
     await fresh.close();
     if (process.getuid?.() !== 0) {
       await chmod(box(ALICE, 'new'), 0o500);
-      await assert.rejects(store.deliver([{ account: ALICE, prefix: Buffer.alloc(0) }], await spool(store, 'r\r\n')));
+      await assert.rejects(store.deliver([{ account: ALICE, prefix: Buffer.alloc(0) }], await spoolOf(store, 'r\r\n')));
       await chmod(box(ALICE, 'new'), 0o700);
     }
   });
@@ -169,7 +156,7 @@ describe('Maildir store', () => {
   test('200 concurrent deliveries (50 at a time) all land exactly once and intact', async () => {
     const before = (await readdir(box(BOB, 'new'))).length;
     const deliverOne = async (i: number) => {
-      const msg = await spool(store, `Subject: n${i}\r\n\r\n`, `${String(i).repeat(i % 50)}\r\n`);
+      const msg = await spoolOf(store, `Subject: n${i}\r\n\r\n`, `${String(i).repeat(i % 50)}\r\n`);
       await store.deliver([{ account: BOB, prefix: Buffer.from(`X-N: ${i}\r\n`) }], msg);
       await msg.dispose();
     };
