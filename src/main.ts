@@ -7,12 +7,14 @@ import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
 import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts';
+import { QueueStore } from './queue/store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
 
 export interface Context {
   readonly directory: SqliteDirectory;
   readonly store: MaildirStore;
   readonly ops: AdminOps;
+  readonly queue: QueueStore;
   close(): Promise<void>;
 }
 
@@ -28,12 +30,15 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     indexPath: join(config.storage.state, 'mailindex.db'),
     log: log.child({ component: 'store' }),
   });
+  const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
   return {
     directory,
     store,
+    queue,
     ops: createAdminOps({ directory, store }),
     async close() {
       await store.close();
+      queue.close();
       directory.close();
     },
   };

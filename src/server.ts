@@ -4,15 +4,19 @@
 //   SIGHUP            re-read the TLS certificate; connections are not dropped.
 // A port in use or not permitted stops start-up with one clear line (exit 1).
 
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { AuthLimiter } from './auth/limiter.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
-import { createResolver } from './dns/resolver.ts';
+import { createPromiseResolver, createResolver } from './dns/resolver.ts';
 import { ImapServer } from './imap/server.ts';
 import { openContext } from './main.ts';
-import { InboundSmtp } from './smtp/inbound.ts';
+import { Dispatcher } from './queue/dispatch.ts';
+import { QueueRunner } from './queue/runner.ts';
+import { SmtpService } from './smtp/service.ts';
 import { TlsManager } from './tls/certs.ts';
 
 export interface RunningServer {
@@ -20,6 +24,9 @@ export interface RunningServer {
   readonly smtp: readonly AddressInfo[];
   /** Bound IMAP listeners: the plain ones first, then the implicit-TLS ones. */
   readonly imap: readonly AddressInfo[];
+  /** Bound submission listeners: the STARTTLS ones first, then the implicit-TLS ones. */
+  readonly submission: readonly AddressInfo[];
+  readonly queue: QueueRunner;
   readonly tls: TlsManager;
   /** Graceful stop (see the header comment). Idempotent. */
   stop(): Promise<void>;
@@ -45,37 +52,62 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       },
       log,
     );
-    const inbound = new InboundSmtp({
-      config,
-      directory: ctx.directory,
+    await ctx.queue.recover();
+    const dispatcher = new Dispatcher({
       store: ctx.store,
-      tls,
-      log: log.child({ service: 'smtp' }),
-      resolver: config.smtp.reverse_lookup ? createResolver(config.dns.servers) : null,
+      queue: ctx.queue,
+      directory: ctx.directory,
+      hostname: config.hostname,
+      log: log.child({ service: 'queue' }),
     });
+    const runner = new QueueRunner({
+      config,
+      store: ctx.queue,
+      resolver: createPromiseResolver(config.dns.servers),
+      log: log.child({ service: 'queue' }),
+      notices: (to, dsn, logId) => dispatcher.notice(to, dsn, logId),
+      relayPassword: await readRelayPassword(config),
+    });
+    services.push({ close: () => runner.stop(config.server.shutdown_grace) });
+    const rdns = config.smtp.reverse_lookup ? createResolver(config.dns.servers) : null;
+    const smtpDeps = { config, directory: ctx.directory, store: ctx.store, dispatcher, tls, resolver: rdns };
+    const inbound = new SmtpService({ ...smtpDeps, role: 'inbound', log: log.child({ service: 'smtp' }) });
     services.push(inbound);
     const smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
     for (const a of smtp) log.info({ service: 'smtp', address: a.address, port: a.port }, 'listening');
+    const authLimiter = new AuthLimiter();
+    const submissionService = new SmtpService({
+      ...smtpDeps,
+      role: 'submission',
+      log: log.child({ service: 'submission' }),
+      authLimiter,
+    });
+    services.push(submissionService);
+    const submission = [
+      ...(await listenOrExplain('submission', config.submission.listen, (a) => submissionService.listen(a))),
+      ...(await listenOrExplain('submission', config.submission.tls_listen, (a) => submissionService.listen(a, true))),
+    ];
+    for (const a of submission) log.info({ service: 'submission', address: a.address, port: a.port }, 'listening');
     const imapServer = new ImapServer({
       config,
       directory: ctx.directory,
       store: ctx.store,
       tls,
       log: log.child({ service: 'imap' }),
+      authLimiter,
     });
     services.push(imapServer);
     const imap = await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], () =>
       imapServer.listen(config.imap.listen, config.imap.tls_listen),
     );
     for (const a of imap) log.info({ service: 'imap', address: a.address, port: a.port }, 'listening');
-    const submission = [...config.submission.listen, ...config.submission.tls_listen];
-    if (submission.length > 0) {
-      log.warn({ service: 'submission' }, 'submission is not available in this version yet; not listening');
-    }
+    runner.start();
     let stopping: Promise<void> | null = null;
     return {
       smtp,
       imap,
+      submission,
+      queue: runner,
       tls,
       stop: () => {
         stopping ??= stopAll();
@@ -85,6 +117,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   } catch (e) {
     await stopAll().catch(() => {});
     throw e;
+  }
+}
+
+/** [delivery] relay_password_file: its first line. Read once at start; errors stop start-up. */
+async function readRelayPassword(config: Config): Promise<string | null> {
+  const file = config.delivery.relay_password_file;
+  if (!file) return null;
+  try {
+    return (await readFile(file, 'utf8')).split(/\r?\n/)[0] ?? '';
+  } catch (e) {
+    throw new StartupError(`cannot read delivery.relay_password_file ${file}: ${errorMessage(e)}`);
   }
 }
 

@@ -75,5 +75,9 @@ function finish(config: Config, baseDir: string): Config {
       ...(config.tls.cert !== undefined ? { cert: abs(config.tls.cert) } : {}),
       ...(config.tls.key !== undefined ? { key: abs(config.tls.key) } : {}),
     },
+    delivery: {
+      ...config.delivery,
+      relay_password_file: config.delivery.relay_password_file && abs(config.delivery.relay_password_file),
+    },
   };
 }

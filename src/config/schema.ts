@@ -39,6 +39,15 @@ export function parseListen(s: string): { host: string; port: number } | null {
 
 const positiveInt = z.number().int().positive();
 
+/** "host:port" or "[v6]:port" of a remote server. */
+export function parseHostPort(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return null;
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
 export const configSchema = z
   .object({
     /** Our host name: SMTP banner, EHLO name, Received headers. */
@@ -85,12 +94,58 @@ export const configSchema = z
       .prefault({}),
     submission: z
       .strictObject({
-        /** Submission with STARTTLS (587 in production). Served once submission ships (issue #4). */
+        /** Submission with STARTTLS (587 in production); AUTH is offered only after STARTTLS. */
         listen: z.array(listenAddress).default(['127.0.0.1:2587']),
-        /** Submission with implicit TLS (465 in production). */
+        /** Submission with implicit TLS (465 in production, RFC 8314). */
         tls_listen: z.array(listenAddress).default(['127.0.0.1:2465']),
+        /** Simultaneous submission connections from one IP address (IPv6: per /64). */
+        max_connections_per_ip: positiveInt.default(LIMITS.submission.defaultMaxConnectionsPerIp),
+        /** Largest message a user may send; larger ones get 552 5.3.4. */
+        max_message_size: size.default(LIMITS.smtp.defaultMaxMessageSize),
       })
       .prefault({}),
+    delivery: z
+      .strictObject({
+        /** Port of remote MX hosts. 25 on the internet; tests point it at their own servers. */
+        port: z.number().int().min(1).max(65535).default(25),
+        /** Send everything through this smarthost ("host:port") instead of the MX hosts,
+         *  for hosts whose outbound port 25 is blocked. Empty: deliver directly. */
+        relay: z
+          .string()
+          .refine((s) => s === '' || parseHostPort(s) !== null, { message: 'not "host:port"' })
+          .default(''),
+        /** TLS to the relay: "starttls" (required), "implicit" (port 465) or "none". */
+        relay_tls: z.enum(['starttls', 'implicit', 'none']).default('starttls'),
+        /** Verify the relay's certificate against the system CAs (turn off only for tests). */
+        relay_verify_tls: z.boolean().default(true),
+        /** User name for AUTH at the relay; empty: no AUTH. */
+        relay_username: z.string().default(''),
+        /** File holding the relay password (first line), kept out of the config file. */
+        relay_password_file: z.string().default(''),
+        /** TLS to MX hosts: "opportunistic" (STARTTLS when offered, RFC 7435; certificates are
+         *  not verified, as in Postfix's "may") or "none". */
+        mx_tls: z.enum(['opportunistic', 'none']).default('opportunistic'),
+        /** Also use IPv6 addresses of MX hosts (IPv4 addresses are tried first). */
+        ipv6: z.boolean().default(true),
+        /** Waits between attempts after a temporary failure; the last one repeats. */
+        retry_schedule: z.array(duration).min(1).prefault(['1m', '5m', '15m', '30m', '1h', '2h', '4h']),
+        /** A message still undelivered after this long is bounced (RFC 5321 §4.5.4.1: 4-5 days). */
+        max_lifetime: duration.prefault('5d'),
+        /** Tell the sender once that a message is delayed after this long; 0 never. */
+        delay_warning: duration.prefault('4h'),
+        /** Deliveries in flight at once, in total. */
+        max_connections: positiveInt.default(LIMITS.queue.defaultMaxConnections),
+        /** Deliveries in flight at once to one destination domain (or to the relay). */
+        max_connections_per_domain: positiveInt.default(LIMITS.queue.defaultMaxConnectionsPerDomain),
+        /** Time to establish a TCP connection to a remote host. */
+        connect_timeout: duration.prefault('30s'),
+        /** Time to wait for any reply of a remote server (RFC 5321 §4.5.3.2: minutes). */
+        timeout: duration.prefault('5m'),
+      })
+      .prefault({})
+      .refine((d) => d.relay_password_file === '' || d.relay_username !== '', {
+        message: 'relay_password_file needs relay_username',
+      }),
     imap: z
       .strictObject({
         /** IMAP with STARTTLS (143 in production). */

@@ -16,6 +16,25 @@ export const LIMITS = {
     defaultMaxConnectionsPerIp: 20,
     /** Commands before a completed transaction, like smtp-server's unauthenticated limit. */
     maxCommandsWithoutMail: 40,
+    /** Header block read for submission checks (From:, Message-ID:); RFC 5322 sets no limit,
+     *  real messages stay far below. */
+    maxHeaderBlock: 256 * 1024,
+  },
+  submission: {
+    /** Several devices of a household behind one NAT address. */
+    defaultMaxConnectionsPerIp: 20,
+  },
+  queue: {
+    defaultMaxConnections: 20,
+    /** Postfix uses 20 per destination; big providers throttle busy senders, so we stay lower. */
+    defaultMaxConnectionsPerDomain: 5,
+    /** Recipients of one domain sent in one transaction (RFC 5321 §4.5.3.1.8: servers take 100). */
+    maxRecipientsPerTransaction: 100,
+    /** MX host addresses tried in one attempt (Postfix smtp_mx_address_limit). */
+    maxAddressesPerAttempt: 5,
+    /** How often the runner looks at the queue table for work it was not told about
+     *  (`arcline queue retry` from another process). */
+    pollIntervalMs: 1000,
   },
   imap: {
     /** Thunderbird opens up to 5 per account, several accounts per household share an address. */

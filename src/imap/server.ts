@@ -5,6 +5,7 @@
 
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
+import { AuthLimiter } from '../auth/limiter.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
 import { ConnectionCounter } from '../core/connection-limits.ts';
@@ -16,7 +17,6 @@ import type { Directory } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
 import type { SpooledMessage, SpoolWriter } from '../store/types.ts';
 import type { TlsManager } from '../tls/certs.ts';
-import { AuthLimiter } from './auth.ts';
 import { Output } from './output.ts';
 import { Session } from './session.ts';
 import { CommandFramer, DEFAULT_FRAMER_LIMITS, type FramerEvent } from './wire/framer.ts';
@@ -27,6 +27,8 @@ export interface ImapDeps {
   readonly store: MaildirStore;
   readonly tls: TlsManager;
   readonly log: Logger;
+  /** Shared with submission, so failed logins count alike on both. */
+  readonly authLimiter?: AuthLimiter;
 }
 
 export class ImapServer {
@@ -34,11 +36,12 @@ export class ImapServer {
   readonly #servers: net.Server[] = [];
   readonly #sockets = new Set<net.Socket>();
   readonly #perIp: ConnectionCounter;
-  readonly #limiter = new AuthLimiter();
+  readonly #limiter: AuthLimiter;
   #context: tls.SecureContext;
 
   constructor(deps: ImapDeps) {
     this.#deps = deps;
+    this.#limiter = deps.authLimiter ?? new AuthLimiter();
     this.#perIp = new ConnectionCounter(deps.config.imap.max_connections_per_ip);
     this.#context = tls.createSecureContext(deps.tls.current);
     deps.tls.onChange((p) => {

@@ -3,13 +3,13 @@
 // becomes a tagged NO/BAD (unexpected ones NO [SERVERBUG], logged with the connection id);
 // nothing a client sends can end the process.
 
+import { type AuthLimiter, decodePlain } from '../auth/limiter.ts';
 import { errorMessage, isArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
 import type { SpooledMessage } from '../store/types.ts';
-import { type AuthLimiter, decodePlain } from './auth.ts';
 import { MailboxCommands } from './mailbox-commands.ts';
 import { MessageCommands } from './message-commands.ts';
 import type { Part } from './output.ts';

@@ -21,12 +21,18 @@ export const REPLIES = {
   badSenderSyntax: () => reply(501, '5.1.7', 'Bad sender address syntax'),
   // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452, the client sends the rest later.
   tooManyRecipients: () => reply(452, '4.5.3', 'Too many recipients'),
-  forwardingUnavailable: () => reply(451, '4.3.0', 'Recipient forwards to remote addresses; try again later'),
   // RFC 5321 §4.1.1.11: parameters we do not support or cannot parse.
   unsupportedParameter: (name: string) => reply(555, '5.5.4', `Unsupported parameter ${name.slice(0, 32)}`),
   badParameter: (name: string) => reply(501, '5.5.4', `Invalid value for parameter ${name.slice(0, 32)}`),
   // RFC 6531 §3.5: a UTF-8 address needs the SMTPUTF8 parameter on MAIL.
   utf8NeedsSmtputf8: () => reply(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'),
+  // Submission (RFC 4954 §6, RFC 6409 §6.1)
+  authRequired: () => reply(530, '5.7.0', 'Authentication required'),
+  authFailed: () => reply(535, '5.7.8', 'Authentication credentials invalid'),
+  authBlocked: () => reply(454, '4.7.0', 'Too many failed authentications, try again later'),
+  senderNotOwned: () => reply(553, '5.7.1', 'Sender address not owned by the authenticated user'),
+  fromNotOwned: () => reply(550, '5.7.1', 'From: header address not owned by the authenticated user'),
+  badFromHeader: () => reply(550, '5.6.0', 'Message must have exactly one From: header with an address'),
   // Connection limits
   tooManyConnectionsFromIp: () => reply(421, '4.7.0', 'Too many connections from your address, try again later'),
   shuttingDown: () => reply(421, '4.3.2', 'Service shutting down, try again later'),
@@ -41,4 +47,9 @@ export const REPLIES = {
 
 export function accepted(id: string): string {
   return `2.0.0 Ok: message ${id} delivered`;
+}
+
+/** 250 for a message with remote recipients: durable in the queue, delivery follows. */
+export function queued(id: string): string {
+  return `2.0.0 Ok: queued as ${id}`;
 }

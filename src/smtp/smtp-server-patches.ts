@@ -1,10 +1,12 @@
-// The two places where we override smtp-server (pinned at 3.21.6) and why. Both are installed
+// The places where we override smtp-server (pinned at 3.21.6) and why. Both are installed
 // once per process by installSmtpServerPatches(); the tests pin the behaviour they produce.
 //
 // 1. Enhanced status codes. smtp-server derives the enhanced code (RFC 3463) from the basic
 //    code alone (550 is always 5.1.1), so "relay denied" would read 550 5.1.1. A reply whose
 //    text starts with its own enhanced code ("5.7.1 ...") goes out with exactly that code.
-// 2. Greeting delay. smtp-server waits a hard-coded 100 ms before every 220 greeting to catch
+// 2. AUTH before STARTTLS. smtp-server answers "538 Error: Must issue a STARTTLS command
+//    first"; RFC 3207 §4 specifies 530 5.7.0 for exactly this case, which clients know.
+// 3. Greeting delay. smtp-server waits a hard-coded 100 ms before every 220 greeting to catch
 //    clients that talk before it ("early talkers"). That caps each session at ~10 messages/s
 //    whatever the server's speed. We make the pause the `greetingDelay` option
 //    ([smtp] greeting_delay): 0 by default, as in Postfix's smtpd; a few seconds gives
@@ -32,6 +34,7 @@ export function installSmtpServerPatches(): void {
 
   const send = proto.send;
   proto.send = function patchedSend(code, data, context) {
+    if (code === 538) return send.call(this, 530, '5.7.0 Must issue a STARTTLS command first', false);
     if (typeof data === 'string' && OWN_ENHANCED.test(data)) return send.call(this, code, data, false);
     return send.call(this, code, data, context);
   };

@@ -58,8 +58,18 @@ export function traceHeaders(opts: {
   );
 }
 
-/** RFC 3848 / RFC 6531 §4.3 "with" protocol name. */
-export function protocolName(o: { readonly ehlo: boolean; readonly tls: boolean; readonly utf8: boolean }): string {
+/** RFC 3848 / RFC 6531 §4.3 "with" protocol name: ESMTP, ESMTPS, ESMTPA, ESMTPSA, UTF8SMTP... */
+export function protocolName(o: {
+  readonly ehlo: boolean;
+  readonly tls: boolean;
+  readonly utf8: boolean;
+  readonly auth?: boolean;
+}): string {
   if (!o.ehlo) return 'SMTP';
-  return `${o.utf8 ? 'UTF8SMTP' : 'ESMTP'}${o.tls ? 'S' : ''}`;
+  return `${o.utf8 ? 'UTF8SMTP' : 'ESMTP'}${o.tls ? 'S' : ''}${o.auth ? 'A' : ''}`;
+}
+
+/** A Received header for mail we make ourselves (bounces): no client part. */
+export function localReceivedHeader(r: { readonly byHost: string; readonly id: string; readonly date: Date }): string {
+  return `Received: by ${r.byHost} (arcline) id ${r.id};\r\n\t${rfc5322Date(r.date)}\r\n`;
 }

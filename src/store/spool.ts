@@ -79,6 +79,11 @@ export class Spool {
   }
 }
 
+/** A message built in memory (bounces, tests). */
+export function bufferMessage(buf: Buffer): SpooledMessage {
+  return memoryMessage([buf], buf.length);
+}
+
 function memoryMessage(chunks: Buffer[], size: number): SpooledMessage {
   return {
     size,

@@ -1,80 +1,116 @@
-// Inbound SMTP (the MX, port 25): receives mail for our local domains and delivers it to the
-// store. No AUTH and no relaying here: a recipient outside our domains is refused at RCPT
-// (RFC 5321 §3.6.2, no open relay), an unknown user too (never accept first and bounce later).
+// The SMTP service, in one of two roles that share everything but their policy:
+//
+// inbound (the MX, port 25): receives mail for our local domains. No AUTH and no relaying: a
+//   recipient outside our domains is refused at RCPT (RFC 5321 §3.6.2, no open relay), an
+//   unknown user too (never accept first and bounce later). Aliases that forward outside put
+//   those copies in the outbound queue. A message with a bare CR or LF is refused whole
+//   (smuggling, see line-endings.ts).
+// submission (587 STARTTLS, 465 implicit TLS; RFC 6409, RFC 8314): AUTH PLAIN/LOGIN only
+//   after TLS (RFC 4954 §4, RFC 3207), MAIL before AUTH -> 530 5.7.0; the envelope sender and
+//   the From:/Sender: addresses must be the user's own (553 5.7.1 / 550 5.7.1); any recipient
+//   (remote ones go to the queue); sloppy line endings are normalised to CRLF; Message-ID and
+//   Date are added when missing (see submission.ts).
 //
 // Invariants:
-// - 250 after DATA only once every recipient's copy is durable (MailStore.deliver resolved);
-//   any storage failure is a 451 4.3.0, never a 5xx and never a lost message.
-// - A message with a bare CR or LF is refused whole (smuggling, see line-endings.ts).
+// - 250 after DATA only once every local copy is durable and the remote part is queued
+//   durably (Dispatcher.dispatch resolved); any failure is a 451 4.3.0, never a 5xx and never
+//   a lost message.
 // - One client's failure never touches another's: all handler errors become replies.
 // - Shutdown: listeners close at once; a connection outside DATA gets 421 at once; a
 //   transaction in DATA may finish within the grace period, then gets 421.
 
 import type { Resolver } from 'node:dns';
 import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import {
+  SMTPServer,
+  type SMTPServerAuthentication,
+  type SMTPServerAuthenticationResponse,
+  type SMTPServerDataStream,
+  type SMTPServerOptions,
+  type SMTPServerSession,
+} from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import type { AuthLimiter } from '../auth/limiter.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
-import { formatAddress, hasNonAscii, parseAddress } from '../core/address.ts';
+import { type Address, formatAddress, hasNonAscii, parseAddress } from '../core/address.ts';
 import { ConnectionCounter } from '../core/connection-limits.ts';
+import { CrlfNormalizer } from '../core/crlf.ts';
 import { errorMessage } from '../core/errors.ts';
 import { type AccountId, newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
-import type { Directory } from '../directory/types.ts';
+import type { Directory, Principal } from '../directory/types.ts';
+import type { Dispatcher } from '../queue/dispatch.ts';
+import type { OutboundRecipient } from '../queue/types.ts';
 import type { DeliveryTarget, MailStore } from '../store/types.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { BareNewlineDetector } from './line-endings.ts';
-import { accepted, REPLIES, type SmtpReplyError } from './replies.ts';
+import { accepted, queued, REPLIES, type SmtpReplyError } from './replies.ts';
 import { installSmtpServerPatches } from './smtp-server-patches.ts';
+import { authorAddresses, HeaderCapture, headerFields, missingHeaders } from './submission.ts';
 import { protocolName, receivedHeader, traceHeaders } from './trace.ts';
 
-export interface InboundDeps {
+export type SmtpRole = 'inbound' | 'submission';
+
+export interface SmtpDeps {
+  readonly role: SmtpRole;
   readonly config: Config;
   readonly directory: Directory;
   readonly store: MailStore;
+  readonly dispatcher: Dispatcher;
   readonly tls: TlsManager;
   readonly log: Logger;
   /** Reverse DNS for Received headers; null disables the lookup. */
   readonly resolver: Resolver | null;
+  /** Failed-AUTH limiter (submission), shared with IMAP so both count the same attempts. */
+  readonly authLimiter?: AuthLimiter;
 }
 
 /** What this service knows about a connection's current mail transaction. */
 interface Transaction {
-  /** Normalised recipient address -> accounts it delivers to. */
+  /** Normalised recipient address -> local accounts it delivers to. */
   readonly recipients: Map<string, readonly AccountId[]>;
+  /** Remote addresses (submission recipients, inbound alias forwards), deduplicated. */
+  readonly remote: Map<string, OutboundRecipient>;
 }
 
 interface ConnState {
   readonly log: Logger;
   txn: Transaction;
   inData: boolean;
+  principal: Principal | null;
 }
 
 type Callback = (err?: Error | null) => void;
 type DataCallback = (err?: Error | null, message?: string) => void;
 
-export class InboundSmtp {
-  readonly #deps: InboundDeps;
+const newTxn = (): Transaction => ({ recipients: new Map(), remote: new Map() });
+
+export class SmtpService {
+  readonly #deps: SmtpDeps;
+  readonly #submission: boolean;
   readonly #servers: SMTPServer[] = [];
   readonly #conns = new Map<string, ConnState>();
   readonly #perIp: ConnectionCounter;
   #shuttingDown = false;
 
-  constructor(deps: InboundDeps) {
+  constructor(deps: SmtpDeps) {
     this.#deps = deps;
-    this.#perIp = new ConnectionCounter(deps.config.smtp.max_connections_per_ip);
+    this.#submission = deps.role === 'submission';
+    this.#perIp = new ConnectionCounter(
+      this.#submission ? deps.config.submission.max_connections_per_ip : deps.config.smtp.max_connections_per_ip,
+    );
     installSmtpServerPatches();
   }
 
-  /** Starts one listener per address; resolves with the bound addresses. */
-  async listen(addresses: readonly string[]): Promise<AddressInfo[]> {
+  /** Starts one listener per address (implicit TLS for `secure`); resolves with the bound addresses. */
+  async listen(addresses: readonly string[], secure = false): Promise<AddressInfo[]> {
     const bound: AddressInfo[] = [];
     for (const a of addresses) {
       const where = parseListen(a);
       if (!where) throw new Error(`bad listen address ${a}`);
-      const server = this.#createServer();
+      const server = this.#createServer(secure);
       this.#servers.push(server);
       await new Promise<void>((resolve, reject) => {
         server.server.once('error', reject);
@@ -88,24 +124,35 @@ export class InboundSmtp {
     return bound;
   }
 
-  #createServer(): SMTPServer {
+  #createServer(secure: boolean): SMTPServer {
     const { config, tls, resolver } = this.#deps;
+    const sub = this.#submission;
     // greetingDelay is ours: see smtp-server-patches.ts.
     const options: SMTPServerOptions & { greetingDelay: number } = {
       name: config.hostname,
-      banner: 'arcline ESMTP ready',
+      banner: sub ? 'arcline ESMTP submission ready' : 'arcline ESMTP ready',
       key: tls.current.key,
       cert: tls.current.cert,
-      size: config.smtp.max_message_size,
-      disabledCommands: ['AUTH'],
-      authOptional: true,
+      secure,
+      size: sub ? config.submission.max_message_size : config.smtp.max_message_size,
+      // RFC 4954 §4 / RFC 8314: AUTH only over TLS; smtp-server hides it from EHLO until then.
+      ...(sub
+        ? {
+            authMethods: ['PLAIN', 'LOGIN'],
+            allowInsecureAuth: false,
+            authOptional: false,
+            authRequiredMessage: '5.7.0 Authentication required',
+            onAuth: (auth: SMTPServerAuthentication, session: SMTPServerSession, cb: AuthCallback) =>
+              this.#onAuth(auth, session, cb),
+          }
+        : { disabledCommands: ['AUTH'], authOptional: true }),
       hideENHANCEDSTATUSCODES: false, // RFC 2034; smtp-server hides it unless told
-      hideDSN: true, // not advertised until DSN is really honoured (outbound queue, issue #4)
+      hideDSN: true, // the DSN extension (RFC 3461) is not offered yet; bounces are sent regardless
       hideREQUIRETLS: true,
       maxClients: config.smtp.max_connections,
       maxCommandLength: LIMITS.smtp.maxCommandLength,
       socketTimeout: config.smtp.timeout,
-      greetingDelay: config.smtp.greeting_delay,
+      greetingDelay: sub ? 0 : config.smtp.greeting_delay,
       // Our own sweep (close()) ends connections at the deadline; this is only a backstop.
       closeTimeout: config.server.shutdown_grace + 1000,
       ...(resolver ? { resolver } : { disableReverseLookup: true }),
@@ -142,7 +189,7 @@ export class InboundSmtp {
       return;
     }
     const log = this.#deps.log.child({ conn: session.id });
-    this.#conns.set(session.id, { log, txn: { recipients: new Map() }, inData: false });
+    this.#conns.set(session.id, { log, txn: newTxn(), inData: false, principal: null });
     log.info({ ip: session.remoteAddress, port: session.remotePort, local: session.localPort }, 'smtp connect');
     cb();
   }
@@ -153,6 +200,39 @@ export class InboundSmtp {
     this.#conns.delete(session.id);
     this.#perIp.release(session.remoteAddress);
     state.log.info('smtp disconnect');
+  }
+
+  /** RFC 4954: AUTH PLAIN / LOGIN against the directory. Failures are slowed down and counted
+   *  per client address and per user (the limiter IMAP uses); past the limit -> 454 4.7.0. */
+  #onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: AuthCallback): void {
+    const state = this.#conns.get(session.id);
+    const limiter = this.#deps.authLimiter;
+    const user = (auth.username ?? '').slice(0, 320);
+    const ip = session.remoteAddress;
+    const run = async (): Promise<Principal> => {
+      const verdict = limiter ? limiter.check(ip, user) : 0;
+      if (verdict === 'blocked') {
+        state?.log.warn({ user, ip }, 'auth refused: too many failures');
+        throw REPLIES.authBlocked();
+      }
+      const principal = user && auth.password ? await this.#deps.directory.verifyPassword(user, auth.password) : null;
+      if (!principal) {
+        limiter?.failed(ip, user);
+        state?.log.info({ user, ip, method: auth.method }, 'auth failed');
+        await new Promise((r) => setTimeout(r, verdict));
+        throw REPLIES.authFailed();
+      }
+      limiter?.succeeded(ip, user);
+      return principal;
+    };
+    run().then(
+      (principal) => {
+        if (state) state.principal = principal;
+        state?.log.info({ user: principal.accountId, method: auth.method }, 'authenticated');
+        cb(null, { user: principal.accountId });
+      },
+      (err: unknown) => cb(isReply(err) ? err : REPLIES.localError()),
+    );
   }
 
   /** Runs an async handler; any unexpected error becomes 451 4.3.0 and is logged. */
@@ -175,11 +255,21 @@ export class InboundSmtp {
 
   async #onMailFrom(address: string, session: SMTPServerSession): Promise<void> {
     const state = this.#state(session);
-    state.txn = { recipients: new Map() }; // MAIL starts a new transaction (RFC 5321 §3.3)
+    state.txn = newTxn(); // MAIL starts a new transaction (RFC 5321 §3.3)
     if (address !== '' && !session.envelope.smtpUtf8 && hasNonAscii(address)) {
       throw REPLIES.utf8NeedsSmtputf8();
     }
-    if (address !== '' && parseAddress(address) === null) throw REPLIES.badSenderSyntax();
+    const parsed = address === '' ? null : parseAddress(address);
+    if (address !== '' && parsed === null) throw REPLIES.badSenderSyntax();
+    if (!this.#submission) return;
+    const principal = state.principal;
+    if (!principal) throw REPLIES.authRequired(); // smtp-server checks first; this is the backstop
+    // RFC 6409 §6.1: the envelope sender must be one of the user's addresses. A null sender
+    // (RFC 8098 MDNs) is allowed; the From: check at DATA still applies.
+    if (parsed && !(await this.#deps.directory.maySendAs(principal, parsed))) {
+      state.log.warn({ user: principal.accountId, from: address }, 'sender refused: not owned');
+      throw REPLIES.senderNotOwned();
+    }
   }
 
   async #onRcptTo(raw: string, session: SMTPServerSession): Promise<void> {
@@ -188,12 +278,18 @@ export class InboundSmtp {
     const addr = parseAddress(await this.#withPostmasterDomain(raw));
     if (addr === null) throw REPLIES.badRecipientSyntax();
     const key = formatAddress(addr);
-    const recipients = state.txn.recipients;
-    if (!recipients.has(key) && recipients.size >= this.#deps.config.smtp.max_recipients) {
+    const { recipients, remote } = state.txn;
+    const max = this.#deps.config.smtp.max_recipients;
+    if (!recipients.has(key) && !remote.has(key) && recipients.size + remote.size >= max) {
       throw REPLIES.tooManyRecipients();
     }
     const res = await this.#deps.directory.resolveRecipient(addr);
     if (res.kind === 'unknown-domain') {
+      if (this.#submission) {
+        // An authenticated user may send anywhere: the queue delivers it.
+        remote.set(key, { address: key });
+        return;
+      }
       state.log.info({ rcpt: key }, 'rcpt refused: not a local domain');
       throw REPLIES.relayDenied();
     }
@@ -201,11 +297,9 @@ export class InboundSmtp {
       state.log.info({ rcpt: key }, 'rcpt refused: unknown user');
       throw REPLIES.userUnknown();
     }
-    if (res.remote.length > 0) {
-      // Forwarding needs the outbound queue (issue #4). Until then the sender keeps the message
-      // and retries: a temporary refusal loses nothing, an accept-then-drop would.
-      state.log.warn({ rcpt: key, remote: res.remote.map(formatAddress) }, 'rcpt deferred: remote forwarding');
-      throw REPLIES.forwardingUnavailable();
+    for (const r of res.remote) {
+      const a = formatAddress(r);
+      if (!remote.has(a)) remote.set(a, { address: a });
     }
     recipients.set(key, res.accounts);
   }
@@ -250,15 +344,29 @@ export class InboundSmtp {
     log: Logger,
   ): Promise<string | SmtpReplyError> {
     const { store, config } = this.#deps;
+    const sub = this.#submission;
     const started = performance.now();
     const spool = store.createSpool();
     const bare = new BareNewlineDetector();
+    const crlf = sub ? new CrlfNormalizer() : null;
+    const headers = sub ? new HeaderCapture(LIMITS.smtp.maxHeaderBlock) : null;
+    const write = async (chunk: Buffer) => {
+      headers?.feed(chunk);
+      await spool.write(chunk);
+    };
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        bare.feed(chunk);
+      for await (const raw of stream as AsyncIterable<Buffer>) {
+        if (crlf) {
+          // Submission: a sloppy client's bare LF/CR become CRLF (we re-send the bytes, so
+          // nothing ambiguous leaves here). Inbound: refused whole, see line-endings.ts.
+          if (!stream.sizeExceeded) await write(crlf.push(raw));
+          continue;
+        }
+        bare.feed(raw);
         // Past the limit or after a bare newline the rest is only drained, never stored.
-        if (!stream.sizeExceeded && !bare.found) await spool.write(chunk);
+        if (!stream.sizeExceeded && !bare.found) await write(raw);
       }
+      if (crlf && !stream.sizeExceeded) await write(crlf.end());
     } catch (err) {
       await spool.abort();
       throw err; // the client went away mid-DATA; smtp-server sends nothing more
@@ -266,41 +374,80 @@ export class InboundSmtp {
     if (stream.sizeExceeded) {
       await spool.abort();
       log.info({ size: stream.byteLength }, 'message refused: too big');
-      return REPLIES.tooBig(config.smtp.max_message_size);
+      return REPLIES.tooBig(sub ? config.submission.max_message_size : config.smtp.max_message_size);
     }
-    if (bare.end()) {
+    if (!crlf && bare.end()) {
       await spool.abort();
       log.warn('message refused: bare CR or LF');
       return REPLIES.bareNewline();
     }
+    let added = '';
+    if (headers) {
+      const checked = await this.#checkAuthor(headers.result().block, session, log);
+      if (typeof checked !== 'string') {
+        await spool.abort();
+        return checked;
+      }
+      added = checked;
+    }
     const msg = await spool.finish();
     try {
-      const targets = this.#targets(session, msgId);
-      const copies = await store.deliver(targets, msg);
+      const state = this.#state(session);
+      const received = this.#received(session, msgId);
+      const returnPath = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const result = await this.#deps.dispatcher.dispatch({
+        sender: returnPath,
+        local: this.#targets(state, received, added, returnPath),
+        remote: [...state.txn.remote.values()],
+        remotePrefix: Buffer.from(received + added, 'utf8'),
+        message: msg,
+        origin: sub ? 'submission' : 'forward',
+        logId: msgId,
+        smtputf8: session.envelope.smtpUtf8 === true,
+        authUser: state.principal?.accountId ?? null,
+      });
       log.info(
         {
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          rcpts: [...this.#state(session).txn.recipients.keys()],
-          accounts: copies.map((c) => c.account),
+          from: returnPath,
+          rcpts: [...state.txn.recipients.keys(), ...state.txn.remote.keys()],
+          accounts: result.copies.map((c) => c.account),
+          ...(result.queueId ? { queue_id: result.queueId, remote: [...state.txn.remote.keys()] } : {}),
           size: msg.size,
           ms: Math.round(performance.now() - started),
         },
-        'message delivered',
+        result.queueId ? 'message accepted' : 'message delivered',
       );
-      return accepted(msgId);
+      return result.queueId ? queued(msgId) : accepted(msgId);
     } finally {
       await msg.dispose();
     }
   }
 
-  /** One target per distinct account, each with its own trace headers. */
-  #targets(session: SMTPServerSession, msgId: string): DeliveryTarget[] {
-    const { recipients } = this.#state(session).txn;
-    const accounts = new Set<AccountId>();
-    for (const list of recipients.values()) for (const a of list) accounts.add(a);
-    const single = recipients.size === 1 ? [...recipients.keys()][0] : undefined;
+  /** Submission: From:/Sender: must be the user's; returns the header lines to add, or a refusal. */
+  async #checkAuthor(block: Buffer, session: SMTPServerSession, log: Logger): Promise<string | SmtpReplyError> {
+    const principal = this.#state(session).principal;
+    if (!principal) return REPLIES.authRequired();
+    const fields = headerFields(block);
+    const authors = authorAddresses(fields);
+    if (!authors.ok) {
+      log.info({ reason: authors.reason }, 'message refused: bad From header');
+      return REPLIES.badFromHeader();
+    }
+    for (const a of authors.authors) {
+      const parsed: Address | null = parseAddress(a);
+      if (!parsed || !(await this.#deps.directory.maySendAs(principal, parsed))) {
+        log.warn({ user: principal.accountId, author: a }, 'message refused: From not owned');
+        return REPLIES.fromNotOwned();
+      }
+    }
+    return missingHeaders(fields, { id: newId('m'), hostname: this.#deps.config.hostname, date: new Date() });
+  }
+
+  #received(session: SMTPServerSession, msgId: string): string {
+    const { recipients, remote } = this.#state(session).txn;
+    const single = recipients.size + remote.size === 1 ? [...recipients.keys(), ...remote.keys()][0] : undefined;
     const tlsInfo = session.tlsOptions;
-    const received = receivedHeader({
+    return receivedHeader({
       helo: session.hostNameAppearsAs || 'unknown',
       clientHostname: clientHostname(session),
       clientIp: session.remoteAddress,
@@ -309,16 +456,22 @@ export class InboundSmtp {
         ehlo: session.openingCommand === 'EHLO',
         tls: session.secure,
         utf8: session.envelope.smtpUtf8 === true,
+        auth: this.#submission && session.user !== undefined,
       }),
       id: msgId,
       tls: tlsInfo ? { version: tlsInfo.version, cipher: tlsInfo.name } : null,
       forRecipient: single ?? null,
       date: new Date(),
     });
-    const returnPath = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+  }
+
+  /** One target per distinct local account, each with its own trace headers. */
+  #targets(state: ConnState, received: string, added: string, returnPath: string): DeliveryTarget[] {
+    const accounts = new Set<AccountId>();
+    for (const list of state.txn.recipients.values()) for (const a of list) accounts.add(a);
     return [...accounts].map((account) => ({
       account,
-      prefix: traceHeaders({ returnPath, deliveredTo: account, received }),
+      prefix: Buffer.concat([traceHeaders({ returnPath, deliveredTo: account, received }), Buffer.from(added, 'utf8')]),
     }));
   }
 
@@ -348,6 +501,8 @@ export class InboundSmtp {
     }
   }
 }
+
+type AuthCallback = (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void;
 
 // RFC 5321 §4.1.1.11: a MAIL/RCPT parameter we do not support gets 555. smtp-server accepts any
 // parameter, including those of extensions we do not advertise (DSN's RET/ENVID/NOTIFY/ORCPT).

@@ -1,4 +1,4 @@
-// Authentication helpers for IMAP (and later submission): SASL PLAIN decoding (RFC 4616) and a
+// Authentication helpers for IMAP and submission: SASL PLAIN decoding (RFC 4616) and a
 // limiter for failed logins per client address and per user name. Failures make the next
 // attempt wait longer (1 s doubling up to 8 s); past `maxFailures` within `windowMs` the key is
 // refused outright until the window passes. Memory is bounded: entries expire and the map is

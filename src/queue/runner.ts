@@ -1,0 +1,372 @@
+// The queue runner: takes due work from the QueueStore and delivers it, within the limits on
+// deliveries in flight (in total and per destination), retrying temporary failures on the
+// configured schedule, bouncing permanent ones, warning the sender once of a long delay.
+//
+// Order of effects for one attempt (nothing is lost in a crash):
+//   attempt -> bounce / delay notice made durable (delivered or queued) -> outcome recorded.
+// A crash between the last two repeats the notice; the reverse order could lose it.
+// RFC 3461 §6.2 / RFC 5321 §4.5.5: nothing is ever sent back to a null sender.
+//
+// Scheduling is event-driven: a timer for the earliest due recipient, a wake-up on every
+// enqueue and on every finished attempt, and a poll every LIMITS.queue.pollIntervalMs for
+// changes made by another process (`arcline queue retry`).
+
+import type { Readable } from 'node:stream';
+import type { Config } from '../config/schema.ts';
+import { parseHostPort } from '../config/schema.ts';
+import { errorMessage } from '../core/errors.ts';
+import { LIMITS } from '../core/limits.ts';
+import type { Logger } from '../core/log.ts';
+import { rfc5322Date } from '../smtp/trace.ts';
+import { buildDsn, type DsnRecipient } from './dsn.ts';
+import { type Route, type RouteResolver, resolveHostRoute, resolveRoute, retryDelay } from './route.ts';
+import type { Job, QueueStore, RecipientOutcome } from './store.ts';
+import { type AttemptResult, attemptDelivery, type RecipientResult, type TransportOptions } from './transport.ts';
+import type { QueuedMessage } from './types.ts';
+
+/** Delivers a DSN to `to` (locally or through the queue with a null sender). Resolves once durable. */
+export type NoticeSink = (to: string, dsn: Buffer, logId: string) => Promise<void>;
+
+export interface RunnerDeps {
+  readonly config: Config;
+  readonly store: QueueStore;
+  readonly resolver: RouteResolver;
+  readonly log: Logger;
+  readonly notices: NoticeSink;
+  /** The relay password, read once at start ([delivery] relay_password_file). */
+  readonly relayPassword: string | null;
+  /** Called after every attempt (metrics). */
+  readonly onAttempt?: (a: AttemptReport) => void;
+}
+
+export interface AttemptReport {
+  readonly domain: string;
+  readonly host: string | null;
+  readonly tls: boolean;
+  readonly results: readonly RecipientResult[];
+  readonly ms: number;
+}
+
+const RELAY_KEY = '(relay)';
+
+export class QueueRunner {
+  readonly #d: RunnerDeps;
+  readonly #relay: { host: string; port: number } | null;
+  #active = 0;
+  readonly #perDest = new Map<string, number>();
+  readonly #jobs = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | null = null;
+  #wakePending = false;
+  #stopping = false;
+
+  constructor(deps: RunnerDeps) {
+    this.#d = deps;
+    this.#relay = deps.config.delivery.relay ? parseHostPort(deps.config.delivery.relay) : null;
+  }
+
+  start(): void {
+    this.#d.store.onWork = () => this.wake();
+    this.wake();
+  }
+
+  /** Looks for work soon (coalesced). */
+  wake(): void {
+    if (this.#wakePending || this.#stopping) return;
+    this.#wakePending = true;
+    setImmediate(() => {
+      this.#wakePending = false;
+      this.#tick();
+    });
+  }
+
+  /** Stops taking work; waits for attempts in flight up to `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    this.#d.store.onWork = null;
+    if (this.#timer) clearTimeout(this.#timer);
+    const all = Promise.all([...this.#jobs]);
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((r) => (t = setTimeout(r, graceMs)))]);
+    clearTimeout(t);
+  }
+
+  get active(): number {
+    return this.#active;
+  }
+
+  #tick(): void {
+    if (this.#stopping) return;
+    const { config, store } = this.#d;
+    const maxTotal = config.delivery.max_connections;
+    const maxPerDest = config.delivery.max_connections_per_domain;
+    const now = Date.now();
+    let started = 0;
+    let blocked = false;
+    try {
+      const free = maxTotal - this.#active;
+      const relayBusy = this.#relay !== null && (this.#perDest.get(RELAY_KEY) ?? 0) >= maxPerDest;
+      if (free > 0 && !relayBusy) {
+        const busy = new Set<string>();
+        for (const [d, n] of this.#perDest) if (n >= maxPerDest) busy.add(d);
+        for (const { messageId, domain } of store.due(now, free, busy)) {
+          if (this.#active >= maxTotal) break;
+          const dest = this.#relay ? RELAY_KEY : domain;
+          if ((this.#perDest.get(dest) ?? 0) >= maxPerDest) {
+            blocked = true;
+            continue;
+          }
+          const job = store.claim(messageId, domain, now);
+          if (!job) continue;
+          started++;
+          this.#launch(job, dest);
+        }
+      } else {
+        blocked = true;
+      }
+    } catch (e) {
+      this.#d.log.error({ err: errorMessage(e) }, 'queue scan failed');
+    }
+    this.#schedule(now, started > 0 && !blocked);
+  }
+
+  #schedule(now: number, again: boolean): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    let delay: number = LIMITS.queue.pollIntervalMs;
+    if (again) delay = 0;
+    else {
+      const next = this.#safeNextDue();
+      if (next !== null && next > now) delay = Math.min(delay, next - now);
+    }
+    this.#timer = setTimeout(() => this.#tick(), delay);
+    this.#timer.unref();
+  }
+
+  #safeNextDue(): number | null {
+    try {
+      return this.#d.store.nextDue();
+    } catch {
+      return null;
+    }
+  }
+
+  #launch(job: Job, dest: string): void {
+    this.#active++;
+    this.#perDest.set(dest, (this.#perDest.get(dest) ?? 0) + 1);
+    const p = this.#run(job).finally(() => {
+      this.#active--;
+      const n = (this.#perDest.get(dest) ?? 1) - 1;
+      if (n <= 0) this.#perDest.delete(dest);
+      else this.#perDest.set(dest, n);
+      this.#jobs.delete(p);
+      this.wake();
+    });
+    this.#jobs.add(p);
+  }
+
+  async #run(job: Job): Promise<void> {
+    const { message, domain } = job;
+    const log = this.#d.log.child({ msg_id: message.logId, queue_id: message.id, domain });
+    const started = performance.now();
+    let attempt: AttemptResult;
+    try {
+      attempt = await this.#attempt(job);
+    } catch (e) {
+      log.error({ err: errorMessage(e) }, 'delivery attempt failed unexpectedly');
+      attempt = {
+        results: job.recipients.map((r) => ({
+          address: r.address,
+          verdict: 'deferred',
+          reply: 'local error during delivery',
+          status: '4.3.0',
+        })),
+        host: null,
+        hostName: null,
+        tls: false,
+        tried: [],
+      };
+    }
+    const ms = Math.round(performance.now() - started);
+    this.#d.onAttempt?.({ domain, host: attempt.host, tls: attempt.tls, results: attempt.results, ms });
+    try {
+      await this.#finish(job, attempt, log, ms);
+    } catch (e) {
+      // The notice could not be made durable: leave the outcome unrecorded so the attempt is
+      // repeated later (after the first retry delay) rather than lose a bounce.
+      log.error({ err: errorMessage(e) }, 'could not record delivery outcome; will retry');
+      const next = Date.now() + retryDelay(1, this.#d.config.delivery.retry_schedule);
+      await this.#d.store
+        .record(
+          message.id,
+          job.recipients.map((r) => ({
+            address: r.address,
+            kind: 'deferred',
+            reply: r.lastReply ?? 'local error',
+            host: r.lastHost,
+            nextAttempt: next,
+          })),
+          Date.now(),
+        )
+        .catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not record deferral'));
+    }
+  }
+
+  async #attempt(job: Job): Promise<AttemptResult> {
+    const { config, resolver } = this.#d;
+    const d = config.delivery;
+    const relay = this.#relay;
+    const route: Route = relay
+      ? await resolveHostRoute(resolver, relay.host, { port: relay.port, ipv6: d.ipv6 })
+      : await resolveRoute(resolver, job.domain, {
+          port: d.port,
+          ipv6: d.ipv6,
+          ownHostname: config.hostname,
+          maxAddresses: LIMITS.queue.maxAddressesPerAttempt,
+        });
+    if (route.kind !== 'hosts') {
+      const verdict = route.kind === 'permanent' ? 'failed' : 'deferred';
+      return {
+        results: job.recipients.map((r) => ({
+          address: r.address,
+          verdict,
+          reply: route.reason,
+          status: route.status,
+        })),
+        host: null,
+        hostName: null,
+        tls: false,
+        tried: [],
+      };
+    }
+    const transport: TransportOptions = {
+      hostname: config.hostname,
+      connectTimeout: d.connect_timeout,
+      timeout: d.timeout,
+      tls: relay ? d.relay_tls : d.mx_tls,
+      verifyTls: relay ? d.relay_verify_tls : false,
+      auth: relay && d.relay_username ? { user: d.relay_username, pass: this.#d.relayPassword ?? '' } : null,
+    };
+    const { message } = job;
+    return attemptDelivery(
+      route.hosts,
+      {
+        sender: message.sender,
+        recipients: job.recipients.map((r) => r.address),
+        size: message.size,
+        smtputf8: message.smtputf8,
+        envid: message.envid,
+        open: () => this.#d.store.open(message.id),
+      },
+      transport,
+    );
+  }
+
+  async #finish(job: Job, attempt: AttemptResult, log: Logger, ms: number): Promise<void> {
+    const { config, store } = this.#d;
+    const d = config.delivery;
+    const { message } = job;
+    const now = Date.now();
+    const age = now - message.created;
+    const outcomes: RecipientOutcome[] = [];
+    const failed: DsnRecipient[] = [];
+    const delayed: DsnRecipient[] = [];
+    const byAddress = new Map(job.recipients.map((r) => [r.address, r]));
+    for (const res of attempt.results) {
+      const rcpt = byAddress.get(res.address);
+      if (!rcpt) continue;
+      const base = { address: res.address, reply: res.reply, host: attempt.hostName };
+      const dsnBase = {
+        address: res.address,
+        originalRecipient: rcpt.orcpt,
+        remoteMta: attempt.hostName,
+        diagnostic: res.reply,
+        lastAttempt: new Date(now),
+      };
+      let line: Record<string, unknown> = { rcpt: res.address, host: attempt.host, tls: attempt.tls, reply: res.reply };
+      if (res.verdict === 'sent') {
+        outcomes.push({ ...base, kind: 'sent' });
+        log.info({ ...line, ms }, 'delivered');
+        continue;
+      }
+      if (res.verdict === 'failed' || age >= d.max_lifetime) {
+        const expired = res.verdict !== 'failed';
+        outcomes.push({ ...base, kind: 'failed', reply: expired ? `expired: ${res.reply}` : res.reply });
+        failed.push({ ...dsnBase, action: 'failed', status: res.status });
+        log.warn({ ...line, status: res.status, expired }, expired ? 'bounced: queue lifetime exceeded' : 'bounced');
+        continue;
+      }
+      const nextAttempt = now + retryDelay(rcpt.attempts + 1, d.retry_schedule);
+      const warn = d.delay_warning > 0 && !rcpt.delayNotified && age >= d.delay_warning && message.sender !== '';
+      outcomes.push({ ...base, kind: 'deferred', nextAttempt, delayNotified: warn });
+      if (warn) {
+        delayed.push({
+          ...dsnBase,
+          action: 'delayed',
+          status: res.status,
+          willRetryUntil: new Date(message.created + d.max_lifetime),
+        });
+      }
+      line = {
+        ...line,
+        status: res.status,
+        attempts: rcpt.attempts + 1,
+        next_retry: new Date(nextAttempt).toISOString(),
+      };
+      log.info(line, 'deferred');
+    }
+    if (failed.length > 0) await this.#notice(message, failed, log);
+    if (delayed.length > 0) await this.#notice(message, delayed, log);
+    await store.record(message.id, outcomes, now);
+  }
+
+  /** Sends a DSN to the envelope sender, never to a null sender. */
+  async #notice(message: QueuedMessage, recipients: DsnRecipient[], log: Logger): Promise<void> {
+    if (message.sender === '') {
+      log.info({ rcpts: recipients.map((r) => r.address) }, 'no notice: null sender');
+      return;
+    }
+    const host = this.#d.config.hostname;
+    const headers = await readHeaderBlock(this.#d.store.open(message.id), 64 * 1024);
+    const now = new Date();
+    const dsn = buildDsn({
+      reportingMta: host,
+      from: `MAILER-DAEMON@${host}`,
+      to: message.sender,
+      messageId: `dsn-${message.id}-${now.getTime()}@${host}`,
+      date: now,
+      arrivalDate: new Date(message.created),
+      queueId: message.id,
+      envelopeId: message.envid,
+      recipients,
+      originalHeaders: headers,
+    });
+    await this.#d.notices(message.sender, dsn, message.logId);
+    log.info(
+      {
+        to: message.sender,
+        kind: recipients[0]?.action,
+        rcpts: recipients.map((r) => r.address),
+        date: rfc5322Date(now),
+      },
+      'notice sent to sender',
+    );
+  }
+}
+
+/** The header block of a message (up to the first empty line), at most `max` bytes. */
+export async function readHeaderBlock(stream: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      const all = Buffer.concat(chunks);
+      const end = all.indexOf('\r\n\r\n');
+      if (end >= 0) return all.subarray(0, end + 2);
+      if (size >= max) return all.subarray(0, max);
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    stream.destroy();
+  }
+}

@@ -1,0 +1,383 @@
+// The durable outbound queue: one spool file per message in {state}/queue/ and rows in
+// {state}/queue.db (SQLite, WAL, shared with the CLI). See types.ts for the durability
+// contract of enqueue(). The runner (runner.ts) works from here through claim()/record():
+//
+// - A recipient is 'queued' until a remote server took it ('sent') or it failed for good
+//   ('failed', and a bounce was queued or delivered). When no recipient of a message is queued
+//   any more its rows and file go.
+// - Work is leased: claim() marks the recipients of one (message, domain) pair as leased so the
+//   next look at the table does not hand them out twice; record() ends the lease. Leases are
+//   process memory in effect: open() clears them all, so after a crash every leased recipient
+//   is simply due again (a remote 250 not yet recorded may be sent twice: RFC 5321 §6.1 accepts
+//   a duplicate over a loss).
+
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { Readable } from 'node:stream';
+import { newId } from '../core/ids.ts';
+import type { Logger } from '../core/log.ts';
+import { openDatabase, transaction } from '../core/sqlite.ts';
+import { DirSyncer } from '../store/maildir/dirsync.ts';
+import { writeDurably } from '../store/maildir/durable.ts';
+import type {
+  DeliveryQueue,
+  OutboundMessage,
+  QueuedMessage,
+  QueuedRecipient,
+  QueueId,
+  QueueOrigin,
+  RecipientState,
+} from './types.ts';
+
+const MIGRATIONS = [
+  `CREATE TABLE message (
+     id TEXT PRIMARY KEY,
+     sender TEXT NOT NULL,
+     created INTEGER NOT NULL,
+     size INTEGER NOT NULL,
+     held INTEGER NOT NULL DEFAULT 0,
+     origin TEXT NOT NULL,
+     log_id TEXT NOT NULL,
+     smtputf8 INTEGER NOT NULL DEFAULT 0,
+     auth_user TEXT,
+     envid TEXT
+   ) STRICT;
+   CREATE TABLE recipient (
+     message_id TEXT NOT NULL REFERENCES message(id) ON DELETE CASCADE,
+     address TEXT NOT NULL,
+     domain TEXT NOT NULL,
+     orcpt TEXT,
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt INTEGER NOT NULL,
+     leased INTEGER NOT NULL DEFAULT 0,
+     last_attempt INTEGER,
+     last_reply TEXT,
+     last_host TEXT,
+     delay_notified INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (message_id, address)
+   ) STRICT;
+   CREATE INDEX recipient_due ON recipient(next_attempt) WHERE state = 'queued' AND leased = 0;`,
+];
+
+/** One unit of delivery work: the queued recipients of one message at one domain. */
+export interface Job {
+  readonly message: QueuedMessage;
+  readonly domain: string;
+  readonly recipients: readonly QueuedRecipient[];
+}
+
+/** What happened to one recipient in one attempt. */
+export type RecipientOutcome =
+  | { readonly address: string; readonly kind: 'sent'; readonly reply: string; readonly host: string | null }
+  | { readonly address: string; readonly kind: 'failed'; readonly reply: string; readonly host: string | null }
+  | {
+      readonly address: string;
+      readonly kind: 'deferred';
+      readonly reply: string;
+      readonly host: string | null;
+      readonly nextAttempt: number;
+      readonly delayNotified?: boolean;
+    };
+
+interface MessageRow {
+  id: string;
+  sender: string;
+  created: number;
+  size: number;
+  origin: string;
+  log_id: string;
+  smtputf8: number;
+  auth_user: string | null;
+  envid: string | null;
+}
+
+interface RecipientRow {
+  message_id: string;
+  address: string;
+  domain: string;
+  orcpt: string | null;
+  state: string;
+  attempts: number;
+  next_attempt: number;
+  last_attempt: number | null;
+  last_reply: string | null;
+  last_host: string | null;
+  delay_notified: number;
+}
+
+export interface QueueStoreOptions {
+  /** {state}: the database is {state}/queue.db, the files {state}/queue/. */
+  readonly stateDir: string;
+  readonly log: Logger;
+}
+
+export class QueueStore implements DeliveryQueue {
+  readonly #db: DatabaseSync;
+  readonly #dir: string;
+  readonly #log: Logger;
+  readonly #dirSync = new DirSyncer();
+  readonly #q: Record<string, StatementSync>;
+  /** Called after enqueue/release/retry so a runner in this process starts at once. */
+  onWork: (() => void) | null = null;
+
+  constructor(opts: QueueStoreOptions) {
+    this.#dir = join(opts.stateDir, 'queue');
+    this.#log = opts.log;
+    this.#db = openDatabase(join(opts.stateDir, 'queue.db'), { migrations: MIGRATIONS });
+    const db = this.#db;
+    this.#q = {
+      insertMessage: db.prepare(
+        `INSERT INTO message (id, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertRecipient: db.prepare(
+        `INSERT OR IGNORE INTO recipient (message_id, address, domain, orcpt, state, next_attempt)
+         VALUES (?, ?, ?, ?, 'queued', ?)`,
+      ),
+      release: db.prepare('UPDATE message SET held = 0 WHERE id = ?'),
+      message: db.prepare('SELECT * FROM message WHERE id = ?'),
+      recipients: db.prepare('SELECT * FROM recipient WHERE message_id = ? ORDER BY domain, address'),
+      due: db.prepare(
+        `SELECT r.message_id, r.domain FROM recipient r JOIN message m ON m.id = r.message_id
+         WHERE r.state = 'queued' AND r.leased = 0 AND r.next_attempt <= ? AND m.held = 0
+         ORDER BY r.next_attempt LIMIT ?`,
+      ),
+      nextDue: db.prepare(`SELECT MIN(next_attempt) AS t FROM recipient WHERE state = 'queued' AND leased = 0`),
+      claim: db.prepare(
+        `UPDATE recipient SET leased = 1
+         WHERE message_id = ? AND domain = ? AND state = 'queued' AND leased = 0 AND next_attempt <= ?
+         RETURNING *`,
+      ),
+      record: db.prepare(
+        `UPDATE recipient SET state = ?, leased = 0, attempts = attempts + 1, last_attempt = ?, last_reply = ?,
+           last_host = ?, next_attempt = ?, delay_notified = MAX(delay_notified, ?)
+         WHERE message_id = ? AND address = ?`,
+      ),
+      unlease: db.prepare('UPDATE recipient SET leased = 0 WHERE message_id = ? AND domain = ?'),
+      pending: db.prepare(`SELECT COUNT(*) AS n FROM recipient WHERE message_id = ? AND state = 'queued'`),
+      deleteMessage: db.prepare('DELETE FROM message WHERE id = ?'),
+      list: db.prepare(
+        `SELECT * FROM message WHERE held = 0 AND EXISTS
+           (SELECT 1 FROM recipient r WHERE r.message_id = message.id AND r.state = 'queued')
+         ORDER BY created, id LIMIT ?`,
+      ),
+      retryOne: db.prepare(
+        `UPDATE recipient SET next_attempt = ? WHERE message_id = ? AND state = 'queued' AND next_attempt > ?`,
+      ),
+      retryAll: db.prepare(`UPDATE recipient SET next_attempt = ? WHERE state = 'queued' AND next_attempt > ?`),
+      counts: db.prepare(
+        `SELECT COUNT(DISTINCT message_id) AS messages, COUNT(*) AS recipients FROM recipient WHERE state = 'queued'`,
+      ),
+    };
+  }
+
+  /** Start-up recovery (see the header comments); returns what it removed. */
+  async recover(): Promise<{ held: number; orphanFiles: number; missingFiles: string[] }> {
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    this.#db.exec('UPDATE recipient SET leased = 0 WHERE leased = 1');
+    const held = (this.#db.prepare('SELECT id FROM message WHERE held = 1').all() as { id: string }[]).map((r) => r.id);
+    for (const id of held) {
+      this.#q.deleteMessage!.run(id);
+      await rm(this.#path(id as QueueId), { force: true });
+    }
+    const ids = new Set((this.#db.prepare('SELECT id FROM message').all() as { id: string }[]).map((r) => r.id));
+    let orphanFiles = 0;
+    const present = new Set<string>();
+    for (const f of await readdir(this.#dir)) {
+      const id = f.endsWith('.eml') ? f.slice(0, -4) : null;
+      if (id !== null && ids.has(id)) {
+        present.add(id);
+        continue;
+      }
+      orphanFiles++;
+      await rm(join(this.#dir, f), { force: true });
+    }
+    const missingFiles = [...ids].filter((id) => !present.has(id));
+    if (held.length || orphanFiles || missingFiles.length) {
+      this.#log.warn({ held: held.length, orphan_files: orphanFiles, missing_files: missingFiles }, 'queue recovered');
+    }
+    return { held: held.length, orphanFiles, missingFiles };
+  }
+
+  #path(id: QueueId): string {
+    return join(this.#dir, `${id}.eml`);
+  }
+
+  async enqueue(m: OutboundMessage): Promise<QueueId> {
+    if (m.recipients.length === 0) throw new Error('enqueue: no recipients');
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const id = newId('q') as QueueId;
+    const tmp = join(this.#dir, `${id}.tmp`);
+    const path = this.#path(id);
+    let size: number;
+    try {
+      size = await writeDurably(tmp, m.prefix, m.message);
+      await rename(tmp, path);
+      await this.#dirSync.sync(this.#dir);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      await rm(path, { force: true });
+      throw e;
+    }
+    const now = Date.now();
+    try {
+      transaction(this.#db, () => {
+        this.#q.insertMessage!.run(
+          id,
+          m.sender,
+          now,
+          size,
+          m.hold ? 1 : 0,
+          m.origin,
+          m.logId,
+          m.smtputf8 ? 1 : 0,
+          m.authUser ?? null,
+          m.envid ?? null,
+        );
+        for (const r of m.recipients) {
+          this.#q.insertRecipient!.run(id, r.address, domainOf(r.address), r.orcpt ?? null, now);
+        }
+      });
+    } catch (e) {
+      await rm(path, { force: true });
+      throw e;
+    }
+    if (!m.hold) this.onWork?.();
+    return id;
+  }
+
+  release(id: QueueId): void {
+    this.#q.release!.run(id);
+    this.onWork?.();
+  }
+
+  /** The message file, for the transport. */
+  open(id: QueueId): Readable {
+    return createReadStream(this.#path(id), { highWaterMark: 256 * 1024 });
+  }
+
+  get(id: QueueId): QueuedMessage | null {
+    const row = this.#q.message!.get(id) as MessageRow | undefined;
+    return row ? this.#toMessage(row) : null;
+  }
+
+  list(opts: { limit?: number } = {}): QueuedMessage[] {
+    const rows = this.#q.list!.all(opts.limit ?? 1_000_000) as unknown as MessageRow[];
+    return rows.map((r) => this.#toMessage(r));
+  }
+
+  counts(): { messages: number; recipients: number } {
+    return this.#q.counts!.get() as { messages: number; recipients: number };
+  }
+
+  #toMessage(row: MessageRow): QueuedMessage {
+    const recipients = (this.#q.recipients!.all(row.id) as unknown as RecipientRow[]).map(toRecipient);
+    return {
+      id: row.id as QueueId,
+      sender: row.sender,
+      created: row.created,
+      size: row.size,
+      origin: row.origin as QueueOrigin,
+      logId: row.log_id,
+      smtputf8: row.smtputf8 === 1,
+      authUser: row.auth_user,
+      envid: row.envid,
+      recipients,
+    };
+  }
+
+  retry(id: QueueId | 'all'): number {
+    const now = Date.now();
+    const r = id === 'all' ? this.#q.retryAll!.run(now, now) : this.#q.retryOne!.run(now, id, now);
+    this.onWork?.();
+    return Number(r.changes);
+  }
+
+  async drop(id: QueueId): Promise<boolean> {
+    const r = this.#q.deleteMessage!.run(id);
+    await rm(this.#path(id), { force: true });
+    return Number(r.changes) > 0;
+  }
+
+  /** Due (message, domain) pairs, oldest first; `skip` holds domains that are busy. */
+  due(now: number, limit: number, skip: ReadonlySet<string>): { messageId: QueueId; domain: string }[] {
+    const rows = this.#q.due!.all(now, limit * 4 + skip.size * 8) as { message_id: string; domain: string }[];
+    const seen = new Set<string>();
+    const out: { messageId: QueueId; domain: string }[] = [];
+    for (const r of rows) {
+      if (skip.has(r.domain)) continue;
+      const key = `${r.message_id}\0${r.domain}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ messageId: r.message_id as QueueId, domain: r.domain });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** When the next recipient becomes due (ms), or null when nothing is queued. */
+  nextDue(): number | null {
+    const r = this.#q.nextDue!.get() as { t: number | null };
+    return r.t;
+  }
+
+  /** Leases the due recipients of one message at one domain; null if another took them. */
+  claim(messageId: QueueId, domain: string, now: number): Job | null {
+    const row = this.#q.message!.get(messageId) as MessageRow | undefined;
+    if (!row) return null;
+    const rows = this.#q.claim!.all(messageId, domain, now) as unknown as RecipientRow[];
+    if (rows.length === 0) return null;
+    return { message: this.#toMessage(row), domain, recipients: rows.map(toRecipient) };
+  }
+
+  /** Ends a lease without an attempt (shutdown before the attempt started). */
+  unlease(messageId: QueueId, domain: string): void {
+    this.#q.unlease!.run(messageId, domain);
+  }
+
+  /** Records the outcome of an attempt; returns true when the message is finished (its rows
+   *  and file are gone). */
+  async record(messageId: QueueId, outcomes: readonly RecipientOutcome[], now: number): Promise<boolean> {
+    const finished = transaction(this.#db, () => {
+      for (const o of outcomes) {
+        const state: RecipientState = o.kind === 'deferred' ? 'queued' : o.kind;
+        const next = o.kind === 'deferred' ? o.nextAttempt : now;
+        const notified = o.kind === 'deferred' && o.delayNotified ? 1 : 0;
+        this.#q.record!.run(state, now, o.reply.slice(0, 1000), o.host, next, notified, messageId, o.address);
+      }
+      const pending = (this.#q.pending!.get(messageId) as { n: number }).n;
+      if (pending > 0) return false;
+      this.#q.deleteMessage!.run(messageId);
+      return true;
+    });
+    if (finished) await rm(this.#path(messageId), { force: true });
+    else this.onWork?.();
+    return finished;
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
+function toRecipient(r: RecipientRow): QueuedRecipient {
+  return {
+    address: r.address,
+    domain: r.domain,
+    orcpt: r.orcpt,
+    state: r.state as RecipientState,
+    attempts: r.attempts,
+    nextAttempt: r.next_attempt,
+    lastAttempt: r.last_attempt,
+    lastReply: r.last_reply,
+    lastHost: r.last_host,
+    delayNotified: r.delay_notified === 1,
+  };
+}
+
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}

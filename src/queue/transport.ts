@@ -1,0 +1,231 @@
+// One delivery attempt: the queued recipients of one message at one domain, to the hosts of
+// its route, in one SMTP transaction (nodemailer's SMTPConnection: PIPELINING, SMTPUTF8, SIZE).
+//
+// RFC 5321 §5.1 / §4.2: hosts are tried in order while a host cannot take the message at all
+// (connection refused or dropped, timeout, greeting or EHLO refused). Once a host answers the
+// transaction, its answers decide: per recipient at RCPT, then for every accepted recipient at
+// the end of DATA. 2xx = sent, 5xx = failed, 4xx = deferred. Anything unexpected is deferred:
+// an attempt never turns a doubt into a bounce.
+//
+// TLS: with mx_tls = "opportunistic", STARTTLS is used when offered, without certificate
+// checks (RFC 7435; Postfix "may"); if the TLS handshake itself fails the same address is
+// tried once more in plaintext, as Postfix does. The relay has its own, stricter policy.
+
+import type { Readable } from 'node:stream';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { errorMessage } from '../core/errors.ts';
+import { oneLine } from '../core/text.ts';
+import type { RouteHost } from './route.ts';
+
+export interface TransportOptions {
+  /** Our EHLO name. */
+  readonly hostname: string;
+  readonly connectTimeout: number;
+  readonly timeout: number;
+  readonly tls: 'opportunistic' | 'none' | 'starttls' | 'implicit';
+  /** Verify certificates (relay only). */
+  readonly verifyTls: boolean;
+  readonly auth: { readonly user: string; readonly pass: string } | null;
+}
+
+export interface AttemptEnvelope {
+  readonly sender: string;
+  readonly recipients: readonly string[];
+  readonly size: number;
+  readonly smtputf8: boolean;
+  readonly envid: string | null;
+  readonly open: () => Readable;
+}
+
+export type Verdict = 'sent' | 'failed' | 'deferred';
+
+export interface RecipientResult {
+  readonly address: string;
+  readonly verdict: Verdict;
+  /** The server's reply ("550 5.1.1 ...") or our description of what went wrong. */
+  readonly reply: string;
+  /** Enhanced status code for DSNs: from the reply when it has one, else derived. */
+  readonly status: string;
+}
+
+export interface AttemptResult {
+  readonly results: readonly RecipientResult[];
+  /** The host that answered the transaction, "name [address]", or the last one tried. */
+  readonly host: string | null;
+  readonly hostName: string | null;
+  readonly tls: boolean;
+  /** One line per host tried, for the log. */
+  readonly tried: readonly { host: string; error: string }[];
+}
+
+interface SmtpError extends Error {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+  command?: string;
+  rejectedErrors?: SmtpError[];
+  recipient?: string;
+}
+
+/** Tries the hosts in order; see the header comment. */
+export async function attemptDelivery(
+  hosts: readonly RouteHost[],
+  env: AttemptEnvelope,
+  opts: TransportOptions,
+): Promise<AttemptResult> {
+  const tried: { host: string; error: string }[] = [];
+  for (const host of hosts) {
+    const label = host.name === host.address ? `[${host.address}]` : `${host.name} [${host.address}]`;
+    let conn: Connected;
+    try {
+      conn = await connect(host, opts, opts.tls !== 'none');
+    } catch (e) {
+      const err = e as SmtpError;
+      if (err.code === 'ETLS' && opts.tls === 'opportunistic') {
+        // RFC 7435 §4: a failed handshake must not stop delivery that plaintext allows.
+        try {
+          conn = await connect(host, opts, false);
+        } catch (e2) {
+          tried.push({ host: label, error: describe(e2) });
+          continue;
+        }
+      } else {
+        // Even a 5xx greeting or a relay refusing our AUTH only moves on to the next host; if
+        // none takes the message it is deferred, never bounced for a host's or our set-up's fault.
+        tried.push({ host: label, error: describe(e) });
+        continue;
+      }
+    }
+    try {
+      const results = await transact(conn.c, env);
+      return { results, host: label, hostName: host.name, tls: conn.c.secure, tried };
+    } finally {
+      conn.c.quit();
+      setTimeout(() => conn.c.close(), 1000).unref();
+    }
+  }
+  const last = tried.at(-1);
+  const reply = last ? `${last.host}: ${last.error}` : 'no host to try';
+  return {
+    results: env.recipients.map((address) => ({ address, verdict: 'deferred', reply, status: '4.4.1' })),
+    host: last?.host ?? null,
+    hostName: null,
+    tls: false,
+    tried,
+  };
+}
+
+interface Connected {
+  readonly c: SMTPConnection;
+}
+
+function connect(host: RouteHost, opts: TransportOptions, useTls: boolean): Promise<Connected> {
+  const implicit = opts.tls === 'implicit';
+  const c = new SMTPConnection({
+    host: host.address,
+    port: host.port,
+    name: opts.hostname,
+    secure: implicit,
+    servername: host.name,
+    ignoreTLS: !useTls,
+    requireTLS: opts.tls === 'starttls',
+    opportunisticTLS: opts.tls === 'opportunistic',
+    tls: { rejectUnauthorized: opts.verifyTls, servername: host.name, minVersion: 'TLSv1' },
+    connectionTimeout: opts.connectTimeout,
+    greetingTimeout: opts.timeout,
+    socketTimeout: opts.timeout,
+    logger: false,
+  });
+  return new Promise<Connected>((resolve, reject) => {
+    let settled = false;
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      c.close();
+      reject(e);
+    };
+    c.once('error', fail);
+    c.connect((err) => {
+      if (err) return fail(err);
+      if (!opts.auth) {
+        settled = true;
+        c.on('error', () => {}); // later errors arrive through send()'s callback
+        return resolve({ c });
+      }
+      c.login({ user: opts.auth.user, pass: opts.auth.pass }, (loginErr) => {
+        if (loginErr) return fail(loginErr);
+        settled = true;
+        c.on('error', () => {});
+        resolve({ c });
+      });
+    });
+  });
+}
+
+function transact(c: SMTPConnection, env: AttemptEnvelope): Promise<RecipientResult[]> {
+  return new Promise<RecipientResult[]>((resolve) => {
+    const body = env.open();
+    const envelope = {
+      from: env.sender,
+      to: [...env.recipients],
+      size: env.size,
+      use8BitMime: true,
+      ...(env.envid ? { dsn: { envid: env.envid } } : {}),
+    };
+    c.send(envelope, body, (err, info) => {
+      body.destroy();
+      if (!err) {
+        const rejected = new Map((info.rejectedErrors ?? []).map((e) => [e.recipient ?? '', e as SmtpError]));
+        resolve(
+          env.recipients.map((address) => {
+            const r = rejected.get(address);
+            return r ? fromReply(address, r) : sent(address, info.response);
+          }),
+        );
+        return;
+      }
+      const e = err as SmtpError;
+      const perRcpt = new Map((e.rejectedErrors ?? []).map((r) => [r.recipient ?? '', r]));
+      resolve(
+        env.recipients.map((address) => {
+          const r = perRcpt.get(address);
+          if (r) return fromReply(address, r);
+          return fromReply(address, e);
+        }),
+      );
+    });
+  });
+}
+
+function sent(address: string, response: string): RecipientResult {
+  return { address, verdict: 'sent', reply: clean(response), status: statusOf(response, 2) };
+}
+
+/** Maps a reply (or an error without one) to a verdict. */
+function fromReply(address: string, e: SmtpError): RecipientResult {
+  const code = e.responseCode;
+  if (code === undefined || !e.response) {
+    return { address, verdict: 'deferred', reply: describe(e), status: '4.4.2' };
+  }
+  const reply = clean(e.response);
+  if (code >= 500 && code < 600) return { address, verdict: 'failed', reply, status: statusOf(reply, 5) };
+  return { address, verdict: 'deferred', reply, status: statusOf(reply, 4) };
+}
+
+/** The enhanced status code of a reply (RFC 3463), or a generic one of its class. */
+export function statusOf(reply: string, cls: 2 | 4 | 5): string {
+  const m = /^\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(reply);
+  if (m && Number(m[1]) === cls) return `${m[1]}.${m[2]}.${m[3]}`;
+  return `${cls}.0.0`;
+}
+
+function clean(s: string): string {
+  return oneLine(s, 1000);
+}
+
+function describe(e: unknown): string {
+  const err = e as SmtpError;
+  if (err?.response) return clean(err.response);
+  const m = errorMessage(e);
+  return clean(err?.code ? `${err.code}: ${m}` : m);
+}
