@@ -9,7 +9,9 @@ import { configPath, type LoadedConfig, loadConfig } from '../config/load.ts';
 import { ArclineError, isArclineError } from '../core/errors.ts';
 import { silentLogger } from '../core/log.ts';
 import { formatSize, parseSize } from '../core/size.ts';
+import { oneLine } from '../core/text.ts';
 import { type Context, openContext } from '../main.ts';
+import type { QueuedMessage, QueueId } from '../queue/types.ts';
 import { readLine, readPassword } from './password-input.ts';
 
 const USAGE = `usage: arcline [--config FILE] COMMAND
@@ -23,6 +25,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   user list [DOMAIN]
   alias add SRC DST... | del SRC [DST...] | list [DOMAIN]
   catchall set DOMAIN ADDR|none
+  queue list | show ID | retry ID|--all | delete ID
   version | help
 
 --config FILE (or ARCLINE_CONFIG) names the config file; default: embedded defaults.
@@ -89,6 +92,7 @@ function parse(argv: string[]) {
       'hash-stdin': { type: 'boolean' },
       quota: { type: 'string' },
       purge: { type: 'boolean' },
+      all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -182,9 +186,81 @@ async function run(ctx: Context, command: string, sub: string | undefined, args:
       noMore(2);
       await ops.setCatchAll(args[0] as string, args[1] === 'none' ? null : (args[1] as string));
       return say(args[1] === 'none' ? `removed the catch-all of ${args[0]}` : `catch-all of ${args[0]} -> ${args[1]}`);
+    case 'queue list':
+      noMore(0);
+      return queueList(ctx);
+    case 'queue show': {
+      need(1, 'ID');
+      noMore(1);
+      const m = ctx.queue.get(args[0] as QueueId);
+      if (!m) throw new ArclineError('NOT_FOUND', `no queued message ${args[0]}`);
+      return queueShow(m);
+    }
+    case 'queue retry': {
+      if (flags.all) {
+        noMore(0);
+        return say(`${ctx.queue.retry('all')} recipient(s) due now`);
+      }
+      need(1, 'ID or --all');
+      noMore(1);
+      if (!ctx.queue.get(args[0] as QueueId)) throw new ArclineError('NOT_FOUND', `no queued message ${args[0]}`);
+      return say(`${ctx.queue.retry(args[0] as QueueId)} recipient(s) of ${args[0]} due now`);
+    }
+    case 'queue delete':
+      need(1, 'ID');
+      noMore(1);
+      if (!(await ctx.queue.drop(args[0] as QueueId))) {
+        throw new ArclineError('NOT_FOUND', `no queued message ${args[0]}`);
+      }
+      return say(`deleted ${args[0]} (no bounce sent)`);
     default:
       throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
   }
+}
+
+function queueList(ctx: Context): void {
+  const now = Date.now();
+  const rows: string[][] = [];
+  for (const m of ctx.queue.list()) {
+    const queued = m.recipients.filter((r) => r.state === 'queued');
+    const next = Math.min(...queued.map((r) => r.nextAttempt));
+    rows.push([
+      m.id,
+      formatSize(m.size),
+      ago(now - m.created),
+      m.sender === '' ? '<>' : m.sender,
+      String(queued.length),
+      next <= now ? 'now' : `in ${ago(next - now)}`,
+      oneLine(queued.find((r) => r.lastReply)?.lastReply ?? '-', 60),
+    ]);
+  }
+  table(['ID', 'SIZE', 'AGE', 'SENDER', 'RCPTS', 'NEXT', 'LAST REPLY'], rows);
+  const c = ctx.queue.counts();
+  say(`${c.messages} message(s), ${c.recipients} recipient(s) queued`);
+}
+
+function queueShow(m: QueuedMessage): void {
+  say(`id:       ${m.id}`);
+  say(`log id:   ${m.logId}`);
+  say(`sender:   ${m.sender === '' ? '<>' : m.sender}`);
+  say(`origin:   ${m.origin}${m.authUser ? ` (${m.authUser})` : ''}`);
+  say(`size:     ${formatSize(m.size)} (${m.size} bytes)`);
+  say(`arrived:  ${new Date(m.created).toISOString()}`);
+  for (const r of m.recipients) {
+    say('');
+    say(`  ${r.address}: ${r.state}, ${r.attempts} attempt(s)`);
+    if (r.state === 'queued') say(`    next attempt: ${new Date(r.nextAttempt).toISOString()}`);
+    if (r.lastHost) say(`    last host:    ${r.lastHost}`);
+    if (r.lastReply) say(`    last reply:   ${oneLine(r.lastReply, 500)}`);
+  }
+}
+
+function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
 }
 
 function sizeOrThrow(text: string): number {

@@ -57,7 +57,8 @@ export async function resolveRoute(resolver: RouteResolver, domain: string, opts
     if (real.length === 0 && mx.length > 0) {
       return { kind: 'permanent', status: '5.1.10', reason: `${domain} does not accept mail (null MX)` };
     }
-    exchanges = orderByPreference(real, opts.random ?? Math.random);
+    // c-ares answers some NODATA cases (a CNAME to a name without MX) with an empty list.
+    exchanges = mx.length === 0 ? [domain] : orderByPreference(real, opts.random ?? Math.random);
   } catch (e) {
     const code = dnsCode(e);
     if (PERMANENT_DNS.has(code)) {

@@ -21,6 +21,9 @@ export interface TestServer {
   /** IMAP with STARTTLS, and with implicit TLS. */
   readonly imapPort: number;
   readonly imapsPort: number;
+  /** Submission with STARTTLS and with implicit TLS (0 unless `submission: true`). */
+  readonly submissionPort: number;
+  readonly submissionTlsPort: number;
   readonly server: RunningServer;
   readonly admin: AdminContext;
   /** Every log line the server wrote, parsed. */
@@ -56,12 +59,30 @@ ${extra}`;
 
 /** Merges extra TOML into the base config: `smtp.max_recipients = 3` style keys go in sections. */
 export async function startTestServer(
-  opts: { smtp?: string; server?: string; domains?: string[]; users?: string[] } = {},
+  opts: {
+    smtp?: string;
+    server?: string;
+    domains?: string[];
+    users?: string[];
+    /** Listen for submission (STARTTLS and implicit TLS) on ephemeral ports. */
+    submission?: boolean;
+    /** More TOML sections ([delivery], [dns] ...), appended as they are. */
+    extra?: string;
+    /** An existing directory to run in (restart tests); kept by stop() when given. */
+    dir?: string;
+  } = {},
 ): Promise<TestServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'arcline-test-'));
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'arcline-test-')));
   let text = TEST_CONFIG(dir);
+  if (opts.submission) {
+    text = text.replace(
+      '[submission]\nlisten = []\ntls_listen = []',
+      '[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]',
+    );
+  }
   if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);
   if (opts.server) text += `[server]\n${opts.server}\n`;
+  if (opts.extra) text += `\n${opts.extra}\n`;
   const configFile = join(dir, 'arcline.toml');
   await writeFile(configFile, text);
   const config = parseConfigText(text, configFile);
@@ -74,9 +95,11 @@ export async function startTestServer(
   });
   const log = pino({ level: 'debug' }, sink);
   const admin = await openContext(config, log);
-  for (const d of opts.domains ?? ['example.test']) await admin.ops.addDomain(d);
-  for (const u of opts.users ?? ['alice@example.test', 'bob@example.test']) {
-    await admin.ops.addUser(u, { password: 'secret-password' });
+  if (!opts.dir) {
+    for (const d of opts.domains ?? ['example.test']) await admin.ops.addDomain(d);
+    for (const u of opts.users ?? ['alice@example.test', 'bob@example.test']) {
+      await admin.ops.addUser(u, { password: 'secret-password' });
+    }
   }
   const server = await startServer(config, log);
   const port = server.smtp[0]?.port;
@@ -96,6 +119,8 @@ export async function startTestServer(
     port,
     imapPort,
     imapsPort,
+    submissionPort: server.submission[0]?.port ?? 0,
+    submissionTlsPort: server.submission[1]?.port ?? 0,
     server,
     admin,
     logs,
@@ -108,7 +133,7 @@ export async function startTestServer(
     async stop() {
       await server.stop();
       await admin.close();
-      await rm(dir, { recursive: true, force: true });
+      if (!opts.dir) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,151 @@
+// A remote mail server for tests: a real smtp-server on a loopback address, standing in for
+// another organisation's MX. It records every transaction it accepts and answers each RCPT and
+// each end of DATA as the test says, so tests can script 4xx, 5xx and per-recipient outcomes.
+
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { generateSelfSigned, type TlsPair } from '../../src/tls/certs.ts';
+
+let pairOnce: Promise<TlsPair> | null = null;
+
+export interface ReceivedMail {
+  readonly from: string;
+  readonly to: string[];
+  readonly data: Buffer;
+  readonly secure: boolean;
+  readonly helo: string;
+  readonly user: string | undefined;
+}
+
+/** A reply to give instead of accepting: e.g. { code: 550, message: '5.1.1 No such user' }. */
+export interface Refusal {
+  readonly code: number;
+  readonly message: string;
+}
+
+export interface FakeMxOptions {
+  readonly host?: string;
+  readonly port?: number;
+  /** Decides a RCPT: null accepts. */
+  readonly onRcpt?: (address: string, session: SMTPServerSession) => Refusal | null;
+  /** Decides the end of DATA: null accepts. */
+  readonly onData?: (mail: ReceivedMail) => Refusal | null;
+  /** Offer STARTTLS (default true). */
+  readonly starttls?: boolean;
+  /** Require AUTH (a smarthost): user -> password. */
+  readonly users?: Record<string, string>;
+  /** Implicit TLS (port 465 style). */
+  readonly secure?: boolean;
+}
+
+export interface FakeMx {
+  readonly host: string;
+  readonly port: number;
+  readonly mails: ReceivedMail[];
+  /** Every RCPT seen, accepted or not. */
+  readonly rcpts: string[];
+  connections: number;
+  /** Resolves when `n` mails have been accepted in total. */
+  waitFor(n: number, timeoutMs?: number): Promise<ReceivedMail[]>;
+  close(): Promise<void>;
+}
+
+function refusal(r: Refusal): Error & { responseCode: number } {
+  const e = new Error(r.message) as Error & { responseCode: number };
+  e.responseCode = r.code;
+  return e;
+}
+
+export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
+  const mails: ReceivedMail[] = [];
+  const rcpts: string[] = [];
+  const waiters: { n: number; resolve: () => void }[] = [];
+  pairOnce ??= generateSelfSigned('mx.remote.test');
+  const pair = await pairOnce;
+  const state = { connections: 0 };
+  const server = new SMTPServer({
+    key: pair.key,
+    cert: pair.cert,
+    secure: opts.secure ?? false,
+    hideSTARTTLS: opts.starttls === false,
+    authOptional: !opts.users,
+    authMethods: ['PLAIN', 'LOGIN'],
+    ...(opts.users ? {} : { disabledCommands: ['AUTH'] }),
+    onAuth: (auth, _session, cb) => {
+      if (opts.users && opts.users[auth.username ?? ''] === auth.password) return cb(null, { user: auth.username });
+      cb(refusal({ code: 535, message: 'Authentication failed' }));
+    },
+    logger: false,
+    disableReverseLookup: true,
+    size: 100 * 1024 * 1024,
+    onConnect: (_s, cb) => {
+      state.connections++;
+      cb();
+    },
+    onRcptTo: (address, session, cb) => {
+      rcpts.push(address.address);
+      const r = opts.onRcpt?.(address.address, session) ?? null;
+      cb(r ? refusal(r) : undefined);
+    },
+    onData: (stream, session, cb) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const mail: ReceivedMail = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          data: Buffer.concat(chunks),
+          secure: session.secure,
+          helo: session.hostNameAppearsAs,
+          user: session.user as string | undefined,
+        };
+        const r = opts.onData?.(mail) ?? null;
+        if (r) return cb(refusal(r));
+        mails.push(mail);
+        for (const w of [...waiters]) {
+          if (mails.length >= w.n) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve();
+          }
+        }
+        cb(null, 'Ok: queued');
+      });
+    },
+  });
+  server.on('error', () => {});
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    host,
+    port,
+    mails,
+    rcpts,
+    get connections() {
+      return state.connections;
+    },
+    set connections(v: number) {
+      state.connections = v;
+    },
+    waitFor(n, timeoutMs = 10_000) {
+      if (mails.length >= n) return Promise.resolve(mails);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`fake MX: ${mails.length} of ${n} mails after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        waiters.push({
+          n,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve(mails);
+          },
+        });
+      });
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
