@@ -128,7 +128,7 @@ export class SmtpService {
     const { config, tls, resolver } = this.#deps;
     const sub = this.#submission;
     // greetingDelay is ours: see smtp-server-patches.ts.
-    const options: SMTPServerOptions & { greetingDelay: number } = {
+    const options: SMTPServerOptions & { greetingDelay: number; authRequiresTls: boolean } = {
       name: config.hostname,
       banner: sub ? 'arcline ESMTP submission ready' : 'arcline ESMTP ready',
       key: tls.current.key,
@@ -153,6 +153,7 @@ export class SmtpService {
       maxCommandLength: LIMITS.smtp.maxCommandLength,
       socketTimeout: config.smtp.timeout,
       greetingDelay: sub ? 0 : config.smtp.greeting_delay,
+      authRequiresTls: sub,
       // Our own sweep (close()) ends connections at the deadline; this is only a backstop.
       closeTimeout: config.server.shutdown_grace + 1000,
       ...(resolver ? { resolver } : { disableReverseLookup: true }),

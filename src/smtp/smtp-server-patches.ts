@@ -6,7 +6,10 @@
 //    text starts with its own enhanced code ("5.7.1 ...") goes out with exactly that code.
 // 2. AUTH before STARTTLS. smtp-server answers "538 Error: Must issue a STARTTLS command
 //    first"; RFC 3207 §4 specifies 530 5.7.0 for exactly this case, which clients know.
-// 3. Greeting delay. smtp-server waits a hard-coded 100 ms before every 220 greeting to catch
+// 3. AUTH in EHLO before TLS. smtp-server lists AUTH on a plaintext connection even when it
+//    will refuse it there. With our `authRequiresTls` option the EHLO reply leaves AUTH out
+//    until STARTTLS (RFC 4954 §4: clients then know they must start TLS first).
+// 4. Greeting delay. smtp-server waits a hard-coded 100 ms before every 220 greeting to catch
 //    clients that talk before it ("early talkers"). That caps each session at ~10 messages/s
 //    whatever the server's speed. We make the pause the `greetingDelay` option
 //    ([smtp] greeting_delay): 0 by default, as in Postfix's smtpd; a few seconds gives
@@ -21,7 +24,11 @@ interface PatchedConnection {
   init(): void;
   connectionReady(): void;
   _setListeners(callback: () => void): void;
-  _server: { options: { maxClients?: number; greetingDelay?: number }; connections: Set<unknown> };
+  _server: {
+    options: { maxClients?: number; greetingDelay?: number; authRequiresTls?: boolean };
+    connections: Set<unknown>;
+  };
+  secure: boolean;
   name: string;
 }
 
@@ -34,6 +41,9 @@ export function installSmtpServerPatches(): void {
 
   const send = proto.send;
   proto.send = function patchedSend(code, data, context) {
+    if (code === 250 && Array.isArray(data) && !this.secure && this._server.options.authRequiresTls) {
+      data = data.filter((line) => !/^AUTH\b/i.test(line));
+    }
     if (code === 538) return send.call(this, 530, '5.7.0 Must issue a STARTTLS command first', false);
     if (typeof data === 'string' && OWN_ENHANCED.test(data)) return send.call(this, code, data, false);
     return send.call(this, code, data, context);
