@@ -36,6 +36,8 @@ export interface FakeMxOptions {
   readonly users?: Record<string, string>;
   /** Implicit TLS (port 465 style). */
   readonly secure?: boolean;
+  /** Wait this long before answering the end of DATA (slow servers, concurrency tests). */
+  readonly dataDelayMs?: number;
 }
 
 export interface FakeMx {
@@ -45,6 +47,8 @@ export interface FakeMx {
   /** Every RCPT seen, accepted or not. */
   readonly rcpts: string[];
   connections: number;
+  /** Most connections open at the same time so far. */
+  readonly maxOpen: number;
   /** Resolves when `n` mails have been accepted in total. */
   waitFor(n: number, timeoutMs?: number): Promise<ReceivedMail[]>;
   close(): Promise<void>;
@@ -62,7 +66,7 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
   const waiters: { n: number; resolve: () => void }[] = [];
   pairOnce ??= generateSelfSigned('mx.remote.test');
   const pair = await pairOnce;
-  const state = { connections: 0 };
+  const state = { connections: 0, open: 0, maxOpen: 0 };
   const server = new SMTPServer({
     key: pair.key,
     cert: pair.cert,
@@ -80,7 +84,12 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
     size: 100 * 1024 * 1024,
     onConnect: (_s, cb) => {
       state.connections++;
+      state.open++;
+      state.maxOpen = Math.max(state.maxOpen, state.open);
       cb();
+    },
+    onClose: () => {
+      state.open--;
     },
     onRcptTo: (address, session, cb) => {
       rcpts.push(address.address);
@@ -99,16 +108,20 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
           helo: session.hostNameAppearsAs,
           user: session.user as string | undefined,
         };
-        const r = opts.onData?.(mail) ?? null;
-        if (r) return cb(refusal(r));
-        mails.push(mail);
-        for (const w of [...waiters]) {
-          if (mails.length >= w.n) {
-            waiters.splice(waiters.indexOf(w), 1);
-            w.resolve();
+        const finish = () => {
+          const r = opts.onData?.(mail) ?? null;
+          if (r) return cb(refusal(r));
+          mails.push(mail);
+          for (const w of [...waiters]) {
+            if (mails.length >= w.n) {
+              waiters.splice(waiters.indexOf(w), 1);
+              w.resolve();
+            }
           }
-        }
-        cb(null, 'Ok: queued');
+          cb(null, 'Ok: queued');
+        };
+        if (opts.dataDelayMs) setTimeout(finish, opts.dataDelayMs);
+        else finish();
       });
     },
   });
@@ -129,6 +142,9 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
     },
     set connections(v: number) {
       state.connections = v;
+    },
+    get maxOpen() {
+      return state.maxOpen;
     },
     waitFor(n, timeoutMs = 10_000) {
       if (mails.length >= n) return Promise.resolve(mails);
