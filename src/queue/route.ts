@@ -57,8 +57,18 @@ export async function resolveRoute(resolver: RouteResolver, domain: string, opts
     if (real.length === 0 && mx.length > 0) {
       return { kind: 'permanent', status: '5.1.10', reason: `${domain} does not accept mail (null MX)` };
     }
+    // RFC 5321 §5.1: if we are one of the MX hosts, only the more preferred ones may be
+    // tried (we are a backup MX); mail must never loop back to us.
+    const own = opts.ownHostname.toLowerCase();
+    const ownPref = Math.min(
+      ...real.filter((r) => r.exchange.replace(/\.$/, '').toLowerCase() === own).map((r) => r.priority),
+    );
+    const usable = real.filter((r) => r.priority < ownPref);
+    if (real.length > 0 && usable.length === 0) {
+      return { kind: 'permanent', status: '5.4.6', reason: `mail for ${domain} loops back to myself` };
+    }
     // c-ares answers some NODATA cases (a CNAME to a name without MX) with an empty list.
-    exchanges = mx.length === 0 ? [domain] : orderByPreference(real, opts.random ?? Math.random);
+    exchanges = mx.length === 0 ? [domain] : orderByPreference(usable, opts.random ?? Math.random);
   } catch (e) {
     const code = dnsCode(e);
     if (PERMANENT_DNS.has(code)) {

@@ -172,18 +172,7 @@ export class QueueRunner {
       attempt = await this.#attempt(job);
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'delivery attempt failed unexpectedly');
-      attempt = {
-        results: job.recipients.map((r) => ({
-          address: r.address,
-          verdict: 'deferred',
-          reply: 'local error during delivery',
-          status: '4.3.0',
-        })),
-        host: null,
-        hostName: null,
-        tls: false,
-        tried: [],
-      };
+      attempt = failAll(job, 'local error during delivery', '4.3.0', 'deferred');
     }
     const ms = Math.round(performance.now() - started);
     this.#d.onAttempt?.({ domain, host: attempt.host, tls: attempt.tls, results: attempt.results, ms });
@@ -214,6 +203,10 @@ export class QueueRunner {
     const { config, resolver } = this.#d;
     const d = config.delivery;
     const relay = this.#relay;
+    if (!(await this.#d.store.hasFile(job.message.id))) {
+      // Only damaged storage does this; the sender must hear of it rather than wait 5 days.
+      return failAll(job, 'the queued message file is missing (local storage damaged)', '5.3.0');
+    }
     const route: Route = relay
       ? await resolveHostRoute(resolver, relay.host, { port: relay.port, ipv6: d.ipv6 })
       : await resolveRoute(resolver, job.domain, {
@@ -223,19 +216,7 @@ export class QueueRunner {
           maxAddresses: LIMITS.queue.maxAddressesPerAttempt,
         });
     if (route.kind !== 'hosts') {
-      const verdict = route.kind === 'permanent' ? 'failed' : 'deferred';
-      return {
-        results: job.recipients.map((r) => ({
-          address: r.address,
-          verdict,
-          reply: route.reason,
-          status: route.status,
-        })),
-        host: null,
-        hostName: null,
-        tls: false,
-        tried: [],
-      };
+      return failAll(job, route.reason, route.status, route.kind === 'permanent' ? 'failed' : 'deferred');
     }
     const transport: TransportOptions = {
       hostname: config.hostname,
@@ -325,7 +306,7 @@ export class QueueRunner {
       return;
     }
     const host = this.#d.config.hostname;
-    const headers = await readHeaderBlock(this.#d.store.open(message.id), 64 * 1024);
+    const headers = await readHeaderBlock(this.#d.store.open(message.id), 64 * 1024).catch(() => Buffer.alloc(0));
     const now = new Date();
     const dsn = buildDsn({
       reportingMta: host,
@@ -350,6 +331,16 @@ export class QueueRunner {
       'notice sent to sender',
     );
   }
+}
+
+function failAll(job: Job, reply: string, status: string, verdict: 'failed' | 'deferred' = 'failed'): AttemptResult {
+  return {
+    results: job.recipients.map((r) => ({ address: r.address, verdict, reply, status })),
+    host: null,
+    hostName: null,
+    tls: false,
+    tried: [],
+  };
 }
 
 /** The header block of a message (up to the first empty line), at most `max` bytes. */

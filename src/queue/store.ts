@@ -12,7 +12,7 @@
 //   a duplicate over a loss).
 
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { access, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Readable } from 'node:stream';
@@ -252,6 +252,14 @@ export class QueueStore implements DeliveryQueue {
   release(id: QueueId): void {
     this.#q.release!.run(id);
     this.onWork?.();
+  }
+
+  /** False when the message file is gone (damaged storage): the runner bounces it. */
+  async hasFile(id: QueueId): Promise<boolean> {
+    return access(this.#path(id)).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** The message file, for the transport. */

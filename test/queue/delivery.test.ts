@@ -3,7 +3,7 @@
 // and delivers to real SMTP servers on loopback addresses standing in for remote MXes.
 
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import nodemailer from 'nodemailer';
@@ -254,5 +254,19 @@ describe('outbound delivery', () => {
     assert.equal(file.length, m.size);
     assert.match(file.toString(), /^Received: from [\s\S]*Subject: stuck\r\n[\s\S]*\r\n\r\nbody\r\n$/);
     assert.equal(await t.admin.queue.drop(m.id), true);
+  });
+
+  test('a queued message whose file was lost (damaged storage) is bounced, not retried for days', async () => {
+    const have = (await t.messages('alice@example.test').catch(() => [])).length;
+    await submitter(t).sendMail({ from: 'alice@example.test', to: 'k@stuck.test', subject: 'lost', text: 'body' });
+    const m = await waitUntil('queued', async () =>
+      t.admin.queue.list().find((q) => q.recipients.some((r) => r.address === 'k@stuck.test' && r.attempts > 0)),
+    );
+    await rm(join(t.config.storage.state, 'queue', `${m.id}.eml`));
+    t.admin.queue.retry(m.id);
+    const msgs = await mailbox(t, 'alice@example.test', have + 1);
+    const dsn = msgs.map((x) => x.toString()).find((x) => x.includes('k@stuck.test')) ?? '';
+    assert.match(dsn, /Status: 5\.3\.0/);
+    assert.match(dsn, /message file is missing/);
   });
 });
