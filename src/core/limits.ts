@@ -35,6 +35,12 @@ export const LIMITS = {
     /** How often the runner looks at the queue table for work it was not told about
      *  (`arcline queue retry` from another process). */
     pollIntervalMs: 1000,
+    /** An open connection is kept this long after a message for the next one to the same host
+     *  (Postfix smtp_connection_cache_time_limit), at most this many messages per connection
+     *  (smtp_connection_reuse_count_limit), and this many idle connections in all. */
+    connectionIdleMs: 2000,
+    connectionMaxUses: 100,
+    maxIdleConnections: 100,
   },
   imap: {
     /** Thunderbird opens up to 5 per account, several accounts per household share an address. */

@@ -21,7 +21,13 @@ import { rfc5322Date } from '../smtp/trace.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { type Route, type RouteResolver, resolveHostRoute, resolveRoute, retryDelay } from './route.ts';
 import type { Job, QueueStore, RecipientOutcome } from './store.ts';
-import { type AttemptResult, attemptDelivery, type RecipientResult, type TransportOptions } from './transport.ts';
+import {
+  type AttemptResult,
+  attemptDelivery,
+  ConnectionCache,
+  type RecipientResult,
+  type TransportOptions,
+} from './transport.ts';
 import type { QueuedMessage } from './types.ts';
 
 /** Delivers a DSN to `to` (locally or through the queue with a null sender). Resolves once durable. */
@@ -58,6 +64,11 @@ export class QueueRunner {
   #timer: NodeJS.Timeout | null = null;
   #wakePending = false;
   #stopping = false;
+  readonly #connections = new ConnectionCache({
+    idleMs: LIMITS.queue.connectionIdleMs,
+    maxUses: LIMITS.queue.connectionMaxUses,
+    maxIdle: LIMITS.queue.maxIdleConnections,
+  });
 
   constructor(deps: RunnerDeps) {
     this.#d = deps;
@@ -88,6 +99,7 @@ export class QueueRunner {
     let t: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise<void>((r) => (t = setTimeout(r, graceMs)))]);
     clearTimeout(t);
+    this.#connections.closeAll();
   }
 
   get active(): number {
@@ -186,6 +198,7 @@ export class QueueRunner {
       await this.#d.store
         .record(
           message.id,
+          domain,
           job.recipients.map((r) => ({
             address: r.address,
             kind: 'deferred',
@@ -238,6 +251,7 @@ export class QueueRunner {
         open: () => this.#d.store.open(message.id),
       },
       transport,
+      this.#connections,
     );
   }
 
@@ -296,7 +310,7 @@ export class QueueRunner {
     }
     if (failed.length > 0) await this.#notice(message, failed, log);
     if (delayed.length > 0) await this.#notice(message, delayed, log);
-    await store.record(message.id, outcomes, now);
+    await store.record(message.id, job.domain, outcomes, now);
   }
 
   /** Sends a DSN to the envelope sender, never to a null sender. */

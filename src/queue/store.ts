@@ -5,11 +5,14 @@
 // - A recipient is 'queued' until a remote server took it ('sent') or it failed for good
 //   ('failed', and a bounce was queued or delivered). When no recipient of a message is queued
 //   any more its rows and file go.
-// - Work is leased: claim() marks the recipients of one (message, domain) pair as leased so the
-//   next look at the table does not hand them out twice; record() ends the lease. Leases are
-//   process memory in effect: open() clears them all, so after a crash every leased recipient
-//   is simply due again (a remote 250 not yet recorded may be sent twice: RFC 5321 §6.1 accepts
-//   a duplicate over a loss).
+// - Work is leased: claim() marks one (message, domain) pair as taken, in memory, so the next
+//   look at the table does not hand it out twice; record() ends the lease. Leases are not
+//   written: after a crash every recipient that was in flight is simply due again (a remote 250
+//   not yet recorded may be sent twice: RFC 5321 §6.1 prefers a duplicate to a loss).
+// - Commits are grouped: the rows of every enqueue() and record() issued in the same turn of
+//   the event loop go in one transaction, so one fsync of the WAL covers many messages (node:
+//   sqlite is synchronous; a commit per message would block the process on an fsync each).
+//   Each caller still resolves only after the commit that holds its rows.
 
 import { createReadStream } from 'node:fs';
 import { access, mkdir, readdir, rename, rm } from 'node:fs/promises';
@@ -52,14 +55,13 @@ const MIGRATIONS = [
      state TEXT NOT NULL,
      attempts INTEGER NOT NULL DEFAULT 0,
      next_attempt INTEGER NOT NULL,
-     leased INTEGER NOT NULL DEFAULT 0,
      last_attempt INTEGER,
      last_reply TEXT,
      last_host TEXT,
      delay_notified INTEGER NOT NULL DEFAULT 0,
      PRIMARY KEY (message_id, address)
    ) STRICT;
-   CREATE INDEX recipient_due ON recipient(next_attempt) WHERE state = 'queued' AND leased = 0;`,
+   CREATE INDEX recipient_due ON recipient(next_attempt) WHERE state = 'queued';`,
 ];
 
 /** One unit of delivery work: the queued recipients of one message at one domain. */
@@ -120,6 +122,10 @@ export class QueueStore implements DeliveryQueue {
   readonly #log: Logger;
   readonly #dirSync = new DirSyncer();
   readonly #q: Record<string, StatementSync>;
+  /** "messageId\0domain" pairs being delivered by this process. */
+  readonly #leases = new Set<string>();
+  /** Writes waiting for the next grouped commit. */
+  #pending: { write: () => void; resolve: () => void; reject: (e: unknown) => void }[] = [];
   /** Called after enqueue/release/retry so a runner in this process starts at once. */
   onWork: (() => void) | null = null;
 
@@ -142,21 +148,21 @@ export class QueueStore implements DeliveryQueue {
       recipients: db.prepare('SELECT * FROM recipient WHERE message_id = ? ORDER BY domain, address'),
       due: db.prepare(
         `SELECT r.message_id, r.domain FROM recipient r JOIN message m ON m.id = r.message_id
-         WHERE r.state = 'queued' AND r.leased = 0 AND r.next_attempt <= ? AND m.held = 0
+         WHERE r.state = 'queued' AND r.next_attempt <= ? AND m.held = 0
          ORDER BY r.next_attempt LIMIT ?`,
       ),
-      nextDue: db.prepare(`SELECT MIN(next_attempt) AS t FROM recipient WHERE state = 'queued' AND leased = 0`),
+      nextDue: db.prepare(
+        `SELECT message_id, domain, next_attempt FROM recipient WHERE state = 'queued' ORDER BY next_attempt LIMIT ?`,
+      ),
       claim: db.prepare(
-        `UPDATE recipient SET leased = 1
-         WHERE message_id = ? AND domain = ? AND state = 'queued' AND leased = 0 AND next_attempt <= ?
-         RETURNING *`,
+        `SELECT * FROM recipient WHERE message_id = ? AND domain = ? AND state = 'queued' AND next_attempt <= ?
+         ORDER BY address`,
       ),
       record: db.prepare(
-        `UPDATE recipient SET state = ?, leased = 0, attempts = attempts + 1, last_attempt = ?, last_reply = ?,
+        `UPDATE recipient SET state = ?, attempts = attempts + 1, last_attempt = ?, last_reply = ?,
            last_host = ?, next_attempt = ?, delay_notified = MAX(delay_notified, ?)
          WHERE message_id = ? AND address = ?`,
       ),
-      unlease: db.prepare('UPDATE recipient SET leased = 0 WHERE message_id = ? AND domain = ?'),
       pending: db.prepare(`SELECT COUNT(*) AS n FROM recipient WHERE message_id = ? AND state = 'queued'`),
       deleteMessage: db.prepare('DELETE FROM message WHERE id = ?'),
       list: db.prepare(
@@ -177,7 +183,7 @@ export class QueueStore implements DeliveryQueue {
   /** Start-up recovery (see the header comments); returns what it removed. */
   async recover(): Promise<{ held: number; orphanFiles: number; missingFiles: string[] }> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    this.#db.exec('UPDATE recipient SET leased = 0 WHERE leased = 1');
+    this.#leases.clear();
     const held = (this.#db.prepare('SELECT id FROM message WHERE held = 1').all() as { id: string }[]).map((r) => r.id);
     for (const id of held) {
       this.#q.deleteMessage!.run(id);
@@ -202,6 +208,45 @@ export class QueueStore implements DeliveryQueue {
     return { held: held.length, orphanFiles, missingFiles };
   }
 
+  /** Runs `write` inside the next grouped transaction; resolves once that has committed. A
+   *  write that throws fails alone: the group is retried without it. */
+  #commit(write: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ write, resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#pending;
+    this.#pending = [];
+    const failed = new Set<number>();
+    for (;;) {
+      let at = -1;
+      try {
+        transaction(this.#db, () => {
+          batch.forEach((p, i) => {
+            if (failed.has(i)) return;
+            at = i;
+            p.write();
+          });
+          at = -1; // past the writes: a failure now is the commit's
+        });
+        break;
+      } catch (e) {
+        if (at < 0 || failed.has(at)) {
+          for (const p of batch) p.reject(e); // the commit itself failed: everyone fails
+          return;
+        }
+        failed.add(at);
+        batch[at]?.reject(e);
+      }
+    }
+    batch.forEach((p, i) => {
+      if (!failed.has(i)) p.resolve();
+    });
+  }
+
   #path(id: QueueId): string {
     return join(this.#dir, `${id}.eml`);
   }
@@ -224,7 +269,7 @@ export class QueueStore implements DeliveryQueue {
     }
     const now = Date.now();
     try {
-      transaction(this.#db, () => {
+      await this.#commit(() => {
         this.#q.insertMessage!.run(
           id,
           m.sender,
@@ -312,13 +357,16 @@ export class QueueStore implements DeliveryQueue {
 
   /** Due (message, domain) pairs, oldest first; `skip` holds domains that are busy. */
   due(now: number, limit: number, skip: ReadonlySet<string>): { messageId: QueueId; domain: string }[] {
-    const rows = this.#q.due!.all(now, limit * 4 + skip.size * 8) as { message_id: string; domain: string }[];
+    const rows = this.#q.due!.all(now, limit * 4 + skip.size * 8 + this.#leases.size) as {
+      message_id: string;
+      domain: string;
+    }[];
     const seen = new Set<string>();
     const out: { messageId: QueueId; domain: string }[] = [];
     for (const r of rows) {
       if (skip.has(r.domain)) continue;
       const key = `${r.message_id}\0${r.domain}`;
-      if (seen.has(key)) continue;
+      if (seen.has(key) || this.#leases.has(key)) continue;
       seen.add(key);
       out.push({ messageId: r.message_id as QueueId, domain: r.domain });
       if (out.length >= limit) break;
@@ -326,41 +374,58 @@ export class QueueStore implements DeliveryQueue {
     return out;
   }
 
-  /** When the next recipient becomes due (ms), or null when nothing is queued. */
+  /** When the next recipient not being delivered now becomes due (ms), or null. */
   nextDue(): number | null {
-    const r = this.#q.nextDue!.get() as { t: number | null };
-    return r.t;
+    const rows = this.#q.nextDue!.all(this.#leases.size + 1) as {
+      message_id: string;
+      domain: string;
+      next_attempt: number;
+    }[];
+    for (const r of rows) if (!this.#leases.has(`${r.message_id}\0${r.domain}`)) return r.next_attempt;
+    return null;
   }
 
-  /** Leases the due recipients of one message at one domain; null if another took them. */
+  /** Leases the due recipients of one message at one domain; null if taken or not due. */
   claim(messageId: QueueId, domain: string, now: number): Job | null {
+    const key = `${messageId}\0${domain}`;
+    if (this.#leases.has(key)) return null;
     const row = this.#q.message!.get(messageId) as MessageRow | undefined;
     if (!row) return null;
     const rows = this.#q.claim!.all(messageId, domain, now) as unknown as RecipientRow[];
     if (rows.length === 0) return null;
+    this.#leases.add(key);
     return { message: this.#toMessage(row), domain, recipients: rows.map(toRecipient) };
   }
 
-  /** Ends a lease without an attempt (shutdown before the attempt started). */
+  /** Ends a lease without recording an attempt. */
   unlease(messageId: QueueId, domain: string): void {
-    this.#q.unlease!.run(messageId, domain);
+    this.#leases.delete(`${messageId}\0${domain}`);
   }
 
   /** Records the outcome of an attempt; returns true when the message is finished (its rows
    *  and file are gone). */
-  async record(messageId: QueueId, outcomes: readonly RecipientOutcome[], now: number): Promise<boolean> {
-    const finished = transaction(this.#db, () => {
-      for (const o of outcomes) {
-        const state: RecipientState = o.kind === 'deferred' ? 'queued' : o.kind;
-        const next = o.kind === 'deferred' ? o.nextAttempt : now;
-        const notified = o.kind === 'deferred' && o.delayNotified ? 1 : 0;
-        this.#q.record!.run(state, now, o.reply.slice(0, 1000), o.host, next, notified, messageId, o.address);
-      }
-      const pending = (this.#q.pending!.get(messageId) as { n: number }).n;
-      if (pending > 0) return false;
-      this.#q.deleteMessage!.run(messageId);
-      return true;
-    });
+  async record(
+    messageId: QueueId,
+    domain: string,
+    outcomes: readonly RecipientOutcome[],
+    now: number,
+  ): Promise<boolean> {
+    let finished = false;
+    try {
+      await this.#commit(() => {
+        for (const o of outcomes) {
+          const state: RecipientState = o.kind === 'deferred' ? 'queued' : o.kind;
+          const next = o.kind === 'deferred' ? o.nextAttempt : now;
+          const notified = o.kind === 'deferred' && o.delayNotified ? 1 : 0;
+          this.#q.record!.run(state, now, o.reply.slice(0, 1000), o.host, next, notified, messageId, o.address);
+        }
+        const pending = (this.#q.pending!.get(messageId) as { n: number }).n;
+        finished = pending === 0;
+        if (finished) this.#q.deleteMessage!.run(messageId);
+      });
+    } finally {
+      this.#leases.delete(`${messageId}\0${domain}`);
+    }
     if (finished) await rm(this.#path(messageId), { force: true });
     else this.onWork?.();
     return finished;

@@ -72,19 +72,38 @@ export async function attemptDelivery(
   hosts: readonly RouteHost[],
   env: AttemptEnvelope,
   opts: TransportOptions,
+  cache?: ConnectionCache,
 ): Promise<AttemptResult> {
   const tried: { host: string; error: string }[] = [];
+  // A connection kept open after an earlier message to one of these hosts saves the
+  // connect, greeting, EHLO and TLS handshake (Postfix's connection cache).
+  const cached = cache?.take(hosts, opts);
+  if (cached) {
+    const out = await transact(cached.c, env);
+    if (out.kind === 'done') {
+      finishWith(cached, out.reusable, cache);
+      return {
+        results: out.results,
+        host: labelOf(cached.host),
+        hostName: cached.host.name,
+        tls: cached.c.secure,
+        tried,
+      };
+    }
+    // The server had closed the idle connection: nothing was decided, start afresh.
+    cached.c.close();
+  }
   for (const host of hosts) {
-    const label = host.name === host.address ? `[${host.address}]` : `${host.name} [${host.address}]`;
-    let conn: Connected;
+    const label = labelOf(host);
+    let c: SMTPConnection;
     try {
-      conn = await connect(host, opts, opts.tls !== 'none');
+      c = await connect(host, opts, opts.tls !== 'none');
     } catch (e) {
       const err = e as SmtpError;
       if (err.code === 'ETLS' && opts.tls === 'opportunistic') {
         // RFC 7435 §4: a failed handshake must not stop delivery that plaintext allows.
         try {
-          conn = await connect(host, opts, false);
+          c = await connect(host, opts, false);
         } catch (e2) {
           tried.push({ host: label, error: describe(e2) });
           continue;
@@ -96,13 +115,16 @@ export async function attemptDelivery(
         continue;
       }
     }
-    try {
-      const results = await transact(conn.c, env);
-      return { results, host: label, hostName: host.name, tls: conn.c.secure, tried };
-    } finally {
-      conn.c.quit();
-      setTimeout(() => conn.c.close(), 1000).unref();
+    const conn: Pooled = { c, host, uses: 0, key: poolKey(host, opts) };
+    const out = await transact(c, env);
+    if (out.kind === 'lost') {
+      // Dropped before any reply to our transaction: the next host may do better (§5.1).
+      tried.push({ host: label, error: out.error });
+      c.close();
+      continue;
     }
+    finishWith(conn, out.reusable, cache);
+    return { results: out.results, host: label, hostName: host.name, tls: c.secure, tried };
   }
   const last = tried.at(-1);
   const reply = last ? `${last.host}: ${last.error}` : 'no host to try';
@@ -115,11 +137,93 @@ export async function attemptDelivery(
   };
 }
 
-interface Connected {
-  readonly c: SMTPConnection;
+function labelOf(host: RouteHost): string {
+  return host.name === host.address ? `[${host.address}]` : `${host.name} [${host.address}]`;
 }
 
-function connect(host: RouteHost, opts: TransportOptions, useTls: boolean): Promise<Connected> {
+function finishWith(conn: Pooled, reusable: boolean, cache: ConnectionCache | undefined): void {
+  conn.uses++;
+  if (reusable && cache?.put(conn)) return;
+  conn.c.quit();
+  setTimeout(() => conn.c.close(), 1000).unref();
+}
+
+interface Pooled {
+  readonly c: SMTPConnection;
+  /** The host it was found under: the same address may serve several MX names. */
+  host: RouteHost;
+  readonly key: string;
+  uses: number;
+}
+
+function poolKey(host: RouteHost, opts: TransportOptions): string {
+  return `${host.address}|${host.port}|${opts.tls}|${opts.auth?.user ?? ''}`;
+}
+
+/** Idle connections after a successful transaction, per remote address, for a short while. */
+export class ConnectionCache {
+  readonly #idle = new Map<string, { conn: Pooled; timer: NodeJS.Timeout }[]>();
+  readonly #idleMs: number;
+  readonly #maxUses: number;
+  readonly #maxIdle: number;
+  #size = 0;
+
+  constructor(opts: { idleMs: number; maxUses: number; maxIdle: number }) {
+    this.#idleMs = opts.idleMs;
+    this.#maxUses = opts.maxUses;
+    this.#maxIdle = opts.maxIdle;
+  }
+
+  take(hosts: readonly RouteHost[], opts: TransportOptions): Pooled | null {
+    for (const h of hosts) {
+      const list = this.#idle.get(poolKey(h, opts));
+      const entry = list?.pop();
+      if (!entry) continue;
+      if (list?.length === 0) this.#idle.delete(entry.conn.key);
+      this.#size--;
+      clearTimeout(entry.timer);
+      entry.conn.c.removeAllListeners('end');
+      entry.conn.host = h;
+      return entry.conn;
+    }
+    return null;
+  }
+
+  /** Keeps a connection; false when it should be closed instead. */
+  put(conn: Pooled): boolean {
+    if (this.#idleMs <= 0 || conn.uses >= this.#maxUses || this.#size >= this.#maxIdle) return false;
+    const list = this.#idle.get(conn.key) ?? [];
+    const entry = {
+      conn,
+      timer: setTimeout(() => this.#evict(conn, true), this.#idleMs),
+    };
+    entry.timer.unref();
+    // A server that closes an idle connection takes it out of the cache at once.
+    conn.c.once('end', () => this.#evict(conn, false));
+    list.push(entry);
+    this.#idle.set(conn.key, list);
+    this.#size++;
+    return true;
+  }
+
+  #evict(conn: Pooled, quit: boolean): void {
+    const list = this.#idle.get(conn.key);
+    const i = list?.findIndex((e) => e.conn === conn) ?? -1;
+    if (!list || i < 0) return;
+    clearTimeout(list[i]?.timer);
+    list.splice(i, 1);
+    if (list.length === 0) this.#idle.delete(conn.key);
+    this.#size--;
+    if (quit) conn.c.quit();
+    setTimeout(() => conn.c.close(), 1000).unref();
+  }
+
+  closeAll(): void {
+    for (const list of [...this.#idle.values()]) for (const e of [...list]) this.#evict(e.conn, true);
+  }
+}
+
+function connect(host: RouteHost, opts: TransportOptions, useTls: boolean): Promise<SMTPConnection> {
   const implicit = opts.tls === 'implicit';
   const c = new SMTPConnection({
     host: host.address,
@@ -136,7 +240,7 @@ function connect(host: RouteHost, opts: TransportOptions, useTls: boolean): Prom
     socketTimeout: opts.timeout,
     logger: false,
   });
-  return new Promise<Connected>((resolve, reject) => {
+  return new Promise<SMTPConnection>((resolve, reject) => {
     let settled = false;
     const fail = (e: unknown) => {
       if (settled) return;
@@ -150,20 +254,27 @@ function connect(host: RouteHost, opts: TransportOptions, useTls: boolean): Prom
       if (!opts.auth) {
         settled = true;
         c.on('error', () => {}); // later errors arrive through send()'s callback
-        return resolve({ c });
+        return resolve(c);
       }
       c.login({ user: opts.auth.user, pass: opts.auth.pass }, (loginErr) => {
         if (loginErr) return fail(loginErr);
         settled = true;
         c.on('error', () => {});
-        resolve({ c });
+        resolve(c);
       });
     });
   });
 }
 
-function transact(c: SMTPConnection, env: AttemptEnvelope): Promise<RecipientResult[]> {
-  return new Promise<RecipientResult[]>((resolve) => {
+type Transacted =
+  | { readonly kind: 'done'; readonly results: RecipientResult[]; readonly reusable: boolean }
+  /** The connection failed before the server answered anything of this transaction. */
+  | { readonly kind: 'lost'; readonly error: string };
+
+const CONNECTION_ERRORS = new Set(['ECONNECTION', 'ESOCKET', 'ETIMEDOUT', 'EPROTOCOL']);
+
+function transact(c: SMTPConnection, env: AttemptEnvelope): Promise<Transacted> {
+  return new Promise<Transacted>((resolve) => {
     const body = env.open();
     const envelope = {
       from: env.sender,
@@ -172,27 +283,38 @@ function transact(c: SMTPConnection, env: AttemptEnvelope): Promise<RecipientRes
       use8BitMime: true,
       ...(env.envid ? { dsn: { envid: env.envid } } : {}),
     };
+    // Did the server send anything at all during this transaction?
+    let answered = false;
+    const socket = c._socket;
+    const onData = () => {
+      answered = true;
+    };
+    if (socket) socket.once('data', onData);
     c.send(envelope, body, (err, info) => {
+      if (socket) socket.off('data', onData);
       body.destroy();
       if (!err) {
         const rejected = new Map((info.rejectedErrors ?? []).map((e) => [e.recipient ?? '', e as SmtpError]));
-        resolve(
-          env.recipients.map((address) => {
-            const r = rejected.get(address);
-            return r ? fromReply(address, r) : sent(address, info.response);
-          }),
-        );
+        const results = env.recipients.map((address) => {
+          const r = rejected.get(address);
+          return r ? fromReply(address, r) : sent(address, info.response);
+        });
+        resolve({ kind: 'done', results, reusable: true });
         return;
       }
       const e = err as SmtpError;
+      // Only when the server said nothing at all to this transaction is it certain that nothing
+      // was accepted, so the message may go elsewhere now without any risk of a duplicate.
+      if (e.responseCode === undefined && CONNECTION_ERRORS.has(e.code ?? '') && !answered) {
+        return resolve({ kind: 'lost', error: describe(e) });
+      }
       const perRcpt = new Map((e.rejectedErrors ?? []).map((r) => [r.recipient ?? '', r]));
-      resolve(
-        env.recipients.map((address) => {
-          const r = perRcpt.get(address);
-          if (r) return fromReply(address, r);
-          return fromReply(address, e);
-        }),
-      );
+      const results = env.recipients.map((address) => {
+        const r = perRcpt.get(address);
+        if (r) return fromReply(address, r);
+        return fromReply(address, e);
+      });
+      resolve({ kind: 'done', results, reusable: false });
     });
   });
 }

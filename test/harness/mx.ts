@@ -4,6 +4,7 @@
 
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { installSmtpServerPatches } from '../../src/smtp/smtp-server-patches.ts';
 import { generateSelfSigned, type TlsPair } from '../../src/tls/certs.ts';
 
 let pairOnce: Promise<TlsPair> | null = null;
@@ -38,6 +39,8 @@ export interface FakeMxOptions {
   readonly secure?: boolean;
   /** Wait this long before answering the end of DATA (slow servers, concurrency tests). */
   readonly dataDelayMs?: number;
+  /** Close connections idle this long (smtp-server's socketTimeout). */
+  readonly idleTimeoutMs?: number;
 }
 
 export interface FakeMx {
@@ -67,7 +70,10 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
   pairOnce ??= generateSelfSigned('mx.remote.test');
   const pair = await pairOnce;
   const state = { connections: 0, open: 0, maxOpen: 0 };
+  installSmtpServerPatches(); // greets at once (greetingDelay below), not after 100 ms
   const server = new SMTPServer({
+    // @ts-expect-error greetingDelay is the option of our smtp-server patch
+    greetingDelay: 0,
     key: pair.key,
     cert: pair.cert,
     secure: opts.secure ?? false,
@@ -82,6 +88,7 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
     logger: false,
     disableReverseLookup: true,
     size: 100 * 1024 * 1024,
+    ...(opts.idleTimeoutMs ? { socketTimeout: opts.idleTimeoutMs } : {}),
     onConnect: (_s, cb) => {
       state.connections++;
       state.open++;

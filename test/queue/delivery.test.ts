@@ -202,6 +202,34 @@ describe('outbound delivery', () => {
     assert.deepEqual(mail?.to, ['gina@implicit.test']);
   });
 
+  test('one connection carries several messages in a row (connection cache)', async () => {
+    await new Promise((r) => setTimeout(r, 2200)); // let earlier cached connections expire
+    const before = { mails: mx.mails.length, conns: mx.connections };
+    const s = submitter(t);
+    for (let i = 0; i < 3; i++) {
+      await s.sendMail({ from: 'alice@example.test', to: `reuse${i}@remote.test`, subject: `r${i}`, text: 'x' });
+      await mx.waitFor(before.mails + i + 1);
+    }
+    assert.equal(mx.connections - before.conns, 1, 'one connection for three messages');
+  });
+
+  test('a cached connection the server closed is not used: the next message still goes out', async () => {
+    const strict = await startFakeMx({ host: '127.0.0.6', port: mx.port, idleTimeoutMs: 200 });
+    dns.add({ type: 'MX', name: 'strict.test', preference: 10, exchange: 'mx.strict.test' });
+    dns.add({ type: 'A', name: 'mx.strict.test', address: '127.0.0.6' });
+    try {
+      const s = submitter(t);
+      await s.sendMail({ from: 'alice@example.test', to: 'a@strict.test', subject: 's1', text: 'x' });
+      await strict.waitFor(1);
+      await new Promise((r) => setTimeout(r, 600)); // the server has closed the idle connection
+      await s.sendMail({ from: 'alice@example.test', to: 'b@strict.test', subject: 's2', text: 'x' });
+      await strict.waitFor(2);
+      assert.equal(strict.connections, 2);
+    } finally {
+      await strict.close();
+    }
+  });
+
   test('a DNS failure (SERVFAIL) defers, never bounces', async () => {
     dns.failing.add('flaky.test');
     try {

@@ -76,6 +76,7 @@ describe('queue store', () => {
     assert.deepEqual(q.due(now, 10, new Set(['two.test'])), [], 'busy domains are skipped');
     const finished1 = await q.record(
       id,
+      'one.test',
       [
         { address: 'a@one.test', kind: 'sent', reply: '250 ok', host: 'mx.one.test' },
         { address: 'b@one.test', kind: 'deferred', reply: '451 later', host: 'mx.one.test', nextAttempt: now + 60_000 },
@@ -87,14 +88,19 @@ describe('queue store', () => {
     assert.deepEqual([b?.state, b?.attempts, b?.lastReply, b?.nextAttempt], ['queued', 1, '451 later', now + 60_000]);
     assert.ok((q.nextDue() ?? Infinity) <= now, 'two.test is still due now');
     q.claim(id, 'two.test', now);
-    await q.record(id, [{ address: 'c@two.test', kind: 'failed', reply: '550 no', host: null }], now);
+    await q.record(id, 'two.test', [{ address: 'c@two.test', kind: 'failed', reply: '550 no', host: null }], now);
     assert.equal(q.retry(id), 1, 'retry makes the deferred recipient due');
     const again = q.claim(id, 'one.test', Date.now());
     assert.deepEqual(
       again?.recipients.map((r) => r.address),
       ['b@one.test'],
     );
-    const finished = await q.record(id, [{ address: 'b@one.test', kind: 'sent', reply: '250', host: null }], now);
+    const finished = await q.record(
+      id,
+      'one.test',
+      [{ address: 'b@one.test', kind: 'sent', reply: '250', host: null }],
+      now,
+    );
     assert.equal(finished, true);
     assert.equal(q.get(id), null);
     assert.deepEqual(await readdir(join(dir, 'queue')), [], 'the file goes with the last recipient');
