@@ -6,11 +6,13 @@
 
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { MetricsServer } from './admin/metrics-http.ts';
 import { AuthLimiter } from './auth/limiter.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
+import { queueRecipients, queueSize } from './core/metrics.ts';
 import { createPromiseResolver, createResolver } from './dns/resolver.ts';
 import { ImapServer } from './imap/server.ts';
 import { openContext } from './main.ts';
@@ -27,6 +29,8 @@ export interface RunningServer {
   /** Bound submission listeners: the STARTTLS ones first, then the implicit-TLS ones. */
   readonly submission: readonly AddressInfo[];
   readonly queue: QueueRunner;
+  /** Bound Prometheus listeners ([metrics] listen). */
+  readonly metrics: readonly AddressInfo[];
   readonly tls: TlsManager;
   /** Graceful stop (see the header comment). Idempotent. */
   stop(): Promise<void>;
@@ -101,6 +105,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       imapServer.listen(config.imap.listen, config.imap.tls_listen),
     );
     for (const a of imap) log.info({ service: 'imap', address: a.address, port: a.port }, 'listening');
+    const metrics = new MetricsServer(log.child({ service: 'metrics' }), () => {
+      const c = ctx.queue.counts();
+      queueSize.set(c.messages);
+      queueRecipients.set(c.recipients);
+    });
+    services.push(metrics);
+    const metricsAt = await listenOrExplain('metrics', config.metrics.listen, (a) => metrics.listen(a));
+    for (const a of metricsAt) log.info({ service: 'metrics', address: a.address, port: a.port }, 'listening');
     runner.start();
     let stopping: Promise<void> | null = null;
     return {
@@ -108,6 +120,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       imap,
       submission,
       queue: runner,
+      metrics: metricsAt,
       tls,
       stop: () => {
         stopping ??= stopAll();

@@ -181,6 +181,12 @@ export const configSchema = z
         bcrypt_cost: z.number().int().min(4).max(15).default(12),
       })
       .prefault({}),
+    metrics: z
+      .strictObject({
+        /** Prometheus endpoint (GET /metrics), e.g. ["127.0.0.1:9425"]; [] (the default) is off. */
+        listen: z.array(listenAddress).default([]),
+      })
+      .prefault({}),
     server: z
       .strictObject({
         /** On SIGTERM/SIGINT, how long transactions in flight may take before they get 421. */

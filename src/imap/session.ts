@@ -7,6 +7,7 @@ import { type AuthLimiter, decodePlain } from '../auth/limiter.ts';
 import { errorMessage, isArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
+import { authFailures } from '../core/metrics.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
 import type { SpooledMessage } from '../store/types.ts';
@@ -281,6 +282,7 @@ export class Session {
     const principal = await directory.verifyPassword(user, password);
     if (!principal) {
       limiter.failed(this.deps.remoteAddress, user);
+      authFailures.inc({ service: 'imap' });
       log.info({ user, ip: this.deps.remoteAddress }, 'imap login failed');
       await new Promise((r) => setTimeout(r, wait));
       return this.reply(tag, 'NO', '[AUTHENTICATIONFAILED] Invalid credentials');

@@ -17,6 +17,7 @@ import { parseHostPort } from '../config/schema.ts';
 import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
+import { queueAttemptSeconds, queueAttempts, queueNotices } from '../core/metrics.ts';
 import { rfc5322Date } from '../smtp/trace.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { type Route, type RouteResolver, resolveHostRoute, resolveRoute, retryDelay } from './route.ts';
@@ -187,6 +188,8 @@ export class QueueRunner {
       attempt = failAll(job, 'local error during delivery', '4.3.0', 'deferred');
     }
     const ms = Math.round(performance.now() - started);
+    queueAttemptSeconds.observe(ms / 1000);
+    for (const r of attempt.results) queueAttempts.inc({ result: r.verdict, tls: attempt.tls ? 'yes' : 'no' });
     this.#d.onAttempt?.({ domain, host: attempt.host, tls: attempt.tls, results: attempt.results, ms });
     try {
       await this.#finish(job, attempt, log, ms);
@@ -335,6 +338,7 @@ export class QueueRunner {
       originalHeaders: headers,
     });
     await this.#d.notices(message.sender, dsn, message.logId);
+    queueNotices.inc({ kind: recipients[0]?.action ?? 'failed' });
     log.info(
       {
         to: message.sender,

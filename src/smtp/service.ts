@@ -40,6 +40,7 @@ import { errorMessage } from '../core/errors.ts';
 import { type AccountId, newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
+import { authFailures, smtpMessages } from '../core/metrics.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { Dispatcher } from '../queue/dispatch.ts';
 import type { OutboundRecipient } from '../queue/types.ts';
@@ -219,6 +220,7 @@ export class SmtpService {
       const principal = user && auth.password ? await this.#deps.directory.verifyPassword(user, auth.password) : null;
       if (!principal) {
         limiter?.failed(ip, user);
+        authFailures.inc({ service: 'submission' });
         state?.log.info({ user, ip, method: auth.method }, 'auth failed');
         await new Promise((r) => setTimeout(r, verdict));
         throw REPLIES.authFailed();
@@ -418,6 +420,7 @@ export class SmtpService {
         },
         result.queueId ? 'message accepted' : 'message delivered',
       );
+      smtpMessages.inc({ service: sub ? 'submission' : 'smtp' });
       return result.queueId ? queued(msgId) : accepted(msgId);
     } finally {
       await msg.dispose();

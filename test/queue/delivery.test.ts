@@ -83,7 +83,7 @@ describe('outbound delivery', () => {
     ]);
     t = await startTestServer({
       submission: true,
-      extra: `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\n[dns]\nservers = ["${dns.address}"]`,
+      extra: `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\n[dns]\nservers = ["${dns.address}"]\n[metrics]\nlisten = ["127.0.0.1:0"]`,
     });
   });
 
@@ -296,5 +296,21 @@ describe('outbound delivery', () => {
     const dsn = msgs.map((x) => x.toString()).find((x) => x.includes('k@stuck.test')) ?? '';
     assert.match(dsn, /Status: 5\.3\.0/);
     assert.match(dsn, /message file is missing/);
+  });
+
+  test('GET /metrics reports attempts, notices and the queue size (Prometheus text format)', async () => {
+    const at = t.server.metrics[0];
+    assert.ok(at, 'metrics listener bound');
+    const res = await fetch(`http://127.0.0.1:${at.port}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
+    assert.ok(value(/^arcline_queue_attempts_total\{result="sent",tls="yes"\} (\d+)/m) >= 5);
+    assert.ok(value(/^arcline_queue_attempts_total\{result="failed",tls="(?:yes|no)"\} (\d+)/m) >= 1);
+    assert.ok(value(/^arcline_queue_notices_total\{kind="failed"\} (\d+)/m) >= 3);
+    assert.ok(value(/^arcline_smtp_messages_total\{service="submission"\} (\d+)/m) >= 5);
+    assert.match(text, /^arcline_queue_messages \d+/m);
+    assert.match(text, /^arcline_queue_attempt_duration_seconds_bucket/m);
+    assert.equal((await fetch(`http://127.0.0.1:${at.port}/other`)).status, 404);
   });
 });

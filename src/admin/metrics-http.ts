@@ -1,0 +1,66 @@
+// GET /metrics in the Prometheus text format on `[metrics] listen` (off by default). Nothing
+// else is served here; the admin API will join it on its own listener.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseListen } from '../config/schema.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { registry } from '../core/metrics.ts';
+
+export class MetricsServer {
+  readonly #servers: Server[] = [];
+  readonly #log: Logger;
+  /** Runs before each scrape (gauges that are read from the queue). */
+  readonly #beforeScrape: () => void;
+
+  constructor(log: Logger, beforeScrape: () => void) {
+    this.#log = log;
+    this.#beforeScrape = beforeScrape;
+  }
+
+  async listen(addresses: readonly string[]): Promise<AddressInfo[]> {
+    const bound: AddressInfo[] = [];
+    for (const a of addresses) {
+      const where = parseListen(a);
+      if (!where) throw new Error(`bad listen address ${a}`);
+      const server = createServer((req, res) => {
+        if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+          return;
+        }
+        try {
+          this.#beforeScrape();
+        } catch (e) {
+          this.#log.warn({ err: errorMessage(e) }, 'metrics: gauge update failed');
+        }
+        registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+          (e: unknown) => {
+            this.#log.error({ err: errorMessage(e) }, 'metrics: scrape failed');
+            res.writeHead(500).end();
+          },
+        );
+      });
+      this.#servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(where.port, where.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      bound.push(server.address() as AddressInfo);
+    }
+    return bound;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.#servers.map((s) => {
+        s.closeAllConnections();
+        return new Promise<void>((r) => s.close(() => r()));
+      }),
+    );
+  }
+}

@@ -1,0 +1,58 @@
+// Prometheus metrics: every metric is defined here, once, with the `arcline_` prefix
+// (design.md convention 7). Code that counts imports the metric; the HTTP endpoint
+// (admin/metrics-http.ts, `[metrics] listen`) serves the registry.
+
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'arcline_' });
+
+/** One per recipient and delivery attempt. result: sent | deferred | failed. */
+export const queueAttempts = new Counter({
+  name: 'arcline_queue_attempts_total',
+  help: 'Outbound delivery attempts per recipient, by result and by whether TLS was used',
+  labelNames: ['result', 'tls'] as const,
+  registers: [registry],
+});
+
+export const queueAttemptSeconds = new Histogram({
+  name: 'arcline_queue_attempt_duration_seconds',
+  help: 'Time of one delivery attempt (DNS, connection, transaction)',
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  registers: [registry],
+});
+
+/** kind: failed (bounce) | delayed (warning). */
+export const queueNotices = new Counter({
+  name: 'arcline_queue_notices_total',
+  help: 'Delivery status notifications sent to senders',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const queueSize = new Gauge({
+  name: 'arcline_queue_messages',
+  help: 'Messages with at least one recipient still queued',
+  registers: [registry],
+});
+
+export const queueRecipients = new Gauge({
+  name: 'arcline_queue_recipients',
+  help: 'Recipients still queued',
+  registers: [registry],
+});
+
+/** service: smtp | submission. */
+export const smtpMessages = new Counter({
+  name: 'arcline_smtp_messages_total',
+  help: 'Messages accepted (250 after DATA), by service',
+  labelNames: ['service'] as const,
+  registers: [registry],
+});
+
+export const authFailures = new Counter({
+  name: 'arcline_auth_failures_total',
+  help: 'Failed authentications, by service',
+  labelNames: ['service'] as const,
+  registers: [registry],
+});
