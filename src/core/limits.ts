@@ -19,6 +19,8 @@ export const LIMITS = {
     /** Header block read for submission checks (From:, Message-ID:); RFC 5322 sets no limit,
      *  real messages stay far below. */
     maxHeaderBlock: 256 * 1024,
+    /** Received: headers beyond which a message is taken to be looping (Postfix hopcount_limit). */
+    maxHops: 50,
   },
   submission: {
     /** Several devices of a household behind one NAT address. */

@@ -40,6 +40,8 @@ export const REPLIES = {
   // RFC 5321 §2.3.8: CR and LF may only appear together as CRLF. A bare one is how SMTP
   // smuggling hides a second message, so we refuse the message (Postfix smtpd_forbid_bare_newline).
   bareNewline: () => reply(554, '5.6.0', 'Message contains bare CR or LF characters; use CRLF line endings'),
+  // RFC 5321 §6.3: loop detection by counting Received: fields.
+  tooManyHops: () => reply(554, '5.4.6', 'Too many hops: mail forwarding loop'),
   tooBig: (limit: number) => reply(552, '5.3.4', `Message size exceeds fixed limit of ${limit} bytes`),
   // Unexpected failures are temporary: the sender retries, nothing is lost.
   localError: () => reply(451, '4.3.0', 'Temporary local problem, please try again later'),

@@ -49,7 +49,7 @@ import type { TlsManager } from '../tls/certs.ts';
 import { BareNewlineDetector } from './line-endings.ts';
 import { accepted, queued, REPLIES, type SmtpReplyError } from './replies.ts';
 import { installSmtpServerPatches } from './smtp-server-patches.ts';
-import { authorAddresses, HeaderCapture, headerFields, missingHeaders } from './submission.ts';
+import { authorAddresses, HeaderCapture, type HeaderField, headerFields, missingHeaders } from './submission.ts';
 import { protocolName, receivedHeader, traceHeaders } from './trace.ts';
 
 export type SmtpRole = 'inbound' | 'submission';
@@ -352,9 +352,9 @@ export class SmtpService {
     const spool = store.createSpool();
     const bare = new BareNewlineDetector();
     const crlf = sub ? new CrlfNormalizer() : null;
-    const headers = sub ? new HeaderCapture(LIMITS.smtp.maxHeaderBlock) : null;
+    const headers = new HeaderCapture(LIMITS.smtp.maxHeaderBlock);
     const write = async (chunk: Buffer) => {
-      headers?.feed(chunk);
+      headers.feed(chunk);
       await spool.write(chunk);
     };
     try {
@@ -384,9 +384,18 @@ export class SmtpService {
       log.warn('message refused: bare CR or LF');
       return REPLIES.bareNewline();
     }
+    const fields = headerFields(headers.result().block);
+    // RFC 5321 §6.3: a message that has passed too many hops is in a loop (alias forwarding
+    // between two servers, say); it is refused rather than passed on for ever.
+    const hops = fields.filter((f) => f.name === 'received').length;
+    if (hops >= LIMITS.smtp.maxHops) {
+      await spool.abort();
+      log.warn({ hops }, 'message refused: too many hops');
+      return REPLIES.tooManyHops();
+    }
     let added = '';
-    if (headers) {
-      const checked = await this.#checkAuthor(headers.result().block, session, log);
+    if (sub) {
+      const checked = await this.#checkAuthor(fields, session, log);
       if (typeof checked !== 'string') {
         await spool.abort();
         return checked;
@@ -428,10 +437,13 @@ export class SmtpService {
   }
 
   /** Submission: From:/Sender: must be the user's; returns the header lines to add, or a refusal. */
-  async #checkAuthor(block: Buffer, session: SMTPServerSession, log: Logger): Promise<string | SmtpReplyError> {
+  async #checkAuthor(
+    fields: readonly HeaderField[],
+    session: SMTPServerSession,
+    log: Logger,
+  ): Promise<string | SmtpReplyError> {
     const principal = this.#state(session).principal;
     if (!principal) return REPLIES.authRequired();
-    const fields = headerFields(block);
     const authors = authorAddresses(fields);
     if (!authors.ok) {
       log.info({ reason: authors.reason }, 'message refused: bad From header');

@@ -283,6 +283,25 @@ describe('inbound SMTP', () => {
     }
   });
 
+  test('a message that has passed 50 hops is refused as a loop (554 5.4.6), 49 is fine', async () => {
+    const before = (await s.newFiles('carol@other.test')).length;
+    for (const [hops, expect] of [
+      [50, '554 5.4.6 Too many hops: mail forwarding loop'],
+      [49, null],
+    ] as const) {
+      const c = await RawSmtp.connect(s.port);
+      await envelope(c, 'a@remote.example', ['carol@other.test']);
+      await c.cmd('DATA');
+      const trace = 'Received: from a.example by b.example; Tue, 24 Nov 2026 06:00:00 +0000\r\n'.repeat(hops);
+      c.write(`${trace}Subject: loop\r\n\r\nbody\r\n.\r\n`);
+      const r = await c.read();
+      if (expect) assert.equal(r.text, expect);
+      else assert.equal(r.code, 250);
+      c.close();
+    }
+    assert.equal((await s.newFiles('carol@other.test')).length, before + 1);
+  });
+
   test('a storage failure is a temporary 451 4.3.0 and leaves nothing behind', async () => {
     const dir = s.mailboxDir('carol@other.test');
     const before = await s.newFiles('carol@other.test');
