@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { configPath, loadConfig, parseConfigText } from '../../src/config/load.ts';
@@ -87,4 +88,34 @@ test('a missing config file is a clear error; ARCLINE_CONFIG names the file', as
   const f = join(dir, 'a.toml');
   await writeFile(f, 'hostname = "mx.a.test"\n');
   assert.equal(loadConfig(f).config.hostname, 'mx.a.test');
+});
+
+test('docs/configuration.md: the embedded defaults written as a file are the embedded defaults', async () => {
+  const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+  const block = /## The embedded defaults as a file\s+```toml\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(block, 'the block is in the doc');
+  const text = block.replace('hostname = "<this machine\'s host name>"', `hostname = "${hostname()}"`);
+  const fromDoc = parseConfigText(text, join(process.cwd(), 'doc.toml'));
+  const { config } = loadConfig(null);
+  assert.deepEqual(fromDoc, config);
+});
+
+test('[delivery] keys: relay must be host:port, the password file needs a user and is made absolute', () => {
+  const f = '/etc/arcline/arcline.toml';
+  assert.throws(
+    () => parseConfigText('[delivery]\nrelay = "smtp.example.org"\n', f),
+    /delivery\.relay: not "host:port"/,
+  );
+  assert.throws(
+    () => parseConfigText('[delivery]\nrelay_password_file = "pw"\n', f),
+    /delivery: relay_password_file needs relay_username/,
+  );
+  const c = parseConfigText(
+    '[delivery]\nrelay = "[2001:db8::1]:587"\nrelay_username = "u"\nrelay_password_file = "pw"\nretry_schedule = ["10s", "1m"]\n',
+    f,
+  );
+  assert.equal(c.delivery.relay_password_file, '/etc/arcline/pw');
+  assert.deepEqual(c.delivery.retry_schedule, [10_000, 60_000]);
+  assert.throws(() => parseConfigText('[delivery]\nretry_schedule = []\n', f), /delivery\.retry_schedule/);
+  assert.throws(() => parseConfigText('[delivery]\nmx_tls = "dane"\n', f), /delivery\.mx_tls/);
 });
