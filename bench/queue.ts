@@ -15,7 +15,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -143,9 +143,28 @@ async function throughput(dns: TestDnsServer, tls: boolean): Promise<void> {
   );
 }
 
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** The server's live JavaScript heap, from its own /metrics. */
+async function heapUsedMb(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Math.round(Number(/^arcline_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? 0) / 2 ** 20);
+}
+
 async function memory(dns: TestDnsServer): Promise<void> {
   // A port nothing listens on: every attempt is refused at once and rescheduled.
-  const { dir, config } = await serverDir(dns, 9, 'retry_schedule = ["10m"]\nconnect_timeout = "2s"');
+  const metricsPort = await freePort();
+  const { dir, config } = await serverDir(
+    dns,
+    9,
+    `retry_schedule = ["10m"]\nconnect_timeout = "2s"\n[metrics]\nlisten = ["127.0.0.1:${metricsPort}"]`,
+  );
   let child = spawnServer(config);
   await sleep(1500);
   const idle = rssKb(child.pid ?? 0, 'VmRSS');
@@ -172,12 +191,13 @@ async function memory(dns: TestDnsServer): Promise<void> {
   q.close();
   await sleep(5000); // nothing is due for 10 minutes: the server only holds the queue now
   const after = rssKb(child.pid ?? 0, 'VmRSS');
+  const heap = await heapUsedMb(metricsPort);
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   await rm(dir, { recursive: true, force: true });
   console.log(
     `memory: idle RSS ${Math.round(idle / 1024)} MB; ${messages} queued messages: RSS ${Math.round(after / 1024)} MB ` +
-      `5 s after one attempt each, peak ${Math.round(peak / 1024)} MB; first pass over the queue ${attemptSecs.toFixed(1)} s ` +
+      `5 s after one attempt each (JS heap in use ${heap} MB), peak ${Math.round(peak / 1024)} MB; first pass over the queue ${attemptSecs.toFixed(1)} s ` +
       `(${Math.round(Q / attemptSecs)} attempts/s); enqueue ${Math.round(Q / fillSecs)} msg/s`,
   );
 }
@@ -196,8 +216,10 @@ async function main(): Promise<void> {
     { type: 'A', name: 'mx.refused.test', address: '127.0.0.1' },
   ]);
   try {
-    await throughput(dns, true);
-    await throughput(dns, false);
+    if (N > 0) {
+      await throughput(dns, true);
+      await throughput(dns, false);
+    }
     if (Q > 0) await memory(dns);
   } finally {
     await dns.close();

@@ -42,16 +42,6 @@ export interface RunnerDeps {
   readonly notices: NoticeSink;
   /** The relay password, read once at start ([delivery] relay_password_file). */
   readonly relayPassword: string | null;
-  /** Called after every attempt (metrics). */
-  readonly onAttempt?: (a: AttemptReport) => void;
-}
-
-export interface AttemptReport {
-  readonly domain: string;
-  readonly host: string | null;
-  readonly tls: boolean;
-  readonly results: readonly RecipientResult[];
-  readonly ms: number;
 }
 
 const RELAY_KEY = '(relay)';
@@ -190,28 +180,13 @@ export class QueueRunner {
     const ms = Math.round(performance.now() - started);
     queueAttemptSeconds.observe(ms / 1000);
     for (const r of attempt.results) queueAttempts.inc({ result: r.verdict, tls: attempt.tls ? 'yes' : 'no' });
-    this.#d.onAttempt?.({ domain, host: attempt.host, tls: attempt.tls, results: attempt.results, ms });
     try {
       await this.#finish(job, attempt, log, ms);
     } catch (e) {
-      // The notice could not be made durable: leave the outcome unrecorded so the attempt is
-      // repeated later (after the first retry delay) rather than lose a bounce.
-      log.error({ err: errorMessage(e) }, 'could not record delivery outcome; will retry');
-      const next = Date.now() + retryDelay(1, this.#d.config.delivery.retry_schedule);
-      await this.#d.store
-        .record(
-          message.id,
-          domain,
-          job.recipients.map((r) => ({
-            address: r.address,
-            kind: 'deferred',
-            reply: r.lastReply ?? 'local error',
-            host: r.lastHost,
-            nextAttempt: next,
-          })),
-          Date.now(),
-        )
-        .catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not record deferral'));
+      // The outcome could not be written (database trouble). The lease stays, so this process
+      // does not try the message again and again (a remote 250 may not be recorded); the
+      // recipients are due again after a restart.
+      log.error({ err: errorMessage(e) }, 'could not record the delivery outcome; the message waits for a restart');
     }
   }
 
@@ -308,12 +283,34 @@ export class QueueRunner {
         status: res.status,
         attempts: rcpt.attempts + 1,
         next_retry: new Date(nextAttempt).toISOString(),
+        ...(attempt.tried.length > 0 ? { tried: attempt.tried } : {}),
       };
       log.info(line, 'deferred');
     }
-    if (failed.length > 0) await this.#notice(message, failed, log);
-    if (delayed.length > 0) await this.#notice(message, delayed, log);
+    const retryAt = now + retryDelay(1, d.retry_schedule);
+    if (failed.length > 0 && !(await this.#tryNotice(message, failed, log))) {
+      // The bounce could not be made durable: keep those recipients queued (their failure is
+      // found again at the next attempt) rather than lose the bounce. Sent ones stay sent.
+      for (const [i, o] of outcomes.entries()) {
+        if (o.kind === 'failed') outcomes[i] = { ...o, kind: 'deferred', nextAttempt: retryAt };
+      }
+    }
+    if (delayed.length > 0 && !(await this.#tryNotice(message, delayed, log))) {
+      for (const [i, o] of outcomes.entries()) {
+        if (o.kind === 'deferred' && o.delayNotified) outcomes[i] = { ...o, delayNotified: false };
+      }
+    }
     await store.record(message.id, job.domain, outcomes, now);
+  }
+
+  async #tryNotice(message: QueuedMessage, recipients: DsnRecipient[], log: Logger): Promise<boolean> {
+    try {
+      await this.#notice(message, recipients, log);
+      return true;
+    } catch (e) {
+      log.error({ err: errorMessage(e), kind: recipients[0]?.action }, 'could not deliver the notice to the sender');
+      return false;
+    }
   }
 
   /** Sends a DSN to the envelope sender, never to a null sender. */

@@ -397,11 +397,6 @@ export class QueueStore implements DeliveryQueue {
     return { message: this.#toMessage(row), domain, recipients: rows.map(toRecipient) };
   }
 
-  /** Ends a lease without recording an attempt. */
-  unlease(messageId: QueueId, domain: string): void {
-    this.#leases.delete(`${messageId}\0${domain}`);
-  }
-
   /** Records the outcome of an attempt; returns true when the message is finished (its rows
    *  and file are gone). */
   async record(
@@ -411,21 +406,19 @@ export class QueueStore implements DeliveryQueue {
     now: number,
   ): Promise<boolean> {
     let finished = false;
-    try {
-      await this.#commit(() => {
-        for (const o of outcomes) {
-          const state: RecipientState = o.kind === 'deferred' ? 'queued' : o.kind;
-          const next = o.kind === 'deferred' ? o.nextAttempt : now;
-          const notified = o.kind === 'deferred' && o.delayNotified ? 1 : 0;
-          this.#q.record!.run(state, now, o.reply.slice(0, 1000), o.host, next, notified, messageId, o.address);
-        }
-        const pending = (this.#q.pending!.get(messageId) as { n: number }).n;
-        finished = pending === 0;
-        if (finished) this.#q.deleteMessage!.run(messageId);
-      });
-    } finally {
-      this.#leases.delete(`${messageId}\0${domain}`);
-    }
+    await this.#commit(() => {
+      for (const o of outcomes) {
+        const state: RecipientState = o.kind === 'deferred' ? 'queued' : o.kind;
+        const next = o.kind === 'deferred' ? o.nextAttempt : now;
+        const notified = o.kind === 'deferred' && o.delayNotified ? 1 : 0;
+        this.#q.record!.run(state, now, o.reply.slice(0, 1000), o.host, next, notified, messageId, o.address);
+      }
+      const pending = (this.#q.pending!.get(messageId) as { n: number }).n;
+      finished = pending === 0;
+      if (finished) this.#q.deleteMessage!.run(messageId);
+    });
+    // Only a recorded outcome ends the lease (see the runner: a failed write keeps it).
+    this.#leases.delete(`${messageId}\0${domain}`);
     if (finished) await rm(this.#path(messageId), { force: true });
     else this.onWork?.();
     return finished;

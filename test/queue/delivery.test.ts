@@ -3,7 +3,7 @@
 // and delivers to real SMTP servers on loopback addresses standing in for remote MXes.
 
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import nodemailer from 'nodemailer';
@@ -166,6 +166,39 @@ describe('outbound delivery', () => {
     // One transaction for the domain: erin got the message, nobody was refused at RCPT.
     const erin = mx.mails.find((m) => m.to.includes('erin@remote.test'));
     assert.deepEqual(erin?.to, ['erin@remote.test']);
+  });
+
+  test('a bounce that cannot be stored is not lost: the recipient stays queued until it can', async () => {
+    const box = t.mailboxDir('bob@example.test');
+    await rm(join(box, 'tmp'), { recursive: true });
+    await writeFile(join(box, 'tmp'), 'storage is broken');
+    const before = (await t.messages('bob@example.test').catch(() => [])).length;
+    try {
+      await submitter(t, 'bob@example.test').sendMail({
+        from: 'bob@example.test',
+        to: 'nobody@remote.test',
+        subject: 'bounce later',
+        text: 'x',
+      });
+      await waitUntil('the failed notice', async () =>
+        t.logs.find((l) => l.msg === 'could not deliver the notice to the sender'),
+      );
+      const m = await waitUntil('recorded as still queued', async () =>
+        t.admin.queue
+          .list()
+          .find((q) => q.recipients.some((r) => r.address === 'nobody@remote.test' && r.attempts > 0)),
+      );
+      assert.equal(m.recipients[0]?.state, 'queued');
+    } finally {
+      await rm(join(box, 'tmp'));
+      await mkdir(join(box, 'tmp'));
+    }
+    const queued = t.admin.queue.list().find((q) => q.sender === 'bob@example.test');
+    assert.ok(queued);
+    t.admin.queue.retry(queued.id);
+    const msgs = await mailbox(t, 'bob@example.test', before + 1);
+    assert.ok(msgs.some((x) => x.toString().includes('Final-Recipient: rfc822; nobody@remote.test')));
+    await waitUntil('queue entry gone', async () => t.admin.queue.get(queued.id) === null);
   });
 
   test('a null MX (RFC 7505) bounces at once with 5.1.10, without a connection', async () => {
