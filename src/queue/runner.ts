@@ -22,13 +22,7 @@ import { rfc5322Date } from '../smtp/trace.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { type Route, type RouteResolver, resolveHostRoute, resolveRoute, retryDelay } from './route.ts';
 import type { Job, QueueStore, RecipientOutcome } from './store.ts';
-import {
-  type AttemptResult,
-  attemptDelivery,
-  ConnectionCache,
-  type RecipientResult,
-  type TransportOptions,
-} from './transport.ts';
+import { type AttemptResult, attemptDelivery, ConnectionCache, type TransportOptions } from './transport.ts';
 import type { QueuedMessage } from './types.ts';
 
 /** Delivers a DSN to `to` (locally or through the queue with a null sender). Resolves once durable. */
