@@ -3,8 +3,8 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseListen } from '../config/schema.ts';
 import { errorMessage } from '../core/errors.ts';
+import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
 import { registry } from '../core/metrics.ts';
 
@@ -22,8 +22,6 @@ export class MetricsServer {
   async listen(addresses: readonly string[]): Promise<AddressInfo[]> {
     const bound: AddressInfo[] = [];
     for (const a of addresses) {
-      const where = parseListen(a);
-      if (!where) throw new Error(`bad listen address ${a}`);
       const server = createServer((req, res) => {
         if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -43,14 +41,7 @@ export class MetricsServer {
         );
       });
       this.#servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(where.port, where.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      bound.push(server.address() as AddressInfo);
+      bound.push(await listenOn(server, a));
     }
     return bound;
   }

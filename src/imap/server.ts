@@ -7,11 +7,11 @@ import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { AuthLimiter } from '../auth/limiter.ts';
 import type { Config } from '../config/schema.ts';
-import { parseListen } from '../config/schema.ts';
 import { ConnectionCounter } from '../core/connection-limits.ts';
 import { CrlfNormalizer } from '../core/crlf.ts';
 import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
@@ -56,19 +56,10 @@ export class ImapServer {
       [implicit, true],
     ] as const) {
       for (const a of addrs) {
-        const where = parseListen(a);
-        if (!where) throw new Error(`bad listen address ${a}`);
         const server = secure ? this.#tlsServer() : net.createServer((s) => this.#accept(s, false));
-        server.on('error', (err) => this.#deps.log.error({ err: errorMessage(err) }, 'imap listener error'));
         this.#servers.push(server);
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(where.port, where.host, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-        bound.push(server.address() as AddressInfo);
+        bound.push(await listenOn(server, a));
+        server.on('error', (err) => this.#deps.log.error({ err: errorMessage(err) }, 'imap listener error'));
       }
     }
     return bound;

@@ -32,13 +32,13 @@ import {
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { AuthLimiter } from '../auth/limiter.ts';
 import type { Config } from '../config/schema.ts';
-import { parseListen } from '../config/schema.ts';
 import { type Address, formatAddress, hasNonAscii, parseAddress } from '../core/address.ts';
 import { ConnectionCounter } from '../core/connection-limits.ts';
 import { CrlfNormalizer } from '../core/crlf.ts';
 import { errorMessage } from '../core/errors.ts';
 import { type AccountId, newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
+import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
 import { authFailures, smtpMessages } from '../core/metrics.ts';
 import type { Directory, Principal } from '../directory/types.ts';
@@ -109,18 +109,9 @@ export class SmtpService {
   async listen(addresses: readonly string[], secure = false): Promise<AddressInfo[]> {
     const bound: AddressInfo[] = [];
     for (const a of addresses) {
-      const where = parseListen(a);
-      if (!where) throw new Error(`bad listen address ${a}`);
       const server = this.#createServer(secure);
       this.#servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.server.once('error', reject);
-        server.listen(where.port, where.host, () => {
-          server.server.off('error', reject);
-          resolve();
-        });
-      });
-      bound.push(server.server.address() as AddressInfo);
+      bound.push(await listenOn(server.server, a));
     }
     return bound;
   }

@@ -10,29 +10,7 @@ import nodemailer from 'nodemailer';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { type FakeMx, type ReceivedMail, startFakeMx } from '../harness/mx.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
-
-const PASSWORD = 'secret-password';
-
-function submitter(t: TestServer, user = 'alice@example.test') {
-  return nodemailer.createTransport({
-    host: '127.0.0.1',
-    port: t.submissionPort,
-    secure: false,
-    requireTLS: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user, pass: PASSWORD },
-  });
-}
-
-async function waitUntil<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { submitter, waitUntil } from '../harness/submit.ts';
 
 /** The messages in a Maildir's new/ once there are at least n. */
 function mailbox(t: TestServer, address: string, n: number, ms?: number): Promise<Buffer[]> {
@@ -95,7 +73,7 @@ describe('outbound delivery', () => {
 
   test('a message to a remote domain is delivered to its MX over STARTTLS, and leaves the queue', async () => {
     const before = mx.mails.length;
-    const info = await submitter(t).sendMail({
+    const info = await submitter(t.submissionPort).sendMail({
       from: 'Alice <alice@example.test>',
       to: 'carol@remote.test',
       subject: 'hello remote',
@@ -118,7 +96,7 @@ describe('outbound delivery', () => {
 
   test('one message to a local and a remote recipient: local copy stored, remote copy sent', async () => {
     const before = mx.mails.length;
-    await submitter(t).sendMail({
+    await submitter(t.submissionPort).sendMail({
       from: 'alice@example.test',
       to: ['bob@example.test', 'dave@remote.test'],
       subject: 'both',
@@ -133,7 +111,12 @@ describe('outbound delivery', () => {
 
   test('a 4xx reply is retried on the schedule and then delivered', async () => {
     const before = mx.mails.length;
-    await submitter(t).sendMail({ from: 'alice@example.test', to: 'greylist@remote.test', subject: 'grey', text: 'x' });
+    await submitter(t.submissionPort).sendMail({
+      from: 'alice@example.test',
+      to: 'greylist@remote.test',
+      subject: 'grey',
+      text: 'x',
+    });
     const [mail] = (await mx.waitFor(before + 1)).slice(before);
     assert.deepEqual(mail?.to, ['greylist@remote.test']);
     const deferred = await waitUntil('deferred log', async () =>
@@ -147,7 +130,7 @@ describe('outbound delivery', () => {
 
   test('a 5xx reply bounces: an RFC 3464 report lands in the sender Maildir with the original headers', async () => {
     const have = (await t.messages('alice@example.test').catch(() => [])).length;
-    await submitter(t).sendMail({
+    await submitter(t.submissionPort).sendMail({
       from: 'alice@example.test',
       to: ['nobody@remote.test', 'erin@remote.test'],
       subject: 'will bounce',
@@ -174,7 +157,7 @@ describe('outbound delivery', () => {
     await writeFile(join(box, 'tmp'), 'storage is broken');
     const before = (await t.messages('bob@example.test').catch(() => [])).length;
     try {
-      await submitter(t, 'bob@example.test').sendMail({
+      await submitter(t.submissionPort, 'bob@example.test').sendMail({
         from: 'bob@example.test',
         to: 'nobody@remote.test',
         subject: 'bounce later',
@@ -203,7 +186,12 @@ describe('outbound delivery', () => {
 
   test('a null MX (RFC 7505) bounces at once with 5.1.10, without a connection', async () => {
     const have = (await t.messages('alice@example.test').catch(() => [])).length;
-    await submitter(t).sendMail({ from: 'alice@example.test', to: 'x@nullmx.test', subject: 'null', text: 'x' });
+    await submitter(t.submissionPort).sendMail({
+      from: 'alice@example.test',
+      to: 'x@nullmx.test',
+      subject: 'null',
+      text: 'x',
+    });
     const msgs = await mailbox(t, 'alice@example.test', have + 1);
     const dsn = msgs.map((m) => m.toString()).find((m) => m.includes('x@nullmx.test'));
     assert.match(dsn ?? '', /Status: 5\.1\.10/);
@@ -212,14 +200,24 @@ describe('outbound delivery', () => {
 
   test('an unknown domain (NXDOMAIN) bounces with 5.1.2', async () => {
     const have = (await t.messages('alice@example.test').catch(() => [])).length;
-    await submitter(t).sendMail({ from: 'alice@example.test', to: 'x@nowhere.test', subject: 'nx', text: 'x' });
+    await submitter(t.submissionPort).sendMail({
+      from: 'alice@example.test',
+      to: 'x@nowhere.test',
+      subject: 'nx',
+      text: 'x',
+    });
     const msgs = await mailbox(t, 'alice@example.test', have + 1);
     assert.match(msgs.map((m) => m.toString()).find((m) => m.includes('x@nowhere.test')) ?? '', /Status: 5\.1\.2/);
   });
 
   test('first MX down, second up: delivered through the second', async () => {
     const before = mx.mails.length;
-    await submitter(t).sendMail({ from: 'alice@example.test', to: 'frank@backup.test', subject: 'mx2', text: 'x' });
+    await submitter(t.submissionPort).sendMail({
+      from: 'alice@example.test',
+      to: 'frank@backup.test',
+      subject: 'mx2',
+      text: 'x',
+    });
     const [mail] = (await mx.waitFor(before + 1)).slice(before);
     assert.deepEqual(mail?.to, ['frank@backup.test']);
     const line = await waitUntil('delivered log', async () =>
@@ -230,7 +228,12 @@ describe('outbound delivery', () => {
 
   test('no MX record: the A record of the domain is used', async () => {
     const before = mx.mails.length;
-    await submitter(t).sendMail({ from: 'alice@example.test', to: 'gina@implicit.test', subject: 'a', text: 'x' });
+    await submitter(t.submissionPort).sendMail({
+      from: 'alice@example.test',
+      to: 'gina@implicit.test',
+      subject: 'a',
+      text: 'x',
+    });
     const [mail] = (await mx.waitFor(before + 1)).slice(before);
     assert.deepEqual(mail?.to, ['gina@implicit.test']);
   });
@@ -238,7 +241,7 @@ describe('outbound delivery', () => {
   test('one connection carries several messages in a row (connection cache)', async () => {
     await new Promise((r) => setTimeout(r, 2200)); // let earlier cached connections expire
     const before = { mails: mx.mails.length, conns: mx.connections };
-    const s = submitter(t);
+    const s = submitter(t.submissionPort);
     for (let i = 0; i < 3; i++) {
       await s.sendMail({ from: 'alice@example.test', to: `reuse${i}@remote.test`, subject: `r${i}`, text: 'x' });
       await mx.waitFor(before.mails + i + 1);
@@ -251,7 +254,7 @@ describe('outbound delivery', () => {
     dns.add({ type: 'MX', name: 'strict.test', preference: 10, exchange: 'mx.strict.test' });
     dns.add({ type: 'A', name: 'mx.strict.test', address: '127.0.0.6' });
     try {
-      const s = submitter(t);
+      const s = submitter(t.submissionPort);
       await s.sendMail({ from: 'alice@example.test', to: 'a@strict.test', subject: 's1', text: 'x' });
       await strict.waitFor(1);
       await new Promise((r) => setTimeout(r, 600)); // the server has closed the idle connection
@@ -266,7 +269,12 @@ describe('outbound delivery', () => {
   test('a DNS failure (SERVFAIL) defers, never bounces', async () => {
     dns.failing.add('flaky.test');
     try {
-      await submitter(t).sendMail({ from: 'alice@example.test', to: 'h@flaky.test', subject: 'f', text: 'x' });
+      await submitter(t.submissionPort).sendMail({
+        from: 'alice@example.test',
+        to: 'h@flaky.test',
+        subject: 'f',
+        text: 'x',
+      });
       const line = await waitUntil('deferral', async () =>
         t.logs.find((l) => l.msg === 'deferred' && l.rcpt === 'h@flaky.test'),
       );
@@ -307,7 +315,12 @@ describe('outbound delivery', () => {
   test('queue files are spooled durably: the spool file is complete when the row exists', async () => {
     // A message to a host that never answers stays queued; its file holds exactly what is sent.
     dns.add({ type: 'MX', name: 'stuck.test', preference: 10, exchange: 'down.backup.test' });
-    await submitter(t).sendMail({ from: 'alice@example.test', to: 'j@stuck.test', subject: 'stuck', text: 'body' });
+    await submitter(t.submissionPort).sendMail({
+      from: 'alice@example.test',
+      to: 'j@stuck.test',
+      subject: 'stuck',
+      text: 'body',
+    });
     const m = await waitUntil('queued', async () =>
       t.admin.queue.list().find((q) => q.recipients.some((r) => r.address === 'j@stuck.test')),
     );
@@ -319,7 +332,12 @@ describe('outbound delivery', () => {
 
   test('a queued message whose file was lost (damaged storage) is bounced, not retried for days', async () => {
     const have = (await t.messages('alice@example.test').catch(() => [])).length;
-    await submitter(t).sendMail({ from: 'alice@example.test', to: 'k@stuck.test', subject: 'lost', text: 'body' });
+    await submitter(t.submissionPort).sendMail({
+      from: 'alice@example.test',
+      to: 'k@stuck.test',
+      subject: 'lost',
+      text: 'body',
+    });
     const m = await waitUntil('queued', async () =>
       t.admin.queue.list().find((q) => q.recipients.some((r) => r.address === 'k@stuck.test' && r.attempts > 0)),
     );

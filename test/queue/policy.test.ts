@@ -6,34 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import nodemailer from 'nodemailer';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { type FakeMx, startFakeMx } from '../harness/mx.ts';
 import { runCli } from '../harness/process.ts';
-import { startTestServer, type TestServer } from '../harness/server.ts';
-
-const PASSWORD = 'secret-password';
-
-function submitter(t: TestServer) {
-  return nodemailer.createTransport({
-    host: '127.0.0.1',
-    port: t.submissionPort,
-    secure: false,
-    requireTLS: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: 'alice@example.test', pass: PASSWORD },
-  });
-}
-
-async function waitUntil<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { startTestServer } from '../harness/server.ts';
+import { submitter, waitUntil } from '../harness/submit.ts';
 
 describe('queue policy', () => {
   let dns: TestDnsServer;
@@ -70,7 +47,12 @@ describe('queue policy', () => {
       extra: `[delivery]\nport = ${sink.port}\nretry_schedule = ["100ms"]\ndelay_warning = "300ms"\nmax_lifetime = "1500ms"\n[dns]\nservers = ["${dns.address}"]`,
     });
     try {
-      await submitter(t).sendMail({ from: 'alice@example.test', to: 'k@slow.test', subject: 'patience', text: 'x' });
+      await submitter(t.submissionPort).sendMail({
+        from: 'alice@example.test',
+        to: 'k@slow.test',
+        subject: 'patience',
+        text: 'x',
+      });
       const msgs = await waitUntil(
         'a warning and a bounce',
         async () => {
@@ -101,7 +83,7 @@ describe('queue policy', () => {
     });
     try {
       const before = sink.mails.length;
-      const s = submitter(t);
+      const s = submitter(t.submissionPort);
       for (let i = 0; i < 8; i++) {
         await s.sendMail({ from: 'alice@example.test', to: `c${i}@remote.test`, subject: `c${i}`, text: 'x' });
       }
@@ -122,7 +104,12 @@ describe('queue policy', () => {
     await writeFile(join(secrets, 'bad.pw'), 'wrong\n');
     const good = await startTestServer({ submission: true, extra: relayConfig(join(secrets, 'good.pw')) });
     try {
-      await submitter(good).sendMail({ from: 'alice@example.test', to: 'z@no-dns.test', subject: 'r', text: 'x' });
+      await submitter(good.submissionPort).sendMail({
+        from: 'alice@example.test',
+        to: 'z@no-dns.test',
+        subject: 'r',
+        text: 'x',
+      });
       const [mail] = await relay.waitFor(1);
       assert.equal(mail?.user, 'relayuser');
       assert.equal(mail?.secure, true);
@@ -132,7 +119,12 @@ describe('queue policy', () => {
     }
     const bad = await startTestServer({ submission: true, extra: relayConfig(join(secrets, 'bad.pw')) });
     try {
-      await submitter(bad).sendMail({ from: 'alice@example.test', to: 'y@no-dns.test', subject: 'r2', text: 'x' });
+      await submitter(bad.submissionPort).sendMail({
+        from: 'alice@example.test',
+        to: 'y@no-dns.test',
+        subject: 'r2',
+        text: 'x',
+      });
       const line = await waitUntil('deferral', async () => bad.logs.find((l) => l.msg === 'deferred'));
       assert.match(String(line.reply), /535/);
       assert.equal(bad.admin.queue.list().length, 1, 'kept in the queue, not bounced');
@@ -151,7 +143,12 @@ describe('queue policy', () => {
     });
     const cli = (...args: string[]) => runCli(['--config', t.configFile, 'queue', ...args]);
     try {
-      await submitter(t).sendMail({ from: 'alice@example.test', to: 'q@down.test', subject: 'stuck', text: 'x' });
+      await submitter(t.submissionPort).sendMail({
+        from: 'alice@example.test',
+        to: 'q@down.test',
+        subject: 'stuck',
+        text: 'x',
+      });
       const m = await waitUntil('an attempt', async () => {
         const q = t.admin.queue.list()[0];
         return q?.recipients[0]?.attempts ? q : null;

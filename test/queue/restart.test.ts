@@ -6,24 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import nodemailer from 'nodemailer';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { type FakeMx, startFakeMx } from '../harness/mx.ts';
 import { runCli, spawnServer } from '../harness/process.ts';
 import { startTestServer, TEST_CONFIG } from '../harness/server.ts';
-
-const PASSWORD = 'secret-password';
-
-function submitter(port: number) {
-  return nodemailer.createTransport({
-    host: '127.0.0.1',
-    port,
-    secure: false,
-    requireTLS: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: 'alice@example.test', pass: PASSWORD },
-  });
-}
+import { PASSWORD, submitter } from '../harness/submit.ts';
 
 function subjects(mx: FakeMx): string[] {
   return mx.mails.map((m) => /\r\nSubject: ([^\r]*)/.exec(`\r\n${m.data.toString()}`)?.[1] ?? '');
