@@ -31,7 +31,7 @@ export const REPLIES = {
   authFailed: () => reply(535, '5.7.8', 'Authentication credentials invalid'),
   authBlocked: () => reply(454, '4.7.0', 'Too many failed authentications, try again later'),
   senderNotOwned: () => reply(553, '5.7.1', 'Sender address not owned by the authenticated user'),
-  fromNotOwned: () => reply(550, '5.7.1', 'From: header address not owned by the authenticated user'),
+  fromNotOwned: () => reply(553, '5.7.1', 'From: header address not owned by the authenticated user'),
   badFromHeader: () => reply(550, '5.6.0', 'Message must have exactly one From: header with an address'),
   // Connection limits
   tooManyConnectionsFromIp: () => reply(421, '4.7.0', 'Too many connections from your address, try again later'),

@@ -7,7 +7,7 @@
 //   (smuggling, see line-endings.ts).
 // submission (587 STARTTLS, 465 implicit TLS; RFC 6409, RFC 8314): AUTH PLAIN/LOGIN only
 //   after TLS (RFC 4954 §4, RFC 3207), MAIL before AUTH -> 530 5.7.0; the envelope sender and
-//   the From:/Sender: addresses must be the user's own (553 5.7.1 / 550 5.7.1); any recipient
+//   the From:/Sender: addresses must be the user's own (553 5.7.1 at MAIL / at end of DATA); any recipient
 //   (remote ones go to the queue); sloppy line endings are normalised to CRLF; Message-ID and
 //   Date are added when missing (see submission.ts).
 //

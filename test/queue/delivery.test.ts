@@ -226,6 +226,28 @@ describe('outbound delivery', () => {
     assert.match(String(line?.host), /^up\.backup\.test \[127\.0\.0\.1\]/);
   });
 
+  test('an MX with only an IPv6 address is reached over IPv6', async () => {
+    const v6 = await startFakeMx({ host: '::1', port: mx.port });
+    dns.add({ type: 'MX', name: 'six.test', preference: 10, exchange: 'mx.six.test' });
+    dns.add({ type: 'AAAA', name: 'mx.six.test', address: '::1' });
+    try {
+      await submitter(t.submissionPort).sendMail({
+        from: 'alice@example.test',
+        to: 'v@six.test',
+        subject: 'v6',
+        text: 'x',
+      });
+      const [mail] = await v6.waitFor(1);
+      assert.deepEqual(mail?.to, ['v@six.test']);
+      const line = await waitUntil('delivered log', async () =>
+        t.logs.find((l) => l.msg === 'delivered' && l.rcpt === 'v@six.test'),
+      );
+      assert.equal(line.host, 'mx.six.test [::1]');
+    } finally {
+      await v6.close();
+    }
+  });
+
   test('no MX record: the A record of the domain is used', async () => {
     const before = mx.mails.length;
     await submitter(t.submissionPort).sendMail({

@@ -97,7 +97,7 @@ describe('submission', () => {
     assert.equal((await c.cmd('RCPT TO:<bob@example.test>')).code, 250);
     assert.equal((await c.cmd('DATA')).code, 354);
     const r = await c.cmd('From: Bob <bob@example.test>\r\nSubject: forged\r\n\r\nx\r\n.');
-    assert.equal(r.text, '550 5.7.1 From: header address not owned by the authenticated user');
+    assert.equal(r.text, '553 5.7.1 From: header address not owned by the authenticated user');
     assert.equal((await t.messages('bob@example.test').catch(() => [])).length, 0);
     // Two From fields, or none, are refused too.
     assert.equal((await c.cmd('MAIL FROM:<alice@example.test>')).code, 250);
