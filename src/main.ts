@@ -7,6 +7,7 @@ import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
 import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts';
+import { DkimKeyStore } from './hygiene/dkim-keys.ts';
 import { QueueStore } from './queue/store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
 
@@ -15,6 +16,8 @@ export interface Context {
   readonly store: MaildirStore;
   readonly ops: AdminOps;
   readonly queue: QueueStore;
+  /** DKIM signing keys in {state}/dkim/. */
+  readonly dkim: DkimKeyStore;
   close(): Promise<void>;
 }
 
@@ -31,11 +34,13 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     log: log.child({ component: 'store' }),
   });
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
+  const dkim = new DkimKeyStore(config.storage.state);
   return {
     directory,
     store,
     queue,
-    ops: createAdminOps({ directory, store }),
+    dkim,
+    ops: createAdminOps({ directory, store, dkim, dkimDefaults: config.dkim }),
     async close() {
       await store.close();
       queue.close();

@@ -14,6 +14,8 @@ import { errorMessage, isArclineError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { queueRecipients, queueSize } from './core/metrics.ts';
 import { createPromiseResolver, createResolver } from './dns/resolver.ts';
+import { Hygiene } from './hygiene/pipeline.ts';
+import { DkimSigner } from './hygiene/sign.ts';
 import { ImapServer } from './imap/server.ts';
 import { openContext } from './main.ts';
 import { Dispatcher } from './queue/dispatch.ts';
@@ -57,6 +59,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       log,
     );
     await ctx.queue.recover();
+    const dnsResolver = createPromiseResolver(config.dns.servers);
     const dispatcher = new Dispatcher({
       store: ctx.store,
       queue: ctx.queue,
@@ -67,7 +70,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const runner = new QueueRunner({
       config,
       store: ctx.queue,
-      resolver: createPromiseResolver(config.dns.servers),
+      resolver: dnsResolver,
       log: log.child({ service: 'queue' }),
       notices: (to, dsn, logId) => dispatcher.notice(to, dsn, logId),
       relayPassword: await readRelayPassword(config),
@@ -75,7 +78,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     services.push({ close: () => runner.stop(config.server.shutdown_grace) });
     const rdns = config.smtp.reverse_lookup ? createResolver(config.dns.servers) : null;
     const smtpDeps = { config, directory: ctx.directory, store: ctx.store, dispatcher, tls, resolver: rdns };
-    const inbound = new SmtpService({ ...smtpDeps, role: 'inbound', log: log.child({ service: 'smtp' }) });
+    const hygiene = new Hygiene({
+      config,
+      resolver: dnsResolver,
+      directory: ctx.directory,
+      log: log.child({ service: 'smtp' }),
+    });
+    const inbound = new SmtpService({ ...smtpDeps, role: 'inbound', log: log.child({ service: 'smtp' }), hygiene });
     services.push(inbound);
     const smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
     for (const a of smtp) log.info({ service: 'smtp', address: a.address, port: a.port }, 'listening');
@@ -85,6 +94,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       role: 'submission',
       log: log.child({ service: 'submission' }),
       authLimiter,
+      ...(config.dkim.sign ? { signer: new DkimSigner(ctx.dkim, log.child({ service: 'submission' })) } : {}),
     });
     services.push(submissionService);
     const submission = [

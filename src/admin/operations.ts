@@ -4,6 +4,7 @@
 
 import type { AccountId } from '../core/ids.ts';
 import type { DirectoryAdmin, UserInfo } from '../directory/types.ts';
+import type { DkimAlgorithm, DkimKeyStore } from '../hygiene/dkim-keys.ts';
 import type { MailStore } from '../store/types.ts';
 
 export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithHash' | 'deleteUser'> {
@@ -13,8 +14,14 @@ export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithH
   deleteUser(address: string, opts?: { purge?: boolean }): Promise<UserInfo>;
 }
 
-export function createAdminOps(deps: { directory: DirectoryAdmin; store: MailStore }): AdminOps {
-  const { directory, store } = deps;
+export function createAdminOps(deps: {
+  directory: DirectoryAdmin;
+  store: MailStore;
+  /** With these, a new domain gets a DKIM key at once (its DNS record still has to be published). */
+  dkim?: DkimKeyStore;
+  dkimDefaults?: { readonly selector: string; readonly algorithm: DkimAlgorithm };
+}): AdminOps {
+  const { directory, store, dkim, dkimDefaults } = deps;
   /** Creates the Maildir for a new directory row; undoes the row if that fails. */
   const withMaildir = async (user: UserInfo): Promise<UserInfo> => {
     try {
@@ -26,7 +33,13 @@ export function createAdminOps(deps: { directory: DirectoryAdmin; store: MailSto
     return user;
   };
   return {
-    addDomain: (n) => directory.addDomain(n),
+    addDomain: async (n) => {
+      const d = await directory.addDomain(n);
+      if (dkim && dkimDefaults && (await dkim.keys(d.name)).length === 0) {
+        await dkim.generate(d.name, { selector: dkimDefaults.selector, algorithm: dkimDefaults.algorithm });
+      }
+      return d;
+    },
     deleteDomain: (n) => directory.deleteDomain(n),
     listDomains: () => directory.listDomains(),
     checkNewUser: (a) => directory.checkNewUser(a),
@@ -45,5 +58,8 @@ export function createAdminOps(deps: { directory: DirectoryAdmin; store: MailSto
     deleteAlias: (s, d) => directory.deleteAlias(s, d),
     listAliases: (d) => directory.listAliases(d),
     setCatchAll: (d, t) => directory.setCatchAll(d, t),
+    addAllowedSender: (u, p) => directory.addAllowedSender(u, p),
+    deleteAllowedSender: (u, p) => directory.deleteAllowedSender(u, p),
+    listAllowedSenders: (u) => directory.listAllowedSenders(u),
   };
 }

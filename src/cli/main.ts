@@ -6,10 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { configPath, type LoadedConfig, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { normalizeDomain } from '../core/address.ts';
 import { ArclineError, isArclineError } from '../core/errors.ts';
 import { silentLogger } from '../core/log.ts';
 import { formatSize, parseSize } from '../core/size.ts';
 import { oneLine } from '../core/text.ts';
+import { dkimZoneLine } from '../hygiene/dkim-keys.ts';
+import { dnsRecords } from '../hygiene/dns-records.ts';
 import { type Context, openContext } from '../main.ts';
 import type { QueuedMessage, QueueId } from '../queue/types.ts';
 import { readLine, readPassword } from './password-input.ts';
@@ -26,6 +30,9 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   alias add SRC DST... | del SRC [DST...] | list [DOMAIN]
   catchall set DOMAIN ADDR|none
   queue list | show ID | retry ID|--all | delete ID
+  allow add USER SENDER | del USER SENDER | list USER
+  dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
+  dns-records DOMAIN
   version | help
 
 --config FILE (or ARCLINE_CONFIG) names the config file; default: embedded defaults.
@@ -58,13 +65,36 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`arcline: ${(e as Error).message}\n`);
     return 2;
   }
+  if (command === 'dns-records') {
+    const ctx = await openContext(loaded.config, silentLogger());
+    try {
+      if (sub === undefined || rest.length > 0) throw new UsageError('dns-records: DOMAIN expected');
+      const domain = await localDomain(ctx, sub);
+      for (const line of dnsRecords({ domain, hostname: loaded.config.hostname, keys: await ctx.dkim.keys(domain) })) {
+        say(line);
+      }
+      return 0;
+    } catch (e) {
+      if (e instanceof UsageError) {
+        process.stderr.write(`arcline: ${e.message}\n${USAGE}\n`);
+        return 2;
+      }
+      if (isArclineError(e)) {
+        process.stderr.write(`arcline: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    } finally {
+      await ctx.close();
+    }
+  }
   if (command === 'serve') {
     const { runServer } = await import('../server.ts');
     return runServer(loaded);
   }
   const ctx = await openContext(loaded.config, silentLogger());
   try {
-    await run(ctx, command, sub, rest, values);
+    await run(ctx, loaded.config, command, sub, rest, values);
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
@@ -93,6 +123,8 @@ function parse(argv: string[]) {
       quota: { type: 'string' },
       purge: { type: 'boolean' },
       all: { type: 'boolean' },
+      selector: { type: 'string' },
+      algo: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -100,7 +132,14 @@ function parse(argv: string[]) {
 
 type Flags = ReturnType<typeof parse>['values'];
 
-async function run(ctx: Context, command: string, sub: string | undefined, args: string[], flags: Flags) {
+async function run(
+  ctx: Context,
+  config: Config,
+  command: string,
+  sub: string | undefined,
+  args: string[],
+  flags: Flags,
+) {
   const { ops } = ctx;
   const need = (n: number, what: string) => {
     if (args.length < n) throw new UsageError(`${command} ${sub}: missing ${what}`);
@@ -213,9 +252,56 @@ async function run(ctx: Context, command: string, sub: string | undefined, args:
         throw new ArclineError('NOT_FOUND', `no queued message ${args[0]}`);
       }
       return say(`deleted ${args[0]} (no bounce sent)`);
+    case 'allow add':
+      need(2, 'USER SENDER');
+      noMore(2);
+      return say(`${args[0]} allows ${await ops.addAllowedSender(args[0] as string, args[1] as string)}`);
+    case 'allow del':
+      need(2, 'USER SENDER');
+      noMore(2);
+      await ops.deleteAllowedSender(args[0] as string, args[1] as string);
+      return say(`removed ${args[1]} from the allowlist of ${args[0]}`);
+    case 'allow list':
+      need(1, 'USER');
+      noMore(1);
+      for (const p of await ops.listAllowedSenders(args[0] as string)) say(p);
+      return;
+    case 'dkim keygen': {
+      need(1, 'DOMAIN');
+      noMore(1);
+      const domain = await localDomain(ctx, args[0] as string);
+      const algo = flags.algo ?? 'rsa';
+      if (algo !== 'rsa' && algo !== 'ed25519') throw new UsageError(`--algo: rsa or ed25519, not ${algo}`);
+      const key = await ctx.dkim.generate(domain, {
+        selector: flags.selector ?? config.dkim.selector,
+        algorithm: algo,
+      });
+      say(
+        `; DKIM key ${key.selector} (${key.algorithm}) for ${key.domain}: publish this record, then mail is signed with it`,
+      );
+      return say(dkimZoneLine(key));
+    }
+    case 'dkim list': {
+      noMore(1);
+      const domains = args[0] ? [await localDomain(ctx, args[0])] : (await ops.listDomains()).map((d) => d.name);
+      for (const d of domains) for (const k of await ctx.dkim.keys(d)) say(dkimZoneLine(k));
+      return;
+    }
+    case 'dkim del':
+      need(2, 'DOMAIN SELECTOR');
+      noMore(2);
+      await ctx.dkim.remove(await localDomain(ctx, args[0] as string), args[1] as string);
+      return say(`deleted DKIM key ${args[1]} of ${args[0]}`);
     default:
       throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
   }
+}
+
+async function localDomain(ctx: Context, name: string): Promise<string> {
+  const d = normalizeDomain(name);
+  if (!d) throw new ArclineError('INVALID', `invalid domain name: ${JSON.stringify(name)}`);
+  if (!(await ctx.directory.isLocalDomain(d))) throw new ArclineError('NOT_FOUND', `no domain ${d}`);
+  return d;
 }
 
 function queueList(ctx: Context): void {

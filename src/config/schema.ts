@@ -2,6 +2,7 @@
 // (design.md convention 7). docs/configuration.md is written from this file. Key names are a
 // public contract: rename nothing without a migration.
 
+import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
@@ -38,6 +39,36 @@ export function parseListen(s: string): { host: string; port: number } | null {
 }
 
 const positiveInt = z.number().int().positive();
+
+/** What to do with a message that fails a check: refuse it at end of DATA, file it in Junk, or
+ *  deliver it normally (the Authentication-Results header still tells). */
+const action = z.enum(['reject', 'junk', 'accept']);
+const hygieneActions = {
+  /** DMARC fails and the domain's policy is p=reject (RFC 7489 §6.6.3). */
+  dmarc_reject: action.default('reject'),
+  /** DMARC fails and the domain's policy is p=quarantine. */
+  dmarc_quarantine: action.default('junk'),
+  /** SPF "fail" (-all) for a domain that publishes no DMARC policy. */
+  spf_fail: action.default('junk'),
+};
+const hygieneActionOverrides = {
+  dmarc_reject: action.optional(),
+  dmarc_quarantine: action.optional(),
+  spf_fail: action.optional(),
+};
+
+/** "192.0.2.0/24" or "2001:db8::/32" (a bare address is a /32 or /128). */
+export function parseCidr(s: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | null {
+  const m = /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/.exec(s.trim());
+  if (!m) return null;
+  const address = m[1] ?? '';
+  const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
+  if (!family) return null;
+  const max = family === 'ipv4' ? 32 : 128;
+  const prefix = m[2] === undefined ? max : Number(m[2]);
+  if (prefix > max) return null;
+  return { address, prefix, family };
+}
 
 /** "host:port" or "[v6]:port" of a remote server. */
 export function parseHostPort(s: string): { host: string; port: number } | null {
@@ -179,6 +210,40 @@ export const configSchema = z
       .strictObject({
         /** bcrypt cost for new password hashes (2^cost rounds). 12 takes ~250 ms in pure JS. */
         bcrypt_cost: z.number().int().min(4).max(15).default(12),
+      })
+      .prefault({}),
+    dkim: z
+      .strictObject({
+        /** Selector of the keys `arcline domain add` makes (the DNS name is {selector}._domainkey.{domain}). */
+        selector: z
+          .string()
+          .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'not a selector (letters, digits, "-")')
+          .default('arcline'),
+        /** Algorithm of the keys `arcline domain add` makes: rsa (RSA-2048, verified everywhere) or ed25519 (RFC 8463). */
+        algorithm: z.enum(['rsa', 'ed25519']).default('rsa'),
+        /** Sign mail sent through submission with every key of the From: domain. */
+        sign: z.boolean().default(true),
+      })
+      .prefault({}),
+    hygiene: z
+      .strictObject({
+        /** Clients in these networks (CIDR, e.g. "192.0.2.0/24", "2001:db8::/32") skip every
+         *  inbound check. Empty by default: loopback is checked like everyone else. */
+        trusted_networks: z
+          .array(z.string().refine((c) => parseCidr(c) !== null, { message: 'not a CIDR network' }))
+          .default([]),
+        /** DNS blocklist zones checked at connection, e.g. ["zen.spamhaus.org"]; none by default. */
+        dnsbl: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'not a DNS zone')).default([]),
+        /** Pause before refusing a listed client (slows down spam bots, as postscreen). */
+        dnsbl_delay: duration.prefault('2s'),
+        ...hygieneActions,
+        /** authserv-id of our Authentication-Results header (RFC 8601 §2.5); empty: the hostname. */
+        authserv_id: z
+          .string()
+          .regex(/^[A-Za-z0-9.-]*$/, 'not a host name')
+          .default(''),
+        /** Per recipient domain overrides of the three actions above. */
+        domains: z.record(z.string(), z.strictObject(hygieneActionOverrides)).default({}),
       })
       .prefault({}),
     metrics: z

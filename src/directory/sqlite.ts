@@ -55,6 +55,12 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (source, destination)
    ) STRICT;
    CREATE INDEX aliases_domain ON aliases(domain);`,
+  // Senders whose mail skips Junk filing for one user: an address, or a domain (and its subdomains).
+  `CREATE TABLE allowed_senders (
+     account TEXT NOT NULL REFERENCES users(address) ON DELETE CASCADE,
+     pattern TEXT NOT NULL,
+     PRIMARY KEY (account, pattern)
+   ) STRICT;`,
 ];
 
 export interface SqliteDirectoryOptions {
@@ -131,6 +137,20 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     if (base === who.accountId) return true;
     // Only explicit aliases count: a catch-all must not let its owner send as anyone.
     return expandRecipient(base, this.#lookups(), false).accounts.includes(who.accountId);
+  }
+
+  async allowsSender(account: AccountId, senders: readonly string[]): Promise<boolean> {
+    const patterns = (this.#q.allowed.all(account) as Row[]).map((r) => String(r.pattern));
+    if (patterns.length === 0) return false;
+    for (const s of senders) {
+      const a = parseAddress(s);
+      if (!a) continue;
+      const address = formatAddress(a);
+      for (const p of patterns) {
+        if (p.includes('@') ? p === address : a.domain === p || a.domain.endsWith(`.${p}`)) return true;
+      }
+    }
+    return false;
   }
 
   close(): void {
@@ -250,6 +270,24 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     return u;
   }
 
+  async addAllowedSender(user: string, pattern: string): Promise<string> {
+    const u = await this.#existingUser(user);
+    const p = senderPattern(pattern);
+    this.#q.addAllowed.run(u.accountId, p);
+    return p;
+  }
+
+  async deleteAllowedSender(user: string, pattern: string): Promise<void> {
+    const u = await this.#existingUser(user);
+    const r = this.#q.delAllowed.run(u.accountId, senderPattern(pattern));
+    if (Number(r.changes) === 0) throw new ArclineError('NOT_FOUND', `${pattern} is not allowed for ${u.address}`);
+  }
+
+  async listAllowedSenders(user: string): Promise<readonly string[]> {
+    const u = await this.#existingUser(user);
+    return (this.#q.allowed.all(u.accountId) as Row[]).map((r) => String(r.pattern));
+  }
+
   async listUsers(domain?: string): Promise<readonly UserInfo[]> {
     const rows = domain === undefined ? this.#q.users.all() : this.#q.usersIn.all(domainOrThrow(domain));
     return (rows as Row[]).map(userInfo);
@@ -339,6 +377,9 @@ function prepareStatements(db: DatabaseSync) {
     addAlias: p('INSERT OR IGNORE INTO aliases (source, destination, domain) VALUES (?, ?, ?)'),
     delAlias: p('DELETE FROM aliases WHERE source = ? AND destination = ?'),
     delAliasAll: p('DELETE FROM aliases WHERE source = ?'),
+    allowed: p('SELECT pattern FROM allowed_senders WHERE account = ? ORDER BY pattern'),
+    addAllowed: p('INSERT OR IGNORE INTO allowed_senders (account, pattern) VALUES (?, ?)'),
+    delAllowed: p('DELETE FROM allowed_senders WHERE account = ? AND pattern = ?'),
   };
 }
 
@@ -346,6 +387,17 @@ type Statements = ReturnType<typeof prepareStatements>;
 
 export function openSqliteDirectory(opts: SqliteDirectoryOptions): SqliteDirectory {
   return new SqliteDirectory(opts);
+}
+
+/** An allowlist entry: a whole address, or a domain ("example.org" or "@example.org"). */
+function senderPattern(text: string): string {
+  const t = text.trim();
+  if (t.includes('@') && !t.startsWith('@')) {
+    const a = parseAddress(t);
+    if (!a) throw new ArclineError('INVALID', `invalid address: ${JSON.stringify(text)}`);
+    return formatAddress(a);
+  }
+  return domainOrThrow(t.replace(/^@/, ''));
 }
 
 function domainOrThrow(name: string): DomainName {

@@ -36,6 +36,9 @@ export interface Directory {
   postmasterDomain(preferred: readonly string[]): Promise<DomainName | null>;
   /** True when `from` is the principal's own address or an alias that delivers to it. */
   maySendAs(who: Principal, from: Address): Promise<boolean>;
+  /** True when the user allowlisted one of these sender addresses (or its domain): such mail
+   *  skips Junk filing. */
+  allowsSender(account: AccountId, senders: readonly string[]): Promise<boolean>;
   close(): void;
 }
 
@@ -88,4 +91,10 @@ export interface DirectoryAdmin {
   listAliases(domain?: string): Promise<readonly AliasInfo[]>;
   /** target null removes the catch-all. */
   setCatchAll(domain: string, target: string | null): Promise<void>;
+  /** Adds an address or a domain ("example.org", "@example.org") to the user's allowlist;
+   *  returns the normalised entry. */
+  addAllowedSender(user: string, pattern: string): Promise<string>;
+  /** NOT_FOUND when the entry is not there. */
+  deleteAllowedSender(user: string, pattern: string): Promise<void>;
+  listAllowedSenders(user: string): Promise<readonly string[]>;
 }

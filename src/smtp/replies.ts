@@ -33,6 +33,9 @@ export const REPLIES = {
   senderNotOwned: () => reply(553, '5.7.1', 'Sender address not owned by the authenticated user'),
   fromNotOwned: () => reply(553, '5.7.1', 'From: header address not owned by the authenticated user'),
   badFromHeader: () => reply(550, '5.6.0', 'Message must have exactly one From: header with an address'),
+  // Inbound policy. RFC 5321 §3.1: 554 at connection means no service for this client.
+  dnsblListed: (ip: string, zone: string, reason: string | null) =>
+    reply(554, '5.7.1', `Service unavailable; client [${ip}] blocked using ${zone}${reason ? `; ${reason}` : ''}`),
   // Connection limits
   tooManyConnectionsFromIp: () => reply(421, '4.7.0', 'Too many connections from your address, try again later'),
   shuttingDown: () => reply(421, '4.3.2', 'Service shutting down, try again later'),

@@ -21,6 +21,7 @@
 
 import type { Resolver } from 'node:dns';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import {
   SMTPServer,
   type SMTPServerAuthentication,
@@ -42,14 +43,24 @@ import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
 import { authFailures, smtpMessages } from '../core/metrics.ts';
 import type { Directory, Principal } from '../directory/types.ts';
+import type { Hygiene } from '../hygiene/pipeline.ts';
+import type { DkimSigner } from '../hygiene/sign.ts';
 import type { Dispatcher } from '../queue/dispatch.ts';
 import type { OutboundRecipient } from '../queue/types.ts';
-import type { DeliveryTarget, MailStore } from '../store/types.ts';
+import { withHead } from '../store/spool.ts';
+import type { DeliveryTarget, MailStore, SpooledMessage } from '../store/types.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { BareNewlineDetector } from './line-endings.ts';
-import { accepted, queued, REPLIES, type SmtpReplyError } from './replies.ts';
+import { accepted, queued, REPLIES, reply, type SmtpReplyError } from './replies.ts';
 import { installSmtpServerPatches } from './smtp-server-patches.ts';
-import { authorAddresses, HeaderCapture, type HeaderField, headerFields, missingHeaders } from './submission.ts';
+import {
+  addressesIn,
+  authorAddresses,
+  HeaderCapture,
+  type HeaderField,
+  headerFields,
+  missingHeaders,
+} from './submission.ts';
 import { protocolName, receivedHeader, traceHeaders } from './trace.ts';
 
 export type SmtpRole = 'inbound' | 'submission';
@@ -66,6 +77,19 @@ export interface SmtpDeps {
   readonly resolver: Resolver | null;
   /** Failed-AUTH limiter (submission), shared with IMAP so both count the same attempts. */
   readonly authLimiter?: AuthLimiter;
+  /** Inbound checks (DNSBL, SPF, DKIM, DMARC); port 25 only. */
+  readonly hygiene?: Hygiene;
+  /** DKIM signing of submitted mail. */
+  readonly signer?: DkimSigner;
+}
+
+/** One stream of `head` followed by the message. */
+function concatStreams(head: Buffer, msg: SpooledMessage): Readable {
+  async function* bytes(): AsyncGenerator<Buffer> {
+    yield head;
+    yield* msg.open() as AsyncIterable<Buffer>;
+  }
+  return Readable.from(bytes(), { objectMode: false });
 }
 
 /** What this service knows about a connection's current mail transaction. */
@@ -184,7 +208,27 @@ export class SmtpService {
     const log = this.#deps.log.child({ conn: session.id });
     this.#conns.set(session.id, { log, txn: newTxn(), inData: false, principal: null });
     log.info({ ip: session.remoteAddress, port: session.remotePort, local: session.localPort }, 'smtp connect');
-    cb();
+    const hygiene = this.#deps.hygiene;
+    if (this.#submission || !hygiene) {
+      cb();
+      return;
+    }
+    // Connection stage: DNS blocklists. A listed client waits a little before its 554 (bots
+    // that hammer get slowed down), every other client is greeted at once.
+    hygiene.atConnect(session.remoteAddress).then(
+      (listing) => {
+        if (!listing) return cb();
+        log.warn({ ip: session.remoteAddress, zone: listing.zone, reason: listing.reason }, 'client refused: DNSBL');
+        setTimeout(
+          () => cb(REPLIES.dnsblListed(session.remoteAddress, listing.zone, listing.reason)),
+          this.#deps.config.hygiene.dnsbl_delay,
+        ).unref();
+      },
+      (err: unknown) => {
+        log.error({ err: errorMessage(err) }, 'DNSBL check failed; client accepted');
+        cb();
+      },
+    );
   }
 
   #onClose(session: SMTPServerSession): void {
@@ -393,16 +437,54 @@ export class SmtpService {
       }
       added = checked;
     }
-    const msg = await spool.finish();
+    const headerBlock = headers.result().block;
+    const spooled = await spool.finish();
+    let msg = spooled;
     try {
       const state = this.#state(session);
       const received = this.#received(session, msgId);
       const returnPath = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      // Port 25: SPF, DKIM, DMARC -> refuse, Junk or deliver, and our Authentication-Results.
+      let auth = '';
+      let junk: ReadonlySet<AccountId> = new Set();
+      const hygiene = this.#deps.hygiene;
+      if (!sub && hygiene) {
+        const outcome = await hygiene.atBody({
+          message: spooled,
+          headerBlock,
+          ip: session.remoteAddress,
+          helo: session.hostNameAppearsAs || '',
+          sender: returnPath,
+          recipients: state.txn.recipients,
+          forwardedFor: [...state.txn.remote.keys()],
+          authors: addressesIn(fields, 'from'),
+          log,
+        });
+        if (outcome.kind === 'refuse') {
+          const v = outcome.verdict;
+          log.warn(
+            { reason: v.reason },
+            v.kind === 'reject' ? 'message rejected by policy' : 'message deferred by policy',
+          );
+          return reply(v.code, v.enhanced, v.text);
+        }
+        auth = outcome.header;
+        junk = outcome.junk;
+        if (outcome.cleanedHeader) msg = withHead(spooled, outcome.cleanedHeader, headerBlock.length);
+      }
+      // Submission: DKIM-sign what leaves (the headers we add + the message), by the From: domain.
+      let signatures = '';
+      const signer = this.#deps.signer;
+      if (sub && signer && state.txn.remote.size > 0) {
+        const author = addressesIn(fields, 'from')[0] ?? '';
+        const domain = parseAddress(author)?.domain;
+        if (domain) signatures = await signer.sign(domain, concatStreams(Buffer.from(added, 'utf8'), msg));
+      }
       const result = await this.#deps.dispatcher.dispatch({
         sender: returnPath,
-        local: this.#targets(state, received, added, returnPath),
+        local: this.#targets(state, { received, auth, added, returnPath, junk }),
         remote: [...state.txn.remote.values()],
-        remotePrefix: Buffer.from(received + added, 'utf8'),
+        remotePrefix: Buffer.from(auth + received + signatures + added, 'utf8'),
         message: msg,
         origin: sub ? 'submission' : 'forward',
         logId: msgId,
@@ -414,6 +496,8 @@ export class SmtpService {
           from: returnPath,
           rcpts: [...state.txn.recipients.keys(), ...state.txn.remote.keys()],
           accounts: result.copies.map((c) => c.account),
+          ...(junk.size > 0 ? { junk: [...junk] } : {}),
+          ...(signatures ? { dkim_signed: true } : {}),
           ...(result.queueId ? { queue_id: result.queueId, remote: [...state.txn.remote.keys()] } : {}),
           size: msg.size,
           ms: Math.round(performance.now() - started),
@@ -472,13 +556,22 @@ export class SmtpService {
     });
   }
 
-  /** One target per distinct local account, each with its own trace headers. */
-  #targets(state: ConnState, received: string, added: string, returnPath: string): DeliveryTarget[] {
+  /** One target per distinct local account, each with its own trace headers; Junk where the
+   *  checks said so. Order (RFC 8601 §5, RFC 7208 §9.1): Return-Path, Delivered-To, our
+   *  Authentication-Results and Received-SPF, then our Received. */
+  #targets(
+    state: ConnState,
+    t: { received: string; auth: string; added: string; returnPath: string; junk: ReadonlySet<AccountId> },
+  ): DeliveryTarget[] {
     const accounts = new Set<AccountId>();
     for (const list of state.txn.recipients.values()) for (const a of list) accounts.add(a);
     return [...accounts].map((account) => ({
       account,
-      prefix: Buffer.concat([traceHeaders({ returnPath, deliveredTo: account, received }), Buffer.from(added, 'utf8')]),
+      ...(t.junk.has(account) ? { mailbox: 'Junk' } : {}),
+      prefix: Buffer.concat([
+        traceHeaders({ returnPath: t.returnPath, deliveredTo: account, received: t.auth + t.received }),
+        Buffer.from(t.added, 'utf8'),
+      ]),
     }));
   }
 

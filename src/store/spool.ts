@@ -79,6 +79,28 @@ export class Spool {
   }
 }
 
+/** The message with its first `skip` bytes replaced by `head` (a rewritten header block).
+ *  Streams; the original is left as it is and disposed with the view. */
+export function withHead(msg: SpooledMessage, head: Buffer, skip: number): SpooledMessage {
+  async function* bytes(): AsyncGenerator<Buffer> {
+    yield head;
+    let left = skip;
+    for await (const chunk of msg.open() as AsyncIterable<Buffer>) {
+      if (left >= chunk.length) {
+        left -= chunk.length;
+        continue;
+      }
+      yield left > 0 ? chunk.subarray(left) : chunk;
+      left = 0;
+    }
+  }
+  return {
+    size: msg.size - skip + head.length,
+    open: () => Readable.from(bytes(), { objectMode: false }),
+    dispose: () => msg.dispose(),
+  };
+}
+
 /** A message built in memory (bounces, tests). */
 export function bufferMessage(buf: Buffer): SpooledMessage {
   return memoryMessage([buf], buf.length);

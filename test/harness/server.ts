@@ -55,7 +55,22 @@ bcrypt_cost = 4
 [log]
 level = "debug"
 format = "json"
-${extra}`;
+${extra}
+${testDefaults(extra)}`;
+
+/** Sections every test server gets unless the test brings its own:
+ *  - [dns]: a resolver address where nothing listens, so no test ever sends a DNS query off
+ *    this machine;
+ *  - [hygiene]: loopback trusted, so tests that are not about SPF/DKIM/DMARC are not deferred
+ *    for want of DNS (the hygiene tests bring their own [hygiene] and a real DNS server);
+ *  - [dkim]: Ed25519 keys for new domains (instant, where RSA-2048 takes a noticeable while). */
+function testDefaults(extra: string): string {
+  let out = '';
+  if (!extra.includes('[dns]')) out += '[dns]\nservers = ["127.0.0.1:1"]\n';
+  if (!extra.includes('[hygiene')) out += '[hygiene]\ntrusted_networks = ["127.0.0.0/8", "::1/128"]\n';
+  if (!extra.includes('[dkim]')) out += '[dkim]\nalgorithm = "ed25519"\n';
+  return out;
+}
 
 /** Merges extra TOML into the base config: `smtp.max_recipients = 3` style keys go in sections. */
 export async function startTestServer(
@@ -73,7 +88,7 @@ export async function startTestServer(
   } = {},
 ): Promise<TestServer> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'arcline-test-')));
-  let text = TEST_CONFIG(dir);
+  let text = TEST_CONFIG(dir, opts.extra ?? '');
   if (opts.submission) {
     text = text.replace(
       '[submission]\nlisten = []\ntls_listen = []',
@@ -82,7 +97,6 @@ export async function startTestServer(
   }
   if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);
   if (opts.server) text += `[server]\n${opts.server}\n`;
-  if (opts.extra) text += `\n${opts.extra}\n`;
   const configFile = join(dir, 'arcline.toml');
   await writeFile(configFile, text);
   const config = parseConfigText(text, configFile);

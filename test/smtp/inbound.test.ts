@@ -33,7 +33,10 @@ async function send(port: number, from: string, to: string[], raw: string, tlsMo
 /** Splits a stored file into the trace header block we added and the message as sent. */
 function splitTrace(file: Buffer): { trace: string; message: string } {
   const text = file.toString('utf8');
-  const m = /^(Return-Path: [^\r]*\r\nDelivered-To: [^\r]*\r\nReceived: (?:[^\r]|\r\n\t)*\r\n)/.exec(text);
+  const m =
+    /^(Return-Path: [^\r]*\r\nDelivered-To: [^\r]*\r\nAuthentication-Results: [^\r]*\r\nReceived: (?:[^\r]|\r\n\t)*\r\n)/.exec(
+      text,
+    );
   assert.ok(m, `no trace headers in ${JSON.stringify(text.slice(0, 300))}`);
   return { trace: m[1] ?? '', message: text.slice((m[1] ?? '').length) };
 }

@@ -1,0 +1,39 @@
+// `arcline dns-records DOMAIN`: every record a domain needs for arcline, in zone-file syntax,
+// ready to paste. Pure: the caller passes the host name and the DKIM keys.
+//   MX (RFC 5321 §5.1), SPF (RFC 7208), DKIM (RFC 6376 §3.6.1), DMARC (RFC 7489 §6.1),
+//   SRV for submission and IMAP (RFC 6186, RFC 8314 §5.1).
+
+import { type DkimKey, dkimZoneLine } from './dkim-keys.ts';
+
+export function dnsRecords(opts: { domain: string; hostname: string; keys: readonly DkimKey[] }): string[] {
+  const d = `${opts.domain}.`;
+  const h = `${opts.hostname}.`;
+  const lines = [
+    `; DNS records for ${opts.domain}, served by ${opts.hostname}`,
+    '; The host name needs its own address records (A, and AAAA if the server has IPv6), and the',
+    `; server's addresses need PTR records pointing back to ${opts.hostname} (ask your provider).`,
+    `;   ${h} 3600 IN A    <the server's IPv4 address>`,
+    `;   ${h} 3600 IN AAAA <the server's IPv6 address>`,
+    '',
+    '; Mail for the domain goes to this server',
+    `${d} 3600 IN MX 10 ${h}`,
+    '; SPF: only the domain\'s MX hosts send its mail (add "include:..." for a relay that sends for you)',
+    `${d} 3600 IN TXT "v=spf1 mx -all"`,
+  ];
+  if (opts.keys.length === 0) {
+    lines.push(`; DKIM: no key yet: arcline dkim keygen ${opts.domain}`);
+  } else {
+    lines.push('; DKIM: the public half of every signing key');
+    for (const k of opts.keys) lines.push(dkimZoneLine(k));
+  }
+  lines.push(
+    '; DMARC: receivers quarantine mail that fails SPF and DKIM alignment; reports go to postmaster',
+    `_dmarc.${d} 3600 IN TXT "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@${opts.domain}"`,
+    '; Mail clients find the servers (RFC 6186); implicit TLS first (RFC 8314)',
+    `_submissions._tcp.${d} 3600 IN SRV 0 1 465 ${h}`,
+    `_submission._tcp.${d} 3600 IN SRV 1 1 587 ${h}`,
+    `_imaps._tcp.${d} 3600 IN SRV 0 1 993 ${h}`,
+    `_imap._tcp.${d} 3600 IN SRV 1 1 143 ${h}`,
+  );
+  return lines;
+}

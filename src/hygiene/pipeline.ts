@@ -1,0 +1,184 @@
+// Inbound mail hygiene as staged checks on port 25 (design.md: connection -> sender ->
+// recipient -> body), each stage returning a verdict the SMTP service maps to the wire:
+//   connection: trusted networks skip everything; DNS blocklists ([hygiene] dnsbl);
+//   body:       SPF + DKIM + DMARC (authenticate.ts) -> decide.ts per recipient domain ->
+//               one verdict for the message, plus the Authentication-Results header.
+// SPF is evaluated with the body stage (mailauth does all three in one pass over the message);
+// its result only ever acts at the end of DATA, where DMARC can overrule it.
+//
+// One message, one answer: when recipients' domains ask for different actions, the message is
+// refused only if every local recipient refuses it (or it is deferred if all refuse or defer);
+// otherwise the recipients that would refuse get it in Junk (never silently dropped).
+// A user's allowlist (`arcline allow add`) turns Junk into INBOX for that user.
+
+import type { Resolver } from 'node:dns/promises';
+import type { Config } from '../config/schema.ts';
+import { normalizeDomain } from '../core/address.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { AccountId } from '../core/ids.ts';
+import type { Logger } from '../core/log.ts';
+import type { Directory } from '../directory/types.ts';
+import type { SpooledMessage } from '../store/types.ts';
+import { type AuthSummary, checkMessage } from './authenticate.ts';
+import { type Actions, decide, type Verdict } from './decide.ts';
+import { Dnsbl, type DnsblListing } from './dnsbl.ts';
+import { withoutOurAuthResults } from './headers.ts';
+import { Networks } from './networks.ts';
+
+export interface HygieneDeps {
+  readonly config: Config;
+  readonly resolver: Resolver;
+  readonly directory: Directory;
+  readonly log: Logger;
+}
+
+export interface BodyInput {
+  readonly message: SpooledMessage;
+  /** The message's header block (for the forged Authentication-Results check). */
+  readonly headerBlock: Buffer;
+  readonly ip: string;
+  readonly helo: string;
+  readonly sender: string;
+  /** Local recipients (normalised address -> accounts). */
+  readonly recipients: ReadonlyMap<string, readonly AccountId[]>;
+  /** Remote addresses the message is forwarded to (their alias decides). */
+  readonly forwardedFor: readonly string[];
+  /** Author addresses from From: (for the allowlists). */
+  readonly authors: readonly string[];
+  readonly log: Logger;
+}
+
+export type BodyOutcome =
+  | { readonly kind: 'refuse'; readonly verdict: Extract<Verdict, { kind: 'reject' | 'defer' }> }
+  | {
+      readonly kind: 'deliver';
+      /** Authentication-Results (+ Received-SPF) fields to put on top of every copy. */
+      readonly header: string;
+      /** Accounts that get the message in Junk. */
+      readonly junk: ReadonlySet<AccountId>;
+      /** The header block with forged Authentication-Results removed, or null if unchanged. */
+      readonly cleanedHeader: Buffer | null;
+    };
+
+export class Hygiene {
+  readonly authservId: string;
+  readonly #d: HygieneDeps;
+  readonly #trusted: Networks;
+  readonly #dnsbl: Dnsbl | null;
+  /** [hygiene.domains] with the domain names normalised (lower case, punycode). */
+  readonly #overrides = new Map<string, Partial<Actions>>();
+
+  constructor(deps: HygieneDeps) {
+    this.#d = deps;
+    const h = deps.config.hygiene;
+    for (const [name, o] of Object.entries(h.domains)) this.#overrides.set(normalizeDomain(name) ?? name, o);
+    this.authservId = h.authserv_id || deps.config.hostname;
+    this.#trusted = new Networks(h.trusted_networks);
+    this.#dnsbl = h.dnsbl.length > 0 ? new Dnsbl({ zones: h.dnsbl, resolver: deps.resolver }) : null;
+  }
+
+  isTrusted(ip: string): boolean {
+    return this.#trusted.has(ip);
+  }
+
+  /** Connection stage: the DNSBL listing of a client that is to be refused, or null. */
+  async atConnect(ip: string): Promise<DnsblListing | null> {
+    if (!this.#dnsbl || this.isTrusted(ip)) return null;
+    return this.#dnsbl.check(ip);
+  }
+
+  /** Body stage (see the header comment). */
+  async atBody(input: BodyInput): Promise<BodyOutcome> {
+    const cleanedHeader = withoutOurAuthResults(input.headerBlock, this.authservId);
+    if (cleanedHeader) input.log.warn('removed an Authentication-Results header that claimed to be ours');
+    if (this.isTrusted(input.ip)) {
+      return {
+        kind: 'deliver',
+        header: `Authentication-Results: ${this.authservId}; none (trusted network)\r\n`,
+        junk: new Set(),
+        cleanedHeader,
+      };
+    }
+    let auth: AuthSummary;
+    try {
+      auth = await checkMessage({
+        message: input.message.open(),
+        ip: input.ip,
+        helo: input.helo,
+        sender: input.sender,
+        authservId: this.authservId,
+        resolver: this.#d.resolver,
+      });
+    } catch (e) {
+      // A failure of the checks themselves (not a DNS answer) must not lose or refuse mail for good.
+      input.log.error({ err: errorMessage(e) }, 'authentication checks failed');
+      return {
+        kind: 'refuse',
+        verdict: {
+          kind: 'defer',
+          reason: 'checks failed',
+          code: 451,
+          enhanced: '4.3.0',
+          text: 'Temporary local problem, please try again later',
+        },
+      };
+    }
+    const perDomain = new Map<string, Verdict>();
+    const verdictFor = (domain: string): Verdict => {
+      let v = perDomain.get(domain);
+      if (!v) {
+        v = decide(auth, this.#actions(domain));
+        perDomain.set(domain, v);
+      }
+      return v;
+    };
+    const local = [...input.recipients.entries()].map(([rcpt, accounts]) => ({
+      accounts,
+      verdict: verdictFor(domainOf(rcpt)),
+    }));
+    const all = local.map((l) => l.verdict);
+    if (local.length === 0) {
+      // Only forwarded copies (an alias to outside): the alias domain's verdict decides.
+      for (const f of input.forwardedFor) all.push(verdictFor(domainOf(f)));
+    }
+    input.log.info(
+      {
+        spf: auth.spf,
+        dkim: auth.dkim.map((d) => `${d.domain}:${d.result}`),
+        dmarc: auth.dmarc ? `${auth.dmarc.result} p=${auth.dmarc.policy} ${auth.dmarc.domain}` : 'none',
+        verdicts: [...perDomain.entries()].map(([d, v]) => `${d}:${v.kind}`),
+      },
+      'authentication results',
+    );
+    const refusals = all.filter((v): v is Extract<Verdict, { kind: 'reject' | 'defer' }> =>
+      ['reject', 'defer'].includes(v.kind),
+    );
+    if (all.length > 0 && refusals.length === all.length) {
+      // Everyone refuses: a deferral wins over a rejection (it may pass later).
+      return { kind: 'refuse', verdict: refusals.find((v) => v.kind === 'defer') ?? (refusals[0] as never) };
+    }
+    const junk = new Set<AccountId>();
+    for (const l of local) {
+      if (l.verdict.kind === 'accept') continue;
+      for (const account of l.accounts) {
+        if (await this.#d.directory.allowsSender(account, [input.sender, ...input.authors])) continue;
+        junk.add(account);
+      }
+    }
+    return { kind: 'deliver', header: auth.headers, junk, cleanedHeader };
+  }
+
+  #actions(domain: string): Actions {
+    const h = this.#d.config.hygiene;
+    const override = this.#overrides.get(domain) ?? {};
+    return {
+      dmarc_reject: override.dmarc_reject ?? h.dmarc_reject,
+      dmarc_quarantine: override.dmarc_quarantine ?? h.dmarc_quarantine,
+      spf_fail: override.spf_fail ?? h.spf_fail,
+    };
+  }
+}
+
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
