@@ -212,6 +212,40 @@ export function runDirectoryContract(name: string, open: () => Promise<{ dir: Di
       dir.close();
     });
 
+    test('sender allowlist: addresses and domains (with subdomains), per user, gone with the user', async () => {
+      const { dir } = await open();
+      await dir.addDomain('example.test');
+      await dir.addUser('alice@example.test', { password: 'pw' });
+      await dir.addUser('bob@example.test', { password: 'pw' });
+      const alice = 'alice@example.test' as AccountId;
+      assert.equal(await dir.addAllowedSender('alice@example.test', 'News@Shop.TEST'), 'news@shop.test');
+      assert.equal(await dir.addAllowedSender('alice@example.test', '@bank.test'), 'bank.test');
+      assert.deepEqual(await dir.listAllowedSenders('alice@example.test'), ['bank.test', 'news@shop.test']);
+      assert.ok(await dir.allowsSender(alice, ['news@shop.test']));
+      assert.equal(await dir.allowsSender(alice, ['other@shop.test']), false);
+      assert.ok(await dir.allowsSender(alice, ['', 'x@mail.bank.test']), 'a subdomain of an allowed domain');
+      assert.equal(await dir.allowsSender(alice, ['x@notbank.test']), false);
+      assert.equal(await dir.allowsSender('bob@example.test' as AccountId, ['news@shop.test']), false, 'per user');
+      await assert.rejects(dir.addAllowedSender('nobody@example.test', 'x.test'), (e) =>
+        isArclineError(e, 'NOT_FOUND'),
+      );
+      await assert.rejects(dir.addAllowedSender('alice@example.test', 'not a domain!'), (e) =>
+        isArclineError(e, 'INVALID'),
+      );
+      await dir.deleteAllowedSender('alice@example.test', 'bank.test');
+      await assert.rejects(dir.deleteAllowedSender('alice@example.test', 'bank.test'), (e) =>
+        isArclineError(e, 'NOT_FOUND'),
+      );
+      await dir.deleteUser('alice@example.test');
+      await dir.addUser('alice@example.test', { password: 'pw' });
+      assert.deepEqual(
+        await dir.listAllowedSenders('alice@example.test'),
+        [],
+        'a new user with the old name starts empty',
+      );
+      dir.close();
+    });
+
     test('a second connection sees changes at once (the CLI while the server runs)', async () => {
       const { dir, reopen } = await open();
       const other = await reopen();

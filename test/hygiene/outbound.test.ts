@@ -163,4 +163,17 @@ sys.stdout.buffer.write(sig + msg)
     }
     assert.equal((await cli('dns-records', 'nowhere.test')).code, 1);
   });
+
+  test('arcline allow add | list | del manage a user allowlist', async () => {
+    const cli = (...args: string[]) => runCli(['--config', t.configFile, 'allow', ...args]);
+    const add = await cli('add', 'alice@example.test', 'News@Shop.test');
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal(add.stdout, 'alice@example.test allows news@shop.test\n');
+    assert.equal((await cli('add', 'alice@example.test', '@bank.test')).code, 0);
+    assert.equal((await cli('list', 'alice@example.test')).stdout, 'bank.test\nnews@shop.test\n');
+    assert.equal((await cli('del', 'alice@example.test', 'bank.test')).code, 0);
+    assert.equal((await cli('del', 'alice@example.test', 'bank.test')).code, 1);
+    assert.equal((await cli('add', 'nobody@example.test', 'x.test')).code, 1);
+    assert.equal((await cli('add', 'alice@example.test')).code, 2);
+  });
 });
