@@ -5,6 +5,9 @@
 //
 //   npm run bench                 all scenarios
 //   npm run bench -- --quick      a tenth of the messages
+//   npm run bench -- --checks     with the inbound checks on (SPF, DKIM, DMARC against a DNS server
+//                                 on 127.0.0.1 that publishes SPF and DMARC for the sender domain);
+//                                 without it, loopback is a trusted network and the checks are skipped
 //   npm run bench -- --sessions 20 --size 4096
 //   npm run bench -- --generator node    force the built-in load generator
 //
@@ -17,6 +20,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startTestDns } from '../test/harness/dns.ts';
 import { TEST_CONFIG } from '../test/harness/server.ts';
 import { runLoad } from './lib/smtp-load.ts';
 
@@ -24,6 +28,7 @@ const BIN = new URL('../bin/arcline.js', import.meta.url).pathname;
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean' },
+    checks: { type: 'boolean' },
     sessions: { type: 'string' },
     size: { type: 'string' },
     generator: { type: 'string' },
@@ -68,10 +73,19 @@ function rssKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'arcline-bench-'));
   const config = join(dir, 'arcline.toml');
+  // --checks: the sender domain publishes SPF (this machine) and DMARC p=reject, as a well-run
+  // domain does, so every message goes through SPF, DKIM (none) and DMARC with real lookups.
+  const dns = values.checks
+    ? await startTestDns([
+        { type: 'TXT', name: 'bench.example', text: 'v=spf1 ip4:127.0.0.1 -all' },
+        { type: 'TXT', name: '_dmarc.bench.example', text: 'v=DMARC1; p=reject' },
+      ])
+    : null;
+  const extra = dns ? `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ndnsbl = []` : '';
   // The tests' config, with logging at the production level and no per-IP cap for the load.
   await writeFile(
     config,
-    TEST_CONFIG(dir)
+    TEST_CONFIG(dir, extra)
       .replace('reverse_lookup = false', 'reverse_lookup = false\nmax_connections_per_ip = 1000')
       .replace('level = "debug"', 'level = "info"'),
   );
@@ -100,7 +114,8 @@ async function main(): Promise<void> {
   console.log(
     `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
   );
-  console.log(`load generator: ${version}; new connection per message; durable delivery counted in new/\n`);
+  console.log(`load generator: ${version}; new connection per message; durable delivery counted in new/`);
+  console.log(`inbound checks: ${dns ? 'on (SPF + DKIM + DMARC, DNS on 127.0.0.1)' : 'off (loopback trusted)'}\n`);
   console.log('| sessions | size | messages | seconds | msg/s | server RSS peak during run |');
   console.log('|---:|---:|---:|---:|---:|---:|');
   for (const s of scenarios) {
@@ -151,6 +166,7 @@ async function main(): Promise<void> {
   server.kill('SIGTERM');
   await new Promise((r) => server.on('exit', r));
   await rm(dir, { recursive: true, force: true });
+  await dns?.close();
 }
 
 await main();

@@ -18,3 +18,50 @@ export function createPromiseResolver(servers: readonly string[], timeoutMs = 50
   if (servers.length > 0) r.setServers([...servers]);
   return r;
 }
+
+type AnyResolve = (name: string, rrtype: string) => Promise<unknown>;
+
+/** A small answer cache in front of `resolve(name, rrtype)`, for the lookups every inbound message
+ *  repeats (SPF and DMARC records of the same senders). Answers and "no such name/record" are kept
+ *  for `ttlMs` (DNS TTLs are not visible through this API; 60 s is below almost every published
+ *  TTL); failures (timeouts, SERVFAIL) are never cached. Bounded: the oldest entry goes first. */
+export function cachingResolve(
+  resolve: AnyResolve,
+  opts: { ttlMs?: number; maxEntries?: number; now?: () => number } = {},
+): AnyResolve {
+  const ttl = opts.ttlMs ?? 60_000;
+  const max = opts.maxEntries ?? 10_000;
+  const now = opts.now ?? Date.now;
+  const cache = new Map<string, { expires: number; value?: unknown; error?: unknown }>();
+  const inflight = new Map<string, Promise<unknown>>();
+  const remember = (key: string, entry: { expires: number; value?: unknown; error?: unknown }) => {
+    if (cache.size >= max) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    cache.set(key, entry);
+  };
+  return (name, rrtype) => {
+    const key = `${rrtype} ${name.toLowerCase()}`;
+    const hit = cache.get(key);
+    if (hit && hit.expires > now()) return 'error' in hit ? Promise.reject(hit.error) : Promise.resolve(hit.value);
+    let p = inflight.get(key);
+    if (!p) {
+      p = resolve(name, rrtype).then(
+        (value) => {
+          remember(key, { expires: now() + ttl, value });
+          return value;
+        },
+        (error: unknown) => {
+          const code = (error as NodeJS.ErrnoException)?.code;
+          if (code === 'ENOTFOUND' || code === 'ENODATA') remember(key, { expires: now() + ttl, error });
+          throw error;
+        },
+      );
+      const settled = p.finally(() => inflight.delete(key));
+      settled.catch(() => {});
+      inflight.set(key, p);
+    }
+    return p;
+  };
+}

@@ -14,6 +14,7 @@
 import type { Resolver } from 'node:dns/promises';
 import type { Config } from '../config/schema.ts';
 import { normalizeDomain } from '../core/address.ts';
+import { cachingResolve } from '../dns/resolver.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
@@ -67,6 +68,8 @@ export class Hygiene {
   readonly #dnsbl: Dnsbl | null;
   /** [hygiene.domains] with the domain names normalised (lower case, punycode). */
   readonly #overrides = new Map<string, Partial<Actions>>();
+  /** SPF/DKIM/DMARC lookups, cached briefly: the same senders' records are asked for again and again. */
+  readonly #lookup: Pick<Resolver, 'resolve'>;
 
   constructor(deps: HygieneDeps) {
     this.#d = deps;
@@ -75,6 +78,7 @@ export class Hygiene {
     this.authservId = h.authserv_id || deps.config.hostname;
     this.#trusted = new Networks(h.trusted_networks);
     this.#dnsbl = h.dnsbl.length > 0 ? new Dnsbl({ zones: h.dnsbl, resolver: deps.resolver }) : null;
+    this.#lookup = { resolve: cachingResolve((n, t) => deps.resolver.resolve(n, t)) } as Pick<Resolver, 'resolve'>;
   }
 
   isTrusted(ip: string): boolean {
@@ -107,7 +111,7 @@ export class Hygiene {
         helo: input.helo,
         sender: input.sender,
         authservId: this.authservId,
-        resolver: this.#d.resolver,
+        resolver: this.#lookup,
       });
     } catch (e) {
       // A failure of the checks themselves (not a DNS answer) must not lose or refuse mail for good.
