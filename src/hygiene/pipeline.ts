@@ -14,11 +14,11 @@
 import type { Resolver } from 'node:dns/promises';
 import type { Config } from '../config/schema.ts';
 import { normalizeDomain } from '../core/address.ts';
-import { cachingResolve } from '../dns/resolver.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
+import { cachingResolve } from '../dns/resolver.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { type AuthSummary, checkMessage } from './authenticate.ts';
 import { type Actions, decide, type Verdict } from './decide.ts';
