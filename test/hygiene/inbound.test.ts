@@ -50,6 +50,7 @@ const ZONES: TestRecord[] = [
   { type: 'TXT', name: 'rsa._domainkey.dkim.test', text: rsaTxt(rsa.publicKey) },
   { type: 'TXT', name: 'ed._domainkey.dkim.test', text: edTxt(ed.publicKey) },
   { type: 'TXT', name: 'revoked._domainkey.dkim.test', text: 'v=DKIM1; k=rsa; p=' },
+  { type: 'TXT', name: 'revoked._domainkey.spf-pass.test', text: 'v=DKIM1; k=rsa; p=' },
   spf('dkim.test', 'v=spf1 ip4:192.0.2.1 -all'),
   { type: 'TXT', name: '_dmarc.dkim.test', text: 'v=DMARC1; p=reject' },
   // DMARC
@@ -216,9 +217,23 @@ describe('inbound checks (SPF, DKIM, DMARC) with a real DNS server', () => {
     const noKey = await signed(msg, 'spf-pass.test', 'missing', rsa.privateKey);
     assert.equal((await send(t, 'x@spf-pass.test', noKey)).code, 250);
     assert.match((await stored(t, 'dkim nokey')).ar, /dkim=(?:permerror|neutral|fail)[^;]*header\.s=missing/);
-    const revoked = await signed(rawMessage('x@dkim.test', 'dkim revoked'), 'dkim.test', 'revoked', rsa.privateKey);
+    // RFC 6376 §3.6.1: an empty p= means the key was revoked.
+    const revoked = await signed(
+      rawMessage('x@spf-pass.test', 'dkim revoked'),
+      'spf-pass.test',
+      'revoked',
+      rsa.privateKey,
+    );
+    assert.equal((await send(t, 'x@spf-pass.test', revoked)).code, 250);
+    assert.match((await stored(t, 'dkim revoked')).ar, /dkim=(?:permerror|neutral|fail)[^;]*header\.s=revoked/);
     // dkim.test has p=reject and SPF fails: a revoked key leaves nothing that passes.
-    assert.equal((await send(t, 'x@dkim.test', revoked)).code, 550);
+    const revokedStrict = await signed(
+      rawMessage('x@dkim.test', 'dkim revoked 2'),
+      'dkim.test',
+      'revoked',
+      rsa.privateKey,
+    );
+    assert.equal((await send(t, 'x@dkim.test', revokedStrict)).code, 550);
   });
 
   test('DMARC p=reject: 550 5.7.1 at the end of DATA, nothing stored', async () => {
