@@ -9,8 +9,8 @@ import type { SpooledMessage } from '../store/types.ts';
 import { fileMessage } from './file-message.ts';
 import { SelectedView } from './selected.ts';
 import type { Session } from './session.ts';
-import type { Command, CommandOf } from './wire/command.ts';
-import { astr, parseImapDate } from './wire/encode.ts';
+import type { Command, CommandOf, SequenceSet } from './wire/command.ts';
+import { astr, flagList, parseImapDate, seqSet } from './wire/encode.ts';
 import { decodeMutf7, encodeMutf7 } from './wire/mutf7.ts';
 
 type Cmd<N extends Command['name']> = CommandOf<N>;
@@ -97,7 +97,16 @@ export class MailboxCommands {
   }
 
   async #select(cmd: Cmd<'SELECT'> | Cmd<'EXAMINE'>): Promise<void> {
+    if (cmd.qresync && !this.#s.enabled.has('QRESYNC')) {
+      // RFC 7162 §3.2.5: the QRESYNC parameter needs ENABLE QRESYNC first.
+      return this.#s.reply(cmd.tag, 'BAD', 'QRESYNC is not enabled');
+    }
+    const wasSelected = this.#s.view !== null;
     this.#s.leave(); // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected either
+    // RFC 7162 §3.2.11 / RFC 9051 §7.1: the previous mailbox is closed before the new one's data.
+    if (wasSelected && this.#s.enabled.has('QRESYNC'))
+      await this.#s.untagged(['* OK [CLOSED] Previous mailbox closed']);
+    if (cmd.condstore) this.#s.enable('CONDSTORE');
     const name = mailboxName(cmd.mailbox);
     const readOnly = cmd.name === 'EXAMINE';
     const mbox = await this.#accounts.open(this.#s.account, name);
@@ -115,11 +124,36 @@ export class MailboxCommands {
       ...(firstUnseen >= 0 ? [`* OK [UNSEEN ${firstUnseen + 1}] First unseen`] : []),
       `* OK [UIDVALIDITY ${status.uidValidity}] UIDs valid`,
       `* OK [UIDNEXT ${status.uidNext}] Predicted next UID`,
+      // RFC 7162 §3.1.2.1: sent with every SELECT/EXAMINE by a server that stores mod-sequences.
+      `* OK [HIGHESTMODSEQ ${status.highestModseq}] Highest`,
     ];
     const principal = this.#principal();
     this.#s.state = { kind: 'selected', principal, view };
+    view.condstore = this.#s.enabled.has('CONDSTORE');
+    view.qresync = this.#s.enabled.has('QRESYNC');
+    if (cmd.qresync && cmd.qresync.uidValidity === status.uidValidity) {
+      lines.push(...this.#resync(view, cmd.qresync, status.uidNext));
+    }
     await this.#s.untagged(lines);
     await this.#s.reply(cmd.tag, 'OK', `[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${cmd.name} completed`);
+  }
+
+  /** RFC 7162 §3.2.5.1: what changed since the client's MODSEQ: VANISHED (EARLIER) for expunged
+   *  UIDs, then FETCH (UID FLAGS MODSEQ) for changed messages. Expunged UIDs come from the index
+   *  (kept for this); UIDs the client says it knows that no longer exist are added, so a client
+   *  is told even about expunges older than what the index remembers. */
+  #resync(view: SelectedView, q: NonNullable<Cmd<'SELECT'>['qresync']>, uidNext: number): string[] {
+    const known = q.knownUids ? new Set(expandSet(q.knownUids, uidNext)) : null;
+    const vanished = new Set(view.mailbox.vanishedSince(q.modseq).filter((u) => !known || known.has(u)));
+    if (known) for (const u of known) if (u < uidNext && view.seqOf(u) === 0) vanished.add(u);
+    const lines: string[] = [];
+    if (vanished.size > 0) lines.push(`* VANISHED (EARLIER) ${seqSet([...vanished])}`);
+    for (const uid of view.uids) {
+      const m = view.meta(uid);
+      if (!m || m.modseq <= q.modseq) continue;
+      lines.push(`* ${view.seqOf(uid)} FETCH (UID ${uid} FLAGS ${flagList(view.flagsOf(uid))} MODSEQ (${m.modseq}))`);
+    }
+    return lines;
   }
 
   #principal() {
@@ -213,6 +247,11 @@ export class MailboxCommands {
           case 'UNSEEN':
             items.push(`UNSEEN ${st.messages.filter((m) => !m.flags.includes('\\Seen')).length}`);
             break;
+          case 'HIGHESTMODSEQ':
+            // RFC 7162 §3.1.8; asking for it turns CONDSTORE on (§3.1).
+            this.#s.enable('CONDSTORE');
+            items.push(`HIGHESTMODSEQ ${st.highestModseq}`);
+            break;
           default:
             return this.#s.reply(cmd.tag, 'BAD', `Unknown STATUS item ${item}`);
         }
@@ -279,4 +318,16 @@ export class MailboxCommands {
     this.#s.leave();
     await this.#s.reply(tag, 'OK', `${expunge ? 'CLOSE' : 'UNSELECT'} completed`);
   }
+}
+
+/** The numbers of a UID set (QRESYNC known-uids), "*" meaning the last UID; bounded by uidNext. */
+function expandSet(set: SequenceSet, uidNext: number): number[] {
+  const out: number[] = [];
+  for (const [a, b] of set.ranges) {
+    let lo = a === '*' ? uidNext - 1 : a;
+    let hi = b === '*' ? uidNext - 1 : b;
+    if (lo > hi) [lo, hi] = [hi, lo];
+    for (let u = Math.max(1, lo); u <= Math.min(hi, uidNext - 1) && out.length < 1_000_000; u++) out.push(u);
+  }
+  return out;
 }

@@ -19,7 +19,7 @@ import type { Part } from './output.ts';
 import { searchMessages } from './search.ts';
 import type { SelectedView } from './selected.ts';
 import type { Session } from './session.ts';
-import type { BodySection, Command, CommandOf, FetchItem } from './wire/command.ts';
+import type { BodySection, Command, CommandOf, FetchItem, SearchKey } from './wire/command.ts';
 import { flagList, imapDate, seqSet } from './wire/encode.ts';
 
 type Cmd<N extends Command['name']> = CommandOf<N>;
@@ -71,13 +71,30 @@ export class MessageCommands {
   // ---- FETCH ----
 
   async #fetch(cmd: Cmd<'FETCH'>): Promise<void> {
-    const uids = await this.#resolve(cmd.tag, cmd.set, cmd.uid);
-    if (!uids) return;
-    const items = expandItems(cmd.items, cmd.uid);
-    if (items.some((i) => i.kind === 'MODSEQ')) {
-      return this.#s.reply(cmd.tag, 'BAD', 'MODSEQ needs CONDSTORE, which is not enabled');
+    if (cmd.vanished && !this.#s.enabled.has('QRESYNC')) {
+      return this.#s.reply(cmd.tag, 'BAD', 'VANISHED needs ENABLE QRESYNC (RFC 7162 §3.2.6)');
     }
+    let uids = await this.#resolve(cmd.tag, cmd.set, cmd.uid);
+    if (!uids) return;
+    let items = expandItems(cmd.items, cmd.uid);
     const view = this.#view();
+    // RFC 7162 §3.1: MODSEQ or CHANGEDSINCE in a FETCH turns CONDSTORE on.
+    if (cmd.changedSince !== null || items.some((i) => i.kind === 'MODSEQ')) this.#s.enable('CONDSTORE');
+    if (cmd.changedSince !== null) {
+      const since = cmd.changedSince;
+      if (cmd.vanished) {
+        // RFC 7162 §3.2.6: the UIDs of the set expunged since then, before the FETCH responses.
+        const inSet = new Set(view.resolve(cmd.set, true) ?? []);
+        const max = view.uids.at(-1) ?? 0;
+        const gone = view.mailbox
+          .vanishedSince(since)
+          .filter((u) => !inSet.has(u) && inRanges(cmd.set, u, Math.max(max, u)));
+        if (gone.length > 0) await this.#s.untagged([`* VANISHED (EARLIER) ${seqSet(gone)}`]);
+      }
+      // §3.1.4.1: only messages changed since; MODSEQ is implied.
+      uids = uids.filter((u) => (view.meta(u)?.modseq ?? 0) > since);
+      if (!items.some((i) => i.kind === 'MODSEQ')) items = [...items, { kind: 'MODSEQ' }];
+    }
     const setsSeen = !view.readOnly && items.some((i) => i.kind === 'BODY[]' && !i.peek);
     if (setsSeen) {
       const unseen = uids.filter((u) => !view.meta(u)?.flags.includes('\\Seen'));
@@ -169,6 +186,9 @@ export class MessageCommands {
           case 'RFC822.SIZE':
             add(`RFC822.SIZE ${meta.size}`);
             break;
+          case 'MODSEQ':
+            add(`MODSEQ (${view.meta(uid)?.modseq ?? meta.modseq})`);
+            break;
           case 'ENVELOPE':
             add(`ENVELOPE ${await getEnvelope()}`);
             break;
@@ -211,16 +231,27 @@ export class MessageCommands {
     const uids = await this.#resolve(cmd.tag, cmd.set, cmd.uid);
     if (!uids) return;
     const flags = cmd.flags.map((f) => canonicalSystemFlag(f) ?? f).filter((f) => f !== '\\Recent');
+    if (cmd.unchangedSince !== null) this.#s.enable('CONDSTORE'); // RFC 7162 §3.1
     const { changed, modifiedRefused } = await view.mailbox.storeFlags(uids, cmd.mode, flags, {
       unchangedSince: cmd.unchangedSince,
       origin: view,
     });
     view.updated(changed);
+    const refused = new Set(modifiedRefused);
+    const shown = uids.filter((u) => !refused.has(u) && view.seqOf(u) > 0);
     if (!cmd.silent) {
-      const refused = new Set(modifiedRefused);
-      const lines = uids
-        .filter((u) => !refused.has(u) && view.seqOf(u) > 0)
-        .map((u) => `* ${view.seqOf(u)} FETCH (${cmd.uid ? `UID ${u} ` : ''}FLAGS ${flagList(view.flagsOf(u))})`);
+      const lines = shown.map(
+        (u) =>
+          `* ${view.seqOf(u)} FETCH (${cmd.uid ? `UID ${u} ` : ''}FLAGS ${flagList(view.flagsOf(u))}${view.modseqItem(u)})`,
+      );
+      await this.#s.untagged(lines);
+    } else if (view.condstore) {
+      // RFC 7162 §3.1.3: with CONDSTORE on, a silent STORE still reports the new MODSEQ of the
+      // messages it changed, so the client can keep its own HIGHESTMODSEQ right.
+      const changedUids = new Set(changed.map((m) => m.uid));
+      const lines = shown
+        .filter((u) => changedUids.has(u))
+        .map((u) => `* ${view.seqOf(u)} FETCH (${cmd.uid ? `UID ${u} ` : ''}MODSEQ (${view.meta(u)?.modseq ?? 0}))`);
       await this.#s.untagged(lines);
     }
     const code =
@@ -236,12 +267,32 @@ export class MessageCommands {
     if (cmd.charset !== null && !['UTF-8', 'US-ASCII'].includes(cmd.charset)) {
       return this.#s.reply(cmd.tag, 'NO', '[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset');
     }
-    if (cmd.return !== null) return this.#s.reply(cmd.tag, 'BAD', 'SEARCH RETURN (ESEARCH) is not supported yet');
+    const ret = cmd.return === null ? null : cmd.return.length === 0 ? ['ALL'] : cmd.return.map((r) => r.toUpperCase());
+    const unknown = ret?.find((r) => !['MIN', 'MAX', 'ALL', 'COUNT'].includes(r));
+    if (unknown) return this.#s.reply(cmd.tag, 'BAD', `Unsupported SEARCH RETURN option ${unknown}`);
     const view = this.#view();
+    const usesModseq = hasModseq(cmd.key);
+    if (usesModseq) this.#s.enable('CONDSTORE'); // RFC 7162 §3.1
     const found = await searchMessages(view, cmd.key);
     if (found === null) return this.#s.reply(cmd.tag, 'BAD', 'Invalid message sequence number in search');
     const nums = cmd.uid ? found : found.map((u) => view.seqOf(u));
-    await this.#s.untagged([`* SEARCH${nums.map((n) => ` ${n}`).join('')}`]);
+    // RFC 7162 §3.1.5: with a MODSEQ key, the highest MODSEQ of the found messages (none if empty).
+    const modseq = usesModseq && found.length > 0 ? view.maxModseq(found) : null;
+    if (ret === null) {
+      const tail = modseq !== null ? ` (MODSEQ ${modseq})` : '';
+      await this.#s.untagged([`* SEARCH${nums.map((n) => ` ${n}`).join('')}${tail}`]);
+    } else {
+      // RFC 4731 §3.1: one ESEARCH response with the requested results.
+      let line = `* ESEARCH (TAG ${quoted(cmd.tag)})${cmd.uid ? ' UID' : ''}`;
+      if (nums.length > 0) {
+        if (ret.includes('MIN')) line += ` MIN ${Math.min(...nums)}`;
+        if (ret.includes('MAX')) line += ` MAX ${Math.max(...nums)}`;
+        if (ret.includes('ALL')) line += ` ALL ${seqSet(nums)}`;
+      }
+      if (ret.includes('COUNT')) line += ` COUNT ${nums.length}`;
+      if (modseq !== null) line += ` MODSEQ ${modseq}`;
+      await this.#s.untagged([line]);
+    }
     await this.#finish(cmd.tag, cmd.uid, 'SEARCH completed');
   }
 
@@ -393,4 +444,35 @@ function fileLiteral(fh: FileHandle, start: number, length: number, partial: Bod
     len = Math.max(0, Math.min(partial.length, length - partial.offset));
   }
   return [`{${len}}\r\n`, { file: fh, start: s, length: len }];
+}
+
+/** True when uid is in the (UID) set; "*" stands for `max`. */
+function inRanges(set: Cmd<'FETCH'>['set'], uid: number, max: number): boolean {
+  for (const [a, b] of set.ranges) {
+    let lo = a === '*' ? max : a;
+    let hi = b === '*' ? max : b;
+    if (lo > hi) [lo, hi] = [hi, lo];
+    if (uid >= lo && uid <= hi) return true;
+  }
+  return false;
+}
+
+function hasModseq(k: SearchKey): boolean {
+  switch (k.kind) {
+    case 'modseq':
+      return true;
+    case 'not':
+      return hasModseq(k.key);
+    case 'or':
+      return hasModseq(k.a) || hasModseq(k.b);
+    case 'and':
+      return k.keys.some(hasModseq);
+    default:
+      return false;
+  }
+}
+
+/** An IMAP quoted string (tags are atoms, but quoting keeps the response well-formed). */
+function quoted(s: string): string {
+  return `"${s.replace(/["\\]/g, '\\$&')}"`;
 }

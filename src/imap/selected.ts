@@ -7,7 +7,7 @@
 
 import type { MailboxChange, MaildirMailbox, MessageMeta } from '../store/maildir/mailbox.ts';
 import type { SequenceSet } from './wire/command.ts';
-import { flagList } from './wire/encode.ts';
+import { flagList, seqSet as uidSet } from './wire/encode.ts';
 
 export class SelectedView {
   readonly mailbox: MaildirMailbox;
@@ -22,6 +22,10 @@ export class SelectedView {
   readonly listener: (c: MailboxChange, origin: object | null) => void;
   /** Called when a change was queued (IDLE uses it to push updates at once). */
   onPending: (() => void) | null = null;
+  /** RFC 7162 §3.1: with CONDSTORE on, flag updates carry MODSEQ. */
+  condstore = false;
+  /** RFC 7162 §3.2.10: with QRESYNC on, expunges are reported as VANISHED (UIDs). */
+  qresync = false;
 
   constructor(
     mailbox: MaildirMailbox,
@@ -139,7 +143,9 @@ export class SelectedView {
         for (const m of c.messages) {
           if (!this.#metas.has(m.uid)) continue;
           this.#metas.set(m.uid, m);
-          lines.push(`* ${this.seqOf(m.uid)} FETCH (UID ${m.uid} FLAGS ${flagList(this.flagsOf(m.uid))})`);
+          lines.push(
+            `* ${this.seqOf(m.uid)} FETCH (UID ${m.uid} FLAGS ${flagList(this.flagsOf(m.uid))}${this.modseqItem(m.uid)})`,
+          );
         }
       }
     }
@@ -160,6 +166,18 @@ export class SelectedView {
     return flags;
   }
 
+  /** " MODSEQ (n)" when CONDSTORE is on, else "". */
+  modseqItem(uid: number): string {
+    return this.condstore ? ` MODSEQ (${this.#metas.get(uid)?.modseq ?? 0})` : '';
+  }
+
+  /** The highest MODSEQ among these messages (SEARCH MODSEQ, RFC 7162 §3.1.5). */
+  maxModseq(uids: readonly number[]): number {
+    let max = 0;
+    for (const u of uids) max = Math.max(max, this.#metas.get(u)?.modseq ?? 0);
+    return max;
+  }
+
   /** Records our own STORE results. */
   updated(metas: readonly MessageMeta[]): void {
     for (const m of metas) this.#metas.set(m.uid, m);
@@ -177,15 +195,19 @@ export class SelectedView {
    *  the moment it is sent (RFC 9051 §7.5.1), then tells the mailbox we have announced them. */
   #remove(uids: readonly number[]): string[] {
     const lines: string[] = [];
+    const gone: number[] = [];
     for (const uid of uids) {
       const seq = this.seqOf(uid);
       if (seq === 0) continue;
       this.#uids.splice(seq - 1, 1);
       this.#metas.delete(uid);
       this.recent.delete(uid);
+      gone.push(uid);
       lines.push(`* ${seq} EXPUNGE`);
     }
     this.mailbox.acknowledgeExpunges(this.listener, uids);
+    // RFC 7162 §3.2.10: once QRESYNC is enabled, VANISHED replaces EXPUNGE.
+    if (this.qresync) return gone.length > 0 ? [`* VANISHED ${uidSet(gone)}`] : [];
     return lines;
   }
 

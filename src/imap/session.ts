@@ -83,9 +83,13 @@ export interface SessionDeps {
 /** What the next input line belongs to, when it is not a command. */
 type Waiting = { kind: 'sasl'; tag: string } | { kind: 'idle'; tag: string; stop: () => void } | null;
 
+/** Extensions a client turns on (RFC 5161 ENABLE, or implicitly, RFC 7162 §3.1). */
+export type Enabled = 'CONDSTORE' | 'QRESYNC';
+
 export class Session {
   state: SessionState = { kind: 'notAuthenticated' };
   readonly deps: SessionDeps;
+  readonly enabled = new Set<Enabled>();
   #waiting: Waiting = null;
   readonly #mailboxes: MailboxCommands;
   readonly #messages: MessageCommands;
@@ -110,9 +114,30 @@ export class Session {
       if (!this.deps.secure()) caps.push('STARTTLS');
       caps.push(this.plaintextAllowed() ? 'AUTH=PLAIN' : 'LOGINDISABLED');
     } else {
-      caps.push('NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'SPECIAL-USE', 'CHILDREN');
+      caps.push(
+        'NAMESPACE',
+        'UIDPLUS',
+        'MOVE',
+        'UNSELECT',
+        'SPECIAL-USE',
+        'CHILDREN',
+        'CONDSTORE',
+        'QRESYNC',
+        'ESEARCH',
+      );
     }
     return caps.join(' ');
+  }
+
+  /** Turns an extension on for the rest of the session (and for the selected view). */
+  enable(ext: Enabled): void {
+    if (ext === 'QRESYNC') this.enabled.add('CONDSTORE');
+    this.enabled.add(ext);
+    const v = this.view;
+    if (v) {
+      v.condstore = this.enabled.has('CONDSTORE');
+      v.qresync = this.enabled.has('QRESYNC');
+    }
   }
 
   get view(): SelectedView | null {
@@ -199,10 +224,21 @@ export class Session {
         return this.#login(cmd.tag, cmd.user, cmd.password);
       case 'AUTHENTICATE':
         return this.#authenticate(cmd.tag, cmd.mechanism, cmd.initial);
-      case 'ENABLE':
-        // No extension needing ENABLE is offered yet (CONDSTORE/QRESYNC/UTF8=ACCEPT: issue #6).
-        await this.untagged(['* ENABLED']);
+      case 'ENABLE': {
+        // RFC 5161 §3.1: ENABLED lists what this command turned on; unknown names are ignored.
+        const now: Enabled[] = [];
+        for (const c of cmd.capabilities.map((x) => x.toUpperCase())) {
+          // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+          const want: Enabled[] = c === 'QRESYNC' ? ['CONDSTORE', 'QRESYNC'] : c === 'CONDSTORE' ? ['CONDSTORE'] : [];
+          for (const w of want) {
+            if (this.enabled.has(w)) continue;
+            this.enable(w);
+            if (c === w) now.push(w);
+          }
+        }
+        await this.untagged([`* ENABLED${now.map((c) => ` ${c}`).join('')}`]);
         return this.#done(cmd.tag, 'ENABLE completed');
+      }
       case 'NAMESPACE':
         await this.untagged(['* NAMESPACE (("" ".")) NIL NIL']);
         return this.#done(cmd.tag, 'NAMESPACE completed');

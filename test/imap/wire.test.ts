@@ -139,13 +139,76 @@ describe('parser', () => {
   });
 
   test('mailbox commands, LIST-EXTENDED, STATUS, CREATE with USE', () => {
-    assert.deepEqual(parse('a SELECT INBOX\r\n'), { tag: 'a', name: 'SELECT', mailbox: 'INBOX', condstore: false });
+    assert.deepEqual(parse('a SELECT INBOX\r\n'), {
+      tag: 'a',
+      name: 'SELECT',
+      mailbox: 'INBOX',
+      condstore: false,
+      qresync: null,
+    });
     assert.deepEqual(parse('a EXAMINE "Sent Items" (CONDSTORE)\r\n'), {
       tag: 'a',
       name: 'EXAMINE',
       mailbox: 'Sent Items',
       condstore: true,
+      qresync: null,
     });
+    // RFC 7162 §3.2.5: QRESYNC (uidvalidity modseq [known-uids [(seqs uids)]])
+    assert.deepEqual(parse('a SELECT INBOX (QRESYNC (67890007 2005071519404 41,43:211,214:541))\r\n'), {
+      tag: 'a',
+      name: 'SELECT',
+      mailbox: 'INBOX',
+      condstore: false,
+      qresync: {
+        uidValidity: 67890007,
+        modseq: 2005071519404,
+        knownUids: {
+          ranges: [
+            [41, 41],
+            [43, 211],
+            [214, 541],
+          ],
+        },
+        seqMatch: null,
+      },
+    });
+    const full = parse('a SELECT INBOX (QRESYNC (1 2 1:100 (1,5,9 10,50,90)))\r\n') as { qresync: unknown };
+    assert.deepEqual(full.qresync, {
+      uidValidity: 1,
+      modseq: 2,
+      knownUids: { ranges: [[1, 100]] },
+      seqMatch: {
+        seqs: {
+          ranges: [
+            [1, 1],
+            [5, 5],
+            [9, 9],
+          ],
+        },
+        uids: {
+          ranges: [
+            [10, 10],
+            [50, 50],
+            [90, 90],
+          ],
+        },
+      },
+    });
+    parseFails('a SELECT INBOX (QRESYNC (1))\r\n');
+    parseFails('a SELECT INBOX (QRESYNC (0 5))\r\n');
+    assert.deepEqual(
+      parse('a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n') as { vanished: boolean; changedSince: number },
+      {
+        tag: 'a',
+        name: 'FETCH',
+        uid: true,
+        set: { ranges: [[1, '*']] },
+        items: [{ kind: 'FLAGS' }],
+        changedSince: 12345,
+        vanished: true,
+      },
+    );
+    parseFails('a FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n');
     assert.deepEqual(parse('a RENAME old new\r\n'), { tag: 'a', name: 'RENAME', from: 'old', to: 'new' });
     assert.deepEqual(parse('a LIST "" *\r\n'), {
       tag: 'a',

@@ -44,6 +44,14 @@ export type SearchKey =
   | { readonly kind: 'and'; readonly keys: readonly SearchKey[] }
   | { readonly kind: 'modseq'; readonly modseq: number };
 
+/** RFC 7162 §3.2.5 SELECT/EXAMINE (QRESYNC (...)). */
+export interface QresyncParams {
+  readonly uidValidity: number;
+  readonly modseq: number;
+  readonly knownUids: SequenceSet | null;
+  readonly seqMatch: { readonly seqs: SequenceSet; readonly uids: SequenceSet } | null;
+}
+
 export interface AppendMessage {
   readonly flags: readonly string[];
   /** INTERNALDATE as sent (RFC 9051 date-time), or null. */
@@ -71,7 +79,12 @@ export type Command = Tagged &
       }
     | { readonly name: 'LOGIN'; readonly user: string; readonly password: string }
     | { readonly name: 'AUTHENTICATE'; readonly mechanism: string; readonly initial: string | null }
-    | { readonly name: 'SELECT' | 'EXAMINE'; readonly mailbox: string; readonly condstore: boolean }
+    | {
+        readonly name: 'SELECT' | 'EXAMINE';
+        readonly mailbox: string;
+        readonly condstore: boolean;
+        readonly qresync: QresyncParams | null;
+      }
     | { readonly name: 'CREATE'; readonly mailbox: string; readonly specialUse: readonly string[] }
     | { readonly name: 'DELETE' | 'SUBSCRIBE' | 'UNSUBSCRIBE'; readonly mailbox: string }
     | { readonly name: 'RENAME'; readonly from: string; readonly to: string }
@@ -100,6 +113,8 @@ export type Command = Tagged &
         readonly set: SequenceSet;
         readonly items: readonly FetchItem[];
         readonly changedSince: number | null;
+        /** RFC 7162 §3.2.6: also report expunged UIDs (VANISHED (EARLIER)). */
+        readonly vanished: boolean;
       }
     | {
         readonly name: 'STORE';

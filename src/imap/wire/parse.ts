@@ -3,7 +3,16 @@
 // CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SASL-IR (RFC 4959), ID (RFC 2971), MOVE (RFC 6851),
 // UIDPLUS (RFC 4315), ENABLE (RFC 5161), UNSELECT (RFC 3691) and IDLE (RFC 2177).
 
-import type { AppendMessage, BodySection, Command, FetchItem, SearchKey, SectionText, SequenceSet } from './command.ts';
+import type {
+  AppendMessage,
+  BodySection,
+  Command,
+  FetchItem,
+  QresyncParams,
+  SearchKey,
+  SectionText,
+  SequenceSet,
+} from './command.ts';
 import type { Frame } from './framer.ts';
 import { ParseError, Reader } from './reader.ts';
 
@@ -58,13 +67,19 @@ function parseBody(r: Reader, tag: string): Command {
       r.sp();
       const mailbox = r.astring();
       let condstore = false;
+      let qresync: QresyncParams | null = null;
       if (r.eat(0x20)) {
-        for (const p of r.list(() => r.atom().toUpperCase())) {
-          if (p !== 'CONDSTORE') throw new ParseError(`Unsupported ${name} parameter ${p}`);
-          condstore = true;
-        }
+        r.list(() => {
+          const p = r.atom().toUpperCase();
+          if (p === 'CONDSTORE') condstore = true;
+          else if (p === 'QRESYNC') {
+            r.sp();
+            qresync = qresyncParams(r);
+          } else throw new ParseError(`Unsupported ${name} parameter ${p}`);
+          return null;
+        });
       }
-      return { tag, name, mailbox, condstore };
+      return { tag, name, mailbox, condstore, qresync };
     }
     case 'CREATE': {
       r.sp();
@@ -176,6 +191,39 @@ function parseUid(r: Reader, tag: string): Command {
 }
 
 /** sequence-set (RFC 9051 §9): comma-separated numbers and ranges, "*" for the largest. */
+/** RFC 7162 §3.2.5: QRESYNC (uidvalidity mod-sequence-value [known-uids [seq-match-data]]). */
+function qresyncParams(r: Reader): QresyncParams {
+  r.expect(0x28, '"("');
+  const uidValidity = r.number();
+  r.sp();
+  const modseq = r.number();
+  let knownUids: SequenceSet | null = null;
+  let seqMatch: { seqs: SequenceSet; uids: SequenceSet } | null = null;
+  if (r.eat(0x20)) {
+    if (r.peek() !== 0x28) {
+      knownUids = sequenceSet(r);
+      if (r.eat(0x20)) {
+        r.expect(0x28, '"("');
+        const seqs = sequenceSet(r);
+        r.sp();
+        const uids = sequenceSet(r);
+        r.expect(0x29, '")"');
+        seqMatch = { seqs, uids };
+      }
+    } else {
+      r.expect(0x28, '"("');
+      const seqs = sequenceSet(r);
+      r.sp();
+      const uids = sequenceSet(r);
+      r.expect(0x29, '")"');
+      seqMatch = { seqs, uids };
+    }
+  }
+  r.expect(0x29, '")"');
+  if (uidValidity === 0) throw new ParseError('QRESYNC: uidvalidity must be a non-zero number');
+  return { uidValidity, modseq, knownUids, seqMatch };
+}
+
 export function sequenceSet(r: Reader): SequenceSet {
   const text = r.word();
   const ranges: [number | '*', number | '*'][] = [];
@@ -313,16 +361,24 @@ function parseFetch(r: Reader, tag: string, uid: boolean): Command {
   } else if (r.peek() === 0x28) items = r.list(() => fetchItem(r));
   else items = [fetchItem(r)];
   let changedSince: number | null = null;
+  let vanished = false;
   if (r.eat(0x20)) {
-    // RFC 7162 §3.1.4.1: FETCH set items (CHANGEDSINCE n)
+    // RFC 7162 §3.1.4.1: FETCH set items (CHANGEDSINCE n); §3.2.6: UID FETCH ... (... VANISHED)
     r.list(() => {
+      if (r.keyword('VANISHED')) {
+        vanished = true;
+        return null;
+      }
       if (!r.keyword('CHANGEDSINCE')) throw new ParseError('Unsupported FETCH modifier');
       r.sp();
       changedSince = r.number();
       return null;
     });
+    if (vanished && (!uid || changedSince === null)) {
+      throw new ParseError('VANISHED needs UID FETCH with CHANGEDSINCE (RFC 7162 §3.2.6)');
+    }
   }
-  return { tag, name: 'FETCH', uid, set, items, changedSince };
+  return { tag, name: 'FETCH', uid, set, items, changedSince, vanished };
 }
 
 const SIMPLE_FETCH = [
