@@ -195,16 +195,20 @@ async function run(
       noMore(2);
       await ops.setQuota(args[0] as string, args[1] === 'none' ? null : sizeOrThrow(args[1] as string));
       return say(`quota of ${args[0]} set to ${args[1]}`);
-    case 'user list':
+    case 'user list': {
       noMore(1);
-      return table(
-        ['USER', 'QUOTA', 'CREATED'],
-        (await ops.listUsers(args[0])).map((u) => [
+      const rows: string[][] = [];
+      for (const u of await ops.listUsers(args[0])) {
+        const used = await ctx.store.usage(u.accountId).catch(() => null);
+        rows.push([
           u.address,
+          used === null ? '-' : formatSize(used),
           u.quotaBytes === null ? 'unlimited' : formatSize(u.quotaBytes),
           u.createdAt.toISOString().replace(/\.\d+Z$/, 'Z'),
-        ]),
-      );
+        ]);
+      }
+      return table(['USER', 'USED', 'QUOTA', 'CREATED'], rows);
+    }
     case 'alias add': {
       need(2, 'SRC DST...');
       const a = await ops.addAlias(args[0] as string, args.slice(1));

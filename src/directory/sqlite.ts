@@ -139,6 +139,11 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     return expandRecipient(base, this.#lookups(), false).accounts.includes(who.accountId);
   }
 
+  async quota(account: AccountId): Promise<number | null> {
+    const row = this.#q.user.get(account) as Row | undefined;
+    return row && row.quota_bytes !== null && row.quota_bytes !== undefined ? Number(row.quota_bytes) : null;
+  }
+
   async allowsSender(account: AccountId, senders: readonly string[]): Promise<boolean> {
     const patterns = (this.#q.allowed.all(account) as Row[]).map((r) => String(r.pattern));
     if (patterns.length === 0) return false;

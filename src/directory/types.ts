@@ -36,6 +36,8 @@ export interface Directory {
   postmasterDomain(preferred: readonly string[]): Promise<DomainName | null>;
   /** True when `from` is the principal's own address or an alias that delivers to it. */
   maySendAs(who: Principal, from: Address): Promise<boolean>;
+  /** The account's storage quota in bytes, or null for none (RFC 9208 STORAGE). */
+  quota(account: AccountId): Promise<number | null>;
   /** True when the user allowlisted one of these sender addresses (or its domain): such mail
    *  skips Junk filing. */
   allowsSender(account: AccountId, senders: readonly string[]): Promise<boolean>;
@@ -53,7 +55,7 @@ export interface DomainInfo {
 export interface UserInfo {
   readonly accountId: AccountId;
   readonly address: string;
-  /** Storage quota in bytes, null for unlimited. Enforcement comes with the QUOTA issue. */
+  /** Storage quota in bytes, null for unlimited (enforced at delivery and IMAP APPEND/COPY). */
   readonly quotaBytes: number | null;
   readonly createdAt: Date;
 }

@@ -82,6 +82,10 @@ export class MailboxCommands {
         return this.#status(cmd);
       case 'APPEND':
         return this.#append(cmd);
+      case 'GETQUOTAROOT':
+        return this.#getQuotaRoot(cmd);
+      case 'GETQUOTA':
+        return this.#getQuota(cmd);
       case 'CLOSE':
         return this.#close(cmd.tag, true);
       case 'UNSELECT':
@@ -198,11 +202,14 @@ export class MailboxCommands {
       return this.#ok(cmd.tag, 'LIST completed');
     }
     const subscribedOnly = cmd.select.includes('SUBSCRIBED');
+    // RFC 6154 §5.3: LIST (SPECIAL-USE) selects the mailboxes that have a special use.
+    const specialOnly = cmd.select.includes('SPECIAL-USE');
     const regexes = cmd.patterns.map((p) => patternRegex(reference, decodeMutf7(p) ?? p));
     const lines: string[] = [];
     for (const m of await this.#accounts.list(this.#s.account)) {
       if (!regexes.some((r) => r.test(m.name))) continue;
       if (subscribedOnly && !m.subscribed) continue;
+      if (specialOnly && !m.specialUse) continue;
       const attrs = [
         m.noselect ? '\\Noselect' : null,
         m.hasChildren ? '\\HasChildren' : '\\HasNoChildren',
@@ -210,6 +217,12 @@ export class MailboxCommands {
         subscribedOnly || cmd.return.includes('SUBSCRIBED') ? (m.subscribed ? '\\Subscribed' : null) : null,
       ].filter((a): a is string => a !== null);
       lines.push(`* LIST (${attrs.join(' ')}) "${HIERARCHY}" ${astr(encodeMutf7(m.name))}`);
+      // RFC 5819 §2: LIST ... RETURN (STATUS (items)): a STATUS after each selectable mailbox.
+      if (cmd.statusItems.length > 0 && !m.noselect) {
+        const status = await this.#statusLine(m.name, cmd.statusItems);
+        if (typeof status !== 'string') return this.#s.reply(cmd.tag, 'BAD', `Unknown STATUS item ${status.unknown}`);
+        lines.push(status);
+      }
     }
     await this.#s.untagged(lines);
     return this.#ok(cmd.tag, 'LIST completed');
@@ -226,11 +239,19 @@ export class MailboxCommands {
 
   async #status(cmd: Cmd<'STATUS'>): Promise<void> {
     const name = mailboxName(cmd.mailbox);
+    const line = await this.#statusLine(name, cmd.items);
+    if (typeof line !== 'string') return this.#s.reply(cmd.tag, 'BAD', `Unknown STATUS item ${line.unknown}`);
+    await this.#s.untagged([line]);
+    return this.#ok(cmd.tag, 'STATUS completed');
+  }
+
+  /** "* STATUS name (items)" (RFC 9051 §6.3.11, RFC 7162 §3.1.8 HIGHESTMODSEQ, RFC 8438 SIZE). */
+  async #statusLine(name: string, wanted: readonly string[]): Promise<string | { unknown: string }> {
     const mbox = await this.#accounts.open(this.#s.account, name);
     try {
       const st = await mbox.sync();
       const items: string[] = [];
-      for (const item of cmd.items) {
+      for (const item of wanted.map((w) => w.toUpperCase())) {
         switch (item) {
           case 'MESSAGES':
             items.push(`MESSAGES ${st.messages.length}`);
@@ -247,20 +268,55 @@ export class MailboxCommands {
           case 'UNSEEN':
             items.push(`UNSEEN ${st.messages.filter((m) => !m.flags.includes('\\Seen')).length}`);
             break;
+          case 'DELETED':
+            // RFC 9051 §6.3.11
+            items.push(`DELETED ${st.messages.filter((m) => m.flags.includes('\\Deleted')).length}`);
+            break;
+          case 'SIZE':
+            // RFC 8438: the mailbox size in octets
+            items.push(`SIZE ${st.messages.reduce((n, m) => n + m.size, 0)}`);
+            break;
           case 'HIGHESTMODSEQ':
             // RFC 7162 §3.1.8; asking for it turns CONDSTORE on (§3.1).
             this.#s.enable('CONDSTORE');
             items.push(`HIGHESTMODSEQ ${st.highestModseq}`);
             break;
           default:
-            return this.#s.reply(cmd.tag, 'BAD', `Unknown STATUS item ${item}`);
+            return { unknown: item };
         }
       }
-      await this.#s.untagged([`* STATUS ${astr(encodeMutf7(name))} (${items.join(' ')})`]);
+      return `* STATUS ${astr(encodeMutf7(name))} (${items.join(' ')})`;
     } finally {
       this.#accounts.release(this.#s.account, mbox);
     }
-    return this.#ok(cmd.tag, 'STATUS completed');
+  }
+
+  // ---- QUOTA (RFC 9208): one quota root "" per user, resource STORAGE in units of 1024 octets ----
+
+  async #quotaLine(): Promise<string | null> {
+    const limit = await this.#s.deps.directory.quota(this.#s.account);
+    if (limit === null) return null;
+    const used = await this.#s.deps.store.usage(this.#s.account);
+    return `* QUOTA "" (STORAGE ${Math.ceil(used / 1024)} ${Math.floor(limit / 1024)})`;
+  }
+
+  async #getQuotaRoot(cmd: Cmd<'GETQUOTAROOT'>): Promise<void> {
+    const name = mailboxName(cmd.mailbox);
+    if (!(await this.#accounts.exists(this.#s.account, name))) {
+      return this.#s.reply(cmd.tag, 'NO', '[NONEXISTENT] Mailbox does not exist');
+    }
+    const quota = await this.#quotaLine();
+    // RFC 9208 §4.3: a mailbox without a quota root has none listed.
+    const lines = [`* QUOTAROOT ${astr(cmd.mailbox)}${quota ? ' ""' : ''}`, ...(quota ? [quota] : [])];
+    await this.#s.untagged(lines);
+    return this.#ok(cmd.tag, 'GETQUOTAROOT completed');
+  }
+
+  async #getQuota(cmd: Cmd<'GETQUOTA'>): Promise<void> {
+    const quota = cmd.root === '' ? await this.#quotaLine() : null;
+    if (!quota) return this.#s.reply(cmd.tag, 'NO', '[NONEXISTENT] No such quota root');
+    await this.#s.untagged([quota]);
+    return this.#ok(cmd.tag, 'GETQUOTA completed');
   }
 
   async #append(cmd: Cmd<'APPEND'>): Promise<void> {
@@ -277,6 +333,11 @@ export class MailboxCommands {
         const date = m.date === null ? null : parseImapDate(m.date);
         if (m.date !== null && date === null) return this.#s.reply(cmd.tag, 'BAD', 'Invalid date-time');
         const msg = await this.#spooled(m.data, i);
+        if (await this.#s.overQuota(msg.size)) {
+          await msg.dispose();
+          // RFC 9208 §4.1.2: NO [OVERQUOTA]; nothing of this APPEND is kept beyond what was stored.
+          return this.#s.reply(cmd.tag, 'NO', '[OVERQUOTA] Quota exceeded');
+        }
         try {
           uids.push(
             await mbox.append(
@@ -292,6 +353,7 @@ export class MailboxCommands {
       }
     } finally {
       this.#accounts.release(this.#s.account, mbox);
+      this.#s.deps.store.quota.invalidate(this.#s.account);
     }
     return this.#ok(cmd.tag, `[APPENDUID ${validity} ${uids.join(',')}] APPEND completed`);
   }

@@ -308,6 +308,12 @@ export class MessageCommands {
     if (!(await accounts.exists(this.#s.account, destName))) {
       return this.#s.reply(cmd.tag, 'NO', '[TRYCREATE] Mailbox does not exist');
     }
+    if (cmd.name === 'COPY') {
+      // RFC 9208 §4.1.2: a COPY that would exceed the quota copies nothing. (MOVE frees what it uses.)
+      const bytes = uids.reduce((n, u) => n + (view.meta(u)?.size ?? 0), 0);
+      if (await this.#s.overQuota(bytes)) return this.#s.reply(cmd.tag, 'NO', '[OVERQUOTA] Quota exceeded');
+    }
+    this.#s.deps.store.quota.invalidate(this.#s.account);
     const dest = destName === view.mailbox.name ? view.mailbox : await accounts.open(this.#s.account, destName);
     const pairs: [number, number][] = [];
     let validity = 0;
@@ -352,6 +358,7 @@ export class MessageCommands {
     if (cmd.uids) candidates = view.resolve(cmd.uids, true) ?? [];
     const deleted = candidates.filter((u) => view.meta(u)?.flags.includes('\\Deleted'));
     if (deleted.length > 0) {
+      this.#s.deps.store.quota.invalidate(this.#s.account);
       await view.mailbox.expunge(deleted, view);
       // Highest sequence number first keeps the numbers of the rest valid while announcing.
       await this.#s.untagged(view.expunged([...deleted].sort((a, b) => b - a)));

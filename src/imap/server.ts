@@ -136,6 +136,7 @@ class Connection {
       limiter,
       log: this.#log,
       hostname: deps.config.hostname,
+      appendLimit: deps.config.smtp.max_message_size,
       send: (parts) => this.#out.send(parts),
       startTls: () => this.#startTls(context()),
       secure: () => this.#secure,

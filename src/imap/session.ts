@@ -50,6 +50,8 @@ const COMMANDS: Record<CommandName, readonly StateKind[]> = {
   APPEND: AUTHED,
   NAMESPACE: AUTHED,
   ENABLE: AUTHED,
+  GETQUOTAROOT: AUTHED,
+  GETQUOTA: AUTHED,
   IDLE: AUTHED,
   CHECK: ['selected'],
   CLOSE: ['selected'],
@@ -76,6 +78,8 @@ export interface SessionDeps {
   readonly remoteAddress: string;
   /** Loopback clients may log in without TLS (like Dovecot). */
   readonly loopback: boolean;
+  /** Largest message APPEND takes (RFC 7889 APPENDLIMIT). */
+  readonly appendLimit: number;
   /** Spooled APPEND literals of the current command, by literal index. */
   readonly streamedLiteral: (index: number) => Promise<SpooledMessage>;
 }
@@ -124,9 +128,22 @@ export class Session {
         'CONDSTORE',
         'QRESYNC',
         'ESEARCH',
+        'LIST-EXTENDED',
+        'LIST-STATUS',
+        'STATUS=SIZE',
+        'QUOTA',
+        'QUOTA=RES-STORAGE',
+        `APPENDLIMIT=${this.deps.appendLimit}`,
       );
     }
     return caps.join(' ');
+  }
+
+  /** RFC 9208: would `extra` more bytes put the user over quota? */
+  async overQuota(extra: number): Promise<boolean> {
+    const limit = await this.deps.directory.quota(this.account);
+    if (limit === null) return false;
+    return (await this.deps.store.usage(this.account)) + extra > limit;
   }
 
   /** Turns an extension on for the rest of the session (and for the selected view). */
@@ -257,6 +274,8 @@ export class Session {
       case 'APPEND':
       case 'CLOSE':
       case 'UNSELECT':
+      case 'GETQUOTAROOT':
+      case 'GETQUOTA':
         return this.#mailboxes.run(cmd);
       default:
         return this.#messages.run(cmd);

@@ -45,6 +45,8 @@ export const REPLIES = {
   bareNewline: () => reply(554, '5.6.0', 'Message contains bare CR or LF characters; use CRLF line endings'),
   // RFC 5321 §6.3: loop detection by counting Received: fields.
   tooManyHops: () => reply(554, '5.4.6', 'Too many hops: mail forwarding loop'),
+  // RFC 3463: 5.2.2 mailbox full (RFC 9208 §5 quota on delivery).
+  mailboxFull: () => reply(552, '5.2.2', 'Mailbox full: the recipient is over quota'),
   tooBig: (limit: number) => reply(552, '5.3.4', `Message size exceeds fixed limit of ${limit} bytes`),
   // Unexpected failures are temporary: the sender retries, nothing is lost.
   localError: () => reply(451, '4.3.0', 'Temporary local problem, please try again later'),

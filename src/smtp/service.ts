@@ -335,11 +335,29 @@ export class SmtpService {
       state.log.info({ rcpt: key }, 'rcpt refused: unknown user');
       throw REPLIES.userUnknown();
     }
+    // RFC 9208 §5 / RFC 3463 5.2.2: a full mailbox is refused now, while the sender still has
+    // the message (an alias with a full member is refused too: nothing is dropped silently).
+    if (await this.#overQuota(res.accounts, 0)) {
+      state.log.info({ rcpt: key }, 'rcpt refused: mailbox full');
+      throw REPLIES.mailboxFull();
+    }
     for (const r of res.remote) {
       const a = formatAddress(r);
       if (!remote.has(a)) remote.set(a, { address: a });
     }
     recipients.set(key, res.accounts);
+  }
+
+  /** True when one of the accounts has a quota that `extra` more bytes would exceed (or it is
+   *  already at its limit when extra is 0). */
+  async #overQuota(accounts: readonly AccountId[], extra: number): Promise<boolean> {
+    for (const a of accounts) {
+      const limit = await this.#deps.directory.quota(a);
+      if (limit === null) continue;
+      const used = await this.#deps.store.usage(a);
+      if (extra === 0 ? used >= limit : used + extra > limit) return true;
+    }
+    return false;
   }
 
   /** RFC 5321 §4.1.1.3: a bare "<Postmaster>" (any case) is postmaster of our own domain. */
@@ -442,6 +460,11 @@ export class SmtpService {
     let msg = spooled;
     try {
       const state = this.#state(session);
+      const localAccounts = [...new Set([...state.txn.recipients.values()].flat())];
+      if (await this.#overQuota(localAccounts, spooled.size)) {
+        log.info({ size: spooled.size }, 'message refused: a mailbox would exceed its quota');
+        return REPLIES.mailboxFull();
+      }
       const received = this.#received(session, msgId);
       const returnPath = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
       // Port 25: SPF, DKIM, DMARC -> refuse, Junk or deliver, and our Authentication-Results.

@@ -44,6 +44,8 @@ export interface MailStore {
   /** Removes the account's whole Maildir (used by `user del --purge`). */
   purgeAccount(id: AccountId): Promise<void>;
   deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]>;
+  /** Bytes the account's messages use (quotas). */
+  usage(account: AccountId): Promise<number>;
   /** Receives a message being streamed in (SMTP DATA) into a SpooledMessage. */
   createSpool(): SpoolWriter;
   close(): Promise<void>;

@@ -67,7 +67,7 @@ describe('arcline CLI', () => {
     assert.match(badQuota.stderr, /not a size: lots/);
     assert.match(
       await ok(['user', 'list']),
-      /^USER +QUOTA +CREATED\nalice@example\.test +1GB +\d{4}-\d\d-\d\dT[\d:]+Z\n$/,
+      /^USER +USED +QUOTA +CREATED\nalice@example\.test +0B +1GB +\d{4}-\d\d-\d\dT[\d:]+Z\n$/,
     );
     await assert.rejects(stat(mailbox('example.test', 'bob')));
   });
@@ -94,9 +94,9 @@ describe('arcline CLI', () => {
     await ok(['user', 'passwd', 'alice@example.test', '--password-stdin'], 'new-pw\n');
     await refused(['user', 'passwd', 'nobody@example.test', '--password-stdin'], /no user nobody@example\.test/);
     await ok(['user', 'quota', 'alice@example.test', '500MB']);
-    assert.match(await ok(['user', 'list', 'example.test']), /alice@example\.test +500MB/);
+    assert.match(await ok(['user', 'list', 'example.test']), /alice@example\.test +\S+ +500MB/);
     await ok(['user', 'quota', 'alice@example.test', 'none']);
-    assert.match(await ok(['user', 'list']), /alice@example\.test +unlimited/);
+    assert.match(await ok(['user', 'list']), /alice@example\.test +\S+ +unlimited/);
   });
 
   test('alias add / list / del and catchall set', async () => {

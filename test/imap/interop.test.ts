@@ -77,6 +77,7 @@ print(json.dumps({"folders": sorted(md.list_folders()), "inbox": msgs,
       limiter: new AuthLimiter(),
       log: silentLogger(),
       hostname: 'mx.test',
+      appendLimit: 1024 * 1024,
       send: async (parts) => {
         sent.push(parts.map(String).join(''));
       },

@@ -115,6 +115,16 @@ function parseBody(r: Reader, tag: string): Command {
       r.sp();
       return { tag, name, reference, pattern: r.listMailbox() };
     }
+    case 'GETQUOTAROOT': {
+      // RFC 9208 §4.3
+      r.sp();
+      return { tag, name: 'GETQUOTAROOT', mailbox: r.astring() };
+    }
+    case 'GETQUOTA': {
+      // RFC 9208 §4.2
+      r.sp();
+      return { tag, name: 'GETQUOTA', root: r.astring() };
+    }
     case 'STATUS': {
       r.sp();
       const mailbox = r.astring();

@@ -18,6 +18,7 @@ import { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
 import { accountDir, DEFAULT_FOLDERS, isInbox, LayoutError, mailboxDir } from './layout.ts';
 import { uniqueBase, withSize } from './naming.ts';
+import { QuotaUsage } from './quota.ts';
 
 export interface MaildirStoreOptions {
   readonly root: string;
@@ -38,9 +39,12 @@ export class MaildirStore implements MailStore {
   readonly #indexPath: string;
   #index: MailIndex | null = null;
   #accounts: MaildirAccounts | null = null;
+  /** Storage used per account (quotas). */
+  readonly quota: QuotaUsage;
 
   constructor(opts: MaildirStoreOptions) {
     this.#root = opts.root;
+    this.quota = new QuotaUsage(opts.root);
     this.#log = opts.log;
     this.#indexPath = opts.indexPath;
     this.#spool = new Spool(opts.spoolDir, LIMITS.store.spoolMemoryBytes);
@@ -53,6 +57,10 @@ export class MaildirStore implements MailStore {
       this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer);
     }
     return this.#accounts;
+  }
+
+  usage(account: AccountId): Promise<number> {
+    return this.quota.usage(account);
   }
 
   /** Removes spool files left by an earlier server process. Call once at server start. */
@@ -115,6 +123,7 @@ export class MaildirStore implements MailStore {
       }
       await Promise.all([...new Set(written.map((w) => join(w.dir, 'new')))].map((d) => this.#syncer.sync(d)));
       for (const t of targets) this.#accounts?.notifyDelivered(t.account, t.mailbox ?? 'INBOX');
+      for (const [i, w] of written.entries()) this.quota.adjust(targets[i]?.account as AccountId, w.size);
       return written.map((w, i) => ({
         account: targets[i]?.account as AccountId,
         mailbox: targets[i]?.mailbox ?? 'INBOX',
