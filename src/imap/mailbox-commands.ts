@@ -55,6 +55,10 @@ export class MailboxCommands {
         return this.#select(cmd);
       case 'CREATE': {
         const name = mailboxName(cmd.mailbox);
+        if (cmd.specialUse.length > 0) {
+          // RFC 6154 §3: CREATE-SPECIAL-USE is not offered; special uses come from folder names.
+          return this.#s.reply(cmd.tag, 'NO', '[USEATTR] Special-use attributes cannot be set here');
+        }
         if (name.endsWith(HIERARCHY)) {
           // RFC 9051 §6.3.4: a trailing separator only declares the intent to create children.
           return this.#ok(cmd.tag, 'CREATE completed');

@@ -104,6 +104,22 @@ export class MessageCommands {
       }
     }
     const cache: [number, 'envelope' | 'structure', string][] = [];
+    if (items.every((i) => CHEAP_ITEMS.has(i.kind))) {
+      // Items from the index only (a client's flag resync): no file is opened, and lines are
+      // sent in batches rather than one write per message.
+      let batch: string[] = [];
+      for (const uid of uids) {
+        const meta = view.meta(uid);
+        if (!meta) continue;
+        batch.push(cheapLine(view, uid, meta, items));
+        if (batch.length >= 1000) {
+          await this.#s.deps.send([batch.join('')]);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) await this.#s.deps.send([batch.join('')]);
+      return this.#finish(cmd.tag, cmd.uid, 'FETCH completed');
+    }
     for (const uid of uids) {
       const meta = view.meta(uid);
       if (!meta) continue;
@@ -482,4 +498,24 @@ function hasModseq(k: SearchKey): boolean {
 /** An IMAP quoted string (tags are atoms, but quoting keeps the response well-formed). */
 function quoted(s: string): string {
   return `"${s.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** FETCH items answered from the index alone. */
+const CHEAP_ITEMS: ReadonlySet<FetchItem['kind']> = new Set(['UID', 'FLAGS', 'MODSEQ', 'INTERNALDATE', 'RFC822.SIZE']);
+
+function cheapLine(
+  view: SelectedView,
+  uid: number,
+  meta: NonNullable<ReturnType<SelectedView['meta']>>,
+  items: readonly FetchItem[],
+): string {
+  const parts: string[] = [];
+  for (const item of items) {
+    if (item.kind === 'UID') parts.push(`UID ${uid}`);
+    else if (item.kind === 'FLAGS') parts.push(`FLAGS ${flagList(view.flagsOf(uid))}`);
+    else if (item.kind === 'MODSEQ') parts.push(`MODSEQ (${meta.modseq})`);
+    else if (item.kind === 'INTERNALDATE') parts.push(`INTERNALDATE ${imapDate(meta.internalDate)}`);
+    else if (item.kind === 'RFC822.SIZE') parts.push(`RFC822.SIZE ${meta.size}`);
+  }
+  return `* ${view.seqOf(uid)} FETCH (${parts.join(' ')})\r\n`;
 }

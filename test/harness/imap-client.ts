@@ -6,6 +6,8 @@ import { RawSmtp } from './smtp-client.ts';
 export class RawImap {
   readonly #c: RawSmtp;
   #n = 0;
+  /** How long to wait for each line (benchmarks on big mailboxes raise it). */
+  timeoutMs = 5000;
 
   private constructor(c: RawSmtp) {
     this.#c = c;
@@ -23,7 +25,7 @@ export class RawImap {
   }
 
   /** Reads one CRLF-terminated line (literals are not interpreted). */
-  async readLine(timeoutMs = 5000): Promise<string> {
+  async readLine(timeoutMs = this.timeoutMs): Promise<string> {
     return this.#c.readRawLine(timeoutMs);
   }
 

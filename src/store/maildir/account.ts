@@ -37,11 +37,18 @@ export const HIERARCHY = '.';
 /** Last UIDVALIDITY of a mailbox, kept beside its files (see #newIndexEntry). */
 const UIDVALIDITY_FILE = 'arcline-uidvalidity';
 
+/** How long a mailbox no session uses stays loaded, and how many such mailboxes are kept. */
+const IDLE_MAILBOX_MS = 60_000;
+const MAX_IDLE_MAILBOXES = 32;
+
 export class MaildirAccounts {
   readonly #root: string;
   readonly #index: MailIndex;
   readonly #syncer: DirSyncer;
   readonly #open = new Map<string, MaildirMailbox>();
+  /** Mailboxes no session uses, kept a while (a client re-selecting a big mailbox must not pay
+   *  for reloading its index and rescanning its files): key -> eviction timer, oldest first. */
+  readonly #idle = new Map<string, NodeJS.Timeout>();
   readonly #opening = new Map<string, Promise<MaildirMailbox>>();
 
   constructor(root: string, index: MailIndex, syncer: DirSyncer) {
@@ -111,7 +118,14 @@ export class MaildirAccounts {
     const canonical = MaildirAccounts.canonical(name);
     const key = `${account}\0${canonical}`;
     const cached = this.#open.get(key);
-    if (cached) return Promise.resolve(cached);
+    if (cached) {
+      const timer = this.#idle.get(key);
+      if (timer) {
+        clearTimeout(timer);
+        this.#idle.delete(key);
+      }
+      return Promise.resolve(cached);
+    }
     let pending = this.#opening.get(key);
     if (!pending) {
       pending = this.#load(account, canonical, key).finally(() => this.#opening.delete(key));
@@ -141,9 +155,30 @@ export class MaildirAccounts {
     return row;
   }
 
-  /** Drops the shared object when no session uses it any more. */
+  /** When no session uses the mailbox any more, it stays loaded for IDLE_MAILBOX_MS (at most
+   *  MAX_IDLE_MAILBOXES of them, the oldest dropped first), then the object is dropped. */
   release(account: AccountId, mbox: MaildirMailbox): void {
-    if (mbox.subscribers === 0) this.#open.delete(`${account}\0${mbox.name}`);
+    if (mbox.subscribers > 0) return;
+    const key = `${account}\0${mbox.name}`;
+    if (this.#open.get(key) !== mbox) return;
+    const old = this.#idle.get(key);
+    if (old) clearTimeout(old);
+    this.#idle.delete(key);
+    const timer = setTimeout(() => this.#evict(key), IDLE_MAILBOX_MS);
+    timer.unref();
+    this.#idle.set(key, timer);
+    if (this.#idle.size > MAX_IDLE_MAILBOXES) {
+      const oldest = this.#idle.keys().next().value;
+      if (oldest !== undefined) this.#evict(oldest);
+    }
+  }
+
+  #evict(key: string): void {
+    const timer = this.#idle.get(key);
+    if (timer) clearTimeout(timer);
+    this.#idle.delete(key);
+    const mbox = this.#open.get(key);
+    if (mbox && mbox.subscribers === 0) this.#open.delete(key);
   }
 
   /** Creates a mailbox, and its missing superiors (RFC 9051 §6.3.4 SHOULD). */
@@ -179,6 +214,7 @@ export class MaildirAccounts {
     await rm(this.#dir(account, canonical), { recursive: true, force: true });
     const row = this.#index.mailbox(account, canonical);
     if (row) this.#index.deleteMailbox(row.id);
+    this.#evict(`${account}\0${canonical}`);
     this.#open.delete(`${account}\0${canonical}`);
   }
 
@@ -201,6 +237,7 @@ export class MaildirAccounts {
       if (row) this.#index.renameMailbox(row.id, m.to);
       const key = `${account}\0${m.from}`;
       const openBox = this.#open.get(key);
+      this.#evict(key);
       this.#open.delete(key);
       if (openBox && row) openBox.renamed({ ...row, name: m.to }, this.#dir(account, m.to));
     }

@@ -23,6 +23,9 @@ import { writeDurably } from './durable.ts';
 import { flagsToLetters, formatKeywords, lettersToFlags, parseKeywords, splitName } from './flags.ts';
 import { compareNames, uniqueBase, withSize } from './naming.ts';
 
+/** How old a directory mtime must be before a scan of it is trusted to be complete. */
+const MTIME_SLACK_MS = 2000;
+
 export interface MessageMeta {
   readonly uid: number;
   readonly flags: readonly string[];
@@ -55,6 +58,8 @@ export class MaildirMailbox {
   #row: MailboxRow;
   #entries: Entry[] = [];
   #loaded = false;
+  /** new/ and cur/ mtimes of the last full scan that can be trusted (see #reconcile). */
+  #scanned: string | null = null;
   #keywords: string[] | null = null;
   #lock: Promise<unknown> = Promise.resolve();
   readonly #listeners = new Set<ChangeListener>();
@@ -126,6 +131,21 @@ export class MaildirMailbox {
         .map((m) => ({ ...m, flags: lettersToFlags(m.letters, keywords) }));
       this.#loaded = true;
     }
+    // Skip the directory listing when neither new/ nor cur/ changed since the last full scan
+    // (their mtimes move with every create, rename and unlink in them). A scan is trusted for
+    // this only when the mtimes it saw were at least MTIME_SLACK_MS older than the scan itself:
+    // changes within the same timestamp tick would otherwise go unseen (Dovecot's rule too).
+    const started = Date.now();
+    const [stNew, stCur] = await Promise.all([stat(join(this.#dir, 'new')), stat(join(this.#dir, 'cur'))]).catch(
+      (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') throw new ArclineError('NOT_FOUND', 'mailbox directory is gone');
+        throw e;
+      },
+    );
+    const signature = `${stNew.mtimeMs}/${stCur.mtimeMs}`;
+    if (this.#scanned === signature) return;
+    const settled = started - Math.max(stNew.mtimeMs, stCur.mtimeMs) > MTIME_SLACK_MS;
+    this.#scanned = null;
     const onDisk = new Map<string, { inNew: boolean; letters: string; name: string }>();
     for (const sub of ['cur', 'new'] as const) {
       let names: string[];
@@ -188,6 +208,7 @@ export class MaildirMailbox {
         internalDate: Math.floor(st.mtimeMs),
       });
     }
+    if (settled) this.#scanned = signature;
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
     const expModseq = expunged.length > 0 ? ++modseq : modseq;
     this.#index.tx(() => {
