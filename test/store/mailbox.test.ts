@@ -2,7 +2,7 @@
 // reconciliation with files changed by other programs, and mailbox management.
 
 import assert from 'node:assert/strict';
-import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isArclineError } from '../../src/core/errors.ts';
@@ -132,6 +132,41 @@ describe('Maildir mailboxes (IMAP side)', () => {
     assert.ok(!s2.messages.some((m) => m.uid === dropped?.uid));
     assert.ok(s2.messages.some((m) => m.flags.includes('\\Answered')));
     assert.ok(s2.highestModseq > s1.highestModseq);
+  });
+
+  test('after a trusted listing, changes by another program are still seen (directory mtimes move)', async () => {
+    await store.accounts.create(ALICE, 'Scan');
+    const dirOf = (sub: string) => join(inbox(), '.Scan', sub);
+    await writeFile(join(dirOf('cur'), '1700000000.M1P1.other:2,S'), 'Subject: one\r\n\r\nhi\r\n');
+    const box = await store.accounts.open(ALICE, 'Scan');
+    await box.sync();
+    // Age both directories so the next listing is trusted and later syncs may skip it.
+    const past = new Date(Date.now() - 10_000);
+    const age = async () => {
+      await utimes(dirOf('new'), past, past);
+      await utimes(dirOf('cur'), past, past);
+    };
+    await age();
+    const s0 = await box.sync();
+    assert.equal(s0.messages.length, 1);
+    assert.equal((await box.sync()).highestModseq, s0.highestModseq, 'nothing changed');
+    // A file dropped into new/ (new/ changes, cur/ does not: only new/ is listed).
+    await writeFile(join(dirOf('new'), '1700000001.M1P1.other'), 'Subject: late\r\n\r\nhi\r\n');
+    const s1 = await box.sync();
+    assert.equal(s1.messages.length, 2);
+    // A flag change in cur/ by another program after the directories were trusted again.
+    await age();
+    await box.sync();
+    await rename(join(dirOf('cur'), '1700000000.M1P1.other:2,S'), join(dirOf('cur'), '1700000000.M1P1.other:2,FS'));
+    const s2 = await box.sync();
+    assert.ok(s2.messages.some((m) => m.flags.includes('\\Flagged')));
+    assert.ok(s2.highestModseq > s1.highestModseq);
+    // And a file deleted from cur/.
+    await age();
+    await box.sync();
+    await rm(join(dirOf('cur'), '1700000000.M1P1.other:2,FS'));
+    assert.equal((await box.sync()).messages.length, 1);
+    store.accounts.release(ALICE, box);
   });
 
   test('a lost index is rebuilt from the files with a new UIDVALIDITY', async () => {

@@ -58,8 +58,8 @@ export class MaildirMailbox {
   #row: MailboxRow;
   #entries: Entry[] = [];
   #loaded = false;
-  /** new/ and cur/ mtimes of the last full scan that can be trusted (see #reconcile). */
-  #scanned: string | null = null;
+  /** new/ and cur/ mtimes of the last complete listing of each that can be trusted (see #reconcile). */
+  #scanned: { new: number | null; cur: number | null } = { new: null, cur: null };
   #keywords: string[] | null = null;
   #lock: Promise<unknown> = Promise.resolve();
   readonly #listeners = new Set<ChangeListener>();
@@ -142,12 +142,18 @@ export class MaildirMailbox {
         throw e;
       },
     );
-    const signature = `${stNew.mtimeMs}/${stCur.mtimeMs}`;
-    if (this.#scanned === signature) return;
-    const settled = started - Math.max(stNew.mtimeMs, stCur.mtimeMs) > MTIME_SLACK_MS;
-    this.#scanned = null;
+    // Each directory separately: a delivery changes new/ only, so a mailbox with 100,000
+    // messages in cur/ lists just new/ to see it (IDLE latency does not grow with the mailbox).
+    const skip = { new: this.#scanned.new === stNew.mtimeMs, cur: this.#scanned.cur === stCur.mtimeMs };
+    if (skip.new && skip.cur) return;
+    const trusted = {
+      new: started - stNew.mtimeMs > MTIME_SLACK_MS,
+      cur: started - stCur.mtimeMs > MTIME_SLACK_MS,
+    };
+    this.#scanned = { new: skip.new ? this.#scanned.new : null, cur: skip.cur ? this.#scanned.cur : null };
     const onDisk = new Map<string, { inNew: boolean; letters: string; name: string }>();
     for (const sub of ['cur', 'new'] as const) {
+      if (skip[sub]) continue;
       let names: string[];
       try {
         names = await readdir(join(this.#dir, sub));
@@ -169,6 +175,11 @@ export class MaildirMailbox {
     const moved: Entry[] = []; // any index field changed (written back)
     const kept: Entry[] = [];
     for (const e of this.#entries) {
+      if (skip[e.inNew ? 'new' : 'cur']) {
+        // Its directory has not changed since a complete listing: the file is as it was.
+        kept.push(e);
+        continue;
+      }
       const f = onDisk.get(e.base);
       if (!f) {
         if (!this.#graveyard.has(e.uid)) expunged.push(e.uid);
@@ -208,7 +219,10 @@ export class MaildirMailbox {
         internalDate: Math.floor(st.mtimeMs),
       });
     }
-    if (settled) this.#scanned = signature;
+    this.#scanned = {
+      new: skip.new || trusted.new ? stNew.mtimeMs : null,
+      cur: skip.cur || trusted.cur ? stCur.mtimeMs : null,
+    };
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
     const expModseq = expunged.length > 0 ? ++modseq : modseq;
     this.#index.tx(() => {
