@@ -5,11 +5,14 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { constants, type DeflateRaw } from 'node:zlib';
 
 export type Part = string | Buffer | { readonly file: FileHandle; readonly start: number; readonly length: number };
 
 export class Output {
   #socket: Socket;
+  /** RFC 4978: with COMPRESS=DEFLATE everything goes through here, flushed after each send. */
+  #deflate: DeflateRaw | null = null;
 
   constructor(socket: Socket) {
     this.#socket = socket;
@@ -20,11 +23,28 @@ export class Output {
     this.#socket = socket;
   }
 
+  /** From now on, output is compressed by `deflate` (which the caller pipes to the socket). */
+  compress(deflate: DeflateRaw): void {
+    this.#deflate = deflate;
+  }
+
   async send(parts: readonly Part[]): Promise<void> {
+    await this.#send(parts);
+    const d = this.#deflate;
+    // A sync flush makes everything written so far decodable by the client now.
+    if (d && !this.#socket.destroyed) await new Promise<void>((r) => d.flush(constants.Z_SYNC_FLUSH, () => r()));
+  }
+
+  /** Writes to the deflate stream when compression is on, else to the socket. */
+  #write(chunk: string | Buffer): boolean {
+    return this.#deflate ? this.#deflate.write(chunk) : this.#socket.write(chunk);
+  }
+
+  async #send(parts: readonly Part[]): Promise<void> {
     for (const p of parts) {
       if (this.#socket.destroyed) return;
       if (typeof p === 'string' || Buffer.isBuffer(p)) {
-        if (!this.#socket.write(p)) await this.#drain();
+        if (!this.#write(p)) await this.#drain();
         continue;
       }
       let pos = p.start;
@@ -34,10 +54,10 @@ export class Output {
         const { bytesRead } = await p.file.read(buf, 0, Math.min(buf.length, end - pos), pos);
         if (bytesRead === 0) break; // the file is shorter than its index said: pad below
         pos += bytesRead;
-        if (!this.#socket.write(Buffer.from(buf.subarray(0, bytesRead)))) await this.#drain();
+        if (!this.#write(Buffer.from(buf.subarray(0, bytesRead)))) await this.#drain();
       }
       // A literal's announced length must be honoured whatever happened to the file.
-      if (pos < end && !this.#socket.destroyed) this.#socket.write(Buffer.alloc(end - pos, 0x20));
+      if (pos < end && !this.#socket.destroyed) this.#write(Buffer.alloc(end - pos, 0x20));
     }
   }
 
@@ -46,13 +66,14 @@ export class Output {
   }
 
   #drain(): Promise<void> {
+    const target = this.#deflate ?? this.#socket;
     return new Promise((resolve) => {
       const done = () => {
-        this.#socket.off('drain', done);
+        target.off('drain', done);
         this.#socket.off('close', done);
         resolve();
       };
-      this.#socket.once('drain', done);
+      target.once('drain', done);
       this.#socket.once('close', done);
     });
   }

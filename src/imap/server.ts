@@ -5,6 +5,7 @@
 
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
+import { createDeflateRaw, createInflateRaw } from 'node:zlib';
 import { AuthLimiter } from '../auth/limiter.ts';
 import type { Config } from '../config/schema.ts';
 import { ConnectionCounter } from '../core/connection-limits.ts';
@@ -114,6 +115,8 @@ class Connection {
   readonly #spools = new Map<number, { writer: SpoolWriter; crlf: CrlfNormalizer }>();
   readonly #spooled = new Map<number, Promise<SpooledMessage>>();
   readonly #onData = (chunk: Buffer) => this.#enqueue(chunk);
+  /** Set by COMPRESS: the events of the chunk being handled are stale. */
+  #switched = false;
   #done = false;
 
   constructor(
@@ -139,6 +142,7 @@ class Connection {
       appendLimit: deps.config.smtp.max_message_size,
       send: (parts) => this.#out.send(parts),
       startTls: () => this.#startTls(context()),
+      startCompress: () => this.#startCompress(),
       secure: () => this.#secure,
       remoteAddress: ip,
       loopback: ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.'),
@@ -174,8 +178,11 @@ class Connection {
         const events = this.#framer.push(this.#queue.shift() as Buffer);
         for (const ev of events) {
           await this.#event(ev);
-          if (this.#upgraded || this.#socket.destroyed) break;
+          if (this.#upgraded || this.#switched || this.#socket.destroyed) break;
         }
+        // After COMPRESS the rest of that chunk was parsed as plain text: drop those events;
+        // what follows arrives inflated through the new framer.
+        this.#switched = false;
         if (this.#upgraded) {
           this.#queue.length = 0; // RFC 9051 §6.2.1: nothing sent before TLS survives it
           this.#upgraded = false;
@@ -252,6 +259,30 @@ class Connection {
     this.#out.replaceSocket(secure);
     this.#attach(secure);
     plain.resume();
+  }
+
+  /** RFC 4978: raw DEFLATE both ways from the next byte on. The client's compressed bytes are
+   *  inflated before the framer; our output is deflated and flushed after each response. */
+  async #startCompress(): Promise<void> {
+    const socket = this.#socket;
+    const inflate = createInflateRaw();
+    const deflate = createDeflateRaw({ level: 6 });
+    socket.off('data', this.#onData);
+    socket.on('data', (d: Buffer) => inflate.write(d));
+    inflate.on('data', this.#onData);
+    const fail = (err: Error) => {
+      this.#log.info({ err: errorMessage(err) }, 'imap compression error');
+      socket.destroy();
+    };
+    inflate.on('error', fail);
+    deflate.on('error', fail);
+    deflate.pipe(socket);
+    this.#out.compress(deflate);
+    this.#framer = new CommandFramer({ ...DEFAULT_FRAMER_LIMITS, maxAppend: this.#deps.config.smtp.max_message_size });
+    this.#switched = true;
+    // Bytes the client sent after COMPRESS and that were already read are compressed too.
+    const pending = this.#queue.splice(0);
+    for (const chunk of pending) inflate.write(chunk);
   }
 
   #closed(): void {

@@ -51,6 +51,7 @@ const COMMANDS: Record<CommandName, readonly StateKind[]> = {
   NAMESPACE: AUTHED,
   ENABLE: AUTHED,
   GETQUOTAROOT: AUTHED,
+  COMPRESS: AUTHED,
   GETQUOTA: AUTHED,
   IDLE: AUTHED,
   CHECK: ['selected'],
@@ -78,6 +79,8 @@ export interface SessionDeps {
   readonly remoteAddress: string;
   /** Loopback clients may log in without TLS (like Dovecot). */
   readonly loopback: boolean;
+  /** Turns on DEFLATE in both directions after "OK DEFLATE active" was sent (RFC 4978). */
+  readonly startCompress?: () => Promise<void>;
   /** Largest message APPEND takes (RFC 7889 APPENDLIMIT). */
   readonly appendLimit: number;
   /** Spooled APPEND literals of the current command, by literal index. */
@@ -94,6 +97,7 @@ export class Session {
   state: SessionState = { kind: 'notAuthenticated' };
   readonly deps: SessionDeps;
   readonly enabled = new Set<Enabled>();
+  #compressed = false;
   #waiting: Waiting = null;
   readonly #mailboxes: MailboxCommands;
   readonly #messages: MessageCommands;
@@ -134,6 +138,7 @@ export class Session {
         'QUOTA',
         'QUOTA=RES-STORAGE',
         `APPENDLIMIT=${this.deps.appendLimit}`,
+        ...(this.deps.startCompress ? ['COMPRESS=DEFLATE'] : []),
       );
     }
     return caps.join(' ');
@@ -255,6 +260,17 @@ export class Session {
         }
         await this.untagged([`* ENABLED${now.map((c) => ` ${c}`).join('')}`]);
         return this.#done(cmd.tag, 'ENABLE completed');
+      }
+      case 'COMPRESS': {
+        // RFC 4978 §3: only DEFLATE; once on, it stays on.
+        if (!this.deps.startCompress || cmd.mechanism !== 'DEFLATE') {
+          return this.reply(cmd.tag, 'BAD', `Unsupported compression mechanism ${cmd.mechanism.slice(0, 20)}`);
+        }
+        if (this.#compressed) return this.reply(cmd.tag, 'NO', '[COMPRESSIONACTIVE] DEFLATE is already active');
+        this.#compressed = true;
+        await this.reply(cmd.tag, 'OK', 'DEFLATE active');
+        await this.deps.startCompress();
+        return;
       }
       case 'NAMESPACE':
         await this.untagged(['* NAMESPACE (("" ".")) NIL NIL']);

@@ -128,6 +128,7 @@ export type Command = Tagged &
     | { readonly name: 'COPY' | 'MOVE'; readonly uid: boolean; readonly set: SequenceSet; readonly mailbox: string }
     | { readonly name: 'ENABLE'; readonly capabilities: readonly string[] }
     | { readonly name: 'GETQUOTAROOT'; readonly mailbox: string }
+    | { readonly name: 'COMPRESS'; readonly mechanism: string }
     | { readonly name: 'GETQUOTA'; readonly root: string }
     | { readonly name: 'ID'; readonly params: Readonly<Record<string, string | null>> | null }
   );

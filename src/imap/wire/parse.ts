@@ -115,6 +115,11 @@ function parseBody(r: Reader, tag: string): Command {
       r.sp();
       return { tag, name, reference, pattern: r.listMailbox() };
     }
+    case 'COMPRESS': {
+      // RFC 4978 §3: COMPRESS mechanism
+      r.sp();
+      return { tag, name: 'COMPRESS', mechanism: r.atom().toUpperCase() };
+    }
     case 'GETQUOTAROOT': {
       // RFC 9208 §4.3
       r.sp();
