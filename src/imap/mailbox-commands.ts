@@ -11,15 +11,16 @@ import { SelectedView } from './selected.ts';
 import type { Session } from './session.ts';
 import type { Command, CommandOf, SequenceSet } from './wire/command.ts';
 import { astr, flagList, parseImapDate, seqSet } from './wire/encode.ts';
-import { decodeMutf7, encodeMutf7 } from './wire/mutf7.ts';
+import { decodeMutf7 } from './wire/mutf7.ts';
 
 type Cmd<N extends Command['name']> = CommandOf<N>;
 
 const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
-/** Wire name -> mailbox name; refuses what is not valid modified UTF-7. */
-export function mailboxName(wire: string): string {
-  const name = decodeMutf7(wire);
+/** Wire name -> mailbox name: modified UTF-7 (RFC 3501 §5.1.3), or UTF-8 once the client has
+ *  enabled UTF8=ACCEPT (RFC 6855 §3; normalised to NFC). Refuses what is not valid. */
+export function mailboxName(wire: string, utf8 = false): string {
+  const name = utf8 ? wire.normalize('NFC') : decodeMutf7(wire);
   if (name === null || name === '') throw new ArclineError('INVALID', 'Invalid mailbox name');
   return MaildirAccounts.canonical(name);
 }
@@ -54,7 +55,7 @@ export class MailboxCommands {
       case 'EXAMINE':
         return this.#select(cmd);
       case 'CREATE': {
-        const name = mailboxName(cmd.mailbox);
+        const name = mailboxName(cmd.mailbox, this.#s.utf8);
         if (cmd.specialUse.length > 0) {
           // RFC 6154 §3: CREATE-SPECIAL-USE is not offered; special uses come from folder names.
           return this.#s.reply(cmd.tag, 'NO', '[USEATTR] Special-use attributes cannot be set here');
@@ -67,7 +68,7 @@ export class MailboxCommands {
         return this.#ok(cmd.tag, 'CREATE completed');
       }
       case 'DELETE': {
-        const name = mailboxName(cmd.mailbox);
+        const name = mailboxName(cmd.mailbox, this.#s.utf8);
         if (this.#s.view?.mailbox.name === name) this.#s.leave();
         await this.#accounts.delete(this.#s.account, name);
         return this.#ok(cmd.tag, 'DELETE completed');
@@ -76,7 +77,11 @@ export class MailboxCommands {
         return this.#rename(cmd);
       case 'SUBSCRIBE':
       case 'UNSUBSCRIBE':
-        await this.#accounts.setSubscribed(this.#s.account, mailboxName(cmd.mailbox), cmd.name === 'SUBSCRIBE');
+        await this.#accounts.setSubscribed(
+          this.#s.account,
+          mailboxName(cmd.mailbox, this.#s.utf8),
+          cmd.name === 'SUBSCRIBE',
+        );
         return this.#ok(cmd.tag, `${cmd.name} completed`);
       case 'LIST':
         return this.#list(cmd);
@@ -115,7 +120,7 @@ export class MailboxCommands {
     if (wasSelected && this.#s.enabled.has('QRESYNC'))
       await this.#s.untagged(['* OK [CLOSED] Previous mailbox closed']);
     if (cmd.condstore) this.#s.enable('CONDSTORE');
-    const name = mailboxName(cmd.mailbox);
+    const name = mailboxName(cmd.mailbox, this.#s.utf8);
     const readOnly = cmd.name === 'EXAMINE';
     const mbox = await this.#accounts.open(this.#s.account, name);
     const status = await mbox.sync({ claimRecent: !readOnly });
@@ -171,8 +176,8 @@ export class MailboxCommands {
   }
 
   async #rename(cmd: Cmd<'RENAME'>): Promise<void> {
-    const from = mailboxName(cmd.from);
-    const to = mailboxName(cmd.to);
+    const from = mailboxName(cmd.from, this.#s.utf8);
+    const to = mailboxName(cmd.to, this.#s.utf8);
     if (from !== 'INBOX') {
       if (this.#s.view?.mailbox.name === from) this.#s.leave();
       await this.#accounts.rename(this.#s.account, from, to);
@@ -199,7 +204,7 @@ export class MailboxCommands {
   }
 
   async #list(cmd: Cmd<'LIST'>): Promise<void> {
-    const reference = decodeMutf7(cmd.reference) ?? cmd.reference;
+    const reference = this.#s.utf8 ? cmd.reference : (decodeMutf7(cmd.reference) ?? cmd.reference);
     if (cmd.patterns.length === 1 && cmd.patterns[0] === '') {
       // RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter.
       await this.#s.untagged([`* LIST (\\Noselect) "${HIERARCHY}" ""`]);
@@ -208,7 +213,7 @@ export class MailboxCommands {
     const subscribedOnly = cmd.select.includes('SUBSCRIBED');
     // RFC 6154 §5.3: LIST (SPECIAL-USE) selects the mailboxes that have a special use.
     const specialOnly = cmd.select.includes('SPECIAL-USE');
-    const regexes = cmd.patterns.map((p) => patternRegex(reference, decodeMutf7(p) ?? p));
+    const regexes = cmd.patterns.map((p) => patternRegex(reference, this.#s.utf8 ? p : (decodeMutf7(p) ?? p)));
     const lines: string[] = [];
     for (const m of await this.#accounts.list(this.#s.account)) {
       if (!regexes.some((r) => r.test(m.name))) continue;
@@ -220,7 +225,7 @@ export class MailboxCommands {
         m.specialUse,
         subscribedOnly || cmd.return.includes('SUBSCRIBED') ? (m.subscribed ? '\\Subscribed' : null) : null,
       ].filter((a): a is string => a !== null);
-      lines.push(`* LIST (${attrs.join(' ')}) "${HIERARCHY}" ${astr(encodeMutf7(m.name))}`);
+      lines.push(`* LIST (${attrs.join(' ')}) "${HIERARCHY}" ${astr(this.#s.wireName(m.name))}`);
       // RFC 5819 §2: LIST ... RETURN (STATUS (items)): a STATUS after each selectable mailbox.
       if (cmd.statusItems.length > 0 && !m.noselect) {
         const status = await this.#statusLine(m.name, cmd.statusItems);
@@ -233,16 +238,17 @@ export class MailboxCommands {
   }
 
   async #lsub(cmd: Cmd<'LSUB'>): Promise<void> {
-    const re = patternRegex(decodeMutf7(cmd.reference) ?? cmd.reference, decodeMutf7(cmd.pattern) ?? cmd.pattern);
+    const wire = (x: string) => (this.#s.utf8 ? x : (decodeMutf7(x) ?? x));
+    const re = patternRegex(wire(cmd.reference), wire(cmd.pattern));
     const lines = (await this.#accounts.list(this.#s.account))
       .filter((m) => m.subscribed && re.test(m.name))
-      .map((m) => `* LSUB (${m.noselect ? '\\Noselect' : ''}) "${HIERARCHY}" ${astr(encodeMutf7(m.name))}`);
+      .map((m) => `* LSUB (${m.noselect ? '\\Noselect' : ''}) "${HIERARCHY}" ${astr(this.#s.wireName(m.name))}`);
     await this.#s.untagged(lines);
     return this.#ok(cmd.tag, 'LSUB completed');
   }
 
   async #status(cmd: Cmd<'STATUS'>): Promise<void> {
-    const name = mailboxName(cmd.mailbox);
+    const name = mailboxName(cmd.mailbox, this.#s.utf8);
     const line = await this.#statusLine(name, cmd.items);
     if (typeof line !== 'string') return this.#s.reply(cmd.tag, 'BAD', `Unknown STATUS item ${line.unknown}`);
     await this.#s.untagged([line]);
@@ -289,7 +295,7 @@ export class MailboxCommands {
             return { unknown: item };
         }
       }
-      return `* STATUS ${astr(encodeMutf7(name))} (${items.join(' ')})`;
+      return `* STATUS ${astr(this.#s.wireName(name))} (${items.join(' ')})`;
     } finally {
       this.#accounts.release(this.#s.account, mbox);
     }
@@ -305,7 +311,7 @@ export class MailboxCommands {
   }
 
   async #getQuotaRoot(cmd: Cmd<'GETQUOTAROOT'>): Promise<void> {
-    const name = mailboxName(cmd.mailbox);
+    const name = mailboxName(cmd.mailbox, this.#s.utf8);
     if (!(await this.#accounts.exists(this.#s.account, name))) {
       return this.#s.reply(cmd.tag, 'NO', '[NONEXISTENT] Mailbox does not exist');
     }
@@ -324,7 +330,7 @@ export class MailboxCommands {
   }
 
   async #append(cmd: Cmd<'APPEND'>): Promise<void> {
-    const name = mailboxName(cmd.mailbox);
+    const name = mailboxName(cmd.mailbox, this.#s.utf8);
     if (!(await this.#accounts.exists(this.#s.account, name))) {
       return this.#s.reply(cmd.tag, 'NO', '[TRYCREATE] Mailbox does not exist');
     }
@@ -336,6 +342,7 @@ export class MailboxCommands {
       for (const [i, m] of cmd.messages.entries()) {
         const date = m.date === null ? null : parseImapDate(m.date);
         if (m.date !== null && date === null) return this.#s.reply(cmd.tag, 'BAD', 'Invalid date-time');
+        if (m.utf8 && !this.#s.utf8) return this.#s.reply(cmd.tag, 'BAD', 'APPEND UTF8 needs ENABLE UTF8=ACCEPT');
         const msg = await this.#spooled(m.data, i);
         if (await this.#s.overQuota(msg.size)) {
           await msg.dispose();

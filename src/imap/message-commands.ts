@@ -320,7 +320,7 @@ export class MessageCommands {
     const uids = await this.#resolve(cmd.tag, cmd.set, cmd.uid);
     if (!uids) return;
     const accounts = this.#s.deps.store.accounts;
-    const destName = mailboxName(cmd.mailbox);
+    const destName = mailboxName(cmd.mailbox, this.#s.utf8);
     if (!(await accounts.exists(this.#s.account, destName))) {
       return this.#s.reply(cmd.tag, 'NO', '[TRYCREATE] Mailbox does not exist');
     }

@@ -17,6 +17,7 @@ import type { Part } from './output.ts';
 import type { SelectedView } from './selected.ts';
 import type { Command, CommandName } from './wire/command.ts';
 import type { Frame } from './wire/framer.ts';
+import { encodeMutf7 } from './wire/mutf7.ts';
 import { parseCommand } from './wire/parse.ts';
 
 export type SessionState =
@@ -91,7 +92,7 @@ export interface SessionDeps {
 type Waiting = { kind: 'sasl'; tag: string } | { kind: 'idle'; tag: string; stop: () => void } | null;
 
 /** Extensions a client turns on (RFC 5161 ENABLE, or implicitly, RFC 7162 §3.1). */
-export type Enabled = 'CONDSTORE' | 'QRESYNC';
+export type Enabled = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT';
 
 export class Session {
   state: SessionState = { kind: 'notAuthenticated' };
@@ -138,10 +139,21 @@ export class Session {
         'QUOTA',
         'QUOTA=RES-STORAGE',
         `APPENDLIMIT=${this.deps.appendLimit}`,
+        'UTF8=ACCEPT',
         ...(this.deps.startCompress ? ['COMPRESS=DEFLATE'] : []),
       );
     }
     return caps.join(' ');
+  }
+
+  /** RFC 6855: mailbox names are UTF-8 on the wire once UTF8=ACCEPT is enabled. */
+  get utf8(): boolean {
+    return this.enabled.has('UTF8=ACCEPT');
+  }
+
+  /** A mailbox name as sent to this client: UTF-8 after UTF8=ACCEPT, else modified UTF-7. */
+  wireName(name: string): string {
+    return this.utf8 ? name : encodeMutf7(name);
   }
 
   /** RFC 9208: would `extra` more bytes put the user over quota? */
@@ -251,7 +263,8 @@ export class Session {
         const now: Enabled[] = [];
         for (const c of cmd.capabilities.map((x) => x.toUpperCase())) {
           // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
-          const want: Enabled[] = c === 'QRESYNC' ? ['CONDSTORE', 'QRESYNC'] : c === 'CONDSTORE' ? ['CONDSTORE'] : [];
+          const want: Enabled[] =
+            c === 'QRESYNC' ? ['CONDSTORE', 'QRESYNC'] : c === 'CONDSTORE' || c === 'UTF8=ACCEPT' ? [c] : [];
           for (const w of want) {
             if (this.enabled.has(w)) continue;
             this.enable(w);

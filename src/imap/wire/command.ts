@@ -57,6 +57,8 @@ export interface AppendMessage {
   /** INTERNALDATE as sent (RFC 9051 date-time), or null. */
   readonly date: string | null;
   readonly data: Literal;
+  /** Sent as UTF8 (literal8) (RFC 6855 §4). */
+  readonly utf8: boolean;
 }
 
 interface Tagged {

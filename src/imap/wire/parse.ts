@@ -292,7 +292,16 @@ function parseAppend(r: Reader, tag: string): Command {
       if (!DATE_TIME.test(date)) throw new ParseError('Invalid date-time');
       r.sp();
     }
-    messages.push({ flags, date, data: r.literal() });
+    // RFC 6855 §4: "UTF8" SP "(" literal8 ")" carries a message with UTF-8 headers.
+    if (r.keyword('UTF8')) {
+      r.sp();
+      r.expect(0x28, '"("');
+      const data = r.literal();
+      r.expect(0x29, '")"');
+      messages.push({ flags, date, data, utf8: true });
+      continue;
+    }
+    messages.push({ flags, date, data: r.literal(), utf8: false });
   }
   if (messages.length === 0) throw new ParseError('APPEND needs a message');
   return { tag, name: 'APPEND', mailbox, messages };
