@@ -1,6 +1,7 @@
 // A strict independent client: Python's imaplib (standard library) drives login over STARTTLS
 // and implicit TLS, LIST, SELECT, FETCH (envelope, structure, body), SEARCH, STORE, APPEND,
-// COPY, UID MOVE, STATUS, EXPUNGE and CLOSE, and must parse every response we send.
+// COPY, UID MOVE, STATUS, IDLE (with a delivery while idling), EXPUNGE and CLOSE, and must parse
+// every response we send.
 
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -37,6 +38,18 @@ out['append'] = M.append('PyBox', '(\\Seen)', imaplib.Time2Internaldate(17000000
 out['copy'] = M.copy('1', 'PyBox')[1][0].decode()
 out['move'] = M.uid('MOVE', '1', 'Trash')[0]
 out['status'] = M.status('PyBox', '(MESSAGES UIDNEXT UNSEEN)')[1][0].decode()
+# IDLE (RFC 2177): imaplib before Python 3.14 has no idle(), so drive it with the raw calls.
+# A message delivered while idling must show up as an untagged EXISTS.
+M.select('INBOX')
+tag = M._new_tag()
+M.send(tag + b' IDLE\r\n')
+out['idle_cont'] = M.readline().decode().strip()
+import smtplib
+with smtplib.SMTP('127.0.0.1', int(sys.argv[3])) as S:
+    S.sendmail('a@remote.example', ['alice@example.test'], b'Subject: while idling\r\n\r\nx\r\n')
+out['idle_push'] = M.readline().decode().strip()
+M.send(b'DONE\r\n')
+out['idle_done'] = M.readline().decode().strip()
 out['close'] = M.close()[0]
 out['logout'] = M.logout()[0]
 S = imaplib.IMAP4_SSL('127.0.0.1', sport, ssl_context=ctx)
@@ -50,9 +63,13 @@ test('Python imaplib drives a whole session and parses every response', {
   const t = nodemailer.createTransport({ host: '127.0.0.1', port: s.port, secure: false, ignoreTLS: true });
   await t.sendMail({ from: 'a@remote.example', to: 'alice@example.test', subject: 'hello python', text: 'body text' });
   t.close();
-  const { stdout } = await promisify(execFile)('python3', ['-c', SCRIPT, String(s.imapPort), String(s.imapsPort)], {
-    encoding: 'utf8',
-  });
+  const { stdout } = await promisify(execFile)(
+    'python3',
+    ['-c', SCRIPT, String(s.imapPort), String(s.imapsPort), String(s.port)],
+    {
+      encoding: 'utf8',
+    },
+  );
   const out = JSON.parse(stdout) as Record<string, unknown>;
   assert.equal(out.starttls, 'OK');
   assert.equal(out.login, 'OK');
@@ -67,6 +84,9 @@ test('Python imaplib drives a whole session and parses every response', {
   assert.match(out.copy as string, /^\[COPYUID \d+ 1 2\] COPY completed$/);
   assert.equal(out.move, 'OK');
   assert.equal(out.status, 'PyBox (MESSAGES 2 UIDNEXT 3 UNSEEN 1)');
+  assert.equal(out.idle_cont, '+ idling');
+  assert.match(out.idle_push as string, /^\* \d+ EXISTS$/);
+  assert.match(out.idle_done as string, / OK IDLE terminated$/);
   assert.equal(out.close, 'OK');
   assert.equal(out.logout, 'BYE');
   assert.deepEqual(out.ssl, ['OK', '2', 'BYE']);
