@@ -11,7 +11,10 @@ import { envelope, RawSmtp } from './harness/smtp-client.ts';
 
 let s: TestServer;
 before(async () => {
-  s = await startTestServer({ smtp: 'max_connections_per_ip = 200' });
+  s = await startTestServer({
+    smtp: 'max_connections_per_ip = 200',
+    submission: 'max_connections_per_ip = 200',
+  });
 });
 after(() => s.stop());
 
@@ -36,6 +39,12 @@ const FRAGMENTS = [
   'STARTTLS\r\n',
   'a STARTTLS\r\n',
   'AUTH PLAIN\r\n',
+  'AUTH LOGIN\r\n',
+  'AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQtcGFzc3dvcmQ=\r\n',
+  'a COMPRESS DEFLATE\r\n',
+  'a ENABLE QRESYNC UTF8=ACCEPT\r\n',
+  'a SELECT INBOX (QRESYNC (1 1 1:*))\r\n',
+  'a GETQUOTAROOT INBOX\r\n',
   '* OK\r\n',
   'x'.repeat(5000),
   '\xff\xfe',
@@ -53,7 +62,7 @@ async function spray(port: number, data: Buffer): Promise<void> {
   });
 }
 
-test('random input to SMTP and IMAP never stops the server from serving others', async () => {
+test('random input to SMTP, submission and IMAP never stops the server from serving others', async () => {
   const inputs = fc.sample(
     fc.array(
       fc.oneof(
@@ -70,7 +79,7 @@ test('random input to SMTP and IMAP never stops the server from serving others',
   await Promise.all(
     inputs.flatMap((parts) => {
       const data = Buffer.from(parts.join(''), 'latin1');
-      return [spray(s.port, data), spray(s.imapPort, data)];
+      return [spray(s.port, data), spray(s.imapPort, data), spray(s.submissionPort, data)];
     }),
   );
   const smtp = await RawSmtp.connect(s.port);

@@ -79,8 +79,9 @@ export async function startTestServer(
     server?: string;
     domains?: string[];
     users?: string[];
-    /** Listen for submission (STARTTLS and implicit TLS) on ephemeral ports. */
-    submission?: boolean;
+    /** Listen for submission (STARTTLS and implicit TLS) on ephemeral ports; a string adds
+     *  keys to the [submission] section. */
+    submission?: boolean | string;
     /** More TOML sections ([delivery], [dns] ...), appended as they are. */
     extra?: string;
     /** An existing directory to run in (restart tests); kept by stop() when given. */
@@ -92,7 +93,7 @@ export async function startTestServer(
   if (opts.submission) {
     text = text.replace(
       '[submission]\nlisten = []\ntls_listen = []',
-      '[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]',
+      `[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]${typeof opts.submission === 'string' ? `\n${opts.submission}` : ''}`,
     );
   }
   if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);
