@@ -117,8 +117,9 @@ export class MailboxCommands {
     const wasSelected = this.#s.view !== null;
     this.#s.leave(); // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected either
     // RFC 7162 §3.2.11 / RFC 9051 §7.1: the previous mailbox is closed before the new one's data.
-    if (wasSelected && this.#s.enabled.has('QRESYNC'))
+    if (wasSelected && (this.#s.enabled.has('QRESYNC') || this.#s.rev2)) {
       await this.#s.untagged(['* OK [CLOSED] Previous mailbox closed']);
+    }
     if (cmd.condstore) this.#s.enable('CONDSTORE');
     const name = mailboxName(cmd.mailbox, this.#s.utf8);
     const readOnly = cmd.name === 'EXAMINE';
@@ -129,12 +130,15 @@ export class MailboxCommands {
     for (const m of status.messages) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
     const flags = [...SYSTEM_FLAGS, ...keywords];
     const firstUnseen = status.messages.findIndex((m) => !m.flags.includes('\\Seen'));
+    const rev2 = this.#s.rev2;
     const lines = [
       `* ${status.messages.length} EXISTS`,
-      `* ${status.recent.length} RECENT`,
+      // RFC 9051 §6.3.2: IMAP4rev2 has no RECENT and no UNSEEN code, but a LIST of the mailbox.
+      ...(rev2 ? [] : [`* ${status.recent.length} RECENT`]),
       `* FLAGS (${flags.join(' ')})`,
       `* OK [PERMANENTFLAGS (${readOnly ? '' : `${flags.join(' ')} \\*`})] Flags permitted`,
-      ...(firstUnseen >= 0 ? [`* OK [UNSEEN ${firstUnseen + 1}] First unseen`] : []),
+      ...(firstUnseen >= 0 && !rev2 ? [`* OK [UNSEEN ${firstUnseen + 1}] First unseen`] : []),
+      ...(rev2 ? [await this.#listLine(name)] : []),
       `* OK [UIDVALIDITY ${status.uidValidity}] UIDs valid`,
       `* OK [UIDNEXT ${status.uidNext}] Predicted next UID`,
       // RFC 7162 §3.1.2.1: sent with every SELECT/EXAMINE by a server that stores mod-sequences.
@@ -144,6 +148,7 @@ export class MailboxCommands {
     this.#s.state = { kind: 'selected', principal, view };
     view.condstore = this.#s.enabled.has('CONDSTORE');
     view.qresync = this.#s.enabled.has('QRESYNC');
+    view.rev2 = rev2;
     if (cmd.qresync && cmd.qresync.uidValidity === status.uidValidity) {
       lines.push(...this.#resync(view, cmd.qresync, status.uidNext));
     }
@@ -167,6 +172,13 @@ export class MailboxCommands {
       lines.push(`* ${view.seqOf(uid)} FETCH (UID ${uid} FLAGS ${flagList(view.flagsOf(uid))} MODSEQ (${m.modseq}))`);
     }
     return lines;
+  }
+
+  /** The LIST line of one mailbox (IMAP4rev2 SELECT includes it). */
+  async #listLine(name: string): Promise<string> {
+    const m = (await this.#accounts.list(this.#s.account)).find((e) => e.name === name);
+    const attrs = m ? [m.hasChildren ? '\\HasChildren' : '\\HasNoChildren', m.specialUse].filter(Boolean) : [];
+    return `* LIST (${attrs.join(' ')}) "${HIERARCHY}" ${astr(this.#s.wireName(name))}`;
   }
 
   #principal() {
@@ -267,6 +279,7 @@ export class MailboxCommands {
             items.push(`MESSAGES ${st.messages.length}`);
             break;
           case 'RECENT':
+            if (this.#s.rev2) return { unknown: item }; // not a STATUS item of IMAP4rev2
             items.push(`RECENT ${mbox.unclaimed}`);
             break;
           case 'UIDNEXT':

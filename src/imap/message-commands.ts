@@ -4,12 +4,14 @@
 import type { FileHandle } from 'node:fs/promises';
 import { ArclineError } from '../core/errors.ts';
 import { canonicalSystemFlag } from '../store/maildir/flags.ts';
+import { decodeQuotedPrintable } from './body-text.ts';
 import { fileMessage } from './file-message.ts';
 import { mailboxName } from './mailbox-commands.ts';
 import { envelope, filterHeader, readHeader } from './message.ts';
 import {
   bodyStructure,
   deserializeStructure,
+  headerValue,
   type MimePart,
   parseStructure,
   resolvePart,
@@ -95,7 +97,7 @@ export class MessageCommands {
       uids = uids.filter((u) => (view.meta(u)?.modseq ?? 0) > since);
       if (!items.some((i) => i.kind === 'MODSEQ')) items = [...items, { kind: 'MODSEQ' }];
     }
-    const setsSeen = !view.readOnly && items.some((i) => i.kind === 'BODY[]' && !i.peek);
+    const setsSeen = !view.readOnly && items.some((i) => (i.kind === 'BODY[]' || i.kind === 'BINARY') && !i.peek);
     if (setsSeen) {
       const unseen = uids.filter((u) => !view.meta(u)?.flags.includes('\\Seen'));
       if (unseen.length > 0) {
@@ -123,7 +125,13 @@ export class MessageCommands {
     for (const uid of uids) {
       const meta = view.meta(uid);
       if (!meta) continue;
-      await this.#fetchOne(view, uid, meta, items, setsSeen, cache);
+      try {
+        await this.#fetchOne(view, uid, meta, items, setsSeen, cache);
+      } catch (e) {
+        if (!(e instanceof UnknownCte)) throw e;
+        view.mailbox.setCached(cache);
+        return this.#s.reply(cmd.tag, 'NO', `[UNKNOWN-CTE] Cannot decode content-transfer-encoding ${e.message}`);
+      }
     }
     view.mailbox.setCached(cache); // one transaction for the whole command
     await this.#finish(cmd.tag, cmd.uid, 'FETCH completed');
@@ -151,7 +159,10 @@ export class MessageCommands {
       // When the MIME structure is needed anyway, the message header comes from it (one read
       // of the file, or none when the structure is cached); otherwise only the header is read.
       const wantsStructure = items.some(
-        (i) => i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY' || (i.kind === 'BODY[]' && i.part.length > 0),
+        (i) =>
+          i.kind === 'BODYSTRUCTURE' ||
+          i.kind === 'BODY' ||
+          ((i.kind === 'BODY[]' || i.kind === 'BINARY' || i.kind === 'BINARY.SIZE') && i.part.length > 0),
       );
       let header: Buffer | null = null;
       const getHeader = async () => {
@@ -205,6 +216,27 @@ export class MessageCommands {
           case 'MODSEQ':
             add(`MODSEQ (${view.meta(uid)?.modseq ?? meta.modseq})`);
             break;
+          case 'BINARY':
+          case 'BINARY.SIZE': {
+            // RFC 3516: the part with its content-transfer-encoding undone.
+            const decoded = await binaryPart(
+              item.part,
+              meta.size,
+              await file(),
+              item.part.length ? await getStructure() : null,
+            );
+            const name = `[${item.part.join('.')}]`;
+            if (item.kind === 'BINARY.SIZE') {
+              add(`BINARY.SIZE${name} ${decoded.length}`);
+              break;
+            }
+            const p = item.partial;
+            const bytes = p ? decoded.subarray(p.offset, p.offset + p.length) : decoded;
+            // A literal8 (~{n}) when the data holds NUL, which a plain literal may not.
+            const lit = bytes.includes(0) ? `~{${bytes.length}}\r\n` : `{${bytes.length}}\r\n`;
+            add(`BINARY${name}${p ? `<${p.offset}>` : ''} ${lit}`, bytes);
+            break;
+          }
           case 'ENVELOPE':
             add(`ENVELOPE ${await getEnvelope()}`);
             break;
@@ -283,22 +315,42 @@ export class MessageCommands {
     if (cmd.charset !== null && !['UTF-8', 'US-ASCII'].includes(cmd.charset)) {
       return this.#s.reply(cmd.tag, 'NO', '[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset');
     }
-    const ret = cmd.return === null ? null : cmd.return.length === 0 ? ['ALL'] : cmd.return.map((r) => r.toUpperCase());
-    const unknown = ret?.find((r) => !['MIN', 'MAX', 'ALL', 'COUNT'].includes(r));
+    // RFC 9051 §6.4.4: under IMAP4rev2 every SEARCH answers with ESEARCH (ALL by default).
+    const given = cmd.return ?? (this.#s.rev2 ? [] : null);
+    const ret = given === null ? null : given.length === 0 ? ['ALL'] : given.map((r) => r.toUpperCase());
+    const unknown = ret?.find((r) => !['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE'].includes(r));
     if (unknown) return this.#s.reply(cmd.tag, 'BAD', `Unsupported SEARCH RETURN option ${unknown}`);
     const view = this.#view();
     const usesModseq = hasModseq(cmd.key);
     if (usesModseq) this.#s.enable('CONDSTORE'); // RFC 7162 §3.1
     const found = await searchMessages(view, cmd.key);
-    if (found === null) return this.#s.reply(cmd.tag, 'BAD', 'Invalid message sequence number in search');
+    if (found === null) {
+      if (ret?.includes('SAVE')) view.saved = []; // RFC 5182 §2.1: a failed SAVE empties "$"
+      return this.#s.reply(cmd.tag, 'BAD', 'Invalid message sequence number in search');
+    }
     const nums = cmd.uid ? found : found.map((u) => view.seqOf(u));
     // RFC 7162 §3.1.5: with a MODSEQ key, the highest MODSEQ of the found messages (none if empty).
     const modseq = usesModseq && found.length > 0 ? view.maxModseq(found) : null;
+    if (ret?.includes('SAVE')) {
+      // RFC 5182 §2.4: with MIN/MAX but neither ALL nor COUNT, only those messages are saved.
+      const onlyMinMax = !ret.includes('ALL') && !ret.includes('COUNT') && (ret.includes('MIN') || ret.includes('MAX'));
+      const first = found[0];
+      const last = found.at(-1);
+      view.saved = !onlyMinMax
+        ? [...found]
+        : [
+            ...new Set(
+              [ret.includes('MIN') ? first : undefined, ret.includes('MAX') ? last : undefined].filter(
+                (u): u is number => u !== undefined,
+              ),
+            ),
+          ];
+    }
     if (ret === null) {
       const tail = modseq !== null ? ` (MODSEQ ${modseq})` : '';
       await this.#s.untagged([`* SEARCH${nums.map((n) => ` ${n}`).join('')}${tail}`]);
-    } else {
-      // RFC 4731 §3.1: one ESEARCH response with the requested results.
+    } else if (!(ret.length === 1 && ret[0] === 'SAVE')) {
+      // RFC 4731 §3.1: one ESEARCH response with the requested results (none for SAVE alone).
       let line = `* ESEARCH (TAG ${quoted(cmd.tag)})${cmd.uid ? ' UID' : ''}`;
       if (nums.length > 0) {
         if (ret.includes('MIN')) line += ` MIN ${Math.min(...nums)}`;
@@ -519,3 +571,31 @@ function cheapLine(
   }
   return `* ${view.seqOf(uid)} FETCH (${parts.join(' ')})\r\n`;
 }
+
+/** The decoded bytes of a part for BINARY (RFC 3516 §4.2); throws UnknownCte for an encoding
+ *  we cannot undo. The whole message ([]) and multipart parts are returned as they are. */
+async function binaryPart(
+  part: readonly number[],
+  size: number,
+  fh: FileHandle,
+  root: MimePart | null,
+): Promise<Buffer> {
+  const read = async (start: number, end: number) => {
+    const buf = Buffer.alloc(Math.max(0, end - start));
+    if (buf.length > 0) await fh.read(buf, 0, buf.length, start);
+    return buf;
+  };
+  if (part.length === 0 || !root) return read(0, size);
+  const p = resolvePart(root, part);
+  if (!p) return Buffer.alloc(0);
+  const raw = await read(p.bodyStart, p.bodyEnd);
+  if (p.parts.length > 0 || p.message) return raw;
+  const cte = (headerValue(p.header, 'content-transfer-encoding') ?? '7bit').trim().toLowerCase();
+  if (cte === 'base64') return Buffer.from(raw.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+  if (cte === 'quoted-printable') return decodeQuotedPrintable(raw);
+  if (cte === '7bit' || cte === '8bit' || cte === 'binary') return raw;
+  throw new UnknownCte(cte.slice(0, 32));
+}
+
+/** RFC 3516 §4.3: a content-transfer-encoding the server cannot decode. */
+class UnknownCte extends Error {}

@@ -26,6 +26,10 @@ export class SelectedView {
   condstore = false;
   /** RFC 7162 §3.2.10: with QRESYNC on, expunges are reported as VANISHED (UIDs). */
   qresync = false;
+  /** RFC 9051: with IMAP4rev2 enabled there is no \Recent flag. */
+  rev2 = false;
+  /** RFC 5182: the UIDs saved by the last SEARCH RETURN (SAVE), referred to as "$". */
+  saved: number[] = [];
 
   constructor(
     mailbox: MaildirMailbox,
@@ -80,6 +84,8 @@ export class SelectedView {
    *  and absent UIDs are skipped (RFC 9051 §6.4.9); otherwise numbers above EXISTS are an error
    *  (returns null). */
   resolve(set: SequenceSet, uid: boolean): number[] | null {
+    // RFC 5182 §2.1: "$" is the saved result, less what has been expunged since.
+    if (set.saved) return this.saved.filter((u) => this.#metas.has(u)).sort((a, b) => a - b);
     const out = new Set<number>();
     const n = this.#uids.length;
     if (uid) {
@@ -162,7 +168,7 @@ export class SelectedView {
   flagsOf(uid: number): string[] {
     const m = this.#metas.get(uid);
     const flags = [...(m?.flags ?? [])];
-    if (this.recent.has(uid)) flags.push('\\Recent');
+    if (this.recent.has(uid) && !this.rev2) flags.push('\\Recent');
     return flags;
   }
 

@@ -92,7 +92,7 @@ export interface SessionDeps {
 type Waiting = { kind: 'sasl'; tag: string } | { kind: 'idle'; tag: string; stop: () => void } | null;
 
 /** Extensions a client turns on (RFC 5161 ENABLE, or implicitly, RFC 7162 §3.1). */
-export type Enabled = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT';
+export type Enabled = 'CONDSTORE' | 'QRESYNC' | 'UTF8=ACCEPT' | 'IMAP4rev2';
 
 export class Session {
   state: SessionState = { kind: 'notAuthenticated' };
@@ -118,7 +118,7 @@ export class Session {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE'];
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE'];
     if (this.state.kind === 'notAuthenticated') {
       if (!this.deps.secure()) caps.push('STARTTLS');
       caps.push(this.plaintextAllowed() ? 'AUTH=PLAIN' : 'LOGINDISABLED');
@@ -140,6 +140,8 @@ export class Session {
         'QUOTA=RES-STORAGE',
         `APPENDLIMIT=${this.deps.appendLimit}`,
         'UTF8=ACCEPT',
+        'SEARCHRES',
+        'BINARY',
         ...(this.deps.startCompress ? ['COMPRESS=DEFLATE'] : []),
       );
     }
@@ -148,7 +150,12 @@ export class Session {
 
   /** RFC 6855: mailbox names are UTF-8 on the wire once UTF8=ACCEPT is enabled. */
   get utf8(): boolean {
-    return this.enabled.has('UTF8=ACCEPT');
+    // RFC 9051 §5.1: IMAP4rev2 names are UTF-8 too.
+    return this.enabled.has('UTF8=ACCEPT') || this.enabled.has('IMAP4rev2');
+  }
+
+  get rev2(): boolean {
+    return this.enabled.has('IMAP4rev2');
   }
 
   /** A mailbox name as sent to this client: UTF-8 after UTF8=ACCEPT, else modified UTF-7. */
@@ -171,6 +178,7 @@ export class Session {
     if (v) {
       v.condstore = this.enabled.has('CONDSTORE');
       v.qresync = this.enabled.has('QRESYNC');
+      v.rev2 = this.enabled.has('IMAP4rev2');
     }
   }
 
@@ -264,11 +272,17 @@ export class Session {
         for (const c of cmd.capabilities.map((x) => x.toUpperCase())) {
           // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
           const want: Enabled[] =
-            c === 'QRESYNC' ? ['CONDSTORE', 'QRESYNC'] : c === 'CONDSTORE' || c === 'UTF8=ACCEPT' ? [c] : [];
+            c === 'QRESYNC'
+              ? ['CONDSTORE', 'QRESYNC']
+              : c === 'CONDSTORE' || c === 'UTF8=ACCEPT'
+                ? [c]
+                : c === 'IMAP4REV2'
+                  ? ['IMAP4rev2']
+                  : [];
           for (const w of want) {
             if (this.enabled.has(w)) continue;
             this.enable(w);
-            if (c === w) now.push(w);
+            if (c === w.toUpperCase()) now.push(w);
           }
         }
         await this.untagged([`* ENABLED${now.map((c) => ` ${c}`).join('')}`]);

@@ -7,6 +7,8 @@ import type { Literal } from './framer.ts';
 /** A sequence set (RFC 9051 §9 sequence-set); `'*'` is the largest number in use. */
 export interface SequenceSet {
   readonly ranges: readonly (readonly [number | '*', number | '*'])[];
+  /** "$": the saved search result (RFC 5182 SEARCHRES). */
+  readonly saved?: boolean;
 }
 
 export type SectionText =
@@ -27,6 +29,14 @@ export type FetchItem =
   | { readonly kind: 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'UID' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' }
   | { readonly kind: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' }
   | { readonly kind: 'MODSEQ' }
+  /** RFC 3516: a part with its content-transfer-encoding undone. */
+  | {
+      readonly kind: 'BINARY';
+      readonly part: readonly number[];
+      readonly partial: { readonly offset: number; readonly length: number } | null;
+      readonly peek: boolean;
+    }
+  | { readonly kind: 'BINARY.SIZE'; readonly part: readonly number[] }
   /** `legacy` names the RFC822, RFC822.HEADER and RFC822.TEXT forms, answered under that name. */
   | ({ readonly kind: 'BODY[]'; readonly legacy?: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' } & BodySection);
 

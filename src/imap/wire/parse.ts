@@ -240,6 +240,11 @@ function qresyncParams(r: Reader): QresyncParams {
 }
 
 export function sequenceSet(r: Reader): SequenceSet {
+  // RFC 5182 §2.1: "$" is the result saved by SEARCH RETURN (SAVE).
+  if (r.peek() === 0x24) {
+    r.eat(0x24);
+    return { ranges: [], saved: true };
+  }
   const text = r.word();
   const ranges: [number | '*', number | '*'][] = [];
   for (const item of text.split(',')) {
@@ -419,6 +424,10 @@ const SIMPLE_FETCH = [
 ] as const;
 
 function fetchItem(r: Reader): FetchItem {
+  // RFC 3516 §4.2: BINARY[part]<partial>, BINARY.PEEK[...], BINARY.SIZE[part].
+  if (r.keyword('BINARY.SIZE')) return { kind: 'BINARY.SIZE', part: binarySection(r).part };
+  const binaryPeek = r.keyword('BINARY.PEEK');
+  if (binaryPeek || r.keyword('BINARY')) return { kind: 'BINARY', ...binarySection(r), peek: binaryPeek };
   for (const k of SIMPLE_FETCH) if (r.keyword(k)) return { kind: k };
   const peek = r.keyword('BODY.PEEK');
   if (!peek && !r.keyword('BODY')) throw new ParseError('Invalid FETCH item');
@@ -427,6 +436,13 @@ function fetchItem(r: Reader): FetchItem {
     return { kind: 'BODY' };
   }
   return { kind: 'BODY[]', ...section(r, peek) };
+}
+
+/** "[" section-binary "]" ["<" offset "." length ">"]: part numbers only (RFC 3516 §4.2). */
+function binarySection(r: Reader): { part: number[]; partial: { offset: number; length: number } | null } {
+  const s = section(r, false);
+  if (s.text !== null) throw new ParseError('BINARY takes part numbers only');
+  return { part: [...s.part], partial: s.partial };
 }
 
 /** "[" section-spec "]" ["<" offset "." length ">"] (RFC 9051 §6.4.5). */
