@@ -65,29 +65,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`arcline: ${(e as Error).message}\n`);
     return 2;
   }
-  if (command === 'dns-records') {
-    const ctx = await openContext(loaded.config, silentLogger());
-    try {
-      if (sub === undefined || rest.length > 0) throw new UsageError('dns-records: DOMAIN expected');
-      const domain = await localDomain(ctx, sub);
-      for (const line of dnsRecords({ domain, hostname: loaded.config.hostname, keys: await ctx.dkim.keys(domain) })) {
-        say(line);
-      }
-      return 0;
-    } catch (e) {
-      if (e instanceof UsageError) {
-        process.stderr.write(`arcline: ${e.message}\n${USAGE}\n`);
-        return 2;
-      }
-      if (isArclineError(e)) {
-        process.stderr.write(`arcline: ${e.message}\n`);
-        return 1;
-      }
-      throw e;
-    } finally {
-      await ctx.close();
-    }
-  }
   if (command === 'serve') {
     const { runServer } = await import('../server.ts');
     return runServer(loaded);
@@ -147,6 +124,12 @@ async function run(
   const noMore = (n: number) => {
     if (args.length > n) throw new UsageError(`${command} ${sub}: unexpected argument ${args[n]}`);
   };
+  if (command === 'dns-records') {
+    if (sub === undefined || args.length > 0) throw new UsageError('dns-records: DOMAIN expected');
+    const domain = await localDomain(ctx, sub);
+    for (const line of dnsRecords({ domain, hostname: config.hostname, keys: await ctx.dkim.keys(domain) })) say(line);
+    return;
+  }
   switch (`${command} ${sub ?? ''}`.trim()) {
     case 'domain add':
       need(1, 'NAME');

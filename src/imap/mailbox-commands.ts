@@ -4,7 +4,7 @@
 
 import { CrlfNormalizer } from '../core/crlf.ts';
 import { ArclineError } from '../core/errors.ts';
-import { HIERARCHY, MaildirAccounts } from '../store/maildir/account.ts';
+import { HIERARCHY, MaildirAccounts, specialUseFor } from '../store/maildir/account.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { fileMessage } from './file-message.ts';
 import { SelectedView } from './selected.ts';
@@ -56,15 +56,16 @@ export class MailboxCommands {
         return this.#select(cmd);
       case 'CREATE': {
         const name = mailboxName(cmd.mailbox, this.#s.utf8);
-        if (cmd.specialUse.length > 0) {
-          // RFC 6154 §3: CREATE-SPECIAL-USE is not offered; special uses come from folder names.
-          return this.#s.reply(cmd.tag, 'NO', '[USEATTR] Special-use attributes cannot be set here');
+        if (specialUseFor(cmd.specialUse) === undefined) {
+          // RFC 6154 §3: one use, of \Archive \Drafts \Junk \Sent \Trash \Important (\All and
+          // \Flagged would be virtual mailboxes, which we do not have).
+          return this.#s.reply(cmd.tag, 'NO', '[USEATTR] Unsupported special-use attribute');
         }
         if (name.endsWith(HIERARCHY)) {
           // RFC 9051 §6.3.4: a trailing separator only declares the intent to create children.
           return this.#ok(cmd.tag, 'CREATE completed');
         }
-        await this.#accounts.create(this.#s.account, name);
+        await this.#accounts.create(this.#s.account, name, cmd.specialUse);
         return this.#ok(cmd.tag, 'CREATE completed');
       }
       case 'DELETE': {

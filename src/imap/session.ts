@@ -129,6 +129,7 @@ export class Session {
         'MOVE',
         'UNSELECT',
         'SPECIAL-USE',
+        'CREATE-SPECIAL-USE',
         'CHILDREN',
         'CONDSTORE',
         'QRESYNC',

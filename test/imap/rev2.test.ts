@@ -115,3 +115,17 @@ test('BINARY: base64 and quoted-printable decoded, NUL bytes as literal8, BINARY
   );
   c.close();
 });
+
+test('CREATE-SPECIAL-USE: a use given at CREATE is listed, kept across RENAME; virtual or double uses refused', async () => {
+  const c = await login();
+  assert.ok(((await c.cmd('CAPABILITY'))[0] ?? '').split(' ').includes('CREATE-SPECIAL-USE'));
+  assert.match((await c.cmd('CREATE Old-Mail (USE (\\Archive))')).at(-1) ?? '', /OK/);
+  assert.ok((await c.cmd('LIST (SPECIAL-USE) "" "*"')).includes('* LIST (\\HasNoChildren \\Archive) "." Old-Mail'));
+  assert.match((await c.cmd('RENAME Old-Mail Archive-2025')).at(-1) ?? '', /OK/);
+  assert.ok((await c.cmd('LIST "" "Archive-2025"')).includes('* LIST (\\HasNoChildren \\Archive) "." Archive-2025'));
+  assert.match((await c.cmd('CREATE Everything (USE (\\All))')).at(-1) ?? '', /^t\d+ NO \[USEATTR\] /);
+  assert.match((await c.cmd('CREATE Two (USE (\\Sent \\Trash))')).at(-1) ?? '', /^t\d+ NO \[USEATTR\] /);
+  assert.match((await c.cmd('LIST "" "Everything"')).at(-1) ?? '', /OK/);
+  assert.equal((await c.cmd('LIST "" "Everything"')).length, 1, 'nothing was created');
+  c.close();
+});

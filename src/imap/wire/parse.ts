@@ -206,6 +206,16 @@ function parseUid(r: Reader, tag: string): Command {
 }
 
 /** sequence-set (RFC 9051 §9): comma-separated numbers and ranges, "*" for the largest. */
+/** seq-match-data = "(" known-sequence-set SP known-uid-set ")" (RFC 7162 §3.2.5). */
+function seqMatchData(r: Reader): { seqs: SequenceSet; uids: SequenceSet } {
+  r.expect(0x28, '"("');
+  const seqs = sequenceSet(r);
+  r.sp();
+  const uids = sequenceSet(r);
+  r.expect(0x29, '")"');
+  return { seqs, uids };
+}
+
 /** RFC 7162 §3.2.5: QRESYNC (uidvalidity mod-sequence-value [known-uids [seq-match-data]]). */
 function qresyncParams(r: Reader): QresyncParams {
   r.expect(0x28, '"("');
@@ -217,21 +227,9 @@ function qresyncParams(r: Reader): QresyncParams {
   if (r.eat(0x20)) {
     if (r.peek() !== 0x28) {
       knownUids = sequenceSet(r);
-      if (r.eat(0x20)) {
-        r.expect(0x28, '"("');
-        const seqs = sequenceSet(r);
-        r.sp();
-        const uids = sequenceSet(r);
-        r.expect(0x29, '")"');
-        seqMatch = { seqs, uids };
-      }
+      if (r.eat(0x20)) seqMatch = seqMatchData(r);
     } else {
-      r.expect(0x28, '"("');
-      const seqs = sequenceSet(r);
-      r.sp();
-      const uids = sequenceSet(r);
-      r.expect(0x29, '")"');
-      seqMatch = { seqs, uids };
+      seqMatch = seqMatchData(r);
     }
   }
   r.expect(0x29, '")"');

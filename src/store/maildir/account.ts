@@ -41,6 +41,20 @@ const UIDVALIDITY_FILE = 'arcline-uidvalidity';
 const IDLE_MAILBOX_MS = 60_000;
 const MAX_IDLE_MAILBOXES = 32;
 
+/** The special use chosen at CREATE (RFC 6154), in the folder's directory. */
+const SPECIAL_USE_FILE = 'arcline-special-use';
+/** Uses a stored folder can have (\\All and \\Flagged are virtual views we do not offer). */
+const SETTABLE_USES = new Set(['\\Archive', '\\Drafts', '\\Junk', '\\Sent', '\\Trash', '\\Important']);
+const SETTABLE_USES_BY_LOWER = new Map([...SETTABLE_USES].map((u) => [u.toLowerCase(), u]));
+
+/** The special use to store for CREATE ... (USE (...)): null for none, undefined when the
+ *  request cannot be honoured (unknown or virtual attribute, or more than one). */
+export function specialUseFor(uses: readonly string[]): string | null | undefined {
+  if (uses.length === 0) return null;
+  if (uses.length > 1) return undefined;
+  return SETTABLE_USES_BY_LOWER.get((uses[0] ?? '').toLowerCase());
+}
+
 export class MaildirAccounts {
   readonly #root: string;
   readonly #index: MailIndex;
@@ -94,9 +108,17 @@ export class MaildirAccounts {
       for (let i = 1; i < parts.length; i++) all.add(parts.slice(0, i).join(HIERARCHY));
     }
     const sorted = [...all].sort((a, b) => (a === 'INBOX' ? -1 : b === 'INBOX' ? 1 : a < b ? -1 : a > b ? 1 : 0));
+    // RFC 6154 §3: a use given at CREATE is kept in the folder (so it survives a lost index and
+    // moves with RENAME); otherwise the use follows the folder's well-known name.
+    const chosen = new Map<string, string>();
+    for (const name of names) {
+      if (name === 'INBOX') continue;
+      const v = await readFile(join(this.#dir(account, name), SPECIAL_USE_FILE), 'utf8').catch(() => '');
+      if (SETTABLE_USES.has(v.trim())) chosen.set(name, v.trim());
+    }
     return sorted.map((name) => ({
       name,
-      specialUse: SPECIAL_USE[name] ?? null,
+      specialUse: chosen.get(name) ?? SPECIAL_USE[name] ?? null,
       subscribed: subscribed.get(name) ?? (name === 'INBOX' || (DEFAULT_FOLDERS as readonly string[]).includes(name)),
       noselect: !names.has(name),
       hasChildren: [...all].some((o) => o.startsWith(`${name}${HIERARCHY}`)),
@@ -182,8 +204,11 @@ export class MaildirAccounts {
   }
 
   /** Creates a mailbox, and its missing superiors (RFC 9051 §6.3.4 SHOULD). */
-  async create(account: AccountId, name: string): Promise<void> {
+  async create(account: AccountId, name: string, specialUse: readonly string[] = []): Promise<void> {
     const canonical = MaildirAccounts.canonical(name);
+    // RFC 6154 §3 CREATE-SPECIAL-USE: one use per mailbox, of those a real folder can have.
+    const use = specialUseFor(specialUse);
+    if (use === undefined) throw new ArclineError('INVALID', 'unsupported special-use attribute');
     if (canonical === 'INBOX' || (await this.exists(account, canonical))) {
       throw new ArclineError('EXISTS', 'Mailbox already exists');
     }
@@ -193,6 +218,7 @@ export class MaildirAccounts {
       if (parent !== 'INBOX' && !(await this.exists(account, parent))) await this.#make(account, parent);
     }
     await this.#make(account, canonical);
+    if (use) await writeFile(join(this.#dir(account, canonical), SPECIAL_USE_FILE), `${use}\n`, { mode: 0o600 });
   }
 
   async #make(account: AccountId, canonical: string): Promise<void> {
