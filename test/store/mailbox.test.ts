@@ -169,6 +169,15 @@ describe('Maildir mailboxes (IMAP side)', () => {
     store.accounts.release(ALICE, box);
   });
 
+  test('a released mailbox stays loaded for the next open (no reload of a big index)', async () => {
+    const a = await store.accounts.open(ALICE, 'INBOX');
+    await a.sync();
+    store.accounts.release(ALICE, a);
+    const b = await store.accounts.open(ALICE, 'INBOX');
+    assert.equal(b, a, 'the same object, its messages still loaded');
+    store.accounts.release(ALICE, b);
+  });
+
   test('a lost index is rebuilt from the files with a new UIDVALIDITY', async () => {
     const box = await store.accounts.open(ALICE, 'INBOX');
     const old = await box.sync();

@@ -40,6 +40,8 @@ const UIDVALIDITY_FILE = 'arcline-uidvalidity';
 /** How long a mailbox no session uses stays loaded, and how many such mailboxes are kept. */
 const IDLE_MAILBOX_MS = 60_000;
 const MAX_IDLE_MAILBOXES = 32;
+/** ... and at most this many messages held by them in all (about 300 bytes each in memory). */
+const MAX_IDLE_MESSAGES = 250_000;
 
 /** The special use chosen at CREATE (RFC 6154), in the folder's directory. */
 const SPECIAL_USE_FILE = 'arcline-special-use';
@@ -178,7 +180,8 @@ export class MaildirAccounts {
   }
 
   /** When no session uses the mailbox any more, it stays loaded for IDLE_MAILBOX_MS (at most
-   *  MAX_IDLE_MAILBOXES of them, the oldest dropped first), then the object is dropped. */
+   *  MAX_IDLE_MAILBOXES of them holding MAX_IDLE_MESSAGES messages in all, the oldest dropped
+   *  first), then the object is dropped. */
   release(account: AccountId, mbox: MaildirMailbox): void {
     if (mbox.subscribers > 0) return;
     const key = `${account}\0${mbox.name}`;
@@ -189,9 +192,13 @@ export class MaildirAccounts {
     const timer = setTimeout(() => this.#evict(key), IDLE_MAILBOX_MS);
     timer.unref();
     this.#idle.set(key, timer);
-    if (this.#idle.size > MAX_IDLE_MAILBOXES) {
+    let held = 0;
+    for (const k of this.#idle.keys()) held += this.#open.get(k)?.loadedMessages ?? 0;
+    while (this.#idle.size > 0 && (this.#idle.size > MAX_IDLE_MAILBOXES || held > MAX_IDLE_MESSAGES)) {
       const oldest = this.#idle.keys().next().value;
-      if (oldest !== undefined) this.#evict(oldest);
+      if (oldest === undefined) break;
+      held -= this.#open.get(oldest)?.loadedMessages ?? 0;
+      this.#evict(oldest);
     }
   }
 

@@ -100,6 +100,11 @@ export class MaildirMailbox {
     return this.#listeners.size;
   }
 
+  /** Messages held in memory (for the idle-mailbox budget of MaildirAccounts). */
+  get loadedMessages(): number {
+    return this.#entries.length;
+  }
+
   #emit(change: MailboxChange, origin: object | null): void {
     for (const l of this.#listeners) l(change, origin);
   }
