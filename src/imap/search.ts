@@ -26,7 +26,13 @@ interface Texts {
   header: Buffer | null;
   full: string | null;
   body: string | null;
+  /** The cached decoded fields (SEARCHED_FIELDS), when the index has them. */
+  fields?: Record<string, string | null> | null;
 }
+
+/** Header fields whose decoded values are cached in the index for SEARCH (one read per message,
+ *  ever, instead of one per search). Other HEADER keys read the file. */
+const SEARCHED_FIELDS = ['from', 'to', 'cc', 'bcc', 'subject', 'date'] as const;
 
 /** UIDs matching `key`, ascending; null when a sequence number is out of range. */
 export async function searchMessages(view: SelectedView, key: SearchKey): Promise<number[] | null> {
@@ -46,13 +52,31 @@ export async function searchMessages(view: SelectedView, key: SearchKey): Promis
     return true;
   };
   if (!collect(key)) return null;
-  const out: number[] = [];
-  for (const uid of uids) {
-    const texts: Texts = { header: null, full: null, body: null };
-    if (await matches(view, uid, key, sets, texts)) out.push(uid);
+  // Messages are checked SEARCH_PARALLEL at a time: header and body keys wait on file reads,
+  // which the thread pool does side by side. The order of the result is kept.
+  const hit = new Uint8Array(uids.length);
+  const fill: [number, 'search', string][] = [];
+  for (let i = 0; i < uids.length; i += SEARCH_PARALLEL) {
+    const batch = uids.slice(i, i + SEARCH_PARALLEL);
+    const found = await Promise.all(
+      batch.map(async (uid) => {
+        const texts: Texts = { header: null, full: null, body: null };
+        const r = await matches(view, uid, key, sets, texts);
+        // A header read for this search fills the cache for the next one.
+        if (texts.header !== null && texts.fields === null)
+          fill.push([uid, 'search', JSON.stringify(fieldsOf(texts.header))]);
+        return r;
+      }),
+    );
+    found.forEach((f, j) => {
+      if (f) hit[i + j] = 1;
+    });
   }
-  return out;
+  view.mailbox.setCached(fill);
+  return uids.filter((_, i) => hit[i] === 1);
 }
+
+const SEARCH_PARALLEL = 16;
 
 async function matches(
   view: SelectedView,
@@ -151,6 +175,13 @@ async function field(
   name: string,
   texts: Texts,
 ): Promise<string | null> {
+  if ((SEARCHED_FIELDS as readonly string[]).includes(name) && texts.header === null) {
+    if (texts.fields === undefined) {
+      const json = view.mailbox.cached(uid, 'search');
+      texts.fields = json ? (JSON.parse(json) as Record<string, string | null>) : null;
+    }
+    if (texts.fields) return texts.fields[name] ?? null;
+  }
   if (texts.header === null) {
     const fh = await view.mailbox.openMessage(uid);
     if (!fh) return null;
@@ -160,10 +191,20 @@ async function field(
       await fh.close();
     }
   }
-  const values = headerFields(texts.header)
+  return decodedField(texts.header, name);
+}
+
+function decodedField(header: Buffer, name: string): string | null {
+  const values = headerFields(header)
     .filter(([n]) => n.toLowerCase() === name)
     .map(([, v]) => decodeEncodedWords(Buffer.from(v, 'latin1').toString('utf8')));
   return values.length === 0 ? null : values.join('\n');
+}
+
+function fieldsOf(header: Buffer): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const f of SEARCHED_FIELDS) out[f] = decodedField(header, f);
+  return out;
 }
 
 /** TEXT searches the decoded header and body text; BODY only the body (both decoded). */

@@ -129,3 +129,15 @@ test('CREATE-SPECIAL-USE: a use given at CREATE is listed, kept across RENAME; v
   assert.equal((await c.cmd('LIST "" "Everything"')).length, 1, 'nothing was created');
   c.close();
 });
+
+test('header SEARCH gives the same answer from the files and from the index cache it fills', async () => {
+  const c = await login();
+  await c.cmd('EXAMINE INBOX');
+  const first = await c.cmd('SEARCH SUBJECT plain');
+  const again = await c.cmd('SEARCH SUBJECT PLAIN');
+  assert.equal(first[0], '* SEARCH 1 2');
+  assert.equal(again[0], first[0]);
+  assert.equal((await c.cmd('SEARCH OR SUBJECT binary HEADER X-None x'))[0], '* SEARCH 3');
+  assert.equal((await c.cmd('SEARCH NOT SUBJECT plain SUBJECT binary'))[0], '* SEARCH 3');
+  c.close();
+});

@@ -54,7 +54,11 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (mailbox, uid),
      FOREIGN KEY (mailbox, uid) REFERENCES messages (mailbox, uid) ON DELETE CASCADE
    ) STRICT, WITHOUT ROWID;`,
+  // The decoded header fields SEARCH keys use most (FROM TO CC BCC SUBJECT, SENT*), as JSON.
+  'ALTER TABLE cache ADD COLUMN search TEXT;',
 ];
+
+export type CacheField = 'envelope' | 'structure' | 'search';
 
 export interface MailboxRow {
   readonly id: number;
@@ -146,14 +150,17 @@ export class MailIndex {
     this.#q.counters.run(uidnext, highestmodseq, mailbox);
   }
 
-  cached(mailbox: number, uid: number, field: 'envelope' | 'structure'): string | null {
+  cached(mailbox: number, uid: number, field: CacheField): string | null {
     const r = this.#q.cacheGet.get(mailbox, uid) as Row | undefined;
     const v = r?.[field];
     return typeof v === 'string' ? v : null;
   }
 
-  setCached(mailbox: number, uid: number, field: 'envelope' | 'structure', value: string): void {
-    (field === 'envelope' ? this.#q.cacheEnvelope : this.#q.cacheStructure).run(mailbox, uid, value);
+  setCached(mailbox: number, uid: number, field: CacheField, value: string): void {
+    const q = { envelope: this.#q.cacheEnvelope, structure: this.#q.cacheStructure, search: this.#q.cacheSearch }[
+      field
+    ];
+    q.run(mailbox, uid, value);
   }
 
   /** UIDs expunged after `modseq` (QRESYNC). */
@@ -190,7 +197,10 @@ function prepare(db: DatabaseSync) {
     deleteMessage: p('DELETE FROM messages WHERE mailbox = ? AND uid = ?'),
     insertVanished: p('INSERT OR REPLACE INTO vanished (mailbox, uid, modseq) VALUES (?, ?, ?)'),
     vanished: p('SELECT uid FROM vanished WHERE mailbox = ? AND modseq > ? ORDER BY uid'),
-    cacheGet: p('SELECT envelope, structure FROM cache WHERE mailbox = ? AND uid = ?'),
+    cacheGet: p('SELECT envelope, structure, search FROM cache WHERE mailbox = ? AND uid = ?'),
+    cacheSearch: p(
+      'INSERT INTO cache (mailbox, uid, search) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET search = excluded.search',
+    ),
     cacheEnvelope: p(
       'INSERT INTO cache (mailbox, uid, envelope) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET envelope = excluded.envelope',
     ),

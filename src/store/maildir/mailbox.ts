@@ -16,7 +16,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
-import type { MailboxRow, MailIndex, MessageRow } from '../index/db.ts';
+import type { CacheField, MailboxRow, MailIndex, MessageRow } from '../index/db.ts';
 import type { SpooledMessage } from '../types.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
@@ -454,13 +454,13 @@ export class MaildirMailbox {
   }
 
   /** Parsed data cached in the index for a message (see index/db.ts `cache`). */
-  cached(uid: number, field: 'envelope' | 'structure'): string | null {
+  cached(uid: number, field: CacheField): string | null {
     return this.#find(uid) ? this.#index.cached(this.#row.id, uid, field) : null;
   }
 
   /** Stores parsed data for several messages in one transaction (one FETCH command's worth).
    *  Only for messages still indexed: an expunged one has no row to hang the cache on. */
-  setCached(entries: readonly (readonly [uid: number, field: 'envelope' | 'structure', value: string])[]): void {
+  setCached(entries: readonly (readonly [uid: number, field: CacheField, value: string])[]): void {
     const live = entries.filter(([uid]) => this.#find(uid));
     if (live.length === 0) return;
     this.#index.tx(() => {
