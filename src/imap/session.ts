@@ -335,7 +335,7 @@ export class Session {
   /** Reconciles the selected mailbox with its files; changes reach every session's queue. */
   async #syncSelected(): Promise<void> {
     const view = this.view;
-    if (view) await view.mailbox.sync({ origin: view });
+    if (view) await view.mailbox.refresh({ origin: view });
   }
 
   async flushUpdates(allowExpunge: boolean): Promise<void> {

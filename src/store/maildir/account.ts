@@ -279,7 +279,7 @@ export class MaildirAccounts {
   /** After a delivery: an open mailbox with sessions re-syncs, so they see EXISTS at once. */
   notifyDelivered(account: AccountId, name: string): void {
     const m = this.#open.get(`${account}\0${MaildirAccounts.canonical(name)}`);
-    if (m && m.subscribers > 0) m.sync().catch(() => {});
+    if (m && m.subscribers > 0) m.refresh().catch(() => {});
   }
 
   async setSubscribed(account: AccountId, name: string, on: boolean): Promise<void> {

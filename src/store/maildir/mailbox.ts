@@ -119,6 +119,12 @@ export class MaildirMailbox {
     });
   }
 
+  /** Reconciles with the files without building a status (deliveries, NOOP, IDLE): changes
+   *  reach the sessions as events. */
+  refresh(opts: { origin?: object } = {}): Promise<void> {
+    return this.#locked(() => this.#reconcile(opts.origin ?? null));
+  }
+
   #status(): MailboxStatus {
     return {
       uidValidity: this.#row.uidvalidity,
@@ -178,13 +184,9 @@ export class MaildirMailbox {
     const expunged: number[] = [];
     const changed: Entry[] = []; // flags changed (reported to sessions)
     const moved: Entry[] = []; // any index field changed (written back)
-    const kept: Entry[] = [];
     for (const e of this.#entries) {
-      if (skip[e.inNew ? 'new' : 'cur']) {
-        // Its directory has not changed since a complete listing: the file is as it was.
-        kept.push(e);
-        continue;
-      }
+      // Its directory has not changed since a complete listing: the file is as it was.
+      if (skip[e.inNew ? 'new' : 'cur']) continue;
       const f = onDisk.get(e.base);
       if (!f) {
         if (!this.#graveyard.has(e.uid)) expunged.push(e.uid);
@@ -198,9 +200,6 @@ export class MaildirMailbox {
           changed.push(upd);
         }
         moved.push(upd);
-        kept.push(upd);
-      } else {
-        kept.push(e);
       }
     }
     // New files, in name order (names start with the delivery time).
@@ -237,7 +236,13 @@ export class MaildirMailbox {
       this.#index.setCounters(this.#row.id, uidnext, modseq);
     });
     this.#row = { ...this.#row, uidnext, highestmodseq: modseq };
-    this.#entries = [...kept, ...added];
+    // The common case, a delivery: nothing else changed, so append instead of copying.
+    if (expunged.length === 0 && moved.length === 0) this.#entries.push(...added);
+    else {
+      const gone = new Set(expunged);
+      const updated = new Map(moved.map((e) => [e.uid, e]));
+      this.#entries = [...this.#entries.filter((e) => !gone.has(e.uid)).map((e) => updated.get(e.uid) ?? e), ...added];
+    }
     if (expunged.length > 0) this.#emit({ kind: 'expunge', uids: expunged }, origin);
     if (changed.length > 0) this.#emit({ kind: 'flags', messages: changed.map(meta) }, origin);
     if (added.length > 0) this.#emit({ kind: 'exists', messages: added.map(meta) }, origin);
