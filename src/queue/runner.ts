@@ -212,19 +212,30 @@ export class QueueRunner {
       auth: relay && d.relay_username ? { user: d.relay_username, pass: this.#d.relayPassword ?? '' } : null,
     };
     const { message } = job;
-    return attemptDelivery(
-      route.hosts,
-      {
-        sender: message.sender,
-        recipients: job.recipients.map((r) => r.address),
-        size: message.size,
-        smtputf8: message.smtputf8,
-        envid: message.envid,
-        open: () => this.#d.store.open(message.id),
-      },
-      transport,
-      this.#connections,
-    );
+    // RFC 5321 §4.5.3.1.8: servers need take only 100 recipients per transaction; more go in
+    // further transactions of the same attempt (over the same connection, from the cache).
+    const all = job.recipients.map((r) => r.address);
+    const per = LIMITS.queue.maxRecipientsPerTransaction;
+    let merged: AttemptResult | null = null;
+    for (let i = 0; i < all.length; i += per) {
+      const part = await attemptDelivery(
+        route.hosts,
+        {
+          sender: message.sender,
+          recipients: all.slice(i, i + per),
+          size: message.size,
+          smtputf8: message.smtputf8,
+          envid: message.envid,
+          open: () => this.#d.store.open(message.id),
+        },
+        transport,
+        this.#connections,
+      );
+      merged = merged
+        ? { ...part, results: [...merged.results, ...part.results], tried: [...merged.tried, ...part.tried] }
+        : part;
+    }
+    return merged ?? failAll(job, 'no recipients', '4.3.0', 'deferred');
   }
 
   async #finish(job: Job, attempt: AttemptResult, log: Logger, ms: number): Promise<void> {

@@ -176,4 +176,35 @@ describe('queue policy', () => {
       await t.stop();
     }
   });
+
+  test('more than 100 recipients at one domain go in several transactions of the same attempt', async () => {
+    const big = await startFakeMx({
+      host: '127.0.0.7',
+      port: sink.port,
+      // RFC 5321 §4.5.3.1.8: a server need take only 100 recipients per transaction.
+      onRcpt: (_a, session) =>
+        session.envelope.rcptTo.length >= 100 ? { code: 452, message: '4.5.3 Too many recipients' } : null,
+    });
+    dns.add({ type: 'MX', name: 'many.test', preference: 10, exchange: 'mx.many.test' });
+    dns.add({ type: 'A', name: 'mx.many.test', address: '127.0.0.7' });
+    const t = await startTestServer({
+      submission: true,
+      smtp: 'max_recipients = 250',
+      extra: `[delivery]\nport = ${sink.port}\n[dns]\nservers = ["${dns.address}"]`,
+    });
+    try {
+      const to = Array.from({ length: 230 }, (_, i) => `r${i}@many.test`);
+      await submitter(t.submissionPort).sendMail({ from: 'alice@example.test', to, subject: 'many', text: 'x' });
+      const mails = await big.waitFor(3);
+      assert.deepEqual(
+        mails.map((m) => m.to.length),
+        [100, 100, 30],
+      );
+      assert.equal(new Set(mails.flatMap((m) => m.to)).size, 230);
+      assert.ok(!t.logs.some((l) => l.msg === 'deferred'), 'nothing had to wait for a retry');
+    } finally {
+      await t.stop();
+      await big.close();
+    }
+  });
 });
