@@ -70,6 +70,13 @@ export class MailboxCommands {
       }
       case 'DELETE': {
         const name = mailboxName(cmd.mailbox, this.#s.utf8);
+        if (!(await this.#accounts.exists(this.#s.account, name))) {
+          // RFC 9051 §6.3.5: a name that exists only through its children cannot be deleted.
+          const all = await this.#accounts.list(this.#s.account);
+          if (all.some((m) => m.name === name && m.noselect)) {
+            return this.#s.reply(cmd.tag, 'NO', '[HASCHILDREN] Mailbox has children and holds no messages itself');
+          }
+        }
         if (this.#s.view?.mailbox.name === name) this.#s.leave();
         await this.#accounts.delete(this.#s.account, name);
         return this.#ok(cmd.tag, 'DELETE completed');

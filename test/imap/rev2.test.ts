@@ -141,3 +141,16 @@ test('header SEARCH gives the same answer from the files and from the index cach
   assert.equal((await c.cmd('SEARCH NOT SUBJECT plain SUBJECT binary'))[0], '* SEARCH 3');
   c.close();
 });
+
+test('DELETE of a name that exists only through its children: NO [HASCHILDREN] (RFC 9051 §6.3.5)', async () => {
+  const c = await login();
+  assert.match((await c.cmd('CREATE Parent.Child')).at(-1) ?? '', /OK/);
+  assert.match(
+    (await c.cmd('DELETE Parent')).at(-1) ?? '',
+    /OK/,
+    'Parent was a real mailbox: deleted, becomes \\Noselect',
+  );
+  assert.match((await c.cmd('DELETE Parent')).at(-1) ?? '', /^t\d+ NO \[HASCHILDREN\] /);
+  assert.match((await c.cmd('DELETE Parent.Child')).at(-1) ?? '', /OK/);
+  c.close();
+});
