@@ -1,108 +1,280 @@
-// DKIM signing keys per domain in the state directory, and their DNS records.
+// DKIM signing keys per domain in the state directory, and the DNS records that publish them.
 //   {state}/dkim/{domain}/{selector}.{rsa|ed25519}.pem   (PKCS#8 PEM; dirs 0700, files 0600)
 // Invariants:
-// - domain and selector reach the disk, so both are validated before any file is touched;
-// - a key file is never half-written: temp file in the same directory, fsync, rename, fsync dir;
-// - a selector is never overwritten (rotation = a new selector, RFC 6376 §3.1 / M3AAWG practice);
-// - keys() is cheap on the hot path (every submitted message): an in-memory copy per domain,
-//   re-read when the domain directory's mtime changes (the CLI adds keys while the server runs).
+// - domain and selector become path components, so both are validated (INVALID) before any file
+//   is touched; nothing is transformed but the selector's case (the caller normalises domains);
+// - a key file is never visible half-written: it is written under a temp name in the same
+//   directory, fsynced, then hard-linked to its final name (link fails with EEXIST: O_EXCL
+//   semantics, unlike rename, which would replace; rename only where there are no hard links),
+//   and the directory is fsynced;
+// - a selector is never overwritten and names at most one key (RFC 6376 §3.1: a selector names
+//   one key record; rotation = a new selector). Two writers racing for one selector: whoever
+//   sees the other's file after linking backs out, so a reported success is never undone;
+// - keys() is on the hot path (every submitted message): one in-memory copy per domain, re-read
+//   when the domain directory's mtime changes (the CLI adds keys while the server runs). An mtime
+//   less than RACY_MS old is not trusted (coarse timestamps: a change in the same tick as our
+//   read would leave the same mtime), as git does for its index;
+// - reading skips, never deletes, files whose name does not match, whose PEM does not parse, or
+//   whose key type does not match the name (an Ed25519 key named .rsa.pem would sign wrongly).
 // Records: RSA "v=DKIM1; k=rsa; p=<SPKI DER, base64>" (RFC 6376 §3.6.1); Ed25519
 // "v=DKIM1; k=ed25519; p=<raw 32-byte key, base64>" (RFC 8463 §4.2).
 
-import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ArclineError } from '../core/errors.ts';
+import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
+import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { ArclineError, errorMessage, isArclineError } from '../core/errors.ts';
 
 export type DkimAlgorithm = 'rsa' | 'ed25519';
 
 export interface DkimKey {
+  /** Lower-case punycode, as given (the caller normalises). */
   readonly domain: string;
   readonly selector: string;
   readonly algorithm: DkimAlgorithm;
   /** PKCS#8 PEM. */
   readonly privateKeyPem: string;
+  /** The key file's mtime. */
   readonly created: Date;
 }
 
-const FILE = /^([a-z0-9][a-z0-9.-]*)\.(rsa|ed25519)\.pem$/;
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const FILE = /^(.+)\.(rsa|ed25519)\.pem$/;
+const ALGORITHMS: Readonly<Record<DkimAlgorithm, { order: number; keyType: string }>> = {
+  rsa: { order: 0, keyType: 'rsa' },
+  ed25519: { order: 1, keyType: 'ed25519' },
+};
+/** NAME_MAX (255) minus the longest suffix, '.ed25519.pem': the file name must fit. */
+const MAX_SELECTOR = 243;
+/** Longest DNS name in presentation form without the root dot (RFC 1035 §2.3.4). */
+const MAX_NAME = 253;
+/** RFC 8301 §3.2: RSA signing keys of at least 1024 bits; smaller ones are not loaded. */
+const MIN_RSA_BITS = 1024;
+/** A key file is a few KiB; anything much larger is not one. */
+const MAX_FILE = 64 * 1024;
+/** Directory mtimes younger than this may still change without changing the mtime. */
+const RACY_MS = 2000;
+
+interface CacheEntry {
+  readonly mtimeNs: bigint;
+  readonly trusted: boolean;
+  readonly keys: readonly DkimKey[];
+}
 
 export class DkimKeyStore {
+  readonly #stateDir: string;
   readonly #root: string;
-  readonly #cache = new Map<string, { mtimeMs: number; keys: readonly DkimKey[] }>();
+  readonly #cache = new Map<string, CacheEntry>();
 
   constructor(stateDir: string) {
-    this.#root = join(stateDir, 'dkim');
+    this.#stateDir = stateDir;
+    this.#root = `${stateDir}/dkim`;
   }
 
+  /** Creates a key (RSA-2048 or Ed25519). EXISTS if that selector already has a key for the domain. */
   async generate(domain: string, opts: { selector: string; algorithm: DkimAlgorithm }): Promise<DkimKey> {
     const d = checkDomain(domain);
     const selector = normalizeSelector(opts.selector);
-    const dir = join(this.#root, d);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const existing = (await readdir(dir)).find((f) => FILE.exec(f)?.[1] === selector);
-    if (existing) throw new ArclineError('EXISTS', `${d} already has a DKIM key with selector ${selector}`);
-    const pem = await newKeyPem(opts.algorithm);
-    const path = join(dir, `${selector}.${opts.algorithm}.pem`);
-    const tmp = join(dir, `.${selector}.${process.pid}.tmp`);
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(pem);
-      await fh.sync();
-    } finally {
-      await fh.close();
+    const algorithm = checkAlgorithm(opts.algorithm);
+    if (dkimRecordName({ domain: d, selector }).length > MAX_NAME) {
+      throw new ArclineError('INVALID', `DKIM record name ${selector}._domainkey.${d} is longer than ${MAX_NAME}`);
     }
-    await rename(tmp, path);
-    const dh = await open(dir, 'r');
+    const dir = `${this.#root}/${d}`;
+    const exists = (): ArclineError =>
+      new ArclineError('EXISTS', `${d} already has a DKIM key with selector ${selector}`);
     try {
-      await dh.sync();
-    } finally {
-      await dh.close();
+      await this.#makeDir(dir);
+      if ((await filesOf(dir, selector)).length > 0) throw exists();
+      const pem = await newKeyPem(algorithm);
+      const name = `${selector}.${algorithm}.pem`;
+      const path = `${dir}/${name}`;
+      const tmp = `${dir}/.tmp-${randomBytes(8).toString('hex')}`;
+      try {
+        const fh = await open(tmp, 'wx', 0o600);
+        try {
+          await fh.writeFile(pem);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await publish(tmp, path).catch((e: NodeJS.ErrnoException) =>
+          Promise.reject(e.code === 'EEXIST' ? exists() : e),
+        );
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      // Another writer may have published the same selector under the other algorithm meanwhile.
+      if ((await filesOf(dir, selector)).some((f) => f !== name)) {
+        await rm(path, { force: true });
+        await fsyncDir(dir);
+        throw exists();
+      }
+      await fsyncDir(dir);
+      this.#cache.delete(d);
+      return { domain: d, selector, algorithm, privateKeyPem: pem, created: (await stat(path)).mtime };
+    } catch (e) {
+      throw asOperatorError(e, `cannot create the DKIM key ${selector} of ${d}`);
     }
-    this.#cache.delete(d);
-    return { domain: d, selector, algorithm: opts.algorithm, privateKeyPem: pem, created: new Date() };
   }
 
+  /** All keys of a domain, sorted by selector then algorithm (rsa first); [] when none. */
   async keys(domain: string): Promise<readonly DkimKey[]> {
     const d = checkDomain(domain);
-    const dir = join(this.#root, d);
-    const st = await stat(dir).catch(() => null);
-    if (!st) return [];
-    const hit = this.#cache.get(d);
-    if (hit && hit.mtimeMs === st.mtimeMs) return hit.keys;
-    const keys: DkimKey[] = [];
-    for (const f of (await readdir(dir)).sort()) {
-      const m = FILE.exec(f);
-      if (!m) continue;
-      const path = join(dir, f);
-      try {
-        const pem = await readFile(path, 'utf8');
-        createPrivateKey(pem); // a file that does not parse is skipped, not deleted
-        keys.push({
-          domain: d,
-          selector: m[1] ?? '',
-          algorithm: m[2] as DkimAlgorithm,
-          privateKeyPem: pem,
-          created: (await stat(path)).mtime,
-        });
-      } catch {
-        // unreadable or not a key: ignored
+    const dir = `${this.#root}/${d}`;
+    try {
+      const now = Date.now();
+      const st = await stat(dir, { bigint: true }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
+        throw e;
+      });
+      if (!st) {
+        this.#cache.delete(d);
+        return [];
       }
+      const hit = this.#cache.get(d);
+      if (hit?.trusted && hit.mtimeNs === st.mtimeNs) return hit.keys;
+      const keys = await readKeys(d, dir);
+      this.#cache.set(d, { mtimeNs: st.mtimeNs, trusted: now - Number(st.mtimeMs) > RACY_MS, keys });
+      return keys;
+    } catch (e) {
+      throw asOperatorError(e, `cannot read the DKIM keys of ${d}`);
     }
-    keys.sort((a, b) => a.selector.localeCompare(b.selector) || (a.algorithm === 'rsa' ? -1 : 1));
-    this.#cache.set(d, { mtimeMs: st.mtimeMs, keys });
-    return keys;
   }
 
+  /** Removes the key of a selector; NOT_FOUND if there is none. */
   async remove(domain: string, selector: string): Promise<void> {
     const d = checkDomain(domain);
     const s = normalizeSelector(selector);
-    const dir = join(this.#root, d);
-    const files = await readdir(dir).catch(() => [] as string[]);
-    const file = files.find((f) => FILE.exec(f)?.[1] === s);
-    if (!file) throw new ArclineError('NOT_FOUND', `${d} has no DKIM key with selector ${s}`);
-    await rm(join(dir, file));
-    this.#cache.delete(d);
+    const dir = `${this.#root}/${d}`;
+    try {
+      const files = await filesOf(dir, s);
+      if (files.length === 0) throw new ArclineError('NOT_FOUND', `${d} has no DKIM key with selector ${s}`);
+      for (const f of files) await rm(`${dir}/${f}`, { force: true });
+      await fsyncDir(dir);
+      this.#cache.delete(d);
+    } catch (e) {
+      throw asOperatorError(e, `cannot remove the DKIM key ${s} of ${d}`);
+    }
+  }
+
+  /** mkdir -p with mode 0700; fsyncs the parents of what it created so the new entries last. */
+  async #makeDir(dir: string): Promise<void> {
+    const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (created === undefined) return;
+    await fsyncDir(this.#stateDir);
+    await fsyncDir(this.#root);
+  }
+}
+
+/** The TXT record value for the key's public half (RFC 6376 §3.6.1, RFC 8463 §4.2). */
+export function dkimTxtValue(key: DkimKey): string {
+  const pub = publicKeyOf(key);
+  let p: Buffer;
+  if (key.algorithm === 'ed25519') {
+    // RFC 8463 §4.2: the bare 32-byte key, not SPKI. The JWK "x" is exactly that (RFC 8037 §2).
+    const x = pub.export({ format: 'jwk' }).x;
+    if (typeof x !== 'string') throw new ArclineError('INVALID', 'the Ed25519 key has no public part');
+    p = Buffer.from(x, 'base64url');
+  } else {
+    p = pub.export({ type: 'spki', format: 'der' });
+  }
+  return `v=DKIM1; k=${key.algorithm}; p=${p.toString('base64')}`;
+}
+
+/** The record name: "{selector}._domainkey.{domain}" (RFC 6376 §3.6.2.1). */
+export function dkimRecordName(key: Pick<DkimKey, 'domain' | 'selector'>): string {
+  return `${key.selector}._domainkey.${key.domain}`;
+}
+
+/**
+ * A zone-file line, the value split into character-strings of at most 255 octets (RFC 1035
+ * §3.3; a 2048-bit RSA key needs two). The value is base64 and fixed ASCII: no quoting needed.
+ */
+export function dkimZoneLine(key: DkimKey): string {
+  const value = dkimTxtValue(key);
+  const parts: string[] = [];
+  for (let i = 0; i < value.length; i += 255) parts.push(`"${value.slice(i, i + 255)}"`);
+  return `${dkimRecordName(key)}. 3600 IN TXT ( ${parts.join(' ')} )`;
+}
+
+/**
+ * RFC 6376 §3.1: a selector is one or more dot-separated labels (sub-selectors); ours are
+ * [a-z0-9-], 1-63 each, not starting or ending with '-'. Returns it lower-cased; INVALID otherwise.
+ */
+export function normalizeSelector(s: string): string {
+  // ASCII first: toLowerCase() maps some non-ASCII letters to ASCII ones (U+212A KELVIN SIGN -> 'k').
+  const v = /^[A-Za-z0-9.-]+$/.test(s) ? s.toLowerCase() : '';
+  if (!isSelector(v)) throw new ArclineError('INVALID', `invalid DKIM selector: ${JSON.stringify(s)}`);
+  return v;
+}
+
+function isSelector(s: string): boolean {
+  return s.length > 0 && s.length <= MAX_SELECTOR && s.split('.').every((l) => LABEL.test(l));
+}
+
+function checkDomain(domain: string): string {
+  if (typeof domain !== 'string' || domain.length > MAX_NAME || !domain.split('.').every((l) => LABEL.test(l))) {
+    throw new ArclineError('INVALID', `invalid domain for a DKIM key: ${JSON.stringify(domain)}`);
+  }
+  return domain;
+}
+
+function checkAlgorithm(a: string): DkimAlgorithm {
+  if (a !== 'rsa' && a !== 'ed25519') throw new ArclineError('INVALID', `DKIM key algorithm: rsa or ed25519, not ${a}`);
+  return a;
+}
+
+/** Names of the key files of one selector in a domain directory ([] when it does not exist). */
+async function filesOf(dir: string, selector: string): Promise<string[]> {
+  return (await listDir(dir)).filter((f) => FILE.exec(f)?.[1] === selector);
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+async function readKeys(domain: string, dir: string): Promise<readonly DkimKey[]> {
+  const keys: DkimKey[] = [];
+  for (const f of await listDir(dir)) {
+    const m = FILE.exec(f);
+    const selector = m?.[1];
+    const algorithm = m?.[2] as DkimAlgorithm | undefined;
+    if (selector === undefined || algorithm === undefined || !isSelector(selector)) continue;
+    const key = await readKey(`${dir}/${f}`, algorithm).catch(() => null); // unreadable: skipped
+    if (key) keys.push(Object.freeze({ domain, selector, algorithm, ...key }));
+  }
+  keys.sort(
+    (a, b) =>
+      (a.selector < b.selector ? -1 : a.selector > b.selector ? 1 : 0) ||
+      ALGORITHMS[a.algorithm].order - ALGORITHMS[b.algorithm].order,
+  );
+  return Object.freeze(keys);
+}
+
+/** The key in one file, or null when it is not a usable key of that algorithm. */
+async function readKey(
+  path: string,
+  algorithm: DkimAlgorithm,
+): Promise<{ privateKeyPem: string; created: Date } | null> {
+  const fh = await open(path, 'r');
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > MAX_FILE) return null;
+    let k: KeyObject;
+    try {
+      k = createPrivateKey(await fh.readFile('utf8'));
+    } catch {
+      return null; // not a key (or an encrypted one): skipped, left for the operator
+    }
+    if (k.asymmetricKeyType !== ALGORITHMS[algorithm].keyType) return null;
+    if (algorithm === 'rsa' && (k.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return null;
+    // Re-exported so a PKCS#1 file placed by hand still comes out as PKCS#8.
+    return { privateKeyPem: k.export({ type: 'pkcs8', format: 'pem' }) as string, created: st.mtime };
+  } finally {
+    await fh.close();
   }
 }
 
@@ -118,44 +290,42 @@ function newKeyPem(algorithm: DkimAlgorithm): Promise<string> {
   });
 }
 
+/** Makes tmp visible as path, failing with EEXIST if path exists (never replaces it). */
+async function publish(tmp: string, path: string): Promise<void> {
+  try {
+    await link(tmp, path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+    // A file system without hard links: check, then rename. Still never half-written; only two
+    // writers of the same file in the same instant could replace one another.
+    const there = await stat(path).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)),
+    );
+    if (there) throw Object.assign(new Error(`${path} exists`), { code: 'EEXIST' });
+    await rename(tmp, path);
+  }
+}
+
 function publicKeyOf(key: DkimKey): KeyObject {
-  return createPublicKey(createPrivateKey(key.privateKeyPem));
-}
-
-export function dkimTxtValue(key: DkimKey): string {
-  const der = publicKeyOf(key).export({ type: 'spki', format: 'der' });
-  // Ed25519 SPKI DER is a fixed 12-byte prefix + the 32-byte key (RFC 8410).
-  const p = key.algorithm === 'ed25519' ? der.subarray(der.length - 32) : der;
-  return `v=DKIM1; k=${key.algorithm}; p=${p.toString('base64')}`;
-}
-
-export function dkimRecordName(key: Pick<DkimKey, 'domain' | 'selector'>): string {
-  return `${key.selector}._domainkey.${key.domain}`;
-}
-
-/** A zone-file line; the value split into character-strings of at most 255 octets (RFC 1035 §3.3). */
-export function dkimZoneLine(key: DkimKey): string {
-  const value = dkimTxtValue(key);
-  const parts: string[] = [];
-  for (let i = 0; i < value.length; i += 255) parts.push(`"${value.slice(i, i + 255)}"`);
-  return `${dkimRecordName(key)}. 3600 IN TXT ( ${parts.join(' ')} )`;
-}
-
-/** RFC 6376 §3.1: a selector is dot-separated labels; ours are [a-z0-9-], 1-63 each. */
-export function normalizeSelector(s: string): string {
-  const v = s.trim().toLowerCase();
-  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-  if (v === '' || v.length > 253 || !v.split('.').every((l) => label.test(l))) {
-    throw new ArclineError('INVALID', `invalid DKIM selector: ${JSON.stringify(s)}`);
+  const priv = createPrivateKey(key.privateKeyPem);
+  if (priv.asymmetricKeyType !== ALGORITHMS[key.algorithm].keyType) {
+    throw new ArclineError('INVALID', `the DKIM key ${key.selector} of ${key.domain} is not an ${key.algorithm} key`);
   }
-  return v;
+  return createPublicKey(priv);
 }
 
-function checkDomain(domain: string): string {
-  const d = domain.trim().toLowerCase();
-  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-  if (d === '' || d.length > 253 || !d.split('.').every((l) => label.test(l))) {
-    throw new ArclineError('INVALID', `invalid domain for a DKIM key: ${JSON.stringify(domain)}`);
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
-  return d;
+}
+
+function asOperatorError(e: unknown, what: string): ArclineError {
+  if (isArclineError(e)) return e;
+  return new ArclineError('TEMPORARY', `${what}: ${errorMessage(e)}`, { cause: e });
 }
