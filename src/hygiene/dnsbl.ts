@@ -1,51 +1,143 @@
-// DNS blocklists (RFC 5782) for the connection stage of inbound SMTP.
-// - §2.1 / §2.4: the query name is the client address reversed (IPv4 octets; IPv6 as 32
-//   nibbles) under the zone; an A answer in 127.0.0.0/8 means listed, the TXT says why (§2.1).
-// - Spamhaus and others answer 127.255.255.0/24 for refused or malformed queries (a public
-//   resolver, an over-quota user): those are errors, never listings.
-// - Fail open: any DNS error, a timeout, or an answer outside 127.0.0.0/8 means "not listed",
-//   so a broken blocklist never blocks mail. Errors are not cached; answers are cached by TTL.
+// DNS blocklists (RFC 5782) for the connection stage of inbound SMTP: is the client's address
+// listed in any of the configured zones, and if so, why.
+// - RFC 5782 §2.1: an IPv4 address is queried as its four octets reversed under the zone;
+//   §2.4: an IPv6 address as its 32 nibbles reversed. An IPv4-mapped IPv6 address (::ffff:a.b.c.d,
+//   how a dual-stack socket reports an IPv4 client) is queried as the IPv4 address.
+// - §2.1 / §2.3: an A record in 127.0.0.0/8 means listed (the addresses are the list's return
+//   codes); the TXT record of the same name says why. 127.255.255.0/24 is not a listing: Spamhaus
+//   and others answer 127.255.255.252-255 for refused or malformed queries (a public resolver, a
+//   typo, over quota). Answers outside 127.0.0.0/8 (a resolver rewriting NXDOMAIN) are ignored.
+// Invariants:
+// - fail open: NXDOMAIN / NODATA, any DNS error (SERVFAIL, REFUSED, timeout) and a zone that does
+//   not answer within timeoutMs all mean "not listed"; check() never rejects, so a broken
+//   blocklist can never block mail;
+// - errors are never cached; answers are, per (zone, address): NXDOMAIN / NODATA for 300 s,
+//   anything else for the smallest TTL of the A answer, bounded to [30 s, 1 h];
+// - the cache holds at most maxCacheEntries entries (the oldest stored goes first); concurrent
+//   checks of the same (zone, address) share one lookup;
+// - a check takes at most about timeoutMs (A and TXT lookups together), and its timers are
+//   unref'd so they never keep the process alive;
+// - a reason is one line of printable ASCII, at most 200 characters, never empty (else null).
 
 import type { Resolver } from 'node:dns/promises';
 import { isIPv4, isIPv6 } from 'node:net';
-import { oneLine } from '../core/text.ts';
 
+/** The part of node:dns/promises Resolver used here. */
 export type DnsblResolver = Pick<Resolver, 'resolve4' | 'resolveTxt'>;
 
 export interface DnsblListing {
+  /** The zone that lists the address (lower-case, no trailing dot). */
   readonly zone: string;
+  /** The return codes: the A answers in 127.0.0.0/8, outside 127.255.255.0/24. */
   readonly codes: readonly string[];
+  /** The first TXT record, sanitised; null when there is none or it could not be fetched. */
   readonly reason: string | null;
+}
+
+export interface DnsblOptions {
+  readonly zones: readonly string[];
+  readonly resolver: DnsblResolver;
+  /** Milliseconds since the epoch, for cache expiry (tests inject a clock). */
+  readonly now?: () => number;
+  readonly maxCacheEntries?: number;
+  /** Per zone, A and TXT lookups together. */
+  readonly timeoutMs?: number;
 }
 
 const NOT_LISTED_TTL_MS = 300_000;
 const MIN_TTL_MS = 30_000;
 const MAX_TTL_MS = 3_600_000;
+const DEFAULT_MAX_ENTRIES = 10_000;
+const DEFAULT_TIMEOUT_MS = 3000;
+const MAX_REASON = 200;
+/** 0:0:0:0:0:ffff::/96 as nibbles (RFC 4291 §2.5.5.2). */
+const MAPPED_PREFIX = `${'0'.repeat(20)}ffff`;
 
-/** The query name for ip in zone, or null for something that is not an IP address. */
-export function dnsblQueryName(ip: string, zone: string): string | null {
-  const z = zone.toLowerCase().replace(/\.$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
-  const v4 = mapped ?? (isIPv4(ip) ? ip : null);
-  if (v4) return `${v4.split('.').reverse().join('.')}.${z}`;
-  if (!isIPv6(ip)) return null;
-  return `${expandIPv6(ip).split('').reverse().join('.')}.${z}`;
+function normalizeZone(zone: string): string {
+  return zone.trim().toLowerCase().replace(/\.+$/, '');
 }
 
-/** 32 hex digits of an IPv6 address. */
-function expandIPv6(ip: string): string {
-  let addr = ip.toLowerCase().split('%')[0] ?? '';
-  // An embedded IPv4 tail (::1.2.3.4) becomes two hextets.
-  const tail = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(addr);
-  if (tail) {
-    const [a, b, c, d] = tail.slice(1).map(Number) as [number, number, number, number];
-    addr = `${addr.slice(0, tail.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+/**
+ * RFC 5782 §2.1/§2.4: the query name for ip in zone: IPv4 octets reversed; IPv6 as 32 reversed nibbles.
+ * null for a non-IP. IPv4-mapped IPv6 (::ffff:1.2.3.4) is queried as IPv4.
+ */
+export function dnsblQueryName(ip: string, zone: string): string | null {
+  const z = normalizeZone(zone);
+  const suffix = z === '' ? '' : `.${z}`;
+  if (isIPv4(ip)) return `${ip.split('.').reverse().join('.')}${suffix}`;
+  if (!isIPv6(ip)) return null;
+  const hex = ipv6Nibbles(ip);
+  if (hex === null) return null;
+  if (hex.startsWith(MAPPED_PREFIX)) {
+    const octets = (hex.slice(24).match(/../g) ?? []).map((h) => Number.parseInt(h, 16));
+    return `${octets.reverse().join('.')}${suffix}`;
   }
-  const [head = '', rest] = addr.split('::');
-  const left = head ? head.split(':') : [];
-  const right = rest ? rest.split(':') : [];
-  const fill = addr.includes('::') ? 8 - left.length - right.length : 0;
-  return [...left, ...Array.from({ length: fill }, () => '0'), ...right].map((h) => h.padStart(4, '0')).join('');
+  return `${hex.split('').reverse().join('.')}${suffix}`;
+}
+
+/** The 32 hex digits of an IPv6 address (any spelling: '::', an IPv4 tail, a zone id), or null. */
+function ipv6Nibbles(ip: string): string | null {
+  let addr = ip.toLowerCase();
+  const pct = addr.indexOf('%');
+  if (pct >= 0) addr = addr.slice(0, pct);
+  const lastColon = addr.lastIndexOf(':');
+  const last = addr.slice(lastColon + 1);
+  if (last.includes('.')) {
+    // An embedded IPv4 tail (::ffff:1.2.3.4, ::1.2.3.4) is the last two groups.
+    if (!isIPv4(last)) return null;
+    const [a = 0, b = 0, c = 0, d = 0] = last.split('.').map(Number);
+    addr = `${addr.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = addr.split('::');
+  let groups: string[];
+  if (halves.length === 1) {
+    groups = addr.split(':');
+  } else if (halves.length === 2) {
+    const left = halves[0] ? halves[0].split(':') : [];
+    const right = halves[1] ? halves[1].split(':') : [];
+    const fill = 8 - left.length - right.length;
+    if (fill < 1) return null;
+    groups = [...left, ...Array.from({ length: fill }, () => '0'), ...right];
+  } else {
+    return null;
+  }
+  if (groups.length !== 8 || !groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return null;
+  return groups.map((g) => g.padStart(4, '0')).join('');
+}
+
+/** One line of printable ASCII, runs of spaces collapsed, at most MAX_REASON characters; null if empty. */
+function sanitizeReason(text: string): string | null {
+  const s = text
+    .replace(/[^\x20-\x7e]/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim()
+    .slice(0, MAX_REASON)
+    .trimEnd();
+  return s === '' ? null : s;
+}
+
+/** 127.0.0.0/8, but not the error codes in 127.255.255.0/24. */
+function isListingCode(address: string): boolean {
+  return isIPv4(address) && address.startsWith('127.') && !address.startsWith('127.255.255.');
+}
+
+function isNoRecord(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOTFOUND' || code === 'ENODATA';
+}
+
+class TimeoutError extends Error {
+  readonly code = 'ETIMEOUT';
+}
+
+/** p, or a TimeoutError after ms; the timer never keeps the process alive. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`DNSBL lookup timed out after ${ms} ms`)), Math.max(0, ms));
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 interface CacheEntry {
@@ -57,87 +149,93 @@ export class Dnsbl {
   readonly #zones: readonly string[];
   readonly #resolver: DnsblResolver;
   readonly #now: () => number;
-  readonly #max: number;
+  readonly #maxEntries: number;
   readonly #timeoutMs: number;
+  /** Insertion order = age: an entry is deleted before it is stored again. */
   readonly #cache = new Map<string, CacheEntry>();
   readonly #inflight = new Map<string, Promise<DnsblListing | null>>();
 
-  constructor(opts: {
-    zones: readonly string[];
-    resolver: DnsblResolver;
-    now?: () => number;
-    maxCacheEntries?: number;
-    timeoutMs?: number;
-  }) {
-    this.#zones = opts.zones.map((z) => z.toLowerCase().replace(/\.$/, '')).filter((z) => z !== '');
+  constructor(opts: DnsblOptions) {
+    const maxEntries = opts.maxCacheEntries ?? DEFAULT_MAX_ENTRIES;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isInteger(maxEntries) || maxEntries < 0) throw new RangeError(`bad maxCacheEntries: ${maxEntries}`);
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`bad timeoutMs: ${timeoutMs}`);
+    this.#zones = [...new Set(opts.zones.map(normalizeZone).filter((z) => z !== ''))];
     this.#resolver = opts.resolver;
     this.#now = opts.now ?? Date.now;
-    this.#max = opts.maxCacheEntries ?? 10_000;
-    this.#timeoutMs = opts.timeoutMs ?? 3000;
+    this.#maxEntries = maxEntries;
+    this.#timeoutMs = timeoutMs;
   }
 
-  /** The first listing in zone order, or null; zones are queried in parallel. */
+  /** Looks the address up in every zone (in parallel); resolves with the first listing in zone order, or null. */
   async check(ip: string): Promise<DnsblListing | null> {
     if (this.#zones.length === 0) return null;
-    const results = await Promise.all(this.#zones.map((z) => this.#zone(ip, z)));
+    const results = await Promise.all(this.#zones.map((zone) => this.#checkZone(ip, zone)));
     return results.find((r) => r !== null) ?? null;
   }
 
-  #zone(ip: string, zone: string): Promise<DnsblListing | null> {
+  #checkZone(ip: string, zone: string): Promise<DnsblListing | null> {
     const name = dnsblQueryName(ip, zone);
-    if (!name) return Promise.resolve(null);
-    const hit = this.#cache.get(name);
-    if (hit && hit.expires > this.#now()) return Promise.resolve(hit.listing);
-    let p = this.#inflight.get(name);
+    if (name === null) return Promise.resolve(null);
+    const key = `${zone} ${name}`;
+    const hit = this.#cache.get(key);
+    if (hit) {
+      if (hit.expires > this.#now()) return Promise.resolve(hit.listing);
+      this.#cache.delete(key);
+    }
+    let p = this.#inflight.get(key);
     if (!p) {
-      p = this.#lookup(name, zone).finally(() => this.#inflight.delete(name));
-      this.#inflight.set(name, p);
+      p = this.#lookup(key, name, zone).finally(() => this.#inflight.delete(key));
+      this.#inflight.set(key, p);
     }
     return p;
   }
 
-  async #lookup(name: string, zone: string): Promise<DnsblListing | null> {
+  /** Never rejects. */
+  async #lookup(key: string, name: string, zone: string): Promise<DnsblListing | null> {
+    const deadline = performance.now() + this.#timeoutMs;
     let answers: { address: string; ttl: number }[];
     try {
       answers = await withTimeout(this.#resolver.resolve4(name, { ttl: true }), this.#timeoutMs);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOTFOUND' || code === 'ENODATA') this.#remember(name, null, NOT_LISTED_TTL_MS);
-      return null; // other errors: not listed, not cached
+    } catch (err) {
+      if (isNoRecord(err)) this.#remember(key, null, NOT_LISTED_TTL_MS);
+      return null; // SERVFAIL, REFUSED, timeouts...: not listed, and asked again next time
     }
-    const codes = answers.map((a) => a.address).filter((a) => a.startsWith('127.') && !a.startsWith('127.255.255.'));
-    const ttl = Math.min(MAX_TTL_MS, Math.max(MIN_TTL_MS, Math.min(...answers.map((a) => a.ttl * 1000))));
+    const ttlMs =
+      answers.length === 0
+        ? NOT_LISTED_TTL_MS
+        : Math.min(MAX_TTL_MS, Math.max(MIN_TTL_MS, Math.min(...answers.map((a) => a.ttl * 1000))));
+    // Error codes (127.255.255.x) and answers outside 127/8 are ignored: not listed.
+    const codes = answers.map((a) => a.address).filter(isListingCode);
     if (codes.length === 0) {
-      this.#remember(name, null, answers.length > 0 ? ttl : NOT_LISTED_TTL_MS);
+      this.#remember(key, null, ttlMs);
       return null;
     }
-    let reason: string | null = null;
-    try {
-      const txt = await withTimeout(this.#resolver.resolveTxt(name), this.#timeoutMs);
-      const first = txt[0]?.join('');
-      if (first) reason = oneLine(first.replace(/[^\x20-\x7e]/g, ' ').replace(/ {2,}/g, ' '), 200) || null;
-    } catch {
-      reason = null;
-    }
-    const listing = { zone, codes, reason };
-    this.#remember(name, listing, ttl);
+    const listing: DnsblListing = { zone, codes, reason: await this.#reason(name, deadline - performance.now()) };
+    this.#remember(key, listing, ttlMs);
     return listing;
   }
 
-  #remember(name: string, listing: DnsblListing | null, ttlMs: number): void {
-    if (this.#cache.size >= this.#max) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
+  /** RFC 5782 §2.1: the TXT record of the same name; the strings of the first one, joined. */
+  async #reason(name: string, budgetMs: number): Promise<string | null> {
+    if (budgetMs <= 0) return null;
+    try {
+      const records = await withTimeout(this.#resolver.resolveTxt(name), budgetMs);
+      const first = records[0];
+      return first ? sanitizeReason(first.join('')) : null;
+    } catch {
+      return null;
     }
-    this.#cache.set(name, { listing, expires: this.#now() + ttlMs });
   }
-}
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('DNSBL timeout'), { code: 'ETIMEOUT' })), ms);
-    timer.unref();
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  #remember(key: string, listing: DnsblListing | null, ttlMs: number): void {
+    if (this.#maxEntries === 0) return;
+    this.#cache.delete(key);
+    while (this.#cache.size >= this.#maxEntries) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.#cache.delete(oldest);
+    }
+    this.#cache.set(key, { listing, expires: this.#now() + ttlMs });
+  }
 }
