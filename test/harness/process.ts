@@ -9,6 +9,8 @@ export const BIN = fileURLToPath(new URL('../../bin/arcline.js', import.meta.url
 export interface ServerProcess {
   readonly child: ChildProcess;
   readonly port: number;
+  /** Every listener by service ("smtp", "submission", "imap", "metrics"), in the order bound. */
+  readonly ports: Readonly<Record<string, readonly number[]>>;
   readonly logs: Record<string, unknown>[];
   readonly stderr: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -49,6 +51,7 @@ export function spawnServer(configFile: string): Promise<ServerProcess> {
   });
   return new Promise((resolve, reject) => {
     let port: number | undefined;
+    const ports: Record<string, number[]> = {};
     child.stdout?.on('data', (d: Buffer) => {
       pending += d.toString();
       const lines = pending.split('\n');
@@ -57,9 +60,13 @@ export function spawnServer(configFile: string): Promise<ServerProcess> {
         if (!line.startsWith('{')) continue;
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
-        if (entry.msg === 'listening' && entry.service === 'smtp' && port === undefined) port = entry.port as number;
+        if (entry.msg === 'listening') {
+          const service = entry.service as string;
+          ports[service] = [...(ports[service] ?? []), entry.port as number];
+          if (entry.service === 'smtp' && port === undefined) port = entry.port as number;
+        }
         if (entry.msg === 'ready' && port !== undefined) {
-          resolve({ child, port, logs, stderr: () => stderr, exited });
+          resolve({ child, port, ports, logs, stderr: () => stderr, exited });
         }
       }
     });
