@@ -1,6 +1,7 @@
 // The composition root: the only place that names concrete implementations. Everything else
 // receives the Directory / MailStore interfaces. The server and the CLI both build their
-// context here, so they see the same database and the same Maildir tree.
+// context here, so they see the same database and the same Maildir tree. The layers and seams
+// this wires together: docs/architecture.md §1-§2.
 
 import { join } from 'node:path';
 import { type AdminOps, createAdminOps } from './admin/operations.ts';
