@@ -99,6 +99,15 @@ export class MaildirAccounts {
     }
   }
 
+  #reachable(account: AccountId, name: string): boolean {
+    try {
+      this.#dir(account, name);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Runs `fn` after every earlier CREATE/DELETE/RENAME of the account has finished. */
   #serial<T>(account: AccountId, fn: () => Promise<T>): Promise<T> {
     const prev = this.#changing.get(account) ?? Promise.resolve();
@@ -130,7 +139,8 @@ export class MaildirAccounts {
     for (const d of await readdir(acct, { withFileTypes: true })) {
       if (!d.isDirectory() || !d.name.startsWith('.') || d.name === '.' || d.name === '..') continue;
       const decoded = decodeMutf7(d.name.slice(1));
-      if (decoded !== null) names.add(decoded);
+      // A folder another program made under a name no command could reach is left out.
+      if (decoded !== null && this.#reachable(account, decoded)) names.add(decoded);
     }
     const subscribed = new Map(this.#index.mailboxes(account).map((m) => [m.name, m.subscribed]));
     // Parents that exist only through their children; a name is a parent when some name
@@ -147,11 +157,16 @@ export class MaildirAccounts {
     const sorted = [...all].sort((a, b) => (a === 'INBOX' ? -1 : b === 'INBOX' ? 1 : a < b ? -1 : a > b ? 1 : 0));
     // RFC 6154 §3: a use given at CREATE is kept in the folder (so it survives a lost index and
     // moves with RENAME); otherwise the use follows the folder's well-known name.
+    // Read 64 at a time: an account may have thousands of folders.
     const chosen = new Map<string, string>();
-    for (const name of names) {
-      if (name === 'INBOX') continue;
-      const v = await readFile(join(this.#dir(account, name), SPECIAL_USE_FILE), 'utf8').catch(() => '');
-      if (SETTABLE_USES.has(v.trim())) chosen.set(name, v.trim());
+    const folders = [...names].filter((n) => n !== 'INBOX');
+    for (let i = 0; i < folders.length; i += 64) {
+      await Promise.all(
+        folders.slice(i, i + 64).map(async (name) => {
+          const v = await readFile(join(this.#dir(account, name), SPECIAL_USE_FILE), 'utf8').catch(() => '');
+          if (SETTABLE_USES.has(v.trim())) chosen.set(name, v.trim());
+        }),
+      );
     }
     return sorted.map((name) => ({
       name,
