@@ -100,6 +100,10 @@ describe('IMAP: hostile mailbox names and patterns', () => {
     assert.match(last(await c.cmd(`RENAME Sent ${'z'.repeat(300)}`)), /^t\d+ NO \[LIMIT\] /);
     assert.match(last(await c.cmd(`RENAME Sent ${deep}`)), /^t\d+ NO \[LIMIT\] /);
     assert.match(last(await c.cmd('CREATE "a..b"')), /^t\d+ NO \[CANNOT\] /);
+    // A subscription keeps an index row even without a folder: the same name limits apply.
+    assert.match(last(await c.cmd(`SUBSCRIBE ${'s'.repeat(300)}`)), /^t\d+ NO \[LIMIT\] /);
+    assert.match(last(await c.cmd('SUBSCRIBE "s/t"')), /^t\d+ NO \[CANNOT\] /);
+    assert.match(last(await c.cmd('SUBSCRIBE not-yet')), /^t\d+ OK /);
     // A name at the limit works.
     const ok = 'k'.repeat(LIMITS.mailboxes.maxEncodedNameBytes);
     assert.match(last(await c.cmd(`CREATE ${ok}`)), /^t\d+ OK /);

@@ -418,10 +418,18 @@ export class MaildirAccounts {
     if (m && m.subscribers > 0) m.refresh().catch(() => {});
   }
 
+  /** RFC 9051 §6.3.7: a name may be subscribed before it exists; it keeps an index row, so
+   *  such names are bounded like folders (storable names, at most twice the folder limit). */
   async setSubscribed(account: AccountId, name: string, on: boolean): Promise<void> {
     const canonical = MaildirAccounts.canonical(name);
-    const row =
-      this.#index.mailbox(account, canonical) ?? (on ? this.#index.createMailbox(account, canonical, on) : null);
+    let row = this.#index.mailbox(account, canonical);
+    if (!row && on) {
+      this.#dir(account, canonical);
+      if (this.#index.mailboxes(account).length >= 2 * LIMITS.mailboxes.maxPerAccount) {
+        throw new ArclineError('LIMIT', 'Too many subscriptions');
+      }
+      row = this.#index.createMailbox(account, canonical, on);
+    }
     if (row) this.#index.setSubscribed(row.id, on);
   }
 }
