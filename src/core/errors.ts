@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'NOT_FOUND' // the named domain/user/alias does not exist
   | 'EXISTS' // the object already exists
   | 'TEMPORARY' // storage or dependency failure that may go away (maps to 4xx)
+  | 'LIMIT' // an implementation limit was reached (IMAP NO [LIMIT], RFC 5530 §3)
   | 'QUOTA'; // over quota
 
 export class ArclineError extends Error {

@@ -50,6 +50,24 @@ export const LIMITS = {
     /** RFC 9051 §5.4: the autologout timer must be at least 30 minutes. */
     defaultAutologoutMs: 30 * 60 * 1000,
   },
+  mailboxes: {
+    /** Maildir++ keeps a folder as one directory entry ".<modified UTF-7 name>", and a file name
+     *  is at most 255 octets (NAME_MAX), so the encoded name is at most 254 octets (NO [LIMIT]). */
+    maxEncodedNameBytes: 254,
+    /** A wire name longer than this is refused before it is decoded (no stored name can be). */
+    maxWireNameLength: 1024,
+    /** Hierarchy levels of a new name ("a.b.c" has 3); deeper CREATE/RENAME gets NO [LIMIT]. */
+    maxDepth: 32,
+    /** Mailboxes (folders) per account besides INBOX; CREATE beyond gets NO [LIMIT]. */
+    maxPerAccount: 10_000,
+    /** LIST/LSUB: characters of reference + pattern, and patterns of one LIST-EXTENDED
+     *  command (RFC 5258 §3) in all; beyond them NO [LIMIT]. */
+    maxPatternLength: 1000,
+    maxListPatterns: 32,
+    /** A LIST or LSUB yields to the event loop after this much matching work (ms), so one
+     *  account with thousands of folders never stalls the other clients. */
+    listSliceMs: 10,
+  },
   store: {
     /** Messages up to this size are spooled in memory; larger ones spill to a temp file. */
     spoolMemoryBytes: 1024 * 1024,

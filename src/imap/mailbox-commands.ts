@@ -4,9 +4,11 @@
 
 import { CrlfNormalizer } from '../core/crlf.ts';
 import { ArclineError } from '../core/errors.ts';
+import { LIMITS } from '../core/limits.ts';
 import { HIERARCHY, MaildirAccounts, specialUseFor } from '../store/maildir/account.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { fileMessage } from './file-message.ts';
+import { compilePattern, matchPattern } from './list-pattern.ts';
 import { SelectedView } from './selected.ts';
 import type { Session } from './session.ts';
 import type { Command, CommandOf, SequenceSet } from './wire/command.ts';
@@ -20,22 +22,32 @@ const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft
 /** Wire name -> mailbox name: modified UTF-7 (RFC 3501 §5.1.3), or UTF-8 once the client has
  *  enabled UTF8=ACCEPT (RFC 6855 §3; normalised to NFC). Refuses what is not valid. */
 export function mailboxName(wire: string, utf8 = false): string {
+  // No stored name is this long: refused at once, before any decoding (RFC 5530 LIMIT).
+  if (wire.length > LIMITS.mailboxes.maxWireNameLength) throw new ArclineError('LIMIT', 'Mailbox name too long');
   const name = utf8 ? wire.normalize('NFC') : decodeMutf7(wire);
   if (name === null || name === '') throw new ArclineError('INVALID', 'Invalid mailbox name');
   return MaildirAccounts.canonical(name);
 }
 
-/** RFC 9051 §6.3.9: "*" matches anything, "%" anything but the hierarchy separator. */
-function patternRegex(reference: string, pattern: string): RegExp {
-  const full = reference + pattern;
-  let re = '';
-  for (const ch of full) {
-    if (ch === '*') re += '.*';
-    else if (ch === '%') re += '[^.]*';
-    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** LIST/LSUB patterns, compiled (list-pattern.ts: linear time, no RegExp from client input).
+ *  Reference and patterns are bounded in length and number first: NO [LIMIT] (RFC 5530). */
+function compilePatterns(reference: string, patterns: readonly string[], decode: (x: string) => string) {
+  const total = patterns.reduce((n, p) => n + reference.length + p.length, 0);
+  if (patterns.length > LIMITS.mailboxes.maxListPatterns || total > LIMITS.mailboxes.maxPatternLength) {
+    throw new ArclineError('LIMIT', 'Too many or too long mailbox patterns');
   }
-  // INBOX is case-insensitive, also as the start of a pattern.
-  return new RegExp(`^${re.replace(/^INBOX/i, '(?:[Ii][Nn][Bb][Oo][Xx])')}$`);
+  return patterns.map((p) => compilePattern(decode(reference), decode(p), HIERARCHY));
+}
+
+/** Lets other clients run between slices of a long LIST (thousands of mailboxes). */
+class Slicer {
+  #since = performance.now();
+  #n = 0;
+  async tick(): Promise<void> {
+    if ((++this.#n & 63) !== 0 || performance.now() - this.#since < LIMITS.mailboxes.listSliceMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.#since = performance.now();
+  }
 }
 
 export class MailboxCommands {
@@ -224,7 +236,6 @@ export class MailboxCommands {
   }
 
   async #list(cmd: Cmd<'LIST'>): Promise<void> {
-    const reference = this.#s.utf8 ? cmd.reference : (decodeMutf7(cmd.reference) ?? cmd.reference);
     if (cmd.patterns.length === 1 && cmd.patterns[0] === '') {
       // RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter.
       await this.#s.untagged([`* LIST (\\Noselect) "${HIERARCHY}" ""`]);
@@ -233,10 +244,12 @@ export class MailboxCommands {
     const subscribedOnly = cmd.select.includes('SUBSCRIBED');
     // RFC 6154 §5.3: LIST (SPECIAL-USE) selects the mailboxes that have a special use.
     const specialOnly = cmd.select.includes('SPECIAL-USE');
-    const regexes = cmd.patterns.map((p) => patternRegex(reference, this.#s.utf8 ? p : (decodeMutf7(p) ?? p)));
+    const compiled = compilePatterns(cmd.reference, cmd.patterns, (x) => (this.#s.utf8 ? x : (decodeMutf7(x) ?? x)));
     const lines: string[] = [];
+    const slicer = new Slicer();
     for (const m of await this.#accounts.list(this.#s.account)) {
-      if (!regexes.some((r) => r.test(m.name))) continue;
+      await slicer.tick();
+      if (!compiled.some((c) => matchPattern(c, m.name))) continue;
       if (subscribedOnly && !m.subscribed) continue;
       if (specialOnly && !m.specialUse) continue;
       const attrs = [
@@ -258,11 +271,14 @@ export class MailboxCommands {
   }
 
   async #lsub(cmd: Cmd<'LSUB'>): Promise<void> {
-    const wire = (x: string) => (this.#s.utf8 ? x : (decodeMutf7(x) ?? x));
-    const re = patternRegex(wire(cmd.reference), wire(cmd.pattern));
-    const lines = (await this.#accounts.list(this.#s.account))
-      .filter((m) => m.subscribed && re.test(m.name))
-      .map((m) => `* LSUB (${m.noselect ? '\\Noselect' : ''}) "${HIERARCHY}" ${astr(this.#s.wireName(m.name))}`);
+    const [pattern] = compilePatterns(cmd.reference, [cmd.pattern], (x) => (this.#s.utf8 ? x : (decodeMutf7(x) ?? x)));
+    const lines: string[] = [];
+    const slicer = new Slicer();
+    for (const m of await this.#accounts.list(this.#s.account)) {
+      await slicer.tick();
+      if (!m.subscribed || !pattern || !matchPattern(pattern, m.name)) continue;
+      lines.push(`* LSUB (${m.noselect ? '\\Noselect' : ''}) "${HIERARCHY}" ${astr(this.#s.wireName(m.name))}`);
+    }
     await this.#s.untagged(lines);
     return this.#ok(cmd.tag, 'LSUB completed');
   }

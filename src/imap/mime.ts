@@ -10,6 +10,8 @@ import { nstr, str } from './wire/encode.ts';
 const MAX_DEPTH = 20;
 const MAX_HEADER = 256 * 1024;
 const MAX_PARTS = 10_000;
+/** Bytes of one line looked at (header lines, boundary lines); the rest is only counted. */
+const MAX_LINE = MAX_HEADER;
 
 export interface MimePart {
   /** Offset of the part's header (its MIME header; for the root, the message header). */
@@ -47,8 +49,6 @@ export async function parseStructure(fh: FileHandle, size: number): Promise<Mime
   let headerBuf: Buffer[] = [];
   let headerLen = 0;
   let partCount = 1;
-  let carry = Buffer.alloc(0);
-  let pos = 0; // file offset of carry[0]
   const chunk = Buffer.allocUnsafe(64 * 1024);
 
   let lineNo = 0; // index of the line being processed
@@ -73,18 +73,20 @@ export async function parseStructure(fh: FileHandle, size: number): Promise<Mime
     }
   };
 
-  const line = (start: number, bytes: Buffer) => {
-    // bytes includes the line ending (CRLF, or LF/CR for foreign files).
+  /** One line: `bytes` are its first bytes (all of it up to MAX_LINE, line ending included),
+   *  `length` its full length (a longer line is only counted, never copied whole). */
+  const line = (start: number, bytes: Buffer, length: number) => {
+    const whole = length === bytes.length;
     if (current) {
-      const content = trimEol(bytes);
-      if (content.length === 0) return endHeader(start + bytes.length);
+      if (whole && trimEol(bytes).length === 0) return endHeader(start + length);
       if (headerLen < MAX_HEADER) {
-        headerBuf.push(bytes);
-        headerLen += bytes.length;
+        const kept = Buffer.from(bytes.subarray(0, MAX_HEADER - headerLen)); // the chunk is reused
+        headerBuf.push(kept);
+        headerLen += kept.length;
       }
       return;
     }
-    if (bytes[0] === 0x2d && bytes[1] === 0x2d) {
+    if (whole && bytes[0] === 0x2d && bytes[1] === 0x2d) {
       const text = trimEol(bytes).toString('latin1').trimEnd();
       for (let f = frames.length - 1; f >= 0; f--) {
         const fr = frames[f] as Frame;
@@ -98,7 +100,7 @@ export async function parseStructure(fh: FileHandle, size: number): Promise<Mime
           fr.done = true;
           fr.open = null;
         } else if (partCount < MAX_PARTS) {
-          const child = newPart(start + bytes.length);
+          const child = newPart(start + length);
           fr.part.parts.push(child);
           fr.open = child;
           current = child;
@@ -109,31 +111,49 @@ export async function parseStructure(fh: FileHandle, size: number): Promise<Mime
     }
   };
 
-  while (pos + carry.length < size || carry.length > 0) {
-    let data = carry;
-    if (pos + carry.length < size) {
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos + carry.length);
-      if (bytesRead === 0) break;
-      data = Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
+  // A line that does not end in the chunk is collected across chunks, at most MAX_LINE bytes of
+  // it kept: a message of one 50 MB line costs one pass, not a copy per chunk (quadratic).
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  let lineLen = 0; // full length of the pending line so far
+  let lineStart = 0;
+  const take = (b: Buffer) => {
+    if (pendingLen < MAX_LINE) {
+      const part = Buffer.from(b.subarray(0, MAX_LINE - pendingLen));
+      pending.push(part);
+      pendingLen += part.length;
     }
+    lineLen += b.length;
+  };
+  const finish = () => {
+    line(lineStart, pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending), lineLen);
+    lineNo++;
+    pending = [];
+    pendingLen = 0;
+    lineLen = 0;
+  };
+  for (let filePos = 0; filePos < size; ) {
+    const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, size - filePos), filePos);
+    if (bytesRead === 0) break;
+    const data = chunk.subarray(0, bytesRead);
     let off = 0;
-    for (;;) {
-      const nl = data.indexOf(0x0a, off);
-      if (nl < 0) break;
-      line(pos + off, data.subarray(off, nl + 1));
-      lineNo++;
+    for (let nl = data.indexOf(0x0a, off); nl >= 0; nl = data.indexOf(0x0a, off)) {
+      if (lineLen === 0) {
+        line(filePos + off, data.subarray(off, nl + 1), nl + 1 - off);
+        lineNo++;
+      } else {
+        take(data.subarray(off, nl + 1));
+        finish();
+      }
       off = nl + 1;
     }
-    const atEnd = pos + data.length >= size;
-    if (atEnd && off < data.length) {
-      line(pos + off, data.subarray(off));
-      lineNo++; // a last line without line ending still counts
-      off = data.length;
+    if (off < data.length) {
+      if (lineLen === 0) lineStart = filePos + off;
+      take(data.subarray(off));
     }
-    carry = Buffer.from(data.subarray(off));
-    pos += off;
-    if (atEnd) break;
+    filePos += bytesRead;
   }
+  if (lineLen > 0) finish(); // a last line without line ending still counts
   if (current) endHeader(size); // header without body
   closeDeep(root, size, lineNo);
   return root;
@@ -172,11 +192,41 @@ function trimEol(b: Buffer): Buffer {
   return b.subarray(0, n);
 }
 
-/** Header field value (unfolded), or null. */
+/** Value of the first header field called `name` (case-insensitive), unfolded (RFC 5322 §2.2.3:
+ *  a line break before white space is removed), trimmed; or null. One pass over the lines, no
+ *  RegExp built from the name; white space before the colon is the obsolete form (§4.5.3). */
 export function headerValue(header: Buffer, name: string): string | null {
-  const re = new RegExp(`^${name}:[ \\t]*((?:.*)(?:\\r?\\n[ \\t].*)*)`, 'im');
-  const m = re.exec(header.toString('latin1'));
-  return m ? (m[1] ?? '').replace(/\r?\n[ \t]/g, ' ').trim() : null;
+  const text = header.toString('latin1');
+  const want = name.toLowerCase();
+  for (let pos = 0; pos < text.length; ) {
+    const eol = lineEnd(text, pos);
+    let j = pos + want.length;
+    if (j <= eol && text.slice(pos, j).toLowerCase() === want) {
+      while (j < eol && (text[j] === ' ' || text[j] === '\t')) j++;
+      if (text[j] === ':') {
+        const parts = [text.slice(j + 1, trimCr(text, eol))];
+        for (let next = eol + 1; next < text.length && (text[next] === ' ' || text[next] === '\t'); ) {
+          const end = lineEnd(text, next);
+          parts.push(` ${text.slice(next + 1, trimCr(text, end))}`);
+          next = end + 1;
+        }
+        return parts.join('').trim();
+      }
+    }
+    pos = eol + 1;
+  }
+  return null;
+}
+
+/** Index of the LF ending the line that starts at `pos` (or the end of the text). */
+function lineEnd(text: string, pos: number): number {
+  const i = text.indexOf('\n', pos);
+  return i < 0 ? text.length : i;
+}
+
+/** `eol` less a CR just before it. */
+function trimCr(text: string, eol: number): number {
+  return eol > 0 && text[eol - 1] === '\r' ? eol - 1 : eol;
 }
 
 /** Content-Type (RFC 2045 §5.1) with defaults (RFC 2045 §5.2; digest parts RFC 2046 §5.1.5). */
@@ -195,7 +245,10 @@ function parseContentType(part: MimePart, inDigest: boolean): void {
     part.params.push(['charset', 'us-ascii']);
 }
 
-/** `; name=value; name="quoted value"` -> pairs (RFC 2231 pieces are passed through as is). */
+/** `; name=value; name="quoted value"` -> pairs (RFC 2231 pieces are passed through as is).
+ *  Linear: an attempt that fails costs at most the distance to the next ";" (no part of the
+ *  pattern crosses one outside quotes, and quoted-pair alternatives are disjoint), and at most 65
+ *  attempts succeed, each at most one pass over the text. */
 export function parseParams(text: string): [string, string][] {
   const out: [string, string][] = [];
   const re = /;\s*([^\s=;]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;]*))/g;

@@ -226,6 +226,7 @@ export class Session {
         NOT_FOUND: 'NONEXISTENT',
         EXISTS: 'ALREADYEXISTS',
         INVALID: 'CANNOT',
+        LIMIT: 'LIMIT',
         QUOTA: 'OVERQUOTA',
         TEMPORARY: 'UNAVAILABLE',
         CONFIG: 'SERVERBUG',

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
-import { accountDir, mailboxDir } from '../../src/store/maildir/layout.ts';
+import {
+  accountDir,
+  checkNewMailboxName,
+  LayoutError,
+  mailboxDir,
+  NameLimitError,
+} from '../../src/store/maildir/layout.ts';
 import { compareNames, sizeFromName, uniqueBase, withSize } from '../../src/store/maildir/naming.ts';
 
 test('account and mailbox paths: every escape attempt is refused', () => {
@@ -72,4 +78,17 @@ test('Maildir names order by delivery time, numerically', () => {
   assert.match(a, /^1700000000\.M123500P\d+Q\d+\./);
   const names = Array.from({ length: 50 }, () => uniqueBase());
   assert.deepEqual([...names].sort(compareNames), names, 'successive names sort in creation order');
+});
+
+test('mailbox names: at most 254 octets on disk and 32 levels for new names, as NameLimitError', () => {
+  const acct = '/m/example.test/alice';
+  assert.equal(mailboxDir(acct, 'a'.repeat(254)), `${acct}/.${'a'.repeat(254)}`);
+  assert.throws(() => mailboxDir(acct, 'a'.repeat(255)), NameLimitError);
+  assert.throws(() => mailboxDir(acct, 'a'.repeat(10_000)), NameLimitError);
+  assert.throws(
+    () => mailboxDir(acct, 'a..b'),
+    (e) => e instanceof LayoutError && !(e instanceof NameLimitError),
+  );
+  checkNewMailboxName(Array.from({ length: 32 }, () => 'd').join('.'));
+  assert.throws(() => checkNewMailboxName(Array.from({ length: 33 }, () => 'd').join('.')), NameLimitError);
 });

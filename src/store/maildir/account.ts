@@ -2,16 +2,19 @@
 // `.Name` directory whose name is the IMAP name in modified UTF-7 (RFC 3501 §5.1.3), "." the
 // hierarchy separator, as Dovecot's Maildir++ layout stores them. One MaildirMailbox per account
 // and name is shared by every session of this process. Names are validated by layout.ts, and
-// names containing "/" are refused (Maildir++ cannot store them).
+// names containing "/" are refused (Maildir++ cannot store them). CREATE, DELETE and RENAME of
+// one account run one at a time, and CREATE and RENAME are all or nothing: a failure undoes what
+// the command already did.
 
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
+import { LIMITS } from '../../core/limits.ts';
 import { decodeMutf7, encodeMutf7 } from '../../imap/wire/mutf7.ts';
 import type { MailIndex } from '../index/db.ts';
 import type { DirSyncer } from './dirsync.ts';
-import { accountDir, DEFAULT_FOLDERS, isInbox, mailboxDir } from './layout.ts';
+import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, isInbox, mailboxDir, NameLimitError } from './layout.ts';
 import { MaildirMailbox } from './mailbox.ts';
 
 export interface MailboxListEntry {
@@ -66,6 +69,8 @@ export class MaildirAccounts {
    *  for reloading its index and rescanning its files): key -> eviction timer, oldest first. */
   readonly #idle = new Map<string, NodeJS.Timeout>();
   readonly #opening = new Map<string, Promise<MaildirMailbox>>();
+  /** The last pending CREATE/DELETE/RENAME per account (see #serial). */
+  readonly #changing = new Map<AccountId, Promise<void>>();
 
   constructor(root: string, index: MailIndex, syncer: DirSyncer) {
     this.#root = root;
@@ -89,8 +94,42 @@ export class MaildirAccounts {
     try {
       return isInbox(name) ? acct : mailboxDir(acct, encodeMutf7(name));
     } catch (e) {
-      throw new ArclineError('INVALID', (e as Error).message);
+      // RFC 5530 §3: LIMIT for a name over a size limit, CANNOT for one that cannot be stored.
+      throw new ArclineError(e instanceof NameLimitError ? 'LIMIT' : 'INVALID', (e as Error).message);
     }
+  }
+
+  #reachable(account: AccountId, name: string): boolean {
+    try {
+      this.#dir(account, name);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Runs `fn` after every earlier CREATE/DELETE/RENAME of the account has finished. */
+  #serial<T>(account: AccountId, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#changing.get(account) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.then(
+      () => {},
+      () => {},
+    );
+    this.#changing.set(account, tail);
+    tail.then(() => {
+      if (this.#changing.get(account) === tail) this.#changing.delete(account);
+    });
+    return run;
+  }
+
+  /** Folders of the account on disk (every ".Name" directory), for the per-account limit. */
+  async #folderCount(account: AccountId): Promise<number> {
+    let n = 0;
+    for (const d of await readdir(accountDir(this.#root, account), { withFileTypes: true })) {
+      if (d.isDirectory() && d.name.startsWith('.') && d.name !== '.' && d.name !== '..') n++;
+    }
+    return n;
   }
 
   /** Every mailbox of the account, INBOX first, with RFC 3501/6154/5258 attributes. */
@@ -100,30 +139,41 @@ export class MaildirAccounts {
     for (const d of await readdir(acct, { withFileTypes: true })) {
       if (!d.isDirectory() || !d.name.startsWith('.') || d.name === '.' || d.name === '..') continue;
       const decoded = decodeMutf7(d.name.slice(1));
-      if (decoded !== null) names.add(decoded);
+      // A folder another program made under a name no command could reach is left out.
+      if (decoded !== null && this.#reachable(account, decoded)) names.add(decoded);
     }
     const subscribed = new Map(this.#index.mailboxes(account).map((m) => [m.name, m.subscribed]));
-    // Parents that exist only through their children.
+    // Parents that exist only through their children; a name is a parent when some name
+    // extends it (O(names x depth), not a scan of every pair).
     const all = new Set(names);
+    const parents = new Set<string>();
     for (const n of names) {
-      const parts = n.split(HIERARCHY);
-      for (let i = 1; i < parts.length; i++) all.add(parts.slice(0, i).join(HIERARCHY));
+      for (let i = n.indexOf(HIERARCHY); i > 0; i = n.indexOf(HIERARCHY, i + 1)) {
+        const parent = n.slice(0, i);
+        all.add(parent);
+        parents.add(parent);
+      }
     }
     const sorted = [...all].sort((a, b) => (a === 'INBOX' ? -1 : b === 'INBOX' ? 1 : a < b ? -1 : a > b ? 1 : 0));
     // RFC 6154 §3: a use given at CREATE is kept in the folder (so it survives a lost index and
     // moves with RENAME); otherwise the use follows the folder's well-known name.
+    // Read 64 at a time: an account may have thousands of folders.
     const chosen = new Map<string, string>();
-    for (const name of names) {
-      if (name === 'INBOX') continue;
-      const v = await readFile(join(this.#dir(account, name), SPECIAL_USE_FILE), 'utf8').catch(() => '');
-      if (SETTABLE_USES.has(v.trim())) chosen.set(name, v.trim());
+    const folders = [...names].filter((n) => n !== 'INBOX');
+    for (let i = 0; i < folders.length; i += 64) {
+      await Promise.all(
+        folders.slice(i, i + 64).map(async (name) => {
+          const v = await readFile(join(this.#dir(account, name), SPECIAL_USE_FILE), 'utf8').catch(() => '');
+          if (SETTABLE_USES.has(v.trim())) chosen.set(name, v.trim());
+        }),
+      );
     }
     return sorted.map((name) => ({
       name,
       specialUse: chosen.get(name) ?? SPECIAL_USE[name] ?? null,
       subscribed: subscribed.get(name) ?? (name === 'INBOX' || (DEFAULT_FOLDERS as readonly string[]).includes(name)),
       noselect: !names.has(name),
-      hasChildren: [...all].some((o) => o.startsWith(`${name}${HIERARCHY}`)),
+      hasChildren: parents.has(name),
     }));
   }
 
@@ -210,22 +260,71 @@ export class MaildirAccounts {
     if (mbox && mbox.subscribers === 0) this.#open.delete(key);
   }
 
-  /** Creates a mailbox, and its missing superiors (RFC 9051 §6.3.4 SHOULD). */
-  async create(account: AccountId, name: string, specialUse: readonly string[] = []): Promise<void> {
+  /** Creates a mailbox, and its missing superiors (RFC 9051 §6.3.4 SHOULD), all or nothing:
+   *  names and limits are checked first, and when making a folder fails, the folders this
+   *  command made are removed again, so no partial hierarchy stays behind. */
+  create(account: AccountId, name: string, specialUse: readonly string[] = []): Promise<void> {
+    return this.#serial(account, () => this.#create(account, name, specialUse));
+  }
+
+  async #create(account: AccountId, name: string, specialUse: readonly string[]): Promise<void> {
     const canonical = MaildirAccounts.canonical(name);
     // RFC 6154 §3 CREATE-SPECIAL-USE: one use per mailbox, of those a real folder can have.
     const use = specialUseFor(specialUse);
     if (use === undefined) throw new ArclineError('INVALID', 'unsupported special-use attribute');
+    this.#checkNew(account, canonical);
     if (canonical === 'INBOX' || (await this.exists(account, canonical))) {
       throw new ArclineError('EXISTS', 'Mailbox already exists');
     }
+    const missing: string[] = [];
     const parts = canonical.split(HIERARCHY);
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join(HIERARCHY);
-      if (parent !== 'INBOX' && !(await this.exists(account, parent))) await this.#make(account, parent);
+      if (parent !== 'INBOX' && !(await this.exists(account, parent))) missing.push(parent);
     }
-    await this.#make(account, canonical);
-    if (use) await writeFile(join(this.#dir(account, canonical), SPECIAL_USE_FILE), `${use}\n`, { mode: 0o600 });
+    missing.push(canonical);
+    if ((await this.#folderCount(account)) + missing.length > LIMITS.mailboxes.maxPerAccount) {
+      throw new ArclineError('LIMIT', `Too many mailboxes (at most ${LIMITS.mailboxes.maxPerAccount})`);
+    }
+    const made: string[] = [];
+    try {
+      for (const m of missing) {
+        const dir = this.#dir(account, m);
+        // A directory that was there before (a stray folder without cur/) is not ours to remove.
+        if (
+          !(await lstat(dir).then(
+            () => true,
+            () => false,
+          ))
+        )
+          made.push(m);
+        await this.#make(account, m);
+      }
+      if (use) await writeFile(join(this.#dir(account, canonical), SPECIAL_USE_FILE), `${use}\n`, { mode: 0o600 });
+    } catch (e) {
+      await this.#unmake(account, made);
+      throw cannotStore(e);
+    }
+  }
+
+  /** Limits of a name about to exist: its length on disk, characters, depth. */
+  #checkNew(account: AccountId, canonical: string): void {
+    this.#dir(account, canonical);
+    try {
+      checkNewMailboxName(canonical);
+    } catch (e) {
+      throw new ArclineError('LIMIT', (e as Error).message);
+    }
+  }
+
+  /** Undoes #make for the folders of a failed CREATE, newest first. */
+  async #unmake(account: AccountId, made: readonly string[]): Promise<void> {
+    for (const m of [...made].reverse()) {
+      await rm(this.#dir(account, m), { recursive: true, force: true }).catch(() => {});
+      const row = this.#index.mailbox(account, m);
+      if (row) this.#index.deleteMailbox(row.id);
+    }
+    if (made.length > 0) await this.#syncer.sync(accountDir(this.#root, account)).catch(() => {});
   }
 
   async #make(account: AccountId, canonical: string): Promise<void> {
@@ -240,7 +339,11 @@ export class MaildirAccounts {
 
   /** RFC 9051 §6.3.4: INBOX cannot be deleted; a mailbox with children keeps them (its name
    *  becomes a \Noselect parent). */
-  async delete(account: AccountId, name: string): Promise<void> {
+  delete(account: AccountId, name: string): Promise<void> {
+    return this.#serial(account, () => this.#delete(account, name));
+  }
+
+  async #delete(account: AccountId, name: string): Promise<void> {
     const canonical = MaildirAccounts.canonical(name);
     if (canonical === 'INBOX') throw new ArclineError('INVALID', 'INBOX cannot be deleted');
     if (!(await this.exists(account, canonical))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
@@ -252,12 +355,19 @@ export class MaildirAccounts {
   }
 
   /** RFC 9051 §6.3.6: renames the mailbox and its children. RENAME of INBOX (moving its
-   *  messages to a new mailbox, leaving INBOX empty) is done by the session with COPY semantics. */
-  async rename(account: AccountId, from: string, to: string): Promise<void> {
+   *  messages to a new mailbox, leaving INBOX empty) is done by the session with COPY semantics.
+   *  All or nothing: every target name is checked (limits, nothing in the way) before the first
+   *  move, and if a move still fails, the moves already made are undone. */
+  rename(account: AccountId, from: string, to: string): Promise<void> {
+    return this.#serial(account, () => this.#rename(account, from, to));
+  }
+
+  async #rename(account: AccountId, from: string, to: string): Promise<void> {
     const src = MaildirAccounts.canonical(from);
     const dst = MaildirAccounts.canonical(to);
     if (src === 'INBOX') throw new ArclineError('INVALID', 'RENAME of INBOX is handled by the session');
     if (!(await this.exists(account, src))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
+    this.#checkNew(account, dst);
     if (dst === 'INBOX' || (await this.exists(account, dst))) throw new ArclineError('EXISTS', 'Target mailbox exists');
     const children = (await this.list(account)).filter((m) => m.name.startsWith(`${src}${HIERARCHY}`));
     const moves = [src, ...children.filter((c) => !c.noselect).map((c) => c.name)].map((n) => ({
@@ -265,8 +375,34 @@ export class MaildirAccounts {
       to: dst + n.slice(src.length),
     }));
     for (const m of moves) {
-      await rename(this.#dir(account, m.from), this.#dir(account, m.to));
+      this.#checkNew(account, m.to);
+      // Nothing may be in the way of any target (a folder, or a file where one would go).
+      if (
+        await lstat(this.#dir(account, m.to)).then(
+          () => true,
+          () => false,
+        )
+      )
+        throw new ArclineError('EXISTS', 'Target mailbox exists');
+    }
+    const done: { from: string; to: string }[] = [];
+    try {
+      for (const m of moves) {
+        await rename(this.#dir(account, m.from), this.#dir(account, m.to));
+        done.push(m);
+      }
+    } catch (e) {
+      for (const m of done.reverse()) {
+        await rename(this.#dir(account, m.to), this.#dir(account, m.from)).catch(() => {});
+      }
+      throw cannotStore(e);
+    }
+    for (const m of moves) {
       const row = this.#index.mailbox(account, m.from);
+      // A row left under the target name (a subscription to a name that did not exist) would
+      // collide with the renamed one: the folder is what counts.
+      const stale = this.#index.mailbox(account, m.to);
+      if (stale && stale.id !== row?.id) this.#index.deleteMailbox(stale.id);
       if (row) this.#index.renameMailbox(row.id, m.to);
       const key = `${account}\0${m.from}`;
       const openBox = this.#open.get(key);
@@ -282,10 +418,28 @@ export class MaildirAccounts {
     if (m && m.subscribers > 0) m.refresh().catch(() => {});
   }
 
+  /** RFC 9051 §6.3.7: a name may be subscribed before it exists; it keeps an index row, so
+   *  such names are bounded like folders (storable names, at most twice the folder limit). */
   async setSubscribed(account: AccountId, name: string, on: boolean): Promise<void> {
     const canonical = MaildirAccounts.canonical(name);
-    const row =
-      this.#index.mailbox(account, canonical) ?? (on ? this.#index.createMailbox(account, canonical, on) : null);
+    let row = this.#index.mailbox(account, canonical);
+    if (!row && on) {
+      this.#dir(account, canonical);
+      if (this.#index.mailboxes(account).length >= 2 * LIMITS.mailboxes.maxPerAccount) {
+        throw new ArclineError('LIMIT', 'Too many subscriptions');
+      }
+      row = this.#index.createMailbox(account, canonical, on);
+    }
     if (row) this.#index.setSubscribed(row.id, on);
   }
+}
+
+/** A file-system refusal to store a name (something in the way, name too long for the file
+ *  system) as CANNOT (RFC 5530); other failures as they are. */
+function cannotStore(e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'ENAMETOOLONG' || code === 'EISDIR' || code === 'ENOTEMPTY') {
+    return new ArclineError('INVALID', 'Mailbox cannot be stored under this name', { cause: e });
+  }
+  return e;
 }

@@ -9,10 +9,14 @@
 
 import { join, resolve, sep } from 'node:path';
 import type { AccountId } from '../../core/ids.ts';
+import { LIMITS } from '../../core/limits.ts';
 
 export const DEFAULT_FOLDERS = ['Sent', 'Drafts', 'Trash', 'Junk'] as const;
 
 export class LayoutError extends Error {}
+
+/** A name that is valid but over a size limit (IMAP answers NO [LIMIT], RFC 5530). */
+export class NameLimitError extends LayoutError {}
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
 const BAD_CHARS = /[/\\\x00-\x1f\x7f]/;
@@ -43,11 +47,25 @@ export function isInbox(mailbox: string): boolean {
 export function mailboxDir(account: string, mailbox: string): string {
   if (isInbox(mailbox)) return account;
   if (mailbox === '' || BAD_CHARS.test(mailbox))
-    throw new LayoutError(`invalid mailbox name: ${JSON.stringify(mailbox)}`);
+    throw new LayoutError(`invalid mailbox name: ${JSON.stringify(mailbox.slice(0, 64))}`);
+  // One directory entry ".<name>" of at most NAME_MAX (255) octets.
+  if (Buffer.byteLength(mailbox) > LIMITS.mailboxes.maxEncodedNameBytes) {
+    throw new NameLimitError(`mailbox name too long (over ${LIMITS.mailboxes.maxEncodedNameBytes} octets on disk)`);
+  }
   const parts = mailbox.split('.');
   if (parts.some((p) => p === '' || p === '..'))
-    throw new LayoutError(`invalid mailbox name: ${JSON.stringify(mailbox)}`);
+    throw new LayoutError(`invalid mailbox name: ${JSON.stringify(mailbox.slice(0, 64))}`);
   const dir = join(account, `.${mailbox}`);
   if (!dir.startsWith(account + sep)) throw new LayoutError('mailbox path escapes the account');
   return dir;
+}
+
+/** Checks a name about to be created (CREATE, RENAME target): at most LIMITS.mailboxes.maxDepth
+ *  hierarchy levels. Length and characters are checked by mailboxDir. */
+export function checkNewMailboxName(mailbox: string): void {
+  let depth = 1;
+  for (let i = mailbox.indexOf('.'); i >= 0; i = mailbox.indexOf('.', i + 1)) depth++;
+  if (depth > LIMITS.mailboxes.maxDepth) {
+    throw new NameLimitError(`mailbox name too deep (over ${LIMITS.mailboxes.maxDepth} levels)`);
+  }
 }
