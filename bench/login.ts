@@ -255,7 +255,10 @@ service imap {
     for (let i = 0; i < 100; i++) {
       if (
         await connect(DOVECOT_PORT)
-          .then((s) => (s.destroy(), true))
+          .then((s) => {
+            s.destroy();
+            return true;
+          })
           .catch(() => false)
       )
         break;
