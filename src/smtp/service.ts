@@ -41,7 +41,7 @@ import { type AccountId, newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
-import { authFailures, smtpMessages } from '../core/metrics.ts';
+import { smtpMessages } from '../core/metrics.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { Hygiene } from '../hygiene/pipeline.ts';
 import type { DkimSigner } from '../hygiene/sign.ts';
