@@ -3,7 +3,8 @@
 //   1. canonical identity: the directory's loginName() maps every spelling of an account to it
 //      (or to null: refused before any lookup), and everything below is keyed on the result;
 //   2. throttling (throttle.ts): the delay, if any, is taken here, before the verification;
-//      a failure is moreover answered failure_delay late (Dovecot's auth_failure_delay);
+//      a failure is moreover answered failure_delay after its verification began (Dovecot's
+//      auth_failure_delay; it also hides how long the verification took);
 //   3. the stored hash is read now (a CLI change applies at once), the verified-credential cache
 //      is asked (cache.ts), and only then a real verification runs, off the event loop and bounded
 //      (hasher.ts); an unknown user costs a dummy verification of the same scheme (no user
@@ -116,6 +117,7 @@ export class Authenticator {
       this.#log.debug({ ...fields, delay_ms: gate.waitMs }, 'auth delayed');
       await sleep(gate.waitMs);
     }
+    const started = performance.now();
     try {
       const verdict = await this.#check(account, req.password);
       if (verdict.ok) {
@@ -128,7 +130,11 @@ export class Authenticator {
       this.#log.info({ ...fields, method: req.mechanism, reason: verdict.reason }, 'auth failed');
       authAttempts.inc({ service, result: 'failed' });
       authFailures.inc({ service });
-      if (this.#failureDelayMs > 0 && !this.#trusted(ip)) await sleep(this.#failureDelayMs);
+      // Every failure is answered failure_delay after its verification began, whatever that
+      // took: an unknown user (dummy of the configured scheme), a wrong password against an old
+      // bcrypt-12 hash and an invalid name all look alike from outside.
+      const left = this.#failureDelayMs - (performance.now() - started);
+      if (left > 0 && !this.#trusted(ip)) await sleep(left);
       return { ok: false, reason: 'failed' };
     } catch (e) {
       if (!(e instanceof HasherBusy)) throw e;

@@ -220,8 +220,9 @@ export const configSchema = z
         trusted_networks: z
           .array(z.string().refine((c) => parseCidr(c) !== null, { message: 'not a CIDR network' }))
           .default([]),
-        /** A failed login is answered this late (as Dovecot's auth_failure_delay); not for
-         *  trusted networks. */
+        /** A failed login is answered this long after its verification began (as Dovecot's
+         *  auth_failure_delay), which also hides how long the verification took (unknown user,
+         *  old hash scheme); not for trusted networks. */
         failure_delay: duration.default(LIMITS.auth.defaultFailureDelayMs),
         /** Failed logins count against the client address and the pair (address, account) for
          *  this long after the last one. */

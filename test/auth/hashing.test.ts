@@ -103,3 +103,38 @@ describe('hashing off the event loop, bounded', () => {
     }
   });
 });
+
+describe('failures take the same time whatever was verified', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ users: ['alice@example.test'], auth: 'failure_delay = "1500ms"' });
+    await t.admin.ops.addUserWithHash('old@example.test', { passwordHash: await hashPassword(PASSWORD, 12) });
+  });
+  after(async () => {
+    await t?.stop();
+  });
+
+  test('an unknown user, a wrong password against bcrypt-12 and an invalid name answer alike', async () => {
+    const kinds: [string, string][] = [
+      ['old@example.test', '127.0.0.11'], // bcrypt-12 verification, ~220 ms
+      ['nobody@example.test', '127.0.0.12'], // dummy Argon2id, ~60 ms
+      ['not-an-address', '127.0.0.13'], // no hashing at all
+    ];
+    const best = await Promise.all(
+      kinds.map(async ([user, from]) => {
+        let ms = Number.POSITIVE_INFINITY;
+        for (let i = 0; i < 2; i++) {
+          const a = await imapLogin(t, user, 'wrong-password', from);
+          assert.match(a.reply, /NO \[AUTHENTICATIONFAILED\]/);
+          ms = Math.min(ms, a.ms);
+        }
+        return ms;
+      }),
+    );
+    // The best of two attempts (the second one also waits for its pair's slot). Without the
+    // padding, the bcrypt-12 failure came ~220 ms after the invalid name.
+    const spread = Math.max(...best) - Math.min(...best);
+    assert.ok(Math.min(...best) >= 1400, `answered after ${best.map(Math.round)} ms`);
+    assert.ok(spread < 150, `answered after ${best.map(Math.round)} ms`);
+  });
+});
