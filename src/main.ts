@@ -26,6 +26,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   const directory = openSqliteDirectory({
     path: join(config.storage.state, 'arcline.db'),
     bcryptCost: config.auth.bcrypt_cost,
+    passwordScheme: config.auth.password_scheme,
     log: log.child({ component: 'directory' }),
   });
   const store = createMaildirStore({

@@ -7,13 +7,15 @@
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { MetricsServer } from './admin/metrics-http.ts';
-import { AuthLimiter } from './auth/limiter.ts';
+import { Authenticator } from './auth/authenticator.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { queueRecipients, queueSize } from './core/metrics.ts';
+import type { Directory } from './directory/types.ts';
 import { createPromiseResolver, createResolver } from './dns/resolver.ts';
+import { Networks } from './hygiene/networks.ts';
 import { Hygiene } from './hygiene/pipeline.ts';
 import { DkimSigner } from './hygiene/sign.ts';
 import { ImapServer } from './imap/server.ts';
@@ -88,12 +90,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     services.push(inbound);
     const smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
     for (const a of smtp) log.info({ service: 'smtp', address: a.address, port: a.port }, 'listening');
-    const authLimiter = new AuthLimiter();
+    const authenticator = buildAuthenticator(config, ctx.directory, log);
     const submissionService = new SmtpService({
       ...smtpDeps,
       role: 'submission',
       log: log.child({ service: 'submission' }),
-      authLimiter,
+      authenticator,
       ...(config.dkim.sign ? { signer: new DkimSigner(ctx.dkim, log.child({ service: 'submission' })) } : {}),
     });
     services.push(submissionService);
@@ -108,7 +110,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       store: ctx.store,
       tls,
       log: log.child({ service: 'imap' }),
-      authLimiter,
+      authenticator,
     });
     services.push(imapServer);
     const imap = await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], () =>
@@ -141,6 +143,26 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await stopAll().catch(() => {});
     throw e;
   }
+}
+
+/** The one login path of IMAP and submission, from [auth]. */
+function buildAuthenticator(config: Config, directory: Directory, log: Logger): Authenticator {
+  const a = config.auth;
+  const trusted = new Networks(a.trusted_networks);
+  return new Authenticator({
+    directory,
+    log: log.child({ component: 'auth' }),
+    hashing: { scheme: a.password_scheme, bcryptCost: a.bcrypt_cost },
+    failureDelayMs: a.failure_delay,
+    failureWindowMs: a.failure_window,
+    maxPairDelayMs: a.max_delay,
+    maxAddressDelayMs: a.max_address_delay,
+    trusted: (ip) => trusted.has(ip),
+    cacheSize: a.cache_size,
+    cacheTtlMs: a.cache_ttl,
+    maxPending: a.max_pending,
+    concurrency: a.hash_concurrency,
+  });
 }
 
 /** [delivery] relay_password_file: its first line. Read once at start; errors stop start-up. */

@@ -208,8 +208,39 @@ export const configSchema = z
       .prefault({}),
     auth: z
       .strictObject({
-        /** bcrypt cost for new password hashes (2^cost rounds). 12 takes ~250 ms in pure JS. */
-        bcrypt_cost: z.number().int().min(4).max(15).default(12),
+        /** Scheme of new password hashes: argon2id (RFC 9106 §4 second recommended option:
+         *  64 MiB, 3 passes, 4 lanes; ~60 ms) or bcrypt (cost below). Stored hashes of every
+         *  supported scheme keep verifying whatever this says. */
+        password_scheme: z.enum(['argon2id', 'bcrypt']).default('argon2id'),
+        /** bcrypt cost of new hashes when password_scheme = "bcrypt" (2^cost rounds; 12 takes
+         *  ~220 ms natively). */
+        bcrypt_cost: z.number().int().min(4).max(LIMITS.auth.maxBcryptCost).default(12),
+        /** Clients in these networks (CIDR) are never slowed down or refused for failed logins
+         *  (a webmail or proxy that logs in for many users). Empty by default. */
+        trusted_networks: z
+          .array(z.string().refine((c) => parseCidr(c) !== null, { message: 'not a CIDR network' }))
+          .default([]),
+        /** A failed login is answered this long after its verification began (as Dovecot's
+         *  auth_failure_delay), which also hides how long the verification took (unknown user,
+         *  old hash scheme); not for trusted networks. */
+        failure_delay: duration.default(LIMITS.auth.defaultFailureDelayMs),
+        /** Failed logins count against the client address and the pair (address, account) for
+         *  this long after the last one. */
+        failure_window: duration.default(LIMITS.auth.defaultFailureWindowMs),
+        /** Longest wait before answering a login from an address and account that failed
+         *  before (the delay doubles per failure from 0.5 s). */
+        max_delay: duration.default(LIMITS.auth.defaultMaxPairDelayMs),
+        /** Longest wait an address's failures add to the logins of other accounts from it
+         *  (a household behind one NAT address is slowed, never locked out). */
+        max_address_delay: duration.default(LIMITS.auth.defaultMaxAddressDelayMs),
+        /** Verified credentials kept (one per account), so a reconnecting client costs no hash. */
+        cache_size: z.number().int().min(0).default(LIMITS.auth.defaultCacheSize),
+        /** How long a verified credential is kept; 0 turns the cache off. */
+        cache_ttl: duration.default(LIMITS.auth.defaultCacheTtlMs),
+        /** Password verifications waiting for a hashing thread; more get a temporary failure. */
+        max_pending: positiveInt.default(LIMITS.auth.defaultMaxPendingVerifications),
+        /** Password verifications run at once (off the event loop); 0: one per CPU core. */
+        hash_concurrency: z.number().int().min(0).default(0),
       })
       .prefault({}),
     dkim: z

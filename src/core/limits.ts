@@ -80,6 +80,46 @@ export const LIMITS = {
     maxLocalPartLength: 64, // RFC 5321 §4.5.3.1.1
     maxDomainLength: 255, // RFC 5321 §4.5.3.1.2
   },
+  auth: {
+    /** Longest login name looked at (RFC 5321 §4.5.3.1.1-2: 64 + 1 + 255 octets); longer ones
+     *  are refused before any lookup. */
+    maxUsernameBytes: 320,
+    /** Longest password verified. RFC 4616 §2 asks for at least 255 octets; SHA-512-crypt's cost
+     *  grows with the password's length, so a 64 KB "password" is refused before hashing. */
+    maxPasswordBytes: 1024,
+    /** Stored-hash parameters verified at most (higher ones, imported, would let one login
+     *  take minutes or gigabytes): bcrypt cost, SHA-512-crypt rounds, Argon2 memory (KiB),
+     *  passes and lanes. */
+    maxBcryptCost: 15,
+    maxSha512Rounds: 1_000_000,
+    maxArgon2MemoryKib: 256 * 1024,
+    maxArgon2Time: 16,
+    maxArgon2Parallelism: 16,
+    /** New Argon2id hashes: RFC 9106 §4, second recommended option (64 MiB, 3 passes, 4 lanes). */
+    argon2: { memoryCost: 64 * 1024, timeCost: 3, parallelism: 4 },
+    /** Verifications waiting for a hashing slot; past this a login gets a temporary failure
+     *  (under a storm: refuse, never queue without end). */
+    defaultMaxPendingVerifications: 256,
+    /** Verified-credential cache (as Dovecot's auth_cache_size / auth_cache_ttl). */
+    defaultCacheSize: 10_000,
+    defaultCacheTtlMs: 60 * 60 * 1000,
+    /** Every failed login is answered this late (Dovecot's auth_failure_delay, 2 s). */
+    defaultFailureDelayMs: 2000,
+    /** Failed logins count against the client address and the pair (address, account) for this
+     *  long after the last failure. */
+    defaultFailureWindowMs: 15 * 60 * 1000,
+    /** Penalty of the n-th failure: firstDelay * 2^(n-1), capped per pair and per address
+     *  (Dovecot's auth penalty grows 2 s .. 15 s). */
+    firstDelayMs: 500,
+    defaultMaxPairDelayMs: 30_000,
+    defaultMaxAddressDelayMs: 15_000,
+    /** A pair whose queued attempts would wait longer than this is refused at once. */
+    pairQueueFactor: 2,
+    /** A pair that logged in successfully skips the address's penalty for this long. */
+    knownGoodMs: 7 * 24 * 60 * 60 * 1000,
+    /** Throttling state kept (pairs + addresses); the oldest entries go first. */
+    maxThrottleEntries: 50_000,
+  },
   lifecycle: {
     defaultShutdownGraceMs: 15_000,
   },

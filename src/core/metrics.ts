@@ -50,6 +50,14 @@ export const smtpMessages = new Counter({
   registers: [registry],
 });
 
+/** result: ok | ok_cached (verified-credential cache) | failed | refused (throttled pair) | busy. */
+export const authAttempts = new Counter({
+  name: 'arcline_auth_attempts_total',
+  help: 'Login attempts (IMAP, submission) by service and result',
+  labelNames: ['service', 'result'] as const,
+  registers: [registry],
+});
+
 export const authFailures = new Counter({
   name: 'arcline_auth_failures_total',
   help: 'Failed authentications, by service',

@@ -1,37 +1,123 @@
-// Password hashes. New hashes are bcrypt (`$2b$`, cost from [auth] bcrypt_cost). Hashes
-// imported from Dovecot are verified too: bcrypt `$2a$/$2b$/$2y$` (Dovecot `{BLF-CRYPT}`) and
-// SHA-512-crypt `$6$` (Dovecot `{SHA512-CRYPT}`), the latter implemented here after Ulrich
-// Drepper's specification "Unix crypt using SHA-256 and SHA-512" (akkadia.org/drepper/SHA-crypt.txt).
-// Verification never throws on a malformed hash (it is simply not a match) and compares
-// digests in constant time.
+// Password hashes. New hashes are Argon2id (RFC 9106; `$argon2id$v=19$m=...`) or bcrypt (`$2b$`),
+// as [auth] password_scheme says. Stored hashes of every supported scheme verify, including those
+// imported from Dovecot: bcrypt `$2a$/$2b$/$2y$` (`{BLF-CRYPT}`), Argon2 `$argon2id$`/`$argon2i$`
+// (`{ARGON2ID}`, `{ARGON2I}`) and SHA-512-crypt `$6$` (`{SHA512-CRYPT}`).
+//
+// Nothing here runs a hash on the event loop: bcrypt and Argon2 are native (@node-rs/bcrypt,
+// @node-rs/argon2: prebuilt N-API, they run on libuv's thread pool), SHA-512-crypt runs in a
+// worker thread (crypt-worker.ts). How many run at once is bounded by the caller (auth/hasher.ts).
+// Verification never throws on a malformed hash (it is simply not a match), refuses stored
+// parameters beyond LIMITS.auth (an imported `$2b$31$` would take days) and compares digests in
+// constant time.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+import { timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+import { hash as bcryptHash, verify as bcryptVerify } from '@node-rs/bcrypt';
+import { LIMITS } from '../core/limits.ts';
 
-export async function hashPassword(plain: string, cost: number): Promise<string> {
-  return bcrypt.hash(plain, cost);
+export { sha512Crypt } from './sha512-crypt.ts';
+
+/** @node-rs/argon2's Algorithm.Argon2id (a const enum, which isolated modules cannot read). */
+const ARGON2ID = 2;
+
+export type PasswordScheme = 'argon2id' | 'bcrypt';
+
+export interface HashOptions {
+  readonly scheme: PasswordScheme;
+  /** bcrypt cost (2^cost rounds) when scheme is bcrypt. */
+  readonly bcryptCost: number;
 }
+
+/** A new hash of `plain`; a number is a bcrypt cost (the scheme before Argon2id). */
+export async function hashPassword(plain: string, opts: HashOptions | number): Promise<string> {
+  const o = typeof opts === 'number' ? { scheme: 'bcrypt' as const, bcryptCost: opts } : opts;
+  if (o.scheme === 'bcrypt') return bcryptHash(plain, o.bcryptCost);
+  // RFC 9106 §4: Argon2id, 16-byte salt (the library's), 32-byte tag.
+  return argon2Hash(plain, { algorithm: ARGON2ID, outputLen: 32, ...LIMITS.auth.argon2 });
+}
+
+type StoredKind = 'bcrypt' | 'argon2' | 'sha512';
 
 /** Strips a Dovecot `{SCHEME}` prefix; returns the scheme (upper case) and the hash. */
 function splitScheme(stored: string): { scheme: string | null; hash: string } {
-  const m = /^\{([A-Za-z0-9.-]+)\}(.*)$/s.exec(stored);
-  return m ? { scheme: (m[1] ?? '').toUpperCase(), hash: m[2] ?? '' } : { scheme: null, hash: stored };
+  if (!stored.startsWith('{')) return { scheme: null, hash: stored };
+  const end = stored.indexOf('}');
+  if (end < 2 || end > 32) return { scheme: '', hash: stored };
+  return { scheme: stored.slice(1, end).toUpperCase(), hash: stored.slice(end + 1) };
 }
 
-export async function verifyPasswordHash(stored: string, plain: string): Promise<boolean> {
+const PREFIX_SCHEMES: Record<StoredKind, readonly string[]> = {
+  bcrypt: ['BLF-CRYPT'],
+  argon2: ['ARGON2ID', 'ARGON2I'],
+  sha512: ['SHA512-CRYPT'],
+};
+
+/** The kind of a stored hash and the hash without its prefix, or a reason it cannot be used
+ *  (unknown scheme, malformed, or parameters beyond LIMITS.auth). */
+export function parseStoredHash(stored: string): { kind: StoredKind; hash: string } | { problem: string } {
+  if (stored.length > 512) return { problem: 'the hash is too long' };
   const { scheme, hash } = splitScheme(stored);
-  try {
-    if (/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash) && (scheme === null || scheme === 'BLF-CRYPT')) {
-      return await bcrypt.compare(plain, hash);
+  let kind: StoredKind;
+  const bcrypt = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/.exec(hash);
+  if (bcrypt) {
+    kind = 'bcrypt';
+    const cost = Number(bcrypt[1]);
+    if (cost < 4 || cost > LIMITS.auth.maxBcryptCost) {
+      return { problem: `bcrypt cost ${cost} is outside 4..${LIMITS.auth.maxBcryptCost}` };
     }
-    if (hash.startsWith('$6$') && (scheme === null || scheme === 'SHA512-CRYPT')) {
-      const computed = sha512Crypt(plain, hash);
-      return computed !== null && constantTimeEqual(computed, hash);
+  } else if (hash.startsWith('$6$')) {
+    kind = 'sha512';
+    const r = /^\$6\$(?:rounds=(\d{1,10})\$)?[^$]{0,16}\$[./A-Za-z0-9]{86}$/.exec(hash);
+    if (!r) return { problem: 'malformed SHA-512-crypt hash' };
+    if (Number(r[1] ?? 5000) > LIMITS.auth.maxSha512Rounds) {
+      return { problem: `SHA-512-crypt rounds above ${LIMITS.auth.maxSha512Rounds}` };
+    }
+  } else if (hash.startsWith('$argon2')) {
+    kind = 'argon2';
+    // PHC string format: $argon2id$v=19$m=65536,t=3,p=4$salt$tag (RFC 9106 §5 parameters).
+    const a =
+      /^\$argon2(id|i)\$v=19\$m=(\d{1,10}),t=(\d{1,10}),p=(\d{1,3})\$[A-Za-z0-9+/]{11,64}\$[A-Za-z0-9+/]{16,128}$/.exec(
+        hash,
+      );
+    if (!a) return { problem: 'malformed Argon2 hash (argon2id or argon2i, version 19)' };
+    const [m, t, p] = [Number(a[2]), Number(a[3]), Number(a[4])];
+    if (m > LIMITS.auth.maxArgon2MemoryKib || t > LIMITS.auth.maxArgon2Time || p > LIMITS.auth.maxArgon2Parallelism) {
+      return {
+        problem: `Argon2 parameters above m=${LIMITS.auth.maxArgon2MemoryKib},t=${LIMITS.auth.maxArgon2Time},p=${LIMITS.auth.maxArgon2Parallelism}`,
+      };
+    }
+    if (scheme === 'ARGON2ID' && a[1] !== 'id') return { problem: 'the {ARGON2ID} prefix names another variant' };
+    if (scheme === 'ARGON2I' && a[1] !== 'i') return { problem: 'the {ARGON2I} prefix names another variant' };
+  } else {
+    return { problem: 'unsupported hash (bcrypt, Argon2id/Argon2i or SHA-512-crypt)' };
+  }
+  if (scheme !== null && !PREFIX_SCHEMES[kind].includes(scheme)) {
+    return { problem: `the {${scheme}} prefix does not match the hash` };
+  }
+  return { kind, hash };
+}
+
+/** True when `plain` matches `stored`. Runs off the event loop; never throws. */
+export async function verifyPasswordHash(stored: string, plain: string): Promise<boolean> {
+  const parsed = parseStoredHash(stored);
+  if ('problem' in parsed) return false;
+  if (Buffer.byteLength(plain) > LIMITS.auth.maxPasswordBytes) return false;
+  try {
+    switch (parsed.kind) {
+      case 'bcrypt':
+        return await bcryptVerify(plain, parsed.hash);
+      case 'argon2':
+        return await argon2Verify(parsed.hash, plain);
+      case 'sha512': {
+        const computed = await cryptWorkers.sha512(plain, parsed.hash);
+        return computed !== null && constantTimeEqual(computed, parsed.hash);
+      }
     }
   } catch {
     return false;
   }
-  return false;
 }
 
 /** Time-constant comparison of two strings (length differences return false at once, which
@@ -42,78 +128,73 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-let dummy: Promise<string> | null = null;
+const dummies = new Map<string, Promise<string>>();
 
-/** Spends the time of a bcrypt verification for a user that does not exist, so a login
- *  attempt cannot tell unknown users from wrong passwords by timing. */
-export async function verifyDummy(plain: string, cost: number): Promise<false> {
-  dummy ??= bcrypt.hash('arcline dummy password', cost);
-  await bcrypt.compare(plain, await dummy);
+/** Spends the time of a verification of the configured scheme for a user that does not exist,
+ *  so a login attempt cannot tell unknown users from wrong passwords by timing. */
+export async function verifyDummy(plain: string, opts: HashOptions | number): Promise<false> {
+  const o = typeof opts === 'number' ? { scheme: 'bcrypt' as const, bcryptCost: opts } : opts;
+  const key = `${o.scheme}:${o.bcryptCost}`;
+  let dummy = dummies.get(key);
+  if (!dummy) {
+    dummy = hashPassword('arcline dummy password', o);
+    dummies.set(key, dummy);
+  }
+  await verifyPasswordHash(await dummy, plain.slice(0, LIMITS.auth.maxPasswordBytes));
   return false;
 }
 
-// ---- SHA-512-crypt (Drepper) ----
+/** Worker threads for SHA-512-crypt, started on first use, one per CPU core at most; idle ones
+ *  do not keep the process alive. */
+class CryptWorkers {
+  readonly #slots: Slot[] = [];
+  #next = 0;
 
-const ITOA64 = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-const ROUNDS_DEFAULT = 5000;
-const ROUNDS_MIN = 1000;
-const ROUNDS_MAX = 999_999_999;
-
-/** Computes `$6$[rounds=N$]salt$hash` for `plain` with the parameters of `setting`; null when
- *  the setting is malformed. */
-export function sha512Crypt(plain: string, setting: string): string | null {
-  const m = /^\$6\$(?:rounds=(\d{1,10})\$)?([^$]*)/.exec(setting);
-  if (!m) return null;
-  const custom = m[1] !== undefined;
-  const rounds = custom ? Math.min(ROUNDS_MAX, Math.max(ROUNDS_MIN, Number(m[1]))) : ROUNDS_DEFAULT;
-  const salt = Buffer.from((m[2] ?? '').slice(0, 16));
-  const p = Buffer.from(plain);
-  const sha = () => createHash('sha512');
-
-  const b = sha().update(p).update(salt).update(p).digest();
-  const a = sha().update(p).update(salt);
-  let i: number;
-  for (i = p.length; i > 64; i -= 64) a.update(b);
-  a.update(b.subarray(0, i));
-  for (i = p.length; i > 0; i >>= 1) a.update(i & 1 ? b : p);
-  let c = a.digest();
-
-  const dp = sha();
-  for (i = 0; i < p.length; i++) dp.update(p);
-  const pSeq = stretch(dp.digest(), p.length);
-  const ds = sha();
-  for (i = 0; i < 16 + (c[0] ?? 0); i++) ds.update(salt);
-  const sSeq = stretch(ds.digest(), salt.length);
-
-  for (let r = 0; r < rounds; r++) {
-    const h = sha();
-    h.update(r & 1 ? pSeq : c);
-    if (r % 3) h.update(sSeq);
-    if (r % 7) h.update(pSeq);
-    h.update(r & 1 ? c : pSeq);
-    c = h.digest();
+  sha512(plain: string, setting: string): Promise<string | null> {
+    const slot = this.#pick();
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      slot.pending.set(id, resolve);
+      if (slot.pending.size === 1) slot.worker.ref();
+      slot.worker.postMessage({ id, plain, setting });
+    });
   }
 
-  let out = '';
-  const b64 = (b2: number, b1: number, b0: number, n: number) => {
-    let w = (b2 << 16) | (b1 << 8) | b0;
-    for (let k = 0; k < n; k++) {
-      out += ITOA64[w & 0x3f];
-      w >>= 6;
-    }
-  };
-  for (let k = 0; k < 21; k++) {
-    const t = [c[k] ?? 0, c[k + 21] ?? 0, c[k + 42] ?? 0];
-    const rot = k % 3; // the spec's byte order: (k, k+21, k+42) rotated by k mod 3
-    b64(t[rot % 3] as number, t[(rot + 1) % 3] as number, t[(rot + 2) % 3] as number, 4);
+  #pick(): Slot {
+    const idle = this.#slots.find((w) => w.pending.size === 0);
+    if (idle) return idle;
+    if (this.#slots.length < availableParallelism()) return this.#start();
+    return this.#slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
   }
-  b64(0, 0, c[63] ?? 0, 2);
-  return `$6$${custom ? `rounds=${rounds}$` : ''}${salt.toString()}$${out}`;
+
+  #start(): Slot {
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    const worker = new Worker(new URL(`./crypt-worker.${ext}`, import.meta.url));
+    worker.unref();
+    const slot: Slot = { worker, pending: new Map() };
+    const settle = (id: number, hash: string | null) => {
+      const done = slot.pending.get(id);
+      slot.pending.delete(id);
+      if (slot.pending.size === 0) worker.unref();
+      done?.(hash);
+    };
+    worker.on('message', (m: { id: number; hash: string | null }) => settle(m.id, m.hash));
+    // A worker that dies answers "no match" for what it held and is replaced on next use.
+    const gone = () => {
+      const i = this.#slots.indexOf(slot);
+      if (i >= 0) this.#slots.splice(i, 1);
+      for (const id of [...slot.pending.keys()]) settle(id, null);
+    };
+    worker.on('error', gone);
+    worker.on('exit', gone);
+    this.#slots.push(slot);
+    return slot;
+  }
 }
 
-/** `digest` repeated to `length` bytes. */
-function stretch(digest: Buffer, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i += 64) digest.copy(out, i, 0, Math.min(64, length - i));
-  return out;
+interface Slot {
+  readonly worker: Worker;
+  readonly pending: Map<number, (hash: string | null) => void>;
 }
+
+const cryptWorkers = new CryptWorkers();

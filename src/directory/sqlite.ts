@@ -16,18 +16,20 @@ import {
 } from '../core/address.ts';
 import { ArclineError } from '../core/errors.ts';
 import type { AccountId, DomainName } from '../core/ids.ts';
+import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { openDatabase, transaction } from '../core/sqlite.ts';
 import { expandRecipient } from './expand.ts';
-import { hashPassword, verifyDummy, verifyPasswordHash } from './password.ts';
-import type {
-  AliasInfo,
-  Directory,
-  DirectoryAdmin,
-  DomainInfo,
-  Principal,
-  RecipientResolution,
-  UserInfo,
+import { type HashOptions, hashPassword, parseStoredHash, verifyDummy, verifyPasswordHash } from './password.ts';
+import {
+  type AliasInfo,
+  type Directory,
+  type DirectoryAdmin,
+  type DomainInfo,
+  type Principal,
+  principalOf,
+  type RecipientResolution,
+  type UserInfo,
 } from './types.ts';
 
 /** Role addresses every domain should answer (RFC 5321 §4.5.1, RFC 2142). */
@@ -66,6 +68,8 @@ const MIGRATIONS: readonly string[] = [
 export interface SqliteDirectoryOptions {
   readonly path: string;
   readonly bcryptCost: number;
+  /** Scheme of new hashes; bcrypt when not given. */
+  readonly passwordScheme?: HashOptions['scheme'];
   readonly log: Logger;
 }
 
@@ -73,13 +77,13 @@ type Row = Record<string, unknown>;
 
 export class SqliteDirectory implements Directory, DirectoryAdmin {
   readonly #db: DatabaseSync;
-  readonly #cost: number;
+  readonly #hashing: HashOptions;
   readonly #log: Logger;
   readonly #q: Statements;
 
   constructor(opts: SqliteDirectoryOptions) {
     this.#db = openDatabase(opts.path, { migrations: MIGRATIONS });
-    this.#cost = opts.bcryptCost;
+    this.#hashing = { scheme: opts.passwordScheme ?? 'bcrypt', bcryptCost: opts.bcryptCost };
     this.#log = opts.log;
     this.#q = prepareStatements(this.#db);
   }
@@ -115,12 +119,23 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     };
   }
 
+  loginName(username: string): AccountId | null {
+    if (Buffer.byteLength(username) > LIMITS.auth.maxUsernameBytes) return null;
+    const addr = parseAddress(username.trim());
+    return addr ? (formatAddress(addr) as AccountId) : null;
+  }
+
+  async passwordHash(account: AccountId): Promise<string | null> {
+    const row = this.#q.user.get(account) as Row | undefined;
+    return row ? String(row.password_hash) : null;
+  }
+
   async verifyPassword(username: string, password: string): Promise<Principal | null> {
-    const addr = parseAddress(username);
-    const row = addr ? (this.#q.user.get(formatAddress(addr)) as Row | undefined) : undefined;
-    if (!addr || !row) return verifyDummy(password, this.#cost).then(() => null);
-    if (!(await verifyPasswordHash(String(row.password_hash), password))) return null;
-    return { accountId: formatAddress(addr) as AccountId, address: addr };
+    const account = this.loginName(username);
+    const stored = account ? await this.passwordHash(account) : null;
+    if (!account || stored === null) return verifyDummy(password, this.#hashing).then(() => null);
+    if (!(await verifyPasswordHash(stored, password))) return null;
+    return principalOf(account);
   }
 
   async postmasterDomain(preferred: readonly string[]): Promise<DomainName | null> {
@@ -199,7 +214,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
   async addUser(address: string, opts: { password: string; quotaBytes?: number | null }): Promise<UserInfo> {
     await this.checkNewUser(address); // validate before spending time on the hash
     if (opts.password === '') throw new ArclineError('INVALID', 'the password is empty');
-    const hash = await hashPassword(opts.password, this.#cost);
+    const hash = await hashPassword(opts.password, this.#hashing);
     return this.addUserWithHash(address, { passwordHash: hash, quotaBytes: opts.quotaBytes ?? null });
   }
 
@@ -208,9 +223,8 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     opts: { passwordHash: string; quotaBytes?: number | null },
   ): Promise<UserInfo> {
     const a = this.#newUserAddress(address);
-    if (!/^(\{[A-Za-z0-9.-]+\})?\$(2[aby]|6)\$/.test(opts.passwordHash)) {
-      throw new ArclineError('INVALID', 'unsupported password hash (bcrypt $2a$/$2b$/$2y$ or SHA-512-crypt $6$)');
-    }
+    const parsed = parseStoredHash(opts.passwordHash);
+    if ('problem' in parsed) throw new ArclineError('INVALID', `unsupported password hash: ${parsed.problem}`);
     const quota = quotaOrThrow(opts.quotaBytes ?? null);
     const now = Date.now();
     const id = formatAddress(a);
@@ -255,7 +269,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
   async setPassword(address: string, password: string): Promise<void> {
     const user = await this.#existingUser(address);
     if (password === '') throw new ArclineError('INVALID', 'the password is empty');
-    this.#q.setHash.run(await hashPassword(password, this.#cost), user.address);
+    this.#q.setHash.run(await hashPassword(password, this.#hashing), user.address);
   }
 
   async setQuota(address: string, quotaBytes: number | null): Promise<void> {

@@ -15,6 +15,12 @@ export interface Principal {
   readonly address: Address;
 }
 
+/** The principal of a canonical account id (`local@domain`, as loginName returns it). */
+export function principalOf(account: AccountId): Principal {
+  const at = account.lastIndexOf('@');
+  return { accountId: account, address: { local: account.slice(0, at), domain: account.slice(at + 1) as DomainName } };
+}
+
 export type RecipientResolution =
   /** Deliverable. `accounts` are local mailboxes (deduplicated); `remote` are addresses an alias
    *  or catch-all forwards to outside our domains (delivered by the outbound queue). */
@@ -28,8 +34,18 @@ export interface Directory {
    *  alias that names itself delivers to the mailbox of that name, loops end), the user table,
    *  and the domain's catch-all. */
   resolveRecipient(addr: Address): Promise<RecipientResolution>;
+  /** The one canonical form of a login name: the account it names (`local@domain`, the
+   *  normalisation of core/address.ts: trimmed, unquoted, NFC, lower case, punycode, no trailing
+   *  dot), or null when it cannot name any account (refused before any lookup or hashing).
+   *  Every spelling that can reach an account maps to that account here, so limiters, caches and
+   *  log lines keyed on the result see one identity. Pure: no I/O. */
+  loginName(username: string): AccountId | null;
+  /** The stored password hash of an account, read now (another process, the CLI, may have
+   *  changed it a moment ago); null when there is no such user. */
+  passwordHash(account: AccountId): Promise<string | null>;
   /** username is the full address. Constant-time with respect to the password; a missing user
-   *  costs the same as a wrong password (a dummy hash is verified). */
+   *  costs the same as a wrong password (a dummy hash is verified). Protocol code logs in
+   *  through auth/authenticator.ts (throttling, cache, bounded hashing) instead. */
   verifyPassword(username: string, password: string): Promise<Principal | null>;
   /** The domain a bare "<Postmaster>" (RFC 5321 §4.1.1.3) belongs to: `preferred` when it is a
    *  local domain, else the oldest local domain; null without domains. */
@@ -74,11 +90,13 @@ export interface DirectoryAdmin {
   listDomains(): Promise<readonly DomainInfo[]>;
   /** Throws what addUser would for this address (INVALID, NOT_FOUND, EXISTS), changing nothing. */
   checkNewUser(address: string): Promise<void>;
-  /** `password` is plaintext and is hashed with bcrypt here. The first user of a domain also
+  /** `password` is plaintext and is hashed here ([auth] password_scheme). The first user of a domain also
    *  gets the aliases postmaster@ (RFC 5321 §4.5.1 MUST) and abuse@ (RFC 2142) unless those
    *  addresses already exist; they are ordinary aliases the operator may change. */
   addUser(address: string, opts: { password: string; quotaBytes?: number | null }): Promise<UserInfo>;
-  /** Imports an existing hash (bcrypt `$2a$/$2b$/$2y$`, `{SHA512-CRYPT}$6$...` or `$6$...`). */
+  /** Imports an existing hash (bcrypt `$2a$/$2b$/$2y$` or `{BLF-CRYPT}`, Argon2 `$argon2id$`,
+   *  `$argon2i$`, `{ARGON2ID}`, `{ARGON2I}`, SHA-512-crypt `$6$` or `{SHA512-CRYPT}`); refused
+   *  (INVALID) when malformed or beyond the parameters verified (password.ts parseStoredHash). */
   addUserWithHash(address: string, opts: { passwordHash: string; quotaBytes?: number | null }): Promise<UserInfo>;
   deleteUser(address: string): Promise<UserInfo>;
   setPassword(address: string, password: string): Promise<void>;

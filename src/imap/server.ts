@@ -6,7 +6,7 @@
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { createDeflateRaw, createInflateRaw } from 'node:zlib';
-import { AuthLimiter } from '../auth/limiter.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
 import { ConnectionCounter } from '../core/connection-limits.ts';
 import { CrlfNormalizer } from '../core/crlf.ts';
@@ -28,8 +28,8 @@ export interface ImapDeps {
   readonly store: MaildirStore;
   readonly tls: TlsManager;
   readonly log: Logger;
-  /** Shared with submission, so failed logins count alike on both. */
-  readonly authLimiter?: AuthLimiter;
+  /** The login path shared with submission, so failed logins count alike on both. */
+  readonly authenticator: Authenticator;
 }
 
 export class ImapServer {
@@ -37,12 +37,10 @@ export class ImapServer {
   readonly #servers: net.Server[] = [];
   readonly #sockets = new Set<net.Socket>();
   readonly #perIp: ConnectionCounter;
-  readonly #limiter: AuthLimiter;
   #context: tls.SecureContext;
 
   constructor(deps: ImapDeps) {
     this.#deps = deps;
-    this.#limiter = deps.authLimiter ?? new AuthLimiter();
     this.#perIp = new ConnectionCounter(deps.config.imap.max_connections_per_ip);
     this.#context = tls.createSecureContext(deps.tls.current);
     deps.tls.onChange((p) => {
@@ -85,7 +83,7 @@ export class ImapServer {
       this.#sockets.delete(socket);
       this.#perIp.release(ip);
     });
-    new Connection(socket, secure, this.#deps, this.#limiter, () => this.#context).start();
+    new Connection(socket, secure, this.#deps, () => this.#context).start();
   }
 
   /** Stops listening and says BYE to every client. */
@@ -119,13 +117,7 @@ class Connection {
   #switched = false;
   #done = false;
 
-  constructor(
-    socket: net.Socket,
-    secure: boolean,
-    deps: ImapDeps,
-    limiter: AuthLimiter,
-    context: () => tls.SecureContext,
-  ) {
+  constructor(socket: net.Socket, secure: boolean, deps: ImapDeps, context: () => tls.SecureContext) {
     this.#socket = socket;
     this.#secure = secure;
     this.#deps = deps;
@@ -136,7 +128,7 @@ class Connection {
     this.#session = new Session({
       directory: deps.directory,
       store: deps.store,
-      limiter,
+      authenticator: deps.authenticator,
       log: this.#log,
       hostname: deps.config.hostname,
       appendLimit: deps.config.smtp.max_message_size,

@@ -3,11 +3,11 @@
 // becomes a tagged NO/BAD (unexpected ones NO [SERVERBUG], logged with the connection id);
 // nothing a client sends can end the process.
 
-import { type AuthLimiter, decodePlain } from '../auth/limiter.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
+import { decodePlain } from '../auth/sasl.ts';
 import { errorMessage, isArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
-import { authFailures } from '../core/metrics.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
 import type { SpooledMessage } from '../store/types.ts';
@@ -69,7 +69,8 @@ const COMMANDS: Record<CommandName, readonly StateKind[]> = {
 export interface SessionDeps {
   readonly directory: Directory;
   readonly store: MaildirStore;
-  readonly limiter: AuthLimiter;
+  /** The one login path (canonical identity, throttling, cache, bounded hashing). */
+  readonly authenticator: Authenticator;
   readonly log: Logger;
   readonly hostname: string;
   /** Sends response parts in order. */
@@ -373,23 +374,26 @@ export class Session {
   }
 
   async #verify(tag: string, user: string, password: string): Promise<void> {
-    const { limiter, directory, log } = this.deps;
-    const wait = limiter.check(this.deps.remoteAddress, user);
-    if (wait === 'blocked') {
-      log.warn({ user, ip: this.deps.remoteAddress }, 'imap login refused: too many failures');
-      return this.reply(tag, 'NO', '[UNAVAILABLE] Too many failed logins, try again later');
+    const { authenticator, log } = this.deps;
+    const conn = log.bindings().conn;
+    const result = await authenticator.login({
+      service: 'imap',
+      ip: this.deps.remoteAddress,
+      username: user,
+      password,
+      ...(typeof conn === 'string' ? { conn } : {}),
+    });
+    if (!result.ok) {
+      // RFC 9051 §7.1: AUTHENTICATIONFAILED for wrong credentials; UNAVAILABLE for a temporary
+      // refusal (too many failures of this address and account, or too many logins at once).
+      if (result.reason === 'failed') return this.reply(tag, 'NO', '[AUTHENTICATIONFAILED] Invalid credentials');
+      if (result.reason === 'throttled') {
+        return this.reply(tag, 'NO', '[UNAVAILABLE] Too many failed logins, try again later');
+      }
+      return this.reply(tag, 'NO', '[UNAVAILABLE] Server busy, try again later');
     }
-    const principal = await directory.verifyPassword(user, password);
-    if (!principal) {
-      limiter.failed(this.deps.remoteAddress, user);
-      authFailures.inc({ service: 'imap' });
-      log.info({ user, ip: this.deps.remoteAddress }, 'imap login failed');
-      await new Promise((r) => setTimeout(r, wait));
-      return this.reply(tag, 'NO', '[AUTHENTICATIONFAILED] Invalid credentials');
-    }
-    limiter.succeeded(this.deps.remoteAddress, user);
-    this.state = { kind: 'authenticated', principal };
-    log.info({ user: principal.accountId }, 'imap login');
+    this.state = { kind: 'authenticated', principal: result.principal };
+    log.info({ user: result.principal.accountId }, 'imap login');
     await this.reply(tag, 'OK', `[CAPABILITY ${this.capabilities()}] Logged in`);
   }
 

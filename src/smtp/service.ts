@@ -31,7 +31,7 @@ import {
   type SMTPServerSession,
 } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import type { AuthLimiter } from '../auth/limiter.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
 import { type Address, formatAddress, hasNonAscii, parseAddress } from '../core/address.ts';
 import { ConnectionCounter } from '../core/connection-limits.ts';
@@ -41,7 +41,7 @@ import { type AccountId, newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
-import { authFailures, smtpMessages } from '../core/metrics.ts';
+import { smtpMessages } from '../core/metrics.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { Hygiene } from '../hygiene/pipeline.ts';
 import type { DkimSigner } from '../hygiene/sign.ts';
@@ -75,8 +75,8 @@ export interface SmtpDeps {
   readonly log: Logger;
   /** Reverse DNS for Received headers; null disables the lookup. */
   readonly resolver: Resolver | null;
-  /** Failed-AUTH limiter (submission), shared with IMAP so both count the same attempts. */
-  readonly authLimiter?: AuthLimiter;
+  /** The login path (submission), shared with IMAP so both count the same attempts. */
+  readonly authenticator?: Authenticator;
   /** Inbound checks (DNSBL, SPF, DKIM, DMARC); port 25 only. */
   readonly hygiene?: Hygiene;
   /** DKIM signing of submitted mail. */
@@ -239,38 +239,46 @@ export class SmtpService {
     state.log.info('smtp disconnect');
   }
 
-  /** RFC 4954: AUTH PLAIN / LOGIN against the directory. Failures are slowed down and counted
-   *  per client address and per user (the limiter IMAP uses); past the limit -> 454 4.7.0. */
+  /** RFC 4954: AUTH PLAIN / LOGIN through the shared Authenticator (canonical identity, fair
+   *  throttling, cache, bounded hashing). 535 5.7.8 for wrong credentials; 454 4.7.0 (RFC 4954
+   *  §6, temporary) when this address and account failed too often or too many logins wait. */
   #onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: AuthCallback): void {
     const state = this.#conns.get(session.id);
-    const limiter = this.#deps.authLimiter;
-    const user = (auth.username ?? '').slice(0, 320);
-    const ip = session.remoteAddress;
-    const run = async (): Promise<Principal> => {
-      const verdict = limiter ? limiter.check(ip, user) : 0;
-      if (verdict === 'blocked') {
-        state?.log.warn({ user, ip }, 'auth refused: too many failures');
-        throw REPLIES.authBlocked();
-      }
-      const principal = user && auth.password ? await this.#deps.directory.verifyPassword(user, auth.password) : null;
-      if (!principal) {
-        limiter?.failed(ip, user);
-        authFailures.inc({ service: 'submission' });
-        state?.log.info({ user, ip, method: auth.method }, 'auth failed');
-        await new Promise((r) => setTimeout(r, verdict));
-        throw REPLIES.authFailed();
-      }
-      limiter?.succeeded(ip, user);
-      return principal;
-    };
-    run().then(
-      (principal) => {
-        if (state) state.principal = principal;
-        state?.log.info({ user: principal.accountId, method: auth.method }, 'authenticated');
-        cb(null, { user: principal.accountId });
-      },
-      (err: unknown) => cb(isReply(err) ? err : REPLIES.localError()),
-    );
+    const authenticator = this.#deps.authenticator;
+    if (!authenticator) {
+      cb(REPLIES.localError());
+      return;
+    }
+    const conn = state?.log.bindings().conn;
+    authenticator
+      .login({
+        service: 'submission',
+        ip: session.remoteAddress,
+        username: auth.username ?? '',
+        password: auth.password ?? '',
+        mechanism: auth.method,
+        ...(typeof conn === 'string' ? { conn } : {}),
+      })
+      .then(
+        (result) => {
+          if (!result.ok) {
+            const refusal = {
+              failed: REPLIES.authFailed,
+              throttled: REPLIES.authBlocked,
+              busy: () => reply(454, '4.7.0', 'Temporary authentication failure, try again later'),
+            }[result.reason];
+            cb(refusal());
+            return;
+          }
+          if (state) state.principal = result.principal;
+          state?.log.info({ user: result.principal.accountId, method: auth.method }, 'authenticated');
+          cb(null, { user: result.principal.accountId });
+        },
+        (err: unknown) => {
+          state?.log.error({ err: errorMessage(err) }, 'auth failed unexpectedly');
+          cb(REPLIES.localError());
+        },
+      );
   }
 
   /** Runs an async handler; any unexpected error becomes 451 4.3.0 and is logged. */

@@ -105,6 +105,41 @@ export function runDirectoryContract(name: string, open: () => Promise<{ dir: Di
       dir.close();
     });
 
+    test('loginName: one canonical form for every spelling of an account; passwordHash reads the row now', async () => {
+      const { dir } = await open();
+      await dir.addDomain('example.test');
+      await dir.addUser('t@example.test', { password: 'pw' });
+      for (const s of [
+        't@example.test',
+        'T@Example.TEST',
+        ' t@example.test ',
+        't@example.test.',
+        '"t"@example.test',
+        '"\\t"@example.test',
+      ]) {
+        assert.equal(dir.loginName(s), 't@example.test', s);
+      }
+      for (const s of [
+        't',
+        '',
+        't@',
+        '@example.test',
+        't@example..test',
+        `${'x'.repeat(400)}@example.test`,
+        't\u0000@example.test',
+      ]) {
+        assert.equal(dir.loginName(s), null, s);
+      }
+      const before = await dir.passwordHash('t@example.test' as AccountId);
+      assert.ok(before);
+      await dir.setPassword('t@example.test', 'pw2');
+      const after = await dir.passwordHash('t@example.test' as AccountId);
+      assert.ok(after && after !== before);
+      await dir.deleteUser('t@example.test');
+      assert.equal(await dir.passwordHash('t@example.test' as AccountId), null);
+      dir.close();
+    });
+
     test('resolution: unknown domain/user, plus-addressing, aliases, self-reference, loops, catch-all', async () => {
       const { dir } = await open();
       await dir.addDomain('example.test');

@@ -13,8 +13,8 @@ export class RawImap {
     this.#c = c;
   }
 
-  static async connect(port: number): Promise<{ client: RawImap; greeting: string }> {
-    const c = await RawSmtp.connect(port);
+  static async connect(port: number, localAddress?: string): Promise<{ client: RawImap; greeting: string }> {
+    const c = await RawSmtp.connect(port, '127.0.0.1', localAddress);
     const client = new RawImap(c);
     const greeting = await client.readLine();
     return { client, greeting };

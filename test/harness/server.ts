@@ -84,6 +84,8 @@ export async function startTestServer(
     submission?: boolean | string;
     /** More TOML sections ([delivery], [dns] ...), appended as they are. */
     extra?: string;
+    /** Keys added to the [auth] section (e.g. `failure_delay = "0s"`). */
+    auth?: string;
     /** An existing directory to run in (restart tests); kept by stop() when given. */
     dir?: string;
   } = {},
@@ -97,6 +99,7 @@ export async function startTestServer(
     );
   }
   if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);
+  if (opts.auth) text = text.replace('bcrypt_cost = 4', `bcrypt_cost = 4\n${opts.auth}`);
   if (opts.server) text += `[server]\n${opts.server}\n`;
   const configFile = join(dir, 'arcline.toml');
   await writeFile(configFile, text);
