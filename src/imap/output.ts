@@ -2,6 +2,9 @@
 // bytes, or a range of an open message file (streamed, so FETCH of a large message never holds
 // it in memory). Parts are written in order; the socket's "drain" paces us. send() never
 // rejects because the client went away (it just stops writing), so callers may fire and forget.
+// Awaited responses never pile up (each waits for "drain"); fire-and-forget ones (IDLE updates)
+// could, for a client that does not read: past `maxQueued` bytes waiting, `onOverflow` is
+// called (the connection closes) and nothing more is queued.
 
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
@@ -9,13 +12,22 @@ import { constants, type DeflateRaw } from 'node:zlib';
 
 export type Part = string | Buffer | { readonly file: FileHandle; readonly start: number; readonly length: number };
 
+export interface OutputBounds {
+  /** Bytes queued (socket and compressor) beyond which the client is taken as not reading. */
+  readonly maxQueued: number;
+  readonly onOverflow: () => void;
+}
+
 export class Output {
   #socket: Socket;
   /** RFC 4978: with COMPRESS=DEFLATE everything goes through here, flushed after each send. */
   #deflate: DeflateRaw | null = null;
+  readonly #bounds: OutputBounds | null;
+  #overflowed = false;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, bounds: OutputBounds | null = null) {
     this.#socket = socket;
+    this.#bounds = bounds;
   }
 
   /** After STARTTLS the TLS socket replaces the plain one. */
@@ -28,7 +40,21 @@ export class Output {
     this.#deflate = deflate;
   }
 
+  /** Bytes written and not yet taken by the kernel (or the compressor). */
+  get queued(): number {
+    return (
+      this.#socket.writableLength + (this.#deflate ? this.#deflate.writableLength + this.#deflate.readableLength : 0)
+    );
+  }
+
   async send(parts: readonly Part[]): Promise<void> {
+    const b = this.#bounds;
+    if (this.#overflowed) return;
+    if (b && this.queued > b.maxQueued) {
+      this.#overflowed = true;
+      b.onOverflow();
+      return;
+    }
     await this.#send(parts);
     const d = this.#deflate;
     // A sync flush makes everything written so far decodable by the client now.
