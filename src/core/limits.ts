@@ -71,7 +71,7 @@ export const LIMITS = {
     streamAppendAbove: 64 * 1024,
     /** After login, the bytes one command holds in memory: lines, collected literals and the
      *  spooled messages small enough to stay in memory (the store spills larger ones to disk). */
-    commandMemoryBytes: 8 * 1024 * 1024,
+    commandMemoryBytes: 2 * 1024 * 1024,
     /** All literals of one command together (MULTIAPPEND), in memory or spooled; at least the
      *  APPEND limit. */
     commandLiteralBytes: 256 * 1024 * 1024,
@@ -80,6 +80,9 @@ export const LIMITS = {
     maxQueuedOutputBytes: 4 * 1024 * 1024,
     /** After BYE, how long the client gets to read it and close before we close. */
     closeLingerMs: 2000,
+    /** After BYE, what the client may still send (read and dropped, so its close is seen);
+     *  more, and the connection is closed at once. */
+    maxBytesAfterBye: 64 * 1024,
     /** Refused connections waiting to read their BYE; beyond this a refused one is closed at once. */
     maxLingering: 512,
   },

@@ -129,6 +129,8 @@ export class Connection {
   /** The server is shutting down: BYE once no command is in progress. */
   #closing = false;
   #hungUp = false;
+  /** Bytes read (and dropped) after #hangUp. */
+  #afterBye = 0;
   #done = false;
   readonly #onClose: () => void;
 
@@ -254,7 +256,11 @@ export class Connection {
   }
 
   #enqueue(chunk: Buffer): void {
-    if (this.#hungUp) return;
+    if (this.#hungUp) {
+      this.#afterBye += chunk.length;
+      if (this.#afterBye > LIMITS.imap.maxBytesAfterBye) this.#raw.destroy();
+      return;
+    }
     if (this.#commandTimer) {
       clearTimeout(this.#commandTimer);
       this.#commandTimer = null;

@@ -142,7 +142,11 @@ export class ImapServer {
     const bye = () => socket.end(`* BYE ${REFUSED[refusal]}\r\n`);
     if (implicit) socket.once('secure', bye);
     else bye();
-    socket.resume();
+    let dropped = 0;
+    socket.on('data', (d: Buffer) => {
+      dropped += d.length;
+      if (dropped > LIMITS.imap.maxBytesAfterBye) raw.destroy();
+    });
   }
 
   /** Stops listening, says BYE to every client once its command in progress is complete, and

@@ -82,6 +82,8 @@ export async function startTestServer(
     /** Listen for submission (STARTTLS and implicit TLS) on ephemeral ports; a string adds
      *  keys to the [submission] section. */
     submission?: boolean | string;
+    /** Keys added to the [imap] section, e.g. 'login_timeout = "1s"'. */
+    imap?: string;
     /** More TOML sections ([delivery], [dns] ...), appended as they are. */
     extra?: string;
     /** An existing directory to run in (restart tests); kept by stop() when given. */
@@ -97,6 +99,7 @@ export async function startTestServer(
     );
   }
   if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);
+  if (opts.imap) text = text.replace('[imap]\n', `[imap]\n${opts.imap}\n`);
   if (opts.server) text += `[server]\n${opts.server}\n`;
   const configFile = join(dir, 'arcline.toml');
   await writeFile(configFile, text);

@@ -115,8 +115,9 @@ export class CommandFramer {
   #limits: FramerLimits;
   #policy: LiteralPolicy;
   #cmd: Pending = fresh();
-  /** While reading a literal: its chunks (null when streamed) and the bytes still missing. */
-  #literal: { chunks: Buffer[] | null; missing: number; index: number } | null = null;
+  /** While reading a literal: its buffer (null when streamed, allocated once at its announced
+   *  size, within the budget) and the bytes still missing. */
+  #literal: { buf: Buffer | null; missing: number; index: number } | null = null;
   /** After a fatal error nothing more is read. */
   #dead = false;
   #literalBytesRead = 0;
@@ -189,15 +190,15 @@ export class CommandFramer {
   }
 
   #literalBytes(chunk: Buffer, pos: number, events: FramerEvent[]): number {
-    const lit = this.#literal as { chunks: Buffer[] | null; missing: number; index: number };
+    const lit = this.#literal as { buf: Buffer | null; missing: number; index: number };
     const take = Math.min(lit.missing, chunk.length - pos);
     const data = chunk.subarray(pos, pos + take);
+    if (lit.buf) data.copy(lit.buf, lit.buf.length - lit.missing);
+    else events.push({ type: 'literal-data', index: lit.index, chunk: data, end: lit.missing === take });
     lit.missing -= take;
     this.#literalBytesRead += take;
-    if (lit.chunks) lit.chunks.push(data);
-    else events.push({ type: 'literal-data', index: lit.index, chunk: data, end: lit.missing === 0 });
     if (lit.missing === 0) {
-      if (lit.chunks) this.#cmd.literals.push(Buffer.concat(lit.chunks));
+      if (lit.buf) this.#cmd.literals.push(lit.buf);
       this.#literal = null;
     }
     return take;
@@ -236,9 +237,9 @@ export class CommandFramer {
       cmd.literals.push(Buffer.alloc(0));
     } else if (streamed) {
       cmd.literals.push({ streamed: true, index, size: lit.size });
-      this.#literal = { chunks: null, missing: lit.size, index };
+      this.#literal = { buf: null, missing: lit.size, index };
     } else {
-      this.#literal = { chunks: [], missing: lit.size, index };
+      this.#literal = { buf: Buffer.allocUnsafe(lit.size), missing: lit.size, index };
     }
     return lit.nonSync ? null : { type: 'continue' };
   }
