@@ -168,7 +168,7 @@ describe('hostile IMAP clients: resources of a spawned server', () => {
   });
 
   test('SIGTERM finishes within shutdown_grace with clients that never read, never close or never handshake', async (t: TestContext) => {
-    const { srv, port, tlsPort } = await serve(t, 'max_connections = 5', '[server]\nshutdown_grace = "2s"\n');
+    const { srv, port, tlsPort } = await serve(t, 'max_connections_per_ip = 4', '[server]\nshutdown_grace = "2s"\n');
     // Never closes, ignores BYE.
     const idle = await RawImap.connect(port);
     // Half a command: the server waits for the rest until the grace is over.
@@ -189,7 +189,7 @@ describe('hostile IMAP clients: resources of a spawned server', () => {
     assert.match(await readUntil(deaf, 'b OK'), /b OK/);
     await send(deaf, Array.from({ length: 10 }, (_, i) => `f${i} FETCH 1 BODY[]\r\n`).join(''));
     deaf.pause();
-    // Refused (the 5th place is the refused one's), and never closes.
+    // Over the limit of 4 per address: refused, and they never close.
     await connect(port).then((s) => s.on('error', () => {}));
     await connect(port).then((s) => s.on('error', () => {}));
     await sleep(300); // let the server start writing to the deaf client
