@@ -14,6 +14,7 @@ import { RawImap } from '../harness/imap-client.ts';
 import { runCli, type ServerProcess, spawnServer } from '../harness/process.ts';
 import { resourcesOf } from '../harness/resources.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
+import { envelope, RawSmtp } from '../harness/smtp-client.ts';
 
 const MB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -189,6 +190,11 @@ describe('hostile IMAP clients: resources of a spawned server', () => {
     assert.match(await readUntil(deaf, 'b OK'), /b OK/);
     await send(deaf, Array.from({ length: 10 }, (_, i) => `f${i} FETCH 1 BODY[]\r\n`).join(''));
     deaf.pause();
+    // An SMTP transaction stalled in DATA: the services stop together, within the one grace.
+    const smtp = await RawSmtp.connect(srv.port);
+    await envelope(smtp, 'a@remote.example', ['alice@example.test']);
+    assert.equal((await smtp.cmd('DATA')).code, 354);
+    smtp.write('Subject: stalled\r\n\r\nhalf');
     // Over the limit of 4 per address: refused, and they never close.
     await connect(port).then((s) => s.on('error', () => {}));
     await connect(port).then((s) => s.on('error', () => {}));
@@ -208,7 +214,7 @@ describe('hostile IMAP clients: resources of a spawned server', () => {
       lines.push(l);
     }
     assert.deepEqual(lines, ['* BYE Server shutting down']);
-    for (const s of [half.client, idle.client]) s.close();
+    for (const s of [half.client, idle.client, smtp]) s.close();
     mute.destroy();
     deaf.destroy();
   });
