@@ -10,6 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { constants, createInflateRaw, deflateRawSync } from 'node:zlib';
 import nodemailer from 'nodemailer';
+import { LIMITS } from '../../src/core/limits.ts';
+import { Output } from '../../src/imap/output.ts';
 import { RawImap } from '../harness/imap-client.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 
@@ -152,6 +154,30 @@ describe('hostile IMAP clients: bounds before the bytes', () => {
     await until(() => text.includes('a3 OK '));
     sock.destroy();
   });
+});
+
+test('output a client does not read is bounded: past LIMITS.imap.maxQueuedOutputBytes it is dropped', async () => {
+  // IDLE updates are sent without waiting; a client that never reads must not make them pile up.
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  client.pause();
+  const sock = await accepted;
+  let overflows = 0;
+  const out = new Output(sock, {
+    maxQueued: LIMITS.imap.maxQueuedOutputBytes,
+    onOverflow: () => {
+      overflows++;
+      sock.destroy();
+    },
+  });
+  const part = Buffer.alloc(256 * 1024, 0x2a);
+  for (let i = 0; i < 64; i++) void out.send([part]); // 16 MB, nobody reading
+  assert.equal(overflows, 1);
+  assert.ok(sock.destroyed);
+  client.destroy();
+  server.close();
 });
 
 describe('hostile IMAP clients: deadlines', () => {
