@@ -234,7 +234,8 @@ export class Connection {
     if (this.#hungUp || this.#done) return;
     this.#hungUp = true;
     this.#clearTimers();
-    if (reason !== 'logout') this.#log.info({ ip: this.#ip, reason }, 'imap hangup');
+    // A stable line for fail2ban (docs/security.md): address first, then the reason.
+    if (reason !== 'logout') this.#log.info({ ip: this.#ip, reason, ...(text ? { bye: text } : {}) }, 'imap hangup');
     this.#queue.length = 0;
     this.#lingerTimer = setTimeout(() => this.#raw.destroy(), LIMITS.imap.closeLingerMs);
     const socket = this.#socket;
@@ -355,10 +356,7 @@ export class Connection {
       }
       case 'error': {
         const code = ev.code ? `[${ev.code}] ` : '';
-        if (ev.fatal) {
-          this.#log.info({ ip: this.#ip, text: ev.text }, 'imap protocol violation');
-          return this.#hangUp('protocol', `${code}${ev.text}`);
-        }
+        if (ev.fatal) return this.#hangUp('protocol', `${code}${ev.text}`);
         return this.#out.line(`${ev.tag ?? '*'} ${ev.code ? 'NO' : 'BAD'} ${code}${ev.text}`);
       }
       case 'command':

@@ -2,8 +2,9 @@
 // connection is counted the moment it is accepted, before any TLS handshake, against
 // [imap] max_connections_per_ip (IPv6: per /64) and [imap] max_connections. A connection over a
 // limit is told `* BYE ...` (after the handshake on the TLS port), what it sends is read and
-// dropped, and it is closed after a short linger whatever it does; nothing is counted for it and
-// at most LIMITS.imap.maxLingering of them wait at once (beyond, they are closed at once).
+// dropped (up to LIMITS.imap.maxBytesAfterBye), and it is closed after a short linger whatever it
+// does; nothing is counted for it and at most LIMITS.imap.maxLingering of them wait at once
+// (beyond, they are closed at once).
 // The login deadline ([imap] login_timeout) starts at accept, so a TLS handshake that never
 // finishes is cut off by it too. Shutdown: BYE to every client once its command in progress is
 // complete, and every socket destroyed when [server] shutdown_grace has passed.
@@ -78,11 +79,6 @@ export class ImapServer {
     return bound;
   }
 
-  /** Open TCP connections of every kind (tests and metrics). */
-  get sockets(): number {
-    return this.#sockets.size;
-  }
-
   #accept(raw: net.Socket, implicit: boolean): void {
     raw.on('error', () => {});
     if (this.#closing) {
@@ -126,7 +122,7 @@ export class ImapServer {
   }
 
   /** BYE (once TLS is up on the TLS port), then closed after a short linger whatever the
-   *  client does; what it sends meanwhile is read and dropped. */
+   *  client does; what it sends meanwhile is read and dropped, up to a bound. */
   #refuse(raw: net.Socket, socket: net.Socket, implicit: boolean, ip: string, refusal: Refusal): void {
     this.#deps.log.info({ ip, reason: refusal }, 'imap connection refused');
     if (this.#lingering >= LIMITS.imap.maxLingering) {
