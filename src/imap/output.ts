@@ -58,7 +58,12 @@ export class Output {
     await this.#send(parts);
     const d = this.#deflate;
     // A sync flush makes everything written so far decodable by the client now.
-    if (d && !this.#socket.destroyed) await new Promise<void>((r) => d.flush(constants.Z_SYNC_FLUSH, () => r()));
+    if (d && !this.#ended) await new Promise<void>((r) => d.flush(constants.Z_SYNC_FLUSH, () => r()));
+  }
+
+  /** The connection is closed or ending (after BYE): nothing more is written. */
+  get #ended(): boolean {
+    return this.#socket.destroyed || this.#socket.writableEnded || this.#deflate?.writableEnded === true;
   }
 
   /** Writes to the deflate stream when compression is on, else to the socket. */
@@ -68,7 +73,7 @@ export class Output {
 
   async #send(parts: readonly Part[]): Promise<void> {
     for (const p of parts) {
-      if (this.#socket.destroyed) return;
+      if (this.#ended) return;
       if (typeof p === 'string' || Buffer.isBuffer(p)) {
         if (!this.#write(p)) await this.#drain();
         continue;
@@ -76,14 +81,14 @@ export class Output {
       let pos = p.start;
       const end = p.start + p.length;
       const buf = Buffer.allocUnsafe(Math.min(256 * 1024, Math.max(p.length, 1)));
-      while (pos < end && !this.#socket.destroyed) {
+      while (pos < end && !this.#ended) {
         const { bytesRead } = await p.file.read(buf, 0, Math.min(buf.length, end - pos), pos);
         if (bytesRead === 0) break; // the file is shorter than its index said: pad below
         pos += bytesRead;
         if (!this.#write(Buffer.from(buf.subarray(0, bytesRead)))) await this.#drain();
       }
       // A literal's announced length must be honoured whatever happened to the file.
-      if (pos < end && !this.#socket.destroyed) this.#write(Buffer.alloc(end - pos, 0x20));
+      if (pos < end && !this.#ended) this.#write(Buffer.alloc(end - pos, 0x20));
     }
   }
 
