@@ -48,8 +48,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   await ctx.store.cleanSpool();
   const services: { close(): Promise<void> }[] = [];
   const stopAll = async () => {
-    for (const s of services.reverse()) await s.close();
+    // Together, so the whole stop takes at most [server] shutdown_grace (each service ends what
+    // is still in flight at that deadline), not the sum of the services' graces.
+    const results = await Promise.allSettled(services.map((s) => s.close()));
     await ctx.close();
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   };
   try {
     const tls = await TlsManager.open(

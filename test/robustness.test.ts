@@ -1,11 +1,13 @@
 // One bad client never affects others: random bytes and protocol fragments are thrown at the
-// SMTP and IMAP ports from many connections at once; afterwards a normal client is served.
+// SMTP and IMAP ports from many connections at once (IMAP also after logging in); afterwards a
+// normal client is served and no connection is left open.
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { RawImap } from './harness/imap-client.ts';
+import { resourcesOf } from './harness/resources.ts';
 import { startTestServer, type TestServer } from './harness/server.ts';
 import { envelope, RawSmtp } from './harness/smtp-client.ts';
 
@@ -14,6 +16,8 @@ before(async () => {
   s = await startTestServer({
     smtp: 'max_connections_per_ip = 200',
     submission: 'max_connections_per_ip = 200',
+    // Low enough that the spray also runs into IMAP's per-address limit (refused connections).
+    imap: 'max_connections_per_ip = 10',
   });
 });
 after(() => s.stop());
@@ -48,21 +52,40 @@ const FRAGMENTS = [
   '* OK\r\n',
   'x'.repeat(5000),
   '\xff\xfe',
+  // Hostile IMAP patterns (issue #10): literals before login, budgets, deadlines, COMPRESS.
+  'a LOGIN {262144+}\r\n',
+  'a LOGIN {70000}\r\n',
+  'a APPEND INBOX {20000000+}\r\n',
+  'a APPEND INBOX (\\Seen) {5}\r\n',
+  'a SEARCH TEXT {250000+}\r\n',
+  'a AUTHENTICATE PLAIN\r\n',
+  'a IDLE\r\n',
+  'DONE\r\n',
+  'a LIST "" "*****X"\r\n',
+  'a UID FETCH 1:* (BODY.PEEK[] BINARY[1])\r\n',
+  'x'.repeat(70_000),
 ];
+
+/** What an IMAP spray connection sends first to reach the logged-in state, or nothing. */
+const IMAP_PREFIXES = ['', 'a0 LOGIN alice@example.test secret-password\r\nb0 SELECT INBOX\r\n'];
 
 async function spray(port: number, data: Buffer): Promise<void> {
   await new Promise<void>((resolve) => {
     const sock = net.connect(port, '127.0.0.1');
     sock.on('error', () => resolve());
     sock.on('close', () => resolve());
+    sock.resume(); // read what the server says, so our close is a clean FIN, not a reset
     sock.on('connect', () => {
-      sock.end(data);
+      // Held open a moment, so many are open at once (and some are over a per-address limit).
+      sock.write(data);
+      setTimeout(() => sock.end(), 100);
       setTimeout(() => sock.destroy(), 300);
     });
   });
 }
 
 test('random input to SMTP, submission and IMAP never stops the server from serving others', async () => {
+  const fdsBefore = (await resourcesOf()).fds;
   const inputs = fc.sample(
     fc.array(
       fc.oneof(
@@ -79,9 +102,19 @@ test('random input to SMTP, submission and IMAP never stops the server from serv
   await Promise.all(
     inputs.flatMap((parts) => {
       const data = Buffer.from(parts.join(''), 'latin1');
-      return [spray(s.port, data), spray(s.imapPort, data), spray(s.submissionPort, data)];
+      const imap = (prefix: string) => spray(s.imapPort, Buffer.concat([Buffer.from(prefix), data]));
+      return [spray(s.port, data), ...IMAP_PREFIXES.map(imap), spray(s.submissionPort, data)];
     }),
   );
+  // Every connection the server refused (IMAP allows 10 per address here) or ended is closed: the
+  // process holds no more descriptors than before.
+  const deadline = Date.now() + 20_000;
+  let fds = (await resourcesOf()).fds;
+  while (fds > fdsBefore + 5 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    fds = (await resourcesOf()).fds;
+  }
+  assert.ok(fds <= fdsBefore + 5, `${fds} open fds after the spray, ${fdsBefore} before`);
   const smtp = await RawSmtp.connect(s.port);
   const replies = await envelope(smtp, 'a@remote.example', ['alice@example.test']);
   assert.deepEqual(

@@ -185,8 +185,19 @@ export const configSchema = z
         tls_listen: z.array(listenAddress).default(['127.0.0.1:2993']),
         /** Simultaneous IMAP connections from one IP address (IPv6: per /64). */
         max_connections_per_ip: positiveInt.default(LIMITS.imap.defaultMaxConnectionsPerIp),
-        /** Idle time before autologout; RFC 9051 §5.4 requires at least 30 minutes. */
+        /** Simultaneous IMAP connections in total; more get BYE and are closed. */
+        max_connections: positiveInt.default(LIMITS.imap.defaultMaxConnections),
+        /** Idle time before autologout, once logged in; RFC 9051 §5.4 requires at least 30 minutes. */
         timeout: duration.default(LIMITS.imap.defaultAutologoutMs),
+        /** Time from connect to a successful login, whatever the client sends (TLS handshake
+         *  included); then BYE and close. Also bounds idling before login. */
+        login_timeout: duration.default(LIMITS.imap.defaultLoginTimeoutMs),
+        /** Time a started command (its line and literals) may take to arrive; literal bytes
+         *  arriving at min_data_rate or faster extend it. IDLE is not a command in progress. */
+        command_timeout: duration.default(LIMITS.imap.defaultCommandTimeoutMs),
+        /** Bytes per second a literal (an APPEND message) must arrive at, on average, to keep
+         *  extending command_timeout (Postfix smtpd_min_data_rate). */
+        min_data_rate: size.pipe(positiveInt).default(LIMITS.imap.defaultMinDataRate),
       })
       .prefault({}),
     tls: z

@@ -19,31 +19,53 @@ export function clientKey(ip: string): string {
     .join(':')}::/64`;
 }
 
+/** Why a connection was not admitted: its client is at its limit, or everyone together is. */
+export type Refusal = 'per-ip' | 'total';
+
 export class ConnectionCounter {
   readonly #counts = new Map<string, number>();
   readonly #max: number;
+  readonly #maxTotal: number;
+  #total = 0;
 
-  constructor(maxPerClient: number) {
+  constructor(maxPerClient: number, maxTotal = Number.POSITIVE_INFINITY) {
     this.#max = maxPerClient;
+    this.#maxTotal = maxTotal;
   }
 
   /** Counts a new connection; false (and nothing counted) when the client is at its limit. */
   acquire(ip: string): boolean {
-    const key = clientKey(ip);
-    const n = this.#counts.get(key) ?? 0;
-    if (n >= this.#max) return false;
-    this.#counts.set(key, n + 1);
-    return true;
+    return this.admit(ip) === null;
   }
 
+  /** Counts a new connection, or says why not (and counts nothing). */
+  admit(ip: string): Refusal | null {
+    if (this.#total >= this.#maxTotal) return 'total';
+    const key = clientKey(ip);
+    const n = this.#counts.get(key) ?? 0;
+    if (n >= this.#max) return 'per-ip';
+    this.#counts.set(key, n + 1);
+    this.#total++;
+    return null;
+  }
+
+  /** Forgets one counted connection of `ip` (call once per admitted connection). */
   release(ip: string): void {
     const key = clientKey(ip);
     const n = this.#counts.get(key) ?? 0;
+    if (n === 0) return;
+    this.#total--;
     if (n <= 1) this.#counts.delete(key);
     else this.#counts.set(key, n - 1);
   }
 
+  /** Client addresses (or /64s) with a connection. */
   get size(): number {
     return this.#counts.size;
+  }
+
+  /** Connections counted, in all. */
+  get total(): number {
+    return this.#total;
   }
 }

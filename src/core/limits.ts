@@ -47,8 +47,44 @@ export const LIMITS = {
   imap: {
     /** Thunderbird opens up to 5 per account, several accounts per household share an address. */
     defaultMaxConnectionsPerIp: 50,
+    /** All IMAP connections together (both listeners); each holds a file descriptor. */
+    defaultMaxConnections: 1000,
     /** RFC 9051 §5.4: the autologout timer must be at least 30 minutes. */
     defaultAutologoutMs: 30 * 60 * 1000,
+    /** From connect to a successful login, whatever the client sends (Dovecot: 3 minutes). */
+    defaultLoginTimeoutMs: 60 * 1000,
+    /** Time one command (its line and literals) may take to arrive, beyond what its literal
+     *  bytes earn at the minimum data rate. */
+    defaultCommandTimeoutMs: 60 * 1000,
+    /** Bytes per second a literal must keep up on average (Postfix smtpd_min_data_rate: 500). */
+    defaultMinDataRate: 1024,
+    /** One line of a command (Dovecot imap_max_line_length is 64 KiB too). */
+    maxLineBytes: 64 * 1024,
+    /** Before login, everything of one command: its lines and all its literals (LOGIN with
+     *  literal user name and password, ID). */
+    preauthCommandBytes: 64 * 1024,
+    /** One literal that is not an APPEND message (a search string, a password). */
+    maxLiteralBytes: 256 * 1024,
+    /** Literals in one command. */
+    maxLiterals: 1000,
+    /** APPEND messages larger than this are spooled as they arrive instead of collected. */
+    streamAppendAbove: 64 * 1024,
+    /** After login, the bytes one command holds in memory: lines, collected literals and the
+     *  spooled messages small enough to stay in memory (the store spills larger ones to disk). */
+    commandMemoryBytes: 2 * 1024 * 1024,
+    /** All literals of one command together (MULTIAPPEND), in memory or spooled; at least the
+     *  APPEND limit. */
+    commandLiteralBytes: 256 * 1024 * 1024,
+    /** Output queued for a client that does not read it (IDLE updates pile up); past this the
+     *  connection is closed. */
+    maxQueuedOutputBytes: 4 * 1024 * 1024,
+    /** After BYE, how long the client gets to read it and close before we close. */
+    closeLingerMs: 2000,
+    /** After BYE, what the client may still send (read and dropped, so its close is seen);
+     *  more, and the connection is closed at once. */
+    maxBytesAfterBye: 64 * 1024,
+    /** Refused connections waiting to read their BYE; beyond this a refused one is closed at once. */
+    maxLingering: 512,
   },
   mailboxes: {
     /** Maildir++ keeps a folder as one directory entry ".<modified UTF-7 name>", and a file name

@@ -2,6 +2,9 @@
 // bytes, or a range of an open message file (streamed, so FETCH of a large message never holds
 // it in memory). Parts are written in order; the socket's "drain" paces us. send() never
 // rejects because the client went away (it just stops writing), so callers may fire and forget.
+// Awaited responses never pile up (each waits for "drain"); fire-and-forget ones (IDLE updates)
+// could, for a client that does not read: past `maxQueued` bytes waiting, `onOverflow` is
+// called (the connection closes) and nothing more is queued.
 
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
@@ -9,13 +12,22 @@ import { constants, type DeflateRaw } from 'node:zlib';
 
 export type Part = string | Buffer | { readonly file: FileHandle; readonly start: number; readonly length: number };
 
+export interface OutputBounds {
+  /** Bytes queued (socket and compressor) beyond which the client is taken as not reading. */
+  readonly maxQueued: number;
+  readonly onOverflow: () => void;
+}
+
 export class Output {
   #socket: Socket;
   /** RFC 4978: with COMPRESS=DEFLATE everything goes through here, flushed after each send. */
   #deflate: DeflateRaw | null = null;
+  readonly #bounds: OutputBounds | null;
+  #overflowed = false;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, bounds: OutputBounds | null = null) {
     this.#socket = socket;
+    this.#bounds = bounds;
   }
 
   /** After STARTTLS the TLS socket replaces the plain one. */
@@ -28,11 +40,30 @@ export class Output {
     this.#deflate = deflate;
   }
 
+  /** Bytes written and not yet taken by the kernel (or the compressor). */
+  get queued(): number {
+    return (
+      this.#socket.writableLength + (this.#deflate ? this.#deflate.writableLength + this.#deflate.readableLength : 0)
+    );
+  }
+
   async send(parts: readonly Part[]): Promise<void> {
+    const b = this.#bounds;
+    if (this.#overflowed) return;
+    if (b && this.queued > b.maxQueued) {
+      this.#overflowed = true;
+      b.onOverflow();
+      return;
+    }
     await this.#send(parts);
     const d = this.#deflate;
     // A sync flush makes everything written so far decodable by the client now.
-    if (d && !this.#socket.destroyed) await new Promise<void>((r) => d.flush(constants.Z_SYNC_FLUSH, () => r()));
+    if (d && !this.#ended) await new Promise<void>((r) => d.flush(constants.Z_SYNC_FLUSH, () => r()));
+  }
+
+  /** The connection is closed or ending (after BYE): nothing more is written. */
+  get #ended(): boolean {
+    return this.#socket.destroyed || this.#socket.writableEnded || this.#deflate?.writableEnded === true;
   }
 
   /** Writes to the deflate stream when compression is on, else to the socket. */
@@ -42,7 +73,7 @@ export class Output {
 
   async #send(parts: readonly Part[]): Promise<void> {
     for (const p of parts) {
-      if (this.#socket.destroyed) return;
+      if (this.#ended) return;
       if (typeof p === 'string' || Buffer.isBuffer(p)) {
         if (!this.#write(p)) await this.#drain();
         continue;
@@ -50,14 +81,14 @@ export class Output {
       let pos = p.start;
       const end = p.start + p.length;
       const buf = Buffer.allocUnsafe(Math.min(256 * 1024, Math.max(p.length, 1)));
-      while (pos < end && !this.#socket.destroyed) {
+      while (pos < end && !this.#ended) {
         const { bytesRead } = await p.file.read(buf, 0, Math.min(buf.length, end - pos), pos);
         if (bytesRead === 0) break; // the file is shorter than its index said: pad below
         pos += bytesRead;
         if (!this.#write(Buffer.from(buf.subarray(0, bytesRead)))) await this.#drain();
       }
       // A literal's announced length must be honoured whatever happened to the file.
-      if (pos < end && !this.#socket.destroyed) this.#write(Buffer.alloc(end - pos, 0x20));
+      if (pos < end && !this.#ended) this.#write(Buffer.alloc(end - pos, 0x20));
     }
   }
 

@@ -1,26 +1,28 @@
-// IMAP listeners and connections: [imap] listen (plain, STARTTLS) and tls_listen (implicit TLS).
-// Each connection: bytes -> CommandFramer -> Session, processed one event at a time with the
-// socket paused meanwhile (backpressure; one slow client never blocks another). No timers per
-// connection beyond the socket's own idle timeout ([imap] timeout, RFC 9051 §5.4 autologout).
+// IMAP listeners: [imap] listen (plain, STARTTLS) and tls_listen (implicit TLS). Every TCP
+// connection is counted the moment it is accepted, before any TLS handshake, against
+// [imap] max_connections_per_ip (IPv6: per /64) and [imap] max_connections. A connection over a
+// limit is told `* BYE ...` (after the handshake on the TLS port), what it sends is read and
+// dropped (up to LIMITS.imap.maxBytesAfterBye), and it is closed after a short linger whatever it
+// does; nothing is counted for it and at most LIMITS.imap.maxLingering of them wait at once
+// (beyond, they are closed at once).
+// The login deadline ([imap] login_timeout) starts at accept, so a TLS handshake that never
+// finishes is cut off by it too. Shutdown: BYE to every client once its command in progress is
+// complete, and every socket destroyed when [server] shutdown_grace has passed.
+// The connections themselves: connection.ts.
 
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import { createDeflateRaw, createInflateRaw } from 'node:zlib';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
-import { ConnectionCounter } from '../core/connection-limits.ts';
-import { CrlfNormalizer } from '../core/crlf.ts';
+import { ConnectionCounter, type Refusal } from '../core/connection-limits.ts';
 import { errorMessage } from '../core/errors.ts';
-import { newId } from '../core/ids.ts';
+import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
-import type { SpooledMessage, SpoolWriter } from '../store/types.ts';
 import type { TlsManager } from '../tls/certs.ts';
-import { Output } from './output.ts';
-import { Session } from './session.ts';
-import { CommandFramer, DEFAULT_FRAMER_LIMITS, type FramerEvent } from './wire/framer.ts';
+import { Connection } from './connection.ts';
 
 export interface ImapDeps {
   readonly config: Config;
@@ -32,16 +34,25 @@ export interface ImapDeps {
   readonly authenticator: Authenticator;
 }
 
+const REFUSED: Record<Refusal, string> = {
+  'per-ip': 'Too many connections from your address',
+  total: 'Too many connections, try again later',
+};
+
 export class ImapServer {
   readonly #deps: ImapDeps;
   readonly #servers: net.Server[] = [];
+  /** Every accepted TCP socket until it closes: connections, handshakes, refused ones. */
   readonly #sockets = new Set<net.Socket>();
-  readonly #perIp: ConnectionCounter;
+  readonly #connections = new Set<Connection>();
+  readonly #counter: ConnectionCounter;
+  #lingering = 0;
+  #closing = false;
   #context: tls.SecureContext;
 
   constructor(deps: ImapDeps) {
     this.#deps = deps;
-    this.#perIp = new ConnectionCounter(deps.config.imap.max_connections_per_ip);
+    this.#counter = new ConnectionCounter(deps.config.imap.max_connections_per_ip, deps.config.imap.max_connections);
     this.#context = tls.createSecureContext(deps.tls.current);
     deps.tls.onChange((p) => {
       this.#context = tls.createSecureContext(p);
@@ -55,7 +66,9 @@ export class ImapServer {
       [implicit, true],
     ] as const) {
       for (const a of addrs) {
-        const server = secure ? this.#tlsServer() : net.createServer((s) => this.#accept(s, false));
+        // Implicit TLS too is a plain TCP listener: the socket is counted (and refused) before
+        // its handshake, which runs under our login deadline (#accept).
+        const server = net.createServer((s) => this.#accept(s, secure));
         this.#servers.push(server);
         bound.push(await listenOn(server, a));
         server.on('error', (err) => this.#deps.log.error({ err: errorMessage(err) }, 'imap listener error'));
@@ -64,225 +77,88 @@ export class ImapServer {
     return bound;
   }
 
-  /** Implicit TLS (993): the current pair, swapped on SIGHUP without dropping connections. */
-  #tlsServer(): tls.Server {
-    const server = tls.createServer({ ...this.#deps.tls.current }, (s) => this.#accept(s, true));
-    this.#deps.tls.onChange((p) => server.setSecureContext({ ...p }));
-    return server;
-  }
-
-  #accept(socket: net.Socket, secure: boolean): void {
-    const ip = socket.remoteAddress ?? '';
-    socket.on('error', () => {});
-    if (!this.#perIp.acquire(ip)) {
-      socket.end('* BYE Too many connections from your address\r\n');
+  #accept(raw: net.Socket, implicit: boolean): void {
+    raw.on('error', () => {});
+    if (this.#closing) {
+      raw.destroy();
       return;
     }
-    this.#sockets.add(socket);
-    socket.once('close', () => {
-      this.#sockets.delete(socket);
-      this.#perIp.release(ip);
-    });
-    new Connection(socket, secure, this.#deps, () => this.#context).start();
-  }
-
-  /** Stops listening and says BYE to every client. */
-  async close(): Promise<void> {
-    // A listener only reports closed once its connections are gone: end those first.
-    const closed = this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())));
-    for (const s of this.#sockets) {
-      s.end('* BYE Server shutting down\r\n');
-      setTimeout(() => s.destroy(), 1000).unref();
+    this.#sockets.add(raw);
+    raw.once('close', () => this.#sockets.delete(raw));
+    const ip = raw.remoteAddress ?? '';
+    const refusal = this.#counter.admit(ip);
+    if (refusal === null) raw.once('close', () => this.#counter.release(ip));
+    // Implicit TLS (993): the current pair, swapped on SIGHUP without dropping connections.
+    const socket = implicit ? new tls.TLSSocket(raw, { isServer: true, secureContext: this.#context }) : raw;
+    socket.on('error', () => {});
+    if (refusal !== null) {
+      this.#refuse(raw, socket, implicit, ip, refusal);
+      return;
     }
-    await Promise.all(closed);
-  }
-}
-
-class Connection {
-  #socket: net.Socket;
-  #secure: boolean;
-  readonly #deps: ImapDeps;
-  readonly #log: Logger;
-  readonly #out: Output;
-  #framer: CommandFramer;
-  readonly #session: Session;
-  readonly #queue: Buffer[] = [];
-  #running = false;
-  /** Set by STARTTLS: everything read before the upgrade is discarded. */
-  #upgraded = false;
-  readonly #spools = new Map<number, { writer: SpoolWriter; crlf: CrlfNormalizer }>();
-  readonly #spooled = new Map<number, Promise<SpooledMessage>>();
-  readonly #onData = (chunk: Buffer) => this.#enqueue(chunk);
-  /** Set by COMPRESS: the events of the chunk being handled are stale. */
-  #switched = false;
-  #done = false;
-
-  constructor(socket: net.Socket, secure: boolean, deps: ImapDeps, context: () => tls.SecureContext) {
-    this.#socket = socket;
-    this.#secure = secure;
-    this.#deps = deps;
-    this.#framer = new CommandFramer({ ...DEFAULT_FRAMER_LIMITS, maxAppend: deps.config.smtp.max_message_size });
-    this.#log = deps.log.child({ conn: newId('c') });
-    this.#out = new Output(socket);
-    const ip = socket.remoteAddress ?? '';
-    this.#session = new Session({
-      directory: deps.directory,
-      store: deps.store,
-      authenticator: deps.authenticator,
-      log: this.#log,
-      hostname: deps.config.hostname,
-      appendLimit: deps.config.smtp.max_message_size,
-      send: (parts) => this.#out.send(parts),
-      startTls: () => this.#startTls(context()),
-      startCompress: () => this.#startCompress(),
-      secure: () => this.#secure,
-      remoteAddress: ip,
-      loopback: ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.'),
-      streamedLiteral: (index) => this.#spooled.get(index) ?? Promise.reject(new Error('no such literal')),
-    });
-  }
-
-  start(): void {
-    this.#log.info({ ip: this.#socket.remoteAddress, tls: this.#secure }, 'imap connect');
-    this.#attach(this.#socket);
-    void this.#out.line(this.#session.greeting());
-  }
-
-  #attach(socket: net.Socket): void {
-    socket.setTimeout(this.#deps.config.imap.timeout, () => {
-      void this.#out.line('* BYE Autologout; idle for too long').then(() => socket.end());
-    });
-    socket.on('data', this.#onData);
-    socket.on('close', () => this.#closed());
-    socket.on('error', (err) => this.#log.debug({ err: errorMessage(err) }, 'imap socket error'));
-  }
-
-  #enqueue(chunk: Buffer): void {
-    this.#queue.push(chunk);
-    if (!this.#running) void this.#run();
-  }
-
-  async #run(): Promise<void> {
-    this.#running = true;
-    this.#socket.pause();
-    try {
-      while (this.#queue.length > 0 && !this.#socket.destroyed) {
-        const events = this.#framer.push(this.#queue.shift() as Buffer);
-        for (const ev of events) {
-          await this.#event(ev);
-          if (this.#upgraded || this.#switched || this.#socket.destroyed) break;
-        }
-        // After COMPRESS the rest of that chunk was parsed as plain text: drop those events;
-        // what follows arrives inflated through the new framer.
-        this.#switched = false;
-        if (this.#upgraded) {
-          this.#queue.length = 0; // RFC 9051 §6.2.1: nothing sent before TLS survives it
-          this.#upgraded = false;
-        }
-      }
-    } catch (e) {
-      this.#log.error({ err: errorMessage(e) }, 'imap connection failed');
-      this.#socket.destroy();
-    } finally {
-      this.#running = false;
-      if (!this.#socket.destroyed) this.#socket.resume();
-    }
-  }
-
-  async #event(ev: FramerEvent): Promise<void> {
-    switch (ev.type) {
-      case 'continue':
-        return this.#out.line('+ Ready for literal data');
-      case 'literal-data': {
-        // A streamed APPEND message: spooled with CRLF line endings, like SMTP mail.
-        let sp = this.#spools.get(ev.index);
-        if (!sp) {
-          sp = { writer: this.#deps.store.createSpool(), crlf: new CrlfNormalizer() };
-          this.#spools.set(ev.index, sp);
-        }
-        await sp.writer.write(sp.crlf.push(ev.chunk));
-        if (ev.end) {
-          await sp.writer.write(sp.crlf.end());
-          this.#spooled.set(ev.index, sp.writer.finish());
-        }
-        return;
-      }
-      case 'error': {
-        const code = ev.code ? `[${ev.code}] ` : '';
-        if (ev.fatal) {
-          await this.#out.line(`* BYE ${ev.text}`);
-          this.#socket.end();
-          return;
-        }
-        return this.#out.line(`${ev.tag ?? '*'} ${ev.code ? 'NO' : 'BAD'} ${code}${ev.text}`);
-      }
-      case 'command':
-        try {
-          await this.#session.handle(ev.frame);
-        } finally {
-          await this.#releaseSpools();
-        }
-        if (this.#session.state.kind === 'logout') this.#socket.end();
-        return;
-    }
-  }
-
-  async #releaseSpools(): Promise<void> {
-    for (const sp of this.#spools.values()) await sp.writer.abort();
-    for (const p of this.#spooled.values()) await p.then((m) => m.dispose()).catch(() => {});
-    this.#spools.clear();
-    this.#spooled.clear();
-  }
-
-  async #startTls(context: tls.SecureContext): Promise<void> {
-    const plain = this.#socket;
-    plain.off('data', this.#onData);
-    plain.setTimeout(0);
-    this.#upgraded = true;
-    this.#framer = new CommandFramer({ ...DEFAULT_FRAMER_LIMITS, maxAppend: this.#deps.config.smtp.max_message_size });
-    const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: context });
-    await new Promise<void>((resolve) => {
-      secure.once('secure', resolve);
-      secure.once('error', () => resolve());
-      secure.once('close', () => resolve());
-    });
-    this.#socket = secure;
-    this.#secure = true;
-    this.#out.replaceSocket(secure);
-    this.#attach(secure);
-    plain.resume();
-  }
-
-  /** RFC 4978: raw DEFLATE both ways from the next byte on. The client's compressed bytes are
-   *  inflated before the framer; our output is deflated and flushed after each response. */
-  async #startCompress(): Promise<void> {
-    const socket = this.#socket;
-    const inflate = createInflateRaw();
-    const deflate = createDeflateRaw({ level: 6 });
-    socket.off('data', this.#onData);
-    socket.on('data', (d: Buffer) => inflate.write(d));
-    inflate.on('data', this.#onData);
-    const fail = (err: Error) => {
-      this.#log.info({ err: errorMessage(err) }, 'imap compression error');
-      socket.destroy();
+    const loginBy = Date.now() + this.#deps.config.imap.login_timeout;
+    const begin = () => {
+      const deps = { ...this.#deps, context: () => this.#context };
+      const conn = new Connection(socket, raw, implicit, deps, loginBy, () => this.#connections.delete(conn));
+      this.#connections.add(conn);
+      conn.start();
+      if (this.#closing) conn.shutdown();
     };
-    inflate.on('error', fail);
-    deflate.on('error', fail);
-    deflate.pipe(socket);
-    this.#out.compress(deflate);
-    this.#framer = new CommandFramer({ ...DEFAULT_FRAMER_LIMITS, maxAppend: this.#deps.config.smtp.max_message_size });
-    this.#switched = true;
-    // Bytes the client sent after COMPRESS and that were already read are compressed too.
-    const pending = this.#queue.splice(0);
-    for (const chunk of pending) inflate.write(chunk);
+    if (!implicit) {
+      begin();
+      return;
+    }
+    const handshake = setTimeout(() => raw.destroy(), this.#deps.config.imap.login_timeout);
+    raw.once('close', () => clearTimeout(handshake));
+    socket.once('secure', () => {
+      clearTimeout(handshake);
+      if (!raw.destroyed) begin();
+    });
   }
 
-  #closed(): void {
-    // After STARTTLS both the plain and the TLS socket report 'close': clean up once.
-    if (this.#done) return;
-    this.#done = true;
-    this.#session.leave();
-    void this.#releaseSpools();
-    this.#log.info('imap disconnect');
+  /** BYE (once TLS is up on the TLS port), then closed after a short linger whatever the
+   *  client does; what it sends meanwhile is read and dropped, up to a bound. */
+  #refuse(raw: net.Socket, socket: net.Socket, implicit: boolean, ip: string, refusal: Refusal): void {
+    this.#deps.log.info({ ip, reason: refusal }, 'imap connection refused');
+    if (this.#lingering >= LIMITS.imap.maxLingering) {
+      raw.destroy();
+      return;
+    }
+    this.#lingering++;
+    const linger = setTimeout(() => raw.destroy(), LIMITS.imap.closeLingerMs);
+    raw.once('close', () => {
+      this.#lingering--;
+      clearTimeout(linger);
+    });
+    const bye = () => socket.end(`* BYE ${REFUSED[refusal]}\r\n`);
+    if (implicit) socket.once('secure', bye);
+    else bye();
+    let dropped = 0;
+    socket.on('data', (d: Buffer) => {
+      dropped += d.length;
+      if (dropped > LIMITS.imap.maxBytesAfterBye) raw.destroy();
+    });
+  }
+
+  /** Stops listening, says BYE to every client once its command in progress is complete, and
+   *  closes whatever is left when [server] shutdown_grace has passed. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    // A listener only reports closed once its connections are gone.
+    const closed = this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+    const serving = new Set<net.Socket>();
+    for (const c of this.#connections) {
+      serving.add(c.raw);
+      c.shutdown();
+    }
+    // Handshakes and refused connections have nothing to finish.
+    for (const s of this.#sockets) if (!serving.has(s)) s.destroy();
+    const deadline = setTimeout(() => {
+      for (const s of this.#sockets) s.destroy();
+    }, this.#deps.config.server.shutdown_grace);
+    try {
+      await Promise.all(closed);
+    } finally {
+      clearTimeout(deadline);
+    }
   }
 }

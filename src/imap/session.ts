@@ -201,6 +201,17 @@ export class Session {
     return lines.length === 0 ? Promise.resolve() : this.deps.send(lines.map((l) => `${l}\r\n`));
   }
 
+  /** Whether the command named `name` may carry a literal now; the framer asks before it sends
+   *  "+" (RFC 9051 §7.5: the server may refuse a synchronizing literal with a tagged NO or BAD),
+   *  so nothing a command cannot use in this state (APPEND before login) is ever read.
+   *  null, or the text of the refusal. */
+  literalRefusal(name: string): string | null {
+    if (this.#waiting) return null; // a SASL response or DONE: the continuation says what is wrong
+    const states = Object.hasOwn(COMMANDS, name) ? COMMANDS[name as CommandName] : undefined;
+    if (!states) return 'Unknown command';
+    return states.includes(this.state.kind) ? null : `${name} not allowed now`;
+  }
+
   /** Handles one framed command (or a continuation line). */
   async handle(frame: Frame): Promise<void> {
     if (this.#waiting) return this.#continuation(frame);

@@ -45,6 +45,16 @@ export class RawImap {
     }
   }
 
+  /** Whether the server closed the connection. */
+  get closed(): boolean {
+    return this.#c.closed;
+  }
+
+  /** Waits until the server closes the connection (rejects after timeoutMs). */
+  waitClosed(timeoutMs = 5000): Promise<void> {
+    return this.#c.waitClosed(timeoutMs);
+  }
+
   close(): void {
     this.#c.close();
   }

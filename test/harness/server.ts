@@ -82,6 +82,8 @@ export async function startTestServer(
     /** Listen for submission (STARTTLS and implicit TLS) on ephemeral ports; a string adds
      *  keys to the [submission] section. */
     submission?: boolean | string;
+    /** Keys added to the [imap] section, e.g. 'login_timeout = "1s"'. */
+    imap?: string;
     /** More TOML sections ([delivery], [dns] ...), appended as they are. */
     extra?: string;
     /** Keys added to the [auth] section (e.g. `failure_delay = "0s"`). */
@@ -100,6 +102,7 @@ export async function startTestServer(
   }
   if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);
   if (opts.auth) text = text.replace('bcrypt_cost = 4', `bcrypt_cost = 4\n${opts.auth}`);
+  if (opts.imap) text = text.replace('[imap]\n', `[imap]\n${opts.imap}\n`);
   if (opts.server) text += `[server]\n${opts.server}\n`;
   const configFile = join(dir, 'arcline.toml');
   await writeFile(configFile, text);
