@@ -129,15 +129,18 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     assert.equal(pkg.scripts.start, 'node bin/arcline.js serve --allow-root');
   });
 
-  test('[server] user: binds a port below 1024 as root, then runs as that user for good', async () => {
+  test('[server] user: binds every listener (one below 1024) as root, then runs as that user for good', async () => {
     const port = await freePrivilegedPort();
     const { config } = await setup('user = "nobody"', dirs);
     await writeFile(
       config,
-      (await readFile(config, 'utf8')).replace(
-        '[smtp]\nlisten = ["127.0.0.1:0"]',
-        `[smtp]\nlisten = ["127.0.0.1:${port}"]`,
-      ),
+      (await readFile(config, 'utf8'))
+        .replace('[smtp]\nlisten = ["127.0.0.1:0"]', `[smtp]\nlisten = ["127.0.0.1:${port}"]`)
+        .replace(
+          '[submission]\nlisten = []\ntls_listen = []',
+          '[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = []',
+        )
+        .concat('[metrics]\nlisten = ["127.0.0.1:0"]\n'),
     );
     const srv = await spawnServer(config, { allowRoot: false });
     assert.equal(srv.port, port);
@@ -155,10 +158,34 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     );
     const order = srv.logs.map((l) => String(l.msg));
     assert.ok(order.indexOf('dropped root privileges') < order.indexOf('running as'));
-    const c = await RawSmtp.connect(port);
-    assert.equal((await c.read()).code, 220);
-    c.close();
+    // Every service answers on the socket bound before the drop.
+    for (const p of [port, srv.ports.submission?.[0] as number]) {
+      const c = await RawSmtp.connect(p);
+      assert.equal((await c.read()).code, 220);
+      c.close();
+    }
+    const { client, greeting } = await RawImap.connect(srv.ports.imap?.[0] as number);
+    assert.match(greeting, /^\* OK/);
+    client.close();
+    const metrics = await fetch(`http://127.0.0.1:${srv.ports.metrics?.[0]}/metrics`);
+    assert.equal(metrics.status, 200);
+    await metrics.text();
     await stopped(srv);
+  });
+
+  test('[server] user: a port in use stops start-up before the drop with one clear line', async () => {
+    const blocker = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const { config } = await setup('user = "nobody"', dirs);
+    await writeFile(
+      config,
+      (await readFile(config, 'utf8')).replace('tls_listen = ["127.0.0.1:0"]', `tls_listen = ["127.0.0.1:${port}"]`),
+    );
+    const r = await runCli(['--config', config, 'serve']);
+    blocker.close();
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `arcline: cannot listen on 127.0.0.1:${port} (imap): address in use\n`);
   });
 
   test('after dropping privileges, setuid(0), seteuid(0), setgid(0) and setgroups([0]) all fail', async () => {
