@@ -104,6 +104,24 @@ function runAsNobody(args: string[]): {
   };
 }
 
+test('[server] user naming no account, and --allow-root on another command, stop with one line', async () => {
+  const dirs: string[] = [];
+  try {
+    const { config } = await setup('user = "no-such-user-x7"', dirs);
+    const r = await runCli(['--config', config, 'serve']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'arcline: server.user: no such user: "no-such-user-x7"\n');
+    const cliRun = await runCli(['--config', config, 'domain', 'list']);
+    assert.equal(cliRun.code, 1);
+    assert.equal(cliRun.stderr, 'arcline: server.user: no such user: "no-such-user-x7"\n');
+    const misplaced = await runCli(['--config', config, 'domain', 'list', '--allow-root']);
+    assert.equal(misplaced.code, 2);
+    assert.match(misplaced.stderr, /^arcline: --allow-root is an option of serve\n/);
+  } finally {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  }
+});
+
 describe('privileges', { skip: !asRoot && 'needs root' }, () => {
   const dirs: string[] = [];
   after(async () => {
