@@ -7,17 +7,7 @@
 // umask can only narrow. What cannot be given a mode is made private here: SQLite databases
 // (node:sqlite creates them with 0666 & ~umask) and the roots an operator may have created.
 
-import {
-  closeSync,
-  constants,
-  fchmodSync,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  statSync,
-} from 'node:fs';
+import { chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { chmod, lstat, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -31,30 +21,28 @@ export interface Owner {
 }
 
 /** Creates `path` empty with mode 0600 if it is missing, and narrows it to 0600 if it exists
- *  with group or other bits. Symbolic links are refused (O_NOFOLLOW). */
+ *  with group or other bits. An existing file is never opened: closing any descriptor of a file
+ *  drops every POSIX lock this process holds on it, and SQLite connections of this process
+ *  (the server and the test harness's admin context) may hold some. */
 export function ensurePrivateFileSync(path: string): void {
-  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, PRIVATE_FILE_MODE);
   try {
-    if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, PRIVATE_FILE_MODE);
-  } finally {
-    closeSync(fd);
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, PRIVATE_FILE_MODE));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    tightenFileSync(path);
   }
 }
 
-/** Narrows an existing file to 0600 (nothing if it is missing). */
+/** Narrows an existing regular file to 0600 (nothing if it is missing); see above. */
 export function tightenFileSync(path: string): void {
-  let fd: number;
+  let st: ReturnType<typeof lstatSync>;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    st = lstatSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
   }
-  try {
-    if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, PRIVATE_FILE_MODE);
-  } finally {
-    closeSync(fd);
-  }
+  if (st.isFile() && (st.mode & 0o077) !== 0) chmodSync(path, PRIVATE_FILE_MODE);
 }
 
 /** mkdir -p with 0700 for every level it creates, each given to `owner` when one is named (the
