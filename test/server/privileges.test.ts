@@ -21,6 +21,8 @@ import { waitUntil } from '../harness/submit.ts';
 const NOBODY = 65534; // nobody:nogroup on Debian
 const PASSWORD = 'pw-secret-1';
 const asRoot = process.getuid?.() === 0;
+/** A deadline per test: a version without these rules runs `serve` as root forever. */
+const T = { timeout: 90_000 };
 
 /** A directory others may traverse (as /var/lib is), holding a config for `server`. */
 async function setup(server: string, dirs: string[]): Promise<{ dir: string; config: string }> {
@@ -104,7 +106,9 @@ function runAsNobody(args: string[]): {
   };
 }
 
-test('[server] user naming no account, and --allow-root on another command, stop with one line', async () => {
+test('[server] user naming no account, and --allow-root on another command, stop with one line', {
+  timeout: 60_000,
+}, async () => {
   const dirs: string[] = [];
   try {
     const { config } = await setup('user = "no-such-user-x7"', dirs);
@@ -128,26 +132,30 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
-  test('serve as root: refused without [server] user; --allow-root or allow_root = true run it with a warning', async () => {
-    const { config } = await setup('', dirs);
-    const refused = await runCli(['--config', config, 'serve']);
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^arcline: refusing to run as root: set \[server\] user = "<account>"/);
-    for (const [cfg, allowRoot] of [
-      [config, true],
-      [(await setup('allow_root = true', dirs)).config, false],
-    ] as const) {
-      const srv = await spawnServer(cfg, { allowRoot });
-      assert.ok(srv.logs.some((l) => l.level === 40 && String(l.msg).startsWith('running as root')));
-      assert.ok(srv.logs.some((l) => l.msg === 'running as' && l.user === 'root' && l.uid === 0));
-      await stopped(srv);
-    }
-    // `npm start` (the README's command) passes the override.
-    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
-    assert.equal(pkg.scripts.start, 'node bin/arcline.js serve --allow-root');
-  });
+  test(
+    'serve as root: refused without [server] user; --allow-root or allow_root = true run it with a warning',
+    T,
+    async () => {
+      const { config } = await setup('', dirs);
+      const refused = await runCli(['--config', config, 'serve']);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^arcline: refusing to run as root: set \[server\] user = "<account>"/);
+      for (const [cfg, allowRoot] of [
+        [config, true],
+        [(await setup('allow_root = true', dirs)).config, false],
+      ] as const) {
+        const srv = await spawnServer(cfg, { allowRoot });
+        assert.ok(srv.logs.some((l) => l.level === 40 && String(l.msg).startsWith('running as root')));
+        assert.ok(srv.logs.some((l) => l.msg === 'running as' && l.user === 'root' && l.uid === 0));
+        await stopped(srv);
+      }
+      // `npm start` (the README's command) passes the override.
+      const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
+      assert.equal(pkg.scripts.start, 'node bin/arcline.js serve --allow-root');
+    },
+  );
 
-  test('[server] user: binds every listener (one below 1024) as root, then runs as that user for good', async () => {
+  test('[server] user: binds every listener (one below 1024) as root, then runs as that user for good', T, async () => {
     const port = await freePrivilegedPort();
     const { config } = await setup('user = "nobody"', dirs);
     await writeFile(
@@ -191,7 +199,7 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     await stopped(srv);
   });
 
-  test('[server] user: a port in use stops start-up before the drop with one clear line', async () => {
+  test('[server] user: a port in use stops start-up before the drop with one clear line', T, async () => {
     const blocker = net.createServer().listen(0, '127.0.0.1');
     await new Promise((r) => blocker.once('listening', r));
     const port = (blocker.address() as net.AddressInfo).port;
@@ -206,7 +214,7 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     assert.equal(r.stderr, `arcline: cannot listen on 127.0.0.1:${port} (imap): address in use\n`);
   });
 
-  test('after dropping privileges, setuid(0), seteuid(0), setgid(0) and setgroups([0]) all fail', async () => {
+  test('after dropping privileges, setuid(0), seteuid(0), setgid(0) and setgroups([0]) all fail', T, async () => {
     const script = `
       import { dropPrivileges, lookupAccount, canRegainRoot } from ${JSON.stringify(new URL('../../src/core/privileges.ts', import.meta.url).href)};
       dropPrivileges(lookupAccount('nobody'));
@@ -235,29 +243,33 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     });
   });
 
-  test('the CLI as root writes as the service user: Maildir and DKIM key are its own, and the server delivers to them', async () => {
-    const { dir, config } = await setup('user = "nobody"', dirs);
-    await cli(config, 'domain', 'add', 'example.test');
-    await cli(config, 'user', 'add', 'alice@example.test', '--password-stdin');
-    const box = join(dir, 'mail/example.test/alice');
-    assert.equal((await stat(box)).uid, NOBODY);
-    const keys = (await walk(join(dir, 'state/dkim'))).filter((e) => e.path.endsWith('.pem'));
-    assert.equal(keys.length, 1);
-    assert.deepEqual([keys[0]?.uid, keys[0]?.gid, keys[0]?.mode], [NOBODY, NOBODY, 0o600]);
-    const srv = await spawnServer(config, { allowRoot: false });
-    await deliver(srv.port, 'alice@example.test');
-    const { client } = await RawImap.connect(srv.ports.imap?.[0] as number);
-    assert.match((await client.cmd(`LOGIN alice@example.test ${PASSWORD}`)).at(-1) ?? '', /^t1 OK/);
-    assert.ok((await client.cmd('SELECT INBOX')).includes('* 1 EXISTS'));
-    client.close();
-    await stopped(srv);
-    const all = [...(await walk(join(dir, 'state'))), ...(await walk(join(dir, 'mail')))];
-    assert.ok(all.some((e) => e.path.startsWith(join(box, 'cur/')))); // the message, seen by SELECT
-    assert.deepEqual(notOwnedBy(all, NOBODY, NOBODY), []);
-    assert.deepEqual(notPrivate(all), []);
-  });
+  test(
+    'the CLI as root writes as the service user: Maildir and DKIM key are its own, and the server delivers to them',
+    T,
+    async () => {
+      const { dir, config } = await setup('user = "nobody"', dirs);
+      await cli(config, 'domain', 'add', 'example.test');
+      await cli(config, 'user', 'add', 'alice@example.test', '--password-stdin');
+      const box = join(dir, 'mail/example.test/alice');
+      assert.equal((await stat(box)).uid, NOBODY);
+      const keys = (await walk(join(dir, 'state/dkim'))).filter((e) => e.path.endsWith('.pem'));
+      assert.equal(keys.length, 1);
+      assert.deepEqual([keys[0]?.uid, keys[0]?.gid, keys[0]?.mode], [NOBODY, NOBODY, 0o600]);
+      const srv = await spawnServer(config, { allowRoot: false });
+      await deliver(srv.port, 'alice@example.test');
+      const { client } = await RawImap.connect(srv.ports.imap?.[0] as number);
+      assert.match((await client.cmd(`LOGIN alice@example.test ${PASSWORD}`)).at(-1) ?? '', /^t1 OK/);
+      assert.ok((await client.cmd('SELECT INBOX')).includes('* 1 EXISTS'));
+      client.close();
+      await stopped(srv);
+      const all = [...(await walk(join(dir, 'state'))), ...(await walk(join(dir, 'mail')))];
+      assert.ok(all.some((e) => e.path.startsWith(join(box, 'cur/')))); // the message, seen by SELECT
+      assert.deepEqual(notOwnedBy(all, NOBODY, NOBODY), []);
+      assert.deepEqual(notPrivate(all), []);
+    },
+  );
 
-  test('the CLI as root without [server] user keeps the owner of the state directory (systemd User=)', async () => {
+  test('the CLI as root without [server] user keeps the owner of the state directory (systemd User=)', T, async () => {
     const { dir, config } = await setup('', dirs);
     for (const d of ['state', 'mail']) {
       await mkdir(join(dir, d), { mode: 0o700 });
@@ -270,28 +282,32 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     assert.deepEqual(notOwnedBy(all, NOBODY, NOBODY), []);
   });
 
-  test('root-owned data is refused at start naming fix-permissions; fix-permissions gives it to the user', async () => {
-    // Data made by root (an older version, or the CLI run as root before [server] user was set).
-    const { dir, config } = await setup('', dirs);
-    await cli(config, 'domain', 'add', 'example.test');
-    await cli(config, 'user', 'add', 'alice@example.test', '--password-stdin');
-    await chmod(join(dir, 'state/arcline.db'), 0o644);
-    await writeFile(config, (await readFile(config, 'utf8')).concat('[server]\nuser = "nobody"\n'));
-    const refused = await runCli(['--config', config, 'serve']);
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /belongs to root, not to nobody .*run `arcline fix-permissions` as root/);
-    const fixed = await runCli(['--config', config, 'fix-permissions']);
-    assert.equal(fixed.code, 0, fixed.stderr);
-    assert.match(fixed.stdout, /entries owned by nobody:nogroup, [1-9]\d* narrowed/);
-    const all = [...(await walk(join(dir, 'state'))), ...(await walk(join(dir, 'mail')))];
-    assert.deepEqual(notOwnedBy(all, NOBODY, NOBODY), []);
-    assert.deepEqual(notPrivate(all), []);
-    const srv = await spawnServer(config, { allowRoot: false });
-    await deliver(srv.port, 'alice@example.test');
-    await stopped(srv);
-  });
+  test(
+    'root-owned data is refused at start naming fix-permissions; fix-permissions gives it to the user',
+    T,
+    async () => {
+      // Data made by root (an older version, or the CLI run as root before [server] user was set).
+      const { dir, config } = await setup('', dirs);
+      await cli(config, 'domain', 'add', 'example.test');
+      await cli(config, 'user', 'add', 'alice@example.test', '--password-stdin');
+      await chmod(join(dir, 'state/arcline.db'), 0o644);
+      await writeFile(config, (await readFile(config, 'utf8')).concat('[server]\nuser = "nobody"\n'));
+      const refused = await runCli(['--config', config, 'serve']);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /belongs to root, not to nobody .*run `arcline fix-permissions` as root/);
+      const fixed = await runCli(['--config', config, 'fix-permissions']);
+      assert.equal(fixed.code, 0, fixed.stderr);
+      assert.match(fixed.stdout, /entries owned by nobody:nogroup, [1-9]\d* narrowed/);
+      const all = [...(await walk(join(dir, 'state'))), ...(await walk(join(dir, 'mail')))];
+      assert.deepEqual(notOwnedBy(all, NOBODY, NOBODY), []);
+      assert.deepEqual(notPrivate(all), []);
+      const srv = await spawnServer(config, { allowRoot: false });
+      await deliver(srv.port, 'alice@example.test');
+      await stopped(srv);
+    },
+  );
 
-  test('started as another account: [server] user must name it', async () => {
+  test('started as another account: [server] user must name it', T, async () => {
     const { dir, config } = await setup('user = "daemon"', dirs);
     for (const d of ['state', 'mail']) {
       await mkdir(join(dir, d), { mode: 0o700 });
