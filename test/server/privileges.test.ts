@@ -35,6 +35,25 @@ async function setup(server: string, dirs: string[]): Promise<{ dir: string; con
   return { dir, config };
 }
 
+/** The state and mail directories made beforehand, owned by nobody (as `install -d -o` would). */
+async function nobodysDirs(dir: string): Promise<void> {
+  for (const d of ['state', 'mail']) {
+    await mkdir(join(dir, d), { mode: 0o700 });
+    await chown(join(dir, d), NOBODY, NOBODY);
+  }
+}
+
+/** A domain and a user through the CLI. */
+async function domainAndUser(config: string): Promise<void> {
+  await cli(config, 'domain', 'add', 'example.test');
+  await cli(config, 'user', 'add', 'alice@example.test', '--password-stdin');
+}
+
+/** Every entry under the state and mail directories. */
+async function everything(dir: string) {
+  return [...(await walk(join(dir, 'state'))), ...(await walk(join(dir, 'mail')))];
+}
+
 async function cli(config: string, ...args: string[]) {
   const r = await runCli(['--config', config, ...args], { stdin: `${PASSWORD}\n` });
   assert.equal(r.code, 0, r.stderr);
@@ -248,8 +267,7 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     T,
     async () => {
       const { dir, config } = await setup('user = "nobody"', dirs);
-      await cli(config, 'domain', 'add', 'example.test');
-      await cli(config, 'user', 'add', 'alice@example.test', '--password-stdin');
+      await domainAndUser(config);
       const box = join(dir, 'mail/example.test/alice');
       assert.equal((await stat(box)).uid, NOBODY);
       const keys = (await walk(join(dir, 'state/dkim'))).filter((e) => e.path.endsWith('.pem'));
@@ -262,7 +280,7 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
       assert.ok((await client.cmd('SELECT INBOX')).includes('* 1 EXISTS'));
       client.close();
       await stopped(srv);
-      const all = [...(await walk(join(dir, 'state'))), ...(await walk(join(dir, 'mail')))];
+      const all = await everything(dir);
       assert.ok(all.some((e) => e.path.startsWith(join(box, 'cur/')))); // the message, seen by SELECT
       assert.deepEqual(notOwnedBy(all, NOBODY, NOBODY), []);
       assert.deepEqual(notPrivate(all), []);
@@ -271,13 +289,9 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
 
   test('the CLI as root without [server] user keeps the owner of the state directory (systemd User=)', T, async () => {
     const { dir, config } = await setup('', dirs);
-    for (const d of ['state', 'mail']) {
-      await mkdir(join(dir, d), { mode: 0o700 });
-      await chown(join(dir, d), NOBODY, NOBODY);
-    }
-    await cli(config, 'domain', 'add', 'example.test');
-    await cli(config, 'user', 'add', 'alice@example.test', '--password-stdin');
-    const all = [...(await walk(join(dir, 'state'))), ...(await walk(join(dir, 'mail')))];
+    await nobodysDirs(dir);
+    await domainAndUser(config);
+    const all = await everything(dir);
     assert.ok(all.some((e) => e.path.endsWith('/example.test/alice/new')));
     assert.deepEqual(notOwnedBy(all, NOBODY, NOBODY), []);
   });
@@ -288,8 +302,7 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     async () => {
       // Data made by root (an older version, or the CLI run as root before [server] user was set).
       const { dir, config } = await setup('', dirs);
-      await cli(config, 'domain', 'add', 'example.test');
-      await cli(config, 'user', 'add', 'alice@example.test', '--password-stdin');
+      await domainAndUser(config);
       await chmod(join(dir, 'state/arcline.db'), 0o644);
       await writeFile(config, (await readFile(config, 'utf8')).concat('[server]\nuser = "nobody"\n'));
       const refused = await runCli(['--config', config, 'serve']);
@@ -298,7 +311,7 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
       const fixed = await runCli(['--config', config, 'fix-permissions']);
       assert.equal(fixed.code, 0, fixed.stderr);
       assert.match(fixed.stdout, /entries owned by nobody:nogroup, [1-9]\d* narrowed/);
-      const all = [...(await walk(join(dir, 'state'))), ...(await walk(join(dir, 'mail')))];
+      const all = await everything(dir);
       assert.deepEqual(notOwnedBy(all, NOBODY, NOBODY), []);
       assert.deepEqual(notPrivate(all), []);
       const srv = await spawnServer(config, { allowRoot: false });
@@ -309,10 +322,7 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
 
   test('started as another account: [server] user must name it', T, async () => {
     const { dir, config } = await setup('user = "daemon"', dirs);
-    for (const d of ['state', 'mail']) {
-      await mkdir(join(dir, d), { mode: 0o700 });
-      await chown(join(dir, d), NOBODY, NOBODY);
-    }
+    await nobodysDirs(dir);
     const wrong = runAsNobody(['--config', config, 'serve']);
     const r = await wrong.done;
     assert.equal(r.code, 1);
