@@ -7,7 +7,7 @@
 // umask can only narrow. What cannot be given a mode is made private here: SQLite databases
 // (node:sqlite creates them with 0666 & ~umask) and the roots an operator may have created.
 
-import { chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, constants, lstatSync, mkdirSync, opendirSync, openSync, type Stats } from 'node:fs';
 import { chmod, lstat, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -35,14 +35,17 @@ export function ensurePrivateFileSync(path: string): void {
 
 /** Narrows an existing regular file to 0600 (nothing if it is missing); see above. */
 export function tightenFileSync(path: string): void {
-  let st: ReturnType<typeof lstatSync>;
+  const st = lstatOrNull(path);
+  if (st?.isFile() && (st.mode & 0o077) !== 0) chmodSync(path, PRIVATE_FILE_MODE);
+}
+
+function lstatOrNull(path: string): Stats | null {
   try {
-    st = lstatSync(path);
+    return lstatSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
-  if (st.isFile() && (st.mode & 0o077) !== 0) chmodSync(path, PRIVATE_FILE_MODE);
 }
 
 /** mkdir -p with 0700 for every level it creates, each given to `owner` when one is named (the
@@ -67,14 +70,8 @@ export type ChownSync = (path: string, uid: number, gid: number) => void;
 /** The first of `paths` (that exists) not owned by `uid`, with its owner; null when all are. */
 export function firstForeignOwner(paths: readonly string[], uid: number): { path: string; uid: number } | null {
   for (const p of paths) {
-    let st: ReturnType<typeof lstatSync>;
-    try {
-      st = lstatSync(p);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw e;
-    }
-    if (st.uid !== uid) return { path: p, uid: st.uid };
+    const st = lstatOrNull(p);
+    if (st && st.uid !== uid) return { path: p, uid: st.uid };
   }
   return null;
 }
@@ -82,15 +79,13 @@ export function firstForeignOwner(paths: readonly string[], uid: number): { path
 /** `dir` and its direct entries, at most `max` of them (a start-up check, not a full walk). */
 export function dirAndEntries(dir: string, max: number): string[] {
   const out = [dir];
-  let names: string[];
+  if (!lstatOrNull(dir)?.isDirectory()) return out;
+  const entries = opendirSync(dir);
   try {
-    if (!statSync(dir).isDirectory()) return out;
-    names = readdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
-    throw e;
+    for (let e = entries.readSync(); e && out.length <= max; e = entries.readSync()) out.push(join(dir, e.name));
+  } finally {
+    entries.closeSync();
   }
-  for (const n of names.slice(0, max)) out.push(join(dir, n));
   return out;
 }
 
