@@ -2,6 +2,8 @@
 // Entry point of the `arcline` command.
 // - Sizes libuv's thread pool before any I/O: every fsync of a delivery runs there, and the
 //   default of 4 threads would serialise concurrent deliveries.
+// - Sets the umask to 077: every file and directory the server or the CLI creates is private
+//   (0600/0700) even where a library creates one without a mode of its own; ours all give one.
 // - Silences only the ExperimentalWarning of node:sqlite (still flagged experimental in Node 24);
 //   every other warning is still printed.
 // - Runs the compiled dist/ when present (installed package), else the TypeScript sources
@@ -17,6 +19,7 @@ if (major < 22 || (major === 22 && minor < 19)) {
 }
 
 process.env.UV_THREADPOOL_SIZE ??= '16';
+process.umask(0o077);
 
 const defaultWarningListeners = process.listeners('warning');
 process.removeAllListeners('warning');

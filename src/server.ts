@@ -3,6 +3,9 @@
 //                     [server] shutdown_grace (then 421), close the database, exit 0.
 //   SIGHUP            re-read the TLS certificate; connections are not dropped.
 // A port in use or not permitted stops start-up with one clear line (exit 1).
+// Privileges (run-as.ts): started as root with [server] user, every listener is bound first,
+// then the process becomes that user for good, and only then opens a database or a mail file,
+// so everything it creates belongs to that user.
 
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -11,17 +14,20 @@ import { Authenticator } from './auth/authenticator.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
+import { closePrebound, prebind } from './core/listen.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { queueRecipients, queueSize } from './core/metrics.ts';
+import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import type { Directory } from './directory/types.ts';
 import { createPromiseResolver, createResolver } from './dns/resolver.ts';
 import { Networks } from './hygiene/networks.ts';
 import { Hygiene } from './hygiene/pipeline.ts';
 import { DkimSigner } from './hygiene/sign.ts';
 import { ImapServer } from './imap/server.ts';
-import { openContext } from './main.ts';
+import { type Context, openContext } from './main.ts';
 import { Dispatcher } from './queue/dispatch.ts';
 import { QueueRunner } from './queue/runner.ts';
+import { planServe, prepareStorage, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
 import { TlsManager } from './tls/certs.ts';
 
@@ -42,15 +48,31 @@ export interface RunningServer {
 
 export class StartupError extends Error {}
 
+export interface StartOptions {
+  /** Who to run as (run-as.ts planServe); without it the process stays as it is and the data
+   *  directories are taken as they are (tests, embedding). */
+  readonly plan?: RunPlan;
+}
+
 /** Starts every configured service. Throws StartupError with a one-line reason. */
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const ctx = await openContext(config, log);
+export async function startServer(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
+  let ctx: Context;
+  try {
+    if (opts.plan) await becomeServiceUser(config, log, opts.plan);
+    const me = currentAccount();
+    log.info({ user: me.user, uid: me.uid, group: me.group, gid: me.gid }, 'running as');
+    ctx = await openContext(config, log);
+  } catch (e) {
+    await closePrebound();
+    throw e;
+  }
   await ctx.store.cleanSpool();
   const services: { close(): Promise<void> }[] = [];
   const stopAll = async () => {
     // Together, so the whole stop takes at most [server] shutdown_grace (each service ends what
     // is still in flight at that deadline), not the sum of the services' graces.
     const results = await Promise.allSettled(services.map((s) => s.close()));
+    await closePrebound();
     await ctx.close();
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   };
@@ -168,6 +190,32 @@ function buildAuthenticator(config: Config, directory: Directory, log: Logger): 
   });
 }
 
+/** Before any file is opened: the data directories made ready for the plan's account; with an
+ *  account to become, every listener is bound (as root, so ports below 1024 work), then the
+ *  process becomes that account for good (dropPrivileges checks that root cannot come back). */
+async function becomeServiceUser(config: Config, log: Logger, plan: RunPlan): Promise<void> {
+  const notes = prepareStorage(config, plan);
+  for (const dir of notes.created) log.info({ dir, owner: plan.owner.user }, 'created data directory');
+  for (const dir of notes.narrowed) log.info({ dir, mode: '0700' }, 'narrowed the mode of the state directory');
+  if (plan.root) {
+    log.warn(
+      'running as root ([server] allow_root or --allow-root): for development only; set [server] user for production',
+    );
+  }
+  if (!plan.become) return;
+  const bindAll = async (addrs: readonly string[]) => {
+    const bound: AddressInfo[] = [];
+    for (const a of addrs) bound.push(await prebind(a));
+    return bound;
+  };
+  await listenOrExplain('smtp', config.smtp.listen, bindAll);
+  await listenOrExplain('submission', [...config.submission.listen, ...config.submission.tls_listen], bindAll);
+  await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], bindAll);
+  await listenOrExplain('metrics', config.metrics.listen, bindAll);
+  dropPrivileges(plan.become);
+  log.info({ user: plan.become.user, group: plan.become.group }, 'dropped root privileges');
+}
+
 /** [delivery] relay_password_file: its first line. Read once at start; errors stop start-up. */
 async function readRelayPassword(config: Config): Promise<string | null> {
   const file = config.delivery.relay_password_file;
@@ -203,13 +251,13 @@ async function listenOrExplain(
 }
 
 /** `arcline serve`: runs until SIGTERM/SIGINT; resolves with the process exit code. */
-export async function runServer(loaded: LoadedConfig): Promise<number> {
+export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolean } = {}): Promise<number> {
   const { config } = loaded;
   const log = createLogger({ level: config.log.level, format: config.log.format });
   log.info({ config: loaded.file ?? '(embedded defaults)', hostname: config.hostname }, 'starting arcline');
   let server: RunningServer;
   try {
-    server = await startServer(config, log);
+    server = await startServer(config, log, { plan: planServe(config, opts.allowRoot === true) });
   } catch (e) {
     const message = e instanceof StartupError || isArclineError(e) ? e.message : `start-up failed: ${errorMessage(e)}`;
     log.fatal(message);

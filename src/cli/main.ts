@@ -2,6 +2,8 @@
 // 2 usage or configuration error. Errors are one line on stderr starting with "arcline:".
 // Passwords are read from a terminal without echo or, with --password-stdin, from the first
 // line of standard input; they are never printed or logged.
+// Run as root, every command but `serve` first becomes the account the server runs as (run-as.ts
+// planCli), so the Maildirs, keys and database rows it creates belong to that account.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -10,17 +12,20 @@ import type { Config } from '../config/schema.ts';
 import { normalizeDomain } from '../core/address.ts';
 import { ArclineError, isArclineError } from '../core/errors.ts';
 import { silentLogger } from '../core/log.ts';
+import { dropPrivileges } from '../core/privileges.ts';
 import { formatSize, parseSize } from '../core/size.ts';
 import { oneLine } from '../core/text.ts';
 import { dkimZoneLine } from '../hygiene/dkim-keys.ts';
 import { dnsRecords } from '../hygiene/dns-records.ts';
 import { type Context, openContext } from '../main.ts';
 import type { QueuedMessage, QueueId } from '../queue/types.ts';
+import { planCli, prepareStorage } from '../run-as.ts';
+import { fixPermissions } from './fix-permissions.ts';
 import { readLine, readPassword } from './password-input.ts';
 
 const USAGE = `usage: arcline [--config FILE] COMMAND
 
-  serve                                   run the server
+  serve [--allow-root]                    run the server
   domain add NAME | del NAME | list
   user add ADDR [--password-stdin | --hash-stdin] [--quota SIZE]
   user del ADDR [--purge]
@@ -33,6 +38,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   allow add USER SENDER | del USER SENDER | list USER
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
   dns-records DOMAIN
+  fix-permissions                         give the data to [server] user, files 0600, directories 0700
   version | help
 
 --config FILE (or ARCLINE_CONFIG) names the config file; default: embedded defaults.
@@ -67,10 +73,23 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'serve') {
     const { runServer } = await import('../server.ts');
-    return runServer(loaded);
+    return runServer(loaded, { allowRoot: values['allow-root'] === true });
   }
-  const ctx = await openContext(loaded.config, silentLogger());
+  if (values['allow-root']) {
+    process.stderr.write(`arcline: --allow-root is an option of serve\n${USAGE}\n`);
+    return 2;
+  }
+  let ctx: Context | undefined;
   try {
+    if (command === 'fix-permissions') {
+      if (sub !== undefined) throw new UsageError(`fix-permissions: unexpected argument ${sub}`);
+      say(await fixPermissions(loaded.config));
+      return 0;
+    }
+    const plan = planCli(loaded.config);
+    prepareStorage(loaded.config, plan);
+    if (plan.become) dropPrivileges(plan.become);
+    ctx = await openContext(loaded.config, silentLogger());
     await run(ctx, loaded.config, command, sub, rest, values);
     return 0;
   } catch (e) {
@@ -84,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   } finally {
-    await ctx.close();
+    await ctx?.close();
   }
 }
 
@@ -102,6 +121,7 @@ function parse(argv: string[]) {
       all: { type: 'boolean' },
       selector: { type: 'string' },
       algo: { type: 'string' },
+      'allow-root': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -298,6 +298,15 @@ export const configSchema = z
       .strictObject({
         /** On SIGTERM/SIGINT, how long transactions in flight may take before they get 421. */
         shutdown_grace: duration.default(LIMITS.lifecycle.defaultShutdownGraceMs),
+        /** Account to run as: started as root, the server binds its ports, then becomes this
+         *  user for good; the CLI run as root becomes it before touching data. Empty: stay as
+         *  started (and `serve` refuses to run as root). */
+        user: z.string().default(''),
+        /** Group to run as with `user`; empty: the user's primary group. */
+        group: z.string().default(''),
+        /** Let `serve` run as root without `user` (a warning is logged); `serve --allow-root`
+         *  does the same. For development only. */
+        allow_root: z.boolean().default(false),
       })
       .prefault({}),
   })

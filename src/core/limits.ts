@@ -158,5 +158,8 @@ export const LIMITS = {
   },
   lifecycle: {
     defaultShutdownGraceMs: 15_000,
+    /** Entries of the state directory and of the Maildir root (domains) whose owner is checked
+     *  at start; the whole tree is `arcline fix-permissions`'s job. */
+    maxOwnershipCheckEntries: 10_000,
   },
 } as const;

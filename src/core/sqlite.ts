@@ -1,10 +1,14 @@
-// SQLite through node:sqlite, the way every store of ours uses it: the parent directory created
-// private, WAL journaling with a busy timeout (the server and the CLI share the files), foreign
-// keys on, the schema migrated by PRAGMA user_version, and one transaction helper.
+// SQLite through node:sqlite, the way every store of ours uses it: the parent directory and the
+// files private, WAL journaling with a busy timeout (the server and the CLI share the files),
+// foreign keys on, the schema migrated by PRAGMA user_version, and one transaction helper.
+// Private files: node:sqlite would create the database with 0666 & ~umask (0644: password hashes
+// readable by every local user), and SQLite gives its -wal and -shm files the database file's
+// mode; so the file is made 0600 before SQLite opens it, and files left readable are narrowed.
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { ensurePrivateFileSync, tightenFileSync } from './private-files.ts';
 
 export interface OpenOptions {
   /** Each entry moves the schema one version up; entry i makes version i + 1. */
@@ -15,6 +19,8 @@ export interface OpenOptions {
 
 export function openDatabase(path: string, opts: OpenOptions): DatabaseSync {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  ensurePrivateFileSync(path);
+  for (const companion of [`${path}-wal`, `${path}-shm`]) tightenFileSync(companion);
   const db = new DatabaseSync(path);
   const pragmas = ['journal_mode = WAL', 'busy_timeout = 5000', 'foreign_keys = ON', ...(opts.pragmas ?? [])];
   db.exec(pragmas.map((p) => `PRAGMA ${p};`).join(' '));

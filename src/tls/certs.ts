@@ -69,9 +69,10 @@ async function loadPair(source: TlsSource, log: Logger): Promise<TlsPair> {
   const pair = await generateSelfSigned(source.hostname);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // Key first, each written to a temp name and renamed, so a crash never leaves half a pair.
+  // Both 0600 like everything in the state directory: only the server reads them.
   await writeFile(`${keyFile}.tmp`, pair.key, { mode: 0o600 });
   await rename(`${keyFile}.tmp`, keyFile);
-  await writeFile(`${certFile}.tmp`, pair.cert, { mode: 0o644 });
+  await writeFile(`${certFile}.tmp`, pair.cert, { mode: 0o600 });
   await rename(`${certFile}.tmp`, certFile);
   await chmod(keyFile, 0o600);
   log.warn(

@@ -37,9 +37,12 @@ export function runCli(
   });
 }
 
-/** Starts `arcline --config FILE serve`; resolves once it logged "ready". */
-export function spawnServer(configFile: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN, '--config', configFile, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `arcline --config FILE serve`, with --allow-root unless told otherwise (tests run as
+ *  root in CI; a config with [server] user drops to it all the same); resolves once it logged
+ *  "ready". */
+export function spawnServer(configFile: string, opts: { allowRoot?: boolean } = {}): Promise<ServerProcess> {
+  const args = [BIN, '--config', configFile, 'serve', ...(opts.allowRoot === false ? [] : ['--allow-root'])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let pending = '';

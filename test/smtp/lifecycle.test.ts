@@ -179,7 +179,7 @@ describe('server lifecycle', () => {
     const env = await setup();
     dirs.push(env.dir);
     await writeFile(env.config, (await readFile(env.config, 'utf8')).replace('127.0.0.1:0', `127.0.0.1:${port}`));
-    const r = await runCli(['--config', env.config, 'serve']);
+    const r = await runCli(['--config', env.config, 'serve', '--allow-root']);
     blocker.close();
     assert.equal(r.code, 1);
     assert.equal(r.stderr, `arcline: cannot listen on 127.0.0.1:${port} (smtp): address in use\n`);
