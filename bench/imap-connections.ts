@@ -36,7 +36,9 @@ execFileSync(process.execPath, [BIN, '--config', config, 'user', 'add', 'alice@e
 });
 const logFile = join(dir, 'server.log');
 const fd = openSync(logFile, 'w');
-const server = spawn(process.execPath, [BIN, '--config', config, 'serve'], { stdio: ['ignore', fd, 'inherit'] });
+const server = spawn(process.execPath, [BIN, '--config', config, 'serve', '--allow-root'], {
+  stdio: ['ignore', fd, 'inherit'],
+});
 closeSync(fd);
 let port = 0;
 for (let i = 0; i < 200 && !port; i++) {

@@ -115,7 +115,9 @@ async function serverDir(dns: TestDnsServer, port: number, extra: string): Promi
 }
 
 function spawnServer(config: string) {
-  const child = spawn(process.execPath, [BIN, '--config', config, 'serve'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [BIN, '--config', config, 'serve', '--allow-root'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   return child;
 }
 

@@ -98,7 +98,9 @@ async function main(): Promise<void> {
   // The server logs one JSON line per connection and message, as in production, to a file.
   const logFile = join(dir, 'server.log');
   const logFd = openSync(logFile, 'w');
-  const server = spawn(process.execPath, [BIN, '--config', config, 'serve'], { stdio: ['ignore', logFd, 'inherit'] });
+  const server = spawn(process.execPath, [BIN, '--config', config, 'serve', '--allow-root'], {
+    stdio: ['ignore', logFd, 'inherit'],
+  });
   closeSync(logFd);
   let port = 0;
   for (let i = 0; i < 200 && port === 0; i++) {
