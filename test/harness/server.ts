@@ -101,7 +101,10 @@ export async function startTestServer(
     );
   }
   if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);
-  if (opts.auth) text = text.replace('bcrypt_cost = 4', `bcrypt_cost = 4\n${opts.auth}`);
+  // Cheap hashes for test users (bcrypt cost 4) unless a test asks for a scheme: the default,
+  // Argon2id at 64 MiB, has tests of its own (test/auth/hashing.test.ts).
+  const auth = opts.auth?.includes('password_scheme') ? opts.auth : `password_scheme = "bcrypt"\n${opts.auth ?? ''}`;
+  text = text.replace('bcrypt_cost = 4', `bcrypt_cost = 4\n${auth}`);
   if (opts.imap) text = text.replace('[imap]\n', `[imap]\n${opts.imap}\n`);
   if (opts.server) text += `[server]\n${opts.server}\n`;
   const configFile = join(dir, 'arcline.toml');
