@@ -41,8 +41,9 @@ export class RawSmtp {
     for (const f of w) f();
   }
 
-  static async connect(port: number, host = '127.0.0.1'): Promise<RawSmtp> {
-    const socket = net.connect(port, host);
+  /** `localAddress` binds the client to another loopback address (127.0.0.2 ...): another client. */
+  static async connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawSmtp> {
+    const socket = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
