@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { runCli, type ServerProcess, spawnServer } from '../harness/process.ts';
 import { resourcesOf } from '../harness/resources.ts';
-import { TEST_CONFIG } from '../harness/server.ts';
+import { startTestServer, TEST_CONFIG, type TestServer } from '../harness/server.ts';
 import { RawSmtp } from '../harness/smtp-client.ts';
 import { waitUntil } from '../harness/submit.ts';
 
@@ -52,6 +52,8 @@ function hitAndRun(port: number, bytes: string): Promise<void> {
   });
 }
 
+const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
+
 async function inBatches(n: number, batch: number, f: (i: number) => Promise<void>): Promise<void> {
   for (let i = 0; i < n; i += batch) {
     await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, k) => f(i + k)));
@@ -70,7 +72,7 @@ describe('SMTP listeners under connection floods (spawned server)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('2,000 connections refused by the per-address limit, each sending a byte and closing, leave no fd open', async () => {
+  test('2,000 connections refused by the per-address limit, each sending a byte and closing, leave no fd open', async (t) => {
     const port = srv.port;
     // Three sessions hold the address at its limit for the whole attack.
     const holders = await Promise.all([0, 1, 2].map(() => RawSmtp.connect(port)));
@@ -79,10 +81,9 @@ describe('SMTP listeners under connection floods (spawned server)', () => {
     const refused = await RawSmtp.connect(port);
     assert.equal((await refused.read()).text, '421 4.7.0 Too many connections from your address, try again later');
     await refused.waitClosed();
-    let t0 = Date.now();
+    const started = Date.now();
     await inBatches(2000, 100, () => hitAndRun(port, 'x'));
-    console.log('attack ms', Date.now() - t0);
-    t0 = Date.now();
+    const attackMs = Date.now() - started;
     // Refused connections are closed by the server: the count comes back to where it was.
     const after = await waitUntil(
       'fds back to the level before the attack',
@@ -92,7 +93,9 @@ describe('SMTP listeners under connection floods (spawned server)', () => {
       },
       15_000,
     ).catch(async () => resourcesOf(srv.child.pid!));
-    console.log('wait ms', Date.now() - t0, before, after);
+    t.diagnostic(
+      `attack ${attackMs} ms; fds ${before.fds} -> ${after.fds}; rss ${mb(before.rss)} -> ${mb(after.rss)} MB`,
+    );
     assert.ok(after.fds <= before.fds + 5, `fds before ${before.fds}, after ${after.fds}`);
     // The holders were never disturbed and the address is still usable once they leave.
     for (const h of holders) assert.equal((await h.cmd('NOOP')).code, 250);
@@ -101,5 +104,101 @@ describe('SMTP listeners under connection floods (spawned server)', () => {
     const next = await RawSmtp.connect(port);
     assert.equal((await next.read()).code, 220);
     next.close();
+  });
+
+  test('implicit TLS (465): 1,000 refused connections leave no fd open; the sessions holding the limit go on', async (t) => {
+    const port = srv.ports.submission?.[1] ?? 0;
+    const holders = await Promise.all(
+      [0, 1, 2].map(
+        () =>
+          new Promise<tls.TLSSocket>((resolve, reject) => {
+            const sock = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+            sock.once('data', () => resolve(sock));
+            sock.once('error', reject);
+          }),
+      ),
+    );
+    const before = await resourcesOf(srv.child.pid!);
+    const started = Date.now();
+    await inBatches(1000, 100, () => hitAndRun(port, '\x16\x03\x01'));
+    const attackMs = Date.now() - started;
+    const after = await waitUntil(
+      'fds back to the level before the attack',
+      async () => {
+        const r = await resourcesOf(srv.child.pid!);
+        return r.fds <= before.fds + 5 ? r : null;
+      },
+      15_000,
+    ).catch(async () => resourcesOf(srv.child.pid!));
+    t.diagnostic(
+      `attack ${attackMs} ms; fds ${before.fds} -> ${after.fds}; rss ${mb(before.rss)} -> ${mb(after.rss)} MB`,
+    );
+    assert.ok(after.fds <= before.fds + 5, `fds before ${before.fds}, after ${after.fds}`);
+    for (const h of holders) {
+      const reply = new Promise<string>((resolve) => h.once('data', (d) => resolve(d.toString())));
+      h.write('NOOP\r\n');
+      assert.match(await reply, /^250 /);
+      h.destroy();
+    }
+  });
+});
+
+describe('connection limits (in-process server)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ smtp: 'max_connections = 4\nmax_connections_per_ip = 100' });
+  });
+  after(() => s.stop());
+
+  test('max_connections in total: the one over the limit gets 421 4.3.2 and is closed', async () => {
+    const holders = await Promise.all([2, 3, 4, 5].map((n) => RawSmtp.connect(s.port, '127.0.0.1', `127.0.0.${n}`)));
+    for (const h of holders) assert.equal((await h.read()).code, 220);
+    const over = await RawSmtp.connect(s.port, '127.0.0.1', '127.0.0.6');
+    assert.equal((await over.read()).text, '421 4.3.2 Too many connections, try again later');
+    await over.waitClosed();
+    holders[0]?.write('QUIT\r\n');
+    assert.equal((await holders[0]!.read()).code, 221);
+    // The QUIT freed the slot at once, before the socket is closed.
+    const next = await RawSmtp.connect(s.port, '127.0.0.1', '127.0.0.6');
+    assert.equal((await next.read()).code, 220);
+    for (const h of [...holders, next]) h.close();
+  });
+});
+
+describe('a client reconnecting for every message (in-process server)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer(); // max_connections_per_ip = 20, the default
+  });
+  after(() => s.stop());
+
+  test('exactly max_connections_per_ip sessions at a time, a new connection per message: never 421', async () => {
+    const greetings: number[] = [];
+    const worker = async (w: number) => {
+      for (let i = 0; i < 10; i++) {
+        const c = await RawSmtp.connect(s.port);
+        const greeting = await c.read();
+        greetings.push(greeting.code);
+        if (greeting.code !== 220) {
+          c.close();
+          continue;
+        }
+        await c.cmd('EHLO client.example');
+        await c.cmd('MAIL FROM:<a@remote.example>');
+        await c.cmd('RCPT TO:<alice@example.test>');
+        await c.cmd('DATA');
+        c.write(`Subject: ${w}-${i}\r\n\r\nx\r\n.\r\n`);
+        assert.equal((await c.read()).code, 250);
+        c.write('QUIT\r\n');
+        assert.equal((await c.read()).code, 221);
+        c.close();
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, (_, w) => worker(w)));
+    assert.deepEqual(
+      greetings.filter((g) => g !== 220),
+      [],
+    );
+    assert.equal(greetings.length, 200);
   });
 });
