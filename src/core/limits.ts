@@ -39,10 +39,11 @@ export const LIMITS = {
      *  smtpd_recipient_overshoot_limit): a big list server is cut into transactions, not
      *  disconnected. */
     recipientOvershootLimit: 1000,
-    /** Errors of a client address (IPv4, IPv6 /64) are remembered this long, so a client that
-     *  reconnects after each error does not start afresh: its next session starts slowed. */
+    /** A client address (IPv4, IPv6 /64) disconnected for too many errors is remembered this
+     *  long on port 25: its next sessions start at the soft limit (slowed), so reconnecting
+     *  does not start afresh. */
     errorMemoryMs: 10 * 60 * 1000,
-    /** Client addresses whose recent errors are remembered (oldest forgotten first). */
+    /** Client addresses remembered so (oldest forgotten first). */
     errorMemoryEntries: 10_000,
     /** A TLS handshake (implicit TLS, or after STARTTLS) must complete within [smtp] timeout,
      *  and never take longer than this. */

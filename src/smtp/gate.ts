@@ -20,8 +20,9 @@
 //   progress is answered first). 1 byte per second keeps nothing alive.
 // - Errors (Postfix smtpd_soft_error_limit / smtpd_hard_error_limit): every 4xx/5xx reply a
 //   client earns is counted; past the soft limit the service slows its replies (penalty()),
-//   at the hard limit the session gets 421. On port 25 the errors of a client address are
-//   remembered for a while, so reconnecting does not start afresh.
+//   at the hard limit the session gets 421. On port 25 an address whose session was ended so
+//   is remembered for a while: its next sessions start at the soft limit, so reconnecting does
+//   not start afresh (a client that only makes the odd error is never slowed by it).
 //
 // The bytes a client sends and the replies we write are observed on the plaintext socket (the
 // TCP socket, then the TLS socket after a handshake) by wrapping push/write/end of that socket
@@ -51,7 +52,7 @@ export interface GateOptions {
   readonly softErrorLimit: number;
   readonly hardErrorLimit: number;
   readonly errorDelay: number;
-  /** Remember the errors of a client address across its sessions (port 25). */
+  /** Remember addresses disconnected for errors across their sessions (port 25). */
   readonly rememberErrors: boolean;
 }
 
@@ -133,8 +134,9 @@ export class ConnectionGate {
   readonly #o: GateOptions;
   readonly #perIp: ConnectionCounter;
   readonly #clients = new Map<string, Client>();
-  /** Client address -> errors remembered (port 25), oldest first. */
-  readonly #memory = new Map<string, { errors: number; until: number }>();
+  /** Client address (port 25) disconnected for errors -> until when its sessions start slowed;
+   *  oldest first. */
+  readonly #memory = new Map<string, number>();
   #open = 0;
   #closing = false;
   #sweep: NodeJS.Timeout | null = null;
@@ -159,14 +161,15 @@ export class ConnectionGate {
     return this.#clients.get(id);
   }
 
-  /** The session of a connection started (onConnect): errors remembered for its address count. */
+  /** The session of a connection started (onConnect); one from an address recently
+   *  disconnected for errors starts at the soft limit. */
   started(session: SMTPServerSession): void {
     const c = this.#clients.get(session.id);
     if (!c) return;
     c.session = session;
     if (!this.#o.rememberErrors) return;
-    const m = this.#memory.get(clientKey(c.ip));
-    if (m && m.until > Date.now()) c.errors = Math.min(m.errors, this.#o.softErrorLimit);
+    const until = this.#memory.get(clientKey(c.ip));
+    if (until !== undefined && until > Date.now()) c.errors = this.#o.softErrorLimit;
   }
 
   /** A TLS handshake completed on the connection (STARTTLS; implicit TLS is ours). */
@@ -324,8 +327,8 @@ export class ConnectionGate {
     if (code < 400 || code === 421 || code === 451) return; // 451: our problem, not the client's
     if (code === 452 && text.startsWith('452 4.5.3') && ++c.overshoot <= LIMITS.smtp.recipientOvershootLimit) return;
     c.errors++;
-    if (this.#o.rememberErrors) this.#remember(c.ip);
     if (c.errors === this.#o.hardErrorLimit) {
+      if (this.#o.rememberErrors) this.#remember(c.ip);
       this.#o.log.warn({ conn: c.id, ip: c.ip, errors: c.errors }, 'client disconnected: too many errors');
       setImmediate(() => this.#end(c, REPLIES.tooManyErrors()));
     }
@@ -333,11 +336,8 @@ export class ConnectionGate {
 
   #remember(ip: string): void {
     const key = clientKey(ip);
-    const now = Date.now();
-    const m = this.#memory.get(key);
-    const errors = m && m.until > now ? m.errors + 1 : 1;
-    this.#memory.delete(key); // re-inserted last: the map stays ordered by last error
-    this.#memory.set(key, { errors, until: now + LIMITS.smtp.errorMemoryMs });
+    this.#memory.delete(key); // re-inserted last: the map stays ordered by time
+    this.#memory.set(key, Date.now() + LIMITS.smtp.errorMemoryMs);
     if (this.#memory.size > LIMITS.smtp.errorMemoryEntries) {
       const oldest = this.#memory.keys().next().value;
       if (oldest !== undefined) this.#memory.delete(oldest);

@@ -165,6 +165,48 @@ describe('connection limits (in-process server)', () => {
   });
 });
 
+describe('pre-greet talkers (greeting_delay, in-process server)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ smtp: 'greeting_delay = "300ms"\nmax_connections_per_ip = 1000' });
+  });
+  after(() => s.stop());
+
+  test('500 clients that talk before the greeting are refused and closed; fds come back', async (t) => {
+    const before = await resourcesOf();
+    // Half of them close at once, half keep their side open: the server closes those.
+    await inBatches(500, 100, (i) => (i % 2 ? hitAndRun(s.port, 'EHLO early\r\n') : talkAndWait(s.port)));
+    const after = await waitUntil(
+      'fds back to the level before the attack',
+      async () => {
+        const r = await resourcesOf();
+        return r.fds <= before.fds + 5 ? r : null;
+      },
+      15_000,
+    ).catch(async () => resourcesOf());
+    t.diagnostic(
+      `fds ${before.fds} -> ${after.fds}; rss ${mb(before.rss)} -> ${mb(after.rss)} MB (test and server process)`,
+    );
+    assert.ok(after.fds <= before.fds + 5, `fds before ${before.fds}, after ${after.fds}`);
+    const c = await RawSmtp.connect(s.port);
+    assert.equal((await c.read(2000)).code, 220);
+    c.close();
+  });
+});
+
+/** Talks before the greeting and never closes: resolves when the server has closed it. */
+function talkAndWait(port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => resolve());
+    s.on('close', () => resolve());
+    s.on('connect', () => s.write('EHLO early\r\n'));
+    s.on('end', () => s.end());
+    s.resume();
+    setTimeout(() => s.destroy(), 10_000).unref();
+  });
+}
+
 describe('a client reconnecting for every message (in-process server)', () => {
   let s: TestServer;
   before(async () => {
