@@ -39,9 +39,9 @@ export const LIMITS = {
      *  smtpd_recipient_overshoot_limit): a big list server is cut into transactions, not
      *  disconnected. */
     recipientOvershootLimit: 1000,
-    /** A client address (IPv4, IPv6 /64) disconnected for too many errors is remembered this
-     *  long on port 25: its next sessions start at the soft limit (slowed), so reconnecting
-     *  does not start afresh. */
+    /** A client address (IPv4, IPv6 /64) with a session past the soft error limit is
+     *  remembered this long on port 25: its next sessions start at the soft limit (slowed), so
+     *  reconnecting does not start afresh. */
     errorMemoryMs: 10 * 60 * 1000,
     /** Client addresses remembered so (oldest forgotten first). */
     errorMemoryEntries: 10_000,

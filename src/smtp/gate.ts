@@ -20,9 +20,9 @@
 //   progress is answered first). 1 byte per second keeps nothing alive.
 // - Errors (Postfix smtpd_soft_error_limit / smtpd_hard_error_limit): every 4xx/5xx reply a
 //   client earns is counted; past the soft limit the service slows its replies (penalty()),
-//   at the hard limit the session gets 421. On port 25 an address whose session was ended so
-//   is remembered for a while: its next sessions start at the soft limit, so reconnecting does
-//   not start afresh (a client that only makes the odd error is never slowed by it).
+//   at the hard limit the session gets 421. On port 25 an address with a session past the soft
+//   limit is remembered for a while: its next sessions start at the soft limit, so reconnecting
+//   does not start afresh (a client that only makes the odd error is never slowed by it).
 //
 // The bytes a client sends and the replies we write are observed on the plaintext socket (the
 // TCP socket, then the TLS socket after a handshake) by wrapping push/write/end of that socket
@@ -52,7 +52,7 @@ export interface GateOptions {
   readonly softErrorLimit: number;
   readonly hardErrorLimit: number;
   readonly errorDelay: number;
-  /** Remember addresses disconnected for errors across their sessions (port 25). */
+  /** Remember addresses slowed for errors across their sessions (port 25). */
   readonly rememberErrors: boolean;
 }
 
@@ -134,7 +134,7 @@ export class ConnectionGate {
   readonly #o: GateOptions;
   readonly #perIp: ConnectionCounter;
   readonly #clients = new Map<string, Client>();
-  /** Client address (port 25) disconnected for errors -> until when its sessions start slowed;
+  /** Client address (port 25) slowed for errors -> until when its sessions start slowed;
    *  oldest first. */
   readonly #memory = new Map<string, number>();
   #open = 0;
@@ -161,8 +161,8 @@ export class ConnectionGate {
     return this.#clients.get(id);
   }
 
-  /** The session of a connection started (onConnect); one from an address recently
-   *  disconnected for errors starts at the soft limit. */
+  /** The session of a connection started (onConnect); one from an address recently slowed
+   *  for errors starts at the soft limit. */
   started(session: SMTPServerSession): void {
     const c = this.#clients.get(session.id);
     if (!c) return;
@@ -327,8 +327,10 @@ export class ConnectionGate {
     if (code < 400 || code === 421 || code === 451) return; // 451: our problem, not the client's
     if (code === 452 && text.startsWith('452 4.5.3') && ++c.overshoot <= LIMITS.smtp.recipientOvershootLimit) return;
     c.errors++;
+    // Remembered as soon as it is slowed, so a client that gives up on a slowed session and
+    // reconnects is slowed again at once.
+    if (c.errors === this.#o.softErrorLimit && this.#o.rememberErrors) this.#remember(c.ip);
     if (c.errors === this.#o.hardErrorLimit) {
-      if (this.#o.rememberErrors) this.#remember(c.ip);
       this.#o.log.warn({ conn: c.id, ip: c.ip, errors: c.errors }, 'client disconnected: too many errors');
       setImmediate(() => this.#end(c, REPLIES.tooManyErrors()));
     }
