@@ -50,6 +50,18 @@ const FRAGMENTS = [
   'a SELECT INBOX (QRESYNC (1 1 1:*))\r\n',
   'a GETQUOTAROOT INBOX\r\n',
   '* OK\r\n',
+  // SMTP hostile-client patterns (issue #10): author fields in every spelling, NUL, refused
+  // and repeated recipients, parser-heavy lines, a header over the limit, a half command.
+  'From : bob@example.test\r\n',
+  'Resent-Sender: <bob@example.test>\r\n',
+  'RCPT TO:<nobody@example.test>\r\n'.repeat(5),
+  'RCPT TO:<alice@example.test>\r\n'.repeat(20),
+  `MAIL FROM:<${'@a,'.repeat(300)}>\r\n`,
+  'GET / HTTP/1.1\r\n',
+  `X-Pad: ${'p'.repeat(3000)}\r\n`,
+  'MAIL FROM:<a@remote.example> SIZE=99999999999999\r\n',
+  'RSET\r\nNOOP\r\nQUIT\r\n',
+  'EHLO',
   'x'.repeat(5000),
   '\xff\xfe',
   // Hostile IMAP patterns (issue #10): literals before login, budgets, deadlines, COMPRESS.

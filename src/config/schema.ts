@@ -114,15 +114,33 @@ export const configSchema = z
         max_connections: positiveInt.default(LIMITS.smtp.defaultMaxConnections),
         /** Simultaneous inbound connections from one IP address (IPv6: per /64). */
         max_connections_per_ip: positiveInt.default(LIMITS.smtp.defaultMaxConnectionsPerIp),
-        /** Idle time allowed between commands (RFC 5321 §4.5.3.2 suggests 5 minutes). */
+        /** Idle time allowed between commands (RFC 5321 §4.5.3.2 suggests 5 minutes), and the
+         *  deadline of one whole command line from its first byte (and of a TLS handshake). */
         timeout: duration.default(LIMITS.smtp.defaultSocketTimeoutMs),
+        /** Slowest DATA accepted, in bytes per second: a message must arrive within
+         *  timeout + size / min_data_rate (Postfix smtpd_min_data_rate); slower gets 421. */
+        min_data_rate: positiveInt.default(LIMITS.smtp.defaultMinDataRate),
+        /** Longest connection; then 421 (a DATA in progress may finish first). Also for submission. */
+        max_session_time: duration.default(LIMITS.smtp.defaultMaxSessionMs),
+        /** Largest header block of a message (port 25 and submission); larger gets 552 5.3.4. */
+        max_header_size: size.default(LIMITS.smtp.defaultMaxHeaderSize),
+        /** Errors (refused recipients, bad commands) after which every reply waits error_delay
+         *  more per error (Postfix smtpd_soft_error_limit). Also for submission. */
+        soft_error_limit: positiveInt.default(LIMITS.smtp.defaultSoftErrorLimit),
+        /** Errors after which the session is closed with 421 (Postfix smtpd_hard_error_limit). */
+        hard_error_limit: positiveInt.default(LIMITS.smtp.defaultHardErrorLimit),
+        /** Delay per error beyond soft_error_limit (Postfix smtpd_error_sleep_time). */
+        error_delay: duration.default(LIMITS.smtp.defaultErrorDelayMs),
         /** Pause before the 220 greeting; a client that talks first gets 421 (pre-greet test,
          *  as Postfix postscreen). 0 (the default, as Postfix smtpd) greets at once. */
         greeting_delay: duration.default(0),
         /** Look up the client's host name (reverse DNS) for the Received header. */
         reverse_lookup: z.boolean().default(true),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((s) => s.soft_error_limit <= s.hard_error_limit, {
+        message: 'soft_error_limit must not exceed hard_error_limit',
+      }),
     submission: z
       .strictObject({
         /** Submission with STARTTLS (587 in production); AUTH is offered only after STARTTLS. */
@@ -133,6 +151,8 @@ export const configSchema = z
         max_connections_per_ip: positiveInt.default(LIMITS.submission.defaultMaxConnectionsPerIp),
         /** Largest message a user may send; larger ones get 552 5.3.4. */
         max_message_size: size.default(LIMITS.smtp.defaultMaxMessageSize),
+        /** A client must have authenticated this long after connecting, whatever it sends; then 421. */
+        login_timeout: duration.default(LIMITS.submission.defaultLoginTimeoutMs),
       })
       .prefault({}),
     delivery: z

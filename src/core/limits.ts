@@ -14,17 +14,54 @@ export const LIMITS = {
     defaultSocketTimeoutMs: 5 * 60 * 1000,
     defaultMaxConnections: 1000,
     defaultMaxConnectionsPerIp: 20,
-    /** Commands before a completed transaction, like smtp-server's unauthenticated limit. */
-    maxCommandsWithoutMail: 40,
-    /** Header block read for submission checks (From:, Message-ID:); RFC 5322 sets no limit,
-     *  real messages stay far below. */
-    maxHeaderBlock: 256 * 1024,
+    /** Header block of a message ([smtp] max_header_size): RFC 5322 sets no limit; a larger
+     *  one is refused with 552 5.3.4, like Exchange Online's 256 KB header limit. Every field
+     *  of a header within the limit is read (submission sender checks, loop count). */
+    defaultMaxHeaderSize: 256 * 1024,
+    /** From:, Sender:, Resent-From: and Resent-Sender: together; real ones take a few hundred
+     *  bytes. Longer author fields are not parsed (submission refuses the message with 550
+     *  5.6.0): parsing an address list takes time in proportion to its length. */
+    maxAuthorFieldBytes: 16 * 1024,
+    /** [smtp] min_data_rate: a whole DATA must arrive within timeout + received/rate seconds
+     *  (Postfix smtpd_min_data_rate, 500 bytes/s). */
+    defaultMinDataRate: 500,
+    /** [smtp] max_session_time: one connection, however busy, ends after this long (a DATA in
+     *  progress may finish first). Real peers quit after minutes (Postfix reuses a connection
+     *  for at most 300 s). */
+    defaultMaxSessionMs: 60 * 60 * 1000,
+    /** [smtp] soft_error_limit / hard_error_limit / error_delay: after soft errors every reply
+     *  of the session waits error_delay x (errors - soft + 1); at hard errors the session gets
+     *  421 (Postfix smtpd_soft_error_limit 10, smtpd_hard_error_limit 20, smtpd_error_sleep_time 1s). */
+    defaultSoftErrorLimit: 10,
+    defaultHardErrorLimit: 20,
+    defaultErrorDelayMs: 1000,
+    /** "452 Too many recipients" replies that are not counted as errors (Postfix
+     *  smtpd_recipient_overshoot_limit): a big list server is cut into transactions, not
+     *  disconnected. */
+    recipientOvershootLimit: 1000,
+    /** A client address (IPv4, IPv6 /64) with a session past the soft error limit is
+     *  remembered this long on port 25: its next sessions start at the soft limit (slowed), so
+     *  reconnecting does not start afresh. */
+    errorMemoryMs: 10 * 60 * 1000,
+    /** Client addresses remembered so (oldest forgotten first). */
+    errorMemoryEntries: 10_000,
+    /** A TLS handshake (implicit TLS, or after STARTTLS) must complete within [smtp] timeout,
+     *  and never take longer than this. */
+    maxTlsHandshakeMs: 60 * 1000,
+    /** A connection refused at accept (too many connections) gets its 421 and this long to
+     *  close its side before its socket is destroyed. */
+    refusalLingerMs: 2000,
+    /** How often deadlines (command line, DATA, session, login, handshake) are checked. */
+    deadlineSweepMs: 250,
     /** Received: headers beyond which a message is taken to be looping (Postfix hopcount_limit). */
     maxHops: 50,
   },
   submission: {
     /** Several devices of a household behind one NAT address. */
     defaultMaxConnectionsPerIp: 20,
+    /** [submission] login_timeout: a client must have authenticated this long after it
+     *  connected, whatever it sends (Dovecot gives 3 minutes; a mail client needs seconds). */
+    defaultLoginTimeoutMs: 60 * 1000,
   },
   queue: {
     defaultMaxConnections: 20,

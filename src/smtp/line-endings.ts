@@ -39,3 +39,19 @@ export class BareNewlineDetector {
     return this.#found;
   }
 }
+
+/** A NUL byte anywhere in a message. RFC 5322 §2.2 and §3.5 allow no NUL in header or body
+ *  text, and RFC 6152 (8BITMIME) none in 8-bit data: only BINARYMIME (RFC 3030, which we do
+ *  not offer) could carry one. Stored, it would reach IMAP clients and other servers that
+ *  cut strings at it. Refused like a bare CR or LF, on both ports. */
+export class NulDetector {
+  #found = false;
+
+  get found(): boolean {
+    return this.#found;
+  }
+
+  feed(chunk: Uint8Array): void {
+    if (!this.#found && chunk.indexOf(0) !== -1) this.#found = true;
+  }
+}

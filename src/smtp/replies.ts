@@ -33,16 +33,30 @@ export const REPLIES = {
   senderNotOwned: () => reply(553, '5.7.1', 'Sender address not owned by the authenticated user'),
   fromNotOwned: () => reply(553, '5.7.1', 'From: header address not owned by the authenticated user'),
   badFromHeader: () => reply(550, '5.6.0', 'Message must have exactly one From: header with an address'),
+  authorFieldsTooLong: () => reply(550, '5.6.0', 'From:, Sender: and Resent- fields are too long'),
   // Inbound policy. RFC 5321 §3.1: 554 at connection means no service for this client.
   dnsblListed: (ip: string, zone: string, reason: string | null) =>
     reply(554, '5.7.1', `Service unavailable; client [${ip}] blocked using ${zone}${reason ? `; ${reason}` : ''}`),
   // Connection limits
   tooManyConnectionsFromIp: () => reply(421, '4.7.0', 'Too many connections from your address, try again later'),
+  tooManyConnections: () => reply(421, '4.3.2', 'Too many connections, try again later'),
+  // Deadlines (gate.ts): RFC 5321 §4.5.3.2 lets a server close a connection that takes too long;
+  // 421 (§3.8) tells the client to try again later.
+  commandTimeout: () => reply(421, '4.4.2', 'Timeout: command not completed in time, closing connection'),
+  dataTimeout: () => reply(421, '4.4.2', 'Timeout: message data too slow, closing connection'),
+  sessionTimeout: () => reply(421, '4.4.2', 'Session time limit reached, closing connection'),
+  loginTimeout: () => reply(421, '4.7.0', 'Authentication not completed in time, closing connection'),
+  // Postfix smtpd_hard_error_limit.
+  tooManyErrors: () => reply(421, '4.7.0', 'Too many errors, closing connection'),
   shuttingDown: () => reply(421, '4.3.2', 'Service shutting down, try again later'),
   // DATA
   // RFC 5321 §2.3.8: CR and LF may only appear together as CRLF. A bare one is how SMTP
   // smuggling hides a second message, so we refuse the message (Postfix smtpd_forbid_bare_newline).
   bareNewline: () => reply(554, '5.6.0', 'Message contains bare CR or LF characters; use CRLF line endings'),
+  // RFC 5322 §2.2, §3.5: no NUL in a message (see line-endings.ts).
+  nulByte: () => reply(554, '5.6.0', 'Message contains NUL characters'),
+  // [smtp] max_header_size: the whole header is read for the checks, so it is bounded.
+  headerTooBig: (limit: number) => reply(552, '5.3.4', `Message header size exceeds fixed limit of ${limit} bytes`),
   // RFC 5321 §6.3: loop detection by counting Received: fields.
   tooManyHops: () => reply(554, '5.4.6', 'Too many hops: mail forwarding loop'),
   // RFC 3463: 5.2.2 mailbox full (RFC 9208 §5 quota on delivery).

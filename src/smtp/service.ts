@@ -10,6 +10,9 @@
 //   the From:/Sender: addresses must be the user's own (553 5.7.1 at MAIL / at end of DATA); any recipient
 //   (remote ones go to the queue); sloppy line endings are normalised to CRLF; Message-ID and
 //   Date are added when missing (see submission.ts).
+// Hostile clients (gate.ts): connection limits at accept, deadlines for a command line, a DATA,
+//   a TLS handshake, the login (submission) and the session; errors slow a session and then end
+//   it. Every RCPT counts against max_recipients, repeated addresses included.
 //
 // Invariants:
 // - 250 after DATA only once every local copy is durable and the remote part is queued
@@ -19,9 +22,7 @@
 // - Shutdown: listeners close at once; a connection outside DATA gets 421 at once; a
 //   transaction in DATA may finish within the grace period, then gets 421.
 
-import type { Resolver } from 'node:dns';
-import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
+import type { AddressInfo, Server } from 'node:net';
 import {
   SMTPServer,
   type SMTPServerAuthentication,
@@ -31,101 +32,50 @@ import {
   type SMTPServerSession,
 } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import type { Authenticator } from '../auth/authenticator.ts';
-import type { Config } from '../config/schema.ts';
-import { type Address, formatAddress, hasNonAscii, parseAddress } from '../core/address.ts';
-import { ConnectionCounter } from '../core/connection-limits.ts';
-import { CrlfNormalizer } from '../core/crlf.ts';
+import { formatAddress, hasNonAscii, parseAddress } from '../core/address.ts';
 import { errorMessage } from '../core/errors.ts';
-import { type AccountId, newId } from '../core/ids.ts';
+import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
-import type { Logger } from '../core/log.ts';
-import { smtpMessages } from '../core/metrics.ts';
-import type { Directory, Principal } from '../directory/types.ts';
-import type { Hygiene } from '../hygiene/pipeline.ts';
-import type { DkimSigner } from '../hygiene/sign.ts';
-import type { Dispatcher } from '../queue/dispatch.ts';
-import type { OutboundRecipient } from '../queue/types.ts';
-import { withHead } from '../store/spool.ts';
-import type { DeliveryTarget, MailStore, SpooledMessage } from '../store/types.ts';
-import type { TlsManager } from '../tls/certs.ts';
-import { BareNewlineDetector } from './line-endings.ts';
-import { accepted, queued, REPLIES, reply, type SmtpReplyError } from './replies.ts';
+import { type ConnState, isReply, newTxn, type SmtpDeps } from './context.ts';
+import { ConnectionGate } from './gate.ts';
+import { MessageReceiver, overQuota } from './receive.ts';
+import { REPLIES, reply } from './replies.ts';
 import { installSmtpServerPatches } from './smtp-server-patches.ts';
-import {
-  addressesIn,
-  authorAddresses,
-  HeaderCapture,
-  type HeaderField,
-  headerFields,
-  missingHeaders,
-} from './submission.ts';
-import { protocolName, receivedHeader, traceHeaders } from './trace.ts';
 
-export type SmtpRole = 'inbound' | 'submission';
-
-export interface SmtpDeps {
-  readonly role: SmtpRole;
-  readonly config: Config;
-  readonly directory: Directory;
-  readonly store: MailStore;
-  readonly dispatcher: Dispatcher;
-  readonly tls: TlsManager;
-  readonly log: Logger;
-  /** Reverse DNS for Received headers; null disables the lookup. */
-  readonly resolver: Resolver | null;
-  /** The login path (submission), shared with IMAP so both count the same attempts. */
-  readonly authenticator?: Authenticator;
-  /** Inbound checks (DNSBL, SPF, DKIM, DMARC); port 25 only. */
-  readonly hygiene?: Hygiene;
-  /** DKIM signing of submitted mail. */
-  readonly signer?: DkimSigner;
-}
-
-/** One stream of `head` followed by the message. */
-function concatStreams(head: Buffer, msg: SpooledMessage): Readable {
-  async function* bytes(): AsyncGenerator<Buffer> {
-    yield head;
-    yield* msg.open() as AsyncIterable<Buffer>;
-  }
-  return Readable.from(bytes(), { objectMode: false });
-}
-
-/** What this service knows about a connection's current mail transaction. */
-interface Transaction {
-  /** Normalised recipient address -> local accounts it delivers to. */
-  readonly recipients: Map<string, readonly AccountId[]>;
-  /** Remote addresses (submission recipients, inbound alias forwards), deduplicated. */
-  readonly remote: Map<string, OutboundRecipient>;
-}
-
-interface ConnState {
-  readonly log: Logger;
-  txn: Transaction;
-  inData: boolean;
-  principal: Principal | null;
-}
+export type { SmtpDeps, SmtpRole } from './context.ts';
 
 type Callback = (err?: Error | null) => void;
 type DataCallback = (err?: Error | null, message?: string) => void;
-
-const newTxn = (): Transaction => ({ recipients: new Map(), remote: new Map() });
 
 export class SmtpService {
   readonly #deps: SmtpDeps;
   readonly #submission: boolean;
   readonly #servers: SMTPServer[] = [];
+  readonly #listeners: Server[] = [];
   readonly #conns = new Map<string, ConnState>();
-  readonly #perIp: ConnectionCounter;
+  readonly #gate: ConnectionGate;
+  readonly #receiver: MessageReceiver;
   #shuttingDown = false;
 
   constructor(deps: SmtpDeps) {
     this.#deps = deps;
     this.#submission = deps.role === 'submission';
-    this.#perIp = new ConnectionCounter(
-      this.#submission ? deps.config.submission.max_connections_per_ip : deps.config.smtp.max_connections_per_ip,
-    );
+    const { smtp, submission } = deps.config;
+    this.#gate = new ConnectionGate({
+      log: deps.log,
+      maxConnections: smtp.max_connections,
+      maxConnectionsPerIp: this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
+      timeout: smtp.timeout,
+      minDataRate: smtp.min_data_rate,
+      maxSessionMs: smtp.max_session_time,
+      loginTimeout: this.#submission ? submission.login_timeout : null,
+      softErrorLimit: smtp.soft_error_limit,
+      hardErrorLimit: smtp.hard_error_limit,
+      errorDelay: smtp.error_delay,
+      rememberErrors: !this.#submission,
+    });
+    this.#receiver = new MessageReceiver(deps, this.#gate);
     installSmtpServerPatches();
   }
 
@@ -135,7 +85,9 @@ export class SmtpService {
     for (const a of addresses) {
       const server = this.#createServer(secure);
       this.#servers.push(server);
-      bound.push(await listenOn(server.server, a));
+      const listener = this.#gate.listener(server, secure);
+      this.#listeners.push(listener);
+      bound.push(await listenOn(listener, a));
     }
     return bound;
   }
@@ -175,6 +127,10 @@ export class SmtpService {
       ...(resolver ? { resolver } : { disableReverseLookup: true }),
       logger: false,
       onConnect: (session, cb) => this.#onConnect(session, cb),
+      onSecure: (socket, session, cb) => {
+        cb();
+        this.#gate.secured(session.id, socket);
+      },
       onMailFrom: (address, session, cb) =>
         this.#guard(session, cb, async () => {
           checkParams(address.args, MAIL_PARAMS);
@@ -200,11 +156,8 @@ export class SmtpService {
       cb(REPLIES.shuttingDown());
       return;
     }
-    if (!this.#perIp.acquire(session.remoteAddress)) {
-      this.#deps.log.warn({ conn: session.id, ip: session.remoteAddress }, 'too many connections from client');
-      cb(REPLIES.tooManyConnectionsFromIp());
-      return;
-    }
+    // The connection limits were applied when the socket was accepted (gate.ts).
+    this.#gate.started(session);
     const log = this.#deps.log.child({ conn: session.id });
     this.#conns.set(session.id, { log, txn: newTxn(), inData: false, principal: null });
     log.info({ ip: session.remoteAddress, port: session.remotePort, local: session.localPort }, 'smtp connect');
@@ -233,9 +186,8 @@ export class SmtpService {
 
   #onClose(session: SMTPServerSession): void {
     const state = this.#conns.get(session.id);
-    if (!state) return; // refused in onConnect: nothing was counted
+    if (!state) return; // refused in onConnect
     this.#conns.delete(session.id);
-    this.#perIp.release(session.remoteAddress);
     state.log.info('smtp disconnect');
   }
 
@@ -281,14 +233,20 @@ export class SmtpService {
       );
   }
 
-  /** Runs an async handler; any unexpected error becomes 451 4.3.0 and is logged. */
+  /** Runs an async handler; any unexpected error becomes 451 4.3.0 and is logged. A client
+   *  past the soft error limit waits before each reply (gate.ts). */
   #guard(session: SMTPServerSession, cb: Callback, fn: () => Promise<void>): void {
+    const answer = (err?: Error) => {
+      const wait = this.#gate.penalty(session.id);
+      if (wait > 0) setTimeout(() => cb(err), wait);
+      else cb(err);
+    };
     fn().then(
-      () => cb(),
+      () => answer(),
       (err: unknown) => {
-        if (isReply(err)) return cb(err);
+        if (isReply(err)) return answer(err);
         this.#state(session).log.error({ err: errorMessage(err) }, 'smtp handler failed');
-        cb(REPLIES.localError());
+        answer(REPLIES.localError());
       },
     );
   }
@@ -325,15 +283,15 @@ export class SmtpService {
     if (addr === null) throw REPLIES.badRecipientSyntax();
     const key = formatAddress(addr);
     const { recipients, remote } = state.txn;
-    const max = this.#deps.config.smtp.max_recipients;
-    if (!recipients.has(key) && !remote.has(key) && recipients.size + remote.size >= max) {
-      throw REPLIES.tooManyRecipients();
-    }
+    // RFC 5321 §4.5.3.1.8: every RCPT counts, a repeated address too (else one message could
+    // carry any number of RCPT commands).
+    if (state.txn.accepted >= this.#deps.config.smtp.max_recipients) throw REPLIES.tooManyRecipients();
     const res = await this.#deps.directory.resolveRecipient(addr);
     if (res.kind === 'unknown-domain') {
       if (this.#submission) {
         // An authenticated user may send anywhere: the queue delivers it.
         remote.set(key, { address: key });
+        state.txn.accepted++;
         return;
       }
       state.log.info({ rcpt: key }, 'rcpt refused: not a local domain');
@@ -345,7 +303,7 @@ export class SmtpService {
     }
     // RFC 9208 §5 / RFC 3463 5.2.2: a full mailbox is refused now, while the sender still has
     // the message (an alias with a full member is refused too: nothing is dropped silently).
-    if (await this.#overQuota(res.accounts, 0)) {
+    if (await overQuota(this.#deps, res.accounts, 0)) {
       state.log.info({ rcpt: key }, 'rcpt refused: mailbox full');
       throw REPLIES.mailboxFull();
     }
@@ -354,18 +312,7 @@ export class SmtpService {
       if (!remote.has(a)) remote.set(a, { address: a });
     }
     recipients.set(key, res.accounts);
-  }
-
-  /** True when one of the accounts has a quota that `extra` more bytes would exceed (or it is
-   *  already at its limit when extra is 0). */
-  async #overQuota(accounts: readonly AccountId[], extra: number): Promise<boolean> {
-    for (const a of accounts) {
-      const limit = await this.#deps.directory.quota(a);
-      if (limit === null) continue;
-      const used = await this.#deps.store.usage(a);
-      if (extra === 0 ? used >= limit : used + extra > limit) return true;
-    }
-    return false;
+    state.txn.accepted++;
   }
 
   /** RFC 5321 §4.1.1.3: a bare "<Postmaster>" (any case) is postmaster of our own domain. */
@@ -384,234 +331,38 @@ export class SmtpService {
       return;
     }
     state.inData = true;
+    this.#gate.dataStarted(session.id);
     const msgId = newId('m');
     const log = state.log.child({ msg_id: msgId });
-    this.#receive(stream, session, msgId, log).then(
-      (reply) => {
-        state.inData = false;
-        if (typeof reply === 'string') cb(null, reply);
-        else cb(reply);
-      },
+    const answer = (err: Error | null, reply?: string) => {
+      state.inData = false;
+      const send = () => {
+        cb(err, reply);
+        this.#gate.transactionDone(session.id);
+      };
+      const wait = this.#gate.penalty(session.id);
+      if (wait > 0) setTimeout(send, wait);
+      else send();
+    };
+    this.#receiver.receive(stream, session, state, msgId, log).then(
+      (reply) => (typeof reply === 'string' ? answer(null, reply) : answer(reply)),
       (err: unknown) => {
-        state.inData = false;
         log.error({ err: errorMessage(err) }, 'delivery failed');
-        cb(REPLIES.localError());
+        answer(REPLIES.localError());
       },
     );
-  }
-
-  /** Spools the message, checks it, delivers every copy; returns the reply. */
-  async #receive(
-    stream: SMTPServerDataStream,
-    session: SMTPServerSession,
-    msgId: string,
-    log: Logger,
-  ): Promise<string | SmtpReplyError> {
-    const { store, config } = this.#deps;
-    const sub = this.#submission;
-    const started = performance.now();
-    const spool = store.createSpool();
-    const bare = new BareNewlineDetector();
-    const crlf = sub ? new CrlfNormalizer() : null;
-    const headers = new HeaderCapture(LIMITS.smtp.maxHeaderBlock);
-    const write = async (chunk: Buffer) => {
-      headers.feed(chunk);
-      await spool.write(chunk);
-    };
-    try {
-      for await (const raw of stream as AsyncIterable<Buffer>) {
-        if (crlf) {
-          // Submission: a sloppy client's bare LF/CR become CRLF (we re-send the bytes, so
-          // nothing ambiguous leaves here). Inbound: refused whole, see line-endings.ts.
-          if (!stream.sizeExceeded) await write(crlf.push(raw));
-          continue;
-        }
-        bare.feed(raw);
-        // Past the limit or after a bare newline the rest is only drained, never stored.
-        if (!stream.sizeExceeded && !bare.found) await write(raw);
-      }
-      if (crlf && !stream.sizeExceeded) await write(crlf.end());
-    } catch (err) {
-      await spool.abort();
-      throw err; // the client went away mid-DATA; smtp-server sends nothing more
-    }
-    if (stream.sizeExceeded) {
-      await spool.abort();
-      log.info({ size: stream.byteLength }, 'message refused: too big');
-      return REPLIES.tooBig(sub ? config.submission.max_message_size : config.smtp.max_message_size);
-    }
-    if (!crlf && bare.end()) {
-      await spool.abort();
-      log.warn('message refused: bare CR or LF');
-      return REPLIES.bareNewline();
-    }
-    const fields = headerFields(headers.result().block);
-    // RFC 5321 §6.3: a message that has passed too many hops is in a loop (alias forwarding
-    // between two servers, say); it is refused rather than passed on for ever.
-    const hops = fields.filter((f) => f.name === 'received').length;
-    if (hops >= LIMITS.smtp.maxHops) {
-      await spool.abort();
-      log.warn({ hops }, 'message refused: too many hops');
-      return REPLIES.tooManyHops();
-    }
-    let added = '';
-    if (sub) {
-      const checked = await this.#checkAuthor(fields, session, log);
-      if (typeof checked !== 'string') {
-        await spool.abort();
-        return checked;
-      }
-      added = checked;
-    }
-    const headerBlock = headers.result().block;
-    const spooled = await spool.finish();
-    let msg = spooled;
-    try {
-      const state = this.#state(session);
-      const localAccounts = [...new Set([...state.txn.recipients.values()].flat())];
-      if (await this.#overQuota(localAccounts, spooled.size)) {
-        log.info({ size: spooled.size }, 'message refused: a mailbox would exceed its quota');
-        return REPLIES.mailboxFull();
-      }
-      const received = this.#received(session, msgId);
-      const returnPath = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-      // Port 25: SPF, DKIM, DMARC -> refuse, Junk or deliver, and our Authentication-Results.
-      let auth = '';
-      let junk: ReadonlySet<AccountId> = new Set();
-      const hygiene = this.#deps.hygiene;
-      if (!sub && hygiene) {
-        const outcome = await hygiene.atBody({
-          message: spooled,
-          headerBlock,
-          ip: session.remoteAddress,
-          helo: session.hostNameAppearsAs || '',
-          sender: returnPath,
-          recipients: state.txn.recipients,
-          forwardedFor: [...state.txn.remote.keys()],
-          authors: addressesIn(fields, 'from'),
-          log,
-        });
-        if (outcome.kind === 'refuse') {
-          const v = outcome.verdict;
-          log.warn(
-            { reason: v.reason },
-            v.kind === 'reject' ? 'message rejected by policy' : 'message deferred by policy',
-          );
-          return reply(v.code, v.enhanced, v.text);
-        }
-        auth = outcome.header;
-        junk = outcome.junk;
-        if (outcome.cleanedHeader) msg = withHead(spooled, outcome.cleanedHeader, headerBlock.length);
-      }
-      // Submission: DKIM-sign what leaves (the headers we add + the message), by the From: domain.
-      let signatures = '';
-      const signer = this.#deps.signer;
-      if (sub && signer && state.txn.remote.size > 0) {
-        const author = addressesIn(fields, 'from')[0] ?? '';
-        const domain = parseAddress(author)?.domain;
-        if (domain) signatures = await signer.sign(domain, concatStreams(Buffer.from(added, 'utf8'), msg));
-      }
-      const result = await this.#deps.dispatcher.dispatch({
-        sender: returnPath,
-        local: this.#targets(state, { received, auth, added, returnPath, junk }),
-        remote: [...state.txn.remote.values()],
-        remotePrefix: Buffer.from(auth + received + signatures + added, 'utf8'),
-        message: msg,
-        origin: sub ? 'submission' : 'forward',
-        logId: msgId,
-        smtputf8: session.envelope.smtpUtf8 === true,
-        authUser: state.principal?.accountId ?? null,
-      });
-      log.info(
-        {
-          from: returnPath,
-          rcpts: [...state.txn.recipients.keys(), ...state.txn.remote.keys()],
-          accounts: result.copies.map((c) => c.account),
-          ...(junk.size > 0 ? { junk: [...junk] } : {}),
-          ...(signatures ? { dkim_signed: true } : {}),
-          ...(result.queueId ? { queue_id: result.queueId, remote: [...state.txn.remote.keys()] } : {}),
-          size: msg.size,
-          ms: Math.round(performance.now() - started),
-        },
-        result.queueId ? 'message accepted' : 'message delivered',
-      );
-      smtpMessages.inc({ service: sub ? 'submission' : 'smtp' });
-      return result.queueId ? queued(msgId) : accepted(msgId);
-    } finally {
-      await msg.dispose();
-    }
-  }
-
-  /** Submission: From:/Sender: must be the user's; returns the header lines to add, or a refusal. */
-  async #checkAuthor(
-    fields: readonly HeaderField[],
-    session: SMTPServerSession,
-    log: Logger,
-  ): Promise<string | SmtpReplyError> {
-    const principal = this.#state(session).principal;
-    if (!principal) return REPLIES.authRequired();
-    const authors = authorAddresses(fields);
-    if (!authors.ok) {
-      log.info({ reason: authors.reason }, 'message refused: bad From header');
-      return REPLIES.badFromHeader();
-    }
-    for (const a of authors.authors) {
-      const parsed: Address | null = parseAddress(a);
-      if (!parsed || !(await this.#deps.directory.maySendAs(principal, parsed))) {
-        log.warn({ user: principal.accountId, author: a }, 'message refused: From not owned');
-        return REPLIES.fromNotOwned();
-      }
-    }
-    return missingHeaders(fields, { id: newId('m'), hostname: this.#deps.config.hostname, date: new Date() });
-  }
-
-  #received(session: SMTPServerSession, msgId: string): string {
-    const { recipients, remote } = this.#state(session).txn;
-    const single = recipients.size + remote.size === 1 ? [...recipients.keys(), ...remote.keys()][0] : undefined;
-    const tlsInfo = session.tlsOptions;
-    return receivedHeader({
-      helo: session.hostNameAppearsAs || 'unknown',
-      clientHostname: clientHostname(session),
-      clientIp: session.remoteAddress,
-      byHost: this.#deps.config.hostname,
-      protocol: protocolName({
-        ehlo: session.openingCommand === 'EHLO',
-        tls: session.secure,
-        utf8: session.envelope.smtpUtf8 === true,
-        auth: this.#submission && session.user !== undefined,
-      }),
-      id: msgId,
-      tls: tlsInfo ? { version: tlsInfo.version, cipher: tlsInfo.name } : null,
-      forRecipient: single ?? null,
-      date: new Date(),
-    });
-  }
-
-  /** One target per distinct local account, each with its own trace headers; Junk where the
-   *  checks said so. Order (RFC 8601 §5, RFC 7208 §9.1): Return-Path, Delivered-To, our
-   *  Authentication-Results and Received-SPF, then our Received. */
-  #targets(
-    state: ConnState,
-    t: { received: string; auth: string; added: string; returnPath: string; junk: ReadonlySet<AccountId> },
-  ): DeliveryTarget[] {
-    const accounts = new Set<AccountId>();
-    for (const list of state.txn.recipients.values()) for (const a of list) accounts.add(a);
-    return [...accounts].map((account) => ({
-      account,
-      ...(t.junk.has(account) ? { mailbox: 'Junk' } : {}),
-      prefix: Buffer.concat([
-        traceHeaders({ returnPath: t.returnPath, deliveredTo: account, received: t.auth + t.received }),
-        Buffer.from(t.added, 'utf8'),
-      ]),
-    }));
   }
 
   /** Stops listening and ends every connection (see the header comment). */
   async close(): Promise<void> {
     this.#shuttingDown = true;
+    this.#gate.stop();
     const grace = this.#deps.config.server.shutdown_grace;
     const deadline = Date.now() + grace;
-    const closed = this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    // Our listeners close once every socket they accepted is closed; smtp-server's close()
+    // makes its sessions answer 421 to any further command.
+    const closed = this.#listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
+    for (const s of this.#servers) s.close();
     // smtp-server's close() waits up to closeTimeout and then sends 421 to whoever is left.
     // We end idle connections at once and let those in DATA finish first.
     const sweep = () => {
@@ -625,10 +376,15 @@ export class SmtpService {
     };
     sweep();
     const timer = setInterval(sweep, 50);
+    // Whatever is still open a moment after the deadline (a client that does not close its
+    // side after our 421) is destroyed: shutdown never takes longer than the grace period.
+    const last = setTimeout(() => this.#gate.destroyAll(), grace + 250);
     try {
       await Promise.all(closed);
     } finally {
       clearInterval(timer);
+      clearTimeout(last);
+      this.#gate.destroyAll();
     }
   }
 }
@@ -657,14 +413,4 @@ function endWith421(conn: SMTPConnection): void {
   const r = REPLIES.shuttingDown();
   conn.send(r.responseCode, r.message);
   conn.close();
-}
-
-function clientHostname(session: SMTPServerSession): string | null {
-  const h = session.clientHostname;
-  // smtp-server puts "[ip]" there when the reverse lookup found nothing.
-  return h && !h.startsWith('[') ? h : null;
-}
-
-function isReply(e: unknown): e is SmtpReplyError {
-  return e instanceof Error && typeof (e as Partial<SmtpReplyError>).responseCode === 'number';
 }

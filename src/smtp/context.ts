@@ -1,0 +1,58 @@
+// What the parts of the SMTP service share: its dependencies and the state of a connection.
+
+import type { Resolver } from 'node:dns';
+import type { Authenticator } from '../auth/authenticator.ts';
+import type { Config } from '../config/schema.ts';
+import type { AccountId } from '../core/ids.ts';
+import type { Logger } from '../core/log.ts';
+import type { Directory, Principal } from '../directory/types.ts';
+import type { Hygiene } from '../hygiene/pipeline.ts';
+import type { DkimSigner } from '../hygiene/sign.ts';
+import type { Dispatcher } from '../queue/dispatch.ts';
+import type { OutboundRecipient } from '../queue/types.ts';
+import type { MailStore } from '../store/types.ts';
+import type { TlsManager } from '../tls/certs.ts';
+import type { SmtpReplyError } from './replies.ts';
+
+export type SmtpRole = 'inbound' | 'submission';
+
+export interface SmtpDeps {
+  readonly role: SmtpRole;
+  readonly config: Config;
+  readonly directory: Directory;
+  readonly store: MailStore;
+  readonly dispatcher: Dispatcher;
+  readonly tls: TlsManager;
+  readonly log: Logger;
+  /** Reverse DNS for Received headers; null disables the lookup. */
+  readonly resolver: Resolver | null;
+  /** The login path (submission), shared with IMAP so both count the same attempts. */
+  readonly authenticator?: Authenticator;
+  /** Inbound checks (DNSBL, SPF, DKIM, DMARC); port 25 only. */
+  readonly hygiene?: Hygiene;
+  /** DKIM signing of submitted mail. */
+  readonly signer?: DkimSigner;
+}
+
+/** What this service knows about a connection's current mail transaction. */
+export interface Transaction {
+  /** Normalised recipient address -> local accounts it delivers to. */
+  readonly recipients: Map<string, readonly AccountId[]>;
+  /** Remote addresses (submission recipients, inbound alias forwards), deduplicated. */
+  readonly remote: Map<string, OutboundRecipient>;
+  /** RCPT commands accepted, repeated addresses included: max_recipients bounds this. */
+  accepted: number;
+}
+
+export interface ConnState {
+  readonly log: Logger;
+  txn: Transaction;
+  inData: boolean;
+  principal: Principal | null;
+}
+
+export const newTxn = (): Transaction => ({ recipients: new Map(), remote: new Map(), accepted: 0 });
+
+export function isReply(e: unknown): e is SmtpReplyError {
+  return e instanceof Error && typeof (e as Partial<SmtpReplyError>).responseCode === 'number';
+}
