@@ -74,6 +74,11 @@ const FRAGMENTS = [
   'a IDLE\r\n',
   'DONE\r\n',
   'a LIST "" "*****X"\r\n',
+  'a LIST "" "%*%*%*%*%*%*%*%*X"\r\n',
+  `a LIST "" (${Array.from({ length: 40 }, (_, i) => `p${i}*`).join(' ')})\r\n`,
+  `a CREATE ${'n'.repeat(10_000)}\r\n`,
+  `a CREATE ${Array.from({ length: 40 }, (_, i) => `l${i}`).join('.')}\r\n`,
+  'a RENAME INBOX.x INBOX.x.y\r\n',
   'a UID FETCH 1:* (BODY.PEEK[] BINARY[1])\r\n',
   'x'.repeat(70_000),
 ];
