@@ -33,11 +33,6 @@ export class ConnectionCounter {
     this.#maxTotal = maxTotal;
   }
 
-  /** Counts a new connection; false (and nothing counted) when the client is at its limit. */
-  acquire(ip: string): boolean {
-    return this.admit(ip) === null;
-  }
-
   /** Counts a new connection, or says why not (and counts nothing). */
   admit(ip: string): Refusal | null {
     if (this.#total >= this.#maxTotal) return 'total';

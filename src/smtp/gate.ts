@@ -132,18 +132,18 @@ const DEADLINE_REPLIES: Record<Deadline, () => SmtpReplyError> = {
 
 export class ConnectionGate {
   readonly #o: GateOptions;
-  readonly #perIp: ConnectionCounter;
+  /** Per client address and in total (core/connection-limits, shared with IMAP). */
+  readonly #counter: ConnectionCounter;
   readonly #clients = new Map<string, Client>();
   /** Client address (port 25) slowed for errors -> until when its sessions start slowed;
    *  oldest first. */
   readonly #memory = new Map<string, number>();
-  #open = 0;
   #closing = false;
   #sweep: NodeJS.Timeout | null = null;
 
   constructor(o: GateOptions) {
     this.#o = o;
-    this.#perIp = new ConnectionCounter(o.maxConnectionsPerIp);
+    this.#counter = new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections);
   }
 
   /** A listening socket whose connections go to `smtp` (implicit TLS when `secure`). */
@@ -230,7 +230,7 @@ export class ConnectionGate {
   }
 
   get open(): number {
-    return this.#open;
+    return this.#counter.total;
   }
 
   #admit(socket: net.Socket, smtp: SMTPServer, secure: boolean, server: net.Server, first: boolean): void {
@@ -240,8 +240,9 @@ export class ConnectionGate {
       this.#refuse(socket, secure, REPLIES.shuttingDown());
       return;
     }
-    const full = this.#open >= this.#o.maxConnections;
-    if (full || !this.#perIp.acquire(ip)) {
+    const refusal = this.#counter.admit(ip);
+    if (refusal !== null) {
+      const full = refusal === 'total';
       // Look again once the I/O of this loop turn is processed: the client's previous
       // connection may have just ended (its FIN or QUIT is in the same batch of events).
       if (first) {
@@ -255,7 +256,6 @@ export class ConnectionGate {
       this.#refuse(socket, secure, full ? REPLIES.tooManyConnections() : REPLIES.tooManyConnectionsFromIp());
       return;
     }
-    this.#open++;
     const c = new Client(socket, ip, smtp);
     this.#clients.set(c.id, c);
     socket.once('close', () => this.#forget(c));
@@ -384,8 +384,7 @@ export class ConnectionGate {
   #release(c: Client): void {
     if (!c.counted) return;
     c.counted = false;
-    this.#open--;
-    this.#perIp.release(c.ip);
+    this.#counter.release(c.ip);
   }
 
   #forget(c: Client): void {

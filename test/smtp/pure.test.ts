@@ -85,12 +85,12 @@ test('connections are counted per IPv4 address and per IPv6 /64', () => {
   assert.equal(clientKey('2001:db8:1:2::9'), '2001:db8:1:2::/64');
   assert.equal(clientKey('2001:0db8::1'), '2001:db8:0:0::/64');
   const c = new ConnectionCounter(2);
-  assert.ok(c.acquire('2001:db8:1:2::1'));
-  assert.ok(c.acquire('2001:db8:1:2::2'));
-  assert.equal(c.acquire('2001:db8:1:2::3'), false);
-  assert.ok(c.acquire('2001:db8:1:3::1'));
+  assert.equal(c.admit('2001:db8:1:2::1'), null);
+  assert.equal(c.admit('2001:db8:1:2::2'), null);
+  assert.equal(c.admit('2001:db8:1:2::3'), 'per-ip');
+  assert.equal(c.admit('2001:db8:1:3::1'), null);
   c.release('2001:db8:1:2::1');
-  assert.ok(c.acquire('2001:db8:1:2::3'));
+  assert.equal(c.admit('2001:db8:1:2::3'), null);
   c.release('2001:db8:1:2::3');
   c.release('2001:db8:1:2::2');
   c.release('2001:db8:1:3::1');
