@@ -20,16 +20,15 @@ import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { openDatabase, transaction } from '../core/sqlite.ts';
 import { expandRecipient } from './expand.ts';
-import { type HashOptions, hashPassword, parseStoredHash, verifyDummy, verifyPasswordHash } from './password.ts';
-import {
-  type AliasInfo,
-  type Directory,
-  type DirectoryAdmin,
-  type DomainInfo,
-  type Principal,
-  principalOf,
-  type RecipientResolution,
-  type UserInfo,
+import { type HashOptions, hashPassword, parseStoredHash } from './password.ts';
+import type {
+  AliasInfo,
+  Directory,
+  DirectoryAdmin,
+  DomainInfo,
+  Principal,
+  RecipientResolution,
+  UserInfo,
 } from './types.ts';
 
 /** Role addresses every domain should answer (RFC 5321 §4.5.1, RFC 2142). */
@@ -128,14 +127,6 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
   async passwordHash(account: AccountId): Promise<string | null> {
     const row = this.#q.user.get(account) as Row | undefined;
     return row ? String(row.password_hash) : null;
-  }
-
-  async verifyPassword(username: string, password: string): Promise<Principal | null> {
-    const account = this.loginName(username);
-    const stored = account ? await this.passwordHash(account) : null;
-    if (!account || stored === null) return verifyDummy(password, this.#hashing).then(() => null);
-    if (!(await verifyPasswordHash(stored, password))) return null;
-    return principalOf(account);
   }
 
   async postmasterDomain(preferred: readonly string[]): Promise<DomainName | null> {

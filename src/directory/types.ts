@@ -43,10 +43,6 @@ export interface Directory {
   /** The stored password hash of an account, read now (another process, the CLI, may have
    *  changed it a moment ago); null when there is no such user. */
   passwordHash(account: AccountId): Promise<string | null>;
-  /** username is the full address. Constant-time with respect to the password; a missing user
-   *  costs the same as a wrong password (a dummy hash is verified). Protocol code logs in
-   *  through auth/authenticator.ts (throttling, cache, bounded hashing) instead. */
-  verifyPassword(username: string, password: string): Promise<Principal | null>;
   /** The domain a bare "<Postmaster>" (RFC 5321 §4.1.1.3) belongs to: `preferred` when it is a
    *  local domain, else the oldest local domain; null without domains. */
   postmasterDomain(preferred: readonly string[]): Promise<DomainName | null>;

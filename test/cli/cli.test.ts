@@ -5,6 +5,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { AccountId } from '../../src/core/ids.ts';
 import { runCli } from '../harness/process.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
 
@@ -84,8 +85,10 @@ describe('arcline CLI', () => {
     const { openSqliteDirectory } = await import('../../src/directory/sqlite.ts');
     const { silentLogger } = await import('../../src/core/log.ts');
     const dir2 = openSqliteDirectory({ path: join(dir, 'state', 'arcline.db'), bcryptCost: 4, log: silentLogger() });
-    assert.ok(await dir2.verifyPassword('dove@example.test', 'Hello world!'));
-    assert.equal(await dir2.verifyPassword('dove@example.test', 'hello world!'), null);
+    const { verifyPasswordHash } = await import('../../src/directory/password.ts');
+    const stored = (await dir2.passwordHash('dove@example.test' as AccountId)) ?? '';
+    assert.ok(await verifyPasswordHash(stored, 'Hello world!'));
+    assert.equal(await verifyPasswordHash(stored, 'hello world!'), false);
     dir2.close();
     await ok(['user', 'del', 'dove@example.test', '--purge']);
   });
