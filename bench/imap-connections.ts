@@ -27,7 +27,7 @@ await writeFile(
     .replace('level = "debug"', 'level = "info"')
     .replace(
       'tls_listen = ["127.0.0.1:0"]\n[auth]',
-      `tls_listen = ["127.0.0.1:0"]\nmax_connections_per_ip = ${N + 10}\n[auth]`,
+      `tls_listen = ["127.0.0.1:0"]\nmax_connections_per_ip = ${N + 10}\nmax_connections = ${N + 10}\n[auth]`,
     ),
 );
 execFileSync(process.execPath, [BIN, '--config', config, 'domain', 'add', 'example.test']);
@@ -47,7 +47,6 @@ for (let i = 0; i < 200 && !port; i++) {
 }
 const pid = server.pid as number;
 await sleep(500);
-const before = rss(pid);
 const sockets: net.Socket[] = [];
 /** Connects, logs in, selects INBOX; resolves once SELECT completed (fails after 10 s). */
 const open = () =>
@@ -77,7 +76,14 @@ const open = () =>
       if (/^\S+ (NO|BAD)|^\* BYE/m.test(buf)) reject(new Error(buf));
     });
   });
+let before = 0;
 try {
+  // One connection first, outside the count: the first login verifies the password hash
+  // (Argon2id takes 64 MiB while it runs, which the allocator may keep), later ones are cache
+  // hits; measuring "before" after it keeps that one-off out of the per-connection figure.
+  await open();
+  await sleep(500);
+  before = rss(pid);
   for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: Math.min(100, N - i) }, open));
 } catch (e) {
   server.kill('SIGKILL');
