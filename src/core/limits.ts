@@ -122,6 +122,13 @@ export const LIMITS = {
     maxBytesAfterBye: 64 * 1024,
     /** Refused connections waiting to read their BYE; beyond this a refused one is closed at once. */
     maxLingering: 512,
+    /** Search keys in one SEARCH command (each criterion, NOT, OR and parenthesised list counts
+     *  one): clients send a few dozen; every key is evaluated for every message, and the parsed
+     *  keys are held in memory (BAD [LIMIT] beyond it). */
+    maxSearchKeys: 1000,
+    /** A command that works through many messages (SEARCH on index data) yields to the event loop
+     *  after this much work (ms), so one user's search never stalls other clients. */
+    commandSliceMs: 10,
   },
   mailboxes: {
     /** Maildir++ keeps a folder as one directory entry ".<modified UTF-7 name>", and a file name

@@ -18,6 +18,7 @@ import {
   serializeStructure,
 } from './mime.ts';
 import type { Part } from './output.ts';
+import { inRanges, mergeRanges } from './ranges.ts';
 import { searchMessages } from './search.ts';
 import type { SelectedView } from './selected.ts';
 import type { Session } from './session.ts';
@@ -88,9 +89,12 @@ export class MessageCommands {
         // RFC 7162 §3.2.6: the UIDs of the set expunged since then, before the FETCH responses.
         const inSet = new Set(view.resolve(cmd.set, true) ?? []);
         const max = view.uids.at(-1) ?? 0;
+        // "*" is the largest UID: a range with "*" also covers every expunged UID above it.
+        const star = cmd.set.ranges.some(([a, b]) => a === '*' || b === '*');
+        const ranges = mergeRanges(cmd.set.ranges.map(([a, b]) => [a === '*' ? max : a, b === '*' ? max : b] as const));
         const gone = view.mailbox
           .vanishedSince(since)
-          .filter((u) => !inSet.has(u) && inRanges(cmd.set, u, Math.max(max, u)));
+          .filter((u) => !inSet.has(u) && ((star && u >= max) || inRanges(ranges, u)));
         if (gone.length > 0) await this.#s.untagged([`* VANISHED (EARLIER) ${seqSet(gone)}`]);
       }
       // §3.1.4.1: only messages changed since; MODSEQ is implied.
@@ -522,16 +526,6 @@ function fileLiteral(fh: FileHandle, start: number, length: number, partial: Bod
 }
 
 /** True when uid is in the (UID) set; "*" stands for `max`. */
-function inRanges(set: Cmd<'FETCH'>['set'], uid: number, max: number): boolean {
-  for (const [a, b] of set.ranges) {
-    let lo = a === '*' ? max : a;
-    let hi = b === '*' ? max : b;
-    if (lo > hi) [lo, hi] = [hi, lo];
-    if (uid >= lo && uid <= hi) return true;
-  }
-  return false;
-}
-
 function hasModseq(k: SearchKey): boolean {
   switch (k.kind) {
     case 'modseq':

@@ -4,10 +4,12 @@
 // substring matching (RFC 9051 §6.4.4) on decoded text: RFC 2047 encoded words in headers,
 // transfer encodings and charsets of text parts in bodies (body-text.ts).
 
+import { LIMITS } from '../core/limits.ts';
 import { bodyText } from './body-text.ts';
 import { decodeEncodedWords } from './encoded-words.ts';
 import { headerFields, readHeader } from './message.ts';
 import { parseStructure } from './mime.ts';
+import { inRanges, type Ranges } from './ranges.ts';
 import type { SelectedView } from './selected.ts';
 import type { SearchKey } from './wire/command.ts';
 
@@ -38,12 +40,13 @@ const SEARCHED_FIELDS = ['from', 'to', 'cc', 'bcc', 'subject', 'date'] as const;
 export async function searchMessages(view: SelectedView, key: SearchKey): Promise<number[] | null> {
   const uids = view.uids;
   // Sequence and UID sets are resolved once; a sequence number beyond EXISTS is an error.
-  const sets = new Map<SearchKey, Set<number>>();
+  // Each as merged UID ranges (ranges.ts): as much memory as the key's text, whatever it names.
+  const sets = new Map<SearchKey, Ranges>();
   const collect = (k: SearchKey): boolean => {
     if (k.kind === 'seq' || k.kind === 'uid') {
-      const r = view.resolve(k.set, k.kind === 'uid');
+      const r = view.uidRanges(k.set, k.kind === 'uid');
       if (r === null) return false;
-      sets.set(k, new Set(r));
+      sets.set(k, r);
       return true;
     }
     if (k.kind === 'not') return collect(k.key);
@@ -56,7 +59,14 @@ export async function searchMessages(view: SelectedView, key: SearchKey): Promis
   // which the thread pool does side by side. The order of the result is kept.
   const hit = new Uint8Array(uids.length);
   const fill: [number, 'search', string][] = [];
+  let since = performance.now();
   for (let i = 0; i < uids.length; i += SEARCH_PARALLEL) {
+    // Keys on index data never wait for a file: without this, a long search would hold the
+    // event loop for its whole duration (other clients' greetings included).
+    if (performance.now() - since >= LIMITS.imap.commandSliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      since = performance.now();
+    }
     const batch = uids.slice(i, i + SEARCH_PARALLEL);
     const found = await Promise.all(
       batch.map(async (uid) => {
@@ -82,7 +92,7 @@ async function matches(
   view: SelectedView,
   uid: number,
   k: SearchKey,
-  sets: Map<SearchKey, Set<number>>,
+  sets: Map<SearchKey, Ranges>,
   texts: Texts,
 ): Promise<boolean> {
   const meta = view.meta(uid);
@@ -135,7 +145,7 @@ async function matches(
     }
     case 'seq':
     case 'uid':
-      return sets.get(k)?.has(uid) ?? false;
+      return inRanges(sets.get(k) ?? [], uid);
     case 'modseq':
       return meta.modseq >= k.modseq;
     case 'not':

@@ -3,6 +3,7 @@
 // CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SASL-IR (RFC 4959), ID (RFC 2971), MOVE (RFC 6851),
 // UIDPLUS (RFC 4315), ENABLE (RFC 5161), UNSELECT (RFC 3691) and IDLE (RFC 2177).
 
+import { LIMITS } from '../../core/limits.ts';
 import type {
   AppendMessage,
   BodySection,
@@ -519,7 +520,8 @@ function parseSearch(r: Reader, tag: string, uid: boolean): Command {
     charset = r.astring().toUpperCase();
     r.sp();
   }
-  const keys = spaceSeparated(r, () => searchKey(r));
+  const budget = { left: LIMITS.imap.maxSearchKeys };
+  const keys = spaceSeparated(r, () => searchKey(r, budget));
   const key: SearchKey = keys.length === 1 ? (keys[0] as SearchKey) : { kind: 'and', keys };
   return { tag, name: 'SEARCH', uid, charset, key, return: ret };
 }
@@ -543,10 +545,12 @@ const FLAG_KEYS = [
 const STRING_KEYS = ['BCC', 'BODY', 'CC', 'FROM', 'SUBJECT', 'TEXT', 'TO'] as const;
 const DATE_KEYS = ['BEFORE', 'ON', 'SINCE', 'SENTBEFORE', 'SENTON', 'SENTSINCE'] as const;
 
-function searchKey(r: Reader): SearchKey {
+/** One search key; `budget` counts the keys of the command (LIMITS.imap.maxSearchKeys). */
+function searchKey(r: Reader, budget: { left: number }): SearchKey {
+  if (--budget.left < 0) throw new ParseError('[LIMIT] Too many search keys');
   return r.nested(() => {
     if (r.peek() === 0x28) {
-      const keys = r.list(() => searchKey(r));
+      const keys = r.list(() => searchKey(r, budget));
       return keys.length === 1 ? (keys[0] as SearchKey) : { kind: 'and', keys };
     }
     if (r.peek() === 0x2a || (r.peek() >= 0x30 && r.peek() <= 0x39)) return { kind: 'seq', set: sequenceSet(r) };
@@ -584,12 +588,12 @@ function searchKey(r: Reader): SearchKey {
         return { kind: 'uid', set: sequenceSet(r) };
       case 'NOT':
         r.sp();
-        return { kind: 'not', key: searchKey(r) };
+        return { kind: 'not', key: searchKey(r, budget) };
       case 'OR': {
         r.sp();
-        const a = searchKey(r);
+        const a = searchKey(r, budget);
         r.sp();
-        return { kind: 'or', a, b: searchKey(r) };
+        return { kind: 'or', a, b: searchKey(r, budget) };
       }
       case 'MODSEQ':
         r.sp();
