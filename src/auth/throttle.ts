@@ -6,8 +6,13 @@
 //   the pair     - (address, canonical account).
 // The n-th failure of a key costs delay(n) = firstDelay * 2^(n-1), capped (max_delay for a pair,
 // max_address_delay for an address). The delay is taken BEFORE the attempt is verified, and
-// attempts of one key are spaced by it whatever connection they come from: each attempt reserves
-// the key's next slot, so opening more connections from one address does not make guessing faster.
+// attempts of one pair are spaced by it whatever connection they come from: each attempt reserves
+// the pair's next slot, so more connections do not make guessing one account faster. An address's
+// slots are reserved too, but never more than max_address_delay ahead, so a neighbour behind it
+// waits at most that long; spraying many accounts from one address over parallel connections is
+// therefore bounded by the connection limits (about max_connections_per_ip attempts per
+// max_address_delay), as with Dovecot's auth penalty: fail2ban bans such addresses
+// (docs/security.md).
 //
 // Fairness:
 // - The account itself is never throttled: its owner logging in from an address that has not
