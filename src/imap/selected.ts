@@ -7,7 +7,7 @@
 //   its sequence number (RFC 9051 §7.4.1), and EXPUNGE numbers are counted in the view the
 //   client knows (§7.5.1); no EXPUNGE is sent during FETCH, STORE or SEARCH (§7.5.1);
 // - a flag state carries its MODSEQ and replaces only an older one, so an event that was queued
-//   before this session's own STORE can never undo it (RFC 7162 §3.1.1: MODSEQ only grows);
+//   before this session's own STORE can never undo it (RFC 7162 §3.1: a message's MODSEQ only grows);
 // - a keyword is announced with `* FLAGS` and `* OK [PERMANENTFLAGS]` before any FETCH shows
 //   it (RFC 9051 §7.3.5, RFC 3501 §7.2.6);
 // - \Recent (RFC 3501 §2.3.2): the messages the mailbox gave to this session, with `* N RECENT`
@@ -69,6 +69,9 @@ export class SelectedView {
     });
     view.#uidValidity = status.uidValidity;
     view.#uids = status.messages.map((m) => m.uid);
+    // FLAGS at SELECT: every keyword of the mailbox (RFC 9051 §7.3.5), not only those in use,
+    // so a later FLAGS never drops one a client has seen (imaptest keeps them per mailbox).
+    for (const k of status.keywords) view.#keywords.add(k);
     for (const m of status.messages) {
       view.#metas.set(m.uid, m);
       for (const f of m.flags) if (!f.startsWith('\\')) view.#keywords.add(f);
@@ -167,7 +170,7 @@ export class SelectedView {
     return fresh ? this.flagsLines() : [];
   }
 
-  /** Takes a flag state when it is newer than the one held (MODSEQ order, RFC 7162 §3.1.1).
+  /** Takes a flag state when it is newer than the one held (MODSEQ order, RFC 7162 §3.1).
    *  Returns false when it was stale or the message is not in this view. */
   #take(m: MessageMeta): boolean {
     const held = this.#metas.get(m.uid);

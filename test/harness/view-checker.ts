@@ -2,7 +2,8 @@
 // response it received, and the rules those responses must keep (the checks imaptest's state
 // tracking makes): no sequence number above EXISTS, EXISTS never shrinking without EXPUNGE, a
 // sequence number keeping its UID and UIDs ascending, MODSEQ per message never going back and
-// one MODSEQ meaning one flag state, every keyword in FETCH announced by FLAGS first.
+// one MODSEQ meaning one flag state, every keyword in FETCH announced by FLAGS first and never
+// dropped from FLAGS again.
 // Only the responses a test of flags and numbers asks for are parsed (no literals).
 
 export class ViewChecker {
@@ -55,7 +56,9 @@ export class ViewChecker {
     }
     m = /^\* FLAGS \(([^)]*)\)$/.exec(line);
     if (m) {
-      this.keywords = new Set(words(m[1] ?? '').filter((f) => !f.startsWith('\\')));
+      const now = new Set(words(m[1] ?? '').filter((f) => !f.startsWith('\\')));
+      for (const k of this.keywords) if (!now.has(k)) this.#fail(`FLAGS dropped keyword ${k}`, line);
+      this.keywords = now;
       return true;
     }
     m = /^\* SEARCH((?: \d+)*)/.exec(line);

@@ -113,6 +113,17 @@ describe('session views of one mailbox', () => {
     ]);
   });
 
+  test('FLAGS at SELECT lists every keyword the mailbox has defined, also those no message has now', async () => {
+    const { a } = await twoSessions('Defined', 1);
+    await a.cmd('STORE 1 +FLAGS.SILENT ($Gone)');
+    await a.cmd('STORE 1 -FLAGS.SILENT ($Gone)');
+    const c = await login();
+    const sel = await c.cmd('SELECT Defined');
+    // A client told of $Gone once is never told a FLAGS list without it (imaptest's checkpoint
+    // mode keeps keywords per mailbox across its sessions and aborts when one disappears).
+    assert.ok(sel.includes('* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Gone)'), sel.join('|'));
+  });
+
   test('\\Recent: appended messages are recent for exactly one session; EXAMINE and STATUS keep them (imaptest select)', async () => {
     const c = await login();
     await c.cmd('CREATE Recent');

@@ -61,6 +61,9 @@ export interface MailboxStatus {
   readonly uidNext: number;
   readonly highestModseq: number;
   readonly messages: readonly MessageMeta[];
+  /** Every keyword the mailbox has defined (dovecot-keywords), in order; the list only grows,
+   *  as Dovecot's does, so what a client was told in FLAGS stays true. */
+  readonly keywords: readonly string[];
 }
 
 /** A message as this mailbox tracks it: the index row (mutable here) plus its decoded flags. */
@@ -175,6 +178,7 @@ export class MaildirMailbox {
       uidNext: this.#row.uidnext,
       highestModseq: this.#row.highestmodseq,
       messages: this.#entries.map(meta),
+      keywords: [...(this.#keywords ?? [])],
     };
   }
 
