@@ -177,7 +177,8 @@ test('sessions on one mailbox stay consistent with what each was told', async (t
   assert.ok((views.at(-1) ?? '').length > 0, 'the mailbox is not empty');
   // RFC 3501 §2.3.2: \Recent in one session at most.
   const recentIn = new Map<number, string[]>();
-  for (const a of all) for (const u of a.checker.recent) recentIn.set(u, [...(recentIn.get(u) ?? []), a.checker.name]);
+  for (const a of [...all, fresh])
+    for (const u of a.checker.recent) recentIn.set(u, [...(recentIn.get(u) ?? []), a.checker.name]);
   const shared = [...recentIn].filter(([, names]) => names.length > 1);
   assert.deepEqual(shared, [], `seed ${SEED}: messages \\Recent in more than one session`);
   assert.ok(
