@@ -17,8 +17,6 @@ import { decodeMutf7 } from './wire/mutf7.ts';
 
 type Cmd<N extends Command['name']> = CommandOf<N>;
 
-const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
-
 /** Wire name -> mailbox name: modified UTF-7 (RFC 3501 §5.1.3), or UTF-8 once the client has
  *  enabled UTF8=ACCEPT (RFC 6855 §3; normalised to NFC). Refuses what is not valid. */
 export function mailboxName(wire: string, utf8 = false): string {
@@ -144,19 +142,23 @@ export class MailboxCommands {
     const name = mailboxName(cmd.mailbox, this.#s.utf8);
     const readOnly = cmd.name === 'EXAMINE';
     const mbox = await this.#accounts.open(this.#s.account, name);
-    const status = await mbox.sync({ claimRecent: !readOnly });
-    const view = new SelectedView(mbox, status, readOnly);
-    const keywords = new Set<string>();
-    for (const m of status.messages) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
-    const flags = [...SYSTEM_FLAGS, ...keywords];
+    let opened: Awaited<ReturnType<typeof SelectedView.open>>;
+    try {
+      opened = await SelectedView.open(mbox, readOnly);
+    } catch (e) {
+      this.#accounts.release(this.#s.account, mbox);
+      throw e;
+    }
+    const { view, status } = opened;
+    // Selected from here on, so a failure below still leaves through leave() (unsubscribe, release).
+    this.#s.state = { kind: 'selected', principal: this.#principal(), view };
     const firstUnseen = status.messages.findIndex((m) => !m.flags.includes('\\Seen'));
     const rev2 = this.#s.rev2;
     const lines = [
       `* ${status.messages.length} EXISTS`,
       // RFC 9051 §6.3.2: IMAP4rev2 has no RECENT and no UNSEEN code, but a LIST of the mailbox.
       ...(rev2 ? [] : [`* ${status.recent.length} RECENT`]),
-      `* FLAGS (${flags.join(' ')})`,
-      `* OK [PERMANENTFLAGS (${readOnly ? '' : `${flags.join(' ')} \\*`})] Flags permitted`,
+      ...view.flagsLines(),
       ...(firstUnseen >= 0 && !rev2 ? [`* OK [UNSEEN ${firstUnseen + 1}] First unseen`] : []),
       ...(rev2 ? [await this.#listLine(name)] : []),
       `* OK [UIDVALIDITY ${status.uidValidity}] UIDs valid`,
@@ -164,8 +166,6 @@ export class MailboxCommands {
       // RFC 7162 §3.1.2.1: sent with every SELECT/EXAMINE by a server that stores mod-sequences.
       `* OK [HIGHESTMODSEQ ${status.highestModseq}] Highest`,
     ];
-    const principal = this.#principal();
-    this.#s.state = { kind: 'selected', principal, view };
     view.condstore = this.#s.enabled.has('CONDSTORE');
     view.qresync = this.#s.enabled.has('QRESYNC');
     view.rev2 = rev2;
@@ -423,7 +423,7 @@ export class MailboxCommands {
     if (view && expunge && !view.readOnly) {
       // RFC 9051 §6.4.1: CLOSE expunges \Deleted messages without untagged EXPUNGE responses.
       const deleted = view.uids.filter((u) => view.meta(u)?.flags.includes('\\Deleted'));
-      if (deleted.length > 0) await view.mailbox.expunge(deleted, view);
+      if (deleted.length > 0) await view.mailbox.expunge(deleted, view, true);
     }
     this.#s.leave();
     await this.#s.reply(tag, 'OK', `${expunge ? 'CLOSE' : 'UNSELECT'} completed`);

@@ -106,7 +106,7 @@ export class MessageCommands {
       const unseen = uids.filter((u) => !view.meta(u)?.flags.includes('\\Seen'));
       if (unseen.length > 0) {
         const { changed } = await view.mailbox.storeFlags(unseen, 'add', ['\\Seen'], { origin: view });
-        view.updated(changed);
+        await this.#s.untagged(view.updated(changed));
       }
     }
     const cache: [number, 'envelope' | 'structure', string][] = [];
@@ -288,9 +288,13 @@ export class MessageCommands {
       unchangedSince: cmd.unchangedSince,
       origin: view,
     });
-    view.updated(changed);
     const refused = new Set(modifiedRefused);
     const shown = uids.filter((u) => !refused.has(u) && view.seqOf(u) > 0);
+    // The flags shown are the mailbox's now (they may hold other sessions' changes not yet
+    // reported: those events are then older and not reported again); a new keyword among them
+    // is announced first (RFC 3501 §7.2.6).
+    const current = cmd.silent ? changed : shown.map((u) => view.mailbox.meta(u)).filter((m) => m !== null);
+    await this.#s.untagged(view.updated([...changed, ...current]));
     if (!cmd.silent) {
       const lines = shown.map(
         (u) =>
@@ -413,11 +417,11 @@ export class MessageCommands {
     if (cmd.name === 'COPY') return this.#finish(cmd.tag, cmd.uid, `${code}COPY completed`);
     // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
     if (code) await this.#s.untagged([`* OK ${code.trim()} Moved`]);
-    await view.mailbox.expunge(
+    const moved = await view.mailbox.expunge(
       pairs.map((p) => p[0]),
       view,
     );
-    await this.#s.untagged(view.expunged(pairs.map((p) => p[0])));
+    await this.#s.untagged(view.expunged(moved));
     await this.#finish(cmd.tag, true, 'MOVE completed');
   }
 
@@ -426,14 +430,17 @@ export class MessageCommands {
   async #expunge(cmd: Cmd<'EXPUNGE'>): Promise<void> {
     const view = this.#view();
     if (view.readOnly) return this.#s.reply(cmd.tag, 'NO', '[READ-ONLY] Mailbox is read-only');
+    // Bring the view up to date first, so the \Deleted flags it goes by are the current ones.
+    await this.#s.flushUpdates(true);
     let candidates = view.uids;
     if (cmd.uids) candidates = view.resolve(cmd.uids, true) ?? [];
     const deleted = candidates.filter((u) => view.meta(u)?.flags.includes('\\Deleted'));
     if (deleted.length > 0) {
       this.#s.deps.store.quota.invalidate(this.#s.account);
-      await view.mailbox.expunge(deleted, view);
+      // Only what is \Deleted in the mailbox now goes (a session may have cleared it meanwhile).
+      const gone = await view.mailbox.expunge(deleted, view, true);
       // Highest sequence number first keeps the numbers of the rest valid while announcing.
-      await this.#s.untagged(view.expunged([...deleted].sort((a, b) => b - a)));
+      await this.#s.untagged(view.expunged([...gone].sort((a, b) => b - a)));
     }
     await this.#finish(cmd.tag, true, 'EXPUNGE completed');
   }

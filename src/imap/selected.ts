@@ -1,26 +1,45 @@
 // The selected mailbox as one session sees it (RFC 9051 §2.3.1.2, §7): its own sequence-number
-// to UID map, changed only when this session tells its client. Changes made elsewhere (other
-// sessions, deliveries, other programs) arrive as MailboxChange events and wait in `#pending`
-// until flush() at a point where the RFC allows unsolicited responses. EXPUNGE responses are
-// never sent during FETCH, STORE or SEARCH (RFC 9051 §7.5.1), so sequence numbers stay
-// consistent within those commands.
+// to UID map and the flags of each message, changed only as this session tells its client.
+// Changes made elsewhere (other sessions, deliveries, other programs) arrive as MailboxChange
+// events, in the order they happened, and wait in `#pending` until flush() at a point where the
+// RFC allows unsolicited responses. What the client is told is consistent by construction:
+// - a message joins the view with `* N EXISTS` sent before any later response that could name
+//   its sequence number (RFC 9051 §7.4.1), and EXPUNGE numbers are counted in the view the
+//   client knows (§7.5.1); no EXPUNGE is sent during FETCH, STORE or SEARCH (§7.5.1);
+// - a flag state carries its MODSEQ and replaces only an older one, so an event that was queued
+//   before this session's own STORE can never undo it (RFC 7162 §3.1: a message's MODSEQ only grows);
+// - a keyword is announced with `* FLAGS` and `* OK [PERMANENTFLAGS]` before any FETCH shows
+//   it (RFC 9051 §7.3.5, RFC 3501 §7.2.6);
+// - \Recent (RFC 3501 §2.3.2): the messages the mailbox gave to this session, with `* N RECENT`
+//   after EXISTS (RFC 3501 §7.3.2; neither with IMAP4rev2).
 
-import type { MailboxChange, MaildirMailbox, MessageMeta } from '../store/maildir/mailbox.ts';
+import type {
+  ChangeListener,
+  MailboxChange,
+  MailboxStatus,
+  MaildirMailbox,
+  MessageMeta,
+} from '../store/maildir/mailbox.ts';
 import { mergeRanges, type Ranges } from './ranges.ts';
 import type { SequenceSet } from './wire/command.ts';
 import { flagList, seqSet as uidSet } from './wire/encode.ts';
 
+const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
+export type SelectStatus = MailboxStatus & { readonly recent: readonly number[] };
+
 export class SelectedView {
   readonly mailbox: MaildirMailbox;
   readonly readOnly: boolean;
-  readonly uidValidity: number;
+  #uidValidity = 0;
   /** seq - 1 -> UID */
-  #uids: number[];
+  #uids: number[] = [];
   #metas = new Map<number, MessageMeta>();
-  readonly recent: Set<number>;
+  readonly recent = new Set<number>();
+  /** Keywords this session's client has been told about in FLAGS, in that order. */
+  readonly #keywords = new Set<string>();
   #pending: MailboxChange[] = [];
-  readonly #unsubscribe: () => void;
-  readonly listener: (c: MailboxChange, origin: object | null) => void;
+  readonly listener: ChangeListener;
   /** Called when a change was queued (IDLE uses it to push updates at once). */
   onPending: (() => void) | null = null;
   /** RFC 7162 §3.1: with CONDSTORE on, flag updates carry MODSEQ. */
@@ -32,27 +51,38 @@ export class SelectedView {
   /** RFC 5182: the UIDs saved by the last SEARCH RETURN (SAVE), referred to as "$". */
   saved: number[] = [];
 
-  constructor(
-    mailbox: MaildirMailbox,
-    status: { uidValidity: number; messages: readonly MessageMeta[]; recent: readonly number[] },
-    readOnly: boolean,
-  ) {
+  private constructor(mailbox: MaildirMailbox, readOnly: boolean) {
     this.mailbox = mailbox;
     this.readOnly = readOnly;
-    this.uidValidity = status.uidValidity;
-    this.#uids = status.messages.map((m) => m.uid);
-    for (const m of status.messages) this.#metas.set(m.uid, m);
-    this.recent = new Set(status.recent);
-    this.listener = (change, origin) => {
-      // Our own flag changes are reported by our STORE itself.
-      if (origin === this && change.kind === 'flags') {
-        for (const m of change.messages) this.#metas.set(m.uid, m);
-        return;
-      }
+    this.listener = (change) => {
       this.#pending.push(change);
-      if (this.onPending) queueMicrotask(this.onPending);
+      if (this.onPending) queueMicrotask(() => this.onPending?.());
     };
-    this.#unsubscribe = mailbox.subscribe(this.listener);
+  }
+
+  /** SELECT/EXAMINE: the status and the subscription are taken in one step of the mailbox, so
+   *  every change after the status reaches this view and none before it does twice. */
+  static async open(mailbox: MaildirMailbox, readOnly: boolean): Promise<{ view: SelectedView; status: SelectStatus }> {
+    const view = new SelectedView(mailbox, readOnly);
+    const status = await mailbox.sync({
+      claimRecent: !readOnly,
+      subscribe: { listener: view.listener, claimsRecent: !readOnly, self: view },
+    });
+    view.#uidValidity = status.uidValidity;
+    view.#uids = status.messages.map((m) => m.uid);
+    // FLAGS at SELECT: every keyword of the mailbox (RFC 9051 §7.3.5), not only those in use,
+    // so a later FLAGS never drops one a client has seen (imaptest keeps them per mailbox).
+    for (const k of status.keywords) view.#keywords.add(k);
+    for (const m of status.messages) {
+      view.#metas.set(m.uid, m);
+      for (const f of m.flags) if (!f.startsWith('\\')) view.#keywords.add(f);
+    }
+    for (const uid of status.recent) view.recent.add(uid);
+    return { view, status };
+  }
+
+  get uidValidity(): number {
+    return this.#uidValidity;
   }
 
   get exists(): number {
@@ -131,43 +161,87 @@ export class SelectedView {
     return lo;
   }
 
-  /** Applies waiting changes and returns the untagged responses for them. `allowExpunge` is
-   *  false during FETCH, STORE and SEARCH. */
+  /** `* FLAGS` and `* OK [PERMANENTFLAGS]` with every keyword announced so far (RFC 9051
+   *  §7.3.5, §7.1): at SELECT, and again whenever a new keyword appears. */
+  flagsLines(): string[] {
+    const flags = [...SYSTEM_FLAGS, ...this.#keywords].join(' ');
+    return [`* FLAGS (${flags})`, `* OK [PERMANENTFLAGS (${this.readOnly ? '' : `${flags} \\*`})] Flags permitted`];
+  }
+
+  /** The FLAGS lines to send before showing these flags, when they hold a keyword this client
+   *  has not been told about (RFC 3501 §7.2.6); none otherwise. */
+  #announce(flags: readonly string[]): string[] {
+    let fresh = false;
+    for (const f of flags) {
+      if (f.startsWith('\\') || this.#keywords.has(f)) continue;
+      this.#keywords.add(f);
+      fresh = true;
+    }
+    return fresh ? this.flagsLines() : [];
+  }
+
+  /** Takes a flag state when it is newer than the one held (MODSEQ order, RFC 7162 §3.1).
+   *  Returns false when it was stale or the message is not in this view. */
+  #take(m: MessageMeta): boolean {
+    const held = this.#metas.get(m.uid);
+    if (!held || m.modseq <= held.modseq) return false;
+    this.#metas.set(m.uid, m);
+    return true;
+  }
+
+  /** Applies waiting changes in order and returns the untagged responses for them.
+   *  `allowExpunge` is false during FETCH, STORE and SEARCH: the first expunge then waits, and
+   *  every change after it too, so the order of events is kept. */
   flush(allowExpunge: boolean): string[] {
     const lines: string[] = [];
-    const rest: MailboxChange[] = [];
-    let existsChanged = false;
-    for (const c of this.#pending) {
+    let held = -1;
+    let grown = false;
+    // RFC 9051 §7.4.1: EXISTS before any response that counts the new messages.
+    const announceExists = () => {
+      if (!grown) return;
+      grown = false;
+      lines.push(`* ${this.#uids.length} EXISTS`);
+      // RFC 3501 §7.3.2: RECENT whenever the number of recent messages changes.
+      if (!this.rev2) lines.push(`* ${this.recent.size} RECENT`);
+    };
+    for (const [i, c] of this.#pending.entries()) {
       if (c.kind === 'expunge') {
-        if (!allowExpunge || rest.length > 0) {
-          rest.push(c);
-          continue;
+        if (!allowExpunge) {
+          held = i;
+          break;
         }
+        announceExists();
         lines.push(...this.#remove(c.uids));
       } else if (c.kind === 'exists') {
-        if (rest.length > 0) {
-          rest.push(c); // keep the order: these come after an expunge we cannot send yet
-          continue;
-        }
         for (const m of c.messages) {
           if (this.#metas.has(m.uid)) continue;
-          this.#uids.push(m.uid);
+          lines.push(...this.#announce(m.flags));
+          this.#insert(m.uid);
           this.#metas.set(m.uid, m);
-          existsChanged = true;
+          if (c.recentTo === this.listener) this.recent.add(m.uid);
+          grown = true;
         }
       } else {
         for (const m of c.messages) {
-          if (!this.#metas.has(m.uid)) continue;
-          this.#metas.set(m.uid, m);
+          if (!this.#take(m)) continue;
+          lines.push(...this.#announce(m.flags));
+          announceExists();
           lines.push(
             `* ${this.seqOf(m.uid)} FETCH (UID ${m.uid} FLAGS ${flagList(this.flagsOf(m.uid))}${this.modseqItem(m.uid)})`,
           );
         }
       }
     }
-    this.#pending = rest;
-    if (existsChanged) lines.push(`* ${this.#uids.length} EXISTS`);
+    announceExists();
+    this.#pending = held < 0 ? [] : this.#pending.slice(held);
     return lines;
+  }
+
+  /** Adds a UID to the sequence (UIDs arrive ascending; the sorted insert is a safeguard). */
+  #insert(uid: number): void {
+    const last = this.#uids.at(-1);
+    if (last === undefined || uid > last) this.#uids.push(uid);
+    else this.#uids.splice(this.#lowerBound(uid), 0, uid);
   }
 
   get hasPending(): boolean {
@@ -194,16 +268,22 @@ export class SelectedView {
     return max;
   }
 
-  /** Records our own STORE results. */
-  updated(metas: readonly MessageMeta[]): void {
-    for (const m of metas) this.#metas.set(m.uid, m);
+  /** Records flag states this session is about to report itself (its STORE, FETCH setting
+   *  \Seen), each only over an older one. Returns the FLAGS lines to send first when they hold
+   *  a keyword the client has not been told about. The same change also arrives as an event:
+   *  by then it is not newer, so it is not reported twice. */
+  updated(metas: readonly MessageMeta[]): string[] {
+    const lines: string[] = [];
+    for (const m of metas) if (this.#take(m)) lines.push(...this.#announce(m.flags));
+    return lines;
   }
 
   /** Our own EXPUNGE/MOVE: removes the messages from the view now and returns the EXPUNGE
    *  responses. The mailbox broadcast the same expunge to us too: that copy is dropped. */
   expunged(uids: readonly number[]): string[] {
     const lines = this.#remove(uids);
-    this.#pending = this.#pending.filter((c) => !(c.kind === 'expunge' && c.uids.every((u) => uids.includes(u))));
+    const mine = new Set(uids);
+    this.#pending = this.#pending.filter((c) => !(c.kind === 'expunge' && c.uids.every((u) => mine.has(u))));
     return lines;
   }
 
@@ -228,6 +308,6 @@ export class SelectedView {
   }
 
   close(): void {
-    this.#unsubscribe();
+    this.mailbox.unsubscribe(this.listener);
   }
 }

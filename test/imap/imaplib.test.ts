@@ -48,6 +48,7 @@ import smtplib
 with smtplib.SMTP('127.0.0.1', int(sys.argv[3])) as S:
     S.sendmail('a@remote.example', ['alice@example.test'], b'Subject: while idling\r\n\r\nx\r\n')
 out['idle_push'] = M.readline().decode().strip()
+out['idle_recent'] = M.readline().decode().strip()
 M.send(b'DONE\r\n')
 out['idle_done'] = M.readline().decode().strip()
 out['close'] = M.close()[0]
@@ -86,6 +87,8 @@ test('Python imaplib drives a whole session and parses every response', {
   assert.equal(out.status, 'PyBox (MESSAGES 2 UIDNEXT 3 UNSEEN 1)');
   assert.equal(out.idle_cont, '+ idling');
   assert.match(out.idle_push as string, /^\* \d+ EXISTS$/);
+  // RFC 3501 §7.3.2: the idling session (the only one with INBOX selected) gets it as \Recent.
+  assert.match(out.idle_recent as string, /^\* 1 RECENT$/);
   assert.match(out.idle_done as string, / OK IDLE terminated$/);
   assert.equal(out.close, 'OK');
   assert.equal(out.logout, 'BYE');

@@ -5,8 +5,11 @@
 // - All reconciliation and writes run one at a time under the mailbox lock.
 // - `#messages` is the authoritative current state, sorted by UID; UIDs only grow.
 // - Every change (new messages, flag changes, expunges) is broadcast to all subscribers as a
-//   MailboxChange, in the order it happened; sessions apply them at the points RFC 9051 §7
-//   allows. The originating subscriber is named so it can skip what it reports itself.
+//   MailboxChange, in the order it happened, each message with the MODSEQ of its state; sessions
+//   apply them at the points RFC 9051 §7 allows, a flag state only over an older one.
+// - \Recent (RFC 3501 §2.3.2): a new message is recent for exactly one session. It waits in
+//   `#recent` until a read-write session takes it: the session whose command added it (APPEND,
+//   COPY, a sync it ran), else the first read-write subscriber, else the next SELECT.
 // - An expunged message's file moves to tmp/ (ignored by every Maildir reader) and is unlinked
 //   only after every subscriber has acknowledged the expunge, so a session can still FETCH a
 //   message it has not yet been told about. Leftovers after a crash are ordinary stale tmp/
@@ -35,17 +38,32 @@ export interface MessageMeta {
 }
 
 export type MailboxChange =
-  | { readonly kind: 'exists'; readonly messages: readonly MessageMeta[] }
+  | {
+      readonly kind: 'exists';
+      readonly messages: readonly MessageMeta[];
+      /** The one subscriber these messages are \Recent for (RFC 3501 §2.3.2), or null. */
+      readonly recentTo: ChangeListener | null;
+    }
   | { readonly kind: 'expunge'; readonly uids: readonly number[] }
   | { readonly kind: 'flags'; readonly messages: readonly MessageMeta[] };
 
 export type ChangeListener = (change: MailboxChange, origin: object | null) => void;
+
+export interface SubscribeOptions {
+  /** A read-write session: new messages may be \Recent for it (RFC 3501 §2.3.2). */
+  readonly claimsRecent?: boolean;
+  /** The object the subscriber passes as `origin` of its own changes. */
+  readonly self?: object;
+}
 
 export interface MailboxStatus {
   readonly uidValidity: number;
   readonly uidNext: number;
   readonly highestModseq: number;
   readonly messages: readonly MessageMeta[];
+  /** Every keyword the mailbox has defined (dovecot-keywords), in order; the list only grows,
+   *  as Dovecot's does, so what a client was told in FLAGS stays true. */
+  readonly keywords: readonly string[];
 }
 
 /** A message as this mailbox tracks it: the index row (mutable here) plus its decoded flags. */
@@ -62,7 +80,9 @@ export class MaildirMailbox {
   #scanned: { new: number | null; cur: number | null } = { new: null, cur: null };
   #keywords: string[] | null = null;
   #lock: Promise<unknown> = Promise.resolve();
-  readonly #listeners = new Set<ChangeListener>();
+  readonly #listeners = new Map<ChangeListener, SubscribeOptions>();
+  /** UIDs that are \Recent and not yet taken by a session (RFC 3501 §2.3.2). */
+  readonly #recent = new Set<number>();
   /** Expunged files waiting for acknowledgements: uid -> tmp path and who has not acked. */
   readonly #graveyard = new Map<number, { path: string; waiting: Set<ChangeListener> }>();
 
@@ -88,12 +108,14 @@ export class MaildirMailbox {
     return run;
   }
 
-  subscribe(listener: ChangeListener): () => void {
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-      this.acknowledgeExpunges(listener, [...this.#graveyard.keys()]);
-    };
+  subscribe(listener: ChangeListener, opts: SubscribeOptions = {}): () => void {
+    this.#listeners.set(listener, opts);
+    return () => this.unsubscribe(listener);
+  }
+
+  unsubscribe(listener: ChangeListener): void {
+    if (!this.#listeners.delete(listener)) return;
+    this.acknowledgeExpunges(listener, [...this.#graveyard.keys()]);
   }
 
   get subscribers(): number {
@@ -106,15 +128,40 @@ export class MaildirMailbox {
   }
 
   #emit(change: MailboxChange, origin: object | null): void {
-    for (const l of this.#listeners) l(change, origin);
+    for (const l of this.#listeners.keys()) l(change, origin);
   }
 
-  /** Reconciles the index with the files; with `claimRecent`, moves new/ messages to cur/ and
-   *  returns their UIDs (they are \Recent for the caller, RFC 3501 §2.3.2). */
-  sync(opts: { claimRecent?: boolean; origin?: object } = {}): Promise<MailboxStatus & { recent: readonly number[] }> {
+  /** New messages: \Recent for one read-write subscriber if there is one (the origin first),
+   *  else they wait for the next SELECT (RFC 3501 §2.3.2). */
+  #emitExists(added: readonly Entry[], origin: object | null): void {
+    let owner: ChangeListener | null = null;
+    for (const [l, o] of this.#listeners) {
+      if (!o.claimsRecent) continue;
+      if (origin !== null && (l === origin || o.self === origin)) {
+        owner = l;
+        break;
+      }
+      owner ??= l;
+    }
+    if (!owner) for (const e of added) this.#recent.add(e.uid);
+    this.#emit({ kind: 'exists', messages: added.map(meta), recentTo: owner }, origin);
+  }
+
+  /** Reconciles the index with the files. With `claimRecent` (SELECT) the caller takes every
+   *  \Recent message no session has yet, and new/ messages move to cur/; without it (EXAMINE)
+   *  `recent` lists them all the same, untaken (RFC 3501 §6.3.2). With `subscribe`, the
+   *  listener is subscribed in the same step, so it misses no change after this status. */
+  sync(
+    opts: {
+      claimRecent?: boolean;
+      origin?: object;
+      subscribe?: { readonly listener: ChangeListener } & SubscribeOptions;
+    } = {},
+  ): Promise<MailboxStatus & { recent: readonly number[] }> {
     return this.#locked(async () => {
       await this.#reconcile(opts.origin ?? null);
-      const recent = opts.claimRecent ? await this.#claimNew() : [];
+      const recent = opts.claimRecent ? await this.#claimNew() : [...this.#recent].sort((a, b) => a - b);
+      if (opts.subscribe) this.subscribe(opts.subscribe.listener, opts.subscribe);
       return { ...this.#status(), recent };
     });
   }
@@ -131,6 +178,7 @@ export class MaildirMailbox {
       uidNext: this.#row.uidnext,
       highestModseq: this.#row.highestmodseq,
       messages: this.#entries.map(meta),
+      keywords: [...(this.#keywords ?? [])],
     };
   }
 
@@ -140,6 +188,8 @@ export class MaildirMailbox {
       this.#entries = this.#index
         .messages(this.#row.id)
         .map((m) => ({ ...m, flags: lettersToFlags(m.letters, keywords) }));
+      // Maildir: a message still in new/ has been seen by no mail reader (Maildir spec).
+      for (const e of this.#entries) if (e.inNew) this.#recent.add(e.uid);
       this.#loaded = true;
     }
     // Skip the directory listing when neither new/ nor cur/ changed since the last full scan
@@ -243,14 +293,16 @@ export class MaildirMailbox {
       const updated = new Map(moved.map((e) => [e.uid, e]));
       this.#entries = [...this.#entries.filter((e) => !gone.has(e.uid)).map((e) => updated.get(e.uid) ?? e), ...added];
     }
+    for (const uid of expunged) this.#recent.delete(uid);
     if (expunged.length > 0) this.#emit({ kind: 'expunge', uids: expunged }, origin);
     if (changed.length > 0) this.#emit({ kind: 'flags', messages: changed.map(meta) }, origin);
-    if (added.length > 0) this.#emit({ kind: 'exists', messages: added.map(meta) }, origin);
+    if (added.length > 0) this.#emitExists(added, origin);
   }
 
-  /** Moves every new/ message to cur/; returns their UIDs. */
+  /** Takes every untaken \Recent message (returns their UIDs) and moves new/ messages to cur/. */
   async #claimNew(): Promise<number[]> {
-    const claimed: number[] = [];
+    const claimed = [...this.#recent].sort((a, b) => a - b);
+    this.#recent.clear();
     for (const e of this.#entries) {
       if (!e.inNew) continue;
       try {
@@ -261,7 +313,6 @@ export class MaildirMailbox {
       }
       e.inNew = false;
       this.#index.updateMessage(this.#row.id, e.uid, e);
-      claimed.push(e.uid);
     }
     return claimed;
   }
@@ -354,21 +405,24 @@ export class MaildirMailbox {
     });
   }
 
-  /** Removes the given messages (all of them; the session picks the \Deleted ones). */
-  expunge(uids: readonly number[], origin: object | null = null): Promise<number[]> {
+  /** Removes the given messages; with `onlyDeleted` (EXPUNGE, CLOSE) only those that have
+   *  \Deleted now, whatever the caller's view of them says (RFC 9051 §6.4.3). */
+  expunge(uids: readonly number[], origin: object | null = null, onlyDeleted = false): Promise<number[]> {
     return this.#locked(async () => {
       const gone: number[] = [];
       let modseq = this.#row.highestmodseq;
       for (const uid of uids) {
         const e = this.#find(uid);
         if (!e) continue;
+        if (onlyDeleted && !e.flags.includes('\\Deleted')) continue;
         const grave = join(this.#dir, 'tmp', `${e.base}.expunged`);
         try {
           await rename(this.#path(e), grave);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         }
-        this.#graveyard.set(uid, { path: grave, waiting: new Set(this.#listeners) });
+        this.#graveyard.set(uid, { path: grave, waiting: new Set(this.#listeners.keys()) });
+        this.#recent.delete(uid);
         gone.push(uid);
       }
       if (gone.length === 0) return gone;
@@ -442,14 +496,14 @@ export class MaildirMailbox {
       });
       this.#row = { ...this.#row, uidnext: entry.uid + 1, highestmodseq: entry.modseq };
       this.#entries.push(entry);
-      this.#emit({ kind: 'exists', messages: [meta(entry)] }, origin);
+      this.#emitExists([entry], origin);
       return entry.uid;
     });
   }
 
-  /** Messages still in new/: seen by no session yet (STATUS RECENT, RFC 3501 §6.3.10). */
+  /** \Recent messages no session has taken yet (STATUS RECENT, RFC 3501 §6.3.10). */
   get unclaimed(): number {
-    return this.#entries.filter((e) => e.inNew).length;
+    return this.#recent.size;
   }
 
   /** Metadata of one message (for COPY/MOVE and FETCH). */
