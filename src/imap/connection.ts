@@ -199,7 +199,7 @@ export class Connection {
   }
 
   #newFramer(): CommandFramer {
-    return new CommandFramer(this.#limits(), (name) => this.#session.literalRefusal(name));
+    return new CommandFramer(this.#limits(), this.#session);
   }
 
   #limits(): FramerLimits {
