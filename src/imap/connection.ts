@@ -47,6 +47,18 @@ export interface ConnectionDeps {
   readonly authenticator: Authenticator;
   /** The current certificate, for STARTTLS. */
   readonly context: () => tls.SecureContext;
+  /** The framer's limits after login (authenticatedFramerLimits), the same for everyone. */
+  readonly authenticatedLimits: FramerLimits;
+}
+
+/** After login: the per-literal limits and memory budget of LIMITS.imap, APPEND up to the
+ *  largest message ([smtp] max_message_size). */
+export function authenticatedFramerLimits(appendLimit: number): FramerLimits {
+  return {
+    ...DEFAULT_FRAMER_LIMITS,
+    maxAppend: appendLimit,
+    maxCommandLiterals: Math.max(LIMITS.imap.commandLiteralBytes, appendLimit),
+  };
 }
 
 /** Why we hung up; the `reason` of the "imap hangup" log line (docs/imap.md). */
@@ -132,24 +144,15 @@ export class Connection {
   /** Bytes read (and dropped) after #hangUp. */
   #afterBye = 0;
   #done = false;
-  readonly #onClose: () => void;
 
   /** `socket` is `raw` or an implicit-TLS socket over it, already secure. `loginBy` is when the
    *  login deadline passes (it started at connect, before any TLS handshake). */
-  constructor(
-    socket: net.Socket,
-    raw: net.Socket,
-    secure: boolean,
-    deps: ConnectionDeps,
-    loginBy: number,
-    onClose: () => void,
-  ) {
+  constructor(socket: net.Socket, raw: net.Socket, secure: boolean, deps: ConnectionDeps, loginBy: number) {
     this.#socket = socket;
     this.#raw = raw;
     this.#source = socket;
     this.#secure = secure;
     this.#deps = deps;
-    this.#onClose = onClose;
     const { config } = deps;
     this.#ip = raw.remoteAddress ?? '';
     this.#log = deps.log.child({ conn: newId('c') });
@@ -203,13 +206,7 @@ export class Connection {
   }
 
   #limits(): FramerLimits {
-    if (!this.#authenticated) return PREAUTH_FRAMER_LIMITS;
-    const appendLimit = this.#deps.config.smtp.max_message_size;
-    return {
-      ...DEFAULT_FRAMER_LIMITS,
-      maxAppend: appendLimit,
-      maxCommandLiterals: Math.max(LIMITS.imap.commandLiteralBytes, appendLimit),
-    };
+    return this.#authenticated ? this.#deps.authenticatedLimits : PREAUTH_FRAMER_LIMITS;
   }
 
   #attach(socket: net.Socket): void {
@@ -445,6 +442,5 @@ export class Connection {
       this.#zlib = null;
     }
     this.#log.info('imap disconnect');
-    this.#onClose();
   }
 }
