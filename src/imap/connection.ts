@@ -29,8 +29,8 @@ import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
 import type { SpooledMessage, SpoolWriter } from '../store/types.ts';
-import { Output } from './output.ts';
-import { Session } from './session.ts';
+import { Output, type OutputBounds, type Part } from './output.ts';
+import { Session, type SessionDeps } from './session.ts';
 import {
   CommandFramer,
   DEFAULT_FRAMER_LIMITS,
@@ -47,6 +47,18 @@ export interface ConnectionDeps {
   readonly authenticator: Authenticator;
   /** The current certificate, for STARTTLS. */
   readonly context: () => tls.SecureContext;
+  /** The framer's limits after login (authenticatedFramerLimits), the same for everyone. */
+  readonly authenticatedLimits: FramerLimits;
+}
+
+/** After login: the per-literal limits and memory budget of LIMITS.imap, APPEND up to the
+ *  largest message ([smtp] max_message_size). */
+export function authenticatedFramerLimits(appendLimit: number): FramerLimits {
+  return {
+    ...DEFAULT_FRAMER_LIMITS,
+    maxAppend: appendLimit,
+    maxCommandLiterals: Math.max(LIMITS.imap.commandLiteralBytes, appendLimit),
+  };
 }
 
 /** Why we hung up; the `reason` of the "imap hangup" log line (docs/imap.md). */
@@ -61,7 +73,9 @@ type HangUp =
   | 'error';
 
 /** Time a started command may still take (Postfix-style deadline): it runs only while we wait
- *  for the client, and literal bytes buy time at the minimum data rate, up to the full timeout. */
+ *  for the client, and literal bytes buy time at the minimum data rate, up to the full timeout.
+ *  It exists only while a command is half-read (a new one starts with the full timeout, which
+ *  credit cannot raise), so an idle connection holds none. */
 class CommandClock {
   readonly #timeout: number;
   readonly #msPerByte: number;
@@ -84,12 +98,6 @@ class CommandClock {
     this.#left = Math.min(this.#timeout, this.#left + literalBytes * this.#msPerByte);
   }
 
-  /** No command in progress: the next one starts with the full timeout. */
-  reset(): void {
-    this.#left = this.#timeout;
-    this.#since = null;
-  }
-
   /** Waiting for the rest of a command from `now`; returns the time left. */
   wait(now: number): number {
     this.#since = now;
@@ -97,7 +105,11 @@ class CommandClock {
   }
 }
 
-export class Connection {
+// Memory: thousands of idle connections are normal, so what each holds is kept small. The
+// connection is its session's deps (SessionDeps, shared services through getters, the wire
+// through methods) and its output's bounds, instead of an object with a closure per callback;
+// what only some connections need (spools, command deadline, input queue) is made on first use.
+export class Connection implements SessionDeps, OutputBounds {
   #socket: net.Socket;
   /** The TCP socket under any TLS: destroying it ends everything. */
   readonly #raw: net.Socket;
@@ -110,17 +122,23 @@ export class Connection {
   readonly #out: Output;
   #framer: CommandFramer;
   readonly #session: Session;
-  readonly #queue: Buffer[] = [];
+  /** Chunks that arrived while one was being handled (null: none yet). */
+  #queue: Buffer[] | null = null;
   #running = false;
   /** Set by STARTTLS: everything read before the upgrade is discarded. */
   #upgraded = false;
   /** Set by COMPRESS: the rest of the input goes through the inflater. */
   #switched = false;
   #zlib: { inflate: InflateRaw; deflate: DeflateRaw } | null = null;
-  readonly #spools = new Map<number, { writer: SpoolWriter; crlf: CrlfNormalizer }>();
-  readonly #spooled = new Map<number, Promise<SpooledMessage>>();
+  /** Streamed APPEND literals of the command being read, by literal index (null: none). */
+  #spools: Map<number, { writer: SpoolWriter; crlf: CrlfNormalizer }> | null = null;
+  #spooled: Map<number, Promise<SpooledMessage>> | null = null;
   readonly #onData = (chunk: Buffer) => this.#enqueue(chunk);
-  readonly #clock: CommandClock;
+  readonly #onClose = () => this.#closed();
+  readonly #onError = (err: Error) => this.#log.debug({ err: errorMessage(err) }, 'imap socket error');
+  readonly #onTimeout = () => this.#expire('autologout');
+  /** The deadline of a half-read command (null: none in progress). */
+  #clock: CommandClock | null = null;
   #literalBytes = 0;
   #commandTimer: NodeJS.Timeout | null = null;
   #loginTimer: NodeJS.Timeout | null = null;
@@ -132,53 +150,72 @@ export class Connection {
   /** Bytes read (and dropped) after #hangUp. */
   #afterBye = 0;
   #done = false;
-  readonly #onClose: () => void;
 
   /** `socket` is `raw` or an implicit-TLS socket over it, already secure. `loginBy` is when the
    *  login deadline passes (it started at connect, before any TLS handshake). */
-  constructor(
-    socket: net.Socket,
-    raw: net.Socket,
-    secure: boolean,
-    deps: ConnectionDeps,
-    loginBy: number,
-    onClose: () => void,
-  ) {
+  constructor(socket: net.Socket, raw: net.Socket, secure: boolean, deps: ConnectionDeps, loginBy: number) {
     this.#socket = socket;
     this.#raw = raw;
     this.#source = socket;
     this.#secure = secure;
     this.#deps = deps;
-    this.#onClose = onClose;
-    const { config } = deps;
     this.#ip = raw.remoteAddress ?? '';
     this.#log = deps.log.child({ conn: newId('c') });
-    this.#out = new Output(socket, {
-      maxQueued: LIMITS.imap.maxQueuedOutputBytes,
-      onOverflow: () => {
-        this.#log.info({ ip: this.#ip, reason: 'output-not-read' }, 'imap hangup');
-        this.#raw.destroy();
-      },
-    });
-    this.#clock = new CommandClock(config.imap.command_timeout, config.imap.min_data_rate);
-    const ip = this.#ip;
-    this.#session = new Session({
-      directory: deps.directory,
-      store: deps.store,
-      authenticator: deps.authenticator,
-      log: this.#log,
-      hostname: config.hostname,
-      appendLimit: config.smtp.max_message_size,
-      send: (parts) => this.#out.send(parts),
-      startTls: () => this.#startTls(deps.context()),
-      startCompress: () => this.#startCompress(),
-      secure: () => this.#secure,
-      remoteAddress: ip,
-      loopback: ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.'),
-      streamedLiteral: (index) => this.#spooled.get(index) ?? Promise.reject(new Error('no such literal')),
-    });
+    this.#out = new Output(socket, this);
+    this.#session = new Session(this);
     this.#framer = this.#newFramer();
     this.#loginTimer = setTimeout(() => this.#expire('login-timeout'), Math.max(0, loginBy - Date.now()));
+  }
+
+  // SessionDeps: what the session reaches through its connection.
+  get directory(): Directory {
+    return this.#deps.directory;
+  }
+  get store(): MaildirStore {
+    return this.#deps.store;
+  }
+  get authenticator(): Authenticator {
+    return this.#deps.authenticator;
+  }
+  get log(): Logger {
+    return this.#log;
+  }
+  get hostname(): string {
+    return this.#deps.config.hostname;
+  }
+  get appendLimit(): number {
+    return this.#deps.config.smtp.max_message_size;
+  }
+  get remoteAddress(): string {
+    return this.#ip;
+  }
+  get loopback(): boolean {
+    const ip = this.#ip;
+    return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+  }
+  send(parts: readonly Part[]): Promise<void> {
+    return this.#out.send(parts);
+  }
+  startTls(): Promise<void> {
+    return this.#startTls(this.#deps.context());
+  }
+  startCompress(): Promise<void> {
+    return this.#startCompress();
+  }
+  secure(): boolean {
+    return this.#secure;
+  }
+  streamedLiteral(index: number): Promise<SpooledMessage> {
+    return this.#spooled?.get(index) ?? Promise.reject(new Error('no such literal'));
+  }
+
+  // OutputBounds: output a client does not read.
+  get maxQueued(): number {
+    return LIMITS.imap.maxQueuedOutputBytes;
+  }
+  onOverflow(): void {
+    this.#log.info({ ip: this.#ip, reason: 'output-not-read' }, 'imap hangup');
+    this.#raw.destroy();
   }
 
   /** The TCP socket. */
@@ -199,24 +236,20 @@ export class Connection {
   }
 
   #newFramer(): CommandFramer {
-    return new CommandFramer(this.#limits(), (name) => this.#session.literalRefusal(name));
+    return new CommandFramer(this.#limits(), this.#session);
   }
 
   #limits(): FramerLimits {
-    if (!this.#authenticated) return PREAUTH_FRAMER_LIMITS;
-    const appendLimit = this.#deps.config.smtp.max_message_size;
-    return {
-      ...DEFAULT_FRAMER_LIMITS,
-      maxAppend: appendLimit,
-      maxCommandLiterals: Math.max(LIMITS.imap.commandLiteralBytes, appendLimit),
-    };
+    return this.#authenticated ? this.#deps.authenticatedLimits : PREAUTH_FRAMER_LIMITS;
   }
 
   #attach(socket: net.Socket): void {
-    socket.setTimeout(this.#deps.config.imap.timeout, () => this.#expire('autologout'));
+    // setTimeout(ms) and an 'on' listener: setTimeout(ms, cb) would add a `once` wrapper.
+    socket.setTimeout(this.#deps.config.imap.timeout);
+    socket.on('timeout', this.#onTimeout);
     socket.on('data', this.#onData);
-    socket.on('close', () => this.#closed());
-    socket.on('error', (err) => this.#log.debug({ err: errorMessage(err) }, 'imap socket error'));
+    socket.on('close', this.#onClose);
+    socket.on('error', this.#onError);
   }
 
   #expire(reason: 'login-timeout' | 'command-timeout' | 'autologout'): void {
@@ -236,7 +269,7 @@ export class Connection {
     this.#clearTimers();
     // A stable line for fail2ban (docs/security.md): address first, then the reason.
     if (reason !== 'logout') this.#log.info({ ip: this.#ip, reason, ...(text ? { bye: text } : {}) }, 'imap hangup');
-    this.#queue.length = 0;
+    this.#queue = null;
     this.#lingerTimer = setTimeout(() => this.#raw.destroy(), LIMITS.imap.closeLingerMs);
     const socket = this.#socket;
     const zlib = this.#zlib;
@@ -266,18 +299,25 @@ export class Connection {
       clearTimeout(this.#commandTimer);
       this.#commandTimer = null;
     }
-    this.#clock.stop(Date.now());
+    this.#clock?.stop(Date.now());
+    if (!this.#running) {
+      void this.#run(chunk);
+      return;
+    }
+    this.#queue ??= [];
     this.#queue.push(chunk);
-    if (!this.#running) void this.#run();
   }
 
-  async #run(): Promise<void> {
+  async #run(first: Buffer): Promise<void> {
     this.#running = true;
     this.#source.pause();
     try {
-      while (this.#queue.length > 0 && !this.#hungUp && !this.#raw.destroyed) {
-        await this.#chunk(this.#queue.shift() as Buffer);
+      let chunk: Buffer | undefined = first;
+      while (chunk && !this.#hungUp && !this.#raw.destroyed) {
+        await this.#chunk(chunk);
+        chunk = this.#queue?.shift();
       }
+      this.#queue = null;
     } catch (e) {
       this.#log.error({ err: errorMessage(e) }, 'imap connection failed');
       this.#hangUp('error');
@@ -295,16 +335,18 @@ export class Connection {
       const { events, used } = this.#framer.feed(rest);
       rest = rest.subarray(used);
       const read = this.#framer.literalBytesRead;
-      this.#clock.credit(read - this.#literalBytes);
+      // No clock yet: the command began in this chunk and has its full time, which credit
+      // cannot raise.
+      this.#clock?.credit(read - this.#literalBytes);
       this.#literalBytes = read;
       for (const ev of events) {
         await this.#event(ev);
         if (this.#hungUp || this.#raw.destroyed) return;
       }
-      if (!this.#framer.busy) this.#clock.reset();
+      if (!this.#framer.busy) this.#clock = null; // the next command starts with the full time
       if (this.#upgraded) {
         // RFC 9051 §6.2.1: nothing sent before the TLS handshake survives it.
-        this.#queue.length = 0;
+        this.#queue = null;
         this.#upgraded = false;
         return;
       }
@@ -313,7 +355,8 @@ export class Connection {
         this.#switched = false;
         const inflate = this.#zlib?.inflate;
         if (!inflate) return;
-        for (const c of [rest, ...this.#queue.splice(0)]) if (c.length > 0) inflate.write(c);
+        for (const c of [rest, ...(this.#queue ?? [])]) if (c.length > 0) inflate.write(c);
+        this.#queue = null;
         this.#socket.pipe(inflate); // with backpressure: the socket waits while inflate is full
         return;
       }
@@ -328,6 +371,8 @@ export class Connection {
   #idle(): void {
     if (this.#hungUp || this.#raw.destroyed) return;
     if (this.#framer.busy) {
+      const { command_timeout, min_data_rate } = this.#deps.config.imap;
+      this.#clock ??= new CommandClock(command_timeout, min_data_rate);
       const left = this.#clock.wait(Date.now());
       this.#commandTimer = setTimeout(() => this.#expire('command-timeout'), left);
     }
@@ -342,14 +387,17 @@ export class Connection {
         // A streamed APPEND message: spooled with CRLF line endings, like SMTP mail. The framer
         // streams only after login; this is the last line of defence.
         if (!this.#authenticated) throw new Error('literal data before login');
-        let sp = this.#spools.get(ev.index);
+        this.#spools ??= new Map();
+        const spools = this.#spools;
+        let sp = spools.get(ev.index);
         if (!sp) {
           sp = { writer: this.#deps.store.createSpool(), crlf: new CrlfNormalizer() };
-          this.#spools.set(ev.index, sp);
+          spools.set(ev.index, sp);
         }
         await sp.writer.write(sp.crlf.push(ev.chunk));
         if (ev.end) {
           await sp.writer.write(sp.crlf.end());
+          this.#spooled ??= new Map();
           this.#spooled.set(ev.index, sp.writer.finish());
         }
         return;
@@ -379,10 +427,11 @@ export class Connection {
   }
 
   async #releaseSpools(): Promise<void> {
-    for (const sp of this.#spools.values()) await sp.writer.abort();
-    for (const p of this.#spooled.values()) await p.then((m) => m.dispose()).catch(() => {});
-    this.#spools.clear();
-    this.#spooled.clear();
+    const spools = this.#spools;
+    const spooled = this.#spooled;
+    this.#spools = this.#spooled = null;
+    for (const sp of spools?.values() ?? []) await sp.writer.abort();
+    for (const p of spooled?.values() ?? []) await p.then((m) => m.dispose()).catch(() => {});
   }
 
   async #startTls(context: tls.SecureContext): Promise<void> {
@@ -436,7 +485,7 @@ export class Connection {
     if (this.#done) return;
     this.#done = true;
     this.#clearTimers();
-    this.#queue.length = 0;
+    this.#queue = null;
     this.#session.leave();
     void this.#releaseSpools();
     if (this.#zlib) {
@@ -445,6 +494,5 @@ export class Connection {
       this.#zlib = null;
     }
     this.#log.info('imap disconnect');
-    this.#onClose();
   }
 }

@@ -22,7 +22,7 @@ import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
 import type { TlsManager } from '../tls/certs.ts';
-import { Connection } from './connection.ts';
+import { authenticatedFramerLimits, Connection, type ConnectionDeps } from './connection.ts';
 
 export interface ImapDeps {
   readonly config: Config;
@@ -34,6 +34,9 @@ export interface ImapDeps {
   readonly authenticator: Authenticator;
 }
 
+/** The error listener of sockets whose errors need no action ('close' follows). */
+function ignore(): void {}
+
 const REFUSED: Record<Refusal, string> = {
   'per-ip': 'Too many connections from your address',
   total: 'Too many connections, try again later',
@@ -42,10 +45,12 @@ const REFUSED: Record<Refusal, string> = {
 export class ImapServer {
   readonly #deps: ImapDeps;
   readonly #servers: net.Server[] = [];
-  /** Every accepted TCP socket until it closes: connections, handshakes, refused ones. */
-  readonly #sockets = new Set<net.Socket>();
-  readonly #connections = new Set<Connection>();
+  /** Every accepted TCP socket until it closes, with its Connection once it has one (null for
+   *  a TLS handshake or a refused socket). */
+  readonly #sockets = new Map<net.Socket, Connection | null>();
   readonly #counter: ConnectionCounter;
+  /** What every connection shares: built once, not per connection. */
+  readonly #connectionDeps: ConnectionDeps;
   #lingering = 0;
   #closing = false;
   #context: tls.SecureContext;
@@ -57,6 +62,11 @@ export class ImapServer {
     deps.tls.onChange((p) => {
       this.#context = tls.createSecureContext(p);
     });
+    this.#connectionDeps = {
+      ...deps,
+      context: () => this.#context,
+      authenticatedLimits: authenticatedFramerLimits(deps.config.smtp.max_message_size),
+    };
   }
 
   async listen(plain: readonly string[], implicit: readonly string[]): Promise<AddressInfo[]> {
@@ -77,42 +87,55 @@ export class ImapServer {
     return bound;
   }
 
+  // Per connection, only what it needs: one 'close' listener for all the bookkeeping, listeners
+  // that are shared functions, no `once` wrappers (an idle connection holds them for hours).
   #accept(raw: net.Socket, implicit: boolean): void {
-    raw.on('error', () => {});
     if (this.#closing) {
+      raw.on('error', ignore);
       raw.destroy();
       return;
     }
-    this.#sockets.add(raw);
-    raw.once('close', () => this.#sockets.delete(raw));
     const ip = raw.remoteAddress ?? '';
     const refusal = this.#counter.admit(ip);
-    if (refusal === null) raw.once('close', () => this.#counter.release(ip));
+    this.#track(raw, ip, refusal === null);
+    // A plain connection gets its own error listener (Connection, synchronously below).
+    if (implicit || refusal !== null) raw.on('error', ignore);
     // Implicit TLS (993): the current pair, swapped on SIGHUP without dropping connections.
     const socket = implicit ? new tls.TLSSocket(raw, { isServer: true, secureContext: this.#context }) : raw;
-    socket.on('error', () => {});
+    if (implicit) socket.on('error', ignore);
     if (refusal !== null) {
       this.#refuse(raw, socket, implicit, ip, refusal);
       return;
     }
     const loginBy = Date.now() + this.#deps.config.imap.login_timeout;
-    const begin = () => {
-      const deps = { ...this.#deps, context: () => this.#context };
-      const conn = new Connection(socket, raw, implicit, deps, loginBy, () => this.#connections.delete(conn));
-      this.#connections.add(conn);
-      conn.start();
-      if (this.#closing) conn.shutdown();
-    };
     if (!implicit) {
-      begin();
+      this.#begin(socket, raw, false, loginBy);
       return;
     }
     const handshake = setTimeout(() => raw.destroy(), this.#deps.config.imap.login_timeout);
-    raw.once('close', () => clearTimeout(handshake));
+    const settled = () => clearTimeout(handshake);
+    raw.once('close', settled);
     socket.once('secure', () => {
-      clearTimeout(handshake);
-      if (!raw.destroyed) begin();
+      settled();
+      raw.off('close', settled);
+      if (!raw.destroyed) this.#begin(socket, raw, true, loginBy);
     });
+  }
+
+  /** Remembers an accepted socket until it closes; `counted`: admitted by the counter. */
+  #track(raw: net.Socket, ip: string, counted: boolean): void {
+    this.#sockets.set(raw, null);
+    raw.on('close', () => {
+      this.#sockets.delete(raw);
+      if (counted) this.#counter.release(ip);
+    });
+  }
+
+  #begin(socket: net.Socket, raw: net.Socket, secure: boolean, loginBy: number): void {
+    const conn = new Connection(socket, raw, secure, this.#connectionDeps, loginBy);
+    this.#sockets.set(raw, conn);
+    conn.start();
+    if (this.#closing) conn.shutdown();
   }
 
   /** BYE (once TLS is up on the TLS port), then closed after a short linger whatever the
@@ -145,15 +168,13 @@ export class ImapServer {
     this.#closing = true;
     // A listener only reports closed once its connections are gone.
     const closed = this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())));
-    const serving = new Set<net.Socket>();
-    for (const c of this.#connections) {
-      serving.add(c.raw);
-      c.shutdown();
-    }
     // Handshakes and refused connections have nothing to finish.
-    for (const s of this.#sockets) if (!serving.has(s)) s.destroy();
+    for (const [s, conn] of this.#sockets) {
+      if (conn) conn.shutdown();
+      else s.destroy();
+    }
     const deadline = setTimeout(() => {
-      for (const s of this.#sockets) s.destroy();
+      for (const s of this.#sockets.keys()) s.destroy();
     }, this.#deps.config.server.shutdown_grace);
     try {
       await Promise.all(closed);

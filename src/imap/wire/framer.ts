@@ -61,8 +61,13 @@ export const PREAUTH_FRAMER_LIMITS: FramerLimits = {
 };
 
 /** Decides whether the command named `name` (upper case; "UID FETCH" is "FETCH"; "" when the
- *  line has no command word) may carry a literal now: null, or the text of the refusal. */
-export type LiteralPolicy = (name: string) => string | null;
+ *  line has no command word) may carry a literal now: null, or the text of the refusal. An
+ *  object (the session), not a closure: one fewer allocation per connection. */
+export interface LiteralPolicy {
+  literalRefusal(name: string): string | null;
+}
+
+const ANY_LITERAL: LiteralPolicy = { literalRefusal: () => null };
 
 /** Stands in a Frame for a literal whose bytes went out as `literal-data` events. */
 export interface StreamedLiteral {
@@ -114,7 +119,8 @@ interface Pending {
 export class CommandFramer {
   #limits: FramerLimits;
   #policy: LiteralPolicy;
-  #cmd: Pending = fresh();
+  /** The command being read; null between commands (an idle connection holds nothing). */
+  #cmd: Pending | null = null;
   /** While reading a literal: its buffer (null when streamed, allocated once at its announced
    *  size, within the budget) and the bytes still missing. */
   #literal: { buf: Buffer | null; missing: number; index: number } | null = null;
@@ -122,7 +128,7 @@ export class CommandFramer {
   #dead = false;
   #literalBytesRead = 0;
 
-  constructor(limits: FramerLimits = DEFAULT_FRAMER_LIMITS, policy: LiteralPolicy = () => null) {
+  constructor(limits: FramerLimits = DEFAULT_FRAMER_LIMITS, policy: LiteralPolicy = ANY_LITERAL) {
     this.#limits = limits;
     this.#policy = policy;
   }
@@ -135,7 +141,7 @@ export class CommandFramer {
   /** Whether part of a command was read and the rest is awaited. */
   get busy(): boolean {
     const c = this.#cmd;
-    return this.#literal !== null || c.parts.length > 0 || c.lineBytes > 0;
+    return this.#literal !== null || (c !== null && (c.parts.length > 0 || c.lineBytes > 0));
   }
 
   /** Literal bytes read so far, in all (the connection credits them against its deadline). */
@@ -157,6 +163,7 @@ export class CommandFramer {
       const end = nl < 0 ? chunk.length : nl + 1;
       const piece = chunk.subarray(pos, end);
       pos = end;
+      this.#cmd ??= fresh();
       const cmd = this.#cmd;
       cmd.lineBytes += piece.length;
       cmd.line.push(piece);
@@ -198,7 +205,7 @@ export class CommandFramer {
     lit.missing -= take;
     this.#literalBytesRead += take;
     if (lit.missing === 0) {
-      if (lit.buf) this.#cmd.literals.push(lit.buf);
+      if (lit.buf) (this.#cmd as Pending).literals.push(lit.buf);
       this.#literal = null;
     }
     return take;
@@ -206,7 +213,7 @@ export class CommandFramer {
 
   /** Called with a complete line segment (ending in LF) in #cmd.line. */
   #endOfLine(): FramerEvent | null {
-    const cmd = this.#cmd;
+    const cmd = this.#cmd as Pending;
     let line = Buffer.concat(cmd.line);
     cmd.line = [];
     cmd.lineBytes = 0;
@@ -215,7 +222,7 @@ export class CommandFramer {
     if (!lit) {
       cmd.parts.push(line);
       const frame = { parts: cmd.parts, literals: cmd.literals };
-      this.#cmd = fresh();
+      this.#cmd = null;
       return { type: 'command', frame };
     }
     cmd.parts.push(line.subarray(0, lit.start));
@@ -226,7 +233,7 @@ export class CommandFramer {
     if (refusal) {
       if (lit.nonSync) return this.#fail(true, refusal.text, refusal.code);
       const ev = this.#fail(false, refusal.text, refusal.code);
-      this.#cmd = fresh();
+      this.#cmd = null;
       return ev;
     }
     const index = cmd.literals.length;
@@ -248,7 +255,7 @@ export class CommandFramer {
   #refusal(cmd: Pending, size: number): { text: string; code?: string } | null {
     const limits = this.#limits;
     const name = cmd.name ?? '';
-    const refused = this.#policy(name);
+    const refused = this.#policy.literalRefusal(name);
     if (refused !== null) return { text: refused };
     const append = name === 'APPEND';
     // RFC 7888 §4 / RFC 7889: TOOBIG for an APPEND message, plain refusal otherwise.
@@ -264,10 +271,11 @@ export class CommandFramer {
   }
 
   #fail(fatal: boolean, text: string, code?: string): FramerEvent {
-    const tag = tagOf(this.#cmd.parts[0] ?? Buffer.concat(this.#cmd.line));
+    const cmd = this.#cmd;
+    const tag = cmd ? tagOf(cmd.parts[0] ?? Buffer.concat(cmd.line)) : null;
     if (fatal) {
       this.#dead = true;
-      this.#cmd = fresh();
+      this.#cmd = null;
       this.#literal = null;
     }
     return code ? { type: 'error', tag, fatal, text, code } : { type: 'error', tag, fatal, text };
