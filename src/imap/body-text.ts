@@ -46,34 +46,40 @@ function decodeTransfer(raw: Buffer, encoding: string | null): Buffer {
   }
 }
 
-/** RFC 2045 §6.7: "=XX" escapes and "=" soft line breaks. */
+/** RFC 2045 §6.7: "=XX" escapes (rule 1), white space at the end of an encoded line is
+ *  padding and goes (rule 3), and "=" ending a line (after that white space is removed) is a soft
+ *  line break (rule 5). A "=" that starts no valid escape is kept as it is. One pass, line by
+ *  line; line endings (CRLF or a bare LF) are kept as they were. */
 export function decodeQuotedPrintable(raw: Buffer): Buffer {
   const out = Buffer.alloc(raw.length);
   let n = 0;
   const hex = (c: number) =>
     c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw[i] as number;
-    if (c !== 0x3d) {
-      out[n++] = c;
-      continue;
+  for (let start = 0; start < raw.length; ) {
+    const lf = raw.indexOf(0x0a, start);
+    const next = lf < 0 ? raw.length : lf + 1;
+    let end = lf < 0 ? raw.length : lf;
+    const crlf = lf >= 0 && end > start && raw[end - 1] === 0x0d;
+    if (crlf) end--;
+    while (end > start && (raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
+    const soft = end > start && raw[end - 1] === 0x3d;
+    if (soft) end--;
+    for (let i = start; i < end; i++) {
+      const c = raw[i] as number;
+      const hi = c === 0x3d && i + 2 < end ? hex(raw[i + 1] as number) : -1;
+      const lo = hi >= 0 ? hex(raw[i + 2] as number) : -1;
+      if (lo >= 0) {
+        out[n++] = hi * 16 + lo;
+        i += 2;
+      } else {
+        out[n++] = c;
+      }
     }
-    if (raw[i + 1] === 0x0d && raw[i + 2] === 0x0a) {
-      i += 2; // soft line break
-      continue;
+    if (lf >= 0 && !soft) {
+      if (crlf) out[n++] = 0x0d;
+      out[n++] = 0x0a;
     }
-    if (raw[i + 1] === 0x0a) {
-      i += 1;
-      continue;
-    }
-    const hi = hex(raw[i + 1] ?? 0);
-    const lo = hex(raw[i + 2] ?? 0);
-    if (hi >= 0 && lo >= 0) {
-      out[n++] = hi * 16 + lo;
-      i += 2;
-    } else {
-      out[n++] = c;
-    }
+    start = next;
   }
   return out.subarray(0, n);
 }

@@ -8,7 +8,8 @@ import { LIMITS } from '../core/limits.ts';
 import { HIERARCHY, MaildirAccounts, specialUseFor } from '../store/maildir/account.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { fileMessage } from './file-message.ts';
-import { compilePattern, matchPattern } from './list-pattern.ts';
+import { compilePattern } from './list-pattern.ts';
+import { selectList, selectLsub } from './list-select.ts';
 import { SelectedView } from './selected.ts';
 import type { Session } from './session.ts';
 import type { Command, CommandOf, SequenceSet } from './wire/command.ts';
@@ -83,7 +84,7 @@ export class MailboxCommands {
         if (!(await this.#accounts.exists(this.#s.account, name))) {
           // RFC 9051 §6.3.5: a name that exists only through its children cannot be deleted.
           const all = await this.#accounts.list(this.#s.account);
-          if (all.some((m) => m.name === name && m.noselect)) {
+          if (all.some((m) => m.name === name && m.noselect && !m.nonexistent)) {
             return this.#s.reply(cmd.tag, 'NO', '[HASCHILDREN] Mailbox has children and holds no messages itself');
           }
         }
@@ -241,24 +242,14 @@ export class MailboxCommands {
       await this.#s.untagged([`* LIST (\\Noselect) "${HIERARCHY}" ""`]);
       return this.#ok(cmd.tag, 'LIST completed');
     }
-    const subscribedOnly = cmd.select.includes('SUBSCRIBED');
-    // RFC 6154 §5.3: LIST (SPECIAL-USE) selects the mailboxes that have a special use.
-    const specialOnly = cmd.select.includes('SPECIAL-USE');
     const compiled = compilePatterns(cmd.reference, cmd.patterns, (x) => (this.#s.utf8 ? x : (decodeMutf7(x) ?? x)));
     const lines: string[] = [];
     const slicer = new Slicer();
-    for (const m of await this.#accounts.list(this.#s.account)) {
+    const entries = await this.#accounts.list(this.#s.account);
+    for (const { entry: m, attributes, childInfo } of selectList(entries, compiled, cmd, HIERARCHY)) {
       await slicer.tick();
-      if (!compiled.some((c) => matchPattern(c, m.name))) continue;
-      if (subscribedOnly && !m.subscribed) continue;
-      if (specialOnly && !m.specialUse) continue;
-      const attrs = [
-        m.noselect ? '\\Noselect' : null,
-        m.hasChildren ? '\\HasChildren' : '\\HasNoChildren',
-        m.specialUse,
-        subscribedOnly || cmd.return.includes('SUBSCRIBED') ? (m.subscribed ? '\\Subscribed' : null) : null,
-      ].filter((a): a is string => a !== null);
-      lines.push(`* LIST (${attrs.join(' ')}) "${HIERARCHY}" ${astr(this.#s.wireName(m.name))}`);
+      const info = childInfo ? ' ("CHILDINFO" ("SUBSCRIBED"))' : '';
+      lines.push(`* LIST (${attributes.join(' ')}) "${HIERARCHY}" ${astr(this.#s.wireName(m.name))}${info}`);
       // RFC 5819 §2: LIST ... RETURN (STATUS (items)): a STATUS after each selectable mailbox.
       if (cmd.statusItems.length > 0 && !m.noselect) {
         const status = await this.#statusLine(m.name, cmd.statusItems);
@@ -274,9 +265,9 @@ export class MailboxCommands {
     const [pattern] = compilePatterns(cmd.reference, [cmd.pattern], (x) => (this.#s.utf8 ? x : (decodeMutf7(x) ?? x)));
     const lines: string[] = [];
     const slicer = new Slicer();
-    for (const m of await this.#accounts.list(this.#s.account)) {
+    const entries = pattern ? await this.#accounts.list(this.#s.account) : [];
+    for (const m of pattern ? selectLsub(entries, pattern, HIERARCHY) : []) {
       await slicer.tick();
-      if (!m.subscribed || !pattern || !matchPattern(pattern, m.name)) continue;
       lines.push(`* LSUB (${m.noselect ? '\\Noselect' : ''}) "${HIERARCHY}" ${astr(this.#s.wireName(m.name))}`);
     }
     await this.#s.untagged(lines);

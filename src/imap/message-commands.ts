@@ -337,23 +337,18 @@ export class MessageCommands {
       return this.#s.reply(cmd.tag, 'BAD', 'Invalid message sequence number in search');
     }
     const nums = cmd.uid ? found : found.map((u) => view.seqOf(u));
+    // RFC 5182 §2.4 and RFC 7162 §3.2.5: with MIN/MAX but neither ALL nor COUNT, only those
+    // messages are saved, and the MODSEQ returned is theirs.
+    const onlyMinMax =
+      ret !== null && !ret.includes('ALL') && !ret.includes('COUNT') && ret.some((r) => r === 'MIN' || r === 'MAX');
+    const returned = !onlyMinMax
+      ? found
+      : [
+          ...new Set([ret.includes('MIN') ? found[0] : undefined, ret.includes('MAX') ? found.at(-1) : undefined]),
+        ].filter((u): u is number => u !== undefined);
     // RFC 7162 §3.1.5: with a MODSEQ key, the highest MODSEQ of the found messages (none if empty).
-    const modseq = usesModseq && found.length > 0 ? view.maxModseq(found) : null;
-    if (ret?.includes('SAVE')) {
-      // RFC 5182 §2.4: with MIN/MAX but neither ALL nor COUNT, only those messages are saved.
-      const onlyMinMax = !ret.includes('ALL') && !ret.includes('COUNT') && (ret.includes('MIN') || ret.includes('MAX'));
-      const first = found[0];
-      const last = found.at(-1);
-      view.saved = !onlyMinMax
-        ? [...found]
-        : [
-            ...new Set(
-              [ret.includes('MIN') ? first : undefined, ret.includes('MAX') ? last : undefined].filter(
-                (u): u is number => u !== undefined,
-              ),
-            ),
-          ];
-    }
+    const modseq = usesModseq && returned.length > 0 ? view.maxModseq(returned) : null;
+    if (ret?.includes('SAVE')) view.saved = [...returned];
     if (ret === null) {
       const tail = modseq !== null ? ` (MODSEQ ${modseq})` : '';
       await this.#s.untagged([`* SEARCH${nums.map((n) => ` ${n}`).join('')}${tail}`]);

@@ -96,22 +96,43 @@ interface Parsed {
 function addresses(value: string | null): string {
   if (value === null || value.trim() === '') return 'NIL';
   const list = addressparser(value) as Parsed[];
+  const routes = sourceRoutes(value);
   const out: string[] = [];
   const one = (a: Parsed) => {
     const addr = a.address ?? '';
     const at = addr.lastIndexOf('@');
     const mailbox = at < 0 ? addr : addr.slice(0, at);
     const host = at < 0 ? null : addr.slice(at + 1);
-    out.push(`(${nstr(a.name ? a.name : null)} NIL ${nstr(mailbox === '' ? null : mailbox)} ${nstr(host)})`);
+    const adl = routes.get(addr) ?? null;
+    out.push(`(${nstr(a.name ? a.name : null)} ${nstr(adl)} ${nstr(mailbox === '' ? null : mailbox)} ${nstr(host)})`);
   };
   for (const a of list) {
     if (a.group) {
       out.push(`(NIL NIL ${nstr(a.name ?? '')} NIL)`);
-      for (const g of a.group) one(g);
+      // A comment alone is no group member ("group: (foo) ;" is an empty group, RFC 5322 §3.4).
+      for (const g of a.group) if (g.address) one(g);
       out.push('(NIL NIL NIL NIL)');
     } else {
       one(a);
     }
   }
   return out.length === 0 ? 'NIL' : `(${out.join('')})`;
+}
+
+/** Source routes (RFC 5322 §4.4 obs-route, `<@route,@other:user@host>`), by the address they
+ *  precede: the ENVELOPE's at-domain-list (RFC 9051 §7.5.2 addr-adl), which the address parser
+ *  drops. Linear: one pass over the value, no backtracking pattern. */
+function sourceRoutes(value: string): Map<string, string> {
+  const routes = new Map<string, string>();
+  // Each search starts after the last ">", so every character is looked at a bounded number of times.
+  for (let i = value.indexOf('<@'); i >= 0 && routes.size < 100; ) {
+    const close = value.indexOf('>', i);
+    if (close < 0) break;
+    const inner = value.slice(i + 1, close);
+    const colon = inner.indexOf(':');
+    const address = inner.slice(colon + 1).trim();
+    if (colon > 1 && address) routes.set(address, inner.slice(0, colon).replace(/\s+/g, ''));
+    i = value.indexOf('<@', close);
+  }
+  return routes;
 }

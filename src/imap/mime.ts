@@ -58,7 +58,10 @@ export async function parseStructure(fh: FileHandle, size: number): Promise<Mime
     part.header = Buffer.concat(headerBuf);
     part.bodyStart = at;
     part.startLine = lineNo + 1;
-    parseContentType(part, frames.at(-1)?.part.subtype === 'digest');
+    // RFC 2046 §5.1.5: message/rfc822 is the default for the body parts of a digest, not for
+    // the message such a part encapsulates (whose default is text/plain again).
+    const frame = frames.at(-1);
+    parseContentType(part, frame?.part.subtype === 'digest' && frame.open === part);
     headerBuf = [];
     headerLen = 0;
     current = null;
@@ -93,8 +96,10 @@ export async function parseStructure(fh: FileHandle, size: number): Promise<Mime
         if (fr.done) continue;
         if (text !== `--${fr.boundary}` && text !== `--${fr.boundary}--`) continue;
         // Close everything inside this multipart; its last body ends before our CRLF.
+        // RFC 2046 §5.1.1: the CRLF before the boundary line belongs to the boundary, so the
+        // line before this one ends the body without its line break.
         const end = Math.max(start - 2, 0);
-        if (fr.open) closeDeep(fr.open, end, lineNo);
+        if (fr.open) closeDeep(fr.open, end, lineNo - 1);
         frames.length = f + 1;
         if (text.endsWith('--') && text !== `--${fr.boundary}`) {
           fr.done = true;
@@ -153,9 +158,10 @@ export async function parseStructure(fh: FileHandle, size: number): Promise<Mime
     }
     filePos += bytesRead;
   }
-  if (lineLen > 0) finish(); // a last line without line ending still counts
+  const unterminated = lineLen > 0;
+  if (unterminated) finish(); // a last line without line ending is still scanned
   if (current) endHeader(size); // header without body
-  closeDeep(root, size, lineNo);
+  closeDeep(root, size, unterminated ? lineNo - 1 : lineNo);
   return root;
 }
 
@@ -175,14 +181,16 @@ function newPart(headerStart: number): MimePart {
   };
 }
 
-/** Ends a part and every unfinished part inside it at byte `end`, before line `endLine`. */
-function closeDeep(p: MimePart, end: number, endLine: number): void {
+/** Ends a part and every unfinished part inside it at byte `end`. `lfEnd` is the first line
+ *  whose line break is not in the body: the body size in lines (RFC 9051 §7.5.2 body-fld-lines)
+ *  counts line breaks, as Dovecot does, so a last line without one is not counted. */
+function closeDeep(p: MimePart, end: number, lfEnd: number): void {
   if (p.bodyEnd < 0) {
     p.bodyEnd = Math.max(end, p.bodyStart);
-    p.lines = Math.max(0, endLine - p.startLine);
+    p.lines = Math.max(0, lfEnd - p.startLine);
   }
-  if (p.message) closeDeep(p.message, p.bodyEnd, endLine);
-  for (const c of p.parts) if (c.bodyEnd < 0) closeDeep(c, p.bodyEnd, endLine);
+  if (p.message) closeDeep(p.message, p.bodyEnd, lfEnd);
+  for (const c of p.parts) if (c.bodyEnd < 0) closeDeep(c, p.bodyEnd, lfEnd);
 }
 
 function trimEol(b: Buffer): Buffer {
@@ -286,22 +294,25 @@ export function deserializeStructure(json: string): MimePart {
   return fromStored(JSON.parse(json) as StoredPart);
 }
 
-/** The part a section's part numbers name (RFC 9051 §6.4.5), or null. */
+/** The part a section's part numbers name (RFC 9051 §6.4.5), or null. A message (the root, or
+ *  the one a message/rfc822 part encapsulates) numbers its multipart's children, or has just a
+ *  part 1 (its body) when it is not multipart; a message/rfc822 part's own numbers are those of
+ *  its encapsulated message ("3.1" is part 1 of the message in part 3, "1" of a top-level
+ *  message/rfc822 is the whole encapsulated message); a multipart part numbers its children. */
 export function resolvePart(root: MimePart, numbers: readonly number[]): MimePart | null {
-  let p: MimePart = root;
+  let p: MimePart | null = numbers.length === 0 ? root : null;
+  let numbering: MimePart | null = root; // whose numbers come next
   for (const n of numbers) {
-    const holder = p.message ?? p; // a message/rfc822 part is numbered by its message's parts
-    if (holder.type === 'multipart') {
-      const child = holder.parts[n - 1];
-      if (!child) return null;
-      p = child;
-    } else if (n === 1) {
-      p = holder;
-    } else {
-      return null;
-    }
+    if (!numbering) return null;
+    p = isMultipart(numbering) ? (numbering.parts[n - 1] ?? null) : n === 1 ? numbering : null;
+    if (!p) return null;
+    numbering = p.message ?? (isMultipart(p) ? p : null);
   }
   return p;
+}
+
+function isMultipart(p: MimePart): boolean {
+  return p.type === 'multipart' && p.parts.length > 0;
 }
 
 const upper = (s: string) => str(s.toUpperCase());

@@ -4,14 +4,15 @@
 // substring matching (RFC 9051 §6.4.4) on decoded text: RFC 2047 encoded words in headers,
 // transfer encodings and charsets of text parts in bodies (body-text.ts).
 
+import addressparser from 'nodemailer/lib/addressparser';
 import { LIMITS } from '../core/limits.ts';
 import { bodyText } from './body-text.ts';
 import { decodeEncodedWords } from './encoded-words.ts';
 import { headerFields, readHeader } from './message.ts';
 import { parseStructure } from './mime.ts';
-import { inRanges, type Ranges } from './ranges.ts';
+import { inRanges, mergeRanges, type Ranges } from './ranges.ts';
 import type { SelectedView } from './selected.ts';
-import type { SearchKey } from './wire/command.ts';
+import type { SearchKey, SequenceSet } from './wire/command.ts';
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
@@ -23,6 +24,50 @@ function searchDay(date: string): number {
 }
 
 const day = (d: Date) => Math.floor(d.getTime() / 86_400_000);
+
+/** The day a Date header names (RFC 5322 §3.3: [day-of-week ","] day month year ...), days
+ *  since the epoch, as written: RFC 9051 §6.4.4 SENT* keys disregard time and timezone. Two- and
+ *  three-digit years as RFC 5322 §4.3 reads them. Anything else falls back to Date.parse (UTC);
+ *  null when that fails too. No regular expression runs on the value (it is client data). */
+function sentDay(value: string): number | null {
+  let v = value.slice(0, 200);
+  const comma = v.indexOf(',');
+  if (comma >= 0 && comma < 16) v = v.slice(comma + 1);
+  const [d, mon, y] = v.trim().split(/[ \t\r\n]+/, 3);
+  const month = MONTHS.indexOf((mon ?? '').slice(0, 3).toLowerCase());
+  let year = Number(y);
+  const date = Number(d);
+  if (month >= 0 && Number.isInteger(year) && Number.isInteger(date) && date >= 1 && date <= 31 && y) {
+    if (y.length === 2) year += year < 50 ? 2000 : 1900;
+    else if (y.length === 3) year += 1900;
+    return Date.UTC(year, month, date) / 86_400_000;
+  }
+  const parsed = Date.parse(value);
+  return Number.isNaN(parsed) ? null : Math.floor(parsed / 86_400_000);
+}
+
+/** The addresses of an address header as Dovecot matches them: each `mailbox@host` and display
+ *  name, parsed (comments and route syntax gone), so `<user (c)@ (c) domain.org>` is found by
+ *  `user@domain.org`. */
+function addressForms(value: string | null): string[] {
+  if (value === null) return [];
+  const out: string[] = [];
+  const walk = (list: AddressEntry[]) => {
+    for (const a of list) {
+      if (a.name) out.push(a.name);
+      if (a.address) out.push(a.address);
+      if (a.group) walk(a.group);
+    }
+  };
+  walk(addressparser(value.slice(0, 64 * 1024)) as AddressEntry[]);
+  return out;
+}
+
+interface AddressEntry {
+  name?: string;
+  address?: string;
+  group?: AddressEntry[];
+}
 
 interface Texts {
   header: Buffer | null;
@@ -36,13 +81,17 @@ interface Texts {
  *  ever, instead of one per search). Other HEADER keys read the file. */
 const SEARCHED_FIELDS = ['from', 'to', 'cc', 'bcc', 'subject', 'date'] as const;
 
-/** UIDs matching `key`, ascending; null when a sequence number is out of range. */
+/** UIDs matching `key`, ascending; null when the view cannot resolve a set of the key. */
 export async function searchMessages(view: SelectedView, key: SearchKey): Promise<number[] | null> {
   const uids = view.uids;
   // Sequence and UID sets are resolved once; a sequence number beyond EXISTS is an error.
   // Each as merged UID ranges (ranges.ts): as much memory as the key's text, whatever it names.
   const sets = new Map<SearchKey, Ranges>();
   const collect = (k: SearchKey): boolean => {
+    if (k.kind === 'seq' && !k.set.saved) {
+      sets.set(k, seqRanges(view.uids, k.set));
+      return true;
+    }
     if (k.kind === 'seq' || k.kind === 'uid') {
       const r = view.uidRanges(k.set, k.kind === 'uid');
       if (r === null) return false;
@@ -137,9 +186,8 @@ async function matches(
     case 'sentbefore':
     case 'senton':
     case 'sentsince': {
-      const sent = Date.parse((await field(view, uid, meta.size, 'date', texts)) ?? '');
-      if (Number.isNaN(sent)) return false;
-      const d = Math.floor(sent / 86_400_000);
+      const d = sentDay((await field(view, uid, meta.size, 'date', texts)) ?? '');
+      if (d === null) return false;
       const want = searchDay(k.date);
       return k.kind === 'sentbefore' ? d < want : k.kind === 'senton' ? d === want : d >= want;
     }
@@ -158,7 +206,10 @@ async function matches(
     case 'from':
     case 'to':
     case 'cc':
-    case 'bcc':
+    case 'bcc': {
+      const v = await field(view, uid, meta.size, k.kind, texts);
+      return contains(v, k.value) || addressForms(v).some((a) => contains(a, k.value));
+    }
     case 'subject':
       return contains(await field(view, uid, meta.size, k.kind, texts), k.value);
     case 'header': {
@@ -171,6 +222,26 @@ async function matches(
       return contains(k.kind === 'text' ? texts.full : texts.body, k.value);
     }
   }
+}
+
+/** The UIDs a sequence-set search key names. A number beyond EXISTS names no message, as
+ *  Dovecot answers (imaptest's esearch script: `SEARCH RETURN () 1000` is OK with no result),
+ *  rather than the BAD that FETCH and STORE give (RFC 9051 §9 seq-number). */
+/** The UIDs of a sequence set as merged UID ranges; numbers beyond EXISTS name nothing (RFC 9051
+ *  §6.4.4 as imaptest's esearch group expects: SEARCH answers OK, unlike FETCH). */
+function seqRanges(uids: readonly number[], set: SequenceSet): Ranges {
+  const n = uids.length;
+  const out: [number, number][] = [];
+  for (const [a, b] of set.ranges) {
+    let lo = a === '*' ? n : a;
+    let hi = b === '*' ? n : b;
+    if (lo > hi) [lo, hi] = [hi, lo];
+    lo = Math.max(lo, 1);
+    hi = Math.min(hi, n);
+    // Consecutive sequence numbers are consecutive UIDs of the view.
+    if (lo <= hi) out.push([uids[lo - 1] as number, uids[hi - 1] as number]);
+  }
+  return mergeRanges(out);
 }
 
 function contains(haystack: string | null, needle: string): boolean {

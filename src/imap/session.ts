@@ -101,6 +101,8 @@ export class Session {
   readonly enabled = new Set<Enabled>();
   #compressed = false;
   #waiting: Waiting = null;
+  /** HIGHESTMODSEQ to announce before the next tagged reply (see enable). */
+  #announceHighest: number | null = null;
   readonly #mailboxes: MailboxCommands;
   readonly #messages: MessageCommands;
 
@@ -174,9 +176,14 @@ export class Session {
 
   /** Turns an extension on for the rest of the session (and for the selected view). */
   enable(ext: Enabled): void {
+    const before = this.enabled.has('CONDSTORE');
     if (ext === 'QRESYNC') this.enabled.add('CONDSTORE');
     this.enabled.add(ext);
     const v = this.view;
+    // RFC 7162 §3.1: CONDSTORE turned on while a mailbox is selected: the client learns the
+    // mailbox's HIGHESTMODSEQ (an untagged OK before the tagged reply). The highest MODSEQ of
+    // the session's view: never above what the mailbox has, so a later CHANGEDSINCE misses nothing.
+    if (v && !before && this.enabled.has('CONDSTORE')) this.#announceHighest = v.maxModseq(v.uids);
     if (v) {
       v.condstore = this.enabled.has('CONDSTORE');
       v.qresync = this.enabled.has('QRESYNC');
@@ -194,7 +201,10 @@ export class Session {
   }
 
   reply(tag: string, status: 'OK' | 'NO' | 'BAD', text: string): Promise<void> {
-    return this.deps.send([`${tag} ${status} ${text}\r\n`]);
+    const highest = this.#announceHighest;
+    this.#announceHighest = null;
+    const before = highest === null || this.view === null ? [] : [`* OK [HIGHESTMODSEQ ${highest}] Highest\r\n`];
+    return this.deps.send([...before, `${tag} ${status} ${text}\r\n`]);
   }
 
   untagged(lines: readonly string[]): Promise<void> {

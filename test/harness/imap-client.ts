@@ -59,3 +59,26 @@ export class RawImap {
     this.#c.close();
   }
 }
+
+/** Logs in, creates the mailbox `box`, APPENDs `messages` to it (line endings become CRLF, as
+ *  imaptest sends its scripts' messages) and selects it. */
+export async function selectNewMailbox(
+  port: number,
+  login: string,
+  box: string,
+  messages: readonly string[],
+): Promise<RawImap> {
+  const { client } = await RawImap.connect(port);
+  const check = (lines: string[], what: string) => {
+    if (!/^t?\w+ OK /.test(lines.at(-1) ?? '')) throw new Error(`${what}: ${lines.join(' | ')}`);
+  };
+  check(await client.cmd(`LOGIN ${login}`), 'LOGIN');
+  check(await client.cmd(`CREATE ${box}`), 'CREATE');
+  for (const [i, m] of messages.entries()) {
+    const data = Buffer.from(m.replace(/\r?\n/g, '\r\n'), 'latin1');
+    client.write(Buffer.concat([Buffer.from(`ap${i} APPEND ${box} {${data.length}+}\r\n`), data, Buffer.from('\r\n')]));
+    check(await client.until(`ap${i}`), 'APPEND');
+  }
+  check(await client.cmd(`SELECT ${box}`), 'SELECT');
+  return client;
+}

@@ -224,10 +224,10 @@ describe('IMAP server', () => {
     const inner =
       '(NIL "inner message" (("C" NIL "c" "example.test")) (("C" NIL "c" "example.test")) (("C" NIL "c" "example.test")) NIL NIL NIL NIL NIL)';
     assert.deepEqual(await c.cmd('FETCH 1 BODYSTRUCTURE'), [
-      '* 1 FETCH (BODYSTRUCTURE ((("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "QUOTED-PRINTABLE" 11 1 NIL NIL NIL NIL)' +
-        '("TEXT" "HTML" ("CHARSET" "utf-8") NIL NIL "7BIT" 17 1 NIL NIL NIL NIL) "ALTERNATIVE" ("BOUNDARY" "inner") NIL NIL NIL)' +
+      '* 1 FETCH (BODYSTRUCTURE ((("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "QUOTED-PRINTABLE" 11 0 NIL NIL NIL NIL)' +
+        '("TEXT" "HTML" ("CHARSET" "utf-8") NIL NIL "7BIT" 17 0 NIL NIL NIL NIL) "ALTERNATIVE" ("BOUNDARY" "inner") NIL NIL NIL)' +
         '("APPLICATION" "PDF" ("NAME" "doc.pdf") NIL NIL "BASE64" 12 NIL ("ATTACHMENT" ("FILENAME" "doc.pdf")) NIL NIL)' +
-        `("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 88 ${inner} ("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 36 2 NIL NIL NIL NIL) 5 NIL NIL NIL NIL)` +
+        `("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 88 ${inner} ("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 36 1 NIL NIL NIL NIL) 4 NIL NIL NIL NIL)` +
         ' "MIXED" ("BOUNDARY" "outer") NIL NIL NIL))',
       't5 OK FETCH completed',
     ]);
@@ -240,7 +240,7 @@ describe('IMAP server', () => {
     const body = await c.cmd('FETCH 1 BODY');
     assert.match(
       body[0] ?? '',
-      /^\* 1 FETCH \(BODY \(\(\("TEXT" "PLAIN" \("CHARSET" "utf-8"\) NIL NIL "QUOTED-PRINTABLE" 11 1\)/,
+      /^\* 1 FETCH \(BODY \(\(\("TEXT" "PLAIN" \("CHARSET" "utf-8"\) NIL NIL "QUOTED-PRINTABLE" 11 0\)/,
     );
     const sections: [string, string[]][] = [
       ['BODY.PEEK[1.2]', ['* 1 FETCH (BODY[1.2] {17}', '<p>Hello html</p>)']],

@@ -3,19 +3,19 @@
 // CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SASL-IR (RFC 4959), ID (RFC 2971), MOVE (RFC 6851),
 // UIDPLUS (RFC 4315), ENABLE (RFC 5161), UNSELECT (RFC 3691) and IDLE (RFC 2177).
 
-import { LIMITS } from '../../core/limits.ts';
 import type {
   AppendMessage,
   BodySection,
   Command,
   FetchItem,
   QresyncParams,
-  SearchKey,
   SectionText,
   SequenceSet,
 } from './command.ts';
 import type { Frame } from './framer.ts';
+import { parseSearch } from './parse-search.ts';
 import { ParseError, Reader } from './reader.ts';
+import { flag, sequenceSet, spaceSeparated } from './terms.ts';
 
 export type ParseResult =
   | { readonly ok: true; readonly command: Command }
@@ -238,46 +238,11 @@ function qresyncParams(r: Reader): QresyncParams {
   return { uidValidity, modseq, knownUids, seqMatch };
 }
 
-export function sequenceSet(r: Reader): SequenceSet {
-  // RFC 5182 §2.1: "$" is the result saved by SEARCH RETURN (SAVE).
-  if (r.peek() === 0x24) {
-    r.eat(0x24);
-    return { ranges: [], saved: true };
-  }
-  const text = r.word();
-  const ranges: [number | '*', number | '*'][] = [];
-  for (const item of text.split(',')) {
-    const m = /^(\d+|\*)(?::(\d+|\*))?$/.exec(item);
-    if (!m) throw new ParseError(`Invalid sequence set ${text.slice(0, 40)}`);
-    const a = seqNumber(m[1] as string);
-    ranges.push([a, m[2] === undefined ? a : seqNumber(m[2])]);
-    if (ranges.length > 10_000) throw new ParseError('Sequence set too long');
-  }
-  return { ranges };
-}
-
-function seqNumber(s: string): number | '*' {
-  if (s === '*') return '*';
-  const n = Number(s);
-  if (n < 1 || n > 0xffffffff) throw new ParseError('Sequence number out of range');
-  return n;
-}
-
-/** flag = "\" atom / atom (system flags and keywords, RFC 9051 §2.3.2). */
-function flag(r: Reader): string {
-  if (r.eat(0x5c)) {
-    if (r.eat(0x2a)) return '\\*';
-    return `\\${r.atom()}`;
-  }
-  return r.atom();
-}
-
 function flagList(r: Reader): string[] {
   return r.list(() => flag(r), true);
 }
 
 const DATE_TIME = /^(?:[ \d]\d)-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d [+-]\d{4}$/;
-const DATE = /^\d{1,2}-[A-Za-z]{3}-\d{4}$/;
 
 function parseAppend(r: Reader, tag: string): Command {
   r.sp();
@@ -335,12 +300,6 @@ function parseStore(r: Reader, tag: string, uid: boolean): Command {
   return { tag, name: 'STORE', uid, set, mode, silent: m[2] !== undefined, flags, unchangedSince };
 }
 
-function spaceSeparated<T>(r: Reader, item: () => T): T[] {
-  const out = [item()];
-  while (r.eat(0x20)) out.push(item());
-  return out;
-}
-
 function parseList(r: Reader, tag: string): Command {
   r.sp();
   let select: string[] = [];
@@ -365,7 +324,23 @@ function parseList(r: Reader, tag: string): Command {
       return opt;
     }, true);
   }
+  checkListOptions(select, ret);
   return { tag, name: 'LIST', reference, patterns, select, return: ret, statusItems };
+}
+
+/** RFC 5258 §3, §6 (and RFC 6154 §5.3 SPECIAL-USE, RFC 5819 STATUS): the selection and return
+ *  options this server knows; anything else is BAD. RECURSIVEMATCH only refines another
+ *  selection option than REMOTE, so alone (or with REMOTE alone) it is BAD too. */
+const LIST_SELECT = new Set(['SUBSCRIBED', 'REMOTE', 'RECURSIVEMATCH', 'SPECIAL-USE']);
+const LIST_RETURN = new Set(['SUBSCRIBED', 'CHILDREN', 'STATUS', 'SPECIAL-USE']);
+
+function checkListOptions(select: readonly string[], ret: readonly string[]): void {
+  for (const o of select)
+    if (!LIST_SELECT.has(o)) throw new ParseError(`Unknown LIST selection option ${o.slice(0, 32)}`);
+  for (const o of ret) if (!LIST_RETURN.has(o)) throw new ParseError(`Unknown LIST return option ${o.slice(0, 32)}`);
+  if (select.includes('RECURSIVEMATCH') && !select.some((o) => o !== 'RECURSIVEMATCH' && o !== 'REMOTE')) {
+    throw new ParseError('RECURSIVEMATCH needs another selection option');
+  }
 }
 
 // ---- FETCH ----
@@ -501,105 +476,4 @@ function digits(r: Reader): number {
   }
   if (count === 0) throw new ParseError('Expected a number');
   return n;
-}
-
-// ---- SEARCH ----
-
-function parseSearch(r: Reader, tag: string, uid: boolean): Command {
-  r.sp();
-  let ret: string[] | null = null;
-  if (r.keyword('RETURN')) {
-    // RFC 4731 ESEARCH: SEARCH RETURN (MIN MAX COUNT ALL) ...
-    r.sp();
-    ret = r.list(() => r.atom().toUpperCase(), true);
-    r.sp();
-  }
-  let charset: string | null = null;
-  if (r.keyword('CHARSET')) {
-    r.sp();
-    charset = r.astring().toUpperCase();
-    r.sp();
-  }
-  const budget = { left: LIMITS.imap.maxSearchKeys };
-  const keys = spaceSeparated(r, () => searchKey(r, budget));
-  const key: SearchKey = keys.length === 1 ? (keys[0] as SearchKey) : { kind: 'and', keys };
-  return { tag, name: 'SEARCH', uid, charset, key, return: ret };
-}
-
-const FLAG_KEYS = [
-  'ALL',
-  'ANSWERED',
-  'DELETED',
-  'DRAFT',
-  'FLAGGED',
-  'NEW',
-  'OLD',
-  'RECENT',
-  'SEEN',
-  'UNANSWERED',
-  'UNDELETED',
-  'UNDRAFT',
-  'UNFLAGGED',
-  'UNSEEN',
-] as const;
-const STRING_KEYS = ['BCC', 'BODY', 'CC', 'FROM', 'SUBJECT', 'TEXT', 'TO'] as const;
-const DATE_KEYS = ['BEFORE', 'ON', 'SINCE', 'SENTBEFORE', 'SENTON', 'SENTSINCE'] as const;
-
-/** One search key; `budget` counts the keys of the command (LIMITS.imap.maxSearchKeys). */
-function searchKey(r: Reader, budget: { left: number }): SearchKey {
-  if (--budget.left < 0) throw new ParseError('[LIMIT] Too many search keys');
-  return r.nested(() => {
-    if (r.peek() === 0x28) {
-      const keys = r.list(() => searchKey(r, budget));
-      return keys.length === 1 ? (keys[0] as SearchKey) : { kind: 'and', keys };
-    }
-    if (r.peek() === 0x2a || (r.peek() >= 0x30 && r.peek() <= 0x39)) return { kind: 'seq', set: sequenceSet(r) };
-    const word = r.atom().toUpperCase();
-    const arg = () => {
-      r.sp();
-      return r.astring();
-    };
-    if ((FLAG_KEYS as readonly string[]).includes(word)) {
-      return { kind: word.toLowerCase() } as SearchKey;
-    }
-    if ((STRING_KEYS as readonly string[]).includes(word)) {
-      return { kind: word.toLowerCase(), value: arg() } as SearchKey;
-    }
-    if ((DATE_KEYS as readonly string[]).includes(word)) {
-      const date = arg();
-      if (!DATE.test(date)) throw new ParseError(`Invalid date ${date.slice(0, 20)}`);
-      return { kind: word.toLowerCase(), date } as SearchKey;
-    }
-    switch (word) {
-      case 'KEYWORD':
-      case 'UNKEYWORD':
-        r.sp();
-        return { kind: word === 'KEYWORD' ? 'keyword' : 'unkeyword', flag: flag(r) };
-      case 'HEADER': {
-        const field = arg();
-        return { kind: 'header', field, value: arg() };
-      }
-      case 'LARGER':
-      case 'SMALLER':
-        r.sp();
-        return { kind: word === 'LARGER' ? 'larger' : 'smaller', size: r.number() };
-      case 'UID':
-        r.sp();
-        return { kind: 'uid', set: sequenceSet(r) };
-      case 'NOT':
-        r.sp();
-        return { kind: 'not', key: searchKey(r, budget) };
-      case 'OR': {
-        r.sp();
-        const a = searchKey(r, budget);
-        r.sp();
-        return { kind: 'or', a, b: searchKey(r, budget) };
-      }
-      case 'MODSEQ':
-        r.sp();
-        return { kind: 'modseq', modseq: r.number() };
-      default:
-        throw new ParseError(`Unknown search key ${word.slice(0, 32)}`);
-    }
-  });
 }

@@ -56,6 +56,9 @@ const MIGRATIONS: readonly string[] = [
    ) STRICT, WITHOUT ROWID;`,
   // The decoded header fields SEARCH keys use most (FROM TO CC BCC SUBJECT, SENT*), as JSON.
   'ALTER TABLE cache ADD COLUMN search TEXT;',
+  // The parsed forms changed (imaptest compliance: body line counts, digest parts, ENVELOPE
+  // groups and source routes): what was parsed before is parsed again on the next FETCH.
+  'UPDATE cache SET envelope = NULL, structure = NULL;',
 ];
 
 export type CacheField = 'envelope' | 'structure' | 'search';

@@ -25,6 +25,9 @@ export interface MailboxListEntry {
   /** A parent that exists only because it has children (\Noselect, RFC 9051 §7.3.1). */
   readonly noselect: boolean;
   readonly hasChildren: boolean;
+  /** A subscribed name no mailbox has (RFC 9051 §6.3.7: subscriptions outlive mailboxes;
+   *  RFC 5258 §3.4 \NonExistent). Only LIST (SUBSCRIBED) and LSUB show it. */
+  readonly nonexistent?: boolean;
 }
 
 const SPECIAL_USE: Readonly<Record<string, string>> = {
@@ -142,7 +145,8 @@ export class MaildirAccounts {
       // A folder another program made under a name no command could reach is left out.
       if (decoded !== null && this.#reachable(account, decoded)) names.add(decoded);
     }
-    const subscribed = new Map(this.#index.mailboxes(account).map((m) => [m.name, m.subscribed]));
+    const rows = this.#index.mailboxes(account);
+    const subscribed = new Map(rows.map((m) => [m.name, m.subscribed]));
     // Parents that exist only through their children; a name is a parent when some name
     // extends it (O(names x depth), not a scan of every pair).
     const all = new Set(names);
@@ -168,13 +172,18 @@ export class MaildirAccounts {
         }),
       );
     }
-    return sorted.map((name) => ({
+    const out: MailboxListEntry[] = sorted.map((name) => ({
       name,
       specialUse: chosen.get(name) ?? SPECIAL_USE[name] ?? null,
       subscribed: subscribed.get(name) ?? (name === 'INBOX' || (DEFAULT_FOLDERS as readonly string[]).includes(name)),
       noselect: !names.has(name),
       hasChildren: parents.has(name),
     }));
+    const gone = rows.filter((r) => r.subscribed && !all.has(r.name)).map((r) => r.name);
+    for (const name of gone.sort()) {
+      out.push({ name, specialUse: null, subscribed: true, noselect: true, hasChildren: false, nonexistent: true });
+    }
+    return out;
   }
 
   async exists(account: AccountId, name: string): Promise<boolean> {
@@ -220,10 +229,10 @@ export class MaildirAccounts {
   /** Index entry for a mailbox the index does not know (new, or the index was lost). Its
    *  UIDVALIDITY must exceed every earlier one of that mailbox, so the last one is also kept in
    *  a file in the mailbox directory, which survives the loss of the index. */
-  async #newIndexEntry(account: AccountId, name: string, dir: string) {
+  async #newIndexEntry(account: AccountId, name: string, dir: string, subscribed = true) {
     const file = join(dir, UIDVALIDITY_FILE);
     const previous = Number.parseInt(await readFile(file, 'utf8').catch(() => '0'), 10) || 0;
-    const row = this.#index.createMailbox(account, name, true, previous + 1);
+    const row = this.#index.createMailbox(account, name, subscribed, previous + 1);
     await writeFile(`${file}.tmp`, `${row.uidvalidity}\n`, { mode: 0o600 });
     await rename(`${file}.tmp`, file);
     return row;
@@ -334,7 +343,10 @@ export class MaildirAccounts {
     await this.#syncer.sync(accountDir(this.#root, account));
     const old = this.#index.mailbox(account, canonical);
     if (old) this.#index.deleteMailbox(old.id); // a new mailbox gets a new UIDVALIDITY
-    await this.#newIndexEntry(account, canonical, dir);
+    // RFC 9051 §6.3.4: CREATE does not subscribe; a subscription made before (to the name while
+    // it did not exist) stays. A folder found without an index entry (another program made it,
+    // or the index was lost) is subscribed in #load, so it stays visible to LSUB clients.
+    await this.#newIndexEntry(account, canonical, dir, old?.subscribed ?? false);
   }
 
   /** RFC 9051 §6.3.4: INBOX cannot be deleted; a mailbox with children keeps them (its name
@@ -350,6 +362,9 @@ export class MaildirAccounts {
     await rm(this.#dir(account, canonical), { recursive: true, force: true });
     const row = this.#index.mailbox(account, canonical);
     if (row) this.#index.deleteMailbox(row.id);
+    // RFC 9051 §6.3.7: the server MUST NOT drop a name from the subscriptions because the
+    // mailbox went away; the name keeps a row of its own (as SUBSCRIBE to a new name makes).
+    if (row?.subscribed) this.#index.createMailbox(account, canonical, true);
     this.#evict(`${account}\0${canonical}`);
     this.#open.delete(`${account}\0${canonical}`);
   }
