@@ -1,0 +1,189 @@
+// imaptest stress, side by side: Dovecot's own stress tool (imaptest) against arcline and against
+// the Dovecot peer on the same machine in the same run, with the same mbox of varied mail:
+//   1. 10 clients on one user, 2. 50 clients on 50 users; each `--seconds` (30) long.
+// Reports operations/s (the sum of imaptest's per-command totals over the run), the average
+// milliseconds per command of the last report, and the number of `Error:` lines (state errors
+// imaptest found: sequence numbers above EXISTS, MODSEQ going back, unannounced keywords ...).
+//
+// Needs an imaptest binary (set IMAPTEST=/path/to/imaptest; default /tmp/imaptest-src/src/imaptest,
+// where ../shared/tools/peers_setup.sh looks for it) linked against Debian's Dovecot libraries, and
+// the Dovecot peer (`../shared/tools/peers_setup.sh up`: 127.0.0.1:10143, users
+// load1..load100@example.test / load-pass). Without the peer only arcline runs. Nothing here builds
+// or fetches imaptest.
+//
+//   npm run bench:imap-stress [-- --seconds 30]
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runCli, spawnServer } from '../test/harness/process.ts';
+import { TEST_CONFIG } from '../test/harness/server.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string' } } });
+const SECONDS = Number(values.seconds ?? 30);
+const IMAPTEST = process.env.IMAPTEST ?? '/tmp/imaptest-src/src/imaptest';
+const PASSWORD = 'stress-pass';
+if (!existsSync(IMAPTEST)) {
+  console.error(
+    `no imaptest binary at ${IMAPTEST}: set IMAPTEST to one (Dovecot's imaptest, built outside this repository)`,
+  );
+  process.exit(2);
+}
+
+/** 200 messages of varied shape, each with its own Message-ID (imaptest tells messages apart by it). */
+function mbox(): string {
+  const out: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const date = new Date(Date.UTC(2026, 0, 1 + (i % 28), i % 24, i % 60)).toUTCString().replace('GMT', '+0000');
+    const head = [
+      `From sender${i % 7}@example.net ${new Date(Date.UTC(2026, 0, 1)).toUTCString()}`,
+      `Message-ID: <stress-${i}@bench.example>`,
+      `Date: ${date}`,
+      `From: "Sender ${i % 7}" <sender${i % 7}@example.net>`,
+      `To: rcpt${i % 5}@example.test${i % 3 === 0 ? ', "Other" <other@example.org>' : ''}`,
+      `Subject: ${i % 4 === 0 ? '=?UTF-8?Q?caf=C3=A9_' : 'message '}${i}${i % 4 === 0 ? '?=' : ''}`,
+    ];
+    const text = Array.from({ length: 3 + (i % 40) }, (_, k) => `line ${k} of message ${i}, some words to search for`);
+    if (i % 3 === 1) {
+      out.push(
+        ...head,
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="b"',
+        '',
+        '--b',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        ...text,
+        '--b',
+        'Content-Type: application/octet-stream; name="a.bin"',
+        'Content-Transfer-Encoding: base64',
+        '',
+        ...Array.from({ length: 1 + (i % 20) }, () => Buffer.alloc(57, i).toString('base64')),
+        '--b--',
+        '',
+      );
+    } else {
+      out.push(...head, '', ...text, '');
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+interface Result {
+  readonly opsPerSec: number;
+  readonly msPerCmd: string;
+  readonly errors: number;
+}
+
+function imaptest(
+  port: number,
+  user: string,
+  users: number,
+  clients: number,
+  mboxFile: string,
+  pass: string,
+): Promise<Result> {
+  const args = [
+    'host=127.0.0.1',
+    `port=${port}`,
+    `user=${user}`,
+    `pass=${pass}`,
+    `mbox=${mboxFile}`,
+    `clients=${clients}`,
+    `secs=${SECONDS}`,
+    ...(users > 1 ? [`users=${users}`] : []),
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn(IMAPTEST, args, { env: { ...process.env, LD_LIBRARY_PATH: '/usr/lib/dovecot' } });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    child.on('error', reject);
+    child.on('close', () => {
+      const lines = out.split('\n');
+      const errors = lines.filter((l) => l.startsWith('Error:')).length;
+      const totals = lines.lastIndexOf('Totals:');
+      const sums = (lines[totals + 4] ?? '').trim().split(/\s+/).map(Number);
+      const ops = sums.filter((n) => Number.isFinite(n)).reduce((a, b) => a + b, 0);
+      const avg = [...lines].reverse().find((l) => l.includes('ms/cmd avg')) ?? '';
+      resolve({ opsPerSec: ops / SECONDS, msPerCmd: avg.replace('ms/cmd avg', '').trim(), errors });
+    });
+  });
+}
+
+function reachable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'arcline-bench-stress-'));
+const mboxFile = join(dir, 'stress.mbox');
+await writeFile(mboxFile, mbox());
+const config = join(dir, 'arcline.toml');
+await writeFile(
+  config,
+  TEST_CONFIG(dir)
+    .replace('level = "debug"', 'level = "warn"')
+    .replace(
+      'tls_listen = ["127.0.0.1:0"]\n[auth]',
+      'tls_listen = ["127.0.0.1:0"]\nmax_connections_per_ip = 200\n[auth]',
+    ),
+);
+await runCli(['--config', config, 'domain', 'add', 'example.test']);
+for (let i = 1; i <= 50; i++) {
+  await runCli(['--config', config, 'user', 'add', `stress${i}@example.test`, '--password-stdin'], {
+    stdin: `${PASSWORD}\n`,
+  });
+}
+const server = await spawnServer(config);
+const imapPort = server.ports.imap?.[0] ?? 0;
+const dovecot = await reachable(10143);
+console.log(`imaptest ${IMAPTEST}; ${SECONDS} s per run; mbox of 200 varied messages`);
+const rows: string[] = [];
+for (const [label, clients, users] of [
+  ['10 clients, 1 user', 10, 1],
+  ['50 clients, 50 users', 50, 50],
+] as const) {
+  const a = await imaptest(
+    imapPort,
+    users > 1 ? 'stress%d@example.test' : 'stress1@example.test',
+    users,
+    clients,
+    mboxFile,
+    PASSWORD,
+  );
+  rows.push(`| ${label} | arcline | ${a.opsPerSec.toFixed(1)} | ${a.errors} | ${a.msPerCmd} |`);
+  if (dovecot) {
+    const d = await imaptest(
+      10143,
+      users > 1 ? 'load%d@example.test' : 'load1@example.test',
+      users,
+      clients,
+      mboxFile,
+      'load-pass',
+    );
+    rows.push(`| ${label} | Dovecot | ${d.opsPerSec.toFixed(1)} | ${d.errors} | ${d.msPerCmd} |`);
+    rows.push(`| ${label} | ratio | ${(a.opsPerSec / d.opsPerSec).toFixed(2)}x | | |`);
+  }
+}
+console.log('| run | server | operations/s | Error: lines | ms/cmd (last report, per command) |');
+console.log('| --- | --- | ---: | ---: | --- |');
+for (const r of rows) console.log(r);
+if (!dovecot) console.log('(the Dovecot peer on 127.0.0.1:10143 is not running: ../shared/tools/peers_setup.sh up)');
+server.child.kill('SIGTERM');
+await server.exited;
+await rm(dir, { recursive: true, force: true });
