@@ -137,12 +137,13 @@ const config = join(dir, 'arcline.toml');
 await writeFile(
   config,
   TEST_CONFIG(dir)
-    .replace('level = "debug"', 'level = "warn"')
+    .replace('level = "debug"', 'level = "info"')
     .replace(
       'tls_listen = ["127.0.0.1:0"]\n[auth]',
       'tls_listen = ["127.0.0.1:0"]\nmax_connections_per_ip = 200\n[auth]',
     ),
 );
+console.log('creating 50 users ...');
 await runCli(['--config', config, 'domain', 'add', 'example.test']);
 for (let i = 1; i <= 50; i++) {
   await runCli(['--config', config, 'user', 'add', `stress${i}@example.test`, '--password-stdin'], {
@@ -150,6 +151,7 @@ for (let i = 1; i <= 50; i++) {
   });
 }
 const server = await spawnServer(config);
+console.log(`arcline IMAP on 127.0.0.1:${server.ports.imap?.[0]}`);
 const imapPort = server.ports.imap?.[0] ?? 0;
 const dovecot = await reachable(10143);
 console.log(`imaptest ${IMAPTEST}; ${SECONDS} s per run; mbox of 200 varied messages`);
@@ -158,6 +160,7 @@ for (const [label, clients, users] of [
   ['10 clients, 1 user', 10, 1],
   ['50 clients, 50 users', 50, 50],
 ] as const) {
+  console.log(`${label} ...`);
   const a = await imaptest(
     imapPort,
     users > 1 ? 'stress%d@example.test' : 'stress1@example.test',
