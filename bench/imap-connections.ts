@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TEST_CONFIG } from '../test/harness/server.ts';
+import { imapBenchConfig } from './lib/config.ts';
 
 const { values } = parseArgs({ options: { connections: { type: 'string' } } });
 const N = Number(values.connections ?? 2000);
@@ -21,15 +21,7 @@ const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc
 const dir = await mkdtemp(join(tmpdir(), 'arcline-bench-conn-'));
 const config = join(dir, 'arcline.toml');
 // All connections come from 127.0.0.1: lift the per-address limit for the measurement.
-await writeFile(
-  config,
-  TEST_CONFIG(dir)
-    .replace('level = "debug"', 'level = "info"')
-    .replace(
-      'tls_listen = ["127.0.0.1:0"]\n[auth]',
-      `tls_listen = ["127.0.0.1:0"]\nmax_connections_per_ip = ${N + 10}\nmax_connections = ${N + 10}\n[auth]`,
-    ),
-);
+await writeFile(config, imapBenchConfig(dir, `max_connections_per_ip = ${N + 10}\nmax_connections = ${N + 10}`));
 execFileSync(process.execPath, [BIN, '--config', config, 'domain', 'add', 'example.test']);
 execFileSync(process.execPath, [BIN, '--config', config, 'user', 'add', 'alice@example.test', '--password-stdin'], {
   input: 'pw\n',

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli, spawnServer } from '../test/harness/process.ts';
-import { TEST_CONFIG } from '../test/harness/server.ts';
+import { imapBenchConfig } from './lib/config.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' } } });
 const SECONDS = Number(values.seconds ?? 30);
@@ -134,15 +134,7 @@ const dir = await mkdtemp(join(tmpdir(), 'arcline-bench-stress-'));
 const mboxFile = join(dir, 'stress.mbox');
 await writeFile(mboxFile, mbox());
 const config = join(dir, 'arcline.toml');
-await writeFile(
-  config,
-  TEST_CONFIG(dir)
-    .replace('level = "debug"', 'level = "info"')
-    .replace(
-      'tls_listen = ["127.0.0.1:0"]\n[auth]',
-      'tls_listen = ["127.0.0.1:0"]\nmax_connections_per_ip = 200\n[auth]',
-    ),
-);
+await writeFile(config, imapBenchConfig(dir, 'max_connections_per_ip = 200'));
 console.log('creating 50 users ...');
 await runCli(['--config', config, 'domain', 'add', 'example.test']);
 for (let i = 1; i <= 50; i++) {
