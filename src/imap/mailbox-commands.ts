@@ -7,6 +7,7 @@ import { ArclineError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { HIERARCHY, MaildirAccounts, specialUseFor } from '../store/maildir/account.ts';
 import type { SpooledMessage } from '../store/types.ts';
+import { encodeBinaryParts } from './binary-append.ts';
 import { fileMessage } from './file-message.ts';
 import { compilePattern } from './list-pattern.ts';
 import { selectList, selectLsub } from './list-select.ts';
@@ -404,7 +405,8 @@ export class MailboxCommands {
     if (!Buffer.isBuffer(data)) return this.#s.deps.streamedLiteral(data.index ?? index);
     const w = this.#s.deps.store.createSpool();
     const crlf = new CrlfNormalizer(); // stored with CRLF line endings, like SMTP mail
-    await w.write(crlf.push(data));
+    // RFC 3516 §4.4: binary parts become base64 first, so normalising line endings keeps them exact.
+    await w.write(crlf.push(encodeBinaryParts(data)));
     await w.write(crlf.end());
     return w.finish();
   }
