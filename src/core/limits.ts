@@ -163,6 +163,9 @@ export const LIMITS = {
     /** When fs.watch cannot be used (ENOSPC: inotify limit, EMFILE, no notifications on the file
      *  system) a subscribed mailbox is refreshed this often instead. */
     watchPollMs: 1000,
+    /** Names of our own pending renames remembered per watched directory (their events are not
+     *  outside changes); past this the memory is cleared (a missed one costs one listing). */
+    watchExpectMax: 10_000,
   },
   directory: {
     /** Alias chains deeper than this are a configuration loop. */

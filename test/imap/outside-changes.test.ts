@@ -142,6 +142,41 @@ describe('outside changes reach IDLE clients (fs.watch)', () => {
     await logout(c);
   });
 
+  test('our own STORE and EXPUNGE are not taken for outside changes: cur/ is not listed again for them', async () => {
+    for (let i = 0; i < 10; i++) await deliver(dir, 'cur');
+    const c = await idleOn(s);
+    const { client: other } = await RawImap.connect(s.imapPort);
+    other.timeoutMs = 20_000;
+    assert.match((await other.cmd(`LOGIN ${USER} ${PASSWORD}`)).at(-1) ?? '', /OK/);
+    assert.match((await other.cmd('SELECT INBOX')).at(-1) ?? '', /OK/);
+    const dirty: string[] = [];
+    const markDirty = MaildirMailbox.prototype.markDirty;
+    MaildirMailbox.prototype.markDirty = function (this: MaildirMailbox, sub) {
+      dirty.push(sub);
+      return markDirty.call(this, sub);
+    };
+    try {
+      assert.match((await other.cmd('STORE 1:5 +FLAGS (\\Flagged \\Deleted)')).at(-1) ?? '', /OK/);
+      assert.match((await other.cmd('EXPUNGE')).at(-1) ?? '', /OK/);
+      // An outside delivery after them: inotify keeps order, so once it is seen, every event of
+      // the STORE and EXPUNGE has been handled too.
+      const t = performance.now();
+      await deliver(dir, 'new');
+      await expectLine(c, /EXISTS$/, 2000, t);
+      assert.deepEqual(
+        dirty.filter((d) => d === 'cur'),
+        [],
+        `own renames in cur/ forced listings: ${dirty.join(',')}`,
+      );
+      assert.ok(dirty.includes('new'), 'the outside delivery is still seen');
+    } finally {
+      MaildirMailbox.prototype.markDirty = markDirty;
+    }
+    assert.match((await other.cmd('LOGOUT')).at(-1) ?? '', /OK/);
+    other.close();
+    await logout(c);
+  });
+
   test('a burst of 1,000 deliveries costs a few reconciles, not 1,000', async () => {
     await countRefreshes(async (refreshes) => {
       const c = await idleOn(s);

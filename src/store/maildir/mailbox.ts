@@ -335,7 +335,10 @@ export class MaildirMailbox {
     for (const e of this.#entries) {
       if (!e.inNew) continue;
       try {
-        await rename(join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,`));
+        const [from, to] = [join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,`)];
+        this.#watch.expect(from);
+        this.#watch.expect(to);
+        await rename(from, to);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another reader moved it
         throw err;
@@ -417,6 +420,8 @@ export class MaildirMailbox {
           flags: lettersToFlags(letters, keywords),
           modseq: ++modseq,
         };
+        this.#watch.expect(from);
+        this.#watch.expect(this.#path(updated));
         await rename(from, this.#path(updated));
         changed.push(updated);
         Object.assign(e, updated);
@@ -446,6 +451,7 @@ export class MaildirMailbox {
         if (onlyDeleted && !e.flags.includes('\\Deleted')) continue;
         const grave = join(this.#dir, 'tmp', `${e.base}.expunged`);
         try {
+          this.#watch.expect(this.#path(e));
           await rename(this.#path(e), grave);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -506,6 +512,7 @@ export class MaildirMailbox {
       const final = join(this.#dir, 'cur', `${base}:2,${letters}`);
       await writeDurably(tmp, Buffer.alloc(0), msg);
       if (date) await utimes(tmp, date, date);
+      this.#watch.expect(final);
       await rename(tmp, final);
       await this.#syncer.sync(join(this.#dir, 'cur'));
       const when = date ?? (await stat(final)).mtime;

@@ -12,10 +12,15 @@
 // When a watcher cannot be created (ENOSPC: inotify watch limit reached, EMFILE, a file system
 // without notifications) or fails later, the mailbox falls back to polling: a refresh every
 // LIMITS.store.watchPollMs, which the directory-mtime logic of #reconcile makes cheap.
+// Our own renames in new/ and cur/ (STORE, APPEND, EXPUNGE, claiming new/) are announced with
+// expect() before they happen: their events are not changes from outside (the mailbox already
+// updated its index and told its subscribers), so they neither force a listing nor schedule a
+// refresh; a 100,000-message cur/ is not relisted after every STORE. The expected names are
+// bounded (cleared past LIMITS.store.watchExpectMax); a missed one costs one extra listing.
 // stop() closes watchers and clears every timer (last subscriber gone, store closed).
 
 import { type FSWatcher, watch } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 
@@ -39,6 +44,8 @@ export class DirWatch {
   #running = false;
   #queued = false;
   #active = false;
+  /** Names we are about to create, rename or remove, per directory, with a count. */
+  readonly #expected = { new: new Map<string, number>(), cur: new Map<string, number>() };
 
   constructor(target: DirWatchTarget, log?: Logger) {
     this.#target = target;
@@ -61,7 +68,7 @@ export class DirWatch {
       const path = join(this.#target.dir, sub);
       let w: FSWatcher;
       try {
-        w = watch(path, { persistent: true }, () => this.#changed(sub));
+        w = watch(path, { persistent: true }, (_event, name) => this.#event(sub, name));
       } catch (e) {
         this.#fallBack(path, e as NodeJS.ErrnoException);
         return;
@@ -75,6 +82,8 @@ export class DirWatch {
     this.#active = false;
     this.#queued = false;
     for (const w of this.#watchers.splice(0)) w.close();
+    this.#expected.new.clear();
+    this.#expected.cur.clear();
     if (this.#poll) clearInterval(this.#poll);
     this.#poll = null;
     if (this.#debounce) clearTimeout(this.#debounce);
@@ -96,6 +105,30 @@ export class DirWatch {
     // Whatever happened before the failure may have been missed.
     this.#changed('new');
     this.#changed('cur');
+  }
+
+  /** Our own change of `path` (a file in new/ or cur/) is about to happen: its event is ours. */
+  expect(path: string): void {
+    if (!this.#active || this.#poll) return;
+    const sub = basename(dirname(path));
+    if (sub !== 'new' && sub !== 'cur') return;
+    const m = this.#expected[sub];
+    if (m.size >= LIMITS.store.watchExpectMax) m.clear();
+    const name = basename(path);
+    m.set(name, (m.get(name) ?? 0) + 1);
+  }
+
+  #event(sub: WatchedDir, name: string | Buffer | null): void {
+    if (typeof name === 'string') {
+      const m = this.#expected[sub];
+      const n = m.get(name);
+      if (n !== undefined) {
+        if (n <= 1) m.delete(name);
+        else m.set(name, n - 1);
+        return;
+      }
+    }
+    this.#changed(sub);
   }
 
   #changed(sub: WatchedDir): void {
