@@ -156,6 +156,16 @@ export const LIMITS = {
   store: {
     /** Messages up to this size are spooled in memory; larger ones spill to a temp file. */
     spoolMemoryBytes: 1024 * 1024,
+    /** Outside changes to a subscribed Maildir (store/maildir/watch.ts): a refresh starts this
+     *  long after the first fs.watch event of a burst (later events join it), so a burst of
+     *  deliveries costs one reconcile and IDLE clients still hear of it well within 1 s. */
+    watchDebounceMs: 50,
+    /** When fs.watch cannot be used (ENOSPC: inotify limit, EMFILE, no notifications on the file
+     *  system) a subscribed mailbox is refreshed this often instead. */
+    watchPollMs: 1000,
+    /** Names of our own pending renames remembered per watched directory (their events are not
+     *  outside changes); past this the memory is cleared (a missed one costs one listing). */
+    watchExpectMax: 10_000,
   },
   directory: {
     /** Alias chains deeper than this are a configuration loop. */

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
+import type { Logger } from '../../core/log.ts';
 import { decodeMutf7, encodeMutf7 } from '../../imap/wire/mutf7.ts';
 import type { MailIndex } from '../index/db.ts';
 import type { DirSyncer } from './dirsync.ts';
@@ -75,10 +76,20 @@ export class MaildirAccounts {
   /** The last pending CREATE/DELETE/RENAME per account (see #serial). */
   readonly #changing = new Map<AccountId, Promise<void>>();
 
-  constructor(root: string, index: MailIndex, syncer: DirSyncer) {
+  readonly #log: Logger | undefined;
+
+  constructor(root: string, index: MailIndex, syncer: DirSyncer, log?: Logger) {
     this.#root = root;
     this.#index = index;
     this.#syncer = syncer;
+    this.#log = log;
+  }
+
+  /** The store is closing: every mailbox stops watching its files, idle timers are cleared. */
+  close(): void {
+    for (const m of this.#open.values()) m.close();
+    for (const t of this.#idle.values()) clearTimeout(t);
+    this.#idle.clear();
   }
 
   /** Canonical name: INBOX in upper case, everything else as given. */
@@ -221,7 +232,7 @@ export class MaildirAccounts {
     if (!(await this.exists(account, canonical))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
     const dir = this.#dir(account, canonical);
     const row = this.#index.mailbox(account, canonical) ?? (await this.#newIndexEntry(account, canonical, dir));
-    const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer);
+    const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log);
     this.#open.set(key, mbox);
     return mbox;
   }

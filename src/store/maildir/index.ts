@@ -54,7 +54,7 @@ export class MaildirStore implements MailStore {
   get accounts(): MaildirAccounts {
     if (!this.#accounts) {
       this.#index = new MailIndex(this.#indexPath);
-      this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer);
+      this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer, this.#log);
     }
     return this.#accounts;
   }
@@ -163,6 +163,7 @@ export class MaildirStore implements MailStore {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.#inFlight]);
+    this.#accounts?.close();
     this.#index?.close();
     this.#log.debug('mail store closed');
   }

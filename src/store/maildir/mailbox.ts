@@ -19,12 +19,14 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
 import type { CacheField, MailboxRow, MailIndex, MessageRow } from '../index/db.ts';
 import type { SpooledMessage } from '../types.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
 import { flagsToLetters, formatKeywords, lettersToFlags, parseKeywords, splitName } from './flags.ts';
 import { compareNames, uniqueBase, withSize } from './naming.ts';
+import { DirWatch, type WatchedDir } from './watch.ts';
 
 /** How old a directory mtime must be before a scan of it is trusted to be complete. */
 const MTIME_SLACK_MS = 2000;
@@ -78,6 +80,11 @@ export class MaildirMailbox {
   #loaded = false;
   /** new/ and cur/ mtimes of the last complete listing of each that can be trusted (see #reconcile). */
   #scanned: { new: number | null; cur: number | null } = { new: null, cur: null };
+  /** Directories another program changed (fs.watch said so): listed at the next reconcile
+   *  whatever their mtimes say. */
+  #dirty = { new: false, cur: false };
+  /** Watches new/ and cur/ while the mailbox has subscribers (store/maildir/watch.ts). */
+  readonly #watch: DirWatch;
   #keywords: string[] | null = null;
   #lock: Promise<unknown> = Promise.resolve();
   readonly #listeners = new Map<ChangeListener, SubscribeOptions>();
@@ -86,11 +93,12 @@ export class MaildirMailbox {
   /** Expunged files waiting for acknowledgements: uid -> tmp path and who has not acked. */
   readonly #graveyard = new Map<number, { path: string; waiting: Set<ChangeListener> }>();
 
-  constructor(index: MailIndex, row: MailboxRow, dir: string, syncer: DirSyncer) {
+  constructor(index: MailIndex, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
     this.#index = index;
     this.#syncer = syncer;
     this.#row = row;
     this.#dir = dir;
+    this.#watch = new DirWatch(this, log);
   }
 
   get name(): string {
@@ -110,16 +118,33 @@ export class MaildirMailbox {
 
   subscribe(listener: ChangeListener, opts: SubscribeOptions = {}): () => void {
     this.#listeners.set(listener, opts);
+    this.#watch.start(); // no-op when already watching
     return () => this.unsubscribe(listener);
   }
 
   unsubscribe(listener: ChangeListener): void {
     if (!this.#listeners.delete(listener)) return;
+    if (this.#listeners.size === 0) this.#watch.stop();
     this.acknowledgeExpunges(listener, [...this.#graveyard.keys()]);
   }
 
   get subscribers(): number {
     return this.#listeners.size;
+  }
+
+  /** Whether new/ and cur/ are watched (or polled) for outside changes now. */
+  get watching(): boolean {
+    return this.#watch.active;
+  }
+
+  /** Another program changed new/ or cur/: the next reconcile lists it, whatever its mtime. */
+  markDirty(sub: WatchedDir): void {
+    this.#dirty[sub] = true;
+  }
+
+  /** The store is closing: no more watching or polling, whoever is still subscribed. */
+  close(): void {
+    this.#watch.stop();
   }
 
   /** Messages held in memory (for the idle-mailbox budget of MaildirAccounts). */
@@ -196,6 +221,10 @@ export class MaildirMailbox {
     // (their mtimes move with every create, rename and unlink in them). A scan is trusted for
     // this only when the mtimes it saw were at least MTIME_SLACK_MS older than the scan itself:
     // changes within the same timestamp tick would otherwise go unseen (Dovecot's rule too).
+    // A watch event forces the listing of its directory: the mtime may not have moved (the same
+    // timestamp tick, a file system with coarse times, a clock set back).
+    for (const sub of ['new', 'cur'] as const) if (this.#dirty[sub]) this.#scanned[sub] = null;
+    this.#dirty = { new: false, cur: false };
     const started = Date.now();
     const [stNew, stCur] = await Promise.all([stat(join(this.#dir, 'new')), stat(join(this.#dir, 'cur'))]).catch(
       (e: NodeJS.ErrnoException) => {
@@ -306,7 +335,10 @@ export class MaildirMailbox {
     for (const e of this.#entries) {
       if (!e.inNew) continue;
       try {
-        await rename(join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,`));
+        const [from, to] = [join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,`)];
+        this.#watch.expect(from);
+        this.#watch.expect(to);
+        await rename(from, to);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another reader moved it
         throw err;
@@ -388,6 +420,8 @@ export class MaildirMailbox {
           flags: lettersToFlags(letters, keywords),
           modseq: ++modseq,
         };
+        this.#watch.expect(from);
+        this.#watch.expect(this.#path(updated));
         await rename(from, this.#path(updated));
         changed.push(updated);
         Object.assign(e, updated);
@@ -417,6 +451,7 @@ export class MaildirMailbox {
         if (onlyDeleted && !e.flags.includes('\\Deleted')) continue;
         const grave = join(this.#dir, 'tmp', `${e.base}.expunged`);
         try {
+          this.#watch.expect(this.#path(e));
           await rename(this.#path(e), grave);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -477,6 +512,7 @@ export class MaildirMailbox {
       const final = join(this.#dir, 'cur', `${base}:2,${letters}`);
       await writeDurably(tmp, Buffer.alloc(0), msg);
       if (date) await utimes(tmp, date, date);
+      this.#watch.expect(final);
       await rename(tmp, final);
       await this.#syncer.sync(join(this.#dir, 'cur'));
       const when = date ?? (await stat(final)).mtime;
@@ -551,6 +587,10 @@ export class MaildirMailbox {
   renamed(row: MailboxRow, dir: string): void {
     this.#row = row;
     this.#dir = dir;
+    if (this.#watch.active) {
+      this.#watch.stop();
+      this.#watch.start();
+    }
   }
 }
 
