@@ -5,6 +5,7 @@
 import { CrlfNormalizer } from '../core/crlf.ts';
 import { ArclineError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
+import { decodeMutf7 } from '../core/mutf7.ts';
 import { HIERARCHY, MaildirAccounts, specialUseFor } from '../store/maildir/account.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { encodeBinaryParts } from './binary-append.ts';
@@ -15,7 +16,6 @@ import { SelectedView } from './selected.ts';
 import type { Session } from './session.ts';
 import type { Command, CommandOf, SequenceSet } from './wire/command.ts';
 import { astr, flagList, parseImapDate, seqSet } from './wire/encode.ts';
-import { decodeMutf7 } from './wire/mutf7.ts';
 
 type Cmd<N extends Command['name']> = CommandOf<N>;
 

@@ -8,6 +8,7 @@ import { decodePlain } from '../auth/sasl.ts';
 import { errorMessage, isArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
+import { encodeMutf7 } from '../core/mutf7.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { MaildirStore } from '../store/maildir/index.ts';
 import type { SpooledMessage } from '../store/types.ts';
@@ -17,7 +18,6 @@ import type { Part } from './output.ts';
 import type { SelectedView } from './selected.ts';
 import type { Command, CommandName } from './wire/command.ts';
 import type { Frame } from './wire/framer.ts';
-import { encodeMutf7 } from './wire/mutf7.ts';
 import { parseCommand } from './wire/parse.ts';
 
 export type SessionState =

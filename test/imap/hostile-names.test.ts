@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LIMITS } from '../../src/core/limits.ts';
-import { encodeMutf7 } from '../../src/imap/wire/mutf7.ts';
+import { encodeMutf7 } from '../../src/core/mutf7.ts';
 import { RawImap } from '../harness/imap-client.ts';
 import { runCli, spawnServer } from '../harness/process.ts';
 import { startTestServer, TEST_CONFIG, type TestServer } from '../harness/server.ts';

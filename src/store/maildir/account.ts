@@ -12,7 +12,7 @@ import { ArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
-import { decodeMutf7, encodeMutf7 } from '../../imap/wire/mutf7.ts';
+import { decodeMutf7, encodeMutf7 } from '../../core/mutf7.ts';
 import type { MailIndex } from '../index/db.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, isInbox, mailboxDir, NameLimitError } from './layout.ts';

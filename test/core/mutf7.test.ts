@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { decodeMutf7, encodeMutf7 } from '../../src/imap/wire/mutf7.ts';
+import { decodeMutf7, encodeMutf7 } from '../../src/core/mutf7.ts';
 
 test('modified UTF-7 (RFC 3501 §5.1.3) examples', () => {
   assert.equal(encodeMutf7('~peter/mail/台北/日本語'), '~peter/mail/&U,BTFw-/&ZeVnLIqe-');

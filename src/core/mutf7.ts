@@ -2,6 +2,8 @@
 // written "&-"; other characters are UTF-16, base64 with "," for "/", between "&" and "-".
 // decode() is strict: it refuses what no conforming client sends (unterminated shifts, padding,
 // shifted printable ASCII, odd bytes, unpaired surrogates), so a name has one spelling only.
+// It lives in core because two layers speak it: IMAP on the wire, and the Maildir store, whose
+// Maildir++ folder names on disk are modified UTF-7 as Dovecot writes them.
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,';
 
