@@ -129,11 +129,12 @@ export const LIMITS = {
     /** A command that works through many messages (SEARCH on index data) yields to the event loop
      *  after this much work (ms), so one user's search never stalls other clients. */
     commandSliceMs: 10,
-    /** APPEND of a part with Content-Transfer-Encoding: binary (RFC 3516): multiparts and
-     *  message/rfc822 nested deeper than this are stored as sent (as src/imap/mime.ts bounds them). */
-    binaryAppendMaxDepth: 20,
-    /** ... and body parts looked at in one message; the rest are stored as sent. */
-    binaryAppendMaxParts: 10_000,
+    /** MIME structure of a message (BODYSTRUCTURE, part sections, SEARCH, the base64 conversion
+     *  of binary parts at APPEND): multiparts and message/rfc822 nested deeper than this are
+     *  treated as opaque leaves ... */
+    maxMimeDepth: 20,
+    /** ... and at most this many body parts of one message are looked at. */
+    maxMimeParts: 10_000,
   },
   mailboxes: {
     /** Maildir++ keeps a folder as one directory entry ".<modified UTF-7 name>", and a file name

@@ -6,7 +6,7 @@
 //
 // Pure and bounded: Buffer in, Buffer out (the input itself when nothing is binary). One pass
 // over the lines per nesting level (indexOf and byte comparisons, no RegExp on the content);
-// nesting and the number of parts are bounded by LIMITS.imap.binaryAppendMaxDepth/MaxParts,
+// nesting and the number of parts are bounded by LIMITS.imap.maxMimeDepth/maxMimeParts,
 // beyond which parts are stored as sent. Line endings may still be LF or CRLF here (this runs
 // before the normalisation to CRLF): a line ends at LF, a CR before it belongs to the ending.
 
@@ -49,12 +49,12 @@ export function encodeBinaryParts(msg: Buffer): Buffer {
 
 /** One entity (header and body) in msg[start, end). */
 function entity(w: Walk, start: number, end: number, depth: number): void {
-  if (++w.parts > LIMITS.imap.binaryAppendMaxParts) return;
+  if (++w.parts > LIMITS.imap.maxMimeParts) return;
   const bodyStart = headerEnd(w.msg, start, end);
   if (bodyStart < 0) return; // no body
   const header = w.msg.subarray(start, bodyStart);
   const { type, subtype, boundary } = contentType(headerValue(header, 'content-type'));
-  if (depth >= LIMITS.imap.binaryAppendMaxDepth) return;
+  if (depth >= LIMITS.imap.maxMimeDepth) return;
   if (type === 'multipart') {
     if (boundary) multipart(w, bodyStart, end, boundary, depth + 1);
     return;

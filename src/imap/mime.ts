@@ -4,12 +4,13 @@
 // (multiparts, message/rfc822) is bounded. Part numbering follows RFC 9051 §6.4.5.
 
 import type { FileHandle } from 'node:fs/promises';
+import { LIMITS } from '../core/limits.ts';
 import { envelope } from './message.ts';
 import { nstr, str } from './wire/encode.ts';
 
-const MAX_DEPTH = 20;
+const MAX_DEPTH = LIMITS.imap.maxMimeDepth;
 const MAX_HEADER = 256 * 1024;
-const MAX_PARTS = 10_000;
+const MAX_PARTS = LIMITS.imap.maxMimeParts;
 /** Bytes of one line looked at (header lines, boundary lines); the rest is only counted. */
 const MAX_LINE = MAX_HEADER;
 

@@ -74,17 +74,17 @@ test('a binary part inside message/rfc822 is encoded; message/rfc822 itself is n
 });
 
 test('nesting deeper than the limit is stored as sent, in linear time', () => {
-  const depth = LIMITS.imap.binaryAppendMaxDepth + 5;
+  const depth = LIMITS.imap.maxMimeDepth + 5;
   let m = 'Content-Transfer-Encoding: binary\n\n\x00\n';
   for (let i = 0; i < depth; i++) m = `Content-Type: multipart/mixed; boundary=b${i}\n\n--b${i}\n${m}--b${i}--\n`;
   const buf = latin1(m);
   assert.equal(encodeBinaryParts(buf), buf);
   // Many parts: each looked at once, those beyond the limit kept as they are.
-  const many = `Content-Type: multipart/mixed; boundary=x\n\n${'--x\nContent-Transfer-Encoding: binary\n\n\x00\n'.repeat(LIMITS.imap.binaryAppendMaxParts + 10)}--x--\n`;
+  const many = `Content-Type: multipart/mixed; boundary=x\n\n${'--x\nContent-Transfer-Encoding: binary\n\n\x00\n'.repeat(LIMITS.imap.maxMimeParts + 10)}--x--\n`;
   const started = performance.now();
   const out = encodeBinaryParts(latin1(many)).toString('latin1');
   assert.ok(performance.now() - started < 5000);
-  assert.equal(out.split('base64').length - 1, LIMITS.imap.binaryAppendMaxParts - 1); // the root counts one
+  assert.equal(out.split('base64').length - 1, LIMITS.imap.maxMimeParts - 1); // the root counts one
 });
 
 let s: TestServer;
