@@ -7,7 +7,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { RawImap } from './harness/imap-client.ts';
-import { resourcesOf } from './harness/resources.ts';
+import { resourcesOf, settledResources } from './harness/resources.ts';
 import { startTestServer, type TestServer } from './harness/server.ts';
 import { envelope, RawSmtp } from './harness/smtp-client.ts';
 
@@ -125,12 +125,7 @@ test('random input to SMTP, submission and IMAP never stops the server from serv
   );
   // Every connection the server refused (IMAP allows 10 per address here) or ended is closed: the
   // process holds no more descriptors than before.
-  const deadline = Date.now() + 20_000;
-  let fds = (await resourcesOf()).fds;
-  while (fds > fdsBefore + 5 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    fds = (await resourcesOf()).fds;
-  }
+  const { fds } = await settledResources(process.pid, fdsBefore + 5, 20_000);
   assert.ok(fds <= fdsBefore + 5, `${fds} open fds after the spray, ${fdsBefore} before`);
   const smtp = await RawSmtp.connect(s.port);
   const replies = await envelope(smtp, 'a@remote.example', ['alice@example.test']);

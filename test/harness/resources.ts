@@ -17,3 +17,15 @@ export async function resourcesOf(pid: number = process.pid): Promise<Resources>
   const fds = (await readdir(`/proc/${pid}/fd`)).length;
   return { rss: kb * 1024, fds };
 }
+
+/** Reads the process every 100 ms until it holds at most `maxFds` descriptors or `ms` have
+ *  passed; returns the last reading either way, for the caller to assert on and report. */
+export async function settledResources(pid: number, maxFds: number, ms = 15_000): Promise<Resources> {
+  const deadline = Date.now() + ms;
+  let r = await resourcesOf(pid);
+  while (r.fds > maxFds && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    r = await resourcesOf(pid);
+  }
+  return r;
+}

@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { runCli, type ServerProcess, spawnServer } from '../harness/process.ts';
-import { resourcesOf } from '../harness/resources.ts';
+import { resourcesOf, settledResources } from '../harness/resources.ts';
 import { startTestServer, TEST_CONFIG, type TestServer } from '../harness/server.ts';
 import { RawSmtp } from '../harness/smtp-client.ts';
-import { waitUntil } from '../harness/submit.ts';
 
 async function spawnWith(smtp: string, submission = ''): Promise<{ dir: string; srv: ServerProcess }> {
   const dir = await mkdtemp(join(tmpdir(), 'arcline-hostile-'));
@@ -85,14 +84,7 @@ describe('SMTP listeners under connection floods (spawned server)', () => {
     await inBatches(2000, 100, () => hitAndRun(port, 'x'));
     const attackMs = Date.now() - started;
     // Refused connections are closed by the server: the count comes back to where it was.
-    const after = await waitUntil(
-      'fds back to the level before the attack',
-      async () => {
-        const r = await resourcesOf(srv.child.pid!);
-        return r.fds <= before.fds + 5 ? r : null;
-      },
-      15_000,
-    ).catch(async () => resourcesOf(srv.child.pid!));
+    const after = await settledResources(srv.child.pid!, before.fds + 5);
     t.diagnostic(
       `attack ${attackMs} ms; fds ${before.fds} -> ${after.fds}; rss ${mb(before.rss)} -> ${mb(after.rss)} MB`,
     );
@@ -122,14 +114,7 @@ describe('SMTP listeners under connection floods (spawned server)', () => {
     const started = Date.now();
     await inBatches(1000, 100, () => hitAndRun(port, '\x16\x03\x01'));
     const attackMs = Date.now() - started;
-    const after = await waitUntil(
-      'fds back to the level before the attack',
-      async () => {
-        const r = await resourcesOf(srv.child.pid!);
-        return r.fds <= before.fds + 5 ? r : null;
-      },
-      15_000,
-    ).catch(async () => resourcesOf(srv.child.pid!));
+    const after = await settledResources(srv.child.pid!, before.fds + 5);
     t.diagnostic(
       `attack ${attackMs} ms; fds ${before.fds} -> ${after.fds}; rss ${mb(before.rss)} -> ${mb(after.rss)} MB`,
     );
@@ -176,14 +161,7 @@ describe('pre-greet talkers (greeting_delay, in-process server)', () => {
     const before = await resourcesOf();
     // Half of them close at once, half keep their side open: the server closes those.
     await inBatches(500, 100, (i) => (i % 2 ? hitAndRun(s.port, 'EHLO early\r\n') : talkAndWait(s.port)));
-    const after = await waitUntil(
-      'fds back to the level before the attack',
-      async () => {
-        const r = await resourcesOf();
-        return r.fds <= before.fds + 5 ? r : null;
-      },
-      15_000,
-    ).catch(async () => resourcesOf());
+    const after = await settledResources(process.pid, before.fds + 5);
     t.diagnostic(
       `fds ${before.fds} -> ${after.fds}; rss ${mb(before.rss)} -> ${mb(after.rss)} MB (test and server process)`,
     );
