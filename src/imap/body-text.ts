@@ -3,13 +3,13 @@
 // headers of encapsulated messages. Non-text parts (images, attachments) are not searched.
 // Bounded: at most 4 MiB of decoded text per message.
 
-import type { FileHandle } from 'node:fs/promises';
+import type { ByteReader } from '../store/mailboxes.ts';
 import { decodeEncodedWords } from './encoded-words.ts';
 import { headerValue, type MimePart } from './mime.ts';
 
 const MAX_TEXT = 4 * 1024 * 1024;
 
-export async function bodyText(fh: FileHandle, root: MimePart): Promise<string> {
+export async function bodyText(fh: ByteReader, root: MimePart): Promise<string> {
   const out: string[] = [];
   let total = 0;
   const visit = async (p: MimePart): Promise<void> => {

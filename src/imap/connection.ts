@@ -27,7 +27,7 @@ import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
-import type { MaildirStore } from '../store/maildir/index.ts';
+import type { MessageStore } from '../store/mailboxes.ts';
 import type { SpooledMessage, SpoolWriter } from '../store/types.ts';
 import { Output, type OutputBounds, type Part } from './output.ts';
 import { Session, type SessionDeps } from './session.ts';
@@ -42,7 +42,7 @@ import {
 export interface ConnectionDeps {
   readonly config: Config;
   readonly directory: Directory;
-  readonly store: MaildirStore;
+  readonly store: MessageStore;
   readonly log: Logger;
   readonly authenticator: Authenticator;
   /** The current certificate, for STARTTLS. */
@@ -171,7 +171,7 @@ export class Connection implements SessionDeps, OutputBounds {
   get directory(): Directory {
     return this.#deps.directory;
   }
-  get store(): MaildirStore {
+  get store(): MessageStore {
     return this.#deps.store;
   }
   get authenticator(): Authenticator {

@@ -4,7 +4,7 @@
 // and LSUB's \Noselect parents (RFC 3501 §6.3.9). Pure: the entries come from the store, the
 // patterns are compiled (list-pattern.ts); one pass over the entries plus O(entries x depth).
 
-import type { MailboxListEntry } from '../store/maildir/account.ts';
+import type { MailboxListEntry } from '../store/mailboxes.ts';
 import { type CompiledPattern, matchPattern } from './list-pattern.ts';
 
 export interface ListSelection {

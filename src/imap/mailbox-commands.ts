@@ -6,7 +6,7 @@ import { CrlfNormalizer } from '../core/crlf.ts';
 import { ArclineError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { decodeMutf7 } from '../core/mutf7.ts';
-import { HIERARCHY, MaildirAccounts, specialUseFor } from '../store/maildir/account.ts';
+import { canonicalName, HIERARCHY, specialUseFor } from '../store/names.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { encodeBinaryParts } from './binary-append.ts';
 import { fileMessage } from './file-message.ts';
@@ -26,7 +26,7 @@ export function mailboxName(wire: string, utf8 = false): string {
   if (wire.length > LIMITS.mailboxes.maxWireNameLength) throw new ArclineError('LIMIT', 'Mailbox name too long');
   const name = utf8 ? wire.normalize('NFC') : decodeMutf7(wire);
   if (name === null || name === '') throw new ArclineError('INVALID', 'Invalid mailbox name');
-  return MaildirAccounts.canonical(name);
+  return canonicalName(name);
 }
 
 /** LIST/LSUB patterns, compiled (list-pattern.ts: linear time, no RegExp from client input).
@@ -172,7 +172,7 @@ export class MailboxCommands {
     view.qresync = this.#s.enabled.has('QRESYNC');
     view.rev2 = rev2;
     if (cmd.qresync && cmd.qresync.uidValidity === status.uidValidity) {
-      lines.push(...this.#resync(view, cmd.qresync, status.uidNext));
+      lines.push(...(await this.#resync(view, cmd.qresync, status.uidNext)));
     }
     await this.#s.untagged(lines);
     await this.#s.reply(cmd.tag, 'OK', `[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${cmd.name} completed`);
@@ -182,9 +182,9 @@ export class MailboxCommands {
    *  UIDs, then FETCH (UID FLAGS MODSEQ) for changed messages. Expunged UIDs come from the index
    *  (kept for this); UIDs the client says it knows that no longer exist are added, so a client
    *  is told even about expunges older than what the index remembers. */
-  #resync(view: SelectedView, q: NonNullable<Cmd<'SELECT'>['qresync']>, uidNext: number): string[] {
+  async #resync(view: SelectedView, q: NonNullable<Cmd<'SELECT'>['qresync']>, uidNext: number): Promise<string[]> {
     const known = q.knownUids ? new Set(expandSet(q.knownUids, uidNext)) : null;
-    const vanished = new Set(view.mailbox.vanishedSince(q.modseq).filter((u) => !known || known.has(u)));
+    const vanished = new Set((await view.mailbox.vanishedSince(q.modseq)).filter((u) => !known || known.has(u)));
     if (known) for (const u of known) if (u < uidNext && view.seqOf(u) === 0) vanished.add(u);
     const lines: string[] = [];
     if (vanished.size > 0) lines.push(`* VANISHED (EARLIER) ${seqSet([...vanished])}`);

@@ -1,9 +1,9 @@
 // Message commands on the selected mailbox (RFC 9051 §6.4): FETCH, STORE, SEARCH, COPY, MOVE
 // (RFC 6851), EXPUNGE and UID EXPUNGE (RFC 4315). Sequence numbers come from this session's view.
 
-import type { FileHandle } from 'node:fs/promises';
 import { ArclineError } from '../core/errors.ts';
-import { canonicalSystemFlag } from '../store/maildir/flags.ts';
+import type { MessageBody } from '../store/mailboxes.ts';
+import { canonicalSystemFlag } from '../store/names.ts';
 import { decodeQuotedPrintable } from './body-text.ts';
 import { fileMessage } from './file-message.ts';
 import { mailboxName } from './mailbox-commands.ts';
@@ -92,9 +92,9 @@ export class MessageCommands {
         // "*" is the largest UID: a range with "*" also covers every expunged UID above it.
         const star = cmd.set.ranges.some(([a, b]) => a === '*' || b === '*');
         const ranges = mergeRanges(cmd.set.ranges.map(([a, b]) => [a === '*' ? max : a, b === '*' ? max : b] as const));
-        const gone = view.mailbox
-          .vanishedSince(since)
-          .filter((u) => !inSet.has(u) && ((star && u >= max) || inRanges(ranges, u)));
+        const gone = (await view.mailbox.vanishedSince(since)).filter(
+          (u) => !inSet.has(u) && ((star && u >= max) || inRanges(ranges, u)),
+        );
         if (gone.length > 0) await this.#s.untagged([`* VANISHED (EARLIER) ${seqSet(gone)}`]);
       }
       // §3.1.4.1: only messages changed since; MODSEQ is implied.
@@ -126,18 +126,30 @@ export class MessageCommands {
       if (batch.length > 0) await this.#s.deps.send([batch.join('')]);
       return this.#finish(cmd.tag, cmd.uid, 'FETCH completed');
     }
-    for (const uid of uids) {
+    // ENVELOPE and BODYSTRUCTURE parsed earlier come from the index, asked for in batches.
+    const wants = {
+      envelope: items.some((i) => i.kind === 'ENVELOPE'),
+      structure: items.some(needsStructure),
+    };
+    const known: Known = { envelope: new Map(), structure: new Map() };
+    for (let i = 0; i < uids.length; i++) {
+      const uid = uids[i] as number;
+      if (i % CACHE_BATCH === 0) {
+        const next = uids.slice(i, i + CACHE_BATCH);
+        if (wants.envelope) known.envelope = await view.mailbox.cached(next, 'envelope');
+        if (wants.structure) known.structure = await view.mailbox.cached(next, 'structure');
+      }
       const meta = view.meta(uid);
       if (!meta) continue;
       try {
-        await this.#fetchOne(view, uid, meta, items, setsSeen, cache);
+        await this.#fetchOne(view, uid, meta, items, setsSeen, cache, known);
       } catch (e) {
         if (!(e instanceof UnknownCte)) throw e;
-        view.mailbox.setCached(cache);
+        await view.mailbox.setCached(cache);
         return this.#s.reply(cmd.tag, 'NO', `[UNKNOWN-CTE] Cannot decode content-transfer-encoding ${e.message}`);
       }
     }
-    view.mailbox.setCached(cache); // one transaction for the whole command
+    await view.mailbox.setCached(cache); // one transaction for the whole command
     await this.#finish(cmd.tag, cmd.uid, 'FETCH completed');
   }
 
@@ -148,12 +160,13 @@ export class MessageCommands {
     items: readonly FetchItem[],
     setsSeen: boolean,
     cache: [number, 'envelope' | 'structure', string][],
+    known: Known,
   ): Promise<void> {
     const mbox = view.mailbox;
     // The file is opened only when an item needs its bytes; ENVELOPE and BODYSTRUCTURE come
     // from the index cache once they have been parsed.
-    let opened: FileHandle | null | undefined;
-    const file = async (): Promise<FileHandle> => {
+    let opened: MessageBody | null | undefined;
+    const file = async (): Promise<MessageBody> => {
       if (opened === undefined) opened = await mbox.openMessage(uid);
       if (!opened) throw new Vanished();
       return opened;
@@ -162,12 +175,7 @@ export class MessageCommands {
       const out: Part[] = [`* ${view.seqOf(uid)} FETCH (`];
       // When the MIME structure is needed anyway, the message header comes from it (one read
       // of the file, or none when the structure is cached); otherwise only the header is read.
-      const wantsStructure = items.some(
-        (i) =>
-          i.kind === 'BODYSTRUCTURE' ||
-          i.kind === 'BODY' ||
-          ((i.kind === 'BODY[]' || i.kind === 'BINARY' || i.kind === 'BINARY.SIZE') && i.part.length > 0),
-      );
+      const wantsStructure = items.some(needsStructure);
       let header: Buffer | null = null;
       const getHeader = async () => {
         if (header) return header;
@@ -183,13 +191,13 @@ export class MessageCommands {
       let structure: MimePart | null = null;
       const getStructure = async () => {
         if (structure) return structure;
-        const cached = mbox.cached(uid, 'structure');
+        const cached = known.structure.get(uid);
         structure = cached ? deserializeStructure(cached) : await parseStructure(await file(), meta.size);
         if (!cached) cache.push([uid, 'structure', serializeStructure(structure)]);
         return structure;
       };
       const getEnvelope = async () => {
-        const cached = mbox.cached(uid, 'envelope');
+        const cached = known.envelope.get(uid);
         if (cached) return cached;
         const env = envelope(await getHeader());
         cache.push([uid, 'envelope', env]);
@@ -494,7 +502,11 @@ function sectionRange(item: Extract<FetchItem, { kind: 'BODY[]' }>, size: number
 /** A section with part numbers (RFC 9051 §6.4.5): the part's body, its MIME header, or for a
  *  message/rfc822 part the HEADER/TEXT/HEADER.FIELDS of the encapsulated message. A part that
  *  does not exist is an empty string, as Dovecot answers. */
-async function partRange(item: Extract<FetchItem, { kind: 'BODY[]' }>, root: MimePart, fh: FileHandle): Promise<Range> {
+async function partRange(
+  item: Extract<FetchItem, { kind: 'BODY[]' }>,
+  root: MimePart,
+  fh: MessageBody,
+): Promise<Range> {
   const empty: Range = { kind: 'bytes', bytes: Buffer.alloc(0) };
   const p = resolvePart(root, item.part);
   if (!p) return empty;
@@ -517,7 +529,7 @@ function literal(bytes: Buffer, partial: BodySection['partial']): Part[] {
   return [`{${b.length}}\r\n`, b];
 }
 
-function fileLiteral(fh: FileHandle, start: number, length: number, partial: BodySection['partial']): Part[] {
+function fileLiteral(fh: MessageBody, start: number, length: number, partial: BodySection['partial']): Part[] {
   let s = start;
   let len = length;
   if (partial) {
@@ -549,6 +561,21 @@ function quoted(s: string): string {
 }
 
 /** FETCH items answered from the index alone. */
+/** Messages whose cached ENVELOPE/BODYSTRUCTURE are asked of the index at once. */
+const CACHE_BATCH = 256;
+
+/** Parsed data of the messages of a FETCH batch, from the index. */
+type Known = { envelope: Map<number, string>; structure: Map<number, string> };
+
+/** Items answered from the MIME structure. */
+function needsStructure(i: FetchItem): boolean {
+  return (
+    i.kind === 'BODYSTRUCTURE' ||
+    i.kind === 'BODY' ||
+    ((i.kind === 'BODY[]' || i.kind === 'BINARY' || i.kind === 'BINARY.SIZE') && i.part.length > 0)
+  );
+}
+
 const CHEAP_ITEMS: ReadonlySet<FetchItem['kind']> = new Set(['UID', 'FLAGS', 'MODSEQ', 'INTERNALDATE', 'RFC822.SIZE']);
 
 function cheapLine(
@@ -573,7 +600,7 @@ function cheapLine(
 async function binaryPart(
   part: readonly number[],
   size: number,
-  fh: FileHandle,
+  fh: MessageBody,
   root: MimePart | null,
 ): Promise<Buffer> {
   const read = async (start: number, end: number) => {

@@ -2,14 +2,14 @@
 // header ends, HEADER.FIELDS(.NOT) filtering, and the ENVELOPE structure. Messages are stored
 // with CRLF line endings, so byte offsets in the file are the offsets IMAP talks about.
 
-import type { FileHandle } from 'node:fs/promises';
 import addressparser from 'nodemailer/lib/addressparser';
+import type { ByteReader } from '../store/mailboxes.ts';
 import { nstr } from './wire/encode.ts';
 
 const MAX_HEADER = 1024 * 1024;
 
 /** Reads the header block (up to and including the empty line). */
-export async function readHeader(fh: FileHandle, size: number): Promise<Buffer> {
+export async function readHeader(fh: ByteReader, size: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let read = 0;
   const buf = Buffer.allocUnsafe(16 * 1024);

@@ -3,8 +3,8 @@
 // line; only header blocks are kept (bounded), bodies are described by byte offsets. Nesting
 // (multiparts, message/rfc822) is bounded. Part numbering follows RFC 9051 §6.4.5.
 
-import type { FileHandle } from 'node:fs/promises';
 import { LIMITS } from '../core/limits.ts';
+import type { ByteReader } from '../store/mailboxes.ts';
 import { envelope } from './message.ts';
 import { nstr, str } from './wire/encode.ts';
 
@@ -43,7 +43,7 @@ interface Frame {
 }
 
 /** Parses the structure of the message in `fh` (size bytes). */
-export async function parseStructure(fh: FileHandle, size: number): Promise<MimePart> {
+export async function parseStructure(fh: ByteReader, size: number): Promise<MimePart> {
   const root = newPart(0);
   const frames: Frame[] = []; // open multiparts, innermost last
   let current: MimePart | null = root; // part whose header is being read

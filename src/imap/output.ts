@@ -6,11 +6,11 @@
 // could, for a client that does not read: past `maxQueued` bytes waiting, `onOverflow` is
 // called (the connection closes) and nothing more is queued.
 
-import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { constants, type DeflateRaw } from 'node:zlib';
+import type { MessageBody } from '../store/mailboxes.ts';
 
-export type Part = string | Buffer | { readonly file: FileHandle; readonly start: number; readonly length: number };
+export type Part = string | Buffer | { readonly file: MessageBody; readonly start: number; readonly length: number };
 
 export interface OutputBounds {
   /** Bytes queued (socket and compressor) beyond which the client is taken as not reading. */

@@ -74,7 +74,7 @@ interface Texts {
   full: string | null;
   body: string | null;
   /** The cached decoded fields (SEARCHED_FIELDS), when the index has them. */
-  fields?: Record<string, string | null> | null;
+  fields: Record<string, string | null> | null;
 }
 
 /** Header fields whose decoded values are cached in the index for SEARCH (one read per message,
@@ -108,8 +108,13 @@ export async function searchMessages(view: SelectedView, key: SearchKey): Promis
   // which the thread pool does side by side. The order of the result is kept.
   const hit = new Uint8Array(uids.length);
   const fill: [number, 'search', string][] = [];
+  const wantsFields = usesCachedFields(key);
+  let cachedFields = new Map<number, string>();
   let since = performance.now();
   for (let i = 0; i < uids.length; i += SEARCH_PARALLEL) {
+    // The cached header fields of the next messages, in one request to the index.
+    if (wantsFields && i % CACHE_BATCH === 0)
+      cachedFields = await view.mailbox.cached(uids.slice(i, i + CACHE_BATCH), 'search');
     // Keys on index data never wait for a file: without this, a long search would hold the
     // event loop for its whole duration (other clients' greetings included).
     if (performance.now() - since >= LIMITS.imap.commandSliceMs) {
@@ -119,7 +124,13 @@ export async function searchMessages(view: SelectedView, key: SearchKey): Promis
     const batch = uids.slice(i, i + SEARCH_PARALLEL);
     const found = await Promise.all(
       batch.map(async (uid) => {
-        const texts: Texts = { header: null, full: null, body: null };
+        const json = cachedFields.get(uid);
+        const texts: Texts = {
+          header: null,
+          full: null,
+          body: null,
+          fields: json ? (JSON.parse(json) as Record<string, string | null>) : null,
+        };
         const r = await matches(view, uid, key, sets, texts);
         // A header read for this search fills the cache for the next one.
         if (texts.header !== null && texts.fields === null)
@@ -131,11 +142,38 @@ export async function searchMessages(view: SelectedView, key: SearchKey): Promis
       if (f) hit[i + j] = 1;
     });
   }
-  view.mailbox.setCached(fill);
+  await view.mailbox.setCached(fill);
   return uids.filter((_, i) => hit[i] === 1);
 }
 
 const SEARCH_PARALLEL = 16;
+/** Messages whose cached fields are asked of the index at once. */
+const CACHE_BATCH = 512;
+
+/** Whether a key reads header fields that the index caches (SEARCHED_FIELDS). */
+function usesCachedFields(k: SearchKey): boolean {
+  switch (k.kind) {
+    case 'not':
+      return usesCachedFields(k.key);
+    case 'or':
+      return usesCachedFields(k.a) || usesCachedFields(k.b);
+    case 'and':
+      return k.keys.some(usesCachedFields);
+    case 'from':
+    case 'to':
+    case 'cc':
+    case 'bcc':
+    case 'subject':
+    case 'sentbefore':
+    case 'senton':
+    case 'sentsince':
+      return true;
+    case 'header':
+      return (SEARCHED_FIELDS as readonly string[]).includes(k.field.toLowerCase());
+    default:
+      return false;
+  }
+}
 
 async function matches(
   view: SelectedView,
@@ -257,10 +295,6 @@ async function field(
   texts: Texts,
 ): Promise<string | null> {
   if ((SEARCHED_FIELDS as readonly string[]).includes(name) && texts.header === null) {
-    if (texts.fields === undefined) {
-      const json = view.mailbox.cached(uid, 'search');
-      texts.fields = json ? (JSON.parse(json) as Record<string, string | null>) : null;
-    }
     if (texts.fields) return texts.fields[name] ?? null;
   }
   if (texts.header === null) {

@@ -13,13 +13,7 @@
 // - \Recent (RFC 3501 §2.3.2): the messages the mailbox gave to this session, with `* N RECENT`
 //   after EXISTS (RFC 3501 §7.3.2; neither with IMAP4rev2).
 
-import type {
-  ChangeListener,
-  MailboxChange,
-  MailboxStatus,
-  MaildirMailbox,
-  MessageMeta,
-} from '../store/maildir/mailbox.ts';
+import type { ChangeListener, Mailbox, MailboxChange, MailboxStatus, MessageMeta } from '../store/mailboxes.ts';
 import { mergeRanges, type Ranges } from './ranges.ts';
 import type { SequenceSet } from './wire/command.ts';
 import { flagList, seqSet as uidSet } from './wire/encode.ts';
@@ -29,7 +23,7 @@ const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft
 export type SelectStatus = MailboxStatus & { readonly recent: readonly number[] };
 
 export class SelectedView {
-  readonly mailbox: MaildirMailbox;
+  readonly mailbox: Mailbox;
   readonly readOnly: boolean;
   #uidValidity = 0;
   /** seq - 1 -> UID */
@@ -51,7 +45,7 @@ export class SelectedView {
   /** RFC 5182: the UIDs saved by the last SEARCH RETURN (SAVE), referred to as "$". */
   saved: number[] = [];
 
-  private constructor(mailbox: MaildirMailbox, readOnly: boolean) {
+  private constructor(mailbox: Mailbox, readOnly: boolean) {
     this.mailbox = mailbox;
     this.readOnly = readOnly;
     this.listener = (change) => {
@@ -62,7 +56,7 @@ export class SelectedView {
 
   /** SELECT/EXAMINE: the status and the subscription are taken in one step of the mailbox, so
    *  every change after the status reaches this view and none before it does twice. */
-  static async open(mailbox: MaildirMailbox, readOnly: boolean): Promise<{ view: SelectedView; status: SelectStatus }> {
+  static async open(mailbox: Mailbox, readOnly: boolean): Promise<{ view: SelectedView; status: SelectStatus }> {
     const view = new SelectedView(mailbox, readOnly);
     const status = await mailbox.sync({
       claimRecent: !readOnly,

@@ -20,14 +20,14 @@ import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
-import type { MaildirStore } from '../store/maildir/index.ts';
+import type { MessageStore } from '../store/mailboxes.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { authenticatedFramerLimits, Connection, type ConnectionDeps } from './connection.ts';
 
 export interface ImapDeps {
   readonly config: Config;
   readonly directory: Directory;
-  readonly store: MaildirStore;
+  readonly store: MessageStore;
   readonly tls: TlsManager;
   readonly log: Logger;
   /** The login path shared with submission, so failed logins count alike on both. */

@@ -10,7 +10,7 @@ import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import { encodeMutf7 } from '../core/mutf7.ts';
 import type { Directory, Principal } from '../directory/types.ts';
-import type { MaildirStore } from '../store/maildir/index.ts';
+import type { MessageStore } from '../store/mailboxes.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { MailboxCommands } from './mailbox-commands.ts';
 import { MessageCommands } from './message-commands.ts';
@@ -68,7 +68,7 @@ const COMMANDS: Record<CommandName, readonly StateKind[]> = {
 
 export interface SessionDeps {
   readonly directory: Directory;
-  readonly store: MaildirStore;
+  readonly store: MessageStore;
   /** The one login path (canonical identity, throttling, cache, bounded hashing). */
   readonly authenticator: Authenticator;
   readonly log: Logger;

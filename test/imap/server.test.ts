@@ -234,9 +234,9 @@ describe('IMAP server', () => {
     // Parsed once, then served from the index cache (files never change in a Maildir).
     const cachedBox = await s.admin.store.accounts.open('alice@example.test' as AccountId, 'Structure');
     await cachedBox.sync();
-    assert.match(cachedBox.cached(1, 'structure') ?? '', /"subtype":"mixed"/);
+    assert.match((await cachedBox.cached([1], 'structure')).get(1) ?? '', /"subtype":"mixed"/);
     await c.cmd('FETCH 1 ENVELOPE');
-    assert.match(cachedBox.cached(1, 'envelope') ?? '', /^\(NIL "structure" /);
+    assert.match((await cachedBox.cached([1], 'envelope')).get(1) ?? '', /^\(NIL "structure" /);
     const body = await c.cmd('FETCH 1 BODY');
     assert.match(
       body[0] ?? '',

@@ -3,13 +3,16 @@
 //   mailboxes: per account and name: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, subscription
 //   messages:  per mailbox and UID: the file's unique base, where it is (new/ or cur/), its flag
 //              letters (a cache of the file name), MODSEQ, size, internal date
-//   vanished:  expunged UIDs with the MODSEQ of their expunge (QRESYNC VANISHED, RFC 7162 §3.2.10)
+//   changes:   the change journal: every append, flag change and expunge with its MODSEQ, written
+//              in the transaction of the change (QRESYNC VANISHED, RFC 7162 §3.2.10; JMAP states)
 //   cache:     parsed ENVELOPE and MIME structure per message, filled on first FETCH
 // The files are the truth for which messages exist and their flags; the index is reconciled
 // with them on every sync (maildir/mailbox.ts) and can be rebuilt from them, at the price of a
 // new UIDVALIDITY. Why SQLite in the state dir rather than files beside the Maildir as Dovecot
 // does: one transactional store for all mailboxes, one thing to back up, and the same schema can
 // move to PostgreSQL with the directory (roadmap: several nodes over PostgreSQL).
+// This class is synchronous: the server uses it only inside the index worker thread
+// (index/worker.ts, through index/client.ts), so no query ever runs on the event loop.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { openDatabase, transaction } from '../../core/sqlite.ts';
@@ -59,7 +62,56 @@ const MIGRATIONS: readonly string[] = [
   // The parsed forms changed (imaptest compliance: body line counts, digest parts, ENVELOPE
   // groups and source routes): what was parsed before is parsed again on the next FETCH.
   'UPDATE cache SET envelope = NULL, structure = NULL;',
+  // The change journal (issue #11, docs/architecture.md §8): one row per append (kind 1), flag
+  // change (2) and expunge (3), with its MODSEQ, written in the transaction of the change. It
+  // replaces `vanished` (whose rows become expunge entries). Entries other than expunges are
+  // pruned below `journal_floor`; history from before the journal existed is below it too.
+  `CREATE TABLE changes (
+     mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+     modseq INTEGER NOT NULL,
+     kind INTEGER NOT NULL,
+     uid INTEGER NOT NULL,
+     PRIMARY KEY (mailbox, modseq, uid)
+   ) STRICT, WITHOUT ROWID;
+   INSERT INTO changes (mailbox, modseq, kind, uid) SELECT mailbox, modseq, 3, uid FROM vanished;
+   DROP TABLE vanished;
+   ALTER TABLE mailboxes ADD COLUMN journal_floor INTEGER NOT NULL DEFAULT 0;
+   UPDATE mailboxes SET journal_floor = highestmodseq;`,
 ];
+
+/** Journal entries other than expunges older than this many MODSEQs are pruned. */
+const JOURNAL_KEEP = 100_000;
+const KIND_CODE = { append: 1, flags: 2, expunge: 3 } as const;
+const KIND_NAME = ['', 'append', 'flags', 'expunge'] as const;
+
+export interface JournalRow {
+  readonly modseq: number;
+  readonly kind: 'append' | 'flags' | 'expunge';
+  readonly uid: number;
+}
+
+/** One change of a mailbox, applied in one transaction with its journal entries. */
+export interface IndexWrite {
+  readonly insert?: readonly MessageRow[];
+  readonly update?: readonly { uid: number; inNew: boolean; letters: string; modseq: number }[];
+  readonly expunge?: readonly number[];
+  readonly counters?: { readonly uidnext: number; readonly highestmodseq: number };
+  readonly journal?: readonly JournalRow[];
+}
+
+/** A mailbox's messages column by column (a structured clone of this from the index worker
+ *  costs little on the main thread, unlike 100,000 objects). `bases` and `letters` are joined
+ *  with "/", which neither a Maildir base nor flag letters contain. */
+export interface MessageColumns {
+  readonly count: number;
+  readonly uids: Float64Array;
+  readonly modseqs: Float64Array;
+  readonly sizes: Float64Array;
+  readonly dates: Float64Array;
+  readonly inNew: Uint8Array;
+  readonly bases: string;
+  readonly letters: string;
+}
 
 export type CacheField = 'envelope' | 'structure' | 'search';
 
@@ -144,13 +196,88 @@ export class MailIndex {
     this.#q.updateMessage.run(fields.inNew ? 1 : 0, fields.letters, fields.modseq, mailbox, uid);
   }
 
-  expungeMessage(mailbox: number, uid: number, modseq: number): void {
-    this.#q.deleteMessage.run(mailbox, uid);
-    this.#q.insertVanished.run(mailbox, uid, modseq);
+  /** One change, with its journal entries, in one transaction. */
+  write(mailbox: number, w: IndexWrite): void {
+    this.tx(() => {
+      for (const uid of w.expunge ?? []) this.#q.deleteMessage.run(mailbox, uid);
+      for (const u of w.update ?? []) this.updateMessage(mailbox, u.uid, u);
+      for (const m of w.insert ?? []) this.insertMessage(mailbox, m);
+      for (const j of w.journal ?? []) this.#q.journal.run(mailbox, j.modseq, KIND_CODE[j.kind], j.uid);
+      if (w.counters) this.#q.counters.run(w.counters.uidnext, w.counters.highestmodseq, mailbox);
+      if (w.journal && w.journal.length > 0 && w.counters && ++this.#writes % 256 === 0) {
+        this.#prune(mailbox, w.counters.highestmodseq);
+      }
+    });
   }
 
-  setCounters(mailbox: number, uidnext: number, highestmodseq: number): void {
-    this.#q.counters.run(uidnext, highestmodseq, mailbox);
+  #writes = 0;
+
+  /** Drops journal entries (not expunges: QRESYNC needs them) more than JOURNAL_KEEP behind. */
+  #prune(mailbox: number, highest: number): void {
+    const floor = highest - JOURNAL_KEEP;
+    if (floor <= 0) return;
+    this.#q.prune.run(mailbox, floor);
+    this.#q.setFloor.run(floor, mailbox, floor);
+  }
+
+  /** The mailbox's messages in UID order, column by column (see MessageColumns). */
+  messageColumns(mailbox: number): MessageColumns {
+    const rows = this.#q.messages.all(mailbox) as Row[];
+    const n = rows.length;
+    const c = {
+      count: n,
+      uids: new Float64Array(n),
+      modseqs: new Float64Array(n),
+      sizes: new Float64Array(n),
+      dates: new Float64Array(n),
+      inNew: new Uint8Array(n),
+      bases: '',
+      letters: '',
+    };
+    const bases: string[] = new Array(n);
+    const letters: string[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i] as Row;
+      c.uids[i] = Number(r.uid);
+      c.modseqs[i] = Number(r.modseq);
+      c.sizes[i] = Number(r.size);
+      c.dates[i] = Number(r.internaldate);
+      c.inNew[i] = Number(r.in_new);
+      bases[i] = String(r.base);
+      letters[i] = String(r.letters);
+    }
+    c.bases = bases.join('/');
+    c.letters = letters.join('/');
+    return c;
+  }
+
+  cachedMany(mailbox: number, uids: readonly number[], field: CacheField): [number, string][] {
+    const out: [number, string][] = [];
+    for (const uid of uids) {
+      const v = this.cached(mailbox, uid, field);
+      if (v !== null) out.push([uid, v]);
+    }
+    return out;
+  }
+
+  /** Stores parsed data in one transaction; rows of messages no longer indexed are skipped. */
+  setCachedMany(mailbox: number, entries: readonly (readonly [number, CacheField, string])[]): void {
+    this.tx(() => {
+      for (const [uid, field, value] of entries) {
+        if (this.#q.exists.get(mailbox, uid)) this.setCached(mailbox, uid, field, value);
+      }
+    });
+  }
+
+  /** Journal entries after `modseq`, or null when pruning removed some of them. */
+  changesSince(mailbox: number, modseq: number): JournalRow[] | null {
+    const floor = Number((this.#q.floor.get(mailbox) as Row | undefined)?.journal_floor ?? 0);
+    if (modseq < floor) return null;
+    return (this.#q.changes.all(mailbox, modseq) as Row[]).map((r) => ({
+      modseq: Number(r.modseq),
+      kind: KIND_NAME[Number(r.kind)] as JournalRow['kind'],
+      uid: Number(r.uid),
+    }));
   }
 
   cached(mailbox: number, uid: number, field: CacheField): string | null {
@@ -198,8 +325,13 @@ function prepare(db: DatabaseSync) {
     ),
     updateMessage: p('UPDATE messages SET in_new = ?, letters = ?, modseq = ? WHERE mailbox = ? AND uid = ?'),
     deleteMessage: p('DELETE FROM messages WHERE mailbox = ? AND uid = ?'),
-    insertVanished: p('INSERT OR REPLACE INTO vanished (mailbox, uid, modseq) VALUES (?, ?, ?)'),
-    vanished: p('SELECT uid FROM vanished WHERE mailbox = ? AND modseq > ? ORDER BY uid'),
+    journal: p('INSERT OR REPLACE INTO changes (mailbox, modseq, kind, uid) VALUES (?, ?, ?, ?)'),
+    vanished: p('SELECT uid FROM changes WHERE mailbox = ? AND kind = 3 AND modseq > ? ORDER BY uid'),
+    changes: p('SELECT modseq, kind, uid FROM changes WHERE mailbox = ? AND modseq > ? ORDER BY modseq, uid'),
+    prune: p('DELETE FROM changes WHERE mailbox = ? AND kind <> 3 AND modseq <= ?'),
+    floor: p('SELECT journal_floor FROM mailboxes WHERE id = ?'),
+    setFloor: p('UPDATE mailboxes SET journal_floor = ? WHERE id = ? AND journal_floor < ?'),
+    exists: p('SELECT 1 FROM messages WHERE mailbox = ? AND uid = ?'),
     cacheGet: p('SELECT envelope, structure, search FROM cache WHERE mailbox = ? AND uid = ?'),
     cacheSearch: p(
       'INSERT INTO cache (mailbox, uid, search) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET search = excluded.search',

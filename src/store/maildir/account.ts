@@ -13,23 +13,12 @@ import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { decodeMutf7, encodeMutf7 } from '../../core/mutf7.ts';
-import type { MailIndex } from '../index/db.ts';
+import type { IndexClient } from '../index/client.ts';
+import type { Mailboxes, MailboxListEntry } from '../mailboxes.ts';
+import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, isInbox, mailboxDir, NameLimitError } from './layout.ts';
 import { MaildirMailbox } from './mailbox.ts';
-
-export interface MailboxListEntry {
-  readonly name: string;
-  /** RFC 6154 attribute such as "\\Sent", or null. */
-  readonly specialUse: string | null;
-  readonly subscribed: boolean;
-  /** A parent that exists only because it has children (\Noselect, RFC 9051 §7.3.1). */
-  readonly noselect: boolean;
-  readonly hasChildren: boolean;
-  /** A subscribed name no mailbox has (RFC 9051 §6.3.7: subscriptions outlive mailboxes;
-   *  RFC 5258 §3.4 \NonExistent). Only LIST (SUBSCRIBED) and LSUB show it. */
-  readonly nonexistent?: boolean;
-}
 
 const SPECIAL_USE: Readonly<Record<string, string>> = {
   Sent: '\\Sent',
@@ -38,8 +27,6 @@ const SPECIAL_USE: Readonly<Record<string, string>> = {
   Junk: '\\Junk',
   Archive: '\\Archive',
 };
-
-export const HIERARCHY = '.';
 
 /** Last UIDVALIDITY of a mailbox, kept beside its files (see #newIndexEntry). */
 const UIDVALIDITY_FILE = 'arcline-uidvalidity';
@@ -52,21 +39,9 @@ const MAX_IDLE_MESSAGES = 250_000;
 
 /** The special use chosen at CREATE (RFC 6154), in the folder's directory. */
 const SPECIAL_USE_FILE = 'arcline-special-use';
-/** Uses a stored folder can have (\\All and \\Flagged are virtual views we do not offer). */
-const SETTABLE_USES = new Set(['\\Archive', '\\Drafts', '\\Junk', '\\Sent', '\\Trash', '\\Important']);
-const SETTABLE_USES_BY_LOWER = new Map([...SETTABLE_USES].map((u) => [u.toLowerCase(), u]));
-
-/** The special use to store for CREATE ... (USE (...)): null for none, undefined when the
- *  request cannot be honoured (unknown or virtual attribute, or more than one). */
-export function specialUseFor(uses: readonly string[]): string | null | undefined {
-  if (uses.length === 0) return null;
-  if (uses.length > 1) return undefined;
-  return SETTABLE_USES_BY_LOWER.get((uses[0] ?? '').toLowerCase());
-}
-
-export class MaildirAccounts {
+export class MaildirAccounts implements Mailboxes {
   readonly #root: string;
-  readonly #index: MailIndex;
+  readonly #index: IndexClient;
   readonly #syncer: DirSyncer;
   readonly #open = new Map<string, MaildirMailbox>();
   /** Mailboxes no session uses, kept a while (a client re-selecting a big mailbox must not pay
@@ -78,7 +53,7 @@ export class MaildirAccounts {
 
   readonly #log: Logger | undefined;
 
-  constructor(root: string, index: MailIndex, syncer: DirSyncer, log?: Logger) {
+  constructor(root: string, index: IndexClient, syncer: DirSyncer, log?: Logger) {
     this.#root = root;
     this.#index = index;
     this.#syncer = syncer;
@@ -90,13 +65,6 @@ export class MaildirAccounts {
     for (const m of this.#open.values()) m.close();
     for (const t of this.#idle.values()) clearTimeout(t);
     this.#idle.clear();
-  }
-
-  /** Canonical name: INBOX in upper case, everything else as given. */
-  static canonical(name: string): string {
-    if (isInbox(name)) return 'INBOX';
-    if (name.toUpperCase().startsWith(`INBOX${HIERARCHY}`)) return `INBOX${name.slice(5)}`;
-    return name;
   }
 
   #dir(account: AccountId, name: string): string {
@@ -156,7 +124,7 @@ export class MaildirAccounts {
       // A folder another program made under a name no command could reach is left out.
       if (decoded !== null && this.#reachable(account, decoded)) names.add(decoded);
     }
-    const rows = this.#index.mailboxes(account);
+    const rows = await this.#index.mailboxes(account);
     const subscribed = new Map(rows.map((m) => [m.name, m.subscribed]));
     // Parents that exist only through their children; a name is a parent when some name
     // extends it (O(names x depth), not a scan of every pair).
@@ -209,7 +177,7 @@ export class MaildirAccounts {
   /** The shared mailbox object; NOT_FOUND when the mailbox does not exist. Concurrent opens
    *  of one mailbox share one pending open (else each would create its index entry). */
   open(account: AccountId, name: string): Promise<MaildirMailbox> {
-    const canonical = MaildirAccounts.canonical(name);
+    const canonical = canonicalName(name);
     const key = `${account}\0${canonical}`;
     const cached = this.#open.get(key);
     if (cached) {
@@ -231,7 +199,7 @@ export class MaildirAccounts {
   async #load(account: AccountId, canonical: string, key: string): Promise<MaildirMailbox> {
     if (!(await this.exists(account, canonical))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
     const dir = this.#dir(account, canonical);
-    const row = this.#index.mailbox(account, canonical) ?? (await this.#newIndexEntry(account, canonical, dir));
+    const row = (await this.#index.mailbox(account, canonical)) ?? (await this.#newIndexEntry(account, canonical, dir));
     const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log);
     this.#open.set(key, mbox);
     return mbox;
@@ -243,7 +211,7 @@ export class MaildirAccounts {
   async #newIndexEntry(account: AccountId, name: string, dir: string, subscribed = true) {
     const file = join(dir, UIDVALIDITY_FILE);
     const previous = Number.parseInt(await readFile(file, 'utf8').catch(() => '0'), 10) || 0;
-    const row = this.#index.createMailbox(account, name, subscribed, previous + 1);
+    const row = await this.#index.createMailbox(account, name, subscribed, previous + 1);
     await writeFile(`${file}.tmp`, `${row.uidvalidity}\n`, { mode: 0o600 });
     await rename(`${file}.tmp`, file);
     return row;
@@ -288,7 +256,7 @@ export class MaildirAccounts {
   }
 
   async #create(account: AccountId, name: string, specialUse: readonly string[]): Promise<void> {
-    const canonical = MaildirAccounts.canonical(name);
+    const canonical = canonicalName(name);
     // RFC 6154 §3 CREATE-SPECIAL-USE: one use per mailbox, of those a real folder can have.
     const use = specialUseFor(specialUse);
     if (use === undefined) throw new ArclineError('INVALID', 'unsupported special-use attribute');
@@ -341,8 +309,8 @@ export class MaildirAccounts {
   async #unmake(account: AccountId, made: readonly string[]): Promise<void> {
     for (const m of [...made].reverse()) {
       await rm(this.#dir(account, m), { recursive: true, force: true }).catch(() => {});
-      const row = this.#index.mailbox(account, m);
-      if (row) this.#index.deleteMailbox(row.id);
+      const row = await this.#index.mailbox(account, m);
+      if (row) await this.#index.deleteMailbox(row.id);
     }
     if (made.length > 0) await this.#syncer.sync(accountDir(this.#root, account)).catch(() => {});
   }
@@ -352,8 +320,8 @@ export class MaildirAccounts {
     for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
     await writeFile(join(dir, 'maildirfolder'), '', { mode: 0o600, flag: 'a' });
     await this.#syncer.sync(accountDir(this.#root, account));
-    const old = this.#index.mailbox(account, canonical);
-    if (old) this.#index.deleteMailbox(old.id); // a new mailbox gets a new UIDVALIDITY
+    const old = await this.#index.mailbox(account, canonical);
+    if (old) await this.#index.deleteMailbox(old.id); // a new mailbox gets a new UIDVALIDITY
     // RFC 9051 §6.3.4: CREATE does not subscribe; a subscription made before (to the name while
     // it did not exist) stays. A folder found without an index entry (another program made it,
     // or the index was lost) is subscribed in #load, so it stays visible to LSUB clients.
@@ -367,15 +335,15 @@ export class MaildirAccounts {
   }
 
   async #delete(account: AccountId, name: string): Promise<void> {
-    const canonical = MaildirAccounts.canonical(name);
+    const canonical = canonicalName(name);
     if (canonical === 'INBOX') throw new ArclineError('INVALID', 'INBOX cannot be deleted');
     if (!(await this.exists(account, canonical))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
     await rm(this.#dir(account, canonical), { recursive: true, force: true });
-    const row = this.#index.mailbox(account, canonical);
-    if (row) this.#index.deleteMailbox(row.id);
+    const row = await this.#index.mailbox(account, canonical);
+    if (row) await this.#index.deleteMailbox(row.id);
     // RFC 9051 §6.3.7: the server MUST NOT drop a name from the subscriptions because the
     // mailbox went away; the name keeps a row of its own (as SUBSCRIBE to a new name makes).
-    if (row?.subscribed) this.#index.createMailbox(account, canonical, true);
+    if (row?.subscribed) await this.#index.createMailbox(account, canonical, true);
     this.#evict(`${account}\0${canonical}`);
     this.#open.delete(`${account}\0${canonical}`);
   }
@@ -389,8 +357,8 @@ export class MaildirAccounts {
   }
 
   async #rename(account: AccountId, from: string, to: string): Promise<void> {
-    const src = MaildirAccounts.canonical(from);
-    const dst = MaildirAccounts.canonical(to);
+    const src = canonicalName(from);
+    const dst = canonicalName(to);
     if (src === 'INBOX') throw new ArclineError('INVALID', 'RENAME of INBOX is handled by the session');
     if (!(await this.exists(account, src))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
     this.#checkNew(account, dst);
@@ -424,12 +392,12 @@ export class MaildirAccounts {
       throw cannotStore(e);
     }
     for (const m of moves) {
-      const row = this.#index.mailbox(account, m.from);
+      const row = await this.#index.mailbox(account, m.from);
       // A row left under the target name (a subscription to a name that did not exist) would
       // collide with the renamed one: the folder is what counts.
-      const stale = this.#index.mailbox(account, m.to);
-      if (stale && stale.id !== row?.id) this.#index.deleteMailbox(stale.id);
-      if (row) this.#index.renameMailbox(row.id, m.to);
+      const stale = await this.#index.mailbox(account, m.to);
+      if (stale && stale.id !== row?.id) await this.#index.deleteMailbox(stale.id);
+      if (row) await this.#index.renameMailbox(row.id, m.to);
       const key = `${account}\0${m.from}`;
       const openBox = this.#open.get(key);
       this.#evict(key);
@@ -440,23 +408,23 @@ export class MaildirAccounts {
 
   /** After a delivery: an open mailbox with sessions re-syncs, so they see EXISTS at once. */
   notifyDelivered(account: AccountId, name: string): void {
-    const m = this.#open.get(`${account}\0${MaildirAccounts.canonical(name)}`);
+    const m = this.#open.get(`${account}\0${canonicalName(name)}`);
     if (m && m.subscribers > 0) m.refresh().catch(() => {});
   }
 
   /** RFC 9051 §6.3.7: a name may be subscribed before it exists; it keeps an index row, so
    *  such names are bounded like folders (storable names, at most twice the folder limit). */
   async setSubscribed(account: AccountId, name: string, on: boolean): Promise<void> {
-    const canonical = MaildirAccounts.canonical(name);
-    let row = this.#index.mailbox(account, canonical);
+    const canonical = canonicalName(name);
+    let row = await this.#index.mailbox(account, canonical);
     if (!row && on) {
       this.#dir(account, canonical);
-      if (this.#index.mailboxes(account).length >= 2 * LIMITS.mailboxes.maxPerAccount) {
+      if ((await this.#index.mailboxes(account)).length >= 2 * LIMITS.mailboxes.maxPerAccount) {
         throw new ArclineError('LIMIT', 'Too many subscriptions');
       }
-      row = this.#index.createMailbox(account, canonical, on);
+      row = await this.#index.createMailbox(account, canonical, on);
     }
-    if (row) this.#index.setSubscribed(row.id, on);
+    if (row) await this.#index.setSubscribed(row.id, on);
   }
 }
 

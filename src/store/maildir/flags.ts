@@ -15,6 +15,8 @@ export const SYSTEM_LETTERS: Readonly<Record<string, string>> = {
   '\\Deleted': 'T',
 };
 
+import { canonicalSystemFlag } from '../names.ts';
+
 const LETTER_TO_SYSTEM = Object.fromEntries(Object.entries(SYSTEM_LETTERS).map(([f, l]) => [l, f]));
 
 export const MAX_KEYWORDS = 26;
@@ -59,16 +61,6 @@ export function flagsToLetters(flags: readonly string[], keywords: string[]): st
     letters.add(String.fromCharCode(97 + idx));
   }
   return [...letters].sort().join('');
-}
-
-/** System flags are case-insensitive (RFC 9051 §2.3.2): "\SEEN" is "\Seen". */
-export function canonicalSystemFlag(f: string): string | null {
-  if (!f.startsWith('\\')) return f.toLowerCase() === '$forwarded' ? '$Forwarded' : null;
-  const lower = f.toLowerCase();
-  for (const sys of ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft', '\\Recent']) {
-    if (sys.toLowerCase() === lower) return sys;
-  }
-  return null;
 }
 
 /** Parses a dovecot-keywords file. */

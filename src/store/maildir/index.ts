@@ -10,9 +10,10 @@ import { ArclineError, errorMessage } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
-import { MailIndex } from '../index/db.ts';
+import { IndexClient } from '../index/client.ts';
+import type { MessageStore } from '../mailboxes.ts';
 import { Spool } from '../spool.ts';
-import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage, SpoolWriter } from '../types.ts';
+import type { DeliveredCopy, DeliveryTarget, SpooledMessage, SpoolWriter } from '../types.ts';
 import { MaildirAccounts } from './account.ts';
 import { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
@@ -28,7 +29,7 @@ export interface MaildirStoreOptions {
   readonly log: Logger;
 }
 
-export class MaildirStore implements MailStore {
+export class MaildirStore implements MessageStore {
   readonly #root: string;
   readonly #log: Logger;
   readonly #spool: Spool;
@@ -37,7 +38,7 @@ export class MaildirStore implements MailStore {
   readonly #known = new Set<string>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #indexPath: string;
-  #index: MailIndex | null = null;
+  #index: IndexClient | null = null;
   #accounts: MaildirAccounts | null = null;
   /** Storage used per account (quotas). */
   readonly quota: QuotaUsage;
@@ -53,7 +54,7 @@ export class MaildirStore implements MailStore {
   /** The IMAP side: mailboxes, index, flags. Opened on first use (the CLI never needs it). */
   get accounts(): MaildirAccounts {
     if (!this.#accounts) {
-      this.#index = new MailIndex(this.#indexPath);
+      this.#index = new IndexClient(this.#indexPath);
       this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer, this.#log);
     }
     return this.#accounts;
@@ -164,7 +165,7 @@ export class MaildirStore implements MailStore {
   async close(): Promise<void> {
     await Promise.allSettled([...this.#inFlight]);
     this.#accounts?.close();
-    this.#index?.close();
+    await this.#index?.close();
     this.#log.debug('mail store closed');
   }
 }

@@ -1,12 +1,11 @@
 // One Maildir mailbox as IMAP sees it, shared by every session of this process that has it open
 // (store/maildir/account.ts keeps one per account and name).
 //
-// Invariants:
+// Invariants (the Mailbox contract, store/mailboxes.ts; docs/architecture.md §8):
 // - All reconciliation and writes run one at a time under the mailbox lock.
-// - `#messages` is the authoritative current state, sorted by UID; UIDs only grow.
-// - Every change (new messages, flag changes, expunges) is broadcast to all subscribers as a
-//   MailboxChange, in the order it happened, each message with the MODSEQ of its state; sessions
-//   apply them at the points RFC 9051 §7 allows, a flag state only over an older one.
+// - `#entries` is the current state, sorted by UID; UIDs only grow. It changes only after the
+//   index worker committed the change with its journal entries; then the change is broadcast
+//   to the subscribers as a MailboxChange, in MODSEQ order.
 // - \Recent (RFC 3501 §2.3.2): a new message is recent for exactly one session. It waits in
 //   `#recent` until a read-write session takes it: the session whose command added it (APPEND,
 //   COPY, a sync it ran), else the first read-write subscriber, else the next SELECT.
@@ -15,71 +14,48 @@
 //   message it has not yet been told about. Leftovers after a crash are ordinary stale tmp/
 //   files, cleaned by cleanTmp().
 
-import type { FileHandle } from 'node:fs/promises';
-import { open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import type { CacheField, MailboxRow, MailIndex, MessageRow } from '../index/db.ts';
+import type { IndexClient } from '../index/client.ts';
+import type { IndexWrite, JournalRow, MailboxRow, MessageRow } from '../index/db.ts';
+import type {
+  CacheField,
+  ChangeListener,
+  JournalEntry,
+  Mailbox,
+  MailboxChange,
+  MailboxStatus,
+  MessageBody,
+  MessageMeta,
+  SubscribeOptions,
+} from '../mailboxes.ts';
 import type { SpooledMessage } from '../types.ts';
+import { fileBody } from './body.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
-import { flagsToLetters, formatKeywords, lettersToFlags, parseKeywords, splitName } from './flags.ts';
-import { compareNames, uniqueBase, withSize } from './naming.ts';
+import { flagsToLetters, formatKeywords, lettersToFlags, parseKeywords } from './flags.ts';
+import { uniqueBase, withSize } from './naming.ts';
+import { listMaildir, type ScanState, sortByDelivery, statAll } from './scan.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
 
-/** How old a directory mtime must be before a scan of it is trusted to be complete. */
-const MTIME_SLACK_MS = 2000;
-
-export interface MessageMeta {
-  readonly uid: number;
-  readonly flags: readonly string[];
-  readonly modseq: number;
-  readonly size: number;
-  readonly internalDate: Date;
-}
-
-export type MailboxChange =
-  | {
-      readonly kind: 'exists';
-      readonly messages: readonly MessageMeta[];
-      /** The one subscriber these messages are \Recent for (RFC 3501 §2.3.2), or null. */
-      readonly recentTo: ChangeListener | null;
-    }
-  | { readonly kind: 'expunge'; readonly uids: readonly number[] }
-  | { readonly kind: 'flags'; readonly messages: readonly MessageMeta[] };
-
-export type ChangeListener = (change: MailboxChange, origin: object | null) => void;
-
-export interface SubscribeOptions {
-  /** A read-write session: new messages may be \Recent for it (RFC 3501 §2.3.2). */
-  readonly claimsRecent?: boolean;
-  /** The object the subscriber passes as `origin` of its own changes. */
-  readonly self?: object;
-}
-
-export interface MailboxStatus {
-  readonly uidValidity: number;
-  readonly uidNext: number;
-  readonly highestModseq: number;
-  readonly messages: readonly MessageMeta[];
-  /** Every keyword the mailbox has defined (dovecot-keywords), in order; the list only grows,
-   *  as Dovecot's does, so what a client was told in FLAGS stays true. */
-  readonly keywords: readonly string[];
-}
+/** Index rows written per transaction when many new files are found at once (an imported or
+ *  re-indexed Maildir): each transaction is a small message to the index worker. */
+const INSERT_CHUNK = 5000;
 
 /** A message as this mailbox tracks it: the index row (mutable here) plus its decoded flags. */
 type Entry = { -readonly [K in keyof MessageRow]: MessageRow[K] } & { flags: readonly string[] };
 
-export class MaildirMailbox {
-  readonly #index: MailIndex;
+export class MaildirMailbox implements Mailbox {
+  readonly #index: IndexClient;
   #dir: string;
   readonly #syncer: DirSyncer;
   #row: MailboxRow;
   #entries: Entry[] = [];
   #loaded = false;
   /** new/ and cur/ mtimes of the last complete listing of each that can be trusted (see #reconcile). */
-  #scanned: { new: number | null; cur: number | null } = { new: null, cur: null };
+  #scanned: ScanState = { new: null, cur: null };
   /** Directories another program changed (fs.watch said so): listed at the next reconcile
    *  whatever their mtimes say. */
   #dirty = { new: false, cur: false };
@@ -93,7 +69,7 @@ export class MaildirMailbox {
   /** Expunged files waiting for acknowledgements: uid -> tmp path and who has not acked. */
   readonly #graveyard = new Map<number, { path: string; waiting: Set<ChangeListener> }>();
 
-  constructor(index: MailIndex, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
+  constructor(index: IndexClient, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
     this.#index = index;
     this.#syncer = syncer;
     this.#row = row;
@@ -207,71 +183,52 @@ export class MaildirMailbox {
     };
   }
 
+  async #load(keywords: readonly string[]): Promise<void> {
+    const c = await this.#index.messageColumns(this.#row.id);
+    const bases = c.count > 0 ? c.bases.split('/') : [];
+    const letters = c.count > 0 ? c.letters.split('/') : [];
+    const entries: Entry[] = new Array(c.count);
+    for (let i = 0; i < c.count; i++) {
+      const l = letters[i] as string;
+      entries[i] = {
+        uid: c.uids[i] as number,
+        base: bases[i] as string,
+        inNew: c.inNew[i] === 1,
+        letters: l,
+        flags: lettersToFlags(l, keywords),
+        modseq: c.modseqs[i] as number,
+        size: c.sizes[i] as number,
+        internalDate: c.dates[i] as number,
+      };
+    }
+    this.#entries = entries;
+    // Maildir: a message still in new/ has been seen by no mail reader (Maildir spec).
+    for (const e of entries) if (e.inNew) this.#recent.add(e.uid);
+    this.#loaded = true;
+  }
+
+  /** Brings the index up to date with the files (maildir/scan.ts decides what to list). */
   async #reconcile(origin: object | null): Promise<void> {
     const keywords = await this.#loadKeywords();
-    if (!this.#loaded) {
-      this.#entries = this.#index
-        .messages(this.#row.id)
-        .map((m) => ({ ...m, flags: lettersToFlags(m.letters, keywords) }));
-      // Maildir: a message still in new/ has been seen by no mail reader (Maildir spec).
-      for (const e of this.#entries) if (e.inNew) this.#recent.add(e.uid);
-      this.#loaded = true;
-    }
-    // Skip the directory listing when neither new/ nor cur/ changed since the last full scan
-    // (their mtimes move with every create, rename and unlink in them). A scan is trusted for
-    // this only when the mtimes it saw were at least MTIME_SLACK_MS older than the scan itself:
-    // changes within the same timestamp tick would otherwise go unseen (Dovecot's rule too).
-    // A watch event forces the listing of its directory: the mtime may not have moved (the same
-    // timestamp tick, a file system with coarse times, a clock set back).
+    if (!this.#loaded) await this.#load(keywords);
     for (const sub of ['new', 'cur'] as const) if (this.#dirty[sub]) this.#scanned[sub] = null;
     this.#dirty = { new: false, cur: false };
-    const started = Date.now();
-    const [stNew, stCur] = await Promise.all([stat(join(this.#dir, 'new')), stat(join(this.#dir, 'cur'))]).catch(
-      (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') throw new ArclineError('NOT_FOUND', 'mailbox directory is gone');
-        throw e;
-      },
-    );
-    // Each directory separately: a delivery changes new/ only, so a mailbox with 100,000
-    // messages in cur/ lists just new/ to see it (IDLE latency does not grow with the mailbox).
-    const skip = { new: this.#scanned.new === stNew.mtimeMs, cur: this.#scanned.cur === stCur.mtimeMs };
-    if (skip.new && skip.cur) return;
-    const trusted = {
-      new: started - stNew.mtimeMs > MTIME_SLACK_MS,
-      cur: started - stCur.mtimeMs > MTIME_SLACK_MS,
-    };
-    this.#scanned = { new: skip.new ? this.#scanned.new : null, cur: skip.cur ? this.#scanned.cur : null };
-    const onDisk = new Map<string, { inNew: boolean; letters: string; name: string }>();
-    for (const sub of ['cur', 'new'] as const) {
-      if (skip[sub]) continue;
-      let names: string[];
-      try {
-        names = await readdir(join(this.#dir, sub));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-          throw new ArclineError('NOT_FOUND', 'mailbox directory is gone');
-        throw e;
-      }
-      for (const name of names) {
-        if (name.startsWith('.')) continue;
-        const { base, letters } = splitName(name);
-        onDisk.set(base, { inNew: sub === 'new', letters: sub === 'new' ? '' : letters, name });
-      }
-    }
+    const listing = await listMaildir(this.#dir, this.#scanned);
+    if (!listing) return;
+    const { skip, files } = listing;
     let modseq = this.#row.highestmodseq;
-    let uidnext = this.#row.uidnext;
     const expunged: number[] = [];
     const changed: Entry[] = []; // flags changed (reported to sessions)
     const moved: Entry[] = []; // any index field changed (written back)
     for (const e of this.#entries) {
       // Its directory has not changed since a complete listing: the file is as it was.
       if (skip[e.inNew ? 'new' : 'cur']) continue;
-      const f = onDisk.get(e.base);
+      const f = files.get(e.base);
       if (!f) {
         if (!this.#graveyard.has(e.uid)) expunged.push(e.uid);
         continue;
       }
-      onDisk.delete(e.base);
+      files.delete(e.base);
       if (f.letters !== e.letters || f.inNew !== e.inNew) {
         const upd: Entry = { ...e, inNew: f.inNew, letters: f.letters, flags: lettersToFlags(f.letters, keywords) };
         if (f.letters !== e.letters) {
@@ -281,15 +238,14 @@ export class MaildirMailbox {
         moved.push(upd);
       }
     }
-    // New files, in name order (names start with the delivery time).
+    // New files, in delivery order (names start with the delivery time).
+    const fresh = sortByDelivery([...files], ([base]) => base);
+    const stats = await statAll(fresh.map(([, f]) => join(this.#dir, f.inNew ? 'new' : 'cur', f.name)));
     const added: Entry[] = [];
-    for (const [base, f] of [...onDisk].sort(([a], [b]) => compareNames(a, b))) {
-      let st: Awaited<ReturnType<typeof stat>>;
-      try {
-        st = await stat(join(this.#dir, f.inNew ? 'new' : 'cur', f.name));
-      } catch {
-        continue; // gone meanwhile
-      }
+    let uidnext = this.#row.uidnext;
+    fresh.forEach(([base, f], i) => {
+      const st = stats[i];
+      if (!st) return; // gone meanwhile
       const sizeInName = /,S=(\d+)/.exec(base);
       added.push({
         uid: uidnext++,
@@ -301,37 +257,63 @@ export class MaildirMailbox {
         size: sizeInName ? Number(sizeInName[1]) : st.size,
         internalDate: Math.floor(st.mtimeMs),
       });
-    }
-    this.#scanned = {
-      new: skip.new || trusted.new ? stNew.mtimeMs : null,
-      cur: skip.cur || trusted.cur ? stCur.mtimeMs : null,
-    };
+    });
+    this.#scanned = listing.next;
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
     const expModseq = expunged.length > 0 ? ++modseq : modseq;
-    this.#index.tx(() => {
-      for (const uid of expunged) this.#index.expungeMessage(this.#row.id, uid, expModseq);
-      for (const e of moved) this.#index.updateMessage(this.#row.id, e.uid, e);
-      for (const e of added) this.#index.insertMessage(this.#row.id, e);
-      this.#index.setCounters(this.#row.id, uidnext, modseq);
+    // Journal order: flag changes, then appends, then the expunge (their MODSEQs in that order).
+    const journal: JournalRow[] = [
+      ...changed.map((e) => ({ modseq: e.modseq, kind: 'flags' as const, uid: e.uid })),
+      ...expunged.map((uid) => ({ modseq: expModseq, kind: 'expunge' as const, uid })),
+    ];
+    // Many new files (an imported Maildir, a lost index): several transactions, each a prefix
+    // of the new UIDs with the counters that go with it, so a crash between them leaves a
+    // consistent index whose remaining files the next reconcile indexes.
+    const first = added.slice(0, INSERT_CHUNK);
+    const lastOf = (chunk: readonly Entry[]) => chunk.at(-1) as Entry;
+    const firstEnd = first.length > 0 && added.length > INSERT_CHUNK ? lastOf(first) : null;
+    await this.#write({
+      expunge: expunged,
+      update: moved,
+      insert: first.map(row),
+      journal: [...journal, ...first.map(appended)],
+      counters: firstEnd
+        ? { uidnext: firstEnd.uid + 1, highestmodseq: firstEnd.modseq }
+        : { uidnext, highestmodseq: modseq },
     });
+    for (let k = INSERT_CHUNK; k < added.length; k += INSERT_CHUNK) {
+      const chunk = added.slice(k, k + INSERT_CHUNK);
+      const end = k + INSERT_CHUNK >= added.length ? null : lastOf(chunk);
+      await this.#write({
+        insert: chunk.map(row),
+        journal: chunk.map(appended),
+        counters: end ? { uidnext: end.uid + 1, highestmodseq: end.modseq } : { uidnext, highestmodseq: modseq },
+      });
+    }
     this.#row = { ...this.#row, uidnext, highestmodseq: modseq };
     // The common case, a delivery: nothing else changed, so append instead of copying.
-    if (expunged.length === 0 && moved.length === 0) this.#entries.push(...added);
+    if (expunged.length === 0 && moved.length === 0) for (const e of added) this.#entries.push(e);
     else {
       const gone = new Set(expunged);
       const updated = new Map(moved.map((e) => [e.uid, e]));
       this.#entries = [...this.#entries.filter((e) => !gone.has(e.uid)).map((e) => updated.get(e.uid) ?? e), ...added];
     }
     for (const uid of expunged) this.#recent.delete(uid);
-    if (expunged.length > 0) this.#emit({ kind: 'expunge', uids: expunged }, origin);
     if (changed.length > 0) this.#emit({ kind: 'flags', messages: changed.map(meta) }, origin);
     if (added.length > 0) this.#emitExists(added, origin);
+    if (expunged.length > 0) this.#emit({ kind: 'expunge', uids: expunged, modseq: expModseq }, origin);
+  }
+
+  /** Commits one change with its journal entries (index/client.ts: off the event loop). */
+  #write(w: IndexWrite): Promise<void> {
+    return this.#index.write(this.#row.id, w);
   }
 
   /** Takes every untaken \Recent message (returns their UIDs) and moves new/ messages to cur/. */
   async #claimNew(): Promise<number[]> {
     const claimed = [...this.#recent].sort((a, b) => a - b);
     this.#recent.clear();
+    const moved: Entry[] = [];
     for (const e of this.#entries) {
       if (!e.inNew) continue;
       try {
@@ -344,8 +326,10 @@ export class MaildirMailbox {
         throw err;
       }
       e.inNew = false;
-      this.#index.updateMessage(this.#row.id, e.uid, e);
+      moved.push(e);
     }
+    // Where a file is is not a change a client sees: no journal entry, no new MODSEQ.
+    if (moved.length > 0) await this.#write({ update: moved });
     return claimed;
   }
 
@@ -369,13 +353,14 @@ export class MaildirMailbox {
 
   /** Opens a message for reading; works for expunged messages not yet acknowledged. The file
    *  handle stays valid whatever happens to the name afterwards. */
-  openMessage(uid: number): Promise<FileHandle | null> {
+  openMessage(uid: number): Promise<MessageBody | null> {
     return this.#locked(async () => {
       const e = this.#find(uid);
       const path = e ? this.#path(e) : this.#graveyard.get(uid)?.path;
       if (!path) return null;
       try {
-        return await open(path, 'r');
+        const fh = await open(path, 'r');
+        return fileBody(fh, e?.size ?? (await fh.stat()).size);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw err;
@@ -428,9 +413,10 @@ export class MaildirMailbox {
       }
       if (keywords.length !== kwBefore) await this.#saveKeywords(keywords);
       if (changed.length > 0) {
-        this.#index.tx(() => {
-          for (const e of changed) this.#index.updateMessage(this.#row.id, e.uid, e);
-          this.#index.setCounters(this.#row.id, this.#row.uidnext, modseq);
+        await this.#write({
+          update: changed,
+          journal: changed.map((e) => ({ modseq: e.modseq, kind: 'flags', uid: e.uid })),
+          counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
         });
         this.#row = { ...this.#row, highestmodseq: modseq };
         this.#emit({ kind: 'flags', messages: changed.map(meta) }, opts.origin ?? null);
@@ -464,12 +450,13 @@ export class MaildirMailbox {
       const set = new Set(gone);
       this.#entries = this.#entries.filter((e) => !set.has(e.uid));
       modseq++;
-      this.#index.tx(() => {
-        for (const uid of gone) this.#index.expungeMessage(this.#row.id, uid, modseq);
-        this.#index.setCounters(this.#row.id, this.#row.uidnext, modseq);
+      await this.#write({
+        expunge: gone,
+        journal: gone.map((uid) => ({ modseq, kind: 'expunge', uid })),
+        counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
       });
       this.#row = { ...this.#row, highestmodseq: modseq };
-      this.#emit({ kind: 'expunge', uids: gone }, origin);
+      this.#emit({ kind: 'expunge', uids: gone, modseq }, origin);
       for (const uid of gone) await this.#buryIfDone(uid);
       return gone;
     });
@@ -526,9 +513,10 @@ export class MaildirMailbox {
         size: msg.size,
         internalDate: when.getTime(),
       };
-      this.#index.tx(() => {
-        this.#index.insertMessage(this.#row.id, entry);
-        this.#index.setCounters(this.#row.id, entry.uid + 1, entry.modseq);
+      await this.#write({
+        insert: [row(entry)],
+        journal: [appended(entry)],
+        counters: { uidnext: entry.uid + 1, highestmodseq: entry.modseq },
       });
       this.#row = { ...this.#row, uidnext: entry.uid + 1, highestmodseq: entry.modseq };
       this.#entries.push(entry);
@@ -548,23 +536,26 @@ export class MaildirMailbox {
     return e ? meta(e) : null;
   }
 
-  /** Parsed data cached in the index for a message (see index/db.ts `cache`). */
-  cached(uid: number, field: CacheField): string | null {
-    return this.#find(uid) ? this.#index.cached(this.#row.id, uid, field) : null;
+  /** Parsed data cached in the index (see index/db.ts `cache`) for the messages still here. */
+  async cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>> {
+    const live = uids.filter((uid) => this.#find(uid));
+    if (live.length === 0) return new Map();
+    return new Map(await this.#index.cachedMany(this.#row.id, live, field));
   }
 
   /** Stores parsed data for several messages in one transaction (one FETCH command's worth).
    *  Only for messages still indexed: an expunged one has no row to hang the cache on. */
-  setCached(entries: readonly (readonly [uid: number, field: CacheField, value: string])[]): void {
+  async setCached(entries: readonly (readonly [uid: number, field: CacheField, value: string])[]): Promise<void> {
     const live = entries.filter(([uid]) => this.#find(uid));
-    if (live.length === 0) return;
-    this.#index.tx(() => {
-      for (const [uid, field, value] of live) this.#index.setCached(this.#row.id, uid, field, value);
-    });
+    if (live.length > 0) await this.#index.setCachedMany(this.#row.id, live);
   }
 
-  vanishedSince(modseq: number): number[] {
+  vanishedSince(modseq: number): Promise<number[]> {
     return this.#index.vanishedSince(this.#row.id, modseq);
+  }
+
+  changesSince(modseq: number): Promise<JournalEntry[] | null> {
+    return this.#index.changesSince(this.#row.id, modseq);
   }
 
   async #loadKeywords(): Promise<string[]> {
@@ -596,4 +587,20 @@ export class MaildirMailbox {
 
 function meta(e: Entry): MessageMeta {
   return { uid: e.uid, flags: e.flags, modseq: e.modseq, size: e.size, internalDate: new Date(e.internalDate) };
+}
+
+function row(e: Entry): MessageRow {
+  return {
+    uid: e.uid,
+    base: e.base,
+    inNew: e.inNew,
+    letters: e.letters,
+    modseq: e.modseq,
+    size: e.size,
+    internalDate: e.internalDate,
+  };
+}
+
+function appended(e: Entry): JournalRow {
+  return { modseq: e.modseq, kind: 'append', uid: e.uid };
 }

@@ -1,0 +1,163 @@
+// The mailbox seam: what IMAP (and later JMAP and Sieve's fileinto) may know of stored mail.
+// Protocol code reaches mailboxes, messages, bodies and changes only through these interfaces;
+// it knows no file, path or SQL (docs/architecture.md §2, §8). The Maildir implementation is
+// store/maildir/ (MaildirAccounts, MaildirMailbox); test/store/contract.ts is the contract every
+// implementation passes (a PostgreSQL one comes with issue #18).
+//
+// Changes and MODSEQ (RFC 7162 §3.1, docs/architecture.md §8): every append, flag change and
+// expunge of a mailbox is an entry of its change journal with a MODSEQ greater than every earlier
+// one, committed in the same transaction as the change itself. A MailboxChange event is a batch
+// of such committed entries, handed to the subscribers of the mailbox in journal order, after the
+// commit; changesSince() reads the same entries back from the journal.
+
+import type { Readable } from 'node:stream';
+import type { AccountId } from '../core/ids.ts';
+import type { MailStore, SpooledMessage } from './types.ts';
+
+export interface MessageMeta {
+  readonly uid: number;
+  readonly flags: readonly string[];
+  readonly modseq: number;
+  readonly size: number;
+  readonly internalDate: Date;
+}
+
+export type MailboxChange =
+  | {
+      readonly kind: 'exists';
+      readonly messages: readonly MessageMeta[];
+      /** The one subscriber these messages are \Recent for (RFC 3501 §2.3.2), or null. */
+      readonly recentTo: ChangeListener | null;
+    }
+  | { readonly kind: 'expunge'; readonly uids: readonly number[]; readonly modseq: number }
+  | { readonly kind: 'flags'; readonly messages: readonly MessageMeta[] };
+
+export type ChangeListener = (change: MailboxChange, origin: object | null) => void;
+
+export interface SubscribeOptions {
+  /** A read-write session: new messages may be \Recent for it (RFC 3501 §2.3.2). */
+  readonly claimsRecent?: boolean;
+  /** The object the subscriber passes as `origin` of its own changes. */
+  readonly self?: object;
+}
+
+export interface MailboxStatus {
+  readonly uidValidity: number;
+  readonly uidNext: number;
+  readonly highestModseq: number;
+  readonly messages: readonly MessageMeta[];
+  /** Every keyword the mailbox has defined, in order; the list only grows (as Dovecot's does),
+   *  so what a client was told in FLAGS stays true. */
+  readonly keywords: readonly string[];
+}
+
+/** One entry of a mailbox's change journal. */
+export interface JournalEntry {
+  readonly modseq: number;
+  readonly kind: 'append' | 'flags' | 'expunge';
+  readonly uid: number;
+}
+
+/** Parsed data kept with a message (envelope, MIME structure, search fields), filled on first use. */
+export type CacheField = 'envelope' | 'structure' | 'search';
+
+/** A stored message opened for reading. Stays readable whatever happens to the message meanwhile
+ *  (an expunge by another session); close() releases it. */
+export interface MessageBody {
+  readonly size: number;
+  /** Reads up to `length` bytes at byte `position` of the message into `buffer` at `offset`. */
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  /** The bytes [start, end) of the message as a stream; the body stays open afterwards. */
+  stream(start: number, end: number): Readable;
+  close(): Promise<void>;
+}
+
+/** What parsers need of a message: reads at offsets (a MessageBody, or a file handle in tests). */
+export type ByteReader = Pick<MessageBody, 'read'>;
+
+export interface MailboxListEntry {
+  readonly name: string;
+  /** RFC 6154 attribute such as "\\Sent", or null. */
+  readonly specialUse: string | null;
+  readonly subscribed: boolean;
+  /** A parent that exists only because it has children (\Noselect, RFC 9051 §7.3.1). */
+  readonly noselect: boolean;
+  readonly hasChildren: boolean;
+  /** A subscribed name no mailbox has (RFC 9051 §6.3.7: subscriptions outlive mailboxes;
+   *  RFC 5258 §3.4 \NonExistent). Only LIST (SUBSCRIBED) and LSUB show it. */
+  readonly nonexistent?: boolean;
+}
+
+/** One mailbox, shared by every session of the process that has it open. Writes run one at a
+ *  time per mailbox; each resolves after its journal entries are committed and broadcast. */
+export interface Mailbox {
+  readonly name: string;
+  /** Brings the mailbox up to date with what is stored (including other programs' changes) and
+   *  returns its status. `claimRecent` (SELECT): the caller takes the \Recent messages no session
+   *  has (RFC 3501 §2.3.2). `subscribe`: the listener is subscribed in the same step, so it
+   *  misses no change after this status and sees none before it. */
+  sync(opts?: {
+    claimRecent?: boolean;
+    origin?: object;
+    subscribe?: { readonly listener: ChangeListener } & SubscribeOptions;
+  }): Promise<MailboxStatus & { recent: readonly number[] }>;
+  /** Brings the mailbox up to date; changes reach the subscribers as events. */
+  refresh(opts?: { origin?: object }): Promise<void>;
+  subscribe(listener: ChangeListener, opts?: SubscribeOptions): () => void;
+  unsubscribe(listener: ChangeListener): void;
+  readonly subscribers: number;
+  /** A subscriber has told its client about these expunges: their bodies may go. */
+  acknowledgeExpunges(listener: ChangeListener, uids: readonly number[]): void;
+  /** \Recent messages no session has taken (STATUS RECENT). */
+  readonly unclaimed: number;
+  /** The current metadata of a message, or null when it is not (or no longer) in the mailbox. */
+  meta(uid: number): MessageMeta | null;
+  /** Opens a message's bytes; null when it is gone. Works for an expunged message until every
+   *  subscriber has acknowledged the expunge. */
+  openMessage(uid: number): Promise<MessageBody | null>;
+  /** Flag changes (RFC 9051 §6.4.6) in one transaction: the messages whose flags changed (each
+   *  with its new MODSEQ), and the UIDs refused by UNCHANGEDSINCE (RFC 7162 §3.1.3). */
+  storeFlags(
+    uids: readonly number[],
+    mode: 'set' | 'add' | 'remove',
+    flags: readonly string[],
+    opts?: { unchangedSince?: number | null; origin?: object },
+  ): Promise<{ changed: MessageMeta[]; modifiedRefused: number[] }>;
+  /** Removes messages; with `onlyDeleted` only those that have \Deleted now. Returns their UIDs. */
+  expunge(uids: readonly number[], origin?: object | null, onlyDeleted?: boolean): Promise<number[]>;
+  /** Adds a message durably (APPEND, COPY, MOVE); returns its UID (RFC 4315). */
+  append(msg: SpooledMessage, flags: readonly string[], date: Date | null, origin?: object | null): Promise<number>;
+  /** Parsed data cached for these messages (absent ones are not in the map). */
+  cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>>;
+  /** Stores parsed data, in one transaction; entries of messages no longer there are dropped. */
+  setCached(entries: readonly (readonly [uid: number, field: CacheField, value: string])[]): Promise<void>;
+  /** UIDs expunged after `modseq` (QRESYNC VANISHED, RFC 7162 §3.2.10). */
+  vanishedSince(modseq: number): Promise<number[]>;
+  /** Journal entries after `modseq` in MODSEQ order, or null when the journal no longer reaches
+   *  back that far (the caller must then resynchronise from the full state). */
+  changesSince(modseq: number): Promise<JournalEntry[] | null>;
+}
+
+/** The mailboxes of the accounts. Names are IMAP names (UTF-8, "." as hierarchy separator). */
+export interface Mailboxes {
+  /** Every mailbox of the account, INBOX first, with RFC 3501/6154/5258 attributes. */
+  list(account: AccountId): Promise<MailboxListEntry[]>;
+  exists(account: AccountId, name: string): Promise<boolean>;
+  /** The shared mailbox; NOT_FOUND when it does not exist. Pair with release(). */
+  open(account: AccountId, name: string): Promise<Mailbox>;
+  /** The caller no longer uses the mailbox (it may stay loaded a while). */
+  release(account: AccountId, mailbox: Mailbox): void;
+  /** Creates the mailbox and its missing parents, all or nothing (RFC 9051 §6.3.4). */
+  create(account: AccountId, name: string, specialUse?: readonly string[]): Promise<void>;
+  delete(account: AccountId, name: string): Promise<void>;
+  /** Renames the mailbox and its children, all or nothing (RFC 9051 §6.3.6; not INBOX). */
+  rename(account: AccountId, from: string, to: string): Promise<void>;
+  setSubscribed(account: AccountId, name: string, on: boolean): Promise<void>;
+}
+
+/** The whole store as protocols see it: delivery (MailStore) and the mailboxes. */
+export interface MessageStore extends MailStore {
+  readonly accounts: Mailboxes;
+  /** Storage use per account (quotas); invalidate() after a change outside deliveries. */
+  readonly quota: { invalidate(account: AccountId): void };
+}
