@@ -78,7 +78,9 @@ export class ImapServer {
       for (const a of addrs) {
         // Implicit TLS too is a plain TCP listener: the socket is counted (and refused) before
         // its handshake, which runs under our login deadline (#accept).
-        const server = net.createServer((s) => this.#accept(s, secure));
+        // No Nagle: a reply written in two parts (untagged lines, then the tagged one) must not
+        // wait for the client's delayed ACK of the first (40 ms on Linux) before the second.
+        const server = net.createServer({ noDelay: true }, (s) => this.#accept(s, secure));
         this.#servers.push(server);
         bound.push(await listenOn(server, a));
         server.on('error', (err) => this.#deps.log.error({ err: errorMessage(err) }, 'imap listener error'));

@@ -149,7 +149,8 @@ export class ConnectionGate {
   /** A listening socket whose connections go to `smtp` (implicit TLS when `secure`). */
   listener(smtp: SMTPServer, secure: boolean): net.Server {
     this.#sweep ??= setInterval(() => this.#check(), LIMITS.smtp.deadlineSweepMs).unref();
-    const server = net.createServer((socket) => {
+    // No Nagle (as for IMAP): a multi-part reply never waits for the client's delayed ACK.
+    const server = net.createServer({ noDelay: true }, (socket) => {
       // Until smtp-server has its own, a reset must not become an uncaught 'error'.
       socket.on('error', () => {});
       this.#admit(socket, smtp, secure, server, true);

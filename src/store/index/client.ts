@@ -1,7 +1,10 @@
-// The mail index as the server uses it: every query runs in the index worker thread
+// The mail index as the server uses it: every query runs in an index worker thread
 // (index/worker.ts) and comes back as a promise, so the event loop never waits on SQLite
-// (issue #11, docs/architecture.md §8). Calls are answered in the order they were made. Writes
-// resolve once committed: a caller that tells a client a UID or a MODSEQ awaits the write first.
+// (issue #11, docs/architecture.md §8). Two threads share the database (WAL): writes go to one,
+// in the order they were made, and resolve once committed (a caller that tells a client a UID
+// or a MODSEQ awaits the write first); reads go to the other, so a write waiting for the lock
+// (held by the CLI, a backup) holds up neither the reads nor the event loop. A read issued after
+// a write resolved sees it.
 
 import { Worker } from 'node:worker_threads';
 import { ArclineError } from '../../core/errors.ts';
@@ -10,112 +13,138 @@ import type { IndexOp, IndexRequest, IndexResponse } from './worker.ts';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
-export class IndexClient {
+/** One worker thread and the calls waiting for its answers. */
+class Lane {
   readonly #path: string;
   #worker: Worker | null = null;
+  #ready: Promise<void> | null = null;
   #next = 1;
   readonly #pending = new Map<number, Pending>();
-  #closed = false;
 
   constructor(path: string) {
     this.#path = path;
   }
 
-  #start(): Worker {
-    if (this.#worker) return this.#worker;
+  /** Starts the thread if needed; resolves once it has opened (and migrated) the database. */
+  ready(): Promise<void> {
+    if (this.#ready) return this.#ready;
     const w = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { path: this.#path } });
+    this.#worker = w;
+    let opened: (err?: Error) => void = () => {};
+    const ready = new Promise<void>((resolve, reject) => {
+      opened = (err) => (err ? reject(err) : resolve());
+    });
     w.on('message', (res: IndexResponse) => {
+      if (res.id === 0) return opened(res.ok ? undefined : new ArclineError('TEMPORARY', `mail index: ${res.message}`));
       const p = this.#pending.get(res.id);
       if (!p) return;
       this.#pending.delete(res.id);
+      if (this.#pending.size === 0) w.unref();
       if (res.ok) p.resolve(res.value);
       else p.reject(new ArclineError('TEMPORARY', `mail index: ${res.message}`));
     });
     const fail = (err: Error) => {
       // The thread died (it should not): fail what waits; the next call starts a new one.
-      if (this.#worker === w) this.#worker = null;
-      for (const p of this.#pending.values()) p.reject(new ArclineError('TEMPORARY', `mail index: ${err.message}`));
+      if (this.#worker !== w) return;
+      this.#worker = null;
+      this.#ready = null;
+      const e = new ArclineError('TEMPORARY', `mail index: ${err.message}`);
+      opened(e);
+      for (const p of this.#pending.values()) p.reject(e);
       this.#pending.clear();
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`index worker exited (${code})`)));
-    // An idle worker does not keep the process alive (the CLI, tests); pending calls do.
-    w.unref();
-    this.#worker = w;
-    return w;
+    this.#ready = ready;
+    ready.catch(() => {});
+    return ready;
   }
 
-  #call<T>(op: IndexRequest['op'], ...args: unknown[]): Promise<T> {
-    if (this.#closed) return Promise.reject(new ArclineError('TEMPORARY', 'mail index is closed'));
-    const w = this.#start();
+  async call<T>(op: IndexRequest['op'], args: readonly unknown[]): Promise<T> {
+    await this.ready();
+    const w = this.#worker as Worker;
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
+      // An idle thread does not keep the process alive (the CLI, tests); pending calls do.
       if (this.#pending.size === 0) w.ref();
-      this.#pending.set(id, {
-        resolve: (v) => {
-          if (this.#pending.size === 0) w.unref();
-          resolve(v as T);
-        },
-        reject: (e) => {
-          if (this.#pending.size === 0) w.unref();
-          reject(e);
-        },
-      });
+      this.#pending.set(id, { resolve: (v) => resolve(v as T), reject });
       w.postMessage({ id, op, args } satisfies IndexRequest);
     });
   }
 
-  #op<K extends IndexOp>(op: K, ...args: Parameters<MailIndex[K]>): Promise<ReturnType<MailIndex[K]>> {
-    return this.#call(op, ...args);
+  async close(): Promise<void> {
+    const w = this.#worker;
+    if (!w) return;
+    await this.call('close', []).catch(() => {});
+    this.#worker = null;
+    await w.terminate();
+  }
+}
+
+export class IndexClient {
+  readonly #writer: Lane;
+  readonly #reader: Lane;
+  #closed = false;
+
+  constructor(path: string) {
+    this.#writer = new Lane(path);
+    this.#reader = new Lane(path);
+  }
+
+  #write<K extends IndexOp>(op: K, ...args: Parameters<MailIndex[K]>): Promise<ReturnType<MailIndex[K]>> {
+    if (this.#closed) return Promise.reject(new ArclineError('TEMPORARY', 'mail index is closed'));
+    return this.#writer.call(op, args);
+  }
+
+  async #read<K extends IndexOp>(op: K, ...args: Parameters<MailIndex[K]>): Promise<ReturnType<MailIndex[K]>> {
+    if (this.#closed) throw new ArclineError('TEMPORARY', 'mail index is closed');
+    // The writer opens first: it creates and migrates the database the reader then opens.
+    await this.#writer.ready();
+    return this.#reader.call(op, args);
   }
 
   mailbox(account: string, name: string): Promise<MailboxRow | null> {
-    return this.#op('mailbox', account, name);
+    return this.#read('mailbox', account, name);
   }
   mailboxes(account: string): Promise<MailboxRow[]> {
-    return this.#op('mailboxes', account);
-  }
-  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0): Promise<MailboxRow> {
-    return this.#op('createMailbox', account, name, subscribed, minValidity);
-  }
-  deleteMailbox(id: number): Promise<void> {
-    return this.#op('deleteMailbox', id);
-  }
-  renameMailbox(id: number, name: string): Promise<void> {
-    return this.#op('renameMailbox', id, name);
-  }
-  setSubscribed(id: number, on: boolean): Promise<void> {
-    return this.#op('setSubscribed', id, on);
+    return this.#read('mailboxes', account);
   }
   messageColumns(mailbox: number): Promise<MessageColumns> {
-    return this.#op('messageColumns', mailbox);
-  }
-  write(mailbox: number, w: IndexWrite): Promise<void> {
-    return this.#op('write', mailbox, w);
+    return this.#read('messageColumns', mailbox);
   }
   cachedMany(mailbox: number, uids: readonly number[], field: CacheField): Promise<[number, string][]> {
-    return this.#op('cachedMany', mailbox, uids, field);
-  }
-  setCachedMany(mailbox: number, entries: readonly (readonly [number, CacheField, string])[]): Promise<void> {
-    return this.#op('setCachedMany', mailbox, entries);
+    return this.#read('cachedMany', mailbox, uids, field);
   }
   vanishedSince(mailbox: number, modseq: number): Promise<number[]> {
-    return this.#op('vanishedSince', mailbox, modseq);
+    return this.#read('vanishedSince', mailbox, modseq);
   }
   changesSince(mailbox: number, modseq: number): Promise<JournalRow[] | null> {
-    return this.#op('changesSince', mailbox, modseq);
+    return this.#read('changesSince', mailbox, modseq);
   }
 
-  /** Closes the database and ends the thread once every earlier call is answered. */
+  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0): Promise<MailboxRow> {
+    return this.#write('createMailbox', account, name, subscribed, minValidity);
+  }
+  deleteMailbox(id: number): Promise<void> {
+    return this.#write('deleteMailbox', id);
+  }
+  renameMailbox(id: number, name: string): Promise<void> {
+    return this.#write('renameMailbox', id, name);
+  }
+  setSubscribed(id: number, on: boolean): Promise<void> {
+    return this.#write('setSubscribed', id, on);
+  }
+  write(mailbox: number, w: IndexWrite): Promise<void> {
+    return this.#write('write', mailbox, w);
+  }
+  setCachedMany(mailbox: number, entries: readonly (readonly [number, CacheField, string])[]): Promise<void> {
+    return this.#write('setCachedMany', mailbox, entries);
+  }
+
+  /** Closes the database and ends the threads once every earlier call is answered. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    const w = this.#worker;
-    if (w) {
-      await this.#call('close').catch(() => {});
-      this.#closed = true;
-      await w.terminate();
-    }
     this.#closed = true;
-    this.#worker = null;
+    await Promise.all([this.#writer.close(), this.#reader.close()]);
   }
 }

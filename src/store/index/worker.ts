@@ -2,7 +2,8 @@
 // the event loop never waits on SQLite — not on a query, not on the busy timeout while another
 // process (the CLI, a backup) holds the write lock (issue #11, docs/architecture.md §8).
 // Requests are handled one at a time, in the order they were posted; index/client.ts is the only
-// sender.
+// sender. It runs two of these threads on the same database (WAL): one for writes, one for
+// reads, so a write waiting for the lock does not hold up reads.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { MailIndex } from './db.ts';
@@ -33,6 +34,8 @@ try {
 } catch (e) {
   openError = e as Error;
 }
+// Opened (and migrated): the client may start the reading thread now.
+port.postMessage({ id: 0, ok: openError === null, value: null, message: openError?.message ?? '' });
 
 port.on('message', (req: IndexRequest) => {
   let res: IndexResponse;
