@@ -15,6 +15,8 @@ export const SYSTEM_LETTERS: Readonly<Record<string, string>> = {
   '\\Deleted': 'T',
 };
 
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { canonicalSystemFlag } from '../names.ts';
 
 const LETTER_TO_SYSTEM = Object.fromEntries(Object.entries(SYSTEM_LETTERS).map(([f, l]) => [l, f]));
@@ -75,4 +77,20 @@ export function parseKeywords(text: string): string[] {
 
 export function formatKeywords(keywords: readonly string[]): string {
   return keywords.map((k, i) => `${i} ${k}\n`).join('');
+}
+
+/** The keyword table of the Maildir in `dir` (none when it has no dovecot-keywords file). */
+export async function readKeywords(dir: string): Promise<string[]> {
+  try {
+    return parseKeywords(await readFile(join(dir, 'dovecot-keywords'), 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
+/** Replaces the keyword table atomically (write aside, rename over). */
+export async function writeKeywords(dir: string, keywords: readonly string[]): Promise<void> {
+  const path = join(dir, 'dovecot-keywords');
+  await writeFile(`${path}.tmp`, formatKeywords(keywords), { mode: 0o600 });
+  await rename(`${path}.tmp`, path);
 }

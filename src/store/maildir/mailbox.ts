@@ -14,7 +14,7 @@
 //   message it has not yet been told about. Leftovers after a crash are ordinary stale tmp/
 //   files, cleaned by cleanTmp().
 
-import { open, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { open, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
@@ -35,7 +35,7 @@ import type { SpooledMessage } from '../types.ts';
 import { fileBody } from './body.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
-import { flagsToLetters, formatKeywords, lettersToFlags, parseKeywords } from './flags.ts';
+import { flagsToLetters, lettersToFlags, readKeywords, writeKeywords } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
 import { listMaildir, type ScanState, sortByDelivery, statAll } from './scan.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
@@ -559,19 +559,12 @@ export class MaildirMailbox implements Mailbox {
   }
 
   async #loadKeywords(): Promise<string[]> {
-    if (this.#keywords) return this.#keywords;
-    try {
-      this.#keywords = parseKeywords(await readFile(join(this.#dir, 'dovecot-keywords'), 'utf8'));
-    } catch {
-      this.#keywords = [];
-    }
+    this.#keywords ??= await readKeywords(this.#dir);
     return this.#keywords;
   }
 
-  async #saveKeywords(keywords: readonly string[]): Promise<void> {
-    const path = join(this.#dir, 'dovecot-keywords');
-    await writeFile(`${path}.tmp`, formatKeywords(keywords), { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+  #saveKeywords(keywords: readonly string[]): Promise<void> {
+    return writeKeywords(this.#dir, keywords);
   }
 
   /** After RENAME of this mailbox. */
