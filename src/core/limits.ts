@@ -167,6 +167,10 @@ export const LIMITS = {
     /** Names of our own pending renames remembered per watched directory (their events are not
      *  outside changes); past this the memory is cleared (a missed one costs one listing). */
     watchExpectMax: 10_000,
+    /** A watched directory is not relisted after our own renames for this long after its last
+     *  full listing (fs.watch reports outside changes); then its mtime decides again, so an
+     *  event the kernel dropped (inotify queue overflow) is made up for within this time. */
+    watchTrustMs: 60_000,
   },
   directory: {
     /** Alias chains deeper than this are a configuration loop. */

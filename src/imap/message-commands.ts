@@ -2,6 +2,7 @@
 // (RFC 6851), EXPUNGE and UID EXPUNGE (RFC 4315). Sequence numbers come from this session's view.
 
 import { ArclineError } from '../core/errors.ts';
+import { TimeSlice } from '../core/slice.ts';
 import type { MessageBody } from '../store/mailboxes.ts';
 import { canonicalSystemFlag } from '../store/names.ts';
 import {
@@ -122,7 +123,9 @@ export class MessageCommands {
       // Items from the index only (a client's flag resync): no file is opened, and lines are
       // sent in batches rather than one write per message.
       let batch: string[] = [];
+      const slice = new TimeSlice();
       for (const uid of uids) {
+        if (slice.due()) await slice.pause();
         const meta = view.meta(uid);
         if (!meta) continue;
         batch.push(cheapLine(view, uid, meta, items));
@@ -153,11 +156,12 @@ export class MessageCommands {
         await this.#fetchOne(view, uid, meta, items, setsSeen, cache, known);
       } catch (e) {
         if (!(e instanceof UnknownCte)) throw e;
-        await view.mailbox.setCached(cache);
+        void view.mailbox.setCached(cache).catch(() => {});
         return this.#s.reply(cmd.tag, 'NO', `[UNKNOWN-CTE] Cannot decode content-transfer-encoding ${e.message}`);
       }
     }
-    await view.mailbox.setCached(cache); // one transaction for the whole command
+    // One transaction for the whole command, not awaited: it is a cache (cached() sees it at once).
+    void view.mailbox.setCached(cache).catch(() => {});
     await this.#finish(cmd.tag, cmd.uid, 'FETCH completed');
   }
 

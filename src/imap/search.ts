@@ -142,7 +142,7 @@ export async function searchMessages(view: SelectedView, key: SearchKey): Promis
       if (f) hit[i + j] = 1;
     });
   }
-  await view.mailbox.setCached(fill);
+  void view.mailbox.setCached(fill).catch(() => {}); // a cache: not waited for
   return uids.filter((_, i) => hit[i] === 1);
 }
 

@@ -13,6 +13,7 @@
 // - \Recent (RFC 3501 §2.3.2): the messages the mailbox gave to this session, with `* N RECENT`
 //   after EXISTS (RFC 3501 §7.3.2; neither with IMAP4rev2).
 
+import { TimeSlice } from '../core/slice.ts';
 import type { ChangeListener, Mailbox, MailboxChange, MailboxStatus, MessageMeta } from '../store/mailboxes.ts';
 import { mergeRanges, type Ranges } from './ranges.ts';
 import type { SequenceSet } from './wire/command.ts';
@@ -63,14 +64,19 @@ export class SelectedView {
       subscribe: { listener: view.listener, claimsRecent: !readOnly, self: view },
     });
     view.#uidValidity = status.uidValidity;
-    view.#uids = status.messages.map((m) => m.uid);
     // FLAGS at SELECT: every keyword of the mailbox (RFC 9051 §7.3.5), not only those in use,
     // so a later FLAGS never drops one a client has seen (imaptest keeps them per mailbox).
     for (const k of status.keywords) view.#keywords.add(k);
-    for (const m of status.messages) {
+    const uids: number[] = new Array(status.messages.length);
+    const slice = new TimeSlice(); // a 100,000-message SELECT gives way to other clients
+    for (let i = 0; i < status.messages.length; i++) {
+      const m = status.messages[i] as MessageMeta;
+      uids[i] = m.uid;
       view.#metas.set(m.uid, m);
       for (const f of m.flags) if (!f.startsWith('\\')) view.#keywords.add(f);
+      if (slice.due()) await slice.pause();
     }
+    view.#uids = uids;
     for (const uid of status.recent) view.recent.add(uid);
     return { view, status };
   }

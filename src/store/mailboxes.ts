@@ -129,7 +129,8 @@ export interface Mailbox {
   append(msg: SpooledMessage, flags: readonly string[], date: Date | null, origin?: object | null): Promise<number>;
   /** Parsed data cached for these messages (absent ones are not in the map). */
   cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>>;
-  /** Stores parsed data, in one transaction; entries of messages no longer there are dropped. */
+  /** Stores parsed data, in one transaction; entries of messages no longer there are dropped.
+   *  cached() answers with them at once: callers need not wait for the commit. */
   setCached(entries: readonly (readonly [uid: number, field: CacheField, value: string])[]): Promise<void>;
   /** UIDs expunged after `modseq` (QRESYNC VANISHED, RFC 7162 §3.2.10). */
   vanishedSince(modseq: number): Promise<number[]>;

@@ -41,7 +41,16 @@ export function runCli(
  *  root in CI; a config with [server] user drops to it all the same); resolves once it logged
  *  "ready". */
 export function spawnServer(configFile: string, opts: { allowRoot?: boolean } = {}): Promise<ServerProcess> {
-  const args = [BIN, '--config', configFile, 'serve', ...(opts.allowRoot === false ? [] : ['--allow-root'])];
+  // ARCLINE_SERVER_NODE_ARGS: Node options for the server process only (benches: "--cpu-prof").
+  const nodeArgs = (process.env.ARCLINE_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const args = [
+    ...nodeArgs,
+    BIN,
+    '--config',
+    configFile,
+    'serve',
+    ...(opts.allowRoot === false ? [] : ['--allow-root']),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';

@@ -6,26 +6,23 @@
 // - `#entries` is the current state, sorted by UID; UIDs only grow. It changes only after the
 //   index worker committed the change with its journal entries; then the change is broadcast
 //   to the subscribers as a MailboxChange, in MODSEQ order.
-// - \Recent (RFC 3501 §2.3.2): a new message is recent for exactly one session. It waits in
-//   `#recent` until a read-write session takes it: the session whose command added it (APPEND,
-//   COPY, a sync it ran), else the first read-write subscriber, else the next SELECT.
-// - An expunged message's file moves to tmp/ (ignored by every Maildir reader) and is unlinked
-//   only after every subscriber has acknowledged the expunge, so a session can still FETCH a
-//   message it has not yet been told about. Leftovers after a crash are ordinary stale tmp/
-//   files, cleaned by cleanTmp().
+// - \Recent and the files of expunged messages not yet acknowledged: see maildir/fanout.ts.
+//   Expunged files wait in tmp/ (ignored by every Maildir reader); leftovers after a crash are
+//   ordinary stale tmp/ files, cleaned by cleanTmp().
 
-import { open, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { open, rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
+import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
+import { mapSliced, TimeSlice } from '../../core/slice.ts';
 import type { IndexClient } from '../index/client.ts';
-import type { IndexWrite, JournalRow, MailboxRow, MessageRow } from '../index/db.ts';
+import type { IndexWrite, JournalRow, MailboxRow } from '../index/db.ts';
 import type {
   CacheField,
   ChangeListener,
   JournalEntry,
   Mailbox,
-  MailboxChange,
   MailboxStatus,
   MessageBody,
   MessageMeta,
@@ -35,6 +32,8 @@ import type { SpooledMessage } from '../types.ts';
 import { fileBody } from './body.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
+import { appended, type Entry, meta, row } from './entry.ts';
+import { Fanout } from './fanout.ts';
 import { flagsToLetters, lettersToFlags, readKeywords, writeKeywords } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
 import { listMaildir, type ScanState, sortByDelivery, statAll } from './scan.ts';
@@ -43,9 +42,6 @@ import { DirWatch, type WatchedDir } from './watch.ts';
 /** Index rows written per transaction when many new files are found at once (an imported or
  *  re-indexed Maildir): each transaction is a small message to the index worker. */
 const INSERT_CHUNK = 5000;
-
-/** A message as this mailbox tracks it: the index row (mutable here) plus its decoded flags. */
-type Entry = { -readonly [K in keyof MessageRow]: MessageRow[K] } & { flags: readonly string[] };
 
 export class MaildirMailbox implements Mailbox {
   readonly #index: IndexClient;
@@ -59,15 +55,16 @@ export class MaildirMailbox implements Mailbox {
   /** Directories another program changed (fs.watch said so): listed at the next reconcile
    *  whatever their mtimes say. */
   #dirty = { new: false, cur: false };
+  /** When each directory was last listed in full while watched, and under which watch epoch. */
+  #listed = { new: { epoch: -1, at: 0 }, cur: { epoch: -1, at: 0 } };
   /** Watches new/ and cur/ while the mailbox has subscribers (store/maildir/watch.ts). */
   readonly #watch: DirWatch;
   #keywords: string[] | null = null;
+  /** Cache entries being written ("uid field" -> value), see setCached(). */
+  readonly #cacheWrites = new Map<string, string>();
   #lock: Promise<unknown> = Promise.resolve();
-  readonly #listeners = new Map<ChangeListener, SubscribeOptions>();
-  /** UIDs that are \Recent and not yet taken by a session (RFC 3501 §2.3.2). */
-  readonly #recent = new Set<number>();
-  /** Expunged files waiting for acknowledgements: uid -> tmp path and who has not acked. */
-  readonly #graveyard = new Map<number, { path: string; waiting: Set<ChangeListener> }>();
+  /** Subscribers, \Recent and expunged files awaiting acknowledgement (maildir/fanout.ts). */
+  readonly #fan = new Fanout();
 
   constructor(index: IndexClient, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
     this.#index = index;
@@ -93,19 +90,18 @@ export class MaildirMailbox implements Mailbox {
   }
 
   subscribe(listener: ChangeListener, opts: SubscribeOptions = {}): () => void {
-    this.#listeners.set(listener, opts);
+    this.#fan.add(listener, opts);
     this.#watch.start(); // no-op when already watching
     return () => this.unsubscribe(listener);
   }
 
   unsubscribe(listener: ChangeListener): void {
-    if (!this.#listeners.delete(listener)) return;
-    if (this.#listeners.size === 0) this.#watch.stop();
-    this.acknowledgeExpunges(listener, [...this.#graveyard.keys()]);
+    if (!this.#fan.remove(listener)) return;
+    if (this.#fan.size === 0) this.#watch.stop();
   }
 
   get subscribers(): number {
-    return this.#listeners.size;
+    return this.#fan.size;
   }
 
   /** Whether new/ and cur/ are watched (or polled) for outside changes now. */
@@ -128,26 +124,6 @@ export class MaildirMailbox implements Mailbox {
     return this.#entries.length;
   }
 
-  #emit(change: MailboxChange, origin: object | null): void {
-    for (const l of this.#listeners.keys()) l(change, origin);
-  }
-
-  /** New messages: \Recent for one read-write subscriber if there is one (the origin first),
-   *  else they wait for the next SELECT (RFC 3501 §2.3.2). */
-  #emitExists(added: readonly Entry[], origin: object | null): void {
-    let owner: ChangeListener | null = null;
-    for (const [l, o] of this.#listeners) {
-      if (!o.claimsRecent) continue;
-      if (origin !== null && (l === origin || o.self === origin)) {
-        owner = l;
-        break;
-      }
-      owner ??= l;
-    }
-    if (!owner) for (const e of added) this.#recent.add(e.uid);
-    this.#emit({ kind: 'exists', messages: added.map(meta), recentTo: owner }, origin);
-  }
-
   /** Reconciles the index with the files. With `claimRecent` (SELECT) the caller takes every
    *  \Recent message no session has yet, and new/ messages move to cur/; without it (EXAMINE)
    *  `recent` lists them all the same, untaken (RFC 3501 §6.3.2). With `subscribe`, the
@@ -160,10 +136,17 @@ export class MaildirMailbox implements Mailbox {
     } = {},
   ): Promise<MailboxStatus & { recent: readonly number[] }> {
     return this.#locked(async () => {
-      await this.#reconcile(opts.origin ?? null);
-      const recent = opts.claimRecent ? await this.#claimNew() : [...this.#recent].sort((a, b) => a - b);
+      // A new subscriber's watch starts before the listing, so it covers every change after it.
+      if (opts.subscribe) this.#watch.start();
+      try {
+        await this.#reconcile(opts.origin ?? null);
+      } catch (e) {
+        if (this.#fan.size === 0) this.#watch.stop();
+        throw e;
+      }
+      const recent = opts.claimRecent ? await this.#claimNew() : [...this.#fan.recent].sort((a, b) => a - b);
       if (opts.subscribe) this.subscribe(opts.subscribe.listener, opts.subscribe);
-      return { ...this.#status(), recent };
+      return { ...(await this.#status()), recent };
     });
   }
 
@@ -173,12 +156,12 @@ export class MaildirMailbox implements Mailbox {
     return this.#locked(() => this.#reconcile(opts.origin ?? null));
   }
 
-  #status(): MailboxStatus {
+  async #status(): Promise<MailboxStatus> {
     return {
       uidValidity: this.#row.uidvalidity,
       uidNext: this.#row.uidnext,
       highestModseq: this.#row.highestmodseq,
-      messages: this.#entries.map(meta),
+      messages: await mapSliced(this.#entries, meta),
       keywords: [...(this.#keywords ?? [])],
     };
   }
@@ -188,7 +171,9 @@ export class MaildirMailbox implements Mailbox {
     const bases = c.count > 0 ? c.bases.split('/') : [];
     const letters = c.count > 0 ? c.letters.split('/') : [];
     const entries: Entry[] = new Array(c.count);
+    const slice = new TimeSlice();
     for (let i = 0; i < c.count; i++) {
+      if (slice.due()) await slice.pause();
       const l = letters[i] as string;
       entries[i] = {
         uid: c.uids[i] as number,
@@ -203,8 +188,21 @@ export class MaildirMailbox implements Mailbox {
     }
     this.#entries = entries;
     // Maildir: a message still in new/ has been seen by no mail reader (Maildir spec).
-    for (const e of entries) if (e.inNew) this.#recent.add(e.uid);
+    for (const e of entries) if (e.inNew) this.#fan.recent.add(e.uid);
     this.#loaded = true;
+  }
+
+  /** Whether the watch vouches that `sub` holds what the index says: fs.watch is on, has
+   *  reported no outside change, and the directory was listed under this watch less than
+   *  LIMITS.store.watchTrustMs ago (a safety net for events the kernel may drop on overflow). */
+  #watchCovers(sub: 'new' | 'cur'): boolean {
+    const l = this.#listed[sub];
+    return (
+      !this.#dirty[sub] &&
+      this.#watch.watching &&
+      l.epoch === this.#watch.epoch &&
+      Date.now() - l.at < LIMITS.store.watchTrustMs
+    );
   }
 
   /** Brings the index up to date with the files (maildir/scan.ts decides what to list). */
@@ -212,10 +210,15 @@ export class MaildirMailbox implements Mailbox {
     const keywords = await this.#loadKeywords();
     if (!this.#loaded) await this.#load(keywords);
     for (const sub of ['new', 'cur'] as const) if (this.#dirty[sub]) this.#scanned[sub] = null;
+    const watched = { new: this.#watchCovers('new'), cur: this.#watchCovers('cur') };
     this.#dirty = { new: false, cur: false };
-    const listing = await listMaildir(this.#dir, this.#scanned);
+    const epoch = this.#watch.epoch;
+    const listing = await listMaildir(this.#dir, this.#scanned, watched);
     if (!listing) return;
     const { skip, files } = listing;
+    if (this.#watch.watching && this.#watch.epoch === epoch) {
+      for (const sub of ['new', 'cur'] as const) if (!skip[sub]) this.#listed[sub] = { epoch, at: Date.now() };
+    }
     let modseq = this.#row.highestmodseq;
     const expunged: number[] = [];
     const changed: Entry[] = []; // flags changed (reported to sessions)
@@ -225,7 +228,7 @@ export class MaildirMailbox implements Mailbox {
       if (skip[e.inNew ? 'new' : 'cur']) continue;
       const f = files.get(e.base);
       if (!f) {
-        if (!this.#graveyard.has(e.uid)) expunged.push(e.uid);
+        if (this.#fan.grave(e.uid) === undefined) expunged.push(e.uid);
         continue;
       }
       files.delete(e.base);
@@ -239,13 +242,16 @@ export class MaildirMailbox implements Mailbox {
       }
     }
     // New files, in delivery order (names start with the delivery time).
-    const fresh = sortByDelivery([...files], ([base]) => base);
-    const stats = await statAll(fresh.map(([, f]) => join(this.#dir, f.inNew ? 'new' : 'cur', f.name)));
+    const fresh = await sortByDelivery(files, ([base]) => base);
+    const stats = await statAll(await mapSliced(fresh, ([, f]) => join(this.#dir, f.inNew ? 'new' : 'cur', f.name)));
     const added: Entry[] = [];
     let uidnext = this.#row.uidnext;
-    fresh.forEach(([base, f], i) => {
+    const slice = new TimeSlice();
+    for (let i = 0; i < fresh.length; i++) {
+      if (slice.due()) await slice.pause();
+      const [base, f] = fresh[i] as (typeof fresh)[number];
       const st = stats[i];
-      if (!st) return; // gone meanwhile
+      if (!st) continue; // gone meanwhile
       const sizeInName = /,S=(\d+)/.exec(base);
       added.push({
         uid: uidnext++,
@@ -257,7 +263,7 @@ export class MaildirMailbox implements Mailbox {
         size: sizeInName ? Number(sizeInName[1]) : st.size,
         internalDate: Math.floor(st.mtimeMs),
       });
-    });
+    }
     this.#scanned = listing.next;
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
     const expModseq = expunged.length > 0 ? ++modseq : modseq;
@@ -298,10 +304,10 @@ export class MaildirMailbox implements Mailbox {
       const updated = new Map(moved.map((e) => [e.uid, e]));
       this.#entries = [...this.#entries.filter((e) => !gone.has(e.uid)).map((e) => updated.get(e.uid) ?? e), ...added];
     }
-    for (const uid of expunged) this.#recent.delete(uid);
-    if (changed.length > 0) this.#emit({ kind: 'flags', messages: changed.map(meta) }, origin);
-    if (added.length > 0) this.#emitExists(added, origin);
-    if (expunged.length > 0) this.#emit({ kind: 'expunge', uids: expunged, modseq: expModseq }, origin);
+    for (const uid of expunged) this.#fan.recent.delete(uid);
+    if (changed.length > 0) this.#fan.emit({ kind: 'flags', messages: changed.map(meta) }, origin);
+    if (added.length > 0) this.#fan.emitExists(await mapSliced(added, meta), origin);
+    if (expunged.length > 0) this.#fan.emit({ kind: 'expunge', uids: expunged, modseq: expModseq }, origin);
   }
 
   /** Commits one change with its journal entries (index/client.ts: off the event loop). */
@@ -311,8 +317,8 @@ export class MaildirMailbox implements Mailbox {
 
   /** Takes every untaken \Recent message (returns their UIDs) and moves new/ messages to cur/. */
   async #claimNew(): Promise<number[]> {
-    const claimed = [...this.#recent].sort((a, b) => a - b);
-    this.#recent.clear();
+    const claimed = [...this.#fan.recent].sort((a, b) => a - b);
+    this.#fan.recent.clear();
     const moved: Entry[] = [];
     for (const e of this.#entries) {
       if (!e.inNew) continue;
@@ -353,19 +359,31 @@ export class MaildirMailbox implements Mailbox {
 
   /** Opens a message for reading; works for expunged messages not yet acknowledged. The file
    *  handle stays valid whatever happens to the name afterwards. */
-  openMessage(uid: number): Promise<MessageBody | null> {
+  async openMessage(uid: number): Promise<MessageBody | null> {
+    // Without the lock (readers must not queue behind a write waiting for the index): a rename
+    // by STORE or EXPUNGE between finding the name and opening it shows as ENOENT, and the name
+    // is looked up again; only then under the lock, where names hold still.
+    for (let tries = 0; tries < 3; tries++) {
+      const r = await this.#tryOpen(uid);
+      if (r !== 'moved') return r;
+    }
     return this.#locked(async () => {
-      const e = this.#find(uid);
-      const path = e ? this.#path(e) : this.#graveyard.get(uid)?.path;
-      if (!path) return null;
-      try {
-        const fh = await open(path, 'r');
-        return fileBody(fh, e?.size ?? (await fh.stat()).size);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw err;
-      }
+      const r = await this.#tryOpen(uid);
+      return r === 'moved' ? null : r; // another program removed it
     });
+  }
+
+  async #tryOpen(uid: number): Promise<MessageBody | null | 'moved'> {
+    const e = this.#find(uid);
+    const path = e ? this.#path(e) : this.#fan.grave(uid);
+    if (!path) return null;
+    try {
+      const fh = await open(path, 'r');
+      return fileBody(fh, e?.size ?? (await fh.stat()).size);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'moved';
+      throw err;
+    }
   }
 
   /** Changes flags (RFC 9051 §6.4.6). Returns the messages whose flags changed, and the UIDs
@@ -419,7 +437,7 @@ export class MaildirMailbox implements Mailbox {
           counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
         });
         this.#row = { ...this.#row, highestmodseq: modseq };
-        this.#emit({ kind: 'flags', messages: changed.map(meta) }, opts.origin ?? null);
+        this.#fan.emit({ kind: 'flags', messages: changed.map(meta) }, opts.origin ?? null);
       }
       return { changed: changed.map(meta), modifiedRefused: refused };
     });
@@ -442,8 +460,7 @@ export class MaildirMailbox implements Mailbox {
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         }
-        this.#graveyard.set(uid, { path: grave, waiting: new Set(this.#listeners.keys()) });
-        this.#recent.delete(uid);
+        this.#fan.bury(uid, grave);
         gone.push(uid);
       }
       if (gone.length === 0) return gone;
@@ -456,27 +473,15 @@ export class MaildirMailbox implements Mailbox {
         counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
       });
       this.#row = { ...this.#row, highestmodseq: modseq };
-      this.#emit({ kind: 'expunge', uids: gone, modseq }, origin);
-      for (const uid of gone) await this.#buryIfDone(uid);
+      this.#fan.emit({ kind: 'expunge', uids: gone, modseq }, origin);
+      for (const uid of gone) await this.#fan.unlinkIfDone(uid);
       return gone;
     });
   }
 
   /** A subscriber has told its client about these expunges (or no longer needs them). */
   acknowledgeExpunges(listener: ChangeListener, uids: readonly number[]): void {
-    for (const uid of uids) {
-      const g = this.#graveyard.get(uid);
-      if (!g) continue;
-      g.waiting.delete(listener);
-      void this.#buryIfDone(uid);
-    }
-  }
-
-  async #buryIfDone(uid: number): Promise<void> {
-    const g = this.#graveyard.get(uid);
-    if (!g || g.waiting.size > 0) return;
-    this.#graveyard.delete(uid);
-    await unlink(g.path).catch(() => {});
+    this.#fan.acknowledge(listener, uids);
   }
 
   /** Adds a message (APPEND, COPY, MOVE): written durably into cur/ with its flags, then indexed.
@@ -520,14 +525,14 @@ export class MaildirMailbox implements Mailbox {
       });
       this.#row = { ...this.#row, uidnext: entry.uid + 1, highestmodseq: entry.modseq };
       this.#entries.push(entry);
-      this.#emitExists([entry], origin);
+      this.#fan.emitExists([meta(entry)], origin);
       return entry.uid;
     });
   }
 
   /** \Recent messages no session has taken yet (STATUS RECENT, RFC 3501 §6.3.10). */
   get unclaimed(): number {
-    return this.#recent.size;
+    return this.#fan.recent.size;
   }
 
   /** Metadata of one message (for COPY/MOVE and FETCH). */
@@ -540,14 +545,29 @@ export class MaildirMailbox implements Mailbox {
   async cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>> {
     const live = uids.filter((uid) => this.#find(uid));
     if (live.length === 0) return new Map();
-    return new Map(await this.#index.cachedMany(this.#row.id, live, field));
+    const found = new Map(await this.#index.cachedMany(this.#row.id, live, field));
+    for (const uid of live) {
+      const pending = this.#cacheWrites.get(`${uid} ${field}`);
+      if (pending !== undefined) found.set(uid, pending);
+    }
+    return found;
   }
 
   /** Stores parsed data for several messages in one transaction (one FETCH command's worth).
-   *  Only for messages still indexed: an expunged one has no row to hang the cache on. */
+   *  Only for messages still indexed: an expunged one has no row to hang the cache on. Until
+   *  committed, cached() answers from memory: a caller need not wait for the index lock. */
   async setCached(entries: readonly (readonly [uid: number, field: CacheField, value: string])[]): Promise<void> {
     const live = entries.filter(([uid]) => this.#find(uid));
-    if (live.length > 0) await this.#index.setCachedMany(this.#row.id, live);
+    if (live.length === 0) return;
+    for (const [uid, field, value] of live) this.#cacheWrites.set(`${uid} ${field}`, value);
+    try {
+      await this.#index.setCachedMany(this.#row.id, live);
+    } finally {
+      for (const [uid, field, value] of live) {
+        const key = `${uid} ${field}`;
+        if (this.#cacheWrites.get(key) === value) this.#cacheWrites.delete(key);
+      }
+    }
   }
 
   vanishedSince(modseq: number): Promise<number[]> {
@@ -576,24 +596,4 @@ export class MaildirMailbox implements Mailbox {
       this.#watch.start();
     }
   }
-}
-
-function meta(e: Entry): MessageMeta {
-  return { uid: e.uid, flags: e.flags, modseq: e.modseq, size: e.size, internalDate: new Date(e.internalDate) };
-}
-
-function row(e: Entry): MessageRow {
-  return {
-    uid: e.uid,
-    base: e.base,
-    inNew: e.inNew,
-    letters: e.letters,
-    modseq: e.modseq,
-    size: e.size,
-    internalDate: e.internalDate,
-  };
-}
-
-function appended(e: Entry): JournalRow {
-  return { modseq: e.modseq, kind: 'append', uid: e.uid };
 }

@@ -9,6 +9,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
+import { mapSliced, sortSliced, TimeSlice } from '../../core/slice.ts';
 import { splitName } from './flags.ts';
 
 /** How old a directory mtime must be before a listing of it is trusted to be complete. */
@@ -43,54 +44,65 @@ function gone(e: unknown): never {
   throw e;
 }
 
-/** Lists what changed; null when neither directory changed since `state`. */
-export async function listMaildir(dir: string, state: ScanState): Promise<Listing | null> {
+/** Lists what changed; null when neither directory changed since `state`. A directory that is
+ *  `watched` (fs.watch is on, has said nothing, and it was listed since: maildir/mailbox.ts) is
+ *  not listed whatever its mtime says: our own renames move it too. */
+export async function listMaildir(
+  dir: string,
+  state: ScanState,
+  watched: Readonly<Record<Sub, boolean>> = { new: false, cur: false },
+): Promise<Listing | null> {
+  if (watched.new && watched.cur) return null;
   const started = Date.now();
   const [stNew, stCur] = await Promise.all([stat(join(dir, 'new')), stat(join(dir, 'cur'))]).catch(gone);
   // Each directory separately: a delivery changes new/ only, so a mailbox with 100,000 messages
   // in cur/ lists just new/ to see it (IDLE latency does not grow with the mailbox).
-  const skip = { new: state.new === stNew.mtimeMs, cur: state.cur === stCur.mtimeMs };
+  const skip = {
+    new: watched.new || state.new === stNew.mtimeMs,
+    cur: watched.cur || state.cur === stCur.mtimeMs,
+  };
   if (skip.new && skip.cur) return null;
   const files = new Map<string, FileOnDisk>();
+  const slice = new TimeSlice();
   for (const sub of ['cur', 'new'] as const) {
     if (skip[sub]) continue;
     const names = await readdir(join(dir, sub)).catch(gone);
     for (const name of names) {
+      if (slice.due()) await slice.pause();
       if (name.startsWith('.')) continue;
       const { base, letters } = splitName(name);
       files.set(base, { inNew: sub === 'new', letters: sub === 'new' ? '' : letters, name });
     }
   }
-  const trusted = (sub: Sub, mtime: number) => skip[sub] || started - mtime > MTIME_SLACK_MS;
-  return {
-    skip,
-    files,
-    next: {
-      new: trusted('new', stNew.mtimeMs) ? stNew.mtimeMs : null,
-      cur: trusted('cur', stCur.mtimeMs) ? stCur.mtimeMs : null,
-    },
-  };
+  // A directory skipped for its watch keeps its state: the mtime rule takes over from there.
+  const next = (sub: Sub, mtime: number) =>
+    watched[sub] ? state[sub] : skip[sub] || started - mtime > MTIME_SLACK_MS ? mtime : null;
+  return { skip, files, next: { new: next('new', stNew.mtimeMs), cur: next('cur', stCur.mtimeMs) } };
 }
 
 const PARTS = /^(\d+)\.(?:M(\d+))?(?:P(\d+))?(?:Q(\d+))?/;
 
-/** Sorts names by delivery time as compareNames (naming.ts) does, parsing each name once. */
-export function sortByDelivery<T>(items: readonly T[], name: (t: T) => string): T[] {
-  const keyed = items.map((t) => {
+/** Sorts names by delivery time as compareNames (naming.ts) does, parsing each name once (the
+ *  seconds and microseconds as one number) and giving way to the event loop while parsing. */
+export async function sortByDelivery<T>(items: Iterable<T>, name: (t: T) => string): Promise<T[]> {
+  const slice = new TimeSlice();
+  const keyed: { t: T; n: string; k: number; q: number; p: number }[] = [];
+  for (const t of items) {
     const n = name(t);
     const m = PARTS.exec(n);
-    return { t, n, k: m ? [Number(m[1]), Number(m[2] ?? 0), Number(m[4] ?? 0), Number(m[3] ?? 0)] : null };
-  });
-  keyed.sort((a, b) => {
-    if (a.k && b.k) {
-      for (let i = 0; i < 4; i++) {
-        const d = (a.k[i] as number) - (b.k[i] as number);
-        if (d !== 0) return d;
-      }
+    keyed[keyed.length] = m
+      ? { t, n, k: Number(m[1]) * 1e6 + Number(m[2] ?? 0), q: Number(m[4] ?? 0), p: Number(m[3] ?? 0) }
+      : { t, n, k: Number.NaN, q: 0, p: 0 };
+    if (slice.due()) await slice.pause();
+  }
+  const sorted = await sortSliced(keyed, (a, b) => {
+    if (!Number.isNaN(a.k) && !Number.isNaN(b.k)) {
+      const d = a.k - b.k || a.q - b.q || a.p - b.p;
+      if (d !== 0) return d;
     }
     return a.n < b.n ? -1 : a.n > b.n ? 1 : 0;
   });
-  return keyed.map((x) => x.t);
+  return mapSliced(sorted, (x) => x.t);
 }
 
 /** Stats files `limit` at a time; a file gone meanwhile gives null. */

@@ -44,6 +44,7 @@ export class DirWatch {
   #running = false;
   #queued = false;
   #active = false;
+  #epoch = 0;
   /** Names we are about to create, rename or remove, per directory, with a count. */
   readonly #expected = { new: new Map<string, number>(), cur: new Map<string, number>() };
 
@@ -56,6 +57,17 @@ export class DirWatch {
     return this.#active;
   }
 
+  /** Changes whenever watching starts, stops or falls back to polling: what was listed under an
+   *  earlier epoch is not covered by this watch's events. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** fs.watch is on for both directories (not polling): every outside change raises an event. */
+  get watching(): boolean {
+    return this.#active && this.#poll === null && this.#watchers.length === 2;
+  }
+
   /** True when watching failed and the mailbox is polled instead. */
   get polling(): boolean {
     return this.#poll !== null;
@@ -64,6 +76,7 @@ export class DirWatch {
   start(): void {
     if (this.#active) return;
     this.#active = true;
+    this.#epoch++;
     for (const sub of ['new', 'cur'] as const) {
       const path = join(this.#target.dir, sub);
       let w: FSWatcher;
@@ -79,6 +92,7 @@ export class DirWatch {
   }
 
   stop(): void {
+    this.#epoch++;
     this.#active = false;
     this.#queued = false;
     for (const w of this.#watchers.splice(0)) w.close();
@@ -94,6 +108,7 @@ export class DirWatch {
    *  covers both; events already counted stay valid. */
   #fallBack(path: string, e: NodeJS.ErrnoException): void {
     if (!this.#active || this.#poll) return;
+    this.#epoch++;
     for (const w of this.#watchers.splice(0)) w.close();
     this.#log?.warn(
       { event: 'maildir_watch_fallback', dir: path, code: e.code ?? null, err: e.message },
