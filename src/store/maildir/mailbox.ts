@@ -133,8 +133,8 @@ export class MaildirMailbox implements Mailbox {
   }
 
   /** New messages: \Recent for one read-write subscriber if there is one (the origin first),
-   *  else they wait for the next SELECT (RFC 3501 §2.3.2). */
-  #emitExists(added: readonly Entry[], origin: object | null): void {
+   *  else they wait for the next SELECT (RFC 3501 §2.3.2). True when a subscriber took them. */
+  #emitExists(added: readonly Entry[], origin: object | null): boolean {
     let owner: ChangeListener | null = null;
     for (const [l, o] of this.#listeners) {
       if (!o.claimsRecent) continue;
@@ -146,6 +146,7 @@ export class MaildirMailbox implements Mailbox {
     }
     if (!owner) for (const e of added) this.#recent.add(e.uid);
     this.#emit({ kind: 'exists', messages: added.map(meta), recentTo: owner }, origin);
+    return owner !== null;
   }
 
   /** Reconciles the index with the files. With `claimRecent` (SELECT) the caller takes every
@@ -300,8 +301,9 @@ export class MaildirMailbox implements Mailbox {
     }
     for (const uid of expunged) this.#recent.delete(uid);
     if (changed.length > 0) this.#emit({ kind: 'flags', messages: changed.map(meta) }, origin);
-    if (added.length > 0) this.#emitExists(added, origin);
+    const given = added.length > 0 && this.#emitExists(added, origin);
     if (expunged.length > 0) this.#emit({ kind: 'expunge', uids: expunged, modseq: expModseq }, origin);
+    if (given) await this.#toCur(added); // \Recent for a session now: not again after a reload
   }
 
   /** Commits one change with its journal entries (index/client.ts: off the event loop). */
@@ -313,8 +315,15 @@ export class MaildirMailbox implements Mailbox {
   async #claimNew(): Promise<number[]> {
     const claimed = [...this.#recent].sort((a, b) => a - b);
     this.#recent.clear();
+    await this.#toCur(this.#entries);
+    return claimed;
+  }
+
+  /** Moves those of `entries` still in new/ to cur/: #load takes a message in new/ for one no
+   *  session has had as \Recent (RFC 3501 §2.3.2), so one given to a session leaves new/. */
+  async #toCur(entries: readonly Entry[]): Promise<void> {
     const moved: Entry[] = [];
-    for (const e of this.#entries) {
+    for (const e of entries) {
       if (!e.inNew) continue;
       try {
         const [from, to] = [join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,`)];
@@ -330,7 +339,6 @@ export class MaildirMailbox implements Mailbox {
     }
     // Where a file is is not a change a client sees: no journal entry, no new MODSEQ.
     if (moved.length > 0) await this.#write({ update: moved });
-    return claimed;
   }
 
   #path(e: Entry): string {
