@@ -402,14 +402,24 @@ export class MaildirAccounts implements Mailboxes {
       const openBox = this.#open.get(key);
       this.#evict(key);
       this.#open.delete(key);
-      if (openBox && row) openBox.renamed({ ...row, name: m.to }, this.#dir(account, m.to));
+      if (openBox && row) {
+        openBox.renamed({ ...row, name: m.to }, this.#dir(account, m.to));
+        // Sessions that have it selected keep this object: it stays the one mailbox of the new
+        // name (a second object for the same folder would hand out the same UIDs and MODSEQs).
+        this.#open.set(`${account}\0${m.to}`, openBox);
+        this.release(account, openBox);
+      }
     }
   }
 
-  /** After a delivery: an open mailbox with sessions re-syncs, so they see EXISTS at once. */
+  /** After a delivery into new/: an open mailbox lists new/ at its next reconcile (its watch
+   *  may not have reported the file yet), and one with sessions re-syncs at once, so they see
+   *  EXISTS without waiting for the watch. */
   notifyDelivered(account: AccountId, name: string): void {
     const m = this.#open.get(`${account}\0${canonicalName(name)}`);
-    if (m && m.subscribers > 0) m.refresh().catch(() => {});
+    if (!m) return;
+    m.markDirty('new');
+    if (m.subscribers > 0) m.refresh().catch(() => {});
   }
 
   /** RFC 9051 §6.3.7: a name may be subscribed before it exists; it keeps an index row, so
@@ -417,6 +427,12 @@ export class MaildirAccounts implements Mailboxes {
   async setSubscribed(account: AccountId, name: string, on: boolean): Promise<void> {
     const canonical = canonicalName(name);
     let row = await this.#index.mailbox(account, canonical);
+    if (!row && (await this.exists(account, canonical))) {
+      // A folder with no index entry yet (a default folder never opened): it gets its entry the
+      // way opening it does, so that UNSUBSCRIBE has a row to record itself in.
+      this.release(account, await this.open(account, canonical));
+      row = await this.#index.mailbox(account, canonical);
+    }
     if (!row && on) {
       this.#dir(account, canonical);
       if ((await this.#index.mailboxes(account)).length >= 2 * LIMITS.mailboxes.maxPerAccount) {

@@ -39,8 +39,9 @@ export class Fanout {
     for (const l of this.#listeners.keys()) l(change, origin);
   }
 
-  /** New messages, \Recent for one read-write subscriber if there is one (the origin first). */
-  emitExists(metas: readonly MessageMeta[], origin: object | null): void {
+  /** New messages, \Recent for one read-write subscriber if there is one (the origin first).
+   *  True when a subscriber took them (maildir/mailbox.ts then moves them out of new/). */
+  emitExists(metas: readonly MessageMeta[], origin: object | null): boolean {
     let owner: ChangeListener | null = null;
     for (const [l, o] of this.#listeners) {
       if (!o.claimsRecent) continue;
@@ -52,6 +53,7 @@ export class Fanout {
     }
     if (!owner) for (const m of metas) this.recent.add(m.uid);
     this.emit({ kind: 'exists', messages: metas, recentTo: owner }, origin);
+    return owner !== null;
   }
 
   /** The expunged message `uid` now lives at `path` until every current subscriber acked it. */

@@ -306,8 +306,9 @@ export class MaildirMailbox implements Mailbox {
     }
     for (const uid of expunged) this.#fan.recent.delete(uid);
     if (changed.length > 0) this.#fan.emit({ kind: 'flags', messages: changed.map(meta) }, origin);
-    if (added.length > 0) this.#fan.emitExists(await mapSliced(added, meta), origin);
+    const given = added.length > 0 && this.#fan.emitExists(await mapSliced(added, meta), origin);
     if (expunged.length > 0) this.#fan.emit({ kind: 'expunge', uids: expunged, modseq: expModseq }, origin);
+    if (given) await this.#toCur(added); // \Recent for a session now: not again after a reload
   }
 
   /** Commits one change with its journal entries (index/client.ts: off the event loop). */
@@ -319,8 +320,15 @@ export class MaildirMailbox implements Mailbox {
   async #claimNew(): Promise<number[]> {
     const claimed = [...this.#fan.recent].sort((a, b) => a - b);
     this.#fan.recent.clear();
+    await this.#toCur(this.#entries);
+    return claimed;
+  }
+
+  /** Moves those of `entries` still in new/ to cur/: #load takes a message in new/ for one no
+   *  session has had as \Recent (RFC 3501 §2.3.2), so one given to a session leaves new/. */
+  async #toCur(entries: readonly Entry[]): Promise<void> {
     const moved: Entry[] = [];
-    for (const e of this.#entries) {
+    for (const e of entries) {
       if (!e.inNew) continue;
       try {
         const [from, to] = [join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,`)];
@@ -336,7 +344,6 @@ export class MaildirMailbox implements Mailbox {
     }
     // Where a file is is not a change a client sees: no journal entry, no new MODSEQ.
     if (moved.length > 0) await this.#write({ update: moved });
-    return claimed;
   }
 
   #path(e: Entry): string {
