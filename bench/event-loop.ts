@@ -2,7 +2,7 @@
 // once (issue #11: "the event loop never waits on the database or the disk"):
 //   - heavy IMAP load: `--clients` (10) sessions on one mailbox, each looping SELECT, FETCH of
 //     flags and envelopes, STORE, UID SEARCH, APPEND and NOOP;
-//   - concurrent CLI writes: `arcline alias add` run over and over, and another process taking
+//   - concurrent CLI writes: `arcline alias add` once a second, and another process taking
 //     the mail index's write lock (BEGIN IMMEDIATE) for 2 s every 3 s, as a CLI or a backup can;
 //   - an index rebuild: a folder of `--rebuild` (100,000) messages the index has never seen
 //     (written as files before the server starts), selected during the load.
@@ -11,7 +11,7 @@
 // reported: commands per second and per-command latency of the load, the SELECT time of the
 // rebuilt folder, and the greeting latency of a client connecting every 50 ms.
 //
-//   npm run bench:event-loop [-- --seconds 30 --clients 10 --rebuild 100000]
+//   npm run bench:event-loop [-- --seconds 30 --clients 10 --rebuild 100000 --no-lock --no-cli]
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,7 +25,13 @@ import { runCli, spawnServer } from '../test/harness/process.ts';
 import { imapBenchConfig } from './lib/config.ts';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string' }, clients: { type: 'string' }, rebuild: { type: 'string' } },
+  options: {
+    seconds: { type: 'string' },
+    clients: { type: 'string' },
+    rebuild: { type: 'string' },
+    'no-lock': { type: 'boolean' },
+    'no-cli': { type: 'boolean' },
+  },
 });
 const SECONDS = Number(values.seconds ?? 30);
 const CLIENTS = Number(values.clients ?? 10);
@@ -125,7 +131,7 @@ async function lockHolder(): Promise<number> {
   const db = join(dir, 'state', 'mailindex.db');
   const script = `const { DatabaseSync } = require('node:sqlite'); const db = new DatabaseSync(process.argv[1]);
     db.exec('PRAGMA busy_timeout = 5000'); db.exec('BEGIN IMMEDIATE'); setTimeout(() => { db.exec('COMMIT'); }, 2000);`;
-  while (running) {
+  while (running && !values['no-lock']) {
     await new Promise<void>((resolve) => {
       spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '-e', script, db], { stdio: 'ignore' }).on(
         'exit',
@@ -140,9 +146,10 @@ async function lockHolder(): Promise<number> {
 
 async function cliWriter(): Promise<number> {
   let n = 0;
-  while (running) {
+  while (running && !values['no-cli']) {
     await runCli(['--config', config, 'alias', 'add', `a${n}@example.test`, USER]);
     n++;
+    await new Promise((r) => setTimeout(r, 1000)); // an admin's pace, not a CPU hog beside the server
   }
   return n;
 }
@@ -172,7 +179,7 @@ const cli = cliWriter();
 const greet = greeter();
 // The rebuild, 3 s into the load.
 await new Promise((r) => setTimeout(r, 3000));
-const big = await session();
+const big = await session(); // with --rebuild 0 an empty folder
 const t0 = performance.now();
 const selected = await big.cmd('SELECT Big');
 const rebuildMs = performance.now() - t0;

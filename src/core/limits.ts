@@ -126,9 +126,11 @@ export const LIMITS = {
      *  one): clients send a few dozen; every key is evaluated for every message, and the parsed
      *  keys are held in memory (BAD [LIMIT] beyond it). */
     maxSearchKeys: 1000,
-    /** A command that works through many messages (SEARCH on index data) yields to the event loop
-     *  after this much work (ms), so one user's search never stalls other clients. */
-    commandSliceMs: 10,
+    /** A command or store operation that works through many messages (SEARCH, FETCH 1:*, a
+     *  100,000-message SELECT or index rebuild: core/slice.ts) yields to the event loop after
+     *  this much work (ms), so one user's command never stalls other clients; with ten such
+     *  commands at once, the event loop's p99 delay stays near this. */
+    commandSliceMs: 5,
     /** MIME structure of a message (BODYSTRUCTURE, part sections, SEARCH, the base64 conversion
      *  of binary parts at APPEND): multiparts and message/rfc822 nested deeper than this are
      *  treated as opaque leaves ... */

@@ -143,7 +143,13 @@ export class MailIndex {
   constructor(path: string) {
     // synchronous=NORMAL in WAL mode: a crash may lose the last index commits, never corrupt
     // the index; the files stay the truth and the next sync re-reads them.
-    this.#db = openDatabase(path, { migrations: MIGRATIONS, pragmas: ['synchronous = NORMAL'] });
+    // busy_timeout 30 s: only the index worker threads wait for a lock another process (the CLI,
+    // a backup) holds, never the event loop, so a long wait costs one command's latency rather
+    // than a failed APPEND or index rebuild.
+    this.#db = openDatabase(path, {
+      migrations: MIGRATIONS,
+      pragmas: ['synchronous = NORMAL', 'busy_timeout = 30000'],
+    });
     this.#q = prepare(this.#db);
   }
 
