@@ -1,6 +1,6 @@
 // Long loops on the event loop give way to other work every SLICE_MS: a command or a store
 // operation over 100,000 messages (a SELECT, an index rebuild, FETCH 1:*) must not hold every
-// other client up while it runs (docs/architecture.md §6, §8). Usage, in an async loop:
+// other client up while it runs (docs/architecture.md §5, §7). Usage, in an async loop:
 //   const slice = new TimeSlice();
 //   for (...) { ...; if (slice.due()) await slice.pause(); }
 

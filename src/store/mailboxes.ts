@@ -1,10 +1,10 @@
 // The mailbox seam: what IMAP (and later JMAP and Sieve's fileinto) may know of stored mail.
 // Protocol code reaches mailboxes, messages, bodies and changes only through these interfaces;
-// it knows no file, path or SQL (docs/architecture.md §2, §8). The Maildir implementation is
+// it knows no file, path or SQL (docs/architecture.md §2, §7). The Maildir implementation is
 // store/maildir/ (MaildirAccounts, MaildirMailbox); test/store/contract.ts is the contract every
 // implementation passes (a PostgreSQL one comes with issue #18).
 //
-// Changes and MODSEQ (RFC 7162 §3.1, docs/architecture.md §8): every append, flag change and
+// Changes and MODSEQ (RFC 7162 §3.1, docs/architecture.md §7): every append, flag change and
 // expunge of a mailbox is an entry of its change journal with a MODSEQ greater than every earlier
 // one, committed in the same transaction as the change itself. A MailboxChange event is a batch
 // of such committed entries, handed to the subscribers of the mailbox in journal order, after the

@@ -1,6 +1,6 @@
 // The mail index as the server uses it: every query runs in an index worker thread
 // (index/worker.ts) and comes back as a promise, so the event loop never waits on SQLite
-// (issue #11, docs/architecture.md §8). Two threads share the database (WAL): writes go to one,
+// (issue #11, docs/architecture.md §7). Two threads share the database (WAL): writes go to one,
 // in the order they were made, and resolve once committed (a caller that tells a client a UID
 // or a MODSEQ awaits the write first); reads go to the other, so a write waiting for the lock
 // (held by the CLI, a backup) holds up neither the reads nor the event loop. A read issued after

@@ -62,7 +62,7 @@ const MIGRATIONS: readonly string[] = [
   // The parsed forms changed (imaptest compliance: body line counts, digest parts, ENVELOPE
   // groups and source routes): what was parsed before is parsed again on the next FETCH.
   'UPDATE cache SET envelope = NULL, structure = NULL;',
-  // The change journal (issue #11, docs/architecture.md §8): one row per append (kind 1), flag
+  // The change journal (issue #11, docs/architecture.md §7): one row per append (kind 1), flag
   // change (2) and expunge (3), with its MODSEQ, written in the transaction of the change. It
   // replaces `vanished` (whose rows become expunge entries). Entries other than expunges are
   // pruned below `journal_floor`; history from before the journal existed is below it too.

@@ -1,6 +1,6 @@
 // The index worker thread: owns the mail index database (db.ts) and runs every query of it, so
 // the event loop never waits on SQLite — not on a query, not on the busy timeout while another
-// process (the CLI, a backup) holds the write lock (issue #11, docs/architecture.md §8).
+// process (the CLI, a backup) holds the write lock (issue #11, docs/architecture.md §7).
 // Requests are handled one at a time, in the order they were posted; index/client.ts is the only
 // sender. It runs two of these threads on the same database (WAL): one for writes, one for
 // reads, so a write waiting for the lock does not hold up reads.

@@ -1,7 +1,7 @@
 // One Maildir mailbox as IMAP sees it, shared by every session of this process that has it open
 // (store/maildir/account.ts keeps one per account and name).
 //
-// Invariants (the Mailbox contract, store/mailboxes.ts; docs/architecture.md §8):
+// Invariants (the Mailbox contract, store/mailboxes.ts; docs/architecture.md §7):
 // - All reconciliation and writes run one at a time under the mailbox lock.
 // - `#entries` is the current state, sorted by UID; UIDs only grow. It changes only after the
 //   index worker committed the change with its journal entries; then the change is broadcast
