@@ -102,7 +102,7 @@ export function fileLiteral(fh: MessageBody, start: number, length: number, part
 }
 
 /** Messages whose cached ENVELOPE/BODYSTRUCTURE are asked of the index at once. */
-export const CACHE_BATCH = 256;
+export const CACHE_BATCH = 1000;
 
 /** Parsed data of the messages of a FETCH batch, from the index. */
 export type Known = { envelope: Map<number, string>; structure: Map<number, string> };

@@ -147,8 +147,11 @@ export class MessageCommands {
       const uid = uids[i] as number;
       if (i % CACHE_BATCH === 0) {
         const next = uids.slice(i, i + CACHE_BATCH);
-        if (wants.envelope) known.envelope = await view.mailbox.cached(next, 'envelope');
-        if (wants.structure) known.structure = await view.mailbox.cached(next, 'structure');
+        const none = Promise.resolve(new Map<number, string>());
+        [known.envelope, known.structure] = await Promise.all([
+          wants.envelope ? view.mailbox.cached(next, 'envelope') : none,
+          wants.structure ? view.mailbox.cached(next, 'structure') : none,
+        ]);
       }
       const meta = view.meta(uid);
       if (!meta) continue;

@@ -147,8 +147,8 @@ export async function searchMessages(view: SelectedView, key: SearchKey): Promis
 }
 
 const SEARCH_PARALLEL = 16;
-/** Messages whose cached fields are asked of the index at once. */
-const CACHE_BATCH = 512;
+/** Messages whose cached fields are asked of the index at once (a multiple of SEARCH_PARALLEL). */
+const CACHE_BATCH = 1024;
 
 /** Whether a key reads header fields that the index caches (SEARCHED_FIELDS). */
 function usesCachedFields(k: SearchKey): boolean {

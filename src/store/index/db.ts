@@ -259,6 +259,27 @@ export class MailIndex {
 
   cachedMany(mailbox: number, uids: readonly number[], field: CacheField): [number, string][] {
     const out: [number, string][] = [];
+    if (uids.length === 0) return out;
+    let lo = uids[0] as number;
+    let hi = lo;
+    for (const u of uids) {
+      if (u < lo) lo = u;
+      if (u > hi) hi = u;
+    }
+    // A dense set (FETCH 1:*, a batch of it): one range scan instead of a lookup per message.
+    if (hi - lo < 4 * uids.length) {
+      const wanted = new Set(uids);
+      const q = {
+        envelope: this.#q.cacheRangeEnvelope,
+        structure: this.#q.cacheRangeStructure,
+        search: this.#q.cacheRangeSearch,
+      }[field];
+      for (const r of q.all(mailbox, lo, hi) as Row[]) {
+        const uid = Number(r.uid);
+        if (typeof r.v === 'string' && wanted.has(uid)) out.push([uid, r.v]);
+      }
+      return out;
+    }
     for (const uid of uids) {
       const v = this.cached(mailbox, uid, field);
       if (v !== null) out.push([uid, v]);
@@ -339,6 +360,9 @@ function prepare(db: DatabaseSync) {
     setFloor: p('UPDATE mailboxes SET journal_floor = ? WHERE id = ? AND journal_floor < ?'),
     exists: p('SELECT 1 FROM messages WHERE mailbox = ? AND uid = ?'),
     cacheGet: p('SELECT envelope, structure, search FROM cache WHERE mailbox = ? AND uid = ?'),
+    cacheRangeEnvelope: p('SELECT uid, envelope AS v FROM cache WHERE mailbox = ? AND uid BETWEEN ? AND ?'),
+    cacheRangeStructure: p('SELECT uid, structure AS v FROM cache WHERE mailbox = ? AND uid BETWEEN ? AND ?'),
+    cacheRangeSearch: p('SELECT uid, search AS v FROM cache WHERE mailbox = ? AND uid BETWEEN ? AND ?'),
     cacheSearch: p(
       'INSERT INTO cache (mailbox, uid, search) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET search = excluded.search',
     ),
