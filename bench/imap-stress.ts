@@ -4,6 +4,10 @@
 // Reports operations/s (the sum of imaptest's per-command totals over the run), the average
 // milliseconds per command of the last report, and the number of `Error:` lines (state errors
 // imaptest found: sequence numbers above EXISTS, MODSEQ going back, unannounced keywords ...).
+// imaptest prints averages only, so during each run a probe (bench/lib/imap-probe.ts) logs in as
+// the first stressed user, one command at a time, and times a fixed mix (NOOP, UID FETCH 1:*
+// (FLAGS), FETCH BODY.PEEK[HEADER], UID SEARCH UNSEEN, STORE +FLAGS) from send to tagged reply:
+// p50/p99/max of those are the command latency reported per server and scenario.
 //
 // Needs an imaptest binary (set IMAPTEST=/path/to/imaptest; default /tmp/imaptest-src/src/imaptest,
 // where ../shared/tools/peers_setup.sh looks for it) linked against Debian's Dovecot libraries, and
@@ -17,11 +21,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli, spawnServer } from '../test/harness/process.ts';
 import { imapBenchConfig } from './lib/config.ts';
+import { type LatencySummary, PROBE_COMMANDS, type ProbeResult, startProbe, summarise } from './lib/imap-probe.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' } } });
 const SECONDS = Number(values.seconds ?? 30);
@@ -77,6 +82,22 @@ interface Result {
   readonly opsPerSec: number;
   readonly msPerCmd: string;
   readonly errors: number;
+  readonly probe: ProbeResult;
+}
+
+/** Runs imaptest and, beside it, the latency probe as `probeUser` (one of the stressed users). */
+async function stress(
+  port: number,
+  user: string,
+  users: number,
+  clients: number,
+  pass: string,
+  probeUser: string,
+): Promise<Result> {
+  const run = imaptest(port, user, users, clients, mboxFile, pass);
+  const probe = await startProbe(port, probeUser, pass);
+  const result = await run;
+  return { ...result, probe: await probe.stop() };
 }
 
 function imaptest(
@@ -86,7 +107,7 @@ function imaptest(
   clients: number,
   mboxFile: string,
   pass: string,
-): Promise<Result> {
+): Promise<Omit<Result, 'probe'>> {
   const args = [
     'host=127.0.0.1',
     `port=${port}`,
@@ -114,7 +135,8 @@ function imaptest(
       const sums = (lines[totals + 4] ?? '').trim().split(/\s+/).map(Number);
       const ops = sums.filter((n) => Number.isFinite(n)).reduce((a, b) => a + b, 0);
       const avg = [...lines].reverse().find((l) => l.includes('ms/cmd avg')) ?? '';
-      resolve({ opsPerSec: ops / SECONDS, msPerCmd: avg.replace('ms/cmd avg', '').trim(), errors });
+      const msPerCmd = avg.replace('ms/cmd avg', '').trim().split(/\s+/).join(' ');
+      resolve({ opsPerSec: ops / SECONDS, msPerCmd, errors });
     });
   });
 }
@@ -148,36 +170,56 @@ const imapPort = server.ports.imap?.[0] ?? 0;
 const dovecot = await reachable(10143);
 console.log(`imaptest ${IMAPTEST}; ${SECONDS} s per run; mbox of 200 varied messages`);
 const rows: string[] = [];
+const details: string[] = [];
+const ms = (n: number) => (n < 10 ? n.toFixed(1) : n.toFixed(0));
+const latency = (l: LatencySummary) => `${ms(l.p50)} / ${ms(l.p99)} / ${ms(l.max)}`;
+/** The table row for one server's run, and its per-command latencies for the lines below it. */
+function report(label: string, server: string, r: Result): LatencySummary {
+  const all = summarise(r.probe.samples);
+  const probe = `${latency(all)} (${all.count} commands, ${r.probe.refused} NO/BAD)`;
+  rows.push(`| ${label} | ${server} | ${r.opsPerSec.toFixed(1)} | ${r.errors} | ${probe} | ${r.msPerCmd} |`);
+  const each = PROBE_COMMANDS.map((c) => `${c} ${latency(summarise(r.probe.samples, c))}`).join('; ');
+  details.push(`${label}, ${server}: ${each}`);
+  if (r.probe.failure !== undefined) details.push(`${label}, ${server}: the probe stopped early: ${r.probe.failure}`);
+  return all;
+}
 for (const [label, clients, users] of [
   ['10 clients, 1 user', 10, 1],
   ['50 clients, 50 users', 50, 50],
 ] as const) {
-  console.log(`${label} ...`);
-  const a = await imaptest(
+  console.log(`${label} ... (load average over the last minute: ${loadavg()[0]?.toFixed(2)})`);
+  const a = await stress(
     imapPort,
     users > 1 ? 'stress%d@example.test' : 'stress1@example.test',
     users,
     clients,
-    mboxFile,
     PASSWORD,
+    'stress1@example.test',
   );
-  rows.push(`| ${label} | arcline | ${a.opsPerSec.toFixed(1)} | ${a.errors} | ${a.msPerCmd} |`);
+  const al = report(label, 'arcline', a);
   if (dovecot) {
-    const d = await imaptest(
+    const d = await stress(
       10143,
       users > 1 ? 'load%d@example.test' : 'load1@example.test',
       users,
       clients,
-      mboxFile,
       'load-pass',
+      'load1@example.test',
     );
-    rows.push(`| ${label} | Dovecot | ${d.opsPerSec.toFixed(1)} | ${d.errors} | ${d.msPerCmd} |`);
-    rows.push(`| ${label} | ratio | ${(a.opsPerSec / d.opsPerSec).toFixed(2)}x | | |`);
+    const dl = report(label, 'Dovecot', d);
+    const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}x`;
+    rows.push(
+      `| ${label} | arcline/Dovecot | ${ratio(a.opsPerSec, d.opsPerSec)} | | p50 ${ratio(al.p50, dl.p50)}, p99 ${ratio(al.p99, dl.p99)} | |`,
+    );
   }
 }
-console.log('| run | server | operations/s | Error: lines | ms/cmd (last report, per command) |');
-console.log('| --- | --- | ---: | ---: | --- |');
+console.log(
+  '| run | server | operations/s | Error: lines | probe latency p50 / p99 / max ms | ms/cmd (last report, per command) |',
+);
+console.log('| --- | --- | ---: | ---: | --- | --- |');
 for (const r of rows) console.log(r);
+console.log('probe latency per command, p50 / p99 / max ms:');
+for (const d of details) console.log(`  ${d}`);
 if (!dovecot) console.log('(the Dovecot peer on 127.0.0.1:10143 is not running: ../shared/tools/peers_setup.sh up)');
 server.child.kill('SIGTERM');
 await server.exited;
