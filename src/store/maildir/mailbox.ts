@@ -135,6 +135,7 @@ export class MaildirMailbox implements Mailbox {
       subscribe?: { readonly listener: ChangeListener } & SubscribeOptions;
     } = {},
   ): Promise<MailboxStatus & { recent: readonly number[] }> {
+    this.#reconciles++;
     return this.#locked(async () => {
       // A new subscriber's watch starts before the listing, so it covers every change after it.
       if (opts.subscribe) this.#watch.start();
@@ -147,14 +148,24 @@ export class MaildirMailbox implements Mailbox {
       const recent = opts.claimRecent ? await this.#claimNew() : [...this.#fan.recent].sort((a, b) => a - b);
       if (opts.subscribe) this.subscribe(opts.subscribe.listener, opts.subscribe);
       return { ...(await this.#status()), recent };
-    });
+    }).finally(() => this.#reconciles--);
   }
 
   /** Reconciles with the files without building a status (deliveries, NOOP, IDLE): changes
    *  reach the sessions as events. */
   refresh(opts: { origin?: object } = {}): Promise<void> {
-    return this.#locked(() => this.#reconcile(opts.origin ?? null));
+    // Nothing to look at when the watch vouches for both directories and no reconcile is under
+    // way (a delivery's): a NOOP or an IDLE does not queue behind another session's write (its
+    // changes arrive as events anyway).
+    if (this.#loaded && this.#reconciles === 0 && this.#watchCovers('new') && this.#watchCovers('cur')) {
+      return Promise.resolve();
+    }
+    this.#reconciles++;
+    return this.#locked(() => this.#reconcile(opts.origin ?? null)).finally(() => this.#reconciles--);
   }
+
+  /** Reconciles queued or running (see refresh()). */
+  #reconciles = 0;
 
   async #status(): Promise<MailboxStatus> {
     return {
