@@ -231,12 +231,22 @@ describe('IMAP server', () => {
         ' "MIXED" ("BOUNDARY" "outer") NIL NIL NIL))',
       't5 OK FETCH completed',
     ]);
-    // Parsed once, then served from the index cache (files never change in a Maildir).
+    // Parsed once, then served from the index cache (files never change in a Maildir). The
+    // server writes the cache after its reply (not waited for); this is another store object on
+    // the same index, so it waits for the commit (bounded).
     const cachedBox = await s.admin.store.accounts.open('alice@example.test' as AccountId, 'Structure');
     await cachedBox.sync();
-    assert.match((await cachedBox.cached([1], 'structure')).get(1) ?? '', /"subtype":"mixed"/);
+    const committed = async (field: 'structure' | 'envelope') => {
+      for (let i = 0; i < 500; i++) {
+        const v = (await cachedBox.cached([1], field)).get(1);
+        if (v !== undefined) return v;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return '';
+    };
+    assert.match(await committed('structure'), /"subtype":"mixed"/);
     await c.cmd('FETCH 1 ENVELOPE');
-    assert.match((await cachedBox.cached([1], 'envelope')).get(1) ?? '', /^\(NIL "structure" /);
+    assert.match(await committed('envelope'), /^\(NIL "structure" /);
     const body = await c.cmd('FETCH 1 BODY');
     assert.match(
       body[0] ?? '',
