@@ -283,7 +283,7 @@ test('memory during a 40 MB binary APPEND: the server never holds the message (h
   }
   assert.match(reply, /^a OK /);
   t.diagnostic(
-    `heap + buffers after GC: ${mb(base)} before, at most ${mb(peak)} during the APPEND of ${mb(msg.length)} (+${mb(peak - base)})`,
+    `heap + buffers after GC: ${mb(base)} before, at most ${mb(peak)} during the APPEND of ${mb(msg.length)} (${peak >= base ? '+' : ''}${mb(peak - base)})`,
   );
   // About 1 MB here (a spool's first MB is kept in memory); holding the message would be 40 MB.
   assert.ok(peak - base < 8 * MB, `the server held ${mb(peak - base)} more for a ${mb(msg.length)} message`);
