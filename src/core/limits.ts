@@ -137,6 +137,11 @@ export const LIMITS = {
     maxMimeDepth: 20,
     /** ... and at most this many body parts of one message are looked at. */
     maxMimeParts: 10_000,
+    /** The base64 conversion of binary parts at APPEND: a part (or message) whose header block is
+     *  larger than this is stored as sent (as [smtp] max_header_size by default; imap/mime.ts
+     *  keeps as much of a header for BODYSTRUCTURE). Bounds what the conversion of a streamed
+     *  message holds in memory. */
+    maxMimeHeaderBytes: 256 * 1024,
   },
   mailboxes: {
     /** Maildir++ keeps a folder as one directory entry ".<modified UTF-7 name>", and a file name

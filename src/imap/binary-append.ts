@@ -4,11 +4,17 @@
 // base64 keeps them exact, and BINARY[...] (RFC 3516 §4.2) decodes them back to what was sent,
 // while BODY[...] returns the encoded text, never the raw bytes.
 //
+// Every size is converted. This file does it for a message held in memory (an APPEND literal up
+// to LIMITS.imap.streamAppendAbove, collected by the framer); a larger literal8 is streamed to a
+// spool as sent and converted chunk by chunk by binary-spool.ts, to the same bytes (its tests
+// compare the two), never held whole. The helpers below (contentType, rewriteHeader) serve both.
+//
 // Pure and bounded: Buffer in, Buffer out (the input itself when nothing is binary). One pass
 // over the lines per nesting level (indexOf and byte comparisons, no RegExp on the content);
-// nesting and the number of parts are bounded by LIMITS.imap.maxMimeDepth/maxMimeParts,
-// beyond which parts are stored as sent. Line endings may still be LF or CRLF here (this runs
-// before the normalisation to CRLF): a line ends at LF, a CR before it belongs to the ending.
+// nesting, the number of parts and the size of a header block are bounded (BINARY_LIMITS:
+// LIMITS.imap.maxMimeDepth, maxMimeParts, maxMimeHeaderBytes), beyond which parts are stored as
+// sent. Line endings may still be LF or CRLF here (this runs before the normalisation to CRLF):
+// a line ends at LF, a CR before it belongs to the ending.
 
 import { LIMITS } from '../core/limits.ts';
 import { headerValue, parseParams } from './mime.ts';
@@ -26,15 +32,32 @@ interface Edit {
   data: Buffer;
 }
 
+/** The bounds of the conversion; tests pass smaller ones. */
+export interface BinaryLimits {
+  /** Multiparts and message/rfc822 nested deeper are stored as sent. */
+  readonly maxDepth: number;
+  /** Entities (the message, body parts, encapsulated messages) looked at; the rest as sent. */
+  readonly maxParts: number;
+  /** An entity whose header block is larger is stored as sent. */
+  readonly maxHeader: number;
+}
+
+export const BINARY_LIMITS: BinaryLimits = {
+  maxDepth: LIMITS.imap.maxMimeDepth,
+  maxParts: LIMITS.imap.maxMimeParts,
+  maxHeader: LIMITS.imap.maxMimeHeaderBytes,
+};
+
 interface Walk {
   readonly msg: Buffer;
   readonly edits: Edit[];
+  readonly limits: BinaryLimits;
   parts: number;
 }
 
 /** `msg` with every binary part base64-encoded; `msg` itself when there is none. */
-export function encodeBinaryParts(msg: Buffer): Buffer {
-  const w: Walk = { msg, edits: [], parts: 0 };
+export function encodeBinaryParts(msg: Buffer, limits: BinaryLimits = BINARY_LIMITS): Buffer {
+  const w: Walk = { msg, edits: [], limits, parts: 0 };
   entity(w, 0, msg.length, 0);
   if (w.edits.length === 0) return msg;
   const out: Buffer[] = [];
@@ -49,12 +72,13 @@ export function encodeBinaryParts(msg: Buffer): Buffer {
 
 /** One entity (header and body) in msg[start, end). */
 function entity(w: Walk, start: number, end: number, depth: number): void {
-  if (++w.parts > LIMITS.imap.maxMimeParts) return;
+  if (++w.parts > w.limits.maxParts) return;
   const bodyStart = headerEnd(w.msg, start, end);
   if (bodyStart < 0) return; // no body
+  if (bodyStart - start > w.limits.maxHeader) return; // stored as sent
   const header = w.msg.subarray(start, bodyStart);
   const { type, subtype, boundary } = contentType(headerValue(header, 'content-type'));
-  if (depth >= LIMITS.imap.maxMimeDepth) return;
+  if (depth >= w.limits.maxDepth) return;
   if (type === 'multipart') {
     if (boundary) multipart(w, bodyStart, end, boundary, depth + 1);
     return;
@@ -120,7 +144,7 @@ function headerEnd(msg: Buffer, start: number, end: number): number {
 }
 
 /** RFC 2045 §5.1: type, subtype (lower case) and the boundary parameter of a Content-Type. */
-function contentType(value: string | null): { type: string; subtype: string; boundary: Buffer | null } {
+export function contentType(value: string | null): { type: string; subtype: string; boundary: Buffer | null } {
   if (value === null) return { type: 'text', subtype: 'plain', boundary: null };
   const semi = value.indexOf(';');
   const media = (semi < 0 ? value : value.slice(0, semi)).trim().toLowerCase();
@@ -134,7 +158,7 @@ function contentType(value: string | null): { type: string; subtype: string; bou
 
 /** The header with its Content-Transfer-Encoding field (and its folded lines) replaced by
  *  `Content-Transfer-Encoding: base64`; the other lines as they were. */
-function rewriteHeader(header: Buffer): Buffer {
+export function rewriteHeader(header: Buffer): Buffer {
   const out: Buffer[] = [];
   let replaced = false;
   let skipping = false;

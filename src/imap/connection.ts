@@ -131,7 +131,7 @@ export class Connection implements SessionDeps, OutputBounds {
   #switched = false;
   #zlib: { inflate: InflateRaw; deflate: DeflateRaw } | null = null;
   /** Streamed APPEND literals of the command being read, by literal index (null: none). */
-  #spools: Map<number, { writer: SpoolWriter; crlf: CrlfNormalizer }> | null = null;
+  #spools: Map<number, { writer: SpoolWriter; crlf: CrlfNormalizer | null }> | null = null;
   #spooled: Map<number, Promise<SpooledMessage>> | null = null;
   readonly #onData = (chunk: Buffer) => this.#enqueue(chunk);
   readonly #onClose = () => this.#closed();
@@ -384,19 +384,21 @@ export class Connection implements SessionDeps, OutputBounds {
       case 'continue':
         return this.#out.line('+ Ready for literal data');
       case 'literal-data': {
-        // A streamed APPEND message: spooled with CRLF line endings, like SMTP mail. The framer
-        // streams only after login; this is the last line of defence.
+        // A streamed APPEND message: spooled with CRLF line endings, like SMTP mail; a literal8
+        // (RFC 3516 §4.4) as sent, converted once complete (imap/binary-spool.ts: its binary
+        // parts to base64, then its line endings). The framer streams only after login; this
+        // is the last line of defence.
         if (!this.#authenticated) throw new Error('literal data before login');
         this.#spools ??= new Map();
         const spools = this.#spools;
         let sp = spools.get(ev.index);
         if (!sp) {
-          sp = { writer: this.#deps.store.createSpool(), crlf: new CrlfNormalizer() };
+          sp = { writer: this.#deps.store.createSpool(), crlf: ev.binary ? null : new CrlfNormalizer() };
           spools.set(ev.index, sp);
         }
-        await sp.writer.write(sp.crlf.push(ev.chunk));
+        await sp.writer.write(sp.crlf ? sp.crlf.push(ev.chunk) : ev.chunk);
         if (ev.end) {
-          await sp.writer.write(sp.crlf.end());
+          if (sp.crlf) await sp.writer.write(sp.crlf.end());
           this.#spooled ??= new Map();
           this.#spooled.set(ev.index, sp.writer.finish());
         }

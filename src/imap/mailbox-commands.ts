@@ -9,6 +9,7 @@ import { decodeMutf7 } from '../core/mutf7.ts';
 import { canonicalName, HIERARCHY, specialUseFor } from '../store/names.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { encodeBinaryParts } from './binary-append.ts';
+import { encodeBinarySpool } from './binary-spool.ts';
 import { fileMessage } from './file-message.ts';
 import { compilePattern } from './list-pattern.ts';
 import { selectList, selectLsub } from './list-select.ts';
@@ -16,6 +17,7 @@ import { SelectedView } from './selected.ts';
 import type { Session } from './session.ts';
 import type { Command, CommandOf, SequenceSet } from './wire/command.ts';
 import { astr, flagList, parseImapDate, seqSet } from './wire/encode.ts';
+import type { Literal } from './wire/framer.ts';
 
 type Cmd<N extends Command['name']> = CommandOf<N>;
 
@@ -398,11 +400,16 @@ export class MailboxCommands {
     return this.#ok(cmd.tag, `[APPENDUID ${validity} ${uids.join(',')}] APPEND completed`);
   }
 
-  async #spooled(
-    data: Buffer | { streamed: true; index: number; size: number },
-    index: number,
-  ): Promise<SpooledMessage> {
-    if (!Buffer.isBuffer(data)) return this.#s.deps.streamedLiteral(data.index ?? index);
+  async #spooled(data: Literal, index: number): Promise<SpooledMessage> {
+    if (!Buffer.isBuffer(data)) {
+      const spooled = await this.#s.deps.streamedLiteral(data.index ?? index);
+      if (!data.binary) return spooled; // CRLF line endings already
+      // RFC 3516 §4.4: a literal8 was spooled as sent; converted as below, chunk by chunk. The raw
+      // spool is freed now (the connection disposes it again at the end of the command).
+      const converted = await encodeBinarySpool(spooled, this.#s.deps.store.createSpool());
+      await spooled.dispose();
+      return converted;
+    }
     const w = this.#s.deps.store.createSpool();
     const crlf = new CrlfNormalizer(); // stored with CRLF line endings, like SMTP mail
     // RFC 3516 §4.4: binary parts become base64 first, so normalising line endings keeps them exact.

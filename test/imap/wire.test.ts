@@ -103,9 +103,47 @@ describe('framer', () => {
     );
     const cmd = ev.find((e) => e.type === 'command');
     assert.ok(cmd?.type === 'command');
-    assert.deepEqual(cmd.frame.literals, [{ streamed: true, index: 0, size: 20 }]);
+    assert.deepEqual(cmd.frame.literals, [{ streamed: true, index: 0, size: 20, binary: false }]);
     const parsed = parseCommand(cmd.frame);
     assert.ok(parsed.ok && parsed.command.name === 'APPEND');
+  });
+
+  test('a streamed literal8 (~{n}, RFC 3516) says so in its events and its marker; a collected one is bytes', () => {
+    const limits = { ...DEFAULT_FRAMER_LIMITS, streamAbove: 8 };
+    const bin = Buffer.from('\x00\n\r\x00bin\n\xff\r', 'latin1');
+    const bytes = Buffer.concat([
+      Buffer.from(`t APPEND INBOX ~{${bin.length}}\r\n`),
+      bin,
+      Buffer.from('\r\nu APPEND INBOX {9+}\r\nplain\ntx!\r\nv APPEND INBOX ~{3+}\r\n\x00\n\x00\r\n', 'latin1'),
+    ]);
+    // The literal-data events joined per literal, and the commands: the same for any split.
+    const summary = (ev: FramerEvent[]) => {
+      const out: unknown[] = [];
+      for (const e of ev) {
+        const last = out.at(-1) as { data?: string; binary?: boolean; ended?: boolean } | undefined;
+        if (e.type === 'literal-data' && last?.data !== undefined && !last.ended) {
+          assert.equal(e.binary, last.binary);
+          last.data += e.chunk.toString('latin1');
+          last.ended = e.end;
+        } else if (e.type === 'literal-data') {
+          out.push({ data: e.chunk.toString('latin1'), binary: e.binary, ended: e.end });
+        } else out.push(e.type === 'command' ? e.frame.literals : e.type);
+      }
+      return out;
+    };
+    const whole = summary(frames(bytes, limits));
+    assert.deepEqual(whole, [
+      'continue',
+      { data: bin.toString('latin1'), binary: true, ended: true },
+      [{ streamed: true, index: 0, size: bin.length, binary: true }],
+      { data: 'plain\ntx!', binary: false, ended: true },
+      [{ streamed: true, index: 0, size: 9, binary: false }],
+      [Buffer.from('\x00\n\x00', 'latin1')], // small: collected, whatever its kind
+    ]);
+    for (let i = 0; i <= bytes.length; i++)
+      assert.deepEqual(summary(frames(bytes, limits, [i])), whole, `split at ${i}`);
+    const everyByte = Array.from({ length: bytes.length - 1 }, (_, k) => k + 1);
+    assert.deepEqual(summary(frames(bytes, limits, everyByte)), whole, 'byte by byte');
   });
 });
 

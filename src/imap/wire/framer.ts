@@ -17,7 +17,9 @@
 // APPEND literals (the messages) may be as large as maxAppend; every other literal is small.
 // Small literals are collected in memory. An APPEND literal above `streamAbove` is not: its bytes
 // leave as `literal-data` events (the session spools them through the store) and the frame holds
-// a StreamedLiteral marker in its place, so a message never sits whole in memory here.
+// a StreamedLiteral marker in its place, so a message never sits whole in memory here. Both say
+// whether the literal is a literal8 (`~{n}`, RFC 3516 §4.4: binary content, spooled raw and
+// converted, imap/binary-spool.ts) or an ordinary literal (line endings normalised).
 
 import { LIMITS } from '../../core/limits.ts';
 
@@ -75,6 +77,8 @@ export interface StreamedLiteral {
   /** Index of the literal in its command, as in the events. */
   readonly index: number;
   readonly size: number;
+  /** Sent as a literal8 (`~{n}`, RFC 3516 §4.4). */
+  readonly binary: boolean;
 }
 
 export type Literal = Buffer | StreamedLiteral;
@@ -89,8 +93,15 @@ export type FramerEvent =
   | { readonly type: 'command'; readonly frame: Frame }
   /** A synchronizing literal was announced: send "+ ..." so the client sends it. */
   | { readonly type: 'continue' }
-  /** Bytes of a streamed APPEND literal (see StreamedLiteral); `end` on the last chunk. */
-  | { readonly type: 'literal-data'; readonly index: number; readonly chunk: Buffer; readonly end: boolean }
+  /** Bytes of a streamed APPEND literal (see StreamedLiteral); `end` on the last chunk; `binary`
+   *  for a literal8 (`~{n}`), on every chunk. */
+  | {
+      readonly type: 'literal-data';
+      readonly index: number;
+      readonly chunk: Buffer;
+      readonly end: boolean;
+      readonly binary: boolean;
+    }
   /** The current command is refused; `tag` as far as it could be read. */
   | {
       readonly type: 'error';
@@ -102,6 +113,14 @@ export type FramerEvent =
 
 const CR = 0x0d;
 const LF = 0x0a;
+
+interface ReadingLiteral {
+  buf: Buffer | null;
+  missing: number;
+  readonly index: number;
+  /** A literal8 (`~{n}`). */
+  readonly binary: boolean;
+}
 
 interface Pending {
   parts: Buffer[];
@@ -123,7 +142,7 @@ export class CommandFramer {
   #cmd: Pending | null = null;
   /** While reading a literal: its buffer (null when streamed, allocated once at its announced
    *  size, within the budget) and the bytes still missing. */
-  #literal: { buf: Buffer | null; missing: number; index: number } | null = null;
+  #literal: ReadingLiteral | null = null;
   /** After a fatal error nothing more is read. */
   #dead = false;
   #literalBytesRead = 0;
@@ -197,11 +216,12 @@ export class CommandFramer {
   }
 
   #literalBytes(chunk: Buffer, pos: number, events: FramerEvent[]): number {
-    const lit = this.#literal as { buf: Buffer | null; missing: number; index: number };
+    const lit = this.#literal as ReadingLiteral;
     const take = Math.min(lit.missing, chunk.length - pos);
     const data = chunk.subarray(pos, pos + take);
+    const end = lit.missing === take;
     if (lit.buf) data.copy(lit.buf, lit.buf.length - lit.missing);
-    else events.push({ type: 'literal-data', index: lit.index, chunk: data, end: lit.missing === take });
+    else events.push({ type: 'literal-data', index: lit.index, chunk: data, end, binary: lit.binary });
     lit.missing -= take;
     this.#literalBytesRead += take;
     if (lit.missing === 0) {
@@ -243,10 +263,10 @@ export class CommandFramer {
     if (lit.size === 0) {
       cmd.literals.push(Buffer.alloc(0));
     } else if (streamed) {
-      cmd.literals.push({ streamed: true, index, size: lit.size });
-      this.#literal = { buf: null, missing: lit.size, index };
+      cmd.literals.push({ streamed: true, index, size: lit.size, binary: lit.binary });
+      this.#literal = { buf: null, missing: lit.size, index, binary: lit.binary };
     } else {
-      this.#literal = { buf: Buffer.allocUnsafe(lit.size), missing: lit.size, index };
+      this.#literal = { buf: Buffer.allocUnsafe(lit.size), missing: lit.size, index, binary: lit.binary };
     }
     return lit.nonSync ? null : { type: 'continue' };
   }
@@ -287,7 +307,7 @@ function fresh(): Pending {
 }
 
 /** `{123}` or `{123+}` (LITERAL+), also `~{123}` (literal8, RFC 3516) at the end of a line. */
-function literalAtEnd(line: Buffer): { start: number; size: number; nonSync: boolean } | null {
+function literalAtEnd(line: Buffer): { start: number; size: number; nonSync: boolean; binary: boolean } | null {
   if (line.length < 3 || line[line.length - 1] !== 0x7d) return null;
   let i = line.length - 2;
   const nonSync = line[i] === 0x2b;
@@ -296,8 +316,8 @@ function literalAtEnd(line: Buffer): { start: number; size: number; nonSync: boo
   while (i >= 0 && (line[i] as number) >= 0x30 && (line[i] as number) <= 0x39) i--;
   if (i < 0 || line[i] !== 0x7b || digitsEnd - (i + 1) === 0 || digitsEnd - (i + 1) > 12) return null;
   const size = Number(line.subarray(i + 1, digitsEnd).toString('latin1'));
-  const start = i > 0 && line[i - 1] === 0x7e ? i - 1 : i;
-  return { start, size, nonSync };
+  const binary = i > 0 && line[i - 1] === 0x7e;
+  return { start: binary ? i - 1 : i, size, nonSync, binary };
 }
 
 function tagOf(first: Buffer): string | null {
