@@ -196,6 +196,9 @@ export class Connection implements SessionDeps, OutputBounds {
   send(parts: readonly Part[]): Promise<void> {
     return this.#out.send(parts);
   }
+  push(text: string): void {
+    this.#out.push(text);
+  }
   startTls(): Promise<void> {
     return this.#startTls(this.#deps.context());
   }

@@ -127,8 +127,7 @@ export class MailboxCommands {
   }
 
   async #ok(tag: string, text: string): Promise<void> {
-    await this.#s.flushUpdates(true);
-    await this.#s.reply(tag, 'OK', text);
+    await this.#s.done(tag, text);
   }
 
   async #select(cmd: Cmd<'SELECT'> | Cmd<'EXAMINE'>): Promise<void> {

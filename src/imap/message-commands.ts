@@ -76,8 +76,7 @@ export class MessageCommands {
 
   async #finish(tag: string, uidCommand: boolean, text: string): Promise<void> {
     // RFC 9051 §7.5.1: no EXPUNGE during FETCH/STORE/SEARCH; their UID forms may carry them.
-    await this.#s.flushUpdates(uidCommand);
-    await this.#s.reply(tag, 'OK', text);
+    await this.#s.done(tag, text, uidCommand);
   }
 
   // ---- FETCH ----

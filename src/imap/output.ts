@@ -5,6 +5,10 @@
 // Awaited responses never pile up (each waits for "drain"); fire-and-forget ones (IDLE updates)
 // could, for a client that does not read: past `maxQueued` bytes waiting, `onOverflow` is
 // called (the connection closes) and nothing more is queued.
+// Consecutive text parts go out in one socket write: each write is a system call (and, without
+// TCP_NODELAY, a second small segment would wait for the client's ACK). push() is the
+// synchronous form for IDLE updates: one write, no promise, so a change reaching hundreds of
+// idling sessions costs one write each and nothing else.
 
 import type { Socket } from 'node:net';
 import { constants, type DeflateRaw } from 'node:zlib';
@@ -47,14 +51,30 @@ export class Output {
     );
   }
 
-  async send(parts: readonly Part[]): Promise<void> {
+  /** False (and the connection told) once the client has left too much output unread. */
+  #withinBounds(): boolean {
     const b = this.#bounds;
-    if (this.#overflowed) return;
+    if (this.#overflowed) return false;
     if (b && this.queued > b.maxQueued) {
       this.#overflowed = true;
       b.onOverflow();
+      return false;
+    }
+    return true;
+  }
+
+  /** Writes `text` now, in one write, after everything sent before it (fire and forget). */
+  push(text: string): void {
+    if (!this.#withinBounds()) return;
+    if (this.#deflate) {
+      void this.send([text]); // the compressor needs its flush
       return;
     }
+    if (!this.#ended) this.#socket.write(text);
+  }
+
+  async send(parts: readonly Part[]): Promise<void> {
+    if (!this.#withinBounds()) return;
     await this.#send(parts);
     const d = this.#deflate;
     // A sync flush makes everything written so far decodable by the client now.
@@ -72,9 +92,16 @@ export class Output {
   }
 
   async #send(parts: readonly Part[]): Promise<void> {
-    for (const p of parts) {
+    for (let i = 0; i < parts.length; i++) {
+      let p = parts[i] as Part;
       if (this.#ended) return;
-      if (typeof p === 'string' || Buffer.isBuffer(p)) {
+      if (typeof p === 'string') {
+        // A run of text parts (untagged lines, then the tagged reply): one write.
+        while (typeof parts[i + 1] === 'string') p += parts[++i] as string;
+        if (!this.#write(p)) await this.#drain();
+        continue;
+      }
+      if (Buffer.isBuffer(p)) {
         if (!this.#write(p)) await this.#drain();
         continue;
       }

@@ -12,6 +12,9 @@
 //   it (RFC 9051 §7.3.5, RFC 3501 §7.2.6);
 // - \Recent (RFC 3501 §2.3.2): the messages the mailbox gave to this session, with `* N RECENT`
 //   after EXISTS (RFC 3501 §7.3.2; neither with IMAP4rev2).
+// Views that push changes at once (IDLE sets onPending) are run together in one microtask after
+// the mailbox has emitted the changes of its current step: each such session flushes once and
+// writes once, however many changes the step made and however many sessions share the mailbox.
 
 import { TimeSlice } from '../core/slice.ts';
 import type { ChangeListener, Mailbox, MailboxChange, MailboxStatus, MessageMeta } from '../store/mailboxes.ts';
@@ -35,8 +38,32 @@ export class SelectedView {
   readonly #keywords = new Set<string>();
   #pending: MailboxChange[] = [];
   readonly listener: ChangeListener;
-  /** Called when a change was queued (IDLE uses it to push updates at once). */
+  /** Called when a change was queued (IDLE uses it to push updates at once), from a microtask
+   *  shared by every such view (see #due). Must not throw. */
   onPending: (() => void) | null = null;
+  /** In #dueViews, waiting for the microtask. */
+  #due = false;
+  /** Views whose onPending runs in the next #runDue (one microtask for all of them). */
+  static #dueViews: SelectedView[] = [];
+  static readonly #runDue = (): void => {
+    const views = SelectedView.#dueViews;
+    SelectedView.#dueViews = [];
+    let failure: { error: unknown } | null = null;
+    for (const v of views) {
+      v.#due = false;
+      try {
+        v.onPending?.();
+      } catch (error) {
+        failure ??= { error }; // a bug: every other view still runs, then it surfaces as before
+      }
+    }
+    if (failure) {
+      const { error } = failure;
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  };
   /** RFC 7162 §3.1: with CONDSTORE on, flag updates carry MODSEQ. */
   condstore = false;
   /** RFC 7162 §3.2.10: with QRESYNC on, expunges are reported as VANISHED (UIDs). */
@@ -51,7 +78,10 @@ export class SelectedView {
     this.readOnly = readOnly;
     this.listener = (change) => {
       this.#pending.push(change);
-      if (this.onPending) queueMicrotask(() => this.onPending?.());
+      if (this.onPending && !this.#due) {
+        this.#due = true;
+        if (SelectedView.#dueViews.push(this) === 1) queueMicrotask(SelectedView.#runDue);
+      }
     };
   }
 

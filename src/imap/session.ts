@@ -75,6 +75,8 @@ export interface SessionDeps {
   readonly hostname: string;
   /** Sends response parts in order. */
   readonly send: (parts: readonly Part[]) => Promise<void>;
+  /** Writes text now, after everything sent before it, in one write (IDLE updates). */
+  readonly push: (text: string) => void;
   /** Upgrades the connection after "OK Begin TLS" was sent. */
   readonly startTls: () => Promise<void>;
   readonly secure: () => boolean;
@@ -200,11 +202,19 @@ export class Session {
     return this.state.principal.accountId;
   }
 
-  reply(tag: string, status: 'OK' | 'NO' | 'BAD', text: string): Promise<void> {
+  /** The tagged reply, after `untagged` lines (sent with it, in one write). */
+  reply(tag: string, status: 'OK' | 'NO' | 'BAD', text: string, untagged: readonly string[] = []): Promise<void> {
     const highest = this.#announceHighest;
     this.#announceHighest = null;
-    const before = highest === null || this.view === null ? [] : [`* OK [HIGHESTMODSEQ ${highest}] Highest\r\n`];
-    return this.deps.send([...before, `${tag} ${status} ${text}\r\n`]);
+    const parts = untagged.map((l) => `${l}\r\n`);
+    if (highest !== null && this.view !== null) parts.push(`* OK [HIGHESTMODSEQ ${highest}] Highest\r\n`);
+    parts.push(`${tag} ${status} ${text}\r\n`);
+    return this.deps.send(parts);
+  }
+
+  /** Pending unsolicited updates (expunges only when `allowExpunge`), then the tagged OK. */
+  done(tag: string, text: string, allowExpunge = true): Promise<void> {
+    return this.reply(tag, 'OK', text, this.view?.flush(allowExpunge) ?? []);
   }
 
   untagged(lines: readonly string[]): Promise<void> {
@@ -264,12 +274,12 @@ export class Session {
     switch (cmd.name) {
       case 'CAPABILITY':
         await this.untagged([`* CAPABILITY ${this.capabilities()}`]);
-        return this.#done(cmd.tag, 'CAPABILITY completed');
+        return this.done(cmd.tag, 'CAPABILITY completed');
       case 'NOOP':
       case 'CHECK':
         // The polling commands: look at the files now (RFC 9051 §6.1.2, §6.4.1).
         await this.#syncSelected();
-        return this.#done(cmd.tag, `${cmd.name} completed`);
+        return this.done(cmd.tag, `${cmd.name} completed`);
       case 'LOGOUT':
         await this.untagged(['* BYE Logging out']);
         await this.reply(cmd.tag, 'OK', 'LOGOUT completed');
@@ -280,7 +290,7 @@ export class Session {
         // RFC 2971: answer with our name; the client's values go to the log.
         this.deps.log.info({ client: cmd.params }, 'imap client id');
         await this.untagged(['* ID ("name" "arcline")']);
-        return this.#done(cmd.tag, 'ID completed');
+        return this.done(cmd.tag, 'ID completed');
       case 'STARTTLS':
         if (this.deps.secure()) return this.reply(cmd.tag, 'BAD', 'TLS is already active');
         await this.reply(cmd.tag, 'OK', 'Begin TLS negotiation now');
@@ -310,7 +320,7 @@ export class Session {
           }
         }
         await this.untagged([`* ENABLED${now.map((c) => ` ${c}`).join('')}`]);
-        return this.#done(cmd.tag, 'ENABLE completed');
+        return this.done(cmd.tag, 'ENABLE completed');
       }
       case 'COMPRESS': {
         // RFC 4978 §3: only DEFLATE; once on, it stays on.
@@ -325,7 +335,7 @@ export class Session {
       }
       case 'NAMESPACE':
         await this.untagged(['* NAMESPACE (("" ".")) NIL NIL']);
-        return this.#done(cmd.tag, 'NAMESPACE completed');
+        return this.done(cmd.tag, 'NAMESPACE completed');
       case 'IDLE':
         return this.#idle(cmd.tag);
       case 'SELECT':
@@ -347,12 +357,6 @@ export class Session {
       default:
         return this.#messages.run(cmd);
     }
-  }
-
-  /** Sends pending unsolicited updates, then the tagged OK. */
-  async #done(tag: string, text: string): Promise<void> {
-    await this.flushUpdates(true);
-    await this.reply(tag, 'OK', text);
   }
 
   /** Reconciles the selected mailbox with its files; changes reach every session's queue. */
@@ -424,9 +428,11 @@ export class Session {
     const view = this.view;
     let stop = () => {};
     if (view) {
-      // RFC 2177: while idling, updates go out as they happen (expunges included).
+      // RFC 2177: while idling, updates go out as they happen (expunges included): flushed and
+      // written at once, one write for all the lines.
       view.onPending = () => {
-        void this.untagged(view.flush(true));
+        const lines = view.flush(true);
+        if (lines.length > 0) this.deps.push(`${lines.join('\r\n')}\r\n`);
       };
       stop = () => {
         view.onPending = null;
@@ -449,7 +455,7 @@ export class Session {
     if (w?.kind === 'idle') {
       w.stop();
       if (line.toUpperCase() !== 'DONE') return this.reply(w.tag, 'BAD', 'Expected DONE');
-      return this.#done(w.tag, 'IDLE terminated');
+      return this.done(w.tag, 'IDLE terminated');
     }
   }
 

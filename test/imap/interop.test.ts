@@ -85,6 +85,9 @@ print(json.dumps({"folders": sorted(md.list_folders()), "inbox": msgs,
       send: async (parts) => {
         sent.push(parts.map(String).join(''));
       },
+      push: (text) => {
+        sent.push(text);
+      },
       startTls: async () => {},
       secure: () => false,
       remoteAddress: '192.0.2.10',
