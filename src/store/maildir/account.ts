@@ -61,10 +61,10 @@ export class MaildirAccounts implements Mailboxes {
   }
 
   /** The store is closing: every mailbox stops watching its files, idle timers are cleared. */
-  close(): void {
-    for (const m of this.#open.values()) m.close();
+  async close(): Promise<void> {
     for (const t of this.#idle.values()) clearTimeout(t);
     this.#idle.clear();
+    await Promise.all([...this.#open.values()].map((m) => m.close()));
   }
 
   #dir(account: AccountId, name: string): string {

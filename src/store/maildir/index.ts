@@ -164,7 +164,7 @@ export class MaildirStore implements MessageStore {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.#inFlight]);
-    this.#accounts?.close();
+    await this.#accounts?.close();
     await this.#index?.close();
     this.#log.debug('mail store closed');
   }

@@ -115,8 +115,9 @@ export class MaildirMailbox implements Mailbox {
   }
 
   /** The store is closing: no more watching or polling, whoever is still subscribed. */
-  close(): void {
+  close(): Promise<void> {
     this.#watch.stop();
+    return this.#lock.then(() => {}); // the reconcile or write under way finishes first
   }
 
   /** Messages held in memory (for the idle-mailbox budget of MaildirAccounts). */
@@ -135,7 +136,6 @@ export class MaildirMailbox implements Mailbox {
       subscribe?: { readonly listener: ChangeListener } & SubscribeOptions;
     } = {},
   ): Promise<MailboxStatus & { recent: readonly number[] }> {
-    this.#reconciles++;
     return this.#locked(async () => {
       // A new subscriber's watch starts before the listing, so it covers every change after it.
       if (opts.subscribe) this.#watch.start();
@@ -148,7 +148,7 @@ export class MaildirMailbox implements Mailbox {
       const recent = opts.claimRecent ? await this.#claimNew() : [...this.#fan.recent].sort((a, b) => a - b);
       if (opts.subscribe) this.subscribe(opts.subscribe.listener, opts.subscribe);
       return { ...(await this.#status()), recent };
-    }).finally(() => this.#reconciles--);
+    });
   }
 
   /** Reconciles with the files without building a status (deliveries, NOOP, IDLE): changes
@@ -157,14 +157,17 @@ export class MaildirMailbox implements Mailbox {
     // Nothing to look at when the watch vouches for both directories and no reconcile is under
     // way (a delivery's): a NOOP or an IDLE does not queue behind another session's write (its
     // changes arrive as events anyway).
-    if (this.#loaded && this.#reconciles === 0 && this.#watchCovers('new') && this.#watchCovers('cur')) {
-      return Promise.resolve();
-    }
+    const covered = this.#loaded && this.#watchCovers('new') && this.#watchCovers('cur');
+    if (covered && this.#reconciles === 0) return Promise.resolve();
+    // Only a refresh that has something to look at holds later ones (a NOOP behind another
+    // NOOP, or behind a SELECT, need not wait).
+    const run = this.#locked(() => this.#reconcile(opts.origin ?? null));
+    if (covered) return run;
     this.#reconciles++;
-    return this.#locked(() => this.#reconcile(opts.origin ?? null)).finally(() => this.#reconciles--);
+    return run.finally(() => this.#reconciles--);
   }
 
-  /** Reconciles queued or running (see refresh()). */
+  /** Refreshes queued or running that found something to look at (see refresh()). */
   #reconciles = 0;
 
   async #status(): Promise<MailboxStatus> {
