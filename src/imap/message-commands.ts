@@ -26,7 +26,7 @@ import { fileMessage } from './file-message.ts';
 import { mailboxName } from './mailbox-commands.ts';
 import { envelope, readHeader } from './message.ts';
 import { bodyStructure, deserializeStructure, type MimePart, parseStructure, serializeStructure } from './mime.ts';
-import type { Part } from './output.ts';
+import { OutputBatch, type Part } from './output.ts';
 import { inRanges, mergeRanges } from './ranges.ts';
 import { searchMessages } from './search.ts';
 import type { SelectedView } from './selected.ts';
@@ -142,6 +142,9 @@ export class MessageCommands {
       structure: items.some(needsStructure),
     };
     const known: Known = { envelope: new Map(), structure: new Map() };
+    // Responses of consecutive messages go out together (one write per 64 KiB, not several per
+    // message): system calls were most of a busy server's time.
+    const batch = new OutputBatch((parts) => this.#s.deps.send(parts));
     for (let i = 0; i < uids.length; i++) {
       const uid = uids[i] as number;
       if (i % CACHE_BATCH === 0) {
@@ -155,13 +158,15 @@ export class MessageCommands {
       const meta = view.meta(uid);
       if (!meta) continue;
       try {
-        await this.#fetchOne(view, uid, meta, items, setsSeen, cache, known);
+        await this.#fetchOne(view, uid, meta, items, setsSeen, cache, known, batch);
       } catch (e) {
         if (!(e instanceof UnknownCte)) throw e;
+        await batch.flush();
         void view.mailbox.setCached(cache).catch(() => {});
         return this.#s.reply(cmd.tag, 'NO', `[UNKNOWN-CTE] Cannot decode content-transfer-encoding ${e.message}`);
       }
     }
+    await batch.flush();
     // One transaction for the whole command, not awaited: it is a cache (cached() sees it at once).
     void view.mailbox.setCached(cache).catch(() => {});
     await this.#finish(cmd.tag, cmd.uid, 'FETCH completed');
@@ -175,6 +180,7 @@ export class MessageCommands {
     setsSeen: boolean,
     cache: [number, 'envelope' | 'structure', string][],
     known: Known,
+    batch: OutputBatch,
   ): Promise<void> {
     const mbox = view.mailbox;
     // The file is opened only when an item needs its bytes; ENVELOPE and BODYSTRUCTURE come
@@ -289,7 +295,7 @@ export class MessageCommands {
       }
       if (setsSeen && !flagsSent) add(`FLAGS ${flagList(view.flagsOf(uid))}`);
       out.push(')\r\n');
-      await this.#s.deps.send(out);
+      await batch.add(out); // before the file closes: it reads small ranges now
     } catch (e) {
       if (!(e instanceof Vanished)) throw e; // expunged under us: nothing to report (RFC 2180 §4.1.2)
     } finally {

@@ -93,16 +93,20 @@ export class Output {
 
   async #send(parts: readonly Part[]): Promise<void> {
     for (let i = 0; i < parts.length; i++) {
-      let p = parts[i] as Part;
+      const p = parts[i] as Part;
       if (this.#ended) return;
-      if (typeof p === 'string') {
-        // A run of text parts (untagged lines, then the tagged reply): one write.
-        while (typeof parts[i + 1] === 'string') p += parts[++i] as string;
-        if (!this.#write(p)) await this.#drain();
-        continue;
-      }
-      if (Buffer.isBuffer(p)) {
-        if (!this.#write(p)) await this.#drain();
+      if (typeof p === 'string' || Buffer.isBuffer(p)) {
+        // A run of text and bytes (untagged lines, FETCH responses with their literals, the
+        // tagged reply): one write.
+        const run: (string | Buffer)[] = [p];
+        for (let q = parts[i + 1]; typeof q === 'string' || Buffer.isBuffer(q); q = parts[i + 1]) {
+          run.push(q);
+          i++;
+        }
+        const chunk = run.every((x) => typeof x === 'string')
+          ? run.join('')
+          : Buffer.concat(run.map((x) => (typeof x === 'string' ? Buffer.from(x) : x)));
+        if (!this.#write(chunk)) await this.#drain();
         continue;
       }
       let pos = p.start;
@@ -134,5 +138,56 @@ export class Output {
       target.once('drain', done);
       this.#socket.once('close', done);
     });
+  }
+}
+
+/** Collects the responses of a command that answers many messages (FETCH) and sends them in
+ *  batches of about BATCH_BYTES: file ranges up to SMALL_FILE bytes are read into the batch at
+ *  once (their file may close right after add()), larger ones go out on their own, streamed. */
+export class OutputBatch {
+  static readonly BATCH_BYTES = 64 * 1024;
+  static readonly SMALL_FILE = 16 * 1024;
+  readonly #send: (parts: readonly Part[]) => Promise<void>;
+  #parts: Part[] = [];
+  #bytes = 0;
+
+  constructor(send: (parts: readonly Part[]) => Promise<void>) {
+    this.#send = send;
+  }
+
+  async add(parts: readonly Part[]): Promise<void> {
+    const large = parts.some((p) => typeof p === 'object' && !Buffer.isBuffer(p) && p.length > OutputBatch.SMALL_FILE);
+    if (large) {
+      await this.flush();
+      return this.#send(parts);
+    }
+    for (const p of parts) {
+      if (typeof p === 'string') {
+        this.#parts.push(p);
+        this.#bytes += p.length;
+      } else if (Buffer.isBuffer(p)) {
+        this.#parts.push(p);
+        this.#bytes += p.length;
+      } else {
+        const buf = Buffer.alloc(p.length, 0x20); // a literal's length is honoured whatever the file holds
+        let pos = 0;
+        while (pos < p.length) {
+          const { bytesRead } = await p.file.read(buf, pos, p.length - pos, p.start + pos);
+          if (bytesRead === 0) break;
+          pos += bytesRead;
+        }
+        this.#parts.push(buf);
+        this.#bytes += buf.length;
+      }
+    }
+    if (this.#bytes >= OutputBatch.BATCH_BYTES) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#parts.length === 0) return;
+    const parts = this.#parts;
+    this.#parts = [];
+    this.#bytes = 0;
+    await this.#send(parts);
   }
 }

@@ -38,12 +38,13 @@ async function pair(t: TestContext) {
   return { sock, client, writes, receivedAll };
 }
 
-test('send(): a run of text parts is one write; buffers keep their place', async (t) => {
+test('send(): a run of text and bytes is one write, in order', async (t) => {
   const p = await pair(t);
   const out = new Output(p.sock);
+  await out.send(['* 3 EXISTS\r\n', '* 1 RECENT\r\n']);
   await out.send(['* 3 EXISTS\r\n', '* 1 RECENT\r\n', Buffer.from('literal'), '\r\n', 'a1 OK done\r\n']);
-  assert.deepEqual(p.writes, ['* 3 EXISTS\r\n* 1 RECENT\r\n', '<buffer 7>', '\r\na1 OK done\r\n']);
-  const text = '* 3 EXISTS\r\n* 1 RECENT\r\nliteral\r\na1 OK done\r\n';
+  assert.deepEqual(p.writes, ['* 3 EXISTS\r\n* 1 RECENT\r\n', '<buffer 45>']);
+  const text = '* 3 EXISTS\r\n* 1 RECENT\r\n* 3 EXISTS\r\n* 1 RECENT\r\nliteral\r\na1 OK done\r\n';
   assert.equal(await p.receivedAll(text.length), text);
 });
 
