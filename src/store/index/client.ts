@@ -28,7 +28,9 @@ class Lane {
   /** Starts the thread if needed; resolves once it has opened (and migrated) the database. */
   ready(): Promise<void> {
     if (this.#ready) return this.#ready;
-    const w = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { path: this.#path } });
+    // worker.ts when run from source (type stripping), worker.js in the built dist/.
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    const w = new Worker(new URL(`./worker.${ext}`, import.meta.url), { workerData: { path: this.#path } });
     this.#worker = w;
     let opened: (err?: Error) => void = () => {};
     const ready = new Promise<void>((resolve, reject) => {
