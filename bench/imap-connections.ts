@@ -8,8 +8,9 @@
 //    INBOX and IDLE; then M messages (default 200; `-- --messages 50`) are delivered one at a
 //    time over SMTP (port 25), and for each one the time from the SMTP `250` to the `* n EXISTS`
 //    line is taken on every idling connection: p50/p99/max over all (connection, message) pairs,
-//    and per message the time until the last connection had it (p50/p99/max). Timestamps are
-//    taken as each chunk arrives (process.hrtime). The series starts 2.5 s after the last
+//    and per message the time until the last connection had it (p50/p99/max); also from the end
+//    of DATA (the delivery itself included: whatever the order of the 250 and the EXISTS lines).
+//    Timestamps are taken as each chunk arrives (process.hrtime). The series starts 2.5 s after the last
 //    SELECT (a delivery within 2 s of a change to cur/ also relists cur/; see bench/imap.ts), and
 //    messages are `-- --gap 100` ms apart (each delivery's own fs.watch event schedules one more
 //    refresh 50 ms later; the gap keeps it out of the next measurement).
@@ -199,6 +200,8 @@ async function fanoutPhase(): Promise<void> {
 
   const pairs: number[] = [];
   const last: number[] = [];
+  const fromData: number[] = []; // end of DATA sent -> EXISTS: the delivery itself included
+  const reply: number[] = []; // end of DATA sent -> 250
   let before250 = 0;
   for (let m = 0; m < MESSAGES; m++) {
     await smtp.cmd('MAIL FROM:<a@b.example>');
@@ -210,6 +213,7 @@ async function fanoutPhase(): Promise<void> {
       wake = r;
     });
     const timeout = setTimeout(() => wake?.(), 10_000);
+    const sent = nowMs();
     const r = await smtp.cmd(`Subject: fan-out ${m}\r\n\r\nx\r\n.`);
     if (r.code !== 250) throw new Error(`delivery refused: ${r.text}`);
     await all;
@@ -217,12 +221,14 @@ async function fanoutPhase(): Promise<void> {
     if (reached < FANOUT) throw new Error(`message ${m + 1}: ${reached} of ${FANOUT} connections saw EXISTS`);
     let worst = 0;
     for (let c = 0; c < FANOUT; c++) {
-      const d = (arrivals[m * FANOUT + c] as number) - r.at;
-      if (d < 0) before250++;
-      pairs.push(Math.max(0, d));
-      worst = Math.max(worst, d);
+      const at = arrivals[m * FANOUT + c] as number;
+      if (at < r.at) before250++;
+      pairs.push(Math.max(0, at - r.at));
+      fromData.push(at - sent);
+      worst = Math.max(worst, at - r.at);
     }
     last.push(worst);
+    reply.push(r.at - sent);
     if (GAP_MS > 0) await sleep(GAP_MS);
   }
   const cpu = cpuMs(pid) - cpu0;
@@ -241,6 +247,8 @@ async function fanoutPhase(): Promise<void> {
   console.log(`| SMTP 250 -> \`* n EXISTS\`, every (connection, message) | ${fmt(pairs)} |`);
   console.log(`| SMTP 250 -> EXISTS on the last connection, per message | ${fmt(last)} |`);
   console.log(`| EXISTS before the 250 (counted as 0 ms) | ${before250} of ${pairs.length} |`);
+  console.log(`| end of DATA -> 250 (spool, fsync, rename, fsync of new/) | ${fmt(reply)} |`);
+  console.log(`| end of DATA -> \`* n EXISTS\`, every (connection, message) | ${fmt(fromData)} |`);
   console.log(`| server CPU per delivery (SMTP + fan-out) | ${(cpu / MESSAGES).toFixed(1)} ms |`);
   // Other processes sharing the machine meanwhile (a busy machine shows in the tail).
   console.log(
