@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
 import { RawImap } from './harness/imap-client.ts';
-import { runCli, type ServerProcess, spawnServer } from './harness/process.ts';
+import { provisionAlice, type ServerProcess, spawnServer } from './harness/process.ts';
 import { resourcesOf } from './harness/resources.ts';
 import { TEST_CONFIG } from './harness/server.ts';
 
@@ -30,14 +30,7 @@ async function serve(
     .replace('level = "debug"', 'level = "info"')
     .replace('bcrypt_cost = 4', 'bcrypt_cost = 4\npassword_scheme = "bcrypt"')
     .replace('[imap]\n', `[imap]\n${opts.imap ?? ''}\n`);
-  await writeFile(config, text);
-  for (const args of [
-    ['domain', 'add', 'example.test'],
-    ['user', 'add', 'alice@example.test', '--password-stdin'],
-  ]) {
-    const r = await runCli(['--config', config, ...args], { stdin: 'pw-secret-1\n' });
-    assert.equal(r.code, 0, r.stderr);
-  }
+  await provisionAlice(config, text, 'pw-secret-1');
   const inbox = join(dir, 'mail', 'example.test', 'alice', 'new');
   for (let i = 0; i < (opts.messages ?? 0); i++) {
     await writeFile(

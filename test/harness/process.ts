@@ -2,6 +2,7 @@
 // signals, crashes and start-up errors.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/arcline.js', import.meta.url));
@@ -35,6 +36,20 @@ export function runCli(
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(opts.stdin ?? '');
   });
+}
+
+/** Writes `text` to `configFile`, then adds the domain example.test and the user
+ *  alice@example.test (with `password`) through the real CLI, as an operator would before
+ *  `arcline serve`. Throws with the CLI's stderr when a command fails. */
+export async function provisionAlice(configFile: string, text: string, password: string): Promise<void> {
+  await writeFile(configFile, text);
+  for (const args of [
+    ['domain', 'add', 'example.test'],
+    ['user', 'add', 'alice@example.test', '--password-stdin'],
+  ]) {
+    const r = await runCli(['--config', configFile, ...args], { stdin: `${password}\n` });
+    if (r.code !== 0) throw new Error(`arcline ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  }
 }
 
 /** Starts `arcline --config FILE serve`, with --allow-root unless told otherwise (tests run as

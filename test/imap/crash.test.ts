@@ -6,12 +6,12 @@
 // change is told to a client, and the message file is durable before that.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { RawImap } from '../harness/imap-client.ts';
-import { runCli, type ServerProcess, spawnServer } from '../harness/process.ts';
+import { provisionAlice, type ServerProcess, spawnServer } from '../harness/process.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
 
 const PASSWORD = 'pw-crash-1';
@@ -96,14 +96,7 @@ test('kill -9 while clients APPEND and STORE: every acknowledged message and fla
   const dir = await mkdtemp(join(tmpdir(), 'arcline-crash-'));
   dirs.push(dir);
   const config = join(dir, 'arcline.toml');
-  await writeFile(config, TEST_CONFIG(dir).replace('level = "debug"', 'level = "info"'));
-  for (const args of [
-    ['domain', 'add', 'example.test'],
-    ['user', 'add', 'alice@example.test', '--password-stdin'],
-  ]) {
-    const r = await runCli(['--config', config, ...args], { stdin: `${PASSWORD}\n` });
-    assert.equal(r.code, 0, r.stderr);
-  }
+  await provisionAlice(config, TEST_CONFIG(dir).replace('level = "debug"', 'level = "info"'), PASSWORD);
   const rnd = prng(11);
   const appended = new Map<number, string>();
   const flagged = new Set<number>();

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { LIMITS } from '../../src/core/limits.ts';
 import { encodeMutf7 } from '../../src/core/mutf7.ts';
 import { RawImap } from '../harness/imap-client.ts';
-import { runCli, spawnServer } from '../harness/process.ts';
+import { provisionAlice, spawnServer } from '../harness/process.ts';
 import { startTestServer, TEST_CONFIG, type TestServer } from '../harness/server.ts';
 
 const PASSWORD = 'secret-password';
@@ -171,14 +171,7 @@ describe('IMAP: thousands of folders', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'arcline-names-'));
     config = join(dir, 'arcline.toml');
-    await writeFile(config, TEST_CONFIG(dir).replace('level = "debug"', 'level = "info"'));
-    for (const args of [
-      ['domain', 'add', 'example.test'],
-      ['user', 'add', 'alice@example.test', '--password-stdin'],
-    ]) {
-      const r = await runCli(['--config', config, ...args], { stdin: `${PASSWORD}\n` });
-      assert.equal(r.code, 0, r.stderr);
-    }
+    await provisionAlice(config, TEST_CONFIG(dir).replace('level = "debug"', 'level = "info"'), PASSWORD);
   });
   after(() => rm(dir, { recursive: true, force: true }));
 

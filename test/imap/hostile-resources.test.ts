@@ -4,14 +4,14 @@
 // and never finish a TLS handshake. The figures are printed (t.diagnostic) for the report.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
 import { constants, createDeflateRaw } from 'node:zlib';
 import { RawImap } from '../harness/imap-client.ts';
-import { runCli, type ServerProcess, spawnServer } from '../harness/process.ts';
+import { provisionAlice, type ServerProcess, spawnServer } from '../harness/process.ts';
 import { resourcesOf } from '../harness/resources.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
 import { envelope, RawSmtp } from '../harness/smtp-client.ts';
@@ -35,14 +35,7 @@ async function serve(
   const text = TEST_CONFIG(dir, extra)
     .replace('level = "debug"', 'level = "info"')
     .replace('[imap]\n', `[imap]\n${imap}\n`);
-  await writeFile(config, text);
-  for (const args of [
-    ['domain', 'add', 'example.test'],
-    ['user', 'add', 'alice@example.test', '--password-stdin'],
-  ]) {
-    const r = await runCli(['--config', config, ...args], { stdin: 'pw-secret-1\n' });
-    assert.equal(r.code, 0, r.stderr);
-  }
+  await provisionAlice(config, text, 'pw-secret-1');
   const srv = await spawnServer(config);
   t.after(() => srv.child.kill('SIGKILL'));
   const [port = 0, tlsPort = 0] = srv.ports.imap ?? [];

@@ -2,13 +2,13 @@
 // exactly once after the restart, and one already delivered before it is not sent again.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { type FakeMx, startFakeMx } from '../harness/mx.ts';
-import { runCli, spawnServer } from '../harness/process.ts';
+import { provisionAlice, spawnServer } from '../harness/process.ts';
 import { startTestServer, TEST_CONFIG } from '../harness/server.ts';
 import { PASSWORD, submitter } from '../harness/submit.ts';
 
@@ -89,13 +89,7 @@ describe('queue across restarts', () => {
           '[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = []',
         )
         .replace('level = "debug"', 'level = "info"');
-      await writeFile(configFile, text);
-      for (const args of [
-        ['domain', 'add', 'example.test'],
-        ['user', 'add', 'alice@example.test', '--password-stdin'],
-      ]) {
-        assert.equal((await runCli(['--config', configFile, ...args], { stdin: `${PASSWORD}\n` })).code, 0);
-      }
+      await provisionAlice(configFile, text, PASSWORD);
       let srv = await spawnServer(configFile);
       const port = srv.logs.find((l) => l.msg === 'listening' && l.service === 'submission')?.port as number;
       const acked: string[] = [];

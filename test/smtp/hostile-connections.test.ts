@@ -4,13 +4,13 @@
 // implicit-TLS listener is bounded the same way.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import { runCli, type ServerProcess, spawnServer } from '../harness/process.ts';
+import { provisionAlice, type ServerProcess, spawnServer } from '../harness/process.ts';
 import { resourcesOf, settledResources } from '../harness/resources.ts';
 import { startTestServer, TEST_CONFIG, type TestServer } from '../harness/server.ts';
 import { RawSmtp } from '../harness/smtp-client.ts';
@@ -25,14 +25,7 @@ async function spawnWith(smtp: string, submission = ''): Promise<{ dir: string; 
     '[submission]\nlisten = []\ntls_listen = []',
     `[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]\n${submission}`,
   );
-  await writeFile(config, text);
-  for (const args of [
-    ['domain', 'add', 'example.test'],
-    ['user', 'add', 'alice@example.test', '--password-stdin'],
-  ]) {
-    const r = await runCli(['--config', config, ...args], { stdin: 'secret-password\n' });
-    assert.equal(r.code, 0, r.stderr);
-  }
+  await provisionAlice(config, text, 'secret-password');
   return { dir, srv: await spawnServer(config) };
 }
 

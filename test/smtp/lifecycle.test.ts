@@ -10,21 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import type tls from 'node:tls';
 import { generateSelfSigned } from '../../src/tls/certs.ts';
 import { RawImap } from '../harness/imap-client.ts';
-import { BIN, runCli, spawnServer } from '../harness/process.ts';
+import { BIN, provisionAlice, runCli, spawnServer } from '../harness/process.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
 import { envelope, RawSmtp } from '../harness/smtp-client.ts';
 
 async function setup(extra = ''): Promise<{ dir: string; config: string; newDir: string; tmpDir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'arcline-life-'));
   const config = join(dir, 'arcline.toml');
-  await writeFile(config, TEST_CONFIG(dir, extra).replace('level = "debug"', 'level = "info"'));
-  for (const args of [
-    ['domain', 'add', 'example.test'],
-    ['user', 'add', 'alice@example.test', '--password-stdin'],
-  ]) {
-    const r = await runCli(['--config', config, ...args], { stdin: 'pw-secret-1\n' });
-    assert.equal(r.code, 0, r.stderr);
-  }
+  await provisionAlice(config, TEST_CONFIG(dir, extra).replace('level = "debug"', 'level = "info"'), 'pw-secret-1');
   const box = join(dir, 'mail/example.test/alice');
   return { dir, config, newDir: join(box, 'new'), tmpDir: join(box, 'tmp') };
 }
