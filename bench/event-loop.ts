@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { RawImap } from '../test/harness/imap-client.ts';
 import { runCli, spawnServer } from '../test/harness/process.ts';
 import { imapBenchConfig } from './lib/config.ts';
+import { eventLoopLag, pct } from './lib/metrics.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,18 +39,6 @@ const CLIENTS = Number(values.clients ?? 10);
 const REBUILD = Number(values.rebuild ?? 100_000);
 const USER = 'alice@example.test';
 const PASSWORD = 'bench-pass';
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number);
-};
-
-async function lag(port: number): Promise<Record<'p50' | 'p99' | 'max' | 'mean', number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const get = (name: string) =>
-    Number(new RegExp(`^arcline_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1]) * 1000;
-  return { p50: get('p50'), p99: get('p99'), max: get('max'), mean: get('mean') };
-}
 
 /** Maildir files the index has never seen, as another program (an import, mbsync) leaves them. */
 function writeFolder(dir: string, count: number): void {
@@ -171,7 +160,7 @@ async function greeter(): Promise<void> {
   }
 }
 
-await lag(metricsPort); // resets the histogram
+await eventLoopLag(metricsPort); // resets the histogram
 const started = performance.now();
 const loads = Array.from({ length: CLIENTS }, (_, n) => load(n));
 const locks = lockHolder();
@@ -191,7 +180,7 @@ running = false;
 await Promise.all(loads);
 const [holds, cliRuns] = await Promise.all([locks, cli, greet]);
 const seconds = (performance.now() - started) / 1000;
-const loop = await lag(metricsPort);
+const loop = await eventLoopLag(metricsPort);
 
 server.child.kill('SIGTERM');
 await server.exited;

@@ -31,6 +31,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { imapBenchConfig } from './lib/config.ts';
+import { pct } from './lib/metrics.ts';
 
 const { values } = parseArgs({
   options: {
@@ -237,10 +238,6 @@ async function fanoutPhase(): Promise<void> {
 
   smtp.close();
   for (const s of idlers) s.destroy();
-  const pct = (xs: number[], p: number) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
-  };
   const fmt = (xs: number[]) =>
     `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${pct(xs, 100).toFixed(1)} ms`;
   console.log(`| IDLE fan-out: connections idling on INBOX, messages | ${FANOUT}, ${MESSAGES} (${GAP_MS} ms apart) |`);

@@ -28,6 +28,7 @@ import { hashPassword } from '../src/directory/password.ts';
 import { openContext } from '../src/main.ts';
 import { spawnServer } from '../test/harness/process.ts';
 import { TEST_CONFIG } from '../test/harness/server.ts';
+import { eventLoopLag } from './lib/metrics.ts';
 
 const { values } = parseArgs({
   options: {
@@ -165,13 +166,6 @@ function hasDovecot(): boolean {
   return !values['skip-dovecot'] && process.getuid?.() === 0 && existsSync('/usr/sbin/dovecot');
 }
 
-async function metricsLag(port: number): Promise<{ p99: number; max: number; mean: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const get = (name: string) =>
-    Number(new RegExp(`^arcline_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1]) * 1000;
-  return { p99: get('p99'), max: get('max'), mean: get('mean') };
-}
-
 async function benchArcline(hashes: readonly string[]) {
   const dir = await mkdtemp(join(tmpdir(), 'arcline-bench-login-'));
   try {
@@ -188,9 +182,9 @@ async function benchArcline(hashes: readonly string[]) {
     try {
       const imap = server.ports.imap?.[0] ?? 0;
       const metrics = server.ports.metrics?.[0] ?? 0;
-      await metricsLag(metrics); // resets the histogram
+      await eventLoopLag(metrics); // resets the histogram
       const result = await storm(imap);
-      const lag = await metricsLag(metrics);
+      const lag = await eventLoopLag(metrics);
       return { ...result, lag };
     } finally {
       server.child.kill('SIGTERM');
