@@ -23,6 +23,15 @@ export function row(e: Entry): MessageRow {
   };
 }
 
+/** Journal entries (index/db.ts `changes`): a message added, its flags changed, expunged. */
 export function appended(e: Entry): JournalRow {
   return { modseq: e.modseq, kind: 'append', uid: e.uid };
+}
+
+export function flagsChanged(e: Entry): JournalRow {
+  return { modseq: e.modseq, kind: 'flags', uid: e.uid };
+}
+
+export function expungeEntries(uids: readonly number[], modseq: number): JournalRow[] {
+  return uids.map((uid) => ({ modseq, kind: 'expunge', uid }));
 }

@@ -17,7 +17,7 @@ import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { mapSliced, TimeSlice } from '../../core/slice.ts';
 import type { IndexClient } from '../index/client.ts';
-import type { IndexWrite, JournalRow, MailboxRow } from '../index/db.ts';
+import type { IndexWrite, MailboxRow } from '../index/db.ts';
 import type {
   CacheField,
   ChangeListener,
@@ -32,7 +32,7 @@ import type { SpooledMessage } from '../types.ts';
 import { fileBody } from './body.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
-import { appended, type Entry, meta, row } from './entry.ts';
+import { appended, type Entry, expungeEntries, flagsChanged, meta, row } from './entry.ts';
 import { Fanout } from './fanout.ts';
 import { flagsToLetters, lettersToFlags, readKeywords, writeKeywords } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
@@ -281,32 +281,21 @@ export class MaildirMailbox implements Mailbox {
     this.#scanned = listing.next;
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
     const expModseq = expunged.length > 0 ? ++modseq : modseq;
-    // Journal order: flag changes, then appends, then the expunge (their MODSEQs in that order).
-    const journal: JournalRow[] = [
-      ...changed.map((e) => ({ modseq: e.modseq, kind: 'flags' as const, uid: e.uid })),
-      ...expunged.map((uid) => ({ modseq: expModseq, kind: 'expunge' as const, uid })),
-    ];
     // Many new files (an imported Maildir, a lost index): several transactions, each a prefix
     // of the new UIDs with the counters that go with it, so a crash between them leaves a
-    // consistent index whose remaining files the next reconcile indexes.
-    const first = added.slice(0, INSERT_CHUNK);
-    const lastOf = (chunk: readonly Entry[]) => chunk.at(-1) as Entry;
-    const firstEnd = first.length > 0 && added.length > INSERT_CHUNK ? lastOf(first) : null;
-    await this.#write({
-      expunge: expunged,
-      update: moved,
-      insert: first.map(row),
-      journal: [...journal, ...first.map(appended)],
-      counters: firstEnd
-        ? { uidnext: firstEnd.uid + 1, highestmodseq: firstEnd.modseq }
-        : { uidnext, highestmodseq: modseq },
-    });
-    for (let k = INSERT_CHUNK; k < added.length; k += INSERT_CHUNK) {
-      const chunk = added.slice(k, k + INSERT_CHUNK);
-      const end = k + INSERT_CHUNK >= added.length ? null : lastOf(chunk);
+    // consistent index whose remaining files the next reconcile indexes. The first also holds
+    // the flag changes and the expunge, with their journal entries.
+    const chunks: Entry[][] = [];
+    for (let k = 0; k < Math.max(added.length, 1); k += INSERT_CHUNK) chunks.push(added.slice(k, k + INSERT_CHUNK));
+    for (const [k, chunk] of chunks.entries()) {
+      const end = k < chunks.length - 1 ? (chunk.at(-1) as Entry) : null;
       await this.#write({
+        ...(k === 0 ? { expunge: expunged, update: moved } : {}),
         insert: chunk.map(row),
-        journal: chunk.map(appended),
+        journal: [
+          ...(k === 0 ? [...changed.map(flagsChanged), ...expungeEntries(expunged, expModseq)] : []),
+          ...chunk.map(appended),
+        ],
         counters: end ? { uidnext: end.uid + 1, highestmodseq: end.modseq } : { uidnext, highestmodseq: modseq },
       });
     }
@@ -454,7 +443,7 @@ export class MaildirMailbox implements Mailbox {
       if (changed.length > 0) {
         await this.#write({
           update: changed,
-          journal: changed.map((e) => ({ modseq: e.modseq, kind: 'flags', uid: e.uid })),
+          journal: changed.map(flagsChanged),
           counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
         });
         this.#row = { ...this.#row, highestmodseq: modseq };
@@ -490,7 +479,7 @@ export class MaildirMailbox implements Mailbox {
       modseq++;
       await this.#write({
         expunge: gone,
-        journal: gone.map((uid) => ({ modseq, kind: 'expunge', uid })),
+        journal: expungeEntries(gone, modseq),
         counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
       });
       this.#row = { ...this.#row, highestmodseq: modseq };
