@@ -16,6 +16,21 @@ import type { MessageBody } from '../store/mailboxes.ts';
 
 export type Part = string | Buffer | { readonly file: MessageBody; readonly start: number; readonly length: number };
 
+/** Bytes of a message file read and written at a time. */
+const FILE_CHUNK = 256 * 1024;
+
+/** `length` bytes of `file` from `start`; past its end (a file shorter than its index said)
+ *  padded with spaces, so a literal's announced length is always honoured. */
+async function readPadded(file: MessageBody, start: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length, 0x20);
+  for (let pos = 0; pos < length; ) {
+    const { bytesRead } = await file.read(buf, pos, length - pos, start + pos);
+    if (bytesRead === 0) break;
+    pos += bytesRead;
+  }
+  return buf;
+}
+
 export interface OutputBounds {
   /** Bytes queued (socket and compressor) beyond which the client is taken as not reading. */
   readonly maxQueued: number;
@@ -109,17 +124,11 @@ export class Output {
         if (!this.#write(chunk)) await this.#drain();
         continue;
       }
-      let pos = p.start;
+      // Streamed in chunks: FETCH of a large message never holds it in memory.
       const end = p.start + p.length;
-      const buf = Buffer.allocUnsafe(Math.min(256 * 1024, Math.max(p.length, 1)));
-      while (pos < end && !this.#ended) {
-        const { bytesRead } = await p.file.read(buf, 0, Math.min(buf.length, end - pos), pos);
-        if (bytesRead === 0) break; // the file is shorter than its index said: pad below
-        pos += bytesRead;
-        if (!this.#write(Buffer.from(buf.subarray(0, bytesRead)))) await this.#drain();
+      for (let pos = p.start; pos < end && !this.#ended; pos += FILE_CHUNK) {
+        if (!this.#write(await readPadded(p.file, pos, Math.min(FILE_CHUNK, end - pos)))) await this.#drain();
       }
-      // A literal's announced length must be honoured whatever happened to the file.
-      if (pos < end && !this.#ended) this.#write(Buffer.alloc(end - pos, 0x20));
     }
   }
 
@@ -169,13 +178,7 @@ export class OutputBatch {
         this.#parts.push(p);
         this.#bytes += p.length;
       } else {
-        const buf = Buffer.alloc(p.length, 0x20); // a literal's length is honoured whatever the file holds
-        let pos = 0;
-        while (pos < p.length) {
-          const { bytesRead } = await p.file.read(buf, pos, p.length - pos, p.start + pos);
-          if (bytesRead === 0) break;
-          pos += bytesRead;
-        }
+        const buf = await readPadded(p.file, p.start, p.length);
         this.#parts.push(buf);
         this.#bytes += buf.length;
       }
