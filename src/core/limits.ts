@@ -7,6 +7,8 @@ export const LIMITS = {
      *  BODY, ORCPT ...) lengthen MAIL/RCPT, so we allow 4 KiB like Postfix's line_length_limit
      *  rounding and reply 500 beyond it. */
     maxCommandLength: 4096,
+    /** Most inbound SMTP threads ([smtp] threads). */
+    maxThreads: 64,
     /** RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted. */
     defaultMaxRecipients: 100,
     defaultMaxMessageSize: 50 * 1024 * 1024,

@@ -13,19 +13,26 @@ import { parseListen } from '../config/schema.ts';
 const prebound = new Map<string, Server[]>();
 
 /** Listens on a config listen address ("host:port"); resolves with the bound address. */
-export function listenOn(server: Server, address: string): Promise<AddressInfo> {
-  return bind(server, address, prebound.get(address)?.shift());
+export function listenOn(server: Server, address: string, opts: { reusePort?: boolean } = {}): Promise<AddressInfo> {
+  return bind(server, address, prebound.get(address)?.shift(), opts.reusePort === true);
 }
 
-/** Binds `address` now for a service that will listen on it later (see the header). */
-export async function prebind(address: string): Promise<AddressInfo> {
+/** Binds `address` now for a service that will listen on it later (see the header).
+ *  `reusePort`: SO_REUSEPORT, so that other threads can bind the same address and the kernel
+ *  spreads new connections over them (the inbound SMTP threads, docs/architecture.md §8). */
+export async function prebind(address: string, opts: { reusePort?: boolean } = {}): Promise<AddressInfo> {
   const holder = createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
-  const bound = await bind(holder, address, undefined);
+  const bound = await bind(holder, address, undefined, opts.reusePort === true);
   prebound.set(address, [...(prebound.get(address) ?? []), holder]);
   return bound;
 }
 
-async function bind(server: Server, address: string, handle: Server | undefined): Promise<AddressInfo> {
+async function bind(
+  server: Server,
+  address: string,
+  handle: Server | undefined,
+  reusePort: boolean,
+): Promise<AddressInfo> {
   const where = parseListen(address);
   if (!where) throw new Error(`bad listen address ${address}`);
   await new Promise<void>((resolve, reject) => {
@@ -35,7 +42,7 @@ async function bind(server: Server, address: string, handle: Server | undefined)
       resolve();
     };
     if (handle) server.listen(handle, done);
-    else server.listen(where.port, where.host, done);
+    else server.listen({ port: where.port, host: where.host, ...(reusePort ? { reusePort } : {}) }, done);
   });
   return server.address() as AddressInfo;
 }

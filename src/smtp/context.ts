@@ -3,6 +3,7 @@
 import type { Resolver } from 'node:dns';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
+import type { ConnectionSlots } from '../core/connection-limits.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory, Principal } from '../directory/types.ts';
@@ -21,8 +22,8 @@ export interface SmtpDeps {
   readonly config: Config;
   readonly directory: Directory;
   readonly store: MailStore;
-  readonly dispatcher: Dispatcher;
-  readonly tls: TlsManager;
+  readonly dispatcher: Pick<Dispatcher, 'dispatch'>;
+  readonly tls: Pick<TlsManager, 'current' | 'onChange'>;
   readonly log: Logger;
   /** Reverse DNS for Received headers; null disables the lookup. */
   readonly resolver: Resolver | null;
@@ -32,6 +33,8 @@ export interface SmtpDeps {
   readonly hygiene?: Hygiene;
   /** DKIM signing of submitted mail. */
   readonly signer?: DkimSigner;
+  /** Connection limits shared with the other inbound threads (core/shared-slots.ts). */
+  readonly slots?: ConnectionSlots;
 }
 
 /** What this service knows about a connection's current mail transaction. */

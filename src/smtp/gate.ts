@@ -33,7 +33,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
-import { ConnectionCounter, clientKey } from '../core/connection-limits.ts';
+import { ConnectionCounter, type ConnectionSlots, clientKey } from '../core/connection-limits.ts';
 import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
@@ -54,6 +54,8 @@ export interface GateOptions {
   readonly errorDelay: number;
   /** Remember addresses slowed for errors across their sessions (port 25). */
   readonly rememberErrors: boolean;
+  /** Shared with other threads (core/shared-slots.ts); else counted here. */
+  readonly slots?: ConnectionSlots;
 }
 
 export type Deadline = 'command' | 'data' | 'handshake' | 'login' | 'session';
@@ -133,7 +135,8 @@ const DEADLINE_REPLIES: Record<Deadline, () => SmtpReplyError> = {
 export class ConnectionGate {
   readonly #o: GateOptions;
   /** Per client address and in total (core/connection-limits, shared with IMAP). */
-  readonly #counter: ConnectionCounter;
+  readonly #counter: ConnectionSlots;
+  #open = 0;
   readonly #clients = new Map<string, Client>();
   /** Client address (port 25) slowed for errors -> until when its sessions start slowed;
    *  oldest first. */
@@ -143,7 +146,7 @@ export class ConnectionGate {
 
   constructor(o: GateOptions) {
     this.#o = o;
-    this.#counter = new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections);
+    this.#counter = o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections);
   }
 
   /** A listening socket whose connections go to `smtp` (implicit TLS when `secure`). */
@@ -230,8 +233,9 @@ export class ConnectionGate {
     this.#sweep = null;
   }
 
+  /** Connections of this service (this thread) that count against the limits. */
   get open(): number {
-    return this.#counter.total;
+    return this.#open;
   }
 
   #admit(socket: net.Socket, smtp: SMTPServer, secure: boolean, server: net.Server, first: boolean): void {
@@ -257,6 +261,7 @@ export class ConnectionGate {
       this.#refuse(socket, secure, full ? REPLIES.tooManyConnections() : REPLIES.tooManyConnectionsFromIp());
       return;
     }
+    this.#open++;
     const c = new Client(socket, ip, smtp);
     this.#clients.set(c.id, c);
     socket.once('close', () => this.#forget(c));
@@ -385,6 +390,7 @@ export class ConnectionGate {
   #release(c: Client): void {
     if (!c.counted) return;
     c.counted = false;
+    this.#open--;
     this.#counter.release(c.ip);
   }
 

@@ -74,20 +74,25 @@ export class SmtpService {
       hardErrorLimit: smtp.hard_error_limit,
       errorDelay: smtp.error_delay,
       rememberErrors: !this.#submission,
+      ...(deps.slots ? { slots: deps.slots } : {}),
     });
     this.#receiver = new MessageReceiver(deps, this.#gate);
     installSmtpServerPatches();
   }
 
   /** Starts one listener per address (implicit TLS for `secure`); resolves with the bound addresses. */
-  async listen(addresses: readonly string[], secure = false): Promise<AddressInfo[]> {
+  async listen(
+    addresses: readonly string[],
+    secure = false,
+    opts: { reusePort?: boolean } = {},
+  ): Promise<AddressInfo[]> {
     const bound: AddressInfo[] = [];
     for (const a of addresses) {
       const server = this.#createServer(secure);
       this.#servers.push(server);
       const listener = this.#gate.listener(server, secure);
       this.#listeners.push(listener);
-      bound.push(await listenOn(listener, a));
+      bound.push(await listenOn(listener, a, opts));
     }
     return bound;
   }

@@ -70,7 +70,7 @@ describe('recipient limit and error limits (soft 3, hard 6, delay 200ms)', () =>
       assert.ok((r[i]?.ms ?? 0) >= min, `reply ${i + 1}: ${r[i]?.ms} ms`);
     assert.equal((await c.read()).text, '421 4.7.0 Too many errors, closing connection');
     await c.waitClosed();
-    assert.ok(s.logs.some((l) => l.msg === 'client disconnected: too many errors' && l.ip === '127.0.0.2'));
+    await s.logged((l) => l.msg === 'client disconnected: too many errors' && l.ip === '127.0.0.2');
   });
 
   test('port 25: the next session of that address starts slowed; another address does not', async () => {
