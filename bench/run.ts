@@ -14,8 +14,8 @@
 //                                 [--arcline checks|trusted|both]
 //                                 arcline and the Postfix peer side by side (bench/vs-postfix.ts)
 //   --server-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof" (or ARCLINE_SERVER_NODE_ARGS): node
-//                                 flags for the server process; bench/profile-summary.ts reads the
-//                                 profiles
+//                                 flags for the server process (both modes); then
+//                                 `npm run bench:profile-summary -- /tmp/prof` sums up the profiles
 //
 // The load generator is Postfix's smtp-source when installed (Debian package postfix): it is C
 // and leaves both cores to the server; otherwise bench/lib/smtp-load.ts.
@@ -32,7 +32,13 @@ import { runLoad } from './lib/smtp-load.ts';
 import { vsPostfix } from './vs-postfix.ts';
 
 const BIN = new URL('../bin/arcline.js', import.meta.url).pathname;
+// parseArgs refuses `--server-node-args "--cpu-prof ..."` (a value that looks like an option), so
+// that one is taken out of argv first (`--server-node-args=...` works either way).
+const argv = process.argv.slice(2);
+const nodeArgsAt = argv.indexOf('--server-node-args');
+const nodeArgsValue = nodeArgsAt >= 0 ? argv.splice(nodeArgsAt, 2)[1] : undefined;
 const { values } = parseArgs({
+  args: argv,
   options: {
     quick: { type: 'boolean' },
     checks: { type: 'boolean' },
@@ -48,7 +54,7 @@ const { values } = parseArgs({
     'server-node-args': { type: 'string' },
   },
 });
-const nodeArgs = (values['server-node-args'] ?? process.env.ARCLINE_SERVER_NODE_ARGS ?? '')
+const nodeArgs = (nodeArgsValue ?? values['server-node-args'] ?? process.env.ARCLINE_SERVER_NODE_ARGS ?? '')
   .split(/\s+/)
   .filter(Boolean);
 
