@@ -54,10 +54,13 @@ function sourceFile(f: CallFrame): string {
   return m?.[1] ?? f.url.replace(/^file:\/\//, '');
 }
 
-const fnKey = (f: CallFrame) =>
-  SPECIAL.has(f.functionName)
-    ? f.functionName
-    : `${f.functionName || '(anonymous)'} ${sourceFile(f)}:${f.lineNumber + 1}`;
+function fnKey(f: CallFrame): string {
+  if (f.url === '') return SPECIAL.has(f.functionName) ? f.functionName : `(native) ${f.functionName}`;
+  return `${f.functionName || '(anonymous)'} ${sourceFile(f)}:${f.lineNumber + 1}`;
+}
+
+/** Frames of our code and of npm packages (not Node's own JavaScript or native code). */
+const ours = (key: string) => !key.startsWith('(') && !key.includes(' node:') && !key.startsWith('wasm');
 
 /** The leaf's area; native code (V8 builtins, Node's C++ bindings: a write, an fsync) is shown
  *  with the area of the nearest caller outside Node's own JavaScript, "(native) via src/store". */
@@ -140,7 +143,12 @@ async function main(): Promise<void> {
     ...table('Self time by area (npm package, Node core module, source folder)', t.byArea, busy, top),
     ...table('Self time by source file', t.byFile, busy, top),
     ...table('Top functions by self time', t.self, busy, top),
-    ...table('Top functions by inclusive time (self + callees)', t.inclusive, busy, top),
+    ...table(
+      'Top functions by inclusive time (self + callees; arcline and npm packages only)',
+      new Map([...t.inclusive].filter(([k]) => ours(k))),
+      busy,
+      top,
+    ),
   ];
   console.log(out.join('\n'));
 }

@@ -290,6 +290,11 @@ function report(
   out.push(
     '\nserver CPU: arcline = its process tree (utime+stime, with reaped children); Postfix = its master and daemons (/usr/lib/postfix). RSS: sum over the arcline process tree, peak of 50 ms samples.',
   );
+  if ((load0[0] ?? 0) > cpu.length / 2) {
+    warnings.push(
+      `the machine was busy before the run (load average ${load0[0]?.toFixed(2)} on ${cpu.length} cores): other work shares the cores, compare only runs made on a quiet machine`,
+    );
+  }
   for (const w of warnings) out.push(`WARNING: ${w}`);
   console.log(out.join('\n'));
 }
