@@ -93,7 +93,8 @@ async function runPostfix(source: string, master: number, s: Scenario): Promise<
 }
 
 /** Removes this run's files from alice's new/ (Return-Path is the run's sender), waiting for the
- *  stragglers if foreign files were counted; returns how many foreign files were counted. */
+ *  stragglers if foreign files were counted; returns how many foreign files were counted.
+ *  `names` is the live list of arrivals (it grows while the watcher is open). */
 async function removeOwn(names: readonly string[], from: string, count: number): Promise<number> {
   const mark = Buffer.from(`Return-Path: <${from}>`);
   const buf = Buffer.alloc(mark.length);
@@ -110,21 +111,18 @@ async function removeOwn(names: readonly string[], from: string, count: number):
   let removed = 0;
   let foreign = 0;
   const checked = new Set<string>();
-  const counted = names.slice(0, count);
-  for (let round = 0; removed < count && round < 200; round++) {
-    const list = round === 0 ? counted : await readdir(ALICE_NEW);
-    for (const name of list) {
+  for (let round = 0; removed < count && round < 300; round++) {
+    if (round > 0) await sleep(100);
+    for (const [i, name] of names.entries()) {
       if (checked.has(name)) continue;
+      checked.add(name);
       if (await own(name)) {
-        checked.add(name);
         await rm(join(ALICE_NEW, name), { force: true });
         removed++;
-      } else if (round === 0) {
-        checked.add(name);
+      } else if (i < count) {
         foreign++;
       }
     }
-    if (removed < count && round > 0) await sleep(100);
   }
   return foreign;
 }
