@@ -195,7 +195,8 @@ export async function vsPostfix(o: VsOptions): Promise<void> {
           dir: await mkdtemp(join(base, `${side}-`)),
           user: RCPT,
           // Every client is 127.0.0.1: the per-IP cap (20 by default) is lifted, as on the Postfix
-          // peer (smtpd_client_connection_count_limit = 0). Nothing else differs from the defaults.
+          // peer (smtpd_client_connection_count_limit = 0). Apart from that, the listeners, the
+          // paths and JSON logs (lib/arcline-server.ts), everything is the default.
           smtp: 'max_connections_per_ip = 1000',
           extra: `[dns]\nservers = ["${dns.address}"]\n${side === 'trusted' ? '[hygiene]\ntrusted_networks = ["127.0.0.0/8"]\n' : ''}`,
           nodeArgs: o.nodeArgs,
