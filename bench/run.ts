@@ -10,6 +10,12 @@
 //                                 without it, loopback is a trusted network and the checks are skipped
 //   npm run bench -- --sessions 20 --size 4096
 //   npm run bench -- --generator node    force the built-in load generator
+//   npm run bench -- --vs-postfix [--repeat 3] [--with-50] [--count 3000] [--count-100k 1000]
+//                                 [--arcline checks|trusted|both]
+//                                 arcline and the Postfix peer side by side (bench/vs-postfix.ts)
+//   --server-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof" (or ARCLINE_SERVER_NODE_ARGS): node
+//                                 flags for the server process (both modes); then
+//                                 `npm run bench:profile-summary -- /tmp/prof` sums up the profiles
 //
 // The load generator is Postfix's smtp-source when installed (Debian package postfix): it is C
 // and leaves both cores to the server; otherwise bench/lib/smtp-load.ts.
@@ -23,17 +29,34 @@ import { parseArgs } from 'node:util';
 import { startTestDns } from '../test/harness/dns.ts';
 import { TEST_CONFIG } from '../test/harness/server.ts';
 import { runLoad } from './lib/smtp-load.ts';
+import { vsPostfix } from './vs-postfix.ts';
 
 const BIN = new URL('../bin/arcline.js', import.meta.url).pathname;
+// parseArgs refuses `--server-node-args "--cpu-prof ..."` (a value that looks like an option), so
+// that one is taken out of argv first (`--server-node-args=...` works either way).
+const argv = process.argv.slice(2);
+const nodeArgsAt = argv.indexOf('--server-node-args');
+const nodeArgsValue = nodeArgsAt >= 0 ? argv.splice(nodeArgsAt, 2)[1] : undefined;
 const { values } = parseArgs({
+  args: argv,
   options: {
     quick: { type: 'boolean' },
     checks: { type: 'boolean' },
     sessions: { type: 'string' },
     size: { type: 'string' },
     generator: { type: 'string' },
+    'vs-postfix': { type: 'boolean' },
+    repeat: { type: 'string' },
+    count: { type: 'string' },
+    'count-100k': { type: 'string' },
+    'with-50': { type: 'boolean' },
+    arcline: { type: 'string' },
+    'server-node-args': { type: 'string' },
   },
 });
+const nodeArgs = (nodeArgsValue ?? values['server-node-args'] ?? process.env.ARCLINE_SERVER_NODE_ARGS ?? '')
+  .split(/\s+/)
+  .filter(Boolean);
 
 interface Scenario {
   sessions: number;
@@ -98,7 +121,7 @@ async function main(): Promise<void> {
   // The server logs one JSON line per connection and message, as in production, to a file.
   const logFile = join(dir, 'server.log');
   const logFd = openSync(logFile, 'w');
-  const server = spawn(process.execPath, [BIN, '--config', config, 'serve', '--allow-root'], {
+  const server = spawn(process.execPath, [...nodeArgs, BIN, '--config', config, 'serve', '--allow-root'], {
     stdio: ['ignore', logFd, 'inherit'],
   });
   closeSync(logFd);
@@ -171,4 +194,19 @@ async function main(): Promise<void> {
   await dns?.close();
 }
 
-await main();
+if (values['vs-postfix']) {
+  const arcline = values.arcline ?? 'both';
+  if (arcline !== 'checks' && arcline !== 'trusted' && arcline !== 'both')
+    throw new Error('--arcline checks|trusted|both');
+  const quick = values.quick ? 10 : 1;
+  await vsPostfix({
+    repeat: Number(values.repeat ?? 3),
+    count4k: Math.ceil(Number(values.count ?? 3000) / quick),
+    count100k: Math.ceil(Number(values['count-100k'] ?? 1000) / quick),
+    with50: values['with-50'] === true,
+    arcline,
+    nodeArgs,
+  });
+} else {
+  await main();
+}
