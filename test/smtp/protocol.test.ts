@@ -19,7 +19,10 @@ function readReplies(sock: net.Socket | tls.TLSSocket, n: number): Promise<strin
     const chunks: string[] = [];
     const onData = (d: Buffer) => {
       chunks.push(d.toString('latin1'));
-      const finals = chunks.join('').split('\r\n').filter((l) => /^\d{3} /.test(l)).length;
+      const finals = chunks
+        .join('')
+        .split('\r\n')
+        .filter((l) => /^\d{3} /.test(l)).length;
       if (finals >= n) {
         sock.off('data', onData);
         resolve(chunks);
@@ -43,7 +46,10 @@ describe('SMTP protocol core', () => {
     sock.write('EHLO client.example\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.test>\r\nNOOP\r\n');
     const chunks = await readReplies(sock, 4);
     assert.equal(chunks.length, 1, JSON.stringify(chunks));
-    assert.match(chunks[0] ?? '', /^250-mx\.test\.example[\s\S]*\r\n250 2\.1\.0 Ok\r\n250 2\.1\.5 Ok\r\n250 2\.0\.0 Ok\r\n$/);
+    assert.match(
+      chunks[0] ?? '',
+      /^250-mx\.test\.example[\s\S]*\r\n250 2\.1\.0 Ok\r\n250 2\.1\.5 Ok\r\n250 2\.0\.0 Ok\r\n$/,
+    );
     sock.write('DATA\r\n');
     assert.match((await readReplies(sock, 1)).join(''), /^354 /);
     sock.write('Subject: batched\r\n\r\nx\r\n.\r\nQUIT\r\n');

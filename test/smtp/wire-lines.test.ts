@@ -15,7 +15,8 @@ function frame(chunks: readonly string[], max = MAX): { out: string[]; maxHeld: 
   let maxHeld = 0;
   for (const c of chunks) {
     f.push(Buffer.from(c, 'latin1'));
-    for (let x = f.next(); x !== null; x = f.next()) out.push(x.kind === 'line' ? x.line.toString('latin1') : '<too long>');
+    for (let x = f.next(); x !== null; x = f.next())
+      out.push(x.kind === 'line' ? x.line.toString('latin1') : '<too long>');
     maxHeld = Math.max(maxHeld, f.buffered);
   }
   return { out, maxHeld };
