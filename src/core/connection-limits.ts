@@ -22,7 +22,16 @@ export function clientKey(ip: string): string {
 /** Why a connection was not admitted: its client is at its limit, or everyone together is. */
 export type Refusal = 'per-ip' | 'total';
 
-export class ConnectionCounter {
+/** Where connections are counted: a ConnectionCounter in this thread, or one shared by several
+ *  workers (the inbound service in worker threads counts across all of them). */
+export interface ConnectionSlots {
+  /** Counts a new connection, or says why not (and counts nothing). */
+  admit(ip: string): Refusal | null;
+  /** Forgets one counted connection of `ip` (call once per admitted connection). */
+  release(ip: string): void;
+}
+
+export class ConnectionCounter implements ConnectionSlots {
   readonly #counts = new Map<string, number>();
   readonly #max: number;
   readonly #maxTotal: number;

@@ -53,6 +53,14 @@ export const LIMITS = {
     refusalLingerMs: 2000,
     /** How often deadlines (command line, DATA, session, login, handshake) are checked. */
     deadlineSweepMs: 250,
+    /** Command lines a pipelining client may send ahead (RFC 2920) before the server stops
+     *  reading until it has answered them: bytes held unanswered. */
+    maxPipelinedBytes: 64 * 1024,
+    /** DATA bytes read from the socket and not yet taken by the spool before the server stops
+     *  reading (a slow disk slows the client, memory stays bounded). */
+    dataQueueBytes: 1024 * 1024,
+    /** The reverse lookup of a client's address (Received: header) waits at most this long. */
+    reverseLookupMs: 5000,
     /** Received: headers beyond which a message is taken to be looping (Postfix hopcount_limit). */
     maxHops: 50,
   },

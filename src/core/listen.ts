@@ -12,20 +12,31 @@ import { parseListen } from '../config/schema.ts';
 /** Bound sockets waiting for their service, by config address (several for "host:0"). */
 const prebound = new Map<string, Server[]>();
 
+export interface ListenOptions {
+  /** SO_REUSEPORT (Node >= 22.12; Linux, FreeBSD): several threads or processes listen on the
+   *  same port and the kernel spreads the connections. Ignored for a prebound socket. */
+  readonly reusePort?: boolean;
+}
+
 /** Listens on a config listen address ("host:port"); resolves with the bound address. */
-export function listenOn(server: Server, address: string): Promise<AddressInfo> {
-  return bind(server, address, prebound.get(address)?.shift());
+export function listenOn(server: Server, address: string, opts: ListenOptions = {}): Promise<AddressInfo> {
+  return bind(server, address, prebound.get(address)?.shift(), opts.reusePort === true);
 }
 
 /** Binds `address` now for a service that will listen on it later (see the header). */
 export async function prebind(address: string): Promise<AddressInfo> {
   const holder = createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
-  const bound = await bind(holder, address, undefined);
+  const bound = await bind(holder, address, undefined, false);
   prebound.set(address, [...(prebound.get(address) ?? []), holder]);
   return bound;
 }
 
-async function bind(server: Server, address: string, handle: Server | undefined): Promise<AddressInfo> {
+async function bind(
+  server: Server,
+  address: string,
+  handle: Server | undefined,
+  reusePort: boolean,
+): Promise<AddressInfo> {
   const where = parseListen(address);
   if (!where) throw new Error(`bad listen address ${address}`);
   await new Promise<void>((resolve, reject) => {
@@ -35,6 +46,7 @@ async function bind(server: Server, address: string, handle: Server | undefined)
       resolve();
     };
     if (handle) server.listen(handle, done);
+    else if (reusePort) server.listen({ port: where.port, host: where.host, reusePort: true }, done);
     else server.listen(where.port, where.host, done);
   });
   return server.address() as AddressInfo;
