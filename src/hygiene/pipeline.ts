@@ -106,7 +106,8 @@ export class Hygiene {
     let auth: AuthSummary;
     try {
       auth = await checkMessage({
-        message: input.message.open(),
+        message: () => input.message.open(),
+        headerBlock: input.headerBlock,
         ip: input.ip,
         helo: input.helo,
         sender: input.sender,
