@@ -194,6 +194,9 @@ export const LIMITS = {
     maxAliasTargets: 1000,
     maxLocalPartLength: 64, // RFC 5321 §4.5.3.1.1
     maxDomainLength: 255, // RFC 5321 §4.5.3.1.2
+    /** Entries of the directory's lookup cache (rows and recipient expansions, a few hundred
+     *  bytes each); checked against PRAGMA data_version before every use. */
+    cacheEntries: 10_000,
   },
   auth: {
     /** Longest login name looked at (RFC 5321 §4.5.3.1.1-2: 64 + 1 + 255 octets); longer ones
