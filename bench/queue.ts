@@ -22,11 +22,11 @@ import { parseArgs } from 'node:util';
 import { SMTPServer } from 'smtp-server';
 import { silentLogger } from '../src/core/log.ts';
 import { QueueStore } from '../src/queue/store.ts';
-import { installSmtpServerPatches } from '../src/smtp/smtp-server-patches.ts';
 import { bufferMessage } from '../src/store/spool.ts';
 import { generateSelfSigned } from '../src/tls/certs.ts';
 import { startTestDns, type TestDnsServer } from '../test/harness/dns.ts';
 import { TEST_CONFIG } from '../test/harness/server.ts';
+import { installSmtpServerPatches } from '../test/harness/smtp-server-greeting.ts';
 
 const BIN = new URL('../bin/arcline.js', import.meta.url).pathname;
 const { values } = parseArgs({

@@ -1,5 +1,5 @@
 // SASL PLAIN (RFC 4616): the one decoder of the initial response for IMAP AUTHENTICATE (RFC 9051
-// §6.2.2) and submission AUTH PLAIN (RFC 4954; smtp-server decodes that one itself).
+// §6.2.2) and submission AUTH PLAIN (RFC 4954, smtp/connection.ts).
 
 import { LIMITS } from '../core/limits.ts';
 

@@ -239,6 +239,9 @@ export const configSchema = z
       .strictObject({
         /** Resolvers as "ip" or "ip:port"; empty means the system resolvers. */
         servers: z.array(z.string()).default([]),
+        /** Longest time an answer of the mail checks (SPF, DKIM, DMARC) is cached; A/AAAA use
+         *  their own TTL when shorter. 0 turns the cache off. */
+        cache_max_ttl: duration.prefault('5m'),
       })
       .prefault({}),
     auth: z

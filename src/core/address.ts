@@ -48,7 +48,8 @@ function unquoteLocal(local: string): string | null {
 }
 
 /**
- * Parses an envelope address `local@domain` (no angle brackets), as smtp-server hands it to us.
+ * Parses an envelope address `local@domain` (no angle brackets), as the SMTP command parser
+ * (smtp/wire/command.ts) hands it to us.
  * Returns null for anything that is not a deliverable address (domain literals included:
  * we host no mailboxes at IP literals).
  */

@@ -22,8 +22,8 @@ export function clientKey(ip: string): string {
 /** Why a connection was not admitted: its client is at its limit, or everyone together is. */
 export type Refusal = 'per-ip' | 'total';
 
-/** Counting connections per client and in total: in one thread (ConnectionCounter) or shared
- *  by several (core/shared-slots.ts). */
+/** Where connections are counted: a ConnectionCounter in this thread, or one shared by several
+ *  workers (the inbound service in worker threads counts across all of them). */
 export interface ConnectionSlots {
   /** Counts a new connection, or says why not (and counts nothing). */
   admit(ip: string): Refusal | null;

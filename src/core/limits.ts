@@ -55,6 +55,14 @@ export const LIMITS = {
     refusalLingerMs: 2000,
     /** How often deadlines (command line, DATA, session, login, handshake) are checked. */
     deadlineSweepMs: 250,
+    /** Command lines a pipelining client may send ahead (RFC 2920) before the server stops
+     *  reading until it has answered them: bytes held unanswered. */
+    maxPipelinedBytes: 64 * 1024,
+    /** DATA bytes read from the socket and not yet taken by the spool before the server stops
+     *  reading (a slow disk slows the client, memory stays bounded). */
+    dataQueueBytes: 1024 * 1024,
+    /** The reverse lookup of a client's address (Received: header) waits at most this long. */
+    reverseLookupMs: 5000,
     /** Received: headers beyond which a message is taken to be looping (Postfix hopcount_limit). */
     maxHops: 50,
   },
@@ -188,6 +196,9 @@ export const LIMITS = {
     maxAliasTargets: 1000,
     maxLocalPartLength: 64, // RFC 5321 §4.5.3.1.1
     maxDomainLength: 255, // RFC 5321 §4.5.3.1.2
+    /** Entries of the directory's lookup cache (rows and recipient expansions, a few hundred
+     *  bytes each); checked against PRAGMA data_version before every use. */
+    cacheEntries: 10_000,
   },
   auth: {
     /** Longest login name looked at (RFC 5321 §4.5.3.1.1-2: 64 + 1 + 255 octets); longer ones

@@ -12,15 +12,19 @@ import { parseListen } from '../config/schema.ts';
 /** Bound sockets waiting for their service, by config address (several for "host:0"). */
 const prebound = new Map<string, Server[]>();
 
+export interface ListenOptions {
+  /** SO_REUSEPORT (Node >= 22.12; Linux, FreeBSD): several threads or processes listen on the
+   *  same port and the kernel spreads the connections. A prebound socket keeps what prebind set. */
+  readonly reusePort?: boolean;
+}
+
 /** Listens on a config listen address ("host:port"); resolves with the bound address. */
-export function listenOn(server: Server, address: string, opts: { reusePort?: boolean } = {}): Promise<AddressInfo> {
+export function listenOn(server: Server, address: string, opts: ListenOptions = {}): Promise<AddressInfo> {
   return bind(server, address, prebound.get(address)?.shift(), opts.reusePort === true);
 }
 
-/** Binds `address` now for a service that will listen on it later (see the header).
- *  `reusePort`: SO_REUSEPORT, so that other threads can bind the same address and the kernel
- *  spreads new connections over them (the inbound SMTP threads, docs/architecture.md §8). */
-export async function prebind(address: string, opts: { reusePort?: boolean } = {}): Promise<AddressInfo> {
+/** Binds `address` now for a service that will listen on it later (see the header). */
+export async function prebind(address: string, opts: ListenOptions = {}): Promise<AddressInfo> {
   const holder = createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
   const bound = await bind(holder, address, undefined, opts.reusePort === true);
   prebound.set(address, [...(prebound.get(address) ?? []), holder]);
@@ -42,7 +46,8 @@ async function bind(
       resolve();
     };
     if (handle) server.listen(handle, done);
-    else server.listen({ port: where.port, host: where.host, ...(reusePort ? { reusePort } : {}) }, done);
+    else if (reusePort) server.listen({ port: where.port, host: where.host, reusePort: true }, done);
+    else server.listen(where.port, where.host, done);
   });
   return server.address() as AddressInfo;
 }

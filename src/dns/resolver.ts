@@ -4,6 +4,7 @@
 
 import { Resolver } from 'node:dns';
 import { Resolver as PromiseResolver } from 'node:dns/promises';
+import { LruMap } from '../core/lru.ts';
 
 /** servers: "1.2.3.4", "1.2.3.4:5353", "::1" or "[::1]:5353"; empty = system resolvers. */
 export function createResolver(servers: readonly string[], timeoutMs = 5000): Resolver {
@@ -21,40 +22,68 @@ export function createPromiseResolver(servers: readonly string[], timeoutMs = 50
 
 type AnyResolve = (name: string, rrtype: string) => Promise<unknown>;
 
-/** A small answer cache in front of `resolve(name, rrtype)`, for the lookups every inbound message
- *  repeats (SPF and DMARC records of the same senders). Answers and "no such name/record" are kept
- *  for `ttlMs` (DNS TTLs are not visible through this API; 60 s is below almost every published
- *  TTL); failures (timeouts, SERVFAIL) are never cached. Bounded: the oldest entry goes first. */
-export function cachingResolve(
-  resolve: AnyResolve,
-  opts: { ttlMs?: number; maxEntries?: number; now?: () => number } = {},
-): AnyResolve {
-  const ttl = opts.ttlMs ?? 60_000;
-  const max = opts.maxEntries ?? 10_000;
+/** What the cache asks of a resolver: node:dns/promises' Resolver has all three. */
+export interface TtlResolver {
+  resolve(name: string, rrtype: string): Promise<unknown>;
+  resolve4(name: string, opts: { ttl: true }): Promise<{ address: string; ttl: number }[]>;
+  resolve6(name: string, opts: { ttl: true }): Promise<{ address: string; ttl: number }[]>;
+}
+
+export interface DnsCacheOptions {
+  /** Longest time an answer is kept ([dns] cache_max_ttl). A and AAAA answers are kept for
+   *  their own TTL when shorter; node:dns does not show the TTL of other types (TXT, MX), so
+   *  they are kept this long. */
+  readonly maxTtlMs: number;
+  /** How long "no such name" (NXDOMAIN) and "no such record" (NODATA) are kept (RFC 2308 §5:
+   *  negative answers may be cached; the SOA minimum that bounds it is not visible through
+   *  node:dns, so a short fixed time, never above maxTtlMs). */
+  readonly negativeTtlMs?: number;
+  readonly maxEntries?: number;
+  readonly now?: () => number;
+}
+
+type Entry = { expires: number; value?: unknown; error?: unknown };
+
+/** An answer cache in front of a resolver, for the lookups every inbound message repeats (SPF
+ *  and DMARC records of the same senders, A/MX of SPF mechanisms). Failures (SERVFAIL,
+ *  timeouts, refused) are never cached: the next message asks again. Identical queries in
+ *  flight share one. Bounded: the least recently used entry goes first. Keys are the type and
+ *  the name in lower case (RFC 4343: DNS names compare without case). */
+export function cachingResolve(resolver: TtlResolver, opts: DnsCacheOptions): AnyResolve {
+  const maxTtl = opts.maxTtlMs;
+  const negativeTtl = Math.min(opts.negativeTtlMs ?? 60_000, maxTtl);
   const now = opts.now ?? Date.now;
-  const cache = new Map<string, { expires: number; value?: unknown; error?: unknown }>();
+  const cache = new LruMap<string, Entry>(opts.maxEntries ?? 10_000);
   const inflight = new Map<string, Promise<unknown>>();
-  const remember = (key: string, entry: { expires: number; value?: unknown; error?: unknown }) => {
-    if (cache.size >= max) {
-      const oldest = cache.keys().next().value;
-      if (oldest !== undefined) cache.delete(oldest);
+  const ask = async (name: string, rrtype: string): Promise<{ value: unknown; ttlMs: number }> => {
+    if (rrtype === 'A' || rrtype === 'AAAA') {
+      const rows = await (rrtype === 'A'
+        ? resolver.resolve4(name, { ttl: true })
+        : resolver.resolve6(name, { ttl: true }));
+      let ttl = maxTtl;
+      for (const r of rows) ttl = Math.min(ttl, r.ttl * 1000);
+      return { value: rows.map((r) => r.address), ttlMs: ttl };
     }
-    cache.set(key, entry);
+    return { value: await resolver.resolve(name, rrtype), ttlMs: maxTtl };
   };
   return (name, rrtype) => {
     const key = `${rrtype} ${name.toLowerCase()}`;
     const hit = cache.get(key);
-    if (hit && hit.expires > now()) return 'error' in hit ? Promise.reject(hit.error) : Promise.resolve(hit.value);
+    if (hit) {
+      if (hit.expires > now()) return 'error' in hit ? Promise.reject(hit.error) : Promise.resolve(hit.value);
+      cache.delete(key);
+    }
     let p = inflight.get(key);
     if (!p) {
-      p = resolve(name, rrtype).then(
-        (value) => {
-          remember(key, { expires: now() + ttl, value });
+      p = ask(name, rrtype).then(
+        ({ value, ttlMs }) => {
+          if (ttlMs > 0) cache.set(key, { expires: now() + ttlMs, value });
           return value;
         },
         (error: unknown) => {
           const code = (error as NodeJS.ErrnoException)?.code;
-          if (code === 'ENOTFOUND' || code === 'ENODATA') remember(key, { expires: now() + ttl, error });
+          if ((code === 'ENOTFOUND' || code === 'ENODATA') && negativeTtl > 0)
+            cache.set(key, { expires: now() + negativeTtl, error });
           throw error;
         },
       );

@@ -78,7 +78,9 @@ export class Hygiene {
     this.authservId = h.authserv_id || deps.config.hostname;
     this.#trusted = new Networks(h.trusted_networks);
     this.#dnsbl = h.dnsbl.length > 0 ? new Dnsbl({ zones: h.dnsbl, resolver: deps.resolver }) : null;
-    this.#lookup = { resolve: cachingResolve((n, t) => deps.resolver.resolve(n, t)) } as Pick<Resolver, 'resolve'>;
+    this.#lookup = {
+      resolve: cachingResolve(deps.resolver, { maxTtlMs: deps.config.dns.cache_max_ttl }),
+    } as Pick<Resolver, 'resolve'>;
   }
 
   isTrusted(ip: string): boolean {
@@ -106,7 +108,8 @@ export class Hygiene {
     let auth: AuthSummary;
     try {
       auth = await checkMessage({
-        message: input.message.open(),
+        message: () => input.message.open(),
+        headerBlock: input.headerBlock,
         ip: input.ip,
         helo: input.helo,
         sender: input.sender,

@@ -33,8 +33,32 @@ export interface SmtpDeps {
   readonly hygiene?: Hygiene;
   /** DKIM signing of submitted mail. */
   readonly signer?: DkimSigner;
-  /** Connection limits shared with the other inbound threads (core/shared-slots.ts). */
+  /** Connection slots shared with other workers; the service counts its own when absent. */
   readonly slots?: ConnectionSlots;
+}
+
+/** What the policy (service.ts, receive.ts) knows of a session: plain data of our connection. */
+export interface SmtpSession {
+  /** The connection id (`conn` in the logs). */
+  readonly id: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localPort: number;
+  /** The HELO/EHLO argument; '' before it. */
+  readonly helo: string;
+  /** The session opened with EHLO (not HELO). */
+  readonly ehlo: boolean;
+  readonly secure: boolean;
+  /** The TLS protocol and cipher once secure. */
+  readonly tlsInfo: { readonly version: string; readonly cipher: string } | null;
+  /** The authenticated account (submission). */
+  readonly user: string | null;
+  /** The reverse-path of the transaction ('' for <>), null outside a transaction. */
+  readonly mailFrom: string | null;
+  /** MAIL carried SMTPUTF8 (RFC 6531). */
+  readonly smtpUtf8: boolean;
+  /** The client's host name by reverse DNS (for Received:), null when unknown. */
+  clientHostname(): Promise<string | null>;
 }
 
 /** What this service knows about a connection's current mail transaction. */

@@ -1,38 +1,36 @@
 // Every connection of one SMTP service from accept to close, and the limits that hold
-// whatever a client sends (issue #10). smtp-server runs the protocol; the listening sockets are
-// ours, and each accepted socket is handed to it with SMTPServer.connect() (public API) only
-// once it passed the limits:
+// whatever a client sends (issue #10). The policy lives here; its state is plain fields of a
+// `Client`, one per connection, which the connection (connection.ts) updates as it reads
+// commands and writes replies. No socket is wrapped or patched.
 //
 // - Connection limits at accept, before any work: per client address (IPv4, IPv6 /64) and in
-//   total. A refused client gets its 421 on the plain listeners (nothing on implicit TLS, where
+//   total, through `ConnectionSlots` (core/connection-limits.ts; several worker threads share
+//   one). A refused client gets its 421 on the plain listeners (nothing on implicit TLS, where
 //   no byte can be written before a handshake that would cost us the CPU an attacker wants us
 //   to spend) and its socket is destroyed after a short linger whatever it does: refused
 //   connections are closed and forgotten. An over-limit client is looked at again after the
 //   pending I/O of the same loop turn, so one that just closed its previous session (a client
 //   that opens a connection per message) is not refused for a slot it was about to free.
-// - A connection stops counting as soon as the server ends it (221 after QUIT, 421, a refusal)
-//   or the client ends its side; not when the socket finally closes.
+// - A connection stops counting as soon as the server ends it (when its 221 after QUIT or its
+//   421 is queued, before the client can read it) or the client ends its side; not when the
+//   socket finally closes. (Issue #12: a client running exactly max_connections_per_ip
+//   sessions with a new connection per message was refused while finished sessions still
+//   counted.)
 // - Deadlines, not only idle timeouts (RFC 5321 §4.5.3.2 gives the minimums; Postfix
-//   smtpd_per_request_deadline and smtpd_min_data_rate the model): a command line must be
-//   complete within `timeout` of its first byte; DATA within timeout + received/min_data_rate;
-//   a TLS handshake within min(timeout, 60 s); a submission client must have authenticated
-//   within login_timeout of connecting; a session ends after max_session_time (a DATA in
-//   progress is answered first). 1 byte per second keeps nothing alive.
+//   smtpd_per_request_deadline and smtpd_min_data_rate the model): the next command line must
+//   be complete within `timeout` of the server waiting for it; DATA within timeout +
+//   received/min_data_rate; a TLS handshake within min(timeout, 60 s); a submission client
+//   must have authenticated within login_timeout of connecting; a session ends after
+//   max_session_time (a DATA in progress is answered first). 1 byte per second keeps nothing
+//   alive. A sweep every LIMITS.smtp.deadlineSweepMs enforces them.
 // - Errors (Postfix smtpd_soft_error_limit / smtpd_hard_error_limit): every 4xx/5xx reply a
 //   client earns is counted; past the soft limit the service slows its replies (penalty()),
 //   at the hard limit the session gets 421. On port 25 an address with a session past the soft
 //   limit is remembered for a while: its next sessions start at the soft limit, so reconnecting
 //   does not start afresh (a client that only makes the odd error is never slowed by it).
-//
-// The bytes a client sends and the replies we write are observed on the plaintext socket (the
-// TCP socket, then the TLS socket after a handshake) by wrapping push/write/end of that socket
-// object: no smtp-server internals are touched. A sweep every 250 ms enforces the deadlines
-// and notices sockets that closed without telling us (STARTTLS drops every listener of the TCP
-// socket).
 
 import net from 'node:net';
 import tls from 'node:tls';
-import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import { ConnectionCounter, type ConnectionSlots, clientKey } from '../core/connection-limits.ts';
 import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
@@ -43,7 +41,9 @@ export interface GateOptions {
   readonly log: Logger;
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
-  /** Command line and TLS handshake deadline (and smtp-server's idle timeout). */
+  /** Shared connection slots (several workers); a counter of our own when absent. */
+  readonly slots?: ConnectionSlots | undefined;
+  /** Command line and TLS handshake deadline. */
   readonly timeout: number;
   readonly minDataRate: number;
   readonly maxSessionMs: number;
@@ -54,31 +54,33 @@ export interface GateOptions {
   readonly errorDelay: number;
   /** Remember addresses slowed for errors across their sessions (port 25). */
   readonly rememberErrors: boolean;
-  /** Shared with other threads (core/shared-slots.ts); else counted here. */
-  readonly slots?: ConnectionSlots;
 }
 
 export type Deadline = 'command' | 'data' | 'handshake' | 'login' | 'session';
 
-/** One accepted connection. */
+/** What the gate needs of a connection to end it. */
+export interface Closable {
+  /** Sends `reply` (when a session exists) and closes. */
+  terminate(reply: SmtpReplyError): void;
+  /** Destroys the sockets at once. */
+  destroy(): void;
+}
+
+/** The gate's state of one accepted connection. */
 export class Client {
   readonly id = newId('c');
   readonly since = Date.now();
   readonly ip: string;
-  readonly raw: net.Socket;
-  readonly smtp: SMTPServer;
-  /** The socket carrying plaintext: the TCP socket, or the TLS socket after a handshake. */
-  plain: net.Socket;
-  session: SMTPServerSession | null = null;
-  /** When the first byte of the unfinished command line arrived; 0 when there is none. */
-  lineSince = 0;
+  conn: Closable | null = null;
+  /** When the server began waiting for the next command line; 0 while it is busy with one. */
+  waitingSince = 0;
   /** Set while the client sends a message. */
   data: { since: number; bytes: number } | null = null;
   /** A transaction is being received or decided: the session deadline waits for its reply. */
   busy = false;
   /** When a TLS handshake started; 0 when none is under way. */
   handshakeSince = 0;
-  greeted = false;
+  authenticated = false;
   errors = 0;
   overshoot = 0;
   /** The session deadline passed while busy: 421 right after the reply. */
@@ -86,11 +88,8 @@ export class Client {
   counted = true;
   ended = false;
 
-  constructor(raw: net.Socket, ip: string, smtp: SMTPServer) {
-    this.raw = raw;
-    this.plain = raw;
+  constructor(ip: string) {
     this.ip = ip;
-    this.smtp = smtp;
   }
 
   /** Which deadline has passed, if any. */
@@ -100,29 +99,15 @@ export class Client {
     }
     const d = this.data;
     if (d && now > d.since + o.timeout + (d.bytes * 1000) / o.minDataRate) return 'data';
-    if (this.lineSince && now - this.lineSince > o.timeout) return 'command';
-    if (o.loginTimeout !== null && !this.session?.user && now - this.since > o.loginTimeout) return 'login';
+    if (this.waitingSince && now - this.waitingSince > o.timeout) return 'command';
+    if (o.loginTimeout !== null && !this.authenticated && now - this.since > o.loginTimeout) return 'login';
     if (now - this.since > o.maxSessionMs) {
       if (!this.busy) return 'session';
       this.closeAfterReply = true;
     }
     return null;
   }
-
-  /** Bytes from the client (command mode): tracks the unfinished line. */
-  bytes(chunk: Buffer, now: number): void {
-    if (this.data) return; // DATA is timed by its rate, from the message stream
-    const lf = chunk.lastIndexOf(0x0a);
-    if (lf === -1) {
-      if (this.lineSince === 0) this.lineSince = now;
-    } else {
-      this.lineSince = lf === chunk.length - 1 ? 0 : now;
-    }
-  }
 }
-
-/** Sockets whose push/write/end are wrapped already. */
-const observed = new WeakSet<net.Socket>();
 
 const DEADLINE_REPLIES: Record<Deadline, () => SmtpReplyError> = {
   command: REPLIES.commandTimeout,
@@ -132,11 +117,14 @@ const DEADLINE_REPLIES: Record<Deadline, () => SmtpReplyError> = {
   session: REPLIES.sessionTimeout,
 };
 
+/** Called with each admitted connection: the socket carries plaintext (after the implicit TLS
+ *  handshake on a secure listener). */
+export type OnConnection = (socket: net.Socket, client: Client, secure: boolean) => void;
+
 export class ConnectionGate {
   readonly #o: GateOptions;
   /** Per client address and in total (core/connection-limits, shared with IMAP). */
-  readonly #counter: ConnectionSlots;
-  #open = 0;
+  readonly #slots: ConnectionSlots;
   readonly #clients = new Map<string, Client>();
   /** Client address (port 25) slowed for errors -> until when its sessions start slowed;
    *  oldest first. */
@@ -146,75 +134,66 @@ export class ConnectionGate {
 
   constructor(o: GateOptions) {
     this.#o = o;
-    this.#counter = o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections);
+    this.#slots = o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections);
   }
 
-  /** A listening socket whose connections go to `smtp` (implicit TLS when `secure`). */
-  listener(smtp: SMTPServer, secure: boolean): net.Server {
+  /** A listening socket whose admitted connections go to `onConnection`; implicit TLS
+   *  (RFC 8314) with the context `context()` returns when `secure`. */
+  listener(onConnection: OnConnection, secure: boolean, context: () => tls.SecureContext): net.Server {
     this.#sweep ??= setInterval(() => this.#check(), LIMITS.smtp.deadlineSweepMs).unref();
     // No Nagle (as for IMAP): a multi-part reply never waits for the client's delayed ACK.
     const server = net.createServer({ noDelay: true }, (socket) => {
-      // Until smtp-server has its own, a reset must not become an uncaught 'error'.
-      socket.on('error', () => {});
-      this.#admit(socket, smtp, secure, server, true);
+      socket.on('error', () => socket.destroy());
+      this.#admit(socket, secure, onConnection, context, true);
     });
     return server;
   }
 
-  client(id: string): Client | undefined {
-    return this.#clients.get(id);
-  }
-
-  /** The session of a connection started (onConnect); one from an address recently slowed
-   *  for errors starts at the soft limit. */
-  started(session: SMTPServerSession): void {
-    const c = this.#clients.get(session.id);
-    if (!c) return;
-    c.session = session;
+  /** The session of a connection started; one from an address recently slowed for errors
+   *  starts at the soft limit. */
+  started(c: Client): void {
     if (!this.#o.rememberErrors) return;
     const until = this.#memory.get(clientKey(c.ip));
     if (until !== undefined && until > Date.now()) c.errors = this.#o.softErrorLimit;
   }
 
-  /** A TLS handshake completed on the connection (STARTTLS; implicit TLS is ours). */
-  secured(id: string, socket: net.Socket): void {
-    const c = this.#clients.get(id);
-    if (!c) return;
-    c.handshakeSince = 0;
-    c.lineSince = 0;
-    this.#observe(c, socket);
+  /** A reply we send: counts the client's errors; at the hard limit the session ends. */
+  replied(c: Client, code: number, text: string): void {
+    if (code < 400 || code === 421 || code === 451) return; // 451: our problem, not the client's
+    if (code === 452 && text.startsWith('4.5.3') && ++c.overshoot <= LIMITS.smtp.recipientOvershootLimit) return;
+    c.errors++;
+    // Remembered as soon as it is slowed, so a client that gives up on a slowed session and
+    // reconnects is slowed again at once.
+    if (c.errors === this.#o.softErrorLimit && this.#o.rememberErrors) this.#remember(c.ip);
+    if (c.errors === this.#o.hardErrorLimit) {
+      this.#o.log.warn({ conn: c.id, ip: c.ip, errors: c.errors }, 'client disconnected: too many errors');
+      this.#end(c, REPLIES.tooManyErrors());
+    }
   }
 
-  dataStarted(id: string): void {
-    const c = this.#clients.get(id);
-    if (!c) return;
+  dataStarted(c: Client): void {
     c.data = { since: Date.now(), bytes: 0 };
     c.busy = true;
-    c.lineSince = 0;
+    c.waitingSince = 0;
   }
 
-  dataBytes(id: string, n: number): void {
-    const d = this.#clients.get(id)?.data;
-    if (d) d.bytes += n;
+  dataBytes(c: Client, n: number): void {
+    if (c.data) c.data.bytes += n;
   }
 
-  dataReceived(id: string): void {
-    const c = this.#clients.get(id);
-    if (c) c.data = null;
+  dataReceived(c: Client): void {
+    c.data = null;
   }
 
   /** The reply to a transaction went out: a session past its deadline ends now. */
-  transactionDone(id: string): void {
-    const c = this.#clients.get(id);
-    if (!c) return;
+  transactionDone(c: Client): void {
     c.busy = false;
     if (c.closeAfterReply) this.#expire(c, 'session');
   }
 
   /** How long the next reply of a session waits: error_delay per error beyond the soft limit. */
-  penalty(id: string): number {
-    const c = this.#clients.get(id);
-    if (!c || c.errors < this.#o.softErrorLimit) return 0;
+  penalty(c: Client): number {
+    if (c.errors < this.#o.softErrorLimit) return 0;
     return this.#o.errorDelay * (c.errors - this.#o.softErrorLimit + 1);
   }
 
@@ -225,33 +204,44 @@ export class ConnectionGate {
 
   /** Destroys every socket still open (the end of the shutdown grace period). */
   destroyAll(): void {
-    for (const c of this.#clients.values()) {
-      c.plain.destroy();
-      c.raw.destroy();
-    }
+    for (const c of this.#clients.values()) c.conn?.destroy();
     if (this.#sweep) clearInterval(this.#sweep);
     this.#sweep = null;
   }
 
-  /** Connections of this service (this thread) that count against the limits. */
-  get open(): number {
-    return this.#open;
+  /** The connection no longer counts against the limits (221 queued, 421, the client's FIN). */
+  release(c: Client): void {
+    if (!c.counted) return;
+    c.counted = false;
+    this.#slots.release(c.ip);
   }
 
-  #admit(socket: net.Socket, smtp: SMTPServer, secure: boolean, server: net.Server, first: boolean): void {
+  /** The socket closed. */
+  forget(c: Client): void {
+    this.release(c);
+    this.#clients.delete(c.id);
+  }
+
+  #admit(
+    socket: net.Socket,
+    secure: boolean,
+    onConnection: OnConnection,
+    context: () => tls.SecureContext,
+    first: boolean,
+  ): void {
     if (socket.destroyed) return;
     const ip = socket.remoteAddress ?? '';
     if (this.#closing) {
       this.#refuse(socket, secure, REPLIES.shuttingDown());
       return;
     }
-    const refusal = this.#counter.admit(ip);
+    const refusal = this.#slots.admit(ip);
     if (refusal !== null) {
       const full = refusal === 'total';
       // Look again once the I/O of this loop turn is processed: the client's previous
       // connection may have just ended (its FIN or QUIT is in the same batch of events).
       if (first) {
-        setImmediate(() => this.#admit(socket, smtp, secure, server, false));
+        setImmediate(() => this.#admit(socket, secure, onConnection, context, false));
         return;
       }
       this.#o.log.warn(
@@ -261,27 +251,26 @@ export class ConnectionGate {
       this.#refuse(socket, secure, full ? REPLIES.tooManyConnections() : REPLIES.tooManyConnectionsFromIp());
       return;
     }
-    this.#open++;
-    const c = new Client(socket, ip, smtp);
+    const c = new Client(ip);
     this.#clients.set(c.id, c);
-    socket.once('close', () => this.#forget(c));
+    socket.once('close', () => this.forget(c));
     if (!secure) {
-      this.#observe(c, socket);
-      smtp.connect(socket, { id: c.id });
+      onConnection(socket, c, false);
       return;
     }
-    // Implicit TLS (RFC 8314): the handshake is bounded like a command line; the session
-    // starts once it is done, with the context smtp-server keeps for STARTTLS.
+    // Implicit TLS (RFC 8314): the handshake is bounded like a command line (the sweep
+    // destroys it: no session, nothing to say); the session starts once it is done.
     c.handshakeSince = Date.now();
-    const secureContext = smtp.secureContext.get('*');
-    const t = new tls.TLSSocket(socket, { isServer: true, server, ...(secureContext ? { secureContext } : {}) });
-    c.plain = t;
+    c.conn = { terminate: () => t.destroy(), destroy: () => t.destroy() };
+    const t = new tls.TLSSocket(socket, { isServer: true, secureContext: context() });
     t.on('error', () => t.destroy());
-    t.once('close', () => this.#forget(c));
+    t.once('close', () => {
+      socket.destroy();
+      this.forget(c);
+    });
     t.once('secure', () => {
       c.handshakeSince = 0;
-      this.#observe(c, t);
-      smtp.connect(t, { id: c.id });
+      onConnection(t, c, true);
     });
   }
 
@@ -297,51 +286,6 @@ export class ConnectionGate {
     socket.once('close', () => clearTimeout(linger));
   }
 
-  /** Watches what the client sends and what we answer on a plaintext socket (once). */
-  #observe(c: Client, socket: net.Socket): void {
-    c.plain = socket;
-    if (observed.has(socket)) return;
-    observed.add(socket);
-    socket.once('close', () => this.#forget(c));
-    const push = socket.push;
-    socket.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-      if (chunk === null)
-        this.#release(c); // the client ended its side
-      else if (Buffer.isBuffer(chunk)) c.bytes(chunk, Date.now());
-      return push.call(socket, chunk, encoding);
-    };
-    const write = socket.write;
-    socket.write = ((data: unknown, ...rest: unknown[]) => {
-      if (typeof data === 'string') this.#reply(c, data);
-      return (write as (...a: unknown[]) => boolean).call(socket, data, ...rest);
-    }) as typeof socket.write;
-    const end = socket.end;
-    socket.end = ((...args: unknown[]) => {
-      this.#release(c); // the server ends the session (QUIT, 421, a refusal)
-      return (end as (...a: unknown[]) => net.Socket).apply(socket, args);
-    }) as typeof socket.end;
-  }
-
-  /** A reply we send: counts the client's errors. */
-  #reply(c: Client, text: string): void {
-    const code = Number(text.slice(0, 3));
-    if (code === 220) {
-      if (c.greeted) c.handshakeSince = Date.now(); // "220 Ready to start TLS" (RFC 3207)
-      c.greeted = true;
-      return;
-    }
-    if (code < 400 || code === 421 || code === 451) return; // 451: our problem, not the client's
-    if (code === 452 && text.startsWith('452 4.5.3') && ++c.overshoot <= LIMITS.smtp.recipientOvershootLimit) return;
-    c.errors++;
-    // Remembered as soon as it is slowed, so a client that gives up on a slowed session and
-    // reconnects is slowed again at once.
-    if (c.errors === this.#o.softErrorLimit && this.#o.rememberErrors) this.#remember(c.ip);
-    if (c.errors === this.#o.hardErrorLimit) {
-      this.#o.log.warn({ conn: c.id, ip: c.ip, errors: c.errors }, 'client disconnected: too many errors');
-      setImmediate(() => this.#end(c, REPLIES.tooManyErrors()));
-    }
-  }
-
   #remember(ip: string): void {
     const key = clientKey(ip);
     this.#memory.delete(key); // re-inserted last: the map stays ordered by time
@@ -355,10 +299,6 @@ export class ConnectionGate {
   #check(): void {
     const now = Date.now();
     for (const c of this.#clients.values()) {
-      if (c.raw.destroyed && c.plain.destroyed) {
-        this.#forget(c);
-        continue;
-      }
       if (c.ended) continue;
       const why = c.overdue(now, this.#o);
       if (why) this.#expire(c, why);
@@ -370,32 +310,11 @@ export class ConnectionGate {
     this.#end(c, DEADLINE_REPLIES[why]());
   }
 
-  /** 421 through smtp-server when the session exists (it closes the connection), else the
-   *  socket is destroyed; in every case it is destroyed after a short linger. */
+  /** 421 and the end of the connection; it stops counting at once. */
   #end(c: Client, reply: SmtpReplyError): void {
     if (c.ended) return;
     c.ended = true;
-    let conn: { send(code: number, data?: string): void } | undefined;
-    for (const x of c.smtp.connections) if (x.id === c.id) conn = x;
-    if (conn) conn.send(reply.responseCode, reply.message);
-    else c.plain.destroy();
-    this.#release(c);
-    setTimeout(() => {
-      c.plain.destroy();
-      c.raw.destroy();
-    }, LIMITS.smtp.refusalLingerMs).unref();
-  }
-
-  /** The connection no longer counts against the limits. */
-  #release(c: Client): void {
-    if (!c.counted) return;
-    c.counted = false;
-    this.#open--;
-    this.#counter.release(c.ip);
-  }
-
-  #forget(c: Client): void {
-    this.#release(c);
-    this.#clients.delete(c.id);
+    this.release(c);
+    c.conn?.terminate(reply);
   }
 }

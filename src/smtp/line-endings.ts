@@ -1,7 +1,7 @@
 // Detects bare CR and bare LF in a DATA stream (RFC 5321 §2.3.8). Pure and incremental: feed
 // chunks as they arrive, split anywhere; state carries the last byte across chunk boundaries.
-// smtp-server only ends DATA at CRLF.CRLF, and keeps bare LF/CR as received, so rejecting any
-// message that contains one closes every SMTP smuggling variant (`\n.\n`, `\r.\r`, `\n.\r\n`,
+// Our DATA reader (wire/data.ts) only ends DATA at CRLF.CRLF, and keeps bare LF/CR as received,
+// so rejecting any message that contains one closes every SMTP smuggling variant (`\n.\n`, `\r.\r`, `\n.\r\n`,
 // `\r\n.\r`): such bytes can never be stored as a message boundary.
 
 export class BareNewlineDetector {

@@ -7,7 +7,6 @@
 //   §2.3.8; submission turns them into CRLF instead).
 
 import { Readable } from 'node:stream';
-import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { type Address, parseAddress } from '../core/address.ts';
 import { CrlfNormalizer } from '../core/crlf.ts';
 import { type AccountId, newId } from '../core/ids.ts';
@@ -16,9 +15,9 @@ import type { Logger } from '../core/log.ts';
 import { smtpMessages } from '../core/metrics.ts';
 import { withHead } from '../store/spool.ts';
 import type { DeliveryTarget, SpooledMessage } from '../store/types.ts';
-import type { ConnState, SmtpDeps } from './context.ts';
-import type { ConnectionGate } from './gate.ts';
+import type { ConnState, SmtpDeps, SmtpSession } from './context.ts';
 import { BareNewlineDetector, NulDetector } from './line-endings.ts';
+import type { MessageStream } from './message-stream.ts';
 import { accepted, queued, REPLIES, reply, type SmtpReplyError } from './replies.ts';
 import {
   addressesIn,
@@ -39,12 +38,6 @@ function concatStreams(head: Buffer, msg: SpooledMessage): Readable {
   return Readable.from(bytes(), { objectMode: false });
 }
 
-function clientHostname(session: SMTPServerSession): string | null {
-  const h = session.clientHostname;
-  // smtp-server puts "[ip]" there when the reverse lookup found nothing.
-  return h && !h.startsWith('[') ? h : null;
-}
-
 /** True when one of the accounts has a quota that `extra` more bytes would exceed (or it is
  *  already at its limit when extra is 0). */
 export async function overQuota(deps: SmtpDeps, accounts: readonly AccountId[], extra: number): Promise<boolean> {
@@ -59,18 +52,16 @@ export async function overQuota(deps: SmtpDeps, accounts: readonly AccountId[], 
 
 export class MessageReceiver {
   readonly #deps: SmtpDeps;
-  readonly #gate: ConnectionGate;
   readonly #submission: boolean;
 
-  constructor(deps: SmtpDeps, gate: ConnectionGate) {
+  constructor(deps: SmtpDeps) {
     this.#deps = deps;
-    this.#gate = gate;
     this.#submission = deps.role === 'submission';
   }
 
   /** The reply for a message refused for its bytes alone, or null. */
   #refusal(
-    stream: SMTPServerDataStream,
+    stream: MessageStream,
     headers: HeaderCapture,
     nul: NulDetector,
     bare: BareNewlineDetector | null,
@@ -96,10 +87,11 @@ export class MessageReceiver {
     return null;
   }
 
-  /** Spools the message, checks it, delivers every copy; returns the reply. */
+  /** Spools the message (the chunks of `stream`, dot-stuffing removed), checks it, delivers
+   *  every copy; returns the reply. */
   async receive(
-    stream: SMTPServerDataStream,
-    session: SMTPServerSession,
+    stream: MessageStream,
+    session: SmtpSession,
     state: ConnState,
     msgId: string,
     log: Logger,
@@ -120,8 +112,7 @@ export class MessageReceiver {
       if (!refused()) await spool.write(chunk);
     };
     try {
-      for await (const raw of stream as AsyncIterable<Buffer>) {
-        this.#gate.dataBytes(session.id, raw.length);
+      for await (const raw of stream) {
         nul.feed(raw);
         if (crlf) {
           // Submission: a sloppy client's bare LF/CR become CRLF (we re-send the bytes, so
@@ -135,9 +126,7 @@ export class MessageReceiver {
       if (crlf && !refused()) await write(crlf.end());
     } catch (err) {
       await spool.abort();
-      throw err; // the client went away mid-DATA; smtp-server sends nothing more
-    } finally {
-      this.#gate.dataReceived(session.id);
+      throw err; // the client went away mid-DATA; nothing more is sent
     }
     const refusal = this.#refusal(stream, headers, nul, crlf ? null : bare, log);
     if (refusal) {
@@ -173,8 +162,8 @@ export class MessageReceiver {
         log.info({ size: spooled.size }, 'message refused: a mailbox would exceed its quota');
         return REPLIES.mailboxFull();
       }
-      const received = this.#received(session, state, msgId);
-      const returnPath = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const received = this.#received(session, state, msgId, await session.clientHostname());
+      const returnPath = session.mailFrom ?? '';
       // Port 25: SPF, DKIM, DMARC -> refuse, Junk or deliver, and our Authentication-Results.
       let auth = '';
       let junk: ReadonlySet<AccountId> = new Set();
@@ -184,7 +173,7 @@ export class MessageReceiver {
           message: spooled,
           headerBlock,
           ip: session.remoteAddress,
-          helo: session.hostNameAppearsAs || '',
+          helo: session.helo,
           sender: returnPath,
           recipients: state.txn.recipients,
           forwardedFor: [...state.txn.remote.keys()],
@@ -219,7 +208,7 @@ export class MessageReceiver {
         message: msg,
         origin: sub ? 'submission' : 'forward',
         logId: msgId,
-        smtputf8: session.envelope.smtpUtf8 === true,
+        smtputf8: session.smtpUtf8,
         authUser: state.principal?.accountId ?? null,
       });
       log.info(
@@ -261,23 +250,22 @@ export class MessageReceiver {
     return missingHeaders(fields, { id: newId('m'), hostname: this.#deps.config.hostname, date: new Date() });
   }
 
-  #received(session: SMTPServerSession, state: ConnState, msgId: string): string {
+  #received(session: SmtpSession, state: ConnState, msgId: string, rdns: string | null): string {
     const { recipients, remote } = state.txn;
     const single = recipients.size + remote.size === 1 ? [...recipients.keys(), ...remote.keys()][0] : undefined;
-    const tlsInfo = session.tlsOptions;
     return receivedHeader({
-      helo: session.hostNameAppearsAs || 'unknown',
-      clientHostname: clientHostname(session),
+      helo: session.helo || 'unknown',
+      clientHostname: rdns,
       clientIp: session.remoteAddress,
       byHost: this.#deps.config.hostname,
       protocol: protocolName({
-        ehlo: session.openingCommand === 'EHLO',
+        ehlo: session.ehlo,
         tls: session.secure,
-        utf8: session.envelope.smtpUtf8 === true,
-        auth: this.#submission && session.user !== undefined,
+        utf8: session.smtpUtf8,
+        auth: this.#submission && session.user !== null,
       }),
       id: msgId,
-      tls: tlsInfo ? { version: tlsInfo.version, cipher: tlsInfo.name } : null,
+      tls: session.secure ? session.tlsInfo : null,
       forRecipient: single ?? null,
       date: new Date(),
     });

@@ -1,7 +1,7 @@
 // SMTP replies: every reply code + enhanced status code (RFC 3463) we send from our handlers is
 // defined here, and errors are mapped to the wire in this one place (design.md convention 4).
 // Reply texts never contain paths, config or internals.
-// Each text starts with its enhanced code; smtp-server-patches.ts makes it the one on the wire.
+// Each text starts with its enhanced code (RFC 2034 §3), sent as it is by smtp/connection.ts.
 
 export interface SmtpReplyError extends Error {
   responseCode: number;

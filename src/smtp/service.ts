@@ -13,6 +13,8 @@
 // Hostile clients (gate.ts): connection limits at accept, deadlines for a command line, a DATA,
 //   a TLS handshake, the login (submission) and the session; errors slow a session and then end
 //   it. Every RCPT counts against max_recipients, repeated addresses included.
+// The protocol is our own (connection.ts over wire/, issue #12): this file is the policy the
+//   session asks (SessionPolicy) and the listeners.
 //
 // Invariants:
 // - 250 after DATA only once every local copy is durable and the remote part is queued
@@ -23,39 +25,29 @@
 //   transaction in DATA may finish within the grace period, then gets 421.
 
 import type { AddressInfo, Server } from 'node:net';
-import {
-  SMTPServer,
-  type SMTPServerAuthentication,
-  type SMTPServerAuthenticationResponse,
-  type SMTPServerDataStream,
-  type SMTPServerOptions,
-  type SMTPServerSession,
-} from 'smtp-server';
-import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import tls from 'node:tls';
 import { formatAddress, hasNonAscii, parseAddress } from '../core/address.ts';
 import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { LIMITS } from '../core/limits.ts';
-import { listenOn } from '../core/listen.ts';
-import { type ConnState, isReply, newTxn, type SmtpDeps } from './context.ts';
-import { ConnectionGate } from './gate.ts';
+import { type ListenOptions, listenOn } from '../core/listen.ts';
+import { type SessionPolicy, SmtpConnection } from './connection.ts';
+import { type ConnState, isReply, newTxn, type SmtpDeps, type SmtpSession } from './context.ts';
+import { type Client, ConnectionGate } from './gate.ts';
+import type { MessageStream } from './message-stream.ts';
 import { MessageReceiver, overQuota } from './receive.ts';
-import { REPLIES, reply } from './replies.ts';
-import { installSmtpServerPatches } from './smtp-server-patches.ts';
+import { REPLIES, reply, type SmtpReplyError } from './replies.ts';
+import type { EsmtpParam } from './wire/command.ts';
 
-export type { SmtpDeps, SmtpRole } from './context.ts';
+export type { SmtpDeps, SmtpRole, SmtpSession } from './context.ts';
 
-type Callback = (err?: Error | null) => void;
-type DataCallback = (err?: Error | null, message?: string) => void;
-
-export class SmtpService {
+export class SmtpService implements SessionPolicy {
   readonly #deps: SmtpDeps;
   readonly #submission: boolean;
-  readonly #servers: SMTPServer[] = [];
   readonly #listeners: Server[] = [];
-  readonly #conns = new Map<string, ConnState>();
+  readonly #conns = new Map<string, { conn: SmtpConnection; state: ConnState }>();
   readonly #gate: ConnectionGate;
   readonly #receiver: MessageReceiver;
+  #context: tls.SecureContext;
   #shuttingDown = false;
 
   constructor(deps: SmtpDeps) {
@@ -66,6 +58,7 @@ export class SmtpService {
       log: deps.log,
       maxConnections: smtp.max_connections,
       maxConnectionsPerIp: this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
+      slots: deps.slots,
       timeout: smtp.timeout,
       minDataRate: smtp.min_data_rate,
       maxSessionMs: smtp.max_session_time,
@@ -74,205 +67,158 @@ export class SmtpService {
       hardErrorLimit: smtp.hard_error_limit,
       errorDelay: smtp.error_delay,
       rememberErrors: !this.#submission,
-      ...(deps.slots ? { slots: deps.slots } : {}),
     });
-    this.#receiver = new MessageReceiver(deps, this.#gate);
-    installSmtpServerPatches();
+    this.#receiver = new MessageReceiver(deps);
+    const pair = deps.tls.current;
+    this.#context = tls.createSecureContext({ key: pair.key, cert: pair.cert });
+    deps.tls.onChange((p) => {
+      this.#context = tls.createSecureContext({ key: p.key, cert: p.cert });
+    });
   }
 
-  /** Starts one listener per address (implicit TLS for `secure`); resolves with the bound addresses. */
-  async listen(
-    addresses: readonly string[],
-    secure = false,
-    opts: { reusePort?: boolean } = {},
-  ): Promise<AddressInfo[]> {
+  /** Starts one listener per address (implicit TLS for `secure`); resolves with the bound
+   *  addresses. `reusePort` (Node >= 22.12, Linux/FreeBSD) lets several worker threads or
+   *  processes listen on the same port, the kernel spreading the connections. */
+  async listen(addresses: readonly string[], secure = false, opts: ListenOptions = {}): Promise<AddressInfo[]> {
     const bound: AddressInfo[] = [];
     for (const a of addresses) {
-      const server = this.#createServer(secure);
-      this.#servers.push(server);
-      const listener = this.#gate.listener(server, secure);
+      const listener = this.#gate.listener(this.#accept, secure, () => this.#context);
       this.#listeners.push(listener);
       bound.push(await listenOn(listener, a, opts));
     }
     return bound;
   }
 
-  #createServer(secure: boolean): SMTPServer {
-    const { config, tls, resolver } = this.#deps;
+  readonly #accept = (socket: import('node:net').Socket, client: Client, secure: boolean): void => {
+    const { config, resolver } = this.#deps;
     const sub = this.#submission;
-    // greetingDelay is ours: see smtp-server-patches.ts.
-    const options: SMTPServerOptions & { greetingDelay: number; authRequiresTls: boolean } = {
-      name: config.hostname,
-      banner: sub ? 'arcline ESMTP submission ready' : 'arcline ESMTP ready',
-      key: tls.current.key,
-      cert: tls.current.cert,
-      secure,
-      size: sub ? config.submission.max_message_size : config.smtp.max_message_size,
-      // RFC 4954 §4 / RFC 8314: AUTH only over TLS; smtp-server hides it from EHLO until then.
-      ...(sub
-        ? {
-            authMethods: ['PLAIN', 'LOGIN'],
-            allowInsecureAuth: false,
-            authOptional: false,
-            authRequiredMessage: '5.7.0 Authentication required',
-            onAuth: (auth: SMTPServerAuthentication, session: SMTPServerSession, cb: AuthCallback) =>
-              this.#onAuth(auth, session, cb),
-          }
-        : { disabledCommands: ['AUTH'], authOptional: true }),
-      hideENHANCEDSTATUSCODES: false, // RFC 2034; smtp-server hides it unless told
-      hideDSN: true, // the DSN extension (RFC 3461) is not offered yet; bounces are sent regardless
-      hideREQUIRETLS: true,
-      maxClients: config.smtp.max_connections,
-      maxCommandLength: LIMITS.smtp.maxCommandLength,
-      socketTimeout: config.smtp.timeout,
+    const conn = new SmtpConnection(socket, client, secure, {
+      hostname: config.hostname,
+      banner: sub ? 'arcline submission' : 'arcline',
+      submission: sub,
+      maxMessageSize: sub ? config.submission.max_message_size : config.smtp.max_message_size,
       greetingDelay: sub ? 0 : config.smtp.greeting_delay,
-      authRequiresTls: sub,
-      // Our own sweep (close()) ends connections at the deadline; this is only a backstop.
-      closeTimeout: config.server.shutdown_grace + 1000,
-      ...(resolver ? { resolver } : { disableReverseLookup: true }),
-      logger: false,
-      onConnect: (session, cb) => this.#onConnect(session, cb),
-      onSecure: (socket, session, cb) => {
-        cb();
-        this.#gate.secured(session.id, socket);
-      },
-      onMailFrom: (address, session, cb) =>
-        this.#guard(session, cb, async () => {
-          checkParams(address.args, MAIL_PARAMS);
-          await this.#onMailFrom(address.address, session);
-        }),
-      onRcptTo: (address, session, cb) =>
-        this.#guard(session, cb, async () => {
-          checkParams(address.args, RCPT_PARAMS);
-          await this.#onRcptTo(address.address, session);
-        }),
-      onData: (stream, session, cb) => this.#onData(stream, session, cb),
-      onClose: (session) => this.#onClose(session),
-    };
-    const server = new SMTPServer(options);
-    // Socket-level errors (resets, TLS handshake failures) are per connection: log and go on.
-    server.on('error', (err) => this.#deps.log.debug({ err: errorMessage(err) }, 'smtp connection error'));
-    tls.onChange((p) => server.updateSecureContext({ key: p.key, cert: p.cert }));
-    return server;
-  }
+      gate: this.#gate,
+      policy: this,
+      tlsContext: () => this.#context,
+      reverse: resolver
+        ? (ip) =>
+            new Promise((resolve) => resolver.reverse(ip, (err, names) => resolve(err ? null : (names[0] ?? null))))
+        : null,
+    });
+    const log = this.#deps.log.child({ conn: conn.id });
+    this.#conns.set(conn.id, { conn, state: { log, txn: newTxn(), inData: false, principal: null } });
+    log.info({ ip: conn.remoteAddress, port: conn.remotePort, local: conn.localPort }, 'smtp connect');
+    conn.start();
+  };
 
-  #onConnect(session: SMTPServerSession, cb: Callback): void {
-    if (this.#shuttingDown) {
-      cb(REPLIES.shuttingDown());
-      return;
-    }
-    // The connection limits were applied when the socket was accepted (gate.ts).
-    this.#gate.started(session);
-    const log = this.#deps.log.child({ conn: session.id });
-    this.#conns.set(session.id, { log, txn: newTxn(), inData: false, principal: null });
-    log.info({ ip: session.remoteAddress, port: session.remotePort, local: session.localPort }, 'smtp connect');
+  /** SessionPolicy: the connection stage. DNS blocklists on port 25: a listed client waits a
+   *  little before its 554 (bots that hammer get slowed down), every other client is greeted
+   *  at once. */
+  connect(s: SmtpSession): Promise<SmtpReplyError | null> | null {
+    if (this.#shuttingDown) return Promise.resolve(REPLIES.shuttingDown());
     const hygiene = this.#deps.hygiene;
-    if (this.#submission || !hygiene) {
-      cb();
-      return;
-    }
-    // Connection stage: DNS blocklists. A listed client waits a little before its 554 (bots
-    // that hammer get slowed down), every other client is greeted at once.
-    hygiene.atConnect(session.remoteAddress).then(
+    if (this.#submission || !hygiene) return null;
+    const log = this.#state(s).log;
+    return hygiene.atConnect(s.remoteAddress).then(
       (listing) => {
-        if (!listing) return cb();
-        log.warn({ ip: session.remoteAddress, zone: listing.zone, reason: listing.reason }, 'client refused: DNSBL');
-        setTimeout(
-          () => cb(REPLIES.dnsblListed(session.remoteAddress, listing.zone, listing.reason)),
-          this.#deps.config.hygiene.dnsbl_delay,
-        ).unref();
+        if (!listing) return null;
+        log.warn({ ip: s.remoteAddress, zone: listing.zone, reason: listing.reason }, 'client refused: DNSBL');
+        return new Promise<SmtpReplyError>((resolve) =>
+          setTimeout(
+            () => resolve(REPLIES.dnsblListed(s.remoteAddress, listing.zone, listing.reason)),
+            this.#deps.config.hygiene.dnsbl_delay,
+          ).unref(),
+        );
       },
       (err: unknown) => {
         log.error({ err: errorMessage(err) }, 'DNSBL check failed; client accepted');
-        cb();
+        return null;
       },
     );
   }
 
-  #onClose(session: SMTPServerSession): void {
-    const state = this.#conns.get(session.id);
-    if (!state) return; // refused in onConnect
-    this.#conns.delete(session.id);
-    state.log.info('smtp disconnect');
+  closed(s: SmtpSession): void {
+    const entry = this.#conns.get(s.id);
+    if (!entry) return;
+    this.#conns.delete(s.id);
+    entry.state.log.info('smtp disconnect');
+  }
+
+  reset(s: SmtpSession): void {
+    const entry = this.#conns.get(s.id);
+    if (entry) entry.state.txn = newTxn();
+  }
+
+  mail(s: SmtpSession, address: string, _params: readonly EsmtpParam[]): Promise<void> {
+    return this.#guard(s, () => this.#onMailFrom(address, s));
+  }
+
+  rcpt(s: SmtpSession, address: string): Promise<void> {
+    return this.#guard(s, () => this.#onRcptTo(address, s));
+  }
+
+  /** Any unexpected error becomes 451 4.3.0 and is logged. */
+  async #guard(s: SmtpSession, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (isReply(err)) throw err;
+      this.#state(s).log.error({ err: errorMessage(err) }, 'smtp handler failed');
+      throw REPLIES.localError();
+    }
+  }
+
+  #state(s: SmtpSession): ConnState {
+    const e = this.#conns.get(s.id);
+    if (!e) throw new Error('no state for connection');
+    return e.state;
   }
 
   /** RFC 4954: AUTH PLAIN / LOGIN through the shared Authenticator (canonical identity, fair
    *  throttling, cache, bounded hashing). 535 5.7.8 for wrong credentials; 454 4.7.0 (RFC 4954
    *  §6, temporary) when this address and account failed too often or too many logins wait. */
-  #onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: AuthCallback): void {
-    const state = this.#conns.get(session.id);
+  async auth(s: SmtpSession, mechanism: string, username: string, password: string): Promise<SmtpReplyError | null> {
+    const state = this.#state(s);
     const authenticator = this.#deps.authenticator;
-    if (!authenticator) {
-      cb(REPLIES.localError());
-      return;
-    }
-    const conn = state?.log.bindings().conn;
-    authenticator
-      .login({
+    if (!authenticator) return REPLIES.localError();
+    try {
+      const result = await authenticator.login({
         service: 'submission',
-        ip: session.remoteAddress,
-        username: auth.username ?? '',
-        password: auth.password ?? '',
-        mechanism: auth.method,
-        ...(typeof conn === 'string' ? { conn } : {}),
-      })
-      .then(
-        (result) => {
-          if (!result.ok) {
-            const refusal = {
-              failed: REPLIES.authFailed,
-              throttled: REPLIES.authBlocked,
-              busy: () => reply(454, '4.7.0', 'Temporary authentication failure, try again later'),
-            }[result.reason];
-            cb(refusal());
-            return;
-          }
-          if (state) state.principal = result.principal;
-          state?.log.info({ user: result.principal.accountId, method: auth.method }, 'authenticated');
-          cb(null, { user: result.principal.accountId });
-        },
-        (err: unknown) => {
-          state?.log.error({ err: errorMessage(err) }, 'auth failed unexpectedly');
-          cb(REPLIES.localError());
-        },
-      );
+        ip: s.remoteAddress,
+        username,
+        password,
+        mechanism,
+        conn: s.id,
+      });
+      if (!result.ok) {
+        const refusal = {
+          failed: REPLIES.authFailed,
+          throttled: REPLIES.authBlocked,
+          busy: () => reply(454, '4.7.0', 'Temporary authentication failure, try again later'),
+        }[result.reason];
+        return refusal();
+      }
+      state.principal = result.principal;
+      state.log.info({ user: result.principal.accountId, method: mechanism }, 'authenticated');
+      return null;
+    } catch (err) {
+      state.log.error({ err: errorMessage(err) }, 'auth failed unexpectedly');
+      return REPLIES.localError();
+    }
   }
 
-  /** Runs an async handler; any unexpected error becomes 451 4.3.0 and is logged. A client
-   *  past the soft error limit waits before each reply (gate.ts). */
-  #guard(session: SMTPServerSession, cb: Callback, fn: () => Promise<void>): void {
-    const answer = (err?: Error) => {
-      const wait = this.#gate.penalty(session.id);
-      if (wait > 0) setTimeout(() => cb(err), wait);
-      else cb(err);
-    };
-    fn().then(
-      () => answer(),
-      (err: unknown) => {
-        if (isReply(err)) return answer(err);
-        this.#state(session).log.error({ err: errorMessage(err) }, 'smtp handler failed');
-        answer(REPLIES.localError());
-      },
-    );
-  }
-
-  #state(session: SMTPServerSession): ConnState {
-    const s = this.#conns.get(session.id);
-    if (!s) throw new Error('no state for connection');
-    return s;
-  }
-
-  async #onMailFrom(address: string, session: SMTPServerSession): Promise<void> {
+  async #onMailFrom(address: string, session: SmtpSession): Promise<void> {
     const state = this.#state(session);
     state.txn = newTxn(); // MAIL starts a new transaction (RFC 5321 §3.3)
-    if (address !== '' && !session.envelope.smtpUtf8 && hasNonAscii(address)) {
+    if (address !== '' && !session.smtpUtf8 && hasNonAscii(address)) {
       throw REPLIES.utf8NeedsSmtputf8();
     }
     const parsed = address === '' ? null : parseAddress(address);
     if (address !== '' && parsed === null) throw REPLIES.badSenderSyntax();
     if (!this.#submission) return;
     const principal = state.principal;
-    if (!principal) throw REPLIES.authRequired(); // smtp-server checks first; this is the backstop
+    if (!principal) throw REPLIES.authRequired(); // the session checks first; this is the backstop
     // RFC 6409 §6.1: the envelope sender must be one of the user's addresses. A null sender
     // (RFC 8098 MDNs) is allowed; the From: check at DATA still applies.
     if (parsed && !(await this.#deps.directory.maySendAs(principal, parsed))) {
@@ -281,9 +227,9 @@ export class SmtpService {
     }
   }
 
-  async #onRcptTo(raw: string, session: SMTPServerSession): Promise<void> {
+  async #onRcptTo(raw: string, session: SmtpSession): Promise<void> {
     const state = this.#state(session);
-    if (!session.envelope.smtpUtf8 && hasNonAscii(raw)) throw REPLIES.utf8NeedsSmtputf8();
+    if (!session.smtpUtf8 && hasNonAscii(raw)) throw REPLIES.utf8NeedsSmtputf8();
     const addr = parseAddress(await this.#withPostmasterDomain(raw));
     if (addr === null) throw REPLIES.badRecipientSyntax();
     const key = formatAddress(addr);
@@ -328,32 +274,20 @@ export class SmtpService {
     return domain ? `postmaster@${domain}` : raw;
   }
 
-  #onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: DataCallback): void {
-    const state = this.#conns.get(session.id);
-    if (!state) {
-      stream.resume();
-      stream.on('end', () => cb(REPLIES.localError()));
-      return;
-    }
+  data(s: SmtpSession, message: MessageStream): Promise<string | SmtpReplyError> {
+    const state = this.#state(s);
     state.inData = true;
-    this.#gate.dataStarted(session.id);
     const msgId = newId('m');
     const log = state.log.child({ msg_id: msgId });
-    const answer = (err: Error | null, reply?: string) => {
-      state.inData = false;
-      const send = () => {
-        cb(err, reply);
-        this.#gate.transactionDone(session.id);
-      };
-      const wait = this.#gate.penalty(session.id);
-      if (wait > 0) setTimeout(send, wait);
-      else send();
-    };
-    this.#receiver.receive(stream, session, state, msgId, log).then(
-      (reply) => (typeof reply === 'string' ? answer(null, reply) : answer(reply)),
+    return this.#receiver.receive(message, s, state, msgId, log).then(
+      (r) => {
+        state.inData = false;
+        return r;
+      },
       (err: unknown) => {
+        state.inData = false;
         log.error({ err: errorMessage(err) }, 'delivery failed');
-        answer(REPLIES.localError());
+        return REPLIES.localError();
       },
     );
   }
@@ -364,19 +298,13 @@ export class SmtpService {
     this.#gate.stop();
     const grace = this.#deps.config.server.shutdown_grace;
     const deadline = Date.now() + grace;
-    // Our listeners close once every socket they accepted is closed; smtp-server's close()
-    // makes its sessions answer 421 to any further command.
+    // Our listeners close once every socket they accepted is closed.
     const closed = this.#listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
-    for (const s of this.#servers) s.close();
-    // smtp-server's close() waits up to closeTimeout and then sends 421 to whoever is left.
-    // We end idle connections at once and let those in DATA finish first.
+    // Idle connections get 421 at once; those receiving a message may finish first.
     const sweep = () => {
-      for (const server of this.#servers) {
-        for (const conn of server.connections) {
-          const state = this.#conns.get(conn.id);
-          if (state?.inData && Date.now() < deadline) continue;
-          endWith421(conn);
-        }
+      for (const { conn } of this.#conns.values()) {
+        if (conn.receiving && Date.now() < deadline) continue;
+        conn.terminate(REPLIES.shuttingDown());
       }
     };
     sweep();
@@ -392,30 +320,4 @@ export class SmtpService {
       this.#gate.destroyAll();
     }
   }
-}
-
-type AuthCallback = (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void;
-
-// RFC 5321 §4.1.1.11: a MAIL/RCPT parameter we do not support gets 555. smtp-server accepts any
-// parameter, including those of extensions we do not advertise (DSN's RET/ENVID/NOTIFY/ORCPT).
-const MAIL_PARAMS: Readonly<Record<string, (v: string | true) => boolean>> = {
-  SIZE: (v) => typeof v === 'string' && /^\d{1,20}$/.test(v), // RFC 1870
-  BODY: (v) => typeof v === 'string' && /^(7BIT|8BITMIME)$/i.test(v), // RFC 6152; no BINARYMIME
-  SMTPUTF8: (v) => v === true, // RFC 6531
-};
-const RCPT_PARAMS: Readonly<Record<string, (v: string | true) => boolean>> = {};
-
-function checkParams(args: Readonly<Record<string, string | true>> | false, allowed: typeof MAIL_PARAMS): void {
-  for (const [key, value] of Object.entries(args || {})) {
-    const ok = allowed[key.toUpperCase()];
-    if (!ok) throw REPLIES.unsupportedParameter(key);
-    if (!ok(value)) throw REPLIES.badParameter(key);
-  }
-}
-
-function endWith421(conn: SMTPConnection): void {
-  if (conn._closing || conn._closed) return;
-  const r = REPLIES.shuttingDown();
-  conn.send(r.responseCode, r.message);
-  conn.close();
 }

@@ -98,6 +98,21 @@ export function withHead(msg: SpooledMessage, head: Buffer, skip: number): Spool
   return {
     size: msg.size - skip + head.length,
     open: () => Readable.from(bytes(), { objectMode: false }),
+    buffers: () => {
+      const inner = msg.buffers?.();
+      if (!inner) return null;
+      const out = [head];
+      let left = skip;
+      for (const chunk of inner) {
+        if (left >= chunk.length) {
+          left -= chunk.length;
+          continue;
+        }
+        out.push(left > 0 ? chunk.subarray(left) : chunk);
+        left = 0;
+      }
+      return out;
+    },
     dispose: () => msg.dispose(),
   };
 }
@@ -111,6 +126,7 @@ function memoryMessage(chunks: Buffer[], size: number): SpooledMessage {
   return {
     size,
     open: () => Readable.from(chunks, { objectMode: false }),
+    buffers: () => chunks,
     dispose: async () => {
       chunks.length = 0;
     },

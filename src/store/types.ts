@@ -17,6 +17,9 @@ export interface SpooledMessage {
   readonly size: number;
   /** A fresh stream over the whole message; may be called any number of times. */
   open(): Readable;
+  /** The whole message as buffers when it is held in memory (null when it is in a file): lets
+   *  a writer make one writev instead of iterating a stream. The buffers must not be changed. */
+  buffers?(): readonly Buffer[] | null;
   /** Frees memory / removes the spool file. Idempotent. */
   dispose(): Promise<void>;
 }

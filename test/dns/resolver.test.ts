@@ -1,38 +1,111 @@
-// The answer cache in front of mailauth's lookups.
+// The answer cache in front of mailauth's lookups (dns/resolver.ts cachingResolve), against the
+// test DNS server on 127.0.0.1: what is asked again and what is not. Time is a clock the test
+// moves (no sleeping): `now` is injected.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { cachingResolve } from '../../src/dns/resolver.ts';
+import { after, before, test } from 'node:test';
+import { cachingResolve, createPromiseResolver } from '../../src/dns/resolver.ts';
+import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 
-test('answers and NXDOMAIN are cached for the TTL, failures are not, concurrent asks share one query', async () => {
-  let now = 0;
-  const calls: string[] = [];
-  const answers: Record<string, () => Promise<unknown>> = {
-    'ok.test': async () => [['v=spf1 -all']],
-    'nx.test': async () => Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' })),
-    'fail.test': async () => Promise.reject(Object.assign(new Error('servfail'), { code: 'ESERVFAIL' })),
-  };
-  const resolve = cachingResolve(
-    (name, rrtype) => {
-      calls.push(`${rrtype} ${name}`);
-      return (answers[name] ?? answers['nx.test']!)();
-    },
-    { ttlMs: 1000, now: () => now },
+let dns: TestDnsServer;
+before(async () => {
+  dns = await startTestDns([
+    { type: 'TXT', name: 'spf.test', text: 'v=spf1 -all' },
+    { type: 'A', name: 'short.test', address: '192.0.2.1', ttl: 10 },
+    { type: 'A', name: 'long.test', address: '192.0.2.2', ttl: 86400 },
+    { type: 'MX', name: 'spf.test', preference: 10, exchange: 'mx.spf.test' },
+  ]);
+});
+after(() => dns.close());
+
+function setup(opts: { maxTtlMs?: number; maxEntries?: number } = {}) {
+  const clock = { now: 1_000_000 };
+  const resolve = cachingResolve(createPromiseResolver([dns.address], 1000), {
+    maxTtlMs: opts.maxTtlMs ?? 300_000,
+    negativeTtlMs: 60_000,
+    ...(opts.maxEntries ? { maxEntries: opts.maxEntries } : {}),
+    now: () => clock.now,
+  });
+  return { clock, resolve };
+}
+
+const asked = (key: string) => dns.queries.get(key) ?? 0;
+
+test('TXT: the second lookup does not reach the server, one after cache_max_ttl does', async () => {
+  const { clock, resolve } = setup();
+  const before = asked('spf.test/TXT');
+  assert.deepEqual(await resolve('spf.test', 'TXT'), [['v=spf1 -all']]);
+  assert.deepEqual(await resolve('SPF.test', 'TXT'), [['v=spf1 -all']]);
+  assert.equal(asked('spf.test/TXT') - before, 1);
+  clock.now += 299_000;
+  await resolve('spf.test', 'TXT');
+  assert.equal(asked('spf.test/TXT') - before, 1, 'still fresh');
+  clock.now += 2_000;
+  await resolve('spf.test', 'TXT');
+  assert.equal(asked('spf.test/TXT') - before, 2, 'expired: asked again');
+  await resolve('spf.test', 'MX');
+  assert.equal(asked('spf.test/MX'), 1, 'cached per record type');
+});
+
+test('A: kept for the record TTL when shorter than the cap, else for the cap', async () => {
+  const { clock, resolve } = setup();
+  assert.deepEqual(await resolve('short.test', 'A'), ['192.0.2.1']);
+  assert.deepEqual(await resolve('long.test', 'A'), ['192.0.2.2']);
+  clock.now += 9_000;
+  await resolve('short.test', 'A');
+  assert.equal(asked('short.test/A'), 1);
+  clock.now += 2_000;
+  await resolve('short.test', 'A');
+  assert.equal(asked('short.test/A'), 2, 'TTL 10 s passed');
+  await resolve('long.test', 'A');
+  assert.equal(asked('long.test/A'), 1);
+  clock.now += 300_000;
+  await resolve('long.test', 'A');
+  assert.equal(asked('long.test/A'), 2, 'capped at cache_max_ttl');
+});
+
+test('NXDOMAIN and NODATA are cached briefly, SERVFAIL never; concurrent asks share one query', async () => {
+  const { clock, resolve } = setup();
+  for (let i = 0; i < 2; i++) await assert.rejects(resolve('none.test', 'TXT'), { code: 'ENOTFOUND' });
+  assert.equal(asked('none.test/TXT'), 1);
+  for (let i = 0; i < 2; i++) await assert.rejects(resolve('short.test', 'TXT'), { code: 'ENODATA' });
+  assert.equal(asked('short.test/TXT'), 1);
+  clock.now += 61_000;
+  await assert.rejects(resolve('none.test', 'TXT'), { code: 'ENOTFOUND' });
+  assert.equal(asked('none.test/TXT'), 2, 'negative answer expired');
+
+  dns.add({ type: 'TXT', name: 'flaky.test', text: 'v=spf1 -all' });
+  dns.failing.add('flaky.test');
+  await assert.rejects(resolve('flaky.test', 'TXT'), { code: 'ESERVFAIL' });
+  const failed = asked('flaky.test/TXT');
+  dns.failing.delete('flaky.test');
+  assert.deepEqual(await resolve('flaky.test', 'TXT'), [['v=spf1 -all']], 'the failure was not kept');
+  assert.ok(asked('flaky.test/TXT') > failed);
+
+  dns.add({ type: 'TXT', name: 'together.test', text: 'x' });
+  const all = await Promise.all(Array.from({ length: 10 }, () => resolve('together.test', 'TXT')));
+  assert.equal(all.length, 10);
+  assert.equal(asked('together.test/TXT'), 1, 'ten asks, one query');
+});
+
+test('bounded: the least recently used entry is dropped first; cache_max_ttl 0 caches nothing', async () => {
+  const { resolve } = setup({ maxEntries: 2 });
+  for (const n of ['l1', 'l2']) dns.add({ type: 'TXT', name: `${n}.test`, text: n });
+  dns.add({ type: 'TXT', name: 'l3.test', text: 'l3' });
+  await resolve('l1.test', 'TXT');
+  await resolve('l2.test', 'TXT');
+  await resolve('l1.test', 'TXT'); // l1 used last: l2 is the oldest now
+  await resolve('l3.test', 'TXT');
+  await resolve('l1.test', 'TXT');
+  await resolve('l2.test', 'TXT');
+  assert.deepEqual(
+    ['l1', 'l2', 'l3'].map((n) => asked(`${n}.test/TXT`)),
+    [1, 2, 1],
   );
-  const [a, b] = await Promise.all([resolve('ok.test', 'TXT'), resolve('OK.test', 'TXT')]);
-  assert.deepEqual(a, [['v=spf1 -all']]);
-  assert.equal(a, b);
-  await resolve('ok.test', 'TXT');
-  assert.equal(calls.length, 1, 'one query for three asks');
-  await assert.rejects(resolve('nx.test', 'TXT'), { code: 'ENOTFOUND' });
-  await assert.rejects(resolve('nx.test', 'TXT'), { code: 'ENOTFOUND' });
-  assert.equal(calls.filter((c) => c === 'TXT nx.test').length, 1, 'NXDOMAIN cached');
-  await assert.rejects(resolve('fail.test', 'TXT'), { code: 'ESERVFAIL' });
-  await assert.rejects(resolve('fail.test', 'TXT'), { code: 'ESERVFAIL' });
-  assert.equal(calls.filter((c) => c === 'TXT fail.test').length, 2, 'failures are asked again');
-  await resolve('ok.test', 'MX').catch(() => {});
-  assert.equal(calls.filter((c) => c === 'MX ok.test').length, 1, 'per record type');
-  now = 1001;
-  await resolve('ok.test', 'TXT');
-  assert.equal(calls.filter((c) => c === 'TXT ok.test').length, 2, 'expired after the TTL');
+  const off = setup({ maxTtlMs: 0 });
+  await off.resolve('l3.test', 'TXT');
+  await assert.rejects(off.resolve('none2.test', 'TXT'), { code: 'ENOTFOUND' });
+  await assert.rejects(off.resolve('none2.test', 'TXT'), { code: 'ENOTFOUND' });
+  assert.equal(asked('l3.test/TXT'), 2);
+  assert.equal(asked('none2.test/TXT'), 2);
 });

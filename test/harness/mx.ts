@@ -4,8 +4,8 @@
 
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
-import { installSmtpServerPatches } from '../../src/smtp/smtp-server-patches.ts';
 import { generateSelfSigned, type TlsPair } from '../../src/tls/certs.ts';
+import { installSmtpServerPatches } from './smtp-server-greeting.ts';
 
 let pairOnce: Promise<TlsPair> | null = null;
 

@@ -259,9 +259,11 @@ describe('inbound SMTP', () => {
     await c.read();
     c.write(`EHLO ${'a'.repeat(100 * 1024)}\r\n`);
     const r = await c.read();
-    // smtp-server answers an over-long line with 421 and closes: the client is broken or hostile.
-    assert.equal(r.text, '421 4.4.2 Error: Command line too long');
-    await c.waitClosed();
+    // RFC 5321 §4.5.3.1.4: 500 for a line too long; the rest of the line is discarded, never
+    // buffered, and the session goes on.
+    assert.equal(r.text, '500 5.5.2 Error: line too long');
+    assert.equal((await c.cmd('NOOP')).code, 250);
+    c.close();
     const d = await RawSmtp.connect(s.port);
     await d.read();
     const nul = await d.cmd('EHLO a\0b');
