@@ -10,11 +10,16 @@
 //   "free again" (a tombstone), reused by the next insert on its probe path; when live + free
 //   slots pass 3/4 of the table it is rebuilt in place. The capacity is at least twice the total
 //   limit, so live keys never fill it.
+// The memory of clients slowed for their errors (gate.ts) is shared too: MARKS buckets of one
+// 64-bit word each, (32-bit seeded hash of the key, seconds until), written and read atomically;
+// a newer client whose hash falls in the same bucket replaces an older one (the memory is bounded
+// and forgets, as the one-thread map does), and two keys with the same full hash are not a risk
+// an attacker can aim at.
 // Every operation holds a spin lock for a few hundred nanoseconds (no allocation, no I/O inside);
 // the hash is seeded per server start, so no client can aim its addresses at another's slot.
 
 import { randomInt } from 'node:crypto';
-import { type ConnectionSlots, clientKey, type Refusal } from './connection-limits.ts';
+import { type ConnectionSlots, clientKey, type ErrorMemory, type Refusal } from './connection-limits.ts';
 
 const HEADER = 4;
 const KEY_WORDS = 8;
@@ -30,14 +35,19 @@ const SEED = 3;
 
 const word = (w: Int32Array, i: number): number => w[i] as number;
 
+const MARKS = 8192;
+const EPOCH_MS = Date.UTC(2020, 0, 1);
+
 export interface SharedSlotsInit {
   readonly buffer: SharedArrayBuffer;
+  readonly marks: SharedArrayBuffer;
   readonly maxPerClient: number;
   readonly maxTotal: number;
 }
 
-export class SharedSlots implements ConnectionSlots {
+export class SharedSlots implements ConnectionSlots, ErrorMemory {
   readonly #words: Int32Array;
+  readonly #marks: BigInt64Array;
   readonly #capacity: number;
   readonly #max: number;
   readonly #maxTotal: number;
@@ -48,20 +58,27 @@ export class SharedSlots implements ConnectionSlots {
     let capacity = 1024;
     while (capacity < 2 * maxTotal) capacity *= 2;
     const buffer = new SharedArrayBuffer((HEADER + capacity * SLOT) * 4);
-    const slots = new SharedSlots({ buffer, maxPerClient, maxTotal });
+    const marks = new SharedArrayBuffer(MARKS * 8);
+    const slots = new SharedSlots({ buffer, marks, maxPerClient, maxTotal });
     Atomics.store(slots.#words, SEED, randomInt(1, 2 ** 31 - 1));
     return slots;
   }
 
   constructor(init: SharedSlotsInit) {
     this.#words = new Int32Array(init.buffer);
+    this.#marks = new BigInt64Array(init.marks);
     this.#capacity = (this.#words.length - HEADER) / SLOT;
     this.#max = init.maxPerClient;
     this.#maxTotal = init.maxTotal;
   }
 
   get init(): SharedSlotsInit {
-    return { buffer: this.#words.buffer as SharedArrayBuffer, maxPerClient: this.#max, maxTotal: this.#maxTotal };
+    return {
+      buffer: this.#words.buffer as SharedArrayBuffer,
+      marks: this.#marks.buffer as SharedArrayBuffer,
+      maxPerClient: this.#max,
+      maxTotal: this.#maxTotal,
+    };
   }
 
   admit(ip: string): Refusal | null {
@@ -124,6 +141,21 @@ export class SharedSlots implements ConnectionSlots {
     }
   }
 
+  remember(ip: string, untilMs: number): void {
+    this.#encode(ip);
+    const h = this.#hash32(this.#key);
+    const secs = Math.max(0, Math.min(0xffffffff, Math.ceil((untilMs - EPOCH_MS) / 1000)));
+    Atomics.store(this.#marks, h % MARKS, (BigInt(h) << 32n) | BigInt(secs));
+  }
+
+  slowedUntil(ip: string): number {
+    this.#encode(ip);
+    const h = this.#hash32(this.#key);
+    const v = Atomics.load(this.#marks, h % MARKS);
+    if (v === 0n || Number(BigInt.asUintN(64, v) >> 32n) !== h) return 0;
+    return EPOCH_MS + Number(BigInt.asUintN(32, v)) * 1000;
+  }
+
   #encode(ip: string): void {
     const key = clientKey(ip);
     const k = this.#key;
@@ -132,13 +164,18 @@ export class SharedSlots implements ConnectionSlots {
     for (let i = 0; i < n; i++) k[i >> 2] = (k[i >> 2] as number) | ((key.charCodeAt(i) & 0xff) << ((i & 3) * 8));
   }
 
-  #hash(key: Int32Array): number {
+  /** Seeded 32-bit hash of a key (unsigned). */
+  #hash32(key: Int32Array): number {
     let h = (this.#words[SEED] as number) ^ 0x811c9dc5;
     for (let i = 0; i < KEY_WORDS; i++) {
       h = Math.imul(h ^ (key[i] as number), 0x01000193);
       h ^= h >>> 15;
     }
-    return (h >>> 0) % this.#capacity;
+    return h >>> 0;
+  }
+
+  #hash(key: Int32Array): number {
+    return this.#hash32(key) % this.#capacity;
   }
 
   /** The live slot holding the key, and where an insert would go (first freed or empty slot). */

@@ -3,7 +3,7 @@
 import type { Resolver } from 'node:dns';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
-import type { ConnectionSlots } from '../core/connection-limits.ts';
+import type { ConnectionSlots, ErrorMemory } from '../core/connection-limits.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory, Principal } from '../directory/types.ts';
@@ -35,6 +35,8 @@ export interface SmtpDeps {
   readonly signer?: DkimSigner;
   /** Connection slots shared with other workers; the service counts its own when absent. */
   readonly slots?: ConnectionSlots;
+  /** Clients slowed for errors, shared with other workers; the service remembers its own when absent. */
+  readonly errorMemory?: ErrorMemory;
 }
 
 /** What the policy (service.ts, receive.ts) knows of a session: plain data of our connection. */

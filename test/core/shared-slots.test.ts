@@ -105,3 +105,16 @@ test('many distinct clients coming and going: freed slots are reused and the tab
   for (const ip of kept) s.release(ip);
   assert.equal(s.total, 0);
 });
+
+test('slowed clients are remembered across threads by client key, and forgotten when expired', () => {
+  const a = SharedSlots.create(20, 100);
+  const b = new SharedSlots(a.init); // another thread's view of the same memory
+  const until = Date.now() + 600_000;
+  a.remember('192.0.2.9', until);
+  a.remember('2001:db8:5:6::1', until);
+  assert.ok(Math.abs(b.slowedUntil('192.0.2.9') - until) < 1000);
+  assert.ok(b.slowedUntil('2001:db8:5:6:ffff::2') > Date.now()); // same /64
+  assert.equal(b.slowedUntil('192.0.2.10'), 0);
+  a.remember('192.0.2.9', Date.now() - 1000);
+  assert.ok(b.slowedUntil('192.0.2.9') < Date.now());
+});

@@ -98,10 +98,16 @@ async function start(pair: TlsPair): Promise<void> {
     log,
     resolver: config.smtp.reverse_lookup ? createResolver(config.dns.servers) : null,
     hygiene: new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log }),
-    slots: new SharedSlots(init.slots),
+    ...sharedClients(),
   });
   await service.listen(init.addresses, false, { reusePort: true });
   post({ t: 'listening' });
+}
+
+/** Connection counts and slowed clients, the same table in every thread. */
+function sharedClients() {
+  const shared = new SharedSlots(init.slots);
+  return { slots: shared, errorMemory: shared };
 }
 
 async function close(): Promise<void> {
