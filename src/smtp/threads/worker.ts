@@ -10,7 +10,7 @@
 // are opened and connections served.
 
 import { join } from 'node:path';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { errorMessage } from '../../core/errors.ts';
 import { prebind } from '../../core/listen.ts';
@@ -39,7 +39,7 @@ const flushLogs = () => {
   pending = [];
 };
 const log = pino(
-  { level: config.log.level, base: { pid: process.pid } },
+  { level: config.log.level, base: { pid: process.pid, thread: threadId } },
   {
     write(line: string) {
       if (pending.length === 0) setImmediate(flushLogs);
@@ -130,11 +130,7 @@ port.on('message', (m: ToThread) => {
       close().catch((e: unknown) => post({ t: 'failed', error: errorMessage(e) }));
       return;
     case 'metrics':
-      registry.getMetricsAsJSON().then((all) => {
-        // The process-wide metrics (CPU, memory, event loop) are the main thread's to report.
-        const own = all.filter((x) => !/^arcline_(process_|nodejs_)/.test(x.name));
-        post({ t: 'metrics', id: m.id, metrics: own as never });
-      });
+      registry.getMetricsAsJSON().then((own) => post({ t: 'metrics', id: m.id, metrics: own as never }));
       return;
     case 'reply':
       rpc.settle(m);
