@@ -13,8 +13,10 @@
 // Hostile clients (gate.ts): connection limits at accept, deadlines for a command line, a DATA,
 //   a TLS handshake, the login (submission) and the session; errors slow a session and then end
 //   it. Every RCPT counts against max_recipients, repeated addresses included.
-// The protocol is our own (connection.ts over wire/, issue #12): this file is the policy the
-//   session asks (SessionPolicy) and the listeners.
+// The protocol is our own (connection.ts over wire/, issue #12): this file is the binding
+//   between the session (SessionPolicy callbacks) and the acceptance stages in accept/
+//   (pure decisions where possible; DATA runs through accept/pipeline.ts), plus the listeners
+//   (docs/architecture.md §3).
 //
 // Invariants:
 // - 250 after DATA only once every local copy is durable and the remote part is queued
