@@ -20,11 +20,11 @@ export function senderSyntax(address: string, smtpUtf8: boolean): SenderDecision
   return { kind: 'continue', sender };
 }
 
-/** Submission: RFC 4954 §6 / RFC 6409 §4.3 authentication first (the session checks it; this
- *  is the backstop). Returns the refusal or null when the sender needs no ownership lookup
- *  answer (`owned` is the directory's maySendAs, asked only when a principal and a sender
- *  exist). RFC 6409 §6.1: the envelope sender must be one of the user's addresses; a null
- *  sender (RFC 8098 MDNs) is allowed, the From: check at DATA still applies. */
+/** Submission: authentication first (RFC 4954 §6, RFC 6409 §4.3: 530 5.7.0; the session
+ *  checks it, this is the backstop). RFC 6409 §6.1: the envelope sender must be one of the
+ *  user's addresses (`owned`: the directory's maySendAs, asked by the caller when there is a
+ *  principal and a sender); a null sender (RFC 8098 MDNs) is allowed, the From: check at DATA
+ *  still applies. */
 export function senderOwnership(
   principal: Principal | null,
   sender: Address | null,
