@@ -3,7 +3,7 @@
 // like the IMAP binding (imap/connection.ts): the bytes go through the pure wire layer
 // (wire/lines.ts frames command lines, wire/command.ts parses them, wire/data.ts reads DATA) and
 // the decisions that need the directory, the store or the hygiene checks are the policy's
-// (service.ts, receive.ts), asked through `SessionPolicy`.
+// (service.ts and the acceptance stages in accept/), asked through `SessionPolicy`.
 //
 // Invariants:
 // - Commands are handled one at a time, in order; while one waits for the policy, the lines a

@@ -39,7 +39,7 @@ export interface SmtpDeps {
   readonly errorMemory?: ErrorMemory;
 }
 
-/** What the policy (service.ts, receive.ts) knows of a session: plain data of our connection. */
+/** What the policy (service.ts, accept/) knows of a session: plain data of our connection. */
 export interface SmtpSession {
   /** The connection id (`conn` in the logs). */
   readonly id: string;

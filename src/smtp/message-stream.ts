@@ -1,5 +1,5 @@
 // The bytes of one DATA, handed from the connection (which reads the socket and removes the
-// dot-stuffing, wire/data.ts) to the receiver (receive.ts), which iterates them with
+// dot-stuffing, wire/data.ts) to the DATA reader (accept/reader.ts), which iterates them with
 // `for await`. No Node stream: a queue of chunks and one waiting consumer. The connection stops
 // reading the socket while more than LIMITS.smtp.dataQueueBytes wait here (the consumer writes
 // to the spool, which may be a file), and reads again once they are taken.

@@ -13,8 +13,10 @@
 // Hostile clients (gate.ts): connection limits at accept, deadlines for a command line, a DATA,
 //   a TLS handshake, the login (submission) and the session; errors slow a session and then end
 //   it. Every RCPT counts against max_recipients, repeated addresses included.
-// The protocol is our own (connection.ts over wire/, issue #12): this file is the policy the
-//   session asks (SessionPolicy) and the listeners.
+// The protocol is our own (connection.ts over wire/, issue #12): this file is the binding
+//   between the session (SessionPolicy callbacks) and the acceptance stages in accept/
+//   (pure decisions where possible; DATA runs through accept/pipeline.ts), plus the listeners
+//   (docs/architecture.md §3).
 //
 // Invariants:
 // - 250 after DATA only once every local copy is durable and the remote part is queued
@@ -26,15 +28,25 @@
 
 import type { AddressInfo, Server } from 'node:net';
 import tls from 'node:tls';
-import { formatAddress, hasNonAscii, parseAddress } from '../core/address.ts';
 import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { type ListenOptions, listenOn } from '../core/listen.ts';
+import { refusalReply } from './accept/decision.ts';
+import { senderOwnership, senderSyntax } from './accept/mail.ts';
+import { AcceptPipeline } from './accept/pipeline.ts';
+import { overQuota } from './accept/quota.ts';
+import {
+  addRecipient,
+  postmasterCandidates,
+  recipientLimit,
+  recipientQuota,
+  recipientSyntax,
+  resolution,
+} from './accept/rcpt.ts';
 import { type SessionPolicy, SmtpConnection } from './connection.ts';
 import { type ConnState, isReply, newTxn, type SmtpDeps, type SmtpSession } from './context.ts';
 import { type Client, ConnectionGate } from './gate.ts';
 import type { MessageStream } from './message-stream.ts';
-import { MessageReceiver, overQuota } from './receive.ts';
 import { REPLIES, reply, type SmtpReplyError } from './replies.ts';
 import type { EsmtpParam } from './wire/command.ts';
 
@@ -46,7 +58,7 @@ export class SmtpService implements SessionPolicy {
   readonly #listeners: Server[] = [];
   readonly #conns = new Map<string, { conn: SmtpConnection; state: ConnState }>();
   readonly #gate: ConnectionGate;
-  readonly #receiver: MessageReceiver;
+  readonly #pipeline: AcceptPipeline;
   #context: tls.SecureContext;
   #shuttingDown = false;
 
@@ -69,7 +81,7 @@ export class SmtpService implements SessionPolicy {
       errorDelay: smtp.error_delay,
       rememberErrors: !this.#submission,
     });
-    this.#receiver = new MessageReceiver(deps);
+    this.#pipeline = new AcceptPipeline(deps);
     const pair = deps.tls.current;
     this.#context = tls.createSecureContext({ key: pair.key, cert: pair.cert });
     deps.tls.onChange((p) => {
@@ -209,70 +221,40 @@ export class SmtpService implements SessionPolicy {
     }
   }
 
+  /** MAIL: the mail stage (accept/mail.ts), with the ownership lookup on submission. */
   async #onMailFrom(address: string, session: SmtpSession): Promise<void> {
     const state = this.#state(session);
     state.txn = newTxn(); // MAIL starts a new transaction (RFC 5321 §3.3)
-    if (address !== '' && !session.smtpUtf8 && hasNonAscii(address)) {
-      throw REPLIES.utf8NeedsSmtputf8();
-    }
-    const parsed = address === '' ? null : parseAddress(address);
-    if (address !== '' && parsed === null) throw REPLIES.badSenderSyntax();
+    const d = senderSyntax(address, session.smtpUtf8);
+    if (d.kind === 'refuse') throw refusalReply(state.log, d);
     if (!this.#submission) return;
-    const principal = state.principal;
-    if (!principal) throw REPLIES.authRequired(); // the session checks first; this is the backstop
-    // RFC 6409 §6.1: the envelope sender must be one of the user's addresses. A null sender
-    // (RFC 8098 MDNs) is allowed; the From: check at DATA still applies.
-    if (parsed && !(await this.#deps.directory.maySendAs(principal, parsed))) {
-      state.log.warn({ user: principal.accountId, from: address }, 'sender refused: not owned');
-      throw REPLIES.senderNotOwned();
-    }
+    const { principal } = state;
+    const owned =
+      principal !== null && d.sender !== null && (await this.#deps.directory.maySendAs(principal, d.sender));
+    const o = senderOwnership(principal, d.sender, owned, address);
+    if (o.kind === 'refuse') throw refusalReply(state.log, o);
   }
 
+  /** RCPT: the rcpt stage (accept/rcpt.ts) around its lookups: the postmaster domain, the
+   *  directory's resolution, the quota of the accounts it names. */
   async #onRcptTo(raw: string, session: SmtpSession): Promise<void> {
     const state = this.#state(session);
-    if (!session.smtpUtf8 && hasNonAscii(raw)) throw REPLIES.utf8NeedsSmtputf8();
-    const addr = parseAddress(await this.#withPostmasterDomain(raw));
-    if (addr === null) throw REPLIES.badRecipientSyntax();
-    const key = formatAddress(addr);
-    const { recipients, remote } = state.txn;
-    // RFC 5321 §4.5.3.1.8: every RCPT counts, a repeated address too (else one message could
-    // carry any number of RCPT commands).
-    if (state.txn.accepted >= this.#deps.config.smtp.max_recipients) throw REPLIES.tooManyRecipients();
-    const res = await this.#deps.directory.resolveRecipient(addr);
-    if (res.kind === 'unknown-domain') {
-      if (this.#submission) {
-        // An authenticated user may send anywhere: the queue delivers it.
-        remote.set(key, { address: key });
-        state.txn.accepted++;
-        return;
-      }
-      state.log.info({ rcpt: key }, 'rcpt refused: not a local domain');
-      throw REPLIES.relayDenied();
+    const { directory, config } = this.#deps;
+    const postmaster = postmasterCandidates(raw, config.hostname);
+    const domain = postmaster ? await directory.postmasterDomain(postmaster) : null;
+    const syntax = recipientSyntax(raw, session.smtpUtf8, domain ? `postmaster@${domain}` : null);
+    if (syntax.kind === 'refuse') throw refusalReply(state.log, syntax);
+    const txn = state.txn;
+    const limit = recipientLimit(txn.accepted, config.smtp.max_recipients);
+    if (limit.kind === 'refuse') throw refusalReply(state.log, limit);
+    const { address, key } = syntax;
+    const r = resolution(await directory.resolveRecipient(address), address, key, this.#submission);
+    if (r.kind === 'refuse') throw refusalReply(state.log, r);
+    if (r.accounts !== null && r.accounts.length > 0) {
+      const q = recipientQuota(await overQuota(this.#deps, r.accounts, 0), key);
+      if (q.kind === 'refuse') throw refusalReply(state.log, q);
     }
-    if (res.kind === 'unknown-user') {
-      state.log.info({ rcpt: key }, 'rcpt refused: unknown user');
-      throw REPLIES.userUnknown();
-    }
-    // RFC 9208 §5 / RFC 3463 5.2.2: a full mailbox is refused now, while the sender still has
-    // the message (an alias with a full member is refused too: nothing is dropped silently).
-    if (await overQuota(this.#deps, res.accounts, 0)) {
-      state.log.info({ rcpt: key }, 'rcpt refused: mailbox full');
-      throw REPLIES.mailboxFull();
-    }
-    for (const r of res.remote) {
-      const a = formatAddress(r);
-      if (!remote.has(a)) remote.set(a, { address: a });
-    }
-    recipients.set(key, res.accounts);
-    state.txn.accepted++;
-  }
-
-  /** RFC 5321 §4.1.1.3: a bare "<Postmaster>" (any case) is postmaster of our own domain. */
-  async #withPostmasterDomain(raw: string): Promise<string> {
-    if (raw.toLowerCase() !== 'postmaster') return raw;
-    const host = this.#deps.config.hostname;
-    const domain = await this.#deps.directory.postmasterDomain([host.slice(host.indexOf('.') + 1), host]);
-    return domain ? `postmaster@${domain}` : raw;
+    addRecipient(txn, key, r);
   }
 
   data(s: SmtpSession, message: MessageStream): Promise<string | SmtpReplyError> {
@@ -280,7 +262,7 @@ export class SmtpService implements SessionPolicy {
     state.inData = true;
     const msgId = newId('m');
     const log = state.log.child({ msg_id: msgId });
-    return this.#receiver.receive(message, s, state, msgId, log).then(
+    return this.#pipeline.receive(message, s, state, msgId, log).then(
       (r) => {
         state.inData = false;
         return r;

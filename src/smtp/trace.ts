@@ -47,15 +47,19 @@ export function receivedHeader(r: ReceivedInfo): string {
   return `${h};\r\n\t${rfc5322Date(r.date)}\r\n`;
 }
 
-export function traceHeaders(opts: {
+export interface TraceOptions {
   readonly returnPath: string;
   readonly deliveredTo: string;
   readonly received: string;
-}): Buffer {
-  return Buffer.from(
-    `Return-Path: <${headerAddress(opts.returnPath)}>\r\nDelivered-To: ${headerAddress(opts.deliveredTo)}\r\n${opts.received}`,
-    'utf8',
-  );
+}
+
+/** Return-Path and Delivered-To, then `received` (our trace fields), as text. */
+export function traceText(opts: TraceOptions): string {
+  return `Return-Path: <${headerAddress(opts.returnPath)}>\r\nDelivered-To: ${headerAddress(opts.deliveredTo)}\r\n${opts.received}`;
+}
+
+export function traceHeaders(opts: TraceOptions): Buffer {
+  return Buffer.from(traceText(opts), 'utf8');
 }
 
 /** RFC 3848 / RFC 6531 §4.3 "with" protocol name: ESMTP, ESMTPS, ESMTPA, ESMTPSA, UTF8SMTP... */
