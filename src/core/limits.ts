@@ -197,8 +197,11 @@ export const LIMITS = {
     maxLocalPartLength: 64, // RFC 5321 §4.5.3.1.1
     maxDomainLength: 255, // RFC 5321 §4.5.3.1.2
     /** Entries of the directory's lookup cache (rows and recipient expansions, a few hundred
-     *  bytes each); checked against PRAGMA data_version before every use. */
+     *  bytes each); checked against PRAGMA data_version (at most once per freshnessMs). */
     cacheEntries: 10_000,
+    /** The directory cache asks SQLite whether another connection committed (PRAGMA
+     *  data_version) at most once per this many milliseconds. */
+    freshnessMs: 1,
   },
   auth: {
     /** Longest login name looked at (RFC 5321 §4.5.3.1.1-2: 64 + 1 + 255 octets); longer ones

@@ -30,20 +30,30 @@ const init = workerData as ThreadInit;
 const { config } = init;
 const post = (m: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer ?? []);
 
-// Log lines go to the main thread in one message per turn of the event loop: one writer for
-// the log, and whole lines whatever else writes there.
+// Log lines go to the main thread in batches: one writer for the log, whole lines whatever
+// else writes there, and one message per LOG_BATCH_MS or LOG_BATCH_BYTES rather than per line
+// (a message costs both threads about as much as formatting several lines).
+const LOG_BATCH_MS = 20;
+const LOG_BATCH_BYTES = 32 * 1024;
 let pending: string[] = [];
+let pendingBytes = 0;
+let logTimer: NodeJS.Timeout | null = null;
 const flushLogs = () => {
+  if (logTimer) clearTimeout(logTimer);
+  logTimer = null;
   if (pending.length === 0) return;
   post({ t: 'log', lines: pending.join('') });
   pending = [];
+  pendingBytes = 0;
 };
 const log = pino(
   { level: config.log.level, base: { pid: process.pid, thread: threadId } },
   {
     write(line: string) {
-      if (pending.length === 0) setImmediate(flushLogs);
       pending.push(line);
+      pendingBytes += line.length;
+      if (pendingBytes >= LOG_BATCH_BYTES) flushLogs();
+      else logTimer ??= setTimeout(flushLogs, LOG_BATCH_MS);
     },
   },
 ).child({ service: 'smtp' });
