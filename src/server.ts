@@ -255,11 +255,13 @@ async function becomeServiceUser(
   log.info({ user: plan.become.user, group: plan.become.group }, 'dropped root privileges');
 }
 
-/** [smtp] threads: "auto" is one per core; none when nothing listens on port 25. */
+/** [smtp] threads: "auto" leaves a core to the main thread and one to the kernel, libuv's pool
+ *  and GC: cores - 2, so none on a 2-core machine, where threads were measured to gain nothing
+ *  (docs/benchmarks.md, issue #12). None when nothing listens on port 25. */
 function smtpThreadCount(config: Config): number {
   if (config.smtp.listen.length === 0) return 0;
   const t = config.smtp.threads;
-  return t === 'auto' ? Math.max(1, availableParallelism()) : t;
+  return t === 'auto' ? Math.max(0, availableParallelism() - 2) : t;
 }
 
 /** [delivery] relay_password_file: its first line. Read once at start; errors stop start-up. */

@@ -9,6 +9,8 @@ export const LIMITS = {
     maxCommandLength: 4096,
     /** Most inbound SMTP threads ([smtp] threads). */
     maxThreads: 64,
+    /** V8 young generation of each SMTP thread, MB (3 x the main thread's 4 MB semi-space). */
+    threadYoungGenerationMb: 12,
     /** RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted. */
     defaultMaxRecipients: 100,
     defaultMaxMessageSize: 50 * 1024 * 1024,

@@ -12,6 +12,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
 import { errorMessage, isArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
+import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import type { SharedSlots } from '../../core/shared-slots.ts';
 import type { DispatchRequest, DispatchResult } from '../../queue/dispatch.ts';
@@ -31,7 +32,10 @@ export interface SmtpThreadsDeps {
 }
 
 export interface SmtpThreadsServices {
-  readonly store: Pick<MailStore, 'usage'>;
+  readonly store: Pick<MailStore, 'usage'> & {
+    /** A copy a thread delivered itself: open mailboxes look at new/, quota figures follow. */
+    delivered(account: AccountId, mailbox: string, size: number): void;
+  };
   readonly dispatcher: { dispatch(req: DispatchRequest): Promise<DispatchResult> };
   readonly tls: TlsManager;
 }
@@ -129,7 +133,11 @@ export class SmtpThreads {
   #spawn(addresses: readonly string[]): Promise<readonly AddressInfo[]> {
     const init: ThreadInit = { config: this.#deps.config, addresses, slots: this.#deps.slots.init };
     const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-    const worker = new Worker(new URL(`./worker.${ext}`, import.meta.url), { workerData: init });
+    const worker = new Worker(new URL(`./worker.${ext}`, import.meta.url), {
+      workerData: init,
+      // The young generation of the main thread's size (bin/arcline.js: 4 MB semi-spaces).
+      resourceLimits: { maxYoungGenerationSizeMb: LIMITS.smtp.threadYoungGenerationMb },
+    });
     const thread: Thread = { worker, waiters: new Map(), alive: true };
     this.#threads.push(thread);
     const log = this.#deps.log;
@@ -173,6 +181,9 @@ export class SmtpThreads {
     switch (m.t) {
       case 'log':
         this.#deps.logSink(m.lines);
+        return;
+      case 'delivered':
+        for (const c of m.copies) this.#services?.store.delivered(c.account as AccountId, c.mailbox, c.size);
         return;
       case 'call':
         this.#answer(m.call).then(

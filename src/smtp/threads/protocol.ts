@@ -4,7 +4,8 @@
 //   main -> thread   start (TLS pair), tls (a new pair after SIGHUP), close (graceful stop),
 //                    metrics (a scrape), reply (an answer to a call)
 //   thread -> main   bound (its listening addresses), listening, log (JSON lines, batched),
-//                    call (dispatch a message, an account's usage), metrics, closed
+//                    delivered (copies it wrote itself, batched), call (dispatch a message
+//                    with remote recipients, an account's usage), metrics, closed
 
 import type { AddressInfo } from 'node:net';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
@@ -45,6 +46,12 @@ export interface WireDispatch {
   readonly authUser: string | null;
 }
 
+export interface DeliveredNote {
+  readonly account: string;
+  readonly mailbox: string;
+  readonly size: number;
+}
+
 export type Call =
   | { readonly op: 'dispatch'; readonly req: WireDispatch }
   | { readonly op: 'usage'; readonly account: string };
@@ -66,6 +73,8 @@ export type FromThread =
   | { readonly t: 'bound'; readonly addresses: readonly AddressInfo[] }
   | { readonly t: 'listening' }
   | { readonly t: 'log'; readonly lines: string }
+  /** Copies this thread delivered itself (durable already): for IDLE sessions and quotas. */
+  | { readonly t: 'delivered'; readonly copies: readonly DeliveredNote[] }
   | { readonly t: 'call'; readonly id: number; readonly call: Call }
   | { readonly t: 'metrics'; readonly id: number; readonly metrics: MetricObjectWithValues<MetricValue<string>>[] }
   | {

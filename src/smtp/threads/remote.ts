@@ -1,7 +1,11 @@
-// The main thread's store and queue as an inbound SMTP thread sees them (docs/architecture.md
-// §8): the same interfaces the SMTP service uses in the main thread, answered by calls over the
-// thread's port. Only the spool is local: a message is received into this thread's memory (or a
-// spool file when large) and handed over whole when it is delivered.
+// The store and the queue as an inbound SMTP thread sees them (docs/architecture.md §8): the
+// same interfaces the SMTP service uses in the main thread. A message for local mailboxes only
+// (nearly all of port 25) is written by this thread into the Maildir, with the same durability
+// as anywhere (store/maildir/index.ts: fsync file, rename, fsync directory, before the 250), and
+// the main thread is told afterwards, in batches, for its IDLE sessions and quota figures. A
+// message with remote recipients (an alias forwarding outside) goes whole to the main thread,
+// whose Dispatcher queues it (one queue) and delivers its local copies. An account's usage is
+// asked of the main thread, which knows every thread's deliveries.
 
 import { createWriteStream } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
@@ -12,9 +16,8 @@ import { ArclineError, type ErrorCode } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { DispatchRequest, DispatchResult } from '../../queue/dispatch.ts';
-import { Spool } from '../../store/spool.ts';
-import type { DeliveredCopy, MailStore, SpooledMessage, SpoolWriter } from '../../store/types.ts';
-import type { Call, FromThread, ToThread, WireDispatch, WireMessage } from './protocol.ts';
+import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage, SpoolWriter } from '../../store/types.ts';
+import type { Call, DeliveredNote, FromThread, ToThread, WireDispatch, WireMessage } from './protocol.ts';
 
 type Reply = Extract<ToThread, { t: 'reply' }>;
 
@@ -44,26 +47,40 @@ export class Rpc {
   }
 }
 
-/** MailStore for the SMTP service in a thread: spools here, asks the main thread for usage. */
-export class RemoteStore implements MailStore {
+/** MailStore for the SMTP service in a thread: spools and delivers here (through a delivery-only
+ *  Maildir store that never opens the index), asks the main thread for usage, and tells it of
+ *  every copy delivered (one message per turn of the event loop). */
+export class ThreadStore implements MailStore {
   readonly #rpc: Rpc;
-  readonly #spool: Spool;
+  readonly #maildir: MailStore;
+  readonly #post: (m: FromThread) => void;
+  #notes: DeliveredNote[] = [];
 
-  constructor(rpc: Rpc, spoolDir: string) {
+  constructor(rpc: Rpc, maildir: MailStore, post: (m: FromThread) => void) {
     this.#rpc = rpc;
-    this.#spool = new Spool(spoolDir, LIMITS.store.spoolMemoryBytes);
+    this.#maildir = maildir;
+    this.#post = post;
   }
 
   createSpool(): SpoolWriter {
-    return this.#spool.create();
+    return this.#maildir.createSpool();
   }
 
   usage(account: AccountId): Promise<number> {
     return this.#rpc.call<number>({ op: 'usage', account });
   }
 
-  deliver(): Promise<readonly DeliveredCopy[]> {
-    return Promise.reject(new Error('deliveries go through the dispatcher'));
+  async deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]> {
+    const copies = await this.#maildir.deliver(targets, msg);
+    if (this.#notes.length === 0) setImmediate(() => this.#flush());
+    for (const c of copies) this.#notes.push({ account: c.account, mailbox: c.mailbox, size: c.size });
+    return copies;
+  }
+
+  #flush(): void {
+    if (this.#notes.length === 0) return;
+    this.#post({ t: 'delivered', copies: this.#notes });
+    this.#notes = [];
   }
 
   createAccount(): Promise<void> {
@@ -74,7 +91,10 @@ export class RemoteStore implements MailStore {
     return Promise.reject(new Error('not available in an SMTP thread'));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#flush();
+    await this.#maildir.close();
+  }
 }
 
 let files = 0;
@@ -99,13 +119,16 @@ async function toWire(msg: SpooledMessage, spoolDir: string): Promise<{ wire: Wi
   return { wire: { size: msg.size, path }, cleanup: path };
 }
 
-/** The dispatcher as the receive path sees it: the request goes to the main thread. */
-export function remoteDispatcher(
+/** The dispatcher as the acceptance pipeline sees it: local copies only -> this thread's store;
+ *  anything for the queue -> the main thread's Dispatcher. */
+export function threadDispatcher(
   rpc: Rpc,
+  store: MailStore,
   spoolDir: string,
 ): { dispatch(req: DispatchRequest): Promise<DispatchResult> } {
   return {
     async dispatch(req) {
+      if (req.remote.length === 0) return { copies: await store.deliver(req.local, req.message), queueId: null };
       const { wire, cleanup } = await toWire(req.message, spoolDir);
       const transfer: ArrayBuffer[] = [];
       if ('bytes' in wire) transfer.push(wire.bytes.buffer as ArrayBuffer);

@@ -19,10 +19,11 @@ import { SharedSlots } from '../../core/shared-slots.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
 import { createPromiseResolver, createResolver } from '../../dns/resolver.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
+import { createMaildirStore } from '../../store/maildir/index.ts';
 import type { TlsPair } from '../../tls/certs.ts';
 import { SmtpService } from '../service.ts';
 import type { FromThread, ThreadInit, ToThread } from './protocol.ts';
-import { RemoteStore, Rpc, remoteDispatcher } from './remote.ts';
+import { Rpc, ThreadStore, threadDispatcher } from './remote.ts';
 
 const port = parentPort;
 if (!port) throw new Error('smtp/threads/worker.ts runs only as a worker thread');
@@ -81,6 +82,7 @@ const rpc = new Rpc(post);
 let service: SmtpService | null = null;
 let tls: ThreadTls | null = null;
 let closeDirectory = () => {};
+let closeStore = async () => {};
 
 async function bind(): Promise<void> {
   const bound = [];
@@ -97,13 +99,22 @@ async function start(pair: TlsPair): Promise<void> {
     log: log.child({ component: 'directory' }),
   });
   closeDirectory = () => directory.close();
-  const store = new RemoteStore(rpc, join(config.storage.state, 'spool'));
+  const spoolDir = join(config.storage.state, 'spool');
+  // Delivery only: this store never opens the mail index (that is the main thread's).
+  const maildir = createMaildirStore({
+    root: config.storage.maildir,
+    spoolDir,
+    indexPath: join(config.storage.state, 'mailindex.db'),
+    log: log.child({ component: 'store' }),
+  });
+  const store = new ThreadStore(rpc, maildir, post);
+  closeStore = () => store.close();
   service = new SmtpService({
     role: 'inbound',
     config,
     directory,
     store,
-    dispatcher: remoteDispatcher(rpc, join(config.storage.state, 'spool')),
+    dispatcher: threadDispatcher(rpc, store, spoolDir),
     tls,
     log,
     resolver: config.smtp.reverse_lookup ? createResolver(config.dns.servers) : null,
@@ -122,6 +133,7 @@ function sharedClients() {
 
 async function close(): Promise<void> {
   await service?.close();
+  await closeStore();
   closeDirectory();
   flushLogs();
   post({ t: 'closed' });
