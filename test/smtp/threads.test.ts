@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { RawImap } from '../harness/imap-client.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 import { envelope, RawSmtp } from '../harness/smtp-client.ts';
 
@@ -17,10 +18,57 @@ describe('inbound SMTP in threads', () => {
     s = await startTestServer({
       smtp: `threads = ${THREADS}\nmax_connections_per_ip = ${PER_IP}`,
       extra: '[metrics]\nlisten = ["127.0.0.1:0"]',
-      users: ['alice@example.test'],
+      users: ['alice@example.test', 'bob@example.test'],
     });
   });
   after(() => s.stop());
+
+  const sendOne = async (rcpt: string, subject: string) => {
+    const c = await RawSmtp.connect(s.port);
+    const replies = await envelope(c, 'a@remote.example', [rcpt]);
+    const rcptReply = replies[2];
+    if (!rcptReply) throw new Error('no reply to RCPT');
+    if (rcptReply.code !== 250) {
+      c.close();
+      return rcptReply;
+    }
+    await c.cmd('DATA');
+    c.write(`Subject: ${subject}\r\n\r\nbody\r\n.\r\n`);
+    const r = await c.read();
+    await c.cmd('QUIT');
+    c.close();
+    return r;
+  };
+
+  test('an IMAP client idling on INBOX sees a message a thread delivered', async () => {
+    const { client } = await RawImap.connect(s.imapPort);
+    await client.cmd('LOGIN bob@example.test secret-password');
+    const selected = await client.cmd('SELECT INBOX');
+    const exists = Number(/\* (\d+) EXISTS/.exec(selected.join('\n'))?.[1]);
+    client.write('i1 IDLE\r\n');
+    assert.match(await client.readLine(), /^\+ /);
+    assert.equal((await sendOne('bob@example.test', 'idle')).code, 250);
+    assert.equal(await client.readLine(5000), `* ${exists + 1} EXISTS`);
+    client.write('DONE\r\n');
+    await client.until('i1');
+    client.close();
+  });
+
+  test('quota (usage asked of the main thread) and remote forwards (queued by the main thread)', async () => {
+    // Over quota at RCPT: the thread asks the main thread for the account's usage.
+    await s.admin.ops.setQuota('bob@example.test', 1);
+    const full = await sendOne('bob@example.test', 'over');
+    assert.equal(full.code, 552);
+    await s.admin.ops.setQuota('bob@example.test', null);
+    // An alias with an outside target: the message crosses to the main thread's Dispatcher,
+    // which queues the remote copy and delivers the local one before the 250.
+    await s.admin.ops.addAlias('team@example.test', ['alice@example.test', 'someone@remote.example']);
+    const before = (await s.newFiles('alice@example.test')).length;
+    const queued = s.admin.queue.counts().messages;
+    assert.equal((await sendOne('team@example.test', 'forwarded')).code, 250);
+    assert.equal((await s.newFiles('alice@example.test')).length, before + 1);
+    assert.equal(s.admin.queue.counts().messages, queued + 1);
+  });
 
   test('a client at max_connections_per_ip is refused whichever thread it reaches', async () => {
     const open: RawSmtp[] = [];
