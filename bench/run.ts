@@ -52,6 +52,7 @@ const { values } = parseArgs({
     'with-50': { type: 'boolean' },
     arcline: { type: 'string' },
     'server-node-args': { type: 'string' },
+    threads: { type: 'string' },
   },
 });
 const nodeArgs = (nodeArgsValue ?? values['server-node-args'] ?? process.env.ARCLINE_SERVER_NODE_ARGS ?? '')
@@ -206,6 +207,7 @@ if (values['vs-postfix']) {
     with50: values['with-50'] === true,
     arcline,
     nodeArgs,
+    ...(values.threads !== undefined ? { threads: values.threads } : {}),
   });
 } else {
   await main();

@@ -41,6 +41,8 @@ export interface VsOptions {
   /** Which arcline configurations run: checks on, checks off, or both. */
   arcline: 'checks' | 'trusted' | 'both';
   nodeArgs: string[];
+  /** [smtp] threads for arcline ("auto", a number); its default when absent. */
+  threads?: string;
 }
 
 interface Scenario {
@@ -194,10 +196,10 @@ export async function vsPostfix(o: VsOptions): Promise<void> {
         await startArcline({
           dir: await mkdtemp(join(base, `${side}-`)),
           user: RCPT,
-          // Every client is 127.0.0.1: the per-IP cap (20 by default) is lifted, as on the Postfix
-          // peer (smtpd_client_connection_count_limit = 0). Apart from that, the listeners, the
-          // paths and JSON logs (lib/arcline-server.ts), everything is the default.
-          smtp: 'max_connections_per_ip = 1000',
+          // The default configuration but for the listeners, the paths and JSON logs
+          // (lib/arcline-server.ts): the per-IP cap stays at its default (20), which smtp-source -s 20
+          // (a new connection per message) exactly reaches.
+          smtp: `${o.threads !== undefined ? `threads = ${/^\d+$/.test(o.threads) ? o.threads : JSON.stringify(o.threads)}` : ''}`,
           extra: `[dns]\nservers = ["${dns.address}"]\n${side === 'trusted' ? '[hygiene]\ntrusted_networks = ["127.0.0.0/8"]\n' : ''}`,
           nodeArgs: o.nodeArgs,
         }),
@@ -250,7 +252,7 @@ function report(
     `node ${process.version}; Postfix ${version('postconf', ['-d', '-h', 'mail_version'])} (peer on 127.0.0.1:${PEER_PORT})`,
   );
   out.push(
-    `load generator: smtp-source, new connection per message; servers alternate run by run; --repeat ${o.repeat}, median${o.nodeArgs.length ? `; server node flags: ${o.nodeArgs.join(' ')}` : ''}\n`,
+    `load generator: smtp-source, new connection per message; servers alternate run by run; --repeat ${o.repeat}, median${o.nodeArgs.length ? `; server node flags: ${o.nodeArgs.join(' ')}` : ''}${o.threads !== undefined ? `; [smtp] threads = ${o.threads}` : ''}\n`,
   );
   out.push(
     '| scenario | server | msg/s per run | median msg/s | arcline / Postfix | server CPU ms/msg | generator CPU ms/msg | server RSS peak |',

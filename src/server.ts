@@ -9,15 +9,17 @@
 
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { MetricsServer } from './admin/metrics-http.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import { closePrebound, prebind } from './core/listen.ts';
-import { createLogger, type Logger } from './core/log.ts';
+import { createLogger, type Logger, logSink } from './core/log.ts';
 import { queueRecipients, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
+import { SharedSlots } from './core/shared-slots.ts';
 import type { Directory } from './directory/types.ts';
 import { createPromiseResolver, createResolver } from './dns/resolver.ts';
 import { Networks } from './hygiene/networks.ts';
@@ -29,6 +31,7 @@ import { Dispatcher } from './queue/dispatch.ts';
 import { QueueRunner } from './queue/runner.ts';
 import { planServe, prepareStorage, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
+import { SmtpThreads } from './smtp/threads/host.ts';
 import { TlsManager } from './tls/certs.ts';
 
 export interface RunningServer {
@@ -57,17 +60,37 @@ export interface StartOptions {
 /** Starts every configured service. Throws StartupError with a one-line reason. */
 export async function startServer(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   let ctx: Context;
+  // Inbound SMTP in threads (docs/architecture.md §8): they bind before privileges are dropped.
+  const threads = smtpThreadCount(config);
+  const smtpLog = log.child({ service: 'smtp' });
+  const pool =
+    threads > 0
+      ? new SmtpThreads({
+          config,
+          log: smtpLog,
+          logSink: logSink(log),
+          slots: SharedSlots.create(config.smtp.max_connections_per_ip, config.smtp.max_connections),
+        })
+      : null;
+  let poolBound: AddressInfo[] | null = null;
+  const bindPool = pool
+    ? async () => {
+        poolBound = await listenOrExplain('smtp', config.smtp.listen, (a) => pool.bind(threads, a));
+      }
+    : null;
   try {
-    if (opts.plan) await becomeServiceUser(config, log, opts.plan);
+    if (opts.plan) await becomeServiceUser(config, log, opts.plan, bindPool);
+    if (bindPool && !poolBound) await bindPool();
     const me = currentAccount();
     log.info({ user: me.user, uid: me.uid, group: me.group, gid: me.gid }, 'running as');
     ctx = await openContext(config, log);
   } catch (e) {
+    await pool?.close();
     await closePrebound();
     throw e;
   }
   await ctx.store.cleanSpool();
-  const services: { close(): Promise<void> }[] = [];
+  const services: { close(): Promise<void> }[] = pool ? [pool] : [];
   const stopAll = async () => {
     // Together, so the whole stop takes at most [server] shutdown_grace (each service ends what
     // is still in flight at that deadline), not the sum of the services' graces.
@@ -111,9 +134,15 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       directory: ctx.directory,
       log: log.child({ service: 'smtp' }),
     });
-    const inbound = new SmtpService({ ...smtpDeps, role: 'inbound', log: log.child({ service: 'smtp' }), hygiene });
-    services.push(inbound);
-    const smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
+    let smtp: AddressInfo[];
+    if (pool) {
+      await pool.start({ store: ctx.store, dispatcher, tls });
+      smtp = poolBound ?? [];
+    } else {
+      const inbound = new SmtpService({ ...smtpDeps, role: 'inbound', log: smtpLog, hygiene });
+      services.push(inbound);
+      smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
+    }
     for (const a of smtp) log.info({ service: 'smtp', address: a.address, port: a.port }, 'listening');
     const authenticator = buildAuthenticator(config, ctx.directory, log);
     const submissionService = new SmtpService({
@@ -142,11 +171,15 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       imapServer.listen(config.imap.listen, config.imap.tls_listen),
     );
     for (const a of imap) log.info({ service: 'imap', address: a.address, port: a.port }, 'listening');
-    const metrics = new MetricsServer(log.child({ service: 'metrics' }), () => {
-      const c = ctx.queue.counts();
-      queueSize.set(c.messages);
-      queueRecipients.set(c.recipients);
-    });
+    const metrics = new MetricsServer(
+      log.child({ service: 'metrics' }),
+      () => {
+        const c = ctx.queue.counts();
+        queueSize.set(c.messages);
+        queueRecipients.set(c.recipients);
+      },
+      pool ? () => pool.metrics() : undefined,
+    );
     services.push(metrics);
     const metricsAt = await listenOrExplain('metrics', config.metrics.listen, (a) => metrics.listen(a));
     for (const a of metricsAt) log.info({ service: 'metrics', address: a.address, port: a.port }, 'listening');
@@ -193,7 +226,12 @@ function buildAuthenticator(config: Config, directory: Directory, log: Logger): 
 /** Before any file is opened: the data directories made ready for the plan's account; with an
  *  account to become, every listener is bound (as root, so ports below 1024 work), then the
  *  process becomes that account for good (dropPrivileges checks that root cannot come back). */
-async function becomeServiceUser(config: Config, log: Logger, plan: RunPlan): Promise<void> {
+async function becomeServiceUser(
+  config: Config,
+  log: Logger,
+  plan: RunPlan,
+  bindSmtpThreads: (() => Promise<void>) | null,
+): Promise<void> {
   const notes = prepareStorage(config, plan);
   for (const dir of notes.created) log.info({ dir, owner: plan.owner.user }, 'created data directory');
   for (const dir of notes.narrowed) log.info({ dir, mode: '0700' }, 'narrowed the mode of the state directory');
@@ -208,12 +246,22 @@ async function becomeServiceUser(config: Config, log: Logger, plan: RunPlan): Pr
     for (const a of addrs) bound.push(await prebind(a));
     return bound;
   };
-  await listenOrExplain('smtp', config.smtp.listen, bindAll);
+  if (bindSmtpThreads) await bindSmtpThreads();
+  else await listenOrExplain('smtp', config.smtp.listen, bindAll);
   await listenOrExplain('submission', [...config.submission.listen, ...config.submission.tls_listen], bindAll);
   await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], bindAll);
   await listenOrExplain('metrics', config.metrics.listen, bindAll);
   dropPrivileges(plan.become);
   log.info({ user: plan.become.user, group: plan.become.group }, 'dropped root privileges');
+}
+
+/** [smtp] threads: "auto" leaves a core to the main thread and one to the kernel, libuv's pool
+ *  and GC: cores - 2, so none on a 2-core machine, where threads were measured to gain nothing
+ *  (docs/benchmarks.md, issue #12). None when nothing listens on port 25. */
+function smtpThreadCount(config: Config): number {
+  if (config.smtp.listen.length === 0) return 0;
+  const t = config.smtp.threads;
+  return t === 'auto' ? Math.max(0, availableParallelism() - 2) : t;
 }
 
 /** [delivery] relay_password_file: its first line. Read once at start; errors stop start-up. */

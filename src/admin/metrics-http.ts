@@ -3,6 +3,7 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { errorMessage } from '../core/errors.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
@@ -13,10 +14,24 @@ export class MetricsServer {
   readonly #log: Logger;
   /** Runs before each scrape (gauges that are read from the queue). */
   readonly #beforeScrape: () => void;
+  /** Metrics kept by other threads (the inbound SMTP threads), added to ours at each scrape. */
+  readonly #others: (() => Promise<MetricObjectWithValues<MetricValue<string>>[][]>) | undefined;
 
-  constructor(log: Logger, beforeScrape: () => void) {
+  constructor(
+    log: Logger,
+    beforeScrape: () => void,
+    others?: () => Promise<MetricObjectWithValues<MetricValue<string>>[][]>,
+  ) {
     this.#log = log;
     this.#beforeScrape = beforeScrape;
+    this.#others = others;
+  }
+
+  /** The exposition text: ours, with the other threads' counters summed in. */
+  async #text(): Promise<string> {
+    if (!this.#others) return registry.metrics();
+    const [own, others] = await Promise.all([registry.getMetricsAsJSON(), this.#others()]);
+    return AggregatorRegistry.aggregate([own, ...others] as never).metrics();
   }
 
   async listen(addresses: readonly string[]): Promise<AddressInfo[]> {
@@ -32,7 +47,7 @@ export class MetricsServer {
         } catch (e) {
           this.#log.warn({ err: errorMessage(e) }, 'metrics: gauge update failed');
         }
-        registry.metrics().then(
+        this.#text().then(
           (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
           (e: unknown) => {
             this.#log.error({ err: errorMessage(e) }, 'metrics: scrape failed');

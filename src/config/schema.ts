@@ -136,6 +136,10 @@ export const configSchema = z
         greeting_delay: duration.default(0),
         /** Look up the client's host name (reverse DNS) for the Received header. */
         reverse_lookup: z.boolean().default(true),
+        /** Threads that serve inbound SMTP, each on its own SO_REUSEPORT socket of the same
+         *  addresses (docs/architecture.md §8): "auto" is cores - 2 (none on 2 cores); 0 serves
+         *  it in the main thread. Submission always runs in the main thread. */
+        threads: z.union([z.literal('auto'), z.number().int().min(0).max(LIMITS.smtp.maxThreads)]).default('auto'),
       })
       .prefault({})
       .refine((s) => s.soft_error_limit <= s.hard_error_limit, {

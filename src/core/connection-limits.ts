@@ -31,6 +31,38 @@ export interface ConnectionSlots {
   release(ip: string): void;
 }
 
+/** Client addresses slowed for their errors, remembered across their sessions (SMTP gate). */
+export interface ErrorMemory {
+  /** Remembers the client of `ip` as slowed until `untilMs` (epoch ms). */
+  remember(ip: string, untilMs: number): void;
+  /** Until when the client of `ip` is remembered as slowed (0: it is not). */
+  slowedUntil(ip: string): number;
+}
+
+/** ErrorMemory of one thread: a map ordered by time, the oldest dropped past `max` entries. */
+export class LocalErrorMemory implements ErrorMemory {
+  readonly #map = new Map<string, number>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  remember(ip: string, untilMs: number): void {
+    const key = clientKey(ip);
+    this.#map.delete(key); // re-inserted last: the map stays ordered by time
+    this.#map.set(key, untilMs);
+    if (this.#map.size > this.#max) {
+      const oldest = this.#map.keys().next().value;
+      if (oldest !== undefined) this.#map.delete(oldest);
+    }
+  }
+
+  slowedUntil(ip: string): number {
+    return this.#map.get(clientKey(ip)) ?? 0;
+  }
+}
+
 export class ConnectionCounter implements ConnectionSlots {
   readonly #counts = new Map<string, number>();
   readonly #max: number;

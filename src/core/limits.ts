@@ -7,6 +7,10 @@ export const LIMITS = {
      *  BODY, ORCPT ...) lengthen MAIL/RCPT, so we allow 4 KiB like Postfix's line_length_limit
      *  rounding and reply 500 beyond it. */
     maxCommandLength: 4096,
+    /** Most inbound SMTP threads ([smtp] threads). */
+    maxThreads: 64,
+    /** V8 young generation of each SMTP thread, MB (3 x the main thread's 4 MB semi-space). */
+    threadYoungGenerationMb: 12,
     /** RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted. */
     defaultMaxRecipients: 100,
     defaultMaxMessageSize: 50 * 1024 * 1024,
@@ -195,8 +199,11 @@ export const LIMITS = {
     maxLocalPartLength: 64, // RFC 5321 §4.5.3.1.1
     maxDomainLength: 255, // RFC 5321 §4.5.3.1.2
     /** Entries of the directory's lookup cache (rows and recipient expansions, a few hundred
-     *  bytes each); checked against PRAGMA data_version before every use. */
+     *  bytes each); checked against PRAGMA data_version (at most once per freshnessMs). */
     cacheEntries: 10_000,
+    /** The directory cache asks SQLite whether another connection committed (PRAGMA
+     *  data_version) at most once per this many milliseconds. */
+    freshnessMs: 1,
   },
   auth: {
     /** Longest login name looked at (RFC 5321 §4.5.3.1.1-2: 64 + 1 + 255 octets); longer ones

@@ -14,7 +14,7 @@ const prebound = new Map<string, Server[]>();
 
 export interface ListenOptions {
   /** SO_REUSEPORT (Node >= 22.12; Linux, FreeBSD): several threads or processes listen on the
-   *  same port and the kernel spreads the connections. Ignored for a prebound socket. */
+   *  same port and the kernel spreads the connections. A prebound socket keeps what prebind set. */
   readonly reusePort?: boolean;
 }
 
@@ -24,9 +24,9 @@ export function listenOn(server: Server, address: string, opts: ListenOptions = 
 }
 
 /** Binds `address` now for a service that will listen on it later (see the header). */
-export async function prebind(address: string): Promise<AddressInfo> {
+export async function prebind(address: string, opts: ListenOptions = {}): Promise<AddressInfo> {
   const holder = createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
-  const bound = await bind(holder, address, undefined, false);
+  const bound = await bind(holder, address, undefined, opts.reusePort === true);
   prebound.set(address, [...(prebound.get(address) ?? []), holder]);
   return bound;
 }

@@ -35,6 +35,14 @@ export function createLogger(opts: LogOptions): Logger {
   return pino(base, pino.destination({ dest: 1, sync: false }));
 }
 
+/** Writes already formatted JSON log lines to the logger's destination (the lines of the
+ *  inbound SMTP threads, docs/architecture.md §8, go through the main thread's log). */
+export function logSink(logger: Logger): (lines: string) => void {
+  const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
+  if (!stream) throw new Error('logger without a destination');
+  return (lines) => stream.write(lines);
+}
+
 /** A logger that drops everything (unit tests of code that wants a logger). */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

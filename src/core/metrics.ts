@@ -2,10 +2,13 @@
 // (design.md convention 7). Code that counts imports the metric; the HTTP endpoint
 // (admin/metrics-http.ts, `[metrics] listen`) serves the registry.
 
+import { isMainThread } from 'node:worker_threads';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'arcline_' });
+// The process-wide metrics (CPU, memory, event loop) are the main thread's; the inbound SMTP
+// threads (docs/architecture.md §8) only keep the counters of their service.
+if (isMainThread) collectDefaultMetrics({ register: registry, prefix: 'arcline_' });
 
 /** One per recipient and delivery attempt. result: sent | deferred | failed. */
 export const queueAttempts = new Counter({

@@ -219,6 +219,9 @@ export class SmtpConnection implements SmtpSession {
       if (this.#client.waitingSince === 0) this.#client.waitingSince = Date.now();
       if (this.#paused && this.#framer.buffered <= LIMITS.smtp.maxPipelinedBytes) this.#resume();
     }
+    // RFC 2920 §3.2: while a command's answer is still being decided, the replies before it wait
+    // and leave together with it (one write per pipelined group).
+    if (this.#busy && (phase === 'command' || phase === 'auth')) return;
     this.#flush();
   }
 
@@ -547,10 +550,12 @@ export class SmtpConnection implements SmtpSession {
   /** Ends the session from our side: the replies queued go out, the slot is free at once. */
   #close() {
     if (this.#phase === 'closed') return;
+    // The slot is free before the last reply leaves: a client that reconnects as soon as it
+    // reads its 221 may be admitted by another thread before this one runs its next line.
+    this.#o.gate.release(this.#client);
     this.#flush();
     this.#phase = 'closed';
     this.#client.ended = true;
-    this.#o.gate.release(this.#client);
     this.#message?.abort(new Error('connection closed during DATA'));
     this.#socket.end();
     this.#socket.resume(); // read and drop whatever comes, so the client's FIN is seen

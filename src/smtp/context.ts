@@ -3,7 +3,7 @@
 import type { Resolver } from 'node:dns';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
-import type { ConnectionSlots } from '../core/connection-limits.ts';
+import type { ConnectionSlots, ErrorMemory } from '../core/connection-limits.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory, Principal } from '../directory/types.ts';
@@ -22,8 +22,8 @@ export interface SmtpDeps {
   readonly config: Config;
   readonly directory: Directory;
   readonly store: MailStore;
-  readonly dispatcher: Dispatcher;
-  readonly tls: TlsManager;
+  readonly dispatcher: Pick<Dispatcher, 'dispatch'>;
+  readonly tls: Pick<TlsManager, 'current' | 'onChange'>;
   readonly log: Logger;
   /** Reverse DNS for Received headers; null disables the lookup. */
   readonly resolver: Resolver | null;
@@ -35,6 +35,8 @@ export interface SmtpDeps {
   readonly signer?: DkimSigner;
   /** Connection slots shared with other workers; the service counts its own when absent. */
   readonly slots?: ConnectionSlots;
+  /** Clients slowed for errors, shared with other workers; the service remembers its own when absent. */
+  readonly errorMemory?: ErrorMemory;
 }
 
 /** What the policy (service.ts, accept/) knows of a session: plain data of our connection. */

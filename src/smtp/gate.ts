@@ -31,7 +31,12 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { ConnectionCounter, type ConnectionSlots, clientKey } from '../core/connection-limits.ts';
+import {
+  ConnectionCounter,
+  type ConnectionSlots,
+  type ErrorMemory,
+  LocalErrorMemory,
+} from '../core/connection-limits.ts';
 import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
@@ -43,6 +48,8 @@ export interface GateOptions {
   readonly maxConnectionsPerIp: number;
   /** Shared connection slots (several workers); a counter of our own when absent. */
   readonly slots?: ConnectionSlots | undefined;
+  /** Shared memory of slowed clients (several workers); a map of our own when absent. */
+  readonly errorMemory?: ErrorMemory | undefined;
   /** Command line and TLS handshake deadline. */
   readonly timeout: number;
   readonly minDataRate: number;
@@ -128,13 +135,14 @@ export class ConnectionGate {
   readonly #clients = new Map<string, Client>();
   /** Client address (port 25) slowed for errors -> until when its sessions start slowed;
    *  oldest first. */
-  readonly #memory = new Map<string, number>();
+  readonly #memory: ErrorMemory;
   #closing = false;
   #sweep: NodeJS.Timeout | null = null;
 
   constructor(o: GateOptions) {
     this.#o = o;
     this.#slots = o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections);
+    this.#memory = o.errorMemory ?? new LocalErrorMemory(LIMITS.smtp.errorMemoryEntries);
   }
 
   /** A listening socket whose admitted connections go to `onConnection`; implicit TLS
@@ -153,8 +161,7 @@ export class ConnectionGate {
    *  starts at the soft limit. */
   started(c: Client): void {
     if (!this.#o.rememberErrors) return;
-    const until = this.#memory.get(clientKey(c.ip));
-    if (until !== undefined && until > Date.now()) c.errors = this.#o.softErrorLimit;
+    if (this.#memory.slowedUntil(c.ip) > Date.now()) c.errors = this.#o.softErrorLimit;
   }
 
   /** A reply we send: counts the client's errors; at the hard limit the session ends. */
@@ -287,13 +294,7 @@ export class ConnectionGate {
   }
 
   #remember(ip: string): void {
-    const key = clientKey(ip);
-    this.#memory.delete(key); // re-inserted last: the map stays ordered by time
-    this.#memory.set(key, Date.now() + LIMITS.smtp.errorMemoryMs);
-    if (this.#memory.size > LIMITS.smtp.errorMemoryEntries) {
-      const oldest = this.#memory.keys().next().value;
-      if (oldest !== undefined) this.#memory.delete(oldest);
-    }
+    this.#memory.remember(ip, Date.now() + LIMITS.smtp.errorMemoryMs);
   }
 
   #check(): void {

@@ -71,6 +71,7 @@ export class SmtpService implements SessionPolicy {
       maxConnections: smtp.max_connections,
       maxConnectionsPerIp: this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
       slots: deps.slots,
+      errorMemory: deps.errorMemory,
       timeout: smtp.timeout,
       minDataRate: smtp.min_data_rate,
       maxSessionMs: smtp.max_session_time,

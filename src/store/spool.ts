@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { threadId } from 'node:worker_threads';
 import type { SpooledMessage, SpoolWriter } from './types.ts';
 
 let counter = 0;
@@ -41,7 +42,7 @@ export class Spool {
     const spill = async () => {
       await this.#ensureDir();
       counter += 1;
-      const path = join(this.#dir, `${process.pid}-${Date.now()}-${counter}.eml`);
+      const path = join(this.#dir, `${process.pid}-${threadId}-${Date.now()}-${counter}.eml`);
       const fh = await open(path, 'wx', 0o600);
       file = { path, fh };
       for (const c of chunks) await fh.write(c);
@@ -130,6 +131,11 @@ function memoryMessage(chunks: Buffer[], size: number): SpooledMessage {
       chunks.length = 0;
     },
   };
+}
+
+/** A message in a file someone else owns: read, never removed (dispose does nothing). */
+export function borrowedFileMessage(path: string, size: number): SpooledMessage {
+  return { size, open: () => createReadStream(path, { highWaterMark: 256 * 1024 }), dispose: async () => {} };
 }
 
 function fileMessage(path: string, size: number): SpooledMessage {

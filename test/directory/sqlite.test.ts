@@ -6,6 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { parseAddress } from '../../src/core/address.ts';
 import type { AccountId, DomainName } from '../../src/core/ids.ts';
+import { LIMITS } from '../../src/core/limits.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { openSqliteDirectory } from '../../src/directory/sqlite.ts';
 import { runDirectoryContract } from './contract.ts';
@@ -21,7 +22,10 @@ runDirectoryContract('sqlite', async () => {
 
 // The lookup cache (sqlite.ts) must never hide a change another process committed: the CLI
 // opens its own connection to the same file while the server runs.
-test('sqlite: a change committed by another connection (the CLI) is seen by the next lookup', async () => {
+test('sqlite: a change committed by another connection (the CLI) is seen by the lookups that follow', async () => {
+  // The cache asks SQLite at most once per LIMITS.directory.freshnessMs: a lookup that starts
+  // that long after another connection's commit sees it.
+  const settle = () => new Promise((r) => setTimeout(r, LIMITS.directory.freshnessMs + 1));
   const path = join(await mkdtemp(join(tmpdir(), 'arcline-dir-')), 'state', 'arcline.db');
   const server = openSqliteDirectory({ path, bcryptCost: 4, log: silentLogger() });
   const cli = () => openSqliteDirectory({ path, bcryptCost: 4, log: silentLogger() });
@@ -39,10 +43,12 @@ test('sqlite: a change committed by another connection (the CLI) is seen by the 
   admin = cli();
   await admin.setQuota('bob@example.test', 2000);
   await admin.addAllowedSender('bob@example.test', 'friends.test');
+  await settle();
   assert.equal(await server.quota('bob@example.test' as AccountId), 2000);
   assert.equal(await server.allowsSender('bob@example.test' as AccountId, ['a@friends.test']), true);
 
   await admin.addAlias('bob@example.test', ['carol@remote.test']);
+  await settle();
   const viaAlias = await server.resolveRecipient(bob);
   assert.deepEqual(viaAlias.kind === 'deliver' ? viaAlias.remote.map((a) => `${a.local}@${a.domain}`) : null, [
     'carol@remote.test',
@@ -53,9 +59,11 @@ test('sqlite: a change committed by another connection (the CLI) is seen by the 
   const raw = new DatabaseSync(path);
   raw.exec("DELETE FROM allowed_senders; DELETE FROM aliases; DELETE FROM users WHERE address = 'bob@example.test'");
   raw.close();
+  await settle();
   assert.deepEqual(await server.resolveRecipient(bob), { kind: 'unknown-user' });
   assert.equal(await server.quota('bob@example.test' as AccountId), null);
   await admin.deleteDomain('example.test');
+  await settle();
   assert.equal(await server.isLocalDomain('example.test' as DomainName), false);
   admin.close();
 

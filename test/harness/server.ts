@@ -28,6 +28,9 @@ export interface TestServer {
   readonly admin: AdminContext;
   /** Every log line the server wrote, parsed. */
   readonly logs: Record<string, unknown>[];
+  /** The first log line matching `pred`, waiting for it (lines of the SMTP threads arrive a
+   *  moment after the reply they explain). */
+  logged(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** `{maildir}/{domain}/{local}/` (+ `.Folder`), for assertions on files. */
   mailboxDir(address: string, folder?: string): string;
   /** Names of the files in new/ of a mailbox. */
@@ -111,12 +114,31 @@ export async function startTestServer(
   await writeFile(configFile, text);
   const config = parseConfigText(text, configFile);
   const logs: Record<string, unknown>[] = [];
+  const logWaiters = new Set<() => void>();
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
+      for (const w of logWaiters) w();
       cb();
     },
   });
+  // Lines of the inbound SMTP threads reach the log a moment after the reply they explain.
+  const logged = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 5000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = () => {
+        const hit = logs.find(pred);
+        if (!hit) return false;
+        logWaiters.delete(check);
+        clearTimeout(timer);
+        resolve(hit);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        logWaiters.delete(check);
+        reject(new Error(`no such log line within ${timeoutMs} ms`));
+      }, timeoutMs);
+      if (!check()) logWaiters.add(check);
+    });
   const log = pino({ level: 'debug' }, sink);
   const admin = await openContext(config, log);
   if (!opts.dir) {
@@ -148,6 +170,7 @@ export async function startTestServer(
     server,
     admin,
     logs,
+    logged,
     mailboxDir,
     newFiles,
     async messages(address, folder) {

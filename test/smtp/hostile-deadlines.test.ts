@@ -61,7 +61,7 @@ describe('deadlines (timeout = 1s)', () => {
     const [took, reply] = await Promise.all([trickle(c, 'EHLO slow.example.net', 200), lastReply(c)]);
     assert.equal(reply, '421 4.4.2 Timeout: command not completed in time, closing connection');
     assert.ok(took >= 900 && took < 5000, `closed after ${took} ms`);
-    assert.ok(s.logs.some((l) => l.msg === 'client disconnected: deadline exceeded' && l.deadline === 'command'));
+    await s.logged((l) => l.msg === 'client disconnected: deadline exceeded' && l.deadline === 'command');
   });
 
   test('port 25: a DATA trickling below min_data_rate is cut off; nothing is stored', async () => {

@@ -74,7 +74,7 @@ describe('inbound SMTP', () => {
     assert.equal(Number(/,S=(\d+)/.exec(name ?? '')?.[1]), file.length);
     // The message id in the reply is the one in the logs.
     const id = /message (m\S+) delivered/.exec(info.response)?.[1];
-    assert.ok(s.logs.some((l) => l.msg_id === id && l.msg === 'message delivered'));
+    await s.logged((l) => l.msg_id === id && l.msg === 'message delivered');
   });
 
   test('unknown domain: 550 5.7.1 at RCPT; unknown user: 550 5.1.1; nothing accepted', async () => {
@@ -320,7 +320,7 @@ describe('inbound SMTP', () => {
       assert.equal((await c.read()).text, '451 4.3.0 Temporary local problem, please try again later');
       c.close();
       assert.deepEqual(await s.newFiles('carol@other.test'), before);
-      assert.ok(s.logs.some((l) => l.level === 50 && typeof l.conn === 'string' && typeof l.msg_id === 'string'));
+      await s.logged((l) => l.level === 50 && typeof l.conn === 'string' && typeof l.msg_id === 'string');
     } finally {
       await rm(join(dir, 'tmp'));
       await s.admin.store.createAccount('carol@other.test' as never);

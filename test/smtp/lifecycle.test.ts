@@ -14,10 +14,13 @@ import { BIN, provisionAlice, runCli, spawnServer } from '../harness/process.ts'
 import { TEST_CONFIG } from '../harness/server.ts';
 import { envelope, RawSmtp } from '../harness/smtp-client.ts';
 
-async function setup(extra = ''): Promise<{ dir: string; config: string; newDir: string; tmpDir: string }> {
+async function setup(extra = '', smtp = ''): Promise<{ dir: string; config: string; newDir: string; tmpDir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'arcline-life-'));
   const config = join(dir, 'arcline.toml');
-  await provisionAlice(config, TEST_CONFIG(dir, extra).replace('level = "debug"', 'level = "info"'), 'pw-secret-1');
+  const text = TEST_CONFIG(dir, extra)
+    .replace('level = "debug"', 'level = "info"')
+    .replace('reverse_lookup = false', `reverse_lookup = false\n${smtp}`);
+  await provisionAlice(config, text, 'pw-secret-1');
   const box = join(dir, 'mail/example.test/alice');
   return { dir, config, newDir: join(box, 'new'), tmpDir: join(box, 'tmp') };
 }
@@ -67,63 +70,68 @@ describe('server lifecycle', () => {
     client.close();
   });
 
-  test('SIGTERM: a transaction stalled past the grace period gets 421 and nothing half-written is visible', async () => {
-    const env = await setup('[server]\nshutdown_grace = "500ms"\n');
-    dirs.push(env.dir);
-    const srv = await spawnServer(env.config);
-    const c = await RawSmtp.connect(srv.port);
-    await envelope(c, 'a@remote.example', ['alice@example.test']);
-    await c.cmd('DATA');
-    c.write(`Subject: stalled\r\n\r\n${'z'.repeat(100_000)}`);
-    await sleep(100);
-    srv.child.kill('SIGTERM');
-    assert.equal((await c.read(5000)).text, '421 4.3.2 Service shutting down, try again later');
-    assert.equal((await srv.exited).code, 0);
-    assert.deepEqual(await readdir(env.newDir), []);
-    assert.deepEqual(await readdir(env.tmpDir), []);
-  });
+  for (const threads of [0, 2]) {
+    test(`SIGTERM (SMTP threads: ${threads}): a transaction stalled past the grace period gets 421 and nothing half-written is visible`, async () => {
+      const env = await setup('[server]\nshutdown_grace = "500ms"\n', `threads = ${threads}`);
+      dirs.push(env.dir);
+      const srv = await spawnServer(env.config);
+      const c = await RawSmtp.connect(srv.port);
+      await envelope(c, 'a@remote.example', ['alice@example.test']);
+      await c.cmd('DATA');
+      c.write(`Subject: stalled\r\n\r\n${'z'.repeat(100_000)}`);
+      await sleep(100);
+      srv.child.kill('SIGTERM');
+      assert.equal((await c.read(5000)).text, '421 4.3.2 Service shutting down, try again later');
+      assert.equal((await srv.exited).code, 0);
+      assert.deepEqual(await readdir(env.newDir), []);
+      assert.deepEqual(await readdir(env.tmpDir), []);
+    });
+  }
 
-  test('kill -9 during a load run: every message that got 250 is present and complete', async () => {
-    const env = await setup();
-    dirs.push(env.dir);
-    const srv = await spawnServer(env.config);
-    const acknowledged = new Set<string>();
-    let stop = false;
-    const body = (id: string) => `Subject: ${id}\r\nX-Id: ${id}\r\n\r\n${'payload line\r\n'.repeat(200)}end ${id}\r\n`;
-    const worker = async (w: number) => {
-      for (let i = 0; !stop; i++) {
-        const id = `w${w}-${i}`;
-        try {
-          const c = await RawSmtp.connect(srv.port);
-          await envelope(c, 'load@remote.example', ['alice@example.test']);
-          await c.cmd('DATA');
-          c.write(`${body(id)}.\r\n`);
-          const r = await c.read(2000);
-          if (r.code === 250) acknowledged.add(id);
-          c.close();
-        } catch {
-          return; // the server is gone
+  for (const threads of [0, 2]) {
+    test(`kill -9 during a load run (SMTP threads: ${threads}): every message that got 250 is present and complete`, async () => {
+      const env = await setup('', `threads = ${threads}`);
+      dirs.push(env.dir);
+      const srv = await spawnServer(env.config);
+      const acknowledged = new Set<string>();
+      let stop = false;
+      const body = (id: string) =>
+        `Subject: ${id}\r\nX-Id: ${id}\r\n\r\n${'payload line\r\n'.repeat(200)}end ${id}\r\n`;
+      const worker = async (w: number) => {
+        for (let i = 0; !stop; i++) {
+          const id = `w${w}-${i}`;
+          try {
+            const c = await RawSmtp.connect(srv.port);
+            await envelope(c, 'load@remote.example', ['alice@example.test']);
+            await c.cmd('DATA');
+            c.write(`${body(id)}.\r\n`);
+            const r = await c.read(2000);
+            if (r.code === 250) acknowledged.add(id);
+            c.close();
+          } catch {
+            return; // the server is gone
+          }
         }
+      };
+      const workers = Array.from({ length: 10 }, (_, w) => worker(w));
+      await sleep(1500);
+      srv.child.kill('SIGKILL');
+      stop = true;
+      await Promise.all(workers);
+      await srv.exited;
+      assert.ok(acknowledged.size > 20, `only ${acknowledged.size} messages acknowledged`);
+      const stored = new Map<string, string>();
+      for (const f of await readdir(env.newDir)) {
+        const text = await readFile(join(env.newDir, f), 'utf8');
+        const id = /\r\nX-Id: (\S+)\r\n/.exec(text)?.[1];
+        assert.ok(id, `unparsable file ${f}`);
+        // Every visible file is complete, acknowledged or not (fsync + rename).
+        assert.ok(text.endsWith(body(id)), `incomplete file for ${id}`);
+        stored.set(id, text);
       }
-    };
-    const workers = Array.from({ length: 10 }, (_, w) => worker(w));
-    await sleep(1500);
-    srv.child.kill('SIGKILL');
-    stop = true;
-    await Promise.all(workers);
-    await srv.exited;
-    assert.ok(acknowledged.size > 20, `only ${acknowledged.size} messages acknowledged`);
-    const stored = new Map<string, string>();
-    for (const f of await readdir(env.newDir)) {
-      const text = await readFile(join(env.newDir, f), 'utf8');
-      const id = /\r\nX-Id: (\S+)\r\n/.exec(text)?.[1];
-      assert.ok(id, `unparsable file ${f}`);
-      // Every visible file is complete, acknowledged or not (fsync + rename).
-      assert.ok(text.endsWith(body(id)), `incomplete file for ${id}`);
-      stored.set(id, text);
-    }
-    for (const id of acknowledged) assert.ok(stored.has(id), `acknowledged message ${id} lost`);
-  });
+      for (const id of acknowledged) assert.ok(stored.has(id), `acknowledged message ${id} lost`);
+    });
+  }
 
   test('the CLI changes the directory while the server runs; the next RCPT sees it', async () => {
     const env = await setup();
@@ -191,55 +199,57 @@ describe('server lifecycle', () => {
     assert.match(viaEnv.stderr, /missing\.toml: cannot read the config file \(ENOENT\)/);
   });
 
-  describe('SIGHUP', () => {
-    let env: Awaited<ReturnType<typeof setup>>;
-    before(async () => {
-      env = await setup();
-      dirs.push(env.dir);
-    });
+  for (const threads of [0, 2]) {
+    describe(`SIGHUP (SMTP threads: ${threads})`, () => {
+      let env: Awaited<ReturnType<typeof setup>>;
+      before(async () => {
+        env = await setup('', `threads = ${threads}`);
+        dirs.push(env.dir);
+      });
 
-    test('re-reads the certificate without dropping connections', async () => {
-      const first = await generateSelfSigned('one.test.example');
-      await writeFile(join(env.dir, 'cert.pem'), first.cert);
-      await writeFile(join(env.dir, 'key.pem'), first.key);
-      await writeFile(
-        env.config,
-        `${await readFile(env.config, 'utf8')}[tls]\ncert = "${env.dir}/cert.pem"\nkey = "${env.dir}/key.pem"\n`,
-      );
-      const srv = await spawnServer(env.config);
-      const peerName = async () => {
-        const c = await RawSmtp.connect(srv.port);
-        await c.read();
-        await c.cmd('EHLO client.example');
-        const sock = await c.startTls();
-        const cn = (sock as tls.TLSSocket).getPeerCertificate().subject?.CN;
-        return { c, cn };
-      };
-      const before = await peerName();
-      assert.equal(before.cn, 'one.test.example');
-      const second = await generateSelfSigned('two.test.example');
-      await writeFile(join(env.dir, 'cert.pem'), second.cert);
-      await writeFile(join(env.dir, 'key.pem'), second.key);
-      srv.child.kill('SIGHUP');
-      for (let i = 0; i < 50 && !srv.logs.some((l) => l.msg === 'TLS certificate reloaded'); i++) await sleep(20);
-      const afterReload = await peerName();
-      assert.equal(afterReload.cn, 'two.test.example');
-      // The connection made before the reload still works.
-      assert.equal((await before.c.cmd('NOOP')).code, 250);
-      before.c.close();
-      afterReload.c.close();
-      // A broken pair on reload keeps the old certificate and logs why.
-      await writeFile(join(env.dir, 'key.pem'), first.key);
-      srv.child.kill('SIGHUP');
-      for (let i = 0; i < 50 && !srv.logs.some((l) => l.msg?.toString().startsWith('TLS reload failed')); i++)
-        await sleep(20);
-      const still = await peerName();
-      assert.equal(still.cn, 'two.test.example');
-      still.c.close();
-      srv.child.kill('SIGTERM');
-      assert.equal((await srv.exited).code, 0);
+      test('re-reads the certificate without dropping connections', async () => {
+        const first = await generateSelfSigned('one.test.example');
+        await writeFile(join(env.dir, 'cert.pem'), first.cert);
+        await writeFile(join(env.dir, 'key.pem'), first.key);
+        await writeFile(
+          env.config,
+          `${await readFile(env.config, 'utf8')}[tls]\ncert = "${env.dir}/cert.pem"\nkey = "${env.dir}/key.pem"\n`,
+        );
+        const srv = await spawnServer(env.config);
+        const peerName = async () => {
+          const c = await RawSmtp.connect(srv.port);
+          await c.read();
+          await c.cmd('EHLO client.example');
+          const sock = await c.startTls();
+          const cn = (sock as tls.TLSSocket).getPeerCertificate().subject?.CN;
+          return { c, cn };
+        };
+        const before = await peerName();
+        assert.equal(before.cn, 'one.test.example');
+        const second = await generateSelfSigned('two.test.example');
+        await writeFile(join(env.dir, 'cert.pem'), second.cert);
+        await writeFile(join(env.dir, 'key.pem'), second.key);
+        srv.child.kill('SIGHUP');
+        for (let i = 0; i < 50 && !srv.logs.some((l) => l.msg === 'TLS certificate reloaded'); i++) await sleep(20);
+        const afterReload = await peerName();
+        assert.equal(afterReload.cn, 'two.test.example');
+        // The connection made before the reload still works.
+        assert.equal((await before.c.cmd('NOOP')).code, 250);
+        before.c.close();
+        afterReload.c.close();
+        // A broken pair on reload keeps the old certificate and logs why.
+        await writeFile(join(env.dir, 'key.pem'), first.key);
+        srv.child.kill('SIGHUP');
+        for (let i = 0; i < 50 && !srv.logs.some((l) => l.msg?.toString().startsWith('TLS reload failed')); i++)
+          await sleep(20);
+        const still = await peerName();
+        assert.equal(still.cn, 'two.test.example');
+        still.c.close();
+        srv.child.kill('SIGTERM');
+        assert.equal((await srv.exited).code, 0);
+      });
     });
-  });
+  }
 
   test('bin entry exists and is executable', async () => {
     const r = await runCli(['version']);

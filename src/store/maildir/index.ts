@@ -64,6 +64,14 @@ export class MaildirStore implements MessageStore {
     return this.quota.usage(account);
   }
 
+  /** A copy delivered into new/ by another thread of this server (the inbound SMTP threads,
+   *  docs/architecture.md §8), already durable: the open mailbox looks at new/ (IDLE sessions
+   *  see it at once) and the account's usage figure counts it. */
+  delivered(account: AccountId, mailbox: string, size: number): void {
+    this.#accounts?.notifyDelivered(account, mailbox);
+    this.quota.adjust(account, size);
+  }
+
   /** Removes spool files left by an earlier server process. Call once at server start. */
   cleanSpool(): Promise<void> {
     return this.#spool.clean();

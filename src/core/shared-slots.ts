@@ -1,0 +1,230 @@
+// Connection limits shared by every thread that accepts connections for one service (the
+// inbound SMTP threads, docs/architecture.md §8): the same admit/release as ConnectionCounter,
+// over a SharedArrayBuffer, so a client's connections are counted together whichever thread the
+// kernel handed them to (SO_REUSEPORT spreads them by address and port).
+//
+// Layout (Int32Array): [lock, total, used, seed] then `capacity` slots of SLOT words:
+//   8 words of key (the client key of connection-limits.ts, ASCII, zero-padded; at most 32
+//   bytes: "ffff:ffff:ffff:ffff::/64" is 24), the count, and the state (0 empty, 1 live,
+//   2 free again). Open addressing with linear probing; a slot whose count drops to 0 becomes
+//   "free again" (a tombstone), reused by the next insert on its probe path; when live + free
+//   slots pass 3/4 of the table it is rebuilt in place. The capacity is at least twice the total
+//   limit, so live keys never fill it.
+// The memory of clients slowed for their errors (gate.ts) is shared too: MARKS buckets of one
+// 64-bit word each, (32-bit seeded hash of the key, seconds until), written and read atomically;
+// a newer client whose hash falls in the same bucket replaces an older one (the memory is bounded
+// and forgets, as the one-thread map does), and two keys with the same full hash are not a risk
+// an attacker can aim at.
+// Every operation holds a spin lock for a few hundred nanoseconds (no allocation, no I/O inside);
+// the hash is seeded per server start, so no client can aim its addresses at another's slot.
+
+import { randomInt } from 'node:crypto';
+import { type ConnectionSlots, clientKey, type ErrorMemory, type Refusal } from './connection-limits.ts';
+
+const HEADER = 4;
+const KEY_WORDS = 8;
+const SLOT = KEY_WORDS + 2;
+const COUNT = KEY_WORDS;
+const STATE = KEY_WORDS + 1;
+const LIVE = 1;
+const FREED = 2;
+const LOCK = 0;
+const TOTAL = 1;
+const USED = 2;
+const SEED = 3;
+
+const word = (w: Int32Array, i: number): number => w[i] as number;
+
+const MARKS = 8192;
+const EPOCH_MS = Date.UTC(2020, 0, 1);
+
+export interface SharedSlotsInit {
+  readonly buffer: SharedArrayBuffer;
+  readonly marks: SharedArrayBuffer;
+  readonly maxPerClient: number;
+  readonly maxTotal: number;
+}
+
+export class SharedSlots implements ConnectionSlots, ErrorMemory {
+  readonly #words: Int32Array;
+  readonly #marks: BigInt64Array;
+  readonly #capacity: number;
+  readonly #max: number;
+  readonly #maxTotal: number;
+  readonly #key = new Int32Array(KEY_WORDS);
+
+  /** A new table for `maxTotal` connections; hand `init` to the other threads. */
+  static create(maxPerClient: number, maxTotal: number): SharedSlots {
+    let capacity = 1024;
+    while (capacity < 2 * maxTotal) capacity *= 2;
+    const buffer = new SharedArrayBuffer((HEADER + capacity * SLOT) * 4);
+    const marks = new SharedArrayBuffer(MARKS * 8);
+    const slots = new SharedSlots({ buffer, marks, maxPerClient, maxTotal });
+    Atomics.store(slots.#words, SEED, randomInt(1, 2 ** 31 - 1));
+    return slots;
+  }
+
+  constructor(init: SharedSlotsInit) {
+    this.#words = new Int32Array(init.buffer);
+    this.#marks = new BigInt64Array(init.marks);
+    this.#capacity = (this.#words.length - HEADER) / SLOT;
+    this.#max = init.maxPerClient;
+    this.#maxTotal = init.maxTotal;
+  }
+
+  get init(): SharedSlotsInit {
+    return {
+      buffer: this.#words.buffer as SharedArrayBuffer,
+      marks: this.#marks.buffer as SharedArrayBuffer,
+      maxPerClient: this.#max,
+      maxTotal: this.#maxTotal,
+    };
+  }
+
+  admit(ip: string): Refusal | null {
+    this.#encode(ip);
+    this.#lock();
+    try {
+      const w = this.#words;
+      if (word(w, TOTAL) >= this.#maxTotal) return 'total';
+      const { found, insertAt } = this.#find();
+      if (found >= 0) {
+        const slot = HEADER + found * SLOT;
+        if (word(w, slot + COUNT) >= this.#max) return 'per-ip';
+        w[slot + COUNT] = word(w, slot + COUNT) + 1;
+      } else {
+        if (this.#max < 1) return 'per-ip';
+        const slot = HEADER + insertAt * SLOT;
+        if (w[slot + STATE] !== FREED) w[USED] = word(w, USED) + 1;
+        w.set(this.#key, slot);
+        w[slot + COUNT] = 1;
+        w[slot + STATE] = LIVE;
+      }
+      w[TOTAL] = word(w, TOTAL) + 1;
+      if (word(w, USED) * 4 > this.#capacity * 3) this.#rebuild();
+      return null;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  release(ip: string): void {
+    this.#encode(ip);
+    this.#lock();
+    try {
+      const { found } = this.#find();
+      if (found < 0) return;
+      const w = this.#words;
+      const slot = HEADER + found * SLOT;
+      w[TOTAL] = word(w, TOTAL) - 1;
+      w[slot + COUNT] = word(w, slot + COUNT) - 1;
+      if (w[slot + COUNT] === 0) w[slot + STATE] = FREED;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /** Connections counted, in all threads. */
+  get total(): number {
+    return Atomics.load(this.#words, TOTAL);
+  }
+
+  /** Connections counted for the client of `ip` (tests, metrics). */
+  count(ip: string): number {
+    this.#encode(ip);
+    this.#lock();
+    try {
+      const { found } = this.#find();
+      return found < 0 ? 0 : (this.#words[HEADER + found * SLOT + COUNT] as number);
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  remember(ip: string, untilMs: number): void {
+    this.#encode(ip);
+    const h = this.#hash32(this.#key);
+    const secs = Math.max(0, Math.min(0xffffffff, Math.ceil((untilMs - EPOCH_MS) / 1000)));
+    Atomics.store(this.#marks, h % MARKS, (BigInt(h) << 32n) | BigInt(secs));
+  }
+
+  slowedUntil(ip: string): number {
+    this.#encode(ip);
+    const h = this.#hash32(this.#key);
+    const v = Atomics.load(this.#marks, h % MARKS);
+    if (v === 0n || Number(BigInt.asUintN(64, v) >> 32n) !== h) return 0;
+    return EPOCH_MS + Number(BigInt.asUintN(32, v)) * 1000;
+  }
+
+  #encode(ip: string): void {
+    const key = clientKey(ip);
+    const k = this.#key;
+    k.fill(0);
+    const n = Math.min(key.length, KEY_WORDS * 4);
+    for (let i = 0; i < n; i++) k[i >> 2] = (k[i >> 2] as number) | ((key.charCodeAt(i) & 0xff) << ((i & 3) * 8));
+  }
+
+  /** Seeded 32-bit hash of a key (unsigned). */
+  #hash32(key: Int32Array): number {
+    let h = (this.#words[SEED] as number) ^ 0x811c9dc5;
+    for (let i = 0; i < KEY_WORDS; i++) {
+      h = Math.imul(h ^ (key[i] as number), 0x01000193);
+      h ^= h >>> 15;
+    }
+    return h >>> 0;
+  }
+
+  #hash(key: Int32Array): number {
+    return this.#hash32(key) % this.#capacity;
+  }
+
+  /** The live slot holding the key, and where an insert would go (first freed or empty slot). */
+  #find(): { found: number; insertAt: number } {
+    const w = this.#words;
+    const k = this.#key;
+    let insertAt = -1;
+    let i = this.#hash(k);
+    for (let probes = 0; probes < this.#capacity; probes++, i = (i + 1) % this.#capacity) {
+      const at = HEADER + i * SLOT;
+      const state = w[at + STATE];
+      if (state === 0) return { found: -1, insertAt: insertAt < 0 ? i : insertAt };
+      if (state === FREED) {
+        if (insertAt < 0) insertAt = i;
+        continue;
+      }
+      let same = true;
+      for (let j = 0; j < KEY_WORDS && same; j++) same = w[at + j] === k[j];
+      if (same) return { found: i, insertAt };
+    }
+    return { found: -1, insertAt };
+  }
+
+  /** Drops the freed slots: live entries are re-inserted into a cleared table (lock held). */
+  #rebuild(): void {
+    const w = this.#words;
+    const live: Int32Array[] = [];
+    for (let i = 0; i < this.#capacity; i++) {
+      const at = HEADER + i * SLOT;
+      if (w[at + STATE] === LIVE) live.push(w.slice(at, at + SLOT));
+    }
+    w.fill(0, HEADER);
+    w[USED] = live.length;
+    for (const entry of live) {
+      let i = this.#hash(entry);
+      while (w[HEADER + i * SLOT + STATE] !== 0) i = (i + 1) % this.#capacity;
+      w.set(entry, HEADER + i * SLOT);
+    }
+  }
+
+  #lock(): void {
+    while (Atomics.compareExchange(this.#words, LOCK, 0, 1) !== 0) {
+      // Held by another thread for a few hundred nanoseconds: spin, yielding the core briefly.
+      Atomics.wait(this.#words, LOCK, 1, 0.05);
+    }
+  }
+
+  #unlock(): void {
+    Atomics.store(this.#words, LOCK, 0);
+    Atomics.notify(this.#words, LOCK, 1);
+  }
+}

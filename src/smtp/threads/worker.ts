@@ -1,0 +1,172 @@
+// An inbound SMTP thread (docs/architecture.md §8): the whole SMTP conversation and every check
+// of port 25 (connection limits, DNSBL, SPF, DKIM, DMARC, header checks) run here, on this
+// thread's own listening socket (SO_REUSEPORT: the kernel spreads new connections over the
+// threads). What must stay one for the whole server is asked of the main thread: the store and
+// the queue (delivery and queueing, the 250 waits for them), an account's usage (quotas), and
+// the log. Connection limits are shared through core/shared-slots.ts.
+//
+// Start-up in two steps, so that a server started as root binds port 25 in every thread before
+// it drops privileges: `bound` once the sockets are bound, then (after `start`) the databases
+// are opened and connections served.
+
+import { join } from 'node:path';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import { errorMessage } from '../../core/errors.ts';
+import { prebind } from '../../core/listen.ts';
+import { registry } from '../../core/metrics.ts';
+import { SharedSlots } from '../../core/shared-slots.ts';
+import { openSqliteDirectory } from '../../directory/sqlite.ts';
+import { createPromiseResolver, createResolver } from '../../dns/resolver.ts';
+import { Hygiene } from '../../hygiene/pipeline.ts';
+import { createMaildirStore } from '../../store/maildir/index.ts';
+import type { TlsPair } from '../../tls/certs.ts';
+import { SmtpService } from '../service.ts';
+import type { FromThread, ThreadInit, ToThread } from './protocol.ts';
+import { Rpc, ThreadStore, threadDispatcher } from './remote.ts';
+
+const port = parentPort;
+if (!port) throw new Error('smtp/threads/worker.ts runs only as a worker thread');
+const init = workerData as ThreadInit;
+const { config } = init;
+const post = (m: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer ?? []);
+
+// Log lines go to the main thread in batches: one writer for the log, whole lines whatever
+// else writes there, and one message per LOG_BATCH_MS or LOG_BATCH_BYTES rather than per line
+// (a message costs both threads about as much as formatting several lines).
+const LOG_BATCH_MS = 20;
+const LOG_BATCH_BYTES = 32 * 1024;
+let pending: string[] = [];
+let pendingBytes = 0;
+let logTimer: NodeJS.Timeout | null = null;
+const flushLogs = () => {
+  if (logTimer) clearTimeout(logTimer);
+  logTimer = null;
+  if (pending.length === 0) return;
+  post({ t: 'log', lines: pending.join('') });
+  pending = [];
+  pendingBytes = 0;
+};
+const log = pino(
+  { level: config.log.level, base: { pid: process.pid, thread: threadId } },
+  {
+    write(line: string) {
+      pending.push(line);
+      pendingBytes += line.length;
+      if (pendingBytes >= LOG_BATCH_BYTES) flushLogs();
+      else logTimer ??= setTimeout(flushLogs, LOG_BATCH_MS);
+    },
+  },
+).child({ service: 'smtp' });
+
+class ThreadTls {
+  #pair: TlsPair;
+  readonly #listeners = new Set<(p: TlsPair) => void>();
+  constructor(pair: TlsPair) {
+    this.#pair = pair;
+  }
+  get current(): TlsPair {
+    return this.#pair;
+  }
+  onChange(listener: (p: TlsPair) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  update(pair: TlsPair): void {
+    this.#pair = pair;
+    for (const l of this.#listeners) l(pair);
+  }
+}
+
+const rpc = new Rpc(post);
+let service: SmtpService | null = null;
+let tls: ThreadTls | null = null;
+let closeDirectory = () => {};
+let closeStore = async () => {};
+
+async function bind(): Promise<void> {
+  const bound = [];
+  for (const a of init.addresses) bound.push(await prebind(a, { reusePort: true }));
+  post({ t: 'bound', addresses: bound });
+}
+
+async function start(pair: TlsPair): Promise<void> {
+  tls = new ThreadTls(pair);
+  const directory = openSqliteDirectory({
+    path: join(config.storage.state, 'arcline.db'),
+    bcryptCost: config.auth.bcrypt_cost,
+    passwordScheme: config.auth.password_scheme,
+    log: log.child({ component: 'directory' }),
+  });
+  closeDirectory = () => directory.close();
+  const spoolDir = join(config.storage.state, 'spool');
+  // Delivery only: this store never opens the mail index (that is the main thread's).
+  const maildir = createMaildirStore({
+    root: config.storage.maildir,
+    spoolDir,
+    indexPath: join(config.storage.state, 'mailindex.db'),
+    log: log.child({ component: 'store' }),
+  });
+  const store = new ThreadStore(rpc, maildir, post);
+  closeStore = () => store.close();
+  service = new SmtpService({
+    role: 'inbound',
+    config,
+    directory,
+    store,
+    dispatcher: threadDispatcher(rpc, store, spoolDir),
+    tls,
+    log,
+    resolver: config.smtp.reverse_lookup ? createResolver(config.dns.servers) : null,
+    hygiene: new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log }),
+    ...sharedClients(),
+  });
+  await service.listen(init.addresses, false, { reusePort: true });
+  post({ t: 'listening' });
+}
+
+/** Connection counts and slowed clients, the same table in every thread. */
+function sharedClients() {
+  const shared = new SharedSlots(init.slots);
+  return { slots: shared, errorMemory: shared };
+}
+
+async function close(): Promise<void> {
+  await service?.close();
+  await closeStore();
+  closeDirectory();
+  flushLogs();
+  post({ t: 'closed' });
+  port?.close();
+}
+
+port.on('message', (m: ToThread) => {
+  switch (m.t) {
+    case 'start':
+      start(m.tls).catch((e: unknown) => post({ t: 'failed', error: errorMessage(e) }));
+      return;
+    case 'tls':
+      tls?.update(m.tls);
+      return;
+    case 'close':
+      close().catch((e: unknown) => post({ t: 'failed', error: errorMessage(e) }));
+      return;
+    case 'metrics':
+      registry.getMetricsAsJSON().then((own) => post({ t: 'metrics', id: m.id, metrics: own as never }));
+      return;
+    case 'reply':
+      rpc.settle(m);
+      return;
+  }
+});
+
+bind().catch((e: unknown) => {
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  post({
+    t: 'failed',
+    error: errorMessage(e),
+    ...(err.code !== undefined ? { code: err.code } : {}),
+    ...(err.address !== undefined ? { address: err.address } : {}),
+    ...(err.port !== undefined ? { port: err.port } : {}),
+  });
+});
