@@ -28,7 +28,7 @@ import { LIMITS } from '../core/limits.ts';
 import { isReply, type SmtpSession } from './context.ts';
 import type { Client, ConnectionGate } from './gate.ts';
 import { MessageStream } from './message-stream.ts';
-import { REPLIES, reply, type SmtpReplyError } from './replies.ts';
+import { REPLIES, reply, SmtpReplyError } from './replies.ts';
 import { type Command, type EsmtpParam, parseCommand } from './wire/command.ts';
 import { DataReader } from './wire/data.ts';
 import { LineFramer } from './wire/lines.ts';
@@ -591,9 +591,7 @@ function isDigits(s: string, max: number): boolean {
 
 /** A reply whose text is given whole (354, or a 250 text with its own enhanced code). */
 function raw(code: number, text: string): SmtpReplyError {
-  const err = new Error(text) as SmtpReplyError;
-  err.responseCode = code;
-  return err;
+  return new SmtpReplyError(code, text);
 }
 
 function withTimeout<T>(p: Promise<T | null>, ms: number): Promise<T | null> {

@@ -13,7 +13,7 @@ import type { Dispatcher } from '../queue/dispatch.ts';
 import type { OutboundRecipient } from '../queue/types.ts';
 import type { MailStore } from '../store/types.ts';
 import type { TlsManager } from '../tls/certs.ts';
-import type { SmtpReplyError } from './replies.ts';
+import { SmtpReplyError } from './replies.ts';
 
 export type SmtpRole = 'inbound' | 'submission';
 
@@ -83,5 +83,5 @@ export interface ConnState {
 export const newTxn = (): Transaction => ({ recipients: new Map(), remote: new Map(), accepted: 0 });
 
 export function isReply(e: unknown): e is SmtpReplyError {
-  return e instanceof Error && typeof (e as Partial<SmtpReplyError>).responseCode === 'number';
+  return e instanceof SmtpReplyError;
 }

@@ -3,14 +3,20 @@
 // Reply texts never contain paths, config or internals.
 // Each text starts with its enhanced code (RFC 2034 §3), sent as it is by smtp/connection.ts.
 
-export interface SmtpReplyError extends Error {
-  responseCode: number;
+/** A reply: what the handlers return, and throw to refuse. A plain object, not an Error: a
+ *  session answers several per message, and an Error would capture a stack trace each time
+ *  (measured: ~4% of the inbound profile, issue #12). `message` is the text after the code. */
+export class SmtpReplyError {
+  readonly responseCode: number;
+  readonly message: string;
+  constructor(code: number, message: string) {
+    this.responseCode = code;
+    this.message = message;
+  }
 }
 
 export function reply(code: number, enhanced: string, text: string): SmtpReplyError {
-  const err = new Error(`${enhanced} ${text}`) as SmtpReplyError;
-  err.responseCode = code;
-  return err;
+  return new SmtpReplyError(code, `${enhanced} ${text}`);
 }
 
 export const REPLIES = {
