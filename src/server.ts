@@ -21,7 +21,7 @@ import { queueRecipients, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
 import type { Directory } from './directory/types.ts';
-import { createPromiseResolver, createResolver } from './dns/resolver.ts';
+import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { Networks } from './hygiene/networks.ts';
 import { Hygiene } from './hygiene/pipeline.ts';
 import { DkimSigner } from './hygiene/sign.ts';
@@ -126,7 +126,9 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       relayPassword: await readRelayPassword(config),
     });
     services.push({ close: () => runner.stop(config.server.shutdown_grace) });
-    const rdns = config.smtp.reverse_lookup ? createResolver(config.dns.servers) : null;
+    const rdns = config.smtp.reverse_lookup
+      ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
+      : null;
     const smtpDeps = { config, directory: ctx.directory, store: ctx.store, dispatcher, tls, resolver: rdns };
     const hygiene = new Hygiene({
       config,

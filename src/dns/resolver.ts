@@ -2,18 +2,12 @@
 // Every DNS lookup of the server goes through here, so tests can point all of them at a DNS
 // server on 127.0.0.1 and nothing leaves the machine.
 
-import { Resolver } from 'node:dns';
 import { Resolver as PromiseResolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { LruMap } from '../core/lru.ts';
 
-/** servers: "1.2.3.4", "1.2.3.4:5353", "::1" or "[::1]:5353"; empty = system resolvers. */
-export function createResolver(servers: readonly string[], timeoutMs = 5000): Resolver {
-  const r = new Resolver({ timeout: timeoutMs, tries: 2 });
-  if (servers.length > 0) r.setServers([...servers]);
-  return r;
-}
-
-/** The same, with promises (outbound routing, mail authentication). */
+/** servers: "1.2.3.4", "1.2.3.4:5353", "::1" or "[::1]:5353"; empty = system resolvers.
+ *  Outbound routing, mail authentication, the client's host name. */
 export function createPromiseResolver(servers: readonly string[], timeoutMs = 5000): PromiseResolver {
   const r = new PromiseResolver({ timeout: timeoutMs, tries: 2 });
   if (servers.length > 0) r.setServers([...servers]);
@@ -93,4 +87,27 @@ export function cachingResolve(resolver: TtlResolver, opts: DnsCacheOptions): An
     }
     return p;
   };
+}
+
+/** The client's host names (PTR, for the Received header), cached like the other answers: a
+ *  busy MX sees the same clients again and again. IPv4-mapped IPv6 addresses are asked as IPv4. */
+export function cachingReverse(resolver: TtlResolver, opts: DnsCacheOptions): (ip: string) => Promise<string[]> {
+  const resolve = cachingResolve(resolver, opts);
+  return async (ip) => {
+    const name = reverseName(ip);
+    return name ? ((await resolve(name, 'PTR')) as string[]) : [];
+  };
+}
+
+/** RFC 1035 §3.5 (in-addr.arpa) and RFC 3596 §2.5 (ip6.arpa); null for what is not an address. */
+export function reverseName(ip: string): string | null {
+  const v4 = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+  if (isIP(v4) === 4) return `${v4.split('.').reverse().join('.')}.in-addr.arpa`;
+  if (isIP(ip) !== 6) return null;
+  const [head = '', tail = ''] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  const nibbles = groups.map((g) => g.padStart(4, '0')).join('');
+  return `${[...nibbles.toLowerCase()].reverse().join('.')}.ip6.arpa`;
 }

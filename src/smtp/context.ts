@@ -1,6 +1,5 @@
 // What the parts of the SMTP service share: its dependencies and the state of a connection.
 
-import type { Resolver } from 'node:dns';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
 import type { ConnectionSlots, ErrorMemory } from '../core/connection-limits.ts';
@@ -26,7 +25,7 @@ export interface SmtpDeps {
   readonly tls: Pick<TlsManager, 'current' | 'onChange'>;
   readonly log: Logger;
   /** Reverse DNS for Received headers; null disables the lookup. */
-  readonly resolver: Resolver | null;
+  readonly resolver: ((ip: string) => Promise<readonly string[]>) | null;
   /** The login path (submission), shared with IMAP so both count the same attempts. */
   readonly authenticator?: Authenticator;
   /** Inbound checks (DNSBL, SPF, DKIM, DMARC); port 25 only. */

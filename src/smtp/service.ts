@@ -116,7 +116,10 @@ export class SmtpService implements SessionPolicy {
       tlsContext: () => this.#context,
       reverse: resolver
         ? (ip) =>
-            new Promise((resolve) => resolver.reverse(ip, (err, names) => resolve(err ? null : (names[0] ?? null))))
+            resolver(ip).then(
+              (names) => names[0] ?? null,
+              () => null,
+            )
         : null,
     });
     const log = this.#deps.log.child({ conn: conn.id });

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { cachingResolve, createPromiseResolver } from '../../src/dns/resolver.ts';
+import { cachingResolve, cachingReverse, createPromiseResolver, reverseName } from '../../src/dns/resolver.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 
 let dns: TestDnsServer;
@@ -14,6 +14,7 @@ before(async () => {
     { type: 'A', name: 'short.test', address: '192.0.2.1', ttl: 10 },
     { type: 'A', name: 'long.test', address: '192.0.2.2', ttl: 86400 },
     { type: 'MX', name: 'spf.test', preference: 10, exchange: 'mx.spf.test' },
+    { type: 'PTR', name: '7.2.0.192.in-addr.arpa', target: 'client.ptr.test' },
   ]);
 });
 after(() => dns.close());
@@ -108,4 +109,20 @@ test('bounded: the least recently used entry is dropped first; cache_max_ttl 0 c
   await assert.rejects(off.resolve('none2.test', 'TXT'), { code: 'ENOTFOUND' });
   assert.equal(asked('l3.test/TXT'), 2);
   assert.equal(asked('none2.test/TXT'), 2);
+});
+
+test('PTR names (RFC 1035 §3.5, RFC 3596 §2.5) and the client-name lookup cached', async () => {
+  assert.equal(reverseName('192.0.2.7'), '7.2.0.192.in-addr.arpa');
+  assert.equal(reverseName('::ffff:192.0.2.7'), '7.2.0.192.in-addr.arpa');
+  assert.equal(
+    reverseName('2001:db8::567:89ab'),
+    'b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa',
+  );
+  assert.equal(reverseName('not-an-address'), null);
+  const reverse = cachingReverse(createPromiseResolver([dns.address], 1000), { maxTtlMs: 300_000 });
+  const before = asked('7.2.0.192.in-addr.arpa/PTR');
+  assert.deepEqual(await reverse('192.0.2.7'), ['client.ptr.test']);
+  assert.deepEqual(await reverse('::ffff:192.0.2.7'), ['client.ptr.test']);
+  assert.equal(asked('7.2.0.192.in-addr.arpa/PTR') - before, 1, 'one query for both');
+  await assert.rejects(reverse('192.0.2.8'));
 });

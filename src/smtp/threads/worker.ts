@@ -17,7 +17,7 @@ import { prebind } from '../../core/listen.ts';
 import { registry } from '../../core/metrics.ts';
 import { SharedSlots } from '../../core/shared-slots.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
-import { createPromiseResolver, createResolver } from '../../dns/resolver.ts';
+import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
 import { createMaildirStore } from '../../store/maildir/index.ts';
 import type { TlsPair } from '../../tls/certs.ts';
@@ -117,7 +117,9 @@ async function start(pair: TlsPair): Promise<void> {
     dispatcher: threadDispatcher(rpc, store, spoolDir),
     tls,
     log,
-    resolver: config.smtp.reverse_lookup ? createResolver(config.dns.servers) : null,
+    resolver: config.smtp.reverse_lookup
+      ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
+      : null,
     hygiene: new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log }),
     ...sharedClients(),
   });
