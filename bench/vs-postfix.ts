@@ -198,8 +198,14 @@ export async function vsPostfix(o: VsOptions): Promise<void> {
           user: RCPT,
           // The default configuration but for the listeners, the paths and JSON logs
           // (lib/arcline-server.ts): the per-IP cap stays at its default (20), which smtp-source -s 20
-          // (a new connection per message) exactly reaches.
-          smtp: `${o.threads !== undefined ? `threads = ${/^\d+$/.test(o.threads) ? o.threads : JSON.stringify(o.threads)}` : ''}`,
+          // (a new connection per message) exactly reaches; --with-50 raises it to 50 (every
+          // session comes from 127.0.0.1; the Postfix peer has no per-client cap).
+          smtp: [
+            o.with50 ? 'max_connections_per_ip = 50' : '',
+            o.threads !== undefined
+              ? `threads = ${/^\d+$/.test(o.threads) ? o.threads : JSON.stringify(o.threads)}`
+              : '',
+          ].join('\n'),
           extra: `[dns]\nservers = ["${dns.address}"]\n${side === 'trusted' ? '[hygiene]\ntrusted_networks = ["127.0.0.0/8"]\n' : ''}`,
           nodeArgs: o.nodeArgs,
         }),
