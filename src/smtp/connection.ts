@@ -21,6 +21,7 @@
 // - The gate's state of the connection (gate.ts: deadlines, errors, limits) is updated here;
 //   the slot is released as soon as the 221 or a 421 is queued.
 
+import { isUtf8 } from 'node:buffer';
 import type net from 'node:net';
 import tls from 'node:tls';
 import { decodePlain } from '../auth/sasl.ts';
@@ -208,6 +209,12 @@ export class SmtpConnection implements SmtpSession {
         this.#send(reply(500, '5.5.2', 'Error: line too long'));
         continue;
       }
+      // RFC 6531 §3.3 / RFC 3629: a command line is ASCII or, with SMTPUTF8, UTF-8; bytes that
+      // are neither are refused, never decoded into replacement characters and accepted.
+      if (!isUtf8(f.line)) {
+        this.#send(reply(501, '5.5.2', 'Syntax error: command is not valid UTF-8'));
+        continue;
+      }
       const line = f.line.toString('utf8');
       if (this.#phase === 'auth') this.#saslStep(line);
       else this.#command(parseCommand(line));
@@ -257,6 +264,8 @@ export class SmtpConnection implements SmtpSession {
         return this.#send(reply(501, '5.5.4', `Syntax: ${c.hint}`));
       case 'UNKNOWN':
         return this.#send(reply(500, '5.5.2', 'Error: command not recognized'));
+      case 'NOT-IMPLEMENTED': // RFC 5321 §4.2.4: 502, a command we know and do not offer
+        return this.#send(reply(502, '5.5.1', `Error: ${c.name} not implemented`));
     }
   }
 

@@ -83,7 +83,7 @@ describe('SMTP protocol core', () => {
     t.destroy();
   });
 
-  test('sequence errors: 503 5.5.1; unknown commands: 500 5.5.2; VRFY 252; HELP 214', async () => {
+  test('sequence errors: 503 5.5.1; unknown commands: 500 5.5.2; EXPN 502; VRFY 252; HELP 214', async () => {
     const c = await RawSmtp.connect(s.port);
     await c.read();
     assert.equal((await c.cmd('MAIL FROM:<a@remote.example>')).text, '503 5.5.1 Error: send HELO/EHLO first');
@@ -94,6 +94,10 @@ describe('SMTP protocol core', () => {
     assert.equal((await c.cmd('MAIL FROM:<a@remote.example>')).text, '503 5.5.1 Error: nested MAIL command');
     assert.equal((await c.cmd('DATA')).text, '503 5.5.1 Error: need RCPT command');
     assert.equal((await c.cmd('BDAT 10 LAST')).text, '500 5.5.2 Error: command not recognized');
+    assert.equal((await c.cmd('EXPN staff')).text, '502 5.5.1 Error: EXPN not implemented');
+    // Not UTF-8 (RFC 6531 §3.3): refused, not decoded into U+FFFD and accepted.
+    c.write(Buffer.from('RCPT TO:<\xff\xfe@example.test>\r\n', 'latin1'));
+    assert.equal((await c.read()).text, '501 5.5.2 Syntax error: command is not valid UTF-8');
     assert.equal((await c.cmd('VRFY alice')).code, 252);
     assert.equal((await c.cmd('HELP')).code, 214);
     assert.equal((await c.cmd('MAIL FROM:<a@remote.example> SIZE=999999999999')).code, 503); // still in MAIL

@@ -19,6 +19,8 @@ test('verbs, case-insensitive, and their arguments', () => {
   assert.deepEqual(parseCommand('AUTH plain AGEAYg=='), { verb: 'AUTH', mechanism: 'PLAIN', initial: 'AGEAYg==' });
   assert.deepEqual(parseCommand('AUTH LOGIN'), { verb: 'AUTH', mechanism: 'LOGIN', initial: null });
   assert.deepEqual(parseCommand('BDAT 10 LAST'), { verb: 'UNKNOWN', name: 'BDAT' });
+  // RFC 5321 §3.5.2, §7.3: EXPN is optional and we do not offer it: 502, not 500.
+  assert.deepEqual(parseCommand('expn staff'), { verb: 'NOT-IMPLEMENTED', name: 'EXPN' });
   assert.deepEqual(parseCommand(''), { verb: 'UNKNOWN', name: '' });
 });
 

@@ -25,6 +25,8 @@ export type Command =
   | { readonly verb: 'VRFY'; readonly arg: string }
   | { readonly verb: 'AUTH'; readonly mechanism: string; readonly initial: string | null }
   | { readonly verb: 'UNKNOWN'; readonly name: string }
+  /** A command of RFC 5321 we do not offer (EXPN, §3.5.2 and §7.3): 502. */
+  | { readonly verb: 'NOT-IMPLEMENTED'; readonly name: string }
   /** A known verb with arguments it cannot have: 501 with `hint`. */
   | { readonly verb: 'SYNTAX'; readonly hint: string };
 
@@ -71,6 +73,9 @@ export function parseCommand(line: string): Command {
     case 'NOOP': // §4.1.1.9: a parameter is allowed and ignored
     case 'HELP': // §4.1.1.8
       return { verb };
+    case 'EXPN': // §3.5.2: optional; §7.3: sites may disable it (it gives lists away)
+    case 'TURN': // §4.1.1 (RFC 2821 deprecated it): never offered
+      return { verb: 'NOT-IMPLEMENTED', name: verb };
     case 'VRFY': {
       const a = arg.trim();
       return a === '' ? syntax('VRFY address') : { verb, arg: a };
