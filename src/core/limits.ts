@@ -60,6 +60,9 @@ export const LIMITS = {
     /** Command lines a pipelining client may send ahead (RFC 2920) before the server stops
      *  reading until it has answered them: bytes held unanswered. */
     maxPipelinedBytes: 64 * 1024,
+    /** Replies a client has not read (ours and the socket's buffer) before we stop taking its
+     *  commands until it reads (smtp/connection.ts). */
+    maxUnreadReplyBytes: 64 * 1024,
     /** DATA bytes read from the socket and not yet taken by the spool before the server stops
      *  reading (a slow disk slows the client, memory stays bounded). */
     dataQueueBytes: 1024 * 1024,

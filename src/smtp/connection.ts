@@ -24,7 +24,6 @@
 import { isUtf8 } from 'node:buffer';
 import type net from 'node:net';
 import tls from 'node:tls';
-import { decodePlain } from '../auth/sasl.ts';
 import { LIMITS } from '../core/limits.ts';
 import { isReply, type SmtpSession } from './context.ts';
 import type { Client, ConnectionGate } from './gate.ts';
@@ -33,6 +32,7 @@ import { REPLIES, reply, SmtpReplyError } from './replies.ts';
 import { type Command, type EsmtpParam, parseCommand } from './wire/command.ts';
 import { DataReader } from './wire/data.ts';
 import { LineFramer } from './wire/lines.ts';
+import { SaslExchange, type SaslStep } from './wire/sasl.ts';
 
 /** The decisions of the service; a thrown or returned SmtpReplyError is sent as it is. */
 export interface SessionPolicy {
@@ -67,8 +67,6 @@ export interface ConnectionOptions {
 
 type Phase = 'greeting' | 'command' | 'auth' | 'data' | 'tls' | 'closed';
 
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/; // linear: one class, anchored
-
 export class SmtpConnection implements SmtpSession {
   readonly id: string;
   readonly remoteAddress: string;
@@ -90,6 +88,8 @@ export class SmtpConnection implements SmtpSession {
   /** A command is waiting for the policy (or a DATA for its reply). */
   #busy = false;
   #paused = false;
+  /** Waiting for the client to read our replies before taking another command. */
+  #draining = false;
   #out = '';
   readonly #framer = new LineFramer(LIMITS.smtp.maxCommandLength);
   #reader: DataReader | null = null;
@@ -98,7 +98,7 @@ export class SmtpConnection implements SmtpSession {
   #early: (() => void) | null = null;
   #rcpts = 0;
   /** AUTH LOGIN in progress: the user name once given. */
-  #sasl: { mechanism: 'PLAIN' | 'LOGIN'; username: string | null } | null = null;
+  #sasl: SaslExchange | null = null;
   #rdns: Promise<string | null> | null = null;
   #linger: NodeJS.Timeout | null = null;
 
@@ -200,6 +200,7 @@ export class SmtpConnection implements SmtpSession {
   /** Handles the complete commands held, one at a time; writes the replies when none is left. */
   #pump() {
     while (!this.#busy && (this.#phase === 'command' || this.#phase === 'auth')) {
+      if (this.#draining || (this.#outputFull() && this.#awaitDrain())) break;
       const f = this.#framer.next();
       if (f === null) break;
       if (f.kind === 'too-long') {
@@ -224,7 +225,7 @@ export class SmtpConnection implements SmtpSession {
     if (!this.#busy && (phase === 'command' || phase === 'auth')) {
       // The next command must be complete within [smtp] timeout from now (gate.ts).
       if (this.#client.waitingSince === 0) this.#client.waitingSince = Date.now();
-      if (this.#paused && this.#framer.buffered <= LIMITS.smtp.maxPipelinedBytes) this.#resume();
+      if (this.#paused && !this.#draining && this.#framer.buffered <= LIMITS.smtp.maxPipelinedBytes) this.#resume();
     }
     // RFC 2920 §3.2: while a command's answer is still being decided, the replies before it wait
     // and leave together with it (one write per pipelined group).
@@ -471,50 +472,31 @@ export class SmtpConnection implements SmtpSession {
     if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') {
       return this.#send(reply(504, '5.5.4', 'Unrecognized authentication type'));
     }
-    this.#sasl = { mechanism, username: null };
+    this.#sasl = new SaslExchange(mechanism);
     this.#phase = 'auth';
-    // RFC 4954 §4: "=" is an empty initial response.
-    if (initial !== null) this.#saslStep(initial === '=' ? '' : initial);
-    else this.#challenge();
+    this.#saslNext(this.#sasl.start(initial));
   }
 
-  #challenge() {
-    const s = this.#sasl;
-    // RFC 4616 (PLAIN): an empty challenge; LOGIN asks for "Username:" then "Password:".
-    const text = s?.mechanism === 'PLAIN' ? '' : s?.username === null ? 'VXNlcm5hbWU6' : 'UGFzc3dvcmQ6';
-    this.#out += `334 ${text}\r\n`;
-  }
-
+  /** A client line during AUTH (wire/sasl.ts). */
   #saslStep(line: string) {
-    const s = this.#sasl;
-    if (!s) return;
-    const end = (r: SmtpReplyError) => {
-      this.#sasl = null;
-      this.#phase = 'command';
-      this.#send(r);
-    };
-    // RFC 4954 §4: "*" cancels the exchange.
-    if (line === '*') return end(reply(501, '5.7.0', 'Authentication canceled'));
-    if (!B64.test(line)) return end(reply(501, '5.5.2', 'Cannot decode the response'));
-    let username: string;
-    let password: string;
-    if (s.mechanism === 'PLAIN') {
-      const plain = decodePlain(line);
-      if (plain === null) return end(reply(501, '5.5.2', 'Cannot decode the response'));
-      ({ user: username, password } = plain);
-    } else {
-      const text = Buffer.from(line, 'base64').toString('utf8');
-      if (s.username === null) {
-        s.username = text;
-        return this.#challenge();
-      }
-      username = s.username;
-      password = text;
+    if (this.#sasl) this.#saslNext(this.#sasl.step(line));
+  }
+
+  #saslNext(step: SaslStep) {
+    const mechanism = this.#sasl?.mechanism;
+    if (step.kind === 'challenge') {
+      this.#out += `334 ${step.text}\r\n`;
+      return;
     }
     this.#sasl = null;
     this.#phase = 'command';
+    if (step.kind === 'refuse' || !mechanism) {
+      if (step.kind === 'refuse') this.#send(reply(step.code, step.enhanced, step.text));
+      return;
+    }
+    const { username, password } = step;
     this.#busy = true;
-    this.#o.policy.auth(this, s.mechanism, username, password).then(
+    this.#o.policy.auth(this, mechanism, username, password).then(
       (refusal) => {
         if (refusal === null) {
           this.user = username;
@@ -543,6 +525,30 @@ export class SmtpConnection implements SmtpSession {
     this.#out = '';
     const s = this.#socket;
     if (s.writable) s.write(out);
+  }
+
+  /** Replies the client has not read yet, ours and the socket's, past the budget. */
+  #outputFull(): boolean {
+    return this.#out.length + this.#socket.writableLength > LIMITS.smtp.maxUnreadReplyBytes;
+  }
+
+  /** A client that pipelines commands and never reads the replies would make us buffer them
+   *  without end (an EHLO answer is 25 times its command): past the budget, the replies go to
+   *  the socket and no further command is taken until the client has read them. Reading stops
+   *  too, so the client's commands wait in its own buffers; the command deadline (gate.ts) ends a
+   *  client that never reads. Returns true when waiting. */
+  #awaitDrain(): boolean {
+    this.#flush();
+    const s = this.#socket;
+    if (s.writableLength <= LIMITS.smtp.maxUnreadReplyBytes) return false;
+    this.#draining = true;
+    this.#pause();
+    s.once('drain', () => {
+      this.#draining = false;
+      if (this.#phase === 'closed') return;
+      this.#pump();
+    });
+    return true;
   }
 
   #pause() {

@@ -59,6 +59,31 @@ describe('SMTP protocol core', () => {
     sock.destroy();
   });
 
+  test('a client that pipelines and never reads the replies is not buffered for: the server stops reading', async () => {
+    const sock = net.connect(s.port, '127.0.0.1');
+    await readReplies(sock, 1);
+    sock.pause(); // never read again: our replies pile up in the kernel, then in the server
+    const chunk = Buffer.from('EHLO flood.example\r\nNOOP\r\n'.repeat(2000));
+    let accepted = 0;
+    const until = Date.now() + 4000;
+    // Write as fast as the kernel takes it; once the server stops reading, writes stall.
+    while (Date.now() < until) {
+      const more = sock.write(chunk);
+      accepted += chunk.length;
+      if (!more) {
+        const drained = await Promise.race([
+          new Promise<boolean>((r) => sock.once('drain', () => r(true))),
+          new Promise<boolean>((r) => setTimeout(() => r(false), until - Date.now())),
+        ]);
+        if (!drained) break;
+      }
+    }
+    sock.destroy();
+    // Unbounded, the server answered ~10 MB of commands a second here (EHLO replies are 25
+    // times their command); bounded, it takes what fills the socket buffers and then waits.
+    assert.ok(accepted < 16 * 2 ** 20, `the server kept reading: ${(accepted / 2 ** 20).toFixed(1)} MB`);
+  });
+
   test('STARTTLS: commands sent with it before the handshake are discarded (CVE-2011-0411)', async () => {
     const sock = net.connect(s.port, '127.0.0.1');
     await readReplies(sock, 1);
