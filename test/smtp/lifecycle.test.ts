@@ -130,6 +130,12 @@ describe('server lifecycle', () => {
         stored.set(id, text);
       }
       for (const id of acknowledged) assert.ok(stored.has(id), `acknowledged message ${id} lost`);
+      // Nothing half-written in cur/ either (nothing moves there without an IMAP client).
+      assert.deepEqual(await readdir(join(env.newDir, '..', 'cur')), []);
+      // And the server comes back up on what the kill left.
+      const again = await spawnServer(env.config);
+      again.child.kill('SIGTERM');
+      assert.equal((await again.exited).code, 0);
     });
   }
 
