@@ -257,6 +257,17 @@ describe('server lifecycle', () => {
     });
   }
 
+  test('serve runs with a capped young generation, in the same process (bin/arcline.js re-executes itself)', async () => {
+    const env = await setup();
+    dirs.push(env.dir);
+    const srv = await spawnServer(env.config);
+    const cmdline = (await readFile(`/proc/${srv.child.pid}/cmdline`, 'utf8')).split('\0');
+    assert.ok(cmdline.includes('--max-semi-space-size=4'), cmdline.join(' '));
+    assert.ok(cmdline.includes('serve'));
+    srv.child.kill('SIGTERM');
+    assert.equal((await srv.exited).code, 0);
+  });
+
   test('bin entry exists and is executable', async () => {
     const r = await runCli(['version']);
     assert.equal(r.code, 0);
