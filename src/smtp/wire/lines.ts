@@ -20,8 +20,12 @@ const TOO_LONG: Framed = { kind: 'too-long' };
 
 export class LineFramer {
   readonly #max: number;
+  /** Held bytes are #buf[#pos, #end). #buf is a received chunk as it came (#owned false) or a
+   *  buffer of ours with room to append (#owned true). */
   #buf: Buffer = Buffer.alloc(0);
   #pos = 0;
+  #end = 0;
+  #owned = false;
   /** Inside a line found too long: bytes are dropped up to its LF. */
   #discarding = false;
 
@@ -32,7 +36,7 @@ export class LineFramer {
 
   /** Bytes held (complete lines waiting and a partial line). */
   get buffered(): number {
-    return this.#buf.length - this.#pos;
+    return this.#end - this.#pos;
   }
 
   push(chunk: Buffer): void {
@@ -43,22 +47,43 @@ export class LineFramer {
       this.#discarding = false;
       chunk = chunk.subarray(lf + 1);
     }
-    if (this.#pos >= this.#buf.length) this.#buf = chunk;
-    else this.#buf = Buffer.concat([this.#buf.subarray(this.#pos), chunk]);
+    const held = this.#end - this.#pos;
+    if (held === 0) {
+      // Nothing held: keep the chunk as it came (no copy).
+      this.#buf = chunk;
+      this.#pos = 0;
+      this.#end = chunk.length;
+      this.#owned = false;
+      return;
+    }
+    if (this.#owned && this.#end + chunk.length <= this.#buf.length) {
+      chunk.copy(this.#buf, this.#end);
+      this.#end += chunk.length;
+      return;
+    }
+    // Room doubles: a client sending a byte per packet costs a copy of what is held only when
+    // the room runs out (amortised linear), not at every byte.
+    const next = Buffer.allocUnsafe(Math.max(256, 2 * (held + chunk.length)));
+    this.#buf.copy(next, 0, this.#pos, this.#end);
+    chunk.copy(next, held);
+    this.#buf = next;
     this.#pos = 0;
+    this.#end = held + chunk.length;
+    this.#owned = true;
   }
 
   /** The next complete line, a too-long report, or null when no complete line is held. */
   next(): Framed | null {
     const buf = this.#buf;
     const start = this.#pos;
-    if (start >= buf.length) return null;
-    const lf = buf.indexOf(LF, start);
+    const end0 = this.#end;
+    if (start >= end0) return null;
+    const found = buf.indexOf(LF, start);
+    const lf = found >= end0 ? -1 : found;
     if (lf === -1) {
-      if (buf.length - start <= this.#max + 1) return null; // +1: a CR may still come
+      if (end0 - start <= this.#max + 1) return null; // +1: a CR may still come
       // Too long without its end: drop what we have and the rest of the line as it arrives.
-      this.#buf = Buffer.alloc(0);
-      this.#pos = 0;
+      this.#clear();
       this.#discarding = true;
       return TOO_LONG;
     }
@@ -70,9 +95,15 @@ export class LineFramer {
 
   /** Takes every byte held (DATA starts, or STARTTLS discards them). */
   takeRest(): Buffer {
-    const rest = this.#buf.subarray(this.#pos);
+    const rest = this.#buf.subarray(this.#pos, this.#end);
+    this.#clear();
+    return rest;
+  }
+
+  #clear(): void {
     this.#buf = Buffer.alloc(0);
     this.#pos = 0;
-    return rest;
+    this.#end = 0;
+    this.#owned = false;
   }
 }
