@@ -174,64 +174,82 @@ describe('privileges', { skip: !asRoot && 'needs root' }, () => {
     },
   );
 
-  test('[server] user: binds every listener (one below 1024) as root, then runs as that user for good', T, async () => {
-    const port = await freePrivilegedPort();
-    const { config } = await setup('user = "nobody"', dirs);
-    await writeFile(
-      config,
-      (await readFile(config, 'utf8'))
-        .replace('[smtp]\nlisten = ["127.0.0.1:0"]', `[smtp]\nlisten = ["127.0.0.1:${port}"]`)
-        .replace(
-          '[submission]\nlisten = []\ntls_listen = []',
-          '[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = []',
-        )
-        .concat('[metrics]\nlisten = ["127.0.0.1:0"]\n'),
+  // With SMTP threads too (docs/architecture.md §8): each binds its socket before the drop.
+  for (const threads of [0, 2])
+    test(
+      `[server] user: binds every listener (one below 1024) as root, then runs as that user for good (SMTP threads: ${threads})`,
+      T,
+      async () => {
+        const port = await freePrivilegedPort();
+        const { config } = await setup('user = "nobody"', dirs);
+        await writeFile(
+          config,
+          (await readFile(config, 'utf8'))
+            .replace('[smtp]\nlisten = ["127.0.0.1:0"]', `[smtp]\nlisten = ["127.0.0.1:${port}"]\nthreads = ${threads}`)
+            .replace(
+              '[submission]\nlisten = []\ntls_listen = []',
+              '[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = []',
+            )
+            .concat('[metrics]\nlisten = ["127.0.0.1:0"]\n'),
+        );
+        const srv = await spawnServer(config, { allowRoot: false });
+        assert.equal(srv.port, port);
+        const pid = srv.child.pid as number;
+        // Real, effective, saved and file-system ids all nobody: setuid(0) can never succeed.
+        assert.deepEqual(await idsOf(pid), {
+          uid: [NOBODY, NOBODY, NOBODY, NOBODY],
+          gid: [NOBODY, NOBODY, NOBODY, NOBODY],
+          groups: [NOBODY],
+        });
+        const running = srv.logs.find((l) => l.msg === 'running as');
+        assert.deepEqual(
+          [running?.user, running?.uid, running?.group, running?.gid],
+          ['nobody', NOBODY, 'nogroup', NOBODY],
+        );
+        const order = srv.logs.map((l) => String(l.msg));
+        assert.ok(order.indexOf('dropped root privileges') < order.indexOf('running as'));
+        // Every service answers on the socket bound before the drop.
+        for (const p of [port, srv.ports.submission?.[0] as number]) {
+          const c = await RawSmtp.connect(p);
+          assert.equal((await c.read()).code, 220);
+          c.close();
+        }
+        const { client, greeting } = await RawImap.connect(srv.ports.imap?.[0] as number);
+        assert.match(greeting, /^\* OK/);
+        client.close();
+        const metrics = await fetch(`http://127.0.0.1:${srv.ports.metrics?.[0]}/metrics`);
+        assert.equal(metrics.status, 200);
+        await metrics.text();
+        await stopped(srv);
+      },
     );
-    const srv = await spawnServer(config, { allowRoot: false });
-    assert.equal(srv.port, port);
-    const pid = srv.child.pid as number;
-    // Real, effective, saved and file-system ids all nobody: setuid(0) can never succeed.
-    assert.deepEqual(await idsOf(pid), {
-      uid: [NOBODY, NOBODY, NOBODY, NOBODY],
-      gid: [NOBODY, NOBODY, NOBODY, NOBODY],
-      groups: [NOBODY],
-    });
-    const running = srv.logs.find((l) => l.msg === 'running as');
-    assert.deepEqual(
-      [running?.user, running?.uid, running?.group, running?.gid],
-      ['nobody', NOBODY, 'nogroup', NOBODY],
-    );
-    const order = srv.logs.map((l) => String(l.msg));
-    assert.ok(order.indexOf('dropped root privileges') < order.indexOf('running as'));
-    // Every service answers on the socket bound before the drop.
-    for (const p of [port, srv.ports.submission?.[0] as number]) {
-      const c = await RawSmtp.connect(p);
-      assert.equal((await c.read()).code, 220);
-      c.close();
-    }
-    const { client, greeting } = await RawImap.connect(srv.ports.imap?.[0] as number);
-    assert.match(greeting, /^\* OK/);
-    client.close();
-    const metrics = await fetch(`http://127.0.0.1:${srv.ports.metrics?.[0]}/metrics`);
-    assert.equal(metrics.status, 200);
-    await metrics.text();
-    await stopped(srv);
-  });
 
-  test('[server] user: a port in use stops start-up before the drop with one clear line', T, async () => {
-    const blocker = net.createServer().listen(0, '127.0.0.1');
-    await new Promise((r) => blocker.once('listening', r));
-    const port = (blocker.address() as net.AddressInfo).port;
-    const { config } = await setup('user = "nobody"', dirs);
-    await writeFile(
-      config,
-      (await readFile(config, 'utf8')).replace('tls_listen = ["127.0.0.1:0"]', `tls_listen = ["127.0.0.1:${port}"]`),
+  for (const threads of [0, 2])
+    test(
+      `[server] user: a port in use stops start-up before the drop with one clear line (SMTP threads: ${threads})`,
+      T,
+      async () => {
+        const blocker = net.createServer().listen(0, '127.0.0.1');
+        await new Promise((r) => blocker.once('listening', r));
+        const port = (blocker.address() as net.AddressInfo).port;
+        const { config } = await setup('user = "nobody"', dirs);
+        await writeFile(
+          config,
+          (await readFile(config, 'utf8'))
+            .replace('tls_listen = ["127.0.0.1:0"]', `tls_listen = ["127.0.0.1:${port}"]`)
+            .replace('reverse_lookup = false', `reverse_lookup = false\nthreads = ${threads}`),
+        );
+        const started = performance.now();
+        const r = await runCli(['--config', config, 'serve']);
+        const ms = performance.now() - started;
+        blocker.close();
+        assert.equal(r.code, 1);
+        assert.equal(r.stderr, `arcline: cannot listen on 127.0.0.1:${port} (imap): address in use\n`);
+        // At once, not after shutdown_grace (15 s): SMTP threads that bound their sockets and were
+        // never started let go of them.
+        assert.ok(ms < 8000, `exit after ${Math.round(ms)} ms`);
+      },
     );
-    const r = await runCli(['--config', config, 'serve']);
-    blocker.close();
-    assert.equal(r.code, 1);
-    assert.equal(r.stderr, `arcline: cannot listen on 127.0.0.1:${port} (imap): address in use\n`);
-  });
 
   test('after dropping privileges, setuid(0), seteuid(0), setgid(0) and setgroups([0]) all fail', T, async () => {
     const script = `

@@ -192,6 +192,29 @@ describe('server lifecycle', () => {
     assert.equal(r.stderr, `arcline: cannot listen on 127.0.0.1:${port} (smtp): address in use\n`);
   });
 
+  test('with SMTP threads serving, a later port in use stops start-up at once (the threads are stopped with the rest)', async () => {
+    const blocker = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const env = await setup('', 'threads = 2');
+    dirs.push(env.dir);
+    const text = await readFile(env.config, 'utf8');
+    // The IMAP listener comes after the SMTP threads have bound theirs.
+    await writeFile(
+      env.config,
+      text.replace('[imap]\nlisten = ["127.0.0.1:0"]', `[imap]\nlisten = ["127.0.0.1:${port}"]`),
+    );
+    const started = performance.now();
+    const r = await runCli(['--config', env.config, 'serve', '--allow-root']);
+    const ms = performance.now() - started;
+    blocker.close();
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `arcline: cannot listen on 127.0.0.1:${port} (imap): address in use\n`);
+    // Not after shutdown_grace (15 s): the threads close their listeners and exit at once.
+    // (A server that drops privileges binds every port first: test/server/privileges.test.ts.)
+    assert.ok(ms < 8000, `exit after ${Math.round(ms)} ms`);
+  });
+
   test('a config error stops start-up naming the file and the key', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'arcline-life-'));
     dirs.push(dir);

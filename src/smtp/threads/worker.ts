@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { errorMessage } from '../../core/errors.ts';
-import { prebind } from '../../core/listen.ts';
+import { closePrebound, prebind } from '../../core/listen.ts';
 import { registry } from '../../core/metrics.ts';
 import { SharedSlots } from '../../core/shared-slots.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
@@ -135,6 +135,9 @@ function sharedClients() {
 
 async function close(): Promise<void> {
   await service?.close();
+  // Sockets bound but never served (start-up failed in another thread): else they keep this
+  // thread alive until the host gives up on it.
+  await closePrebound();
   await closeStore();
   closeDirectory();
   flushLogs();
