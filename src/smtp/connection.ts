@@ -28,8 +28,8 @@ import { LIMITS } from '../core/limits.ts';
 import { isReply, type SmtpSession } from './context.ts';
 import type { Client, ConnectionGate } from './gate.ts';
 import { MessageStream } from './message-stream.ts';
-import { REPLIES, reply, SmtpReplyError } from './replies.ts';
-import { type Command, type EsmtpParam, parseCommand } from './wire/command.ts';
+import { REPLIES, rawReply, reply, type SmtpReplyError } from './replies.ts';
+import { type Command, type EsmtpParam, isDigits, parseCommand } from './wire/command.ts';
 import { DataReader } from './wire/data.ts';
 import { LineFramer } from './wire/lines.ts';
 import { SaslExchange, type SaslStep } from './wire/sasl.ts';
@@ -131,7 +131,7 @@ export class SmtpConnection implements SmtpSession {
     this.#socket.once('close', () => this.#closed());
     if (this.#raw !== this.#socket) this.#raw.once('close', () => this.#closed());
     const reverse = this.#o.reverse;
-    if (reverse) this.#rdns = withTimeout(reverse(this.remoteAddress), LIMITS.smtp.reverseLookupMs);
+    if (reverse) this.#rdns = reverse(this.remoteAddress);
     const verdict = this.#o.policy.connect(this);
     const delay = this.#o.greetingDelay;
     if (verdict === null && delay <= 0) {
@@ -356,7 +356,7 @@ export class SmtpConnection implements SmtpSession {
     if (this.mailFrom === null) return this.#send(reply(503, '5.5.1', 'Error: need MAIL command'));
     if (this.#rcpts === 0) return this.#send(reply(503, '5.5.1', 'Error: need RCPT command'));
     // 354 has no enhanced code (RFC 3463 defines classes 2, 4, 5 only).
-    this.#send(raw(354, 'End data with <CR><LF>.<CR><LF>'));
+    this.#send(rawReply(354, 'End data with <CR><LF>.<CR><LF>'));
     this.#phase = 'data';
     this.#busy = true;
     this.#reader = new DataReader();
@@ -368,7 +368,7 @@ export class SmtpConnection implements SmtpSession {
     const done = (r: string | SmtpReplyError) => {
       const answer = () =>
         this.#answer(
-          () => (typeof r === 'string' ? raw(250, r) : r),
+          () => (typeof r === 'string' ? rawReply(250, r) : r),
           () => {
             this.#message = null;
             this.#reset();
@@ -593,35 +593,4 @@ export class SmtpConnection implements SmtpSession {
     this.#destroy();
     this.#o.policy.closed(this);
   }
-}
-
-function isDigits(s: string, max: number): boolean {
-  if (s.length === 0 || s.length > max) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
-  }
-  return true;
-}
-
-/** A reply whose text is given whole (354, or a 250 text with its own enhanced code). */
-function raw(code: number, text: string): SmtpReplyError {
-  return new SmtpReplyError(code, text);
-}
-
-function withTimeout<T>(p: Promise<T | null>, ms: number): Promise<T | null> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(null), ms);
-    t.unref();
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(t);
-        resolve(null);
-      },
-    );
-  });
 }

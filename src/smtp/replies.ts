@@ -19,6 +19,11 @@ export function reply(code: number, enhanced: string, text: string): SmtpReplyEr
   return new SmtpReplyError(code, `${enhanced} ${text}`);
 }
 
+/** A reply whose text is given whole (354, or a 250 text with its own enhanced code). */
+export function rawReply(code: number, text: string): SmtpReplyError {
+  return new SmtpReplyError(code, text);
+}
+
 export const REPLIES = {
   // RCPT (RFC 5321 §3.6.2: we are no open relay)
   relayDenied: () => reply(550, '5.7.1', 'Relay access denied'),

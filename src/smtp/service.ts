@@ -30,6 +30,7 @@ import type { AddressInfo, Server } from 'node:net';
 import tls from 'node:tls';
 import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { LIMITS } from '../core/limits.ts';
 import { type ListenOptions, listenOn } from '../core/listen.ts';
 import { refusalReply } from './accept/decision.ts';
 import { senderOwnership, senderSyntax } from './accept/mail.ts';
@@ -116,9 +117,9 @@ export class SmtpService implements SessionPolicy {
       tlsContext: () => this.#context,
       reverse: resolver
         ? (ip) =>
-            resolver(ip).then(
-              (names) => names[0] ?? null,
-              () => null,
+            nullAfter(
+              resolver(ip).then((names) => names[0] ?? null),
+              LIMITS.smtp.reverseLookupMs,
             )
         : null,
     });
@@ -306,4 +307,23 @@ export class SmtpService implements SessionPolicy {
       this.#gate.destroyAll();
     }
   }
+}
+
+/** `p`'s value, or null when it fails or takes longer than `ms` (the client's host name is only
+ *  for the Received header: never worth a wait). */
+function nullAfter<T>(p: Promise<T | null>, ms: number): Promise<T | null> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(null), ms);
+    t.unref();
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(t);
+        resolve(null);
+      },
+    );
+  });
 }

@@ -187,3 +187,13 @@ function isKeyword(s: string): boolean {
   }
   return true;
 }
+
+/** 1 to `max` ASCII digits (an ESMTP number such as SIZE, RFC 1870). */
+export function isDigits(s: string, max: number): boolean {
+  if (s.length === 0 || s.length > max) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
