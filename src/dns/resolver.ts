@@ -3,8 +3,8 @@
 // server on 127.0.0.1 and nothing leaves the machine.
 
 import { Resolver as PromiseResolver } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { LruMap } from '../core/lru.ts';
+import { reverseName } from './reverse.ts';
 
 /** servers: "1.2.3.4", "1.2.3.4:5353", "::1" or "[::1]:5353"; empty = system resolvers.
  *  Outbound routing, mail authentication, the client's host name. */
@@ -90,24 +90,12 @@ export function cachingResolve(resolver: TtlResolver, opts: DnsCacheOptions): An
 }
 
 /** The client's host names (PTR, for the Received header), cached like the other answers: a
- *  busy MX sees the same clients again and again. IPv4-mapped IPv6 addresses are asked as IPv4. */
+ *  busy MX sees the same clients again and again. IPv4-mapped IPv6 addresses are asked as IPv4
+ *  (reverse.ts). */
 export function cachingReverse(resolver: TtlResolver, opts: DnsCacheOptions): (ip: string) => Promise<string[]> {
   const resolve = cachingResolve(resolver, opts);
   return async (ip) => {
     const name = reverseName(ip);
     return name ? ((await resolve(name, 'PTR')) as string[]) : [];
   };
-}
-
-/** RFC 1035 §3.5 (in-addr.arpa) and RFC 3596 §2.5 (ip6.arpa); null for what is not an address. */
-export function reverseName(ip: string): string | null {
-  const v4 = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-  if (isIP(v4) === 4) return `${v4.split('.').reverse().join('.')}.in-addr.arpa`;
-  if (isIP(ip) !== 6) return null;
-  const [head = '', tail = ''] = ip.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  const nibbles = groups.map((g) => g.padStart(4, '0')).join('');
-  return `${[...nibbles.toLowerCase()].reverse().join('.')}.ip6.arpa`;
 }

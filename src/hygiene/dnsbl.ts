@@ -20,7 +20,8 @@
 // - a reason is one line of printable ASCII, at most 200 characters, never empty (else null).
 
 import type { Resolver } from 'node:dns/promises';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
+import { reversedAddress } from '../dns/reverse.ts';
 
 /** The part of node:dns/promises Resolver used here. */
 export type DnsblResolver = Pick<Resolver, 'resolve4' | 'resolveTxt'>;
@@ -50,59 +51,20 @@ const MAX_TTL_MS = 3_600_000;
 const DEFAULT_MAX_ENTRIES = 10_000;
 const DEFAULT_TIMEOUT_MS = 3000;
 const MAX_REASON = 200;
-/** 0:0:0:0:0:ffff::/96 as nibbles (RFC 4291 §2.5.5.2). */
-const MAPPED_PREFIX = `${'0'.repeat(20)}ffff`;
 
 function normalizeZone(zone: string): string {
   return zone.trim().toLowerCase().replace(/\.+$/, '');
 }
 
 /**
- * RFC 5782 §2.1/§2.4: the query name for ip in zone: IPv4 octets reversed; IPv6 as 32 reversed nibbles.
- * null for a non-IP. IPv4-mapped IPv6 (::ffff:1.2.3.4) is queried as IPv4.
+ * RFC 5782 §2.1/§2.4: the query name for ip in zone: IPv4 octets reversed; IPv6 as 32 reversed
+ * nibbles (dns/reverse.ts). null for a non-IP. IPv4-mapped IPv6 (::ffff:1.2.3.4) is queried as IPv4.
  */
 export function dnsblQueryName(ip: string, zone: string): string | null {
   const z = normalizeZone(zone);
-  const suffix = z === '' ? '' : `.${z}`;
-  if (isIPv4(ip)) return `${ip.split('.').reverse().join('.')}${suffix}`;
-  if (!isIPv6(ip)) return null;
-  const hex = ipv6Nibbles(ip);
-  if (hex === null) return null;
-  if (hex.startsWith(MAPPED_PREFIX)) {
-    const octets = (hex.slice(24).match(/../g) ?? []).map((h) => Number.parseInt(h, 16));
-    return `${octets.reverse().join('.')}${suffix}`;
-  }
-  return `${hex.split('').reverse().join('.')}${suffix}`;
-}
-
-/** The 32 hex digits of an IPv6 address (any spelling: '::', an IPv4 tail, a zone id), or null. */
-function ipv6Nibbles(ip: string): string | null {
-  let addr = ip.toLowerCase();
-  const pct = addr.indexOf('%');
-  if (pct >= 0) addr = addr.slice(0, pct);
-  const lastColon = addr.lastIndexOf(':');
-  const last = addr.slice(lastColon + 1);
-  if (last.includes('.')) {
-    // An embedded IPv4 tail (::ffff:1.2.3.4, ::1.2.3.4) is the last two groups.
-    if (!isIPv4(last)) return null;
-    const [a = 0, b = 0, c = 0, d = 0] = last.split('.').map(Number);
-    addr = `${addr.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const halves = addr.split('::');
-  let groups: string[];
-  if (halves.length === 1) {
-    groups = addr.split(':');
-  } else if (halves.length === 2) {
-    const left = halves[0] ? halves[0].split(':') : [];
-    const right = halves[1] ? halves[1].split(':') : [];
-    const fill = 8 - left.length - right.length;
-    if (fill < 1) return null;
-    groups = [...left, ...Array.from({ length: fill }, () => '0'), ...right];
-  } else {
-    return null;
-  }
-  if (groups.length !== 8 || !groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return null;
-  return groups.map((g) => g.padStart(4, '0')).join('');
+  const r = reversedAddress(ip);
+  if (r === null) return null;
+  return z === '' ? r.labels : `${r.labels}.${z}`;
 }
 
 /** One line of printable ASCII, runs of spaces collapsed, at most MAX_REASON characters; null if empty. */

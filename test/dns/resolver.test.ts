@@ -4,7 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { cachingResolve, cachingReverse, createPromiseResolver, reverseName } from '../../src/dns/resolver.ts';
+import { cachingResolve, cachingReverse, createPromiseResolver } from '../../src/dns/resolver.ts';
+import { reverseName } from '../../src/dns/reverse.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 
 let dns: TestDnsServer;
