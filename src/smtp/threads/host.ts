@@ -221,18 +221,9 @@ export class SmtpThreads {
 function fromWire(w: WireDispatch): DispatchRequest {
   const m = w.message;
   return {
-    sender: w.sender,
-    local: w.local.map((t) => ({
-      account: t.account as AccountId,
-      ...(t.mailbox !== undefined ? { mailbox: t.mailbox } : {}),
-      prefix: asBuffer(t.prefix),
-    })),
-    remote: w.remote,
+    ...w,
+    local: w.local.map((t) => ({ ...t, account: t.account as AccountId, prefix: asBuffer(t.prefix) })),
     remotePrefix: asBuffer(w.remotePrefix),
     message: 'bytes' in m ? bufferMessage(asBuffer(m.bytes)) : borrowedFileMessage(m.path, m.size),
-    origin: w.origin,
-    logId: w.logId,
-    smtputf8: w.smtputf8,
-    authUser: w.authUser,
   };
 }

@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
 import type { SharedSlotsInit } from '../../core/shared-slots.ts';
-import type { OutboundRecipient, QueueOrigin } from '../../queue/types.ts';
+import type { DispatchRequest } from '../../queue/dispatch.ts';
+import type { DeliveryTarget } from '../../store/types.ts';
 import type { TlsPair } from '../../tls/certs.ts';
 
 export interface ThreadInit {
@@ -28,23 +29,18 @@ export type WireMessage =
   | { readonly size: number; readonly bytes: Uint8Array }
   | { readonly size: number; readonly path: string };
 
-export interface WireTarget {
+/** A delivery target as it crosses (structured clone turns a Buffer into a Uint8Array). */
+export type WireTarget = Omit<DeliveryTarget, 'account' | 'prefix'> & {
   readonly account: string;
-  readonly mailbox?: string;
   readonly prefix: Uint8Array;
-}
+};
 
-export interface WireDispatch {
-  readonly sender: string;
+/** A DispatchRequest as it crosses: the same fields, the message as a WireMessage. */
+export type WireDispatch = Omit<DispatchRequest, 'local' | 'remotePrefix' | 'message'> & {
   readonly local: readonly WireTarget[];
-  readonly remote: readonly OutboundRecipient[];
   readonly remotePrefix: Uint8Array;
   readonly message: WireMessage;
-  readonly origin: QueueOrigin;
-  readonly logId: string;
-  readonly smtputf8: boolean;
-  readonly authUser: string | null;
-}
+};
 
 export interface DeliveredNote {
   readonly account: string;

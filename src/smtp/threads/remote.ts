@@ -132,21 +132,8 @@ export function threadDispatcher(
       const { wire, cleanup } = await toWire(req.message, spoolDir);
       const transfer: ArrayBuffer[] = [];
       if ('bytes' in wire) transfer.push(wire.bytes.buffer as ArrayBuffer);
-      const out: WireDispatch = {
-        sender: req.sender,
-        local: req.local.map((t) => ({
-          account: t.account,
-          ...(t.mailbox !== undefined ? { mailbox: t.mailbox } : {}),
-          prefix: t.prefix,
-        })),
-        remote: req.remote,
-        remotePrefix: req.remotePrefix,
-        message: wire,
-        origin: req.origin,
-        logId: req.logId,
-        smtputf8: req.smtputf8 ?? false,
-        authUser: req.authUser ?? null,
-      };
+      // Every field crosses as it is (plain data), but the message, which crosses as its bytes.
+      const out: WireDispatch = { ...req, message: wire };
       try {
         return await rpc.call<DispatchResult>({ op: 'dispatch', req: out }, transfer);
       } finally {
