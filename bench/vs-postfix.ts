@@ -16,7 +16,7 @@
 //   server (its process tree), of smtp-source, and of the Postfix instance (master + daemons).
 
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startTestDns, type TestDnsServer } from '../test/harness/dns.ts';
@@ -79,6 +79,7 @@ const median = (xs: number[]) => {
 let runSeq = 0;
 
 async function runPostfix(source: string, master: number, s: Scenario): Promise<Run> {
+  await ensurePeerMaildir();
   const tag = `load+${process.pid}-${++runSeq}`;
   const from = `${tag}@${SENDER_DOMAIN}`;
   const arrivals = await watchArrivals(ALICE_NEW);
@@ -91,6 +92,23 @@ async function runPostfix(source: string, master: number, s: Scenario): Promise<
     return { msgps: s.count / ((end - load.start) / 1000), serverCpuMs, generatorCpuMs: load.cpuMs, foreign };
   } finally {
     arrivals.close();
+  }
+}
+
+/** A freshly set-up peer has no Maildir until its first delivery, and the watcher needs new/:
+ *  make it, owned like the mail base (Postfix's virtual_uid_maps), as Postfix's virtual would. */
+async function ensurePeerMaildir(): Promise<void> {
+  const base = await stat(`${PEER}/mail`);
+  for (const dir of [
+    'example.test',
+    'example.test/alice',
+    ...['tmp', 'new', 'cur'].map((d) => `example.test/alice/${d}`),
+  ]) {
+    const path = `${PEER}/mail/${dir}`;
+    await mkdir(path, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+    await chown(path, base.uid, base.gid);
   }
 }
 
