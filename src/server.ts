@@ -305,6 +305,11 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
   const { config } = loaded;
   const log = createLogger({ level: config.log.level, format: config.log.format });
   log.info({ config: loaded.file ?? '(embedded defaults)', hostname: config.hostname }, 'starting arcline');
+  if (!config.hostname.includes('.')) {
+    // RFC 5321 §4.1.1.1: EHLO carries the fully qualified name; receivers refuse bare names, and
+    // the MX record must point at one (`arcline dns-records` warns as well).
+    log.warn({ hostname: config.hostname }, 'hostname is not fully qualified: set hostname in the config file');
+  }
   let server: RunningServer;
   try {
     server = await startServer(config, log, { plan: planServe(config, opts.allowRoot === true) });

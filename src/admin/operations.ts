@@ -2,12 +2,15 @@
 // CLI, the tests and (later) the admin HTTP API. A user is a directory row plus a Maildir;
 // these keep the two in step.
 
+import { normalizeDomain } from '../core/address.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { DirectoryAdmin, UserInfo } from '../directory/types.ts';
 import type { DkimAlgorithm, DkimKeyStore } from '../hygiene/dkim-keys.ts';
 import type { MailStore } from '../store/types.ts';
 
-export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithHash' | 'deleteUser'> {
+export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithHash' | 'deleteUser' | 'deleteDomain'> {
+  /** Removes an empty domain; its DKIM keys are retired (where to: `retiredDkim`, null if none). */
+  deleteDomain(name: string): Promise<{ retiredDkim: string | null }>;
   addUser(address: string, opts: { password: string; quotaBytes?: number | null }): Promise<UserInfo>;
   addUserWithHash(address: string, opts: { passwordHash: string; quotaBytes?: number | null }): Promise<UserInfo>;
   /** Removes the user; the Maildir stays on disk unless `purge`. */
@@ -40,7 +43,11 @@ export function createAdminOps(deps: {
       }
       return d;
     },
-    deleteDomain: (n) => directory.deleteDomain(n),
+    deleteDomain: async (n) => {
+      await directory.deleteDomain(n);
+      // Its DKIM keys go out of use with it (kept aside, see DkimKeyStore.retire).
+      return { retiredDkim: dkim ? await dkim.retire(normalizeDomain(n) ?? n) : null };
+    },
     listDomains: () => directory.listDomains(),
     checkNewUser: (a) => directory.checkNewUser(a),
     addUser: async (a, o) => withMaildir(await directory.addUser(a, o)),

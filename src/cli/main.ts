@@ -39,7 +39,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
   dns-records DOMAIN
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
-  version | help
+  version | --version | help
 
 --config FILE (or ARCLINE_CONFIG) names the config file; default: embedded defaults.
 Documentation: docs/cli.md`;
@@ -56,6 +56,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   const [command, sub, ...rest] = positionals;
+  if (values.version && command === undefined) {
+    process.stdout.write(`arcline ${version()}\n`);
+    return 0;
+  }
   if (command === undefined || command === 'help' || values.help) {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined && !values.help ? 2 : 0;
@@ -123,6 +127,7 @@ function parse(argv: string[]) {
       algo: { type: 'string' },
       'allow-root': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'V' },
     },
   });
 }
@@ -147,6 +152,11 @@ async function run(
   if (command === 'dns-records') {
     if (sub === undefined || args.length > 0) throw new UsageError('dns-records: DOMAIN expected');
     const domain = await localDomain(ctx, sub);
+    if (!config.hostname.includes('.')) {
+      process.stderr.write(
+        `arcline: warning: the hostname "${config.hostname}" is not fully qualified; the MX record and EHLO need one: set hostname in the config file\n`,
+      );
+    }
     for (const line of dnsRecords({ domain, hostname: config.hostname, keys: await ctx.dkim.keys(domain) })) say(line);
     return;
   }
@@ -155,11 +165,14 @@ async function run(
       need(1, 'NAME');
       noMore(1);
       return say(`added domain ${(await ops.addDomain(args[0] as string)).name}`);
-    case 'domain del':
+    case 'domain del': {
       need(1, 'NAME');
       noMore(1);
-      await ops.deleteDomain(args[0] as string);
-      return say(`deleted domain ${args[0]}`);
+      const { retiredDkim } = await ops.deleteDomain(args[0] as string);
+      say(`deleted domain ${args[0]}`);
+      if (retiredDkim) say(`its DKIM keys are out of use, kept in ${retiredDkim}; remove its DNS records`);
+      return;
+    }
     case 'domain list':
       noMore(0);
       return table(

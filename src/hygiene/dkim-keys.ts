@@ -155,6 +155,34 @@ export class DkimKeyStore {
     }
   }
 
+  /**
+   * Takes every key of a deleted domain out of use: the domain's key directory is moved to
+   * `dkim/.retired/{domain}.{time}` (kept, so a domain deleted by mistake can have its keys and
+   * DNS records back by hand; never read by `keys()`), so a domain added again later gets new
+   * keys instead of silently reusing old ones. Returns the new place, or null if it had no keys.
+   */
+  async retire(domain: string, now = new Date()): Promise<string | null> {
+    const d = checkDomain(domain);
+    const dir = `${this.#root}/${d}`;
+    try {
+      if ((await readdir(dir).catch(() => [])).length === 0) {
+        await rm(dir, { recursive: true, force: true });
+        this.#cache.delete(d);
+        return null;
+      }
+      const retired = `${this.#root}/.retired`;
+      await this.#makeDir(retired);
+      const to = `${retired}/${d}.${now.toISOString().replace(/[:.]/g, '-')}`;
+      await rename(dir, to);
+      await fsyncDir(retired);
+      await fsyncDir(this.#root);
+      this.#cache.delete(d);
+      return to;
+    } catch (e) {
+      throw asOperatorError(e, `cannot retire the DKIM keys of ${d}`);
+    }
+  }
+
   /** mkdir -p with mode 0700; fsyncs the parents of what it created so the new entries last. */
   async #makeDir(dir: string): Promise<void> {
     const created = await mkdir(dir, { recursive: true, mode: 0o700 });

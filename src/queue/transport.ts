@@ -11,6 +11,7 @@
 // checks (RFC 7435; Postfix "may"); if the TLS handshake itself fails the same address is
 // tried once more in plaintext, as Postfix does. The relay has its own, stricter policy.
 
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { errorMessage } from '../core/errors.ts';
@@ -225,16 +226,19 @@ export class ConnectionCache {
 
 function connect(host: RouteHost, opts: TransportOptions, useTls: boolean): Promise<SMTPConnection> {
   const implicit = opts.tls === 'implicit';
+  // SNI carries host names only (RFC 6066 §3): a relay or MX given as an address literal gets no
+  // servername (Node warns, DEP0123, and a peer could not match it anyway).
+  const servername = isIP(host.name) === 0 ? host.name : undefined;
   const c = new SMTPConnection({
     host: host.address,
     port: host.port,
     name: opts.hostname,
     secure: implicit,
-    servername: host.name,
+    servername,
     ignoreTLS: !useTls,
     requireTLS: opts.tls === 'starttls',
     opportunisticTLS: opts.tls === 'opportunistic',
-    tls: { rejectUnauthorized: opts.verifyTls, servername: host.name, minVersion: 'TLSv1' },
+    tls: { rejectUnauthorized: opts.verifyTls, servername, minVersion: 'TLSv1' },
     connectionTimeout: opts.connectTimeout,
     greetingTimeout: opts.timeout,
     socketTimeout: opts.timeout,

@@ -1,7 +1,7 @@
 // The `arcline` command as users run it: a real process, a temp config, real files.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -46,6 +46,46 @@ describe('arcline CLI', () => {
     );
     await ok(['domain', 'del', 'bücher.example']);
     await refused(['domain', 'del', 'bücher.example'], /no domain/);
+  });
+
+  test('--version, -V and version print the version', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
+    for (const args of [['--version'], ['-V'], ['version']]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `arcline ${version}\n`);
+    }
+  });
+
+  test('domain del retires its DKIM keys: a domain added again gets new ones', async () => {
+    await ok(['domain', 'add', 'keys.test']);
+    const first = await ok(['dkim', 'list', 'keys.test']);
+    assert.match(first, /\._domainkey\.keys\.test\. 3600 IN TXT/);
+    const del = await ok(['domain', 'del', 'keys.test']);
+    const kept = /kept in (\S+);/.exec(del)?.[1];
+    assert.ok(kept, del);
+    assert.ok(
+      (await readdir(kept)).some((f) => f.endsWith('.pem')),
+      'the old key is kept aside',
+    );
+    await ok(['domain', 'add', 'keys.test']);
+    const second = await ok(['dkim', 'list', 'keys.test']);
+    assert.match(second, /\._domainkey\.keys\.test\. 3600 IN TXT/);
+    assert.notEqual(second, first, 'a new key, not the old one');
+    await ok(['domain', 'del', 'keys.test']);
+  });
+
+  test('dns-records warns when the hostname is not fully qualified', async () => {
+    const short = join(dir, 'short.toml');
+    await writeFile(short, TEST_CONFIG(dir).replace('hostname = "mx.test.example"', 'hostname = "vm"'));
+    await ok(['domain', 'add', 'short.test']);
+    const r = await runCli(['--config', short, 'dns-records', 'short.test']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: the hostname "vm" is not fully qualified/);
+    assert.match(r.stdout, /MX 10 vm\./);
+    const fq = await cli(['dns-records', 'short.test']);
+    assert.equal(fq.stderr, '');
+    await ok(['domain', 'del', 'short.test']);
   });
 
   test('user add with --password-stdin creates the Maildir; bad input changes nothing', async () => {

@@ -42,7 +42,8 @@ describe('SMTP protocol core', () => {
 
   test('RFC 2920: the replies to a pipelined group go out in one write', async () => {
     const sock = net.connect(s.port, '127.0.0.1');
-    await readReplies(sock, 1); // greeting
+    // RFC 5321 §4.2: "220 <domain> ESMTP <text>", the product named once.
+    assert.deepEqual(await readReplies(sock, 1), ['220 mx.test.example ESMTP arcline\r\n']);
     sock.write('EHLO client.example\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.test>\r\nNOOP\r\n');
     const chunks = await readReplies(sock, 4);
     assert.equal(chunks.length, 1, JSON.stringify(chunks));
