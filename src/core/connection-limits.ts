@@ -3,20 +3,16 @@
 // addresses inside its own prefix.
 
 import { isIPv6 } from 'node:net';
+import { ipv6Nibbles, mappedIPv4 } from './ip.ts';
 
 export function clientKey(ip: string): string {
-  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (v4mapped) return v4mapped[1] ?? ip;
   if (!isIPv6(ip)) return ip;
-  // Expand "::" and keep the first four groups.
-  const [head = '', tail = ''] = ip.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
+  const hex = ipv6Nibbles(ip);
+  if (hex === null) return ip;
+  const v4 = mappedIPv4(hex);
+  if (v4 !== null) return v4;
+  const groups = (hex.slice(0, 16).match(/.{4}/g) ?? []).map((g) => g.replace(/^0+(?=.)/, ''));
+  return `${groups.join(':')}::/64`;
 }
 
 /** Why a connection was not admitted: its client is at its limit, or everyone together is. */

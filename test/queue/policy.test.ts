@@ -44,7 +44,7 @@ describe('queue policy', () => {
   test('a long delay warns the sender once, then the message expires and bounces', async () => {
     const t = await startTestServer({
       submission: true,
-      extra: `[delivery]\nport = ${sink.port}\nretry_schedule = ["100ms"]\ndelay_warning = "300ms"\nmax_lifetime = "1500ms"\n[dns]\nservers = ["${dns.address}"]`,
+      extra: `[delivery]\nport = ${sink.port}\nretry_schedule = ["100ms"]\ndelay_warning = "300ms"\nmax_lifetime = "3s"\n[dns]\nservers = ["${dns.address}"]`,
     });
     try {
       await submitter(t.submissionPort).sendMail({
@@ -59,7 +59,7 @@ describe('queue policy', () => {
           const m = (await t.messages('alice@example.test').catch(() => [])).map((b) => b.toString());
           return m.some((x) => x.includes('Action: failed')) ? m : null;
         },
-        8000,
+        15000,
       );
       const warnings = msgs.filter((m) => m.includes('Action: delayed'));
       assert.equal(warnings.length, 1, 'exactly one delay warning');

@@ -84,6 +84,11 @@ test('connections are counted per IPv4 address and per IPv6 /64', () => {
   assert.equal(clientKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
   assert.equal(clientKey('2001:db8:1:2::9'), '2001:db8:1:2::/64');
   assert.equal(clientKey('2001:0db8::1'), '2001:db8:0:0::/64');
+  // Every spelling of one address gives one key: an IPv4 tail, hex IPv4-mapped, a zone id, case.
+  assert.equal(clientKey('::ffff:c000:201'), '192.0.2.1');
+  assert.equal(clientKey('2001:DB8:1:2::1.2.3.4'), '2001:db8:1:2::/64');
+  assert.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  assert.equal(clientKey('::'), '0:0:0:0::/64');
   const c = new ConnectionCounter(2);
   assert.equal(c.admit('2001:db8:1:2::1'), null);
   assert.equal(c.admit('2001:db8:1:2::2'), null);
