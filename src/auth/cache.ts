@@ -12,6 +12,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AccountId } from '../core/ids.ts';
+import { LruMap } from '../core/lru.ts';
 
 interface Entry {
   readonly stored: string;
@@ -21,7 +22,7 @@ interface Entry {
 
 export class CredentialCache {
   readonly #key = randomBytes(32);
-  readonly #entries = new Map<AccountId, Entry>();
+  readonly #entries: LruMap<AccountId, Entry>;
   readonly #size: number;
   readonly #ttlMs: number;
   readonly #now: () => number;
@@ -29,6 +30,7 @@ export class CredentialCache {
   constructor(opts: { size: number; ttlMs: number; now?: () => number }) {
     this.#size = opts.size;
     this.#ttlMs = opts.ttlMs;
+    this.#entries = new LruMap(Math.max(1, opts.size));
     this.#now = opts.now ?? Date.now;
   }
 
@@ -52,21 +54,12 @@ export class CredentialCache {
       this.#entries.delete(account);
       return false;
     }
-    if (!timingSafeEqual(e.mac, this.#mac(account, secret))) return false;
-    this.#entries.delete(account); // most recently used goes last
-    this.#entries.set(account, e);
-    return true;
+    return timingSafeEqual(e.mac, this.#mac(account, secret));
   }
 
   put(account: AccountId, stored: string, secret: string): void {
     if (!this.enabled) return;
-    this.#entries.delete(account);
     this.#entries.set(account, { stored, mac: this.#mac(account, secret), expires: this.#now() + this.#ttlMs });
-    while (this.#entries.size > this.#size) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.#entries.delete(oldest);
-    }
   }
 
   /** Drops the account's entry (password changed or user deleted through this process). */

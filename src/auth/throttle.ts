@@ -28,6 +28,7 @@
 import { clientKey } from '../core/connection-limits.ts';
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
+import { LruMap } from '../core/lru.ts';
 
 export interface ThrottleOptions {
   readonly failureWindowMs: number;
@@ -58,7 +59,7 @@ export type Gate =
 const INVALID = '(invalid)';
 
 export class LoginThrottle {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: LruMap<string, Entry>;
   readonly #opts: ThrottleOptions;
   readonly #now: () => number;
   readonly #max: number;
@@ -67,6 +68,7 @@ export class LoginThrottle {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
     this.#max = opts.maxEntries ?? LIMITS.auth.maxThrottleEntries;
+    this.#entries = new LruMap(this.#max);
   }
 
   get size(): number {
@@ -137,20 +139,15 @@ export class LoginThrottle {
       e.next = 0;
     }
     if (e.good > 0 && now - e.good > LIMITS.auth.knownGoodMs) e.good = 0;
-    this.#entries.delete(key);
-    if (e.failures === 0 && e.good === 0) return undefined;
-    this.#entries.set(key, e);
+    if (e.failures === 0 && e.good === 0) {
+      this.#entries.delete(key);
+      return undefined;
+    }
     return e;
   }
 
   #set(key: string, e: Entry): void {
-    this.#entries.delete(key);
     this.#entries.set(key, e);
-    while (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.#entries.delete(oldest);
-    }
   }
 }
 

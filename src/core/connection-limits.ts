@@ -4,6 +4,7 @@
 
 import { isIPv6 } from 'node:net';
 import { ipv6Nibbles, mappedIPv4 } from './ip.ts';
+import { LruMap } from './lru.ts';
 
 export function clientKey(ip: string): string {
   if (!isIPv6(ip)) return ip;
@@ -35,23 +36,16 @@ export interface ErrorMemory {
   slowedUntil(ip: string): number;
 }
 
-/** ErrorMemory of one thread: a map ordered by time, the oldest dropped past `max` entries. */
+/** ErrorMemory of one thread: the least recently used client dropped past `max` entries. */
 export class LocalErrorMemory implements ErrorMemory {
-  readonly #map = new Map<string, number>();
-  readonly #max: number;
+  readonly #map: LruMap<string, number>;
 
   constructor(max: number) {
-    this.#max = max;
+    this.#map = new LruMap(max);
   }
 
   remember(ip: string, untilMs: number): void {
-    const key = clientKey(ip);
-    this.#map.delete(key); // re-inserted last: the map stays ordered by time
-    this.#map.set(key, untilMs);
-    if (this.#map.size > this.#max) {
-      const oldest = this.#map.keys().next().value;
-      if (oldest !== undefined) this.#map.delete(oldest);
-    }
+    this.#map.set(clientKey(ip), untilMs);
   }
 
   slowedUntil(ip: string): number {

@@ -21,6 +21,7 @@
 
 import type { Resolver } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
+import { LruMap } from '../core/lru.ts';
 import { reversedAddress } from '../dns/reverse.ts';
 
 /** The part of node:dns/promises Resolver used here. */
@@ -111,10 +112,9 @@ export class Dnsbl {
   readonly #zones: readonly string[];
   readonly #resolver: DnsblResolver;
   readonly #now: () => number;
-  readonly #maxEntries: number;
   readonly #timeoutMs: number;
-  /** Insertion order = age: an entry is deleted before it is stored again. */
-  readonly #cache = new Map<string, CacheEntry>();
+  /** null when caching is off (maxCacheEntries 0). */
+  readonly #cache: LruMap<string, CacheEntry> | null;
   readonly #inflight = new Map<string, Promise<DnsblListing | null>>();
 
   constructor(opts: DnsblOptions) {
@@ -125,7 +125,7 @@ export class Dnsbl {
     this.#zones = [...new Set(opts.zones.map(normalizeZone).filter((z) => z !== ''))];
     this.#resolver = opts.resolver;
     this.#now = opts.now ?? Date.now;
-    this.#maxEntries = maxEntries;
+    this.#cache = maxEntries > 0 ? new LruMap(maxEntries) : null;
     this.#timeoutMs = timeoutMs;
   }
 
@@ -140,10 +140,10 @@ export class Dnsbl {
     const name = dnsblQueryName(ip, zone);
     if (name === null) return Promise.resolve(null);
     const key = `${zone} ${name}`;
-    const hit = this.#cache.get(key);
+    const hit = this.#cache?.get(key);
     if (hit) {
       if (hit.expires > this.#now()) return Promise.resolve(hit.listing);
-      this.#cache.delete(key);
+      this.#cache?.delete(key);
     }
     let p = this.#inflight.get(key);
     if (!p) {
@@ -191,13 +191,6 @@ export class Dnsbl {
   }
 
   #remember(key: string, listing: DnsblListing | null, ttlMs: number): void {
-    if (this.#maxEntries === 0) return;
-    this.#cache.delete(key);
-    while (this.#cache.size >= this.#maxEntries) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest === undefined) break;
-      this.#cache.delete(oldest);
-    }
-    this.#cache.set(key, { listing, expires: this.#now() + ttlMs });
+    this.#cache?.set(key, { listing, expires: this.#now() + ttlMs });
   }
 }

@@ -216,7 +216,7 @@ describe('Dnsbl', () => {
     assert.equal(asked()[2], 2);
   });
 
-  test('cache: bounded, the oldest entry goes first', async () => {
+  test('cache: bounded, the least recently used entry goes first', async () => {
     const bl = new Dnsbl({ zones: ['bl.test'], resolver: resolver(), maxCacheEntries: 2 });
     const names = ['31.0.0.127.bl.test', '32.0.0.127.bl.test', '33.0.0.127.bl.test'];
     const before = names.map((n) => count(n));
@@ -228,10 +228,12 @@ describe('Dnsbl', () => {
     await bl.check('127.0.0.33');
     await bl.check('127.0.0.32');
     assert.deepEqual(asked(), [1, 1, 1], '.32 and .33 cached');
-    await bl.check('127.0.0.31'); // evicts .32
+    await bl.check('127.0.0.31'); // evicts .33, used before .32
     assert.deepEqual(asked(), [2, 1, 1]);
     await bl.check('127.0.0.32');
-    assert.deepEqual(asked(), [2, 2, 1]);
+    assert.deepEqual(asked(), [2, 1, 1], '.32 still cached');
+    await bl.check('127.0.0.33');
+    assert.deepEqual(asked(), [2, 1, 2]);
   });
 
   test('concurrent checks of the same address share one query', async () => {
