@@ -157,7 +157,10 @@ export function decodeStoredName(s: string): string | null {
   const m = decodeMutf7(s);
   if (m !== null) return m;
   // Not modified UTF-7: UTF-8 names carry non-ASCII characters and no "&" shift.
-  return !s.includes('&') && s.isWellFormed() && /[^\x20-\x7e]/.test(s) ? s : null;
+  // Control characters are no part of a name either way.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
+  if (s.includes('&') || !s.isWellFormed() || /[\x00-\x1f\x7f]/.test(s)) return null;
+  return /[^\x20-\x7e]/.test(s) ? s : null;
 }
 
 export const SUBSCRIPTIONS_MAX_BYTES = 4 * 1024 * 1024;

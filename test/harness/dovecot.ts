@@ -126,7 +126,7 @@ service submission-login {
 `,
     }),
   );
-  const child: ChildProcess = spawn('dovecot', ['-c', conf, '-F'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('/usr/sbin/dovecot', ['-c', conf, '-F'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (d) => {
     output += d;
