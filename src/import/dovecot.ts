@@ -213,8 +213,24 @@ async function readMailbox(
   };
 }
 
-/** Reads a Dovecot Maildir tree (nothing is written). */
+/** Reads a Dovecot Maildir tree (nothing is written). A directory that cannot be read (the
+ *  tree belongs to Dovecot's mail user, the CLI runs as arcline's) fails the whole reading. */
 export async function readDovecotTree(dir: string, layout: DovecotLayout): Promise<DovecotTree> {
+  try {
+    return await readTree(dir, layout);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EACCES' || err.code === 'EPERM') {
+      throw new ArclineError(
+        'INVALID',
+        `${err.path ?? dir}: permission denied: the tree must be readable by the user arcline runs as (docs/migrating-from-dovecot.md)`,
+      );
+    }
+    throw e;
+  }
+}
+
+async function readTree(dir: string, layout: DovecotLayout): Promise<DovecotTree> {
   let root: string;
   try {
     root = await realpath(dir);
@@ -269,7 +285,11 @@ export async function importDovecotTree(
       if (!opts.dryRun) await sink.importMailbox(account, m, opts);
       imported.push(m);
     } catch (e) {
-      skipped.push({ what: m.name, why: `not imported: ${errorMessage(e)}` });
+      const msg = errorMessage(e);
+      skipped.push({
+        what: m.name,
+        why: `not imported: ${msg.startsWith(`${m.name}: `) ? msg.slice(m.name.length + 2) : msg}`,
+      });
     }
   }
   // Subscriptions to names no imported mailbox has (RFC 9051 §6.3.7: they outlive mailboxes).

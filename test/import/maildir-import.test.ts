@@ -124,7 +124,7 @@ test('an import and a running server: an opened mailbox is refused unless --repl
   );
   assert.match(
     first.skipped.find((s) => s.what === 'INBOX')?.why ?? '',
-    /already opened this mailbox.*--replace-empty/,
+    /arcline already has this mailbox.*--replace-empty/,
   );
   assert.equal((await inbox.sync()).messages.length, 0, 'the server’s INBOX is as it was');
   server.accounts.release(ACCOUNT, inbox);

@@ -189,7 +189,7 @@ export async function importMailbox(
   if (known && !opts.replaceEmpty) {
     throw new ArclineError(
       'EXISTS',
-      `${name}: arcline has already opened this mailbox (a client logged in); with the server stopped, import again with --replace-empty`,
+      `${name}: arcline already has this mailbox (a client opened it, or an earlier import); if it is empty, stop the server and import again with --replace-empty`,
     );
   }
   const keywords = [...m.keywords];
