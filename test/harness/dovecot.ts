@@ -89,8 +89,9 @@ service imap-login {
 ${o.extra ?? ''}`;
 }
 
-/** `passwd` is the passwd-file text (`user@domain:{SCHEME}hash::::::` lines). */
-export async function startDovecot(passwd: string): Promise<DovecotPeer> {
+/** `passwd` is the passwd-file text (`user@domain:{SCHEME}hash::::::` lines); `layout`: Dovecot's
+ *  Maildir++ (the default) or LAYOUT=fs folders. */
+export async function startDovecot(passwd: string, opts: { layout?: 'maildir++' | 'fs' } = {}): Promise<DovecotPeer> {
   const dir = await mkdtemp(join(tmpdir(), 'arcline-dovecot-'));
   await chmod(dir, 0o755);
   const mail = join(dir, 'mail');
@@ -106,7 +107,7 @@ export async function startDovecot(passwd: string): Promise<DovecotPeer> {
       stateDir: join(dir, 'state'),
       name: `arcline-test-${process.pid}-${port}`,
       port,
-      mailLocation: `maildir:${mail}/%d/%n`,
+      mailLocation: `maildir:${mail}/%d/%n${opts.layout === 'fs' ? ':LAYOUT=fs' : ''}`,
       home: `${mail}/%d/%n`,
       extra: `mail_privileged_group =
 namespace inbox {

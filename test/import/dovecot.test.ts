@@ -141,3 +141,34 @@ test('a Dovecot Maildir and passwd-file move to arcline: same UIDVALIDITY, UIDs,
   const still = JSON.parse(await py('dump', server.imapPort, USER, PASSWORD)) as Dump;
   assert.deepEqual(still.mailboxes, ours.mailboxes);
 });
+
+test('LAYOUT=fs: folders as Parent/Child directories import the same way (--layout fs)', async (t) => {
+  const hash = sha512Crypt(PASSWORD, '$6$layoutfs') as string;
+  const dovecot = await startDovecot(`${USER}:{SHA512-CRYPT}${hash}::::::\n`, { layout: 'fs' });
+  t.after(() => dovecot.stop());
+  await py('populate', dovecot.port, USER, PASSWORD);
+  const src = dovecot.maildir(USER);
+  const server = await startTestServer();
+  t.after(() => server.stop());
+  await server.admin.ops.addUser(USER, { password: PASSWORD });
+  const imported = await runCli([
+    '--config',
+    server.configFile,
+    'import',
+    'dovecot',
+    '--maildir',
+    src,
+    '--user',
+    USER,
+    '--layout',
+    'fs',
+  ]);
+  assert.equal(imported.code, 0, imported.stdout + imported.stderr);
+  assert.match(imported.stdout, /^imported Projects\.Alpha: 3 message\(s\)/m);
+  const theirs = JSON.parse(await py('dump', dovecot.port, USER, PASSWORD)) as Dump;
+  const ours = JSON.parse(await py('dump', server.imapPort, USER, PASSWORD)) as Dump;
+  for (const [name, box] of Object.entries(theirs.mailboxes)) {
+    assert.deepEqual(ours.mailboxes[name], box, `mailbox ${name}`);
+  }
+  assert.deepEqual(ours.subscribed.filter((n) => !ARCLINE_DEFAULTS.includes(n)).sort(), [...theirs.subscribed].sort());
+});
