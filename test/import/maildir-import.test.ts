@@ -51,6 +51,10 @@ test('LAYOUT=fs with a version 1 uidlist: UIDs kept, unlisted files after them, 
   await symlink('/etc', join(src, 'Etc')); // a folder link pointing out of the tree
   await symlink('/etc/hostname', join(src, 'Lists', 'dovecot', 'cur', '1600000005.5_1.evil:2,S'));
 
+  // What an interrupted import left: removed by the next one.
+  await mkdir(join(dir, 'mail', 'example.test', 'user', 'arcline-import.999999999.1', 'mailbox', 'cur'), {
+    recursive: true,
+  });
   const tree = await readDovecotTree(src, 'fs');
   const report = await importDovecotTree(sink, ACCOUNT, tree);
   assert.deepEqual(
@@ -90,7 +94,7 @@ test('LAYOUT=fs with a version 1 uidlist: UIDs kept, unlisted files after them, 
   const changed = await box.storeFlags([17], 'add', ['\\Flagged']);
   assert.equal(changed.changed[0]?.modseq, 2);
   store.accounts.release(ACCOUNT, box);
-  // The staging directory is gone; the source is untouched.
+  // The staging directories are gone (this import's, and the interrupted one's); the source is untouched.
   assert.deepEqual(
     (await readdir(join(dir, 'mail', 'example.test', 'user'))).filter((n) => n.startsWith('arcline-import')),
     [],
@@ -140,7 +144,6 @@ test('an import and a running server: an opened mailbox is refused unless --repl
   );
   assert.match(second.skipped.find((s) => s.what === 'Sent')?.why ?? '', /already has messages/);
   const after = reopen();
-  t.after(() => after.close());
   for (const [name, validity, uid] of [
     ['INBOX', 777, 8],
     ['Sent', 778, 2],
@@ -159,5 +162,18 @@ test('an import and a running server: an opened mailbox is refused unless --repl
   const later = await after.accounts.open(ACCOUNT, 'Later');
   assert.ok((await later.sync()).uidValidity > 778);
   after.accounts.release(ACCOUNT, later);
-  void store;
+  await after.close();
+
+  // Starting a user again: its mail removed (the index keeps its mailboxes), imported again.
+  await store.purgeAccount(ACCOUNT);
+  await store.createAccount(ACCOUNT);
+  const refused = await importDovecotTree(sink, ACCOUNT, await readDovecotTree(src, 'maildir++'));
+  assert.deepEqual(refused.imported, []);
+  const third = await importDovecotTree(sink, ACCOUNT, await readDovecotTree(src, 'maildir++'), {
+    replaceEmpty: true,
+  });
+  assert.deepEqual(
+    third.imported.map((m) => m.name),
+    ['INBOX', 'Sent'],
+  );
 });

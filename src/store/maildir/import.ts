@@ -15,8 +15,9 @@
 //   session opening INBOX in between makes its own index entry, the commit then fails (the
 //   entry is not the one the import saw) and the copied files are removed again: nothing is lost
 //   or doubled, the import reports the mailbox as not imported;
-// - a mailbox that already has messages is refused; one that arcline's index already knows (a
-//   session opened it, so a server may hold it in memory) is refused unless `replaceEmpty`.
+// - a mailbox that already has message files is refused; one that arcline's index already knows
+//   (a session opened it, so a server may hold it in memory) is refused unless `replaceEmpty`,
+//   which replaces its index entry (also one left by `user del --purge`, whose files are gone).
 
 import { lstat, mkdir, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -157,6 +158,27 @@ async function writeMessages(
   return rows;
 }
 
+const STAGING = 'arcline-import.';
+
+/** Removes staging directories an interrupted import left (its process is gone). */
+async function removeStaleStaging(acct: string): Promise<void> {
+  for (const name of await readdir(acct)) {
+    if (!name.startsWith(STAGING)) continue;
+    const pid = Number.parseInt(name.slice(STAGING.length), 10);
+    if (pid === process.pid || (pid > 0 && alive(pid))) continue;
+    await rm(join(acct, name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Imports one mailbox (see the head of this file); all or nothing. */
 export async function importMailbox(
   t: ImportTarget,
@@ -173,6 +195,7 @@ export async function importMailbox(
   }
   if (!(await exists(join(acct, 'cur')))) throw new ArclineError('NOT_FOUND', `no Maildir for account ${account}`);
   const target = targetDir(acct, name);
+  await removeStaleStaging(acct);
   if (!Number.isInteger(m.uidValidity) || m.uidValidity < 1 || m.uidValidity > MAX_UID) {
     throw invalid(name, `UIDVALIDITY ${m.uidValidity} is out of range`);
   }
@@ -195,7 +218,7 @@ export async function importMailbox(
   const keywords = [...m.keywords];
   const written: string[] = [];
   const inbox = name === 'INBOX';
-  const staging = inbox ? null : join(acct, `arcline-import.${process.pid}.${Date.now()}`);
+  const staging = inbox ? null : join(acct, `${STAGING}${process.pid}.${Date.now()}`);
   const dir = staging ? join(staging, 'mailbox') : acct;
   let committed: number | null = null;
   try {
