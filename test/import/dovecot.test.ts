@@ -150,19 +150,15 @@ test('LAYOUT=fs: folders as Parent/Child directories import the same way (--layo
   const src = dovecot.maildir(USER);
   const server = await startTestServer();
   t.after(() => server.stop());
+  const cli = (...args: string[]) => runCli(['--config', server.configFile, ...args]);
+  const usage = await cli('import', 'dovecot', '--maildir', src);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--maildir DIR and --user ADDR are required/);
+  const nobody = await cli('import', 'dovecot', '--maildir', src, '--user', USER);
+  assert.equal(nobody.code, 1);
+  assert.match(nobody.stderr, /no user user@example\.test \(create it first/);
   await server.admin.ops.addUser(USER, { password: PASSWORD });
-  const imported = await runCli([
-    '--config',
-    server.configFile,
-    'import',
-    'dovecot',
-    '--maildir',
-    src,
-    '--user',
-    USER,
-    '--layout',
-    'fs',
-  ]);
+  const imported = await cli('import', 'dovecot', '--maildir', src, '--user', USER, '--layout', 'fs');
   assert.equal(imported.code, 0, imported.stdout + imported.stderr);
   assert.match(imported.stdout, /^imported Projects\.Alpha: 3 message\(s\)/m);
   const theirs = JSON.parse(await py('dump', dovecot.port, USER, PASSWORD)) as Dump;
