@@ -15,6 +15,7 @@ export interface ImportFlags {
   readonly user?: string;
   readonly domain?: string;
   readonly layout?: string;
+  readonly control?: string;
   readonly 'replace-empty'?: boolean;
   readonly 'dry-run'?: boolean;
 }
@@ -36,7 +37,7 @@ export async function runImport(
     if (layout !== 'maildir++' && layout !== 'fs') throw usage('--layout: maildir++ or fs');
     const user = await ctx.ops.getUser(flags.user);
     if (!user) throw new ArclineError('NOT_FOUND', `no user ${flags.user} (create it first: arcline user add)`);
-    const tree = await readDovecotTree(flags.maildir, layout);
+    const tree = await readDovecotTree(flags.maildir, layout, flags.control);
     const accounts = ctx.store.accounts;
     const report = await importDovecotTree(
       {

@@ -40,7 +40,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
   dns-records DOMAIN
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
-  import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--replace-empty] [--dry-run]
+  import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--control DIR] [--replace-empty] [--dry-run]
   import passwd-file FILE [--domain D] [--dry-run]
   version | help
 
@@ -132,6 +132,7 @@ function parse(argv: string[]) {
       user: { type: 'string' },
       domain: { type: 'string' },
       layout: { type: 'string' },
+      control: { type: 'string' },
       'replace-empty': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

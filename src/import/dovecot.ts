@@ -16,7 +16,7 @@
 
 import { constants as fsc } from 'node:fs';
 import { lstat, open, readdir, realpath } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { ArclineError, errorMessage } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
@@ -97,7 +97,7 @@ function readNoFollow(path: string): Readable {
 
 /** The mailbox directories of the tree: [IMAP name, directory]. */
 async function findMailboxes(root: string, layout: DovecotLayout, skipped: Skipped[]): Promise<[string, string][]> {
-  const out: [string, string][] = [['INBOX', root]];
+  const out: [string, string][] = [['INBOX', '']];
   const depthLimit = LIMITS.mailboxes.maxDepth;
   const walk = async (dir: string, prefix: string[]) => {
     for (const entry of (await readdir(dir)).sort()) {
@@ -127,7 +127,7 @@ async function findMailboxes(root: string, layout: DovecotLayout, skipped: Skipp
         skipped.push({ what: path, why: 'a folder named INBOX besides the INBOX' });
         continue;
       }
-      if ((await kind(join(path, 'cur'))) === 'dir') out.push([name, path]);
+      if ((await kind(join(path, 'cur'))) === 'dir') out.push([name, relative(root, path)]);
       else if (layout === 'maildir++') skipped.push({ what: path, why: 'no cur/ directory: not a Maildir' });
       if (layout === 'fs' && levels.length < depthLimit) await walk(path, levels);
     }
@@ -140,12 +140,13 @@ async function findMailboxes(root: string, layout: DovecotLayout, skipped: Skipp
 async function readMailbox(
   name: string,
   dir: string,
+  control: string,
   subscribed: boolean,
   skipped: Skipped[],
 ): Promise<PlannedMailbox> {
   let uidlist: Uidlist | null = null;
   try {
-    const text = await readSmall(join(dir, 'dovecot-uidlist'), UIDLIST_MAX_BYTES);
+    const text = await readSmall(join(control, 'dovecot-uidlist'), UIDLIST_MAX_BYTES);
     if (text !== null) uidlist = parseUidlist(text);
     else skipped.push({ what: `${name}: dovecot-uidlist`, why: 'missing: new UIDVALIDITY and UIDs for this mailbox' });
   } catch (e) {
@@ -154,7 +155,7 @@ async function readMailbox(
   for (const p of uidlist?.problems ?? []) skipped.push({ what: `${name}: dovecot-uidlist`, why: p });
   let keywords: string[] = [];
   try {
-    keywords = parseKeywords((await readSmall(join(dir, 'dovecot-keywords'), 64 * 1024)) ?? '');
+    keywords = parseKeywords((await readSmall(join(control, 'dovecot-keywords'), 64 * 1024)) ?? '');
   } catch (e) {
     skipped.push({ what: `${name}: dovecot-keywords`, why: `${errorMessage(e)}: keywords dropped` });
   }
@@ -215,9 +216,9 @@ async function readMailbox(
 
 /** Reads a Dovecot Maildir tree (nothing is written). A directory that cannot be read (the
  *  tree belongs to Dovecot's mail user, the CLI runs as arcline's) fails the whole reading. */
-export async function readDovecotTree(dir: string, layout: DovecotLayout): Promise<DovecotTree> {
+export async function readDovecotTree(dir: string, layout: DovecotLayout, control?: string): Promise<DovecotTree> {
   try {
-    return await readTree(dir, layout);
+    return await readTree(dir, layout, control);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EACCES' || err.code === 'EPERM') {
@@ -230,7 +231,7 @@ export async function readDovecotTree(dir: string, layout: DovecotLayout): Promi
   }
 }
 
-async function readTree(dir: string, layout: DovecotLayout): Promise<DovecotTree> {
+async function readTree(dir: string, layout: DovecotLayout, control: string | undefined): Promise<DovecotTree> {
   let root: string;
   try {
     root = await realpath(dir);
@@ -238,10 +239,18 @@ async function readTree(dir: string, layout: DovecotLayout): Promise<DovecotTree
     throw new ArclineError('NOT_FOUND', `${dir}: ${errorMessage(e)}`);
   }
   if ((await kind(join(root, 'cur'))) !== 'dir') throw new ArclineError('INVALID', `${dir} is not a Maildir (no cur/)`);
+  // mail_location's CONTROL=: dovecot-uidlist, dovecot-keywords and subscriptions live in a
+  // tree of their own, folder by folder as the mail.
+  let controlRoot = root;
+  if (control !== undefined) {
+    controlRoot = await realpath(control).catch((e) => {
+      throw new ArclineError('NOT_FOUND', `${control}: ${errorMessage(e)}`);
+    });
+  }
   const skipped: Skipped[] = [];
   let subscriptions: string[] = [];
   try {
-    const text = await readSmall(join(root, 'subscriptions'), SUBSCRIPTIONS_MAX_BYTES);
+    const text = await readSmall(join(controlRoot, 'subscriptions'), SUBSCRIPTIONS_MAX_BYTES);
     if (text === null) skipped.push({ what: 'subscriptions', why: 'no subscriptions file: nothing is subscribed' });
     else {
       const s = parseSubscriptions(text, layout === 'fs' ? '/' : '.');
@@ -253,8 +262,8 @@ async function readTree(dir: string, layout: DovecotLayout): Promise<DovecotTree
   }
   const subscribed = new Set(subscriptions);
   const mailboxes: PlannedMailbox[] = [];
-  for (const [name, path] of await findMailboxes(root, layout, skipped)) {
-    mailboxes.push(await readMailbox(name, path, subscribed.has(name), skipped));
+  for (const [name, rel] of await findMailboxes(root, layout, skipped)) {
+    mailboxes.push(await readMailbox(name, join(root, rel), join(controlRoot, rel), subscribed.has(name), skipped));
   }
   return { mailboxes, subscriptions, skipped };
 }

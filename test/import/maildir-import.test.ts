@@ -177,3 +177,30 @@ test('an import and a running server: an opened mailbox is refused unless --repl
     ['INBOX', 'Sent'],
   );
 });
+
+test('CONTROL=: dovecot-uidlist, dovecot-keywords and subscriptions read from their own tree (--control)', async (t) => {
+  const { store, sink, src, dir } = await setup(t);
+  const control = join(dir, 'control');
+  await maildir(src, { 'cur/1600000000.1_1.h:2,Sa': 'Subject: a\n\nx\n' });
+  await maildir(join(src, '.Work'), { 'cur/1600000001.1_1.h:2,': 'Subject: w\n\ny\n' });
+  await mkdir(join(control, '.Work'), { recursive: true });
+  await writeFile(join(control, 'dovecot-uidlist'), '3 V901 N12\n11 :1600000000.1_1.h\n');
+  await writeFile(join(control, 'dovecot-keywords'), '0 $Label1\n');
+  await writeFile(join(control, 'subscriptions'), 'V\t2\n\nWork\n');
+  await writeFile(join(control, '.Work', 'dovecot-uidlist'), '3 V902 N6\n5 :1600000001.1_1.h\n');
+  const report = await importDovecotTree(sink, ACCOUNT, await readDovecotTree(src, 'maildir++', control));
+  assert.deepEqual(
+    report.imported.map((m) => [m.name, m.uidValidity, m.messages.map((x) => [x.uid, x.flags])]),
+    [
+      ['INBOX', 901, [[11, ['\\Seen', '$Label1']]]],
+      ['Work', 902, [[5, []]]],
+    ],
+  );
+  assert.deepEqual(report.subscribed, ['Work']);
+  const list = await store.accounts.list(ACCOUNT);
+  assert.deepEqual(
+    list.filter((e) => e.subscribed).map((e) => e.name),
+    ['Drafts', 'Junk', 'Sent', 'Trash', 'Work'],
+    'INBOX is not subscribed (it was not in Dovecot); arcline’s own folders are',
+  );
+});
