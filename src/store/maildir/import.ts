@@ -221,6 +221,8 @@ export async function importMailbox(
   const staging = inbox ? null : join(acct, `${STAGING}${process.pid}.${Date.now()}`);
   const dir = staging ? join(staging, 'mailbox') : acct;
   let committed: number | null = null;
+  const old = staging ? join(staging, 'old') : '';
+  let movedOld = false;
   try {
     for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
     if (!inbox) await writeFile(join(dir, 'maildirfolder'), '', { mode: 0o600, flag: 'a' });
@@ -239,22 +241,22 @@ export async function importMailbox(
     if (staging) {
       // An empty folder already there (arcline's default Sent, Drafts ...): moved aside, then
       // checked again, since a delivery may have reached it meanwhile.
-      const old = join(staging, 'old');
-      const hadOld = await exists(target);
-      if (hadOld) {
+      if (await exists(target)) {
         await rename(target, old);
+        movedOld = true;
         if (!(await isEmptyMaildir(old))) {
-          await rename(old, target);
           throw new ArclineError('EXISTS', `${name}: a message arrived in the mailbox during the import`);
         }
       }
       await rename(dir, target);
+      movedOld = false;
       await t.syncer.sync(acct);
       await rm(staging, { recursive: true, force: true });
     }
     return { messages: rows.length, bytes: rows.reduce((n, r) => n + r.size, 0) };
   } catch (e) {
     if (committed !== null) await t.index.deleteMailbox(committed).catch(() => {});
+    if (movedOld) await rename(old, target).catch(() => {}); // the folder that was there comes back
     if (staging) await rm(staging, { recursive: true, force: true }).catch(() => {});
     else await Promise.all(written.map((p) => rm(p, { force: true }).catch(() => {})));
     if (e instanceof ArclineError) throw e;
