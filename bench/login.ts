@@ -26,6 +26,7 @@ import { parseConfigText } from '../src/config/load.ts';
 import { silentLogger } from '../src/core/log.ts';
 import { hashPassword } from '../src/directory/password.ts';
 import { openContext } from '../src/main.ts';
+import { dovecotConfig } from '../test/harness/dovecot.ts';
 import { spawnServer } from '../test/harness/process.ts';
 import { TEST_CONFIG } from '../test/harness/server.ts';
 import { eventLoopLag } from './lib/metrics.ts';
@@ -206,42 +207,21 @@ async function benchDovecot(hash: string) {
   // Dovecot's defaults for authentication (auth_cache_size = 0: no cache), passwd-file passdb.
   await writeFile(
     conf,
-    `protocols = imap
-listen = 127.0.0.1
-base_dir = ${DOVECOT_DIR}/run
-state_dir = ${DOVECOT_DIR}/run
-instance_name = arcline-bench
-log_path = ${DOVECOT_DIR}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-passdb {
-  driver = passwd-file
-  args = username_format=%u ${DOVECOT_DIR}/users
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=${DOVECOT_DIR}/mail/%d/%n
-}
-first_valid_uid = 1
-first_valid_gid = 1
-mail_location = maildir:${DOVECOT_DIR}/mail/%d/%n/Maildir
-mail_max_userip_connections = 1000
+    dovecotConfig({
+      dir: DOVECOT_DIR,
+      stateDir: `${DOVECOT_DIR}/run`,
+      name: 'arcline-bench',
+      port: DOVECOT_PORT,
+      mailLocation: `maildir:${DOVECOT_DIR}/mail/%d/%n/Maildir`,
+      home: `${DOVECOT_DIR}/mail/%d/%n`,
+      extra: `mail_max_userip_connections = 1000
 default_client_limit = 2000
 default_process_limit = 1000
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = ${DOVECOT_PORT}
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
 service imap {
   process_limit = 1000
 }
 `,
+    }),
   );
   const start = spawn('/usr/sbin/dovecot', ['-c', conf], { stdio: 'inherit' });
   await new Promise((r) => start.on('exit', r));

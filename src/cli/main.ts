@@ -21,6 +21,7 @@ import { type Context, openContext } from '../main.ts';
 import type { QueuedMessage, QueueId } from '../queue/types.ts';
 import { planCli, prepareStorage } from '../run-as.ts';
 import { fixPermissions } from './fix-permissions.ts';
+import { runImport } from './import.ts';
 import { readLine, readPassword } from './password-input.ts';
 
 const USAGE = `usage: arcline [--config FILE] COMMAND
@@ -39,6 +40,8 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
   dns-records DOMAIN
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
+  import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--control DIR] [--replace-empty] [--dry-run]
+  import passwd-file FILE [--domain D] [--dry-run]
   version | --version | help
 
 --config FILE (or ARCLINE_CONFIG) names the config file; default: embedded defaults.
@@ -94,6 +97,9 @@ export async function main(argv: string[]): Promise<number> {
     prepareStorage(loaded.config, plan);
     if (plan.become) dropPrivileges(plan.become);
     ctx = await openContext(loaded.config, silentLogger());
+    if (command === 'import') {
+      return (await runImport(ctx, sub, rest, values, say, (m) => new UsageError(m))) ? 0 : 1;
+    }
     await run(ctx, loaded.config, command, sub, rest, values);
     return 0;
   } catch (e) {
@@ -126,6 +132,13 @@ function parse(argv: string[]) {
       selector: { type: 'string' },
       algo: { type: 'string' },
       'allow-root': { type: 'boolean' },
+      maildir: { type: 'string' },
+      user: { type: 'string' },
+      domain: { type: 'string' },
+      layout: { type: 'string' },
+      control: { type: 'string' },
+      'replace-empty': { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },

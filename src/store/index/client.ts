@@ -127,6 +127,9 @@ export class IndexClient {
   createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0): Promise<MailboxRow> {
     return this.#write('createMailbox', account, name, subscribed, minValidity);
   }
+  importMailbox(...args: Parameters<MailIndex['importMailbox']>): Promise<MailboxRow> {
+    return this.#write('importMailbox', ...args);
+  }
   deleteMailbox(id: number): Promise<void> {
     return this.#write('deleteMailbox', id);
   }

@@ -178,6 +178,33 @@ export class MailIndex {
     });
   }
 
+  /** Creates a mailbox with the UIDVALIDITY, UIDNEXT and message UIDs another server gave it
+   *  (`arcline import dovecot`), in one transaction. Refused when the index's entry for the name
+   *  is not the one the caller saw (`expect`: its id, or null for none); the one it saw is
+   *  replaced (the caller checked that the mailbox has no message files: the files are the
+   *  truth, rows of files that are gone are stale). Every message gets MODSEQ 1 and the journal
+   *  starts above the import (journal_floor 1: changes since MODSEQ 0 are a full resync). The
+   *  account's UIDVALIDITY sequence moves up to the imported value, so a mailbox created later
+   *  gets a greater one (RFC 9051 §2.3.1.1). */
+  importMailbox(
+    account: string,
+    name: string,
+    head: { uidvalidity: number; uidnext: number; subscribed: boolean; expect: number | null },
+    rows: readonly MessageRow[],
+  ): MailboxRow {
+    return this.tx(() => {
+      const old = this.mailbox(account, name);
+      if ((old?.id ?? null) !== head.expect) throw new Error(`mailbox ${name} changed during the import`);
+      if (old) this.#q.deleteMailbox.run(old.id);
+      const last = Number((this.#q.lastValidity.get(account) as Row | undefined)?.last ?? 0);
+      this.#q.setValidity.run(account, Math.max(last, head.uidvalidity));
+      this.#q.importMailbox.run(account, name, head.uidvalidity, head.uidnext, head.subscribed ? 1 : 0);
+      const row = this.mailbox(account, name) as MailboxRow;
+      for (const m of rows) this.insertMessage(row.id, m);
+      return row;
+    });
+  }
+
   deleteMailbox(id: number): void {
     this.#q.deleteMailbox.run(id);
   }
@@ -343,6 +370,9 @@ function prepare(db: DatabaseSync) {
       'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed) VALUES (?, ?, ?, 1, 1, ?)',
     ),
     deleteMailbox: p('DELETE FROM mailboxes WHERE id = ?'),
+    importMailbox: p(
+      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, journal_floor) VALUES (?, ?, ?, ?, 1, ?, 1)',
+    ),
     renameMailbox: p('UPDATE mailboxes SET name = ? WHERE id = ?'),
     subscribe: p('UPDATE mailboxes SET subscribed = ? WHERE id = ?'),
     counters: p('UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?'),

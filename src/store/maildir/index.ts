@@ -10,6 +10,7 @@ import { ArclineError, errorMessage } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
+import type { ImportedMailbox, ImportOptions } from '../import.ts';
 import { IndexClient } from '../index/client.ts';
 import type { MessageStore } from '../mailboxes.ts';
 import { Spool } from '../spool.ts';
@@ -17,6 +18,7 @@ import type { DeliveredCopy, DeliveryTarget, SpooledMessage, SpoolWriter } from 
 import { MaildirAccounts } from './account.ts';
 import { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
+import { type ImportResult, importMailbox } from './import.ts';
 import { accountDir, DEFAULT_FOLDERS, isInbox, LayoutError, mailboxDir } from './layout.ts';
 import { uniqueBase, withSize } from './naming.ts';
 import { QuotaUsage } from './quota.ts';
@@ -58,6 +60,14 @@ export class MaildirStore implements MessageStore {
       this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer, this.#log);
     }
     return this.#accounts;
+  }
+
+  /** Brings in a mailbox from another server with its UIDVALIDITY, UIDs and flags
+   *  (store/import.ts; `arcline import dovecot`). */
+  importMailbox(account: AccountId, mailbox: ImportedMailbox, opts: ImportOptions = {}): Promise<ImportResult> {
+    void this.accounts; // opens the index
+    const index = this.#index as IndexClient;
+    return importMailbox({ root: this.#root, index, syncer: this.#syncer }, account, mailbox, opts);
   }
 
   usage(account: AccountId): Promise<number> {
