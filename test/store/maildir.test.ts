@@ -181,9 +181,20 @@ describe('Maildir store', () => {
   test('purgeAccount removes only that account', async () => {
     const carol = 'carol@example.test' as AccountId;
     await store.createAccount(carol);
+    const before = await store.accounts.open(carol, 'INBOX');
+    const v1 = (await before.sync()).uidValidity;
+    store.accounts.release(carol, before);
     await store.purgeAccount(carol);
     await assert.rejects(stat(box(carol)));
     assert.ok((await stat(box(ALICE))).isDirectory());
+    // Made again under the same address: a new INBOX, never the old index entry.
+    await store.createAccount(carol);
+    const again = await store.accounts.open(carol, 'INBOX');
+    const s = await again.sync();
+    store.accounts.release(carol, again);
+    assert.ok(s.uidValidity > v1, `${s.uidValidity} > ${v1}`);
+    assert.equal(s.uidNext, 1);
+    await store.purgeAccount(carol);
     await assert.rejects(store.purgeAccount('../etc@example.test' as AccountId), (e) => isArclineError(e, 'INVALID'));
   });
 

@@ -240,6 +240,15 @@ export class MaildirAccounts implements Mailboxes {
     }
   }
 
+  /** Forgets a purged account (its files are gone): its loaded mailboxes without sessions and
+   *  its index entries. The account's UIDVALIDITY sequence stays, so a user made again under the
+   *  same address gets higher UIDVALIDITYs: no client mixes old UIDs with new messages
+   *  (RFC 9051 §2.3.1.1). */
+  async forgetAccount(account: AccountId): Promise<void> {
+    for (const key of [...this.#open.keys()]) if (key.startsWith(`${account}\0`)) this.#evict(key);
+    for (const m of await this.#index.mailboxes(account)) await this.#index.deleteMailbox(m.id);
+  }
+
   #evict(key: string): void {
     const timer = this.#idle.get(key);
     if (timer) clearTimeout(timer);

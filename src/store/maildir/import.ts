@@ -17,7 +17,7 @@
 //   or doubled, the import reports the mailbox as not imported;
 // - a mailbox that already has message files is refused; one that arcline's index already knows
 //   (a session opened it, so a server may hold it in memory) is refused unless `replaceEmpty`,
-//   which replaces its index entry (also one left by `user del --purge`, whose files are gone).
+//   which replaces its index entry.
 
 import { lstat, mkdir, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -107,6 +107,7 @@ export class MaildirStore implements MessageStore {
     const acct = this.#accountDir(id);
     await rm(acct, { recursive: true, force: true });
     for (const d of this.#known) if (d === acct || d.startsWith(`${acct}/`)) this.#known.delete(d);
+    await this.accounts.forgetAccount(id);
   }
 
   deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]> {
