@@ -89,9 +89,13 @@ describe('mail index off the event loop', () => {
     assert.ok(ms >= HOLD_MS - 200, `the APPEND waited for the lock (${ms.toFixed(0)} ms)`);
     assert.ok(latencies.length >= 3, `other commands ran while the lock was held (${latencies.length} rounds)`);
     const worst = Math.max(...latencies);
-    assert.ok(worst < 300, `other sessions were served at once (worst NOOP+STATUS ${worst.toFixed(0)} ms)`);
+    // Waiting on the lock would take the whole HOLD_MS; the bounds leave room for a loaded machine.
+    assert.ok(worst < HOLD_MS / 2, `other sessions were served at once (worst NOOP+STATUS ${worst.toFixed(0)} ms)`);
     const maxLoopMs = loop.max / 1e6;
-    assert.ok(maxLoopMs < 200, `the event loop never waited on the lock (max delay ${maxLoopMs.toFixed(0)} ms)`);
+    assert.ok(
+      maxLoopMs < HOLD_MS / 3,
+      `the event loop never waited on the lock (max delay ${maxLoopMs.toFixed(0)} ms)`,
+    );
     // The idling session on INBOX learns of the new message as usual.
     assert.ok((await watcher.cmd('NOOP')).some((l) => l === '* 1 EXISTS'));
     for (const c of [writer, other, watcher]) c.close();
