@@ -147,7 +147,11 @@ async function run(
   if (command === 'dns-records') {
     if (sub === undefined || args.length > 0) throw new UsageError('dns-records: DOMAIN expected');
     const domain = await localDomain(ctx, sub);
-    for (const line of dnsRecords({ domain, hostname: config.hostname, keys: await ctx.dkim.keys(domain) })) say(line);
+    const m = config.mta_sts;
+    const mtaSts = { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx };
+    for (const line of dnsRecords({ domain, hostname: config.hostname, keys: await ctx.dkim.keys(domain), mtaSts })) {
+      say(line);
+    }
     return;
   }
   switch (`${command} ${sub ?? ''}`.trim()) {
