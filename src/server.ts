@@ -194,8 +194,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     services.push(metrics);
     const metricsAt = await listenOrExplain('metrics', config.metrics.listen, (a) => metrics.listen(a));
     for (const a of metricsAt) log.info({ service: 'metrics', address: a.address, port: a.port }, 'listening');
-    const { http, acme } = await startWeb(config, log, ctx, tls);
-    services.push(http);
+    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls);
+    services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
     acme?.start();
@@ -207,7 +207,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       queue: runner,
       metrics: metricsAt,
       tls,
-      http: http.bound,
+      http,
       acme,
       stop: () => {
         stopping ??= stopAll();
@@ -226,7 +226,7 @@ async function startWeb(
   log: Logger,
   ctx: Context,
   tls: TlsManager,
-): Promise<{ http: WebServer & { bound: AddressInfo[] }; acme: AcmeManager | null }> {
+): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
   const a = config.acme;
   const acme = a.directory_url
@@ -266,7 +266,7 @@ async function startWeb(
     web.listen(config.http.listen, config.http.tls_listen),
   );
   for (const b of bound) log.info({ service: 'http', address: b.address, port: b.port }, 'listening');
-  return { http: Object.assign(web, { bound }), acme };
+  return { web, bound, acme };
 }
 
 /** The one login path of IMAP and submission, from [auth]. */

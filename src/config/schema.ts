@@ -342,7 +342,10 @@ export const configSchema = z
           .refine((s) => s === '' || /^https?:\/\/[^\s]+$/.test(s), { message: 'not an http(s) URL' })
           .default(''),
         /** Contact address given to the CA (expiry notices); empty: none. */
-        email: z.string().default(''),
+        email: z
+          .string()
+          .regex(/^$|^[^\s@]+@[A-Za-z0-9.-]+$/, 'not an email address')
+          .default(''),
         /** More names for the certificate, besides the hostname and mta-sts./autoconfig. of every domain. */
         domains: z.array(z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'not a host name')).default([]),
         /** Renew this long before expiry (a third of the lifetime for certificates shorter than 3x this). */

@@ -93,7 +93,9 @@ async function loadPair(source: TlsSource, log: Logger): Promise<TlsPair> {
   await chmod(keyFile, 0o600);
   log.warn(
     { cert: certFile, hostname: source.hostname },
-    'generated a self-signed TLS certificate; configure [tls] cert and key for production',
+    source.acmeFile
+      ? 'generated a self-signed TLS certificate; it serves until ACME issues one'
+      : 'generated a self-signed TLS certificate; configure [tls] cert and key (or [acme]) for production',
   );
   return pair;
 }
