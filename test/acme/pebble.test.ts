@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import tls from 'node:tls';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
-import { freePort, httpsText, type Pebble, startPebble } from '../harness/pebble.ts';
+import { freePort, httpsText, pebbleListener, startPebble } from '../harness/pebble.ts';
 import { runCli, type ServerProcess, spawnServer } from '../harness/process.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
 import { RawSmtp } from '../harness/smtp-client.ts';
@@ -44,7 +44,7 @@ interface Arcline {
   stop(): Promise<void>;
 }
 
-async function startArcline(t: TestContext, pebble: Pebble | null, acme: string): Promise<Arcline> {
+async function startArcline(t: TestContext, caFile: string | null, acme: string): Promise<Arcline> {
   const dir = await mkdtemp(join(tmpdir(), 'arcline-acme-'));
   const configFile = join(dir, 'arcline.toml');
   const extra = `[http]
@@ -58,7 +58,7 @@ ${acme}
   await writeFile(configFile, TEST_CONFIG(dir, extra).replace('level = "debug"', 'level = "info"'));
   const r = await runCli(['--config', configFile, 'domain', 'add', 'example.test']);
   assert.equal(r.code, 0, r.stderr);
-  const proc = await spawnServer(configFile, { env: pebble ? { NODE_EXTRA_CA_CERTS: pebble.caFile } : {} });
+  const proc = await spawnServer(configFile, { env: caFile ? { NODE_EXTRA_CA_CERTS: caFile } : {} });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -149,13 +149,13 @@ function sans(cert: X509Certificate): string[] {
 }
 
 describe('ACME against pebble', () => {
-  test('tls-alpn-01: first issuance, used by IMAPS, SMTP STARTTLS and HTTPS at once; a failing challenge keeps it', async (t) => {
+  test('tls-alpn-01: first issuance, used by IMAPS, SMTP STARTTLS and HTTPS at once; a new domain gets a new certificate; a failing challenge keeps it', async (t) => {
     const pebble = await startPebble({ httpPort: 1, tlsPort, dnsServer: dns.address });
     t.after(() => pebble.close());
     const root = await pebble.root();
     const a = await startArcline(
       t,
-      pebble,
+      pebble.caFile,
       `directory_url = "${pebble.directoryUrl}"\nchallenges = ["tls-alpn-01"]\nretry_initial = "30s"`,
     );
     // Until issuance the self-signed certificate serves.
@@ -189,6 +189,21 @@ describe('ACME against pebble', () => {
     assert.equal(st.mode & 0o777, 0o600);
     assert.equal((await stat(join(a.dir, 'state', 'acme'))).mode & 0o777, 0o700);
 
+    // A new domain: SIGHUP re-evaluates the names, a certificate that also covers it is issued and
+    // served at once.
+    dns.add(
+      { type: 'A', name: 'mta-sts.new.test', address: '127.0.0.1' },
+      { type: 'A', name: 'autoconfig.new.test', address: '127.0.0.1' },
+    );
+    assert.equal((await runCli(['--config', a.configFile, 'domain', 'add', 'new.test'])).code, 0);
+    a.proc.child.kill('SIGHUP');
+    const requested = await logged(a.proc, msg('ACME: requesting a certificate'), 2);
+    assert.equal(requested.reason, 'names');
+    const reissued = await logged(a.proc, msg('ACME certificate issued'), 2);
+    const withNew = await imapsCert(a.proc.ports.imap?.[1] ?? 0, root);
+    assert.equal(withNew.cert.serialNumber, reissued.serial);
+    assert.ok(sans(withNew.cert).includes('mta-sts.new.test'));
+
     // A new domain whose names point at 127.0.0.2, where nothing listens: SIGHUP re-evaluates the
     // names, the order fails, the failure is counted and logged, a retry is scheduled, and the
     // certificate in use stays.
@@ -201,21 +216,26 @@ describe('ACME against pebble', () => {
     a.proc.child.kill('SIGHUP');
     const failed = await logged(a.proc, msg('ACME certificate request failed; keeping the certificate in use'));
     assert.equal(failed.level, 50);
+    assert.match(failed.err as string, /127\.0\.0\.2:\d+ for the tls-alpn-01 challenge/);
     assert.ok((failed.retry_in_ms as number) >= 15_000, `retry in ${failed.retry_in_ms}`);
     assert.ok((failed.names as string[]).includes('mta-sts.bad.test'));
     assert.equal(await metric(a.proc, 'arcline_acme_failures_total'), 1);
     const still = await imapsCert(a.proc.ports.imap?.[1] ?? 0, root);
     assert.equal(still.authorized, true);
-    assert.equal(still.cert.serialNumber, issued.serial);
+    assert.equal(still.cert.serialNumber, reissued.serial);
     await a.stop();
   });
 
   test('http-01: first issuance and renewal of a short-lived certificate, used without a restart', async (t) => {
-    // 9 s certificates: renewed a third of their lifetime before expiry, i.e. 6 s after issuance.
-    const pebble = await startPebble({ httpPort, tlsPort: 1, dnsServer: dns.address, validitySeconds: 9 });
+    // 6 s certificates: renewed a third of their lifetime before expiry, i.e. 4 s after issuance.
+    const pebble = await startPebble({ httpPort, tlsPort: 1, dnsServer: dns.address, validitySeconds: 6 });
     t.after(() => pebble.close());
     const root = await pebble.root();
-    const a = await startArcline(t, pebble, `directory_url = "${pebble.directoryUrl}"\nchallenges = ["http-01"]`);
+    const a = await startArcline(
+      t,
+      pebble.caFile,
+      `directory_url = "${pebble.directoryUrl}"\nchallenges = ["http-01"]`,
+    );
     const first = await logged(a.proc, msg('ACME certificate issued'));
     const leaf = await starttlsChainOk(a.proc.port, root);
     assert.equal(leaf.serialNumber, first.serial);
@@ -230,12 +250,19 @@ describe('ACME against pebble', () => {
     await a.stop();
   });
 
-  test('a CA that is down: failure counted and logged, retry scheduled, the server keeps serving', async (t) => {
-    const closed = await freePort();
-    const a = await startArcline(t, null, `directory_url = "https://127.0.0.1:${closed}/dir"\nretry_initial = "10s"`);
+  test('a CA that is down: failure counted and logged, the server keeps serving; the retry succeeds once it is up', async (t) => {
+    // The CA's port and certificate are chosen now; pebble itself starts only later.
+    const dir = await mkdtemp(join(tmpdir(), 'arcline-pebble-listener-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const listener = await pebbleListener(dir);
+    const a = await startArcline(
+      t,
+      listener.certFile,
+      `directory_url = "${listener.directoryUrl}"\nretry_initial = "2s"`,
+    );
     const failed = await logged(a.proc, msg('ACME certificate request failed; keeping the certificate in use'));
-    assert.match(failed.err as string, /ECONNREFUSED/);
-    assert.ok((failed.retry_in_ms as number) >= 5000);
+    assert.match(failed.err as string, /cannot reach the ACME directory .*ECONNREFUSED/);
+    assert.ok((failed.retry_in_ms as number) >= 1000 && (failed.retry_in_ms as number) <= 2000);
     assert.equal(await metric(a.proc, 'arcline_acme_failures_total'), 1);
     assert.equal(await metric(a.proc, 'arcline_acme_certificate_expiry_timestamp_seconds'), 0);
     // The self-signed certificate serves meanwhile, and mail still flows in.
@@ -245,6 +272,13 @@ describe('ACME against pebble', () => {
     assert.equal((await c.read()).code, 220);
     assert.equal((await c.cmd('EHLO client.test')).code, 250);
     c.close();
+    // The CA comes up: a later retry gets the certificate.
+    const pebble = await startPebble({ httpPort, tlsPort, dnsServer: dns.address, listener });
+    t.after(() => pebble.close());
+    const issued = await logged(a.proc, msg('ACME certificate issued'));
+    const after = await imapsCert(a.proc.ports.imap?.[1] ?? 0, await pebble.root());
+    assert.equal(after.authorized, true);
+    assert.equal(after.cert.serialNumber, issued.serial);
     await a.stop();
   });
 });

@@ -40,13 +40,13 @@ export async function startPebble(opts: {
   dnsServer: string;
   /** Lifetime of issued certificates (pebble's certificateValidityPeriod). */
   validitySeconds?: number;
+  /** The ACME port and the HTTPS pair to use, made beforehand (pebbleListener), for a server
+   *  started before its CA; by default both are new. */
+  listener?: PebbleListener;
 }): Promise<Pebble> {
   const dir = await mkdtemp(join(tmpdir(), 'arcline-pebble-'));
-  const { cert, key } = selfSigned();
-  const certFile = join(dir, 'cert.pem');
-  await writeFile(certFile, cert);
-  await writeFile(join(dir, 'key.pem'), key, { mode: 0o600 });
-  const [port, mgmt] = [await freePort(), await freePort()];
+  const { port, certFile, keyFile, cert } = opts.listener ?? (await pebbleListener(dir));
+  const mgmt = await freePort();
   await writeFile(
     join(dir, 'pebble.json'),
     JSON.stringify({
@@ -54,7 +54,7 @@ export async function startPebble(opts: {
         listenAddress: `127.0.0.1:${port}`,
         managementListenAddress: `127.0.0.1:${mgmt}`,
         certificate: certFile,
-        privateKey: join(dir, 'key.pem'),
+        privateKey: keyFile,
         httpPort: opts.httpPort,
         tlsPort: opts.tlsPort,
         ocspResponderURL: '',
@@ -126,6 +126,26 @@ export function httpsText(url: string, ca: string, opts: { servername?: string; 
       res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: ${res.statusCode}`))));
     }).on('error', reject);
   });
+}
+
+export interface PebbleListener {
+  readonly port: number;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly cert: string;
+  /** https://127.0.0.1:PORT/dir, answered once pebble runs. */
+  readonly directoryUrl: string;
+}
+
+/** A free port and a certificate for pebble's ACME listener, written into `dir`. */
+export async function pebbleListener(dir: string): Promise<PebbleListener> {
+  const { cert, key } = selfSigned();
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  await writeFile(certFile, cert);
+  await writeFile(keyFile, key, { mode: 0o600 });
+  const port = await freePort();
+  return { port, certFile, keyFile, cert, directoryUrl: `https://127.0.0.1:${port}/dir` };
 }
 
 /** A self-signed certificate for localhost and 127.0.0.1 (pebble's HTTPS listeners). */
