@@ -394,6 +394,15 @@ export const configSchema = z
   .refine((c) => c.acme.directory_url === '' || c.tls.cert === undefined, {
     message: '[acme] directory_url and [tls] cert/key exclude each other: remove one (docs/acme.md)',
     path: ['acme', 'directory_url'],
-  });
+  })
+  .refine(
+    (c) =>
+      c.acme.directory_url === '' ||
+      c.acme.challenges.every((t) => (t === 'http-01' ? c.http.listen : c.http.tls_listen).length > 0),
+    {
+      message: 'every challenge type needs its listener: http-01 [http] listen, tls-alpn-01 [http] tls_listen',
+      path: ['acme', 'challenges'],
+    },
+  );
 
 export type Config = z.output<typeof configSchema>;

@@ -10,9 +10,10 @@
 //         the ordinary certificate or application data);
 //       anything else -> the server's certificate (TlsManager, followed across reloads), ALPN
 //         http/1.1, then node:http.
-//     Why not Node's SNICallback/ALPNCallback: SNICallback picks the certificate without seeing
-//     ALPN, and ALPNCallback runs after the certificate is chosen in OpenSSL's processing, so
-//     neither alone can make the choice depend on both; reading the hello first makes it exact.
+//     Why not Node's SNICallback/ALPNCallback: SNICallback picks the secure context (the
+//     certificate) from the server name alone, without the ALPN list, and ALPNCallback can only
+//     pick a protocol, not a certificate; neither can make the choice depend on both. Reading the
+//     hello first makes it exact, and costs one bounded parse per connection.
 // Bounds: connections per listener ([http] max_connections), header size (LIMITS.http), and one
 // deadline ([http] timeout) for the handshake, the headers and the request.
 

@@ -140,6 +140,14 @@ test('[http], [acme] and [mta_sts]: defaults, and ACME excluding [tls] cert/key'
     /acme\.directory_url: \[acme\] directory_url and \[tls\] cert\/key exclude each other/,
   );
   assert.match(configError('[acme]\ndirectory_url = "ftp://x"'), /acme\.directory_url: not an http\(s\) URL/);
+  assert.match(
+    configError('[acme]\ndirectory_url = "https://acme.test/dir"\n[http]\ntls_listen = []'),
+    /acme\.challenges: every challenge type needs its listener/,
+  );
+  parseConfigText(
+    '[acme]\ndirectory_url = "https://a.test/d"\nchallenges = ["http-01"]\n[http]\ntls_listen = []',
+    '/x.toml',
+  );
   assert.match(configError('[acme]\nchallenges = ["dns-01"]'), /acme\.challenges\.0/);
   assert.match(configError('[mta_sts]\nmode = "strict"'), /mta_sts\.mode/);
   assert.match(configError('[mta_sts]\nmax_age = "400d"'), /mta_sts\.max_age: max_age must be between/);
