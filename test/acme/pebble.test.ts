@@ -188,6 +188,7 @@ describe('ACME against pebble', () => {
     const st = await stat(join(a.dir, 'state', 'acme', 'certificate.pem'));
     assert.equal(st.mode & 0o777, 0o600);
     assert.equal((await stat(join(a.dir, 'state', 'acme'))).mode & 0o777, 0o700);
+    assert.equal((await stat(join(a.dir, 'state', 'acme', 'account.json'))).mode & 0o777, 0o600);
 
     // A new domain: SIGHUP re-evaluates the names, a certificate that also covers it is issued and
     // served at once.
