@@ -1,7 +1,8 @@
 // The server's lifecycle: start every configured service, then run until a signal.
 //   SIGTERM / SIGINT  stop accepting, let transactions in flight finish within
 //                     [server] shutdown_grace (then 421), close the database, exit 0.
-//   SIGHUP            re-read the TLS certificate; connections are not dropped.
+//   SIGHUP            re-read the TLS certificate; connections are not dropped; with ACME, check
+//                     at once whether the certificate needs new names (a domain added).
 // A port in use or not permitted stops start-up with one clear line (exit 1).
 // Privileges (run-as.ts): started as root with [server] user, every listener is bound first,
 // then the process becomes that user for good, and only then opens a database or a mail file,
@@ -32,7 +33,10 @@ import { QueueRunner } from './queue/runner.ts';
 import { planServe, prepareStorage, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
+import { AcmeManager, acmeCertificateFile } from './tls/acme.ts';
 import { TlsManager } from './tls/certs.ts';
+import { acmeHttpRoute, mtaStsRoute, Router } from './web/routes.ts';
+import { WebServer } from './web/server.ts';
 
 export interface RunningServer {
   /** Bound addresses of the inbound SMTP listeners (port 0 in config resolves here). */
@@ -45,6 +49,10 @@ export interface RunningServer {
   /** Bound Prometheus listeners ([metrics] listen). */
   readonly metrics: readonly AddressInfo[];
   readonly tls: TlsManager;
+  /** Bound HTTP listeners: the plain ones ([http] listen) first, then the HTTPS ones. */
+  readonly http: readonly AddressInfo[];
+  /** Certificates from the ACME CA; null when [acme] directory_url is empty. */
+  readonly acme: AcmeManager | null;
   /** Graceful stop (see the header comment). Idempotent. */
   stop(): Promise<void>;
 }
@@ -103,6 +111,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const tls = await TlsManager.open(
       {
         files: config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : null,
+        acmeFile: config.acme.directory_url ? acmeCertificateFile(config.storage.state) : null,
         stateDir: config.storage.state,
         hostname: config.hostname,
       },
@@ -185,7 +194,11 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     services.push(metrics);
     const metricsAt = await listenOrExplain('metrics', config.metrics.listen, (a) => metrics.listen(a));
     for (const a of metricsAt) log.info({ service: 'metrics', address: a.address, port: a.port }, 'listening');
+    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls);
+    services.push(web);
+    if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
+    acme?.start();
     let stopping: Promise<void> | null = null;
     return {
       smtp,
@@ -194,6 +207,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       queue: runner,
       metrics: metricsAt,
       tls,
+      http,
+      acme,
       stop: () => {
         stopping ??= stopAll();
         return stopping;
@@ -203,6 +218,55 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     await stopAll().catch(() => {});
     throw e;
   }
+}
+
+/** The HTTP/HTTPS listeners ([http]) with their routes, and ACME ([acme]) when configured. */
+async function startWeb(
+  config: Config,
+  log: Logger,
+  ctx: Context,
+  tls: TlsManager,
+): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
+  const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
+  const a = config.acme;
+  const acme = a.directory_url
+    ? new AcmeManager({
+        settings: {
+          directoryUrl: a.directory_url,
+          email: a.email,
+          extraNames: a.domains,
+          renewBeforeMs: a.renew_before,
+          challenges: a.challenges,
+          checkIntervalMs: a.check_interval,
+          retryInitialMs: a.retry_initial,
+        },
+        stateDir: config.storage.state,
+        hostname: config.hostname,
+        domains,
+        tls,
+        log: log.child({ service: 'acme' }),
+      })
+    : null;
+  const m = config.mta_sts;
+  const router = new Router().add(
+    mtaStsRoute(config.hostname, { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx }, async (d) =>
+      (await domains()).includes(d),
+    ),
+  );
+  if (acme) router.add(acmeHttpRoute((t) => acme.httpChallenge(t)));
+  const web = new WebServer({
+    log: log.child({ service: 'http' }),
+    tls,
+    router,
+    alpnChallenge: acme ? (n) => acme.alpnChallenge(n) : null,
+    maxConnections: config.http.max_connections,
+    timeoutMs: config.http.timeout,
+  });
+  const bound = await listenOrExplain('http', [...config.http.listen, ...config.http.tls_listen], () =>
+    web.listen(config.http.listen, config.http.tls_listen),
+  );
+  for (const b of bound) log.info({ service: 'http', address: b.address, port: b.port }, 'listening');
+  return { web, bound, acme };
 }
 
 /** The one login path of IMAP and submission, from [auth]. */
@@ -253,6 +317,7 @@ async function becomeServiceUser(
   await listenOrExplain('submission', [...config.submission.listen, ...config.submission.tls_listen], bindAll);
   await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], bindAll);
   await listenOrExplain('metrics', config.metrics.listen, bindAll);
+  await listenOrExplain('http', [...config.http.listen, ...config.http.tls_listen], bindAll);
   dropPrivileges(plan.become);
   log.info({ user: plan.become.user, group: plan.become.group }, 'dropped root privileges');
 }
@@ -323,6 +388,7 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
   log.info('ready');
   process.on('unhandledRejection', (err) => log.error({ err: errorMessage(err) }, 'unhandled rejection'));
   process.on('SIGHUP', () => {
+    server.acme?.trigger();
     server.tls.reload(log).then(
       () => log.info('TLS certificate reloaded'),
       (err: unknown) => log.error({ err: errorMessage(err) }, 'TLS reload failed; keeping the old certificate'),

@@ -30,7 +30,7 @@ export interface ArclineOptions {
 }
 
 /** The configuration: the defaults except what a bench on loopback needs (ephemeral port, temp
- *  directory, no submission or IMAP listeners, JSON logs so the port can be read from them). */
+ *  directory, no submission, IMAP or HTTP listeners, JSON logs so the port can be read from them). */
 export function benchConfig(o: ArclineOptions): string {
   return `hostname = "mx.arcline.bench"
 [storage]
@@ -43,6 +43,9 @@ ${o.smtp ?? ''}
 listen = []
 tls_listen = []
 [imap]
+listen = []
+tls_listen = []
+[http]
 listen = []
 tls_listen = []
 [log]

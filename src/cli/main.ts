@@ -170,7 +170,11 @@ async function run(
         `arcline: warning: the hostname "${config.hostname}" is not fully qualified; the MX record and EHLO need one: set hostname in the config file\n`,
       );
     }
-    for (const line of dnsRecords({ domain, hostname: config.hostname, keys: await ctx.dkim.keys(domain) })) say(line);
+    const m = config.mta_sts;
+    const mtaSts = { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx };
+    for (const line of dnsRecords({ domain, hostname: config.hostname, keys: await ctx.dkim.keys(domain), mtaSts })) {
+      say(line);
+    }
     return;
   }
   switch (`${command} ${sub ?? ''}`.trim()) {

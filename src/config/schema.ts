@@ -321,6 +321,59 @@ export const configSchema = z
         listen: z.array(listenAddress).default([]),
       })
       .prefault({}),
+    http: z
+      .strictObject({
+        /** Plain HTTP listeners (80 in production): ACME http-01 challenges. [] turns it off. */
+        listen: z.array(listenAddress).default(['127.0.0.1:8080']),
+        /** HTTPS listeners (443 in production): MTA-STS policies and ACME tls-alpn-01. [] turns it off. */
+        tls_listen: z.array(listenAddress).default(['127.0.0.1:8443']),
+        /** Simultaneous HTTP and HTTPS connections in total (each listener counts its own). */
+        max_connections: positiveInt.default(LIMITS.http.defaultMaxConnections),
+        /** Time for a request (TLS handshake and headers included); then the connection is closed. */
+        timeout: duration.default(LIMITS.http.defaultRequestTimeoutMs),
+      })
+      .prefault({}),
+    acme: z
+      .strictObject({
+        /** ACME directory (RFC 8555 §7.1.1), e.g. "https://acme-v02.api.letsencrypt.org/directory".
+         *  Empty (the default): no ACME. Excludes [tls] cert/key. */
+        directory_url: z
+          .string()
+          .refine((s) => s === '' || /^https?:\/\/[^\s]+$/.test(s), { message: 'not an http(s) URL' })
+          .default(''),
+        /** Contact address given to the CA (expiry notices); empty: none. */
+        email: z
+          .string()
+          .regex(/^$|^[^\s@]+@[A-Za-z0-9.-]+$/, 'not an email address')
+          .default(''),
+        /** More names for the certificate, besides the hostname and mta-sts./autoconfig. of every domain. */
+        domains: z.array(z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'not a host name')).default([]),
+        /** Renew this long before expiry (a third of the lifetime for certificates shorter than 3x this). */
+        renew_before: duration.prefault('30d'),
+        /** Challenge types in order of preference: "tls-alpn-01" (RFC 8737, on [http] tls_listen,
+         *  port 443) and "http-01" (RFC 8555 §8.3, on [http] listen, port 80). */
+        challenges: z
+          .array(z.enum(['tls-alpn-01', 'http-01']))
+          .min(1)
+          .default(['tls-alpn-01', 'http-01']),
+        /** How often the certificate and the names it needs are checked (with up to 10% jitter). */
+        check_interval: duration.prefault('12h'),
+        /** First wait after a failed request; it doubles per failure up to check_interval. */
+        retry_initial: duration.prefault('1m'),
+      })
+      .prefault({}),
+    mta_sts: z
+      .strictObject({
+        /** Policy mode (RFC 8461 §5): "none", "testing" (report only) or "enforce". */
+        mode: z.enum(['none', 'testing', 'enforce']).default('testing'),
+        /** How long senders cache the policy (RFC 8461 §3.2 max_age; at most 31557600 s). */
+        max_age: duration.prefault('7d').refine((ms) => ms >= 1000 && ms <= 31_557_600_000, {
+          message: 'max_age must be between 1s and 365.25d',
+        }),
+        /** MX names besides the hostname, e.g. "backup-mx.example.net" or "*.example.net". */
+        mx: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'not an MX name')).default([]),
+      })
+      .prefault({}),
     server: z
       .strictObject({
         /** On SIGTERM/SIGINT, how long transactions in flight may take before they get 421. */
@@ -337,6 +390,19 @@ export const configSchema = z
       })
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.acme.directory_url === '' || c.tls.cert === undefined, {
+    message: '[acme] directory_url and [tls] cert/key exclude each other: remove one (docs/acme.md)',
+    path: ['acme', 'directory_url'],
+  })
+  .refine(
+    (c) =>
+      c.acme.directory_url === '' ||
+      c.acme.challenges.every((t) => (t === 'http-01' ? c.http.listen : c.http.tls_listen).length > 0),
+    {
+      message: 'every challenge type needs its listener: http-01 [http] listen, tls-alpn-01 [http] tls_listen',
+      path: ['acme', 'challenges'],
+    },
+  );
 
 export type Config = z.output<typeof configSchema>;

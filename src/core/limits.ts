@@ -248,6 +248,29 @@ export const LIMITS = {
     /** Throttling state kept (pairs + addresses); the oldest entries go first. */
     maxThrottleEntries: 50_000,
   },
+  http: {
+    defaultMaxConnections: 256,
+    defaultRequestTimeoutMs: 10_000,
+    /** Largest request header block (node:http maxHeaderSize). */
+    maxHeaderSize: 8192,
+    /** Longest ClientHello read before the TLS handshake is handed over (tls/client-hello.ts):
+     *  a record header and a 16 KiB record, plus one more record for a fragmented hello. */
+    maxClientHelloBytes: 2 * (5 + 16_384),
+  },
+  acme: {
+    /** One ACME certificate request (account, order, challenges, finalize) may take this long. */
+    requestTimeoutMs: 5 * 60_000,
+    /** One HTTP request to the CA. */
+    httpTimeoutMs: 30_000,
+    /** acme-client's retries of one request (network error, 429, 5xx), waiting Retry-After or
+     *  n x httpRetryDelaySeconds. */
+    httpRetries: 2,
+    httpRetryDelaySeconds: 1,
+    /** Backoff of acme-client's polls for a valid status. */
+    pollMinMs: 250,
+    pollMaxMs: 10_000,
+    pollAttempts: 12,
+  },
   lifecycle: {
     defaultShutdownGraceMs: 15_000,
     /** Entries of the state directory and of the Maildir root (domains) whose owner is checked

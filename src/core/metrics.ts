@@ -67,3 +67,23 @@ export const authFailures = new Counter({
   labelNames: ['service'] as const,
   registers: [registry],
 });
+
+/** ACME (tls/acme.ts): certificate requests that failed (CA unreachable, challenge refused ...). */
+export const acmeFailures = new Counter({
+  name: 'arcline_acme_failures_total',
+  help: 'ACME certificate requests that failed',
+  registers: [registry],
+});
+
+export const acmeIssued = new Counter({
+  name: 'arcline_acme_certificates_issued_total',
+  help: 'Certificates obtained from the ACME CA',
+  registers: [registry],
+});
+
+/** Unix time (seconds) when the ACME certificate in use expires; 0 while there is none. */
+export const acmeCertificateExpiry = new Gauge({
+  name: 'arcline_acme_certificate_expiry_timestamp_seconds',
+  help: 'Expiry (notAfter) of the ACME certificate in use, as a Unix time; 0 while none was issued',
+  registers: [registry],
+});

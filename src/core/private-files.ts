@@ -8,7 +8,7 @@
 // (node:sqlite creates them with 0666 & ~umask) and the roots an operator may have created.
 
 import { chmodSync, closeSync, constants, lstatSync, mkdirSync, opendirSync, openSync, type Stats } from 'node:fs';
-import { chmod, lstat, readdir } from 'node:fs/promises';
+import { chmod, lstat, open, readdir, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 export const PRIVATE_FILE_MODE = 0o600;
@@ -118,5 +118,26 @@ export async function narrowModes(root: string, report: FixReport): Promise<void
       report.chmodded++;
     }
     if (st.isDirectory()) for (const name of await readdir(path)) stack.push(join(path, name));
+  }
+}
+
+/** Replaces `path` with `data` so that a crash leaves either the old or the new content, never a
+ *  mix: a 0600 temp file beside it, fsynced, renamed over it, then the directory fsynced. */
+export async function writePrivateFileAtomic(path: string, data: string | Buffer): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(PRIVATE_FILE_MODE);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

@@ -1,11 +1,19 @@
 // `arcline dns-records DOMAIN`: every record a domain needs for arcline, in zone-file syntax,
 // ready to paste. Pure: the caller passes the host name and the DKIM keys.
 //   MX (RFC 5321 §5.1), SPF (RFC 7208), DKIM (RFC 6376 §3.6.1), DMARC (RFC 7489 §6.1),
-//   SRV for submission and IMAP (RFC 6186, RFC 8314 §5.1).
+//   SRV for submission and IMAP (RFC 6186, RFC 8314 §5.1), MTA-STS (RFC 8461 §3.1) and TLS
+//   reporting (RFC 8460 §3), and the names the HTTPS listener serves (mta-sts., autoconfig.).
 
 import { type DkimKey, dkimZoneLine } from './dkim-keys.ts';
+import { type MtaStsSettings, mtaStsPolicy, mtaStsTxt, tlsRptTxt } from './mta-sts.ts';
 
-export function dnsRecords(opts: { domain: string; hostname: string; keys: readonly DkimKey[] }): string[] {
+export function dnsRecords(opts: {
+  domain: string;
+  hostname: string;
+  keys: readonly DkimKey[];
+  /** [mta_sts]: the _mta-sts id is a hash of the policy these settings give. */
+  mtaSts: MtaStsSettings;
+}): string[] {
   const d = `${opts.domain}.`;
   const h = `${opts.hostname}.`;
   const lines = [
@@ -34,6 +42,15 @@ export function dnsRecords(opts: { domain: string; hostname: string; keys: reado
     `_submission._tcp.${d} 3600 IN SRV 1 1 587 ${h}`,
     `_imaps._tcp.${d} 3600 IN SRV 0 1 993 ${h}`,
     `_imap._tcp.${d} 3600 IN SRV 1 1 143 ${h}`,
+    '; MTA-STS (RFC 8461): senders fetch the policy from https://mta-sts.<domain>/.well-known/mta-sts.txt,',
+    `; which this server serves (mode ${opts.mtaSts.mode}); the id changes whenever the policy does`,
+    `_mta-sts.${d} 3600 IN TXT "${mtaStsTxt(mtaStsPolicy(opts.hostname, opts.mtaSts))}"`,
+    '; TLS reporting (RFC 8460): senders report failed TLS sessions to postmaster',
+    `_smtp._tls.${d} 3600 IN TXT "${tlsRptTxt(opts.domain)}"`,
+    '; The names this server answers on HTTPS (MTA-STS policy, client autoconfiguration); with',
+    '; [acme] on, the certificate covers them, so they must point here before it is requested',
+    `mta-sts.${d} 3600 IN CNAME ${h}`,
+    `autoconfig.${d} 3600 IN CNAME ${h}`,
   );
   return lines;
 }

@@ -1,6 +1,7 @@
-// TLS certificates for every listener. Either the operator's PEM files ([tls] cert/key) or, when
-// none are configured, a self-signed pair generated on first start in {state}/tls/ and reused
-// after. `reload()` re-reads the files (SIGHUP); listeners subscribe with onChange and swap their
+// TLS certificates for every listener. Either the operator's PEM files ([tls] cert/key), or the
+// certificate ACME obtained ({state}/acme/certificate.pem, tls/acme.ts; the two exclude each
+// other, config/schema.ts), or, while there is neither, a self-signed pair generated on first
+// start in {state}/tls/ and reused after. `reload()` re-reads the files (SIGHUP); listeners subscribe with onChange and swap their
 // secure context, so established connections keep theirs and new ones get the new certificate.
 // A reload that fails (missing file, key not matching cert) keeps the old pair and reports why.
 
@@ -20,6 +21,9 @@ export interface TlsPair {
 export interface TlsSource {
   /** Configured files, or null for a generated self-signed pair. */
   readonly files: { readonly cert: string; readonly key: string } | null;
+  /** With ACME on: the file holding its key and chain (writeCombined); used when it exists and
+   *  is valid, otherwise the self-signed pair serves until the first issuance. */
+  readonly acmeFile?: string | null;
   readonly stateDir: string;
   readonly hostname: string;
 }
@@ -58,6 +62,18 @@ export class TlsManager {
 
 async function loadPair(source: TlsSource, log: Logger): Promise<TlsPair> {
   if (source.files) return readPair(source.files.cert, source.files.key);
+  if (source.acmeFile) {
+    try {
+      return await readCombined(source.acmeFile);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        log.warn(
+          { file: source.acmeFile, err: errorMessage(e) },
+          'ACME certificate unusable; serving the self-signed one',
+        );
+      }
+    }
+  }
   const dir = join(source.stateDir, 'tls');
   const certFile = join(dir, 'selfsigned-cert.pem');
   const keyFile = join(dir, 'selfsigned-key.pem');
@@ -77,9 +93,38 @@ async function loadPair(source: TlsSource, log: Logger): Promise<TlsPair> {
   await chmod(keyFile, 0o600);
   log.warn(
     { cert: certFile, hostname: source.hostname },
-    'generated a self-signed TLS certificate; configure [tls] cert and key for production',
+    source.acmeFile
+      ? 'generated a self-signed TLS certificate; it serves until ACME issues one'
+      : 'generated a self-signed TLS certificate; configure [tls] cert and key (or [acme]) for production',
   );
   return pair;
+}
+
+/** The ACME file: the private key's PEM block, then the certificate chain (one file, so that
+ *  one atomic rename replaces both). */
+export function combinePair(pair: TlsPair): string {
+  return `${pair.key.trim()}\n${pair.cert.trim()}\n`;
+}
+
+/** Reads a file written from combinePair; throws ENOENT (code) when it is missing. */
+export async function readCombined(file: string): Promise<TlsPair> {
+  const text = await readFile(file, 'utf8');
+  const end = /-----END [A-Z ]*PRIVATE KEY-----/.exec(text);
+  if (!end) throw new Error(`${file}: no private key`);
+  const pair = {
+    key: `${text.slice(0, end.index + end[0].length).trim()}\n`,
+    cert: `${text.slice(end.index + end[0].length).trim()}\n`,
+  };
+  checkPair(pair, file, file);
+  return pair;
+}
+
+function checkPair(pair: TlsPair, certFile: string, keyFile: string): void {
+  const x = new X509Certificate(pair.cert);
+  const pub = createPublicKey(createPrivateKey(pair.key)).export({ type: 'spki', format: 'der' });
+  if (!x.publicKey.export({ type: 'spki', format: 'der' }).equals(pub)) {
+    throw new Error(`the key in ${keyFile} does not match the certificate in ${certFile}`);
+  }
 }
 
 async function readPair(certFile: string, keyFile: string): Promise<TlsPair> {
@@ -91,11 +136,7 @@ async function readPair(certFile: string, keyFile: string): Promise<TlsPair> {
     throw new ArclineError('CONFIG', `TLS: cannot read certificate or key: ${errorMessage(e)}`, { cause: e });
   }
   try {
-    const x = new X509Certificate(cert);
-    const pub = createPublicKey(createPrivateKey(key)).export({ type: 'spki', format: 'der' });
-    if (!x.publicKey.export({ type: 'spki', format: 'der' }).equals(pub)) {
-      throw new Error(`the key in ${keyFile} does not match the certificate in ${certFile}`);
-    }
+    checkPair({ cert, key }, certFile, keyFile);
   } catch (e) {
     throw new ArclineError('CONFIG', `TLS: ${errorMessage(e)}`, { cause: e });
   }

@@ -119,3 +119,36 @@ test('[delivery] keys: relay must be host:port, the password file needs a user a
   assert.throws(() => parseConfigText('[delivery]\nretry_schedule = []\n', f), /delivery\.retry_schedule/);
   assert.throws(() => parseConfigText('[delivery]\nmx_tls = "dane"\n', f), /delivery\.mx_tls/);
 });
+
+test('[http], [acme] and [mta_sts]: defaults, and ACME excluding [tls] cert/key', () => {
+  const { config } = loadConfig(null);
+  assert.deepEqual(config.http.listen, ['127.0.0.1:8080']);
+  assert.deepEqual(config.http.tls_listen, ['127.0.0.1:8443']);
+  assert.equal(config.acme.directory_url, '');
+  assert.equal(config.acme.renew_before, 30 * 86_400_000);
+  assert.deepEqual(config.acme.challenges, ['tls-alpn-01', 'http-01']);
+  assert.equal(config.mta_sts.mode, 'testing');
+  assert.equal(config.mta_sts.max_age, 7 * 86_400_000);
+  const c = parseConfigText(
+    '[acme]\ndirectory_url = "https://acme.test/dir"\nemail = "ops@example.test"\nchallenges = ["http-01"]\n[mta_sts]\nmode = "enforce"\nmx = ["*.backup.test"]\n',
+    '/etc/arcline.toml',
+  );
+  assert.deepEqual(c.acme.challenges, ['http-01']);
+  assert.deepEqual(c.mta_sts.mx, ['*.backup.test']);
+  assert.match(
+    configError('[acme]\ndirectory_url = "https://acme.test/dir"\n[tls]\ncert = "/a.pem"\nkey = "/b.pem"'),
+    /acme\.directory_url: \[acme\] directory_url and \[tls\] cert\/key exclude each other/,
+  );
+  assert.match(configError('[acme]\ndirectory_url = "ftp://x"'), /acme\.directory_url: not an http\(s\) URL/);
+  assert.match(
+    configError('[acme]\ndirectory_url = "https://acme.test/dir"\n[http]\ntls_listen = []'),
+    /acme\.challenges: every challenge type needs its listener/,
+  );
+  parseConfigText(
+    '[acme]\ndirectory_url = "https://a.test/d"\nchallenges = ["http-01"]\n[http]\ntls_listen = []',
+    '/x.toml',
+  );
+  assert.match(configError('[acme]\nchallenges = ["dns-01"]'), /acme\.challenges\.0/);
+  assert.match(configError('[mta_sts]\nmode = "strict"'), /mta_sts\.mode/);
+  assert.match(configError('[mta_sts]\nmax_age = "400d"'), /mta_sts\.max_age: max_age must be between/);
+});

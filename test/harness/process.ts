@@ -55,7 +55,10 @@ export async function provisionAlice(configFile: string, text: string, password:
 /** Starts `arcline --config FILE serve`, with --allow-root unless told otherwise (tests run as
  *  root in CI; a config with [server] user drops to it all the same); resolves once it logged
  *  "ready". */
-export function spawnServer(configFile: string, opts: { allowRoot?: boolean } = {}): Promise<ServerProcess> {
+export function spawnServer(
+  configFile: string,
+  opts: { allowRoot?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<ServerProcess> {
   // ARCLINE_SERVER_NODE_ARGS: Node options for the server process only (benches: "--cpu-prof").
   const nodeArgs = (process.env.ARCLINE_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const args = [
@@ -66,7 +69,10 @@ export function spawnServer(configFile: string, opts: { allowRoot?: boolean } = 
     'serve',
     ...(opts.allowRoot === false ? [] : ['--allow-root']),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+  });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let pending = '';

@@ -158,6 +158,10 @@ sys.stdout.buffer.write(sig + msg)
       /^_dmarc\.example\.test\. 3600 IN TXT "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@example\.test"$/m,
       /^_submissions\._tcp\.example\.test\. 3600 IN SRV 0 1 465 mx\.test\.example\.$/m,
       /^_imaps\._tcp\.example\.test\. 3600 IN SRV 0 1 993 mx\.test\.example\.$/m,
+      /^_mta-sts\.example\.test\. 3600 IN TXT "v=STSv1; id=[0-9a-f]{20}"$/m,
+      /^_smtp\._tls\.example\.test\. 3600 IN TXT "v=TLSRPTv1; rua=mailto:postmaster@example\.test"$/m,
+      /^mta-sts\.example\.test\. 3600 IN CNAME mx\.test\.example\.$/m,
+      /^autoconfig\.example\.test\. 3600 IN CNAME mx\.test\.example\.$/m,
     ]) {
       assert.match(rec.stdout, re);
     }

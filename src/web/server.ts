@@ -1,0 +1,152 @@
+// The HTTP ([http] listen, port 80) and HTTPS ([http] tls_listen, port 443) listeners. One
+// node:http server answers both through the router (web/routes.ts); each listener is a plain TCP
+// server that bounds its connections and hands sockets over:
+//   - HTTP: straight to node:http.
+//   - HTTPS: first the ClientHello is read (tls/client-hello.ts, bounded in bytes and time) and
+//     put back, then the socket is wrapped in TLS with the context that handshake is owed:
+//       ALPN offers "acme-tls/1" -> the tls-alpn-01 challenge certificate for the SNI name, if a
+//         validation of that name is pending, else the connection is closed (RFC 8737 §3: the
+//         challenge certificate only in such a handshake, and such a handshake never gets
+//         the ordinary certificate or application data);
+//       anything else -> the server's certificate (TlsManager, followed across reloads), ALPN
+//         http/1.1, then node:http.
+//     Why not Node's SNICallback/ALPNCallback: SNICallback picks the secure context (the
+//     certificate) from the server name alone, without the ALPN list, and ALPNCallback can only
+//     pick a protocol, not a certificate; neither can make the choice depend on both. Reading the
+//     hello first makes it exact, and costs one bounded parse per connection.
+// Bounds: connections per listener ([http] max_connections), header size (LIMITS.http), and one
+// deadline ([http] timeout) for the handshake, the headers and the request.
+
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import { errorMessage } from '../core/errors.ts';
+import { LIMITS } from '../core/limits.ts';
+import { listenOn } from '../core/listen.ts';
+import type { Logger } from '../core/log.ts';
+import type { TlsManager } from '../tls/certs.ts';
+import { parseClientHello } from '../tls/client-hello.ts';
+import { hostOf, type Router } from './routes.ts';
+
+export interface WebDeps {
+  readonly log: Logger;
+  readonly tls: Pick<TlsManager, 'current' | 'onChange'>;
+  readonly router: Router;
+  /** tls-alpn-01 certificates by name (tls/acme.ts); null without ACME. */
+  readonly alpnChallenge: ((name: string) => tls.SecureContext | null) | null;
+  readonly maxConnections: number;
+  readonly timeoutMs: number;
+}
+
+const ACME_TLS_ALPN = 'acme-tls/1';
+
+export class WebServer {
+  readonly #deps: WebDeps;
+  readonly #http: Server;
+  readonly #listeners: net.Server[] = [];
+  #context: tls.SecureContext;
+  readonly #unsubscribe: () => void;
+
+  constructor(deps: WebDeps) {
+    this.#deps = deps;
+    this.#context = tls.createSecureContext(deps.tls.current);
+    this.#unsubscribe = deps.tls.onChange((p) => {
+      this.#context = tls.createSecureContext(p);
+    });
+    this.#http = createHttpServer(
+      {
+        maxHeaderSize: LIMITS.http.maxHeaderSize,
+        headersTimeout: deps.timeoutMs,
+        requestTimeout: deps.timeoutMs,
+        keepAliveTimeout: Math.min(5000, deps.timeoutMs),
+        connectionsCheckingInterval: Math.min(1000, deps.timeoutMs),
+      },
+      (req, res) => this.#request(req, res),
+    );
+    this.#http.timeout = deps.timeoutMs;
+    // No 'clientError' listener: node:http then answers 400, 408 or 431 and closes.
+  }
+
+  /** Binds the plain and the TLS listeners; resolves with their addresses, plain first. */
+  async listen(plain: readonly string[], secure: readonly string[]): Promise<AddressInfo[]> {
+    const bound: AddressInfo[] = [];
+    for (const [addrs, onSocket] of [
+      [plain, (s: net.Socket) => this.#http.emit('connection', s)],
+      [secure, (s: net.Socket) => this.#tlsConnection(s)],
+    ] as const) {
+      for (const a of addrs) {
+        const server = net.createServer(onSocket);
+        server.maxConnections = this.#deps.maxConnections;
+        this.#listeners.push(server);
+        bound.push(await listenOn(server, a));
+      }
+    }
+    return bound;
+  }
+
+  #request(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const request = {
+      method: req.method ?? '',
+      host: hostOf(req.headers.host),
+      path,
+      secure: (req.socket as tls.TLSSocket).encrypted === true,
+    };
+    this.#deps.router.handle(request).then(
+      (r) => res.writeHead(r.status, { ...r.headers, 'content-length': Buffer.byteLength(r.body) }).end(r.body),
+      (e: unknown) => {
+        this.#deps.log.error({ err: errorMessage(e), path }, 'http: request failed');
+        res.writeHead(500).end();
+      },
+    );
+  }
+
+  #tlsConnection(socket: net.Socket): void {
+    const max = LIMITS.http.maxClientHelloBytes;
+    const chunks: Buffer[] = [];
+    let length = 0;
+    socket.setTimeout(this.#deps.timeoutMs, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      const seen = Buffer.concat(chunks, length);
+      const hello = parseClientHello(seen, max);
+      if (hello.kind === 'more') return;
+      socket.off('data', onData);
+      socket.pause();
+      if (hello.kind === 'invalid') {
+        socket.destroy();
+        return;
+      }
+      socket.unshift(seen);
+      if (hello.alpn.includes(ACME_TLS_ALPN)) {
+        const context = hello.serverName ? this.#deps.alpnChallenge?.(hello.serverName) : null;
+        if (!context) {
+          socket.destroy();
+          return;
+        }
+        const t = new tls.TLSSocket(socket, { isServer: true, secureContext: context, ALPNProtocols: [ACME_TLS_ALPN] });
+        t.on('secure', () => t.end());
+        t.on('error', () => t.destroy());
+        this.#deps.log.debug({ name: hello.serverName }, 'tls-alpn-01: challenge certificate served');
+        return;
+      }
+      const t = new tls.TLSSocket(socket, {
+        isServer: true,
+        secureContext: this.#context,
+        ALPNProtocols: ['http/1.1'],
+      });
+      t.on('error', () => t.destroy());
+      this.#http.emit('connection', t);
+    };
+    socket.on('data', onData);
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe();
+    this.#http.closeAllConnections();
+    await Promise.all(this.#listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.#http.close();
+  }
+}
