@@ -20,6 +20,7 @@ import { createLogger, type Logger, logSink } from './core/log.ts';
 import { queueRecipients, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
+import { lockState, type StateLock } from './core/state-lock.ts';
 import type { Directory } from './directory/types.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { Networks } from './hygiene/networks.ts';
@@ -60,6 +61,8 @@ export interface StartOptions {
 /** Starts every configured service. Throws StartupError with a one-line reason. */
 export async function startServer(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   let ctx: Context;
+  // Held from before the databases open until after they close (core/state-lock.ts).
+  let lock: StateLock | undefined;
   // Inbound SMTP in threads (docs/architecture.md §8): they bind before privileges are dropped.
   const threads = smtpThreadCount(config);
   const smtpLog = log.child({ service: 'smtp' });
@@ -83,8 +86,10 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     if (bindPool && !poolBound) await bindPool();
     const me = currentAccount();
     log.info({ user: me.user, uid: me.uid, group: me.group, gid: me.gid }, 'running as');
+    lock = lockState(config.storage.state);
     ctx = await openContext(config, log);
   } catch (e) {
+    lock?.release();
     await pool?.close();
     await closePrebound();
     throw e;
@@ -96,7 +101,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     // is still in flight at that deadline), not the sum of the services' graces.
     const results = await Promise.allSettled(services.map((s) => s.close()));
     await closePrebound();
-    await ctx.close();
+    await ctx.close().finally(() => lock?.release());
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   };
   try {
