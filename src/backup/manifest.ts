@@ -95,6 +95,9 @@ export function parseManifest(text: string): Manifest {
   return m;
 }
 
+/** Files up to this size are read whole (most messages): fewer calls than a read loop. */
+const WHOLE = 1024 * 1024;
+
 /** Copies `from` to `to` (created 0600, O_EXCL), fsyncs it, and returns its size and SHA-256.
  *  Null when `from` does not exist (a file renamed or removed meanwhile). */
 export async function copyFileHashed(from: string, to: string): Promise<{ size: number; sha256: string } | null> {
@@ -108,7 +111,14 @@ export async function copyFileHashed(from: string, to: string): Promise<{ size: 
   try {
     const dst = await open(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
-      const r = await readHashed(src, (chunk) => dst.write(chunk));
+      let r: { size: number; sha256: string };
+      if ((await src.stat()).size <= WHOLE) {
+        const data = await src.readFile();
+        await dst.write(data, 0, data.length);
+        r = { size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+      } else {
+        r = await readHashed(src, (chunk) => dst.write(chunk), 0);
+      }
       await dst.sync();
       return r;
     } finally {
@@ -123,7 +133,7 @@ export async function copyFileHashed(from: string, to: string): Promise<{ size: 
 export async function hashFile(path: string): Promise<{ size: number; sha256: string }> {
   const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    return await readHashed(fh, null);
+    return await readHashed(fh, null, 0);
   } finally {
     await fh.close();
   }
@@ -133,12 +143,13 @@ export async function hashFile(path: string): Promise<{ size: number; sha256: st
 async function readHashed(
   fh: FileHandle,
   sink: ((chunk: Buffer) => Promise<unknown>) | null,
+  from: number,
 ): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   const buf = Buffer.allocUnsafe(256 * 1024);
   let size = 0;
   for (;;) {
-    const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, from + size);
     if (bytesRead === 0) break;
     const chunk = buf.subarray(0, bytesRead);
     hash.update(chunk);
