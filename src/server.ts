@@ -88,6 +88,10 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     log.info({ user: me.user, uid: me.uid, group: me.group, gid: me.gid }, 'running as');
     lock = lockState(config.storage.state);
     ctx = await openContext(config, log);
+    await ctx.store.openIndex().catch(async (e: unknown) => {
+      await ctx.close();
+      throw e;
+    });
   } catch (e) {
     lock?.release();
     await pool?.close();

@@ -11,7 +11,6 @@ import { takeBackup } from '../backup/take.ts';
 import type { Config } from '../config/schema.ts';
 import { ArclineError } from '../core/errors.ts';
 import { dropPrivileges } from '../core/privileges.ts';
-import { formatSize } from '../core/size.ts';
 import { LOCK_FILE, stateLocked } from '../core/state-lock.ts';
 import { planCli, prepareStorage } from '../run-as.ts';
 
@@ -35,7 +34,7 @@ export async function backupCommand(config: Config, dirArg: string, version: str
   const lines = [
     `backed up ${config.storage.state} and ${config.storage.maildir} to ${dir}`,
     `  ${m.databases.length} database(s) (${m.databases.map((d) => `${d.path.slice(6)} v${d.schema}`).join(', ')}), ` +
-      `${t.messages} message(s), ${t.files} file(s), ${formatSize(t.bytes)} in ${t.seconds.toFixed(1)} s`,
+      `${t.messages} message(s), ${t.files} file(s), ${megabytes(t.bytes)} in ${t.seconds.toFixed(1)} s`,
   ];
   if (t.expunged > 0 || t.dequeued > 0) {
     lines.push(
@@ -85,9 +84,13 @@ export async function restoreCommand(
   const m = await restoreBackup(dir, { state, maildir });
   lines.push(
     `restored ${dir} (backup of ${m.hostname}, ${m.created}, arcline ${m.arcline}) into ${state} and ${maildir}`,
-    `  ${m.totals.messages} message(s), ${m.files.length} file(s), ${formatSize(m.totals.bytes)}, checksums verified`,
+    `  ${m.totals.messages} message(s), ${m.files.length} file(s), ${megabytes(m.totals.bytes)}, checksums verified`,
   );
   return lines;
+}
+
+function megabytes(n: number): string {
+  return `${(n / 1e6).toFixed(1)} MB`;
 }
 
 /** Missing, or a directory with nothing in it but a lock file left by a server that stopped. */
