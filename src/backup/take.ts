@@ -176,7 +176,9 @@ interface StateListing {
 async function listState(root: string): Promise<StateListing> {
   const out: StateListing = { dirs: [], databases: [], files: [] };
   const walk = async (rel: string) => {
-    for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
+    const entries = await readdir(join(root, rel), { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
       const r = rel === '' ? e.name : `${rel}/${e.name}`;
       if (rel === '' && NOT_STATE.has(e.name)) continue;
       if (rel === 'queue') continue; // copied from the queue snapshot (copyQueue)
