@@ -28,7 +28,8 @@ export function lockState(stateDir: string): StateLock {
   const db = new DatabaseSync(path);
   try {
     db.exec(
-      'PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; ' +
+      // journal in memory: the lock's one write leaves no -journal file beside it
+      'PRAGMA busy_timeout = 0; PRAGMA journal_mode = MEMORY; PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; ' +
         'CREATE TABLE IF NOT EXISTS server (pid INTEGER NOT NULL, started INTEGER NOT NULL); DELETE FROM server;',
     );
     db.prepare('INSERT INTO server (pid, started) VALUES (?, ?)').run(process.pid, Date.now());
