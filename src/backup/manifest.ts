@@ -35,6 +35,7 @@ export interface Manifest {
   readonly version: typeof FORMAT_VERSION;
   /** The arcline version that took it. */
   readonly arcline: string;
+  /** When the databases were copied: the moment the backup shows (docs/backup.md). */
   readonly created: string;
   readonly hostname: string;
   /** Where the data was ([storage] state and maildir). */

@@ -30,7 +30,7 @@ import { constants, mkdirSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { ArclineError } from '../core/errors.ts';
+import { ArclineError, errorMessage, isArclineError } from '../core/errors.ts';
 import { ensurePrivateFileSync } from '../core/private-files.ts';
 import { schemaVersion } from '../core/sqlite.ts';
 import { LOCK_FILE } from '../core/state-lock.ts';
@@ -91,12 +91,17 @@ class Backup {
 
 export async function takeBackup(opts: BackupOptions): Promise<Manifest> {
   const started = performance.now();
-  await prepareTarget(opts.dir);
+  await prepareTarget(opts.dir).catch((e: unknown) => {
+    if (isArclineError(e)) throw e;
+    // EACCES most often: the backup is written as the server's account (docs/backup.md)
+    throw new ArclineError('CONFIG', `cannot write the backup to ${opts.dir}: ${errorMessage(e)}`);
+  });
   const b = new Backup(opts.dir);
   await b.mkdir('state');
   await b.mkdir('maildir');
   const state = await listState(opts.state);
   for (const rel of state.dirs) await b.mkdir(`state/${rel}`);
+  const snapshot = new Date();
   // 1. the databases, together, before anything they describe
   for (const rel of state.databases) b.databases.push(snapshotDatabase(join(opts.state, rel), b.out, `state/${rel}`));
   // 2. the queue's files
@@ -118,7 +123,7 @@ export async function takeBackup(opts: BackupOptions): Promise<Manifest> {
     format: FORMAT,
     version: FORMAT_VERSION,
     arcline: opts.version,
-    created: new Date().toISOString(),
+    created: snapshot.toISOString(),
     hostname: opts.hostname,
     source: { state: opts.state, maildir: opts.maildir },
     databases: b.databases,

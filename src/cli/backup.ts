@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { restoreBackup, verifyBackup } from '../backup/restore.ts';
 import { takeBackup } from '../backup/take.ts';
 import type { Config } from '../config/schema.ts';
-import { ArclineError } from '../core/errors.ts';
+import { ArclineError, errorMessage, isArclineError } from '../core/errors.ts';
 import { dropPrivileges } from '../core/privileges.ts';
 import { LOCK_FILE, stateLocked } from '../core/state-lock.ts';
 import { planCli, prepareStorage } from '../run-as.ts';
@@ -29,6 +29,10 @@ export async function backupCommand(config: Config, dirArg: string, version: str
     dir,
     hostname: config.hostname,
     version,
+  }).catch((e: unknown) => {
+    if (isArclineError(e) || !existsSync(dir)) throw e;
+    // A disk full, a file it may not read: what was written is no backup (it has no manifest).
+    throw new ArclineError('TEMPORARY', `backup failed: ${errorMessage(e)}; ${dir} is incomplete: remove it`);
   });
   const t = m.totals;
   const lines = [
