@@ -81,6 +81,13 @@ class Backup {
     this.dirs.push(rel);
   }
 
+  /** Removes a directory made for a folder that was gone when it came to be copied (it would
+   *  come back as a folder without new/ and cur/). */
+  async unmake(rel: string): Promise<void> {
+    await rmdir(join(this.out, rel));
+    this.dirs.splice(this.dirs.lastIndexOf(rel), 1);
+  }
+
   /** Copies one file; false when it is gone. */
   async copy(from: string, rel: string): Promise<boolean> {
     const r = await copyFileHashed(from, join(this.out, rel));
@@ -248,12 +255,12 @@ async function copyQueue(b: Backup, state: string): Promise<void> {
 }
 
 /** Copies a directory tree; Maildirs (new/ and cur/ side by side) by unique base. */
-async function copyTree(b: Backup, from: string, rel: string): Promise<void> {
+async function copyTree(b: Backup, from: string, rel: string): Promise<boolean> {
   const entries = await readdir(from, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return null; // a folder deleted meanwhile
+    if (e.code === 'ENOENT') return null; // a folder deleted (or renamed) meanwhile
     throw e;
   });
-  if (!entries) return;
+  if (!entries) return false;
   const names = new Set(entries.filter((e) => e.isDirectory()).map((e) => e.name));
   const maildir = names.has('new') && names.has('cur');
   if (maildir) {
@@ -264,14 +271,16 @@ async function copyTree(b: Backup, from: string, rel: string): Promise<void> {
   for (const e of entries) {
     if (e.isDirectory()) {
       if (maildir && (e.name === 'new' || e.name === 'cur' || e.name === 'tmp')) continue;
-      await b.mkdir(`${rel}/${e.name}`);
-      await copyTree(b, join(from, e.name), `${rel}/${e.name}`);
+      const sub = `${rel}/${e.name}`;
+      await b.mkdir(sub);
+      if (!(await copyTree(b, join(from, e.name), sub))) await b.unmake(sub);
     } else if (e.isFile()) files.push(e.name);
   }
   // After the messages: dovecot-keywords then names every letter they carry.
   await eachLimited(files, COPY_WIDTH, async (name) => {
     await b.copy(join(from, name), `${rel}/${name}`);
   });
+  return true;
 }
 
 type Where = { readonly sub: 'new' | 'cur'; readonly name: string };
