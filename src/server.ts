@@ -21,6 +21,7 @@ import { createLogger, type Logger, logSink } from './core/log.ts';
 import { queueRecipients, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
+import { lockState, type StateLock } from './core/state-lock.ts';
 import type { Directory } from './directory/types.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { Networks } from './hygiene/networks.ts';
@@ -68,6 +69,8 @@ export interface StartOptions {
 /** Starts every configured service. Throws StartupError with a one-line reason. */
 export async function startServer(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   let ctx: Context;
+  // Held from before the databases open until after they close (core/state-lock.ts).
+  let lock: StateLock | undefined;
   // Inbound SMTP in threads (docs/architecture.md §8): they bind before privileges are dropped.
   const threads = smtpThreadCount(config);
   const smtpLog = log.child({ service: 'smtp' });
@@ -91,8 +94,14 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     if (bindPool && !poolBound) await bindPool();
     const me = currentAccount();
     log.info({ user: me.user, uid: me.uid, group: me.group, gid: me.gid }, 'running as');
+    lock = lockState(config.storage.state);
     ctx = await openContext(config, log);
+    await ctx.store.openIndex().catch(async (e: unknown) => {
+      await ctx.close();
+      throw e;
+    });
   } catch (e) {
+    lock?.release();
     await pool?.close();
     await closePrebound();
     throw e;
@@ -104,7 +113,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     // is still in flight at that deadline), not the sum of the services' graces.
     const results = await Promise.allSettled(services.map((s) => s.close()));
     await closePrebound();
-    await ctx.close();
+    await ctx.close().finally(() => lock?.release());
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   };
   try {

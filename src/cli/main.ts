@@ -20,6 +20,7 @@ import { dnsRecords } from '../hygiene/dns-records.ts';
 import { type Context, openContext } from '../main.ts';
 import type { QueuedMessage, QueueId } from '../queue/types.ts';
 import { planCli, prepareStorage } from '../run-as.ts';
+import { backupCommand, restoreCommand } from './backup.ts';
 import { fixPermissions } from './fix-permissions.ts';
 import { runImport } from './import.ts';
 import { readLine, readPassword } from './password-input.ts';
@@ -42,6 +43,8 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
   import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--control DIR] [--replace-empty] [--dry-run]
   import passwd-file FILE [--domain D] [--dry-run]
+  backup DIR                              consistent copy of the state and Maildir (server may run)
+  restore DIR [--force] [--check]         bring a backup back into empty directories (server stopped)
   version | --version | help
 
 --config FILE (or ARCLINE_CONFIG) names the config file; default: embedded defaults.
@@ -93,6 +96,17 @@ export async function main(argv: string[]): Promise<number> {
       say(await fixPermissions(loaded.config));
       return 0;
     }
+    if (command === 'backup' || command === 'restore') {
+      if (sub === undefined || rest.length > 0) throw new UsageError(`${command}: DIR expected`);
+      if (command === 'backup' && (values.force || values.check)) throw new UsageError('backup: no options');
+      const flags = { force: values.force === true, check: values.check === true };
+      const lines =
+        command === 'backup'
+          ? await backupCommand(loaded.config, sub, version())
+          : await restoreCommand(loaded.config, sub, flags);
+      for (const line of lines) say(line);
+      return 0;
+    }
     const plan = planCli(loaded.config);
     prepareStorage(loaded.config, plan);
     if (plan.become) dropPrivileges(plan.become);
@@ -139,6 +153,8 @@ function parse(argv: string[]) {
       control: { type: 'string' },
       'replace-empty': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
+      force: { type: 'boolean' },
+      check: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },

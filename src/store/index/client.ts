@@ -93,6 +93,12 @@ export class IndexClient {
     this.#reader = new Lane(path);
   }
 
+  /** Opens (and migrates) the database now, not at the first query: the server calls it at
+   *  start, so an index it cannot use (a newer schema) stops start-up with the reason. */
+  open(): Promise<void> {
+    return this.#writer.ready();
+  }
+
   #write<K extends IndexOp>(op: K, ...args: Parameters<MailIndex[K]>): Promise<ReturnType<MailIndex[K]>> {
     if (this.#closed) return Promise.reject(new ArclineError('TEMPORARY', 'mail index is closed'));
     return this.#writer.call(op, args);

@@ -70,6 +70,12 @@ export class MaildirStore implements MessageStore {
     return importMailbox({ root: this.#root, index, syncer: this.#syncer }, account, mailbox, opts);
   }
 
+  /** Opens the mail index now (see IndexClient.open); the server calls it at start. */
+  async openIndex(): Promise<void> {
+    void this.accounts;
+    await this.#index?.open();
+  }
+
   usage(account: AccountId): Promise<number> {
     return this.quota.usage(account);
   }
