@@ -174,6 +174,11 @@ describe('the Debian package', { skip: !asRoot && 'needs root (dpkg -i)' }, () =
     );
     // Enabled for the next boot (no systemd runs here, so nothing was started).
     assert.match(await readlink(WANTS), /\/systemd\/system\/arcline\.service$/);
+    // Installed again (as an upgrade runs postinst): the same account, nothing else changed.
+    const again = sh('dpkg', ['-i', deb]);
+    assert.equal(again.code, 0, again.err);
+    assert.deepEqual(account('arcline'), arcline);
+    for (const dir of DATA_DIRS) assert.equal(((await lstat(dir)).mode & 0o7777).toString(8), '700');
   });
 
   test('systemd-analyze: verify prints nothing, security scores the unit 2.0 or less', () => {
@@ -209,6 +214,27 @@ describe('the Debian package', { skip: !asRoot && 'needs root (dpkg -i)' }, () =
       const r = sh('/usr/bin/arcline', ['--config', configFile, ...args], `${PASSWORD}\n`);
       assert.equal(r.code, 0, r.err);
     }
+
+    // As arcline itself (sudo -u arcline arcline ...) too; as anyone else, refused in one line.
+    const asUser = (user: string, group: string, ...args: string[]) =>
+      sh('setpriv', [
+        `--reuid=${user}`,
+        `--regid=${group}`,
+        '--init-groups',
+        '/usr/bin/arcline',
+        '--config',
+        configFile,
+        ...args,
+      ]);
+    const own = asUser('arcline', 'arcline', 'domain', 'list');
+    assert.equal(own.code, 0, own.err);
+    assert.match(own.out, /^example\.test /m);
+    const other = asUser('nobody', 'nogroup', 'domain', 'list');
+    assert.equal(other.code, 1);
+    assert.match(
+      other.err,
+      /^arcline: server\.user\/group is arcline:arcline but arcline runs as nobody:nogroup, and only root can change that/,
+    );
 
     // What systemd does with the unit: User=arcline, AmbientCapabilities= and
     // CapabilityBoundingSet=CAP_NET_BIND_SERVICE, NoNewPrivileges=yes.
