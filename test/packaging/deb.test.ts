@@ -15,8 +15,10 @@ import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readlink, realpath, rm, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { buildDeb, CONFIG_PATH, LIB_DIR, PACKAGE_NAME, UNIT_PATH } from '../../scripts/package-deb.ts';
 import { parseConfigText } from '../../src/config/load.ts';
+import { generateSelfSigned } from '../../src/tls/certs.ts';
 import { notOwnedBy, notPrivate, walk } from '../harness/files.ts';
 import { RawImap } from '../harness/imap-client.ts';
 import { freePrivilegedPort, spawnServer } from '../harness/process.ts';
@@ -62,6 +64,10 @@ function testConfig(shipped: string, dir: string, smtpPort: number): string {
     ['listen = ["[::]:25"]', `listen = ["127.0.0.1:${smtpPort}"]\nreverse_lookup = false`],
     [/"\[::\]:\d+"/g, '"127.0.0.1:0"'],
     ['"127.0.0.1:9425"', '"127.0.0.1:0"'],
+    [
+      '# [tls]\n# cert = "/etc/arcline/tls/fullchain.pem"\n# key = "/etc/arcline/tls/privkey.pem"',
+      `[tls]\ncert = "${dir}/tls/fullchain.pem"\nkey = "${dir}/tls/privkey.pem"`,
+    ],
   ];
   let text = shipped;
   for (const [from, to] of edits) {
@@ -202,6 +208,18 @@ describe('the Debian package', { skip: !asRoot && 'needs root (dpkg -i)' }, () =
       await mkdir(join(dir, d), { mode: 0o700 });
       await chown(join(dir, d), arcline.uid, arcline.gid);
     }
+    // The certificate as the certbot deploy hook of docs/deployment.md leaves it: a copy of the
+    // key readable by the group arcline, in a directory only root writes.
+    const pair = await generateSelfSigned('mx.test.example');
+    await mkdir(join(dir, 'tls'), { mode: 0o750 });
+    await chown(join(dir, 'tls'), 0, arcline.gid);
+    for (const [name, text, mode] of [
+      ['fullchain.pem', pair.cert, 0o644],
+      ['privkey.pem', pair.key, 0o640],
+    ] as const) {
+      await writeFile(join(dir, 'tls', name), text, { mode });
+      await chown(join(dir, 'tls', name), 0, arcline.gid);
+    }
     const port = await freePrivilegedPort();
     const configFile = join(dir, 'arcline.toml');
     await writeFile(configFile, testConfig(await readFile(CONFIG_PATH, 'utf8'), dir, port));
@@ -279,6 +297,19 @@ describe('the Debian package', { skip: !asRoot && 'needs root (dpkg -i)' }, () =
       const fetched = (await client.cmd('FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]')).join('\n');
       assert.match(fetched, /Subject: through the package/);
       client.close();
+
+      // IMAPS with that certificate, read by arcline through its group.
+      const tls = await new Promise<TLSSocket>((resolve, reject) => {
+        const socket = tlsConnect({
+          port: srv.ports.imap?.[1] as number,
+          host: '127.0.0.1',
+          rejectUnauthorized: false,
+        });
+        socket.once('secureConnect', () => resolve(socket));
+        socket.once('error', reject);
+      });
+      assert.equal((tls.getPeerCertificate().subject as { CN?: string }).CN, 'mx.test.example');
+      tls.destroy();
 
       // systemctl reload: SIGHUP re-reads the TLS pair.
       srv.child.kill('SIGHUP');
