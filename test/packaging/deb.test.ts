@@ -107,10 +107,13 @@ describe('the Debian package', { skip: !asRoot && 'needs root (dpkg -i)' }, () =
   /** The data directories the install made (removed after the test, whatever happened). */
   let madeDirs: string[] = [];
   let deb = '';
+  /** Whether this test installs the package (and so cleans up after it). */
+  let ours = false;
 
   before(
     async (t) => {
       assert.ok(!installed(), `${PACKAGE_NAME} is installed on this machine: this test would purge it`);
+      ours = true;
       hadAccount = account('arcline') !== null;
       madeDirs = [];
       for (const d of DATA_DIRS) if (!(await lstat(d).catch(() => null))) madeDirs.push(d);
@@ -130,10 +133,12 @@ describe('the Debian package', { skip: !asRoot && 'needs root (dpkg -i)' }, () =
   );
 
   after(async () => {
-    if (installed() || sh('dpkg-query', ['-W', PACKAGE_NAME]).code === 0) sh('dpkg', ['--purge', PACKAGE_NAME]);
-    if (!hadAccount && account('arcline')) {
-      sh('userdel', ['arcline']);
-      sh('groupdel', ['arcline']);
+    if (ours) {
+      if (sh('dpkg-query', ['-W', PACKAGE_NAME]).code === 0) sh('dpkg', ['--purge', PACKAGE_NAME]);
+      if (!hadAccount && account('arcline')) {
+        sh('userdel', ['arcline']);
+        sh('groupdel', ['arcline']);
+      }
     }
     for (const d of [...dirs, ...madeDirs]) await rm(d, { recursive: true, force: true });
   });
