@@ -3,6 +3,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/arcline.js', import.meta.url));
@@ -54,22 +55,17 @@ export async function provisionAlice(configFile: string, text: string, password:
 
 /** Starts `arcline --config FILE serve`, with --allow-root unless told otherwise (tests run as
  *  root in CI; a config with [server] user drops to it all the same); resolves once it logged
- *  "ready". */
+ *  "ready". `command`: the program and its first arguments instead of this Node on bin/arcline.js
+ *  (the installed package's `arcline`, run through setpriv); `env`: added to this environment. */
 export function spawnServer(
   configFile: string,
-  opts: { allowRoot?: boolean; env?: NodeJS.ProcessEnv } = {},
+  opts: { allowRoot?: boolean; command?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ServerProcess> {
   // ARCLINE_SERVER_NODE_ARGS: Node options for the server process only (benches: "--cpu-prof").
   const nodeArgs = (process.env.ARCLINE_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const args = [
-    ...nodeArgs,
-    BIN,
-    '--config',
-    configFile,
-    'serve',
-    ...(opts.allowRoot === false ? [] : ['--allow-root']),
-  ];
-  const child = spawn(process.execPath, args, {
+  const [cmd = process.execPath, ...first] = opts.command ?? [process.execPath, ...nodeArgs, BIN];
+  const args = [...first, '--config', configFile, 'serve', ...(opts.allowRoot === false ? [] : ['--allow-root'])];
+  const child = spawn(cmd, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
@@ -105,4 +101,21 @@ export function spawnServer(
     });
     exited.then(({ code }) => reject(new Error(`server exited with ${code} before ready: ${stderr}`)));
   });
+}
+
+/** A free port below 1024 on loopback (only root or CAP_NET_BIND_SERVICE may bind it). */
+export async function freePrivilegedPort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 600 + Math.floor(Math.random() * 400);
+    const s = net.createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
+  throw new Error('no free port below 1024');
 }

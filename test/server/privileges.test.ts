@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { notOwnedBy, notPrivate, walk } from '../harness/files.ts';
 import { RawImap } from '../harness/imap-client.ts';
-import { BIN, runCli, type ServerProcess, spawnServer } from '../harness/process.ts';
+import { BIN, freePrivilegedPort, runCli, type ServerProcess, spawnServer } from '../harness/process.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
 import { envelope, RawSmtp } from '../harness/smtp-client.ts';
 import { waitUntil } from '../harness/submit.ts';
@@ -71,23 +71,6 @@ async function idsOf(pid: number): Promise<{ uid: number[]; gid: number[]; group
   const field = (name: string) =>
     (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
   return { uid: field('Uid'), gid: field('Gid'), groups: field('Groups') };
-}
-
-/** A free port below 1024 on loopback (only root may bind it). */
-async function freePrivilegedPort(): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = 600 + Math.floor(Math.random() * 400);
-    const s = net.createServer();
-    const ok = await new Promise<boolean>((resolve) => {
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (ok) {
-      await new Promise((r) => s.close(r));
-      return port;
-    }
-  }
-  throw new Error('no free port below 1024');
 }
 
 async function deliver(port: number, to: string): Promise<void> {
