@@ -42,3 +42,12 @@ export function mappedIPv4(nibbles: string): string | null {
   if (!nibbles.startsWith(MAPPED_PREFIX)) return null;
   return (nibbles.slice(24).match(/../g) ?? []).map((h) => Number.parseInt(h, 16)).join('.');
 }
+
+/** A peer's address as we show and log it: an IPv4 client reaching a dual-stack ("[::]")
+ *  listener arrives as ::ffff:a.b.c.d and is shown as a.b.c.d (RFC 4291 §2.5.5.2), so that
+ *  Received headers, logs and policies see one form; anything else unchanged, '' when unknown. */
+export function peerAddress(raw: string | undefined): string {
+  if (raw === undefined) return '';
+  if (raw.length > 7 && raw.slice(0, 7).toLowerCase() === '::ffff:' && isIPv4(raw.slice(7))) return raw.slice(7);
+  return raw;
+}

@@ -24,6 +24,7 @@ import type { Config } from '../config/schema.ts';
 import { CrlfNormalizer } from '../core/crlf.ts';
 import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
@@ -159,7 +160,7 @@ export class Connection implements SessionDeps, OutputBounds {
     this.#source = socket;
     this.#secure = secure;
     this.#deps = deps;
-    this.#ip = raw.remoteAddress ?? '';
+    this.#ip = peerAddress(raw.remoteAddress);
     this.#log = deps.log.child({ conn: newId('c') });
     this.#out = new Output(socket, this);
     this.#session = new Session(this);

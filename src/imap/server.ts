@@ -16,6 +16,7 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
 import { ConnectionCounter, type Refusal } from '../core/connection-limits.ts';
 import { errorMessage } from '../core/errors.ts';
+import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
@@ -97,7 +98,7 @@ export class ImapServer {
       raw.destroy();
       return;
     }
-    const ip = raw.remoteAddress ?? '';
+    const ip = peerAddress(raw.remoteAddress);
     const refusal = this.#counter.admit(ip);
     this.#track(raw, ip, refusal === null);
     // A plain connection gets its own error listener (Connection, synchronously below).

@@ -24,6 +24,7 @@
 import { isUtf8 } from 'node:buffer';
 import type net from 'node:net';
 import tls from 'node:tls';
+import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import { isReply, type SmtpSession } from './context.ts';
 import type { Client, ConnectionGate } from './gate.ts';
@@ -110,7 +111,7 @@ export class SmtpConnection implements SmtpSession {
     this.id = client.id;
     this.secure = secure;
     if (secure) this.#setTlsInfo(socket as tls.TLSSocket);
-    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remoteAddress = peerAddress(socket.remoteAddress);
     this.remotePort = socket.remotePort ?? 0;
     this.localPort = socket.localPort ?? 0;
     client.conn = { terminate: (r) => this.terminate(r), destroy: () => this.#destroy() };

@@ -38,6 +38,7 @@ import {
   LocalErrorMemory,
 } from '../core/connection-limits.ts';
 import { newId } from '../core/ids.ts';
+import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { REPLIES, type SmtpReplyError } from './replies.ts';
@@ -237,7 +238,7 @@ export class ConnectionGate {
     first: boolean,
   ): void {
     if (socket.destroyed) return;
-    const ip = socket.remoteAddress ?? '';
+    const ip = peerAddress(socket.remoteAddress);
     if (this.#closing) {
       this.#refuse(socket, secure, REPLIES.shuttingDown());
       return;

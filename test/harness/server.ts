@@ -81,6 +81,8 @@ function testDefaults(extra: string): string {
 export async function startTestServer(
   opts: {
     smtp?: string;
+    /** The address of the SMTP listener instead of 127.0.0.1:0 (e.g. "[::ffff:127.0.0.1]:0"). */
+    smtpListen?: string;
     server?: string;
     domains?: string[];
     users?: string[];
@@ -105,6 +107,8 @@ export async function startTestServer(
       `[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]${typeof opts.submission === 'string' ? `\n${opts.submission}` : ''}`,
     );
   }
+  if (opts.smtpListen)
+    text = text.replace('[smtp]\nlisten = ["127.0.0.1:0"]', `[smtp]\nlisten = ["${opts.smtpListen}"]`);
   if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);
   // Cheap hashes for test users (bcrypt cost 4) unless a test asks for a scheme: the default,
   // Argon2id at 64 MiB, has tests of its own (test/auth/hashing.test.ts).

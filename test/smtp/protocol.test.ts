@@ -8,7 +8,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { startTestServer, type TestServer } from '../harness/server.ts';
-import { RawSmtp } from '../harness/smtp-client.ts';
+import { envelope, RawSmtp } from '../harness/smtp-client.ts';
 
 const PASSWORD = 'secret-password';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -187,5 +187,28 @@ describe('connection slots (issue #12)', () => {
       [],
     );
     assert.equal(greetings.length, 100);
+  });
+});
+
+describe('SMTP on a dual-stack listener', () => {
+  test('an IPv4 client shows as a.b.c.d, not ::ffff:a.b.c.d, in Received and the logs', async () => {
+    // A socket bound to an IPv4-mapped address gets IPv4 peers as ::ffff:a.b.c.d, as "[::]:25"
+    // (the package's listener) does, without listening on every interface in a test.
+    const t = await startTestServer({ smtpListen: '[::ffff:127.0.0.1]:0', users: ['alice@example.test'] });
+    try {
+      const c = await RawSmtp.connect(t.port, '127.0.0.1');
+      await envelope(c, 'x@remote.example', ['alice@example.test']);
+      assert.equal((await c.cmd('DATA')).code, 354);
+      c.write('Subject: mapped\r\n\r\nx\r\n.\r\n');
+      assert.equal((await c.read()).code, 250);
+      c.close();
+      const [msg] = (await t.messages('alice@example.test')).map((b) => b.toString());
+      assert.match(msg ?? '', /^Received: from client\.example \(\[127\.0\.0\.1\]\)/m);
+      assert.doesNotMatch(msg ?? '', /ffff/i);
+      const connect = await t.logged((l) => l.msg === 'smtp connect');
+      assert.equal(connect.ip, '127.0.0.1');
+    } finally {
+      await t.stop();
+    }
   });
 });
