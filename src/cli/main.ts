@@ -186,6 +186,11 @@ async function run(
         `arcline: warning: the hostname "${config.hostname}" is not fully qualified; the MX record and EHLO need one: set hostname in the config file\n`,
       );
     }
+    if (config.http.tls_listen.length === 0) {
+      process.stderr.write(
+        'arcline: warning: [http] tls_listen is off, so the MTA-STS policy is not served: publish the _mta-sts record once HTTPS listens on 443\n',
+      );
+    }
     const m = config.mta_sts;
     const mtaSts = { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx };
     for (const line of dnsRecords({ domain, hostname: config.hostname, keys: await ctx.dkim.keys(domain), mtaSts })) {
