@@ -262,10 +262,6 @@ export const LIMITS = {
     requestTimeoutMs: 5 * 60_000,
     /** One HTTP request to the CA. */
     httpTimeoutMs: 30_000,
-    /** acme-client's retries of one request (network error, 429, 5xx), waiting Retry-After or
-     *  n x httpRetryDelaySeconds. */
-    httpRetries: 2,
-    httpRetryDelaySeconds: 1,
     /** Backoff of acme-client's polls for a valid status. */
     pollMinMs: 250,
     pollMaxMs: 10_000,

@@ -90,15 +90,10 @@ export class AcmeManager implements AcmeChallenges {
     this.#deps = deps;
     this.#dir = join(deps.stateDir, 'acme');
     this.#random = deps.random ?? Math.random;
-    // A CA that accepts the connection and then says nothing must not hold a check forever; and
-    // acme-client's own retries of a failed request (network errors, 429, 5xx; Retry-After is
-    // honoured) stay short, since a failed check is retried on our backoff schedule anyway.
+    // A CA that accepts the connection and then says nothing must not hold a check forever
+    // (axios defaults, the configuration acme-client documents through `acme.axios`). Its own
+    // retries of a failed request (429, 5xx, Retry-After honoured) stay as the library sets them.
     acme.axios.defaults.timeout = LIMITS.acme.httpTimeoutMs;
-    const settings = (acme.axios.defaults as { acmeSettings?: Record<string, number> }).acmeSettings;
-    if (settings) {
-      settings.retryMaxAttempts = LIMITS.acme.httpRetries;
-      settings.retryDefaultDelay = LIMITS.acme.httpRetryDelaySeconds;
-    }
   }
 
   httpChallenge(token: string): string | null {
