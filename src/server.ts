@@ -12,6 +12,8 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { MetricsServer } from './admin/metrics-http.ts';
+import { createApiApp } from './api/app.ts';
+import { metricStats } from './api/summary.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -203,7 +205,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     services.push(metrics);
     const metricsAt = await listenOrExplain('metrics', config.metrics.listen, (a) => metrics.listen(a));
     for (const a of metricsAt) log.info({ service: 'metrics', address: a.address, port: a.port }, 'listening');
-    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls);
+    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls, authenticator);
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
@@ -235,6 +237,7 @@ async function startWeb(
   log: Logger,
   ctx: Context,
   tls: TlsManager,
+  authenticator: Authenticator,
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
   const a = config.acme;
@@ -263,10 +266,25 @@ async function startWeb(
     ),
   );
   if (acme) router.add(acmeHttpRoute((t) => acme.httpChallenge(t)));
+  const api = createApiApp({
+    ops: ctx.ops,
+    store: ctx.store,
+    dkim: ctx.dkim,
+    dkimDefaults: config.dkim,
+    queue: ctx.queue,
+    access: ctx.access,
+    authenticator,
+    log: log.child({ service: 'http' }),
+    hostname: config.hostname,
+    mtaSts: { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx },
+    dns: createPromiseResolver(config.dns.servers),
+    stats: metricStats(new Date()),
+  });
   const web = new WebServer({
     log: log.child({ service: 'http' }),
     tls,
     router,
+    api,
     alpnChallenge: acme ? (n) => acme.alpnChallenge(n) : null,
     maxConnections: config.http.max_connections,
     timeoutMs: config.http.timeout,

@@ -24,6 +24,7 @@ import { backupCommand, restoreCommand } from './backup.ts';
 import { fixPermissions } from './fix-permissions.ts';
 import { runImport } from './import.ts';
 import { readLine, readPassword } from './password-input.ts';
+import { tokenCommand } from './token.ts';
 
 const USAGE = `usage: arcline [--config FILE] COMMAND
 
@@ -40,6 +41,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   allow add USER SENDER | del USER SENDER | list USER
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
   dns-records DOMAIN
+  token add --role admin|readonly|domain:D|user:ADDR [--name N] | list | del ID   admin API tokens
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
   import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--control DIR] [--replace-empty] [--dry-run]
   import passwd-file FILE [--domain D] [--dry-run]
@@ -111,6 +113,8 @@ export async function main(argv: string[]): Promise<number> {
     prepareStorage(loaded.config, plan);
     if (plan.become) dropPrivileges(plan.become);
     ctx = await openContext(loaded.config, silentLogger());
+    if (command === 'token')
+      return await tokenCommand(ctx, sub, rest, values, say, (m) => new UsageError(m)).then(() => 0);
     if (command === 'import') {
       return (await runImport(ctx, sub, rest, values, say, (m) => new UsageError(m))) ? 0 : 1;
     }
@@ -155,6 +159,8 @@ function parse(argv: string[]) {
       'dry-run': { type: 'boolean' },
       force: { type: 'boolean' },
       check: { type: 'boolean' },
+      role: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },

@@ -1,0 +1,77 @@
+// GET /api/v1/summary: the dashboard's figures (admin, readonly, domain admins).
+
+import { createRoute, z } from '@hono/zod-openapi';
+import type { AccountId } from '../core/ids.ts';
+import { queueAttempts, smtpMessages } from '../core/metrics.ts';
+import { authorize } from './auth.ts';
+import { type ApiApp, type ApiDeps, json, PROBLEMS, SECURITY } from './common.ts';
+
+const count = z.number().int();
+const Summary = z
+  .object({
+    domains: count,
+    users: count,
+    aliases: count,
+    queue: z.object({ total: count, deferred: count, held: count }),
+    disk: z.object({ mailBytes: count }),
+    since: z.string().openapi({ format: 'date-time', description: 'When the server started' }),
+    smtp: z.object({ accepted: count, rejected: count }),
+    delivered: count,
+  })
+  .openapi('Summary');
+
+export function summaryRoutes(app: ApiApp, deps: ApiDeps): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/summary',
+      tags: ['summary'],
+      summary: 'Counts, queue, disk use and traffic since the server started',
+      security: SECURITY,
+      responses: { 200: json(Summary, 'Summary'), ...PROBLEMS },
+    }),
+    async (c) => {
+      if (c.get('caller').role.kind === 'user') authorize(c, { admin: true }, false);
+      const domains = await deps.ops.listDomains();
+      const users = await deps.ops.listUsers();
+      let mailBytes = 0;
+      for (const u of users) mailBytes += await deps.store.usage(u.accountId as AccountId);
+      const queued = deps.queue.list();
+      const stats = await deps.stats();
+      return c.json(
+        {
+          domains: domains.length,
+          users: users.length,
+          aliases: domains.reduce((n, d) => n + d.aliases, 0),
+          queue: {
+            total: queued.length,
+            deferred: queued.filter((m) => !m.held && m.recipients.some((r) => r.attempts > 0 && r.state === 'queued'))
+              .length,
+            held: queued.filter((m) => m.held).length,
+          },
+          disk: { mailBytes },
+          since: stats.since.toISOString(),
+          smtp: { accepted: stats.accepted, rejected: stats.rejected },
+          delivered: stats.delivered,
+        },
+        200,
+      );
+    },
+  );
+}
+
+/** The summary's traffic figures from this process's metrics (core/metrics.ts): messages
+ *  accepted by SMTP and submission, remote deliveries. Nothing counts SMTP refusals yet, so
+ *  `rejected` is 0 until a counter of replies by class exists. */
+export function metricStats(since: Date): ApiDeps['stats'] {
+  const sum = async (
+    m: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> },
+    match = (_: Record<string, unknown>) => true,
+  ) => (await m.get()).values.filter((v) => match(v.labels)).reduce((n, v) => n + v.value, 0);
+  return async () => ({
+    since,
+    accepted: await sum(smtpMessages),
+    rejected: 0,
+    delivered: await sum(queueAttempts, (l) => l.result === 'sent'),
+  });
+}
