@@ -44,16 +44,18 @@ export function bearer(deps: ApiDeps): MiddlewareHandler<ApiEnv> {
     const header = c.req.header('authorization');
     if (header === undefined) throw new Problem(401, 'unauthorized', 'an Authorization: Bearer token is needed');
     const m = BEARER.exec(header);
-    const gate = throttle.gate(ip, null);
-    if (gate.kind === 'refuse') {
-      deps.log.warn({ service: 'http', ip, user: '(token)', failures: gate.pairFailures }, 'auth refused');
-      throw new Problem(429, 'throttled', 'too many failed authentications from this address; try later');
-    }
-    if (gate.waitMs > 0) await sleep(gate.waitMs);
+    // Verified first (cheap, constant time): a valid token is never slowed down by failures
+    // of others behind the same address; failures are slowed and, past the limit, refused.
     const token = m ? deps.access.verify(m[1] as string) : null;
     if (!token) {
-      throttle.failed(ip, null);
       const user = (m && TOKEN_ID.exec(m[1] as string)?.[1]) ?? '(token)';
+      const gate = throttle.gate(ip, null);
+      if (gate.kind === 'refuse') {
+        deps.log.warn({ service: 'http', ip, user, failures: gate.pairFailures }, 'auth refused');
+        throw new Problem(429, 'throttled', 'too many failed authentications from this address; try later');
+      }
+      if (gate.waitMs > 0) await sleep(gate.waitMs);
+      throttle.failed(ip, null);
       deps.log.info({ service: 'http', ip, user, reason: 'token' }, 'auth failed');
       throw new Problem(401, 'unauthorized', 'the token is not valid (unknown, revoked or expired)');
     }
