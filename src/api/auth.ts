@@ -36,8 +36,8 @@ export function clientIp(c: Context<ApiEnv>): string {
 
 /** Authenticates every /api/v1/ request but the login; sets `caller`. */
 export function bearer(deps: ApiDeps): MiddlewareHandler<ApiEnv> {
-  const throttle = deps.authenticator.throttle;
   return async (c, next) => {
+    const throttle = deps.authenticator.throttle;
     const ip = clientIp(c);
     c.set('ip', ip);
     if (c.req.path === '/api/v1/login') return next();
@@ -143,6 +143,7 @@ export function authRoutes(app: ApiApp, deps: ApiDeps): void {
       path: '/api/v1/login',
       tags: ['auth'],
       summary: 'Log in with a user password; returns a 12 h session token (role user)',
+      security: [],
       request: { body: jsonBody(Login) },
       responses: { 200: json(Session, 'Session token'), ...PROBLEMS },
     }),

@@ -14,6 +14,7 @@ const tokens: Record<string, string> = {};
 interface Reply {
   status: number;
   type: string;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON answers of many shapes, asserted field by field
   body: any;
 }
 
