@@ -54,7 +54,10 @@ export function bearer(deps: ApiDeps): MiddlewareHandler<ApiEnv> {
         deps.log.warn({ service: 'http', ip, user, failures: gate.pairFailures }, 'auth refused');
         throw new Problem(429, 'throttled', 'too many failed authentications from this address; try later');
       }
-      if (gate.waitMs > 0) await sleep(gate.waitMs);
+      if (gate.waitMs > 0) {
+        deps.log.debug({ service: 'http', ip, user, delay_ms: gate.waitMs }, 'auth delayed');
+        await sleep(gate.waitMs);
+      }
       throttle.failed(ip, null);
       deps.log.info({ service: 'http', ip, user, reason: 'token' }, 'auth failed');
       throw new Problem(401, 'unauthorized', 'the token is not valid (unknown, revoked or expired)');

@@ -59,6 +59,8 @@ export class WebServer {
     this.#unsubscribe = deps.tls.onChange((p) => {
       this.#context = tls.createSecureContext(p);
     });
+    // @hono/node-server puts its lighter Request/Response (subclasses of Node's) in globalThis
+    // when the listener is made; with that turned off hono's 204 answers fail on Node 24.
     const api = deps.api ? getRequestListener(deps.api.fetch) : null;
     this.#http = createHttpServer(
       {
