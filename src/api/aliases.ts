@@ -1,7 +1,6 @@
 // /api/v1/aliases: aliases of local domains, each a source and its set of destinations.
 
-import { createRoute, z } from '@hono/zod-openapi';
-import { isArclineError } from '../core/errors.ts';
+import { z } from '@hono/zod-openapi';
 import { authorize, roleDomain } from './auth.ts';
 import {
   Address,
@@ -12,9 +11,9 @@ import {
   ListQuery,
   listOf,
   NO_CONTENT,
-  PROBLEMS,
   page,
-  SECURITY,
+  removeIfThere,
+  secured,
 } from './common.ts';
 
 const Alias = z.object({ source: z.string(), destinations: z.array(z.string()) }).openapi('Alias');
@@ -29,14 +28,13 @@ const tags = ['aliases'];
 
 export function aliasRoutes(app: ApiApp, deps: ApiDeps): void {
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/aliases',
       tags,
       summary: 'List aliases (a domain admin: its domain)',
-      security: SECURITY,
       request: { query: ListQuery.extend({ domain: z.string().min(1).max(253).optional() }) },
-      responses: { 200: json(listOf(Alias, 'AliasList'), 'Aliases'), ...PROBLEMS },
+      responses: { 200: json(listOf(Alias, 'AliasList'), 'Aliases') },
     }),
     async (c) => {
       const query = c.req.valid('query');
@@ -58,17 +56,16 @@ export function aliasRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'put',
       path: '/api/v1/aliases/{source}',
       tags,
       summary: 'Create an alias or replace its destinations',
-      security: SECURITY,
       request: {
         params: SourceParam,
         body: jsonBody(z.strictObject({ destinations: z.array(Address).min(1).max(1000) })),
       },
-      responses: { 200: json(Alias, 'The alias'), ...PROBLEMS },
+      responses: { 200: json(Alias, 'The alias') },
     }),
     async (c) => {
       const { source } = c.req.valid('param');
@@ -78,23 +75,18 @@ export function aliasRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'delete',
       path: '/api/v1/aliases/{source}',
       tags,
       summary: 'Delete an alias (204, also when absent)',
-      security: SECURITY,
       request: { params: SourceParam },
-      responses: { 204: NO_CONTENT, ...PROBLEMS },
+      responses: { 204: NO_CONTENT },
     }),
     async (c) => {
       const { source } = c.req.valid('param');
       authorize(c, { user: source }, true);
-      try {
-        await deps.ops.deleteAlias(source);
-      } catch (e) {
-        if (!isArclineError(e, 'NOT_FOUND')) throw e;
-      }
+      await removeIfThere(() => deps.ops.deleteAlias(source));
       return c.body(null, 204);
     },
   );

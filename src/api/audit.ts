@@ -2,9 +2,9 @@
 // newest first: who (token name or id, or the user of a session), role, from (client address),
 // what (action and target), result (HTTP status), when.
 
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { authorize } from './auth.ts';
-import { type ApiApp, type ApiDeps, json, ListQuery, listOf, PROBLEMS, Problem, SECURITY } from './common.ts';
+import { type ApiApp, type ApiDeps, json, ListQuery, listOf, Problem, secured } from './common.ts';
 
 const Entry = z
   .object({
@@ -20,14 +20,13 @@ const Entry = z
 
 export function auditRoutes(app: ApiApp, deps: ApiDeps): void {
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/audit',
       tags: ['audit'],
       summary: 'The audit log, newest first',
-      security: SECURITY,
       request: { query: ListQuery },
-      responses: { 200: json(listOf(Entry, 'AuditList'), 'Entries'), ...PROBLEMS },
+      responses: { 200: json(listOf(Entry, 'AuditList'), 'Entries') },
     }),
     (c) => {
       const role = c.get('caller').role.kind;

@@ -3,10 +3,11 @@
 // zod schemas reused across resources (the single source of the OpenAPI document).
 
 import type { HttpBindings } from '@hono/node-server';
-import { type OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, type OpenAPIHono, type RouteConfig, z } from '@hono/zod-openapi';
 import type { AccessStore, Role } from '../admin/access.ts';
 import type { AdminOps } from '../admin/operations.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
+import { isArclineError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { DkimAlgorithm, DkimKeyStore } from '../hygiene/dkim-keys.ts';
 import type { MtaStsSettings } from '../hygiene/mta-sts.ts';
@@ -129,6 +130,20 @@ export const jsonBody = <T extends z.ZodType>(schema: T) => ({
 
 export const NO_CONTENT = { description: 'Done' } as const;
 export const SECURITY = [{ bearer: [] }];
+
+/** A route behind the Bearer token, with every problem answer documented. */
+export function secured<R extends Omit<RouteConfig, 'security'>>(r: R) {
+  return createRoute({ ...r, security: SECURITY, responses: { ...r.responses, ...PROBLEMS } });
+}
+
+/** Idempotent DELETE: runs `remove`, taking "it is not there" (NOT_FOUND) as done. */
+export async function removeIfThere(remove: () => Promise<unknown>): Promise<void> {
+  try {
+    await remove();
+  } catch (e) {
+    if (!isArclineError(e, 'NOT_FOUND')) throw e;
+  }
+}
 
 export const ListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(100).openapi({ description: '1..500, default 100' }),

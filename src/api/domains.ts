@@ -1,8 +1,8 @@
 // /api/v1/domains: domains, their catch-all, their DKIM keys and the DNS records they need (with
 // whether each is published now, looked up through the configured resolvers).
 
-import { createRoute, z } from '@hono/zod-openapi';
-import { ArclineError, isArclineError } from '../core/errors.ts';
+import { z } from '@hono/zod-openapi';
+import { ArclineError } from '../core/errors.ts';
 import type { DomainInfo } from '../directory/types.ts';
 import { type DkimKey, dkimTxtValue } from '../hygiene/dkim-keys.ts';
 import { dnsRecords } from '../hygiene/dns-records.ts';
@@ -17,9 +17,9 @@ import {
   ListQuery,
   listOf,
   NO_CONTENT,
-  PROBLEMS,
   page,
-  SECURITY,
+  removeIfThere,
+  secured,
 } from './common.ts';
 import { lookupRecord, parseZoneLine } from './dns-check.ts';
 
@@ -73,14 +73,13 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
   };
 
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/domains',
       tags,
       summary: 'List domains (a domain admin sees its own)',
-      security: SECURITY,
       request: { query: ListQuery },
-      responses: { 200: json(listOf(Domain, 'DomainList'), 'Domains'), ...PROBLEMS },
+      responses: { 200: json(listOf(Domain, 'DomainList'), 'Domains') },
     }),
     async (c) => {
       const only = roleDomain(c);
@@ -93,14 +92,13 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/domains/{name}',
       tags,
       summary: 'One domain',
-      security: SECURITY,
       request: { params: DomainParam },
-      responses: { 200: json(Domain, 'The domain'), ...PROBLEMS },
+      responses: { 200: json(Domain, 'The domain') },
     }),
     async (c) => {
       const { name } = c.req.valid('param');
@@ -109,14 +107,13 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'put',
       path: '/api/v1/domains/{name}',
       tags,
       summary: 'Create a domain (201), or 200 when it exists; body {}',
-      security: SECURITY,
       request: { params: DomainParam, body: { content: { 'application/json': { schema: z.strictObject({}) } } } },
-      responses: { 200: json(Domain, 'It existed'), 201: json(Domain, 'Created'), ...PROBLEMS },
+      responses: { 200: json(Domain, 'It existed'), 201: json(Domain, 'Created') },
     }),
     async (c) => {
       const { name } = c.req.valid('param');
@@ -128,14 +125,13 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'delete',
       path: '/api/v1/domains/{name}',
       tags,
       summary: 'Delete an empty domain (204, also when absent; 409 while it has users or aliases)',
-      security: SECURITY,
       request: { params: DomainParam },
-      responses: { 204: NO_CONTENT, ...PROBLEMS },
+      responses: { 204: NO_CONTENT },
     }),
     async (c) => {
       const { name } = c.req.valid('param');
@@ -151,14 +147,13 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'put',
       path: '/api/v1/domains/{name}/catchall',
       tags,
       summary: 'Set or remove (null) the catch-all address',
-      security: SECURITY,
       request: { params: DomainParam, body: jsonBody(z.strictObject({ target: Address.nullable() })) },
-      responses: { 200: json(Domain, 'The domain'), ...PROBLEMS },
+      responses: { 200: json(Domain, 'The domain') },
     }),
     async (c) => {
       const { name } = c.req.valid('param');
@@ -168,14 +163,13 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/domains/{name}/dns',
       tags,
       summary: 'The DNS records the domain needs, and whether each is published now',
-      security: SECURITY,
       request: { params: DomainParam },
-      responses: { 200: json(z.object({ records: z.array(DnsRecord) }), 'Records'), ...PROBLEMS },
+      responses: { 200: json(z.object({ records: z.array(DnsRecord) }), 'Records') },
     }),
     async (c) => {
       const { name } = c.req.valid('param');
@@ -193,14 +187,13 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/domains/{name}/dkim',
       tags,
       summary: 'DKIM keys of the domain, with their DNS record value',
-      security: SECURITY,
       request: { params: DomainParam },
-      responses: { 200: json(listOf(Dkim, 'DkimKeyList'), 'Keys'), ...PROBLEMS },
+      responses: { 200: json(listOf(Dkim, 'DkimKeyList'), 'Keys') },
     }),
     async (c) => {
       const { name } = c.req.valid('param');
@@ -210,12 +203,11 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'post',
       path: '/api/v1/domains/{name}/dkim',
       tags,
       summary: 'Generate a DKIM key ([dkim] selector and algorithm unless given); 409 if the selector exists',
-      security: SECURITY,
       request: {
         params: DomainParam,
         body: {
@@ -229,7 +221,7 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
           },
         },
       },
-      responses: { 201: json(Dkim, 'The new key'), ...PROBLEMS },
+      responses: { 201: json(Dkim, 'The new key') },
     }),
     async (c) => {
       const { name } = c.req.valid('param');
@@ -244,24 +236,19 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'delete',
       path: '/api/v1/domains/{name}/dkim/{selector}',
       tags,
       summary: 'Delete a DKIM key (204, also when absent)',
-      security: SECURITY,
       request: { params: DkimParam },
-      responses: { 204: NO_CONTENT, ...PROBLEMS },
+      responses: { 204: NO_CONTENT },
     }),
     async (c) => {
       const { name, selector } = c.req.valid('param');
       authorize(c, { domain: name }, true);
       const d = await existing(name);
-      try {
-        await deps.dkim.remove(d.name, selector);
-      } catch (e) {
-        if (!isArclineError(e, 'NOT_FOUND')) throw e;
-      }
+      await removeIfThere(() => deps.dkim.remove(d.name, selector));
       return c.body(null, 204);
     },
   );

@@ -1,11 +1,11 @@
 // /api/v1/queue: the outbound queue (admin; readonly may look): list, show, retry, hold,
 // release, delete. A held message is not attempted until released (queue/store.ts hold()).
 
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { ArclineError } from '../core/errors.ts';
 import type { QueuedMessage, QueueId } from '../queue/types.ts';
 import { authorize } from './auth.ts';
-import { type ApiApp, type ApiDeps, json, ListQuery, listOf, NO_CONTENT, PROBLEMS, page, SECURITY } from './common.ts';
+import { type ApiApp, type ApiDeps, json, ListQuery, listOf, NO_CONTENT, page, secured } from './common.ts';
 
 const Queued = z
   .object({
@@ -50,14 +50,13 @@ export function queueRoutes(app: ApiApp, deps: ApiDeps): void {
     return m;
   };
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/queue',
       tags,
       summary: 'Messages waiting for delivery (held ones too)',
-      security: SECURITY,
       request: { query: ListQuery },
-      responses: { 200: json(listOf(Queued, 'QueueList'), 'Queue'), ...PROBLEMS },
+      responses: { 200: json(listOf(Queued, 'QueueList'), 'Queue') },
     }),
     (c) => {
       authorize(c, { admin: true }, false);
@@ -74,14 +73,13 @@ export function queueRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/queue/{id}',
       tags,
       summary: 'One queued message',
-      security: SECURITY,
       request: { params: IdParam },
-      responses: { 200: json(Queued, 'The message'), ...PROBLEMS },
+      responses: { 200: json(Queued, 'The message') },
     }),
     (c) => {
       authorize(c, { admin: true }, false);
@@ -90,7 +88,7 @@ export function queueRoutes(app: ApiApp, deps: ApiDeps): void {
   );
   for (const action of ['retry', 'hold', 'release'] as const) {
     app.openapi(
-      createRoute({
+      secured({
         method: 'post',
         path: `/api/v1/queue/{id}/${action}`,
         tags,
@@ -100,9 +98,8 @@ export function queueRoutes(app: ApiApp, deps: ApiDeps): void {
             : action === 'hold'
               ? 'Keep it from delivery until released'
               : 'Release a held message',
-        security: SECURITY,
         request: { params: IdParam },
-        responses: { 200: json(Queued, 'The message'), ...PROBLEMS },
+        responses: { 200: json(Queued, 'The message') },
       }),
       (c) => {
         authorize(c, { admin: true }, true);
@@ -115,14 +112,13 @@ export function queueRoutes(app: ApiApp, deps: ApiDeps): void {
     );
   }
   app.openapi(
-    createRoute({
+    secured({
       method: 'delete',
       path: '/api/v1/queue/{id}',
       tags,
       summary: 'Delete a message without a bounce (204, also when absent)',
-      security: SECURITY,
       request: { params: IdParam },
-      responses: { 204: NO_CONTENT, ...PROBLEMS },
+      responses: { 204: NO_CONTENT },
     }),
     async (c) => {
       authorize(c, { admin: true }, true);

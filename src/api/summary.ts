@@ -1,10 +1,10 @@
 // GET /api/v1/summary: the dashboard's figures (admin, readonly, domain admins).
 
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import type { AccountId } from '../core/ids.ts';
 import { queueAttempts, smtpMessages } from '../core/metrics.ts';
 import { authorize } from './auth.ts';
-import { type ApiApp, type ApiDeps, json, PROBLEMS, SECURITY } from './common.ts';
+import { type ApiApp, type ApiDeps, json, secured } from './common.ts';
 
 const count = z.number().int();
 const Summary = z
@@ -22,13 +22,12 @@ const Summary = z
 
 export function summaryRoutes(app: ApiApp, deps: ApiDeps): void {
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/summary',
       tags: ['summary'],
       summary: 'Counts, queue, disk use and traffic since the server started',
-      security: SECURITY,
-      responses: { 200: json(Summary, 'Summary'), ...PROBLEMS },
+      responses: { 200: json(Summary, 'Summary') },
     }),
     async (c) => {
       if (c.get('caller').role.kind === 'user') authorize(c, { admin: true }, false);

@@ -1,21 +1,10 @@
 // /api/v1/tokens (admin; readonly may list): API tokens, shown once at creation, stored hashed
 // (admin/access.ts); the same rules as `arcline token`.
 
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { checkRoleTarget, formatRole, parseRole } from '../admin/access.ts';
 import { authorize } from './auth.ts';
-import {
-  type ApiApp,
-  type ApiDeps,
-  json,
-  jsonBody,
-  ListQuery,
-  listOf,
-  NO_CONTENT,
-  PROBLEMS,
-  page,
-  SECURITY,
-} from './common.ts';
+import { type ApiApp, type ApiDeps, json, jsonBody, ListQuery, listOf, NO_CONTENT, page, secured } from './common.ts';
 
 const Token = z
   .object({
@@ -30,14 +19,13 @@ const tags = ['tokens'];
 
 export function tokenRoutes(app: ApiApp, deps: ApiDeps): void {
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/tokens',
       tags,
       summary: 'API tokens (never their secrets)',
-      security: SECURITY,
       request: { query: ListQuery },
-      responses: { 200: json(listOf(Token, 'TokenList'), 'Tokens'), ...PROBLEMS },
+      responses: { 200: json(listOf(Token, 'TokenList'), 'Tokens') },
     }),
     (c) => {
       authorize(c, { admin: true }, false);
@@ -60,12 +48,11 @@ export function tokenRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'post',
       path: '/api/v1/tokens',
       tags,
       summary: 'Create a token; the answer is the only time it is shown',
-      security: SECURITY,
       request: {
         body: jsonBody(
           z.strictObject({
@@ -76,7 +63,6 @@ export function tokenRoutes(app: ApiApp, deps: ApiDeps): void {
       },
       responses: {
         201: json(z.object({ id: z.string(), token: z.string() }).openapi('NewToken'), 'Created'),
-        ...PROBLEMS,
       },
     }),
     async (c) => {
@@ -89,12 +75,11 @@ export function tokenRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'delete',
       path: '/api/v1/tokens/{id}',
       tags,
       summary: 'Revoke a token (204, also when absent)',
-      security: SECURITY,
       request: {
         params: z.object({
           id: z
@@ -104,7 +89,7 @@ export function tokenRoutes(app: ApiApp, deps: ApiDeps): void {
             .openapi({ param: { name: 'id', in: 'path' } }),
         }),
       },
-      responses: { 204: NO_CONTENT, ...PROBLEMS },
+      responses: { 204: NO_CONTENT },
     }),
     (c) => {
       authorize(c, { admin: true }, true);

@@ -1,8 +1,8 @@
 // /api/v1/users: users (create, password, quota, enable/disable, delete) and their allowlists.
 // A disabled user cannot log in (IMAP, submission, this API); mail to it is still accepted.
 
-import { createRoute, z } from '@hono/zod-openapi';
-import { ArclineError, isArclineError } from '../core/errors.ts';
+import { z } from '@hono/zod-openapi';
+import { ArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { UserInfo } from '../directory/types.ts';
 import { authorize, roleDomain } from './auth.ts';
@@ -14,10 +14,10 @@ import {
   ListQuery,
   listOf,
   NO_CONTENT,
-  PROBLEMS,
   Problem,
   page,
-  SECURITY,
+  removeIfThere,
+  secured,
 } from './common.ts';
 
 const User = z
@@ -66,14 +66,13 @@ export function userRoutes(app: ApiApp, deps: ApiDeps): void {
   };
 
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/users',
       tags,
       summary: 'List users (a domain admin: its domain; a user: itself)',
-      security: SECURITY,
       request: { query: ListQuery.extend({ domain: z.string().min(1).max(253).optional() }) },
-      responses: { 200: json(listOf(User, 'UserList'), 'Users'), ...PROBLEMS },
+      responses: { 200: json(listOf(User, 'UserList'), 'Users') },
     }),
     async (c) => {
       const query = c.req.valid('query');
@@ -91,14 +90,13 @@ export function userRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/users/{address}',
       tags,
       summary: 'One user',
-      security: SECURITY,
       request: { params: UserParam },
-      responses: { 200: json(User, 'The user'), ...PROBLEMS },
+      responses: { 200: json(User, 'The user') },
     }),
     async (c) => {
       const { address } = c.req.valid('param');
@@ -107,14 +105,13 @@ export function userRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'put',
       path: '/api/v1/users/{address}',
       tags,
       summary: 'Create (201, password required) or update (200) a user',
-      security: SECURITY,
       request: { params: UserParam, body: jsonBody(UserBody) },
-      responses: { 200: json(User, 'Updated'), 201: json(User, 'Created'), ...PROBLEMS },
+      responses: { 200: json(User, 'Updated'), 201: json(User, 'Created') },
     }),
     async (c) => {
       const { address } = c.req.valid('param');
@@ -138,14 +135,13 @@ export function userRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'put',
       path: '/api/v1/users/{address}/password',
       tags,
       summary: 'Change the password (a user may change its own)',
-      security: SECURITY,
       request: { params: UserParam, body: jsonBody(z.strictObject({ password: Password })) },
-      responses: { 204: NO_CONTENT, ...PROBLEMS },
+      responses: { 204: NO_CONTENT },
     }),
     async (c) => {
       const { address } = c.req.valid('param');
@@ -155,14 +151,13 @@ export function userRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'delete',
       path: '/api/v1/users/{address}',
       tags,
       summary: 'Delete a user (204, also when absent); purge=true removes the Maildir too',
-      security: SECURITY,
       request: { params: UserParam, query: z.strictObject({ purge: z.enum(['true', 'false']).default('false') }) },
-      responses: { 204: NO_CONTENT, ...PROBLEMS },
+      responses: { 204: NO_CONTENT },
     }),
     async (c) => {
       const { address } = c.req.valid('param');
@@ -174,16 +169,14 @@ export function userRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'get',
       path: '/api/v1/users/{address}/allow',
       tags,
       summary: "The user's allowlist (senders whose mail skips Junk filing)",
-      security: SECURITY,
       request: { params: UserParam, query: ListQuery },
       responses: {
         200: json(listOf(z.object({ sender: z.string() }).openapi('AllowedSender'), 'AllowList'), 'Entries'),
-        ...PROBLEMS,
       },
     }),
     async (c) => {
@@ -197,14 +190,13 @@ export function userRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'put',
       path: '/api/v1/users/{address}/allow/{sender}',
       tags,
       summary: 'Allow a sender address or domain (idempotent)',
-      security: SECURITY,
       request: { params: AllowParam },
-      responses: { 204: NO_CONTENT, ...PROBLEMS },
+      responses: { 204: NO_CONTENT },
     }),
     async (c) => {
       const { address, sender } = c.req.valid('param');
@@ -214,25 +206,20 @@ export function userRoutes(app: ApiApp, deps: ApiDeps): void {
     },
   );
   app.openapi(
-    createRoute({
+    secured({
       method: 'delete',
       path: '/api/v1/users/{address}/allow/{sender}',
       tags,
       summary: 'Remove a sender from the allowlist (204, also when absent)',
-      security: SECURITY,
       request: { params: AllowParam },
-      responses: { 204: NO_CONTENT, ...PROBLEMS },
+      responses: { 204: NO_CONTENT },
     }),
     async (c) => {
       const { address, sender } = c.req.valid('param');
       authorize(c, { user: address, self: true }, true);
       const u = await existing(address);
-      try {
-        await deps.ops.deleteAllowedSender(u.address, sender);
-      } catch (e) {
-        // The user exists (above): NOT_FOUND here is the entry, already absent.
-        if (!isArclineError(e, 'NOT_FOUND')) throw e;
-      }
+      // The user exists (above): NOT_FOUND here is the entry, already absent.
+      await removeIfThere(() => deps.ops.deleteAllowedSender(u.address, sender));
       return c.body(null, 204);
     },
   );
