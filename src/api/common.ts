@@ -151,6 +151,9 @@ export const ListQuery = z.strictObject({
   q: z.string().max(200).optional().openapi({ description: 'Substring filter (case-insensitive)' }),
 });
 
+/** A list that may be narrowed to one domain (`?domain=`). */
+export const DomainListQuery = ListQuery.extend({ domain: z.string().min(1).max(253).optional() });
+
 export const listOf = <T extends z.ZodType>(item: T, name: string) =>
   z.object({ items: z.array(item), next: z.string().nullable() }).openapi(name);
 

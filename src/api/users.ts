@@ -9,6 +9,7 @@ import { authorize, roleDomain } from './auth.ts';
 import {
   type ApiApp,
   type ApiDeps,
+  DomainListQuery,
   json,
   jsonBody,
   ListQuery,
@@ -71,7 +72,7 @@ export function userRoutes(app: ApiApp, deps: ApiDeps): void {
       path: '/api/v1/users',
       tags,
       summary: 'List users (a domain admin: its domain; a user: itself)',
-      request: { query: ListQuery.extend({ domain: z.string().min(1).max(253).optional() }) },
+      request: { query: DomainListQuery },
       responses: { 200: json(listOf(User, 'UserList'), 'Users') },
     }),
     async (c) => {
