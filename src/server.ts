@@ -274,7 +274,7 @@ async function startWeb(
     queue: ctx.queue,
     access: ctx.access,
     authenticator,
-    log: log.child({ service: 'http' }),
+    log: log.child({ component: 'api' }),
     hostname: config.hostname,
     mtaSts: { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx },
     dns: createPromiseResolver(config.dns.servers),

@@ -34,6 +34,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   user del ADDR [--purge]
   user passwd ADDR [--password-stdin]
   user quota ADDR SIZE|none
+  user disable ADDR | enable ADDR          a disabled user cannot log in; its mail is still accepted
   user list [DOMAIN]
   alias add SRC DST... | del SRC [DST...] | list [DOMAIN]
   catchall set DOMAIN ADDR|none
@@ -255,13 +256,19 @@ async function run(
       noMore(2);
       await ops.setQuota(args[0] as string, args[1] === 'none' ? null : sizeOrThrow(args[1] as string));
       return say(`quota of ${args[0]} set to ${args[1]}`);
+    case 'user disable':
+    case 'user enable':
+      need(1, 'ADDR');
+      noMore(1);
+      await ops.setEnabled(args[0] as string, sub === 'enable');
+      return say(`${args[0]} ${sub}d`);
     case 'user list': {
       noMore(1);
       const rows: string[][] = [];
       for (const u of await ops.listUsers(args[0])) {
         const used = await ctx.store.usage(u.accountId).catch(() => null);
         rows.push([
-          u.address,
+          u.enabled ? u.address : `${u.address} (disabled)`,
           used === null ? '-' : formatSize(used),
           u.quotaBytes === null ? 'unlimited' : formatSize(u.quotaBytes),
           u.createdAt.toISOString().replace(/\.\d+Z$/, 'Z'),

@@ -67,6 +67,10 @@ describe('admin API', () => {
     const line = await s.logged((l) => l.msg === 'auth failed' && l.service === 'http');
     assert.equal(line.ip, '127.0.0.1');
     assert.equal(line.reason, 'token');
+    assert.equal(line.user, '0123456789abcdef');
+    // The documented fail2ban filter (docs/security.md) matches it.
+    const failregex = /^\{.*"service":"(?:imap|submission|http)","ip":"(?<host>[0-9a-fA-F.:]+)",.*"msg":"auth failed"/;
+    assert.equal(failregex.exec(JSON.stringify(line))?.groups?.host, '127.0.0.1');
     assert.deepEqual((await call('GET', '/api/v1/me', as('admin'))).body.role, 'admin');
     const d = await call('GET', '/api/v1/me', as('domain'));
     assert.deepEqual({ ...d.body, tokenId: 'x' }, { role: 'domain', domain: 'example.test', user: null, tokenId: 'x' });
@@ -380,7 +384,7 @@ describe('admin API', () => {
     problem(await call('GET', '/api/v1/audit', as('user')), 403);
   });
 
-  test('arcline token add|list|del through the real CLI', async () => {
+  test('arcline token add|list|del, user disable|enable through the real CLI', async () => {
     const add = await runCli(['--config', s.configFile, 'token', 'add', '--role', 'readonly', '--name', 'grafana']);
     assert.equal(add.code, 0, add.stderr);
     const token = add.stdout.trim();
@@ -393,5 +397,14 @@ describe('admin API', () => {
     problem(await call('GET', '/api/v1/me', token), 401);
     const bad = await runCli(['--config', s.configFile, 'token', 'add', '--role', 'user:nobody@example.test']);
     assert.equal(bad.code, 1);
+    // The CLI and the API share the rules and the row: disabled by one, seen by the other.
+    assert.equal((await runCli(['--config', s.configFile, 'user', 'disable', 'bob@example.test'])).code, 0);
+    assert.equal((await call('GET', '/api/v1/users/bob@example.test', as('admin'))).body.enabled, false);
+    assert.match(
+      (await runCli(['--config', s.configFile, 'user', 'list', 'example.test'])).stdout,
+      /bob@example\.test \(disabled\)/,
+    );
+    assert.equal((await runCli(['--config', s.configFile, 'user', 'enable', 'bob@example.test'])).code, 0);
+    assert.equal((await call('GET', '/api/v1/users/bob@example.test', as('admin'))).body.enabled, true);
   });
 });
