@@ -62,6 +62,11 @@ export function bearer(deps: ApiDeps): MiddlewareHandler<ApiEnv> {
       deps.log.info({ service: 'http', ip, user, reason: 'token' }, 'auth failed');
       throw new Problem(401, 'unauthorized', 'the token is not valid (unknown, revoked or expired)');
     }
+    // A user's token (a session, or user:ADDR) ends with the user: deleted or disabled, it is
+    // refused at once, as its IMAP login would be.
+    if (token.role.kind === 'user' && !(await deps.ops.getUser(token.role.user))?.enabled) {
+      throw new Problem(401, 'unauthorized', 'the user of this token is disabled or gone');
+    }
     const caller: Caller = {
       role: token.role,
       tokenId: token.id,

@@ -63,7 +63,14 @@ test('disabled user: no IMAP login, no API login, mail still accepted; enabled a
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
       body: JSON.stringify({ enabled }),
     });
+  const session = s.admin.access.create({
+    role: { kind: 'user', user: 'bob@example.test' },
+    kind: 'session',
+    ttlMs: 60_000,
+  });
+  assert.equal((await get('/api/v1/me', session.token)).status, 200);
   assert.equal((await put(false)).status, 200);
+  assert.equal((await get('/api/v1/me', session.token)).status, 401, 'a disabled user loses its sessions');
   const { client } = await RawImap.connect(s.imapPort);
   assert.match((await client.cmd('LOGIN bob@example.test secret-password')).at(-1) ?? '', /NO/);
   client.close();
@@ -78,6 +85,7 @@ test('disabled user: no IMAP login, no API login, mail still accepted; enabled a
   assert.equal(replies.at(-1)?.code, 250);
   smtp.close();
   assert.equal((await put(true)).status, 200);
+  assert.equal((await get('/api/v1/me', session.token)).status, 200);
   const again = await RawImap.connect(s.imapPort);
   assert.match((await again.client.cmd('LOGIN bob@example.test secret-password')).at(-1) ?? '', /OK/);
   again.client.close();
