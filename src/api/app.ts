@@ -13,7 +13,7 @@ import { formatRole } from '../admin/access.ts';
 import { errorMessage, isArclineError } from '../core/errors.ts';
 import { aliasRoutes } from './aliases.ts';
 import { auditRoutes } from './audit.ts';
-import { authRoutes, bearer } from './auth.ts';
+import { authRoutes, bearer, clientIp } from './auth.ts';
 import { type ApiApp, type ApiDeps, type ApiEnv, Problem, problemResponse } from './common.ts';
 import { domainRoutes } from './domains.ts';
 import { queueRoutes } from './queue.ts';
@@ -62,6 +62,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     }),
   );
   app.use('/api/*', async (c, next) => {
+    c.set('ip', clientIp(c));
     const hasBody = Number(c.req.header('content-length') ?? 0) > 0 || c.req.header('transfer-encoding') !== undefined;
     const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
     if (hasBody && type !== 'application/json') {
