@@ -112,9 +112,9 @@ export class WebServer {
       void route(null);
       return;
     }
-    readBody(req, LIMITS.http.maxBodyBytes).then((body) => {
-      if (body) void route(body);
-      else answer({ ...text(413, 'request body too large\n'), headers: { connection: 'close' } });
+    void readBody(req, LIMITS.http.maxBodyBytes).then((body) => {
+      if (body === 'too large') answer({ ...text(413, 'request body too large\n'), headers: { connection: 'close' } });
+      else if (body !== 'aborted') void route(body);
     });
   }
 
@@ -168,14 +168,13 @@ export class WebServer {
   }
 }
 
-/** The request's body, or null when it is larger than `max` (by Content-Length, or once more
- *  arrives): reading stops there and the connection is closed after the answer. A body that
- *  does not arrive in time is ended by node:http's requestTimeout ([http] timeout). */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
+/** The request's body, or 'too large' past `max` (by Content-Length, or once more arrives):
+ *  reading stops there and the connection is closed after the answer. A body that does not
+ *  arrive in time is ended by node:http's requestTimeout ([http] timeout): 'aborted'. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too large' | 'aborted'> {
   return new Promise((resolve) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > max) {
-      resolve(null);
+    if (Number(req.headers['content-length'] ?? 0) > max) {
+      resolve('too large');
       return;
     }
     const chunks: Buffer[] = [];
@@ -185,13 +184,14 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
       if (length > max) {
         req.off('data', onData);
         req.pause();
-        resolve(null);
+        resolve('too large');
         return;
       }
       chunks.push(chunk);
     };
     req.on('data', onData);
     req.once('end', () => resolve(Buffer.concat(chunks, length)));
-    req.once('error', () => resolve(null));
+    req.once('error', () => resolve('aborted'));
+    req.once('close', () => resolve('aborted'));
   });
 }
