@@ -5,8 +5,9 @@
 //   GET /healthz/ready  200 when every readiness check passes, else 503; the JSON body names each
 //                       check and whether it passed, never why (reasons can carry paths: they go
 //                       to the log, once per change of state).
-// Bounded cost: one round of checks at a time, its answer reused for LIMITS.http.healthCacheMs
-// (a storm of probes costs one round per interval), and each check given up after
+// Bounded cost: one round of checks at a time (requests meanwhile share it), its answer reused
+// for LIMITS.http.healthCacheMs after it ends (a storm of probes costs one round per interval),
+// and each check given up after
 // LIMITS.http.healthCheckTimeoutMs (a hung disk answers 503, it does not pile up requests).
 // The checks themselves come from the composition root (server.ts): this file touches no file
 // and no database.
@@ -38,7 +39,10 @@ export class Readiness {
   readonly #log: Logger;
   readonly #cacheMs: number;
   readonly #timeoutMs: number;
-  #last: { at: number; report: Promise<ReadinessReport> } | null = null;
+  /** The last finished round and when it finished (performance.now()). */
+  #last: { at: number; report: ReadinessReport } | null = null;
+  /** The round running now, which every request arriving meanwhile shares. */
+  #running: Promise<ReadinessReport> | null = null;
   /** The reason each check last failed with ('' when it passed): logged when it changes. */
   readonly #reasons = new Map<string, string>();
 
@@ -49,18 +53,19 @@ export class Readiness {
     this.#timeoutMs = opts.timeoutMs ?? LIMITS.http.healthCheckTimeoutMs;
   }
 
-  /** The current report: the running round's, or a fresh one once the last is older than the
-   *  cache interval. */
+  /** The running round's report, else the last one if it finished less than the cache interval
+   *  ago, else a new round's. */
   report(): Promise<ReadinessReport> {
-    const now = performance.now();
-    if (this.#last && now - this.#last.at < this.#cacheMs) return this.#last.report;
-    const report = this.#round();
-    this.#last = { at: now, report };
-    // The interval counts from the end of a round: a slow round is not followed at once by another.
-    void report.then(() => {
-      if (this.#last?.report === report) this.#last = { at: performance.now(), report };
+    if (this.#running) return this.#running;
+    const last = this.#last;
+    if (last && performance.now() - last.at < this.#cacheMs) return Promise.resolve(last.report);
+    const running = this.#round().then((report) => {
+      this.#last = { at: performance.now(), report };
+      this.#running = null;
+      return report;
     });
-    return report;
+    this.#running = running;
+    return running;
   }
 
   async #round(): Promise<ReadinessReport> {

@@ -99,6 +99,12 @@ describe('Readiness', () => {
     const reports = await Promise.all(Array.from({ length: 100 }, () => r.report()));
     assert.equal(runs, 1);
     assert.ok(reports.every((x) => x.ready));
+    await r.report();
+    assert.equal(runs, 1, 'the finished round is reused within the interval');
+    const uncached = new Readiness([{ name: 'counted', run: () => void runs++ }], silentLogger(), { cacheMs: 0 });
+    await uncached.report();
+    await uncached.report();
+    assert.equal(runs, 3, 'a new round once the interval is over');
     const fresh = new Readiness([{ name: 'hung', run: () => new Promise(() => {}) }], silentLogger(), {
       timeoutMs: 50,
     });
