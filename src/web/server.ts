@@ -113,7 +113,7 @@ export class WebServer {
       return;
     }
     void readBody(req, LIMITS.http.maxBodyBytes).then((body) => {
-      if (body === 'too large') answer({ ...text(413, 'request body too large\n'), headers: { connection: 'close' } });
+      if (body === 'too large') answer(text(413, 'request body too large\n', { connection: 'close' }));
       else if (body !== 'aborted') void route(body);
     });
   }
