@@ -16,6 +16,7 @@ import { Authenticator } from './auth/authenticator.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
+import type { DomainName } from './core/ids.ts';
 import { closePrebound, prebind } from './core/listen.ts';
 import { createLogger, type Logger, logSink } from './core/log.ts';
 import { queueRecipients, queueSize } from './core/metrics.ts';
@@ -36,6 +37,9 @@ import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
 import { AcmeManager, acmeCertificateFile } from './tls/acme.ts';
 import { TlsManager } from './tls/certs.ts';
+import { AUTODISCOVER_BODY_PATHS, autoconfigRoute } from './web/autoconfig.ts';
+import { type ClientSettings, endpoints } from './web/client-config.ts';
+import { type HealthCheck, healthRoute, Readiness } from './web/health.ts';
 import { acmeHttpRoute, mtaStsRoute, Router } from './web/routes.ts';
 import { WebServer } from './web/server.ts';
 
@@ -203,11 +207,27 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     services.push(metrics);
     const metricsAt = await listenOrExplain('metrics', config.metrics.listen, (a) => metrics.listen(a));
     for (const a of metricsAt) log.info({ service: 'metrics', address: a.address, port: a.port }, 'listening');
-    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls);
+    const clients: ClientSettings = {
+      hostname: config.hostname,
+      imap: endpoints(imap.slice(config.imap.listen.length), imap.slice(0, config.imap.listen.length)),
+      submission: endpoints(
+        submission.slice(config.submission.listen.length),
+        submission.slice(0, config.submission.listen.length),
+      ),
+    };
+    // Every listener is bound once start-up gets here (a failed bind stops it); ready from the
+    // end of start-up until stop() begins, so a load balancer drains us during the grace.
+    let serving = false;
+    const readiness = new Readiness(
+      readinessChecks(ctx, () => serving),
+      log.child({ service: 'http' }),
+    );
+    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls, clients, readiness);
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
     acme?.start();
+    serving = true;
     let stopping: Promise<void> | null = null;
     return {
       smtp,
@@ -219,6 +239,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       http,
       acme,
       stop: () => {
+        serving = false;
         stopping ??= stopAll();
         return stopping;
       },
@@ -235,6 +256,8 @@ async function startWeb(
   log: Logger,
   ctx: Context,
   tls: TlsManager,
+  clients: ClientSettings,
+  readiness: Readiness,
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
   const a = config.acme;
@@ -257,11 +280,11 @@ async function startWeb(
       })
     : null;
   const m = config.mta_sts;
-  const router = new Router().add(
-    mtaStsRoute(config.hostname, { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx }, async (d) =>
-      (await domains()).includes(d),
-    ),
-  );
+  const isLocalDomain = (d: string) => ctx.directory.isLocalDomain(d as DomainName);
+  const router = new Router()
+    .add(mtaStsRoute(config.hostname, { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx }, isLocalDomain))
+    .add(healthRoute(readiness))
+    .add(autoconfigRoute({ settings: clients, isLocalDomain }), AUTODISCOVER_BODY_PATHS);
   if (acme) router.add(acmeHttpRoute((t) => acme.httpChallenge(t)));
   const web = new WebServer({
     log: log.child({ service: 'http' }),
@@ -276,6 +299,22 @@ async function startWeb(
   );
   for (const b of bound) log.info({ service: 'http', address: b.address, port: b.port }, 'listening');
   return { web, bound, acme };
+}
+
+/** /healthz/ready (web/health.ts): the directory and the mail index answer a query, mail can be
+ *  written under the Maildir root, and the listeners are up. */
+function readinessChecks(ctx: Context, serving: () => boolean): HealthCheck[] {
+  return [
+    { name: 'directory', run: () => ctx.directory.ping() },
+    { name: 'mail_index', run: () => ctx.store.pingIndex() },
+    { name: 'maildir', run: () => ctx.store.probeWritable() },
+    {
+      name: 'listeners',
+      run: () => {
+        if (!serving()) throw new Error('not serving (starting or stopping)');
+      },
+    },
+  ];
 }
 
 /** The one login path of IMAP and submission, from [auth]. */

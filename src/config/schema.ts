@@ -323,9 +323,9 @@ export const configSchema = z
       .prefault({}),
     http: z
       .strictObject({
-        /** Plain HTTP listeners (80 in production): ACME http-01 challenges. [] turns it off. */
+        /** Plain HTTP listeners (80 in production): ACME http-01, autoconfig, health. [] turns it off. */
         listen: z.array(listenAddress).default(['127.0.0.1:8080']),
-        /** HTTPS listeners (443 in production): MTA-STS policies and ACME tls-alpn-01. [] turns it off. */
+        /** HTTPS listeners (443 in production): MTA-STS, ACME tls-alpn-01, autoconfig, health. [] turns it off. */
         tls_listen: z.array(listenAddress).default(['127.0.0.1:8443']),
         /** Simultaneous HTTP and HTTPS connections in total (each listener counts its own). */
         max_connections: positiveInt.default(LIMITS.http.defaultMaxConnections),
