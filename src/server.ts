@@ -18,7 +18,7 @@ import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import { closePrebound, prebind } from './core/listen.ts';
 import { createLogger, type Logger, logSink } from './core/log.ts';
-import { queueRecipients, queueSize } from './core/metrics.ts';
+import { queueRecipients, queueRecipientsByState, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
@@ -36,7 +36,7 @@ import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
 import { AcmeManager, acmeCertificateFile } from './tls/acme.ts';
 import { TlsManager } from './tls/certs.ts';
-import { acmeHttpRoute, mtaStsRoute, Router } from './web/routes.ts';
+import { acmeHttpRoute, metricsRoute, mtaStsRoute, Router } from './web/routes.ts';
 import { WebServer } from './web/server.ts';
 
 export interface RunningServer {
@@ -197,13 +197,17 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         const c = ctx.queue.counts();
         queueSize.set(c.messages);
         queueRecipients.set(c.recipients);
+        const s = ctx.queue.countsByState();
+        queueRecipientsByState.set({ state: 'waiting' }, s.waiting);
+        queueRecipientsByState.set({ state: 'deferred' }, s.deferred);
+        queueRecipientsByState.set({ state: 'held' }, s.held);
       },
       pool ? () => pool.metrics() : undefined,
     );
     services.push(metrics);
     const metricsAt = await listenOrExplain('metrics', config.metrics.listen, (a) => metrics.listen(a));
     for (const a of metricsAt) log.info({ service: 'metrics', address: a.address, port: a.port }, 'listening');
-    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls);
+    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls, metrics);
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
@@ -235,6 +239,7 @@ async function startWeb(
   log: Logger,
   ctx: Context,
   tls: TlsManager,
+  metrics: MetricsServer,
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
   const a = config.acme;
@@ -263,8 +268,10 @@ async function startWeb(
     ),
   );
   if (acme) router.add(acmeHttpRoute((t) => acme.httpChallenge(t)));
+  if (config.metrics.http) router.add(metricsRoute(() => metrics.scrape()));
   const web = new WebServer({
     log: log.child({ service: 'http' }),
+    accessLog: config.log.access === 'off' ? null : log.child({ service: 'http' }),
     tls,
     router,
     alpnChallenge: acme ? (n) => acme.alpnChallenge(n) : null,
@@ -377,7 +384,20 @@ async function listenOrExplain(
 /** `arcline serve`: runs until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolean } = {}): Promise<number> {
   const { config } = loaded;
-  const log = createLogger({ level: config.log.level, format: config.log.format });
+  const log = createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    ...(config.log.syslog
+      ? {
+          syslog: {
+            url: config.log.syslog,
+            hostname: config.hostname,
+            maxLines: config.log.syslog_buffer,
+            ca: config.log.syslog_ca,
+          },
+        }
+      : {}),
+  });
   log.info({ config: loaded.file ?? '(embedded defaults)', hostname: config.hostname }, 'starting arcline');
   if (!config.hostname.includes('.')) {
     // RFC 5321 §4.1.1.1: EHLO carries the fully qualified name; receivers refuse bare names, and

@@ -11,6 +11,7 @@
 
 import { type DestinationStream, type Logger, pino } from 'pino';
 import pretty from 'pino-pretty';
+import { addDropSource } from './metrics.ts';
 
 export type { Logger };
 
@@ -19,7 +20,17 @@ export interface LogOptions {
   readonly format: 'json' | 'pretty' | 'auto';
   /** Where JSON lines go; default stdout. Tests pass a stream to read them. */
   readonly destination?: DestinationStream;
+  /** [log] syslog: the lines are shipped there too (syslog-transport.ts, docs/logging.md). */
+  readonly syslog?: {
+    readonly url: string;
+    readonly hostname: string;
+    readonly maxLines: number;
+    readonly ca?: string;
+  };
 }
+
+/** Every stream a logger writes to (logSink writes the threads' lines to each). */
+const sinks = new WeakMap<Logger, DestinationStream[]>();
 
 export function createLogger(opts: LogOptions): Logger {
   const usePretty = opts.format === 'pretty' || (opts.format === 'auto' && process.stdout.isTTY === true);
@@ -30,14 +41,48 @@ export function createLogger(opts: LogOptions): Logger {
     // Child bindings skip formatters.log; pino applies serializers to their keys.
     serializers: { password: censored, pass: censored },
   };
-  if (opts.destination) return pino(base, opts.destination);
-  if (usePretty) return pino(base, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' }));
-  return pino(base, pino.destination({ dest: 1, sync: false }));
+  const main =
+    opts.destination ??
+    (usePretty
+      ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' })
+      : pino.destination({ dest: 1, sync: false }));
+  const streams: DestinationStream[] = [main];
+  if (opts.syslog) streams.push(syslogStream(opts.syslog));
+  if (streams.length === 1) {
+    const logger = pino(base, main);
+    sinks.set(logger, streams);
+    return logger;
+  }
+  const level = opts.level as pino.Level;
+  const logger = pino(base, pino.multistream(streams.map((stream) => ({ stream, level }))));
+  sinks.set(logger, streams);
+  return logger;
+}
+
+/** The syslog sink: pino's transport worker running syslog-transport.ts, its drops counted. */
+function syslogStream(o: NonNullable<LogOptions['syslog']>): DestinationStream {
+  const dropped = new SharedArrayBuffer(8);
+  const counter = new BigInt64Array(dropped);
+  addDropSource('syslog', () => Number(Atomics.load(counter, 0)));
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  const transport = pino.transport({
+    target: new URL(`./syslog-transport.${ext}`, import.meta.url).href,
+    options: { url: o.url, hostname: o.hostname, maxLines: o.maxLines, dropped, ca: o.ca ?? '' },
+  });
+  // A transport that fails (its worker died) must not take the server with it: stdout goes on.
+  transport.on('error', (e: unknown) => process.stderr.write(`arcline: syslog log shipping stopped: ${String(e)}\n`));
+  return transport;
 }
 
 /** Writes already formatted JSON log lines to the logger's destination (the lines of the
  *  inbound SMTP threads, docs/architecture.md §8, go through the main thread's log). */
 export function logSink(logger: Logger): (lines: string) => void {
+  const streams = sinks.get(logger);
+  if (streams) {
+    return (lines) => {
+      for (const s of streams) s.write(lines);
+    };
+  }
   const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
   if (!stream) throw new Error('logger without a destination');
   return (lines) => stream.write(lines);
