@@ -17,7 +17,7 @@ import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import { closePrebound, prebind } from './core/listen.ts';
-import { createLogger, type Logger, logSink } from './core/log.ts';
+import { closeLogShipping, createLogger, type Logger, logSink } from './core/log.ts';
 import { queueRecipients, queueRecipientsByState, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
@@ -430,12 +430,12 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
         () => {
           log.info('stopped');
           log.flush();
-          resolve(0);
+          void closeLogShipping(log).then(() => resolve(0));
         },
         (err: unknown) => {
           log.error({ err: errorMessage(err) }, 'error during shutdown');
           log.flush();
-          resolve(1);
+          void closeLogShipping(log).then(() => resolve(1));
         },
       );
     };

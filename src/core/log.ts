@@ -74,6 +74,22 @@ function syslogStream(o: NonNullable<LogOptions['syslog']>): DestinationStream {
   return transport;
 }
 
+/** Ends the log shipping sinks of `logger` (their queued lines get up to a second to leave;
+ *  syslog-transport.ts); stdout is left as it is. */
+export async function closeLogShipping(logger: Logger): Promise<void> {
+  const streams = sinks.get(logger)?.slice(1) ?? [];
+  await Promise.all(
+    streams.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          const t = s as unknown as NodeJS.WritableStream & { once(e: string, f: () => void): void };
+          t.once('close', resolve);
+          t.end();
+        }),
+    ),
+  );
+}
+
 /** Writes already formatted JSON log lines to the logger's destination (the lines of the
  *  inbound SMTP threads, docs/architecture.md §8, go through the main thread's log). */
 export function logSink(logger: Logger): (lines: string) => void {
