@@ -392,10 +392,13 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
           syslog: {
             url: config.log.syslog,
             hostname: config.hostname,
-            maxLines: config.log.syslog_buffer,
+            maxLines: config.log.ship_buffer,
             ca: config.log.syslog_ca,
           },
         }
+      : {}),
+    ...(config.log.otlp
+      ? { otlp: { url: config.log.otlp, hostname: config.hostname, maxLines: config.log.ship_buffer } }
       : {}),
   });
   log.info({ config: loaded.file ?? '(embedded defaults)', hostname: config.hostname }, 'starting arcline');

@@ -104,12 +104,18 @@ export const configSchema = z
             'not tcp://host:port or tls://host:port',
           )
           .default(''),
-        /** Lines held for the syslog receiver while it is slow or away; past it they are dropped
-         *  (arcline_log_dropped_total). */
-        syslog_buffer: positiveInt.default(10000),
+        /** Lines held for the syslog receiver (and the OTLP collector, each its own) while it is
+         *  slow or away; past it they are dropped (arcline_log_dropped_total). */
+        ship_buffer: positiveInt.default(10000),
         /** tls:// only: PEM file of the CA that signed the receiver's certificate; empty: the
          *  system's CAs. The receiver's name is checked against the URL's host. */
         syslog_ca: z.string().default(''),
+        /** Ship the log to an OpenTelemetry logs endpoint, OTLP/HTTP JSON, e.g.
+         *  "http://127.0.0.1:4318/v1/logs"; empty (the default): no shipping. */
+        otlp: z
+          .string()
+          .regex(/^$|^https?:\/\/[^\s]+$/, 'not an http(s) URL')
+          .default(''),
       })
       .prefault({}),
     storage: z

@@ -27,6 +27,8 @@ export interface LogOptions {
     readonly maxLines: number;
     readonly ca?: string;
   };
+  /** [log] otlp: the lines are shipped there too (otlp-transport.ts). */
+  readonly otlp?: { readonly url: string; readonly hostname: string; readonly maxLines: number };
 }
 
 /** Every stream a logger writes to (logSink writes the threads' lines to each). */
@@ -47,7 +49,8 @@ export function createLogger(opts: LogOptions): Logger {
       ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' })
       : pino.destination({ dest: 1, sync: false }));
   const streams: DestinationStream[] = [main];
-  if (opts.syslog) streams.push(syslogStream(opts.syslog));
+  if (opts.syslog) streams.push(shippingStream('syslog', { ...opts.syslog, ca: opts.syslog.ca ?? '' }));
+  if (opts.otlp) streams.push(shippingStream('otlp', opts.otlp));
   if (streams.length === 1) {
     const logger = pino(base, main);
     sinks.set(logger, streams);
@@ -59,18 +62,19 @@ export function createLogger(opts: LogOptions): Logger {
   return logger;
 }
 
-/** The syslog sink: pino's transport worker running syslog-transport.ts, its drops counted. */
-function syslogStream(o: NonNullable<LogOptions['syslog']>): DestinationStream {
+/** A shipping sink: pino's transport worker running {kind}-transport.ts, its drops counted
+ *  (a SharedArrayBuffer the worker adds to, read at each scrape). */
+function shippingStream(kind: 'syslog' | 'otlp', options: Record<string, unknown>): DestinationStream {
   const dropped = new SharedArrayBuffer(8);
   const counter = new BigInt64Array(dropped);
-  addDropSource('syslog', () => Number(Atomics.load(counter, 0)));
+  addDropSource(kind, () => Number(Atomics.load(counter, 0)));
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
   const transport = pino.transport({
-    target: new URL(`./syslog-transport.${ext}`, import.meta.url).href,
-    options: { url: o.url, hostname: o.hostname, maxLines: o.maxLines, dropped, ca: o.ca ?? '' },
+    target: new URL(`./${kind}-transport.${ext}`, import.meta.url).href,
+    options: { ...options, dropped },
   });
   // A transport that fails (its worker died) must not take the server with it: stdout goes on.
-  transport.on('error', (e: unknown) => process.stderr.write(`arcline: syslog log shipping stopped: ${String(e)}\n`));
+  transport.on('error', (e: unknown) => process.stderr.write(`arcline: ${kind} log shipping stopped: ${String(e)}\n`));
   return transport;
 }
 

@@ -109,17 +109,28 @@ describe('log shipping to syslog', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('RFC 5424 frames over TCP; the receiver goes away (bounded loss, counted) and comes back', async () => {
-    const rx = new Receiver();
+  /** A receiver, and a logger shipping to it (at most 50 lines waiting). */
+  async function setUp(scheme: 'tcp' | 'tls', pair?: { cert: string; key: string }, ca?: string) {
+    const rx = new Receiver(pair);
     receivers.push(rx);
     const port = await rx.listen();
     const log = createLogger({
       level: 'info',
       format: 'json',
       destination: nowhere(),
-      syslog: { url: `tcp://127.0.0.1:${port}`, hostname: 'mx.test.example', maxLines: 50 },
+      syslog: {
+        url: `${scheme}://127.0.0.1:${port}`,
+        hostname: 'mx.test.example',
+        maxLines: 50,
+        ...(ca ? { ca } : {}),
+      },
     });
     loggers.push(log);
+    return { rx, port, log };
+  }
+
+  test('RFC 5424 frames over TCP; the receiver goes away (bounded loss, counted) and comes back', async () => {
+    const { rx, port, log } = await setUp('tcp');
     log.info({ access: 'smtp', protocol: 'smtp', client: '192.0.2.1', code: 250, bytes: 12 }, 'smtp access');
     log.warn({ n: 1 }, 'a warning');
     log.debug('below the level');
@@ -174,16 +185,7 @@ describe('log shipping to syslog', () => {
     dir = await mkdtemp(join(tmpdir(), 'arcline-syslog-'));
     const ca = join(dir, 'ca.pem');
     await writeFile(ca, pair.cert);
-    const rx = new Receiver(pair);
-    receivers.push(rx);
-    const port = await rx.listen();
-    const log = createLogger({
-      level: 'info',
-      format: 'json',
-      destination: nowhere(),
-      syslog: { url: `tls://127.0.0.1:${port}`, hostname: 'mx.test.example', maxLines: 50, ca },
-    });
-    loggers.push(log);
+    const { rx, log } = await setUp('tls', pair, ca);
     log.info({ access: 'imap', user: 'alice@example.test' }, 'imap access');
     await waitUntil('the TLS frame', async () => rx.find((j) => j.msg === 'imap access'));
     assert.equal(rx.frames[0]?.msgid, 'imap');
