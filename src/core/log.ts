@@ -86,8 +86,14 @@ export async function closeLogShipping(logger: Logger): Promise<void> {
     streams.map(
       (s) =>
         new Promise<void>((resolve) => {
+          // The transport's worker thread is unref'd: this timer keeps the process up until it
+          // has ended (its sink's own wait is about a second), and bounds the wait.
+          const timer = setTimeout(resolve, 4000);
           const t = s as unknown as NodeJS.WritableStream & { once(e: string, f: () => void): void };
-          t.once('close', resolve);
+          t.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
           t.end();
         }),
     ),

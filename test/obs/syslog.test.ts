@@ -12,9 +12,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import tls from 'node:tls';
+import { parseConfigText } from '../../src/config/load.ts';
 import { closeLogShipping, createLogger, type Logger } from '../../src/core/log.ts';
 import { registry } from '../../src/core/metrics.ts';
 import { selfSigned } from '../harness/pebble.ts';
+import { spawnServer } from '../harness/process.ts';
+import { TEST_CONFIG } from '../harness/server.ts';
+import { RawSmtp } from '../harness/smtp-client.ts';
 import { waitUntil } from '../harness/submit.ts';
 
 interface Frame {
@@ -190,5 +194,53 @@ describe('log shipping to syslog', () => {
     await waitUntil('the TLS frame', async () => rx.find((j) => j.msg === 'imap access'));
     assert.equal(rx.frames[0]?.msgid, 'imap');
     assert.equal(rx.frames[0]?.json.user, 'alice@example.test');
+  });
+
+  test('arcline serve with [log] syslog: its lines, an SMTP access line and the last line before exit arrive', async () => {
+    const rx = new Receiver();
+    receivers.push(rx);
+    const port = await rx.listen();
+    const home = await mkdtemp(join(tmpdir(), 'arcline-syslog-serve-'));
+    try {
+      const file = join(home, 'arcline.toml');
+      const text = TEST_CONFIG(home).replace('format = "json"', `format = "json"\nsyslog = "tcp://127.0.0.1:${port}"`);
+      await writeFile(file, text);
+      const srv = await spawnServer(file);
+      const c = await RawSmtp.connect(srv.port);
+      await c.read();
+      await c.cmd('EHLO client.example');
+      assert.equal((await c.cmd('MAIL FROM:<a@remote.example>')).code, 250);
+      await c.cmd('RSET');
+      await c.cmd('QUIT');
+      c.close();
+      const access = await waitUntil('the SMTP access line', async () => rx.find((j) => j.msg === 'smtp access'));
+      assert.equal(access.msgid, 'smtp');
+      assert.equal(access.host, 'mx.test.example');
+      assert.deepEqual(
+        [access.json.result, access.json.ended_by, access.json.commands],
+        ['abandoned', 'RSET', 'MAIL:250'],
+      );
+      assert.ok(rx.find((j) => j.msg === 'starting arcline'));
+      srv.child.kill('SIGTERM');
+      assert.equal((await srv.exited).code, 0);
+      // The sink was closed after the last line, before the process ended.
+      assert.ok(
+        rx.find((j) => j.msg === 'stopped'),
+        'the last line was shipped before exit',
+      );
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  test('[log] syslog takes tcp:// and tls:// URLs only; [log] otlp an http(s) URL', () => {
+    const at = (log: string) => parseConfigText(`hostname = "mx.test.example"\n[log]\n${log}\n`, 'x.toml').log;
+    assert.equal(at('syslog = "tls://logs.example.net:6514"').syslog, 'tls://logs.example.net:6514');
+    assert.equal(at('syslog = "tcp://[::1]:514"').syslog, 'tcp://[::1]:514');
+    for (const bad of ['udp://logs:514', 'tcp://logs', 'logs:514', 'tcp://a b:1']) {
+      assert.throws(() => at(`syslog = "${bad}"`), /syslog/);
+    }
+    assert.throws(() => at('otlp = "grpc://collector:4317"'), /otlp/);
+    assert.throws(() => at('access = "some"'), /access/);
   });
 });
