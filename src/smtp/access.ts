@@ -89,7 +89,7 @@ export class SmtpAccess {
     this.#step(txn, `${verb}:${code}`);
     // RFC 5321 §4.1.1.4: the reply after the data ends the transaction, accepted or not.
     if (verb === 'DATA' && code !== 354) this.#end('DATA', code);
-    else if (verb === 'QUIT' || (verb === 'CONNECT' && code === 421)) this.#end(verb, code);
+    else if (verb === 'QUIT' || (verb === 'CONNECT' && code === 421)) this.#end(verb, 0);
   }
 
   /** Bytes of DATA read (dot-stuffed, as on the wire). */

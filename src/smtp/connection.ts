@@ -152,6 +152,7 @@ export class SmtpConnection implements SmtpSession {
   /** Sends `r` (a 421 of the gate or of shutdown) and closes. */
   terminate(r: SmtpReplyError): void {
     if (this.#phase === 'closed') return;
+    this.access?.command('CONNECT'); // the server's own reply, not an answer to a command
     if (this.#phase !== 'tls') this.#write(r.responseCode, r.message);
     this.#close();
   }
