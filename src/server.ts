@@ -18,8 +18,8 @@ import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import type { DomainName } from './core/ids.ts';
 import { closePrebound, prebind } from './core/listen.ts';
-import { createLogger, type Logger, logSink } from './core/log.ts';
-import { queueRecipients, queueSize } from './core/metrics.ts';
+import { closeLogShipping, createLogger, type Logger, logSink } from './core/log.ts';
+import { queueRecipients, queueRecipientsByState, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
@@ -40,7 +40,7 @@ import { TlsManager } from './tls/certs.ts';
 import { AUTODISCOVER_BODY_PATHS, autoconfigRoute } from './web/autoconfig.ts';
 import { type ClientSettings, endpoints } from './web/client-config.ts';
 import { type HealthCheck, healthRoute, Readiness } from './web/health.ts';
-import { acmeHttpRoute, mtaStsRoute, Router } from './web/routes.ts';
+import { acmeHttpRoute, metricsRoute, mtaStsRoute, Router } from './web/routes.ts';
 import { WebServer } from './web/server.ts';
 
 export interface RunningServer {
@@ -201,6 +201,10 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         const c = ctx.queue.counts();
         queueSize.set(c.messages);
         queueRecipients.set(c.recipients);
+        const s = ctx.queue.countsByState();
+        queueRecipientsByState.set({ state: 'waiting' }, s.waiting);
+        queueRecipientsByState.set({ state: 'deferred' }, s.deferred);
+        queueRecipientsByState.set({ state: 'held' }, s.held);
       },
       pool ? () => pool.metrics() : undefined,
     );
@@ -222,7 +226,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       readinessChecks(ctx, () => serving),
       log.child({ service: 'http' }),
     );
-    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls, clients, readiness);
+    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls, clients, readiness, metrics);
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
@@ -258,6 +262,7 @@ async function startWeb(
   tls: TlsManager,
   clients: ClientSettings,
   readiness: Readiness,
+  metrics: MetricsServer,
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
   const a = config.acme;
@@ -286,8 +291,10 @@ async function startWeb(
     .add(healthRoute(readiness))
     .add(autoconfigRoute({ settings: clients, isLocalDomain }), AUTODISCOVER_BODY_PATHS);
   if (acme) router.add(acmeHttpRoute((t) => acme.httpChallenge(t)));
+  if (config.metrics.http) router.add(metricsRoute(() => metrics.scrape()));
   const web = new WebServer({
     log: log.child({ service: 'http' }),
+    accessLog: config.log.access === 'off' ? null : log.child({ service: 'http' }),
     tls,
     router,
     alpnChallenge: acme ? (n) => acme.alpnChallenge(n) : null,
@@ -416,7 +423,23 @@ async function listenOrExplain(
 /** `arcline serve`: runs until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolean } = {}): Promise<number> {
   const { config } = loaded;
-  const log = createLogger({ level: config.log.level, format: config.log.format });
+  const log = createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    ...(config.log.syslog
+      ? {
+          syslog: {
+            url: config.log.syslog,
+            hostname: config.hostname,
+            maxLines: config.log.ship_buffer,
+            ca: config.log.syslog_ca,
+          },
+        }
+      : {}),
+    ...(config.log.otlp
+      ? { otlp: { url: config.log.otlp, hostname: config.hostname, maxLines: config.log.ship_buffer } }
+      : {}),
+  });
   log.info({ config: loaded.file ?? '(embedded defaults)', hostname: config.hostname }, 'starting arcline');
   if (!config.hostname.includes('.')) {
     // RFC 5321 §4.1.1.1: EHLO carries the fully qualified name; receivers refuse bare names, and
@@ -449,12 +472,12 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
         () => {
           log.info('stopped');
           log.flush();
-          resolve(0);
+          void closeLogShipping(log).then(() => resolve(0));
         },
         (err: unknown) => {
           log.error({ err: errorMessage(err) }, 'error during shutdown');
           log.flush();
-          resolve(1);
+          void closeLogShipping(log).then(() => resolve(1));
         },
       );
     };

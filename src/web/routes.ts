@@ -113,3 +113,15 @@ export function hostOf(header: string | undefined): string | null {
   if (name === '' || !/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])$/.test(name)) return null;
   return name.endsWith('.') ? name.slice(0, -1) : name;
 }
+
+/** GET /metrics in the Prometheus text format on the HTTP listeners ([metrics] http = true);
+ *  `text` is the same exposition as on [metrics] listen (admin/metrics-http.ts). */
+export function metricsRoute(text: () => Promise<{ contentType: string; body: string }>): Route {
+  return async (req) => {
+    if (req.path !== '/metrics') return null;
+    const denied = readOnly(req);
+    if (denied) return denied;
+    const m = await text();
+    return { status: 200, headers: { 'content-type': m.contentType, 'cache-control': 'no-store' }, body: m.body };
+  };
+}

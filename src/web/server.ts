@@ -27,14 +27,18 @@ import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
+import { watchTls } from '../core/metrics.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { parseClientHello } from '../tls/client-hello.ts';
+import { logAccess } from './access.ts';
 import { hostOf, type Router, text, type WebResponse } from './routes.ts';
 
 export interface WebDeps {
   readonly log: Logger;
   readonly tls: Pick<TlsManager, 'current' | 'onChange'>;
   readonly router: Router;
+  /** Where the access line of each request goes (web/access.ts); absent: none. */
+  readonly accessLog?: Logger | null;
   /** tls-alpn-01 certificates by name (tls/acme.ts); null without ACME. */
   readonly alpnChallenge: ((name: string) => tls.SecureContext | null) | null;
   readonly maxConnections: number;
@@ -88,6 +92,7 @@ export class WebServer {
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
+    logAccess(this.#deps.accessLog ?? null, req, res);
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -154,6 +159,7 @@ export class WebServer {
         secureContext: this.#context,
         ALPNProtocols: ['http/1.1'],
       });
+      watchTls('http', t);
       t.on('error', () => t.destroy());
       this.#http.emit('connection', t);
     };
