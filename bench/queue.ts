@@ -108,7 +108,7 @@ async function serverDir(dns: TestDnsServer, port: number, extra: string): Promi
   const config = join(dir, 'arcline.toml');
   await writeFile(
     config,
-    `${TEST_CONFIG(dir).replace('level = "debug"', 'level = "warn"')}\n[delivery]\nport = ${port}\n${extra}\n[dns]\nservers = ["${dns.address}"]\n`,
+    `${TEST_CONFIG(dir, `[dns]\nservers = ["${dns.address}"]\n`).replace('level = "debug"', 'level = "warn"')}\n[delivery]\nport = ${port}\n${extra}\n`,
   );
   execFileSync(process.execPath, [BIN, '--config', config, 'domain', 'add', 'bench.test']);
   return { dir, config };

@@ -18,9 +18,10 @@ import { Authenticator } from './auth/authenticator.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
+import type { DomainName } from './core/ids.ts';
 import { closePrebound, prebind } from './core/listen.ts';
-import { createLogger, type Logger, logSink } from './core/log.ts';
-import { queueRecipients, queueSize } from './core/metrics.ts';
+import { closeLogShipping, createLogger, type Logger, logSink } from './core/log.ts';
+import { queueRecipients, queueRecipientsByState, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
@@ -38,7 +39,10 @@ import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
 import { AcmeManager, acmeCertificateFile } from './tls/acme.ts';
 import { TlsManager } from './tls/certs.ts';
-import { acmeHttpRoute, mtaStsRoute, Router } from './web/routes.ts';
+import { AUTODISCOVER_BODY_PATHS, autoconfigRoute } from './web/autoconfig.ts';
+import { type ClientSettings, endpoints } from './web/client-config.ts';
+import { type HealthCheck, healthRoute, Readiness } from './web/health.ts';
+import { acmeHttpRoute, metricsRoute, mtaStsRoute, Router } from './web/routes.ts';
 import { WebServer } from './web/server.ts';
 
 export interface RunningServer {
@@ -199,17 +203,46 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         const c = ctx.queue.counts();
         queueSize.set(c.messages);
         queueRecipients.set(c.recipients);
+        const s = ctx.queue.countsByState();
+        queueRecipientsByState.set({ state: 'waiting' }, s.waiting);
+        queueRecipientsByState.set({ state: 'deferred' }, s.deferred);
+        queueRecipientsByState.set({ state: 'held' }, s.held);
       },
       pool ? () => pool.metrics() : undefined,
     );
     services.push(metrics);
     const metricsAt = await listenOrExplain('metrics', config.metrics.listen, (a) => metrics.listen(a));
     for (const a of metricsAt) log.info({ service: 'metrics', address: a.address, port: a.port }, 'listening');
-    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls, authenticator);
+    const clients: ClientSettings = {
+      hostname: config.hostname,
+      imap: endpoints(imap.slice(config.imap.listen.length), imap.slice(0, config.imap.listen.length)),
+      submission: endpoints(
+        submission.slice(config.submission.listen.length),
+        submission.slice(0, config.submission.listen.length),
+      ),
+    };
+    // Every listener is bound once start-up gets here (a failed bind stops it); ready from the
+    // end of start-up until stop() begins, so a load balancer drains us during the grace.
+    let serving = false;
+    const readiness = new Readiness(
+      readinessChecks(ctx, () => serving),
+      log.child({ service: 'http' }),
+    );
+    const {
+      web,
+      bound: http,
+      acme,
+    } = await startWeb(config, log, ctx, tls, {
+      clients,
+      readiness,
+      metrics,
+      authenticator,
+    });
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
     acme?.start();
+    serving = true;
     let stopping: Promise<void> | null = null;
     return {
       smtp,
@@ -221,6 +254,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       http,
       acme,
       stop: () => {
+        serving = false;
         stopping ??= stopAll();
         return stopping;
       },
@@ -237,8 +271,9 @@ async function startWeb(
   log: Logger,
   ctx: Context,
   tls: TlsManager,
-  authenticator: Authenticator,
+  parts: { clients: ClientSettings; readiness: Readiness; metrics: MetricsServer; authenticator: Authenticator },
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
+  const { clients, readiness, metrics, authenticator } = parts;
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
   const a = config.acme;
   const acme = a.directory_url
@@ -260,12 +295,13 @@ async function startWeb(
       })
     : null;
   const m = config.mta_sts;
-  const router = new Router().add(
-    mtaStsRoute(config.hostname, { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx }, async (d) =>
-      (await domains()).includes(d),
-    ),
-  );
+  const isLocalDomain = (d: string) => ctx.directory.isLocalDomain(d as DomainName);
+  const router = new Router()
+    .add(mtaStsRoute(config.hostname, { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx }, isLocalDomain))
+    .add(healthRoute(readiness))
+    .add(autoconfigRoute({ settings: clients, isLocalDomain }), AUTODISCOVER_BODY_PATHS);
   if (acme) router.add(acmeHttpRoute((t) => acme.httpChallenge(t)));
+  if (config.metrics.http) router.add(metricsRoute(() => metrics.scrape()));
   const api = createApiApp({
     ops: ctx.ops,
     store: ctx.store,
@@ -282,6 +318,7 @@ async function startWeb(
   });
   const web = new WebServer({
     log: log.child({ service: 'http' }),
+    accessLog: config.log.access === 'off' ? null : log.child({ service: 'http' }),
     tls,
     router,
     api,
@@ -294,6 +331,22 @@ async function startWeb(
   );
   for (const b of bound) log.info({ service: 'http', address: b.address, port: b.port }, 'listening');
   return { web, bound, acme };
+}
+
+/** /healthz/ready (web/health.ts): the directory and the mail index answer a query, mail can be
+ *  written under the Maildir root, and the listeners are up. */
+function readinessChecks(ctx: Context, serving: () => boolean): HealthCheck[] {
+  return [
+    { name: 'directory', run: () => ctx.directory.ping() },
+    { name: 'mail_index', run: () => ctx.store.pingIndex() },
+    { name: 'maildir', run: () => ctx.store.probeWritable() },
+    {
+      name: 'listeners',
+      run: () => {
+        if (!serving()) throw new Error('not serving (starting or stopping)');
+      },
+    },
+  ];
 }
 
 /** The one login path of IMAP and submission, from [auth]. */
@@ -395,7 +448,23 @@ async function listenOrExplain(
 /** `arcline serve`: runs until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolean } = {}): Promise<number> {
   const { config } = loaded;
-  const log = createLogger({ level: config.log.level, format: config.log.format });
+  const log = createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    ...(config.log.syslog
+      ? {
+          syslog: {
+            url: config.log.syslog,
+            hostname: config.hostname,
+            maxLines: config.log.ship_buffer,
+            ca: config.log.syslog_ca,
+          },
+        }
+      : {}),
+    ...(config.log.otlp
+      ? { otlp: { url: config.log.otlp, hostname: config.hostname, maxLines: config.log.ship_buffer } }
+      : {}),
+  });
   log.info({ config: loaded.file ?? '(embedded defaults)', hostname: config.hostname }, 'starting arcline');
   if (!config.hostname.includes('.')) {
     // RFC 5321 §4.1.1.1: EHLO carries the fully qualified name; receivers refuse bare names, and
@@ -428,12 +497,12 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
         () => {
           log.info('stopped');
           log.flush();
-          resolve(0);
+          void closeLogShipping(log).then(() => resolve(0));
         },
         (err: unknown) => {
           log.error({ err: errorMessage(err) }, 'error during shutdown');
           log.flush();
-          resolve(1);
+          void closeLogShipping(log).then(() => resolve(1));
         },
       );
     };

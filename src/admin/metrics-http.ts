@@ -1,5 +1,6 @@
 // GET /metrics in the Prometheus text format on `[metrics] listen` (off by default). Nothing
-// else is served here; the admin API will join it on its own listener.
+// else is served here; `[metrics] http = true` serves the same text on the [http] listeners
+// too (web/routes.ts metricsRoute, through scrape()). The metrics are listed in docs/metrics.md.
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -34,6 +35,16 @@ export class MetricsServer {
     return AggregatorRegistry.aggregate([own, ...others] as never).metrics();
   }
 
+  /** One scrape: the gauges updated, then the exposition text. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    try {
+      this.#beforeScrape();
+    } catch (e) {
+      this.#log.warn({ err: errorMessage(e) }, 'metrics: gauge update failed');
+    }
+    return { contentType: registry.contentType, body: await this.#text() };
+  }
+
   async listen(addresses: readonly string[]): Promise<AddressInfo[]> {
     const bound: AddressInfo[] = [];
     for (const a of addresses) {
@@ -42,13 +53,8 @@ export class MetricsServer {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
           return;
         }
-        try {
-          this.#beforeScrape();
-        } catch (e) {
-          this.#log.warn({ err: errorMessage(e) }, 'metrics: gauge update failed');
-        }
-        this.#text().then(
-          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        this.scrape().then(
+          (m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body),
           (e: unknown) => {
             this.#log.error({ err: errorMessage(e) }, 'metrics: scrape failed');
             res.writeHead(500).end();

@@ -2,7 +2,7 @@
 
 import { z } from '@hono/zod-openapi';
 import type { AccountId } from '../core/ids.ts';
-import { queueAttempts, smtpMessages } from '../core/metrics.ts';
+import { queueAttempts, smtpMessages, smtpReplies } from '../core/metrics.ts';
 import { authorize } from './auth.ts';
 import { type ApiApp, type ApiDeps, json, secured } from './common.ts';
 
@@ -60,17 +60,22 @@ export function summaryRoutes(app: ApiApp, deps: ApiDeps): void {
 }
 
 /** The summary's traffic figures from this process's metrics (core/metrics.ts): messages
- *  accepted by SMTP and submission, remote deliveries. Nothing counts SMTP refusals yet, so
- *  `rejected` is 0 until a counter of replies by class exists. */
+ *  accepted by SMTP and submission (250 after DATA), messages and recipients refused for good
+ *  (5xx to MAIL, RCPT, DATA or BDAT), remote deliveries. Counts since the process started. */
 export function metricStats(since: Date): ApiDeps['stats'] {
-  const sum = async (
-    m: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> },
-    match = (_: Record<string, unknown>) => true,
-  ) => (await m.get()).values.filter((v) => match(v.labels)).reduce((n, v) => n + v.value, 0);
+  const REFUSING = new Set(['MAIL', 'RCPT', 'DATA', 'BDAT']);
   return async () => ({
     since,
     accepted: await sum(smtpMessages),
-    rejected: 0,
+    rejected: await sum(smtpReplies, (l) => l.class === '5xx' && REFUSING.has(String(l.command))),
     delivered: await sum(queueAttempts, (l) => l.result === 'sent'),
   });
+}
+
+type Labels = Record<string, unknown>;
+async function sum(
+  metric: { get(): Promise<{ values: { value: number; labels: Labels }[] }> },
+  match: (l: Labels) => boolean = () => true,
+): Promise<number> {
+  return (await metric.get()).values.filter((v) => match(v.labels)).reduce((n, v) => n + v.value, 0);
 }

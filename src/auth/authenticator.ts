@@ -24,7 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
-import { authAttempts, authFailures } from '../core/metrics.ts';
+import { authAttempts, authFailures, logins } from '../core/metrics.ts';
 import { type HashOptions, verifyDummy, verifyPasswordHash } from '../directory/password.ts';
 import { type Directory, type Principal, principalOf } from '../directory/types.ts';
 import { CredentialCache } from './cache.ts';
@@ -111,6 +111,7 @@ export class Authenticator {
     if (gate.kind === 'refuse') {
       this.#log.warn({ ...fields, failures: gate.pairFailures }, 'auth refused');
       authAttempts.inc({ service, result: 'refused' });
+      countLogin(service, req.mechanism, 'refused');
       return { ok: false, reason: 'throttled' };
     }
     if (gate.waitMs > 0) {
@@ -124,12 +125,14 @@ export class Authenticator {
         this.throttle.succeeded(ip, verdict.principal.accountId);
         this.#log.info({ ...fields, method: req.mechanism, cached: verdict.cached }, 'auth ok');
         authAttempts.inc({ service, result: verdict.cached ? 'ok_cached' : 'ok' });
+        countLogin(service, req.mechanism, 'ok');
         return { ok: true, principal: verdict.principal };
       }
       this.throttle.failed(ip, account);
       this.#log.info({ ...fields, method: req.mechanism, reason: verdict.reason }, 'auth failed');
       authAttempts.inc({ service, result: 'failed' });
       authFailures.inc({ service });
+      countLogin(service, req.mechanism, 'failed');
       // Every failure is answered failure_delay after its verification began, whatever that
       // took: an unknown user (dummy of the configured scheme), a wrong password against an old
       // bcrypt-12 hash and an invalid name all look alike from outside.
@@ -140,6 +143,7 @@ export class Authenticator {
       if (!(e instanceof HasherBusy)) throw e;
       this.#log.warn(fields, 'auth busy');
       authAttempts.inc({ service, result: 'busy' });
+      countLogin(service, req.mechanism, 'busy');
       return { ok: false, reason: 'busy' };
     }
   }
@@ -167,4 +171,10 @@ export class Authenticator {
   forget(account: AccountId): void {
     this.cache.forget(account);
   }
+}
+
+/** arcline_logins_total: the mechanism label is PLAIN, LOGIN or other (a closed set). */
+function countLogin(service: string, mechanism: string | undefined, result: string): void {
+  const m = mechanism === 'PLAIN' || mechanism === 'LOGIN' ? mechanism : 'other';
+  logins.inc({ service, mechanism: m, result });
 }

@@ -195,7 +195,7 @@ async function run(
     }
     if (config.http.tls_listen.length === 0) {
       process.stderr.write(
-        'arcline: warning: [http] tls_listen is off, so the MTA-STS policy is not served: publish the _mta-sts record once HTTPS listens on 443\n',
+        'arcline: warning: [http] tls_listen is off, so the MTA-STS policy is not served (nor client autoconfiguration over HTTPS): publish the _mta-sts record once HTTPS listens on 443\n',
       );
     }
     const m = config.mta_sts;

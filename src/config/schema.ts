@@ -92,6 +92,30 @@ export const configSchema = z
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
         /** json (one object per line), pretty (coloured, for a terminal), or auto (pretty on a TTY). */
         format: z.enum(['json', 'pretty', 'auto']).default('auto'),
+        /** Access lines (docs/logging.md): "all" (SMTP transactions, IMAP sessions and commands,
+         *  HTTP requests), "sessions" (all but the line per IMAP command) or "off". */
+        access: z.enum(['all', 'sessions', 'off']).default('all'),
+        /** Ship the log to a syslog receiver as RFC 5424 with octet counting (RFC 6587 §3.4.1),
+         *  "tcp://host:port" or "tls://host:port" (RFC 5425); empty (the default): no shipping. */
+        syslog: z
+          .string()
+          .regex(
+            /^$|^(tcp|tls):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/,
+            'not tcp://host:port or tls://host:port',
+          )
+          .default(''),
+        /** Lines held for the syslog receiver (and the OTLP collector, each its own) while it is
+         *  slow or away; past it they are dropped (arcline_log_dropped_total). */
+        ship_buffer: positiveInt.default(10000),
+        /** tls:// only: PEM file of the CA that signed the receiver's certificate; empty: the
+         *  system's CAs. The receiver's name is checked against the URL's host. */
+        syslog_ca: z.string().default(''),
+        /** Ship the log to an OpenTelemetry logs endpoint, OTLP/HTTP JSON, e.g.
+         *  "http://127.0.0.1:4318/v1/logs"; empty (the default): no shipping. */
+        otlp: z
+          .string()
+          .regex(/^$|^https?:\/\/[^\s]+$/, 'not an http(s) URL')
+          .default(''),
       })
       .prefault({}),
     storage: z
@@ -319,13 +343,16 @@ export const configSchema = z
       .strictObject({
         /** Prometheus endpoint (GET /metrics), e.g. ["127.0.0.1:9425"]; [] (the default) is off. */
         listen: z.array(listenAddress).default([]),
+        /** Serve GET /metrics on the [http] listeners too (as anyone who reaches them may read
+         *  it, keep those private or leave this off). */
+        http: z.boolean().default(false),
       })
       .prefault({}),
     http: z
       .strictObject({
-        /** Plain HTTP listeners (80 in production): ACME http-01 challenges. [] turns it off. */
+        /** Plain HTTP listeners (80 in production): ACME http-01, autoconfig, health. [] turns it off. */
         listen: z.array(listenAddress).default(['127.0.0.1:8080']),
-        /** HTTPS listeners (443 in production): MTA-STS policies and ACME tls-alpn-01. [] turns it off. */
+        /** HTTPS listeners (443 in production): MTA-STS, ACME tls-alpn-01, autoconfig, health. [] turns it off. */
         tls_listen: z.array(listenAddress).default(['127.0.0.1:8443']),
         /** Simultaneous HTTP and HTTPS connections in total (each listener counts its own). */
         max_connections: positiveInt.default(LIMITS.http.defaultMaxConnections),

@@ -256,6 +256,12 @@ export const LIMITS = {
     /** Longest ClientHello read before the TLS handshake is handed over (tls/client-hello.ts):
      *  a record header and a 16 KiB record, plus one more record for a fragmented hello. */
     maxClientHelloBytes: 2 * (5 + 16_384),
+    /** Largest request body, read only where a route takes one (autodiscover POST): 413 above. */
+    maxBodyBytes: 64 * 1024,
+    /** A readiness answer (/healthz/ready) is reused this long, so a storm of probes costs one
+     *  round of checks per interval; each check gives up after checkTimeoutMs. */
+    healthCacheMs: 1000,
+    healthCheckTimeoutMs: 2000,
   },
   acme: {
     /** One ACME certificate request (account, order, challenges, finalize) may take this long. */

@@ -8,7 +8,13 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export const registry = new Registry();
 // The process-wide metrics (CPU, memory, event loop) are the main thread's; the inbound SMTP
 // threads (docs/architecture.md §8) only keep the counters of their service.
-if (isMainThread) collectDefaultMetrics({ register: registry, prefix: 'arcline_' });
+if (isMainThread) {
+  collectDefaultMetrics({ register: registry, prefix: 'arcline_' });
+  // Gauges that prom-client names like counters ("_total"), which `promtool check metrics`
+  // rejects; their values are the sums of arcline_nodejs_active_{handles,requests,resources}
+  // by type, which stay.
+  for (const n of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`arcline_nodejs_active_${n}_total`);
+}
 
 /** One per recipient and delivery attempt. result: sent | deferred | failed. */
 export const queueAttempts = new Counter({
@@ -32,6 +38,8 @@ export const queueNotices = new Counter({
   labelNames: ['kind'] as const,
   registers: [registry],
 });
+// Both kinds exist from the start (0), so rate() over them works before the first notice.
+for (const kind of ['failed', 'delayed']) queueNotices.inc({ kind }, 0);
 
 export const queueSize = new Gauge({
   name: 'arcline_queue_messages',
@@ -87,3 +95,138 @@ export const acmeCertificateExpiry = new Gauge({
   help: 'Expiry (notAfter) of the ACME certificate in use, as a Unix time; 0 while none was issued',
   registers: [registry],
 });
+
+// ---- Issue #14: by protocol, command and result (docs/metrics.md). Label values are closed
+// sets (command names we know, code classes, statuses): no user, no address, and every
+// unknown command counts as "UNKNOWN", so the number of series is bounded. Hot paths count
+// through pre-bound children (`labels()` once, `inc()` per event).
+
+/** SMTP replies. service: smtp (port 25) | submission (as arcline_smtp_messages_total); command: the verb the reply answers
+ *  (CONNECT for the greeting and a 421 outside any command); class: 2xx | 3xx | 4xx | 5xx. */
+export const smtpReplies = new Counter({
+  name: 'arcline_smtp_replies_total',
+  help: 'SMTP replies sent, by service, command and code class',
+  labelNames: ['service', 'command', 'class'] as const,
+  registers: [registry],
+});
+
+/** SMTP transactions (MAIL to the end of DATA, RSET, QUIT or the connection's end), by result:
+ *  accepted (250 after DATA) | refused (4xx/5xx after DATA) | abandoned (no DATA reply). */
+export const smtpTransactions = new Counter({
+  name: 'arcline_smtp_transactions_total',
+  help: 'SMTP mail transactions, by service and result',
+  labelNames: ['service', 'result'] as const,
+  registers: [registry],
+});
+
+/** IMAP tagged replies. command: the IMAP command name (UNKNOWN when unparsable);
+ *  status: OK | NO | BAD. */
+export const imapCommands = new Counter({
+  name: 'arcline_imap_commands_total',
+  help: 'IMAP commands answered, by command name and status',
+  labelNames: ['command', 'status'] as const,
+  registers: [registry],
+});
+
+export const imapSessions = new Counter({
+  name: 'arcline_imap_sessions_total',
+  help: 'IMAP sessions ended (connections closed)',
+  registers: [registry],
+});
+
+/** Logins by service (imap | submission), mechanism (PLAIN | LOGIN) and result (ok | failed |
+ *  refused | busy). */
+export const logins = new Counter({
+  name: 'arcline_logins_total',
+  help: 'Login attempts by service, SASL mechanism (or IMAP LOGIN) and result',
+  labelNames: ['service', 'mechanism', 'result'] as const,
+  registers: [registry],
+});
+
+/** Queued recipients by state: waiting (never tried), deferred (tried, will retry), held
+ *  (not to be sent yet: submission before its local copies, or `arcline queue hold`). */
+export const queueRecipientsByState = new Gauge({
+  name: 'arcline_queue_recipients_by_state',
+  help: 'Recipients still queued, by state',
+  labelNames: ['state'] as const,
+  registers: [registry],
+});
+
+/** TLS handshakes completed. service: smtp | submission | imap | http; version: TLSv1.2 |
+ *  TLSv1.3 | other. */
+export const tlsHandshakes = new Counter({
+  name: 'arcline_tls_handshakes_total',
+  help: 'TLS handshakes completed, by service and protocol version',
+  labelNames: ['service', 'version'] as const,
+  registers: [registry],
+});
+
+export const tlsHandshakeFailures = new Counter({
+  name: 'arcline_tls_handshake_failures_total',
+  help: 'TLS handshakes that failed (bad client hello, no shared version or cipher, reset)',
+  labelNames: ['service'] as const,
+  registers: [registry],
+});
+
+/** Log lines a shipping sink ([log] syslog, otlp) dropped: its buffer was full while the
+ *  receiver was slow or away. Read from the transport thread at each scrape. */
+const dropSources = new Map<string, { read: () => number; seen: number }>();
+export const logDropped = new Counter({
+  name: 'arcline_log_dropped_total',
+  help: 'Log lines dropped by a log shipping sink (receiver slow or unreachable)',
+  labelNames: ['sink'] as const,
+  registers: [registry],
+  collect() {
+    for (const [sink, src] of dropSources) {
+      const now = src.read();
+      if (now > src.seen) this.inc({ sink }, now - src.seen);
+      src.seen = Math.max(src.seen, now);
+    }
+  },
+});
+
+/** A sink whose drops arcline_log_dropped_total reports (its series exists from now on). */
+export function addDropSource(sink: string, read: () => number): void {
+  dropSources.set(sink, { read, seen: 0 });
+  logDropped.inc({ sink }, 0);
+}
+
+const TLS_VERSIONS = new Set(['TLSv1.2', 'TLSv1.3']);
+
+/** Counts `socket`'s handshake once it ends: its version, or a failure. Call before the
+ *  handshake completes (right after creating the TLSSocket or for a server's secureConnection). */
+export function countTls(service: string, version: string | null): void {
+  if (version === null) tlsHandshakeFailures.inc({ service });
+  else tlsHandshakes.inc({ service, version: TLS_VERSIONS.has(version) ? version : 'other' });
+}
+
+/** The children of `counter` for one fixed first label, bound once per (second, third) pair. */
+export function boundCounter3(
+  counter: Counter<string>,
+  names: readonly [string, string, string],
+  first: string,
+): (second: string, third: string) => void {
+  const cache = new Map<string, ReturnType<Counter<string>['labels']>>();
+  return (second, third) => {
+    const key = `${second} ${third}`;
+    let c = cache.get(key);
+    if (!c) {
+      c = counter.labels({ [names[0]]: first, [names[1]]: second, [names[2]]: third });
+      cache.set(key, c);
+    }
+    c.inc();
+  };
+}
+
+/** Counts the handshake of a server-side TLSSocket once it ends (secure or failed). */
+export function watchTls(service: string, t: import('node:tls').TLSSocket): void {
+  let done = false;
+  t.once('secure', () => {
+    done = true;
+    countTls(service, t.getProtocol());
+  });
+  t.once('error', () => {
+    if (!done) countTls(service, null);
+    done = true;
+  });
+}

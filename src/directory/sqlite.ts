@@ -255,6 +255,11 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     return false;
   }
 
+  /** Readiness (web/health.ts): the database answers a query (uncached). Throws otherwise. */
+  ping(): void {
+    this.#q.oldestDomain.get();
+  }
+
   close(): void {
     if (this.#db.isOpen) this.#db.close();
   }

@@ -2,7 +2,9 @@
 // ready to paste. Pure: the caller passes the host name and the DKIM keys.
 //   MX (RFC 5321 §5.1), SPF (RFC 7208), DKIM (RFC 6376 §3.6.1), DMARC (RFC 7489 §6.1),
 //   SRV for submission and IMAP (RFC 6186, RFC 8314 §5.1), MTA-STS (RFC 8461 §3.1) and TLS
-//   reporting (RFC 8460 §3), and the names the HTTPS listener serves (mta-sts., autoconfig.).
+//   reporting (RFC 8460 §3), and the names the HTTPS listener serves (mta-sts., autoconfig.),
+//   with Outlook's autodiscover SRV record ([MS-OXDISCO] §3.1.5.2) for client autoconfiguration
+//   (docs/autoconfig.md).
 
 import { type DkimKey, dkimZoneLine } from './dkim-keys.ts';
 import { type MtaStsSettings, mtaStsPolicy, mtaStsTxt, tlsRptTxt } from './mta-sts.ts';
@@ -51,6 +53,11 @@ export function dnsRecords(opts: {
     '; [acme] on, the certificate covers them, so they must point here before it is requested',
     `mta-sts.${d} 3600 IN CNAME ${h}`,
     `autoconfig.${d} 3600 IN CNAME ${h}`,
+    '; Outlook finds the autodiscover answer through this SRV record, on the host name the certificate',
+    `; carries. The name autodiscover.${opts.domain} is optional: only if the certificate covers it too`,
+    '; ([acme] domains, or your own certificate), else Outlook warns about the certificate',
+    `_autodiscover._tcp.${d} 3600 IN SRV 0 1 443 ${h}`,
+    `; autodiscover.${d} 3600 IN CNAME ${h}`,
   );
   return lines;
 }

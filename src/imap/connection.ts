@@ -27,9 +27,11 @@ import { newId } from '../core/ids.ts';
 import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
+import { watchTls } from '../core/metrics.ts';
 import type { Directory } from '../directory/types.ts';
 import type { MessageStore } from '../store/mailboxes.ts';
 import type { SpooledMessage, SpoolWriter } from '../store/types.ts';
+import { ImapAccess } from './access.ts';
 import { Output, type OutputBounds, type Part } from './output.ts';
 import { Session, type SessionDeps } from './session.ts';
 import {
@@ -123,6 +125,7 @@ export class Connection implements SessionDeps, OutputBounds {
   readonly #out: Output;
   #framer: CommandFramer;
   readonly #session: Session;
+  readonly access: ImapAccess;
   /** Chunks that arrived while one was being handled (null: none yet). */
   #queue: Buffer[] | null = null;
   #running = false;
@@ -163,6 +166,8 @@ export class Connection implements SessionDeps, OutputBounds {
     this.#ip = peerAddress(raw.remoteAddress);
     this.#log = deps.log.child({ conn: newId('c') });
     this.#out = new Output(socket, this);
+    const out = this.#out;
+    this.access = new ImapAccess(this.#log, deps.config.log.access, this.#ip, () => out.written);
     this.#session = new Session(this);
     this.#framer = this.#newFramer();
     this.#loginTimer = setTimeout(() => this.#expire('login-timeout'), Math.max(0, loginBy - Date.now()));
@@ -294,6 +299,7 @@ export class Connection implements SessionDeps, OutputBounds {
   }
 
   #enqueue(chunk: Buffer): void {
+    this.access.bytesIn += chunk.length;
     if (this.#hungUp) {
       this.#afterBye += chunk.length;
       if (this.#afterBye > LIMITS.imap.maxBytesAfterBye) this.#raw.destroy();
@@ -410,6 +416,7 @@ export class Connection implements SessionDeps, OutputBounds {
       }
       case 'error': {
         const code = ev.code ? `[${ev.code}] ` : '';
+        this.access.unparsed(ev.code ? 'NO' : 'BAD');
         if (ev.fatal) return this.#hangUp('protocol', `${code}${ev.text}`);
         return this.#out.line(`${ev.tag ?? '*'} ${ev.code ? 'NO' : 'BAD'} ${code}${ev.text}`);
       }
@@ -447,6 +454,7 @@ export class Connection implements SessionDeps, OutputBounds {
     this.#upgraded = true;
     this.#framer = this.#newFramer();
     const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: context });
+    watchTls('imap', secure);
     await new Promise<void>((resolve) => {
       secure.once('secure', resolve);
       secure.once('error', () => resolve());
@@ -499,6 +507,7 @@ export class Connection implements SessionDeps, OutputBounds {
       this.#zlib.deflate.destroy();
       this.#zlib = null;
     }
+    this.access.close();
     this.#log.info('imap disconnect');
   }
 }

@@ -38,6 +38,8 @@ export interface OutputBounds {
 }
 
 export class Output {
+  /** Bytes written (before compression): the access log's bytes out. */
+  written = 0;
   #socket: Socket;
   /** RFC 4978: with COMPRESS=DEFLATE everything goes through here, flushed after each send. */
   #deflate: DeflateRaw | null = null;
@@ -81,6 +83,7 @@ export class Output {
   /** Writes `text` now, in one write, after everything sent before it (fire and forget). */
   push(text: string): void {
     if (!this.#withinBounds()) return;
+    this.written += Buffer.byteLength(text);
     if (this.#deflate) {
       void this.send([text]); // the compressor needs its flush
       return;
@@ -103,6 +106,7 @@ export class Output {
 
   /** Writes to the deflate stream when compression is on, else to the socket. */
   #write(chunk: string | Buffer): boolean {
+    this.written += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     return this.#deflate ? this.#deflate.write(chunk) : this.#socket.write(chunk);
   }
 

@@ -20,6 +20,7 @@ import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
+import { watchTls } from '../core/metrics.ts';
 import type { Directory } from '../directory/types.ts';
 import type { MessageStore } from '../store/mailboxes.ts';
 import type { TlsManager } from '../tls/certs.ts';
@@ -105,7 +106,10 @@ export class ImapServer {
     if (implicit || refusal !== null) raw.on('error', ignore);
     // Implicit TLS (993): the current pair, swapped on SIGHUP without dropping connections.
     const socket = implicit ? new tls.TLSSocket(raw, { isServer: true, secureContext: this.#context }) : raw;
-    if (implicit) socket.on('error', ignore);
+    if (implicit) {
+      socket.on('error', ignore);
+      watchTls('imap', socket as tls.TLSSocket);
+    }
     if (refusal !== null) {
       this.#refuse(raw, socket, implicit, ip, refusal);
       return;

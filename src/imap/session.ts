@@ -12,6 +12,7 @@ import { encodeMutf7 } from '../core/mutf7.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { MessageStore } from '../store/mailboxes.ts';
 import type { SpooledMessage } from '../store/types.ts';
+import type { ImapAccess } from './access.ts';
 import { MailboxCommands } from './mailbox-commands.ts';
 import { MessageCommands } from './message-commands.ts';
 import type { Part } from './output.ts';
@@ -89,6 +90,8 @@ export interface SessionDeps {
   readonly appendLimit: number;
   /** Spooled APPEND literals of the current command, by literal index. */
   readonly streamedLiteral: (index: number) => Promise<SpooledMessage>;
+  /** Metrics and access lines (access.ts); absent in unit tests. */
+  readonly access?: ImapAccess;
 }
 
 /** What the next input line belongs to, when it is not a command. */
@@ -209,7 +212,9 @@ export class Session {
     const parts = untagged.map((l) => `${l}\r\n`);
     if (highest !== null && this.view !== null) parts.push(`* OK [HIGHESTMODSEQ ${highest}] Highest\r\n`);
     parts.push(`${tag} ${status} ${text}\r\n`);
-    return this.deps.send(parts);
+    const sent = this.deps.send(parts); // its text is written before this returns
+    this.deps.access?.end(tag, status);
+    return sent;
   }
 
   /** Pending unsolicited updates (expunges only when `allowExpunge`), then the tagged OK. */
@@ -237,10 +242,12 @@ export class Session {
     if (this.#waiting) return this.#continuation(frame);
     const parsed = parseCommand(frame);
     if (!parsed.ok) {
+      this.deps.access?.unparsed('BAD');
       await this.deps.send([`${parsed.tag ?? '*'} BAD ${parsed.text}\r\n`]);
       return;
     }
     const cmd = parsed.command;
+    this.deps.access?.begin(cmd.tag, cmd.name);
     if (!COMMANDS[cmd.name].includes(this.state.kind)) {
       await this.reply(cmd.tag, 'BAD', `${cmd.name} not allowed now`);
       return;
@@ -377,7 +384,7 @@ export class Session {
       await this.reply(tag, 'NO', '[PRIVACYREQUIRED] Use STARTTLS or port 993 first');
       return;
     }
-    await this.#verify(tag, user, password);
+    await this.#verify(tag, user, password, 'LOGIN');
   }
 
   async #authenticate(tag: string, mechanism: string, initial: string | null): Promise<void> {
@@ -395,10 +402,10 @@ export class Session {
     if (response === '*') return this.reply(tag, 'BAD', 'Authentication cancelled');
     const creds = decodePlain(response);
     if (!creds) return this.reply(tag, 'BAD', 'Invalid SASL PLAIN response');
-    await this.#verify(tag, creds.user, creds.password);
+    await this.#verify(tag, creds.user, creds.password, 'PLAIN');
   }
 
-  async #verify(tag: string, user: string, password: string): Promise<void> {
+  async #verify(tag: string, user: string, password: string, mechanism: 'LOGIN' | 'PLAIN'): Promise<void> {
     const { authenticator, log } = this.deps;
     const conn = log.bindings().conn;
     const result = await authenticator.login({
@@ -406,6 +413,7 @@ export class Session {
       ip: this.deps.remoteAddress,
       username: user,
       password,
+      mechanism,
       ...(typeof conn === 'string' ? { conn } : {}),
     });
     if (!result.ok) {
@@ -419,6 +427,7 @@ export class Session {
     }
     this.state = { kind: 'authenticated', principal: result.principal };
     log.info({ user: result.principal.accountId }, 'imap login');
+    this.deps.access?.login(result.principal.accountId);
     await this.reply(tag, 'OK', `[CAPABILITY ${this.capabilities()}] Logged in`);
   }
 

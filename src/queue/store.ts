@@ -181,6 +181,12 @@ export class QueueStore implements DeliveryQueue {
       counts: db.prepare(
         `SELECT COUNT(DISTINCT message_id) AS messages, COUNT(*) AS recipients FROM recipient WHERE state = 'queued'`,
       ),
+      byState: db.prepare(
+        `SELECT COALESCE(SUM(m.held = 1), 0) AS held,
+                COALESCE(SUM(m.held = 0 AND r.attempts > 0), 0) AS deferred,
+                COALESCE(SUM(m.held = 0 AND r.attempts = 0), 0) AS waiting
+           FROM recipient r JOIN message m ON m.id = r.message_id WHERE r.state = 'queued'`,
+      ),
     };
   }
 
@@ -333,6 +339,12 @@ export class QueueStore implements DeliveryQueue {
 
   counts(): { messages: number; recipients: number } {
     return this.#q.counts!.get() as { messages: number; recipients: number };
+  }
+
+  /** Queued recipients by state (arcline_queue_recipients_by_state): held (the message is),
+   *  deferred (tried before), waiting (not tried yet). */
+  countsByState(): { held: number; deferred: number; waiting: number } {
+    return this.#q.byState!.get() as { held: number; deferred: number; waiting: number };
   }
 
   #toMessage(row: MessageRow): QueuedMessage {

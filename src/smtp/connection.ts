@@ -26,6 +26,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
+import type { SmtpAccess } from './access.ts';
 import { isReply, type SmtpSession } from './context.ts';
 import type { Client, ConnectionGate } from './gate.ts';
 import { MessageStream } from './message-stream.ts';
@@ -64,6 +65,8 @@ export interface ConnectionOptions {
   readonly tlsContext: () => tls.SecureContext | null;
   /** Reverse DNS of the client, started at connect. */
   readonly reverse: ((ip: string) => Promise<string | null>) | null;
+  /** Metrics and the access log of the session (access.ts). */
+  readonly access?: (s: SmtpSession) => SmtpAccess;
 }
 
 type Phase = 'greeting' | 'command' | 'auth' | 'data' | 'tls' | 'closed';
@@ -80,6 +83,7 @@ export class SmtpConnection implements SmtpSession {
   user: string | null = null;
   mailFrom: string | null = null;
   smtpUtf8 = false;
+  readonly access: SmtpAccess | null;
 
   readonly #o: ConnectionOptions;
   readonly #client: Client;
@@ -110,8 +114,9 @@ export class SmtpConnection implements SmtpSession {
     this.#socket = socket;
     this.id = client.id;
     this.secure = secure;
-    if (secure) this.#setTlsInfo(socket as tls.TLSSocket);
     this.remoteAddress = peerAddress(socket.remoteAddress);
+    this.access = o.access?.(this) ?? null;
+    if (secure) this.#setTlsInfo(socket as tls.TLSSocket);
     this.remotePort = socket.remotePort ?? 0;
     this.localPort = socket.localPort ?? 0;
     client.conn = { terminate: (r) => this.terminate(r), destroy: () => this.#destroy() };
@@ -147,6 +152,7 @@ export class SmtpConnection implements SmtpSession {
   /** Sends `r` (a 421 of the gate or of shutdown) and closes. */
   terminate(r: SmtpReplyError): void {
     if (this.#phase === 'closed') return;
+    this.access?.command('CONNECT'); // the server's own reply, not an answer to a command
     if (this.#phase !== 'tls') this.#write(r.responseCode, r.message);
     this.#close();
   }
@@ -160,6 +166,7 @@ export class SmtpConnection implements SmtpSession {
     }
     this.#o.gate.started(this.#client);
     this.#out += `220 ${this.#o.hostname} ESMTP ${this.#o.banner}\r\n`;
+    this.access?.reply(220);
     this.#phase = 'command';
     this.#pump();
   }
@@ -206,6 +213,7 @@ export class SmtpConnection implements SmtpSession {
       if (f === null) break;
       if (f.kind === 'too-long') {
         // RFC 5321 §4.5.3.1.4 / §4.2.4: 500 for a line too long; its rest is discarded.
+        this.access?.command('UNKNOWN');
         this.#sasl = null;
         if (this.#phase === 'auth') this.#phase = 'command';
         this.#send(reply(500, '5.5.2', 'Error: line too long'));
@@ -214,6 +222,7 @@ export class SmtpConnection implements SmtpSession {
       // RFC 6531 §3.3 / RFC 3629: a command line is ASCII or, with SMTPUTF8, UTF-8; bytes that
       // are neither are refused, never decoded into replacement characters and accepted.
       if (!isUtf8(f.line)) {
+        this.access?.command('UNKNOWN');
         this.#send(reply(501, '5.5.2', 'Syntax error: command is not valid UTF-8'));
         continue;
       }
@@ -236,6 +245,7 @@ export class SmtpConnection implements SmtpSession {
 
   #command(c: Command) {
     this.#client.waitingSince = 0;
+    this.access?.command(c.verb === 'SYNTAX' ? (c.hint.split(' ')[0] ?? '') : 'name' in c ? c.name : c.verb);
     switch (c.verb) {
       case 'EHLO':
       case 'HELO':
@@ -276,6 +286,7 @@ export class SmtpConnection implements SmtpSession {
     this.helo = domain;
     this.ehlo = verb === 'EHLO';
     const host = this.#o.hostname;
+    this.access?.reply(250);
     if (!this.ehlo) {
       this.#out += `250 ${host}\r\n`;
       return;
@@ -397,6 +408,7 @@ export class SmtpConnection implements SmtpSession {
     if (!reader || !message) return;
     const used = reader.feed(chunk, this.#push);
     this.#o.gate.dataBytes(this.#client, used);
+    this.access?.dataBytes(used);
     if (!reader.done) {
       if (message.queued > LIMITS.smtp.dataQueueBytes) this.#pause();
       return;
@@ -437,7 +449,10 @@ export class SmtpConnection implements SmtpSession {
     plain.off('end', this.#onEnd);
     const t = new tls.TLSSocket(plain, { isServer: true, secureContext: context });
     this.#socket = t;
-    t.on('error', () => t.destroy());
+    t.on('error', () => {
+      if (!this.secure) this.access?.tls(null);
+      t.destroy();
+    });
     t.once('close', () => {
       plain.destroy();
       this.#closed();
@@ -460,6 +475,7 @@ export class SmtpConnection implements SmtpSession {
   #setTlsInfo(t: tls.TLSSocket) {
     const cipher = t.getCipher?.();
     this.tlsInfo = { version: t.getProtocol?.() ?? 'TLS', cipher: cipher?.name ?? 'unknown' };
+    this.access?.tls(this.tlsInfo.version);
   }
 
   /** RFC 4954 §4. */
@@ -487,6 +503,7 @@ export class SmtpConnection implements SmtpSession {
     const mechanism = this.#sasl?.mechanism;
     if (step.kind === 'challenge') {
       this.#out += `334 ${step.text}\r\n`;
+      this.access?.reply(334);
       return;
     }
     this.#sasl = null;
@@ -518,6 +535,7 @@ export class SmtpConnection implements SmtpSession {
   #write(code: number, text: string) {
     if (this.#phase === 'closed') return;
     this.#out += `${code} ${text}\r\n`;
+    this.access?.reply(code);
   }
 
   #flush() {

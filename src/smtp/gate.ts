@@ -45,6 +45,8 @@ import { REPLIES, type SmtpReplyError } from './replies.ts';
 
 export interface GateOptions {
   readonly log: Logger;
+  /** An implicit-TLS handshake failed (arcline_tls_handshake_failures_total). */
+  readonly tlsFailed?: () => void;
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
   /** Shared connection slots (several workers); a counter of our own when absent. */
@@ -271,7 +273,10 @@ export class ConnectionGate {
     c.handshakeSince = Date.now();
     c.conn = { terminate: () => t.destroy(), destroy: () => t.destroy() };
     const t = new tls.TLSSocket(socket, { isServer: true, secureContext: context() });
-    t.on('error', () => t.destroy());
+    t.on('error', () => {
+      if (c.handshakeSince !== 0) this.#o.tlsFailed?.();
+      t.destroy();
+    });
     t.once('close', () => {
       socket.destroy();
       this.forget(c);

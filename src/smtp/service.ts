@@ -32,6 +32,7 @@ import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import { type ListenOptions, listenOn } from '../core/listen.ts';
+import { countTls } from '../core/metrics.ts';
 import { refusalReply } from './accept/decision.ts';
 import { senderOwnership, senderSyntax } from './accept/mail.ts';
 import { AcceptPipeline } from './accept/pipeline.ts';
@@ -44,6 +45,7 @@ import {
   recipientSyntax,
   resolution,
 } from './accept/rcpt.ts';
+import { SmtpAccess } from './access.ts';
 import { type SessionPolicy, SmtpConnection } from './connection.ts';
 import { type ConnState, isReply, newTxn, type SmtpDeps, type SmtpSession } from './context.ts';
 import { type Client, ConnectionGate } from './gate.ts';
@@ -69,6 +71,7 @@ export class SmtpService implements SessionPolicy {
     const { smtp, submission } = deps.config;
     this.#gate = new ConnectionGate({
       log: deps.log,
+      tlsFailed: () => countTls(this.#submission ? 'submission' : 'smtp', null),
       maxConnections: smtp.max_connections,
       maxConnectionsPerIp: this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
       slots: deps.slots,
@@ -106,6 +109,9 @@ export class SmtpService implements SessionPolicy {
   readonly #accept = (socket: import('node:net').Socket, client: Client, secure: boolean): void => {
     const { config, resolver } = this.#deps;
     const sub = this.#submission;
+    const log = this.#deps.log.child({ conn: client.id });
+    // [log] access: one line per transaction unless "off" (docs/logging.md).
+    const accessLog = config.log.access === 'off' ? null : log;
     const conn = new SmtpConnection(socket, client, secure, {
       hostname: config.hostname,
       banner: sub ? 'arcline submission' : 'arcline',
@@ -115,6 +121,7 @@ export class SmtpService implements SessionPolicy {
       gate: this.#gate,
       policy: this,
       tlsContext: () => this.#context,
+      access: (s) => new SmtpAccess(sub ? 'submission' : 'smtp', accessLog, s),
       reverse: resolver
         ? (ip) =>
             nullAfter(
@@ -123,7 +130,6 @@ export class SmtpService implements SessionPolicy {
             )
         : null,
     });
-    const log = this.#deps.log.child({ conn: conn.id });
     this.#conns.set(conn.id, { conn, state: { log, txn: newTxn(), inData: false, principal: null } });
     log.info({ ip: conn.remoteAddress, port: conn.remotePort, local: conn.localPort }, 'smtp connect');
     conn.start();
@@ -159,6 +165,7 @@ export class SmtpService implements SessionPolicy {
     const entry = this.#conns.get(s.id);
     if (!entry) return;
     this.#conns.delete(s.id);
+    entry.conn.access?.closed();
     entry.state.log.info('smtp disconnect');
   }
 
@@ -265,6 +272,7 @@ export class SmtpService implements SessionPolicy {
     const state = this.#state(s);
     state.inData = true;
     const msgId = newId('m');
+    this.#conns.get(s.id)?.conn.access?.messageId(msgId);
     const log = state.log.child({ msg_id: msgId });
     return this.#pipeline.receive(message, s, state, msgId, log).then(
       (r) => {

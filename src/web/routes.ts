@@ -1,6 +1,8 @@
 // What the HTTP and HTTPS listeners answer (web/server.ts), as a list of routes tried in order;
 // the first that knows the path answers, everything else is 404. Only GET and HEAD are allowed
-// on the paths we serve (405 otherwise). The admin API will add its routes here.
+// on the paths we serve (405 otherwise), except where a route allows POST (autodiscover): the
+// listener reads a request body only for the paths registered with `bodyPaths`, bounded by
+// LIMITS.http.maxBodyBytes. The admin API will add its routes here.
 
 import type { MtaStsSettings } from '../hygiene/mta-sts.ts';
 import { mtaStsPolicy } from '../hygiene/mta-sts.ts';
@@ -11,6 +13,11 @@ export interface WebRequest {
   readonly host: string | null;
   /** The request target's path (no query). */
   readonly path: string;
+  /** The request target's query (empty without one). */
+  readonly query: URLSearchParams;
+  /** The body of a POST to a path registered with `bodyPaths` (at most
+   *  LIMITS.http.maxBodyBytes); null for every other request. */
+  readonly body: Buffer | null;
   /** Arrived over TLS (the HTTPS listener). */
   readonly secure: boolean;
 }
@@ -24,7 +31,7 @@ export interface WebResponse {
 /** A route answers the requests it knows, and returns null for the others. */
 export type Route = (req: WebRequest) => WebResponse | null | Promise<WebResponse | null>;
 
-const text = (status: number, body: string, headers: Record<string, string> = {}): WebResponse => ({
+export const text = (status: number, body: string, headers: Record<string, string> = {}): WebResponse => ({
   status,
   headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers },
   body,
@@ -34,10 +41,18 @@ export const NOT_FOUND = text(404, 'not found\n');
 
 export class Router {
   readonly #routes: Route[] = [];
+  readonly #bodyPaths = new Set<string>();
 
-  add(route: Route): this {
+  /** `bodyPaths`: the exact paths where this route takes a POST body. */
+  add(route: Route, bodyPaths: readonly string[] = []): this {
     this.#routes.push(route);
+    for (const p of bodyPaths) this.#bodyPaths.add(p);
     return this;
+  }
+
+  /** Whether the listener reads the body of a POST to this path (all others get null). */
+  acceptsBody(path: string): boolean {
+    return this.#bodyPaths.has(path);
   }
 
   async handle(req: WebRequest): Promise<WebResponse> {
@@ -50,10 +65,13 @@ export class Router {
 }
 
 /** GET and HEAD only (HEAD: node:http sends the headers without the body). */
-function readOnly(req: WebRequest): WebResponse | null {
-  return req.method === 'GET' || req.method === 'HEAD'
-    ? null
-    : text(405, 'method not allowed\n', { allow: 'GET, HEAD' });
+export function readOnly(req: WebRequest): WebResponse | null {
+  return onlyMethods(req, ['GET', 'HEAD']);
+}
+
+/** null when the request's method is one of `allowed`, else 405 with Allow (RFC 9110 §15.5.6). */
+export function onlyMethods(req: WebRequest, allowed: readonly string[]): WebResponse | null {
+  return allowed.includes(req.method) ? null : text(405, 'method not allowed\n', { allow: allowed.join(', ') });
 }
 
 const ACME_PREFIX = '/.well-known/acme-challenge/';
@@ -94,4 +112,16 @@ export function hostOf(header: string | undefined): string | null {
   const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : (h.split(':')[0] ?? '');
   if (name === '' || !/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])$/.test(name)) return null;
   return name.endsWith('.') ? name.slice(0, -1) : name;
+}
+
+/** GET /metrics in the Prometheus text format on the HTTP listeners ([metrics] http = true);
+ *  `text` is the same exposition as on [metrics] listen (admin/metrics-http.ts). */
+export function metricsRoute(text: () => Promise<{ contentType: string; body: string }>): Route {
+  return async (req) => {
+    if (req.path !== '/metrics') return null;
+    const denied = readOnly(req);
+    if (denied) return denied;
+    const m = await text();
+    return { status: 200, headers: { 'content-type': m.contentType, 'cache-control': 'no-store' }, body: m.body };
+  };
 }

@@ -18,7 +18,10 @@
 // request listener) when configured; everything else, untouched (the body not read), to the
 // router of `Route` functions (web/routes.ts).
 // Bounds: connections per listener ([http] max_connections), header size (LIMITS.http), and one
-// deadline ([http] timeout) for the handshake, the headers and the request.
+// deadline ([http] timeout) for the handshake, the headers and the request (body included).
+// A body is read only for a POST to a path the router takes one on (Router.acceptsBody), up to
+// LIMITS.http.maxBodyBytes (413 above, by Content-Length or as it arrives); other bodies are
+// never buffered.
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
@@ -28,9 +31,11 @@ import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
+import { watchTls } from '../core/metrics.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { parseClientHello } from '../tls/client-hello.ts';
-import { hostOf, type Router } from './routes.ts';
+import { logAccess } from './access.ts';
+import { hostOf, type Router, text, type WebResponse } from './routes.ts';
 
 export interface WebDeps {
   readonly log: Logger;
@@ -38,6 +43,8 @@ export interface WebDeps {
   readonly router: Router;
   /** The admin API (api/app.ts), for /api/; none: 404 from the router. */
   readonly api?: { fetch: Parameters<typeof getRequestListener>[0] } | null;
+  /** Where the access line of each request goes (web/access.ts); absent: none. */
+  readonly accessLog?: Logger | null;
   /** tls-alpn-01 certificates by name (tls/acme.ts); null without ACME. */
   readonly alpnChallenge: ((name: string) => tls.SecureContext | null) | null;
   readonly maxConnections: number;
@@ -71,8 +78,10 @@ export class WebServer {
         connectionsCheckingInterval: Math.min(1000, deps.timeoutMs),
       },
       (req, res) => {
-        if (api && req.url?.startsWith('/api/')) void api(req, res);
-        else this.#request(req, res);
+        if (api && req.url?.startsWith('/api/')) {
+          logAccess(deps.accessLog ?? null, req, res);
+          void api(req, res);
+        } else this.#request(req, res);
       },
     );
     this.#http.timeout = deps.timeoutMs;
@@ -97,20 +106,35 @@ export class WebServer {
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? '').split('?')[0] ?? '';
-    const request = {
-      method: req.method ?? '',
-      host: hostOf(req.headers.host),
-      path,
-      secure: (req.socket as tls.TLSSocket).encrypted === true,
-    };
-    this.#deps.router.handle(request).then(
-      (r) => res.writeHead(r.status, { ...r.headers, 'content-length': Buffer.byteLength(r.body) }).end(r.body),
-      (e: unknown) => {
-        this.#deps.log.error({ err: errorMessage(e), path }, 'http: request failed');
-        res.writeHead(500).end();
-      },
-    );
+    logAccess(this.#deps.accessLog ?? null, req, res);
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const method = req.method ?? '';
+    const answer = (r: WebResponse) =>
+      res.writeHead(r.status, { ...r.headers, 'content-length': Buffer.byteLength(r.body) }).end(r.body);
+    const route = (body: Buffer | null) =>
+      this.#deps.router
+        .handle({
+          method,
+          host: hostOf(req.headers.host),
+          path,
+          query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
+          body,
+          secure: (req.socket as tls.TLSSocket).encrypted === true,
+        })
+        .then(answer, (e: unknown) => {
+          this.#deps.log.error({ err: errorMessage(e), path }, 'http: request failed');
+          res.writeHead(500).end();
+        });
+    if (method !== 'POST' || !this.#deps.router.acceptsBody(path)) {
+      void route(null);
+      return;
+    }
+    void readBody(req, LIMITS.http.maxBodyBytes).then((body) => {
+      if (body === 'too large') answer(text(413, 'request body too large\n', { connection: 'close' }));
+      else if (body !== 'aborted') void route(body);
+    });
   }
 
   #tlsConnection(socket: net.Socket): void {
@@ -149,6 +173,7 @@ export class WebServer {
         secureContext: this.#context,
         ALPNProtocols: ['http/1.1'],
       });
+      watchTls('http', t);
       t.on('error', () => t.destroy());
       this.#http.emit('connection', t);
     };
@@ -161,4 +186,32 @@ export class WebServer {
     await Promise.all(this.#listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.#http.close();
   }
+}
+
+/** The request's body, or 'too large' past `max` (by Content-Length, or once more arrives):
+ *  reading stops there and the connection is closed after the answer. A body that does not
+ *  arrive in time is ended by node:http's requestTimeout ([http] timeout): 'aborted'. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too large' | 'aborted'> {
+  return new Promise((resolve) => {
+    if (Number(req.headers['content-length'] ?? 0) > max) {
+      resolve('too large');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > max) {
+        req.off('data', onData);
+        req.pause();
+        resolve('too large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks, length)));
+    req.once('error', () => resolve('aborted'));
+    req.once('close', () => resolve('aborted'));
+  });
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from '../harness/process.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
+import { envelope, RawSmtp } from '../harness/smtp-client.ts';
 
 let s: TestServer;
 let base: string;
@@ -311,7 +312,12 @@ describe('admin API', () => {
   });
 
   test('summary', async () => {
+    const before = (await call('GET', '/api/v1/summary', as('readonly'))).body;
+    const smtp = await RawSmtp.connect(s.port);
+    assert.equal((await envelope(smtp, 'someone@remote.example', ['nobody@example.test'])).at(-1)?.code, 550);
+    smtp.close();
     const r = await call('GET', '/api/v1/summary', as('readonly'));
+    assert.equal(r.body.smtp.rejected, before.smtp.rejected + 1, 'the 550 to RCPT counts as a rejection');
     assert.equal(r.status, 200);
     assert.equal(typeof r.body.users, 'number');
     assert.equal(r.body.domains, 2);

@@ -114,4 +114,8 @@ test('the API on the HTTPS listener', async () => {
     r.end();
   });
   assert.match(body, /^200 \{"role":"admin"/);
+  // The API's requests get the listeners' access line too (docs/logging.md), query left out.
+  await get('/api/v1/users?q=secret', admin);
+  const line = await s.logged((l) => l.msg === 'http access' && l.path === '/api/v1/users');
+  assert.deepEqual([line.method, line.status, line.client], ['GET', 200, '127.0.0.1']);
 });

@@ -149,7 +149,7 @@ export async function pebbleListener(dir: string): Promise<PebbleListener> {
 }
 
 /** A self-signed certificate for localhost and 127.0.0.1 (pebble's HTTPS listeners). */
-function selfSigned(): { cert: string; key: string } {
+export function selfSigned(): { cert: string; key: string } {
   const pair = generateKeyPairSync('rsa', {
     modulusLength: 2048,
     publicKeyEncoding: { type: 'spki', format: 'pem' },

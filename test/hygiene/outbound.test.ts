@@ -162,6 +162,8 @@ sys.stdout.buffer.write(sig + msg)
       /^_smtp\._tls\.example\.test\. 3600 IN TXT "v=TLSRPTv1; rua=mailto:postmaster@example\.test"$/m,
       /^mta-sts\.example\.test\. 3600 IN CNAME mx\.test\.example\.$/m,
       /^autoconfig\.example\.test\. 3600 IN CNAME mx\.test\.example\.$/m,
+      /^_autodiscover\._tcp\.example\.test\. 3600 IN SRV 0 1 443 mx\.test\.example\.$/m,
+      /^; autodiscover\.example\.test\. 3600 IN CNAME mx\.test\.example\.$/m,
     ]) {
       assert.match(rec.stdout, re);
     }

@@ -127,6 +127,11 @@ describe('inbound SMTP in threads', () => {
     const counted = /^arcline_smtp_messages_total\{service="smtp"\} (\d+)$/m.exec(text);
     assert.ok(counted, 'the SMTP threads\u2019 counter is in /metrics');
     assert.ok(Number(counted[1]) >= N, text);
+    // Issue #14: the reply counters of every thread are summed too, and each thread's
+    // transactions have their access line in the one log.
+    const replies = /^arcline_smtp_replies_total\{service="smtp",command="DATA",class="2xx"\} (\d+)$/m.exec(text);
+    assert.ok(replies && Number(replies[1]) >= N, text);
+    await s.logged((l) => l.msg === 'smtp access' && l.result === 'accepted' && l.protocol === 'smtp');
     // Process-wide metrics once (the main thread's), not once per thread.
     assert.equal(text.match(/^arcline_process_cpu_seconds_total /gm)?.length, 1);
   });

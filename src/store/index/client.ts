@@ -114,6 +114,10 @@ export class IndexClient {
   mailbox(account: string, name: string): Promise<MailboxRow | null> {
     return this.#read('mailbox', account, name);
   }
+  /** One query through the reading thread (the readiness check). */
+  async ping(): Promise<void> {
+    await this.#read('mailbox', '', '');
+  }
   mailboxes(account: string): Promise<MailboxRow[]> {
     return this.#read('mailboxes', account);
   }

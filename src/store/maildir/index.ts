@@ -21,6 +21,7 @@ import { writeDurably } from './durable.ts';
 import { type ImportResult, importMailbox } from './import.ts';
 import { accountDir, DEFAULT_FOLDERS, isInbox, LayoutError, mailboxDir } from './layout.ts';
 import { uniqueBase, withSize } from './naming.ts';
+import { probeWritable } from './probe.ts';
 import { QuotaUsage } from './quota.ts';
 
 export interface MaildirStoreOptions {
@@ -185,6 +186,17 @@ export class MaildirStore implements MessageStore {
       if (e instanceof LayoutError) throw new ArclineError('INVALID', e.message);
       throw e;
     }
+  }
+
+  /** Readiness (web/health.ts): a query of the mail index answers. */
+  async pingIndex(): Promise<void> {
+    void this.accounts; // opens the index
+    await this.#index?.ping();
+  }
+
+  /** Readiness: a file can be created, synced and removed under the root (probe.ts). */
+  probeWritable(): Promise<void> {
+    return probeWritable(this.#root);
   }
 
   async close(): Promise<void> {
