@@ -4,6 +4,7 @@
 // this wires together: docs/architecture.md §1-§2.
 
 import { join } from 'node:path';
+import { AccessStore } from './admin/access.ts';
 import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
@@ -19,6 +20,8 @@ export interface Context {
   readonly queue: QueueStore;
   /** DKIM signing keys in {state}/dkim/. */
   readonly dkim: DkimKeyStore;
+  /** Admin API tokens, sessions and the audit log, {state}/admin.db. */
+  readonly access: AccessStore;
   close(): Promise<void>;
 }
 
@@ -37,15 +40,18 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   });
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
   const dkim = new DkimKeyStore(config.storage.state);
+  const access = new AccessStore(config.storage.state);
   return {
     directory,
     store,
     queue,
     dkim,
+    access,
     ops: createAdminOps({ directory, store, dkim, dkimDefaults: config.dkim }),
     async close() {
       await store.close();
       queue.close();
+      access.close();
       directory.close();
     },
   };

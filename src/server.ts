@@ -12,6 +12,8 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { MetricsServer } from './admin/metrics-http.ts';
+import { createApiApp } from './api/app.ts';
+import { metricStats } from './api/summary.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -226,7 +228,16 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       readinessChecks(ctx, () => serving),
       log.child({ service: 'http' }),
     );
-    const { web, bound: http, acme } = await startWeb(config, log, ctx, tls, clients, readiness, metrics);
+    const {
+      web,
+      bound: http,
+      acme,
+    } = await startWeb(config, log, ctx, tls, {
+      clients,
+      readiness,
+      metrics,
+      authenticator,
+    });
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
@@ -260,10 +271,9 @@ async function startWeb(
   log: Logger,
   ctx: Context,
   tls: TlsManager,
-  clients: ClientSettings,
-  readiness: Readiness,
-  metrics: MetricsServer,
+  parts: { clients: ClientSettings; readiness: Readiness; metrics: MetricsServer; authenticator: Authenticator },
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
+  const { clients, readiness, metrics, authenticator } = parts;
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
   const a = config.acme;
   const acme = a.directory_url
@@ -292,11 +302,26 @@ async function startWeb(
     .add(autoconfigRoute({ settings: clients, isLocalDomain }), AUTODISCOVER_BODY_PATHS);
   if (acme) router.add(acmeHttpRoute((t) => acme.httpChallenge(t)));
   if (config.metrics.http) router.add(metricsRoute(() => metrics.scrape()));
+  const api = createApiApp({
+    ops: ctx.ops,
+    store: ctx.store,
+    dkim: ctx.dkim,
+    dkimDefaults: config.dkim,
+    queue: ctx.queue,
+    access: ctx.access,
+    authenticator,
+    log: log.child({ component: 'api' }),
+    hostname: config.hostname,
+    mtaSts: { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx },
+    dns: createPromiseResolver(config.dns.servers),
+    stats: metricStats(new Date()),
+  });
   const web = new WebServer({
     log: log.child({ service: 'http' }),
     accessLog: config.log.access === 'off' ? null : log.child({ service: 'http' }),
     tls,
     router,
+    api,
     alpnChallenge: acme ? (n) => acme.alpnChallenge(n) : null,
     maxConnections: config.http.max_connections,
     timeoutMs: config.http.timeout,

@@ -2,9 +2,9 @@
 // CLI, the tests and (later) the admin HTTP API. A user is a directory row plus a Maildir;
 // these keep the two in step.
 
-import { normalizeDomain } from '../core/address.ts';
+import { formatAddress, normalizeDomain, parseAddress } from '../core/address.ts';
 import type { AccountId } from '../core/ids.ts';
-import type { DirectoryAdmin, UserInfo } from '../directory/types.ts';
+import type { AliasInfo, DirectoryAdmin, UserInfo } from '../directory/types.ts';
 import type { DkimAlgorithm, DkimKeyStore } from '../hygiene/dkim-keys.ts';
 import type { MailStore } from '../store/types.ts';
 
@@ -15,6 +15,8 @@ export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithH
   addUserWithHash(address: string, opts: { passwordHash: string; quotaBytes?: number | null }): Promise<UserInfo>;
   /** Removes the user; the Maildir stays on disk unless `purge`. */
   deleteUser(address: string, opts?: { purge?: boolean }): Promise<UserInfo>;
+  /** Makes `destinations` the alias's whole set (the new ones are validated before any goes). */
+  replaceAlias(source: string, destinations: readonly string[]): Promise<AliasInfo>;
 }
 
 export function createAdminOps(deps: {
@@ -59,10 +61,24 @@ export function createAdminOps(deps: {
     },
     setPassword: (a, p) => directory.setPassword(a, p),
     setQuota: (a, q) => directory.setQuota(a, q),
+    setEnabled: (a, e) => directory.setEnabled(a, e),
     getUser: (a) => directory.getUser(a),
     listUsers: (d) => directory.listUsers(d),
     addAlias: (s, d) => directory.addAlias(s, d),
     deleteAlias: (s, d) => directory.deleteAlias(s, d),
+    replaceAlias: async (source, destinations) => {
+      // addAlias validates every destination and returns the normalised set it now holds.
+      const added = await directory.addAlias(source, destinations);
+      const wanted = new Set(
+        destinations.map((d) => {
+          const a = parseAddress(d);
+          return a ? formatAddress(a) : d;
+        }),
+      );
+      const extra = added.destinations.filter((d) => !wanted.has(d));
+      if (extra.length > 0) await directory.deleteAlias(added.source, extra);
+      return { source: added.source, destinations: added.destinations.filter((d) => wanted.has(d)) };
+    },
     listAliases: (d) => directory.listAliases(d),
     setCatchAll: (d, t) => directory.setCatchAll(d, t),
     addAllowedSender: (u, p) => directory.addAllowedSender(u, p),

@@ -24,6 +24,7 @@ import { backupCommand, restoreCommand } from './backup.ts';
 import { fixPermissions } from './fix-permissions.ts';
 import { runImport } from './import.ts';
 import { readLine, readPassword } from './password-input.ts';
+import { tokenCommand } from './token.ts';
 
 const USAGE = `usage: arcline [--config FILE] COMMAND
 
@@ -33,6 +34,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   user del ADDR [--purge]
   user passwd ADDR [--password-stdin]
   user quota ADDR SIZE|none
+  user disable ADDR | enable ADDR          a disabled user cannot log in; its mail is still accepted
   user list [DOMAIN]
   alias add SRC DST... | del SRC [DST...] | list [DOMAIN]
   catchall set DOMAIN ADDR|none
@@ -40,6 +42,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   allow add USER SENDER | del USER SENDER | list USER
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
   dns-records DOMAIN
+  token add --role admin|readonly|domain:D|user:ADDR [--name N] | list | del ID   admin API tokens
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
   import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--control DIR] [--replace-empty] [--dry-run]
   import passwd-file FILE [--domain D] [--dry-run]
@@ -111,6 +114,8 @@ export async function main(argv: string[]): Promise<number> {
     prepareStorage(loaded.config, plan);
     if (plan.become) dropPrivileges(plan.become);
     ctx = await openContext(loaded.config, silentLogger());
+    if (command === 'token')
+      return await tokenCommand(ctx, sub, rest, values, say, (m) => new UsageError(m)).then(() => 0);
     if (command === 'import') {
       return (await runImport(ctx, sub, rest, values, say, (m) => new UsageError(m))) ? 0 : 1;
     }
@@ -155,6 +160,8 @@ function parse(argv: string[]) {
       'dry-run': { type: 'boolean' },
       force: { type: 'boolean' },
       check: { type: 'boolean' },
+      role: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },
@@ -249,13 +256,19 @@ async function run(
       noMore(2);
       await ops.setQuota(args[0] as string, args[1] === 'none' ? null : sizeOrThrow(args[1] as string));
       return say(`quota of ${args[0]} set to ${args[1]}`);
+    case 'user disable':
+    case 'user enable':
+      need(1, 'ADDR');
+      noMore(1);
+      await ops.setEnabled(args[0] as string, sub === 'enable');
+      return say(`${args[0]} ${sub}d`);
     case 'user list': {
       noMore(1);
       const rows: string[][] = [];
       for (const u of await ops.listUsers(args[0])) {
         const used = await ctx.store.usage(u.accountId).catch(() => null);
         rows.push([
-          u.address,
+          u.enabled ? u.address : `${u.address} (disabled)`,
           used === null ? '-' : formatSize(used),
           u.quotaBytes === null ? 'unlimited' : formatSize(u.quotaBytes),
           u.createdAt.toISOString().replace(/\.\d+Z$/, 'Z'),

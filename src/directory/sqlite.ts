@@ -69,6 +69,8 @@ const MIGRATIONS: readonly string[] = [
      pattern TEXT NOT NULL,
      PRIMARY KEY (account, pattern)
    ) STRICT;`,
+  // A disabled user cannot log in (passwordHash answers null); mail to it is still accepted.
+  'ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;',
 ];
 
 export interface SqliteDirectoryOptions {
@@ -209,7 +211,8 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
 
   async passwordHash(account: AccountId): Promise<string | null> {
     const row = this.#q.user.get(account) as Row | undefined;
-    return row ? String(row.password_hash) : null;
+    // A disabled user is no login: as unknown to the authenticator (no other path logs in).
+    return row && Number(row.disabled) === 0 ? String(row.password_hash) : null;
   }
 
   async postmasterDomain(preferred: readonly string[]): Promise<DomainName | null> {
@@ -324,7 +327,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
         this.#q.addAlias.run(addr, id, a.domain);
       }
     });
-    return { accountId: id as AccountId, address: id, quotaBytes: quota, createdAt: new Date(now) };
+    return { accountId: id as AccountId, address: id, quotaBytes: quota, createdAt: new Date(now), enabled: true };
   }
 
   /** Parses and validates the address of a user to create. */
@@ -363,6 +366,12 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
   async setQuota(address: string, quotaBytes: number | null): Promise<void> {
     const user = await this.#existingUser(address);
     this.#q.setQuota.run(quotaOrThrow(quotaBytes), user.address);
+    this.#changed();
+  }
+
+  async setEnabled(address: string, enabled: boolean): Promise<void> {
+    const user = await this.#existingUser(address);
+    this.#q.setDisabled.run(enabled ? 0 : 1, user.address);
     this.#changed();
   }
 
@@ -474,15 +483,16 @@ function prepareStatements(db: DatabaseSync) {
     addDomain: p('INSERT INTO domains (name, created_at) VALUES (?, ?)'),
     delDomain: p('DELETE FROM domains WHERE name = ?'),
     setCatchAll: p('UPDATE domains SET catch_all = ? WHERE name = ?'),
-    user: p('SELECT address, password_hash, quota_bytes, created_at FROM users WHERE address = ?'),
-    users: p('SELECT address, quota_bytes, created_at FROM users ORDER BY domain, local'),
-    usersIn: p('SELECT address, quota_bytes, created_at FROM users WHERE domain = ? ORDER BY local'),
+    user: p('SELECT address, password_hash, quota_bytes, created_at, disabled FROM users WHERE address = ?'),
+    users: p('SELECT address, quota_bytes, created_at, disabled FROM users ORDER BY domain, local'),
+    usersIn: p('SELECT address, quota_bytes, created_at, disabled FROM users WHERE domain = ? ORDER BY local'),
     addUser: p(
       'INSERT INTO users (address, domain, local, password_hash, quota_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)',
     ),
     delUser: p('DELETE FROM users WHERE address = ?'),
     setHash: p('UPDATE users SET password_hash = ? WHERE address = ?'),
     setQuota: p('UPDATE users SET quota_bytes = ? WHERE address = ?'),
+    setDisabled: p('UPDATE users SET disabled = ? WHERE address = ?'),
     aliasTargets: p('SELECT destination FROM aliases WHERE source = ? ORDER BY destination'),
     aliases: p('SELECT source, destination FROM aliases ORDER BY source, destination'),
     aliasesIn: p('SELECT source, destination FROM aliases WHERE domain = ? ORDER BY source, destination'),
@@ -531,5 +541,6 @@ function userInfo(r: Row): UserInfo {
     address: String(r.address),
     quotaBytes: r.quota_bytes === null || r.quota_bytes === undefined ? null : Number(r.quota_bytes),
     createdAt: new Date(Number(r.created_at)),
+    enabled: Number(r.disabled ?? 0) === 0,
   };
 }

@@ -70,6 +70,8 @@ export interface UserInfo {
   /** Storage quota in bytes, null for unlimited (enforced at delivery and IMAP APPEND/COPY). */
   readonly quotaBytes: number | null;
   readonly createdAt: Date;
+  /** False when disabled: no login (IMAP, submission, the HTTP API); mail is still accepted. */
+  readonly enabled: boolean;
 }
 
 export interface AliasInfo {
@@ -97,6 +99,8 @@ export interface DirectoryAdmin {
   deleteUser(address: string): Promise<UserInfo>;
   setPassword(address: string, password: string): Promise<void>;
   setQuota(address: string, quotaBytes: number | null): Promise<void>;
+  /** A disabled user cannot log in; its mail is still accepted and delivered. */
+  setEnabled(address: string, enabled: boolean): Promise<void>;
   getUser(address: string): Promise<UserInfo | null>;
   listUsers(domain?: string): Promise<readonly UserInfo[]>;
   /** Adds destinations to the alias `source` (created if missing). Source must be in a local

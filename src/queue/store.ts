@@ -86,6 +86,7 @@ export type RecipientOutcome =
 
 interface MessageRow {
   id: string;
+  held: number;
   sender: string;
   created: number;
   size: number;
@@ -144,6 +145,9 @@ export class QueueStore implements DeliveryQueue {
          VALUES (?, ?, ?, ?, 'queued', ?)`,
       ),
       release: db.prepare('UPDATE message SET held = 0 WHERE id = ?'),
+      // held: 0 eligible, 1 not yet acknowledged (removed at start), 2 held by the operator
+      // (kept across restarts, not attempted until released).
+      hold: db.prepare('UPDATE message SET held = 2 WHERE id = ? AND held <> 1'),
       message: db.prepare('SELECT * FROM message WHERE id = ?'),
       recipients: db.prepare('SELECT * FROM recipient WHERE message_id = ? ORDER BY domain, address'),
       due: db.prepare(
@@ -166,7 +170,7 @@ export class QueueStore implements DeliveryQueue {
       pending: db.prepare(`SELECT COUNT(*) AS n FROM recipient WHERE message_id = ? AND state = 'queued'`),
       deleteMessage: db.prepare('DELETE FROM message WHERE id = ?'),
       list: db.prepare(
-        `SELECT * FROM message WHERE held = 0 AND EXISTS
+        `SELECT * FROM message WHERE held <> 1 AND EXISTS
            (SELECT 1 FROM recipient r WHERE r.message_id = message.id AND r.state = 'queued')
          ORDER BY created, id LIMIT ?`,
       ),
@@ -305,6 +309,11 @@ export class QueueStore implements DeliveryQueue {
     this.onWork?.();
   }
 
+  /** Keeps a message from delivery until release() (the operator's hold); false if there is none. */
+  hold(id: QueueId): boolean {
+    return Number(this.#q.hold!.run(id).changes) > 0;
+  }
+
   /** False when the message file is gone (damaged storage): the runner bounces it. */
   async hasFile(id: QueueId): Promise<boolean> {
     return access(this.#path(id)).then(
@@ -350,6 +359,7 @@ export class QueueStore implements DeliveryQueue {
       smtputf8: row.smtputf8 === 1,
       authUser: row.auth_user,
       envid: row.envid,
+      held: row.held === 2,
       recipients,
     };
   }

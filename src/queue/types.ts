@@ -71,6 +71,8 @@ export interface QueuedMessage {
   readonly smtputf8: boolean;
   readonly authUser: string | null;
   readonly envid: string | null;
+  /** Held by the operator (`hold`): not attempted until released. */
+  readonly held: boolean;
   readonly recipients: readonly QueuedRecipient[];
 }
 
@@ -78,7 +80,9 @@ export interface DeliveryQueue {
   enqueue(m: OutboundMessage): Promise<QueueId>;
   /** Makes a held message eligible for delivery (the submitter has answered 250). */
   release(id: QueueId): void;
-  /** Every message with at least one recipient still queued, oldest first. */
+  /** Holds a message (the operator's hold, kept across restarts); false if there is none. */
+  hold(id: QueueId): boolean;
+  /** Every message with at least one recipient still queued, oldest first (held ones too). */
   list(opts?: { limit?: number }): QueuedMessage[];
   get(id: QueueId): QueuedMessage | null;
   /** Makes recipients due now; returns how many. */

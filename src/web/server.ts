@@ -14,6 +14,9 @@
 //     certificate) from the server name alone, without the ALPN list, and ALPNCallback can only
 //     pick a protocol, not a certificate; neither can make the choice depend on both. Reading the
 //     hello first makes it exact, and costs one bounded parse per connection.
+// Requests: /api/ goes to the admin API (api/app.ts, a hono app through @hono/node-server's
+// request listener) when configured; everything else, untouched (the body not read), to the
+// router of `Route` functions (web/routes.ts).
 // Bounds: connections per listener ([http] max_connections), header size (LIMITS.http), and one
 // deadline ([http] timeout) for the handshake, the headers and the request (body included).
 // A body is read only for a POST to a path the router takes one on (Router.acceptsBody), up to
@@ -23,6 +26,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
+import { getRequestListener } from '@hono/node-server';
 import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
@@ -37,6 +41,8 @@ export interface WebDeps {
   readonly log: Logger;
   readonly tls: Pick<TlsManager, 'current' | 'onChange'>;
   readonly router: Router;
+  /** The admin API (api/app.ts), for /api/; none: 404 from the router. */
+  readonly api?: { fetch: Parameters<typeof getRequestListener>[0] } | null;
   /** Where the access line of each request goes (web/access.ts); absent: none. */
   readonly accessLog?: Logger | null;
   /** tls-alpn-01 certificates by name (tls/acme.ts); null without ACME. */
@@ -60,6 +66,9 @@ export class WebServer {
     this.#unsubscribe = deps.tls.onChange((p) => {
       this.#context = tls.createSecureContext(p);
     });
+    // @hono/node-server puts its lighter Request/Response (subclasses of Node's) in globalThis
+    // when the listener is made; with that turned off hono's 204 answers fail on Node 24.
+    const api = deps.api ? getRequestListener(deps.api.fetch) : null;
     this.#http = createHttpServer(
       {
         maxHeaderSize: LIMITS.http.maxHeaderSize,
@@ -68,7 +77,12 @@ export class WebServer {
         keepAliveTimeout: Math.min(5000, deps.timeoutMs),
         connectionsCheckingInterval: Math.min(1000, deps.timeoutMs),
       },
-      (req, res) => this.#request(req, res),
+      (req, res) => {
+        if (api && req.url?.startsWith('/api/')) {
+          logAccess(deps.accessLog ?? null, req, res);
+          void api(req, res);
+        } else this.#request(req, res);
+      },
     );
     this.#http.timeout = deps.timeoutMs;
     // No 'clientError' listener: node:http then answers 400, 408 or 431 and closes.

@@ -111,8 +111,8 @@ describe('throttling per pair does not go faster with more connections; trusted 
   test('the "auth failed" log line matches the documented fail2ban filter', async () => {
     await submissionLogin(t, 'carol@example.test', 'wrong', '127.0.0.8');
     await imapLogin(t, 'nobody@example.test', 'wrong', '127.0.0.8');
-    // docs/security.md: failregex = ^\{.*"service":"(?:imap|submission)","ip":"<HOST>",.*"msg":"auth failed"
-    const failregex = /^\{.*"service":"(?:imap|submission)","ip":"(?<host>[0-9a-fA-F.:]+)",.*"msg":"auth failed"/;
+    // docs/security.md: failregex = ^\{.*"service":"(?:imap|submission|http)","ip":"<HOST>",.*"msg":"auth failed"
+    const failregex = /^\{.*"service":"(?:imap|submission|http)","ip":"(?<host>[0-9a-fA-F.:]+)",.*"msg":"auth failed"/;
     const lines = t.logs.filter((l) => l.ip === '127.0.0.8').map((l) => JSON.stringify(l));
     const hits = lines.filter((l) => failregex.exec(l)?.groups?.host === '127.0.0.8');
     assert.equal(hits.length, 2, lines.join('\n'));

@@ -114,6 +114,21 @@ export function runDirectoryContract(name: string, open: () => Promise<{ dir: Di
       dir.close();
     });
 
+    test('disabled users: no login, mail still resolves; enabled again: login', async () => {
+      const { dir } = await open();
+      await dir.addDomain('example.test');
+      await dir.addUser('alice@example.test', { password: 'pw' });
+      await dir.setEnabled('Alice@example.test', false);
+      assert.equal((await dir.getUser('alice@example.test'))?.enabled, false);
+      assert.equal((await dir.listUsers('example.test'))[0]?.enabled, false);
+      assert.equal(await checkPassword(dir, 'alice@example.test', 'pw'), null);
+      assert.deepEqual(await accountsOf(dir, 'alice@example.test'), ['alice@example.test']);
+      await dir.setEnabled('alice@example.test', true);
+      assert.equal(await checkPassword(dir, 'alice@example.test', 'pw'), 'alice@example.test');
+      await rejectsWith(dir.setEnabled('nobody@example.test', false), 'NOT_FOUND');
+      dir.close();
+    });
+
     test('loginName: one canonical form for every spelling of an account; passwordHash reads the row now', async () => {
       const { dir } = await open();
       await dir.addDomain('example.test');

@@ -114,6 +114,24 @@ describe('queue store', () => {
     assert.equal(q.due(Date.now(), 10, new Set()).length, 2);
   });
 
+  test("the operator's hold: listed as held, not due, kept across a restart, due again once released", async () => {
+    const id = await q.enqueue(message());
+    assert.equal(q.hold(id), true);
+    assert.equal(q.hold('q-none' as QueueId), false);
+    assert.deepEqual(q.due(Date.now() + 1e10, 10, new Set()), []);
+    assert.deepEqual(
+      q.list().map((m) => [m.id, m.held]),
+      [[id, true]],
+    );
+    q.close();
+    q = new QueueStore({ stateDir: dir, log: silentLogger() });
+    assert.equal((await q.recover()).held, 0, 'an operator hold is not an unacknowledged message');
+    assert.equal(q.get(id)?.held, true);
+    q.release(id);
+    assert.equal(q.get(id)?.held, false);
+    assert.equal(q.due(Date.now(), 10, new Set()).length, 2);
+  });
+
   test('recovery: held messages, orphan and temporary files go; leases are cleared; rows without file are reported', async () => {
     const held = await q.enqueue(message({ hold: true }));
     const kept = await q.enqueue(message());
