@@ -36,6 +36,7 @@ import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
 import { AcmeManager, acmeCertificateFile } from './tls/acme.ts';
 import { TlsManager } from './tls/certs.ts';
+import { adminStaticRoute } from './web/admin-static.ts';
 import { acmeHttpRoute, mtaStsRoute, Router } from './web/routes.ts';
 import { WebServer } from './web/server.ts';
 
@@ -263,6 +264,7 @@ async function startWeb(
     ),
   );
   if (acme) router.add(acmeHttpRoute((t) => acme.httpChallenge(t)));
+  router.add(adminStaticRoute()); // the web admin at /admin/ (web/admin-static.ts)
   const web = new WebServer({
     log: log.child({ service: 'http' }),
     tls,
