@@ -1,7 +1,7 @@
 // Small building blocks shared by the pages: links, labelled fields with their error, the
 // problem box, and hooks to load data and to run an action.
-import type { ComponentChildren, InputHTMLAttributes } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { type ComponentChildren, cloneElement, type InputHTMLAttributes, type VNode } from 'preact';
+import { useCallback, useEffect, useId, useState } from 'preact/hooks';
 import { api, type Page, type Problem, query, toProblem } from './api.ts';
 import { BASE, navigate } from './router.ts';
 
@@ -21,25 +21,32 @@ export function Link(props: { to: string; children: ComponentChildren; current?:
   );
 }
 
-/** A labelled control with the server's message for that field next to it. */
-export function Field(props: {
-  label: string;
-  error?: string | undefined;
-  hint?: string;
-  children: ComponentChildren;
-}) {
+/** A labelled control; its hint and the server's message for the field are tied to it with
+ *  aria-describedby (and aria-invalid), outside the label, so the control's name is the label. */
+export function Field(props: { label: string; error?: string | undefined; hint?: string; children: VNode }) {
+  const id = useId();
+  const described = [props.hint ? `${id}-hint` : '', props.error ? `${id}-error` : ''].filter(Boolean).join(' ');
   return (
-    // biome-ignore lint/a11y/noLabelWithoutControl: the control is the child passed in
-    <label class={props.error ? 'field invalid' : 'field'}>
-      <span class="label">{props.label}</span>
-      {props.children}
-      {props.hint && !props.error ? <span class="hint">{props.hint}</span> : null}
+    <div class={props.error ? 'field invalid' : 'field'}>
+      <label class="label" for={id}>
+        {props.label}
+      </label>
+      {cloneElement(props.children, {
+        id,
+        'aria-describedby': described || undefined,
+        'aria-invalid': props.error ? 'true' : undefined,
+      })}
+      {props.hint ? (
+        <span class="hint" id={`${id}-hint`}>
+          {props.hint}
+        </span>
+      ) : null}
       {props.error ? (
-        <span class="field-error" role="alert">
+        <span class="field-error" id={`${id}-error`} role="alert">
           {props.error}
         </span>
       ) : null}
-    </label>
+    </div>
   );
 }
 

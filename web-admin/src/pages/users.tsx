@@ -24,7 +24,7 @@ function PasswordForm(props: { address: string; onDone: (saved: boolean) => void
   return (
     <form
       class="inline"
-      aria-label={`New password for ${props.address}`}
+      aria-label={`Change the password of ${props.address}`}
       onSubmit={(e) => {
         e.preventDefault();
         void save.run(async () => {
