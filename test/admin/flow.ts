@@ -61,11 +61,18 @@ export async function adminFlow(page: Page, o: FlowOptions): Promise<string> {
   // The domain's page: DNS records (published or not), a DKIM key made here.
   await page.getByRole('link', { name: o.domain, exact: true }).click();
   await heading(page, o.domain).waitFor();
+  await page.getByText(/^\d+ users?$/).waitFor();
   await page.getByRole('table', { name: 'DNS records' }).getByRole('row').nth(1).waitFor();
+  await page.getByLabel('Selector', { exact: true }).fill('second');
+  await page.getByLabel('Algorithm', { exact: true }).selectOption('ed25519');
   await page.getByRole('button', { name: 'New DKIM key' }).click();
-  await page.getByRole('table', { name: 'DKIM keys' }).getByRole('row').nth(1).waitFor();
+  await page
+    .getByRole('table', { name: 'DKIM keys' })
+    .getByRole('rowheader', { name: 'second', exact: true })
+    .waitFor();
   await page.getByRole('button', { name: 'Check again' }).click();
-  await page.getByRole('table', { name: 'DNS records' }).getByText('_domainkey').first().waitFor();
+  await page.getByRole('table', { name: 'DNS records' }).getByText(`second._domainkey.${o.domain}`).waitFor();
+  await page.getByRole('button', { name: 'New DKIM key', disabled: false }).waitFor();
   await shot(page, o, 'domain');
 
   // Users: add one (a quota in MiB), see it listed.
