@@ -22,15 +22,16 @@ const DOMAIN = 'example.org';
 const FIRST = 'first-password-1';
 const NEW = 'second-password-2';
 
-/** The built SPA; built once here when a checkout has not run `npm run build:admin` yet. */
-function ensureBuilt(): void {
-  if (existsSync(`${ROOT}dist-admin/index.html`)) return;
+/** `npm run build:admin`, always (about a second): a dist-admin/ left from an older checkout
+ *  would test yesterday's app. The server reads the files when it starts, so this comes first. */
+function buildAdmin(): void {
   const r = spawnSync(
     process.execPath,
     [`${ROOT}node_modules/vite/bin/vite.js`, 'build', '--config', `${ROOT}web-admin/vite.config.ts`],
     { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
   );
   assert.equal(r.status, 0, `build:admin failed: ${r.stderr}`);
+  assert.ok(existsSync(`${ROOT}dist-admin/index.html`));
 }
 
 async function imapLogin(s: TestServer, user: string, pass: string): Promise<boolean> {
@@ -70,7 +71,7 @@ describe('web admin in chromium', () => {
   let token: string;
 
   before(async () => {
-    ensureBuilt();
+    buildAdmin();
     // The zone as far as the DNS check can see: the MX points here, nothing else is published.
     dns = await startTestDns([{ type: 'MX', name: DOMAIN, preference: 10, exchange: 'mx.test.example' }]);
     server = await startTestServer({
