@@ -15,12 +15,14 @@ import { startBrowser, type TestBrowser } from '../harness/browser.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { runCli } from '../harness/process.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
+import { submitter, waitUntil } from '../harness/submit.ts';
 import { adminFlow } from './flow.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DOMAIN = 'example.org';
 const FIRST = 'first-password-1';
 const NEW = 'second-password-2';
+const QUEUED_TO = 'bob@remote.test';
 
 /** `npm run build:admin`, always (about a second): a dist-admin/ left from an older checkout
  *  would test yesterday's app. The server reads the files when it starts, so this comes first. */
@@ -73,10 +75,13 @@ describe('web admin in chromium', () => {
   before(async () => {
     buildAdmin();
     // The zone as far as the DNS check can see: the MX points here, nothing else is published.
+    // remote.test's DNS fails, so mail to it waits in the queue.
     dns = await startTestDns([{ type: 'MX', name: DOMAIN, preference: 10, exchange: 'mx.test.example' }]);
+    dns.failing.add('remote.test');
     server = await startTestServer({
-      domains: [],
-      users: [],
+      domains: ['example.test'],
+      users: ['alice@example.test'],
+      submission: true,
       auth: 'failure_delay = "0s"',
       extra: `[dns]\nservers = ["${dns.address}"]\n[http]\nlisten = ["127.0.0.1:0"]\ntls_listen = []\n`,
     });
@@ -85,6 +90,15 @@ describe('web admin in chromium', () => {
     assert.equal(made.code, 0, made.stderr);
     token = made.stdout.trim().split('\n').at(-1) ?? '';
     assert.match(token, /^arc_\S+$/);
+    await submitter(server.submissionPort).sendMail({
+      from: 'alice@example.test',
+      to: QUEUED_TO,
+      subject: 'waits in the queue',
+      text: 'hello',
+    });
+    await waitUntil('the message deferred', async () =>
+      server.admin.queue.list().some((m) => m.recipients.some((r) => r.address === QUEUED_TO && r.attempts > 0)),
+    );
     browser = await startBrowser();
   });
 
@@ -117,6 +131,7 @@ describe('web admin in chromium', () => {
       firstPassword: FIRST,
       newPassword: NEW,
       shots: process.env['UPDATE_SCREENSHOTS'] === '1',
+      queuedTo: QUEUED_TO,
     });
     assert.deepEqual(browser.errors, [], 'no script error or CSP violation in the page');
     // What the browser did is in the directory: the user logs in with the new password only.
@@ -124,6 +139,6 @@ describe('web admin in chromium', () => {
     assert.equal(await imapLogin(server, user, FIRST), false);
     assert.equal(await apiLogin(base, user, NEW), 200);
     const domains = (await server.admin.directory.listDomains()).map((d) => d.name as string);
-    assert.deepEqual(domains, [DOMAIN]);
+    assert.deepEqual(domains.sort(), [DOMAIN, 'example.test']);
   });
 });

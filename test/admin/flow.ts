@@ -19,6 +19,8 @@ export interface FlowOptions {
   readonly firstPassword: string;
   readonly newPassword: string;
   readonly shots: boolean;
+  /** A recipient of a message waiting in the queue: the flow holds and releases it. */
+  readonly queuedTo?: string;
 }
 
 async function shot(page: Page, o: FlowOptions, name: string): Promise<void> {
@@ -32,8 +34,8 @@ const nav = (page: Page, name: string) =>
   page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
 
 /** Logs in with the admin token, adds the domain and a user, changes the user's password, adds an
- *  alias (and is shown a field error first), looks at the queue, and logs in as the user with the
- *  new password. Returns the user's address. */
+ *  alias (and is shown a field error first), holds and releases a queued message, and logs in as
+ *  the user with the new password. Returns the user's address. */
 export async function adminFlow(page: Page, o: FlowOptions): Promise<string> {
   const user = `carol@${o.domain}`;
 
@@ -115,11 +117,17 @@ export async function adminFlow(page: Page, o: FlowOptions): Promise<string> {
   // Queue.
   await nav(page, 'Queue');
   await heading(page, 'Queue').waitFor();
-  await page
-    .getByText(/^The queue is empty\.$|^Retry now$/)
-    .first()
-    .waitFor();
-  await shot(page, o, 'queue');
+  if (o.queuedTo) {
+    const row = page.getByRole('row').filter({ hasText: o.queuedTo });
+    await row.getByRole('button', { name: 'Hold', exact: true }).click();
+    await row.getByRole('button', { name: 'Release', exact: true }).waitFor();
+    await shot(page, o, 'queue');
+    await row.getByRole('button', { name: 'Release', exact: true }).click();
+    await row.getByRole('button', { name: 'Hold', exact: true }).waitFor();
+  } else {
+    await page.getByText('The queue is empty.').waitFor();
+    await shot(page, o, 'queue');
+  }
 
   // Log out; log in as the user with the new password: only "my account".
   await page.getByRole('button', { name: 'Log out' }).click();
