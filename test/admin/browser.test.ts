@@ -141,4 +141,23 @@ describe('web admin in chromium', () => {
     const domains = (await server.admin.directory.listDomains()).map((d) => d.name as string);
     assert.deepEqual(domains.sort(), [DOMAIN, 'example.test']);
   });
+
+  test('a readonly token sees every page but no form that changes something', async () => {
+    const made = await runCli(['--config', server.configFile, 'token', 'add', '--role', 'readonly']);
+    assert.equal(made.code, 0, made.stderr);
+    const page = browser.page;
+    await page.evaluate(() => sessionStorage.clear());
+    await page.goto(`${base}/admin/domains`);
+    await page.getByLabel('API token', { exact: true }).fill(made.stdout.trim());
+    await page.getByRole('button', { name: 'Log in with token' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Domains' }).waitFor();
+    await page.getByRole('table', { name: 'Domains' }).getByRole('link', { name: DOMAIN }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Add domain' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Delete' }).count(), 0);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).click();
+    await page.getByLabel('Domain', { exact: true }).selectOption(DOMAIN);
+    await page.getByRole('rowheader', { name: `carol@${DOMAIN}` }).waitFor();
+    assert.equal(await page.getByRole('button', { name: /Add user|Change password|Delete/ }).count(), 0);
+    assert.deepEqual(browser.errors, []);
+  });
 });
