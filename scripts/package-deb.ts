@@ -10,6 +10,7 @@
 //   /usr/lib/arcline/bin/node          the pinned Node.js runtime
 //   /usr/lib/arcline/bin/arcline.js    the entry point, as in the npm package
 //   /usr/lib/arcline/dist/             the compiled sources (tsc -p tsconfig.build.json)
+//   /usr/lib/arcline/dist-admin/       the web admin served at /admin/ (vite, web-admin/)
 //   /usr/lib/arcline/node_modules/     production dependencies (`npm ci --omit=dev`), with the
 //                                      native builds of @node-rs/argon2 and bcrypt for this arch
 //   /usr/bin/arcline                   wrapper: the bundled node, --config /etc/arcline/arcline.toml
@@ -108,6 +109,11 @@ export function buildDeb(opts: DebOptions): DebResult {
     step('compile', () => {
       const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
       run(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(lib, 'dist')], ROOT);
+    });
+    step('web admin', () => {
+      const vite = join(ROOT, 'node_modules/vite/bin/vite.js');
+      const config = join(ROOT, 'web-admin/vite.config.ts');
+      run(process.execPath, [vite, 'build', '--config', config, '--outDir', join(lib, 'dist-admin')], ROOT);
     });
     step('dependencies', () => {
       for (const f of ['package.json', 'package-lock.json']) copyFileSync(join(ROOT, f), join(lib, f));

@@ -39,6 +39,7 @@ import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
 import { AcmeManager, acmeCertificateFile } from './tls/acme.ts';
 import { TlsManager } from './tls/certs.ts';
+import { adminStaticRoute } from './web/admin-static.ts';
 import { AUTODISCOVER_BODY_PATHS, autoconfigRoute } from './web/autoconfig.ts';
 import { type ClientSettings, endpoints } from './web/client-config.ts';
 import { type HealthCheck, healthRoute, Readiness } from './web/health.ts';
@@ -316,6 +317,7 @@ async function startWeb(
     dns: createPromiseResolver(config.dns.servers),
     stats: metricStats(new Date()),
   });
+  router.add(adminStaticRoute()); // the web admin at /admin/ (web/admin-static.ts)
   const web = new WebServer({
     log: log.child({ service: 'http' }),
     accessLog: config.log.access === 'off' ? null : log.child({ service: 'http' }),

@@ -156,6 +156,8 @@ describe('the Debian package', { skip: !asRoot && 'needs root (dpkg -i)' }, () =
     ]) {
       assert.ok((await lstat(`${LIB_DIR}/node_modules/@node-rs/${addon}`)).isFile(), addon);
     }
+    // The web admin, built into the package next to dist/ (served at /admin/).
+    assert.match(await readFile(`${LIB_DIR}/dist-admin/index.html`, 'utf8'), /src="\/admin\/assets\/index-[\w-]+\.js"/);
     // A system account with no login, owning its two data directories, 0700.
     const arcline = account('arcline');
     assert.ok(arcline && arcline.uid > 0 && arcline.uid < 1000, JSON.stringify(arcline));

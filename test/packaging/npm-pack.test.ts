@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type * as AdminStatic from '../../src/web/admin-static.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** What a checkout needs to build and pack (the sources, the tsconfigs, `files` of package.json). */
@@ -22,6 +23,7 @@ const CHECKOUT = [
   'src',
   'bin',
   'docs',
+  'web-admin',
 ];
 /** PATH with the pinned Node first: npm, and the installed `arcline` (#!/usr/bin/env node), run on it. */
 const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}` };
@@ -58,11 +60,18 @@ test('npm pack builds dist/ and packs what an install needs; npm install -g of t
   const tarball = join(tmp, packed.out.trim().split('\n').at(-1) ?? '');
   t.diagnostic?.(`npm pack: ${Math.round(performance.now() - started)} ms`);
   const listing = run('tar', ['-tzf', tarball], tmp).out.split('\n');
-  for (const f of ['bin/arcline.js', 'dist/cli/main.js', 'dist/server.js', 'docs/deployment.md', 'README.md']) {
+  for (const f of [
+    'bin/arcline.js',
+    'dist/cli/main.js',
+    'dist/server.js',
+    'dist-admin/index.html',
+    'docs/deployment.md',
+    'README.md',
+  ]) {
     assert.ok(listing.includes(`package/${f}`), `${f} is not in the tarball`);
   }
   assert.deepEqual(
-    listing.filter((f) => /^package\/(src|test|bench|scripts|packaging|node_modules)\//.test(f)),
+    listing.filter((f) => /^package\/(src|test|bench|scripts|packaging|node_modules|web-admin)\//.test(f)),
     [],
   );
 
@@ -80,6 +89,7 @@ test('npm pack builds dist/ and packs what an install needs; npm install -g of t
     'README.md',
     'bin',
     'dist',
+    'dist-admin',
     'docs',
     'node_modules',
     'package.json',
@@ -101,6 +111,19 @@ test('npm pack builds dist/ and packs what an install needs; npm install -g of t
   assert.equal(listed.code, 0, listed.err);
   assert.match(listed.out, /^example\.test +0 +0 +-$/m);
   assert.ok((await lstat(join(tmp, 'state/dkim/example.test'))).isDirectory()); // its DKIM key
+
+  // The installed server finds the web admin the pack built (dist/web/ -> ../../dist-admin).
+  const { adminStaticRoute } = (await import(join(pkgDir, 'dist/web/admin-static.js'))) as typeof AdminStatic;
+  const page = await adminStaticRoute()({
+    method: 'GET',
+    host: null,
+    path: '/admin/',
+    query: new URLSearchParams(),
+    body: null,
+    secure: false,
+  });
+  assert.equal(page?.status, 200);
+  assert.match(page?.body ?? '', /<script type="module" crossorigin src="\/admin\/assets\//);
 
   // An older Node, if the system has one, is told what is needed rather than failing later.
   const system = run('/usr/bin/node', ['--version'], tmp);
