@@ -51,3 +51,8 @@ export function peerAddress(raw: string | undefined): string {
   if (raw.length > 7 && raw.slice(0, 7).toLowerCase() === '::ffff:' && isIPv4(raw.slice(7))) return raw.slice(7);
   return raw;
 }
+
+/** True for 127.0.0.0/8 and ::1 (in any spelling peerAddress leaves). */
+export function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}

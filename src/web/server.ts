@@ -28,6 +28,7 @@ import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { errorMessage } from '../core/errors.ts';
+import { isLoopback, peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
@@ -49,6 +50,8 @@ export interface WebDeps {
   readonly alpnChallenge: ((name: string) => tls.SecureContext | null) | null;
   readonly maxConnections: number;
   readonly timeoutMs: number;
+  /** Clients the API answers over plain HTTP (default: this machine, core/ip.ts isLoopback). */
+  readonly plainApiClient?: (ip: string) => boolean;
 }
 
 const ACME_TLS_ALPN = 'acme-tls/1';
@@ -80,7 +83,12 @@ export class WebServer {
       (req, res) => {
         if (api && req.url?.startsWith('/api/')) {
           logAccess(deps.accessLog ?? null, req, res);
-          void api(req, res);
+          // Bearer tokens and passwords never cross the network in clear: over plain HTTP the
+          // API answers this machine only (an ssh tunnel, a local proxy); elsewhere HTTPS.
+          const secure = (req.socket as tls.TLSSocket).encrypted === true;
+          if (!secure && !(deps.plainApiClient ?? isLoopback)(peerAddress(req.socket.remoteAddress)))
+            httpsRequired(res);
+          else void api(req, res);
         } else this.#request(req, res);
       },
     );
@@ -214,4 +222,17 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too larg
     req.once('error', () => resolve('aborted'));
     req.once('close', () => resolve('aborted'));
   });
+}
+
+/** RFC 9457 answer to an API request over plain HTTP from another machine. */
+function httpsRequired(res: ServerResponse): void {
+  const body = JSON.stringify({
+    type: 'https://arcline.dev/problems/https-required',
+    title: 'HTTPS required',
+    status: 403,
+    detail: 'the admin API answers over HTTPS ([http] tls_listen), or over plain HTTP from this machine only',
+  });
+  res
+    .writeHead(403, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) })
+    .end(body);
 }
