@@ -72,6 +72,16 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     return d;
   };
 
+  /** Without a selector asked for: [dkim] selector, or the first of "{selector}-2", "-3"...
+   *  the domain does not use yet (a domain has the default one from its creation). */
+  const freeSelector = async (domain: string): Promise<string> => {
+    const used = new Set((await deps.dkim.keys(domain)).map((k) => k.selector));
+    const base = deps.dkimDefaults.selector;
+    for (let n = 1; ; n++) {
+      const s = n === 1 ? base : `${base}-${n}`;
+      if (!used.has(s)) return s;
+    }
+  };
   app.openapi(
     secured({
       method: 'get',
@@ -207,7 +217,8 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
       method: 'post',
       path: '/api/v1/domains/{name}/dkim',
       tags,
-      summary: 'Generate a DKIM key ([dkim] selector and algorithm unless given); 409 if the selector exists',
+      summary:
+        'Generate a DKIM key (without a selector: [dkim] selector, or the next free "-2", "-3" form of it; [dkim] algorithm unless given); 409 if the selector exists',
       request: {
         params: DomainParam,
         body: {
@@ -229,7 +240,7 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
       const d = await existing(name);
       const body = c.req.valid('json') ?? {};
       const key = await deps.dkim.generate(d.name, {
-        selector: body.selector ?? deps.dkimDefaults.selector,
+        selector: body.selector ?? (await freeSelector(d.name)),
         algorithm: body.algorithm ?? deps.dkimDefaults.algorithm,
       });
       return c.json(dkimItem(key), 201);

@@ -147,6 +147,14 @@ describe('admin API', () => {
     assert.match(k.body.record, /^v=DKIM1; k=ed25519; p=/);
     problem(await call('POST', '/api/v1/domains/example.test/dkim', as('domain'), { selector: 's2' }), 409);
     problem(await call('POST', '/api/v1/domains/example.test/dkim', as('domain'), { size: 1 }), 400);
+    // Without a selector: the default one is taken (made with the domain), so the next free one.
+    const auto = await call('POST', '/api/v1/domains/example.test/dkim', as('domain'), {});
+    assert.equal(auto.status, 201);
+    assert.equal(auto.body.selector, `${keys.body.items[0].selector}-2`);
+    assert.equal(
+      (await call('DELETE', `/api/v1/domains/example.test/dkim/${auto.body.selector}`, as('domain'))).status,
+      204,
+    );
     assert.equal((await call('DELETE', '/api/v1/domains/example.test/dkim/s2', as('domain'))).status, 204);
     assert.equal((await call('DELETE', '/api/v1/domains/example.test/dkim/s2', as('domain'))).status, 204);
     problem(await call('DELETE', '/api/v1/domains/other.test/dkim/s2', as('domain')), 403);
