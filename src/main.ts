@@ -9,6 +9,7 @@ import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
 import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts';
+import { createPromiseResolver, txtPublished } from './dns/resolver.ts';
 import { DkimKeyStore } from './hygiene/dkim-keys.ts';
 import { QueueStore } from './queue/store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
@@ -47,7 +48,13 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     queue,
     dkim,
     access,
-    ops: createAdminOps({ directory, store, dkim, dkimDefaults: config.dkim }),
+    ops: createAdminOps({
+      directory,
+      store,
+      dkim,
+      dkimDefaults: config.dkim,
+      dkimPublished: txtPublished(createPromiseResolver(config.dns.servers)),
+    }),
     async close() {
       await store.close();
       queue.close();

@@ -1,12 +1,14 @@
 // Management operations as plain functions over the directory and the store, shared by the
-// CLI, the tests and (later) the admin HTTP API. A user is a directory row plus a Maildir;
+// CLI, the tests and the admin HTTP API (api/). A user is a directory row plus a Maildir;
 // these keep the two in step.
 
 import { formatAddress, normalizeDomain, parseAddress } from '../core/address.ts';
+import { ArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { AliasInfo, DirectoryAdmin, UserInfo } from '../directory/types.ts';
-import type { DkimAlgorithm, DkimKeyStore } from '../hygiene/dkim-keys.ts';
+import type { DkimAlgorithm, DkimKey, DkimKeyStore } from '../hygiene/dkim-keys.ts';
 import type { MailStore } from '../store/types.ts';
+import { activateDkim, type RotationDeps, rotateDkim } from './dkim-rotation.ts';
 
 export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithHash' | 'deleteUser' | 'deleteDomain'> {
   /** Removes an empty domain; its DKIM keys are retired (where to: `retiredDkim`, null if none). */
@@ -17,6 +19,13 @@ export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithH
   deleteUser(address: string, opts?: { purge?: boolean }): Promise<UserInfo>;
   /** Makes `destinations` the alias's whole set (the new ones are validated before any goes). */
   replaceAlias(source: string, destinations: readonly string[]): Promise<AliasInfo>;
+  /** DKIM key rotation (admin/dkim-rotation.ts): new pending keys, then their activation. */
+  rotateDkim(domain: string): Promise<readonly DkimKey[]>;
+  activateDkim(
+    domain: string,
+    selector: string,
+    opts?: { force?: boolean },
+  ): Promise<{ key: DkimKey; retired: string | null }>;
 }
 
 export function createAdminOps(deps: {
@@ -25,8 +34,14 @@ export function createAdminOps(deps: {
   /** With these, a new domain gets a DKIM key at once (its DNS record still has to be published). */
   dkim?: DkimKeyStore;
   dkimDefaults?: { readonly selector: string; readonly algorithm: DkimAlgorithm };
+  /** DNS look-up for the activation of a rotated DKIM key (RotationDeps.published). */
+  dkimPublished?: RotationDeps['published'];
 }): AdminOps {
   const { directory, store, dkim, dkimDefaults } = deps;
+  const rotation = (): RotationDeps => {
+    if (!dkim || !dkimDefaults) throw new ArclineError('INVALID', 'DKIM keys are not managed here');
+    return { dkim, defaults: dkimDefaults, published: deps.dkimPublished ?? (async () => null) };
+  };
   /** Creates the Maildir for a new directory row; undoes the row if that fails. */
   const withMaildir = async (user: UserInfo): Promise<UserInfo> => {
     try {
@@ -66,6 +81,8 @@ export function createAdminOps(deps: {
     listUsers: (d) => directory.listUsers(d),
     addAlias: (s, d) => directory.addAlias(s, d),
     deleteAlias: (s, d) => directory.deleteAlias(s, d),
+    rotateDkim: (domain) => rotateDkim(rotation(), domain),
+    activateDkim: (domain, selector, opts) => activateDkim(rotation(), domain, selector, opts),
     replaceAlias: async (source, destinations) => {
       // addAlias validates every destination and returns the normalised set it now holds.
       const added = await directory.addAlias(source, destinations);

@@ -24,7 +24,7 @@ import { userRoutes } from './users.ts';
 export const MAX_BODY = 64 * 1024;
 export const OPENAPI_PATH = '/api/openapi.json';
 
-const ERROR_STATUS = { INVALID: 422, NOT_FOUND: 404, EXISTS: 409, LIMIT: 422, QUOTA: 422 } as const;
+const ERROR_STATUS = { INVALID: 422, NOT_FOUND: 404, EXISTS: 409, CONFLICT: 409, LIMIT: 422, QUOTA: 422 } as const;
 
 export function createApiApp(deps: ApiDeps): ApiApp {
   const app: ApiApp = new OpenAPIHono<ApiEnv>({

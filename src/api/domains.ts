@@ -42,6 +42,8 @@ const Dkim = z
     algorithm: z.enum(['rsa', 'ed25519']),
     created: z.string().openapi({ format: 'date-time' }),
     record: z.string(),
+    /** active: signs; pending: made by a rotation, signs once activated. */
+    state: z.enum(['active', 'pending']),
   })
   .openapi('DkimKey');
 const DkimParam = DomainParam.extend({
@@ -53,11 +55,12 @@ const DkimParam = DomainParam.extend({
 });
 
 const item = (d: DomainInfo) => ({ name: d.name as string, users: d.users, aliases: d.aliases, catchAll: d.catchAll });
-const dkimItem = (k: DkimKey) => ({
+const dkimItem = (k: DkimKey, state: 'active' | 'pending' = 'active') => ({
   selector: k.selector,
   algorithm: k.algorithm,
   created: k.created.toISOString(),
   record: dkimTxtValue(k),
+  state,
 });
 const tags = ['domains'];
 
@@ -75,7 +78,9 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
   /** Without a selector asked for: [dkim] selector, or the first of "{selector}-2", "-3"...
    *  the domain does not use yet (a domain has the default one from its creation). */
   const freeSelector = async (domain: string): Promise<string> => {
-    const used = new Set((await deps.dkim.keys(domain)).map((k) => k.selector));
+    const used = new Set(
+      [...(await deps.dkim.keys(domain)), ...(await deps.dkim.pendingKeys(domain))].map((k) => k.selector),
+    );
     const base = deps.dkimDefaults.selector;
     for (let n = 1; ; n++) {
       const s = n === 1 ? base : `${base}-${n}`;
@@ -188,7 +193,8 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
       const lines = dnsRecords({
         domain: d.name,
         hostname: deps.hostname,
-        keys: await deps.dkim.keys(d.name),
+        // Pending keys too: their records are the ones to publish before activation.
+        keys: [...(await deps.dkim.keys(d.name)), ...(await deps.dkim.pendingKeys(d.name))],
         mtaSts: deps.mtaSts,
       });
       const wanted = lines.map(parseZoneLine).filter((r) => r !== null);
@@ -209,7 +215,9 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
       const { name } = c.req.valid('param');
       authorize(c, { domain: name }, false);
       const d = await existing(name);
-      return c.json({ items: (await deps.dkim.keys(d.name)).map(dkimItem), next: null }, 200);
+      const active = (await deps.dkim.keys(d.name)).map((k) => dkimItem(k));
+      const pending = (await deps.dkim.pendingKeys(d.name)).map((k) => dkimItem(k, 'pending'));
+      return c.json({ items: [...active, ...pending], next: null }, 200);
     },
   );
   app.openapi(
@@ -244,6 +252,48 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
         algorithm: body.algorithm ?? deps.dkimDefaults.algorithm,
       });
       return c.json(dkimItem(key), 201);
+    },
+  );
+  app.openapi(
+    secured({
+      method: 'post',
+      path: '/api/v1/domains/{name}/dkim/rotate',
+      tags,
+      summary:
+        'Start a rotation: a new pending key (new selector) for each algorithm that signs now; it signs once activated, after its record is published',
+      request: { params: DomainParam },
+      responses: { 201: json(listOf(Dkim, 'DkimPendingKeys'), 'The pending keys') },
+    }),
+    async (c) => {
+      const { name } = c.req.valid('param');
+      authorize(c, { domain: name }, true);
+      const d = await existing(name);
+      const made = await deps.ops.rotateDkim(d.name);
+      return c.json({ items: made.map((k) => dkimItem(k, 'pending')), next: null }, 201);
+    },
+  );
+  app.openapi(
+    secured({
+      method: 'post',
+      path: '/api/v1/domains/{name}/dkim/{selector}/activate',
+      tags,
+      summary:
+        'End a rotation: the pending key signs and the old key of its algorithm is retired; 409 while its record is not found in DNS (unless force)',
+      request: {
+        params: DkimParam,
+        body: {
+          content: { 'application/json': { schema: z.strictObject({ force: z.boolean().optional() }) } },
+        },
+      },
+      responses: { 200: json(Dkim, 'The key, now signing') },
+    }),
+    async (c) => {
+      const { name, selector } = c.req.valid('param');
+      authorize(c, { domain: name }, true);
+      const d = await existing(name);
+      const body = c.req.valid('json') ?? {};
+      const { key } = await deps.ops.activateDkim(d.name, selector, { force: body.force === true });
+      return c.json(dkimItem(key), 200);
     },
   );
   app.openapi(

@@ -41,6 +41,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   queue list | show ID | retry ID|--all | delete ID
   allow add USER SENDER | del USER SENDER | list USER
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
+  dkim rotate DOMAIN | activate DOMAIN SELECTOR [--force]
   dns-records DOMAIN
   token add --role admin|readonly|domain:D|user:ADDR [--name N] | list | del ID   admin API tokens
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
@@ -200,7 +201,9 @@ async function run(
     }
     const m = config.mta_sts;
     const mtaSts = { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx };
-    for (const line of dnsRecords({ domain, hostname: config.hostname, keys: await ctx.dkim.keys(domain), mtaSts })) {
+    // Pending keys (a rotation) too: their records are the ones to publish before activation.
+    const keys = [...(await ctx.dkim.keys(domain)), ...(await ctx.dkim.pendingKeys(domain))];
+    for (const line of dnsRecords({ domain, hostname: config.hostname, keys, mtaSts })) {
       say(line);
     }
     return;
@@ -355,7 +358,33 @@ async function run(
     case 'dkim list': {
       noMore(1);
       const domains = args[0] ? [await localDomain(ctx, args[0])] : (await ops.listDomains()).map((d) => d.name);
-      for (const d of domains) for (const k of await ctx.dkim.keys(d)) say(dkimZoneLine(k));
+      for (const d of domains) {
+        for (const k of await ctx.dkim.keys(d)) say(dkimZoneLine(k));
+        for (const k of await ctx.dkim.pendingKeys(d)) {
+          say(`; pending (rotation): publish, then \`arcline dkim activate ${d} ${k.selector}\``);
+          say(dkimZoneLine(k));
+        }
+      }
+      return;
+    }
+    case 'dkim rotate': {
+      need(1, 'DOMAIN');
+      noMore(1);
+      const domain = await localDomain(ctx, args[0] as string);
+      for (const k of await ops.rotateDkim(domain)) {
+        say(`; new DKIM key, selector ${k.selector} (${k.algorithm}), pending: publish this record, then`);
+        say(`; \`arcline dkim activate ${domain} ${k.selector}\` (the old key signs until then)`);
+        say(dkimZoneLine(k));
+      }
+      return;
+    }
+    case 'dkim activate': {
+      need(2, 'DOMAIN SELECTOR');
+      noMore(2);
+      const domain = await localDomain(ctx, args[0] as string);
+      const { key, retired } = await ops.activateDkim(domain, args[1] as string, { force: flags.force === true });
+      say(`DKIM key ${key.selector} of ${domain} signs from now on`);
+      if (retired) say(`the old key is out of use, kept in ${retired}; keep its DNS record a few days`);
       return;
     }
     case 'dkim del':

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'INVALID' // bad input from an operator or API caller (bad address, bad size ...)
   | 'NOT_FOUND' // the named domain/user/alias does not exist
   | 'EXISTS' // the object already exists
+  | 'CONFLICT' // the object is not in a state that allows it now (e.g. a DKIM record not yet published)
   | 'TEMPORARY' // storage or dependency failure that may go away (maps to 4xx)
   | 'LIMIT' // an implementation limit was reached (IMAP NO [LIMIT], RFC 5530 §3)
   | 'QUOTA'; // over quota

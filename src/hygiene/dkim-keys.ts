@@ -38,6 +38,8 @@ export interface DkimKey {
 
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const FILE = /^(.+)\.(rsa|ed25519)\.pem$/;
+/** The subdirectory of a domain's keys made for a rotation, not yet signing. */
+const PENDING = 'pending';
 const ALGORITHMS: Readonly<Record<DkimAlgorithm, { order: number; keyType: string }>> = {
   rsa: { order: 0, keyType: 'rsa' },
   ed25519: { order: 1, keyType: 'ed25519' },
@@ -70,19 +72,26 @@ export class DkimKeyStore {
   }
 
   /** Creates a key (RSA-2048 or Ed25519). EXISTS if that selector already has a key for the domain. */
-  async generate(domain: string, opts: { selector: string; algorithm: DkimAlgorithm }): Promise<DkimKey> {
+  async generate(
+    domain: string,
+    opts: { selector: string; algorithm: DkimAlgorithm; pending?: boolean },
+  ): Promise<DkimKey> {
     const d = checkDomain(domain);
     const selector = normalizeSelector(opts.selector);
     const algorithm = checkAlgorithm(opts.algorithm);
     if (dkimRecordName({ domain: d, selector }).length > MAX_NAME) {
       throw new ArclineError('INVALID', `DKIM record name ${selector}._domainkey.${d} is longer than ${MAX_NAME}`);
     }
-    const dir = `${this.#root}/${d}`;
+    const active = `${this.#root}/${d}`;
+    const dir = opts.pending ? `${active}/${PENDING}` : active;
     const exists = (): ArclineError =>
       new ArclineError('EXISTS', `${d} already has a DKIM key with selector ${selector}`);
     try {
       await this.#makeDir(dir);
-      if ((await filesOf(dir, selector)).length > 0) throw exists();
+      if (opts.pending) await fsyncDir(active); // the pending/ entry lasts
+      const taken = async () =>
+        (await filesOf(active, selector)).length + (await filesOf(`${active}/${PENDING}`, selector)).length > 0;
+      if (await taken()) throw exists();
       const pem = await newKeyPem(algorithm);
       const name = `${selector}.${algorithm}.pem`;
       const path = `${dir}/${name}`;
@@ -143,15 +152,66 @@ export class DkimKeyStore {
   async remove(domain: string, selector: string): Promise<void> {
     const d = checkDomain(domain);
     const s = normalizeSelector(selector);
-    const dir = `${this.#root}/${d}`;
+    const active = `${this.#root}/${d}`;
     try {
-      const files = await filesOf(dir, s);
-      if (files.length === 0) throw new ArclineError('NOT_FOUND', `${d} has no DKIM key with selector ${s}`);
-      for (const f of files) await rm(`${dir}/${f}`, { force: true });
-      await fsyncDir(dir);
+      let found = 0;
+      for (const dir of [active, `${active}/${PENDING}`]) {
+        const files = await filesOf(dir, s);
+        for (const f of files) await rm(`${dir}/${f}`, { force: true });
+        if (files.length > 0) await fsyncDir(dir);
+        found += files.length;
+      }
+      if (found === 0) throw new ArclineError('NOT_FOUND', `${d} has no DKIM key with selector ${s}`);
       this.#cache.delete(d);
     } catch (e) {
       throw asOperatorError(e, `cannot remove the DKIM key ${s} of ${d}`);
+    }
+  }
+
+  /** Keys made for a rotation (`generate` with `pending`): kept in `{domain}/pending/`, they
+   *  do not sign until `activate` (their DNS record must be published first). */
+  async pendingKeys(domain: string): Promise<readonly DkimKey[]> {
+    const d = checkDomain(domain);
+    try {
+      return await readKeys(d, `${this.#root}/${d}/${PENDING}`);
+    } catch (e) {
+      throw asOperatorError(e, `cannot read the pending DKIM keys of ${d}`);
+    }
+  }
+
+  /**
+   * Ends a rotation: the pending key of `selector` signs from now on, and the keys of the same
+   * algorithm that signed until now go out of use, kept in `dkim/.retired/{domain}.{time}/`
+   * (their DNS records should stay published a few days, for mail still on its way). Returns
+   * that place, or null when no key was retired. NOT_FOUND without such a pending key.
+   */
+  async activate(domain: string, selector: string, now = new Date()): Promise<string | null> {
+    const d = checkDomain(domain);
+    const s = normalizeSelector(selector);
+    const active = `${this.#root}/${d}`;
+    const pending = `${active}/${PENDING}`;
+    try {
+      const files = await filesOf(pending, s);
+      const algorithm = FILE.exec(files[0] ?? '')?.[2];
+      if (files.length === 0 || algorithm === undefined) {
+        throw new ArclineError('NOT_FOUND', `${d} has no pending DKIM key with selector ${s}`);
+      }
+      const old = (await listDir(active)).filter((f) => FILE.exec(f)?.[2] === algorithm);
+      let retired: string | null = null;
+      if (old.length > 0) {
+        retired = `${this.#root}/.retired/${d}.${now.toISOString().replace(/[:.]/g, '-')}`;
+        await this.#makeDir(retired);
+        await fsyncDir(`${this.#root}/.retired`);
+        for (const f of old) await rename(`${active}/${f}`, `${retired}/${f}`);
+        await fsyncDir(retired);
+      }
+      for (const f of files) await rename(`${pending}/${f}`, `${active}/${f}`);
+      await fsyncDir(pending);
+      await fsyncDir(active);
+      this.#cache.delete(d);
+      return retired;
+    } catch (e) {
+      throw asOperatorError(e, `cannot activate the DKIM key ${s} of ${d}`);
     }
   }
 

@@ -265,6 +265,7 @@ export class Session {
         NOT_FOUND: 'NONEXISTENT',
         EXISTS: 'ALREADYEXISTS',
         INVALID: 'CANNOT',
+        CONFLICT: 'CANNOT',
         LIMIT: 'LIMIT',
         QUOTA: 'OVERQUOTA',
         TEMPORARY: 'UNAVAILABLE',

@@ -75,6 +75,12 @@ export async function adminFlow(page: Page, o: FlowOptions): Promise<string> {
   await page.getByRole('button', { name: 'Check again' }).click();
   await page.getByRole('table', { name: 'DNS records' }).getByText(`second._domainkey.${o.domain}`).waitFor();
   await page.getByRole('button', { name: 'New DKIM key', disabled: false }).waitFor();
+  // A rotation: the new keys are pending; activating one before its record is in DNS is refused.
+  await page.getByRole('button', { name: 'Rotate keys' }).click();
+  const keys = page.getByRole('table', { name: 'DKIM keys' });
+  await keys.getByText('pending (not signing)').first().waitFor();
+  await keys.getByRole('button', { name: 'Activate' }).first().click();
+  await page.getByText(/not (published yet|resolvable now)/).waitFor();
   await shot(page, o, 'domain');
 
   // Users: add one (a quota in MiB), see it listed.

@@ -67,6 +67,8 @@ export interface DkimKey {
   readonly algorithm: string;
   readonly created: string;
   readonly record: string;
+  /** active: signs; pending: made by a rotation, signs once activated (after DNS publication). */
+  readonly state: 'active' | 'pending';
 }
 
 export interface User {

@@ -136,28 +136,45 @@ function DkimKeys(props: { name: string; canWrite: boolean }) {
   const [algorithm, setAlgorithm] = useState('');
   const add = useSubmit();
   const del = useSubmit();
+  const rotation = useSubmit();
   return (
     <>
       <h2>DKIM keys</h2>
-      <ProblemBox problem={problem ?? del.problem} />
+      <p class="muted">
+        A rotation makes a pending key for each algorithm: publish its record, then activate it; the old key stops
+        signing then.
+      </p>
+      <ProblemBox problem={problem ?? del.problem ?? rotation.problem} />
       {!data && !problem ? <Loading what="DKIM keys" /> : null}
       {data && data.items.length === 0 ? <p class="muted">No DKIM key: outgoing mail is not signed.</p> : null}
       {data && data.items.length > 0 ? (
         <Table
           caption="DKIM keys"
-          columns={['Selector', 'Algorithm', 'Created', 'TXT record']}
+          columns={['Selector', 'Algorithm', 'State', 'Created', 'TXT record']}
           actions={props.canWrite}
         >
           {data.items.map((k) => (
             <tr key={k.selector}>
               <th scope="row">{k.selector}</th>
               <td>{k.algorithm}</td>
+              <td>{k.state === 'pending' ? 'pending (not signing)' : 'signing'}</td>
               <td>{when(k.created)}</td>
               <td class="value">
                 <code>{k.record}</code>
               </td>
               {props.canWrite ? (
                 <td>
+                  {k.state === 'pending' ? (
+                    <button
+                      type="button"
+                      disabled={rotation.busy}
+                      onClick={() =>
+                        void rotation.run(() => api('POST', `${base}/${seg(k.selector)}/activate`, {})).then(reload)
+                      }
+                    >
+                      Activate
+                    </button>
+                  ) : null}
                   <ConfirmButton
                     label="Delete"
                     confirm={`Delete ${k.selector}?`}
@@ -168,6 +185,17 @@ function DkimKeys(props: { name: string; canWrite: boolean }) {
             </tr>
           ))}
         </Table>
+      ) : null}
+      {props.canWrite ? (
+        <p>
+          <button
+            type="button"
+            disabled={rotation.busy}
+            onClick={() => void rotation.run(() => api('POST', `${base}/rotate`)).then(reload)}
+          >
+            Rotate keys
+          </button>
+        </p>
       ) : null}
       {props.canWrite ? (
         <form

@@ -1,0 +1,64 @@
+// DKIM key rotation (RFC 6376 §3.1 selectors; M3AAWG's advice: rotate, publish the new record
+// first, keep the old one published a while): one operation for the CLI and the API.
+//   1. rotate: for every algorithm that signs now, a new key under a new selector
+//      ("{[dkim] selector}-{YYYYMMDD}", then "-2", "-3"... when taken), kept pending: it does not
+//      sign yet, so no receiver sees a signature whose record is not in DNS;
+//   2. the operator publishes the new records (`arcline dkim list` / the API show them);
+//   3. activate: refused while the record is not found in DNS (unless forced); then the new key
+//      signs and the old key of that algorithm is retired (kept aside, hygiene/dkim-keys.ts).
+
+import { ArclineError } from '../core/errors.ts';
+import {
+  type DkimAlgorithm,
+  type DkimKey,
+  type DkimKeyStore,
+  dkimRecordName,
+  dkimTxtValue,
+} from '../hygiene/dkim-keys.ts';
+
+export interface RotationDeps {
+  readonly dkim: DkimKeyStore;
+  readonly defaults: { readonly selector: string; readonly algorithm: DkimAlgorithm };
+  /** Whether a TXT record with this value is published at this name now (null: the lookup
+   *  failed), through the configured resolvers. */
+  readonly published: (name: string, value: string) => Promise<boolean | null>;
+}
+
+/** Step 1: the pending keys made (one per algorithm that signs now, or the default one). */
+export async function rotateDkim(deps: RotationDeps, domain: string, now = new Date()): Promise<readonly DkimKey[]> {
+  const active = await deps.dkim.keys(domain);
+  const used = new Set([...active, ...(await deps.dkim.pendingKeys(domain))].map((k) => k.selector));
+  const algorithms = active.length > 0 ? [...new Set(active.map((k) => k.algorithm))] : [deps.defaults.algorithm];
+  const stamp = now.toISOString().slice(0, 10).replace(/-/g, '');
+  const made: DkimKey[] = [];
+  for (const algorithm of algorithms) {
+    const base = `${deps.defaults.selector}-${stamp}`;
+    let selector = base;
+    for (let n = 2; used.has(selector); n++) selector = `${base}-${n}`;
+    used.add(selector);
+    made.push(await deps.dkim.generate(domain, { selector, algorithm, pending: true }));
+  }
+  return made;
+}
+
+/** Step 3: the pending key of `selector` signs; returns where the retired keys went. */
+export async function activateDkim(
+  deps: RotationDeps,
+  domain: string,
+  selector: string,
+  opts: { force?: boolean } = {},
+): Promise<{ key: DkimKey; retired: string | null }> {
+  const key = (await deps.dkim.pendingKeys(domain)).find((k) => k.selector === selector.toLowerCase());
+  if (!key) throw new ArclineError('NOT_FOUND', `${domain} has no pending DKIM key with selector ${selector}`);
+  if (!opts.force) {
+    const name = dkimRecordName(key);
+    const found = await deps.published(name, dkimTxtValue(key));
+    if (found !== true) {
+      throw new ArclineError(
+        'CONFLICT',
+        `the DKIM record ${name} is ${found === null ? 'not resolvable now' : 'not published yet'}: publish it first (or force)`,
+      );
+    }
+  }
+  return { key, retired: await deps.dkim.activate(domain, key.selector) };
+}
