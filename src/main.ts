@@ -54,6 +54,8 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
       dkim,
       dkimDefaults: config.dkim,
       dkimPublished: txtPublished(createPromiseResolver(config.dns.servers)),
+      // A new password ends the user's admin API login sessions (admin/access.ts).
+      onPasswordChange: (account) => access.revokeSessions(account),
     }),
     async close() {
       await store.close();

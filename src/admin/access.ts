@@ -136,6 +136,20 @@ export class AccessStore {
     return tokenInfo(row);
   }
 
+  /** True for a login session's token (POST /api/v1/login), false for an API token. */
+  isSession(id: string): boolean {
+    return this.#db.prepare("SELECT 1 FROM tokens WHERE id = ? AND kind = 'session'").get(id) !== undefined;
+  }
+
+  /** Ends every login session of a user (its password changed); returns how many. API tokens
+   *  made for the user (`token add --role user:ADDR`) stay: an operator made them on purpose. */
+  revokeSessions(user: string): number {
+    return Number(
+      this.#db.prepare("DELETE FROM tokens WHERE kind = 'session' AND role = ?").run(formatRole({ kind: 'user', user }))
+        .changes,
+    );
+  }
+
   /** API tokens (not sessions), oldest first. */
   list(): TokenInfo[] {
     return (this.#db.prepare("SELECT * FROM tokens WHERE kind = 'api' ORDER BY created, id").all() as Row[]).map(

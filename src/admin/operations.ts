@@ -36,6 +36,8 @@ export function createAdminOps(deps: {
   dkimDefaults?: { readonly selector: string; readonly algorithm: DkimAlgorithm };
   /** DNS look-up for the activation of a rotated DKIM key (RotationDeps.published). */
   dkimPublished?: RotationDeps['published'];
+  /** After a password change (the admin API ends the user's login sessions). */
+  onPasswordChange?: (accountId: AccountId) => void;
 }): AdminOps {
   const { directory, store, dkim, dkimDefaults } = deps;
   const rotation = (): RotationDeps => {
@@ -74,7 +76,11 @@ export function createAdminOps(deps: {
       if (opts?.purge) await store.purgeAccount(user.accountId as AccountId);
       return user;
     },
-    setPassword: (a, p) => directory.setPassword(a, p),
+    setPassword: async (a, p) => {
+      await directory.setPassword(a, p);
+      const u = await directory.getUser(a);
+      if (u) deps.onPasswordChange?.(u.accountId);
+    },
     setQuota: (a, q) => directory.setQuota(a, q),
     setEnabled: (a, e) => directory.setEnabled(a, e),
     getUser: (a) => directory.getUser(a),

@@ -175,6 +175,21 @@ export function authRoutes(app: ApiApp, deps: ApiDeps): void {
   );
   app.openapi(
     createRoute({
+      method: 'post',
+      path: '/api/v1/logout',
+      tags: ['auth'],
+      summary: 'Ends the calling login session (204); an API token is left as it is (arcline token del)',
+      security: SECURITY,
+      responses: { 204: { description: 'Done' }, ...PROBLEMS },
+    }),
+    (c) => {
+      const { tokenId } = c.get('caller');
+      if (deps.access.isSession(tokenId)) deps.access.delete(tokenId);
+      return c.body(null, 204);
+    },
+  );
+  app.openapi(
+    createRoute({
       method: 'get',
       path: '/api/v1/me',
       tags: ['auth'],

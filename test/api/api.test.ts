@@ -96,6 +96,33 @@ describe('admin API', () => {
     problem(await call('POST', '/api/v1/login', null, { username: 'alice@example.test' }), 400);
   });
 
+  test('logout ends a session; a new password ends every session of the user; API tokens stay', async () => {
+    const login = async (password: string) =>
+      (await call('POST', '/api/v1/login', null, { username: 'bob@example.test', password })).body.token as string;
+    const first = await login('secret-password');
+    const second = await login('secret-password');
+    assert.equal((await call('GET', '/api/v1/me', first)).status, 200);
+    assert.equal((await call('POST', '/api/v1/logout', first)).status, 204);
+    problem(await call('GET', '/api/v1/me', first), 401);
+    assert.equal((await call('GET', '/api/v1/me', second)).status, 200, 'another session is untouched');
+    // An admin sets a new password: bob's remaining session ends; a new login works.
+    // (Revoked tokens are checked in the token store from here on: every 401 over HTTP counts
+    // as a bad token of this address and would slow the tests after this one.)
+    const pw = await call('PUT', '/api/v1/users/bob@example.test/password', as('admin'), { password: 'pw-bob-2' });
+    assert.equal(pw.status, 204);
+    assert.equal(s.admin.access.verify(second), null, 'the session ended with the new password');
+    const third = await login('pw-bob-2');
+    assert.equal((await call('GET', '/api/v1/me', third)).status, 200);
+    assert.equal(
+      (await call('PUT', '/api/v1/users/bob@example.test/password', third, { password: 'secret-password' })).status,
+      204,
+    );
+    assert.equal(s.admin.access.verify(third), null, 'its own session too');
+    // Logging out with an API token leaves the token as it is (it is deleted with token del).
+    assert.equal((await call('POST', '/api/v1/logout', as('readonly'))).status, 204);
+    assert.equal((await call('GET', '/api/v1/me', as('readonly'))).status, 200);
+  });
+
   test('domains: list, get, idempotent PUT and DELETE, 409 while not empty; roles', async () => {
     const list = await call('GET', '/api/v1/domains', as('admin'));
     assert.deepEqual(

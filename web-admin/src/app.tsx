@@ -130,6 +130,8 @@ export function App() {
             type="button"
             class="secondary"
             onClick={() => {
+              // The server ends a login session (an API token stays valid: it is only forgotten here).
+              void api('POST', '/logout').catch(() => undefined);
               logout(null);
               navigate('');
             }}
