@@ -30,7 +30,7 @@ import type { SmtpAccess } from './access.ts';
 import { isReply, type SmtpSession } from './context.ts';
 import type { Client, ConnectionGate } from './gate.ts';
 import { MessageStream } from './message-stream.ts';
-import { REPLIES, rawReply, reply, type SmtpReplyError } from './replies.ts';
+import { answerOnly, REPLIES, rawReply, reply, type SmtpReplyError } from './replies.ts';
 import { type Command, type EsmtpParam, isDigits, parseCommand } from './wire/command.ts';
 import { DataReader } from './wire/data.ts';
 import { LineFramer } from './wire/lines.ts';
@@ -259,12 +259,6 @@ export class SmtpConnection implements SmtpSession {
       case 'RSET': // §4.1.1.5
         this.#reset();
         return this.#send(reply(250, '2.0.0', 'Ok'));
-      case 'NOOP': // §4.1.1.9
-        return this.#send(reply(250, '2.0.0', 'Ok'));
-      case 'VRFY': // §3.5.3: 252 when we will not say
-        return this.#send(reply(252, '2.5.0', 'Cannot VRFY user, but will accept message and attempt delivery'));
-      case 'HELP': // §4.1.1.8
-        return this.#send(reply(214, '2.0.0', 'See https://www.rfc-editor.org/rfc/rfc5321'));
       case 'QUIT': // §4.1.1.10
         this.#write(221, '2.0.0 Bye');
         return this.#close();
@@ -272,12 +266,8 @@ export class SmtpConnection implements SmtpSession {
         return this.#startTls();
       case 'AUTH':
         return this.#auth(c.mechanism, c.initial);
-      case 'SYNTAX':
-        return this.#send(reply(501, '5.5.4', `Syntax: ${c.hint}`));
-      case 'UNKNOWN':
-        return this.#send(reply(500, '5.5.2', 'Error: command not recognized'));
-      case 'NOT-IMPLEMENTED': // RFC 5321 §4.2.4: 502, a command we know and do not offer
-        return this.#send(reply(502, '5.5.1', `Error: ${c.name} not implemented`));
+      default: // commands that only get an answer (replies.ts answerOnly)
+        return this.#send(answerOnly(c));
     }
   }
 

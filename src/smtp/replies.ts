@@ -3,6 +3,8 @@
 // Reply texts never contain paths, config or internals.
 // Each text starts with its enhanced code (RFC 2034 §3), sent as it is by smtp/connection.ts.
 
+import type { Command } from './wire/command.ts';
+
 /** A reply: what the handlers return, and throw to refuse. A plain object, not an Error: a
  *  session answers several per message, and an Error would capture a stack trace each time
  *  (measured: ~4% of the inbound profile, issue #12). `message` is the text after the code. */
@@ -22,6 +24,26 @@ export function reply(code: number, enhanced: string, text: string): SmtpReplyEr
 /** A reply whose text is given whole (354, or a 250 text with its own enhanced code). */
 export function rawReply(code: number, text: string): SmtpReplyError {
   return new SmtpReplyError(code, text);
+}
+
+/** The reply of a command that changes nothing and only gets an answer (RFC 5321: NOOP
+ *  §4.1.1.9; VRFY §3.5.3, 252 when we will not say; HELP §4.1.1.8; 501 for bad arguments, 500
+ *  for an unknown verb, 502 for one we know and do not offer, §4.2.4). */
+export function answerOnly(c: Command): SmtpReplyError {
+  switch (c.verb) {
+    case 'NOOP':
+      return reply(250, '2.0.0', 'Ok');
+    case 'VRFY':
+      return reply(252, '2.5.0', 'Cannot VRFY user, but will accept message and attempt delivery');
+    case 'HELP':
+      return reply(214, '2.0.0', 'See https://www.rfc-editor.org/rfc/rfc5321');
+    case 'SYNTAX':
+      return reply(501, '5.5.4', `Syntax: ${c.hint}`);
+    case 'NOT-IMPLEMENTED':
+      return reply(502, '5.5.1', `Error: ${c.name} not implemented`);
+    default: // UNKNOWN (the other verbs have handlers of their own)
+      return reply(500, '5.5.2', 'Error: command not recognized');
+  }
 }
 
 export const REPLIES = {
