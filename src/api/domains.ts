@@ -151,13 +151,8 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     async (c) => {
       const { name } = c.req.valid('param');
       authorize(c, { admin: true }, true);
-      const d = await find(name);
-      if (d) {
-        if (d.users > 0 || d.aliases > 0) {
-          throw new ArclineError('EXISTS', `${d.name} still has ${d.users} user(s) and ${d.aliases} alias(es)`);
-        }
-        await deps.ops.deleteDomain(d.name);
-      }
+      // The directory refuses a domain that still has users or aliases (CONFLICT: 409).
+      await removeIfThere(() => deps.ops.deleteDomain(name));
       return c.body(null, 204);
     },
   );

@@ -279,7 +279,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     if (!info) throw new ArclineError('NOT_FOUND', `no domain ${name}`);
     if (info.users > 0 || info.aliases > 0) {
       throw new ArclineError(
-        'INVALID',
+        'CONFLICT',
         `domain ${info.name} still has ${info.users} user(s) and ${info.aliases} alias(es); delete them first`,
       );
     }

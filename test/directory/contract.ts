@@ -87,7 +87,7 @@ export function runDirectoryContract(name: string, open: () => Promise<{ dir: Di
         (await dir.listUsers()).map((x) => x.address),
         ['alice@example.test'],
       );
-      await rejectsWith(dir.deleteDomain('example.test'), 'INVALID', /1 user/);
+      await rejectsWith(dir.deleteDomain('example.test'), 'CONFLICT', /1 user/);
       await dir.setQuota('alice@example.test', null);
       assert.equal((await dir.getUser('alice@example.test'))?.quotaBytes, null);
       await dir.deleteUser('alice@example.test');
