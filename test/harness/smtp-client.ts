@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 // A raw-socket SMTP client for byte-exact tests: sends exactly the bytes given and reads
 // whole replies (multi-line replies are joined). Plain TCP, or upgraded with startTls().
 
@@ -161,4 +162,23 @@ export async function envelope(c: RawSmtp, from: string, rcpts: readonly string[
   out.push(await c.cmd(`MAIL FROM:<${from}>`));
   for (const r of rcpts) out.push(await c.cmd(`RCPT TO:<${r}>`));
   return out;
+}
+
+/** A submission session as a mail client opens it: greeting, EHLO, STARTTLS (RFC 3207), EHLO
+ *  again, AUTH PLAIN (RFC 4954), and MAIL FROM the user's own address; asserts each step. */
+export async function authenticatedSubmission(
+  port: number,
+  user: string,
+  password: string,
+  localAddress?: string,
+): Promise<RawSmtp> {
+  const c = await RawSmtp.connect(port, '127.0.0.1', localAddress);
+  assert.equal((await c.read()).code, 220);
+  assert.equal((await c.cmd('EHLO client.test')).code, 250);
+  await c.startTls();
+  assert.equal((await c.cmd('EHLO client.test')).code, 250);
+  const plain = Buffer.from(`\0${user}\0${password}`).toString('base64');
+  assert.equal((await c.cmd(`AUTH PLAIN ${plain}`)).code, 235);
+  assert.equal((await c.cmd(`MAIL FROM:<${user}>`)).code, 250);
+  return c;
 }

@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../harness/server.ts';
-import { envelope, RawSmtp, type Reply } from '../harness/smtp-client.ts';
+import { authenticatedSubmission, envelope, RawSmtp, type Reply } from '../harness/smtp-client.ts';
 
 const PASSWORD = 'secret-password';
-const plain = (user: string) => Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64');
 
 /** Sends each line and reads its reply, with the time each reply took. */
 async function timed(c: RawSmtp, lines: readonly string[]): Promise<{ reply: Reply; ms: number }[]> {
@@ -112,16 +111,7 @@ for (const threads of [0, 2])
     });
 
     test('submission: errors count per session only (a household behind one address is not slowed)', async () => {
-      const session = async () => {
-        const c = await RawSmtp.connect(s.submissionPort, '127.0.0.1', '127.0.0.5');
-        await c.read();
-        await c.cmd('EHLO client.test');
-        await c.startTls();
-        await c.cmd('EHLO client.test');
-        assert.equal((await c.cmd(`AUTH PLAIN ${plain('alice@example.test')}`)).code, 235);
-        assert.equal((await c.cmd('MAIL FROM:<alice@example.test>')).code, 250);
-        return c;
-      };
+      const session = () => authenticatedSubmission(s.submissionPort, 'alice@example.test', PASSWORD, '127.0.0.5');
       const c = await session();
       const r = await timed(
         c,
@@ -143,13 +133,7 @@ for (const threads of [0, 2])
       assert.equal((await c.read()).text, '554 5.6.0 Message contains NUL characters');
       c.close();
       assert.deepEqual(await s.newFiles('bob@example.test'), []);
-      const sub = await RawSmtp.connect(s.submissionPort, '127.0.0.1', '127.0.0.6');
-      await sub.read();
-      await sub.cmd('EHLO client.test');
-      await sub.startTls();
-      await sub.cmd('EHLO client.test');
-      assert.equal((await sub.cmd(`AUTH PLAIN ${plain('alice@example.test')}`)).code, 235);
-      assert.equal((await sub.cmd('MAIL FROM:<alice@example.test>')).code, 250);
+      const sub = await authenticatedSubmission(s.submissionPort, 'alice@example.test', PASSWORD, '127.0.0.6');
       assert.equal((await sub.cmd('RCPT TO:<bob@example.test>')).code, 250);
       assert.equal((await sub.cmd('DATA')).code, 354);
       sub.write('From: alice@example.test\r\nSubject: nul\r\n\r\n\0\r\n.\r\n');

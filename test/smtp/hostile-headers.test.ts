@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../harness/server.ts';
-import { envelope, RawSmtp, type Reply } from '../harness/smtp-client.ts';
+import { authenticatedSubmission, envelope, RawSmtp, type Reply } from '../harness/smtp-client.ts';
 
 const PASSWORD = 'secret-password';
-const plain = (user: string) => Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64');
 
 /** `n` bytes of well-formed header fields. */
 function padding(n: number): string {
@@ -25,13 +24,7 @@ describe('submission: sender checks over the whole header', () => {
 
   /** Authenticated as alice, sends `header` + a body; returns the reply to the end of DATA. */
   async function submit(header: string, body = '\r\nhello\r\n'): Promise<Reply> {
-    const c = await RawSmtp.connect(s.submissionPort);
-    await c.read();
-    await c.cmd('EHLO client.test');
-    await c.startTls();
-    await c.cmd('EHLO client.test');
-    assert.equal((await c.cmd(`AUTH PLAIN ${plain('alice@example.test')}`)).code, 235);
-    assert.equal((await c.cmd('MAIL FROM:<alice@example.test>')).code, 250);
+    const c = await authenticatedSubmission(s.submissionPort, 'alice@example.test', PASSWORD);
     assert.equal((await c.cmd('RCPT TO:<bob@example.test>')).code, 250);
     assert.equal((await c.cmd('DATA')).code, 354);
     c.write(`${header}${body}.\r\n`);
