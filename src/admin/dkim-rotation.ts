@@ -24,18 +24,24 @@ export interface RotationDeps {
   readonly published: (name: string, value: string) => Promise<boolean | null>;
 }
 
+/** The first selector of `base`, `base-2`, `base-3`... that no key of the domain (signing or
+ *  pending) uses. */
+export async function freeSelector(dkim: DkimKeyStore, domain: string, base: string): Promise<string> {
+  const used = new Set([...(await dkim.keys(domain)), ...(await dkim.pendingKeys(domain))].map((k) => k.selector));
+  let selector = base;
+  for (let n = 2; used.has(selector); n++) selector = `${base}-${n}`;
+  return selector;
+}
+
 /** Step 1: the pending keys made (one per algorithm that signs now, or the default one). */
 export async function rotateDkim(deps: RotationDeps, domain: string, now = new Date()): Promise<readonly DkimKey[]> {
   const active = await deps.dkim.keys(domain);
-  const used = new Set([...active, ...(await deps.dkim.pendingKeys(domain))].map((k) => k.selector));
   const algorithms = active.length > 0 ? [...new Set(active.map((k) => k.algorithm))] : [deps.defaults.algorithm];
-  const stamp = now.toISOString().slice(0, 10).replace(/-/g, '');
+  const base = `${deps.defaults.selector}-${now.toISOString().slice(0, 10).replace(/-/g, '')}`;
   const made: DkimKey[] = [];
   for (const algorithm of algorithms) {
-    const base = `${deps.defaults.selector}-${stamp}`;
-    let selector = base;
-    for (let n = 2; used.has(selector); n++) selector = `${base}-${n}`;
-    used.add(selector);
+    // Each key made is pending by the next round, so the next algorithm gets the next name.
+    const selector = await freeSelector(deps.dkim, domain, base);
     made.push(await deps.dkim.generate(domain, { selector, algorithm, pending: true }));
   }
   return made;

@@ -2,6 +2,7 @@
 // whether each is published now, looked up through the configured resolvers).
 
 import { z } from '@hono/zod-openapi';
+import { freeSelector } from '../admin/dkim-rotation.ts';
 import { ArclineError } from '../core/errors.ts';
 import type { DomainInfo } from '../directory/types.ts';
 import { type DkimKey, dkimTxtValue } from '../hygiene/dkim-keys.ts';
@@ -75,18 +76,6 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
     return d;
   };
 
-  /** Without a selector asked for: [dkim] selector, or the first of "{selector}-2", "-3"...
-   *  the domain does not use yet (a domain has the default one from its creation). */
-  const freeSelector = async (domain: string): Promise<string> => {
-    const used = new Set(
-      [...(await deps.dkim.keys(domain)), ...(await deps.dkim.pendingKeys(domain))].map((k) => k.selector),
-    );
-    const base = deps.dkimDefaults.selector;
-    for (let n = 1; ; n++) {
-      const s = n === 1 ? base : `${base}-${n}`;
-      if (!used.has(s)) return s;
-    }
-  };
   app.openapi(
     secured({
       method: 'get',
@@ -243,7 +232,8 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
       const d = await existing(name);
       const body = c.req.valid('json') ?? {};
       const key = await deps.dkim.generate(d.name, {
-        selector: body.selector ?? (await freeSelector(d.name)),
+        // Without a selector asked for: [dkim] selector, or its next free "-2", "-3" form.
+        selector: body.selector ?? (await freeSelector(deps.dkim, d.name, deps.dkimDefaults.selector)),
         algorithm: body.algorithm ?? deps.dkimDefaults.algorithm,
       });
       return c.json(dkimItem(key), 201);
