@@ -16,6 +16,7 @@
 import type { Resolver } from 'node:dns/promises';
 import type { Readable } from 'node:stream';
 import { authenticate } from 'mailauth';
+import { peerAddress } from '../core/ip.ts';
 
 export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror';
 export type DmarcResult = 'pass' | 'fail' | 'none' | 'temperror' | 'permerror';
@@ -53,7 +54,7 @@ const SPF: ReadonlySet<string> = new Set(['pass', 'fail', 'softfail', 'neutral',
 
 export async function checkMessage(input: AuthInput): Promise<AuthSummary> {
   const res = await authenticate(signed(input.headerBlock) ? input.message() : headerOnly(input.headerBlock), {
-    ip: input.ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, ''),
+    ip: peerAddress(input.ip),
     helo: input.helo,
     sender: input.sender,
     mta: input.authservId,

@@ -24,7 +24,7 @@ import type { Config } from '../config/schema.ts';
 import { CrlfNormalizer } from '../core/crlf.ts';
 import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { peerAddress } from '../core/ip.ts';
+import { isLoopback, peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { watchTls } from '../core/metrics.ts';
@@ -196,8 +196,7 @@ export class Connection implements SessionDeps, OutputBounds {
     return this.#ip;
   }
   get loopback(): boolean {
-    const ip = this.#ip;
-    return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+    return isLoopback(this.#ip);
   }
   send(parts: readonly Part[]): Promise<void> {
     return this.#out.send(parts);

@@ -14,6 +14,7 @@
 
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { isLoopback, peerAddress } from '../core/ip.ts';
 
 export interface Endpoint {
   readonly port: number;
@@ -33,8 +34,7 @@ export interface ClientSettings {
  *  (non-loopback) address, else of its first listener; null when none is configured. The bound
  *  port, so ":993" gives 993 and "127.0.0.1:0" (tests) the port the kernel chose. */
 export function advertisedPort(bound: readonly AddressInfo[]): number | null {
-  const isLoopback = (a: string) => a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
-  return (bound.find((b) => !isLoopback(b.address)) ?? bound[0])?.port ?? null;
+  return (bound.find((b) => !isLoopback(peerAddress(b.address))) ?? bound[0])?.port ?? null;
 }
 
 /** The endpoints of one service from its bound listeners (implicit TLS ones first). */
