@@ -9,6 +9,7 @@ import type { AdminOps } from '../admin/operations.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { isArclineError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { DnsLookups } from '../dns/published.ts';
 import type { DkimAlgorithm, DkimKeyStore } from '../hygiene/dkim-keys.ts';
 import type { MtaStsSettings } from '../hygiene/mta-sts.ts';
 import type { QueueStore } from '../queue/store.ts';
@@ -28,12 +29,6 @@ export interface ApiEnv {
 }
 
 /** TXT, MX, SRV and CNAME lookups through the configured resolvers (node:dns/promises Resolver). */
-export interface DnsLookups {
-  resolveTxt(name: string): Promise<string[][]>;
-  resolveMx(name: string): Promise<{ exchange: string; priority: number }[]>;
-  resolveSrv(name: string): Promise<{ name: string; port: number; priority: number; weight: number }[]>;
-  resolveCname(name: string): Promise<string[]>;
-}
 
 export interface ApiDeps {
   readonly ops: AdminOps;

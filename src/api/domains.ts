@@ -5,6 +5,7 @@ import { z } from '@hono/zod-openapi';
 import { freeSelector } from '../admin/dkim-rotation.ts';
 import { ArclineError } from '../core/errors.ts';
 import type { DomainInfo } from '../directory/types.ts';
+import { lookupRecord, parseZoneLine } from '../dns/published.ts';
 import { type DkimKey, dkimTxtValue } from '../hygiene/dkim-keys.ts';
 import { dnsRecords } from '../hygiene/dns-records.ts';
 import { authorize, roleDomain } from './auth.ts';
@@ -22,7 +23,6 @@ import {
   removeIfThere,
   secured,
 } from './common.ts';
-import { lookupRecord, parseZoneLine } from './dns-check.ts';
 
 const Domain = z
   .object({ name: z.string(), users: z.number().int(), aliases: z.number().int(), catchAll: z.string().nullable() })

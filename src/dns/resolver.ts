@@ -14,20 +14,6 @@ export function createPromiseResolver(servers: readonly string[], timeoutMs = 50
   return r;
 }
 
-/** Whether a TXT record of exactly `value` (its strings joined, RFC 7208 §3.3 / RFC 6376
- *  §3.6.2.2) is at `name` now: false when the name has none or only others, null when the
- *  lookup failed (timeout, SERVFAIL...). Asked anew each time, never from a cache. */
-export function txtPublished(resolver: Pick<PromiseResolver, 'resolveTxt'>) {
-  return async (name: string, value: string): Promise<boolean | null> => {
-    try {
-      return (await resolver.resolveTxt(name)).some((chunks) => chunks.join('') === value);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? '';
-      return code === 'ENOTFOUND' || code === 'ENODATA' ? false : null;
-    }
-  };
-}
-
 type AnyResolve = (name: string, rrtype: string) => Promise<unknown>;
 
 /** What the cache asks of a resolver: node:dns/promises' Resolver has all three. */

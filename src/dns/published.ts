@@ -1,9 +1,16 @@
-// Whether the records `arcline dns-records` prints are published: each zone line of
+// Whether the records `arcline dns-records` prints are published (the admin API's DNS page,
+// the activation of a rotated DKIM key): each zone line of
 // hygiene/dns-records.ts is parsed back (our own output, not outside input) and looked up now
 // through the configured resolvers. published: true (found as wanted), false (the name has no
 // such record, or other values), null (the lookup failed: timeout, SERVFAIL ...).
 
-import type { DnsLookups } from './common.ts';
+/** The look-ups it needs (node:dns/promises' Resolver has them). */
+export interface DnsLookups {
+  resolveTxt(name: string): Promise<string[][]>;
+  resolveMx(name: string): Promise<{ exchange: string; priority: number }[]>;
+  resolveSrv(name: string): Promise<{ name: string; port: number; priority: number; weight: number }[]>;
+  resolveCname(name: string): Promise<string[]>;
+}
 
 export interface WantedRecord {
   readonly name: string;
@@ -70,4 +77,11 @@ export async function lookupRecord(
   }
   const want = r.type === 'TXT' ? r.value : bare(r.value);
   return { ...r, published: found.includes(want), found };
+}
+
+/** Whether a TXT record of exactly `value` is at `name` now (false: absent or other values; null:
+ *  the lookup failed), for the activation of a rotated DKIM key (admin/dkim-rotation.ts). */
+export function txtPublished(dns: DnsLookups) {
+  return async (name: string, value: string): Promise<boolean | null> =>
+    (await lookupRecord(dns, { name, type: 'TXT', value, purpose: 'DKIM public key' })).published;
 }
