@@ -8,6 +8,7 @@ import { AccessStore } from './admin/access.ts';
 import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
+import { DefenseStore } from './defense/store.ts';
 import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts';
 import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
@@ -24,6 +25,8 @@ export interface Context {
   readonly dkim: DkimKeyStore;
   /** Admin API tokens, sessions and the audit log, {state}/admin.db. */
   readonly access: AccessStore;
+  /** IP allow/deny lists, bans and owner logins, {state}/defense.db. */
+  readonly defense: DefenseStore;
   close(): Promise<void>;
 }
 
@@ -43,12 +46,14 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
   const dkim = new DkimKeyStore(config.storage.state);
   const access = new AccessStore(config.storage.state);
+  const defense = new DefenseStore(config.storage.state);
   return {
     directory,
     store,
     queue,
     dkim,
     access,
+    defense,
     ops: createAdminOps({
       directory,
       store,
@@ -62,6 +67,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
       await store.close();
       queue.close();
       access.close();
+      defense.close();
       directory.close();
     },
   };

@@ -19,12 +19,16 @@ import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import type { DomainName } from './core/ids.ts';
+import { LIMITS } from './core/limits.ts';
 import { closePrebound, prebind } from './core/listen.ts';
 import { closeLogShipping, createLogger, type Logger, logSink } from './core/log.ts';
 import { queueRecipients, queueRecipientsByState, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
+import { AccessView } from './defense/access.ts';
+import { BanPolicy, banSettings } from './defense/bans.ts';
+import { DefenseStore } from './defense/store.ts';
 import type { Directory } from './directory/types.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { Networks } from './hygiene/networks.ts';
@@ -154,7 +158,38 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const rdns = config.smtp.reverse_lookup
       ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
       : null;
-    const smtpDeps = { config, directory: ctx.directory, store: ctx.store, dispatcher, tls, resolver: rdns };
+    // The IP lists and bans (docs/spam.md): one view for the listeners of this thread, one ban
+    // policy counting offences from every service (and from the inbound threads).
+    // The view reads through a connection of its own: data_version only tells a connection of
+    // other connections' commits, and the admin API writes through ctx.defense.
+    const defenseView = new DefenseStore(config.storage.state);
+    const access = new AccessView(defenseView, { pollMs: LIMITS.defense.pollMs }).start();
+    const trustedHygiene = new Networks(config.hygiene.trusted_networks);
+    const trustedAuth = new Networks(config.auth.trusted_networks);
+    const bans = new BanPolicy({
+      store: ctx.defense,
+      view: access,
+      settings: banSettings(config.ban),
+      trusted: (ip) => trustedHygiene.has(ip) || trustedAuth.has(ip),
+      log: log.child({ component: 'defense' }),
+    }).start();
+    services.push({
+      close: async () => {
+        access.stop();
+        bans.stop();
+        defenseView.close();
+      },
+    });
+    const smtpDeps = {
+      config,
+      directory: ctx.directory,
+      store: ctx.store,
+      dispatcher,
+      tls,
+      resolver: rdns,
+      access,
+      offences: bans,
+    };
     const hygiene = new Hygiene({
       config,
       resolver: dnsResolver,
@@ -163,7 +198,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     });
     let smtp: AddressInfo[];
     if (pool) {
-      await pool.start({ store: ctx.store, dispatcher, tls });
+      await pool.start({ store: ctx.store, dispatcher, tls, offences: bans });
       smtp = poolBound ?? [];
     } else {
       const inbound = new SmtpService({ ...smtpDeps, role: 'inbound', log: smtpLog, hygiene });
@@ -171,7 +206,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
     }
     for (const a of smtp) log.info({ service: 'smtp', address: a.address, port: a.port }, 'listening');
-    const authenticator = buildAuthenticator(config, ctx.directory, log);
+    const authenticator = buildAuthenticator(config, ctx.directory, log, bans);
     const submissionService = new SmtpService({
       ...smtpDeps,
       role: 'submission',
@@ -192,6 +227,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       tls,
       log: log.child({ service: 'imap' }),
       authenticator,
+      access,
+      offences: bans,
     });
     services.push(imapServer);
     const imap = await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], () =>
@@ -238,6 +275,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       readiness,
       metrics,
       authenticator,
+      access,
     });
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
@@ -272,9 +310,15 @@ async function startWeb(
   log: Logger,
   ctx: Context,
   tls: TlsManager,
-  parts: { clients: ClientSettings; readiness: Readiness; metrics: MetricsServer; authenticator: Authenticator },
+  parts: {
+    clients: ClientSettings;
+    readiness: Readiness;
+    metrics: MetricsServer;
+    authenticator: Authenticator;
+    access: AccessView;
+  },
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
-  const { clients, readiness, metrics, authenticator } = parts;
+  const { clients, readiness, metrics, authenticator, access } = parts;
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
   const a = config.acme;
   const acme = a.directory_url
@@ -310,6 +354,7 @@ async function startWeb(
     dkimDefaults: config.dkim,
     queue: ctx.queue,
     access: ctx.access,
+    defense: ctx.defense,
     authenticator,
     log: log.child({ component: 'api' }),
     hostname: config.hostname,
@@ -327,6 +372,7 @@ async function startWeb(
     alpnChallenge: acme ? (n) => acme.alpnChallenge(n) : null,
     maxConnections: config.http.max_connections,
     timeoutMs: config.http.timeout,
+    access,
   });
   const bound = await listenOrExplain('http', [...config.http.listen, ...config.http.tls_listen], () =>
     web.listen(config.http.listen, config.http.tls_listen),
@@ -352,7 +398,7 @@ function readinessChecks(ctx: Context, serving: () => boolean): HealthCheck[] {
 }
 
 /** The one login path of IMAP and submission, from [auth]. */
-function buildAuthenticator(config: Config, directory: Directory, log: Logger): Authenticator {
+function buildAuthenticator(config: Config, directory: Directory, log: Logger, bans: BanPolicy): Authenticator {
   const a = config.auth;
   const trusted = new Networks(a.trusted_networks);
   return new Authenticator({
@@ -368,6 +414,8 @@ function buildAuthenticator(config: Config, directory: Directory, log: Logger): 
     cacheTtlMs: a.cache_ttl,
     maxPending: a.max_pending,
     concurrency: a.hash_concurrency,
+    onFailure: (ip) => bans.offence(ip, 'auth'),
+    onSuccess: (ip) => bans.loggedIn(ip),
   });
 }
 

@@ -16,6 +16,7 @@ import { auditRoutes } from './audit.ts';
 import { authRoutes, bearer, clientIp } from './auth.ts';
 import { type ApiApp, type ApiDeps, type ApiEnv, Problem, problemResponse } from './common.ts';
 import { domainRoutes } from './domains.ts';
+import { networkRoutes } from './networks.ts';
 import { queueRoutes } from './queue.ts';
 import { summaryRoutes } from './summary.ts';
 import { tokenRoutes } from './tokens.ts';
@@ -83,6 +84,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   userRoutes(app, deps);
   aliasRoutes(app, deps);
   queueRoutes(app, deps);
+  networkRoutes(app, deps);
   tokenRoutes(app, deps);
   auditRoutes(app, deps);
   // Every operation gets a stable id from its method and path: getDomainsByNameDkim ...

@@ -9,6 +9,7 @@ import type { AdminOps } from '../admin/operations.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { isArclineError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { DefenseStore } from '../defense/store.ts';
 import type { DnsLookups } from '../dns/published.ts';
 import type { DkimAlgorithm, DkimKeyStore } from '../hygiene/dkim-keys.ts';
 import type { MtaStsSettings } from '../hygiene/mta-sts.ts';
@@ -37,6 +38,8 @@ export interface ApiDeps {
   readonly dkimDefaults: { readonly selector: string; readonly algorithm: DkimAlgorithm };
   readonly queue: QueueStore;
   readonly access: AccessStore;
+  /** IP allow and deny lists and bans (defense/store.ts). */
+  readonly defense: DefenseStore;
   readonly authenticator: Authenticator;
   readonly log: Logger;
   readonly hostname: string;

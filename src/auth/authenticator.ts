@@ -66,6 +66,10 @@ export interface AuthenticatorOptions {
   readonly maxPending?: number;
   /** Verifications at once; 0: one per core. */
   readonly concurrency?: number;
+  /** Told of every failed or refused login (the auto-ban counts them, defense/bans.ts). */
+  readonly onFailure?: (ip: string) => void;
+  /** Told of every successful login (an owner's network is never banned). */
+  readonly onSuccess?: (ip: string) => void;
 }
 
 export class Authenticator {
@@ -74,6 +78,8 @@ export class Authenticator {
   readonly #hashing: HashOptions;
   readonly #failureDelayMs: number;
   readonly #trusted: (ip: string) => boolean;
+  readonly #onFailure: (ip: string) => void;
+  readonly #onSuccess: (ip: string) => void;
   readonly throttle: LoginThrottle;
   readonly cache: CredentialCache;
   readonly hasher: HashQueue;
@@ -85,6 +91,8 @@ export class Authenticator {
     this.#hashing = opts.hashing;
     this.#failureDelayMs = opts.failureDelayMs ?? A.defaultFailureDelayMs;
     this.#trusted = opts.trusted ?? (() => false);
+    this.#onFailure = opts.onFailure ?? (() => {});
+    this.#onSuccess = opts.onSuccess ?? (() => {});
     this.throttle = new LoginThrottle({
       failureWindowMs: opts.failureWindowMs ?? A.defaultFailureWindowMs,
       maxPairDelayMs: opts.maxPairDelayMs ?? A.defaultMaxPairDelayMs,
@@ -112,6 +120,7 @@ export class Authenticator {
       this.#log.warn({ ...fields, failures: gate.pairFailures }, 'auth refused');
       authAttempts.inc({ service, result: 'refused' });
       countLogin(service, req.mechanism, 'refused');
+      this.#onFailure(ip);
       return { ok: false, reason: 'throttled' };
     }
     if (gate.waitMs > 0) {
@@ -123,6 +132,7 @@ export class Authenticator {
       const verdict = await this.#check(account, req.password);
       if (verdict.ok) {
         this.throttle.succeeded(ip, verdict.principal.accountId);
+        this.#onSuccess(ip);
         this.#log.info({ ...fields, method: req.mechanism, cached: verdict.cached }, 'auth ok');
         authAttempts.inc({ service, result: verdict.cached ? 'ok_cached' : 'ok' });
         countLogin(service, req.mechanism, 'ok');
@@ -133,6 +143,7 @@ export class Authenticator {
       authAttempts.inc({ service, result: 'failed' });
       authFailures.inc({ service });
       countLogin(service, req.mechanism, 'failed');
+      this.#onFailure(ip);
       // Every failure is answered failure_delay after its verification began, whatever that
       // took: an unknown user (dummy of the configured scheme), a wrong password against an old
       // bcrypt-12 hash and an invalid name all look alike from outside.

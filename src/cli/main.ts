@@ -23,6 +23,8 @@ import { planCli, prepareStorage } from '../run-as.ts';
 import { backupCommand, restoreCommand } from './backup.ts';
 import { fixPermissions } from './fix-permissions.ts';
 import { runImport } from './import.ts';
+import { banCommand, ipCommand } from './network.ts';
+import { say, table } from './output.ts';
 import { readLine, readPassword } from './password-input.ts';
 import { tokenCommand } from './token.ts';
 
@@ -44,6 +46,8 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   dkim rotate DOMAIN | activate DOMAIN SELECTOR [--force]
   dns-records DOMAIN
   token add --role admin|readonly|domain:D|user:ADDR [--name N] | list | del ID   admin API tokens
+  ip allow|deny ADDR[/PREFIX] [--comment TEXT] | del ADDR[/PREFIX] | list | check ADDR   IP allow and deny lists
+  ban list | del ADDR                     automatic bans of abusive networks
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
   import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--control DIR] [--replace-empty] [--dry-run]
   import passwd-file FILE [--domain D] [--dry-run]
@@ -117,6 +121,14 @@ export async function main(argv: string[]): Promise<number> {
     ctx = await openContext(loaded.config, silentLogger());
     if (command === 'token')
       return await tokenCommand(ctx, sub, rest, values, say, (m) => new UsageError(m)).then(() => 0);
+    if (command === 'ip') {
+      ipCommand(ctx, sub, rest, values, say, (m) => new UsageError(m));
+      return 0;
+    }
+    if (command === 'ban') {
+      banCommand(ctx, sub, rest, say, (m) => new UsageError(m));
+      return 0;
+    }
     if (command === 'import') {
       return (await runImport(ctx, sub, rest, values, say, (m) => new UsageError(m))) ? 0 : 1;
     }
@@ -163,6 +175,7 @@ function parse(argv: string[]) {
       check: { type: 'boolean' },
       role: { type: 'string' },
       name: { type: 'string' },
+      comment: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },
@@ -453,16 +466,6 @@ function sizeOrThrow(text: string): number {
   const n = parseSize(text);
   if (n === null || n === 0) throw new UsageError(`not a size: ${text} (use e.g. 1GB, 500MB)`);
   return n;
-}
-
-function say(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
-function table(header: string[], rows: string[][]): void {
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  for (const r of all) say(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  '));
 }
 
 function version(): string {

@@ -6,23 +6,8 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
-import { parseSize } from '../core/size.ts';
-import { parseDuration } from './duration.ts';
-
-/** A string or number read by `parse` (sizes, durations); the error says what is expected. */
-function parsedWith(parse: (v: string | number) => number | null, what: string, examples: string) {
-  return z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const n = parse(v);
-    if (n === null) {
-      ctx.addIssue({ code: 'custom', message: `not a ${what}: ${JSON.stringify(v)} (use e.g. ${examples})` });
-      return z.NEVER;
-    }
-    return n;
-  });
-}
-
-const size = parsedWith(parseSize, 'size', '"50MB", "512KB"');
-const duration = parsedWith(parseDuration, 'duration', '"30s", "5m"');
+import { ban } from './ban.ts';
+import { duration, positiveInt, size } from './fields.ts';
 
 /** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
 const listenAddress = z.string().refine((s) => parseListen(s) !== null, {
@@ -37,8 +22,6 @@ export function parseListen(s: string): { host: string; port: number } | null {
   const host = m[1] ?? m[2] ?? '';
   return { host: host === '' ? '::' : host, port };
 }
-
-const positiveInt = z.number().int().positive();
 
 /** What to do with a message that fails a check: refuse it at end of DATA, file it in Junk, or
  *  deliver it normally (the Authentication-Results header still tells). */
@@ -401,6 +384,7 @@ export const configSchema = z
         mx: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'not an MX name')).default([]),
       })
       .prefault({}),
+    ban,
     server: z
       .strictObject({
         /** On SIGTERM/SIGINT, how long transactions in flight may take before they get 421. */

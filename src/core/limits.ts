@@ -208,6 +208,16 @@ export const LIMITS = {
      *  data_version) at most once per this many milliseconds. */
     freshnessMs: 1,
   },
+  defense: {
+    /** Client networks whose offences are counted at once (least recently seen dropped). */
+    maxOffenceEntries: 100_000,
+    /** How often forgotten bans and old owner logins are swept from defense.db. */
+    sweepMs: 60 * 60 * 1000,
+    /** An owner's login from a network is written at most this often. */
+    loginWriteMs: 60 * 60 * 1000,
+    /** How often each thread asks defense.db whether the lists or bans changed. */
+    pollMs: 1000,
+  },
   auth: {
     /** Longest login name looked at (RFC 5321 §4.5.3.1.1-2: 64 + 1 + 255 octets); longer ones
      *  are refused before any lookup. */

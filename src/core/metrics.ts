@@ -230,3 +230,19 @@ export function watchTls(service: string, t: import('node:tls').TLSSocket): void
     done = true;
   });
 }
+
+/** Automatic bans (defense/bans.ts) by the offence that caused them. */
+export const bansTotal = new Counter({
+  name: 'arcline_bans_total',
+  help: 'Client networks banned automatically, by offence',
+  labelNames: ['offence'] as const,
+  registers: [registry],
+});
+
+/** Connections refused by the IP deny list or a ban, by listener service and reason. */
+export const accessRefused = new Counter({
+  name: 'arcline_access_refused_total',
+  help: 'Connections refused at accept by the IP deny list (deny) or a ban (banned)',
+  labelNames: ['service', 'reason'] as const,
+  registers: [registry],
+});

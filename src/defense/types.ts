@@ -32,3 +32,19 @@ export type Offence = 'auth' | 'protocol' | 'unknown-recipient';
 export interface OffenceSink {
   offence(ip: string, kind: Offence): void;
 }
+
+/** What the IP lists and the bans say of a client, at connection (docs/spam.md). */
+export type AccessVerdict =
+  /** On the allow list: never refused, banned, greylisted or rate limited. */
+  | { readonly kind: 'allow' }
+  /** On no list and not banned. */
+  | { readonly kind: 'open' }
+  /** On the deny list: refused for good (554 5.7.1). */
+  | { readonly kind: 'deny' }
+  /** Banned for its offences until `until` (epoch ms): refused for now (421 4.7.1). */
+  | { readonly kind: 'banned'; readonly until: number; readonly offence: string };
+
+/** Asked by every listener for each connection it accepts, before anything else. */
+export interface NetworkAccess {
+  verdict(ip: string): AccessVerdict;
+}

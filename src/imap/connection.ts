@@ -28,6 +28,7 @@ import { isLoopback, peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { watchTls } from '../core/metrics.ts';
+import type { OffenceSink } from '../defense/types.ts';
 import type { Directory } from '../directory/types.ts';
 import type { MessageStore } from '../store/mailboxes.ts';
 import type { SpooledMessage, SpoolWriter } from '../store/types.ts';
@@ -52,6 +53,8 @@ export interface ConnectionDeps {
   readonly context: () => tls.SecureContext;
   /** The framer's limits after login (authenticatedFramerLimits), the same for everyone. */
   readonly authenticatedLimits: FramerLimits;
+  /** Sessions ended for protocol errors count towards a ban (defense/bans.ts). */
+  readonly offences?: OffenceSink | undefined;
 }
 
 /** After login: the per-literal limits and memory budget of LIMITS.imap, APPEND up to the
@@ -277,6 +280,7 @@ export class Connection implements SessionDeps, OutputBounds {
     this.#clearTimers();
     // A stable line for fail2ban (docs/security.md): address first, then the reason.
     if (reason !== 'logout') this.#log.info({ ip: this.#ip, reason, ...(text ? { bye: text } : {}) }, 'imap hangup');
+    if (reason === 'protocol') this.#deps.offences?.offence(this.#ip, 'protocol');
     this.#queue = null;
     this.#lingerTimer = setTimeout(() => this.#raw.destroy(), LIMITS.imap.closeLingerMs);
     const socket = this.#socket;

@@ -20,7 +20,8 @@ import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
-import { watchTls } from '../core/metrics.ts';
+import { accessRefused, watchTls } from '../core/metrics.ts';
+import type { NetworkAccess, OffenceSink } from '../defense/types.ts';
 import type { Directory } from '../directory/types.ts';
 import type { MessageStore } from '../store/mailboxes.ts';
 import type { TlsManager } from '../tls/certs.ts';
@@ -34,6 +35,10 @@ export interface ImapDeps {
   readonly log: Logger;
   /** The login path shared with submission, so failed logins count alike on both. */
   readonly authenticator: Authenticator;
+  /** The IP allow and deny lists and the bans (defense/access.ts), asked first at accept. */
+  readonly access?: NetworkAccess;
+  /** Sessions ended for protocol errors count towards a ban (defense/bans.ts). */
+  readonly offences?: OffenceSink;
 }
 
 /** The error listener of sockets whose errors need no action ('close' follows). */
@@ -100,6 +105,21 @@ export class ImapServer {
       return;
     }
     const ip = peerAddress(raw.remoteAddress);
+    const v = this.#deps.access?.verdict(ip);
+    if (v && (v.kind === 'deny' || v.kind === 'banned')) {
+      accessRefused.inc({ service: 'imap', reason: v.kind });
+      raw.on('error', ignore);
+      // No TLS handshake for a refused client (the CPU an attacker wants us to spend): on the
+      // TLS port it is closed at once, on the plain one told why (RFC 5530 UNAVAILABLE for a ban).
+      if (implicit) {
+        raw.destroy();
+        return;
+      }
+      this.#track(raw, ip, false);
+      const text = v.kind === 'deny' ? 'Access denied' : '[UNAVAILABLE] Temporarily banned for abuse, try again later';
+      this.#refuse(raw, raw, false, ip, v.kind, text);
+      return;
+    }
     const refusal = this.#counter.admit(ip);
     this.#track(raw, ip, refusal === null);
     // A plain connection gets its own error listener (Connection, synchronously below).
@@ -111,7 +131,7 @@ export class ImapServer {
       watchTls('imap', socket as tls.TLSSocket);
     }
     if (refusal !== null) {
-      this.#refuse(raw, socket, implicit, ip, refusal);
+      this.#refuse(raw, socket, implicit, ip, refusal, REFUSED[refusal]);
       return;
     }
     const loginBy = Date.now() + this.#deps.config.imap.login_timeout;
@@ -147,7 +167,14 @@ export class ImapServer {
 
   /** BYE (once TLS is up on the TLS port), then closed after a short linger whatever the
    *  client does; what it sends meanwhile is read and dropped, up to a bound. */
-  #refuse(raw: net.Socket, socket: net.Socket, implicit: boolean, ip: string, refusal: Refusal): void {
+  #refuse(
+    raw: net.Socket,
+    socket: net.Socket,
+    implicit: boolean,
+    ip: string,
+    refusal: Refusal | 'deny' | 'banned',
+    text: string,
+  ): void {
     this.#deps.log.info({ ip, reason: refusal }, 'imap connection refused');
     if (this.#lingering >= LIMITS.imap.maxLingering) {
       raw.destroy();
@@ -159,7 +186,7 @@ export class ImapServer {
       this.#lingering--;
       clearTimeout(linger);
     });
-    const bye = () => socket.end(`* BYE ${REFUSED[refusal]}\r\n`);
+    const bye = () => socket.end(`* BYE ${text}\r\n`);
     if (implicit) socket.once('secure', bye);
     else bye();
     let dropped = 0;

@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.ts';
 import type { ConnectionSlots, ErrorMemory } from '../core/connection-limits.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
+import type { NetworkAccess, OffenceSink } from '../defense/types.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { Hygiene } from '../hygiene/pipeline.ts';
 import type { DkimSigner } from '../hygiene/sign.ts';
@@ -36,6 +37,10 @@ export interface SmtpDeps {
   readonly slots?: ConnectionSlots;
   /** Clients slowed for errors, shared with other workers; the service remembers its own when absent. */
   readonly errorMemory?: ErrorMemory;
+  /** The IP allow and deny lists and the bans (defense/access.ts), asked at accept. */
+  readonly access?: NetworkAccess;
+  /** Offences that count towards a ban (defense/bans.ts). */
+  readonly offences?: OffenceSink;
 }
 
 /** What the policy (service.ts, accept/) knows of a session: plain data of our connection. */

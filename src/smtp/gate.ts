@@ -41,10 +41,18 @@ import { newId } from '../core/ids.ts';
 import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
+import { accessRefused } from '../core/metrics.ts';
+import type { NetworkAccess, OffenceSink } from '../defense/types.ts';
 import { REPLIES, type SmtpReplyError } from './replies.ts';
 
 export interface GateOptions {
   readonly log: Logger;
+  /** 'smtp' or 'submission', for the metrics. */
+  readonly service: 'smtp' | 'submission';
+  /** The IP allow and deny lists and the bans, asked first at accept (defense/access.ts). */
+  readonly access?: NetworkAccess | undefined;
+  /** Where a session ended for too many errors is reported (defense/bans.ts). */
+  readonly offences?: OffenceSink | undefined;
   /** An implicit-TLS handshake failed (arcline_tls_handshake_failures_total). */
   readonly tlsFailed?: () => void;
   readonly maxConnections: number;
@@ -178,6 +186,7 @@ export class ConnectionGate {
     if (c.errors === this.#o.hardErrorLimit) {
       this.#o.log.warn({ conn: c.id, ip: c.ip, errors: c.errors }, 'client disconnected: too many errors');
       this.#end(c, REPLIES.tooManyErrors());
+      this.#o.offences?.offence(c.ip, 'protocol');
     }
   }
 
@@ -244,6 +253,15 @@ export class ConnectionGate {
     if (this.#closing) {
       this.#refuse(socket, secure, REPLIES.shuttingDown());
       return;
+    }
+    if (first && this.#o.access) {
+      const v = this.#o.access.verdict(ip);
+      if (v.kind === 'deny' || v.kind === 'banned') {
+        accessRefused.inc({ service: this.#o.service, reason: v.kind });
+        this.#o.log.info({ ip, reason: v.kind }, 'connection refused');
+        this.#refuse(socket, secure, v.kind === 'deny' ? REPLIES.denied(ip) : REPLIES.banned(ip, v.until));
+        return;
+      }
     }
     const refusal = this.#slots.admit(ip);
     if (refusal !== null) {

@@ -70,6 +70,11 @@ export const REPLIES = {
   // Inbound policy. RFC 5321 §3.1: 554 at connection means no service for this client.
   dnsblListed: (ip: string, zone: string, reason: string | null) =>
     reply(554, '5.7.1', `Service unavailable; client [${ip}] blocked using ${zone}${reason ? `; ${reason}` : ''}`),
+  // IP deny list and bans (defense/, docs/spam.md): refused before the greeting (RFC 5321 §3.1).
+  denied: (ip: string) => reply(554, '5.7.1', `Service unavailable; client [${ip}] is not allowed to connect`),
+  // A ban ends: the client is told to come back later (421, §3.8), not that its mail is refused.
+  banned: (ip: string, until: number) =>
+    reply(421, '4.7.1', `Client [${ip}] temporarily banned for abuse until ${new Date(until).toISOString()}`),
   // Connection limits
   tooManyConnectionsFromIp: () => reply(421, '4.7.0', 'Too many connections from your address, try again later'),
   tooManyConnections: () => reply(421, '4.3.2', 'Too many connections, try again later'),

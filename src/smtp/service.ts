@@ -71,6 +71,9 @@ export class SmtpService implements SessionPolicy {
     const { smtp, submission } = deps.config;
     this.#gate = new ConnectionGate({
       log: deps.log,
+      service: this.#submission ? 'submission' : 'smtp',
+      access: deps.access,
+      offences: deps.offences,
       tlsFailed: () => countTls(this.#submission ? 'submission' : 'smtp', null),
       maxConnections: smtp.max_connections,
       maxConnectionsPerIp: this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
@@ -142,6 +145,8 @@ export class SmtpService implements SessionPolicy {
     if (this.#shuttingDown) return Promise.resolve(REPLIES.shuttingDown());
     const hygiene = this.#deps.hygiene;
     if (this.#submission || !hygiene) return null;
+    // The IP allow list skips the DNS blocklists (docs/spam.md).
+    if (this.#deps.access?.verdict(s.remoteAddress).kind === 'allow') return null;
     const log = this.#state(s).log;
     return hygiene.atConnect(s.remoteAddress).then(
       (listing) => {
@@ -260,7 +265,11 @@ export class SmtpService implements SessionPolicy {
     if (limit.kind === 'refuse') throw refusalReply(state.log, limit);
     const { address, key } = syntax;
     const r = resolution(await directory.resolveRecipient(address), address, key, this.#submission);
-    if (r.kind === 'refuse') throw refusalReply(state.log, r);
+    if (r.kind === 'refuse') {
+      // Probing for users or for a relay counts towards a ban (defense/bans.ts).
+      if (!this.#submission) this.#deps.offences?.offence(session.remoteAddress, 'unknown-recipient');
+      throw refusalReply(state.log, r);
+    }
     if (r.accounts !== null && r.accounts.length > 0) {
       const q = recipientQuota(await overQuota(this.#deps, r.accounts, 0), key);
       if (q.kind === 'refuse') throw refusalReply(state.log, q);

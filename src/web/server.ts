@@ -32,7 +32,8 @@ import { isLoopback, peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
-import { watchTls } from '../core/metrics.ts';
+import { accessRefused, watchTls } from '../core/metrics.ts';
+import type { NetworkAccess } from '../defense/types.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { parseClientHello } from '../tls/client-hello.ts';
 import { logAccess } from './access.ts';
@@ -52,7 +53,13 @@ export interface WebDeps {
   readonly timeoutMs: number;
   /** Clients the API answers over plain HTTP (default: this machine, core/ip.ts isLoopback). */
   readonly plainApiClient?: (ip: string) => boolean;
+  /** The IP allow and deny lists and the bans (defense/access.ts), asked first at accept. */
+  readonly access?: NetworkAccess;
 }
+
+/** What a client refused by the deny list or a ban reads on plain HTTP (no handshake on HTTPS). */
+const REFUSED_HTTP =
+  'HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 34\r\n\r\nyour address may not connect here\n';
 
 const ACME_TLS_ALPN = 'acme-tls/1';
 
@@ -99,18 +106,35 @@ export class WebServer {
   /** Binds the plain and the TLS listeners; resolves with their addresses, plain first. */
   async listen(plain: readonly string[], secure: readonly string[]): Promise<AddressInfo[]> {
     const bound: AddressInfo[] = [];
-    for (const [addrs, onSocket] of [
-      [plain, (s: net.Socket) => this.#http.emit('connection', s)],
-      [secure, (s: net.Socket) => this.#tlsConnection(s)],
+    for (const [addrs, tlsPort, onSocket] of [
+      [plain, false, (s: net.Socket) => this.#http.emit('connection', s)],
+      [secure, true, (s: net.Socket) => this.#tlsConnection(s)],
     ] as const) {
       for (const a of addrs) {
-        const server = net.createServer(onSocket);
+        const server = net.createServer((s) => {
+          if (!this.#refused(s, tlsPort)) onSocket(s);
+        });
         server.maxConnections = this.#deps.maxConnections;
         this.#listeners.push(server);
         bound.push(await listenOn(server, a));
       }
     }
     return bound;
+  }
+
+  /** The deny list or a ban refuses the client of `s`: told so on plain HTTP, closed at once
+   *  on HTTPS. */
+  #refused(s: net.Socket, secure: boolean): boolean {
+    const v = this.#deps.access?.verdict(peerAddress(s.remoteAddress));
+    if (!v || (v.kind !== 'deny' && v.kind !== 'banned')) return false;
+    accessRefused.inc({ service: 'http', reason: v.kind });
+    s.on('error', () => s.destroy());
+    if (secure) s.destroy();
+    else {
+      s.end(REFUSED_HTTP);
+      setTimeout(() => s.destroy(), LIMITS.imap.closeLingerMs).unref();
+    }
+    return true;
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {

@@ -15,6 +15,7 @@ import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import type { SharedSlots } from '../../core/shared-slots.ts';
+import type { OffenceSink } from '../../defense/types.ts';
 import type { DispatchRequest, DispatchResult } from '../../queue/dispatch.ts';
 import { borrowedFileMessage, bufferMessage } from '../../store/spool.ts';
 import type { MailStore } from '../../store/types.ts';
@@ -38,6 +39,8 @@ export interface SmtpThreadsServices {
   };
   readonly dispatcher: { dispatch(req: DispatchRequest): Promise<DispatchResult> };
   readonly tls: TlsManager;
+  /** Offences the threads saw (defense/bans.ts). */
+  readonly offences?: OffenceSink;
 }
 
 interface Thread {
@@ -181,6 +184,9 @@ export class SmtpThreads {
     switch (m.t) {
       case 'log':
         this.#deps.logSink(m.lines);
+        return;
+      case 'offence':
+        this.#services?.offences?.offence(m.ip, m.kind);
         return;
       case 'delivered':
         for (const c of m.copies) this.#services?.store.delivered(c.account as AccountId, c.mailbox, c.size);

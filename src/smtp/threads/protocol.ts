@@ -5,12 +5,14 @@
 //                    metrics (a scrape), reply (an answer to a call)
 //   thread -> main   bound (its listening addresses), listening, log (JSON lines, batched),
 //                    delivered (copies it wrote itself, batched), call (dispatch a message
-//                    with remote recipients, an account's usage), metrics, closed
+//                    with remote recipients, an account's usage), offence (towards a ban),
+//                    metrics, closed
 
 import type { AddressInfo } from 'node:net';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
 import type { SharedSlotsInit } from '../../core/shared-slots.ts';
+import type { Offence } from '../../defense/types.ts';
 import type { DispatchRequest } from '../../queue/dispatch.ts';
 import type { DeliveryTarget } from '../../store/types.ts';
 import type { TlsPair } from '../../tls/certs.ts';
@@ -72,6 +74,8 @@ export type FromThread =
   /** Copies this thread delivered itself (durable already): for IDLE sessions and quotas. */
   | { readonly t: 'delivered'; readonly copies: readonly DeliveredNote[] }
   | { readonly t: 'call'; readonly id: number; readonly call: Call }
+  /** An offence towards a ban (defense/bans.ts counts them in the main thread). */
+  | { readonly t: 'offence'; readonly ip: string; readonly kind: Offence }
   | { readonly t: 'metrics'; readonly id: number; readonly metrics: MetricObjectWithValues<MetricValue<string>>[] }
   | {
       readonly t: 'failed';

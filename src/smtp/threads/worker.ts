@@ -13,9 +13,12 @@ import { join } from 'node:path';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { errorMessage } from '../../core/errors.ts';
+import { LIMITS } from '../../core/limits.ts';
 import { closePrebound, prebind } from '../../core/listen.ts';
 import { registry } from '../../core/metrics.ts';
 import { SharedSlots } from '../../core/shared-slots.ts';
+import { AccessView } from '../../defense/access.ts';
+import { DefenseStore } from '../../defense/store.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
 import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
@@ -82,6 +85,7 @@ const rpc = new Rpc(post);
 let service: SmtpService | null = null;
 let tls: ThreadTls | null = null;
 let closeDirectory = () => {};
+let closeDefense = () => {};
 let closeStore = async () => {};
 
 async function bind(): Promise<void> {
@@ -109,6 +113,14 @@ async function start(pair: TlsPair): Promise<void> {
   });
   const store = new ThreadStore(rpc, maildir, post);
   closeStore = () => store.close();
+  // The IP lists and bans: this thread's own view of defense.db (the main thread writes bans,
+  // the CLI and the API the lists; data_version tells this connection of both).
+  const defense = new DefenseStore(config.storage.state);
+  const access = new AccessView(defense, { pollMs: LIMITS.defense.pollMs }).start();
+  closeDefense = () => {
+    access.stop();
+    defense.close();
+  };
   service = new SmtpService({
     role: 'inbound',
     config,
@@ -121,6 +133,8 @@ async function start(pair: TlsPair): Promise<void> {
       ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
       : null,
     hygiene: new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log }),
+    access,
+    offences: { offence: (ip, kind) => post({ t: 'offence', ip, kind }) },
     ...sharedClients(),
   });
   await service.listen(init.addresses, false, { reusePort: true });
@@ -140,6 +154,7 @@ async function close(): Promise<void> {
   await closePrebound();
   await closeStore();
   closeDirectory();
+  closeDefense();
   flushLogs();
   post({ t: 'closed' });
   port?.close();
