@@ -158,6 +158,9 @@ describe('web admin in chromium', () => {
     await page.getByLabel('Domain', { exact: true }).selectOption(DOMAIN);
     await page.getByRole('rowheader', { name: `carol@${DOMAIN}` }).waitFor();
     assert.equal(await page.getByRole('button', { name: /Add user|Change password|Delete/ }).count(), 0);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Networks' }).click();
+    await page.getByText('No bans in force.').waitFor();
+    assert.equal(await page.getByRole('button', { name: /Add network|Remove|Lift/ }).count(), 0);
     assert.deepEqual(browser.errors, []);
   });
 });

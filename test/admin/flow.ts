@@ -135,6 +135,26 @@ export async function adminFlow(page: Page, o: FlowOptions): Promise<string> {
     await shot(page, o, 'queue');
   }
 
+  // Networks: a bad address is refused, a deny entry is listed, then removed.
+  await nav(page, 'Networks');
+  await heading(page, 'Networks').waitFor();
+  const netForm = page.getByRole('form', { name: 'Add a network' });
+  await netForm.getByLabel('Address or network', { exact: true }).fill('not-an-address');
+  await netForm.getByRole('button', { name: 'Add network' }).click();
+  await netForm.getByRole('alert').first().waitFor();
+  await netForm.getByLabel('Address or network', { exact: true }).fill('192.0.2.0/24');
+  await netForm.getByLabel('Comment', { exact: true }).fill('documentation range');
+  await netForm.getByRole('button', { name: 'Add network' }).click();
+  const netRow = page
+    .getByRole('table', { name: 'Allow and deny lists' })
+    .getByRole('row')
+    .filter({ hasText: '192.0.2.0/24' });
+  await netRow.getByText('documentation range').waitFor();
+  await shot(page, o, 'networks');
+  await netRow.getByRole('button', { name: 'Remove' }).click();
+  await netRow.getByRole('button', { name: /^Remove 192\.0\.2\.0\/24/ }).click();
+  await page.getByText('No networks on either list.').waitFor();
+
   // Log out; log in as the user with the new password: only "my account".
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.getByLabel('Address', { exact: true }).fill(user);

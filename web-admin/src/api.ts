@@ -71,6 +71,23 @@ export interface DkimKey {
   readonly state: 'active' | 'pending';
 }
 
+export interface NetworkEntry {
+  readonly cidr: string;
+  readonly list: 'allow' | 'deny';
+  readonly comment: string;
+  readonly created: string;
+  readonly createdBy: string;
+}
+
+export interface Ban {
+  readonly network: string;
+  readonly offence: string;
+  readonly detail: string;
+  readonly banned: string;
+  readonly expires: string;
+  readonly level: number;
+}
+
 export interface User {
   readonly address: string;
   readonly quotaBytes: number | null;

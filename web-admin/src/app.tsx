@@ -7,6 +7,7 @@ import { AliasesPage } from './pages/aliases.tsx';
 import { DashboardPage } from './pages/dashboard.tsx';
 import { DomainPage, DomainsPage } from './pages/domains.tsx';
 import { LoginPage } from './pages/login.tsx';
+import { NetworksPage } from './pages/networks.tsx';
 import { QueuePage } from './pages/queue.tsx';
 import { UsersPage } from './pages/users.tsx';
 import { navigate, useRoute } from './router.ts';
@@ -27,6 +28,7 @@ function navFor(me: Me): NavItem[] {
         { route: 'users', label: 'Users' },
         { route: 'aliases', label: 'Aliases' },
         { route: 'queue', label: 'Queue' },
+        { route: 'networks', label: 'Networks' },
       ];
     case 'domain':
       return [
@@ -56,6 +58,8 @@ function Page(props: { me: Me; route: string }) {
       return <AliasesPage me={me} />;
     case 'queue':
       return <QueuePage me={me} />;
+    case 'networks':
+      return <NetworksPage me={me} />;
     case 'account':
       return <AccountPage me={me} />;
     default:
