@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { parseSize } from '../core/size.ts';
 import { parseDuration } from './duration.ts';
+import { milterSection } from './milter.ts';
 
 /** A string or number read by `parse` (sizes, durations); the error says what is expected. */
 function parsedWith(parse: (v: string | number) => number | null, what: string, examples: string) {
@@ -401,6 +402,8 @@ export const configSchema = z
         mx: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'not an MX name')).default([]),
       })
       .prefault({}),
+    /** [[milter]]: mail filters at the end of DATA, in order (config/milter.ts). */
+    milter: milterSection,
     server: z
       .strictObject({
         /** On SIGTERM/SIGINT, how long transactions in flight may take before they get 421. */
