@@ -47,6 +47,8 @@ export { MilterFailure };
 export interface HeaderLine {
   readonly name: string;
   readonly value: string | null;
+  /** White space between the name and the colon (obsolete syntax, RFC 5322 §4.5), kept. */
+  readonly gap?: string;
 }
 
 export interface MilterMessage {

@@ -17,7 +17,7 @@ import { MilterFailure } from './connection.ts';
 /** Splits a header block (fields each ending in CRLF, no empty line) into lines. */
 export function parseHeader(block: Buffer): HeaderLine[] {
   const text = block.toString('latin1');
-  const out: { name: string; value: string | null }[] = [];
+  const out: { name: string; value: string | null; gap?: string }[] = [];
   let at = 0;
   while (at < text.length) {
     let end = text.indexOf('\r\n', at);
@@ -38,8 +38,10 @@ export function parseHeader(block: Buffer): HeaderLine[] {
     // RFC 5322 §3.6.8 field name, then (obsolete, §4.5) white space before the colon.
     let k = n;
     while (k < line.length && (line.charCodeAt(k) === 0x20 || line.charCodeAt(k) === 0x09)) k++;
-    if (n > 0 && colon === k) out.push({ name: line.slice(0, n), value: line.slice(colon + 1) });
-    else out.push({ name: line, value: null });
+    if (n > 0 && colon === k) {
+      const field = { name: line.slice(0, n), value: line.slice(colon + 1) };
+      out.push(k > n ? { ...field, gap: line.slice(n, k) } : field);
+    } else out.push({ name: line, value: null });
   }
   return out;
 }
@@ -51,7 +53,7 @@ function isFtext(c: number): boolean {
 /** The header block again: each line with its CRLF. */
 export function serializeHeader(fields: readonly HeaderLine[]): Buffer {
   let s = '';
-  for (const f of fields) s += f.value === null ? `${f.name}\r\n` : `${f.name}:${f.value}\r\n`;
+  for (const f of fields) s += f.value === null ? `${f.name}\r\n` : `${f.name}${f.gap ?? ''}:${f.value}\r\n`;
   return Buffer.from(s, 'latin1');
 }
 
@@ -99,7 +101,7 @@ export function applyEdits(
       } else if (e.value === '') {
         out.splice(at, 1);
       } else {
-        out[at] = { name: (out[at] as HeaderLine).name, value };
+        out[at] = { ...(out[at] as HeaderLine), value };
       }
     }
   }
