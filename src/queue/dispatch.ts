@@ -33,7 +33,7 @@ export interface DispatchRequest {
   readonly smtputf8?: boolean;
   readonly authUser?: string | null;
   /** Keep the remote part held in the queue (the operator's hold; a milter's quarantine)
-   *  until `arcline queue release`. */
+   *  until an administrator releases it (admin API). */
   readonly hold?: boolean;
 }
 

@@ -20,6 +20,7 @@ import {
 } from '../../src/filter/milter/codec.ts';
 import { MilterFailure } from '../../src/filter/milter/connection.ts';
 import { applyEdits, fieldValue, parseHeader, serializeHeader } from '../../src/filter/milter/headers.ts';
+import { splitAt } from '../harness/chunks.ts';
 
 function raw(cmd: string, data: Buffer): Buffer {
   const b = Buffer.alloc(5 + data.length);
@@ -27,18 +28,6 @@ function raw(cmd: string, data: Buffer): Buffer {
   b[4] = cmd.charCodeAt(0);
   data.copy(b, 5);
   return b;
-}
-
-function splitAt(buf: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let at = 0;
-  for (const p of points) {
-    out.push(buf.subarray(at, p));
-    at = p;
-  }
-  out.push(buf.subarray(at));
-  return out;
 }
 
 test('PacketReader: the same packets, in order, however the bytes are chunked', () => {
@@ -55,8 +44,8 @@ test('PacketReader: the same packets, in order, however the bytes are chunked', 
         const stream = Buffer.concat(packets.map((p) => raw(p.cmd, Buffer.from(p.data))));
         const reader = new PacketReader();
         const got: { cmd: string; data: Buffer }[] = [];
-        for (const chunk of splitAt(stream, cuts)) {
-          reader.push(chunk);
+        for (const chunk of splitAt(stream.toString('latin1'), cuts)) {
+          reader.push(Buffer.from(chunk, 'latin1'));
           for (let p = reader.next(); p; p = reader.next()) got.push(p);
         }
         assert.equal(reader.pending, 0);

@@ -13,6 +13,7 @@ import type { MilterConfig } from '../../config/milter.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { milterResults } from '../../core/metrics.ts';
+import { bytesAfter } from '../../store/spool.ts';
 import type { SpooledMessage, SpoolWriter } from '../../store/types.ts';
 import {
   type HeaderLine,
@@ -74,19 +75,6 @@ export type ChainResult =
     }
   | { readonly kind: 'discard'; readonly milter: string; readonly reason: string };
 
-/** The body bytes of `msg` past its first `skip` bytes, streamed. */
-async function* bodyOf(msg: SpooledMessage, skip: number): AsyncGenerator<Buffer> {
-  let left = skip;
-  for await (const chunk of msg.open() as AsyncIterable<Buffer>) {
-    if (left >= chunk.length) {
-      left -= chunk.length;
-      continue;
-    }
-    yield left > 0 ? chunk.subarray(left) : chunk;
-    left = 0;
-  }
-}
-
 export async function runChain(milters: readonly ChainMilter[], input: ChainInput): Promise<ChainResult> {
   let fields: HeaderLine[] = parseHeader(input.head);
   let headChanged = false;
@@ -98,7 +86,7 @@ export async function runChain(milters: readonly ChainMilter[], input: ChainInpu
       const current = body;
       const message = {
         fields,
-        body: () => (current ? bodyOf(current, 0) : bodyOf(input.message, input.bodyOffset)),
+        body: () => (current ? bytesAfter(current, 0) : bytesAfter(input.message, input.bodyOffset)),
       };
       let outcome: SessionOutcome | null = null;
       let next: HeaderLine[] | null = null;

@@ -13,8 +13,8 @@
 //
 // Verdicts: reject -> 550 5.7.1 (or the milter's own reply), tempfail -> 451 4.7.1, discard ->
 // 250 and the message is dropped (logged), quarantine -> every local copy in Junk and the
-// remote part held in the queue (the operator releases it: `arcline queue release`), with the
-// reason logged; a failing milter -> its on_failure.
+// remote part held in the queue (the admin API releases it), with the reason logged; a failing
+// milter -> its on_failure.
 
 import type { AccountId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
