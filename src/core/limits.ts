@@ -288,9 +288,11 @@ export const LIMITS = {
     /** SMFIR_PROGRESS restarts eom_timeout, but the end of message never takes longer than this
      *  in all (the client waits for our reply to its final dot: RFC 5321 §4.5.3.2.6, 10 min). */
     maxEomMs: 480_000,
-    /** Modification replies (header edits, body chunks, quarantine) one milter may send for one
-     *  message; more ends the session as a failure. */
-    maxModifications: 10_000,
+    /** Header edits and quarantines one milter may send for one message (each change of a field
+     *  looks through the header: bounded work), and progress replies; more ends the session as
+     *  a failure. A replacement body is bounded by the message size limit instead. */
+    maxModifications: 1000,
+    maxProgress: 1000,
     /** How much larger than [smtp] max_header_size the header block may grow by milters' edits. */
     maxHeaderGrowthBytes: 256 * 1024,
     /** Longest header name, SMTP reply text and quarantine reason accepted from a milter. */

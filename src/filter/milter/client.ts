@@ -299,19 +299,21 @@ class Session {
     const edits: HeaderEdit[] = [];
     let quarantine: string | null = null;
     let body: { spool: SpoolWriter; crlf: CrlfNormalizer; size: number } | null = null;
-    let count = 0;
+    let changes = 0;
+    let progress = 0;
     try {
       for (;;) {
         const r = decodeReply(await this.#conn.next(Math.min(deadline, last), 'end-of-message reply'));
-        if (++count > LIMITS.milter.maxModifications) throw new MilterFailure('too many modifications');
         switch (r.kind) {
           case 'progress':
+            if (++progress > LIMITS.milter.maxProgress) throw new MilterFailure('too many progress replies');
             deadline = this.#deadline(this.#s.eomTimeoutMs);
             continue;
           case 'addheader':
           case 'chgheader':
           case 'insheader':
             this.#allowed(r.kind === 'chgheader' ? ACTION.changeHeaders : ACTION.addHeaders, r.kind);
+            if (++changes > LIMITS.milter.maxModifications) throw new MilterFailure('too many modifications');
             edits.push(r);
             continue;
           case 'quarantine':
