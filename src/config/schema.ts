@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
 import { duration, positiveInt, size } from './fields.ts';
+import { milterSection } from './milter.ts';
 
 /** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
 const listenAddress = z.string().refine((s) => parseListen(s) !== null, {
@@ -385,6 +386,8 @@ export const configSchema = z
       })
       .prefault({}),
     ban,
+    /** [[milter]]: mail filters at the end of DATA, in order (config/milter.ts). */
+    milter: milterSection,
     server: z
       .strictObject({
         /** On SIGTERM/SIGINT, how long transactions in flight may take before they get 421. */

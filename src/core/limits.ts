@@ -283,6 +283,34 @@ export const LIMITS = {
     pollMaxMs: 10_000,
     pollAttempts: 12,
   },
+  milter: {
+    /** Largest packet read from a milter (its 4-byte length): libmilter sends body chunks of at
+     *  most 65535 bytes (MILTER_CHUNK_SIZE in mfdef.h) and 1 MiB only with SMFIP_MDS_1M, which
+     *  we never offer; a longer length is a broken or hostile peer and ends the session. */
+    maxPacketBytes: 1024 * 1024,
+    /** Body chunks we send (SMFIC_BODY), as libmilter's MILTER_CHUNK_SIZE. */
+    bodyChunkBytes: 65_535,
+    /** Defaults of the per-milter timeouts, as Postfix's milter_connect_timeout,
+     *  milter_command_timeout and milter_content_timeout. */
+    defaultConnectTimeoutMs: 30_000,
+    defaultCommandTimeoutMs: 30_000,
+    defaultEomTimeoutMs: 300_000,
+    /** SMFIR_PROGRESS restarts eom_timeout, but the end of message never takes longer than this
+     *  in all (the client waits for our reply to its final dot: RFC 5321 §4.5.3.2.6, 10 min). */
+    maxEomMs: 480_000,
+    /** Header edits and quarantines one milter may send for one message (each change of a field
+     *  looks through the header: bounded work), and progress replies; more ends the session as
+     *  a failure. A replacement body is bounded by the message size limit instead. */
+    maxModifications: 1000,
+    maxProgress: 1000,
+    /** How much larger than [smtp] max_header_size the header block may grow by milters' edits. */
+    maxHeaderGrowthBytes: 256 * 1024,
+    /** Longest header name, SMTP reply text and quarantine reason accepted from a milter. */
+    maxNameBytes: 256,
+    maxReplyBytes: 2048,
+    /** [[milter]] entries. */
+    maxMilters: 16,
+  },
   lifecycle: {
     defaultShutdownGraceMs: 15_000,
     /** Entries of the state directory and of the Maildir root (domains) whose owner is checked

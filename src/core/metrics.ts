@@ -61,6 +61,15 @@ export const smtpMessages = new Counter({
   registers: [registry],
 });
 
+/** milter: the [[milter]] name; result: accept | continue | reject | tempfail | discard |
+ *  quarantine | failure (unreachable, timeout, protocol error: on_failure applies). */
+export const milterResults = new Counter({
+  name: 'arcline_milter_results_total',
+  help: 'Milter sessions by milter and result',
+  labelNames: ['milter', 'result'] as const,
+  registers: [registry],
+});
+
 /** result: ok | ok_cached (verified-credential cache) | failed | refused (throttled pair) | busy. */
 export const authAttempts = new Counter({
   name: 'arcline_auth_attempts_total',

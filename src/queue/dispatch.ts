@@ -32,6 +32,9 @@ export interface DispatchRequest {
   readonly logId: string;
   readonly smtputf8?: boolean;
   readonly authUser?: string | null;
+  /** Keep the remote part held in the queue (the operator's hold; a milter's quarantine)
+   *  until an administrator releases it (admin API). */
+  readonly hold?: boolean;
 }
 
 export interface DispatchResult {
@@ -72,7 +75,7 @@ export class Dispatcher {
         logId: req.logId,
         smtputf8: req.smtputf8 ?? false,
         authUser: req.authUser ?? null,
-        hold: req.local.length > 0,
+        hold: req.local.length > 0 || req.hold === true,
       });
     }
     let copies: readonly DeliveredCopy[] = [];
@@ -83,8 +86,8 @@ export class Dispatcher {
         if (queueId) await this.#queue.drop(queueId);
         throw e;
       }
-      if (queueId) this.#queue.release(queueId);
     }
+    if (queueId && (req.local.length > 0 || req.hold)) this.#queue.release(queueId, { hold: req.hold === true });
     return { copies, queueId };
   }
 

@@ -145,6 +145,7 @@ export class QueueStore implements DeliveryQueue {
          VALUES (?, ?, ?, ?, 'queued', ?)`,
       ),
       release: db.prepare('UPDATE message SET held = 0 WHERE id = ?'),
+      keep: db.prepare('UPDATE message SET held = 2 WHERE id = ?'),
       // held: 0 eligible, 1 not yet acknowledged (removed at start), 2 held by the operator
       // (kept across restarts, not attempted until released).
       hold: db.prepare('UPDATE message SET held = 2 WHERE id = ? AND held <> 1'),
@@ -304,7 +305,11 @@ export class QueueStore implements DeliveryQueue {
     return id;
   }
 
-  release(id: QueueId): void {
+  release(id: QueueId, opts: { readonly hold?: boolean } = {}): void {
+    if (opts.hold) {
+      this.#q.keep!.run(id);
+      return;
+    }
     this.#q.release!.run(id);
     this.onWork?.();
   }

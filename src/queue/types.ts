@@ -78,8 +78,9 @@ export interface QueuedMessage {
 
 export interface DeliveryQueue {
   enqueue(m: OutboundMessage): Promise<QueueId>;
-  /** Makes a held message eligible for delivery (the submitter has answered 250). */
-  release(id: QueueId): void;
+  /** Makes a held message eligible for delivery (the submitter has answered 250); with `hold`,
+   *  turns it into the operator's hold instead (a milter quarantined it). */
+  release(id: QueueId, opts?: { readonly hold?: boolean }): void;
   /** Holds a message (the operator's hold, kept across restarts); false if there is none. */
   hold(id: QueueId): boolean;
   /** Every message with at least one recipient still queued, oldest first (held ones too). */

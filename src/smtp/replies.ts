@@ -100,6 +100,10 @@ export const REPLIES = {
   // RFC 3463: 5.2.2 mailbox full (RFC 9208 §5 quota on delivery).
   mailboxFull: () => reply(552, '5.2.2', 'Mailbox full: the recipient is over quota'),
   tooBig: (limit: number) => reply(552, '5.3.4', `Message size exceeds fixed limit of ${limit} bytes`),
+  // [[milter]] verdicts without a reply of their own (and on_failure); RFC 3463 5.7.1: refused
+  // by policy.
+  milterReject: () => reply(550, '5.7.1', 'Message rejected by a content filter'),
+  milterTempfail: () => reply(451, '4.7.1', 'Message deferred by a content filter, try again later'),
   // Unexpected failures are temporary: the sender retries, nothing is lost.
   localError: () => reply(451, '4.3.0', 'Temporary local problem, please try again later'),
 } as const;

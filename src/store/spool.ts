@@ -85,15 +85,7 @@ export class Spool {
 export function withHead(msg: SpooledMessage, head: Buffer, skip: number): SpooledMessage {
   async function* bytes(): AsyncGenerator<Buffer> {
     yield head;
-    let left = skip;
-    for await (const chunk of msg.open() as AsyncIterable<Buffer>) {
-      if (left >= chunk.length) {
-        left -= chunk.length;
-        continue;
-      }
-      yield left > 0 ? chunk.subarray(left) : chunk;
-      left = 0;
-    }
+    yield* bytesAfter(msg, skip);
   }
   return {
     size: msg.size - skip + head.length,
@@ -115,6 +107,19 @@ export function withHead(msg: SpooledMessage, head: Buffer, skip: number): Spool
     },
     dispose: () => msg.dispose(),
   };
+}
+
+/** The bytes of `msg` after its first `skip`, streamed. */
+export async function* bytesAfter(msg: SpooledMessage, skip: number): AsyncGenerator<Buffer> {
+  let left = skip;
+  for await (const chunk of msg.open() as AsyncIterable<Buffer>) {
+    if (left >= chunk.length) {
+      left -= chunk.length;
+      continue;
+    }
+    yield left > 0 ? chunk.subarray(left) : chunk;
+    left = 0;
+  }
 }
 
 /** A message built in memory (bounces, tests). */

@@ -7,6 +7,7 @@
 //   quota    every local account with the message's size (quota.ts)  pure + quota/usage
 //   trace    our Received: (trace.ts)                                 pure + reverse DNS
 //   hygiene  port 25: SPF, DKIM, DMARC -> refuse, Junk or deliver     wraps hygiene.atBody
+//   milter   [[milter]]: refuse, discard, quarantine or edit (milter.ts)
 //   sign     submission: DKIM signature for the remote copy (sign.ts)
 //   deliver  local copies durable, remote ones queued, then 250 (deliver.ts)
 // Invariants (see service.ts): a refused or failed message leaves nothing behind (the spool
@@ -27,6 +28,7 @@ import { type BodyLimits, bodyChecks, hopCheck } from './body.ts';
 import { type Decision, type Refusal, refusalReply, refuse } from './decision.ts';
 import { deliver } from './deliver.ts';
 import { type HygieneDecision, hygieneDecision, UNCHECKED } from './hygiene.ts';
+import { discarded, MilterStage, quarantined } from './milter.ts';
 import { localAccounts, messageQuota, overQuota } from './quota.ts';
 import { DataReader } from './reader.ts';
 import { sign, signingDomain } from './sign.ts';
@@ -36,9 +38,11 @@ export class AcceptPipeline {
   readonly #deps: SmtpDeps;
   readonly #submission: boolean;
   readonly #limits: BodyLimits;
+  readonly #milter: MilterStage;
 
   constructor(deps: SmtpDeps) {
     this.#deps = deps;
+    this.#milter = new MilterStage(deps);
     this.#submission = deps.role === 'submission';
     const { smtp, submission } = deps.config;
     this.#limits = {
@@ -89,27 +93,35 @@ export class AcceptPipeline {
       const h = await this.#hygiene(spooled, headerBlock, fields, session, state, returnPath, log);
       if (h.kind === 'refuse') return refusalReply(log, h);
       if (h.cleanedHeader) msg = withHead(spooled, h.cleanedHeader, headerBlock.length);
+      let ours = { trace: h.header + trace, added };
+      const header = h.cleanedHeader ?? headerBlock;
+      const m = await this.#milter.run({ session, state, msgId, ours: ours.trace + added, message: msg, header });
+      if (m.kind === 'refuse') return refusalReply(log, m);
+      if (m.discard) return discarded(log, msgId, m.discard);
+      if (m.message) [msg, ours] = [m.message, { trace: '', added: '' }]; // ours are in its header now
+      const junk = m.quarantine ? quarantined(log, m.quarantine, accounts) : h.junk;
       let signatures = '';
       const signer = this.#deps.signer;
       if (this.#submission && signer) {
         const domain = signingDomain(fields, txn.remote.size);
-        if (domain) signatures = await sign(signer, domain, added, msg);
+        if (domain) signatures = await sign(signer, domain, ours.added, msg);
       }
       return await deliver(
         this.#deps,
         {
           sender: returnPath,
-          local: targets(accounts, { returnPath, trace: h.header + trace, added, junk: h.junk }),
+          local: targets(accounts, { returnPath, trace: ours.trace, added: ours.added, junk }),
           remote: [...txn.remote.values()],
-          remotePrefix: Buffer.from(h.header + trace + signatures + added, 'utf8'),
+          remotePrefix: Buffer.from(ours.trace + signatures + ours.added, 'utf8'),
           message: msg,
           origin: this.#submission ? 'submission' : 'forward',
           logId: msgId,
           smtputf8: session.smtpUtf8,
           authUser: state.principal?.accountId ?? null,
+          hold: m.quarantine !== null,
         },
         txn,
-        { log, started, junk: h.junk, signed: signatures !== '' },
+        { log, started, junk, signed: signatures !== '' },
       );
     } finally {
       await msg.dispose();
