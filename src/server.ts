@@ -27,6 +27,7 @@ import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
 import type { Directory } from './directory/types.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
+import { spamDeps } from './filter/rspamd.ts';
 import { Networks } from './hygiene/networks.ts';
 import { Hygiene } from './hygiene/pipeline.ts';
 import { DkimSigner } from './hygiene/sign.ts';
@@ -154,7 +155,15 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const rdns = config.smtp.reverse_lookup
       ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
       : null;
-    const smtpDeps = { config, directory: ctx.directory, store: ctx.store, dispatcher, tls, resolver: rdns };
+    const smtpDeps = {
+      config,
+      directory: ctx.directory,
+      store: ctx.store,
+      dispatcher,
+      tls,
+      resolver: rdns,
+      ...spamDeps(config),
+    };
     const hygiene = new Hygiene({
       config,
       resolver: dnsResolver,

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { parseSize } from '../core/size.ts';
 import { parseDuration } from './duration.ts';
+import { spamSection } from './spam.ts';
 
 /** A string or number read by `parse` (sizes, durations); the error says what is expected. */
 function parsedWith(parse: (v: string | number) => number | null, what: string, examples: string) {
@@ -339,6 +340,7 @@ export const configSchema = z
         domains: z.record(z.string(), z.strictObject(hygieneActionOverrides)).default({}),
       })
       .prefault({}),
+    spam: spamSection({ size, duration }),
     metrics: z
       .strictObject({
         /** Prometheus endpoint (GET /metrics), e.g. ["127.0.0.1:9425"]; [] (the default) is off. */

@@ -7,6 +7,7 @@
 //   quota    every local account with the message's size (quota.ts)  pure + quota/usage
 //   trace    our Received: (trace.ts)                                 pure + reverse DNS
 //   hygiene  port 25: SPF, DKIM, DMARC -> refuse, Junk or deliver     wraps hygiene.atBody
+//   spam     rspamd's verdict -> refuse, greylist, Junk, headers (spam.ts)
 //   sign     submission: DKIM signature for the remote copy (sign.ts)
 //   deliver  local copies durable, remote ones queued, then 250 (deliver.ts)
 // Invariants (see service.ts): a refused or failed message leaves nothing behind (the spool
@@ -30,6 +31,7 @@ import { type HygieneDecision, hygieneDecision, UNCHECKED } from './hygiene.ts';
 import { localAccounts, messageQuota, overQuota } from './quota.ts';
 import { DataReader } from './reader.ts';
 import { sign, signingDomain } from './sign.ts';
+import { junkAccounts, spamStage } from './spam.ts';
 import { received, targets } from './trace.ts';
 
 export class AcceptPipeline {
@@ -89,6 +91,12 @@ export class AcceptPipeline {
       const h = await this.#hygiene(spooled, headerBlock, fields, session, state, returnPath, log);
       if (h.kind === 'refuse') return refusalReply(log, h);
       if (h.cleanedHeader) msg = withHead(spooled, h.cleanedHeader, headerBlock.length);
+      const head = h.cleanedHeader ?? headerBlock;
+      const s = await spamStage(this.#deps, { message: msg, headerBlock: head, session, state, msgId, log });
+      if (s?.kind === 'refuse') return refusalReply(log, s);
+      if (s?.head) msg = withHead(spooled, s.head, headerBlock.length);
+      const header = h.header + (s?.header ?? '');
+      const junk = junkAccounts(h.junk, accounts, s?.junk === true);
       let signatures = '';
       const signer = this.#deps.signer;
       if (this.#submission && signer) {
@@ -99,9 +107,9 @@ export class AcceptPipeline {
         this.#deps,
         {
           sender: returnPath,
-          local: targets(accounts, { returnPath, trace: h.header + trace, added, junk: h.junk }),
+          local: targets(accounts, { returnPath, trace: header + trace, added, junk }),
           remote: [...txn.remote.values()],
-          remotePrefix: Buffer.from(h.header + trace + signatures + added, 'utf8'),
+          remotePrefix: Buffer.from(header + trace + signatures + added, 'utf8'),
           message: msg,
           origin: this.#submission ? 'submission' : 'forward',
           logId: msgId,
@@ -109,7 +117,7 @@ export class AcceptPipeline {
           authUser: state.principal?.accountId ?? null,
         },
         txn,
-        { log, started, junk: h.junk, signed: signatures !== '' },
+        { log, started, junk, signed: signatures !== '' },
       );
     } finally {
       await msg.dispose();

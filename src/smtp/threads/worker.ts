@@ -18,6 +18,7 @@ import { registry } from '../../core/metrics.ts';
 import { SharedSlots } from '../../core/shared-slots.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
 import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
+import { spamDeps } from '../../filter/rspamd.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
 import { createMaildirStore } from '../../store/maildir/index.ts';
 import type { TlsPair } from '../../tls/certs.ts';
@@ -121,6 +122,7 @@ async function start(pair: TlsPair): Promise<void> {
       ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
       : null,
     hygiene: new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log }),
+    ...spamDeps(config),
     ...sharedClients(),
   });
   await service.listen(init.addresses, false, { reusePort: true });
