@@ -93,7 +93,7 @@ export function spamVerdict(reply: RspamdReply, o: { readonly statusHeader: bool
 function replyText(reply: RspamdReply): string | null {
   const m = reply.messages?.smtp_message;
   if (m === undefined) return null;
-  const t = oneLine(m.replace(/[^\x20-\x7e]/g, ' '), LIMITS.spam.maxReplyTextBytes);
+  const t = oneLine(m.replace(/[^\x20-\x7e]+/g, ' '), LIMITS.spam.maxReplyTextBytes);
   return t === '' ? null : t;
 }
 
@@ -124,7 +124,7 @@ function num(n: number): string {
   return Number.isFinite(n) ? n.toFixed(2) : '0.00';
 }
 
-/** milter.add_headers: `{name: value | {value, order} | [...]}`; in rspamd's order. */
+/** milter.add_headers: `{name: value | {value, order} | [...]}`. */
 function addedFields(reply: RspamdReply): string {
   const wanted: { name: string; value: string; order: number }[] = [];
   for (const [name, v] of Object.entries(reply.milter?.add_headers ?? {})) {
@@ -135,7 +135,10 @@ function addedFields(reply: RspamdReply): string {
       wanted.push({ name, value, order });
     }
   }
-  wanted.sort((a, b) => a.order - b.order);
+  // rspamd's order: n >= 0 inserts at position n, a negative one appends. Ours all go on top of
+  // the message; among themselves the inserted come first, in their order.
+  const key = (o: number) => (o < 0 ? Number.POSITIVE_INFINITY : o);
+  wanted.sort((a, b) => key(a.order) - key(b.order));
   let out = '';
   for (const f of wanted.slice(0, LIMITS.spam.maxAddedHeaders)) {
     const value = foldedValue(f.value);

@@ -50,7 +50,7 @@ export function spamDecision(r: ScanResult, headerBlock: Buffer, submission: boo
     case 'soft-reject':
       return refuse(REPLIES.spamDeferred(v.text), 'info', 'message deferred by the spam filter', { text: v.text });
     case 'greylist':
-      if (r.greylisted) return refuse(REPLIES.greylisted(), 'info', 'message greylisted (rspamd)');
+      if (r.greylisted && !submission) return refuse(REPLIES.greylisted(), 'info', 'message greylisted (rspamd)');
       return asReceived(headerBlock);
     default:
       if (submission) return asReceived(headerBlock);
