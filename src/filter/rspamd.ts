@@ -128,6 +128,9 @@ export class RspamdClient implements SpamScanner {
         headers,
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
+      // The request's own errors (the timeout's abort among them) after the body was sent:
+      // pipeline() stops listening once the request is written.
+      req.on('error', fail);
       req.on('response', (res) => {
         const fromHeader = Number(res.headers['content-length'] ?? 0);
         if (res.statusCode !== 200 || fromHeader > LIMITS.spam.maxReplyBytes) {
