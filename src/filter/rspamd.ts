@@ -33,14 +33,10 @@ export interface ScanRequest {
   readonly settingsId: string;
 }
 
-/** The scanner the acceptance stage uses (a fake in no test: they run the real rspamd). */
+/** The scanner the acceptance stage uses. */
 export interface SpamScanner {
-  readonly maxSize: number;
-  readonly failure: 'accept' | 'tempfail';
-  readonly scanSubmission: boolean;
-  readonly statusHeader: boolean;
-  readonly settingsId: string;
-  readonly submissionSettingsId: string;
+  /** The [spam] section: the stage's policy (max_size, failure, scan_submission...). */
+  readonly options: Config['spam'];
   scan(r: ScanRequest): Promise<RspamdReply>;
 }
 
@@ -75,12 +71,7 @@ function headerText(s: string): string {
 }
 
 export class RspamdClient implements SpamScanner {
-  readonly maxSize: number;
-  readonly failure: 'accept' | 'tempfail';
-  readonly scanSubmission: boolean;
-  readonly statusHeader: boolean;
-  readonly settingsId: string;
-  readonly submissionSettingsId: string;
+  readonly options: Config['spam'];
   readonly #url: URL;
   readonly #timeoutMs: number;
   /** Connections kept open between scans; idle ones are unref'd by the agent, so they hold up
@@ -91,12 +82,7 @@ export class RspamdClient implements SpamScanner {
     const base = spam.rspamd_url.endsWith('/') ? spam.rspamd_url : `${spam.rspamd_url}/`;
     this.#url = new URL('checkv2', base);
     this.#timeoutMs = spam.timeout;
-    this.maxSize = spam.max_size;
-    this.failure = spam.failure;
-    this.scanSubmission = spam.scan_submission;
-    this.statusHeader = spam.status_header;
-    this.settingsId = spam.settings_id;
-    this.submissionSettingsId = spam.submission_settings_id;
+    this.options = spam;
   }
 
   scan(r: ScanRequest): Promise<RspamdReply> {

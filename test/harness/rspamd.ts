@@ -20,6 +20,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './pebble.ts';
 import { envelope, RawSmtp, type Reply } from './smtp-client.ts';
 
 export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
@@ -45,14 +46,6 @@ export interface RspamdOptions {
   readonly milter?: boolean;
   /** How long to wait for /ping (first starts compile for a while). */
   readonly startTimeoutMs?: number;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 const CACHE_DIR = join(tmpdir(), `arcline-rspamd-hs-${process.getuid?.() ?? 0}`);

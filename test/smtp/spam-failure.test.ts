@@ -10,6 +10,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseConfigText } from '../../src/config/load.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
+import { freePort } from '../harness/pebble.ts';
 import { GTUBE, message, send, spamConfig } from '../harness/rspamd.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 import { authenticatedSubmission, envelope, RawSmtp } from '../harness/smtp-client.ts';
@@ -50,14 +51,6 @@ const NO_ACTION = JSON.stringify({
   symbols: { A: { score: 0.5 } },
 });
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 describe('spam stage: rspamd unreachable, slow or wrong', () => {
   const servers: TestServer[] = [];
   // The hygiene stage's lookups (SPF, DMARC) get quick "no such name" answers from loopback.
@@ -76,7 +69,7 @@ describe('spam stage: rspamd unreachable, slow or wrong', () => {
   });
 
   test('no rspamd, failure = "accept": delivered unscanned, with a warning in the log', async () => {
-    const s = await start(`http://127.0.0.1:${await closedPort()}`, 'failure = "accept"');
+    const s = await start(`http://127.0.0.1:${await freePort()}`, 'failure = "accept"');
     const r = await send(s.port, message({ headers: 'X-Spam-Status: No, forged\r\n' }));
     assert.equal(r.code, 250, r.text);
     const line = await s.logged((l) => l.msg === 'spam scan failed, message accepted unscanned');
@@ -86,7 +79,7 @@ describe('spam stage: rspamd unreachable, slow or wrong', () => {
   });
 
   test('no rspamd, failure = "tempfail": 451 4.7.1', async () => {
-    const s = await start(`http://127.0.0.1:${await closedPort()}`, 'failure = "tempfail"');
+    const s = await start(`http://127.0.0.1:${await freePort()}`, 'failure = "tempfail"');
     const r = await send(s.port, message());
     assert.equal(r.text, '451 4.7.1 Spam filter unavailable, try again later');
     assert.deepEqual(await s.newFiles('bob@example.test'), []);

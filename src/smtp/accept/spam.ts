@@ -109,10 +109,11 @@ export async function spamStage(deps: SmtpDeps, i: SpamInput): Promise<SpamOutco
 
 async function scan(deps: SmtpDeps, scanner: SpamScanner, i: SpamInput, submission: boolean): Promise<ScanResult> {
   const { session, state } = i;
+  const o = scanner.options;
   const skip =
-    (submission && !scanner.scanSubmission) ||
+    (submission && !o.scan_submission) ||
     (!submission && deps.hygiene?.isTrusted(session.remoteAddress) === true) ||
-    i.message.size > scanner.maxSize;
+    i.message.size > o.max_size;
   if (skip) {
     count('skipped');
     return { kind: 'unscanned' };
@@ -132,18 +133,18 @@ async function scan(deps: SmtpDeps, scanner: SpamScanner, i: SpamInput, submissi
       user: submission ? session.user : null,
       queueId: i.msgId,
       tls: session.tlsInfo,
-      settingsId: submission ? scanner.submissionSettingsId : scanner.settingsId,
+      settingsId: submission ? o.submission_settings_id : o.settings_id,
     });
     spamScanSeconds.observe((performance.now() - started) / 1000);
     count(scanLabel(reply.action));
-    verdict = spamVerdict(reply, { statusHeader: scanner.statusHeader && !submission });
+    verdict = spamVerdict(reply, { statusHeader: o.status_header && !submission });
     if (reply.action !== 'no action')
       i.log.info({ action: reply.action, score: reply.score, required: reply.required_score }, 'spam scanned');
   } catch (e) {
     count('error');
     const error = e instanceof Error ? e.message : String(e);
-    if (scanner.failure === 'accept') i.log.warn({ error }, 'spam scan failed, message accepted unscanned');
-    return { kind: 'failed', error, policy: scanner.failure };
+    if (o.failure === 'accept') i.log.warn({ error }, 'spam scan failed, message accepted unscanned');
+    return { kind: 'failed', error, policy: o.failure };
   }
   if (verdict.kind !== 'greylist' || submission) return { kind: 'verdict', verdict, greylisted: false };
   return { kind: 'verdict', verdict, greylisted: await greylisted(deps, session, recipients) };
