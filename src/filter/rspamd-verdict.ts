@@ -11,6 +11,7 @@
 // Nothing rspamd sends reaches a header or a reply unchecked: it is a peer over the network.
 
 import { LIMITS } from '../core/limits.ts';
+import type { SPAM_SCAN_ACTIONS } from '../core/metrics.ts';
 import { oneLine } from '../core/text.ts';
 import type { RspamdReply } from './rspamd.ts';
 
@@ -37,16 +38,7 @@ export type SpamVerdict =
     };
 
 /** Closed set of metric labels (arcline_spam_scans_total{action}). */
-export type ScanLabel =
-  | 'reject'
-  | 'soft_reject'
-  | 'greylist'
-  | 'rewrite_subject'
-  | 'add_header'
-  | 'no_action'
-  | 'other'
-  | 'error'
-  | 'skipped';
+export type ScanLabel = (typeof SPAM_SCAN_ACTIONS)[number];
 
 const LABELS: Readonly<Record<string, ScanLabel>> = {
   reject: 'reject',
