@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
+import type { GreylistAnswer, GreylistTriplet } from '../../src/defense/types.ts';
 import { editHeader, subjectField } from '../../src/filter/header-edit.ts';
 import { type RspamdReply, rspamdReplySchema } from '../../src/filter/rspamd.ts';
 import { foldedValue, scanLabel, spamVerdict, statusField } from '../../src/filter/rspamd-verdict.ts';
-import { junkAccounts, type ScanResult, spamDecision } from '../../src/smtp/accept/spam.ts';
+import { greylisted, junkAccounts, type ScanResult, spamDecision } from '../../src/smtp/accept/spam.ts';
 
 const reply = (r: Partial<RspamdReply>): RspamdReply =>
   rspamdReplySchema.parse({ action: 'no action', score: 1.2, required_score: 15, symbols: {}, ...r });
@@ -208,5 +209,46 @@ describe('verdict -> SMTP decision', () => {
     const h = new Set([a]);
     assert.equal(junkAccounts(h, new Set([a, b]), false), h);
     assert.deepEqual([...junkAccounts(h, new Set([a, b]), true)].sort(), [a, b]);
+  });
+});
+
+describe("rspamd's greylist action and our greylisting", () => {
+  // A Greylister of the interface's contract (src/defense/types.ts) with a clock of its own:
+  // each triplet deferred until it was seen `delay` ticks earlier.
+  const greylister = (delay: number) => {
+    const firstSeen = new Map<string, number>();
+    let now = 0;
+    const calls: { key: string; force: boolean }[] = [];
+    return {
+      calls,
+      tick: () => {
+        now += 1;
+      },
+      g: {
+        async check(t: GreylistTriplet, o?: { readonly force?: boolean }): Promise<GreylistAnswer> {
+          const key = `${t.ip}/${t.sender}/${t.recipient}`;
+          calls.push({ key, force: o?.force === true });
+          const seen = firstSeen.get(key) ?? now;
+          firstSeen.set(key, seen);
+          return now - seen >= delay ? { kind: 'pass' } : { kind: 'defer', retryInSeconds: 300 };
+        },
+      },
+    };
+  };
+  const session = { remoteAddress: '192.0.2.7', mailFrom: 'a@remote.example' };
+
+  test('without greylisting: always deferred', async () => {
+    assert.equal(await greylisted(undefined, session, ['b@example.test']), true);
+  });
+
+  test('forced, every recipient asked at once, so the retry passes them all', async () => {
+    const gl = greylister(1);
+    assert.equal(await greylisted(gl.g, session, ['b@example.test', 'c@example.test']), true);
+    assert.deepEqual(
+      gl.calls.map((c) => c.force),
+      [true, true],
+    );
+    gl.tick();
+    assert.equal(await greylisted(gl.g, session, ['b@example.test', 'c@example.test']), false);
   });
 });

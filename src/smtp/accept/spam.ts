@@ -14,6 +14,7 @@
 import type { AccountId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
 import { spamScanSeconds, spamScans } from '../../core/metrics.ts';
+import type { Greylister } from '../../defense/types.ts';
 import { editHeader } from '../../filter/header-edit.ts';
 import type { SpamScanner } from '../../filter/rspamd.ts';
 import { type ScanLabel, type SpamVerdict, STATUS_FIELD, scanLabel, spamVerdict } from '../../filter/rspamd-verdict.ts';
@@ -147,19 +148,22 @@ async function scan(deps: SmtpDeps, scanner: SpamScanner, i: SpamInput, submissi
     return { kind: 'failed', error, policy: o.failure };
   }
   if (verdict.kind !== 'greylist' || submission) return { kind: 'verdict', verdict, greylisted: false };
-  return { kind: 'verdict', verdict, greylisted: await greylisted(deps, session, recipients) };
+  return { kind: 'verdict', verdict, greylisted: await greylisted(deps.greylist, session, recipients) };
 }
 
 /** rspamd asked for greylisting: our greylister decides per recipient (forced, as greylisting
- *  may be off in [greylist]); without one, the message is deferred (the sender retries, and
- *  rspamd decides again then). */
-async function greylisted(deps: SmtpDeps, session: SmtpSession, recipients: readonly string[]): Promise<boolean> {
-  const g = deps.greylist;
+ *  may be off in [greylist]), every triplet asked so that each starts its delay now and the
+ *  retry passes them all; deferred if any defers. Without a greylister the message is deferred
+ *  (the sender retries, and rspamd decides again then). */
+export async function greylisted(
+  g: Greylister | undefined,
+  session: Pick<SmtpSession, 'remoteAddress' | 'mailFrom'>,
+  recipients: readonly string[],
+): Promise<boolean> {
   if (!g) return true;
   const sender = session.mailFrom ?? '';
-  for (const recipient of recipients) {
-    const a = await g.check({ ip: session.remoteAddress, sender, recipient }, { force: true });
-    if (a.kind === 'defer') return true;
-  }
-  return false;
+  const answers = await Promise.all(
+    recipients.map((recipient) => g.check({ ip: session.remoteAddress, sender, recipient }, { force: true })),
+  );
+  return answers.some((a) => a.kind === 'defer');
 }
