@@ -269,8 +269,9 @@ export const LIMITS = {
     /** [spam] max_size: ZoneMTA's rspamd plugin default; spam is small, and a large message
      *  costs rspamd time and memory for little. */
     defaultMaxSize: 2 * 1024 * 1024,
-    /** rspamd's JSON reply (symbols with options, URLs); a longer one is a failure. */
-    maxReplyBytes: 1024 * 1024,
+    /** rspamd's JSON reply (symbols with their options; typically a few KiB); a longer one is a
+     *  failure. Parsed on the event loop, so kept small. */
+    maxReplyBytes: 256 * 1024,
     /** Headers rspamd may ask us to add (milter.add_headers) and the length of each value. */
     maxAddedHeaders: 32,
     maxAddedHeaderBytes: 8192,

@@ -74,9 +74,9 @@ export class RspamdClient implements SpamScanner {
   readonly options: Config['spam'];
   readonly #url: URL;
   readonly #timeoutMs: number;
-  /** Connections kept open between scans; idle ones are unref'd by the agent, so they hold up
-   *  no shutdown. */
-  readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  /** One connection per scan (rspamd is near: a connection costs a fraction of a millisecond);
+   *  a kept-alive one that rspamd closed while idle would fail a scan that was never sent. */
+  readonly #agent = new http.Agent({ keepAlive: false });
 
   constructor(spam: Config['spam']) {
     const base = spam.rspamd_url.endsWith('/') ? spam.rspamd_url : `${spam.rspamd_url}/`;
