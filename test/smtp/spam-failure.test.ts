@@ -44,6 +44,19 @@ async function fakeRspamd(answer: () => { status: number; body: string }) {
   };
 }
 
+/** Runs `fn` with a fake rspamd, closed after. */
+async function withFake(
+  answer: () => { status: number; body: string },
+  fn: (fake: Awaited<ReturnType<typeof fakeRspamd>>) => Promise<void>,
+): Promise<void> {
+  const fake = await fakeRspamd(answer);
+  try {
+    await fn(fake);
+  } finally {
+    await fake.close();
+  }
+}
+
 const NO_ACTION = JSON.stringify({
   action: 'no action',
   score: 0.5,
@@ -111,89 +124,89 @@ describe('spam stage: rspamd unreachable, slow or wrong', () => {
       { status: 500, body: '{}' },
     ];
     let i = 0;
-    const fake = await fakeRspamd(() => answers[i++] ?? { status: 200, body: NO_ACTION });
-    try {
-      const s = await start(fake.url, 'failure = "tempfail"');
-      for (let n = 0; n < answers.length; n++) {
-        const r = await send(s.port, message({ body: GTUBE }));
-        assert.equal(r.text, '451 4.7.1 Spam filter unavailable, try again later', `answer ${n}`);
-      }
-      assert.equal((await send(s.port, message())).code, 250);
-    } finally {
-      await fake.close();
-    }
+    await withFake(
+      () => answers[i++] ?? { status: 200, body: NO_ACTION },
+      async (fake) => {
+        const s = await start(fake.url, 'failure = "tempfail"');
+        for (let n = 0; n < answers.length; n++) {
+          const r = await send(s.port, message({ body: GTUBE }));
+          assert.equal(r.text, '451 4.7.1 Spam filter unavailable, try again later', `answer ${n}`);
+        }
+        assert.equal((await send(s.port, message())).code, 250);
+      },
+    );
   });
 
   test("rspamd's headers: From, one Rcpt each, IP, Helo, Queue-ID, Settings-ID; the body as received", async () => {
-    const fake = await fakeRspamd(() => ({ status: 200, body: NO_ACTION }));
-    try {
-      const s = await start(fake.url, 'settings_id = "inbound"\nsubmission_settings_id = "outbound"');
-      const data = message({ body: 'Body line one.\r\nBody line two.' });
-      const c = await RawSmtp.connect(s.port);
-      await envelope(c, 'sender@remote.example', ['bob@example.test', 'alice@example.test']);
-      assert.equal((await c.cmd('DATA')).code, 354);
-      c.write(`${data}.\r\n`);
-      const r = await c.read();
-      c.close();
-      assert.equal(r.code, 250, r.text);
-      const req = fake.seen.at(-1);
-      assert.ok(req);
-      assert.equal(req.headers.from, 'sender@remote.example');
-      const rcpts = req.raw.filter((_, k) => k % 2 === 0 && req.raw[k]?.toLowerCase() === 'rcpt').length;
-      assert.equal(rcpts, 2);
-      assert.equal(req.headers.ip, '127.0.0.1');
-      assert.equal(req.headers.helo, 'client.example');
-      assert.equal(req.headers['settings-id'], 'inbound');
-      assert.equal(req.headers.user, undefined);
-      assert.equal(req.headers['tls-version'], undefined);
-      assert.match(String(req.headers['queue-id']), new RegExp(`^${/message (\S+) delivered/.exec(r.text)?.[1]}$`));
-      assert.equal(req.headers['content-length'], String(Buffer.byteLength(data)));
-      assert.equal(req.body.toString('utf8'), data);
-    } finally {
-      await fake.close();
-    }
+    await withFake(
+      () => ({ status: 200, body: NO_ACTION }),
+      async (fake) => {
+        const s = await start(fake.url, 'settings_id = "inbound"\nsubmission_settings_id = "outbound"');
+        const data = message({ body: 'Body line one.\r\nBody line two.' });
+        const c = await RawSmtp.connect(s.port);
+        await envelope(c, 'sender@remote.example', ['bob@example.test', 'alice@example.test']);
+        assert.equal((await c.cmd('DATA')).code, 354);
+        c.write(`${data}.\r\n`);
+        const r = await c.read();
+        c.close();
+        assert.equal(r.code, 250, r.text);
+        const req = fake.seen.at(-1);
+        assert.ok(req);
+        assert.equal(req.headers.from, 'sender@remote.example');
+        const rcpts = req.raw.filter((_, k) => k % 2 === 0 && req.raw[k]?.toLowerCase() === 'rcpt').length;
+        assert.equal(rcpts, 2);
+        assert.equal(req.headers.ip, '127.0.0.1');
+        assert.equal(req.headers.helo, 'client.example');
+        assert.equal(req.headers['settings-id'], 'inbound');
+        assert.equal(req.headers.user, undefined);
+        assert.equal(req.headers['tls-version'], undefined);
+        assert.match(String(req.headers['queue-id']), new RegExp(`^${/message (\S+) delivered/.exec(r.text)?.[1]}$`));
+        assert.equal(req.headers['content-length'], String(Buffer.byteLength(data)));
+        assert.equal(req.body.toString('utf8'), data);
+      },
+    );
   });
 
   test('submission over TLS: User, TLS-Version and TLS-Cipher, the submission Settings-ID', async () => {
-    const fake = await fakeRspamd(() => ({ status: 200, body: NO_ACTION }));
-    try {
-      const s = await start(fake.url, 'settings_id = "inbound"\nsubmission_settings_id = "outbound"');
-      const c = await authenticatedSubmission(s.submissionPort, 'alice@example.test', PASSWORD);
-      assert.equal((await c.cmd('RCPT TO:<bob@example.test>')).code, 250);
-      assert.equal((await c.cmd('DATA')).code, 354);
-      c.write('From: alice@example.test\r\nTo: bob@example.test\r\nSubject: hi\r\n\r\nhello\r\n.\r\n');
-      assert.equal((await c.read()).code, 250);
-      c.close();
-      const req = fake.seen.at(-1);
-      assert.equal(req?.headers.user, 'alice@example.test');
-      assert.match(String(req?.headers['tls-version']), /^TLSv1\.[23]$/);
-      assert.match(String(req?.headers['tls-cipher']), /^TLS_|^[A-Z0-9-]+$/);
-      assert.equal(req?.headers['settings-id'], 'outbound');
-      // Our verdict header never goes out with a user's mail.
-      const [m] = await s.messages('bob@example.test');
-      assert.doesNotMatch(m?.toString() ?? '', /X-Spam-Status/);
-    } finally {
-      await fake.close();
-    }
+    await withFake(
+      () => ({ status: 200, body: NO_ACTION }),
+      async (fake) => {
+        const s = await start(fake.url, 'settings_id = "inbound"\nsubmission_settings_id = "outbound"');
+        const c = await authenticatedSubmission(s.submissionPort, 'alice@example.test', PASSWORD);
+        assert.equal((await c.cmd('RCPT TO:<bob@example.test>')).code, 250);
+        assert.equal((await c.cmd('DATA')).code, 354);
+        c.write('From: alice@example.test\r\nTo: bob@example.test\r\nSubject: hi\r\n\r\nhello\r\n.\r\n');
+        assert.equal((await c.read()).code, 250);
+        c.close();
+        const req = fake.seen.at(-1);
+        assert.equal(req?.headers.user, 'alice@example.test');
+        assert.match(String(req?.headers['tls-version']), /^TLSv1\.[23]$/);
+        assert.match(String(req?.headers['tls-cipher']), /^TLS_|^[A-Z0-9-]+$/);
+        assert.equal(req?.headers['settings-id'], 'outbound');
+        // Our verdict header never goes out with a user's mail.
+        const [m] = await s.messages('bob@example.test');
+        assert.doesNotMatch(m?.toString() ?? '', /X-Spam-Status/);
+      },
+    );
   });
 
   test('not scanned: a message over max_size, a client in trusted_networks', async () => {
-    const fake = await fakeRspamd(() => ({ status: 200, body: NO_ACTION }));
-    try {
-      const s = await start(fake.url, 'max_size = "1KB"');
-      assert.equal((await send(s.port, message({ body: 'x'.repeat(2000) }))).code, 250);
-      assert.equal(fake.seen.length, 0);
-      assert.equal((await send(s.port, message())).code, 250);
-      assert.equal(fake.seen.length, 1);
-      const trusted = await startTestServer({
-        extra: `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ntrusted_networks = ["127.0.0.0/8"]\n[spam]\nrspamd_url = "${fake.url}"\n`,
-      });
-      servers.push(trusted);
-      assert.equal((await send(trusted.port, message())).code, 250);
-      assert.equal(fake.seen.length, 1);
-    } finally {
-      await fake.close();
-    }
+    await withFake(
+      () => ({ status: 200, body: NO_ACTION }),
+      async (fake) => {
+        const s = await start(fake.url, 'max_size = "1KB"');
+        assert.equal((await send(s.port, message({ body: 'x'.repeat(2000) }))).code, 250);
+        assert.equal(fake.seen.length, 0);
+        assert.equal((await send(s.port, message())).code, 250);
+        assert.equal(fake.seen.length, 1);
+        const trusted = await startTestServer({
+          extra: `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ntrusted_networks = ["127.0.0.0/8"]\n[spam]\nrspamd_url = "${fake.url}"\n`,
+        });
+        servers.push(trusted);
+        assert.equal((await send(trusted.port, message())).code, 250);
+        assert.equal(fake.seen.length, 1);
+      },
+    );
   });
 });
 
