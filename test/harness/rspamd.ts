@@ -183,8 +183,12 @@ export async function startRspamd(opts: RspamdOptions): Promise<TestRspamd> {
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let gone = false;
+  // A test process that ends without stop() (a crash, a killed run) takes rspamd with it.
+  const orphan = () => child.kill('SIGTERM');
+  process.once('exit', orphan);
   void exited.then(() => {
     gone = true;
+    process.off('exit', orphan);
   });
   const stop = async () => {
     if (!gone) {
