@@ -31,6 +31,7 @@ import { BanPolicy, banSettings } from './defense/bans.ts';
 import { DefenseStore } from './defense/store.ts';
 import type { Directory } from './directory/types.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
+import { spamDeps } from './filter/rspamd.ts';
 import { Networks } from './hygiene/networks.ts';
 import { Hygiene } from './hygiene/pipeline.ts';
 import { DkimSigner } from './hygiene/sign.ts';
@@ -189,6 +190,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       resolver: rdns,
       access,
       offences: bans,
+      ...spamDeps(config),
     };
     const hygiene = new Hygiene({
       config,

@@ -9,6 +9,7 @@ import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
 import { duration, positiveInt, size } from './fields.ts';
 import { milterSection } from './milter.ts';
+import { spamSection } from './spam.ts';
 
 /** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
 const listenAddress = z.string().refine((s) => parseListen(s) !== null, {
@@ -323,6 +324,7 @@ export const configSchema = z
         domains: z.record(z.string(), z.strictObject(hygieneActionOverrides)).default({}),
       })
       .prefault({}),
+    spam: spamSection({ size, duration }),
     metrics: z
       .strictObject({
         /** Prometheus endpoint (GET /metrics), e.g. ["127.0.0.1:9425"]; [] (the default) is off. */

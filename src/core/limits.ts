@@ -273,6 +273,26 @@ export const LIMITS = {
     healthCacheMs: 1000,
     healthCheckTimeoutMs: 2000,
   },
+  spam: {
+    /** [spam] timeout: rspamd's own task_timeout is 8 s; a scan rarely takes 1 s. */
+    defaultTimeoutMs: 15_000,
+    /** [spam] max_size: ZoneMTA's rspamd plugin default; spam is small, and a large message
+     *  costs rspamd time and memory for little. */
+    defaultMaxSize: 2 * 1024 * 1024,
+    /** rspamd's JSON reply (symbols with their options; typically a few KiB); a longer one is a
+     *  failure. Parsed on the event loop, so kept small. */
+    maxReplyBytes: 256 * 1024,
+    /** Headers rspamd may ask us to add (milter.add_headers) and the length of each value. */
+    maxAddedHeaders: 32,
+    maxAddedHeaderBytes: 8192,
+    /** Headers rspamd may ask us to remove (milter.remove_headers). */
+    maxRemovedHeaders: 32,
+    /** Symbols listed in X-Spam-Status, and the length of rspamd's SMTP message we repeat. */
+    maxStatusSymbols: 100,
+    maxReplyTextBytes: 200,
+    /** A rewritten Subject longer than this is cut (RFC 5322 §2.1.1: 998 per line). */
+    maxSubjectBytes: 900,
+  },
   acme: {
     /** One ACME certificate request (account, order, challenges, finalize) may take this long. */
     requestTimeoutMs: 5 * 60_000,

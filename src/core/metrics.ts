@@ -128,6 +128,35 @@ export const smtpTransactions = new Counter({
   registers: [registry],
 });
 
+/** Messages scanned by rspamd ([spam], docs/spam.md), by its action: reject | soft_reject |
+ *  greylist | rewrite_subject | add_header | no_action | other (an action of the operator's);
+ *  error (no answer: [spam] failure applied) | skipped (over [spam] max_size, or a trusted client). */
+export const SPAM_SCAN_ACTIONS = [
+  'reject',
+  'soft_reject',
+  'greylist',
+  'rewrite_subject',
+  'add_header',
+  'no_action',
+  'other',
+  'error',
+  'skipped',
+] as const;
+export const spamScans = new Counter({
+  name: 'arcline_spam_scans_total',
+  help: 'Messages given to rspamd, by the action it asked for (or error, skipped)',
+  labelNames: ['action'] as const,
+  registers: [registry],
+});
+for (const action of SPAM_SCAN_ACTIONS) spamScans.inc({ action }, 0);
+
+export const spamScanSeconds = new Histogram({
+  name: 'arcline_spam_scan_duration_seconds',
+  help: 'Time of one rspamd scan (sending the message and its answer)',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
 /** IMAP tagged replies. command: the IMAP command name (UNKNOWN when unparsable);
  *  status: OK | NO | BAD. */
 export const imapCommands = new Counter({

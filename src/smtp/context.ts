@@ -5,8 +5,9 @@ import type { Config } from '../config/schema.ts';
 import type { ConnectionSlots, ErrorMemory } from '../core/connection-limits.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
-import type { NetworkAccess, OffenceSink } from '../defense/types.ts';
+import type { Greylister, NetworkAccess, OffenceSink } from '../defense/types.ts';
 import type { Directory, Principal } from '../directory/types.ts';
+import type { SpamScanner } from '../filter/rspamd.ts';
 import type { Hygiene } from '../hygiene/pipeline.ts';
 import type { DkimSigner } from '../hygiene/sign.ts';
 import type { Dispatcher } from '../queue/dispatch.ts';
@@ -33,6 +34,10 @@ export interface SmtpDeps {
   readonly hygiene?: Hygiene;
   /** DKIM signing of submitted mail. */
   readonly signer?: DkimSigner;
+  /** The spam filter (rspamd, [spam]); absent when off. */
+  readonly spam?: SpamScanner;
+  /** Greylisting, also what rspamd's "greylist" action asks (docs/spam.md). */
+  readonly greylist?: Greylister;
   /** Connection slots shared with other workers; the service counts its own when absent. */
   readonly slots?: ConnectionSlots;
   /** Clients slowed for errors, shared with other workers; the service remembers its own when absent. */

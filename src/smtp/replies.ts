@@ -104,6 +104,14 @@ export const REPLIES = {
   // by policy.
   milterReject: () => reply(550, '5.7.1', 'Message rejected by a content filter'),
   milterTempfail: () => reply(451, '4.7.1', 'Message deferred by a content filter, try again later'),
+  // The spam filter (rspamd, docs/spam.md): a reject is permanent (RFC 3463 5.7.1, delivery
+  // not authorized), its soft reject and an unreachable filter under [spam] failure = "tempfail"
+  // are temporary (4.7.1); greylisting asks the sender to retry (RFC 6647 §2.1).
+  spamRejected: (text: string | null) => reply(550, '5.7.1', `Message rejected as spam${text ? `: ${text}` : ''}`),
+  spamDeferred: (text: string | null) =>
+    reply(451, '4.7.1', `Message deferred by the spam filter, try again later${text ? `: ${text}` : ''}`),
+  spamFilterUnavailable: () => reply(451, '4.7.1', 'Spam filter unavailable, try again later'),
+  greylisted: () => reply(451, '4.7.1', 'Greylisted, please try again later'),
   // Unexpected failures are temporary: the sender retries, nothing is lost.
   localError: () => reply(451, '4.3.0', 'Temporary local problem, please try again later'),
 } as const;

@@ -7,6 +7,7 @@
 //   quota    every local account with the message's size (quota.ts)  pure + quota/usage
 //   trace    our Received: (trace.ts)                                 pure + reverse DNS
 //   hygiene  port 25: SPF, DKIM, DMARC -> refuse, Junk or deliver     wraps hygiene.atBody
+//   spam     rspamd's verdict -> refuse, greylist, Junk, headers (spam.ts)
 //   milter   [[milter]]: refuse, discard, quarantine or edit (milter.ts)
 //   sign     submission: DKIM signature for the remote copy (sign.ts)
 //   deliver  local copies durable, remote ones queued, then 250 (deliver.ts)
@@ -32,6 +33,7 @@ import { discarded, MilterStage, quarantined } from './milter.ts';
 import { localAccounts, messageQuota, overQuota } from './quota.ts';
 import { DataReader } from './reader.ts';
 import { sign, signingDomain } from './sign.ts';
+import { junkAccounts, spamStage } from './spam.ts';
 import { received, targets } from './trace.ts';
 
 export class AcceptPipeline {
@@ -93,13 +95,20 @@ export class AcceptPipeline {
       const h = await this.#hygiene(spooled, headerBlock, fields, session, state, returnPath, log);
       if (h.kind === 'refuse') return refusalReply(log, h);
       if (h.cleanedHeader) msg = withHead(spooled, h.cleanedHeader, headerBlock.length);
-      let ours = { trace: h.header + trace, added };
-      const header = h.cleanedHeader ?? headerBlock;
+      const cleaned = h.cleanedHeader ?? headerBlock;
+      const s = await spamStage(this.#deps, { message: msg, headerBlock: cleaned, session, state, msgId, log });
+      if (s?.kind === 'refuse') return refusalReply(log, s);
+      if (s?.head) msg = withHead(spooled, s.head, headerBlock.length);
+      // Milters see the message as rspamd left it, with our fields on top (milter.ts).
+      let ours = { trace: h.header + (s?.header ?? '') + trace, added };
+      const header = s?.head ?? cleaned;
       const m = await this.#milter.run({ session, state, msgId, ours: ours.trace + added, message: msg, header });
       if (m.kind === 'refuse') return refusalReply(log, m);
       if (m.discard) return discarded(log, msgId, m.discard);
       if (m.message) [msg, ours] = [m.message, { trace: '', added: '' }]; // ours are in its header now
-      const junk = m.quarantine ? quarantined(log, m.quarantine, accounts) : h.junk;
+      const junk = m.quarantine
+        ? quarantined(log, m.quarantine, accounts)
+        : junkAccounts(h.junk, accounts, s?.junk === true);
       let signatures = '';
       const signer = this.#deps.signer;
       if (this.#submission && signer) {

@@ -21,6 +21,7 @@ import { AccessView } from '../../defense/access.ts';
 import { DefenseStore } from '../../defense/store.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
 import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
+import { spamDeps } from '../../filter/rspamd.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
 import { createMaildirStore } from '../../store/maildir/index.ts';
 import type { TlsPair } from '../../tls/certs.ts';
@@ -135,6 +136,7 @@ async function start(pair: TlsPair): Promise<void> {
     hygiene: new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log }),
     access,
     offences: { offence: (ip, kind) => post({ t: 'offence', ip, kind }) },
+    ...spamDeps(config),
     ...sharedClients(),
   });
   await service.listen(init.addresses, false, { reusePort: true });
