@@ -276,6 +276,7 @@ export const bansTotal = new Counter({
   labelNames: ['offence'] as const,
   registers: [registry],
 });
+for (const offence of ['auth', 'protocol', 'unknown-recipient']) bansTotal.inc({ offence }, 0);
 
 /** Connections refused by the IP deny list or a ban, by listener service and reason. */
 export const accessRefused = new Counter({
@@ -284,3 +285,6 @@ export const accessRefused = new Counter({
   labelNames: ['service', 'reason'] as const,
   registers: [registry],
 });
+for (const service of ['smtp', 'submission', 'imap', 'http']) {
+  for (const reason of ['deny', 'banned']) accessRefused.inc({ service, reason }, 0);
+}
