@@ -122,16 +122,30 @@ describe("spam stage against Debian's rspamd", { timeout: 180_000 }, () => {
     }
   });
 
-  test("rspamd's proxy worker in milter mode listens (for the milter client's tests)", async () => {
+  test("our milter client against rspamd's proxy worker in milter mode: GTUBE refused, clean mail delivered with its headers", async () => {
     const port = rspamd.milterPort;
     assert.ok(port);
-    await new Promise<void>((resolve, reject) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.destroy();
-        resolve();
-      });
-      c.once('error', reject);
+    // No [spam] here: rspamd is reached only as a [[milter]] (the way Postfix users run it).
+    const m = await startTestServer({
+      extra:
+        `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ntrusted_networks = []\n` +
+        `[[milter]]\nname = "rspamd"\naddress = "inet:127.0.0.1:${port}"\non_failure = "tempfail"\n`,
     });
+    try {
+      const spam = await send(m.port, message({ body: GTUBE }));
+      assert.equal(spam.code, 554, spam.text);
+      assert.match(spam.text, /^554 5\.7\.1 Gtube pattern/);
+      assert.deepEqual(await m.newFiles('bob@example.test'), []);
+      const clean = await send(m.port, message());
+      assert.equal(clean.code, 250, clean.text);
+      const [delivered] = await m.messages('bob@example.test');
+      const text = delivered?.toString('utf8') ?? '';
+      // rspamd's header through SMFIR_ADDHEADER, naming the queue id our {i} macro gave it.
+      assert.match(text, new RegExp(`^X-Rspamd-Queue-Id: ${idOf(clean)}\r$`, 'm'));
+      assert.match(text, /^Authentication-Results: mx\.test\.example;/m);
+    } finally {
+      await m.stop();
+    }
   });
 
   test('no DNS query of rspamd leaves loopback: they all reached the test server', () => {
