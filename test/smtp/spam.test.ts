@@ -6,7 +6,6 @@
 // rspamd failing, slow or talking nonsense: test/smtp/spam-failure.test.ts.
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { spamScans } from '../../src/core/metrics.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
