@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { MetricsServer } from './admin/metrics-http.ts';
 import { createApiApp } from './api/app.ts';
 import { metricStats } from './api/summary.ts';
@@ -25,7 +26,9 @@ import { queueRecipients, queueRecipientsByState, queueSize } from './core/metri
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
+import { BlocklistMonitor, listingNotice } from './defense/blocklist-monitor.ts';
 import type { Directory } from './directory/types.ts';
+import { publicAddresses } from './dns/addresses.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { Networks } from './hygiene/networks.ts';
 import { Hygiene } from './hygiene/pipeline.ts';
@@ -151,6 +154,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       relayPassword: await readRelayPassword(config),
     });
     services.push({ close: () => runner.stop(config.server.shutdown_grace) });
+    const monitor = blocklistMonitor(config, ctx, dispatcher, dnsResolver, log);
+    services.push(monitor);
     const rdns = config.smtp.reverse_lookup
       ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
       : null;
@@ -242,6 +247,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
+    monitor.start();
     acme?.start();
     serving = true;
     let stopping: Promise<void> | null = null;
@@ -333,6 +339,42 @@ async function startWeb(
   );
   for (const b of bound) log.info({ service: 'http', address: b.address, port: b.port }, 'listening');
   return { web, bound, acme };
+}
+
+/** [monitor] dnsbl: our outbound addresses against DNS blocklists; a new listing is told to
+ *  [monitor] notify or the postmaster of the first domain, delivered like a bounce. */
+function blocklistMonitor(
+  config: Config,
+  ctx: Context,
+  dispatcher: Dispatcher,
+  resolver: ReturnType<typeof createPromiseResolver>,
+  log: Logger,
+): { start(): void; close(): Promise<void> } {
+  const mlog = log.child({ service: 'monitor' });
+  const monitor = new BlocklistMonitor({
+    zones: config.monitor.dnsbl,
+    addresses: async () => {
+      const r = await publicAddresses(resolver, config.server.public_addresses, config.hostname);
+      if (r.addresses.length === 0)
+        mlog.warn({ err: r.error }, 'no outbound addresses to check: set [server] public_addresses');
+      return r.addresses;
+    },
+    resolver,
+    intervalMs: config.monitor.interval,
+    stateFile: join(config.storage.state, 'blocklist.json'),
+    log: mlog,
+    notify: async (listing) => {
+      const domain = config.monitor.notify ? null : await ctx.directory.postmasterDomain([]);
+      const to = config.monitor.notify || (domain ? `postmaster@${domain}` : '');
+      if (!to) {
+        mlog.warn({ zone: listing.zone, address: listing.address }, 'no domain, so no postmaster to tell');
+        return;
+      }
+      const notice = listingNotice({ hostname: config.hostname, to, listing });
+      await dispatcher.notice(to, notice, `blocklist-${listing.zone}-${listing.address}`);
+    },
+  });
+  return { start: () => monitor.start(), close: () => monitor.stop() };
 }
 
 /** /healthz/ready (web/health.ts): the directory and the mail index answer a query, mail can be

@@ -21,6 +21,7 @@ import { type Context, openContext } from '../main.ts';
 import type { QueuedMessage, QueueId } from '../queue/types.ts';
 import { planCli, prepareStorage } from '../run-as.ts';
 import { backupCommand, restoreCommand } from './backup.ts';
+import { checkCommand } from './check.ts';
 import { fixPermissions } from './fix-permissions.ts';
 import { runImport } from './import.ts';
 import { readLine, readPassword } from './password-input.ts';
@@ -43,6 +44,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
   dkim rotate DOMAIN | activate DOMAIN SELECTOR [--force]
   dns-records DOMAIN
+  check [DOMAIN...] [--json]              deliverability self-check: DNS, reverse DNS, blocklists, certificates
   token add --role admin|readonly|domain:D|user:ADDR [--name N] | list | del ID   admin API tokens
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
   import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--control DIR] [--replace-empty] [--dry-run]
@@ -117,6 +119,14 @@ export async function main(argv: string[]): Promise<number> {
     ctx = await openContext(loaded.config, silentLogger());
     if (command === 'token')
       return await tokenCommand(ctx, sub, rest, values, say, (m) => new UsageError(m)).then(() => 0);
+    if (command === 'check')
+      return await checkCommand(
+        ctx,
+        loaded.config,
+        [sub, ...rest].filter((a) => a !== undefined),
+        values,
+        say,
+      );
     if (command === 'import') {
       return (await runImport(ctx, sub, rest, values, say, (m) => new UsageError(m))) ? 0 : 1;
     }
@@ -163,6 +173,7 @@ function parse(argv: string[]) {
       check: { type: 'boolean' },
       role: { type: 'string' },
       name: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },

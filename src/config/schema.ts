@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { parseSize } from '../core/size.ts';
 import { parseDuration } from './duration.ts';
+import { monitorSection } from './monitor.ts';
 
 /** A string or number read by `parse` (sizes, durations); the error says what is expected. */
 function parsedWith(parse: (v: string | number) => number | null, what: string, examples: string) {
@@ -414,8 +415,15 @@ export const configSchema = z
         /** Let `serve` run as root without `user` (a warning is logged); `serve --allow-root`
          *  does the same. For development only. */
         allow_root: z.boolean().default(false),
+        /** Our addresses on the internet, the ones outbound mail leaves from: `arcline check`
+         *  tests them against SPF, reverse DNS and blocklists, as does the blocklist monitor.
+         *  Empty (the default): the A and AAAA addresses of hostname. */
+        public_addresses: z
+          .array(z.string().refine((a) => isIPv4(a) || isIPv6(a), { message: 'not an IP address' }))
+          .default([]),
       })
       .prefault({}),
+    monitor: monitorSection,
   })
   .strict()
   .refine((c) => c.acme.directory_url === '' || c.tls.cert === undefined, {

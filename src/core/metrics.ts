@@ -230,3 +230,12 @@ export function watchTls(service: string, t: import('node:tls').TLSSocket): void
     done = true;
   });
 }
+
+/** 1 while the blocklist monitor (defense/blocklist-monitor.ts) finds one of our outbound
+ *  addresses listed in a zone of [monitor] dnsbl, 0 once checked and not listed. */
+export const blocklistListed = new Gauge({
+  name: 'arcline_blocklist_listed',
+  help: 'Whether our outbound address is listed on a DNS blocklist (1) or not (0), per zone and address',
+  labelNames: ['zone', 'address'] as const,
+  registers: [registry],
+});
