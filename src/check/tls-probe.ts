@@ -51,7 +51,8 @@ export function probeTls(t: ProbeTarget, mode: 'implicit' | 'smtp-starttls', ehl
       if (done) return;
       done = true;
       clearTimeout(timer);
-      for (const s of sockets) s.destroy();
+      // The TLS socket first: it owns the TCP socket under it (destroying that first crashed Node 24).
+      for (const s of sockets.reverse()) s.destroy();
       resolve(o);
     };
     const timer = setTimeout(

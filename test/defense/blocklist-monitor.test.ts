@@ -72,7 +72,11 @@ describe('blocklist monitor', () => {
     assert.match(text, /^Return-Path: <>\r\n/);
     assert.match(text, /\r\nSubject: 192\.0\.2\.10 is listed on bl\.test\r\n/);
     assert.match(text, /\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx\.test\.example>\r\n/);
-    assert.match(text, /The list says: Listed for spam traps: https:\/\/bl\.test\/lookup/, 'control characters cleaned');
+    assert.match(
+      text,
+      /The list says: Listed for spam traps: https:\/\/bl\.test\/lookup/,
+      'control characters cleaned',
+    );
     assert.equal(await gauge('bl.test', ADDRESS), 1);
     assert.equal(await gauge('clean.test', ADDRESS), 0);
     const state = JSON.parse(await readFile(join(dir, 'state', 'blocklist.json'), 'utf8'));
