@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { blocklistListed } from '../../src/core/metrics.ts';
+import { blocklistListed, registry } from '../../src/core/metrics.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 import { waitUntil } from '../harness/submit.ts';
@@ -79,6 +79,8 @@ describe('blocklist monitor', () => {
     );
     assert.equal(await gauge('bl.test', ADDRESS), 1);
     assert.equal(await gauge('clean.test', ADDRESS), 0);
+    const exposition = await registry.metrics();
+    assert.match(exposition, /^arcline_blocklist_listed\{zone="bl\.test",address="192\.0\.2\.10"\} 1$/m);
     const state = JSON.parse(await readFile(join(dir, 'state', 'blocklist.json'), 'utf8'));
     assert.equal(state.listed.length, 1);
     assert.equal(state.listed[0].zone, 'bl.test');
