@@ -16,10 +16,12 @@ import { MetricsServer } from './admin/metrics-http.ts';
 import { createApiApp } from './api/app.ts';
 import { metricStats } from './api/summary.ts';
 import { Authenticator } from './auth/authenticator.ts';
+import { type CheckReport, runChecks } from './check/report.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import type { DomainName } from './core/ids.ts';
+import { LIMITS } from './core/limits.ts';
 import { closePrebound, prebind } from './core/listen.ts';
 import { closeLogShipping, createLogger, type Logger, logSink } from './core/log.ts';
 import { queueRecipients, queueRecipientsByState, queueSize } from './core/metrics.ts';
@@ -243,6 +245,16 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       readiness,
       metrics,
       authenticator,
+      // The admin API's `arcline check` probes the listeners where they are bound (port 0 in tests).
+      check: (domain) =>
+        runChecks(
+          {
+            config: withBoundListeners(config, { smtp, submission, imap, http }),
+            resolver: createPromiseResolver(config.dns.servers, LIMITS.check.dnsTimeoutMs),
+            dkim: ctx.dkim,
+          },
+          [domain],
+        ),
     });
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
@@ -278,7 +290,13 @@ async function startWeb(
   log: Logger,
   ctx: Context,
   tls: TlsManager,
-  parts: { clients: ClientSettings; readiness: Readiness; metrics: MetricsServer; authenticator: Authenticator },
+  parts: {
+    clients: ClientSettings;
+    readiness: Readiness;
+    metrics: MetricsServer;
+    authenticator: Authenticator;
+    check: (domain: string) => Promise<CheckReport>;
+  },
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
   const { clients, readiness, metrics, authenticator } = parts;
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
@@ -321,6 +339,7 @@ async function startWeb(
     hostname: config.hostname,
     mtaSts: { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx },
     dns: createPromiseResolver(config.dns.servers),
+    check: parts.check,
     stats: metricStats(new Date()),
   });
   router.add(adminStaticRoute()); // the web admin at /admin/ (web/admin-static.ts)
@@ -375,6 +394,25 @@ function blocklistMonitor(
     },
   });
   return { start: () => monitor.start(), close: () => monitor.stop() };
+}
+
+/** The configuration with each listener's address as bound ("127.0.0.1:0" becomes its port). */
+function withBoundListeners(
+  config: Config,
+  b: { smtp: AddressInfo[]; submission: AddressInfo[]; imap: AddressInfo[]; http: AddressInfo[] },
+): Config {
+  const fmt = (a: AddressInfo) => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+  const split = (all: AddressInfo[], first: number) => [all.slice(0, first).map(fmt), all.slice(first).map(fmt)];
+  const [submission, submissionTls] = split(b.submission, config.submission.listen.length);
+  const [imap, imapTls] = split(b.imap, config.imap.listen.length);
+  const [http, https] = split(b.http, config.http.listen.length);
+  return {
+    ...config,
+    smtp: { ...config.smtp, listen: b.smtp.map(fmt) },
+    submission: { ...config.submission, listen: submission ?? [], tls_listen: submissionTls ?? [] },
+    imap: { ...config.imap, listen: imap ?? [], tls_listen: imapTls ?? [] },
+    http: { ...config.http, listen: http ?? [], tls_listen: https ?? [] },
+  };
 }
 
 /** /healthz/ready (web/health.ts): the directory and the mail index answer a query, mail can be

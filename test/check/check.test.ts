@@ -149,12 +149,12 @@ describe('arcline check', () => {
       submission: true,
       extra: [
         `[dns]\nservers = ["${dns.address}"]`,
-        '[http]\nlisten = []\ntls_listen = ["127.0.0.1:0"]',
+        '[http]\nlisten = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]',
         `[tls]\ncert = "${certFile}"\nkey = "${keyFile}"`,
       ].join('\n'),
     });
     await writeFile(join(server.dir, 'ca.pem'), CA_PEM);
-    const https = server.server.http[0]?.port;
+    const https = server.server.http[1]?.port;
     // The CLI's configuration: the same data, the ports the server bound.
     const text = `hostname = "${HOST}"
 [storage]
@@ -388,6 +388,29 @@ key = "${keyFile}"
     } finally {
       await reloadCert(leaf(GOOD_NAMES));
     }
+  });
+
+  test('the admin API: GET /api/v1/domains/{name}/check, for the domain and its own token', async () => {
+    const token = server.admin.access.create({ role: { kind: 'domain', domain: 'soft.test' } }).token;
+    const get = (name: string) =>
+      fetch(`http://127.0.0.1:${server.server.http[0]?.port}/api/v1/domains/${name}/check`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+    const r = await get('soft.test');
+    assert.equal(r.status, 200);
+    const j = (await r.json()) as CheckReport;
+    assert.deepEqual(j.domains, ['soft.test']);
+    const of = (domain: string | null, check: string) =>
+      j.checks.filter((c) => c.domain === domain && c.check === check);
+    assert.equal(of('soft.test', 'dmarc')[0]?.status, 'warn');
+    // The server process trusts only the system's CAs, not the test CA: the listeners (probed
+    // where they are bound) are named right but untrusted, and senders would refuse the policy.
+    const tls = of(null, 'tls');
+    assert.equal(tls.length, 4);
+    for (const t of tls) assert.match(t.message, /not from a trusted CA/);
+    assert.match(of('soft.test', 'mta-sts')[0]?.message ?? '', /not from a trusted CA.*senders ignore the policy/);
+    assert.equal(j.exit, 1);
+    assert.equal((await get('good.test')).status, 403);
   });
 
   test('the CLI: one line per check with the fix, exit 0 when all pass', async () => {
