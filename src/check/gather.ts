@@ -11,6 +11,7 @@ import type { Resolver } from 'node:dns/promises';
 import { spf } from 'mailauth';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
+import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { hostAddresses, publicAddresses } from '../dns/addresses.ts';
 import { reverseName } from '../dns/reverse.ts';
@@ -148,15 +149,19 @@ export async function gatherDomain(
   ]);
   const spfResults = await Promise.all(
     addresses.map(async (address) => {
-      const r = await spf({
-        sender: `postmaster@${domain}`,
-        ip: address,
-        helo: hostname,
-        mta: hostname,
-        resolver: (name: string, rrtype: string) => resolver.resolve(name, rrtype) as Promise<string[] | string[][]>,
-        maxElapsedTime: LIMITS.check.probeTimeoutMs,
-      });
-      return { address, result: String(r.status.result), comment: String(r.status.comment ?? '') };
+      try {
+        const r = await spf({
+          sender: `postmaster@${domain}`,
+          ip: address,
+          helo: hostname,
+          mta: hostname,
+          resolver: (name: string, rrtype: string) => resolver.resolve(name, rrtype) as Promise<string[] | string[][]>,
+          maxElapsedTime: LIMITS.check.probeTimeoutMs,
+        });
+        return { address, result: String(r.status.result), comment: String(r.status.comment ?? '') };
+      } catch (e) {
+        return { address, result: 'temperror', comment: errorMessage(e) };
+      }
     }),
   );
   const dkim = await Promise.all(

@@ -77,11 +77,6 @@ export class BlocklistMonitor {
     await this.#running;
   }
 
-  /** The listings known now (for tests and the admin side). */
-  listings(): readonly Listing[] {
-    return [...this.#listed.values()];
-  }
-
   #schedule(baseMs: number): void {
     if (this.#stopped) return;
     const j = LIMITS.monitor.jitter;
