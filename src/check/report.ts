@@ -1,6 +1,7 @@
 // `arcline check`: gather, evaluate, and the two outputs. The JSON shape is a public contract
 // (docs/cli.md "arcline check"): `version` changes when a field changes meaning or goes away.
 
+import { LIMITS } from '../core/limits.ts';
 import { evaluateDomain, evaluateServer, exitStatus } from './evaluate.ts';
 import type { CheckResult, Status } from './facts.ts';
 import { type GatherDeps, gatherDomain, gatherServer } from './gather.ts';
@@ -20,7 +21,15 @@ export interface CheckReport {
 
 export async function runChecks(deps: GatherDeps, domains: readonly string[], now = new Date()): Promise<CheckReport> {
   const server = await gatherServer(deps);
-  const facts = await Promise.all(domains.map((d) => gatherDomain(deps, d, server.addresses)));
+  // A few domains at a time: each asks a dozen DNS questions and fetches its MTA-STS policy.
+  const facts: Awaited<ReturnType<typeof gatherDomain>>[] = new Array(domains.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < domains.length; i = next++) {
+      facts[i] = await gatherDomain(deps, domains[i] as string, server.addresses);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LIMITS.check.concurrentDomains, domains.length) }, worker));
   const checks = [...evaluateServer(server, now), ...facts.flatMap((f) => evaluateDomain(f, now))];
   const exit = exitStatus(checks);
   return {

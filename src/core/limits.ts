@@ -288,6 +288,8 @@ export const LIMITS = {
     maxReplyBytes: 64 * 1024,
     /** DNSBL look-ups of one address in one zone (A and TXT together). */
     dnsblTimeoutMs: 5000,
+    /** Domains checked at once by `arcline check` without arguments. */
+    concurrentDomains: 8,
   },
   monitor: {
     /** [monitor] interval: DNSBLs update listings within minutes, delistings take hours. */
