@@ -11,10 +11,12 @@
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { MetricsServer } from './admin/metrics-http.ts';
 import { createApiApp } from './api/app.ts';
 import { metricStats } from './api/summary.ts';
 import { Authenticator } from './auth/authenticator.ts';
+import { type CheckReport, runChecks } from './check/report.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
@@ -28,8 +30,10 @@ import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
 import { AccessView } from './defense/access.ts';
 import { BanPolicy, banSettings } from './defense/bans.ts';
+import { BlocklistMonitor, listingNotice } from './defense/blocklist-monitor.ts';
 import { DefenseStore } from './defense/store.ts';
 import type { Directory } from './directory/types.ts';
+import { publicAddresses } from './dns/addresses.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { spamDeps } from './filter/rspamd.ts';
 import { Networks } from './hygiene/networks.ts';
@@ -156,6 +160,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       relayPassword: await readRelayPassword(config),
     });
     services.push({ close: () => runner.stop(config.server.shutdown_grace) });
+    const monitor = blocklistMonitor(config, ctx, dispatcher, dnsResolver, log);
+    services.push(monitor);
     const rdns = config.smtp.reverse_lookup
       ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
       : null;
@@ -278,10 +284,21 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       metrics,
       authenticator,
       access,
+      // The admin API's `arcline check` probes the listeners where they are bound (port 0 in tests).
+      check: (domain) =>
+        runChecks(
+          {
+            config: withBoundListeners(config, { smtp, submission, imap, http }),
+            resolver: createPromiseResolver(config.dns.servers, LIMITS.check.dnsTimeoutMs),
+            dkim: ctx.dkim,
+          },
+          [domain],
+        ),
     });
     services.push(web);
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
+    monitor.start();
     acme?.start();
     serving = true;
     let stopping: Promise<void> | null = null;
@@ -318,6 +335,7 @@ async function startWeb(
     metrics: MetricsServer;
     authenticator: Authenticator;
     access: AccessView;
+    check: (domain: string) => Promise<CheckReport>;
   },
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
   const { clients, readiness, metrics, authenticator, access } = parts;
@@ -362,6 +380,7 @@ async function startWeb(
     hostname: config.hostname,
     mtaSts: { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx },
     dns: createPromiseResolver(config.dns.servers),
+    check: parts.check,
     stats: metricStats(new Date()),
   });
   router.add(adminStaticRoute()); // the web admin at /admin/ (web/admin-static.ts)
@@ -381,6 +400,61 @@ async function startWeb(
   );
   for (const b of bound) log.info({ service: 'http', address: b.address, port: b.port }, 'listening');
   return { web, bound, acme };
+}
+
+/** [monitor] dnsbl: our outbound addresses against DNS blocklists; a new listing is told to
+ *  [monitor] notify or the postmaster of the first domain, delivered like a bounce. */
+function blocklistMonitor(
+  config: Config,
+  ctx: Context,
+  dispatcher: Dispatcher,
+  resolver: ReturnType<typeof createPromiseResolver>,
+  log: Logger,
+): { start(): void; close(): Promise<void> } {
+  const mlog = log.child({ service: 'monitor' });
+  const monitor = new BlocklistMonitor({
+    zones: config.monitor.dnsbl,
+    addresses: async () => {
+      const r = await publicAddresses(resolver, config.server.public_addresses, config.hostname);
+      if (r.addresses.length === 0)
+        mlog.warn({ err: r.error }, 'no outbound addresses to check: set [server] public_addresses');
+      return r.addresses;
+    },
+    resolver,
+    intervalMs: config.monitor.interval,
+    stateFile: join(config.storage.state, 'blocklist.json'),
+    log: mlog,
+    notify: async (listing) => {
+      const domain = config.monitor.notify ? null : await ctx.directory.postmasterDomain([]);
+      const to = config.monitor.notify || (domain ? `postmaster@${domain}` : '');
+      if (!to) {
+        mlog.warn({ zone: listing.zone, address: listing.address }, 'no domain, so no postmaster to tell');
+        return;
+      }
+      const notice = listingNotice({ hostname: config.hostname, to, listing });
+      await dispatcher.notice(to, notice, `blocklist-${listing.zone}-${listing.address}`);
+    },
+  });
+  return { start: () => monitor.start(), close: () => monitor.stop() };
+}
+
+/** The configuration with each listener's address as bound ("127.0.0.1:0" becomes its port). */
+function withBoundListeners(
+  config: Config,
+  b: { smtp: AddressInfo[]; submission: AddressInfo[]; imap: AddressInfo[]; http: AddressInfo[] },
+): Config {
+  const fmt = (a: AddressInfo) => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+  const split = (all: AddressInfo[], first: number) => [all.slice(0, first).map(fmt), all.slice(first).map(fmt)];
+  const [submission, submissionTls] = split(b.submission, config.submission.listen.length);
+  const [imap, imapTls] = split(b.imap, config.imap.listen.length);
+  const [http, https] = split(b.http, config.http.listen.length);
+  return {
+    ...config,
+    smtp: { ...config.smtp, listen: b.smtp.map(fmt) },
+    submission: { ...config.submission, listen: submission ?? [], tls_listen: submissionTls ?? [] },
+    imap: { ...config.imap, listen: imap ?? [], tls_listen: imapTls ?? [] },
+    http: { ...config.http, listen: http ?? [], tls_listen: https ?? [] },
+  };
 }
 
 /** /healthz/ready (web/health.ts): the directory and the mail index answer a query, mail can be

@@ -7,6 +7,7 @@ import { createRoute, type OpenAPIHono, type RouteConfig, z } from '@hono/zod-op
 import type { AccessStore, Role } from '../admin/access.ts';
 import type { AdminOps } from '../admin/operations.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
+import type { CheckReport } from '../check/report.ts';
 import { isArclineError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { DefenseStore } from '../defense/store.ts';
@@ -45,6 +46,8 @@ export interface ApiDeps {
   readonly hostname: string;
   readonly mtaSts: MtaStsSettings;
   readonly dns: DnsLookups;
+  /** `arcline check` of one domain (check/report.ts runChecks), with the server's checks. */
+  readonly check: (domain: string) => Promise<CheckReport>;
   /** Counters for the summary (process start, SMTP messages, deliveries). */
   readonly stats: () => Promise<{ since: Date; accepted: number; rejected: number; delivered: number }>;
 }

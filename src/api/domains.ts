@@ -37,6 +37,28 @@ const DnsRecord = z
     found: z.array(z.string()),
   })
   .openapi('DnsRecord');
+const CheckResult = z
+  .object({
+    domain: z.string().nullable().openapi({ description: "null for the server's checks" }),
+    check: z
+      .string()
+      .openapi({ description: 'addresses, fcrdns, dnsbl, tls, mx, spf, dkim, dmarc, mta-sts or tls-rpt' }),
+    status: z.enum(['pass', 'warn', 'fail']),
+    message: z.string(),
+    fix: z.array(z.string()).openapi({ description: 'zone lines to publish, or what to change' }),
+  })
+  .openapi('CheckResult');
+const CheckReport = z
+  .object({
+    version: z.literal(1),
+    hostname: z.string(),
+    addresses: z.array(z.string()),
+    domains: z.array(z.string()),
+    status: z.enum(['pass', 'warn', 'fail']),
+    exit: z.number().int().openapi({ description: "arcline check's exit status: 0 pass, 3 warnings only, 1 failures" }),
+    checks: z.array(CheckResult),
+  })
+  .openapi('CheckReport');
 const Dkim = z
   .object({
     selector: z.string(),
@@ -184,6 +206,31 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
       const wanted = lines.map(parseZoneLine).filter((r) => r !== null);
       const records = await Promise.all(wanted.map((r) => lookupRecord(deps.dns, r)));
       return c.json({ records }, 200);
+    },
+  );
+  app.openapi(
+    secured({
+      method: 'get',
+      path: '/api/v1/domains/{name}/check',
+      tags,
+      summary: 'The deliverability self-check of the domain and the server (`arcline check DOMAIN --json`)',
+      request: { params: DomainParam },
+      responses: { 200: json(CheckReport, 'Every check with its status and fix') },
+    }),
+    async (c) => {
+      const { name } = c.req.valid('param');
+      authorize(c, { domain: name }, false);
+      const d = await existing(name);
+      const r = await deps.check(d.name);
+      return c.json(
+        {
+          ...r,
+          addresses: [...r.addresses],
+          domains: [...r.domains],
+          checks: r.checks.map((x) => ({ ...x, fix: [...x.fix] })),
+        },
+        200,
+      );
     },
   );
   app.openapi(

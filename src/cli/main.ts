@@ -21,6 +21,7 @@ import { type Context, openContext } from '../main.ts';
 import type { QueuedMessage, QueueId } from '../queue/types.ts';
 import { planCli, prepareStorage } from '../run-as.ts';
 import { backupCommand, restoreCommand } from './backup.ts';
+import { checkCommand } from './check.ts';
 import { fixPermissions } from './fix-permissions.ts';
 import { runImport } from './import.ts';
 import { banCommand, ipCommand } from './network.ts';
@@ -45,6 +46,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
   dkim rotate DOMAIN | activate DOMAIN SELECTOR [--force]
   dns-records DOMAIN
+  check [DOMAIN...] [--json]              deliverability self-check: DNS, reverse DNS, blocklists, certificates
   token add --role admin|readonly|domain:D|user:ADDR [--name N] | list | del ID   admin API tokens
   ip allow|deny ADDR[/PREFIX] [--comment TEXT] | del ADDR[/PREFIX] | list | check ADDR   IP allow and deny lists
   ban list | del ADDR                     automatic bans of abusive networks
@@ -129,6 +131,14 @@ export async function main(argv: string[]): Promise<number> {
       banCommand(ctx, sub, rest, say, (m) => new UsageError(m));
       return 0;
     }
+    if (command === 'check')
+      return await checkCommand(
+        ctx,
+        loaded.config,
+        [sub, ...rest].filter((a) => a !== undefined),
+        values,
+        say,
+      );
     if (command === 'import') {
       return (await runImport(ctx, sub, rest, values, say, (m) => new UsageError(m))) ? 0 : 1;
     }
@@ -176,6 +186,7 @@ function parse(argv: string[]) {
       role: { type: 'string' },
       name: { type: 'string' },
       comment: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },

@@ -9,6 +9,7 @@ import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
 import { duration, positiveInt, size } from './fields.ts';
 import { milterSection } from './milter.ts';
+import { monitorSection } from './monitor.ts';
 import { spamSection } from './spam.ts';
 
 /** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
@@ -403,8 +404,15 @@ export const configSchema = z
         /** Let `serve` run as root without `user` (a warning is logged); `serve --allow-root`
          *  does the same. For development only. */
         allow_root: z.boolean().default(false),
+        /** Our addresses on the internet, the ones outbound mail leaves from: `arcline check`
+         *  tests them against SPF, reverse DNS and blocklists, as does the blocklist monitor.
+         *  Empty (the default): the A and AAAA addresses of hostname. */
+        public_addresses: z
+          .array(z.string().refine((a) => isIPv4(a) || isIPv6(a), { message: 'not an IP address' }))
+          .default([]),
       })
       .prefault({}),
+    monitor: monitorSection,
   })
   .strict()
   .refine((c) => c.acme.directory_url === '' || c.tls.cert === undefined, {

@@ -337,4 +337,26 @@ export const LIMITS = {
      *  at start; the whole tree is `arcline fix-permissions`'s job. */
     maxOwnershipCheckEntries: 10_000,
   },
+  check: {
+    /** `arcline check`: one DNS query (node:dns timeout; it tries twice). */
+    dnsTimeoutMs: 5000,
+    /** One TLS probe of a listener (connect, greeting, STARTTLS, handshake) or policy fetch. */
+    probeTimeoutMs: 10_000,
+    /** Bytes read from a listener's greeting and replies, and of a served MTA-STS policy. */
+    maxReplyBytes: 64 * 1024,
+    /** DNSBL look-ups of one address in one zone (A and TXT together). */
+    dnsblTimeoutMs: 5000,
+    /** Domains checked at once by `arcline check` without arguments. */
+    concurrentDomains: 8,
+  },
+  monitor: {
+    /** [monitor] interval: DNSBLs update listings within minutes, delistings take hours. */
+    defaultIntervalMs: 60 * 60_000,
+    /** The first round runs this long after start, or after the interval when shorter. */
+    firstRunDelayMs: 30_000,
+    /** Each wait is the interval plus or minus this fraction, so servers do not ask together. */
+    jitter: 0.1,
+    /** Listings remembered in {state}/blocklist.json (addresses x zones). */
+    maxRemembered: 10_000,
+  },
 } as const;

@@ -288,3 +288,11 @@ export const accessRefused = new Counter({
 for (const service of ['smtp', 'submission', 'imap', 'http']) {
   for (const reason of ['deny', 'banned']) accessRefused.inc({ service, reason }, 0);
 }
+/** 1 while the blocklist monitor (defense/blocklist-monitor.ts) finds one of our outbound
+ *  addresses listed in a zone of [monitor] dnsbl, 0 once checked and not listed. */
+export const blocklistListed = new Gauge({
+  name: 'arcline_blocklist_listed',
+  help: 'Whether our outbound address is listed on a DNS blocklist (1) or not (0), per zone and address',
+  labelNames: ['zone', 'address'] as const,
+  registers: [registry],
+});

@@ -108,6 +108,60 @@ interface CacheEntry {
   readonly expires: number;
 }
 
+/** One zone's answer for one address: listed (with its codes and reason), clear (NXDOMAIN,
+ *  NODATA, or only non-listing answers), or the look-up failed (the caller decides: the SMTP
+ *  stage fails open, the blocklist monitor keeps what it knew). */
+export type DnsblAnswer =
+  | { readonly kind: 'listed'; readonly listing: DnsblListing; readonly ttlMs: number }
+  | { readonly kind: 'clear'; readonly ttlMs: number }
+  | { readonly kind: 'error'; readonly error: string };
+
+/** Asks `zone` about `ip` now (no cache): A, then TXT for the reason, within timeoutMs.
+ *  Never rejects. Also used by `arcline check` and the blocklist monitor. */
+export function queryDnsbl(resolver: DnsblResolver, ip: string, zone: string, timeoutMs: number): Promise<DnsblAnswer> {
+  const z = normalizeZone(zone);
+  const name = dnsblQueryName(ip, z);
+  if (name === null) return Promise.resolve({ kind: 'error', error: `not an IP address: ${ip}` });
+  return queryDnsblName(resolver, name, z, timeoutMs);
+}
+
+async function queryDnsblName(
+  resolver: DnsblResolver,
+  name: string,
+  zone: string,
+  timeoutMs: number,
+): Promise<DnsblAnswer> {
+  const deadline = performance.now() + timeoutMs;
+  let answers: { address: string; ttl: number }[];
+  try {
+    answers = await withTimeout(resolver.resolve4(name, { ttl: true }), timeoutMs);
+  } catch (err) {
+    if (isNoRecord(err)) return { kind: 'clear', ttlMs: NOT_LISTED_TTL_MS };
+    return { kind: 'error', error: (err as NodeJS.ErrnoException)?.code ?? String(err) };
+  }
+  const ttlMs =
+    answers.length === 0
+      ? NOT_LISTED_TTL_MS
+      : Math.min(MAX_TTL_MS, Math.max(MIN_TTL_MS, Math.min(...answers.map((a) => a.ttl * 1000))));
+  // Error codes (127.255.255.x) and answers outside 127/8 are ignored: not listed.
+  const codes = answers.map((a) => a.address).filter(isListingCode);
+  if (codes.length === 0) return { kind: 'clear', ttlMs };
+  const reason = await dnsblReason(resolver, name, deadline - performance.now());
+  return { kind: 'listed', listing: { zone, codes, reason }, ttlMs };
+}
+
+/** RFC 5782 §2.1: the TXT record of the same name; the strings of the first one, joined. */
+async function dnsblReason(resolver: DnsblResolver, name: string, budgetMs: number): Promise<string | null> {
+  if (budgetMs <= 0) return null;
+  try {
+    const records = await withTimeout(resolver.resolveTxt(name), budgetMs);
+    const first = records[0];
+    return first ? sanitizeReason(first.join('')) : null;
+  } catch {
+    return null;
+  }
+}
+
 export class Dnsbl {
   readonly #zones: readonly string[];
   readonly #resolver: DnsblResolver;
@@ -155,39 +209,12 @@ export class Dnsbl {
 
   /** Never rejects. */
   async #lookup(key: string, name: string, zone: string): Promise<DnsblListing | null> {
-    const deadline = performance.now() + this.#timeoutMs;
-    let answers: { address: string; ttl: number }[];
-    try {
-      answers = await withTimeout(this.#resolver.resolve4(name, { ttl: true }), this.#timeoutMs);
-    } catch (err) {
-      if (isNoRecord(err)) this.#remember(key, null, NOT_LISTED_TTL_MS);
-      return null; // SERVFAIL, REFUSED, timeouts...: not listed, and asked again next time
-    }
-    const ttlMs =
-      answers.length === 0
-        ? NOT_LISTED_TTL_MS
-        : Math.min(MAX_TTL_MS, Math.max(MIN_TTL_MS, Math.min(...answers.map((a) => a.ttl * 1000))));
-    // Error codes (127.255.255.x) and answers outside 127/8 are ignored: not listed.
-    const codes = answers.map((a) => a.address).filter(isListingCode);
-    if (codes.length === 0) {
-      this.#remember(key, null, ttlMs);
-      return null;
-    }
-    const listing: DnsblListing = { zone, codes, reason: await this.#reason(name, deadline - performance.now()) };
-    this.#remember(key, listing, ttlMs);
+    const a = await queryDnsblName(this.#resolver, name, zone, this.#timeoutMs);
+    // SERVFAIL, REFUSED, timeouts...: not listed, and asked again next time.
+    if (a.kind === 'error') return null;
+    const listing = a.kind === 'listed' ? a.listing : null;
+    this.#remember(key, listing, a.ttlMs);
     return listing;
-  }
-
-  /** RFC 5782 §2.1: the TXT record of the same name; the strings of the first one, joined. */
-  async #reason(name: string, budgetMs: number): Promise<string | null> {
-    if (budgetMs <= 0) return null;
-    try {
-      const records = await withTimeout(this.#resolver.resolveTxt(name), budgetMs);
-      const first = records[0];
-      return first ? sanitizeReason(first.join('')) : null;
-    } catch {
-      return null;
-    }
   }
 
   #remember(key: string, listing: DnsblListing | null, ttlMs: number): void {

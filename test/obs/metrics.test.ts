@@ -156,9 +156,15 @@ describe('metrics and access logs', () => {
     // Every family has a sample; promtool's checks pass.
     const families = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1] as string);
     // Not here: Node's libuv requests in flight (none at the moment of the scrape), the log
-    // shipping drops, which exist with [log] syslog only (test/obs/syslog.test.ts), and the
-    // milter results, with [[milter]] only (test/filter/milter-replies.test.ts).
-    const elsewhere = ['arcline_nodejs_active_requests', 'arcline_log_dropped_total', 'arcline_milter_results_total'];
+    // shipping drops, which exist with [log] syslog only (test/obs/syslog.test.ts), the milter
+    // results, with [[milter]] only (test/filter/milter-replies.test.ts), and the blocklist
+    // gauge, with [monitor] dnsbl only (test/defense/blocklist-monitor.test.ts).
+    const elsewhere = [
+      'arcline_nodejs_active_requests',
+      'arcline_log_dropped_total',
+      'arcline_milter_results_total',
+      'arcline_blocklist_listed',
+    ];
     const empty = families.filter(
       (f) => !elsewhere.includes(f) && !new RegExp(`^${f}(_bucket|_sum|_count)?[{ ]`, 'm').test(text),
     );
