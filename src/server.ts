@@ -24,6 +24,8 @@ import { closeLogShipping, createLogger, type Logger, logSink } from './core/log
 import { queueRecipients, queueRecipientsByState, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
+import { createGreylister, verifiedReverse } from './defense/greylist.ts';
+import { RateLimits } from './defense/rate-limits.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
 import type { Directory } from './directory/types.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
@@ -142,7 +144,12 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       hostname: config.hostname,
       log: log.child({ service: 'queue' }),
     });
+    // Rate limits (docs/spam.md): one count for the whole server; the SMTP threads ask it.
+    const trusted = new Networks(config.hygiene.trusted_networks);
+    const rateLimits = new RateLimits(config.rate_limits, { exempt: (ip) => trusted.has(ip) });
+    const connectionRate = config.rate_limits.enabled ? (ip: string) => rateLimits.connection(ip) : undefined;
     const runner = new QueueRunner({
+      rateLimits,
       config,
       store: ctx.queue,
       resolver: dnsResolver,
@@ -163,10 +170,25 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     });
     let smtp: AddressInfo[];
     if (pool) {
-      await pool.start({ store: ctx.store, dispatcher, tls });
+      await pool.start({ store: ctx.store, dispatcher, tls, ...(connectionRate ? { connectionRate } : {}) });
       smtp = poolBound ?? [];
     } else {
-      const inbound = new SmtpService({ ...smtpDeps, role: 'inbound', log: smtpLog, hygiene });
+      const greylister = config.greylist.enabled
+        ? createGreylister(config, {
+            log: smtpLog,
+            trusted: (ip) => hygiene.isTrusted(ip),
+            verifiedName: verifiedReverse(dnsResolver),
+          })
+        : null;
+      if (greylister) services.push({ close: async () => greylister.close() });
+      const inbound = new SmtpService({
+        ...smtpDeps,
+        role: 'inbound',
+        log: smtpLog,
+        hygiene,
+        ...(greylister ? { greylister } : {}),
+        ...(connectionRate ? { connectionRate } : {}),
+      });
       services.push(inbound);
       smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
     }
@@ -177,6 +199,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       role: 'submission',
       log: log.child({ service: 'submission' }),
       authenticator,
+      ...(connectionRate ? { connectionRate } : {}),
+      userRate: rateLimits,
       ...(config.dkim.sign ? { signer: new DkimSigner(ctx.dkim, log.child({ service: 'submission' })) } : {}),
     });
     services.push(submissionService);
@@ -192,6 +216,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       tls,
       log: log.child({ service: 'imap' }),
       authenticator,
+      ...(connectionRate ? { connectionRate } : {}),
     });
     services.push(imapServer);
     const imap = await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], () =>

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { parseSize } from '../core/size.ts';
 import { parseDuration } from './duration.ts';
+import { greylistSection } from './greylist.ts';
+import { rateLimitsSection } from './rate-limits.ts';
 
 /** A string or number read by `parse` (sizes, durations); the error says what is expected. */
 function parsedWith(parse: (v: string | number) => number | null, what: string, examples: string) {
@@ -339,6 +341,8 @@ export const configSchema = z
         domains: z.record(z.string(), z.strictObject(hygieneActionOverrides)).default({}),
       })
       .prefault({}),
+    greylist: greylistSection,
+    rate_limits: rateLimitsSection,
     metrics: z
       .strictObject({
         /** Prometheus endpoint (GET /metrics), e.g. ["127.0.0.1:9425"]; [] (the default) is off. */

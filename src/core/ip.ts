@@ -56,3 +56,33 @@ export function peerAddress(raw: string | undefined): string {
 export function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1';
 }
+
+/** The network of `ip` as a key: IPv4 (and IPv4-mapped IPv6) cut to `v4Prefix` bits, IPv6 to
+ *  `v6Prefix` bits, written "a.b.c.d/n" or "32 hex digits/n" with the host bits zeroed; the
+ *  address itself when it is not one. Greylisting (IPv4 /24, IPv6 /64, as postgrey's
+ *  --lookup-by-subnet) and the rate limits (three prefix lengths) key on it. */
+export function networkKey(ip: string, v4Prefix: number, v6Prefix: number): string {
+  let v4: string | null = isIPv4(ip) ? ip : null;
+  let hex: string | null = null;
+  if (v4 === null) {
+    hex = ipv6Nibbles(ip);
+    if (hex === null) return ip;
+    v4 = mappedIPv4(hex);
+  }
+  if (v4 !== null) {
+    const parts = v4.split('.').map(Number);
+    const n = (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) >>> 0;
+    const p = Math.max(0, Math.min(32, v4Prefix));
+    const masked = p === 0 ? 0 : (n & (~0 << (32 - p))) >>> 0;
+    return `${masked >>> 24}.${(masked >>> 16) & 255}.${(masked >>> 8) & 255}.${masked & 255}/${p}`;
+  }
+  const h = hex as string;
+  const p = Math.max(0, Math.min(128, v6Prefix));
+  const full = p >> 2;
+  let out = h.slice(0, full);
+  if (p & 3 && full < 32) {
+    const nibble = Number.parseInt(h[full] as string, 16) & (0xf << (4 - (p & 3)));
+    out += nibble.toString(16);
+  }
+  return `${out.padEnd(32, '0')}/${p}`;
+}

@@ -273,6 +273,39 @@ export const LIMITS = {
     pollMaxMs: 10_000,
     pollAttempts: 12,
   },
+  defense: {
+    /** Greylisting (docs/spam.md): postgrey's defaults, but max age 35 days (postgrey: 35 in
+     *  its later versions) and the client network as the key's first part. */
+    greylistDefaultDelayMs: 300_000,
+    greylistDefaultRetryWindowMs: 2 * 86_400_000,
+    greylistDefaultMaxAgeMs: 35 * 86_400_000,
+    greylistDefaultAutoAllowAfter: 5,
+    /** A client network's passes count at most once per this, so one message to many
+     *  recipients is one pass towards auto_allow_after. */
+    greylistPassIntervalMs: 60_000,
+    /** Expired rows are deleted this often (and once at start). */
+    greylistSweepIntervalMs: 3_600_000,
+    /** The operator's allowlist file is looked at (mtime) at most this often. */
+    greylistAllowlistCheckMs: 5_000,
+    /** Bounds of an allowlist file: bytes, entries, length of one regular expression. */
+    greylistAllowlistMaxBytes: 1024 * 1024,
+    greylistAllowlistMaxEntries: 20_000,
+    greylistAllowlistMaxPattern: 200,
+    /** Longest sender or recipient kept in a greylist key (RFC 5321 §4.5.3.1.3: 256). */
+    greylistMaxAddress: 320,
+    /** Rate limits (docs/spam.md): connections per minute per client network at three prefix
+     *  lengths, as mox (/32, /26, /21: 300, 900, 2700), IPv6 at /64, /56, /48. */
+    defaultConnectionsPerMinute: [300, 900, 2700] as readonly number[],
+    defaultIpv4Prefixes: [32, 26, 21] as readonly number[],
+    defaultIpv6Prefixes: [64, 56, 48] as readonly number[],
+    /** Per authenticated user (submission). A leaked password sends at most this much. */
+    defaultMessagesPerHour: 500,
+    defaultMessagesPerDay: 2000,
+    defaultRecipientsPerHour: 2000,
+    defaultRecipientsPerDay: 10_000,
+    /** Outbound deliveries per destination domain per minute. */
+    defaultOutboundPerDomainPerMinute: 600,
+  },
   lifecycle: {
     defaultShutdownGraceMs: 15_000,
     /** Entries of the state directory and of the Maildir root (domains) whose owner is checked

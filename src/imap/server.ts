@@ -34,14 +34,18 @@ export interface ImapDeps {
   readonly log: Logger;
   /** The login path shared with submission, so failed logins count alike on both. */
   readonly authenticator: Authenticator;
+  /** Connection rate per client network (defense/rate-limits.ts): the limit a new connection
+   *  is over, or null. */
+  readonly connectionRate?: (ip: string) => Promise<string | null>;
 }
 
 /** The error listener of sockets whose errors need no action ('close' follows). */
 function ignore(): void {}
 
-const REFUSED: Record<Refusal, string> = {
+const REFUSED: Record<Refusal | 'rate', string> = {
   'per-ip': 'Too many connections from your address',
   total: 'Too many connections, try again later',
+  rate: 'Too many connections from your network, try again later',
 };
 
 export class ImapServer {
@@ -114,6 +118,24 @@ export class ImapServer {
       this.#refuse(raw, socket, implicit, ip, refusal);
       return;
     }
+    const rate = this.#deps.connectionRate;
+    if (rate) {
+      // Asked while the socket waits (paused; the TLS handshake waits for it too).
+      rate(ip).then(
+        (limit) => this.#admitted(raw, socket, implicit, ip, limit === null ? null : 'rate'),
+        () => this.#admitted(raw, socket, implicit, ip, null),
+      );
+      return;
+    }
+    this.#admitted(raw, socket, implicit, ip, null);
+  }
+
+  #admitted(raw: net.Socket, socket: net.Socket, implicit: boolean, ip: string, refusal: 'rate' | null): void {
+    if (raw.destroyed) return;
+    if (refusal !== null) {
+      this.#refuse(raw, socket, implicit, ip, refusal);
+      return;
+    }
     const loginBy = Date.now() + this.#deps.config.imap.login_timeout;
     if (!implicit) {
       this.#begin(socket, raw, false, loginBy);
@@ -147,7 +169,7 @@ export class ImapServer {
 
   /** BYE (once TLS is up on the TLS port), then closed after a short linger whatever the
    *  client does; what it sends meanwhile is read and dropped, up to a bound. */
-  #refuse(raw: net.Socket, socket: net.Socket, implicit: boolean, ip: string, refusal: Refusal): void {
+  #refuse(raw: net.Socket, socket: net.Socket, implicit: boolean, ip: string, refusal: Refusal | 'rate'): void {
     this.#deps.log.info({ ip, reason: refusal }, 'imap connection refused');
     if (this.#lingering >= LIMITS.imap.maxLingering) {
       raw.destroy();

@@ -4,6 +4,8 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
 import type { ConnectionSlots, ErrorMemory } from '../core/connection-limits.ts';
 import type { AccountId } from '../core/ids.ts';
+import type { RateLimitName } from '../defense/rate-limits.ts';
+import type { Greylister } from '../defense/types.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { Hygiene } from '../hygiene/pipeline.ts';
@@ -36,6 +38,16 @@ export interface SmtpDeps {
   readonly slots?: ConnectionSlots;
   /** Clients slowed for errors, shared with other workers; the service remembers its own when absent. */
   readonly errorMemory?: ErrorMemory;
+  /** Greylisting at RCPT (port 25 only; defense/greylist.ts). */
+  readonly greylister?: Greylister;
+  /** Connection rate at accept (defense/rate-limits.ts; in a thread, asked of the main thread):
+   *  the limit a new connection from `ip` is over, or null. */
+  readonly connectionRate?: (ip: string) => Promise<string | null>;
+  /** Messages and recipients per authenticated user (submission). */
+  readonly userRate?: {
+    message(user: string, ip: string): Promise<RateLimitName | null>;
+    recipient(user: string, ip: string): Promise<RateLimitName | null>;
+  };
 }
 
 /** What the policy (service.ts, accept/) knows of a session: plain data of our connection. */

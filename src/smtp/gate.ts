@@ -64,6 +64,8 @@ export interface GateOptions {
   readonly errorDelay: number;
   /** Remember addresses slowed for errors across their sessions (port 25). */
   readonly rememberErrors: boolean;
+  /** Connection rate (defense/rate-limits.ts): the limit a new connection is over, or null. */
+  readonly rate?: (ip: string) => Promise<string | null>;
 }
 
 export type Deadline = 'command' | 'data' | 'handshake' | 'login' | 'session';
@@ -264,6 +266,39 @@ export class ConnectionGate {
     const c = new Client(ip);
     this.#clients.set(c.id, c);
     socket.once('close', () => this.forget(c));
+    const rate = this.#o.rate;
+    if (!rate) {
+      this.#start(socket, c, secure, onConnection, context);
+      return;
+    }
+    // The connection rate per client network (docs/spam.md "Rate limits"): counted while the
+    // socket waits, paused (nothing is read before the greeting anyway).
+    rate(ip).then(
+      (limit) => {
+        if (socket.destroyed) return;
+        if (limit === null) {
+          this.#start(socket, c, secure, onConnection, context);
+          return;
+        }
+        this.#o.log.warn({ ip, limit }, 'too many connections from client network');
+        this.release(c);
+        this.#refuse(socket, secure, REPLIES.connectionRate());
+      },
+      (err: unknown) => {
+        // A failed check never refuses a client.
+        this.#o.log.error({ ip, err: String(err) }, 'connection rate check failed');
+        if (!socket.destroyed) this.#start(socket, c, secure, onConnection, context);
+      },
+    );
+  }
+
+  #start(
+    socket: net.Socket,
+    c: Client,
+    secure: boolean,
+    onConnection: OnConnection,
+    context: () => tls.SecureContext,
+  ): void {
     if (!secure) {
       onConnection(socket, c, false);
       return;

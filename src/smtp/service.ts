@@ -34,9 +34,11 @@ import { LIMITS } from '../core/limits.ts';
 import { type ListenOptions, listenOn } from '../core/listen.ts';
 import { countTls } from '../core/metrics.ts';
 import { refusalReply } from './accept/decision.ts';
+import { greylistDecision } from './accept/greylist.ts';
 import { senderOwnership, senderSyntax } from './accept/mail.ts';
 import { AcceptPipeline } from './accept/pipeline.ts';
 import { overQuota } from './accept/quota.ts';
+import { rateDecision } from './accept/rate.ts';
 import {
   addRecipient,
   postmasterCandidates,
@@ -84,6 +86,7 @@ export class SmtpService implements SessionPolicy {
       hardErrorLimit: smtp.hard_error_limit,
       errorDelay: smtp.error_delay,
       rememberErrors: !this.#submission,
+      ...(deps.connectionRate ? { rate: deps.connectionRate } : {}),
     });
     this.#pipeline = new AcceptPipeline(deps);
     const pair = deps.tls.current;
@@ -244,6 +247,11 @@ export class SmtpService implements SessionPolicy {
       principal !== null && d.sender !== null && (await this.#deps.directory.maySendAs(principal, d.sender));
     const o = senderOwnership(principal, d.sender, owned, address);
     if (o.kind === 'refuse') throw refusalReply(state.log, o);
+    const rate = this.#deps.userRate;
+    if (rate && principal) {
+      const r = rateDecision(await rate.message(principal.accountId, session.remoteAddress), 'message', principal.accountId);
+      if (r.kind === 'refuse') throw refusalReply(state.log, r);
+    }
   }
 
   /** RCPT: the rcpt stage (accept/rcpt.ts) around its lookups: the postmaster domain, the
@@ -265,7 +273,25 @@ export class SmtpService implements SessionPolicy {
       const q = recipientQuota(await overQuota(this.#deps, r.accounts, 0), key);
       if (q.kind === 'refuse') throw refusalReply(state.log, q);
     }
+    await this.#limits(session, state, key);
     addRecipient(txn, key, r);
+  }
+
+  /** RCPT of a deliverable recipient: greylisting on port 25, the user's recipient rate on
+   *  submission. */
+  async #limits(session: SmtpSession, state: ConnState, recipient: string): Promise<void> {
+    const { greylister, userRate } = this.#deps;
+    if (!this.#submission && greylister) {
+      const sender = session.mailFrom ?? '';
+      const ip = session.remoteAddress;
+      const g = greylistDecision(await greylister.check({ ip, sender, recipient }), ip, sender, recipient);
+      if (g.kind === 'refuse') throw refusalReply(state.log, g);
+    }
+    if (this.#submission && userRate && state.principal) {
+      const user = state.principal.accountId;
+      const r = rateDecision(await userRate.recipient(user, session.remoteAddress), 'recipient', user);
+      if (r.kind === 'refuse') throw refusalReply(state.log, r);
+    }
   }
 
   data(s: SmtpSession, message: MessageStream): Promise<string | SmtpReplyError> {

@@ -16,6 +16,7 @@ import { errorMessage } from '../../core/errors.ts';
 import { closePrebound, prebind } from '../../core/listen.ts';
 import { registry } from '../../core/metrics.ts';
 import { SharedSlots } from '../../core/shared-slots.ts';
+import { createGreylister, verifiedReverse } from '../../defense/greylist.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
 import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
@@ -83,6 +84,7 @@ let service: SmtpService | null = null;
 let tls: ThreadTls | null = null;
 let closeDirectory = () => {};
 let closeStore = async () => {};
+let greylister: ReturnType<typeof createGreylister> | null = null;
 
 async function bind(): Promise<void> {
   const bound = [];
@@ -108,6 +110,7 @@ async function start(pair: TlsPair): Promise<void> {
     log: log.child({ component: 'store' }),
   });
   const store = new ThreadStore(rpc, maildir, post);
+  const hygiene = new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log });
   closeStore = () => store.close();
   service = new SmtpService({
     role: 'inbound',
@@ -120,11 +123,23 @@ async function start(pair: TlsPair): Promise<void> {
     resolver: config.smtp.reverse_lookup
       ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
       : null,
-    hygiene: new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log }),
+    hygiene,
+    // Each thread its own connection to {state}/greylist.db (WAL; one short transaction a check).
+    ...(config.greylist.enabled ? { greylister: (greylister = inboundGreylister(hygiene)) } : {}),
+    // The connection rate is counted once, in the main thread.
+    ...(config.rate_limits.enabled ? { connectionRate: (ip: string) => rpc.call<string | null>({ op: 'rate', ip }) } : {}),
     ...sharedClients(),
   });
   await service.listen(init.addresses, false, { reusePort: true });
   post({ t: 'listening' });
+}
+
+function inboundGreylister(hygiene: Hygiene) {
+  return createGreylister(config, {
+    log,
+    trusted: (ip) => hygiene.isTrusted(ip),
+    verifiedName: verifiedReverse(createPromiseResolver(config.dns.servers)),
+  });
 }
 
 /** Connection counts and slowed clients, the same table in every thread. */
@@ -139,6 +154,7 @@ async function close(): Promise<void> {
   // thread alive until the host gives up on it.
   await closePrebound();
   await closeStore();
+  greylister?.close();
   closeDirectory();
   flushLogs();
   post({ t: 'closed' });
