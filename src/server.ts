@@ -24,9 +24,9 @@ import { closeLogShipping, createLogger, type Logger, logSink } from './core/log
 import { queueRecipients, queueRecipientsByState, queueSize } from './core/metrics.ts';
 import { currentAccount, dropPrivileges } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
-import { createGreylister, verifiedReverse } from './defense/greylist.ts';
-import { RateLimits } from './defense/rate-limits.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
+import { createGreylister, verifiedReverse } from './defense/greylist.ts';
+import { networkLimits, RateLimits } from './defense/rate-limits.ts';
 import type { Directory } from './directory/types.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { Networks } from './hygiene/networks.ts';
@@ -89,7 +89,11 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
           config,
           log: smtpLog,
           logSink: logSink(log),
-          slots: SharedSlots.create(config.smtp.max_connections_per_ip, config.smtp.max_connections),
+          slots: SharedSlots.create(
+            config.smtp.max_connections_per_ip,
+            config.smtp.max_connections,
+            networkLimits(config.rate_limits),
+          ),
         })
       : null;
   let poolBound: AddressInfo[] | null = null;

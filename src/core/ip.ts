@@ -58,7 +58,8 @@ export function isLoopback(address: string): boolean {
 }
 
 /** The network of `ip` as a key: IPv4 (and IPv4-mapped IPv6) cut to `v4Prefix` bits, IPv6 to
- *  `v6Prefix` bits, written "a.b.c.d/n" or "32 hex digits/n" with the host bits zeroed; the
+ *  `v6Prefix` bits, written "a.b.c.d/n" (host bits zeroed) or "<the prefix's hex digits>/n"
+ *  (at most 36 characters; a /48 is 15), the
  *  address itself when it is not one. Greylisting (IPv4 /24, IPv6 /64, as postgrey's
  *  --lookup-by-subnet) and the rate limits (three prefix lengths) key on it. */
 export function networkKey(ip: string, v4Prefix: number, v6Prefix: number): string {
@@ -84,5 +85,5 @@ export function networkKey(ip: string, v4Prefix: number, v6Prefix: number): stri
     const nibble = Number.parseInt(h[full] as string, 16) & (0xf << (4 - (p & 3)));
     out += nibble.toString(16);
   }
-  return `${out.padEnd(32, '0')}/${p}`;
+  return `${out}/${p}`;
 }

@@ -298,6 +298,9 @@ export const LIMITS = {
     defaultConnectionsPerMinute: [300, 900, 2700] as readonly number[],
     defaultIpv4Prefixes: [32, 26, 21] as readonly number[],
     defaultIpv6Prefixes: [64, 56, 48] as readonly number[],
+    /** Simultaneous connections from the second and third network ([rate_limits]
+     *  concurrent_per_network); the first is each service's max_connections_per_ip. */
+    defaultConcurrentPerNetwork: [100, 300] as readonly number[],
     /** Per authenticated user (submission). A leaked password sends at most this much. */
     defaultMessagesPerHour: 500,
     defaultMessagesPerDay: 2000,

@@ -232,8 +232,8 @@ export function watchTls(service: string, t: import('node:tls').TLSSocket): void
 }
 
 /** limit: connections_1 | connections_2 | connections_3 (the three prefix lengths of
- *  [rate_limits], narrowest first) | messages_hour | messages_day | recipients_hour |
- *  recipients_day | outbound_domain. */
+ *  [rate_limits], narrowest first) | concurrent_network | messages_hour | messages_day |
+ *  recipients_hour | recipients_day | outbound_domain. */
 export const rateLimited = new Counter({
   name: 'arcline_rate_limited_total',
   help: 'Connections, messages, recipients and deliveries held back by a rate limit, by limit',

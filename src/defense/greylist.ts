@@ -91,14 +91,7 @@ export interface GreylistOptions {
 }
 
 type Statements = Record<
-  | 'triplet'
-  | 'upsert'
-  | 'client'
-  | 'clientSeen'
-  | 'clientPass'
-  | 'sweepTriplets'
-  | 'sweepClients'
-  | 'list',
+  'triplet' | 'upsert' | 'client' | 'clientSeen' | 'clientPass' | 'sweepTriplets' | 'sweepClients' | 'list',
   StatementSync
 >;
 
@@ -155,9 +148,7 @@ export class SqliteGreylister implements Greylister {
       ),
       sweepTriplets: db.prepare('DELETE FROM triplet WHERE last < ? OR (passed = 0 AND first < ?)'),
       sweepClients: db.prepare('DELETE FROM client WHERE last < ?'),
-      list: db.prepare(
-        'SELECT net, sender, recipient, first, last, passed FROM triplet ORDER BY last DESC LIMIT ?',
-      ),
+      list: db.prepare('SELECT net, sender, recipient, first, last, passed FROM triplet ORDER BY last DESC LIMIT ?'),
     };
     this.sweep();
     this.#sweeper = setInterval(() => this.sweep(), D.greylistSweepIntervalMs).unref();

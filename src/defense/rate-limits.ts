@@ -14,6 +14,7 @@
 
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
+import type { NetworkLimit } from '../core/connection-limits.ts';
 import { networkKey } from '../core/ip.ts';
 import { rateLimited } from '../core/metrics.ts';
 
@@ -37,8 +38,9 @@ const NAMES: readonly RateLimitName[] = [
   'recipients_day',
   'outbound_domain',
 ];
-// Every label exists from the start (0), so rate() works before the first refusal.
-for (const limit of NAMES) rateLimited.inc({ limit }, 0);
+// Every label exists from the start (0), so rate() works before the first refusal;
+// concurrent_network is counted by the connection counters' refusals (smtp/gate.ts, imap/server.ts).
+for (const limit of [...NAMES, 'concurrent_network']) rateLimited.inc({ limit }, 0);
 
 const HOUR = 3600;
 const DAY = 86_400;
@@ -134,4 +136,17 @@ export class RateLimits {
     const over = await consumeAll([this.#outbound], () => destination.toLowerCase());
     return over ? Math.max(1, over.msBeforeNext) : 0;
   }
+}
+
+/** The concurrency limits of the wider client networks ([rate_limits] concurrent_per_network at
+ *  the second and third prefix lengths), for the connection counters (core/connection-limits.ts). */
+export function networkLimits(cfg: Config['rate_limits']): NetworkLimit[] {
+  if (!cfg.enabled) return [];
+  return [1, 2]
+    .map((i) => ({
+      v4: cfg.ipv4_prefixes[i] ?? 32,
+      v6: cfg.ipv6_prefixes[i] ?? 64,
+      max: cfg.concurrent_per_network[i - 1] ?? 0,
+    }))
+    .filter((l) => l.max > 0);
 }

@@ -20,7 +20,8 @@ import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
-import { watchTls } from '../core/metrics.ts';
+import { rateLimited, watchTls } from '../core/metrics.ts';
+import { networkLimits } from '../defense/rate-limits.ts';
 import type { Directory } from '../directory/types.ts';
 import type { MessageStore } from '../store/mailboxes.ts';
 import type { TlsManager } from '../tls/certs.ts';
@@ -44,6 +45,7 @@ function ignore(): void {}
 
 const REFUSED: Record<Refusal | 'rate', string> = {
   'per-ip': 'Too many connections from your address',
+  'per-network': 'Too many connections from your network, try again later',
   total: 'Too many connections, try again later',
   rate: 'Too many connections from your network, try again later',
 };
@@ -63,7 +65,11 @@ export class ImapServer {
 
   constructor(deps: ImapDeps) {
     this.#deps = deps;
-    this.#counter = new ConnectionCounter(deps.config.imap.max_connections_per_ip, deps.config.imap.max_connections);
+    this.#counter = new ConnectionCounter(
+      deps.config.imap.max_connections_per_ip,
+      deps.config.imap.max_connections,
+      networkLimits(deps.config.rate_limits),
+    );
     this.#context = tls.createSecureContext(deps.tls.current);
     deps.tls.onChange((p) => {
       this.#context = tls.createSecureContext(p);
@@ -171,6 +177,7 @@ export class ImapServer {
    *  client does; what it sends meanwhile is read and dropped, up to a bound. */
   #refuse(raw: net.Socket, socket: net.Socket, implicit: boolean, ip: string, refusal: Refusal | 'rate'): void {
     this.#deps.log.info({ ip, reason: refusal }, 'imap connection refused');
+    if (refusal === 'per-network') rateLimited.inc({ limit: 'concurrent_network' });
     if (this.#lingering >= LIMITS.imap.maxLingering) {
       raw.destroy();
       return;

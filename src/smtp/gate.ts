@@ -36,11 +36,13 @@ import {
   type ConnectionSlots,
   type ErrorMemory,
   LocalErrorMemory,
+  type NetworkLimit,
 } from '../core/connection-limits.ts';
 import { newId } from '../core/ids.ts';
 import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
+import { rateLimited } from '../core/metrics.ts';
 import { REPLIES, type SmtpReplyError } from './replies.ts';
 
 export interface GateOptions {
@@ -49,6 +51,8 @@ export interface GateOptions {
   readonly tlsFailed?: () => void;
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
+  /** Limits of wider client networks (used when the gate counts its own connections). */
+  readonly networks?: readonly NetworkLimit[];
   /** Shared connection slots (several workers); a counter of our own when absent. */
   readonly slots?: ConnectionSlots | undefined;
   /** Shared memory of slowed clients (several workers); a map of our own when absent. */
@@ -146,7 +150,7 @@ export class ConnectionGate {
 
   constructor(o: GateOptions) {
     this.#o = o;
-    this.#slots = o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections);
+    this.#slots = o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections, o.networks);
     this.#memory = o.errorMemory ?? new LocalErrorMemory(LIMITS.smtp.errorMemoryEntries);
   }
 
@@ -254,6 +258,12 @@ export class ConnectionGate {
       // connection may have just ended (its FIN or QUIT is in the same batch of events).
       if (first) {
         setImmediate(() => this.#admit(socket, secure, onConnection, context, false));
+        return;
+      }
+      if (refusal === 'per-network') {
+        this.#o.log.warn({ ip }, 'too many connections from client network');
+        rateLimited.inc({ limit: 'concurrent_network' });
+        this.#refuse(socket, secure, REPLIES.connectionRate());
         return;
       }
       this.#o.log.warn(

@@ -33,8 +33,9 @@ import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import { type ListenOptions, listenOn } from '../core/listen.ts';
 import { countTls } from '../core/metrics.ts';
+import { networkLimits } from '../defense/rate-limits.ts';
 import { refusalReply } from './accept/decision.ts';
-import { greylistDecision } from './accept/greylist.ts';
+import { greylistable, greylistDecision } from './accept/greylist.ts';
 import { senderOwnership, senderSyntax } from './accept/mail.ts';
 import { AcceptPipeline } from './accept/pipeline.ts';
 import { overQuota } from './accept/quota.ts';
@@ -76,6 +77,7 @@ export class SmtpService implements SessionPolicy {
       tlsFailed: () => countTls(this.#submission ? 'submission' : 'smtp', null),
       maxConnections: smtp.max_connections,
       maxConnectionsPerIp: this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
+      networks: networkLimits(deps.config.rate_limits),
       slots: deps.slots,
       errorMemory: deps.errorMemory,
       timeout: smtp.timeout,
@@ -249,7 +251,11 @@ export class SmtpService implements SessionPolicy {
     if (o.kind === 'refuse') throw refusalReply(state.log, o);
     const rate = this.#deps.userRate;
     if (rate && principal) {
-      const r = rateDecision(await rate.message(principal.accountId, session.remoteAddress), 'message', principal.accountId);
+      const r = rateDecision(
+        await rate.message(principal.accountId, session.remoteAddress),
+        'message',
+        principal.accountId,
+      );
       if (r.kind === 'refuse') throw refusalReply(state.log, r);
     }
   }
@@ -281,7 +287,7 @@ export class SmtpService implements SessionPolicy {
    *  submission. */
   async #limits(session: SmtpSession, state: ConnState, recipient: string): Promise<void> {
     const { greylister, userRate } = this.#deps;
-    if (!this.#submission && greylister) {
+    if (!this.#submission && greylister && greylistable(recipient)) {
       const sender = session.mailFrom ?? '';
       const ip = session.remoteAddress;
       const g = greylistDecision(await greylister.check({ ip, sender, recipient }), ip, sender, recipient);

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { networkKey } from '../../src/core/ip.ts';
-import { GreylistAllowlist, parseAllowlist } from '../../src/defense/greylist-allowlist.ts';
 import { cleanSender, greylistKey, SqliteGreylister } from '../../src/defense/greylist.ts';
+import { GreylistAllowlist, parseAllowlist } from '../../src/defense/greylist-allowlist.ts';
 
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -19,11 +19,11 @@ describe('greylist keys', () => {
   test('client network: IPv4 /24, IPv6 /64, IPv4-mapped as IPv4', () => {
     assert.equal(networkKey('192.0.2.77', 24, 64), '192.0.2.0/24');
     assert.equal(networkKey('::ffff:192.0.2.77', 24, 64), '192.0.2.0/24');
-    assert.equal(networkKey('2001:db8:1:2:3::4', 24, 64), `20010db8000100020000000000000000/64`);
+    assert.equal(networkKey('2001:db8:1:2:3::4', 24, 64), '20010db800010002/64');
     assert.equal(networkKey('2001:db8:1:2::9', 24, 64), networkKey('2001:db8:1:2:ffff::1', 24, 64));
     assert.equal(networkKey('10.1.2.3', 21, 64), '10.1.0.0/21');
-    assert.equal(networkKey('2001:db8:1:ff00::1', 32, 56), `20010db80001ff000000000000000000/56`);
-    assert.equal(networkKey('2001:db8:1:ff80::1', 32, 57), `20010db80001ff800000000000000000/57`);
+    assert.equal(networkKey('2001:db8:1:ff00::1', 32, 56), '20010db80001ff/56');
+    assert.equal(networkKey('2001:db8:1:ff80::1', 32, 57), '20010db80001ff8/57');
   });
 
   test('sender cleanup as postgrey: case, +extension, BATV, VERP numbers', () => {
@@ -121,14 +121,18 @@ describe('greylisting with a controllable clock', () => {
     const h = make();
     for (let i = 0; i < 6; i++) await h.check(t('192.0.2.1', 's@x.example', `r${i}@here.example`));
     now += 5 * MIN;
-    for (let i = 0; i < 6; i++) assert.equal((await h.check(t('192.0.2.1', 's@x.example', `r${i}@here.example`))).kind, 'pass');
+    for (let i = 0; i < 6; i++)
+      assert.equal((await h.check(t('192.0.2.1', 's@x.example', `r${i}@here.example`))).kind, 'pass');
     assert.equal((await h.check(t('192.0.2.1', 'other@x.example', 'q@here.example'))).kind, 'defer');
     g.close();
     h.close();
   });
 
   test('allowlisted host names and addresses are never greylisted; exempt clients neither', async () => {
-    const g = make({ allowlist: 'google.com\n/^mx\\d+\\.example\\.net$/\n192.0.2.0/25\n10.1\n', exempt: (ip) => ip === '203.0.113.99' });
+    const g = make({
+      allowlist: 'google.com\n/^mx\\d+\\.example\\.net$/\n192.0.2.0/25\n10.1\n',
+      exempt: (ip) => ip === '203.0.113.99',
+    });
     assert.equal((await g.check({ ...t(), hostname: 'mail-a1.google.com' })).kind, 'pass');
     assert.equal((await g.check({ ...t(), hostname: 'evilgoogle.com' })).kind, 'defer');
     assert.equal((await g.check({ ...t(), hostname: 'mx12.example.net' })).kind, 'pass');

@@ -82,4 +82,3 @@ describe('rate limits', () => {
     assert.equal(await r.outbound('example.com'), 0);
   });
 });
-

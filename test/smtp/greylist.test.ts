@@ -30,7 +30,7 @@ for (const threads of [0, 2]) {
     let s: TestServer;
     before(async () => {
       const allow = join(tmpdir(), `arcline-greylist-allow-${process.pid}-${threads}.txt`);
-      await writeFile(allow, '# the operator\'s own\n127.0.0.3\n');
+      await writeFile(allow, "# the operator's own\n127.0.0.3\n");
       s = await startTestServer({
         smtp: `threads = ${threads}`,
         submission: true,

@@ -7,6 +7,14 @@ import type { GreylistAnswer } from '../../defense/types.ts';
 import { REPLIES } from '../replies.ts';
 import { CONTINUE, type Decision, refuse } from './decision.ts';
 
+/** postmaster@ and abuse@ are never greylisted (postgrey's whitelist_recipients default): a
+ *  report about a problem must not wait. RFC 5321 §4.5.1: postmaster must be reachable. */
+export function greylistable(recipient: string): boolean {
+  const at = recipient.lastIndexOf('@');
+  const local = (at < 0 ? recipient : recipient.slice(0, at)).toLowerCase();
+  return local !== 'postmaster' && local !== 'abuse';
+}
+
 export function greylistDecision(a: GreylistAnswer, ip: string, sender: string, recipient: string): Decision {
   if (a.kind === 'pass') return CONTINUE;
   return refuse(REPLIES.greylisted(), 'info', 'greylisted', {

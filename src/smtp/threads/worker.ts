@@ -127,7 +127,9 @@ async function start(pair: TlsPair): Promise<void> {
     // Each thread its own connection to {state}/greylist.db (WAL; one short transaction a check).
     ...(config.greylist.enabled ? { greylister: (greylister = inboundGreylister(hygiene)) } : {}),
     // The connection rate is counted once, in the main thread.
-    ...(config.rate_limits.enabled ? { connectionRate: (ip: string) => rpc.call<string | null>({ op: 'rate', ip }) } : {}),
+    ...(config.rate_limits.enabled
+      ? { connectionRate: (ip: string) => rpc.call<string | null>({ op: 'rate', ip }) }
+      : {}),
     ...sharedClients(),
   });
   await service.listen(init.addresses, false, { reusePort: true });
