@@ -172,19 +172,21 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       directory: ctx.directory,
       log: log.child({ service: 'smtp' }),
     });
+    // Greylisting: the database is created (and migrated) here, once, before any inbound thread
+    // opens it, so the threads never race to set it up; this connection also sweeps it.
+    const greylister = config.greylist.enabled
+      ? createGreylister(config, {
+          log: smtpLog,
+          trusted: (ip) => hygiene.isTrusted(ip),
+          verifiedName: verifiedReverse(dnsResolver),
+        }).open()
+      : null;
+    if (greylister) services.push({ close: async () => greylister.close() });
     let smtp: AddressInfo[];
     if (pool) {
       await pool.start({ store: ctx.store, dispatcher, tls, ...(connectionRate ? { connectionRate } : {}) });
       smtp = poolBound ?? [];
     } else {
-      const greylister = config.greylist.enabled
-        ? createGreylister(config, {
-            log: smtpLog,
-            trusted: (ip) => hygiene.isTrusted(ip),
-            verifiedName: verifiedReverse(dnsResolver),
-          })
-        : null;
-      if (greylister) services.push({ close: async () => greylister.close() });
       const inbound = new SmtpService({
         ...smtpDeps,
         role: 'inbound',

@@ -122,6 +122,7 @@ export class SqliteGreylister implements Greylister {
   #db: DatabaseSync | null = null;
   #q: Statements | null = null;
   #sweeper: NodeJS.Timeout | null = null;
+  #closed = false;
 
   constructor(o: GreylistOptions) {
     this.#o = o;
@@ -157,7 +158,7 @@ export class SqliteGreylister implements Greylister {
 
   async check(t: GreylistTriplet, opts?: { readonly force?: boolean }): Promise<GreylistAnswer> {
     const o = this.#o;
-    if (!o.enabled && !opts?.force) return PASS;
+    if ((!o.enabled && !opts?.force) || this.#closed) return PASS;
     if (o.exempt(t.ip)) return PASS;
     const name = t.hostname !== undefined ? t.hostname : ((await o.verifiedName?.(t.ip)) ?? null);
     if (await o.allowlist.allows(t.ip, name)) return PASS;
@@ -233,6 +234,7 @@ export class SqliteGreylister implements Greylister {
   }
 
   close(): void {
+    this.#closed = true;
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = null;
     this.#db?.close();

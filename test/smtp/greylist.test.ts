@@ -8,11 +8,12 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runCli } from '../harness/process.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 import { authenticatedSubmission, envelope, RawSmtp } from '../harness/smtp-client.ts';
 import { PASSWORD, waitUntil } from '../harness/submit.ts';
 
-const DELAY_MS = 300;
+const DELAY_MS = 2000;
 const GREYLISTED = '451 4.7.1 Greylisted, please try again later';
 
 async function rcptReply(port: number, from: string, rcpt: string, localAddress = '127.0.0.1') {
@@ -62,6 +63,20 @@ for (const threads of [0, 2]) {
       assert.equal((await rcptReply(s.port, 't@trusted.example', 'bob@example.test', '127.0.0.2'))?.code, 250);
       assert.equal((await rcptReply(s.port, 'a@allowed.example', 'bob@example.test', '127.0.0.3'))?.code, 250);
     });
+
+    if (threads === 0) {
+      test('arcline greylist list shows the triplets; clear forgets them, so a client is greylisted afresh', async () => {
+        const cli = (sub: string) => runCli(['--config', s.configFile, 'greylist', sub]);
+        const listed = await cli('list');
+        assert.equal(listed.code, 0, listed.stderr);
+        assert.match(listed.stdout, /^NETWORK\s+SENDER\s+RECIPIENT/);
+        assert.match(listed.stdout, /127\.0\.0\.0\/24\s+news@sender\.example\s+bob@example\.test\s+\S+\s+\S+\s+passed/);
+        const cleared = await cli('clear');
+        assert.equal(cleared.code, 0, cleared.stderr);
+        assert.match(cleared.stdout, /^forgot [1-9]\d* greylist entries/);
+        assert.equal((await rcptReply(s.port, 'news@sender.example', 'bob@example.test'))?.code, 451);
+      });
+    }
 
     test('an authenticated (submission) client is never greylisted', async () => {
       const c = await authenticatedSubmission(s.submissionPort, 'alice@example.test', PASSWORD);

@@ -111,6 +111,8 @@ async function start(pair: TlsPair): Promise<void> {
   });
   const store = new ThreadStore(rpc, maildir, post);
   const hygiene = new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log });
+  // Opened now (the main thread made the database before starting us): a problem stops start-up.
+  greylister = config.greylist.enabled ? inboundGreylister(hygiene).open() : null;
   closeStore = () => store.close();
   service = new SmtpService({
     role: 'inbound',
@@ -125,7 +127,7 @@ async function start(pair: TlsPair): Promise<void> {
       : null,
     hygiene,
     // Each thread its own connection to {state}/greylist.db (WAL; one short transaction a check).
-    ...(config.greylist.enabled ? { greylister: (greylister = inboundGreylister(hygiene)) } : {}),
+    ...(greylister ? { greylister } : {}),
     // The connection rate is counted once, in the main thread.
     ...(config.rate_limits.enabled
       ? { connectionRate: (ip: string) => rpc.call<string | null>({ op: 'rate', ip }) }
