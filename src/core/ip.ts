@@ -63,16 +63,16 @@ export function isLoopback(address: string): boolean {
  *  address itself when it is not one. Greylisting (IPv4 /24, IPv6 /64, as postgrey's
  *  --lookup-by-subnet) and the rate limits (three prefix lengths) key on it. */
 export function networkKey(ip: string, v4Prefix: number, v6Prefix: number): string {
-  let v4: string | null = isIPv4(ip) ? ip : null;
+  // Every connection computes a few of these: IPv4 is read without allocating.
+  let n = ipv4Number(ip);
   let hex: string | null = null;
-  if (v4 === null) {
+  if (n < 0) {
     hex = ipv6Nibbles(ip);
     if (hex === null) return ip;
-    v4 = mappedIPv4(hex);
+    const v4 = mappedIPv4(hex);
+    if (v4 !== null) n = ipv4Number(v4);
   }
-  if (v4 !== null) {
-    const parts = v4.split('.').map(Number);
-    const n = (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) >>> 0;
+  if (n >= 0) {
     const p = Math.max(0, Math.min(32, v4Prefix));
     const masked = p === 0 ? 0 : (n & (~0 << (32 - p))) >>> 0;
     return `${masked >>> 24}.${(masked >>> 16) & 255}.${(masked >>> 8) & 255}.${masked & 255}/${p}`;
@@ -86,4 +86,27 @@ export function networkKey(ip: string, v4Prefix: number, v6Prefix: number): stri
     out += nibble.toString(16);
   }
   return `${out}/${p}`;
+}
+
+/** A dotted-quad IPv4 address as an unsigned 32-bit number; -1 when it is not one. */
+function ipv4Number(ip: string): number {
+  let n = 0;
+  let octet = -1;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (octet < 0 || dots === 3) return -1;
+      n = n * 256 + octet;
+      octet = -1;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      octet = octet < 0 ? c - 48 : octet * 10 + c - 48;
+      if (octet > 255) return -1;
+    } else {
+      return -1;
+    }
+  }
+  if (dots !== 3 || octet < 0) return -1;
+  return n * 256 + octet;
 }
