@@ -4,7 +4,10 @@
 // limit is told `* BYE ...` (after the handshake on the TLS port), what it sends is read and
 // dropped (up to LIMITS.imap.maxBytesAfterBye), and it is closed after a short linger whatever it
 // does; nothing is counted for it and at most LIMITS.imap.maxLingering of them wait at once
-// (beyond, they are closed at once).
+// (beyond, they are closed at once). The limits of wider client networks ([rate_limits]
+// concurrent_per_network) are counted with the per-address one; the connection rate per client
+// network ([rate_limits] connections_per_minute, defense/rate-limits.ts) is asked before the
+// session starts, and a client over it gets `* BYE` the same way.
 // The login deadline ([imap] login_timeout) starts at accept, so a TLS handshake that never
 // finishes is cut off by it too. Shutdown: BYE to every client once its command in progress is
 // complete, and every socket destroyed when [server] shutdown_grace has passed.
