@@ -70,6 +70,36 @@ describe('rate limits over real sockets', () => {
   });
 });
 
+describe('simultaneous connections per client network (two inbound threads)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({
+      smtp: 'threads = 2',
+      extra: '[rate_limits]\nconcurrent_per_network = [2, 1000]\n[hygiene]\ntrusted_networks = []',
+    });
+  });
+  after(() => s.stop());
+
+  test('the third connection from one /26 gets 421 4.7.0 while two are open; one closing frees it', async () => {
+    const a = await RawSmtp.connect(s.port, '127.0.0.1', '127.0.0.6');
+    const b = await RawSmtp.connect(s.port, '127.0.0.1', '127.0.0.7');
+    assert.equal((await a.read()).code, 220);
+    assert.equal((await b.read()).code, 220);
+    assert.equal(
+      (await greeting(s.port, '127.0.0.8')).text,
+      '421 4.7.0 Too many connections from your network, try again later',
+    );
+    await a.cmd('QUIT');
+    a.close();
+    const again = await waitUntil('a slot of the /26 is free', async () => {
+      const r = await greeting(s.port, '127.0.0.8');
+      return r.code === 220 ? r : null;
+    });
+    assert.equal(again.code, 220);
+    b.close();
+  });
+});
+
 describe('outbound rate per destination domain', () => {
   let dns: TestDnsServer;
   let sink: FakeMx;
