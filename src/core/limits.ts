@@ -291,6 +291,11 @@ export const LIMITS = {
     greylistAllowlistMaxBytes: 1024 * 1024,
     greylistAllowlistMaxEntries: 20_000,
     greylistAllowlistMaxPattern: 200,
+    /** The client's verified reverse name (for the allowlist's host names): how long its
+     *  look-up may take (then: no name), how long and for how many clients it is remembered. */
+    greylistNameLookupMs: 3000,
+    greylistNameCacheMs: 300_000,
+    greylistNameCacheEntries: 10_000,
     /** Longest sender or recipient kept in a greylist key (RFC 5321 §4.5.3.1.3: 256). */
     greylistMaxAddress: 320,
     /** Rate limits (docs/spam.md): connections per minute per client network at three prefix

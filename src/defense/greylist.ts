@@ -26,6 +26,7 @@ import type { Config } from '../config/schema.ts';
 import { networkKey } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
+import { LruMap } from '../core/lru.ts';
 import { openDatabase, transaction } from '../core/sqlite.ts';
 import { GreylistAllowlist } from './greylist-allowlist.ts';
 import type { GreylistAnswer, Greylister, GreylistTriplet } from './types.ts';
@@ -273,25 +274,42 @@ export function createGreylister(config: Config, w: GreylistWiring): SqliteGreyl
   });
 }
 
-/** A forward-confirmed reverse name (RFC 8601 §3 "iprev"-like): a PTR name whose A/AAAA records
- *  hold the address; null when there is none or DNS fails. */
+/** A forward-confirmed reverse name (as RFC 8601 §2.7.3 "iprev"): a PTR name whose A/AAAA
+ *  records hold the address; null when there is none, DNS fails or takes longer than
+ *  LIMITS.defense.greylistNameLookupMs. Remembered per address for
+ *  LIMITS.defense.greylistNameCacheMs, so a message to many recipients looks up once. */
 export function verifiedReverse(r: {
   reverse(ip: string): Promise<string[]>;
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
 }): (ip: string) => Promise<string | null> {
-  return async (ip) => {
+  const cache = new LruMap<string, { until: number; name: Promise<string | null> }>(D.greylistNameCacheEntries);
+  const lookup = async (ip: string): Promise<string | null> => {
     try {
-      const names = (await r.reverse(ip)).slice(0, 3);
-      const v6 = ip.includes(':');
-      for (const name of names) {
+      const want = networkKey(ip, 32, 128);
+      const v6 = !want.includes('.');
+      for (const name of (await r.reverse(ip)).slice(0, 3)) {
         const addrs = await (v6 ? r.resolve6(name) : r.resolve4(name)).catch(() => [] as string[]);
-        const want = networkKey(ip, 32, 128);
         if (addrs.some((a) => networkKey(a, 32, 128) === want)) return name.toLowerCase();
       }
     } catch {
       // no PTR, or DNS failed: no name
     }
     return null;
+  };
+  return (ip) => {
+    const now = Date.now();
+    const hit = cache.get(ip);
+    if (hit && hit.until > now) return hit.name;
+    const name = new Promise<string | null>((resolve) => {
+      const t = setTimeout(() => resolve(null), D.greylistNameLookupMs);
+      t.unref();
+      lookup(ip).then((n) => {
+        clearTimeout(t);
+        resolve(n);
+      });
+    });
+    cache.set(ip, { until: now + D.greylistNameCacheMs, name });
+    return name;
   };
 }

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { networkKey } from '../../src/core/ip.ts';
-import { cleanSender, greylistKey, SqliteGreylister } from '../../src/defense/greylist.ts';
+import { cleanSender, greylistKey, SqliteGreylister, verifiedReverse } from '../../src/defense/greylist.ts';
 import { GreylistAllowlist, parseAllowlist } from '../../src/defense/greylist-allowlist.ts';
+import { createPromiseResolver } from '../../src/dns/resolver.ts';
+import { startTestDns } from '../harness/dns.ts';
 
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -212,5 +214,25 @@ describe('greylist allowlist', () => {
     const a = new GreylistAllowlist({ file: '', warn: (m) => warnings.push(m) });
     assert.deepEqual(warnings, []);
     return a.allows('192.0.2.1', 'mail-yw1-f170.google.com').then((ok) => assert.equal(ok, true));
+  });
+});
+
+describe('verified reverse names (real DNS server on 127.0.0.1)', () => {
+  test('a PTR name counts only when its A record holds the address', async () => {
+    const dns = await startTestDns([
+      { type: 'PTR', name: '5.113.0.203.in-addr.arpa', target: 'mail-a1.google.com' },
+      { type: 'A', name: 'mail-a1.google.com', address: '203.0.113.5' },
+      // A PTR that claims a name whose A record is another address: not verified.
+      { type: 'PTR', name: '6.113.0.203.in-addr.arpa', target: 'mail-a2.google.com' },
+      { type: 'A', name: 'mail-a2.google.com', address: '198.51.100.1' },
+    ]);
+    try {
+      const verify = verifiedReverse(createPromiseResolver([dns.address]));
+      assert.equal(await verify('203.0.113.5'), 'mail-a1.google.com');
+      assert.equal(await verify('203.0.113.6'), null);
+      assert.equal(await verify('203.0.113.7'), null);
+    } finally {
+      await dns.close();
+    }
   });
 });
