@@ -11,6 +11,9 @@
 //   connections are closed and forgotten. An over-limit client is looked at again after the
 //   pending I/O of the same loop turn, so one that just closed its previous session (a client
 //   that opens a connection per message) is not refused for a slot it was about to free.
+//   The slots also count wider client networks ([rate_limits] concurrent_per_network), and an
+//   admitted connection's rate per client network is asked (`rate`, defense/rate-limits.ts; in
+//   an inbound thread the main thread answers) before its session starts: over it, 421 4.7.0.
 // - A connection stops counting as soon as the server ends it (when its 221 after QUIT or its
 //   421 is queued, before the client can read it) or the client ends its side; not when the
 //   socket finally closes. (Issue #12: a client running exactly max_connections_per_ip
