@@ -92,7 +92,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
           slots: SharedSlots.create(
             config.smtp.max_connections_per_ip,
             config.smtp.max_connections,
-            networkLimits(config.rate_limits),
+            networkLimits(config.rate_limits, config.smtp.max_connections_per_ip),
+            trustedFor(config),
           ),
         })
       : null;
@@ -149,8 +150,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       log: log.child({ service: 'queue' }),
     });
     // Rate limits (docs/spam.md): one count for the whole server; the SMTP threads ask it.
-    const trusted = new Networks(config.hygiene.trusted_networks);
-    const rateLimits = new RateLimits(config.rate_limits, { exempt: (ip) => trusted.has(ip) });
+    const rateLimits = new RateLimits(config.rate_limits, { exempt: trustedFor(config) });
     const connectionRate = config.rate_limits.enabled ? (ip: string) => rateLimits.connection(ip) : undefined;
     const runner = new QueueRunner({
       rateLimits,
@@ -542,4 +542,10 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+}
+
+/** Clients in [hygiene] trusted_networks: exempt from the rate limits and the network limits. */
+function trustedFor(config: Config): (ip: string) => boolean {
+  const trusted = new Networks(config.hygiene.trusted_networks);
+  return (ip) => trusted.has(ip);
 }

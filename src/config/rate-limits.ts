@@ -23,7 +23,8 @@ export const rateLimitsSection = z
     /** The three IPv6 prefix lengths (64, 56, 48: one site, a small and a large allocation). */
     ipv6_prefixes: three(128).default([...D.defaultIpv6Prefixes]),
     /** Simultaneous connections per service from one network of the second and of the third
-     *  prefix length (the first is each service's max_connections_per_ip); more get 421 4.7.0. */
+     *  prefix length (the first is each service's max_connections_per_ip; a network's limit is
+     *  never below it); more get 421 4.7.0. */
     concurrent_per_network: z
       .array(count)
       .length(2)

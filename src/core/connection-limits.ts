@@ -77,10 +77,19 @@ export class ConnectionCounter implements ConnectionSlots {
   readonly #networks: readonly NetworkLimit[];
   #total = 0;
 
-  constructor(maxPerClient: number, maxTotal = Number.POSITIVE_INFINITY, networks: readonly NetworkLimit[] = []) {
+  readonly #exempt: (ip: string) => boolean;
+
+  /** `exempt`: clients whose networks are not counted (trusted networks). */
+  constructor(
+    maxPerClient: number,
+    maxTotal = Number.POSITIVE_INFINITY,
+    networks: readonly NetworkLimit[] = [],
+    exempt: (ip: string) => boolean = () => false,
+  ) {
     this.#max = maxPerClient;
     this.#maxTotal = maxTotal;
     this.#networks = networks.filter((l) => l.max > 0);
+    this.#exempt = exempt;
   }
 
   /** Counts a new connection, or says why not (and counts nothing). */
@@ -89,7 +98,7 @@ export class ConnectionCounter implements ConnectionSlots {
     const key = clientKey(ip);
     const n = this.#counts.get(key) ?? 0;
     if (n >= this.#max) return 'per-ip';
-    const nets = networkKeys(ip, this.#networks);
+    const nets = this.#exempt(ip) ? [] : networkKeys(ip, this.#networks);
     for (let i = 0; i < nets.length; i++) {
       if ((this.#nets.get(nets[i] as string) ?? 0) >= (this.#networks[i] as NetworkLimit).max) return 'per-network';
     }
@@ -107,7 +116,7 @@ export class ConnectionCounter implements ConnectionSlots {
     this.#total--;
     if (n <= 1) this.#counts.delete(key);
     else this.#counts.set(key, n - 1);
-    for (const k of networkKeys(ip, this.#networks)) {
+    for (const k of this.#exempt(ip) ? [] : networkKeys(ip, this.#networks)) {
       const m = this.#nets.get(k) ?? 0;
       if (m <= 1) this.#nets.delete(k);
       else this.#nets.set(k, m - 1);

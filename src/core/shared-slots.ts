@@ -65,19 +65,29 @@ export class SharedSlots implements ConnectionSlots, ErrorMemory {
   readonly #key = new Int32Array(KEY_WORDS);
 
   /** A new table for `maxTotal` connections; hand `init` to the other threads. */
-  static create(maxPerClient: number, maxTotal: number, networks: readonly NetworkLimit[] = []): SharedSlots {
+  static create(
+    maxPerClient: number,
+    maxTotal: number,
+    networks: readonly NetworkLimit[] = [],
+    exempt: (ip: string) => boolean = () => false,
+  ): SharedSlots {
     const nets = networks.filter((l) => l.max > 0);
     let capacity = 1024;
     // Each connection holds its client key and one key per network limit.
     while (capacity < 2 * maxTotal * (1 + nets.length)) capacity *= 2;
     const buffer = new SharedArrayBuffer((HEADER + capacity * SLOT) * 4);
     const marks = new SharedArrayBuffer(MARKS * 8);
-    const slots = new SharedSlots({ buffer, marks, maxPerClient, maxTotal, networks: nets });
+    const slots = new SharedSlots({ buffer, marks, maxPerClient, maxTotal, networks: nets }, exempt);
     Atomics.store(slots.#words, SEED, randomInt(1, 2 ** 31 - 1));
     return slots;
   }
 
-  constructor(init: SharedSlotsInit) {
+  readonly #exempt: (ip: string) => boolean;
+
+  /** `exempt`: clients whose networks are not counted (trusted networks); give every thread the
+   *  same predicate. */
+  constructor(init: SharedSlotsInit, exempt: (ip: string) => boolean = () => false) {
+    this.#exempt = exempt;
     this.#words = new Int32Array(init.buffer);
     this.#marks = new BigInt64Array(init.marks);
     this.#capacity = (this.#words.length - HEADER) / SLOT;
@@ -97,7 +107,7 @@ export class SharedSlots implements ConnectionSlots, ErrorMemory {
   }
 
   admit(ip: string): Refusal | null {
-    const keys = [clientKey(ip), ...networkKeys(ip, this.#networks)];
+    const keys = [clientKey(ip), ...(this.#exempt(ip) ? [] : networkKeys(ip, this.#networks))];
     this.#lock();
     try {
       const w = this.#words;
@@ -139,7 +149,7 @@ export class SharedSlots implements ConnectionSlots, ErrorMemory {
   }
 
   release(ip: string): void {
-    const keys = [clientKey(ip), ...networkKeys(ip, this.#networks)];
+    const keys = [clientKey(ip), ...(this.#exempt(ip) ? [] : networkKeys(ip, this.#networks))];
     this.#lock();
     try {
       const w = this.#words;

@@ -139,8 +139,10 @@ export class RateLimits {
 }
 
 /** The concurrency limits of the wider client networks ([rate_limits] concurrent_per_network at
- *  the second and third prefix lengths), for the connection counters (core/connection-limits.ts). */
-export function networkLimits(cfg: Config['rate_limits']): NetworkLimit[] {
+ *  the second and third prefix lengths), for the connection counters (core/connection-limits.ts).
+ *  A network's limit is never below the service's per-address limit (`perAddress`): an operator
+ *  who lets one address (a big NAT) open 1000 connections means its network too. */
+export function networkLimits(cfg: Config['rate_limits'], perAddress: number): NetworkLimit[] {
   if (!cfg.enabled) return [];
   return [1, 2]
     .map((i) => ({
@@ -148,5 +150,6 @@ export function networkLimits(cfg: Config['rate_limits']): NetworkLimit[] {
       v6: cfg.ipv6_prefixes[i] ?? 64,
       max: cfg.concurrent_per_network[i - 1] ?? 0,
     }))
-    .filter((l) => l.max > 0);
+    .filter((l) => l.max > 0)
+    .map((l) => ({ ...l, max: Math.max(l.max, perAddress) }));
 }

@@ -26,6 +26,7 @@ import type { Logger } from '../core/log.ts';
 import { rateLimited, watchTls } from '../core/metrics.ts';
 import { networkLimits } from '../defense/rate-limits.ts';
 import type { Directory } from '../directory/types.ts';
+import { Networks } from '../hygiene/networks.ts';
 import type { MessageStore } from '../store/mailboxes.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { authenticatedFramerLimits, Connection, type ConnectionDeps } from './connection.ts';
@@ -68,10 +69,12 @@ export class ImapServer {
 
   constructor(deps: ImapDeps) {
     this.#deps = deps;
+    const trusted = new Networks(deps.config.hygiene.trusted_networks);
     this.#counter = new ConnectionCounter(
       deps.config.imap.max_connections_per_ip,
       deps.config.imap.max_connections,
-      networkLimits(deps.config.rate_limits),
+      networkLimits(deps.config.rate_limits, deps.config.imap.max_connections_per_ip),
+      (ip) => trusted.has(ip),
     );
     this.#context = tls.createSecureContext(deps.tls.current);
     deps.tls.onChange((p) => {

@@ -54,8 +54,10 @@ export interface GateOptions {
   readonly tlsFailed?: () => void;
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
-  /** Limits of wider client networks (used when the gate counts its own connections). */
+  /** Limits of wider client networks (used when the gate counts its own connections), and the
+   *  clients they do not count (trusted networks). */
   readonly networks?: readonly NetworkLimit[];
+  readonly networkExempt?: (ip: string) => boolean;
   /** Shared connection slots (several workers); a counter of our own when absent. */
   readonly slots?: ConnectionSlots | undefined;
   /** Shared memory of slowed clients (several workers); a map of our own when absent. */
@@ -153,7 +155,8 @@ export class ConnectionGate {
 
   constructor(o: GateOptions) {
     this.#o = o;
-    this.#slots = o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections, o.networks);
+    this.#slots =
+      o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections, o.networks, o.networkExempt);
     this.#memory = o.errorMemory ?? new LocalErrorMemory(LIMITS.smtp.errorMemoryEntries);
   }
 

@@ -34,6 +34,7 @@ import { LIMITS } from '../core/limits.ts';
 import { type ListenOptions, listenOn } from '../core/listen.ts';
 import { countTls } from '../core/metrics.ts';
 import { networkLimits } from '../defense/rate-limits.ts';
+import { Networks } from '../hygiene/networks.ts';
 import { refusalReply } from './accept/decision.ts';
 import { greylistable, greylistDecision } from './accept/greylist.ts';
 import { senderOwnership, senderSyntax } from './accept/mail.ts';
@@ -72,12 +73,18 @@ export class SmtpService implements SessionPolicy {
     this.#deps = deps;
     this.#submission = deps.role === 'submission';
     const { smtp, submission } = deps.config;
+    const trustedNets = new Networks(deps.config.hygiene.trusted_networks);
+    const trusted = (ip: string) => trustedNets.has(ip);
     this.#gate = new ConnectionGate({
       log: deps.log,
       tlsFailed: () => countTls(this.#submission ? 'submission' : 'smtp', null),
       maxConnections: smtp.max_connections,
       maxConnectionsPerIp: this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
-      networks: networkLimits(deps.config.rate_limits),
+      networks: networkLimits(
+        deps.config.rate_limits,
+        this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
+      ),
+      networkExempt: trusted,
       slots: deps.slots,
       errorMemory: deps.errorMemory,
       timeout: smtp.timeout,

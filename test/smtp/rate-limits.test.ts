@@ -74,8 +74,9 @@ describe('simultaneous connections per client network (two inbound threads)', ()
   let s: TestServer;
   before(async () => {
     s = await startTestServer({
-      smtp: 'threads = 2',
-      extra: '[rate_limits]\nconcurrent_per_network = [2, 1000]\n[hygiene]\ntrusted_networks = []',
+      // One per address, two per /26 (a network's limit is never below the per-address one).
+      smtp: 'threads = 2\nmax_connections_per_ip = 1',
+      extra: '[rate_limits]\nconcurrent_per_network = [2, 1000]\n[hygiene]\ntrusted_networks = ["127.0.0.9/32"]',
     });
   });
   after(() => s.stop());
@@ -96,6 +97,16 @@ describe('simultaneous connections per client network (two inbound threads)', ()
       return r.code === 220 ? r : null;
     });
     assert.equal(again.code, 220);
+    b.close();
+  });
+
+  test('a trusted client is not counted against its network', async () => {
+    const a = await RawSmtp.connect(s.port, '127.0.0.1', '127.0.0.6');
+    const b = await RawSmtp.connect(s.port, '127.0.0.1', '127.0.0.7');
+    assert.equal((await a.read()).code, 220);
+    assert.equal((await b.read()).code, 220);
+    assert.equal((await greeting(s.port, '127.0.0.9')).code, 220);
+    a.close();
     b.close();
   });
 });

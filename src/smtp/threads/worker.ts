@@ -19,6 +19,7 @@ import { SharedSlots } from '../../core/shared-slots.ts';
 import { createGreylister, verifiedReverse } from '../../defense/greylist.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
 import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
+import { Networks } from '../../hygiene/networks.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
 import { createMaildirStore } from '../../store/maildir/index.ts';
 import type { TlsPair } from '../../tls/certs.ts';
@@ -148,7 +149,8 @@ function inboundGreylister(hygiene: Hygiene) {
 
 /** Connection counts and slowed clients, the same table in every thread. */
 function sharedClients() {
-  const shared = new SharedSlots(init.slots);
+  const trusted = new Networks(config.hygiene.trusted_networks);
+  const shared = new SharedSlots(init.slots, (ip) => trusted.has(ip));
   return { slots: shared, errorMemory: shared };
 }
 
