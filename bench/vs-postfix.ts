@@ -224,7 +224,8 @@ export async function vsPostfix(o: VsOptions): Promise<void> {
               ? `threads = ${/^\d+$/.test(o.threads) ? o.threads : JSON.stringify(o.threads)}`
               : '',
           ].join('\n'),
-          extra: `[dns]\nservers = ["${dns.address}"]\n${side === 'trusted' ? '[hygiene]\ntrusted_networks = ["127.0.0.0/8"]\n' : ''}`,
+          // The connection rate limit runs (checks side) but never refuses the flood (docs/spam.md).
+          extra: `[dns]\nservers = ["${dns.address}"]\n${side === 'trusted' ? '[hygiene]\ntrusted_networks = ["127.0.0.0/8"]\n' : '[rate_limits]\nconnections_per_minute = [100000000, 100000000, 100000000]\n'}`,
           nodeArgs: o.nodeArgs,
         }),
       );

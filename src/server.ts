@@ -31,6 +31,8 @@ import { lockState, type StateLock } from './core/state-lock.ts';
 import { AccessView } from './defense/access.ts';
 import { BanPolicy, banSettings } from './defense/bans.ts';
 import { BlocklistMonitor, listingNotice } from './defense/blocklist-monitor.ts';
+import { createGreylister, verifiedReverse } from './defense/greylist.ts';
+import { networkLimits, RateLimits } from './defense/rate-limits.ts';
 import { DefenseStore } from './defense/store.ts';
 import type { Directory } from './directory/types.ts';
 import { publicAddresses } from './dns/addresses.ts';
@@ -96,7 +98,12 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
           config,
           log: smtpLog,
           logSink: logSink(log),
-          slots: SharedSlots.create(config.smtp.max_connections_per_ip, config.smtp.max_connections),
+          slots: SharedSlots.create(
+            config.smtp.max_connections_per_ip,
+            config.smtp.max_connections,
+            networkLimits(config.rate_limits, config.smtp.max_connections_per_ip),
+            trustedFor(config),
+          ),
         })
       : null;
   let poolBound: AddressInfo[] | null = null;
@@ -151,20 +158,6 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       hostname: config.hostname,
       log: log.child({ service: 'queue' }),
     });
-    const runner = new QueueRunner({
-      config,
-      store: ctx.queue,
-      resolver: dnsResolver,
-      log: log.child({ service: 'queue' }),
-      notices: (to, dsn, logId) => dispatcher.notice(to, dsn, logId),
-      relayPassword: await readRelayPassword(config),
-    });
-    services.push({ close: () => runner.stop(config.server.shutdown_grace) });
-    const monitor = blocklistMonitor(config, ctx, dispatcher, dnsResolver, log);
-    services.push(monitor);
-    const rdns = config.smtp.reverse_lookup
-      ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
-      : null;
     // The IP lists and bans (docs/spam.md): one view for the listeners of this thread, one ban
     // policy counting offences from every service (and from the inbound threads).
     // The view reads through a connection of its own: data_version only tells a connection of
@@ -187,6 +180,26 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         defenseView.close();
       },
     });
+    // Rate limits (docs/spam.md): one count for the whole server; the SMTP threads ask it.
+    // The IP allow list is exempt too (access.isAllowed).
+    const trusted = trustedFor(config);
+    const rateLimits = new RateLimits(config.rate_limits, { exempt: (ip) => trusted(ip) || access.isAllowed(ip) });
+    const connectionRate = config.rate_limits.enabled ? (ip: string) => rateLimits.connection(ip) : undefined;
+    const runner = new QueueRunner({
+      rateLimits,
+      config,
+      store: ctx.queue,
+      resolver: dnsResolver,
+      log: log.child({ service: 'queue' }),
+      notices: (to, dsn, logId) => dispatcher.notice(to, dsn, logId),
+      relayPassword: await readRelayPassword(config),
+    });
+    services.push({ close: () => runner.stop(config.server.shutdown_grace) });
+    const monitor = blocklistMonitor(config, ctx, dispatcher, dnsResolver, log);
+    services.push(monitor);
+    const rdns = config.smtp.reverse_lookup
+      ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
+      : null;
     const smtpDeps = {
       config,
       directory: ctx.directory,
@@ -204,12 +217,38 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       directory: ctx.directory,
       log: log.child({ service: 'smtp' }),
     });
+    // Greylisting: the database is created (and migrated) here, once, before any inbound thread
+    // opens it, so the threads never race to set it up; this connection also sweeps it. It also
+    // exists with greylisting off when rspamd may ask for it (its "greylist" action forces it).
+    const greylist =
+      config.greylist.enabled || config.spam.rspamd_url
+        ? createGreylister(config, {
+            log: smtpLog,
+            trusted: (ip) => hygiene.isTrusted(ip),
+            allowed: (ip) => access.isAllowed(ip),
+            verifiedName: verifiedReverse(dnsResolver),
+          }).open()
+        : null;
+    if (greylist) services.push({ close: async () => greylist.close() });
     let smtp: AddressInfo[];
     if (pool) {
-      await pool.start({ store: ctx.store, dispatcher, tls, offences: bans });
+      await pool.start({
+        store: ctx.store,
+        dispatcher,
+        tls,
+        offences: bans,
+        ...(connectionRate ? { connectionRate } : {}),
+      });
       smtp = poolBound ?? [];
     } else {
-      const inbound = new SmtpService({ ...smtpDeps, role: 'inbound', log: smtpLog, hygiene });
+      const inbound = new SmtpService({
+        ...smtpDeps,
+        role: 'inbound',
+        log: smtpLog,
+        hygiene,
+        ...(greylist ? { greylist } : {}),
+        ...(connectionRate ? { connectionRate } : {}),
+      });
       services.push(inbound);
       smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
     }
@@ -220,6 +259,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       role: 'submission',
       log: log.child({ service: 'submission' }),
       authenticator,
+      ...(connectionRate ? { connectionRate } : {}),
+      userRate: rateLimits,
       ...(config.dkim.sign ? { signer: new DkimSigner(ctx.dkim, log.child({ service: 'submission' })) } : {}),
     });
     services.push(submissionService);
@@ -237,6 +278,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       authenticator,
       access,
       offences: bans,
+      ...(connectionRate ? { connectionRate } : {}),
     });
     services.push(imapServer);
     const imap = await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], () =>
@@ -635,4 +677,10 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+}
+
+/** Clients in [hygiene] trusted_networks: exempt from the rate limits and the network limits. */
+function trustedFor(config: Config): (ip: string) => boolean {
+  const trusted = new Networks(config.hygiene.trusted_networks);
+  return (ip) => trusted.has(ip);
 }

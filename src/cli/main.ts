@@ -23,6 +23,7 @@ import { planCli, prepareStorage } from '../run-as.ts';
 import { backupCommand, restoreCommand } from './backup.ts';
 import { checkCommand } from './check.ts';
 import { fixPermissions } from './fix-permissions.ts';
+import { greylistCommand } from './greylist.ts';
 import { runImport } from './import.ts';
 import { banCommand, ipCommand } from './network.ts';
 import { say, table } from './output.ts';
@@ -42,6 +43,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   alias add SRC DST... | del SRC [DST...] | list [DOMAIN]
   catchall set DOMAIN ADDR|none
   queue list | show ID | retry ID|--all | delete ID
+  greylist list | clear                   greylisting entries, newest first / forget them all
   allow add USER SENDER | del USER SENDER | list USER
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
   dkim rotate DOMAIN | activate DOMAIN SELECTOR [--force]
@@ -121,6 +123,10 @@ export async function main(argv: string[]): Promise<number> {
     prepareStorage(loaded.config, plan);
     if (plan.become) dropPrivileges(plan.become);
     ctx = await openContext(loaded.config, silentLogger());
+    if (command === 'greylist') {
+      greylistCommand(loaded.config, silentLogger(), sub, rest, say, (m) => new UsageError(m));
+      return 0;
+    }
     if (command === 'token')
       return await tokenCommand(ctx, sub, rest, values, say, (m) => new UsageError(m)).then(() => 0);
     if (command === 'ip') {

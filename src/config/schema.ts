@@ -8,8 +8,10 @@ import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
 import { duration, positiveInt, size } from './fields.ts';
+import { greylistSection } from './greylist.ts';
 import { milterSection } from './milter.ts';
 import { monitorSection } from './monitor.ts';
+import { rateLimitsSection } from './rate-limits.ts';
 import { spamSection } from './spam.ts';
 
 /** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
@@ -326,6 +328,8 @@ export const configSchema = z
       })
       .prefault({}),
     spam: spamSection({ size, duration }),
+    greylist: greylistSection,
+    rate_limits: rateLimitsSection,
     metrics: z
       .strictObject({
         /** Prometheus endpoint (GET /metrics), e.g. ["127.0.0.1:9425"]; [] (the default) is off. */

@@ -56,3 +56,57 @@ export function peerAddress(raw: string | undefined): string {
 export function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1';
 }
+
+/** The network of `ip` as a key: IPv4 (and IPv4-mapped IPv6) cut to `v4Prefix` bits, IPv6 to
+ *  `v6Prefix` bits, written "a.b.c.d/n" (host bits zeroed) or "<the prefix's hex digits>/n"
+ *  (at most 36 characters; a /48 is 15), the
+ *  address itself when it is not one. Greylisting (IPv4 /24, IPv6 /64, as postgrey's
+ *  --lookup-by-subnet) and the rate limits (three prefix lengths) key on it. */
+export function networkKey(ip: string, v4Prefix: number, v6Prefix: number): string {
+  // Every connection computes a few of these: IPv4 is read without allocating.
+  let n = ipv4Number(ip);
+  let hex: string | null = null;
+  if (n < 0) {
+    hex = ipv6Nibbles(ip);
+    if (hex === null) return ip;
+    const v4 = mappedIPv4(hex);
+    if (v4 !== null) n = ipv4Number(v4);
+  }
+  if (n >= 0) {
+    const p = Math.max(0, Math.min(32, v4Prefix));
+    const masked = p === 0 ? 0 : (n & (~0 << (32 - p))) >>> 0;
+    return `${masked >>> 24}.${(masked >>> 16) & 255}.${(masked >>> 8) & 255}.${masked & 255}/${p}`;
+  }
+  const h = hex as string;
+  const p = Math.max(0, Math.min(128, v6Prefix));
+  const full = p >> 2;
+  let out = h.slice(0, full);
+  if (p & 3 && full < 32) {
+    const nibble = Number.parseInt(h[full] as string, 16) & (0xf << (4 - (p & 3)));
+    out += nibble.toString(16);
+  }
+  return `${out}/${p}`;
+}
+
+/** A dotted-quad IPv4 address as an unsigned 32-bit number; -1 when it is not one. */
+function ipv4Number(ip: string): number {
+  let n = 0;
+  let octet = -1;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (octet < 0 || dots === 3) return -1;
+      n = n * 256 + octet;
+      octet = -1;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      octet = octet < 0 ? c - 48 : octet * 10 + c - 48;
+      if (octet > 255) return -1;
+    } else {
+      return -1;
+    }
+  }
+  if (dots !== 3 || octet < 0) return -1;
+  return n * 256 + octet;
+}

@@ -208,16 +208,6 @@ export const LIMITS = {
      *  data_version) at most once per this many milliseconds. */
     freshnessMs: 1,
   },
-  defense: {
-    /** Client networks whose offences are counted at once (least recently seen dropped). */
-    maxOffenceEntries: 100_000,
-    /** How often forgotten bans and old owner logins are swept from defense.db. */
-    sweepMs: 60 * 60 * 1000,
-    /** An owner's login from a network is written at most this often. */
-    loginWriteMs: 60 * 60 * 1000,
-    /** How often each thread asks defense.db whether the lists or bans changed. */
-    pollMs: 1000,
-  },
   auth: {
     /** Longest login name looked at (RFC 5321 §4.5.3.1.1-2: 64 + 1 + 255 octets); longer ones
      *  are refused before any lookup. */
@@ -330,6 +320,55 @@ export const LIMITS = {
     maxReplyBytes: 2048,
     /** [[milter]] entries. */
     maxMilters: 16,
+  },
+  defense: {
+    /** Client networks whose offences are counted at once (least recently seen dropped). */
+    maxOffenceEntries: 100_000,
+    /** How often forgotten bans and old owner logins are swept from defense.db. */
+    sweepMs: 60 * 60 * 1000,
+    /** An owner's login from a network is written at most this often. */
+    loginWriteMs: 60 * 60 * 1000,
+    /** How often each thread asks defense.db whether the lists or bans changed. */
+    pollMs: 1000,
+    /** Greylisting (docs/spam.md): postgrey's defaults, but max age 35 days (postgrey: 35 in
+     *  its later versions) and the client network as the key's first part. */
+    greylistDefaultDelayMs: 300_000,
+    greylistDefaultRetryWindowMs: 2 * 86_400_000,
+    greylistDefaultMaxAgeMs: 35 * 86_400_000,
+    greylistDefaultAutoAllowAfter: 5,
+    /** A client network's passes count at most once per this, so one message to many
+     *  recipients is one pass towards auto_allow_after. */
+    greylistPassIntervalMs: 60_000,
+    /** Expired rows are deleted this often (and once at start). */
+    greylistSweepIntervalMs: 3_600_000,
+    /** The operator's allowlist file is looked at (mtime) at most this often. */
+    greylistAllowlistCheckMs: 5_000,
+    /** Bounds of an allowlist file: bytes, entries, length of one regular expression. */
+    greylistAllowlistMaxBytes: 1024 * 1024,
+    greylistAllowlistMaxEntries: 20_000,
+    greylistAllowlistMaxPattern: 200,
+    /** The client's verified reverse name (for the allowlist's host names): how long its
+     *  look-up may take (then: no name), how long and for how many clients it is remembered. */
+    greylistNameLookupMs: 3000,
+    greylistNameCacheMs: 300_000,
+    greylistNameCacheEntries: 10_000,
+    /** Longest sender or recipient kept in a greylist key (RFC 5321 §4.5.3.1.3: 256). */
+    greylistMaxAddress: 320,
+    /** Rate limits (docs/spam.md): connections per minute per client network at three prefix
+     *  lengths, as mox (/32, /26, /21: 300, 900, 2700), IPv6 at /64, /56, /48. */
+    defaultConnectionsPerMinute: [300, 900, 2700] as readonly number[],
+    defaultIpv4Prefixes: [32, 26, 21] as readonly number[],
+    defaultIpv6Prefixes: [64, 56, 48] as readonly number[],
+    /** Simultaneous connections from the second and third network ([rate_limits]
+     *  concurrent_per_network); the first is each service's max_connections_per_ip. */
+    defaultConcurrentPerNetwork: [100, 300] as readonly number[],
+    /** Per authenticated user (submission). A leaked password sends at most this much. */
+    defaultMessagesPerHour: 500,
+    defaultMessagesPerDay: 2000,
+    defaultRecipientsPerHour: 2000,
+    defaultRecipientsPerDay: 10_000,
+    /** Outbound deliveries per destination domain per minute. */
+    defaultOutboundPerDomainPerMinute: 600,
   },
   lifecycle: {
     defaultShutdownGraceMs: 15_000,

@@ -296,3 +296,13 @@ export const blocklistListed = new Gauge({
   labelNames: ['zone', 'address'] as const,
   registers: [registry],
 });
+
+/** limit: connections_1 | connections_2 | connections_3 (the three prefix lengths of
+ *  [rate_limits], narrowest first) | concurrent_network | messages_hour | messages_day |
+ *  recipients_hour | recipients_day | outbound_domain. */
+export const rateLimited = new Counter({
+  name: 'arcline_rate_limited_total',
+  help: 'Connections, messages, recipients and deliveries held back by a rate limit, by limit',
+  labelNames: ['limit'] as const,
+  registers: [registry],
+});

@@ -4,8 +4,9 @@
 // kernel handed them to (SO_REUSEPORT spreads them by address and port).
 //
 // Layout (Int32Array): [lock, total, used, seed] then `capacity` slots of SLOT words:
-//   8 words of key (the client key of connection-limits.ts, ASCII, zero-padded; at most 32
-//   bytes: "ffff:ffff:ffff:ffff::/64" is 24), the count, and the state (0 empty, 1 live,
+//   8 words of key (the client key of connection-limits.ts, or the key of a wider client
+//   network with a limit of its own, "192.0.2.0/26", "20010db80001/48"; ASCII, zero-padded; at
+//   most 32 bytes: "ffff:ffff:ffff:ffff::/64" is 24), the count, and the state (0 empty, 1 live,
 //   2 free again). Open addressing with linear probing; a slot whose count drops to 0 becomes
 //   "free again" (a tombstone), reused by the next insert on its probe path; when live + free
 //   slots pass 3/4 of the table it is rebuilt in place. The capacity is at least twice the total
@@ -19,7 +20,14 @@
 // the hash is seeded per server start, so no client can aim its addresses at another's slot.
 
 import { randomInt } from 'node:crypto';
-import { type ConnectionSlots, clientKey, type ErrorMemory, type Refusal } from './connection-limits.ts';
+import {
+  type ConnectionSlots,
+  clientKey,
+  type ErrorMemory,
+  type NetworkLimit,
+  networkKeys,
+  type Refusal,
+} from './connection-limits.ts';
 
 const HEADER = 4;
 const KEY_WORDS = 8;
@@ -43,6 +51,8 @@ export interface SharedSlotsInit {
   readonly marks: SharedArrayBuffer;
   readonly maxPerClient: number;
   readonly maxTotal: number;
+  /** Limits of wider client networks (connection-limits.ts); their keys live in the same table. */
+  readonly networks?: readonly NetworkLimit[];
 }
 
 export class SharedSlots implements ConnectionSlots, ErrorMemory {
@@ -51,25 +61,39 @@ export class SharedSlots implements ConnectionSlots, ErrorMemory {
   readonly #capacity: number;
   readonly #max: number;
   readonly #maxTotal: number;
+  readonly #networks: readonly NetworkLimit[];
   readonly #key = new Int32Array(KEY_WORDS);
 
   /** A new table for `maxTotal` connections; hand `init` to the other threads. */
-  static create(maxPerClient: number, maxTotal: number): SharedSlots {
+  static create(
+    maxPerClient: number,
+    maxTotal: number,
+    networks: readonly NetworkLimit[] = [],
+    exempt: (ip: string) => boolean = () => false,
+  ): SharedSlots {
+    const nets = networks.filter((l) => l.max > 0);
     let capacity = 1024;
-    while (capacity < 2 * maxTotal) capacity *= 2;
+    // Each connection holds its client key and one key per network limit.
+    while (capacity < 2 * maxTotal * (1 + nets.length)) capacity *= 2;
     const buffer = new SharedArrayBuffer((HEADER + capacity * SLOT) * 4);
     const marks = new SharedArrayBuffer(MARKS * 8);
-    const slots = new SharedSlots({ buffer, marks, maxPerClient, maxTotal });
+    const slots = new SharedSlots({ buffer, marks, maxPerClient, maxTotal, networks: nets }, exempt);
     Atomics.store(slots.#words, SEED, randomInt(1, 2 ** 31 - 1));
     return slots;
   }
 
-  constructor(init: SharedSlotsInit) {
+  readonly #exempt: (ip: string) => boolean;
+
+  /** `exempt`: clients whose networks are not counted (trusted networks); give every thread the
+   *  same predicate. */
+  constructor(init: SharedSlotsInit, exempt: (ip: string) => boolean = () => false) {
+    this.#exempt = exempt;
     this.#words = new Int32Array(init.buffer);
     this.#marks = new BigInt64Array(init.marks);
     this.#capacity = (this.#words.length - HEADER) / SLOT;
     this.#max = init.maxPerClient;
     this.#maxTotal = init.maxTotal;
+    this.#networks = init.networks ?? [];
   }
 
   get init(): SharedSlotsInit {
@@ -78,47 +102,69 @@ export class SharedSlots implements ConnectionSlots, ErrorMemory {
       marks: this.#marks.buffer as SharedArrayBuffer,
       maxPerClient: this.#max,
       maxTotal: this.#maxTotal,
+      networks: this.#networks,
     };
   }
 
   admit(ip: string): Refusal | null {
-    this.#encode(ip);
+    const keys = [clientKey(ip), ...(this.#exempt(ip) ? [] : networkKeys(ip, this.#networks))];
     this.#lock();
     try {
       const w = this.#words;
       if (word(w, TOTAL) >= this.#maxTotal) return 'total';
-      const { found, insertAt } = this.#find();
-      if (found >= 0) {
-        const slot = HEADER + found * SLOT;
-        if (word(w, slot + COUNT) >= this.#max) return 'per-ip';
-        w[slot + COUNT] = word(w, slot + COUNT) + 1;
-      } else {
-        if (this.#max < 1) return 'per-ip';
-        const slot = HEADER + insertAt * SLOT;
-        if (w[slot + STATE] !== FREED) w[USED] = word(w, USED) + 1;
-        w.set(this.#key, slot);
-        w[slot + COUNT] = 1;
-        w[slot + STATE] = LIVE;
+      // Every key under its limit first; then all of them counted (the lock is held throughout).
+      for (let i = 0; i < keys.length; i++) {
+        const max = i === 0 ? this.#max : (this.#networks[i - 1] as NetworkLimit).max;
+        this.#encode(keys[i] as string);
+        const { found } = this.#find();
+        const n = found < 0 ? 0 : word(w, HEADER + found * SLOT + COUNT);
+        if (n >= max) return i === 0 ? 'per-ip' : 'per-network';
+      }
+      for (const key of keys) {
+        this.#encode(key);
+        this.#increment();
       }
       w[TOTAL] = word(w, TOTAL) + 1;
-      if (word(w, USED) * 4 > this.#capacity * 3) this.#rebuild();
       return null;
     } finally {
       this.#unlock();
     }
   }
 
+  /** Counts one more for the key in #key (lock held). */
+  #increment(): void {
+    const w = this.#words;
+    const { found, insertAt } = this.#find();
+    if (found >= 0) {
+      const slot = HEADER + found * SLOT;
+      w[slot + COUNT] = word(w, slot + COUNT) + 1;
+      return;
+    }
+    const slot = HEADER + insertAt * SLOT;
+    if (w[slot + STATE] !== FREED) w[USED] = word(w, USED) + 1;
+    w.set(this.#key, slot);
+    w[slot + COUNT] = 1;
+    w[slot + STATE] = LIVE;
+    if (word(w, USED) * 4 > this.#capacity * 3) this.#rebuild();
+  }
+
   release(ip: string): void {
-    this.#encode(ip);
+    const keys = [clientKey(ip), ...(this.#exempt(ip) ? [] : networkKeys(ip, this.#networks))];
     this.#lock();
     try {
-      const { found } = this.#find();
-      if (found < 0) return;
       const w = this.#words;
-      const slot = HEADER + found * SLOT;
-      w[TOTAL] = word(w, TOTAL) - 1;
-      w[slot + COUNT] = word(w, slot + COUNT) - 1;
-      if (w[slot + COUNT] === 0) w[slot + STATE] = FREED;
+      for (let i = 0; i < keys.length; i++) {
+        this.#encode(keys[i] as string);
+        const { found } = this.#find();
+        if (found < 0) {
+          if (i === 0) return; // not counted
+          continue;
+        }
+        const slot = HEADER + found * SLOT;
+        if (i === 0) w[TOTAL] = word(w, TOTAL) - 1;
+        w[slot + COUNT] = word(w, slot + COUNT) - 1;
+        if (w[slot + COUNT] === 0) w[slot + STATE] = FREED;
+      }
     } finally {
       this.#unlock();
     }
@@ -131,7 +177,7 @@ export class SharedSlots implements ConnectionSlots, ErrorMemory {
 
   /** Connections counted for the client of `ip` (tests, metrics). */
   count(ip: string): number {
-    this.#encode(ip);
+    this.#encode(clientKey(ip));
     this.#lock();
     try {
       const { found } = this.#find();
@@ -142,22 +188,22 @@ export class SharedSlots implements ConnectionSlots, ErrorMemory {
   }
 
   remember(ip: string, untilMs: number): void {
-    this.#encode(ip);
+    this.#encode(clientKey(ip));
     const h = this.#hash32(this.#key);
     const secs = Math.max(0, Math.min(0xffffffff, Math.ceil((untilMs - EPOCH_MS) / 1000)));
     Atomics.store(this.#marks, h % MARKS, (BigInt(h) << 32n) | BigInt(secs));
   }
 
   slowedUntil(ip: string): number {
-    this.#encode(ip);
+    this.#encode(clientKey(ip));
     const h = this.#hash32(this.#key);
     const v = Atomics.load(this.#marks, h % MARKS);
     if (v === 0n || Number(BigInt.asUintN(64, v) >> 32n) !== h) return 0;
     return EPOCH_MS + Number(BigInt.asUintN(32, v)) * 1000;
   }
 
-  #encode(ip: string): void {
-    const key = clientKey(ip);
+  /** Puts `key` (a client or network key, ASCII; cut at 32 bytes) into #key. */
+  #encode(key: string): void {
     const k = this.#key;
     k.fill(0);
     const n = Math.min(key.length, KEY_WORDS * 4);

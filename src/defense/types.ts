@@ -11,6 +11,9 @@ export interface GreylistTriplet {
   readonly sender: string;
   /** One envelope recipient. */
   readonly recipient: string;
+  /** The client's verified (forward-confirmed) reverse name, for the allowlist's host names;
+   *  absent: the greylister looks it up itself when its allowlist needs it. */
+  readonly hostname?: string | null;
 }
 
 export type GreylistAnswer =

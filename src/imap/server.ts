@@ -4,7 +4,10 @@
 // limit is told `* BYE ...` (after the handshake on the TLS port), what it sends is read and
 // dropped (up to LIMITS.imap.maxBytesAfterBye), and it is closed after a short linger whatever it
 // does; nothing is counted for it and at most LIMITS.imap.maxLingering of them wait at once
-// (beyond, they are closed at once).
+// (beyond, they are closed at once). The limits of wider client networks ([rate_limits]
+// concurrent_per_network) are counted with the per-address one; the connection rate per client
+// network ([rate_limits] connections_per_minute, defense/rate-limits.ts) is asked before the
+// session starts, and a client over it gets `* BYE` the same way.
 // The login deadline ([imap] login_timeout) starts at accept, so a TLS handshake that never
 // finishes is cut off by it too. Shutdown: BYE to every client once its command in progress is
 // complete, and every socket destroyed when [server] shutdown_grace has passed.
@@ -20,9 +23,11 @@ import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
-import { accessRefused, watchTls } from '../core/metrics.ts';
+import { accessRefused, rateLimited, watchTls } from '../core/metrics.ts';
+import { networkLimits } from '../defense/rate-limits.ts';
 import type { NetworkAccess, OffenceSink } from '../defense/types.ts';
 import type { Directory } from '../directory/types.ts';
+import { Networks } from '../hygiene/networks.ts';
 import type { MessageStore } from '../store/mailboxes.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { authenticatedFramerLimits, Connection, type ConnectionDeps } from './connection.ts';
@@ -39,14 +44,19 @@ export interface ImapDeps {
   readonly access?: NetworkAccess;
   /** Sessions ended for protocol errors count towards a ban (defense/bans.ts). */
   readonly offences?: OffenceSink;
+  /** Connection rate per client network (defense/rate-limits.ts): the limit a new connection
+   *  is over, or null. */
+  readonly connectionRate?: (ip: string) => Promise<string | null>;
 }
 
 /** The error listener of sockets whose errors need no action ('close' follows). */
 function ignore(): void {}
 
-const REFUSED: Record<Refusal, string> = {
+const REFUSED: Record<Refusal | 'rate', string> = {
   'per-ip': 'Too many connections from your address',
+  'per-network': 'Too many connections from your network, try again later',
   total: 'Too many connections, try again later',
+  rate: 'Too many connections from your network, try again later',
 };
 
 export class ImapServer {
@@ -64,7 +74,13 @@ export class ImapServer {
 
   constructor(deps: ImapDeps) {
     this.#deps = deps;
-    this.#counter = new ConnectionCounter(deps.config.imap.max_connections_per_ip, deps.config.imap.max_connections);
+    const trusted = new Networks(deps.config.hygiene.trusted_networks);
+    this.#counter = new ConnectionCounter(
+      deps.config.imap.max_connections_per_ip,
+      deps.config.imap.max_connections,
+      networkLimits(deps.config.rate_limits, deps.config.imap.max_connections_per_ip),
+      (ip) => trusted.has(ip) || deps.access?.verdict(ip).kind === 'allow',
+    );
     this.#context = tls.createSecureContext(deps.tls.current);
     deps.tls.onChange((p) => {
       this.#context = tls.createSecureContext(p);
@@ -134,6 +150,25 @@ export class ImapServer {
       this.#refuse(raw, socket, implicit, ip, refusal, REFUSED[refusal]);
       return;
     }
+    // The IP allow list skips the rate limits (docs/spam.md).
+    const rate = v?.kind === 'allow' ? undefined : this.#deps.connectionRate;
+    if (rate) {
+      // Asked while the socket waits (paused; the TLS handshake waits for it too).
+      rate(ip).then(
+        (limit) => this.#admitted(raw, socket, implicit, ip, limit === null ? null : 'rate'),
+        () => this.#admitted(raw, socket, implicit, ip, null),
+      );
+      return;
+    }
+    this.#admitted(raw, socket, implicit, ip, null);
+  }
+
+  #admitted(raw: net.Socket, socket: net.Socket, implicit: boolean, ip: string, refusal: 'rate' | null): void {
+    if (raw.destroyed) return;
+    if (refusal !== null) {
+      this.#refuse(raw, socket, implicit, ip, refusal, REFUSED[refusal]);
+      return;
+    }
     const loginBy = Date.now() + this.#deps.config.imap.login_timeout;
     if (!implicit) {
       this.#begin(socket, raw, false, loginBy);
@@ -172,10 +207,11 @@ export class ImapServer {
     socket: net.Socket,
     implicit: boolean,
     ip: string,
-    refusal: Refusal | 'deny' | 'banned',
+    refusal: Refusal | 'rate' | 'deny' | 'banned',
     text: string,
   ): void {
     this.#deps.log.info({ ip, reason: refusal }, 'imap connection refused');
+    if (refusal === 'per-network') rateLimited.inc({ limit: 'concurrent_network' });
     if (this.#lingering >= LIMITS.imap.maxLingering) {
       raw.destroy();
       return;

@@ -36,6 +36,9 @@ export interface RunnerDeps {
   readonly notices: NoticeSink;
   /** The relay password, read once at start ([delivery] relay_password_file). */
   readonly relayPassword: string | null;
+  /** Deliveries per destination per minute ([rate_limits], defense/rate-limits.ts): 0 when one
+   *  may go now, else the milliseconds until it may. */
+  readonly rateLimits?: { outbound(destination: string): Promise<number> };
 }
 
 const RELAY_KEY = '(relay)';
@@ -45,6 +48,8 @@ export class QueueRunner {
   readonly #relay: { host: string; port: number } | null;
   #active = 0;
   readonly #perDest = new Map<string, number>();
+  /** Destinations over their rate limit -> until when (ms): not claimed before. */
+  readonly #rateHeld = new Map<string, number>();
   readonly #jobs = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #wakePending = false;
@@ -101,14 +106,20 @@ export class QueueRunner {
     let blocked = false;
     try {
       const free = maxTotal - this.#active;
-      const relayBusy = this.#relay !== null && (this.#perDest.get(RELAY_KEY) ?? 0) >= maxPerDest;
+      const relayBusy =
+        this.#relay !== null &&
+        ((this.#perDest.get(RELAY_KEY) ?? 0) >= maxPerDest || (this.#rateHeld.get(RELAY_KEY) ?? 0) > now);
       if (free > 0 && !relayBusy) {
         const busy = new Set<string>();
         for (const [d, n] of this.#perDest) if (n >= maxPerDest) busy.add(d);
+        for (const [d, until] of this.#rateHeld) {
+          if (until > now) busy.add(d);
+          else this.#rateHeld.delete(d);
+        }
         for (const { messageId, domain } of store.due(now, free, busy)) {
           if (this.#active >= maxTotal) break;
           const dest = this.#relay ? RELAY_KEY : domain;
-          if ((this.#perDest.get(dest) ?? 0) >= maxPerDest) {
+          if ((this.#perDest.get(dest) ?? 0) >= maxPerDest || (this.#rateHeld.get(dest) ?? 0) > now) {
             blocked = true;
             continue;
           }
@@ -149,7 +160,7 @@ export class QueueRunner {
   #launch(job: Job, dest: string): void {
     this.#active++;
     this.#perDest.set(dest, (this.#perDest.get(dest) ?? 0) + 1);
-    const p = this.#run(job).finally(() => {
+    const p = this.#run(job, dest).finally(() => {
       this.#active--;
       const n = (this.#perDest.get(dest) ?? 1) - 1;
       if (n <= 0) this.#perDest.delete(dest);
@@ -160,9 +171,19 @@ export class QueueRunner {
     this.#jobs.add(p);
   }
 
-  async #run(job: Job): Promise<void> {
+  async #run(job: Job, dest: string): Promise<void> {
     const { message, domain } = job;
     const log = this.#d.log.child({ msg_id: message.logId, queue_id: message.id, domain });
+    // Over the destination's rate ([rate_limits] outbound_per_domain_per_minute): the message
+    // stays queued as it is (no attempt counted, nothing recorded) until the window ends.
+    const wait = (await this.#d.rateLimits?.outbound(dest)) ?? 0;
+    if (wait > 0) {
+      this.#rateHeld.set(dest, Date.now() + wait);
+      this.#d.store.unclaim(message.id, domain);
+      log.info({ wait_ms: wait }, 'delivery held: destination rate limit');
+      setTimeout(() => this.wake(), wait).unref();
+      return;
+    }
     const started = performance.now();
     let attempt: AttemptResult;
     try {

@@ -424,6 +424,11 @@ export class QueueStore implements DeliveryQueue {
     return { message: this.#toMessage(row), domain, recipients: rows.map(toRecipient) };
   }
 
+  /** Gives a claimed pair back without an attempt (a rate limit held it): due again as it was. */
+  unclaim(messageId: QueueId, domain: string): void {
+    this.#leases.delete(`${messageId}\0${domain}`);
+  }
+
   /** Records the outcome of an attempt; returns true when the message is finished (its rows
    *  and file are gone). */
   async record(

@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.ts';
 import type { ConnectionSlots, ErrorMemory } from '../core/connection-limits.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
+import type { RateLimitName } from '../defense/rate-limits.ts';
 import type { Greylister, NetworkAccess, OffenceSink } from '../defense/types.ts';
 import type { Directory, Principal } from '../directory/types.ts';
 import type { SpamScanner } from '../filter/rspamd.ts';
@@ -46,6 +47,14 @@ export interface SmtpDeps {
   readonly access?: NetworkAccess;
   /** Offences that count towards a ban (defense/bans.ts). */
   readonly offences?: OffenceSink;
+  /** Connection rate at accept (defense/rate-limits.ts; in a thread, asked of the main thread):
+   *  the limit a new connection from `ip` is over, or null. */
+  readonly connectionRate?: (ip: string) => Promise<string | null>;
+  /** Messages and recipients per authenticated user (submission). */
+  readonly userRate?: {
+    message(user: string, ip: string): Promise<RateLimitName | null>;
+    recipient(user: string, ip: string): Promise<RateLimitName | null>;
+  };
 }
 
 /** What the policy (service.ts, accept/) knows of a session: plain data of our connection. */

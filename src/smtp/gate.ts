@@ -11,6 +11,9 @@
 //   connections are closed and forgotten. An over-limit client is looked at again after the
 //   pending I/O of the same loop turn, so one that just closed its previous session (a client
 //   that opens a connection per message) is not refused for a slot it was about to free.
+//   The slots also count wider client networks ([rate_limits] concurrent_per_network), and an
+//   admitted connection's rate per client network is asked (`rate`, defense/rate-limits.ts; in
+//   an inbound thread the main thread answers) before its session starts: over it, 421 4.7.0.
 // - A connection stops counting as soon as the server ends it (when its 221 after QUIT or its
 //   421 is queued, before the client can read it) or the client ends its side; not when the
 //   socket finally closes. (Issue #12: a client running exactly max_connections_per_ip
@@ -36,12 +39,13 @@ import {
   type ConnectionSlots,
   type ErrorMemory,
   LocalErrorMemory,
+  type NetworkLimit,
 } from '../core/connection-limits.ts';
 import { newId } from '../core/ids.ts';
 import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
-import { accessRefused } from '../core/metrics.ts';
+import { accessRefused, rateLimited } from '../core/metrics.ts';
 import type { NetworkAccess, OffenceSink } from '../defense/types.ts';
 import { REPLIES, type SmtpReplyError } from './replies.ts';
 
@@ -57,6 +61,10 @@ export interface GateOptions {
   readonly tlsFailed?: () => void;
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
+  /** Limits of wider client networks (used when the gate counts its own connections), and the
+   *  clients they do not count (trusted networks). */
+  readonly networks?: readonly NetworkLimit[];
+  readonly networkExempt?: (ip: string) => boolean;
   /** Shared connection slots (several workers); a counter of our own when absent. */
   readonly slots?: ConnectionSlots | undefined;
   /** Shared memory of slowed clients (several workers); a map of our own when absent. */
@@ -72,6 +80,8 @@ export interface GateOptions {
   readonly errorDelay: number;
   /** Remember addresses slowed for errors across their sessions (port 25). */
   readonly rememberErrors: boolean;
+  /** Connection rate (defense/rate-limits.ts): the limit a new connection is over, or null. */
+  readonly rate?: (ip: string) => Promise<string | null>;
 }
 
 export type Deadline = 'command' | 'data' | 'handshake' | 'login' | 'session';
@@ -152,7 +162,8 @@ export class ConnectionGate {
 
   constructor(o: GateOptions) {
     this.#o = o;
-    this.#slots = o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections);
+    this.#slots =
+      o.slots ?? new ConnectionCounter(o.maxConnectionsPerIp, o.maxConnections, o.networks, o.networkExempt);
     this.#memory = o.errorMemory ?? new LocalErrorMemory(LIMITS.smtp.errorMemoryEntries);
   }
 
@@ -272,6 +283,12 @@ export class ConnectionGate {
         setImmediate(() => this.#admit(socket, secure, onConnection, context, false));
         return;
       }
+      if (refusal === 'per-network') {
+        this.#o.log.warn({ ip }, 'too many connections from client network');
+        rateLimited.inc({ limit: 'concurrent_network' });
+        this.#refuse(socket, secure, REPLIES.connectionRate());
+        return;
+      }
       this.#o.log.warn(
         { ip, limit: full ? this.#o.maxConnections : this.#o.maxConnectionsPerIp },
         full ? 'too many connections' : 'too many connections from client',
@@ -282,6 +299,39 @@ export class ConnectionGate {
     const c = new Client(ip);
     this.#clients.set(c.id, c);
     socket.once('close', () => this.forget(c));
+    const rate = this.#o.rate;
+    if (!rate) {
+      this.#start(socket, c, secure, onConnection, context);
+      return;
+    }
+    // The connection rate per client network (docs/spam.md "Rate limits"): counted while the
+    // socket waits, paused (nothing is read before the greeting anyway).
+    rate(ip).then(
+      (limit) => {
+        if (socket.destroyed) return;
+        if (limit === null) {
+          this.#start(socket, c, secure, onConnection, context);
+          return;
+        }
+        this.#o.log.warn({ ip, limit }, 'too many connections from client network');
+        this.release(c);
+        this.#refuse(socket, secure, REPLIES.connectionRate());
+      },
+      (err: unknown) => {
+        // A failed check never refuses a client.
+        this.#o.log.error({ ip, err: String(err) }, 'connection rate check failed');
+        if (!socket.destroyed) this.#start(socket, c, secure, onConnection, context);
+      },
+    );
+  }
+
+  #start(
+    socket: net.Socket,
+    c: Client,
+    secure: boolean,
+    onConnection: OnConnection,
+    context: () => tls.SecureContext,
+  ): void {
     if (!secure) {
       onConnection(socket, c, false);
       return;

@@ -78,6 +78,12 @@ export const REPLIES = {
   // Connection limits
   tooManyConnectionsFromIp: () => reply(421, '4.7.0', 'Too many connections from your address, try again later'),
   tooManyConnections: () => reply(421, '4.3.2', 'Too many connections, try again later'),
+  // Rate limits (defense/rate-limits.ts, docs/spam.md): stable texts a sender's log can match.
+  connectionRate: () => reply(421, '4.7.0', 'Too many connections from your network, try again later'),
+  messageRate: () => reply(451, '4.7.1', 'Too many messages from this account, try again later'),
+  recipientRate: () => reply(451, '4.7.1', 'Too many recipients from this account, try again later'),
+  // RFC 6647 §2.1: greylisting answers with a temporary failure that a real MTA retries.
+  greylisted: () => reply(451, '4.7.1', 'Greylisted, please try again later'),
   // Deadlines (gate.ts): RFC 5321 §4.5.3.2 lets a server close a connection that takes too long;
   // 421 (§3.8) tells the client to try again later.
   commandTimeout: () => reply(421, '4.4.2', 'Timeout: command not completed in time, closing connection'),
@@ -111,7 +117,6 @@ export const REPLIES = {
   spamDeferred: (text: string | null) =>
     reply(451, '4.7.1', `Message deferred by the spam filter, try again later${text ? `: ${text}` : ''}`),
   spamFilterUnavailable: () => reply(451, '4.7.1', 'Spam filter unavailable, try again later'),
-  greylisted: () => reply(451, '4.7.1', 'Greylisted, please try again later'),
   // Unexpected failures are temporary: the sender retries, nothing is lost.
   localError: () => reply(451, '4.3.0', 'Temporary local problem, please try again later'),
 } as const;

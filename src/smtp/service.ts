@@ -33,10 +33,14 @@ import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import { type ListenOptions, listenOn } from '../core/listen.ts';
 import { countTls } from '../core/metrics.ts';
+import { networkLimits } from '../defense/rate-limits.ts';
+import { Networks } from '../hygiene/networks.ts';
 import { refusalReply } from './accept/decision.ts';
+import { greylistable, greylistDecision } from './accept/greylist.ts';
 import { senderOwnership, senderSyntax } from './accept/mail.ts';
 import { AcceptPipeline } from './accept/pipeline.ts';
 import { overQuota } from './accept/quota.ts';
+import { rateDecision } from './accept/rate.ts';
 import {
   addRecipient,
   postmasterCandidates,
@@ -69,6 +73,9 @@ export class SmtpService implements SessionPolicy {
     this.#deps = deps;
     this.#submission = deps.role === 'submission';
     const { smtp, submission } = deps.config;
+    const trustedNets = new Networks(deps.config.hygiene.trusted_networks);
+    // Trusted networks and the IP allow list are not counted against their network.
+    const trusted = (ip: string) => trustedNets.has(ip) || deps.access?.verdict(ip).kind === 'allow';
     this.#gate = new ConnectionGate({
       log: deps.log,
       service: this.#submission ? 'submission' : 'smtp',
@@ -77,6 +84,11 @@ export class SmtpService implements SessionPolicy {
       tlsFailed: () => countTls(this.#submission ? 'submission' : 'smtp', null),
       maxConnections: smtp.max_connections,
       maxConnectionsPerIp: this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
+      networks: networkLimits(
+        deps.config.rate_limits,
+        this.#submission ? submission.max_connections_per_ip : smtp.max_connections_per_ip,
+      ),
+      networkExempt: trusted,
       slots: deps.slots,
       errorMemory: deps.errorMemory,
       timeout: smtp.timeout,
@@ -87,6 +99,7 @@ export class SmtpService implements SessionPolicy {
       hardErrorLimit: smtp.hard_error_limit,
       errorDelay: smtp.error_delay,
       rememberErrors: !this.#submission,
+      ...(deps.connectionRate ? { rate: deps.connectionRate } : {}),
     });
     this.#pipeline = new AcceptPipeline(deps);
     const pair = deps.tls.current;
@@ -249,6 +262,15 @@ export class SmtpService implements SessionPolicy {
       principal !== null && d.sender !== null && (await this.#deps.directory.maySendAs(principal, d.sender));
     const o = senderOwnership(principal, d.sender, owned, address);
     if (o.kind === 'refuse') throw refusalReply(state.log, o);
+    const rate = this.#deps.userRate;
+    if (rate && principal) {
+      const r = rateDecision(
+        await rate.message(principal.accountId, session.remoteAddress),
+        'message',
+        principal.accountId,
+      );
+      if (r.kind === 'refuse') throw refusalReply(state.log, r);
+    }
   }
 
   /** RCPT: the rcpt stage (accept/rcpt.ts) around its lookups: the postmaster domain, the
@@ -274,7 +296,25 @@ export class SmtpService implements SessionPolicy {
       const q = recipientQuota(await overQuota(this.#deps, r.accounts, 0), key);
       if (q.kind === 'refuse') throw refusalReply(state.log, q);
     }
+    await this.#limits(session, state, key);
     addRecipient(txn, key, r);
+  }
+
+  /** RCPT of a deliverable recipient: greylisting on port 25, the user's recipient rate on
+   *  submission. */
+  async #limits(session: SmtpSession, state: ConnState, recipient: string): Promise<void> {
+    const { greylist, userRate } = this.#deps;
+    if (!this.#submission && greylist && greylistable(recipient)) {
+      const sender = session.mailFrom ?? '';
+      const ip = session.remoteAddress;
+      const g = greylistDecision(await greylist.check({ ip, sender, recipient }), ip, sender, recipient);
+      if (g.kind === 'refuse') throw refusalReply(state.log, g);
+    }
+    if (this.#submission && userRate && state.principal) {
+      const user = state.principal.accountId;
+      const r = rateDecision(await userRate.recipient(user, session.remoteAddress), 'recipient', user);
+      if (r.kind === 'refuse') throw refusalReply(state.log, r);
+    }
   }
 
   data(s: SmtpSession, message: MessageStream): Promise<string | SmtpReplyError> {

@@ -118,3 +118,56 @@ test('slowed clients are remembered across threads by client key, and forgotten 
   a.remember('192.0.2.9', Date.now() - 1000);
   assert.ok(b.slowedUntil('192.0.2.9') < Date.now());
 });
+
+test('wider client networks with limits of their own (/26, /21; IPv6 /56): counted and released', () => {
+  const nets = [
+    { v4: 26, v6: 56, max: 3 },
+    { v4: 21, v6: 48, max: 4 },
+  ];
+  for (const s of [SharedSlots.create(2, 100, nets), new ConnectionCounter(2, 100, nets)]) {
+    assert.equal(s.admit('192.0.2.1'), null);
+    assert.equal(s.admit('192.0.2.2'), null);
+    assert.equal(s.admit('192.0.2.3'), null);
+    // Fourth in the /26: refused, nothing counted for it.
+    assert.equal(s.admit('192.0.2.4'), 'per-network');
+    // Another /26 of the same /21: the /21's fourth.
+    assert.equal(s.admit('192.0.2.200'), null);
+    assert.equal(s.admit('192.0.3.1'), 'per-network');
+    assert.equal(s.admit('198.51.100.1'), null);
+    s.release('192.0.2.1');
+    assert.equal(s.admit('192.0.2.9'), null);
+    assert.equal(s.admit('2001:db8:1:100::1'), null);
+    assert.equal(s.admit('2001:db8:1:1ff::1'), null);
+    assert.equal(s.admit('2001:db8:1:1aa::1'), null);
+    assert.equal(s.admit('2001:db8:1:1bb::1'), 'per-network');
+  }
+});
+
+test('with network limits, SharedSlots agrees with ConnectionCounter on random sequences', () => {
+  const nets = [
+    { v4: 26, v6: 56, max: 5 },
+    { v4: 21, v6: 48, max: 9 },
+  ];
+  const ips = Array.from({ length: 600 }, (_, i) => `10.0.${(i >> 6) & 255}.${(i * 7) & 255}`);
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.boolean(), fc.nat(ips.length - 1)), { minLength: 1, maxLength: 2000 }), (ops) => {
+      const shared = SharedSlots.create(2, 200, nets);
+      const ref = new ConnectionCounter(2, 200, nets);
+      const held = new Map<string, number>();
+      for (const [add, n] of ops) {
+        const ip = ips[n] as string;
+        if (add) {
+          const a = shared.admit(ip);
+          assert.equal(a, ref.admit(ip));
+          if (a === null) held.set(ip, (held.get(ip) ?? 0) + 1);
+        } else if ((held.get(ip) ?? 0) > 0) {
+          shared.release(ip);
+          ref.release(ip);
+          held.set(ip, (held.get(ip) ?? 0) - 1);
+        }
+      }
+      assert.equal(shared.total, ref.total);
+    }),
+    { numRuns: 30 },
+  );
+});

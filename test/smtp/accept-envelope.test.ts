@@ -2,10 +2,12 @@
 // from plain inputs: no socket, no directory. The socket-level behaviour is pinned by
 // inbound.test.ts, submission.test.ts and protocol.test.ts.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { AccountId, DomainName } from '../../src/core/ids.ts';
 import type { Decision } from '../../src/smtp/accept/decision.ts';
+import { greylistable, greylistDecision } from '../../src/smtp/accept/greylist.ts';
 import { senderOwnership, senderSyntax } from '../../src/smtp/accept/mail.ts';
+import { rateDecision } from '../../src/smtp/accept/rate.ts';
 import {
   addRecipient,
   postmasterCandidates,
@@ -113,4 +115,30 @@ test('rcpt stage: resolution -> relay denied, unknown user, accept, forward', ()
 test('rcpt stage: quota at RCPT (RFC 9208 §5)', () => {
   assert.equal(recipientQuota(false, 'bob@example.org').kind, 'continue');
   assert.match(replyOf(recipientQuota(true, 'bob@example.org')), /^552 5\.2\.2 /);
+});
+
+describe('greylist and rate stages (accept/greylist.ts, accept/rate.ts)', () => {
+  test('greylisting: a defer is 451 4.7.1 with the stable text; postmaster and abuse are never greylisted', () => {
+    const d = greylistDecision({ kind: 'defer', retryInSeconds: 300 }, '192.0.2.1', 'a@b.example', 'c@d.example');
+    assert.equal(d.kind, 'refuse');
+    if (d.kind === 'refuse') {
+      assert.equal(d.reply.responseCode, 451);
+      assert.equal(d.reply.message, '4.7.1 Greylisted, please try again later');
+    }
+    assert.equal(greylistDecision({ kind: 'pass' }, '192.0.2.1', '', 'c@d.example').kind, 'continue');
+    assert.equal(greylistable('Postmaster@example.test'), false);
+    assert.equal(greylistable('abuse@example.test'), false);
+    assert.equal(greylistable('bob@example.test'), true);
+  });
+
+  test('rate: over a limit is 451 4.7.1, message and recipient texts', () => {
+    const m = rateDecision('messages_hour', 'message', 'alice');
+    const r = rateDecision('recipients_day', 'recipient', 'alice');
+    assert.equal(m.kind === 'refuse' && m.reply.message, '4.7.1 Too many messages from this account, try again later');
+    assert.equal(
+      r.kind === 'refuse' && r.reply.message,
+      '4.7.1 Too many recipients from this account, try again later',
+    );
+    assert.equal(rateDecision(null, 'message', 'alice').kind, 'continue');
+  });
 });

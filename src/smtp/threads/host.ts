@@ -41,6 +41,8 @@ export interface SmtpThreadsServices {
   readonly tls: TlsManager;
   /** Offences the threads saw (defense/bans.ts). */
   readonly offences?: OffenceSink;
+  /** The one connection-rate count of the server (defense/rate-limits.ts): the threads ask it. */
+  readonly connectionRate?: (ip: string) => Promise<string | null>;
 }
 
 interface Thread {
@@ -220,6 +222,7 @@ export class SmtpThreads {
     const services = this.#services;
     if (!services) throw new Error('SMTP threads not started');
     if (call.op === 'usage') return services.store.usage(call.account as AccountId);
+    if (call.op === 'rate') return services.connectionRate ? services.connectionRate(call.ip) : null;
     return services.dispatcher.dispatch(fromWire(call.req));
   }
 }

@@ -5,7 +5,8 @@
 //                    metrics (a scrape), reply (an answer to a call)
 //   thread -> main   bound (its listening addresses), listening, log (JSON lines, batched),
 //                    delivered (copies it wrote itself, batched), call (dispatch a message
-//                    with remote recipients, an account's usage), offence (towards a ban),
+//                    with remote recipients, an account's usage, a connection's rate),
+//                    offence (towards a ban),
 //                    metrics, closed
 
 import type { AddressInfo } from 'node:net';
@@ -52,7 +53,9 @@ export interface DeliveredNote {
 
 export type Call =
   | { readonly op: 'dispatch'; readonly req: WireDispatch }
-  | { readonly op: 'usage'; readonly account: string };
+  | { readonly op: 'usage'; readonly account: string }
+  /** A new connection from `ip`: the rate limit it is over (defense/rate-limits.ts), or null. */
+  | { readonly op: 'rate'; readonly ip: string };
 
 export type ToThread =
   | { readonly t: 'start'; readonly tls: TlsPair }

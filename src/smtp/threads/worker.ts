@@ -18,10 +18,12 @@ import { closePrebound, prebind } from '../../core/listen.ts';
 import { registry } from '../../core/metrics.ts';
 import { SharedSlots } from '../../core/shared-slots.ts';
 import { AccessView } from '../../defense/access.ts';
+import { createGreylister, verifiedReverse } from '../../defense/greylist.ts';
 import { DefenseStore } from '../../defense/store.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
 import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
 import { spamDeps } from '../../filter/rspamd.ts';
+import { Networks } from '../../hygiene/networks.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
 import { createMaildirStore } from '../../store/maildir/index.ts';
 import type { TlsPair } from '../../tls/certs.ts';
@@ -88,6 +90,7 @@ let tls: ThreadTls | null = null;
 let closeDirectory = () => {};
 let closeDefense = () => {};
 let closeStore = async () => {};
+let greylist: ReturnType<typeof createGreylister> | null = null;
 
 async function bind(): Promise<void> {
   const bound = [];
@@ -113,6 +116,7 @@ async function start(pair: TlsPair): Promise<void> {
     log: log.child({ component: 'store' }),
   });
   const store = new ThreadStore(rpc, maildir, post);
+  const hygiene = new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log });
   closeStore = () => store.close();
   // The IP lists and bans: this thread's own view of defense.db (the main thread writes bans,
   // the CLI and the API the lists; data_version tells this connection of both).
@@ -122,6 +126,9 @@ async function start(pair: TlsPair): Promise<void> {
     access.stop();
     defense.close();
   };
+  // Opened now (the main thread made the database before starting us): a problem stops start-up.
+  // With greylisting off it exists when rspamd may force it (its "greylist" action).
+  greylist = config.greylist.enabled || config.spam.rspamd_url ? inboundGreylister(hygiene, access).open() : null;
   service = new SmtpService({
     role: 'inbound',
     config,
@@ -133,19 +140,35 @@ async function start(pair: TlsPair): Promise<void> {
     resolver: config.smtp.reverse_lookup
       ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
       : null,
-    hygiene: new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log }),
+    hygiene,
     access,
     offences: { offence: (ip, kind) => post({ t: 'offence', ip, kind }) },
     ...spamDeps(config),
-    ...sharedClients(),
+    // Each thread its own connection to {state}/greylist.db (WAL; one short transaction a check).
+    ...(greylist ? { greylist } : {}),
+    // The connection rate is counted once, in the main thread.
+    ...(config.rate_limits.enabled
+      ? { connectionRate: (ip: string) => rpc.call<string | null>({ op: 'rate', ip }) }
+      : {}),
+    ...sharedClients(access),
   });
   await service.listen(init.addresses, false, { reusePort: true });
   post({ t: 'listening' });
 }
 
+function inboundGreylister(hygiene: Hygiene, access: AccessView) {
+  return createGreylister(config, {
+    log,
+    trusted: (ip) => hygiene.isTrusted(ip),
+    allowed: (ip) => access.isAllowed(ip),
+    verifiedName: verifiedReverse(createPromiseResolver(config.dns.servers)),
+  });
+}
+
 /** Connection counts and slowed clients, the same table in every thread. */
-function sharedClients() {
-  const shared = new SharedSlots(init.slots);
+function sharedClients(access: AccessView) {
+  const trusted = new Networks(config.hygiene.trusted_networks);
+  const shared = new SharedSlots(init.slots, (ip) => trusted.has(ip) || access.isAllowed(ip));
   return { slots: shared, errorMemory: shared };
 }
 
@@ -155,6 +178,7 @@ async function close(): Promise<void> {
   // thread alive until the host gives up on it.
   await closePrebound();
   await closeStore();
+  greylist?.close();
   closeDirectory();
   closeDefense();
   flushLogs();
