@@ -20,10 +20,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { canConnect } from '../test/harness/pebble.ts';
 import { runCli, spawnServer } from '../test/harness/process.ts';
 import { imapBenchConfig } from './lib/config.ts';
 import { type LatencySummary, PROBE_COMMANDS, type ProbeResult, startProbe, summarise } from './lib/imap-probe.ts';
@@ -141,17 +141,6 @@ function imaptest(
   });
 }
 
-function reachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'arcline-bench-stress-'));
 const mboxFile = join(dir, 'stress.mbox');
 await writeFile(mboxFile, mbox());
@@ -167,7 +156,7 @@ for (let i = 1; i <= 50; i++) {
 const server = await spawnServer(config);
 console.log(`arcline IMAP on 127.0.0.1:${server.ports.imap?.[0]}`);
 const imapPort = server.ports.imap?.[0] ?? 0;
-const dovecot = await reachable(10143);
+const dovecot = await canConnect(10143);
 console.log(`imaptest ${IMAPTEST}; ${SECONDS} s per run; mbox of 200 varied messages`);
 const rows: string[] = [];
 const details: string[] = [];

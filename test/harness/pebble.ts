@@ -33,6 +33,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 export async function startPebble(opts: {
   httpPort: number;
   tlsPort: number;
