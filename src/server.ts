@@ -16,7 +16,7 @@ import { MetricsServer } from './admin/metrics-http.ts';
 import { createApiApp } from './api/app.ts';
 import { metricStats } from './api/summary.ts';
 import { Authenticator } from './auth/authenticator.ts';
-import { type CheckReport, runChecks } from './check/report.ts';
+import type { CheckReport } from './check/report.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
@@ -327,8 +327,10 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       authenticator,
       access,
       // The admin API's `arcline check` probes the listeners where they are bound (port 0 in tests).
-      check: (domain) =>
-        runChecks(
+      // Loaded on first use: its modules (SPF evaluation, certificate parsing) cost every start
+      // about half a second otherwise.
+      check: async (domain) =>
+        (await import('./check/report.ts')).runChecks(
           {
             config: withBoundListeners(config, { smtp, submission, imap, http }),
             resolver: createPromiseResolver(config.dns.servers, LIMITS.check.dnsTimeoutMs),
