@@ -96,6 +96,8 @@ export interface ConnState {
   txn: Transaction;
   inData: boolean;
   principal: Principal | null;
+  /** A recipient was accepted in this session (unknown ones after it are not a probe). */
+  hadRecipient: boolean;
 }
 
 export const newTxn = (): Transaction => ({ recipients: new Map(), remote: new Map(), accepted: 0 });

@@ -146,7 +146,7 @@ export class SmtpService implements SessionPolicy {
             )
         : null,
     });
-    this.#conns.set(conn.id, { conn, state: { log, txn: newTxn(), inData: false, principal: null } });
+    this.#conns.set(conn.id, { conn, state: { log, txn: newTxn(), inData: false, principal: null, hadRecipient: false } });
     log.info({ ip: conn.remoteAddress, port: conn.remotePort, local: conn.localPort }, 'smtp connect');
     conn.start();
   };
@@ -288,8 +288,12 @@ export class SmtpService implements SessionPolicy {
     const { address, key } = syntax;
     const r = resolution(await directory.resolveRecipient(address), address, key, this.#submission);
     if (r.kind === 'refuse') {
-      // Probing for users or for a relay counts towards a ban (defense/bans.ts).
-      if (!this.#submission) this.#deps.offences?.offence(session.remoteAddress, 'unknown-recipient');
+      // Probing for users or for a relay counts towards a ban (defense/bans.ts), until the
+      // session had a recipient accepted: a mailing list's stale addresses among good ones are
+      // a sender's housekeeping, not an attack (its errors still count at the error limits).
+      if (!this.#submission && !state.hadRecipient) {
+        this.#deps.offences?.offence(session.remoteAddress, 'unknown-recipient');
+      }
       throw refusalReply(state.log, r);
     }
     if (r.accounts !== null && r.accounts.length > 0) {
@@ -298,6 +302,7 @@ export class SmtpService implements SessionPolicy {
     }
     await this.#limits(session, state, key);
     addRecipient(txn, key, r);
+    state.hadRecipient = true;
   }
 
   /** RCPT of a deliverable recipient: greylisting on port 25, the user's recipient rate on

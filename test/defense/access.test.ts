@@ -194,6 +194,22 @@ describe('auto-ban', () => {
     await eventually('SMTP greets 127.0.6.1 again', async () => (await smtpGreeting(from)).startsWith('220'));
   });
 
+  test('unknown recipients after an accepted one (a mailing list with stale addresses) ban nobody', async () => {
+    const from = '127.0.6.2';
+    const c = await RawSmtp.connect(s.port, '127.0.0.1', from);
+    await c.read();
+    await c.cmd('EHLO lists.example');
+    await c.cmd('MAIL FROM:<list-bounces@lists.example>');
+    assert.equal((await c.cmd('RCPT TO:<alice@example.test>')).code, 250);
+    for (const u of ['gone1', 'gone2', 'gone3', 'gone4']) {
+      assert.equal((await c.cmd(`RCPT TO:<${u}@example.test>`)).code, 550);
+    }
+    await c.cmd('RSET');
+    c.close();
+    assert.match(await smtpGreeting(from), /^220 /);
+    assert.equal(s.logs.filter((l) => l.msg === 'client banned' && l.ip === from).length, 0);
+  });
+
   test('sessions ended for protocol errors ban the client', async () => {
     const from = '127.0.7.1';
     for (let i = 0; i < 2; i++) {
