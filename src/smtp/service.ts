@@ -146,7 +146,10 @@ export class SmtpService implements SessionPolicy {
             )
         : null,
     });
-    this.#conns.set(conn.id, { conn, state: { log, txn: newTxn(), inData: false, principal: null, hadRecipient: false } });
+    this.#conns.set(conn.id, {
+      conn,
+      state: { log, txn: newTxn(), inData: false, principal: null, hadRecipient: false },
+    });
     log.info({ ip: conn.remoteAddress, port: conn.remotePort, local: conn.localPort }, 'smtp connect');
     conn.start();
   };
