@@ -201,7 +201,7 @@ class Validator {
       return;
     }
     this.literals(n, positional, what);
-    if (spec.tests === undefined && n.tests.length > 0) this.error(n.tests[0]?.pos ?? n.pos, `${what} takes no test`);
+    if (spec.tests === undefined && n.tests.length > 0) this.error(n.pos, `${what} takes no test`);
     if (spec.tests === 'one' && (n.tests.length !== 1 || n.testList))
       this.error(n.pos, `${what} needs exactly one test`);
     if (spec.tests === 'list' && (n.tests.length === 0 || !n.testList))
