@@ -26,8 +26,21 @@ function isIdentChar(c: number): boolean {
 
 /** Scans the whole script into tokens; throws SieveSyntaxError at the first lexical error. */
 export function tokenize(text: string): Token[] {
+  const next = lexer(text);
   const tokens: Token[] = [];
+  for (;;) {
+    const t = next();
+    tokens.push(t);
+    if (t.type === 'eof') return tokens;
+  }
+}
+
+/** A scanner handing out one token per call (the parser stops at its first error without
+ *  scanning the rest); after the end it keeps returning the eof token. */
+export function lexer(text: string): () => Token {
   let i = 0;
+  let produced = 0;
+  let pending: Token | undefined;
   let line = 1;
   let lineStart = 0;
   const n = text.length;
@@ -40,96 +53,107 @@ export function tokenize(text: string): Token[] {
     lineStart = at + 1;
   };
   const maxTokens = LIMITS.sieve.maxNodes * 8;
+  const emit = (t: Token): void => {
+    pending = t;
+  };
 
-  while (i < n) {
-    if (tokens.length > maxTokens) fail(i, 'script has too many tokens');
-    const c = text.charCodeAt(i);
-    if (c === 0x20 || c === 0x09 || c === 0x0d) {
-      i++;
-      continue;
-    }
-    if (c === 0x0a) {
-      newline(i);
-      i++;
-      continue;
-    }
-    // RFC 5228 §2.3: hash comments run to the end of the line.
-    if (c === 0x23) {
-      while (i < n && text.charCodeAt(i) !== 0x0a) i++;
-      continue;
-    }
-    // RFC 5228 §2.3: bracketed comments do not nest.
-    if (c === 0x2f && text.charCodeAt(i + 1) === 0x2a) {
-      const start = pos(i);
-      i += 2;
-      for (;;) {
-        if (i >= n) throw new SieveSyntaxError(start.line, start.column, 'unterminated bracket comment');
-        const d = text.charCodeAt(i);
-        if (d === 0x2a && text.charCodeAt(i + 1) === 0x2f) {
-          i += 2;
-          break;
-        }
-        if (d === 0x0a) newline(i);
+  return () => {
+    if (++produced > maxTokens) fail(i, 'script has too many tokens');
+    const t = scan();
+    return t;
+  };
+
+  function scan(): Token {
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === 0x20 || c === 0x09 || c === 0x0d) {
         i++;
-      }
-      continue;
-    }
-    const at = pos(i);
-    if (PUNCT.includes(text[i] as string)) {
-      tokens.push({ type: 'punct', value: text[i] as '[', pos: at });
-      i++;
-      continue;
-    }
-    // RFC 5228 §2.4.1: number = 1*DIGIT [ QUANTIFIER ].
-    if (isDigit(c)) {
-      let value = 0;
-      while (i < n && isDigit(text.charCodeAt(i))) {
-        value = value * 10 + (text.charCodeAt(i) - 0x30);
-        if (value > Number.MAX_SAFE_INTEGER) fail(i, 'number too large');
-        i++;
-      }
-      const q = text[i];
-      const mult =
-        q === 'K' || q === 'k' ? 1024 : q === 'M' || q === 'm' ? 1024 ** 2 : q === 'G' || q === 'g' ? 1024 ** 3 : 1;
-      if (mult !== 1) i++;
-      value *= mult;
-      if (value > Number.MAX_SAFE_INTEGER) fail(i, 'number too large');
-      if (i < n && isIdentChar(text.charCodeAt(i))) fail(i, 'invalid character after number');
-      tokens.push({ type: 'number', value, pos: at });
-      continue;
-    }
-    // RFC 5228 §2.6.2: tag = ":" identifier.
-    if (c === 0x3a) {
-      i++;
-      const start = i;
-      if (i >= n || !(isAlpha(text.charCodeAt(i)) || text.charCodeAt(i) === 0x5f))
-        fail(i, "':' must be followed by a tag name");
-      while (i < n && isIdentChar(text.charCodeAt(i))) i++;
-      if (i - start > 128) fail(start, 'tag name too long');
-      tokens.push({ type: 'tag', value: text.slice(start, i).toLowerCase(), pos: at });
-      continue;
-    }
-    if (isAlpha(c) || c === 0x5f) {
-      const start = i;
-      while (i < n && isIdentChar(text.charCodeAt(i))) i++;
-      if (i - start > 128) fail(start, 'identifier too long');
-      const word = text.slice(start, i).toLowerCase();
-      // RFC 5228 §2.4.2: multi-line = "text:" *(SP / HTAB) (hash-comment / CRLF) ... "." CRLF
-      if (word === 'text' && text.charCodeAt(i) === 0x3a) {
-        i = multiline(i + 1, at);
         continue;
       }
-      tokens.push({ type: 'identifier', value: word, pos: at });
-      continue;
+      if (c === 0x0a) {
+        newline(i);
+        i++;
+        continue;
+      }
+      // RFC 5228 §2.3: hash comments run to the end of the line.
+      if (c === 0x23) {
+        while (i < n && text.charCodeAt(i) !== 0x0a) i++;
+        continue;
+      }
+      // RFC 5228 §2.3: bracketed comments do not nest.
+      if (c === 0x2f && text.charCodeAt(i + 1) === 0x2a) {
+        const start = pos(i);
+        i += 2;
+        for (;;) {
+          if (i >= n) throw new SieveSyntaxError(start.line, start.column, 'unterminated bracket comment');
+          const d = text.charCodeAt(i);
+          if (d === 0x2a && text.charCodeAt(i + 1) === 0x2f) {
+            i += 2;
+            break;
+          }
+          if (d === 0x0a) newline(i);
+          i++;
+        }
+        continue;
+      }
+      const at = pos(i);
+      if (PUNCT.includes(text[i] as string)) {
+        i++;
+        return { type: 'punct', value: text[i - 1] as '[', pos: at };
+      }
+      // RFC 5228 §2.4.1: number = 1*DIGIT [ QUANTIFIER ].
+      if (isDigit(c)) {
+        let value = 0;
+        while (i < n && isDigit(text.charCodeAt(i))) {
+          value = value * 10 + (text.charCodeAt(i) - 0x30);
+          if (value > Number.MAX_SAFE_INTEGER) fail(i, 'number too large');
+          i++;
+        }
+        const q = text[i];
+        const mult =
+          q === 'K' || q === 'k' ? 1024 : q === 'M' || q === 'm' ? 1024 ** 2 : q === 'G' || q === 'g' ? 1024 ** 3 : 1;
+        if (mult !== 1) i++;
+        value *= mult;
+        if (value > Number.MAX_SAFE_INTEGER) fail(i, 'number too large');
+        if (i < n && isIdentChar(text.charCodeAt(i))) fail(i, 'invalid character after number');
+        return { type: 'number', value, pos: at };
+      }
+      // RFC 5228 §2.6.2: tag = ":" identifier.
+      if (c === 0x3a) {
+        i++;
+        const start = i;
+        if (i >= n || !(isAlpha(text.charCodeAt(i)) || text.charCodeAt(i) === 0x5f))
+          fail(i, "':' must be followed by a tag name");
+        while (i < n && isIdentChar(text.charCodeAt(i))) i++;
+        if (i - start > 128) fail(start, 'tag name too long');
+        return { type: 'tag', value: text.slice(start, i).toLowerCase(), pos: at };
+      }
+      if (isAlpha(c) || c === 0x5f) {
+        const start = i;
+        while (i < n && isIdentChar(text.charCodeAt(i))) i++;
+        if (i - start > 128) fail(start, 'identifier too long');
+        const word = text.slice(start, i).toLowerCase();
+        // RFC 5228 §2.4.2: multi-line = "text:" *(SP / HTAB) (hash-comment / CRLF) ... "." CRLF
+        if (word === 'text' && text.charCodeAt(i) === 0x3a) {
+          i = multiline(i + 1, at);
+          return take();
+        }
+        return { type: 'identifier', value: word, pos: at };
+      }
+      if (c === 0x22) {
+        i = quoted(i + 1, at);
+        return take();
+      }
+      fail(i, `unexpected character ${JSON.stringify(text[i])}`);
     }
-    if (c === 0x22) {
-      i = quoted(i + 1, at);
-      continue;
-    }
-    fail(i, `unexpected character ${JSON.stringify(text[i])}`);
+    return { type: 'eof', pos: pos(i) };
   }
-  tokens.push({ type: 'eof', pos: pos(i) });
-  return tokens;
+
+  function take(): Token {
+    const t = pending as Token;
+    pending = undefined;
+    return t;
+  }
 
   // RFC 5228 §2.4.2: a backslash quotes the next character; "\\" and "\"" matter, any other
   // escaped character stands for itself (§2.4.2, undefined escapes).
@@ -153,7 +177,7 @@ export function tokenize(text: string): Token[] {
       if (++length > LIMITS.sieve.maxStringLength) fail(j, 'string too long');
     }
     parts.push(text.slice(runStart, j));
-    tokens.push({ type: 'string', value: parts.join(''), multiline: false, pos: at });
+    emit({ type: 'string', value: parts.join(''), multiline: false, pos: at });
     return j + 1;
   }
 
@@ -185,7 +209,7 @@ export function tokenize(text: string): Token[] {
       if (end >= n)
         throw new SieveSyntaxError(at.line, at.column, "unterminated 'text:' string (no line with a single '.')");
     }
-    tokens.push({ type: 'string', value: lines.join(''), multiline: true, pos: at });
+    emit({ type: 'string', value: lines.join(''), multiline: true, pos: at });
     return j;
   }
 }

@@ -11,7 +11,7 @@ import {
   type StringNode,
   type TestNode,
 } from './ast.ts';
-import { type Token, tokenize } from './lexer.ts';
+import { lexer, type Token } from './lexer.ts';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -29,26 +29,26 @@ export function parseScript(source: string | Uint8Array): Script {
       throw new SieveSyntaxError(1, 1, 'script is not valid UTF-8');
     }
   }
-  return new Parser(tokenize(text)).script();
+  return new Parser(lexer(text)).script();
 }
 
 class Parser {
-  private at = 0;
   private nodes = 0;
+  private readonly scan: () => Token;
+  private ahead: Token;
 
-  private readonly tokens: Token[];
-
-  constructor(tokens: Token[]) {
-    this.tokens = tokens;
+  constructor(scan: () => Token) {
+    this.scan = scan;
+    this.ahead = scan();
   }
 
   private peek(): Token {
-    return this.tokens[this.at] as Token;
+    return this.ahead;
   }
 
   private next(): Token {
-    const t = this.tokens[this.at] as Token;
-    if (t.type !== 'eof') this.at++;
+    const t = this.ahead;
+    if (t.type !== 'eof') this.ahead = this.scan();
     return t;
   }
 
