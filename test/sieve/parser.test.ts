@@ -202,15 +202,22 @@ const action = fc.oneof(
 );
 const command = fc
   .tuple(testArb, fc.array(action, { maxLength: 3 }), fc.option(fc.array(action, { maxLength: 2 })))
-  .map(([t, a, e]) => `if ${t} {\n  ${a.join('\n  ')}\n}${e ? ` else { ${e.join(' ')} }` : ''}`);
+  .map(([t, a, e]) => ({
+    src: `if ${t} {\n  ${a.join('\n  ')}\n}${e ? ` else { ${e.join(' ')} }` : ''}`,
+    count: e ? 2 : 1,
+  }));
+const plain = action.map((src) => ({ src, count: 1 }));
 
 test('property: generated valid scripts parse and validate', () => {
   fc.assert(
-    fc.property(fc.array(fc.oneof(command, action), { maxLength: 6 }), (cmds) => {
-      const src = `require "fileinto";\n${cmds.join('\n')}\n`;
+    fc.property(fc.array(fc.oneof(command, plain), { maxLength: 6 }), (cmds) => {
+      const src = `require "fileinto";\n${cmds.map((c) => c.src).join('\n')}\n`;
       const r = checkScript(src);
       assert.deepEqual(r.errors, [], src);
-      assert.equal(r.script?.commands.length, 1 + cmds.length + cmds.filter((c) => c.includes('} else {')).length);
+      assert.equal(
+        r.script?.commands.length,
+        cmds.reduce((n, c) => n + c.count, 1),
+      );
     }),
     { numRuns: 500 },
   );
