@@ -171,8 +171,13 @@ class Validator {
         i++;
         const literal = value.kind === 'stringlist' ? (value.items[0]?.value ?? '') : '';
         if (a.name === 'comparator') comparator = literal.toLowerCase();
+        // RFC 5260 §6: field numbers start at 1.
+        if (a.name === 'index' && value.kind === 'number' && value.value < 1) {
+          this.error(value.pos, `${what}: the :index field number must be at least 1`);
+          return;
+        }
         if (a.name === 'count' || a.name === 'value') {
-          if (!RELATIONS.has(literal.toLowerCase())) {
+          if (!RELATIONS.has(literal)) {
             this.error(value.pos, `${what}: unknown relational operator '${literal}'`);
             return;
           }
@@ -235,10 +240,39 @@ class Validator {
       if (name !== undefined && !isVariableName(name))
         this.error(first?.pos ?? n.pos, `${what}: invalid variable name '${name}'`);
     }
+    // RFC 5232 §3-4 and RFC 6609 §3.4: the variable-name forms need variables.
+    const needsVariables =
+      n.name === 'global' ||
+      (['setflag', 'addflag', 'removeflag', 'hasflag'].includes(n.name) && positional.length === 2);
+    if (needsVariables && !this.has('variables')) this.error(n.pos, `${what}: this form needs require "variables"`);
+    // RFC 5228 §5.1: address tests only address headers; §5.4: envelope parts "from" and "to"
+    // (and "auth", RFC 4954, as Pigeonhole).
+    if (n.kind === 'test' && (n.name === 'address' || n.name === 'envelope') && first?.kind === 'stringlist') {
+      const allowed = n.name === 'address' ? ADDRESS_HEADERS : ENVELOPE_PARTS;
+      for (const item of first.items)
+        if (!item.value.includes('${') && !allowed.has(item.value.toLowerCase()))
+          this.error(item.pos, `${what}: '${item.value}' is not allowed here`);
+    }
+    // RFC 5230 §4.4: :from is an address (a name and angle brackets allowed).
+    if (n.name === 'vacation') {
+      const tags = n.args;
+      for (let k = 0; k + 1 < tags.length; k++) {
+        const tag = tags[k] as ArgumentNode;
+        const from = str(tags[k + 1]);
+        if (
+          tag.kind === 'tag' &&
+          tag.name === 'from' &&
+          from !== undefined &&
+          !from.includes('${') &&
+          !looksLikeAddress(addressOf(from))
+        )
+          this.error(tag.pos, `${what}: invalid :from address '${from}'`);
+      }
+    }
     // RFC 5228 §4.2: the redirect address must be a valid address (sievec checks literals).
     if (n.name === 'redirect' && n.kind === 'command') {
       const to = str(first);
-      if (to !== undefined && !(to.includes('${') && this.has('variables')) && !looksLikeAddress(to))
+      if (to !== undefined && !(to.includes('${') && this.has('variables')) && !looksLikeAddress(addressOf(to)))
         this.error(first?.pos ?? n.pos, `${what}: invalid redirect address '${to}'`);
     }
   }
@@ -261,18 +295,15 @@ function tagsOf(spec: Spec, group: string): string {
     .join(', ');
 }
 
-/** RFC 5229 §3: identifier, possibly with a namespace prefix (`a.b`); no match variables. */
+/** RFC 5229 §3: a plain identifier (namespaces are not offered); no match variables. */
 function isVariableName(name: string): boolean {
   if (name.length === 0 || name.length > 128) return false;
-  for (const part of name.split('.')) {
-    if (part.length === 0) return false;
-    const c0 = part.charCodeAt(0);
-    if (c0 >= 0x30 && c0 <= 0x39) return false;
-    for (let i = 0; i < part.length; i++) {
-      const c = part.charCodeAt(i);
-      const ok = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f;
-      if (!ok) return false;
-    }
+  const c0 = name.charCodeAt(0);
+  if (c0 >= 0x30 && c0 <= 0x39) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const ok = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f;
+    if (!ok) return false;
   }
   return true;
 }
@@ -287,3 +318,31 @@ function looksLikeAddress(a: string): boolean {
   }
   return true;
 }
+
+/** The address inside `Name <addr>` or `<addr>`, else the text itself. */
+function addressOf(s: string): string {
+  const t = s.trim();
+  if (!t.endsWith('>')) return t;
+  const open = t.lastIndexOf('<');
+  return open < 0 ? t : t.slice(open + 1, -1);
+}
+
+/** Headers the address test accepts (Pigeonhole's list, RFC 5228 §5.1). */
+const ADDRESS_HEADERS: ReadonlySet<string> = new Set([
+  'from',
+  'sender',
+  'reply-to',
+  'to',
+  'cc',
+  'bcc',
+  'resent-from',
+  'resent-sender',
+  'resent-to',
+  'resent-cc',
+  'resent-bcc',
+  'return-receipt-to',
+  'errors-to',
+  'delivered-to',
+  'x-original-to',
+]);
+const ENVELOPE_PARTS: ReadonlySet<string> = new Set(['from', 'to', 'auth']);

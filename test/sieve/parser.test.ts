@@ -178,13 +178,14 @@ const str = fc
 const strList = fc
   .array(str, { minLength: 1, maxLength: 3 })
   .map((a) => (a.length === 1 ? (a[0] as string) : `[${a.join(', ')}]`));
+const addressHeaders = fc.constantFrom('"from"', '"To"', '["to", "cc"]', '["sender", "reply-to", "bcc"]');
 const match = fc.constantFrom('', ':is ', ':contains ', ':matches ');
 const testArb: fc.Arbitrary<string> = fc.letrec<{ t: string }>((tie) => ({
   t: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     fc.tuple(match, strList, strList).map(([m, a, b]) => `header ${m}${a} ${b}`),
     fc
-      .tuple(fc.constantFrom(':localpart ', ':domain ', ':all ', ''), match, strList, strList)
+      .tuple(fc.constantFrom(':localpart ', ':domain ', ':all ', ''), match, addressHeaders, strList)
       .map(([p, m, a, b]) => `address ${p}${m}${a} ${b}`),
     fc
       .tuple(fc.constantFrom(':over', ':under'), fc.nat(1000), fc.constantFrom('', 'K', 'M'))
