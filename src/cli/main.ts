@@ -48,6 +48,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   dkim rotate DOMAIN | activate DOMAIN SELECTOR [--force]
   dns-records DOMAIN
   check [DOMAIN...] [--json]              deliverability self-check: DNS, reverse DNS, blocklists, certificates
+  sieve check FILE                        parse and validate a Sieve script (RFC 5228); prints ok or the errors
   token add --role admin|readonly|domain:D|user:ADDR [--name N] | list | del ID   admin API tokens
   ip allow|deny ADDR[/PREFIX] [--comment TEXT] | del ADDR[/PREFIX] | list | check ADDR   IP allow and deny lists
   ban list | del ADDR                     automatic bans of abusive networks
@@ -85,6 +86,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`arcline ${version()}\n`);
     return 0;
   }
+  // Pure and config-free (src/sieve/), loaded only for this command.
+  if (command === 'sieve')
+    return (await import('./sieve.ts')).sieveCommand(
+      [sub, ...rest].filter((a) => a !== undefined),
+      say,
+      (l) => process.stderr.write(`${l}\n`),
+    );
   let loaded: LoadedConfig;
   try {
     loaded = loadConfig(configPath(values.config));

@@ -398,4 +398,20 @@ export const LIMITS = {
     /** Listings remembered in {state}/blocklist.json (addresses x zones). */
     maxRemembered: 10_000,
   },
+  /** Sieve scripts (RFC 5228, src/sieve/): hard bounds of the pure front end. Pigeonhole's
+   *  defaults as anchor: sieve_max_script_size 1M, 32 levels of block and of test nesting. */
+  sieve: {
+    maxScriptBytes: 1024 * 1024,
+    maxNesting: 32,
+    /** Commands plus tests of one script. */
+    maxNodes: 20_000,
+    /** Characters of one string (quoted or text:). */
+    maxStringLength: 256 * 1024,
+    /** Strings of one string list. */
+    maxStringListLength: 4096,
+    /** Arguments of one command or test. */
+    maxArguments: 64,
+    /** Errors reported for one script (the rest are counted, not listed). */
+    maxErrors: 50,
+  },
 } as const;
