@@ -220,9 +220,9 @@ export class Srs {
     const body = parts.local.slice(5);
     if (tag.kind === 1) {
       const [hash, firstHop, rest] = splitN(body, 3);
-      if (hash === undefined || !firstHop || !rest) throw new SrsError('malformed', 'SRS1 address lacks fields');
       // A '.' in the hash field is the hashless SRS1 of Mail::SRS <= 0.27 (AllowUnsafeSrs): refused.
-      if (hash.includes('.')) throw new SrsError('forged', 'SRS1 address without a hash');
+      if (hash?.includes('.')) throw new SrsError('forged', 'SRS1 address without a hash');
+      if (hash === undefined || !firstHop || !rest) throw new SrsError('malformed', 'SRS1 address lacks fields');
       if (!this.#verify(hash, [firstHop, rest])) throw new SrsError('forged', 'SRS1 hash does not match');
       return `SRS0${rest}@${firstHop}`;
     }
