@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ArclineError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { PRIVATE_FILE_MODE, writePrivateFileAtomic } from '../core/private-files.ts';
 
@@ -14,8 +15,12 @@ export const SRS_SECRET_FILE = 'srs.secret';
 /** Shorter secrets are refused: 16 characters of hex are 64 bits. */
 export const MIN_SECRET_LENGTH = 16;
 
-export class SrsSecretError extends Error {
-  override name = 'SrsSecretError';
+/** A missing, short or oversized secret file is a configuration error of the state directory. */
+export class SrsSecretError extends ArclineError {
+  constructor(message: string) {
+    super('CONFIG', message);
+    this.name = 'SrsSecretError';
+  }
 }
 
 function newSecret(): string {

@@ -39,7 +39,7 @@ interface Req {
 }
 
 async function mailSrs(reqs: readonly Req[]): Promise<{ ok: boolean; value: string }[]> {
-  const child = spawn('perl', ['-e', PERL], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('/usr/bin/perl', ['-e', PERL], { stdio: ['pipe', 'pipe', 'inherit'] });
   const chunks: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => chunks.push(c));
   const done = new Promise<number | null>((resolve, reject) => {
