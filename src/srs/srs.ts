@@ -122,9 +122,10 @@ function timestampValue(ts: string): number | null {
   return hi * 32 + lo;
 }
 
-function asciiEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'latin1');
-  const y = Buffer.from(b, 'latin1');
+/** Constant-time string equality (UTF-8, so no character stands in for another). */
+function sameString(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
@@ -166,9 +167,9 @@ export class Srs {
   #verify(hash: string, fields: readonly string[]): boolean {
     if (hash.length < LIMITS.srs.hashMin || hash.length > FULL_HASH_LENGTH) return false;
     const valid = this.#secrets.map((s) => digest(s, fields).slice(0, hash.length));
-    if (valid.some((v) => asciiEqual(v, hash))) return true;
+    if (valid.some((v) => sameString(v, hash))) return true;
     const lower = hash.toLowerCase();
-    return valid.some((v) => asciiEqual(v.toLowerCase(), lower));
+    return valid.some((v) => sameString(v.toLowerCase(), lower));
   }
 
   /** The envelope sender to use when forwarding mail from `sender` through `domain` (a domain
