@@ -414,4 +414,23 @@ export const LIMITS = {
     /** Errors reported for one script (the rest are counted, not listed). */
     maxErrors: 50,
   },
+  srs: {
+    /** Mail::SRS's $SRSHASHLENGTH: base64 characters of the HMAC-SHA1 we write (24 bits). */
+    hashLength: 4,
+    /** Mail::SRS's HashMin: the shortest hash prefix accepted when reversing. */
+    hashMin: 4,
+    /** Mail::SRS's $SRSMAXAGE: days an SRS0 time stamp stays valid (the day written counts as 0). */
+    defaultMaxAgeDays: 21,
+    /** Two base32 characters of days: the time stamp cycles every 1024 days. */
+    timestampSlots: 1024,
+    /** RFC 5321 §4.5.3.1.1: the original sender's local part we rewrite. SRS local parts
+     *  themselves routinely exceed it (Mail::SRS, "the 64 billion character question"). */
+    maxLocalPart: 64,
+    /** RFC 5321 §4.5.3.1.3 path (256) rounded up to RFC 3696's 320: longest address read or made. */
+    maxAddress: 320,
+    /** Secrets read from {state}/srs.secret (the current one and the older ones still accepted). */
+    maxSecrets: 16,
+    /** Bytes of {state}/srs.secret read. */
+    maxSecretFileBytes: 16 * 1024,
+  },
 } as const;
