@@ -164,13 +164,13 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     // other connections' commits, and the admin API writes through ctx.defense.
     const defenseView = new DefenseStore(config.storage.state);
     const access = new AccessView(defenseView, { pollMs: LIMITS.defense.pollMs }).start();
-    const trustedHygiene = new Networks(config.hygiene.trusted_networks);
+    const trusted = trustedFor(config);
     const trustedAuth = new Networks(config.auth.trusted_networks);
     const bans = new BanPolicy({
       store: ctx.defense,
       view: access,
       settings: banSettings(config.ban),
-      trusted: (ip) => trustedHygiene.has(ip) || trustedAuth.has(ip),
+      trusted: (ip) => trusted(ip) || trustedAuth.has(ip),
       log: log.child({ component: 'defense' }),
     }).start();
     services.push({
@@ -182,7 +182,6 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     });
     // Rate limits (docs/spam.md): one count for the whole server; the SMTP threads ask it.
     // The IP allow list is exempt too (access.isAllowed).
-    const trusted = trustedFor(config);
     const rateLimits = new RateLimits(config.rate_limits, { exempt: (ip) => trusted(ip) || access.isAllowed(ip) });
     const connectionRate = config.rate_limits.enabled ? (ip: string) => rateLimits.connection(ip) : undefined;
     const runner = new QueueRunner({

@@ -58,8 +58,8 @@ export interface WebDeps {
 }
 
 /** What a client refused by the deny list or a ban reads on plain HTTP (no handshake on HTTPS). */
-const REFUSED_HTTP =
-  'HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 34\r\n\r\nyour address may not connect here\n';
+const REFUSED_BODY = 'your address may not connect here\n';
+const REFUSED_HTTP = `HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(REFUSED_BODY)}\r\n\r\n${REFUSED_BODY}`;
 
 const ACME_TLS_ALPN = 'acme-tls/1';
 
