@@ -9,6 +9,7 @@ import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
 import { duration, positiveInt, size } from './fields.ts';
 import { greylistSection } from './greylist.ts';
+import { sieveSection } from './sieve.ts';
 import { milterSection } from './milter.ts';
 import { monitorSection } from './monitor.ts';
 import { rateLimitsSection } from './rate-limits.ts';
@@ -329,6 +330,7 @@ export const configSchema = z
       .prefault({}),
     spam: spamSection({ size, duration }),
     greylist: greylistSection,
+    sieve: sieveSection,
     rate_limits: rateLimitsSection,
     metrics: z
       .strictObject({

@@ -18,6 +18,7 @@ import type { Directory } from '../directory/types.ts';
 import { localReceivedHeader, traceHeaders } from '../smtp/trace.ts';
 import { bufferMessage } from '../store/spool.ts';
 import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage } from '../store/types.ts';
+import type { FilterPlan, FilterRequest } from './sieve-filter.ts';
 import type { QueueStore } from './store.ts';
 import type { OutboundRecipient, QueueId, QueueOrigin } from './types.ts';
 
@@ -48,6 +49,7 @@ export class Dispatcher {
   readonly #directory: Directory;
   readonly #hostname: string;
   readonly #log: Logger;
+  #filter: { plan(req: FilterRequest): Promise<FilterPlan | null> } | null = null;
 
   constructor(deps: {
     store: MailStore;
@@ -63,31 +65,71 @@ export class Dispatcher {
     this.#log = deps.log;
   }
 
+  /** The Sieve filter of local copies (queue/sieve-filter.ts); set once by the server. It is
+   *  set after construction because its vacation replies and notices come back through here. */
+  useFilter(filter: { plan(req: FilterRequest): Promise<FilterPlan | null> }): void {
+    this.#filter = filter;
+  }
+
   async dispatch(req: DispatchRequest): Promise<DispatchResult> {
+    // Sieve first (docs/sieve.md): it may change the local copies and add redirected ones, each
+    // its own queue entry since its envelope sender differs (SRS).
+    const plan = this.#filter && req.local.length > 0 ? await this.#filter.plan(req) : null;
+    const local = plan ? plan.local : req.local;
+    const forwards = plan?.forwards ?? [];
+    // Queued entries stay held (invisible to the runner) until the local copies are durable.
+    const holdMain = local.length > 0 || req.hold === true || forwards.length > 0;
+    const held: QueueId[] = [];
     let queueId: QueueId | null = null;
-    if (req.remote.length > 0) {
-      queueId = await this.#queue.enqueue({
-        sender: req.sender,
-        recipients: req.remote,
-        prefix: req.remotePrefix,
-        message: req.message,
-        origin: req.origin,
-        logId: req.logId,
-        smtputf8: req.smtputf8 ?? false,
-        authUser: req.authUser ?? null,
-        hold: req.local.length > 0 || req.hold === true,
-      });
+    try {
+      if (req.remote.length > 0) {
+        queueId = await this.#queue.enqueue({
+          sender: req.sender,
+          recipients: req.remote,
+          prefix: req.remotePrefix,
+          message: req.message,
+          origin: req.origin,
+          logId: req.logId,
+          smtputf8: req.smtputf8 ?? false,
+          authUser: req.authUser ?? null,
+          hold: holdMain,
+        });
+        held.push(queueId);
+      }
+      for (const f of forwards) {
+        held.push(
+          await this.#queue.enqueue({
+            sender: f.sender,
+            recipients: f.recipients,
+            prefix: f.prefix,
+            message: req.message,
+            origin: 'forward',
+            logId: req.logId,
+            smtputf8: req.smtputf8 ?? false,
+            authUser: null,
+            hold: true,
+          }),
+        );
+      }
+    } catch (e) {
+      for (const id of held) await this.#queue.drop(id);
+      throw e;
     }
     let copies: readonly DeliveredCopy[] = [];
-    if (req.local.length > 0) {
+    if (local.length > 0) {
       try {
-        copies = await this.#store.deliver(req.local, req.message);
+        copies = await this.#store.deliver(local, req.message);
       } catch (e) {
-        if (queueId) await this.#queue.drop(queueId);
+        for (const id of held) await this.#queue.drop(id);
         throw e;
       }
     }
-    if (queueId && (req.local.length > 0 || req.hold)) this.#queue.release(queueId, { hold: req.hold === true });
+    for (const id of held) {
+      if (id !== queueId) this.#queue.release(id, { hold: false });
+      else if (holdMain) this.#queue.release(id, { hold: req.hold === true });
+    }
+    // Vacation replies, rejection notices, duplicate tracking: only once the copies are durable.
+    if (plan) await plan.after();
     return { copies, queueId };
   }
 

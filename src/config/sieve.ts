@@ -1,0 +1,30 @@
+// [sieve]: Sieve filtering at delivery (docs/sieve.md, src/queue/sieve-filter.ts).
+
+import { z } from 'zod';
+import { LIMITS } from '../core/limits.ts';
+import { duration } from './fields.ts';
+
+const S = LIMITS.sieveDelivery;
+
+export const sieveSection = z
+  .strictObject({
+    /** Run each user's active Sieve script (and the `before` script) at delivery. */
+    enabled: z.boolean().default(true),
+    /** A script run before every user's own (Pigeonhole's sieve_before), e.g. to file spam
+     *  into Junk; its path is read when the server starts. Empty: none. */
+    before: z.string().default(''),
+    /** The directory of the scripts `include :global "name"` reads (RFC 6609 §3.1), as
+     *  `{dir}/{name}.sieve`. Empty: :global includes find nothing. */
+    global_dir: z.string().default(''),
+    /** Vacation (RFC 5230, RFC 6131): the shortest period between two replies to one sender
+     *  (Pigeonhole's sieve_vacation_min_period, 1 day). */
+    vacation_min_period: duration.default(S.vacationMinPeriodMs),
+    /** The period when a script names none (RFC 5230 §4.1: 7 days). */
+    vacation_default_period: duration.default(S.vacationDefaultPeriodMs),
+    /** The longest period a script may ask for (0: no bound). */
+    vacation_max_period: duration.default(S.vacationMaxPeriodMs),
+  })
+  .prefault({})
+  .refine((s) => s.vacation_max_period === 0 || s.vacation_max_period >= s.vacation_min_period, {
+    message: 'vacation_max_period must be 0 or at least vacation_min_period',
+  });
