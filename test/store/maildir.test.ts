@@ -178,6 +178,47 @@ describe('Maildir store', () => {
     assert.equal(seen.size, 200);
   });
 
+  test('a copy delivered with flags goes into cur/ with Dovecot info letters and keyword table', async () => {
+    const msg = await spoolOf(store, 'Subject: flagged\r\n', '\r\nbody\r\n');
+    const [copy] = await store.deliver(
+      [{ account: BOB, mailbox: 'Sent', prefix: Buffer.alloc(0), flags: ['\\Seen', 'Work', '\\Answered', '$Fwd'] }],
+      msg,
+    );
+    await msg.dispose();
+    assert.equal(copy!.path.startsWith(box(BOB, '.Sent', 'cur')), true, copy!.path);
+    assert.match(copy!.path, /,S=\d+,W=\d+:2,RSab$/);
+    assert.equal(await readFile(box(BOB, '.Sent', 'dovecot-keywords'), 'utf8'), '0 Work\n1 $Fwd\n');
+    assert.deepEqual(await readdir(box(BOB, '.Sent', 'tmp')), [], 'no lock or temporary file left');
+    // A Unicode folder name is the IMAP one, in modified UTF-7 on disk (as Dovecot stores it).
+    const m2 = await spoolOf(store, 'Subject: x\r\n', '\r\n');
+    const [c2] = await store.deliver([{ account: BOB, mailbox: 'Entwürfe', prefix: Buffer.alloc(0) }], m2);
+    await m2.dispose();
+    assert.equal(c2!.path.startsWith(box(BOB, '.Entw&APw-rfe', 'new')), true, c2!.path);
+  });
+
+  test('concurrent deliveries with new keywords each keep their own letter (dovecot-keywords.lock)', async () => {
+    const n = 20;
+    const copies = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const msg = await spoolOf(store, `Subject: ${i}\r\n`, '\r\n');
+        try {
+          const [c] = await store.deliver(
+            [{ account: ALICE, mailbox: 'Trash', prefix: Buffer.alloc(0), flags: [`kw${i}`] }],
+            msg,
+          );
+          return c!;
+        } finally {
+          await msg.dispose();
+        }
+      }),
+    );
+    const table = (await readFile(box(ALICE, '.Trash', 'dovecot-keywords'), 'utf8')).trim().split('\n');
+    assert.equal(table.length, n);
+    const byKeyword = new Map(table.map((l) => [l.split(' ')[1], String.fromCharCode(97 + Number(l.split(' ')[0]))]));
+    for (const [i, c] of copies.entries()) assert.ok(c.path.endsWith(`:2,${byKeyword.get(`kw${i}`)}`), c.path);
+    assert.equal((await readdir(box(ALICE, '.Trash'))).includes('dovecot-keywords.lock'), false);
+  });
+
   test('purgeAccount removes only that account', async () => {
     const carol = 'carol@example.test' as AccountId;
     await store.createAccount(carol);

@@ -15,8 +15,10 @@ export const SYSTEM_LETTERS: Readonly<Record<string, string>> = {
   '\\Deleted': 'T',
 };
 
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ArclineError } from '../../core/errors.ts';
+import { LIMITS } from '../../core/limits.ts';
 import { canonicalSystemFlag } from '../names.ts';
 
 const LETTER_TO_SYSTEM = Object.fromEntries(Object.entries(SYSTEM_LETTERS).map(([f, l]) => [l, f]));
@@ -88,7 +90,84 @@ export async function readKeywords(dir: string): Promise<string[]> {
   }
 }
 
-/** Replaces the keyword table atomically (write aside, rename over). */
+/** What identifies a version of the keyword table on disk (inode, mtime, size): a mailbox
+ *  re-reads its table when another writer (a delivery, another thread or program) replaced it. */
+export async function keywordsStamp(dir: string): Promise<string> {
+  try {
+    const st = await stat(join(dir, 'dovecot-keywords'));
+    return `${st.ino}:${st.mtimeMs}:${st.size}`;
+  } catch {
+    return 'none';
+  }
+}
+
+/** Whether a flag takes a keyword letter (a-z) rather than a system letter. */
+function isKeywordFlag(f: string): boolean {
+  return !f.startsWith('\\') && SYSTEM_LETTERS[canonicalSystemFlag(f) ?? ''] === undefined;
+}
+
+const has = (table: readonly string[], k: string) => table.some((t) => t.toLowerCase() === k.toLowerCase());
+
+/** Whether `flags` hold a keyword the table lacks and has room for (addKeywords would grow it). */
+export function lacksKeywords(table: readonly string[], flags: readonly string[]): boolean {
+  return table.length < MAX_KEYWORDS && flags.some((f) => isKeywordFlag(f) && !has(table, f));
+}
+
+/** The keyword table of the Maildir in `dir` with every keyword of `flags` added that it lacks
+ *  (as many as fit in 26). When it must grow it is read again and replaced under Dovecot's
+ *  dotlock, as Dovecot's maildir-keywords does: `dovecot-keywords.lock` is created O_EXCL,
+ *  written, synced and renamed over the table. So writers in other threads and processes (SMTP
+ *  threads delivering, IMAP STORE, Dovecot's LDA) never lose each other's keywords, and a
+ *  letter, once given to a keyword, keeps it: the table only grows. */
+export async function addKeywords(dir: string, flags: readonly string[]): Promise<string[]> {
+  const wanted = flags.filter(isKeywordFlag);
+  const current = await readKeywords(dir);
+  if (!lacksKeywords(current, wanted)) return current;
+  const path = join(dir, 'dovecot-keywords');
+  const lock = `${path}.lock`;
+  const fh = await takeLock(lock);
+  let held = true;
+  try {
+    const table = await readKeywords(dir);
+    for (const k of wanted) if (!has(table, k) && table.length < MAX_KEYWORDS) table.push(k);
+    await fh.writeFile(formatKeywords(table));
+    await fh.sync();
+    await fh.close();
+    await rename(lock, path);
+    held = false;
+    const d = await open(dir, 'r');
+    await d.sync().finally(() => d.close());
+    return table;
+  } finally {
+    if (held) {
+      await fh.close().catch(() => {});
+      await unlink(lock).catch(() => {});
+    }
+  }
+}
+
+/** Creates the dotlock, waiting while another writer holds it (bounded); a lock older than
+ *  LIMITS.store.keywordLockStaleMs was left by a crash and is removed. */
+async function takeLock(lock: string): Promise<FileHandle> {
+  const deadline = Date.now() + LIMITS.store.keywordLockWaitMs;
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      return await open(lock, 'wx', 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const st = await stat(lock).catch(() => null);
+    if (st && Date.now() - st.mtimeMs > LIMITS.store.keywordLockStaleMs) {
+      await unlink(lock).catch(() => {});
+      continue;
+    }
+    if (Date.now() > deadline) throw new ArclineError('TEMPORARY', 'keyword table locked by another writer');
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+/** Replaces the keyword table atomically (write aside, rename over): for a mailbox no one else
+ *  sees yet (an import being staged); live mailboxes use addKeywords. */
 export async function writeKeywords(dir: string, keywords: readonly string[]): Promise<void> {
   const path = join(dir, 'dovecot-keywords');
   await writeFile(`${path}.tmp`, formatKeywords(keywords), { mode: 0o600 });

@@ -34,7 +34,7 @@ import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
 import { appended, type Entry, expungeEntries, flagsChanged, meta, row } from './entry.ts';
 import { Fanout } from './fanout.ts';
-import { flagsToLetters, lettersToFlags, readKeywords, writeKeywords } from './flags.ts';
+import { addKeywords, flagsToLetters, keywordsStamp, lacksKeywords, lettersToFlags, readKeywords } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
 import { listMaildir, type ScanState, sortByDelivery, statAll } from './scan.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
@@ -60,6 +60,8 @@ export class MaildirMailbox implements Mailbox {
   /** Watches new/ and cur/ while the mailbox has subscribers (store/maildir/watch.ts). */
   readonly #watch: DirWatch;
   #keywords: string[] | null = null;
+  /** The version of dovecot-keywords that #keywords was read from (flags.ts keywordsStamp). */
+  #keywordsStamp = '';
   /** Cache entries being written ("uid field" -> value), see setCached(). */
   readonly #cacheWrites = new Map<string, string>();
   #lock: Promise<unknown> = Promise.resolve();
@@ -405,8 +407,7 @@ export class MaildirMailbox implements Mailbox {
     opts: { unchangedSince?: number | null; origin?: object } = {},
   ): Promise<{ changed: MessageMeta[]; modifiedRefused: number[] }> {
     return this.#locked(async () => {
-      const keywords = await this.#loadKeywords();
-      const kwBefore = keywords.length;
+      const keywords = await this.#keywordsWith(mode === 'remove' ? [] : flags);
       const changed: Entry[] = [];
       const refused: number[] = [];
       let modseq = this.#row.highestmodseq;
@@ -439,7 +440,6 @@ export class MaildirMailbox implements Mailbox {
         changed.push(updated);
         Object.assign(e, updated);
       }
-      if (keywords.length !== kwBefore) await this.#saveKeywords(keywords);
       if (changed.length > 0) {
         await this.#write({
           update: changed,
@@ -504,11 +504,9 @@ export class MaildirMailbox implements Mailbox {
   ): Promise<number> {
     return this.#locked(async () => {
       await this.#reconcile(origin);
-      const keywords = await this.#loadKeywords();
-      const kwBefore = keywords.length;
+      const keywords = await this.#keywordsWith(flags);
       const letters = flagsToLetters(flags, keywords);
       if (letters === null) throw new ArclineError('INVALID', 'too many keywords in this mailbox (26 at most)');
-      if (keywords.length !== kwBefore) await this.#saveKeywords(keywords);
       const base = withSize(uniqueBase(), msg.size);
       const tmp = join(this.#dir, 'tmp', base);
       const final = join(this.#dir, 'cur', `${base}:2,${letters}`);
@@ -588,13 +586,25 @@ export class MaildirMailbox implements Mailbox {
     return this.#index.changesSince(this.#row.id, modseq);
   }
 
+  /** The keyword table, read again when another writer replaced it (a delivery with keywords,
+   *  another thread or program): one stat per reconcile or write. */
   async #loadKeywords(): Promise<string[]> {
-    this.#keywords ??= await readKeywords(this.#dir);
+    const stamp = await keywordsStamp(this.#dir);
+    if (this.#keywords === null || stamp !== this.#keywordsStamp) {
+      this.#keywords = await readKeywords(this.#dir);
+      this.#keywordsStamp = stamp;
+    }
     return this.#keywords;
   }
 
-  #saveKeywords(keywords: readonly string[]): Promise<void> {
-    return writeKeywords(this.#dir, keywords);
+  /** The keyword table with the keywords of `flags` added (as many as fit: flagsToLetters then
+   *  answers null for the rest), under the table's lock (flags.ts addKeywords). */
+  async #keywordsWith(flags: readonly string[]): Promise<string[]> {
+    const table = await this.#loadKeywords();
+    if (!lacksKeywords(table, flags)) return table;
+    this.#keywords = await addKeywords(this.#dir, flags);
+    this.#keywordsStamp = ''; // read again next time: another writer may follow at once
+    return this.#keywords;
   }
 
   /** After RENAME of this mailbox. */
