@@ -421,6 +421,12 @@ export const LIMITS = {
     maxArguments: 64,
     /** Errors reported for one script (the rest are counted, not listed). */
     maxErrors: 50,
+    /** Vacation replies (sieve/vacation.ts): characters of the Subject written (a longer one is
+     *  cut), message ids carried into References (the latest kept, RFC 5322 §3.6.4), and
+     *  octets of the reason (the body, or the :mime entity). */
+    vacationSubjectChars: 256,
+    vacationReferences: 20,
+    vacationReasonBytes: 64 * 1024,
   },
   srs: {
     /** Mail::SRS's $SRSHASHLENGTH: base64 characters of the HMAC-SHA1 we write (24 bits). */
