@@ -200,7 +200,7 @@ export const LIMITS = {
     /** Dovecot's dotlock on dovecot-keywords (maildir/flags.ts addKeywords): waited for this long
      *  at most; a lock file older than the stale age is left over from a crash and removed. */
     keywordLockWaitMs: 10_000,
-    keywordLockStaleMs: 120_000,
+    keywordLockStaleMs: 30_000,
   },
   directory: {
     /** Alias chains deeper than this are a configuration loop. */

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isArclineError } from '../../src/core/errors.ts';
 import type { AccountId } from '../../src/core/ids.ts';
+import { LIMITS } from '../../src/core/limits.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { createMaildirStore, type MaildirStore } from '../../src/store/maildir/index.ts';
 import { spoolOf, tempStore } from '../harness/store.ts';
@@ -217,6 +218,31 @@ describe('Maildir store', () => {
     const byKeyword = new Map(table.map((l) => [l.split(' ')[1], String.fromCharCode(97 + Number(l.split(' ')[0]))]));
     for (const [i, c] of copies.entries()) assert.ok(c.path.endsWith(`:2,${byKeyword.get(`kw${i}`)}`), c.path);
     assert.equal((await readdir(box(ALICE, '.Trash'))).includes('dovecot-keywords.lock'), false);
+  });
+
+  test('a keyword lock left by a crash is taken over once stale; a held one is waited for', async () => {
+    const lock = box(BOB, '.Drafts', 'dovecot-keywords.lock');
+    const deliverKw = async (kw: string) => {
+      const msg = await spoolOf(store, `Subject: ${kw}\r\n`, '\r\n');
+      try {
+        return (
+          await store.deliver([{ account: BOB, mailbox: 'Drafts', prefix: Buffer.alloc(0), flags: [kw] }], msg)
+        )[0]!;
+      } finally {
+        await msg.dispose();
+      }
+    };
+    await writeFile(lock, '');
+    const old = new Date(Date.now() - LIMITS.store.keywordLockStaleMs - 5000);
+    await utimes(lock, old, old);
+    assert.match((await deliverKw('Stale')).path, /:2,a$/);
+    // A held lock: the delivery waits for it, then adds its keyword after the holder's.
+    await writeFile(lock, '');
+    const pending = deliverKw('Later');
+    await writeFile(box(BOB, '.Drafts', 'dovecot-keywords'), '0 Stale\n1 Holder\n');
+    await rm(lock);
+    assert.match((await pending).path, /:2,c$/);
+    assert.equal(await readFile(box(BOB, '.Drafts', 'dovecot-keywords'), 'utf8'), '0 Stale\n1 Holder\n2 Later\n');
   });
 
   test('purgeAccount removes only that account', async () => {

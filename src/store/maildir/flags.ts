@@ -114,11 +114,14 @@ export function lacksKeywords(table: readonly string[], flags: readonly string[]
 }
 
 /** The keyword table of the Maildir in `dir` with every keyword of `flags` added that it lacks
- *  (as many as fit in 26). When it must grow it is read again and replaced under Dovecot's
- *  dotlock, as Dovecot's maildir-keywords does: `dovecot-keywords.lock` is created O_EXCL,
- *  written, synced and renamed over the table. So writers in other threads and processes (SMTP
- *  threads delivering, IMAP STORE, Dovecot's LDA) never lose each other's keywords, and a
- *  letter, once given to a keyword, keeps it: the table only grows. */
+ *  (as many as fit in 26). When it must grow it is read again and replaced under a lock: the
+ *  lock file `dovecot-keywords.lock` is created O_EXCL, written, synced and renamed over the
+ *  table (Dovecot's file names and its write-then-rename; its mtime made to grow, as Dovecot's
+ *  readers compare mtimes in seconds). So arcline's writers (SMTP threads delivering, IMAP
+ *  STORE and APPEND, other arcline processes) never lose each other's keywords, and a letter,
+ *  once given to a keyword, keeps it: the table only grows. Dovecot itself excludes writers
+ *  through its dovecot-uidlist lock, which we do not take: a Dovecot process adding keywords to
+ *  the same mailbox in the same instant is not excluded. */
 export async function addKeywords(dir: string, flags: readonly string[]): Promise<string[]> {
   const wanted = flags.filter(isKeywordFlag);
   const current = await readKeywords(dir);
@@ -131,6 +134,11 @@ export async function addKeywords(dir: string, flags: readonly string[]): Promis
     const table = await readKeywords(dir);
     for (const k of wanted) if (!has(table, k) && table.length < MAX_KEYWORDS) table.push(k);
     await fh.writeFile(formatKeywords(table));
+    const before = await stat(path).catch(() => null);
+    const now = Date.now() / 1000;
+    if (before && Math.floor(now) <= Math.floor(before.mtimeMs / 1000)) {
+      await fh.utimes(now, Math.floor(before.mtimeMs / 1000) + 1);
+    }
     await fh.sync();
     await fh.close();
     await rename(lock, path);
