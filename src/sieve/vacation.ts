@@ -21,7 +21,7 @@ import type { SieveMessage } from './run-types.ts';
 type Fields = SieveMessage['headers'];
 
 /** RFC 5230 §5.1: "The SMTP MAIL FROM address of the message envelope SHOULD be set to <>"
- *  (also RFC 3834 §3.3: no bounce of an automatic reply goes back to anyone). */
+ *  (also RFC 3834 §3.1.6: no bounce of an automatic reply goes back to anyone). */
 export const VACATION_ENVELOPE_FROM = '';
 
 export interface VacationInput {
@@ -48,7 +48,8 @@ export type VacationSkip =
   | 'auto-submitted'
   /** RFC 5230 §4.6: a List-* field of RFC 2369 or List-Id of RFC 2919. */
   | 'mailing-list'
-  /** Precedence: bulk, list or junk (RFC 3834 §2 mentions it; every vacation program checks it). */
+  /** Precedence: bulk, list or junk (a convention of list servers, in no standard; Pigeonhole and
+   *  the Unix vacation program honour it). */
   | 'precedence'
   /** RFC 5230 §4.5: none of our addresses in To, Cc, Bcc, Resent-To, Resent-Cc, Resent-Bcc. */
   | 'not-addressed';
@@ -196,7 +197,7 @@ export function buildVacationReply(input: VacationReplyInput): Buffer {
     lines.push(`In-Reply-To: ${id}`);
     lines.push(`References: ${refs.slice(-LIMITS.sieve.vacationReferences).join('\r\n ')}`);
   }
-  lines.push('Auto-Submitted: auto-replied'); // RFC 5230 §5.5, RFC 3834 §5
+  lines.push('Auto-Submitted: auto-replied'); // RFC 5230 §5.5, RFC 3834 §3.1.7 (the field: §5)
   lines.push('MIME-Version: 1.0');
   const reason = cut(input.reason, LIMITS.sieve.vacationReasonBytes).replace(/\r\n|\r|\n/g, '\r\n');
   return Buffer.from(`${lines.join('\r\n')}\r\n${input.mime ? mimeEntity(reason) : textBody(reason)}`, 'utf8');
