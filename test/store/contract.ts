@@ -2,8 +2,9 @@
 // PostgreSQL with issue #18) runs this suite, as test/directory/contract.ts does for directories.
 // It reaches the store only through its interfaces (MailStore.createAccount / deliver /
 // createSpool, Mailboxes, Mailbox): no file, path or SQL. This file covers mailboxes, messages
-// and flags; contract-delivery.ts delivery with flags and mailboxExists; contract-changes.ts the journal, events, \Recent, concurrency, the parse cache and
-// persistence. Each test runs on a fresh store (contract-support.ts).
+// and flags; contract-delivery.ts delivery with flags and mailboxExists; contract-changes.ts the
+// journal, events, \Recent, concurrency, the parse cache and persistence. Each test runs on a
+// fresh store (contract-support.ts).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -174,6 +174,48 @@ async function takeLock(lock: string): Promise<FileHandle> {
   }
 }
 
+/** A mailbox's keyword table as last read, read again when another writer replaced it (a
+ *  delivery with keywords, another thread or program): one stat per use. */
+export class KeywordTable {
+  #dir: string;
+  #list: string[] | null = null;
+  /** The version of dovecot-keywords that #list was read from (keywordsStamp). */
+  #stamp = '';
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** The mailbox was renamed: the table moved with it. */
+  set dir(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** The table as last read (without looking at the file). */
+  get cached(): readonly string[] {
+    return this.#list ?? [];
+  }
+
+  async load(): Promise<string[]> {
+    const stamp = await keywordsStamp(this.#dir);
+    if (this.#list === null || stamp !== this.#stamp) {
+      this.#list = await readKeywords(this.#dir);
+      this.#stamp = stamp;
+    }
+    return this.#list;
+  }
+
+  /** The table with the keywords of `flags` added (as many as fit: flagsToLetters then answers
+   *  null for the rest), under the table's lock (addKeywords). */
+  async with(flags: readonly string[]): Promise<string[]> {
+    const table = await this.load();
+    if (!lacksKeywords(table, flags)) return table;
+    this.#list = await addKeywords(this.#dir, flags);
+    this.#stamp = ''; // read again next time: another writer may follow at once
+    return this.#list;
+  }
+}
+
 /** Replaces the keyword table atomically (write aside, rename over): for a mailbox no one else
  *  sees yet (an import being staged); live mailboxes use addKeywords. */
 export async function writeKeywords(dir: string, keywords: readonly string[]): Promise<void> {

@@ -34,7 +34,7 @@ import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
 import { appended, type Entry, expungeEntries, flagsChanged, meta, row } from './entry.ts';
 import { Fanout } from './fanout.ts';
-import { addKeywords, flagsToLetters, keywordsStamp, lacksKeywords, lettersToFlags, readKeywords } from './flags.ts';
+import { flagsToLetters, KeywordTable, lettersToFlags } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
 import { listMaildir, type ScanState, sortByDelivery, statAll } from './scan.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
@@ -59,9 +59,7 @@ export class MaildirMailbox implements Mailbox {
   #listed = { new: { epoch: -1, at: 0 }, cur: { epoch: -1, at: 0 } };
   /** Watches new/ and cur/ while the mailbox has subscribers (store/maildir/watch.ts). */
   readonly #watch: DirWatch;
-  #keywords: string[] | null = null;
-  /** The version of dovecot-keywords that #keywords was read from (flags.ts keywordsStamp). */
-  #keywordsStamp = '';
+  readonly #keywords: KeywordTable;
   /** Cache entries being written ("uid field" -> value), see setCached(). */
   readonly #cacheWrites = new Map<string, string>();
   #lock: Promise<unknown> = Promise.resolve();
@@ -73,6 +71,7 @@ export class MaildirMailbox implements Mailbox {
     this.#syncer = syncer;
     this.#row = row;
     this.#dir = dir;
+    this.#keywords = new KeywordTable(dir);
     this.#watch = new DirWatch(this, log);
   }
 
@@ -178,7 +177,7 @@ export class MaildirMailbox implements Mailbox {
       uidNext: this.#row.uidnext,
       highestModseq: this.#row.highestmodseq,
       messages: await mapSliced(this.#entries, meta),
-      keywords: [...(this.#keywords ?? [])],
+      keywords: [...this.#keywords.cached],
     };
   }
 
@@ -223,7 +222,7 @@ export class MaildirMailbox implements Mailbox {
 
   /** Brings the index up to date with the files (maildir/scan.ts decides what to list). */
   async #reconcile(origin: object | null): Promise<void> {
-    const keywords = await this.#loadKeywords();
+    const keywords = await this.#keywords.load();
     if (!this.#loaded) await this.#load(keywords);
     for (const sub of ['new', 'cur'] as const) if (this.#dirty[sub]) this.#scanned[sub] = null;
     const watched = { new: this.#watchCovers('new'), cur: this.#watchCovers('cur') };
@@ -407,7 +406,7 @@ export class MaildirMailbox implements Mailbox {
     opts: { unchangedSince?: number | null; origin?: object } = {},
   ): Promise<{ changed: MessageMeta[]; modifiedRefused: number[] }> {
     return this.#locked(async () => {
-      const keywords = await this.#keywordsWith(mode === 'remove' ? [] : flags);
+      const keywords = await this.#keywords.with(mode === 'remove' ? [] : flags);
       const changed: Entry[] = [];
       const refused: number[] = [];
       let modseq = this.#row.highestmodseq;
@@ -504,7 +503,7 @@ export class MaildirMailbox implements Mailbox {
   ): Promise<number> {
     return this.#locked(async () => {
       await this.#reconcile(origin);
-      const keywords = await this.#keywordsWith(flags);
+      const keywords = await this.#keywords.with(flags);
       const letters = flagsToLetters(flags, keywords);
       if (letters === null) throw new ArclineError('INVALID', 'too many keywords in this mailbox (26 at most)');
       const base = withSize(uniqueBase(), msg.size);
@@ -586,31 +585,11 @@ export class MaildirMailbox implements Mailbox {
     return this.#index.changesSince(this.#row.id, modseq);
   }
 
-  /** The keyword table, read again when another writer replaced it (a delivery with keywords,
-   *  another thread or program): one stat per reconcile or write. */
-  async #loadKeywords(): Promise<string[]> {
-    const stamp = await keywordsStamp(this.#dir);
-    if (this.#keywords === null || stamp !== this.#keywordsStamp) {
-      this.#keywords = await readKeywords(this.#dir);
-      this.#keywordsStamp = stamp;
-    }
-    return this.#keywords;
-  }
-
-  /** The keyword table with the keywords of `flags` added (as many as fit: flagsToLetters then
-   *  answers null for the rest), under the table's lock (flags.ts addKeywords). */
-  async #keywordsWith(flags: readonly string[]): Promise<string[]> {
-    const table = await this.#loadKeywords();
-    if (!lacksKeywords(table, flags)) return table;
-    this.#keywords = await addKeywords(this.#dir, flags);
-    this.#keywordsStamp = ''; // read again next time: another writer may follow at once
-    return this.#keywords;
-  }
-
   /** After RENAME of this mailbox. */
   renamed(row: MailboxRow, dir: string): void {
     this.#row = row;
     this.#dir = dir;
+    this.#keywords.dir = dir;
     if (this.#watch.active) {
       this.#watch.stop();
       this.#watch.start();
