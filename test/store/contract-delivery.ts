@@ -115,6 +115,11 @@ export function deliveryContract(make: MakeStore): void {
       assert.equal(await ctx.boxes.exists(ctx.account, 'Missing'), false);
       assert.equal((await (await ctx.open('INBOX')).sync()).messages.length, 1, 'no copy of the failed delivery');
       assert.equal((await (await ctx.open('Junk')).sync()).messages.length, 1);
+      // A folder deleted after a delivery into it is missing for the next one.
+      await ctx.boxes.create(ctx.account, 'Gone');
+      await deliver(ctx, text(5), { mailbox: 'Gone', create: false });
+      await ctx.boxes.delete(ctx.account, 'Gone');
+      await rejectsWith(deliver(ctx, text(6), { mailbox: 'Gone', create: false }), 'NOT_FOUND', 'deleted folder');
       // The default (create: true) makes the folder, as for Junk today.
       await deliver(ctx, text(4), { mailbox: 'Lists.arcline' });
       assert.equal(await ctx.store.mailboxExists(ctx.account, 'Lists.arcline'), true);

@@ -210,7 +210,8 @@ export class MaildirStore implements MessageStore {
       if (e instanceof LayoutError) throw new ArclineError('INVALID', e.message);
       throw e;
     }
-    if (this.#known.has(dir)) return dir;
+    // Without create, always looked at: a folder deleted since must be NOT_FOUND, not a failed write.
+    if (create && this.#known.has(dir)) return dir;
     try {
       await stat(join(acct, 'new'));
     } catch {
