@@ -131,6 +131,10 @@ export function deliveryContract(make: MakeStore): void {
       const exists = (name: string) => ctx.store.mailboxExists(ctx.account, name);
       for (const name of ['INBOX', 'inbox', 'InBox', 'Junk', 'Sent']) assert.equal(await exists(name), true, name);
       assert.equal(await exists('junk'), false, 'only INBOX is case-insensitive');
+      await ctx.boxes.create(ctx.account, 'INBOX.Sub');
+      assert.equal(await exists('inbox.Sub'), true, 'INBOX as a parent is case-insensitive too');
+      await deliver(ctx, text(0), { mailbox: 'Inbox.Sub', create: false });
+      assert.equal((await (await ctx.open('INBOX.Sub')).sync()).messages.length, 1);
       await ctx.boxes.create(ctx.account, 'Entwürfe.2026');
       assert.equal(await exists('Entwürfe'), true);
       assert.equal(await exists('Entwürfe.2026'), true);
