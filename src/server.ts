@@ -183,7 +183,11 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     // Rate limits (docs/spam.md): one count for the whole server; the SMTP threads ask it.
     // The IP allow list is exempt too (access.isAllowed).
     const rateLimits = new RateLimits(config.rate_limits, { exempt: (ip) => trusted(ip) || access.isAllowed(ip) });
-    const connectionRate = config.rate_limits.enabled ? (ip: string) => rateLimits.connection(ip) : undefined;
+    // The host itself (127.0.0.1, ::1: a webmail or local tools opening a connection per page)
+    // is not counted; other loopback addresses are, like any client (docs/spam.md).
+    const connectionRate = config.rate_limits.enabled
+      ? (ip: string) => (ip === '127.0.0.1' || ip === '::1' ? Promise.resolve(null) : rateLimits.connection(ip))
+      : undefined;
     const runner = new QueueRunner({
       rateLimits,
       config,

@@ -193,6 +193,14 @@ export const LIMITS = {
      *  full listing (fs.watch reports outside changes); then its mtime decides again, so an
      *  event the kernel dropped (inotify queue overflow) is made up for within this time. */
     watchTrustMs: 60_000,
+    /** Flags given with a delivery (Sieve imap4flags, fileinto :flags; store/names.ts
+     *  deliveryFlags): at most this many are kept, each at most this long; the rest dropped. */
+    maxDeliveryFlags: 64,
+    maxKeywordLength: 128,
+    /** Dovecot's dotlock on dovecot-keywords (maildir/flags.ts addKeywords): waited for this long
+     *  at most; a lock file older than the stale age is left over from a crash and removed. */
+    keywordLockWaitMs: 10_000,
+    keywordLockStaleMs: 30_000,
   },
   directory: {
     /** Alias chains deeper than this are a configuration loop. */
@@ -413,6 +421,12 @@ export const LIMITS = {
     maxArguments: 64,
     /** Errors reported for one script (the rest are counted, not listed). */
     maxErrors: 50,
+    /** Vacation replies (sieve/vacation.ts): characters of the Subject written (a longer one is
+     *  cut), message ids carried into References (the latest kept, RFC 5322 §3.6.4), and
+     *  octets of the reason (the body, or the :mime entity). */
+    vacationSubjectChars: 256,
+    vacationReferences: 20,
+    vacationReasonBytes: 64 * 1024,
   },
   srs: {
     /** Mail::SRS's $SRSHASHLENGTH: base64 characters of the HMAC-SHA1 we write (24 bits). */

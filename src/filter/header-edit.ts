@@ -5,6 +5,7 @@
 // the lines after it that start with a space or tab (RFC 5322 §2.2.3). Pure and linear in the
 // block (bounded by [smtp] max_header_size) times the number of edits (bounded by LIMITS.spam).
 
+import { encodedWords } from '../core/mime-encode.ts';
 import type { Removal } from './rspamd-verdict.ts';
 
 interface Field {
@@ -67,20 +68,8 @@ export function editHeader(
   return Buffer.from(out, 'latin1');
 }
 
-/** `Subject: …` in bytes-as-latin1: ASCII as it is, anything else as RFC 2047 §4.1 "B" encoded
- *  words of UTF-8 (each at most 75 characters, §2, one per folded line). */
+/** `Subject: …` in bytes-as-latin1: ASCII as it is, anything else as RFC 2047 encoded words
+ *  (core/mime-encode.ts). */
 export function subjectField(subject: string): string {
-  if (/^[\x20-\x7e]*$/.test(subject)) return `Subject: ${subject}\r\n`;
-  const words: string[] = [];
-  let chunk = '';
-  for (const ch of subject) {
-    // 45 bytes of UTF-8 make 60 of base64: with "=?UTF-8?B?" and "?=" a word stays under 75.
-    if (Buffer.byteLength(chunk + ch) > 45) {
-      words.push(chunk);
-      chunk = '';
-    }
-    chunk += ch;
-  }
-  if (chunk) words.push(chunk);
-  return `Subject: ${words.map((w) => `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`).join('\r\n ')}\r\n`;
+  return `Subject: ${encodedWords(subject, 9)}\r\n`;
 }

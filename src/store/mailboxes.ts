@@ -12,7 +12,7 @@
 
 import type { Readable } from 'node:stream';
 import type { AccountId } from '../core/ids.ts';
-import type { MailStore, SpooledMessage } from './types.ts';
+import type { MailboxLookup, MailStore, SpooledMessage } from './types.ts';
 
 export interface MessageMeta {
   readonly uid: number;
@@ -157,7 +157,7 @@ export interface Mailboxes {
 }
 
 /** The whole store as protocols see it: delivery (MailStore) and the mailboxes. */
-export interface MessageStore extends MailStore {
+export interface MessageStore extends MailStore, MailboxLookup {
   readonly accounts: Mailboxes;
   /** Storage use per account (quotas); invalidate() after a change outside deliveries. */
   readonly quota: { invalidate(account: AccountId): void };

@@ -31,6 +31,14 @@ export interface DeliveryTarget {
   /** Header lines written before the message for this copy (Return-Path, Delivered-To,
    *  Received ...), each ending in CRLF. May be empty. */
   readonly prefix: Buffer;
+  /** IMAP flags the copy is delivered with (Sieve imap4flags, RFC 5232; fileinto :flags): system
+   *  flags and keywords; \Recent, invalid keywords and those past the limits are dropped
+   *  (store/names.ts deliveryFlags). The message shows them to IMAP at once, like APPEND's. */
+  readonly flags?: readonly string[];
+  /** Whether a missing folder is created (default true, as for Junk). With false the delivery
+   *  fails with NOT_FOUND before anything is written (Sieve fileinto without :create, RFC 5490
+   *  §3.2); ask mailboxExists() first to choose another mailbox. */
+  readonly create?: boolean;
 }
 
 export interface DeliveredCopy {
@@ -39,6 +47,15 @@ export interface DeliveredCopy {
   /** Path of the delivered file, for logs and tests. Never shown to remote clients. */
   readonly path: string;
   readonly size: number;
+}
+
+/** Whether a mailbox exists, without opening the index: a stat where the mailbox would be.
+ *  Names as IMAP has them (INBOX in any case, "." separates levels); false for a missing
+ *  account and for a name that cannot be a mailbox. The Maildir store and the stores built on
+ *  MessageStore have it; the SMTP threads' ThreadStore (smtp/threads/remote.ts) would forward it
+ *  to its own delivery-only Maildir store (a stat, no call to the main thread). */
+export interface MailboxLookup {
+  mailboxExists(account: AccountId, name: string): Promise<boolean>;
 }
 
 export interface MailStore {

@@ -92,12 +92,20 @@ export async function spool(store: MessageStore, bytes: string | Buffer): Promis
 export async function deliver(
   ctx: Ctx,
   bytes: string | Buffer,
-  opts: { mailbox?: string; prefix?: string } = {},
+  opts: { mailbox?: string; prefix?: string; flags?: readonly string[]; create?: boolean } = {},
 ): Promise<DeliveredCopy> {
   const msg = await spool(ctx.store, bytes);
   try {
     const [copy] = await ctx.store.deliver(
-      [{ account: ctx.account, mailbox: opts.mailbox ?? 'INBOX', prefix: Buffer.from(opts.prefix ?? '') }],
+      [
+        {
+          account: ctx.account,
+          mailbox: opts.mailbox ?? 'INBOX',
+          prefix: Buffer.from(opts.prefix ?? ''),
+          ...(opts.flags ? { flags: opts.flags } : {}),
+          ...(opts.create !== undefined ? { create: opts.create } : {}),
+        },
+      ],
       msg,
     );
     assert.ok(copy);

@@ -2,13 +2,15 @@
 // PostgreSQL with issue #18) runs this suite, as test/directory/contract.ts does for directories.
 // It reaches the store only through its interfaces (MailStore.createAccount / deliver /
 // createSpool, Mailboxes, Mailbox): no file, path or SQL. This file covers mailboxes, messages
-// and flags; contract-changes.ts the journal, events, \Recent, concurrency, the parse cache and
-// persistence. Each test runs on a fresh store (contract-support.ts).
+// and flags; contract-delivery.ts delivery with flags and mailboxExists; contract-changes.ts the
+// journal, events, \Recent, concurrency, the parse cache and persistence. Each test runs on a
+// fresh store (contract-support.ts).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LIMITS } from '../../src/core/limits.ts';
 import { changesContract } from './contract-changes.ts';
+import { deliveryContract } from './contract-delivery.ts';
 import {
   append,
   contentOf,
@@ -37,6 +39,7 @@ export function mailStoreContract(name: string, make: MakeStore): void {
   describe(`${name}: mail store contract: mailboxes`, () => mailboxesContract(make));
   describe(`${name}: mail store contract: messages and flags`, () => messagesContract(make));
   describe(`${name}: mail store contract: changes`, () => changesContract(make));
+  describe(`${name}: mail store contract: delivery with flags`, () => deliveryContract(make));
 }
 
 function mailboxesContract(make: MakeStore): void {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isArclineError } from '../../src/core/errors.ts';
 import type { AccountId } from '../../src/core/ids.ts';
+import { LIMITS } from '../../src/core/limits.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { createMaildirStore, type MaildirStore } from '../../src/store/maildir/index.ts';
 import { spoolOf, tempStore } from '../harness/store.ts';
@@ -176,6 +177,72 @@ describe('Maildir store', () => {
       seen.add(i);
     }
     assert.equal(seen.size, 200);
+  });
+
+  test('a copy delivered with flags goes into cur/ with Dovecot info letters and keyword table', async () => {
+    const msg = await spoolOf(store, 'Subject: flagged\r\n', '\r\nbody\r\n');
+    const [copy] = await store.deliver(
+      [{ account: BOB, mailbox: 'Sent', prefix: Buffer.alloc(0), flags: ['\\Seen', 'Work', '\\Answered', '$Fwd'] }],
+      msg,
+    );
+    await msg.dispose();
+    assert.equal(copy!.path.startsWith(box(BOB, '.Sent', 'cur')), true, copy!.path);
+    assert.match(copy!.path, /,S=\d+,W=\d+:2,RSab$/);
+    assert.equal(await readFile(box(BOB, '.Sent', 'dovecot-keywords'), 'utf8'), '0 Work\n1 $Fwd\n');
+    assert.deepEqual(await readdir(box(BOB, '.Sent', 'tmp')), [], 'no lock or temporary file left');
+    // A Unicode folder name is the IMAP one, in modified UTF-7 on disk (as Dovecot stores it).
+    const m2 = await spoolOf(store, 'Subject: x\r\n', '\r\n');
+    const [c2] = await store.deliver([{ account: BOB, mailbox: 'Entwürfe', prefix: Buffer.alloc(0) }], m2);
+    await m2.dispose();
+    assert.equal(c2!.path.startsWith(box(BOB, '.Entw&APw-rfe', 'new')), true, c2!.path);
+  });
+
+  test('concurrent deliveries with new keywords each keep their own letter (dovecot-keywords.lock)', async () => {
+    const n = 20;
+    const copies = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const msg = await spoolOf(store, `Subject: ${i}\r\n`, '\r\n');
+        try {
+          const [c] = await store.deliver(
+            [{ account: ALICE, mailbox: 'Trash', prefix: Buffer.alloc(0), flags: [`kw${i}`] }],
+            msg,
+          );
+          return c!;
+        } finally {
+          await msg.dispose();
+        }
+      }),
+    );
+    const table = (await readFile(box(ALICE, '.Trash', 'dovecot-keywords'), 'utf8')).trim().split('\n');
+    assert.equal(table.length, n);
+    const byKeyword = new Map(table.map((l) => [l.split(' ')[1], String.fromCharCode(97 + Number(l.split(' ')[0]))]));
+    for (const [i, c] of copies.entries()) assert.ok(c.path.endsWith(`:2,${byKeyword.get(`kw${i}`)}`), c.path);
+    assert.equal((await readdir(box(ALICE, '.Trash'))).includes('dovecot-keywords.lock'), false);
+  });
+
+  test('a keyword lock left by a crash is taken over once stale; a held one is waited for', async () => {
+    const lock = box(BOB, '.Drafts', 'dovecot-keywords.lock');
+    const deliverKw = async (kw: string) => {
+      const msg = await spoolOf(store, `Subject: ${kw}\r\n`, '\r\n');
+      try {
+        return (
+          await store.deliver([{ account: BOB, mailbox: 'Drafts', prefix: Buffer.alloc(0), flags: [kw] }], msg)
+        )[0]!;
+      } finally {
+        await msg.dispose();
+      }
+    };
+    await writeFile(lock, '');
+    const old = new Date(Date.now() - LIMITS.store.keywordLockStaleMs - 5000);
+    await utimes(lock, old, old);
+    assert.match((await deliverKw('Stale')).path, /:2,a$/);
+    // A held lock: the delivery waits for it, then adds its keyword after the holder's.
+    await writeFile(lock, '');
+    const pending = deliverKw('Later');
+    await writeFile(box(BOB, '.Drafts', 'dovecot-keywords'), '0 Stale\n1 Holder\n');
+    await rm(lock);
+    assert.match((await pending).path, /:2,c$/);
+    assert.equal(await readFile(box(BOB, '.Drafts', 'dovecot-keywords'), 'utf8'), '0 Stale\n1 Holder\n2 Later\n');
   });
 
   test('purgeAccount removes only that account', async () => {

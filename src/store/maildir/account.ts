@@ -12,12 +12,12 @@ import { ArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
-import { decodeMutf7, encodeMutf7 } from '../../core/mutf7.ts';
+import { decodeMutf7 } from '../../core/mutf7.ts';
 import type { IndexClient } from '../index/client.ts';
 import type { Mailboxes, MailboxListEntry } from '../mailboxes.ts';
 import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
 import type { DirSyncer } from './dirsync.ts';
-import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, isInbox, mailboxDir, NameLimitError } from './layout.ts';
+import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, folderDir, NameLimitError } from './layout.ts';
 import { MaildirMailbox } from './mailbox.ts';
 
 const SPECIAL_USE: Readonly<Record<string, string>> = {
@@ -68,13 +68,9 @@ export class MaildirAccounts implements Mailboxes {
   }
 
   #dir(account: AccountId, name: string): string {
-    if (name.includes('/')) throw new ArclineError('INVALID', 'Mailbox names may not contain "/"');
-    if ([...name].some((c) => (c.codePointAt(0) as number) < 0x20 || c === '\x7f')) {
-      throw new ArclineError('INVALID', 'Mailbox names may not contain control characters');
-    }
     const acct = accountDir(this.#root, account);
     try {
-      return isInbox(name) ? acct : mailboxDir(acct, encodeMutf7(name));
+      return folderDir(acct, name);
     } catch (e) {
       // RFC 5530 §3: LIMIT for a name over a size limit, CANNOT for one that cannot be stored.
       throw new ArclineError(e instanceof NameLimitError ? 'LIMIT' : 'INVALID', (e as Error).message);
@@ -421,13 +417,13 @@ export class MaildirAccounts implements Mailboxes {
     }
   }
 
-  /** After a delivery into new/: an open mailbox lists new/ at its next reconcile (its watch
-   *  may not have reported the file yet), and one with sessions re-syncs at once, so they see
-   *  EXISTS without waiting for the watch. */
-  notifyDelivered(account: AccountId, name: string): void {
+  /** After a delivery into new/ (or cur/, a copy delivered with flags): an open mailbox lists
+   *  that directory at its next reconcile (its watch may not have reported the file yet), and
+   *  one with sessions re-syncs at once, so they see EXISTS without waiting for the watch. */
+  notifyDelivered(account: AccountId, name: string, sub: 'new' | 'cur' = 'new'): void {
     const m = this.#open.get(`${account}\0${canonicalName(name)}`);
     if (!m) return;
-    m.markDirty('new');
+    m.markDirty(sub);
     if (m.subscribers > 0) m.refresh().catch(() => {});
   }
 

@@ -3,6 +3,10 @@
 // new/ and fsync each new/ directory once (group commit, dirsync.ts). A reader (IMAP, Dovecot,
 // mutt) only ever sees complete files: a file appears in new/ by an atomic rename after its
 // data is on disk. On any failure every copy made so far is removed and TEMPORARY is thrown.
+// A copy delivered with flags (Sieve imap4flags, fileinto :flags) goes into cur/ with its info
+// ":2,<letters>" instead (the Maildir spec: cur/ holds messages whose info is set; Dovecot's
+// LDA does the same), keywords through the mailbox's dovecot-keywords table (flags.ts); the
+// mailbox indexes it like any new file, with those flags.
 
 import { mkdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -13,13 +17,15 @@ import type { Logger } from '../../core/log.ts';
 import type { ImportedMailbox, ImportOptions } from '../import.ts';
 import { IndexClient } from '../index/client.ts';
 import type { MessageStore } from '../mailboxes.ts';
+import { deliveryFlags } from '../names.ts';
 import { Spool } from '../spool.ts';
 import type { DeliveredCopy, DeliveryTarget, SpooledMessage, SpoolWriter } from '../types.ts';
 import { MaildirAccounts } from './account.ts';
 import { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
+import { addKeywords, flagsToLetters } from './flags.ts';
 import { type ImportResult, importMailbox } from './import.ts';
-import { accountDir, DEFAULT_FOLDERS, isInbox, LayoutError, mailboxDir } from './layout.ts';
+import { accountDir, DEFAULT_FOLDERS, folderDir, isInbox, LayoutError, mailboxDir } from './layout.ts';
 import { uniqueBase, withSize } from './naming.ts';
 import { probeWritable } from './probe.ts';
 import { QuotaUsage } from './quota.ts';
@@ -127,17 +133,23 @@ export class MaildirStore implements MessageStore {
 
   async #deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]> {
     const made: string[] = []; // every path that may exist, for clean-up on failure
+    // Every folder is found (or made) before anything is written: a target with create: false
+    // and no such folder fails the whole delivery with NOT_FOUND and leaves nothing behind.
+    let dirs: string[] = [];
     try {
-      const dirs = await Promise.all(targets.map((t) => this.#mailbox(t.account, t.mailbox ?? 'INBOX')));
+      dirs = await Promise.all(targets.map((t) => this.#mailbox(t.account, t.mailbox ?? 'INBOX', t.create ?? true)));
       // allSettled: on a failure, clean up only once every write has stopped.
       const settled = await Promise.allSettled(
         targets.map(async (t, i) => {
           const dir = dirs[i] as string;
+          const letters = await infoLetters(dir, t.flags);
           const base = uniqueBase();
           const tmp = join(dir, 'tmp', base);
           made.push(tmp);
           const size = await writeDurably(tmp, t.prefix, msg);
-          return { dir, tmp, final: join(dir, 'new', withSize(base, size)), size };
+          const sized = withSize(base, size);
+          const sub = letters === null ? 'new' : 'cur';
+          return { dir, sub, tmp, final: join(dir, sub, letters === null ? sized : `${sized}:2,${letters}`), size };
         }),
       );
       const written = settled.map((r) => {
@@ -148,8 +160,10 @@ export class MaildirStore implements MessageStore {
         await rename(w.tmp, w.final);
         made.push(w.final);
       }
-      await Promise.all([...new Set(written.map((w) => join(w.dir, 'new')))].map((d) => this.#syncer.sync(d)));
-      for (const t of targets) this.#accounts?.notifyDelivered(t.account, t.mailbox ?? 'INBOX');
+      await Promise.all([...new Set(written.map((w) => join(w.dir, w.sub)))].map((d) => this.#syncer.sync(d)));
+      for (const [i, t] of targets.entries()) {
+        this.#accounts?.notifyDelivered(t.account, t.mailbox ?? 'INBOX', written[i]?.sub === 'cur' ? 'cur' : 'new');
+      }
       for (const [i, w] of written.entries()) this.quota.adjust(targets[i]?.account as AccountId, w.size);
       return written.map((w, i) => ({
         account: targets[i]?.account as AccountId,
@@ -159,22 +173,54 @@ export class MaildirStore implements MessageStore {
       }));
     } catch (e) {
       await Promise.all(made.map((p) => unlink(p).catch(() => {})));
+      for (const d of dirs) this.#known.delete(d); // a folder deleted meanwhile is looked up again
       if (e instanceof ArclineError) throw e;
       throw new ArclineError('TEMPORARY', `delivery failed: ${errorMessage(e)}`, { cause: e });
     }
   }
 
-  /** The directory of a mailbox, creating a missing folder (never a missing account). */
-  async #mailbox(id: AccountId, mailbox: string): Promise<string> {
+  /** Whether the account has this mailbox, named as IMAP names it (INBOX in any case, "." the
+   *  hierarchy separator, the Unicode name stored in modified UTF-7): Sieve's fileinto without
+   *  :create (RFC 5490 §3.2) and mailboxexists (RFC 5490 §3.1) ask before delivering. One stat;
+   *  false for a missing account and for a name that cannot be a mailbox (never touches a path
+   *  outside the account). */
+  async mailboxExists(account: AccountId, name: string): Promise<boolean> {
+    let dir: string;
+    try {
+      dir = folderDir(accountDir(this.#root, account), name);
+    } catch (e) {
+      if (e instanceof LayoutError) return false;
+      throw e;
+    }
+    try {
+      return (await stat(join(dir, 'cur'))).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  /** The directory of a mailbox, creating a missing folder when `create` (never a missing
+   *  account); NOT_FOUND for a missing folder otherwise, INVALID for a name that cannot be one. */
+  async #mailbox(id: AccountId, mailbox: string, create: boolean): Promise<string> {
     const acct = this.#accountDir(id);
-    const dir = mailboxDir(acct, mailbox);
-    if (this.#known.has(dir)) return dir;
+    let dir: string;
+    try {
+      dir = folderDir(acct, mailbox);
+    } catch (e) {
+      if (e instanceof LayoutError) throw new ArclineError('INVALID', e.message);
+      throw e;
+    }
+    // Without create, always looked at: a folder deleted since must be NOT_FOUND, not a failed write.
+    if (create && this.#known.has(dir)) return dir;
     try {
       await stat(join(acct, 'new'));
     } catch {
       throw new ArclineError('NOT_FOUND', `no Maildir for account ${id}`);
     }
-    if (!isInbox(mailbox)) await makeMaildir(dir, true);
+    if (!isInbox(mailbox)) {
+      if (create) await makeMaildir(dir, true);
+      else if (!(await this.mailboxExists(id, mailbox))) throw new ArclineError('NOT_FOUND', 'no such mailbox');
+    }
     this.#known.add(dir);
     return dir;
   }
@@ -209,6 +255,18 @@ export class MaildirStore implements MessageStore {
 
 export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
   return new MaildirStore(opts);
+}
+
+/** The info letters of a copy delivered with `flags` (null: none, the copy goes into new/):
+ *  system letters, and keyword letters from the mailbox's table, adding the missing keywords
+ *  (flags.ts addKeywords); a keyword that finds no room among the 26 letters is dropped. */
+async function infoLetters(dir: string, flags: readonly string[] | undefined): Promise<string | null> {
+  const valid = deliveryFlags(flags ?? []);
+  if (valid.length === 0) return null;
+  const table = await addKeywords(dir, valid);
+  const kept = valid.filter((f) => f.startsWith('\\') || flagsToLetters([f], [...table]) !== null);
+  const letters = flagsToLetters(kept, [...table]);
+  return letters ? letters : null;
 }
 
 /** tmp/ new/ cur/ (and the Maildir++ `maildirfolder` marker for a folder). Idempotent. */

@@ -10,6 +10,8 @@
 import { join, resolve, sep } from 'node:path';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
+import { encodeMutf7 } from '../../core/mutf7.ts';
+import { canonicalName } from '../names.ts';
 
 export const DEFAULT_FOLDERS = ['Sent', 'Drafts', 'Trash', 'Junk'] as const;
 
@@ -58,6 +60,18 @@ export function mailboxDir(account: string, mailbox: string): string {
   const dir = join(account, `.${mailbox}`);
   if (!dir.startsWith(account + sep)) throw new LayoutError('mailbox path escapes the account');
   return dir;
+}
+
+/** Directory of the mailbox an IMAP (Unicode) name stands for, as IMAP, delivery and Sieve
+ *  see it: INBOX in any case is the account directory (and "inbox.x" is "INBOX.x"), a folder is
+ *  ".<modified UTF-7 name>" (RFC 3501 §5.1.3; Dovecot's Maildir++ layout). LayoutError for a name that cannot be stored
+ *  ("/", control characters, empty or ".." components, over the length limit). */
+export function folderDir(account: string, name: string): string {
+  if (name.includes('/')) throw new LayoutError('Mailbox names may not contain "/"');
+  if ([...name].some((c) => (c.codePointAt(0) as number) < 0x20 || c === '\x7f')) {
+    throw new LayoutError('Mailbox names may not contain control characters');
+  }
+  return isInbox(name) ? account : mailboxDir(account, encodeMutf7(canonicalName(name)));
 }
 
 /** Checks a name about to be created (CREATE, RENAME target): at most LIMITS.mailboxes.maxDepth

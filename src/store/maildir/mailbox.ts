@@ -34,7 +34,7 @@ import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
 import { appended, type Entry, expungeEntries, flagsChanged, meta, row } from './entry.ts';
 import { Fanout } from './fanout.ts';
-import { flagsToLetters, lettersToFlags, readKeywords, writeKeywords } from './flags.ts';
+import { flagsToLetters, KeywordTable, lettersToFlags } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
 import { listMaildir, type ScanState, sortByDelivery, statAll } from './scan.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
@@ -59,7 +59,7 @@ export class MaildirMailbox implements Mailbox {
   #listed = { new: { epoch: -1, at: 0 }, cur: { epoch: -1, at: 0 } };
   /** Watches new/ and cur/ while the mailbox has subscribers (store/maildir/watch.ts). */
   readonly #watch: DirWatch;
-  #keywords: string[] | null = null;
+  readonly #keywords: KeywordTable;
   /** Cache entries being written ("uid field" -> value), see setCached(). */
   readonly #cacheWrites = new Map<string, string>();
   #lock: Promise<unknown> = Promise.resolve();
@@ -71,6 +71,7 @@ export class MaildirMailbox implements Mailbox {
     this.#syncer = syncer;
     this.#row = row;
     this.#dir = dir;
+    this.#keywords = new KeywordTable(dir);
     this.#watch = new DirWatch(this, log);
   }
 
@@ -176,7 +177,7 @@ export class MaildirMailbox implements Mailbox {
       uidNext: this.#row.uidnext,
       highestModseq: this.#row.highestmodseq,
       messages: await mapSliced(this.#entries, meta),
-      keywords: [...(this.#keywords ?? [])],
+      keywords: [...this.#keywords.cached],
     };
   }
 
@@ -221,7 +222,7 @@ export class MaildirMailbox implements Mailbox {
 
   /** Brings the index up to date with the files (maildir/scan.ts decides what to list). */
   async #reconcile(origin: object | null): Promise<void> {
-    const keywords = await this.#loadKeywords();
+    const keywords = await this.#keywords.load();
     if (!this.#loaded) await this.#load(keywords);
     for (const sub of ['new', 'cur'] as const) if (this.#dirty[sub]) this.#scanned[sub] = null;
     const watched = { new: this.#watchCovers('new'), cur: this.#watchCovers('cur') };
@@ -405,8 +406,7 @@ export class MaildirMailbox implements Mailbox {
     opts: { unchangedSince?: number | null; origin?: object } = {},
   ): Promise<{ changed: MessageMeta[]; modifiedRefused: number[] }> {
     return this.#locked(async () => {
-      const keywords = await this.#loadKeywords();
-      const kwBefore = keywords.length;
+      const keywords = await this.#keywords.with(mode === 'remove' ? [] : flags);
       const changed: Entry[] = [];
       const refused: number[] = [];
       let modseq = this.#row.highestmodseq;
@@ -439,7 +439,6 @@ export class MaildirMailbox implements Mailbox {
         changed.push(updated);
         Object.assign(e, updated);
       }
-      if (keywords.length !== kwBefore) await this.#saveKeywords(keywords);
       if (changed.length > 0) {
         await this.#write({
           update: changed,
@@ -504,11 +503,9 @@ export class MaildirMailbox implements Mailbox {
   ): Promise<number> {
     return this.#locked(async () => {
       await this.#reconcile(origin);
-      const keywords = await this.#loadKeywords();
-      const kwBefore = keywords.length;
+      const keywords = await this.#keywords.with(flags);
       const letters = flagsToLetters(flags, keywords);
       if (letters === null) throw new ArclineError('INVALID', 'too many keywords in this mailbox (26 at most)');
-      if (keywords.length !== kwBefore) await this.#saveKeywords(keywords);
       const base = withSize(uniqueBase(), msg.size);
       const tmp = join(this.#dir, 'tmp', base);
       const final = join(this.#dir, 'cur', `${base}:2,${letters}`);
@@ -588,19 +585,11 @@ export class MaildirMailbox implements Mailbox {
     return this.#index.changesSince(this.#row.id, modseq);
   }
 
-  async #loadKeywords(): Promise<string[]> {
-    this.#keywords ??= await readKeywords(this.#dir);
-    return this.#keywords;
-  }
-
-  #saveKeywords(keywords: readonly string[]): Promise<void> {
-    return writeKeywords(this.#dir, keywords);
-  }
-
   /** After RENAME of this mailbox. */
   renamed(row: MailboxRow, dir: string): void {
     this.#row = row;
     this.#dir = dir;
+    this.#keywords.dir = dir;
     if (this.#watch.active) {
       this.#watch.stop();
       this.#watch.start();
