@@ -4,7 +4,7 @@
 // Bounded: at most 4 MiB of decoded text per message.
 
 import type { ByteReader } from '../store/mailboxes.ts';
-import { decodeEncodedWords } from './encoded-words.ts';
+import { decodeEncodedWords } from '../core/encoded-words.ts';
 import { headerValue, type MimePart } from './mime.ts';
 
 const MAX_TEXT = 4 * 1024 * 1024;
