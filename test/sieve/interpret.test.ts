@@ -128,6 +128,19 @@ if string :value "eq" :comparator "i;ascii-numeric" "\${n}" "5" { fileinto "five
   assert.deepEqual(folders(cap), [String(LIMITS.sieve.maxVariableSize)]);
 });
 
+test('expansion is bounded: a string of many references to a long value is a run-time error', async () => {
+  const start = performance.now();
+  const refs = '${v}'.repeat(60_000);
+  const o = await run(`require ["variables", "fileinto"]; set "v" "${'x'.repeat(4000)}"; fileinto "${refs}";`);
+  assert.match(o.error ?? '', /too long after variable expansion/);
+  const list = Array.from({ length: 4000 }, () => `"${'${v}'.repeat(60)}"`).join(', ');
+  const many = await run(
+    `require ["variables", "fileinto"]; set "v" "${'x'.repeat(4000)}"; if string :is [${list}] "x" { keep; }`,
+  );
+  assert.match(many.error ?? '', /work limit/);
+  assert.ok(performance.now() - start < 3000, `${performance.now() - start} ms`);
+});
+
 test('too many variables is a run-time error', async () => {
   const sets = Array.from({ length: LIMITS.sieve.maxVariables + 1 }, (_, i) => `set "v${i}" "x";`).join('\n');
   const o = await run(`require "variables";\n${sets}`);

@@ -5,6 +5,7 @@
 // mailboxes exist, includes/ holds the included scripts, no message was seen before
 // (duplicate), the time zone is UTC; currentdate scripts test only what does not change.
 // The differences that remain are listed in KNOWN with their reason (docs/sieve.md).
+// SIEVE_DUMP=1 prints what sieve-test did for every pair (for writing new corpus scripts).
 
 process.env.TZ = 'UTC';
 
@@ -170,6 +171,10 @@ test('arcline and sieve-test take the same actions for every pair', async () => 
     const expected = parsePigeonhole(theirs[i] as never).map(clean);
     const got = normalize(await ours(p)).map(clean);
     const same = JSON.stringify(expected) === JSON.stringify(got);
+    if (process.env.SIEVE_DUMP)
+      console.log(
+        `${p.name}: ${expected.join(' | ')} [${(theirs[i]?.stderr ?? '').split('\n').filter((l) => /error/.test(l))[0] ?? ''}]`,
+      );
     if (KNOWN[p.name] !== undefined) {
       if (same) stale.push(p.name);
       continue;

@@ -18,12 +18,14 @@ export interface MatchSpec {
 
 export class MatchBudgetExceeded extends Error {}
 
-/** Characters compared so far in one run; shared by all tests. */
+/** Octets compared or produced so far in one run (matching, comparing, expanding variables);
+ *  shared by all tests and strings of the run. */
 export class MatchBudget {
   used = 0;
   charge(n: number): void {
     this.used += n;
-    if (this.used > LIMITS.sieve.maxMatchWork) throw new MatchBudgetExceeded('match too complex (work limit)');
+    if (this.used > LIMITS.sieve.maxMatchWork)
+      throw new MatchBudgetExceeded('match too complex: the work limit of a run is exhausted');
   }
 }
 
@@ -90,6 +92,7 @@ export function relate(order: number, relation: Relation): boolean {
 /** One value against one key for :is, :contains, :matches and :value; the captures of a
  *  successful :matches (RFC 5229 §3.2: ${0} the value, then one per wildcard) are returned. */
 export function matchOne(value: string, key: string, spec: MatchSpec, budget: MatchBudget): string[] | null | false {
+  budget.charge(value.length + key.length);
   switch (spec.type) {
     case 'is':
       return compare(value, key, spec.comparator) === 0 ? null : false;
@@ -98,7 +101,6 @@ export function matchOne(value: string, key: string, spec: MatchSpec, budget: Ma
     case 'contains': {
       // RFC 5228 §2.7.1: the empty key is contained in every value.
       const fold = spec.comparator === 'i;ascii-casemap';
-      budget.charge(value.length + key.length);
       return (fold ? asciiLower(value) : value).includes(fold ? asciiLower(key) : key) ? null : false;
     }
     case 'matches':

@@ -11,7 +11,7 @@ import type { SieveOutcome, SieveRunner } from '../run-types.ts';
 import { SieveRuntimeError } from './actions.ts';
 import { MatchBudgetExceeded } from './match.ts';
 import { type Args, Scope, Signal, State, validAddress } from './state.ts';
-import { applyModifiers, capValue } from './strings.ts';
+import { applyModifiers, capValue, StringTooLong } from './strings.ts';
 import { evalTest } from './tests.ts';
 
 export { sieveMessage } from './message.ts';
@@ -21,9 +21,9 @@ export { sieveMessage } from './message.ts';
 export const runSieve: SieveRunner = async (script, msg, envelope, ctx) => {
   const st = new State(msg, envelope, ctx);
   try {
-    await runScript(st, script, new Scope(script, new Map()), 0);
+    await runScript(st, script, new Scope(script, new Map(), st.budget), 0);
   } catch (e) {
-    if (e instanceof SieveRuntimeError || e instanceof MatchBudgetExceeded)
+    if (e instanceof SieveRuntimeError || e instanceof MatchBudgetExceeded || e instanceof StringTooLong)
       return { actions: [], implicitKeep: { flags: null }, error: e.message, steps: st.steps };
     if (!(e instanceof Signal) || e.kind !== 'stop') throw e;
   }
@@ -203,7 +203,7 @@ async function include(st: State, scope: Scope, a: Args, depth: number): Promise
   st.included.add(key);
   st.active.push(key);
   try {
-    await runScript(st, script, new Scope(script, scope.globals), depth + 1);
+    await runScript(st, script, new Scope(script, scope.globals, st.budget), depth + 1);
   } finally {
     st.active.pop();
   }

@@ -118,7 +118,10 @@ export class Scope {
   private matches: string[] = [];
   private readonly literals = new WeakMap<StringNode, string>();
 
-  constructor(script: Script, globals: Map<string, string>) {
+  private readonly budget: MatchBudget;
+
+  constructor(script: Script, globals: Map<string, string>, budget: MatchBudget) {
+    this.budget = budget;
     const caps = new Set<string>();
     for (const c of script.commands) {
       if (c.name !== 'require') break;
@@ -159,11 +162,14 @@ export class Scope {
   expand(s: StringNode): string {
     const v = this.literalOf(s);
     if (!this.caps.has('variables')) return v;
-    return expandVariables(
+    const out = expandVariables(
       v,
       (name) => this.getVar(name),
       (n) => this.matches[n] ?? '',
     );
+    // Expanded text counts against the run's work budget ("${a}${a}..." multiplies a value).
+    if (out !== v) this.budget.charge(out.length);
+    return out;
   }
 
   str(a: ArgumentNode | null | undefined): string {

@@ -13,7 +13,11 @@ function isHex(c: string): boolean {
 
 /** Replaces each "${inner}" for which `replace` returns text; the others stay literal. Linear:
  *  the closing brace found is reused for every "${" before it. */
-function replaceReferences(s: string, replace: (inner: string) => string | null): string {
+function replaceReferences(
+  s: string,
+  replace: (inner: string) => string | null,
+  max = Number.POSITIVE_INFINITY,
+): string {
   if (!s.includes('${')) return s;
   let out = '';
   let i = 0;
@@ -31,7 +35,15 @@ function replaceReferences(s: string, replace: (inner: string) => string | null)
     } else {
       out += decoded;
       i = close + 1;
+      if (out.length > max) throw new StringTooLong();
     }
+  }
+}
+
+/** An expanded string longer than LIMITS.sieve.maxStringLength. */
+export class StringTooLong extends Error {
+  constructor() {
+    super('string too long after variable expansion');
   }
 }
 
@@ -73,13 +85,18 @@ function isIdentifier(name: string): boolean {
 }
 
 /** RFC 5229 §3: "${name}" and "${N}" replaced; a reference to an unset variable is empty, an
- *  invalid one (a namespace, bad characters) stays literal. */
+ *  invalid one (a namespace, bad characters) stays literal. Throws StringTooLong beyond
+ *  LIMITS.sieve.maxStringLength. */
 export function expandVariables(s: string, lookup: (name: string) => string, matchVar: (n: number) => string): string {
-  return replaceReferences(s, (name) => {
-    if (name.length > 0 && [...name].every((c) => c >= '0' && c <= '9'))
-      return matchVar(Number(name.length > 4 ? '99999' : name));
-    return isIdentifier(name) ? lookup(name.toLowerCase()) : null;
-  });
+  return replaceReferences(
+    s,
+    (name) => {
+      if (name.length > 0 && [...name].every((c) => c >= '0' && c <= '9'))
+        return matchVar(Number(name.length > 4 ? '99999' : name));
+      return isIdentifier(name) ? lookup(name.toLowerCase()) : null;
+    },
+    LIMITS.sieve.maxStringLength,
+  );
 }
 
 /** Cuts a value to LIMITS.sieve.maxVariableSize octets at a character boundary. */
