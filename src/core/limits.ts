@@ -428,8 +428,9 @@ export const LIMITS = {
     maxVariableSize: 4096,
     /** RFC 5229 §3.2: match variables ${0}..${9}. */
     maxMatchVariables: 10,
-    /** Character comparisons of all :matches/:contains tests of one run (a hostile pattern
-     *  against a long value is cut off as a run-time error, never a stall). */
+    /** Octets compared by all tests of one run plus the text variable expansion produced (a
+     *  hostile pattern against a long value is cut off as a run-time error, never a stall);
+     *  one expanded string is bounded by maxStringLength. */
     maxMatchWork: 20_000_000,
     /** Octets of the message the `body` test reads (RFC 5173); the rest is not seen. */
     maxBodyBytes: 1024 * 1024,
