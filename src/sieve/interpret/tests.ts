@@ -81,7 +81,8 @@ export async function evalTest(st: State, scope: Scope, t: TestNode): Promise<bo
       if (st.bodyCache === null) st.bodyCache = (await st.msg.raw()).subarray(0, LIMITS.sieve.maxBodyBytes);
       const transform = a.tags.has('raw') ? 'raw' : a.tags.has('content') ? 'content' : 'text';
       const texts = bodyTexts(st.bodyCache, transform, scope.list(a.tags.get('content')));
-      return compareValues(st, scope, a, texts, scope.list(a.pos[0]));
+      // Pigeonhole's body test leaves the match variables as they were.
+      return compareValues(st, scope, a, texts, scope.list(a.pos[0]), false);
     }
     case 'date': {
       // RFC 5260 §4: header, date part, keys; Received uses the date after its last ';'.
@@ -128,7 +129,14 @@ function matchSpec(scope: Scope, a: Args): MatchSpec {
 }
 
 /** RFC 5228 §2.7: true when a value matches a key; a :matches success sets the match variables. */
-function compareValues(st: State, scope: Scope, a: Args, values: readonly string[], keys: readonly string[]): boolean {
+function compareValues(
+  st: State,
+  scope: Scope,
+  a: Args,
+  values: readonly string[],
+  keys: readonly string[],
+  setsMatches = true,
+): boolean {
   const spec = matchSpec(scope, a);
   if (spec.type === 'count') {
     const n = String(values.length);
@@ -138,7 +146,7 @@ function compareValues(st: State, scope: Scope, a: Args, values: readonly string
     for (const k of keys) {
       const r = matchOne(v, k, spec, st.budget);
       if (r === false) continue;
-      if (r !== null) scope.setMatches(r);
+      if (r !== null && setsMatches) scope.setMatches(r);
       return true;
     }
   return false;
