@@ -11,9 +11,10 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { LIMITS } from '../../src/core/limits.ts';
 import type { Script } from '../../src/sieve/ast.ts';
+import { bodyTexts, htmlToText } from '../../src/sieve/interpret/body.ts';
 import { parseDateTime } from '../../src/sieve/interpret/date.ts';
 import { glob, MatchBudget } from '../../src/sieve/interpret/match.ts';
-import { parseAddressList } from '../../src/sieve/interpret/message.ts';
+import { parseAddressList, parseHeaderBlock } from '../../src/sieve/interpret/message.ts';
 import { runSieve, sieveMessage } from '../../src/sieve/interpret/run.ts';
 import type { SieveContext, SieveEnvelope, SieveOutcome } from '../../src/sieve/run-types.ts';
 import { checkScript } from '../../src/sieve/validate.ts';
@@ -291,5 +292,64 @@ test('property: generated valid scripts never throw and stay within the step bou
         );
     }),
     { numRuns: 300 },
+  );
+});
+
+test('property: the message parsers take any input without throwing, in linear time', () => {
+  const soup = fc
+    .array(
+      fc.constantFrom(
+        '<',
+        '>',
+        '"',
+        '(',
+        ')',
+        ',',
+        ';',
+        ':',
+        '@',
+        '\\',
+        ' ',
+        '\r\n',
+        '\r\n ',
+        'a',
+        '=?',
+        '?=',
+        '&',
+        '#',
+        '--',
+        '*',
+        '?',
+      ),
+      {
+        maxLength: 300,
+      },
+    )
+    .map((a) => a.join(''));
+  fc.assert(
+    fc.property(fc.oneof(soup, fc.string({ maxLength: 300 })), (s) => {
+      parseAddressList(s);
+      parseHeaderBlock(Buffer.from(s));
+      parseDateTime(s);
+      htmlToText(s);
+      bodyTexts(Buffer.from(`Content-Type: multipart/mixed; boundary="--"\r\n\r\n${s}`), 'text', []);
+      glob(s, s, true, new MatchBudget());
+    }),
+    { numRuns: 1000 },
+  );
+  const start = performance.now();
+  const big = `${'('.repeat(50_000)}${'"'.repeat(50_000)}${'<!--<script'.repeat(5_000)}${'&'.repeat(50_000)}`;
+  parseAddressList(big);
+  htmlToText(big);
+  parseHeaderBlock(Buffer.from(`X: ${'=?a?b?'.repeat(10_000)}\r\n${' x\r\n'.repeat(10_000)}`));
+  assert.ok(performance.now() - start < 2000, `${performance.now() - start} ms`);
+});
+
+test('htmlToText: tags end words, comments, script and style dropped, entities decoded', () => {
+  assert.equal(
+    htmlToText(
+      '<p>Hello <b>bold</b>\r\n x&amp;y &lt;z&gt; &#65;&#x42;&nbsp;<!-- c --><script>s</script><style>t</style>end',
+    ),
+    'Hello bold \r\n x&y <z> AB\u00a0 end',
   );
 });

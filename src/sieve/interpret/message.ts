@@ -149,6 +149,8 @@ function tokenizeAddresses(v: string): string[] | null {
     } else if ('<>,:;@'.includes(c)) {
       out.push(c);
       i++;
+    } else if (c === ')') {
+      i++; // a stray closing parenthesis
     } else {
       const start = i;
       while (i < v.length && !' \t\r\n()"<>,:;@'.includes(v[i] as string)) i++;

@@ -6,7 +6,7 @@
 // 1024 steps and never blocks it for long.
 
 import { LIMITS } from '../../core/limits.ts';
-import type { ArgumentNode, CommandNode, Script } from '../ast.ts';
+import type { ArgumentNode, CommandNode, Script, TestNode } from '../ast.ts';
 import type { SieveOutcome, SieveRunner } from '../run-types.ts';
 import { SieveRuntimeError } from './actions.ts';
 import { MatchBudgetExceeded } from './match.ts';
@@ -56,7 +56,7 @@ async function block(st: State, commands: readonly CommandNode[], scope: Scope, 
     if (c.name === 'elsif' || c.name === 'else') {
       if (chainTaken) continue;
       await st.step();
-      if (c.name === 'else' || (await evalTest(st, scope, c.tests[0] as never))) {
+      if (c.name === 'else' || (await evalTest(st, scope, c.tests[0] as TestNode))) {
         chainTaken = true;
         await block(st, c.block ?? [], scope, depth);
       }
@@ -64,7 +64,7 @@ async function block(st: State, commands: readonly CommandNode[], scope: Scope, 
     }
     if (c.name === 'if') {
       await st.step();
-      chainTaken = await evalTest(st, scope, c.tests[0] as never);
+      chainTaken = await evalTest(st, scope, c.tests[0] as TestNode);
       if (chainTaken) await block(st, c.block ?? [], scope, depth);
       continue;
     }
