@@ -65,6 +65,7 @@ const KNOWN: Readonly<Record<string, string>> = {
     "Pigeonhole 0.5.19 does not anchor a pattern's start when its first segment has a '?' and a '*' follows: \"???, ? Dec 2026 *\" matches \"Thu, 03 Dec 2026 ...\" (RFC 5228 §2.7.1: it must not)",
   '19-match-variables.sieve × m01-plain.eml': SPLIT_CHARACTER,
   '19-match-variables.sieve × m06-latin1.eml': SPLIT_CHARACTER,
+  '19-match-variables.sieve × m09-raw8bit.eml': `${SPLIT_CHARACTER} (a raw 8-bit octet is U+FFFD in both)`,
   '19-match-variables.sieve × m07-alternative.eml': `${SPLIT_CHARACTER}; there the folder name is invalid UTF-8, a run-time error`,
   '19-match-variables.sieve × m04-minimal.eml': SHORT_VALUE_PANIC,
   '19-match-variables.sieve × m08-html.eml': SHORT_VALUE_PANIC,

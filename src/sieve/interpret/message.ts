@@ -65,7 +65,8 @@ export interface Address {
 }
 
 /** RFC 5322 §3.4 address-list, leniently: display names, comments, angle addresses, groups.
- *  Returns null when the value is not an address list. Linear in the value's length. */
+ *  Returns null when the value cannot be split (an open quote, comment or angle bracket).
+ *  Linear in the value's length. */
 export function parseAddressList(value: string): Address[] | null {
   const tokens = tokenizeAddresses(value);
   if (tokens === null) return null;
@@ -81,10 +82,10 @@ export function parseAddressList(value: string): Address[] | null {
     words = [];
     angle = null;
     sawAngle = false;
-    if (spec.length === 0) return true;
-    const a = toAddress(spec);
-    if (a === null) return false;
-    out.push(a);
+    // An entry that is no address ("@x", "<>") is skipped; the others count (as Dovecot's
+    // lenient parser, which Pigeonhole uses).
+    const a = spec.length === 0 ? null : toAddress(spec);
+    if (a !== null) out.push(a);
     return true;
   };
   for (const t of tokens) {
