@@ -427,6 +427,40 @@ export const LIMITS = {
     vacationSubjectChars: 256,
     vacationReferences: 20,
     vacationReasonBytes: 64 * 1024,
+    // The interpreter (src/sieve/interpret/). Exceeding one is a run-time error: the message
+    // is kept (implicit keep), as Pigeonhole does.
+    /** Commands and tests executed in one run, includes counted. */
+    maxSteps: 100_000,
+    /** Pigeonhole sieve_max_redirects: distinct redirect addresses of one run. */
+    maxRedirects: 4,
+    /** Pigeonhole sieve_max_actions: actions of one run (duplicates merged). */
+    maxActions: 32,
+    /** Pigeonhole sieve_variables_max_scope_size: variables of one scope. */
+    maxVariables: 255,
+    /** Pigeonhole sieve_variables_max_variable_size: bytes of one variable value (longer values
+     *  are cut at a character boundary). */
+    maxVariableSize: 4096,
+    /** RFC 5229 §3.2: match variables ${0}..${9}. */
+    maxMatchVariables: 10,
+    /** Octets compared by all tests of one run plus the text variable expansion produced (a
+     *  hostile pattern against a long value is cut off as a run-time error, never a stall);
+     *  one expanded string is bounded by maxStringLength. */
+    maxMatchWork: 20_000_000,
+    /** Octets of the message the `body` test reads (RFC 5173); the rest is not seen. */
+    maxBodyBytes: 1024 * 1024,
+    /** MIME parts and nesting the `body` test walks. */
+    maxMimeParts: 256,
+    maxMimeDepth: 16,
+    /** Pigeonhole sieve_include_max_nesting_depth and sieve_include_max_includes. */
+    maxIncludeDepth: 10,
+    maxIncludes: 255,
+    /** Pigeonhole sieve_vacation_min_period / default_period (RFC 5230 §4.1, RFC 6131);
+     *  sieve_vacation_max_period 0 = no maximum. */
+    vacationMinSeconds: 86_400,
+    vacationDefaultSeconds: 7 * 86_400,
+    /** Pigeonhole sieve_duplicate_default_period / max_period (RFC 7352 §3). */
+    duplicateDefaultSeconds: 14 * 86_400,
+    duplicateMaxSeconds: 7 * 86_400,
   },
   srs: {
     /** Mail::SRS's $SRSHASHLENGTH: base64 characters of the HMAC-SHA1 we write (24 bits). */
