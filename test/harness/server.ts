@@ -21,6 +21,8 @@ export interface TestServer {
   /** IMAP with STARTTLS, and with implicit TLS. */
   readonly imapPort: number;
   readonly imapsPort: number;
+  /** ManageSieve (0 unless the test's config has a [managesieve] listener). */
+  readonly managesievePort: number;
   /** Submission with STARTTLS and with implicit TLS (0 unless `submission: true`). */
   readonly submissionPort: number;
   readonly submissionTlsPort: number;
@@ -173,6 +175,7 @@ export async function startTestServer(
     port,
     imapPort,
     imapsPort,
+    managesievePort: server.managesieve[0]?.port ?? 0,
     submissionPort: server.submission[0]?.port ?? 0,
     submissionTlsPort: server.submission[1]?.port ?? 0,
     server,
