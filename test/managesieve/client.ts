@@ -90,7 +90,12 @@ export class RawSieve {
   }
 
   async startTls(): Promise<Reply> {
-    const r = await this.command('STARTTLS');
+    return this.startTlsWith('STARTTLS\r\n');
+  }
+
+  /** Sends `bytes` (STARTTLS and whatever a test pipelines behind it), then the handshake. */
+  async startTlsWith(bytes: string): Promise<Reply> {
+    const r = await this.command(Buffer.from(bytes));
     if (!r.status.startsWith('OK')) throw new Error(r.status);
     this.socket.removeAllListeners('data');
     const secure = tls.connect({ socket: this.socket, rejectUnauthorized: false });

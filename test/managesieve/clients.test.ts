@@ -121,7 +121,7 @@ describe('ManageSieve with real clients over STARTTLS', () => {
   });
 
   test('python3-sievelib: STARTTLS, put, raw GETSCRIPT byte for byte, check, havespace, rename, setactive, delete', async () => {
-    const py = String.raw`
+    const py = `
 import sys, json
 from sievelib.managesieve import Client
 port = int(sys.argv[1]); body = bytes.fromhex(sys.argv[2]); bad = sys.argv[3]
