@@ -29,6 +29,16 @@ export interface Accepted {
 
 export type AcceptRefusal = Refusal | 'rate' | 'deny' | 'banned';
 
+/** What a refused client is told, in every protocol's goodbye. */
+export const REFUSAL_TEXT: Readonly<Record<AcceptRefusal, string>> = {
+  'per-ip': 'Too many connections from your address',
+  'per-network': 'Too many connections from your network, try again later',
+  total: 'Too many connections, try again later',
+  rate: 'Too many connections from your network, try again later',
+  deny: 'Access denied',
+  banned: 'Temporarily banned for abuse, try again later',
+};
+
 export interface AcceptorOptions {
   /** The metrics and log label: imap | managesieve. */
   readonly service: 'imap' | 'managesieve';

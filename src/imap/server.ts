@@ -20,7 +20,7 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
-import { Acceptor, type AcceptRefusal } from '../defense/acceptor.ts';
+import { Acceptor, type AcceptRefusal, REFUSAL_TEXT } from '../defense/acceptor.ts';
 import { networkLimits } from '../defense/rate-limits.ts';
 import type { NetworkAccess, OffenceSink } from '../defense/types.ts';
 import type { Directory } from '../directory/types.ts';
@@ -46,14 +46,10 @@ export interface ImapDeps {
   readonly connectionRate?: (ip: string) => Promise<string | null>;
 }
 
+// RFC 5530 UNAVAILABLE for a ban.
 const REFUSED: Record<AcceptRefusal, string> = {
-  'per-ip': 'Too many connections from your address',
-  'per-network': 'Too many connections from your network, try again later',
-  total: 'Too many connections, try again later',
-  rate: 'Too many connections from your network, try again later',
-  deny: 'Access denied',
-  // RFC 5530 UNAVAILABLE for a ban.
-  banned: '[UNAVAILABLE] Temporarily banned for abuse, try again later',
+  ...REFUSAL_TEXT,
+  banned: `[UNAVAILABLE] ${REFUSAL_TEXT.banned}`,
 };
 
 export class ImapServer {

@@ -8,7 +8,7 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
-import { Acceptor, type AcceptRefusal } from '../defense/acceptor.ts';
+import { Acceptor, REFUSAL_TEXT } from '../defense/acceptor.ts';
 import { networkLimits } from '../defense/rate-limits.ts';
 import type { NetworkAccess, OffenceSink } from '../defense/types.ts';
 import { Networks } from '../hygiene/networks.ts';
@@ -28,15 +28,6 @@ export interface ManageSieveDeps {
   readonly offences?: OffenceSink | undefined;
   readonly connectionRate?: ((ip: string) => Promise<string | null>) | undefined;
 }
-
-const REFUSED: Record<AcceptRefusal, string> = {
-  'per-ip': 'Too many connections from your address',
-  'per-network': 'Too many connections from your network, try again later',
-  total: 'Too many connections, try again later',
-  rate: 'Too many connections from your network, try again later',
-  deny: 'Access denied',
-  banned: 'Temporarily banned for abuse, try again later',
-};
 
 export class ManageSieveServer {
   readonly #acceptor: Acceptor;
@@ -76,7 +67,7 @@ export class ManageSieveServer {
       maxBytesAfterBye: LIMITS.imap.maxBytesAfterBye,
       context: () => this.#context,
       // RFC 5804 §1.3 TRYLATER for what passes; the bytes of one BYE line.
-      bye: (refusal) => response('BYE', refusal === 'deny' ? null : 'TRYLATER', REFUSED[refusal]).toString('utf8'),
+      bye: (refusal) => response('BYE', refusal === 'deny' ? null : 'TRYLATER', REFUSAL_TEXT[refusal]).toString('utf8'),
       begin: (socket, raw, secure, loginBy) => {
         const conn = new Connection(socket, raw, secure, connectionDeps, loginBy);
         conn.start();

@@ -78,7 +78,9 @@ export class Session {
       `"SIEVE" "${SIEVE_EXTENSIONS}"`,
       `"MAXREDIRECTS" "${LIMITS.sieve.maxRedirects}"`,
       ...(this.#d.secure() ? [] : ['"STARTTLS"']),
-      ...(this.state.kind === 'authenticated' ? [`"OWNER" ${String(wireString(this.state.account))}`] : []),
+      ...(this.state.kind === 'authenticated'
+        ? [bytesOf(['"OWNER" ', wireString(this.state.account)]).toString()]
+        : []),
       `"VERSION" "1.0"`,
     ];
     return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n`), response('OK', null, 'arcline ManageSieve ready')]);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BIN } from '../harness/process.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
+import { ROUNDCUBE_SCRIPT } from '../sieve/scripts.ts';
 
 interface Run {
   code: number | null;
@@ -30,16 +31,6 @@ function arcline(args: readonly string[], stdin: Buffer | string = ''): Promise<
     child.stdin.end(stdin);
   });
 }
-
-/** CRLF, a Roundcube-style marked block with trailing spaces, non-ASCII, LF line. */
-export const ROUNDCUBE_SCRIPT = Buffer.from(
-  'require ["fileinto","vacation"];\r\n' +
-    '# rule:[Rechnungen für Ärger]\r\n' +
-    'if header :contains "subject" "Rechnung ☃"\r\n' +
-    '{\r\n\tfileinto "Rechnungen";  \r\n}\n' +
-    '# rule:[urlaub]\r\nif true { vacation :days 3 "Bin weg — zurück am Montag."; }\r\n',
-  'utf8',
-);
 
 describe('arcline sieve (stored scripts)', () => {
   let dir: string;

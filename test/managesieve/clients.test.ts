@@ -10,19 +10,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
+import { ROUNDCUBE_SCRIPT as ROUNDCUBE } from '../sieve/scripts.ts';
 
 const PASSWORD = 'secret-password';
 const ALICE = 'alice@example.test' as AccountId;
 
-/** CRLF, a Roundcube-style marked block with trailing spaces and a tab, non-ASCII, a bare LF. */
-const ROUNDCUBE = Buffer.from(
-  'require ["fileinto","vacation"];\r\n' +
-    '# rule:[Rechnungen für Ärger]\r\n' +
-    'if header :contains "subject" "Rechnung ☃"\r\n' +
-    '{\r\n\tfileinto "Rechnungen";  \r\n}\n' +
-    '# rule:[urlaub]\r\nif true { vacation :days 3 "Bin weg — zurück am Montag."; }\r\n',
-  'utf8',
-);
 const BAD = 'require "fileinto";\r\nkeep;\r\nfileinto :bogus "x";\r\n';
 
 function run(
