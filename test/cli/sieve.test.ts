@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -95,6 +95,18 @@ describe('arcline sieve (stored scripts)', () => {
     assert.equal(usage.code, 2);
     const missing = await cli(['sieve', 'activate', 'bob@example.test', 'zzz']);
     assert.equal(missing.code, 1);
+  });
+
+  test('arcline backup copies sieve.db with the other databases', async () => {
+    const out = join(dir, 'backup');
+    await ok(['backup', out]);
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+      databases: { path: string }[];
+    };
+    assert.ok(
+      manifest.databases.some((d) => d.path === 'state/sieve.db'),
+      JSON.stringify(manifest.databases),
+    );
   });
 
   test('user del removes the user’s scripts: a new user of the same address starts with none', async () => {
