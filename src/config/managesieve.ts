@@ -31,5 +31,8 @@ export const managesieveSection = z
     login_timeout: duration.default(M.defaultLoginTimeoutMs),
     /** Idle time between commands once logged in; then BYE. */
     timeout: duration.default(M.defaultIdleTimeoutMs),
+    /** Time a started command (its line and literals: a whole script) may take to arrive,
+     *  from its first byte; then BYE. */
+    command_timeout: duration.default(M.defaultCommandTimeoutMs),
   })
   .prefault({});

@@ -7,7 +7,8 @@
 //   [sieve] max_script_size after, refused when announced, before its octets (fatal: NO with
 //   QUOTA/MAXSIZE, then BYE, as the stream cannot be resynchronised without reading it);
 // - [managesieve] login_timeout from accept (the TLS handshake of STARTTLS included) to login;
-// - a started command must be complete within LIMITS.managesieve.commandTimeoutMs;
+// - [managesieve] command_timeout: a started command must be complete within it from its first
+//   byte (a trickled literal does not buy time);
 // - [managesieve] timeout without a command once logged in;
 // - output a client does not read: at most maxQueuedOutputBytes, then the socket is closed.
 // Every way out ends in #hangUp: BYE, end, and the socket destroyed after a short linger.
@@ -38,6 +39,8 @@ export interface ConnectionDeps {
   readonly idleTimeoutMs: number;
   /** [managesieve] login_timeout: again after UNAUTHENTICATE. */
   readonly loginTimeoutMs: number;
+  /** [managesieve] command_timeout. */
+  readonly commandTimeoutMs: number;
   /** The current certificate, for STARTTLS. */
   readonly context: () => tls.SecureContext;
   readonly offences?: OffenceSink | undefined;
@@ -69,6 +72,10 @@ export class Connection implements SessionDeps {
   #loginTimer: NodeJS.Timeout | null = null;
   #commandTimer: NodeJS.Timeout | null = null;
   #lingerTimer: NodeJS.Timeout | null = null;
+  /** Commands (and framer errors) handled so far, and their number when the command deadline
+   *  was set. */
+  #completed = 0;
+  #completedAtTimer = 0;
   readonly #onData = (chunk: Buffer) => this.#enqueue(chunk);
   readonly #onClose = () => this.#closed();
   readonly #onError = (err: Error) => this.#log.debug({ err: errorMessage(err) }, 'managesieve socket error');
@@ -163,13 +170,12 @@ export class Connection implements SessionDeps {
   async #run(): Promise<void> {
     this.#running = true;
     this.#socket.pause();
-    if (this.#commandTimer) clearTimeout(this.#commandTimer);
-    this.#commandTimer = null;
     try {
       for (;;) {
         if (this.#hungUp || this.#raw.destroyed) return;
         const ev = this.#framer.next();
         if (ev === null) break;
+        this.#completed++;
         if (ev.kind === 'error') {
           if (ev.fatal) {
             if (ev.code) await this.send(response('NO', ev.code, ev.text));
@@ -199,10 +205,18 @@ export class Connection implements SessionDeps {
       this.#hangUp('shutdown', 'Server shutting down');
       return;
     }
-    if (this.#framer.busy) {
+    // The deadline of a started command runs from its start, not from its last bytes (a client
+    // trickling a literal is cut off); a command completed since the timer was set restarts it.
+    const progressed = this.#completed !== this.#completedAtTimer;
+    if (this.#commandTimer && (progressed || !this.#framer.busy)) {
+      clearTimeout(this.#commandTimer);
+      this.#commandTimer = null;
+    }
+    if (this.#framer.busy && !this.#commandTimer) {
+      this.#completedAtTimer = this.#completed;
       this.#commandTimer = setTimeout(
         () => this.#hangUp('command-timeout', 'Command took too long'),
-        M.commandTimeoutMs,
+        this.#deps.commandTimeoutMs,
       );
     }
     this.#socket.resume();

@@ -48,6 +48,7 @@ export class ManageSieveServer {
       maxScriptBytes: config.sieve.max_script_size,
       idleTimeoutMs: m.timeout,
       loginTimeoutMs: m.login_timeout,
+      commandTimeoutMs: m.command_timeout,
       context: () => this.#context,
       offences: deps.offences,
     };

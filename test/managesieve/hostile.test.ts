@@ -20,7 +20,7 @@ describe('hostile ManageSieve clients', () => {
   before(async () => {
     s = await startTestServer({
       extra:
-        '[managesieve]\nlisten = ["127.0.0.1:0"]\nlogin_timeout = "2s"\nmax_connections_per_ip = 60\n[sieve]\nmax_script_size = "64KB"',
+        '[managesieve]\nlisten = ["127.0.0.1:0"]\nlogin_timeout = "2s"\ncommand_timeout = "1s"\nmax_connections_per_ip = 60\n[sieve]\nmax_script_size = "64KB"',
       auth: 'failure_delay = "0s"',
     });
   });
@@ -103,6 +103,18 @@ describe('hostile ManageSieve clients', () => {
     assert.doesNotMatch(caps.raw.toString(), /"STARTTLS"/);
     assert.match((await c.command('LISTSCRIPTS')).status, /^NO "Authenticate first"/);
     c.close();
+  });
+
+  test("command_timeout runs from a command's first byte: a literal trickled in is cut off", async () => {
+    const c = await loggedIn();
+    c.write('PUTSCRIPT "slow" {100+}\r\nkeep;');
+    const trickle = setInterval(() => c.write(' '), 200);
+    try {
+      assert.match((await c.reply()).status, /^BYE "Command took too long"/);
+    } finally {
+      clearInterval(trickle);
+    }
+    await c.closedByServer();
   });
 
   test('the login deadline ends a client that never logs in', async () => {
