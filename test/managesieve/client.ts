@@ -84,6 +84,19 @@ export class RawSieve {
     }
   }
 
+  /** One line (a SASL challenge), without its CRLF. */
+  async line(): Promise<string> {
+    for (;;) {
+      const lf = this.#buf.indexOf('\r\n');
+      if (lf >= 0) {
+        const line = this.#buf.subarray(0, lf).toString('utf8');
+        this.#buf = this.#buf.subarray(lf + 2);
+        return line;
+      }
+      await this.#more();
+    }
+  }
+
   async command(line: string | Buffer): Promise<Reply> {
     this.write(typeof line === 'string' ? `${line}\r\n` : line);
     return this.reply();

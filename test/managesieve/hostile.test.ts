@@ -74,6 +74,26 @@ describe('hostile ManageSieve clients', () => {
     await c.closedByServer();
   });
 
+  test('AUTHENTICATE "LOGIN" step by step (a literal answer too), UNAUTHENTICATE, "*" cancels', async () => {
+    const c = await RawSieve.connect(s.managesievePort);
+    await c.reply();
+    const b64 = (t: string) => Buffer.from(t).toString('base64');
+    c.write('AUTHENTICATE "LOGIN"\r\n');
+    assert.equal(await c.line(), `"${b64('Username:')}"`);
+    c.write(`"${b64('alice@example.test')}"\r\n`);
+    assert.equal(await c.line(), `"${b64('Password:')}"`);
+    const pw = b64(PASSWORD);
+    assert.match((await c.command(`{${pw.length}+}\r\n${pw}`)).status, /^OK "Logged in"/);
+    assert.match((await c.command('CAPABILITY')).raw.toString(), /^"OWNER" "alice@example\.test"\r$/m);
+    assert.match((await c.command('UNAUTHENTICATE')).status, /^OK/);
+    assert.match((await c.command('LISTSCRIPTS')).status, /^NO "Authenticate first"/);
+    c.write('AUTHENTICATE "PLAIN"\r\n');
+    assert.equal(await c.line(), '""');
+    assert.match((await c.command('"*"')).status, /^NO "Authentication canceled"/);
+    assert.match((await c.command('NOOP "tag 1"')).status, /^OK \(TAG "tag 1"\) "Done"/);
+    c.close();
+  });
+
   test('unknown and malformed commands until BYE; commands before login refused', async () => {
     const c = await RawSieve.connect(s.managesievePort);
     await c.reply();
