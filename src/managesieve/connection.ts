@@ -76,6 +76,7 @@ export class Connection implements SessionDeps {
    *  was set. */
   #completed = 0;
   #completedAtTimer = 0;
+  readonly #started = Date.now();
   readonly #onData = (chunk: Buffer) => this.#enqueue(chunk);
   readonly #onClose = () => this.#closed();
   readonly #onError = (err: Error) => this.#log.debug({ err: errorMessage(err) }, 'managesieve socket error');
@@ -290,6 +291,16 @@ export class Connection implements SessionDeps {
     if (this.#done) return;
     this.#done = true;
     this.#clearTimers();
-    this.#log.info({ ip: this.#ip }, 'managesieve disconnect');
+    const st = this.#session.state;
+    this.#log.info(
+      {
+        ip: this.#ip,
+        tls: this.#secure,
+        ...(st.kind === 'authenticated' ? { user: st.account } : {}),
+        commands: this.#completed,
+        duration_ms: Date.now() - this.#started,
+      },
+      'managesieve disconnect',
+    );
   }
 }
