@@ -14,6 +14,7 @@ import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimKeyStore } from './hygiene/dkim-keys.ts';
 import { QueueStore } from './queue/store.ts';
+import { SqliteSieveStore } from './sieve/sqlite-store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
 
 export interface Context {
@@ -27,6 +28,8 @@ export interface Context {
   readonly access: AccessStore;
   /** IP allow/deny lists, bans and owner logins, {state}/defense.db. */
   readonly defense: DefenseStore;
+  /** Sieve scripts ([sieve] quotas) and delivery's Sieve state, {state}/sieve.db. */
+  readonly sieve: SqliteSieveStore;
   close(): Promise<void>;
 }
 
@@ -47,6 +50,11 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   const dkim = new DkimKeyStore(config.storage.state);
   const access = new AccessStore(config.storage.state);
   const defense = new DefenseStore(config.storage.state);
+  const sieve = new SqliteSieveStore(join(config.storage.state, 'sieve.db'), {
+    maxScripts: config.sieve.max_scripts,
+    maxScriptBytes: config.sieve.max_script_size,
+    maxStorageBytes: config.sieve.max_storage,
+  });
   return {
     directory,
     store,
@@ -54,6 +62,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     dkim,
     access,
     defense,
+    sieve,
     ops: createAdminOps({
       directory,
       store,
@@ -62,12 +71,18 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
       dkimPublished: txtPublished(createPromiseResolver(config.dns.servers)),
       // A new password ends the user's admin API login sessions (admin/access.ts).
       onPasswordChange: (account) => access.revokeSessions(account),
+      // A deleted user's scripts and Sieve state go with it (a new user of the same address
+      // must not inherit an active script).
+      onUserDeleted: async (account) => {
+        await sieve.deleteAccount(account);
+      },
     }),
     async close() {
       await store.close();
       queue.close();
       access.close();
       defense.close();
+      sieve.close();
       directory.close();
     },
   };

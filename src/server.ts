@@ -43,6 +43,7 @@ import { Hygiene } from './hygiene/pipeline.ts';
 import { DkimSigner } from './hygiene/sign.ts';
 import { ImapServer } from './imap/server.ts';
 import { type Context, openContext } from './main.ts';
+import { ManageSieveServer } from './managesieve/server.ts';
 import { Dispatcher } from './queue/dispatch.ts';
 import { QueueRunner } from './queue/runner.ts';
 import { planServe, prepareStorage, type RunPlan } from './run-as.ts';
@@ -64,6 +65,8 @@ export interface RunningServer {
   readonly imap: readonly AddressInfo[];
   /** Bound submission listeners: the STARTTLS ones first, then the implicit-TLS ones. */
   readonly submission: readonly AddressInfo[];
+  /** Bound ManageSieve listeners ([managesieve] listen). */
+  readonly managesieve: readonly AddressInfo[];
   readonly queue: QueueRunner;
   /** Bound Prometheus listeners ([metrics] listen). */
   readonly metrics: readonly AddressInfo[];
@@ -288,6 +291,27 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       imapServer.listen(config.imap.listen, config.imap.tls_listen),
     );
     for (const a of imap) log.info({ service: 'imap', address: a.address, port: a.port }, 'listening');
+    const manageSieveServer = new ManageSieveServer({
+      config,
+      scripts: ctx.sieve,
+      tls,
+      log: log.child({ service: 'managesieve' }),
+      authenticator,
+      access,
+      offences: bans,
+      connectionRate,
+    });
+    services.push(manageSieveServer);
+    const managesieve = await listenOrExplain('managesieve', config.managesieve.listen, () =>
+      manageSieveServer.listen(config.managesieve.listen),
+    );
+    for (const a of managesieve) log.info({ service: 'managesieve', address: a.address, port: a.port }, 'listening');
+    // Delivery's vacation and duplicate entries whose period ended (sieve/sqlite-store.ts).
+    const sieveSweep = setInterval(() => {
+      ctx.sieve.sweep(new Date()).catch((e: unknown) => log.warn({ err: String(e) }, 'sieve state sweep failed'));
+    }, LIMITS.sieve.stateSweepMs);
+    sieveSweep.unref();
+    services.push({ close: async () => clearInterval(sieveSweep) });
     const metrics = new MetricsServer(
       log.child({ service: 'metrics' }),
       () => {
@@ -353,6 +377,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       smtp,
       imap,
       submission,
+      managesieve,
       queue: runner,
       metrics: metricsAt,
       tls,
@@ -569,6 +594,7 @@ async function becomeServiceUser(
   else await listenOrExplain('smtp', config.smtp.listen, bindAll);
   await listenOrExplain('submission', [...config.submission.listen, ...config.submission.tls_listen], bindAll);
   await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], bindAll);
+  await listenOrExplain('managesieve', config.managesieve.listen, bindAll);
   await listenOrExplain('metrics', config.metrics.listen, bindAll);
   await listenOrExplain('http', [...config.http.listen, ...config.http.tls_listen], bindAll);
   dropPrivileges(plan.become);

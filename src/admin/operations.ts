@@ -38,6 +38,8 @@ export function createAdminOps(deps: {
   dkimPublished?: RotationDeps['published'];
   /** After a password change (the admin API ends the user's login sessions). */
   onPasswordChange?: (accountId: AccountId) => void;
+  /** After a user's deletion: what else the account owns goes with it (its Sieve scripts). */
+  onUserDeleted?: (accountId: AccountId) => Promise<void>;
 }): AdminOps {
   const { directory, store, dkim, dkimDefaults } = deps;
   const rotation = (): RotationDeps => {
@@ -73,6 +75,7 @@ export function createAdminOps(deps: {
     addUserWithHash: async (a, o) => withMaildir(await directory.addUserWithHash(a, o)),
     deleteUser: async (address, opts) => {
       const user = await directory.deleteUser(address);
+      await deps.onUserDeleted?.(user.accountId as AccountId);
       if (opts?.purge) await store.purgeAccount(user.accountId as AccountId);
       return user;
     },

@@ -31,7 +31,7 @@ import { CredentialCache } from './cache.ts';
 import { HasherBusy, HashQueue } from './hasher.ts';
 import { LoginThrottle } from './throttle.ts';
 
-export type AuthService = 'imap' | 'submission' | 'http';
+export type AuthService = 'imap' | 'submission' | 'http' | 'managesieve';
 
 export interface LoginRequest {
   readonly service: AuthService;

@@ -49,6 +49,8 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   dns-records DOMAIN
   check [DOMAIN...] [--json]              deliverability self-check: DNS, reverse DNS, blocklists, certificates
   sieve check FILE                        parse and validate a Sieve script (RFC 5228); prints ok or the errors
+  sieve put USER NAME FILE|- | get USER NAME | list USER   a user's Sieve scripts (validated when stored)
+  sieve activate USER NAME | deactivate USER | delete USER NAME
   token add --role admin|readonly|domain:D|user:ADDR [--name N] | list | del ID   admin API tokens
   ip allow|deny ADDR[/PREFIX] [--comment TEXT] | del ADDR[/PREFIX] | list | check ADDR   IP allow and deny lists
   ban list | del ADDR                     automatic bans of abusive networks
@@ -63,6 +65,10 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
 Documentation: docs/cli.md`;
 
 class UsageError extends Error {}
+
+/** `arcline sieve` subcommands on stored scripts (they need the config); `check` and usage
+ *  errors need none. */
+const SIEVE_STORE_COMMANDS = new Set(['put', 'get', 'list', 'activate', 'deactivate', 'delete']);
 
 export async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
@@ -87,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Pure and config-free (src/sieve/), loaded only for this command.
-  if (command === 'sieve')
+  if (command === 'sieve' && !SIEVE_STORE_COMMANDS.has(sub ?? ''))
     return (await import('./sieve.ts')).sieveCommand(
       [sub, ...rest].filter((a) => a !== undefined),
       say,
@@ -133,6 +139,15 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'greylist') {
       greylistCommand(loaded.config, silentLogger(), sub, rest, say, (m) => new UsageError(m));
       return 0;
+    }
+    if (command === 'sieve') {
+      const { sieveStoreCommand } = await import('./sieve.ts');
+      const io = {
+        say,
+        err: (l: string) => process.stderr.write(`${l}\n`),
+        write: (b: Buffer) => process.stdout.write(b),
+      };
+      return await sieveStoreCommand(ctx, sub, rest, io, (m) => new UsageError(m));
     }
     if (command === 'token')
       return await tokenCommand(ctx, sub, rest, values, say, (m) => new UsageError(m)).then(() => 0);

@@ -19,3 +19,17 @@ function parsedWith(parse: (v: string | number) => number | null, what: string, 
 export const size = parsedWith(parseSize, 'size', '"50MB", "512KB"');
 export const duration = parsedWith(parseDuration, 'duration', '"30s", "5m"');
 export const positiveInt = z.number().int().positive();
+
+/** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
+export const listenAddress = z.string().refine((s) => parseListen(s) !== null, {
+  message: 'not a listen address (use "127.0.0.1:25", "[::1]:25" or ":25")',
+});
+
+export function parseListen(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^[\]:]*)):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' ? '::' : host, port };
+}

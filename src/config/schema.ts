@@ -7,27 +7,16 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
-import { duration, positiveInt, size } from './fields.ts';
+import { duration, listenAddress, positiveInt, size } from './fields.ts';
 import { greylistSection } from './greylist.ts';
-import { sieveSection } from './sieve.ts';
+import { managesieveSection } from './managesieve.ts';
 import { milterSection } from './milter.ts';
 import { monitorSection } from './monitor.ts';
 import { rateLimitsSection } from './rate-limits.ts';
+import { sieveSection } from './sieve.ts';
 import { spamSection } from './spam.ts';
 
-/** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
-const listenAddress = z.string().refine((s) => parseListen(s) !== null, {
-  message: 'not a listen address (use "127.0.0.1:25", "[::1]:25" or ":25")',
-});
-
-export function parseListen(s: string): { host: string; port: number } | null {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^[\]:]*)):(\d{1,5})$/.exec(s);
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (port > 65535) return null;
-  const host = m[1] ?? m[2] ?? '';
-  return { host: host === '' ? '::' : host, port };
-}
+export { parseListen } from './fields.ts';
 
 /** What to do with a message that fails a check: refuse it at end of DATA, file it in Junk, or
  *  deliver it normally (the Authentication-Results header still tells). */
@@ -330,8 +319,9 @@ export const configSchema = z
       .prefault({}),
     spam: spamSection({ size, duration }),
     greylist: greylistSection,
-    sieve: sieveSection,
     rate_limits: rateLimitsSection,
+    sieve: sieveSection,
+    managesieve: managesieveSection,
     metrics: z
       .strictObject({
         /** Prometheus endpoint (GET /metrics), e.g. ["127.0.0.1:9425"]; [] (the default) is off. */

@@ -1,13 +1,22 @@
-// [sieve]: Sieve filtering at delivery (docs/sieve.md, src/queue/sieve-filter.ts).
+// [sieve]: the quotas of stored Sieve scripts (sieve/sqlite-store.ts; ManageSieve and the CLI)
+// and Sieve filtering at delivery (docs/sieve.md, src/queue/sieve-filter.ts).
 
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
-import { duration } from './fields.ts';
+import { duration, size } from './fields.ts';
 
 const S = LIMITS.sieveDelivery;
 
 export const sieveSection = z
   .strictObject({
+    /** Scripts one account may keep (Pigeonhole sieve_quota_max_scripts); 0: unlimited. */
+    max_scripts: z.number().int().min(0).default(LIMITS.sieve.defaultMaxScripts),
+    /** Largest script (Pigeonhole sieve_max_script_size); at most 1 MiB, the parser's bound. */
+    max_script_size: size
+      .pipe(z.number().int().positive().max(LIMITS.sieve.maxScriptBytes))
+      .default(LIMITS.sieve.maxScriptBytes),
+    /** All of an account's scripts together (Pigeonhole sieve_quota_max_storage); 0: unlimited. */
+    max_storage: size.pipe(z.number().int().min(0)).default(LIMITS.sieve.defaultMaxStorageBytes),
     /** Run each user's active Sieve script (and the `before` script) at delivery. */
     enabled: z.boolean().default(true),
     /** A script run before every user's own (Pigeonhole's sieve_before), e.g. to file spam

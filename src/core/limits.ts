@@ -96,6 +96,32 @@ export const LIMITS = {
     connectionMaxUses: 100,
     maxIdleConnections: 100,
   },
+  /** ManageSieve (RFC 5804, src/managesieve/, [managesieve]). */
+  managesieve: {
+    /** A client keeps one connection (Roundcube: one per request, closed at once). */
+    defaultMaxConnectionsPerIp: 20,
+    defaultMaxConnections: 200,
+    /** From connect to a successful login, TLS handshake included. */
+    defaultLoginTimeoutMs: 60 * 1000,
+    /** Idle time between commands once logged in (Pigeonhole: 30 minutes). */
+    defaultIdleTimeoutMs: 30 * 60 * 1000,
+    /** [managesieve] command_timeout default: a started command (its line and literals) must
+     *  arrive within this from its first byte (a 1 MiB script at 17 KiB/s). */
+    defaultCommandTimeoutMs: 60 * 1000,
+    /** One line of a command outside literals. */
+    maxLineBytes: 8 * 1024,
+    /** A literal before login (an AUTHENTICATE response, a LOGIN password): SASL PLAIN of the
+     *  longest user name and password, base64. */
+    preauthLiteralBytes: 8 * 1024,
+    /** Arguments of one command (PUTSCRIPT has 2; AUTHENTICATE 2). */
+    maxArguments: 4,
+    /** Errors (unknown or malformed commands, failed logins) before BYE. */
+    maxErrors: 10,
+    /** Output queued for a client that does not read it. */
+    maxQueuedOutputBytes: 2 * 1024 * 1024,
+    /** After BYE, how long the client gets to read it before we close. */
+    closeLingerMs: 2000,
+  },
   imap: {
     /** Thunderbird opens up to 5 per account, several accounts per household share an address. */
     defaultMaxConnectionsPerIp: 50,
@@ -410,6 +436,17 @@ export const LIMITS = {
    *  defaults as anchor: sieve_max_script_size 1M, 32 levels of block and of test nesting. */
   sieve: {
     maxScriptBytes: 1024 * 1024,
+    /** Octets of a script name (RFC 5804 §1.6 sets none; Pigeonhole: 256 characters). */
+    maxScriptNameBytes: 1024,
+    /** [sieve] max_scripts default (Pigeonhole sieve_quota_max_scripts; 0 there is unlimited). */
+    defaultMaxScripts: 100,
+    /** [sieve] max_storage default: all of an account's scripts. */
+    defaultMaxStorageBytes: 10 * 1024 * 1024,
+    /** Distinct redirect addresses of one run (Pigeonhole sieve_max_redirects); announced by
+     *  ManageSieve as MAXREDIRECTS (RFC 5804 §1.7), enforced by the interpreter. */
+    maxRedirects: 4,
+    /** How often delivery's vacation and duplicate state is swept of ended entries. */
+    stateSweepMs: 3_600_000,
     maxNesting: 32,
     /** Commands plus tests of one script. */
     maxNodes: 20_000,
@@ -427,6 +464,38 @@ export const LIMITS = {
     vacationSubjectChars: 256,
     vacationReferences: 20,
     vacationReasonBytes: 64 * 1024,
+    // The interpreter (src/sieve/interpret/). Exceeding one is a run-time error: the message
+    // is kept (implicit keep), as Pigeonhole does.
+    /** Commands and tests executed in one run, includes counted. */
+    maxSteps: 100_000,
+    /** Pigeonhole sieve_max_actions: actions of one run (duplicates merged). */
+    maxActions: 32,
+    /** Pigeonhole sieve_variables_max_scope_size: variables of one scope. */
+    maxVariables: 255,
+    /** Pigeonhole sieve_variables_max_variable_size: bytes of one variable value (longer values
+     *  are cut at a character boundary). */
+    maxVariableSize: 4096,
+    /** RFC 5229 §3.2: match variables ${0}..${9}. */
+    maxMatchVariables: 10,
+    /** Octets compared by all tests of one run plus the text variable expansion produced (a
+     *  hostile pattern against a long value is cut off as a run-time error, never a stall);
+     *  one expanded string is bounded by maxStringLength. */
+    maxMatchWork: 20_000_000,
+    /** Octets of the message the `body` test reads (RFC 5173); the rest is not seen. */
+    maxBodyBytes: 1024 * 1024,
+    /** MIME parts and nesting the `body` test walks. */
+    maxMimeParts: 256,
+    maxMimeDepth: 16,
+    /** Pigeonhole sieve_include_max_nesting_depth and sieve_include_max_includes. */
+    maxIncludeDepth: 10,
+    maxIncludes: 255,
+    /** Pigeonhole sieve_vacation_min_period / default_period (RFC 5230 §4.1, RFC 6131);
+     *  sieve_vacation_max_period 0 = no maximum. */
+    vacationMinSeconds: 86_400,
+    vacationDefaultSeconds: 7 * 86_400,
+    /** Pigeonhole sieve_duplicate_default_period / max_period (RFC 7352 §3). */
+    duplicateDefaultSeconds: 14 * 86_400,
+    duplicateMaxSeconds: 7 * 86_400,
   },
   srs: {
     /** Mail::SRS's $SRSHASHLENGTH: base64 characters of the HMAC-SHA1 we write (24 bits). */

@@ -285,7 +285,7 @@ export const accessRefused = new Counter({
   labelNames: ['service', 'reason'] as const,
   registers: [registry],
 });
-for (const service of ['smtp', 'submission', 'imap', 'http']) {
+for (const service of ['smtp', 'submission', 'imap', 'managesieve', 'http']) {
   for (const reason of ['deny', 'banned']) accessRefused.inc({ service, reason }, 0);
 }
 /** 1 while the blocklist monitor (defense/blocklist-monitor.ts) finds one of our outbound

@@ -3,8 +3,8 @@
 // headers of encapsulated messages. Non-text parts (images, attachments) are not searched.
 // Bounded: at most 4 MiB of decoded text per message.
 
+import { decodeEncodedWords } from '../core/encoded-words.ts';
 import type { ByteReader } from '../store/mailboxes.ts';
-import { decodeEncodedWords } from './encoded-words.ts';
 import { headerValue, type MimePart } from './mime.ts';
 
 const MAX_TEXT = 4 * 1024 * 1024;

@@ -5,9 +5,9 @@
 // transfer encodings and charsets of text parts in bodies (body-text.ts).
 
 import addressparser from 'nodemailer/lib/addressparser';
+import { decodeEncodedWords } from '../core/encoded-words.ts';
 import { LIMITS } from '../core/limits.ts';
 import { bodyText } from './body-text.ts';
-import { decodeEncodedWords } from './encoded-words.ts';
 import { headerFields, readHeader } from './message.ts';
 import { parseStructure } from './mime.ts';
 import { inRanges, mergeRanges, type Ranges } from './ranges.ts';

@@ -11,19 +11,16 @@
 // The login deadline ([imap] login_timeout) starts at accept, so a TLS handshake that never
 // finishes is cut off by it too. Shutdown: BYE to every client once its command in progress is
 // complete, and every socket destroyed when [server] shutdown_grace has passed.
-// The connections themselves: connection.ts.
+// The accept path is shared with ManageSieve: defense/acceptor.ts. The connections themselves:
+// connection.ts.
 
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
-import { ConnectionCounter, type Refusal } from '../core/connection-limits.ts';
-import { errorMessage } from '../core/errors.ts';
-import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
-import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
-import { accessRefused, rateLimited, watchTls } from '../core/metrics.ts';
+import { Acceptor, type AcceptRefusal, REFUSAL_TEXT } from '../defense/acceptor.ts';
 import { networkLimits } from '../defense/rate-limits.ts';
 import type { NetworkAccess, OffenceSink } from '../defense/types.ts';
 import type { Directory } from '../directory/types.ts';
@@ -49,38 +46,20 @@ export interface ImapDeps {
   readonly connectionRate?: (ip: string) => Promise<string | null>;
 }
 
-/** The error listener of sockets whose errors need no action ('close' follows). */
-function ignore(): void {}
-
-const REFUSED: Record<Refusal | 'rate', string> = {
-  'per-ip': 'Too many connections from your address',
-  'per-network': 'Too many connections from your network, try again later',
-  total: 'Too many connections, try again later',
-  rate: 'Too many connections from your network, try again later',
+// RFC 5530 UNAVAILABLE for a ban.
+const REFUSED: Record<AcceptRefusal, string> = {
+  ...REFUSAL_TEXT,
+  banned: `[UNAVAILABLE] ${REFUSAL_TEXT.banned}`,
 };
 
 export class ImapServer {
-  readonly #deps: ImapDeps;
-  readonly #servers: net.Server[] = [];
-  /** Every accepted TCP socket until it closes, with its Connection once it has one (null for
-   *  a TLS handshake or a refused socket). */
-  readonly #sockets = new Map<net.Socket, Connection | null>();
-  readonly #counter: ConnectionCounter;
+  readonly #acceptor: Acceptor;
   /** What every connection shares: built once, not per connection. */
   readonly #connectionDeps: ConnectionDeps;
-  #lingering = 0;
-  #closing = false;
   #context: tls.SecureContext;
 
   constructor(deps: ImapDeps) {
-    this.#deps = deps;
     const trusted = new Networks(deps.config.hygiene.trusted_networks);
-    this.#counter = new ConnectionCounter(
-      deps.config.imap.max_connections_per_ip,
-      deps.config.imap.max_connections,
-      networkLimits(deps.config.rate_limits, deps.config.imap.max_connections_per_ip),
-      (ip) => trusted.has(ip) || deps.access?.verdict(ip).kind === 'allow',
-    );
     this.#context = tls.createSecureContext(deps.tls.current);
     deps.tls.onChange((p) => {
       this.#context = tls.createSecureContext(p);
@@ -90,166 +69,38 @@ export class ImapServer {
       context: () => this.#context,
       authenticatedLimits: authenticatedFramerLimits(deps.config.smtp.max_message_size),
     };
-  }
-
-  async listen(plain: readonly string[], implicit: readonly string[]): Promise<AddressInfo[]> {
-    const bound: AddressInfo[] = [];
-    for (const [addrs, secure] of [
-      [plain, false],
-      [implicit, true],
-    ] as const) {
-      for (const a of addrs) {
-        // Implicit TLS too is a plain TCP listener: the socket is counted (and refused) before
-        // its handshake, which runs under our login deadline (#accept).
-        // No Nagle: a reply written in two parts (untagged lines, then the tagged one) must not
-        // wait for the client's delayed ACK of the first (40 ms on Linux) before the second.
-        const server = net.createServer({ noDelay: true }, (s) => this.#accept(s, secure));
-        this.#servers.push(server);
-        bound.push(await listenOn(server, a));
-        server.on('error', (err) => this.#deps.log.error({ err: errorMessage(err) }, 'imap listener error'));
-      }
-    }
-    return bound;
-  }
-
-  // Per connection, only what it needs: one 'close' listener for all the bookkeeping, listeners
-  // that are shared functions, no `once` wrappers (an idle connection holds them for hours).
-  #accept(raw: net.Socket, implicit: boolean): void {
-    if (this.#closing) {
-      raw.on('error', ignore);
-      raw.destroy();
-      return;
-    }
-    const ip = peerAddress(raw.remoteAddress);
-    const v = this.#deps.access?.verdict(ip);
-    if (v && (v.kind === 'deny' || v.kind === 'banned')) {
-      accessRefused.inc({ service: 'imap', reason: v.kind });
-      raw.on('error', ignore);
-      // No TLS handshake for a refused client (the CPU an attacker wants us to spend): on the
-      // TLS port it is closed at once, on the plain one told why (RFC 5530 UNAVAILABLE for a ban).
-      if (implicit) {
-        raw.destroy();
-        return;
-      }
-      this.#track(raw, ip, false);
-      const text = v.kind === 'deny' ? 'Access denied' : '[UNAVAILABLE] Temporarily banned for abuse, try again later';
-      this.#refuse(raw, raw, false, ip, v.kind, text);
-      return;
-    }
-    const refusal = this.#counter.admit(ip);
-    this.#track(raw, ip, refusal === null);
-    // A plain connection gets its own error listener (Connection, synchronously below).
-    if (implicit || refusal !== null) raw.on('error', ignore);
-    // Implicit TLS (993): the current pair, swapped on SIGHUP without dropping connections.
-    const socket = implicit ? new tls.TLSSocket(raw, { isServer: true, secureContext: this.#context }) : raw;
-    if (implicit) {
-      socket.on('error', ignore);
-      watchTls('imap', socket as tls.TLSSocket);
-    }
-    if (refusal !== null) {
-      this.#refuse(raw, socket, implicit, ip, refusal, REFUSED[refusal]);
-      return;
-    }
-    // The IP allow list skips the rate limits (docs/spam.md).
-    const rate = v?.kind === 'allow' ? undefined : this.#deps.connectionRate;
-    if (rate) {
-      // Asked while the socket waits (paused; the TLS handshake waits for it too).
-      rate(ip).then(
-        (limit) => this.#admitted(raw, socket, implicit, ip, limit === null ? null : 'rate'),
-        () => this.#admitted(raw, socket, implicit, ip, null),
-      );
-      return;
-    }
-    this.#admitted(raw, socket, implicit, ip, null);
-  }
-
-  #admitted(raw: net.Socket, socket: net.Socket, implicit: boolean, ip: string, refusal: 'rate' | null): void {
-    if (raw.destroyed) return;
-    if (refusal !== null) {
-      this.#refuse(raw, socket, implicit, ip, refusal, REFUSED[refusal]);
-      return;
-    }
-    const loginBy = Date.now() + this.#deps.config.imap.login_timeout;
-    if (!implicit) {
-      this.#begin(socket, raw, false, loginBy);
-      return;
-    }
-    const handshake = setTimeout(() => raw.destroy(), this.#deps.config.imap.login_timeout);
-    const settled = () => clearTimeout(handshake);
-    raw.once('close', settled);
-    socket.once('secure', () => {
-      settled();
-      raw.off('close', settled);
-      if (!raw.destroyed) this.#begin(socket, raw, true, loginBy);
+    const { imap } = deps.config;
+    this.#acceptor = new Acceptor({
+      service: 'imap',
+      log: deps.log,
+      maxPerIp: imap.max_connections_per_ip,
+      maxTotal: imap.max_connections,
+      networks: networkLimits(deps.config.rate_limits, imap.max_connections_per_ip),
+      exempt: (ip) => trusted.has(ip) || deps.access?.verdict(ip).kind === 'allow',
+      access: deps.access,
+      connectionRate: deps.connectionRate,
+      loginTimeoutMs: imap.login_timeout,
+      shutdownGraceMs: deps.config.server.shutdown_grace,
+      lingerMs: LIMITS.imap.closeLingerMs,
+      maxLingering: LIMITS.imap.maxLingering,
+      maxBytesAfterBye: LIMITS.imap.maxBytesAfterBye,
+      context: () => this.#context,
+      bye: (refusal) => `* BYE ${REFUSED[refusal]}\r\n`,
+      begin: (socket, raw, secure, loginBy) => {
+        const conn = new Connection(socket, raw, secure, this.#connectionDeps, loginBy);
+        conn.start();
+        return conn;
+      },
     });
   }
 
-  /** Remembers an accepted socket until it closes; `counted`: admitted by the counter. */
-  #track(raw: net.Socket, ip: string, counted: boolean): void {
-    this.#sockets.set(raw, null);
-    raw.on('close', () => {
-      this.#sockets.delete(raw);
-      if (counted) this.#counter.release(ip);
-    });
-  }
-
-  #begin(socket: net.Socket, raw: net.Socket, secure: boolean, loginBy: number): void {
-    const conn = new Connection(socket, raw, secure, this.#connectionDeps, loginBy);
-    this.#sockets.set(raw, conn);
-    conn.start();
-    if (this.#closing) conn.shutdown();
-  }
-
-  /** BYE (once TLS is up on the TLS port), then closed after a short linger whatever the
-   *  client does; what it sends meanwhile is read and dropped, up to a bound. */
-  #refuse(
-    raw: net.Socket,
-    socket: net.Socket,
-    implicit: boolean,
-    ip: string,
-    refusal: Refusal | 'rate' | 'deny' | 'banned',
-    text: string,
-  ): void {
-    this.#deps.log.info({ ip, reason: refusal }, 'imap connection refused');
-    if (refusal === 'per-network') rateLimited.inc({ limit: 'concurrent_network' });
-    if (this.#lingering >= LIMITS.imap.maxLingering) {
-      raw.destroy();
-      return;
-    }
-    this.#lingering++;
-    const linger = setTimeout(() => raw.destroy(), LIMITS.imap.closeLingerMs);
-    raw.once('close', () => {
-      this.#lingering--;
-      clearTimeout(linger);
-    });
-    const bye = () => socket.end(`* BYE ${text}\r\n`);
-    if (implicit) socket.once('secure', bye);
-    else bye();
-    let dropped = 0;
-    socket.on('data', (d: Buffer) => {
-      dropped += d.length;
-      if (dropped > LIMITS.imap.maxBytesAfterBye) raw.destroy();
-    });
+  listen(plain: readonly string[], implicit: readonly string[]): Promise<AddressInfo[]> {
+    return this.#acceptor.listen(plain, implicit);
   }
 
   /** Stops listening, says BYE to every client once its command in progress is complete, and
    *  closes whatever is left when [server] shutdown_grace has passed. */
-  async close(): Promise<void> {
-    this.#closing = true;
-    // A listener only reports closed once its connections are gone.
-    const closed = this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())));
-    // Handshakes and refused connections have nothing to finish.
-    for (const [s, conn] of this.#sockets) {
-      if (conn) conn.shutdown();
-      else s.destroy();
-    }
-    const deadline = setTimeout(() => {
-      for (const s of this.#sockets.keys()) s.destroy();
-    }, this.#deps.config.server.shutdown_grace);
-    try {
-      await Promise.all(closed);
-    } finally {
-      clearTimeout(deadline);
-    }
+  close(): Promise<void> {
+    return this.#acceptor.close();
   }
 }

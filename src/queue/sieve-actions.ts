@@ -7,6 +7,8 @@ import { Readable } from 'node:stream';
 import { parseAddress } from '../core/address.ts';
 import { type AccountId, newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
+import type { SieveAction, SieveMessage } from '../sieve/run-types.ts';
+import { buildVacationReply, vacationDecision } from '../sieve/vacation.ts';
 import { buildDsn } from './dsn.ts';
 
 export interface SieveSendDeps {
@@ -46,8 +48,61 @@ export async function sendRejectNotice(
 
 /** The DKIM signature fields for `message`, signed by the domain of its author `from`. */
 export async function signedCopy(d: SieveSendDeps, from: string, message: Buffer): Promise<Buffer> {
-  const domain = parseAddress(from)?.domain;
+  // `from` may be a name-addr ("Alice <alice@example.org>", vacation's :from).
+  const lt = from.lastIndexOf('<');
+  const domain = parseAddress(lt >= 0 ? from.slice(lt + 1, from.indexOf('>', lt) >>> 0) : from)?.domain;
   if (!d.sign || !domain) return message;
   const fields = await d.sign(domain, Readable.from([message]));
   return fields === '' ? message : Buffer.concat([Buffer.from(fields), message]);
+}
+
+export interface VacationDeps extends SieveSendDeps {
+  readonly recent: (account: AccountId, handle: string, sender: string, seconds: number) => Promise<boolean>;
+  readonly record: (account: AccountId, handle: string, sender: string, seconds: number) => Promise<void>;
+  /** [sieve] vacation periods in seconds: a script's period is clamped to these (0 max: none). */
+  readonly minSeconds: number;
+  readonly maxSeconds: number;
+}
+
+/** RFC 5230: reply unless the rules say no (vacationDecision) or a reply to this sender under
+ *  this handle went out within the period; the reply is DKIM-signed by its From: domain and
+ *  sent with the null sender (RFC 5230 §5.1), then remembered. */
+export async function sendVacation(
+  d: VacationDeps,
+  account: AccountId,
+  action: Extract<SieveAction, { kind: 'vacation' }>,
+  original: { readonly sender: string; readonly msg: SieveMessage; readonly ownAddresses: readonly string[] },
+): Promise<void> {
+  const decision = vacationDecision({
+    headers: original.msg.headers,
+    envelopeFrom: original.sender,
+    ownAddresses: original.ownAddresses,
+    addresses: action.addresses ?? [],
+  });
+  if (!decision.reply) {
+    d.log.info({ account, from: original.sender, why: decision.why }, 'sieve: no vacation reply');
+    return;
+  }
+  let seconds = Math.max(action.seconds, d.minSeconds);
+  if (d.maxSeconds > 0) seconds = Math.min(seconds, d.maxSeconds);
+  if (await d.recent(account, action.handle, decision.to, seconds)) {
+    d.log.info({ account, from: original.sender, why: 'already-replied' }, 'sieve: no vacation reply');
+    return;
+  }
+  const reply = buildVacationReply({
+    headers: original.msg.headers,
+    to: decision.to,
+    recipient: account,
+    from: action.from,
+    subject: action.subject,
+    reason: action.reason,
+    mime: action.mime,
+    hostname: d.hostname,
+    now: new Date(),
+  });
+  const id = newId('m');
+  // Remembered first: a failure to queue then costs one missed reply, never a reply storm.
+  await d.record(account, action.handle, decision.to, seconds);
+  await d.notice(decision.to, await signedCopy(d, action.from ?? account, reply), id);
+  d.log.info({ msg_id: id, account, to: decision.to, seconds }, 'sieve: vacation reply sent');
 }

@@ -42,10 +42,14 @@ export interface SieveFilterDeps {
   readonly vacation: (
     account: AccountId,
     action: Extract<SieveAction, { kind: 'vacation' }>,
-    original: { readonly head: Buffer; readonly sender: string; readonly msg: SieveMessage },
+    original: { readonly sender: string; readonly msg: SieveMessage; readonly ownAddresses: readonly string[] },
   ) => Promise<void>;
   /** RFC 5429 §2.1: a rejection notice to the sender (never to the null sender). */
-  readonly rejectNotice: (account: AccountId, reason: string, original: { head: Buffer; sender: string }) => Promise<void>;
+  readonly rejectNotice: (
+    account: AccountId,
+    reason: string,
+    original: { head: Buffer; sender: string },
+  ) => Promise<void>;
   readonly log: Logger;
 }
 
@@ -200,7 +204,10 @@ export class SieveFilter {
           const exists = await this.#d.mailboxExists(t.account, a.mailbox).catch(() => false);
           if (!exists && !a.create) {
             // RFC 5490 §3.2 without :create: a missing mailbox is an error; the copy is kept.
-            log.warn({ msg_id: req.logId, account: t.account, mailbox: a.mailbox }, 'sieve: fileinto a missing mailbox: kept');
+            log.warn(
+              { msg_id: req.logId, account: t.account, mailbox: a.mailbox },
+              'sieve: fileinto a missing mailbox: kept',
+            );
             out.local.push(withFlags({ ...t, mailbox: keepBox }, a.flags));
             summary.push(`keep ${keepBox} (no ${a.mailbox})`);
           } else {
@@ -220,14 +227,17 @@ export class SieveFilter {
           break;
         case 'reject':
           summary.push(a.ereject ? 'ereject' : 'reject');
-          if (req.sender !== '') out.later.push(() => this.#d.rejectNotice(t.account, a.reason, { head, sender: req.sender }));
+          if (req.sender !== '')
+            out.later.push(() => this.#d.rejectNotice(t.account, a.reason, { head, sender: req.sender }));
           break;
         case 'discard':
           summary.push('discard');
           break;
         case 'vacation':
           summary.push('vacation');
-          out.later.push(() => this.#d.vacation(t.account, a, { head: stored, sender: req.sender, msg }));
+          out.later.push(() =>
+            this.#d.vacation(t.account, a, { sender: req.sender, msg, ownAddresses: ctx.ownAddresses }),
+          );
           break;
         case 'duplicate-track':
           out.later.push(() => this.#d.duplicateTrack(t.account, a.handle, a.id, a.seconds));
@@ -250,7 +260,10 @@ export class SieveFilter {
     const to = await this.#d.resolve(address);
     const mark = `${REDIRECTED}: <${t.account}>\r\n`;
     if (to === null) {
-      this.#d.log.warn({ msg_id: req.logId, account: t.account, to: address }, 'sieve: redirect to an unknown local address');
+      this.#d.log.warn(
+        { msg_id: req.logId, account: t.account, to: address },
+        'sieve: redirect to an unknown local address',
+      );
       return;
     }
     for (const account of to.accounts) {
@@ -306,8 +319,10 @@ function mergeTargets(targets: readonly DeliveryTarget[]): DeliveryTarget[] {
 /** True when the message already carries our redirect marker for this account (a loop). */
 function alreadyRedirectedBy(head: Buffer, account: AccountId): boolean {
   const text = head.toString('latin1').toLowerCase();
-  return text.includes(`\n${REDIRECTED.toLowerCase()}: <${account.toLowerCase()}>`) ||
-    text.startsWith(`${REDIRECTED.toLowerCase()}: <${account.toLowerCase()}>`);
+  return (
+    text.includes(`\n${REDIRECTED.toLowerCase()}: <${account.toLowerCase()}>`) ||
+    text.startsWith(`${REDIRECTED.toLowerCase()}: <${account.toLowerCase()}>`)
+  );
 }
 
 /** The message's first `max` bytes (a body test reads no further: docs/sieve.md limits). */

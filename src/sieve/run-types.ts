@@ -75,6 +75,8 @@ export type SieveAction =
       readonly mime: boolean;
       /** :handle, or the default derived from the arguments (RFC 5230 §4.2). */
       readonly handle: string;
+      /** RFC 5230 §4.5 :addresses, our further addresses (besides ctx.ownAddresses). */
+      readonly addresses?: readonly string[];
     }
   | {
       /** RFC 7352: ids to mark as seen once the run completes (delivery commits them after the

@@ -24,6 +24,7 @@
 import { isUtf8 } from 'node:buffer';
 import type net from 'node:net';
 import tls from 'node:tls';
+import { SaslExchange, type SaslStep } from '../auth/sasl-exchange.ts';
 import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { SmtpAccess } from './access.ts';
@@ -34,7 +35,6 @@ import { answerOnly, REPLIES, rawReply, reply, type SmtpReplyError } from './rep
 import { type Command, type EsmtpParam, isDigits, parseCommand } from './wire/command.ts';
 import { DataReader } from './wire/data.ts';
 import { LineFramer } from './wire/lines.ts';
-import { SaslExchange, type SaslStep } from './wire/sasl.ts';
 
 /** The decisions of the service; a thrown or returned SmtpReplyError is sent as it is. */
 export interface SessionPolicy {
@@ -484,7 +484,7 @@ export class SmtpConnection implements SmtpSession {
     this.#saslNext(this.#sasl.start(initial));
   }
 
-  /** A client line during AUTH (wire/sasl.ts). */
+  /** A client line during AUTH (auth/sasl-exchange.ts). */
   #saslStep(line: string) {
     if (this.#sasl) this.#saslNext(this.#sasl.step(line));
   }
@@ -499,7 +499,13 @@ export class SmtpConnection implements SmtpSession {
     this.#sasl = null;
     this.#phase = 'command';
     if (step.kind === 'refuse' || !mechanism) {
-      if (step.kind === 'refuse') this.#send(reply(step.code, step.enhanced, step.text));
+      if (step.kind === 'refuse') {
+        this.#send(
+          step.reason === 'canceled'
+            ? reply(501, '5.7.0', 'Authentication canceled')
+            : reply(501, '5.5.2', 'Cannot decode the response'),
+        );
+      }
       return;
     }
     const { username, password } = step;

@@ -21,6 +21,8 @@ export interface TestServer {
   /** IMAP with STARTTLS, and with implicit TLS. */
   readonly imapPort: number;
   readonly imapsPort: number;
+  /** ManageSieve (0 unless the test's config has a [managesieve] listener). */
+  readonly managesievePort: number;
   /** Submission with STARTTLS and with implicit TLS (0 unless `submission: true`). */
   readonly submissionPort: number;
   readonly submissionTlsPort: number;
@@ -67,13 +69,15 @@ ${testDefaults(extra)}`;
  *  - [hygiene]: loopback trusted, so tests that are not about SPF/DKIM/DMARC are not deferred
  *    for want of DNS (the hygiene tests bring their own [hygiene] and a real DNS server);
  *  - [dkim]: Ed25519 keys for new domains (instant, where RSA-2048 takes a noticeable while);
- *  - [http]: no HTTP/HTTPS listeners (their defaults are fixed ports, 8080 and 8443). */
+ *  - [http]: no HTTP/HTTPS listeners (their defaults are fixed ports, 8080 and 8443);
+ *  - [managesieve]: no listener (its default is the fixed port 4190). */
 function testDefaults(extra: string): string {
   let out = '';
   if (!extra.includes('[dns]')) out += '[dns]\nservers = ["127.0.0.1:1"]\n';
   if (!extra.includes('[hygiene')) out += '[hygiene]\ntrusted_networks = ["127.0.0.0/8", "::1/128"]\n';
   if (!extra.includes('[dkim]')) out += '[dkim]\nalgorithm = "ed25519"\n';
   if (!extra.includes('[http]')) out += '[http]\nlisten = []\ntls_listen = []\n';
+  if (!extra.includes('[managesieve]')) out += '[managesieve]\nlisten = []\n';
   return out;
 }
 
@@ -171,6 +175,7 @@ export async function startTestServer(
     port,
     imapPort,
     imapsPort,
+    managesievePort: server.managesieve[0]?.port ?? 0,
     submissionPort: server.submission[0]?.port ?? 0,
     submissionTlsPort: server.submission[1]?.port ?? 0,
     server,

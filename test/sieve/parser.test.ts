@@ -10,6 +10,7 @@ import { SieveSyntaxError } from '../../src/sieve/ast.ts';
 import { tokenize } from '../../src/sieve/lexer.ts';
 import { parseScript } from '../../src/sieve/parser.ts';
 import { checkScript } from '../../src/sieve/validate.ts';
+import { command, plain } from './generator.ts';
 
 function syntaxError(src: string): SieveSyntaxError {
   try {
@@ -170,44 +171,6 @@ test('property: big hostile inputs stay within time', () => {
     assert.ok(performance.now() - start < 3000, `${input.slice(0, 20)}: ${performance.now() - start} ms`);
   }
 });
-
-// Generated valid scripts: commands from a small grammar of valid forms.
-const str = fc
-  .string({ maxLength: 12 })
-  .map((s) => JSON.stringify(s.replace(/[^\x20-\x7e]/g, 'x')).replace(/\\u[0-9a-f]{4}/g, 'x'));
-const strList = fc
-  .array(str, { minLength: 1, maxLength: 3 })
-  .map((a) => (a.length === 1 ? (a[0] as string) : `[${a.join(', ')}]`));
-const addressHeaders = fc.constantFrom('"from"', '"To"', '["to", "cc"]', '["sender", "reply-to", "bcc"]');
-const match = fc.constantFrom('', ':is ', ':contains ', ':matches ');
-const testArb: fc.Arbitrary<string> = fc.letrec<{ t: string }>((tie) => ({
-  t: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.tuple(match, strList, strList).map(([m, a, b]) => `header ${m}${a} ${b}`),
-    fc
-      .tuple(fc.constantFrom(':localpart ', ':domain ', ':all ', ''), match, addressHeaders, strList)
-      .map(([p, m, a, b]) => `address ${p}${m}${a} ${b}`),
-    fc
-      .tuple(fc.constantFrom(':over', ':under'), fc.nat(1000), fc.constantFrom('', 'K', 'M'))
-      .map(([t, n, q]) => `size ${t} ${n}${q}`),
-    strList.map((a) => `exists ${a}`),
-    fc.constantFrom('true', 'false'),
-    tie('t').map((t) => `not ${t}`),
-    fc.array(tie('t'), { minLength: 1, maxLength: 3 }).map((a) => `allof (${a.join(', ')})`),
-    fc.array(tie('t'), { minLength: 1, maxLength: 3 }).map((a) => `anyof (${a.join(', ')})`),
-  ),
-})).t;
-const action = fc.oneof(
-  fc.constantFrom('keep;', 'discard;', 'stop;'),
-  str.map((s) => `fileinto ${s};`),
-);
-const command = fc
-  .tuple(testArb, fc.array(action, { maxLength: 3 }), fc.option(fc.array(action, { maxLength: 2 })))
-  .map(([t, a, e]) => ({
-    src: `if ${t} {\n  ${a.join('\n  ')}\n}${e ? ` else { ${e.join(' ')} }` : ''}`,
-    count: e ? 2 : 1,
-  }));
-const plain = action.map((src) => ({ src, count: 1 }));
 
 test('property: generated valid scripts parse and validate', () => {
   fc.assert(

@@ -131,7 +131,10 @@ export function threadDispatcher(
   return {
     async dispatch(req) {
       const local = req.remote.length === 0;
-      if (local && !(sieve && (await rpc.call<boolean>({ op: 'filtered', accounts: req.local.map((t) => t.account) })))) {
+      if (
+        local &&
+        !(sieve && (await rpc.call<boolean>({ op: 'filtered', accounts: req.local.map((t) => t.account) })))
+      ) {
         return { copies: await store.deliver(req.local, req.message), queueId: null };
       }
       const { wire, cleanup } = await toWire(req.message, spoolDir);

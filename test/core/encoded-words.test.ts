@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeEncodedWords } from '../../src/imap/encoded-words.ts';
+import { decodeEncodedWords } from '../../src/core/encoded-words.ts';
 
 test('RFC 2047 encoded words decode; adjacent words join; bad ones stay as they are', () => {
   assert.equal(decodeEncodedWords('=?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?='), 'Jürgen Müller');

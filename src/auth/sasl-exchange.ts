@@ -1,18 +1,19 @@
-// The SASL exchange of SMTP AUTH (RFC 4954 §4) for PLAIN (RFC 4616) and LOGIN, as a pure state
-// machine: the connection feeds it the initial response or each client line and gets back a
-// challenge to send, the credentials to check, or a refusal. Bounded by the line framer (a
-// line is at most LIMITS.smtp.maxCommandLength) and by its two steps at most.
+// The SASL exchange for PLAIN (RFC 4616) and LOGIN, as a pure state machine shared by SMTP AUTH
+// (RFC 4954 §4) and ManageSieve AUTHENTICATE (RFC 5804 §2.1): the connection feeds it the initial
+// response or each client response and gets back a challenge to send, the credentials to check,
+// or a refusal, which each protocol words its own way. Bounded by the protocol's line framer
+// and by its two steps at most.
 
-import { decodePlain } from '../../auth/sasl.ts';
+import { decodePlain } from './sasl.ts';
 
 export type SaslMechanism = 'PLAIN' | 'LOGIN';
 
 export type SaslStep =
-  /** Send `334 <text>` and feed the client's next line. */
+  /** Send the challenge (base64; SMTP `334 <text>`) and feed the client's next response. */
   | { readonly kind: 'challenge'; readonly text: string }
   | { readonly kind: 'credentials'; readonly username: string; readonly password: string }
-  /** End the exchange with this reply (501: canceled or undecodable). */
-  | { readonly kind: 'refuse'; readonly code: number; readonly enhanced: string; readonly text: string };
+  /** End the exchange: the client canceled it ("*") or its response cannot be decoded. */
+  | { readonly kind: 'refuse'; readonly reason: 'canceled' | 'undecodable' };
 
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/; // linear: one class, anchored
 
@@ -31,8 +32,8 @@ export class SaslExchange {
 
   /** A line the client sent in answer to a challenge. */
   step(line: string): SaslStep {
-    // RFC 4954 §4: "*" cancels the exchange.
-    if (line === '*') return { kind: 'refuse', code: 501, enhanced: '5.7.0', text: 'Authentication canceled' };
+    // RFC 4954 §4, RFC 5804 §2.1: "*" cancels the exchange.
+    if (line === '*') return { kind: 'refuse', reason: 'canceled' };
     if (!B64.test(line)) return undecodable();
     if (this.mechanism === 'PLAIN') {
       const plain = decodePlain(line);
@@ -54,5 +55,5 @@ export class SaslExchange {
 }
 
 function undecodable(): SaslStep {
-  return { kind: 'refuse', code: 501, enhanced: '5.5.2', text: 'Cannot decode the response' };
+  return { kind: 'refuse', reason: 'undecodable' };
 }

@@ -1,5 +1,6 @@
 // RFC 2047 encoded words in header values ("=?charset?Q?...?=" / "=?charset?B?...?="), decoded
-// for SEARCH (RFC 9051 §6.4.4 compares against the decoded text). Charsets are those Node's
+// for IMAP SEARCH (RFC 9051 §6.4.4 compares against the decoded text) and Sieve header tests
+// (RFC 5228 §2.7.2). Charsets are those Node's
 // TextDecoder knows (UTF-8, ISO-8859-x, Windows-125x, KOI8, Shift_JIS, GB18030 ...); a word in an
 // unknown charset or with bad encoding is left as it is. Whitespace between two adjacent
 // encoded words is dropped (RFC 2047 §6.2).
