@@ -13,6 +13,7 @@ import { milterSection } from './milter.ts';
 import { monitorSection } from './monitor.ts';
 import { rateLimitsSection } from './rate-limits.ts';
 import { spamSection } from './spam.ts';
+import { srsSection } from './srs.ts';
 
 /** "host:port", "[v6]:port" or ":port"; port 0 picks a free port (tests). */
 const listenAddress = z.string().refine((s) => parseListen(s) !== null, {
@@ -329,6 +330,7 @@ export const configSchema = z
       .prefault({}),
     spam: spamSection({ size, duration }),
     greylist: greylistSection,
+    srs: srsSection,
     rate_limits: rateLimitsSection,
     metrics: z
       .strictObject({

@@ -28,6 +28,7 @@
 
 import type { AddressInfo, Server } from 'node:net';
 import tls from 'node:tls';
+import type { Address } from '../core/address.ts';
 import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
@@ -35,6 +36,7 @@ import { type ListenOptions, listenOn } from '../core/listen.ts';
 import { countTls } from '../core/metrics.ts';
 import { networkLimits } from '../defense/rate-limits.ts';
 import { Networks } from '../hygiene/networks.ts';
+import { SrsError } from '../srs/srs.ts';
 import { refusalReply } from './accept/decision.ts';
 import { greylistable, greylistDecision } from './accept/greylist.ts';
 import { senderOwnership, senderSyntax } from './accept/mail.ts';
@@ -44,11 +46,13 @@ import { rateDecision } from './accept/rate.ts';
 import {
   addRecipient,
   postmasterCandidates,
+  type Resolved,
   recipientLimit,
   recipientQuota,
   recipientSyntax,
   resolution,
 } from './accept/rcpt.ts';
+import { type SrsRecipient, srsRecipient } from './accept/srs.ts';
 import { SmtpAccess } from './access.ts';
 import { type SessionPolicy, SmtpConnection } from './connection.ts';
 import { type ConnState, isReply, newTxn, type SmtpDeps, type SmtpSession } from './context.ts';
@@ -289,12 +293,17 @@ export class SmtpService implements SessionPolicy {
     const limit = recipientLimit(txn.accepted, config.smtp.max_recipients);
     if (limit.kind === 'refuse') throw refusalReply(state.log, limit);
     const { address, key } = syntax;
-    const r = resolution(await directory.resolveRecipient(address), address, key, this.#submission);
+    const srs = this.#deps.srs && (await this.#deps.srs.isOurs(raw, address.domain)) ? this.#srs(raw, key) : null;
+    const r =
+      srs === null || srs.kind === 'refuse'
+        ? (srs ?? resolution(await directory.resolveRecipient(address), address, key, this.#submission))
+        : await this.#srsForward(srs.next, address, key);
     if (r.kind === 'refuse') {
       // Probing for users or for a relay counts towards a ban (defense/bans.ts), until the
       // session had a recipient accepted: a mailing list's stale addresses among good ones are
       // a sender's housekeeping, not an attack (its errors still count at the error limits).
-      if (!this.#submission && !state.hadRecipient) {
+      // An expired SRS address is a late bounce, no probe.
+      if (!this.#submission && !state.hadRecipient && (srs?.kind !== 'refuse' || srs.offence)) {
         this.#deps.offences?.offence(session.remoteAddress, 'unknown-recipient');
       }
       throw refusalReply(state.log, r);
@@ -306,6 +315,28 @@ export class SmtpService implements SessionPolicy {
     await this.#limits(session, state, key);
     addRecipient(txn, key, r);
     state.hadRecipient = true;
+  }
+
+  /** An SRS address of ours reversed (accept/srs.ts); null when it is none after all (the
+   *  directory decides then). */
+  #srs(raw: string, key: string): SrsRecipient | null {
+    const srs = this.#deps.srs;
+    if (!srs) return null;
+    try {
+      return srsRecipient({ address: srs.reverse(raw) }, key);
+    } catch (e) {
+      if (!(e instanceof SrsError)) throw e;
+      return e.code === 'not-srs' ? null : srsRecipient({ error: e.code }, key);
+    }
+  }
+
+  /** A bounce to a valid SRS address goes on to `next`: forwarded by the SRS address's domain
+   *  (its sender, when not null, is rewritten again), or to the mailbox when `next` is ours. */
+  async #srsForward(next: Address, srsAddress: Address, key: string): Promise<Resolved> {
+    const res = await this.#deps.directory.resolveRecipient(next);
+    if (res.kind === 'unknown-domain')
+      return { kind: 'continue', accounts: [], remote: [next], via: srsAddress.domain };
+    return resolution(res, next, key, false);
   }
 
   /** RCPT of a deliverable recipient: greylisting on port 25, the user's recipient rate on
