@@ -131,9 +131,11 @@ export class Dispatcher {
     return [...groups];
   }
 
-  /** Delivers a bounce or delay notice (null sender) to `to`: into the local mailbox when the
-   *  address is ours, else through the queue. Resolves once durable. */
-  async notice(to: string, dsn: Buffer, logId: string): Promise<void> {
+  /** Delivers a bounce or delay notice (null sender) to `sender`: into the local mailbox when
+   *  the address is ours, else through the queue; for an SRS sender of ours (a forwarded copy),
+   *  to the address it stands for. Resolves once durable. */
+  async notice(sender: string, dsn: Buffer, logId: string): Promise<void> {
+    const to = await this.#rewriter.bounceAddress(sender);
     const addr = parseAddress(to);
     if (!addr) {
       this.#log.warn({ msg_id: logId, to }, 'notice dropped: sender address does not parse');

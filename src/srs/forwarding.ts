@@ -22,9 +22,15 @@ export interface SenderRewriter {
   /** The sender to use when mail from `sender` is forwarded by an address of `viaDomain`.
    *  Never throws: a sender that cannot be rewritten is returned as it is. */
   forwardSender(sender: string, viaDomain: string): Promise<string>;
+  /** Where a bounce we make for a message sent from `sender` goes: for an SRS sender of ours
+   *  (a forwarded copy that failed), the address it stands for; else `sender` itself. */
+  bounceAddress(sender: string): Promise<string>;
 }
 
-export const NO_REWRITE: SenderRewriter = { forwardSender: (sender) => Promise.resolve(sender) };
+export const NO_REWRITE: SenderRewriter = {
+  forwardSender: (sender) => Promise.resolve(sender),
+  bounceAddress: (sender) => Promise.resolve(sender),
+};
 
 export interface SrsForwardingOptions {
   readonly srs: Srs;
@@ -59,6 +65,19 @@ export class SrsForwarding implements SenderRewriter {
       if (!(e instanceof SrsError)) throw e;
       // Too long (a local part over 64 octets) or unreadable: forwarded unchanged, as postsrsd does.
       this.#log.warn({ sender, via: viaDomain, srs: e.code }, 'srs: sender not rewritten');
+      return sender;
+    }
+  }
+
+  async bounceAddress(sender: string): Promise<string> {
+    const parsed = parseAddress(sender);
+    if (parsed === null || !(await this.isOurs(sender, parsed.domain))) return sender;
+    try {
+      return this.#srs.reverse(sender);
+    } catch (e) {
+      if (!(e instanceof SrsError)) throw e;
+      // Expired (the message stayed queued past max_age) or not ours after all.
+      this.#log.warn({ sender, srs: e.code }, 'srs: bounce address not reversed');
       return sender;
     }
   }

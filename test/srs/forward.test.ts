@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseSecrets } from '../../src/srs/secret.ts';
 import { Srs } from '../../src/srs/srs.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
-import { type FakeMx, type ReceivedMail, startFakeMx } from '../harness/mx.ts';
+import { type FakeMx, type FakeMxOptions, type ReceivedMail, startFakeMx } from '../harness/mx.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 import { envelope, RawSmtp } from '../harness/smtp-client.ts';
 import { submitter, waitUntil } from '../harness/submit.ts';
@@ -69,8 +69,12 @@ function mailSrsReverse(secret: string, address: string): string {
 
 /** A forwarding server (`extra` added to its config) whose remote MX for `domains` is a fake MX
  *  ([delivery] port points there), found through a real DNS server; with our SRS secret. */
-async function forwardingSetup(domains: readonly string[], opts: Parameters<typeof startTestServer>[0]) {
-  const mx = await startFakeMx();
+async function forwardingSetup(
+  domains: readonly string[],
+  opts: Parameters<typeof startTestServer>[0],
+  mxOpts: FakeMxOptions = {},
+) {
+  const mx = await startFakeMx(mxOpts);
   const dns = await startTestDns([
     { type: 'A', name: 'mx.remote.test', address: '127.0.0.1' },
     ...domains.map((name) => ({ type: 'MX' as const, name, preference: 10, exchange: 'mx.remote.test' })),
@@ -90,11 +94,19 @@ describe('SRS: forwarding and bounces', () => {
   let srs: Srs;
 
   before(async () => {
-    ({ mx, dns, t, secret } = await forwardingSetup(['remote.test', 'orig.test', 'responder.test', 'elsewhere.test'], {
-      domains: ['example.test', 'second.test'],
-      submission: true,
-      extra: '[ban]\nunknown_recipients = 2',
-    }));
+    ({ mx, dns, t, secret } = await forwardingSetup(
+      ['remote.test', 'orig.test', 'responder.test', 'elsewhere.test'],
+      {
+        domains: ['example.test', 'second.test'],
+        submission: true,
+        extra: '[ban]\nunknown_recipients = 2',
+      },
+      {
+        onRcpt: (a) =>
+          a === 'gone@remote.test' ? { code: 550, message: '5.1.1 <gone@remote.test>: no such user' } : null,
+      },
+    ));
+    await t.admin.ops.addAlias('gone@example.test', ['gone@remote.test']);
     await t.admin.ops.addAlias('team@example.test', ['bob@example.test', 'dave@remote.test']);
     await t.admin.ops.addAlias('fwd@second.test', ['erin@remote.test']);
     srs = new Srs({ secrets: [secret] });
@@ -176,6 +188,15 @@ describe('SRS: forwarding and bounces', () => {
     assert.equal((await send(t.port, '', [upper], 'bounce upper')).code, 250);
     const [u] = await received(mx, 'bounce upper');
     assert.deepEqual(u?.to, ['SENDER@orig.test']);
+  });
+
+  test('a forwarded copy refused by the next hop bounces to the original sender, not to our SRS address', async () => {
+    assert.equal((await send(t.port, 'sender@orig.test', ['gone@example.test'], 'refused later')).code, 250);
+    const dsn = await waitUntil('the bounce at the original sender', async () =>
+      mx.mails.find((m) => m.to.includes('sender@orig.test') && m.data.toString().includes('gone@remote.test')),
+    );
+    assert.equal(dsn.from, '');
+    assert.match(dsn.data.toString(), /5\.1\.1/);
   });
 
   test('a reply with a sender to an SRS address goes on with that sender rewritten', async () => {

@@ -66,6 +66,23 @@ describe('SrsForwarding (the SenderRewriter)', () => {
     assert.equal(await NO_REWRITE.forwardSender('a@orig.test', 'example.test'), 'a@orig.test');
   });
 
+  test('bounces we make for a forwarded copy go to the address its SRS sender stands for', async () => {
+    const f = forwarding();
+    const srsSender = await f.forwardSender('a@orig.test', 'example.test');
+    assert.equal(await f.bounceAddress(srsSender), 'a@orig.test');
+    assert.equal(await f.bounceAddress('a@orig.test'), 'a@orig.test');
+    // Not one of our domains: not ours to reverse.
+    const theirs = new Srs({ secrets: [SECRET] }).forward('a@orig.test', 'elsewhere.test');
+    assert.equal(await f.bounceAddress(theirs), theirs);
+    // Expired while queued: left as it is (the notice is then dropped as for any unknown user).
+    const old = new Srs({ secrets: [SECRET], now: () => Date.now() - 30 * 86_400_000 }).forward(
+      'a@orig.test',
+      'example.test',
+    );
+    assert.equal(await f.bounceAddress(old), old);
+    assert.equal(await NO_REWRITE.bounceAddress(srsSender), srsSender);
+  });
+
   test('recognises SRS addresses at our domains and the configured one only', async () => {
     const f = forwarding('srs.example.net');
     assert.equal(await f.isOurs('SRS0=x=y=z=w@example.test', 'example.test'), true);
