@@ -11,6 +11,7 @@
 
 import { parseAddress } from '../core/address.ts';
 import type { Logger } from '../core/log.ts';
+import { srsAddresses } from '../core/metrics.ts';
 import { loadSrsSecrets } from './secret.ts';
 import { Srs, SrsError } from './srs.ts';
 
@@ -55,25 +56,31 @@ export class SrsForwarding implements SenderRewriter {
   }
 
   async forwardSender(sender: string, viaDomain: string): Promise<string> {
-    if (sender === '') return sender;
-    const parsed = parseAddress(sender);
-    // A sender that does not parse is sent on unchanged (it got past MAIL's checks; not ours to fix).
-    if (parsed === null || (await this.#isLocal(parsed.domain))) return sender;
-    try {
-      return this.#srs.forward(sender, this.#domain ?? viaDomain);
-    } catch (e) {
-      if (!(e instanceof SrsError)) throw e;
-      // Too long (a local part over 64 octets) or unreadable: forwarded unchanged, as postsrsd does.
-      this.#log.warn({ sender, via: viaDomain, srs: e.code }, 'srs: sender not rewritten');
-      return sender;
+    const parsed = sender === '' ? null : parseAddress(sender);
+    if (parsed !== null && !(await this.#isLocal(parsed.domain))) {
+      try {
+        const out = this.#srs.forward(sender, this.#domain ?? viaDomain);
+        srsAddresses.inc({ op: 'forward', result: out === sender ? 'unchanged' : 'rewritten' });
+        return out;
+      } catch (e) {
+        if (!(e instanceof SrsError)) throw e;
+        // Too long (a local part over 64 octets) or unreadable: forwarded unchanged, as postsrsd does.
+        this.#log.warn({ sender, via: viaDomain, srs: e.code }, 'srs: sender not rewritten');
+        srsAddresses.inc({ op: 'forward', result: 'failed' });
+        return sender;
+      }
     }
+    // The null sender; a sender that does not parse (it got past MAIL's checks; not ours to fix,
+    // sent on as it is); a sender of our own domains.
+    srsAddresses.inc({ op: 'forward', result: 'unchanged' });
+    return sender;
   }
 
   async bounceAddress(sender: string): Promise<string> {
     const parsed = parseAddress(sender);
     if (parsed === null || !(await this.isOurs(sender, parsed.domain))) return sender;
     try {
-      return this.#srs.reverse(sender);
+      return this.reverse(sender);
     } catch (e) {
       if (!(e instanceof SrsError)) throw e;
       // Expired (the message stayed queued past max_age) or not ours after all.
@@ -91,7 +98,17 @@ export class SrsForwarding implements SenderRewriter {
 
   /** The address an SRS address of ours stands for (Srs.reverse; throws SrsError). */
   reverse(address: string): string {
-    return this.#srs.reverse(address);
+    try {
+      const out = this.#srs.reverse(address);
+      srsAddresses.inc({ op: 'reverse', result: 'valid' });
+      return out;
+    } catch (e) {
+      if (e instanceof SrsError && e.code !== 'not-srs') {
+        const result = e.code === 'forged' || e.code === 'expired' ? e.code : 'malformed';
+        srsAddresses.inc({ op: 'reverse', result });
+      }
+      throw e;
+    }
   }
 }
 

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { parseConfigText } from '../../src/config/load.ts';
 import type { AccountId, DomainName } from '../../src/core/ids.ts';
 import { silentLogger } from '../../src/core/log.ts';
+import { srsAddresses } from '../../src/core/metrics.ts';
 import type { Directory } from '../../src/directory/types.ts';
 import { Dispatcher } from '../../src/queue/dispatch.ts';
 import type { QueueStore } from '../../src/queue/store.ts';
@@ -81,6 +82,27 @@ describe('SrsForwarding (the SenderRewriter)', () => {
     );
     assert.equal(await f.bounceAddress(old), old);
     assert.equal(await NO_REWRITE.bounceAddress(srsSender), srsSender);
+  });
+
+  test('arcline_srs_total counts rewrites and reversals by result', async () => {
+    const count = async (op: string, result: string) =>
+      (await srsAddresses.get()).values.find((v) => v.labels.op === op && v.labels.result === result)?.value ?? 0;
+    const before = {
+      rewritten: await count('forward', 'rewritten'),
+      unchanged: await count('forward', 'unchanged'),
+      valid: await count('reverse', 'valid'),
+      forged: await count('reverse', 'forged'),
+    };
+    const f = forwarding();
+    const a = await f.forwardSender('a@orig.test', 'example.test');
+    await f.forwardSender('', 'example.test');
+    f.reverse(a);
+    assert.throws(() => f.reverse(a.replace(/^SRS0=..../, 'SRS0=____')), /hash/);
+    assert.throws(() => f.reverse('alice@example.test'), /not an SRS/); // not counted
+    assert.equal(await count('forward', 'rewritten'), before.rewritten + 1);
+    assert.equal(await count('forward', 'unchanged'), before.unchanged + 1);
+    assert.equal(await count('reverse', 'valid'), before.valid + 1);
+    assert.equal(await count('reverse', 'forged'), before.forged + 1);
   });
 
   test('recognises SRS addresses at our domains and the configured one only', async () => {
