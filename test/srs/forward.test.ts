@@ -82,7 +82,9 @@ async function forwardingSetup(
   const delivery = `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\nmx_tls = "none"\n[dns]\nservers = ["${dns.address}"]`;
   const t = await startTestServer({ ...opts, extra: `${delivery}\n${opts?.extra ?? ''}` });
   await t.admin.ops.addAlias('fwd@example.test', ['carol@remote.test']);
-  const [secret] = parseSecrets(await readFile(join(t.config.storage.state, 'srs.secret'), 'utf8')) as [string];
+  // No file with [srs] enabled = false: '' then.
+  const file = await readFile(join(t.config.storage.state, 'srs.secret'), 'utf8').catch(() => null);
+  const secret = file === null ? '' : (parseSecrets(file)[0] as string);
   return { mx, dns, t, secret };
 }
 
@@ -352,5 +354,27 @@ describe('SRS in the inbound SMTP threads, under [srs] domain', () => {
     );
     // Other addresses at that domain are still no mail of ours.
     assert.match((await rcpt(t.port, '', 'someone@srs.example.test')).text, /^550 5\.7\.1 Relay access denied/);
+  });
+});
+
+describe('[srs] enabled = false', () => {
+  let setup: Awaited<ReturnType<typeof forwardingSetup>>;
+  before(async () => {
+    setup = await forwardingSetup(['remote.test'], { extra: '[srs]\nenabled = false' });
+  });
+  after(async () => {
+    await setup?.t.stop();
+    await setup?.mx.close();
+    await setup?.dns.close();
+  });
+
+  test('forwarded mail keeps its sender; SRS addresses are left to the directory', async () => {
+    const { t, mx, secret } = setup;
+    assert.equal(secret, '', 'no secret file is made');
+    assert.equal((await send(t.port, 'sender@orig.test', ['fwd@example.test'], 'srs off')).code, 250);
+    const [mail] = await received(mx, 'srs off');
+    assert.equal(mail?.from, 'sender@orig.test');
+    const address = new Srs({ secrets: ['any-secret-0123456789'] }).forward('sender@orig.test', 'example.test');
+    assert.match((await rcpt(t.port, '', address)).text, /^550 5\.1\.1 Recipient address rejected: user unknown/);
   });
 });
