@@ -18,12 +18,13 @@ import { type Continue, type Refusal, refuse } from './decision.ts';
 /** What Srs.reverse gave: the decoded address, or why it refused. */
 export type SrsOutcome = { readonly address: string } | { readonly error: SrsErrorCode };
 
+/** `offence`: counts towards a ban as an unknown recipient does (defense/bans.ts). */
+export type SrsRefusal = Refusal & { readonly offence: boolean };
+
 export type SrsRecipient =
   /** `next`: where the bounce goes, its local part as it was written (the next hop decides its
    *  case, RFC 5321 §2.4), its domain normalised. */
-  | Continue<{ readonly next: Address }>
-  /** `offence`: counts towards a ban as an unknown recipient does (defense/bans.ts). */
-  | (Refusal & { readonly offence: boolean });
+  Continue<{ readonly next: Address }> | SrsRefusal;
 
 export function srsRecipient(o: SrsOutcome, key: string): SrsRecipient {
   if ('address' in o) {
