@@ -14,6 +14,7 @@ import { milterSection } from './milter.ts';
 import { monitorSection } from './monitor.ts';
 import { rateLimitsSection } from './rate-limits.ts';
 import { spamSection } from './spam.ts';
+import { srsSection } from './srs.ts';
 
 export { parseListen } from './fields.ts';
 
@@ -318,6 +319,7 @@ export const configSchema = z
       .prefault({}),
     spam: spamSection({ size, duration }),
     greylist: greylistSection,
+    srs: srsSection,
     rate_limits: rateLimitsSection,
     sieve: sieveSection,
     managesieve: managesieveSection,

@@ -128,7 +128,9 @@ export function threadDispatcher(
 ): { dispatch(req: DispatchRequest): Promise<DispatchResult> } {
   return {
     async dispatch(req) {
-      if (req.remote.length === 0) return { copies: await store.deliver(req.local, req.message), queueId: null };
+      if (req.remote.length === 0) {
+        return { copies: await store.deliver(req.local, req.message), queueId: null, queueIds: [] };
+      }
       const { wire, cleanup } = await toWire(req.message, spoolDir);
       const transfer: ArrayBuffer[] = [];
       if ('bytes' in wire) transfer.push(wire.bytes.buffer as ArrayBuffer);
