@@ -49,6 +49,7 @@ import { QueueRunner } from './queue/runner.ts';
 import { planServe, prepareStorage, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
+import { openSrsForwarding } from './srs/forwarding.ts';
 import { AcmeManager, acmeCertificateFile } from './tls/acme.ts';
 import { TlsManager } from './tls/certs.ts';
 import { adminStaticRoute } from './web/admin-static.ts';
@@ -154,12 +155,20 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     );
     await ctx.queue.recover();
     const dnsResolver = createPromiseResolver(config.dns.servers);
+    // SRS (docs/srs.md): the sender of forwarded copies, and bounces to those addresses at RCPT.
+    const srs = await openSrsForwarding(
+      config.srs,
+      config.storage.state,
+      (d) => ctx.directory.isLocalDomain(d as DomainName),
+      log.child({ component: 'srs' }),
+    );
     const dispatcher = new Dispatcher({
       store: ctx.store,
       queue: ctx.queue,
       directory: ctx.directory,
       hostname: config.hostname,
       log: log.child({ service: 'queue' }),
+      ...(srs ? { senderRewriter: srs } : {}),
     });
     // The IP lists and bans (docs/spam.md): one view for the listeners of this thread, one ban
     // policy counting offences from every service (and from the inbound threads).
@@ -216,6 +225,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       access,
       offences: bans,
       ...spamDeps(config),
+      ...(srs ? { srs } : {}),
     };
     const hygiene = new Hygiene({
       config,

@@ -15,6 +15,7 @@ import { monitorSection } from './monitor.ts';
 import { rateLimitsSection } from './rate-limits.ts';
 import { sieveSection } from './sieve.ts';
 import { spamSection } from './spam.ts';
+import { srsSection } from './srs.ts';
 
 export { parseListen } from './fields.ts';
 
@@ -319,6 +320,7 @@ export const configSchema = z
       .prefault({}),
     spam: spamSection({ size, duration }),
     greylist: greylistSection,
+    srs: srsSection,
     rate_limits: rateLimitsSection,
     sieve: sieveSection,
     managesieve: managesieveSection,

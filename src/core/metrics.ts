@@ -157,6 +157,23 @@ export const spamScanSeconds = new Histogram({
   registers: [registry],
 });
 
+/** SRS (docs/srs.md): op forward (a forwarded copy's sender): rewritten | unchanged (the null
+ *  sender, a sender of our domains) | failed (could not be rewritten, sent unchanged);
+ *  op reverse (an SRS address of ours at RCPT or for our own bounce): valid | forged | expired |
+ *  malformed. */
+export const SRS_RESULTS = {
+  forward: ['rewritten', 'unchanged', 'failed'],
+  reverse: ['valid', 'forged', 'expired', 'malformed'],
+} as const;
+export const srsAddresses = new Counter({
+  name: 'arcline_srs_total',
+  help: 'SRS: forwarded senders rewritten, and SRS addresses of ours reversed, by result',
+  labelNames: ['op', 'result'] as const,
+  registers: [registry],
+});
+for (const [op, results] of Object.entries(SRS_RESULTS))
+  for (const result of results) srsAddresses.inc({ op, result }, 0);
+
 /** IMAP tagged replies. command: the IMAP command name (UNKNOWN when unparsable);
  *  status: OK | NO | BAD. */
 export const imapCommands = new Counter({

@@ -10,22 +10,35 @@
 // nothing will be sent. If the process dies between 1 and 3, recovery drops the held part (the
 // client never saw 250 and resends); local copies made in 2 may then arrive twice, the same
 // at-least-once window every MTA has.
+//
+// Forwarded remote recipients (an alias or catch-all pointing outside, an SRS bounce sent on)
+// leave with the sender the SenderRewriter gives (SRS, docs/srs.md); recipients addressed
+// directly keep the sender as it is. A queue entry has one sender, so one message may become
+// several entries: all are queued held in step 1 and released together in step 3. So do the
+// copies a Sieve script redirects (queue/sieve-filter.ts), which run before step 1.
 
 import { formatAddress, parseAddress } from '../core/address.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
 import { localReceivedHeader, traceHeaders } from '../smtp/trace.ts';
+import { NO_REWRITE, type SenderRewriter } from '../srs/forwarding.ts';
 import { bufferMessage } from '../store/spool.ts';
 import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage } from '../store/types.ts';
 import type { FilterPlan, FilterRequest } from './sieve-filter.ts';
 import type { QueueStore } from './store.ts';
 import type { OutboundRecipient, QueueId, QueueOrigin } from './types.ts';
 
+/** A remote recipient; `forwardedVia` marks one that an address of ours forwards (its domain),
+ *  whose copy leaves with a rewritten sender. */
+export interface DispatchRecipient extends OutboundRecipient {
+  readonly forwardedVia?: string;
+}
+
 export interface DispatchRequest {
   readonly sender: string;
   readonly local: readonly DeliveryTarget[];
-  readonly remote: readonly OutboundRecipient[];
+  readonly remote: readonly DispatchRecipient[];
   /** Prefix for the queued copy (Received ...); local targets carry their own. */
   readonly remotePrefix: Buffer;
   readonly message: SpooledMessage;
@@ -40,7 +53,10 @@ export interface DispatchRequest {
 
 export interface DispatchResult {
   readonly copies: readonly DeliveredCopy[];
+  /** The first queue entry, null when nothing was queued. */
   readonly queueId: QueueId | null;
+  /** Every queue entry made (one per envelope sender). */
+  readonly queueIds: readonly QueueId[];
 }
 
 export class Dispatcher {
@@ -49,6 +65,7 @@ export class Dispatcher {
   readonly #directory: Directory;
   readonly #hostname: string;
   readonly #log: Logger;
+  readonly #rewriter: SenderRewriter;
   #filter: { plan(req: FilterRequest): Promise<FilterPlan | null> } | null = null;
 
   constructor(deps: {
@@ -57,85 +74,94 @@ export class Dispatcher {
     directory: Directory;
     hostname: string;
     log: Logger;
+    /** The sender of forwarded copies (SRS); unchanged without one. */
+    senderRewriter?: SenderRewriter;
   }) {
     this.#store = deps.store;
     this.#queue = deps.queue;
     this.#directory = deps.directory;
     this.#hostname = deps.hostname;
     this.#log = deps.log;
+    this.#rewriter = deps.senderRewriter ?? NO_REWRITE;
   }
 
-  /** The Sieve filter of local copies (queue/sieve-filter.ts); set once by the server. It is
-   *  set after construction because its vacation replies and notices come back through here. */
+  /** The rewriter of forwarded senders, for other forwarding paths (Sieve redirect). */
+  get senderRewriter(): SenderRewriter {
+    return this.#rewriter;
+  }
+
+  /** The Sieve filter of local copies (queue/sieve-filter.ts), set once by the server: after
+   *  construction, since its vacation replies and notices come back through notice(). */
   useFilter(filter: { plan(req: FilterRequest): Promise<FilterPlan | null> }): void {
     this.#filter = filter;
   }
 
   async dispatch(req: DispatchRequest): Promise<DispatchResult> {
-    // Sieve first (docs/sieve.md): it may change the local copies and add redirected ones, each
-    // its own queue entry since its envelope sender differs (SRS).
+    // Sieve first (docs/sieve.md): it may change the local copies (mailbox, flags, none) and
+    // add redirected ones, each its own queue entry (its own sender, SRS, and trace fields).
     const plan = this.#filter && req.local.length > 0 ? await this.#filter.plan(req) : null;
     const local = plan ? plan.local : req.local;
-    const forwards = plan?.forwards ?? [];
-    // Queued entries stay held (invisible to the runner) until the local copies are durable.
-    const holdMain = local.length > 0 || req.hold === true || forwards.length > 0;
-    const held: QueueId[] = [];
-    let queueId: QueueId | null = null;
+    const parts: {
+      sender: string;
+      recipients: readonly OutboundRecipient[];
+      prefix: Buffer;
+      origin: QueueOrigin;
+      authUser: string | null;
+    }[] = (await this.#bySender(req)).map(([sender, recipients]) => ({
+      sender,
+      recipients,
+      prefix: req.remotePrefix,
+      origin: req.origin,
+      authUser: req.authUser ?? null,
+    }));
+    for (const f of plan?.forwards ?? []) {
+      parts.push({ sender: f.sender, recipients: f.recipients, prefix: f.prefix, origin: 'forward', authUser: null });
+    }
+    const held = local.length > 0 || parts.length > 1 || req.hold === true;
+    const queueIds: QueueId[] = [];
+    let copies: readonly DeliveredCopy[] = [];
     try {
-      if (req.remote.length > 0) {
-        queueId = await this.#queue.enqueue({
-          sender: req.sender,
-          recipients: req.remote,
-          prefix: req.remotePrefix,
-          message: req.message,
-          origin: req.origin,
-          logId: req.logId,
-          smtputf8: req.smtputf8 ?? false,
-          authUser: req.authUser ?? null,
-          hold: holdMain,
-        });
-        held.push(queueId);
-      }
-      for (const f of forwards) {
-        held.push(
+      for (const p of parts) {
+        queueIds.push(
           await this.#queue.enqueue({
-            sender: f.sender,
-            recipients: f.recipients,
-            prefix: f.prefix,
+            ...p,
             message: req.message,
-            origin: 'forward',
             logId: req.logId,
             smtputf8: req.smtputf8 ?? false,
-            authUser: null,
-            hold: true,
+            hold: held,
           }),
         );
       }
+      if (local.length > 0) copies = await this.#store.deliver(local, req.message);
     } catch (e) {
-      for (const id of held) await this.#queue.drop(id);
+      for (const id of queueIds) await this.#queue.drop(id);
       throw e;
     }
-    let copies: readonly DeliveredCopy[] = [];
-    if (local.length > 0) {
-      try {
-        copies = await this.#store.deliver(local, req.message);
-      } catch (e) {
-        for (const id of held) await this.#queue.drop(id);
-        throw e;
-      }
-    }
-    for (const id of held) {
-      if (id !== queueId) this.#queue.release(id, { hold: false });
-      else if (holdMain) this.#queue.release(id, { hold: req.hold === true });
-    }
-    // Vacation replies, rejection notices, duplicate tracking: only once the copies are durable.
+    if (held) for (const id of queueIds) this.#queue.release(id, { hold: req.hold === true });
+    // Vacation replies, rejection notices, duplicate tracking: once the copies are durable.
     if (plan) await plan.after();
-    return { copies, queueId };
+    return { copies, queueId: queueIds[0] ?? null, queueIds };
   }
 
-  /** Delivers a bounce or delay notice (null sender) to `to`: into the local mailbox when the
-   *  address is ours, else through the queue. Resolves once durable. */
-  async notice(to: string, dsn: Buffer, logId: string): Promise<void> {
+  /** The remote recipients grouped by the envelope sender they leave with: the request's for
+   *  direct ones, the rewritten one for forwarded ones. */
+  async #bySender(req: DispatchRequest): Promise<[string, OutboundRecipient[]][]> {
+    const groups = new Map<string, OutboundRecipient[]>();
+    for (const { forwardedVia, ...r } of req.remote) {
+      const sender =
+        forwardedVia === undefined ? req.sender : await this.#rewriter.forwardSender(req.sender, forwardedVia);
+      const group = groups.get(sender);
+      if (group) group.push(r);
+      else groups.set(sender, [r]);
+    }
+    return [...groups];
+  }
+
+  /** Delivers a bounce or delay notice (null sender) to `sender`: into the local mailbox when
+   *  the address is ours, else through the queue; for an SRS sender of ours (a forwarded copy),
+   *  to the address it stands for. Resolves once durable. */
+  async notice(sender: string, dsn: Buffer, logId: string): Promise<void> {
+    const to = await this.#rewriter.bounceAddress(sender);
     const addr = parseAddress(to);
     if (!addr) {
       this.#log.warn({ msg_id: logId, to }, 'notice dropped: sender address does not parse');

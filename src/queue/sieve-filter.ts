@@ -36,8 +36,9 @@ export interface SieveFilterDeps {
   readonly duplicateTrack: (account: AccountId, handle: string, id: string, seconds: number) => Promise<void>;
   /** Local accounts an address delivers to and the remote addresses it forwards to. */
   readonly resolve: (address: string) => Promise<{ accounts: readonly AccountId[]; remote: readonly string[] } | null>;
-  /** The envelope sender a copy forwarded for `account` leaves with (SRS, docs/srs.md). */
-  readonly forwardSender: (sender: string, account: AccountId) => string;
+  /** The envelope sender a copy forwarded through one of our domains leaves with (SRS,
+   *  docs/srs.md: SenderRewriter.forwardSender). */
+  readonly forwardSender: (sender: string, viaDomain: string) => Promise<string>;
   /** Vacation (RFC 5230): sends the reply when it is due; resolves when queued or skipped. */
   readonly vacation: (
     account: AccountId,
@@ -278,7 +279,7 @@ export class SieveFilter {
     }
     if (to.remote.length > 0) {
       out.forwards.push({
-        sender: this.#d.forwardSender(req.sender, t.account),
+        sender: await this.#d.forwardSender(req.sender, t.account.slice(t.account.lastIndexOf('@') + 1)),
         recipients: to.remote.map((address) => ({ address })),
         // The copy leaves with our marker and our trace fields, without Return-Path (RFC 5321
         // §4.4: only the final delivery adds it) and without the recipient's Delivered-To.

@@ -11,8 +11,8 @@ import type { Directory, Principal } from '../directory/types.ts';
 import type { SpamScanner } from '../filter/rspamd.ts';
 import type { Hygiene } from '../hygiene/pipeline.ts';
 import type { DkimSigner } from '../hygiene/sign.ts';
-import type { Dispatcher } from '../queue/dispatch.ts';
-import type { OutboundRecipient } from '../queue/types.ts';
+import type { Dispatcher, DispatchRecipient } from '../queue/dispatch.ts';
+import type { SrsForwarding } from '../srs/forwarding.ts';
 import type { MailStore } from '../store/types.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { SmtpReplyError } from './replies.ts';
@@ -50,6 +50,8 @@ export interface SmtpDeps {
   /** Connection rate at accept (defense/rate-limits.ts; in a thread, asked of the main thread):
    *  the limit a new connection from `ip` is over, or null. */
   readonly connectionRate?: (ip: string) => Promise<string | null>;
+  /** SRS ([srs] enabled): bounces to our SRS addresses are reversed at RCPT. */
+  readonly srs?: Pick<SrsForwarding, 'isOurs' | 'reverse'>;
   /** Messages and recipients per authenticated user (submission). */
   readonly userRate?: {
     message(user: string, ip: string): Promise<RateLimitName | null>;
@@ -85,8 +87,9 @@ export interface SmtpSession {
 export interface Transaction {
   /** Normalised recipient address -> local accounts it delivers to. */
   readonly recipients: Map<string, readonly AccountId[]>;
-  /** Remote addresses (submission recipients, inbound alias forwards), deduplicated. */
-  readonly remote: Map<string, OutboundRecipient>;
+  /** Remote addresses (submission recipients, inbound alias forwards, SRS bounces sent on),
+   *  deduplicated; forwarded ones carry the forwarding domain (their sender is rewritten). */
+  readonly remote: Map<string, DispatchRecipient>;
   /** RCPT commands accepted, repeated addresses included: max_recipients bounds this. */
   accepted: number;
 }

@@ -51,6 +51,10 @@ export const REPLIES = {
   relayDenied: () => reply(550, '5.7.1', 'Relay access denied'),
   userUnknown: () => reply(550, '5.1.1', 'Recipient address rejected: user unknown'),
   badRecipientSyntax: () => reply(501, '5.1.3', 'Bad recipient address syntax'),
+  // A bounce to an SRS address of ours (accept/srs.ts has the RFC 3463 reasoning).
+  srsForged: () => reply(550, '5.7.1', 'Recipient address rejected: invalid SRS address'),
+  srsExpired: () => reply(550, '5.7.1', 'Recipient address rejected: SRS address expired'),
+  srsMalformed: () => reply(550, '5.1.1', 'Recipient address rejected: malformed SRS address'),
   badSenderSyntax: () => reply(501, '5.1.7', 'Bad sender address syntax'),
   // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452, the client sends the rest later.
   tooManyRecipients: () => reply(452, '4.5.3', 'Too many recipients'),

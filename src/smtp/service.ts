@@ -28,6 +28,7 @@
 
 import type { AddressInfo, Server } from 'node:net';
 import tls from 'node:tls';
+import type { Address } from '../core/address.ts';
 import { errorMessage } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
@@ -35,6 +36,7 @@ import { type ListenOptions, listenOn } from '../core/listen.ts';
 import { countTls } from '../core/metrics.ts';
 import { networkLimits } from '../defense/rate-limits.ts';
 import { Networks } from '../hygiene/networks.ts';
+import { SrsError } from '../srs/srs.ts';
 import { refusalReply } from './accept/decision.ts';
 import { greylistable, greylistDecision } from './accept/greylist.ts';
 import { senderOwnership, senderSyntax } from './accept/mail.ts';
@@ -44,11 +46,13 @@ import { rateDecision } from './accept/rate.ts';
 import {
   addRecipient,
   postmasterCandidates,
+  type Resolved,
   recipientLimit,
   recipientQuota,
   recipientSyntax,
   resolution,
 } from './accept/rcpt.ts';
+import { type SrsRecipient, type SrsRefusal, srsRecipient } from './accept/srs.ts';
 import { SmtpAccess } from './access.ts';
 import { type SessionPolicy, SmtpConnection } from './connection.ts';
 import { type ConnState, isReply, newTxn, type SmtpDeps, type SmtpSession } from './context.ts';
@@ -276,8 +280,8 @@ export class SmtpService implements SessionPolicy {
     }
   }
 
-  /** RCPT: the rcpt stage (accept/rcpt.ts) around its lookups: the postmaster domain, the
-   *  directory's resolution, the quota of the accounts it names. */
+  /** RCPT: the rcpt stage (accept/rcpt.ts) around its lookups: the postmaster domain, an SRS
+   *  address of ours or the directory's resolution, the quota of the accounts it names. */
   async #onRcptTo(raw: string, session: SmtpSession): Promise<void> {
     const state = this.#state(session);
     const { directory, config } = this.#deps;
@@ -289,12 +293,13 @@ export class SmtpService implements SessionPolicy {
     const limit = recipientLimit(txn.accepted, config.smtp.max_recipients);
     if (limit.kind === 'refuse') throw refusalReply(state.log, limit);
     const { address, key } = syntax;
-    const r = resolution(await directory.resolveRecipient(address), address, key, this.#submission);
+    const r = await this.#resolve(raw, address, key);
     if (r.kind === 'refuse') {
       // Probing for users or for a relay counts towards a ban (defense/bans.ts), until the
       // session had a recipient accepted: a mailing list's stale addresses among good ones are
       // a sender's housekeeping, not an attack (its errors still count at the error limits).
-      if (!this.#submission && !state.hadRecipient) {
+      // An expired SRS address is a late bounce, no probe.
+      if (!this.#submission && !state.hadRecipient && (!('offence' in r) || r.offence)) {
         this.#deps.offences?.offence(session.remoteAddress, 'unknown-recipient');
       }
       throw refusalReply(state.log, r);
@@ -306,6 +311,31 @@ export class SmtpService implements SessionPolicy {
     await this.#limits(session, state, key);
     addRecipient(txn, key, r);
     state.hadRecipient = true;
+  }
+
+  /** Where a recipient goes. An SRS address of ours (a bounce of mail we forwarded, docs/srs.md)
+   *  is reversed (accept/srs.ts) and goes on to the address it stands for: forwarded by the SRS
+   *  address's domain (a sender, when not null, is rewritten again), or to the mailbox when
+   *  that address is ours. Anything else, an address that is no SRS after all included: the
+   *  directory. (`raw`: the address as the client wrote it, whose case the hash may need.) */
+  async #resolve(raw: string, address: Address, key: string): Promise<Resolved | SrsRefusal> {
+    const { srs, directory } = this.#deps;
+    if (srs && (await srs.isOurs(raw, address.domain))) {
+      let s: SrsRecipient | null;
+      try {
+        s = srsRecipient({ address: srs.reverse(raw) }, key);
+      } catch (e) {
+        if (!(e instanceof SrsError)) throw e;
+        s = e.code === 'not-srs' ? null : srsRecipient({ error: e.code }, key);
+      }
+      if (s?.kind === 'refuse') return s;
+      if (s) {
+        const res = await directory.resolveRecipient(s.next);
+        if (res.kind !== 'unknown-domain') return resolution(res, s.next, key, false);
+        return { kind: 'continue', accounts: [], remote: [s.next], via: address.domain };
+      }
+    }
+    return resolution(await directory.resolveRecipient(address), address, key, this.#submission);
   }
 
   /** RCPT of a deliverable recipient: greylisting on port 25, the user's recipient rate on

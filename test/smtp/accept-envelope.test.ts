@@ -70,7 +70,7 @@ test('rcpt stage: max_recipients counts every RCPT (RFC 5321 §4.5.3.1.8)', () =
   assert.equal(recipientLimit(0, 1).kind, 'continue');
   assert.match(replyOf(recipientLimit(1, 1)), /^452 4\.5\.3 /);
   const txn = newTxn();
-  const r = { kind: 'continue' as const, accounts: [acct('bob@example.org')], remote: [] };
+  const r = { kind: 'continue' as const, accounts: [acct('bob@example.org')], remote: [], via: null };
   addRecipient(txn, 'bob@example.org', r);
   addRecipient(txn, 'bob@example.org', r);
   assert.equal(txn.accepted, 2);

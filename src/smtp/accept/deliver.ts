@@ -34,6 +34,8 @@ export async function deliver(
       ...(o.junk.size > 0 ? { junk: [...o.junk] } : {}),
       ...(o.signed ? { dkim_signed: true } : {}),
       ...(result.queueId ? { queue_id: result.queueId, remote: [...txn.remote.keys()] } : {}),
+      // Forwarded copies with a rewritten sender are queue entries of their own (dispatch.ts).
+      ...(result.queueIds.length > 1 ? { queue_ids: result.queueIds } : {}),
       size: req.message.size,
       ms: Math.round(performance.now() - o.started),
     },

@@ -38,6 +38,9 @@ export type Resolved = Decision<{
   readonly accounts: readonly AccountId[] | null;
   /** Remote addresses this recipient puts in the queue. */
   readonly remote: readonly Address[];
+  /** The domain of ours that forwards to `remote` (an alias, a catch-all, an SRS address):
+   *  their copy leaves with a rewritten sender (docs/srs.md); null when addressed directly. */
+  readonly via: string | null;
 }>;
 
 /** The directory's answer. Inbound (RFC 5321 §3.6.2): no open relay, and an unknown user is
@@ -45,13 +48,13 @@ export type Resolved = Decision<{
  *  authenticated user may send anywhere, the queue delivers it. */
 export function resolution(res: RecipientResolution, address: Address, key: string, submission: boolean): Resolved {
   if (res.kind === 'unknown-domain') {
-    if (submission) return { kind: 'continue', accounts: null, remote: [address] };
+    if (submission) return { kind: 'continue', accounts: null, remote: [address], via: null };
     return refuse(REPLIES.relayDenied(), 'info', 'rcpt refused: not a local domain', { rcpt: key });
   }
   if (res.kind === 'unknown-user') {
     return refuse(REPLIES.userUnknown(), 'info', 'rcpt refused: unknown user', { rcpt: key });
   }
-  return { kind: 'continue', accounts: res.accounts, remote: res.remote };
+  return { kind: 'continue', accounts: res.accounts, remote: res.remote, via: address.domain };
 }
 
 /** RFC 9208 §5 / RFC 3463 5.2.2: a full mailbox is refused at RCPT, while the sender still has
@@ -60,11 +63,14 @@ export function recipientQuota(over: boolean, key: string): Decision {
   return over ? refuse(REPLIES.mailboxFull(), 'info', 'rcpt refused: mailbox full', { rcpt: key }) : CONTINUE;
 }
 
-/** Records an accepted recipient in the transaction. */
+/** Records an accepted recipient in the transaction. An address both addressed directly and
+ *  reached through a forward gets one copy, with the sender as it is. */
 export function addRecipient(txn: Transaction, key: string, r: Extract<Resolved, { kind: 'continue' }>): void {
   for (const a of r.remote) {
     const f = formatAddress(a);
-    if (!txn.remote.has(f)) txn.remote.set(f, { address: f });
+    const had = txn.remote.get(f);
+    if (had !== undefined && (had.forwardedVia === undefined || r.via !== null)) continue;
+    txn.remote.set(f, r.via === null ? { address: f } : { address: f, forwardedVia: r.via });
   }
   if (r.accounts !== null) txn.recipients.set(key, r.accounts);
   txn.accepted++;

@@ -135,7 +135,7 @@ export function threadDispatcher(
         local &&
         !(sieve && (await rpc.call<boolean>({ op: 'filtered', accounts: req.local.map((t) => t.account) })))
       ) {
-        return { copies: await store.deliver(req.local, req.message), queueId: null };
+        return { copies: await store.deliver(req.local, req.message), queueId: null, queueIds: [] };
       }
       const { wire, cleanup } = await toWire(req.message, spoolDir);
       const transfer: ArrayBuffer[] = [];

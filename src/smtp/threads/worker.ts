@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { errorMessage } from '../../core/errors.ts';
+import type { DomainName } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { closePrebound, prebind } from '../../core/listen.ts';
 import { registry } from '../../core/metrics.ts';
@@ -25,6 +26,7 @@ import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
 import { spamDeps } from '../../filter/rspamd.ts';
 import { Networks } from '../../hygiene/networks.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
+import { openSrsForwarding } from '../../srs/forwarding.ts';
 import { createMaildirStore } from '../../store/maildir/index.ts';
 import type { TlsPair } from '../../tls/certs.ts';
 import { SmtpService } from '../service.ts';
@@ -129,6 +131,13 @@ async function start(pair: TlsPair): Promise<void> {
   // Opened now (the main thread made the database before starting us): a problem stops start-up.
   // With greylisting off it exists when rspamd may force it (its "greylist" action).
   greylist = config.greylist.enabled || config.spam.rspamd_url ? inboundGreylister(hygiene, access).open() : null;
+  // SRS bounces are reversed here at RCPT (the main thread made the secret file already).
+  const srs = await openSrsForwarding(
+    config.srs,
+    config.storage.state,
+    (d) => directory.isLocalDomain(d as DomainName),
+    log.child({ component: 'srs' }),
+  );
   service = new SmtpService({
     role: 'inbound',
     config,
@@ -144,6 +153,7 @@ async function start(pair: TlsPair): Promise<void> {
     access,
     offences: { offence: (ip, kind) => post({ t: 'offence', ip, kind }) },
     ...spamDeps(config),
+    ...(srs ? { srs } : {}),
     // Each thread its own connection to {state}/greylist.db (WAL; one short transaction a check).
     ...(greylist ? { greylist } : {}),
     // The connection rate is counted once, in the main thread.
