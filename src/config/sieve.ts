@@ -28,9 +28,8 @@ export const sieveSection = z
     /** Vacation (RFC 5230, RFC 6131): the shortest period between two replies to one sender
      *  (Pigeonhole's sieve_vacation_min_period, 1 day). */
     vacation_min_period: duration.default(S.vacationMinPeriodMs),
-    /** The period when a script names none (RFC 5230 §4.1: 7 days). */
-    vacation_default_period: duration.default(S.vacationDefaultPeriodMs),
-    /** The longest period a script may ask for (0: no bound). */
+    /** The longest period a script may ask for (Pigeonhole's sieve_vacation_max_period; 0, the
+     *  default: no bound). A script naming no period gets 7 days (RFC 5230 §4.1). */
     vacation_max_period: duration.default(S.vacationMaxPeriodMs),
   })
   .prefault({})

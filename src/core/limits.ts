@@ -520,10 +520,8 @@ export const LIMITS = {
   sieveDelivery: {
     /** sieve_vacation_min_period: 1 day. */
     vacationMinPeriodMs: 24 * 3600_000,
-    /** RFC 5230 §4.1: 7 days when the script names no period. */
-    vacationDefaultPeriodMs: 7 * 24 * 3600_000,
-    /** sieve_vacation_max_period: Pigeonhole has none by default; 90 days here. */
-    vacationMaxPeriodMs: 90 * 24 * 3600_000,
+    /** sieve_vacation_max_period: 0, none (Pigeonhole's default). */
+    vacationMaxPeriodMs: 0,
     /** Compiled scripts kept in memory (by account and content hash). */
     compiledCache: 1000,
     /** Bytes of the header block a script sees (the SMTP header limit is lower). */
