@@ -46,6 +46,7 @@ import { type Context, openContext } from './main.ts';
 import { ManageSieveServer } from './managesieve/server.ts';
 import { Dispatcher } from './queue/dispatch.ts';
 import { QueueRunner } from './queue/runner.ts';
+import { createSieveFilter } from './queue/sieve-setup.ts';
 import { planServe, prepareStorage, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
@@ -170,6 +171,20 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       log: log.child({ service: 'queue' }),
       ...(srs ? { senderRewriter: srs } : {}),
     });
+    // Sieve at delivery (docs/sieve.md): every local copy the dispatcher delivers, in this thread
+    // or handed over by the inbound threads, goes through the recipient's active script.
+    const sieveLog = log.child({ service: 'sieve' });
+    const sieveSigner = config.dkim.sign ? new DkimSigner(ctx.dkim, sieveLog) : null;
+    const sieveFilter = await createSieveFilter({
+      config,
+      scripts: ctx.sieve,
+      store: ctx.store,
+      directory: ctx.directory,
+      dispatcher,
+      sign: sieveSigner ? (domain, message) => sieveSigner.sign(domain, message) : null,
+      log: sieveLog,
+    });
+    if (sieveFilter) dispatcher.useFilter(sieveFilter);
     // The IP lists and bans (docs/spam.md): one view for the listeners of this thread, one ban
     // policy counting offences from every service (and from the inbound threads).
     // The view reads through a connection of its own: data_version only tells a connection of
@@ -254,6 +269,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         tls,
         offences: bans,
         ...(connectionRate ? { connectionRate } : {}),
+        ...(sieveFilter ? { filtered: (accounts) => sieveFilter.runsFor(accounts) } : {}),
       });
       smtp = poolBound ?? [];
     } else {

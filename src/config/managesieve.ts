@@ -1,23 +1,10 @@
-// [sieve]: the quotas of stored Sieve scripts (sieve/sqlite-store.ts; ManageSieve and the CLI).
 // [managesieve]: the ManageSieve listener (RFC 5804, managesieve/, docs/sieve.md "ManageSieve").
 
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
-import { duration, listenAddress, positiveInt, size } from './fields.ts';
+import { duration, listenAddress, positiveInt } from './fields.ts';
 
-const S = LIMITS.sieve;
 const M = LIMITS.managesieve;
-
-export const sieveSection = z
-  .strictObject({
-    /** Scripts one account may keep (Pigeonhole sieve_quota_max_scripts); 0: unlimited. */
-    max_scripts: z.number().int().min(0).default(S.defaultMaxScripts),
-    /** Largest script (Pigeonhole sieve_max_script_size); at most 1 MiB, the parser's bound. */
-    max_script_size: size.pipe(z.number().int().positive().max(S.maxScriptBytes)).default(S.maxScriptBytes),
-    /** All of an account's scripts together (Pigeonhole sieve_quota_max_storage); 0: unlimited. */
-    max_storage: size.pipe(z.number().int().min(0)).default(S.defaultMaxStorageBytes),
-  })
-  .prefault({});
 
 export const managesieveSection = z
   .strictObject({

@@ -9,10 +9,11 @@ import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
 import { duration, listenAddress, positiveInt, size } from './fields.ts';
 import { greylistSection } from './greylist.ts';
-import { managesieveSection, sieveSection } from './managesieve.ts';
+import { managesieveSection } from './managesieve.ts';
 import { milterSection } from './milter.ts';
 import { monitorSection } from './monitor.ts';
 import { rateLimitsSection } from './rate-limits.ts';
+import { sieveSection } from './sieve.ts';
 import { spamSection } from './spam.ts';
 import { srsSection } from './srs.ts';
 

@@ -516,4 +516,17 @@ export const LIMITS = {
     /** Bytes of {state}/srs.secret read. */
     maxSecretFileBytes: 16 * 1024,
   },
+  /** Sieve at delivery (src/queue/sieve-filter.ts, [sieve]). Pigeonhole's defaults as anchor. */
+  sieveDelivery: {
+    /** sieve_vacation_min_period: 1 day. */
+    vacationMinPeriodMs: 24 * 3600_000,
+    /** sieve_vacation_max_period: 0, none (Pigeonhole's default). */
+    vacationMaxPeriodMs: 0,
+    /** Compiled scripts kept in memory (by account and content hash). */
+    compiledCache: 1000,
+    /** Bytes of the header block a script sees (the SMTP header limit is lower). */
+    maxHeaderBytes: 1024 * 1024,
+    /** Bytes of a message a `body` test or vacation :mime reads (the rest is not searched). */
+    maxBodyBytes: 8 * 1024 * 1024,
+  },
 } as const;

@@ -14,7 +14,8 @@
 // Forwarded remote recipients (an alias or catch-all pointing outside, an SRS bounce sent on)
 // leave with the sender the SenderRewriter gives (SRS, docs/srs.md); recipients addressed
 // directly keep the sender as it is. A queue entry has one sender, so one message may become
-// several entries: all are queued held in step 1 and released together in step 3.
+// several entries: all are queued held in step 1 and released together in step 3. So do the
+// copies a Sieve script redirects (queue/sieve-filter.ts), which run before step 1.
 
 import { formatAddress, parseAddress } from '../core/address.ts';
 import { newId } from '../core/ids.ts';
@@ -24,6 +25,7 @@ import { localReceivedHeader, traceHeaders } from '../smtp/trace.ts';
 import { NO_REWRITE, type SenderRewriter } from '../srs/forwarding.ts';
 import { bufferMessage } from '../store/spool.ts';
 import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage } from '../store/types.ts';
+import type { FilterPlan, FilterRequest } from './sieve-filter.ts';
 import type { QueueStore } from './store.ts';
 import type { OutboundRecipient, QueueId, QueueOrigin } from './types.ts';
 
@@ -64,6 +66,7 @@ export class Dispatcher {
   readonly #hostname: string;
   readonly #log: Logger;
   readonly #rewriter: SenderRewriter;
+  #filter: { plan(req: FilterRequest): Promise<FilterPlan | null> } | null = null;
 
   constructor(deps: {
     store: MailStore;
@@ -87,33 +90,56 @@ export class Dispatcher {
     return this.#rewriter;
   }
 
+  /** The Sieve filter of local copies (queue/sieve-filter.ts), set once by the server: after
+   *  construction, since its vacation replies and notices come back through notice(). */
+  useFilter(filter: { plan(req: FilterRequest): Promise<FilterPlan | null> }): void {
+    this.#filter = filter;
+  }
+
   async dispatch(req: DispatchRequest): Promise<DispatchResult> {
-    const parts = await this.#bySender(req);
-    const held = req.local.length > 0 || parts.length > 1 || req.hold === true;
+    // Sieve first (docs/sieve.md): it may change the local copies (mailbox, flags, none) and
+    // add redirected ones, each its own queue entry (its own sender, SRS, and trace fields).
+    const plan = this.#filter && req.local.length > 0 ? await this.#filter.plan(req) : null;
+    const local = plan ? plan.local : req.local;
+    const parts: {
+      sender: string;
+      recipients: readonly OutboundRecipient[];
+      prefix: Buffer;
+      origin: QueueOrigin;
+      authUser: string | null;
+    }[] = (await this.#bySender(req)).map(([sender, recipients]) => ({
+      sender,
+      recipients,
+      prefix: req.remotePrefix,
+      origin: req.origin,
+      authUser: req.authUser ?? null,
+    }));
+    for (const f of plan?.forwards ?? []) {
+      parts.push({ sender: f.sender, recipients: f.recipients, prefix: f.prefix, origin: 'forward', authUser: null });
+    }
+    const held = local.length > 0 || parts.length > 1 || req.hold === true;
     const queueIds: QueueId[] = [];
     let copies: readonly DeliveredCopy[] = [];
     try {
-      for (const [sender, recipients] of parts) {
+      for (const p of parts) {
         queueIds.push(
           await this.#queue.enqueue({
-            sender,
-            recipients,
-            prefix: req.remotePrefix,
+            ...p,
             message: req.message,
-            origin: req.origin,
             logId: req.logId,
             smtputf8: req.smtputf8 ?? false,
-            authUser: req.authUser ?? null,
             hold: held,
           }),
         );
       }
-      if (req.local.length > 0) copies = await this.#store.deliver(req.local, req.message);
+      if (local.length > 0) copies = await this.#store.deliver(local, req.message);
     } catch (e) {
       for (const id of queueIds) await this.#queue.drop(id);
       throw e;
     }
     if (held) for (const id of queueIds) this.#queue.release(id, { hold: req.hold === true });
+    // Vacation replies, rejection notices, duplicate tracking: once the copies are durable.
+    if (plan) await plan.after();
     return { copies, queueId: queueIds[0] ?? null, queueIds };
   }
 

@@ -43,6 +43,8 @@ export interface SmtpThreadsServices {
   readonly offences?: OffenceSink;
   /** The one connection-rate count of the server (defense/rate-limits.ts): the threads ask it. */
   readonly connectionRate?: (ip: string) => Promise<string | null>;
+  /** Whether a Sieve script runs for one of these accounts (queue/sieve-filter.ts). */
+  readonly filtered?: (accounts: readonly AccountId[]) => Promise<boolean>;
 }
 
 interface Thread {
@@ -223,6 +225,7 @@ export class SmtpThreads {
     if (!services) throw new Error('SMTP threads not started');
     if (call.op === 'usage') return services.store.usage(call.account as AccountId);
     if (call.op === 'rate') return services.connectionRate ? services.connectionRate(call.ip) : null;
+    if (call.op === 'filtered') return services.filtered ? services.filtered(call.accounts as AccountId[]) : false;
     return services.dispatcher.dispatch(fromWire(call.req));
   }
 }

@@ -5,7 +5,8 @@
 //                    metrics (a scrape), reply (an answer to a call)
 //   thread -> main   bound (its listening addresses), listening, log (JSON lines, batched),
 //                    delivered (copies it wrote itself, batched), call (dispatch a message
-//                    with remote recipients, an account's usage, a connection's rate),
+//                    with remote recipients or Sieve scripts, an account's usage, a
+//                    connection's rate, whether a Sieve script runs for an account),
 //                    offence (towards a ban),
 //                    metrics, closed
 
@@ -55,7 +56,9 @@ export type Call =
   | { readonly op: 'dispatch'; readonly req: WireDispatch }
   | { readonly op: 'usage'; readonly account: string }
   /** A new connection from `ip`: the rate limit it is over (defense/rate-limits.ts), or null. */
-  | { readonly op: 'rate'; readonly ip: string };
+  | { readonly op: 'rate'; readonly ip: string }
+  /** Whether a Sieve script runs for one of these accounts (then the main thread delivers). */
+  | { readonly op: 'filtered'; readonly accounts: readonly string[] };
 
 export type ToThread =
   | { readonly t: 'start'; readonly tls: TlsPair }

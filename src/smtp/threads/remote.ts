@@ -120,15 +120,21 @@ async function toWire(msg: SpooledMessage, spoolDir: string): Promise<{ wire: Wi
 }
 
 /** The dispatcher as the acceptance pipeline sees it: local copies only -> this thread's store;
- *  anything for the queue -> the main thread's Dispatcher. */
+ *  anything for the queue, or for an account with a Sieve script (`sieve`: [sieve] enabled),
+ *  -> the main thread's Dispatcher, which runs the scripts (queue/sieve-filter.ts). */
 export function threadDispatcher(
   rpc: Rpc,
   store: MailStore,
   spoolDir: string,
+  sieve = false,
 ): { dispatch(req: DispatchRequest): Promise<DispatchResult> } {
   return {
     async dispatch(req) {
-      if (req.remote.length === 0) {
+      const local = req.remote.length === 0;
+      if (
+        local &&
+        !(sieve && (await rpc.call<boolean>({ op: 'filtered', accounts: req.local.map((t) => t.account) })))
+      ) {
         return { copies: await store.deliver(req.local, req.message), queueId: null, queueIds: [] };
       }
       const { wire, cleanup } = await toWire(req.message, spoolDir);

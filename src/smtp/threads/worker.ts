@@ -143,7 +143,7 @@ async function start(pair: TlsPair): Promise<void> {
     config,
     directory,
     store,
-    dispatcher: threadDispatcher(rpc, store, spoolDir),
+    dispatcher: threadDispatcher(rpc, store, spoolDir, config.sieve.enabled),
     tls,
     log,
     resolver: config.smtp.reverse_lookup

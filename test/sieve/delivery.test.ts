@@ -1,0 +1,295 @@
+// Sieve at delivery end to end (docs/sieve.md "Sieve at delivery"), over real sockets only: mail
+// arrives on port 25 (two inbound threads, so the hand-over to the main thread is exercised),
+// the recipient's active script runs, and the outcome is seen where a user sees it: the folder
+// and flags over IMAP (imapflow), a vacation reply, a redirected copy and a rejection notice at a
+// remote MX on loopback (found through a real DNS server). The last suite checks that a
+// redirected copy leaves with an SRS sender that passes SPF at a second arcline.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ImapFlow } from 'imapflow';
+import type { AccountId } from '../../src/core/ids.ts';
+import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
+import { type FakeMx, type ReceivedMail, startFakeMx } from '../harness/mx.ts';
+import { startTestServer, type TestServer } from '../harness/server.ts';
+import { envelope, RawSmtp } from '../harness/smtp-client.ts';
+import { waitUntil } from '../harness/submit.ts';
+
+const ALICE = 'alice@example.test' as AccountId;
+const BOB = 'bob@example.test' as AccountId;
+
+function message(o: { from?: string; to?: string; subject: string; extra?: string }): string {
+  const id = o.subject.replace(/\W/g, '');
+  return (
+    `From: ${o.from ?? 'Carol <carol@remote.test>'}\r\nTo: ${o.to ?? 'alice@example.test'}\r\n` +
+    `Subject: ${o.subject}\r\nDate: Mon, 07 Dec 2026 03:00:00 +0000\r\nMessage-ID: <${id}@remote.test>\r\n` +
+    `${o.extra ?? ''}\r\nHello.\r\n`
+  );
+}
+
+/** One transaction on port 25; the reply to the end of DATA (or the first refusal). */
+async function send(port: number, from: string, rcpts: readonly string[], data: string) {
+  const c = await RawSmtp.connect(port);
+  try {
+    const replies = await envelope(c, from, rcpts);
+    const refused = replies.find((r) => r.code >= 400);
+    if (refused) return refused;
+    assert.equal((await c.cmd('DATA')).code, 354);
+    c.write(`${data}.\r\n`);
+    return await c.read();
+  } finally {
+    c.close();
+  }
+}
+
+async function activate(t: TestServer, account: AccountId, script: string): Promise<void> {
+  await t.admin.sieve.put(account, 'main', Buffer.from(script));
+  await t.admin.sieve.setActive(account, 'main');
+}
+
+function mailsWith(mx: FakeMx, text: string, n = 1): Promise<ReceivedMail[]> {
+  return waitUntil(`${n} mail(s) with "${text}" at the remote MX`, async () => {
+    const m = mx.mails.filter((x) => x.data.toString().includes(text));
+    return m.length >= n ? m : null;
+  });
+}
+
+describe('Sieve at delivery', () => {
+  let dns: TestDnsServer;
+  let mx: FakeMx;
+  let t: TestServer;
+  const clients: ImapFlow[] = [];
+
+  before(async () => {
+    mx = await startFakeMx();
+    dns = await startTestDns([
+      { type: 'MX', name: 'remote.test', preference: 10, exchange: 'mx.remote.test' },
+      { type: 'A', name: 'mx.remote.test', address: '127.0.0.1' },
+    ]);
+    t = await startTestServer({
+      smtp: 'threads = 2',
+      extra: `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\n[dns]\nservers = ["${dns.address}"]`,
+    });
+  });
+  after(async () => {
+    for (const c of clients) await c.logout().catch(() => {});
+    await t?.stop();
+    await mx?.close();
+    await dns?.close();
+  });
+
+  /** Messages in a mailbox (STATUS). */
+  const count = async (c: ImapFlow, box: string) => {
+    const st = await c.status(box, { messages: true });
+    return st ? (st.messages ?? 0) : -1;
+  };
+
+  const imap = async (user: string) => {
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port: t.imapPort,
+      secure: false,
+      auth: { user, pass: 'secret-password' },
+      logger: false,
+      tls: { rejectUnauthorized: false },
+    });
+    await c.connect();
+    clients.push(c);
+    return c;
+  };
+
+  test('fileinto with flags: the message is in the folder with its flags, seen over IMAP', async () => {
+    await activate(
+      t,
+      ALICE,
+      'require ["fileinto", "imap4flags", "mailbox"];\r\n' +
+        'if header :contains "subject" "invoice" {\r\n' +
+        '  addflag "\\\\Flagged";\r\n  fileinto :create :flags ["$Work", "\\\\Seen"] "Work.Invoices";\r\n  stop;\r\n}\r\n' +
+        'if header :contains "subject" "urgent" { addflag "\\\\Flagged"; }\r\n',
+    );
+    const r = await send(t.port, 'carol@remote.test', [ALICE], message({ subject: 'your invoice 42' }));
+    assert.equal(r.code, 250);
+    const c = await imap(ALICE);
+    const list = await c.list();
+    assert.ok(
+      list.some((m) => m.path === 'Work.Invoices'),
+      'the folder was created (:create)',
+    );
+    await c.mailboxOpen('Work.Invoices');
+    const msgs: { subject: string; flags: string[] }[] = [];
+    for await (const m of c.fetch('1:*', { flags: true, envelope: true })) {
+      msgs.push({
+        subject: m.envelope?.subject ?? '',
+        flags: [...(m.flags ?? [])].filter((f) => f !== '\\Recent').sort(),
+      });
+    }
+    // RFC 5232 §5: :flags gives the copy exactly these flags; the internal variable (\Flagged,
+    // from addflag) is for the actions without :flags (test below: implicit keep).
+    assert.deepEqual(msgs, [{ subject: 'your invoice 42', flags: ['$Work', '\\Seen'] }]);
+    assert.equal(await count(c, 'INBOX'), 0, 'no copy in INBOX: fileinto cancelled the implicit keep');
+  });
+
+  test('the implicit keep files into INBOX with the flags the script set (RFC 5232 §3)', async () => {
+    assert.equal((await send(t.port, 'carol@remote.test', [ALICE], message({ subject: 'hello there' }))).code, 250);
+    assert.equal((await send(t.port, 'carol@remote.test', [ALICE], message({ subject: 'urgent: call me' }))).code, 250);
+    const c = await imap(ALICE);
+    await c.mailboxOpen('INBOX');
+    const msgs: { subject: string; flags: string[] }[] = [];
+    for await (const m of c.fetch('1:*', { flags: true, envelope: true })) {
+      msgs.push({ subject: m.envelope?.subject ?? '', flags: [...(m.flags ?? [])].filter((f) => f !== '\\Recent') });
+    }
+    assert.deepEqual(msgs, [
+      { subject: 'hello there', flags: [] },
+      { subject: 'urgent: call me', flags: ['\\Flagged'] },
+    ]);
+  });
+
+  test('fileinto a missing folder without :create keeps the message in INBOX', async () => {
+    await activate(t, BOB, 'require "fileinto";\r\nfileinto "Nowhere";\r\n');
+    const r = await send(t.port, 'carol@remote.test', [BOB], message({ to: BOB, subject: 'to nowhere' }));
+    assert.equal(r.code, 250);
+    await t.logged((l) => l.msg === 'sieve: fileinto a missing mailbox: kept' && l.account === BOB);
+    const c = await imap(BOB);
+    assert.equal(await count(c, 'INBOX'), 1);
+    assert.equal(
+      (await c.list()).some((m) => m.path === 'Nowhere'),
+      false,
+    );
+  });
+
+  test('a run-time error keeps the message and is logged', async () => {
+    // Five distinct redirects: over Pigeonhole's sieve_max_redirects (4), a run-time error.
+    const redirects = [1, 2, 3, 4, 5].map((i) => `redirect "r${i}@remote.test";`).join('\r\n');
+    await activate(t, BOB, `${redirects}\r\n`);
+    const r = await send(t.port, 'carol@remote.test', [BOB], message({ to: BOB, subject: 'too many redirects' }));
+    assert.equal(r.code, 250);
+    await t.logged((l) => l.msg === 'sieve: run-time error: kept' && l.account === BOB);
+    const c = await imap(BOB);
+    assert.equal(await count(c, 'INBOX'), 2);
+    assert.equal(
+      mx.mails.some((m) => m.to.some((a) => a.startsWith('r1@'))),
+      false,
+      'nothing was redirected',
+    );
+  });
+
+  test('discard: nothing is stored; reject: nothing is stored and the sender gets a notice', async () => {
+    await activate(
+      t,
+      BOB,
+      'require "reject";\r\nif header :is "subject" "discard me" { discard; stop; }\r\nreject "I do not want this";\r\n',
+    );
+    assert.equal(
+      (await send(t.port, 'carol@remote.test', [BOB], message({ to: BOB, subject: 'discard me' }))).code,
+      250,
+    );
+    await t.logged((l) => l.msg === 'sieve' && l.account === BOB && JSON.stringify(l.actions) === '["discard"]');
+    assert.equal(
+      (await send(t.port, 'carol@remote.test', [BOB], message({ to: BOB, subject: 'reject me' }))).code,
+      250,
+    );
+    const [notice] = await mailsWith(mx, 'I do not want this');
+    assert.ok(notice);
+    assert.equal(notice.from, '', 'the notice has the null sender');
+    assert.deepEqual(notice.to, ['carol@remote.test']);
+    assert.match(notice.data.toString(), /Content-Type: multipart\/report; report-type=delivery-status/);
+    assert.match(notice.data.toString(), /Status: 5\.7\.1/);
+    const c = await imap(BOB);
+    assert.equal(await count(c, 'INBOX'), 2, 'neither was stored');
+  });
+
+  test('vacation: one reply per sender per period, signed, auto-replied, never to a list', async () => {
+    await activate(
+      t,
+      ALICE,
+      'require "vacation";\r\nvacation :days 7 :subject "Away" :from "alice@example.test" "I am away until Monday.";\r\n',
+    );
+    for (const subject of ['first question', 'second question']) {
+      const r = await send(t.port, 'dave@remote.test', [ALICE], message({ from: 'dave@remote.test', subject }));
+      assert.equal(r.code, 250);
+    }
+    const [reply] = await mailsWith(mx, 'I am away until Monday.');
+    assert.ok(reply);
+    assert.equal(reply.from, '');
+    assert.deepEqual(reply.to, ['dave@remote.test']);
+    const text = reply.data.toString();
+    assert.match(text, /^Subject: Away\r$/m);
+    assert.match(text, /^Auto-Submitted: auto-replied\r$/m);
+    assert.match(text, /^In-Reply-To: <firstquestion@remote\.test>\r$/m);
+    assert.match(text, /^DKIM-Signature: .*d=example\.test/m);
+    await t.logged((l) => l.msg === 'sieve: no vacation reply' && l.why === 'already-replied');
+    // A list message gets none either.
+    const r = await send(
+      t.port,
+      'list-bounces@remote.test',
+      [ALICE],
+      message({ from: 'erin@remote.test', subject: 'list post', extra: 'List-Id: <talk.remote.test>\r\n' }),
+    );
+    assert.equal(r.code, 250);
+    await t.logged((l) => l.msg === 'sieve: no vacation reply' && l.why === 'mailing-list');
+    assert.equal(mx.mails.filter((m) => m.data.toString().includes('I am away until Monday.')).length, 1);
+  });
+
+  test('redirect: the copy reaches the remote address with an SRS sender; :copy also keeps it', async () => {
+    await activate(t, BOB, 'require "copy";\r\nredirect :copy "frank@remote.test";\r\n');
+    const r = await send(t.port, 'carol@orig.test', [BOB], message({ to: BOB, subject: 'pass it on' }));
+    assert.equal(r.code, 250);
+    const [copy] = await mailsWith(mx, 'Subject: pass it on');
+    assert.ok(copy);
+    assert.deepEqual(copy.to, ['frank@remote.test']);
+    assert.match(copy.from, /^SRS0=[^=]+=[^=]+=orig\.test=carol@example\.test$/);
+    assert.match(copy.data.toString(), /^X-Sieve-Redirected-From: <bob@example\.test>\r$/m);
+    assert.doesNotMatch(copy.data.toString(), /^(Return-Path|Delivered-To):/m);
+    const c = await imap(BOB);
+    assert.equal(await count(c, 'INBOX'), 3, ':copy kept it too');
+  });
+});
+
+describe('Sieve redirect: the SRS sender passes SPF at the next hop', () => {
+  let dns: TestDnsServer;
+  let forwarder: TestServer;
+  let nextHop: TestServer;
+
+  before(async () => {
+    dns = await startTestDns([
+      { type: 'MX', name: 'dest.test', preference: 10, exchange: 'mx.dest.test' },
+      { type: 'A', name: 'mx.dest.test', address: '127.0.0.1' },
+      { type: 'TXT', name: 'example.test', text: 'v=spf1 ip4:127.0.0.1 -all' },
+      { type: 'TXT', name: 'orig.test', text: 'v=spf1 ip4:192.0.2.1 -all' },
+    ]);
+    nextHop = await startTestServer({
+      domains: ['dest.test'],
+      users: ['carol@dest.test'],
+      extra: `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ntrusted_networks = []\ndnsbl = []`,
+    });
+    forwarder = await startTestServer({
+      extra: `[delivery]\nport = ${nextHop.port}\nretry_schedule = ["300ms"]\nmx_tls = "none"\n[dns]\nservers = ["${dns.address}"]`,
+    });
+    await activate(forwarder, ALICE, 'redirect "carol@dest.test";\r\n');
+  });
+  after(async () => {
+    await forwarder?.stop();
+    await nextHop?.stop();
+    await dns?.close();
+  });
+
+  test('spf=pass for the rewritten sender, filed in INBOX', async () => {
+    const r = await send(forwarder.port, 'sender@orig.test', [ALICE], message({ subject: 'redirected' }));
+    assert.equal(r.code, 250);
+    const got = await waitUntil('"redirected" at the next hop', async () => {
+      for (const folder of [undefined, 'Junk']) {
+        for (const m of await nextHop.messages('carol@dest.test', folder).catch(() => [])) {
+          const text = m.toString();
+          if (text.includes('Subject: redirected\r\n')) return { folder: folder ?? 'INBOX', text };
+        }
+      }
+      return null;
+    });
+    const ar = (/^Authentication-Results: (.*(?:\r\n[ \t].*)*)/m.exec(got.text)?.[1] ?? '').replace(/\r\n[ \t]+/g, ' ');
+    assert.match(got.text, /^Return-Path: <SRS0=[^>]*=orig\.test=sender@example\.test>/m);
+    assert.match(ar, /spf=pass/);
+    assert.equal(got.folder, 'INBOX');
+    // The original is not kept at the forwarder (redirect cancels the implicit keep).
+    assert.equal((await forwarder.messages(ALICE).catch(() => [])).length, 0);
+  });
+});
