@@ -83,5 +83,10 @@ function finish(config: Config, baseDir: string): Config {
       ...config.greylist,
       allowlist_file: config.greylist.allowlist_file && abs(config.greylist.allowlist_file),
     },
+    sieve: {
+      ...config.sieve,
+      before: config.sieve.before && abs(config.sieve.before),
+      global_dir: config.sieve.global_dir && abs(config.sieve.global_dir),
+    },
   };
 }

@@ -6,6 +6,9 @@
 // redirected copy leaves with an SRS sender that passes SPF at a second arcline.
 
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import type { AccountId } from '../../src/core/ids.ts';
@@ -291,5 +294,57 @@ describe('Sieve redirect: the SRS sender passes SPF at the next hop', () => {
     assert.equal(got.folder, 'INBOX');
     // The original is not kept at the forwarder (redirect cancels the implicit keep).
     assert.equal((await forwarder.messages(ALICE).catch(() => [])).length, 0);
+  });
+});
+
+describe('Sieve at delivery: the [sieve] before script and :global includes', () => {
+  let t: TestServer;
+  let files: string;
+
+  before(async () => {
+    files = await mkdtemp(join(tmpdir(), 'arcline-sieve-'));
+    await mkdir(join(files, 'global'));
+    await writeFile(
+      join(files, 'before.sieve'),
+      'require "fileinto";\r\nif header :is "X-Spam-Flag" "YES" { fileinto "Junk"; stop; }\r\n',
+    );
+    await writeFile(
+      join(files, 'global', 'common.sieve'),
+      'require ["fileinto", "mailbox"];\r\nif header :contains "subject" "newsletter" { fileinto :create "News"; }\r\n',
+    );
+    t = await startTestServer({
+      extra: `[sieve]\nbefore = "${join(files, 'before.sieve')}"\nglobal_dir = "${join(files, 'global')}"`,
+    });
+    await activate(t, BOB, 'require "include";\r\ninclude :global "common";\r\n');
+  });
+  after(async () => {
+    await t?.stop();
+    await rm(files, { recursive: true, force: true });
+  });
+
+  test('the before script files spam into Junk, for a user without a script too, and the user script does not run', async () => {
+    const spam = { subject: 'newsletter of spam', extra: 'X-Spam-Flag: YES\r\n' };
+    assert.equal((await send(t.port, 'carol@remote.test', [BOB], message({ ...spam, to: BOB }))).code, 250);
+    assert.equal((await send(t.port, 'carol@remote.test', [ALICE], message(spam))).code, 250);
+    assert.equal((await t.messages(BOB, 'Junk')).length, 1);
+    assert.equal((await t.messages(ALICE, 'Junk')).length, 1);
+    assert.equal((await t.messages(BOB, 'News').catch(() => [])).length, 0, 'the user script did not run');
+  });
+
+  test('the user script includes a global one', async () => {
+    assert.equal(
+      (await send(t.port, 'carol@remote.test', [BOB], message({ to: BOB, subject: 'weekly newsletter' }))).code,
+      250,
+    );
+    assert.equal((await t.messages(BOB, 'News')).length, 1);
+    assert.equal((await t.messages(BOB)).length, 0);
+  });
+
+  test('a before script that does not compile stops the start with its error', async () => {
+    await writeFile(join(files, 'broken.sieve'), 'fileinto "x";\r\n');
+    await assert.rejects(
+      startTestServer({ extra: `[sieve]\nbefore = "${join(files, 'broken.sieve')}"` }),
+      /\[sieve\] before .*broken\.sieve: line 1: error: unknown command 'fileinto'/,
+    );
   });
 });
