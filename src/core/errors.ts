@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'CONFLICT' // the object is not in a state that allows it now (e.g. a DKIM record not yet published)
   | 'TEMPORARY' // storage or dependency failure that may go away (maps to 4xx)
   | 'LIMIT' // an implementation limit was reached (IMAP NO [LIMIT], RFC 5530 §3)
-  | 'QUOTA'; // over quota
+  | 'QUOTA' // over quota
+  | 'REFUSED'; // the recipient's own rules refuse the message (a Sieve reject at delivery: 5xx)
 
 export class ArclineError extends Error {
   readonly code: ErrorCode;

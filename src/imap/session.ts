@@ -268,6 +268,7 @@ export class Session {
         CONFLICT: 'CANNOT',
         LIMIT: 'LIMIT',
         QUOTA: 'OVERQUOTA',
+        REFUSED: 'CANNOT',
         TEMPORARY: 'UNAVAILABLE',
         CONFIG: 'SERVERBUG',
       }[e.code];

@@ -18,6 +18,7 @@
 // copies a Sieve script redirects (queue/sieve-filter.ts), which run before step 1.
 
 import { formatAddress, parseAddress } from '../core/address.ts';
+import { ArclineError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
@@ -99,7 +100,11 @@ export class Dispatcher {
   async dispatch(req: DispatchRequest): Promise<DispatchResult> {
     // Sieve first (docs/sieve.md): it may change the local copies (mailbox, flags, none) and
     // add redirected ones, each its own queue entry (its own sender, SRS, and trace fields).
-    const plan = this.#filter && req.local.length > 0 ? await this.#filter.plan(req) : null;
+    const plan =
+      this.#filter && req.local.length > 0
+        ? await this.#filter.plan({ ...req, refusable: req.remote.length === 0 && req.origin !== 'dsn' })
+        : null;
+    if (plan?.refused != null) throw new ArclineError('REFUSED', plan.refused);
     const local = plan ? plan.local : req.local;
     const parts: {
       sender: string;

@@ -60,6 +60,9 @@ export interface FilterRequest {
   readonly message: SpooledMessage;
   readonly authUser?: string | null;
   readonly logId: string;
+  /** The message may still be refused as a whole (nothing else is delivered or queued): a
+   *  reject of every copy then becomes the SMTP reply (RFC 5429 §2.1) instead of a notice. */
+  readonly refusable?: boolean;
 }
 
 /** A copy redirected elsewhere: its own queue entry, since its envelope sender differs. */
@@ -75,6 +78,9 @@ export interface FilterPlan {
   /** Runs once the local copies are durable and the forwards queued: vacation replies,
    *  rejection notices, duplicate tracking. Never throws (failures are logged). */
   readonly after: () => Promise<void>;
+  /** Every copy was rejected and the request is refusable: the reason to refuse the message
+   *  with (5.7.1); nothing is delivered, queued or sent. */
+  readonly refused: string | null;
 }
 
 /** Header fields a redirected copy carries so a second pass through us does not loop. */
@@ -104,6 +110,7 @@ export class SieveFilter {
     const local: DeliveryTarget[] = [];
     const forwards: FilterForward[] = [];
     const later: (() => Promise<void>)[] = [];
+    const rejects: string[] = [];
     for (const [i, t] of req.local.entries()) {
       const chain = scripts[i];
       if (!chain) {
@@ -111,9 +118,14 @@ export class SieveFilter {
         continue;
       }
       head ??= await readHeaderBlock(req.message.open(), LIMITS.sieveDelivery.maxHeaderBytes);
-      await this.#runFor(req, t, chain, head, { local, forwards, later });
+      await this.#runFor(req, t, chain, head, { local, forwards, later, rejects });
+    }
+    // RFC 5429 §2.1: refuse at the protocol level when possible (no notice, no backscatter).
+    if (req.refusable && rejects.length === req.local.length && local.length === 0 && forwards.length === 0) {
+      return { local: [], forwards: [], after: async () => {}, refused: rejects[0] ?? 'rejected' };
     }
     return {
+      refused: null,
       local: mergeTargets(local),
       forwards,
       after: async () => {
@@ -152,7 +164,7 @@ export class SieveFilter {
     t: DeliveryTarget,
     chain: readonly (Script | { readonly error: string })[],
     head: Buffer,
-    out: { local: DeliveryTarget[]; forwards: FilterForward[]; later: (() => Promise<void>)[] },
+    out: { local: DeliveryTarget[]; forwards: FilterForward[]; later: (() => Promise<void>)[]; rejects: string[] },
   ): Promise<void> {
     const log = this.#d.log;
     const keepBox = t.mailbox ?? 'INBOX';
@@ -228,6 +240,7 @@ export class SieveFilter {
           break;
         case 'reject':
           summary.push(a.ereject ? 'ereject' : 'reject');
+          out.rejects.push(a.reason);
           if (req.sender !== '')
             out.later.push(() => this.#d.rejectNotice(t.account, a.reason, { head, sender: req.sender }));
           break;

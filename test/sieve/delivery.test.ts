@@ -176,7 +176,7 @@ describe('Sieve at delivery', () => {
     );
   });
 
-  test('discard: nothing is stored; reject: nothing is stored and the sender gets a notice', async () => {
+  test('discard: nothing is stored', async () => {
     await activate(
       t,
       BOB,
@@ -187,18 +187,28 @@ describe('Sieve at delivery', () => {
       250,
     );
     await t.logged((l) => l.msg === 'sieve' && l.account === BOB && JSON.stringify(l.actions) === '["discard"]');
-    assert.equal(
-      (await send(t.port, 'carol@remote.test', [BOB], message({ to: BOB, subject: 'reject me' }))).code,
-      250,
-    );
+    const c = await imap(BOB);
+    assert.equal(await count(c, 'INBOX'), 2, 'not stored');
+  });
+
+  test('reject: refused at DATA when it is the only recipient (RFC 5429 §2.1), else a notice', async () => {
+    // Bob's script (above) rejects everything else.
+    const r = await send(t.port, 'carol@remote.test', [BOB], message({ to: BOB, subject: 'reject me' }));
+    assert.equal(r.code, 550);
+    assert.match(r.text, /^550 5\.7\.1 I do not want this$/);
+    // With another recipient who takes it, the message is accepted and the sender told.
+    const both = await send(t.port, 'carol@remote.test', [BOB, ALICE], message({ to: BOB, subject: 'reject me too' }));
+    assert.equal(both.code, 250);
     const [notice] = await mailsWith(mx, 'I do not want this');
     assert.ok(notice);
     assert.equal(notice.from, '', 'the notice has the null sender');
     assert.deepEqual(notice.to, ['carol@remote.test']);
     assert.match(notice.data.toString(), /Content-Type: multipart\/report; report-type=delivery-status/);
     assert.match(notice.data.toString(), /Status: 5\.7\.1/);
+    assert.match(notice.data.toString(), /Final-Recipient: rfc822; ?bob@example\.test/i);
+    assert.equal(mx.mails.filter((m) => m.data.toString().includes('I do not want this')).length, 1);
     const c = await imap(BOB);
-    assert.equal(await count(c, 'INBOX'), 2, 'neither was stored');
+    assert.equal(await count(c, 'INBOX'), 2, 'neither was stored for bob');
   });
 
   test('vacation: one reply per sender per period, signed, auto-replied, never to a list', async () => {

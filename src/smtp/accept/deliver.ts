@@ -4,16 +4,19 @@
 // the remote part is queued durably: only then is the 250 sent (RFC 5321 §4.1.1.4, §6.1:
 // accepting a message takes responsibility for it). Its log line is the message's record.
 
+import { isArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
 import { smtpMessages } from '../../core/metrics.ts';
+import { oneLine } from '../../core/text.ts';
 import type { DispatchRequest } from '../../queue/dispatch.ts';
 import type { SmtpDeps, Transaction } from '../context.ts';
-import { accepted, queued } from '../replies.ts';
+import { accepted, queued, reply, type SmtpReplyError } from '../replies.ts';
 
 const SERVICE = { smtp: { service: 'smtp' }, submission: { service: 'submission' } } as const;
 
-/** Dispatches; resolves with the 250 text. */
+/** Dispatches; resolves with the 250 text, or the refusal of the recipients' Sieve scripts
+ *  (every copy rejected, nothing else to deliver: RFC 5429 §2.1, 550 5.7.1 with the reason). */
 export async function deliver(
   deps: Pick<SmtpDeps, 'dispatcher'>,
   req: DispatchRequest,
@@ -24,8 +27,17 @@ export async function deliver(
     readonly junk: ReadonlySet<AccountId>;
     readonly signed: boolean;
   },
-): Promise<string> {
-  const result = await deps.dispatcher.dispatch(req);
+): Promise<string | SmtpReplyError> {
+  let result: Awaited<ReturnType<typeof deps.dispatcher.dispatch>>;
+  try {
+    result = await deps.dispatcher.dispatch(req);
+  } catch (e) {
+    if (!isArclineError(e, 'REFUSED')) throw e;
+    o.log.info({ from: req.sender, rcpts: [...txn.recipients.keys()], reason: e.message }, 'message refused by Sieve');
+    // The script's reason on one line, printable ASCII (no SMTPUTF8 reply text), bounded
+    // (RFC 5321 §4.5.3.1.5).
+    return reply(550, '5.7.1', oneLine(e.message, 400).replace(/[^\x20-\x7e]/g, '?') || 'Rejected');
+  }
   o.log.info(
     {
       from: req.sender,
