@@ -249,6 +249,12 @@ export class SieveFilter {
           break;
         case 'vacation':
           summary.push('vacation');
+          // Mail our spam checks sent to Junk gets no reply: its sender is most likely forged
+          // (a reply would be backscatter).
+          if (keepBox === 'Junk') {
+            log.info({ msg_id: req.logId, account: t.account, why: 'junk' }, 'sieve: no vacation reply');
+            break;
+          }
           out.later.push(() =>
             this.#d.vacation(t.account, a, { sender: req.sender, msg, ownAddresses: ctx.ownAddresses }),
           );

@@ -305,6 +305,20 @@ describe('Sieve redirect: the SRS sender passes SPF at the next hop', () => {
     // The original is not kept at the forwarder (redirect cancels the implicit keep).
     assert.equal((await forwarder.messages(ALICE).catch(() => [])).length, 0);
   });
+
+  test('mail the spam checks file in Junk gets no vacation reply (its sender is likely forged)', async () => {
+    await activate(nextHop, 'carol@dest.test' as AccountId, 'require "vacation";\r\nvacation "Away.";\r\n');
+    // Straight from 127.0.0.1 as orig.test, whose SPF allows only 192.0.2.1: fail, Junk.
+    const r = await send(
+      nextHop.port,
+      'sender@orig.test',
+      ['carol@dest.test'],
+      message({ to: 'carol@dest.test', subject: 'spf fails' }),
+    );
+    assert.equal(r.code, 250);
+    await nextHop.logged((l) => l.msg === 'sieve: no vacation reply' && l.why === 'junk');
+    assert.equal((await nextHop.messages('carol@dest.test', 'Junk')).length, 1);
+  });
 });
 
 describe('Sieve at delivery: the [sieve] before script and :global includes', () => {
