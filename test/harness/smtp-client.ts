@@ -164,6 +164,23 @@ export async function envelope(c: RawSmtp, from: string, rcpts: readonly string[
   return out;
 }
 
+/** One transaction on a fresh connection: the reply to the end of DATA, or the first refusal
+ *  of the envelope. `data` is the message, CRLF line ends, without the final dot. */
+export async function transaction(port: number, from: string, rcpts: readonly string[], data: string): Promise<Reply> {
+  const c = await RawSmtp.connect(port);
+  try {
+    const replies = await envelope(c, from, rcpts);
+    const refused = replies.find((r) => r.code >= 400);
+    if (refused) return refused;
+    const go = await c.cmd('DATA');
+    if (go.code !== 354) return go;
+    c.write(`${data}.\r\n`);
+    return await c.read();
+  } finally {
+    c.close();
+  }
+}
+
 /** A submission session as a mail client opens it: greeting, EHLO, STARTTLS (RFC 3207), EHLO
  *  again, AUTH PLAIN (RFC 4954), and MAIL FROM the user's own address; asserts each step. */
 export async function authenticatedSubmission(

@@ -14,8 +14,9 @@ import { ImapFlow } from 'imapflow';
 import type { AccountId } from '../../src/core/ids.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { type FakeMx, type ReceivedMail, startFakeMx } from '../harness/mx.ts';
+import { type ForwardingPair, startForwardingPair } from '../harness/next-hop.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
-import { envelope, RawSmtp } from '../harness/smtp-client.ts';
+import { transaction } from '../harness/smtp-client.ts';
 import { waitUntil } from '../harness/submit.ts';
 
 const ALICE = 'alice@example.test' as AccountId;
@@ -30,20 +31,7 @@ function message(o: { from?: string; to?: string; subject: string; extra?: strin
   );
 }
 
-/** One transaction on port 25; the reply to the end of DATA (or the first refusal). */
-async function send(port: number, from: string, rcpts: readonly string[], data: string) {
-  const c = await RawSmtp.connect(port);
-  try {
-    const replies = await envelope(c, from, rcpts);
-    const refused = replies.find((r) => r.code >= 400);
-    if (refused) return refused;
-    assert.equal((await c.cmd('DATA')).code, 354);
-    c.write(`${data}.\r\n`);
-    return await c.read();
-  } finally {
-    c.close();
-  }
-}
+const send = transaction;
 
 async function activate(t: TestServer, account: AccountId, script: string): Promise<void> {
   await t.admin.sieve.put(account, 'main', Buffer.from(script));
@@ -259,32 +247,16 @@ describe('Sieve at delivery', () => {
 });
 
 describe('Sieve redirect: the SRS sender passes SPF at the next hop', () => {
-  let dns: TestDnsServer;
+  let pair: ForwardingPair;
   let forwarder: TestServer;
   let nextHop: TestServer;
 
   before(async () => {
-    dns = await startTestDns([
-      { type: 'MX', name: 'dest.test', preference: 10, exchange: 'mx.dest.test' },
-      { type: 'A', name: 'mx.dest.test', address: '127.0.0.1' },
-      { type: 'TXT', name: 'example.test', text: 'v=spf1 ip4:127.0.0.1 -all' },
-      { type: 'TXT', name: 'orig.test', text: 'v=spf1 ip4:192.0.2.1 -all' },
-    ]);
-    nextHop = await startTestServer({
-      domains: ['dest.test'],
-      users: ['carol@dest.test'],
-      extra: `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ntrusted_networks = []\ndnsbl = []`,
-    });
-    forwarder = await startTestServer({
-      extra: `[delivery]\nport = ${nextHop.port}\nretry_schedule = ["300ms"]\nmx_tls = "none"\n[dns]\nservers = ["${dns.address}"]`,
-    });
+    pair = await startForwardingPair('example.test');
+    ({ forwarder, nextHop } = pair);
     await activate(forwarder, ALICE, 'redirect "carol@dest.test";\r\n');
   });
-  after(async () => {
-    await forwarder?.stop();
-    await nextHop?.stop();
-    await dns?.close();
-  });
+  after(() => pair?.close());
 
   test('spf=pass for the rewritten sender, filed in INBOX', async () => {
     const r = await send(forwarder.port, 'sender@orig.test', [ALICE], message({ subject: 'redirected' }));

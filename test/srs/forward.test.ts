@@ -14,8 +14,9 @@ import { parseSecrets } from '../../src/srs/secret.ts';
 import { Srs } from '../../src/srs/srs.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { type FakeMx, type FakeMxOptions, type ReceivedMail, startFakeMx } from '../harness/mx.ts';
+import { type ForwardingPair, startForwardingPair } from '../harness/next-hop.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
-import { envelope, RawSmtp } from '../harness/smtp-client.ts';
+import { envelope, RawSmtp, transaction } from '../harness/smtp-client.ts';
 import { submitter, waitUntil } from '../harness/submit.ts';
 
 const DAY_MS = 86_400_000;
@@ -25,18 +26,8 @@ function rawMessage(subject: string): string {
 }
 
 /** One transaction on port 25; the reply to the end of DATA (or the first refusal). */
-async function send(port: number, from: string, rcpts: readonly string[], subject: string) {
-  const c = await RawSmtp.connect(port);
-  try {
-    const replies = await envelope(c, from, rcpts);
-    const refused = replies.find((r) => r.code >= 400);
-    if (refused) return refused;
-    assert.equal((await c.cmd('DATA')).code, 354);
-    c.write(`${rawMessage(subject)}.\r\n`);
-    return await c.read();
-  } finally {
-    c.close();
-  }
+function send(port: number, from: string, rcpts: readonly string[], subject: string) {
+  return transaction(port, from, rcpts, rawMessage(subject));
 }
 
 /** The reply to one RCPT. */
@@ -248,38 +239,16 @@ describe('SRS: forwarding and bounces', () => {
 });
 
 describe('SRS: the next hop checks SPF against the rewritten sender', () => {
-  let dns: TestDnsServer;
+  let pair: ForwardingPair;
   let forwarder: TestServer;
   let nextHop: TestServer;
 
   before(async () => {
-    dns = await startTestDns([
-      { type: 'MX', name: 'dest.test', preference: 10, exchange: 'mx.dest.test' },
-      { type: 'A', name: 'mx.dest.test', address: '127.0.0.1' },
-      // We (127.0.0.1) may send for our forwarding domain; the original sender's domain says
-      // only 192.0.2.1 may send for it.
-      { type: 'TXT', name: 'fwd.test', text: 'v=spf1 ip4:127.0.0.1 -all' },
-      { type: 'TXT', name: 'orig.test', text: 'v=spf1 ip4:192.0.2.1 -all' },
-    ]);
-    // The next hop checks SPF of every client (no trusted networks), with the spam.md default
-    // for an SPF fail without DMARC: Junk.
-    nextHop = await startTestServer({
-      domains: ['dest.test'],
-      users: ['carol@dest.test'],
-      extra: `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ntrusted_networks = []\ndnsbl = []`,
-    });
-    forwarder = await startTestServer({
-      domains: ['fwd.test'],
-      users: ['postmaster@fwd.test'],
-      extra: `[delivery]\nport = ${nextHop.port}\nretry_schedule = ["300ms"]\nmx_tls = "none"\n[dns]\nservers = ["${dns.address}"]`,
-    });
+    pair = await startForwardingPair('fwd.test');
+    ({ forwarder, nextHop } = pair);
     await forwarder.admin.ops.addAlias('carol@fwd.test', ['carol@dest.test']);
   });
-  after(async () => {
-    await forwarder?.stop();
-    await nextHop?.stop();
-    await dns?.close();
-  });
+  after(() => pair?.close());
 
   /** The Authentication-Results of the one new message for carol (INBOX or Junk) with `subject`. */
   async function results(subject: string): Promise<{ folder: string; header: string; returnPath: string }> {
