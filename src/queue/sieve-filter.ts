@@ -280,10 +280,12 @@ export class SieveFilter {
     const to = await this.#d.resolve(address);
     const mark = `${REDIRECTED}: <${t.account}>\r\n`;
     if (to === null) {
+      // Nobody to give it to (no such local user): the copy is kept, never lost.
       this.#d.log.warn(
         { msg_id: req.logId, account: t.account, to: address },
-        'sieve: redirect to an unknown local address',
+        'sieve: redirect to an unknown local address: kept',
       );
+      out.local.push({ ...t, mailbox: t.mailbox ?? 'INBOX' });
       return;
     }
     for (const account of to.accounts) {

@@ -231,6 +231,15 @@ describe('Sieve at delivery', () => {
     assert.equal(mx.mails.filter((m) => m.data.toString().includes('I am away until Monday.')).length, 1);
   });
 
+  test('redirect to a local address that does not exist keeps the message', async () => {
+    await activate(t, BOB, 'redirect "nobody@example.test";\r\n');
+    const r = await send(t.port, 'carol@remote.test', [BOB], message({ to: BOB, subject: 'to nobody' }));
+    assert.equal(r.code, 250);
+    await t.logged((l) => l.msg === 'sieve: redirect to an unknown local address: kept' && l.account === BOB);
+    const c = await imap(BOB);
+    assert.equal(await count(c, 'INBOX'), 3);
+  });
+
   test('redirect: the copy reaches the remote address with an SRS sender; :copy also keeps it', async () => {
     await activate(t, BOB, 'require "copy";\r\nredirect :copy "frank@remote.test";\r\n');
     const r = await send(t.port, 'carol@orig.test', [BOB], message({ to: BOB, subject: 'pass it on' }));
@@ -242,7 +251,7 @@ describe('Sieve at delivery', () => {
     assert.match(copy.data.toString(), /^X-Sieve-Redirected-From: <bob@example\.test>\r$/m);
     assert.doesNotMatch(copy.data.toString(), /^(Return-Path|Delivered-To):/m);
     const c = await imap(BOB);
-    assert.equal(await count(c, 'INBOX'), 3, ':copy kept it too');
+    assert.equal(await count(c, 'INBOX'), 4, ':copy kept it too');
   });
 });
 
