@@ -46,11 +46,17 @@ export async function sendRejectNotice(
   d.log.info({ msg_id: id, account, to: original.sender }, 'sieve: rejection notice sent');
 }
 
+/** The address of a mailbox or name-addr ("Alice <alice@example.org>", vacation's :from). */
+function addressOf(from: string): string {
+  const lt = from.lastIndexOf('<');
+  if (lt < 0) return from.trim();
+  const gt = from.indexOf('>', lt);
+  return from.slice(lt + 1, gt < 0 ? undefined : gt).trim();
+}
+
 /** The DKIM signature fields for `message`, signed by the domain of its author `from`. */
 export async function signedCopy(d: SieveSendDeps, from: string, message: Buffer): Promise<Buffer> {
-  // `from` may be a name-addr ("Alice <alice@example.org>", vacation's :from).
-  const lt = from.lastIndexOf('<');
-  const domain = parseAddress(lt >= 0 ? from.slice(lt + 1, from.indexOf('>', lt) >>> 0) : from)?.domain;
+  const domain = parseAddress(addressOf(from))?.domain;
   if (!d.sign || !domain) return message;
   const fields = await d.sign(domain, Readable.from([message]));
   return fields === '' ? message : Buffer.concat([Buffer.from(fields), message]);
@@ -62,6 +68,9 @@ export interface VacationDeps extends SieveSendDeps {
   /** [sieve] vacation periods in seconds: a script's period is clamped to these (0 max: none). */
   readonly minSeconds: number;
   readonly maxSeconds: number;
+  /** Whether `account` may send as `address` (its own address or an alias of it): a :from
+   *  naming anyone else is not used (the reply would forge that sender from our servers). */
+  readonly maySendAs: (account: AccountId, address: string) => Promise<boolean>;
 }
 
 /** RFC 5230: reply unless the rules say no (vacationDecision) or a reply to this sender under
@@ -89,11 +98,15 @@ export async function sendVacation(
     d.log.info({ account, from: original.sender, why: 'already-replied' }, 'sieve: no vacation reply');
     return;
   }
+  const from = action.from !== null && (await d.maySendAs(account, addressOf(action.from))) ? action.from : null;
+  if (action.from !== null && from === null) {
+    d.log.warn({ account, from: action.from }, 'sieve: vacation :from is not an address of this user: not used');
+  }
   const reply = buildVacationReply({
     headers: original.msg.headers,
     to: decision.to,
     recipient: account,
-    from: action.from,
+    from,
     subject: action.subject,
     reason: action.reason,
     mime: action.mime,
@@ -103,6 +116,6 @@ export async function sendVacation(
   const id = newId('m');
   // Remembered first: a failure to queue then costs one missed reply, never a reply storm.
   await d.record(account, action.handle, decision.to, seconds);
-  await d.notice(decision.to, await signedCopy(d, action.from ?? account, reply), id);
+  await d.notice(decision.to, await signedCopy(d, from ?? account, reply), id);
   d.log.info({ msg_id: id, account, to: decision.to, seconds }, 'sieve: vacation reply sent');
 }

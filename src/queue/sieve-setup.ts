@@ -11,7 +11,7 @@ import { ArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
-import type { Directory } from '../directory/types.ts';
+import { type Directory, principalOf } from '../directory/types.ts';
 import type { Script } from '../sieve/ast.ts';
 import { formatError } from '../sieve/ast.ts';
 import { runSieve, sieveMessage } from '../sieve/interpret/run.ts';
@@ -95,6 +95,10 @@ export async function createSieveFilter(deps: {
           ...send,
           recent: (a: AccountId, handle, sender, s) => scripts.vacationRecent(a, handle, sender, s, now()),
           record: (a: AccountId, handle, sender, s) => scripts.vacationRecord(a, handle, sender, s, now()),
+          maySendAs: async (a: AccountId, address: string) => {
+            const parsed = parseAddress(address);
+            return parsed !== null && (await deps.directory.maySendAs(principalOf(a), parsed));
+          },
           minSeconds: seconds(config.sieve.vacation_min_period),
           maxSeconds: seconds(config.sieve.vacation_max_period),
         },

@@ -229,6 +229,14 @@ describe('Sieve at delivery', () => {
     assert.equal(r.code, 250);
     await t.logged((l) => l.msg === 'sieve: no vacation reply' && l.why === 'mailing-list');
     assert.equal(mx.mails.filter((m) => m.data.toString().includes('I am away until Monday.')).length, 1);
+    // A :from that is not the user's own address is not used: the reply would forge it.
+    await activate(t, ALICE, 'require "vacation";\r\nvacation :from "The CEO <ceo@bank.test>" "Out of office.";\r\n');
+    assert.equal(
+      (await send(t.port, 'gina@remote.test', [ALICE], message({ from: 'gina@remote.test', subject: 'hi' }))).code,
+      250,
+    );
+    const [other] = await mailsWith(mx, 'Out of office.');
+    assert.match(other?.data.toString() ?? '', /^From: <alice@example\.test>\r$/m);
   });
 
   test('redirect to a local address that does not exist keeps the message', async () => {
