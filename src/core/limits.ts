@@ -179,7 +179,7 @@ export const LIMITS = {
     /** ... and at most this many body parts of one message are looked at. */
     maxMimeParts: 10_000,
     /** The base64 conversion of binary parts at APPEND: a part (or message) whose header block is
-     *  larger than this is stored as sent (as [smtp] max_header_size by default; imap/mime.ts
+     *  larger than this is stored as sent (as [smtp] max_header_size by default; mime/structure.ts
      *  keeps as much of a header for BODYSTRUCTURE). Bounds what the conversion of a streamed
      *  message holds in memory. */
     maxMimeHeaderBytes: 256 * 1024,

@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
+import { bodyStructure } from '../../src/imap/mime.ts';
 import {
-  bodyStructure,
   deserializeStructure,
   type MimePart,
   parseStructure,
   resolvePart,
   serializeStructure,
-} from '../../src/imap/mime.ts';
+} from '../../src/mime/structure.ts';
 
 let dir: string;
 before(async () => {

@@ -4,8 +4,7 @@
 // Bounded: at most 4 MiB of decoded text per message.
 
 import { decodeEncodedWords } from '../core/encoded-words.ts';
-import type { ByteReader } from '../store/mailboxes.ts';
-import { headerValue, type MimePart } from './mime.ts';
+import { type ByteReader, headerValue, type MimePart } from './structure.ts';
 
 const MAX_TEXT = 4 * 1024 * 1024;
 
