@@ -2,7 +2,7 @@
 // sections and parts, literals over message bodies, and the items answered from the index alone.
 // Used by message-commands.ts.
 
-import { decodeQuotedPrintable } from '../mime/body-text.ts';
+import { decodeQuotedPrintable } from '../mime/decode.ts';
 import { headerValue, type MimePart, resolvePart } from '../mime/structure.ts';
 import type { MessageBody } from '../store/mailboxes.ts';
 import { filterHeader } from './message.ts';
