@@ -84,23 +84,27 @@ function address(a: Parsed): EmailAddress {
 /** asMessageIds (§4.1.2.5): the msg-ids without angle brackets, or null when the value holds
  *  something that is none (comments and white space between them are allowed). */
 export function asMessageIds(raw: string): string[] | null {
-  const value = unfold(raw);
-  const ids: string[] = [];
+  const ids = angleList(unfold(raw), 10_000);
+  return ids?.some((id) => id === '' || id.includes('<')) ? null : ids;
+}
+
+/** The `<...>` items of a list (white space removed inside), with white space, commas and
+ *  comments between them; null when anything else stands there or there is no item. */
+function angleList(value: string, max: number): string[] | null {
+  const items: string[] = [];
   let i = 0;
-  while (i < value.length && ids.length < 10_000) {
+  while (i < value.length && items.length < max) {
     const c = value[i] as string;
     if (c === ' ' || c === '\t' || c === '\r' || c === '\n' || c === ',') i++;
     else if (c === '(') i = skipComment(value, i);
     else if (c === '<') {
       const close = value.indexOf('>', i);
       if (close < 0) return null;
-      const id = value.slice(i + 1, close).replace(/\s+/g, '');
-      if (id === '' || id.includes('<')) return null;
-      ids.push(id);
+      items.push(value.slice(i + 1, close).replace(/\s+/g, ''));
       i = close + 1;
     } else return null;
   }
-  return ids.length === 0 ? null : ids;
+  return items.length === 0 ? null : items;
 }
 
 /** Index past a (possibly nested) comment starting at `i`; bounded nesting. */
@@ -129,21 +133,7 @@ export function asDate(raw: string): string | null {
 /** asURLs (§4.1.2.7): the `<URL>` entries of an RFC 2369 list (comments and white space between
  *  them allowed), or null when it does not parse. */
 export function asURLs(raw: string): string[] | null {
-  const value = unfold(raw);
-  const urls: string[] = [];
-  let i = 0;
-  while (i < value.length && urls.length < 1000) {
-    const c = value[i] as string;
-    if (c === ' ' || c === '\t' || c === ',') i++;
-    else if (c === '(') i = skipComment(value, i);
-    else if (c === '<') {
-      const close = value.indexOf('>', i);
-      if (close < 0) return null;
-      urls.push(value.slice(i + 1, close).replace(/\s+/g, ''));
-      i = close + 1;
-    } else return null;
-  }
-  return urls.length === 0 ? null : urls;
+  return angleList(unfold(raw), 1000);
 }
 
 export type FormValue = string | string[] | EmailAddress[] | EmailAddressGroup[] | null;
