@@ -184,6 +184,25 @@ export const LIMITS = {
      *  message holds in memory. */
     maxMimeHeaderBytes: 256 * 1024,
   },
+  /** JMAP's Email representation (src/jmap/mail/, RFC 8621 §4). */
+  jmapMail: {
+    /** Decoded octets of one body value read at most, whatever maxBodyValueBytes asks (more is
+     *  isTruncated). */
+    maxBodyValueBytes: 16 * 1024 * 1024,
+    /** Characters of a preview (RFC 8621 §4.1.4: up to 256). */
+    previewChars: 256,
+    /** Raw octets of each text part read for the preview. */
+    previewReadBytes: 64 * 1024,
+    /** A built message (Email/set create, Email/import of a create): its total size. */
+    maxBuiltMessageBytes: 64 * 1024 * 1024,
+    /** Body parts of one created message and their nesting. */
+    maxBuiltParts: 256,
+    maxBuiltDepth: 10,
+    /** Characters of a subject or preview a search snippet holds. */
+    maxSnippetChars: 256,
+    /** Search terms a snippet marks. */
+    maxSnippetTerms: 32,
+  },
   mailboxes: {
     /** Maildir++ keeps a folder as one directory entry ".<modified UTF-7 name>", and a file name
      *  is at most 255 octets (NAME_MAX), so the encoded name is at most 254 octets (NO [LIMIT]). */

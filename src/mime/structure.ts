@@ -80,18 +80,29 @@ export async function parseStructure(fh: ByteReader, size: number): Promise<Mime
     }
   };
 
+  const isBoundary = (b: Buffer): boolean => {
+    const text = b.toString('latin1').trimEnd();
+    return frames.some((fr) => !fr.done && (text === `--${fr.boundary}` || text === `--${fr.boundary}--`));
+  };
+
   /** One line: `bytes` are its first bytes (all of it up to MAX_LINE, line ending included),
    *  `length` its full length (a longer line is only counted, never copied whole). */
   const line = (start: number, bytes: Buffer, length: number) => {
     const whole = length === bytes.length;
     if (current) {
       if (whole && trimEol(bytes).length === 0) return endHeader(start + length);
-      if (headerLen < MAX_HEADER) {
-        const kept = Buffer.from(bytes.subarray(0, MAX_HEADER - headerLen)); // the chunk is reused
-        headerBuf.push(kept);
-        headerLen += kept.length;
+      // A boundary of an open multipart ends a header that had no empty line (a part, or a
+      // message/rfc822 whose message is only a header): its body is empty, and the boundary
+      // is not swallowed with the parts after it. No header field starts with "--".
+      if (!(whole && bytes[0] === 0x2d && bytes[1] === 0x2d && isBoundary(trimEol(bytes)))) {
+        if (headerLen < MAX_HEADER) {
+          const kept = Buffer.from(bytes.subarray(0, MAX_HEADER - headerLen)); // the chunk is reused
+          headerBuf.push(kept);
+          headerLen += kept.length;
+        }
+        return;
       }
-      return;
+      for (let i = 0; current && i <= MAX_DEPTH; i++) endHeader(start);
     }
     if (whole && bytes[0] === 0x2d && bytes[1] === 0x2d) {
       const text = trimEol(bytes).toString('latin1').trimEnd();

@@ -106,3 +106,12 @@ test('the cached (JSON) form gives back the same structure, offsets and headers'
   assert.deepEqual(resolvePart(back, [2, 1])?.bodyStart, resolvePart(root, [2, 1])?.bodyStart);
   assert.ok(back.parts[0]?.header.equals(root.parts[0]?.header ?? Buffer.alloc(0)));
 });
+
+test('a boundary ends a part header that has no empty line (a message/rfc822 of header only)', async () => {
+  const { root } = await structureOf(
+    'Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: only a header\r\n--x\r\nContent-Type: text/plain\r\n\r\nlast\r\n--x--\r\n',
+  );
+  assert.equal(root.parts.length, 2, 'the part after it is not swallowed');
+  assert.equal(root.parts[0]?.message?.header.toString(), 'Subject: only a header\r\n');
+  assert.equal(root.parts[1]?.type, 'text');
+});
