@@ -4,8 +4,9 @@
 // MessageBody) and an uploaded blob (bufferReader); the methods add the metadata (id, blobId,
 // threadId, mailboxIds, keywords, receivedAt) themselves.
 
-import { decodedSize } from '../../mime/reader.ts';
-import { type ByteReader, type MimePart, parseStructure } from '../../mime/structure.ts';
+import { decodeTransfer } from '../../mime/decode.ts';
+import { decodedSize, readRange } from '../../mime/reader.ts';
+import { type ByteReader, headerValue, type MimePart, parseStructure, resolvePart } from '../../mime/structure.ts';
 import { type BodyLists, type BodyTree, bodyLists, bodyTree, type EmailBodyPart, hasAttachment } from './body.ts';
 import { type BodyValueOptions, bodyValues, preview } from './body-values.ts';
 import { parseHeaderProperty } from './header-forms.ts';
@@ -158,4 +159,19 @@ export async function emailProperties(
     }
   }
   return out;
+}
+
+/** The blob of a body part (RFC 8621 §4.1.4 blobId: its content after transfer decoding), or
+ *  null when `partId` names no leaf part. `maxBytes` bounds the raw octets read. */
+export async function partBytes(
+  reader: ByteReader,
+  root: MimePart,
+  partId: string,
+  maxBytes: number,
+): Promise<Buffer | null> {
+  if (!/^[1-9]\d{0,5}(?:\.[1-9]\d{0,5}){0,50}$/.test(partId)) return null;
+  const p = resolvePart(root, partId.split('.').map(Number));
+  if (!p || p.type === 'multipart') return null;
+  const raw = await readRange(reader, p.bodyStart, Math.min(p.bodyEnd, p.bodyStart + maxBytes));
+  return decodeTransfer(raw, headerValue(p.header, 'content-transfer-encoding')).bytes;
 }

@@ -9,6 +9,7 @@ import {
   invalidProperty,
   type ParsedEmail,
   parseEmail,
+  partBytes,
 } from '../../../src/jmap/mail/email.ts';
 import { bufferReader } from '../../../src/mime/reader.ts';
 
@@ -28,7 +29,8 @@ async function parse(
 const ids = (list: unknown) => (list as { partId: string }[]).map((p) => p.partId);
 
 test('multipart/alternative with an inline image and an RFC 2231 attachment', async () => {
-  const { get } = await parse(await fixture('alternative-inline.eml'));
+  const bytes = await fixture('alternative-inline.eml');
+  const { get, email } = await parse(bytes);
   const e = await get([...DEFAULT_PARSE_PROPERTIES, 'bodyStructure'], {
     fetchTextBodyValues: true,
     fetchHTMLBodyValues: true,
@@ -61,6 +63,12 @@ test('multipart/alternative with an inline image and an RFC 2231 attachment', as
   assert.equal(values['1.1']?.value, 'Hi Bob,\r\n\r\nHere is the report — see the chart below.');
   assert.match(values['1.2.1']?.value ?? '', /Here is the report &mdash;/);
   assert.equal(e.preview, 'Hi Bob, Here is the report — see the chart below.');
+  const png = await partBytes(bufferReader(bytes), email.root, '1.2.2', 1 << 20);
+  assert.equal(png?.length, 768);
+  assert.equal(png?.[255], 255);
+  assert.equal(await partBytes(bufferReader(bytes), email.root, '1.2', 1 << 20), null, 'a multipart has no blob');
+  assert.equal(await partBytes(bufferReader(bytes), email.root, '9', 1 << 20), null);
+  assert.equal(await partBytes(bufferReader(bytes), email.root, '1..2', 1 << 20), null);
   const structure = e.bodyStructure as { type: string; partId: null; subParts: { type: string }[] };
   assert.equal(structure.type, 'multipart/mixed');
   assert.equal(structure.partId, null);
@@ -225,4 +233,12 @@ test('property: any bytes parse without throwing, bounded in time', async () => 
   assert.ok(performance.now() - t0 < 5000, `huge header took ${performance.now() - t0} ms`);
   assert.equal(e.subject, null);
   assert.ok(Array.isArray(e.headers));
+  // 5,000 nested multiparts: the nesting bound makes the deep ones opaque leaves.
+  let nested = 'body\r\n';
+  for (let i = 0; i < 5000; i++)
+    nested = `Content-Type: multipart/mixed; boundary=n${i}\r\n\r\n--n${i}\r\n${nested}--n${i}--\r\n`;
+  const t1 = performance.now();
+  const deep = await parse(Buffer.from(nested));
+  await deep.get(['bodyStructure', 'textBody', 'attachments', 'preview'], { fetchAllBodyValues: true });
+  assert.ok(performance.now() - t1 < 5000, `deep nesting took ${performance.now() - t1} ms`);
 });
