@@ -40,10 +40,8 @@ export const DEFAULT_EMAIL_PROPERTIES = [
   'attachments',
 ] as const;
 
-/** RFC 8621 §4.9 Email/parse default `properties`. */
-export const DEFAULT_PARSE_PROPERTIES = DEFAULT_EMAIL_PROPERTIES.filter(
-  (p) => !['id', 'threadId', 'mailboxIds', 'keywords', 'receivedAt'].includes(p),
-);
+/** RFC 8621 §4.9 Email/parse default `properties`: the message's own, no metadata. */
+export const DEFAULT_PARSE_PROPERTIES = DEFAULT_EMAIL_PROPERTIES.slice(DEFAULT_EMAIL_PROPERTIES.indexOf('messageId'));
 
 /** RFC 8621 §4.2 default `bodyProperties`. */
 export const DEFAULT_BODY_PROPERTIES = [
