@@ -207,6 +207,13 @@ async function buildPart(part: unknown, where: string, depth: number, ctx: Conte
   if (Array.isArray(language) && language.length > 0)
     own.push({ name: 'Content-Language', raw: ` ${language.join(', ')}` });
   if (location !== null) own.push({ name: 'Content-Location', raw: ` ${location}` });
+  // RFC 8621 §4.6: no two properties for one field (type and header:Content-Type, cid and
+  // header:Content-ID ...); a multipart's Content-Type carries our boundary.
+  if (hasContentType && (Array.isArray(part.subParts) || part.type !== undefined))
+    throw new BuildError('invalidProperties', [`${where}/header:Content-Type`], 'Content-Type is given twice');
+  const given = new Set(fields.map((f) => f.name.toLowerCase()));
+  const twice = own.find((f) => given.has(f.name.toLowerCase()));
+  if (twice) throw new BuildError('invalidProperties', [where], `${twice.name} is given twice`);
   ctx.bytes += body.length;
   if (ctx.bytes > LIMITS.jmapMail.maxBuiltMessageBytes)
     throw new BuildError('tooLarge', [where], 'the message is too large');

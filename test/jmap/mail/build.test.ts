@@ -194,6 +194,16 @@ test('the RFC 8621 §4.6 rules are enforced', async () => {
     'bodyStructure/header:Content-Transfer-Encoding',
   );
   await bad({ subject: 'x', bodyStructure: { partId: 'a', 'header:Subject': ' y' } }, 'invalidProperties');
+  await bad(
+    { bodyStructure: { subParts: [], 'header:Content-Type': ' multipart/mixed' } },
+    'invalidProperties',
+    'bodyStructure/header:Content-Type',
+  );
+  await bad(
+    { bodyStructure: { blobId: 'Bpng', cid: 'a@b', 'header:Content-ID': ' <c@d>' } },
+    'invalidProperties',
+    'bodyStructure',
+  );
   await bad({ 'header:X-Raw': 'a\r\nInjected: yes' }, 'invalidProperties', 'header:X-Raw');
   await bad({ subject: 'line\r\nInjected: yes' }, 'invalidProperties', 'subject');
   await bad({ to: [{ email: 'not an address' }] }, 'invalidProperties', 'to');
