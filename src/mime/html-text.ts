@@ -1,18 +1,38 @@
 // HTML to plain text, for Sieve's body :text and JMAP's preview and snippets. Pure, one pass.
 
+/** The Latin-1 entities of HTML 4 (U+00A0 to U+00FF, in order), case-sensitive. */
+const LATIN1 =
+  'nbsp iexcl cent pound curren yen brvbar sect uml copy ordf laquo not shy reg macr deg plusmn sup2 sup3 acute ' +
+  'micro para middot cedil sup1 ordm raquo frac14 frac12 frac34 iquest Agrave Aacute Acirc Atilde Auml Aring AElig ' +
+  'Ccedil Egrave Eacute Ecirc Euml Igrave Iacute Icirc Iuml ETH Ntilde Ograve Oacute Ocirc Otilde Ouml times Oslash ' +
+  'Ugrave Uacute Ucirc Uuml Yacute THORN szlig agrave aacute acirc atilde auml aring aelig ccedil egrave eacute ' +
+  'ecirc euml igrave iacute icirc iuml eth ntilde ograve oacute ocirc otilde ouml divide oslash ugrave uacute ucirc ' +
+  'uuml yacute thorn yuml';
+
 const ENTITIES: Readonly<Record<string, string>> = {
   amp: '&',
   lt: '<',
   gt: '>',
   quot: '"',
   apos: "'",
-  nbsp: '\u00a0',
+  ...Object.fromEntries(LATIN1.split(' ').map((name, i) => [name, String.fromCharCode(0xa0 + i)])),
+  euro: '\u20ac',
+  ndash: '\u2013',
+  mdash: '\u2014',
+  lsquo: '\u2018',
+  rsquo: '\u2019',
+  ldquo: '\u201c',
+  rdquo: '\u201d',
+  hellip: '\u2026',
+  bull: '\u2022',
+  trade: '\u2122',
+  zwnj: '\u200c',
 };
 
 /** RFC 5173 §5.1 (Sieve's body :text) and RFC 8621 §4.1.4 (JMAP's preview) leave the
- *  extraction to the implementation; this is Dovecot's (mail-html2text, which Pigeonhole uses): tags, comments, script and style dropped,
- *  a tag ends a word (a space unless one is there), entities decoded, white space kept. One
- *  pass, no backtracking. */
+ *  extraction to the implementation; this is Dovecot's (mail-html2text, which Pigeonhole
+ *  uses): tags, comments, script and style dropped, a tag ends a word (a space unless one is
+ *  there), entities decoded, white space kept. One pass, no backtracking. */
 export function htmlToText(html: string): string {
   let out = '';
   const space = (): void => {
@@ -65,5 +85,5 @@ function entity(name: string): string | null {
     const cp = Number.parseInt(digits, hex ? 16 : 10);
     return cp > 0 && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? String.fromCodePoint(cp) : null;
   }
-  return ENTITIES[name.toLowerCase()] ?? null;
+  return ENTITIES[name] ?? ENTITIES[name.toLowerCase()] ?? null;
 }

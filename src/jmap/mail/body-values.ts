@@ -95,8 +95,14 @@ export async function preview(reader: ByteReader, lists: BodyLists): Promise<str
     const type = t.part.type;
     if (type !== 'text/plain' && type !== 'text/html') continue;
     const { value } = await bodyValue(reader, t.mime, LIMITS.jmapMail.previewReadBytes);
-    const text = (type === 'text/html' ? htmlToText(value) : value).replace(/\s+/g, ' ').trim();
+    const text = (type === 'text/html' ? htmlToText(htmlBody(value)) : value).replace(/\s+/g, ' ').trim();
     if (text !== '') out = out === '' ? text : `${out} ${text}`;
   }
   return [...out].slice(0, max).join('').trimEnd();
+}
+
+/** The document's body: what follows `<body` (the head's title is no preview), or all of it. */
+function htmlBody(html: string): string {
+  const at = html.search(/<body[\s>]/i);
+  return at < 0 ? html : html.slice(at);
 }

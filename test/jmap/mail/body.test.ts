@@ -141,6 +141,19 @@ test('maxBodyValueBytes truncates on a UTF-8 character boundary', async () => {
   );
 });
 
+test('an HTML-only message: the HTML part is also the text body, its preview is text', async () => {
+  const { get } = await parse(
+    Buffer.from(
+      'Content-Type: text/html; charset=utf-8\r\n\r\n<html><head><title>T</title><style>p{}</style></head><body><p>Caf&eacute; &amp; <b>tea</b></p>\r\n<p>at&#160;noon&#x21;</p></body></html>\r\n',
+    ),
+  );
+  const e = await get(['textBody', 'htmlBody', 'preview', 'hasAttachment']);
+  assert.deepEqual(ids(e.textBody), ['1']);
+  assert.deepEqual(ids(e.htmlBody), ['1']);
+  assert.equal(e.preview, 'Café & tea at noon!');
+  assert.equal(e.hasAttachment, false);
+});
+
 /** The structure example of RFC 8621 §4.1.4 (parts A to K). */
 test('RFC 8621 §4.1.4 example: textBody A B C D K, htmlBody A E K, attachments C F G H J', async () => {
   let n = 0;
@@ -222,6 +235,13 @@ test('property: any bytes parse without throwing, bounded in time', async () => 
       await get([...DEFAULT_PARSE_PROPERTIES, 'bodyStructure', 'headers'], { fetchAllBodyValues: true });
     }),
     { numRuns: 300 },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), async (raw) => {
+      const { get } = await parse(Buffer.from(raw));
+      await get([...DEFAULT_PARSE_PROPERTIES, 'bodyStructure', 'headers'], { fetchAllBodyValues: true });
+    }),
+    { numRuns: 200 },
   );
   // Huge headers: 20,000 fields and a 1 MB folded one.
   const huge = Buffer.from(
