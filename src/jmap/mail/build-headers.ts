@@ -71,7 +71,15 @@ function strings(value: unknown, prop: string): string[] {
  *  encoded words. */
 export function textValue(name: string, text: string): string {
   if (!/^[\x20-\x7e]*$/.test(text)) return ` ${encodedWords(text, name.length + 2)}`;
-  return fold(name, text.split(' '), ' ');
+  const words = text.split(' ');
+  // A word that no fold can shorten (RFC 5322 §2.1.1: 998 octets a line) goes in encoded words.
+  if (words.some((w) => w.length > 900)) {
+    const pieces: string[] = [];
+    for (let i = 0; i < text.length; i += 45)
+      pieces.push(`=?UTF-8?B?${Buffer.from(text.slice(i, i + 45)).toString('base64')}?=`);
+    return ` ${pieces.join('\r\n ')}`;
+  }
+  return fold(name, words, ' ');
 }
 
 /** A phrase (display name): an atom run as it is, printable ASCII else as a quoted string,

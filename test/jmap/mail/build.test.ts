@@ -161,6 +161,14 @@ test('bodyStructure given in full; Date and Message-ID made when missing', async
   assert.equal((e.bodyValues as Record<string, { value: string }>)['1']?.value, '日本語のテキスト。'.repeat(20));
 });
 
+test('a subject with a 5,000-character word stays within 998-octet lines', async () => {
+  const subject = `word ${'x'.repeat(5000)} end`;
+  const bytes = await buildMessage({ subject }, opts);
+  for (const line of bytes.toString().split('\r\n')) assert.ok(line.length <= 998);
+  assert.equal(pythonDefects(bytes), '');
+  assert.equal((await roundTrip(bytes, ['subject'])).subject, subject);
+});
+
 test('the RFC 8621 §4.6 rules are enforced', async () => {
   const bad = async (email: unknown, type: string, prop?: string) => {
     await assert.rejects(buildMessage(email, opts), (e: unknown) => {
