@@ -56,7 +56,13 @@ function headerFields(obj: Json, where: string, topLevel: boolean): Field[] {
     if (!formAllowed(hp.name, hp.form)) throw new BuildError('invalidProperties', [prop(key)], 'form not allowed');
     const values = hp.all ? value : [value];
     if (!Array.isArray(values)) throw new BuildError('invalidProperties', [prop(key)], ':all takes a list');
-    for (const v of values) out.push({ name: hp.name, raw: formatField(hp.name, hp.form as HeaderForm, v, prop(key)) });
+    for (const v of values) {
+      const raw = formatField(hp.name, hp.form as HeaderForm, v, prop(key));
+      // RFC 5322 §2.1.1: no line over 998 octets (a raw value, an address no fold can split).
+      if (`${hp.name}:${raw}`.split('\r\n').some((l) => Buffer.byteLength(l) > 998))
+        throw new BuildError('invalidProperties', [prop(key)], 'a header line over 998 octets');
+      out.push({ name: hp.name, raw });
+    }
   }
   return out;
 }

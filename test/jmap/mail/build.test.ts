@@ -212,6 +212,7 @@ test('the RFC 8621 §4.6 rules are enforced', async () => {
     'invalidProperties',
     'bodyStructure',
   );
+  await bad({ 'header:X-Long': 'y'.repeat(1000) }, 'invalidProperties', 'header:X-Long');
   await bad({ 'header:X-Raw': 'a\r\nInjected: yes' }, 'invalidProperties', 'header:X-Raw');
   await bad({ subject: 'line\r\nInjected: yes' }, 'invalidProperties', 'subject');
   await bad({ to: [{ email: 'not an address' }] }, 'invalidProperties', 'to');
