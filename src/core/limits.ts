@@ -179,10 +179,29 @@ export const LIMITS = {
     /** ... and at most this many body parts of one message are looked at. */
     maxMimeParts: 10_000,
     /** The base64 conversion of binary parts at APPEND: a part (or message) whose header block is
-     *  larger than this is stored as sent (as [smtp] max_header_size by default; imap/mime.ts
+     *  larger than this is stored as sent (as [smtp] max_header_size by default; mime/structure.ts
      *  keeps as much of a header for BODYSTRUCTURE). Bounds what the conversion of a streamed
      *  message holds in memory. */
     maxMimeHeaderBytes: 256 * 1024,
+  },
+  /** JMAP's Email representation (src/jmap/mail/, RFC 8621 §4). */
+  jmapMail: {
+    /** Decoded octets of one body value read at most, whatever maxBodyValueBytes asks (more is
+     *  isTruncated). */
+    maxBodyValueBytes: 16 * 1024 * 1024,
+    /** Characters of a preview (RFC 8621 §4.1.4: up to 256). */
+    previewChars: 256,
+    /** Raw octets of each text part read for the preview. */
+    previewReadBytes: 64 * 1024,
+    /** A built message (Email/set create, Email/import of a create): its total size. */
+    maxBuiltMessageBytes: 64 * 1024 * 1024,
+    /** Body parts of one created message and their nesting. */
+    maxBuiltParts: 256,
+    maxBuiltDepth: 10,
+    /** Characters of a subject or preview a search snippet holds. */
+    maxSnippetChars: 256,
+    /** Search terms a snippet marks. */
+    maxSnippetTerms: 32,
   },
   mailboxes: {
     /** Maildir++ keeps a folder as one directory entry ".<modified UTF-7 name>", and a file name

@@ -17,7 +17,7 @@
 // a line ends at LF, a CR before it belongs to the ending.
 
 import { LIMITS } from '../core/limits.ts';
-import { headerValue, parseParams } from './mime.ts';
+import { headerValue, parseParams } from '../mime/structure.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;

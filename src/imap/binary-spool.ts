@@ -21,9 +21,9 @@
 // test/imap/binary-spool.test.ts checks that both versions give the same bytes (property tests).
 
 import { CrlfNormalizer } from '../core/crlf.ts';
+import { headerValue } from '../mime/structure.ts';
 import type { SpooledMessage, SpoolWriter } from '../store/types.ts';
 import { BINARY_LIMITS, type BinaryLimits, contentType, rewriteHeader } from './binary-append.ts';
-import { headerValue } from './mime.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;

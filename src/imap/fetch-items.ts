@@ -2,10 +2,10 @@
 // sections and parts, literals over message bodies, and the items answered from the index alone.
 // Used by message-commands.ts.
 
+import { decodeQuotedPrintable } from '../mime/decode.ts';
+import { headerValue, type MimePart, resolvePart } from '../mime/structure.ts';
 import type { MessageBody } from '../store/mailboxes.ts';
-import { decodeQuotedPrintable } from './body-text.ts';
 import { filterHeader } from './message.ts';
-import { headerValue, type MimePart, resolvePart } from './mime.ts';
 import type { Part } from './output.ts';
 import type { SelectedView } from './selected.ts';
 import type { BodySection, FetchItem } from './wire/command.ts';

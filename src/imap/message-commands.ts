@@ -3,6 +3,7 @@
 
 import { ArclineError } from '../core/errors.ts';
 import { TimeSlice } from '../core/slice.ts';
+import { deserializeStructure, type MimePart, parseStructure, serializeStructure } from '../mime/structure.ts';
 import type { MessageBody } from '../store/mailboxes.ts';
 import { canonicalSystemFlag } from '../store/names.ts';
 import {
@@ -25,7 +26,7 @@ import {
 import { fileMessage } from './file-message.ts';
 import { mailboxName } from './mailbox-commands.ts';
 import { envelope, readHeader } from './message.ts';
-import { bodyStructure, deserializeStructure, type MimePart, parseStructure, serializeStructure } from './mime.ts';
+import { bodyStructure } from './mime.ts';
 import { OutputBatch, type Part } from './output.ts';
 import { inRanges, mergeRanges } from './ranges.ts';
 import { searchMessages } from './search.ts';

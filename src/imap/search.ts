@@ -7,9 +7,9 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import { decodeEncodedWords } from '../core/encoded-words.ts';
 import { LIMITS } from '../core/limits.ts';
-import { bodyText } from './body-text.ts';
+import { bodyText } from '../mime/body-text.ts';
+import { parseStructure } from '../mime/structure.ts';
 import { headerFields, readHeader } from './message.ts';
-import { parseStructure } from './mime.ts';
 import { inRanges, mergeRanges, type Ranges } from './ranges.ts';
 import type { SelectedView } from './selected.ts';
 import type { SearchKey, SequenceSet } from './wire/command.ts';

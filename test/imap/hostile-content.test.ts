@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { headerValue, parseStructure } from '../../src/imap/mime.ts';
+import { headerValue, parseStructure } from '../../src/mime/structure.ts';
 import { RawImap } from '../harness/imap-client.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 

@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
+import { bodyStructure } from '../../src/imap/mime.ts';
 import {
-  bodyStructure,
   deserializeStructure,
   type MimePart,
   parseStructure,
   resolvePart,
   serializeStructure,
-} from '../../src/imap/mime.ts';
+} from '../../src/mime/structure.ts';
 
 let dir: string;
 before(async () => {
@@ -105,4 +105,13 @@ test('the cached (JSON) form gives back the same structure, offsets and headers'
   assert.equal(bodyStructure(back, true), bodyStructure(root, true));
   assert.deepEqual(resolvePart(back, [2, 1])?.bodyStart, resolvePart(root, [2, 1])?.bodyStart);
   assert.ok(back.parts[0]?.header.equals(root.parts[0]?.header ?? Buffer.alloc(0)));
+});
+
+test('a boundary ends a part header that has no empty line (a message/rfc822 of header only)', async () => {
+  const { root } = await structureOf(
+    'Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: only a header\r\n--x\r\nContent-Type: text/plain\r\n\r\nlast\r\n--x--\r\n',
+  );
+  assert.equal(root.parts.length, 2, 'the part after it is not swallowed');
+  assert.equal(root.parts[0]?.message?.header.toString(), 'Subject: only a header\r\n');
+  assert.equal(root.parts[1]?.type, 'text');
 });

@@ -4,7 +4,10 @@
 // levels of multipart.
 
 import { LIMITS } from '../../core/limits.ts';
+import { htmlToText } from '../../mime/html-text.ts';
 import { parseHeaderBlock } from './message.ts';
+
+export { htmlToText } from '../../mime/html-text.ts';
 
 interface Part {
   readonly type: string; // "text/plain", lower-case
@@ -131,74 +134,6 @@ function toText(bytes: Buffer, charset: string | undefined): string {
   } catch {
     return bytes.toString('utf8');
   }
-}
-
-const ENTITIES: Readonly<Record<string, string>> = {
-  amp: '&',
-  lt: '<',
-  gt: '>',
-  quot: '"',
-  apos: "'",
-  nbsp: '\u00a0',
-};
-
-/** RFC 5173 §5.1 leaves :text's extraction to the implementation; for text/html this is
- *  Dovecot's (mail-html2text, which Pigeonhole uses): tags, comments, script and style dropped,
- *  a tag ends a word (a space unless one is there), entities decoded, white space kept. One
- *  pass, no backtracking. */
-export function htmlToText(html: string): string {
-  let out = '';
-  const space = (): void => {
-    const last = out.charCodeAt(out.length - 1);
-    if (out.length > 0 && last !== 0x20 && last !== 0x09 && last !== 0x0a && last !== 0x0d) out += ' ';
-  };
-  const lower = html.toLowerCase();
-  let i = 0;
-  while (i < html.length) {
-    const c = html[i] as string;
-    if (c === '<') {
-      space();
-      if (lower.startsWith('<!--', i)) {
-        i = skipPast(lower, '-->', i + 4);
-        continue;
-      }
-      let from = i;
-      if (lower.startsWith('<script', i)) from = skipPast(lower, '</script', i + 7);
-      else if (lower.startsWith('<style', i)) from = skipPast(lower, '</style', i + 6);
-      const close = html.indexOf('>', from);
-      i = close < 0 ? html.length : close + 1;
-      continue;
-    }
-    if (c === '&') {
-      const semi = html.slice(i, i + 12).indexOf(';');
-      const name = semi > 0 ? html.slice(i + 1, i + semi) : '';
-      const decoded = entity(name);
-      if (decoded !== null) {
-        out += decoded;
-        i += semi + 1;
-        continue;
-      }
-    }
-    out += c;
-    i++;
-  }
-  return out;
-}
-
-function skipPast(lower: string, marker: string, from: number): number {
-  const at = lower.indexOf(marker, from);
-  return at < 0 ? lower.length : at + marker.length;
-}
-
-function entity(name: string): string | null {
-  if (name.startsWith('#')) {
-    const hex = name[1] === 'x' || name[1] === 'X';
-    const digits = name.slice(hex ? 2 : 1);
-    if (digits.length === 0 || !/^[0-9a-fA-F]+$/.test(digits) || (!hex && !/^[0-9]+$/.test(digits))) return null;
-    const cp = Number.parseInt(digits, hex ? 16 : 10);
-    return cp > 0 && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? String.fromCodePoint(cp) : null;
-  }
-  return ENTITIES[name.toLowerCase()] ?? null;
 }
 
 /** RFC 5173 §5.2: a content type key matches a part when it names its type ("text"), its
