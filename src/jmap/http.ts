@@ -218,7 +218,8 @@ export class JmapHttp {
     }
     try {
       const type = mediaType(req.headers['content-type']) ?? 'application/octet-stream';
-      const stored = await this.#deps.blobs.put(accountId, req, L.maxSizeUpload);
+      // Not destroyed when the store stops reading (too large): the 413 must still go out.
+      const stored = await this.#deps.blobs.put(accountId, req.iterator({ destroyOnReturn: false }), L.maxSizeUpload);
       if (stored === 'too large') {
         req.pause();
         return this.#refuse(res, problem('limit', 413, `larger than ${L.maxSizeUpload} bytes`, 'maxSizeUpload'), {
