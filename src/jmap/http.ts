@@ -52,7 +52,7 @@ export function isJmapPath(url: string): boolean {
   return url === '/.well-known/jmap' || url.startsWith('/.well-known/jmap?') || url.startsWith('/jmap/');
 }
 
-class Counter {
+class Slots {
   readonly #counts = new Map<string, number>();
   take(key: string, max: number): boolean {
     const n = this.#counts.get(key) ?? 0;
@@ -69,9 +69,9 @@ class Counter {
 
 export class JmapHttp {
   readonly #deps: JmapHttpDeps;
-  readonly #requests = new Counter();
-  readonly #uploads = new Counter();
-  readonly #streams = new Counter();
+  readonly #requests = new Slots();
+  readonly #uploads = new Slots();
+  readonly #streams = new Slots();
   readonly #capabilities: ReadonlySet<string>;
 
   constructor(deps: JmapHttpDeps) {

@@ -10,6 +10,9 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
+import { MethodRegistry } from '../../src/jmap/core/registry.ts';
+import { JmapHttp } from '../../src/jmap/http.ts';
+import { PushHub } from '../../src/jmap/push.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 
@@ -462,6 +465,56 @@ describe('jmap-jam (an independent client)', () => {
       fileName: 'a.txt',
     });
     assert.equal(await down.text(), 'hello jam');
+  });
+});
+
+describe('plain HTTP from another machine', () => {
+  test('is refused before any credential is read (403)', async () => {
+    let asked = false;
+    const j = new JmapHttp({
+      registry: new MethodRegistry(),
+      limits: {
+        maxSizeUpload: 1,
+        maxConcurrentUpload: 1,
+        maxSizeRequest: 1,
+        maxConcurrentRequests: 1,
+        maxCallsInRequest: 1,
+        maxObjectsInGet: 1,
+        maxObjectsInSet: 1,
+      },
+      auth: {
+        authenticator: {
+          login: async () => {
+            asked = true;
+            return { ok: false, reason: 'failed' };
+          },
+          throttle: {} as never,
+        },
+        tokens: null,
+        loginName: () => null,
+        userEnabled: async () => false,
+        log: { info() {}, warn() {} } as never,
+      },
+      blobs: {} as never,
+      hub: new PushHub(),
+      log: {} as never,
+      baseUrl: '',
+      hostname: 'mx.test.example',
+      plainClient: () => false,
+    });
+    const server = createServer((req, res) => j.handle(req, res));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const r = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jmap`, {
+        headers: { authorization: ALICE },
+      });
+      assert.equal(r.status, 403);
+      assert.match(((await r.json()) as { type: string }).type, /https-required/);
+      assert.equal(asked, false);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
 
