@@ -7,9 +7,11 @@
 
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
+import { jmapCalls } from '../../src/core/metrics.ts';
 import { MethodRegistry } from '../../src/jmap/core/registry.ts';
 import { JmapHttp } from '../../src/jmap/http.ts';
 import { PushHub } from '../../src/jmap/push.ts';
@@ -95,9 +97,11 @@ before(async () => {
   await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
   sinkPort = (sink.address() as AddressInfo).port;
   s = await startTestServer({
-    http: true,
     auth: 'failure_delay = "0s"',
-    extra: `[jmap]
+    extra: `[http]
+listen = ["127.0.0.1:0"]
+tls_listen = ["127.0.0.1:0"]
+[jmap]
 max_size_upload = 4096
 max_size_request = 4000
 max_calls_in_request = 5
@@ -159,8 +163,15 @@ describe('session resource (§2)', () => {
 });
 
 describe('API requests (§3)', () => {
-  test('Core/echo (§4.1)', async () => {
-    const r = await calls(['Core/echo', { hello: true, high: 5 }, 'b3ff']);
+  test('Core/echo (§4.1), counted in arcline_jmap_method_calls_total', async () => {
+    const count = async (method: string, result: string) =>
+      (await jmapCalls.get()).values.find((v) => v.labels.method === method && v.labels.result === result)?.value ?? 0;
+    const before = await count('Core/echo', 'ok');
+    const unknown = await count('other', 'unknownMethod');
+    const r = await calls(['Core/echo', { hello: true, high: 5 }, 'b3ff'], ['No/such', {}, 'x']);
+    assert.equal(await count('Core/echo', 'ok'), before + 1);
+    assert.equal(await count('other', 'unknownMethod'), unknown + 1);
+    r.body.methodResponses.pop();
     assert.equal(r.status, 200);
     assert.deepEqual(r.body.methodResponses, [['Core/echo', { hello: true, high: 5 }, 'b3ff']]);
     assert.equal(typeof r.body.sessionState, 'string');
@@ -465,6 +476,32 @@ describe('jmap-jam (an independent client)', () => {
       fileName: 'a.txt',
     });
     assert.equal(await down.text(), 'hello jam');
+  });
+});
+
+describe('HTTPS', () => {
+  test('the session over TLS names https URLs; Basic works', async () => {
+    const port = s.server.http[1]?.port;
+    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/.well-known/jmap',
+          rejectUnauthorized: false,
+          headers: { authorization: ALICE },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).apiUrl, `https://127.0.0.1:${port}/jmap/api`);
   });
 });
 
