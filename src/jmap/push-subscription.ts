@@ -4,8 +4,8 @@
 // then verified: the server POSTs a PushVerification with a random code to the URL, and the
 // client sets verificationCode to it (§7.2.2); only then do StateChanges go there. Expiry is
 // capped (LIMITS.jmap.maxPushExpiryMs). Subscriptions live in memory: a restart forgets them
-// (clients re-create them; docs/jmap.md). Encrypted push (keys, RFC 8291) is not supported:
-// a create with keys is refused (invalidProperties) rather than sending in clear.
+// (clients re-create them; docs/jmap.md). With `keys`, every push (the verification too) is
+// encrypted for the user agent (RFC 8291, web-push-encrypt.ts).
 
 import { randomBytes } from 'node:crypto';
 import type { AccountId } from '../core/ids.ts';
@@ -17,11 +17,13 @@ import type { MethodContext, MethodRegistry } from './core/registry.ts';
 import { CORE_CAPABILITY } from './core/registry.ts';
 import { checkSettable, runSet } from './core/set.ts';
 import type { PushHub, StateChanges } from './push.ts';
+import { encryptPush, type PushKeys, parsePushKeys } from './web-push-encrypt.ts';
 
 interface Subscription {
   id: string;
   deviceClientId: string;
   url: string;
+  keys: PushKeys | null;
   verificationCode: string | null;
   /** The code sent to the URL (never returned by /get). */
   sentCode: string;
@@ -54,8 +56,8 @@ export interface PushSubscriptionDeps {
   readonly hub: PushHub;
   readonly patterns: readonly string[];
   readonly log: Logger;
-  /** The POST itself (tests and production: globalThis.fetch). */
-  readonly post?: (url: string, body: string) => Promise<void>;
+  /** The POST itself (default: fetch, postBody below). */
+  readonly post?: (url: string, body: Buffer, headers: Record<string, string>) => Promise<void>;
 }
 
 export class PushSubscriptions {
@@ -110,8 +112,9 @@ export class PushSubscriptions {
       state: () => '',
       create: async (o) => {
         checkSettable(o, ['deviceClientId', 'url', 'keys', 'expires', 'types']);
-        if (o.keys !== undefined && o.keys !== null)
-          throw new SetFailure('invalidProperties', 'encrypted push (RFC 8291) is not supported', ['keys']);
+        const keys = o.keys === undefined || o.keys === null ? null : parsePushKeys(o.keys);
+        if (keys === null && o.keys !== undefined && o.keys !== null)
+          throw new SetFailure('invalidProperties', 'keys are a P-256 p256dh and a 16-byte auth (RFC 8291)', ['keys']);
         const { deviceClientId, url } = o;
         if (typeof deviceClientId !== 'string' || deviceClientId.length === 0 || deviceClientId.length > 255)
           throw new SetFailure('invalidProperties', 'deviceClientId is a string', ['deviceClientId']);
@@ -127,6 +130,7 @@ export class PushSubscriptions {
           id,
           deviceClientId,
           url,
+          keys,
           verificationCode: null,
           sentCode: randomBytes(16).toString('base64url'),
           expires,
@@ -138,7 +142,7 @@ export class PushSubscriptions {
         // §7.2.2: the verification goes to the URL now; the response does not wait for it.
         this.#send(sub, { '@type': 'PushVerification', pushSubscriptionId: id, verificationCode: sub.sentCode });
         const expiresChanged = o.expires !== utcDate(expires);
-        return { id, keys: null, ...(expiresChanged ? { expires: utcDate(expires) } : {}) };
+        return { id, ...(expiresChanged ? { expires: utcDate(expires) } : {}) };
       },
       update: async (id, patch) => {
         const sub = subs.get(id);
@@ -180,8 +184,12 @@ export class PushSubscriptions {
     // Checked again at every send: the URL was checked at create, the patterns may not change
     // under a running server, but nothing outside them is ever called.
     if (!this.#deps.patterns.some((p) => urlMatches(sub.url, p))) return;
-    const post = this.#deps.post ?? postJson;
-    post(sub.url, JSON.stringify(body)).catch((e: unknown) =>
+    const post = this.#deps.post ?? postBody;
+    const json = Buffer.from(JSON.stringify(body));
+    const [data, headers] = sub.keys
+      ? [encryptPush(json, sub.keys), { 'content-type': 'application/octet-stream', 'content-encoding': 'aes128gcm' }]
+      : [json, { 'content-type': 'application/json' }];
+    post(sub.url, data, { ...headers, ttl: '86400' }).catch((e: unknown) =>
       this.#deps.log.info({ subscription: sub.id, err: String(e) }, 'jmap push failed'),
     );
   }
@@ -213,12 +221,12 @@ function utcDate(d: Date): string {
   return d.toISOString().replace('.000Z', 'Z');
 }
 
-/** POSTs JSON to a push URL (RFC 8030 style: TTL header), no redirects followed. */
-async function postJson(url: string, body: string): Promise<void> {
+/** POSTs a push message (RFC 8030 §5: TTL header), no redirects followed. */
+async function postBody(url: string, body: Buffer, headers: Record<string, string>): Promise<void> {
   const r = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ttl: '86400' },
-    body,
+    headers,
+    body: new Uint8Array(body),
     redirect: 'manual',
     signal: AbortSignal.timeout(LIMITS.jmap.pushTimeoutMs),
   });

@@ -17,12 +17,13 @@ import { JmapHttp } from '../../src/jmap/http.ts';
 import { PushHub } from '../../src/jmap/push.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
+import { pushAgent } from '../harness/web-push.ts';
 
 let s: TestServer;
 let base: string;
 let sink: Server;
 let sinkPort: number;
-const pushed: { path: string; body: Record<string, unknown> }[] = [];
+const pushed: { path: string; body: Record<string, unknown>; raw: Buffer; encoding: string }[] = [];
 const pushWaiters = new Set<() => void>();
 let userToken: string;
 let adminToken: string;
@@ -89,7 +90,9 @@ before(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      pushed.push({ path: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString()) });
+      const raw = Buffer.concat(chunks);
+      const encoding = String(req.headers['content-encoding'] ?? '');
+      pushed.push({ path: req.url ?? '', body: encoding ? {} : JSON.parse(raw.toString()), raw, encoding });
       res.writeHead(201).end();
       for (const w of pushWaiters) w();
     });
@@ -370,7 +373,7 @@ describe('push (§7)', () => {
         create: {
           k1: { deviceClientId: 'dev1', url, types: ['Email'] },
           k2: { deviceClientId: 'dev2', url: `http://127.0.0.1:${sinkPort}/elsewhere` },
-          k3: { deviceClientId: 'dev3', url, keys: { p256dh: 'x', auth: 'y' } },
+          k3: { deviceClientId: 'dev3', url: `${url}-bad`, keys: { p256dh: 'x', auth: 'y' } },
         },
       },
       'a',
@@ -401,6 +404,31 @@ describe('push (§7)', () => {
     assert.deepEqual(change.body.changed, { [aliceId]: { Email: '5' } });
     const gone = await calls(['PushSubscription/set', { destroy: [id] }, 'e']);
     assert.deepEqual(gone.body.methodResponses[0][1].destroyed, [id]);
+  });
+  test('PushSubscription with keys: every push encrypted (RFC 8291), decrypted by http_ece', async () => {
+    const agent = pushAgent();
+    const url = `http://127.0.0.1:${sinkPort}/push/enc`;
+    const r = await calls([
+      'PushSubscription/set',
+      { create: { k: { deviceClientId: 'enc', url, keys: agent.keys } } },
+      'a',
+    ]);
+    const id = r.body.methodResponses[0][1].created.k.id;
+    const v = await waitPush((p) => p.path === '/push/enc');
+    assert.equal(v.encoding, 'aes128gcm');
+    assert.ok(!v.raw.includes(Buffer.from('PushVerification')));
+    const verification = JSON.parse((await agent.decrypt(v.raw)).toString());
+    assert.equal(verification['@type'], 'PushVerification');
+    await calls([
+      'PushSubscription/set',
+      { update: { [id]: { verificationCode: verification.verificationCode } } },
+      'b',
+    ]);
+    hub().publish(alice, { Email: '77' });
+    const c = await waitPush((p) => p.path === '/push/enc' && p !== v);
+    const change = JSON.parse((await agent.decrypt(c.raw)).toString());
+    assert.deepEqual(change, { '@type': 'StateChange', changed: { [aliceId]: { Email: '77' } } });
+    await calls(['PushSubscription/set', { destroy: [id] }, 'c']);
   });
 });
 
