@@ -493,13 +493,13 @@ async function startWeb(
         config: config.jmap,
         stateDir: config.storage.state,
         hostname: config.hostname,
-        log: log.child({ service: 'jmap' }),
+        log: log.child({ component: 'jmap' }),
         auth: {
           authenticator,
           tokens: ctx.access,
           loginName: (n) => ctx.directory.loginName(n),
           userEnabled: async (a) => (await ctx.ops.getUser(a))?.enabled === true,
-          log: log.child({ service: 'jmap' }),
+          log: log.child({ component: 'jmap' }),
         },
       })
     : null;

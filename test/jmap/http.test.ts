@@ -109,6 +109,7 @@ max_size_upload = 4096
 max_size_request = 4000
 max_calls_in_request = 5
 max_concurrent_requests = 1
+max_concurrent_upload = 1
 push_url_patterns = ["http://127.0.0.1:${sinkPort}/push/*"]
 `,
   });
@@ -131,7 +132,7 @@ describe('session resource (§2)', () => {
       { ...core, collationAlgorithms: undefined },
       {
         maxSizeUpload: 4096,
-        maxConcurrentUpload: 4,
+        maxConcurrentUpload: 1,
         maxSizeRequest: 4000,
         maxConcurrentRequests: 1,
         maxCallsInRequest: 5,
@@ -432,6 +433,45 @@ describe('push (§7)', () => {
   });
 });
 
+/** Holds one request open (its body half sent) and asks `probe` until it gets the limit
+ *  problem; then completes the held one, which must succeed. A probe may get in first (the
+ *  held one then gets the problem and is started again). */
+async function whileHeld(
+  held: { path: string; body: Buffer; ok: number },
+  probe: () => Promise<Reply>,
+  limit: string,
+): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const req = request(`${base}${held.path}`, {
+      method: 'POST',
+      headers: { authorization: ALICE, 'content-type': 'application/json', 'content-length': held.body.length },
+    });
+    let status = 0;
+    const done = new Promise<number>((resolve) =>
+      req.on('response', (res) => {
+        res.resume();
+        status = res.statusCode ?? 0;
+        resolve(status);
+      }),
+    );
+    req.write(held.body.subarray(0, 10));
+    let answer: Reply | null = null;
+    while (status === 0) {
+      answer = await probe();
+      if (answer.status === 429) break;
+    }
+    if (answer?.status === 429 && status === 0) {
+      problem(answer, 429, 'limit', limit);
+      req.end(held.body.subarray(10));
+      assert.equal(await done, held.ok);
+      return;
+    }
+    req.end(held.body.subarray(10));
+    await done;
+  }
+  assert.fail('the held request never held its slot');
+}
+
 describe('authentication, CORS, limits', () => {
   test('CORS: preflight and the header on answers', async () => {
     const r = await fetch(`${base}/jmap/api`, {
@@ -449,28 +489,16 @@ describe('authentication, CORS, limits', () => {
     const e = await calls(['Core/echo', {}, 'a']);
     assert.equal(e.headers.get('access-control-allow-origin'), '*');
   });
-  test('maxConcurrentRequests: a second request while one is in progress gets the limit problem', async () => {
-    const body = JSON.stringify({ using: [CORE], methodCalls: [['Core/echo', { a: 1 }, 'x']] });
-    const slow = request(`${base}/jmap/api`, {
-      method: 'POST',
-      headers: { authorization: ALICE, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-    });
-    const done = new Promise<number>((resolve) =>
-      slow.on('response', (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      }),
+  test('maxConcurrentUpload: a second upload while one is in progress gets the limit problem', async () => {
+    await whileHeld(
+      { path: `/jmap/upload/${aliceId}`, body: Buffer.alloc(100), ok: 201 },
+      () => call('POST', `/jmap/upload/${aliceId}`, new Uint8Array(5)),
+      'maxConcurrentUpload',
     );
-    slow.write(body.slice(0, 10));
-    let second: Reply | null = null;
-    for (let i = 0; i < 200; i++) {
-      second = await calls(['Core/echo', {}, 'y']);
-      if (second.status !== 200) break;
-    }
-    assert.ok(second);
-    problem(second, 429, 'limit', 'maxConcurrentRequests');
-    slow.end(body.slice(10));
-    assert.equal(await done, 200);
+  });
+  test('maxConcurrentRequests: a second request while one is in progress gets the limit problem', async () => {
+    const body = Buffer.from(JSON.stringify({ using: [CORE], methodCalls: [['Core/echo', { a: 1 }, 'x']] }));
+    await whileHeld({ path: '/jmap/api', body, ok: 200 }, () => calls(['Core/echo', {}, 'y']), 'maxConcurrentRequests');
   });
 });
 
@@ -591,6 +619,12 @@ describe('failed logins', () => {
     assert.equal(ok.body.username, 'alice@example.test');
     const no = await call('GET', '/.well-known/jmap', undefined, { authorization: `Bearer ${adminToken}` });
     assert.equal(no.status, 401);
+    // The line the documented fail2ban filter matches (docs/security.md).
+    const line = await s.logged((l) => l.msg === 'auth failed' && l.reason === 'token');
+    assert.match(
+      JSON.stringify(line),
+      /"service":"(?:imap|submission|http)","ip":"127\.0\.0\.1",.*"msg":"auth failed"/,
+    );
   });
   test('a wrong password: 401, logged and throttled like IMAP', async () => {
     const bad = `Basic ${Buffer.from('alice@example.test:wrong').toString('base64')}`;
