@@ -72,11 +72,9 @@ export class JmapHttp {
   readonly #requests = new Slots();
   readonly #uploads = new Slots();
   readonly #streams = new Slots();
-  readonly #capabilities: ReadonlySet<string>;
 
   constructor(deps: JmapHttpDeps) {
     this.#deps = deps;
-    this.#capabilities = new Set(deps.registry.capabilities().keys());
   }
 
   /** Answers one request (web/server.ts calls it for isJmapPath URLs). */
@@ -176,16 +174,18 @@ export class JmapHttp {
           problem('limit', 413, `the request is larger than ${L.maxSizeRequest} bytes`, 'maxSizeRequest'),
           { connection: 'close' },
         );
-      const parsed = parseRequest(body, { capabilities: this.#capabilities, maxCalls: L.maxCallsInRequest });
+      // The registry as it is now: capabilities registered after start count at once.
+      const registry = this.#deps.registry;
+      const capabilities = new Set(registry.capabilities().keys());
+      const parsed = parseRequest(body, { capabilities, maxCalls: L.maxCallsInRequest });
       if (!parsed.ok) return this.#refuse(res, parsed.problem);
-      const known = new Set(this.#deps.registry.names());
       const session = this.#session(req, secure, account);
-      const response = await processRequest(this.#deps.registry, parsed.request, {
+      const response = await processRequest(registry, parsed.request, {
         account,
         accountId,
         limits: L,
         sessionState: String(session.state),
-        onCall: (name, result) => jmapCalls.inc({ method: known.has(name) ? name : 'other', result }),
+        onCall: (name, result) => jmapCalls.inc({ method: registry.lookup(name) ? name : 'other', result }),
         onFailure: (name, e) =>
           this.#deps.log.error({ account, method: name.slice(0, 100), err: errorMessage(e) }, 'jmap: method failed'),
       });

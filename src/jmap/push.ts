@@ -1,8 +1,8 @@
 // Push (RFC 8620 §7): the PushHub the data types publish their new states to
 // (publish(account, {Email: "42"})), and the EventSource stream of §7.3 that relays them:
-// `state` events with a StateChange object, `ping` events every `ping` seconds (clamped to
-// LIMITS.jmap [minPingSeconds, maxPingSeconds]; 0 none), and closeafter=state ending the
-// response after the first state event (for clients that cannot stream, §7.3).
+// `state` events with a StateChange object, `ping` events when `ping` seconds pass without an
+// event (clamped to LIMITS.jmap [minPingSeconds, maxPingSeconds]; 0 none), and
+// closeafter=state ending the response after the first state event (for clients that poll).
 
 import type { ServerResponse } from 'node:http';
 import type { AccountId } from '../core/ids.ts';
@@ -86,22 +86,28 @@ export function streamEvents(
   // through proxies; a client that goes away closes it.
   res.socket?.setTimeout(0);
   let timer: NodeJS.Timeout | null = null;
+  // §7.3: a ping whenever `ping` seconds passed since the previous event (of either kind).
+  const arm = () => {
+    if (opts.pingSeconds === 0) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => send('ping', { interval: opts.pingSeconds }), opts.pingSeconds * 1000);
+  };
+  const send = (event: string, data: unknown) => {
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    arm();
+  };
   const end = () => {
     unsubscribe();
-    if (timer) clearInterval(timer);
+    if (timer) clearTimeout(timer);
+    timer = null;
     res.end();
   };
   const unsubscribe = hub.subscribe(account, (changed) => {
     const wanted = Object.entries(changed).filter(([t]) => opts.types === '*' || opts.types.includes(t));
     if (wanted.length === 0) return;
-    const event = { '@type': 'StateChange', changed: { [accountId]: Object.fromEntries(wanted) } };
-    res.write(`event: state\ndata: ${JSON.stringify(event)}\n\n`);
+    send('state', { '@type': 'StateChange', changed: { [accountId]: Object.fromEntries(wanted) } });
     if (opts.closeAfterState) end();
   });
-  if (opts.pingSeconds > 0) {
-    timer = setInterval(() => {
-      res.write(`event: ping\ndata: ${JSON.stringify({ interval: opts.pingSeconds })}\n\n`);
-    }, opts.pingSeconds * 1000);
-  }
+  arm();
   res.once('close', end);
 }
