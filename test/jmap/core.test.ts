@@ -9,7 +9,14 @@ import { changesResponse, foldChanges, parseChanges } from '../../src/jmap/core/
 import { MethodError, SetFailure } from '../../src/jmap/core/errors.ts';
 import { getResponse, parseGet } from '../../src/jmap/core/get.ts';
 import { applyPatch, evaluatePointer } from '../../src/jmap/core/pointer.ts';
-import { parseQuery, parseQueryChanges, queryChanges, queryWindow } from '../../src/jmap/core/query.ts';
+import {
+  parseQuery,
+  parseQueryChanges,
+  queryChanges,
+  queryChangesResponse,
+  queryResponse,
+  queryWindow,
+} from '../../src/jmap/core/query.ts';
 import {
   CORE_CAPABILITY,
   type CoreLimits,
@@ -365,6 +372,14 @@ describe('/query and /queryChanges helpers (§5.5, §5.6)', () => {
     });
     assert.deepEqual(queryWindow(ids, q({}), 2), { position: 0, ids: ['a', 'b'], limit: 2 });
     assert.throws(() => queryWindow(ids, q({ anchor: 'zz' }), 10), methodError('anchorNotFound'));
+    assert.deepEqual(queryResponse(ctx(), 'q1', true, queryWindow(ids, q({ limit: 1 }), 10)), {
+      accountId: 'Aacc',
+      queryState: 'q1',
+      canCalculateChanges: true,
+      position: 0,
+      ids: ['a'],
+    });
+    assert.throws(() => q({ limit: -1 }), methodError('invalidArguments'));
   });
   test('sort and filter checks', () => {
     assert.throws(() => q({ sort: [{ property: 'size' }] }), methodError('unsupportedSort'));
@@ -392,6 +407,13 @@ describe('/query and /queryChanges helpers (§5.5, §5.6)', () => {
     const replay = ['a', 'b', 'c', 'd'].filter((id) => !r.removed.includes(id));
     for (const { id, index } of r.added) replay.splice(index, 0, id);
     assert.deepEqual(replay, ['a', 'x', 'c', 'b', 'd']);
+    assert.deepEqual(queryChangesResponse(ctx(), 'q1', 'q2', queryChanges(['a'], ['a', 'b'], qc())), {
+      accountId: 'Aacc',
+      oldQueryState: 'q1',
+      newQueryState: 'q2',
+      removed: [],
+      added: [{ id: 'b', index: 1 }],
+    });
     assert.throws(() => queryChanges(null, [], qc()), methodError('cannotCalculateChanges'));
     assert.throws(() => queryChanges(['a'], ['b', 'c'], qc({ maxChanges: 2 })), methodError('tooManyChanges'));
   });

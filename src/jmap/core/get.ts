@@ -24,7 +24,8 @@ export interface GetRequest {
   readonly rest: Record<string, unknown>;
 }
 
-/** Checks the standard arguments of a /get; `known` are the type's properties. */
+/** Checks the standard arguments of a /get; `known` are the type's properties. With ids null
+ *  (all objects) the type itself answers requestTooLarge when it has more than maxObjectsInGet. */
 export function parseGet(args: Record<string, unknown>, ctx: MethodContext, known: readonly string[]): GetRequest {
   const a = parseArgs(getArgs, args);
   checkAccount(a.accountId, ctx);

@@ -143,6 +143,16 @@ export function queryWindow(
   };
 }
 
+/** The /query response (§5.5) from the window and the type's query state. */
+export function queryResponse(
+  ctx: MethodContext,
+  queryState: string,
+  canCalculateChanges: boolean,
+  window: ReturnType<typeof queryWindow>,
+): Record<string, unknown> {
+  return { accountId: ctx.accountId, queryState, canCalculateChanges, ...window };
+}
+
 export interface QueryChangesRequest {
   readonly filter: Filter | null;
   readonly sort: readonly Comparator[];
@@ -224,4 +234,14 @@ function longestIncreasing(xs: readonly number[]): Set<number> {
     k = prev[k] as number;
   }
   return out;
+}
+
+/** The /queryChanges response (§5.6). */
+export function queryChangesResponse(
+  ctx: MethodContext,
+  oldQueryState: string,
+  newQueryState: string,
+  r: ReturnType<typeof queryChanges>,
+): Record<string, unknown> {
+  return { accountId: ctx.accountId, oldQueryState, newQueryState, ...r };
 }
