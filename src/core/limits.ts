@@ -539,6 +539,11 @@ export const LIMITS = {
     blobExpiryMs: 60 * 60 * 1000,
     /** How often expired blobs are looked for. */
     blobSweepMs: 5 * 60 * 1000,
+    /** Uploads not (yet) referenced by an object, per account: at most this many bytes and
+     *  files until they expire or are used, so uploads cannot fill the disk within the hour
+     *  (507 with an over-quota problem beyond). */
+    maxPendingUploadBytes: 1024 * 1024 * 1024,
+    maxPendingUploads: 1000,
     /** EventSource ping: the interval a client asks for is clamped to [min, max] seconds
      *  (RFC 8620 §7.3: the server may choose a minimum). 0 asks for no pings. */
     minPingSeconds: 1,

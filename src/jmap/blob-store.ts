@@ -27,12 +27,8 @@ export type BlobResolver = (accountId: string, blobId: string) => Promise<BlobCo
 
 export interface BlobStore {
   /** Stores the bytes of `source` for `accountId`; 'too large' (and nothing kept) past
-   *  `maxSize` bytes. */
-  put(
-    accountId: string,
-    source: AsyncIterable<Buffer>,
-    maxSize: number,
-  ): Promise<{ blobId: string; size: number } | 'too large'>;
+   *  `maxSize` bytes, 'over quota' past the account's room for unreferenced uploads. */
+  put(accountId: string, source: AsyncIterable<Buffer>, maxSize: number): Promise<PutResult>;
   /** The blob, from the uploads or any resolver; null when unknown to this account. */
   open(accountId: string, blobId: string): Promise<BlobContent | null>;
   /** Marks an uploaded blob as referenced (it no longer expires); false if unknown. */
@@ -42,6 +38,8 @@ export interface BlobStore {
   sweep(now?: number): Promise<number>;
 }
 
+export type PutResult = { blobId: string; size: number } | 'too large' | 'over quota';
+
 const BLOB_ID = /^B[A-Za-z0-9_-]{32}$/;
 const ACCOUNT_ID = /^A[A-Za-z0-9_-]{1,64}$/;
 
@@ -50,9 +48,33 @@ export class FileBlobStore implements BlobStore {
   readonly #resolvers: BlobResolver[] = [];
   readonly #expiryMs: number;
 
-  constructor(stateDir: string, expiryMs: number = LIMITS.jmap.blobExpiryMs) {
+  readonly #room: { bytes: number; files: number };
+
+  constructor(
+    stateDir: string,
+    expiryMs: number = LIMITS.jmap.blobExpiryMs,
+    room: { bytes: number; files: number } = {
+      bytes: LIMITS.jmap.maxPendingUploadBytes,
+      files: LIMITS.jmap.maxPendingUploads,
+    },
+  ) {
     this.#root = join(stateDir, 'jmap-blobs');
     this.#expiryMs = expiryMs;
+    this.#room = room;
+  }
+
+  /** Bytes and files of the account's unreferenced uploads (temp files included). */
+  async #pending(dir: string): Promise<{ bytes: number; files: number }> {
+    let bytes = 0;
+    let files = 0;
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (name.endsWith('.keep')) continue;
+      const st = await stat(join(dir, name)).catch(() => null);
+      if (!st) continue;
+      bytes += st.size;
+      files++;
+    }
+    return { bytes, files };
   }
 
   #dir(accountId: string): string {
@@ -60,13 +82,12 @@ export class FileBlobStore implements BlobStore {
     return join(this.#root, accountId);
   }
 
-  async put(
-    accountId: string,
-    source: AsyncIterable<Buffer>,
-    maxSize: number,
-  ): Promise<{ blobId: string; size: number } | 'too large'> {
+  async put(accountId: string, source: AsyncIterable<Buffer>, maxSize: number): Promise<PutResult> {
     const dir = this.#dir(accountId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    const pending = await this.#pending(dir);
+    if (pending.files >= this.#room.files) return 'over quota';
+    const room = this.#room.bytes - pending.bytes;
     const tmp = join(dir, `tmp-${randomBytes(8).toString('hex')}`);
     const fh = await open(tmp, 'wx', 0o600);
     const hash = createHash('sha256');
@@ -76,6 +97,7 @@ export class FileBlobStore implements BlobStore {
       for await (const chunk of source) {
         size += chunk.length;
         if (size > maxSize) return 'too large';
+        if (size > room) return 'over quota';
         hash.update(chunk);
         await fh.write(chunk);
       }

@@ -226,6 +226,19 @@ export class JmapHttp {
           connection: 'close',
         });
       }
+      if (stored === 'over quota') {
+        req.pause();
+        jmapRefused.inc({ kind: 'overQuota' });
+        return sendProblem(
+          res,
+          {
+            type: 'https://arcline.dev/problems/upload-room',
+            status: 507,
+            detail: 'too many unused uploads in this account; use them or let them expire (1 hour)',
+          },
+          { connection: 'close' },
+        );
+      }
       // §6.1: 201 Created with accountId, blobId, type, size.
       sendJson(res, 201, { accountId, blobId: stored.blobId, type, size: stored.size });
     } finally {
