@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import { jmapCalls } from '../../src/core/metrics.ts';
+import { MethodError } from '../../src/jmap/core/errors.ts';
 import { MethodRegistry } from '../../src/jmap/core/registry.ts';
 import { JmapHttp } from '../../src/jmap/http.ts';
 import { PushHub } from '../../src/jmap/push.ts';
@@ -215,6 +216,33 @@ describe('API requests (§3)', () => {
       ['error', 'invalidArguments', 'd'],
       ['error', 'invalidResultReference', 'e'],
     ]);
+  });
+  test('every §3.6.2 error type on the wire, from methods registered for the test', async () => {
+    const registry = s.server.jmap?.registry;
+    assert.ok(registry);
+    const types = [
+      'serverUnavailable',
+      'serverPartialFail',
+      'forbidden',
+      'accountNotSupportedByMethod',
+      'accountReadOnly',
+    ] as const;
+    registry.capability('urn:arcline:test', {});
+    for (const t of types)
+      registry.method('urn:arcline:test', `Test/${t}`, () => {
+        throw new MethodError(t);
+      });
+    registry.method('urn:arcline:test', 'Test/throw', () => {
+      throw new Error('a bug');
+    });
+    const r = await api({ using: [CORE, 'urn:arcline:test'], methodCalls: types.map((t) => [`Test/${t}`, {}, t]) });
+    assert.deepEqual(
+      r.body.methodResponses,
+      types.map((t) => ['error', { type: t }, t]),
+    );
+    const f = await api({ using: [CORE, 'urn:arcline:test'], methodCalls: [['Test/throw', {}, 'x']] });
+    assert.deepEqual(f.body.methodResponses, [['error', { type: 'serverFail' }, 'x']]);
+    await s.logged((l) => l.msg === 'jmap: method failed' && l.method === 'Test/throw' && l.err === 'a bug');
   });
   test('result references: the RFC §3.7 example shape through Core/echo', async () => {
     const ok = await calls(
