@@ -84,6 +84,8 @@ describe('PatchObject (RFC 8620 §5.3)', () => {
     assert.equal(applyPatch(obj, { keywords: {}, 'keywords/$seen': true }).ok, false);
     assert.equal(applyPatch(obj, { 'keywords/*': true }).ok, false);
     assert.equal(applyPatch(obj, { 'name/x': 1 }).ok, false);
+    assert.equal(applyPatch(obj, JSON.parse('{"__proto__": {"polluted": true}}')).ok, false);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
 });
 

@@ -64,7 +64,9 @@ export function applyPatch(object: Record<string, unknown>, patch: Record<string
   const split: [string[], unknown][] = [];
   for (const p of paths) {
     const tokens = pointerTokens(`/${p}`);
-    if (tokens === null || tokens.includes('*') || tokens.length === 0)
+    // "__proto__" would set the result's prototype instead of a property: no JMAP property
+    // has that name.
+    if (tokens === null || tokens.includes('*') || tokens.includes('__proto__') || tokens.length === 0)
       return { ok: false, description: `invalid patch path ${JSON.stringify(p)}` };
     split.push([tokens, patch[p]]);
   }
