@@ -42,6 +42,7 @@ import { Networks } from './hygiene/networks.ts';
 import { Hygiene } from './hygiene/pipeline.ts';
 import { DkimSigner } from './hygiene/sign.ts';
 import { ImapServer } from './imap/server.ts';
+import { createJmap, type JmapService } from './jmap/service.ts';
 import { type Context, openContext } from './main.ts';
 import { ManageSieveServer } from './managesieve/server.ts';
 import { Dispatcher } from './queue/dispatch.ts';
@@ -77,6 +78,8 @@ export interface RunningServer {
   readonly http: readonly AddressInfo[];
   /** Certificates from the ACME CA; null when [acme] directory_url is empty. */
   readonly acme: AcmeManager | null;
+  /** JMAP ([jmap] enabled): its registry, PushHub and blob store; null when off. */
+  readonly jmap: JmapService | null;
   /** Graceful stop (see the header comment). Idempotent. */
   stop(): Promise<void>;
 }
@@ -373,6 +376,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       web,
       bound: http,
       acme,
+      jmap,
     } = await startWeb(config, log, ctx, tls, {
       clients,
       readiness,
@@ -393,6 +397,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         ),
     });
     services.push(web);
+    if (jmap) services.push({ close: async () => jmap.close() });
     if (acme) services.push({ close: async () => acme.stop() });
     runner.start();
     monitor.start();
@@ -409,6 +414,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       tls,
       http,
       acme,
+      jmap,
       stop: () => {
         serving = false;
         stopping ??= stopAll();
@@ -435,7 +441,7 @@ async function startWeb(
     access: AccessView;
     check: (domain: string) => Promise<CheckReport>;
   },
-): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null }> {
+): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null; jmap: JmapService | null }> {
   const { clients, readiness, metrics, authenticator, access } = parts;
   const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
   const a = config.acme;
@@ -482,7 +488,23 @@ async function startWeb(
     stats: metricStats(new Date()),
   });
   router.add(adminStaticRoute()); // the web admin at /admin/ (web/admin-static.ts)
+  const jmap = config.jmap.enabled
+    ? createJmap({
+        config: config.jmap,
+        stateDir: config.storage.state,
+        hostname: config.hostname,
+        log: log.child({ component: 'jmap' }),
+        auth: {
+          authenticator,
+          tokens: ctx.access,
+          loginName: (n) => ctx.directory.loginName(n),
+          userEnabled: async (a) => (await ctx.ops.getUser(a))?.enabled === true,
+          log: log.child({ component: 'jmap' }),
+        },
+      })
+    : null;
   const web = new WebServer({
+    jmap: jmap?.http ?? null,
     log: log.child({ service: 'http' }),
     accessLog: config.log.access === 'off' ? null : log.child({ service: 'http' }),
     tls,
@@ -497,7 +519,7 @@ async function startWeb(
     web.listen(config.http.listen, config.http.tls_listen),
   );
   for (const b of bound) log.info({ service: 'http', address: b.address, port: b.port }, 'listening');
-  return { web, bound, acme };
+  return { web, bound, acme, jmap };
 }
 
 /** [monitor] dnsbl: our outbound addresses against DNS blocklists; a new listing is told to

@@ -9,6 +9,7 @@ import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
 import { duration, listenAddress, positiveInt, size } from './fields.ts';
 import { greylistSection } from './greylist.ts';
+import { jmapSection } from './jmap.ts';
 import { managesieveSection } from './managesieve.ts';
 import { milterSection } from './milter.ts';
 import { monitorSection } from './monitor.ts';
@@ -324,6 +325,7 @@ export const configSchema = z
     rate_limits: rateLimitsSection,
     sieve: sieveSection,
     managesieve: managesieveSection,
+    jmap: jmapSection,
     metrics: z
       .strictObject({
         /** Prometheus endpoint (GET /metrics), e.g. ["127.0.0.1:9425"]; [] (the default) is off. */

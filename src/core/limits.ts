@@ -535,6 +535,49 @@ export const LIMITS = {
     /** Bytes of {state}/srs.secret read. */
     maxSecretFileBytes: 16 * 1024,
   },
+  /** JMAP (RFC 8620, src/jmap/, [jmap]): the defaults of the session's core capability. */
+  jmap: {
+    /** maxSizeUpload: one blob (an attachment); above it 413 with a limit problem. */
+    defaultMaxSizeUpload: 50 * 1024 * 1024,
+    /** maxConcurrentUpload per account. */
+    defaultMaxConcurrentUpload: 4,
+    /** maxSizeRequest: the body of one API request, refused before it is parsed. */
+    defaultMaxSizeRequest: 10 * 1024 * 1024,
+    /** maxConcurrentRequests per account (API requests being processed at once). */
+    defaultMaxConcurrentRequests: 4,
+    /** maxCallsInRequest (RFC 8620 §2 suggests at least 16). */
+    defaultMaxCallsInRequest: 64,
+    /** maxObjectsInGet / maxObjectsInSet (RFC 8620 §2 recommends at least 500). */
+    defaultMaxObjectsInGet: 500,
+    defaultMaxObjectsInSet: 500,
+    /** Hard bound of a JSON pointer (result reference path, patch path): tokens. */
+    maxPointerTokens: 32,
+    /** Hard bound of a FilterOperator tree's depth (/query). */
+    maxFilterDepth: 16,
+    /** An uploaded blob not referenced by an object is removed after this long (RFC 8620 §6.1). */
+    blobExpiryMs: 60 * 60 * 1000,
+    /** How often expired blobs are looked for. */
+    blobSweepMs: 5 * 60 * 1000,
+    /** Uploads not (yet) referenced by an object, per account: at most this many bytes and
+     *  files until they expire or are used, so uploads cannot fill the disk within the hour
+     *  (507 with an over-quota problem beyond). */
+    maxPendingUploadBytes: 1024 * 1024 * 1024,
+    maxPendingUploads: 1000,
+    /** EventSource ping: the interval a client asks for is clamped to [min, max] seconds
+     *  (RFC 8620 §7.3: the server may choose a minimum). 0 asks for no pings. */
+    minPingSeconds: 1,
+    maxPingSeconds: 300,
+    /** EventSource connections per account. */
+    maxEventSources: 8,
+    /** PushSubscription objects per account, and how long one lives at most (RFC 8620 §7.2:
+     *  the server may shorten the expires the client asks for). */
+    maxPushSubscriptions: 16,
+    maxPushExpiryMs: 7 * 24 * 3600_000,
+    /** A push POST (verification or StateChange) gives up after this long. */
+    pushTimeoutMs: 10_000,
+    /** Longest Authorization header value read (Basic credentials, Bearer token). */
+    maxAuthorizationBytes: 1024,
+  },
   /** Sieve at delivery (src/queue/sieve-filter.ts, [sieve]). Pigeonhole's defaults as anchor. */
   sieveDelivery: {
     /** sieve_vacation_min_period: 1 day. */

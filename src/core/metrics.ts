@@ -323,3 +323,21 @@ export const rateLimited = new Counter({
   labelNames: ['limit'] as const,
   registers: [registry],
 });
+
+/** JMAP method calls (RFC 8620 §3.5). method: a registered method name or "other"; result:
+ *  "ok" or the method-level error type (a closed set, jmap/core/errors.ts). */
+export const jmapCalls = new Counter({
+  name: 'arcline_jmap_method_calls_total',
+  help: 'JMAP method calls, by method and result',
+  labelNames: ['method', 'result'] as const,
+  registers: [registry],
+});
+
+/** JMAP HTTP requests refused before any method ran. kind: the §3.6.1 type (unknownCapability,
+ *  notJSON, notRequest, limit) or auth. */
+export const jmapRefused = new Counter({
+  name: 'arcline_jmap_requests_refused_total',
+  help: 'JMAP requests refused at the request level, by kind',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});

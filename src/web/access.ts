@@ -18,6 +18,9 @@ function pathOf(url: string | undefined): string {
 export function logAccess(log: Logger | null, req: IncomingMessage, res: ServerResponse): void {
   if (!log) return;
   const start = performance.now();
+  // Read now: the socket may be gone from the request by the time the response closes.
+  const protocol = (req.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
+  const client = peerAddress(req.socket?.remoteAddress);
   let written = false;
   const done = () => {
     if (written) return;
@@ -26,8 +29,8 @@ export function logAccess(log: Logger | null, req: IncomingMessage, res: ServerR
     log.info(
       {
         access: 'http',
-        protocol: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-        client: peerAddress(req.socket.remoteAddress),
+        protocol,
+        client,
         method: (req.method ?? '').slice(0, 16),
         path: pathOf(req.url),
         status: res.headersSent ? res.statusCode : 0,

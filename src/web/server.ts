@@ -15,7 +15,8 @@
 //     pick a protocol, not a certificate; neither can make the choice depend on both. Reading the
 //     hello first makes it exact, and costs one bounded parse per connection.
 // Requests: /api/ goes to the admin API (api/app.ts, a hono app through @hono/node-server's
-// request listener) when configured; everything else, untouched (the body not read), to the
+// request listener) when configured; /.well-known/jmap and /jmap/ to JMAP (jmap/http.ts, which
+// reads its own bodies within [jmap] limits) when enabled; everything else, untouched (the body not read), to the
 // router of `Route` functions (web/routes.ts).
 // Bounds: connections per listener ([http] max_connections), header size (LIMITS.http), and one
 // deadline ([http] timeout) for the handshake, the headers and the request (body included).
@@ -28,12 +29,14 @@ import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { errorMessage } from '../core/errors.ts';
+import { readBody } from '../core/http-body.ts';
 import { isLoopback, peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import { listenOn } from '../core/listen.ts';
 import type { Logger } from '../core/log.ts';
 import { accessRefused, watchTls } from '../core/metrics.ts';
 import type { NetworkAccess } from '../defense/types.ts';
+import { isJmapPath } from '../jmap/http.ts';
 import type { TlsManager } from '../tls/certs.ts';
 import { parseClientHello } from '../tls/client-hello.ts';
 import { logAccess } from './access.ts';
@@ -43,6 +46,8 @@ export interface WebDeps {
   readonly log: Logger;
   readonly tls: Pick<TlsManager, 'current' | 'onChange'>;
   readonly router: Router;
+  /** JMAP (jmap/http.ts), for /.well-known/jmap and /jmap/; none: 404 from the router. */
+  readonly jmap?: { handle(req: IncomingMessage, res: ServerResponse): void } | null;
   /** The admin API (api/app.ts), for /api/; none: 404 from the router. */
   readonly api?: { fetch: Parameters<typeof getRequestListener>[0] } | null;
   /** Where the access line of each request goes (web/access.ts); absent: none. */
@@ -96,6 +101,9 @@ export class WebServer {
           if (!secure && !(deps.plainApiClient ?? isLoopback)(peerAddress(req.socket.remoteAddress)))
             httpsRequired(res);
           else void api(req, res);
+        } else if (deps.jmap && isJmapPath(req.url ?? '')) {
+          logAccess(deps.accessLog ?? null, req, res);
+          deps.jmap.handle(req, res);
         } else this.#request(req, res);
       },
     );
@@ -218,34 +226,6 @@ export class WebServer {
     await Promise.all(this.#listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.#http.close();
   }
-}
-
-/** The request's body, or 'too large' past `max` (by Content-Length, or once more arrives):
- *  reading stops there and the connection is closed after the answer. A body that does not
- *  arrive in time is ended by node:http's requestTimeout ([http] timeout): 'aborted'. */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too large' | 'aborted'> {
-  return new Promise((resolve) => {
-    if (Number(req.headers['content-length'] ?? 0) > max) {
-      resolve('too large');
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const onData = (chunk: Buffer) => {
-      length += chunk.length;
-      if (length > max) {
-        req.off('data', onData);
-        req.pause();
-        resolve('too large');
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks, length)));
-    req.once('error', () => resolve('aborted'));
-    req.once('close', () => resolve('aborted'));
-  });
 }
 
 /** RFC 9457 answer to an API request over plain HTTP from another machine. */

@@ -101,6 +101,9 @@ export async function startTestServer(
     auth?: string;
     /** An existing directory to run in (restart tests); kept by stop() when given. */
     dir?: string;
+    /** Listen for plain HTTP on an ephemeral loopback port (server.http[0]); ignored when
+     *  `extra` brings its own [http] section. */
+    http?: boolean;
   } = {},
 ): Promise<TestServer> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'arcline-test-')));
@@ -111,6 +114,8 @@ export async function startTestServer(
       `[submission]\nlisten = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]${typeof opts.submission === 'string' ? `\n${opts.submission}` : ''}`,
     );
   }
+  if (opts.http)
+    text = text.replace('[http]\nlisten = []\ntls_listen = []', '[http]\nlisten = ["127.0.0.1:0"]\ntls_listen = []');
   if (opts.smtpListen)
     text = text.replace('[smtp]\nlisten = ["127.0.0.1:0"]', `[smtp]\nlisten = ["${opts.smtpListen}"]`);
   if (opts.smtp) text = text.replace('reverse_lookup = false', `reverse_lookup = false\n${opts.smtp}`);

@@ -113,6 +113,16 @@ describe('metrics and access logs', () => {
     https.end('GET /x HTTP/1.1\r\nHost: mx.test.example\r\nConnection: close\r\n\r\n');
     await new Promise((r) => https.once('close', r));
 
+    // JMAP: a method call, and a request that is not JSON.
+    const jmap = (body: string) =>
+      fetch(`http://127.0.0.1:${httpPort}/jmap/api`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`alice@example.test:${PASSWORD}`).toString('base64')}` },
+        body,
+      });
+    assert.equal((await jmap('{"using":[],"methodCalls":[["Core/echo",{},"0"]]}')).status, 200);
+    assert.equal((await jmap('{')).status, 400);
+
     // Wait for the queue's first attempt (deferred), so every queue state has been through.
     await waitUntil('a deferred attempt', async () =>
       /arcline_queue_attempts_total\{result="deferred"/.test(
@@ -148,6 +158,8 @@ describe('metrics and access logs', () => {
     assert.ok(at('arcline_tls_handshakes_total{service="imap",version="TLSv1.3"}') >= 1);
     assert.ok(at('arcline_tls_handshakes_total{service="http",version="TLSv1.3"}') >= 1);
     assert.ok(at('arcline_tls_handshake_failures_total{service="imap"}') >= 1);
+    assert.ok(at('arcline_jmap_method_calls_total{method="Core/echo",result="unknownMethod"}') >= 1);
+    assert.ok(at('arcline_jmap_requests_refused_total{kind="notJSON"}') >= 1);
     assert.notEqual(sample(text, 'arcline_queue_recipients_by_state{state="deferred"}'), null);
     assert.notEqual(sample(text, 'arcline_queue_recipients_by_state{state="held"}'), null);
     // Bounded labels: no address, no user name, no command we do not know.

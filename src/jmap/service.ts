@@ -1,0 +1,77 @@
+// The JMAP server as server.ts builds it from [jmap]: the method registry with the core
+// capability (Core/echo, Blob/copy, PushSubscription/*), the blob store with its expiry sweep,
+// the PushHub the data types publish to, and the HTTP handler web/server.ts mounts. The Mail
+// capability (RFC 8621) registers on `registry`, publishes on `hub` and adds blob resolvers to
+// `blobs` (docs/jmap.md).
+
+import type { JmapConfig } from '../config/jmap.ts';
+import { LIMITS } from '../core/limits.ts';
+import type { Logger } from '../core/log.ts';
+import type { JmapAuthDeps } from './auth.ts';
+import { type BlobStore, FileBlobStore } from './blob-store.ts';
+import { CORE_CAPABILITY, type CoreLimits, MethodRegistry } from './core/registry.ts';
+import { JmapHttp } from './http.ts';
+import { registerCoreMethods } from './methods/core.ts';
+import { PushHub } from './push.ts';
+import { PushSubscriptions } from './push-subscription.ts';
+import { coreCapability } from './session.ts';
+
+export interface JmapService {
+  readonly registry: MethodRegistry;
+  readonly hub: PushHub;
+  readonly blobs: BlobStore;
+  readonly http: JmapHttp;
+  close(): void;
+}
+
+export function limitsOf(c: JmapConfig): CoreLimits {
+  return {
+    maxSizeUpload: c.max_size_upload,
+    maxConcurrentUpload: c.max_concurrent_upload,
+    maxSizeRequest: c.max_size_request,
+    maxConcurrentRequests: c.max_concurrent_requests,
+    maxCallsInRequest: c.max_calls_in_request,
+    maxObjectsInGet: c.max_objects_in_get,
+    maxObjectsInSet: c.max_objects_in_set,
+  };
+}
+
+export function createJmap(opts: {
+  config: JmapConfig;
+  stateDir: string;
+  hostname: string;
+  auth: JmapAuthDeps;
+  log: Logger;
+}): JmapService {
+  const limits = limitsOf(opts.config);
+  const registry = new MethodRegistry().capability(CORE_CAPABILITY, coreCapability(limits));
+  const hub = new PushHub();
+  const blobs = new FileBlobStore(opts.stateDir);
+  registerCoreMethods(registry, blobs);
+  const subscriptions = new PushSubscriptions({ hub, patterns: opts.config.push_url_patterns, log: opts.log });
+  subscriptions.register(registry);
+  const http = new JmapHttp({
+    registry,
+    limits,
+    auth: opts.auth,
+    blobs,
+    hub,
+    log: opts.log,
+    baseUrl: opts.config.base_url,
+    hostname: opts.hostname,
+  });
+  const sweep = setInterval(() => {
+    blobs.sweep().catch((e: unknown) => opts.log.warn({ err: String(e) }, 'jmap: blob sweep failed'));
+  }, LIMITS.jmap.blobSweepMs);
+  sweep.unref();
+  return {
+    registry,
+    hub,
+    blobs,
+    http,
+    close() {
+      clearInterval(sweep);
+      subscriptions.close();
+    },
+  };
+}
