@@ -127,6 +127,16 @@ export interface Mailbox {
   expunge(uids: readonly number[], origin?: object | null, onlyDeleted?: boolean): Promise<number[]>;
   /** Adds a message durably (APPEND, COPY, MOVE); returns its UID (RFC 4315). */
   append(msg: SpooledMessage, flags: readonly string[], date: Date | null, origin?: object | null): Promise<number>;
+  /** COPY / MOVE (RFC 9051 §6.4.7, RFC 6851) into `target` (a mailbox of the same store; may be
+   *  this one), durable as append, each copy keeping the message's identity (the same Email for
+   *  JMAP) where the target does not have it yet. MOVE expunges the sources (their expunge event
+   *  carries `origin`). Returns [source UID, target UID] pairs in order (RFC 4315 COPYUID);
+   *  UIDs no longer in the mailbox are skipped. */
+  copyTo(
+    uids: readonly number[],
+    target: Mailbox,
+    opts?: { move?: boolean; origin?: object | null },
+  ): Promise<[source: number, target: number][]>;
   /** Parsed data cached for these messages (absent ones are not in the map). */
   cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>>;
   /** Stores parsed data, in one transaction; entries of messages no longer there are dropped.

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LIMITS } from '../../src/core/limits.ts';
 import { changesContract } from './contract-changes.ts';
+import { copyContract } from './contract-copy.ts';
 import { deliveryContract } from './contract-delivery.ts';
 import {
   append,
@@ -40,6 +41,7 @@ export function mailStoreContract(name: string, make: MakeStore): void {
   describe(`${name}: mail store contract: messages and flags`, () => messagesContract(make));
   describe(`${name}: mail store contract: changes`, () => changesContract(make));
   describe(`${name}: mail store contract: delivery with flags`, () => deliveryContract(make));
+  describe(`${name}: mail store contract: copy and move`, () => copyContract(make));
 }
 
 function mailboxesContract(make: MakeStore): void {
