@@ -77,6 +77,11 @@ export type ByteReader = Pick<MessageBody, 'read'>;
 
 export interface MailboxListEntry {
   readonly name: string;
+  /** The mailbox's stable id (JMAP Mailbox id, RFC 8621 §2): kept through renames, restarts and
+   *  index rebuilds; a new one for a mailbox deleted and created again. Always there with
+   *  list(account, { ids: true }), except for a \Noselect parent that is no mailbox and for a
+   *  subscription to a name that does not exist. */
+  readonly id?: string;
   /** RFC 6154 attribute such as "\\Sent", or null. */
   readonly specialUse: string | null;
   readonly subscribed: boolean;
@@ -137,6 +142,9 @@ export interface Mailbox {
     target: Mailbox,
     opts?: { move?: boolean; origin?: object | null },
   ): Promise<[source: number, target: number][]>;
+  /** The JMAP Email ids of these messages (store/ids.ts emailId: the same for every copy made by
+   *  copyTo, stable across restarts and index rebuilds); messages not here are not in the map. */
+  emailIds(uids: readonly number[]): Map<number, string>;
   /** Parsed data cached for these messages (absent ones are not in the map). */
   cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>>;
   /** Stores parsed data, in one transaction; entries of messages no longer there are dropped.
@@ -151,8 +159,9 @@ export interface Mailbox {
 
 /** The mailboxes of the accounts. Names are IMAP names (UTF-8, "." as hierarchy separator). */
 export interface Mailboxes {
-  /** Every mailbox of the account, INBOX first, with RFC 3501/6154/5258 attributes. */
-  list(account: AccountId): Promise<MailboxListEntry[]>;
+  /** Every mailbox of the account, INBOX first, with RFC 3501/6154/5258 attributes. `ids`: every
+   *  mailbox with its id (JMAP); without it, ids may be missing for mailboxes not used yet. */
+  list(account: AccountId, opts?: { ids?: boolean }): Promise<MailboxListEntry[]>;
   exists(account: AccountId, name: string): Promise<boolean>;
   /** The shared mailbox; NOT_FOUND when it does not exist. Pair with release(). */
   open(account: AccountId, name: string): Promise<Mailbox>;

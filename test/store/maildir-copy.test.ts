@@ -1,7 +1,7 @@
 // COPY and MOVE in the Maildir store (store/maildir/copy.ts) at the file level: a copy is a hard
 // link keeping the file's base (as Dovecot's Maildir COPY), a move a rename keeping it; a file
 // linked into a mailbox but never indexed (a crash between the link and the index commit) is
-// picked up by the next reconciliation under the same base.
+// picked up by the next reconciliation under the same base, so with the same email id.
 
 import assert from 'node:assert/strict';
 import { link, readdir, rm, stat } from 'node:fs/promises';
@@ -54,6 +54,8 @@ test('COPY is a hard link keeping the base; MOVE a rename keeping it', async () 
 test('a crash between the link and the index commit: the linked file is indexed at the next sync, same base', async () => {
   const t = await setup();
   try {
+    const id = t.inbox.emailIds([t.uid]).get(t.uid);
+    assert.ok(id);
     // What copyTo does before its commit, done by hand: the link only.
     await link(join(t.root, 'cur', t.file), join(t.root, '.Junk', 'cur', t.file));
     await t.store.close();
@@ -63,6 +65,8 @@ test('a crash between the link and the index commit: the linked file is indexed 
     assert.equal(s.messages.length, 1);
     assert.deepEqual(s.messages[0]?.flags, ['\\Seen']);
     assert.equal(baseOf((await readdir(join(t.root, '.Junk', 'cur')))[0] ?? ''), baseOf(t.file));
+    const uid = s.messages[0]?.uid ?? 0;
+    assert.equal(junk.emailIds([uid]).get(uid), id, 'the same email id');
     await store.close();
   } finally {
     await rm(t.dir, { recursive: true, force: true });

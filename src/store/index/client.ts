@@ -134,8 +134,11 @@ export class IndexClient {
     return this.#read('changesSince', mailbox, modseq);
   }
 
-  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0): Promise<MailboxRow> {
-    return this.#write('createMailbox', account, name, subscribed, minValidity);
+  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0, oid = ''): Promise<MailboxRow> {
+    return this.#write('createMailbox', account, name, subscribed, minValidity, oid);
+  }
+  createMailboxes(...args: Parameters<MailIndex['createMailboxes']>): Promise<MailboxRow[]> {
+    return this.#write('createMailboxes', ...args);
   }
   importMailbox(...args: Parameters<MailIndex['importMailbox']>): Promise<MailboxRow> {
     return this.#write('importMailbox', ...args);

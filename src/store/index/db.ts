@@ -16,6 +16,7 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { openDatabase, transaction } from '../../core/sqlite.ts';
+import { isMailboxId, newMailboxId } from '../ids.ts';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE mailboxes (
@@ -77,6 +78,12 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE vanished;
    ALTER TABLE mailboxes ADD COLUMN journal_floor INTEGER NOT NULL DEFAULT 0;
    UPDATE mailboxes SET journal_floor = highestmodseq;`,
+  // Stable mailbox ids (JMAP, issue #17; store/ids.ts): kept through renames, and in the
+  // folder's `arcline-id` file so an index rebuild finds them again. Existing mailboxes get one
+  // now (hex is a subset of the id alphabet); the server writes their files at the next open.
+  `ALTER TABLE mailboxes ADD COLUMN oid TEXT;
+   UPDATE mailboxes SET oid = 'F' || lower(hex(randomblob(8)));
+   CREATE UNIQUE INDEX mailboxes_oid ON mailboxes (oid);`,
 ];
 
 /** Journal entries other than expunges older than this many MODSEQs are pruned. */
@@ -117,6 +124,8 @@ export type CacheField = 'envelope' | 'structure' | 'search';
 
 export interface MailboxRow {
   readonly id: number;
+  /** The mailbox's stable id (store/ids.ts). */
+  readonly oid: string;
   readonly name: string;
   readonly uidvalidity: number;
   readonly uidnext: number;
@@ -153,8 +162,9 @@ export class MailIndex {
     this.#q = prepare(this.#db);
   }
 
+  /** fn in one transaction (the caller's, when already in one). */
   tx<T>(fn: () => T): T {
-    return transaction(this.#db, fn);
+    return this.#db.isTransaction ? fn() : transaction(this.#db, fn);
   }
 
   mailbox(account: string, name: string): MailboxRow | null {
@@ -167,15 +177,30 @@ export class MailIndex {
   }
 
   /** Creates the index entry of a mailbox with a fresh UIDVALIDITY (strictly increasing per
-   *  account, so a re-created name never reuses one: RFC 9051 §2.3.1.1). */
-  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0): MailboxRow {
+   *  account, so a re-created name never reuses one: RFC 9051 §2.3.1.1) and the id `oid` (the
+   *  one its folder keeps, after a rebuild) unless another mailbox has it (a folder copied or
+   *  renamed by hand): then, and without one, a new id. */
+  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0, oid = ''): MailboxRow {
     return this.tx(() => {
+      // Another caller made it meanwhile (a LIST with ids and an open of the same folder).
+      const had = this.mailbox(account, name);
+      if (had) return had;
       const last = Number((this.#q.lastValidity.get(account) as Row | undefined)?.last ?? 0);
       const validity = Math.max(last + 1, minValidity, Math.floor(Date.now() / 1000));
       this.#q.setValidity.run(account, validity);
-      this.#q.insertMailbox.run(account, name, validity, subscribed ? 1 : 0);
+      const id = isMailboxId(oid) && !this.#q.oidTaken.get(oid) ? oid : newMailboxId();
+      this.#q.insertMailbox.run(account, name, validity, subscribed ? 1 : 0, id);
       return this.mailbox(account, name) as MailboxRow;
     });
+  }
+
+  /** createMailbox for many folders in one transaction (subscribed, as a folder found without an
+   *  index entry is: maildir/account.ts). */
+  createMailboxes(
+    account: string,
+    wanted: readonly { name: string; minValidity: number; oid: string }[],
+  ): MailboxRow[] {
+    return this.tx(() => wanted.map((w) => this.createMailbox(account, w.name, true, w.minValidity, w.oid)));
   }
 
   /** Creates a mailbox with the UIDVALIDITY, UIDNEXT and message UIDs another server gave it
@@ -198,7 +223,7 @@ export class MailIndex {
       if (old) this.#q.deleteMailbox.run(old.id);
       const last = Number((this.#q.lastValidity.get(account) as Row | undefined)?.last ?? 0);
       this.#q.setValidity.run(account, Math.max(last, head.uidvalidity));
-      this.#q.importMailbox.run(account, name, head.uidvalidity, head.uidnext, head.subscribed ? 1 : 0);
+      this.#q.importMailbox.run(account, name, head.uidvalidity, head.uidnext, head.subscribed ? 1 : 0, newMailboxId());
       const row = this.mailbox(account, name) as MailboxRow;
       for (const m of rows) this.insertMessage(row.id, m);
       return row;
@@ -367,11 +392,12 @@ function prepare(db: DatabaseSync) {
       'INSERT INTO uidvalidity_seq (account, last) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET last = excluded.last',
     ),
     insertMailbox: p(
-      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed) VALUES (?, ?, ?, 1, 1, ?)',
+      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, oid) VALUES (?, ?, ?, 1, 1, ?, ?)',
     ),
+    oidTaken: p('SELECT 1 FROM mailboxes WHERE oid = ?'),
     deleteMailbox: p('DELETE FROM mailboxes WHERE id = ?'),
     importMailbox: p(
-      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, journal_floor) VALUES (?, ?, ?, ?, 1, ?, 1)',
+      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, journal_floor, oid) VALUES (?, ?, ?, ?, 1, ?, 1, ?)',
     ),
     renameMailbox: p('UPDATE mailboxes SET name = ? WHERE id = ?'),
     subscribe: p('UPDATE mailboxes SET subscribed = ? WHERE id = ?'),
@@ -408,6 +434,7 @@ function prepare(db: DatabaseSync) {
 function mailboxRow(r: Row): MailboxRow {
   return {
     id: Number(r.id),
+    oid: String(r.oid ?? ''),
     name: String(r.name),
     uidvalidity: Number(r.uidvalidity),
     uidnext: Number(r.uidnext),

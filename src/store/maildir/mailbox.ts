@@ -16,6 +16,7 @@ import { ArclineError } from '../../core/errors.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { mapSliced, TimeSlice } from '../../core/slice.ts';
+import { emailId } from '../ids.ts';
 import type { IndexClient } from '../index/client.ts';
 import type { IndexWrite, MailboxRow } from '../index/db.ts';
 import type {
@@ -582,6 +583,15 @@ export class MaildirMailbox implements Mailbox {
   meta(uid: number): MessageMeta | null {
     const e = this.#find(uid);
     return e ? meta(e) : null;
+  }
+
+  emailIds(uids: readonly number[]): Map<number, string> {
+    const out = new Map<number, string>();
+    for (const uid of uids) {
+      const e = this.#find(uid);
+      if (e) out.set(uid, emailId(e.base));
+    }
+    return out;
   }
 
   /** Parsed data cached in the index (see index/db.ts `cache`) for the messages still here. */
