@@ -58,6 +58,28 @@ export interface JournalEntry {
   readonly uid: number;
 }
 
+/** One entry of an account's journal (docs/architecture.md §7): a message appended to a mailbox,
+ *  its flags changed or it expunged (every copy is a message of its mailbox: an Email is in
+ *  the account while one of its copies is), or a mailbox created, renamed, deleted (after an
+ *  expunge entry for each of its messages) or its subscription changed. Numbered by one
+ *  counter per account (`aseq`, JMAP's state), strictly increasing. */
+export interface AccountChange {
+  readonly aseq: number;
+  readonly kind:
+    | 'append'
+    | 'flags'
+    | 'expunge'
+    | 'mailbox-create'
+    | 'mailbox-rename'
+    | 'mailbox-delete'
+    | 'mailbox-subscribe';
+  /** The mailbox's stable id (MailboxListEntry.id). */
+  readonly mailboxId: string;
+  /** For message entries the UID in that mailbox and the Email id; 0 and null otherwise. */
+  readonly uid: number;
+  readonly emailId: string | null;
+}
+
 /** Parsed data kept with a message (envelope, MIME structure, search fields), filled on first use. */
 export type CacheField = 'envelope' | 'structure' | 'search';
 
@@ -173,6 +195,13 @@ export interface Mailboxes {
   /** Renames the mailbox and its children, all or nothing (RFC 9051 §6.3.6; not INBOX). */
   rename(account: AccountId, from: string, to: string): Promise<void>;
   setSubscribed(account: AccountId, name: string, on: boolean): Promise<void>;
+  /** The account's journal position (JMAP state): grows with every change of every mailbox of
+   *  the account; 0 before the first. */
+  accountState(account: AccountId): Promise<number>;
+  /** At most `max` account journal entries after `aseq`, in order; null when the journal no
+   *  longer reaches back that far (pruned, or from before an index rebuild) or `aseq` is not a
+   *  state it gave: resynchronise from the full state (JMAP cannotCalculateChanges). */
+  accountChangesSince(account: AccountId, aseq: number, max: number): Promise<AccountChange[] | null>;
 }
 
 /** The whole store as protocols see it: delivery (MailStore) and the mailboxes. */

@@ -13,6 +13,7 @@ import { changesContract } from './contract-changes.ts';
 import { copyContract } from './contract-copy.ts';
 import { deliveryContract } from './contract-delivery.ts';
 import { idsContract } from './contract-ids.ts';
+import { journalContract } from './contract-journal.ts';
 import {
   append,
   contentOf,
@@ -44,6 +45,7 @@ export function mailStoreContract(name: string, make: MakeStore): void {
   describe(`${name}: mail store contract: delivery with flags`, () => deliveryContract(make));
   describe(`${name}: mail store contract: copy and move`, () => copyContract(make));
   describe(`${name}: mail store contract: ids`, () => idsContract(make));
+  describe(`${name}: mail store contract: account journal`, () => journalContract(make));
 }
 
 function mailboxesContract(make: MakeStore): void {

@@ -8,7 +8,15 @@
 
 import { Worker } from 'node:worker_threads';
 import { ArclineError } from '../../core/errors.ts';
-import type { CacheField, IndexWrite, JournalRow, MailboxRow, MailIndex, MessageColumns } from './db.ts';
+import type {
+  AccountChangeRow,
+  CacheField,
+  IndexWrite,
+  JournalRow,
+  MailboxRow,
+  MailIndex,
+  MessageColumns,
+} from './db.ts';
 import type { IndexOp, IndexRequest, IndexResponse } from './worker.ts';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -132,6 +140,12 @@ export class IndexClient {
   }
   changesSince(mailbox: number, modseq: number): Promise<JournalRow[] | null> {
     return this.#read('changesSince', mailbox, modseq);
+  }
+  accountState(account: string): Promise<number> {
+    return this.#read('accountState', account);
+  }
+  accountChangesSince(account: string, aseq: number, max: number): Promise<AccountChangeRow[] | null> {
+    return this.#read('accountChangesSince', account, aseq, max);
   }
 
   createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0, oid = ''): Promise<MailboxRow> {

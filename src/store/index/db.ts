@@ -16,7 +16,7 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { openDatabase, transaction } from '../../core/sqlite.ts';
-import { isMailboxId, newMailboxId } from '../ids.ts';
+import { emailId, isMailboxId, newMailboxId } from '../ids.ts';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE mailboxes (
@@ -84,17 +84,62 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE mailboxes ADD COLUMN oid TEXT;
    UPDATE mailboxes SET oid = 'F' || lower(hex(randomblob(8)));
    CREATE UNIQUE INDEX mailboxes_oid ON mailboxes (oid);`,
+  // The account journal (JMAP states and /changes, issue #17): every journal entry of every
+  // mailbox of an account, and the mailbox events (create 4, rename 5, delete 6, subscription 7),
+  // numbered by one counter per account (`aseq`), written in the transaction of the change, with
+  // the mailbox's id and the message's base (its email id). A table of its own rather than
+  // columns of `changes`: a mailbox's `changes` rows go with the mailbox, while a deleted
+  // mailbox's messages must stay in the account's history. An account's counter starts at the
+  // time in microseconds (`start`, see MailIndex.#accountSeq): states from before this
+  // migration, or from before an index rebuild, are below it; `floor`: pruned up to there.
+  `CREATE TABLE account_seq (
+     account TEXT PRIMARY KEY,
+     last INTEGER NOT NULL,
+     floor INTEGER NOT NULL,
+     start INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE account_changes (
+     account TEXT NOT NULL,
+     aseq INTEGER NOT NULL,
+     kind INTEGER NOT NULL,
+     mailbox TEXT NOT NULL,
+     uid INTEGER NOT NULL,
+     base TEXT NOT NULL,
+     PRIMARY KEY (account, aseq)
+   ) STRICT, WITHOUT ROWID;`,
 ];
 
 /** Journal entries other than expunges older than this many MODSEQs are pruned. */
 const JOURNAL_KEEP = 100_000;
 const KIND_CODE = { append: 1, flags: 2, expunge: 3 } as const;
 const KIND_NAME = ['', 'append', 'flags', 'expunge'] as const;
+/** Account journal kinds: the message kinds above, then the mailbox events. */
+const ACCOUNT_KIND = {
+  ...KIND_CODE,
+  'mailbox-create': 4,
+  'mailbox-rename': 5,
+  'mailbox-delete': 6,
+  'mailbox-subscribe': 7,
+} as const;
+const ACCOUNT_KIND_NAME = [...KIND_NAME, 'mailbox-create', 'mailbox-rename', 'mailbox-delete', 'mailbox-subscribe'];
 
 export interface JournalRow {
   readonly modseq: number;
   readonly kind: 'append' | 'flags' | 'expunge';
   readonly uid: number;
+  /** The message's file base (for the account journal); looked up when absent. */
+  readonly base?: string;
+}
+
+/** One entry of an account's journal (store/mailboxes.ts AccountChange). */
+export interface AccountChangeRow {
+  readonly aseq: number;
+  readonly kind: keyof typeof ACCOUNT_KIND;
+  /** The mailbox's stable id. */
+  readonly mailboxId: string;
+  /** Message entries: the UID in that mailbox and the email id; 0 and null for mailbox events. */
+  readonly uid: number;
+  readonly emailId: string | null;
 }
 
 /** One change of a mailbox, applied in one transaction with its journal entries. */
@@ -167,6 +212,62 @@ export class MailIndex {
     return this.#db.isTransaction ? fn() : transaction(this.#db, fn);
   }
 
+  /** The account journal's counter, for entries about to be written (in the caller's
+   *  transaction): `next()` numbers one, `done()` stores the last. A new counter (a new account,
+   *  an index rebuilt, an account from before the journal) starts at the time in microseconds,
+   *  so no state a client kept from before is taken for a later one (it is below `start`). */
+  #accountSeq(account: string): { next(): number; done(): void } {
+    const r = this.#q.aseqGet.get(account) as Row | undefined;
+    let last = Number(r?.last ?? 0);
+    if (!r) {
+      last = Date.now() * 1000;
+      this.#q.aseqInsert.run(account, last, 0, last);
+    }
+    const first = last;
+    return {
+      next: () => ++last,
+      done: () => {
+        if (last !== first) this.#q.aseqSet.run(last, account);
+      },
+    };
+  }
+
+  /** A mailbox event in the account journal (in the caller's transaction). */
+  #mailboxEvent(
+    account: string,
+    oid: string,
+    kind: 'mailbox-create' | 'mailbox-rename' | 'mailbox-delete' | 'mailbox-subscribe',
+  ): number {
+    const seq = this.#accountSeq(account);
+    const aseq = seq.next();
+    this.#q.accountJournal.run(account, aseq, ACCOUNT_KIND[kind], oid, 0, '');
+    seq.done();
+    return aseq;
+  }
+
+  /** The account's last journal number (JMAP state), 0 before its first change. */
+  accountState(account: string): number {
+    return Number((this.#q.aseqGet.get(account) as Row | undefined)?.last ?? 0);
+  }
+
+  /** At most `max` account journal entries after `aseq`, in order; null when the journal does
+   *  not reach back that far (pruned, or a state from before an index rebuild) or `aseq` is
+   *  beyond it: the caller resynchronises from the full state (JMAP cannotCalculateChanges). */
+  accountChangesSince(account: string, aseq: number, max: number): AccountChangeRow[] | null {
+    const r = this.#q.aseqGet.get(account) as Row | undefined;
+    if (!r) return aseq === 0 ? [] : null;
+    // 0: the state of an account before its first change (its history starts at `start`).
+    const from = aseq === 0 ? Number(r.start) : aseq;
+    if (from < Number(r.start) || from < Number(r.floor) || from > Number(r.last)) return null;
+    return (this.#q.accountChanges.all(account, from, Math.max(0, Math.floor(max))) as Row[]).map((c) => ({
+      aseq: Number(c.aseq),
+      kind: ACCOUNT_KIND_NAME[Number(c.kind)] as AccountChangeRow['kind'],
+      mailboxId: String(c.mailbox),
+      uid: Number(c.uid),
+      emailId: c.base === '' ? null : emailId(String(c.base)),
+    }));
+  }
+
   mailbox(account: string, name: string): MailboxRow | null {
     const r = this.#q.mailbox.get(account, name) as Row | undefined;
     return r ? mailboxRow(r) : null;
@@ -190,6 +291,7 @@ export class MailIndex {
       this.#q.setValidity.run(account, validity);
       const id = isMailboxId(oid) && !this.#q.oidTaken.get(oid) ? oid : newMailboxId();
       this.#q.insertMailbox.run(account, name, validity, subscribed ? 1 : 0, id);
+      this.#mailboxEvent(account, id, 'mailbox-create');
       return this.mailbox(account, name) as MailboxRow;
     });
   }
@@ -226,20 +328,44 @@ export class MailIndex {
       this.#q.importMailbox.run(account, name, head.uidvalidity, head.uidnext, head.subscribed ? 1 : 0, newMailboxId());
       const row = this.mailbox(account, name) as MailboxRow;
       for (const m of rows) this.insertMessage(row.id, m);
+      // The imported messages are not journaled one by one: the account's history starts after
+      // them (a JMAP client resynchronises).
+      const aseq = this.#mailboxEvent(account, row.oid, 'mailbox-create');
+      this.#q.aseqFloor.run(aseq, account);
       return row;
     });
   }
 
+  /** Deletes a mailbox's entry; its messages go as expunges in the account journal. */
   deleteMailbox(id: number): void {
-    this.#q.deleteMailbox.run(id);
+    this.tx(() => {
+      const mb = this.#owner(id);
+      if (mb) {
+        const seq = this.#accountSeq(mb.account);
+        for (const m of this.#q.messageBases.all(id) as Row[]) {
+          this.#q.accountJournal.run(mb.account, seq.next(), KIND_CODE.expunge, mb.oid, Number(m.uid), String(m.base));
+        }
+        this.#q.accountJournal.run(mb.account, seq.next(), ACCOUNT_KIND['mailbox-delete'], mb.oid, 0, '');
+        seq.done();
+      }
+      this.#q.deleteMailbox.run(id);
+    });
   }
 
   renameMailbox(id: number, name: string): void {
-    this.#q.renameMailbox.run(name, id);
+    this.tx(() => {
+      this.#q.renameMailbox.run(name, id);
+      const mb = this.#owner(id);
+      if (mb) this.#mailboxEvent(mb.account, mb.oid, 'mailbox-rename');
+    });
   }
 
   setSubscribed(id: number, on: boolean): void {
-    this.#q.subscribe.run(on ? 1 : 0, id);
+    this.tx(() => {
+      this.#q.subscribe.run(on ? 1 : 0, id);
+      const mb = this.#owner(id);
+      if (mb) this.#mailboxEvent(mb.account, mb.oid, 'mailbox-subscribe');
+    });
   }
 
   messages(mailbox: number): MessageRow[] {
@@ -257,21 +383,52 @@ export class MailIndex {
   /** One change, with its journal entries, in one transaction. */
   write(mailbox: number, w: IndexWrite): void {
     this.tx(() => {
+      const journal = w.journal ?? [];
+      const mb = journal.length > 0 ? this.#owner(mailbox) : null;
+      // The bases of expunged messages, read before their rows go (for the account journal).
+      const gone = new Map<number, string>();
+      if (mb) for (const uid of w.expunge ?? []) gone.set(uid, this.#baseOf(mailbox, uid));
       for (const uid of w.expunge ?? []) this.#q.deleteMessage.run(mailbox, uid);
       for (const u of w.update ?? []) this.updateMessage(mailbox, u.uid, u);
       for (const m of w.insert ?? []) this.insertMessage(mailbox, m);
-      for (const j of w.journal ?? []) this.#q.journal.run(mailbox, j.modseq, KIND_CODE[j.kind], j.uid);
+      for (const j of journal) this.#q.journal.run(mailbox, j.modseq, KIND_CODE[j.kind], j.uid);
+      if (mb) {
+        const seq = this.#accountSeq(mb.account);
+        for (const j of journal) {
+          const base = j.base ?? gone.get(j.uid) ?? this.#baseOf(mailbox, j.uid);
+          this.#q.accountJournal.run(mb.account, seq.next(), KIND_CODE[j.kind], mb.oid, j.uid, base);
+        }
+        seq.done();
+      }
       if (w.counters) this.#q.counters.run(w.counters.uidnext, w.counters.highestmodseq, mailbox);
-      if (w.journal && w.journal.length > 0 && w.counters && ++this.#writes % 256 === 0) {
-        this.#prune(mailbox, w.counters.highestmodseq);
+      if (mb && w.counters && ++this.#writes % 256 === 0) {
+        this.#prune(mailbox, w.counters.highestmodseq, mb.account);
       }
     });
   }
 
+  /** The account and id of a mailbox entry. */
+  #owner(mailbox: number): { account: string; oid: string } | null {
+    const r = this.#q.mailboxById.get(mailbox) as Row | undefined;
+    return r ? { account: String(r.account), oid: String(r.oid) } : null;
+  }
+
+  #baseOf(mailbox: number, uid: number): string {
+    return String((this.#q.baseOf.get(mailbox, uid) as Row | undefined)?.base ?? '');
+  }
+
   #writes = 0;
 
-  /** Drops journal entries (not expunges: QRESYNC needs them) more than JOURNAL_KEEP behind. */
-  #prune(mailbox: number, highest: number): void {
+  /** Drops journal entries (not expunges: QRESYNC needs them) more than JOURNAL_KEEP behind,
+   *  and the account journal's entries more than JOURNAL_KEEP behind its last. */
+  #prune(mailbox: number, highest: number, account: string): void {
+    const last = this.accountState(account);
+    const aFloor = last - JOURNAL_KEEP;
+    const r = this.#q.aseqGet.get(account) as Row | undefined;
+    if (r && aFloor > Number(r.floor)) {
+      this.#q.accountPrune.run(account, aFloor);
+      this.#q.aseqFloor.run(aFloor, account);
+    }
     const floor = highest - JOURNAL_KEEP;
     if (floor <= 0) return;
     this.#q.prune.run(mailbox, floor);
@@ -395,6 +552,20 @@ function prepare(db: DatabaseSync) {
       'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, oid) VALUES (?, ?, ?, 1, 1, ?, ?)',
     ),
     oidTaken: p('SELECT 1 FROM mailboxes WHERE oid = ?'),
+    mailboxById: p('SELECT account, oid FROM mailboxes WHERE id = ?'),
+    messageBases: p('SELECT uid, base FROM messages WHERE mailbox = ? ORDER BY uid'),
+    baseOf: p('SELECT base FROM messages WHERE mailbox = ? AND uid = ?'),
+    aseqGet: p('SELECT last, floor, start FROM account_seq WHERE account = ?'),
+    aseqInsert: p('INSERT INTO account_seq (account, last, floor, start) VALUES (?, ?, ?, ?)'),
+    aseqSet: p('UPDATE account_seq SET last = ? WHERE account = ?'),
+    aseqFloor: p('UPDATE account_seq SET floor = ? WHERE account = ?'),
+    accountJournal: p(
+      'INSERT INTO account_changes (account, aseq, kind, mailbox, uid, base) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    accountChanges: p(
+      'SELECT aseq, kind, mailbox, uid, base FROM account_changes WHERE account = ? AND aseq > ? ORDER BY aseq LIMIT ?',
+    ),
+    accountPrune: p('DELETE FROM account_changes WHERE account = ? AND aseq <= ?'),
     deleteMailbox: p('DELETE FROM mailboxes WHERE id = ?'),
     importMailbox: p(
       'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, journal_floor, oid) VALUES (?, ?, ?, ?, 1, ?, 1, ?)',

@@ -15,7 +15,7 @@ import type { Logger } from '../../core/log.ts';
 import { decodeMutf7 } from '../../core/mutf7.ts';
 import type { IndexClient } from '../index/client.ts';
 import type { MailboxRow } from '../index/db.ts';
-import type { Mailboxes, MailboxListEntry } from '../mailboxes.ts';
+import type { AccountChange, Mailboxes, MailboxListEntry } from '../mailboxes.ts';
 import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, folderDir, NameLimitError } from './layout.ts';
@@ -472,6 +472,14 @@ export class MaildirAccounts implements Mailboxes {
     if (!m) return;
     m.markDirty(sub);
     if (m.subscribers > 0) m.refresh().catch(() => {});
+  }
+
+  accountState(account: AccountId): Promise<number> {
+    return this.#index.accountState(account);
+  }
+
+  accountChangesSince(account: AccountId, aseq: number, max: number): Promise<AccountChange[] | null> {
+    return this.#index.accountChangesSince(account, aseq, max);
   }
 
   /** RFC 9051 §6.3.7: a name may be subscribed before it exists; it keeps an index row, so

@@ -27,11 +27,11 @@ export function row(e: Entry): MessageRow {
 
 /** Journal entries (index/db.ts `changes`): a message added, its flags changed, expunged. */
 export function appended(e: Entry): JournalRow {
-  return { modseq: e.modseq, kind: 'append', uid: e.uid };
+  return { modseq: e.modseq, kind: 'append', uid: e.uid, base: e.base };
 }
 
 export function flagsChanged(e: Entry): JournalRow {
-  return { modseq: e.modseq, kind: 'flags', uid: e.uid };
+  return { modseq: e.modseq, kind: 'flags', uid: e.uid, base: e.base };
 }
 
 export function expungeEntries(uids: readonly number[], modseq: number): JournalRow[] {
