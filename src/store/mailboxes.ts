@@ -80,6 +80,19 @@ export interface AccountChange {
   readonly emailId: string | null;
 }
 
+/** Where an email is (Mailboxes.locate): every copy with its mailbox, UID and flags. */
+export interface LocatedEmail {
+  readonly emailId: string;
+  readonly size: number;
+  readonly internalDate: Date;
+  readonly copies: readonly {
+    readonly mailboxId: string;
+    readonly mailbox: string;
+    readonly uid: number;
+    readonly flags: readonly string[];
+  }[];
+}
+
 /** Parsed data kept with a message (envelope, MIME structure, search fields), filled on first use. */
 export type CacheField = 'envelope' | 'structure' | 'search';
 
@@ -202,6 +215,23 @@ export interface Mailboxes {
    *  longer reaches back that far (pruned, or from before an index rebuild) or `aseq` is not a
    *  state it gave: resynchronise from the full state (JMAP cannotCalculateChanges). */
   accountChangesSince(account: AccountId, aseq: number, max: number): Promise<AccountChange[] | null>;
+  /** The account's emails (one per email, however many mailboxes have a copy) or, with
+   *  `mailboxId`, that mailbox's messages, sorted by internal date or size (ties in a fixed
+   *  order), from `position`: the Email ids of at most `limit` and the total (JMAP Email/query,
+   *  RFC 8621 §4.4). Backed by indexes: a page costs the same in a 100,000-message account. */
+  accountMessages(
+    account: AccountId,
+    q: {
+      sort: 'receivedAt' | 'size';
+      descending: boolean;
+      mailboxId?: string;
+      position: number;
+      limit: number;
+    },
+  ): Promise<{ ids: string[]; total: number }>;
+  /** Where each email is (JMAP Email/get mailboxIds, keywords, size, receivedAt); ids of emails
+   *  not (or no longer) in the account are left out. */
+  locate(account: AccountId, emailIds: readonly string[]): Promise<LocatedEmail[]>;
 }
 
 /** The whole store as protocols see it: delivery (MailStore) and the mailboxes. */

@@ -14,6 +14,7 @@ import { copyContract } from './contract-copy.ts';
 import { deliveryContract } from './contract-delivery.ts';
 import { idsContract } from './contract-ids.ts';
 import { journalContract } from './contract-journal.ts';
+import { queryContract } from './contract-query.ts';
 import {
   append,
   contentOf,
@@ -46,6 +47,7 @@ export function mailStoreContract(name: string, make: MakeStore): void {
   describe(`${name}: mail store contract: copy and move`, () => copyContract(make));
   describe(`${name}: mail store contract: ids`, () => idsContract(make));
   describe(`${name}: mail store contract: account journal`, () => journalContract(make));
+  describe(`${name}: mail store contract: account-wide listing and lookups`, () => queryContract(make));
 }
 
 function mailboxesContract(make: MakeStore): void {

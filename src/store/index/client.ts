@@ -13,9 +13,11 @@ import type {
   CacheField,
   IndexWrite,
   JournalRow,
+  LocatedRow,
   MailboxRow,
   MailIndex,
   MessageColumns,
+  MessageQuery,
 } from './db.ts';
 import type { IndexOp, IndexRequest, IndexResponse } from './worker.ts';
 
@@ -140,6 +142,12 @@ export class IndexClient {
   }
   changesSince(mailbox: number, modseq: number): Promise<JournalRow[] | null> {
     return this.#read('changesSince', mailbox, modseq);
+  }
+  accountMessages(account: string, q: MessageQuery): Promise<{ ids: string[]; total: number }> {
+    return this.#read('accountMessages', account, q);
+  }
+  locate(account: string, ids: readonly string[]): Promise<LocatedRow[]> {
+    return this.#read('locate', account, ids);
   }
   accountState(account: string): Promise<number> {
     return this.#read('accountState', account);

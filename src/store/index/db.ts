@@ -1,11 +1,15 @@
 // The mail index: what IMAP needs that Maildir files do not say by themselves. One SQLite
 // database in the state directory ({state}/mailindex.db), next to the directory database.
-//   mailboxes: per account and name: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, subscription
+//   mailboxes: per account and name: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, subscription, the
+//              stable id (`oid`, JMAP)
 //   messages:  per mailbox and UID: the file's unique base, where it is (new/ or cur/), its flag
 //              letters (a cache of the file name), MODSEQ, size, internal date
 //   changes:   the change journal: every append, flag change and expunge with its MODSEQ, written
 //              in the transaction of the change (QRESYNC VANISHED, RFC 7162 §3.2.10; JMAP states)
 //   cache:     parsed ENVELOPE and MIME structure per message, filled on first FETCH
+//   account_changes, account_seq: the account journal (JMAP states and /changes)
+//   emails:    one row per email (file base) of an account, with its copies: JMAP Email/query
+// Schema: index/schema.ts; statements: index/queries.ts.
 // The files are the truth for which messages exist and their flags; the index is reconciled
 // with them on every sync (maildir/mailbox.ts) and can be rebuilt from them, at the price of a
 // new UIDVALIDITY. Why SQLite in the state dir rather than files beside the Maildir as Dovecot
@@ -17,97 +21,26 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { openDatabase, transaction } from '../../core/sqlite.ts';
 import { emailId, isMailboxId, newMailboxId } from '../ids.ts';
+import { prepare } from './queries.ts';
+import { MIGRATIONS } from './schema.ts';
 
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE mailboxes (
-     id INTEGER PRIMARY KEY,
-     account TEXT NOT NULL,
-     name TEXT NOT NULL,
-     uidvalidity INTEGER NOT NULL,
-     uidnext INTEGER NOT NULL,
-     highestmodseq INTEGER NOT NULL,
-     subscribed INTEGER NOT NULL,
-     UNIQUE (account, name)
-   ) STRICT;
-   CREATE TABLE messages (
-     mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-     uid INTEGER NOT NULL,
-     base TEXT NOT NULL,
-     in_new INTEGER NOT NULL,
-     letters TEXT NOT NULL,
-     modseq INTEGER NOT NULL,
-     size INTEGER NOT NULL,
-     internaldate INTEGER NOT NULL,
-     PRIMARY KEY (mailbox, uid)
-   ) STRICT, WITHOUT ROWID;
-   CREATE UNIQUE INDEX messages_base ON messages (mailbox, base);
-   CREATE TABLE vanished (
-     mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-     uid INTEGER NOT NULL,
-     modseq INTEGER NOT NULL,
-     PRIMARY KEY (mailbox, uid)
-   ) STRICT, WITHOUT ROWID;
-   CREATE TABLE uidvalidity_seq (account TEXT PRIMARY KEY, last INTEGER NOT NULL) STRICT;`,
-  // Parsed ENVELOPE and MIME structure per message: message files never change, so what was
-  // parsed once stays true until the message is expunged (the cascade removes it then).
-  `CREATE TABLE cache (
-     mailbox INTEGER NOT NULL,
-     uid INTEGER NOT NULL,
-     envelope TEXT,
-     structure TEXT,
-     PRIMARY KEY (mailbox, uid),
-     FOREIGN KEY (mailbox, uid) REFERENCES messages (mailbox, uid) ON DELETE CASCADE
-   ) STRICT, WITHOUT ROWID;`,
-  // The decoded header fields SEARCH keys use most (FROM TO CC BCC SUBJECT, SENT*), as JSON.
-  'ALTER TABLE cache ADD COLUMN search TEXT;',
-  // The parsed forms changed (imaptest compliance: body line counts, digest parts, ENVELOPE
-  // groups and source routes): what was parsed before is parsed again on the next FETCH.
-  'UPDATE cache SET envelope = NULL, structure = NULL;',
-  // The change journal (issue #11, docs/architecture.md §7): one row per append (kind 1), flag
-  // change (2) and expunge (3), with its MODSEQ, written in the transaction of the change. It
-  // replaces `vanished` (whose rows become expunge entries). Entries other than expunges are
-  // pruned below `journal_floor`; history from before the journal existed is below it too.
-  `CREATE TABLE changes (
-     mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-     modseq INTEGER NOT NULL,
-     kind INTEGER NOT NULL,
-     uid INTEGER NOT NULL,
-     PRIMARY KEY (mailbox, modseq, uid)
-   ) STRICT, WITHOUT ROWID;
-   INSERT INTO changes (mailbox, modseq, kind, uid) SELECT mailbox, modseq, 3, uid FROM vanished;
-   DROP TABLE vanished;
-   ALTER TABLE mailboxes ADD COLUMN journal_floor INTEGER NOT NULL DEFAULT 0;
-   UPDATE mailboxes SET journal_floor = highestmodseq;`,
-  // Stable mailbox ids (JMAP, issue #17; store/ids.ts): kept through renames, and in the
-  // folder's `arcline-id` file so an index rebuild finds them again. Existing mailboxes get one
-  // now (hex is a subset of the id alphabet); the server writes their files at the next open.
-  `ALTER TABLE mailboxes ADD COLUMN oid TEXT;
-   UPDATE mailboxes SET oid = 'F' || lower(hex(randomblob(8)));
-   CREATE UNIQUE INDEX mailboxes_oid ON mailboxes (oid);`,
-  // The account journal (JMAP states and /changes, issue #17): every journal entry of every
-  // mailbox of an account, and the mailbox events (create 4, rename 5, delete 6, subscription 7),
-  // numbered by one counter per account (`aseq`), written in the transaction of the change, with
-  // the mailbox's id and the message's base (its email id). A table of its own rather than
-  // columns of `changes`: a mailbox's `changes` rows go with the mailbox, while a deleted
-  // mailbox's messages must stay in the account's history. An account's counter starts at the
-  // time in microseconds (`start`, see MailIndex.#accountSeq): states from before this
-  // migration, or from before an index rebuild, are below it; `floor`: pruned up to there.
-  `CREATE TABLE account_seq (
-     account TEXT PRIMARY KEY,
-     last INTEGER NOT NULL,
-     floor INTEGER NOT NULL,
-     start INTEGER NOT NULL
-   ) STRICT;
-   CREATE TABLE account_changes (
-     account TEXT NOT NULL,
-     aseq INTEGER NOT NULL,
-     kind INTEGER NOT NULL,
-     mailbox TEXT NOT NULL,
-     uid INTEGER NOT NULL,
-     base TEXT NOT NULL,
-     PRIMARY KEY (account, aseq)
-   ) STRICT, WITHOUT ROWID;`,
-];
+/** How accountMessages() orders (JMAP Email/query sorts the store answers with an index). */
+export interface MessageQuery {
+  readonly sort: 'receivedAt' | 'size';
+  readonly descending: boolean;
+  /** Only the messages of this mailbox (its stable id). */
+  readonly mailboxId?: string;
+  readonly position: number;
+  readonly limit: number;
+}
+
+/** Where an email is (locate()): its copies, with the flag letters of each. */
+export interface LocatedRow {
+  readonly emailId: string;
+  readonly size: number;
+  readonly internalDate: number;
+  readonly copies: readonly { mailboxId: string; name: string; uid: number; letters: string }[];
+}
 
 /** Journal entries other than expunges older than this many MODSEQs are pruned. */
 const JOURNAL_KEEP = 100_000;
@@ -205,6 +138,18 @@ export class MailIndex {
       pragmas: ['synchronous = NORMAL', 'busy_timeout = 30000'],
     });
     this.#q = prepare(this.#db);
+    this.#fillEmailIds();
+  }
+
+  /** Gives the emails rows the migration made their ids, 5000 per transaction. */
+  #fillEmailIds(): void {
+    for (;;) {
+      const rows = this.#q.emailsWithoutId.all() as Row[];
+      if (rows.length === 0) return;
+      this.tx(() => {
+        for (const r of rows) this.#q.setEmailId.run(emailId(String(r.base)), String(r.account), String(r.base));
+      });
+    }
   }
 
   /** fn in one transaction (the caller's, when already in one). */
@@ -327,7 +272,7 @@ export class MailIndex {
       this.#q.setValidity.run(account, Math.max(last, head.uidvalidity));
       this.#q.importMailbox.run(account, name, head.uidvalidity, head.uidnext, head.subscribed ? 1 : 0, newMailboxId());
       const row = this.mailbox(account, name) as MailboxRow;
-      for (const m of rows) this.insertMessage(row.id, m);
+      for (const m of rows) this.insertMessage(row.id, m, account);
       // The imported messages are not journaled one by one: the account's history starts after
       // them (a JMAP client resynchronises).
       const aseq = this.#mailboxEvent(account, row.oid, 'mailbox-create');
@@ -344,6 +289,7 @@ export class MailIndex {
         const seq = this.#accountSeq(mb.account);
         for (const m of this.#q.messageBases.all(id) as Row[]) {
           this.#q.accountJournal.run(mb.account, seq.next(), KIND_CODE.expunge, mb.oid, Number(m.uid), String(m.base));
+          this.#emailGone(mb.account, String(m.base));
         }
         this.#q.accountJournal.run(mb.account, seq.next(), ACCOUNT_KIND['mailbox-delete'], mb.oid, 0, '');
         seq.done();
@@ -372,8 +318,69 @@ export class MailIndex {
     return (this.#q.messages.all(mailbox) as Row[]).map(messageRow);
   }
 
-  insertMessage(mailbox: number, m: MessageRow): void {
+  /** A message row, and its email's (a first copy, or one more). */
+  insertMessage(mailbox: number, m: MessageRow, account: string): void {
     this.#q.insertMessage.run(mailbox, m.uid, m.base, m.inNew ? 1 : 0, m.letters, m.modseq, m.size, m.internalDate);
+    this.#q.emailAdd.run(account, m.base, emailId(m.base), m.internalDate, m.size);
+  }
+
+  /** One copy of the email `base` is gone; its row goes with the last. */
+  #emailGone(account: string, base: string): void {
+    this.#q.emailDrop.run(account, base);
+    this.#q.emailDelete.run(account, base);
+  }
+
+  /** The account's emails (one per base, whatever the copies) or a mailbox's messages, in the
+   *  order asked (ties by base), from `position`: the ids of at most `limit`, and the total. */
+  accountMessages(account: string, q: MessageQuery): { ids: string[]; total: number } {
+    const col = q.sort === 'size' ? 'size' : 'internaldate';
+    const dir = q.descending ? 'DESC' : 'ASC';
+    const limit = Math.max(0, Math.floor(q.limit));
+    const offset = Math.max(0, Math.floor(q.position));
+    if (q.mailboxId === undefined) {
+      const page = this.#stmt(
+        `SELECT id FROM emails WHERE account = ? ORDER BY ${col} ${dir}, base ${dir} LIMIT ? OFFSET ?`,
+      );
+      const total = Number((this.#q.emailCount.get(account) as Row).n);
+      return { ids: (page.all(account, limit, offset) as Row[]).map((r) => String(r.id)), total };
+    }
+    const mb = this.#q.mailboxByOid.get(account, q.mailboxId) as Row | undefined;
+    if (!mb) return { ids: [], total: 0 };
+    const page = this.#stmt(
+      `SELECT base FROM messages WHERE mailbox = ? ORDER BY ${col} ${dir}, base ${dir} LIMIT ? OFFSET ?`,
+    );
+    const id = Number(mb.id);
+    const total = Number((this.#q.messageCount.get(id) as Row).n);
+    return { ids: (page.all(id, limit, offset) as Row[]).map((r) => emailId(String(r.base))), total };
+  }
+
+  readonly #stmts = new Map<string, StatementSync>();
+
+  /** A prepared statement of the few accountMessages() makes (from fixed parts only). */
+  #stmt(sql: string): StatementSync {
+    let st = this.#stmts.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      this.#stmts.set(sql, st);
+    }
+    return st;
+  }
+
+  /** Where each of these emails is; unknown ids are left out. */
+  locate(account: string, ids: readonly string[]): LocatedRow[] {
+    const out: LocatedRow[] = [];
+    for (const id of ids) {
+      const e = this.#q.emailById.get(account, id) as Row | undefined;
+      if (!e) continue;
+      const copies = (this.#q.copiesOf.all(String(e.base), account) as Row[]).map((c) => ({
+        mailboxId: String(c.oid),
+        name: String(c.name),
+        uid: Number(c.uid),
+        letters: String(c.letters),
+      }));
+      out.push({ emailId: id, size: Number(e.size), internalDate: Number(e.internaldate), copies });
+    }
+    return out;
   }
 
   updateMessage(mailbox: number, uid: number, fields: { inNew: boolean; letters: string; modseq: number }): void {
@@ -384,15 +391,16 @@ export class MailIndex {
   write(mailbox: number, w: IndexWrite): void {
     this.tx(() => {
       const journal = w.journal ?? [];
-      const mb = journal.length > 0 ? this.#owner(mailbox) : null;
-      // The bases of expunged messages, read before their rows go (for the account journal).
+      const mb = journal.length > 0 || w.insert?.length || w.expunge?.length ? this.#owner(mailbox) : null;
+      // The bases of expunged messages, read before their rows go (emails, account journal).
       const gone = new Map<number, string>();
       if (mb) for (const uid of w.expunge ?? []) gone.set(uid, this.#baseOf(mailbox, uid));
       for (const uid of w.expunge ?? []) this.#q.deleteMessage.run(mailbox, uid);
+      if (mb) for (const base of gone.values()) this.#emailGone(mb.account, base);
       for (const u of w.update ?? []) this.updateMessage(mailbox, u.uid, u);
-      for (const m of w.insert ?? []) this.insertMessage(mailbox, m);
+      if (mb) for (const m of w.insert ?? []) this.insertMessage(mailbox, m, mb.account);
       for (const j of journal) this.#q.journal.run(mailbox, j.modseq, KIND_CODE[j.kind], j.uid);
-      if (mb) {
+      if (mb && journal.length > 0) {
         const seq = this.#accountSeq(mb.account);
         for (const j of journal) {
           const base = j.base ?? gone.get(j.uid) ?? this.#baseOf(mailbox, j.uid);
@@ -401,7 +409,7 @@ export class MailIndex {
         seq.done();
       }
       if (w.counters) this.#q.counters.run(w.counters.uidnext, w.counters.highestmodseq, mailbox);
-      if (mb && w.counters && ++this.#writes % 256 === 0) {
+      if (mb && journal.length > 0 && w.counters && ++this.#writes % 256 === 0) {
         this.#prune(mailbox, w.counters.highestmodseq, mb.account);
       }
     });
@@ -537,69 +545,6 @@ export class MailIndex {
   close(): void {
     if (this.#db.isOpen) this.#db.close();
   }
-}
-
-function prepare(db: DatabaseSync) {
-  const p = (sql: string): StatementSync => db.prepare(sql);
-  return {
-    mailbox: p('SELECT * FROM mailboxes WHERE account = ? AND name = ?'),
-    mailboxes: p('SELECT * FROM mailboxes WHERE account = ? ORDER BY name'),
-    lastValidity: p('SELECT last FROM uidvalidity_seq WHERE account = ?'),
-    setValidity: p(
-      'INSERT INTO uidvalidity_seq (account, last) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET last = excluded.last',
-    ),
-    insertMailbox: p(
-      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, oid) VALUES (?, ?, ?, 1, 1, ?, ?)',
-    ),
-    oidTaken: p('SELECT 1 FROM mailboxes WHERE oid = ?'),
-    mailboxById: p('SELECT account, oid FROM mailboxes WHERE id = ?'),
-    messageBases: p('SELECT uid, base FROM messages WHERE mailbox = ? ORDER BY uid'),
-    baseOf: p('SELECT base FROM messages WHERE mailbox = ? AND uid = ?'),
-    aseqGet: p('SELECT last, floor, start FROM account_seq WHERE account = ?'),
-    aseqInsert: p('INSERT INTO account_seq (account, last, floor, start) VALUES (?, ?, ?, ?)'),
-    aseqSet: p('UPDATE account_seq SET last = ? WHERE account = ?'),
-    aseqFloor: p('UPDATE account_seq SET floor = ? WHERE account = ?'),
-    accountJournal: p(
-      'INSERT INTO account_changes (account, aseq, kind, mailbox, uid, base) VALUES (?, ?, ?, ?, ?, ?)',
-    ),
-    accountChanges: p(
-      'SELECT aseq, kind, mailbox, uid, base FROM account_changes WHERE account = ? AND aseq > ? ORDER BY aseq LIMIT ?',
-    ),
-    accountPrune: p('DELETE FROM account_changes WHERE account = ? AND aseq <= ?'),
-    deleteMailbox: p('DELETE FROM mailboxes WHERE id = ?'),
-    importMailbox: p(
-      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, journal_floor, oid) VALUES (?, ?, ?, ?, 1, ?, 1, ?)',
-    ),
-    renameMailbox: p('UPDATE mailboxes SET name = ? WHERE id = ?'),
-    subscribe: p('UPDATE mailboxes SET subscribed = ? WHERE id = ?'),
-    counters: p('UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?'),
-    messages: p('SELECT * FROM messages WHERE mailbox = ? ORDER BY uid'),
-    insertMessage: p(
-      'INSERT INTO messages (mailbox, uid, base, in_new, letters, modseq, size, internaldate) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
-    updateMessage: p('UPDATE messages SET in_new = ?, letters = ?, modseq = ? WHERE mailbox = ? AND uid = ?'),
-    deleteMessage: p('DELETE FROM messages WHERE mailbox = ? AND uid = ?'),
-    journal: p('INSERT OR REPLACE INTO changes (mailbox, modseq, kind, uid) VALUES (?, ?, ?, ?)'),
-    vanished: p('SELECT uid FROM changes WHERE mailbox = ? AND kind = 3 AND modseq > ? ORDER BY uid'),
-    changes: p('SELECT modseq, kind, uid FROM changes WHERE mailbox = ? AND modseq > ? ORDER BY modseq, uid'),
-    prune: p('DELETE FROM changes WHERE mailbox = ? AND kind <> 3 AND modseq <= ?'),
-    floor: p('SELECT journal_floor FROM mailboxes WHERE id = ?'),
-    setFloor: p('UPDATE mailboxes SET journal_floor = ? WHERE id = ? AND journal_floor < ?'),
-    exists: p('SELECT 1 FROM messages WHERE mailbox = ? AND uid = ?'),
-    cacheGet: p('SELECT envelope, structure, search FROM cache WHERE mailbox = ? AND uid = ?'),
-    cacheRangeEnvelope: p('SELECT uid, envelope AS v FROM cache WHERE mailbox = ? AND uid BETWEEN ? AND ?'),
-    cacheRangeStructure: p('SELECT uid, structure AS v FROM cache WHERE mailbox = ? AND uid BETWEEN ? AND ?'),
-    cacheRangeSearch: p('SELECT uid, search AS v FROM cache WHERE mailbox = ? AND uid BETWEEN ? AND ?'),
-    cacheSearch: p(
-      'INSERT INTO cache (mailbox, uid, search) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET search = excluded.search',
-    ),
-    cacheEnvelope: p(
-      'INSERT INTO cache (mailbox, uid, envelope) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET envelope = excluded.envelope',
-    ),
-    cacheStructure: p(
-      'INSERT INTO cache (mailbox, uid, structure) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET structure = excluded.structure',
-    ),
-  };
 }
 
 function mailboxRow(r: Row): MailboxRow {

@@ -14,10 +14,11 @@ import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { decodeMutf7 } from '../../core/mutf7.ts';
 import type { IndexClient } from '../index/client.ts';
-import type { MailboxRow } from '../index/db.ts';
-import type { AccountChange, Mailboxes, MailboxListEntry } from '../mailboxes.ts';
+import type { MailboxRow, MessageQuery } from '../index/db.ts';
+import type { AccountChange, LocatedEmail, Mailboxes, MailboxListEntry } from '../mailboxes.ts';
 import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
 import type { DirSyncer } from './dirsync.ts';
+import { KeywordTable, lettersToFlags } from './flags.ts';
 import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, folderDir, NameLimitError } from './layout.ts';
 import { MaildirMailbox } from './mailbox.ts';
 
@@ -480,6 +481,35 @@ export class MaildirAccounts implements Mailboxes {
 
   accountChangesSince(account: AccountId, aseq: number, max: number): Promise<AccountChange[] | null> {
     return this.#index.accountChangesSince(account, aseq, max);
+  }
+
+  accountMessages(account: AccountId, q: MessageQuery): Promise<{ ids: string[]; total: number }> {
+    return this.#index.accountMessages(account, q);
+  }
+
+  /** The index says where the copies are and their flag letters; each mailbox's keyword table
+   *  (maildir/flags.ts) turns the letters into flags. */
+  async locate(account: AccountId, emailIds: readonly string[]): Promise<LocatedEmail[]> {
+    const rows = await this.#index.locate(account, emailIds);
+    const tables = new Map<string, Promise<readonly string[]>>();
+    const keywords = (name: string) => {
+      let t = tables.get(name);
+      if (!t) {
+        t = new KeywordTable(this.#dir(account, name)).load().catch(() => []);
+        tables.set(name, t);
+      }
+      return t;
+    };
+    const out: LocatedEmail[] = [];
+    for (const r of rows) {
+      const copies = [];
+      for (const c of r.copies) {
+        const flags = lettersToFlags(c.letters, await keywords(c.name));
+        copies.push({ mailboxId: c.mailboxId, mailbox: c.name, uid: c.uid, flags });
+      }
+      out.push({ emailId: r.emailId, size: r.size, internalDate: new Date(r.internalDate), copies });
+    }
+    return out;
   }
 
   /** RFC 9051 §6.3.7: a name may be subscribed before it exists; it keeps an index row, so
