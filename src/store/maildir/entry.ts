@@ -1,10 +1,12 @@
 // A message as a Maildir mailbox tracks it in memory (maildir/mailbox.ts), and its forms for
 // the index (a row, a journal entry) and for protocols (MessageMeta).
 
-import { TimeSlice } from '../../core/slice.ts';
+import { join } from 'node:path';
+import { mapSliced, TimeSlice } from '../../core/slice.ts';
 import type { JournalRow, MessageColumns, MessageRow } from '../index/db.ts';
 import type { MessageMeta } from '../mailboxes.ts';
 import { lettersToFlags } from './flags.ts';
+import { type FileOnDisk, type Listing, sortByDelivery, statAll } from './scan.ts';
 
 /** The index row (mutable in memory) plus the decoded flags. */
 export type Entry = { -readonly [K in keyof MessageRow]: MessageRow[K] } & { flags: readonly string[] };
@@ -60,4 +62,74 @@ export async function entriesOf(c: MessageColumns, keywords: readonly string[]):
     };
   }
   return entries;
+}
+
+/** Entries for files the index does not have (base -> file, from a listing of `dir`), in
+ *  delivery order (names start with the delivery time), with UIDs and MODSEQs from `first` on;
+ *  files gone meanwhile are left out. Size from the name's S= (else the file's), internal date
+ *  from the file's mtime. */
+export async function newEntries(
+  dir: string,
+  files: ReadonlyMap<string, FileOnDisk>,
+  keywords: readonly string[],
+  first: { uid: number; modseq: number },
+): Promise<Entry[]> {
+  const fresh = await sortByDelivery(files, ([base]) => base);
+  const stats = await statAll(await mapSliced(fresh, ([, f]) => join(dir, f.inNew ? 'new' : 'cur', f.name)));
+  const added: Entry[] = [];
+  const slice = new TimeSlice();
+  for (let i = 0; i < fresh.length; i++) {
+    if (slice.due()) await slice.pause();
+    const [base, f] = fresh[i] as (typeof fresh)[number];
+    const st = stats[i];
+    if (!st) continue; // gone meanwhile
+    const sizeInName = /,S=(\d+)/.exec(base);
+    added.push({
+      uid: first.uid + added.length,
+      base,
+      inNew: f.inNew,
+      letters: f.letters,
+      flags: lettersToFlags(f.letters, keywords),
+      modseq: first.modseq + added.length,
+      size: sizeInName ? Number(sizeInName[1]) : st.size,
+      internalDate: Math.floor(st.mtimeMs),
+    });
+  }
+  return added;
+}
+
+/** The indexed entries against a listing (maildir/scan.ts): those whose file is gone (unless
+ *  `buried`: expunged by us, waiting in tmp/), those whose flags changed (each with the next
+ *  MODSEQ after `modseq`), those that moved between new/ and cur/ or changed (`moved`: rows to
+ *  write back). Files matched are taken out of `listing.files`: what is left is new. */
+export function compareWithFiles(
+  entries: readonly Entry[],
+  listing: Listing,
+  keywords: readonly string[],
+  modseq: number,
+  buried: (uid: number) => boolean,
+): { expunged: number[]; changed: Entry[]; moved: Entry[]; modseq: number } {
+  const { skip, files } = listing;
+  const expunged: number[] = [];
+  const changed: Entry[] = []; // flags changed (reported to sessions)
+  const moved: Entry[] = []; // any index field changed (written back)
+  for (const e of entries) {
+    // Its directory has not changed since a complete listing: the file is as it was.
+    if (skip[e.inNew ? 'new' : 'cur']) continue;
+    const f = files.get(e.base);
+    if (!f) {
+      if (!buried(e.uid)) expunged.push(e.uid);
+      continue;
+    }
+    files.delete(e.base);
+    if (f.letters !== e.letters || f.inNew !== e.inNew) {
+      const upd: Entry = { ...e, inNew: f.inNew, letters: f.letters, flags: lettersToFlags(f.letters, keywords) };
+      if (f.letters !== e.letters) {
+        upd.modseq = ++modseq;
+        changed.push(upd);
+      }
+      moved.push(upd);
+    }
+  }
+  return { expunged, changed, moved, modseq };
 }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
-import { mapSliced, TimeSlice } from '../../core/slice.ts';
+import { mapSliced } from '../../core/slice.ts';
 import { emailId } from '../ids.ts';
 import type { IndexClient } from '../index/client.ts';
 import type { IndexWrite, MailboxRow } from '../index/db.ts';
@@ -34,11 +34,21 @@ import { CacheWrites, openRetrying } from './body.ts';
 import { type CopySource, placeCopies } from './copy.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
-import { appended, type Entry, entriesOf, expungeEntries, flagsChanged, meta, row } from './entry.ts';
+import {
+  appended,
+  compareWithFiles,
+  type Entry,
+  entriesOf,
+  expungeEntries,
+  flagsChanged,
+  meta,
+  newEntries,
+  row,
+} from './entry.ts';
 import { Fanout } from './fanout.ts';
-import { flagsToLetters, KeywordTable, lettersToFlags } from './flags.ts';
+import { applyFlags, flagsToLetters, KeywordTable, lettersToFlags } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
-import { listMaildir, type ScanState, sortByDelivery, statAll } from './scan.ts';
+import { listMaildir, type ScanState } from './scan.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
 
 /** Index rows written per transaction when many new files are found at once (an imported or
@@ -222,50 +232,18 @@ export class MaildirMailbox implements Mailbox {
       for (const sub of ['new', 'cur'] as const) if (!skip[sub]) this.#listed[sub] = { epoch, at: Date.now() };
     }
     let modseq = this.#row.highestmodseq;
-    const expunged: number[] = [];
-    const changed: Entry[] = []; // flags changed (reported to sessions)
-    const moved: Entry[] = []; // any index field changed (written back)
-    for (const e of this.#entries) {
-      // Its directory has not changed since a complete listing: the file is as it was.
-      if (skip[e.inNew ? 'new' : 'cur']) continue;
-      const f = files.get(e.base);
-      if (!f) {
-        if (this.#fan.grave(e.uid) === undefined) expunged.push(e.uid);
-        continue;
-      }
-      files.delete(e.base);
-      if (f.letters !== e.letters || f.inNew !== e.inNew) {
-        const upd: Entry = { ...e, inNew: f.inNew, letters: f.letters, flags: lettersToFlags(f.letters, keywords) };
-        if (f.letters !== e.letters) {
-          upd.modseq = ++modseq;
-          changed.push(upd);
-        }
-        moved.push(upd);
-      }
-    }
-    // New files, in delivery order (names start with the delivery time).
-    const fresh = await sortByDelivery(files, ([base]) => base);
-    const stats = await statAll(await mapSliced(fresh, ([, f]) => join(this.#dir, f.inNew ? 'new' : 'cur', f.name)));
-    const added: Entry[] = [];
-    let uidnext = this.#row.uidnext;
-    const slice = new TimeSlice();
-    for (let i = 0; i < fresh.length; i++) {
-      if (slice.due()) await slice.pause();
-      const [base, f] = fresh[i] as (typeof fresh)[number];
-      const st = stats[i];
-      if (!st) continue; // gone meanwhile
-      const sizeInName = /,S=(\d+)/.exec(base);
-      added.push({
-        uid: uidnext++,
-        base,
-        inNew: f.inNew,
-        letters: f.letters,
-        flags: lettersToFlags(f.letters, keywords),
-        modseq: ++modseq,
-        size: sizeInName ? Number(sizeInName[1]) : st.size,
-        internalDate: Math.floor(st.mtimeMs),
-      });
-    }
+    const diff = compareWithFiles(
+      this.#entries,
+      listing,
+      keywords,
+      modseq,
+      (uid) => this.#fan.grave(uid) !== undefined,
+    );
+    const { expunged, changed, moved } = diff;
+    modseq = diff.modseq;
+    const added = await newEntries(this.#dir, files, keywords, { uid: this.#row.uidnext, modseq: modseq + 1 });
+    const uidnext = this.#row.uidnext + added.length;
+    modseq += added.length;
     this.#scanned = listing.next;
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
     const expModseq = expunged.length > 0 ? ++modseq : modseq;
@@ -385,12 +363,7 @@ export class MaildirMailbox implements Mailbox {
           refused.push(uid);
           continue;
         }
-        const current = new Set(e.flags);
-        const next =
-          mode === 'set'
-            ? new Set(flags)
-            : new Set(mode === 'add' ? [...current, ...flags] : [...current].filter((f) => !flags.includes(f)));
-        const letters = flagsToLetters([...next], keywords);
+        const letters = flagsToLetters(applyFlags(e.flags, mode, flags), keywords);
         if (letters === null) throw new ArclineError('INVALID', 'too many keywords in this mailbox (26 at most)');
         if (letters === e.letters) continue;
         const from = this.#path(e);
