@@ -62,7 +62,9 @@ export interface JournalEntry {
  *  its flags changed or it expunged (every copy is a message of its mailbox: an Email is in
  *  the account while one of its copies is), or a mailbox created, renamed, deleted (after an
  *  expunge entry for each of its messages) or its subscription changed. Numbered by one
- *  counter per account (`aseq`, JMAP's state), strictly increasing. */
+ *  counter per account (`aseq`, JMAP's state), strictly increasing. Mailbox entries also come
+ *  for a subscription to a name no mailbox has (RFC 9051 §6.3.7: it keeps an index entry),
+ *  whose id list() does not show: callers skip ids they do not know. */
 export interface AccountChange {
   readonly aseq: number;
   readonly kind:
