@@ -4,7 +4,8 @@
 // picked up by the next reconciliation under the same base, so with the same email id.
 
 import assert from 'node:assert/strict';
-import { link, readdir, rm, stat } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
@@ -70,5 +71,50 @@ test('a crash between the link and the index commit: the linked file is indexed 
     await store.close();
   } finally {
     await rm(t.dir, { recursive: true, force: true });
+  }
+});
+
+// A folder on another file system (a mount point; here a symlink to /dev/shm, a tmpfs): link(2)
+// and rename(2) fail with EXDEV, so the bytes are copied under the same base.
+const otherFs = await stat('/dev/shm').then(
+  async (shm) => shm.dev !== (await stat(tmpdir())).dev,
+  () => false,
+);
+
+test('across file systems (EXDEV): COPY and MOVE copy the bytes and keep the base', {
+  skip: !otherFs && 'no second file system',
+}, async () => {
+  const t = await setup();
+  const far = await mkdtemp('/dev/shm/arcline-copy-');
+  try {
+    for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(far, sub));
+    await writeFile(join(far, 'maildirfolder'), '');
+    await rm(join(t.root, '.Junk'), { recursive: true });
+    await symlink(far, join(t.root, '.Junk'));
+    const junk = await t.store.accounts.open(ALICE, 'Junk');
+    await junk.sync();
+    const id = t.inbox.emailIds([t.uid]).get(t.uid);
+    const [[, copied] = [0, 0]] = await t.inbox.copyTo([t.uid], junk);
+    const [file] = await readdir(join(far, 'cur'));
+    assert.equal(baseOf(file ?? ''), baseOf(t.file), 'the base is kept');
+    assert.equal(junk.emailIds([copied]).get(copied), id);
+    assert.equal(junk.meta(copied)?.internalDate.getTime(), t.inbox.meta(t.uid)?.internalDate.getTime());
+    assert.deepEqual(await readdir(join(far, 'tmp')), [], 'no temporary file left');
+    // MOVE back: rename fails with EXDEV too, the bytes are copied and the source expunged.
+    await junk.expunge([copied]);
+    await t.inbox.expunge([t.uid]);
+    const drafts = await t.store.accounts.open(ALICE, 'Drafts');
+    await drafts.sync();
+    const msg = await spoolOf(t.store, 'Subject: y\r\n\r\nbody\r\n');
+    const far1 = await junk.append(msg, [], null);
+    await msg.dispose();
+    const farId = junk.emailIds([far1]).get(far1);
+    const [[, near] = [0, 0]] = await junk.copyTo([far1], drafts, { move: true });
+    assert.equal(drafts.emailIds([near]).get(near), farId);
+    assert.equal((await junk.sync()).messages.length, 0, 'the source is expunged');
+    assert.deepEqual(await readdir(join(far, 'cur')), []);
+  } finally {
+    await t.done();
+    await rm(far, { recursive: true, force: true });
   }
 });
