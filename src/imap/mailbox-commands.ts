@@ -10,7 +10,6 @@ import { canonicalName, HIERARCHY, specialUseFor } from '../store/names.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { encodeBinaryParts } from './binary-append.ts';
 import { encodeBinarySpool } from './binary-spool.ts';
-import { fileMessage } from './file-message.ts';
 import { compilePattern } from './list-pattern.ts';
 import { selectList, selectLsub } from './list-select.ts';
 import { SelectedView } from './selected.ts';
@@ -223,17 +222,12 @@ export class MailboxCommands {
     const inbox = await this.#accounts.open(this.#s.account, 'INBOX');
     const dest = await this.#accounts.open(this.#s.account, to);
     const status = await inbox.sync();
-    for (const m of status.messages) {
-      const fh = await inbox.openMessage(m.uid);
-      if (!fh) continue;
-      const msg = fileMessage(fh, m.size);
-      try {
-        await dest.append(msg, m.flags, m.internalDate);
-      } finally {
-        await msg.dispose();
-      }
-    }
-    await inbox.expunge(status.messages.map((m) => m.uid));
+    // A move keeps each message's identity (store: rename into the new folder).
+    await inbox.copyTo(
+      status.messages.map((m) => m.uid),
+      dest,
+      { move: true },
+    );
     this.#accounts.release(this.#s.account, dest);
     return this.#ok(cmd.tag, 'RENAME completed');
   }

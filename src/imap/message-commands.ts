@@ -23,7 +23,6 @@ import {
   UnknownCte,
   Vanished,
 } from './fetch-items.ts';
-import { fileMessage } from './file-message.ts';
 import { mailboxName } from './mailbox-commands.ts';
 import { envelope, readHeader } from './message.ts';
 import { bodyStructure } from './mime.ts';
@@ -415,21 +414,13 @@ export class MessageCommands {
     }
     this.#s.deps.store.quota.invalidate(this.#s.account);
     const dest = destName === view.mailbox.name ? view.mailbox : await accounts.open(this.#s.account, destName);
-    const pairs: [number, number][] = [];
+    let pairs: [number, number][] = [];
     let validity = 0;
     try {
       validity = (await dest.sync()).uidValidity;
-      for (const uid of uids) {
-        const meta = view.meta(uid);
-        const fh = await view.mailbox.openMessage(uid);
-        if (!meta || !fh) continue;
-        const msg = fileMessage(fh, meta.size);
-        try {
-          pairs.push([uid, await dest.append(msg, meta.flags, meta.internalDate, dest === view.mailbox ? view : null)]);
-        } finally {
-          await msg.dispose();
-        }
-      }
+      // The store copies by hard link (MOVE: rename), keeping each message's identity, and for
+      // MOVE expunges the sources with this view as origin (announced below, RFC 6851 §4.3).
+      pairs = await view.mailbox.copyTo(uids, dest, { move: cmd.name === 'MOVE', origin: view });
     } finally {
       if (dest !== view.mailbox) accounts.release(this.#s.account, dest);
     }
@@ -441,10 +432,7 @@ export class MessageCommands {
     if (cmd.name === 'COPY') return this.#finish(cmd.tag, cmd.uid, `${code}COPY completed`);
     // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
     if (code) await this.#s.untagged([`* OK ${code.trim()} Moved`]);
-    const moved = await view.mailbox.expunge(
-      pairs.map((p) => p[0]),
-      view,
-    );
+    const moved = pairs.map((p) => p[0]);
     await this.#s.untagged(view.expunged(moved));
     await this.#finish(cmd.tag, true, 'MOVE completed');
   }

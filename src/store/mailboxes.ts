@@ -58,6 +58,43 @@ export interface JournalEntry {
   readonly uid: number;
 }
 
+/** One entry of an account's journal (docs/architecture.md §7): a message appended to a mailbox,
+ *  its flags changed or it expunged (every copy is a message of its mailbox: an Email is in
+ *  the account while one of its copies is), or a mailbox created, renamed, deleted (after an
+ *  expunge entry for each of its messages) or its subscription changed. Numbered by one
+ *  counter per account (`aseq`, JMAP's state), strictly increasing. Mailbox entries also come
+ *  for a subscription to a name no mailbox has (RFC 9051 §6.3.7: it keeps an index entry),
+ *  whose id list() does not show: callers skip ids they do not know. */
+export interface AccountChange {
+  readonly aseq: number;
+  readonly kind:
+    | 'append'
+    | 'flags'
+    | 'expunge'
+    | 'mailbox-create'
+    | 'mailbox-rename'
+    | 'mailbox-delete'
+    | 'mailbox-subscribe';
+  /** The mailbox's stable id (MailboxListEntry.id). */
+  readonly mailboxId: string;
+  /** For message entries the UID in that mailbox and the Email id; 0 and null otherwise. */
+  readonly uid: number;
+  readonly emailId: string | null;
+}
+
+/** Where an email is (Mailboxes.locate): every copy with its mailbox, UID and flags. */
+export interface LocatedEmail {
+  readonly emailId: string;
+  readonly size: number;
+  readonly internalDate: Date;
+  readonly copies: readonly {
+    readonly mailboxId: string;
+    readonly mailbox: string;
+    readonly uid: number;
+    readonly flags: readonly string[];
+  }[];
+}
+
 /** Parsed data kept with a message (envelope, MIME structure, search fields), filled on first use. */
 export type CacheField = 'envelope' | 'structure' | 'search';
 
@@ -77,6 +114,11 @@ export type ByteReader = Pick<MessageBody, 'read'>;
 
 export interface MailboxListEntry {
   readonly name: string;
+  /** The mailbox's stable id (JMAP Mailbox id, RFC 8621 §2): kept through renames, restarts and
+   *  index rebuilds; a new one for a mailbox deleted and created again. Always there with
+   *  list(account, { ids: true }), except for a \Noselect parent that is no mailbox and for a
+   *  subscription to a name that does not exist. */
+  readonly id?: string;
   /** RFC 6154 attribute such as "\\Sent", or null. */
   readonly specialUse: string | null;
   readonly subscribed: boolean;
@@ -127,6 +169,19 @@ export interface Mailbox {
   expunge(uids: readonly number[], origin?: object | null, onlyDeleted?: boolean): Promise<number[]>;
   /** Adds a message durably (APPEND, COPY, MOVE); returns its UID (RFC 4315). */
   append(msg: SpooledMessage, flags: readonly string[], date: Date | null, origin?: object | null): Promise<number>;
+  /** COPY / MOVE (RFC 9051 §6.4.7, RFC 6851) into `target` (a mailbox of the same store; may be
+   *  this one), durable as append, each copy keeping the message's identity (the same Email for
+   *  JMAP) where the target does not have it yet. MOVE expunges the sources (their expunge event
+   *  carries `origin`). Returns [source UID, target UID] pairs in order (RFC 4315 COPYUID);
+   *  UIDs no longer in the mailbox are skipped. */
+  copyTo(
+    uids: readonly number[],
+    target: Mailbox,
+    opts?: { move?: boolean; origin?: object | null },
+  ): Promise<[source: number, target: number][]>;
+  /** The JMAP Email ids of these messages (store/ids.ts emailId: the same for every copy made by
+   *  copyTo, stable across restarts and index rebuilds); messages not here are not in the map. */
+  emailIds(uids: readonly number[]): Map<number, string>;
   /** Parsed data cached for these messages (absent ones are not in the map). */
   cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>>;
   /** Stores parsed data, in one transaction; entries of messages no longer there are dropped.
@@ -141,8 +196,9 @@ export interface Mailbox {
 
 /** The mailboxes of the accounts. Names are IMAP names (UTF-8, "." as hierarchy separator). */
 export interface Mailboxes {
-  /** Every mailbox of the account, INBOX first, with RFC 3501/6154/5258 attributes. */
-  list(account: AccountId): Promise<MailboxListEntry[]>;
+  /** Every mailbox of the account, INBOX first, with RFC 3501/6154/5258 attributes. `ids`: every
+   *  mailbox with its id (JMAP); without it, ids may be missing for mailboxes not used yet. */
+  list(account: AccountId, opts?: { ids?: boolean }): Promise<MailboxListEntry[]>;
   exists(account: AccountId, name: string): Promise<boolean>;
   /** The shared mailbox; NOT_FOUND when it does not exist. Pair with release(). */
   open(account: AccountId, name: string): Promise<Mailbox>;
@@ -154,6 +210,30 @@ export interface Mailboxes {
   /** Renames the mailbox and its children, all or nothing (RFC 9051 §6.3.6; not INBOX). */
   rename(account: AccountId, from: string, to: string): Promise<void>;
   setSubscribed(account: AccountId, name: string, on: boolean): Promise<void>;
+  /** The account's journal position (JMAP state): grows with every change of every mailbox of
+   *  the account; 0 before the first. */
+  accountState(account: AccountId): Promise<number>;
+  /** At most `max` account journal entries after `aseq`, in order; null when the journal no
+   *  longer reaches back that far (pruned, or from before an index rebuild) or `aseq` is not a
+   *  state it gave: resynchronise from the full state (JMAP cannotCalculateChanges). */
+  accountChangesSince(account: AccountId, aseq: number, max: number): Promise<AccountChange[] | null>;
+  /** The account's emails (one per email, however many mailboxes have a copy) or, with
+   *  `mailboxId`, that mailbox's messages, sorted by internal date or size (ties in a fixed
+   *  order), from `position`: the Email ids of at most `limit` and the total (JMAP Email/query,
+   *  RFC 8621 §4.4). Backed by indexes: a page costs the same in a 100,000-message account. */
+  accountMessages(
+    account: AccountId,
+    q: {
+      sort: 'receivedAt' | 'size';
+      descending: boolean;
+      mailboxId?: string;
+      position: number;
+      limit: number;
+    },
+  ): Promise<{ ids: string[]; total: number }>;
+  /** Where each email is (JMAP Email/get mailboxIds, keywords, size, receivedAt); ids of emails
+   *  not (or no longer) in the account are left out. */
+  locate(account: AccountId, emailIds: readonly string[]): Promise<LocatedEmail[]>;
 }
 
 /** The whole store as protocols see it: delivery (MailStore) and the mailboxes. */

@@ -114,10 +114,18 @@ describe('IMAP server', () => {
     const trash = await c.status('Trash', { messages: true, unseen: true });
     assert.equal(trash ? trash.messages : null, 1);
     await c.mailboxOpen('Trash');
+    // COPY keeps the message (a hard link in the store): imapflow reads COPYUID's UID map.
+    const copied = await c.messageCopy('1', 'Drafts');
+    const draftsNext = copied ? copied.uidMap?.get(1) : undefined;
+    assert.equal(draftsNext, 1);
+    const inDrafts = await c.status('Drafts', { messages: true });
+    assert.equal(inDrafts ? inDrafts.messages : null, 1);
     await c.messageFlagsAdd('1', ['\\Deleted']);
     await c.messageDelete('1');
     const after = await c.status('Trash', { messages: true });
     assert.equal(after ? after.messages : null, 0);
+    const drafts = await c.status('Drafts', { messages: true });
+    assert.equal(drafts ? drafts.messages : null, 1, 'the copy outlives the original');
   });
 
   test('byte-exact: SELECT responses, FETCH items and sections, UIDPLUS codes, MOVE order', async () => {

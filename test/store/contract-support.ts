@@ -24,6 +24,9 @@ export interface StoreUnderTest {
   readonly account: AccountId;
   /** A second store on the same data, opened after the suite closed the previous one. */
   reopen(): Promise<MessageStore>;
+  /** Loses whatever the implementation can rebuild from its primary data (Maildir: the index,
+   *  mailindex.db), with the store closed; absent where nothing can be lost that way. */
+  loseIndex?(): Promise<void>;
   /** Removes the data; the suite has closed every store it opened before calling it. */
   cleanup(): Promise<void>;
 }
@@ -60,10 +63,14 @@ export class Ctx {
     return new Map((await this.store.accounts.list(this.account)).map((e) => [e.name, e]));
   }
 
-  /** Closes the store and opens it again on the same data. */
-  async reopen(): Promise<void> {
+  /** Closes the store and opens it again on the same data; with `loseIndex`, what the store can
+   *  rebuild is lost in between (false when the implementation has nothing to lose). */
+  async reopen(opts: { loseIndex?: boolean } = {}): Promise<boolean> {
     await this.store.close();
+    const lose = opts.loseIndex === true && this.#fixture.loseIndex !== undefined;
+    if (lose) await this.#fixture.loseIndex?.();
     this.store = await this.#fixture.reopen();
+    return lose;
   }
 
   async cleanup(): Promise<void> {

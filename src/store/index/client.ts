@@ -8,7 +8,17 @@
 
 import { Worker } from 'node:worker_threads';
 import { ArclineError } from '../../core/errors.ts';
-import type { CacheField, IndexWrite, JournalRow, MailboxRow, MailIndex, MessageColumns } from './db.ts';
+import type {
+  AccountChangeRow,
+  CacheField,
+  IndexWrite,
+  JournalRow,
+  LocatedRow,
+  MailboxRow,
+  MailIndex,
+  MessageColumns,
+  MessageQuery,
+} from './db.ts';
 import type { IndexOp, IndexRequest, IndexResponse } from './worker.ts';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -133,9 +143,24 @@ export class IndexClient {
   changesSince(mailbox: number, modseq: number): Promise<JournalRow[] | null> {
     return this.#read('changesSince', mailbox, modseq);
   }
+  accountMessages(account: string, q: MessageQuery): Promise<{ ids: string[]; total: number }> {
+    return this.#read('accountMessages', account, q);
+  }
+  locate(account: string, ids: readonly string[]): Promise<LocatedRow[]> {
+    return this.#read('locate', account, ids);
+  }
+  accountState(account: string): Promise<number> {
+    return this.#read('accountState', account);
+  }
+  accountChangesSince(account: string, aseq: number, max: number): Promise<AccountChangeRow[] | null> {
+    return this.#read('accountChangesSince', account, aseq, max);
+  }
 
-  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0): Promise<MailboxRow> {
-    return this.#write('createMailbox', account, name, subscribed, minValidity);
+  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0, oid = ''): Promise<MailboxRow> {
+    return this.#write('createMailbox', account, name, subscribed, minValidity, oid);
+  }
+  createMailboxes(...args: Parameters<MailIndex['createMailboxes']>): Promise<MailboxRow[]> {
+    return this.#write('createMailboxes', ...args);
   }
   importMailbox(...args: Parameters<MailIndex['importMailbox']>): Promise<MailboxRow> {
     return this.#write('importMailbox', ...args);

@@ -1,11 +1,15 @@
 // The mail index: what IMAP needs that Maildir files do not say by themselves. One SQLite
 // database in the state directory ({state}/mailindex.db), next to the directory database.
-//   mailboxes: per account and name: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, subscription
+//   mailboxes: per account and name: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, subscription, the
+//              stable id (`oid`, JMAP)
 //   messages:  per mailbox and UID: the file's unique base, where it is (new/ or cur/), its flag
 //              letters (a cache of the file name), MODSEQ, size, internal date
 //   changes:   the change journal: every append, flag change and expunge with its MODSEQ, written
 //              in the transaction of the change (QRESYNC VANISHED, RFC 7162 §3.2.10; JMAP states)
 //   cache:     parsed ENVELOPE and MIME structure per message, filled on first FETCH
+//   account_changes, account_seq: the account journal (JMAP states and /changes)
+//   emails:    one row per email (file base) of an account, with its copies: JMAP Email/query
+// Schema: index/schema.ts; statements: index/queries.ts.
 // The files are the truth for which messages exist and their flags; the index is reconciled
 // with them on every sync (maildir/mailbox.ts) and can be rebuilt from them, at the price of a
 // new UIDVALIDITY. Why SQLite in the state dir rather than files beside the Maildir as Dovecot
@@ -16,78 +20,59 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { openDatabase, transaction } from '../../core/sqlite.ts';
+import { emailId, isMailboxId, newMailboxId } from '../ids.ts';
+import { prepare } from './queries.ts';
+import { MIGRATIONS } from './schema.ts';
 
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE mailboxes (
-     id INTEGER PRIMARY KEY,
-     account TEXT NOT NULL,
-     name TEXT NOT NULL,
-     uidvalidity INTEGER NOT NULL,
-     uidnext INTEGER NOT NULL,
-     highestmodseq INTEGER NOT NULL,
-     subscribed INTEGER NOT NULL,
-     UNIQUE (account, name)
-   ) STRICT;
-   CREATE TABLE messages (
-     mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-     uid INTEGER NOT NULL,
-     base TEXT NOT NULL,
-     in_new INTEGER NOT NULL,
-     letters TEXT NOT NULL,
-     modseq INTEGER NOT NULL,
-     size INTEGER NOT NULL,
-     internaldate INTEGER NOT NULL,
-     PRIMARY KEY (mailbox, uid)
-   ) STRICT, WITHOUT ROWID;
-   CREATE UNIQUE INDEX messages_base ON messages (mailbox, base);
-   CREATE TABLE vanished (
-     mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-     uid INTEGER NOT NULL,
-     modseq INTEGER NOT NULL,
-     PRIMARY KEY (mailbox, uid)
-   ) STRICT, WITHOUT ROWID;
-   CREATE TABLE uidvalidity_seq (account TEXT PRIMARY KEY, last INTEGER NOT NULL) STRICT;`,
-  // Parsed ENVELOPE and MIME structure per message: message files never change, so what was
-  // parsed once stays true until the message is expunged (the cascade removes it then).
-  `CREATE TABLE cache (
-     mailbox INTEGER NOT NULL,
-     uid INTEGER NOT NULL,
-     envelope TEXT,
-     structure TEXT,
-     PRIMARY KEY (mailbox, uid),
-     FOREIGN KEY (mailbox, uid) REFERENCES messages (mailbox, uid) ON DELETE CASCADE
-   ) STRICT, WITHOUT ROWID;`,
-  // The decoded header fields SEARCH keys use most (FROM TO CC BCC SUBJECT, SENT*), as JSON.
-  'ALTER TABLE cache ADD COLUMN search TEXT;',
-  // The parsed forms changed (imaptest compliance: body line counts, digest parts, ENVELOPE
-  // groups and source routes): what was parsed before is parsed again on the next FETCH.
-  'UPDATE cache SET envelope = NULL, structure = NULL;',
-  // The change journal (issue #11, docs/architecture.md §7): one row per append (kind 1), flag
-  // change (2) and expunge (3), with its MODSEQ, written in the transaction of the change. It
-  // replaces `vanished` (whose rows become expunge entries). Entries other than expunges are
-  // pruned below `journal_floor`; history from before the journal existed is below it too.
-  `CREATE TABLE changes (
-     mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-     modseq INTEGER NOT NULL,
-     kind INTEGER NOT NULL,
-     uid INTEGER NOT NULL,
-     PRIMARY KEY (mailbox, modseq, uid)
-   ) STRICT, WITHOUT ROWID;
-   INSERT INTO changes (mailbox, modseq, kind, uid) SELECT mailbox, modseq, 3, uid FROM vanished;
-   DROP TABLE vanished;
-   ALTER TABLE mailboxes ADD COLUMN journal_floor INTEGER NOT NULL DEFAULT 0;
-   UPDATE mailboxes SET journal_floor = highestmodseq;`,
-];
+/** How accountMessages() orders (JMAP Email/query sorts the store answers with an index). */
+export interface MessageQuery {
+  readonly sort: 'receivedAt' | 'size';
+  readonly descending: boolean;
+  /** Only the messages of this mailbox (its stable id). */
+  readonly mailboxId?: string;
+  readonly position: number;
+  readonly limit: number;
+}
+
+/** Where an email is (locate()): its copies, with the flag letters of each. */
+export interface LocatedRow {
+  readonly emailId: string;
+  readonly size: number;
+  readonly internalDate: number;
+  readonly copies: readonly { mailboxId: string; name: string; uid: number; letters: string }[];
+}
 
 /** Journal entries other than expunges older than this many MODSEQs are pruned. */
 const JOURNAL_KEEP = 100_000;
 const KIND_CODE = { append: 1, flags: 2, expunge: 3 } as const;
 const KIND_NAME = ['', 'append', 'flags', 'expunge'] as const;
+/** Account journal kinds: the message kinds above, then the mailbox events. */
+const ACCOUNT_KIND = {
+  ...KIND_CODE,
+  'mailbox-create': 4,
+  'mailbox-rename': 5,
+  'mailbox-delete': 6,
+  'mailbox-subscribe': 7,
+} as const;
+const ACCOUNT_KIND_NAME = [...KIND_NAME, 'mailbox-create', 'mailbox-rename', 'mailbox-delete', 'mailbox-subscribe'];
 
 export interface JournalRow {
   readonly modseq: number;
   readonly kind: 'append' | 'flags' | 'expunge';
   readonly uid: number;
+  /** The message's file base (for the account journal); looked up when absent. */
+  readonly base?: string;
+}
+
+/** One entry of an account's journal (store/mailboxes.ts AccountChange). */
+export interface AccountChangeRow {
+  readonly aseq: number;
+  readonly kind: keyof typeof ACCOUNT_KIND;
+  /** The mailbox's stable id. */
+  readonly mailboxId: string;
+  /** Message entries: the UID in that mailbox and the email id; 0 and null for mailbox events. */
+  readonly uid: number;
+  readonly emailId: string | null;
 }
 
 /** One change of a mailbox, applied in one transaction with its journal entries. */
@@ -117,6 +102,8 @@ export type CacheField = 'envelope' | 'structure' | 'search';
 
 export interface MailboxRow {
   readonly id: number;
+  /** The mailbox's stable id (store/ids.ts). */
+  readonly oid: string;
   readonly name: string;
   readonly uidvalidity: number;
   readonly uidnext: number;
@@ -151,10 +138,79 @@ export class MailIndex {
       pragmas: ['synchronous = NORMAL', 'busy_timeout = 30000'],
     });
     this.#q = prepare(this.#db);
+    this.#fillEmailIds();
   }
 
+  /** Gives the emails rows the migration made their ids, 5000 per transaction. */
+  #fillEmailIds(): void {
+    for (;;) {
+      const rows = this.#q.emailsWithoutId.all() as Row[];
+      if (rows.length === 0) return;
+      this.tx(() => {
+        for (const r of rows) this.#q.setEmailId.run(emailId(String(r.base)), String(r.account), String(r.base));
+      });
+    }
+  }
+
+  /** fn in one transaction (the caller's, when already in one). */
   tx<T>(fn: () => T): T {
-    return transaction(this.#db, fn);
+    return this.#db.isTransaction ? fn() : transaction(this.#db, fn);
+  }
+
+  /** The account journal's counter, for entries about to be written (in the caller's
+   *  transaction): `next()` numbers one, `done()` stores the last. A new counter (a new account,
+   *  an index rebuilt, an account from before the journal) starts at the time in microseconds,
+   *  so no state a client kept from before is taken for a later one (it is below `start`). */
+  #accountSeq(account: string): { next(): number; done(): void } {
+    const r = this.#q.aseqGet.get(account) as Row | undefined;
+    let last = Number(r?.last ?? 0);
+    if (!r) {
+      last = Date.now() * 1000;
+      this.#q.aseqInsert.run(account, last, 0, last);
+    }
+    const first = last;
+    return {
+      next: () => ++last,
+      done: () => {
+        if (last !== first) this.#q.aseqSet.run(last, account);
+      },
+    };
+  }
+
+  /** A mailbox event in the account journal (in the caller's transaction). */
+  #mailboxEvent(
+    account: string,
+    oid: string,
+    kind: 'mailbox-create' | 'mailbox-rename' | 'mailbox-delete' | 'mailbox-subscribe',
+  ): number {
+    const seq = this.#accountSeq(account);
+    const aseq = seq.next();
+    this.#q.accountJournal.run(account, aseq, ACCOUNT_KIND[kind], oid, 0, '');
+    seq.done();
+    return aseq;
+  }
+
+  /** The account's last journal number (JMAP state), 0 before its first change. */
+  accountState(account: string): number {
+    return Number((this.#q.aseqGet.get(account) as Row | undefined)?.last ?? 0);
+  }
+
+  /** At most `max` account journal entries after `aseq`, in order; null when the journal does
+   *  not reach back that far (pruned, or a state from before an index rebuild) or `aseq` is
+   *  beyond it: the caller resynchronises from the full state (JMAP cannotCalculateChanges). */
+  accountChangesSince(account: string, aseq: number, max: number): AccountChangeRow[] | null {
+    const r = this.#q.aseqGet.get(account) as Row | undefined;
+    if (!r) return aseq === 0 ? [] : null;
+    // 0: the state of an account before its first change (its history starts at `start`).
+    const from = aseq === 0 ? Number(r.start) : aseq;
+    if (from < Number(r.start) || from < Number(r.floor) || from > Number(r.last)) return null;
+    return (this.#q.accountChanges.all(account, from, Math.max(0, Math.floor(max))) as Row[]).map((c) => ({
+      aseq: Number(c.aseq),
+      kind: ACCOUNT_KIND_NAME[Number(c.kind)] as AccountChangeRow['kind'],
+      mailboxId: String(c.mailbox),
+      uid: Number(c.uid),
+      emailId: c.base === '' ? null : emailId(String(c.base)),
+    }));
   }
 
   mailbox(account: string, name: string): MailboxRow | null {
@@ -167,15 +223,31 @@ export class MailIndex {
   }
 
   /** Creates the index entry of a mailbox with a fresh UIDVALIDITY (strictly increasing per
-   *  account, so a re-created name never reuses one: RFC 9051 §2.3.1.1). */
-  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0): MailboxRow {
+   *  account, so a re-created name never reuses one: RFC 9051 §2.3.1.1) and the id `oid` (the
+   *  one its folder keeps, after a rebuild) unless another mailbox has it (a folder copied or
+   *  renamed by hand): then, and without one, a new id. */
+  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0, oid = ''): MailboxRow {
     return this.tx(() => {
+      // Another caller made it meanwhile (a LIST with ids and an open of the same folder).
+      const had = this.mailbox(account, name);
+      if (had) return had;
       const last = Number((this.#q.lastValidity.get(account) as Row | undefined)?.last ?? 0);
       const validity = Math.max(last + 1, minValidity, Math.floor(Date.now() / 1000));
       this.#q.setValidity.run(account, validity);
-      this.#q.insertMailbox.run(account, name, validity, subscribed ? 1 : 0);
+      const id = isMailboxId(oid) && !this.#q.oidTaken.get(oid) ? oid : newMailboxId();
+      this.#q.insertMailbox.run(account, name, validity, subscribed ? 1 : 0, id);
+      this.#mailboxEvent(account, id, 'mailbox-create');
       return this.mailbox(account, name) as MailboxRow;
     });
+  }
+
+  /** createMailbox for many folders in one transaction (subscribed, as a folder found without an
+   *  index entry is: maildir/account.ts). */
+  createMailboxes(
+    account: string,
+    wanted: readonly { name: string; minValidity: number; oid: string }[],
+  ): MailboxRow[] {
+    return this.tx(() => wanted.map((w) => this.createMailbox(account, w.name, true, w.minValidity, w.oid)));
   }
 
   /** Creates a mailbox with the UIDVALIDITY, UIDNEXT and message UIDs another server gave it
@@ -198,31 +270,117 @@ export class MailIndex {
       if (old) this.#q.deleteMailbox.run(old.id);
       const last = Number((this.#q.lastValidity.get(account) as Row | undefined)?.last ?? 0);
       this.#q.setValidity.run(account, Math.max(last, head.uidvalidity));
-      this.#q.importMailbox.run(account, name, head.uidvalidity, head.uidnext, head.subscribed ? 1 : 0);
+      this.#q.importMailbox.run(account, name, head.uidvalidity, head.uidnext, head.subscribed ? 1 : 0, newMailboxId());
       const row = this.mailbox(account, name) as MailboxRow;
-      for (const m of rows) this.insertMessage(row.id, m);
+      for (const m of rows) this.insertMessage(row.id, m, account);
+      // The imported messages are not journaled one by one: the account's history starts after
+      // them (a JMAP client resynchronises).
+      const aseq = this.#mailboxEvent(account, row.oid, 'mailbox-create');
+      this.#q.aseqFloor.run(aseq, account);
       return row;
     });
   }
 
+  /** Deletes a mailbox's entry; its messages go as expunges in the account journal. */
   deleteMailbox(id: number): void {
-    this.#q.deleteMailbox.run(id);
+    this.tx(() => {
+      const mb = this.#owner(id);
+      if (mb) {
+        const seq = this.#accountSeq(mb.account);
+        for (const m of this.#q.messageBases.all(id) as Row[]) {
+          this.#q.accountJournal.run(mb.account, seq.next(), KIND_CODE.expunge, mb.oid, Number(m.uid), String(m.base));
+          this.#emailGone(mb.account, String(m.base));
+        }
+        this.#q.accountJournal.run(mb.account, seq.next(), ACCOUNT_KIND['mailbox-delete'], mb.oid, 0, '');
+        seq.done();
+      }
+      this.#q.deleteMailbox.run(id);
+    });
   }
 
   renameMailbox(id: number, name: string): void {
-    this.#q.renameMailbox.run(name, id);
+    this.tx(() => {
+      this.#q.renameMailbox.run(name, id);
+      const mb = this.#owner(id);
+      if (mb) this.#mailboxEvent(mb.account, mb.oid, 'mailbox-rename');
+    });
   }
 
   setSubscribed(id: number, on: boolean): void {
-    this.#q.subscribe.run(on ? 1 : 0, id);
+    this.tx(() => {
+      this.#q.subscribe.run(on ? 1 : 0, id);
+      const mb = this.#owner(id);
+      if (mb) this.#mailboxEvent(mb.account, mb.oid, 'mailbox-subscribe');
+    });
   }
 
   messages(mailbox: number): MessageRow[] {
     return (this.#q.messages.all(mailbox) as Row[]).map(messageRow);
   }
 
-  insertMessage(mailbox: number, m: MessageRow): void {
+  /** A message row, and its email's (a first copy, or one more). */
+  insertMessage(mailbox: number, m: MessageRow, account: string): void {
     this.#q.insertMessage.run(mailbox, m.uid, m.base, m.inNew ? 1 : 0, m.letters, m.modseq, m.size, m.internalDate);
+    this.#q.emailAdd.run(account, m.base, emailId(m.base), m.internalDate, m.size);
+  }
+
+  /** One copy of the email `base` is gone; its row goes with the last. */
+  #emailGone(account: string, base: string): void {
+    this.#q.emailDrop.run(account, base);
+    this.#q.emailDelete.run(account, base);
+  }
+
+  /** The account's emails (one per base, whatever the copies) or a mailbox's messages, in the
+   *  order asked (ties by base), from `position`: the ids of at most `limit`, and the total. */
+  accountMessages(account: string, q: MessageQuery): { ids: string[]; total: number } {
+    const col = q.sort === 'size' ? 'size' : 'internaldate';
+    const dir = q.descending ? 'DESC' : 'ASC';
+    const limit = Math.max(0, Math.floor(q.limit));
+    const offset = Math.max(0, Math.floor(q.position));
+    if (q.mailboxId === undefined) {
+      const page = this.#stmt(
+        `SELECT id FROM emails WHERE account = ? ORDER BY ${col} ${dir}, base ${dir} LIMIT ? OFFSET ?`,
+      );
+      const total = Number((this.#q.emailCount.get(account) as Row).n);
+      return { ids: (page.all(account, limit, offset) as Row[]).map((r) => String(r.id)), total };
+    }
+    const mb = this.#q.mailboxByOid.get(account, q.mailboxId) as Row | undefined;
+    if (!mb) return { ids: [], total: 0 };
+    const page = this.#stmt(
+      `SELECT base FROM messages WHERE mailbox = ? ORDER BY ${col} ${dir}, base ${dir} LIMIT ? OFFSET ?`,
+    );
+    const id = Number(mb.id);
+    const total = Number((this.#q.messageCount.get(id) as Row).n);
+    return { ids: (page.all(id, limit, offset) as Row[]).map((r) => emailId(String(r.base))), total };
+  }
+
+  readonly #stmts = new Map<string, StatementSync>();
+
+  /** A prepared statement of the few accountMessages() makes (from fixed parts only). */
+  #stmt(sql: string): StatementSync {
+    let st = this.#stmts.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      this.#stmts.set(sql, st);
+    }
+    return st;
+  }
+
+  /** Where each of these emails is; unknown ids are left out. */
+  locate(account: string, ids: readonly string[]): LocatedRow[] {
+    const out: LocatedRow[] = [];
+    for (const id of ids) {
+      const e = this.#q.emailById.get(account, id) as Row | undefined;
+      if (!e) continue;
+      const copies = (this.#q.copiesOf.all(String(e.base), account) as Row[]).map((c) => ({
+        mailboxId: String(c.oid),
+        name: String(c.name),
+        uid: Number(c.uid),
+        letters: String(c.letters),
+      }));
+      out.push({ emailId: id, size: Number(e.size), internalDate: Number(e.internaldate), copies });
+    }
+    return out;
   }
 
   updateMessage(mailbox: number, uid: number, fields: { inNew: boolean; letters: string; modseq: number }): void {
@@ -232,21 +390,53 @@ export class MailIndex {
   /** One change, with its journal entries, in one transaction. */
   write(mailbox: number, w: IndexWrite): void {
     this.tx(() => {
+      const journal = w.journal ?? [];
+      const mb = journal.length > 0 || w.insert?.length || w.expunge?.length ? this.#owner(mailbox) : null;
+      // The bases of expunged messages, read before their rows go (emails, account journal).
+      const gone = new Map<number, string>();
+      if (mb) for (const uid of w.expunge ?? []) gone.set(uid, this.#baseOf(mailbox, uid));
       for (const uid of w.expunge ?? []) this.#q.deleteMessage.run(mailbox, uid);
+      if (mb) for (const base of gone.values()) this.#emailGone(mb.account, base);
       for (const u of w.update ?? []) this.updateMessage(mailbox, u.uid, u);
-      for (const m of w.insert ?? []) this.insertMessage(mailbox, m);
-      for (const j of w.journal ?? []) this.#q.journal.run(mailbox, j.modseq, KIND_CODE[j.kind], j.uid);
+      if (mb) for (const m of w.insert ?? []) this.insertMessage(mailbox, m, mb.account);
+      for (const j of journal) this.#q.journal.run(mailbox, j.modseq, KIND_CODE[j.kind], j.uid);
+      if (mb && journal.length > 0) {
+        const seq = this.#accountSeq(mb.account);
+        for (const j of journal) {
+          const base = j.base ?? gone.get(j.uid) ?? this.#baseOf(mailbox, j.uid);
+          this.#q.accountJournal.run(mb.account, seq.next(), KIND_CODE[j.kind], mb.oid, j.uid, base);
+        }
+        seq.done();
+      }
       if (w.counters) this.#q.counters.run(w.counters.uidnext, w.counters.highestmodseq, mailbox);
-      if (w.journal && w.journal.length > 0 && w.counters && ++this.#writes % 256 === 0) {
-        this.#prune(mailbox, w.counters.highestmodseq);
+      if (mb && journal.length > 0 && w.counters && ++this.#writes % 256 === 0) {
+        this.#prune(mailbox, w.counters.highestmodseq, mb.account);
       }
     });
   }
 
+  /** The account and id of a mailbox entry. */
+  #owner(mailbox: number): { account: string; oid: string } | null {
+    const r = this.#q.mailboxById.get(mailbox) as Row | undefined;
+    return r ? { account: String(r.account), oid: String(r.oid) } : null;
+  }
+
+  #baseOf(mailbox: number, uid: number): string {
+    return String((this.#q.baseOf.get(mailbox, uid) as Row | undefined)?.base ?? '');
+  }
+
   #writes = 0;
 
-  /** Drops journal entries (not expunges: QRESYNC needs them) more than JOURNAL_KEEP behind. */
-  #prune(mailbox: number, highest: number): void {
+  /** Drops journal entries (not expunges: QRESYNC needs them) more than JOURNAL_KEEP behind,
+   *  and the account journal's entries more than JOURNAL_KEEP behind its last. */
+  #prune(mailbox: number, highest: number, account: string): void {
+    const last = this.accountState(account);
+    const aFloor = last - JOURNAL_KEEP;
+    const r = this.#q.aseqGet.get(account) as Row | undefined;
+    if (r && aFloor > Number(r.floor)) {
+      this.#q.accountPrune.run(account, aFloor);
+      this.#q.aseqFloor.run(aFloor, account);
+    }
     const floor = highest - JOURNAL_KEEP;
     if (floor <= 0) return;
     this.#q.prune.run(mailbox, floor);
@@ -357,57 +547,10 @@ export class MailIndex {
   }
 }
 
-function prepare(db: DatabaseSync) {
-  const p = (sql: string): StatementSync => db.prepare(sql);
-  return {
-    mailbox: p('SELECT * FROM mailboxes WHERE account = ? AND name = ?'),
-    mailboxes: p('SELECT * FROM mailboxes WHERE account = ? ORDER BY name'),
-    lastValidity: p('SELECT last FROM uidvalidity_seq WHERE account = ?'),
-    setValidity: p(
-      'INSERT INTO uidvalidity_seq (account, last) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET last = excluded.last',
-    ),
-    insertMailbox: p(
-      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed) VALUES (?, ?, ?, 1, 1, ?)',
-    ),
-    deleteMailbox: p('DELETE FROM mailboxes WHERE id = ?'),
-    importMailbox: p(
-      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, journal_floor) VALUES (?, ?, ?, ?, 1, ?, 1)',
-    ),
-    renameMailbox: p('UPDATE mailboxes SET name = ? WHERE id = ?'),
-    subscribe: p('UPDATE mailboxes SET subscribed = ? WHERE id = ?'),
-    counters: p('UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?'),
-    messages: p('SELECT * FROM messages WHERE mailbox = ? ORDER BY uid'),
-    insertMessage: p(
-      'INSERT INTO messages (mailbox, uid, base, in_new, letters, modseq, size, internaldate) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
-    updateMessage: p('UPDATE messages SET in_new = ?, letters = ?, modseq = ? WHERE mailbox = ? AND uid = ?'),
-    deleteMessage: p('DELETE FROM messages WHERE mailbox = ? AND uid = ?'),
-    journal: p('INSERT OR REPLACE INTO changes (mailbox, modseq, kind, uid) VALUES (?, ?, ?, ?)'),
-    vanished: p('SELECT uid FROM changes WHERE mailbox = ? AND kind = 3 AND modseq > ? ORDER BY uid'),
-    changes: p('SELECT modseq, kind, uid FROM changes WHERE mailbox = ? AND modseq > ? ORDER BY modseq, uid'),
-    prune: p('DELETE FROM changes WHERE mailbox = ? AND kind <> 3 AND modseq <= ?'),
-    floor: p('SELECT journal_floor FROM mailboxes WHERE id = ?'),
-    setFloor: p('UPDATE mailboxes SET journal_floor = ? WHERE id = ? AND journal_floor < ?'),
-    exists: p('SELECT 1 FROM messages WHERE mailbox = ? AND uid = ?'),
-    cacheGet: p('SELECT envelope, structure, search FROM cache WHERE mailbox = ? AND uid = ?'),
-    cacheRangeEnvelope: p('SELECT uid, envelope AS v FROM cache WHERE mailbox = ? AND uid BETWEEN ? AND ?'),
-    cacheRangeStructure: p('SELECT uid, structure AS v FROM cache WHERE mailbox = ? AND uid BETWEEN ? AND ?'),
-    cacheRangeSearch: p('SELECT uid, search AS v FROM cache WHERE mailbox = ? AND uid BETWEEN ? AND ?'),
-    cacheSearch: p(
-      'INSERT INTO cache (mailbox, uid, search) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET search = excluded.search',
-    ),
-    cacheEnvelope: p(
-      'INSERT INTO cache (mailbox, uid, envelope) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET envelope = excluded.envelope',
-    ),
-    cacheStructure: p(
-      'INSERT INTO cache (mailbox, uid, structure) VALUES (?, ?, ?) ON CONFLICT (mailbox, uid) DO UPDATE SET structure = excluded.structure',
-    ),
-  };
-}
-
 function mailboxRow(r: Row): MailboxRow {
   return {
     id: Number(r.id),
+    oid: String(r.oid ?? ''),
     name: String(r.name),
     uidvalidity: Number(r.uidvalidity),
     uidnext: Number(r.uidnext),

@@ -14,9 +14,11 @@ import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { decodeMutf7 } from '../../core/mutf7.ts';
 import type { IndexClient } from '../index/client.ts';
-import type { Mailboxes, MailboxListEntry } from '../mailboxes.ts';
+import type { MailboxRow, MessageQuery } from '../index/db.ts';
+import type { AccountChange, LocatedEmail, Mailboxes, MailboxListEntry } from '../mailboxes.ts';
 import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
 import type { DirSyncer } from './dirsync.ts';
+import { KeywordTable, lettersToFlags } from './flags.ts';
 import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, folderDir, NameLimitError } from './layout.ts';
 import { MaildirMailbox } from './mailbox.ts';
 
@@ -30,6 +32,9 @@ const SPECIAL_USE: Readonly<Record<string, string>> = {
 
 /** Last UIDVALIDITY of a mailbox, kept beside its files (see #newIndexEntry). */
 const UIDVALIDITY_FILE = 'arcline-uidvalidity';
+/** The mailbox's stable id (store/ids.ts), kept beside its files: an index rebuilt from the
+ *  files gives the mailbox the same id (INBOX's is in the account directory). */
+const ID_FILE = 'arcline-id';
 
 /** How long a mailbox no session uses stays loaded, and how many such mailboxes are kept. */
 const IDLE_MAILBOX_MS = 60_000;
@@ -110,8 +115,9 @@ export class MaildirAccounts implements Mailboxes {
     return n;
   }
 
-  /** Every mailbox of the account, INBOX first, with RFC 3501/6154/5258 attributes. */
-  async list(account: AccountId): Promise<MailboxListEntry[]> {
+  /** Every mailbox of the account, INBOX first, with RFC 3501/6154/5258 attributes; with `ids`,
+   *  each with its id (folders without an index entry get one first, in one transaction). */
+  async list(account: AccountId, opts: { ids?: boolean } = {}): Promise<MailboxListEntry[]> {
     const acct = accountDir(this.#root, account);
     const names = new Set<string>(['INBOX']);
     for (const d of await readdir(acct, { withFileTypes: true })) {
@@ -120,7 +126,16 @@ export class MaildirAccounts implements Mailboxes {
       // A folder another program made under a name no command could reach is left out.
       if (decoded !== null && this.#reachable(account, decoded)) names.add(decoded);
     }
-    const rows = await this.#index.mailboxes(account);
+    let rows = await this.#index.mailboxes(account);
+    if (opts.ids) {
+      const known = new Set(rows.map((r) => r.name));
+      const missing = [...names].filter((n) => !known.has(n));
+      if (missing.length > 0) {
+        await this.#newIndexEntries(account, missing);
+        rows = await this.#index.mailboxes(account);
+      }
+    }
+    const ids = new Map(rows.map((m) => [m.name, m.oid]));
     const subscribed = new Map(rows.map((m) => [m.name, m.subscribed]));
     // Parents that exist only through their children; a name is a parent when some name
     // extends it (O(names x depth), not a scan of every pair).
@@ -149,6 +164,7 @@ export class MaildirAccounts implements Mailboxes {
     }
     const out: MailboxListEntry[] = sorted.map((name) => ({
       name,
+      ...(names.has(name) && ids.has(name) ? { id: ids.get(name) as string } : {}),
       specialUse: chosen.get(name) ?? SPECIAL_USE[name] ?? null,
       subscribed: subscribed.get(name) ?? (name === 'INBOX' || (DEFAULT_FOLDERS as readonly string[]).includes(name)),
       noselect: !names.has(name),
@@ -196,6 +212,7 @@ export class MaildirAccounts implements Mailboxes {
     if (!(await this.exists(account, canonical))) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
     const dir = this.#dir(account, canonical);
     const row = (await this.#index.mailbox(account, canonical)) ?? (await this.#newIndexEntry(account, canonical, dir));
+    await this.#keepId(dir, row.oid);
     const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log);
     this.#open.set(key, mbox);
     return mbox;
@@ -203,14 +220,45 @@ export class MaildirAccounts implements Mailboxes {
 
   /** Index entry for a mailbox the index does not know (new, or the index was lost). Its
    *  UIDVALIDITY must exceed every earlier one of that mailbox, so the last one is also kept in
-   *  a file in the mailbox directory, which survives the loss of the index. */
+   *  a file in the mailbox directory, which survives the loss of the index; so is its id. */
   async #newIndexEntry(account: AccountId, name: string, dir: string, subscribed = true) {
+    const kept = await keptInFolder(dir);
+    const row = await this.#index.createMailbox(account, name, subscribed, kept.minValidity, kept.oid);
+    await this.#keepInFolder(dir, row);
+    return row;
+  }
+
+  /** Index entries for many folders without one (LIST with ids): one index transaction. */
+  async #newIndexEntries(account: AccountId, names: readonly string[]): Promise<void> {
+    const dirs = names.map((n) => this.#dir(account, n));
+    const kept = await inBatches(dirs, keptInFolder);
+    const rows = await this.#index.createMailboxes(
+      account,
+      names.map((name, i) => ({ name, ...(kept[i] as { minValidity: number; oid: string }) })),
+    );
+    await inBatches(rows, (row, i) => this.#keepInFolder(dirs[i] as string, row));
+  }
+
+  async #keepInFolder(dir: string, row: MailboxRow): Promise<void> {
     const file = join(dir, UIDVALIDITY_FILE);
-    const previous = Number.parseInt(await readFile(file, 'utf8').catch(() => '0'), 10) || 0;
-    const row = await this.#index.createMailbox(account, name, subscribed, previous + 1);
     await writeFile(`${file}.tmp`, `${row.uidvalidity}\n`, { mode: 0o600 });
     await rename(`${file}.tmp`, file);
-    return row;
+    await this.#keepId(dir, row.oid);
+  }
+
+  /** Folders whose `arcline-id` file is known to hold their id (dir -> id). */
+  readonly #idFiles = new Map<string, string>();
+
+  /** Makes the folder's `arcline-id` file hold `oid` (mailboxes from before ids, imported ones,
+   *  a folder copied by hand that got a new id). Once per folder and process. */
+  async #keepId(dir: string, oid: string): Promise<void> {
+    if (this.#idFiles.get(dir) === oid) return;
+    const file = join(dir, ID_FILE);
+    if ((await readFile(file, 'utf8').catch(() => '')).trim() !== oid) {
+      await writeFile(`${file}.tmp`, `${oid}\n`, { mode: 0o600 });
+      await rename(`${file}.tmp`, file);
+    }
+    this.#idFiles.set(dir, oid);
   }
 
   /** When no session uses the mailbox any more, it stays loaded for IDLE_MAILBOX_MS (at most
@@ -427,6 +475,43 @@ export class MaildirAccounts implements Mailboxes {
     if (m.subscribers > 0) m.refresh().catch(() => {});
   }
 
+  accountState(account: AccountId): Promise<number> {
+    return this.#index.accountState(account);
+  }
+
+  accountChangesSince(account: AccountId, aseq: number, max: number): Promise<AccountChange[] | null> {
+    return this.#index.accountChangesSince(account, aseq, max);
+  }
+
+  accountMessages(account: AccountId, q: MessageQuery): Promise<{ ids: string[]; total: number }> {
+    return this.#index.accountMessages(account, q);
+  }
+
+  /** The index says where the copies are and their flag letters; each mailbox's keyword table
+   *  (maildir/flags.ts) turns the letters into flags. */
+  async locate(account: AccountId, emailIds: readonly string[]): Promise<LocatedEmail[]> {
+    const rows = await this.#index.locate(account, emailIds);
+    const tables = new Map<string, Promise<readonly string[]>>();
+    const keywords = (name: string) => {
+      let t = tables.get(name);
+      if (!t) {
+        t = new KeywordTable(this.#dir(account, name)).load().catch(() => []);
+        tables.set(name, t);
+      }
+      return t;
+    };
+    const out: LocatedEmail[] = [];
+    for (const r of rows) {
+      const copies = [];
+      for (const c of r.copies) {
+        const flags = lettersToFlags(c.letters, await keywords(c.name));
+        copies.push({ mailboxId: c.mailboxId, mailbox: c.name, uid: c.uid, flags });
+      }
+      out.push({ emailId: r.emailId, size: r.size, internalDate: new Date(r.internalDate), copies });
+    }
+    return out;
+  }
+
   /** RFC 9051 §6.3.7: a name may be subscribed before it exists; it keeps an index row, so
    *  such names are bounded like folders (storable names, at most twice the folder limit). */
   async setSubscribed(account: AccountId, name: string, on: boolean): Promise<void> {
@@ -447,6 +532,22 @@ export class MaildirAccounts implements Mailboxes {
     }
     if (row) await this.#index.setSubscribed(row.id, on);
   }
+}
+
+/** The UIDVALIDITY floor and the id a folder keeps in its files (see #newIndexEntry). */
+async function keptInFolder(dir: string): Promise<{ minValidity: number; oid: string }> {
+  const previous = Number.parseInt(await readFile(join(dir, UIDVALIDITY_FILE), 'utf8').catch(() => '0'), 10) || 0;
+  const oid = (await readFile(join(dir, ID_FILE), 'utf8').catch(() => '')).trim();
+  return { minValidity: previous + 1, oid };
+}
+
+/** fn over every item, 64 at a time (an account may have thousands of folders). */
+async function inBatches<T, R>(items: readonly T[], fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += 64) {
+    out.push(...(await Promise.all(items.slice(i, i + 64).map((x, k) => fn(x, i + k)))));
+  }
+  return out;
 }
 
 /** A file-system refusal to store a name (something in the way, name too long for the file

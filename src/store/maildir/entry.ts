@@ -1,8 +1,12 @@
 // A message as a Maildir mailbox tracks it in memory (maildir/mailbox.ts), and its forms for
 // the index (a row, a journal entry) and for protocols (MessageMeta).
 
-import type { JournalRow, MessageRow } from '../index/db.ts';
+import { join } from 'node:path';
+import { mapSliced, TimeSlice } from '../../core/slice.ts';
+import type { JournalRow, MessageColumns, MessageRow } from '../index/db.ts';
 import type { MessageMeta } from '../mailboxes.ts';
+import { lettersToFlags } from './flags.ts';
+import { type FileOnDisk, type Listing, sortByDelivery, statAll } from './scan.ts';
 
 /** The index row (mutable in memory) plus the decoded flags. */
 export type Entry = { -readonly [K in keyof MessageRow]: MessageRow[K] } & { flags: readonly string[] };
@@ -25,13 +29,107 @@ export function row(e: Entry): MessageRow {
 
 /** Journal entries (index/db.ts `changes`): a message added, its flags changed, expunged. */
 export function appended(e: Entry): JournalRow {
-  return { modseq: e.modseq, kind: 'append', uid: e.uid };
+  return { modseq: e.modseq, kind: 'append', uid: e.uid, base: e.base };
 }
 
 export function flagsChanged(e: Entry): JournalRow {
-  return { modseq: e.modseq, kind: 'flags', uid: e.uid };
+  return { modseq: e.modseq, kind: 'flags', uid: e.uid, base: e.base };
 }
 
 export function expungeEntries(uids: readonly number[], modseq: number): JournalRow[] {
   return uids.map((uid) => ({ modseq, kind: 'expunge', uid }));
+}
+
+/** A mailbox's entries from the index's columns (index/db.ts MessageColumns), giving way to the
+ *  event loop every time slice (100,000 messages take a while). */
+export async function entriesOf(c: MessageColumns, keywords: readonly string[]): Promise<Entry[]> {
+  const bases = c.count > 0 ? c.bases.split('/') : [];
+  const letters = c.count > 0 ? c.letters.split('/') : [];
+  const entries: Entry[] = new Array(c.count);
+  const slice = new TimeSlice();
+  for (let i = 0; i < c.count; i++) {
+    if (slice.due()) await slice.pause();
+    const l = letters[i] as string;
+    entries[i] = {
+      uid: c.uids[i] as number,
+      base: bases[i] as string,
+      inNew: c.inNew[i] === 1,
+      letters: l,
+      flags: lettersToFlags(l, keywords),
+      modseq: c.modseqs[i] as number,
+      size: c.sizes[i] as number,
+      internalDate: c.dates[i] as number,
+    };
+  }
+  return entries;
+}
+
+/** Entries for files the index does not have (base -> file, from a listing of `dir`), in
+ *  delivery order (names start with the delivery time), with UIDs and MODSEQs from `first` on;
+ *  files gone meanwhile are left out. Size from the name's S= (else the file's), internal date
+ *  from the file's mtime. */
+export async function newEntries(
+  dir: string,
+  files: ReadonlyMap<string, FileOnDisk>,
+  keywords: readonly string[],
+  first: { uid: number; modseq: number },
+): Promise<Entry[]> {
+  const fresh = await sortByDelivery(files, ([base]) => base);
+  const stats = await statAll(await mapSliced(fresh, ([, f]) => join(dir, f.inNew ? 'new' : 'cur', f.name)));
+  const added: Entry[] = [];
+  const slice = new TimeSlice();
+  for (let i = 0; i < fresh.length; i++) {
+    if (slice.due()) await slice.pause();
+    const [base, f] = fresh[i] as (typeof fresh)[number];
+    const st = stats[i];
+    if (!st) continue; // gone meanwhile
+    const sizeInName = /,S=(\d+)/.exec(base);
+    added.push({
+      uid: first.uid + added.length,
+      base,
+      inNew: f.inNew,
+      letters: f.letters,
+      flags: lettersToFlags(f.letters, keywords),
+      modseq: first.modseq + added.length,
+      size: sizeInName ? Number(sizeInName[1]) : st.size,
+      internalDate: Math.floor(st.mtimeMs),
+    });
+  }
+  return added;
+}
+
+/** The indexed entries against a listing (maildir/scan.ts): those whose file is gone (unless
+ *  `buried`: expunged by us, waiting in tmp/), those whose flags changed (each with the next
+ *  MODSEQ after `modseq`), those that moved between new/ and cur/ or changed (`moved`: rows to
+ *  write back). Files matched are taken out of `listing.files`: what is left is new. */
+export function compareWithFiles(
+  entries: readonly Entry[],
+  listing: Listing,
+  keywords: readonly string[],
+  modseq: number,
+  buried: (uid: number) => boolean,
+): { expunged: number[]; changed: Entry[]; moved: Entry[]; modseq: number } {
+  const { skip, files } = listing;
+  const expunged: number[] = [];
+  const changed: Entry[] = []; // flags changed (reported to sessions)
+  const moved: Entry[] = []; // any index field changed (written back)
+  for (const e of entries) {
+    // Its directory has not changed since a complete listing: the file is as it was.
+    if (skip[e.inNew ? 'new' : 'cur']) continue;
+    const f = files.get(e.base);
+    if (!f) {
+      if (!buried(e.uid)) expunged.push(e.uid);
+      continue;
+    }
+    files.delete(e.base);
+    if (f.letters !== e.letters || f.inNew !== e.inNew) {
+      const upd: Entry = { ...e, inNew: f.inNew, letters: f.letters, flags: lettersToFlags(f.letters, keywords) };
+      if (f.letters !== e.letters) {
+        upd.modseq = ++modseq;
+        changed.push(upd);
+      }
+      moved.push(upd);
+    }
+  }
+  return { expunged, changed, moved, modseq };
 }

@@ -12,13 +12,14 @@
 
 import { unlink } from 'node:fs/promises';
 import type { ChangeListener, MailboxChange, MessageMeta, SubscribeOptions } from '../mailboxes.ts';
+import type { Entry } from './entry.ts';
 
 export class Fanout {
   readonly #listeners = new Map<ChangeListener, SubscribeOptions>();
   /** UIDs that are \Recent and not yet taken by a session. */
   readonly recent = new Set<number>();
   /** Expunged files waiting for acknowledgements: uid -> tmp path and who has not acked. */
-  readonly #graveyard = new Map<number, { path: string; waiting: Set<ChangeListener> }>();
+  readonly #graveyard = new Map<number, { path: string; keep: boolean; entry: Entry; waiting: Set<ChangeListener> }>();
 
   get size(): number {
     return this.#listeners.size;
@@ -56,10 +57,17 @@ export class Fanout {
     return owner !== null;
   }
 
-  /** The expunged message `uid` now lives at `path` until every current subscriber acked it. */
-  bury(uid: number, path: string): void {
-    this.#graveyard.set(uid, { path, waiting: new Set(this.#listeners.keys()) });
+  /** The expunged message `uid` now lives at `path` until every current subscriber acked it.
+   *  With `keep` (a MOVE renamed the file into another mailbox) the file is not removed then. */
+  bury(entry: Entry, path: string, keep = false): void {
+    const uid = entry.uid;
+    this.#graveyard.set(uid, { path, keep, entry, waiting: new Set(this.#listeners.keys()) });
     this.recent.delete(uid);
+  }
+
+  /** An expunged, not yet acknowledged message (a COPY from a session that still shows it). */
+  buried(uid: number): { entry: Entry; path: string; keep: boolean } | undefined {
+    return this.#graveyard.get(uid);
   }
 
   /** Where an expunged, not yet acknowledged message is, or undefined. */
@@ -80,6 +88,6 @@ export class Fanout {
     const g = this.#graveyard.get(uid);
     if (!g || g.waiting.size > 0) return;
     this.#graveyard.delete(uid);
-    await unlink(g.path).catch(() => {});
+    if (!g.keep) await unlink(g.path).catch(() => {});
   }
 }

@@ -45,6 +45,13 @@ export function lettersToFlags(letters: string, keywords: readonly string[]): st
   return out;
 }
 
+/** A message's flags after STORE FLAGS / +FLAGS / -FLAGS (RFC 9051 §6.4.6). */
+export function applyFlags(current: readonly string[], mode: 'set' | 'add' | 'remove', flags: readonly string[]) {
+  if (mode === 'set') return [...new Set(flags)];
+  if (mode === 'add') return [...new Set([...current, ...flags])];
+  return current.filter((f) => !flags.includes(f));
+}
+
 /** IMAP flags -> sorted letters. Keywords missing from `keywords` are appended to it (the
  *  caller persists the table); returns null when the table is full. */
 export function flagsToLetters(flags: readonly string[], keywords: string[]): string | null {

@@ -10,12 +10,13 @@
 //   Expunged files wait in tmp/ (ignored by every Maildir reader); leftovers after a crash are
 //   ordinary stale tmp/ files, cleaned by cleanTmp().
 
-import { open, rename, stat, utimes } from 'node:fs/promises';
+import { rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArclineError } from '../../core/errors.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
-import { mapSliced, TimeSlice } from '../../core/slice.ts';
+import { mapSliced } from '../../core/slice.ts';
+import { emailId } from '../ids.ts';
 import type { IndexClient } from '../index/client.ts';
 import type { IndexWrite, MailboxRow } from '../index/db.ts';
 import type {
@@ -29,19 +30,32 @@ import type {
   SubscribeOptions,
 } from '../mailboxes.ts';
 import type { SpooledMessage } from '../types.ts';
-import { fileBody } from './body.ts';
+import { CacheWrites, openRetrying } from './body.ts';
+import { type CopySource, placeCopies } from './copy.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
-import { appended, type Entry, expungeEntries, flagsChanged, meta, row } from './entry.ts';
+import {
+  appended,
+  compareWithFiles,
+  type Entry,
+  entriesOf,
+  expungeEntries,
+  flagsChanged,
+  meta,
+  newEntries,
+  row,
+} from './entry.ts';
 import { Fanout } from './fanout.ts';
-import { flagsToLetters, KeywordTable, lettersToFlags } from './flags.ts';
+import { applyFlags, flagsToLetters, KeywordTable, lettersToFlags } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
-import { listMaildir, type ScanState, sortByDelivery, statAll } from './scan.ts';
+import { listMaildir, type ScanState } from './scan.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
 
 /** Index rows written per transaction when many new files are found at once (an imported or
  *  re-indexed Maildir): each transaction is a small message to the index worker. */
 const INSERT_CHUNK = 5000;
+
+let ordinals = 0;
 
 export class MaildirMailbox implements Mailbox {
   readonly #index: IndexClient;
@@ -60,9 +74,10 @@ export class MaildirMailbox implements Mailbox {
   /** Watches new/ and cur/ while the mailbox has subscribers (store/maildir/watch.ts). */
   readonly #watch: DirWatch;
   readonly #keywords: KeywordTable;
-  /** Cache entries being written ("uid field" -> value), see setCached(). */
-  readonly #cacheWrites = new Map<string, string>();
+  readonly #cache: CacheWrites;
   #lock: Promise<unknown> = Promise.resolve();
+  /** Orders the locks of two mailboxes a copy takes (see copyTo). */
+  readonly #ordinal = ++ordinals;
   /** Subscribers, \Recent and expunged files awaiting acknowledgement (maildir/fanout.ts). */
   readonly #fan = new Fanout();
 
@@ -72,6 +87,7 @@ export class MaildirMailbox implements Mailbox {
     this.#row = row;
     this.#dir = dir;
     this.#keywords = new KeywordTable(dir);
+    this.#cache = new CacheWrites(index);
     this.#watch = new DirWatch(this, log);
   }
 
@@ -182,28 +198,9 @@ export class MaildirMailbox implements Mailbox {
   }
 
   async #load(keywords: readonly string[]): Promise<void> {
-    const c = await this.#index.messageColumns(this.#row.id);
-    const bases = c.count > 0 ? c.bases.split('/') : [];
-    const letters = c.count > 0 ? c.letters.split('/') : [];
-    const entries: Entry[] = new Array(c.count);
-    const slice = new TimeSlice();
-    for (let i = 0; i < c.count; i++) {
-      if (slice.due()) await slice.pause();
-      const l = letters[i] as string;
-      entries[i] = {
-        uid: c.uids[i] as number,
-        base: bases[i] as string,
-        inNew: c.inNew[i] === 1,
-        letters: l,
-        flags: lettersToFlags(l, keywords),
-        modseq: c.modseqs[i] as number,
-        size: c.sizes[i] as number,
-        internalDate: c.dates[i] as number,
-      };
-    }
-    this.#entries = entries;
+    this.#entries = await entriesOf(await this.#index.messageColumns(this.#row.id), keywords);
     // Maildir: a message still in new/ has been seen by no mail reader (Maildir spec).
-    for (const e of entries) if (e.inNew) this.#fan.recent.add(e.uid);
+    for (const e of this.#entries) if (e.inNew) this.#fan.recent.add(e.uid);
     this.#loaded = true;
   }
 
@@ -235,50 +232,18 @@ export class MaildirMailbox implements Mailbox {
       for (const sub of ['new', 'cur'] as const) if (!skip[sub]) this.#listed[sub] = { epoch, at: Date.now() };
     }
     let modseq = this.#row.highestmodseq;
-    const expunged: number[] = [];
-    const changed: Entry[] = []; // flags changed (reported to sessions)
-    const moved: Entry[] = []; // any index field changed (written back)
-    for (const e of this.#entries) {
-      // Its directory has not changed since a complete listing: the file is as it was.
-      if (skip[e.inNew ? 'new' : 'cur']) continue;
-      const f = files.get(e.base);
-      if (!f) {
-        if (this.#fan.grave(e.uid) === undefined) expunged.push(e.uid);
-        continue;
-      }
-      files.delete(e.base);
-      if (f.letters !== e.letters || f.inNew !== e.inNew) {
-        const upd: Entry = { ...e, inNew: f.inNew, letters: f.letters, flags: lettersToFlags(f.letters, keywords) };
-        if (f.letters !== e.letters) {
-          upd.modseq = ++modseq;
-          changed.push(upd);
-        }
-        moved.push(upd);
-      }
-    }
-    // New files, in delivery order (names start with the delivery time).
-    const fresh = await sortByDelivery(files, ([base]) => base);
-    const stats = await statAll(await mapSliced(fresh, ([, f]) => join(this.#dir, f.inNew ? 'new' : 'cur', f.name)));
-    const added: Entry[] = [];
-    let uidnext = this.#row.uidnext;
-    const slice = new TimeSlice();
-    for (let i = 0; i < fresh.length; i++) {
-      if (slice.due()) await slice.pause();
-      const [base, f] = fresh[i] as (typeof fresh)[number];
-      const st = stats[i];
-      if (!st) continue; // gone meanwhile
-      const sizeInName = /,S=(\d+)/.exec(base);
-      added.push({
-        uid: uidnext++,
-        base,
-        inNew: f.inNew,
-        letters: f.letters,
-        flags: lettersToFlags(f.letters, keywords),
-        modseq: ++modseq,
-        size: sizeInName ? Number(sizeInName[1]) : st.size,
-        internalDate: Math.floor(st.mtimeMs),
-      });
-    }
+    const diff = compareWithFiles(
+      this.#entries,
+      listing,
+      keywords,
+      modseq,
+      (uid) => this.#fan.grave(uid) !== undefined,
+    );
+    const { expunged, changed, moved } = diff;
+    modseq = diff.modseq;
+    const added = await newEntries(this.#dir, files, keywords, { uid: this.#row.uidnext, modseq: modseq + 1 });
+    const uidnext = this.#row.uidnext + added.length;
+    modseq += added.length;
     this.#scanned = listing.next;
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
     const expModseq = expunged.length > 0 ? ++modseq : modseq;
@@ -370,31 +335,12 @@ export class MaildirMailbox implements Mailbox {
 
   /** Opens a message for reading; works for expunged messages not yet acknowledged. The file
    *  handle stays valid whatever happens to the name afterwards. */
-  async openMessage(uid: number): Promise<MessageBody | null> {
-    // Without the lock (readers must not queue behind a write waiting for the index): a rename
-    // by STORE or EXPUNGE between finding the name and opening it shows as ENOENT, and the name
-    // is looked up again; only then under the lock, where names hold still.
-    for (let tries = 0; tries < 3; tries++) {
-      const r = await this.#tryOpen(uid);
-      if (r !== 'moved') return r;
-    }
-    return this.#locked(async () => {
-      const r = await this.#tryOpen(uid);
-      return r === 'moved' ? null : r; // another program removed it
-    });
-  }
-
-  async #tryOpen(uid: number): Promise<MessageBody | null | 'moved'> {
-    const e = this.#find(uid);
-    const path = e ? this.#path(e) : this.#fan.grave(uid);
-    if (!path) return null;
-    try {
-      const fh = await open(path, 'r');
-      return fileBody(fh, e?.size ?? (await fh.stat()).size);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'moved';
-      throw err;
-    }
+  openMessage(uid: number): Promise<MessageBody | null> {
+    return openRetrying(() => {
+      const e = this.#find(uid);
+      const path = e ? this.#path(e) : this.#fan.grave(uid);
+      return path ? { path, size: e?.size ?? null } : null;
+    }, this.#locked.bind(this));
   }
 
   /** Changes flags (RFC 9051 §6.4.6). Returns the messages whose flags changed, and the UIDs
@@ -417,12 +363,7 @@ export class MaildirMailbox implements Mailbox {
           refused.push(uid);
           continue;
         }
-        const current = new Set(e.flags);
-        const next =
-          mode === 'set'
-            ? new Set(flags)
-            : new Set(mode === 'add' ? [...current, ...flags] : [...current].filter((f) => !flags.includes(f)));
-        const letters = flagsToLetters([...next], keywords);
+        const letters = flagsToLetters(applyFlags(e.flags, mode, flags), keywords);
         if (letters === null) throw new ArclineError('INVALID', 'too many keywords in this mailbox (26 at most)');
         if (letters === e.letters) continue;
         const from = this.#path(e);
@@ -455,37 +396,49 @@ export class MaildirMailbox implements Mailbox {
   /** Removes the given messages; with `onlyDeleted` (EXPUNGE, CLOSE) only those that have
    *  \Deleted now, whatever the caller's view of them says (RFC 9051 §6.4.3). */
   expunge(uids: readonly number[], origin: object | null = null, onlyDeleted = false): Promise<number[]> {
-    return this.#locked(async () => {
-      const gone: number[] = [];
-      let modseq = this.#row.highestmodseq;
-      for (const uid of uids) {
-        const e = this.#find(uid);
-        if (!e) continue;
-        if (onlyDeleted && !e.flags.includes('\\Deleted')) continue;
-        const grave = join(this.#dir, 'tmp', `${e.base}.expunged`);
-        try {
-          this.#watch.expect(this.#path(e));
-          await rename(this.#path(e), grave);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-        this.#fan.bury(uid, grave);
-        gone.push(uid);
+    return this.#locked(() => this.#expunge(uids, origin, onlyDeleted));
+  }
+
+  /** expunge() under the lock; `moved`: messages whose file a MOVE renamed away (to there). */
+  async #expunge(
+    uids: readonly number[],
+    origin: object | null,
+    onlyDeleted: boolean,
+    moved: ReadonlyMap<number, string> = new Map(),
+  ): Promise<number[]> {
+    const gone: number[] = [];
+    let modseq = this.#row.highestmodseq;
+    for (const uid of uids) {
+      const e = this.#find(uid);
+      if (!e) continue;
+      if (onlyDeleted && !e.flags.includes('\\Deleted')) continue;
+      const movedTo = moved.get(uid);
+      // The UID in the name: a re-copied expunged message is another link to the same file, and
+      // rename(2) between two links of one file does nothing (POSIX).
+      const grave = movedTo ?? join(this.#dir, 'tmp', `${e.base}.${this.#row.uidvalidity}-${uid}.expunged`);
+      try {
+        this.#watch.expect(this.#path(e));
+        if (!movedTo) await rename(this.#path(e), grave);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-      if (gone.length === 0) return gone;
-      const set = new Set(gone);
-      this.#entries = this.#entries.filter((e) => !set.has(e.uid));
-      modseq++;
-      await this.#write({
-        expunge: gone,
-        journal: expungeEntries(gone, modseq),
-        counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
-      });
-      this.#row = { ...this.#row, highestmodseq: modseq };
-      this.#fan.emit({ kind: 'expunge', uids: gone, modseq }, origin);
-      for (const uid of gone) await this.#fan.unlinkIfDone(uid);
-      return gone;
+      // A moved message is read from its new place until acknowledged, and stays there.
+      this.#fan.bury(e, grave, movedTo !== undefined);
+      gone.push(uid);
+    }
+    if (gone.length === 0) return gone;
+    const set = new Set(gone);
+    this.#entries = this.#entries.filter((e) => !set.has(e.uid));
+    modseq++;
+    await this.#write({
+      expunge: gone,
+      journal: expungeEntries(gone, modseq),
+      counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
     });
+    this.#row = { ...this.#row, highestmodseq: modseq };
+    this.#fan.emit({ kind: 'expunge', uids: gone, modseq }, origin);
+    for (const uid of gone) await this.#fan.unlinkIfDone(uid);
+    return gone;
   }
 
   /** A subscriber has told its client about these expunges (or no longer needs them). */
@@ -525,16 +478,73 @@ export class MaildirMailbox implements Mailbox {
         size: msg.size,
         internalDate: when.getTime(),
       };
-      await this.#write({
-        insert: [row(entry)],
-        journal: [appended(entry)],
-        counters: { uidnext: entry.uid + 1, highestmodseq: entry.modseq },
-      });
-      this.#row = { ...this.#row, uidnext: entry.uid + 1, highestmodseq: entry.modseq };
-      this.#entries.push(entry);
-      this.#fan.emitExists([meta(entry)], origin);
+      await this.#add([entry], origin);
       return entry.uid;
     });
+  }
+
+  /** Commits new messages (UIDs and MODSEQs following the mailbox's) and announces them. */
+  async #add(added: Entry[], origin: object | null): Promise<void> {
+    const last = added.at(-1) as Entry;
+    const counters = { uidnext: last.uid + 1, highestmodseq: last.modseq };
+    await this.#write({ insert: added.map(row), journal: added.map(appended), counters });
+    this.#row = { ...this.#row, ...counters };
+    for (const e of added) this.#entries.push(e);
+    this.#fan.emitExists(await mapSliced(added, meta), origin);
+  }
+
+  /** COPY and MOVE (RFC 9051 §6.4.7, RFC 6851 §3.3) keeping each file's base, so the copies are
+   *  one Email (docs/architecture.md §7): a hard link into the target's cur/ (MOVE: a rename),
+   *  a byte copy across file systems, or, for a target that already has that base (the same
+   *  mailbox, a second copy), a byte copy under a new base. Durable as append: files, then the
+   *  directories fsynced, then the target's index, then (MOVE) the source's expunge. Returns
+   *  [source UID, target UID] pairs (RFC 4315 COPYUID); UIDs no longer here are skipped. */
+  copyTo(
+    uids: readonly number[],
+    target: Mailbox,
+    opts: { move?: boolean; origin?: object | null } = {},
+  ): Promise<[number, number][]> {
+    if (!(target instanceof MaildirMailbox)) throw new ArclineError('INVALID', 'copy to a mailbox of another store');
+    const run = () => this.#copy(uids, target, opts.move === true, opts.origin ?? null);
+    if (target === this) return this.#locked(run);
+    // Both locks, always in the same order (by creation), so two opposite copies cannot deadlock.
+    const [a, b] = this.#ordinal < target.#ordinal ? [this, target] : [target, this];
+    return a.#locked(() => b.#locked(run));
+  }
+
+  async #copy(uids: readonly number[], to: MaildirMailbox, move: boolean, origin: object | null) {
+    await this.#reconcile(origin);
+    if (to !== this) await to.#reconcile(null);
+    const sources: CopySource[] = [];
+    for (const uid of uids) {
+      const e = this.#find(uid);
+      const b = e ? undefined : this.#fan.buried(uid);
+      if (e) sources.push({ entry: e, path: this.#path(e), expunged: false });
+      else if (b) sources.push({ entry: b.entry, path: b.path, expunged: true });
+    }
+    const placed = await placeCopies(sources, {
+      from: { dir: this.#dir, expect: (p) => this.#watch.expect(p) },
+      to: { dir: to.#dir, keywords: to.#keywords, expect: (p) => to.#watch.expect(p) },
+      have: new Set(to.#entries.map((e) => e.base)),
+      first: { uid: to.#row.uidnext, modseq: to.#row.highestmodseq + 1 },
+      move,
+      syncer: this.#syncer,
+    });
+    if (placed.length === 0) return [];
+    // From here the files are in place: a crash before a commit leaves them for reconciliation.
+    await to.#add(
+      placed.map((p) => p.added),
+      to === this ? origin : null,
+    );
+    const renamed = new Map(placed.filter((p) => p.how === 'renamed').map((p) => [p.source.uid, p.to]));
+    if (move)
+      await this.#expunge(
+        placed.map((p) => p.source.uid),
+        origin,
+        false,
+        renamed,
+      );
+    return placed.map((p) => [p.source.uid, p.added.uid] as [number, number]);
   }
 
   /** \Recent messages no session has taken yet (STATUS RECENT, RFC 3501 §6.3.10). */
@@ -548,33 +558,31 @@ export class MaildirMailbox implements Mailbox {
     return e ? meta(e) : null;
   }
 
-  /** Parsed data cached in the index (see index/db.ts `cache`) for the messages still here. */
-  async cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>> {
-    const live = uids.filter((uid) => this.#find(uid));
-    if (live.length === 0) return new Map();
-    const found = new Map(await this.#index.cachedMany(this.#row.id, live, field));
-    for (const uid of live) {
-      const pending = this.#cacheWrites.get(`${uid} ${field}`);
-      if (pending !== undefined) found.set(uid, pending);
+  emailIds(uids: readonly number[]): Map<number, string> {
+    const out = new Map<number, string>();
+    for (const uid of uids) {
+      const e = this.#find(uid);
+      if (e) out.set(uid, emailId(e.base));
     }
-    return found;
+    return out;
   }
 
-  /** Stores parsed data for several messages in one transaction (one FETCH command's worth).
-   *  Only for messages still indexed: an expunged one has no row to hang the cache on. Until
-   *  committed, cached() answers from memory: a caller need not wait for the index lock. */
-  async setCached(entries: readonly (readonly [uid: number, field: CacheField, value: string])[]): Promise<void> {
-    const live = entries.filter(([uid]) => this.#find(uid));
-    if (live.length === 0) return;
-    for (const [uid, field, value] of live) this.#cacheWrites.set(`${uid} ${field}`, value);
-    try {
-      await this.#index.setCachedMany(this.#row.id, live);
-    } finally {
-      for (const [uid, field, value] of live) {
-        const key = `${uid} ${field}`;
-        if (this.#cacheWrites.get(key) === value) this.#cacheWrites.delete(key);
-      }
-    }
+  /** Parsed data cached in the index (see index/db.ts `cache`) for the messages still here. */
+  cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>> {
+    return this.#cache.read(
+      this.#row.id,
+      uids.filter((uid) => this.#find(uid)),
+      field,
+    );
+  }
+
+  /** Stores parsed data for several messages in one transaction (one FETCH command's worth),
+   *  only for messages still indexed: an expunged one has no row to hang the cache on. */
+  setCached(entries: readonly (readonly [uid: number, field: CacheField, value: string])[]): Promise<void> {
+    return this.#cache.write(
+      this.#row.id,
+      entries.filter(([uid]) => this.#find(uid)),
+    );
   }
 
   vanishedSince(modseq: number): Promise<number[]> {
