@@ -57,6 +57,8 @@ export class MaildirAccounts implements Mailboxes {
   readonly #changing = new Map<AccountId, Promise<void>>();
 
   readonly #log: Logger | undefined;
+  /** watchAccount() listeners per account. */
+  readonly #watchers = new Map<AccountId, Set<() => void>>();
 
   constructor(root: string, index: IndexClient, syncer: DirSyncer, log?: Logger) {
     this.#root = root;
@@ -94,7 +96,7 @@ export class MaildirAccounts implements Mailboxes {
   /** Runs `fn` after every earlier CREATE/DELETE/RENAME of the account has finished. */
   #serial<T>(account: AccountId, fn: () => Promise<T>): Promise<T> {
     const prev = this.#changing.get(account) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
+    const run = prev.then(fn, fn).finally(() => this.#changed(account));
     const tail = run.then(
       () => {},
       () => {},
@@ -213,7 +215,7 @@ export class MaildirAccounts implements Mailboxes {
     const dir = this.#dir(account, canonical);
     const row = (await this.#index.mailbox(account, canonical)) ?? (await this.#newIndexEntry(account, canonical, dir));
     await this.#keepId(dir, row.oid);
-    const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log);
+    const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log, () => this.#changed(account));
     this.#open.set(key, mbox);
     return mbox;
   }
@@ -470,9 +472,49 @@ export class MaildirAccounts implements Mailboxes {
    *  one with sessions re-syncs at once, so they see EXISTS without waiting for the watch. */
   notifyDelivered(account: AccountId, name: string, sub: 'new' | 'cur' = 'new'): void {
     const m = this.#open.get(`${account}\0${canonicalName(name)}`);
-    if (!m) return;
-    m.markDirty(sub);
-    if (m.subscribers > 0) m.refresh().catch(() => {});
+    const watched = this.#watchers.has(account);
+    if (m) {
+      m.markDirty(sub);
+      if (m.subscribers > 0 || watched) m.refresh().catch(() => {});
+    } else if (watched) {
+      // Someone watches the account (JMAP push): the delivery is indexed now, so its journal
+      // entry (and the watchers' notification) comes at once, not when a session opens INBOX.
+      this.open(account, name)
+        .then(async (mbox) => {
+          try {
+            await mbox.refresh();
+          } finally {
+            this.release(account, mbox);
+          }
+        })
+        .catch(() => {});
+    }
+  }
+
+  /** Calls `listener` after changes of the account's journal may have been committed (maybe
+   *  more often: the listener compares accountState). While watched, deliveries into mailboxes
+   *  no session has open are indexed at once. Returns the function that stops it. */
+  watchAccount(account: AccountId, listener: () => void): () => void {
+    let set = this.#watchers.get(account);
+    if (!set) {
+      set = new Set();
+      this.#watchers.set(account, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.#watchers.get(account) === set) this.#watchers.delete(account);
+    };
+  }
+
+  #changed(account: AccountId): void {
+    for (const l of this.#watchers.get(account) ?? []) {
+      try {
+        l();
+      } catch (e) {
+        this.#log?.warn({ err: String(e) }, 'store: account watcher failed');
+      }
+    }
   }
 
   accountState(account: AccountId): Promise<number> {
@@ -531,6 +573,7 @@ export class MaildirAccounts implements Mailboxes {
       row = await this.#index.createMailbox(account, canonical, on);
     }
     if (row) await this.#index.setSubscribed(row.id, on);
+    this.#changed(account);
   }
 }
 

@@ -81,8 +81,19 @@ export class MaildirMailbox implements Mailbox {
   /** Subscribers, \Recent and expunged files awaiting acknowledgement (maildir/fanout.ts). */
   readonly #fan = new Fanout();
 
-  constructor(index: IndexClient, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
+  /** Told after each committed write (MaildirAccounts.watchAccount). */
+  readonly #onWrite: () => void;
+
+  constructor(
+    index: IndexClient,
+    row: MailboxRow,
+    dir: string,
+    syncer: DirSyncer,
+    log?: Logger,
+    onWrite: () => void = () => {},
+  ) {
     this.#index = index;
+    this.#onWrite = onWrite;
     this.#syncer = syncer;
     this.#row = row;
     this.#dir = dir;
@@ -281,8 +292,9 @@ export class MaildirMailbox implements Mailbox {
   }
 
   /** Commits one change with its journal entries (index/client.ts: off the event loop). */
-  #write(w: IndexWrite): Promise<void> {
-    return this.#index.write(this.#row.id, w);
+  async #write(w: IndexWrite): Promise<void> {
+    await this.#index.write(this.#row.id, w);
+    this.#onWrite();
   }
 
   /** Takes every untaken \Recent message (returns their UIDs) and moves new/ messages to cur/. */
