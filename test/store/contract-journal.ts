@@ -140,4 +140,20 @@ export function journalContract(make: MakeStore): void {
       await ctx.boxes.create(acc, 'Unwatched');
       assert.equal(told, n, 'not told after stop');
     }));
+
+  test('indexDeliveries: a delivery into a mailbox no session has open enters the journal', () =>
+    withStore(make, async (ctx) => {
+      const acc = ctx.account;
+      await ctx.boxes.create(acc, 'Quiet');
+      const s0 = await ctx.boxes.accountState(acc);
+      await deliver(ctx, text(1), { mailbox: 'Quiet' });
+      await ctx.boxes.indexDeliveries(acc);
+      const rows = await ctx.boxes.accountChangesSince(acc, s0, 10);
+      assert.deepEqual(
+        rows?.map((r) => r.kind),
+        ['append'],
+      );
+      await ctx.boxes.indexDeliveries(acc); // nothing left: no change
+      assert.equal(await ctx.boxes.accountState(acc), rows?.[0]?.aseq);
+    }));
 }

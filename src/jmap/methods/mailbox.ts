@@ -120,7 +120,7 @@ export async function mailboxChanges(
   const { current, rows, more } = await journalSince(store, account, sinceState);
   // Entries of a name no mailbox has (a subscription to a missing name) are skipped.
   const known = new Set((await loadMailboxes(store, account)).map((m) => m.id));
-  for (const r of rows) if (r.kind === 'mailbox-create' || r.kind === 'mailbox-delete') known.add(r.mailboxId);
+  for (const r of rows) if (r.kind === 'mailbox-delete') known.add(r.mailboxId);
   const entries: ChangeEntry[] = [];
   const onlyCounts = new Map<string, boolean>();
   for (const r of rows) {

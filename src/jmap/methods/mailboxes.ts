@@ -132,8 +132,10 @@ export async function mailboxObject(
   };
 }
 
-/** JMAP state strings are the account journal's position (docs/jmap-mailbox.md). */
+/** JMAP state strings are the account journal's position (docs/jmap-mailbox.md), with every
+ *  delivery made so far in it. */
 export async function stateOf(store: Mailboxes, account: AccountId): Promise<string> {
+  await store.indexDeliveries(account);
   return String(await store.accountState(account));
 }
 

@@ -5,6 +5,7 @@
 import type { AccountId } from '../../core/ids.ts';
 import type { AccountChange, Mailboxes } from '../../store/mailboxes.ts';
 import { changesResponse, parseChanges } from '../core/changes.ts';
+import { MethodError } from '../core/errors.ts';
 import { getResponse, parseGet } from '../core/get.ts';
 import type { MethodRegistry } from '../core/registry.ts';
 import { journalSince, MAIL_CAPABILITY, stateOf } from './mailboxes.ts';
@@ -15,14 +16,25 @@ const emailIdOf = (threadId: string): string | null =>
   /^T[A-Za-z0-9_-]{1,254}$/.test(threadId) ? `M${threadId.slice(1)}` : null;
 
 export function registerThreadMethods(registry: MethodRegistry, store: Mailboxes): void {
-  // §3.1: ids null (every thread) is not supported by the RFC for Thread (no ids: none).
+  // §3.1; ids null: every thread, requestTooLarge beyond maxObjectsInGet.
   registry.method(MAIL_CAPABILITY, 'Thread/get', async (args, ctx) => {
     const req = parseGet(args, ctx, ['id', 'emailIds']);
     const state = await stateOf(store, ctx.account);
-    const emails = (req.ids ?? []).flatMap((t) => {
+    let emails = (req.ids ?? []).flatMap((t) => {
       const e = emailIdOf(t);
       return e ? [e] : [];
     });
+    if (req.ids === null) {
+      const max = ctx.limits.maxObjectsInGet;
+      const all = await store.accountMessages(ctx.account, {
+        sort: 'receivedAt',
+        descending: true,
+        position: 0,
+        limit: max,
+      });
+      if (all.total > max) throw new MethodError('requestTooLarge', `more than ${max} threads`);
+      emails = all.ids;
+    }
     const found = (await store.locate(ctx.account, emails)).map((e) => ({
       id: threadIdOf(e.emailId),
       emailIds: [e.emailId],
