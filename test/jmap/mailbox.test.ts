@@ -351,6 +351,14 @@ describe('Mailbox/set', () => {
         Fnope: { name: 'x' },
       },
     });
+    const taken = await one('Mailbox/set', { update: { [arch.id]: { name: 'Sent' } } });
+    assert.deepEqual(taken.notUpdated[arch.id].properties, ['name']);
+    const under = await one('Mailbox/set', {
+      create: { kid: { name: 'Kid', parentId: arch.id } },
+    });
+    const loop = await one('Mailbox/set', { update: { [arch.id]: { parentId: under.created.kid.id } } });
+    assert.deepEqual(loop.notUpdated[arch.id].properties, ['parentId']);
+    await one('Mailbox/set', { destroy: [under.created.kid.id] });
     assert.equal(up.notUpdated[inbox.id].type, 'forbidden');
     assert.equal(up.notUpdated[arch.id].type, 'invalidProperties');
     assert.equal(up.notUpdated.Fnope.type, 'notFound');
@@ -488,6 +496,17 @@ describe('Thread', () => {
       const d = await one('Thread/changes', { sinceState: gone });
       assert.ok(d.destroyed.includes(threadId), JSON.stringify(d));
       assert.deepEqual(d.created, []);
+
+      // maxChanges: cut at a state, hasMoreChanges, the rest from there.
+      const s2 = (await one('Thread/get', { ids: [] })).state;
+      await deliver('one');
+      await deliver('two');
+      const first = await one('Thread/changes', { sinceState: s2, maxChanges: 1 });
+      assert.deepEqual([first.created.length, first.hasMoreChanges], [1, true]);
+      const second = await one('Thread/changes', { sinceState: first.newState, maxChanges: 1 });
+      assert.deepEqual([second.created.length, second.hasMoreChanges], [1, false]);
+      assert.notEqual(first.created[0], second.created[0]);
+      assert.equal((await oneError('Thread/changes', { sinceState: 'nope' })).type, 'cannotCalculateChanges');
     } finally {
       c.close();
     }

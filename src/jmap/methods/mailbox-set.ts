@@ -116,6 +116,8 @@ export function registerMailboxSet(registry: MethodRegistry, store: Mailboxes): 
           const full = parentId === m.parentId && name === m.name ? m.fullName : fullNameOf(all, name, parentId, ctx);
           if (full !== m.fullName) {
             if (m.fullName === 'INBOX') throw new SetFailure('forbidden', 'INBOX cannot be renamed');
+            if (all.some((x) => x.fullName === full))
+              throw new SetFailure('invalidProperties', 'a mailbox of this name exists', ['name']);
             if (full.startsWith(`${m.fullName}${HIERARCHY}`))
               throw new SetFailure('invalidProperties', 'a mailbox cannot move under itself', ['parentId']);
             await storeCall(() => store.rename(account, m.fullName, full));

@@ -131,7 +131,9 @@ export async function mailboxChanges(
     onlyCounts.set(r.mailboxId, (onlyCounts.get(r.mailboxId) ?? true) && countsOnly);
   }
   const folded = foldChanges(entries, current, maxChanges);
-  const r = more && !folded.hasMoreChanges ? { ...folded, hasMoreChanges: true } : folded;
+  // A window cut at MAX_JOURNAL_READ ends at its last row (whether or not it showed).
+  const lastRead = String(rows.at(-1)?.aseq ?? current);
+  const r = more && !folded.hasMoreChanges ? { ...folded, newState: lastRead, hasMoreChanges: true } : folded;
   const countsOnly = r.updated.length > 0 && r.updated.every((id) => onlyCounts.get(id) === true);
   return { ...r, updatedProperties: countsOnly ? [...COUNT_PROPERTIES] : null };
 }

@@ -69,12 +69,15 @@ export async function emailChanges(
   const { current, rows: all, more } = await journalSince(store, account, sinceState);
   let rows = all.filter((r) => r.emailId !== null);
   let hasMore = more;
+  // Where the window ends when it is cut (at MAX_JOURNAL_READ rows, or below at maxChanges).
+  let end = all.at(-1)?.aseq ?? 0;
   if (maxChanges !== null) {
     const seen = new Set<string>();
     for (let i = 0; i < rows.length; i++) {
       seen.add((rows[i] as AccountChange).emailId as string);
       if (seen.size > maxChanges) {
         rows = rows.slice(0, i);
+        end = rows.at(-1)?.aseq ?? 0;
         hasMore = true;
         break;
       }
@@ -102,7 +105,8 @@ export async function emailChanges(
     const allNew = expungedHere && now.copies.every((c) => appended.has(`${c.mailboxId}/${c.uid}`));
     (allNew ? created : updated).push(id);
   }
-  const last = rows.at(-1);
-  const newState = hasMore && last ? String(last.aseq) : current;
-  return { newState, hasMoreChanges: hasMore && last !== undefined, created, updated, destroyed };
+  // maxChanges below the first email's changes: nothing can be answered (§5.2).
+  if (hasMore && end === 0) throw new MethodError('cannotCalculateChanges', 'maxChanges is too small');
+  const newState = hasMore ? String(end) : current;
+  return { newState, hasMoreChanges: hasMore, created, updated, destroyed };
 }
