@@ -556,3 +556,39 @@ describe('push', () => {
     await one('Mailbox/set', { destroy: [(await byName('Warm')).id] });
   });
 });
+
+describe('push with the inbound SMTP threads', () => {
+  let t: TestServer;
+  let main: { s: TestServer; base: string };
+  before(async () => {
+    t = await startTestServer({ http: true, smtp: 'threads = 1' });
+    main = { s, base };
+    s = t;
+    base = `http://127.0.0.1:${t.server.http[0]?.port}`;
+  });
+  after(async () => {
+    s = main.s;
+    base = main.base;
+    await t?.stop();
+  });
+
+  test('a delivery by an SMTP thread (another thread than the store) makes a StateChange within 100 ms', async () => {
+    const es = await events();
+    try {
+      const warm = es.next(() => true);
+      await one('Mailbox/set', { create: { w: { name: 'Warm' } } });
+      await warm;
+      const delivered = es.next((e) => e.changed[aliceId]?.Email !== undefined);
+      const reply = await deliver('threaded');
+      const t1 = performance.now();
+      await delivered;
+      const ms = performance.now() - t1;
+      assert.equal(reply.code, 250);
+      assert.ok(ms < 100, `StateChange ${ms.toFixed(1)} ms after the 250 reply`);
+      assert.equal((await byName('INBOX')).totalEmails, 1);
+      console.log(`push (SMTP thread): delivery -> StateChange ${ms.toFixed(1)} ms`);
+    } finally {
+      es.close();
+    }
+  });
+});
