@@ -217,7 +217,8 @@ export class MaildirAccounts implements Mailboxes {
     const dir = this.#dir(account, canonical);
     const row = (await this.#index.mailbox(account, canonical)) ?? (await this.#newIndexEntry(account, canonical, dir));
     await this.#keepId(dir, row.oid);
-    const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log, () => this.#watch.changed(account));
+    const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log);
+    mbox.onWrite = () => this.#watch.changed(account);
     this.#open.set(key, mbox);
     return mbox;
   }

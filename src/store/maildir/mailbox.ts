@@ -81,19 +81,11 @@ export class MaildirMailbox implements Mailbox {
   /** Subscribers, \Recent and expunged files awaiting acknowledgement (maildir/fanout.ts). */
   readonly #fan = new Fanout();
 
-  /** Told after each committed write (MaildirAccounts.watchAccount). */
-  readonly #onWrite: () => void;
+  /** Told after each committed write (set by MaildirAccounts: watchAccount). */
+  onWrite: () => void = () => {};
 
-  constructor(
-    index: IndexClient,
-    row: MailboxRow,
-    dir: string,
-    syncer: DirSyncer,
-    log?: Logger,
-    onWrite: () => void = () => {},
-  ) {
+  constructor(index: IndexClient, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
     this.#index = index;
-    this.#onWrite = onWrite;
     this.#syncer = syncer;
     this.#row = row;
     this.#dir = dir;
@@ -294,7 +286,7 @@ export class MaildirMailbox implements Mailbox {
   /** Commits one change with its journal entries (index/client.ts: off the event loop). */
   async #write(w: IndexWrite): Promise<void> {
     await this.#index.write(this.#row.id, w);
-    this.#onWrite();
+    this.onWrite();
   }
 
   /** Takes every untaken \Recent message (returns their UIDs) and moves new/ messages to cur/. */
