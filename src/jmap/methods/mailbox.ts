@@ -65,6 +65,9 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
   // §2.1
   registry.method(MAIL_CAPABILITY, 'Mailbox/get', async (args, ctx) => {
     const req = parseGet(args, ctx, MAILBOX_PROPERTIES);
+    // The state before the objects are read: a change meanwhile comes again in /changes
+    // (harmless), never goes missing.
+    const state = await stateOf(store, ctx.account);
     const all = await loadMailboxes(store, ctx.account);
     if (req.ids === null && all.length > ctx.limits.maxObjectsInGet)
       throw new MethodError('requestTooLarge', `more than ${ctx.limits.maxObjectsInGet} mailboxes`);
@@ -72,8 +75,7 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
     const withCounts = COUNT_PROPERTIES.some((p) => req.properties.has(p));
     const found = [];
     for (const m of wanted) found.push(await mailboxObject(store, ctx.account, m, withCounts));
-    // The state after the counts: reading them may index a delivery (a later state).
-    return getResponse(req, ctx, await stateOf(store, ctx.account), found);
+    return getResponse(req, ctx, state, found);
   });
 
   // §2.2
@@ -87,9 +89,9 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
   registry.method(MAIL_CAPABILITY, 'Mailbox/query', async (args, ctx) => {
     const q = parseQuery(args, ctx, MAILBOX_QUERY);
     const tree = treeArgs(q.rest);
+    const state = await stateOf(store, ctx.account);
     const all = await loadMailboxes(store, ctx.account);
     const ids = queryMailboxes(all, q.filter, q.sort, tree);
-    const state = await stateOf(store, ctx.account);
     return queryResponse(ctx, state, false, queryWindow(ids, q, LIMITS.mailboxes.maxPerAccount + 1));
   });
 
