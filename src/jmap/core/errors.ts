@@ -68,7 +68,10 @@ export type SetErrorType =
   | 'willDestroy'
   | 'invalidProperties'
   | 'singleton'
-  | 'alreadyExists';
+  | 'alreadyExists'
+  // RFC 8621 §2.5 (Mailbox/set destroy)
+  | 'mailboxHasChild'
+  | 'mailboxHasEmail';
 
 export interface SetError {
   readonly type: SetErrorType;
