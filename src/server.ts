@@ -186,6 +186,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       dispatcher,
       sign: sieveSigner ? (domain, message) => sieveSigner.sign(domain, message) : null,
       log: sieveLog,
+      jmap: ctx.jmap,
     });
     if (sieveFilter) dispatcher.useFilter(sieveFilter);
     // The IP lists and bans (docs/spam.md): one view for the listeners of this thread, one ban
@@ -494,6 +495,7 @@ async function startWeb(
         stateDir: config.storage.state,
         hostname: config.hostname,
         log: log.child({ component: 'jmap' }),
+        objects: { state: ctx.jmap },
         auth: {
           authenticator,
           tokens: ctx.access,

@@ -12,6 +12,7 @@ import { type BlobStore, FileBlobStore } from './blob-store.ts';
 import { CORE_CAPABILITY, type CoreLimits, MethodRegistry } from './core/registry.ts';
 import { JmapHttp } from './http.ts';
 import { registerCoreMethods } from './methods/core.ts';
+import { type ObjectsDeps, registerObjects } from './methods/objects.ts';
 import { PushHub } from './push.ts';
 import { PushSubscriptions } from './push-subscription.ts';
 import { coreCapability } from './session.ts';
@@ -42,6 +43,8 @@ export function createJmap(opts: {
   hostname: string;
   auth: JmapAuthDeps;
   log: Logger;
+  /** Identity, EmailSubmission, VacationResponse (RFC 8621 §6-§8; methods/objects.ts). */
+  objects?: Omit<ObjectsDeps, 'hub'>;
 }): JmapService {
   const limits = limitsOf(opts.config);
   const registry = new MethodRegistry().capability(CORE_CAPABILITY, coreCapability(limits));
@@ -50,6 +53,7 @@ export function createJmap(opts: {
   registerCoreMethods(registry, blobs);
   const subscriptions = new PushSubscriptions({ hub, patterns: opts.config.push_url_patterns, log: opts.log });
   subscriptions.register(registry);
+  if (opts.objects) registerObjects(registry, { ...opts.objects, hub });
   const http = new JmapHttp({
     registry,
     limits,
