@@ -495,7 +495,7 @@ async function startWeb(
         stateDir: config.storage.state,
         hostname: config.hostname,
         log: log.child({ component: 'jmap' }),
-        objects: { state: ctx.jmap },
+        objects: { state: ctx.jmap, directory: ctx.directory },
         auth: {
           authenticator,
           tokens: ctx.access,

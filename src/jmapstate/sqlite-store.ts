@@ -107,9 +107,11 @@ export class SqliteJmapState implements JmapState {
     const json = JSON.stringify(data);
     return transaction(this.#db, () => {
       const exists = this.#q.get.get(account, type, id) !== undefined;
+      const state = this.#change(account, type, id, exists ? 'updated' : 'created');
+      // `created` is the state of the creation: list() keeps creation order.
       if (exists) this.#q.replace.run(json, account, type, id);
-      else this.#q.insert.run(account, type, id, json, Date.now());
-      return this.#change(account, type, id, exists ? 'updated' : 'created');
+      else this.#q.insert.run(account, type, id, json, Number(state));
+      return state;
     });
   }
 

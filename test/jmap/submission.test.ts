@@ -16,6 +16,7 @@ import { waitUntil } from '../harness/submit.ts';
 const ALICE = 'alice@example.test' as AccountId;
 const CORE = 'urn:ietf:params:jmap:core';
 const VACATION = 'urn:ietf:params:jmap:vacationresponse';
+const SUBMISSION = 'urn:ietf:params:jmap:submission';
 const aliceId = accountIdOf(ALICE);
 const auth = (user: string) => `Basic ${Buffer.from(`${user}:secret-password`).toString('base64')}`;
 
@@ -56,6 +57,7 @@ before(async () => {
     extra: `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\n[dns]\nservers = ["${dns.address}"]`,
   });
   base = `http://127.0.0.1:${s.server.http[0]?.port}`;
+  await s.admin.ops.addAlias('sales@example.test', [ALICE]);
 });
 
 after(async () => {
@@ -190,5 +192,99 @@ describe('VacationResponse (RFC 8621 §8)', () => {
     // Disabled: nothing, and the state says so.
     const r = await set({ isEnabled: false });
     assert.deepEqual(r[0][1].updated, { singleton: null });
+  });
+});
+
+describe('Identity (RFC 8621 §6)', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: JSON answers
+  const identities = async (): Promise<{ state: string; list: any[] }> => {
+    const [[, r]] = await api([SUBMISSION], [['Identity/get', { accountId: aliceId, ids: null }, 'g']]);
+    return r;
+  };
+
+  test('one per address the account may send as; create, update, destroy, changes', async () => {
+    const session = (await (
+      await fetch(`${base}/.well-known/jmap`, { headers: { authorization: auth(ALICE) } })
+    ).json()) as { capabilities: Record<string, unknown> };
+    assert.deepEqual(session.capabilities[SUBMISSION], { maxDelayedSend: 0, submissionExtensions: {} });
+
+    const first = await identities();
+    const own = first.list.find((i) => i.email === ALICE);
+    assert.deepEqual(own && { ...own, id: undefined }, {
+      id: undefined,
+      name: '',
+      email: ALICE,
+      replyTo: null,
+      bcc: null,
+      textSignature: '',
+      htmlSignature: '',
+      mayDelete: false,
+    });
+    assert.ok(first.list.some((i) => i.email === 'sales@example.test' && i.mayDelete === false));
+    assert.ok(!first.list.some((i) => i.email === 'bob@example.test'));
+    // Stable ids across calls.
+    assert.deepEqual((await identities()).list, first.list);
+
+    const r = await api(
+      [SUBMISSION],
+      [
+        [
+          'Identity/set',
+          {
+            accountId: aliceId,
+            create: {
+              work: { name: 'Alice at Sales', email: 'sales@example.test', textSignature: '-- Alice' },
+              bob: { name: 'Not Bob', email: 'bob@example.test' },
+              bad: { email: ALICE, mayDelete: false },
+            },
+            update: { [own.id]: { name: 'Alice', replyTo: [{ name: null, email: 'alice@example.test' }] } },
+          },
+          's',
+        ],
+        ['Identity/get', { accountId: aliceId, ids: ['#work'] }, 'g'],
+        ['Identity/set', { accountId: aliceId, destroy: [own.id, '#work'] }, 'd'],
+        ['Identity/changes', { accountId: aliceId, sinceState: first.state }, 'c'],
+        ['Identity/set', { accountId: aliceId, update: { [own.id]: { email: 'sales@example.test' } } }, 'u'],
+      ],
+    );
+    const set = r[0][1];
+    const workId = set.created.work.id;
+    assert.equal(set.created.work.mayDelete, true);
+    assert.equal(set.notCreated.bob.type, 'forbiddenFrom');
+    assert.equal(set.notCreated.bad.type, 'invalidProperties');
+    assert.deepEqual(set.updated, { [own.id]: null });
+    assert.equal(r[1][1].list[0].textSignature, '-- Alice');
+    assert.equal(r[1][1].list[0].email, 'sales@example.test');
+    assert.equal(r[2][1].notDestroyed[own.id].type, 'forbidden');
+    assert.deepEqual(r[2][1].destroyed, [workId]);
+    // Created and destroyed since: in neither list (RFC 8620 §5.2 allows leaving it out).
+    assert.deepEqual(
+      { created: r[3][1].created, updated: r[3][1].updated, destroyed: r[3][1].destroyed },
+      { created: [], updated: [own.id], destroyed: [] },
+    );
+    assert.equal(r[3][1].newState, r[2][1].newState);
+    assert.equal(r[4][1].notUpdated[own.id].type, 'invalidProperties');
+    const [[, bad]] = await api(
+      [SUBMISSION],
+      [['Identity/changes', { accountId: aliceId, sinceState: '999999' }, 'x']],
+    );
+    assert.equal(bad.type, 'cannotCalculateChanges');
+    const after = await identities();
+    assert.equal(after.list.find((i) => i.id === own.id)?.name, 'Alice');
+  });
+
+  test('the identity of a removed alias goes', async () => {
+    await s.admin.ops.addAlias('temp@example.test', [ALICE]);
+    const before = await identities();
+    const temp = before.list.find((i) => i.email === 'temp@example.test');
+    assert.ok(temp);
+    await s.admin.ops.deleteAlias('temp@example.test');
+    const after = await identities();
+    assert.ok(!after.list.some((i) => i.email === 'temp@example.test'));
+    const [[, c]] = await api(
+      [SUBMISSION],
+      [['Identity/changes', { accountId: aliceId, sinceState: before.state }, 'c']],
+    );
+    assert.deepEqual(c.destroyed, [temp.id]);
   });
 });

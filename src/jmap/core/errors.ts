@@ -68,7 +68,16 @@ export type SetErrorType =
   | 'willDestroy'
   | 'invalidProperties'
   | 'singleton'
-  | 'alreadyExists';
+  | 'alreadyExists'
+  // RFC 8621 §6.3, §7.5 (Identity/set, EmailSubmission/set)
+  | 'forbiddenFrom'
+  | 'forbiddenMailFrom'
+  | 'forbiddenToSend'
+  | 'invalidEmail'
+  | 'tooManyRecipients'
+  | 'noRecipients'
+  | 'invalidRecipients'
+  | 'cannotUnsend';
 
 export interface SetError {
   readonly type: SetErrorType;
