@@ -4,9 +4,16 @@
 // server), as with a Sieve vacation (test/sieve/delivery.test.ts).
 
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ImapFlow } from 'imapflow';
+import { dkimVerify } from 'mailauth';
 import type { AccountId } from '../../src/core/ids.ts';
+import { createPromiseResolver } from '../../src/dns/resolver.ts';
+import { dkimRecordName, dkimTxtValue } from '../../src/hygiene/dkim-keys.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
+import { emailId as emailIdOf } from '../../src/store/ids.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { type FakeMx, startFakeMx } from '../harness/mx.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
@@ -58,6 +65,8 @@ before(async () => {
   });
   base = `http://127.0.0.1:${s.server.http[0]?.port}`;
   await s.admin.ops.addAlias('sales@example.test', [ALICE]);
+  for (const k of await s.admin.dkim.keys('example.test'))
+    dns.add({ type: 'TXT', name: dkimRecordName(k), text: dkimTxtValue(k) });
 });
 
 after(async () => {
@@ -286,5 +295,202 @@ describe('Identity (RFC 8621 §6)', () => {
       [['Identity/changes', { accountId: aliceId, sinceState: before.state }, 'c']],
     );
     assert.deepEqual(c.destroyed, [temp.id]);
+  });
+});
+
+describe('EmailSubmission (RFC 8621 §7)', () => {
+  /** A draft APPENDed over IMAP into Drafts; its Email id and the ids of Drafts and Sent. */
+  async function draft(raw: string): Promise<{ emailId: string; drafts: string; sent: string }> {
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port: s.imapPort,
+      secure: false,
+      auth: { user: ALICE, pass: 'secret-password' },
+      logger: false,
+      tls: { rejectUnauthorized: false },
+    });
+    await c.connect();
+    let uid: number;
+    try {
+      const r = await c.append('Drafts', raw, ['\\Draft']);
+      assert.ok(r && typeof r.uid === 'number');
+      uid = r.uid;
+    } finally {
+      await c.logout();
+    }
+    // The Email id of the file APPENDed (store/ids.ts: from its base name; the file found by its
+    // subject), without a second store writing the index.
+    const dir = s.mailboxDir(ALICE, 'Drafts');
+    const names = [...(await readdir(join(dir, 'cur'))), ...(await readdir(join(dir, 'new')))];
+    let base: string | null = null;
+    for (const n of names) {
+      const where = join(dir, (await readdir(join(dir, 'cur'))).includes(n) ? 'cur' : 'new', n);
+      if ((await readFile(where)).toString().includes(raw.slice(raw.indexOf('Subject:'), raw.indexOf('\r\nDate:'))))
+        base = n.split(':2,')[0] ?? null;
+    }
+    assert.ok(base, `uid ${uid}`);
+    const emailId = emailIdOf(base);
+    const accounts = s.admin.store.accounts;
+    const list = await accounts.list(ALICE, { ids: true });
+    const id = (name: string) => list.find((b) => b.name === name)?.id as string;
+    return { emailId, drafts: id('Drafts'), sent: id('Sent') };
+  }
+
+  const mail = (extra: string, subject: string) =>
+    `From: Alice <alice@example.test>\r\nTo: Carol <carol@remote.test>\r\nCc: bob@example.test\r\n${extra}` +
+    `Subject: ${subject}\r\nDate: Mon, 07 Dec 2026 04:00:00 +0000\r\n` +
+    `Message-ID: <${subject.replace(/\W/g, '')}@example.test>\r\n\r\nHello Carol.\r\n`;
+
+  test('sent: DKIM-signed at the remote MX, Bcc stripped, local copy, moved to Sent', async () => {
+    const d = await draft(mail('Bcc: Secret <dave@remote.test>\r\n', 'jmap submission one'));
+    const identities = await api([SUBMISSION], [['Identity/get', { accountId: aliceId }, 'i']]);
+    const identity = identities[0][1].list.find((i: { email: string }) => i.email === ALICE);
+    const r = await api(
+      [SUBMISSION],
+      [
+        [
+          'EmailSubmission/set',
+          {
+            accountId: aliceId,
+            create: { k1: { identityId: identity.id, emailId: d.emailId } },
+            onSuccessUpdateEmail: {
+              '#k1': {
+                [`mailboxIds/${d.drafts}`]: null,
+                [`mailboxIds/${d.sent}`]: true,
+                'keywords/$draft': null,
+                'keywords/$seen': true,
+              },
+            },
+          },
+          's',
+        ],
+        ['EmailSubmission/get', { accountId: aliceId, ids: ['#k1'] }, 'g'],
+      ],
+    );
+    const [name, set] = r[0];
+    assert.equal(name, 'EmailSubmission/set', JSON.stringify(r[0]));
+    const made = set.created.k1;
+    assert.ok(made, JSON.stringify(set));
+    assert.equal(made.undoStatus, 'final');
+    assert.deepEqual(made.envelope, {
+      mailFrom: { email: ALICE, parameters: null },
+      rcptTo: [
+        { email: 'carol@remote.test', parameters: null },
+        { email: 'bob@example.test', parameters: null },
+        { email: 'dave@remote.test', parameters: null },
+      ],
+    });
+    assert.equal(made.deliveryStatus['bob@example.test'].delivered, 'yes');
+    assert.equal(made.deliveryStatus['carol@remote.test'].delivered, 'queued');
+    // The implicit Email/set comes right after (§7.5).
+    assert.equal(r[1][0], 'Email/set');
+    assert.deepEqual(r[1][1].updated, { [d.emailId]: null });
+    assert.equal(r[1][2], 's');
+    const got = r[2][1].list[0];
+    assert.equal(got.emailId, d.emailId);
+    assert.equal(got.identityId, identity.id);
+    assert.equal(got.threadId, `T${d.emailId.slice(1)}`);
+
+    // The remote MX: both remote recipients in one transaction, no Bcc:, a signature that verifies.
+    const remote = await waitUntil(
+      'the message at the remote MX',
+      async () => mx.mails.find((m) => m.data.toString().includes('jmap submission one')) ?? null,
+    );
+    assert.equal(remote.from, ALICE);
+    assert.deepEqual([...remote.to].sort(), ['carol@remote.test', 'dave@remote.test']);
+    const text = remote.data.toString();
+    assert.doesNotMatch(text, /^Bcc:/im);
+    assert.doesNotMatch(text, /Secret/);
+    const resolver = createPromiseResolver([dns.address]);
+    const v = await dkimVerify(remote.data, {
+      resolver: (n: string, rr: string) => resolver.resolve(n, rr) as Promise<string[][]>,
+    });
+    assert.ok(v.results.length > 0);
+    for (const res of v.results) assert.deepEqual([res.signingDomain, res.status.result], ['example.test', 'pass']);
+    // Bob's copy, without Bcc either.
+    const bobs = await waitUntil('bob got it', async () => {
+      const m = (await s.messages('bob@example.test')).find((b) => b.toString().includes('jmap submission one'));
+      return m ?? null;
+    });
+    assert.doesNotMatch(bobs.toString(), /^Bcc:/im);
+    // Moved from Drafts to Sent, \Seen set and \Draft gone.
+    const [located] = await s.admin.store.accounts.locate(ALICE, [d.emailId]);
+    assert.deepEqual(
+      located?.copies.map((c) => [c.mailbox, [...c.flags].sort()]),
+      [['Sent', ['\\Seen']]],
+    );
+  });
+
+  test('forbiddenFrom, forbiddenMailFrom, invalidRecipients, unknown identity and email; cannotUnsend', async () => {
+    const [id] = (await api([SUBMISSION], [['Identity/get', { accountId: aliceId }, 'i']]))[0][1].list;
+    const bobs = await draft(
+      mail('', 'from bob').replace('From: Alice <alice@example.test>', 'From: bob@example.test'),
+    );
+    const ok = await draft(mail('', 'envelope checks'));
+    const before = (await api([SUBMISSION], [['EmailSubmission/get', { accountId: aliceId, ids: null }, 'g']]))[0][1];
+    const r = await api(
+      [SUBMISSION],
+      [
+        [
+          'EmailSubmission/set',
+          {
+            accountId: aliceId,
+            create: {
+              bob: { identityId: id.id, emailId: bobs.emailId },
+              mailFrom: {
+                identityId: id.id,
+                emailId: ok.emailId,
+                envelope: { mailFrom: { email: 'bob@example.test' }, rcptTo: [{ email: 'carol@remote.test' }] },
+              },
+              nobody: {
+                identityId: id.id,
+                emailId: ok.emailId,
+                envelope: { mailFrom: { email: ALICE }, rcptTo: [{ email: 'nobody@example.test' }] },
+              },
+              none: {
+                identityId: id.id,
+                emailId: ok.emailId,
+                envelope: { mailFrom: { email: ALICE }, rcptTo: [] },
+              },
+              noIdentity: { identityId: 'Inope', emailId: ok.emailId },
+              noEmail: { identityId: id.id, emailId: 'Mnope' },
+            },
+          },
+          's',
+        ],
+      ],
+    );
+    const nc = r[0][1].notCreated;
+    assert.equal(nc.bob.type, 'forbiddenFrom');
+    assert.equal(nc.mailFrom.type, 'forbiddenMailFrom');
+    assert.equal(nc.nobody.type, 'invalidRecipients');
+    assert.equal(nc.none.type, 'noRecipients');
+    assert.deepEqual(nc.noIdentity.properties, ['identityId']);
+    assert.deepEqual(nc.noEmail.properties, ['emailId']);
+    assert.equal(r[0][1].created, null);
+    assert.equal(r[0][1].newState, before.state);
+    // Nothing left for these.
+    assert.equal(mx.mails.filter((m) => m.data.toString().includes('envelope checks')).length, 0);
+
+    const sent = before.list[0];
+    const u = await api(
+      [SUBMISSION],
+      [
+        ['EmailSubmission/set', { accountId: aliceId, update: { [sent.id]: { undoStatus: 'canceled' } } }, 'u'],
+        ['EmailSubmission/query', { accountId: aliceId, filter: { emailIds: [sent.emailId] } }, 'q'],
+        ['EmailSubmission/query', { accountId: aliceId, filter: { undoStatus: 'pending' } }, 'q2'],
+        ['EmailSubmission/changes', { accountId: aliceId, sinceState: '0' }, 'c'],
+        ['EmailSubmission/queryChanges', { accountId: aliceId, sinceQueryState: '0' }, 'qc'],
+        ['EmailSubmission/set', { accountId: aliceId, destroy: [sent.id] }, 'd'],
+        ['EmailSubmission/get', { accountId: aliceId, ids: [sent.id] }, 'g'],
+      ],
+    );
+    assert.equal(u[0][1].notUpdated[sent.id].type, 'cannotUnsend');
+    assert.deepEqual(u[1][1].ids, [sent.id]);
+    assert.deepEqual(u[2][1].ids, []);
+    assert.deepEqual(u[3][1].created, [sent.id]);
+    assert.deepEqual(u[4][1].added, [{ id: sent.id, index: 0 }]);
+    assert.deepEqual(u[5][1].destroyed, [sent.id]);
+    assert.deepEqual(u[6][1].notFound, [sent.id]);
   });
 });
