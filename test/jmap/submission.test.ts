@@ -494,3 +494,26 @@ describe('EmailSubmission (RFC 8621 §7)', () => {
     assert.deepEqual(u[6][1].notFound, [sent.id]);
   });
 });
+
+describe('jmap-jam (an independent client)', () => {
+  test('Identity/get and VacationResponse/set, /get with the capabilities it derives', async () => {
+    // Loaded by a computed name, as in test/jmap/http.test.ts (its types do not compile here).
+    const name = 'jmap-jam';
+    const { JamClient } = (await import(name)) as {
+      JamClient: new (
+        c: object,
+      ) => { request(call: [string, Record<string, unknown>]): Promise<[Record<string, unknown>, unknown]> };
+    };
+    const token = s.admin.access.create({ role: { kind: 'user', user: ALICE } }).token;
+    const jam = new JamClient({ bearerToken: token, sessionUrl: `${base}/.well-known/jmap` });
+    const [ids] = await jam.request(['Identity/get', { accountId: aliceId }]);
+    assert.ok((ids.list as { email: string }[]).some((i) => i.email === ALICE));
+    const [set] = await jam.request([
+      'VacationResponse/set',
+      { accountId: aliceId, update: { singleton: { subject: 'Set by jam' } } },
+    ]);
+    assert.deepEqual(set.updated, { singleton: null });
+    const [got] = await jam.request(['VacationResponse/get', { accountId: aliceId, properties: ['subject'] }]);
+    assert.deepEqual(got.list, [{ id: 'singleton', subject: 'Set by jam' }]);
+  });
+});
