@@ -144,12 +144,15 @@ describe('session resource (§2)', () => {
     );
     assert.ok(core.collationAlgorithms.includes('i;unicode-casemap'));
     assert.match(aliceId, /^A[A-Za-z0-9_-]{24}$/);
-    assert.deepEqual(r.body.accounts[aliceId], {
-      name: 'alice@example.test',
-      isPersonal: true,
-      isReadOnly: false,
-      accountCapabilities: {},
-    });
+    const { accountCapabilities, ...account } = r.body.accounts[aliceId];
+    assert.deepEqual(account, { name: 'alice@example.test', isPersonal: true, isReadOnly: false });
+    // Every capability but core is the account's too (the data types: RFC 8621 and others).
+    assert.deepEqual(
+      Object.keys(accountCapabilities).sort(),
+      Object.keys(r.body.capabilities)
+        .filter((k) => k !== CORE)
+        .sort(),
+    );
     assert.equal(r.body.username, 'alice@example.test');
     assert.equal(r.body.apiUrl, `${base}/jmap/api`);
     assert.equal(r.body.downloadUrl, `${base}/jmap/download/{accountId}/{blobId}/{name}?type={type}`);
