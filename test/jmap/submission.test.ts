@@ -214,8 +214,16 @@ describe('Identity (RFC 8621 §6)', () => {
   test('one per address the account may send as; create, update, destroy, changes', async () => {
     const session = (await (
       await fetch(`${base}/.well-known/jmap`, { headers: { authorization: auth(ALICE) } })
-    ).json()) as { capabilities: Record<string, unknown> };
-    assert.deepEqual(session.capabilities[SUBMISSION], { maxDelayedSend: 0, submissionExtensions: {} });
+    ).json()) as {
+      capabilities: Record<string, unknown>;
+      accounts: Record<string, { accountCapabilities: Record<string, unknown> }>;
+    };
+    // RFC 8621 §1.3.2: {} in the session, the limits in the account's capabilities.
+    assert.deepEqual(session.capabilities[SUBMISSION], {});
+    assert.deepEqual(session.accounts[aliceId]?.accountCapabilities[SUBMISSION], {
+      maxDelayedSend: 0,
+      submissionExtensions: {},
+    });
 
     const first = await identities();
     const own = first.list.find((i) => i.email === ALICE);

@@ -45,11 +45,20 @@ export type MethodHandler = (
 export class MethodRegistry {
   readonly #methods = new Map<string, { capability: string; handler: MethodHandler }>();
   readonly #capabilities = new Map<string, Record<string, unknown>>();
+  readonly #accountCapabilities = new Map<string, Record<string, unknown>>();
 
-  /** A capability with its session-level value (§2 capabilities). */
-  capability(urn: string, value: Record<string, unknown> = {}): this {
+  /** A capability with its session-level value (§2 capabilities) and, for a data type's
+   *  capability, its value in each account's accountCapabilities (e.g. RFC 8621 §1.3.2: the
+   *  submission capability is {} in the session, its limits are the account's). */
+  capability(urn: string, value: Record<string, unknown> = {}, accountValue?: Record<string, unknown>): this {
     this.#capabilities.set(urn, value);
+    if (accountValue) this.#accountCapabilities.set(urn, accountValue);
     return this;
+  }
+
+  /** The account-level values given to capability(). */
+  accountCapabilities(): ReadonlyMap<string, Record<string, unknown>> {
+    return this.#accountCapabilities;
   }
 
   method(capability: string, name: string, handler: MethodHandler): this {

@@ -20,8 +20,9 @@ export interface ObjectsDeps {
 
 export function registerObjects(registry: MethodRegistry, deps: ObjectsDeps): void {
   registerVacation(registry, deps);
-  // RFC 8621 §1.3.2: no delayed send (undoStatus is "final" at once), no SMTP extensions offered.
-  registry.capability(SUBMISSION_CAPABILITY, { maxDelayedSend: 0, submissionExtensions: {} });
+  // RFC 8621 §1.3.2: {} in the session; the account's: no delayed send (undoStatus is "final"
+  // at once), no SMTP extensions offered.
+  registry.capability(SUBMISSION_CAPABILITY, {}, { maxDelayedSend: 0, submissionExtensions: {} });
   const identities = new Identities(deps.state, deps.directory);
   registerIdentity(registry, { identities, state: deps.state, hub: deps.hub });
   registerSubmission(registry, { ...deps, identities });
