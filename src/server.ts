@@ -381,6 +381,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       jmap,
     } = await startWeb(config, log, ctx, tls, {
       dispatcher,
+      rateLimits,
       clients,
       readiness,
       metrics,
@@ -445,6 +446,7 @@ async function startWeb(
     check: (domain: string) => Promise<CheckReport>;
     /** For JMAP EmailSubmission (docs/jmap-submission.md). */
     dispatcher: Dispatcher;
+    rateLimits: RateLimits;
   },
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null; jmap: JmapService | null }> {
   const { clients, readiness, metrics, authenticator, access } = parts;
@@ -499,7 +501,7 @@ async function startWeb(
         stateDir: config.storage.state,
         hostname: config.hostname,
         log: log.child({ component: 'jmap' }),
-        objects: jmapObjects(config, ctx, parts.dispatcher, log),
+        objects: jmapObjects(config, ctx, parts, log),
         auth: {
           authenticator,
           tokens: ctx.access,
@@ -772,7 +774,12 @@ function trustedFor(config: Config): (ip: string) => boolean {
 
 /** What JMAP Identity, EmailSubmission and VacationResponse use (docs/jmap-submission.md):
  *  EmailSubmission sends through the dispatcher, DKIM-signed as submission signs. */
-function jmapObjects(config: Config, ctx: Context, dispatcher: Dispatcher, log: Logger) {
+function jmapObjects(
+  config: Config,
+  ctx: Context,
+  { dispatcher, rateLimits }: { dispatcher: Dispatcher; rateLimits: RateLimits },
+  log: Logger,
+) {
   const signer = config.dkim.sign ? new DkimSigner(ctx.dkim, log.child({ service: 'jmap' })) : null;
   return {
     state: ctx.jmap,
@@ -784,6 +791,7 @@ function jmapObjects(config: Config, ctx: Context, dispatcher: Dispatcher, log: 
       dispatch: (req: DispatchRequest) => dispatcher.dispatch(req),
       sign: signer ? (domain: string, message: Readable) => signer.sign(domain, message) : null,
       hostname: config.hostname,
+      rate: rateLimits,
     },
   };
 }

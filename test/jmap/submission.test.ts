@@ -61,7 +61,12 @@ before(async () => {
   s = await startTestServer({
     http: true,
     auth: 'failure_delay = "0s"',
-    extra: `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\n[dns]\nservers = ["${dns.address}"]`,
+    // Two inbound threads: the JMAP vacation is found by the hand-over to the main thread too.
+    smtp: 'threads = 2',
+    // Two messages an hour: the third JMAP submission is refused (rateLimit).
+    extra:
+      `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\n[dns]\nservers = ["${dns.address}"]\n` +
+      '[rate_limits]\nmessages_per_hour = 2',
   });
   base = `http://127.0.0.1:${s.server.http[0]?.port}`;
   await s.admin.ops.addAlias('sales@example.test', [ALICE]);
@@ -500,6 +505,25 @@ describe('EmailSubmission (RFC 8621 §7)', () => {
     assert.deepEqual(u[4][1].added, [{ id: sent.id, index: 0 }]);
     assert.deepEqual(u[5][1].destroyed, [sent.id]);
     assert.deepEqual(u[6][1].notFound, [sent.id]);
+  });
+
+  test('submission rate limits apply: the third message of the hour is refused (rateLimit)', async () => {
+    const [id] = (await api([SUBMISSION], [['Identity/get', { accountId: aliceId }, 'i']]))[0][1].list;
+    const d = await draft(mail('', 'rate limited'));
+    const send = () =>
+      api(
+        [SUBMISSION],
+        [
+          [
+            'EmailSubmission/set',
+            { accountId: aliceId, create: { k: { identityId: id.id, emailId: d.emailId } } },
+            's',
+          ],
+        ],
+      );
+    // The first test sent one: this is the second, then the third is over the limit.
+    assert.ok((await send())[0][1].created?.k);
+    assert.equal((await send())[0][1].notCreated?.k?.type, 'rateLimit');
   });
 });
 

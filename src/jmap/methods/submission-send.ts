@@ -25,6 +25,12 @@ export interface SendDeps {
   /** DKIM-Signature fields for a message from `domain` ('' without a key); null: no signing. */
   readonly sign: ((domain: string, message: Readable) => Promise<string>) | null;
   readonly hostname: string;
+  /** Submission's messages and recipients per user (defense/rate-limits.ts RateLimits); the
+   *  HTTP client's address is not known here: '' (no exemption by network). */
+  readonly rate?: {
+    message(user: string, ip: string): Promise<string | null>;
+    recipient(user: string, ip: string): Promise<string | null>;
+  };
 }
 
 export interface Envelope {
@@ -154,6 +160,14 @@ export async function sendEmail(
   // §7.5 invalidRecipients: addresses that do not parse or local ones with no such user.
   if (invalid.length > 0) throw new SetFailure('invalidRecipients', `no such recipient: ${invalid.join(', ')}`);
 
+  // Submission's rate limits (docs/spam.md "Rate limits"), counted as SMTP counts them: one
+  // message, then each recipient.
+  if (d.rate) {
+    const over =
+      (await d.rate.message(account, '')) ??
+      (await firstOver(envelope.rcptTo.length, () => d.rate?.recipient(account, '')));
+    if (over) throw new SetFailure('rateLimit', `too many messages or recipients from this account (${over})`);
+  }
   const logId = newId('m');
   const sent = Buffer.concat([withoutBcc(head), Buffer.from('\r\n'), body.subarray(2)]);
   const received = localReceivedHeader({ byHost: d.hostname, id: logId, date: new Date() });
@@ -185,4 +199,12 @@ export async function sendEmail(
     await message.dispose();
   }
   return { envelope, deliveryStatus: status };
+}
+
+async function firstOver(n: number, one: () => Promise<string | null> | undefined): Promise<string | null> {
+  for (let i = 0; i < n; i++) {
+    const over = await one();
+    if (over) return over;
+  }
+  return null;
 }
