@@ -54,8 +54,14 @@ export async function maySendAs(directory: SendAsDirectory, account: AccountId, 
 /** The addresses the account may send as: its own first, then its aliases, normalised. */
 async function sendAddresses(directory: SendAsDirectory, account: AccountId): Promise<string[]> {
   const out = [account as string];
-  for (const alias of await directory.listAliases()) {
+  const aliases = await directory.listAliases();
+  // Only aliases that name the account, or another alias (a chain), can deliver to it: the
+  // others are not asked about one by one.
+  const sources = new Set(aliases.map((a) => a.source.toLowerCase()));
+  const own = account.toLowerCase();
+  for (const alias of aliases) {
     if (out.length >= LIMITS.jmapState.maxIdentities) break;
+    if (!alias.destinations.some((d) => d.toLowerCase() === own || sources.has(d.toLowerCase()))) continue;
     const a = parseAddress(alias.source);
     if (!a || out.includes(formatAddress(a))) continue;
     if (await directory.maySendAs(principalOf(account), a)) out.push(formatAddress(a));
