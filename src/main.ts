@@ -13,6 +13,7 @@ import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts
 import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimKeyStore } from './hygiene/dkim-keys.ts';
+import { SqliteJmapState } from './jmapstate/sqlite-store.ts';
 import { QueueStore } from './queue/store.ts';
 import { SqliteSieveStore } from './sieve/sqlite-store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
@@ -30,6 +31,8 @@ export interface Context {
   readonly defense: DefenseStore;
   /** Sieve scripts ([sieve] quotas) and delivery's Sieve state, {state}/sieve.db. */
   readonly sieve: SqliteSieveStore;
+  /** JMAP Identity, EmailSubmission and VacationResponse objects, {state}/jmap.db. */
+  readonly jmap: SqliteJmapState;
   close(): Promise<void>;
 }
 
@@ -55,9 +58,11 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     maxScriptBytes: config.sieve.max_script_size,
     maxStorageBytes: config.sieve.max_storage,
   });
+  const jmap = new SqliteJmapState(join(config.storage.state, 'jmap.db'));
   return {
     directory,
     store,
+    jmap,
     queue,
     dkim,
     access,
@@ -75,6 +80,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
       // must not inherit an active script).
       onUserDeleted: async (account) => {
         await sieve.deleteAccount(account);
+        await jmap.deleteAccount(account);
       },
     }),
     async close() {
@@ -83,6 +89,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
       access.close();
       defense.close();
       sieve.close();
+      jmap.close();
       directory.close();
     },
   };

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { MetricsServer } from './admin/metrics-http.ts';
 import { createApiApp } from './api/app.ts';
 import { metricStats } from './api/summary.ts';
@@ -45,7 +46,7 @@ import { ImapServer } from './imap/server.ts';
 import { createJmap, type JmapService } from './jmap/service.ts';
 import { type Context, openContext } from './main.ts';
 import { ManageSieveServer } from './managesieve/server.ts';
-import { Dispatcher } from './queue/dispatch.ts';
+import { Dispatcher, type DispatchRequest } from './queue/dispatch.ts';
 import { QueueRunner } from './queue/runner.ts';
 import { createSieveFilter } from './queue/sieve-setup.ts';
 import { planServe, prepareStorage, type RunPlan } from './run-as.ts';
@@ -186,6 +187,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       dispatcher,
       sign: sieveSigner ? (domain, message) => sieveSigner.sign(domain, message) : null,
       log: sieveLog,
+      jmap: ctx.jmap,
     });
     if (sieveFilter) dispatcher.useFilter(sieveFilter);
     // The IP lists and bans (docs/spam.md): one view for the listeners of this thread, one ban
@@ -378,6 +380,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       acme,
       jmap,
     } = await startWeb(config, log, ctx, tls, {
+      dispatcher,
+      rateLimits,
       clients,
       readiness,
       metrics,
@@ -440,6 +444,9 @@ async function startWeb(
     authenticator: Authenticator;
     access: AccessView;
     check: (domain: string) => Promise<CheckReport>;
+    /** For JMAP EmailSubmission (docs/jmap-submission.md). */
+    dispatcher: Dispatcher;
+    rateLimits: RateLimits;
   },
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null; jmap: JmapService | null }> {
   const { clients, readiness, metrics, authenticator, access } = parts;
@@ -495,6 +502,7 @@ async function startWeb(
         hostname: config.hostname,
         log: log.child({ component: 'jmap' }),
         store: ctx.store.accounts,
+        objects: jmapObjects(config, ctx, parts, log),
         auth: {
           authenticator,
           tokens: ctx.access,
@@ -763,4 +771,28 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
 function trustedFor(config: Config): (ip: string) => boolean {
   const trusted = new Networks(config.hygiene.trusted_networks);
   return (ip) => trusted.has(ip);
+}
+
+/** What JMAP Identity, EmailSubmission and VacationResponse use (docs/jmap-submission.md):
+ *  EmailSubmission sends through the dispatcher, DKIM-signed as submission signs. */
+function jmapObjects(
+  config: Config,
+  ctx: Context,
+  { dispatcher, rateLimits }: { dispatcher: Dispatcher; rateLimits: RateLimits },
+  log: Logger,
+) {
+  const signer = config.dkim.sign ? new DkimSigner(ctx.dkim, log.child({ service: 'jmap' })) : null;
+  return {
+    state: ctx.jmap,
+    directory: ctx.directory,
+    accounts: ctx.store.accounts,
+    send: {
+      accounts: ctx.store.accounts,
+      directory: ctx.directory,
+      dispatch: (req: DispatchRequest) => dispatcher.dispatch(req),
+      sign: signer ? (domain: string, message: Readable) => signer.sign(domain, message) : null,
+      hostname: config.hostname,
+      rate: rateLimits,
+    },
+  };
 }

@@ -584,6 +584,19 @@ export const LIMITS = {
      *  messages, a delivery to several folders) makes one event. */
     pushDebounceMs: 5,
   },
+  /** The JMAP objects outside the mail store ({state}/jmap.db, src/jmapstate/, RFC 8621 §6-§8). */
+  jmapState: {
+    /** Change log rows kept per account and type; an older sinceState -> cannotCalculateChanges. */
+    maxChanges: 10_000,
+    /** Identities per account (its addresses plus the ones it creates). */
+    maxIdentities: 100,
+    /** Identity name / signatures, VacationResponse subject / bodies: characters. */
+    maxNameChars: 256,
+    maxSignatureChars: 64 * 1024,
+    maxVacationBodyChars: 64 * 1024,
+    /** EmailSubmission: recipients of one envelope. */
+    maxSubmissionRecipients: 100,
+  },
   /** Sieve at delivery (src/queue/sieve-filter.ts, [sieve]). Pigeonhole's defaults as anchor. */
   sieveDelivery: {
     /** sieve_vacation_min_period: 1 day. */

@@ -14,6 +14,7 @@ import { CORE_CAPABILITY, type CoreLimits, MethodRegistry } from './core/registr
 import { JmapHttp } from './http.ts';
 import { registerCoreMethods } from './methods/core.ts';
 import { registerMailboxMethods } from './methods/mailbox.ts';
+import { type ObjectsDeps, registerObjects } from './methods/objects.ts';
 import { PushHub } from './push.ts';
 import { PushSubscriptions } from './push-subscription.ts';
 import { coreCapability } from './session.ts';
@@ -46,6 +47,8 @@ export function createJmap(opts: {
   log: Logger;
   /** The mailboxes (the Mail capability); without it only the core capability. */
   store?: Mailboxes;
+  /** Identity, EmailSubmission, VacationResponse (RFC 8621 §6-§8; methods/objects.ts). */
+  objects?: Omit<ObjectsDeps, 'hub'>;
 }): JmapService {
   const limits = limitsOf(opts.config);
   const registry = new MethodRegistry().capability(CORE_CAPABILITY, coreCapability(limits));
@@ -56,6 +59,7 @@ export function createJmap(opts: {
     registerMailboxMethods(registry, { store: opts.store, hub, maxSizeAttachmentsPerEmail: limits.maxSizeUpload });
   const subscriptions = new PushSubscriptions({ hub, patterns: opts.config.push_url_patterns, log: opts.log });
   subscriptions.register(registry);
+  if (opts.objects) registerObjects(registry, { ...opts.objects, hub });
   const http = new JmapHttp({
     registry,
     limits,

@@ -26,7 +26,10 @@ export function buildSession(
 ): Record<string, unknown> {
   const id = accountIdOf(account);
   const caps = Object.fromEntries(registry.capabilities());
-  const accCaps: Record<string, unknown> = { ...accountCapabilities };
+  const accCaps: Record<string, unknown> = {
+    ...Object.fromEntries(registry.accountCapabilities()),
+    ...accountCapabilities,
+  };
   const primaryAccounts: Record<string, string> = {};
   for (const urn of Object.keys(caps)) {
     if (urn === CORE_CAPABILITY) continue;

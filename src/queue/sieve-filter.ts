@@ -21,6 +21,8 @@ import type { DeliveryTarget, SpooledMessage } from '../store/types.ts';
 import { readHeaderBlock } from './runner.ts';
 import type { OutboundRecipient } from './types.ts';
 
+type VacationAction = Extract<SieveAction, { kind: 'vacation' }>;
+
 /** What the filter needs, as plain functions (the composition root adapts the stores). */
 export interface SieveFilterDeps {
   /** The account's active script, or null. */
@@ -45,6 +47,9 @@ export interface SieveFilterDeps {
     action: Extract<SieveAction, { kind: 'vacation' }>,
     original: { readonly sender: string; readonly msg: SieveMessage; readonly ownAddresses: readonly string[] },
   ) => Promise<void>;
+  /** The account's JMAP VacationResponse (RFC 8621 §8) when it is enabled and in its dates, as
+   *  one more vacation action after the scripts; absent or null: none. */
+  readonly jmapVacation?: (account: AccountId) => Promise<VacationAction | null>;
   /** RFC 5429 §2.1: a rejection notice to the sender (never to the null sender). */
   readonly rejectNotice: (
     account: AccountId,
@@ -98,27 +103,29 @@ export class SieveFilter {
    *  deliver a local copy themselves). */
   async runsFor(accounts: readonly AccountId[]): Promise<boolean> {
     if (this.#d.before) return accounts.length > 0;
-    for (const a of accounts) if (await this.#d.activeScript(a)) return true;
+    for (const a of accounts) if ((await this.#d.activeScript(a)) || (await this.#vacation(a))) return true;
     return false;
   }
 
   /** The plan for this request, or null when no copy has a script to run (nothing changes). */
   async plan(req: FilterRequest): Promise<FilterPlan | null> {
     const scripts = await Promise.all(req.local.map((t) => this.#scriptFor(t)));
-    if (scripts.every((s) => s === null)) return null;
+    const vacations = await Promise.all(req.local.map((t) => this.#vacation(t.account)));
+    if (scripts.every((s) => s === null) && vacations.every((v) => v === null)) return null;
     let head: Buffer | null = null;
     const local: DeliveryTarget[] = [];
     const forwards: FilterForward[] = [];
     const later: (() => Promise<void>)[] = [];
     const rejects: string[] = [];
     for (const [i, t] of req.local.entries()) {
-      const chain = scripts[i];
-      if (!chain) {
+      const chain = scripts[i] ?? null;
+      const vacation = vacations[i] ?? null;
+      if (!chain && !vacation) {
         local.push(t);
         continue;
       }
       head ??= await readHeaderBlock(req.message.open(), LIMITS.sieveDelivery.maxHeaderBytes);
-      await this.#runFor(req, t, chain, head, { local, forwards, later, rejects });
+      await this.#runFor(req, t, chain ?? [], head, { local, forwards, later, rejects }, vacation);
     }
     // RFC 5429 §2.1: refuse at the protocol level when possible (no notice, no backscatter).
     if (req.refusable && rejects.length === req.local.length && local.length === 0 && forwards.length === 0) {
@@ -138,6 +145,17 @@ export class SieveFilter {
         }
       },
     };
+  }
+
+  /** The JMAP vacation of the account, or null (a failure to read it is logged: no reply). */
+  async #vacation(account: AccountId): Promise<VacationAction | null> {
+    if (!this.#d.jmapVacation) return null;
+    try {
+      return await this.#d.jmapVacation(account);
+    } catch (e) {
+      this.#d.log.error({ account, err: errorMessage(e) }, 'sieve: JMAP vacation not read');
+      return null;
+    }
   }
 
   /** The scripts to run for this copy in order ([sieve] before, then the user's), or null. */
@@ -165,6 +183,7 @@ export class SieveFilter {
     chain: readonly (Script | { readonly error: string })[],
     head: Buffer,
     out: { local: DeliveryTarget[]; forwards: FilterForward[]; later: (() => Promise<void>)[]; rejects: string[] },
+    jmapVacation: VacationAction | null = null,
   ): Promise<void> {
     const log = this.#d.log;
     const keepBox = t.mailbox ?? 'INBOX';
@@ -207,6 +226,7 @@ export class SieveFilter {
     }
     const redirected = alreadyRedirectedBy(head, t.account);
     const summary: string[] = [];
+    const localBefore = out.local.length;
     for (const a of actions) {
       switch (a.kind) {
         case 'keep':
@@ -267,6 +287,21 @@ export class SieveFilter {
     if (keep) {
       out.local.push(withFlags({ ...t, mailbox: keepBox }, keep.flags));
       summary.push(`keep ${keepBox}`);
+    }
+    // RFC 8621 §8 through RFC 5230: the JMAP vacation answers a copy the account received (kept
+    // or filed, not discarded, rejected or only redirected; not Junk), unless a script of the
+    // account already sent its own vacation reply for it.
+    const received = out.local.slice(localBefore).filter((c) => c.account === t.account);
+    if (
+      jmapVacation &&
+      received.length > 0 &&
+      !received.some((c) => (c.mailbox ?? 'INBOX') === 'Junk') &&
+      !actions.some((a) => a.kind === 'vacation')
+    ) {
+      summary.push('vacation (JMAP)');
+      out.later.push(() =>
+        this.#d.vacation(t.account, jmapVacation, { sender: req.sender, msg, ownAddresses: ctx.ownAddresses }),
+      );
     }
     log.info({ msg_id: req.logId, account: t.account, actions: summary }, 'sieve');
   }

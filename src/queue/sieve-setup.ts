@@ -12,6 +12,8 @@ import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { type Directory, principalOf } from '../directory/types.ts';
+import type { JmapState } from '../jmapstate/types.ts';
+import { readVacation, vacationAction, vacationActive } from '../jmapstate/vacation.ts';
 import type { Script } from '../sieve/ast.ts';
 import { formatError } from '../sieve/ast.ts';
 import { runSieve, sieveMessage } from '../sieve/interpret/run.ts';
@@ -39,6 +41,8 @@ export async function createSieveFilter(deps: {
   readonly dispatcher: Dispatcher;
   readonly sign: ((domain: string, message: Readable) => Promise<string>) | null;
   readonly log: Logger;
+  /** The JMAP objects: an enabled VacationResponse is answered here too (RFC 8621 §8). */
+  readonly jmap?: JmapState;
 }): Promise<SieveFilter | null> {
   const { config, scripts, log } = deps;
   if (!config.sieve.enabled) return null;
@@ -106,7 +110,16 @@ export async function createSieveFilter(deps: {
         action,
         original,
       ),
+    ...(deps.jmap ? { jmapVacation: jmapVacation(deps.jmap, seconds(config.sieve.vacation_min_period)) } : {}),
     rejectNotice: (account, reason, original) => sendRejectNotice(send, account, reason, original),
     log,
   });
+}
+
+/** The account's VacationResponse as a vacation action when it applies now, else null. */
+function jmapVacation(state: JmapState, seconds: number) {
+  return async (account: AccountId) => {
+    const v = await readVacation(state, account);
+    return vacationActive(v, new Date()) ? vacationAction(v, seconds) : null;
+  };
 }

@@ -165,7 +165,7 @@ describe('backup and restore', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /^backed up .* to .*\n {2}\d database\(s\) \(.*arcline\.db v\d+, defense\.db v\d+, mailindex\.db v\d+, queue\.db v\d+/,
+      /^backed up .* to .*\n {2}\d database\(s\) \(.*arcline\.db v\d+, defense\.db v\d+, jmap\.db v\d+, mailindex\.db v\d+, queue\.db v\d+/,
     );
     assert.ok(during > 0);
     await b.noop();

@@ -71,7 +71,16 @@ export type SetErrorType =
   | 'alreadyExists'
   // RFC 8621 §2.5 (Mailbox/set destroy)
   | 'mailboxHasChild'
-  | 'mailboxHasEmail';
+  | 'mailboxHasEmail'
+  // RFC 8621 §6.3, §7.5 (Identity/set, EmailSubmission/set)
+  | 'forbiddenFrom'
+  | 'forbiddenMailFrom'
+  | 'forbiddenToSend'
+  | 'invalidEmail'
+  | 'tooManyRecipients'
+  | 'noRecipients'
+  | 'invalidRecipients'
+  | 'cannotUnsend';
 
 export interface SetError {
   readonly type: SetErrorType;

@@ -47,14 +47,16 @@ export class MethodRegistry {
   readonly #capabilities = new Map<string, Record<string, unknown>>();
   readonly #accountCapabilities = new Map<string, Record<string, unknown>>();
 
-  /** A capability with its session-level value (§2 capabilities) and the value each account
-   *  has for it (§2 accountCapabilities; {} when not given). */
+  /** A capability with its session-level value (§2 capabilities) and, for a data type's
+   *  capability, its value in each account's accountCapabilities (e.g. RFC 8621 §1.3.2: the
+   *  submission capability is {} in the session, its limits are the account's). */
   capability(urn: string, value: Record<string, unknown> = {}, accountValue?: Record<string, unknown>): this {
     this.#capabilities.set(urn, value);
     if (accountValue) this.#accountCapabilities.set(urn, accountValue);
     return this;
   }
 
+  /** The account-level values given to capability(). */
   accountCapabilities(): ReadonlyMap<string, Record<string, unknown>> {
     return this.#accountCapabilities;
   }

@@ -1,0 +1,302 @@
+// EmailSubmission/get, /changes, /query, /queryChanges, /set (RFC 8621 §7), kept in JmapState.
+// A submission is sent when it is created (submission-send.ts); there is no delayed send
+// (maxDelayedSend 0), so undoStatus is "final" at once and an update to "canceled" answers
+// cannotUnsend. deliveryStatus says what was known when the message was handed over (local
+// copies delivered, remote recipients queued); it is not updated afterwards.
+
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { AccountId } from '../../core/ids.ts';
+import { LIMITS } from '../../core/limits.ts';
+import type { JmapState } from '../../jmapstate/types.ts';
+import type { Mailboxes } from '../../store/mailboxes.ts';
+import { parseArgs, resolveId } from '../core/args.ts';
+import { MethodError, type SetError, SetFailure } from '../core/errors.ts';
+import { getResponse, parseGet } from '../core/get.ts';
+import {
+  type Filter,
+  parseQuery,
+  parseQueryChanges,
+  type QueryType,
+  queryChanges,
+  queryChangesResponse,
+  queryResponse,
+  queryWindow,
+} from '../core/query.ts';
+import type { MethodContext, MethodRegistry } from '../core/registry.ts';
+import { checkSettable, runSet } from '../core/set.ts';
+import type { PushHub } from '../push.ts';
+import { type Identities, SUBMISSION_CAPABILITY } from './identity.ts';
+import { objectChanges } from './object-changes.ts';
+import { destroyEmail, updateEmail } from './submission-email.ts';
+import { type Envelope, type SendDeps, sendEmail } from './submission-send.ts';
+
+const PROPERTIES = [
+  'id',
+  'identityId',
+  'emailId',
+  'threadId',
+  'envelope',
+  'sendAt',
+  'undoStatus',
+  'deliveryStatus',
+  'dsnBlobIds',
+  'mdnBlobIds',
+] as const;
+
+const address = z.strictObject({
+  email: z.string().min(1).max(LIMITS.srs.maxAddress),
+  parameters: z.record(z.string().max(64), z.string().max(1000).nullable()).nullable().optional(),
+});
+const envelopeSchema = z.strictObject({
+  mailFrom: address,
+  rcptTo: z.array(address).max(LIMITS.jmapState.maxSubmissionRecipients + 1),
+});
+const createSchema = z.strictObject({
+  identityId: z.string().max(256),
+  emailId: z.string().max(256),
+  envelope: envelopeSchema.nullable().optional(),
+  undoStatus: z.literal('final').optional(),
+});
+
+const setExtra = z.object({
+  onSuccessUpdateEmail: z.record(z.string().max(256), z.record(z.string(), z.unknown())).nullable().optional(),
+  onSuccessDestroyEmail: z.array(z.string().max(256)).nullable().optional(),
+});
+
+/** Threads for now: each Email is its own (docs/jmap-mail-common: "T" + the id without "M"). */
+const threadOf = (emailId: string) => `T${emailId.slice(1)}`;
+
+const ARRAY_CONDITIONS = ['identityIds', 'emailIds', 'threadIds'] as const;
+const QUERY: QueryType = {
+  sortable: ['emailId', 'threadId', 'sentAt'],
+  checkCondition(c) {
+    for (const [k, v] of Object.entries(c)) {
+      const ok =
+        ((ARRAY_CONDITIONS as readonly string[]).includes(k) &&
+          Array.isArray(v) &&
+          v.every((x) => typeof x === 'string')) ||
+        (k === 'undoStatus' && typeof v === 'string') ||
+        ((k === 'before' || k === 'after') && typeof v === 'string' && !Number.isNaN(Date.parse(v)));
+      if (!ok) throw new MethodError('unsupportedFilter', `unsupported filter ${k}`);
+    }
+  },
+};
+
+type Submission = Record<string, unknown> & { id: string; emailId: string; threadId: string; sendAt: string };
+
+/** §7.3 FilterCondition. */
+function matches(s: Submission, f: Filter): boolean {
+  if ('operator' in f && Array.isArray(f.conditions)) {
+    const cs = f.conditions as Filter[];
+    if (f.operator === 'AND') return cs.every((c) => matches(s, c));
+    if (f.operator === 'OR') return cs.some((c) => matches(s, c));
+    return !cs.some((c) => matches(s, c));
+  }
+  const c = f as Record<string, unknown>;
+  const inList = (k: string, v: unknown) => !Array.isArray(c[k]) || (c[k] as unknown[]).includes(v);
+  if (!inList('identityIds', s.identityId) || !inList('emailIds', s.emailId) || !inList('threadIds', s.threadId))
+    return false;
+  if (typeof c.undoStatus === 'string' && c.undoStatus !== s.undoStatus) return false;
+  const at = Date.parse(s.sendAt);
+  if (typeof c.before === 'string' && !(at < Date.parse(c.before))) return false;
+  if (typeof c.after === 'string' && !(at >= Date.parse(c.after))) return false;
+  return true;
+}
+
+/** The sorted ids of the query (creation order without a sort). */
+function run(
+  all: readonly Submission[],
+  filter: Filter | null,
+  sort: readonly { property: string; isAscending: boolean }[],
+) {
+  const list = all.filter((s) => filter === null || matches(s, filter));
+  const key = (s: Submission, p: string) => String(p === 'sentAt' ? s.sendAt : s[p]);
+  const order = list.map((s, i) => ({ s, i }));
+  order.sort((a, b) => {
+    for (const c of sort) {
+      const x = key(a.s, c.property);
+      const y = key(b.s, c.property);
+      if (x !== y) return (x < y ? -1 : 1) * (c.isAscending ? 1 : -1);
+    }
+    return a.i - b.i;
+  });
+  return order.map((o) => o.s.id);
+}
+
+export interface SubmissionDeps {
+  readonly state: JmapState;
+  readonly hub: PushHub;
+  readonly identities: Identities;
+  readonly send: SendDeps;
+  readonly accounts: Mailboxes;
+}
+
+export function registerSubmission(registry: MethodRegistry, deps: SubmissionDeps): void {
+  const { state } = deps;
+  const list = async (account: AccountId) => (await state.list(account, 'EmailSubmission')) as Submission[];
+  const current = (account: AccountId) => state.state(account, 'EmailSubmission');
+
+  registry.method(SUBMISSION_CAPABILITY, 'EmailSubmission/get', async (args, ctx) => {
+    const req = parseGet(args, ctx, PROPERTIES);
+    const all = await list(ctx.account);
+    if (req.ids === null && all.length > ctx.limits.maxObjectsInGet)
+      throw new MethodError('requestTooLarge', `more than ${ctx.limits.maxObjectsInGet} submissions`);
+    const found = req.ids === null ? all : all.filter((s) => req.ids?.includes(s.id));
+    return getResponse(req, ctx, await current(ctx.account), found);
+  });
+
+  registry.method(SUBMISSION_CAPABILITY, 'EmailSubmission/changes', (args, ctx) =>
+    objectChanges(state, 'EmailSubmission', args, ctx),
+  );
+
+  registry.method(SUBMISSION_CAPABILITY, 'EmailSubmission/query', async (args, ctx) => {
+    const q = parseQuery(args, ctx, QUERY);
+    const ids = run(await list(ctx.account), q.filter, q.sort);
+    return queryResponse(ctx, await current(ctx.account), true, queryWindow(ids, q, ctx.limits.maxObjectsInGet));
+  });
+
+  // §5.6: submissions never change once made (their filter and sort properties are fixed), so
+  // the old result is the current one without those created since; a destroy since of an older
+  // one loses its old position: cannotCalculateChanges.
+  registry.method(SUBMISSION_CAPABILITY, 'EmailSubmission/queryChanges', async (args, ctx) => {
+    const q = parseQueryChanges(args, ctx, QUERY);
+    const changes = await state.changesSince(ctx.account, 'EmailSubmission', q.sinceQueryState);
+    const now = run(await list(ctx.account), q.filter, q.sort);
+    let old: string[] | null = null;
+    if (changes !== null) {
+      const created = new Set(changes.filter((c) => c.kind === 'created').map((c) => c.id));
+      const lost = changes.some((c) => c.kind === 'destroyed' && !created.has(c.id));
+      old = lost ? null : now.filter((id) => !created.has(id));
+    }
+    return queryChangesResponse(ctx, q.sinceQueryState, await current(ctx.account), queryChanges(old, now, q));
+  });
+
+  registry.method(SUBMISSION_CAPABILITY, 'EmailSubmission/set', async (args, ctx) => {
+    const { onSuccessUpdateEmail, onSuccessDestroyEmail, ...setArgs } = args;
+    const extra = parseArgs(setExtra, { onSuccessUpdateEmail, onSuccessDestroyEmail });
+    const emailStateBefore = String(await deps.accounts.accountState(ctx.account));
+    const res = await runSet(setArgs, ctx, {
+      state: () => current(ctx.account),
+      create: (object) => create(deps, ctx, object),
+      // §7.5: only undoStatus "canceled" may be set, and nothing can be canceled here.
+      update: async (id, patch) => {
+        if (!(await state.get(ctx.account, 'EmailSubmission', id))) throw new SetFailure('notFound');
+        if (patch.undoStatus === 'canceled' && Object.keys(patch).length === 1)
+          throw new SetFailure('cannotUnsend', 'the message has been sent');
+        throw new SetFailure('invalidProperties', 'only undoStatus may be changed', Object.keys(patch));
+      },
+      destroy: async (id) => {
+        if (!(await state.get(ctx.account, 'EmailSubmission', id))) throw new SetFailure('notFound');
+        await state.destroy(ctx.account, 'EmailSubmission', id);
+      },
+    });
+    if (res.oldState !== res.newState) deps.hub.publish(ctx.account, { EmailSubmission: String(res.newState) });
+    await implicitEmailSet(deps, ctx, res, extra, emailStateBefore);
+    return res;
+  });
+}
+
+async function create(deps: SubmissionDeps, ctx: MethodContext, object: Record<string, unknown>) {
+  checkSettable(object, ['identityId', 'emailId', 'envelope', 'undoStatus']);
+  const parsed = createSchema.safeParse(object);
+  if (!parsed.success) {
+    const props = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? '')))];
+    throw new SetFailure('invalidProperties', parsed.error.issues[0]?.message, props);
+  }
+  const o = parsed.data;
+  const identityId = resolveId(o.identityId, ctx.createdIds);
+  const identity = identityId === null ? null : await deps.identities.get(ctx.account, identityId);
+  if (!identity) throw new SetFailure('invalidProperties', `no identity ${o.identityId}`, ['identityId']);
+  const emailId = resolveId(o.emailId, ctx.createdIds);
+  if (emailId === null) throw new SetFailure('invalidProperties', `nothing was created as ${o.emailId}`, ['emailId']);
+  const envelope: Envelope | null = o.envelope
+    ? {
+        mailFrom: { email: o.envelope.mailFrom.email, parameters: o.envelope.mailFrom.parameters ?? null },
+        rcptTo: o.envelope.rcptTo.map((r) => ({ email: r.email, parameters: r.parameters ?? null })),
+      }
+    : null;
+  const sent = await sendEmail(deps.send, ctx.account, emailId, envelope);
+  const submission = {
+    id: `S${randomBytes(15).toString('base64url')}`,
+    identityId: identity.id,
+    emailId,
+    threadId: threadOf(emailId),
+    envelope: sent.envelope,
+    sendAt: new Date().toISOString().replace(/\.[0-9]+Z$/, 'Z'),
+    undoStatus: 'final',
+    deliveryStatus: sent.deliveryStatus,
+    dsnBlobIds: [],
+    mdnBlobIds: [],
+  };
+  await deps.state.put(ctx.account, 'EmailSubmission', submission.id, submission);
+  const { id, threadId, envelope: env, sendAt, undoStatus, deliveryStatus } = submission;
+  return { id, threadId, sendAt, undoStatus, deliveryStatus, ...(o.envelope ? {} : { envelope: env }) };
+}
+
+/** §7.5: after the creates, the onSuccess* changes of the successful ones as an implicit
+ *  Email/set response (submission-email.ts). */
+async function implicitEmailSet(
+  deps: SubmissionDeps,
+  ctx: MethodContext,
+  res: Record<string, unknown>,
+  extra: z.infer<typeof setExtra>,
+  oldState: string,
+): Promise<void> {
+  const update = extra.onSuccessUpdateEmail ?? {};
+  const destroy = extra.onSuccessDestroyEmail ?? [];
+  if (Object.keys(update).length === 0 && destroy.length === 0) return;
+  const created = (res.created ?? {}) as Record<string, { id: string }>;
+  /** "#creationId" of a submission created now, or its id → the submission's emailId. */
+  const emailOf = async (ref: string): Promise<string | null> => {
+    const id = ref.startsWith('#') ? created[ref.slice(1)]?.id : ref;
+    if (!id) return null;
+    if (!ref.startsWith('#') && !Object.values(created).some((c) => c.id === id)) return null;
+    const s = await deps.state.get(ctx.account, 'EmailSubmission', id);
+    return s ? String(s.emailId) : null;
+  };
+  const updated: Record<string, null> = {};
+  const notUpdated: Record<string, SetError> = {};
+  const destroyed: string[] = [];
+  const notDestroyed: Record<string, SetError> = {};
+  for (const [ref, patch] of Object.entries(update)) {
+    const emailId = await emailOf(ref);
+    if (emailId === null) continue; // that submission failed: nothing to do (§7.5)
+    try {
+      await updateEmail(deps.accounts, ctx.account, emailId, patch);
+      updated[emailId] = null;
+    } catch (e) {
+      if (!(e instanceof SetFailure)) throw e;
+      notUpdated[emailId] = e.error;
+    }
+  }
+  for (const ref of destroy) {
+    const emailId = await emailOf(ref);
+    if (emailId === null) continue;
+    try {
+      await destroyEmail(deps.accounts, ctx.account, emailId);
+      destroyed.push(emailId);
+    } catch (e) {
+      if (!(e instanceof SetFailure)) throw e;
+      notDestroyed[emailId] = e.error;
+    }
+  }
+  const orNull = <T extends object>(o: T) => (Object.keys(o).length > 0 ? o : null);
+  const newState = String(await deps.accounts.accountState(ctx.account));
+  ctx.followUps.push([
+    'Email/set',
+    {
+      accountId: ctx.accountId,
+      oldState,
+      newState,
+      created: null,
+      updated: orNull(updated),
+      destroyed: destroyed.length > 0 ? destroyed : null,
+      notCreated: null,
+      notUpdated: orNull(notUpdated),
+      notDestroyed: orNull(notDestroyed),
+    },
+    ctx.callId,
+  ]);
+  if (newState !== oldState) deps.hub.publish(ctx.account, { Email: newState, Mailbox: newState });
+}

@@ -1,0 +1,35 @@
+// The JMAP objects that live outside the mail store (docs/jmap-submission.md): Identity,
+// EmailSubmission and VacationResponse of RFC 8621 §6-§8, each kept per account as a JSON
+// object under its id, with a per-type state (a counter) and a change log that /changes folds
+// (jmap/core/changes.ts foldChanges). The contract is pinned by test/jmapstate/contract.ts.
+
+import type { AccountId } from '../core/ids.ts';
+
+/** The types kept here. */
+export type JmapStateType = 'Identity' | 'EmailSubmission' | 'VacationResponse';
+
+export interface JmapStateChange {
+  /** The state this change made (decimal; later changes have larger ones). */
+  readonly state: string;
+  readonly id: string;
+  readonly kind: 'created' | 'updated' | 'destroyed';
+}
+
+export interface JmapState {
+  /** The type's current state string for the account ("0" before any change). */
+  state(account: AccountId, type: JmapStateType): Promise<string>;
+  /** One object, or null. */
+  get(account: AccountId, type: JmapStateType, id: string): Promise<Record<string, unknown> | null>;
+  /** Every object of the type, in creation order. */
+  list(account: AccountId, type: JmapStateType): Promise<readonly Record<string, unknown>[]>;
+  /** Creates or replaces an object (one change: created or updated); returns the new state. */
+  put(account: AccountId, type: JmapStateType, id: string, data: Record<string, unknown>): Promise<string>;
+  /** Destroys an object (a no-op when missing); returns the state. */
+  destroy(account: AccountId, type: JmapStateType, id: string): Promise<string>;
+  /** The changes after `since` in order, or null when `since` is not a state of this type
+   *  (unknown or in the future). */
+  changesSince(account: AccountId, type: JmapStateType, since: string): Promise<readonly JmapStateChange[] | null>;
+  /** Forgets everything of a deleted account. */
+  deleteAccount(account: AccountId): Promise<void>;
+  close(): void;
+}
