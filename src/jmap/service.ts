@@ -7,11 +7,13 @@
 import type { JmapConfig } from '../config/jmap.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
+import type { Mailboxes } from '../store/mailboxes.ts';
 import type { JmapAuthDeps } from './auth.ts';
 import { type BlobStore, FileBlobStore } from './blob-store.ts';
 import { CORE_CAPABILITY, type CoreLimits, MethodRegistry } from './core/registry.ts';
 import { JmapHttp } from './http.ts';
 import { registerCoreMethods } from './methods/core.ts';
+import { registerEmailMethods } from './methods/email.ts';
 import { PushHub } from './push.ts';
 import { PushSubscriptions } from './push-subscription.ts';
 import { coreCapability } from './session.ts';
@@ -42,12 +44,15 @@ export function createJmap(opts: {
   hostname: string;
   auth: JmapAuthDeps;
   log: Logger;
+  /** The store's mailboxes, for the Mail methods (none: the core capability only). */
+  mailboxes?: Mailboxes;
 }): JmapService {
   const limits = limitsOf(opts.config);
   const registry = new MethodRegistry().capability(CORE_CAPABILITY, coreCapability(limits));
   const hub = new PushHub();
   const blobs = new FileBlobStore(opts.stateDir);
   registerCoreMethods(registry, blobs);
+  if (opts.mailboxes) registerEmailMethods(registry, { mailboxes: opts.mailboxes, blobs });
   const subscriptions = new PushSubscriptions({ hub, patterns: opts.config.push_url_patterns, log: opts.log });
   subscriptions.register(registry);
   const http = new JmapHttp({

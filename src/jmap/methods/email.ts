@@ -1,0 +1,181 @@
+// Email/get (RFC 8621 §4.2) and Email/changes (§4.3) over the store (store/mailboxes.ts:
+// locate, accountState, accountChangesSince) and the pure Email representation (jmap/mail/).
+// registerEmailMethods registers every Email method and SearchSnippet/get, and the blob
+// resolver of Emails and their parts (email-store.ts).
+// State strings are the account's journal position (Mailboxes.accountState) in decimal.
+
+import { z } from 'zod';
+import type { AccountId } from '../../core/ids.ts';
+import { LIMITS } from '../../core/limits.ts';
+import type { LocatedEmail, Mailboxes } from '../../store/mailboxes.ts';
+import type { BlobStore } from '../blob-store.ts';
+import { parseArgs } from '../core/args.ts';
+import { type ChangeEntry, changesResponse, foldChanges, parseChanges } from '../core/changes.ts';
+import { MethodError } from '../core/errors.ts';
+import { getResponse, parseGet } from '../core/get.ts';
+import type { MethodContext, MethodRegistry } from '../core/registry.ts';
+import {
+  DEFAULT_BODY_PROPERTIES,
+  DEFAULT_EMAIL_PROPERTIES,
+  emailProperties,
+  invalidProperty,
+  parseEmail,
+} from '../mail/email.ts';
+import {
+  emailBlobId,
+  emailBlobResolver,
+  isEmailId,
+  keywordsOf,
+  MAIL_CAPABILITY,
+  partBlobId,
+  threadIdOf,
+  utcDate,
+  withMessage,
+} from './email-store.ts';
+
+export interface EmailDeps {
+  readonly mailboxes: Mailboxes;
+  readonly blobs: BlobStore;
+}
+
+const METADATA = new Set(['id', 'blobId', 'threadId', 'mailboxIds', 'keywords', 'size', 'receivedAt']);
+
+const getExtra = z.object({
+  properties: z.array(z.string().max(256)).max(256).nullable().optional(),
+  bodyProperties: z.array(z.string().max(256)).max(256).nullable().optional(),
+  fetchTextBodyValues: z.boolean().default(false),
+  fetchHTMLBodyValues: z.boolean().default(false),
+  fetchAllBodyValues: z.boolean().default(false),
+  maxBodyValueBytes: z.number().int().min(0).default(0),
+});
+
+export const emailState = async (mailboxes: Mailboxes, account: AccountId): Promise<string> =>
+  String(await mailboxes.accountState(account));
+
+/** The metadata properties of an Email (§4.1.1) from where its copies are. */
+export function emailMetadata(l: LocatedEmail): Record<string, unknown> {
+  return {
+    id: l.emailId,
+    blobId: emailBlobId(l.emailId),
+    threadId: threadIdOf(l.emailId),
+    mailboxIds: Object.fromEntries(l.copies.map((c) => [c.mailboxId, true])),
+    keywords: keywordsOf(l.copies.map((c) => c.flags)),
+    size: l.size,
+    receivedAt: utcDate(l.internalDate),
+  };
+}
+
+/** §4.2 Email/get. */
+export async function emailGet(
+  args: Record<string, unknown>,
+  ctx: MethodContext,
+  deps: EmailDeps,
+): Promise<Record<string, unknown>> {
+  const x = parseArgs(getExtra, Object.fromEntries(Object.entries(args).filter(([k]) => k in getExtra.shape)));
+  const { properties: _p, ...standard } = args;
+  const req = parseGet(standard, ctx, []);
+  const properties: string[] = x.properties ?? [...DEFAULT_EMAIL_PROPERTIES];
+  const bodyProperties = x.bodyProperties ?? [...DEFAULT_BODY_PROPERTIES];
+  const bad = invalidProperty(properties, bodyProperties);
+  if (bad !== null) throw new MethodError('invalidArguments', `unknown property ${bad}`);
+  const state = await emailState(deps.mailboxes, ctx.account);
+  let ids = req.ids;
+  if (ids === null) {
+    // §5.1: all of them, when there are at most maxObjectsInGet.
+    const max = ctx.limits.maxObjectsInGet;
+    const all = await deps.mailboxes.accountMessages(ctx.account, {
+      sort: 'receivedAt',
+      descending: true,
+      position: 0,
+      limit: max + 1,
+    });
+    if (all.total > max) throw new MethodError('requestTooLarge', `more than ${max} emails`);
+    ids = all.ids;
+  }
+  const located = await deps.mailboxes.locate(ctx.account, ids.filter(isEmailId));
+  const fromMessage = properties.filter((p) => !METADATA.has(p));
+  const opts = {
+    fetchTextBodyValues: x.fetchTextBodyValues,
+    fetchHTMLBodyValues: x.fetchHTMLBodyValues,
+    fetchAllBodyValues: x.fetchAllBodyValues,
+    ...(x.maxBodyValueBytes > 0 ? { maxBodyValueBytes: x.maxBodyValueBytes } : {}),
+  };
+  const list: Record<string, unknown>[] = [];
+  for (const l of located) {
+    const o = emailMetadata(l);
+    if (fromMessage.length > 0) {
+      const props = await withMessage(deps.mailboxes, ctx.account, l, async (body) => {
+        const parsed = await parseEmail(body, body.size, (partId) => partBlobId(l.emailId, partId));
+        return emailProperties(body, parsed, fromMessage, bodyProperties, opts);
+      });
+      if (!props) continue; // expunged meanwhile: notFound
+      Object.assign(o, props, { size: l.size });
+    }
+    list.push(o);
+  }
+  return getResponse({ ...req, ids, properties: new Set([...properties, 'id']) }, ctx, state, list);
+}
+
+/** The account journal position a state string names, or null (not one we gave). */
+export function stateNumber(state: string): number | null {
+  return /^(?:0|[1-9]\d{0,15})$/.test(state) ? Number(state) : null;
+}
+
+/** §4.3 Email/changes: the account journal's message entries after sinceState, mapped per
+ *  Email: created when its first copy appeared, destroyed when its last copy went, updated
+ *  otherwise (flags; a copy added or removed while another stays: mailboxIds). An Email's
+ *  copies before the window are its copies now minus the window's appends plus its expunges. */
+export async function emailChanges(
+  args: Record<string, unknown>,
+  ctx: MethodContext,
+  deps: EmailDeps,
+): Promise<Record<string, unknown>> {
+  const { sinceState, maxChanges } = parseChanges(args, ctx);
+  const since = stateNumber(sinceState);
+  if (since === null) throw new MethodError('cannotCalculateChanges', 'unknown state');
+  const max = LIMITS.jmapMail.maxChangesScan;
+  const rows = await deps.mailboxes.accountChangesSince(ctx.account, since, max + 1);
+  if (rows === null) throw new MethodError('cannotCalculateChanges', 'state too old');
+  if (rows.length > max) throw new MethodError('cannotCalculateChanges', 'too many changes since that state');
+  const msgs = rows.filter(
+    (r) => r.emailId !== null && (r.kind === 'append' || r.kind === 'expunge' || r.kind === 'flags'),
+  );
+  const ids = [...new Set(msgs.map((r) => r.emailId as string))];
+  const copies = new Map<string, number>();
+  for (let i = 0; i < ids.length; i += 500)
+    for (const l of await deps.mailboxes.locate(ctx.account, ids.slice(i, i + 500)))
+      copies.set(l.emailId, l.copies.length);
+  // Copies the window ended with are those now (a change after the rows read is seen next time:
+  // its entry is after newState).
+  for (const r of msgs) {
+    const id = r.emailId as string;
+    const n = copies.get(id) ?? 0;
+    if (r.kind === 'append') copies.set(id, n - 1);
+    else if (r.kind === 'expunge') copies.set(id, n + 1);
+  }
+  const entries: ChangeEntry[] = [];
+  for (const r of msgs) {
+    const id = r.emailId as string;
+    const before = Math.max(0, copies.get(id) ?? 0);
+    const after = r.kind === 'append' ? before + 1 : r.kind === 'expunge' ? Math.max(0, before - 1) : before;
+    copies.set(id, after);
+    const state = String(r.aseq);
+    if (before === 0 && after > 0) entries.push({ state, id, kind: 'created' });
+    else if (before > 0 && after === 0) entries.push({ state, id, kind: 'destroyed' });
+    else if (after > 0) entries.push({ state, id, kind: 'updated' });
+  }
+  const last = rows.at(-1);
+  const current = last ? String(last.aseq) : sinceState;
+  const r = foldChanges(entries, current, maxChanges);
+  return changesResponse(ctx, sinceState, r.hasMoreChanges ? r : { ...r, newState: current });
+}
+
+/** Registers the Email methods (RFC 8621 §4), SearchSnippet/get (§5) and the Email blob
+ *  resolver. The mail capability is registered by the Mailbox part; registered here only when
+ *  missing (a later registration of it replaces this value). */
+export function registerEmailMethods(registry: MethodRegistry, deps: EmailDeps): void {
+  if (!registry.capabilities().has(MAIL_CAPABILITY)) registry.capability(MAIL_CAPABILITY, {});
+  deps.blobs.addResolver(emailBlobResolver(deps.mailboxes));
+  registry.method(MAIL_CAPABILITY, 'Email/get', (a, ctx) => emailGet(a, ctx, deps));
+  registry.method(MAIL_CAPABILITY, 'Email/changes', (a, ctx) => emailChanges(a, ctx, deps));
+}

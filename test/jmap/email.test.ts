@@ -1,0 +1,246 @@
+// JMAP Email methods (RFC 8621 §4, §5) against the real server over HTTP, with IMAP (imapflow)
+// as the other view of the same store: "one truth" in both directions.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ImapFlow } from 'imapflow';
+import type { AccountId } from '../../src/core/ids.ts';
+import { accountIdOf } from '../../src/jmap/session.ts';
+import { startTestServer, type TestServer } from '../harness/server.ts';
+
+const ALICE = 'alice@example.test';
+const AUTH = `Basic ${Buffer.from(`${ALICE}:secret-password`).toString('base64')}`;
+const USING = ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail'];
+const aliceId = accountIdOf(ALICE as AccountId);
+
+let s: TestServer;
+let base: string;
+let imap: ImapFlow;
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers of many shapes, asserted field by field
+type Json = any;
+
+async function calls(...methodCalls: [string, Record<string, unknown>][]): Promise<Json[]> {
+  const r = await fetch(`${base}/jmap/api`, {
+    method: 'POST',
+    headers: { authorization: AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ using: USING, methodCalls: methodCalls.map(([n, a], i) => [n, a, String(i)]) }),
+  });
+  assert.equal(r.status, 200);
+  const body = (await r.json()) as { methodResponses: [string, Json, string][] };
+  return body.methodResponses.map(([name, args]) => (name === 'error' ? { error: args } : args));
+}
+
+const call = async (name: string, args: Record<string, unknown>): Promise<Json> =>
+  (await calls([name, { accountId: aliceId, ...args }]))[0];
+
+const MESSAGE = (subject: string, body = 'Hello there, this is the body.') =>
+  Buffer.from(
+    `From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: ${subject}\r\n` +
+      `Date: Mon, 7 Dec 2026 10:00:00 +0000\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.test>\r\n` +
+      `MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`,
+  );
+
+const MULTIPART = Buffer.from(
+  'From: carol@example.test\r\nTo: alice@example.test\r\nSubject: with attachment\r\n' +
+    'Date: Tue, 8 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n' +
+    'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n' +
+    '--b1\r\nContent-Type: application/octet-stream; name="a.bin"\r\nContent-Disposition: attachment; filename="a.bin"\r\n' +
+    'Content-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--b1--\r\n',
+);
+
+/** Appends through IMAP; returns the Email id JMAP gives it (the newest Email in the account). */
+async function append(raw: Buffer, mailbox = 'INBOX', flags: string[] = []): Promise<string> {
+  const ids = async () => (await call('Email/get', { ids: null, properties: ['id'] })).list.map((e: Json) => e.id);
+  const before = new Set(await ids());
+  await imap.append(mailbox, raw, flags);
+  const id = (await ids()).find((i: string) => !before.has(i));
+  assert.ok(id);
+  return id;
+}
+
+before(async () => {
+  s = await startTestServer({ http: true });
+  base = `http://127.0.0.1:${s.server.http[0]?.port}`;
+  imap = new ImapFlow({
+    host: '127.0.0.1',
+    port: s.imapPort,
+    secure: false,
+    auth: { user: ALICE, pass: 'secret-password' },
+    logger: false,
+    tls: { rejectUnauthorized: false },
+  });
+  await imap.connect();
+  await imap.mailboxCreate('Archive');
+});
+
+after(async () => {
+  await imap?.logout().catch(() => {});
+  await s?.stop();
+});
+
+describe('Email/get (RFC 8621 §4.2)', () => {
+  test('default properties, keywords from IMAP flags, header forms, body values', async () => {
+    const id = await append(MESSAGE('First one'), 'INBOX', ['\\Seen', '\\Deleted', 'Work']);
+    const r = await call('Email/get', { ids: [id, 'Mnope', 'Mxxxxxxxxxxxxxxxxxxxxxxxx'] });
+    assert.match(r.state, /^\d+$/);
+    assert.deepEqual(r.notFound, ['Mnope', 'Mxxxxxxxxxxxxxxxxxxxxxxxx']);
+    const e = r.list[0];
+    assert.equal(e.id, id);
+    assert.equal(e.threadId, `T${id.slice(1)}`);
+    assert.equal(e.blobId, `E${id.slice(1)}`);
+    assert.deepEqual(e.keywords, { $seen: true, work: true }); // \Deleted hidden
+    assert.equal(Object.keys(e.mailboxIds).length, 1);
+    assert.equal(e.size, MESSAGE('First one').length);
+    assert.match(e.receivedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.equal(e.subject, 'First one');
+    assert.deepEqual(e.from, [{ name: 'Bob', email: 'bob@example.test' }]);
+    assert.deepEqual(e.messageId, ['Firstone@example.test']);
+    assert.equal(e.sentAt, '2026-12-07T10:00:00+00:00');
+    assert.equal(e.preview, 'Hello there, this is the body.');
+    assert.equal(e.hasAttachment, false);
+    assert.deepEqual(e.bodyValues, {});
+    assert.equal(e.textBody[0].partId, '1');
+    assert.deepEqual(
+      Object.keys(e).sort(),
+      [
+        'attachments',
+        'bcc',
+        'blobId',
+        'bodyValues',
+        'cc',
+        'from',
+        'hasAttachment',
+        'htmlBody',
+        'id',
+        'inReplyTo',
+        'keywords',
+        'mailboxIds',
+        'messageId',
+        'preview',
+        'receivedAt',
+        'references',
+        'replyTo',
+        'sender',
+        'sentAt',
+        'size',
+        'subject',
+        'textBody',
+        'threadId',
+        'to',
+      ].sort(),
+    );
+    const v = await call('Email/get', {
+      ids: [id],
+      properties: ['subject', 'header:Subject:asRaw', 'bodyValues'],
+      fetchTextBodyValues: true,
+      maxBodyValueBytes: 5,
+    });
+    assert.deepEqual(v.list[0], {
+      id,
+      subject: 'First one',
+      'header:Subject:asRaw': ' First one',
+      bodyValues: { 1: { value: 'Hello', isEncodingProblem: false, isTruncated: true } },
+    });
+  });
+
+  test('errors: unknown property, accountNotFound, requestTooLarge', async () => {
+    assert.equal((await call('Email/get', { ids: [], properties: ['nope'] })).error.type, 'invalidArguments');
+    assert.equal((await call('Email/get', { ids: [], bodyProperties: ['nope'] })).error.type, 'invalidArguments');
+    assert.equal((await calls(['Email/get', { accountId: 'Ax', ids: [] }]))[0].error.type, 'accountNotFound');
+    const many = Array.from({ length: 501 }, (_, i) => `M${i}`);
+    assert.equal((await call('Email/get', { ids: many })).error.type, 'requestTooLarge');
+  });
+
+  test('an email blob downloads byte-identical to IMAP BODY[], a part blob decoded; Blob/copy', async () => {
+    const id = await append(MULTIPART);
+    const [e] = (await call('Email/get', { ids: [id], properties: ['blobId', 'attachments', 'hasAttachment'] })).list;
+    assert.equal(e.hasAttachment, true);
+    const dl = async (blobId: string) => {
+      const r = await fetch(`${base}/jmap/download/${aliceId}/${blobId}/x?type=application/octet-stream`, {
+        headers: { authorization: AUTH },
+      });
+      return { status: r.status, bytes: Buffer.from(await r.arrayBuffer()) };
+    };
+    const whole = await dl(e.blobId);
+    assert.equal(whole.status, 200);
+    const lock = await imap.getMailboxLock('INBOX');
+    try {
+      const m = await imap.fetchOne('*', { source: true });
+      if (!m) throw new Error('no message');
+      assert.deepEqual(whole.bytes, m.source);
+    } finally {
+      lock.release();
+    }
+    const part = await dl(e.attachments[0].blobId);
+    assert.equal(part.status, 200);
+    assert.deepEqual(part.bytes, Buffer.from([0, 1, 2, 3, 4, 5]));
+    assert.equal(e.attachments[0].size, 6);
+    assert.equal((await dl(`P${id.slice(1)}9`)).status, 404);
+    const copy = await call('Blob/copy', { fromAccountId: aliceId, blobIds: [e.blobId, 'Enope'] });
+    assert.deepEqual(copy.copied, { [e.blobId]: e.blobId });
+    assert.deepEqual(Object.keys(copy.notCopied), ['Enope']);
+  });
+});
+
+describe('Email/changes (RFC 8621 §4.3)', () => {
+  test('created, updated by an IMAP STORE and a COPY, destroyed by the last expunge', async () => {
+    const s0 = (await call('Email/get', { ids: [] })).state;
+    const id = await append(MESSAGE('Changing'));
+    let c = await call('Email/changes', { sinceState: s0 });
+    assert.deepEqual([c.created, c.updated, c.destroyed], [[id], [], []]);
+    assert.equal(c.hasMoreChanges, false);
+    const s1 = c.newState;
+    assert.equal(s1, (await call('Email/get', { ids: [] })).state);
+    // An IMAP STORE shows as an update, and in Email/get's keywords.
+    const lock = await imap.getMailboxLock('INBOX');
+    try {
+      const uids = await imap.search({ subject: 'Changing' }, { uid: true });
+      assert.ok(uids && uids.length === 1);
+      await imap.messageFlagsAdd(uids, ['\\Flagged'], { uid: true });
+      c = await call('Email/changes', { sinceState: s1 });
+      assert.deepEqual([c.created, c.updated, c.destroyed], [[], [id], []]);
+      assert.equal((await call('Email/get', { ids: [id], properties: ['keywords'] })).list[0].keywords.$flagged, true);
+      const s2 = c.newState;
+      await imap.messageCopy(uids, 'Archive', { uid: true });
+      c = await call('Email/changes', { sinceState: s2 });
+      assert.deepEqual([c.created, c.updated, c.destroyed], [[], [id], []]);
+      assert.equal(
+        Object.keys((await call('Email/get', { ids: [id], properties: ['mailboxIds'] })).list[0].mailboxIds).length,
+        2,
+      );
+      const s3 = c.newState;
+      await imap.messageDelete(uids, { uid: true });
+      c = await call('Email/changes', { sinceState: s3 });
+      assert.deepEqual([c.created, c.updated, c.destroyed], [[], [id], []]);
+    } finally {
+      lock.release();
+    }
+    const s4 = c.newState;
+    const l2 = await imap.getMailboxLock('Archive');
+    try {
+      await imap.messageDelete('1:*');
+    } finally {
+      l2.release();
+    }
+    c = await call('Email/changes', { sinceState: s4 });
+    assert.deepEqual([c.created, c.updated, c.destroyed], [[], [], [id]]);
+    // From before: created and destroyed in the window is nothing.
+    c = await call('Email/changes', { sinceState: s0 });
+    assert.ok(!c.created.includes(id) && !c.destroyed.includes(id) && !c.updated.includes(id));
+  });
+
+  test('maxChanges, cannotCalculateChanges', async () => {
+    const s0 = (await call('Email/get', { ids: [] })).state;
+    const a = await append(MESSAGE('Max a'));
+    const b = await append(MESSAGE('Max b'));
+    const c1 = await call('Email/changes', { sinceState: s0, maxChanges: 1 });
+    assert.deepEqual(c1.created, [a]);
+    assert.equal(c1.hasMoreChanges, true);
+    const c2 = await call('Email/changes', { sinceState: c1.newState, maxChanges: 1 });
+    assert.deepEqual(c2.created, [b]);
+    assert.equal(c2.hasMoreChanges, false);
+    assert.equal((await call('Email/changes', { sinceState: 'x1' })).error.type, 'cannotCalculateChanges');
+    assert.equal((await call('Email/changes', { sinceState: '5' })).error.type, 'cannotCalculateChanges');
+  });
+});
