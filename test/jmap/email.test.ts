@@ -244,3 +244,97 @@ describe('Email/changes (RFC 8621 §4.3)', () => {
     assert.equal((await call('Email/changes', { sinceState: '5' })).error.type, 'cannotCalculateChanges');
   });
 });
+
+describe('Email/query (RFC 8621 §4.4), Email/queryChanges, SearchSnippet/get (§5)', () => {
+  let ids: { q1: string; q2: string; q3: string };
+  let inbox: string;
+  let archive: string;
+  before(async () => {
+    ids = {
+      q1: await append(MESSAGE('Query apple', 'the first banana body'), 'INBOX', ['\\Flagged']),
+      q2: await append(MESSAGE('Query cherry', 'a second body with apple'), 'Archive'),
+      q3: await append(Buffer.concat([MESSAGE('Query big', 'x'.repeat(5000))]), 'INBOX', ['\\Seen']),
+    };
+    const got = await call('Email/get', { ids: [ids.q1, ids.q2], properties: ['mailboxIds'] });
+    inbox = Object.keys(got.list.find((e: Json) => e.id === ids.q1).mailboxIds)[0] as string;
+    archive = Object.keys(got.list.find((e: Json) => e.id === ids.q2).mailboxIds)[0] as string;
+  });
+
+  const q = async (args: Record<string, unknown>) => {
+    const r = await call('Email/query', args);
+    if (r.error) return r;
+    const names = Object.fromEntries(Object.entries(ids).map(([k, v]) => [v, k]));
+    return { ...r, names: (r.ids as string[]).map((i) => names[i]).filter(Boolean) };
+  };
+
+  test('the indexed path: inMailbox, sort by size and receivedAt, position, limit, total', async () => {
+    const r = await q({ filter: { inMailbox: archive }, calculateTotal: true });
+    assert.deepEqual(r.names, ['q2']);
+    assert.equal(r.total, 1);
+    assert.match(r.queryState, /^\d+$/);
+    assert.equal(r.canCalculateChanges, false);
+    const bySize = await q({ sort: [{ property: 'size', isAscending: false }], limit: 1 });
+    assert.deepEqual(bySize.names, ['q3']);
+    const all = await q({ calculateTotal: true });
+    assert.deepEqual(all.ids.slice(0, 3).length, 3);
+    const page = await q({ position: 1, limit: 1 });
+    assert.deepEqual(page.ids, [all.ids[1]]);
+    assert.equal(page.position, 1);
+  });
+
+  test('scanned filters: keywords, sizes, text, from, subject, body, header, operators', async () => {
+    assert.deepEqual((await q({ filter: { hasKeyword: '$flagged' } })).names, ['q1']);
+    assert.deepEqual(
+      (
+        await q({ filter: { operator: 'AND', conditions: [{ subject: 'query' }, { notKeyword: '$seen' }] } })
+      ).names.sort(),
+      ['q1', 'q2'],
+    );
+    assert.deepEqual((await q({ filter: { minSize: 4000 } })).names, ['q3']);
+    assert.deepEqual((await q({ filter: { text: 'apple' } })).names.sort(), ['q1', 'q2']);
+    assert.deepEqual((await q({ filter: { body: 'banana' } })).names, ['q1']);
+    assert.deepEqual((await q({ filter: { subject: 'cherry' } })).names, ['q2']);
+    assert.deepEqual((await q({ filter: { from: 'bob@example' } })).names.length, 3);
+    assert.deepEqual((await q({ filter: { header: ['Subject', 'query BIG'] } })).names, ['q3']);
+    assert.deepEqual((await q({ filter: { inMailboxOtherThan: [inbox], subject: 'query' } })).names, ['q2']);
+    assert.deepEqual((await q({ filter: { operator: 'NOT', conditions: [{ inMailbox: inbox }] } })).names, ['q2']);
+    const sorted = await q({ filter: { subject: 'query' }, sort: [{ property: 'subject', isAscending: true }] });
+    assert.deepEqual(sorted.names, ['q1', 'q3', 'q2']);
+    const anchored = await q({
+      filter: { subject: 'query' },
+      sort: [{ property: 'subject' }],
+      anchor: ids.q3,
+      anchorOffset: 0,
+    });
+    assert.deepEqual(anchored.names, ['q3', 'q2']);
+    assert.equal(anchored.position, 1);
+  });
+
+  test('errors: unsupportedSort, unsupportedFilter, anchorNotFound, invalidArguments', async () => {
+    assert.equal((await q({ sort: [{ property: 'nope' }] })).error.type, 'unsupportedSort');
+    assert.equal((await q({ filter: { nope: 1 } })).error.type, 'unsupportedFilter');
+    assert.equal((await q({ filter: { minSize: 'x' } })).error.type, 'invalidArguments');
+    assert.equal((await q({ filter: { subject: 'x' }, anchor: 'Mnope' })).error.type, 'anchorNotFound');
+  });
+
+  test('Email/queryChanges: nothing changed, else cannotCalculateChanges', async () => {
+    const r = await call('Email/query', { filter: { subject: 'query' }, calculateTotal: true });
+    const same = await call('Email/queryChanges', {
+      filter: { subject: 'query' },
+      sinceQueryState: r.queryState,
+      calculateTotal: true,
+    });
+    assert.deepEqual([same.removed, same.added, same.total], [[], [], 3]);
+    const old = await call('Email/queryChanges', { sinceQueryState: '1' });
+    assert.equal(old.error.type, 'cannotCalculateChanges');
+  });
+
+  test('SearchSnippet/get marks the terms', async () => {
+    const r = await call('SearchSnippet/get', { filter: { text: 'apple' }, emailIds: [ids.q1, ids.q2, 'Mnope'] });
+    const by = Object.fromEntries(r.list.map((s: Json) => [s.emailId, s]));
+    assert.equal(by[ids.q1].subject, 'Query <mark>apple</mark>');
+    assert.equal(by[ids.q1].preview, null);
+    assert.match(by[ids.q2].preview, /with <mark>apple<\/mark>/);
+    assert.deepEqual(r.notFound, ['Mnope']);
+  });
+});

@@ -74,6 +74,10 @@ export function flagOf(keyword: string): string | null {
   return TO_FLAG[l] ?? (l === '$recent' || l === '$deleted' ? null : l);
 }
 
+/** The Email state (and query state): the account's journal position in decimal. */
+export const emailState = async (mailboxes: Mailboxes, account: AccountId): Promise<string> =>
+  String(await mailboxes.accountState(account));
+
 /** RFC 8620 §1.4 UTCDate: seconds precision, "Z". */
 export const utcDate = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 

@@ -5,7 +5,6 @@
 // State strings are the account's journal position (Mailboxes.accountState) in decimal.
 
 import { z } from 'zod';
-import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { LocatedEmail, Mailboxes } from '../../store/mailboxes.ts';
 import type { BlobStore } from '../blob-store.ts';
@@ -21,9 +20,11 @@ import {
   invalidProperty,
   parseEmail,
 } from '../mail/email.ts';
+import { emailQuery, emailQueryChanges, searchSnippetGet } from './email-query.ts';
 import {
   emailBlobId,
   emailBlobResolver,
+  emailState,
   isEmailId,
   keywordsOf,
   MAIL_CAPABILITY,
@@ -48,9 +49,6 @@ const getExtra = z.object({
   fetchAllBodyValues: z.boolean().default(false),
   maxBodyValueBytes: z.number().int().min(0).default(0),
 });
-
-export const emailState = async (mailboxes: Mailboxes, account: AccountId): Promise<string> =>
-  String(await mailboxes.accountState(account));
 
 /** The metadata properties of an Email (§4.1.1) from where its copies are. */
 export function emailMetadata(l: LocatedEmail): Record<string, unknown> {
@@ -178,4 +176,7 @@ export function registerEmailMethods(registry: MethodRegistry, deps: EmailDeps):
   deps.blobs.addResolver(emailBlobResolver(deps.mailboxes));
   registry.method(MAIL_CAPABILITY, 'Email/get', (a, ctx) => emailGet(a, ctx, deps));
   registry.method(MAIL_CAPABILITY, 'Email/changes', (a, ctx) => emailChanges(a, ctx, deps));
+  registry.method(MAIL_CAPABILITY, 'Email/query', (a, ctx) => emailQuery(a, ctx, deps.mailboxes));
+  registry.method(MAIL_CAPABILITY, 'Email/queryChanges', (a, ctx) => emailQueryChanges(a, ctx, deps.mailboxes));
+  registry.method(MAIL_CAPABILITY, 'SearchSnippet/get', (a, ctx) => searchSnippetGet(a, ctx, deps.mailboxes));
 }
