@@ -52,7 +52,7 @@ export function createJmap(opts: {
   const hub = new PushHub();
   const blobs = new FileBlobStore(opts.stateDir);
   registerCoreMethods(registry, blobs);
-  if (opts.mailboxes) registerEmailMethods(registry, { mailboxes: opts.mailboxes, blobs });
+  if (opts.mailboxes) registerEmailMethods(registry, { mailboxes: opts.mailboxes, blobs, hostname: opts.hostname });
   const subscriptions = new PushSubscriptions({ hub, patterns: opts.config.push_url_patterns, log: opts.log });
   subscriptions.register(registry);
   const http = new JmapHttp({

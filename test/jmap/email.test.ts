@@ -59,10 +59,8 @@ async function append(raw: Buffer, mailbox = 'INBOX', flags: string[] = []): Pro
   return id;
 }
 
-before(async () => {
-  s = await startTestServer({ http: true });
-  base = `http://127.0.0.1:${s.server.http[0]?.port}`;
-  imap = new ImapFlow({
+async function imapClient(): Promise<ImapFlow> {
+  const c = new ImapFlow({
     host: '127.0.0.1',
     port: s.imapPort,
     secure: false,
@@ -70,7 +68,14 @@ before(async () => {
     logger: false,
     tls: { rejectUnauthorized: false },
   });
-  await imap.connect();
+  await c.connect();
+  return c;
+}
+
+before(async () => {
+  s = await startTestServer({ http: true });
+  base = `http://127.0.0.1:${s.server.http[0]?.port}`;
+  imap = await imapClient();
   await imap.mailboxCreate('Archive');
 });
 
@@ -336,5 +341,171 @@ describe('Email/query (RFC 8621 §4.4), Email/queryChanges, SearchSnippet/get (�
     assert.equal(by[ids.q1].preview, null);
     assert.match(by[ids.q2].preview, /with <mark>apple<\/mark>/);
     assert.deepEqual(r.notFound, ['Mnope']);
+  });
+});
+
+describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
+  let inbox: string;
+  let archive: string;
+  let watcher: ImapFlow;
+  before(async () => {
+    const r = await call('Email/get', { ids: null, properties: ['mailboxIds'] });
+    const all = new Set(r.list.flatMap((e: Json) => Object.keys(e.mailboxIds)));
+    const id = await append(MESSAGE('Locate inbox'));
+    inbox = Object.keys(
+      (await call('Email/get', { ids: [id], properties: ['mailboxIds'] })).list[0].mailboxIds,
+    )[0] as string;
+    archive = [...all].find((m) => m !== inbox) as string;
+    assert.ok(archive);
+    watcher = await imapClient();
+    await watcher.mailboxOpen('INBOX');
+  });
+  after(async () => {
+    await watcher?.logout().catch(() => {});
+  });
+
+  const event = <T>(name: string, pred: (e: T) => boolean) =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${name} event within 5 s`)), 5000);
+      const on = (e: T) => {
+        if (!pred(e)) return;
+        clearTimeout(timer);
+        watcher.off(name, on);
+        resolve(e);
+      };
+      watcher.on(name, on);
+      void watcher.idle();
+    });
+
+  test('a keyword patch is an IMAP STORE: seen by FETCH and by an IDLE client', async () => {
+    const id = await append(MESSAGE('Set keywords'));
+    const flagsEvent = event<{ flags: Set<string> }>('flags', (e) => e.flags.has('\\Seen'));
+    const r = await call('Email/set', { update: { [id]: { 'keywords/$seen': true, 'keywords/Custom': true } } });
+    assert.deepEqual(r.updated, { [id]: null });
+    assert.notEqual(r.oldState, r.newState);
+    const ev = await flagsEvent;
+    assert.ok(ev.flags.has('custom'));
+    const got = await call('Email/get', { ids: [id], properties: ['keywords'] });
+    assert.deepEqual(got.list[0].keywords, { $seen: true, custom: true });
+    const lock = await imap.getMailboxLock('INBOX');
+    try {
+      const uids = await imap.search({ subject: 'Set keywords' }, { uid: true });
+      const m = await imap.fetchOne(String((uids as number[])[0]), { flags: true }, { uid: true });
+      if (!m) throw new Error('no message');
+      assert.deepEqual([...(m.flags ?? [])].sort(), ['\\Seen', 'custom']);
+    } finally {
+      lock.release();
+    }
+    const off = await call('Email/set', { update: { [id]: { keywords: { $flagged: true } } } });
+    assert.deepEqual(off.updated, { [id]: null });
+    assert.deepEqual((await call('Email/get', { ids: [id], properties: ['keywords'] })).list[0].keywords, {
+      $flagged: true,
+    });
+  });
+
+  test('a mailboxIds change is a move: EXPUNGE in one, EXISTS in the other; at least one mailbox', async () => {
+    const id = await append(MESSAGE('Set move'));
+    const expunged = event<unknown>('expunge', () => true);
+    const r = await call('Email/set', { update: { [id]: { mailboxIds: { [archive]: true } } } });
+    assert.deepEqual(r.updated, { [id]: null });
+    await expunged;
+    const got = await call('Email/get', { ids: [id], properties: ['mailboxIds'] });
+    assert.equal(got.list[0].id, id); // the same Email (the copy kept its identity)
+    assert.deepEqual(got.list[0].mailboxIds, { [archive]: true });
+    const lock = await imap.getMailboxLock('Archive');
+    try {
+      await imap.noop();
+      assert.ok(((await imap.search({ subject: 'Set move' }, { uid: true })) as number[]).length === 1);
+    } finally {
+      lock.release();
+    }
+    const none = await call('Email/set', { update: { [id]: { [`mailboxIds/${archive}`]: null } } });
+    assert.equal(none.notUpdated[id].type, 'invalidProperties');
+    const bad = await call('Email/set', { update: { [id]: { subject: 'x' }, Mnope: { keywords: {} } } });
+    assert.equal(bad.notUpdated[id].type, 'invalidProperties');
+    assert.equal(bad.notUpdated.Mnope.type, 'notFound');
+  });
+
+  test('create, destroy, ifInState', async () => {
+    const r = await call('Email/set', {
+      create: {
+        k1: {
+          mailboxIds: { [inbox]: true },
+          keywords: { $draft: true },
+          from: [{ name: 'Alice', email: ALICE }],
+          subject: 'Created by JMAP',
+          bodyValues: { b: { value: 'Made here.' } },
+          textBody: [{ partId: 'b', type: 'text/plain' }],
+        },
+        k2: { mailboxIds: {}, subject: 'no mailbox' },
+        k3: { mailboxIds: { [inbox]: true }, id: 'Mx' },
+      },
+    });
+    const made = r.created.k1;
+    assert.match(made.id, /^M/);
+    assert.equal(made.blobId, `E${made.id.slice(1)}`);
+    assert.equal(r.notCreated.k2.type, 'invalidProperties');
+    assert.deepEqual(r.notCreated.k3.properties, ['id']);
+    const got = await call('Email/get', {
+      ids: [made.id],
+      properties: ['subject', 'keywords', 'from', 'bodyValues'],
+      fetchTextBodyValues: true,
+    });
+    assert.equal(got.list[0].subject, 'Created by JMAP');
+    assert.deepEqual(got.list[0].keywords, { $draft: true });
+    assert.equal(got.list[0].bodyValues['1'].value, 'Made here.');
+    const stale = await call('Email/set', { ifInState: '1', destroy: [made.id] });
+    assert.equal(stale.error.type, 'stateMismatch');
+    const d = await call('Email/set', { destroy: [made.id, 'Mnope'] });
+    assert.deepEqual(d.destroyed, [made.id]);
+    assert.equal(d.notDestroyed.Mnope.type, 'notFound');
+    assert.deepEqual((await call('Email/get', { ids: [made.id], properties: ['id'] })).notFound, [made.id]);
+  });
+
+  test('Email/import from an upload (IMAP sees it), Email/parse, Email/copy', async () => {
+    const raw = MESSAGE('Imported one', 'imported body');
+    const up = await fetch(`${base}/jmap/upload/${aliceId}`, {
+      method: 'POST',
+      headers: { authorization: AUTH, 'content-type': 'message/rfc822' },
+      body: raw,
+    });
+    const { blobId } = (await up.json()) as { blobId: string };
+    const parsed = await call('Email/parse', { blobIds: [blobId, 'Bnope'] });
+    assert.equal(parsed.parsed[blobId].subject, 'Imported one');
+    assert.deepEqual(parsed.notFound, ['Bnope']);
+    const partBlob = parsed.parsed[blobId].textBody[0].blobId;
+    const part = await fetch(`${base}/jmap/download/${aliceId}/${partBlob}/t.txt`, {
+      headers: { authorization: AUTH },
+    });
+    assert.equal(await part.text(), 'imported body\r\n');
+    const r = await call('Email/import', {
+      emails: {
+        i1: { blobId, mailboxIds: { [archive]: true }, keywords: { $seen: true }, receivedAt: '2026-01-02T03:04:05Z' },
+        i2: { blobId: 'Bnope', mailboxIds: { [archive]: true } },
+      },
+    });
+    const id = r.created.i1.id;
+    assert.equal(r.notCreated.i2.type, 'blobNotFound');
+    assert.deepEqual(r.notCreated.i2.notFound, ['Bnope']);
+    const got = await call('Email/get', { ids: [id], properties: ['receivedAt', 'keywords', 'mailboxIds'] });
+    assert.deepEqual(got.list[0], {
+      id,
+      receivedAt: '2026-01-02T03:04:05Z',
+      keywords: { $seen: true },
+      mailboxIds: { [archive]: true },
+    });
+    const lock = await imap.getMailboxLock('Archive');
+    try {
+      await imap.noop();
+      const uids = (await imap.search({ subject: 'Imported one' }, { uid: true })) as number[];
+      const m = await imap.fetchOne(String(uids[0]), { source: true, flags: true }, { uid: true });
+      if (!m) throw new Error('no message');
+      assert.deepEqual(m.source, raw);
+      assert.ok(m.flags?.has('\\Seen'));
+    } finally {
+      lock.release();
+    }
+    assert.equal((await call('Email/copy', { fromAccountId: 'Aother', create: {} })).error.type, 'fromAccountNotFound');
+    assert.equal((await call('Email/copy', { fromAccountId: aliceId, create: {} })).error.type, 'invalidArguments');
   });
 });

@@ -68,7 +68,10 @@ export type SetErrorType =
   | 'willDestroy'
   | 'invalidProperties'
   | 'singleton'
-  | 'alreadyExists';
+  | 'alreadyExists'
+  | 'blobNotFound'
+  | 'tooManyKeywords'
+  | 'tooManyMailboxes';
 
 export interface SetError {
   readonly type: SetErrorType;
@@ -77,6 +80,8 @@ export interface SetError {
   readonly properties?: readonly string[];
   /** alreadyExists: the existing record. */
   readonly existingId?: string;
+  /** blobNotFound (RFC 8621 §4.6): the blob ids not found. */
+  readonly notFound?: readonly string[];
 }
 
 export function setError(type: SetErrorType, description?: string, properties?: readonly string[]): SetError {

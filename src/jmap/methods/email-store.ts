@@ -10,8 +10,11 @@
 
 import { Readable } from 'node:stream';
 import type { AccountId } from '../../core/ids.ts';
+import { LIMITS } from '../../core/limits.ts';
+import { bufferReader } from '../../mime/reader.ts';
+import { parseStructure } from '../../mime/structure.ts';
 import type { LocatedEmail, Mailboxes, MessageBody } from '../../store/mailboxes.ts';
-import type { BlobContent } from '../blob-store.ts';
+import type { BlobContent, BlobStore } from '../blob-store.ts';
 import { parseEmail, partBytes } from '../mail/email.ts';
 
 export const MAIL_CAPABILITY = 'urn:ietf:params:jmap:mail';
@@ -30,7 +33,37 @@ export function parseBlobId(blobId: string): { emailId: string; partId: string |
   if (!EMAIL_ID.test(emailId)) return null;
   if (blobId[0] === 'E') return blobId.length === 25 ? { emailId, partId: null } : null;
   const partId = blobId.slice(25).replaceAll('_', '.');
-  return /^[1-9]\d{0,5}(?:\.[1-9]\d{0,5}){0,50}$/.test(partId) ? { emailId, partId } : null;
+  return PART_ID.test(partId) ? { emailId, partId } : null;
+}
+
+/** The blob of part `partId` of a message held in another blob (Email/parse, §4.9): "Q", the
+ *  outer blob id's length in two digits, the outer blob id, the part id with "_" for ".". */
+export const innerBlobId = (outer: string, partId: string): string =>
+  `Q${String(outer.length).padStart(2, '0')}${outer}${partId.replaceAll('.', '_')}`;
+
+function parseInnerBlobId(blobId: string): { outer: string; partId: string } | null {
+  if (blobId[0] !== 'Q') return null;
+  const n = Number(blobId.slice(1, 3));
+  if (!Number.isInteger(n) || n < 1 || blobId.length <= 3 + n) return null;
+  const partId = blobId.slice(3 + n).replaceAll('_', '.');
+  return PART_ID.test(partId) ? { outer: blobId.slice(3, 3 + n), partId } : null;
+}
+
+const PART_ID = /^[1-9]\d{0,5}(?:\.[1-9]\d{0,5}){0,50}$/;
+
+/** The resolver of the parts of messages held in blobs (an upload given to Email/parse). */
+export function innerBlobResolver(blobs: BlobStore) {
+  return async (accountId: string, blobId: string, account?: AccountId): Promise<BlobContent | null> => {
+    const named = parseInnerBlobId(blobId);
+    if (!named) return null;
+    const outer = await blobs.open(accountId, named.outer, account);
+    if (!outer || outer.size > LIMITS.jmapMail.maxBuiltMessageBytes) return null;
+    const chunks: Buffer[] = [];
+    for await (const c of outer.stream()) chunks.push(c as Buffer);
+    const reader = bufferReader(Buffer.concat(chunks));
+    const bytes = await partBytes(reader, await parseStructure(reader, outer.size), named.partId, outer.size);
+    return bytes ? { size: bytes.length, stream: () => Readable.from([bytes]) } : null;
+  };
 }
 
 export const isEmailId = (id: string): boolean => EMAIL_ID.test(id);

@@ -21,10 +21,12 @@ import {
   parseEmail,
 } from '../mail/email.ts';
 import { emailQuery, emailQueryChanges, searchSnippetGet } from './email-query.ts';
+import { emailCopy, emailImport, emailParse, emailSet } from './email-set.ts';
 import {
   emailBlobId,
   emailBlobResolver,
   emailState,
+  innerBlobResolver,
   isEmailId,
   keywordsOf,
   MAIL_CAPABILITY,
@@ -37,6 +39,8 @@ import {
 export interface EmailDeps {
   readonly mailboxes: Mailboxes;
   readonly blobs: BlobStore;
+  /** Right-hand side of the Message-IDs of created Emails. */
+  readonly hostname: string;
 }
 
 const METADATA = new Set(['id', 'blobId', 'threadId', 'mailboxIds', 'keywords', 'size', 'receivedAt']);
@@ -174,8 +178,13 @@ export async function emailChanges(
 export function registerEmailMethods(registry: MethodRegistry, deps: EmailDeps): void {
   if (!registry.capabilities().has(MAIL_CAPABILITY)) registry.capability(MAIL_CAPABILITY, {});
   deps.blobs.addResolver(emailBlobResolver(deps.mailboxes));
+  deps.blobs.addResolver(innerBlobResolver(deps.blobs));
   registry.method(MAIL_CAPABILITY, 'Email/get', (a, ctx) => emailGet(a, ctx, deps));
   registry.method(MAIL_CAPABILITY, 'Email/changes', (a, ctx) => emailChanges(a, ctx, deps));
+  registry.method(MAIL_CAPABILITY, 'Email/set', (a, ctx) => emailSet(a, ctx, deps));
+  registry.method(MAIL_CAPABILITY, 'Email/copy', (a, ctx) => emailCopy(a, ctx));
+  registry.method(MAIL_CAPABILITY, 'Email/import', (a, ctx) => emailImport(a, ctx, deps));
+  registry.method(MAIL_CAPABILITY, 'Email/parse', (a, ctx) => emailParse(a, ctx, deps));
   registry.method(MAIL_CAPABILITY, 'Email/query', (a, ctx) => emailQuery(a, ctx, deps.mailboxes));
   registry.method(MAIL_CAPABILITY, 'Email/queryChanges', (a, ctx) => emailQueryChanges(a, ctx, deps.mailboxes));
   registry.method(MAIL_CAPABILITY, 'SearchSnippet/get', (a, ctx) => searchSnippetGet(a, ctx, deps.mailboxes));
