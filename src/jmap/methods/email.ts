@@ -43,6 +43,9 @@ export interface EmailDeps {
   readonly hostname: string;
 }
 
+/** Messages Email/get reads at once. */
+const PARALLEL_READS = 8;
+
 const METADATA = new Set(['id', 'blobId', 'threadId', 'mailboxIds', 'keywords', 'size', 'receivedAt']);
 
 const getExtra = z.object({
@@ -102,19 +105,20 @@ export async function emailGet(
     fetchAllBodyValues: x.fetchAllBodyValues,
     ...(x.maxBodyValueBytes > 0 ? { maxBodyValueBytes: x.maxBodyValueBytes } : {}),
   };
-  const list: Record<string, unknown>[] = [];
-  for (const l of located) {
+  const one = async (l: LocatedEmail): Promise<Record<string, unknown> | null> => {
     const o = emailMetadata(l);
-    if (fromMessage.length > 0) {
-      const props = await withMessage(deps.mailboxes, ctx.account, l, async (body) => {
-        const parsed = await parseEmail(body, body.size, (partId) => partBlobId(l.emailId, partId));
-        return emailProperties(body, parsed, fromMessage, bodyProperties, opts);
-      });
-      if (!props) continue; // expunged meanwhile: notFound
-      Object.assign(o, props, { size: l.size });
-    }
-    list.push(o);
-  }
+    if (fromMessage.length === 0) return o;
+    const props = await withMessage(deps.mailboxes, ctx.account, l, async (body) => {
+      const parsed = await parseEmail(body, body.size, (partId) => partBlobId(l.emailId, partId));
+      return emailProperties(body, parsed, fromMessage, bodyProperties, opts);
+    });
+    // Expunged meanwhile: notFound.
+    return props ? Object.assign(o, props, { size: l.size }) : null;
+  };
+  // A few messages at a time: their file reads overlap in libuv's pool.
+  const list: Record<string, unknown>[] = [];
+  for (let i = 0; i < located.length; i += PARALLEL_READS)
+    for (const o of await Promise.all(located.slice(i, i + PARALLEL_READS).map(one))) if (o) list.push(o);
   return getResponse({ ...req, ids, properties: new Set([...properties, 'id']) }, ctx, state, list);
 }
 
