@@ -405,10 +405,17 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
 
   test('a mailboxIds change is a move: EXPUNGE in one, EXISTS in the other; at least one mailbox', async () => {
     const id = await append(MESSAGE('Set move'));
+    const other = await imapClient();
+    await other.mailboxOpen('Archive');
+    const count = other.mailbox ? other.mailbox.exists : 0;
+    const exists = new Promise<number>((resolve) => other.on('exists', (d) => resolve(d.count)));
+    void other.idle();
     const expunged = event<unknown>('expunge', () => true);
     const r = await call('Email/set', { update: { [id]: { mailboxIds: { [archive]: true } } } });
     assert.deepEqual(r.updated, { [id]: null });
     await expunged;
+    assert.equal(await exists, count + 1);
+    await other.logout();
     const got = await call('Email/get', { ids: [id], properties: ['mailboxIds'] });
     assert.equal(got.list[0].id, id); // the same Email (the copy kept its identity)
     assert.deepEqual(got.list[0].mailboxIds, { [archive]: true });
