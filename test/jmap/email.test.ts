@@ -153,6 +153,7 @@ describe('Email/get (RFC 8621 §4.2)', () => {
     assert.equal((await call('Email/get', { ids: [], properties: ['nope'] })).error.type, 'invalidArguments');
     assert.equal((await call('Email/get', { ids: [], bodyProperties: ['nope'] })).error.type, 'invalidArguments');
     assert.equal((await calls(['Email/get', { accountId: 'Ax', ids: [] }]))[0].error.type, 'accountNotFound');
+    assert.equal((await call('Email/get', { ids: [], maxBodyValueBytes: 0 })).error.type, 'invalidArguments');
     const many = Array.from({ length: 501 }, (_, i) => `M${i}`);
     assert.equal((await call('Email/get', { ids: many })).error.type, 'requestTooLarge');
   });
@@ -230,6 +231,13 @@ describe('Email/changes (RFC 8621 §4.3)', () => {
     }
     c = await call('Email/changes', { sinceState: s4 });
     assert.deepEqual([c.created, c.updated, c.destroyed], [[], [], [id]]);
+    // A mailbox deleted with its messages: they are destroyed.
+    await imap.mailboxCreate('Doomed');
+    const doomed = await append(MESSAGE('Doomed one'), 'Doomed');
+    const s5 = (await call('Email/get', { ids: [] })).state;
+    await imap.mailboxDelete('Doomed');
+    c = await call('Email/changes', { sinceState: s5 });
+    assert.deepEqual([c.created, c.updated, c.destroyed], [[], [], [doomed]]);
     // From before: created and destroyed in the window is nothing.
     c = await call('Email/changes', { sinceState: s0 });
     assert.ok(!c.created.includes(id) && !c.destroyed.includes(id) && !c.updated.includes(id));
@@ -405,6 +413,7 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
 
   test('a mailboxIds change is a move: EXPUNGE in one, EXISTS in the other; at least one mailbox', async () => {
     const id = await append(MESSAGE('Set move'));
+    const known = await append(MESSAGE('Set patch'));
     const other = await imapClient();
     await other.mailboxOpen('Archive');
     const count = other.mailbox ? other.mailbox.exists : 0;
@@ -428,6 +437,20 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
     }
     const none = await call('Email/set', { update: { [id]: { [`mailboxIds/${archive}`]: null } } });
     assert.equal(none.notUpdated[id].type, 'invalidProperties');
+    const patches = await call('Email/set', {
+      update: { [id]: { 'keywords/a/b': true }, [known]: { 'keywords/$seen': 1 } },
+    });
+    assert.equal(patches.notUpdated[id].type, 'invalidPatch');
+    assert.equal(patches.notUpdated[known].type, 'invalidPatch');
+    const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, true]));
+    assert.equal(
+      (await call('Email/set', { update: { [id]: { keywords: many } } })).notUpdated[id].type,
+      'tooManyKeywords',
+    );
+    const badKw = await call('Email/set', { update: { [id]: { keywords: { 'a b': true } } } });
+    assert.deepEqual(badKw.notUpdated[id].properties, ['keywords']);
+    const badBox = await call('Email/set', { update: { [id]: { mailboxIds: { Fnope: true } } } });
+    assert.deepEqual(badBox.notUpdated[id].properties, ['mailboxIds']);
     const bad = await call('Email/set', { update: { [id]: { subject: 'x' }, Mnope: { keywords: {} } } });
     assert.equal(bad.notUpdated[id].type, 'invalidProperties');
     assert.equal(bad.notUpdated.Mnope.type, 'notFound');

@@ -54,7 +54,8 @@ const getExtra = z.object({
   fetchTextBodyValues: z.boolean().default(false),
   fetchHTMLBodyValues: z.boolean().default(false),
   fetchAllBodyValues: z.boolean().default(false),
-  maxBodyValueBytes: z.number().int().min(0).default(0),
+  // §4.2: if given, a positive integer.
+  maxBodyValueBytes: z.number().int().positive().optional(),
 });
 
 /** The metadata properties of an Email (§4.1.1) from where its copies are. */
@@ -103,7 +104,7 @@ export async function emailGet(
     fetchTextBodyValues: x.fetchTextBodyValues,
     fetchHTMLBodyValues: x.fetchHTMLBodyValues,
     fetchAllBodyValues: x.fetchAllBodyValues,
-    ...(x.maxBodyValueBytes > 0 ? { maxBodyValueBytes: x.maxBodyValueBytes } : {}),
+    ...(x.maxBodyValueBytes !== undefined ? { maxBodyValueBytes: x.maxBodyValueBytes } : {}),
   };
   const one = async (l: LocatedEmail): Promise<Record<string, unknown> | null> => {
     const o = emailMetadata(l);
