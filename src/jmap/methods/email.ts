@@ -6,6 +6,7 @@
 
 import { z } from 'zod';
 import { LIMITS } from '../../core/limits.ts';
+import { bufferReader, readRange } from '../../mime/reader.ts';
 import type { LocatedEmail, Mailboxes } from '../../store/mailboxes.ts';
 import type { BlobStore } from '../blob-store.ts';
 import { parseArgs } from '../core/args.ts';
@@ -45,6 +46,8 @@ export interface EmailDeps {
 
 /** Messages Email/get reads at once. */
 const PARALLEL_READS = 8;
+/** A message up to this size is read whole, in one read. */
+const WHOLE_READ_BYTES = 64 * 1024;
 
 const METADATA = new Set(['id', 'blobId', 'threadId', 'mailboxIds', 'keywords', 'size', 'receivedAt']);
 
@@ -110,8 +113,11 @@ export async function emailGet(
     const o = emailMetadata(l);
     if (fromMessage.length === 0) return o;
     const props = await withMessage(deps.mailboxes, ctx.account, l, async (body) => {
-      const parsed = await parseEmail(body, body.size, (partId) => partBlobId(l.emailId, partId));
-      return emailProperties(body, parsed, fromMessage, bodyProperties, opts);
+      // A small message is read once (the parser and the body values would read it piece by
+      // piece, each read a trip to libuv's pool).
+      const reader = body.size <= WHOLE_READ_BYTES ? bufferReader(await readRange(body, 0, body.size)) : body;
+      const parsed = await parseEmail(reader, body.size, (partId) => partBlobId(l.emailId, partId));
+      return emailProperties(reader, parsed, fromMessage, bodyProperties, opts);
     });
     // Expunged meanwhile: notFound.
     return props ? Object.assign(o, props, { size: l.size }) : null;
