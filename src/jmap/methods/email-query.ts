@@ -6,7 +6,9 @@
 // header) and sorts on header fields each message's headers read and, for text and body, its
 // body text (at most maxTextScan messages); beyond, unsupportedFilter. Threads are single
 // Emails (email-store.ts), so the thread keyword conditions are the Email's own and
-// collapseThreads changes nothing. Matching is a case-insensitive substring.
+// collapseThreads changes nothing. Matching is a case-insensitive substring. The text is read
+// with mime/ (bodyText, as IMAP SEARCH reads it); IMAP's cached search fields are in imap/'s
+// own format and not used.
 
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
@@ -73,13 +75,16 @@ function checkCondition(c: Record<string, unknown>): void {
     if (!CONDITIONS.has(k)) throw new MethodError('unsupportedFilter', `unknown filter property ${k}`);
     const ok =
       k === 'inMailboxOtherThan'
-        ? Array.isArray(v) && v.length <= 1000 && v.every((x) => typeof x === 'string')
+        ? Array.isArray(v) && v.length <= 1000 && v.every((x) => typeof x === 'string' && x.length <= 256)
         : k === 'minSize' || k === 'maxSize'
           ? Number.isSafeInteger(v) && (v as number) >= 0
           : k === 'hasAttachment'
             ? typeof v === 'boolean'
             : k === 'header'
-              ? Array.isArray(v) && v.length >= 1 && v.length <= 2 && v.every((x) => typeof x === 'string')
+              ? Array.isArray(v) &&
+                v.length >= 1 &&
+                v.length <= 2 &&
+                v.every((x) => typeof x === 'string' && x.length <= 1000)
               : k === 'before' || k === 'after'
                 ? typeof v === 'string' && !Number.isNaN(Date.parse(v))
                 : typeof v === 'string' && v.length <= 1000;
