@@ -285,7 +285,7 @@ describe('Email/query (RFC 8621 ยง4.4), Email/queryChanges, SearchSnippet/get (ย
     assert.deepEqual(r.names, ['q2']);
     assert.equal(r.total, 1);
     assert.match(r.queryState, /^\d+$/);
-    assert.equal(r.canCalculateChanges, false);
+    assert.equal(r.canCalculateChanges, true);
     const bySize = await q({ sort: [{ property: 'size', isAscending: false }], limit: 1 });
     assert.deepEqual(bySize.names, ['q3']);
     const all = await q({ calculateTotal: true });
@@ -330,16 +330,35 @@ describe('Email/query (RFC 8621 ยง4.4), Email/queryChanges, SearchSnippet/get (ย
     assert.equal((await q({ filter: { subject: 'x' }, anchor: 'Mnope' })).error.type, 'anchorNotFound');
   });
 
-  test('Email/queryChanges: nothing changed, else cannotCalculateChanges', async () => {
+  test('Email/queryChanges from the journal: touched Emails removed, and added back at their index', async () => {
     const r = await call('Email/query', { filter: { subject: 'query' }, calculateTotal: true });
+    assert.equal(r.canCalculateChanges, true);
     const same = await call('Email/queryChanges', {
       filter: { subject: 'query' },
       sinceQueryState: r.queryState,
       calculateTotal: true,
     });
-    assert.deepEqual([same.removed, same.added, same.total], [[], [], 3]);
-    const old = await call('Email/queryChanges', { sinceQueryState: '1' });
-    assert.equal(old.error.type, 'cannotCalculateChanges');
+    assert.deepEqual([same.removed, same.added, same.total, same.newQueryState], [[], [], 3, r.queryState]);
+    // A keyword change on q1 and a new matching Email; q2 untouched.
+    await call('Email/set', { update: { [ids.q1]: { 'keywords/$seen': true } } });
+    const q4 = await append(MESSAGE('Query new'), 'INBOX');
+    const all = await call('Email/query', { filter: { inMailbox: inbox } });
+    const c = await call('Email/queryChanges', { filter: { inMailbox: inbox }, sinceQueryState: r.queryState });
+    assert.deepEqual(c.removed.sort(), [ids.q1, q4].sort());
+    assert.deepEqual(
+      c.added,
+      [ids.q1, q4].map((id) => ({ id, index: all.ids.indexOf(id) })).sort((a, b) => a.index - b.index),
+    );
+    assert.equal(c.newQueryState, all.queryState);
+    // Replaying the changes on the old list gives the new one.
+    const old = (await call('Email/query', { filter: { inMailbox: inbox } })).ids.filter((i: string) => i !== q4);
+    const replay = old.filter((i: string) => !c.removed.includes(i));
+    for (const a of c.added) replay.splice(a.index, 0, a.id);
+    assert.deepEqual(replay, all.ids);
+    const tooMany = await call('Email/queryChanges', { sinceQueryState: r.queryState, maxChanges: 1 });
+    assert.equal(tooMany.error.type, 'tooManyChanges');
+    assert.equal((await call('Email/queryChanges', { sinceQueryState: '1' })).error.type, 'cannotCalculateChanges');
+    assert.equal((await call('Email/queryChanges', { sinceQueryState: 'x' })).error.type, 'cannotCalculateChanges');
   });
 
   test('SearchSnippet/get marks the terms', async () => {

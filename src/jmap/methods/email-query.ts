@@ -32,7 +32,7 @@ import { parseEmail } from '../mail/email.ts';
 import { type EmailHeader, headerList, headerValueOf } from '../mail/headers.ts';
 import { searchSnippet, snippetTerms } from '../mail/snippet.ts';
 import { baseSubject } from '../mail/thread.ts';
-import { emailState, isEmailId, keywordsOf, openEmail } from './email-store.ts';
+import { emailState, isEmailId, keywordsOf, openEmail, stateNumber } from './email-store.ts';
 
 const CONDITIONS = new Set([
   'inMailbox',
@@ -238,18 +238,24 @@ async function runQuery(
 ): Promise<string[]> {
   const used = conditions(filter, new Set());
   const max = LIMITS.jmapMail.maxQueryScan;
-  const all = await mailboxes.accountMessages(account, {
-    sort: 'receivedAt',
-    descending: true,
-    position: 0,
-    limit: max + 1,
-  });
+  // In the index's order for the first comparator when it has one (ties by base), which the
+  // stable sort below keeps: the same order as the indexed path of Email/query.
+  const first = sort[0];
+  const byIndex: { sort: 'receivedAt' | 'size'; descending: boolean } =
+    first && (first.property === 'receivedAt' || first.property === 'size')
+      ? { sort: first.property, descending: !first.isAscending }
+      : { sort: 'receivedAt', descending: true };
+  const all = await mailboxes.accountMessages(account, { ...byIndex, position: 0, limit: max + 1 });
   if (all.total > max)
     throw new MethodError('unsupportedFilter', `this query scans every email; the account has more than ${max}`);
-  const facts: Facts[] = [];
+  const located = new Map<string, LocatedEmail>();
   for (let i = 0; i < all.ids.length; i += 500)
-    for (const l of await mailboxes.locate(account, all.ids.slice(i, i + 500)))
-      facts.push({ l, keywords: keywordsOf(l.copies.map((c) => c.flags)) });
+    for (const l of await mailboxes.locate(account, all.ids.slice(i, i + 500))) located.set(l.emailId, l);
+  const facts: Facts[] = [];
+  for (const id of all.ids) {
+    const l = located.get(id);
+    if (l) facts.push({ l, keywords: keywordsOf(l.copies.map((c) => c.flags)) });
+  }
   const body = used.has('text') || used.has('body');
   const att = used.has('hasAttachment');
   const text =
@@ -275,7 +281,7 @@ async function runQuery(
       const y = kb[i] as string | number;
       if (x !== y) return (x < y ? -1 : 1) * ((order[i] as Comparator).isAscending ? 1 : -1);
     }
-    return a.l.emailId < b.l.emailId ? -1 : 1;
+    return 0;
   });
   return kept.map((x) => x.l.emailId);
 }
@@ -297,7 +303,7 @@ function indexed(
   };
 }
 
-/** §4.4 Email/query. queryState = the account state; canCalculateChanges false. */
+/** §4.4 Email/query. queryState = the account state (Email/queryChanges reads the journal). */
 export async function emailQuery(
   args: Record<string, unknown>,
   ctx: MethodContext,
@@ -315,7 +321,7 @@ export async function emailQuery(
   if (fast) {
     const limit = Math.min(q.limit ?? maxLimit, maxLimit);
     const page = await mailboxes.accountMessages(ctx.account, { ...fast, position: q.position, limit });
-    return queryResponse(ctx, state, false, {
+    return queryResponse(ctx, state, true, {
       position: Math.min(q.position, page.total),
       ids: page.ids,
       ...(q.calculateTotal ? { total: page.total } : {}),
@@ -323,11 +329,15 @@ export async function emailQuery(
     });
   }
   const ids = await runQuery(mailboxes, ctx.account, q.filter, q.sort);
-  return queryResponse(ctx, state, false, queryWindow(ids, q, maxLimit));
+  return queryResponse(ctx, state, true, queryWindow(ids, q, maxLimit));
 }
 
-/** §4.5 Email/queryChanges: old results are not kept, so only "nothing changed" (the same
- *  state) is answered; otherwise cannotCalculateChanges (the client queries again). */
+/** §4.5 Email/queryChanges, from the account journal (old results are not kept): every Email
+ *  a journal entry after sinceQueryState touched is in `removed` (RFC 8620 §5.6 allows ids
+ *  that may not have been in the old results), and those of them in the results now are in
+ *  `added` with their index. The results now are the whole query (bounded as a scanned
+ *  query: maxQueryScan); a state the journal no longer reaches, or too many entries since, is
+ *  cannotCalculateChanges. */
 export async function emailQueryChanges(
   args: Record<string, unknown>,
   ctx: MethodContext,
@@ -335,10 +345,33 @@ export async function emailQueryChanges(
 ): Promise<Record<string, unknown>> {
   const { collapseThreads: _c, ...rest } = args;
   const q = parseQueryChanges(rest, ctx, EMAIL_QUERY);
-  const state = await emailState(mailboxes, ctx.account);
-  if (q.sinceQueryState !== state) throw new MethodError('cannotCalculateChanges', 'query results are not kept');
-  const total = q.calculateTotal ? { total: (await runQuery(mailboxes, ctx.account, q.filter, q.sort)).length } : {};
-  return queryChangesResponse(ctx, state, state, { removed: [], added: [], ...total });
+  const since = stateNumber(q.sinceQueryState);
+  if (since === null) throw new MethodError('cannotCalculateChanges', 'unknown query state');
+  // The results and the journal read must agree: read again when a change came in between.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const max = LIMITS.jmapMail.maxChangesScan;
+    const rows = await mailboxes.accountChangesSince(ctx.account, since, max + 1);
+    if (rows === null || rows.length > max) throw new MethodError('cannotCalculateChanges', 'state too old');
+    const state = String(rows.at(-1)?.aseq ?? since);
+    const now = await runQuery(mailboxes, ctx.account, q.filter, q.sort);
+    if ((await emailState(mailboxes, ctx.account)) !== state) continue;
+    const changed = [...new Set(rows.flatMap((r) => (r.emailId !== null ? [r.emailId] : [])))];
+    const index = new Map(now.map((id, i) => [id, i]));
+    const upTo = q.upToId !== null ? (index.get(q.upToId) ?? now.length) : now.length;
+    const added = changed
+      .flatMap((id) => {
+        const i = index.get(id);
+        return i !== undefined && i <= upTo ? [{ id, index: i }] : [];
+      })
+      .sort((x, y) => x.index - y.index);
+    if (q.maxChanges !== null && changed.length + added.length > q.maxChanges) throw new MethodError('tooManyChanges');
+    return queryChangesResponse(ctx, q.sinceQueryState, state, {
+      removed: changed,
+      added,
+      ...(q.calculateTotal ? { total: now.length } : {}),
+    });
+  }
+  throw new MethodError('cannotCalculateChanges', 'the account keeps changing');
 }
 
 /** §5.1 SearchSnippet/get: the subject and a piece of the body with the filter's text, subject

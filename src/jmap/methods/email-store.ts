@@ -111,6 +111,11 @@ export function flagOf(keyword: string): string | null {
 export const emailState = async (mailboxes: Mailboxes, account: AccountId): Promise<string> =>
   String(await mailboxes.accountState(account));
 
+/** The account journal position a state string names, or null (not one we gave). */
+export function stateNumber(state: string): number | null {
+  return /^(?:0|[1-9]\d{0,15})$/.test(state) ? Number(state) : null;
+}
+
 /** RFC 8620 §1.4 UTCDate: seconds precision, "Z". */
 export const utcDate = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 

@@ -32,6 +32,7 @@ import {
   keywordsOf,
   MAIL_CAPABILITY,
   partBlobId,
+  stateNumber,
   threadIdOf,
   utcDate,
   withMessage,
@@ -127,11 +128,6 @@ export async function emailGet(
   for (let i = 0; i < located.length; i += PARALLEL_READS)
     for (const o of await Promise.all(located.slice(i, i + PARALLEL_READS).map(one))) if (o) list.push(o);
   return getResponse({ ...req, ids, properties: new Set([...properties, 'id']) }, ctx, state, list);
-}
-
-/** The account journal position a state string names, or null (not one we gave). */
-export function stateNumber(state: string): number | null {
-  return /^(?:0|[1-9]\d{0,15})$/.test(state) ? Number(state) : null;
 }
 
 /** §4.3 Email/changes: the account journal's message entries after sinceState, mapped per
