@@ -494,7 +494,7 @@ async function startWeb(
         stateDir: config.storage.state,
         hostname: config.hostname,
         log: log.child({ component: 'jmap' }),
-        mailboxes: ctx.store.accounts,
+        store: ctx.store.accounts,
         auth: {
           authenticator,
           tokens: ctx.access,

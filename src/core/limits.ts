@@ -588,6 +588,12 @@ export const LIMITS = {
     pushTimeoutMs: 10_000,
     /** Longest Authorization header value read (Basic credentials, Bearer token). */
     maxAuthorizationBytes: 1024,
+    /** Mail capability (RFC 8621 §1.3.1) maxSizeMailboxName: UTF-8 octets of one Mailbox name
+     *  (one level; the whole IMAP name is also bounded by LIMITS.mailboxes). */
+    maxSizeMailboxName: 200,
+    /** A store change is pushed (StateChange) this long after it, so a burst (a COPY of many
+     *  messages, a delivery to several folders) makes one event. */
+    pushDebounceMs: 5,
   },
   /** Sieve at delivery (src/queue/sieve-filter.ts, [sieve]). Pigeonhole's defaults as anchor. */
   sieveDelivery: {

@@ -14,6 +14,17 @@ export type PushListener = (changed: StateChanges) => void;
 
 export class PushHub {
   readonly #listeners = new Map<AccountId, Set<PushListener>>();
+  /** What watches an account while it has listeners (the Mail capability: the store's
+   *  watchAccount), and the function that stops each watch. */
+  #source: ((account: AccountId) => () => void) | null = null;
+  readonly #watching = new Map<AccountId, () => void>();
+
+  /** `start(account)` is called when an account gets its first listener and the function it
+   *  returns when the last one leaves: a data type publishes only while someone listens. */
+  setSource(start: (account: AccountId) => () => void): void {
+    this.#source = start;
+    for (const account of this.#listeners.keys()) this.#watching.set(account, start(account));
+  }
 
   /** Listens to the changes of `account`; returns the function that stops it. */
   subscribe(account: AccountId, listener: PushListener): () => void {
@@ -21,11 +32,16 @@ export class PushHub {
     if (!set) {
       set = new Set();
       this.#listeners.set(account, set);
+      if (this.#source) this.#watching.set(account, this.#source(account));
     }
     set.add(listener);
     return () => {
       set.delete(listener);
-      if (set.size === 0 && this.#listeners.get(account) === set) this.#listeners.delete(account);
+      if (set.size === 0 && this.#listeners.get(account) === set) {
+        this.#listeners.delete(account);
+        this.#watching.get(account)?.();
+        this.#watching.delete(account);
+      }
     };
   }
 

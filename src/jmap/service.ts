@@ -14,6 +14,7 @@ import { CORE_CAPABILITY, type CoreLimits, MethodRegistry } from './core/registr
 import { JmapHttp } from './http.ts';
 import { registerCoreMethods } from './methods/core.ts';
 import { registerEmailMethods } from './methods/email.ts';
+import { registerMailboxMethods } from './methods/mailbox.ts';
 import { PushHub } from './push.ts';
 import { PushSubscriptions } from './push-subscription.ts';
 import { coreCapability } from './session.ts';
@@ -44,15 +45,17 @@ export function createJmap(opts: {
   hostname: string;
   auth: JmapAuthDeps;
   log: Logger;
-  /** The store's mailboxes, for the Mail methods (none: the core capability only). */
-  mailboxes?: Mailboxes;
+  /** The mailboxes (the Mail capability); without it only the core capability. */
+  store?: Mailboxes;
 }): JmapService {
   const limits = limitsOf(opts.config);
   const registry = new MethodRegistry().capability(CORE_CAPABILITY, coreCapability(limits));
   const hub = new PushHub();
   const blobs = new FileBlobStore(opts.stateDir);
   registerCoreMethods(registry, blobs);
-  if (opts.mailboxes) registerEmailMethods(registry, { mailboxes: opts.mailboxes, blobs, hostname: opts.hostname });
+  if (opts.store)
+    registerMailboxMethods(registry, { store: opts.store, hub, maxSizeAttachmentsPerEmail: limits.maxSizeUpload });
+  if (opts.store) registerEmailMethods(registry, { mailboxes: opts.store, blobs, hostname: opts.hostname });
   const subscriptions = new PushSubscriptions({ hub, patterns: opts.config.push_url_patterns, log: opts.log });
   subscriptions.register(registry);
   const http = new JmapHttp({

@@ -30,7 +30,7 @@ export function buildSession(
   const primaryAccounts: Record<string, string> = {};
   for (const urn of Object.keys(caps)) {
     if (urn === CORE_CAPABILITY) continue;
-    accCaps[urn] ??= {};
+    accCaps[urn] ??= registry.accountCapabilities().get(urn) ?? {};
     primaryAccounts[urn] = id;
   }
   const session = {

@@ -217,6 +217,14 @@ export interface Mailboxes {
    *  longer reaches back that far (pruned, or from before an index rebuild) or `aseq` is not a
    *  state it gave: resynchronise from the full state (JMAP cannotCalculateChanges). */
   accountChangesSince(account: AccountId, aseq: number, max: number): Promise<AccountChange[] | null>;
+  /** Calls `listener` (synchronously, after the commit) whenever the account's journal may
+   *  have advanced: changes of any session, JMAP, deliveries of any thread. Spurious calls may
+   *  happen (compare accountState). While an account is watched, deliveries into mailboxes no
+   *  session has open are indexed at once. Returns the function that stops it. */
+  watchAccount(account: AccountId, listener: () => void): () => void;
+  /** Makes the account's journal include every delivery made so far (a delivery into a mailbox
+   *  no session has open is otherwise indexed when the mailbox is next opened). */
+  indexDeliveries(account: AccountId): Promise<void>;
   /** The account's emails (one per email, however many mailboxes have a copy) or, with
    *  `mailboxId`, that mailbox's messages, sorted by internal date or size (ties in a fixed
    *  order), from `position`: the Email ids of at most `limit` and the total (JMAP Email/query,

@@ -144,11 +144,12 @@ describe('session resource (§2)', () => {
     );
     assert.ok(core.collationAlgorithms.includes('i;unicode-casemap'));
     assert.match(aliceId, /^A[A-Za-z0-9_-]{24}$/);
-    // accountCapabilities: the Mail capability's (test/jmap/email.test.ts and the Mailbox tests).
-    assert.deepEqual(
-      { ...r.body.accounts[aliceId], accountCapabilities: undefined },
-      { name: 'alice@example.test', isPersonal: true, isReadOnly: false, accountCapabilities: undefined },
-    );
+    const { accountCapabilities, ...account } = r.body.accounts[aliceId];
+    assert.deepEqual(account, { name: 'alice@example.test', isPersonal: true, isReadOnly: false });
+    // The Mail capability's account values (test/jmap/mailbox.test.ts); the upload limit bounds
+    // the attachments.
+    assert.deepEqual(Object.keys(accountCapabilities), ['urn:ietf:params:jmap:mail']);
+    assert.equal(accountCapabilities['urn:ietf:params:jmap:mail'].maxSizeAttachmentsPerEmail, 4096);
     assert.equal(r.body.username, 'alice@example.test');
     assert.equal(r.body.apiUrl, `${base}/jmap/api`);
     assert.equal(r.body.downloadUrl, `${base}/jmap/download/{accountId}/{blobId}/{name}?type={type}`);
@@ -546,7 +547,7 @@ describe('jmap-jam (an independent client)', () => {
     const jam = new JamClient({ bearerToken: userToken, sessionUrl: `${base}/.well-known/jmap` });
     const session = await jam.session;
     assert.deepEqual(Object.keys(session.accounts), [aliceId]);
-    // The library's primary account is the Mail capability's.
+    // The library's primary account is the Mail capability's (test/jmap/mailbox.test.ts).
     assert.equal(await jam.getPrimaryAccount(), aliceId);
     const [echo] = await jam.request(['Core/echo', { hello: 'jam' }]);
     assert.deepEqual(echo, { hello: 'jam' });

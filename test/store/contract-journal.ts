@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import type { AccountChange } from '../../src/store/mailboxes.ts';
-import { deliver, type MakeStore, text, withStore } from './contract-support.ts';
+import { deliver, type MakeStore, text, waitFor, withStore } from './contract-support.ts';
 
 export function journalContract(make: MakeStore): void {
   test('accountChangesSince: every mailbox of the account in one order, with mailbox and email ids', () =>
@@ -113,5 +113,47 @@ export function journalContract(make: MakeStore): void {
         assert.ok(a2 > a1, 'states never go back');
         assert.deepEqual(await ctx.boxes.accountChangesSince(ctx.account, a2, 100), []);
       }
+    }));
+
+  test('watchAccount: told after journal changes of any kind; deliveries to unopened mailboxes indexed at once', () =>
+    withStore(make, async (ctx) => {
+      const acc = ctx.account;
+      await ctx.boxes.list(acc, { ids: true });
+      let told = 0;
+      const stop = ctx.boxes.watchAccount(acc, () => told++);
+      const advanced = async (what: string, fn: () => Promise<unknown>) => {
+        const [n, s] = [told, await ctx.boxes.accountState(acc)];
+        await fn();
+        await waitFor(async () => told > n && (await ctx.boxes.accountState(acc)) > s, what);
+      };
+      await advanced('create', () => ctx.boxes.create(acc, 'Watched'));
+      await advanced('subscribe', () => ctx.boxes.setSubscribed(acc, 'Watched', false));
+      // A delivery into a mailbox nobody has open: indexed (journal entry) without a session.
+      await advanced('delivery', () => deliver(ctx, text(1), { mailbox: 'Watched' }));
+      const box = await ctx.open('Watched');
+      const status = await box.sync();
+      assert.equal(status.messages.length, 1);
+      await advanced('flags', () => box.storeFlags([1], 'add', ['\\Seen']));
+      await advanced('rename', () => ctx.boxes.rename(acc, 'Watched', 'Seen'));
+      stop();
+      const n = told;
+      await ctx.boxes.create(acc, 'Unwatched');
+      assert.equal(told, n, 'not told after stop');
+    }));
+
+  test('indexDeliveries: a delivery into a mailbox no session has open enters the journal', () =>
+    withStore(make, async (ctx) => {
+      const acc = ctx.account;
+      await ctx.boxes.create(acc, 'Quiet');
+      const s0 = await ctx.boxes.accountState(acc);
+      await deliver(ctx, text(1), { mailbox: 'Quiet' });
+      await ctx.boxes.indexDeliveries(acc);
+      const rows = await ctx.boxes.accountChangesSince(acc, s0, 10);
+      assert.deepEqual(
+        rows?.map((r) => r.kind),
+        ['append'],
+      );
+      await ctx.boxes.indexDeliveries(acc); // nothing left: no change
+      assert.equal(await ctx.boxes.accountState(acc), rows?.[0]?.aseq);
     }));
 }

@@ -71,7 +71,10 @@ export type SetErrorType =
   | 'alreadyExists'
   | 'blobNotFound'
   | 'tooManyKeywords'
-  | 'tooManyMailboxes';
+  | 'tooManyMailboxes'
+  // RFC 8621 §2.5 (Mailbox/set destroy)
+  | 'mailboxHasChild'
+  | 'mailboxHasEmail';
 
 export interface SetError {
   readonly type: SetErrorType;

@@ -45,11 +45,18 @@ export type MethodHandler = (
 export class MethodRegistry {
   readonly #methods = new Map<string, { capability: string; handler: MethodHandler }>();
   readonly #capabilities = new Map<string, Record<string, unknown>>();
+  readonly #accountCapabilities = new Map<string, Record<string, unknown>>();
 
-  /** A capability with its session-level value (§2 capabilities). */
-  capability(urn: string, value: Record<string, unknown> = {}): this {
+  /** A capability with its session-level value (§2 capabilities) and the value each account
+   *  has for it (§2 accountCapabilities; {} when not given). */
+  capability(urn: string, value: Record<string, unknown> = {}, accountValue?: Record<string, unknown>): this {
     this.#capabilities.set(urn, value);
+    if (accountValue) this.#accountCapabilities.set(urn, accountValue);
     return this;
+  }
+
+  accountCapabilities(): ReadonlyMap<string, Record<string, unknown>> {
+    return this.#accountCapabilities;
   }
 
   method(capability: string, name: string, handler: MethodHandler): this {

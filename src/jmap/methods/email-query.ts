@@ -32,7 +32,8 @@ import { parseEmail } from '../mail/email.ts';
 import { type EmailHeader, headerList, headerValueOf } from '../mail/headers.ts';
 import { searchSnippet, snippetTerms } from '../mail/snippet.ts';
 import { baseSubject } from '../mail/thread.ts';
-import { emailState, isEmailId, keywordsOf, openEmail, stateNumber } from './email-store.ts';
+import { isEmailId, keywordsOf, openEmail } from './email-store.ts';
+import { parseState, stateOf } from './mailboxes.ts';
 
 const CONDITIONS = new Set([
   'inMailbox',
@@ -315,7 +316,7 @@ export async function emailQuery(
     throw new MethodError('invalidArguments', 'collapseThreads is a boolean');
   if (Object.keys(unknown).length > 0)
     throw new MethodError('invalidArguments', `unknown argument ${Object.keys(unknown)[0]}`);
-  const state = await emailState(mailboxes, ctx.account);
+  const state = await stateOf(mailboxes, ctx.account);
   const maxLimit = LIMITS.jmapMail.maxQueryLimit;
   const fast = indexed(q);
   if (fast) {
@@ -345,8 +346,9 @@ export async function emailQueryChanges(
 ): Promise<Record<string, unknown>> {
   const { collapseThreads: _c, ...rest } = args;
   const q = parseQueryChanges(rest, ctx, EMAIL_QUERY);
-  const since = stateNumber(q.sinceQueryState);
+  const since = parseState(q.sinceQueryState);
   if (since === null) throw new MethodError('cannotCalculateChanges', 'unknown query state');
+  await mailboxes.indexDeliveries(ctx.account);
   // The results and the journal read must agree: read again when a change came in between.
   for (let attempt = 0; attempt < 3; attempt++) {
     const max = LIMITS.jmapMail.maxChangesScan;
@@ -354,7 +356,7 @@ export async function emailQueryChanges(
     if (rows === null || rows.length > max) throw new MethodError('cannotCalculateChanges', 'state too old');
     const state = String(rows.at(-1)?.aseq ?? since);
     const now = await runQuery(mailboxes, ctx.account, q.filter, q.sort);
-    if ((await emailState(mailboxes, ctx.account)) !== state) continue;
+    if ((await stateOf(mailboxes, ctx.account)) !== state) continue;
     const changed = [...new Set(rows.flatMap((r) => (r.emailId !== null ? [r.emailId] : [])))];
     const index = new Map(now.map((id, i) => [id, i]));
     const upTo = q.upToId !== null ? (index.get(q.upToId) ?? now.length) : now.length;

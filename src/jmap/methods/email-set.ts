@@ -21,7 +21,8 @@ import {
   invalidProperty,
   parseEmail,
 } from '../mail/email.ts';
-import { emailBlobId, emailState, flagOf, innerBlobId, keywordsOf, threadIdOf } from './email-store.ts';
+import { emailBlobId, flagOf, innerBlobId, keywordsOf, threadIdOf } from './email-store.ts';
+import { stateOf } from './mailboxes.ts';
 
 export interface EmailSetDeps {
   readonly mailboxes: Mailboxes;
@@ -218,7 +219,7 @@ export function emailSet(args: Record<string, unknown>, ctx: MethodContext, deps
     return names;
   };
   return runSet(args, ctx, {
-    state: () => emailState(deps.mailboxes, ctx.account),
+    state: () => stateOf(deps.mailboxes, ctx.account),
     create: async (obj) => {
       const bad = SERVER_SET.filter((p) => p in obj);
       if (bad.length > 0) throw new SetFailure('invalidProperties', 'server-set properties', bad);
@@ -258,7 +259,7 @@ export async function emailImport(
     throw new MethodError('invalidArguments', 'emails is an object');
   const entries = Object.entries(emails as Record<string, unknown>);
   if (entries.length > ctx.limits.maxObjectsInSet) throw new MethodError('requestTooLarge');
-  const oldState = await emailState(deps.mailboxes, ctx.account);
+  const oldState = await stateOf(deps.mailboxes, ctx.account);
   if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== oldState)
     throw new MethodError('stateMismatch');
   const names = await mailboxNames(deps.mailboxes, ctx.account);
@@ -293,7 +294,7 @@ export async function emailImport(
   return {
     accountId: ctx.accountId,
     oldState,
-    newState: await emailState(deps.mailboxes, ctx.account),
+    newState: await stateOf(deps.mailboxes, ctx.account),
     created: orNull(created),
     notCreated: orNull(notCreated),
   };

@@ -3,6 +3,8 @@
 // (threadId, blobIds), reading a message through any of its copies, and the blob resolver
 // that serves an Email's blob and its parts' blobs (§4.1.4) to downloads and Blob/copy.
 //
+// State strings are the Mailbox part's (mailboxes.ts stateOf: the account journal's position,
+// with every delivery made so far in it), as is the mail capability (MAIL_CAPABILITY).
 // Threads: each Email is its own Thread for now (RFC 8621 §3 leaves threading to the server):
 // threadId = "T" + the Email id without its "M". Blob ids: "E" + the Email id's 24 characters
 // (the whole message) and "P" + those 24 + the part id with "_" for "." (a leaf part,
@@ -16,8 +18,6 @@ import { parseStructure } from '../../mime/structure.ts';
 import type { LocatedEmail, Mailboxes, MessageBody } from '../../store/mailboxes.ts';
 import type { BlobContent, BlobStore } from '../blob-store.ts';
 import { parseEmail, partBytes } from '../mail/email.ts';
-
-export const MAIL_CAPABILITY = 'urn:ietf:params:jmap:mail';
 
 const EMAIL_ID = /^M[A-Za-z0-9_-]{24}$/;
 
@@ -105,15 +105,6 @@ export function flagOf(keyword: string): string | null {
   if (!KEYWORD.test(keyword)) return null;
   const l = keyword.toLowerCase();
   return TO_FLAG[l] ?? (l === '$recent' || l === '$deleted' ? null : l);
-}
-
-/** The Email state (and query state): the account's journal position in decimal. */
-export const emailState = async (mailboxes: Mailboxes, account: AccountId): Promise<string> =>
-  String(await mailboxes.accountState(account));
-
-/** The account journal position a state string names, or null (not one we gave). */
-export function stateNumber(state: string): number | null {
-  return /^(?:0|[1-9]\d{0,15})$/.test(state) ? Number(state) : null;
 }
 
 /** RFC 8620 §1.4 UTCDate: seconds precision, "Z". */

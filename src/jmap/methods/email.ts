@@ -26,17 +26,15 @@ import { emailCopy, emailImport, emailParse, emailSet } from './email-set.ts';
 import {
   emailBlobId,
   emailBlobResolver,
-  emailState,
   innerBlobResolver,
   isEmailId,
   keywordsOf,
-  MAIL_CAPABILITY,
   partBlobId,
-  stateNumber,
   threadIdOf,
   utcDate,
   withMessage,
 } from './email-store.ts';
+import { MAIL_CAPABILITY, parseState, stateOf } from './mailboxes.ts';
 
 export interface EmailDeps {
   readonly mailboxes: Mailboxes;
@@ -88,7 +86,7 @@ export async function emailGet(
   const bodyProperties = x.bodyProperties ?? [...DEFAULT_BODY_PROPERTIES];
   const bad = invalidProperty(properties, bodyProperties);
   if (bad !== null) throw new MethodError('invalidArguments', `unknown property ${bad}`);
-  const state = await emailState(deps.mailboxes, ctx.account);
+  const state = await stateOf(deps.mailboxes, ctx.account);
   let ids = req.ids;
   if (ids === null) {
     // §5.1: all of them, when there are at most maxObjectsInGet.
@@ -140,8 +138,10 @@ export async function emailChanges(
   deps: EmailDeps,
 ): Promise<Record<string, unknown>> {
   const { sinceState, maxChanges } = parseChanges(args, ctx);
-  const since = stateNumber(sinceState);
+  const since = parseState(sinceState);
   if (since === null) throw new MethodError('cannotCalculateChanges', 'unknown state');
+  // Deliveries into mailboxes no session has open enter the journal first.
+  await deps.mailboxes.indexDeliveries(ctx.account);
   const max = LIMITS.jmapMail.maxChangesScan;
   const rows = await deps.mailboxes.accountChangesSince(ctx.account, since, max + 1);
   if (rows === null) throw new MethodError('cannotCalculateChanges', 'state too old');
@@ -180,10 +180,8 @@ export async function emailChanges(
 }
 
 /** Registers the Email methods (RFC 8621 §4), SearchSnippet/get (§5) and the Email blob
- *  resolver. The mail capability is registered by the Mailbox part; registered here only when
- *  missing (a later registration of it replaces this value). */
+ *  resolvers, under the mail capability the Mailbox part registers first (mailbox.ts). */
 export function registerEmailMethods(registry: MethodRegistry, deps: EmailDeps): void {
-  if (!registry.capabilities().has(MAIL_CAPABILITY)) registry.capability(MAIL_CAPABILITY, {});
   deps.blobs.addResolver(emailBlobResolver(deps.mailboxes));
   deps.blobs.addResolver(innerBlobResolver(deps.blobs));
   registry.method(MAIL_CAPABILITY, 'Email/get', (a, ctx) => emailGet(a, ctx, deps));

@@ -8,7 +8,7 @@
 
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ArclineError } from '../../core/errors.ts';
+import { ArclineError, isArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
@@ -17,6 +17,7 @@ import type { IndexClient } from '../index/client.ts';
 import type { MailboxRow, MessageQuery } from '../index/db.ts';
 import type { AccountChange, LocatedEmail, Mailboxes, MailboxListEntry } from '../mailboxes.ts';
 import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
+import { AccountWatch } from './account-watch.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { KeywordTable, lettersToFlags } from './flags.ts';
 import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, folderDir, NameLimitError } from './layout.ts';
@@ -57,12 +58,15 @@ export class MaildirAccounts implements Mailboxes {
   readonly #changing = new Map<AccountId, Promise<void>>();
 
   readonly #log: Logger | undefined;
+  /** watchAccount() listeners, deliveries not indexed yet (maildir/account-watch.ts). */
+  readonly #watch: AccountWatch;
 
   constructor(root: string, index: IndexClient, syncer: DirSyncer, log?: Logger) {
     this.#root = root;
     this.#index = index;
     this.#syncer = syncer;
     this.#log = log;
+    this.#watch = new AccountWatch(log);
   }
 
   /** The store is closing: every mailbox stops watching its files, idle timers are cleared. */
@@ -94,7 +98,7 @@ export class MaildirAccounts implements Mailboxes {
   /** Runs `fn` after every earlier CREATE/DELETE/RENAME of the account has finished. */
   #serial<T>(account: AccountId, fn: () => Promise<T>): Promise<T> {
     const prev = this.#changing.get(account) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
+    const run = prev.then(fn, fn).finally(() => this.#watch.changed(account));
     const tail = run.then(
       () => {},
       () => {},
@@ -214,6 +218,7 @@ export class MaildirAccounts implements Mailboxes {
     const row = (await this.#index.mailbox(account, canonical)) ?? (await this.#newIndexEntry(account, canonical, dir));
     await this.#keepId(dir, row.oid);
     const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log);
+    mbox.onWrite = () => this.#watch.changed(account);
     this.#open.set(key, mbox);
     return mbox;
   }
@@ -469,10 +474,38 @@ export class MaildirAccounts implements Mailboxes {
    *  that directory at its next reconcile (its watch may not have reported the file yet), and
    *  one with sessions re-syncs at once, so they see EXISTS without waiting for the watch. */
   notifyDelivered(account: AccountId, name: string, sub: 'new' | 'cur' = 'new'): void {
-    const m = this.#open.get(`${account}\0${canonicalName(name)}`);
-    if (!m) return;
-    m.markDirty(sub);
-    if (m.subscribers > 0) m.refresh().catch(() => {});
+    const canonical = canonicalName(name);
+    const m = this.#open.get(`${account}\0${canonical}`);
+    const watched = this.#watch.watched(account);
+    m?.markDirty(sub);
+    if (m && (m.subscribers > 0 || watched)) m.refresh().catch(() => {});
+    // Someone watches the account (JMAP push): the delivery is indexed now, so its journal
+    // entry (and the watchers' notification) comes at once, not when a session opens INBOX.
+    else if (watched) this.#index1(account, canonical).catch(() => {});
+    else this.#watch.delivered(account, canonical);
+  }
+
+  async #index1(account: AccountId, name: string): Promise<void> {
+    const mbox = await this.open(account, name);
+    try {
+      await mbox.refresh();
+    } finally {
+      this.release(account, mbox);
+    }
+  }
+
+  watchAccount(account: AccountId, listener: () => void): () => void {
+    return this.#watch.watch(account, listener);
+  }
+
+  /** Indexes the deliveries into mailboxes of the account no session had open, so that
+   *  accountState and the journal include them (JMAP reads states after this). */
+  async indexDeliveries(account: AccountId): Promise<void> {
+    for (const name of this.#watch.takeDelivered(account)) {
+      await this.#index1(account, name).catch((e: unknown) => {
+        if (!isArclineError(e, 'NOT_FOUND')) throw e;
+      });
+    }
   }
 
   accountState(account: AccountId): Promise<number> {
@@ -531,6 +564,7 @@ export class MaildirAccounts implements Mailboxes {
       row = await this.#index.createMailbox(account, canonical, on);
     }
     if (row) await this.#index.setSubscribed(row.id, on);
+    this.#watch.changed(account);
   }
 }
 

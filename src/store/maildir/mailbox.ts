@@ -81,6 +81,9 @@ export class MaildirMailbox implements Mailbox {
   /** Subscribers, \Recent and expunged files awaiting acknowledgement (maildir/fanout.ts). */
   readonly #fan = new Fanout();
 
+  /** Told after each committed write (set by MaildirAccounts: watchAccount). */
+  onWrite: () => void = () => {};
+
   constructor(index: IndexClient, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
     this.#index = index;
     this.#syncer = syncer;
@@ -281,8 +284,9 @@ export class MaildirMailbox implements Mailbox {
   }
 
   /** Commits one change with its journal entries (index/client.ts: off the event loop). */
-  #write(w: IndexWrite): Promise<void> {
-    return this.#index.write(this.#row.id, w);
+  async #write(w: IndexWrite): Promise<void> {
+    await this.#index.write(this.#row.id, w);
+    this.onWrite();
   }
 
   /** Takes every untaken \Recent message (returns their UIDs) and moves new/ messages to cur/. */
