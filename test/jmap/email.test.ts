@@ -7,6 +7,7 @@ import { ImapFlow } from 'imapflow';
 import type { AccountId } from '../../src/core/ids.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
+import { transaction } from '../harness/smtp-client.ts';
 
 const ALICE = 'alice@example.test';
 const AUTH = `Basic ${Buffer.from(`${ALICE}:secret-password`).toString('base64')}`;
@@ -241,6 +242,21 @@ describe('Email/changes (RFC 8621 §4.3)', () => {
     // From before: created and destroyed in the window is nothing.
     c = await call('Email/changes', { sinceState: s0 });
     assert.ok(!c.created.includes(id) && !c.destroyed.includes(id) && !c.updated.includes(id));
+  });
+
+  test('an SMTP delivery is created in Email/changes and found by Email/query', async () => {
+    const s0 = (await call('Email/get', { ids: [] })).state;
+    const r = await transaction(
+      s.port,
+      'bob@example.org',
+      [ALICE],
+      'From: bob@example.org\r\nTo: alice@example.test\r\nSubject: Delivered by SMTP\r\n\r\nbody\r\n',
+    );
+    assert.equal(r.code, 250);
+    const c = await call('Email/changes', { sinceState: s0 });
+    assert.equal(c.created.length, 1);
+    const q = await call('Email/query', { filter: { subject: 'Delivered by SMTP' } });
+    assert.deepEqual(q.ids, c.created);
   });
 
   test('maxChanges, cannotCalculateChanges', async () => {
