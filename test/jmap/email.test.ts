@@ -491,6 +491,24 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
     assert.equal(bad.notUpdated.Mnope.type, 'notFound');
   });
 
+  test('a mailbox created earlier in the request is named by its creation id', async () => {
+    const [mb, em] = await calls(
+      ['Mailbox/set', { accountId: aliceId, create: { mb: { name: 'Made for email' } } }],
+      [
+        'Email/set',
+        {
+          accountId: aliceId,
+          create: { e: { mailboxIds: { '#mb': true }, subject: 'In a new mailbox' } },
+        },
+      ],
+    );
+    const mailboxId = mb.created.mb.id;
+    assert.ok(em.created, JSON.stringify(em));
+    const id = em.created.e.id;
+    const got = await call('Email/get', { ids: [id], properties: ['mailboxIds', 'subject'] });
+    assert.deepEqual(got.list[0], { id, mailboxIds: { [mailboxId]: true }, subject: 'In a new mailbox' });
+  });
+
   test('create, destroy, ifInState', async () => {
     const r = await call('Email/set', {
       create: {
