@@ -202,6 +202,17 @@ export const LIMITS = {
     maxSnippetChars: 256,
     /** Search terms a snippet marks. */
     maxSnippetTerms: 32,
+    /** Account journal entries Email/changes reads after a state; more is
+     *  cannotCalculateChanges (the client resynchronises). */
+    maxChangesScan: 20_000,
+    /** Emails an Email/query that the indexes cannot answer (filters other than inMailbox,
+     *  sorts other than receivedAt and size) looks at; beyond, the query is unsupportedFilter. */
+    maxQueryScan: 20_000,
+    /** Emails whose text an Email/query text filter (text, from, subject, body...) reads;
+     *  beyond, the query is unsupportedFilter (no full-text index yet). */
+    maxTextScan: 2_000,
+    /** Result ids of one Email/query (a limit above it is lowered, RFC 8620 §5.5). */
+    maxQueryLimit: 1_000,
   },
   mailboxes: {
     /** Maildir++ keeps a folder as one directory entry ".<modified UTF-7 name>", and a file name

@@ -14,6 +14,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 
 export interface BlobContent {
@@ -22,15 +23,17 @@ export interface BlobContent {
   stream(): Readable;
 }
 
-/** Finds a blob another part of the server owns (an Email, an attachment); null if not its. */
-export type BlobResolver = (accountId: string, blobId: string) => Promise<BlobContent | null>;
+/** Finds a blob another part of the server owns (an Email, an attachment); null if not its.
+ *  `account` is the signed-in user's account (the store's name for it), when the caller knows it. */
+export type BlobResolver = (accountId: string, blobId: string, account?: AccountId) => Promise<BlobContent | null>;
 
 export interface BlobStore {
   /** Stores the bytes of `source` for `accountId`; 'too large' (and nothing kept) past
    *  `maxSize` bytes, 'over quota' past the account's room for unreferenced uploads. */
   put(accountId: string, source: AsyncIterable<Buffer>, maxSize: number): Promise<PutResult>;
-  /** The blob, from the uploads or any resolver; null when unknown to this account. */
-  open(accountId: string, blobId: string): Promise<BlobContent | null>;
+  /** The blob, from the uploads or any resolver; null when unknown to this account. Resolvers
+   *  of stored mail need `account` (the account `accountId` names). */
+  open(accountId: string, blobId: string, account?: AccountId): Promise<BlobContent | null>;
   /** Marks an uploaded blob as referenced (it no longer expires); false if unknown. */
   keep(accountId: string, blobId: string): Promise<boolean>;
   addResolver(resolver: BlobResolver): void;
@@ -124,7 +127,7 @@ export class FileBlobStore implements BlobStore {
     return { blobId, size };
   }
 
-  async open(accountId: string, blobId: string): Promise<BlobContent | null> {
+  async open(accountId: string, blobId: string, account?: AccountId): Promise<BlobContent | null> {
     if (BLOB_ID.test(blobId) && ACCOUNT_ID.test(accountId)) {
       for (const name of [blobId, `${blobId}.keep`]) {
         const path = join(this.#dir(accountId), name);
@@ -133,7 +136,7 @@ export class FileBlobStore implements BlobStore {
       }
     }
     for (const r of this.#resolvers) {
-      const found = await r(accountId, blobId);
+      const found = await r(accountId, blobId, account);
       if (found) return found;
     }
     return null;

@@ -127,7 +127,7 @@ export class JmapHttp {
       case 'upload':
         return this.#upload(req, res, accountId, route.accountId);
       case 'download':
-        return this.#download(res, accountId, route, url.searchParams);
+        return this.#download(res, account, accountId, route, url.searchParams);
       case 'eventsource':
         return this.#eventSource(res, account, accountId, url.searchParams);
     }
@@ -248,11 +248,12 @@ export class JmapHttp {
 
   async #download(
     res: ServerResponse,
+    account: AccountId,
     accountId: string,
     route: { accountId: string; blobId: string; name: string },
     query: URLSearchParams,
   ): Promise<void> {
-    const blob = route.accountId === accountId ? await this.#deps.blobs.open(accountId, route.blobId) : null;
+    const blob = route.accountId === accountId ? await this.#deps.blobs.open(accountId, route.blobId, account) : null;
     if (!blob) return sendProblem(res, { type: 'about:blank', status: 404, detail: 'no such blob' });
     const type = mediaType(query.get('type') ?? undefined) ?? 'application/octet-stream';
     res.writeHead(200, {

@@ -13,6 +13,7 @@ import { type BlobStore, FileBlobStore } from './blob-store.ts';
 import { CORE_CAPABILITY, type CoreLimits, MethodRegistry } from './core/registry.ts';
 import { JmapHttp } from './http.ts';
 import { registerCoreMethods } from './methods/core.ts';
+import { registerEmailMethods } from './methods/email.ts';
 import { registerMailboxMethods } from './methods/mailbox.ts';
 import { type ObjectsDeps, registerObjects } from './methods/objects.ts';
 import { PushHub } from './push.ts';
@@ -57,6 +58,7 @@ export function createJmap(opts: {
   registerCoreMethods(registry, blobs);
   if (opts.store)
     registerMailboxMethods(registry, { store: opts.store, hub, maxSizeAttachmentsPerEmail: limits.maxSizeUpload });
+  if (opts.store) registerEmailMethods(registry, { mailboxes: opts.store, blobs, hostname: opts.hostname });
   const subscriptions = new PushSubscriptions({ hub, patterns: opts.config.push_url_patterns, log: opts.log });
   subscriptions.register(registry);
   if (opts.objects) registerObjects(registry, { ...opts.objects, hub });

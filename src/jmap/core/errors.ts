@@ -69,6 +69,9 @@ export type SetErrorType =
   | 'invalidProperties'
   | 'singleton'
   | 'alreadyExists'
+  | 'blobNotFound'
+  | 'tooManyKeywords'
+  | 'tooManyMailboxes'
   // RFC 8621 §2.5 (Mailbox/set destroy)
   | 'mailboxHasChild'
   | 'mailboxHasEmail'
@@ -89,6 +92,8 @@ export interface SetError {
   readonly properties?: readonly string[];
   /** alreadyExists: the existing record. */
   readonly existingId?: string;
+  /** blobNotFound (RFC 8621 §4.6): the blob ids not found. */
+  readonly notFound?: readonly string[];
 }
 
 export function setError(type: SetErrorType, description?: string, properties?: readonly string[]): SetError {

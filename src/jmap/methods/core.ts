@@ -28,7 +28,7 @@ export function registerCoreMethods(registry: MethodRegistry, blobs: BlobStore):
     const copied: Record<string, string> = {};
     const notCopied: Record<string, unknown> = {};
     for (const id of a.blobIds) {
-      if (await blobs.open(ctx.accountId, id)) copied[id] = id;
+      if (await blobs.open(ctx.accountId, id, ctx.account)) copied[id] = id;
       else notCopied[id] = setError('notFound');
     }
     return {
