@@ -1,6 +1,7 @@
 // A raw IMAP client for byte-exact tests: sends lines, collects everything up to the tagged
 // reply of a command.
 
+import { ImapFlow } from 'imapflow';
 import { RawSmtp } from './smtp-client.ts';
 
 export class RawImap {
@@ -81,4 +82,19 @@ export async function selectNewMailbox(
   }
   check(await client.cmd(`SELECT ${box}`), 'SELECT');
   return client;
+}
+
+/** imapflow, the independent IMAP client of the interop tests, logged in over STARTTLS on
+ *  loopback (the test certificate is self-signed). */
+export async function imapflowClient(port: number, user: string, pass = 'secret-password'): Promise<ImapFlow> {
+  const c = new ImapFlow({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    auth: { user, pass },
+    logger: false,
+    tls: { rejectUnauthorized: false },
+  });
+  await c.connect();
+  return c;
 }

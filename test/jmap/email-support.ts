@@ -3,9 +3,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import type { AccountId } from '../../src/core/ids.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
+import { imapflowClient } from '../harness/imap-client.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 
 export const ALICE = 'alice@example.test';
@@ -60,16 +61,7 @@ export async function append(raw: Buffer, mailbox = 'INBOX', flags: string[] = [
 }
 
 export async function imapClient(): Promise<ImapFlow> {
-  const c = new ImapFlow({
-    host: '127.0.0.1',
-    port: s.imapPort,
-    secure: false,
-    auth: { user: ALICE, pass: 'secret-password' },
-    logger: false,
-    tls: { rejectUnauthorized: false },
-  });
-  await c.connect();
-  return c;
+  return imapflowClient(s.imapPort, ALICE);
 }
 
 /** Starts the server (HTTP on, an Archive mailbox) before the file's tests, stops it after. */

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ImapFlow } from 'imapflow';
 import { dkimVerify } from 'mailauth';
 import type { AccountId } from '../../src/core/ids.ts';
 import { createPromiseResolver } from '../../src/dns/resolver.ts';
@@ -15,6 +14,7 @@ import { dkimRecordName, dkimTxtValue } from '../../src/hygiene/dkim-keys.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
 import { emailId as emailIdOf } from '../../src/store/ids.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
+import { imapflowClient } from '../harness/imap-client.ts';
 import { type FakeMx, startFakeMx } from '../harness/mx.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 import { transaction } from '../harness/smtp-client.ts';
@@ -314,15 +314,7 @@ describe('Identity (RFC 8621 §6)', () => {
 describe('EmailSubmission (RFC 8621 §7)', () => {
   /** A draft APPENDed over IMAP into Drafts; its Email id and the ids of Drafts and Sent. */
   async function draft(raw: string): Promise<{ emailId: string; drafts: string; sent: string }> {
-    const c = new ImapFlow({
-      host: '127.0.0.1',
-      port: s.imapPort,
-      secure: false,
-      auth: { user: ALICE, pass: 'secret-password' },
-      logger: false,
-      tls: { rejectUnauthorized: false },
-    });
-    await c.connect();
+    const c = await imapflowClient(s.imapPort, ALICE);
     let uid: number;
     try {
       const r = await c.append('Drafts', raw, ['\\Draft']);

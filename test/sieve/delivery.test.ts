@@ -10,9 +10,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import type { AccountId } from '../../src/core/ids.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
+import { imapflowClient } from '../harness/imap-client.ts';
 import { type FakeMx, type ReceivedMail, startFakeMx } from '../harness/mx.ts';
 import { type ForwardingPair, startForwardingPair } from '../harness/next-hop.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
@@ -76,15 +77,7 @@ describe('Sieve at delivery', () => {
   };
 
   const imap = async (user: string) => {
-    const c = new ImapFlow({
-      host: '127.0.0.1',
-      port: t.imapPort,
-      secure: false,
-      auth: { user, pass: 'secret-password' },
-      logger: false,
-      tls: { rejectUnauthorized: false },
-    });
-    await c.connect();
+    const c = await imapflowClient(t.imapPort, user);
     clients.push(c);
     return c;
   };
