@@ -12,12 +12,8 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { MetricsServer } from './admin/metrics-http.ts';
-import { createApiApp } from './api/app.ts';
-import { metricStats } from './api/summary.ts';
 import { Authenticator } from './auth/authenticator.ts';
-import type { CheckReport } from './check/report.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
@@ -43,24 +39,24 @@ import { Networks } from './hygiene/networks.ts';
 import { Hygiene } from './hygiene/pipeline.ts';
 import { DkimSigner } from './hygiene/sign.ts';
 import { ImapServer } from './imap/server.ts';
-import { createJmap, type JmapService } from './jmap/service.ts';
+import type { JmapService } from './jmap/service.ts';
 import { type Context, openContext } from './main.ts';
 import { ManageSieveServer } from './managesieve/server.ts';
-import { Dispatcher, type DispatchRequest } from './queue/dispatch.ts';
+import { Dispatcher } from './queue/dispatch.ts';
+import { listenOrExplain, StartupError, startWeb } from './server-web.ts';
+
+export { StartupError };
+
 import { QueueRunner } from './queue/runner.ts';
 import { createSieveFilter } from './queue/sieve-setup.ts';
 import { planServe, prepareStorage, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
 import { openSrsForwarding } from './srs/forwarding.ts';
-import { AcmeManager, acmeCertificateFile } from './tls/acme.ts';
+import { type AcmeManager, acmeCertificateFile } from './tls/acme.ts';
 import { TlsManager } from './tls/certs.ts';
-import { adminStaticRoute } from './web/admin-static.ts';
-import { AUTODISCOVER_BODY_PATHS, autoconfigRoute } from './web/autoconfig.ts';
 import { type ClientSettings, endpoints } from './web/client-config.ts';
-import { type HealthCheck, healthRoute, Readiness } from './web/health.ts';
-import { acmeHttpRoute, metricsRoute, mtaStsRoute, Router } from './web/routes.ts';
-import { WebServer } from './web/server.ts';
+import { type HealthCheck, Readiness } from './web/health.ts';
 
 export interface RunningServer {
   /** Bound addresses of the inbound SMTP listeners (port 0 in config resolves here). */
@@ -84,8 +80,6 @@ export interface RunningServer {
   /** Graceful stop (see the header comment). Idempotent. */
   stop(): Promise<void>;
 }
-
-export class StartupError extends Error {}
 
 export interface StartOptions {
   /** Who to run as (run-as.ts planServe); without it the process stays as it is and the data
@@ -432,105 +426,6 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
 }
 
 /** The HTTP/HTTPS listeners ([http]) with their routes, and ACME ([acme]) when configured. */
-async function startWeb(
-  config: Config,
-  log: Logger,
-  ctx: Context,
-  tls: TlsManager,
-  parts: {
-    clients: ClientSettings;
-    readiness: Readiness;
-    metrics: MetricsServer;
-    authenticator: Authenticator;
-    access: AccessView;
-    check: (domain: string) => Promise<CheckReport>;
-    /** For JMAP EmailSubmission (docs/jmap-submission.md). */
-    dispatcher: Dispatcher;
-    rateLimits: RateLimits;
-  },
-): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null; jmap: JmapService | null }> {
-  const { clients, readiness, metrics, authenticator, access } = parts;
-  const domains = async () => (await ctx.directory.listDomains()).map((d) => d.name as string);
-  const a = config.acme;
-  const acme = a.directory_url
-    ? new AcmeManager({
-        settings: {
-          directoryUrl: a.directory_url,
-          email: a.email,
-          extraNames: a.domains,
-          renewBeforeMs: a.renew_before,
-          challenges: a.challenges,
-          checkIntervalMs: a.check_interval,
-          retryInitialMs: a.retry_initial,
-        },
-        stateDir: config.storage.state,
-        hostname: config.hostname,
-        domains,
-        tls,
-        log: log.child({ service: 'acme' }),
-      })
-    : null;
-  const m = config.mta_sts;
-  const isLocalDomain = (d: string) => ctx.directory.isLocalDomain(d as DomainName);
-  const router = new Router()
-    .add(mtaStsRoute(config.hostname, { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx }, isLocalDomain))
-    .add(healthRoute(readiness))
-    .add(autoconfigRoute({ settings: clients, isLocalDomain }), AUTODISCOVER_BODY_PATHS);
-  if (acme) router.add(acmeHttpRoute((t) => acme.httpChallenge(t)));
-  if (config.metrics.http) router.add(metricsRoute(() => metrics.scrape()));
-  const api = createApiApp({
-    ops: ctx.ops,
-    store: ctx.store,
-    dkim: ctx.dkim,
-    dkimDefaults: config.dkim,
-    queue: ctx.queue,
-    access: ctx.access,
-    defense: ctx.defense,
-    authenticator,
-    log: log.child({ component: 'api' }),
-    hostname: config.hostname,
-    mtaSts: { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx },
-    dns: createPromiseResolver(config.dns.servers),
-    check: parts.check,
-    stats: metricStats(new Date()),
-  });
-  router.add(adminStaticRoute()); // the web admin at /admin/ (web/admin-static.ts)
-  const jmap = config.jmap.enabled
-    ? createJmap({
-        config: config.jmap,
-        stateDir: config.storage.state,
-        hostname: config.hostname,
-        log: log.child({ component: 'jmap' }),
-        store: ctx.store.accounts,
-        objects: jmapObjects(config, ctx, parts, log),
-        auth: {
-          authenticator,
-          tokens: ctx.access,
-          loginName: (n) => ctx.directory.loginName(n),
-          userEnabled: async (a) => (await ctx.ops.getUser(a))?.enabled === true,
-          log: log.child({ component: 'jmap' }),
-        },
-      })
-    : null;
-  const web = new WebServer({
-    jmap: jmap?.http ?? null,
-    log: log.child({ service: 'http' }),
-    accessLog: config.log.access === 'off' ? null : log.child({ service: 'http' }),
-    tls,
-    router,
-    api,
-    alpnChallenge: acme ? (n) => acme.alpnChallenge(n) : null,
-    maxConnections: config.http.max_connections,
-    timeoutMs: config.http.timeout,
-    access,
-  });
-  const bound = await listenOrExplain('http', [...config.http.listen, ...config.http.tls_listen], () =>
-    web.listen(config.http.listen, config.http.tls_listen),
-  );
-  for (const b of bound) log.info({ service: 'http', address: b.address, port: b.port }, 'listening');
-  return { web, bound, acme, jmap };
-}
-
 /** [monitor] dnsbl: our outbound addresses against DNS blocklists; a new listing is told to
  *  [monitor] notify or the postmaster of the first domain, delivered like a bounce. */
 function blocklistMonitor(
@@ -678,29 +573,6 @@ async function readRelayPassword(config: Config): Promise<string | null> {
   }
 }
 
-async function listenOrExplain(
-  service: string,
-  addrs: readonly string[],
-  listen: (a: readonly string[]) => Promise<AddressInfo[]>,
-): Promise<AddressInfo[]> {
-  try {
-    return await listen(addrs);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
-    const where = err.address !== undefined ? `${err.address}:${err.port}` : addrs.join(', ');
-    if (err.code === 'EADDRINUSE') throw new StartupError(`cannot listen on ${where} (${service}): address in use`);
-    if (err.code === 'EACCES') {
-      throw new StartupError(
-        `cannot listen on ${where} (${service}): permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`,
-      );
-    }
-    if (err.code === 'EADDRNOTAVAIL') {
-      throw new StartupError(`cannot listen on ${where} (${service}): no such local address`);
-    }
-    throw e;
-  }
-}
-
 /** `arcline serve`: runs until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolean } = {}): Promise<number> {
   const { config } = loaded;
@@ -771,28 +643,4 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
 function trustedFor(config: Config): (ip: string) => boolean {
   const trusted = new Networks(config.hygiene.trusted_networks);
   return (ip) => trusted.has(ip);
-}
-
-/** What JMAP Identity, EmailSubmission and VacationResponse use (docs/jmap-submission.md):
- *  EmailSubmission sends through the dispatcher, DKIM-signed as submission signs. */
-function jmapObjects(
-  config: Config,
-  ctx: Context,
-  { dispatcher, rateLimits }: { dispatcher: Dispatcher; rateLimits: RateLimits },
-  log: Logger,
-) {
-  const signer = config.dkim.sign ? new DkimSigner(ctx.dkim, log.child({ service: 'jmap' })) : null;
-  return {
-    state: ctx.jmap,
-    directory: ctx.directory,
-    accounts: ctx.store.accounts,
-    send: {
-      accounts: ctx.store.accounts,
-      directory: ctx.directory,
-      dispatch: (req: DispatchRequest) => dispatcher.dispatch(req),
-      sign: signer ? (domain: string, message: Readable) => signer.sign(domain, message) : null,
-      hostname: config.hostname,
-      rate: rateLimits,
-    },
-  };
 }
