@@ -49,42 +49,50 @@ export function foldChanges(
   current: string,
   maxChanges: number | null,
 ): ChangesResult {
-  const status = new Map<string, 'created' | 'updated' | 'destroyed' | 'gone'>();
+  const status = new Map<string, Status>();
+  let count = 0; // entries of `status` that are not 'gone'
   let newState = current;
   let i = 0;
   while (i < entries.length) {
-    // The entries of one state are taken together.
+    // The entries of one state are taken together, applied in place; an undo log restores the
+    // status before them when they would exceed maxChanges (a copy of the map per state made a
+    // window of one change per state quadratic: 1,000 keyword changes, ~45 ms).
     let j = i;
     const state = (entries[i] as ChangeEntry).state;
     while (j < entries.length && (entries[j] as ChangeEntry).state === state) j++;
-    const next = new Map(status);
-    for (let k = i; k < j; k++) apply(next, entries[k] as ChangeEntry);
-    let count = 0;
-    for (const v of next.values()) if (v !== 'gone') count++;
+    const undo: [string, Status | undefined][] = [];
+    for (let k = i; k < j; k++) {
+      const e = entries[k] as ChangeEntry;
+      const before = status.get(e.id);
+      undo.push([e.id, before]);
+      const after = apply(before, e);
+      status.set(e.id, after);
+      count += (after !== 'gone' ? 1 : 0) - (before !== undefined && before !== 'gone' ? 1 : 0);
+    }
     if (maxChanges !== null && count > maxChanges) {
       if (i === 0) throw new MethodError('cannotCalculateChanges', 'more changes in one state than maxChanges');
+      for (let u = undo.length - 1; u >= 0; u--) {
+        const [id, before] = undo[u] as [string, Status | undefined];
+        if (before === undefined) status.delete(id);
+        else status.set(id, before);
+      }
       return lists(status, newState, true);
     }
-    status.clear();
-    for (const [k, v] of next) status.set(k, v);
     newState = state;
     i = j;
   }
   return lists(status, entries.length > 0 ? newState : current, false);
 }
 
-function apply(status: Map<string, 'created' | 'updated' | 'destroyed' | 'gone'>, e: ChangeEntry): void {
-  const before = status.get(e.id);
-  if (e.kind === 'created') status.set(e.id, before === 'destroyed' ? 'updated' : 'created');
-  else if (e.kind === 'updated') status.set(e.id, before === 'created' ? 'created' : 'updated');
-  else status.set(e.id, before === 'created' ? 'gone' : 'destroyed');
+type Status = 'created' | 'updated' | 'destroyed' | 'gone';
+
+function apply(before: Status | undefined, e: ChangeEntry): Status {
+  if (e.kind === 'created') return before === 'destroyed' ? 'updated' : 'created';
+  if (e.kind === 'updated') return before === 'created' ? 'created' : 'updated';
+  return before === 'created' ? 'gone' : 'destroyed';
 }
 
-function lists(
-  status: ReadonlyMap<string, 'created' | 'updated' | 'destroyed' | 'gone'>,
-  newState: string,
-  hasMoreChanges: boolean,
-): ChangesResult {
+function lists(status: ReadonlyMap<string, Status>, newState: string, hasMoreChanges: boolean): ChangesResult {
   const out: ChangesResult = { newState, hasMoreChanges, created: [], updated: [], destroyed: [] };
   for (const [id, s] of status) if (s !== 'gone') out[s].push(id);
   return out;
