@@ -618,7 +618,5 @@ export const LIMITS = {
     compiledCache: 1000,
     /** Bytes of the header block a script sees (the SMTP header limit is lower). */
     maxHeaderBytes: 1024 * 1024,
-    /** Bytes of a message a `body` test or vacation :mime reads (the rest is not searched). */
-    maxBodyBytes: 8 * 1024 * 1024,
   },
 } as const;

@@ -8,7 +8,7 @@ import { parseAddress } from '../core/address.ts';
 import { type AccountId, newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { SieveAction, SieveMessage } from '../sieve/run-types.ts';
-import { buildVacationReply, vacationDecision } from '../sieve/vacation.ts';
+import { addressesIn, buildVacationReply, vacationDecision } from '../sieve/vacation.ts';
 import { buildDsn } from './dsn.ts';
 
 export interface SieveSendDeps {
@@ -46,17 +46,9 @@ export async function sendRejectNotice(
   d.log.info({ msg_id: id, account, to: original.sender }, 'sieve: rejection notice sent');
 }
 
-/** The address of a mailbox or name-addr ("Alice <alice@example.org>", vacation's :from). */
-function addressOf(from: string): string {
-  const lt = from.lastIndexOf('<');
-  if (lt < 0) return from.trim();
-  const gt = from.indexOf('>', lt);
-  return from.slice(lt + 1, gt < 0 ? undefined : gt).trim();
-}
-
 /** The DKIM signature fields for `message`, signed by the domain of its author `from`. */
 export async function signedCopy(d: SieveSendDeps, from: string, message: Buffer): Promise<Buffer> {
-  const domain = parseAddress(addressOf(from))?.domain;
+  const domain = parseAddress(addressesIn(from)[0] ?? '')?.domain;
   if (!d.sign || !domain) return message;
   const fields = await d.sign(domain, Readable.from([message]));
   return fields === '' ? message : Buffer.concat([Buffer.from(fields), message]);
@@ -98,7 +90,8 @@ export async function sendVacation(
     d.log.info({ account, from: original.sender, why: 'already-replied' }, 'sieve: no vacation reply');
     return;
   }
-  const from = action.from !== null && (await d.maySendAs(account, addressOf(action.from))) ? action.from : null;
+  const from =
+    action.from !== null && (await d.maySendAs(account, addressesIn(action.from)[0] ?? '')) ? action.from : null;
   if (action.from !== null && from === null) {
     d.log.warn({ account, from: action.from }, 'sieve: vacation :from is not an address of this user: not used');
   }

@@ -189,7 +189,7 @@ export class SieveFilter {
     const keepBox = t.mailbox ?? 'INBOX';
     const stored = Buffer.concat([t.prefix, head]);
     const msg = this.#d.message(stored, t.prefix.length + req.message.size, async () =>
-      Buffer.concat([t.prefix, await readUpTo(req.message, LIMITS.sieveDelivery.maxBodyBytes)]),
+      Buffer.concat([t.prefix, await readUpTo(req.message, LIMITS.sieve.maxBodyBytes)]),
     );
     const env = { from: req.sender, to: t.account as string, auth: req.authUser ?? null };
     const ctx: SieveContext = {
@@ -224,7 +224,7 @@ export class SieveFilter {
       // Pigeonhole's multiscript rule: the next script runs only while the implicit keep stands.
       if (keep === null) break;
     }
-    const redirected = alreadyRedirectedBy(head, t.account);
+    const redirected = alreadyRedirectedBy(msg, t.account);
     const summary: string[] = [];
     const localBefore = out.local.length;
     for (const a of actions) {
@@ -374,15 +374,15 @@ function mergeTargets(targets: readonly DeliveryTarget[]): DeliveryTarget[] {
 }
 
 /** True when the message already carries our redirect marker for this account (a loop). */
-function alreadyRedirectedBy(head: Buffer, account: AccountId): boolean {
-  const text = head.toString('latin1').toLowerCase();
-  return (
-    text.includes(`\n${REDIRECTED.toLowerCase()}: <${account.toLowerCase()}>`) ||
-    text.startsWith(`${REDIRECTED.toLowerCase()}: <${account.toLowerCase()}>`)
+function alreadyRedirectedBy(msg: SieveMessage, account: AccountId): boolean {
+  const mark = `<${account.toLowerCase()}>`;
+  return msg.headers.some(
+    (h) => h.name.toLowerCase() === REDIRECTED.toLowerCase() && h.value.trim().toLowerCase() === mark,
   );
 }
 
-/** The message's first `max` bytes (a body test reads no further: docs/sieve.md limits). */
+/** The message's first `max` bytes (the interpreter's `body` test reads no further,
+ *  LIMITS.sieve.maxBodyBytes: docs/sieve.md limits). */
 async function readUpTo(msg: SpooledMessage, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;

@@ -254,6 +254,24 @@ describe('Sieve at delivery', () => {
     const c = await imap(BOB);
     assert.equal(await count(c, 'INBOX'), 4, ':copy kept it too');
   });
+
+  test('a message that already carries our redirect marker for this user is kept, not redirected again', async () => {
+    // Bob's script (above) redirects everything; the copy came back (a forwarding loop).
+    const before = mx.mails.length;
+    const looped = message({
+      to: BOB,
+      subject: 'looped',
+      extra: 'X-Sieve-Redirected-From:\r\n <bob@example.test>\r\n',
+    });
+    assert.equal((await send(t.port, 'carol@orig.test', [BOB], looped)).code, 250);
+    await t.logged((l) => l.msg === 'sieve: redirect loop: kept' && l.account === BOB);
+    const c = await imap(BOB);
+    assert.equal(await count(c, 'INBOX'), 5);
+    assert.equal(
+      mx.mails.slice(before).some((m) => m.data.toString().includes('Subject: looped')),
+      false,
+    );
+  });
 });
 
 describe('Sieve redirect: the SRS sender passes SPF at the next hop', () => {
