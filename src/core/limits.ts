@@ -563,6 +563,9 @@ export const LIMITS = {
     defaultMaxObjectsInSet: 500,
     /** Hard bound of a JSON pointer (result reference path, patch path): tokens. */
     maxPointerTokens: 32,
+    /** Deepest nesting of arrays and objects in an API request (a deeper one is notJSON before
+     *  it is built): room for filters of maxFilterDepth and bodyStructure of maxBuiltDepth. */
+    maxJsonDepth: 64,
     /** Hard bound of a FilterOperator tree's depth (/query). */
     maxFilterDepth: 16,
     /** An uploaded blob not referenced by an object is removed after this long (RFC 8620 §6.1). */

@@ -177,7 +177,7 @@ export class JmapHttp {
       // The registry as it is now: capabilities registered after start count at once.
       const registry = this.#deps.registry;
       const capabilities = new Set(registry.capabilities().keys());
-      const parsed = parseRequest(body, { capabilities, maxCalls: L.maxCallsInRequest });
+      const parsed = await parseRequest(body, { capabilities, maxCalls: L.maxCallsInRequest });
       if (!parsed.ok) return this.#refuse(res, parsed.problem);
       const session = this.#session(req, secure, account);
       const response = await processRequest(registry, parsed.request, {

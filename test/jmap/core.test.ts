@@ -92,20 +92,20 @@ describe('PatchObject (RFC 8620 §5.3)', () => {
 describe('request parsing (§3.3, §3.6.1)', () => {
   const caps = new Set([CORE_CAPABILITY]);
   const parse = (body: string) => parseRequest(Buffer.from(body), { capabilities: caps, maxCalls: 3 });
-  test('problems', () => {
-    const notJson = parse('{');
+  test('problems', async () => {
+    const notJson = await parse('{');
     assert.ok(!notJson.ok && notJson.problem.type === 'urn:ietf:params:jmap:error:notJSON');
-    const notReq = parse('{"using":[]}');
+    const notReq = await parse('{"using":[]}');
     assert.ok(!notReq.ok && notReq.problem.type === 'urn:ietf:params:jmap:error:notRequest');
-    const cap = parse('{"using":["urn:x"],"methodCalls":[]}');
+    const cap = await parse('{"using":["urn:x"],"methodCalls":[]}');
     assert.ok(!cap.ok && cap.problem.type === 'urn:ietf:params:jmap:error:unknownCapability');
     const calls = JSON.stringify({ using: [], methodCalls: Array(4).fill(['Core/echo', {}, 'c']) });
-    const lim = parse(calls);
+    const lim = await parse(calls);
     assert.ok(!lim.ok && lim.problem.type === 'urn:ietf:params:jmap:error:limit');
     assert.equal(!lim.ok && lim.problem.limit, 'maxCallsInRequest');
   });
-  test('a valid request', () => {
-    const r = parse('{"using":["urn:ietf:params:jmap:core"],"methodCalls":[["Core/echo",{"a":1},"c1"]]}');
+  test('a valid request', async () => {
+    const r = await parse('{"using":["urn:ietf:params:jmap:core"],"methodCalls":[["Core/echo",{"a":1},"c1"]]}');
     assert.ok(r.ok);
   });
 });

@@ -188,6 +188,10 @@ describe('API requests (§3)', () => {
   });
   test('request-level problems (§3.6.1)', async () => {
     problem(await api('{"using": ['), 400, 'notJSON');
+    // Nesting past LIMITS.jmap.maxJsonDepth: refused before it is built (it was a 500 once
+    // Core/echo's answer overflowed the stack).
+    const deep = `${'['.repeat(100)}${']'.repeat(100)}`;
+    problem(await api(`{"using":["${CORE}"],"methodCalls":[["Core/echo",{"a":${deep}},"c"]]}`), 400, 'notJSON');
     problem(await api('[1,2]'), 400, 'notRequest');
     problem(await api({ using: [CORE] }), 400, 'notRequest');
     problem(await api({ using: [CORE, 'urn:example:nope'], methodCalls: [] }), 400, 'unknownCapability');

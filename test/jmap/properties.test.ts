@@ -14,16 +14,16 @@ import { parseRequest, resolveReferences } from '../../src/jmap/core/request.ts'
 
 const json = fc.jsonValue({ maxDepth: 4 });
 
-test('parseRequest answers any body with a request or a problem', () => {
+test('parseRequest answers any body with a request or a problem', async () => {
   const caps = new Set([CORE_CAPABILITY]);
-  fc.assert(
-    fc.property(
+  await fc.assert(
+    fc.asyncProperty(
       fc.oneof(
         fc.uint8Array({ maxLength: 200 }).map(Buffer.from),
         json.map((v) => Buffer.from(JSON.stringify(v))),
       ),
-      (body) => {
-        const r = parseRequest(body, { capabilities: caps, maxCalls: 8 });
+      async (body) => {
+        const r = await parseRequest(body, { capabilities: caps, maxCalls: 8 });
         if (!r.ok)
           assert.match(r.problem.type, /^urn:ietf:params:jmap:error:(notJSON|notRequest|unknownCapability|limit)$/);
       },

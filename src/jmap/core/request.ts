@@ -4,6 +4,8 @@
 // do the work.
 
 import { z } from 'zod';
+import { parseJsonBody } from '../../core/json-body.ts';
+import { LIMITS } from '../../core/limits.ts';
 import { MethodError, type Problem, problem } from './errors.ts';
 import { evaluatePointer } from './pointer.ts';
 
@@ -28,17 +30,31 @@ export interface JmapResponse {
 }
 
 /** The request, or the §3.6.1 problem that answers it. `body` is the raw body (bounded by
- *  the caller to maxSizeRequest). */
-export function parseRequest(
+ *  the caller to maxSizeRequest), parsed in slices when large (core/json-body.ts). */
+export async function parseRequest(
   body: Buffer,
   opts: { capabilities: ReadonlySet<string>; maxCalls: number },
-): { ok: true; request: JmapRequest } | { ok: false; problem: Problem } {
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    return { ok: false, problem: problem('notJSON', 400, 'the request body is not JSON (RFC 8259, UTF-8)') };
-  }
+): Promise<{ ok: true; request: JmapRequest } | { ok: false; problem: Problem }> {
+  const parsed = await parseJsonBody(body, { maxDepth: LIMITS.jmap.maxJsonDepth });
+  if (!parsed.ok)
+    return {
+      ok: false,
+      problem: problem(
+        'notJSON',
+        400,
+        parsed.reason === 'depth'
+          ? `the request nests arrays and objects deeper than ${LIMITS.jmap.maxJsonDepth}`
+          : 'the request body is not JSON (RFC 8259, UTF-8)',
+      ),
+    };
+  const json = parsed.value;
+  // The count first: a body of thousands of calls is refused before each is validated.
+  const calls = (json as { methodCalls?: unknown } | null)?.methodCalls;
+  if (Array.isArray(calls) && calls.length > opts.maxCalls)
+    return {
+      ok: false,
+      problem: problem('limit', 400, `more than ${opts.maxCalls} method calls`, 'maxCallsInRequest'),
+    };
   const r = requestSchema.safeParse(json);
   if (!r.success) {
     const where = r.error.issues[0]?.path.join('.') ?? '';
