@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
+import { databaseSection } from './database.ts';
 import { duration, listenAddress, positiveInt, size } from './fields.ts';
 import { greylistSection } from './greylist.ts';
 import { jmapSection } from './jmap.ts';
@@ -322,6 +323,7 @@ export const configSchema = z
     spam: spamSection({ size, duration }),
     greylist: greylistSection,
     srs: srsSection,
+    database: databaseSection,
     rate_limits: rateLimitsSection,
     sieve: sieveSection,
     managesieve: managesieveSection,
