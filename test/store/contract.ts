@@ -15,6 +15,7 @@ import { deliveryContract } from './contract-delivery.ts';
 import { idsContract } from './contract-ids.ts';
 import { journalContract } from './contract-journal.ts';
 import { queryContract } from './contract-query.ts';
+import { sortOrderContract } from './contract-sort-order.ts';
 import {
   append,
   contentOf,
@@ -46,6 +47,7 @@ export function mailStoreContract(name: string, make: MakeStore): void {
   describe(`${name}: mail store contract: delivery with flags`, () => deliveryContract(make));
   describe(`${name}: mail store contract: copy and move`, () => copyContract(make));
   describe(`${name}: mail store contract: ids`, () => idsContract(make));
+  describe(`${name}: mail store contract: sortOrder`, () => sortOrderContract(make));
   describe(`${name}: mail store contract: account journal`, () => journalContract(make));
   describe(`${name}: mail store contract: account-wide listing and lookups`, () => queryContract(make));
 }
