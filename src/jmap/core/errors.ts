@@ -105,8 +105,13 @@ export function setError(type: SetErrorType, description?: string, properties?: 
 export class SetFailure extends Error {
   readonly error: SetError;
 
-  constructor(type: SetErrorType, description?: string, properties?: readonly string[]) {
+  constructor(
+    type: SetErrorType,
+    description?: string,
+    properties?: readonly string[],
+    extra: Pick<SetError, 'existingId' | 'notFound'> = {},
+  ) {
     super(description ?? type);
-    this.error = setError(type, description, properties);
+    this.error = { ...setError(type, description, properties), ...extra };
   }
 }

@@ -141,9 +141,12 @@ function utcDateArg(v: unknown, prop: string): Date | null {
 
 function buildFailure(e: unknown): never {
   if (!(e instanceof BuildError)) throw e;
-  const f = new SetFailure(e.type, e.message, e.type === 'invalidProperties' ? e.properties : undefined);
-  if (e.type === 'blobNotFound') Object.assign(f.error, { notFound: e.notFound });
-  throw f;
+  throw new SetFailure(
+    e.type,
+    e.message,
+    e.type === 'invalidProperties' ? e.properties : undefined,
+    e.type === 'blobNotFound' ? { notFound: e.notFound } : {},
+  );
 }
 
 const unescapePointer = (s: string) => s.replaceAll('~1', '/').replaceAll('~0', '~');
