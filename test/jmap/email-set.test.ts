@@ -199,8 +199,9 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
       },
     });
     const id = r.created.i1.id;
-    assert.equal(r.notCreated.i2.type, 'blobNotFound');
-    assert.deepEqual(r.notCreated.i2.notFound, ['Bnope']);
+    // §4.8: a blobId not found is invalidProperties (blobNotFound is Email/set's).
+    assert.equal(r.notCreated.i2.type, 'invalidProperties');
+    assert.deepEqual(r.notCreated.i2.properties, ['blobId']);
     const got = await call('Email/get', { ids: [id], properties: ['receivedAt', 'keywords', 'mailboxIds'] });
     assert.deepEqual(got.list[0], {
       id,
@@ -219,8 +220,67 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
     } finally {
       lock.release();
     }
+    // §4.9: the metadata properties are null.
+    const meta = await call('Email/parse', {
+      blobIds: [blobId],
+      properties: ['id', 'blobId', 'threadId', 'mailboxIds', 'keywords', 'receivedAt', 'size', 'subject'],
+    });
+    assert.deepEqual(meta.parsed[blobId], {
+      id: null,
+      blobId,
+      threadId: null,
+      mailboxIds: null,
+      keywords: null,
+      receivedAt: null,
+      size: raw.length,
+      subject: 'Imported one',
+    });
     assert.equal((await call('Email/copy', { fromAccountId: 'Aother', create: {} })).error.type, 'fromAccountNotFound');
     assert.equal((await call('Email/copy', { fromAccountId: aliceId, create: {} })).error.type, 'invalidArguments');
+  });
+});
+
+describe('Email/import and Email/parse of blobs that are no message (RFC 8621 §4.8, §4.9)', () => {
+  const upload = async (body: Buffer | string) => {
+    const r = await fetch(`${base}/jmap/upload/${aliceId}`, {
+      method: 'POST',
+      headers: { authorization: AUTH, 'content-type': 'application/octet-stream' },
+      body,
+    });
+    return ((await r.json()) as { blobId: string }).blobId;
+  };
+  test('no message: invalidEmail and notParsable; a defective message is still one', async () => {
+    const inbox = (await call('Mailbox/query', { filter: { role: 'inbox' } })).ids[0];
+    const not = {
+      text: await upload('this is not an email'),
+      mbox: await upload('From bob@example.test Mon Dec  7 10:00:00 2026\nSubject: x\n\nbody\n'),
+      bodyOnly: await upload('\r\njust a body\r\n'),
+      nul: await upload(Buffer.from('Subject: bin\0ary\r\n\r\nbody\r\n')),
+      empty: await upload(''),
+    };
+    const defective = {
+      // bare LF, no Date or From, an 8-bit header, broken MIME, white space before the colon
+      lf: await upload('Subject: only LF\nX-Odd : yes\n\nbody\n'),
+      eightBit: await upload(
+        Buffer.from('Subject: caf\xe9\r\nContent-Type: multipart/mixed\r\n\r\nno parts', 'latin1'),
+      ),
+      noBody: await upload('Subject: no body at all'),
+      nulInBody: await upload(Buffer.from('Subject: ok\r\n\r\nbinary \0 body\r\n')),
+    };
+    const emails = Object.fromEntries(
+      [...Object.entries(not), ...Object.entries(defective)].map(([k, blobId]) => [
+        k,
+        { blobId, mailboxIds: { [inbox]: true } },
+      ]),
+    );
+    const r = await call('Email/import', { emails });
+    for (const k of Object.keys(not)) assert.equal(r.notCreated?.[k]?.type, 'invalidEmail', k);
+    for (const k of Object.keys(defective)) assert.match(r.created?.[k]?.id ?? '', /^M/, k);
+    const p = await call('Email/parse', { blobIds: [...Object.values(not), ...Object.values(defective)] });
+    assert.deepEqual([...p.notParsable].sort(), Object.values(not).sort());
+    assert.deepEqual(Object.keys(p.parsed).sort(), Object.values(defective).sort());
+    assert.equal(p.notFound, null);
+    await call('Email/set', { destroy: Object.values(r.created).map((c) => (c as { id: string }).id) });
   });
 });
 

@@ -6,6 +6,7 @@
 import { ArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { bufferReader } from '../../mime/reader.ts';
+import { notAMessage } from '../../mime/shape.ts';
 import type { LocatedEmail, Mailbox, Mailboxes } from '../../store/mailboxes.ts';
 import { bufferMessage } from '../../store/spool.ts';
 import type { BlobStore } from '../blob-store.ts';
@@ -279,11 +280,13 @@ export async function emailImport(
       const flags = o.keywords === undefined ? [] : flagsOf(o.keywords, 'keywords');
       const receivedAt = utcDateArg(o.receivedAt, 'receivedAt');
       const bytes = await blobBytes(deps.blobs, ctx, o.blobId, ctx.limits.maxSizeUpload);
-      if (!bytes) {
-        const f = new SetFailure('blobNotFound');
-        Object.assign(f.error, { notFound: [o.blobId] });
-        throw f;
-      }
+      // §4.8: "If the blobId ... [is] invalid (e.g., ... id not found), the server MUST reject
+      // the import with an invalidProperties SetError" (blobNotFound is Email/set's, §4.6).
+      if (!bytes) throw new SetFailure('invalidProperties', `no blob ${o.blobId.slice(0, 64)}`, ['blobId']);
+      // §4.8: "the server MAY reject the import with an invalidEmail SetError" when the blob is
+      // not a valid RFC 5322 message; only what is no message at all (mime/shape.ts).
+      const why = notAMessage(bytes);
+      if (why) throw new SetFailure('invalidEmail', `the blob is not an RFC 5322 message: ${why}`);
       const made = await store(deps, ctx.account, bytes, mailboxIds, names, flags, receivedAt ?? new Date());
       await deps.blobs.keep(ctx.accountId, o.blobId);
       created[cid] = made;
@@ -311,6 +314,9 @@ export function emailCopy(args: Record<string, unknown>, ctx: MethodContext): ne
   throw new MethodError('invalidArguments', 'fromAccountId and accountId must differ (RFC 8620 §5.4)');
 }
 
+/** §4.9: Email properties that are null in Email/parse (an Email not in the account). */
+const PARSE_NULL = ['id', 'threadId', 'mailboxIds', 'keywords', 'receivedAt'] as const;
+
 /** §4.9 Email/parse: uploaded blobs (or any blob the account reads) as Emails. */
 export async function emailParse(
   args: Record<string, unknown>,
@@ -326,8 +332,10 @@ export async function emailParse(
     if (v !== undefined && v !== null && !strings(v)) throw new MethodError('invalidArguments', `${k} is a list`);
   const props = (properties as string[] | null | undefined) ?? [...DEFAULT_PARSE_PROPERTIES];
   const bodyProps = (bodyProperties as string[] | null | undefined) ?? [...DEFAULT_BODY_PROPERTIES];
-  const meta = props.find((p) => ['id', 'threadId', 'mailboxIds', 'keywords', 'receivedAt'].includes(p));
-  const bad = meta ?? invalidProperty(props, bodyProps);
+  // §4.9: the metadata properties "will be null if requested" (threadId too: it is not known
+  // before an import).
+  const meta = props.filter((p) => (PARSE_NULL as readonly string[]).includes(p));
+  const bad = invalidProperty(props, bodyProps);
   if (bad) throw new MethodError('invalidArguments', `property ${bad} cannot be asked for`);
   const opts = {
     fetchTextBodyValues: args.fetchTextBodyValues === true,
@@ -346,10 +354,16 @@ export async function emailParse(
       notFound.push(blobId);
       continue;
     }
+    // §4.9 notParsable: a blob that is no RFC 5322 message at all (mime/shape.ts).
+    if (notAMessage(bytes)) {
+      notParsable.push(blobId);
+      continue;
+    }
     try {
       const reader = bufferReader(bytes);
       const email = await parseEmail(reader, bytes.length, (partId) => innerBlobId(blobId, partId));
       const o = await emailProperties(reader, email, props, bodyProps, opts);
+      for (const p of meta) o[p] = null;
       if (props.includes('blobId')) o.blobId = blobId;
       parsed[blobId] = o;
     } catch {
