@@ -8,7 +8,7 @@ import type { AccountId } from '../../src/core/ids.ts';
 import { changesResponse, foldChanges, parseChanges } from '../../src/jmap/core/changes.ts';
 import { MethodError, SetFailure } from '../../src/jmap/core/errors.ts';
 import { getResponse, parseGet } from '../../src/jmap/core/get.ts';
-import { applyPatch, evaluatePointer } from '../../src/jmap/core/pointer.ts';
+import { applyPatch, evaluatePointer, nestedPatchPath } from '../../src/jmap/core/pointer.ts';
 import {
   parseQuery,
   parseQueryChanges,
@@ -84,6 +84,15 @@ describe('PatchObject (RFC 8620 §5.3)', () => {
     assert.equal(applyPatch(obj, { keywords: {}, 'keywords/$seen': true }).ok, false);
     assert.equal(applyPatch(obj, { 'keywords/*': true }).ok, false);
     assert.equal(applyPatch(obj, { 'name/x': 1 }).ok, false);
+    // A prefix with a path sorting between them ("-" < "/"): still one inside the other.
+    assert.equal(applyPatch(obj, { keywords: {}, 'keywords-x': 1, 'keywords/$seen': true }).ok, false);
+    assert.equal(nestedPatchPath(['a', 'a-b', 'a/c/d']), 'a/c/d');
+    assert.equal(nestedPatchPath(['a/b', 'a/bc', 'ab']), null);
+    // ~1 is "/" and ~0 is "~" in a key (RFC 6901 §4); another "~" makes no path.
+    const esc = applyPatch({ keywords: {} }, { 'keywords/a~1b~0c': true });
+    assert.ok(esc.ok);
+    assert.deepEqual(esc.value, { keywords: { 'a/b~c': true } });
+    assert.equal(applyPatch(obj, { 'keywords/a~2': true }).ok, false);
     assert.equal(applyPatch(obj, JSON.parse('{"__proto__": {"polluted": true}}')).ok, false);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
@@ -95,6 +104,12 @@ describe('request parsing (§3.3, §3.6.1)', () => {
   test('problems', () => {
     const notJson = parse('{');
     assert.ok(!notJson.ok && notJson.problem.type === 'urn:ietf:params:jmap:error:notJSON');
+    // §3.1 I-JSON is UTF-8: an invalid sequence is notJSON, not replaced.
+    const bad = parseRequest(Buffer.from('{"using":["\xff"],"methodCalls":[]}', 'latin1'), {
+      capabilities: caps,
+      maxCalls: 3,
+    });
+    assert.ok(!bad.ok && bad.problem.type === 'urn:ietf:params:jmap:error:notJSON');
     const notReq = parse('{"using":[]}');
     assert.ok(!notReq.ok && notReq.problem.type === 'urn:ietf:params:jmap:error:notRequest');
     const cap = parse('{"using":["urn:x"],"methodCalls":[]}');

@@ -108,6 +108,16 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
     });
     assert.equal(patches.notUpdated[id].type, 'invalidPatch');
     assert.equal(patches.notUpdated[known].type, 'invalidPatch');
+    // RFC 8620 §5.3: one path inside another, or a bad pointer escape, is invalidPatch (and
+    // nothing of the patch is applied).
+    const nested = await call('Email/set', {
+      update: {
+        [id]: { keywords: {}, 'keywords-x': true, 'keywords/$flagged': true },
+        [known]: { 'keywords/a~2': true },
+      },
+    });
+    assert.equal(nested.notUpdated[id].type, 'invalidPatch');
+    assert.equal(nested.notUpdated[known].type, 'invalidPatch');
     const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, true]));
     assert.equal(
       (await call('Email/set', { update: { [id]: { keywords: many } } })).notUpdated[id].type,

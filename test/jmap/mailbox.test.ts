@@ -538,6 +538,28 @@ describe('Mailbox/query', () => {
     assert.deepEqual(bad.notUpdated[id].properties, ['sortOrder']);
     const first = await one('Mailbox/query', { sort: [{ property: 'sortOrder', isAscending: false }] });
     assert.equal(first.ids[0], id);
+    // RFC 8620 §5.3 patches: null resets to the default (sortOrder 0); a path into a property
+    // that is no object, or under one that does not exist, or inside another path: invalidPatch;
+    // a server-set sub-property set to its value is no change.
+    const rights = (await byName('Sorted')).myRights;
+    const p = await one('Mailbox/set', {
+      update: { [id]: { sortOrder: null, 'myRights/mayDelete': rights.mayDelete } },
+    });
+    assert.deepEqual(p.updated, { [id]: null });
+    assert.equal((await byName('Sorted')).sortOrder, 0);
+    for (const patch of [
+      { 'name/x': 'y' },
+      { 'nope/x': 1 },
+      { myRights: {}, 'myRights/mayDelete': true },
+      { 'a~2': 1 },
+    ]) {
+      const r = await one('Mailbox/set', { update: { [id]: patch } });
+      assert.equal(r.notUpdated?.[id]?.type, 'invalidPatch', JSON.stringify(patch));
+    }
+    const changed = await one('Mailbox/set', { update: { [id]: { 'myRights/mayDelete': !rights.mayDelete } } });
+    assert.deepEqual(changed.notUpdated[id].properties, ['myRights']);
+    const unknown = await one('Mailbox/set', { update: { [id]: { 'a~1b': 1 } } });
+    assert.deepEqual(unknown.notUpdated[id].properties, ['a/b']);
     await one('Mailbox/set', { destroy: [id] });
   });
 });

@@ -27,6 +27,8 @@ export interface JmapResponse {
   sessionState: string;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** The request, or the §3.6.1 problem that answers it. `body` is the raw body (bounded by
  *  the caller to maxSizeRequest). */
 export function parseRequest(
@@ -35,7 +37,8 @@ export function parseRequest(
 ): { ok: true; request: JmapRequest } | { ok: false; problem: Problem } {
   let json: unknown;
   try {
-    json = JSON.parse(body.toString('utf8'));
+    // §3.1 I-JSON (RFC 7493 §2.1): UTF-8, so invalid UTF-8 is notJSON rather than replaced.
+    json = JSON.parse(UTF8.decode(body));
   } catch {
     return { ok: false, problem: problem('notJSON', 400, 'the request body is not JSON (RFC 8259, UTF-8)') };
   }

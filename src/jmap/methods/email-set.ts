@@ -12,6 +12,7 @@ import { bufferMessage } from '../../store/spool.ts';
 import type { BlobStore } from '../blob-store.ts';
 import { resolveId } from '../core/args.ts';
 import { MethodError, type SetError, SetFailure } from '../core/errors.ts';
+import { nestedPatchPath, pointerTokens } from '../core/pointer.ts';
 import { checkAccount, type MethodContext } from '../core/registry.ts';
 import { runSet } from '../core/set.ts';
 import { BuildError, buildMessage } from '../mail/build.ts';
@@ -150,8 +151,6 @@ function buildFailure(e: unknown): never {
   );
 }
 
-const unescapePointer = (s: string) => s.replaceAll('~1', '/').replaceAll('~0', '~');
-
 /** §4.6 update: keywords and mailboxIds, whole or by patch paths ("keywords/$seen"). */
 async function update(
   deps: EmailSetDeps,
@@ -163,8 +162,13 @@ async function update(
   const keywords: Record<string, true> = keywordsOf(l.copies.map((c) => c.flags));
   const inMailboxes: Record<string, true> = Object.fromEntries(l.copies.map((c) => [c.mailboxId, true as const]));
   let keywordsChanged = false;
+  // RFC 8620 §5.3: no path inside another; each a JSON pointer (~1 "/", ~0 "~").
+  const inside = nestedPatchPath(Object.keys(patch));
+  if (inside !== null) throw new SetFailure('invalidPatch', `${inside.slice(0, 100)} is inside another path`);
   for (const [path, value] of Object.entries(patch)) {
-    const [head, ...rest] = path.split('/');
+    const tokens = pointerTokens(`/${path}`);
+    if (tokens === null || tokens.includes('*')) throw new SetFailure('invalidPatch', `bad path ${path.slice(0, 100)}`);
+    const [head, ...rest] = tokens;
     const target = head === 'keywords' ? keywords : head === 'mailboxIds' ? inMailboxes : null;
     if (!target) throw new SetFailure('invalidProperties', `${head} cannot be changed`, [path]);
     if (head === 'keywords') keywordsChanged = true;
@@ -177,7 +181,7 @@ async function update(
         target[head === 'keywords' ? k.toLowerCase() : k] = true;
       }
     } else if (rest.length === 1) {
-      let key = unescapePointer(rest[0] as string);
+      let key = rest[0] as string;
       if (head === 'keywords') key = key.toLowerCase();
       if (value === true) target[key] = true;
       else if (value === null) delete target[key];

@@ -12,9 +12,11 @@ import type { Mailboxes } from '../../store/mailboxes.ts';
 import { HIERARCHY, SETTABLE_USES } from '../../store/names.ts';
 import { resolveId } from '../core/args.ts';
 import { MethodError, SetFailure } from '../core/errors.ts';
+import { applyPatch, pointerTokens } from '../core/pointer.ts';
 import type { MethodContext, MethodRegistry } from '../core/registry.ts';
 import { checkSettable, runSet } from '../core/set.ts';
 import {
+  COUNT_PROPERTIES,
   type JmapMailbox,
   loadMailboxes,
   MAIL_CAPABILITY,
@@ -50,6 +52,23 @@ function fullNameOf(all: readonly JmapMailbox[], name: string, parentId: unknown
   const parent = all.find((m) => m.id === id);
   if (!parent) throw new SetFailure('invalidProperties', 'no such parent mailbox', ['parentId']);
   return `${parent.fullName}${HIERARCHY}${name}`;
+}
+
+/** RFC 8620 §5.3: the PatchObject applied to the Mailbox as it is (a bad pointer, a path into
+ *  a property that is no object or does not exist, one path inside another: invalidPatch),
+ *  as the new values of the top-level properties it touches (null where it removed one). */
+function topLevel(current: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const r = applyPatch(current, patch);
+  if (!r.ok) throw new SetFailure('invalidPatch', r.description);
+  const out: Record<string, unknown> = {};
+  for (const path of Object.keys(patch)) {
+    const head = pointerTokens(`/${path}`)?.[0] ?? path;
+    out[head] = Object.hasOwn(r.value, head) ? r.value[head] : null;
+  }
+  // "If null, set to the default value if specified for this property": sortOrder's is 0 (RFC
+  // 8621 §2); parentId's and role's are null already.
+  if (out.sortOrder === null) out.sortOrder = 0;
+  return out;
 }
 
 /** RFC 8620 §5.3 alreadyExists (with existingId) when a mailbox has the name `full` already: a
@@ -105,10 +124,12 @@ export function registerMailboxSet(registry: MethodRegistry, store: Mailboxes): 
         return rest;
       },
 
-      async update(id, patch) {
+      async update(id, sent) {
         const m = await find(id);
         const all = await loadMailboxes(store, account);
-        const current = await mailboxObject(store, account, m, false);
+        const withCounts = Object.keys(sent).some((p) => (COUNT_PROPERTIES as readonly string[]).includes(p));
+        const current = await mailboxObject(store, account, m, withCounts);
+        const patch = topLevel(current, sent);
         for (const [k, v] of Object.entries(patch)) {
           if (SETTABLE.includes(k)) continue;
           // A server-set property may be "set" to the value it has (§5.3).
