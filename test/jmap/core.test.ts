@@ -318,6 +318,51 @@ describe('/set helper (§5.3)', () => {
     const ro = await runSet({ accountId: 'Aacc', create: { k: {} } }, ctx(), { state: () => 's' });
     assert.equal((ro.notCreated as Record<string, { type: string }>).k?.type, 'forbidden');
   });
+  test('an unexpected failure: serverFail before any change, serverPartialFail after one (§3.6.2)', async () => {
+    const boom = new Error('disk on fire');
+    const handlers = (failOn: string) => ({
+      state: () => 's',
+      async create(o: Record<string, unknown>) {
+        if (o.name === failOn) throw boom;
+        return { id: `x${String(o.name)}` };
+      },
+      async destroy(id: string) {
+        if (id === failOn) throw boom;
+      },
+    });
+    await assert.rejects(runSet({ accountId: 'Aacc', create: { a: { name: 'a' } } }, ctx(), handlers('a')), boom);
+    await assert.rejects(
+      runSet({ accountId: 'Aacc', create: { a: { name: 'a' }, b: { name: 'b' } } }, ctx(), handlers('b')),
+      (e: unknown) => e instanceof MethodError && e.type === 'serverPartialFail' && e.cause === boom,
+    );
+    await assert.rejects(
+      runSet({ accountId: 'Aacc', create: { a: { name: 'a' } }, destroy: ['z'] }, ctx(), handlers('z')),
+      methodError('serverPartialFail'),
+    );
+    // Through processRequest: the cause is told to onFailure (logged), the answer is the error.
+    const reg = new MethodRegistry().capability(CORE_CAPABILITY);
+    reg.method(CORE_CAPABILITY, 'T/set', (a, c) => runSet(a, c, handlers('b')));
+    const failures: unknown[] = [];
+    const res = await processRequest(
+      reg,
+      {
+        using: [CORE_CAPABILITY],
+        methodCalls: [['T/set', { accountId: 'Aacc', create: { a: { name: 'a' }, b: { name: 'b' } } }, '0']],
+      },
+      {
+        account: 'acc' as AccountId,
+        accountId: 'Aacc',
+        limits: LIMITS,
+        sessionState: 's',
+        onFailure: (_n, e) => failures.push(e),
+      },
+    );
+    assert.deepEqual(res.methodResponses[0]?.[1], {
+      type: 'serverPartialFail',
+      description: 'the call failed after some of its changes were made',
+    });
+    assert.deepEqual(failures, [boom]);
+  });
 });
 
 describe('/changes helper (§5.2)', () => {
@@ -358,6 +403,11 @@ describe('/changes helper (§5.2)', () => {
     });
     assert.throws(
       () => parseChanges({ accountId: 'Aacc', sinceState: 'x', maxChanges: 0 }, ctx()),
+      methodError('invalidArguments'),
+    );
+    // §3.9: an unknown argument is invalidArguments.
+    assert.throws(
+      () => parseChanges({ accountId: 'Aacc', sinceState: 'x', sinceQueryState: 'y' }, ctx()),
       methodError('invalidArguments'),
     );
   });

@@ -245,6 +245,26 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
       size: raw.length,
       subject: 'Imported one',
     });
+    // §3.9: wrong types and unknown arguments are invalidArguments; maxBodyValueBytes 0 is
+    // "no truncation" (RFC 8621 §4.2, an UnsignedInt).
+    for (const [name, args] of [
+      ['Email/parse', { blobIds: [blobId], fetchTextBodyValues: 'yes' }],
+      ['Email/parse', { blobIds: [blobId], maxBodyValueBytes: -1 }],
+      ['Email/parse', { blobIds: [blobId], ids: [] }],
+      ['Email/import', { emails: {}, create: {} }],
+      ['Email/set', { onDestroyRemoveEmails: true }],
+      ['Email/get', { ids: [id], sort: [] }],
+    ] as const)
+      assert.equal((await call(name, args)).error?.type, 'invalidArguments', `${name} ${JSON.stringify(args)}`);
+    const whole = await call('Email/parse', { blobIds: [blobId], fetchAllBodyValues: true, maxBodyValueBytes: 0 });
+    assert.equal(Object.values(whole.parsed[blobId].bodyValues as Record<string, Json>)[0].isTruncated, false);
+    const got0 = await call('Email/get', {
+      ids: [id],
+      properties: ['bodyValues'],
+      fetchAllBodyValues: true,
+      maxBodyValueBytes: 0,
+    });
+    assert.equal(Object.values(got0.list[0].bodyValues as Record<string, Json>)[0].value, 'imported body\r\n');
     assert.equal((await call('Email/copy', { fromAccountId: 'Aother', create: {} })).error.type, 'fromAccountNotFound');
     assert.equal((await call('Email/copy', { fromAccountId: aliceId, create: {} })).error.type, 'invalidArguments');
   });

@@ -522,6 +522,25 @@ describe('Mailbox/query', () => {
     assert.deepEqual(c4.added, []);
   });
 
+  test('unknown arguments are invalidArguments (RFC 8620 §3.9)', async () => {
+    const q = await one('Mailbox/query', {});
+    for (const [name, args] of [
+      ['Mailbox/get', { ids: null, bodyProperties: [] }],
+      ['Mailbox/changes', { sinceState: q.queryState, upToId: 'x' }],
+      ['Mailbox/query', { collapseThreads: true }],
+      ['Mailbox/queryChanges', { sinceQueryState: q.queryState, position: 0 }],
+      ['Mailbox/set', { destroy: [], onDestroyRemoveEmail: true }],
+    ] as const) {
+      const e = await oneError(name, args);
+      assert.equal(e.type, 'invalidArguments', name);
+      assert.match(e.description, /unknown argument|Unrecognized key/, name);
+    }
+    // The type's own arguments are known.
+    await one('Mailbox/query', { sortAsTree: true, filterAsTree: false });
+    await one('Mailbox/queryChanges', { sinceQueryState: q.queryState, sortAsTree: true });
+    await one('Mailbox/set', { destroy: [], onDestroyRemoveEmails: true });
+  });
+
   test('sortOrder is stored, sorts, and a change is in Mailbox/changes (updatedProperties null)', async () => {
     const made = await one('Mailbox/set', { create: { s: { name: 'Sorted', sortOrder: 5 } } });
     const id = made.created.s.id;

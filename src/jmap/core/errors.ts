@@ -46,8 +46,8 @@ export class MethodError extends Error {
   readonly type: MethodErrorType;
   readonly extra: Readonly<Record<string, unknown>>;
 
-  constructor(type: MethodErrorType, description?: string, extra: Record<string, unknown> = {}) {
-    super(description ?? type);
+  constructor(type: MethodErrorType, description?: string, extra: Record<string, unknown> = {}, cause?: unknown) {
+    super(description ?? type, cause === undefined ? undefined : { cause });
     this.type = type;
     this.extra = description ? { description, ...extra } : extra;
   }

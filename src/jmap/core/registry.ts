@@ -122,6 +122,7 @@ export async function processRequest(
     } catch (e) {
       const err = e instanceof MethodError ? e : new MethodError('serverFail');
       if (!(e instanceof MethodError)) opts.onFailure?.(name, e);
+      else if (e.cause !== undefined) opts.onFailure?.(name, e.cause);
       responses.push(['error', err.toArgs(), callId]);
       opts.onCall?.(name, err.type);
     }

@@ -10,11 +10,11 @@ import { notAMessage } from '../../mime/shape.ts';
 import type { LocatedEmail, Mailbox, Mailboxes } from '../../store/mailboxes.ts';
 import { bufferMessage } from '../../store/spool.ts';
 import type { BlobStore } from '../blob-store.ts';
-import { resolveId } from '../core/args.ts';
+import { checkKnownArgs, resolveId } from '../core/args.ts';
 import { MethodError, type SetError, SetFailure } from '../core/errors.ts';
 import { nestedPatchPath, pointerTokens } from '../core/pointer.ts';
 import { checkAccount, type MethodContext } from '../core/registry.ts';
-import { runSet } from '../core/set.ts';
+import { runSet, SET_ARGS } from '../core/set.ts';
 import { BuildError, buildMessage } from '../mail/build.ts';
 import {
   DEFAULT_BODY_PROPERTIES,
@@ -23,6 +23,7 @@ import {
   invalidProperty,
   parseEmail,
 } from '../mail/email.ts';
+import { BODY_ARGS, parseBodyArgs } from './email-args.ts';
 import { emailBlobId, flagOf, innerBlobId, keywordsOf, threadIdOf } from './email-store.ts';
 import { stateOf } from './mailboxes.ts';
 
@@ -221,6 +222,7 @@ async function locateOne(mailboxes: Mailboxes, account: AccountId, id: string): 
 
 /** §4.6 Email/set. */
 export function emailSet(args: Record<string, unknown>, ctx: MethodContext, deps: EmailSetDeps) {
+  checkKnownArgs(args, SET_ARGS);
   let names: Map<string, string> | null = null;
   const known = async () => {
     names ??= await mailboxNames(deps.mailboxes, ctx.account);
@@ -262,6 +264,7 @@ export async function emailImport(
   deps: EmailSetDeps,
 ): Promise<Record<string, unknown>> {
   checkAccount(args.accountId, ctx);
+  checkKnownArgs(args, ['accountId', 'ifInState', 'emails']);
   const emails = args.emails;
   if (typeof emails !== 'object' || emails === null || Array.isArray(emails))
     throw new MethodError('invalidArguments', 'emails is an object');
@@ -328,26 +331,24 @@ export async function emailParse(
   deps: EmailSetDeps,
 ): Promise<Record<string, unknown>> {
   checkAccount(args.accountId, ctx);
-  const { blobIds, properties, bodyProperties } = args;
-  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-  if (!strings(blobIds)) throw new MethodError('invalidArguments', 'blobIds is a list of ids');
-  if ((blobIds as string[]).length > ctx.limits.maxObjectsInGet) throw new MethodError('requestTooLarge');
-  for (const [k, v] of Object.entries({ properties, bodyProperties }))
-    if (v !== undefined && v !== null && !strings(v)) throw new MethodError('invalidArguments', `${k} is a list`);
-  const props = (properties as string[] | null | undefined) ?? [...DEFAULT_PARSE_PROPERTIES];
-  const bodyProps = (bodyProperties as string[] | null | undefined) ?? [...DEFAULT_BODY_PROPERTIES];
+  checkKnownArgs(args, ['accountId', 'blobIds', ...BODY_ARGS]);
+  const { blobIds } = args;
+  if (!Array.isArray(blobIds) || !blobIds.every((x) => typeof x === 'string'))
+    throw new MethodError('invalidArguments', 'blobIds is a list of ids');
+  if (blobIds.length > ctx.limits.maxObjectsInGet) throw new MethodError('requestTooLarge');
+  const x = parseBodyArgs(args);
+  const props = x.properties ?? [...DEFAULT_PARSE_PROPERTIES];
+  const bodyProps = x.bodyProperties ?? [...DEFAULT_BODY_PROPERTIES];
   // §4.9: the metadata properties "will be null if requested" (threadId too: it is not known
   // before an import).
   const meta = props.filter((p) => (PARSE_NULL as readonly string[]).includes(p));
   const bad = invalidProperty(props, bodyProps);
   if (bad) throw new MethodError('invalidArguments', `property ${bad} cannot be asked for`);
   const opts = {
-    fetchTextBodyValues: args.fetchTextBodyValues === true,
-    fetchHTMLBodyValues: args.fetchHTMLBodyValues === true,
-    fetchAllBodyValues: args.fetchAllBodyValues === true,
-    ...(typeof args.maxBodyValueBytes === 'number' && args.maxBodyValueBytes > 0
-      ? { maxBodyValueBytes: args.maxBodyValueBytes }
-      : {}),
+    fetchTextBodyValues: x.fetchTextBodyValues,
+    fetchHTMLBodyValues: x.fetchHTMLBodyValues,
+    fetchAllBodyValues: x.fetchAllBodyValues,
+    ...(x.maxBodyValueBytes ? { maxBodyValueBytes: x.maxBodyValueBytes } : {}),
   };
   const parsed: Record<string, unknown> = {};
   const notParsable: string[] = [];

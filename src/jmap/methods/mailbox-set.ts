@@ -10,11 +10,11 @@ import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Mailboxes } from '../../store/mailboxes.ts';
 import { HIERARCHY, SETTABLE_USES } from '../../store/names.ts';
-import { resolveId } from '../core/args.ts';
+import { checkKnownArgs, resolveId } from '../core/args.ts';
 import { MethodError, SetFailure } from '../core/errors.ts';
 import { applyPatch, pointerTokens } from '../core/pointer.ts';
 import type { MethodContext, MethodRegistry } from '../core/registry.ts';
-import { checkSettable, runSet } from '../core/set.ts';
+import { checkSettable, runSet, SET_ARGS } from '../core/set.ts';
 import {
   COUNT_PROPERTIES,
   type JmapMailbox,
@@ -93,6 +93,7 @@ async function storeCall(fn: () => Promise<void>): Promise<void> {
 
 export function registerMailboxSet(registry: MethodRegistry, store: Mailboxes): void {
   registry.method(MAIL_CAPABILITY, 'Mailbox/set', async (args, ctx) => {
+    checkKnownArgs(args, [...SET_ARGS, 'onDestroyRemoveEmails']);
     const removeEmails = args.onDestroyRemoveEmails ?? false;
     if (typeof removeEmails !== 'boolean')
       throw new MethodError('invalidArguments', 'onDestroyRemoveEmails is a boolean');

@@ -6,6 +6,7 @@
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Mailboxes } from '../../store/mailboxes.ts';
+import { checkKnownArgs } from '../core/args.ts';
 import { type ChangeEntry, changesResponse, foldChanges, parseChanges } from '../core/changes.ts';
 import { MethodError } from '../core/errors.ts';
 import { getResponse, parseGet } from '../core/get.ts';
@@ -14,6 +15,7 @@ import {
   type Filter,
   parseQuery,
   parseQueryChanges,
+  QUERY_CHANGES_ARGS,
   type QueryChangesRequest,
   type QueryType,
   queryChangesResponse,
@@ -65,6 +67,7 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
   // §2.1
   registry.method(MAIL_CAPABILITY, 'Mailbox/get', async (args, ctx) => {
     const req = parseGet(args, ctx, MAILBOX_PROPERTIES);
+    checkKnownArgs(req.rest, []);
     // The state before the objects are read: a change meanwhile comes again in /changes
     // (harmless), never goes missing.
     const state = await stateOf(store, ctx.account);
@@ -88,6 +91,7 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
   // §2.3
   registry.method(MAIL_CAPABILITY, 'Mailbox/query', async (args, ctx) => {
     const q = parseQuery(args, ctx, MAILBOX_QUERY);
+    checkKnownArgs(q.rest, TREE_ARGS);
     const tree = treeArgs(q.rest);
     const state = await stateOf(store, ctx.account);
     const all = await loadMailboxes(store, ctx.account);
@@ -99,6 +103,7 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
   // come from the journal (as for Mailbox/changes).
   registry.method(MAIL_CAPABILITY, 'Mailbox/queryChanges', async (args, ctx) => {
     const q = parseQueryChanges(args, ctx, MAILBOX_QUERY);
+    checkKnownArgs(args, [...QUERY_CHANGES_ARGS, ...TREE_ARGS]);
     const tree = treeArgs(args);
     const r = await mailboxChanges(store, ctx.account, q.sinceQueryState, null);
     if (r.hasMoreChanges) throw new MethodError('cannotCalculateChanges', 'too many changes since that state');
@@ -184,6 +189,10 @@ const MAILBOX_QUERY: QueryType = {
     }
   },
 };
+
+/** §2.3: Mailbox/query's own arguments (taken by Mailbox/queryChanges too, which repeats the
+ *  query). */
+const TREE_ARGS = ['sortAsTree', 'filterAsTree'];
 
 interface TreeArgs {
   readonly sortAsTree: boolean;
