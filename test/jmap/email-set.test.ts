@@ -254,6 +254,11 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
       ['Email/import', { emails: {}, create: {} }],
       ['Email/set', { onDestroyRemoveEmails: true }],
       ['Email/get', { ids: [id], sort: [] }],
+      // A missing accountId is invalidArguments, not accountNotFound (RFC 8620 §3.9).
+      ['Email/import', { accountId: undefined, emails: {} }],
+      ['Email/parse', { accountId: undefined, blobIds: [] }],
+      ['Email/copy', { accountId: undefined, fromAccountId: aliceId, create: {} }],
+      ['Mailbox/get', { accountId: undefined }],
     ] as const)
       assert.equal((await call(name, args)).error?.type, 'invalidArguments', `${name} ${JSON.stringify(args)}`);
     const whole = await call('Email/parse', { blobIds: [blobId], fetchAllBodyValues: true, maxBodyValueBytes: 0 });

@@ -134,7 +134,9 @@ export async function processRequest(
   };
 }
 
-/** The account a method is asked about must be the user's (§3.6.2 accountNotFound). */
+/** The account a method is asked about must be the user's (§3.6.2 accountNotFound); a
+ *  missing accountId, or one that is no string, is invalidArguments (§3.9). */
 export function checkAccount(accountId: unknown, ctx: MethodContext): void {
+  if (typeof accountId !== 'string') throw new MethodError('invalidArguments', 'accountId is a string');
   if (accountId !== ctx.accountId) throw new MethodError('accountNotFound');
 }
