@@ -58,7 +58,8 @@ function mailboxesContract(make: MakeStore): void {
       const list = await ctx.boxes.list(ctx.account, { ids: true });
       assert.equal(list[0]?.name, 'INBOX');
       const by = await ctx.list();
-      const { id: _, ...inbox } = by.get('INBOX') ?? { name: '' };
+      const { id: _, sortOrder, ...inbox } = by.get('INBOX') ?? { name: '' };
+      assert.equal(sortOrder, 0, 'JMAP sortOrder 0 until set');
       assert.deepEqual(inbox, {
         name: 'INBOX',
         specialUse: null,
