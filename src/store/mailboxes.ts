@@ -62,7 +62,8 @@ export interface JournalEntry {
  *  its flags changed or it expunged (every copy is a message of its mailbox: an Email is in
  *  the account while one of its copies is), or a mailbox created, renamed, deleted (after an
  *  expunge entry for each of its messages) or its subscription changed. Numbered by one
- *  counter per account (`aseq`, JMAP's state), strictly increasing. Mailbox entries also come
+ *  counter per account (`aseq`, JMAP's state), strictly increasing; a sortOrder change is a
+ *  mailbox entry too. Mailbox entries also come
  *  for a subscription to a name no mailbox has (RFC 9051 §6.3.7: it keeps an index entry),
  *  whose id list() does not show: callers skip ids they do not know. */
 export interface AccountChange {
@@ -74,7 +75,8 @@ export interface AccountChange {
     | 'mailbox-create'
     | 'mailbox-rename'
     | 'mailbox-delete'
-    | 'mailbox-subscribe';
+    | 'mailbox-subscribe'
+    | 'mailbox-sort-order';
   /** The mailbox's stable id (MailboxListEntry.id). */
   readonly mailboxId: string;
   /** For message entries the UID in that mailbox and the Email id; 0 and null otherwise. */
@@ -119,6 +121,9 @@ export interface MailboxListEntry {
    *  list(account, { ids: true }), except for a \Noselect parent that is no mailbox and for a
    *  subscription to a name that does not exist. */
   readonly id?: string;
+  /** JMAP sortOrder (RFC 8621 §2, an UnsignedInt; 0 unless set), where `id` is. Kept through
+   *  renames, restarts and index rebuilds. */
+  readonly sortOrder?: number;
   /** RFC 6154 attribute such as "\\Sent", or null. */
   readonly specialUse: string | null;
   readonly subscribed: boolean;
@@ -210,6 +215,9 @@ export interface Mailboxes {
   /** Renames the mailbox and its children, all or nothing (RFC 9051 §6.3.6; not INBOX). */
   rename(account: AccountId, from: string, to: string): Promise<void>;
   setSubscribed(account: AccountId, name: string, on: boolean): Promise<void>;
+  /** Sets the JMAP sortOrder of a mailbox (an account journal entry 'mailbox-sort-order' when
+   *  it changes). NOT_FOUND when the mailbox does not exist, INVALID for no UnsignedInt. */
+  setSortOrder(account: AccountId, name: string, sortOrder: number): Promise<void>;
   /** The account's journal position (JMAP state): grows with every change of every mailbox of
    *  the account; 0 before the first. */
   accountState(account: AccountId): Promise<number>;

@@ -68,10 +68,18 @@ export async function loadMailboxes(store: Mailboxes, account: AccountId): Promi
         break;
       }
     }
-    return { id: e.id as string, fullName: e.name, name, parentId, role: roleOf(e), isSubscribed: e.subscribed };
+    const sortOrder = e.sortOrder ?? 0;
+    return {
+      id: e.id as string,
+      fullName: e.name,
+      name,
+      parentId,
+      role: roleOf(e),
+      sortOrder,
+      isSubscribed: e.subscribed,
+    };
   });
-  // sortOrder is not stored: 0 for every mailbox (§2 default), INBOX first by the name sort.
-  return out.map((m) => ({ ...m, sortOrder: 0, hasChildren: withChildren.has(m.id) }));
+  return out.map((m) => ({ ...m, hasChildren: withChildren.has(m.id) }));
 }
 
 /** §2.1 myRights: the owner may do everything, except delete or rename INBOX. */

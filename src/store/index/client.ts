@@ -156,8 +156,8 @@ export class IndexClient {
     return this.#read('accountChangesSince', account, aseq, max);
   }
 
-  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0, oid = ''): Promise<MailboxRow> {
-    return this.#write('createMailbox', account, name, subscribed, minValidity, oid);
+  createMailbox(...args: Parameters<MailIndex['createMailbox']>): Promise<MailboxRow> {
+    return this.#write('createMailbox', ...args);
   }
   createMailboxes(...args: Parameters<MailIndex['createMailboxes']>): Promise<MailboxRow[]> {
     return this.#write('createMailboxes', ...args);
@@ -173,6 +173,9 @@ export class IndexClient {
   }
   setSubscribed(id: number, on: boolean): Promise<void> {
     return this.#write('setSubscribed', id, on);
+  }
+  setSortOrder(id: number, sortOrder: number): Promise<void> {
+    return this.#write('setSortOrder', id, sortOrder);
   }
   write(mailbox: number, w: IndexWrite): Promise<void> {
     return this.#write('write', mailbox, w);

@@ -53,8 +53,16 @@ const ACCOUNT_KIND = {
   'mailbox-rename': 5,
   'mailbox-delete': 6,
   'mailbox-subscribe': 7,
+  'mailbox-sort-order': 8,
 } as const;
-const ACCOUNT_KIND_NAME = [...KIND_NAME, 'mailbox-create', 'mailbox-rename', 'mailbox-delete', 'mailbox-subscribe'];
+const ACCOUNT_KIND_NAME = [
+  ...KIND_NAME,
+  'mailbox-create',
+  'mailbox-rename',
+  'mailbox-delete',
+  'mailbox-subscribe',
+  'mailbox-sort-order',
+];
 
 export interface JournalRow {
   readonly modseq: number;
@@ -109,6 +117,8 @@ export interface MailboxRow {
   readonly uidnext: number;
   readonly highestmodseq: number;
   readonly subscribed: boolean;
+  /** JMAP sortOrder (RFC 8621 §2). */
+  readonly sortOrder: number;
 }
 
 export interface MessageRow {
@@ -181,7 +191,7 @@ export class MailIndex {
   #mailboxEvent(
     account: string,
     oid: string,
-    kind: 'mailbox-create' | 'mailbox-rename' | 'mailbox-delete' | 'mailbox-subscribe',
+    kind: 'mailbox-create' | 'mailbox-rename' | 'mailbox-delete' | 'mailbox-subscribe' | 'mailbox-sort-order',
   ): number {
     const seq = this.#accountSeq(account);
     const aseq = seq.next();
@@ -226,7 +236,14 @@ export class MailIndex {
    *  account, so a re-created name never reuses one: RFC 9051 §2.3.1.1) and the id `oid` (the
    *  one its folder keeps, after a rebuild) unless another mailbox has it (a folder copied or
    *  renamed by hand): then, and without one, a new id. */
-  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0, oid = ''): MailboxRow {
+  createMailbox(
+    account: string,
+    name: string,
+    subscribed: boolean,
+    minValidity = 0,
+    oid = '',
+    sortOrder = 0,
+  ): MailboxRow {
     return this.tx(() => {
       // Another caller made it meanwhile (a LIST with ids and an open of the same folder).
       const had = this.mailbox(account, name);
@@ -235,7 +252,7 @@ export class MailIndex {
       const validity = Math.max(last + 1, minValidity, Math.floor(Date.now() / 1000));
       this.#q.setValidity.run(account, validity);
       const id = isMailboxId(oid) && !this.#q.oidTaken.get(oid) ? oid : newMailboxId();
-      this.#q.insertMailbox.run(account, name, validity, subscribed ? 1 : 0, id);
+      this.#q.insertMailbox.run(account, name, validity, subscribed ? 1 : 0, id, sortOrder);
       this.#mailboxEvent(account, id, 'mailbox-create');
       return this.mailbox(account, name) as MailboxRow;
     });
@@ -245,9 +262,11 @@ export class MailIndex {
    *  index entry is: maildir/account.ts). */
   createMailboxes(
     account: string,
-    wanted: readonly { name: string; minValidity: number; oid: string }[],
+    wanted: readonly { name: string; minValidity: number; oid: string; sortOrder?: number }[],
   ): MailboxRow[] {
-    return this.tx(() => wanted.map((w) => this.createMailbox(account, w.name, true, w.minValidity, w.oid)));
+    return this.tx(() =>
+      wanted.map((w) => this.createMailbox(account, w.name, true, w.minValidity, w.oid, w.sortOrder ?? 0)),
+    );
   }
 
   /** Creates a mailbox with the UIDVALIDITY, UIDNEXT and message UIDs another server gave it
@@ -311,6 +330,15 @@ export class MailIndex {
       this.#q.subscribe.run(on ? 1 : 0, id);
       const mb = this.#owner(id);
       if (mb) this.#mailboxEvent(mb.account, mb.oid, 'mailbox-subscribe');
+    });
+  }
+
+  /** JMAP sortOrder (RFC 8621 §2), journaled as a mailbox event. */
+  setSortOrder(id: number, sortOrder: number): void {
+    this.tx(() => {
+      this.#q.setSortOrder.run(sortOrder, id);
+      const mb = this.#owner(id);
+      if (mb) this.#mailboxEvent(mb.account, mb.oid, 'mailbox-sort-order');
     });
   }
 
@@ -556,6 +584,7 @@ function mailboxRow(r: Row): MailboxRow {
     uidnext: Number(r.uidnext),
     highestmodseq: Number(r.highestmodseq),
     subscribed: Number(r.subscribed) === 1,
+    sortOrder: Number(r.sort_order ?? 0),
   };
 }
 

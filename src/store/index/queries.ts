@@ -12,7 +12,7 @@ export function prepare(db: DatabaseSync) {
       'INSERT INTO uidvalidity_seq (account, last) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET last = excluded.last',
     ),
     insertMailbox: p(
-      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, oid) VALUES (?, ?, ?, 1, 1, ?, ?)',
+      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, oid, sort_order) VALUES (?, ?, ?, 1, 1, ?, ?, ?)',
     ),
     oidTaken: p('SELECT 1 FROM mailboxes WHERE oid = ?'),
     mailboxById: p('SELECT account, oid FROM mailboxes WHERE id = ?'),
@@ -51,6 +51,7 @@ export function prepare(db: DatabaseSync) {
     ),
     renameMailbox: p('UPDATE mailboxes SET name = ? WHERE id = ?'),
     subscribe: p('UPDATE mailboxes SET subscribed = ? WHERE id = ?'),
+    setSortOrder: p('UPDATE mailboxes SET sort_order = ? WHERE id = ?'),
     counters: p('UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?'),
     messages: p('SELECT * FROM messages WHERE mailbox = ? ORDER BY uid'),
     insertMessage: p(

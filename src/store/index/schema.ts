@@ -112,4 +112,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX messages_date ON messages (mailbox, internaldate, base);
    CREATE INDEX messages_size ON messages (mailbox, size, base);
    CREATE INDEX messages_by_base ON messages (base);`,
+  // JMAP Mailbox sortOrder (RFC 8621 §2, issue #17): an UnsignedInt, 0 by default. A change is
+  // a mailbox event of the account journal (kind 8). The folder keeps a value other than 0 in
+  // its `arcline-sort-order` file too (maildir/kept.ts), which an index rebuild reads back.
+  'ALTER TABLE mailboxes ADD COLUMN sort_order INTEGER NOT NULL DEFAULT 0;',
 ];
