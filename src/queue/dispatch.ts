@@ -18,7 +18,7 @@
 // copies a Sieve script redirects (queue/sieve-filter.ts), which run before step 1.
 
 import { formatAddress, parseAddress } from '../core/address.ts';
-import { ArclineError } from '../core/errors.ts';
+import { ArclineError, isArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
@@ -200,7 +200,7 @@ export class Dispatcher {
       }
     }
     const received = Buffer.alloc(0); // the scheduled file begins with our trace field already
-    const result = await this.dispatch({
+    const result = await this.#dispatchOrRefused({
       sender: m.sender,
       local: [...local].map((account) => ({
         account,
@@ -215,7 +215,22 @@ export class Dispatcher {
       authUser: m.authUser,
       tag: m.tag,
     });
+    if (typeof result === 'string') {
+      // Every copy was local and their Sieve refused it (RFC 5429): nothing sent, for good.
+      for (const r of Object.values(routes)) if (r.local) r.refused = `550 5.7.1 ${result}`;
+      return { queueIds: [], routes };
+    }
     return { queueIds: result.queueIds, routes };
+  }
+
+  /** dispatch(), or the reason when Sieve refused the message (ArclineError REFUSED). */
+  async #dispatchOrRefused(req: DispatchRequest): Promise<DispatchResult | string> {
+    try {
+      return await this.dispatch(req);
+    } catch (e) {
+      if (isArclineError(e, 'REFUSED')) return e.message || 'Rejected';
+      throw e;
+    }
   }
 
   /** The remote recipients grouped by the envelope sender they leave with: the request's for

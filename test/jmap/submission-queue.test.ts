@@ -184,6 +184,9 @@ test('HOLDFOR: pending then canceled (never sent, Email untouched), another rele
   assert.ok(Date.parse(held.created.sendAt) >= Date.now() + 590_000);
   const queued = s.admin.queue.list().filter((m) => m.releaseAt > 0);
   assert.equal(queued.length, 1);
+  const pendingFilter = { accountId: aliceId, filter: { undoStatus: 'pending' } };
+  const [[, pendingNow]] = await api([SUBMISSION], [['EmailSubmission/query', pendingFilter, 'q']]);
+  assert.deepEqual(pendingNow.ids, [held.created.id]);
   const r = await api(
     [SUBMISSION],
     [
@@ -193,6 +196,13 @@ test('HOLDFOR: pending then canceled (never sent, Email untouched), another rele
   );
   assert.deepEqual(r[0][1].updated, { [held.created.id]: null });
   assert.equal(r[1][1].list[0].undoStatus, 'canceled');
+  // It left the undoStatus "pending" query: an old query state by that filter cannot be
+  // brought up to date.
+  const [[, qc]] = await api(
+    [SUBMISSION],
+    [['EmailSubmission/queryChanges', { ...pendingFilter, sinceQueryState: pendingNow.queryState }, 'qc']],
+  );
+  assert.equal(qc.type, 'cannotCalculateChanges');
   assert.equal(s.admin.queue.list().filter((m) => m.releaseAt > 0).length, 0);
   // Its onSuccessUpdateEmail never ran: the draft keeps $draft.
   const [located] = await s.admin.store.accounts.locate(ALICE, [held.draft.emailId]);

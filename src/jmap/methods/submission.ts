@@ -188,9 +188,10 @@ export function registerSubmission(registry: MethodRegistry, deps: SubmissionDep
     return queryResponse(ctx, await current(ctx.account), true, queryWindow(ids, q, ctx.limits.maxObjectsInGet));
   });
 
-  // §5.6: submissions never change once made (their filter and sort properties are fixed), so
-  // the old result is the current one without those created since; a destroy since of an older
-  // one loses its old position: cannotCalculateChanges.
+  // §5.6: a submission's filter and sort properties are fixed once made but for undoStatus
+  // (pending -> final or canceled), so the old result is the current one without those created
+  // since; a destroy since of an older one loses its old position, and an update since may have
+  // moved one in or out of an undoStatus filter: cannotCalculateChanges.
   registry.method(SUBMISSION_CAPABILITY, 'EmailSubmission/queryChanges', async (args, ctx) => {
     const q = parseQueryChanges(args, ctx, QUERY);
     const changes = await state.changesSince(ctx.account, 'EmailSubmission', q.sinceQueryState);
@@ -198,7 +199,10 @@ export function registerSubmission(registry: MethodRegistry, deps: SubmissionDep
     let old: string[] | null = null;
     if (changes !== null) {
       const created = new Set(changes.filter((c) => c.kind === 'created').map((c) => c.id));
-      const lost = changes.some((c) => c.kind === 'destroyed' && !created.has(c.id));
+      const byStatus = q.filter !== null && JSON.stringify(q.filter).includes('"undoStatus"');
+      const lost = changes.some(
+        (c) => (c.kind === 'destroyed' || (byStatus && c.kind === 'updated')) && !created.has(c.id),
+      );
       old = lost ? null : now.filter((id) => !created.has(id));
     }
     return queryChangesResponse(ctx, q.sinceQueryState, await current(ctx.account), queryChanges(old, now, q));
