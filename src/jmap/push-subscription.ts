@@ -85,12 +85,14 @@ export class PushSubscriptions {
     await store.deleteExpiredPushSubscriptions(Date.now());
     for (const k of await store.pushSubscriptions()) {
       const d = k.data;
+      const keys = d.keys == null ? null : parsePushKeys(d.keys);
+      if (keys === null && d.keys != null) continue; // never sent in the clear
       const sub: Subscription = {
         id: k.id,
         deviceClientId: String(d.deviceClientId),
         url: String(d.url),
         rawKeys: d.keys ?? null,
-        keys: d.keys == null ? null : parsePushKeys(d.keys),
+        keys,
         verificationCode: typeof d.verificationCode === 'string' ? d.verificationCode : null,
         sentCode: String(d.sentCode),
         expires: new Date(k.expires),
