@@ -167,11 +167,11 @@ describe('queue store', () => {
     const events: QueueEvent[] = [];
     const stop = q.observe((e) => events.push(e));
     const later = await q.enqueue(message({ releaseAt: now + 60_000, tag: 'owner-1' }));
-    const soon = await q.enqueue(message({ releaseAt: now + 10, tag: 'owner-2' }));
+    const soon = await q.enqueue(message({ releaseAt: now + 30_000, tag: 'owner-2' }));
     assert.deepEqual(q.due(now + 100_000, 10, new Set()), []); // never claimed per domain
     assert.equal(q.retry('all'), 0);
-    assert.deepEqual(q.dueScheduled(now + 20, 10), [soon]);
-    assert.equal(q.nextDue(), now + 10);
+    assert.deepEqual(q.dueScheduled(now + 30_000, 10), [soon]);
+    assert.equal(q.nextDue(), now + 30_000);
     // Released: leased while the dispatcher routes it; a cancel then fails.
     const m = q.claimScheduled(soon);
     assert.equal(m?.tag, 'owner-2');
