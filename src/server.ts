@@ -224,6 +224,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       resolver: dnsResolver,
       log: log.child({ service: 'queue' }),
       notices: (to, dsn, logId) => dispatcher.notice(to, dsn, logId),
+      release: (m) => dispatcher.releaseScheduled(m),
       relayPassword: await readRelayPassword(config),
     });
     services.push({ close: () => runner.stop(config.server.shutdown_grace) });

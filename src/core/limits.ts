@@ -95,6 +95,8 @@ export const LIMITS = {
     connectionIdleMs: 2000,
     connectionMaxUses: 100,
     maxIdleConnections: 100,
+    /** Scheduled messages (FUTURERELEASE, JMAP delayed send) released per look at the queue. */
+    maxReleasesPerTick: 16,
   },
   /** ManageSieve (RFC 5804, src/managesieve/, [managesieve]). */
   managesieve: {
@@ -587,6 +589,10 @@ export const LIMITS = {
      *  the server may shorten the expires the client asks for). */
     maxPushSubscriptions: 16,
     maxPushExpiryMs: 7 * 24 * 3600_000,
+    /** EmailSubmission delayed send (RFC 8621 §7, RFC 4865 FUTURERELEASE): [jmap]
+     *  max_delayed_send by default (the session's maxDelayedSend) and its bound. */
+    defaultMaxDelayedSendMs: 7 * 24 * 3600_000,
+    maxMaxDelayedSendMs: 366 * 24 * 3600_000,
     /** A push POST (verification or StateChange) gives up after this long. */
     pushTimeoutMs: 10_000,
     /** Longest Authorization header value read (Basic credentials, Bearer token). */

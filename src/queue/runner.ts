@@ -23,7 +23,7 @@ import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { type Route, type RouteResolver, resolveHostRoute, resolveRoute, retryDelay } from './route.ts';
 import type { Job, QueueStore, RecipientOutcome } from './store.ts';
 import { type AttemptResult, attemptDelivery, ConnectionCache, type TransportOptions } from './transport.ts';
-import type { QueuedMessage } from './types.ts';
+import type { QueuedMessage, ReleaseResult } from './types.ts';
 
 /** Delivers a DSN to `to` (locally or through the queue with a null sender). Resolves once durable. */
 export type NoticeSink = (to: string, dsn: Buffer, logId: string) => Promise<void>;
@@ -39,6 +39,10 @@ export interface RunnerDeps {
   /** Deliveries per destination per minute ([rate_limits], defense/rate-limits.ts): 0 when one
    *  may go now, else the milliseconds until it may. */
   readonly rateLimits?: { outbound(destination: string): Promise<number> };
+  /** Routes a scheduled message whose time came (Dispatcher.releaseScheduled: local copies
+   *  delivered, remote recipients queued); resolves once that is durable. Without it scheduled
+   *  messages wait. */
+  readonly release?: (message: QueuedMessage) => Promise<ReleaseResult>;
 }
 
 const RELAY_KEY = '(relay)';
@@ -105,6 +109,12 @@ export class QueueRunner {
     let started = 0;
     let blocked = false;
     try {
+      if (this.#d.release) {
+        for (const id of store.dueScheduled(now, LIMITS.queue.maxReleasesPerTick)) {
+          const m = store.claimScheduled(id);
+          if (m) this.#track(this.#release(m));
+        }
+      }
       const free = maxTotal - this.#active;
       const relayBusy =
         this.#relay !== null &&
@@ -169,6 +179,29 @@ export class QueueRunner {
       this.wake();
     });
     this.#jobs.add(p);
+  }
+
+  #track(p: Promise<void>): void {
+    const q = p.finally(() => {
+      this.#jobs.delete(q);
+      this.wake();
+    });
+    this.#jobs.add(q);
+  }
+
+  /** A scheduled message's time came (types.ts OutboundMessage.releaseAt): routed now through
+   *  the dispatcher; a failure tries again after the first retry delay. */
+  async #release(m: QueuedMessage): Promise<void> {
+    const log = this.#d.log.child({ msg_id: m.logId, queue_id: m.id });
+    try {
+      const result = await (this.#d.release as NonNullable<RunnerDeps['release']>)(m);
+      await this.#d.store.finishScheduled(m, result);
+      log.info({ queued: result.queueIds }, 'scheduled message released');
+    } catch (e) {
+      const at = Date.now() + retryDelay(1, this.#d.config.delivery.retry_schedule);
+      log.error({ err: errorMessage(e), retry: new Date(at).toISOString() }, 'could not release a scheduled message');
+      await this.#d.store.rescheduleScheduled(m.id, at).catch(() => {});
+    }
   }
 
   async #run(job: Job, dest: string): Promise<void> {

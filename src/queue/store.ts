@@ -24,14 +24,18 @@ import type { Logger } from '../core/log.ts';
 import { openDatabase, transaction } from '../core/sqlite.ts';
 import { DirSyncer } from '../store/maildir/dirsync.ts';
 import { writeDurably } from '../store/maildir/durable.ts';
+import { borrowedFileMessage } from '../store/spool.ts';
+import type { SpooledMessage } from '../store/types.ts';
 import type {
   DeliveryQueue,
   OutboundMessage,
   QueuedMessage,
   QueuedRecipient,
+  QueueEvent,
   QueueId,
   QueueOrigin,
   RecipientState,
+  ReleaseResult,
 } from './types.ts';
 
 const MIGRATIONS = [
@@ -62,6 +66,9 @@ const MIGRATIONS = [
      PRIMARY KEY (message_id, address)
    ) STRICT;
    CREATE INDEX recipient_due ON recipient(next_attempt) WHERE state = 'queued';`,
+  // Scheduled messages (types.ts OutboundMessage.releaseAt) and the owner's tag.
+  `ALTER TABLE message ADD COLUMN tag TEXT;
+   ALTER TABLE message ADD COLUMN release_at INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** One unit of delivery work: the queued recipients of one message at one domain. */
@@ -95,6 +102,8 @@ interface MessageRow {
   smtputf8: number;
   auth_user: string | null;
   envid: string | null;
+  tag: string | null;
+  release_at: number;
 }
 
 interface RecipientRow {
@@ -129,6 +138,7 @@ export class QueueStore implements DeliveryQueue {
   #pending: { write: () => void; resolve: () => void; reject: (e: unknown) => void }[] = [];
   /** Called after enqueue/release/retry so a runner in this process starts at once. */
   onWork: (() => void) | null = null;
+  readonly #observers = new Set<(e: QueueEvent) => void>();
 
   constructor(opts: QueueStoreOptions) {
     this.#dir = join(opts.stateDir, 'queue');
@@ -137,8 +147,9 @@ export class QueueStore implements DeliveryQueue {
     const db = this.#db;
     this.#q = {
       insertMessage: db.prepare(
-        `INSERT INTO message (id, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO message (id, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid, tag,
+           release_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertRecipient: db.prepare(
         `INSERT OR IGNORE INTO recipient (message_id, address, domain, orcpt, state, next_attempt)
@@ -153,7 +164,7 @@ export class QueueStore implements DeliveryQueue {
       recipients: db.prepare('SELECT * FROM recipient WHERE message_id = ? ORDER BY domain, address'),
       due: db.prepare(
         `SELECT r.message_id, r.domain FROM recipient r JOIN message m ON m.id = r.message_id
-         WHERE r.state = 'queued' AND r.next_attempt <= ? AND m.held = 0
+         WHERE r.state = 'queued' AND r.next_attempt <= ? AND m.held = 0 AND m.release_at = 0
          ORDER BY r.next_attempt LIMIT ?`,
       ),
       nextDue: db.prepare(
@@ -175,10 +186,21 @@ export class QueueStore implements DeliveryQueue {
            (SELECT 1 FROM recipient r WHERE r.message_id = message.id AND r.state = 'queued')
          ORDER BY created, id LIMIT ?`,
       ),
+      // A scheduled message keeps its release time (types.ts OutboundMessage.releaseAt).
       retryOne: db.prepare(
-        `UPDATE recipient SET next_attempt = ? WHERE message_id = ? AND state = 'queued' AND next_attempt > ?`,
+        `UPDATE recipient SET next_attempt = ? WHERE message_id = ? AND state = 'queued' AND next_attempt > ?
+           AND message_id NOT IN (SELECT id FROM message WHERE release_at > 0)`,
       ),
-      retryAll: db.prepare(`UPDATE recipient SET next_attempt = ? WHERE state = 'queued' AND next_attempt > ?`),
+      retryAll: db.prepare(
+        `UPDATE recipient SET next_attempt = ? WHERE state = 'queued' AND next_attempt > ?
+           AND message_id NOT IN (SELECT id FROM message WHERE release_at > 0)`,
+      ),
+      dueScheduled: db.prepare(
+        'SELECT id FROM message WHERE release_at > 0 AND release_at <= ? AND held = 0 ORDER BY release_at LIMIT ?',
+      ),
+      reschedule: db.prepare('UPDATE message SET release_at = ? WHERE id = ? AND release_at > 0'),
+      rescheduleRecipients: db.prepare('UPDATE recipient SET next_attempt = ? WHERE message_id = ?'),
+      deleteScheduled: db.prepare('DELETE FROM message WHERE id = ? AND release_at > 0'),
       counts: db.prepare(
         `SELECT COUNT(DISTINCT message_id) AS messages, COUNT(*) AS recipients FROM recipient WHERE state = 'queued'`,
       ),
@@ -292,9 +314,12 @@ export class QueueStore implements DeliveryQueue {
           m.smtputf8 ? 1 : 0,
           m.authUser ?? null,
           m.envid ?? null,
+          m.tag ?? null,
+          m.releaseAt ?? 0,
         );
+        const due = Math.max(now, m.releaseAt ?? 0);
         for (const r of m.recipients) {
-          this.#q.insertRecipient!.run(id, r.address, domainOf(r.address), r.orcpt ?? null, now);
+          this.#q.insertRecipient!.run(id, r.address, domainOf(r.address), r.orcpt ?? null, due);
         }
       });
     } catch (e) {
@@ -365,6 +390,8 @@ export class QueueStore implements DeliveryQueue {
       authUser: row.auth_user,
       envid: row.envid,
       held: row.held === 2,
+      tag: row.tag,
+      releaseAt: row.release_at,
       recipients,
     };
   }
@@ -438,6 +465,7 @@ export class QueueStore implements DeliveryQueue {
     now: number,
   ): Promise<boolean> {
     let finished = false;
+    const tag = (this.#q.message!.get(messageId) as MessageRow | undefined)?.tag ?? null;
     await this.#commit(() => {
       for (const o of outcomes) {
         const state: RecipientState = o.kind === 'deferred' ? 'queued' : o.kind;
@@ -453,7 +481,85 @@ export class QueueStore implements DeliveryQueue {
     this.#leases.delete(`${messageId}\0${domain}`);
     if (finished) await rm(this.#path(messageId), { force: true });
     else this.onWork?.();
+    this.#emit({
+      kind: 'attempt',
+      queueId: messageId,
+      tag,
+      outcomes: outcomes.map((o) => ({ address: o.address, kind: o.kind, reply: o.reply })),
+    });
     return finished;
+  }
+
+  /** Follows what happens to queued messages (types.ts QueueEvent); returns the unsubscribe. */
+  observe(listener: (e: QueueEvent) => void): () => void {
+    this.#observers.add(listener);
+    return () => this.#observers.delete(listener);
+  }
+
+  #emit(e: QueueEvent): void {
+    for (const l of this.#observers) {
+      try {
+        l(e);
+      } catch (err) {
+        this.#log.error({ err: String(err), queue_id: e.queueId }, 'queue observer failed');
+      }
+    }
+  }
+
+  // Scheduled messages (types.ts OutboundMessage.releaseAt). A released or canceled one is
+  // leased as "id\0*" while the dispatcher routes it, so a cancel and a release never both win.
+
+  /** Scheduled messages whose time has come, not being released now. */
+  dueScheduled(now: number, limit: number): QueueId[] {
+    const rows = this.#q.dueScheduled!.all(now, limit + this.#leases.size) as { id: string }[];
+    return rows
+      .map((r) => r.id as QueueId)
+      .filter((id) => !this.#leases.has(`${id}\0*`))
+      .slice(0, limit);
+  }
+
+  /** Leases a due scheduled message for its release; null if taken or gone. */
+  claimScheduled(id: QueueId): QueuedMessage | null {
+    const key = `${id}\0*`;
+    if (this.#leases.has(key)) return null;
+    const m = this.get(id);
+    if (!m || m.releaseAt === 0) return null;
+    this.#leases.add(key);
+    return m;
+  }
+
+  /** A scheduled message's file, for the dispatcher that routes it at release. */
+  messageFile(m: QueuedMessage): SpooledMessage {
+    return borrowedFileMessage(this.#path(m.id), m.size);
+  }
+
+  /** The release is durable (the dispatcher's copies and entries are): the scheduled entry goes. */
+  async finishScheduled(m: QueuedMessage, result: ReleaseResult): Promise<void> {
+    await this.#commit(() => this.#q.deleteMessage!.run(m.id));
+    this.#leases.delete(`${m.id}\0*`);
+    await rm(this.#path(m.id), { force: true });
+    this.#emit({ kind: 'released', queueId: m.id, tag: m.tag, result });
+  }
+
+  /** The release failed (local trouble): tried again at `at`. */
+  async rescheduleScheduled(id: QueueId, at: number): Promise<void> {
+    await this.#commit(() => {
+      this.#q.reschedule!.run(at, id);
+      this.#q.rescheduleRecipients!.run(at, id);
+    });
+    this.#leases.delete(`${id}\0*`);
+  }
+
+  /** Cancels a scheduled message not yet released (RFC 8621 §7 undoStatus "canceled"): its
+   *  rows and file go. False when it is being released, was released or never was scheduled. */
+  async cancel(id: QueueId): Promise<boolean> {
+    if (this.#leases.has(`${id}\0*`)) return false;
+    let removed = false;
+    await this.#commit(() => {
+      removed = Number(this.#q.deleteScheduled!.run(id).changes) > 0;
+    });
+    if (removed) await rm(this.#path(id), { force: true });
+    return removed;
   }
 
   close(): void {

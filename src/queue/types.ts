@@ -42,6 +42,14 @@ export interface OutboundMessage {
   readonly envid?: string | null;
   /** Keep the message invisible to the runner until release() (see header comment). */
   readonly hold?: boolean;
+  /** An opaque reference of whoever queued it (JMAP: its EmailSubmission), carried by the
+   *  outcome events (QueueEvent) and by the entries a scheduled message becomes. */
+  readonly tag?: string | null;
+  /** A scheduled message (RFC 4865 FUTURERELEASE, JMAP delayed send): ms since epoch at which
+   *  it is released. Until then it waits, durable like any entry, and may be canceled; at that
+   *  time the runner hands it back to the dispatcher (its recipients are routed then: local
+   *  copies delivered, remote ones queued as ordinary entries with the same tag). */
+  readonly releaseAt?: number;
 }
 
 export type RecipientState = 'queued' | 'sent' | 'failed';
@@ -73,8 +81,44 @@ export interface QueuedMessage {
   readonly envid: string | null;
   /** Held by the operator (`hold`): not attempted until released. */
   readonly held: boolean;
+  /** See OutboundMessage.tag. */
+  readonly tag: string | null;
+  /** A scheduled message's release time (ms), 0 for an ordinary entry. */
+  readonly releaseAt: number;
   readonly recipients: readonly QueuedRecipient[];
 }
+
+/** What a scheduled message became when it was released (Dispatcher.releaseScheduled). */
+export interface ReleaseResult {
+  /** The ordinary entries made for its remote recipients. */
+  readonly queueIds: readonly QueueId[];
+  /** Recipient (as queued) -> what it became: delivered locally, refused (a reply), and the
+   *  remote addresses queued for it (itself, or where an alias of ours forwards). */
+  readonly routes: Readonly<
+    Record<string, { readonly local: boolean; readonly refused: string | null; readonly remote: readonly string[] }>
+  >;
+}
+
+/** What the queue tells its observers (QueueStore.observe), after the change is durable. The
+ *  queue knows nothing of who listens: an upper layer (JMAP EmailSubmission) follows its own
+ *  entries by their tag. */
+export type QueueEvent =
+  | {
+      readonly kind: 'attempt';
+      readonly queueId: QueueId;
+      readonly tag: string | null;
+      readonly outcomes: readonly {
+        readonly address: string;
+        readonly kind: 'sent' | 'failed' | 'deferred';
+        readonly reply: string;
+      }[];
+    }
+  | {
+      readonly kind: 'released';
+      readonly queueId: QueueId;
+      readonly tag: string | null;
+      readonly result: ReleaseResult;
+    };
 
 export interface DeliveryQueue {
   enqueue(m: OutboundMessage): Promise<QueueId>;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { silentLogger } from '../../src/core/log.ts';
 import { QueueStore } from '../../src/queue/store.ts';
-import type { OutboundMessage, QueueId } from '../../src/queue/types.ts';
+import type { OutboundMessage, QueueEvent, QueueId } from '../../src/queue/types.ts';
 import { bufferMessage } from '../../src/store/spool.ts';
 
 function message(over: Partial<OutboundMessage> = {}): OutboundMessage {
@@ -160,5 +160,47 @@ describe('queue store', () => {
     assert.equal(await q.drop(a), true);
     assert.equal(await q.drop(a), false);
     assert.deepEqual({ ...q.counts() }, { messages: 1, recipients: 1 });
+  });
+
+  test('a scheduled message: not due, kept by retry, released once or canceled once; observers hear of attempts', async () => {
+    const now = Date.now();
+    const events: QueueEvent[] = [];
+    const stop = q.observe((e) => events.push(e));
+    const later = await q.enqueue(message({ releaseAt: now + 60_000, tag: 'owner-1' }));
+    const soon = await q.enqueue(message({ releaseAt: now + 30_000, tag: 'owner-2' }));
+    assert.deepEqual(q.due(now + 100_000, 10, new Set()), []); // never claimed per domain
+    assert.equal(q.retry('all'), 0);
+    assert.deepEqual(q.dueScheduled(now + 30_000, 10), [soon]);
+    assert.equal(q.nextDue(), now + 30_000);
+    // Released: leased while the dispatcher routes it; a cancel then fails.
+    const m = q.claimScheduled(soon);
+    assert.equal(m?.tag, 'owner-2');
+    assert.equal(q.claimScheduled(soon), null);
+    assert.equal(await q.cancel(soon), false);
+    await q.finishScheduled(m as NonNullable<typeof m>, { queueIds: [], routes: {} });
+    assert.equal(q.get(soon), null);
+    assert.equal(events.at(-1)?.kind, 'released');
+    // Canceled: rows and file gone, once.
+    assert.equal(await q.cancel(later), true);
+    assert.equal(await q.cancel(later), false);
+    assert.deepEqual(await readdir(join(dir, 'queue')), []);
+    // An ordinary entry cannot be canceled; its attempts are told with its tag.
+    const plain = await q.enqueue(message({ tag: 'owner-3', recipients: [{ address: 'x@one.test' }] }));
+    assert.equal(await q.cancel(plain), false);
+    const job = q.claim(plain, 'one.test', Date.now() + 1);
+    assert.ok(job);
+    await q.record(
+      plain,
+      'one.test',
+      [{ address: 'x@one.test', kind: 'sent', reply: '250 ok', host: 'mx' }],
+      Date.now(),
+    );
+    assert.deepEqual(events.at(-1), {
+      kind: 'attempt',
+      queueId: plain,
+      tag: 'owner-3',
+      outcomes: [{ address: 'x@one.test', kind: 'sent', reply: '250 ok' }],
+    });
+    stop();
   });
 });
