@@ -114,7 +114,14 @@ async function submit(
       ],
     ],
   );
-  return { created: r[0][1].created?.k, notCreated: r[0][1].notCreated?.k, draft: d, state: r[0][1].newState };
+  return {
+    created: r[0][1].created?.k,
+    notCreated: r[0][1].notCreated?.k,
+    draft: d,
+    state: r[0][1].newState,
+    // The implicit Email/set response (§7.5), when onSuccess* were given.
+    implicit: r[1]?.[0] === 'Email/set' ? r[1][1] : undefined,
+  };
 }
 
 async function getSubmission(id: string) {
@@ -162,7 +169,7 @@ test('deliveryStatus follows the queue: yes with the MX reply, no on a 5xx; stat
   assert.equal(u.notUpdated[ok.created.id].type, 'cannotUnsend');
 });
 
-test('HOLDFOR: pending then canceled (never sent, Email untouched), another released on time', async () => {
+test('HOLDFOR: pending then canceled (never sent), another released on time; onSuccess* at create (§7.5)', async () => {
   // Beyond maxDelayedSend (1h here), and the capability that says so.
   const far = await submit('dan@remote.test', 'too far', { mailFrom: { HOLDFOR: '7200' } });
   assert.equal(far.notCreated.type, 'invalidProperties');
@@ -182,6 +189,9 @@ test('HOLDFOR: pending then canceled (never sent, Email untouched), another rele
   });
   assert.equal(held.created.undoStatus, 'pending');
   assert.ok(Date.parse(held.created.sendAt) >= Date.now() + 590_000);
+  // §7.5: onSuccessUpdateEmail follows the create's success (the implicit Email/set answered
+  // with it), not the sending.
+  assert.deepEqual(held.implicit?.updated, { [held.draft.emailId]: null });
   const queued = s.admin.queue.list().filter((m) => m.releaseAt > 0);
   assert.equal(queued.length, 1);
   const pendingFilter = { accountId: aliceId, filter: { undoStatus: 'pending' } };
@@ -204,9 +214,10 @@ test('HOLDFOR: pending then canceled (never sent, Email untouched), another rele
   );
   assert.equal(qc.type, 'cannotCalculateChanges');
   assert.equal(s.admin.queue.list().filter((m) => m.releaseAt > 0).length, 0);
-  // Its onSuccessUpdateEmail never ran: the draft keeps $draft.
+  // Its onSuccessUpdateEmail ran at the create: the draft lost $draft (a client undoing the
+  // send restores it).
   const [located] = await s.admin.store.accounts.locate(ALICE, [held.draft.emailId]);
-  assert.ok(located?.copies[0]?.flags.includes('\\Draft'));
+  assert.ok(!located?.copies[0]?.flags.includes('\\Draft'));
 
   // Released on time: pending, then final once handed over, at the MX not before sendAt; its
   // Email moved to Sent then.

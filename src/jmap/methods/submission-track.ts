@@ -8,7 +8,7 @@
 //
 // What a record keeps besides its §7 properties (never returned: /get picks the properties):
 // `_track` = { queueIds, queued: deliveryStatus key -> the addresses queued for it, addr:
-// address -> delivered, onSuccess: the Email changes a delayed send makes at its release }.
+// address -> delivered}.
 
 import type { AccountId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
@@ -16,7 +16,6 @@ import type { JmapState } from '../../jmapstate/types.ts';
 import type { QueueEvent, QueueId } from '../../queue/types.ts';
 import type { Mailboxes } from '../../store/mailboxes.ts';
 import type { PushHub } from '../push.ts';
-import { destroyEmail, updateEmail } from './submission-email.ts';
 import type { Delivered, DeliveryStatus } from './submission-send.ts';
 
 /** What of the queue the submission methods use (QueueStore implements it). */
@@ -30,8 +29,6 @@ export interface Track {
   queueIds: string[];
   queued: Record<string, string[]>;
   addr: Record<string, Delivered>;
-  /** A delayed send's onSuccessUpdateEmail patch / onSuccessDestroyEmail, done at release. */
-  onSuccess?: { update: Record<string, unknown> | null; destroy: boolean };
 }
 
 type Record_ = Record<string, unknown> & {
@@ -127,7 +124,6 @@ export class SubmissionTracker {
       if (this.#early.size > MAX_EARLY) this.#early.delete(this.#early.keys().next().value as string);
       return;
     }
-    let after: (() => Promise<void>) | null = null;
     if (e.kind === 'attempt') {
       for (const o of e.outcomes) {
         track.addr[o.address] =
@@ -159,26 +155,8 @@ export class SubmissionTracker {
               : { smtpReply: '250 2.0.0 Queued', delivered: 'queued', displayed: 'unknown' };
       }
       s.undoStatus = 'final';
-      const todo = track.onSuccess;
-      delete track.onSuccess;
-      if (todo) after = () => this.#onSuccess(account, s.emailId, todo);
     }
     const newState = await this.#d.state.put(account, 'EmailSubmission', id, s);
     this.#d.hub.publish(account, { EmailSubmission: newState });
-    await after?.();
-  }
-
-  /** §7.5 onSuccessUpdateEmail / onSuccessDestroyEmail of a delayed send, at its release. */
-  async #onSuccess(account: AccountId, emailId: string, todo: NonNullable<Track['onSuccess']>): Promise<void> {
-    const { accounts, hub, log } = this.#d;
-    const before = String(await accounts.accountState(account));
-    try {
-      if (todo.update) await updateEmail(accounts, account, emailId, todo.update);
-      if (todo.destroy) await destroyEmail(accounts, account, emailId);
-    } catch (e) {
-      log.warn({ account, email: emailId, err: String(e) }, 'jmap: onSuccess change of a released submission failed');
-    }
-    const now = String(await accounts.accountState(account));
-    if (now !== before) hub.publish(account, { Email: now, Mailbox: now });
   }
 }

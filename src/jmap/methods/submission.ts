@@ -279,8 +279,10 @@ async function create(deps: SubmissionDeps, ctx: MethodContext, object: Record<s
   return { id, threadId, sendAt, undoStatus, deliveryStatus, ...(o.envelope ? {} : { envelope: env }) };
 }
 
-/** §7 undoStatus "canceled": a pending (delayed) submission leaves the queue; its Email's
- *  onSuccess* changes are not made. cannotUnsend once it was released. */
+/** §7 undoStatus "canceled": a pending (delayed) submission leaves the queue. cannotUnsend
+ *  once it was released. The onSuccess* changes were made when it was created (§7.5: they
+ *  follow the create's success, not the sending), so a client that undoes a send restores
+ *  its draft itself, as with any JMAP server. */
 async function cancel(deps: SubmissionDeps, account: AccountId, id: string): Promise<void> {
   const s = await deps.state.get(account, 'EmailSubmission', id);
   if (!s) throw new SetFailure('notFound');
@@ -289,7 +291,6 @@ async function cancel(deps: SubmissionDeps, account: AccountId, id: string): Pro
   let canceled = false;
   for (const q of track.queueIds) canceled = (await deps.queue.cancel(q as QueueId)) || canceled;
   if (!canceled) throw new SetFailure('cannotUnsend', 'the message is being sent');
-  delete track.onSuccess;
   await deps.state.put(account, 'EmailSubmission', id, { ...s, undoStatus: 'canceled', _track: track });
 }
 
@@ -314,18 +315,6 @@ async function implicitEmailSet(
     const s = await deps.state.get(ctx.account, 'EmailSubmission', id);
     return s ? String(s.emailId) : null;
   };
-  // A delayed send's changes wait for its release (submission-track.ts); not made if canceled.
-  const later = (ref: string, f: (t: NonNullable<Track['onSuccess']>) => void): Promise<boolean> =>
-    deps.tracker.exclusive(async () => {
-      const id = ref.startsWith('#') ? created[ref.slice(1)]?.id : ref;
-      const s = id ? await deps.state.get(ctx.account, 'EmailSubmission', id) : null;
-      const track = s?._track as Track | undefined;
-      if (!s || !track || s.undoStatus !== 'pending' || !id) return false;
-      const todo = track.onSuccess ?? { update: null, destroy: false };
-      f(todo);
-      await deps.state.put(ctx.account, 'EmailSubmission', id, { ...s, _track: { ...track, onSuccess: todo } });
-      return true;
-    });
   const updated: Record<string, null> = {};
   const notUpdated: Record<string, SetError> = {};
   const destroyed: string[] = [];
@@ -333,7 +322,6 @@ async function implicitEmailSet(
   for (const [ref, patch] of Object.entries(update)) {
     const emailId = await emailOf(ref);
     if (emailId === null) continue; // that submission failed: nothing to do (§7.5)
-    if (await later(ref, (t) => (t.update = patch))) continue;
     try {
       await updateEmail(deps.accounts, ctx.account, emailId, patch);
       updated[emailId] = null;
@@ -345,7 +333,6 @@ async function implicitEmailSet(
   for (const ref of destroy) {
     const emailId = await emailOf(ref);
     if (emailId === null) continue;
-    if (await later(ref, (t) => (t.destroy = true))) continue;
     try {
       await destroyEmail(deps.accounts, ctx.account, emailId);
       destroyed.push(emailId);
