@@ -137,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
     if (plan.become) dropPrivileges(plan.become);
     ctx = await openContext(loaded.config, silentLogger());
     if (command === 'greylist') {
-      greylistCommand(loaded.config, silentLogger(), sub, rest, say, (m) => new UsageError(m));
+      await greylistCommand(loaded.config, silentLogger(), sub, rest, say, (m) => new UsageError(m));
       return 0;
     }
     if (command === 'sieve') {

@@ -188,7 +188,7 @@ async function close(): Promise<void> {
   // thread alive until the host gives up on it.
   await closePrebound();
   await closeStore();
-  greylist?.close();
+  await greylist?.close();
   closeDirectory();
   closeDefense();
   flushLogs();
