@@ -2,26 +2,16 @@
 // each opener its own pool, as each node of a cluster has; one database for the file, emptied
 // for each test.
 
-import { after, before } from 'node:test';
 import type { Postgres } from '../../src/db/postgres.ts';
 import { PostgresGreylistStorage } from '../../src/defense/greylist-postgres.ts';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.ts';
+import { databaseForFile } from '../harness/postgres-file.ts';
 import { greylistContract } from './greylist-contract.ts';
 
-let t: TestDatabase;
-const pools: Postgres[] = [];
-before(async () => {
-  t = await freshDatabase();
-  pools.push(await t.open(), await t.open());
-});
-after(() => t.drop());
+const { pools } = databaseForFile(2);
 
 greylistContract('postgres', async () => {
   await PostgresGreylistStorage.open(pools[0] as Postgres);
   await pools[0]?.query('TRUNCATE greylist_triplet, greylist_client');
   let n = 0;
-  return {
-    node: () => PostgresGreylistStorage.open(pools[n++ % 2] as Postgres),
-    close: async () => {},
-  };
+  return { node: () => PostgresGreylistStorage.open(pools[n++ % 2] as Postgres), close: async () => {} };
 });

@@ -3,31 +3,26 @@
 // increasing states, and the change log holds every one of them in order.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
 import { PostgresJmapState } from '../../src/jmapstate/postgres-store.ts';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.ts';
+import { databaseForFile } from '../harness/postgres-file.ts';
 import { jmapStateContract } from './contract.ts';
 
-let t: TestDatabase;
-let db: Postgres;
-before(async () => {
-  t = await freshDatabase();
-  db = await t.open();
-});
-after(() => t.drop());
+const file = databaseForFile(2);
+const pool = (i: number) => file.pools[i] as Postgres;
 
 jmapStateContract('postgres', async () => {
-  const state = await PostgresJmapState.open(db);
-  await db.query('TRUNCATE jmap_object, jmap_counter, jmap_change');
+  const state = await PostgresJmapState.open(pool(0));
+  await pool(0).query('TRUNCATE jmap_object, jmap_counter, jmap_change');
   return { state, close: async () => state.close() };
 });
 
 test('postgres: two nodes writing at once get distinct states and a complete change log', async () => {
   const account = 'dave@example.test' as AccountId;
-  const one = await PostgresJmapState.open(db);
-  const two = await PostgresJmapState.open(await t.open());
+  const one = await PostgresJmapState.open(pool(0));
+  const two = await PostgresJmapState.open(pool(1));
   const states = await Promise.all(
     Array.from({ length: 40 }, (_, i) =>
       (i % 2 ? one : two).put(account, 'EmailSubmission', `S${i % 10}`, { id: `S${i % 10}`, n: i }),

@@ -3,33 +3,28 @@
 // cannot together pass the quota, and no sender address or message id is kept in clear.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
 import { PostgresSieveStore } from '../../src/sieve/postgres-store.ts';
 import { isSieveStoreError } from '../../src/sieve/store-types.ts';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.ts';
+import { databaseForFile } from '../harness/postgres-file.ts';
 import { sieveStoreContract } from './store-contract.ts';
 
-let t: TestDatabase;
-let db: Postgres;
-before(async () => {
-  t = await freshDatabase();
-  db = await t.open();
-});
-after(() => t.drop());
+const file = databaseForFile(2);
+const pool = (i: number) => file.pools[i] as Postgres;
 
 sieveStoreContract('postgres', async (quota) => {
-  const store = await PostgresSieveStore.open(db, quota);
-  await db.query('TRUNCATE sieve_script, sieve_state');
+  const store = await PostgresSieveStore.open(pool(0), quota);
+  await pool(0).query('TRUNCATE sieve_script, sieve_state');
   return { scripts: store, state: store, close: async () => store.close() };
 });
 
 test('postgres: two nodes share scripts and state; concurrent puts respect the quota; keys hashed', async () => {
   const a = 'carol@example.org' as AccountId;
   const quota = { maxScripts: 3, maxScriptBytes: 100, maxStorageBytes: 1000 };
-  const one = await PostgresSieveStore.open(db, quota);
-  const two = await PostgresSieveStore.open(await t.open(), quota);
+  const one = await PostgresSieveStore.open(pool(0), quota);
+  const two = await PostgresSieveStore.open(pool(1), quota);
   await one.put(a, 's', Buffer.from('keep;\r\n'));
   await one.setActive(a, 's');
   assert.deepEqual(await two.active(a), { name: 's', content: Buffer.from('keep;\r\n') });
@@ -47,7 +42,7 @@ test('postgres: two nodes share scripts and state; concurrent puts respect the q
     if (r.status === 'rejected') assert.ok(isSieveStoreError(r.reason, 'QUOTA/MAXSCRIPTS'), String(r.reason));
   }
   assert.equal((await one.list(a)).length, 3);
-  const dump = JSON.stringify(await db.rows('SELECT * FROM sieve_state'), (_k, v) =>
+  const dump = JSON.stringify(await pool(0).rows('SELECT * FROM sieve_state'), (_k, v) =>
     v && typeof v === 'object' && v.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v,
   );
   assert.ok(!dump.includes('secret'), dump);
