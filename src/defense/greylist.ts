@@ -231,13 +231,6 @@ export class Greylist implements Greylister {
   }
 }
 
-/** Greylisting on {state}/greylist.db at `path` (tests, and the one-machine server). */
-export class SqliteGreylister extends Greylist {
-  constructor(o: GreylistOptions & { readonly path: string }) {
-    super(o, new SqliteGreylistStorage(o.path));
-  }
-}
-
 const PASS: GreylistAnswer = Object.freeze({ kind: 'pass' as const });
 
 /** What building a greylister needs besides the configuration. */
