@@ -31,7 +31,6 @@ import type { Logger } from '../core/log.ts';
 import { LruMap } from '../core/lru.ts';
 import type { Postgres } from '../db/postgres.ts';
 import { GreylistAllowlist } from './greylist-allowlist.ts';
-import { PostgresGreylistStorage } from './greylist-postgres.ts';
 import { SqliteGreylistStorage } from './greylist-sqlite.ts';
 import type { GreylistAnswer, Greylister, GreylistTriplet } from './types.ts';
 
@@ -246,7 +245,8 @@ export interface GreylistWiring {
 /** Where greylisting's state lives: {state}/greylist.db, or the shared PostgreSQL when `db` is
  *  the node's pool (migrated here; the pool stays its owner's). */
 export async function openGreylistStorage(config: Config, db: Postgres | null): Promise<GreylistStorage> {
-  if (db) return PostgresGreylistStorage.open(db);
+  // Loaded only for a cluster: every inbound thread imports this module.
+  if (db) return (await import('./greylist-postgres.ts')).PostgresGreylistStorage.open(db);
   return new SqliteGreylistStorage(join(config.storage.state, 'greylist.db'));
 }
 

@@ -3,6 +3,7 @@
 // file, emptied for each test.
 
 import type { Postgres } from '../../src/db/postgres.ts';
+import { openDefenseStore } from '../../src/defense/open-store.ts';
 import { PostgresDefenseStore } from '../../src/defense/store-postgres.ts';
 import { databaseForFile } from '../harness/postgres-file.ts';
 import { defenseStoreContract } from './store-contract.ts';
@@ -13,5 +14,12 @@ defenseStoreContract('postgres', async () => {
   await PostgresDefenseStore.open(pools[0] as Postgres);
   await pools[0]?.query('TRUNCATE defense_networks, defense_bans, defense_known_clients');
   let n = 0;
-  return { open: () => PostgresDefenseStore.open(pools[n++ % 2] as Postgres), close: async () => {} };
+  // The second connection opens through openDefenseStore, as the server will.
+  return {
+    open: () =>
+      n++ % 2
+        ? openDefenseStore('/nonexistent', pools[1] as Postgres)
+        : PostgresDefenseStore.open(pools[0] as Postgres),
+    close: async () => {},
+  };
 });

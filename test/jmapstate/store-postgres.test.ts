@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
+import { openJmapState } from '../../src/jmapstate/open.ts';
 import { PostgresJmapState } from '../../src/jmapstate/postgres-store.ts';
 import { databaseForFile } from '../harness/postgres-file.ts';
 import { jmapStateContract } from './contract.ts';
@@ -22,7 +23,7 @@ jmapStateContract('postgres', async () => {
 test('postgres: two nodes writing at once get distinct states and a complete change log', async () => {
   const account = 'dave@example.test' as AccountId;
   const one = await PostgresJmapState.open(pool(0));
-  const two = await PostgresJmapState.open(pool(1));
+  const two = await openJmapState({ stateDir: '/nonexistent', db: pool(1) }); // as the server will
   const states = await Promise.all(
     Array.from({ length: 40 }, (_, i) =>
       (i % 2 ? one : two).put(account, 'EmailSubmission', `S${i % 10}`, { id: `S${i % 10}`, n: i }),

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
+import { openSieveStore } from '../../src/sieve/open-store.ts';
 import { PostgresSieveStore } from '../../src/sieve/postgres-store.ts';
 import { isSieveStoreError } from '../../src/sieve/store-types.ts';
 import { databaseForFile } from '../harness/postgres-file.ts';
@@ -24,7 +25,7 @@ test('postgres: two nodes share scripts and state; concurrent puts respect the q
   const a = 'carol@example.org' as AccountId;
   const quota = { maxScripts: 3, maxScriptBytes: 100, maxStorageBytes: 1000 };
   const one = await PostgresSieveStore.open(pool(0), quota);
-  const two = await PostgresSieveStore.open(pool(1), quota);
+  const two = await openSieveStore({ stateDir: '/nonexistent', quota, db: pool(1) }); // as the server will
   await one.put(a, 's', Buffer.from('keep;\r\n'));
   await one.setActive(a, 's');
   assert.deepEqual(await two.active(a), { name: 's', content: Buffer.from('keep;\r\n') });
