@@ -8,7 +8,7 @@ import { AccessStore } from './admin/access.ts';
 import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
-import { DefenseStore } from './defense/store.ts';
+import { type DefenseStore, SqliteDefenseStore } from './defense/store.ts';
 import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts';
 import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
@@ -52,7 +52,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
   const dkim = new DkimKeyStore(config.storage.state);
   const access = new AccessStore(config.storage.state);
-  const defense = new DefenseStore(config.storage.state);
+  const defense = new SqliteDefenseStore(config.storage.state);
   const sieve = new SqliteSieveStore(join(config.storage.state, 'sieve.db'), {
     maxScripts: config.sieve.max_scripts,
     maxScriptBytes: config.sieve.max_script_size,
