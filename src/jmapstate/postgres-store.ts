@@ -9,7 +9,7 @@
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Postgres, Queryable } from '../db/postgres.ts';
-import type { JmapState, JmapStateChange, JmapStateType } from './types.ts';
+import type { JmapState, JmapStateChange, JmapStateType, StoredPushSubscription } from './types.ts';
 
 export const JMAP_STATE_MIGRATIONS: readonly string[] = [
   `CREATE TABLE jmap_object (
@@ -23,6 +23,11 @@ export const JMAP_STATE_MIGRATIONS: readonly string[] = [
      account TEXT NOT NULL, type TEXT NOT NULL, seq INT8 NOT NULL, id TEXT NOT NULL,
      kind TEXT NOT NULL,
      PRIMARY KEY (account, type, seq));`,
+  // PushSubscriptions kept across restarts (RFC 8620 §7.2; as sqlite-store.ts's migration 2).
+  `CREATE TABLE jmap_push_subscription (
+     account TEXT NOT NULL, id TEXT NOT NULL, expires INT8 NOT NULL, data TEXT NOT NULL,
+     PRIMARY KEY (account, id));
+   CREATE INDEX jmap_push_subscription_expires ON jmap_push_subscription (expires);`,
 ];
 
 /** Pruning runs on every this many changes (as SQLite). */
@@ -157,9 +162,41 @@ export class PostgresJmapState implements JmapState {
 
   async deleteAccount(account: AccountId): Promise<void> {
     await this.#db.tx(async (q) => {
-      for (const table of ['jmap_object', 'jmap_counter', 'jmap_change']) {
+      for (const table of ['jmap_object', 'jmap_counter', 'jmap_change', 'jmap_push_subscription']) {
         await q.query(`DELETE FROM ${table} WHERE account = $1`, [account]);
       }
     });
+  }
+
+  async pushSubscriptions(): Promise<readonly StoredPushSubscription[]> {
+    const rows = await this.#db.rows<{ account: string; id: string; expires: number; data: string }>(
+      'SELECT account, id, expires, data FROM jmap_push_subscription ORDER BY account COLLATE "C", id COLLATE "C"',
+    );
+    return rows.map((r) => ({
+      account: r.account as AccountId,
+      id: r.id,
+      expires: Number(r.expires),
+      data: JSON.parse(r.data) as Record<string, unknown>,
+    }));
+  }
+
+  async putPushSubscription(s: StoredPushSubscription): Promise<void> {
+    await this.#db.query(
+      `INSERT INTO jmap_push_subscription (account, id, expires, data) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (account, id) DO UPDATE SET expires = EXCLUDED.expires, data = EXCLUDED.data`,
+      [s.account, s.id, s.expires, JSON.stringify(s.data)],
+    );
+  }
+
+  async deletePushSubscription(account: AccountId, id: string): Promise<void> {
+    await this.#db.query('DELETE FROM jmap_push_subscription WHERE account = $1 AND id = $2', [account, id]);
+  }
+
+  async deleteExpiredPushSubscriptions(now: number): Promise<readonly { account: AccountId; id: string }[]> {
+    const rows = await this.#db.rows<{ account: string; id: string }>(
+      'DELETE FROM jmap_push_subscription WHERE expires <= $1 RETURNING account, id',
+      [now],
+    );
+    return rows.map((r) => ({ account: r.account as AccountId, id: r.id }));
   }
 }
