@@ -11,6 +11,8 @@ export class AccountWatch {
    *  entry per folder of the account). */
   readonly #delivered = new Map<AccountId, Set<string>>();
   readonly #log: Logger | undefined;
+  /** Told of every account's changes and deliveries (the search indexer). */
+  onAny: ((account: AccountId) => void) | null = null;
 
   constructor(log?: Logger) {
     this.#log = log;
@@ -35,6 +37,7 @@ export class AccountWatch {
 
   /** Tells the account's listeners (a listener that throws is logged, the others still told). */
   changed(account: AccountId): void {
+    this.onAny?.(account);
     for (const l of this.#listeners.get(account) ?? []) {
       try {
         l();
@@ -45,6 +48,7 @@ export class AccountWatch {
   }
 
   delivered(account: AccountId, mailbox: string): void {
+    this.onAny?.(account);
     let names = this.#delivered.get(account);
     if (!names) {
       names = new Set();
