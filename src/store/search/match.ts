@@ -8,6 +8,7 @@
 // unicode61 tokenizer with remove_diacritics 2, applied to the query as to the text).
 
 import { LIMITS } from '../../core/limits.ts';
+import { searchTerms } from '../../core/search-terms.ts';
 import type { TextCondition, TextField } from '../mailboxes.ts';
 
 /** The FTS5 columns (search/db.ts) of each condition; text: every column. */
@@ -21,26 +22,6 @@ const COLUMNS: Record<TextField, string | null> = {
   body: 'body',
 };
 
-export interface Term {
-  readonly text: string;
-  /** A "quoted phrase": its words in order, the last one whole; a word matches prefixes. */
-  readonly phrase: boolean;
-}
-
-/** The words and phrases of a condition's value; terms with no letter or digit (which the
- *  tokenizer would drop) are left out. null when there are more than LIMITS.search.maxTerms. */
-export function searchTerms(value: string): Term[] | null {
-  const out: Term[] = [];
-  for (const m of value.matchAll(/"([^"]*)"|(\S+)/g)) {
-    const phrase = m[1] !== undefined;
-    const text = (m[1] ?? m[2] ?? '').slice(0, phrase ? LIMITS.search.maxTermChars * 8 : LIMITS.search.maxTermChars);
-    if (!/[\p{L}\p{N}]/u.test(text)) continue;
-    if (out.length === LIMITS.search.maxTerms) return null;
-    out.push({ text, phrase });
-  }
-  return out;
-}
-
 const quote = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 
 /** The MATCH expression for conditions that must all hold: `{ match: null }` matches every
@@ -48,7 +29,7 @@ const quote = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 export function matchExpression(conditions: readonly TextCondition[]): { match: string | null } | null {
   const parts: string[] = [];
   for (const c of conditions) {
-    const terms = searchTerms(c.value);
+    const terms = searchTerms(c.value, LIMITS.search.maxTerms, LIMITS.search.maxTermChars);
     if (terms === null) return null;
     if (terms.length === 0) continue;
     const expr = terms.map((t) => (t.phrase ? quote(t.text) : `${quote(t.text)} *`)).join(' AND ');
