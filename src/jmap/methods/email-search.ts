@@ -73,8 +73,12 @@ function required(
     return new Set(subs.flatMap((s) => [...(s as Set<string>)]));
   }
   const sets = subs.filter((x): x is Set<string> => x !== null);
-  if (sets.length === 0) return null;
-  return sets.reduce((acc, x) => new Set([...acc].filter((id) => x.has(id))));
+  let out: Set<string> | null = null;
+  for (const x of sets) {
+    if (out === null) out = x;
+    else for (const id of out) if (!x.has(id)) out.delete(id);
+  }
+  return out;
 }
 
 /** Whether the email matches the text property `k` of condition `f` by the index; null when
