@@ -274,7 +274,10 @@ export const LIMITS = {
     batchMessages: 200,
     maxBatchChars: 16 * 1024 * 1024,
     /** A change of an account is indexed this long after it (changes meanwhile join it). */
-    debounceMs: 100,
+    debounceMs: 500,
+    /** After each batch the indexer pauses this many times the batch's own time, so that it
+     *  takes at most 1/(1+n) of the main thread from delivery and the protocols. */
+    pauseFactor: 3,
     /** Journal entries the indexer reads at once, and the not-yet-indexed tail a query scans
      *  at most (more: the query is answered by the bounded scan). */
     journalPage: 5_000,

@@ -105,11 +105,16 @@ export interface TextCondition {
 }
 
 /** What the full-text index answers (Mailboxes.searchEmails): the emails it has indexed that
- *  match (some may be gone since: callers locate them), and the emails appended since its
- *  position, not indexed yet, which the caller must look at itself for a complete answer. */
+ *  match (some may be gone since: callers locate them), newest first (ties by id) with their
+ *  internal dates (ms), and the emails appended since its position, not indexed yet, which the
+ *  caller must look at itself for a complete answer. Emails of `ids` gone since are in `gone`
+ *  (but for those the caller locates anyway, nothing else need be checked). */
 export interface TextSearchResult {
   readonly ids: readonly string[];
+  readonly receivedAt: readonly number[];
   readonly unindexed: readonly string[];
+  /** Emails among `ids` whose last copy went since the index's position. */
+  readonly gone: readonly string[];
 }
 
 /** Parsed data kept with a message (envelope, MIME structure, search fields), filled on first use. */

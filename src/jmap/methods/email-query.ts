@@ -35,7 +35,17 @@ import { parseEmail } from '../mail/email.ts';
 import { type EmailHeader, headerList, headerValueOf } from '../mail/headers.ts';
 import { searchSnippet, snippetTerms } from '../mail/snippet.ts';
 import { baseSubject } from '../mail/thread.ts';
-import { indexedAnswer, needsAllText, searchText, type TextHits, wordsMatch } from './email-search.ts';
+import {
+  dateOrder,
+  indexedAnswer,
+  indexedMatches,
+  mergeByDate,
+  needsAllText,
+  searchText,
+  type TextHits,
+  textOnly,
+  wordsMatch,
+} from './email-search.ts';
 import { isEmailId, keywordsOf, openEmail } from './email-store.ts';
 import { parseState, stateOf } from './mailboxes.ts';
 
@@ -253,9 +263,15 @@ async function runQuery(
       : { sort: 'receivedAt', descending: true };
   // Text conditions through the full-text index (email-search.ts): only its candidates read.
   const hits = await searchText(mailboxes, account, filter);
-  const all = hits?.candidates
-    ? { ids: [...hits.candidates], total: hits.candidates.size }
-    : await mailboxes.accountMessages(account, { ...byIndex, position: 0, limit: max + 1 });
+  // Text conditions alone, by date: the index's matches in order; only its unindexed tail read.
+  const asc = dateOrder(sort);
+  const ordered = hits && filter && asc !== null && textOnly(filter) ? indexedMatches(hits, filter, asc) : null;
+  const tail = [...(hits?.unindexed ?? [])];
+  const all = ordered
+    ? { ids: tail, total: tail.length }
+    : hits?.candidates
+      ? { ids: [...hits.candidates], total: hits.candidates.size }
+      : await mailboxes.accountMessages(account, { ...byIndex, position: 0, limit: max + 1 });
   if (all.total > max)
     throw new MethodError('unsupportedFilter', `this query scans every email; the account has more than ${max}`);
   const located = new Map<string, LocatedEmail>();
@@ -293,6 +309,12 @@ async function runQuery(
     }
     return 0;
   });
+  if (ordered)
+    return mergeByDate(
+      ordered,
+      kept.map((x) => ({ id: x.l.emailId, date: x.l.internalDate.getTime() })),
+      !!asc,
+    );
   return kept.map((x) => x.l.emailId);
 }
 

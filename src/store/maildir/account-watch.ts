@@ -11,7 +11,8 @@ export class AccountWatch {
    *  entry per folder of the account). */
   readonly #delivered = new Map<AccountId, Set<string>>();
   readonly #log: Logger | undefined;
-  /** Told of every account's changes and deliveries (the search indexer). */
+  /** Told of every account's changes (the search indexer); not of deliveries not indexed yet,
+   *  which would make it index the mailbox (they come when a session or JMAP opens it). */
   onAny: ((account: AccountId) => void) | null = null;
 
   constructor(log?: Logger) {
@@ -48,7 +49,6 @@ export class AccountWatch {
   }
 
   delivered(account: AccountId, mailbox: string): void {
-    this.onAny?.(account);
     let names = this.#delivered.get(account);
     if (!names) {
       names = new Set();

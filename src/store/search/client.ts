@@ -41,7 +41,7 @@ export class SearchClient {
   indexed(account: string, ids: readonly string[]): Promise<string[]> {
     return this.#read('indexed', account, ids);
   }
-  search(account: string, match: string | null): Promise<{ ids: string[]; cursor: number | null }> {
+  search(account: string, match: string | null): Promise<{ ids: string[]; dates: number[]; cursor: number | null }> {
     return this.#read('search', account, match);
   }
   count(): Promise<number> {

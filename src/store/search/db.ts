@@ -4,7 +4,7 @@
 // the indexer (search/indexer.ts) fills it again from the messages. Nothing here is the truth
 // about mail; a missing or stale row costs a query's completeness only until the indexer
 // catches up, and queries scan what it has not indexed yet (search/service.ts).
-//   docs:    one row per email (account, email id), its rowid the FTS row's
+//   docs:    one row per email (account, email id, internal date), its rowid the FTS row's
 //   text:    FTS5, contentless (the text is not stored twice; snippets are made from the
 //            message), one column per field: from, to, cc, bcc (names and addresses), subject,
 //            body (the text of the text/* parts); unicode61 with remove_diacritics 2, so words
@@ -21,6 +21,7 @@ export const SEARCH_MIGRATIONS: readonly string[] = [
      id INTEGER PRIMARY KEY,
      account TEXT NOT NULL,
      email TEXT NOT NULL,
+     received INTEGER NOT NULL,
      UNIQUE (account, email)
    ) STRICT;
    CREATE VIRTUAL TABLE text USING fts5(
@@ -34,6 +35,8 @@ export const SEARCH_MIGRATIONS: readonly string[] = [
 /** What is indexed of one email. */
 export interface SearchDocument {
   readonly emailId: string;
+  /** The internal date (ms): answers come newest first. */
+  readonly receivedAt: number;
   readonly from: string;
   readonly to: string;
   readonly cc: string;
@@ -77,7 +80,7 @@ export class SearchIndex {
     transaction(this.#db, () => {
       for (const id of [...removed, ...docs.map((d) => d.emailId)]) this.#remove(account, id);
       for (const d of docs) {
-        const rowid = Number(q.insertDoc.run(account, d.emailId).lastInsertRowid);
+        const rowid = Number(q.insertDoc.run(account, d.emailId, d.receivedAt).lastInsertRowid);
         q.insertText.run(rowid, d.from, d.to, d.cc, d.bcc, d.subject, d.body);
       }
       if (cursor !== null) q.setCursor.run(account, cursor);
@@ -106,13 +109,14 @@ export class SearchIndex {
   }
 
   /** The emails of the account matching the FTS5 expression (search/match.ts; null: every
-   *  indexed email), and the cursor they are indexed up to, read in one snapshot. */
-  search(account: string, match: string | null): { ids: string[]; cursor: number | null } {
+   *  indexed email), newest first (ties by id) with their internal dates, and the cursor they
+   *  are indexed up to, read in one snapshot. */
+  search(account: string, match: string | null): { ids: string[]; dates: number[]; cursor: number | null } {
     this.#db.exec('BEGIN');
     try {
       const cursor = this.cursor(account);
       const rows = (match === null ? this.#q.all.all(account) : this.#q.match.all(match, account)) as Row[];
-      return { ids: rows.map((r) => String(r.email)), cursor };
+      return { ids: rows.map((r) => String(r.email)), dates: rows.map((r) => Number(r.received)), cursor };
     } finally {
       this.#db.exec('COMMIT');
     }
@@ -137,13 +141,15 @@ function statements(db: DatabaseSync) {
       'INSERT INTO cursors (account, aseq) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET aseq = excluded.aseq',
     ),
     docId: p('SELECT id FROM docs WHERE account = ? AND email = ?'),
-    insertDoc: p('INSERT INTO docs (account, email) VALUES (?, ?)'),
+    insertDoc: p('INSERT INTO docs (account, email, received) VALUES (?, ?, ?)'),
     insertText: p('INSERT INTO text (rowid, f_from, f_to, f_cc, f_bcc, subject, body) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     deleteText: p('DELETE FROM text WHERE rowid = ?'),
     deleteDoc: p('DELETE FROM docs WHERE id = ?'),
-    all: p('SELECT email FROM docs WHERE account = ?'),
+    all: p('SELECT email, received FROM docs WHERE account = ? ORDER BY received DESC, email DESC'),
     allIds: p('SELECT id, email FROM docs WHERE account = ?'),
-    match: p('SELECT d.email FROM text JOIN docs d ON d.id = text.rowid WHERE text MATCH ? AND d.account = ?'),
+    match: p(
+      'SELECT d.email, d.received FROM text JOIN docs d ON d.id = text.rowid WHERE text MATCH ? AND d.account = ? ORDER BY d.received DESC, d.email DESC',
+    ),
     count: p('SELECT count(*) AS n FROM docs'),
   };
 }

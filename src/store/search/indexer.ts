@@ -3,7 +3,9 @@
 // delivery path. An account is looked at `debounceMs` after a change (changes meanwhile join
 // it): the emails appended since its cursor are read (the first copy that opens), their text
 // extracted by the injected `extract` (mime/search-text.ts, wired by main.ts) and written with
-// the new cursor in one transaction per batch; an email whose last copy went is removed. An
+// the new cursor in one transaction per batch; an email whose last copy went is removed. After
+// each batch it pauses for LIMITS.search.pauseFactor times the batch's time (the text is parsed
+// on the main thread; the SQLite work is in the search worker threads). An
 // account without a cursor (a new search database, the file deleted) or whose cursor the
 // journal no longer reaches (pruned, the mail index rebuilt) gets a full pass: every email of
 // the account not indexed yet, then the rows of emails that are gone dropped, then the cursor
@@ -19,7 +21,7 @@ import type { SearchClient } from './client.ts';
 import type { SearchDocument } from './db.ts';
 
 /** What is indexed of a message, read from its bytes (mime/search-text.ts). */
-export type SearchExtractor = (body: MessageBody) => Promise<Omit<SearchDocument, 'emailId'>>;
+export type SearchExtractor = (body: MessageBody) => Promise<Omit<SearchDocument, 'emailId' | 'receivedAt'>>;
 
 export interface IndexerDeps {
   readonly boxes: Mailboxes;
@@ -165,6 +167,7 @@ export class SearchIndexer {
     let i = 0;
     do {
       if (this.#closed) return;
+      const started = performance.now();
       const docs: SearchDocument[] = [];
       let chars = 0;
       while (i < ids.length && docs.length < LIMITS.search.batchMessages && chars < LIMITS.search.maxBatchChars) {
@@ -180,7 +183,14 @@ export class SearchIndexer {
       const done = i >= ids.length;
       await client.write(account, docs, done ? removed : [], done ? cursor : null);
       this.indexed += docs.length;
+      // The duty cycle: parsing runs on this thread; delivery and the protocols come first.
+      if (docs.length > 0) await this.#pause((performance.now() - started) * LIMITS.search.pauseFactor);
     } while (i < ids.length);
+  }
+
+  #pause(ms: number): Promise<void> {
+    if (this.#closed || ms < 1) return Promise.resolve();
+    return new Promise((resolve) => setTimeout(resolve, Math.min(ms, 5000)).unref());
   }
 
   /** What is indexed of one email; null when no copy opens (gone meanwhile) or it cannot be
@@ -189,7 +199,7 @@ export class SearchIndexer {
     const m = await openLocated(this.#d.boxes, account, l).catch(() => null);
     if (!m) return null;
     try {
-      return { emailId: l.emailId, ...(await this.#d.extract(m.body)) };
+      return { emailId: l.emailId, receivedAt: l.internalDate.getTime(), ...(await this.#d.extract(m.body)) };
     } catch (e) {
       this.#d.log?.warn({ account, email: l.emailId, err: String(e) }, 'search: message not indexed');
       return null;

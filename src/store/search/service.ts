@@ -33,14 +33,22 @@ export class SearchService {
     const expr = matchExpression(conditions);
     if (expr === null) return null;
     await this.#boxes.indexDeliveries(account);
-    const { ids, cursor } = await this.#client.search(account, expr.match);
+    const { ids, dates, cursor } = await this.#client.search(account, expr.match);
     if (cursor === null) return null;
     const max = LIMITS.search.journalPage;
     const rows = await this.#boxes.accountChangesSince(account, cursor, max + 1);
     if (rows === null || rows.length > max) return null;
     const unindexed = new Set<string>();
-    for (const r of rows) if (r.kind === 'append' && r.emailId !== null) unindexed.add(r.emailId);
-    return { ids, unindexed: [...unindexed] };
+    const expunged = new Set<string>();
+    for (const r of rows) {
+      if (r.emailId === null) continue;
+      if (r.kind === 'append') unindexed.add(r.emailId);
+      else if (r.kind === 'expunge') expunged.add(r.emailId);
+    }
+    // Expunged since the cursor: gone unless a copy is left (locate finds it).
+    const left = new Set((await this.#boxes.locate(account, [...expunged])).map((l) => l.emailId));
+    const gone = [...expunged].filter((id) => !left.has(id));
+    return { ids, receivedAt: dates, unindexed: [...unindexed], gone };
   }
 
   /** Emails indexed, all accounts. */
