@@ -18,10 +18,14 @@ const search = (ctx: Ctx, field: TextField, value: string, more: TextCondition[]
 /** The ids found, once the index has caught up (no unindexed tail left). */
 async function indexed(ctx: Ctx, field: TextField, value: string, more: TextCondition[] = []): Promise<string[]> {
   let r: TextSearchResult | null = null;
-  await waitFor(async () => {
-    r = await search(ctx, field, value, more);
-    return r !== null && r.unindexed.length === 0;
-  }, `the index answers ${field}:${value} alone`);
+  await waitFor(
+    async () => {
+      r = await search(ctx, field, value, more);
+      return r !== null && r.unindexed.length === 0;
+    },
+    `the index answers ${field}:${value} alone`,
+    30_000,
+  );
   return [...(r as unknown as TextSearchResult).ids].sort();
 }
 
@@ -113,7 +117,7 @@ export function searchContract(make: MakeStore): void {
       await indexed(ctx, 'text', 'kept');
       assert.deepEqual(await indexed(ctx, 'text', 'platypus'), [id], 'a copy is left');
       await archive.expunge(await uidsOf(archive));
-      await waitFor(async () => (await indexed(ctx, 'text', 'platypus')).length === 0, 'the email removed');
+      await waitFor(async () => (await indexed(ctx, 'text', 'platypus')).length === 0, 'the email removed', 30_000);
     }));
 
   test('searchEmails: the index catches up after a restart and is rebuilt after its loss', () =>
