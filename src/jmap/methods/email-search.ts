@@ -56,7 +56,7 @@ export async function searchText(
     const r = await mailboxes.searchEmails(account, conds);
     if (r === null) return false;
     leaves.set(f, new Set(r.ids));
-    r.ids.forEach((id, i) => dates.set(id, r.receivedAt[i] as number));
+    for (const [i, id] of r.ids.entries()) dates.set(id, r.receivedAt[i] as number);
     for (const id of r.unindexed) unindexed.add(id);
     for (const id of r.gone) gone.add(id);
     return true;
