@@ -120,6 +120,21 @@ export function searchContract(make: MakeStore): void {
       await waitFor(async () => (await indexed(ctx, 'text', 'platypus')).length === 0, 'the email removed', 30_000);
     }));
 
+  test('searchEmails: a purged account leaves nothing behind for a new account of the same name', () =>
+    withStore(make, async (ctx) => {
+      let inbox = await ctx.open('INBOX');
+      await inbox.sync();
+      await append(ctx, inbox, mail('a@example.test', 'secret', 'okapi'));
+      await indexed(ctx, 'text', 'okapi');
+      ctx.boxes.release(ctx.account, inbox);
+      await ctx.store.purgeAccount(ctx.account);
+      await ctx.store.createAccount(ctx.account);
+      inbox = await ctx.open('INBOX');
+      await inbox.sync();
+      const r = await search(ctx, 'text', 'okapi');
+      assert.ok(r === null || (r.ids.length === 0 && r.unindexed.length === 0));
+    }));
+
   test('searchEmails: the index catches up after a restart and is rebuilt after its loss', () =>
     withStore(make, async (ctx) => {
       let inbox = await ctx.open('INBOX');

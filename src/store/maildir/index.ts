@@ -141,6 +141,7 @@ export class MaildirStore implements MessageStore {
     await rm(acct, { recursive: true, force: true });
     for (const d of this.#known) if (d === acct || d.startsWith(`${acct}/`)) this.#known.delete(d);
     await this.accounts.forgetAccount(id);
+    await this.#search?.forget(id);
   }
 
   deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]> {

@@ -17,7 +17,7 @@ export class SearchClient {
     this.#reader = new Lane(url, path, 'search index');
   }
 
-  #call<K extends 'cursor' | 'indexed' | 'write' | 'retain' | 'search' | 'count'>(
+  #call<K extends 'cursor' | 'indexed' | 'write' | 'retain' | 'search' | 'count' | 'forget'>(
     lane: Lane,
     op: K,
     ...args: Parameters<SearchIndex[K]>
@@ -49,6 +49,9 @@ export class SearchClient {
   }
   write(account: string, docs: readonly SearchDocument[], removed: readonly string[], cursor: number | null) {
     return this.#call(this.#writer, 'write', account, docs, removed, cursor);
+  }
+  forget(account: string): Promise<void> {
+    return this.#call(this.#writer, 'forget', account);
   }
   retain(account: string, keep: readonly string[]): Promise<number> {
     return this.#call(this.#writer, 'retain', account, keep);

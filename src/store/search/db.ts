@@ -61,6 +61,12 @@ export class SearchIndex {
     this.#q = statements(this.#db);
   }
 
+  /** fn in one transaction (the caller's, when already in one). */
+  #tx(fn: () => void): void {
+    if (this.#db.isTransaction) fn();
+    else transaction(this.#db, fn);
+  }
+
   /** The account journal position the account is indexed up to; null: never indexed (a new
    *  database, or an account the indexer has not finished a first pass of). */
   cursor(account: string): number | null {
@@ -99,7 +105,7 @@ export class SearchIndex {
   retain(account: string, keep: readonly string[]): number {
     const wanted = new Set(keep);
     const gone = (this.#q.allIds.all(account) as Row[]).filter((r) => !wanted.has(String(r.email)));
-    transaction(this.#db, () => {
+    this.#tx(() => {
       for (const r of gone) {
         this.#q.deleteText.run(Number(r.id));
         this.#q.deleteDoc.run(Number(r.id));
@@ -120,6 +126,14 @@ export class SearchIndex {
     } finally {
       this.#db.exec('COMMIT');
     }
+  }
+
+  /** Removes everything of the account (a user deleted: its mail's text goes with it). */
+  forget(account: string): void {
+    this.#tx(() => {
+      this.retain(account, []);
+      this.#q.forgetCursor.run(account);
+    });
   }
 
   /** Emails indexed, all accounts (metrics, benchmarks). */
@@ -151,5 +165,6 @@ function statements(db: DatabaseSync) {
       'SELECT d.email, d.received FROM text JOIN docs d ON d.id = text.rowid WHERE text MATCH ? AND d.account = ? ORDER BY d.received DESC, d.email DESC',
     ),
     count: p('SELECT count(*) AS n FROM docs'),
+    forgetCursor: p('DELETE FROM cursors WHERE account = ?'),
   };
 }

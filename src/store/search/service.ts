@@ -51,6 +51,11 @@ export class SearchService {
     return { ids, receivedAt: dates, unindexed: [...unindexed], gone };
   }
 
+  /** The account is gone (its user deleted): its rows and position too. */
+  forget(account: AccountId): Promise<void> {
+    return this.#client.forget(account);
+  }
+
   /** Emails indexed, all accounts. */
   count(): Promise<number> {
     return this.#client.count();
