@@ -9,8 +9,8 @@
 // The full-text index (store/search/) fills in the background from the first open: the bench
 // waits for it before measuring (so the other figures are not taken while it works), reports
 // its rate and its file's size, and measures Email/query with text conditions + Email/get of 50
-// (light properties): a word in one email in 13 (subject or body), a rare sender name, a
-// phrase, and a word AND a mailbox (inMailbox: every match located).
+// (light properties): a common word (subject or body), a sender (1 email in 78), a phrase,
+// and that sender AND a mailbox (inMailbox: every match located).
 //
 //   npm run bench:jmap [-- --messages 100000 --rounds 200]
 
