@@ -14,6 +14,7 @@ import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimKeyStore } from './hygiene/dkim-keys.ts';
 import { SqliteJmapState } from './jmapstate/sqlite-store.ts';
+import { searchFields } from './mime/search-text.ts';
 import { QueueStore } from './queue/store.ts';
 import { SqliteSieveStore } from './sieve/sqlite-store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
@@ -47,6 +48,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     root: config.storage.maildir,
     spoolDir: join(config.storage.state, 'spool'),
     indexPath: join(config.storage.state, 'mailindex.db'),
+    search: { path: join(config.storage.state, 'mailsearch.db'), extract: (body) => searchFields(body, body.size) },
     log: log.child({ component: 'store' }),
   });
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });

@@ -210,8 +210,10 @@ export const LIMITS = {
     /** Emails an Email/query that the indexes cannot answer (filters other than inMailbox,
      *  sorts other than receivedAt and size) looks at; beyond, the query is unsupportedFilter. */
     maxQueryScan: 20_000,
-    /** Emails whose text an Email/query text filter (text, from, subject, body...) reads;
-     *  beyond, the query is unsupportedFilter (no full-text index yet). */
+    /** Emails whose text an Email/query text filter (text, from, subject, body...) reads
+     *  message by message: those the full-text index (store/search/) has not indexed yet, or
+     *  every email when it cannot answer (a header condition, an account still being indexed);
+     *  beyond, the query is unsupportedFilter. */
     maxTextScan: 2_000,
     /** Result ids of one Email/query (a limit above it is lowered, RFC 8620 §5.5). */
     maxQueryLimit: 1_000,
@@ -259,6 +261,28 @@ export const LIMITS = {
      *  at most; a lock file older than the stale age is left over from a crash and removed. */
     keywordLockWaitMs: 10_000,
     keywordLockStaleMs: 30_000,
+  },
+  /** The full-text index of the emails (store/search/, {state}/mailsearch.db; docs/jmap-email.md
+   *  "Search"). */
+  search: {
+    /** Characters of decoded body text indexed per message (its text/* parts, HTML as text);
+     *  the rest of a longer body is not searchable. */
+    maxTextChars: 1024 * 1024,
+    /** Words and phrases of one text condition; a condition with more is answered by the
+     *  bounded scan instead. A longer word is cut to this many characters (a prefix). */
+    maxTerms: 32,
+    maxTermChars: 128,
+    /** The indexer writes this many messages (or maxBatchChars of text) per transaction. */
+    batchMessages: 200,
+    maxBatchChars: 16 * 1024 * 1024,
+    /** A change of an account is indexed this long after it (changes meanwhile join it). */
+    debounceMs: 500,
+    /** After each batch the indexer pauses this many times the batch's own time, so that it
+     *  takes at most 1/(1+n) of the main thread from delivery and the protocols. */
+    pauseFactor: 3,
+    /** Journal entries the indexer reads at once, and the not-yet-indexed tail a query scans
+     *  at most (more: the query is answered by the bounded scan). */
+    journalPage: 5_000,
   },
   directory: {
     /** Alias chains deeper than this are a configuration loop. */

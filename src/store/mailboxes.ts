@@ -97,6 +97,28 @@ export interface LocatedEmail {
   }[];
 }
 
+/** A text condition of a search (JMAP Email/query, RFC 8621 §4.4.1): `text` looks in every
+ *  field, the others in one (from, to, cc, bcc: names and addresses; body: the text of the
+ *  text/* parts). Matching: docs/jmap-email.md "Search". */
+export type TextField = 'text' | 'from' | 'to' | 'cc' | 'bcc' | 'subject' | 'body';
+export interface TextCondition {
+  readonly field: TextField;
+  readonly value: string;
+}
+
+/** What the full-text index answers (Mailboxes.searchEmails): the emails it has indexed that
+ *  match (some may be gone since: callers locate them), newest first (ties by id) with their
+ *  internal dates (ms), and the emails appended since its position, not indexed yet, which the
+ *  caller must look at itself for a complete answer. Emails of `ids` gone since are in `gone`
+ *  (but for those the caller locates anyway, nothing else need be checked). */
+export interface TextSearchResult {
+  readonly ids: readonly string[];
+  readonly receivedAt: readonly number[];
+  readonly unindexed: readonly string[];
+  /** Emails among `ids` whose last copy went since the index's position. */
+  readonly gone: readonly string[];
+}
+
 /** Parsed data kept with a message (envelope, MIME structure, search fields), filled on first use. */
 export type CacheField = 'envelope' | 'structure' | 'search';
 
@@ -250,6 +272,12 @@ export interface Mailboxes {
   /** Where each email is (JMAP Email/get mailboxIds, keywords, size, receivedAt); ids of emails
    *  not (or no longer) in the account are left out. */
   locate(account: AccountId, emailIds: readonly string[]): Promise<LocatedEmail[]>;
+  /** The emails matching every one of `conditions` by the full-text index, kept up to date in
+   *  the background from the account journal (after indexDeliveries), with the tail it has not
+   *  indexed yet. null when the index cannot answer (none configured, the account not indexed
+   *  yet, a condition with too many words, a tail longer than LIMITS.search.journalPage): the
+   *  caller reads the messages itself. */
+  searchEmails(account: AccountId, conditions: readonly TextCondition[]): Promise<TextSearchResult | null>;
 }
 
 /** The whole store as protocols see it: delivery (MailStore) and the mailboxes. */

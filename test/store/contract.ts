@@ -15,6 +15,7 @@ import { deliveryContract } from './contract-delivery.ts';
 import { idsContract } from './contract-ids.ts';
 import { journalContract } from './contract-journal.ts';
 import { queryContract } from './contract-query.ts';
+import { searchContract } from './contract-search.ts';
 import { sortOrderContract } from './contract-sort-order.ts';
 import {
   append,
@@ -50,6 +51,7 @@ export function mailStoreContract(name: string, make: MakeStore): void {
   describe(`${name}: mail store contract: sortOrder`, () => sortOrderContract(make));
   describe(`${name}: mail store contract: account journal`, () => journalContract(make));
   describe(`${name}: mail store contract: account-wide listing and lookups`, () => queryContract(make));
+  describe(`${name}: mail store contract: full-text search`, () => searchContract(make));
 }
 
 function mailboxesContract(make: MakeStore): void {

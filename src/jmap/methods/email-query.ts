@@ -2,13 +2,16 @@
 // The store's indexes answer what they can (no filter or inMailbox alone, sorted by receivedAt
 // or size: Mailboxes.accountMessages, a page at the cost of one); anything else is a bounded
 // scan: every Email of the account (at most LIMITS.jmapMail.maxQueryScan) located for the
-// metadata conditions, and for the text conditions (text, from, to, cc, bcc, subject, body,
-// header) and sorts on header fields each message's headers read and, for text and body, its
-// body text (at most maxTextScan messages); beyond, unsupportedFilter. Threads are single
+// metadata conditions. Text conditions (text, from, to, cc, bcc, subject, body) go to the
+// store's full-text index (email-search.ts: whole words and prefixes, docs/jmap-email.md
+// "Search"), which also narrows the emails looked at to its matches when the filter requires
+// one; the emails it has not indexed yet, `header` conditions and sorts on header fields read
+// each message's headers and, for text and body, its body text (at most maxTextScan messages),
+// matched by the same words (`header` as a case-insensitive substring); beyond,
+// unsupportedFilter. Threads are single
 // Emails (email-store.ts), so the thread keyword conditions are the Email's own and
-// collapseThreads changes nothing. Matching is a case-insensitive substring. The text is read
-// with mime/ (bodyText, as IMAP SEARCH reads it); IMAP's cached search fields are in imap/'s
-// own format and not used.
+// collapseThreads changes nothing. The text is read with mime/ (bodyText, as IMAP SEARCH reads
+// it); IMAP's cached search fields are in imap/'s own format and not used.
 
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
@@ -32,6 +35,17 @@ import { parseEmail } from '../mail/email.ts';
 import { type EmailHeader, headerList, headerValueOf } from '../mail/headers.ts';
 import { searchSnippet, snippetTerms } from '../mail/snippet.ts';
 import { baseSubject } from '../mail/thread.ts';
+import {
+  dateOrder,
+  indexedAnswer,
+  indexedMatches,
+  mergeByDate,
+  needsAllText,
+  searchText,
+  type TextHits,
+  textOnly,
+  wordsMatch,
+} from './email-search.ts';
 import { isEmailId, keywordsOf, openEmail } from './email-store.ts';
 import { parseState, stateOf } from './mailboxes.ts';
 
@@ -123,7 +137,9 @@ async function loadText(mailboxes: Mailboxes, account: AccountId, x: Facts, body
   try {
     const root = await parseStructure(m.body, m.body.size);
     x.headers = headerList(root.header);
-    if (body) x.body = (await bodyText(m.body, root)).toLowerCase();
+    // The text the index holds (LIMITS.search.maxTextChars, HTML as text), so both agree.
+    if (body)
+      x.body = (await bodyText(m.body, root, { maxChars: LIMITS.search.maxTextChars, html: true })).toLowerCase();
     if (att) x.attachment = hasAttachment((await parseEmail(m.body, m.body.size, () => '')).lists);
   } finally {
     await m.done();
@@ -140,21 +156,23 @@ function addressText(headers: readonly EmailHeader[], field: string): string {
     .toLowerCase();
 }
 
-function matches(f: Filter, x: Facts): boolean {
+function matches(f: Filter, x: Facts, hits: TextHits | null = null): boolean {
   if ('operator' in f && Array.isArray(f.conditions)) {
     const cs = f.conditions as Filter[];
-    if (f.operator === 'AND') return cs.every((c) => matches(c, x));
-    if (f.operator === 'OR') return cs.some((c) => matches(c, x));
-    return !cs.some((c) => matches(c, x));
+    if (f.operator === 'AND') return cs.every((c) => matches(c, x, hits));
+    if (f.operator === 'OR') return cs.some((c) => matches(c, x, hits));
+    return !cs.some((c) => matches(c, x, hits));
   }
-  for (const [k, v] of Object.entries(f)) if (!condition(k, v, x)) return false;
+  for (const [k, v] of Object.entries(f)) {
+    const known = hits ? indexedAnswer(hits, f, k, x.l.emailId) : null;
+    if (!(known ?? condition(k, v, x))) return false;
+  }
   return true;
 }
 
 function condition(k: string, v: unknown, x: Facts): boolean {
   const mailboxIds = x.l.copies.map((c) => c.mailboxId);
   const h = x.headers ?? [];
-  const has = (field: string, s: string) => addressText(h, field).includes(s.toLowerCase());
   switch (k) {
     case 'inMailbox':
       return mailboxIds.includes(v as string);
@@ -177,22 +195,19 @@ function condition(k: string, v: unknown, x: Facts): boolean {
       return x.keywords[(v as string).toLowerCase()] !== true;
     case 'hasAttachment':
       return (x.attachment ?? false) === v;
+    // Words and prefixes, as the full-text index matches (email-search.ts wordsMatch).
     case 'from':
     case 'to':
     case 'cc':
     case 'bcc':
-      return has(k, v as string);
+      return wordsMatch(v as string, [addressText(h, k)]);
     case 'subject':
-      return lower(headerValueOf(h, 'subject')).includes((v as string).toLowerCase());
+      return wordsMatch(v as string, [lower(headerValueOf(h, 'subject'))]);
     case 'body':
-      return (x.body ?? '').includes((v as string).toLowerCase());
+      return wordsMatch(v as string, [x.body ?? '']);
     case 'text': {
-      const s = (v as string).toLowerCase();
-      return (
-        ['from', 'to', 'cc', 'bcc'].some((f) => has(f, s)) ||
-        lower(headerValueOf(h, 'subject')).includes(s) ||
-        (x.body ?? '').includes(s)
-      );
+      const fields = ['from', 'to', 'cc', 'bcc'].map((f) => addressText(h, f));
+      return wordsMatch(v as string, [...fields, lower(headerValueOf(h, 'subject')), x.body ?? '']);
     }
     case 'header': {
       const [name, value] = v as string[];
@@ -246,7 +261,17 @@ async function runQuery(
     first && (first.property === 'receivedAt' || first.property === 'size')
       ? { sort: first.property, descending: !first.isAscending }
       : { sort: 'receivedAt', descending: true };
-  const all = await mailboxes.accountMessages(account, { ...byIndex, position: 0, limit: max + 1 });
+  // Text conditions through the full-text index (email-search.ts): only its candidates read.
+  const hits = await searchText(mailboxes, account, filter);
+  // Text conditions alone, by date: the index's matches in order; only its unindexed tail read.
+  const asc = dateOrder(sort);
+  const ordered = hits && filter && asc !== null && textOnly(filter) ? indexedMatches(hits, filter, asc) : null;
+  const tail = [...(hits?.unindexed ?? [])];
+  const all = ordered
+    ? { ids: tail, total: tail.length }
+    : hits?.candidates
+      ? { ids: [...hits.candidates], total: hits.candidates.size }
+      : await mailboxes.accountMessages(account, { ...byIndex, position: 0, limit: max + 1 });
   if (all.total > max)
     throw new MethodError('unsupportedFilter', `this query scans every email; the account has more than ${max}`);
   const located = new Map<string, LocatedEmail>();
@@ -259,19 +284,19 @@ async function runQuery(
   }
   const body = used.has('text') || used.has('body');
   const att = used.has('hasAttachment');
-  const text =
-    [...used].some((k) => TEXT.has(k)) ||
-    att ||
-    sort.some((c) => ['from', 'to', 'subject', 'sentAt'].includes(c.property));
+  const headerSort = sort.some((c) => ['from', 'to', 'subject', 'sentAt'].includes(c.property));
+  const text = [...used].some((k) => TEXT.has(k)) || att || headerSort;
+  // With the index, only the emails it has not indexed yet are read (unless more is needed).
+  const read = hits && !needsAllText(used, headerSort) ? facts.filter((x) => hits.unindexed.has(x.l.emailId)) : facts;
   if (text) {
-    if (facts.length > LIMITS.jmapMail.maxTextScan)
+    if (read.length > LIMITS.jmapMail.maxTextScan)
       throw new MethodError(
         'unsupportedFilter',
         `text conditions and header sorts read every email; the account has more than ${LIMITS.jmapMail.maxTextScan}`,
       );
-    for (const x of facts) await loadText(mailboxes, account, x, body, att);
+    for (const x of read) await loadText(mailboxes, account, x, body, att);
   }
-  const kept = filter ? facts.filter((x) => x.headers !== null && matches(filter, x)) : facts;
+  const kept = filter ? facts.filter((x) => x.headers !== null && matches(filter, x, hits)) : facts;
   const order = sort.length > 0 ? sort : [{ property: 'receivedAt', isAscending: false }];
   const keys = new Map(kept.map((x) => [x, order.map((c) => sortKey(c, x))]));
   kept.sort((a, b) => {
@@ -284,6 +309,12 @@ async function runQuery(
     }
     return 0;
   });
+  if (ordered)
+    return mergeByDate(
+      ordered,
+      kept.map((x) => ({ id: x.l.emailId, date: x.l.internalDate.getTime() })),
+      !!asc,
+    );
   return kept.map((x) => x.l.emailId);
 }
 

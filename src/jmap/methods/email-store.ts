@@ -15,6 +15,7 @@ import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { bufferReader } from '../../mime/reader.ts';
 import { parseStructure } from '../../mime/structure.ts';
+import { openLocated } from '../../store/located.ts';
 import type { LocatedEmail, Mailboxes, MessageBody } from '../../store/mailboxes.ts';
 import type { BlobContent, BlobStore } from '../blob-store.ts';
 import { parseEmail, partBytes } from '../mail/email.ts';
@@ -112,33 +113,7 @@ export const utcDate = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/,
 
 /** Opens the message's bytes through the first copy that opens; null when none does (gone
  *  meanwhile). `done` closes the body and releases the mailbox. */
-export async function openEmail(
-  mailboxes: Mailboxes,
-  account: AccountId,
-  located: LocatedEmail,
-): Promise<{ body: MessageBody; done: () => Promise<void> } | null> {
-  for (const copy of located.copies) {
-    const mbox = await mailboxes.open(account, copy.mailbox).catch(() => null);
-    if (!mbox) continue;
-    let body: MessageBody | null = null;
-    try {
-      if (!mbox.meta(copy.uid)) await mbox.refresh();
-      body = await mbox.openMessage(copy.uid);
-    } finally {
-      if (!body) mailboxes.release(account, mbox);
-    }
-    if (!body) continue;
-    const opened = body;
-    return {
-      body: opened,
-      done: async () => {
-        await opened.close();
-        mailboxes.release(account, mbox);
-      },
-    };
-  }
-  return null;
-}
+export const openEmail = openLocated;
 
 /** Runs `fn` on the message's bytes (openEmail); null when no copy opens. */
 export async function withMessage<T>(

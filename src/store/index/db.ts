@@ -200,6 +200,11 @@ export class MailIndex {
     return aseq;
   }
 
+  /** Every account with a mailbox entry (the search indexer's round at start). */
+  accounts(): string[] {
+    return (this.#q.accounts.all() as Row[]).map((r) => String(r.account));
+  }
+
   /** The account's last journal number (JMAP state), 0 before its first change. */
   accountState(account: string): number {
     return Number((this.#q.aseqGet.get(account) as Row | undefined)?.last ?? 0);

@@ -7,6 +7,7 @@ export function prepare(db: DatabaseSync) {
   return {
     mailbox: p('SELECT * FROM mailboxes WHERE account = ? AND name = ?'),
     mailboxes: p('SELECT * FROM mailboxes WHERE account = ? ORDER BY name'),
+    accounts: p('SELECT DISTINCT account FROM mailboxes'),
     lastValidity: p('SELECT last FROM uidvalidity_seq WHERE account = ?'),
     setValidity: p(
       'INSERT INTO uidvalidity_seq (account, last) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET last = excluded.last',

@@ -15,8 +15,16 @@ import type { Logger } from '../../core/log.ts';
 import { decodeMutf7 } from '../../core/mutf7.ts';
 import type { IndexClient } from '../index/client.ts';
 import type { MailboxRow, MessageQuery } from '../index/db.ts';
-import type { AccountChange, LocatedEmail, Mailboxes, MailboxListEntry } from '../mailboxes.ts';
+import type {
+  AccountChange,
+  LocatedEmail,
+  Mailboxes,
+  MailboxListEntry,
+  TextCondition,
+  TextSearchResult,
+} from '../mailboxes.ts';
 import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
+import type { SearchService } from '../search/service.ts';
 import { AccountWatch } from './account-watch.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { KeywordTable, lettersToFlags } from './flags.ts';
@@ -55,6 +63,7 @@ export class MaildirAccounts implements Mailboxes {
   readonly #log: Logger | undefined;
   /** watchAccount() listeners, deliveries not indexed yet (maildir/account-watch.ts). */
   readonly #watch: AccountWatch;
+  #search: SearchService | null = null;
 
   constructor(root: string, index: IndexClient, syncer: DirSyncer, log?: Logger) {
     this.#root = root;
@@ -483,6 +492,16 @@ export class MaildirAccounts implements Mailboxes {
     } finally {
       this.release(account, mbox);
     }
+  }
+
+  /** The full-text search (store/search/service.ts), told of every account's changes. */
+  attachSearch(search: SearchService): void {
+    this.#search = search;
+    this.#watch.onAny = (account) => search.indexer.changed(account);
+  }
+
+  searchEmails(account: AccountId, conditions: readonly TextCondition[]): Promise<TextSearchResult | null> {
+    return this.#search ? this.#search.search(account, conditions) : Promise.resolve(null);
   }
 
   watchAccount(account: AccountId, listener: () => void): () => void {
