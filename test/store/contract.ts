@@ -29,6 +29,7 @@ import {
   waitFor,
   withStore,
 } from './contract-support.ts';
+import { threadsContract } from './contract-threads.ts';
 
 export type { MakeStore, StoreUnderTest } from './contract-support.ts';
 
@@ -48,6 +49,7 @@ export function mailStoreContract(name: string, make: MakeStore): void {
   describe(`${name}: mail store contract: ids`, () => idsContract(make));
   describe(`${name}: mail store contract: account journal`, () => journalContract(make));
   describe(`${name}: mail store contract: account-wide listing and lookups`, () => queryContract(make));
+  describe(`${name}: mail store contract: threads`, () => threadsContract(make));
 }
 
 function mailboxesContract(make: MakeStore): void {

@@ -2,8 +2,8 @@
 // Mailboxes seam: IMAP names ("." the hierarchy separator) become a tree of `name` (the last
 // level) and `parentId` (the nearest superior that is a mailbox: a \Noselect level that is no
 // mailbox is no Mailbox object, its name stays in the child's), special-use attributes become
-// roles, and the counts come from the mailbox's messages (each Email its own Thread for now,
-// so the thread counts are the email counts).
+// roles, and the counts come from the mailbox's messages and the store's threads
+// (Mailboxes.mailboxThreads).
 
 import type { AccountId } from '../../core/ids.ts';
 import type { AccountChange, Mailboxes, MailboxListEntry } from '../../store/mailboxes.ts';
@@ -98,15 +98,17 @@ export interface Counts {
 }
 
 /** §2.1 counts: the mailbox's messages and those without \Seen (a message marked \Deleted is
- *  still an Email of the mailbox until it is expunged). */
-export async function countsOf(store: Mailboxes, account: AccountId, fullName: string): Promise<Counts> {
+ *  still an Email of the mailbox until it is expunged); the threads with an email there, and
+ *  with one there without \Seen (the simplest rule §2.1 allows). */
+export async function countsOf(store: Mailboxes, account: AccountId, fullName: string, id: string): Promise<Counts> {
   const mbox = await store.open(account, fullName);
   try {
     const status = await mbox.sync();
     let unread = 0;
     for (const m of status.messages) if (!m.flags.includes('\\Seen')) unread++;
     const total = status.messages.length;
-    return { totalEmails: total, unreadEmails: unread, totalThreads: total, unreadThreads: unread };
+    const threads = await store.mailboxThreads(account, id);
+    return { totalEmails: total, unreadEmails: unread, totalThreads: threads.total, unreadThreads: threads.unread };
   } finally {
     store.release(account, mbox);
   }
@@ -119,7 +121,7 @@ export async function mailboxObject(
   m: JmapMailbox,
   withCounts: boolean,
 ): Promise<Record<string, unknown>> {
-  const counts = withCounts ? await countsOf(store, account, m.fullName) : {};
+  const counts = withCounts ? await countsOf(store, account, m.fullName, m.id) : {};
   return {
     id: m.id,
     name: m.name,

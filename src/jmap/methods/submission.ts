@@ -64,9 +64,6 @@ const setExtra = z.object({
   onSuccessDestroyEmail: z.array(z.string().max(256)).nullable().optional(),
 });
 
-/** Threads for now: each Email is its own (docs/jmap-mail-common: "T" + the id without "M"). */
-const threadOf = (emailId: string) => `T${emailId.slice(1)}`;
-
 const ARRAY_CONDITIONS = ['identityIds', 'emailIds', 'threadIds'] as const;
 const QUERY: QueryType = {
   sortable: ['emailId', 'threadId', 'sentAt'],
@@ -216,12 +213,13 @@ async function create(deps: SubmissionDeps, ctx: MethodContext, object: Record<s
         rcptTo: o.envelope.rcptTo.map((r) => ({ email: r.email, parameters: r.parameters ?? null })),
       }
     : null;
+  const thread = (await deps.accounts.locate(ctx.account, [emailId]))[0]?.threadId ?? null;
   const sent = await sendEmail(deps.send, ctx.account, emailId, envelope);
   const submission = {
     id: `S${randomBytes(15).toString('base64url')}`,
     identityId: identity.id,
     emailId,
-    threadId: threadOf(emailId),
+    threadId: thread,
     envelope: sent.envelope,
     sendAt: new Date().toISOString().replace(/\.[0-9]+Z$/, 'Z'),
     undoStatus: 'final',

@@ -26,13 +26,15 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 /** One worker thread and the calls waiting for its answers. */
 class Lane {
   readonly #path: string;
+  readonly #root: string | null;
   #worker: Worker | null = null;
   #ready: Promise<void> | null = null;
   #next = 1;
   readonly #pending = new Map<number, Pending>();
 
-  constructor(path: string) {
+  constructor(path: string, root: string | null) {
     this.#path = path;
+    this.#root = root;
   }
 
   /** Starts the thread if needed; resolves once it has opened (and migrated) the database. */
@@ -40,7 +42,9 @@ class Lane {
     if (this.#ready) return this.#ready;
     // worker.ts when run from source (type stripping), worker.js in the built dist/.
     const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-    const w = new Worker(new URL(`./worker.${ext}`, import.meta.url), { workerData: { path: this.#path } });
+    const w = new Worker(new URL(`./worker.${ext}`, import.meta.url), {
+      workerData: { path: this.#path, root: this.#root },
+    });
     this.#worker = w;
     let opened: (err?: Error) => void = () => {};
     const ready = new Promise<void>((resolve, reject) => {
@@ -98,9 +102,11 @@ export class IndexClient {
   readonly #reader: Lane;
   #closed = false;
 
-  constructor(path: string) {
-    this.#writer = new Lane(path);
-    this.#reader = new Lane(path);
+  /** `root`: the Maildir root, where the index reads the threading fields of messages it is
+   *  given without them (index/threads.ts); null: they are taken as absent. */
+  constructor(path: string, root: string | null = null) {
+    this.#writer = new Lane(path, root);
+    this.#reader = new Lane(path, root);
   }
 
   /** Opens (and migrates) the database now, not at the first query: the server calls it at
@@ -148,6 +154,12 @@ export class IndexClient {
   }
   locate(account: string, ids: readonly string[]): Promise<LocatedRow[]> {
     return this.#read('locate', account, ids);
+  }
+  threads(account: string, ids: readonly string[]): Promise<{ threadId: string; emailIds: string[] }[]> {
+    return this.#read('threads', account, ids);
+  }
+  mailboxThreads(account: string, oid: string): Promise<{ total: number; unread: number }> {
+    return this.#read('mailboxThreads', account, oid);
   }
   accountState(account: string): Promise<number> {
     return this.#read('accountState', account);

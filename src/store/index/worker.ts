@@ -6,6 +6,7 @@
 // reads, so a write waiting for the lock does not hold up reads.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { maildirThreadSource } from '../maildir/thread-headers.ts';
 import { MailIndex } from './db.ts';
 
 export type IndexOp = Exclude<
@@ -30,7 +31,10 @@ if (!port) throw new Error('index/worker.ts runs as a worker thread');
 let index: MailIndex | null = null;
 let openError: Error | null = null;
 try {
-  index = new MailIndex((workerData as { path: string }).path);
+  const data = workerData as { path: string; root: string | null };
+  // The threading fields of messages the index is given without them are read from their
+  // files (index/threads.ts): here, off the event loop.
+  index = new MailIndex(data.path, data.root === null ? null : maildirThreadSource(data.root));
 } catch (e) {
   openError = e as Error;
 }
