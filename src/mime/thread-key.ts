@@ -10,7 +10,6 @@
 
 import { createHash } from 'node:crypto';
 import { decodeEncodedWords } from '../core/encoded-words.ts';
-import { headerValue } from './structure.ts';
 
 /** References ids kept: the chain's first (its root) and the nearest ones before the parent. */
 export const MAX_THREAD_REFERENCES = 50;
@@ -32,16 +31,45 @@ export const NO_THREAD_HEADERS: ThreadHeaders = { messageId: null, inReplyTo: []
 
 /** The threading fields of a header block (the bytes before the blank line). */
 export function threadHeaders(header: Buffer): ThreadHeaders {
-  const subject = headerValue(header, 'subject');
-  const refs = messageIds(headerValue(header, 'references') ?? '', 10_000);
+  const f = fieldsOf(header.toString('latin1'), THREAD_FIELDS);
+  const subject = f.get('subject');
+  const refs = messageIds(f.get('references') ?? '', 10_000);
   return {
-    messageId: messageIds(headerValue(header, 'message-id') ?? '', 1)[0] ?? null,
-    inReplyTo: messageIds(headerValue(header, 'in-reply-to') ?? '', 4),
+    messageId: messageIds(f.get('message-id') ?? '', 1)[0] ?? null,
+    inReplyTo: messageIds(f.get('in-reply-to') ?? '', 4),
     references:
       refs.length <= MAX_THREAD_REFERENCES ? refs : [refs[0] as string, ...refs.slice(-(MAX_THREAD_REFERENCES - 1))],
     // headerValue reads latin1: back to the bytes, then UTF-8 (RFC 6532 headers).
     subject: baseSubject(decodeEncodedWords(Buffer.from(subject ?? '', 'latin1').toString('utf8'))),
   };
+}
+
+const THREAD_FIELDS = new Set(['message-id', 'in-reply-to', 'references', 'subject']);
+
+/** The first field of each of `names` (lower case) in a header block, unfolded, trimmed: one
+ *  pass over the lines (as structure.ts headerValue does for one name). */
+function fieldsOf(text: string, names: ReadonlySet<string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let pos = 0; pos < text.length && out.size < names.size; ) {
+    let eol = text.indexOf('\n', pos);
+    if (eol < 0) eol = text.length;
+    // A field's name is short: look for its colon in the line's first 80 characters only.
+    const colon = text.slice(pos, Math.min(eol, pos + 80)).indexOf(':') + pos;
+    const name = colon > pos ? text.slice(pos, colon).trimEnd().toLowerCase() : '';
+    let next = eol + 1;
+    if (names.has(name) && !out.has(name)) {
+      const parts = [text.slice(colon + 1, eol)];
+      while (next < text.length && (text[next] === ' ' || text[next] === '\t')) {
+        let end = text.indexOf('\n', next);
+        if (end < 0) end = text.length;
+        parts.push(text.slice(next, end));
+        next = end + 1;
+      }
+      out.set(name, parts.join('').replace(/\r/g, '').trim());
+    }
+    pos = next;
+  }
+  return out;
 }
 
 /** The `<...>` items of a field, leniently (text outside them ignored), white space removed

@@ -44,6 +44,8 @@ test('threading fields: bounded, lenient header reading', () => {
   const t0 = performance.now();
   messageIds('<'.repeat(200_000), 10_000);
   baseSubject(`${'re: ['.repeat(20_000)}x`);
+  threadHeaders(Buffer.from(`X-A: b\r\n${' folded line without a colon\r\n'.repeat(8_000)}Subject: s\r\n`));
+  threadHeaders(Buffer.from(`${'no colon here at all '.repeat(12_000)}\r\n:`));
   assert.ok(performance.now() - t0 < 2000);
 });
 
