@@ -5,9 +5,10 @@
 //
 // State strings are the Mailbox part's (mailboxes.ts stateOf: the account journal's position,
 // with every delivery made so far in it), as is the mail capability (MAIL_CAPABILITY).
-// Threads are the store's (LocatedEmail.threadId; docs/jmap-email.md "Threads"). Blob ids: "E" + the Email id's 24 characters
-// (the whole message) and "P" + those 24 + the part id with "_" for "." (a leaf part,
-// transfer-decoded); the 24 characters are fixed, so the part id is what follows.
+// Threads are the store's (LocatedEmail.threadId; docs/jmap-email.md "Threads"). Blob ids: "E"
+// + the Email id's 24 characters (the whole message) and "P" + those 24 + the part id with "_"
+// for "." (a leaf part, transfer-decoded); the 24 characters are fixed, so the part id is what
+// follows.
 
 import { Readable } from 'node:stream';
 import type { AccountId } from '../../core/ids.ts';
