@@ -177,6 +177,15 @@ try {
   ];
   const searched: [string, Awaited<ReturnType<typeof timeIt>>][] = [];
   for (const [label, filter, min] of texts) searched.push([label, await timeIt(page(LIGHT, filter, min))]);
+  // collapseThreads (a window over the mailbox's messages, store/index/pages.ts) and the
+  // Mailbox counts (totalThreads, unreadThreads: a count over the mailbox's messages).
+  const collapsed = await timeIt(async () => {
+    const [qr] = await request([['Email/query', { ...q, limit: 50, collapseThreads: true }, 'q']]);
+    if (qr.ids.length !== 50) throw new Error('short page');
+  });
+  const counts = await timeIt(async () => {
+    await request([['Mailbox/get', { accountId: ACCOUNT, ids: [inbox] }, 'm']]);
+  });
 
   // 1,000 keyword changes ($flagged on 1,000 of the newest emails), 10 Email/set of 100 updates.
   const ids = (await request([['Email/query', { ...q, limit: 1000 }, 'q']]))[0].ids as string[];
@@ -207,6 +216,8 @@ try {
       `(${Math.round(N / (searchMs / 1000))} emails/s), ${(searchBytes / 1024 / 1024).toFixed(1)} MiB (db + wal)`,
   );
   for (const [label, r] of searched) console.log(`  Email/query ${label} + Email/get (light)  ${fmt(r)}`);
+  console.log(`  Email/query (50), collapseThreads                ${fmt(collapsed)}`);
+  console.log(`  Mailbox/get of INBOX with its counts              ${fmt(counts)}`);
   console.log(`  1,000 keyword changes by Email/set (10 × 100) took ${setMs.toFixed(0)} ms`);
   console.log(`  Email/changes over them (${changed} ids)              ${fmt(changes)}`);
 } finally {

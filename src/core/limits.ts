@@ -239,6 +239,10 @@ export const LIMITS = {
   store: {
     /** Messages up to this size are spooled in memory; larger ones spill to a temp file. */
     spoolMemoryBytes: 1024 * 1024,
+    /** Bytes of a message's header block read for threading (Message-ID, In-Reply-To,
+     *  References, Subject; mime/thread-key.ts), read 16 KiB at a time up to the blank line: a
+     *  field beyond is not seen (the default [smtp] max_header_size). */
+    threadHeaderBytes: 256 * 1024,
     /** Outside changes to a subscribed Maildir (store/maildir/watch.ts): a refresh starts this
      *  long after the first fs.watch event of a burst (later events join it), so a burst of
      *  deliveries costs one reconcile and IDLE clients still hear of it well within 1 s. */

@@ -82,11 +82,15 @@ export interface AccountChange {
   /** For message entries the UID in that mailbox and the Email id; 0 and null otherwise. */
   readonly uid: number;
   readonly emailId: string | null;
+  /** For message entries the email's Thread id (null in entries from before threads). */
+  readonly threadId: string | null;
 }
 
 /** Where an email is (Mailboxes.locate): every copy with its mailbox, UID and flags. */
 export interface LocatedEmail {
   readonly emailId: string;
+  /** Its thread (RFC 8621 §3): given with its first copy, never changed (see threads()). */
+  readonly threadId: string;
   readonly size: number;
   readonly internalDate: Date;
   readonly copies: readonly {
@@ -265,10 +269,23 @@ export interface Mailboxes {
       sort: 'receivedAt' | 'size';
       descending: boolean;
       mailboxId?: string;
+      /** Only the first email of each thread in this order; `total` counts threads (JMAP
+       *  collapseThreads, RFC 8621 §4.4.3). A scan of the account's (mailbox's) emails. */
+      collapseThreads?: boolean;
       position: number;
       limit: number;
     },
   ): Promise<{ ids: string[]; total: number }>;
+  /** The emails of each thread, oldest first (internal date, ties in a fixed order); threads
+   *  with no email (unknown, or whose last email is gone) are left out. An email's thread is
+   *  given when its first copy is stored, from its Message-ID, In-Reply-To, References and
+   *  base subject (docs/jmap-email.md "Threads"), and never changes; a copy or a move keeps
+   *  it, and it survives restarts and index rebuilds that index messages in the same order. */
+  threads(account: AccountId, threadIds: readonly string[]): Promise<{ threadId: string; emailIds: string[] }[]>;
+  /** How many threads have an email in the mailbox (its id), and how many have one there
+   *  without \Seen (JMAP Mailbox totalThreads, unreadThreads, RFC 8621 §2). As of the
+   *  mailbox's last sync. */
+  mailboxThreads(account: AccountId, mailboxId: string): Promise<{ total: number; unread: number }>;
   /** Where each email is (JMAP Email/get mailboxIds, keywords, size, receivedAt); ids of emails
    *  not (or no longer) in the account are left out. */
   locate(account: AccountId, emailIds: readonly string[]): Promise<LocatedEmail[]>;

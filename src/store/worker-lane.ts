@@ -23,22 +23,25 @@ export class Lane {
   readonly #url: URL;
   readonly #path: string;
   readonly #label: string;
+  readonly #extra: Record<string, unknown>;
   #worker: Worker | null = null;
   #ready: Promise<void> | null = null;
   #next = 1;
   readonly #pending = new Map<number, Pending>();
 
-  /** `url`: the worker module; `label`: how its errors are named ("mail index"). */
-  constructor(url: URL, path: string, label: string) {
+  /** `url`: the worker module; `label`: how its errors are named ("mail index"); `extra`: more
+   *  workerData for the worker module (structured-cloneable). */
+  constructor(url: URL, path: string, label: string, extra: Record<string, unknown> = {}) {
     this.#url = url;
     this.#path = path;
     this.#label = label;
+    this.#extra = extra;
   }
 
   /** Starts the thread if needed; resolves once it has opened (and migrated) the database. */
   ready(): Promise<void> {
     if (this.#ready) return this.#ready;
-    const w = new Worker(this.#url, { workerData: { path: this.#path } });
+    const w = new Worker(this.#url, { workerData: { ...this.#extra, path: this.#path } });
     this.#worker = w;
     let opened: (err?: Error) => void = () => {};
     const ready = new Promise<void>((resolve, reject) => {

@@ -31,6 +31,7 @@ import {
   waitFor,
   withStore,
 } from './contract-support.ts';
+import { threadsContract } from './contract-threads.ts';
 
 export type { MakeStore, StoreUnderTest } from './contract-support.ts';
 
@@ -52,6 +53,7 @@ export function mailStoreContract(name: string, make: MakeStore): void {
   describe(`${name}: mail store contract: account journal`, () => journalContract(make));
   describe(`${name}: mail store contract: account-wide listing and lookups`, () => queryContract(make));
   describe(`${name}: mail store contract: full-text search`, () => searchContract(make));
+  describe(`${name}: mail store contract: threads`, () => threadsContract(make));
 }
 
 function mailboxesContract(make: MakeStore): void {

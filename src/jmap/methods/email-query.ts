@@ -8,15 +8,16 @@
 // one; the emails it has not indexed yet, `header` conditions and sorts on header fields read
 // each message's headers and, for text and body, its body text (at most maxTextScan messages),
 // matched by the same words (`header` as a case-insensitive substring); beyond,
-// unsupportedFilter. Threads are single
-// Emails (email-store.ts), so the thread keyword conditions are the Email's own and
-// collapseThreads changes nothing. The text is read with mime/ (bodyText, as IMAP SEARCH reads
-// it); IMAP's cached search fields are in imap/'s own format and not used.
+// unsupportedFilter. The thread keyword conditions and collapseThreads are in
+// email-query-threads.ts (collapsed pages of the indexed query: accountMessages
+// collapseThreads). The text is read with mime/ (bodyText, as IMAP SEARCH reads it); IMAP's
+// cached search fields are in imap/'s own format and not used.
 
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { bodyText } from '../../mime/body-text.ts';
 import { parseStructure } from '../../mime/structure.ts';
+import { baseSubject } from '../../mime/thread-key.ts';
 import type { LocatedEmail, Mailboxes } from '../../store/mailboxes.ts';
 import { MethodError } from '../core/errors.ts';
 import {
@@ -34,7 +35,7 @@ import { hasAttachment } from '../mail/body.ts';
 import { parseEmail } from '../mail/email.ts';
 import { type EmailHeader, headerList, headerValueOf } from '../mail/headers.ts';
 import { searchSnippet, snippetTerms } from '../mail/snippet.ts';
-import { baseSubject } from '../mail/thread.ts';
+import { attachThreads, collapse, inThread, type ThreadKeywords, touchedEmails } from './email-query-threads.ts';
 import {
   dateOrder,
   indexedAnswer,
@@ -113,6 +114,7 @@ const EMAIL_QUERY: QueryType = { sortable: SORTABLE, checkCondition };
 interface Facts {
   readonly l: LocatedEmail;
   readonly keywords: Record<string, true>;
+  thread?: ThreadKeywords;
   headers?: EmailHeader[] | null;
   body?: string | null;
   attachment?: boolean | null;
@@ -188,9 +190,10 @@ function condition(k: string, v: unknown, x: Facts): boolean {
       return x.l.size < (v as number);
     case 'allInThreadHaveKeyword':
     case 'someInThreadHaveKeyword':
+    case 'noneInThreadHaveKeyword':
+      return inThread(k, v as string, x);
     case 'hasKeyword':
       return x.keywords[(v as string).toLowerCase()] === true;
-    case 'noneInThreadHaveKeyword':
     case 'notKeyword':
       return x.keywords[(v as string).toLowerCase()] !== true;
     case 'hasAttachment':
@@ -240,8 +243,10 @@ function sortKey(c: Comparator, x: Facts): string | number {
       const d = headerValueOf(h, 'sentAt');
       return typeof d === 'string' ? Date.parse(d) : x.l.internalDate.getTime();
     }
-    default:
+    case 'hasKeyword':
       return typeof c.keyword === 'string' && x.keywords[c.keyword.toLowerCase()] ? 1 : 0;
+    default:
+      return typeof c.keyword === 'string' && inThread(c.property, c.keyword, x) ? 1 : 0;
   }
 }
 
@@ -251,6 +256,7 @@ async function runQuery(
   account: AccountId,
   filter: Filter | null,
   sort: readonly Comparator[],
+  collapseThreads = false,
 ): Promise<string[]> {
   const used = conditions(filter, new Set());
   const max = LIMITS.jmapMail.maxQueryScan;
@@ -263,9 +269,11 @@ async function runQuery(
       : { sort: 'receivedAt', descending: true };
   // Text conditions through the full-text index (email-search.ts): only its candidates read.
   const hits = await searchText(mailboxes, account, filter);
-  // Text conditions alone, by date: the index's matches in order; only its unindexed tail read.
+  // Text conditions alone, by date: the index's matches in order; only its unindexed tail read
+  // (not when collapsing threads: that needs each email's thread, located below).
   const asc = dateOrder(sort);
-  const ordered = hits && filter && asc !== null && textOnly(filter) ? indexedMatches(hits, filter, asc) : null;
+  const ordered =
+    hits && filter && asc !== null && !collapseThreads && textOnly(filter) ? indexedMatches(hits, filter, asc) : null;
   const tail = [...(hits?.unindexed ?? [])];
   const all = ordered
     ? { ids: tail, total: tail.length }
@@ -282,6 +290,7 @@ async function runQuery(
     const l = located.get(id);
     if (l) facts.push({ l, keywords: keywordsOf(l.copies.map((c) => c.flags)) });
   }
+  attachThreads(facts);
   const body = used.has('text') || used.has('body');
   const att = used.has('hasAttachment');
   const headerSort = sort.some((c) => ['from', 'to', 'subject', 'sentAt'].includes(c.property));
@@ -315,7 +324,7 @@ async function runQuery(
       kept.map((x) => ({ id: x.l.emailId, date: x.l.internalDate.getTime() })),
       !!asc,
     );
-  return kept.map((x) => x.l.emailId);
+  return (collapseThreads ? collapse(kept) : kept).map((x) => x.l.emailId);
 }
 
 /** The query the indexes answer alone: no filter or inMailbox only, sorted by receivedAt or
@@ -352,7 +361,12 @@ export async function emailQuery(
   const fast = indexed(q);
   if (fast) {
     const limit = Math.min(q.limit ?? maxLimit, maxLimit);
-    const page = await mailboxes.accountMessages(ctx.account, { ...fast, position: q.position, limit });
+    const page = await mailboxes.accountMessages(ctx.account, {
+      ...fast,
+      ...(collapseThreads ? { collapseThreads } : {}),
+      position: q.position,
+      limit,
+    });
     return queryResponse(ctx, state, true, {
       position: Math.min(q.position, page.total),
       ids: page.ids,
@@ -360,7 +374,7 @@ export async function emailQuery(
       ...(q.limit === null || q.limit > maxLimit ? { limit } : {}),
     });
   }
-  const ids = await runQuery(mailboxes, ctx.account, q.filter, q.sort);
+  const ids = await runQuery(mailboxes, ctx.account, q.filter, q.sort, collapseThreads === true);
   return queryResponse(ctx, state, true, queryWindow(ids, q, maxLimit));
 }
 
@@ -375,7 +389,7 @@ export async function emailQueryChanges(
   ctx: MethodContext,
   mailboxes: Mailboxes,
 ): Promise<Record<string, unknown>> {
-  const { collapseThreads: _c, ...rest } = args;
+  const { collapseThreads, ...rest } = args;
   const q = parseQueryChanges(rest, ctx, EMAIL_QUERY);
   const since = parseState(q.sinceQueryState);
   if (since === null) throw new MethodError('cannotCalculateChanges', 'unknown query state');
@@ -386,9 +400,9 @@ export async function emailQueryChanges(
     const rows = await mailboxes.accountChangesSince(ctx.account, since, max + 1);
     if (rows === null || rows.length > max) throw new MethodError('cannotCalculateChanges', 'state too old');
     const state = String(rows.at(-1)?.aseq ?? since);
-    const now = await runQuery(mailboxes, ctx.account, q.filter, q.sort);
+    const now = await runQuery(mailboxes, ctx.account, q.filter, q.sort, collapseThreads === true);
     if ((await stateOf(mailboxes, ctx.account)) !== state) continue;
-    const changed = [...new Set(rows.flatMap((r) => (r.emailId !== null ? [r.emailId] : [])))];
+    const changed = await touchedEmails(mailboxes, ctx.account, rows, collapseThreads === true);
     const index = new Map(now.map((id, i) => [id, i]));
     const upTo = q.upToId !== null ? (index.get(q.upToId) ?? now.length) : now.length;
     const added = changed

@@ -24,7 +24,7 @@ import {
   parseEmail,
 } from '../mail/email.ts';
 import { BODY_ARGS, parseBodyArgs } from './email-args.ts';
-import { emailBlobId, flagOf, innerBlobId, keywordsOf, threadIdOf } from './email-store.ts';
+import { emailBlobId, flagOf, innerBlobId, keywordsOf } from './email-store.ts';
 import { stateOf } from './mailboxes.ts';
 
 export interface EmailSetDeps {
@@ -122,7 +122,9 @@ async function store(
       await withMailbox(deps.mailboxes, account, name, null, (t) => m.copyTo([uid], t).then(() => undefined));
     return m.emailIds([uid]).get(uid) as string;
   });
-  return { id, blobId: emailBlobId(id), threadId: threadIdOf(id), size: bytes.length };
+  // Its thread, given as the store indexed it (§4.6: threadId is server-set).
+  const [located] = await deps.mailboxes.locate(account, [id]);
+  return { id, blobId: emailBlobId(id), threadId: located?.threadId ?? null, size: bytes.length };
 }
 
 /** The bytes of a blob the account can read (an upload, an Email, a part), at most `max`. */

@@ -5,10 +5,10 @@
 //
 // State strings are the Mailbox part's (mailboxes.ts stateOf: the account journal's position,
 // with every delivery made so far in it), as is the mail capability (MAIL_CAPABILITY).
-// Threads: each Email is its own Thread for now (RFC 8621 §3 leaves threading to the server):
-// threadId = "T" + the Email id without its "M". Blob ids: "E" + the Email id's 24 characters
-// (the whole message) and "P" + those 24 + the part id with "_" for "." (a leaf part,
-// transfer-decoded); the 24 characters are fixed, so the part id is what follows.
+// Threads are the store's (LocatedEmail.threadId; docs/jmap-email.md "Threads"). Blob ids: "E"
+// + the Email id's 24 characters (the whole message) and "P" + those 24 + the part id with "_"
+// for "." (a leaf part, transfer-decoded); the 24 characters are fixed, so the part id is what
+// follows.
 
 import { Readable } from 'node:stream';
 import type { AccountId } from '../../core/ids.ts';
@@ -22,7 +22,6 @@ import { parseEmail, partBytes } from '../mail/email.ts';
 
 const EMAIL_ID = /^M[A-Za-z0-9_-]{24}$/;
 
-export const threadIdOf = (emailId: string): string => `T${emailId.slice(1)}`;
 export const emailBlobId = (emailId: string): string => `E${emailId.slice(1)}`;
 export const partBlobId = (emailId: string, partId: string): string =>
   `P${emailId.slice(1)}${partId.replaceAll('.', '_')}`;

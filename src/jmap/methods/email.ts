@@ -30,7 +30,6 @@ import {
   isEmailId,
   keywordsOf,
   partBlobId,
-  threadIdOf,
   utcDate,
   withMessage,
 } from './email-store.ts';
@@ -55,7 +54,7 @@ export function emailMetadata(l: LocatedEmail): Record<string, unknown> {
   return {
     id: l.emailId,
     blobId: emailBlobId(l.emailId),
-    threadId: threadIdOf(l.emailId),
+    threadId: l.threadId,
     mailboxIds: Object.fromEntries(l.copies.map((c) => [c.mailboxId, true])),
     keywords: keywordsOf(l.copies.map((c) => c.flags)),
     size: l.size,

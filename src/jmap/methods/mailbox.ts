@@ -75,7 +75,8 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
     if (req.ids === null && all.length > ctx.limits.maxObjectsInGet)
       throw new MethodError('requestTooLarge', `more than ${ctx.limits.maxObjectsInGet} mailboxes`);
     const wanted = req.ids === null ? all : all.filter((m) => req.ids?.includes(m.id));
-    const withCounts = COUNT_PROPERTIES.some((p) => req.properties.has(p));
+    const threads = req.properties.has('totalThreads') || req.properties.has('unreadThreads');
+    const withCounts = threads || (COUNT_PROPERTIES.some((p) => req.properties.has(p)) && 'emails');
     const found = [];
     for (const m of wanted) found.push(await mailboxObject(store, ctx.account, m, withCounts));
     return getResponse(req, ctx, state, found);

@@ -67,9 +67,6 @@ const setExtra = z.object({
   onSuccessDestroyEmail: z.array(z.string().max(256)).nullable().optional(),
 });
 
-/** Threads for now: each Email is its own (docs/jmap-mail-common: "T" + the id without "M"). */
-const threadOf = (emailId: string) => `T${emailId.slice(1)}`;
-
 const ARRAY_CONDITIONS = ['identityIds', 'emailIds', 'threadIds'] as const;
 const QUERY: QueryType = {
   sortable: ['emailId', 'threadId', 'sentAt'],
@@ -253,6 +250,7 @@ async function create(deps: SubmissionDeps, ctx: MethodContext, object: Record<s
         rcptTo: o.envelope.rcptTo.map((r) => ({ email: r.email, parameters: r.parameters ?? null })),
       }
     : null;
+  const thread = (await deps.accounts.locate(ctx.account, [emailId]))[0]?.threadId ?? null;
   const now = Date.now();
   const releaseAt = releaseTime(envelope?.mailFrom.parameters ?? null, deps.maxDelayedSendMs, now);
   const sid = `S${randomBytes(15).toString('base64url')}`;
@@ -263,7 +261,7 @@ async function create(deps: SubmissionDeps, ctx: MethodContext, object: Record<s
     id: sid,
     identityId: identity.id,
     emailId,
-    threadId: threadOf(emailId),
+    threadId: thread,
     envelope: sent.envelope,
     sendAt: new Date(releaseAt ?? now).toISOString().replace(/\.[0-9]+Z$/, 'Z'),
     undoStatus: releaseAt === null ? 'final' : 'pending',

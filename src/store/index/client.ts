@@ -26,10 +26,12 @@ export class IndexClient {
   readonly #reader: Lane;
   #closed = false;
 
-  constructor(path: string) {
+  /** `root`: the Maildir root, where the index reads the threading fields of messages it is
+   *  given without them (index/threads.ts); null: they are taken as absent. */
+  constructor(path: string, root: string | null = null) {
     const url = workerUrl('worker', import.meta.url);
-    this.#writer = new Lane(url, path, 'mail index');
-    this.#reader = new Lane(url, path, 'mail index');
+    this.#writer = new Lane(url, path, 'mail index', { root });
+    this.#reader = new Lane(url, path, 'mail index', { root });
   }
 
   /** Opens (and migrates) the database now, not at the first query: the server calls it at
@@ -80,6 +82,12 @@ export class IndexClient {
   }
   accounts(): Promise<string[]> {
     return this.#read('accounts');
+  }
+  threads(account: string, ids: readonly string[]): Promise<{ threadId: string; emailIds: string[] }[]> {
+    return this.#read('threads', account, ids);
+  }
+  mailboxThreads(account: string, oid: string): Promise<{ total: number; unread: number }> {
+    return this.#read('mailboxThreads', account, oid);
   }
   accountState(account: string): Promise<number> {
     return this.#read('accountState', account);

@@ -16,7 +16,7 @@ export function prepare(db: DatabaseSync) {
       'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, oid, sort_order) VALUES (?, ?, ?, 1, 1, ?, ?, ?)',
     ),
     oidTaken: p('SELECT 1 FROM mailboxes WHERE oid = ?'),
-    mailboxById: p('SELECT account, oid FROM mailboxes WHERE id = ?'),
+    mailboxById: p('SELECT account, oid, name FROM mailboxes WHERE id = ?'),
     mailboxByOid: p('SELECT id FROM mailboxes WHERE account = ? AND oid = ?'),
     emailsWithoutId: p('SELECT account, base FROM emails WHERE id IS NULL LIMIT 5000'),
     setEmailId: p('UPDATE emails SET id = ? WHERE account = ? AND base = ?'),
@@ -25,9 +25,7 @@ export function prepare(db: DatabaseSync) {
     ),
     emailDrop: p('UPDATE emails SET copies = copies - 1 WHERE account = ? AND base = ?'),
     emailDelete: p('DELETE FROM emails WHERE account = ? AND base = ? AND copies <= 0'),
-    emailCount: p('SELECT count(*) AS n FROM emails WHERE account = ?'),
-    messageCount: p('SELECT count(*) AS n FROM messages WHERE mailbox = ?'),
-    emailById: p('SELECT base, internaldate, size FROM emails WHERE account = ? AND id = ?'),
+    emailById: p('SELECT base, internaldate, size, thread FROM emails WHERE account = ? AND id = ?'),
     copiesOf: p(
       // CROSS JOIN: SQLite then looks the base up first (messages_by_base), instead of scanning
       // each of the account's mailboxes for it.
@@ -40,10 +38,10 @@ export function prepare(db: DatabaseSync) {
     aseqSet: p('UPDATE account_seq SET last = ? WHERE account = ?'),
     aseqFloor: p('UPDATE account_seq SET floor = ? WHERE account = ?'),
     accountJournal: p(
-      'INSERT INTO account_changes (account, aseq, kind, mailbox, uid, base) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO account_changes (account, aseq, kind, mailbox, uid, base, thread) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
     accountChanges: p(
-      'SELECT aseq, kind, mailbox, uid, base FROM account_changes WHERE account = ? AND aseq > ? ORDER BY aseq LIMIT ?',
+      'SELECT aseq, kind, mailbox, uid, base, thread FROM account_changes WHERE account = ? AND aseq > ? ORDER BY aseq LIMIT ?',
     ),
     accountPrune: p('DELETE FROM account_changes WHERE account = ? AND aseq <= ?'),
     deleteMailbox: p('DELETE FROM mailboxes WHERE id = ?'),

@@ -6,6 +6,7 @@
 // reads, so a write waiting for the lock does not hold up reads.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { maildirThreadSource } from '../maildir/thread-headers.ts';
 import { serveLane } from '../worker-lane.ts';
 import { MailIndex } from './db.ts';
 
@@ -18,4 +19,12 @@ export type IndexOp = Exclude<
 
 const port = parentPort;
 if (!port) throw new Error('index/worker.ts runs as a worker thread');
-serveLane(port, (workerData as { path: string }).path, (path) => new MailIndex(path), 'mail index');
+const data = workerData as { path: string; root: string | null };
+// The threading fields of messages the index is given without them are read from their files
+// (index/threads.ts): here, off the event loop.
+serveLane(
+  port,
+  data.path,
+  (path) => new MailIndex(path, data.root === null ? null : maildirThreadSource(data.root)),
+  'mail index',
+);

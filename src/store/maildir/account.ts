@@ -530,6 +530,14 @@ export class MaildirAccounts implements Mailboxes {
     return this.#index.accountMessages(account, q);
   }
 
+  threads(account: AccountId, ids: readonly string[]): Promise<{ threadId: string; emailIds: string[] }[]> {
+    return this.#index.threads(account, ids);
+  }
+
+  mailboxThreads(account: AccountId, mailboxId: string): Promise<{ total: number; unread: number }> {
+    return this.#index.mailboxThreads(account, mailboxId);
+  }
+
   /** The index says where the copies are and their flag letters; each mailbox's keyword table
    *  (maildir/flags.ts) turns the letters into flags. */
   async locate(account: AccountId, emailIds: readonly string[]): Promise<LocatedEmail[]> {
@@ -550,7 +558,7 @@ export class MaildirAccounts implements Mailboxes {
         const flags = lettersToFlags(c.letters, await keywords(c.name));
         copies.push({ mailboxId: c.mailboxId, mailbox: c.name, uid: c.uid, flags });
       }
-      out.push({ emailId: r.emailId, size: r.size, internalDate: new Date(r.internalDate), copies });
+      out.push({ ...r, internalDate: new Date(r.internalDate), copies });
     }
     return out;
   }

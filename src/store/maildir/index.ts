@@ -70,7 +70,7 @@ export class MaildirStore implements MessageStore {
   /** The IMAP side: mailboxes, index, flags. Opened on first use (the CLI never needs it). */
   get accounts(): MaildirAccounts {
     if (!this.#accounts) {
-      this.#index = new IndexClient(this.#indexPath);
+      this.#index = new IndexClient(this.#indexPath, this.#root);
       this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer, this.#log);
       if (this.#searchOpts) {
         const index = this.#index;
