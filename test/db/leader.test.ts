@@ -8,17 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import { LeaderRunner, type LeaderTask, periodic } from '../../src/db/leader.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.ts';
+import { waitUntil } from '../harness/submit.ts';
 
 const INTERVAL = 400;
-
-/** A condition awaited by polling (every 10 ms), with a deadline. */
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('LeaderRunner', () => {
   let t: TestDatabase;
@@ -53,10 +45,10 @@ describe('LeaderRunner', () => {
         }),
     });
     const a = runner().add(task('a')).start();
-    await until('a to lead', () => a.leading().includes('acme'));
+    await waitUntil('a to lead', async () => a.leading().includes('acme'));
     const b = runner().add(task('b')).start();
     const seen = b.attempts;
-    await until('two attempts of b', () => b.attempts >= seen + 2);
+    await waitUntil('two attempts of b', async () => b.attempts >= seen + 2);
     assert.deepEqual(b.leading(), []);
     assert.deepEqual(
       signals.map((s) => s.node),
@@ -73,7 +65,7 @@ describe('LeaderRunner', () => {
     );
     const t0 = performance.now();
     await db.query('SELECT pg_terminate_backend($1)', [a.backendPid]);
-    await until('b to lead', () => b.leading().includes('acme'));
+    await waitUntil('b to lead', async () => b.leading().includes('acme'));
     const took = performance.now() - t0;
     console.log(`# leader task moved ${took.toFixed(0)} ms after its session died (interval ${INTERVAL} ms)`);
     // b's next attempt after the kill takes it: at most an interval and an attempt's round trips
@@ -84,13 +76,13 @@ describe('LeaderRunner', () => {
     assert.equal(signals[1]?.node, 'b');
     // a comes back (a new session) but b holds the lock now.
     const seenA = a.attempts;
-    await until('two more attempts of a', () => a.attempts >= seenA + 2);
+    await waitUntil('two more attempts of a', async () => a.attempts >= seenA + 2);
     assert.deepEqual(a.leading(), []);
     assert.ok(a.backendPid !== null);
     // b stops: its run ends, a takes over.
     await b.stop();
     assert.equal(signals[1]?.signal.aborted, true);
-    await until('a to lead again', () => a.leading().includes('acme'));
+    await waitUntil('a to lead again', async () => a.leading().includes('acme'));
     await a.stop();
   });
 
@@ -106,8 +98,8 @@ describe('LeaderRunner', () => {
       })
       .add(periodic('sweep', 20, async () => {}))
       .start();
-    await until('two runs of once', () => ran >= 2);
-    await until('sweep to lead', () => r.leading().includes('sweep'));
+    await waitUntil('two runs of once', async () => ran >= 2);
+    await waitUntil('sweep to lead', async () => r.leading().includes('sweep'));
     assert.deepEqual(changes.filter(([n]) => n === 'once').slice(0, 2), [
       ['once', true],
       ['once', false],
