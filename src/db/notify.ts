@@ -131,7 +131,7 @@ export class Notifier {
    *  Postgres.open does at start); later losses are reconnected for ever. */
   static async start(o: NotifierOptions): Promise<Notifier> {
     const n = new Notifier(o);
-    n.#client = await n.#connect();
+    await n.#connect();
     n.#ping = setInterval(() => void n.#checkAlive(), C.listenPingMs);
     n.#ping.unref();
     return n;
@@ -211,17 +211,37 @@ export class Notifier {
     if (c) await c.end().catch(() => {});
   }
 
+  /** A new listening session, LISTENing to every channel, made the current one. A channel
+   *  whose first listener came while this ran is LISTENed too (listen() saw no session); the
+   *  session becomes current synchronously after the last check, so none is missed. */
   async #connect(): Promise<pg.Client> {
     const c = await openSession(this.#o.session, 'listen');
+    let ended = false;
     c.on('notification', (m) => this.#received(m.channel, m.payload));
-    c.on('error', (e) => this.#lost(c, e));
-    c.on('end', () => this.#lost(c, null));
+    c.on('error', (e) => {
+      ended = true;
+      this.#lost(c, e);
+    });
+    c.on('end', () => {
+      ended = true;
+      this.#lost(c, null);
+    });
     try {
-      for (const ch of [MAIL_CHANNEL, ...this.#channels.keys()]) await c.query(`LISTEN ${ch}`);
+      const done = new Set<string>();
+      for (;;) {
+        const todo = [MAIL_CHANNEL, ...this.#channels.keys()].filter((ch) => !done.has(ch));
+        if (todo.length === 0) break;
+        for (const ch of todo) {
+          await c.query(`LISTEN ${ch}`);
+          done.add(ch);
+        }
+      }
+      if (ended) throw new Error('the session ended while it was set up');
     } catch (e) {
       closeSession(c);
       throw e;
     }
+    if (!this.#closed) this.#client = c;
     return c;
   }
 
@@ -252,7 +272,6 @@ export class Notifier {
             closeSession(c);
             return;
           }
-          this.#client = c;
           this.#failures = 0;
           this.#stats.reconnects++;
           this.#o.log?.info({}, 'cluster: notification session back; resynchronising');
