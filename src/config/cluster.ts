@@ -38,7 +38,7 @@ export const clusterSection = z
 export type ClusterConfig = z.infer<typeof clusterSection>;
 
 /** The node's name: `--node` first, then ARCLINE_NODE, then [cluster] node_name, then the host
- *  name (its first label when the whole is too long for a name). Throws CONFIG for a bad one. */
+ *  name (nodeNameFromHost). Throws CONFIG for a bad name given by the operator. */
 export function resolveNodeName(
   cluster: Pick<ClusterConfig, 'node_name'>,
   opts: { readonly flag?: string | undefined; readonly env?: NodeJS.ProcessEnv } = {},
@@ -51,7 +51,7 @@ export function resolveNodeName(
         ? ['ARCLINE_NODE', env.ARCLINE_NODE]
         : cluster.node_name !== ''
           ? ['[cluster] node_name', cluster.node_name]
-          : ['the host name', hostDefault()];
+          : ['the host name', nodeNameFromHost(hostname())];
   if (!NODE_NAME.test(name))
     throw new ArclineError(
       'CONFIG',
@@ -60,7 +60,11 @@ export function resolveNodeName(
   return name;
 }
 
-function hostDefault(): string {
-  const h = hostname();
-  return h.length <= C.maxNodeName ? h : (h.split('.')[0] ?? h).slice(0, C.maxNodeName);
+/** The default name from a host name: itself when it is a valid name, else made one (its first
+ *  label when the whole is too long, other characters as "-"), so that a host name arcline
+ *  would not take never stops a command that has nothing to do with a cluster. */
+export function nodeNameFromHost(host: string): string {
+  let h = host.length <= C.maxNodeName ? host : (host.split('.')[0] ?? host);
+  h = h.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, C.maxNodeName);
+  return NODE_NAME.test(h) ? h : `node${h}`.slice(0, C.maxNodeName);
 }
