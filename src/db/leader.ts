@@ -79,6 +79,7 @@ export class LeaderRunner {
   #ticking: Promise<void> | null = null;
   #stopped = false;
   #attempts = 0;
+  #failing = false;
   /** After a lost session: no lock is tried before this time (ms since the epoch). */
   #holdUntil = 0;
 
@@ -125,7 +126,10 @@ export class LeaderRunner {
     for (const s of this.#slots.values()) this.#release(s, 'stopping');
     const runs = [...this.#slots.values()].map((s) => s.running).filter((r) => r !== null);
     const grace = new AbortController();
-    await Promise.race([Promise.all(runs), delay(LIMITS.cluster.leaderStopGraceMs, undefined, grace)]).catch(() => {});
+    await Promise.race([
+      Promise.all(runs),
+      delay(LIMITS.cluster.leaderStopGraceMs, undefined, { signal: grace.signal }),
+    ]).catch(() => {});
     grace.abort();
     const c = this.#client;
     this.#client = null;
@@ -135,7 +139,17 @@ export class LeaderRunner {
   #tick(): void {
     if (this.#stopped) return;
     this.#ticking = this.#attempt()
-      .catch((e: unknown) => this.#o.log?.warn({ err: errorMessage(e) }, 'cluster: leader attempt failed'))
+      .then(
+        () => {
+          if (this.#failing) this.#o.log?.info({}, 'cluster: leader session back');
+          this.#failing = false;
+        },
+        (e: unknown) => {
+          // Once per streak: PostgreSQL away for an hour is not 360 lines.
+          if (!this.#failing) this.#o.log?.warn({ err: errorMessage(e) }, 'cluster: leader attempt failed');
+          this.#failing = true;
+        },
+      )
       .finally(() => {
         this.#ticking = null;
         this.#attempts++;
