@@ -79,7 +79,7 @@ describe('Notifier', () => {
       `# notify latency over 200: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${ms[199]?.toFixed(2)} ms`,
     );
     // Measured on a quiet machine: p50 6.6 ms, p99 16 ms; with every test file running on the
-    // shared 2-core machine (load 20) p99 reached 92 ms. The typical case is held to the target,
+    // shared 2-core machine (load 20) p99 reached 92-111 ms. The typical case is held to the target,
     // the tail only to a bound a loaded machine keeps.
     assert.ok(p50 < 100, `p50 ${p50} ms`);
     assert.ok(p99 < 250, `p99 ${p99} ms`);
