@@ -7,6 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { resolveNodeName } from '../config/cluster.ts';
 import { configPath, type LoadedConfig, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { normalizeDomain } from '../core/address.ts';
@@ -25,7 +26,7 @@ import { fixPermissions } from './fix-permissions.ts';
 import { greylistCommand } from './greylist.ts';
 import { runImport } from './import.ts';
 import { banCommand, ipCommand } from './network.ts';
-import { say, table } from './output.ts';
+import { ago, say, table } from './output.ts';
 import { readLine, readPassword } from './password-input.ts';
 import { tokenCommand } from './token.ts';
 
@@ -57,11 +58,13 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   fix-permissions                         give the data to [server] user, files 0600, directories 0700
   import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--control DIR] [--replace-empty] [--dry-run]
   import passwd-file FILE [--domain D] [--dry-run]
+  cluster status [--json]                 the nodes sharing [database]: alive or gone, version, load, leader tasks
   backup DIR                              consistent copy of the state and Maildir (server may run)
   restore DIR [--force] [--check]         bring a backup back into empty directories (server stopped)
   version | --version | help
 
 --config FILE (or ARCLINE_CONFIG) names the config file; default: embedded defaults.
+--node NAME (or ARCLINE_NODE) names this node of a cluster, over [cluster] node_name.
 Documentation: docs/cli.md`;
 
 class UsageError extends Error {}
@@ -102,6 +105,9 @@ export async function main(argv: string[]): Promise<number> {
   let loaded: LoadedConfig;
   try {
     loaded = loadConfig(configPath(values.config));
+    // One name from here on (config/cluster.ts): --node, ARCLINE_NODE, node_name, host name.
+    const node_name = resolveNodeName(loaded.config.cluster, { flag: values.node });
+    loaded = { ...loaded, config: { ...loaded.config, cluster: { ...loaded.config.cluster, node_name } } };
   } catch (e) {
     process.stderr.write(`arcline: ${(e as Error).message}\n`);
     return 2;
@@ -116,6 +122,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   let ctx: Context | undefined;
   try {
+    if (command === 'cluster')
+      return await (await import('./cluster.ts')).clusterCommand(
+        loaded.config,
+        sub,
+        rest,
+        values,
+        say,
+        (m) => new UsageError(m),
+      );
     if (command === 'fix-permissions') {
       if (sub !== undefined) throw new UsageError(`fix-permissions: unexpected argument ${sub}`);
       say(await fixPermissions(loaded.config));
@@ -216,6 +231,7 @@ function parse(argv: string[]) {
       name: { type: 'string' },
       comment: { type: 'string' },
       json: { type: 'boolean' },
+      node: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },
@@ -492,14 +508,6 @@ function queueShow(m: QueuedMessage): void {
     if (r.lastHost) say(`    last host:    ${r.lastHost}`);
     if (r.lastReply) say(`    last reply:   ${oneLine(r.lastReply, 500)}`);
   }
-}
-
-function ago(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86400)}d`;
 }
 
 function sizeOrThrow(text: string): number {

@@ -79,6 +79,10 @@ function finish(config: Config, baseDir: string): Config {
       ...config.delivery,
       relay_password_file: config.delivery.relay_password_file && abs(config.delivery.relay_password_file),
     },
+    database: {
+      ...config.database,
+      password_file: config.database.password_file && abs(config.database.password_file),
+    },
     greylist: {
       ...config.greylist,
       allowlist_file: config.greylist.allowlist_file && abs(config.greylist.allowlist_file),

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { ban } from './ban.ts';
+import { clusterSection } from './cluster.ts';
 import { databaseSection } from './database.ts';
 import { duration, listenAddress, positiveInt, size } from './fields.ts';
 import { greylistSection } from './greylist.ts';
@@ -324,6 +325,7 @@ export const configSchema = z
     greylist: greylistSection,
     srs: srsSection,
     database: databaseSection,
+    cluster: clusterSection,
     rate_limits: rateLimitsSection,
     sieve: sieveSection,
     managesieve: managesieveSection,

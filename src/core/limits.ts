@@ -656,4 +656,38 @@ export const LIMITS = {
     /** Bytes of the header block a script sees (the SMTP header limit is lower). */
     maxHeaderBytes: 1024 * 1024,
   },
+  /** Several nodes on one PostgreSQL (issue #18, docs/cluster.md): change notifications
+   *  (db/notify.ts), leader tasks (db/leader.ts), node heartbeats (db/nodes.ts, [cluster]). */
+  cluster: {
+    /** Notifications arriving within this long of the first are dispatched together: one call
+     *  per account with its highest MODSEQ, one per distinct payload of other channels. */
+    notifyCoalesceMs: 5,
+    /** A mail-change payload ("<modseq> <account>") longer than this is dropped unread
+     *  (an address is at most 320 bytes; PostgreSQL's own bound is 8,000). */
+    maxMailPayloadBytes: 400,
+    /** The longest payload of other channels published or dispatched (PostgreSQL: < 8,000). */
+    maxPayloadBytes: 7999,
+    /** Distinct payloads of other channels held between two dispatches; more are dropped and
+     *  the onResync hooks run after the dispatch instead. */
+    maxPendingPayloads: 1000,
+    /** First wait before reconnecting a lost listening connection; doubles per failure (with
+     *  jitter) up to reconnectMaxMs. */
+    reconnectInitialMs: 100,
+    reconnectMaxMs: 5000,
+    /** The listening connection answers a SELECT 1 this often, within pingTimeoutMs, or it is
+     *  dropped and made again (a peer gone without a FIN is noticed in seconds, not hours). */
+    listenPingMs: 10_000,
+    pingTimeoutMs: 5000,
+    /** [cluster] heartbeat_interval and leader_interval defaults. */
+    defaultHeartbeatMs: 5000,
+    defaultLeaderIntervalMs: 10_000,
+    /** A node is alive while its last heartbeat is at most this many of its intervals old. */
+    aliveIntervals: 3,
+    /** Rows of nodes not seen for this long are removed by the heartbeats of the others. */
+    forgetNodeMs: 7 * 24 * 3600_000,
+    /** Characters of a node name ([cluster] node_name, ARCLINE_NODE, --node). */
+    maxNodeName: 63,
+    /** A leader task's run is given this long to end after its signal fires at stop(). */
+    leaderStopGraceMs: 10_000,
+  },
 } as const;
