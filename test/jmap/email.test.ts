@@ -312,6 +312,25 @@ describe('Email/query (RFC 8621 §4.4), Email/queryChanges, SearchSnippet/get (�
     const replay = old.filter((i: string) => !c.removed.includes(i));
     for (const a of c.added) replay.splice(a.index, 0, a.id);
     assert.deepEqual(replay, all.ids);
+    // RFC 8620 §5.6 upToId: with inMailbox (mutable) it is ignored, every change is reported;
+    // sorted and filtered on immutable properties alone, changes after that id are left out.
+    const first = all.ids[0] as string;
+    const mutable = await call('Email/queryChanges', {
+      filter: { inMailbox: inbox },
+      sinceQueryState: r.queryState,
+      upToId: first,
+    });
+    assert.deepEqual(mutable.added, c.added);
+    const byDate = await call('Email/query', { filter: { after: '2000-01-01T00:00:00Z' } });
+    const immutable = await call('Email/queryChanges', {
+      filter: { after: '2000-01-01T00:00:00Z' },
+      sinceQueryState: r.queryState,
+      upToId: byDate.ids[0],
+    });
+    assert.ok(
+      immutable.added.every((a: { index: number }) => a.index <= 0),
+      JSON.stringify(immutable.added),
+    );
     const tooMany = await call('Email/queryChanges', { sinceQueryState: r.queryState, maxChanges: 1 });
     assert.equal(tooMany.error.type, 'tooManyChanges');
     assert.equal((await call('Email/queryChanges', { sinceQueryState: '1' })).error.type, 'cannotCalculateChanges');

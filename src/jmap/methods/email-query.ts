@@ -127,6 +127,23 @@ function conditions(f: Filter | null, out: Set<string>): Set<string> {
   return out;
 }
 
+/** Email properties that change (keywords, mailboxes, threads' keywords) read by the filter
+ *  or the sort, or collapsed threads (their representative changes): upToId does not apply. */
+const MUTABLE = new Set([
+  'inMailbox',
+  'inMailboxOtherThan',
+  'hasKeyword',
+  'notKeyword',
+  'allInThreadHaveKeyword',
+  'someInThreadHaveKeyword',
+  'noneInThreadHaveKeyword',
+]);
+function readsMutable(f: Filter | null, sort: readonly Comparator[], collapsed: boolean): boolean {
+  return (
+    collapsed || [...conditions(f, new Set())].some((k) => MUTABLE.has(k)) || sort.some((c) => MUTABLE.has(c.property))
+  );
+}
+
 async function loadText(mailboxes: Mailboxes, account: AccountId, x: Facts, body: boolean, att: boolean) {
   if (x.headers !== undefined && (!body || x.body !== undefined) && (!att || x.attachment !== undefined)) return;
   const m = await openEmail(mailboxes, account, x.l);
@@ -404,7 +421,11 @@ export async function emailQueryChanges(
     if ((await stateOf(mailboxes, ctx.account)) !== state) continue;
     const changed = await touchedEmails(mailboxes, ctx.account, rows, collapseThreads === true);
     const index = new Map(now.map((id, i) => [id, i]));
-    const upTo = q.upToId !== null ? (index.get(q.upToId) ?? now.length) : now.length;
+    // RFC 8620 §5.6: upToId only when filter and sort read immutable properties alone.
+    const upTo =
+      q.upToId !== null && !readsMutable(q.filter, q.sort, collapseThreads === true)
+        ? (index.get(q.upToId) ?? now.length)
+        : now.length;
     const added = changed
       .flatMap((id) => {
         const i = index.get(id);

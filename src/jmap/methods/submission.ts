@@ -193,16 +193,19 @@ export function registerSubmission(registry: MethodRegistry, deps: SubmissionDep
     const q = parseQueryChanges(args, ctx, QUERY);
     const changes = await state.changesSince(ctx.account, 'EmailSubmission', q.sinceQueryState);
     const now = run(await list(ctx.account), q.filter, q.sort);
+    // undoStatus is the one mutable property a filter reads (sorts are on immutable ones).
+    const byStatus = q.filter !== null && JSON.stringify(q.filter).includes('"undoStatus"');
     let old: string[] | null = null;
     if (changes !== null) {
       const created = new Set(changes.filter((c) => c.kind === 'created').map((c) => c.id));
-      const byStatus = q.filter !== null && JSON.stringify(q.filter).includes('"undoStatus"');
       const lost = changes.some(
         (c) => (c.kind === 'destroyed' || (byStatus && c.kind === 'updated')) && !created.has(c.id),
       );
       old = lost ? null : now.filter((id) => !created.has(id));
     }
-    return queryChangesResponse(ctx, q.sinceQueryState, await current(ctx.account), queryChanges(old, now, q));
+    // RFC 8620 §5.6: upToId is ignored when the filter or sort reads a mutable property.
+    const asked = byStatus ? { ...q, upToId: null } : q;
+    return queryChangesResponse(ctx, q.sinceQueryState, await current(ctx.account), queryChanges(old, now, asked));
   });
 
   registry.method(SUBMISSION_CAPABILITY, 'EmailSubmission/set', async (args, ctx) => {
