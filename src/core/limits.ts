@@ -271,6 +271,18 @@ export const LIMITS = {
     /** The directory cache asks SQLite whether another connection committed (PRAGMA
      *  data_version) at most once per this many milliseconds. */
     freshnessMs: 1,
+    /** PostgreSQL (directory/pg-snapshot.ts): the in-memory copy of the directory is reloaded
+     *  whole this often, a safety net behind the NOTIFY of every change. */
+    pgFullReloadMs: 5 * 60_000,
+    /** The LISTEN connection is checked (SELECT 1) this often; an answer slower than
+     *  pgListenTimeoutMs counts as a lost connection (reconnect, then a full reload). */
+    pgListenCheckMs: 30_000,
+    pgListenTimeoutMs: 10_000,
+    /** Reconnecting the LISTEN connection: first pause, doubled up to the second. */
+    pgReconnectMinMs: 250,
+    pgReconnectMaxMs: 30_000,
+    /** sync() waits this long for the NOTIFY of the latest change before reloading everything. */
+    pgSyncWaitMs: 2000,
   },
   auth: {
     /** Longest login name looked at (RFC 5321 §4.5.3.1.1-2: 64 + 1 + 255 octets); longer ones
