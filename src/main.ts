@@ -8,8 +8,10 @@ import { AccessStore } from './admin/access.ts';
 import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
+import { openPostgres, type PostgresHandle } from './db/connect.ts';
 import { DefenseStore } from './defense/store.ts';
-import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts';
+import { type DirectoryBackend, openDirectory } from './directory/open.ts';
+import { PostgresDirectory } from './directory/postgres.ts';
 import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimKeyStore } from './hygiene/dkim-keys.ts';
@@ -19,7 +21,10 @@ import { SqliteSieveStore } from './sieve/sqlite-store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
 
 export interface Context {
-  readonly directory: SqliteDirectory;
+  /** SQLite ({state}/arcline.db) or, with [database] url, PostgreSQL (directory/open.ts). */
+  readonly directory: DirectoryBackend;
+  /** The PostgreSQL pool when [database] url is set (db/connect.ts), else null. */
+  readonly postgres: PostgresHandle | null;
   readonly store: MaildirStore;
   readonly ops: AdminOps;
   readonly queue: QueueStore;
@@ -37,12 +42,8 @@ export interface Context {
 }
 
 export async function openContext(config: Config, log: Logger): Promise<Context> {
-  const directory = openSqliteDirectory({
-    path: join(config.storage.state, 'arcline.db'),
-    bcryptCost: config.auth.bcrypt_cost,
-    passwordScheme: config.auth.password_scheme,
-    log: log.child({ component: 'directory' }),
-  });
+  const postgres = await openPostgres(config.database, { node: config.hostname, log: log.child({ component: 'db' }) });
+  const directory = await openDirectory(config, postgres, log.child({ component: 'directory' }));
   const store = createMaildirStore({
     root: config.storage.maildir,
     spoolDir: join(config.storage.state, 'spool'),
@@ -61,6 +62,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   const jmap = new SqliteJmapState(join(config.storage.state, 'jmap.db'));
   return {
     directory,
+    postgres,
     store,
     jmap,
     queue,
@@ -91,6 +93,8 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
       sieve.close();
       jmap.close();
       directory.close();
+      if (directory instanceof PostgresDirectory) await directory.closed();
+      await postgres?.db.close();
     },
   };
 }

@@ -18,17 +18,10 @@ import pg from 'pg';
 import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
+import type { ConnectionSettings } from '../db/connect.ts';
 import type { Postgres, Queryable } from '../db/postgres.ts';
 
 export const DIRECTORY_CHANNEL = 'arcline_directory';
-
-/** How to open the LISTEN connection (the pool's settings). */
-export interface ListenConnection {
-  readonly url: string;
-  readonly password?: string;
-  readonly connectTimeoutMs: number;
-  readonly applicationName: string;
-}
 
 export interface Snapshot {
   readonly domains: ReadonlyMap<string, { readonly catchAll: string | null }>;
@@ -58,7 +51,7 @@ export class DirectorySnapshot implements Snapshot {
   readonly aliases = new Map<string, readonly string[]>();
   readonly allowed = new Map<string, readonly string[]>();
   readonly #db: Postgres;
-  readonly #conn: ListenConnection;
+  readonly #conn: ConnectionSettings;
   readonly #log: Logger;
   readonly #onChange: () => void;
   /** The version the copy reflects at least (advanced in order, by the LISTEN stream or a full
@@ -73,7 +66,7 @@ export class DirectorySnapshot implements Snapshot {
   /** Resolves the current connection's "lost" promise (the reconnect loop waits on it). */
   #drop: (() => void) | null = null;
 
-  private constructor(db: Postgres, conn: ListenConnection, log: Logger, onChange: () => void) {
+  private constructor(db: Postgres, conn: ConnectionSettings, log: Logger, onChange: () => void) {
     this.#db = db;
     this.#conn = conn;
     this.#log = log;
@@ -82,7 +75,7 @@ export class DirectorySnapshot implements Snapshot {
 
   /** LISTENs, loads everything, then keeps both up until close(). Throws when the first
    *  connection fails (a node does not start without its directory). */
-  static async open(db: Postgres, conn: ListenConnection, log: Logger, onChange: () => void) {
+  static async open(db: Postgres, conn: ConnectionSettings, log: Logger, onChange: () => void) {
     const s = new DirectorySnapshot(db, conn, log, onChange);
     const { lost } = await s.#connect();
     void s.#keepListening(lost);

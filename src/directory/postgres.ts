@@ -23,10 +23,11 @@ import type { AccountId, DomainName } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { LruMap } from '../core/lru.ts';
+import type { ConnectionSettings } from '../db/connect.ts';
 import type { Postgres, Queryable } from '../db/postgres.ts';
 import { type Expansion, expandRecipient } from './expand.ts';
 import { type HashOptions, parseStoredHash } from './password.ts';
-import { DIRECTORY_CHANNEL, DirectorySnapshot, type ListenConnection, notifyPayload } from './pg-snapshot.ts';
+import { DIRECTORY_CHANNEL, DirectorySnapshot, notifyPayload } from './pg-snapshot.ts';
 import {
   aliasDestinations,
   aliasRemovals,
@@ -92,7 +93,7 @@ export const MIGRATIONS: readonly string[] = [
 export interface PostgresDirectoryOptions {
   readonly db: Postgres;
   /** The LISTEN connection's settings (the same server and role as the pool). */
-  readonly listen: ListenConnection;
+  readonly listen: ConnectionSettings;
   readonly bcryptCost: number;
   readonly passwordScheme?: HashOptions['scheme'];
   readonly log: Logger;
