@@ -4,7 +4,8 @@
 // this wires together: docs/architecture.md §1-§2.
 
 import { join } from 'node:path';
-import { AccessStore } from './admin/access.ts';
+import { AccessStore, type AdminAccess } from './admin/access.ts';
+import { PostgresAccessStore } from './admin/access-pg.ts';
 import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
@@ -14,7 +15,8 @@ import { type DirectoryBackend, openDirectory } from './directory/open.ts';
 import { PostgresDirectory } from './directory/postgres.ts';
 import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
-import { DkimKeyStore } from './hygiene/dkim-keys.ts';
+import { DkimKeyStore, type DkimKeys } from './hygiene/dkim-keys.ts';
+import { PostgresDkimKeys } from './hygiene/dkim-keys-pg.ts';
 import { SqliteJmapState } from './jmapstate/sqlite-store.ts';
 import { QueueStore } from './queue/store.ts';
 import { SqliteSieveStore } from './sieve/sqlite-store.ts';
@@ -28,10 +30,10 @@ export interface Context {
   readonly store: MaildirStore;
   readonly ops: AdminOps;
   readonly queue: QueueStore;
-  /** DKIM signing keys in {state}/dkim/. */
-  readonly dkim: DkimKeyStore;
+  /** DKIM signing keys in {state}/dkim/, or PostgreSQL with [database] url. */
+  readonly dkim: DkimKeys;
   /** Admin API tokens, sessions and the audit log, {state}/admin.db. */
-  readonly access: AccessStore;
+  readonly access: AdminAccess;
   /** IP allow/deny lists, bans and owner logins, {state}/defense.db. */
   readonly defense: DefenseStore;
   /** Sieve scripts ([sieve] quotas) and delivery's Sieve state, {state}/sieve.db. */
@@ -51,8 +53,8 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     log: log.child({ component: 'store' }),
   });
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
-  const dkim = new DkimKeyStore(config.storage.state);
-  const access = new AccessStore(config.storage.state);
+  const dkim = postgres ? await PostgresDkimKeys.open(postgres.db) : new DkimKeyStore(config.storage.state);
+  const access = postgres ? await PostgresAccessStore.open(postgres.db) : new AccessStore(config.storage.state);
   const defense = new DefenseStore(config.storage.state);
   const sieve = new SqliteSieveStore(join(config.storage.state, 'sieve.db'), {
     maxScripts: config.sieve.max_scripts,

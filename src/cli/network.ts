@@ -8,14 +8,14 @@ import { table } from './output.ts';
 
 type Say = (line: string) => void;
 
-export function ipCommand(
+export async function ipCommand(
   ctx: Context,
   sub: string | undefined,
   args: readonly string[],
   flags: { comment?: string | undefined },
   say: Say,
   usage: (message: string) => Error,
-): void {
+): Promise<void> {
   const audit = (action: string, target: string) =>
     ctx.access.audit({ actor: 'cli', role: 'admin', from: 'local', action, target, result: 'ok' });
   const one = (what: string): string => {
@@ -30,14 +30,14 @@ export function ipCommand(
         ...(flags.comment !== undefined ? { comment: flags.comment } : {}),
         by: 'cli',
       });
-      if (changed) audit(`ip ${sub}`, entry.cidr);
+      if (changed) await audit(`ip ${sub}`, entry.cidr);
       say(changed ? `${entry.cidr} is on the ${sub} list` : `${entry.cidr} was already on the ${sub} list`);
       return;
     }
     case 'del': {
       const text = one('ADDRESS or NETWORK');
       deleteNetwork(ctx.defense, text);
-      audit('ip del', text);
+      await audit('ip del', text);
       say(`removed ${text}`);
       return;
     }
@@ -62,13 +62,13 @@ export function ipCommand(
   }
 }
 
-export function banCommand(
+export async function banCommand(
   ctx: Context,
   sub: string | undefined,
   args: readonly string[],
   say: Say,
   usage: (message: string) => Error,
-): void {
+): Promise<void> {
   if (sub === 'list') {
     if (args.length > 0) throw usage(`ban list: unexpected argument ${args[0]}`);
     const bans = ctx.defense.bans();
@@ -80,7 +80,14 @@ export function banCommand(
     if (args.length !== 1) throw usage('ban del: ADDRESS expected');
     const text = args[0] as string;
     liftBan(ctx.defense, text);
-    ctx.access.audit({ actor: 'cli', role: 'admin', from: 'local', action: 'ban del', target: text, result: 'ok' });
+    await ctx.access.audit({
+      actor: 'cli',
+      role: 'admin',
+      from: 'local',
+      action: 'ban del',
+      target: text,
+      result: 'ok',
+    });
     say(`lifted the ban of ${text}`);
     return;
   }

@@ -446,6 +446,12 @@ export const LIMITS = {
     /** Outbound deliveries per destination domain per minute. */
     defaultOutboundPerDomainPerMinute: 600,
   },
+  dkim: {
+    /** PostgreSQL (hygiene/dkim-keys-pg.ts): a node re-reads a domain's signing keys when its
+     *  copy is older than this (a key activated or removed on another node signs, or stops
+     *  signing, here this much later at most; its DNS record outlives that by days). */
+    pgCacheMs: 5000,
+  },
   lifecycle: {
     defaultShutdownGraceMs: 15_000,
     /** Entries of the state directory and of the Maildir root (domains) whose owner is checked

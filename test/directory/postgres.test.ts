@@ -4,25 +4,17 @@
 // connection or a missed notification ends in a full reload.
 
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { parseAddress } from '../../src/core/address.ts';
 import type { AccountId, DomainName } from '../../src/core/ids.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { verifyPasswordHash } from '../../src/directory/password.ts';
 import { PostgresDirectory } from '../../src/directory/postgres.ts';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.ts';
+import { databaseForFile } from '../harness/pg-per-file.ts';
+import type { TestDatabase } from '../harness/postgres.ts';
 import { runDirectoryContract } from './contract.ts';
 
-const databases: TestDatabase[] = [];
-after(async () => {
-  await Promise.all(databases.map((d) => d.drop()));
-});
-
-async function database(): Promise<TestDatabase> {
-  const t = await freshDatabase();
-  databases.push(t);
-  return t;
-}
+const database = databaseForFile;
 
 /** A node: its own pool and LISTEN connection on the shared database. */
 async function node(t: TestDatabase): Promise<PostgresDirectory> {
