@@ -43,9 +43,28 @@ export interface Context {
   close(): Promise<void>;
 }
 
+/** The stores that live in PostgreSQL when [database] url is set. On a failure what was opened
+ *  is closed again (the pool, the directory's LISTEN connection): the CLI then exits at once. */
+async function openShared(config: Config, postgres: PostgresHandle | null, log: Logger) {
+  let directory: DirectoryBackend | null = null;
+  try {
+    directory = await openDirectory(config, postgres, log.child({ component: 'directory' }));
+    const dkim: DkimKeys = postgres ? await PostgresDkimKeys.open(postgres.db) : new DkimKeyStore(config.storage.state);
+    const access: AdminAccess = postgres
+      ? await PostgresAccessStore.open(postgres.db)
+      : new AccessStore(config.storage.state);
+    return { directory, dkim, access };
+  } catch (e) {
+    directory?.close();
+    if (directory instanceof PostgresDirectory) await directory.closed();
+    await postgres?.db.close();
+    throw e;
+  }
+}
+
 export async function openContext(config: Config, log: Logger): Promise<Context> {
   const postgres = await openPostgres(config.database, { node: config.hostname, log: log.child({ component: 'db' }) });
-  const directory = await openDirectory(config, postgres, log.child({ component: 'directory' }));
+  const { directory, dkim, access } = await openShared(config, postgres, log);
   const store = createMaildirStore({
     root: config.storage.maildir,
     spoolDir: join(config.storage.state, 'spool'),
@@ -53,8 +72,6 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     log: log.child({ component: 'store' }),
   });
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
-  const dkim = postgres ? await PostgresDkimKeys.open(postgres.db) : new DkimKeyStore(config.storage.state);
-  const access = postgres ? await PostgresAccessStore.open(postgres.db) : new AccessStore(config.storage.state);
   const defense = new DefenseStore(config.storage.state);
   const sieve = new SqliteSieveStore(join(config.storage.state, 'sieve.db'), {
     maxScripts: config.sieve.max_scripts,

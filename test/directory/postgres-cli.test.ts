@@ -6,9 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { PostgresAccessStore } from '../../src/admin/access-pg.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { verifyPasswordHash } from '../../src/directory/password.ts';
 import { PostgresDirectory } from '../../src/directory/postgres.ts';
+import { PostgresDkimKeys } from '../../src/hygiene/dkim-keys-pg.ts';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.ts';
 import { runCli } from '../harness/process.ts';
 import { TEST_CONFIG } from '../harness/server.ts';
@@ -50,5 +52,25 @@ test('postgres: arcline domain/user/alias commands write the shared directory a 
   await node.sync();
   const team = await node.resolveRecipient({ local: 'team', domain: 'example.test' as never });
   assert.deepEqual(team, { kind: 'deliver', accounts: ['alice@example.test'], remote: [] });
+  // The admin API token and the DKIM key the CLI made live in the database too.
+  const token = (await ok(['token', 'add', '--role', 'admin', '--name', 'ops'])).trim();
+  const access = await PostgresAccessStore.open(await t.open());
+  assert.deepEqual((await access.verify(token))?.role, { kind: 'admin' });
+  assert.match((await access.auditLog({ limit: 1 }))[0]?.action ?? '', /token add/);
+  const dkim = await PostgresDkimKeys.open(await t.open());
+  const keys = await dkim.keys('example.test');
+  assert.equal(keys.length, 1, 'domain add made a DKIM key in the database');
+  assert.match(await ok(['dkim', 'list']), new RegExp(`^${keys[0]?.selector}\\._domainkey\\.example\\.test`, 'm'));
   node.close();
+});
+
+test('postgres: an unreachable database fails the command at once, with the URL but not its password', async () => {
+  const bad = join(dir, 'bad.toml');
+  await writeFile(bad, `${TEST_CONFIG(dir)}\n[database]\nurl = "postgres://arcline:s3cret@127.0.0.1:1/none"\n`);
+  const start = performance.now();
+  const r = await runCli(['--config', bad, 'domain', 'list']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /cannot reach PostgreSQL at postgres:\/\/arcline:\*\*\*@127\.0\.0\.1:1\/none/);
+  assert.doesNotMatch(r.stderr, /s3cret/);
+  assert.ok(performance.now() - start < 8000);
 });
