@@ -4,15 +4,19 @@
 // this wires together: docs/architecture.md §1-§2.
 
 import { join } from 'node:path';
-import { AccessStore } from './admin/access.ts';
+import { AccessStore, type AdminAccess } from './admin/access.ts';
+import { PostgresAccessStore } from './admin/access-pg.ts';
 import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
+import { openPostgres, type PostgresHandle } from './db/connect.ts';
 import { type DefenseStore, SqliteDefenseStore } from './defense/store.ts';
-import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts';
+import { type DirectoryBackend, openDirectory } from './directory/open.ts';
+import { PostgresDirectory } from './directory/postgres.ts';
 import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
-import { DkimKeyStore } from './hygiene/dkim-keys.ts';
+import { DkimKeyStore, type DkimKeys } from './hygiene/dkim-keys.ts';
+import { PostgresDkimKeys } from './hygiene/dkim-keys-pg.ts';
 import { SqliteJmapState } from './jmapstate/sqlite-store.ts';
 import { searchFields } from './mime/search-text.ts';
 import { QueueStore } from './queue/store.ts';
@@ -20,14 +24,17 @@ import { SqliteSieveStore } from './sieve/sqlite-store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
 
 export interface Context {
-  readonly directory: SqliteDirectory;
+  /** SQLite ({state}/arcline.db) or, with [database] url, PostgreSQL (directory/open.ts). */
+  readonly directory: DirectoryBackend;
+  /** The PostgreSQL pool when [database] url is set (db/connect.ts), else null. */
+  readonly postgres: PostgresHandle | null;
   readonly store: MaildirStore;
   readonly ops: AdminOps;
   readonly queue: QueueStore;
-  /** DKIM signing keys in {state}/dkim/. */
-  readonly dkim: DkimKeyStore;
+  /** DKIM signing keys in {state}/dkim/, or PostgreSQL with [database] url. */
+  readonly dkim: DkimKeys;
   /** Admin API tokens, sessions and the audit log, {state}/admin.db. */
-  readonly access: AccessStore;
+  readonly access: AdminAccess;
   /** IP allow/deny lists, bans and owner logins, {state}/defense.db. */
   readonly defense: DefenseStore;
   /** Sieve scripts ([sieve] quotas) and delivery's Sieve state, {state}/sieve.db. */
@@ -37,13 +44,31 @@ export interface Context {
   close(): Promise<void>;
 }
 
+/** The stores that live in PostgreSQL when [database] url is set. On a failure what was opened
+ *  is closed again (the pool, the directory's LISTEN connection): the CLI then exits at once. */
+async function openShared(config: Config, postgres: PostgresHandle | null, log: Logger) {
+  let directory: DirectoryBackend | null = null;
+  try {
+    directory = await openDirectory(config, postgres, log.child({ component: 'directory' }));
+    const dkim: DkimKeys = postgres ? await PostgresDkimKeys.open(postgres.db) : new DkimKeyStore(config.storage.state);
+    const access: AdminAccess = postgres
+      ? await PostgresAccessStore.open(postgres.db)
+      : new AccessStore(config.storage.state);
+    return { directory, dkim, access };
+  } catch (e) {
+    directory?.close();
+    if (directory instanceof PostgresDirectory) await directory.closed();
+    await postgres?.db.close();
+    throw e;
+  }
+}
+
 export async function openContext(config: Config, log: Logger): Promise<Context> {
-  const directory = openSqliteDirectory({
-    path: join(config.storage.state, 'arcline.db'),
-    bcryptCost: config.auth.bcrypt_cost,
-    passwordScheme: config.auth.password_scheme,
-    log: log.child({ component: 'directory' }),
+  const postgres = await openPostgres(config.database, {
+    node: config.cluster.node_name,
+    log: log.child({ component: 'db' }),
   });
+  const { directory, dkim, access } = await openShared(config, postgres, log);
   const store = createMaildirStore({
     root: config.storage.maildir,
     spoolDir: join(config.storage.state, 'spool'),
@@ -52,8 +77,6 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     log: log.child({ component: 'store' }),
   });
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
-  const dkim = new DkimKeyStore(config.storage.state);
-  const access = new AccessStore(config.storage.state);
   const defense = new SqliteDefenseStore(config.storage.state);
   const sieve = new SqliteSieveStore(join(config.storage.state, 'sieve.db'), {
     maxScripts: config.sieve.max_scripts,
@@ -63,6 +86,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   const jmap = new SqliteJmapState(join(config.storage.state, 'jmap.db'));
   return {
     directory,
+    postgres,
     store,
     jmap,
     queue,
@@ -93,6 +117,8 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
       sieve.close();
       jmap.close();
       directory.close();
+      if (directory instanceof PostgresDirectory) await directory.closed();
+      await postgres?.db.close();
     },
   };
 }

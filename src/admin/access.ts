@@ -92,101 +92,135 @@ export function formatRole(r: Role): string {
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-export class AccessStore {
+/** Tokens, sessions and the audit log, as the API, JMAP and the CLI use them: SQLite here
+ *  (AccessStore, {state}/admin.db), PostgreSQL in access-pg.ts (several nodes share one). Both
+ *  pass test/admin/access-contract.ts. */
+export interface AdminAccess {
+  /** Creates a token; the returned `token` is the only time its secret is seen. */
+  create(opts: NewToken): Promise<{ id: string; token: string; expires: Date | null }>;
+  /** The token a Bearer value names, or null (malformed, unknown, wrong secret, expired). */
+  verify(bearer: string): Promise<TokenInfo | null>;
+  /** True for a login session's token (POST /api/v1/login), false for an API token. */
+  isSession(id: string): Promise<boolean>;
+  /** Ends every login session of a user (its password changed); returns how many. API tokens
+   *  made for the user (`token add --role user:ADDR`) stay: an operator made them on purpose. */
+  revokeSessions(user: string): Promise<number>;
+  /** API tokens (not sessions), oldest first. */
+  list(): Promise<TokenInfo[]>;
+  /** False when there was no such token. */
+  delete(id: string): Promise<boolean>;
+  audit(e: Omit<AuditEntry, 'seq' | 'time'>): Promise<void>;
+  /** Newest first, at most `limit` entries older than `before` (a seq), containing `q` (in the
+   *  actor, action or target, case-insensitive) when given. */
+  auditLog(opts: { limit: number; before?: number; q?: string }): Promise<AuditEntry[]>;
+  close(): void;
+}
+
+export interface NewToken {
+  readonly role: Role;
+  readonly name?: string;
+  readonly kind?: 'api' | 'session';
+  readonly ttlMs?: number;
+}
+
+/** A new token's parts (the secret only ever leaves in `token`); INVALID for a bad name. */
+export function newToken(opts: NewToken, now: number) {
+  const name = (opts.name ?? '').trim();
+  if (name.length > MAX_NAME || /[\p{Cc}]/u.test(name)) throw new ArclineError('INVALID', 'invalid token name');
+  const id = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('hex');
+  return {
+    id,
+    name,
+    token: `arc_${id}_${secret}`,
+    role: formatRole(opts.role),
+    kind: opts.kind ?? 'api',
+    hash: sha256(secret).toString('hex'),
+    expires: opts.ttlMs ? now + opts.ttlMs : null,
+  };
+}
+
+/** The id and the secret's hash of a Bearer value, or null when it is not one of ours. */
+export function bearerParts(bearer: string): { id: string; hash: Buffer } | null {
+  const m = TOKEN.exec(bearer);
+  return m ? { id: m[1] as string, hash: sha256(m[2] as string) } : null;
+}
+
+/** True when the stored hash (hex) is the presented one (constant time). */
+export function hashMatches(storedHex: string, presented: Buffer): boolean {
+  const want = Buffer.from(storedHex, 'hex');
+  return want.length === presented.length && timingSafeEqual(want, presented);
+}
+
+/** Coarse last-use time: one write a minute per token at most. */
+export const LAST_USED_GRANULARITY_MS = 60_000;
+
+export class AccessStore implements AdminAccess {
   readonly #db: DatabaseSync;
 
   constructor(stateDir: string) {
     this.#db = openDatabase(join(stateDir, 'admin.db'), { migrations: MIGRATIONS });
   }
 
-  /** Creates a token; the returned `token` is the only time its secret is seen. */
-  create(opts: { role: Role; name?: string; kind?: 'api' | 'session'; ttlMs?: number }): {
-    id: string;
-    token: string;
-    expires: Date | null;
-  } {
-    const name = (opts.name ?? '').trim();
-    if (name.length > MAX_NAME || /[\p{Cc}]/u.test(name)) throw new ArclineError('INVALID', 'invalid token name');
-    const id = randomBytes(8).toString('hex');
-    const secret = randomBytes(32).toString('hex');
+  async create(opts: NewToken): Promise<{ id: string; token: string; expires: Date | null }> {
     const now = Date.now();
-    const expires = opts.ttlMs ? now + opts.ttlMs : null;
+    const t = newToken(opts, now);
     this.#db
       .prepare('INSERT INTO tokens (id, name, role, kind, hash, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(id, name, formatRole(opts.role), opts.kind ?? 'api', sha256(secret).toString('hex'), now, expires);
+      .run(t.id, t.name, t.role, t.kind, t.hash, now, t.expires);
     if (opts.kind === 'session')
       this.#db.prepare('DELETE FROM tokens WHERE expires IS NOT NULL AND expires < ?').run(now);
-    return { id, token: `arc_${id}_${secret}`, expires: expires === null ? null : new Date(expires) };
+    return { id: t.id, token: t.token, expires: t.expires === null ? null : new Date(t.expires) };
   }
 
-  /** The token a Bearer value names, or null (malformed, unknown, wrong secret, expired). */
-  verify(bearer: string): TokenInfo | null {
-    const m = TOKEN.exec(bearer);
-    if (!m) return null;
-    const row = this.#db.prepare('SELECT * FROM tokens WHERE id = ?').get(m[1] as string) as Row | undefined;
-    if (!row) return null;
-    const want = Buffer.from(String(row.hash), 'hex');
-    if (!timingSafeEqual(want, sha256(m[2] as string))) return null;
+  async verify(bearer: string): Promise<TokenInfo | null> {
+    const b = bearerParts(bearer);
+    if (!b) return null;
+    const row = this.#db.prepare('SELECT * FROM tokens WHERE id = ?').get(b.id) as Row | undefined;
+    if (!row || !hashMatches(String(row.hash), b.hash)) return null;
     const now = Date.now();
     if (row.expires !== null && Number(row.expires) <= now) return null;
-    // Coarse last-use time (one write a minute per token at most).
-    if (row.last_used === null || now - Number(row.last_used) > 60_000) {
+    if (row.last_used === null || now - Number(row.last_used) > LAST_USED_GRANULARITY_MS) {
       this.#db.prepare('UPDATE tokens SET last_used = ? WHERE id = ?').run(now, row.id as string);
     }
     return tokenInfo(row);
   }
 
-  /** True for a login session's token (POST /api/v1/login), false for an API token. */
-  isSession(id: string): boolean {
+  async isSession(id: string): Promise<boolean> {
     return this.#db.prepare("SELECT 1 FROM tokens WHERE id = ? AND kind = 'session'").get(id) !== undefined;
   }
 
-  /** Ends every login session of a user (its password changed); returns how many. API tokens
-   *  made for the user (`token add --role user:ADDR`) stay: an operator made them on purpose. */
-  revokeSessions(user: string): number {
+  async revokeSessions(user: string): Promise<number> {
     return Number(
       this.#db.prepare("DELETE FROM tokens WHERE kind = 'session' AND role = ?").run(formatRole({ kind: 'user', user }))
         .changes,
     );
   }
 
-  /** API tokens (not sessions), oldest first. */
-  list(): TokenInfo[] {
+  async list(): Promise<TokenInfo[]> {
     return (this.#db.prepare("SELECT * FROM tokens WHERE kind = 'api' ORDER BY created, id").all() as Row[]).map(
       tokenInfo,
     );
   }
 
-  /** False when there was no such token. */
-  delete(id: string): boolean {
+  async delete(id: string): Promise<boolean> {
     return Number(this.#db.prepare('DELETE FROM tokens WHERE id = ?').run(id).changes) > 0;
   }
 
-  audit(e: Omit<AuditEntry, 'seq' | 'time'>): void {
+  async audit(e: Omit<AuditEntry, 'seq' | 'time'>): Promise<void> {
     this.#db
       .prepare('INSERT INTO audit (time, actor, role, from_ip, action, target, result) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(Date.now(), e.actor, e.role, e.from, e.action, e.target, e.result);
   }
 
-  /** Newest first, at most `limit` entries older than `before` (a seq), containing `q` (in the
-   *  actor, action or target, case-insensitive) when given. */
-  auditLog(opts: { limit: number; before?: number; q?: string }): AuditEntry[] {
+  async auditLog(opts: { limit: number; before?: number; q?: string }): Promise<AuditEntry[]> {
     const rows = this.#db
       .prepare(
         `SELECT * FROM audit WHERE seq < ? AND (? = '' OR instr(lower(actor || ' ' || action || ' ' || target), ?) > 0)
          ORDER BY seq DESC LIMIT ?`,
       )
       .all(opts.before ?? Number.MAX_SAFE_INTEGER, opts.q ?? '', (opts.q ?? '').toLowerCase(), opts.limit) as Row[];
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      time: new Date(Number(r.time)),
-      actor: String(r.actor),
-      role: String(r.role),
-      from: String(r.from_ip),
-      action: String(r.action),
-      target: String(r.target),
-      result: String(r.result),
-    }));
+    return rows.map(auditEntry);
   }
 
   close(): void {
@@ -196,7 +230,22 @@ export class AccessStore {
 
 type Row = Record<string, unknown>;
 
-function tokenInfo(r: Row): TokenInfo {
+/** An audit row (seq, time in ms, actor, role, from_ip, action, target, result). */
+export function auditEntry(r: Row): AuditEntry {
+  return {
+    seq: Number(r.seq),
+    time: new Date(Number(r.time)),
+    actor: String(r.actor),
+    role: String(r.role),
+    from: String(r.from_ip),
+    action: String(r.action),
+    target: String(r.target),
+    result: String(r.result),
+  };
+}
+
+/** A token row (times in ms, or null). */
+export function tokenInfo(r: Row): TokenInfo {
   return {
     id: String(r.id),
     name: String(r.name),

@@ -8,16 +8,10 @@
 //      signs and the old key of that algorithm is retired (kept aside, hygiene/dkim-keys.ts).
 
 import { ArclineError } from '../core/errors.ts';
-import {
-  type DkimAlgorithm,
-  type DkimKey,
-  type DkimKeyStore,
-  dkimRecordName,
-  dkimTxtValue,
-} from '../hygiene/dkim-keys.ts';
+import { type DkimAlgorithm, type DkimKey, type DkimKeys, dkimRecordName, dkimTxtValue } from '../hygiene/dkim-keys.ts';
 
 export interface RotationDeps {
-  readonly dkim: DkimKeyStore;
+  readonly dkim: DkimKeys;
   readonly defaults: { readonly selector: string; readonly algorithm: DkimAlgorithm };
   /** Whether a TXT record with this value is published at this name now (null: the lookup
    *  failed), through the configured resolvers. */
@@ -26,7 +20,7 @@ export interface RotationDeps {
 
 /** The first selector of `base`, `base-2`, `base-3`... that no key of the domain (signing or
  *  pending) uses. */
-export async function freeSelector(dkim: DkimKeyStore, domain: string, base: string): Promise<string> {
+export async function freeSelector(dkim: DkimKeys, domain: string, base: string): Promise<string> {
   const used = new Set([...(await dkim.keys(domain)), ...(await dkim.pendingKeys(domain))].map((k) => k.selector));
   let selector = base;
   for (let n = 2; used.has(selector); n++) selector = `${base}-${n}`;

@@ -6,7 +6,7 @@ import { formatAddress, normalizeDomain, parseAddress } from '../core/address.ts
 import { ArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import type { AliasInfo, DirectoryAdmin, UserInfo } from '../directory/types.ts';
-import type { DkimAlgorithm, DkimKey, DkimKeyStore } from '../hygiene/dkim-keys.ts';
+import type { DkimAlgorithm, DkimKey, DkimKeys } from '../hygiene/dkim-keys.ts';
 import type { MailStore } from '../store/types.ts';
 import { activateDkim, type RotationDeps, rotateDkim } from './dkim-rotation.ts';
 
@@ -32,12 +32,12 @@ export function createAdminOps(deps: {
   directory: DirectoryAdmin;
   store: MailStore;
   /** With these, a new domain gets a DKIM key at once (its DNS record still has to be published). */
-  dkim?: DkimKeyStore;
+  dkim?: DkimKeys;
   dkimDefaults?: { readonly selector: string; readonly algorithm: DkimAlgorithm };
   /** DNS look-up for the activation of a rotated DKIM key (RotationDeps.published). */
   dkimPublished?: RotationDeps['published'];
   /** After a password change (the admin API ends the user's login sessions). */
-  onPasswordChange?: (accountId: AccountId) => void;
+  onPasswordChange?: (accountId: AccountId) => Promise<unknown>;
   /** After a user's deletion: what else the account owns goes with it (its Sieve scripts). */
   onUserDeleted?: (accountId: AccountId) => Promise<void>;
 }): AdminOps {
@@ -66,7 +66,7 @@ export function createAdminOps(deps: {
     },
     deleteDomain: async (n) => {
       await directory.deleteDomain(n);
-      // Its DKIM keys go out of use with it (kept aside, see DkimKeyStore.retire).
+      // Its DKIM keys go out of use with it (kept aside, see DkimKeys.retire).
       return { retiredDkim: dkim ? await dkim.retire(normalizeDomain(n) ?? n) : null };
     },
     listDomains: () => directory.listDomains(),
@@ -82,7 +82,7 @@ export function createAdminOps(deps: {
     setPassword: async (a, p) => {
       await directory.setPassword(a, p);
       const u = await directory.getUser(a);
-      if (u) deps.onPasswordChange?.(u.accountId);
+      if (u) await deps.onPasswordChange?.(u.accountId);
     },
     setQuota: (a, q) => directory.setQuota(a, q),
     setEnabled: (a, e) => directory.setEnabled(a, e),

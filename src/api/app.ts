@@ -154,7 +154,7 @@ function audit(deps: ApiDeps) {
       target = rest.slice(1).join('/');
     }
     try {
-      deps.access.audit({
+      await deps.access.audit({
         actor: caller?.actor ?? '-',
         role: caller ? formatRole(caller.role) : '-',
         from: c.get('ip') ?? '-',

@@ -28,7 +28,7 @@ export function auditRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { query: ListQuery },
       responses: { 200: json(listOf(Entry, 'AuditList'), 'Entries') },
     }),
-    (c) => {
+    async (c) => {
       const role = c.get('caller').role.kind;
       if (role !== 'admin' && role !== 'readonly') authorize(c, { admin: true }, false);
       const { limit, cursor, q } = c.req.valid('query');
@@ -41,7 +41,7 @@ export function auditRoutes(app: ApiApp, deps: ApiDeps): void {
           ]);
         }
       }
-      const rows = deps.access.auditLog({ limit: limit + 1, ...(before ? { before } : {}), ...(q ? { q } : {}) });
+      const rows = await deps.access.auditLog({ limit: limit + 1, ...(before ? { before } : {}), ...(q ? { q } : {}) });
       const items = rows.slice(0, limit);
       const last = items[items.length - 1];
       return c.json(

@@ -46,7 +46,7 @@ export function bearer(deps: ApiDeps): MiddlewareHandler<ApiEnv> {
     const m = BEARER.exec(header);
     // Verified first (cheap, constant time): a valid token is never slowed down by failures
     // of others behind the same address; failures are slowed and, past the limit, refused.
-    const token = m ? deps.access.verify(m[1] as string) : null;
+    const token = m ? await deps.access.verify(m[1] as string) : null;
     if (!token) {
       const user = (m && TOKEN_ID.exec(m[1] as string)?.[1]) ?? '(token)';
       const gate = throttle.gate(ip, null);
@@ -164,7 +164,7 @@ export function authRoutes(app: ApiApp, deps: ApiDeps): void {
         throw new Problem(401, 'unauthorized', 'wrong user name or password');
       }
       const user = r.principal.accountId as string;
-      const t = deps.access.create({
+      const t = await deps.access.create({
         role: { kind: 'user', user },
         name: 'session',
         kind: 'session',
@@ -182,9 +182,9 @@ export function authRoutes(app: ApiApp, deps: ApiDeps): void {
       security: SECURITY,
       responses: { 204: { description: 'Done' }, ...PROBLEMS },
     }),
-    (c) => {
+    async (c) => {
       const { tokenId } = c.get('caller');
-      if (deps.access.isSession(tokenId)) deps.access.delete(tokenId);
+      if (await deps.access.isSession(tokenId)) await deps.access.delete(tokenId);
       return c.body(null, 204);
     },
   );

@@ -4,7 +4,7 @@
 
 import type { HttpBindings } from '@hono/node-server';
 import { createRoute, type OpenAPIHono, type RouteConfig, z } from '@hono/zod-openapi';
-import type { AccessStore, Role } from '../admin/access.ts';
+import type { AdminAccess, Role } from '../admin/access.ts';
 import type { AdminOps } from '../admin/operations.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { CheckReport } from '../check/report.ts';
@@ -12,7 +12,7 @@ import { isArclineError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { DefenseStore } from '../defense/store.ts';
 import type { DnsLookups } from '../dns/published.ts';
-import type { DkimAlgorithm, DkimKeyStore } from '../hygiene/dkim-keys.ts';
+import type { DkimAlgorithm, DkimKeys } from '../hygiene/dkim-keys.ts';
 import type { MtaStsSettings } from '../hygiene/mta-sts.ts';
 import type { QueueStore } from '../queue/store.ts';
 import type { MailStore } from '../store/types.ts';
@@ -35,10 +35,10 @@ export interface ApiEnv {
 export interface ApiDeps {
   readonly ops: AdminOps;
   readonly store: Pick<MailStore, 'usage'>;
-  readonly dkim: DkimKeyStore;
+  readonly dkim: DkimKeys;
   readonly dkimDefaults: { readonly selector: string; readonly algorithm: DkimAlgorithm };
   readonly queue: QueueStore;
-  readonly access: AccessStore;
+  readonly access: AdminAccess;
   /** IP allow and deny lists and bans (defense/store.ts). */
   readonly defense: DefenseStore;
   readonly authenticator: Authenticator;

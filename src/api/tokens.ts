@@ -27,9 +27,9 @@ export function tokenRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { query: ListQuery },
       responses: { 200: json(listOf(Token, 'TokenList'), 'Tokens') },
     }),
-    (c) => {
+    async (c) => {
       authorize(c, { admin: true }, false);
-      const all = deps.access.list().map((t) => ({
+      const all = (await deps.access.list()).map((t) => ({
         id: t.id,
         name: t.name,
         role: formatRole(t.role),
@@ -70,7 +70,7 @@ export function tokenRoutes(app: ApiApp, deps: ApiDeps): void {
       const body = c.req.valid('json');
       const role = parseRole(body.role);
       await checkRoleTarget(role, deps.ops);
-      const t = deps.access.create({ role, ...(body.name !== undefined ? { name: body.name } : {}) });
+      const t = await deps.access.create({ role, ...(body.name !== undefined ? { name: body.name } : {}) });
       return c.json({ id: t.id, token: t.token }, 201);
     },
   );
@@ -91,9 +91,9 @@ export function tokenRoutes(app: ApiApp, deps: ApiDeps): void {
       },
       responses: { 204: NO_CONTENT },
     }),
-    (c) => {
+    async (c) => {
       authorize(c, { admin: true }, true);
-      deps.access.delete(c.req.valid('param').id);
+      await deps.access.delete(c.req.valid('param').id);
       return c.body(null, 204);
     },
   );

@@ -30,7 +30,7 @@ export type CheckResolver = Pick<
 export interface GatherDeps {
   readonly config: Config;
   readonly resolver: CheckResolver;
-  /** Active and pending DKIM keys of a domain (hygiene/dkim-keys.ts DkimKeyStore). */
+  /** Active and pending DKIM keys of a domain (hygiene/dkim-keys.ts DkimKeys). */
   readonly dkim: {
     keys(domain: string): Promise<readonly DkimKey[]>;
     pendingKeys(domain: string): Promise<readonly DkimKey[]>;

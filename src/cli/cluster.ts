@@ -4,9 +4,10 @@
 // leader tasks each runs. Needs only [database]; reads, never writes.
 
 import type { Config } from '../config/schema.ts';
+import { ArclineError } from '../core/errors.ts';
 import { formatSize } from '../core/size.ts';
+import { openPostgres } from '../db/connect.ts';
 import { listNodes, type NodeStatus } from '../db/nodes.ts';
-import { openDatabase } from '../db/open.ts';
 import { ago, table } from './output.ts';
 
 export async function clusterCommand(
@@ -20,7 +21,9 @@ export async function clusterCommand(
   if (sub !== 'status') throw usage(sub === undefined ? 'cluster: status expected' : `unknown command: cluster ${sub}`);
   if (args.length > 0) throw usage(`cluster status: unexpected argument ${args[0]}`);
   const self = config.cluster.node_name;
-  const db = await openDatabase(config.database, self);
+  const handle = await openPostgres(config.database, { node: self });
+  if (!handle) throw new ArclineError('CONFIG', '[database] url is empty: no PostgreSQL, no cluster');
+  const db = handle.db;
   let nodes: NodeStatus[];
   try {
     nodes = await listNodes(db);

@@ -30,14 +30,14 @@ export async function ipCommand(
         ...(flags.comment !== undefined ? { comment: flags.comment } : {}),
         by: 'cli',
       });
-      if (changed) audit(`ip ${sub}`, entry.cidr);
+      if (changed) await audit(`ip ${sub}`, entry.cidr);
       say(changed ? `${entry.cidr} is on the ${sub} list` : `${entry.cidr} was already on the ${sub} list`);
       return;
     }
     case 'del': {
       const text = one('ADDRESS or NETWORK');
       await deleteNetwork(ctx.defense, text);
-      audit('ip del', text);
+      await audit('ip del', text);
       say(`removed ${text}`);
       return;
     }
@@ -84,7 +84,14 @@ export async function banCommand(
     if (args.length !== 1) throw usage('ban del: ADDRESS expected');
     const text = args[0] as string;
     await liftBan(ctx.defense, text);
-    ctx.access.audit({ actor: 'cli', role: 'admin', from: 'local', action: 'ban del', target: text, result: 'ok' });
+    await ctx.access.audit({
+      actor: 'cli',
+      role: 'admin',
+      from: 'local',
+      action: 'ban del',
+      target: text,
+      result: 'ok',
+    });
     say(`lifted the ban of ${text}`);
     return;
   }

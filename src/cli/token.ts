@@ -22,15 +22,15 @@ export async function tokenCommand(
     if (flags.role === undefined) throw usage('token add: --role admin|readonly|domain:D|user:ADDR expected');
     const role = parseRole(flags.role);
     await checkRoleTarget(role, ctx.ops);
-    const t = ctx.access.create({ role, ...(flags.name !== undefined ? { name: flags.name } : {}) });
-    audit('token add', `${t.id} ${formatRole(role)}`);
+    const t = await ctx.access.create({ role, ...(flags.name !== undefined ? { name: flags.name } : {}) });
+    await audit('token add', `${t.id} ${formatRole(role)}`);
     say(t.token);
     return;
   }
   if (flags.role !== undefined || flags.name !== undefined) throw usage(`token ${sub}: no options`);
   if (sub === 'list') {
     if (args.length > 0) throw usage(`token list: unexpected argument ${args[0]}`);
-    for (const t of ctx.access.list()) {
+    for (const t of await ctx.access.list()) {
       const used = t.lastUsed ? t.lastUsed.toISOString() : 'never';
       say(`${t.id}  ${formatRole(t.role)}  ${t.name || '-'}  created ${t.created.toISOString()}  used ${used}`);
     }
@@ -38,7 +38,7 @@ export async function tokenCommand(
   }
   if (args.length !== 1) throw usage('token del: ID expected');
   const id = args[0] as string;
-  if (!ctx.access.delete(id)) throw new ArclineError('NOT_FOUND', `no token ${id}`);
-  audit('token del', id);
+  if (!(await ctx.access.delete(id))) throw new ArclineError('NOT_FOUND', `no token ${id}`);
+  await audit('token del', id);
   say(`deleted token ${id}`);
 }

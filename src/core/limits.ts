@@ -301,6 +301,18 @@ export const LIMITS = {
     /** The directory cache asks SQLite whether another connection committed (PRAGMA
      *  data_version) at most once per this many milliseconds. */
     freshnessMs: 1,
+    /** PostgreSQL (directory/pg-snapshot.ts): the in-memory copy of the directory is reloaded
+     *  whole this often, a safety net behind the NOTIFY of every change. */
+    pgFullReloadMs: 5 * 60_000,
+    /** The LISTEN connection is checked (SELECT 1) this often; an answer slower than
+     *  pgListenTimeoutMs counts as a lost connection (reconnect, then a full reload). */
+    pgListenCheckMs: 30_000,
+    pgListenTimeoutMs: 10_000,
+    /** Reconnecting the LISTEN connection: first pause, doubled up to the second. */
+    pgReconnectMinMs: 250,
+    pgReconnectMaxMs: 30_000,
+    /** sync() waits this long for the NOTIFY of the latest change before reloading everything. */
+    pgSyncWaitMs: 2000,
   },
   auth: {
     /** Longest login name looked at (RFC 5321 §4.5.3.1.1-2: 64 + 1 + 255 octets); longer ones
@@ -463,6 +475,12 @@ export const LIMITS = {
     defaultRecipientsPerDay: 10_000,
     /** Outbound deliveries per destination domain per minute. */
     defaultOutboundPerDomainPerMinute: 600,
+  },
+  dkim: {
+    /** PostgreSQL (hygiene/dkim-keys-pg.ts): a node re-reads a domain's signing keys when its
+     *  copy is older than this (a key activated or removed on another node signs, or stops
+     *  signing, here this much later at most; its DNS record outlives that by days). */
+    pgCacheMs: 5000,
   },
   lifecycle: {
     defaultShutdownGraceMs: 15_000,

@@ -12,14 +12,7 @@
 // Mutations validate everything first and run in one transaction: on error nothing changes.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import {
-  type Address,
-  formatAddress,
-  mailboxNameProblem,
-  normalizeDomain,
-  parseAddress,
-  splitDetail,
-} from '../core/address.ts';
+import { type Address, formatAddress, normalizeDomain, parseAddress, splitDetail } from '../core/address.ts';
 import { ArclineError } from '../core/errors.ts';
 import type { AccountId, DomainName } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
@@ -27,7 +20,23 @@ import type { Logger } from '../core/log.ts';
 import { LruMap } from '../core/lru.ts';
 import { openDatabase, transaction } from '../core/sqlite.ts';
 import { type Expansion, expandRecipient } from './expand.ts';
-import { type HashOptions, hashPassword, parseStoredHash } from './password.ts';
+import { type HashOptions, parseStoredHash } from './password.ts';
+import {
+  aliasDestinations,
+  aliasRemovals,
+  canonicalLogin,
+  catchAllTarget,
+  domainOrThrow,
+  groupAliases,
+  localAddressOrThrow,
+  newPasswordHash,
+  noDomain,
+  quotaOrThrow,
+  ROLE_ADDRESSES,
+  senderAllowed,
+  senderPattern,
+  userInfo,
+} from './rules.ts';
 import type {
   AliasInfo,
   Directory,
@@ -37,9 +46,6 @@ import type {
   RecipientResolution,
   UserInfo,
 } from './types.ts';
-
-/** Role addresses every domain should answer (RFC 5321 §4.5.1, RFC 2142). */
-const ROLE_ADDRESSES = ['postmaster', 'abuse'] as const;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE domains (
@@ -204,9 +210,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
   }
 
   loginName(username: string): AccountId | null {
-    if (Buffer.byteLength(username) > LIMITS.auth.maxUsernameBytes) return null;
-    const addr = parseAddress(username.trim());
-    return addr ? (formatAddress(addr) as AccountId) : null;
+    return canonicalLogin(username);
   }
 
   async passwordHash(account: AccountId): Promise<string | null> {
@@ -243,16 +247,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     const patterns = this.#cached(`s:${account}`, () =>
       Object.freeze((this.#q.allowed.all(account) as Row[]).map((r) => String(r.pattern))),
     );
-    if (patterns.length === 0) return false;
-    for (const s of senders) {
-      const a = parseAddress(s);
-      if (!a) continue;
-      const address = formatAddress(a);
-      for (const p of patterns) {
-        if (p.includes('@') ? p === address : a.domain === p || a.domain.endsWith(`.${p}`)) return true;
-      }
-    }
-    return false;
+    return senderAllowed(patterns, senders);
   }
 
   /** Readiness (web/health.ts): the database answers a query (uncached). Throws otherwise. */
@@ -302,8 +297,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
 
   async addUser(address: string, opts: { password: string; quotaBytes?: number | null }): Promise<UserInfo> {
     await this.checkNewUser(address); // validate before spending time on the hash
-    if (opts.password === '') throw new ArclineError('INVALID', 'the password is empty');
-    const hash = await hashPassword(opts.password, this.#hashing);
+    const hash = await newPasswordHash(opts.password, this.#hashing);
     return this.addUserWithHash(address, { passwordHash: hash, quotaBytes: opts.quotaBytes ?? null });
   }
 
@@ -339,13 +333,8 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
 
   /** A valid address in an existing local domain whose local part is a safe mailbox name. */
   #localAddress(address: string, what: string): Address {
-    const a = parseAddress(address);
-    if (!a) throw new ArclineError('INVALID', `invalid ${what} address: ${JSON.stringify(address)}`);
-    const problem = mailboxNameProblem(a.local);
-    if (problem) throw new ArclineError('INVALID', `invalid ${what} address ${JSON.stringify(address)}: ${problem}`);
-    if (!this.#q.domain.get(a.domain)) {
-      throw new ArclineError('NOT_FOUND', `no domain ${a.domain}; add it first with: arcline domain add ${a.domain}`);
-    }
+    const a = localAddressOrThrow(address, what);
+    if (!this.#q.domain.get(a.domain)) throw noDomain(a.domain);
     return a;
   }
 
@@ -358,8 +347,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
 
   async setPassword(address: string, password: string): Promise<void> {
     const user = await this.#existingUser(address);
-    if (password === '') throw new ArclineError('INVALID', 'the password is empty');
-    this.#q.setHash.run(await hashPassword(password, this.#hashing), user.address);
+    this.#q.setHash.run(await newPasswordHash(password, this.#hashing), user.address);
     this.#changed();
   }
 
@@ -414,12 +402,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
 
   async addAlias(source: string, destinations: readonly string[]): Promise<AliasInfo> {
     const src = this.#localAddress(source, 'alias');
-    if (destinations.length === 0) throw new ArclineError('INVALID', 'an alias needs at least one destination');
-    const dsts = destinations.map((d) => {
-      const a = parseAddress(d);
-      if (!a) throw new ArclineError('INVALID', `invalid destination address: ${JSON.stringify(d)}`);
-      return formatAddress(a);
-    });
+    const dsts = aliasDestinations(destinations);
     const id = formatAddress(src);
     this.#tx(() => {
       for (const d of dsts) this.#q.addAlias.run(id, d, src.domain);
@@ -432,13 +415,7 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
     if (!src) throw new ArclineError('INVALID', `invalid alias address: ${JSON.stringify(source)}`);
     const id = formatAddress(src);
     const existing = new Set((this.#q.aliasTargets.all(id) as Row[]).map((r) => String(r.destination)));
-    if (existing.size === 0) throw new ArclineError('NOT_FOUND', `no alias ${id}`);
-    const dsts = (destinations ?? []).map((d) => {
-      const a = parseAddress(d);
-      const key = a ? formatAddress(a) : d;
-      if (!existing.has(key)) throw new ArclineError('NOT_FOUND', `alias ${id} has no destination ${d}`);
-      return key;
-    });
+    const dsts = aliasRemovals(id, existing, destinations);
     this.#tx(() => {
       if (dsts.length === 0) this.#q.delAliasAll.run(id);
       else for (const d of dsts) this.#q.delAlias.run(id, d);
@@ -447,24 +424,13 @@ export class SqliteDirectory implements Directory, DirectoryAdmin {
 
   async listAliases(domain?: string): Promise<readonly AliasInfo[]> {
     const rows = (domain === undefined ? this.#q.aliases.all() : this.#q.aliasesIn.all(domainOrThrow(domain))) as Row[];
-    const map = new Map<string, string[]>();
-    for (const r of rows) {
-      const list = map.get(String(r.source)) ?? [];
-      list.push(String(r.destination));
-      map.set(String(r.source), list);
-    }
-    return [...map].map(([source, destinations]) => ({ source, destinations }));
+    return groupAliases(rows);
   }
 
   async setCatchAll(domain: string, target: string | null): Promise<void> {
     const d = domainOrThrow(domain);
     if (!this.#q.domain.get(d)) throw new ArclineError('NOT_FOUND', `no domain ${d}`);
-    let value: string | null = null;
-    if (target !== null) {
-      const a = parseAddress(target);
-      if (!a) throw new ArclineError('INVALID', `invalid catch-all address: ${JSON.stringify(target)}`);
-      value = formatAddress(a);
-    }
+    const value = catchAllTarget(target);
     this.#q.setCatchAll.run(value, d);
     this.#changed();
   }
@@ -509,38 +475,4 @@ type Statements = ReturnType<typeof prepareStatements>;
 
 export function openSqliteDirectory(opts: SqliteDirectoryOptions): SqliteDirectory {
   return new SqliteDirectory(opts);
-}
-
-/** An allowlist entry: a whole address, or a domain ("example.org" or "@example.org"). */
-function senderPattern(text: string): string {
-  const t = text.trim();
-  if (t.includes('@') && !t.startsWith('@')) {
-    const a = parseAddress(t);
-    if (!a) throw new ArclineError('INVALID', `invalid address: ${JSON.stringify(text)}`);
-    return formatAddress(a);
-  }
-  return domainOrThrow(t.replace(/^@/, ''));
-}
-
-function domainOrThrow(name: string): DomainName {
-  const d = normalizeDomain(name);
-  if (!d) throw new ArclineError('INVALID', `invalid domain name: ${JSON.stringify(name)}`);
-  return d;
-}
-
-function quotaOrThrow(q: number | null): number | null {
-  if (q !== null && (!Number.isSafeInteger(q) || q <= 0)) {
-    throw new ArclineError('INVALID', `invalid quota: ${q} (a positive size, or none)`);
-  }
-  return q;
-}
-
-function userInfo(r: Row): UserInfo {
-  return {
-    accountId: String(r.address) as AccountId,
-    address: String(r.address),
-    quotaBytes: r.quota_bytes === null || r.quota_bytes === undefined ? null : Number(r.quota_bytes),
-    createdAt: new Date(Number(r.created_at)),
-    enabled: Number(r.disabled ?? 0) === 0,
-  };
 }

@@ -55,13 +55,46 @@ const MAX_FILE = 64 * 1024;
 /** Directory mtimes younger than this may still change without changing the mtime. */
 const RACY_MS = 2000;
 
+/** Where a deployment's DKIM keys live: files under {state}/dkim/ (DkimKeyStore, one machine)
+ *  or PostgreSQL (dkim-keys-pg.ts, shared by every node so all sign with the same keys). */
+export interface DkimKeys {
+  /** Creates a key (RSA-2048 or Ed25519). EXISTS if that selector already has a key for the domain. */
+  generate(domain: string, opts: { selector: string; algorithm: DkimAlgorithm; pending?: boolean }): Promise<DkimKey>;
+  /** All keys of a domain that sign, sorted by selector then algorithm (rsa first); [] when none. */
+  keys(domain: string): Promise<readonly DkimKey[]>;
+  /** Removes the key of a selector (active or pending); NOT_FOUND if there is none. */
+  remove(domain: string, selector: string): Promise<void>;
+  /** Keys made for a rotation (`generate` with `pending`): they do not sign until `activate`. */
+  pendingKeys(domain: string): Promise<readonly DkimKey[]>;
+  /** Ends a rotation: the pending key of `selector` signs, the keys of its algorithm that signed
+   *  until now are retired (kept). Returns where they are kept, or null when none was retired. */
+  activate(domain: string, selector: string, now?: Date): Promise<string | null>;
+  /** Takes every key of a deleted domain out of use (kept aside, never read again by `keys()`);
+   *  returns where, or null when it had none. */
+  retire(domain: string, now?: Date): Promise<string | null>;
+}
+
+/** Checks what `generate` is given (INVALID); the selector comes back normalised. */
+export function checkNewKey(
+  domain: string,
+  opts: { selector: string; algorithm: DkimAlgorithm },
+): { domain: string; selector: string; algorithm: DkimAlgorithm } {
+  const d = checkDomain(domain);
+  const selector = normalizeSelector(opts.selector);
+  const algorithm = checkAlgorithm(opts.algorithm);
+  if (dkimRecordName({ domain: d, selector }).length > MAX_NAME) {
+    throw new ArclineError('INVALID', `DKIM record name ${selector}._domainkey.${d} is longer than ${MAX_NAME}`);
+  }
+  return { domain: d, selector, algorithm };
+}
+
 interface CacheEntry {
   readonly mtimeNs: bigint;
   readonly trusted: boolean;
   readonly keys: readonly DkimKey[];
 }
 
-export class DkimKeyStore {
+export class DkimKeyStore implements DkimKeys {
   readonly #stateDir: string;
   readonly #root: string;
   readonly #cache = new Map<string, CacheEntry>();
@@ -76,12 +109,7 @@ export class DkimKeyStore {
     domain: string,
     opts: { selector: string; algorithm: DkimAlgorithm; pending?: boolean },
   ): Promise<DkimKey> {
-    const d = checkDomain(domain);
-    const selector = normalizeSelector(opts.selector);
-    const algorithm = checkAlgorithm(opts.algorithm);
-    if (dkimRecordName({ domain: d, selector }).length > MAX_NAME) {
-      throw new ArclineError('INVALID', `DKIM record name ${selector}._domainkey.${d} is longer than ${MAX_NAME}`);
-    }
+    const { domain: d, selector, algorithm } = checkNewKey(domain, opts);
     const active = `${this.#root}/${d}`;
     const dir = opts.pending ? `${active}/${PENDING}` : active;
     const exists = (): ArclineError =>
@@ -298,7 +326,7 @@ function isSelector(s: string): boolean {
   return s.length > 0 && s.length <= MAX_SELECTOR && s.split('.').every((l) => LABEL.test(l));
 }
 
-function checkDomain(domain: string): string {
+export function checkDomain(domain: string): string {
   if (typeof domain !== 'string' || domain.length > MAX_NAME || !domain.split('.').every((l) => LABEL.test(l))) {
     throw new ArclineError('INVALID', `invalid domain for a DKIM key: ${JSON.stringify(domain)}`);
   }
@@ -334,6 +362,11 @@ async function readKeys(domain: string, dir: string): Promise<readonly DkimKey[]
     const key = await readKey(`${dir}/${f}`, algorithm).catch(() => null); // unreadable: skipped
     if (key) keys.push(Object.freeze({ domain, selector, algorithm, ...key }));
   }
+  return sortKeys(keys);
+}
+
+/** By selector, then algorithm (rsa first); frozen. */
+export function sortKeys(keys: DkimKey[]): readonly DkimKey[] {
   keys.sort(
     (a, b) =>
       (a.selector < b.selector ? -1 : a.selector > b.selector ? 1 : 0) ||
@@ -351,22 +384,29 @@ async function readKey(
   try {
     const st = await fh.stat();
     if (!st.isFile() || st.size > MAX_FILE) return null;
-    let k: KeyObject;
-    try {
-      k = createPrivateKey(await fh.readFile('utf8'));
-    } catch {
-      return null; // not a key (or an encrypted one): skipped, left for the operator
-    }
-    if (k.asymmetricKeyType !== ALGORITHMS[algorithm].keyType) return null;
-    if (algorithm === 'rsa' && (k.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return null;
-    // Re-exported so a PKCS#1 file placed by hand still comes out as PKCS#8.
-    return { privateKeyPem: k.export({ type: 'pkcs8', format: 'pem' }) as string, created: st.mtime };
+    const pem = usablePem(await fh.readFile('utf8'), algorithm);
+    return pem === null ? null : { privateKeyPem: pem, created: st.mtime };
   } finally {
     await fh.close();
   }
 }
 
-function newKeyPem(algorithm: DkimAlgorithm): Promise<string> {
+/** The key as PKCS#8 PEM when the text is a usable private key of that algorithm (RSA of at
+ *  least MIN_RSA_BITS), else null: not a key, an encrypted one, or the wrong type. */
+export function usablePem(text: string, algorithm: DkimAlgorithm): string | null {
+  let k: KeyObject;
+  try {
+    k = createPrivateKey(text);
+  } catch {
+    return null; // not a key (or an encrypted one): skipped, left for the operator
+  }
+  if (k.asymmetricKeyType !== ALGORITHMS[algorithm].keyType) return null;
+  if (algorithm === 'rsa' && (k.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return null;
+  // Re-exported so a PKCS#1 file placed by hand still comes out as PKCS#8.
+  return k.export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+
+export function newKeyPem(algorithm: DkimAlgorithm): Promise<string> {
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, _pub: string, priv: string) => (err ? reject(err) : resolve(priv));
     const enc = {

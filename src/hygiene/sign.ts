@@ -8,14 +8,14 @@ import type { Readable } from 'node:stream';
 import { dkimSign } from 'mailauth';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { DkimKeyStore } from './dkim-keys.ts';
+import type { DkimKeys } from './dkim-keys.ts';
 
 export class DkimSigner {
-  readonly #keys: DkimKeyStore;
+  readonly #keys: DkimKeys;
   readonly #log: Logger;
   readonly #warned = new Set<string>();
 
-  constructor(keys: DkimKeyStore, log: Logger) {
+  constructor(keys: DkimKeys, log: Logger) {
     this.#keys = keys;
     this.#log = log;
   }

@@ -16,7 +16,7 @@ import type { Logger } from '../core/log.ts';
 export interface JmapAuthDeps {
   readonly authenticator: Pick<Authenticator, 'login' | 'throttle'>;
   /** The admin API's token store; null: Bearer is not offered. */
-  readonly tokens: { verify(bearer: string): TokenInfo | null } | null;
+  readonly tokens: { verify(bearer: string): Promise<TokenInfo | null> } | null;
   /** The canonical account of a user address (Directory.loginName). */
   readonly loginName: (name: string) => AccountId | null;
   /** Whether the user exists and is enabled (a token outlives neither). */
@@ -59,7 +59,7 @@ export async function authenticate(deps: JmapAuthDeps, header: string | undefine
   }
   const bearer = BEARER.exec(header);
   if (bearer && deps.tokens) {
-    const token = deps.tokens.verify(bearer[1] as string);
+    const token = await deps.tokens.verify(bearer[1] as string);
     if (token && token.role.kind === 'user' && (await deps.userEnabled(token.role.user))) {
       const account = deps.loginName(token.role.user);
       if (account) return { ok: true, account };

@@ -52,10 +52,10 @@ before(async () => {
   });
   base = `http://127.0.0.1:${s.server.http[0]?.port}`;
   const a = s.admin.access;
-  tokens.admin = a.create({ role: { kind: 'admin' }, name: 'ops' }).token;
-  tokens.readonly = a.create({ role: { kind: 'readonly' } }).token;
-  tokens.domain = a.create({ role: { kind: 'domain', domain: 'example.test' } }).token;
-  tokens.user = a.create({ role: { kind: 'user', user: 'alice@example.test' } }).token;
+  tokens.admin = (await a.create({ role: { kind: 'admin' }, name: 'ops' })).token;
+  tokens.readonly = (await a.create({ role: { kind: 'readonly' } })).token;
+  tokens.domain = (await a.create({ role: { kind: 'domain', domain: 'example.test' } })).token;
+  tokens.user = (await a.create({ role: { kind: 'user', user: 'alice@example.test' } })).token;
 });
 
 after(() => s?.stop());
@@ -110,14 +110,14 @@ describe('admin API', () => {
     // as a bad token of this address and would slow the tests after this one.)
     const pw = await call('PUT', '/api/v1/users/bob@example.test/password', as('admin'), { password: 'pw-bob-2' });
     assert.equal(pw.status, 204);
-    assert.equal(s.admin.access.verify(second), null, 'the session ended with the new password');
+    assert.equal(await s.admin.access.verify(second), null, 'the session ended with the new password');
     const third = await login('pw-bob-2');
     assert.equal((await call('GET', '/api/v1/me', third)).status, 200);
     assert.equal(
       (await call('PUT', '/api/v1/users/bob@example.test/password', third, { password: 'secret-password' })).status,
       204,
     );
-    assert.equal(s.admin.access.verify(third), null, 'its own session too');
+    assert.equal(await s.admin.access.verify(third), null, 'its own session too');
     // Logging out with an API token leaves the token as it is (it is deleted with token del).
     assert.equal((await call('POST', '/api/v1/logout', as('readonly'))).status, 204);
     assert.equal((await call('GET', '/api/v1/me', as('readonly'))).status, 200);

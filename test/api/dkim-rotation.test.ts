@@ -60,7 +60,7 @@ describe('DKIM key rotation', () => {
       extra: `[http]\nlisten = ["127.0.0.1:0"]\ntls_listen = []\n[dns]\nservers = ["${dns.address}"]\n[delivery]\nport = ${mx.port}\n`,
     });
     base = `http://127.0.0.1:${s.server.http[0]?.port}`;
-    token = s.admin.access.create({ role: { kind: 'admin' }, name: 'rotation' }).token;
+    token = (await s.admin.access.create({ role: { kind: 'admin' }, name: 'rotation' })).token;
   });
   after(async () => {
     await s.stop();

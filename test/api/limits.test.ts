@@ -18,7 +18,7 @@ before(async () => {
     auth: 'failure_delay = "0s"\nmax_delay = "1s"\nmax_address_delay = "1s"',
     extra: '[http]\nlisten = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]\n',
   });
-  admin = s.admin.access.create({ role: { kind: 'admin' } }).token;
+  admin = (await s.admin.access.create({ role: { kind: 'admin' } })).token;
 });
 after(() => s?.stop());
 
@@ -63,7 +63,7 @@ test('disabled user: no IMAP login, no API login, mail still accepted; enabled a
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
       body: JSON.stringify({ enabled }),
     });
-  const session = s.admin.access.create({
+  const session = await s.admin.access.create({
     role: { kind: 'user', user: 'bob@example.test' },
     kind: 'session',
     ttlMs: 60_000,

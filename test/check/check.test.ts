@@ -391,7 +391,7 @@ key = "${keyFile}"
   });
 
   test('the admin API: GET /api/v1/domains/{name}/check, for the domain and its own token', async () => {
-    const token = server.admin.access.create({ role: { kind: 'domain', domain: 'soft.test' } }).token;
+    const token = (await server.admin.access.create({ role: { kind: 'domain', domain: 'soft.test' } })).token;
     const get = (name: string) =>
       fetch(`http://127.0.0.1:${server.server.http[0]?.port}/api/v1/domains/${name}/check`, {
         headers: { authorization: `Bearer ${token}` },

@@ -84,7 +84,7 @@ before(async () => {
     ].join('\n'),
   });
   http = s.server.http[0]?.port ?? 0;
-  admin = s.admin.access.create({ role: { kind: 'admin' } }).token;
+  admin = (await s.admin.access.create({ role: { kind: 'admin' } })).token;
 });
 after(() => s?.stop());
 
@@ -142,7 +142,7 @@ describe('IP lists', () => {
     assert.equal(r.status, 422);
     r = await api('PUT', '/api/v1/networks/nonsense/99', { list: 'deny' });
     assert.equal(r.status, 422);
-    const readonly = s.admin.access.create({ role: { kind: 'readonly' } }).token;
+    const readonly = (await s.admin.access.create({ role: { kind: 'readonly' } })).token;
     const ro = await fetch(`http://127.0.0.1:${http}/api/v1/networks/127.0.4.0/24`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${readonly}`, 'content-type': 'application/json' },

@@ -38,7 +38,12 @@ async function accountsOf(d: Dir, addr: string): Promise<string[]> {
   return r.kind === 'deliver' ? [...r.accounts].sort() : [];
 }
 
-export function runDirectoryContract(name: string, open: () => Promise<{ dir: Dir; reopen: () => Promise<Dir> }>) {
+/** `caughtUp(d)`, when given, resolves once `d` sees what other handles committed (PostgreSQL:
+ *  its in-memory copy follows NOTIFY, directory/pg-snapshot.ts); without it, at once (SQLite). */
+export function runDirectoryContract(
+  name: string,
+  open: () => Promise<{ dir: Dir; reopen: () => Promise<Dir>; caughtUp?: (d: Dir) => Promise<void> }>,
+) {
   describe(`${name}: directory contract`, () => {
     test('domains: IDN in punycode, case-insensitive, duplicates and bad names refused', async () => {
       const { dir } = await open();
@@ -306,11 +311,13 @@ export function runDirectoryContract(name: string, open: () => Promise<{ dir: Di
     });
 
     test('a second connection sees changes at once (the CLI while the server runs)', async () => {
-      const { dir, reopen } = await open();
+      const { dir, reopen, caughtUp } = await open();
       const other = await reopen();
       await dir.addDomain('example.test');
+      await caughtUp?.(other);
       assert.ok(await other.isLocalDomain('example.test' as never));
       await other.addUser('late@example.test', { password: 'pw' });
+      await caughtUp?.(dir);
       assert.deepEqual(await accountsOf(dir, 'late@example.test'), ['late@example.test']);
       other.close();
       dir.close();

@@ -87,7 +87,7 @@ describe('Email/query text conditions through the full-text index (RFC 8621 §4.
     }
     const name = 'jmap-jam';
     const { JamClient } = (await import(name)) as { JamClient: new (c: object) => Jam };
-    const bearerToken = s.admin.access.create({ role: { kind: 'user', user: ALICE } }).token;
+    const bearerToken = (await s.admin.access.create({ role: { kind: 'user', user: ALICE } })).token;
     const jam = new JamClient({ bearerToken, sessionUrl: `${base}/.well-known/jmap` });
     const id = await append(mail('Jam session', 'Über-cool improvisation'));
     const [{ emails }] = await jam.requestMany((t) => {

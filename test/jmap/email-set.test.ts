@@ -339,7 +339,7 @@ describe('jmap-jam (an independent client) and the cost of Email/get', () => {
     // Loaded by a computed name (its types do not compile under our settings; http.test.ts).
     const name = 'jmap-jam';
     const { JamClient } = (await import(name)) as { JamClient: new (c: object) => Jam };
-    const bearerToken = s.admin.access.create({ role: { kind: 'user', user: ALICE } }).token;
+    const bearerToken = (await s.admin.access.create({ role: { kind: 'user', user: ALICE } })).token;
     const jam = new JamClient({ bearerToken, sessionUrl: `${base}/.well-known/jmap` });
     const accountId = await jam.getPrimaryAccount();
     assert.equal(accountId, aliceId);

@@ -115,8 +115,8 @@ push_url_patterns = ["http://127.0.0.1:${sinkPort}/push/*"]
 `,
   });
   base = `http://127.0.0.1:${s.server.http[0]?.port}`;
-  userToken = s.admin.access.create({ role: { kind: 'user', user: 'alice@example.test' } }).token;
-  adminToken = s.admin.access.create({ role: { kind: 'admin' } }).token;
+  userToken = (await s.admin.access.create({ role: { kind: 'user', user: 'alice@example.test' } })).token;
+  adminToken = (await s.admin.access.create({ role: { kind: 'admin' } })).token;
 });
 
 after(async () => {

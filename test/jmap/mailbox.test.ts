@@ -139,7 +139,7 @@ describe('session and Mailbox/get', () => {
     type Jam = { getPrimaryAccount(): Promise<string>; request(c: unknown): Promise<[Json, unknown]> };
     const { JamClient } = (await import(name)) as { JamClient: new (c: object) => Jam };
     // jmap-jam sends a Bearer token: a user token.
-    const token = s.admin.access.create({ role: { kind: 'user', user: 'alice@example.test' } }).token;
+    const token = (await s.admin.access.create({ role: { kind: 'user', user: 'alice@example.test' } })).token;
     const jam2 = new JamClient({ bearerToken: token, sessionUrl: `${base}/.well-known/jmap` });
     const accountId = await jam2.getPrimaryAccount();
     assert.equal(accountId, aliceId);

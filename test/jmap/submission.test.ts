@@ -489,7 +489,7 @@ describe('jmap-jam (an independent client)', () => {
         c: object,
       ) => { request(call: [string, Record<string, unknown>]): Promise<[Record<string, unknown>, unknown]> };
     };
-    const token = s.admin.access.create({ role: { kind: 'user', user: ALICE } }).token;
+    const token = (await s.admin.access.create({ role: { kind: 'user', user: ALICE } })).token;
     const jam = new JamClient({ bearerToken: token, sessionUrl: `${base}/.well-known/jmap` });
     const [ids] = await jam.request(['Identity/get', { accountId: aliceId }]);
     assert.ok((ids.list as { email: string }[]).some((i) => i.email === ALICE));
