@@ -27,8 +27,7 @@ import { NO_REWRITE, type SenderRewriter } from '../srs/forwarding.ts';
 import { bufferMessage } from '../store/spool.ts';
 import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage } from '../store/types.ts';
 import type { FilterPlan, FilterRequest } from './sieve-filter.ts';
-import type { QueueStore } from './store.ts';
-import type { OutboundRecipient, QueueId, QueueOrigin } from './types.ts';
+import type { OutboundRecipient, QueueBackend, QueueId, QueueOrigin } from './types.ts';
 
 /** A remote recipient; `forwardedVia` marks one that an address of ours forwards (its domain),
  *  whose copy leaves with a rewritten sender. */
@@ -62,7 +61,7 @@ export interface DispatchResult {
 
 export class Dispatcher {
   readonly #store: MailStore;
-  readonly #queue: QueueStore;
+  readonly #queue: QueueBackend;
   readonly #directory: Directory;
   readonly #hostname: string;
   readonly #log: Logger;
@@ -71,7 +70,7 @@ export class Dispatcher {
 
   constructor(deps: {
     store: MailStore;
-    queue: QueueStore;
+    queue: QueueBackend;
     directory: Directory;
     hostname: string;
     log: Logger;
@@ -142,7 +141,7 @@ export class Dispatcher {
       for (const id of queueIds) await this.#queue.drop(id);
       throw e;
     }
-    if (held) for (const id of queueIds) this.#queue.release(id, { hold: req.hold === true });
+    if (held) for (const id of queueIds) await this.#queue.release(id, { hold: req.hold === true });
     // Vacation replies, rejection notices, duplicate tracking: once the copies are durable.
     if (plan) await plan.after();
     return { copies, queueId: queueIds[0] ?? null, queueIds };
