@@ -170,26 +170,21 @@ export class PostgresQueue implements QueueBackend {
     const now = Date.now();
     const addresses = m.recipients.map((r) => r.address);
     const domains = addresses.map(domainOf);
-    await this.#files.commitOrRemove(id, () =>
-      this.#db.tx(async (q) => {
-        await q.query(
-          `INSERT INTO queue_message (id, node, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-          [id, this.#node, ...messageValues(m, now, size)],
-        );
-        await q.query(
-          `INSERT INTO queue_recipient (message_id, address, domain, orcpt, state, next_attempt)
-           SELECT $1, a, d, o, 'queued', $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS t(a, d, o)
-           ON CONFLICT DO NOTHING`,
-          [id, addresses, domains, m.recipients.map((r) => r.orcpt ?? null), now],
-        );
-        await q.query(
-          `INSERT INTO queue_job (message_id, domain, next_attempt)
-           SELECT DISTINCT $1, d, $3::bigint FROM unnest($2::text[]) AS t(d)`,
-          [id, domains, now],
-        );
-      }),
-    );
+    // One statement: atomic on its own, one round trip (the foreign keys are checked at its end).
+    await this.#files.commitOrRemove(id, async () => {
+      await this.#db.query(
+        `WITH m AS (
+           INSERT INTO queue_message (id, node, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id),
+         r AS (
+           INSERT INTO queue_recipient (message_id, address, domain, orcpt, state, next_attempt)
+           SELECT DISTINCT ON (a) m.id, a, d, o, 'queued', $4::bigint
+             FROM m, unnest($12::text[], $13::text[], $14::text[]) AS t(a, d, o))
+         INSERT INTO queue_job (message_id, domain, next_attempt)
+         SELECT DISTINCT m.id, d, $4::bigint FROM m, unnest($13::text[]) AS t(d)`,
+        [id, this.#node, ...messageValues(m, now, size), addresses, domains, m.recipients.map((r) => r.orcpt ?? null)],
+      );
+    });
     if (!m.hold) this.onWork?.();
     return id;
   }
@@ -369,14 +364,17 @@ export class PostgresQueue implements QueueBackend {
   async record(job: Job, outcomes: readonly RecipientOutcome[], now: number): Promise<boolean> {
     const id = job.message.id;
     const finished = await this.#db.tx(async (q) => {
-      // The message row first (see the header): the order every writer of a message follows.
-      const m = await q.query('SELECT 1 FROM queue_message WHERE id = $1 FOR UPDATE', [id]);
-      if (m.rowCount === 0) return true; // dropped meanwhile: nothing left to record
-      const ours = await q.query(
-        'SELECT 1 FROM queue_job WHERE message_id = $1 AND domain = $2 AND lease_token = $3 FOR UPDATE',
-        [id, job.domain, job.lease],
+      // The message row and the job's, locked: the message first for every writer (see the header).
+      const locked = await q.query<{ lease_token: string }>(
+        `SELECT j.lease_token FROM queue_message m JOIN queue_job j ON j.message_id = m.id AND j.domain = $2
+          WHERE m.id = $1 FOR UPDATE`,
+        [id, job.domain],
       );
-      if (ours.rowCount === 0) throw new LeaseLost(id, job.domain);
+      if (locked.rows[0]?.lease_token !== job.lease) {
+        const exists = await q.query('SELECT 1 FROM queue_message WHERE id = $1', [id]);
+        if (exists.rowCount === 0) return true; // dropped meanwhile: nothing left to record
+        throw new LeaseLost(id, job.domain);
+      }
       await q.query(
         `UPDATE queue_recipient r SET state = t.state, attempts = r.attempts + 1, last_attempt = $2,
             last_reply = t.reply, last_host = t.host, next_attempt = t.next,
@@ -396,25 +394,20 @@ export class PostgresQueue implements QueueBackend {
         ],
       );
       // The job: gone with its last queued recipient, else due at the earliest one, unleased.
-      const next = await q.query<{ next: number | null }>(
-        `SELECT min(next_attempt) AS next FROM queue_recipient
-          WHERE message_id = $1 AND domain = $2 AND state = 'queued'`,
+      const pending = await q.query<{ finished: boolean }>(
+        `WITH nxt AS (
+           SELECT min(next_attempt) AS at FROM queue_recipient
+            WHERE message_id = $1 AND domain = $2 AND state = 'queued'),
+         upd AS (
+           UPDATE queue_job j SET next_attempt = nxt.at, lease_owner = NULL, lease_token = NULL, lease_until = NULL
+             FROM nxt WHERE j.message_id = $1 AND j.domain = $2 AND nxt.at IS NOT NULL RETURNING 1),
+         del AS (
+           DELETE FROM queue_job WHERE message_id = $1 AND domain = $2 AND (SELECT at FROM nxt) IS NULL RETURNING 1)
+         SELECT NOT EXISTS (SELECT 1 FROM queue_recipient WHERE message_id = $1 AND state = 'queued') AS finished,
+                (SELECT count(*) FROM upd) + (SELECT count(*) FROM del) AS jobs`,
         [id, job.domain],
       );
-      const at = next.rows[0]?.next ?? null;
-      if (at === null) await q.query('DELETE FROM queue_job WHERE message_id = $1 AND domain = $2', [id, job.domain]);
-      else {
-        await q.query(
-          `UPDATE queue_job SET next_attempt = $3, lease_owner = NULL, lease_token = NULL, lease_until = NULL
-            WHERE message_id = $1 AND domain = $2`,
-          [id, job.domain, at],
-        );
-      }
-      const pending = await q.query(
-        "SELECT 1 FROM queue_recipient WHERE message_id = $1 AND state = 'queued' LIMIT 1",
-        [id],
-      );
-      if (pending.rowCount !== 0) return false;
+      if (!pending.rows[0]?.finished) return false;
       await q.query('DELETE FROM queue_message WHERE id = $1', [id]);
       return true;
     });
