@@ -204,7 +204,8 @@ export class QueueRunner {
     const wait = (await this.#d.rateLimits?.outbound(dest)) ?? 0;
     if (wait > 0) {
       this.#rateHeld.set(dest, Date.now() + wait);
-      await this.#d.store.unclaim(job);
+      // Not given back (database trouble): the job waits for its lease to run out instead.
+      await this.#d.store.unclaim(job).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not unclaim'));
       log.info({ wait_ms: wait }, 'delivery held: destination rate limit');
       setTimeout(() => this.wake(), wait).unref();
       return;
