@@ -8,12 +8,13 @@ import { AccessStore } from './admin/access.ts';
 import { type AdminOps, createAdminOps } from './admin/operations.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
-import { DefenseStore } from './defense/store.ts';
+import { type DefenseStore, SqliteDefenseStore } from './defense/store.ts';
 import { openSqliteDirectory, type SqliteDirectory } from './directory/sqlite.ts';
 import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimKeyStore } from './hygiene/dkim-keys.ts';
 import { SqliteJmapState } from './jmapstate/sqlite-store.ts';
+import { searchFields } from './mime/search-text.ts';
 import { QueueStore } from './queue/store.ts';
 import { SqliteSieveStore } from './sieve/sqlite-store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
@@ -47,12 +48,13 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     root: config.storage.maildir,
     spoolDir: join(config.storage.state, 'spool'),
     indexPath: join(config.storage.state, 'mailindex.db'),
+    search: { path: join(config.storage.state, 'mailsearch.db'), extract: (body) => searchFields(body, body.size) },
     log: log.child({ component: 'store' }),
   });
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
   const dkim = new DkimKeyStore(config.storage.state);
   const access = new AccessStore(config.storage.state);
-  const defense = new DefenseStore(config.storage.state);
+  const defense = new SqliteDefenseStore(config.storage.state);
   const sieve = new SqliteSieveStore(join(config.storage.state, 'sieve.db'), {
     maxScripts: config.sieve.max_scripts,
     maxScriptBytes: config.sieve.max_script_size,

@@ -17,7 +17,7 @@ import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimSigner } from './hygiene/sign.ts';
 import { createJmap, type JmapService } from './jmap/service.ts';
 import type { Context } from './main.ts';
-import type { Dispatcher, DispatchRequest } from './queue/dispatch.ts';
+import type { Dispatcher, DispatchRequest, ScheduleRequest } from './queue/dispatch.ts';
 import { AcmeManager } from './tls/acme.ts';
 import type { TlsManager } from './tls/certs.ts';
 import { adminStaticRoute } from './web/admin-static.ts';
@@ -110,6 +110,7 @@ export async function startWeb(
         },
       })
     : null;
+  await jmap?.ready;
   const web = new WebServer({
     jmap: jmap?.http ?? null,
     log: log.child({ service: 'http' }),
@@ -164,11 +165,16 @@ function jmapObjects(
   return {
     state: ctx.jmap,
     directory: ctx.directory,
+    queue: ctx.queue,
+    relayed: config.delivery.relay !== '',
+    maxDelayedSendMs: config.jmap.max_delayed_send,
+    log: log.child({ component: 'jmap' }),
     accounts: ctx.store.accounts,
     send: {
       accounts: ctx.store.accounts,
       directory: ctx.directory,
       dispatch: (req: DispatchRequest) => dispatcher.dispatch(req),
+      schedule: (req: ScheduleRequest) => dispatcher.schedule(req),
       sign: signer ? (domain: string, message: Readable) => signer.sign(domain, message) : null,
       hostname: config.hostname,
       rate: rateLimits,

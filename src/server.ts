@@ -30,7 +30,7 @@ import { BanPolicy, banSettings } from './defense/bans.ts';
 import { BlocklistMonitor, listingNotice } from './defense/blocklist-monitor.ts';
 import { createGreylister, verifiedReverse } from './defense/greylist.ts';
 import { networkLimits, RateLimits } from './defense/rate-limits.ts';
-import { DefenseStore } from './defense/store.ts';
+import { SqliteDefenseStore } from './defense/store.ts';
 import type { Directory } from './directory/types.ts';
 import { publicAddresses } from './dns/addresses.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
@@ -191,8 +191,14 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     // policy counting offences from every service (and from the inbound threads).
     // The view reads through a connection of its own: data_version only tells a connection of
     // other connections' commits, and the admin API writes through ctx.defense.
-    const defenseView = new DefenseStore(config.storage.state);
-    const access = new AccessView(defenseView, { pollMs: LIMITS.defense.pollMs }).start();
+    const defenseView = new SqliteDefenseStore(config.storage.state);
+    const defenseLog = log.child({ component: 'defense' });
+    const access = (
+      await AccessView.open(defenseView, {
+        pollMs: LIMITS.defense.pollMs,
+        onError: (e) => defenseLog.warn({ err: String(e) }, 'reading the IP lists and bans failed'),
+      })
+    ).start();
     const trusted = trustedFor(config);
     const trustedAuth = new Networks(config.auth.trusted_networks);
     const bans = new BanPolicy({
@@ -200,7 +206,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       view: access,
       settings: banSettings(config.ban),
       trusted: (ip) => trusted(ip) || trustedAuth.has(ip),
-      log: log.child({ component: 'defense' }),
+      log: defenseLog,
     }).start();
     services.push({
       close: async () => {
@@ -224,6 +230,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       resolver: dnsResolver,
       log: log.child({ service: 'queue' }),
       notices: (to, dsn, logId) => dispatcher.notice(to, dsn, logId),
+      release: (m) => dispatcher.releaseScheduled(m),
       relayPassword: await readRelayPassword(config),
     });
     services.push({ close: () => runner.stop(config.server.shutdown_grace) });

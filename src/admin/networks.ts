@@ -18,12 +18,12 @@ function network(text: string) {
 /** Puts a network on a list (idempotent; moves it from the other list). Refused: a deny entry
  *  covering the loopback addresses (it would lock out the local tools and webmail) or every
  *  address (/0). Returns the entry and whether anything changed. */
-export function putNetwork(
+export async function putNetwork(
   store: DefenseStore,
   text: string,
   list: ListName,
   opts: { comment?: string; by: string },
-): { entry: NetworkEntry; changed: boolean } {
+): Promise<{ entry: NetworkEntry; changed: boolean }> {
   const n = network(text);
   const comment = (opts.comment ?? '').trim();
   if (comment.length > MAX_COMMENT || /\p{Cc}/u.test(comment)) {
@@ -35,26 +35,26 @@ export function putNetwork(
     const local = LOCAL.find((a) => set.has(a));
     if (local) throw new ArclineError('INVALID', `${n.cidr} contains ${local}, which local tools connect from`);
   }
-  const changed = store.putNetwork(n, list, comment, opts.by);
-  const entry = store.networks().find((e) => e.cidr === n.cidr);
+  const changed = await store.putNetwork(n, list, comment, opts.by);
+  const entry = (await store.networks()).find((e) => e.cidr === n.cidr);
   if (!entry) throw new Error(`network ${n.cidr} vanished`);
   return { entry, changed };
 }
 
 /** Removes a network from its list; NOT_FOUND when no list holds it (`ifPresent`: false instead). */
-export function deleteNetwork(store: DefenseStore, text: string, ifPresent = false): boolean {
+export async function deleteNetwork(store: DefenseStore, text: string, ifPresent = false): Promise<boolean> {
   const n = network(text);
-  if (store.deleteNetwork(n.cidr)) return true;
+  if (await store.deleteNetwork(n.cidr)) return true;
   if (ifPresent) return false;
   throw new ArclineError('NOT_FOUND', `${n.cidr} is on no list`);
 }
 
 /** Lifts the ban of an address's network; NOT_FOUND when it is not banned (`ifPresent`: false). */
-export function liftBan(store: DefenseStore, text: string, ifPresent = false): boolean {
+export async function liftBan(store: DefenseStore, text: string, ifPresent = false): Promise<boolean> {
   const n = parseNetwork(text);
   const b = n ? banNetwork(n.address) : null;
   if (!n || !b) throw new ArclineError('INVALID', `not an IP address: ${JSON.stringify(text.slice(0, 80))}`);
-  if (store.unban(b.cidr)) return true;
+  if (await store.unban(b.cidr)) return true;
   if (ifPresent) return false;
   throw new ArclineError('NOT_FOUND', `${b.cidr} is not banned`);
 }
@@ -70,17 +70,17 @@ export interface Explanation {
 }
 
 /** Why a connection from `ip` is allowed or refused. */
-export function explain(store: DefenseStore, ip: string, now = Date.now()): Explanation {
+export async function explain(store: DefenseStore, ip: string, now = Date.now()): Promise<Explanation> {
   const n = parseNetwork(ip);
   if (!n || n.prefix !== (n.family === 'ipv4' ? 32 : 128)) {
     throw new ArclineError('INVALID', `not an IP address: ${JSON.stringify(ip.slice(0, 80))}`);
   }
-  const entries = store.networks().filter((e) => {
+  const entries = (await store.networks()).filter((e) => {
     const net = parseNetwork(e.cidr);
     return net !== null && new NetworkSet([net]).has(n.address);
   });
   const b = banNetwork(n.address);
-  const ban = store.bans(now).find((x) => x.network === b?.cidr) ?? null;
+  const ban = (await store.bans(now)).find((x) => x.network === b?.cidr) ?? null;
   const verdict = entries.some((e) => e.list === 'allow')
     ? 'allow'
     : entries.some((e) => e.list === 'deny')

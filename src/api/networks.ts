@@ -85,13 +85,10 @@ export function networkRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { query: ListQuery.extend({ list: ListName.optional() }) },
       responses: { 200: json(listOf(NetworkEntry, 'NetworkList'), 'Networks') },
     }),
-    (c) => {
+    async (c) => {
       authorize(c, { admin: true }, false);
       const query = c.req.valid('query');
-      const all = store
-        .networks()
-        .filter((e) => query.list === undefined || e.list === query.list)
-        .map(entry);
+      const all = (await store.networks()).filter((e) => query.list === undefined || e.list === query.list).map(entry);
       return c.json(
         page(
           all,
@@ -112,9 +109,9 @@ export function networkRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { query: z.strictObject({ ip: z.string().min(2).max(45) }) },
       responses: { 200: json(Explanation, 'The verdict and the entries and ban behind it') },
     }),
-    (c) => {
+    async (c) => {
       authorize(c, { admin: true }, false);
-      const x = explain(store, c.req.valid('query').ip);
+      const x = await explain(store, c.req.valid('query').ip);
       return c.json(
         { ip: x.ip, verdict: x.verdict, entries: x.entries.map(entry), ban: x.ban ? ban(x.ban) : null },
         200,
@@ -133,11 +130,11 @@ export function networkRoutes(app: ApiApp, deps: ApiDeps): void {
       },
       responses: { 200: json(NetworkEntry, 'The entry') },
     }),
-    (c) => {
+    async (c) => {
       const caller = authorize(c, { admin: true }, true);
       const { address, prefix } = c.req.valid('param');
       const body = c.req.valid('json');
-      const { entry: e } = putNetwork(store, `${address}/${prefix}`, body.list, {
+      const { entry: e } = await putNetwork(store, `${address}/${prefix}`, body.list, {
         ...(body.comment !== undefined ? { comment: body.comment } : {}),
         by: caller.actor,
       });
@@ -153,10 +150,10 @@ export function networkRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { params: NetworkParam },
       responses: { 204: NO_CONTENT },
     }),
-    (c) => {
+    async (c) => {
       authorize(c, { admin: true }, true);
       const { address, prefix } = c.req.valid('param');
-      deleteNetwork(store, `${address}/${prefix}`, true);
+      await deleteNetwork(store, `${address}/${prefix}`, true);
       return c.body(null, 204);
     },
   );
@@ -169,9 +166,9 @@ export function networkRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { query: ListQuery },
       responses: { 200: json(listOf(Ban, 'BanList'), 'Bans') },
     }),
-    (c) => {
+    async (c) => {
       authorize(c, { admin: true }, false);
-      const all = store.bans().map(ban);
+      const all = (await store.bans()).map(ban);
       return c.json(
         page(
           all,
@@ -192,9 +189,9 @@ export function networkRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { params: AddressParam },
       responses: { 204: NO_CONTENT },
     }),
-    (c) => {
+    async (c) => {
       authorize(c, { admin: true }, true);
-      liftBan(store, c.req.valid('param').address, true);
+      await liftBan(store, c.req.valid('param').address, true);
       return c.body(null, 204);
     },
   );

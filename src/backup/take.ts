@@ -21,8 +21,9 @@
 //    they use. tmp/ directories are recreated empty (nothing in them was acknowledged).
 // 4. Everything else in the state directory (DKIM keys, the TLS pair, ACME keys and
 //    certificates, whatever comes later), except what is not state: the spool of messages being
-//    received, SQLite's -wal/-shm/-journal companions (the copies are whole databases) and the
-//    server's lock file.
+//    received, SQLite's -wal/-shm/-journal companions (the copies are whole databases), the
+//    server's lock file, and the full-text search index (mailsearch.db: large, and rebuilt from
+//    the messages by the restored server, store/search/indexer.ts).
 // Every file is fsynced as it is written, every directory after its entries, and manifest.json
 // last: a directory without a manifest is an interrupted backup.
 
@@ -61,7 +62,7 @@ export interface BackupOptions {
 /** Files copied at a time (the copies are fsynced one by one: parallel fsyncs share journal commits). */
 const COPY_WIDTH = 16;
 const SQLITE_MAGIC = 'SQLite format 3\0';
-const NOT_STATE = new Set(['spool', LOCK_FILE]);
+const NOT_STATE = new Set(['spool', LOCK_FILE, 'mailsearch.db']);
 const COMPANION = /-(wal|shm|journal)$/;
 
 class Backup {

@@ -137,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
     if (plan.become) dropPrivileges(plan.become);
     ctx = await openContext(loaded.config, silentLogger());
     if (command === 'greylist') {
-      greylistCommand(loaded.config, silentLogger(), sub, rest, say, (m) => new UsageError(m));
+      await greylistCommand(loaded.config, silentLogger(), sub, rest, say, (m) => new UsageError(m));
       return 0;
     }
     if (command === 'sieve') {
@@ -152,11 +152,11 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'token')
       return await tokenCommand(ctx, sub, rest, values, say, (m) => new UsageError(m)).then(() => 0);
     if (command === 'ip') {
-      ipCommand(ctx, sub, rest, values, say, (m) => new UsageError(m));
+      await ipCommand(ctx, sub, rest, values, say, (m) => new UsageError(m));
       return 0;
     }
     if (command === 'ban') {
-      banCommand(ctx, sub, rest, say, (m) => new UsageError(m));
+      await banCommand(ctx, sub, rest, say, (m) => new UsageError(m));
       return 0;
     }
     // Loaded only for this command (its modules cost every other command half a second).

@@ -8,14 +8,14 @@ import { table } from './output.ts';
 
 type Say = (line: string) => void;
 
-export function ipCommand(
+export async function ipCommand(
   ctx: Context,
   sub: string | undefined,
   args: readonly string[],
   flags: { comment?: string | undefined },
   say: Say,
   usage: (message: string) => Error,
-): void {
+): Promise<void> {
   const audit = (action: string, target: string) =>
     ctx.access.audit({ actor: 'cli', role: 'admin', from: 'local', action, target, result: 'ok' });
   const one = (what: string): string => {
@@ -26,7 +26,7 @@ export function ipCommand(
   switch (sub) {
     case 'allow':
     case 'deny': {
-      const { entry, changed } = putNetwork(ctx.defense, one('ADDRESS or NETWORK'), sub, {
+      const { entry, changed } = await putNetwork(ctx.defense, one('ADDRESS or NETWORK'), sub, {
         ...(flags.comment !== undefined ? { comment: flags.comment } : {}),
         by: 'cli',
       });
@@ -36,21 +36,25 @@ export function ipCommand(
     }
     case 'del': {
       const text = one('ADDRESS or NETWORK');
-      deleteNetwork(ctx.defense, text);
+      await deleteNetwork(ctx.defense, text);
       audit('ip del', text);
       say(`removed ${text}`);
       return;
     }
     case 'list': {
       if (args.length > 0) throw usage(`ip list: unexpected argument ${args[0]}`);
-      const rows = ctx.defense
-        .networks()
-        .map((e) => [e.list, e.cidr, new Date(e.created).toISOString(), e.createdBy || '-', e.comment || '-']);
+      const rows = (await ctx.defense.networks()).map((e) => [
+        e.list,
+        e.cidr,
+        new Date(e.created).toISOString(),
+        e.createdBy || '-',
+        e.comment || '-',
+      ]);
       table(['LIST', 'NETWORK', 'ADDED', 'BY', 'COMMENT'], rows, say);
       return;
     }
     case 'check': {
-      const x = explain(ctx.defense, one('ADDRESS'));
+      const x = await explain(ctx.defense, one('ADDRESS'));
       say(`${x.ip}: ${x.verdict}`);
       for (const e of x.entries) say(`  on the ${e.list} list as ${e.cidr}${e.comment ? ` (${e.comment})` : ''}`);
       if (x.ban) say(`  ${banLine(x.ban)}`);
@@ -62,16 +66,16 @@ export function ipCommand(
   }
 }
 
-export function banCommand(
+export async function banCommand(
   ctx: Context,
   sub: string | undefined,
   args: readonly string[],
   say: Say,
   usage: (message: string) => Error,
-): void {
+): Promise<void> {
   if (sub === 'list') {
     if (args.length > 0) throw usage(`ban list: unexpected argument ${args[0]}`);
-    const bans = ctx.defense.bans();
+    const bans = await ctx.defense.bans();
     for (const b of bans) say(banLine(b));
     if (bans.length === 0) say('no bans in force');
     return;
@@ -79,7 +83,7 @@ export function banCommand(
   if (sub === 'del') {
     if (args.length !== 1) throw usage('ban del: ADDRESS expected');
     const text = args[0] as string;
-    liftBan(ctx.defense, text);
+    await liftBan(ctx.defense, text);
     ctx.access.audit({ actor: 'cli', role: 'admin', from: 'local', action: 'ban del', target: text, result: 'ok' });
     say(`lifted the ban of ${text}`);
     return;

@@ -2,7 +2,7 @@
 
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
-import { positiveInt, size } from './fields.ts';
+import { duration, positiveInt, size } from './fields.ts';
 
 const J = LIMITS.jmap;
 
@@ -35,6 +35,11 @@ export const jmapSection = z
      *  patterns (`*` = any characters). Empty (the default): PushSubscription/set create is
      *  refused with forbidden, and the server never calls out. */
     push_url_patterns: z.array(pushPattern).max(100).default([]),
+    /** How far ahead an EmailSubmission may be delayed (HOLDFOR/HOLDUNTIL, RFC 8621 §7 and
+     *  RFC 4865; the account's maxDelayedSend in seconds). "0s" turns delayed send off. */
+    max_delayed_send: duration
+      .default(J.defaultMaxDelayedSendMs)
+      .refine((n) => n <= J.maxMaxDelayedSendMs, { message: 'at most 366 days' }),
   })
   .prefault({});
 

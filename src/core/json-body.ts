@@ -8,6 +8,7 @@
 // can overflow the stack. RFC 8259: a UTF-8 text; a leading byte order mark is refused as
 // JSON.parse refuses it (§8.1: "MUST NOT add a byte order mark").
 
+import { isUtf8 } from 'node:buffer';
 import { setImmediate as turn } from 'node:timers/promises';
 import { JSONParser } from '@streamparser/json';
 
@@ -60,10 +61,12 @@ class DepthScan {
 
 const BOM = [0xef, 0xbb, 0xbf];
 
-/** The value of a JSON body, or why it is not one: malformed ('syntax', also a byte order mark,
- *  invalid UTF-8 as JSON.parse of the decoded text sees it) or nested deeper than maxDepth. */
+/** The value of a JSON body, or why it is not one: malformed ('syntax', also a byte order mark
+ *  or invalid UTF-8) or nested deeper than maxDepth. */
 export async function parseJsonBody(body: Buffer, opts: JsonBodyOptions): Promise<JsonBody> {
-  if (BOM.every((b, i) => body[i] === b)) return { ok: false, reason: 'syntax' };
+  // RFC 7493 §2.1 (I-JSON, which RFC 8620 §3.1 asks for): UTF-8 only, so invalid UTF-8 is not
+  // JSON rather than text with replacement characters.
+  if (BOM.every((b, i) => body[i] === b) || !isUtf8(body)) return { ok: false, reason: 'syntax' };
   const depth = new DepthScan(opts.maxDepth);
   const slice = opts.sliceBytes ?? DEFAULT_SLICE;
   if (body.length <= slice) {

@@ -104,6 +104,8 @@ export const LIMITS = {
     /** A spool file of another node without a row is removed by recovery only past this age
      *  (that node may be between writing the file and committing the row). */
     orphanFileAgeMs: 24 * 3600 * 1000,
+    /** Scheduled messages (FUTURERELEASE, JMAP delayed send) released per look at the queue. */
+    maxReleasesPerTick: 16,
   },
   /** ManageSieve (RFC 5804, src/managesieve/, [managesieve]). */
   managesieve: {
@@ -217,8 +219,10 @@ export const LIMITS = {
     /** Emails an Email/query that the indexes cannot answer (filters other than inMailbox,
      *  sorts other than receivedAt and size) looks at; beyond, the query is unsupportedFilter. */
     maxQueryScan: 20_000,
-    /** Emails whose text an Email/query text filter (text, from, subject, body...) reads;
-     *  beyond, the query is unsupportedFilter (no full-text index yet). */
+    /** Emails whose text an Email/query text filter (text, from, subject, body...) reads
+     *  message by message: those the full-text index (store/search/) has not indexed yet, or
+     *  every email when it cannot answer (a header condition, an account still being indexed);
+     *  beyond, the query is unsupportedFilter. */
     maxTextScan: 2_000,
     /** Result ids of one Email/query (a limit above it is lowered, RFC 8620 §5.5). */
     maxQueryLimit: 1_000,
@@ -244,6 +248,10 @@ export const LIMITS = {
   store: {
     /** Messages up to this size are spooled in memory; larger ones spill to a temp file. */
     spoolMemoryBytes: 1024 * 1024,
+    /** Bytes of a message's header block read for threading (Message-ID, In-Reply-To,
+     *  References, Subject; mime/thread-key.ts), read 16 KiB at a time up to the blank line: a
+     *  field beyond is not seen (the default [smtp] max_header_size). */
+    threadHeaderBytes: 256 * 1024,
     /** Outside changes to a subscribed Maildir (store/maildir/watch.ts): a refresh starts this
      *  long after the first fs.watch event of a burst (later events join it), so a burst of
      *  deliveries costs one reconcile and IDLE clients still hear of it well within 1 s. */
@@ -266,6 +274,28 @@ export const LIMITS = {
      *  at most; a lock file older than the stale age is left over from a crash and removed. */
     keywordLockWaitMs: 10_000,
     keywordLockStaleMs: 30_000,
+  },
+  /** The full-text index of the emails (store/search/, {state}/mailsearch.db; docs/jmap-email.md
+   *  "Search"). */
+  search: {
+    /** Characters of decoded body text indexed per message (its text/* parts, HTML as text);
+     *  the rest of a longer body is not searchable. */
+    maxTextChars: 1024 * 1024,
+    /** Words and phrases of one text condition; a condition with more is answered by the
+     *  bounded scan instead. A longer word is cut to this many characters (a prefix). */
+    maxTerms: 32,
+    maxTermChars: 128,
+    /** The indexer writes this many messages (or maxBatchChars of text) per transaction. */
+    batchMessages: 200,
+    maxBatchChars: 16 * 1024 * 1024,
+    /** A change of an account is indexed this long after it (changes meanwhile join it). */
+    debounceMs: 500,
+    /** After each batch the indexer pauses this many times the batch's own time, so that it
+     *  takes at most 1/(1+n) of the main thread from delivery and the protocols. */
+    pauseFactor: 3,
+    /** Journal entries the indexer reads at once, and the not-yet-indexed tail a query scans
+     *  at most (more: the query is answered by the bounded scan). */
+    journalPage: 5_000,
   },
   directory: {
     /** Alias chains deeper than this are a configuration loop. */
@@ -596,6 +626,10 @@ export const LIMITS = {
      *  the server may shorten the expires the client asks for). */
     maxPushSubscriptions: 16,
     maxPushExpiryMs: 7 * 24 * 3600_000,
+    /** EmailSubmission delayed send (RFC 8621 §7, RFC 4865 FUTURERELEASE): [jmap]
+     *  max_delayed_send by default (the session's maxDelayedSend) and its bound. */
+    defaultMaxDelayedSendMs: 7 * 24 * 3600_000,
+    maxMaxDelayedSendMs: 366 * 24 * 3600_000,
     /** A push POST (verification or StateChange) gives up after this long. */
     pushTimeoutMs: 10_000,
     /** Longest Authorization header value read (Basic credentials, Bearer token). */

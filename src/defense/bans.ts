@@ -10,9 +10,14 @@
 //
 // Offences are counted in memory by the main thread (the inbound SMTP threads send theirs over),
 // at most LIMITS.defense.maxOffenceEntries networks, least recently seen dropped first; a
-// network's count starts over `window` after its first offence. Bans are written to defense.db,
-// where every thread and process sees them (access.ts).
+// network's count starts over `window` after its first offence. Bans are written to the
+// DefenseStore (defense.db, or the shared PostgreSQL of a cluster), where every thread, process
+// and node sees them (access.ts); this thread applies its own at once, once written. The
+// decision to ban is taken synchronously (the count reset before any await), so a burst of
+// offences bans once; the exemption look-up and the write are async (offence() returns the ban's
+// promise; protocol code, which only reports, does not wait for it).
 
+import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { LruMap } from '../core/lru.ts';
@@ -72,7 +77,9 @@ export class BanPolicy implements OffenceSink {
   start(): this {
     const sweep = () => {
       const now = this.#now();
-      this.#d.store.sweep(now, now - this.#d.settings.knownClientMs);
+      this.#d.store
+        .sweep(now, now - this.#d.settings.knownClientMs)
+        .catch((e: unknown) => this.#d.log.warn({ err: errorMessage(e) }, 'defense sweep failed'));
     };
     sweep();
     this.#sweep ??= setInterval(sweep, LIMITS.defense.sweepMs).unref();
@@ -84,7 +91,9 @@ export class BanPolicy implements OffenceSink {
     this.#sweep = null;
   }
 
-  offence(ip: string, kind: Offence): BanEntry | null {
+  /** Counts an offence; the ban it led to (written and applied), or null. Never rejects: a
+   *  store failure is logged. */
+  async offence(ip: string, kind: Offence): Promise<BanEntry | null> {
     const s = this.#d.settings;
     if (!s.enabled) return null;
     const net = banNetwork(ip);
@@ -99,19 +108,28 @@ export class BanPolicy implements OffenceSink {
     if (c[kind] < s.thresholds[kind]) return null;
     this.#counts.delete(net.cidr);
     const detail = `${c[kind]} ${WHAT[kind]} in ${Math.max(1, Math.round((now - c.first) / 1000))} s`;
-    const exempt = this.#exemption(ip, net.cidr, now);
-    if (exempt) {
-      this.#d.log.warn({ ip, network: net.cidr, offence: kind, detail, exempt }, 'client not banned: exempt');
+    let entry: BanEntry;
+    try {
+      const exempt = await this.#exemption(ip, net.cidr, now);
+      if (exempt) {
+        this.#d.log.warn({ ip, network: net.cidr, offence: kind, detail, exempt }, 'client not banned: exempt');
+        return null;
+      }
+      entry = await this.#d.store.ban(
+        net.cidr,
+        kind,
+        detail,
+        (level) => Math.min(s.maxMs, s.firstMs * 2 ** Math.min(level - 1, 40)),
+        s.memoryMs,
+        now,
+      );
+    } catch (e) {
+      this.#d.log.warn(
+        { ip, network: net.cidr, offence: kind, err: errorMessage(e) },
+        'client not banned: store failed',
+      );
       return null;
     }
-    const entry = this.#d.store.ban(
-      net.cidr,
-      kind,
-      detail,
-      (level) => Math.min(s.maxMs, s.firstMs * 2 ** Math.min(level - 1, 40)),
-      s.memoryMs,
-      now,
-    );
     this.#d.view.banned(entry);
     bansTotal.inc({ offence: kind });
     this.#d.log.warn(
@@ -128,23 +146,27 @@ export class BanPolicy implements OffenceSink {
     return entry;
   }
 
-  /** An owner logged in from `ip`: its network is never banned for known_client_age. */
-  loggedIn(ip: string): void {
+  /** An owner logged in from `ip`: its network is never banned for known_client_age. Resolves
+   *  once written (never rejects: a failure is logged); callers need not wait. */
+  async loggedIn(ip: string): Promise<void> {
     const net = banNetwork(ip);
     if (!net) return;
     const now = this.#now();
     const last = this.#logins.get(net.cidr);
     if (last !== undefined && now - last < LIMITS.defense.loginWriteMs) return;
     this.#logins.set(net.cidr, now);
-    this.#d.store.knownClient(net.cidr, now);
+    await this.#d.store
+      .knownClient(net.cidr, now)
+      .catch((e: unknown) => this.#d.log.warn({ err: errorMessage(e) }, 'owner login not recorded'));
   }
 
   /** Why the network of `ip` may not be banned, or null. */
-  #exemption(ip: string, network: string, now: number): string | null {
+  async #exemption(ip: string, network: string, now: number): Promise<string | null> {
     if (ip === '127.0.0.1' || ip === '::1') return 'local tools connect from it';
     if (this.#d.view.isAllowed(ip)) return 'allow list';
     if (this.#d.trusted(ip)) return 'trusted network';
-    if (this.#d.store.lastLogin(network) > now - this.#d.settings.knownClientMs) return 'an owner logged in from it';
+    if ((await this.#d.store.lastLogin(network)) > now - this.#d.settings.knownClientMs)
+      return 'an owner logged in from it';
     return null;
   }
 }

@@ -17,32 +17,24 @@
 // - Never greylisted: `exempt(ip)` (trusted networks, the injected allow list) and clients the
 //   allowlist (greylist-allowlist.ts) names by address or verified reverse name. Authenticated
 //   (submission) clients never reach this: only port 25's RCPT stage asks.
-// - State in {state}/greylist.db (core/sqlite.ts, WAL): every inbound thread opens its own
-//   connection; one check is a read and a write of one row each in one short transaction.
+// - State behind GreylistStorage: {state}/greylist.db (greylist-sqlite.ts, WAL; every inbound
+//   thread opens its own connection) or the shared PostgreSQL of a cluster (greylist-postgres.ts,
+//   issue #18: a triplet deferred on one node passes on another). One check is a read of two
+//   rows and a write of one or two in one short transaction; the decision itself is the pure
+//   greylistPlan below, the same for both.
 
 import { join } from 'node:path';
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Config } from '../config/schema.ts';
 import { networkKey } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { LruMap } from '../core/lru.ts';
-import { openDatabase, transaction } from '../core/sqlite.ts';
+import type { Postgres } from '../db/postgres.ts';
 import { GreylistAllowlist } from './greylist-allowlist.ts';
+import { SqliteGreylistStorage } from './greylist-sqlite.ts';
 import type { GreylistAnswer, Greylister, GreylistTriplet } from './types.ts';
 
 const D = LIMITS.defense;
-
-const MIGRATIONS = [
-  `CREATE TABLE triplet (
-     net TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
-     first INTEGER NOT NULL, last INTEGER NOT NULL, passed INTEGER NOT NULL DEFAULT 0,
-     PRIMARY KEY (net, sender, recipient)) WITHOUT ROWID;
-   CREATE INDEX triplet_last ON triplet (last);
-   CREATE TABLE client (
-     net TEXT PRIMARY KEY, passes INTEGER NOT NULL, last_pass INTEGER NOT NULL,
-     last INTEGER NOT NULL) WITHOUT ROWID;`,
-];
 
 /** postgrey's sender cleanup (do_sender_substitutions), lower-cased. Pure, linear. */
 export function cleanSender(sender: string): string {
@@ -74,38 +66,27 @@ export function greylistKey(t: GreylistTriplet): GreylistKey {
   };
 }
 
-export interface GreylistOptions {
-  readonly path: string;
-  readonly enabled: boolean;
-  readonly delayMs: number;
-  readonly retryWindowMs: number;
-  readonly maxAgeMs: number;
-  readonly autoAllowAfter: number;
-  readonly allowlist: GreylistAllowlist;
-  /** Clients never greylisted: trusted networks, the IP allow list. */
-  readonly exempt: (ip: string) => boolean;
-  /** The client's forward-confirmed reverse name, when the triplet does not carry it. */
-  readonly verifiedName?: (ip: string) => Promise<string | null>;
-  readonly log: Logger;
-  /** The clock (tests move it). */
-  readonly now?: () => number;
+/** A triplet's row as stored. */
+export interface TripletRow {
+  readonly first: number;
+  readonly last: number;
+  readonly passed: boolean;
 }
 
-type Statements = Record<
-  'triplet' | 'upsert' | 'client' | 'clientSeen' | 'clientPass' | 'sweepTriplets' | 'sweepClients' | 'list',
-  StatementSync
->;
-
-interface TripletRow {
-  first: number;
-  last: number;
-  passed: number;
+/** A client network's row as stored. */
+export interface ClientRow {
+  readonly passes: number;
+  readonly lastPass: number;
+  readonly last: number;
 }
 
-interface ClientRow {
-  passes: number;
-  last_pass: number;
-  last: number;
+/** What one check writes, decided from the rows it read (greylistPlan). */
+export interface GreylistPlan {
+  readonly answer: GreylistAnswer;
+  /** The triplet row to write with last = now; null: the triplet is not touched. */
+  readonly triplet: { readonly first: number; readonly passed: boolean } | null;
+  /** 'pass': a pass counted (the row made when missing); 'seen': an existing row's last = now. */
+  readonly client: 'pass' | 'seen' | null;
 }
 
 export interface GreylistEntry {
@@ -117,43 +98,95 @@ export interface GreylistEntry {
   readonly passed: boolean;
 }
 
-export class SqliteGreylister implements Greylister {
+/** Where the triplets and client networks are kept (greylist-sqlite.ts, greylist-postgres.ts). */
+export interface GreylistStorage {
+  /** Reads the client's and the triplet's rows, asks `plan`, writes what it says: one
+   *  transaction (plan may run again when PostgreSQL retries it: it must be pure). */
+  decide(
+    k: GreylistKey,
+    now: number,
+    plan: (client: ClientRow | undefined, triplet: TripletRow | undefined) => GreylistPlan,
+  ): Promise<GreylistAnswer>;
+  /** Deletes triplets unseen since `unseenBefore` or never passed and first seen before
+   *  `unpassedBefore`, and client networks unseen since `unseenBefore`; how many rows. */
+  sweep(unseenBefore: number, unpassedBefore: number): Promise<number>;
+  /** The most recently seen triplets. */
+  list(limit: number): Promise<GreylistEntry[]>;
+  /** Forgets everything; how many rows. */
+  clear(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface GreylistSettings {
+  readonly delayMs: number;
+  readonly retryWindowMs: number;
+  readonly maxAgeMs: number;
+  readonly autoAllowAfter: number;
+}
+
+/** The postgrey decision for one key at `now`, from its client network's and its own row. Pure. */
+export function greylistPlan(
+  o: GreylistSettings,
+  now: number,
+  c: ClientRow | undefined,
+  row: TripletRow | undefined,
+): GreylistPlan {
+  if (c && o.autoAllowAfter > 0 && c.passes >= o.autoAllowAfter && now - c.last <= o.maxAgeMs) {
+    return { answer: PASS, triplet: null, client: 'seen' };
+  }
+  let first = now;
+  let passed = false;
+  if (row && now - row.last <= o.maxAgeMs) {
+    first = row.first;
+    passed = row.passed;
+    // postgrey: a first attempt not retried within the retry window starts over.
+    if (!passed && now - first > o.retryWindowMs) first = now;
+  }
+  const wait = o.delayMs - (now - first);
+  if (wait > 0) {
+    return {
+      answer: { kind: 'defer', retryInSeconds: Math.ceil(wait / 1000) },
+      triplet: { first, passed: false },
+      client: null,
+    };
+  }
+  const counts = !c || now - c.lastPass >= D.greylistPassIntervalMs;
+  return { answer: PASS, triplet: { first, passed: true }, client: counts ? 'pass' : 'seen' };
+}
+
+export interface GreylistOptions extends GreylistSettings {
+  readonly enabled: boolean;
+  readonly allowlist: GreylistAllowlist;
+  /** Clients never greylisted: trusted networks, the IP allow list. */
+  readonly exempt: (ip: string) => boolean;
+  /** The client's forward-confirmed reverse name, when the triplet does not carry it. */
+  readonly verifiedName?: (ip: string) => Promise<string | null>;
+  readonly log: Logger;
+  /** The clock (tests move it). */
+  readonly now?: () => number;
+}
+
+export class Greylist implements Greylister {
   readonly #o: GreylistOptions;
+  readonly #storage: GreylistStorage;
   readonly #now: () => number;
-  #db: DatabaseSync | null = null;
-  #q: Statements | null = null;
   #sweeper: NodeJS.Timeout | null = null;
   #closed = false;
 
-  constructor(o: GreylistOptions) {
+  constructor(o: GreylistOptions, storage: GreylistStorage) {
     this.#o = o;
+    this.#storage = storage;
     this.#now = o.now ?? Date.now;
   }
 
-  /** Opens the database (at first use otherwise) and starts the hourly sweep. */
+  /** Starts the hourly sweep (and sweeps now). */
   open(): this {
-    if (this.#db) return this;
-    const db = openDatabase(this.#o.path, { migrations: MIGRATIONS, pragmas: ['synchronous = NORMAL'] });
-    this.#db = db;
-    this.#q = {
-      triplet: db.prepare('SELECT first, last, passed FROM triplet WHERE net = ? AND sender = ? AND recipient = ?'),
-      upsert: db.prepare(
-        `INSERT INTO triplet (net, sender, recipient, first, last, passed) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (net, sender, recipient) DO UPDATE SET first = excluded.first, last = excluded.last,
-         passed = excluded.passed`,
-      ),
-      client: db.prepare('SELECT passes, last_pass, last FROM client WHERE net = ?'),
-      clientSeen: db.prepare('UPDATE client SET last = ? WHERE net = ?'),
-      clientPass: db.prepare(
-        `INSERT INTO client (net, passes, last_pass, last) VALUES (?, 1, ?, ?)
-         ON CONFLICT (net) DO UPDATE SET passes = passes + 1, last_pass = excluded.last_pass, last = excluded.last`,
-      ),
-      sweepTriplets: db.prepare('DELETE FROM triplet WHERE last < ? OR (passed = 0 AND first < ?)'),
-      sweepClients: db.prepare('DELETE FROM client WHERE last < ?'),
-      list: db.prepare('SELECT net, sender, recipient, first, last, passed FROM triplet ORDER BY last DESC LIMIT ?'),
+    if (this.#sweeper || this.#closed) return this;
+    const sweep = () => {
+      this.sweep().catch((e: unknown) => this.#o.log.warn({ err: String(e) }, 'greylist sweep failed'));
     };
-    this.sweep();
-    this.#sweeper = setInterval(() => this.sweep(), D.greylistSweepIntervalMs).unref();
+    sweep();
+    this.#sweeper = setInterval(sweep, D.greylistSweepIntervalMs).unref();
     return this;
   }
 
@@ -166,80 +199,34 @@ export class SqliteGreylister implements Greylister {
     return this.decide(greylistKey(t));
   }
 
-  /** The postgrey decision for one key, in one transaction (synchronous; a few row reads). */
-  decide(k: GreylistKey): GreylistAnswer {
-    const o = this.#o;
-    const q = this.#statements();
+  /** The postgrey decision for one key, in one transaction of the storage. */
+  decide(k: GreylistKey): Promise<GreylistAnswer> {
     const now = this.#now();
-    const db = this.#db as DatabaseSync;
-    return transaction(db, () => {
-      const c = q.client.get(k.net) as ClientRow | undefined;
-      if (c && o.autoAllowAfter > 0 && c.passes >= o.autoAllowAfter && now - c.last <= o.maxAgeMs) {
-        q.clientSeen.run(now, k.net);
-        return PASS;
-      }
-      const row = q.triplet.get(k.net, k.sender, k.recipient) as TripletRow | undefined;
-      let first = now;
-      let passed = 0;
-      if (row && now - row.last <= o.maxAgeMs) {
-        first = row.first;
-        passed = row.passed;
-        // postgrey: a first attempt not retried within the retry window starts over.
-        if (passed === 0 && now - first > o.retryWindowMs) first = now;
-      }
-      const wait = o.delayMs - (now - first);
-      if (wait > 0) {
-        q.upsert.run(k.net, k.sender, k.recipient, first, now, 0);
-        return { kind: 'defer', retryInSeconds: Math.ceil(wait / 1000) };
-      }
-      q.upsert.run(k.net, k.sender, k.recipient, first, now, 1);
-      if (!c || now - c.last_pass >= D.greylistPassIntervalMs) q.clientPass.run(k.net, now, now);
-      else q.clientSeen.run(now, k.net);
-      return PASS;
-    });
-  }
-
-  #statements(): Statements {
-    this.open();
-    return this.#q as Statements;
+    return this.#storage.decide(k, now, (c, row) => greylistPlan(this.#o, now, c, row));
   }
 
   /** Deletes what expired: triplets unseen for max_age or never passed within the retry window. */
-  sweep(): number {
-    if (!this.#db) return 0;
+  sweep(): Promise<number> {
     const now = this.#now();
-    const q = this.#statements();
-    const a = q.sweepTriplets.run(now - this.#o.maxAgeMs, now - this.#o.retryWindowMs);
-    const b = q.sweepClients.run(now - this.#o.maxAgeMs);
-    return Number(a.changes) + Number(b.changes);
+    return this.#storage.sweep(now - this.#o.maxAgeMs, now - this.#o.retryWindowMs);
   }
 
   /** The most recently seen triplets (`arcline greylist list`). */
-  list(limit = 1000): GreylistEntry[] {
-    type Row = Omit<GreylistEntry, 'passed'> & { passed: number };
-    return (this.#statements().list.all(limit) as unknown as Row[]).map((r) => ({
-      ...r,
-      passed: r.passed === 1,
-    }));
+  list(limit = 1000): Promise<GreylistEntry[]> {
+    return this.#storage.list(limit);
   }
 
   /** Forgets everything (`arcline greylist clear`); returns the rows deleted. */
-  clear(): number {
-    this.open();
-    const db = this.#db as DatabaseSync;
-    return transaction(db, () => {
-      const a = db.prepare('DELETE FROM triplet').run();
-      const b = db.prepare('DELETE FROM client').run();
-      return Number(a.changes) + Number(b.changes);
-    });
+  clear(): Promise<number> {
+    return this.#storage.clear();
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = null;
-    this.#db?.close();
-    this.#db = null;
+    await this.#storage.close();
   }
 }
 
@@ -255,23 +242,33 @@ export interface GreylistWiring {
   readonly verifiedName?: (ip: string) => Promise<string | null>;
 }
 
-/** The greylister of `config` ([greylist]); its database opens at the first check. */
-export function createGreylister(config: Config, w: GreylistWiring): SqliteGreylister {
+/** Where greylisting's state lives: {state}/greylist.db, or the shared PostgreSQL when `db` is
+ *  the node's pool (migrated here; the pool stays its owner's). */
+export async function openGreylistStorage(config: Config, db: Postgres | null): Promise<GreylistStorage> {
+  // Loaded only for a cluster: every inbound thread imports this module.
+  if (db) return (await import('./greylist-postgres.ts')).PostgresGreylistStorage.open(db);
+  return new SqliteGreylistStorage(join(config.storage.state, 'greylist.db'));
+}
+
+/** The greylister of `config` ([greylist]) on `storage` ({state}/greylist.db when omitted). */
+export function createGreylister(config: Config, w: GreylistWiring, storage?: GreylistStorage): Greylist {
   const g = config.greylist;
   const log = w.log.child({ component: 'greylist' });
   const allowed = w.allowed;
-  return new SqliteGreylister({
-    path: join(config.storage.state, 'greylist.db'),
-    enabled: g.enabled,
-    delayMs: g.delay,
-    retryWindowMs: g.retry_window,
-    maxAgeMs: g.max_age,
-    autoAllowAfter: g.auto_allow_after,
-    allowlist: new GreylistAllowlist({ file: g.allowlist_file, warn: (msg) => log.warn(msg) }),
-    exempt: allowed ? (ip) => w.trusted(ip) || allowed(ip) : w.trusted,
-    ...(w.verifiedName ? { verifiedName: w.verifiedName } : {}),
-    log,
-  });
+  return new Greylist(
+    {
+      enabled: g.enabled,
+      delayMs: g.delay,
+      retryWindowMs: g.retry_window,
+      maxAgeMs: g.max_age,
+      autoAllowAfter: g.auto_allow_after,
+      allowlist: new GreylistAllowlist({ file: g.allowlist_file, warn: (msg) => log.warn(msg) }),
+      exempt: allowed ? (ip) => w.trusted(ip) || allowed(ip) : w.trusted,
+      ...(w.verifiedName ? { verifiedName: w.verifiedName } : {}),
+      log,
+    },
+    storage ?? new SqliteGreylistStorage(join(config.storage.state, 'greylist.db')),
+  );
 }
 
 /** A forward-confirmed reverse name (as RFC 8601 §2.7.3 "iprev"): a PTR name whose A/AAAA

@@ -11,12 +11,22 @@
 // networks and the injected allow list are exempt. One instance lives in the main thread; the
 // inbound SMTP threads ask it over the thread protocol (smtp/threads/), so a client's
 // connections count once whichever thread the kernel gave them to.
+//
+// A cluster (issue #18, docs/cluster.md): openRateLimits with the node's PostgreSQL pool counts
+// in the shared table rate_limits through rate-limiter-flexible's RateLimiterPostgres (one
+// upsert per limit and event: a fixed window per key, its expiry from the writing node's clock),
+// so a client spreading connections, or a user spreading messages, over the nodes meets one
+// budget. A key at its limit is then refused from memory until its window ends (no database
+// write per refused attempt: a flood does not become a flood of writes), and while PostgreSQL
+// does not answer, each node counts alone in memory (the insurance limiter) rather than
+// refusing everyone or letting everyone through.
 
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
 import type { NetworkLimit } from '../core/connection-limits.ts';
 import { networkKey } from '../core/ip.ts';
 import { rateLimited } from '../core/metrics.ts';
+import type { Postgres } from '../db/postgres.ts';
 
 export type RateLimitName =
   | 'connections_1'
@@ -47,12 +57,39 @@ const DAY = 86_400;
 
 interface Limiter {
   readonly name: RateLimitName;
-  readonly limiter: RateLimiterMemory;
+  readonly limiter: RateLimiterMemory | RateLimiterPostgres;
 }
 
-function limiter(name: RateLimitName, points: number, duration: number): Limiter | null {
+/** The shared counters of a cluster: rate-limiter-flexible's own layout, made by our migration
+ *  (keys are "<limit>:<key>", a user's address up to 320 octets: text, not its varchar(255)).
+ *  UNLOGGED: no WAL, so no flush to wait for at each counted event; PostgreSQL empties it after
+ *  a crash and standbys do not have it, which only restarts the windows. */
+export const RATE_LIMIT_MIGRATIONS: readonly string[] = [
+  `CREATE UNLOGGED TABLE rate_limits (key TEXT PRIMARY KEY, points INT4 NOT NULL DEFAULT 0, expire INT8);
+   CREATE INDEX rate_limits_expire ON rate_limits (expire);`,
+];
+
+/** What RateLimiterPostgres calls ("pool" clients: query({ text, values, name })). */
+type StoreClient = { query(q: { text: string; values?: unknown[] }): Promise<unknown> };
+
+function makeLimiter(name: RateLimitName, points: number, duration: number, db?: StoreClient): Limiter | null {
   if (points <= 0) return null;
-  return { name, limiter: new RateLimiterMemory({ points, duration, keyPrefix: name }) };
+  const memory = new RateLimiterMemory({ points, duration, keyPrefix: name });
+  if (!db) return { name, limiter: memory };
+  return {
+    name,
+    limiter: new RateLimiterPostgres({
+      storeClient: db,
+      storeType: 'pool',
+      tableName: 'rate_limits',
+      tableCreated: true,
+      points,
+      duration,
+      keyPrefix: name,
+      inMemoryBlockOnConsumed: points,
+      insuranceLimiter: memory,
+    }),
+  };
 }
 
 /** Consumes one point of each limiter for `key(l)`; the first one over its limit, or null. */
@@ -77,6 +114,20 @@ async function consumeAll(
 export interface RateLimitsOptions {
   /** Clients never limited: trusted networks, the IP allow list. */
   readonly exempt: (ip: string) => boolean;
+  /** The shared counters of a cluster (openRateLimits); absent: this process's memory. */
+  readonly store?: StoreClient;
+}
+
+/** The rate limits of `cfg`, counted in memory, or in the cluster's PostgreSQL when `db` is the
+ *  node's pool (the table migrated here; the pool stays its owner's). */
+export async function openRateLimits(
+  cfg: Config['rate_limits'],
+  o: RateLimitsOptions,
+  db: Postgres | null,
+): Promise<RateLimits> {
+  if (!db) return new RateLimits(cfg, o);
+  await db.migrate('rate_limits', RATE_LIMIT_MIGRATIONS);
+  return new RateLimits(cfg, { ...o, store: { query: (q) => db.query(q.text, q.values) } });
 }
 
 export class RateLimits {
@@ -90,6 +141,8 @@ export class RateLimits {
     this.#exempt = o.exempt;
     const on = cfg.enabled;
     const present = (l: Limiter | null): l is Limiter => l !== null && on;
+    const limiter = (name: RateLimitName, points: number, duration: number) =>
+      makeLimiter(name, points, duration, o.store);
     for (let i = 0; i < 3; i++) {
       const l = limiter(NAMES[i] as RateLimitName, cfg.connections_per_minute[i] ?? 0, 60);
       if (present(l)) this.#connections.push({ l, v4: cfg.ipv4_prefixes[i] ?? 32, v6: cfg.ipv6_prefixes[i] ?? 64 });

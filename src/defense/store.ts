@@ -2,8 +2,10 @@
 // operator keeps (`arcline ip`, the admin API), the automatic bans (`arcline ban`) with their
 // escalation level, and the networks owners logged in from (never banned, bans.ts).
 // The CLI and the API write here while the server runs; every thread of the server reads through
-// its own connection and notices a change by PRAGMA data_version (access.ts), so a change
-// applies without a restart.
+// its own connection and notices a change by its version (access.ts: PRAGMA data_version here,
+// a counter row on PostgreSQL, store-postgres.ts), so a change applies without a restart.
+// `DefenseStore` is the contract (test/defense/store-contract.ts runs it against both); its
+// methods are async because the PostgreSQL one of a cluster (issue #18) is.
 
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
@@ -57,7 +59,40 @@ export interface BanEntry {
 /** Longest comment kept on a list entry. */
 export const MAX_COMMENT = 200;
 
-export class DefenseStore {
+/** The lists, bans and owner logins, wherever they are kept. */
+export interface DefenseStore {
+  /** Changes whenever another connection (the CLI, another thread, another node) committed a
+   *  change of the lists or bans. */
+  version(): Promise<number>;
+  networks(): Promise<NetworkEntry[]>;
+  /** Puts `net` on `list` (moving it from the other list); idempotent. True when something changed. */
+  putNetwork(net: Network, list: ListName, comment: string, by: string, now?: number): Promise<boolean>;
+  /** Removes `cidr` from whichever list holds it; false when none did. */
+  deleteNetwork(cidr: string): Promise<boolean>;
+  /** Bans in force at `now`, the latest to expire first. */
+  bans(now?: number): Promise<BanEntry[]>;
+  /** Bans `network` for `durationMs(level)`, the level one above its last ban still remembered;
+   *  remembered until `memoryMs` after it expires. */
+  ban(
+    network: string,
+    offence: string,
+    detail: string,
+    durationMs: (level: number) => number,
+    memoryMs: number,
+    now?: number,
+  ): Promise<BanEntry>;
+  /** Lifts the ban of `network` and forgets its level; false when it was not banned. */
+  unban(network: string, now?: number): Promise<boolean>;
+  /** An owner logged in from `network` at `now`. */
+  knownClient(network: string, now?: number): Promise<void>;
+  /** When an owner last logged in from `network` (0: never, or forgotten). */
+  lastLogin(network: string): Promise<number>;
+  /** Forgets bans past their memory and logins older than `knownBefore`. */
+  sweep(now: number, knownBefore: number): Promise<void>;
+  close(): void;
+}
+
+export class SqliteDefenseStore implements DefenseStore {
   readonly #db: DatabaseSync;
 
   constructor(stateDir: string) {
@@ -65,22 +100,16 @@ export class DefenseStore {
   }
 
   /** Changes when another connection (the CLI, another thread) committed (PRAGMA data_version). */
-  version(): number {
+  async version(): Promise<number> {
     return Number((this.#db.prepare('PRAGMA data_version').get() as { data_version: number }).data_version);
   }
 
-  networks(): NetworkEntry[] {
-    return (this.#db.prepare('SELECT * FROM networks ORDER BY list, cidr').all() as Row[]).map((r) => ({
-      cidr: String(r.cidr),
-      list: r.list as ListName,
-      comment: String(r.comment),
-      created: Number(r.created),
-      createdBy: String(r.created_by),
-    }));
+  async networks(): Promise<NetworkEntry[]> {
+    return (this.#db.prepare('SELECT * FROM networks ORDER BY list, cidr').all() as Row[]).map(networkEntry);
   }
 
   /** Puts `net` on `list` (moving it from the other list); idempotent. True when something changed. */
-  putNetwork(net: Network, list: ListName, comment: string, by: string, now = Date.now()): boolean {
+  async putNetwork(net: Network, list: ListName, comment: string, by: string, now = Date.now()): Promise<boolean> {
     return transaction(this.#db, () => {
       const old = this.#db.prepare('SELECT list, comment FROM networks WHERE cidr = ?').get(net.cidr) as
         | Row
@@ -97,25 +126,25 @@ export class DefenseStore {
   }
 
   /** Removes `cidr` from whichever list holds it; false when none did. */
-  deleteNetwork(cidr: string): boolean {
+  async deleteNetwork(cidr: string): Promise<boolean> {
     return Number(this.#db.prepare('DELETE FROM networks WHERE cidr = ?').run(cidr).changes) > 0;
   }
 
   /** Bans in force at `now`, the latest to expire first. */
-  bans(now = Date.now()): BanEntry[] {
+  async bans(now = Date.now()): Promise<BanEntry[]> {
     return (this.#db.prepare('SELECT * FROM bans WHERE expires > ? ORDER BY expires DESC').all(now) as Row[]).map(ban);
   }
 
   /** Bans `network` for `durationMs(level)`, the level one above its last ban still remembered;
    *  remembered until `memoryMs` after it expires. */
-  ban(
+  async ban(
     network: string,
     offence: string,
     detail: string,
     durationMs: (level: number) => number,
     memoryMs: number,
     now = Date.now(),
-  ): BanEntry {
+  ): Promise<BanEntry> {
     return transaction(this.#db, () => {
       const old = this.#db.prepare('SELECT level, forget FROM bans WHERE network = ?').get(network) as Row | undefined;
       const level = old && Number(old.forget) > now ? Number(old.level) + 1 : 1;
@@ -132,7 +161,7 @@ export class DefenseStore {
   }
 
   /** Lifts the ban of `network` and forgets its level; false when it was not banned. */
-  unban(network: string, now = Date.now()): boolean {
+  async unban(network: string, now = Date.now()): Promise<boolean> {
     return transaction(this.#db, () => {
       const active = this.#db.prepare('SELECT 1 FROM bans WHERE network = ? AND expires > ?').get(network, now);
       this.#db.prepare('DELETE FROM bans WHERE network = ?').run(network);
@@ -141,7 +170,7 @@ export class DefenseStore {
   }
 
   /** An owner logged in from `network` at `now`. */
-  knownClient(network: string, now = Date.now()): void {
+  async knownClient(network: string, now = Date.now()): Promise<void> {
     this.#db
       .prepare(
         `INSERT INTO known_clients (network, last_login) VALUES (?, ?)
@@ -151,7 +180,7 @@ export class DefenseStore {
   }
 
   /** When an owner last logged in from `network` (0: never, or forgotten). */
-  lastLogin(network: string): number {
+  async lastLogin(network: string): Promise<number> {
     const r = this.#db.prepare('SELECT last_login FROM known_clients WHERE network = ?').get(network) as
       | Row
       | undefined;
@@ -159,7 +188,7 @@ export class DefenseStore {
   }
 
   /** Forgets bans past their memory and logins older than `knownBefore`. */
-  sweep(now: number, knownBefore: number): void {
+  async sweep(now: number, knownBefore: number): Promise<void> {
     this.#db.prepare('DELETE FROM bans WHERE forget <= ?').run(now);
     this.#db.prepare('DELETE FROM known_clients WHERE last_login < ?').run(knownBefore);
   }
@@ -171,7 +200,19 @@ export class DefenseStore {
 
 type Row = Record<string, unknown>;
 
-function ban(r: Row): BanEntry {
+/** A row of the networks table as a NetworkEntry (both implementations). */
+export function networkEntry(r: Row): NetworkEntry {
+  return {
+    cidr: String(r.cidr),
+    list: r.list as ListName,
+    comment: String(r.comment),
+    created: Number(r.created),
+    createdBy: String(r.created_by),
+  };
+}
+
+/** A row of the bans table as a BanEntry (both implementations). */
+export function ban(r: Row): BanEntry {
   return {
     network: String(r.network),
     offence: String(r.offence),

@@ -161,6 +161,13 @@ export class JmapHttp {
     secure: boolean,
   ): Promise<void> {
     const L = this.#deps.limits;
+    // §3.1: "The request MUST be of type application/json"; §3.6.1 notJSON is "The content type
+    // of the request was not application/json or the request did not parse as I-JSON" (notRequest
+    // is for JSON that is no Request object), so any other type, or none, is notJSON.
+    if (!isJsonType(req.headers['content-type'])) {
+      req.resume();
+      return this.#refuse(res, problem('notJSON', 400, 'the request is not of type application/json (RFC 8620 §3.1)'));
+    }
     if (!this.#requests.take(account, L.maxConcurrentRequests)) {
       req.resume();
       return this.#refuse(res, problem('limit', 429, 'too many requests at once', 'maxConcurrentRequests'));
@@ -312,6 +319,12 @@ function matchRoute(method: string, path: string): Route {
     return only('GET', { kind: 'download', accountId: parts[3] ?? '', blobId: parts[4] ?? '', name });
   }
   return { kind: 'none', status: 404, text: 'not found\n', headers: {} };
+}
+
+/** Whether a Content-Type is application/json (any case, with parameters such as charset, as
+ *  browsers and jmap-jam send: RFC 9110 §8.3.1). */
+function isJsonType(v: string | undefined): boolean {
+  return v !== undefined && /^application\/json\s*(?:;|$)/i.test(v.trim());
 }
 
 /** A media type "type/subtype" (parameters kept when plain), or null. */

@@ -3,20 +3,23 @@
 // (nothing else is ever called: no patterns, no subscriptions, create refused with forbidden),
 // then verified: the server POSTs a PushVerification with a random code to the URL, and the
 // client sets verificationCode to it (§7.2.2); only then do StateChanges go there. Expiry is
-// capped (LIMITS.jmap.maxPushExpiryMs). Subscriptions live in memory: a restart forgets them
-// (clients re-create them; docs/jmap.md). With `keys`, every push (the verification too) is
-// encrypted for the user agent (RFC 8291, web-push-encrypt.ts).
+// capped (LIMITS.jmap.maxPushExpiryMs). Subscriptions are kept in JmapState ({state}/jmap.db,
+// with their verification state) and taken up again at start; expired ones are deleted by the
+// sweep (createJmap's, every LIMITS.jmap.blobSweepMs) and never called. With `keys`, every push
+// (the verification too) is encrypted for the user agent (RFC 8291, web-push-encrypt.ts).
 
 import { randomBytes } from 'node:crypto';
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
+import type { JmapState } from '../jmapstate/types.ts';
 import { SetFailure } from './core/errors.ts';
 import { getResponse, parseGet } from './core/get.ts';
 import type { MethodContext, MethodRegistry } from './core/registry.ts';
 import { CORE_CAPABILITY } from './core/registry.ts';
 import { checkSettable, runSet } from './core/set.ts';
 import type { PushHub, StateChanges } from './push.ts';
+import { accountIdOf } from './session.ts';
 import { encryptPush, type PushKeys, parsePushKeys } from './web-push-encrypt.ts';
 
 interface Subscription {
@@ -24,6 +27,8 @@ interface Subscription {
   deviceClientId: string;
   url: string;
   keys: PushKeys | null;
+  /** `keys` as the client gave them (kept). */
+  rawKeys: unknown;
   verificationCode: string | null;
   /** The code sent to the URL (never returned by /get). */
   sentCode: string;
@@ -58,6 +63,11 @@ export interface PushSubscriptionDeps {
   readonly log: Logger;
   /** The POST itself (default: fetch, postBody below). */
   readonly post?: (url: string, body: Buffer, headers: Record<string, string>) => Promise<void>;
+  /** Where subscriptions are kept (JmapState); without it they live in memory only. */
+  readonly store?: Pick<
+    JmapState,
+    'pushSubscriptions' | 'putPushSubscription' | 'deletePushSubscription' | 'deleteExpiredPushSubscriptions'
+  > | null;
 }
 
 export class PushSubscriptions {
@@ -66,6 +76,68 @@ export class PushSubscriptions {
 
   constructor(deps: PushSubscriptionDeps) {
     this.#deps = deps;
+  }
+
+  /** Takes up the kept subscriptions (server start): expired ones go, the others listen again. */
+  async load(): Promise<void> {
+    const store = this.#deps.store;
+    if (!store) return;
+    await store.deleteExpiredPushSubscriptions(Date.now());
+    for (const k of await store.pushSubscriptions()) {
+      const d = k.data;
+      const keys = d.keys == null ? null : parsePushKeys(d.keys);
+      if (keys === null && d.keys != null) continue; // never sent in the clear
+      const sub: Subscription = {
+        id: k.id,
+        deviceClientId: String(d.deviceClientId),
+        url: String(d.url),
+        rawKeys: d.keys ?? null,
+        keys,
+        verificationCode: typeof d.verificationCode === 'string' ? d.verificationCode : null,
+        sentCode: String(d.sentCode),
+        expires: new Date(k.expires),
+        types: Array.isArray(d.types) ? (d.types as string[]) : null,
+        unsubscribe: () => {},
+      };
+      this.#listen(k.account, sub);
+    }
+  }
+
+  /** Deletes the expired subscriptions (kept and in memory). */
+  async sweep(): Promise<void> {
+    for (const { account, id } of (await this.#deps.store?.deleteExpiredPushSubscriptions(Date.now())) ?? []) {
+      const m = this.#byAccount.get(account);
+      m?.get(id)?.unsubscribe();
+      m?.delete(id);
+    }
+    for (const account of this.#byAccount.keys()) this.#subs(account);
+  }
+
+  #listen(account: AccountId, sub: Subscription): void {
+    const accountId = accountIdOf(account);
+    let m = this.#byAccount.get(account);
+    if (!m) {
+      m = new Map();
+      this.#byAccount.set(account, m);
+    }
+    m.set(sub.id, sub);
+    sub.unsubscribe = this.#deps.hub.subscribe(account, (changed) => this.#push(sub, accountId, changed));
+  }
+
+  async #save(account: AccountId, s: Subscription): Promise<void> {
+    await this.#deps.store?.putPushSubscription({
+      account,
+      id: s.id,
+      expires: s.expires.getTime(),
+      data: {
+        deviceClientId: s.deviceClientId,
+        url: s.url,
+        keys: s.rawKeys,
+        verificationCode: s.verificationCode,
+        sentCode: s.sentCode,
+        types: s.types,
+      },
+    });
   }
 
   register(registry: MethodRegistry): void {
@@ -84,6 +156,7 @@ export class PushSubscriptions {
       if (s.expires.getTime() <= now) {
         s.unsubscribe();
         m.delete(id);
+        this.#deps.store?.deletePushSubscription(account, id).catch(() => {});
       }
     }
     return m;
@@ -131,14 +204,15 @@ export class PushSubscriptions {
           deviceClientId,
           url,
           keys,
+          rawKeys: keys === null ? null : o.keys,
           verificationCode: null,
           sentCode: randomBytes(16).toString('base64url'),
           expires,
           types,
           unsubscribe: () => {},
         };
-        subs.set(id, sub);
-        sub.unsubscribe = this.#deps.hub.subscribe(ctx.account, (changed) => this.#push(sub, ctx.accountId, changed));
+        await this.#save(ctx.account, sub);
+        this.#listen(ctx.account, sub);
         // §7.2.2: the verification goes to the URL now; the response does not wait for it.
         this.#send(sub, { '@type': 'PushVerification', pushSubscriptionId: id, verificationCode: sub.sentCode });
         const expiresChanged = o.expires !== utcDate(expires);
@@ -160,11 +234,13 @@ export class PushSubscriptions {
           sub.expires = capExpiry(patch.expires);
           if (patch.expires !== utcDate(sub.expires)) changed.expires = utcDate(sub.expires);
         }
+        await this.#save(ctx.account, sub);
         return Object.keys(changed).length > 0 ? changed : null;
       },
       destroy: async (id) => {
         const sub = subs.get(id);
         if (!sub) throw new SetFailure('notFound');
+        await this.#deps.store?.deletePushSubscription(ctx.account, id);
         sub.unsubscribe();
         subs.delete(id);
       },
@@ -194,7 +270,7 @@ export class PushSubscriptions {
     );
   }
 
-  /** Forgets every subscription (server stop). */
+  /** Stops every subscription in memory (server stop; the kept ones are taken up at start). */
   close(): void {
     for (const m of this.#byAccount.values()) for (const s of m.values()) s.unsubscribe();
     this.#byAccount.clear();

@@ -25,6 +25,8 @@ export interface JmapService {
   readonly hub: PushHub;
   readonly blobs: BlobStore;
   readonly http: JmapHttp;
+  /** Resolves once the kept PushSubscriptions listen again (push-subscription.ts load). */
+  readonly ready: Promise<void>;
   close(): void;
 }
 
@@ -59,9 +61,14 @@ export function createJmap(opts: {
   if (opts.store)
     registerMailboxMethods(registry, { store: opts.store, hub, maxSizeAttachmentsPerEmail: limits.maxSizeUpload });
   if (opts.store) registerEmailMethods(registry, { mailboxes: opts.store, blobs, hostname: opts.hostname });
-  const subscriptions = new PushSubscriptions({ hub, patterns: opts.config.push_url_patterns, log: opts.log });
+  const subscriptions = new PushSubscriptions({
+    hub,
+    patterns: opts.config.push_url_patterns,
+    log: opts.log,
+    store: opts.objects?.state ?? null,
+  });
   subscriptions.register(registry);
-  if (opts.objects) registerObjects(registry, { ...opts.objects, hub });
+  const unfollow = opts.objects ? registerObjects(registry, { ...opts.objects, hub }) : () => {};
   const http = new JmapHttp({
     registry,
     limits,
@@ -74,6 +81,7 @@ export function createJmap(opts: {
   });
   const sweep = setInterval(() => {
     blobs.sweep().catch((e: unknown) => opts.log.warn({ err: String(e) }, 'jmap: blob sweep failed'));
+    subscriptions.sweep().catch((e: unknown) => opts.log.warn({ err: String(e) }, 'jmap: push sweep failed'));
   }, LIMITS.jmap.blobSweepMs);
   sweep.unref();
   return {
@@ -81,8 +89,10 @@ export function createJmap(opts: {
     hub,
     blobs,
     http,
+    ready: subscriptions.load(),
     close() {
       clearInterval(sweep);
+      unfollow();
       subscriptions.close();
     },
   };

@@ -8,7 +8,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import { openDatabase, transaction } from '../core/sqlite.ts';
-import type { JmapState, JmapStateChange, JmapStateType } from './types.ts';
+import type { JmapState, JmapStateChange, JmapStateType, StoredPushSubscription } from './types.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE object (
@@ -22,6 +22,11 @@ const MIGRATIONS = [
      account TEXT NOT NULL, type TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL,
      kind TEXT NOT NULL,
      PRIMARY KEY (account, type, seq)) WITHOUT ROWID;`,
+  // PushSubscriptions (RFC 8620 §7.2), kept across restarts.
+  `CREATE TABLE push_subscription (
+     account TEXT NOT NULL, id TEXT NOT NULL, expires INTEGER NOT NULL, data TEXT NOT NULL,
+     PRIMARY KEY (account, id)) WITHOUT ROWID;
+   CREATE INDEX push_subscription_expires ON push_subscription(expires);`,
 ];
 
 type Statements = Record<
@@ -37,7 +42,13 @@ type Statements = Record<
   | 'changes'
   | 'deleteObjects'
   | 'deleteCounters'
-  | 'deleteChanges',
+  | 'deleteChanges'
+  | 'pushAll'
+  | 'pushPut'
+  | 'pushDelete'
+  | 'pushExpired'
+  | 'pushDeleteExpired'
+  | 'pushDeleteAccount',
   StatementSync
 >;
 
@@ -65,6 +76,12 @@ export class SqliteJmapState implements JmapState {
       deleteObjects: db.prepare('DELETE FROM object WHERE account = ?'),
       deleteCounters: db.prepare('DELETE FROM counter WHERE account = ?'),
       deleteChanges: db.prepare('DELETE FROM change WHERE account = ?'),
+      pushAll: db.prepare('SELECT account, id, expires, data FROM push_subscription ORDER BY account, id'),
+      pushPut: db.prepare('INSERT OR REPLACE INTO push_subscription (account, id, expires, data) VALUES (?, ?, ?, ?)'),
+      pushDelete: db.prepare('DELETE FROM push_subscription WHERE account = ? AND id = ?'),
+      pushExpired: db.prepare('SELECT account, id FROM push_subscription WHERE expires <= ?'),
+      pushDeleteExpired: db.prepare('DELETE FROM push_subscription WHERE expires <= ?'),
+      pushDeleteAccount: db.prepare('DELETE FROM push_subscription WHERE account = ?'),
     };
   }
 
@@ -136,8 +153,35 @@ export class SqliteJmapState implements JmapState {
     return rows.map((r) => ({ state: String(r.seq), id: r.id, kind: r.kind as JmapStateChange['kind'] }));
   }
 
+  async pushSubscriptions(): Promise<readonly StoredPushSubscription[]> {
+    const rows = this.#q.pushAll.all() as { account: string; id: string; expires: number; data: string }[];
+    return rows.map((r) => ({
+      account: r.account as AccountId,
+      id: r.id,
+      expires: Number(r.expires),
+      data: JSON.parse(r.data) as Record<string, unknown>,
+    }));
+  }
+
+  async putPushSubscription(s: StoredPushSubscription): Promise<void> {
+    this.#q.pushPut.run(s.account, s.id, s.expires, JSON.stringify(s.data));
+  }
+
+  async deletePushSubscription(account: AccountId, id: string): Promise<void> {
+    this.#q.pushDelete.run(account, id);
+  }
+
+  async deleteExpiredPushSubscriptions(now: number): Promise<readonly { account: AccountId; id: string }[]> {
+    return transaction(this.#db, () => {
+      const gone = this.#q.pushExpired.all(now) as { account: AccountId; id: string }[];
+      if (gone.length > 0) this.#q.pushDeleteExpired.run(now);
+      return gone.map((r) => ({ account: r.account, id: r.id }));
+    });
+  }
+
   async deleteAccount(account: AccountId): Promise<void> {
     transaction(this.#db, () => {
+      this.#q.pushDeleteAccount.run(account);
       this.#q.deleteObjects.run(account);
       this.#q.deleteCounters.run(account);
       this.#q.deleteChanges.run(account);

@@ -15,6 +15,17 @@ export interface JmapStateChange {
   readonly kind: 'created' | 'updated' | 'destroyed';
 }
 
+/** A PushSubscription as kept (RFC 8620 §7.2, jmap/push-subscription.ts): it belongs to the
+ *  user, not to a type's state, and has no change log. */
+export interface StoredPushSubscription {
+  readonly account: AccountId;
+  readonly id: string;
+  /** ms since epoch; an expired one is deleted by deleteExpiredPushSubscriptions. */
+  readonly expires: number;
+  /** The rest (deviceClientId, url, keys, verification state, types), as JSON. */
+  readonly data: Record<string, unknown>;
+}
+
 export interface JmapState {
   /** The type's current state string for the account ("0" before any change). */
   state(account: AccountId, type: JmapStateType): Promise<string>;
@@ -29,7 +40,14 @@ export interface JmapState {
   /** The changes after `since` in order, or null when `since` is not a state of this type
    *  (unknown or in the future). */
   changesSince(account: AccountId, type: JmapStateType, since: string): Promise<readonly JmapStateChange[] | null>;
-  /** Forgets everything of a deleted account. */
+  /** Every push subscription kept, of every account (read at start). */
+  pushSubscriptions(): Promise<readonly StoredPushSubscription[]>;
+  /** Creates or replaces one. */
+  putPushSubscription(s: StoredPushSubscription): Promise<void>;
+  deletePushSubscription(account: AccountId, id: string): Promise<void>;
+  /** Deletes those expired at `now` (ms); returns them. */
+  deleteExpiredPushSubscriptions(now: number): Promise<readonly { account: AccountId; id: string }[]>;
+  /** Forgets everything of a deleted account (push subscriptions too). */
   deleteAccount(account: AccountId): Promise<void>;
   close(): void;
 }

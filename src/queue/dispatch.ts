@@ -18,7 +18,8 @@
 // copies a Sieve script redirects (queue/sieve-filter.ts), which run before step 1.
 
 import { formatAddress, parseAddress } from '../core/address.ts';
-import { ArclineError } from '../core/errors.ts';
+import { ArclineError, isArclineError } from '../core/errors.ts';
+import type { AccountId } from '../core/ids.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
@@ -27,7 +28,15 @@ import { NO_REWRITE, type SenderRewriter } from '../srs/forwarding.ts';
 import { bufferMessage } from '../store/spool.ts';
 import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage } from '../store/types.ts';
 import type { FilterPlan, FilterRequest } from './sieve-filter.ts';
-import type { OutboundRecipient, QueueBackend, QueueId, QueueOrigin } from './types.ts';
+import type {
+  OutboundMessage,
+  OutboundRecipient,
+  QueueBackend,
+  QueuedMessage,
+  QueueId,
+  QueueOrigin,
+  ReleaseResult,
+} from './types.ts';
 
 /** A remote recipient; `forwardedVia` marks one that an address of ours forwards (its domain),
  *  whose copy leaves with a rewritten sender. */
@@ -49,7 +58,14 @@ export interface DispatchRequest {
   /** Keep the remote part held in the queue (the operator's hold; a milter's quarantine)
    *  until an administrator releases it (admin API). */
   readonly hold?: boolean;
+  /** The owner's tag of the queued parts (types.ts OutboundMessage.tag); Sieve's redirected
+   *  copies of local recipients are not the sender's and carry none. */
+  readonly tag?: string | null;
 }
+
+/** A message to send later (types.ts OutboundMessage.releaseAt): every recipient waits in one
+ *  scheduled entry, routed when it is released (releaseScheduled). */
+export type ScheduleRequest = Omit<OutboundMessage, 'origin' | 'hold' | 'releaseAt'> & { readonly releaseAt: number };
 
 export interface DispatchResult {
   readonly copies: readonly DeliveredCopy[];
@@ -111,15 +127,24 @@ export class Dispatcher {
       prefix: Buffer;
       origin: QueueOrigin;
       authUser: string | null;
+      tag: string | null;
     }[] = (await this.#bySender(req)).map(([sender, recipients]) => ({
       sender,
       recipients,
       prefix: req.remotePrefix,
       origin: req.origin,
       authUser: req.authUser ?? null,
+      tag: req.tag ?? null,
     }));
     for (const f of plan?.forwards ?? []) {
-      parts.push({ sender: f.sender, recipients: f.recipients, prefix: f.prefix, origin: 'forward', authUser: null });
+      parts.push({
+        sender: f.sender,
+        recipients: f.recipients,
+        prefix: f.prefix,
+        origin: 'forward',
+        authUser: null,
+        tag: null,
+      });
     }
     const held = local.length > 0 || parts.length > 1 || req.hold === true;
     const queueIds: QueueId[] = [];
@@ -145,6 +170,67 @@ export class Dispatcher {
     // Vacation replies, rejection notices, duplicate tracking: once the copies are durable.
     if (plan) await plan.after();
     return { copies, queueId: queueIds[0] ?? null, queueIds };
+  }
+
+  /** Queues a message to be sent at `releaseAt` (JMAP delayed send); durable when it resolves. */
+  async schedule(req: ScheduleRequest): Promise<QueueId> {
+    return this.#queue.enqueue({ ...req, origin: 'submission', smtputf8: req.smtputf8 ?? false });
+  }
+
+  /** Routes a scheduled message whose time came, as dispatch() routes a new one: each recipient
+   *  resolved now (a local user removed since is refused), local copies delivered (through
+   *  Sieve), remote ones queued with the same tag. The runner then removes the scheduled entry. */
+  async releaseScheduled(m: QueuedMessage): Promise<ReleaseResult> {
+    const routes: Record<string, { local: boolean; refused: string | null; remote: string[] }> = {};
+    const local = new Set<AccountId>();
+    const remote: DispatchRecipient[] = [];
+    for (const r of m.recipients) {
+      const addr = parseAddress(r.address);
+      const res = addr ? await this.#directory.resolveRecipient(addr) : null;
+      if (!addr || !res || res.kind === 'unknown-user') {
+        routes[r.address] = { local: false, refused: '550 5.1.1 no such user here any more', remote: [] };
+      } else if (res.kind === 'unknown-domain') {
+        routes[r.address] = { local: false, refused: null, remote: [r.address] };
+        remote.push({ address: r.address, orcpt: r.orcpt });
+      } else {
+        for (const a of res.accounts) local.add(a);
+        const forwards = res.remote.map((a) => formatAddress(a));
+        for (const a of forwards) remote.push({ address: a, forwardedVia: addr.domain });
+        routes[r.address] = { local: res.accounts.length > 0, refused: null, remote: forwards };
+      }
+    }
+    const received = Buffer.alloc(0); // the scheduled file begins with our trace field already
+    const result = await this.#dispatchOrRefused({
+      sender: m.sender,
+      local: [...local].map((account) => ({
+        account,
+        prefix: traceHeaders({ returnPath: m.sender, deliveredTo: account, received: '' }),
+      })),
+      remote,
+      remotePrefix: received,
+      message: this.#queue.messageFile(m),
+      origin: m.origin,
+      logId: m.logId,
+      smtputf8: m.smtputf8,
+      authUser: m.authUser,
+      tag: m.tag,
+    });
+    if (typeof result === 'string') {
+      // Every copy was local and their Sieve refused it (RFC 5429): nothing sent, for good.
+      for (const r of Object.values(routes)) if (r.local) r.refused = `550 5.7.1 ${result}`;
+      return { queueIds: [], routes };
+    }
+    return { queueIds: result.queueIds, routes };
+  }
+
+  /** dispatch(), or the reason when Sieve refused the message (ArclineError REFUSED). */
+  async #dispatchOrRefused(req: DispatchRequest): Promise<DispatchResult | string> {
+    try {
+      return await this.dispatch(req);
+    } catch (e) {
+      if (isArclineError(e, 'REFUSED')) return e.message || 'Rejected';
+      throw e;
+    }
   }
 
   /** The remote recipients grouped by the envelope sender they leave with: the request's for

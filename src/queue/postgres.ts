@@ -25,6 +25,14 @@
 //   its orphan files; other nodes may be in the middle of an enqueue. Orphans of any node older
 //   than LIMITS.queue.orphanFileAgeMs go too (a node that finished another's message and died
 //   before removing the file).
+// - A scheduled message (releaseAt) has one job of domain '*' (SCHEDULED) due at its release
+//   time instead of one per domain. claimScheduled() leases it as claim() leases jobs (SKIP
+//   LOCKED, database-clock lease renewed while the dispatcher routes it), so two nodes never
+//   release it together; cancel() locks that job row and deletes only while no live lease is
+//   on it, and finishScheduled() deletes the entry only under its own lease token: a cancel
+//   and a release never both succeed while the releasing node renews its lease.
+// - Observers (QueueEvent) are told by the node that recorded the attempt or the release, in
+//   its own process only (docs/cluster.md).
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
@@ -34,17 +42,23 @@ import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import type { Postgres, Queryable } from '../db/postgres.ts';
+import type { SpooledMessage } from '../store/types.ts';
+import { QueueObservers } from './observers.ts';
 import { domainOf, MAX_REPLY, type MessageRow, messageValues, type RecipientRow, toMessage } from './rows.ts';
 import { SpoolFiles } from './spool-files.ts';
 import {
+  attemptEvent,
   type Job,
   LeaseLost,
   type OutboundMessage,
   type QueueBackend,
   type QueuedMessage,
+  type QueueEvent,
   type QueueId,
   type QueueRecovery,
   type RecipientOutcome,
+  type ReleaseResult,
+  SCHEDULED,
 } from './types.ts';
 
 export const MIGRATIONS = [
@@ -86,6 +100,9 @@ export const MIGRATIONS = [
      PRIMARY KEY (message_id, domain)
    );
    CREATE INDEX queue_job_due ON queue_job (next_attempt);`,
+  // Scheduled messages (types.ts OutboundMessage.releaseAt; one job of domain '*' each until
+  // released) and the owner's tag.
+  `ALTER TABLE queue_message ADD COLUMN tag TEXT, ADD COLUMN release_at BIGINT NOT NULL DEFAULT 0;`,
 ];
 
 /** The database's clock in ms: leases are compared with this only. */
@@ -120,9 +137,11 @@ export class PostgresQueue implements QueueBackend {
   readonly #log: Logger;
   readonly leaseMs: number;
   onWork: (() => void) | null = null;
+  readonly #observers: QueueObservers;
 
   private constructor(opts: PostgresQueueOptions) {
     this.#db = opts.db;
+    this.#observers = new QueueObservers(opts.log);
     this.#files = new SpoolFiles(opts.spoolDir);
     this.#node = opts.node;
     this.#slug = slug(opts.node);
@@ -170,19 +189,32 @@ export class PostgresQueue implements QueueBackend {
     const now = Date.now();
     const addresses = m.recipients.map((r) => r.address);
     const domains = addresses.map(domainOf);
+    const scheduled = (m.releaseAt ?? 0) > 0;
     // One statement: atomic on its own, one round trip (the foreign keys are checked at its end).
+    // A scheduled message gets its one release job (domain '*') instead of one per domain.
     await this.#files.commitOrRemove(id, async () => {
       await this.#db.query(
         `WITH m AS (
-           INSERT INTO queue_message (id, node, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id),
+           INSERT INTO queue_message (id, node, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid,
+             tag, release_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id),
          r AS (
            INSERT INTO queue_recipient (message_id, address, domain, orcpt, state, next_attempt)
-           SELECT DISTINCT ON (a) m.id, a, d, o, 'queued', $4::bigint
-             FROM m, unnest($12::text[], $13::text[], $14::text[]) AS t(a, d, o))
+           SELECT DISTINCT ON (a) m.id, a, d, o, 'queued', $17::bigint
+             FROM m, unnest($14::text[], $15::text[], $16::text[]) AS t(a, d, o))
          INSERT INTO queue_job (message_id, domain, next_attempt)
-         SELECT DISTINCT m.id, d, $4::bigint FROM m, unnest($13::text[]) AS t(d)`,
-        [id, this.#node, ...messageValues(m, now, size), addresses, domains, m.recipients.map((r) => r.orcpt ?? null)],
+         SELECT DISTINCT m.id, CASE WHEN $18 THEN '${SCHEDULED}' ELSE d END, $17::bigint
+           FROM m, unnest($15::text[]) AS t(d)`,
+        [
+          id,
+          this.#node,
+          ...messageValues(m, now, size),
+          addresses,
+          domains,
+          m.recipients.map((r) => r.orcpt ?? null),
+          Math.max(now, m.releaseAt ?? 0),
+          scheduled,
+        ],
       );
     });
     if (!m.hold) this.onWork?.();
@@ -261,14 +293,16 @@ export class PostgresQueue implements QueueBackend {
     const n = await this.#db.tx(async (q) => {
       const r = await q.query(
         `UPDATE queue_recipient SET next_attempt = $1
-          WHERE state = 'queued' AND next_attempt > $1 AND ($2 OR message_id = $3)`,
+          WHERE state = 'queued' AND next_attempt > $1 AND ($2 OR message_id = $3)
+            AND message_id NOT IN (SELECT id FROM queue_message WHERE release_at > 0)`,
         [now, all, all ? '' : id],
       );
-      await q.query('UPDATE queue_job SET next_attempt = $1 WHERE next_attempt > $1 AND ($2 OR message_id = $3)', [
-        now,
-        all,
-        all ? '' : id,
-      ]);
+      // A scheduled message keeps its release time (its job is the '*' one).
+      await q.query(
+        `UPDATE queue_job SET next_attempt = $1
+          WHERE next_attempt > $1 AND ($2 OR message_id = $3) AND domain <> '${SCHEDULED}'`,
+        [now, all, all ? '' : id],
+      );
       return r.rowCount ?? 0;
     });
     this.onWork?.();
@@ -281,17 +315,27 @@ export class PostgresQueue implements QueueBackend {
     return (r.rowCount ?? 0) > 0;
   }
 
-  async claim(now: number, limit: number, admit: (domain: string) => boolean): Promise<Job[]> {
+  claim(now: number, limit: number, admit: (domain: string) => boolean): Promise<Job[]> {
+    return this.#claim(now, limit, admit, false);
+  }
+
+  claimScheduled(now: number, limit: number): Promise<Job[]> {
+    return this.#claim(now, limit, () => true, true);
+  }
+
+  /** Delivery jobs, or (`scheduled`) the release jobs of scheduled messages (domain '*'). */
+  async #claim(now: number, limit: number, admit: (domain: string) => boolean, scheduled: boolean): Promise<Job[]> {
     if (limit <= 0) return [];
     return this.#db.tx(async (q) => {
       // Rows another node holds locked (claiming them now) are skipped, not waited for.
       const candidates = await q.query<{ message_id: string; domain: string }>(
         `SELECT j.message_id, j.domain FROM queue_job j JOIN queue_message m ON m.id = j.message_id
           WHERE j.next_attempt <= $1 AND m.held = 0 AND (j.lease_until IS NULL OR j.lease_until < ${DB_NOW})
+            AND (j.domain = '${SCHEDULED}') = $3
           ORDER BY j.next_attempt, j.message_id
           LIMIT $2
           FOR UPDATE OF j SKIP LOCKED`,
-        [now, limit * LIMITS.queue.claimScanFactor],
+        [now, limit * LIMITS.queue.claimScanFactor, scheduled],
       );
       const chosen: { message_id: string; domain: string }[] = [];
       for (const c of candidates.rows) {
@@ -330,7 +374,7 @@ export class PostgresQueue implements QueueBackend {
         const lease = tokens.get(`${c.message_id}\0${c.domain}`);
         if (!message || !lease) continue;
         const recipients = message.recipients.filter(
-          (r) => r.domain === c.domain && r.state === 'queued' && r.nextAttempt <= now,
+          (r) => (scheduled || r.domain === c.domain) && r.state === 'queued' && r.nextAttempt <= now,
         );
         jobs.push({ message, domain: c.domain, recipients, lease });
       }
@@ -363,7 +407,9 @@ export class PostgresQueue implements QueueBackend {
 
   async record(job: Job, outcomes: readonly RecipientOutcome[], now: number): Promise<boolean> {
     const id = job.message.id;
+    let written = true;
     const finished = await this.#db.tx(async (q) => {
+      written = true;
       // The message row and the job's, locked: the message first for every writer (see the header).
       const locked = await q.query<{ lease_token: string }>(
         `SELECT j.lease_token FROM queue_message m JOIN queue_job j ON j.message_id = m.id AND j.domain = $2
@@ -372,6 +418,7 @@ export class PostgresQueue implements QueueBackend {
       );
       if (locked.rows[0]?.lease_token !== job.lease) {
         const exists = await q.query('SELECT 1 FROM queue_message WHERE id = $1', [id]);
+        written = false;
         if (exists.rowCount === 0) return true; // dropped meanwhile: nothing left to record
         throw new LeaseLost(id, job.domain);
       }
@@ -413,7 +460,59 @@ export class PostgresQueue implements QueueBackend {
     });
     if (finished) await this.#files.remove(id);
     else this.onWork?.();
+    if (written) this.#observers.emit(attemptEvent(job, outcomes));
     return finished;
+  }
+
+  observe(listener: (e: QueueEvent) => void): () => void {
+    return this.#observers.add(listener);
+  }
+
+  messageFile(m: QueuedMessage): SpooledMessage {
+    return this.#files.message(m.id, m.size);
+  }
+
+  async finishScheduled(job: Job, result: ReleaseResult): Promise<void> {
+    const m = job.message;
+    await this.#db.tx(async (q) => {
+      const r = await q.query(
+        `DELETE FROM queue_message WHERE id = $1 AND EXISTS
+           (SELECT 1 FROM queue_job WHERE message_id = $1 AND domain = '${SCHEDULED}' AND lease_token = $2)`,
+        [m.id, job.lease],
+      );
+      if (r.rowCount === 0) throw new LeaseLost(m.id, SCHEDULED);
+    });
+    await this.#files.remove(m.id);
+    this.#observers.emit({ kind: 'released', queueId: m.id, tag: m.tag, result });
+  }
+
+  async rescheduleScheduled(job: Job, at: number): Promise<void> {
+    await this.#db.query(
+      `WITH j AS (
+         UPDATE queue_job SET next_attempt = $3, lease_owner = NULL, lease_token = NULL, lease_until = NULL
+          WHERE message_id = $1 AND domain = '${SCHEDULED}' AND lease_token = $2 RETURNING message_id),
+       m AS (UPDATE queue_message SET release_at = $3 WHERE id IN (SELECT message_id FROM j))
+       UPDATE queue_recipient SET next_attempt = $3 WHERE message_id IN (SELECT message_id FROM j)`,
+      [job.message.id, job.lease, at],
+    );
+  }
+
+  async cancel(id: QueueId): Promise<boolean> {
+    const removed = await this.#db.tx(async (q) => {
+      // The release job's row, locked: a claim holding it is waited for, and the lease is read
+      // as that claim left it (a live lease: being released, the cancel fails).
+      const free = await q.query(
+        `SELECT 1 FROM queue_job WHERE message_id = $1 AND domain = '${SCHEDULED}'
+            AND (lease_until IS NULL OR lease_until < ${DB_NOW})
+          FOR UPDATE`,
+        [id],
+      );
+      if (free.rowCount === 0) return false;
+      const r = await q.query('DELETE FROM queue_message WHERE id = $1 AND release_at > 0', [id]);
+      return (r.rowCount ?? 0) > 0;
+    });
+    if (removed) await this.#files.remove(id);
+    return removed;
   }
 
   /** The pool belongs to whoever opened it (one per process, shared by the stores). */

@@ -16,6 +16,9 @@ export interface MessageRow {
   smtputf8: number;
   auth_user: string | null;
   envid: string | null;
+  tag: string | null;
+  /** A scheduled message's release time (ms), 0 for an ordinary entry. */
+  release_at: number;
 }
 
 export interface RecipientRow {
@@ -59,6 +62,8 @@ export function toMessage(row: MessageRow, recipients: readonly RecipientRow[]):
     authUser: row.auth_user,
     envid: row.envid,
     held: row.held === 2,
+    tag: row.tag,
+    releaseAt: row.release_at,
     recipients: recipients.map(toRecipient),
   };
 }
@@ -71,7 +76,7 @@ export function domainOf(address: string): string {
 export const MAX_REPLY = 1000;
 
 /** The values of a new message row after its id: sender, created, size, held, origin, log_id,
- *  smtputf8, auth_user, envid (the column order of both backends' INSERT). */
+ *  smtputf8, auth_user, envid, tag, release_at (the column order of both backends' INSERT). */
 export function messageValues(m: OutboundMessage, now: number, size: number): (string | number | null)[] {
   return [
     m.sender,
@@ -83,5 +88,7 @@ export function messageValues(m: OutboundMessage, now: number, size: number): (s
     m.smtputf8 ? 1 : 0,
     m.authUser ?? null,
     m.envid ?? null,
+    m.tag ?? null,
+    m.releaseAt ?? 0,
   ];
 }

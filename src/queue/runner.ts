@@ -28,7 +28,14 @@ import { rfc5322Date } from '../smtp/trace.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { type Route, type RouteResolver, resolveHostRoute, resolveRoute, retryDelay } from './route.ts';
 import { type AttemptResult, attemptDelivery, ConnectionCache, type TransportOptions } from './transport.ts';
-import { type Job, LeaseLost, type QueueBackend, type QueuedMessage, type RecipientOutcome } from './types.ts';
+import {
+  type Job,
+  LeaseLost,
+  type QueueBackend,
+  type QueuedMessage,
+  type RecipientOutcome,
+  type ReleaseResult,
+} from './types.ts';
 
 /** Delivers a DSN to `to` (locally or through the queue with a null sender). Resolves once durable. */
 export type NoticeSink = (to: string, dsn: Buffer, logId: string) => Promise<void>;
@@ -44,6 +51,10 @@ export interface RunnerDeps {
   /** Deliveries per destination per minute ([rate_limits], defense/rate-limits.ts): 0 when one
    *  may go now, else the milliseconds until it may. */
   readonly rateLimits?: { outbound(destination: string): Promise<number> };
+  /** Routes a scheduled message whose time came (Dispatcher.releaseScheduled: local copies
+   *  delivered, remote recipients queued); resolves once that is durable. Without it scheduled
+   *  messages wait. */
+  readonly release?: (message: QueuedMessage) => Promise<ReleaseResult>;
 }
 
 const RELAY_KEY = '(relay)';
@@ -128,6 +139,12 @@ export class QueueRunner {
     let started = 0;
     let blocked = false;
     try {
+      if (this.#d.release) {
+        for (const job of await store.claimScheduled(now, LIMITS.queue.maxReleasesPerTick)) {
+          if (this.#stopping) await store.unclaim(job);
+          else this.#track(this.#release(job));
+        }
+      }
       const free = maxTotal - this.#active;
       if (free > 0) {
         for (const [d, until] of this.#rateHeld) if (until <= now) this.#rateHeld.delete(d);
@@ -194,6 +211,44 @@ export class QueueRunner {
       this.wake();
     });
     this.#jobs.add(p);
+  }
+
+  #track(p: Promise<void>): void {
+    const q = p.finally(() => {
+      this.#jobs.delete(q);
+      this.wake();
+    });
+    this.#jobs.add(q);
+  }
+
+  /** A scheduled message's time came (types.ts OutboundMessage.releaseAt): routed now through
+   *  the dispatcher, its lease renewed meanwhile (no other node releases it, no cancel wins);
+   *  a failure tries again after the first retry delay. */
+  async #release(job: Job): Promise<void> {
+    const m = job.message;
+    const log = this.#d.log.child({ msg_id: m.logId, queue_id: m.id });
+    const renew = this.#renewing(job, log);
+    let result: ReleaseResult;
+    try {
+      result = await (this.#d.release as NonNullable<RunnerDeps['release']>)(m);
+    } catch (e) {
+      clearInterval(renew);
+      const at = Date.now() + retryDelay(1, this.#d.config.delivery.retry_schedule);
+      log.error({ err: errorMessage(e), retry: new Date(at).toISOString() }, 'could not release a scheduled message');
+      await this.#d.store
+        .rescheduleScheduled(job, at)
+        .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not reschedule'));
+      return;
+    }
+    clearInterval(renew);
+    try {
+      await this.#d.store.finishScheduled(job, result);
+      log.info({ queued: result.queueIds }, 'scheduled message released');
+    } catch (e) {
+      // Routed already: its copies and entries stand. The scheduled entry stays leased (or was
+      // taken over after its lease ran out) and is not routed again by this process.
+      log.error({ err: errorMessage(e) }, 'released, but the scheduled entry could not be removed');
+    }
   }
 
   async #run(job: Job, dest: string): Promise<void> {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DirSyncer } from '../store/maildir/dirsync.ts';
 import { writeDurably } from '../store/maildir/durable.ts';
+import { borrowedFileMessage } from '../store/spool.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import type { QueueId } from './types.ts';
 
@@ -22,6 +23,11 @@ export class SpoolFiles {
 
   path(id: QueueId): string {
     return join(this.dir, `${id}.eml`);
+  }
+
+  /** The file of a message as a spooled message that stays the queue's (disposing leaves it). */
+  message(id: QueueId, size: number): SpooledMessage {
+    return borrowedFileMessage(this.path(id), size);
   }
 
   /** Writes prefix + message durably as ID.eml; returns its size. Nothing is left on failure. */

@@ -24,6 +24,8 @@ import { newId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { openDatabase, transaction } from '../core/sqlite.ts';
+import type { SpooledMessage } from '../store/types.ts';
+import { QueueObservers } from './observers.ts';
 import {
   domainOf,
   MAX_REPLY,
@@ -35,15 +37,19 @@ import {
 } from './rows.ts';
 import { SpoolFiles } from './spool-files.ts';
 import {
+  attemptEvent,
   type Job,
   LeaseLost,
   type OutboundMessage,
   type QueueBackend,
   type QueuedMessage,
+  type QueueEvent,
   type QueueId,
   type QueueRecovery,
   type RecipientOutcome,
   type RecipientState,
+  type ReleaseResult,
+  SCHEDULED,
 } from './types.ts';
 
 const MIGRATIONS = [
@@ -74,6 +80,9 @@ const MIGRATIONS = [
      PRIMARY KEY (message_id, address)
    ) STRICT;
    CREATE INDEX recipient_due ON recipient(next_attempt) WHERE state = 'queued';`,
+  // Scheduled messages (types.ts OutboundMessage.releaseAt) and the owner's tag.
+  `ALTER TABLE message ADD COLUMN tag TEXT;
+   ALTER TABLE message ADD COLUMN release_at INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export type { Job, RecipientOutcome } from './types.ts';
@@ -96,16 +105,19 @@ export class QueueStore implements QueueBackend {
   /** Called after enqueue/release/retry so a runner in this process starts at once. */
   onWork: (() => void) | null = null;
   readonly leaseMs = LIMITS.queue.leaseMs;
+  readonly #observers: QueueObservers;
 
   constructor(opts: QueueStoreOptions) {
     this.#files = new SpoolFiles(join(opts.stateDir, 'queue'));
     this.#log = opts.log;
+    this.#observers = new QueueObservers(opts.log);
     this.#db = openDatabase(join(opts.stateDir, 'queue.db'), { migrations: MIGRATIONS });
     const db = this.#db;
     this.#q = {
       insertMessage: db.prepare(
-        `INSERT INTO message (id, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO message (id, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid, tag,
+           release_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertRecipient: db.prepare(
         `INSERT OR IGNORE INTO recipient (message_id, address, domain, orcpt, state, next_attempt)
@@ -120,11 +132,12 @@ export class QueueStore implements QueueBackend {
       recipients: db.prepare('SELECT * FROM recipient WHERE message_id = ? ORDER BY domain, address'),
       due: db.prepare(
         `SELECT r.message_id, r.domain FROM recipient r JOIN message m ON m.id = r.message_id
-         WHERE r.state = 'queued' AND r.next_attempt <= ? AND m.held = 0
+         WHERE r.state = 'queued' AND r.next_attempt <= ? AND m.held = 0 AND m.release_at = 0
          ORDER BY r.next_attempt, r.message_id LIMIT ?`,
       ),
       nextDue: db.prepare(
-        `SELECT message_id, domain, next_attempt FROM recipient WHERE state = 'queued' ORDER BY next_attempt LIMIT ?`,
+        `SELECT r.message_id, r.domain, r.next_attempt, m.release_at FROM recipient r JOIN message m ON m.id = r.message_id
+         WHERE r.state = 'queued' ORDER BY r.next_attempt`,
       ),
       claim: db.prepare(
         `SELECT * FROM recipient WHERE message_id = ? AND domain = ? AND state = 'queued' AND next_attempt <= ?
@@ -142,10 +155,21 @@ export class QueueStore implements QueueBackend {
            (SELECT 1 FROM recipient r WHERE r.message_id = message.id AND r.state = 'queued')
          ORDER BY created, id LIMIT ?`,
       ),
+      // A scheduled message keeps its release time (types.ts OutboundMessage.releaseAt).
       retryOne: db.prepare(
-        `UPDATE recipient SET next_attempt = ? WHERE message_id = ? AND state = 'queued' AND next_attempt > ?`,
+        `UPDATE recipient SET next_attempt = ? WHERE message_id = ? AND state = 'queued' AND next_attempt > ?
+           AND message_id NOT IN (SELECT id FROM message WHERE release_at > 0)`,
       ),
-      retryAll: db.prepare(`UPDATE recipient SET next_attempt = ? WHERE state = 'queued' AND next_attempt > ?`),
+      retryAll: db.prepare(
+        `UPDATE recipient SET next_attempt = ? WHERE state = 'queued' AND next_attempt > ?
+           AND message_id NOT IN (SELECT id FROM message WHERE release_at > 0)`,
+      ),
+      dueScheduled: db.prepare(
+        'SELECT id FROM message WHERE release_at > 0 AND release_at <= ? AND held = 0 ORDER BY release_at, id LIMIT ?',
+      ),
+      reschedule: db.prepare('UPDATE message SET release_at = ? WHERE id = ? AND release_at > 0'),
+      rescheduleRecipients: db.prepare('UPDATE recipient SET next_attempt = ? WHERE message_id = ?'),
+      deleteScheduled: db.prepare('DELETE FROM message WHERE id = ? AND release_at > 0'),
       counts: db.prepare(
         `SELECT COUNT(DISTINCT message_id) AS messages, COUNT(*) AS recipients FROM recipient WHERE state = 'queued'`,
       ),
@@ -221,8 +245,9 @@ export class QueueStore implements QueueBackend {
     await this.#files.commitOrRemove(id, () =>
       this.#commit(() => {
         this.#q.insertMessage!.run(id, ...messageValues(m, now, size));
+        const due = Math.max(now, m.releaseAt ?? 0);
         for (const r of m.recipients) {
-          this.#q.insertRecipient!.run(id, r.address, domainOf(r.address), r.orcpt ?? null, now);
+          this.#q.insertRecipient!.run(id, r.address, domainOf(r.address), r.orcpt ?? null, due);
         }
       }),
     );
@@ -317,12 +342,17 @@ export class QueueStore implements QueueBackend {
   }
 
   async nextDue(): Promise<number | null> {
-    const rows = this.#q.nextDue!.all(this.#leases.size + 1) as {
+    // Read in order until the first recipient whose job (or release) is not leased: a leased
+    // job has as many rows as recipients there.
+    const rows = this.#q.nextDue!.iterate() as Iterable<{
       message_id: string;
       domain: string;
       next_attempt: number;
-    }[];
-    for (const r of rows) if (!this.#leases.has(`${r.message_id}\0${r.domain}`)) return r.next_attempt;
+      release_at: number;
+    }>;
+    for (const r of rows) {
+      if (!this.#leases.has(`${r.message_id}\0${r.release_at > 0 ? SCHEDULED : r.domain}`)) return r.next_attempt;
+    }
     return null;
   }
 
@@ -356,7 +386,66 @@ export class QueueStore implements QueueBackend {
     this.#leases.delete(key);
     if (finished) await this.#files.remove(messageId);
     else this.onWork?.();
+    this.#observers.emit(attemptEvent(job, outcomes));
     return finished;
+  }
+
+  observe(listener: (e: QueueEvent) => void): () => void {
+    return this.#observers.add(listener);
+  }
+
+  // Scheduled messages (types.ts OutboundMessage.releaseAt): one released or canceled is
+  // leased as "id\0*" while the dispatcher routes it, so a cancel and a release never both win.
+
+  async claimScheduled(now: number, limit: number): Promise<Job[]> {
+    const rows = this.#q.dueScheduled!.all(now, limit + this.#leases.size) as { id: string }[];
+    const jobs: Job[] = [];
+    for (const { id } of rows) {
+      if (jobs.length >= limit) break;
+      const key = `${id}\0${SCHEDULED}`;
+      if (this.#leases.has(key)) continue;
+      const message = this.#get(id as QueueId);
+      if (!message || message.releaseAt === 0) continue;
+      const lease = randomUUID();
+      this.#leases.set(key, lease);
+      jobs.push({ message, domain: SCHEDULED, recipients: message.recipients, lease });
+    }
+    return jobs;
+  }
+
+  messageFile(m: QueuedMessage): SpooledMessage {
+    return this.#files.message(m.id, m.size);
+  }
+
+  async finishScheduled(job: Job, result: ReleaseResult): Promise<void> {
+    const m = job.message;
+    const key = `${m.id}\0${SCHEDULED}`;
+    if (this.#leases.get(key) !== job.lease) throw new LeaseLost(m.id, SCHEDULED);
+    await this.#commit(() => this.#q.deleteMessage!.run(m.id));
+    this.#leases.delete(key);
+    await this.#files.remove(m.id);
+    this.#observers.emit({ kind: 'released', queueId: m.id, tag: m.tag, result });
+  }
+
+  async rescheduleScheduled(job: Job, at: number): Promise<void> {
+    const id = job.message.id;
+    const key = `${id}\0${SCHEDULED}`;
+    if (this.#leases.get(key) !== job.lease) return;
+    await this.#commit(() => {
+      this.#q.reschedule!.run(at, id);
+      this.#q.rescheduleRecipients!.run(at, id);
+    });
+    this.#leases.delete(key);
+  }
+
+  async cancel(id: QueueId): Promise<boolean> {
+    if (this.#leases.has(`${id}\0${SCHEDULED}`)) return false;
+    let removed = false;
+    await this.#commit(() => {
+      removed = Number(this.#q.deleteScheduled!.run(id).changes) > 0;
+    });
+    if (removed) await this.#files.remove(id);
+    return removed;
   }
 
   async close(): Promise<void> {

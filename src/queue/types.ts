@@ -45,6 +45,14 @@ export interface OutboundMessage {
   readonly envid?: string | null;
   /** Keep the message invisible to the runner until release() (see header comment). */
   readonly hold?: boolean;
+  /** An opaque reference of whoever queued it (JMAP: its EmailSubmission), carried by the
+   *  outcome events (QueueEvent) and by the entries a scheduled message becomes. */
+  readonly tag?: string | null;
+  /** A scheduled message (RFC 4865 FUTURERELEASE, JMAP delayed send): ms since epoch at which
+   *  it is released. Until then it waits, durable like any entry, and may be canceled; at that
+   *  time the runner hands it back to the dispatcher (its recipients are routed then: local
+   *  copies delivered, remote ones queued as ordinary entries with the same tag). */
+  readonly releaseAt?: number;
 }
 
 export type RecipientState = 'queued' | 'sent' | 'failed';
@@ -76,8 +84,44 @@ export interface QueuedMessage {
   readonly envid: string | null;
   /** Held by the operator (`hold`): not attempted until released. */
   readonly held: boolean;
+  /** See OutboundMessage.tag. */
+  readonly tag: string | null;
+  /** A scheduled message's release time (ms), 0 for an ordinary entry. */
+  readonly releaseAt: number;
   readonly recipients: readonly QueuedRecipient[];
 }
+
+/** What a scheduled message became when it was released (Dispatcher.releaseScheduled). */
+export interface ReleaseResult {
+  /** The ordinary entries made for its remote recipients. */
+  readonly queueIds: readonly QueueId[];
+  /** Recipient (as queued) -> what it became: delivered locally, refused (a reply), and the
+   *  remote addresses queued for it (itself, or where an alias of ours forwards). */
+  readonly routes: Readonly<
+    Record<string, { readonly local: boolean; readonly refused: string | null; readonly remote: readonly string[] }>
+  >;
+}
+
+/** What the queue tells its observers (QueueBackend.observe), after the change is durable. The
+ *  queue knows nothing of who listens: an upper layer (JMAP EmailSubmission) follows its own
+ *  entries by their tag. */
+export type QueueEvent =
+  | {
+      readonly kind: 'attempt';
+      readonly queueId: QueueId;
+      readonly tag: string | null;
+      readonly outcomes: readonly {
+        readonly address: string;
+        readonly kind: 'sent' | 'failed' | 'deferred';
+        readonly reply: string;
+      }[];
+    }
+  | {
+      readonly kind: 'released';
+      readonly queueId: QueueId;
+      readonly tag: string | null;
+      readonly result: ReleaseResult;
+    };
 
 export interface DeliveryQueue {
   enqueue(m: OutboundMessage): Promise<QueueId>;
@@ -104,6 +148,19 @@ export interface Job {
   /** Names this claim: an outcome is written only while the lease is still this one. */
   readonly lease: string;
 }
+
+/** The observers' event of a recorded attempt. */
+export function attemptEvent(job: Job, outcomes: readonly RecipientOutcome[]): QueueEvent {
+  return {
+    kind: 'attempt',
+    queueId: job.message.id,
+    tag: job.message.tag,
+    outcomes: outcomes.map((o) => ({ address: o.address, kind: o.kind, reply: o.reply })),
+  };
+}
+
+/** The domain of a scheduled message's release job (claimScheduled): not a DNS name. */
+export const SCHEDULED = '*';
 
 /** What happened to one recipient in one attempt. */
 export type RecipientOutcome =
@@ -152,6 +209,24 @@ export interface QueueBackend extends DeliveryQueue {
    *  (its rows and file are gone). Throws LeaseLost when another runner took the job over:
    *  its result stands, ours is not written. */
   record(job: Job, outcomes: readonly RecipientOutcome[], now: number): Promise<boolean>;
+  /** Follows what happens to queued messages (QueueEvent), told by the node that made the
+   *  change once it is durable; returns the unsubscribe. */
+  observe(listener: (e: QueueEvent) => void): () => void;
+  /** Leases up to `limit` scheduled messages whose release time has come (OutboundMessage
+   *  .releaseAt), as jobs of domain SCHEDULED with every recipient. A released one stays
+   *  leased while the dispatcher routes it (extend() renews it), so no other runner releases
+   *  it and cancel() fails meanwhile. */
+  claimScheduled(now: number, limit: number): Promise<Job[]>;
+  /** The release is durable (the dispatcher's copies and entries are): the scheduled entry
+   *  goes and observers hear 'released'. Throws LeaseLost when the lease is no longer ours. */
+  finishScheduled(job: Job, result: ReleaseResult): Promise<void>;
+  /** The release failed (local trouble): tried again at `at`, the lease given back. */
+  rescheduleScheduled(job: Job, at: number): Promise<void>;
+  /** Cancels a scheduled message not yet released (RFC 8621 §7 undoStatus "canceled"): its
+   *  rows and file go. False when it is being released, was released or never was scheduled. */
+  cancel(id: QueueId): Promise<boolean>;
+  /** A message's file as a spooled message (the dispatcher routes a scheduled one from it). */
+  messageFile(m: QueuedMessage): SpooledMessage;
   /** False when the message file is gone (damaged storage): the runner bounces it. */
   hasFile(id: QueueId): Promise<boolean>;
   /** The message file, for the transport. */

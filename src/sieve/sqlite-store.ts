@@ -4,11 +4,11 @@
 // ManageSieve PUTSCRIPT never see half of each other.
 // The contract (store-types.ts) is pinned by test/sieve/store-contract.ts.
 
-import { createHash } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import { openDatabase, transaction } from '../core/sqlite.ts';
+import { DEFAULT_SIEVE_QUOTA, quotaRefusal, type SieveStateKind, stateKey, stateValue } from './store-rules.ts';
 import {
   type SieveQuota,
   type SieveScriptInfo,
@@ -17,6 +17,8 @@ import {
   SieveStoreError,
   scriptNameProblem,
 } from './store-types.ts';
+
+export { DEFAULT_SIEVE_QUOTA };
 
 const MIGRATIONS = [
   `CREATE TABLE script (
@@ -31,18 +33,7 @@ const MIGRATIONS = [
    CREATE INDEX state_expires ON state (expires);`,
 ];
 
-export const DEFAULT_SIEVE_QUOTA: SieveQuota = {
-  maxScripts: LIMITS.sieve.defaultMaxScripts,
-  maxScriptBytes: LIMITS.sieve.maxScriptBytes,
-  maxStorageBytes: LIMITS.sieve.defaultMaxStorageBytes,
-};
-
-type Kind = 'vacation' | 'duplicate';
-
-/** SHA-256 of the parts (NUL-separated: no two tuples share a key). */
-function stateKey(handle: string, value: string): Buffer {
-  return createHash('sha256').update(handle).update('\0').update(value).digest();
-}
+type Kind = SieveStateKind;
 
 type Statements = Record<
   | 'list'
@@ -125,18 +116,9 @@ export class SqliteSieveStore implements SieveScripts, SieveState {
   /** The quota refusal for `size` octets under `name` (replacing a script of that name), or
    *  null. Read inside the caller's transaction when it writes. */
   #space(account: AccountId, name: string, size: number): SieveStoreError | null {
-    const q = this.#quota;
-    const maxSize = Math.min(q.maxScriptBytes || Number.POSITIVE_INFINITY, LIMITS.sieve.maxScriptBytes);
-    if (size > maxSize) return new SieveStoreError('QUOTA/MAXSIZE', `Script over ${maxSize} octets`);
     const u = this.#q.usage.get(account, name) as { n: number; bytes: number };
     const replacing = this.#q.exists.get(account, name) !== undefined;
-    if (!replacing && q.maxScripts > 0 && Number(u.n) >= q.maxScripts) {
-      return new SieveStoreError('QUOTA/MAXSCRIPTS', `At most ${q.maxScripts} scripts`);
-    }
-    if (q.maxStorageBytes > 0 && Number(u.bytes) + size > q.maxStorageBytes) {
-      return new SieveStoreError('QUOTA', `Scripts over ${q.maxStorageBytes} octets in total`);
-    }
-    return null;
+    return quotaRefusal(this.#quota, size, { n: Number(u.n), bytes: Number(u.bytes) }, replacing);
   }
 
   async haveSpace(account: AccountId, name: string, size: number): Promise<SieveStoreError | null> {
@@ -210,13 +192,11 @@ export class SqliteSieveStore implements SieveScripts, SieveState {
   }
 
   async vacationRecent(account: AccountId, handle: string, sender: string, seconds: number, now: Date) {
-    // Addresses compare without case (RFC 5230 §4.1 uses the envelope sender as given; a
-    // differently cased retry is the same correspondent).
-    return this.#recent('vacation', account, handle, sender.toLowerCase(), seconds, now);
+    return this.#recent('vacation', account, handle, stateValue('vacation', sender), seconds, now);
   }
 
   async vacationRecord(account: AccountId, handle: string, sender: string, seconds: number, now: Date) {
-    this.#record('vacation', account, handle, sender.toLowerCase(), seconds, now);
+    this.#record('vacation', account, handle, stateValue('vacation', sender), seconds, now);
   }
 
   async duplicateSeen(account: AccountId, handle: string, id: string, seconds: number, now: Date) {

@@ -62,7 +62,8 @@ export interface JournalEntry {
  *  its flags changed or it expunged (every copy is a message of its mailbox: an Email is in
  *  the account while one of its copies is), or a mailbox created, renamed, deleted (after an
  *  expunge entry for each of its messages) or its subscription changed. Numbered by one
- *  counter per account (`aseq`, JMAP's state), strictly increasing. Mailbox entries also come
+ *  counter per account (`aseq`, JMAP's state), strictly increasing; a sortOrder change is a
+ *  mailbox entry too. Mailbox entries also come
  *  for a subscription to a name no mailbox has (RFC 9051 §6.3.7: it keeps an index entry),
  *  whose id list() does not show: callers skip ids they do not know. */
 export interface AccountChange {
@@ -74,17 +75,22 @@ export interface AccountChange {
     | 'mailbox-create'
     | 'mailbox-rename'
     | 'mailbox-delete'
-    | 'mailbox-subscribe';
+    | 'mailbox-subscribe'
+    | 'mailbox-sort-order';
   /** The mailbox's stable id (MailboxListEntry.id). */
   readonly mailboxId: string;
   /** For message entries the UID in that mailbox and the Email id; 0 and null otherwise. */
   readonly uid: number;
   readonly emailId: string | null;
+  /** For message entries the email's Thread id (null in entries from before threads). */
+  readonly threadId: string | null;
 }
 
 /** Where an email is (Mailboxes.locate): every copy with its mailbox, UID and flags. */
 export interface LocatedEmail {
   readonly emailId: string;
+  /** Its thread (RFC 8621 §3): given with its first copy, never changed (see threads()). */
+  readonly threadId: string;
   readonly size: number;
   readonly internalDate: Date;
   readonly copies: readonly {
@@ -93,6 +99,28 @@ export interface LocatedEmail {
     readonly uid: number;
     readonly flags: readonly string[];
   }[];
+}
+
+/** A text condition of a search (JMAP Email/query, RFC 8621 §4.4.1): `text` looks in every
+ *  field, the others in one (from, to, cc, bcc: names and addresses; body: the text of the
+ *  text/* parts). Matching: docs/jmap-email.md "Search". */
+export type TextField = 'text' | 'from' | 'to' | 'cc' | 'bcc' | 'subject' | 'body';
+export interface TextCondition {
+  readonly field: TextField;
+  readonly value: string;
+}
+
+/** What the full-text index answers (Mailboxes.searchEmails): the emails it has indexed that
+ *  match (some may be gone since: callers locate them), newest first (ties by id) with their
+ *  internal dates (ms), and the emails appended since its position, not indexed yet, which the
+ *  caller must look at itself for a complete answer. Emails of `ids` gone since are in `gone`
+ *  (but for those the caller locates anyway, nothing else need be checked). */
+export interface TextSearchResult {
+  readonly ids: readonly string[];
+  readonly receivedAt: readonly number[];
+  readonly unindexed: readonly string[];
+  /** Emails among `ids` whose last copy went since the index's position. */
+  readonly gone: readonly string[];
 }
 
 /** Parsed data kept with a message (envelope, MIME structure, search fields), filled on first use. */
@@ -119,6 +147,9 @@ export interface MailboxListEntry {
    *  list(account, { ids: true }), except for a \Noselect parent that is no mailbox and for a
    *  subscription to a name that does not exist. */
   readonly id?: string;
+  /** JMAP sortOrder (RFC 8621 §2, an UnsignedInt; 0 unless set), where `id` is. Kept through
+   *  renames, restarts and index rebuilds. */
+  readonly sortOrder?: number;
   /** RFC 6154 attribute such as "\\Sent", or null. */
   readonly specialUse: string | null;
   readonly subscribed: boolean;
@@ -210,6 +241,9 @@ export interface Mailboxes {
   /** Renames the mailbox and its children, all or nothing (RFC 9051 §6.3.6; not INBOX). */
   rename(account: AccountId, from: string, to: string): Promise<void>;
   setSubscribed(account: AccountId, name: string, on: boolean): Promise<void>;
+  /** Sets the JMAP sortOrder of a mailbox (an account journal entry 'mailbox-sort-order' when
+   *  it changes). NOT_FOUND when the mailbox does not exist, INVALID for no UnsignedInt. */
+  setSortOrder(account: AccountId, name: string, sortOrder: number): Promise<void>;
   /** The account's journal position (JMAP state): grows with every change of every mailbox of
    *  the account; 0 before the first. */
   accountState(account: AccountId): Promise<number>;
@@ -235,13 +269,32 @@ export interface Mailboxes {
       sort: 'receivedAt' | 'size';
       descending: boolean;
       mailboxId?: string;
+      /** Only the first email of each thread in this order; `total` counts threads (JMAP
+       *  collapseThreads, RFC 8621 §4.4.3). A scan of the account's (mailbox's) emails. */
+      collapseThreads?: boolean;
       position: number;
       limit: number;
     },
   ): Promise<{ ids: string[]; total: number }>;
+  /** The emails of each thread, oldest first (internal date, ties in a fixed order); threads
+   *  with no email (unknown, or whose last email is gone) are left out. An email's thread is
+   *  given when its first copy is stored, from its Message-ID, In-Reply-To, References and
+   *  base subject (docs/jmap-email.md "Threads"), and never changes; a copy or a move keeps
+   *  it, and it survives restarts and index rebuilds that index messages in the same order. */
+  threads(account: AccountId, threadIds: readonly string[]): Promise<{ threadId: string; emailIds: string[] }[]>;
+  /** How many threads have an email in the mailbox (its id), and how many have one there
+   *  without \Seen (JMAP Mailbox totalThreads, unreadThreads, RFC 8621 §2). As of the
+   *  mailbox's last sync. */
+  mailboxThreads(account: AccountId, mailboxId: string): Promise<{ total: number; unread: number }>;
   /** Where each email is (JMAP Email/get mailboxIds, keywords, size, receivedAt); ids of emails
    *  not (or no longer) in the account are left out. */
   locate(account: AccountId, emailIds: readonly string[]): Promise<LocatedEmail[]>;
+  /** The emails matching every one of `conditions` by the full-text index, kept up to date in
+   *  the background from the account journal (after indexDeliveries), with the tail it has not
+   *  indexed yet. null when the index cannot answer (none configured, the account not indexed
+   *  yet, a condition with too many words, a tail longer than LIMITS.search.journalPage): the
+   *  caller reads the messages itself. */
+  searchEmails(account: AccountId, conditions: readonly TextCondition[]): Promise<TextSearchResult | null>;
 }
 
 /** The whole store as protocols see it: delivery (MailStore) and the mailboxes. */

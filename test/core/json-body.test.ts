@@ -28,6 +28,13 @@ describe('parseJsonBody', () => {
     }
   });
 
+  test('invalid UTF-8 is a syntax error on both paths (I-JSON), valid multi-byte text is not', async () => {
+    const bad = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    for (const sliceBytes of [undefined, 3])
+      assert.deepEqual(await parseJsonBody(bad, { maxDepth: 8, sliceBytes }), { ok: false, reason: 'syntax' });
+    for (const r of await both('{"a":"é€😀"}')) assert.deepEqual(r, { ok: true, value: { a: 'é€😀' } });
+  });
+
   test('a __proto__ key is an own property, as JSON.parse makes it', async () => {
     for (const r of await both('{"__proto__":{"polluted":true}}')) {
       assert.ok(r.ok);

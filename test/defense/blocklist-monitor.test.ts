@@ -81,9 +81,15 @@ describe('blocklist monitor', () => {
     assert.equal(await gauge('clean.test', ADDRESS), 0);
     const exposition = await registry.metrics();
     assert.match(exposition, /^arcline_blocklist_listed\{zone="bl\.test",address="192\.0\.2\.10"\} 1$/m);
-    const state = JSON.parse(await readFile(join(dir, 'state', 'blocklist.json'), 'utf8'));
+    // The state file is replaced after the round's notices (the monitor does not wait on it
+    // before warning): await its listing.
+    const state = await waitUntil('the listing in blocklist.json', async () => {
+      const text = await readFile(join(dir, 'state', 'blocklist.json'), 'utf8').catch(() => '');
+      const parsed = text ? (JSON.parse(text) as { listed: { zone: string }[] }) : null;
+      return parsed && parsed.listed.length > 0 ? parsed : null;
+    });
     assert.equal(state.listed.length, 1);
-    assert.equal(state.listed[0].zone, 'bl.test');
+    assert.equal(state.listed[0]?.zone, 'bl.test');
   });
 
   test('the next rounds send nothing more, nor does a restart', async () => {

@@ -8,7 +8,7 @@ import type { AccountId } from '../../src/core/ids.ts';
 import { changesResponse, foldChanges, parseChanges } from '../../src/jmap/core/changes.ts';
 import { MethodError, SetFailure } from '../../src/jmap/core/errors.ts';
 import { getResponse, parseGet } from '../../src/jmap/core/get.ts';
-import { applyPatch, evaluatePointer } from '../../src/jmap/core/pointer.ts';
+import { applyPatch, evaluatePointer, nestedPatchPath } from '../../src/jmap/core/pointer.ts';
 import {
   parseQuery,
   parseQueryChanges,
@@ -84,6 +84,15 @@ describe('PatchObject (RFC 8620 §5.3)', () => {
     assert.equal(applyPatch(obj, { keywords: {}, 'keywords/$seen': true }).ok, false);
     assert.equal(applyPatch(obj, { 'keywords/*': true }).ok, false);
     assert.equal(applyPatch(obj, { 'name/x': 1 }).ok, false);
+    // A prefix with a path sorting between them ("-" < "/"): still one inside the other.
+    assert.equal(applyPatch(obj, { keywords: {}, 'keywords-x': 1, 'keywords/$seen': true }).ok, false);
+    assert.equal(nestedPatchPath(['a', 'a-b', 'a/c/d']), 'a/c/d');
+    assert.equal(nestedPatchPath(['a/b', 'a/bc', 'ab']), null);
+    // ~1 is "/" and ~0 is "~" in a key (RFC 6901 §4); another "~" makes no path.
+    const esc = applyPatch({ keywords: {} }, { 'keywords/a~1b~0c': true });
+    assert.ok(esc.ok);
+    assert.deepEqual(esc.value, { keywords: { 'a/b~c': true } });
+    assert.equal(applyPatch(obj, { 'keywords/a~2': true }).ok, false);
     assert.equal(applyPatch(obj, JSON.parse('{"__proto__": {"polluted": true}}')).ok, false);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
@@ -95,6 +104,12 @@ describe('request parsing (§3.3, §3.6.1)', () => {
   test('problems', async () => {
     const notJson = await parse('{');
     assert.ok(!notJson.ok && notJson.problem.type === 'urn:ietf:params:jmap:error:notJSON');
+    // §3.1 I-JSON is UTF-8: an invalid sequence is notJSON, not replaced.
+    const bad = await parseRequest(Buffer.from('{"using":["\xff"],"methodCalls":[]}', 'latin1'), {
+      capabilities: caps,
+      maxCalls: 3,
+    });
+    assert.ok(!bad.ok && bad.problem.type === 'urn:ietf:params:jmap:error:notJSON');
     const notReq = await parse('{"using":[]}');
     assert.ok(!notReq.ok && notReq.problem.type === 'urn:ietf:params:jmap:error:notRequest');
     const cap = await parse('{"using":["urn:x"],"methodCalls":[]}');
@@ -303,6 +318,51 @@ describe('/set helper (§5.3)', () => {
     const ro = await runSet({ accountId: 'Aacc', create: { k: {} } }, ctx(), { state: () => 's' });
     assert.equal((ro.notCreated as Record<string, { type: string }>).k?.type, 'forbidden');
   });
+  test('an unexpected failure: serverFail before any change, serverPartialFail after one (§3.6.2)', async () => {
+    const boom = new Error('disk on fire');
+    const handlers = (failOn: string) => ({
+      state: () => 's',
+      async create(o: Record<string, unknown>) {
+        if (o.name === failOn) throw boom;
+        return { id: `x${String(o.name)}` };
+      },
+      async destroy(id: string) {
+        if (id === failOn) throw boom;
+      },
+    });
+    await assert.rejects(runSet({ accountId: 'Aacc', create: { a: { name: 'a' } } }, ctx(), handlers('a')), boom);
+    await assert.rejects(
+      runSet({ accountId: 'Aacc', create: { a: { name: 'a' }, b: { name: 'b' } } }, ctx(), handlers('b')),
+      (e: unknown) => e instanceof MethodError && e.type === 'serverPartialFail' && e.cause === boom,
+    );
+    await assert.rejects(
+      runSet({ accountId: 'Aacc', create: { a: { name: 'a' } }, destroy: ['z'] }, ctx(), handlers('z')),
+      methodError('serverPartialFail'),
+    );
+    // Through processRequest: the cause is told to onFailure (logged), the answer is the error.
+    const reg = new MethodRegistry().capability(CORE_CAPABILITY);
+    reg.method(CORE_CAPABILITY, 'T/set', (a, c) => runSet(a, c, handlers('b')));
+    const failures: unknown[] = [];
+    const res = await processRequest(
+      reg,
+      {
+        using: [CORE_CAPABILITY],
+        methodCalls: [['T/set', { accountId: 'Aacc', create: { a: { name: 'a' }, b: { name: 'b' } } }, '0']],
+      },
+      {
+        account: 'acc' as AccountId,
+        accountId: 'Aacc',
+        limits: LIMITS,
+        sessionState: 's',
+        onFailure: (_n, e) => failures.push(e),
+      },
+    );
+    assert.deepEqual(res.methodResponses[0]?.[1], {
+      type: 'serverPartialFail',
+      description: 'the call failed after some of its changes were made',
+    });
+    assert.deepEqual(failures, [boom]);
+  });
 });
 
 describe('/changes helper (§5.2)', () => {
@@ -343,6 +403,11 @@ describe('/changes helper (§5.2)', () => {
     });
     assert.throws(
       () => parseChanges({ accountId: 'Aacc', sinceState: 'x', maxChanges: 0 }, ctx()),
+      methodError('invalidArguments'),
+    );
+    // §3.9: an unknown argument is invalidArguments.
+    assert.throws(
+      () => parseChanges({ accountId: 'Aacc', sinceState: 'x', sinceQueryState: 'y' }, ctx()),
       methodError('invalidArguments'),
     );
   });

@@ -108,6 +108,16 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
     });
     assert.equal(patches.notUpdated[id].type, 'invalidPatch');
     assert.equal(patches.notUpdated[known].type, 'invalidPatch');
+    // RFC 8620 §5.3: one path inside another, or a bad pointer escape, is invalidPatch (and
+    // nothing of the patch is applied).
+    const nested = await call('Email/set', {
+      update: {
+        [id]: { keywords: {}, 'keywords-x': true, 'keywords/$flagged': true },
+        [known]: { 'keywords/a~2': true },
+      },
+    });
+    assert.equal(nested.notUpdated[id].type, 'invalidPatch');
+    assert.equal(nested.notUpdated[known].type, 'invalidPatch');
     const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, true]));
     assert.equal(
       (await call('Email/set', { update: { [id]: { keywords: many } } })).notUpdated[id].type,
@@ -199,8 +209,9 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
       },
     });
     const id = r.created.i1.id;
-    assert.equal(r.notCreated.i2.type, 'blobNotFound');
-    assert.deepEqual(r.notCreated.i2.notFound, ['Bnope']);
+    // §4.8: a blobId not found is invalidProperties (blobNotFound is Email/set's).
+    assert.equal(r.notCreated.i2.type, 'invalidProperties');
+    assert.deepEqual(r.notCreated.i2.properties, ['blobId']);
     const got = await call('Email/get', { ids: [id], properties: ['receivedAt', 'keywords', 'mailboxIds'] });
     assert.deepEqual(got.list[0], {
       id,
@@ -219,8 +230,92 @@ describe('Email/set (RFC 8621 §4.6), /copy, /import, /parse', () => {
     } finally {
       lock.release();
     }
+    // §4.9: the metadata properties are null.
+    const meta = await call('Email/parse', {
+      blobIds: [blobId],
+      properties: ['id', 'blobId', 'threadId', 'mailboxIds', 'keywords', 'receivedAt', 'size', 'subject'],
+    });
+    assert.deepEqual(meta.parsed[blobId], {
+      id: null,
+      blobId,
+      threadId: null,
+      mailboxIds: null,
+      keywords: null,
+      receivedAt: null,
+      size: raw.length,
+      subject: 'Imported one',
+    });
+    // §3.9: wrong types and unknown arguments are invalidArguments; maxBodyValueBytes 0 is
+    // "no truncation" (RFC 8621 §4.2, an UnsignedInt).
+    for (const [name, args] of [
+      ['Email/parse', { blobIds: [blobId], fetchTextBodyValues: 'yes' }],
+      ['Email/parse', { blobIds: [blobId], maxBodyValueBytes: -1 }],
+      ['Email/parse', { blobIds: [blobId], ids: [] }],
+      ['Email/import', { emails: {}, create: {} }],
+      ['Email/set', { onDestroyRemoveEmails: true }],
+      ['Email/get', { ids: [id], sort: [] }],
+      // A missing accountId is invalidArguments, not accountNotFound (RFC 8620 §3.9).
+      ['Email/import', { accountId: undefined, emails: {} }],
+      ['Email/parse', { accountId: undefined, blobIds: [] }],
+      ['Email/copy', { accountId: undefined, fromAccountId: aliceId, create: {} }],
+      ['Mailbox/get', { accountId: undefined }],
+    ] as const)
+      assert.equal((await call(name, args)).error?.type, 'invalidArguments', `${name} ${JSON.stringify(args)}`);
+    const whole = await call('Email/parse', { blobIds: [blobId], fetchAllBodyValues: true, maxBodyValueBytes: 0 });
+    assert.equal(Object.values(whole.parsed[blobId].bodyValues as Record<string, Json>)[0].isTruncated, false);
+    const got0 = await call('Email/get', {
+      ids: [id],
+      properties: ['bodyValues'],
+      fetchAllBodyValues: true,
+      maxBodyValueBytes: 0,
+    });
+    assert.equal(Object.values(got0.list[0].bodyValues as Record<string, Json>)[0].value, 'imported body\r\n');
     assert.equal((await call('Email/copy', { fromAccountId: 'Aother', create: {} })).error.type, 'fromAccountNotFound');
     assert.equal((await call('Email/copy', { fromAccountId: aliceId, create: {} })).error.type, 'invalidArguments');
+  });
+});
+
+describe('Email/import and Email/parse of blobs that are no message (RFC 8621 §4.8, §4.9)', () => {
+  const upload = async (body: Buffer | string) => {
+    const r = await fetch(`${base}/jmap/upload/${aliceId}`, {
+      method: 'POST',
+      headers: { authorization: AUTH, 'content-type': 'application/octet-stream' },
+      body,
+    });
+    return ((await r.json()) as { blobId: string }).blobId;
+  };
+  test('no message: invalidEmail and notParsable; a defective message is still one', async () => {
+    const inbox = (await call('Mailbox/query', { filter: { role: 'inbox' } })).ids[0];
+    const not = {
+      text: await upload('this is not an email'),
+      mbox: await upload('From bob@example.test Mon Dec  7 10:00:00 2026\nSubject: x\n\nbody\n'),
+      bodyOnly: await upload('\r\njust a body\r\n'),
+      nul: await upload(Buffer.from('Subject: bin\0ary\r\n\r\nbody\r\n')),
+      empty: await upload(''),
+    };
+    const defective = {
+      // bare LF, no Date or From, an 8-bit header, broken MIME, white space before the colon
+      lf: await upload('Subject: only LF\nX-Odd : yes\n\nbody\n'),
+      eightBit: await upload(
+        Buffer.from('Subject: caf\xe9\r\nContent-Type: multipart/mixed\r\n\r\nno parts', 'latin1'),
+      ),
+      noBody: await upload('Subject: no body at all'),
+      nulInBody: await upload(Buffer.from('Subject: ok\r\n\r\nbinary \0 body\r\n')),
+    };
+    const emails = Object.fromEntries(
+      [...Object.entries(not), ...Object.entries(defective)].map(([k, blobId]) => [
+        k,
+        { blobId, mailboxIds: { [inbox]: true } },
+      ]),
+    );
+    const r = await call('Email/import', { emails });
+    for (const k of Object.keys(not)) assert.equal(r.notCreated?.[k]?.type, 'invalidEmail', k);
+    for (const k of Object.keys(defective)) assert.match(r.created?.[k]?.id ?? '', /^M/, k);
+    const p = await call('Email/parse', { blobIds: [...Object.values(not), ...Object.values(defective)] });
+    assert.deepEqual([...p.notParsable].sort(), Object.values(not).sort());
+    assert.deepEqual(Object.keys(p.parsed).sort(), Object.values(defective).sort());
+    assert.equal(p.notFound, null);
+    await call('Email/set', { destroy: Object.values(r.created).map((c) => (c as { id: string }).id) });
   });
 });
 

@@ -93,7 +93,9 @@ describe('Email/get (RFC 8621 §4.2)', () => {
     assert.equal((await call('Email/get', { ids: [], properties: ['nope'] })).error.type, 'invalidArguments');
     assert.equal((await call('Email/get', { ids: [], bodyProperties: ['nope'] })).error.type, 'invalidArguments');
     assert.equal((await calls(['Email/get', { accountId: 'Ax', ids: [] }]))[0].error.type, 'accountNotFound');
-    assert.equal((await call('Email/get', { ids: [], maxBodyValueBytes: 0 })).error.type, 'invalidArguments');
+    // RFC 8621 §4.2: maxBodyValueBytes is an UnsignedInt, 0 (the default) for no truncation.
+    assert.equal((await call('Email/get', { ids: [], maxBodyValueBytes: -1 })).error.type, 'invalidArguments');
+    assert.deepEqual((await call('Email/get', { ids: [], maxBodyValueBytes: 0 })).list, []);
     const many = Array.from({ length: 501 }, (_, i) => `M${i}`);
     assert.equal((await call('Email/get', { ids: many })).error.type, 'requestTooLarge');
   });

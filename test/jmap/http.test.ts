@@ -192,6 +192,13 @@ describe('API requests (§3)', () => {
     // Core/echo's answer overflowed the stack).
     const deep = `${'['.repeat(100)}${']'.repeat(100)}`;
     problem(await api(`{"using":["${CORE}"],"methodCalls":[["Core/echo",{"a":${deep}},"c"]]}`), 400, 'notJSON');
+    // §3.1: the request MUST be application/json; anything else (or no type) is notJSON (§3.6.1).
+    const echo = JSON.stringify({ using: [CORE], methodCalls: [['Core/echo', {}, 'c']] });
+    problem(await api(echo, { 'content-type': 'text/plain' }), 400, 'notJSON');
+    problem(await api(echo, { 'content-type': 'application/jsonx' }), 400, 'notJSON');
+    problem(await call('POST', '/jmap/api', echo), 400, 'notJSON'); // fetch: text/plain;charset=UTF-8
+    for (const type of ['application/json; charset=utf-8', 'Application/JSON;charset=UTF-8', 'application/json'])
+      assert.equal((await api(echo, { 'content-type': type })).status, 200, type);
     problem(await api('[1,2]'), 400, 'notRequest');
     problem(await api({ using: [CORE] }), 400, 'notRequest');
     problem(await api({ using: [CORE, 'urn:example:nope'], methodCalls: [] }), 400, 'unknownCapability');

@@ -311,11 +311,23 @@ describe('Mailbox/set', () => {
         inbox: { name: 'inbox' },
         role: { name: 'R', role: 'sent' },
         badRole: { name: 'R2', role: 'flagged' },
-        order: { name: 'O', sortOrder: 3 },
+        order: { name: 'O', sortOrder: -1 },
+        order2: { name: 'O2', sortOrder: 1.5 },
         counts: { name: 'C', totalEmails: 1 },
       },
     });
     assert.equal(r.created, null);
+    // RFC 8620 §5.3 alreadyExists with existingId: a sibling of that name (INBOX in any case).
+    const sent = await byName('Sent');
+    assert.deepEqual(r.notCreated.taken, {
+      type: 'alreadyExists',
+      description: r.notCreated.taken.description,
+      existingId: sent.id,
+    });
+    assert.equal(r.notCreated.inbox.type, 'alreadyExists');
+    assert.equal(r.notCreated.inbox.existingId, inbox.id);
+    delete r.notCreated.taken;
+    delete r.notCreated.inbox;
     const props = Object.fromEntries(
       Object.entries(r.notCreated as Json).map(([k, v]: [string, Json]) => [k, v.properties]),
     );
@@ -324,11 +336,10 @@ describe('Mailbox/set', () => {
       empty: ['name'],
       long: ['name'],
       parent: ['parentId'],
-      taken: ['name'],
-      inbox: ['name'],
       role: ['role'],
       badRole: ['role'],
       order: ['sortOrder'],
+      order2: ['sortOrder'],
       counts: ['totalEmails'],
     });
     for (const e of Object.values(r.notCreated as Json) as Json[]) assert.equal(e.type, 'invalidProperties');
@@ -352,7 +363,8 @@ describe('Mailbox/set', () => {
       },
     });
     const taken = await one('Mailbox/set', { update: { [arch.id]: { name: 'Sent' } } });
-    assert.deepEqual(taken.notUpdated[arch.id].properties, ['name']);
+    assert.equal(taken.notUpdated[arch.id].type, 'alreadyExists');
+    assert.equal(taken.notUpdated[arch.id].existingId, (await byName('Sent')).id);
     const under = await one('Mailbox/set', {
       create: { kid: { name: 'Kid', parentId: arch.id } },
     });
@@ -446,7 +458,7 @@ describe('Mailbox/query', () => {
       calculateTotal: true,
     });
     assert.deepEqual([page.position, page.ids.length, page.total], [2, 2, 9]);
-    assert.equal(page.canCalculateChanges, false);
+    assert.equal(page.canCalculateChanges, true);
 
     assert.equal((await oneError('Mailbox/query', { sort: [{ property: 'totalEmails' }] })).type, 'unsupportedSort');
     assert.equal((await oneError('Mailbox/query', { filter: { text: 'x' } })).type, 'unsupportedFilter');
@@ -457,8 +469,117 @@ describe('Mailbox/query', () => {
     assert.deepEqual([same.removed, same.added], [[], []]);
     await one('Mailbox/set', { destroy: [id('a1'), id('z1')] });
     await one('Mailbox/set', { destroy: [id('a'), id('z')] });
-    const err = await oneError('Mailbox/queryChanges', { sinceQueryState: page.queryState });
-    assert.equal(err.type, 'cannotCalculateChanges');
+    const gone = await one('Mailbox/queryChanges', { sinceQueryState: page.queryState, sort: [{ property: 'name' }] });
+    assert.deepEqual(gone.removed.sort(), [id('a'), id('a1'), id('z'), id('z1')].sort());
+    assert.deepEqual(gone.added, []);
+    assert.equal((await oneError('Mailbox/queryChanges', { sinceQueryState: 'x1' })).type, 'cannotCalculateChanges');
+  });
+
+  test('queryChanges after a create, a rename, a sortOrder change and a destroy (RFC 8620 §5.6)', async () => {
+    const sort = [{ property: 'sortOrder' }, { property: 'name' }];
+    const query = async () => one('Mailbox/query', { sort, filter: { parentId: null } });
+    const apply = (old: string[], ch: Json) => {
+      const out = old.filter((x) => !ch.removed.includes(x));
+      for (const a of ch.added) out.splice(a.index, 0, a.id);
+      return out;
+    };
+    const q0 = await query();
+    const made = await one('Mailbox/set', { create: { n: { name: 'Mid' }, k: { name: 'Kid', parentId: '#n' } } });
+    const mid = made.created.n.id;
+    const kid = made.created.k.id;
+    const c1 = await one('Mailbox/queryChanges', { sinceQueryState: q0.queryState, sort, filter: { parentId: null } });
+    const q1 = await query();
+    assert.equal(c1.oldQueryState, q0.queryState);
+    assert.equal(c1.newQueryState, q1.queryState);
+    assert.deepEqual(c1.removed.sort(), [mid, kid].sort(), 'every changed id is removed');
+    assert.deepEqual(c1.added, [{ id: mid, index: q1.ids.indexOf(mid) }], 'Kid is not a top-level mailbox');
+    assert.deepEqual(apply(q0.ids, c1), q1.ids);
+
+    // A delivery changes only counts: not a change of the query.
+    await deliver('counts only');
+    const counts = await one('Mailbox/queryChanges', { sinceQueryState: q1.queryState, sort, calculateTotal: true });
+    assert.deepEqual([counts.removed, counts.added, counts.total], [[], [], (await mailboxes()).length]);
+
+    // A rename and a sortOrder move it; the client's list follows.
+    await one('Mailbox/set', { update: { [mid]: { name: 'Zzz' } } });
+    const c2 = await one('Mailbox/queryChanges', { sinceQueryState: q1.queryState, sort, filter: { parentId: null } });
+    const q2 = await query();
+    assert.deepEqual(apply(q1.ids, c2), q2.ids);
+    await one('Mailbox/set', { update: { [mid]: { sortOrder: 1 } } });
+    const c3 = await one('Mailbox/queryChanges', { sinceQueryState: q2.queryState, sort, filter: { parentId: null } });
+    const q3 = await query();
+    assert.equal(q3.ids.at(-1), mid, 'sortOrder 1 after every 0');
+    assert.deepEqual(apply(q2.ids, c3), q3.ids);
+
+    // maxChanges: removed + added over it → tooManyChanges.
+    const big = { sinceQueryState: q0.queryState, sort, maxChanges: 2 };
+    assert.equal((await oneError('Mailbox/queryChanges', big)).type, 'tooManyChanges');
+    assert.equal((await one('Mailbox/queryChanges', { ...big, maxChanges: 4 })).removed.length, 2);
+
+    await one('Mailbox/set', { destroy: [kid, mid] });
+    const c4 = await one('Mailbox/queryChanges', { sinceQueryState: q3.queryState, sort, filter: { parentId: null } });
+    assert.deepEqual(apply(q3.ids, c4), (await query()).ids);
+    assert.deepEqual(c4.added, []);
+  });
+
+  test('unknown arguments are invalidArguments (RFC 8620 §3.9)', async () => {
+    const q = await one('Mailbox/query', {});
+    for (const [name, args] of [
+      ['Mailbox/get', { ids: null, bodyProperties: [] }],
+      ['Mailbox/changes', { sinceState: q.queryState, upToId: 'x' }],
+      ['Mailbox/query', { collapseThreads: true }],
+      ['Mailbox/queryChanges', { sinceQueryState: q.queryState, position: 0 }],
+      ['Mailbox/set', { destroy: [], onDestroyRemoveEmail: true }],
+    ] as const) {
+      const e = await oneError(name, args);
+      assert.equal(e.type, 'invalidArguments', name);
+      assert.match(e.description, /unknown argument|Unrecognized key/, name);
+    }
+    // The type's own arguments are known.
+    await one('Mailbox/query', { sortAsTree: true, filterAsTree: false });
+    await one('Mailbox/queryChanges', { sinceQueryState: q.queryState, sortAsTree: true });
+    await one('Mailbox/set', { destroy: [], onDestroyRemoveEmails: true });
+  });
+
+  test('sortOrder is stored, sorts, and a change is in Mailbox/changes (updatedProperties null)', async () => {
+    const made = await one('Mailbox/set', { create: { s: { name: 'Sorted', sortOrder: 5 } } });
+    const id = made.created.s.id;
+    assert.equal(made.created.s.sortOrder, 5);
+    assert.equal((await byName('Sorted')).sortOrder, 5);
+    const before = (await one('Mailbox/get', { ids: [] })).state;
+    const up = await one('Mailbox/set', { update: { [id]: { sortOrder: 2 } } });
+    assert.deepEqual(up.updated, { [id]: null });
+    const ch = await one('Mailbox/changes', { sinceState: before });
+    assert.deepEqual([ch.created, ch.updated, ch.destroyed, ch.updatedProperties], [[], [id], [], null]);
+    const got = await one('Mailbox/get', { ids: [id], properties: ['sortOrder'] });
+    assert.deepEqual(got.list, [{ id, sortOrder: 2 }]);
+    const bad = await one('Mailbox/set', { update: { [id]: { sortOrder: -3 } } });
+    assert.deepEqual(bad.notUpdated[id].properties, ['sortOrder']);
+    const first = await one('Mailbox/query', { sort: [{ property: 'sortOrder', isAscending: false }] });
+    assert.equal(first.ids[0], id);
+    // RFC 8620 §5.3 patches: null resets to the default (sortOrder 0); a path into a property
+    // that is no object, or under one that does not exist, or inside another path: invalidPatch;
+    // a server-set sub-property set to its value is no change.
+    const rights = (await byName('Sorted')).myRights;
+    const p = await one('Mailbox/set', {
+      update: { [id]: { sortOrder: null, 'myRights/mayDelete': rights.mayDelete } },
+    });
+    assert.deepEqual(p.updated, { [id]: null });
+    assert.equal((await byName('Sorted')).sortOrder, 0);
+    for (const patch of [
+      { 'name/x': 'y' },
+      { 'nope/x': 1 },
+      { myRights: {}, 'myRights/mayDelete': true },
+      { 'a~2': 1 },
+    ]) {
+      const r = await one('Mailbox/set', { update: { [id]: patch } });
+      assert.equal(r.notUpdated?.[id]?.type, 'invalidPatch', JSON.stringify(patch));
+    }
+    const changed = await one('Mailbox/set', { update: { [id]: { 'myRights/mayDelete': !rights.mayDelete } } });
+    assert.deepEqual(changed.notUpdated[id].properties, ['myRights']);
+    const unknown = await one('Mailbox/set', { update: { [id]: { 'a~1b': 1 } } });
+    assert.deepEqual(unknown.notUpdated[id].properties, ['a/b']);
+    await one('Mailbox/set', { destroy: [id] });
   });
 });
 

@@ -4,28 +4,22 @@
 // server), as with a Sieve vacation (test/sieve/delivery.test.ts).
 
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dkimVerify } from 'mailauth';
 import type { AccountId } from '../../src/core/ids.ts';
 import { createPromiseResolver } from '../../src/dns/resolver.ts';
 import { dkimRecordName, dkimTxtValue } from '../../src/hygiene/dkim-keys.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
-import { emailId as emailIdOf } from '../../src/store/ids.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
-import { imapflowClient } from '../harness/imap-client.ts';
 import { type FakeMx, startFakeMx } from '../harness/mx.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 import { transaction } from '../harness/smtp-client.ts';
 import { waitUntil } from '../harness/submit.ts';
+import { appendDraft, auth, jmapCall, SUBMISSION } from './submission-support.ts';
 
 const ALICE = 'alice@example.test' as AccountId;
-const CORE = 'urn:ietf:params:jmap:core';
 const VACATION = 'urn:ietf:params:jmap:vacationresponse';
-const SUBMISSION = 'urn:ietf:params:jmap:submission';
 const aliceId = accountIdOf(ALICE);
-const auth = (user: string) => `Basic ${Buffer.from(`${user}:secret-password`).toString('base64')}`;
 
 let s: TestServer;
 let base: string;
@@ -33,15 +27,8 @@ let dns: TestDnsServer;
 let mx: FakeMx;
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers of many shapes, asserted field by field
-async function api(using: string[], methodCalls: unknown[], user: string = ALICE): Promise<any[]> {
-  const r = await fetch(`${base}/jmap/api`, {
-    method: 'POST',
-    headers: { authorization: auth(user), 'content-type': 'application/json' },
-    body: JSON.stringify({ using: [CORE, ...using], methodCalls }),
-  });
-  assert.equal(r.status, 200);
-  return ((await r.json()) as { methodResponses: unknown[] }).methodResponses as never;
-}
+const api = (using: string[], methodCalls: unknown[], user: string = ALICE): Promise<any[]> =>
+  jmapCall(base, user, using, methodCalls);
 
 function message(o: { from?: string; to?: string; subject: string; extra?: string }): string {
   const id = o.subject.replace(/\W/g, '');
@@ -225,9 +212,10 @@ describe('Identity (RFC 8621 §6)', () => {
     };
     // RFC 8621 §1.3.2: {} in the session, the limits in the account's capabilities.
     assert.deepEqual(session.capabilities[SUBMISSION], {});
+    // The default [jmap] max_delayed_send: 7 days, offered as FUTURERELEASE (RFC 4865).
     assert.deepEqual(session.accounts[aliceId]?.accountCapabilities[SUBMISSION], {
-      maxDelayedSend: 0,
-      submissionExtensions: {},
+      maxDelayedSend: 604800,
+      submissionExtensions: { FUTURERELEASE: ['604800'] },
     });
 
     const first = await identities();
@@ -312,34 +300,7 @@ describe('Identity (RFC 8621 §6)', () => {
 });
 
 describe('EmailSubmission (RFC 8621 §7)', () => {
-  /** A draft APPENDed over IMAP into Drafts; its Email id and the ids of Drafts and Sent. */
-  async function draft(raw: string): Promise<{ emailId: string; drafts: string; sent: string }> {
-    const c = await imapflowClient(s.imapPort, ALICE);
-    let uid: number;
-    try {
-      const r = await c.append('Drafts', raw, ['\\Draft']);
-      assert.ok(r && typeof r.uid === 'number');
-      uid = r.uid;
-    } finally {
-      await c.logout();
-    }
-    // The Email id of the file APPENDed (store/ids.ts: from its base name; the file found by its
-    // subject), without a second store writing the index.
-    const dir = s.mailboxDir(ALICE, 'Drafts');
-    const names = [...(await readdir(join(dir, 'cur'))), ...(await readdir(join(dir, 'new')))];
-    let base: string | null = null;
-    for (const n of names) {
-      const where = join(dir, (await readdir(join(dir, 'cur'))).includes(n) ? 'cur' : 'new', n);
-      if ((await readFile(where)).toString().includes(raw.slice(raw.indexOf('Subject:'), raw.indexOf('\r\nDate:'))))
-        base = n.split(':2,')[0] ?? null;
-    }
-    assert.ok(base, `uid ${uid}`);
-    const emailId = emailIdOf(base);
-    const accounts = s.admin.store.accounts;
-    const list = await accounts.list(ALICE, { ids: true });
-    const id = (name: string) => list.find((b) => b.name === name)?.id as string;
-    return { emailId, drafts: id('Drafts'), sent: id('Sent') };
-  }
+  const draft = (raw: string) => appendDraft(s, ALICE, raw);
 
   const mail = (extra: string, subject: string) =>
     `From: Alice <alice@example.test>\r\nTo: Carol <carol@remote.test>\r\nCc: bob@example.test\r\n${extra}` +

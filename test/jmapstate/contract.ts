@@ -49,4 +49,29 @@ export function jmapStateContract(name: string, open: () => Promise<{ state: Jma
       await close();
     }
   });
+
+  test(`${name}: push subscriptions kept, replaced, expired, deleted with the account`, async () => {
+    const { state: s, close } = await open();
+    try {
+      await s.putPushSubscription({ account: A, id: 'p1', expires: 1000, data: { url: 'http://127.0.0.1/a' } });
+      await s.putPushSubscription({ account: A, id: 'p2', expires: 5000, data: { url: 'http://127.0.0.1/b' } });
+      await s.putPushSubscription({ account: B, id: 'p3', expires: 9000, data: { url: 'http://127.0.0.1/c' } });
+      await s.putPushSubscription({ account: A, id: 'p2', expires: 6000, data: { url: 'http://127.0.0.1/b2' } });
+      assert.deepEqual(
+        (await s.pushSubscriptions()).map((p) => [p.account, p.id, p.expires, p.data.url]),
+        [
+          [A, 'p1', 1000, 'http://127.0.0.1/a'],
+          [A, 'p2', 6000, 'http://127.0.0.1/b2'],
+          [B, 'p3', 9000, 'http://127.0.0.1/c'],
+        ],
+      );
+      assert.deepEqual(await s.deleteExpiredPushSubscriptions(1000), [{ account: A, id: 'p1' }]);
+      assert.deepEqual(await s.deleteExpiredPushSubscriptions(1000), []);
+      await s.deletePushSubscription(B, 'p3');
+      await s.deleteAccount(A);
+      assert.deepEqual(await s.pushSubscriptions(), []);
+    } finally {
+      await close();
+    }
+  });
 }

@@ -117,7 +117,10 @@ describe('metrics and access logs', () => {
     const jmap = (body: string) =>
       fetch(`http://127.0.0.1:${httpPort}/jmap/api`, {
         method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`alice@example.test:${PASSWORD}`).toString('base64')}` },
+        headers: {
+          authorization: `Basic ${Buffer.from(`alice@example.test:${PASSWORD}`).toString('base64')}`,
+          'content-type': 'application/json',
+        },
         body,
       });
     assert.equal((await jmap('{"using":[],"methodCalls":[["Core/echo",{},"0"]]}')).status, 200);

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { type Job, LeaseLost, type OutboundMessage, type QueueBackend, type QueueId } from '../../src/queue/types.ts';
+import {
+  type Job,
+  LeaseLost,
+  type OutboundMessage,
+  type QueueBackend,
+  type QueueEvent,
+  type QueueId,
+  SCHEDULED,
+} from '../../src/queue/types.ts';
 import { bufferMessage } from '../../src/store/spool.ts';
 import { waitUntil } from '../harness/submit.ts';
 
@@ -307,12 +315,112 @@ export function queueContract(name: string, make: MakeQueue, opts: { readonly sh
         }
       }),
     );
+    test(
+      'a scheduled message waits: never a delivery job, kept by retry, claimed once for its release',
+      withQueue(async (u, q) => {
+        const now = Date.now();
+        const events: QueueEvent[] = [];
+        const stop = q.observe((e) => events.push(e));
+        const later = await q.enqueue(message({ releaseAt: now + 60_000, tag: 'owner-1' }));
+        const soon = await q.enqueue(message({ releaseAt: now + 30_000, tag: 'owner-2' }));
+        assert.deepEqual(await q.claim(now + 100_000, 100, all), []);
+        assert.equal(await q.retry('all'), 0);
+        assert.equal(await q.nextDue(), now + 30_000);
+        assert.deepEqual(await q.claimScheduled(now + 29_999, 10), []);
+        const [job, ...rest] = await q.claimScheduled(now + 30_000, 10);
+        assert.deepEqual(rest, []);
+        assert.equal(job?.message.id, soon);
+        assert.deepEqual([job?.domain, job?.message.tag, job?.message.releaseAt], [SCHEDULED, 'owner-2', now + 30_000]);
+        assert.equal(job?.recipients.length, 3);
+        assert.equal((await q.get(later))?.tag, 'owner-1');
+        // Leased while the dispatcher routes it: not claimed again, not canceled.
+        assert.deepEqual(await q.claimScheduled(now + 30_000, 10), []);
+        assert.equal(await q.cancel(soon), false);
+        assert.equal(await q.nextDue(), now + 60_000, 'the leased one is not due for this runner');
+        const file = Buffer.concat(await q.messageFile(job.message).open().toArray()).toString();
+        assert.equal(file, 'Received: by test\r\nSubject: s\r\n\r\nbody\r\n');
+        const result = { queueIds: [], routes: { 'a@one.test': { local: true, refused: null, remote: [] } } };
+        await q.finishScheduled(job, result);
+        assert.equal(await q.get(soon), null);
+        assert.deepEqual(events, [{ kind: 'released', queueId: soon, tag: 'owner-2', result }]);
+        // Canceled: rows and file gone, once.
+        assert.equal(await q.cancel(later), true);
+        assert.equal(await q.cancel(later), false);
+        assert.equal(await q.get(later), null);
+        assert.deepEqual(await readdir(u.spoolDir), []);
+        stop();
+      }),
+    );
+
+    test(
+      'a release that failed is rescheduled: the lease given back, due again at the new time',
+      withQueue(async (_u, q) => {
+        const now = Date.now();
+        const id = await q.enqueue(message({ releaseAt: now + 1000 }));
+        const [job] = await q.claimScheduled(now + 1000, 10);
+        assert.ok(job);
+        await q.rescheduleScheduled(job, now + 5000);
+        assert.equal((await q.get(id))?.releaseAt, now + 5000);
+        assert.equal(await q.nextDue(), now + 5000);
+        assert.deepEqual(await q.claimScheduled(now + 4999, 10), []);
+        const [again] = await q.claimScheduled(now + 5000, 10);
+        assert.equal(again?.message.id, id);
+        await assert.rejects(q.finishScheduled(job, { queueIds: [], routes: {} }), LeaseLost, 'the old lease');
+        await q.unclaim(again);
+        assert.equal(await q.cancel(id), true, 'given back: it can be canceled');
+      }),
+    );
+
+    test(
+      'an ordinary entry cannot be canceled; observers hear each recorded attempt with its tag',
+      withQueue(async (_u, q) => {
+        const events: QueueEvent[] = [];
+        const stop = q.observe((e) => events.push(e));
+        const failing = q.observe(() => {
+          throw new Error('a broken observer');
+        });
+        const id = await q.enqueue(message({ tag: 'owner-3', recipients: [{ address: 'x@one.test' }] }));
+        assert.equal(await q.cancel(id), false);
+        assert.equal(await q.get(id).then((m) => m?.releaseAt), 0);
+        const job = await claimOne(q, id, 'one.test');
+        assert.ok(job);
+        assert.deepEqual(events, [], 'nothing before the record');
+        await q.record(job, [{ address: 'x@one.test', kind: 'sent', reply: '250 ok', host: 'mx' }], Date.now());
+        assert.deepEqual(events, [
+          {
+            kind: 'attempt',
+            queueId: id,
+            tag: 'owner-3',
+            outcomes: [{ address: 'x@one.test', kind: 'sent', reply: '250 ok' }],
+          },
+        ]);
+        stop();
+        failing();
+        const other = await q.enqueue(message({ recipients: [{ address: 'y@one.test' }] }));
+        const j2 = await claimOne(q, other, 'one.test');
+        assert.ok(j2);
+        await q.record(j2, [{ address: 'y@one.test', kind: 'failed', reply: '550 no', host: 'mx' }], Date.now());
+        assert.equal(events.length, 1, 'unsubscribed');
+      }),
+    );
   });
 
   // One node owns a SQLite queue: there is nothing to share.
   if (!opts.shared) return;
   describe(`${name}: the queue across nodes`, () => {
     const sharedOnly = withQueue;
+    /** Nodes a and b with leases of 400 ms. */
+    const shortLeases = (fn: (u: QueueUnderTest, a: QueueBackend, b: QueueBackend) => Promise<void>) =>
+      sharedOnly(async (u) => {
+        const a = await u.open({ node: 'node-a', leaseMs: 400 });
+        const b = await u.open({ node: 'node-b', leaseMs: 400 });
+        try {
+          await fn(u, a, b);
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      });
 
     test(
       'two nodes claiming together never claim the same job',
@@ -353,32 +461,25 @@ export function queueContract(name: string, make: MakeQueue, opts: { readonly sh
 
     test(
       'a lease that runs out is taken over by the other node; the first one cannot write over it',
-      sharedOnly(async (u) => {
-        const a = await u.open({ node: 'node-a', leaseMs: 400 });
-        const b = await u.open({ node: 'node-b', leaseMs: 400 });
-        try {
-          const id = await a.enqueue(message({ recipients: [{ address: 'x@one.test' }] }));
-          const mine = await claimOne(a, id, 'one.test');
-          assert.ok(mine);
-          assert.equal(await claimOne(b, id, 'one.test'), null, 'leased to node a');
-          assert.equal(await a.extend(mine), true, 'renewed while delivering');
-          // Node a stalls (or died): no renewal; node b takes the job once the lease runs out.
-          const taken = await waitUntil('the lease to run out', () => claimOne(b, id, 'one.test'), 5000);
-          assert.equal(await a.extend(mine), false, 'a sees it lost the lease');
-          await assert.rejects(
-            a.record(mine, [{ address: 'x@one.test', kind: 'failed', reply: '550 late', host: null }], Date.now()),
-            LeaseLost,
-          );
-          assert.equal(
-            await b.record(taken, [{ address: 'x@one.test', kind: 'sent', reply: '250 b', host: null }], Date.now()),
-            true,
-          );
-          assert.equal(await a.get(id), null, "b's result stands: delivered, finished");
-          assert.deepEqual(await readdir(u.spoolDir), []);
-        } finally {
-          await a.close();
-          await b.close();
-        }
+      shortLeases(async (u, a, b) => {
+        const id = await a.enqueue(message({ recipients: [{ address: 'x@one.test' }] }));
+        const mine = await claimOne(a, id, 'one.test');
+        assert.ok(mine);
+        assert.equal(await claimOne(b, id, 'one.test'), null, 'leased to node a');
+        assert.equal(await a.extend(mine), true, 'renewed while delivering');
+        // Node a stalls (or died): no renewal; node b takes the job once the lease runs out.
+        const taken = await waitUntil('the lease to run out', () => claimOne(b, id, 'one.test'), 5000);
+        assert.equal(await a.extend(mine), false, 'a sees it lost the lease');
+        await assert.rejects(
+          a.record(mine, [{ address: 'x@one.test', kind: 'failed', reply: '550 late', host: null }], Date.now()),
+          LeaseLost,
+        );
+        assert.equal(
+          await b.record(taken, [{ address: 'x@one.test', kind: 'sent', reply: '250 b', host: null }], Date.now()),
+          true,
+        );
+        assert.equal(await a.get(id), null, "b's result stands: delivered, finished");
+        assert.deepEqual(await readdir(u.spoolDir), []);
       }),
     );
 
@@ -426,6 +527,72 @@ export function queueContract(name: string, make: MakeQueue, opts: { readonly sh
         } finally {
           await b.close();
         }
+      }),
+    );
+    test(
+      'a scheduled message is released by one node only, and a cancel and a release never both win',
+      sharedOnly(async (u, a) => {
+        const b = await u.open({ node: 'node-b' });
+        try {
+          const now = Date.now();
+          const heard: string[] = [];
+          b.observe((e) => heard.push(e.kind));
+          const n = 40;
+          const ids = await Promise.all(
+            Array.from({ length: n }, (_, i) => a.enqueue(message({ releaseAt: now + 1000 + i, tag: `t${i}` }))),
+          );
+          // Node a releases, node b claims too and cancels each one, all at once.
+          const claimedA: Job[] = [];
+          const claimedB: Job[] = [];
+          const canceled: string[] = [];
+          const claimer = async (q: QueueBackend, into: Job[]) => {
+            for (;;) {
+              const jobs = await q.claimScheduled(now + 10_000, 3);
+              if (jobs.length === 0) return;
+              into.push(...jobs);
+            }
+          };
+          await Promise.all([
+            claimer(a, claimedA),
+            claimer(b, claimedB),
+            ...ids.map(async (id) => {
+              if (await b.cancel(id)) canceled.push(id);
+            }),
+          ]);
+          const released = [...claimedA, ...claimedB].map((j) => j.message.id as string);
+          assert.equal(new Set(released).size, released.length, 'no message claimed twice');
+          assert.deepEqual([...released, ...canceled].sort(), [...ids].sort(), 'each one released or canceled');
+          for (const j of claimedA) await a.finishScheduled(j, { queueIds: [], routes: {} });
+          assert.equal(heard.length, 0, "node b's observers do not hear node a's releases");
+          for (const j of claimedB) await b.finishScheduled(j, { queueIds: [], routes: {} });
+          assert.equal(heard.length, claimedB.length);
+          assert.deepEqual(await readdir(u.spoolDir), []);
+        } finally {
+          await b.close();
+        }
+      }),
+    );
+
+    test(
+      "a release whose lease ran out is the other node's; the first cannot finish it",
+      shortLeases(async (u, a, b) => {
+        const id = await a.enqueue(message({ releaseAt: Date.now() }));
+        const [mine] = await a.claimScheduled(Date.now(), 10);
+        assert.ok(mine);
+        assert.equal(await b.cancel(id), false, 'being released by node a');
+        assert.equal(await a.extend(mine), true);
+        const [taken] = await waitUntil(
+          'the lease to run out',
+          async () => {
+            const jobs = await b.claimScheduled(Date.now(), 10);
+            return jobs.length > 0 ? jobs : null;
+          },
+          5000,
+        );
+        await assert.rejects(a.finishScheduled(mine, { queueIds: [], routes: {} }), LeaseLost);
+        await b.finishScheduled(taken as Job, { queueIds: [], routes: {} });
+        assert.equal(await a.get(id), null);
+        assert.deepEqual(await readdir(u.spoolDir), []);
       }),
     );
   });

@@ -91,6 +91,17 @@ export function sieveStoreContract(name: string, make: MakeSieveStore): void {
     );
 
     test(
+      'list orders names by code point, whatever the database collation',
+      withStore(undefined, async ({ scripts }) => {
+        for (const n of ['é', 'a', 'Z', 'b ', 'B', '☃']) await scripts.put(A, n, b('keep;'));
+        assert.deepEqual(
+          (await scripts.list(A)).map((s) => s.name),
+          ['B', 'Z', 'a', 'b ', 'é', '☃'],
+        );
+      }),
+    );
+
+    test(
       'delete refuses the active script (RFC 5804 §2.10) and a missing one',
       withStore(undefined, async ({ scripts }) => {
         await scripts.put(A, 'x', b('keep;'));

@@ -27,6 +27,8 @@ export interface StoreUnderTest {
   /** Loses whatever the implementation can rebuild from its primary data (Maildir: the index,
    *  mailindex.db), with the store closed; absent where nothing can be lost that way. */
   loseIndex?(): Promise<void>;
+  /** Loses the full-text search index (Maildir: mailsearch.db), with the store closed. */
+  loseSearchIndex?(): Promise<void>;
   /** Removes the data; the suite has closed every store it opened before calling it. */
   cleanup(): Promise<void>;
 }
@@ -63,12 +65,17 @@ export class Ctx {
     return new Map((await this.store.accounts.list(this.account)).map((e) => [e.name, e]));
   }
 
-  /** Closes the store and opens it again on the same data; with `loseIndex`, what the store can
-   *  rebuild is lost in between (false when the implementation has nothing to lose). */
-  async reopen(opts: { loseIndex?: boolean } = {}): Promise<boolean> {
+  /** Closes the store and opens it again on the same data; with `loseIndex` (`loseSearchIndex`),
+   *  what the store can rebuild (its search index) is lost in between (false when the
+   *  implementation has nothing to lose). */
+  async reopen(opts: { loseIndex?: boolean; loseSearchIndex?: boolean } = {}): Promise<boolean> {
     await this.store.close();
-    const lose = opts.loseIndex === true && this.#fixture.loseIndex !== undefined;
+    let lose = opts.loseIndex === true && this.#fixture.loseIndex !== undefined;
     if (lose) await this.#fixture.loseIndex?.();
+    if (opts.loseSearchIndex && this.#fixture.loseSearchIndex) {
+      await this.#fixture.loseSearchIndex();
+      lose = true;
+    }
     this.store = await this.#fixture.reopen();
     return lose;
   }

@@ -15,6 +15,8 @@ import { deliveryContract } from './contract-delivery.ts';
 import { idsContract } from './contract-ids.ts';
 import { journalContract } from './contract-journal.ts';
 import { queryContract } from './contract-query.ts';
+import { searchContract } from './contract-search.ts';
+import { sortOrderContract } from './contract-sort-order.ts';
 import {
   append,
   contentOf,
@@ -29,6 +31,7 @@ import {
   waitFor,
   withStore,
 } from './contract-support.ts';
+import { threadsContract } from './contract-threads.ts';
 
 export type { MakeStore, StoreUnderTest } from './contract-support.ts';
 
@@ -46,8 +49,11 @@ export function mailStoreContract(name: string, make: MakeStore): void {
   describe(`${name}: mail store contract: delivery with flags`, () => deliveryContract(make));
   describe(`${name}: mail store contract: copy and move`, () => copyContract(make));
   describe(`${name}: mail store contract: ids`, () => idsContract(make));
+  describe(`${name}: mail store contract: sortOrder`, () => sortOrderContract(make));
   describe(`${name}: mail store contract: account journal`, () => journalContract(make));
   describe(`${name}: mail store contract: account-wide listing and lookups`, () => queryContract(make));
+  describe(`${name}: mail store contract: full-text search`, () => searchContract(make));
+  describe(`${name}: mail store contract: threads`, () => threadsContract(make));
 }
 
 function mailboxesContract(make: MakeStore): void {
@@ -56,7 +62,8 @@ function mailboxesContract(make: MakeStore): void {
       const list = await ctx.boxes.list(ctx.account, { ids: true });
       assert.equal(list[0]?.name, 'INBOX');
       const by = await ctx.list();
-      const { id: _, ...inbox } = by.get('INBOX') ?? { name: '' };
+      const { id: _, sortOrder, ...inbox } = by.get('INBOX') ?? { name: '' };
+      assert.equal(sortOrder, 0, 'JMAP sortOrder 0 until set');
       assert.deepEqual(inbox, {
         name: 'INBOX',
         specialUse: null,

@@ -12,6 +12,13 @@ export function parseArgs<T extends z.ZodType>(schema: T, args: Record<string, u
   throw new MethodError('invalidArguments', `${where}: ${issue?.message ?? 'invalid'}`);
 }
 
+/** §3.9: "In case of invalid arguments (unknown/insufficient/wrong type for data, etc.), the
+ *  method MUST return an invalidArguments error": an argument not in `known`. */
+export function checkKnownArgs(args: Record<string, unknown>, known: readonly string[]): void {
+  const unknown = Object.keys(args).find((k) => !known.includes(k));
+  if (unknown !== undefined) throw new MethodError('invalidArguments', `unknown argument ${unknown.slice(0, 100)}`);
+}
+
 /** §3.3/§5.3: an Id argument may be "#creationId", standing for the id created under that
  *  creation id earlier in this request; null when there is none. */
 export function resolveId(id: string, createdIds: ReadonlyMap<string, string>): string | null {

@@ -8,7 +8,8 @@ import { parseArgs } from './args.ts';
 import { MethodError } from './errors.ts';
 import { checkAccount, type MethodContext } from './registry.ts';
 
-const changesArgs = z.object({
+// strict: /changes has no type-specific arguments (§3.9: unknown ones are invalidArguments).
+const changesArgs = z.strictObject({
   accountId: z.string(),
   sinceState: z.string(),
   maxChanges: z.number().int().positive().nullable().optional(),

@@ -46,8 +46,8 @@ export class MethodError extends Error {
   readonly type: MethodErrorType;
   readonly extra: Readonly<Record<string, unknown>>;
 
-  constructor(type: MethodErrorType, description?: string, extra: Record<string, unknown> = {}) {
-    super(description ?? type);
+  constructor(type: MethodErrorType, description?: string, extra: Record<string, unknown> = {}, cause?: unknown) {
+    super(description ?? type, cause === undefined ? undefined : { cause });
     this.type = type;
     this.extra = description ? { description, ...extra } : extra;
   }
@@ -105,8 +105,13 @@ export function setError(type: SetErrorType, description?: string, properties?: 
 export class SetFailure extends Error {
   readonly error: SetError;
 
-  constructor(type: SetErrorType, description?: string, properties?: readonly string[]) {
+  constructor(
+    type: SetErrorType,
+    description?: string,
+    properties?: readonly string[],
+    extra: Pick<SetError, 'existingId' | 'notFound'> = {},
+  ) {
     super(description ?? type);
-    this.error = setError(type, description, properties);
+    this.error = { ...setError(type, description, properties), ...extra };
   }
 }

@@ -70,12 +70,8 @@ export function applyPatch(object: Record<string, unknown>, patch: Record<string
       return { ok: false, description: `invalid patch path ${JSON.stringify(p)}` };
     split.push([tokens, patch[p]]);
   }
-  // §5.3: "a patch MUST NOT have two properties where one is the prefix of the other".
-  const sorted = [...paths].sort();
-  for (let i = 1; i < sorted.length; i++) {
-    if ((sorted[i] as string).startsWith(`${sorted[i - 1]}/`))
-      return { ok: false, description: `patch path ${JSON.stringify(sorted[i])} is inside another` };
-  }
+  const inside = nestedPatchPath(paths);
+  if (inside !== null) return { ok: false, description: `patch path ${JSON.stringify(inside)} is inside another` };
   const result = structuredClone(object);
   for (const [tokens, value] of split) {
     let parent: unknown = result;
@@ -91,4 +87,14 @@ export function applyPatch(object: Record<string, unknown>, patch: Record<string
     else (parent as Record<string, unknown>)[key] = value;
   }
   return { ok: true, value: result };
+}
+
+/** §5.3: "a patch MUST NOT have two properties where one is the prefix of the other": the first
+ *  path inside another one of `paths`, or null. Each path's own prefixes (at its "/"s) are
+ *  looked up: sorting alone misses "a" before "a/c" when "a-b" sorts between them. */
+export function nestedPatchPath(paths: readonly string[]): string | null {
+  const all = new Set(paths);
+  for (const p of paths)
+    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) if (all.has(p.slice(0, i))) return p;
+  return null;
 }

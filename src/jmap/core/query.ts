@@ -42,6 +42,17 @@ const queryArgs = z.object({
   calculateTotal: z.boolean().default(false),
 });
 
+/** The standard /queryChanges arguments (a type's own come on top: checkKnownArgs). */
+export const QUERY_CHANGES_ARGS = [
+  'accountId',
+  'filter',
+  'sort',
+  'sinceQueryState',
+  'maxChanges',
+  'upToId',
+  'calculateTotal',
+] as const;
+
 const queryChangesArgs = z.object({
   ...common,
   sinceQueryState: z.string(),

@@ -122,6 +122,7 @@ export async function processRequest(
     } catch (e) {
       const err = e instanceof MethodError ? e : new MethodError('serverFail');
       if (!(e instanceof MethodError)) opts.onFailure?.(name, e);
+      else if (e.cause !== undefined) opts.onFailure?.(name, e.cause);
       responses.push(['error', err.toArgs(), callId]);
       opts.onCall?.(name, err.type);
     }
@@ -133,7 +134,9 @@ export async function processRequest(
   };
 }
 
-/** The account a method is asked about must be the user's (§3.6.2 accountNotFound). */
+/** The account a method is asked about must be the user's (§3.6.2 accountNotFound); a
+ *  missing accountId, or one that is no string, is invalidArguments (§3.9). */
 export function checkAccount(accountId: unknown, ctx: MethodContext): void {
+  if (typeof accountId !== 'string') throw new MethodError('invalidArguments', 'accountId is a string');
   if (accountId !== ctx.accountId) throw new MethodError('accountNotFound');
 }

@@ -11,6 +11,8 @@ import { MethodError, type SetError, SetFailure } from './errors.ts';
 import { checkAccount, type MethodContext } from './registry.ts';
 
 const object = z.record(z.string(), z.unknown());
+/** The standard /set arguments (a type's own come on top: checkKnownArgs). */
+export const SET_ARGS = ['accountId', 'ifInState', 'create', 'update', 'destroy'] as const;
 const setArgs = z.object({
   accountId: z.string(),
   ifInState: z.string().nullable().optional(),
@@ -31,8 +33,13 @@ export interface SetHandlers {
   destroy?(id: string): Promise<void>;
 }
 
-const failure = (e: unknown): SetError => {
+/** A SetFailure is that object's SetError; anything else ends the call: serverFail when
+ *  nothing was changed yet, else serverPartialFail (RFC 8620 §3.6.2: "Some, but not all,
+ *  expected changes described by the method occurred"), the cause kept for the log. */
+const failure = (e: unknown, changed: boolean): SetError => {
   if (e instanceof SetFailure) return e.error;
+  if (changed && !(e instanceof MethodError))
+    throw new MethodError('serverPartialFail', 'the call failed after some of its changes were made', {}, e);
   throw e;
 };
 
@@ -64,7 +71,7 @@ export async function runSet(
       created[cid] = made;
       ctx.createdIds.set(cid, String(made.id));
     } catch (e) {
-      notCreated[cid] = failure(e);
+      notCreated[cid] = failure(e, Object.keys(created).length > 0);
     }
   }
 
@@ -79,7 +86,7 @@ export async function runSet(
       if (!h.update) throw new SetFailure('forbidden', 'objects of this type cannot be changed');
       updated[id] = await h.update(id, patch);
     } catch (e) {
-      notUpdated[id ?? key] = failure(e);
+      notUpdated[id ?? key] = failure(e, Object.keys(created).length + Object.keys(updated).length > 0);
     }
   }
 
@@ -93,7 +100,10 @@ export async function runSet(
       await h.destroy(id);
       destroyed.push(id);
     } catch (e) {
-      notDestroyed[id ?? key] = failure(e);
+      notDestroyed[id ?? key] = failure(
+        e,
+        Object.keys(created).length + Object.keys(updated).length + destroyed.length > 0,
+      );
     }
   }
 

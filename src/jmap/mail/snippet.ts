@@ -23,7 +23,8 @@ const escapeHtml = (s: string) =>
 /** The words of the query's text (text, subject, body conditions), to mark. */
 export function snippetTerms(texts: readonly string[]): string[] {
   const words = new Set<string>();
-  for (const t of texts) for (const w of t.split(/\s+/)) if (w !== '') words.add(w.slice(0, 100));
+  // Quotes (phrases, docs/jmap-email.md "Search") are not part of the words.
+  for (const t of texts) for (const w of t.replace(/"/g, ' ').split(/\s+/)) if (w !== '') words.add(w.slice(0, 100));
   return [...words].slice(0, LIMITS.jmapMail.maxSnippetTerms);
 }
 

@@ -2,18 +2,22 @@
 // The store's indexes answer what they can (no filter or inMailbox alone, sorted by receivedAt
 // or size: Mailboxes.accountMessages, a page at the cost of one); anything else is a bounded
 // scan: every Email of the account (at most LIMITS.jmapMail.maxQueryScan) located for the
-// metadata conditions, and for the text conditions (text, from, to, cc, bcc, subject, body,
-// header) and sorts on header fields each message's headers read and, for text and body, its
-// body text (at most maxTextScan messages); beyond, unsupportedFilter. Threads are single
-// Emails (email-store.ts), so the thread keyword conditions are the Email's own and
-// collapseThreads changes nothing. Matching is a case-insensitive substring. The text is read
-// with mime/ (bodyText, as IMAP SEARCH reads it); IMAP's cached search fields are in imap/'s
-// own format and not used.
+// metadata conditions. Text conditions (text, from, to, cc, bcc, subject, body) go to the
+// store's full-text index (email-search.ts: whole words and prefixes, docs/jmap-email.md
+// "Search"), which also narrows the emails looked at to its matches when the filter requires
+// one; the emails it has not indexed yet, `header` conditions and sorts on header fields read
+// each message's headers and, for text and body, its body text (at most maxTextScan messages),
+// matched by the same words (`header` as a case-insensitive substring); beyond,
+// unsupportedFilter. The thread keyword conditions and collapseThreads are in
+// email-query-threads.ts (collapsed pages of the indexed query: accountMessages
+// collapseThreads). The text is read with mime/ (bodyText, as IMAP SEARCH reads it); IMAP's
+// cached search fields are in imap/'s own format and not used.
 
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { bodyText } from '../../mime/body-text.ts';
 import { parseStructure } from '../../mime/structure.ts';
+import { baseSubject } from '../../mime/thread-key.ts';
 import type { LocatedEmail, Mailboxes } from '../../store/mailboxes.ts';
 import { MethodError } from '../core/errors.ts';
 import {
@@ -31,7 +35,18 @@ import { hasAttachment } from '../mail/body.ts';
 import { parseEmail } from '../mail/email.ts';
 import { type EmailHeader, headerList, headerValueOf } from '../mail/headers.ts';
 import { searchSnippet, snippetTerms } from '../mail/snippet.ts';
-import { baseSubject } from '../mail/thread.ts';
+import { attachThreads, collapse, inThread, type ThreadKeywords, touchedEmails } from './email-query-threads.ts';
+import {
+  dateOrder,
+  indexedAnswer,
+  indexedMatches,
+  mergeByDate,
+  needsAllText,
+  searchText,
+  type TextHits,
+  textOnly,
+  wordsMatch,
+} from './email-search.ts';
 import { isEmailId, keywordsOf, openEmail } from './email-store.ts';
 import { parseState, stateOf } from './mailboxes.ts';
 
@@ -99,6 +114,7 @@ const EMAIL_QUERY: QueryType = { sortable: SORTABLE, checkCondition };
 interface Facts {
   readonly l: LocatedEmail;
   readonly keywords: Record<string, true>;
+  thread?: ThreadKeywords;
   headers?: EmailHeader[] | null;
   body?: string | null;
   attachment?: boolean | null;
@@ -123,7 +139,9 @@ async function loadText(mailboxes: Mailboxes, account: AccountId, x: Facts, body
   try {
     const root = await parseStructure(m.body, m.body.size);
     x.headers = headerList(root.header);
-    if (body) x.body = (await bodyText(m.body, root)).toLowerCase();
+    // The text the index holds (LIMITS.search.maxTextChars, HTML as text), so both agree.
+    if (body)
+      x.body = (await bodyText(m.body, root, { maxChars: LIMITS.search.maxTextChars, html: true })).toLowerCase();
     if (att) x.attachment = hasAttachment((await parseEmail(m.body, m.body.size, () => '')).lists);
   } finally {
     await m.done();
@@ -140,21 +158,23 @@ function addressText(headers: readonly EmailHeader[], field: string): string {
     .toLowerCase();
 }
 
-function matches(f: Filter, x: Facts): boolean {
+function matches(f: Filter, x: Facts, hits: TextHits | null = null): boolean {
   if ('operator' in f && Array.isArray(f.conditions)) {
     const cs = f.conditions as Filter[];
-    if (f.operator === 'AND') return cs.every((c) => matches(c, x));
-    if (f.operator === 'OR') return cs.some((c) => matches(c, x));
-    return !cs.some((c) => matches(c, x));
+    if (f.operator === 'AND') return cs.every((c) => matches(c, x, hits));
+    if (f.operator === 'OR') return cs.some((c) => matches(c, x, hits));
+    return !cs.some((c) => matches(c, x, hits));
   }
-  for (const [k, v] of Object.entries(f)) if (!condition(k, v, x)) return false;
+  for (const [k, v] of Object.entries(f)) {
+    const known = hits ? indexedAnswer(hits, f, k, x.l.emailId) : null;
+    if (!(known ?? condition(k, v, x))) return false;
+  }
   return true;
 }
 
 function condition(k: string, v: unknown, x: Facts): boolean {
   const mailboxIds = x.l.copies.map((c) => c.mailboxId);
   const h = x.headers ?? [];
-  const has = (field: string, s: string) => addressText(h, field).includes(s.toLowerCase());
   switch (k) {
     case 'inMailbox':
       return mailboxIds.includes(v as string);
@@ -170,29 +190,27 @@ function condition(k: string, v: unknown, x: Facts): boolean {
       return x.l.size < (v as number);
     case 'allInThreadHaveKeyword':
     case 'someInThreadHaveKeyword':
+    case 'noneInThreadHaveKeyword':
+      return inThread(k, v as string, x);
     case 'hasKeyword':
       return x.keywords[(v as string).toLowerCase()] === true;
-    case 'noneInThreadHaveKeyword':
     case 'notKeyword':
       return x.keywords[(v as string).toLowerCase()] !== true;
     case 'hasAttachment':
       return (x.attachment ?? false) === v;
+    // Words and prefixes, as the full-text index matches (email-search.ts wordsMatch).
     case 'from':
     case 'to':
     case 'cc':
     case 'bcc':
-      return has(k, v as string);
+      return wordsMatch(v as string, [addressText(h, k)]);
     case 'subject':
-      return lower(headerValueOf(h, 'subject')).includes((v as string).toLowerCase());
+      return wordsMatch(v as string, [lower(headerValueOf(h, 'subject'))]);
     case 'body':
-      return (x.body ?? '').includes((v as string).toLowerCase());
+      return wordsMatch(v as string, [x.body ?? '']);
     case 'text': {
-      const s = (v as string).toLowerCase();
-      return (
-        ['from', 'to', 'cc', 'bcc'].some((f) => has(f, s)) ||
-        lower(headerValueOf(h, 'subject')).includes(s) ||
-        (x.body ?? '').includes(s)
-      );
+      const fields = ['from', 'to', 'cc', 'bcc'].map((f) => addressText(h, f));
+      return wordsMatch(v as string, [...fields, lower(headerValueOf(h, 'subject')), x.body ?? '']);
     }
     case 'header': {
       const [name, value] = v as string[];
@@ -225,8 +243,10 @@ function sortKey(c: Comparator, x: Facts): string | number {
       const d = headerValueOf(h, 'sentAt');
       return typeof d === 'string' ? Date.parse(d) : x.l.internalDate.getTime();
     }
-    default:
+    case 'hasKeyword':
       return typeof c.keyword === 'string' && x.keywords[c.keyword.toLowerCase()] ? 1 : 0;
+    default:
+      return typeof c.keyword === 'string' && inThread(c.property, c.keyword, x) ? 1 : 0;
   }
 }
 
@@ -236,6 +256,7 @@ async function runQuery(
   account: AccountId,
   filter: Filter | null,
   sort: readonly Comparator[],
+  collapseThreads = false,
 ): Promise<string[]> {
   const used = conditions(filter, new Set());
   const max = LIMITS.jmapMail.maxQueryScan;
@@ -246,7 +267,19 @@ async function runQuery(
     first && (first.property === 'receivedAt' || first.property === 'size')
       ? { sort: first.property, descending: !first.isAscending }
       : { sort: 'receivedAt', descending: true };
-  const all = await mailboxes.accountMessages(account, { ...byIndex, position: 0, limit: max + 1 });
+  // Text conditions through the full-text index (email-search.ts): only its candidates read.
+  const hits = await searchText(mailboxes, account, filter);
+  // Text conditions alone, by date: the index's matches in order; only its unindexed tail read
+  // (not when collapsing threads: that needs each email's thread, located below).
+  const asc = dateOrder(sort);
+  const ordered =
+    hits && filter && asc !== null && !collapseThreads && textOnly(filter) ? indexedMatches(hits, filter, asc) : null;
+  const tail = [...(hits?.unindexed ?? [])];
+  const all = ordered
+    ? { ids: tail, total: tail.length }
+    : hits?.candidates
+      ? { ids: [...hits.candidates], total: hits.candidates.size }
+      : await mailboxes.accountMessages(account, { ...byIndex, position: 0, limit: max + 1 });
   if (all.total > max)
     throw new MethodError('unsupportedFilter', `this query scans every email; the account has more than ${max}`);
   const located = new Map<string, LocatedEmail>();
@@ -257,21 +290,22 @@ async function runQuery(
     const l = located.get(id);
     if (l) facts.push({ l, keywords: keywordsOf(l.copies.map((c) => c.flags)) });
   }
+  attachThreads(facts);
   const body = used.has('text') || used.has('body');
   const att = used.has('hasAttachment');
-  const text =
-    [...used].some((k) => TEXT.has(k)) ||
-    att ||
-    sort.some((c) => ['from', 'to', 'subject', 'sentAt'].includes(c.property));
+  const headerSort = sort.some((c) => ['from', 'to', 'subject', 'sentAt'].includes(c.property));
+  const text = [...used].some((k) => TEXT.has(k)) || att || headerSort;
+  // With the index, only the emails it has not indexed yet are read (unless more is needed).
+  const read = hits && !needsAllText(used, headerSort) ? facts.filter((x) => hits.unindexed.has(x.l.emailId)) : facts;
   if (text) {
-    if (facts.length > LIMITS.jmapMail.maxTextScan)
+    if (read.length > LIMITS.jmapMail.maxTextScan)
       throw new MethodError(
         'unsupportedFilter',
         `text conditions and header sorts read every email; the account has more than ${LIMITS.jmapMail.maxTextScan}`,
       );
-    for (const x of facts) await loadText(mailboxes, account, x, body, att);
+    for (const x of read) await loadText(mailboxes, account, x, body, att);
   }
-  const kept = filter ? facts.filter((x) => x.headers !== null && matches(filter, x)) : facts;
+  const kept = filter ? facts.filter((x) => x.headers !== null && matches(filter, x, hits)) : facts;
   const order = sort.length > 0 ? sort : [{ property: 'receivedAt', isAscending: false }];
   const keys = new Map(kept.map((x) => [x, order.map((c) => sortKey(c, x))]));
   kept.sort((a, b) => {
@@ -284,7 +318,13 @@ async function runQuery(
     }
     return 0;
   });
-  return kept.map((x) => x.l.emailId);
+  if (ordered)
+    return mergeByDate(
+      ordered,
+      kept.map((x) => ({ id: x.l.emailId, date: x.l.internalDate.getTime() })),
+      !!asc,
+    );
+  return (collapseThreads ? collapse(kept) : kept).map((x) => x.l.emailId);
 }
 
 /** The query the indexes answer alone: no filter or inMailbox only, sorted by receivedAt or
@@ -321,7 +361,12 @@ export async function emailQuery(
   const fast = indexed(q);
   if (fast) {
     const limit = Math.min(q.limit ?? maxLimit, maxLimit);
-    const page = await mailboxes.accountMessages(ctx.account, { ...fast, position: q.position, limit });
+    const page = await mailboxes.accountMessages(ctx.account, {
+      ...fast,
+      ...(collapseThreads ? { collapseThreads } : {}),
+      position: q.position,
+      limit,
+    });
     return queryResponse(ctx, state, true, {
       position: Math.min(q.position, page.total),
       ids: page.ids,
@@ -329,7 +374,7 @@ export async function emailQuery(
       ...(q.limit === null || q.limit > maxLimit ? { limit } : {}),
     });
   }
-  const ids = await runQuery(mailboxes, ctx.account, q.filter, q.sort);
+  const ids = await runQuery(mailboxes, ctx.account, q.filter, q.sort, collapseThreads === true);
   return queryResponse(ctx, state, true, queryWindow(ids, q, maxLimit));
 }
 
@@ -344,7 +389,7 @@ export async function emailQueryChanges(
   ctx: MethodContext,
   mailboxes: Mailboxes,
 ): Promise<Record<string, unknown>> {
-  const { collapseThreads: _c, ...rest } = args;
+  const { collapseThreads, ...rest } = args;
   const q = parseQueryChanges(rest, ctx, EMAIL_QUERY);
   const since = parseState(q.sinceQueryState);
   if (since === null) throw new MethodError('cannotCalculateChanges', 'unknown query state');
@@ -355,9 +400,9 @@ export async function emailQueryChanges(
     const rows = await mailboxes.accountChangesSince(ctx.account, since, max + 1);
     if (rows === null || rows.length > max) throw new MethodError('cannotCalculateChanges', 'state too old');
     const state = String(rows.at(-1)?.aseq ?? since);
-    const now = await runQuery(mailboxes, ctx.account, q.filter, q.sort);
+    const now = await runQuery(mailboxes, ctx.account, q.filter, q.sort, collapseThreads === true);
     if ((await stateOf(mailboxes, ctx.account)) !== state) continue;
-    const changed = [...new Set(rows.flatMap((r) => (r.emailId !== null ? [r.emailId] : [])))];
+    const changed = await touchedEmails(mailboxes, ctx.account, rows, collapseThreads === true);
     const index = new Map(now.map((id, i) => [id, i]));
     const upTo = q.upToId !== null ? (index.get(q.upToId) ?? now.length) : now.length;
     const added = changed

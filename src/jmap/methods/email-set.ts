@@ -6,13 +6,15 @@
 import { ArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { bufferReader } from '../../mime/reader.ts';
+import { notAMessage } from '../../mime/shape.ts';
 import type { LocatedEmail, Mailbox, Mailboxes } from '../../store/mailboxes.ts';
 import { bufferMessage } from '../../store/spool.ts';
 import type { BlobStore } from '../blob-store.ts';
-import { resolveId } from '../core/args.ts';
+import { checkKnownArgs, resolveId } from '../core/args.ts';
 import { MethodError, type SetError, SetFailure } from '../core/errors.ts';
+import { nestedPatchPath, pointerTokens } from '../core/pointer.ts';
 import { checkAccount, type MethodContext } from '../core/registry.ts';
-import { runSet } from '../core/set.ts';
+import { runSet, SET_ARGS } from '../core/set.ts';
 import { BuildError, buildMessage } from '../mail/build.ts';
 import {
   DEFAULT_BODY_PROPERTIES,
@@ -21,7 +23,8 @@ import {
   invalidProperty,
   parseEmail,
 } from '../mail/email.ts';
-import { emailBlobId, flagOf, innerBlobId, keywordsOf, threadIdOf } from './email-store.ts';
+import { BODY_ARGS, parseBodyArgs } from './email-args.ts';
+import { emailBlobId, flagOf, innerBlobId, keywordsOf } from './email-store.ts';
 import { stateOf } from './mailboxes.ts';
 
 export interface EmailSetDeps {
@@ -119,7 +122,9 @@ async function store(
       await withMailbox(deps.mailboxes, account, name, null, (t) => m.copyTo([uid], t).then(() => undefined));
     return m.emailIds([uid]).get(uid) as string;
   });
-  return { id, blobId: emailBlobId(id), threadId: threadIdOf(id), size: bytes.length };
+  // Its thread, given as the store indexed it (§4.6: threadId is server-set).
+  const [located] = await deps.mailboxes.locate(account, [id]);
+  return { id, blobId: emailBlobId(id), threadId: located?.threadId ?? null, size: bytes.length };
 }
 
 /** The bytes of a blob the account can read (an upload, an Email, a part), at most `max`. */
@@ -141,12 +146,13 @@ function utcDateArg(v: unknown, prop: string): Date | null {
 
 function buildFailure(e: unknown): never {
   if (!(e instanceof BuildError)) throw e;
-  const f = new SetFailure(e.type, e.message, e.type === 'invalidProperties' ? e.properties : undefined);
-  if (e.type === 'blobNotFound') Object.assign(f.error, { notFound: e.notFound });
-  throw f;
+  throw new SetFailure(
+    e.type,
+    e.message,
+    e.type === 'invalidProperties' ? e.properties : undefined,
+    e.type === 'blobNotFound' ? { notFound: e.notFound } : {},
+  );
 }
-
-const unescapePointer = (s: string) => s.replaceAll('~1', '/').replaceAll('~0', '~');
 
 /** §4.6 update: keywords and mailboxIds, whole or by patch paths ("keywords/$seen"). */
 async function update(
@@ -159,8 +165,13 @@ async function update(
   const keywords: Record<string, true> = keywordsOf(l.copies.map((c) => c.flags));
   const inMailboxes: Record<string, true> = Object.fromEntries(l.copies.map((c) => [c.mailboxId, true as const]));
   let keywordsChanged = false;
+  // RFC 8620 §5.3: no path inside another; each a JSON pointer (~1 "/", ~0 "~").
+  const inside = nestedPatchPath(Object.keys(patch));
+  if (inside !== null) throw new SetFailure('invalidPatch', `${inside.slice(0, 100)} is inside another path`);
   for (const [path, value] of Object.entries(patch)) {
-    const [head, ...rest] = path.split('/');
+    const tokens = pointerTokens(`/${path}`);
+    if (tokens === null || tokens.includes('*')) throw new SetFailure('invalidPatch', `bad path ${path.slice(0, 100)}`);
+    const [head, ...rest] = tokens;
     const target = head === 'keywords' ? keywords : head === 'mailboxIds' ? inMailboxes : null;
     if (!target) throw new SetFailure('invalidProperties', `${head} cannot be changed`, [path]);
     if (head === 'keywords') keywordsChanged = true;
@@ -173,7 +184,7 @@ async function update(
         target[head === 'keywords' ? k.toLowerCase() : k] = true;
       }
     } else if (rest.length === 1) {
-      let key = unescapePointer(rest[0] as string);
+      let key = rest[0] as string;
       if (head === 'keywords') key = key.toLowerCase();
       if (value === true) target[key] = true;
       else if (value === null) delete target[key];
@@ -213,6 +224,7 @@ async function locateOne(mailboxes: Mailboxes, account: AccountId, id: string): 
 
 /** §4.6 Email/set. */
 export function emailSet(args: Record<string, unknown>, ctx: MethodContext, deps: EmailSetDeps) {
+  checkKnownArgs(args, SET_ARGS);
   let names: Map<string, string> | null = null;
   const known = async () => {
     names ??= await mailboxNames(deps.mailboxes, ctx.account);
@@ -254,6 +266,7 @@ export async function emailImport(
   deps: EmailSetDeps,
 ): Promise<Record<string, unknown>> {
   checkAccount(args.accountId, ctx);
+  checkKnownArgs(args, ['accountId', 'ifInState', 'emails']);
   const emails = args.emails;
   if (typeof emails !== 'object' || emails === null || Array.isArray(emails))
     throw new MethodError('invalidArguments', 'emails is an object');
@@ -276,11 +289,13 @@ export async function emailImport(
       const flags = o.keywords === undefined ? [] : flagsOf(o.keywords, 'keywords');
       const receivedAt = utcDateArg(o.receivedAt, 'receivedAt');
       const bytes = await blobBytes(deps.blobs, ctx, o.blobId, ctx.limits.maxSizeUpload);
-      if (!bytes) {
-        const f = new SetFailure('blobNotFound');
-        Object.assign(f.error, { notFound: [o.blobId] });
-        throw f;
-      }
+      // §4.8: "If the blobId ... [is] invalid (e.g., ... id not found), the server MUST reject
+      // the import with an invalidProperties SetError" (blobNotFound is Email/set's, §4.6).
+      if (!bytes) throw new SetFailure('invalidProperties', `no blob ${o.blobId.slice(0, 64)}`, ['blobId']);
+      // §4.8: "the server MAY reject the import with an invalidEmail SetError" when the blob is
+      // not a valid RFC 5322 message; only what is no message at all (mime/shape.ts).
+      const why = notAMessage(bytes);
+      if (why) throw new SetFailure('invalidEmail', `the blob is not an RFC 5322 message: ${why}`);
       const made = await store(deps, ctx.account, bytes, mailboxIds, names, flags, receivedAt ?? new Date());
       await deps.blobs.keep(ctx.accountId, o.blobId);
       created[cid] = made;
@@ -308,6 +323,9 @@ export function emailCopy(args: Record<string, unknown>, ctx: MethodContext): ne
   throw new MethodError('invalidArguments', 'fromAccountId and accountId must differ (RFC 8620 §5.4)');
 }
 
+/** §4.9: Email properties that are null in Email/parse (an Email not in the account). */
+const PARSE_NULL = ['id', 'threadId', 'mailboxIds', 'keywords', 'receivedAt'] as const;
+
 /** §4.9 Email/parse: uploaded blobs (or any blob the account reads) as Emails. */
 export async function emailParse(
   args: Record<string, unknown>,
@@ -315,24 +333,24 @@ export async function emailParse(
   deps: EmailSetDeps,
 ): Promise<Record<string, unknown>> {
   checkAccount(args.accountId, ctx);
-  const { blobIds, properties, bodyProperties } = args;
-  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-  if (!strings(blobIds)) throw new MethodError('invalidArguments', 'blobIds is a list of ids');
-  if ((blobIds as string[]).length > ctx.limits.maxObjectsInGet) throw new MethodError('requestTooLarge');
-  for (const [k, v] of Object.entries({ properties, bodyProperties }))
-    if (v !== undefined && v !== null && !strings(v)) throw new MethodError('invalidArguments', `${k} is a list`);
-  const props = (properties as string[] | null | undefined) ?? [...DEFAULT_PARSE_PROPERTIES];
-  const bodyProps = (bodyProperties as string[] | null | undefined) ?? [...DEFAULT_BODY_PROPERTIES];
-  const meta = props.find((p) => ['id', 'threadId', 'mailboxIds', 'keywords', 'receivedAt'].includes(p));
-  const bad = meta ?? invalidProperty(props, bodyProps);
+  checkKnownArgs(args, ['accountId', 'blobIds', ...BODY_ARGS]);
+  const { blobIds } = args;
+  if (!Array.isArray(blobIds) || !blobIds.every((x) => typeof x === 'string'))
+    throw new MethodError('invalidArguments', 'blobIds is a list of ids');
+  if (blobIds.length > ctx.limits.maxObjectsInGet) throw new MethodError('requestTooLarge');
+  const x = parseBodyArgs(args);
+  const props = x.properties ?? [...DEFAULT_PARSE_PROPERTIES];
+  const bodyProps = x.bodyProperties ?? [...DEFAULT_BODY_PROPERTIES];
+  // §4.9: the metadata properties "will be null if requested" (threadId too: it is not known
+  // before an import).
+  const meta = props.filter((p) => (PARSE_NULL as readonly string[]).includes(p));
+  const bad = invalidProperty(props, bodyProps);
   if (bad) throw new MethodError('invalidArguments', `property ${bad} cannot be asked for`);
   const opts = {
-    fetchTextBodyValues: args.fetchTextBodyValues === true,
-    fetchHTMLBodyValues: args.fetchHTMLBodyValues === true,
-    fetchAllBodyValues: args.fetchAllBodyValues === true,
-    ...(typeof args.maxBodyValueBytes === 'number' && args.maxBodyValueBytes > 0
-      ? { maxBodyValueBytes: args.maxBodyValueBytes }
-      : {}),
+    fetchTextBodyValues: x.fetchTextBodyValues,
+    fetchHTMLBodyValues: x.fetchHTMLBodyValues,
+    fetchAllBodyValues: x.fetchAllBodyValues,
+    ...(x.maxBodyValueBytes ? { maxBodyValueBytes: x.maxBodyValueBytes } : {}),
   };
   const parsed: Record<string, unknown> = {};
   const notParsable: string[] = [];
@@ -343,10 +361,16 @@ export async function emailParse(
       notFound.push(blobId);
       continue;
     }
+    // §4.9 notParsable: a blob that is no RFC 5322 message at all (mime/shape.ts).
+    if (notAMessage(bytes)) {
+      notParsable.push(blobId);
+      continue;
+    }
     try {
       const reader = bufferReader(bytes);
       const email = await parseEmail(reader, bytes.length, (partId) => innerBlobId(blobId, partId));
       const o = await emailProperties(reader, email, props, bodyProps, opts);
+      for (const p of meta) o[p] = null;
       if (props.includes('blobId')) o.blobId = blobId;
       parsed[blobId] = o;
     } catch {

@@ -5,23 +5,23 @@
 //
 // State strings are the Mailbox part's (mailboxes.ts stateOf: the account journal's position,
 // with every delivery made so far in it), as is the mail capability (MAIL_CAPABILITY).
-// Threads: each Email is its own Thread for now (RFC 8621 §3 leaves threading to the server):
-// threadId = "T" + the Email id without its "M". Blob ids: "E" + the Email id's 24 characters
-// (the whole message) and "P" + those 24 + the part id with "_" for "." (a leaf part,
-// transfer-decoded); the 24 characters are fixed, so the part id is what follows.
+// Threads are the store's (LocatedEmail.threadId; docs/jmap-email.md "Threads"). Blob ids: "E"
+// + the Email id's 24 characters (the whole message) and "P" + those 24 + the part id with "_"
+// for "." (a leaf part, transfer-decoded); the 24 characters are fixed, so the part id is what
+// follows.
 
 import { Readable } from 'node:stream';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { bufferReader } from '../../mime/reader.ts';
 import { parseStructure } from '../../mime/structure.ts';
+import { openLocated } from '../../store/located.ts';
 import type { LocatedEmail, Mailboxes, MessageBody } from '../../store/mailboxes.ts';
 import type { BlobContent, BlobStore } from '../blob-store.ts';
 import { parseEmail, partBytes } from '../mail/email.ts';
 
 const EMAIL_ID = /^M[A-Za-z0-9_-]{24}$/;
 
-export const threadIdOf = (emailId: string): string => `T${emailId.slice(1)}`;
 export const emailBlobId = (emailId: string): string => `E${emailId.slice(1)}`;
 export const partBlobId = (emailId: string, partId: string): string =>
   `P${emailId.slice(1)}${partId.replaceAll('.', '_')}`;
@@ -112,33 +112,7 @@ export const utcDate = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/,
 
 /** Opens the message's bytes through the first copy that opens; null when none does (gone
  *  meanwhile). `done` closes the body and releases the mailbox. */
-export async function openEmail(
-  mailboxes: Mailboxes,
-  account: AccountId,
-  located: LocatedEmail,
-): Promise<{ body: MessageBody; done: () => Promise<void> } | null> {
-  for (const copy of located.copies) {
-    const mbox = await mailboxes.open(account, copy.mailbox).catch(() => null);
-    if (!mbox) continue;
-    let body: MessageBody | null = null;
-    try {
-      if (!mbox.meta(copy.uid)) await mbox.refresh();
-      body = await mbox.openMessage(copy.uid);
-    } finally {
-      if (!body) mailboxes.release(account, mbox);
-    }
-    if (!body) continue;
-    const opened = body;
-    return {
-      body: opened,
-      done: async () => {
-        await opened.close();
-        mailboxes.release(account, mbox);
-      },
-    };
-  }
-  return null;
-}
+export const openEmail = openLocated;
 
 /** Runs `fn` on the message's bytes (openEmail); null when no copy opens. */
 export async function withMessage<T>(

@@ -4,12 +4,11 @@
 // resolver of Emails and their parts (email-store.ts).
 // State strings are the account's journal position (Mailboxes.accountState) in decimal.
 
-import { z } from 'zod';
 import { LIMITS } from '../../core/limits.ts';
 import { bufferReader, readRange } from '../../mime/reader.ts';
 import type { LocatedEmail, Mailboxes } from '../../store/mailboxes.ts';
 import type { BlobStore } from '../blob-store.ts';
-import { parseArgs } from '../core/args.ts';
+import { checkKnownArgs } from '../core/args.ts';
 import { type ChangeEntry, changesResponse, foldChanges, parseChanges } from '../core/changes.ts';
 import { MethodError } from '../core/errors.ts';
 import { getResponse, parseGet } from '../core/get.ts';
@@ -21,6 +20,7 @@ import {
   invalidProperty,
   parseEmail,
 } from '../mail/email.ts';
+import { BODY_ARGS, parseBodyArgs } from './email-args.ts';
 import { emailQuery, emailQueryChanges, searchSnippetGet } from './email-query.ts';
 import { emailCopy, emailImport, emailParse, emailSet } from './email-set.ts';
 import {
@@ -30,7 +30,6 @@ import {
   isEmailId,
   keywordsOf,
   partBlobId,
-  threadIdOf,
   utcDate,
   withMessage,
 } from './email-store.ts';
@@ -50,22 +49,12 @@ const WHOLE_READ_BYTES = 64 * 1024;
 
 const METADATA = new Set(['id', 'blobId', 'threadId', 'mailboxIds', 'keywords', 'size', 'receivedAt']);
 
-const getExtra = z.object({
-  properties: z.array(z.string().max(256)).max(256).nullable().optional(),
-  bodyProperties: z.array(z.string().max(256)).max(256).nullable().optional(),
-  fetchTextBodyValues: z.boolean().default(false),
-  fetchHTMLBodyValues: z.boolean().default(false),
-  fetchAllBodyValues: z.boolean().default(false),
-  // §4.2: if given, a positive integer.
-  maxBodyValueBytes: z.number().int().positive().optional(),
-});
-
 /** The metadata properties of an Email (§4.1.1) from where its copies are. */
 export function emailMetadata(l: LocatedEmail): Record<string, unknown> {
   return {
     id: l.emailId,
     blobId: emailBlobId(l.emailId),
-    threadId: threadIdOf(l.emailId),
+    threadId: l.threadId,
     mailboxIds: Object.fromEntries(l.copies.map((c) => [c.mailboxId, true])),
     keywords: keywordsOf(l.copies.map((c) => c.flags)),
     size: l.size,
@@ -79,9 +68,10 @@ export async function emailGet(
   ctx: MethodContext,
   deps: EmailDeps,
 ): Promise<Record<string, unknown>> {
-  const x = parseArgs(getExtra, Object.fromEntries(Object.entries(args).filter(([k]) => k in getExtra.shape)));
+  const x = parseBodyArgs(args);
   const { properties: _p, ...standard } = args;
   const req = parseGet(standard, ctx, []);
+  checkKnownArgs(req.rest, BODY_ARGS);
   const properties: string[] = x.properties ?? [...DEFAULT_EMAIL_PROPERTIES];
   const bodyProperties = x.bodyProperties ?? [...DEFAULT_BODY_PROPERTIES];
   const bad = invalidProperty(properties, bodyProperties);

@@ -1,7 +1,7 @@
 // Mailbox/set (RFC 8621 §2.5) through the store's Mailboxes API, so IMAP sees every change at
 // once: create (name, parentId, isSubscribed, role when no other mailbox has it), update (name
-// and parentId by RENAME, isSubscribed by SUBSCRIBE/UNSUBSCRIBE; sortOrder is not stored, so
-// only 0 is accepted; a role cannot change), destroy (mailboxHasChild, mailboxHasEmail unless
+// and parentId by RENAME, isSubscribed by SUBSCRIBE/UNSUBSCRIBE, sortOrder kept by the store;
+// a role cannot change), destroy (mailboxHasChild, mailboxHasEmail unless
 // onDestroyRemoveEmails; messages with a copy in another mailbox stay there). INBOX can be
 // neither renamed nor destroyed.
 
@@ -10,11 +10,13 @@ import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Mailboxes } from '../../store/mailboxes.ts';
 import { HIERARCHY, SETTABLE_USES } from '../../store/names.ts';
-import { resolveId } from '../core/args.ts';
+import { checkKnownArgs, resolveId } from '../core/args.ts';
 import { MethodError, SetFailure } from '../core/errors.ts';
+import { applyPatch, pointerTokens } from '../core/pointer.ts';
 import type { MethodContext, MethodRegistry } from '../core/registry.ts';
-import { checkSettable, runSet } from '../core/set.ts';
+import { checkSettable, runSet, SET_ARGS } from '../core/set.ts';
 import {
+  COUNT_PROPERTIES,
   type JmapMailbox,
   loadMailboxes,
   MAIL_CAPABILITY,
@@ -42,13 +44,41 @@ function checkName(name: unknown): string {
 /** The IMAP name of a mailbox `name` under `parentId` (null: top level). */
 function fullNameOf(all: readonly JmapMailbox[], name: string, parentId: unknown, ctx: MethodContext): string {
   if (parentId === null || parentId === undefined) {
-    if (name.toUpperCase() === 'INBOX') throw new SetFailure('invalidProperties', 'INBOX exists', ['name']);
+    // INBOX is case-insensitive (RFC 9051 §5.1): "Inbox" at the top level is INBOX.
+    if (name.toUpperCase() === 'INBOX') taken(all, 'INBOX');
     return name;
   }
   const id = typeof parentId === 'string' ? resolveId(parentId, ctx.createdIds) : null;
   const parent = all.find((m) => m.id === id);
   if (!parent) throw new SetFailure('invalidProperties', 'no such parent mailbox', ['parentId']);
   return `${parent.fullName}${HIERARCHY}${name}`;
+}
+
+/** RFC 8620 §5.3: the PatchObject applied to the Mailbox as it is (a bad pointer, a path into
+ *  a property that is no object or does not exist, one path inside another: invalidPatch),
+ *  as the new values of the top-level properties it touches (null where it removed one). */
+function topLevel(current: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const r = applyPatch(current, patch);
+  if (!r.ok) throw new SetFailure('invalidPatch', r.description);
+  const out: Record<string, unknown> = {};
+  for (const path of Object.keys(patch)) {
+    const head = pointerTokens(`/${path}`)?.[0] ?? path;
+    out[head] = Object.hasOwn(r.value, head) ? r.value[head] : null;
+  }
+  // "If null, set to the default value if specified for this property": sortOrder's is 0 (RFC
+  // 8621 §2); parentId's and role's are null already.
+  if (out.sortOrder === null) out.sortOrder = 0;
+  return out;
+}
+
+/** RFC 8620 §5.3 alreadyExists (with existingId) when a mailbox has the name `full` already: a
+ *  sibling of the same name under the same parent (RFC 8621 §2.5 forbids two). */
+function taken(all: readonly JmapMailbox[], full: string): void {
+  const other = all.find((m) => m.fullName === full);
+  if (other)
+    throw new SetFailure('alreadyExists', 'a mailbox of this name exists under this parent', undefined, {
+      existingId: other.id,
+    });
 }
 
 /** A store refusal (name limits, a name taken) as a SetError about the name. */
@@ -63,6 +93,7 @@ async function storeCall(fn: () => Promise<void>): Promise<void> {
 
 export function registerMailboxSet(registry: MethodRegistry, store: Mailboxes): void {
   registry.method(MAIL_CAPABILITY, 'Mailbox/set', async (args, ctx) => {
+    checkKnownArgs(args, [...SET_ARGS, 'onDestroyRemoveEmails']);
     const removeEmails = args.onDestroyRemoveEmails ?? false;
     if (typeof removeEmails !== 'boolean')
       throw new MethodError('invalidArguments', 'onDestroyRemoveEmails is a boolean');
@@ -79,25 +110,27 @@ export function registerMailboxSet(registry: MethodRegistry, store: Mailboxes): 
         checkSettable(o, SETTABLE);
         const all = await loadMailboxes(store, account);
         const full = fullNameOf(all, checkName(o.name), o.parentId, ctx);
-        if (all.some((m) => m.fullName === full))
-          throw new SetFailure('invalidProperties', 'a mailbox of this name exists', ['name']);
+        taken(all, full);
         const use = await freeRole(all, o.role);
-        checkSortOrder(o.sortOrder);
+        const sortOrder = checkSortOrder(o.sortOrder);
         const subscribed = o.isSubscribed ?? false;
         if (typeof subscribed !== 'boolean')
           throw new SetFailure('invalidProperties', 'isSubscribed is a boolean', ['isSubscribed']);
         await storeCall(() => store.create(account, full, use ? [use] : []));
         await store.setSubscribed(account, full, subscribed);
+        if (sortOrder) await store.setSortOrder(account, full, sortOrder);
         const made = (await loadMailboxes(store, account)).find((m) => m.fullName === full);
         if (!made) throw new Error(`created mailbox ${full} is not listed`);
         const { name: _n, ...rest } = await mailboxObject(store, account, made, true);
         return rest;
       },
 
-      async update(id, patch) {
+      async update(id, sent) {
         const m = await find(id);
         const all = await loadMailboxes(store, account);
-        const current = await mailboxObject(store, account, m, false);
+        const withCounts = Object.keys(sent).some((p) => (COUNT_PROPERTIES as readonly string[]).includes(p));
+        const current = await mailboxObject(store, account, m, withCounts);
+        const patch = topLevel(current, sent);
         for (const [k, v] of Object.entries(patch)) {
           if (SETTABLE.includes(k)) continue;
           // A server-set property may be "set" to the value it has (§5.3).
@@ -109,15 +142,14 @@ export function registerMailboxSet(registry: MethodRegistry, store: Mailboxes): 
         }
         if ('role' in patch && patch.role !== m.role)
           throw new SetFailure('invalidProperties', 'the role of a mailbox cannot change', ['role']);
-        checkSortOrder(patch.sortOrder);
+        const sortOrder = checkSortOrder(patch.sortOrder);
         if ('name' in patch || 'parentId' in patch) {
           const name = 'name' in patch ? checkName(patch.name) : m.name;
           const parentId = 'parentId' in patch ? patch.parentId : m.parentId;
           const full = parentId === m.parentId && name === m.name ? m.fullName : fullNameOf(all, name, parentId, ctx);
           if (full !== m.fullName) {
             if (m.fullName === 'INBOX') throw new SetFailure('forbidden', 'INBOX cannot be renamed');
-            if (all.some((x) => x.fullName === full))
-              throw new SetFailure('invalidProperties', 'a mailbox of this name exists', ['name']);
+            taken(all, full);
             if (full.startsWith(`${m.fullName}${HIERARCHY}`))
               throw new SetFailure('invalidProperties', 'a mailbox cannot move under itself', ['parentId']);
             await storeCall(() => store.rename(account, m.fullName, full));
@@ -129,6 +161,8 @@ export function registerMailboxSet(registry: MethodRegistry, store: Mailboxes): 
           const now = (await find(id)).fullName;
           if (patch.isSubscribed !== m.isSubscribed) await store.setSubscribed(account, now, patch.isSubscribed);
         }
+        if (sortOrder !== null && sortOrder !== m.sortOrder)
+          await store.setSortOrder(account, (await find(id)).fullName, sortOrder);
         return null;
       },
 
@@ -164,10 +198,12 @@ async function emailsIn(store: Mailboxes, account: AccountId, m: JmapMailbox): P
   }
 }
 
-/** §2.5: sortOrder is not stored: 0 (the default) is the only value. */
-function checkSortOrder(v: unknown): void {
-  if (v !== undefined && v !== 0)
-    throw new SetFailure('invalidProperties', 'sortOrder is not stored by this server (0 only)', ['sortOrder']);
+/** §2 sortOrder: an UnsignedInt (RFC 8620 §1.3); null when not given. */
+function checkSortOrder(v: unknown): number | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new SetFailure('invalidProperties', 'sortOrder is an unsigned integer', ['sortOrder']);
+  return v;
 }
 
 /** The special use for a role a new mailbox asks for: one of the settable ones, and no other

@@ -6,6 +6,7 @@
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Mailboxes } from '../../store/mailboxes.ts';
+import { checkKnownArgs } from '../core/args.ts';
 import { type ChangeEntry, changesResponse, foldChanges, parseChanges } from '../core/changes.ts';
 import { MethodError } from '../core/errors.ts';
 import { getResponse, parseGet } from '../core/get.ts';
@@ -14,8 +15,9 @@ import {
   type Filter,
   parseQuery,
   parseQueryChanges,
+  QUERY_CHANGES_ARGS,
+  type QueryChangesRequest,
   type QueryType,
-  queryChanges,
   queryChangesResponse,
   queryResponse,
   queryWindow,
@@ -65,6 +67,7 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
   // §2.1
   registry.method(MAIL_CAPABILITY, 'Mailbox/get', async (args, ctx) => {
     const req = parseGet(args, ctx, MAILBOX_PROPERTIES);
+    checkKnownArgs(req.rest, []);
     // The state before the objects are read: a change meanwhile comes again in /changes
     // (harmless), never goes missing.
     const state = await stateOf(store, ctx.account);
@@ -72,7 +75,8 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
     if (req.ids === null && all.length > ctx.limits.maxObjectsInGet)
       throw new MethodError('requestTooLarge', `more than ${ctx.limits.maxObjectsInGet} mailboxes`);
     const wanted = req.ids === null ? all : all.filter((m) => req.ids?.includes(m.id));
-    const withCounts = COUNT_PROPERTIES.some((p) => req.properties.has(p));
+    const threads = req.properties.has('totalThreads') || req.properties.has('unreadThreads');
+    const withCounts = threads || (COUNT_PROPERTIES.some((p) => req.properties.has(p)) && 'emails');
     const found = [];
     for (const m of wanted) found.push(await mailboxObject(store, ctx.account, m, withCounts));
     return getResponse(req, ctx, state, found);
@@ -88,21 +92,26 @@ export function registerMailboxMethods(registry: MethodRegistry, deps: MailDeps)
   // §2.3
   registry.method(MAIL_CAPABILITY, 'Mailbox/query', async (args, ctx) => {
     const q = parseQuery(args, ctx, MAILBOX_QUERY);
+    checkKnownArgs(q.rest, TREE_ARGS);
     const tree = treeArgs(q.rest);
     const state = await stateOf(store, ctx.account);
     const all = await loadMailboxes(store, ctx.account);
     const ids = queryMailboxes(all, q.filter, q.sort, tree);
-    return queryResponse(ctx, state, false, queryWindow(ids, q, LIMITS.mailboxes.maxPerAccount + 1));
+    return queryResponse(ctx, state, true, queryWindow(ids, q, LIMITS.mailboxes.maxPerAccount + 1));
   });
 
-  // §2.4: results are not kept, so only "nothing changed" can be answered.
+  // §2.4 (RFC 8620 §5.6): the query state is the account state; the mailboxes changed since it
+  // come from the journal (as for Mailbox/changes).
   registry.method(MAIL_CAPABILITY, 'Mailbox/queryChanges', async (args, ctx) => {
     const q = parseQueryChanges(args, ctx, MAILBOX_QUERY);
-    const state = await stateOf(store, ctx.account);
-    if (q.sinceQueryState !== state) throw new MethodError('cannotCalculateChanges');
+    checkKnownArgs(args, [...QUERY_CHANGES_ARGS, ...TREE_ARGS]);
+    const tree = treeArgs(args);
+    const r = await mailboxChanges(store, ctx.account, q.sinceQueryState, null);
+    if (r.hasMoreChanges) throw new MethodError('cannotCalculateChanges', 'too many changes since that state');
     const all = await loadMailboxes(store, ctx.account);
-    const ids = queryMailboxes(all, q.filter, q.sort, treeArgs(args));
-    return queryChangesResponse(ctx, state, state, queryChanges(ids, ids, q));
+    const ids = queryMailboxes(all, q.filter, q.sort, tree);
+    const changed = [...r.created, ...r.updated.filter((id) => !r.countsOnly.has(id))];
+    return queryChangesResponse(ctx, q.sinceQueryState, r.newState, changedInQuery(ids, changed, r.destroyed, q));
   });
 
   registerMailboxSet(registry, store);
@@ -118,7 +127,7 @@ export async function mailboxChanges(
   account: AccountId,
   sinceState: string,
   maxChanges: number | null,
-): Promise<ReturnType<typeof foldChanges> & { updatedProperties: string[] | null }> {
+): Promise<ReturnType<typeof foldChanges> & { updatedProperties: string[] | null; countsOnly: Set<string> }> {
   const { current, rows, more } = await journalSince(store, account, sinceState);
   // Entries of a name no mailbox has (a subscription to a missing name) are skipped.
   const known = new Set((await loadMailboxes(store, account)).map((m) => m.id));
@@ -136,8 +145,33 @@ export async function mailboxChanges(
   // A window cut at MAX_JOURNAL_READ ends at its last row (whether or not it showed).
   const lastRead = String(rows.at(-1)?.aseq ?? current);
   const r = more && !folded.hasMoreChanges ? { ...folded, newState: lastRead, hasMoreChanges: true } : folded;
-  const countsOnly = r.updated.length > 0 && r.updated.every((id) => onlyCounts.get(id) === true);
-  return { ...r, updatedProperties: countsOnly ? [...COUNT_PROPERTIES] : null };
+  const countsOnly = new Set(r.updated.filter((id) => onlyCounts.get(id) === true));
+  const onlyCountsChanged = r.updated.length > 0 && countsOnly.size === r.updated.length;
+  return { ...r, updatedProperties: onlyCountsChanged ? [...COUNT_PROPERTIES] : null, countsOnly };
+}
+
+/** RFC 8620 §5.6 from what changed rather than the old results (which are not kept): every
+ *  mailbox created, changed (other than in its counts, which no filter or sort reads) or
+ *  destroyed since is in `removed` ("The server MAY include ids in removed that were not in the
+ *  results before", and an id removed and added back is how a move is told); those of them in
+ *  the results now are in `added` with their index; more than maxChanges in all →
+ *  tooManyChanges. upToId is ignored: every Mailbox property a filter or sort reads can change
+ *  (§5.6: "If they are not immutable, this argument is ignored"). */
+export function changedInQuery(
+  ids: readonly string[],
+  changed: readonly string[],
+  destroyed: readonly string[],
+  q: Pick<QueryChangesRequest, 'maxChanges' | 'calculateTotal'>,
+): { removed: string[]; added: { id: string; index: number }[]; total?: number } {
+  const touched = new Set([...changed, ...destroyed]);
+  const added: { id: string; index: number }[] = [];
+  ids.forEach((id, index) => {
+    if (touched.has(id)) added.push({ id, index });
+  });
+  const removed = [...touched];
+  if (q.maxChanges !== null && removed.length + added.length > q.maxChanges)
+    throw new MethodError('tooManyChanges', `more than ${q.maxChanges} changes`);
+  return { removed, added, ...(q.calculateTotal ? { total: ids.length } : {}) };
 }
 
 // §2.3 Mailbox/query.
@@ -156,6 +190,10 @@ const MAILBOX_QUERY: QueryType = {
     }
   },
 };
+
+/** §2.3: Mailbox/query's own arguments (taken by Mailbox/queryChanges too, which repeats the
+ *  query). */
+const TREE_ARGS = ['sortAsTree', 'filterAsTree'];
 
 interface TreeArgs {
   readonly sortAsTree: boolean;

@@ -2,8 +2,8 @@
 // Mailboxes seam: IMAP names ("." the hierarchy separator) become a tree of `name` (the last
 // level) and `parentId` (the nearest superior that is a mailbox: a \Noselect level that is no
 // mailbox is no Mailbox object, its name stays in the child's), special-use attributes become
-// roles, and the counts come from the mailbox's messages (each Email its own Thread for now,
-// so the thread counts are the email counts).
+// roles, and the counts come from the mailbox's messages and the store's threads
+// (Mailboxes.mailboxThreads).
 
 import type { AccountId } from '../../core/ids.ts';
 import type { AccountChange, Mailboxes, MailboxListEntry } from '../../store/mailboxes.ts';
@@ -68,10 +68,18 @@ export async function loadMailboxes(store: Mailboxes, account: AccountId): Promi
         break;
       }
     }
-    return { id: e.id as string, fullName: e.name, name, parentId, role: roleOf(e), isSubscribed: e.subscribed };
+    const sortOrder = e.sortOrder ?? 0;
+    return {
+      id: e.id as string,
+      fullName: e.name,
+      name,
+      parentId,
+      role: roleOf(e),
+      sortOrder,
+      isSubscribed: e.subscribed,
+    };
   });
-  // sortOrder is not stored: 0 for every mailbox (§2 default), INBOX first by the name sort.
-  return out.map((m) => ({ ...m, sortOrder: 0, hasChildren: withChildren.has(m.id) }));
+  return out.map((m) => ({ ...m, hasChildren: withChildren.has(m.id) }));
 }
 
 /** §2.1 myRights: the owner may do everything, except delete or rename INBOX. */
@@ -98,28 +106,38 @@ export interface Counts {
 }
 
 /** §2.1 counts: the mailbox's messages and those without \Seen (a message marked \Deleted is
- *  still an Email of the mailbox until it is expunged). */
-export async function countsOf(store: Mailboxes, account: AccountId, fullName: string): Promise<Counts> {
+ *  still an Email of the mailbox until it is expunged); the threads with an email there, and
+ *  with one there without \Seen (the simplest rule §2.1 allows). */
+export async function countsOf(
+  store: Mailboxes,
+  account: AccountId,
+  fullName: string,
+  id: string,
+  threads = true,
+): Promise<Counts> {
   const mbox = await store.open(account, fullName);
   try {
     const status = await mbox.sync();
     let unread = 0;
     for (const m of status.messages) if (!m.flags.includes('\\Seen')) unread++;
     const total = status.messages.length;
-    return { totalEmails: total, unreadEmails: unread, totalThreads: total, unreadThreads: unread };
+    // A count over the mailbox's rows (docs/benchmarks.md "Threads at insert"): only when asked.
+    const t = threads ? await store.mailboxThreads(account, id) : { total: 0, unread: 0 };
+    return { totalEmails: total, unreadEmails: unread, totalThreads: t.total, unreadThreads: t.unread };
   } finally {
     store.release(account, mbox);
   }
 }
 
-/** The Mailbox object with every property (counts only when `withCounts`). */
+/** The Mailbox object with every property (counts only when `withCounts`; 'emails': the
+ *  thread counts are not asked for and left 0). */
 export async function mailboxObject(
   store: Mailboxes,
   account: AccountId,
   m: JmapMailbox,
-  withCounts: boolean,
+  withCounts: boolean | 'emails',
 ): Promise<Record<string, unknown>> {
-  const counts = withCounts ? await countsOf(store, account, m.fullName) : {};
+  const counts = withCounts ? await countsOf(store, account, m.fullName, m.id, withCounts === true) : {};
   return {
     id: m.id,
     name: m.name,

@@ -10,7 +10,8 @@ import { formatAddress, parseAddress } from '../../core/address.ts';
 import { type AccountId, newId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { type Directory, principalOf } from '../../directory/types.ts';
-import type { DispatchRecipient, DispatchRequest } from '../../queue/dispatch.ts';
+import type { DispatchRecipient, DispatchRequest, DispatchResult, ScheduleRequest } from '../../queue/dispatch.ts';
+import type { QueueId } from '../../queue/types.ts';
 import { addressesIn, authorAddresses, type HeaderField, headerFields } from '../../smtp/submission.ts';
 import { localReceivedHeader, traceText } from '../../smtp/trace.ts';
 import type { Mailboxes } from '../../store/mailboxes.ts';
@@ -21,7 +22,9 @@ import { SetFailure } from '../core/errors.ts';
 export interface SendDeps {
   readonly accounts: Mailboxes;
   readonly directory: Pick<Directory, 'maySendAs' | 'resolveRecipient'>;
-  readonly dispatch: (req: DispatchRequest) => Promise<unknown>;
+  readonly dispatch: (req: DispatchRequest) => Promise<DispatchResult>;
+  /** Queues a delayed send (Dispatcher.schedule). */
+  readonly schedule: (req: ScheduleRequest) => Promise<QueueId>;
   /** DKIM-Signature fields for a message from `domain` ('' without a key); null: no signing. */
   readonly sign: ((domain: string, message: Readable) => Promise<string>) | null;
   readonly hostname: string;
@@ -38,10 +41,28 @@ export interface Envelope {
   readonly rcptTo: readonly { readonly email: string; readonly parameters: Record<string, string | null> | null }[];
 }
 
+export type Delivered = 'queued' | 'yes' | 'no' | 'unknown';
+export interface DeliveryStatus {
+  smtpReply: string;
+  delivered: Delivered;
+  displayed: 'unknown';
+}
+
 export interface Sent {
   readonly envelope: Envelope;
   /** §7 deliveryStatus: per recipient, as known when it was handed over. */
-  readonly deliveryStatus: Record<string, { smtpReply: string; delivered: 'queued' | 'yes'; displayed: 'unknown' }>;
+  readonly deliveryStatus: Record<string, DeliveryStatus>;
+  /** The queue entries made (the scheduled one for a delayed send). */
+  readonly queueIds: readonly QueueId[];
+  /** deliveryStatus key -> the addresses queued for it (submission-track.ts follows them). */
+  readonly queued: Record<string, string[]>;
+}
+
+/** How a submission is handed over: `tag` marks its queue entries; with `releaseAt` it is
+ *  scheduled (delayed send) instead of dispatched now. */
+export interface SendOptions {
+  readonly tag: string;
+  readonly releaseAt: number | null;
 }
 
 /** The message's bytes (its first copy), or null when the email is not in the account. */
@@ -115,6 +136,7 @@ export async function sendEmail(
   account: AccountId,
   emailId: string,
   given: Envelope | null,
+  opts: SendOptions,
 ): Promise<Sent> {
   const msg = await readEmail(d.accounts, account, emailId);
   if (!msg) throw new SetFailure('invalidProperties', `no email ${emailId}`, ['emailId']);
@@ -137,6 +159,8 @@ export async function sendEmail(
   const local = new Set<AccountId>();
   const remote: DispatchRecipient[] = [];
   const status: Sent['deliveryStatus'] = {};
+  const queued: Record<string, string[]> = {};
+  const all: DispatchRecipient[] = [];
   const invalid: string[] = [];
   for (const r of envelope.rcptTo) {
     const addr = parseAddress(r.email);
@@ -145,13 +169,23 @@ export async function sendEmail(
       invalid.push(r.email);
       continue;
     }
+    all.push({ address: formatAddress(addr) });
+    if (opts.releaseAt !== null) {
+      // Routed at release (Dispatcher.releaseScheduled); followed as the address itself till then.
+      if (res.kind === 'unknown-domain' || res.remote.length > 0) remote.push({ address: formatAddress(addr) });
+      queued[r.email] = [formatAddress(addr)];
+      status[r.email] = { smtpReply: '250 2.0.0 Held for later delivery', delivered: 'queued', displayed: 'unknown' };
+      continue;
+    }
     if (res.kind === 'unknown-domain') {
       remote.push({ address: formatAddress(addr) });
+      queued[r.email] = [formatAddress(addr)];
       status[r.email] = { smtpReply: '250 2.0.0 Queued', delivered: 'queued', displayed: 'unknown' };
       continue;
     }
     for (const a of res.accounts) local.add(a);
     for (const a of res.remote) remote.push({ address: formatAddress(a), forwardedVia: addr.domain });
+    if (res.remote.length > 0) queued[r.email] = res.remote.map((a) => formatAddress(a));
     status[r.email] =
       res.remote.length > 0
         ? { smtpReply: '250 2.0.0 Queued', delivered: 'queued', displayed: 'unknown' }
@@ -183,8 +217,28 @@ export async function sendEmail(
     ),
   }));
   const message = bufferMessage(sent);
+  const smtputf8 = head.some((b) => b >= 0x80);
+  if (opts.releaseAt !== null) {
+    try {
+      const id = await d.schedule({
+        sender: envelope.mailFrom.email,
+        recipients: all,
+        prefix: Buffer.from(received + signatures, 'utf8'),
+        message,
+        logId,
+        authUser: account,
+        smtputf8,
+        tag: opts.tag,
+        releaseAt: opts.releaseAt,
+      });
+      return { envelope, deliveryStatus: status, queueIds: [id], queued };
+    } finally {
+      await message.dispose();
+    }
+  }
+  let queueIds: readonly QueueId[];
   try {
-    await d.dispatch({
+    ({ queueIds } = await d.dispatch({
       sender: envelope.mailFrom.email,
       local: targets,
       remote,
@@ -193,12 +247,13 @@ export async function sendEmail(
       origin: 'submission',
       logId,
       authUser: account,
-      smtputf8: head.some((b) => b >= 0x80),
-    });
+      smtputf8,
+      tag: opts.tag,
+    }));
   } finally {
     await message.dispose();
   }
-  return { envelope, deliveryStatus: status };
+  return { envelope, deliveryStatus: status, queueIds, queued };
 }
 
 async function firstOver(n: number, one: () => Promise<string | null> | undefined): Promise<string | null> {

@@ -1,14 +1,16 @@
 // EmailSubmission/get, /changes, /query, /queryChanges, /set (RFC 8621 §7), kept in JmapState.
-// A submission is sent when it is created (submission-send.ts); there is no delayed send
-// (maxDelayedSend 0), so undoStatus is "final" at once and an update to "canceled" answers
-// cannotUnsend. deliveryStatus says what was known when the message was handed over (local
-// copies delivered, remote recipients queued); it is not updated afterwards.
+// A submission is handed over when it is created (submission-send.ts): at once (undoStatus
+// "final"), or, with the envelope's HOLDFOR/HOLDUNTIL (RFC 4865 FUTURERELEASE, within
+// maxDelayedSend), as a scheduled queue entry (undoStatus "pending" until it is released; an
+// update to "canceled" removes it from the queue, else cannotUnsend). deliveryStatus follows
+// the queue's outcomes (submission-track.ts).
 
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { JmapState } from '../../jmapstate/types.ts';
+import type { QueueId } from '../../queue/types.ts';
 import type { Mailboxes } from '../../store/mailboxes.ts';
 import { parseArgs, resolveId } from '../core/args.ts';
 import { MethodError, type SetError, SetFailure } from '../core/errors.ts';
@@ -30,6 +32,7 @@ import { type Identities, SUBMISSION_CAPABILITY } from './identity.ts';
 import { objectChanges } from './object-changes.ts';
 import { destroyEmail, updateEmail } from './submission-email.ts';
 import { type Envelope, type SendDeps, sendEmail } from './submission-send.ts';
+import { type SubmissionQueue, type SubmissionTracker, submissionTag, type Track } from './submission-track.ts';
 
 const PROPERTIES = [
   'id',
@@ -56,16 +59,13 @@ const createSchema = z.strictObject({
   identityId: z.string().max(256),
   emailId: z.string().max(256),
   envelope: envelopeSchema.nullable().optional(),
-  undoStatus: z.literal('final').optional(),
+  undoStatus: z.enum(['pending', 'final']).optional(),
 });
 
 const setExtra = z.object({
   onSuccessUpdateEmail: z.record(z.string().max(256), z.record(z.string(), z.unknown())).nullable().optional(),
   onSuccessDestroyEmail: z.array(z.string().max(256)).nullable().optional(),
 });
-
-/** Threads for now: each Email is its own (docs/jmap-mail-common: "T" + the id without "M"). */
-const threadOf = (emailId: string) => `T${emailId.slice(1)}`;
 
 const ARRAY_CONDITIONS = ['identityIds', 'emailIds', 'threadIds'] as const;
 const QUERY: QueryType = {
@@ -130,6 +130,35 @@ export interface SubmissionDeps {
   readonly identities: Identities;
   readonly send: SendDeps;
   readonly accounts: Mailboxes;
+  readonly queue: SubmissionQueue;
+  readonly tracker: SubmissionTracker;
+  /** [jmap] max_delayed_send (ms); 0: no delayed send. */
+  readonly maxDelayedSendMs: number;
+}
+
+/** RFC 4865 §3-§4 (FUTURERELEASE) through the envelope's mailFrom parameters, RFC 8621 §7:
+ *  the release time (ms), or null to send now (no hold, HOLDFOR=0, a HOLDUNTIL past). */
+export function releaseTime(params: Record<string, string | null> | null, maxMs: number, now: number): number | null {
+  const p = new Map(Object.entries(params ?? {}).map(([k, v]) => [k.toUpperCase(), v]));
+  const holdFor = p.get('HOLDFOR');
+  const holdUntil = p.get('HOLDUNTIL');
+  if (holdFor === undefined && holdUntil === undefined) return null;
+  const bad = (why: string) => new SetFailure('invalidProperties', why, ['envelope']);
+  if (maxMs === 0) throw bad('delayed send is not offered here (maxDelayedSend 0)');
+  if (holdFor !== undefined && holdUntil !== undefined) throw bad('HOLDFOR and HOLDUNTIL together');
+  let at: number;
+  if (holdFor !== undefined) {
+    if (holdFor === null || !/^[0-9]{1,9}$/.test(holdFor)) throw bad('HOLDFOR is a number of seconds');
+    at = now + Number(holdFor) * 1000;
+  } else {
+    // RFC 4865 §4: a date-time of RFC 3339, with its offset.
+    const ok =
+      typeof holdUntil === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i.test(holdUntil);
+    at = ok ? Date.parse(holdUntil as string) : Number.NaN;
+    if (!Number.isFinite(at)) throw bad('HOLDUNTIL is an RFC 3339 date-time');
+  }
+  if (at - now > maxMs) throw bad(`the release is more than ${Math.floor(maxMs / 1000)} s ahead (maxDelayedSend)`);
+  return at > now ? at : null;
 }
 
 export function registerSubmission(registry: MethodRegistry, deps: SubmissionDeps): void {
@@ -156,9 +185,10 @@ export function registerSubmission(registry: MethodRegistry, deps: SubmissionDep
     return queryResponse(ctx, await current(ctx.account), true, queryWindow(ids, q, ctx.limits.maxObjectsInGet));
   });
 
-  // §5.6: submissions never change once made (their filter and sort properties are fixed), so
-  // the old result is the current one without those created since; a destroy since of an older
-  // one loses its old position: cannotCalculateChanges.
+  // §5.6: a submission's filter and sort properties are fixed once made but for undoStatus
+  // (pending -> final or canceled), so the old result is the current one without those created
+  // since; a destroy since of an older one loses its old position, and an update since may have
+  // moved one in or out of an undoStatus filter: cannotCalculateChanges.
   registry.method(SUBMISSION_CAPABILITY, 'EmailSubmission/queryChanges', async (args, ctx) => {
     const q = parseQueryChanges(args, ctx, QUERY);
     const changes = await state.changesSince(ctx.account, 'EmailSubmission', q.sinceQueryState);
@@ -166,7 +196,10 @@ export function registerSubmission(registry: MethodRegistry, deps: SubmissionDep
     let old: string[] | null = null;
     if (changes !== null) {
       const created = new Set(changes.filter((c) => c.kind === 'created').map((c) => c.id));
-      const lost = changes.some((c) => c.kind === 'destroyed' && !created.has(c.id));
+      const byStatus = q.filter !== null && JSON.stringify(q.filter).includes('"undoStatus"');
+      const lost = changes.some(
+        (c) => (c.kind === 'destroyed' || (byStatus && c.kind === 'updated')) && !created.has(c.id),
+      );
       old = lost ? null : now.filter((id) => !created.has(id));
     }
     return queryChangesResponse(ctx, q.sinceQueryState, await current(ctx.account), queryChanges(old, now, q));
@@ -179,12 +212,13 @@ export function registerSubmission(registry: MethodRegistry, deps: SubmissionDep
     const res = await runSet(setArgs, ctx, {
       state: () => current(ctx.account),
       create: (object) => create(deps, ctx, object),
-      // §7.5: only undoStatus "canceled" may be set, and nothing can be canceled here.
+      // §7.5: only undoStatus "canceled" may be set, while the submission is pending.
       update: async (id, patch) => {
         if (!(await state.get(ctx.account, 'EmailSubmission', id))) throw new SetFailure('notFound');
-        if (patch.undoStatus === 'canceled' && Object.keys(patch).length === 1)
-          throw new SetFailure('cannotUnsend', 'the message has been sent');
-        throw new SetFailure('invalidProperties', 'only undoStatus may be changed', Object.keys(patch));
+        if (patch.undoStatus !== 'canceled' || Object.keys(patch).length !== 1)
+          throw new SetFailure('invalidProperties', 'only undoStatus may be changed', Object.keys(patch));
+        await deps.tracker.exclusive(() => cancel(deps, ctx.account, id));
+        return null;
       },
       destroy: async (id) => {
         if (!(await state.get(ctx.account, 'EmailSubmission', id))) throw new SetFailure('notFound');
@@ -216,22 +250,46 @@ async function create(deps: SubmissionDeps, ctx: MethodContext, object: Record<s
         rcptTo: o.envelope.rcptTo.map((r) => ({ email: r.email, parameters: r.parameters ?? null })),
       }
     : null;
-  const sent = await sendEmail(deps.send, ctx.account, emailId, envelope);
+  const thread = (await deps.accounts.locate(ctx.account, [emailId]))[0]?.threadId ?? null;
+  const now = Date.now();
+  const releaseAt = releaseTime(envelope?.mailFrom.parameters ?? null, deps.maxDelayedSendMs, now);
+  const sid = `S${randomBytes(15).toString('base64url')}`;
+  const tag = submissionTag(ctx.account, sid);
+  const sent = await sendEmail(deps.send, ctx.account, emailId, envelope, { tag, releaseAt });
+  const track: Track = { queueIds: [...sent.queueIds], queued: sent.queued, addr: {} };
   const submission = {
-    id: `S${randomBytes(15).toString('base64url')}`,
+    id: sid,
     identityId: identity.id,
     emailId,
-    threadId: threadOf(emailId),
+    threadId: thread,
     envelope: sent.envelope,
-    sendAt: new Date().toISOString().replace(/\.[0-9]+Z$/, 'Z'),
-    undoStatus: 'final',
+    sendAt: new Date(releaseAt ?? now).toISOString().replace(/\.[0-9]+Z$/, 'Z'),
+    undoStatus: releaseAt === null ? 'final' : 'pending',
     deliveryStatus: sent.deliveryStatus,
     dsnBlobIds: [],
     mdnBlobIds: [],
+    _track: track,
   };
-  await deps.state.put(ctx.account, 'EmailSubmission', submission.id, submission);
+  // In the tracker's chain: a queue event for this record waits for it (submission-track.ts).
+  await deps.tracker.exclusive(() => deps.state.put(ctx.account, 'EmailSubmission', submission.id, submission));
+  await deps.tracker.created(tag);
   const { id, threadId, envelope: env, sendAt, undoStatus, deliveryStatus } = submission;
   return { id, threadId, sendAt, undoStatus, deliveryStatus, ...(o.envelope ? {} : { envelope: env }) };
+}
+
+/** §7 undoStatus "canceled": a pending (delayed) submission leaves the queue. cannotUnsend
+ *  once it was released. The onSuccess* changes were made when it was created (§7.5: they
+ *  follow the create's success, not the sending), so a client that undoes a send restores
+ *  its draft itself, as with any JMAP server. */
+async function cancel(deps: SubmissionDeps, account: AccountId, id: string): Promise<void> {
+  const s = await deps.state.get(account, 'EmailSubmission', id);
+  if (!s) throw new SetFailure('notFound');
+  const track = s._track as Track | undefined;
+  if (s.undoStatus !== 'pending' || !track) throw new SetFailure('cannotUnsend', 'the message has been sent');
+  let canceled = false;
+  for (const q of track.queueIds) canceled = (await deps.queue.cancel(q as QueueId)) || canceled;
+  if (!canceled) throw new SetFailure('cannotUnsend', 'the message is being sent');
+  await deps.state.put(account, 'EmailSubmission', id, { ...s, undoStatus: 'canceled', _track: track });
 }
 
 /** §7.5: after the creates, the onSuccess* changes of the successful ones as an implicit

@@ -20,7 +20,7 @@ import { registry } from '../../core/metrics.ts';
 import { SharedSlots } from '../../core/shared-slots.ts';
 import { AccessView } from '../../defense/access.ts';
 import { createGreylister, verifiedReverse } from '../../defense/greylist.ts';
-import { DefenseStore } from '../../defense/store.ts';
+import { SqliteDefenseStore } from '../../defense/store.ts';
 import { openSqliteDirectory } from '../../directory/sqlite.ts';
 import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
 import { spamDeps } from '../../filter/rspamd.ts';
@@ -122,8 +122,13 @@ async function start(pair: TlsPair): Promise<void> {
   closeStore = () => store.close();
   // The IP lists and bans: this thread's own view of defense.db (the main thread writes bans,
   // the CLI and the API the lists; data_version tells this connection of both).
-  const defense = new DefenseStore(config.storage.state);
-  const access = new AccessView(defense, { pollMs: LIMITS.defense.pollMs }).start();
+  const defense = new SqliteDefenseStore(config.storage.state);
+  const access = (
+    await AccessView.open(defense, {
+      pollMs: LIMITS.defense.pollMs,
+      onError: (e) => log.warn({ err: String(e) }, 'reading the IP lists and bans failed'),
+    })
+  ).start();
   closeDefense = () => {
     access.stop();
     defense.close();
@@ -188,7 +193,7 @@ async function close(): Promise<void> {
   // thread alive until the host gives up on it.
   await closePrebound();
   await closeStore();
-  greylist?.close();
+  await greylist?.close();
   closeDirectory();
   closeDefense();
   flushLogs();

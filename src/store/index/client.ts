@@ -6,8 +6,8 @@
 // (held by the CLI, a backup) holds up neither the reads nor the event loop. A read issued after
 // a write resolved sees it.
 
-import { Worker } from 'node:worker_threads';
 import { ArclineError } from '../../core/errors.ts';
+import { Lane, workerUrl } from '../worker-lane.ts';
 import type {
   AccountChangeRow,
   CacheField,
@@ -19,88 +19,19 @@ import type {
   MessageColumns,
   MessageQuery,
 } from './db.ts';
-import type { IndexOp, IndexRequest, IndexResponse } from './worker.ts';
-
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
-
-/** One worker thread and the calls waiting for its answers. */
-class Lane {
-  readonly #path: string;
-  #worker: Worker | null = null;
-  #ready: Promise<void> | null = null;
-  #next = 1;
-  readonly #pending = new Map<number, Pending>();
-
-  constructor(path: string) {
-    this.#path = path;
-  }
-
-  /** Starts the thread if needed; resolves once it has opened (and migrated) the database. */
-  ready(): Promise<void> {
-    if (this.#ready) return this.#ready;
-    // worker.ts when run from source (type stripping), worker.js in the built dist/.
-    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-    const w = new Worker(new URL(`./worker.${ext}`, import.meta.url), { workerData: { path: this.#path } });
-    this.#worker = w;
-    let opened: (err?: Error) => void = () => {};
-    const ready = new Promise<void>((resolve, reject) => {
-      opened = (err) => (err ? reject(err) : resolve());
-    });
-    w.on('message', (res: IndexResponse) => {
-      if (res.id === 0) return opened(res.ok ? undefined : new ArclineError('TEMPORARY', `mail index: ${res.message}`));
-      const p = this.#pending.get(res.id);
-      if (!p) return;
-      this.#pending.delete(res.id);
-      if (this.#pending.size === 0) w.unref();
-      if (res.ok) p.resolve(res.value);
-      else p.reject(new ArclineError('TEMPORARY', `mail index: ${res.message}`));
-    });
-    const fail = (err: Error) => {
-      // The thread died (it should not): fail what waits; the next call starts a new one.
-      if (this.#worker !== w) return;
-      this.#worker = null;
-      this.#ready = null;
-      const e = new ArclineError('TEMPORARY', `mail index: ${err.message}`);
-      opened(e);
-      for (const p of this.#pending.values()) p.reject(e);
-      this.#pending.clear();
-    };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`index worker exited (${code})`)));
-    this.#ready = ready;
-    ready.catch(() => {});
-    return ready;
-  }
-
-  async call<T>(op: IndexRequest['op'], args: readonly unknown[]): Promise<T> {
-    await this.ready();
-    const w = this.#worker as Worker;
-    const id = this.#next++;
-    return new Promise<T>((resolve, reject) => {
-      // An idle thread does not keep the process alive (the CLI, tests); pending calls do.
-      if (this.#pending.size === 0) w.ref();
-      this.#pending.set(id, { resolve: (v) => resolve(v as T), reject });
-      w.postMessage({ id, op, args } satisfies IndexRequest);
-    });
-  }
-
-  async close(): Promise<void> {
-    const w = this.#worker;
-    if (!w) return;
-    await this.call('close', []).catch(() => {});
-    this.#worker = null;
-    await w.terminate();
-  }
-}
+import type { IndexOp } from './worker.ts';
 
 export class IndexClient {
   readonly #writer: Lane;
   readonly #reader: Lane;
   #closed = false;
 
-  constructor(path: string) {
-    this.#writer = new Lane(path);
-    this.#reader = new Lane(path);
+  /** `root`: the Maildir root, where the index reads the threading fields of messages it is
+   *  given without them (index/threads.ts); null: they are taken as absent. */
+  constructor(path: string, root: string | null = null) {
+    const url = workerUrl('worker', import.meta.url);
+    this.#writer = new Lane(url, path, 'mail index', { root });
+    this.#reader = new Lane(url, path, 'mail index', { root });
   }
 
   /** Opens (and migrates) the database now, not at the first query: the server calls it at
@@ -149,6 +80,15 @@ export class IndexClient {
   locate(account: string, ids: readonly string[]): Promise<LocatedRow[]> {
     return this.#read('locate', account, ids);
   }
+  accounts(): Promise<string[]> {
+    return this.#read('accounts');
+  }
+  threads(account: string, ids: readonly string[]): Promise<{ threadId: string; emailIds: string[] }[]> {
+    return this.#read('threads', account, ids);
+  }
+  mailboxThreads(account: string, oid: string): Promise<{ total: number; unread: number }> {
+    return this.#read('mailboxThreads', account, oid);
+  }
   accountState(account: string): Promise<number> {
     return this.#read('accountState', account);
   }
@@ -156,8 +96,8 @@ export class IndexClient {
     return this.#read('accountChangesSince', account, aseq, max);
   }
 
-  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0, oid = ''): Promise<MailboxRow> {
-    return this.#write('createMailbox', account, name, subscribed, minValidity, oid);
+  createMailbox(...args: Parameters<MailIndex['createMailbox']>): Promise<MailboxRow> {
+    return this.#write('createMailbox', ...args);
   }
   createMailboxes(...args: Parameters<MailIndex['createMailboxes']>): Promise<MailboxRow[]> {
     return this.#write('createMailboxes', ...args);
@@ -173,6 +113,9 @@ export class IndexClient {
   }
   setSubscribed(id: number, on: boolean): Promise<void> {
     return this.#write('setSubscribed', id, on);
+  }
+  setSortOrder(id: number, sortOrder: number): Promise<void> {
+    return this.#write('setSortOrder', id, sortOrder);
   }
   write(mailbox: number, w: IndexWrite): Promise<void> {
     return this.#write('write', mailbox, w);

@@ -20,9 +20,12 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { openDatabase, transaction } from '../../core/sqlite.ts';
+import type { ThreadHeaders } from '../../mime/thread-key.ts';
 import { emailId, isMailboxId, newMailboxId } from '../ids.ts';
+import { emailPage } from './pages.ts';
 import { prepare } from './queries.ts';
 import { MIGRATIONS } from './schema.ts';
+import { mailboxThreads, type ThreadHeaderSource, ThreadIndex } from './threads.ts';
 
 /** How accountMessages() orders (JMAP Email/query sorts the store answers with an index). */
 export interface MessageQuery {
@@ -30,6 +33,8 @@ export interface MessageQuery {
   readonly descending: boolean;
   /** Only the messages of this mailbox (its stable id). */
   readonly mailboxId?: string;
+  /** One email per thread: the first in this order (JMAP collapseThreads); total counts threads. */
+  readonly collapseThreads?: boolean;
   readonly position: number;
   readonly limit: number;
 }
@@ -37,6 +42,7 @@ export interface MessageQuery {
 /** Where an email is (locate()): its copies, with the flag letters of each. */
 export interface LocatedRow {
   readonly emailId: string;
+  readonly threadId: string;
   readonly size: number;
   readonly internalDate: number;
   readonly copies: readonly { mailboxId: string; name: string; uid: number; letters: string }[];
@@ -53,8 +59,16 @@ const ACCOUNT_KIND = {
   'mailbox-rename': 5,
   'mailbox-delete': 6,
   'mailbox-subscribe': 7,
+  'mailbox-sort-order': 8,
 } as const;
-const ACCOUNT_KIND_NAME = [...KIND_NAME, 'mailbox-create', 'mailbox-rename', 'mailbox-delete', 'mailbox-subscribe'];
+const ACCOUNT_KIND_NAME = [
+  ...KIND_NAME,
+  'mailbox-create',
+  'mailbox-rename',
+  'mailbox-delete',
+  'mailbox-subscribe',
+  'mailbox-sort-order',
+];
 
 export interface JournalRow {
   readonly modseq: number;
@@ -73,6 +87,8 @@ export interface AccountChangeRow {
   /** Message entries: the UID in that mailbox and the email id; 0 and null for mailbox events. */
   readonly uid: number;
   readonly emailId: string | null;
+  /** Message entries: the email's thread then (null for entries from before threads). */
+  readonly threadId: string | null;
 }
 
 /** One change of a mailbox, applied in one transaction with its journal entries. */
@@ -109,6 +125,8 @@ export interface MailboxRow {
   readonly uidnext: number;
   readonly highestmodseq: number;
   readonly subscribed: boolean;
+  /** JMAP sortOrder (RFC 8621 §2). */
+  readonly sortOrder: number;
 }
 
 export interface MessageRow {
@@ -119,6 +137,8 @@ export interface MessageRow {
   readonly modseq: number;
   readonly size: number;
   readonly internalDate: number;
+  /** Inserts: the threading fields when the caller has the bytes (else read from the file). */
+  readonly thread?: ThreadHeaders;
 }
 
 type Row = Record<string, unknown>;
@@ -126,8 +146,10 @@ type Row = Record<string, unknown>;
 export class MailIndex {
   readonly #db: DatabaseSync;
   readonly #q: ReturnType<typeof prepare>;
+  readonly #threads: ThreadIndex;
 
-  constructor(path: string) {
+  /** `threadHeaders`: reads a message's threading fields (index/worker.ts: from its file). */
+  constructor(path: string, threadHeaders: ThreadHeaderSource | null = null) {
     // synchronous=NORMAL in WAL mode: a crash may lose the last index commits, never corrupt
     // the index; the files stay the truth and the next sync re-reads them.
     // busy_timeout 30 s: only the index worker threads wait for a lock another process (the CLI,
@@ -138,7 +160,9 @@ export class MailIndex {
       pragmas: ['synchronous = NORMAL', 'busy_timeout = 30000'],
     });
     this.#q = prepare(this.#db);
+    this.#threads = new ThreadIndex(this.#db, threadHeaders);
     this.#fillEmailIds();
+    this.#threads.backfill((fn) => this.tx(fn));
   }
 
   /** Gives the emails rows the migration made their ids, 5000 per transaction. */
@@ -181,13 +205,18 @@ export class MailIndex {
   #mailboxEvent(
     account: string,
     oid: string,
-    kind: 'mailbox-create' | 'mailbox-rename' | 'mailbox-delete' | 'mailbox-subscribe',
+    kind: 'mailbox-create' | 'mailbox-rename' | 'mailbox-delete' | 'mailbox-subscribe' | 'mailbox-sort-order',
   ): number {
     const seq = this.#accountSeq(account);
     const aseq = seq.next();
-    this.#q.accountJournal.run(account, aseq, ACCOUNT_KIND[kind], oid, 0, '');
+    this.#q.accountJournal.run(account, aseq, ACCOUNT_KIND[kind], oid, 0, '', '');
     seq.done();
     return aseq;
+  }
+
+  /** Every account with a mailbox entry (the search indexer's round at start). */
+  accounts(): string[] {
+    return (this.#q.accounts.all() as Row[]).map((r) => String(r.account));
   }
 
   /** The account's last journal number (JMAP state), 0 before its first change. */
@@ -210,6 +239,7 @@ export class MailIndex {
       mailboxId: String(c.mailbox),
       uid: Number(c.uid),
       emailId: c.base === '' ? null : emailId(String(c.base)),
+      threadId: c.thread ? String(c.thread) : null,
     }));
   }
 
@@ -226,7 +256,14 @@ export class MailIndex {
    *  account, so a re-created name never reuses one: RFC 9051 §2.3.1.1) and the id `oid` (the
    *  one its folder keeps, after a rebuild) unless another mailbox has it (a folder copied or
    *  renamed by hand): then, and without one, a new id. */
-  createMailbox(account: string, name: string, subscribed: boolean, minValidity = 0, oid = ''): MailboxRow {
+  createMailbox(
+    account: string,
+    name: string,
+    subscribed: boolean,
+    minValidity = 0,
+    oid = '',
+    sortOrder = 0,
+  ): MailboxRow {
     return this.tx(() => {
       // Another caller made it meanwhile (a LIST with ids and an open of the same folder).
       const had = this.mailbox(account, name);
@@ -235,7 +272,7 @@ export class MailIndex {
       const validity = Math.max(last + 1, minValidity, Math.floor(Date.now() / 1000));
       this.#q.setValidity.run(account, validity);
       const id = isMailboxId(oid) && !this.#q.oidTaken.get(oid) ? oid : newMailboxId();
-      this.#q.insertMailbox.run(account, name, validity, subscribed ? 1 : 0, id);
+      this.#q.insertMailbox.run(account, name, validity, subscribed ? 1 : 0, id, sortOrder);
       this.#mailboxEvent(account, id, 'mailbox-create');
       return this.mailbox(account, name) as MailboxRow;
     });
@@ -245,9 +282,11 @@ export class MailIndex {
    *  index entry is: maildir/account.ts). */
   createMailboxes(
     account: string,
-    wanted: readonly { name: string; minValidity: number; oid: string }[],
+    wanted: readonly { name: string; minValidity: number; oid: string; sortOrder?: number }[],
   ): MailboxRow[] {
-    return this.tx(() => wanted.map((w) => this.createMailbox(account, w.name, true, w.minValidity, w.oid)));
+    return this.tx(() =>
+      wanted.map((w) => this.createMailbox(account, w.name, true, w.minValidity, w.oid, w.sortOrder ?? 0)),
+    );
   }
 
   /** Creates a mailbox with the UIDVALIDITY, UIDNEXT and message UIDs another server gave it
@@ -272,7 +311,7 @@ export class MailIndex {
       this.#q.setValidity.run(account, Math.max(last, head.uidvalidity));
       this.#q.importMailbox.run(account, name, head.uidvalidity, head.uidnext, head.subscribed ? 1 : 0, newMailboxId());
       const row = this.mailbox(account, name) as MailboxRow;
-      for (const m of rows) this.insertMessage(row.id, m, account);
+      for (const m of rows) this.insertMessage(row.id, m, account, name);
       // The imported messages are not journaled one by one: the account's history starts after
       // them (a JMAP client resynchronises).
       const aseq = this.#mailboxEvent(account, row.oid, 'mailbox-create');
@@ -288,10 +327,12 @@ export class MailIndex {
       if (mb) {
         const seq = this.#accountSeq(mb.account);
         for (const m of this.#q.messageBases.all(id) as Row[]) {
-          this.#q.accountJournal.run(mb.account, seq.next(), KIND_CODE.expunge, mb.oid, Number(m.uid), String(m.base));
-          this.#emailGone(mb.account, String(m.base));
+          const base = String(m.base);
+          const thread = this.#threads.threadOf(mb.account, base) ?? '';
+          this.#q.accountJournal.run(mb.account, seq.next(), KIND_CODE.expunge, mb.oid, Number(m.uid), base, thread);
+          this.#emailGone(mb.account, base);
         }
-        this.#q.accountJournal.run(mb.account, seq.next(), ACCOUNT_KIND['mailbox-delete'], mb.oid, 0, '');
+        this.#q.accountJournal.run(mb.account, seq.next(), ACCOUNT_KIND['mailbox-delete'], mb.oid, 0, '', '');
         seq.done();
       }
       this.#q.deleteMailbox.run(id);
@@ -314,49 +355,58 @@ export class MailIndex {
     });
   }
 
+  /** JMAP sortOrder (RFC 8621 §2), journaled as a mailbox event. */
+  setSortOrder(id: number, sortOrder: number): void {
+    this.tx(() => {
+      this.#q.setSortOrder.run(sortOrder, id);
+      const mb = this.#owner(id);
+      if (mb) this.#mailboxEvent(mb.account, mb.oid, 'mailbox-sort-order');
+    });
+  }
+
   messages(mailbox: number): MessageRow[] {
     return (this.#q.messages.all(mailbox) as Row[]).map(messageRow);
   }
 
-  /** A message row, and its email's (a first copy, or one more). */
-  insertMessage(mailbox: number, m: MessageRow, account: string): void {
+  /** A message row, and its email's (a first copy, with its thread, or one more) in mailbox
+   *  `name` of `account`. */
+  insertMessage(mailbox: number, m: MessageRow, account: string, name: string): void {
     this.#q.insertMessage.run(mailbox, m.uid, m.base, m.inNew ? 1 : 0, m.letters, m.modseq, m.size, m.internalDate);
-    this.#q.emailAdd.run(account, m.base, emailId(m.base), m.internalDate, m.size);
+    const id = emailId(m.base);
+    this.#q.emailAdd.run(account, m.base, id, m.internalDate, m.size);
+    this.#threads.added(account, name, m, id, m.thread);
   }
 
-  /** One copy of the email `base` is gone; its row goes with the last. */
+  /** One copy of the email `base` is gone; its row goes with the last (its thread's keys with
+   *  the thread's last email). */
   #emailGone(account: string, base: string): void {
+    const thread = this.#threads.threadOf(account, base);
     this.#q.emailDrop.run(account, base);
     this.#q.emailDelete.run(account, base);
+    this.#threads.emailGone(account, thread);
+  }
+
+  /** Mailbox `oid`'s threads, and its unread ones (threads.ts mailboxThreads). */
+  mailboxThreads(account: string, oid: string): { total: number; unread: number } {
+    const mb = this.#q.mailboxByOid.get(account, oid) as Row | undefined;
+    return mb ? mailboxThreads(this.#stmt.bind(this), account, Number(mb.id)) : { total: 0, unread: 0 };
+  }
+
+  /** The emails of each thread, oldest first; unknown threads are left out. */
+  threads(account: string, ids: readonly string[]): { threadId: string; emailIds: string[] }[] {
+    return this.#threads.threads(account, ids);
   }
 
   /** The account's emails (one per base, whatever the copies) or a mailbox's messages, in the
    *  order asked (ties by base), from `position`: the ids of at most `limit`, and the total. */
   accountMessages(account: string, q: MessageQuery): { ids: string[]; total: number } {
-    const col = q.sort === 'size' ? 'size' : 'internaldate';
-    const dir = q.descending ? 'DESC' : 'ASC';
-    const limit = Math.max(0, Math.floor(q.limit));
-    const offset = Math.max(0, Math.floor(q.position));
-    if (q.mailboxId === undefined) {
-      const page = this.#stmt(
-        `SELECT id FROM emails WHERE account = ? ORDER BY ${col} ${dir}, base ${dir} LIMIT ? OFFSET ?`,
-      );
-      const total = Number((this.#q.emailCount.get(account) as Row).n);
-      return { ids: (page.all(account, limit, offset) as Row[]).map((r) => String(r.id)), total };
-    }
-    const mb = this.#q.mailboxByOid.get(account, q.mailboxId) as Row | undefined;
-    if (!mb) return { ids: [], total: 0 };
-    const page = this.#stmt(
-      `SELECT base FROM messages WHERE mailbox = ? ORDER BY ${col} ${dir}, base ${dir} LIMIT ? OFFSET ?`,
-    );
-    const id = Number(mb.id);
-    const total = Number((this.#q.messageCount.get(id) as Row).n);
-    return { ids: (page.all(id, limit, offset) as Row[]).map((r) => emailId(String(r.base))), total };
+    return emailPage(this.#stmt.bind(this), account, q);
   }
 
   readonly #stmts = new Map<string, StatementSync>();
 
-  /** A prepared statement of the few accountMessages() makes (from fixed parts only). */
+  /** A prepared statement of the few accountMessages() (index/pages.ts) and mailboxThreads()
+   *  make (from fixed parts only). */
   #stmt(sql: string): StatementSync {
     let st = this.#stmts.get(sql);
     if (!st) {
@@ -371,6 +421,7 @@ export class MailIndex {
     const out: LocatedRow[] = [];
     for (const id of ids) {
       const e = this.#q.emailById.get(account, id) as Row | undefined;
+      const threadId = String(e?.thread ?? `T${id.slice(1)}`);
       if (!e) continue;
       const copies = (this.#q.copiesOf.all(String(e.base), account) as Row[]).map((c) => ({
         mailboxId: String(c.oid),
@@ -378,7 +429,7 @@ export class MailIndex {
         uid: Number(c.uid),
         letters: String(c.letters),
       }));
-      out.push({ emailId: id, size: Number(e.size), internalDate: Number(e.internaldate), copies });
+      out.push({ emailId: id, threadId, size: Number(e.size), internalDate: Number(e.internaldate), copies });
     }
     return out;
   }
@@ -392,19 +443,25 @@ export class MailIndex {
     this.tx(() => {
       const journal = w.journal ?? [];
       const mb = journal.length > 0 || w.insert?.length || w.expunge?.length ? this.#owner(mailbox) : null;
-      // The bases of expunged messages, read before their rows go (emails, account journal).
-      const gone = new Map<number, string>();
-      if (mb) for (const uid of w.expunge ?? []) gone.set(uid, this.#baseOf(mailbox, uid));
+      // The bases and threads of expunged messages, read before their rows go (emails, account
+      // journal).
+      const gone = new Map<number, { base: string; thread: string }>();
+      for (const uid of mb ? (w.expunge ?? []) : []) {
+        const base = this.#baseOf(mailbox, uid);
+        gone.set(uid, { base, thread: this.#threads.threadOf((mb as { account: string }).account, base) ?? '' });
+      }
       for (const uid of w.expunge ?? []) this.#q.deleteMessage.run(mailbox, uid);
-      if (mb) for (const base of gone.values()) this.#emailGone(mb.account, base);
+      if (mb) for (const g of gone.values()) this.#emailGone(mb.account, g.base);
       for (const u of w.update ?? []) this.updateMessage(mailbox, u.uid, u);
-      if (mb) for (const m of w.insert ?? []) this.insertMessage(mailbox, m, mb.account);
+      if (mb) for (const m of w.insert ?? []) this.insertMessage(mailbox, m, mb.account, mb.name);
       for (const j of journal) this.#q.journal.run(mailbox, j.modseq, KIND_CODE[j.kind], j.uid);
       if (mb && journal.length > 0) {
         const seq = this.#accountSeq(mb.account);
         for (const j of journal) {
-          const base = j.base ?? gone.get(j.uid) ?? this.#baseOf(mailbox, j.uid);
-          this.#q.accountJournal.run(mb.account, seq.next(), KIND_CODE[j.kind], mb.oid, j.uid, base);
+          const g = gone.get(j.uid);
+          const base = j.base ?? g?.base ?? this.#baseOf(mailbox, j.uid);
+          const thread = g?.thread ?? this.#threads.threadOf(mb.account, base) ?? '';
+          this.#q.accountJournal.run(mb.account, seq.next(), KIND_CODE[j.kind], mb.oid, j.uid, base, thread);
         }
         seq.done();
       }
@@ -416,9 +473,9 @@ export class MailIndex {
   }
 
   /** The account and id of a mailbox entry. */
-  #owner(mailbox: number): { account: string; oid: string } | null {
+  #owner(mailbox: number): { account: string; oid: string; name: string } | null {
     const r = this.#q.mailboxById.get(mailbox) as Row | undefined;
-    return r ? { account: String(r.account), oid: String(r.oid) } : null;
+    return r ? { account: String(r.account), oid: String(r.oid), name: String(r.name) } : null;
   }
 
   #baseOf(mailbox: number, uid: number): string {
@@ -556,6 +613,7 @@ function mailboxRow(r: Row): MailboxRow {
     uidnext: Number(r.uidnext),
     highestmodseq: Number(r.highestmodseq),
     subscribed: Number(r.subscribed) === 1,
+    sortOrder: Number(r.sort_order ?? 0),
   };
 }
 

@@ -7,15 +7,16 @@ export function prepare(db: DatabaseSync) {
   return {
     mailbox: p('SELECT * FROM mailboxes WHERE account = ? AND name = ?'),
     mailboxes: p('SELECT * FROM mailboxes WHERE account = ? ORDER BY name'),
+    accounts: p('SELECT DISTINCT account FROM mailboxes'),
     lastValidity: p('SELECT last FROM uidvalidity_seq WHERE account = ?'),
     setValidity: p(
       'INSERT INTO uidvalidity_seq (account, last) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET last = excluded.last',
     ),
     insertMailbox: p(
-      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, oid) VALUES (?, ?, ?, 1, 1, ?, ?)',
+      'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, oid, sort_order) VALUES (?, ?, ?, 1, 1, ?, ?, ?)',
     ),
     oidTaken: p('SELECT 1 FROM mailboxes WHERE oid = ?'),
-    mailboxById: p('SELECT account, oid FROM mailboxes WHERE id = ?'),
+    mailboxById: p('SELECT account, oid, name FROM mailboxes WHERE id = ?'),
     mailboxByOid: p('SELECT id FROM mailboxes WHERE account = ? AND oid = ?'),
     emailsWithoutId: p('SELECT account, base FROM emails WHERE id IS NULL LIMIT 5000'),
     setEmailId: p('UPDATE emails SET id = ? WHERE account = ? AND base = ?'),
@@ -24,9 +25,7 @@ export function prepare(db: DatabaseSync) {
     ),
     emailDrop: p('UPDATE emails SET copies = copies - 1 WHERE account = ? AND base = ?'),
     emailDelete: p('DELETE FROM emails WHERE account = ? AND base = ? AND copies <= 0'),
-    emailCount: p('SELECT count(*) AS n FROM emails WHERE account = ?'),
-    messageCount: p('SELECT count(*) AS n FROM messages WHERE mailbox = ?'),
-    emailById: p('SELECT base, internaldate, size FROM emails WHERE account = ? AND id = ?'),
+    emailById: p('SELECT base, internaldate, size, thread FROM emails WHERE account = ? AND id = ?'),
     copiesOf: p(
       // CROSS JOIN: SQLite then looks the base up first (messages_by_base), instead of scanning
       // each of the account's mailboxes for it.
@@ -39,10 +38,10 @@ export function prepare(db: DatabaseSync) {
     aseqSet: p('UPDATE account_seq SET last = ? WHERE account = ?'),
     aseqFloor: p('UPDATE account_seq SET floor = ? WHERE account = ?'),
     accountJournal: p(
-      'INSERT INTO account_changes (account, aseq, kind, mailbox, uid, base) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO account_changes (account, aseq, kind, mailbox, uid, base, thread) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
     accountChanges: p(
-      'SELECT aseq, kind, mailbox, uid, base FROM account_changes WHERE account = ? AND aseq > ? ORDER BY aseq LIMIT ?',
+      'SELECT aseq, kind, mailbox, uid, base, thread FROM account_changes WHERE account = ? AND aseq > ? ORDER BY aseq LIMIT ?',
     ),
     accountPrune: p('DELETE FROM account_changes WHERE account = ? AND aseq <= ?'),
     deleteMailbox: p('DELETE FROM mailboxes WHERE id = ?'),
@@ -51,6 +50,7 @@ export function prepare(db: DatabaseSync) {
     ),
     renameMailbox: p('UPDATE mailboxes SET name = ? WHERE id = ?'),
     subscribe: p('UPDATE mailboxes SET subscribed = ? WHERE id = ?'),
+    setSortOrder: p('UPDATE mailboxes SET sort_order = ? WHERE id = ?'),
     counters: p('UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?'),
     messages: p('SELECT * FROM messages WHERE mailbox = ? ORDER BY uid'),
     insertMessage: p(

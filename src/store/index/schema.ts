@@ -112,4 +112,25 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX messages_date ON messages (mailbox, internaldate, base);
    CREATE INDEX messages_size ON messages (mailbox, size, base);
    CREATE INDEX messages_by_base ON messages (base);`,
+  // JMAP Mailbox sortOrder (RFC 8621 §2, issue #17): an UnsignedInt, 0 by default. A change is
+  // a mailbox event of the account journal (kind 8). The folder keeps a value other than 0 in
+  // its `arcline-sort-order` file too (maildir/kept.ts), which an index rebuild reads back.
+  'ALTER TABLE mailboxes ADD COLUMN sort_order INTEGER NOT NULL DEFAULT 0;',
+  // Conversation threads (JMAP Threads, issue #17; index/threads.ts): each email's thread id,
+  // the message ids each thread's emails have or name (hashed: mime/thread-key.ts
+  // messageIdKey) with their base subject's key, and the thread of each account journal entry
+  // (Thread/changes). Emails from before get theirs when the index opens (ThreadIndex.backfill,
+  // through the partial index of those still without); older journal entries have none ('').
+  `ALTER TABLE emails ADD COLUMN thread TEXT;
+   CREATE INDEX emails_thread ON emails (account, thread, internaldate, base);
+   CREATE INDEX emails_unthreaded ON emails (account, internaldate, base) WHERE thread IS NULL;
+   CREATE TABLE thread_keys (
+     account TEXT NOT NULL,
+     key TEXT NOT NULL,
+     thread TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     PRIMARY KEY (account, key, thread)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX thread_keys_thread ON thread_keys (account, thread);
+   ALTER TABLE account_changes ADD COLUMN thread TEXT NOT NULL DEFAULT '';`,
 ];

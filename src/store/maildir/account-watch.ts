@@ -11,6 +11,9 @@ export class AccountWatch {
    *  entry per folder of the account). */
   readonly #delivered = new Map<AccountId, Set<string>>();
   readonly #log: Logger | undefined;
+  /** Told of every account's changes (the search indexer); not of deliveries not indexed yet,
+   *  which would make it index the mailbox (they come when a session or JMAP opens it). */
+  onAny: ((account: AccountId) => void) | null = null;
 
   constructor(log?: Logger) {
     this.#log = log;
@@ -35,6 +38,7 @@ export class AccountWatch {
 
   /** Tells the account's listeners (a listener that throws is logged, the others still told). */
   changed(account: AccountId): void {
+    this.onAny?.(account);
     for (const l of this.#listeners.get(account) ?? []) {
       try {
         l();

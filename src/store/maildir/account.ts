@@ -15,11 +15,20 @@ import type { Logger } from '../../core/log.ts';
 import { decodeMutf7 } from '../../core/mutf7.ts';
 import type { IndexClient } from '../index/client.ts';
 import type { MailboxRow, MessageQuery } from '../index/db.ts';
-import type { AccountChange, LocatedEmail, Mailboxes, MailboxListEntry } from '../mailboxes.ts';
+import type {
+  AccountChange,
+  LocatedEmail,
+  Mailboxes,
+  MailboxListEntry,
+  TextCondition,
+  TextSearchResult,
+} from '../mailboxes.ts';
 import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
+import type { SearchService } from '../search/service.ts';
 import { AccountWatch } from './account-watch.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { KeywordTable, lettersToFlags } from './flags.ts';
+import { ID_FILE, inBatches, isSortOrder, keepFile, keptInFolder, SORT_ORDER_FILE, UIDVALIDITY_FILE } from './kept.ts';
 import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, folderDir, NameLimitError } from './layout.ts';
 import { MaildirMailbox } from './mailbox.ts';
 
@@ -30,12 +39,6 @@ const SPECIAL_USE: Readonly<Record<string, string>> = {
   Junk: '\\Junk',
   Archive: '\\Archive',
 };
-
-/** Last UIDVALIDITY of a mailbox, kept beside its files (see #newIndexEntry). */
-const UIDVALIDITY_FILE = 'arcline-uidvalidity';
-/** The mailbox's stable id (store/ids.ts), kept beside its files: an index rebuilt from the
- *  files gives the mailbox the same id (INBOX's is in the account directory). */
-const ID_FILE = 'arcline-id';
 
 /** How long a mailbox no session uses stays loaded, and how many such mailboxes are kept. */
 const IDLE_MAILBOX_MS = 60_000;
@@ -60,6 +63,7 @@ export class MaildirAccounts implements Mailboxes {
   readonly #log: Logger | undefined;
   /** watchAccount() listeners, deliveries not indexed yet (maildir/account-watch.ts). */
   readonly #watch: AccountWatch;
+  #search: SearchService | null = null;
 
   constructor(root: string, index: IndexClient, syncer: DirSyncer, log?: Logger) {
     this.#root = root;
@@ -140,6 +144,7 @@ export class MaildirAccounts implements Mailboxes {
       }
     }
     const ids = new Map(rows.map((m) => [m.name, m.oid]));
+    const orders = new Map(rows.map((m) => [m.name, m.sortOrder]));
     const subscribed = new Map(rows.map((m) => [m.name, m.subscribed]));
     // Parents that exist only through their children; a name is a parent when some name
     // extends it (O(names x depth), not a scan of every pair).
@@ -168,7 +173,7 @@ export class MaildirAccounts implements Mailboxes {
     }
     const out: MailboxListEntry[] = sorted.map((name) => ({
       name,
-      ...(names.has(name) && ids.has(name) ? { id: ids.get(name) as string } : {}),
+      ...(names.has(name) && ids.has(name) ? { id: ids.get(name) as string, sortOrder: orders.get(name) ?? 0 } : {}),
       specialUse: chosen.get(name) ?? SPECIAL_USE[name] ?? null,
       subscribed: subscribed.get(name) ?? (name === 'INBOX' || (DEFAULT_FOLDERS as readonly string[]).includes(name)),
       noselect: !names.has(name),
@@ -228,7 +233,7 @@ export class MaildirAccounts implements Mailboxes {
    *  a file in the mailbox directory, which survives the loss of the index; so is its id. */
   async #newIndexEntry(account: AccountId, name: string, dir: string, subscribed = true) {
     const kept = await keptInFolder(dir);
-    const row = await this.#index.createMailbox(account, name, subscribed, kept.minValidity, kept.oid);
+    const row = await this.#index.createMailbox(account, name, subscribed, kept.minValidity, kept.oid, kept.sortOrder);
     await this.#keepInFolder(dir, row);
     return row;
   }
@@ -239,15 +244,13 @@ export class MaildirAccounts implements Mailboxes {
     const kept = await inBatches(dirs, keptInFolder);
     const rows = await this.#index.createMailboxes(
       account,
-      names.map((name, i) => ({ name, ...(kept[i] as { minValidity: number; oid: string }) })),
+      names.map((name, i) => ({ name, ...(kept[i] as Awaited<ReturnType<typeof keptInFolder>>) })),
     );
     await inBatches(rows, (row, i) => this.#keepInFolder(dirs[i] as string, row));
   }
 
   async #keepInFolder(dir: string, row: MailboxRow): Promise<void> {
-    const file = join(dir, UIDVALIDITY_FILE);
-    await writeFile(`${file}.tmp`, `${row.uidvalidity}\n`, { mode: 0o600 });
-    await rename(`${file}.tmp`, file);
+    await keepFile(dir, UIDVALIDITY_FILE, `${row.uidvalidity}\n`);
     await this.#keepId(dir, row.oid);
   }
 
@@ -258,11 +261,8 @@ export class MaildirAccounts implements Mailboxes {
    *  a folder copied by hand that got a new id). Once per folder and process. */
   async #keepId(dir: string, oid: string): Promise<void> {
     if (this.#idFiles.get(dir) === oid) return;
-    const file = join(dir, ID_FILE);
-    if ((await readFile(file, 'utf8').catch(() => '')).trim() !== oid) {
-      await writeFile(`${file}.tmp`, `${oid}\n`, { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
-    }
+    if ((await readFile(join(dir, ID_FILE), 'utf8').catch(() => '')).trim() !== oid)
+      await keepFile(dir, ID_FILE, `${oid}\n`);
     this.#idFiles.set(dir, oid);
   }
 
@@ -494,6 +494,16 @@ export class MaildirAccounts implements Mailboxes {
     }
   }
 
+  /** The full-text search (store/search/service.ts), told of every account's changes. */
+  attachSearch(search: SearchService): void {
+    this.#search = search;
+    this.#watch.onAny = (account) => search.indexer.changed(account);
+  }
+
+  searchEmails(account: AccountId, conditions: readonly TextCondition[]): Promise<TextSearchResult | null> {
+    return this.#search ? this.#search.search(account, conditions) : Promise.resolve(null);
+  }
+
   watchAccount(account: AccountId, listener: () => void): () => void {
     return this.#watch.watch(account, listener);
   }
@@ -520,6 +530,14 @@ export class MaildirAccounts implements Mailboxes {
     return this.#index.accountMessages(account, q);
   }
 
+  threads(account: AccountId, ids: readonly string[]): Promise<{ threadId: string; emailIds: string[] }[]> {
+    return this.#index.threads(account, ids);
+  }
+
+  mailboxThreads(account: AccountId, mailboxId: string): Promise<{ total: number; unread: number }> {
+    return this.#index.mailboxThreads(account, mailboxId);
+  }
+
   /** The index says where the copies are and their flag letters; each mailbox's keyword table
    *  (maildir/flags.ts) turns the letters into flags. */
   async locate(account: AccountId, emailIds: readonly string[]): Promise<LocatedEmail[]> {
@@ -540,7 +558,7 @@ export class MaildirAccounts implements Mailboxes {
         const flags = lettersToFlags(c.letters, await keywords(c.name));
         copies.push({ mailboxId: c.mailboxId, mailbox: c.name, uid: c.uid, flags });
       }
-      out.push({ emailId: r.emailId, size: r.size, internalDate: new Date(r.internalDate), copies });
+      out.push({ ...r, internalDate: new Date(r.internalDate), copies });
     }
     return out;
   }
@@ -566,22 +584,23 @@ export class MaildirAccounts implements Mailboxes {
     if (row) await this.#index.setSubscribed(row.id, on);
     this.#watch.changed(account);
   }
-}
 
-/** The UIDVALIDITY floor and the id a folder keeps in its files (see #newIndexEntry). */
-async function keptInFolder(dir: string): Promise<{ minValidity: number; oid: string }> {
-  const previous = Number.parseInt(await readFile(join(dir, UIDVALIDITY_FILE), 'utf8').catch(() => '0'), 10) || 0;
-  const oid = (await readFile(join(dir, ID_FILE), 'utf8').catch(() => '')).trim();
-  return { minValidity: previous + 1, oid };
-}
-
-/** fn over every item, 64 at a time (an account may have thousands of folders). */
-async function inBatches<T, R>(items: readonly T[], fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += 64) {
-    out.push(...(await Promise.all(items.slice(i, i + 64).map((x, k) => fn(x, i + k)))));
+  /** JMAP sortOrder (RFC 8621 §2): in the index (journaled) and, when not 0, in the folder's
+   *  file, so an index rebuild keeps it. NOT_FOUND for no mailbox, INVALID for no UnsignedInt. */
+  async setSortOrder(account: AccountId, name: string, sortOrder: number): Promise<void> {
+    if (!isSortOrder(sortOrder)) throw new ArclineError('INVALID', 'sortOrder is an unsigned integer');
+    const canonical = canonicalName(name);
+    const mbox = await this.open(account, canonical); // NOT_FOUND, and the index entry made
+    this.release(account, mbox);
+    const row = await this.#index.mailbox(account, canonical);
+    if (!row) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
+    if (row.sortOrder === sortOrder) return;
+    const dir = this.#dir(account, canonical);
+    if (sortOrder === 0) await rm(join(dir, SORT_ORDER_FILE), { force: true });
+    else await keepFile(dir, SORT_ORDER_FILE, `${sortOrder}\n`);
+    await this.#index.setSortOrder(row.id, sortOrder);
+    this.#watch.changed(account);
   }
-  return out;
 }
 
 /** A file-system refusal to store a name (something in the way, name too long for the file

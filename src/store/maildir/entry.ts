@@ -24,6 +24,7 @@ export function row(e: Entry): MessageRow {
     modseq: e.modseq,
     size: e.size,
     internalDate: e.internalDate,
+    ...(e.thread ? { thread: e.thread } : {}),
   };
 }
 

@@ -35,6 +35,7 @@ import { writeDurably } from './durable.ts';
 import { flagsToLetters, writeKeywords } from './flags.ts';
 import { accountDir, checkNewMailboxName, isInbox, mailboxDir } from './layout.ts';
 import { withSize } from './naming.ts';
+import { fileThreadHeaders } from './thread-headers.ts';
 
 const MAX_UID = 0xffffffff;
 /** Message files written at once. */
@@ -149,7 +150,9 @@ async function writeMessages(
     const final = inNew ? join(dir, 'new', sized) : join(dir, 'cur', `${sized}:2,${letters}`);
     await rename(tmp, final);
     written.push(final);
-    rows[i] = { uid: msg.uid, base: sized, inNew, letters, modseq: 1, size, internalDate: msg.internalDate };
+    // The threading fields now (the index commits before the folder is in place to read).
+    const thread = await fileThreadHeaders(final);
+    rows[i] = { uid: msg.uid, base: sized, inNew, letters, modseq: 1, size, internalDate: msg.internalDate, thread };
   };
   const worker = async () => {
     for (let i = next++; i < plans.length; i = next++) await one(i);

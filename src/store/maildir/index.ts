@@ -18,6 +18,7 @@ import type { ImportedMailbox, ImportOptions } from '../import.ts';
 import { IndexClient } from '../index/client.ts';
 import type { MessageStore } from '../mailboxes.ts';
 import { deliveryFlags } from '../names.ts';
+import { type SearchOptions, SearchService } from '../search/service.ts';
 import { Spool } from '../spool.ts';
 import type { DeliveredCopy, DeliveryTarget, SpooledMessage, SpoolWriter } from '../types.ts';
 import { MaildirAccounts } from './account.ts';
@@ -35,6 +36,9 @@ export interface MaildirStoreOptions {
   readonly spoolDir: string;
   /** The mail index database ({state}/mailindex.db). */
   readonly indexPath: string;
+  /** The full-text search index (store/search/): none without it (text conditions are then
+   *  answered by reading the messages). */
+  readonly search?: SearchOptions;
   readonly log: Logger;
 }
 
@@ -49,6 +53,8 @@ export class MaildirStore implements MessageStore {
   readonly #indexPath: string;
   #index: IndexClient | null = null;
   #accounts: MaildirAccounts | null = null;
+  readonly #searchOpts: SearchOptions | undefined;
+  #search: SearchService | null = null;
   /** Storage used per account (quotas). */
   readonly quota: QuotaUsage;
 
@@ -57,14 +63,20 @@ export class MaildirStore implements MessageStore {
     this.quota = new QuotaUsage(opts.root);
     this.#log = opts.log;
     this.#indexPath = opts.indexPath;
+    this.#searchOpts = opts.search;
     this.#spool = new Spool(opts.spoolDir, LIMITS.store.spoolMemoryBytes);
   }
 
   /** The IMAP side: mailboxes, index, flags. Opened on first use (the CLI never needs it). */
   get accounts(): MaildirAccounts {
     if (!this.#accounts) {
-      this.#index = new IndexClient(this.#indexPath);
+      this.#index = new IndexClient(this.#indexPath, this.#root);
       this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer, this.#log);
+      if (this.#searchOpts) {
+        const index = this.#index;
+        this.#search = new SearchService(this.#searchOpts, this.#accounts, () => index.accounts(), this.#log);
+        this.#accounts.attachSearch(this.#search);
+      }
     }
     return this.#accounts;
   }
@@ -77,10 +89,18 @@ export class MaildirStore implements MessageStore {
     return importMailbox({ root: this.#root, index, syncer: this.#syncer }, account, mailbox, opts);
   }
 
-  /** Opens the mail index now (see IndexClient.open); the server calls it at start. */
+  /** Opens the mail index now (see IndexClient.open) and starts the search indexer (it
+   *  catches up with every account in the background); the server calls it at start. */
   async openIndex(): Promise<void> {
     void this.accounts;
     await this.#index?.open();
+    this.#search?.indexer.start().catch((e: unknown) => this.#log.warn({ err: String(e) }, 'search: start failed'));
+  }
+
+  /** Resolves once the search indexer has caught up with every change it knows of (tests and
+   *  benchmarks; the server never waits for it). */
+  async searchIdle(): Promise<void> {
+    await this.#search?.indexer.idle();
   }
 
   usage(account: AccountId): Promise<number> {
@@ -121,6 +141,7 @@ export class MaildirStore implements MessageStore {
     await rm(acct, { recursive: true, force: true });
     for (const d of this.#known) if (d === acct || d.startsWith(`${acct}/`)) this.#known.delete(d);
     await this.accounts.forgetAccount(id);
+    await this.#search?.forget(id);
   }
 
   deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]> {
@@ -247,6 +268,7 @@ export class MaildirStore implements MessageStore {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.#inFlight]);
+    await this.#search?.close();
     await this.#accounts?.close();
     await this.#index?.close();
     this.#log.debug('mail store closed');

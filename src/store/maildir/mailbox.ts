@@ -49,6 +49,7 @@ import { Fanout } from './fanout.ts';
 import { applyFlags, flagsToLetters, KeywordTable, lettersToFlags } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
 import { listMaildir, type ScanState } from './scan.ts';
+import { spooledThreadHeaders } from './thread-headers.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
 
 /** Index rows written per transaction when many new files are found at once (an imported or
@@ -481,8 +482,10 @@ export class MaildirMailbox implements Mailbox {
         modseq: this.#row.highestmodseq + 1,
         size: msg.size,
         internalDate: when.getTime(),
+        thread: await spooledThreadHeaders(msg), // from the bytes at hand, not the file
       };
       await this.#add([entry], origin);
+      delete entry.thread; // kept in memory: no longer needed
       return entry.uid;
     });
   }

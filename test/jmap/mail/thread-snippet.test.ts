@@ -3,12 +3,16 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { searchSnippet, snippetTerms } from '../../../src/jmap/mail/snippet.ts';
 import {
-  assignThread,
   baseSubject,
-  type KnownMessage,
-  type ThreadInput,
-  threadIdOf,
-} from '../../../src/jmap/mail/thread.ts';
+  chooseThread,
+  headerEnd,
+  type KnownThread,
+  messageIds,
+  recordedKeys,
+  subjectKey,
+  type ThreadHeaders,
+  threadHeaders,
+} from '../../../src/mime/thread-key.ts';
 
 test('RFC 5256 §2.1 base subject', () => {
   assert.equal(baseSubject('Re: Lunch'), 'lunch');
@@ -20,64 +24,61 @@ test('RFC 5256 §2.1 base subject', () => {
   assert.equal(baseSubject(''), '');
 });
 
-/** A store of messages by Message-ID, for the lookup. */
+test('threading fields: bounded, lenient header reading', () => {
+  const h = threadHeaders(
+    Buffer.from(
+      'Message-ID: <c@x>\r\nIn-Reply-To: <b@x> (comment)\r\nReferences: <a@x>\r\n <b @x>\r\nSubject: =?UTF-8?Q?Re:_Caf=C3=A9?=\r\n',
+    ),
+  );
+  assert.deepEqual(h, { messageId: 'c@x', inReplyTo: ['b@x'], references: ['a@x', 'b@x'], subject: 'café' });
+  assert.deepEqual(messageIds('junk <a@x> <b <c@y> >', 10), ['a@x', 'c@y']);
+  const many = Array.from({ length: 200 }, (_, i) => `<r${i}@x>`).join(' ');
+  const refs = threadHeaders(Buffer.from(`References: ${many}\r\n`)).references;
+  assert.equal(refs.length, 50);
+  assert.equal(refs[0], 'r0@x', 'the root is kept');
+  assert.equal(refs.at(-1), 'r199@x', 'and the nearest');
+  assert.equal(headerEnd(Buffer.from('A: b\r\n\r\nbody')), 6);
+  assert.equal(headerEnd(Buffer.from('A: b\n\nbody')), 5);
+  assert.equal(headerEnd(Buffer.from('A: b\r\n')), -1);
+  // Linear on hostile input.
+  const t0 = performance.now();
+  messageIds('<'.repeat(200_000), 10_000);
+  baseSubject(`${'re: ['.repeat(20_000)}x`);
+  threadHeaders(Buffer.from(`X-A: b\r\n${' folded line without a colon\r\n'.repeat(8_000)}Subject: s\r\n`));
+  threadHeaders(Buffer.from(`${'no colon here at all '.repeat(12_000)}\r\n:`));
+  assert.ok(performance.now() - t0 < 2000);
+});
+
+/** A store of threads by message id key, for chooseThread. */
 function store() {
-  const byId = new Map<string, KnownMessage[]>();
-  const lookup = async (ids: readonly string[]) => {
-    const out = new Map<string, KnownMessage[]>();
-    for (const id of ids) {
-      const k = byId.get(id);
-      if (k) out.set(id, k);
-    }
-    return out;
+  const byKey = new Map<string, KnownThread[]>();
+  let n = 0;
+  return (m: Partial<ThreadHeaders>) => {
+    const h: ThreadHeaders = { messageId: null, inReplyTo: [], references: [], subject: '', ...m };
+    const thread = chooseThread(h, (k) => byKey.get(k) ?? [], `T${++n}`);
+    for (const k of recordedKeys(h))
+      byKey.set(k, [...(byKey.get(k) ?? []), { thread, subject: subjectKey(h.subject) }]);
+    return thread;
   };
-  const add = async (m: Partial<ThreadInput> & { fallbackRoot: string }) => {
-    const input: ThreadInput = { messageId: null, inReplyTo: null, references: null, subject: null, ...m };
-    const r = await assignThread(input, lookup);
-    for (const id of input.messageId ?? []) byId.set(id, [...(byId.get(id) ?? []), r]);
-    return r.threadId;
-  };
-  return add;
 }
 
-test('threads: replies join by In-Reply-To/References when the base subject agrees', async () => {
+test('threads: replies join by In-Reply-To/References when the base subject agrees', () => {
   const add = store();
-  const root = await add({ messageId: ['a@x'], subject: 'Lunch', fallbackRoot: 'e1' });
-  assert.equal(root, threadIdOf('a@x'));
-  assert.match(root, /^T[A-Za-z0-9_-]{24}$/);
-  const reply = await add({
-    messageId: ['b@x'],
-    inReplyTo: ['a@x'],
-    references: ['a@x'],
-    subject: 'Re: lunch',
-    fallbackRoot: 'e2',
-  });
-  assert.equal(reply, root);
-  const deep = await add({
-    messageId: ['c@x'],
-    references: ['a@x', 'b@x'],
-    subject: 'RE: Re: Lunch',
-    fallbackRoot: 'e3',
-  });
-  assert.equal(deep, root);
-  // A reply reused for another topic starts its own thread, rooted at itself.
-  const other = await add({
-    messageId: ['d@x'],
-    inReplyTo: ['c@x'],
-    references: ['a@x', 'b@x', 'c@x'],
-    subject: 'Budget',
-    fallbackRoot: 'e4',
-  });
-  assert.equal(other, threadIdOf('d@x'));
-  // A reply whose parent is not here yet: rooted at the chain's first id, where the root lands.
-  const early = await add({ messageId: ['y@x'], references: ['x@x'], subject: 'Re: New', fallbackRoot: 'e5' });
-  const late = await add({ messageId: ['x@x'], subject: 'New', fallbackRoot: 'e6' });
-  assert.equal(early, late);
+  const s = (x: string) => baseSubject(x);
+  const root = add({ messageId: 'a@x', subject: s('Lunch') });
+  assert.equal(root, 'T1');
+  assert.equal(add({ messageId: 'b@x', inReplyTo: ['a@x'], references: ['a@x'], subject: s('Re: lunch') }), root);
+  assert.equal(add({ messageId: 'c@x', references: ['a@x', 'b@x'], subject: s('RE: Re: Lunch') }), root);
+  // A reply reused for another topic starts its own thread.
+  const other = add({ messageId: 'd@x', inReplyTo: ['c@x'], references: ['a@x', 'b@x', 'c@x'], subject: s('Budget') });
+  assert.notEqual(other, root);
+  // A reply whose parent is not here yet: the parent joins it when it comes.
+  const early = add({ messageId: 'y@x', references: ['x@x'], subject: s('Re: New') });
+  assert.equal(add({ messageId: 'x@x', subject: s('New') }), early);
   // Same subject, no references: separate threads.
-  const unrelated = await add({ messageId: ['z@x'], subject: 'Lunch', fallbackRoot: 'e7' });
-  assert.notEqual(unrelated, root);
-  // No Message-ID at all: its own thread from the fallback.
-  assert.equal(await add({ subject: 'x', fallbackRoot: 'e8' }), threadIdOf('e8'));
+  assert.notEqual(add({ messageId: 'z@x', subject: s('Lunch') }), root);
+  // No Message-ID at all: its own thread.
+  assert.equal(add({ subject: 'x' }), 'T8', 'a new thread (each call offers the next id)');
 });
 
 test('snippets: marks, escaping, null when nothing matches, 255 octets', () => {
