@@ -69,7 +69,7 @@ async function fill(stateDir: string, count: number, domainOf: (i: number) => st
     }
   };
   await Promise.all(Array.from({ length: 64 }, worker));
-  q.close();
+  await q.close();
   return (performance.now() - started) / 1000;
 }
 
@@ -186,13 +186,13 @@ async function memory(dns: TestDnsServer): Promise<void> {
     const rss = rssKb(child.pid ?? 0, 'VmRSS');
     peak = Math.max(peak, rss);
     samples.push(rss);
-    const next = q.nextDue();
+    const next = await q.nextDue();
     if (next !== null && next > Date.now() + 60_000) break; // every recipient has been tried once
     if (performance.now() - started > 900_000) break;
   }
   const attemptSecs = (performance.now() - started) / 1000;
-  const { messages } = q.counts();
-  q.close();
+  const { messages } = await q.counts();
+  await q.close();
   await sleep(5000); // nothing is due for 10 minutes: the server only holds the queue now
   const after = rssKb(child.pid ?? 0, 'VmRSS');
   const heap = await heapUsedMb(metricsPort);

@@ -111,7 +111,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     }),
     async close() {
       await store.close();
-      queue.close();
+      await queue.close();
       access.close();
       defense.close();
       sieve.close();

@@ -349,11 +349,11 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     services.push({ close: async () => clearInterval(sieveSweep) });
     const metrics = new MetricsServer(
       log.child({ service: 'metrics' }),
-      () => {
-        const c = ctx.queue.counts();
+      async () => {
+        const c = await ctx.queue.counts();
         queueSize.set(c.messages);
         queueRecipients.set(c.recipients);
-        const s = ctx.queue.countsByState();
+        const s = await ctx.queue.countsByState();
         queueRecipientsByState.set({ state: 'waiting' }, s.waiting);
         queueRecipientsByState.set({ state: 'deferred' }, s.deferred);
         queueRecipientsByState.set({ state: 'held' }, s.held);

@@ -14,13 +14,13 @@ export class MetricsServer {
   readonly #servers: Server[] = [];
   readonly #log: Logger;
   /** Runs before each scrape (gauges that are read from the queue). */
-  readonly #beforeScrape: () => void;
+  readonly #beforeScrape: () => void | Promise<void>;
   /** Metrics kept by other threads (the inbound SMTP threads), added to ours at each scrape. */
   readonly #others: (() => Promise<MetricObjectWithValues<MetricValue<string>>[][]>) | undefined;
 
   constructor(
     log: Logger,
-    beforeScrape: () => void,
+    beforeScrape: () => void | Promise<void>,
     others?: () => Promise<MetricObjectWithValues<MetricValue<string>>[][]>,
   ) {
     this.#log = log;
@@ -38,7 +38,7 @@ export class MetricsServer {
   /** One scrape: the gauges updated, then the exposition text. */
   async scrape(): Promise<{ contentType: string; body: string }> {
     try {
-      this.#beforeScrape();
+      await this.#beforeScrape();
     } catch (e) {
       this.#log.warn({ err: errorMessage(e) }, 'metrics: gauge update failed');
     }

@@ -44,8 +44,8 @@ export function queueItem(m: QueuedMessage) {
 }
 
 export function queueRoutes(app: ApiApp, deps: ApiDeps): void {
-  const existing = (id: string): QueuedMessage => {
-    const m = deps.queue.get(id as QueueId);
+  const existing = async (id: string): Promise<QueuedMessage> => {
+    const m = await deps.queue.get(id as QueueId);
     if (!m) throw new ArclineError('NOT_FOUND', `no queued message ${id}`);
     return m;
   };
@@ -58,9 +58,9 @@ export function queueRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { query: ListQuery },
       responses: { 200: json(listOf(Queued, 'QueueList'), 'Queue') },
     }),
-    (c) => {
+    async (c) => {
       authorize(c, { admin: true }, false);
-      const all = deps.queue.list().map(queueItem);
+      const all = (await deps.queue.list()).map(queueItem);
       return c.json(
         page(
           all,
@@ -81,9 +81,9 @@ export function queueRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { params: IdParam },
       responses: { 200: json(Queued, 'The message') },
     }),
-    (c) => {
+    async (c) => {
       authorize(c, { admin: true }, false);
-      return c.json(queueItem(existing(c.req.valid('param').id)), 200);
+      return c.json(queueItem(await existing(c.req.valid('param').id)), 200);
     },
   );
   for (const action of ['retry', 'hold', 'release'] as const) {
@@ -101,13 +101,13 @@ export function queueRoutes(app: ApiApp, deps: ApiDeps): void {
         request: { params: IdParam },
         responses: { 200: json(Queued, 'The message') },
       }),
-      (c) => {
+      async (c) => {
         authorize(c, { admin: true }, true);
-        const id = existing(c.req.valid('param').id).id;
-        if (action === 'retry') deps.queue.retry(id);
-        else if (action === 'hold') deps.queue.hold(id);
-        else deps.queue.release(id);
-        return c.json(queueItem(existing(id)), 200);
+        const id = (await existing(c.req.valid('param').id)).id;
+        if (action === 'retry') await deps.queue.retry(id);
+        else if (action === 'hold') await deps.queue.hold(id);
+        else await deps.queue.release(id);
+        return c.json(queueItem(await existing(id)), 200);
       },
     );
   }

@@ -35,7 +35,7 @@ export function summaryRoutes(app: ApiApp, deps: ApiDeps): void {
       const users = await deps.ops.listUsers();
       let mailBytes = 0;
       for (const u of users) mailBytes += await deps.store.usage(u.accountId as AccountId);
-      const queued = deps.queue.list();
+      const queued = await deps.queue.list();
       const stats = await deps.stats();
       return c.json(
         {

@@ -370,23 +370,24 @@ async function run(
       return say(args[1] === 'none' ? `removed the catch-all of ${args[0]}` : `catch-all of ${args[0]} -> ${args[1]}`);
     case 'queue list':
       noMore(0);
-      return queueList(ctx);
+      return await queueList(ctx);
     case 'queue show': {
       need(1, 'ID');
       noMore(1);
-      const m = ctx.queue.get(args[0] as QueueId);
+      const m = await ctx.queue.get(args[0] as QueueId);
       if (!m) throw new ArclineError('NOT_FOUND', `no queued message ${args[0]}`);
       return queueShow(m);
     }
     case 'queue retry': {
       if (flags.all) {
         noMore(0);
-        return say(`${ctx.queue.retry('all')} recipient(s) due now`);
+        return say(`${await ctx.queue.retry('all')} recipient(s) due now`);
       }
       need(1, 'ID or --all');
       noMore(1);
-      if (!ctx.queue.get(args[0] as QueueId)) throw new ArclineError('NOT_FOUND', `no queued message ${args[0]}`);
-      return say(`${ctx.queue.retry(args[0] as QueueId)} recipient(s) of ${args[0]} due now`);
+      if (!(await ctx.queue.get(args[0] as QueueId)))
+        throw new ArclineError('NOT_FOUND', `no queued message ${args[0]}`);
+      return say(`${await ctx.queue.retry(args[0] as QueueId)} recipient(s) of ${args[0]} due now`);
     }
     case 'queue delete':
       need(1, 'ID');
@@ -473,10 +474,10 @@ async function localDomain(ctx: Context, name: string): Promise<string> {
   return d;
 }
 
-function queueList(ctx: Context): void {
+async function queueList(ctx: Context): Promise<void> {
   const now = Date.now();
   const rows: string[][] = [];
-  for (const m of ctx.queue.list()) {
+  for (const m of await ctx.queue.list()) {
     const queued = m.recipients.filter((r) => r.state === 'queued');
     const next = Math.min(...queued.map((r) => r.nextAttempt));
     rows.push([
@@ -490,7 +491,7 @@ function queueList(ctx: Context): void {
     ]);
   }
   table(['ID', 'SIZE', 'AGE', 'SENDER', 'RCPTS', 'NEXT', 'LAST REPLY'], rows);
-  const c = ctx.queue.counts();
+  const c = await ctx.queue.counts();
   say(`${c.messages} message(s), ${c.recipients} recipient(s) queued`);
 }
 

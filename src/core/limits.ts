@@ -95,6 +95,15 @@ export const LIMITS = {
     connectionIdleMs: 2000,
     connectionMaxUses: 100,
     maxIdleConnections: 100,
+    /** A job claimed from the shared (PostgreSQL) queue is leased this long; the runner renews
+     *  it every third of that while it delivers. A node that dies leaves its jobs to the others
+     *  after at most this (docs/cluster.md). Longer than any one attempt's silence. */
+    leaseMs: 120 * 1000,
+    /** Candidates a claim looks at per job it may take (the rest are busy destinations). */
+    claimScanFactor: 4,
+    /** A spool file of another node without a row is removed by recovery only past this age
+     *  (that node may be between writing the file and committing the row). */
+    orphanFileAgeMs: 24 * 3600 * 1000,
     /** Scheduled messages (FUTURERELEASE, JMAP delayed send) released per look at the queue. */
     maxReleasesPerTick: 16,
   },

@@ -100,6 +100,12 @@ export class Postgres implements Queryable {
     for (let attempt = 1; ; attempt++) {
       const client = await this.#pool.connect();
       let broken = false;
+      // A connection lost between two statements (the server restarted, pg_terminate_backend)
+      // is reported on the client, not on a query; unheard it would end the process.
+      const lost = () => {
+        broken = true;
+      };
+      client.on('error', lost);
       try {
         await client.query(opts.isolation ? `BEGIN ISOLATION LEVEL ${opts.isolation.toUpperCase()}` : 'BEGIN');
         const r = await fn(client);
@@ -112,6 +118,7 @@ export class Postgres implements Queryable {
         const code = (e as { code?: unknown }).code;
         if (!(typeof code === 'string' && RETRY_CODES.has(code) && attempt < MAX_TX_ATTEMPTS)) throw e;
       } finally {
+        client.off('error', lost);
         client.release(broken);
       }
       // Jittered backoff, so transactions that collided do not collide again in step.
@@ -122,10 +129,16 @@ export class Postgres implements Queryable {
   /** Holds a connection for fn (a session advisory lock, LISTEN). */
   async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
+    let broken = false;
+    const lost = () => {
+      broken = true;
+    };
+    client.on('error', lost);
     try {
       return await fn(client);
     } finally {
-      client.release();
+      client.off('error', lost);
+      client.release(broken);
     }
   }
 

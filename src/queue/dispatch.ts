@@ -28,10 +28,10 @@ import { NO_REWRITE, type SenderRewriter } from '../srs/forwarding.ts';
 import { bufferMessage } from '../store/spool.ts';
 import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage } from '../store/types.ts';
 import type { FilterPlan, FilterRequest } from './sieve-filter.ts';
-import type { QueueStore } from './store.ts';
 import type {
   OutboundMessage,
   OutboundRecipient,
+  QueueBackend,
   QueuedMessage,
   QueueId,
   QueueOrigin,
@@ -77,7 +77,7 @@ export interface DispatchResult {
 
 export class Dispatcher {
   readonly #store: MailStore;
-  readonly #queue: QueueStore;
+  readonly #queue: QueueBackend;
   readonly #directory: Directory;
   readonly #hostname: string;
   readonly #log: Logger;
@@ -86,7 +86,7 @@ export class Dispatcher {
 
   constructor(deps: {
     store: MailStore;
-    queue: QueueStore;
+    queue: QueueBackend;
     directory: Directory;
     hostname: string;
     log: Logger;
@@ -166,7 +166,7 @@ export class Dispatcher {
       for (const id of queueIds) await this.#queue.drop(id);
       throw e;
     }
-    if (held) for (const id of queueIds) this.#queue.release(id, { hold: req.hold === true });
+    if (held) for (const id of queueIds) await this.#queue.release(id, { hold: req.hold === true });
     // Vacation replies, rejection notices, duplicate tracking: once the copies are durable.
     if (plan) await plan.after();
     return { copies, queueId: queueIds[0] ?? null, queueIds };

@@ -1,4 +1,4 @@
-// The queue runner: takes due work from the QueueStore and delivers it, within the limits on
+// The queue runner: takes due work from the queue (QueueBackend) and delivers it, within the limits on
 // deliveries in flight (in total and per destination), retrying temporary failures on the
 // configured schedule, bouncing permanent ones, warning the sender once of a long delay.
 //
@@ -9,7 +9,13 @@
 //
 // Scheduling is event-driven: a timer for the earliest due recipient, a wake-up on every
 // enqueue and on every finished attempt, and a poll every LIMITS.queue.pollIntervalMs for
-// changes made by another process (`arcline queue retry`).
+// changes made by another process (`arcline queue retry`) or node.
+//
+// Leases (docs/cluster.md): a claimed job is ours until its outcome is recorded; while it is
+// being delivered the lease is renewed every third of LIMITS.queue.leaseMs, and checked once
+// more before a notice goes to the sender. A runner that lost its lease (another node took the
+// job over after a stall) sends no notice and its outcome is refused: the other's result
+// stands. A runner that dies leaves its jobs to the others once their leases run out.
 
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.ts';
@@ -21,16 +27,22 @@ import { queueAttemptSeconds, queueAttempts, queueNotices } from '../core/metric
 import { rfc5322Date } from '../smtp/trace.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { type Route, type RouteResolver, resolveHostRoute, resolveRoute, retryDelay } from './route.ts';
-import type { Job, QueueStore, RecipientOutcome } from './store.ts';
 import { type AttemptResult, attemptDelivery, ConnectionCache, type TransportOptions } from './transport.ts';
-import type { QueuedMessage, ReleaseResult } from './types.ts';
+import {
+  type Job,
+  LeaseLost,
+  type QueueBackend,
+  type QueuedMessage,
+  type RecipientOutcome,
+  type ReleaseResult,
+} from './types.ts';
 
 /** Delivers a DSN to `to` (locally or through the queue with a null sender). Resolves once durable. */
 export type NoticeSink = (to: string, dsn: Buffer, logId: string) => Promise<void>;
 
 export interface RunnerDeps {
   readonly config: Config;
-  readonly store: QueueStore;
+  readonly store: QueueBackend;
   readonly resolver: RouteResolver;
   readonly log: Logger;
   readonly notices: NoticeSink;
@@ -57,6 +69,9 @@ export class QueueRunner {
   readonly #jobs = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #wakePending = false;
+  /** A scan (claim) is running: wake-ups meanwhile ask for another once it ends. */
+  #scanning: Promise<void> | null = null;
+  #rescan = false;
   #stopping = false;
   readonly #connections = new ConnectionCache({
     idleMs: LIMITS.queue.connectionIdleMs,
@@ -89,6 +104,7 @@ export class QueueRunner {
     this.#stopping = true;
     this.#d.store.onWork = null;
     if (this.#timer) clearTimeout(this.#timer);
+    await this.#scanning; // it launches nothing now, and gives back what it claimed
     const all = Promise.all([...this.#jobs]);
     let t: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise<void>((r) => (t = setTimeout(r, graceMs)))]);
@@ -102,6 +118,20 @@ export class QueueRunner {
 
   #tick(): void {
     if (this.#stopping) return;
+    if (this.#scanning) {
+      this.#rescan = true;
+      return;
+    }
+    this.#scanning = this.#scan().finally(() => {
+      this.#scanning = null;
+      if (this.#rescan) {
+        this.#rescan = false;
+        this.wake();
+      }
+    });
+  }
+
+  async #scan(): Promise<void> {
     const { config, store } = this.#d;
     const maxTotal = config.delivery.max_connections;
     const maxPerDest = config.delivery.max_connections_per_domain;
@@ -110,63 +140,65 @@ export class QueueRunner {
     let blocked = false;
     try {
       if (this.#d.release) {
-        for (const id of store.dueScheduled(now, LIMITS.queue.maxReleasesPerTick)) {
-          const m = store.claimScheduled(id);
-          if (m) this.#track(this.#release(m));
+        for (const job of await store.claimScheduled(now, LIMITS.queue.maxReleasesPerTick)) {
+          if (this.#stopping) await store.unclaim(job);
+          else this.#track(this.#release(job));
         }
       }
       const free = maxTotal - this.#active;
-      const relayBusy =
-        this.#relay !== null &&
-        ((this.#perDest.get(RELAY_KEY) ?? 0) >= maxPerDest || (this.#rateHeld.get(RELAY_KEY) ?? 0) > now);
-      if (free > 0 && !relayBusy) {
-        const busy = new Set<string>();
-        for (const [d, n] of this.#perDest) if (n >= maxPerDest) busy.add(d);
-        for (const [d, until] of this.#rateHeld) {
-          if (until > now) busy.add(d);
-          else this.#rateHeld.delete(d);
-        }
-        for (const { messageId, domain } of store.due(now, free, busy)) {
-          if (this.#active >= maxTotal) break;
+      if (free > 0) {
+        for (const [d, until] of this.#rateHeld) if (until <= now) this.#rateHeld.delete(d);
+        // Jobs admitted in this claim count against their destination's limit at once.
+        const taken = new Map<string, number>();
+        const admit = (domain: string): boolean => {
           const dest = this.#relay ? RELAY_KEY : domain;
-          if ((this.#perDest.get(dest) ?? 0) >= maxPerDest || (this.#rateHeld.get(dest) ?? 0) > now) {
+          const n = (this.#perDest.get(dest) ?? 0) + (taken.get(dest) ?? 0);
+          if (n >= maxPerDest || (this.#rateHeld.get(dest) ?? 0) > now) {
             blocked = true;
+            return false;
+          }
+          taken.set(dest, (taken.get(dest) ?? 0) + 1);
+          return true;
+        };
+        const jobs = await store.claim(now, free, admit);
+        for (const job of jobs) {
+          if (this.#stopping) {
+            await store.unclaim(job);
             continue;
           }
-          const job = store.claim(messageId, domain, now);
-          if (!job) continue;
           started++;
-          this.#launch(job, dest);
+          this.#launch(job, this.#relay ? RELAY_KEY : job.domain);
         }
+        if (jobs.length >= free) blocked = true;
       } else {
         blocked = true;
       }
     } catch (e) {
       this.#d.log.error({ err: errorMessage(e) }, 'queue scan failed');
     }
-    this.#schedule(now, started > 0 && !blocked);
+    if (!this.#stopping) await this.#schedule(now, started > 0 && !blocked);
   }
 
-  #schedule(now: number, again: boolean): void {
-    if (this.#timer) clearTimeout(this.#timer);
+  async #schedule(now: number, again: boolean): Promise<void> {
     let delay: number = LIMITS.queue.pollIntervalMs;
     if (again) delay = 0;
     else {
-      const next = this.#safeNextDue();
+      const next = await this.#safeNextDue();
       if (next !== null && next > now) delay = Math.min(delay, next - now);
     }
+    if (this.#stopping) return;
+    if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#tick(), delay);
     this.#timer.unref();
   }
 
-  #safeNextDue(): number | null {
+  async #safeNextDue(): Promise<number | null> {
     try {
-      return this.#d.store.nextDue();
+      return await this.#d.store.nextDue();
     } catch {
       return null;
     }
   }
-
   #launch(job: Job, dest: string): void {
     this.#active++;
     this.#perDest.set(dest, (this.#perDest.get(dest) ?? 0) + 1);
@@ -190,17 +222,32 @@ export class QueueRunner {
   }
 
   /** A scheduled message's time came (types.ts OutboundMessage.releaseAt): routed now through
-   *  the dispatcher; a failure tries again after the first retry delay. */
-  async #release(m: QueuedMessage): Promise<void> {
+   *  the dispatcher, its lease renewed meanwhile (no other node releases it, no cancel wins);
+   *  a failure tries again after the first retry delay. */
+  async #release(job: Job): Promise<void> {
+    const m = job.message;
     const log = this.#d.log.child({ msg_id: m.logId, queue_id: m.id });
+    const renew = this.#renewing(job, log);
+    let result: ReleaseResult;
     try {
-      const result = await (this.#d.release as NonNullable<RunnerDeps['release']>)(m);
-      await this.#d.store.finishScheduled(m, result);
-      log.info({ queued: result.queueIds }, 'scheduled message released');
+      result = await (this.#d.release as NonNullable<RunnerDeps['release']>)(m);
     } catch (e) {
+      clearInterval(renew);
       const at = Date.now() + retryDelay(1, this.#d.config.delivery.retry_schedule);
       log.error({ err: errorMessage(e), retry: new Date(at).toISOString() }, 'could not release a scheduled message');
-      await this.#d.store.rescheduleScheduled(m.id, at).catch(() => {});
+      await this.#d.store
+        .rescheduleScheduled(job, at)
+        .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not reschedule'));
+      return;
+    }
+    clearInterval(renew);
+    try {
+      await this.#d.store.finishScheduled(job, result);
+      log.info({ queued: result.queueIds }, 'scheduled message released');
+    } catch (e) {
+      // Routed already: its copies and entries stand. The scheduled entry stays leased (or was
+      // taken over after its lease ran out) and is not routed again by this process.
+      log.error({ err: errorMessage(e) }, 'released, but the scheduled entry could not be removed');
     }
   }
 
@@ -212,18 +259,22 @@ export class QueueRunner {
     const wait = (await this.#d.rateLimits?.outbound(dest)) ?? 0;
     if (wait > 0) {
       this.#rateHeld.set(dest, Date.now() + wait);
-      this.#d.store.unclaim(message.id, domain);
+      // Not given back (database trouble): the job waits for its lease to run out instead.
+      await this.#d.store.unclaim(job).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not unclaim'));
       log.info({ wait_ms: wait }, 'delivery held: destination rate limit');
       setTimeout(() => this.wake(), wait).unref();
       return;
     }
     const started = performance.now();
+    const renew = this.#renewing(job, log);
     let attempt: AttemptResult;
     try {
       attempt = await this.#attempt(job);
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'delivery attempt failed unexpectedly');
       attempt = failAll(job, 'local error during delivery', '4.3.0', 'deferred');
+    } finally {
+      clearInterval(renew);
     }
     const ms = Math.round(performance.now() - started);
     queueAttemptSeconds.observe(ms / 1000);
@@ -231,11 +282,30 @@ export class QueueRunner {
     try {
       await this.#finish(job, attempt, log, ms);
     } catch (e) {
+      if (e instanceof LeaseLost) {
+        log.warn({}, 'outcome not recorded: another runner took the job over (its result stands)');
+        return;
+      }
       // The outcome could not be written (database trouble). The lease stays, so this process
       // does not try the message again and again (a remote 250 may not be recorded); the
       // recipients are due again after a restart.
       log.error({ err: errorMessage(e) }, 'could not record the delivery outcome; the message waits for a restart');
     }
+  }
+
+  /** Renews the job's lease every third of its length while the attempt runs. */
+  #renewing(job: Job, log: Logger): NodeJS.Timeout {
+    const every = Math.max(10, Math.floor(this.#d.store.leaseMs / 3));
+    const t = setInterval(() => {
+      this.#d.store.extend(job).then(
+        (ours) => {
+          if (!ours) log.warn({}, 'lease lost while delivering');
+        },
+        (e: unknown) => log.warn({ err: errorMessage(e) }, 'could not renew the lease'),
+      );
+    }, every);
+    t.unref();
+    return t;
   }
 
   async #attempt(job: Job): Promise<AttemptResult> {
@@ -347,6 +417,10 @@ export class QueueRunner {
       log.info(line, 'deferred');
     }
     const retryAt = now + retryDelay(1, d.retry_schedule);
+    // A notice only while the job is still ours: after a takeover the other runner tells.
+    if ((failed.length > 0 || delayed.length > 0) && !(await store.extend(job))) {
+      throw new LeaseLost(message.id, job.domain);
+    }
     if (failed.length > 0 && !(await this.#tryNotice(message, failed, log))) {
       // The bounce could not be made durable: keep those recipients queued (their failure is
       // found again at the next attempt) rather than lose the bounce. Sent ones stay sent.
@@ -359,7 +433,7 @@ export class QueueRunner {
         if (o.kind === 'deferred' && o.delayNotified) outcomes[i] = { ...o, delayNotified: false };
       }
     }
-    await store.record(message.id, job.domain, outcomes, now);
+    await store.record(job, outcomes, now);
   }
 
   async #tryNotice(message: QueuedMessage, recipients: DsnRecipient[], log: Logger): Promise<boolean> {

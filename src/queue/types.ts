@@ -1,6 +1,8 @@
-// The outbound queue seam (design.md: DeliveryQueue). Submission, alias forwarding and bounce
-// generation put messages in; the runner takes them out to remote MX hosts or the relay. The
-// SQLite implementation is queue/db.ts; a PostgreSQL one can follow the same contract.
+// The outbound queue seam (design.md: DeliveryQueue, QueueBackend). Submission, alias
+// forwarding and bounce generation put messages in; the runner takes them out to remote MX
+// hosts or the relay. Two implementations pass the same contract suite (test/queue/contract.ts):
+// SQLite + spool files on one node (queue/store.ts) and PostgreSQL + a shared spool directory
+// for several nodes (queue/postgres.ts, docs/cluster.md).
 //
 // Durability contract of enqueue(), stated once here:
 //   write {state}/queue/ID.tmp -> fsync file -> rename to ID.eml -> fsync directory
@@ -9,6 +11,7 @@
 // acknowledged and is removed at start; a `held` message (the submitter had not answered yet
 // when the process died) is removed too: its client never got 250 and sends it again.
 
+import type { Readable } from 'node:stream';
 import type { SpooledMessage } from '../store/types.ts';
 
 export type QueueId = string & { readonly __brand: 'QueueId' };
@@ -99,7 +102,7 @@ export interface ReleaseResult {
   >;
 }
 
-/** What the queue tells its observers (QueueStore.observe), after the change is durable. The
+/** What the queue tells its observers (QueueBackend.observe), after the change is durable. The
  *  queue knows nothing of who listens: an upper layer (JMAP EmailSubmission) follows its own
  *  entries by their tag. */
 export type QueueEvent =
@@ -124,14 +127,117 @@ export interface DeliveryQueue {
   enqueue(m: OutboundMessage): Promise<QueueId>;
   /** Makes a held message eligible for delivery (the submitter has answered 250); with `hold`,
    *  turns it into the operator's hold instead (a milter quarantined it). */
-  release(id: QueueId, opts?: { readonly hold?: boolean }): void;
+  release(id: QueueId, opts?: { readonly hold?: boolean }): Promise<void>;
   /** Holds a message (the operator's hold, kept across restarts); false if there is none. */
-  hold(id: QueueId): boolean;
+  hold(id: QueueId): Promise<boolean>;
   /** Every message with at least one recipient still queued, oldest first (held ones too). */
-  list(opts?: { limit?: number }): QueuedMessage[];
-  get(id: QueueId): QueuedMessage | null;
+  list(opts?: { limit?: number }): Promise<QueuedMessage[]>;
+  get(id: QueueId): Promise<QueuedMessage | null>;
   /** Makes recipients due now; returns how many. */
-  retry(id: QueueId | 'all'): number;
+  retry(id: QueueId | 'all'): Promise<number>;
   /** Removes a message and its file without a bounce; false if there was none. */
   drop(id: QueueId): Promise<boolean>;
+}
+
+/** One unit of delivery work: the queued recipients of one message at one domain, leased to
+ *  the runner that claimed it until it records the outcome (or its lease runs out). */
+export interface Job {
+  readonly message: QueuedMessage;
+  readonly domain: string;
+  readonly recipients: readonly QueuedRecipient[];
+  /** Names this claim: an outcome is written only while the lease is still this one. */
+  readonly lease: string;
+}
+
+/** The observers' event of a recorded attempt. */
+export function attemptEvent(job: Job, outcomes: readonly RecipientOutcome[]): QueueEvent {
+  return {
+    kind: 'attempt',
+    queueId: job.message.id,
+    tag: job.message.tag,
+    outcomes: outcomes.map((o) => ({ address: o.address, kind: o.kind, reply: o.reply })),
+  };
+}
+
+/** The domain of a scheduled message's release job (claimScheduled): not a DNS name. */
+export const SCHEDULED = '*';
+
+/** What happened to one recipient in one attempt. */
+export type RecipientOutcome =
+  | { readonly address: string; readonly kind: 'sent'; readonly reply: string; readonly host: string | null }
+  | { readonly address: string; readonly kind: 'failed'; readonly reply: string; readonly host: string | null }
+  | {
+      readonly address: string;
+      readonly kind: 'deferred';
+      readonly reply: string;
+      readonly host: string | null;
+      readonly nextAttempt: number;
+      readonly delayNotified?: boolean;
+    };
+
+/** What start-up recovery removed (see the header comment). */
+export interface QueueRecovery {
+  readonly held: number;
+  readonly orphanFiles: number;
+  readonly missingFiles: string[];
+}
+
+/** The whole queue as the runner, the dispatcher, the CLI and the API use it. Every method is
+ *  async: the PostgreSQL backend answers over the network. */
+export interface QueueBackend extends DeliveryQueue {
+  /** Called after enqueue/release/retry/record so a runner in this process starts at once. */
+  onWork: (() => void) | null;
+  /** How long a claim leases a job (ms); the runner renews it every third of that. */
+  readonly leaseMs: number;
+  /** Start-up recovery: unacknowledged (held) messages and orphan files of this node go. */
+  recover(): Promise<QueueRecovery>;
+  counts(): Promise<{ messages: number; recipients: number }>;
+  /** Queued recipients by state (arcline_queue_recipients_by_state): held (the message is),
+   *  deferred (tried before), waiting (not tried yet). */
+  countsByState(): Promise<{ held: number; deferred: number; waiting: number }>;
+  /** Leases up to `limit` due (message, domain) jobs, oldest first. `admit` is asked in order
+   *  for each candidate's domain (the runner's per-destination limits); a refused one stays
+   *  due. A job leased by another runner is not handed out until its lease has run out. */
+  claim(now: number, limit: number, admit: (domain: string) => boolean): Promise<Job[]>;
+  /** When the next recipient not leased now becomes due (ms), or null. */
+  nextDue(): Promise<number | null>;
+  /** Renews the lease of a job being delivered; false when it is no longer ours. */
+  extend(job: Job): Promise<boolean>;
+  /** Gives a job back without an attempt (a rate limit held it): due again as it was. */
+  unclaim(job: Job): Promise<void>;
+  /** Records the outcome of an attempt in one transaction; true when the message is finished
+   *  (its rows and file are gone). Throws LeaseLost when another runner took the job over:
+   *  its result stands, ours is not written. */
+  record(job: Job, outcomes: readonly RecipientOutcome[], now: number): Promise<boolean>;
+  /** Follows what happens to queued messages (QueueEvent), told by the node that made the
+   *  change once it is durable; returns the unsubscribe. */
+  observe(listener: (e: QueueEvent) => void): () => void;
+  /** Leases up to `limit` scheduled messages whose release time has come (OutboundMessage
+   *  .releaseAt), as jobs of domain SCHEDULED with every recipient. A released one stays
+   *  leased while the dispatcher routes it (extend() renews it), so no other runner releases
+   *  it and cancel() fails meanwhile. */
+  claimScheduled(now: number, limit: number): Promise<Job[]>;
+  /** The release is durable (the dispatcher's copies and entries are): the scheduled entry
+   *  goes and observers hear 'released'. Throws LeaseLost when the lease is no longer ours. */
+  finishScheduled(job: Job, result: ReleaseResult): Promise<void>;
+  /** The release failed (local trouble): tried again at `at`, the lease given back. */
+  rescheduleScheduled(job: Job, at: number): Promise<void>;
+  /** Cancels a scheduled message not yet released (RFC 8621 §7 undoStatus "canceled"): its
+   *  rows and file go. False when it is being released, was released or never was scheduled. */
+  cancel(id: QueueId): Promise<boolean>;
+  /** A message's file as a spooled message (the dispatcher routes a scheduled one from it). */
+  messageFile(m: QueuedMessage): SpooledMessage;
+  /** False when the message file is gone (damaged storage): the runner bounces it. */
+  hasFile(id: QueueId): Promise<boolean>;
+  /** The message file, for the transport. */
+  open(id: QueueId): Readable;
+  close(): Promise<void>;
+}
+
+/** record() of a job whose lease another runner has taken over. */
+export class LeaseLost extends Error {
+  constructor(id: QueueId, domain: string) {
+    super(`the lease on ${id} for ${domain} was taken over by another runner`);
+    this.name = 'LeaseLost';
+  }
 }

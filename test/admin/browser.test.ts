@@ -97,7 +97,9 @@ describe('web admin in chromium', () => {
       text: 'hello',
     });
     await waitUntil('the message deferred', async () =>
-      server.admin.queue.list().some((m) => m.recipients.some((r) => r.address === QUEUED_TO && r.attempts > 0)),
+      (await server.admin.queue.list()).some((m) =>
+        m.recipients.some((r) => r.address === QUEUED_TO && r.attempts > 0),
+      ),
     );
     browser = await startBrowser();
   });

@@ -127,7 +127,7 @@ describe('backup and restore', () => {
     assert.equal(alice.mailboxes.get('INBOX')?.messages.length, 11);
     assert.equal(alice.mailboxes.get('Projects.2026')?.messages.length, 3);
     assert.ok(alice.subscribed.includes('Projects.2026') && !alice.subscribed.includes('Junk'));
-    const q = s.admin.queue.list();
+    const q = await s.admin.queue.list();
     assert.equal(q.length, 1);
     const qm = q[0] as (typeof q)[number];
     queued = {
@@ -208,7 +208,7 @@ describe('backup and restore', () => {
       assert.ok(Number(mb.uidNext) > Math.max(...bobBefore.values()));
 
       // The queue entry and its message; both DKIM keys.
-      const q2 = s2.admin.queue.list();
+      const q2 = await s2.admin.queue.list();
       assert.deepEqual(
         q2.map((m) => [m.id, m.recipients.map((x) => x.address)]),
         [[queued.id, queued.recipients]],

@@ -269,7 +269,7 @@ describe('milter replies (pymilter)', () => {
     assert.equal(rep.macros['{auth_authen}'], 'alice@example.test');
     assert.equal(rep.macros['{daemon_name}'], 'submission');
     assert.ok(rep.macros['{tls_version}']?.startsWith('TLS'));
-    const queued = s.admin.queue.list().filter((m) => m.sender === 'alice@example.test');
+    const queued = (await s.admin.queue.list()).filter((m) => m.sender === 'alice@example.test');
     assert.equal(queued.length, 1);
     assert.equal(queued[0]?.held, true, 'held by the quarantine');
     assert.deepEqual(

@@ -192,7 +192,7 @@ test('HOLDFOR: pending then canceled (never sent), another released on time; onS
   // §7.5: onSuccessUpdateEmail follows the create's success (the implicit Email/set answered
   // with it), not the sending.
   assert.deepEqual(held.implicit?.updated, { [held.draft.emailId]: null });
-  const queued = s.admin.queue.list().filter((m) => m.releaseAt > 0);
+  const queued = (await s.admin.queue.list()).filter((m) => m.releaseAt > 0);
   assert.equal(queued.length, 1);
   const pendingFilter = { accountId: aliceId, filter: { undoStatus: 'pending' } };
   const [[, pendingNow]] = await api([SUBMISSION], [['EmailSubmission/query', pendingFilter, 'q']]);
@@ -213,7 +213,7 @@ test('HOLDFOR: pending then canceled (never sent), another released on time; onS
     [['EmailSubmission/queryChanges', { ...pendingFilter, sinceQueryState: pendingNow.queryState }, 'qc']],
   );
   assert.equal(qc.type, 'cannotCalculateChanges');
-  assert.equal(s.admin.queue.list().filter((m) => m.releaseAt > 0).length, 0);
+  assert.equal((await s.admin.queue.list()).filter((m) => m.releaseAt > 0).length, 0);
   // Its onSuccessUpdateEmail ran at the create: the draft lost $draft (a client undoing the
   // send restores it).
   const [located] = await s.admin.store.accounts.locate(ALICE, [held.draft.emailId]);

@@ -90,7 +90,7 @@ describe('outbound delivery', () => {
     assert.match(headerOf(mail, 'Received') ?? '', /with ESMTPSA id m/);
     assert.ok(headerOf(mail, 'Message-ID'));
     assert.equal(headerOf(mail, 'Delivered-To'), null, 'no local trace headers on the remote copy');
-    await waitUntil('queue empty', async () => t.admin.queue.list().length === 0);
+    await waitUntil('queue empty', async () => (await t.admin.queue.list()).length === 0);
     // The row goes first, then the spool file (a crash in between leaves an orphan file that the
     // next start removes, never a row without its file): await the file too.
     await waitUntil(
@@ -172,21 +172,21 @@ describe('outbound delivery', () => {
         t.logs.find((l) => l.msg === 'could not deliver the notice to the sender'),
       );
       const m = await waitUntil('recorded as still queued', async () =>
-        t.admin.queue
-          .list()
-          .find((q) => q.recipients.some((r) => r.address === 'nobody@remote.test' && r.attempts > 0)),
+        (await t.admin.queue.list()).find((q) =>
+          q.recipients.some((r) => r.address === 'nobody@remote.test' && r.attempts > 0),
+        ),
       );
       assert.equal(m.recipients[0]?.state, 'queued');
     } finally {
       await rm(join(box, 'tmp'));
       await mkdir(join(box, 'tmp'));
     }
-    const queued = t.admin.queue.list().find((q) => q.sender === 'bob@example.test');
+    const queued = (await t.admin.queue.list()).find((q) => q.sender === 'bob@example.test');
     assert.ok(queued);
-    t.admin.queue.retry(queued.id);
+    await t.admin.queue.retry(queued.id);
     const msgs = await mailbox(t, 'bob@example.test', before + 1);
     assert.ok(msgs.some((x) => x.toString().includes('Final-Recipient: rfc822; nobody@remote.test')));
-    await waitUntil('queue entry gone', async () => t.admin.queue.get(queued.id) === null);
+    await waitUntil('queue entry gone', async () => (await t.admin.queue.get(queued.id)) === null);
   });
 
   test('a null MX (RFC 7505) bounces at once with 5.1.10, without a connection', async () => {
@@ -306,7 +306,7 @@ describe('outbound delivery', () => {
         t.logs.find((l) => l.msg === 'deferred' && l.rcpt === 'h@flaky.test'),
       );
       assert.equal(line.status, '4.4.3');
-      const queued = t.admin.queue.list().find((m) => m.recipients.some((r) => r.address === 'h@flaky.test'));
+      const queued = (await t.admin.queue.list()).find((m) => m.recipients.some((r) => r.address === 'h@flaky.test'));
       assert.ok(queued, 'still queued');
       assert.equal(await t.admin.queue.drop(queued.id), true);
     } finally {
@@ -350,7 +350,7 @@ describe('outbound delivery', () => {
       text: 'body',
     });
     const m = await waitUntil('queued', async () =>
-      t.admin.queue.list().find((q) => q.recipients.some((r) => r.address === 'j@stuck.test')),
+      (await t.admin.queue.list()).find((q) => q.recipients.some((r) => r.address === 'j@stuck.test')),
     );
     const file = await readFile(join(t.config.storage.state, 'queue', `${m.id}.eml`));
     assert.equal(file.length, m.size);
@@ -367,10 +367,12 @@ describe('outbound delivery', () => {
       text: 'body',
     });
     const m = await waitUntil('queued', async () =>
-      t.admin.queue.list().find((q) => q.recipients.some((r) => r.address === 'k@stuck.test' && r.attempts > 0)),
+      (await t.admin.queue.list()).find((q) =>
+        q.recipients.some((r) => r.address === 'k@stuck.test' && r.attempts > 0),
+      ),
     );
     await rm(join(t.config.storage.state, 'queue', `${m.id}.eml`));
-    t.admin.queue.retry(m.id);
+    await t.admin.queue.retry(m.id);
     const msgs = await mailbox(t, 'alice@example.test', have + 1);
     const dsn = msgs.map((x) => x.toString()).find((x) => x.includes('k@stuck.test')) ?? '';
     assert.match(dsn, /Status: 5\.3\.0/);

@@ -71,7 +71,7 @@ describe('queue policy', () => {
       assert.match(bounce, /Status: 4\.7\.1/, 'the last temporary status is reported');
       assert.match(bounce, /Diagnostic-Code: smtp; 451 4\.7\.1 Please try again later/);
       // The bounce is delivered before the expired message leaves the queue (same round).
-      await waitUntil('the expired message out of the queue', async () => t.admin.queue.list().length === 0);
+      await waitUntil('the expired message out of the queue', async () => (await t.admin.queue.list()).length === 0);
     } finally {
       await t.stop();
     }
@@ -138,7 +138,7 @@ describe('queue policy', () => {
       });
       const line = await waitUntil('deferral', async () => bad.logs.find((l) => l.msg === 'deferred'));
       assert.match(String(line.reply), /535/);
-      assert.equal(bad.admin.queue.list().length, 1, 'kept in the queue, not bounced');
+      assert.equal((await bad.admin.queue.list()).length, 1, 'kept in the queue, not bounced');
       assert.equal((await bad.messages('alice@example.test').catch(() => [])).length, 0);
     } finally {
       await bad.stop();
@@ -159,7 +159,7 @@ describe('queue policy', () => {
         text: 'x',
       });
       const m = await waitUntil('an attempt', async () => {
-        const q = t.admin.queue.list()[0];
+        const q = (await t.admin.queue.list())[0];
         return q?.recipients[0]?.attempts ? q : null;
       });
       const list = await cli('list');
@@ -173,11 +173,14 @@ describe('queue policy', () => {
       const retry = await cli('retry', m.id);
       assert.equal(retry.code, 0);
       assert.match(retry.stdout, /^1 recipient\(s\) of \S+ due now/);
-      await waitUntil('the retried attempt', async () => (t.admin.queue.get(m.id)?.recipients[0]?.attempts ?? 0) >= 2);
+      await waitUntil(
+        'the retried attempt',
+        async () => ((await t.admin.queue.get(m.id))?.recipients[0]?.attempts ?? 0) >= 2,
+      );
       assert.equal((await cli('retry', '--all')).code, 0);
       const del = await cli('delete', m.id);
       assert.equal(del.code, 0);
-      assert.equal(t.admin.queue.get(m.id), null);
+      assert.equal(await t.admin.queue.get(m.id), null);
       assert.equal((await cli('delete', m.id)).code, 1);
       assert.equal((await cli('show', 'nope')).code, 1);
       assert.equal((await cli('retry')).code, 2);

@@ -59,15 +59,16 @@ describe('queue across restarts', () => {
         await sender.sendMail({ from: 'alice@example.test', to: `r${i}@later.test`, subject: `held-${i}`, text: '.' });
       }
       sender.close();
-      assert.equal(t.admin.queue.list().length, 5);
+      assert.equal((await t.admin.queue.list()).length, 5);
       await t.stop();
 
       later = await startFakeMx({ host: '127.0.0.3', port: up.port });
       t = await startTestServer({ dir, submission: true, extra: extra() });
       await later.waitFor(5);
       const deadline = Date.now() + 5000;
-      while (t.admin.queue.list().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(t.admin.queue.list().length, 0);
+      while ((await t.admin.queue.list()).length > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await t.admin.queue.list()).length, 0);
       assert.deepEqual(subjects(later).sort(), ['held-0', 'held-1', 'held-2', 'held-3', 'held-4']);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(subjects(up).filter((s) => s === 'delivered-before').length, 1, 'not sent again');

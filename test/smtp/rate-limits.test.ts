@@ -143,7 +143,7 @@ describe('outbound rate per destination domain', () => {
       await sink.waitFor(2);
       await t.logged((l) => l.msg === 'delivery held: destination rate limit');
       const queued = await waitUntil('one message left', async () => {
-        const q = t.admin.queue.list();
+        const q = await t.admin.queue.list();
         return q.length === 1 ? q : null;
       });
       assert.equal(sink.mails.length, 2);

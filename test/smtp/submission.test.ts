@@ -184,6 +184,6 @@ describe('submission', () => {
       assert.ok(r.code >= 500, `${rcpt} -> ${r.text}`);
     }
     c.write('QUIT\r\n');
-    assert.equal(t.admin.queue.list().length, 0, 'nothing was queued');
+    assert.equal((await t.admin.queue.list()).length, 0, 'nothing was queued');
   });
 });

@@ -125,7 +125,7 @@ describe('schemas of release 0.1.0', () => {
     const queue = new QueueStore({ stateDir: d, log: silentLogger() });
     try {
       assert.ok(versionOf(path) >= version);
-      const list = queue.list();
+      const list = await queue.list();
       assert.equal(list.length, 1);
       assert.equal(list[0]?.sender, 'sender@remote.example');
       assert.deepEqual(
@@ -133,7 +133,7 @@ describe('schemas of release 0.1.0', () => {
         [['someone@remote.example', 'queued', 1]],
       );
     } finally {
-      queue.close();
+      await queue.close();
     }
   });
 

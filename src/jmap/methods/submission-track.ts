@@ -1,10 +1,10 @@
 // Following an EmailSubmission through the outbound queue (RFC 8621 §7: deliveryStatus,
 // undoStatus; delayed send and cancel). The queue is the lower layer and knows nothing of JMAP:
 // a submission's queue entries carry its tag (queue/types.ts OutboundMessage.tag), and the
-// queue's observer seam (QueueStore.observe, QueueEvent) reports each attempt and each release
+// queue's observer seam (QueueBackend.observe, QueueEvent) reports each attempt and each release
 // of a scheduled message after it is durable. This module maps them onto the submission record
-// in JmapState (a new EmailSubmission state, published to push). The tags live in queue.db, so
-// entries queued before a restart are followed after it.
+// in JmapState (a new EmailSubmission state, published to push). The tags live in the queue's
+// rows (queue.db or PostgreSQL), so entries queued before a restart are followed after it.
 //
 // What a record keeps besides its §7 properties (never returned: /get picks the properties):
 // `_track` = { queueIds, queued: deliveryStatus key -> the addresses queued for it, addr:
@@ -13,17 +13,14 @@
 import type { AccountId } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
 import type { JmapState } from '../../jmapstate/types.ts';
-import type { QueueEvent, QueueId } from '../../queue/types.ts';
+import type { QueueBackend, QueueEvent } from '../../queue/types.ts';
 import type { Mailboxes } from '../../store/mailboxes.ts';
 import type { PushHub } from '../push.ts';
 import type { Delivered, DeliveryStatus } from './submission-send.ts';
 
-/** What of the queue the submission methods use (QueueStore implements it). */
-export interface SubmissionQueue {
-  observe(listener: (e: QueueEvent) => void): () => void;
-  /** Cancels a scheduled entry not yet released; false otherwise. */
-  cancel(id: QueueId): Promise<boolean>;
-}
+/** What of the queue the submission methods use (either backend). On a cluster, observe()
+ *  hears only this node's attempts and releases (docs/cluster.md). */
+export type SubmissionQueue = Pick<QueueBackend, 'observe' | 'cancel'>;
 
 export interface Track {
   queueIds: string[];
