@@ -1,7 +1,8 @@
 // Per-mailbox thread counts (JMAP Mailbox totalThreads/unreadThreads; index/schema.ts
 // `mailbox_threads`, kept by triggers): after a random sequence of index writes (deliveries,
 // copies, \Seen on and off, expunges, mailbox deletions, imports, emails threaded later by the
-// backfill) the kept counts equal the full scan the index used before (the oracle below).
+// backfill) the kept counts equal the full scan the index used before (the oracle below), and
+// collapsed pages (collapseThreads, read in order until full) equal the old window query's.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +24,29 @@ function oracle(db: DatabaseSync, mailbox: number): { total: number; unread: num
     )
     .get(ACCOUNT, mailbox) as { total: number; unread: number };
   return { total: Number(r.total), unread: Number(r.unread) };
+}
+
+/** The old collapsed page: a window over the mailbox's messages (or the account's emails). */
+function oracleCollapsed(
+  db: DatabaseSync,
+  q: { mailbox?: number; col: string; dir: string },
+  limit: number,
+  offset: number,
+) {
+  const order = `ORDER BY k ${q.dir}, base ${q.dir}`;
+  const rows =
+    q.mailbox === undefined
+      ? db
+          .prepare(
+            `SELECT id FROM (SELECT id, base, ${q.col} AS k, row_number() OVER (PARTITION BY thread ORDER BY ${q.col} ${q.dir}, base ${q.dir}) AS n FROM emails WHERE account = ?) WHERE n = 1 ${order} LIMIT ? OFFSET ?`,
+          )
+          .all(ACCOUNT, limit, offset)
+      : db
+          .prepare(
+            `SELECT id FROM (SELECT e.id, m.base, m.${q.col} AS k, row_number() OVER (PARTITION BY e.thread ORDER BY m.${q.col} ${q.dir}, m.base ${q.dir}) AS n FROM messages m JOIN emails e ON e.account = ? AND e.base = m.base WHERE m.mailbox = ?) WHERE n = 1 ${order} LIMIT ? OFFSET ?`,
+          )
+          .all(ACCOUNT, q.mailbox, limit, offset);
+  return rows.map((r) => String(r.id));
 }
 
 /** A small seeded generator (mulberry32), so a failure can be replayed. */
@@ -126,6 +150,37 @@ test('kept thread counts equal the full scan after random writes', async () => {
         for (const mb of index.mailboxes(ACCOUNT)) {
           const kept = index.mailboxThreads(ACCOUNT, mb.oid);
           assert.deepEqual(kept, oracle(db, mb.id), `seed ${seed} step ${step} op ${op} ${mb.name}`);
+          if (step % 20 === 0) {
+            for (const [sort, col] of [
+              ['receivedAt', 'internaldate'],
+              ['size', 'size'],
+            ] as const) {
+              for (const descending of [false, true]) {
+                for (const [position, limit] of [
+                  [0, 5],
+                  [3, 4],
+                  [0, 1000],
+                  [7, 0],
+                ] as const) {
+                  const dir = descending ? 'DESC' : 'ASC';
+                  const what = `seed ${seed} step ${step} ${mb.name} ${sort} ${dir} ${position} ${limit}`;
+                  const page = (mailboxId?: string) =>
+                    index.accountMessages(ACCOUNT, {
+                      sort,
+                      descending,
+                      collapseThreads: true,
+                      position,
+                      limit,
+                      ...(mailboxId ? { mailboxId } : {}),
+                    });
+                  const inBox = page(mb.oid);
+                  assert.deepEqual(inBox.ids, oracleCollapsed(db, { mailbox: mb.id, col, dir }, limit, position), what);
+                  assert.equal(inBox.total, kept.total, what);
+                  assert.deepEqual(page().ids, oracleCollapsed(db, { col, dir }, limit, position), `${what} (account)`);
+                }
+              }
+            }
+          }
           if (kept.unread > 0 && kept.total > kept.unread && kept.total < index.messages(mb.id).length) mixed++;
         }
       }
