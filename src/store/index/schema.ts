@@ -189,20 +189,23 @@ export const MIGRATIONS: readonly string[] = [
      DELETE FROM mailbox_threads WHERE mailbox = old.mailbox AND messages <= 0 AND thread = (SELECT e.thread
        FROM mailboxes b JOIN emails e ON e.account = b.account AND e.base = old.base WHERE b.id = old.mailbox);
    END;
-   CREATE TRIGGER emails_thread_set AFTER UPDATE OF thread ON emails
-   WHEN old.thread IS NOT new.thread BEGIN
+   CREATE TRIGGER emails_thread_unset AFTER UPDATE OF thread ON emails
+   WHEN old.thread IS NOT NULL AND old.thread IS NOT new.thread BEGIN
      UPDATE mailbox_threads SET
        messages = messages - (SELECT count(*) FROM messages m WHERE m.mailbox = mailbox_threads.mailbox AND m.base = old.base),
        unseen = unseen - (SELECT count(*) FROM messages m WHERE m.mailbox = mailbox_threads.mailbox AND m.base = old.base
          AND instr(m.letters, 'S') = 0)
-     WHERE old.thread IS NOT NULL AND thread = old.thread AND mailbox IN
+     WHERE thread = old.thread AND mailbox IN
        (SELECT m.mailbox FROM messages m JOIN mailboxes b ON b.id = m.mailbox WHERE m.base = old.base AND b.account = old.account);
-     DELETE FROM mailbox_threads WHERE old.thread IS NOT NULL AND thread = old.thread AND messages <= 0 AND mailbox IN
+     DELETE FROM mailbox_threads WHERE thread = old.thread AND messages <= 0 AND mailbox IN
        (SELECT m.mailbox FROM messages m JOIN mailboxes b ON b.id = m.mailbox WHERE m.base = old.base AND b.account = old.account);
+   END;
+   CREATE TRIGGER emails_thread_set AFTER UPDATE OF thread ON emails
+   WHEN new.thread IS NOT NULL AND old.thread IS NOT new.thread BEGIN
      INSERT INTO mailbox_threads (mailbox, thread, messages, unseen)
-       SELECT m.mailbox, new.thread, count(*), sum(instr(m.letters, 'S') = 0)
+       SELECT m.mailbox, new.thread, 1, instr(m.letters, 'S') = 0
        FROM messages m JOIN mailboxes b ON b.id = m.mailbox
-       WHERE new.thread IS NOT NULL AND m.base = new.base AND b.account = new.account GROUP BY m.mailbox
-     ON CONFLICT (mailbox, thread) DO UPDATE SET messages = messages + excluded.messages, unseen = unseen + excluded.unseen;
+       WHERE m.base = new.base AND b.account = new.account
+     ON CONFLICT (mailbox, thread) DO UPDATE SET messages = messages + 1, unseen = unseen + excluded.unseen;
    END;`,
 ];
