@@ -2,7 +2,9 @@
 // docs/jmap-email.md "Threads"). A reply naming a stored message in In-Reply-To or References
 // joins its thread when the base subjects agree; the same subject without references does not;
 // a copy or a move keeps the thread; the thread goes with its last email; thread ids survive a
-// restart and an index rebuild; the account journal records each entry's thread.
+// restart and an index rebuild; the account journal records each entry's thread. Per-mailbox
+// thread counts (Mailboxes.mailboxThreads: JMAP totalThreads/unreadThreads) follow appends,
+// \Seen on and off, copies, moves, expunges and mailbox deletions, and survive a rebuild.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -114,6 +116,56 @@ export function threadsContract(make: MakeStore): void {
         assert.deepEqual([...(await threadsByUid(ctx, 'INBOX')).values()], before, 'after an index rebuild');
         const first = before[0] as { threadId: string };
         assert.equal((await emailsOf(ctx.boxes, ctx.account, first.threadId)).length, 3);
+      }
+    }));
+
+  test('threads: per-mailbox thread counts follow appends, \\Seen, copies, moves, expunges, deletions', () =>
+    withStore(make, async (ctx) => {
+      const ids = async () => new Map((await ctx.boxes.list(ctx.account, { ids: true })).map((e) => [e.name, e.id]));
+      const counts = async (name: string) => {
+        const id = (await ids()).get(name);
+        assert.ok(id, name);
+        // As JMAP Mailbox/get does: the mailbox synchronised first (deliveries land in files).
+        const box = await ctx.open(name);
+        await box.sync();
+        ctx.boxes.release(ctx.account, box);
+        return ctx.boxes.mailboxThreads(ctx.account, id);
+      };
+      await deliver(ctx, threadMessage('a@x', 'Plans'));
+      await deliver(ctx, threadMessage('b@x', 'Re: Plans', ['a@x']));
+      await deliver(ctx, threadMessage('c@x', 'Other'));
+      assert.deepEqual(await counts('INBOX'), { total: 2, unread: 2 });
+      const inbox = await ctx.open('INBOX');
+      await inbox.sync();
+      await inbox.storeFlags([1], 'add', ['\\Seen']);
+      assert.deepEqual(await counts('INBOX'), { total: 2, unread: 2 }, 'b@x of the thread is still unseen');
+      await inbox.storeFlags([2, 3], 'add', ['\\Seen']);
+      assert.deepEqual(await counts('INBOX'), { total: 2, unread: 0 });
+      await inbox.storeFlags([2], 'remove', ['\\Seen']);
+      assert.deepEqual(await counts('INBOX'), { total: 2, unread: 1 });
+      // The thread spans two mailboxes: a copy of a@x (seen) and a move of b@x (unseen).
+      const archive = await ctx.open('Sent');
+      await archive.sync();
+      await inbox.copyTo([1], archive);
+      assert.deepEqual(await counts('Sent'), { total: 1, unread: 0 });
+      await inbox.copyTo([2], archive, { move: true });
+      assert.deepEqual(await counts('Sent'), { total: 1, unread: 1 });
+      assert.deepEqual(await counts('INBOX'), { total: 2, unread: 0 }, 'a@x and c@x stay, both seen');
+      await deliver(ctx, threadMessage('d@x', 'Re: Plans', ['a@x', 'b@x']), { mailbox: 'Sent' });
+      assert.deepEqual(await counts('Sent'), { total: 1, unread: 1 }, 'a reply joins the thread there');
+      await inbox.expunge([1]);
+      assert.deepEqual(await counts('INBOX'), { total: 1, unread: 0 }, 'only c@x left');
+      assert.deepEqual(await counts('Sent'), { total: 1, unread: 1 }, 'the other mailbox keeps the thread');
+      await deliver(ctx, threadMessage('e@x', 'Re: Plans', ['a@x']), { mailbox: 'Gone', create: true });
+      assert.deepEqual(await counts('Gone'), { total: 1, unread: 1 });
+      await ctx.boxes.delete(ctx.account, 'Gone');
+      assert.deepEqual(await counts('Sent'), { total: 1, unread: 1 }, 'a mailbox deletion leaves the others');
+      for (const b of [inbox, archive]) ctx.boxes.release(ctx.account, b);
+      const before = [await counts('INBOX'), await counts('Sent')];
+      await ctx.reopen();
+      assert.deepEqual([await counts('INBOX'), await counts('Sent')], before, 'after a restart');
+      if (await ctx.reopen({ loseIndex: true })) {
+        assert.deepEqual([await counts('INBOX'), await counts('Sent')], before, 'after an index rebuild');
       }
     }));
 }

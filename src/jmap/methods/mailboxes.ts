@@ -121,7 +121,7 @@ export async function countsOf(
     let unread = 0;
     for (const m of status.messages) if (!m.flags.includes('\\Seen')) unread++;
     const total = status.messages.length;
-    // A count over the mailbox's rows (docs/benchmarks.md "Threads at insert"): only when asked.
+    // Kept per mailbox by the index (docs/benchmarks.md "Thread counts kept"): one row read.
     const t = threads ? await store.mailboxThreads(account, id) : { total: 0, unread: 0 };
     return { totalEmails: total, unreadEmails: unread, totalThreads: t.total, unreadThreads: t.unread };
   } finally {

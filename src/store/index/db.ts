@@ -389,7 +389,7 @@ export class MailIndex {
   /** Mailbox `oid`'s threads, and its unread ones (threads.ts mailboxThreads). */
   mailboxThreads(account: string, oid: string): { total: number; unread: number } {
     const mb = this.#q.mailboxByOid.get(account, oid) as Row | undefined;
-    return mb ? mailboxThreads(this.#stmt.bind(this), account, Number(mb.id)) : { total: 0, unread: 0 };
+    return mb ? mailboxThreads(this.#stmt.bind(this), Number(mb.id)) : { total: 0, unread: 0 };
   }
 
   /** The emails of each thread, oldest first; unknown threads are left out. */

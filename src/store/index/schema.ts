@@ -133,4 +133,79 @@ export const MIGRATIONS: readonly string[] = [
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX thread_keys_thread ON thread_keys (account, thread);
    ALTER TABLE account_changes ADD COLUMN thread TEXT NOT NULL DEFAULT '';`,
+  // Per-mailbox thread counts (JMAP Mailbox totalThreads/unreadThreads, RFC 8621 §2; issue
+  // #17; index/threads.ts): for each thread with a message in a mailbox, how many messages it
+  // has there and how many of those lack \Seen (flag letter S), and per mailbox the number of
+  // such threads and of those with an unseen message. Kept by triggers, so in the transaction
+  // of every write whatever its path: a message row inserted (counted when its email has a
+  // thread), its flags changed, deleted (an expunge, or the cascade of a mailbox deletion), and
+  // an email given its thread later (insert order, ThreadIndex.backfill). A mailbox's rows go
+  // with it (cascade). Built here from the existing rows.
+  `CREATE TABLE mailbox_threads (
+     mailbox INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+     thread TEXT NOT NULL,
+     messages INTEGER NOT NULL,
+     unseen INTEGER NOT NULL,
+     PRIMARY KEY (mailbox, thread)
+   ) STRICT, WITHOUT ROWID;
+   INSERT INTO mailbox_threads (mailbox, thread, messages, unseen)
+     SELECT m.mailbox, e.thread, count(*), sum(instr(m.letters, 'S') = 0)
+     FROM messages m JOIN mailboxes b ON b.id = m.mailbox JOIN emails e ON e.account = b.account AND e.base = m.base
+     WHERE e.thread IS NOT NULL GROUP BY m.mailbox, e.thread;
+   ALTER TABLE mailboxes ADD COLUMN total_threads INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE mailboxes ADD COLUMN unread_threads INTEGER NOT NULL DEFAULT 0;
+   UPDATE mailboxes SET
+     total_threads = (SELECT count(*) FROM mailbox_threads t WHERE t.mailbox = mailboxes.id),
+     unread_threads = (SELECT count(*) FROM mailbox_threads t WHERE t.mailbox = mailboxes.id AND t.unseen > 0);
+   CREATE TRIGGER mailbox_threads_add AFTER INSERT ON mailbox_threads BEGIN
+     UPDATE mailboxes SET total_threads = total_threads + 1, unread_threads = unread_threads + (new.unseen > 0)
+     WHERE id = new.mailbox;
+   END;
+   CREATE TRIGGER mailbox_threads_change AFTER UPDATE OF unseen ON mailbox_threads
+   WHEN (old.unseen > 0) <> (new.unseen > 0) BEGIN
+     UPDATE mailboxes SET unread_threads = unread_threads + (new.unseen > 0) - (old.unseen > 0) WHERE id = new.mailbox;
+   END;
+   CREATE TRIGGER mailbox_threads_drop AFTER DELETE ON mailbox_threads BEGIN
+     UPDATE mailboxes SET total_threads = total_threads - 1, unread_threads = unread_threads - (old.unseen > 0)
+     WHERE id = old.mailbox;
+   END;
+   CREATE TRIGGER messages_thread_add AFTER INSERT ON messages BEGIN
+     INSERT INTO mailbox_threads (mailbox, thread, messages, unseen)
+       SELECT new.mailbox, e.thread, 1, instr(new.letters, 'S') = 0
+       FROM mailboxes b JOIN emails e ON e.account = b.account AND e.base = new.base
+       WHERE b.id = new.mailbox AND e.thread IS NOT NULL
+     ON CONFLICT (mailbox, thread) DO UPDATE SET messages = messages + 1, unseen = unseen + excluded.unseen;
+   END;
+   CREATE TRIGGER messages_thread_seen AFTER UPDATE OF letters ON messages
+   WHEN (instr(old.letters, 'S') = 0) <> (instr(new.letters, 'S') = 0) BEGIN
+     UPDATE mailbox_threads SET unseen = unseen + (instr(new.letters, 'S') = 0) - (instr(old.letters, 'S') = 0)
+     WHERE mailbox = new.mailbox AND thread = (SELECT e.thread FROM mailboxes b JOIN emails e
+       ON e.account = b.account AND e.base = new.base WHERE b.id = new.mailbox);
+   END;
+   CREATE TRIGGER messages_thread_drop AFTER DELETE ON messages BEGIN
+     UPDATE mailbox_threads SET messages = messages - 1, unseen = unseen - (instr(old.letters, 'S') = 0)
+     WHERE mailbox = old.mailbox AND thread = (SELECT e.thread FROM mailboxes b JOIN emails e
+       ON e.account = b.account AND e.base = old.base WHERE b.id = old.mailbox);
+     DELETE FROM mailbox_threads WHERE mailbox = old.mailbox AND messages <= 0 AND thread = (SELECT e.thread
+       FROM mailboxes b JOIN emails e ON e.account = b.account AND e.base = old.base WHERE b.id = old.mailbox);
+   END;
+   CREATE TRIGGER emails_thread_unset AFTER UPDATE OF thread ON emails
+   WHEN old.thread IS NOT NULL AND old.thread IS NOT new.thread BEGIN
+     UPDATE mailbox_threads SET
+       messages = messages - (SELECT count(*) FROM messages m WHERE m.mailbox = mailbox_threads.mailbox AND m.base = old.base),
+       unseen = unseen - (SELECT count(*) FROM messages m WHERE m.mailbox = mailbox_threads.mailbox AND m.base = old.base
+         AND instr(m.letters, 'S') = 0)
+     WHERE thread = old.thread AND mailbox IN
+       (SELECT m.mailbox FROM messages m JOIN mailboxes b ON b.id = m.mailbox WHERE m.base = old.base AND b.account = old.account);
+     DELETE FROM mailbox_threads WHERE thread = old.thread AND messages <= 0 AND mailbox IN
+       (SELECT m.mailbox FROM messages m JOIN mailboxes b ON b.id = m.mailbox WHERE m.base = old.base AND b.account = old.account);
+   END;
+   CREATE TRIGGER emails_thread_set AFTER UPDATE OF thread ON emails
+   WHEN new.thread IS NOT NULL AND old.thread IS NOT new.thread BEGIN
+     INSERT INTO mailbox_threads (mailbox, thread, messages, unseen)
+       SELECT m.mailbox, new.thread, 1, instr(m.letters, 'S') = 0
+       FROM messages m JOIN mailboxes b ON b.id = m.mailbox
+       WHERE m.base = new.base AND b.account = new.account
+     ON CONFLICT (mailbox, thread) DO UPDATE SET messages = messages + 1, unseen = unseen + excluded.unseen;
+   END;`,
 ];

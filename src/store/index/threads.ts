@@ -134,11 +134,9 @@ export class ThreadIndex {
 }
 
 /** The threads with an email in mailbox `mailbox` (its index id), and those with one there
- *  without \Seen (flag letter S): JMAP Mailbox totalThreads, unreadThreads (RFC 8621 §2). */
-export function mailboxThreads(stmt: (sql: string) => StatementSync, account: string, mailbox: number) {
-  const r = stmt(
-    `SELECT count(DISTINCT e.thread) AS total, count(DISTINCT CASE WHEN instr(m.letters, 'S') = 0 THEN e.thread END) AS unread
-     FROM messages m JOIN emails e ON e.account = ? AND e.base = m.base WHERE m.mailbox = ?`,
-  ).get(account, mailbox) as Row;
-  return { total: Number(r.total), unread: Number(r.unread) };
+ *  without \Seen (flag letter S): JMAP Mailbox totalThreads, unreadThreads (RFC 8621 §2), kept
+ *  per mailbox by the triggers of `mailbox_threads` (index/schema.ts): one row read. */
+export function mailboxThreads(stmt: (sql: string) => StatementSync, mailbox: number) {
+  const r = stmt('SELECT total_threads, unread_threads FROM mailboxes WHERE id = ?').get(mailbox) as Row | undefined;
+  return { total: Number(r?.total_threads ?? 0), unread: Number(r?.unread_threads ?? 0) };
 }
