@@ -231,6 +231,15 @@ describe('one truth with IMAP', () => {
       await c.cmd('SELECT INBOX');
       assert.match((await c.cmd('STORE 1:* +FLAGS (\\Seen)')).at(-1) ?? '', /OK/);
       assert.equal((await byName('INBOX')).unreadEmails, 0);
+      // RFC 8621 §2: a draft is not unread, \Seen or not (both counts).
+      assert.match((await c.cmd('STORE 1 -FLAGS (\\Seen)')).at(-1) ?? '', /OK/);
+      const unseen = await byName('INBOX');
+      assert.equal(unseen.unreadEmails, 1);
+      assert.equal(unseen.unreadThreads, 1);
+      assert.match((await c.cmd('STORE 1 +FLAGS (\\Draft)')).at(-1) ?? '', /OK/);
+      const draft = await byName('INBOX');
+      assert.equal(draft.unreadEmails, 0);
+      assert.equal(draft.unreadThreads, 0);
     } finally {
       c.close();
     }

@@ -21,7 +21,7 @@ const ACCOUNT = 'alice@example.test';
 function oracle(db: DatabaseSync, mailbox: number): { total: number; unread: number } {
   const r = db
     .prepare(
-      `SELECT count(DISTINCT e.thread) AS total, count(DISTINCT CASE WHEN instr(m.letters, 'S') = 0 THEN e.thread END) AS unread
+      `SELECT count(DISTINCT e.thread) AS total, count(DISTINCT CASE WHEN (instr(m.letters, 'S') = 0 AND instr(m.letters, 'D') = 0) THEN e.thread END) AS unread
        FROM messages m JOIN emails e ON e.account = ? AND e.base = m.base WHERE m.mailbox = ?`,
     )
     .get(ACCOUNT, mailbox) as { total: number; unread: number };

@@ -105,9 +105,9 @@ export interface Counts {
   readonly unreadThreads: number;
 }
 
-/** §2.1 counts: the mailbox's messages and those without \Seen (a message marked \Deleted is
- *  still an Email of the mailbox until it is expunged); the threads with an email there, and
- *  with one there without \Seen (the simplest rule §2.1 allows). */
+/** §2.1 counts: the mailbox's messages and the unread ones, without $seen and $draft (a
+ *  message marked \Deleted is still an Email of the mailbox until it is expunged); the threads
+ *  with an email there, and with an unread one there (the simplest rule §2.1 allows). */
 export async function countsOf(
   store: Mailboxes,
   account: AccountId,
@@ -119,7 +119,8 @@ export async function countsOf(
   try {
     const status = await mbox.sync();
     let unread = 0;
-    for (const m of status.messages) if (!m.flags.includes('\\Seen')) unread++;
+    // §2.1 unreadEmails: neither $seen nor $draft.
+    for (const m of status.messages) if (!m.flags.includes('\\Seen') && !m.flags.includes('\\Draft')) unread++;
     const total = status.messages.length;
     // Kept per mailbox by the index (docs/benchmarks.md "Thread counts kept"): one row read.
     const t = threads ? await store.mailboxThreads(account, id) : { total: 0, unread: 0 };

@@ -135,7 +135,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE account_changes ADD COLUMN thread TEXT NOT NULL DEFAULT '';`,
   // Per-mailbox thread counts (JMAP Mailbox totalThreads/unreadThreads, RFC 8621 §2; issue
   // #17; index/threads.ts): for each thread with a message in a mailbox, how many messages it
-  // has there and how many of those lack \Seen (flag letter S), and per mailbox the number of
+  // has there and how many of those are unread (neither \Seen nor \Draft: flag letters S, D;
+  // RFC 8621 §2 unreadEmails), and per mailbox the number of
   // such threads and of those with an unseen message. Kept by triggers, so in the transaction
   // of every write whatever its path: a message row inserted (counted when its email has a
   // thread), its flags changed, deleted (an expunge, or the cascade of a mailbox deletion), and
@@ -149,7 +150,7 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (mailbox, thread)
    ) STRICT, WITHOUT ROWID;
    INSERT INTO mailbox_threads (mailbox, thread, messages, unseen)
-     SELECT m.mailbox, e.thread, count(*), sum(instr(m.letters, 'S') = 0)
+     SELECT m.mailbox, e.thread, count(*), sum((instr(m.letters, 'S') = 0 AND instr(m.letters, 'D') = 0))
      FROM messages m JOIN mailboxes b ON b.id = m.mailbox JOIN emails e ON e.account = b.account AND e.base = m.base
      WHERE e.thread IS NOT NULL GROUP BY m.mailbox, e.thread;
    ALTER TABLE mailboxes ADD COLUMN total_threads INTEGER NOT NULL DEFAULT 0;
@@ -171,19 +172,19 @@ export const MIGRATIONS: readonly string[] = [
    END;
    CREATE TRIGGER messages_thread_add AFTER INSERT ON messages BEGIN
      INSERT INTO mailbox_threads (mailbox, thread, messages, unseen)
-       SELECT new.mailbox, e.thread, 1, instr(new.letters, 'S') = 0
+       SELECT new.mailbox, e.thread, 1, (instr(new.letters, 'S') = 0 AND instr(new.letters, 'D') = 0)
        FROM mailboxes b JOIN emails e ON e.account = b.account AND e.base = new.base
        WHERE b.id = new.mailbox AND e.thread IS NOT NULL
      ON CONFLICT (mailbox, thread) DO UPDATE SET messages = messages + 1, unseen = unseen + excluded.unseen;
    END;
    CREATE TRIGGER messages_thread_seen AFTER UPDATE OF letters ON messages
-   WHEN (instr(old.letters, 'S') = 0) <> (instr(new.letters, 'S') = 0) BEGIN
-     UPDATE mailbox_threads SET unseen = unseen + (instr(new.letters, 'S') = 0) - (instr(old.letters, 'S') = 0)
+   WHEN ((instr(old.letters, 'S') = 0 AND instr(old.letters, 'D') = 0)) <> ((instr(new.letters, 'S') = 0 AND instr(new.letters, 'D') = 0)) BEGIN
+     UPDATE mailbox_threads SET unseen = unseen + ((instr(new.letters, 'S') = 0 AND instr(new.letters, 'D') = 0)) - ((instr(old.letters, 'S') = 0 AND instr(old.letters, 'D') = 0))
      WHERE mailbox = new.mailbox AND thread = (SELECT e.thread FROM mailboxes b JOIN emails e
        ON e.account = b.account AND e.base = new.base WHERE b.id = new.mailbox);
    END;
    CREATE TRIGGER messages_thread_drop AFTER DELETE ON messages BEGIN
-     UPDATE mailbox_threads SET messages = messages - 1, unseen = unseen - (instr(old.letters, 'S') = 0)
+     UPDATE mailbox_threads SET messages = messages - 1, unseen = unseen - ((instr(old.letters, 'S') = 0 AND instr(old.letters, 'D') = 0))
      WHERE mailbox = old.mailbox AND thread = (SELECT e.thread FROM mailboxes b JOIN emails e
        ON e.account = b.account AND e.base = old.base WHERE b.id = old.mailbox);
      DELETE FROM mailbox_threads WHERE mailbox = old.mailbox AND messages <= 0 AND thread = (SELECT e.thread
@@ -194,7 +195,7 @@ export const MIGRATIONS: readonly string[] = [
      UPDATE mailbox_threads SET
        messages = messages - (SELECT count(*) FROM messages m WHERE m.mailbox = mailbox_threads.mailbox AND m.base = old.base),
        unseen = unseen - (SELECT count(*) FROM messages m WHERE m.mailbox = mailbox_threads.mailbox AND m.base = old.base
-         AND instr(m.letters, 'S') = 0)
+         AND (instr(m.letters, 'S') = 0 AND instr(m.letters, 'D') = 0))
      WHERE thread = old.thread AND mailbox IN
        (SELECT m.mailbox FROM messages m JOIN mailboxes b ON b.id = m.mailbox WHERE m.base = old.base AND b.account = old.account);
      DELETE FROM mailbox_threads WHERE thread = old.thread AND messages <= 0 AND mailbox IN
@@ -203,7 +204,7 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TRIGGER emails_thread_set AFTER UPDATE OF thread ON emails
    WHEN new.thread IS NOT NULL AND old.thread IS NOT new.thread BEGIN
      INSERT INTO mailbox_threads (mailbox, thread, messages, unseen)
-       SELECT m.mailbox, new.thread, 1, instr(m.letters, 'S') = 0
+       SELECT m.mailbox, new.thread, 1, (instr(m.letters, 'S') = 0 AND instr(m.letters, 'D') = 0)
        FROM messages m JOIN mailboxes b ON b.id = m.mailbox
        WHERE m.base = new.base AND b.account = new.account
      ON CONFLICT (mailbox, thread) DO UPDATE SET messages = messages + 1, unseen = unseen + excluded.unseen;
