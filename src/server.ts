@@ -8,21 +8,18 @@
 // then the process becomes that user for good, and only then opens a database or a mail file,
 // so everything it creates belongs to that user.
 
-import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { MetricsServer } from './admin/metrics-http.ts';
-import { Authenticator } from './auth/authenticator.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
 import type { DomainName } from './core/ids.ts';
 import { LIMITS } from './core/limits.ts';
-import { closePrebound, prebind } from './core/listen.ts';
+import { closePrebound } from './core/listen.ts';
 import { closeLogShipping, createLogger, type Logger, logSink } from './core/log.ts';
 import { queueRecipients, queueRecipientsByState, queueSize } from './core/metrics.ts';
-import { currentAccount, dropPrivileges } from './core/privileges.ts';
+import { currentAccount } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
 import { AccessView } from './defense/access.ts';
@@ -31,7 +28,6 @@ import { BlocklistMonitor, listingNotice } from './defense/blocklist-monitor.ts'
 import { createGreylister, verifiedReverse } from './defense/greylist.ts';
 import { networkLimits, RateLimits } from './defense/rate-limits.ts';
 import { SqliteDefenseStore } from './defense/store.ts';
-import type { Directory } from './directory/types.ts';
 import { publicAddresses } from './dns/addresses.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { spamDeps } from './filter/rspamd.ts';
@@ -43,20 +39,28 @@ import type { JmapService } from './jmap/service.ts';
 import { type Context, openContext } from './main.ts';
 import { ManageSieveServer } from './managesieve/server.ts';
 import { Dispatcher } from './queue/dispatch.ts';
+import {
+  becomeServiceUser,
+  buildAuthenticator,
+  readinessChecks,
+  readRelayPassword,
+  smtpThreadCount,
+  trustedFor,
+} from './server-setup.ts';
 import { listenOrExplain, StartupError, startWeb } from './server-web.ts';
 
 export { StartupError };
 
 import { QueueRunner } from './queue/runner.ts';
 import { createSieveFilter } from './queue/sieve-setup.ts';
-import { planServe, prepareStorage, type RunPlan } from './run-as.ts';
+import { planServe, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
 import { openSrsForwarding } from './srs/forwarding.ts';
 import { type AcmeManager, acmeCertificateFile } from './tls/acme.ts';
 import { TlsManager } from './tls/certs.ts';
 import { type ClientSettings, endpoints } from './web/client-config.ts';
-import { type HealthCheck, Readiness } from './web/health.ts';
+import { Readiness } from './web/health.ts';
 
 export interface RunningServer {
   /** Bound addresses of the inbound SMTP listeners (port 0 in config resolves here). */
@@ -491,98 +495,6 @@ function withBoundListeners(
   };
 }
 
-/** /healthz/ready (web/health.ts): the directory and the mail index answer a query, mail can be
- *  written under the Maildir root, and the listeners are up. */
-function readinessChecks(ctx: Context, serving: () => boolean): HealthCheck[] {
-  return [
-    { name: 'directory', run: () => ctx.directory.ping() },
-    { name: 'mail_index', run: () => ctx.store.pingIndex() },
-    { name: 'maildir', run: () => ctx.store.probeWritable() },
-    {
-      name: 'listeners',
-      run: () => {
-        if (!serving()) throw new Error('not serving (starting or stopping)');
-      },
-    },
-  ];
-}
-
-/** The one login path of IMAP and submission, from [auth]. */
-function buildAuthenticator(config: Config, directory: Directory, log: Logger, bans: BanPolicy): Authenticator {
-  const a = config.auth;
-  const trusted = new Networks(a.trusted_networks);
-  return new Authenticator({
-    directory,
-    log: log.child({ component: 'auth' }),
-    hashing: { scheme: a.password_scheme, bcryptCost: a.bcrypt_cost },
-    failureDelayMs: a.failure_delay,
-    failureWindowMs: a.failure_window,
-    maxPairDelayMs: a.max_delay,
-    maxAddressDelayMs: a.max_address_delay,
-    trusted: (ip) => trusted.has(ip),
-    cacheSize: a.cache_size,
-    cacheTtlMs: a.cache_ttl,
-    maxPending: a.max_pending,
-    concurrency: a.hash_concurrency,
-    onFailure: (ip) => bans.offence(ip, 'auth'),
-    onSuccess: (ip) => bans.loggedIn(ip),
-  });
-}
-
-/** Before any file is opened: the data directories made ready for the plan's account; with an
- *  account to become, every listener is bound (as root, so ports below 1024 work), then the
- *  process becomes that account for good (dropPrivileges checks that root cannot come back). */
-async function becomeServiceUser(
-  config: Config,
-  log: Logger,
-  plan: RunPlan,
-  bindSmtpThreads: (() => Promise<void>) | null,
-): Promise<void> {
-  const notes = prepareStorage(config, plan);
-  for (const dir of notes.created) log.info({ dir, owner: plan.owner.user }, 'created data directory');
-  for (const dir of notes.narrowed) log.info({ dir, mode: '0700' }, 'narrowed the mode of the state directory');
-  if (plan.root) {
-    log.warn(
-      'running as root ([server] allow_root or --allow-root): for development only; set [server] user for production',
-    );
-  }
-  if (!plan.become) return;
-  const bindAll = async (addrs: readonly string[]) => {
-    const bound: AddressInfo[] = [];
-    for (const a of addrs) bound.push(await prebind(a));
-    return bound;
-  };
-  if (bindSmtpThreads) await bindSmtpThreads();
-  else await listenOrExplain('smtp', config.smtp.listen, bindAll);
-  await listenOrExplain('submission', [...config.submission.listen, ...config.submission.tls_listen], bindAll);
-  await listenOrExplain('imap', [...config.imap.listen, ...config.imap.tls_listen], bindAll);
-  await listenOrExplain('managesieve', config.managesieve.listen, bindAll);
-  await listenOrExplain('metrics', config.metrics.listen, bindAll);
-  await listenOrExplain('http', [...config.http.listen, ...config.http.tls_listen], bindAll);
-  dropPrivileges(plan.become);
-  log.info({ user: plan.become.user, group: plan.become.group }, 'dropped root privileges');
-}
-
-/** [smtp] threads: "auto" leaves a core to the main thread and one to the kernel, libuv's pool
- *  and GC: cores - 2, so none on a 2-core machine, where threads were measured to gain nothing
- *  (docs/benchmarks.md, issue #12). None when nothing listens on port 25. */
-function smtpThreadCount(config: Config): number {
-  if (config.smtp.listen.length === 0) return 0;
-  const t = config.smtp.threads;
-  return t === 'auto' ? Math.max(0, availableParallelism() - 2) : t;
-}
-
-/** [delivery] relay_password_file: its first line. Read once at start; errors stop start-up. */
-async function readRelayPassword(config: Config): Promise<string | null> {
-  const file = config.delivery.relay_password_file;
-  if (!file) return null;
-  try {
-    return (await readFile(file, 'utf8')).split(/\r?\n/)[0] ?? '';
-  } catch (e) {
-    throw new StartupError(`cannot read delivery.relay_password_file ${file}: ${errorMessage(e)}`);
-  }
-}
-
 /** `arcline serve`: runs until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolean } = {}): Promise<number> {
   const { config } = loaded;
@@ -647,10 +559,4 @@ export async function runServer(loaded: LoadedConfig, opts: { allowRoot?: boolea
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
-}
-
-/** Clients in [hygiene] trusted_networks: exempt from the rate limits and the network limits. */
-function trustedFor(config: Config): (ip: string) => boolean {
-  const trusted = new Networks(config.hygiene.trusted_networks);
-  return (ip) => trusted.has(ip);
 }
