@@ -18,7 +18,6 @@ import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimKeyStore, type DkimKeys } from './hygiene/dkim-keys.ts';
 import { PostgresDkimKeys } from './hygiene/dkim-keys-pg.ts';
 import { SqliteJmapState } from './jmapstate/sqlite-store.ts';
-import { searchFields } from './mime/search-text.ts';
 import { QueueStore } from './queue/store.ts';
 import { SqliteSieveStore } from './sieve/sqlite-store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
@@ -73,7 +72,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     root: config.storage.maildir,
     spoolDir: join(config.storage.state, 'spool'),
     indexPath: join(config.storage.state, 'mailindex.db'),
-    search: { path: join(config.storage.state, 'mailsearch.db'), extract: (body) => searchFields(body, body.size) },
+    search: { path: join(config.storage.state, 'mailsearch.db') },
     log: log.child({ component: 'store' }),
   });
   const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });

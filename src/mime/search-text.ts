@@ -1,7 +1,7 @@
 // What the search index (store/search/) keeps of a message: the decoded From, To, Cc, Bcc
 // (names and addresses as written) and Subject fields, and the text of its text/* parts (HTML
-// as text), at most LIMITS.search.maxTextChars characters of it. main.ts hands this to the
-// store, which depends on nothing but core (docs/architecture.md §1).
+// as text), at most LIMITS.search.maxTextChars characters of it. The store's search indexer
+// (store/search/indexer.ts) reads it (docs/architecture.md §1: store/ uses core and mime/).
 
 import { decodeEncodedWords } from '../core/encoded-words.ts';
 import { LIMITS } from '../core/limits.ts';

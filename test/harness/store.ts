@@ -4,7 +4,6 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/core/log.ts';
-import { searchFields } from '../../src/mime/search-text.ts';
 import { createMaildirStore, type MaildirStore } from '../../src/store/maildir/index.ts';
 import type { SpooledMessage } from '../../src/store/types.ts';
 
@@ -17,7 +16,7 @@ export async function tempStore(
       root: join(dir, 'mail'),
       spoolDir: join(dir, 'spool'),
       indexPath: join(dir, 'index.db'),
-      search: { path: join(dir, 'search.db'), extract: (body) => searchFields(body, body.size) },
+      search: { path: join(dir, 'search.db') },
       log: silentLogger(),
     });
   return { dir, store: reopen(), reopen };

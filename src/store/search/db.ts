@@ -15,6 +15,7 @@
 
 import type { DatabaseSync } from 'node:sqlite';
 import { openDatabase, transaction } from '../../core/sqlite.ts';
+import type { SearchFields } from '../../mime/search-text.ts';
 
 export const SEARCH_MIGRATIONS: readonly string[] = [
   `CREATE TABLE docs (
@@ -33,16 +34,11 @@ export const SEARCH_MIGRATIONS: readonly string[] = [
 ];
 
 /** What is indexed of one email. */
-export interface SearchDocument {
+/** One email's row: what mime/search-text.ts reads of it, with its id and date. */
+export interface SearchDocument extends SearchFields {
   readonly emailId: string;
   /** The internal date (ms): answers come newest first. */
   readonly receivedAt: number;
-  readonly from: string;
-  readonly to: string;
-  readonly cc: string;
-  readonly bcc: string;
-  readonly subject: string;
-  readonly body: string;
 }
 
 type Row = Record<string, unknown>;

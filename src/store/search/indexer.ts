@@ -2,7 +2,7 @@
 // (Mailboxes.accountChangesSince, docs/architecture.md §7) in the background, never in the
 // delivery path. An account is looked at `debounceMs` after a change (changes meanwhile join
 // it): the emails appended since its cursor are read (the first copy that opens), their text
-// extracted by the injected `extract` (mime/search-text.ts, wired by main.ts) and written with
+// extracted by mime/search-text.ts searchFields and written with
 // the new cursor in one transaction per batch; an email whose last copy went is removed. After
 // each batch it pauses for LIMITS.search.pauseFactor times the batch's time (the text is parsed
 // on the main thread; the SQLite work is in the search worker threads). An
@@ -15,18 +15,15 @@
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
+import { searchFields } from '../../mime/search-text.ts';
 import { openLocated } from '../located.ts';
-import type { LocatedEmail, Mailboxes, MessageBody } from '../mailboxes.ts';
+import type { LocatedEmail, Mailboxes } from '../mailboxes.ts';
 import type { SearchClient } from './client.ts';
 import type { SearchDocument } from './db.ts';
-
-/** What is indexed of a message, read from its bytes (mime/search-text.ts). */
-export type SearchExtractor = (body: MessageBody) => Promise<Omit<SearchDocument, 'emailId' | 'receivedAt'>>;
 
 export interface IndexerDeps {
   readonly boxes: Mailboxes;
   readonly client: SearchClient;
-  readonly extract: SearchExtractor;
   /** Every account with mailboxes (looked at once at start). */
   readonly accounts: () => Promise<string[]>;
   readonly log?: Logger;
@@ -199,7 +196,7 @@ export class SearchIndexer {
     const m = await openLocated(this.#d.boxes, account, l).catch(() => null);
     if (!m) return null;
     try {
-      return { emailId: l.emailId, receivedAt: l.internalDate.getTime(), ...(await this.#d.extract(m.body)) };
+      return { emailId: l.emailId, receivedAt: l.internalDate.getTime(), ...(await searchFields(m.body, m.body.size)) };
     } catch (e) {
       this.#d.log?.warn({ account, email: l.emailId, err: String(e) }, 'search: message not indexed');
       return null;

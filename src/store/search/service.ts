@@ -8,14 +8,12 @@ import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Mailboxes, TextCondition, TextSearchResult } from '../mailboxes.ts';
 import { SearchClient } from './client.ts';
-import { type SearchExtractor, SearchIndexer } from './indexer.ts';
+import { SearchIndexer } from './indexer.ts';
 import { matchExpression } from './match.ts';
 
 export interface SearchOptions {
   /** The search database ({state}/mailsearch.db); it may be deleted at any time. */
   readonly path: string;
-  /** What is indexed of a message (mime/search-text.ts searchFields). */
-  readonly extract: SearchExtractor;
 }
 
 export class SearchService {
@@ -26,7 +24,7 @@ export class SearchService {
   constructor(opts: SearchOptions, boxes: Mailboxes, accounts: () => Promise<string[]>, log?: Logger) {
     this.#client = new SearchClient(opts.path);
     this.#boxes = boxes;
-    this.indexer = new SearchIndexer({ boxes, client: this.#client, extract: opts.extract, accounts, log });
+    this.indexer = new SearchIndexer({ boxes, client: this.#client, accounts, log });
   }
 
   async search(account: AccountId, conditions: readonly TextCondition[]): Promise<TextSearchResult | null> {
