@@ -91,54 +91,53 @@ export class Postgres implements Queryable {
   }
 
   /** fn inside BEGIN … COMMIT on one client; on a serialization failure or a deadlock the
-   *  whole of fn runs again (up to 8 times, after a jittered pause), so fn must have no effect outside the database
-   *  before it returns. Any other error rolls back and is thrown. */
+   *  whole of fn runs again (up to 8 times, after a jittered pause), so fn must have no effect
+   *  outside the database before it returns. Any other error rolls back and is thrown. */
   async tx<T>(
     fn: (q: Queryable) => Promise<T>,
     opts: { isolation?: 'serializable' | 'repeatable read' } = {},
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.#pool.connect();
-      let broken = false;
-      // A connection lost between two statements (the server restarted, pg_terminate_backend)
-      // is reported on the client, not on a query; unheard it would end the process.
-      const lost = () => {
-        broken = true;
-      };
-      client.on('error', lost);
-      try {
-        await client.query(opts.isolation ? `BEGIN ISOLATION LEVEL ${opts.isolation.toUpperCase()}` : 'BEGIN');
-        const r = await fn(client);
-        await client.query('COMMIT');
-        return r;
-      } catch (e) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-        const code = (e as { code?: unknown }).code;
-        if (!(typeof code === 'string' && RETRY_CODES.has(code) && attempt < MAX_TX_ATTEMPTS)) throw e;
-      } finally {
-        client.off('error', lost);
-        client.release(broken);
-      }
+      const retry = await this.#held(async (client, broken) => {
+        try {
+          await client.query(opts.isolation ? `BEGIN ISOLATION LEVEL ${opts.isolation.toUpperCase()}` : 'BEGIN');
+          const r = await fn(client);
+          await client.query('COMMIT');
+          return { done: true as const, r };
+        } catch (e) {
+          await client.query('ROLLBACK').catch(broken);
+          const code = (e as { code?: unknown }).code;
+          if (!(typeof code === 'string' && RETRY_CODES.has(code) && attempt < MAX_TX_ATTEMPTS)) throw e;
+          return { done: false as const };
+        }
+      });
+      if (retry.done) return retry.r;
       // Jittered backoff, so transactions that collided do not collide again in step.
       await delay(Math.random() * 5 * 2 ** attempt);
     }
   }
 
   /** Holds a connection for fn (a session advisory lock, LISTEN). */
-  async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#held((c) => fn(c));
+  }
+
+  /** A pooled connection for fn, released after it; destroyed instead when it was lost (a
+   *  connection lost between two statements, the server restarted or pg_terminate_backend, is
+   *  reported on the client, not on a query: unheard it would end the process) or when fn
+   *  calls `broken` (a ROLLBACK that failed). */
+  async #held<T>(fn: (c: pg.PoolClient, broken: () => void) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
-    let broken = false;
-    const lost = () => {
-      broken = true;
+    let lost = false;
+    const broken = () => {
+      lost = true;
     };
-    client.on('error', lost);
+    client.on('error', broken);
     try {
-      return await fn(client);
+      return await fn(client, broken);
     } finally {
-      client.off('error', lost);
-      client.release(broken);
+      client.off('error', broken);
+      client.release(lost);
     }
   }
 
