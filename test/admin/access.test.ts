@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AccessStore } from '../../src/admin/access.ts';
 import { PostgresAccessStore } from '../../src/admin/access-pg.ts';
-import { databaseForFile } from '../harness/pg-per-file.ts';
+import { freshDatabaseForFile } from '../harness/postgres.ts';
 import { runAccessContract } from './access-contract.ts';
 
 runAccessContract('sqlite', async () => {
@@ -14,7 +14,7 @@ runAccessContract('sqlite', async () => {
 });
 
 runAccessContract('postgres', async () => {
-  const t = await databaseForFile();
+  const t = await freshDatabaseForFile();
   return {
     access: await PostgresAccessStore.open(await t.open()),
     other: async () => PostgresAccessStore.open(await t.open()),

@@ -6,7 +6,7 @@ import { configSchema } from '../../src/config/schema.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
 import { openGreylistStorage } from '../../src/defense/greylist.ts';
 import { PostgresGreylistStorage } from '../../src/defense/greylist-postgres.ts';
-import { databaseForFile } from '../harness/postgres-file.ts';
+import { databaseForFile } from '../harness/postgres.ts';
 import { greylistContract } from './greylist-contract.ts';
 
 const { pools } = databaseForFile(2);

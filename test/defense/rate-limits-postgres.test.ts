@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { configSchema } from '../../src/config/schema.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
 import { openRateLimits } from '../../src/defense/rate-limits.ts';
-import { databaseForFile } from '../harness/postgres-file.ts';
+import { databaseForFile } from '../harness/postgres.ts';
 
 const file = databaseForFile(2);
 const cfg = (o: Record<string, unknown>) => configSchema.parse({ rate_limits: o }).rate_limits;

@@ -5,7 +5,7 @@
 import type { Postgres } from '../../src/db/postgres.ts';
 import { openDefenseStore } from '../../src/defense/open-store.ts';
 import { PostgresDefenseStore } from '../../src/defense/store-postgres.ts';
-import { databaseForFile } from '../harness/postgres-file.ts';
+import { databaseForFile } from '../harness/postgres.ts';
 import { defenseStoreContract } from './store-contract.ts';
 
 const { pools } = databaseForFile(2);

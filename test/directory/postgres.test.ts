@@ -10,11 +10,11 @@ import type { AccountId, DomainName } from '../../src/core/ids.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { verifyPasswordHash } from '../../src/directory/password.ts';
 import { PostgresDirectory } from '../../src/directory/postgres.ts';
-import { databaseForFile } from '../harness/pg-per-file.ts';
 import type { TestDatabase } from '../harness/postgres.ts';
+import { freshDatabaseForFile } from '../harness/postgres.ts';
 import { runDirectoryContract } from './contract.ts';
 
-const database = databaseForFile;
+const database = freshDatabaseForFile;
 
 /** A node: its own pool and LISTEN connection on the shared database. */
 async function node(t: TestDatabase): Promise<PostgresDirectory> {

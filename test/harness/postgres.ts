@@ -4,6 +4,7 @@
 // dropped afterwards (FORCE: connections left by a killed node are cut).
 
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { Postgres } from '../../src/db/postgres.ts';
 
@@ -54,4 +55,48 @@ export async function freshDatabase(): Promise<TestDatabase> {
       await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
+}
+
+// One database for a whole test file (the stores' contract suites): created before the file's
+// tests, dropped after, with `count` pools on it (the nodes of a cluster). Suites empty the
+// tables they use between tests instead of creating a database each time.
+export interface FileDatabase {
+  /** The pools, once before() ran. */
+  readonly pools: Postgres[];
+  /** The database, once before() ran (more pools: open()). */
+  db(): TestDatabase;
+}
+
+export function databaseForFile(count = 2): FileDatabase {
+  let t: TestDatabase | null = null;
+  const pools: Postgres[] = [];
+  before(async () => {
+    t = await freshDatabase();
+    for (let i = 0; i < count; i++) pools.push(await t.open());
+  });
+  after(() => t?.drop());
+  return {
+    pools,
+    db: () => {
+      if (!t) throw new Error('databaseForFile: before() has not run');
+      return t;
+    },
+  };
+}
+
+// Fresh databases that are all dropped when the test file ends.
+const made: TestDatabase[] = [];
+let registered = false;
+
+/** A new database, dropped (with every handle on it) after this file's tests. */
+export async function freshDatabaseForFile(): Promise<TestDatabase> {
+  if (!registered) {
+    registered = true;
+    after(async () => {
+      await Promise.all(made.map((d) => d.drop()));
+    });
+  }
+  const t = await freshDatabase();
+  made.push(t);
+  return t;
 }

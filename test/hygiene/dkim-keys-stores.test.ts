@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { DkimKeyStore } from '../../src/hygiene/dkim-keys.ts';
 import { PostgresDkimKeys } from '../../src/hygiene/dkim-keys-pg.ts';
-import { databaseForFile } from '../harness/pg-per-file.ts';
+import { freshDatabaseForFile } from '../harness/postgres.ts';
 import { runDkimContract } from './dkim-keys-contract.ts';
 
 runDkimContract('files', async () => {
@@ -18,7 +18,7 @@ runDkimContract('files', async () => {
   return { keys: new DkimKeyStore(state), other: async () => new DkimKeyStore(state), fresh: async () => {} };
 });
 
-const database = databaseForFile;
+const database = freshDatabaseForFile;
 
 runDkimContract('postgres', async () => {
   const t = await database();

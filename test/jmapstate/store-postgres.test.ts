@@ -8,7 +8,7 @@ import type { AccountId } from '../../src/core/ids.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
 import { openJmapState } from '../../src/jmapstate/open.ts';
 import { PostgresJmapState } from '../../src/jmapstate/postgres-store.ts';
-import { databaseForFile } from '../harness/postgres-file.ts';
+import { databaseForFile } from '../harness/postgres.ts';
 import { jmapStateContract } from './contract.ts';
 
 const file = databaseForFile(2);

@@ -9,7 +9,7 @@ import type { Postgres } from '../../src/db/postgres.ts';
 import { openSieveStore } from '../../src/sieve/open-store.ts';
 import { PostgresSieveStore } from '../../src/sieve/postgres-store.ts';
 import { isSieveStoreError } from '../../src/sieve/store-types.ts';
-import { databaseForFile } from '../harness/postgres-file.ts';
+import { databaseForFile } from '../harness/postgres.ts';
 import { sieveStoreContract } from './store-contract.ts';
 
 const file = databaseForFile(2);
