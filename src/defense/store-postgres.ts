@@ -20,6 +20,7 @@ import {
   MAX_COMMENT,
   type NetworkEntry,
   networkEntry,
+  nextBan,
 } from './store.ts';
 
 export const DEFENSE_MIGRATIONS: readonly string[] = [
@@ -117,17 +118,15 @@ export class PostgresDefenseStore implements DefenseStore {
         'SELECT level, forget FROM defense_bans WHERE network = $1',
         [network],
       );
-      const o = old.rows[0];
-      const level = o && Number(o.forget) > now ? Number(o.level) + 1 : 1;
-      const expires = now + durationMs(level);
+      const { entry, forget } = nextBan(old.rows[0], network, offence, detail, durationMs, memoryMs, now);
       await q.query(
         `INSERT INTO defense_bans (network, offence, detail, banned, expires, level, forget)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (network) DO UPDATE SET offence = EXCLUDED.offence, detail = EXCLUDED.detail,
            banned = EXCLUDED.banned, expires = EXCLUDED.expires, level = EXCLUDED.level, forget = EXCLUDED.forget`,
-        [network, offence, detail, now, expires, level, expires + memoryMs],
+        [network, offence, detail, now, entry.expires, entry.level, forget],
       );
-      return { network, offence, detail, banned: now, expires, level };
+      return entry;
     });
   }
 

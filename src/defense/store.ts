@@ -146,17 +146,18 @@ export class SqliteDefenseStore implements DefenseStore {
     now = Date.now(),
   ): Promise<BanEntry> {
     return transaction(this.#db, () => {
-      const old = this.#db.prepare('SELECT level, forget FROM bans WHERE network = ?').get(network) as Row | undefined;
-      const level = old && Number(old.forget) > now ? Number(old.level) + 1 : 1;
-      const expires = now + durationMs(level);
+      const old = this.#db.prepare('SELECT level, forget FROM bans WHERE network = ?').get(network) as
+        | { level: number; forget: number }
+        | undefined;
+      const { entry, forget } = nextBan(old, network, offence, detail, durationMs, memoryMs, now);
       this.#db
         .prepare(
           `INSERT INTO bans (network, offence, detail, banned, expires, level, forget) VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (network) DO UPDATE SET offence = excluded.offence, detail = excluded.detail,
              banned = excluded.banned, expires = excluded.expires, level = excluded.level, forget = excluded.forget`,
         )
-        .run(network, offence, detail, now, expires, level, expires + memoryMs);
-      return { network, offence, detail, banned: now, expires, level };
+        .run(network, offence, detail, now, entry.expires, entry.level, forget);
+      return entry;
     });
   }
 
@@ -201,6 +202,23 @@ export class SqliteDefenseStore implements DefenseStore {
 type Row = Record<string, unknown>;
 
 /** A row of the networks table as a NetworkEntry (both implementations). */
+/** The ban that `network`'s new offence earns (both stores, in their write transaction): one
+ *  level above its last ban while that is still remembered (`old`, its level and until when it
+ *  is remembered), else level 1; remembered until `memoryMs` after it expires (`forget`). */
+export function nextBan(
+  old: { level: unknown; forget: unknown } | undefined,
+  network: string,
+  offence: string,
+  detail: string,
+  durationMs: (level: number) => number,
+  memoryMs: number,
+  now: number,
+): { entry: BanEntry; forget: number } {
+  const level = old && Number(old.forget) > now ? Number(old.level) + 1 : 1;
+  const expires = now + durationMs(level);
+  return { entry: { network, offence, detail, banned: now, expires, level }, forget: expires + memoryMs };
+}
+
 export function networkEntry(r: Row): NetworkEntry {
   return {
     cidr: String(r.cidr),
