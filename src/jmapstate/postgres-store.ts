@@ -9,7 +9,13 @@
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Postgres, Queryable } from '../db/postgres.ts';
-import type { JmapState, JmapStateChange, JmapStateType, StoredPushSubscription } from './types.ts';
+import {
+  type JmapState,
+  type JmapStateChange,
+  type JmapStateType,
+  type StoredPushSubscription,
+  storedPushSubscription,
+} from './types.ts';
 
 export const JMAP_STATE_MIGRATIONS: readonly string[] = [
   `CREATE TABLE jmap_object (
@@ -172,12 +178,7 @@ export class PostgresJmapState implements JmapState {
     const rows = await this.#db.rows<{ account: string; id: string; expires: number; data: string }>(
       'SELECT account, id, expires, data FROM jmap_push_subscription ORDER BY account COLLATE "C", id COLLATE "C"',
     );
-    return rows.map((r) => ({
-      account: r.account as AccountId,
-      id: r.id,
-      expires: Number(r.expires),
-      data: JSON.parse(r.data) as Record<string, unknown>,
-    }));
+    return rows.map(storedPushSubscription);
   }
 
   async putPushSubscription(s: StoredPushSubscription): Promise<void> {

@@ -8,7 +8,13 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import { openDatabase, transaction } from '../core/sqlite.ts';
-import type { JmapState, JmapStateChange, JmapStateType, StoredPushSubscription } from './types.ts';
+import {
+  type JmapState,
+  type JmapStateChange,
+  type JmapStateType,
+  type StoredPushSubscription,
+  storedPushSubscription,
+} from './types.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE object (
@@ -155,12 +161,7 @@ export class SqliteJmapState implements JmapState {
 
   async pushSubscriptions(): Promise<readonly StoredPushSubscription[]> {
     const rows = this.#q.pushAll.all() as { account: string; id: string; expires: number; data: string }[];
-    return rows.map((r) => ({
-      account: r.account as AccountId,
-      id: r.id,
-      expires: Number(r.expires),
-      data: JSON.parse(r.data) as Record<string, unknown>,
-    }));
+    return rows.map(storedPushSubscription);
   }
 
   async putPushSubscription(s: StoredPushSubscription): Promise<void> {

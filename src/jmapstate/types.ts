@@ -26,6 +26,21 @@ export interface StoredPushSubscription {
   readonly data: Record<string, unknown>;
 }
 
+/** A kept push subscription row (both stores keep `data` as JSON text) as the interface gives it. */
+export function storedPushSubscription(r: {
+  account: string;
+  id: string;
+  expires: number;
+  data: string;
+}): StoredPushSubscription {
+  return {
+    account: r.account as AccountId,
+    id: r.id,
+    expires: Number(r.expires),
+    data: JSON.parse(r.data) as Record<string, unknown>,
+  };
+}
+
 export interface JmapState {
   /** The type's current state string for the account ("0" before any change). */
   state(account: AccountId, type: JmapStateType): Promise<string>;
