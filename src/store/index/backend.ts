@@ -90,4 +90,13 @@ export interface MailIndexBackend {
   readonly shared: boolean;
 }
 
-export type { AccountChangeRow, CacheField, IndexWrite, JournalRow, LocatedRow, MailboxRow, MessageColumns, MessageQuery };
+export type {
+  AccountChangeRow,
+  CacheField,
+  IndexWrite,
+  JournalRow,
+  LocatedRow,
+  MailboxRow,
+  MessageColumns,
+  MessageQuery,
+};
