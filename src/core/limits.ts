@@ -266,6 +266,14 @@ export const LIMITS = {
      *  full listing (fs.watch reports outside changes); then its mtime decides again, so an
      *  event the kernel dropped (inotify queue overflow) is made up for within this time. */
     watchTrustMs: 60_000,
+    /** On a shared index (a cluster, docs/cluster.md "Mailboxes across nodes") a subscribed
+     *  mailbox does not watch its files (no inotify across NFS clients): other nodes' changes
+     *  arrive by NOTIFY, and as a fallback for a lost notification it catches up with the
+     *  journal this often (one query when nothing changed). */
+    clusterPollMs: 5000,
+    /** ... and lists its new/ and cur/ in full this often (a subscribed mailbox), to find files
+     *  another program put there or a node that died left unindexed. */
+    clusterRescanMs: 300_000,
     /** Flags given with a delivery (Sieve imap4flags, fileinto :flags; store/names.ts
      *  deliveryFlags): at most this many are kept, each at most this long; the rest dropped. */
     maxDeliveryFlags: 64,

@@ -8,6 +8,7 @@
 
 import { ArclineError } from '../../core/errors.ts';
 import { Lane, workerUrl } from '../worker-lane.ts';
+import type { MailboxCatchUp, MailboxLock, MailIndexBackend, WriteExpect } from './backend.ts';
 import type {
   AccountChangeRow,
   CacheField,
@@ -21,7 +22,7 @@ import type {
 } from './db.ts';
 import type { IndexOp } from './worker.ts';
 
-export class IndexClient {
+export class IndexClient implements MailIndexBackend {
   readonly #writer: Lane;
   readonly #reader: Lane;
   #closed = false;
@@ -117,8 +118,16 @@ export class IndexClient {
   setSortOrder(id: number, sortOrder: number): Promise<void> {
     return this.#write('setSortOrder', id, sortOrder);
   }
-  write(mailbox: number, w: IndexWrite): Promise<void> {
+  write(mailbox: number, w: IndexWrite, _expect?: WriteExpect): Promise<void> {
     return this.#write('write', mailbox, w);
+  }
+  // One process owns this index (the state directory's lock): nothing to catch up with or lock.
+  readonly shared = false;
+  lockMailbox(_mailbox: number): Promise<MailboxLock> {
+    return Promise.resolve({ release: () => Promise.resolve() });
+  }
+  catchUp(_mailbox: number, _modseq: number): Promise<MailboxCatchUp | null> {
+    return Promise.reject(new ArclineError('TEMPORARY', 'catchUp: not on this index yet'));
   }
   setCachedMany(mailbox: number, entries: readonly (readonly [number, CacheField, string])[]): Promise<void> {
     return this.#write('setCachedMany', mailbox, entries);

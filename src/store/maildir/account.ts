@@ -13,8 +13,7 @@ import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { decodeMutf7 } from '../../core/mutf7.ts';
-import type { IndexClient } from '../index/client.ts';
-import type { MailboxRow, MessageQuery } from '../index/db.ts';
+import type { MailboxRow, MailIndexBackend, MessageQuery } from '../index/backend.ts';
 import type {
   AccountChange,
   LocatedEmail,
@@ -26,6 +25,7 @@ import type {
 import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
 import type { SearchService } from '../search/service.ts';
 import { AccountWatch } from './account-watch.ts';
+import { type ChangeFeed, FeedSubscriptions } from './cluster-feed.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { KeywordTable, lettersToFlags } from './flags.ts';
 import { ID_FILE, inBatches, isSortOrder, keepFile, keptInFolder, SORT_ORDER_FILE, UIDVALIDITY_FILE } from './kept.ts';
@@ -50,8 +50,16 @@ const MAX_IDLE_MESSAGES = 250_000;
 const SPECIAL_USE_FILE = 'arcline-special-use';
 export class MaildirAccounts implements Mailboxes {
   readonly #root: string;
-  readonly #index: IndexClient;
+  readonly #index: MailIndexBackend;
   readonly #syncer: DirSyncer;
+  /** Shared index: other nodes' changes, per account (maildir/cluster-feed.ts); the hold of
+   *  each loaded mailbox's account, by key. */
+  readonly #feed: FeedSubscriptions | null;
+  readonly #holds = new Map<string, () => void>();
+  /** Shared index: deliveries of this node waiting to be indexed, per mailbox key (null: list
+   *  new/), and the keys being indexed now (see #indexDelivered). */
+  readonly #delivering = new Map<string, { sub: 'new' | 'cur'; name: string }[] | null>();
+  readonly #indexing = new Set<string>();
   readonly #open = new Map<string, MaildirMailbox>();
   /** Mailboxes no session uses, kept a while (a client re-selecting a big mailbox must not pay
    *  for reloading its index and rescanning its files): key -> eviction timer, oldest first. */
@@ -65,18 +73,55 @@ export class MaildirAccounts implements Mailboxes {
   readonly #watch: AccountWatch;
   #search: SearchService | null = null;
 
-  constructor(root: string, index: IndexClient, syncer: DirSyncer, log?: Logger) {
+  constructor(root: string, index: MailIndexBackend, syncer: DirSyncer, log?: Logger, feed?: ChangeFeed) {
     this.#root = root;
     this.#index = index;
     this.#syncer = syncer;
     this.#log = log;
     this.#watch = new AccountWatch(log);
+    this.#feed = index.shared && feed ? new FeedSubscriptions(feed, (a) => this.#changedElsewhere(a)) : null;
+  }
+
+  /** Shared index: a commit (of any node) moved the account's journal: its open mailboxes with
+   *  sessions catch up (IDLE hears of it), and its watchers (JMAP push, the search indexer) are
+   *  told. A refresh of a mailbox that did not change reads no rows. */
+  #changedElsewhere(account: AccountId): void {
+    for (const [key, mbox] of this.#open) {
+      if (!key.startsWith(`${account}\0`) || mbox.subscribers === 0) continue;
+      mbox.refresh().catch((e: unknown) => this.#log?.debug({ err: String(e), account }, 'store: catch-up failed'));
+    }
+    this.#watch.changed(account);
+  }
+
+  /** Another node renamed a loaded mailbox: the object moves to its new name (sessions that have
+   *  it selected keep it, as after a RENAME here). */
+  #renamedElsewhere(account: AccountId, mbox: MaildirMailbox, row: MailboxRow): void {
+    for (const [key, m] of this.#open) {
+      if (m !== mbox) continue;
+      this.#open.delete(key);
+      const timer = this.#idle.get(key);
+      if (timer) clearTimeout(timer);
+      this.#idle.delete(key);
+      const hold = this.#holds.get(key);
+      this.#holds.delete(key);
+      if (hold) this.#holds.set(`${account}\0${row.name}`, hold);
+    }
+    mbox.renamed(row, this.#dir(account, row.name));
+    this.#open.set(`${account}\0${row.name}`, mbox);
+  }
+
+  /** The loaded mailbox `key` is dropped (its feed hold goes with it). */
+  #forget(key: string): void {
+    this.#open.delete(key);
+    this.#holds.get(key)?.();
+    this.#holds.delete(key);
   }
 
   /** The store is closing: every mailbox stops watching its files, idle timers are cleared. */
   async close(): Promise<void> {
     for (const t of this.#idle.values()) clearTimeout(t);
     this.#idle.clear();
+    this.#feed?.close();
     await Promise.all([...this.#open.values()].map((m) => m.close()));
   }
 
@@ -224,7 +269,9 @@ export class MaildirAccounts implements Mailboxes {
     await this.#keepId(dir, row.oid);
     const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log);
     mbox.onWrite = () => this.#watch.changed(account);
+    mbox.onRenamed = (r) => this.#renamedElsewhere(account, mbox, r);
     this.#open.set(key, mbox);
+    if (this.#feed) this.#holds.set(key, this.#feed.hold(account));
     return mbox;
   }
 
@@ -303,7 +350,7 @@ export class MaildirAccounts implements Mailboxes {
     if (timer) clearTimeout(timer);
     this.#idle.delete(key);
     const mbox = this.#open.get(key);
-    if (mbox && mbox.subscribers === 0) this.#open.delete(key);
+    if (mbox && mbox.subscribers === 0) this.#forget(key);
   }
 
   /** Creates a mailbox, and its missing superiors (RFC 9051 §6.3.4 SHOULD), all or nothing:
@@ -403,7 +450,7 @@ export class MaildirAccounts implements Mailboxes {
     // mailbox went away; the name keeps a row of its own (as SUBSCRIBE to a new name makes).
     if (row?.subscribed) await this.#index.createMailbox(account, canonical, true);
     this.#evict(`${account}\0${canonical}`);
-    this.#open.delete(`${account}\0${canonical}`);
+    this.#forget(`${account}\0${canonical}`);
   }
 
   /** RFC 9051 §6.3.6: renames the mailbox and its children. RENAME of INBOX (moving its
@@ -459,12 +506,13 @@ export class MaildirAccounts implements Mailboxes {
       const key = `${account}\0${m.from}`;
       const openBox = this.#open.get(key);
       this.#evict(key);
-      this.#open.delete(key);
+      this.#forget(key);
       if (openBox && row) {
         openBox.renamed({ ...row, name: m.to }, this.#dir(account, m.to));
         // Sessions that have it selected keep this object: it stays the one mailbox of the new
         // name (a second object for the same folder would hand out the same UIDs and MODSEQs).
         this.#open.set(`${account}\0${m.to}`, openBox);
+        if (this.#feed) this.#holds.set(`${account}\0${m.to}`, this.#feed.hold(account));
         this.release(account, openBox);
       }
     }
@@ -473,8 +521,12 @@ export class MaildirAccounts implements Mailboxes {
   /** After a delivery into new/ (or cur/, a copy delivered with flags): an open mailbox lists
    *  that directory at its next reconcile (its watch may not have reported the file yet), and
    *  one with sessions re-syncs at once, so they see EXISTS without waiting for the watch. */
-  notifyDelivered(account: AccountId, name: string, sub: 'new' | 'cur' = 'new'): void {
+  notifyDelivered(account: AccountId, name: string, sub: 'new' | 'cur' = 'new', file?: string): void {
     const canonical = canonicalName(name);
+    if (this.#index.shared) {
+      this.#indexDelivered(account, canonical, file === undefined ? null : { sub, name: file });
+      return;
+    }
     const m = this.#open.get(`${account}\0${canonical}`);
     const watched = this.#watch.watched(account);
     m?.markDirty(sub);
@@ -483,6 +535,40 @@ export class MaildirAccounts implements Mailboxes {
     // entry (and the watchers' notification) comes at once, not when a session opens INBOX.
     else if (watched) this.#index1(account, canonical).catch(() => {});
     else this.#watch.delivered(account, canonical);
+  }
+
+  /** Shared index: a delivery is indexed at once by the node that made it (no other node can
+   *  see the file by inotify), so every node's sessions hear of it by the notification of that
+   *  commit. Deliveries to one mailbox arriving while it is being indexed wait and go together. */
+  #indexDelivered(account: AccountId, name: string, file: { sub: 'new' | 'cur'; name: string } | null): void {
+    const key = `${account}\0${name}`;
+    const had = this.#delivering.get(key);
+    const files = had === null || file === null ? null : [...(had ?? []), file];
+    this.#delivering.set(key, files);
+    if (this.#indexing.has(key)) return;
+    this.#indexing.add(key);
+    const next = async (): Promise<void> => {
+      const batch = this.#delivering.get(key);
+      if (batch === undefined) {
+        this.#indexing.delete(key);
+        return;
+      }
+      this.#delivering.delete(key);
+      try {
+        const mbox = await this.open(account, name);
+        try {
+          await mbox.indexDelivered(batch);
+        } finally {
+          this.release(account, mbox);
+        }
+      } catch (e) {
+        // The files are durable: a later listing (an open, the periodic rescan) indexes them.
+        if (!isArclineError(e, 'NOT_FOUND'))
+          this.#log?.warn({ err: String(e), account }, 'store: indexing a delivery failed');
+      }
+      return next();
+    };
+    void next();
   }
 
   async #index1(account: AccountId, name: string): Promise<void> {
@@ -505,7 +591,12 @@ export class MaildirAccounts implements Mailboxes {
   }
 
   watchAccount(account: AccountId, listener: () => void): () => void {
-    return this.#watch.watch(account, listener);
+    const stop = this.#watch.watch(account, listener);
+    const release = this.#feed?.hold(account);
+    return () => {
+      stop();
+      release?.();
+    };
   }
 
   /** Indexes the deliveries into mailboxes of the account no session had open, so that

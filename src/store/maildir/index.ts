@@ -9,7 +9,7 @@
 // mailbox indexes it like any new file, with those flags.
 
 import { mkdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ArclineError, errorMessage } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
@@ -22,6 +22,7 @@ import { type SearchOptions, SearchService } from '../search/service.ts';
 import { Spool } from '../spool.ts';
 import type { DeliveredCopy, DeliveryTarget, SpooledMessage, SpoolWriter } from '../types.ts';
 import { MaildirAccounts } from './account.ts';
+import type { ChangeFeed } from './cluster-feed.ts';
 import { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
 import { addKeywords, flagsToLetters } from './flags.ts';
@@ -40,6 +41,9 @@ export interface MaildirStoreOptions {
    *  answered by reading the messages). */
   readonly search?: SearchOptions;
   readonly log: Logger;
+  /** With a shared index (a cluster): where this node hears of other nodes' commits
+   *  (db/notify.ts Notifier; maildir/cluster-feed.ts). */
+  readonly feed?: ChangeFeed;
 }
 
 export class MaildirStore implements MessageStore {
@@ -54,6 +58,7 @@ export class MaildirStore implements MessageStore {
   #index: IndexClient | null = null;
   #accounts: MaildirAccounts | null = null;
   readonly #searchOpts: SearchOptions | undefined;
+  readonly #feed: ChangeFeed | undefined;
   #search: SearchService | null = null;
   /** Storage used per account (quotas). */
   readonly quota: QuotaUsage;
@@ -64,6 +69,7 @@ export class MaildirStore implements MessageStore {
     this.#log = opts.log;
     this.#indexPath = opts.indexPath;
     this.#searchOpts = opts.search;
+    this.#feed = opts.feed;
     this.#spool = new Spool(opts.spoolDir, LIMITS.store.spoolMemoryBytes);
   }
 
@@ -71,7 +77,7 @@ export class MaildirStore implements MessageStore {
   get accounts(): MaildirAccounts {
     if (!this.#accounts) {
       this.#index = new IndexClient(this.#indexPath, this.#root);
-      this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer, this.#log);
+      this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer, this.#log, this.#feed);
       if (this.#searchOpts) {
         const index = this.#index;
         this.#search = new SearchService(this.#searchOpts, this.#accounts, () => index.accounts(), this.#log);
@@ -183,7 +189,13 @@ export class MaildirStore implements MessageStore {
       }
       await Promise.all([...new Set(written.map((w) => join(w.dir, w.sub)))].map((d) => this.#syncer.sync(d)));
       for (const [i, t] of targets.entries()) {
-        this.#accounts?.notifyDelivered(t.account, t.mailbox ?? 'INBOX', written[i]?.sub === 'cur' ? 'cur' : 'new');
+        const w = written[i];
+        this.#accounts?.notifyDelivered(
+          t.account,
+          t.mailbox ?? 'INBOX',
+          w?.sub === 'cur' ? 'cur' : 'new',
+          w && basename(w.final),
+        );
       }
       for (const [i, w] of written.entries()) this.quota.adjust(targets[i]?.account as AccountId, w.size);
       return written.map((w, i) => ({

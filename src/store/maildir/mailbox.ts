@@ -12,13 +12,12 @@
 
 import { rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ArclineError } from '../../core/errors.ts';
+import { ArclineError, isArclineError } from '../../core/errors.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { mapSliced } from '../../core/slice.ts';
 import { emailId } from '../ids.ts';
-import type { IndexClient } from '../index/client.ts';
-import type { IndexWrite, MailboxRow } from '../index/db.ts';
+import type { IndexWrite, MailboxLock, MailboxRow, MailIndexBackend } from '../index/backend.ts';
 import type {
   CacheField,
   ChangeListener,
@@ -31,6 +30,7 @@ import type {
 } from '../mailboxes.ts';
 import type { SpooledMessage } from '../types.ts';
 import { CacheWrites, openRetrying } from './body.ts';
+import { applyCatchUp } from './catch-up.ts';
 import { type CopySource, placeCopies } from './copy.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
@@ -46,9 +46,9 @@ import {
   row,
 } from './entry.ts';
 import { Fanout } from './fanout.ts';
-import { applyFlags, flagsToLetters, KeywordTable, lettersToFlags } from './flags.ts';
+import { applyFlags, flagsToLetters, KeywordTable, lettersToFlags, splitName } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
-import { listMaildir, type ScanState } from './scan.ts';
+import { type FileOnDisk, listMaildir, type ScanState } from './scan.ts';
 import { spooledThreadHeaders } from './thread-headers.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
 
@@ -59,7 +59,14 @@ const INSERT_CHUNK = 5000;
 let ordinals = 0;
 
 export class MaildirMailbox implements Mailbox {
-  readonly #index: IndexClient;
+  readonly #index: MailIndexBackend;
+  /** The index is shared with other nodes (docs/cluster.md "Mailboxes across nodes"): this view
+   *  catches up with the journal, and writes under the mailbox's lock across nodes. */
+  readonly #shared: boolean;
+  /** Shared index: this process holds the mailbox's lock across nodes now (see #acrossNodes). */
+  #held = false;
+  /** Shared index: when new/ and cur/ were last listed in full. */
+  #rescanned = 0;
   #dir: string;
   readonly #syncer: DirSyncer;
   #row: MailboxRow;
@@ -84,15 +91,19 @@ export class MaildirMailbox implements Mailbox {
 
   /** Told after each committed write (set by MaildirAccounts: watchAccount). */
   onWrite: () => void = () => {};
+  /** Shared index: another node renamed the mailbox (set by MaildirAccounts, which moves this
+   *  object to the new name and calls renamed()). */
+  onRenamed: (row: MailboxRow) => void = () => {};
 
-  constructor(index: IndexClient, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
+  constructor(index: MailIndexBackend, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
     this.#index = index;
+    this.#shared = index.shared;
     this.#syncer = syncer;
     this.#row = row;
     this.#dir = dir;
     this.#keywords = new KeywordTable(dir);
     this.#cache = new CacheWrites(index);
-    this.#watch = new DirWatch(this, log);
+    this.#watch = new DirWatch(this, log, this.#shared ? { pollOnlyMs: LIMITS.store.clusterPollMs } : {});
   }
 
   get name(): string {
@@ -108,6 +119,125 @@ export class MaildirMailbox implements Mailbox {
     const run = this.#lock.then(fn, fn);
     this.#lock = run.catch(() => {});
     return run;
+  }
+
+  /** Runs `fn` under the mailbox lock and, on a shared index, under its lock across nodes with
+   *  the view caught up first (a write then counts from the index's own counters). */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#locked(() => this.#acrossNodes([this], fn));
+  }
+
+  /** On a shared index: `fn` holding the cross-node locks of `boxes` (taken in mailbox id order
+   *  on every node, so two copies in opposite directions cannot deadlock), each view caught up
+   *  first; the caller holds their in-process locks. Without a shared index: `fn`. */
+  async #acrossNodes<T>(boxes: readonly MaildirMailbox[], fn: () => Promise<T>): Promise<T> {
+    const take = this.#shared ? [...new Set(boxes)].filter((b) => !b.#held).sort((a, b) => a.#row.id - b.#row.id) : [];
+    const locks: MailboxLock[] = [];
+    try {
+      for (const b of take) {
+        locks.push(await b.#index.lockMailbox(b.#row.id));
+        b.#held = true;
+      }
+      for (const b of take) await b.#catchUp(null);
+      return await fn();
+    } catch (e) {
+      // Counters that moved under a held lock mean the lock was lost (its connection died):
+      // nothing was written, but this view may hold changes it made before writing them, so it
+      // is reloaded from the index at its next use.
+      if (!isArclineError(e, 'CONFLICT')) throw e;
+      for (const b of take) b.#loaded = false;
+      throw new ArclineError('TEMPORARY', 'the mailbox changed on another node; try again', { cause: e });
+    } finally {
+      for (const b of take) b.#held = false;
+      for (const l of locks.reverse()) await l.release().catch(() => {});
+    }
+  }
+
+  /** Shared index: applies what other nodes committed since this view's HIGHESTMODSEQ and tells
+   *  the subscribers, in MODSEQ order as for our own changes (maildir/catch-up.ts). Messages
+   *  expunged elsewhere stay readable from their tmp/ name until the expunging node removes
+   *  them. Under the mailbox lock. NOT_FOUND when another node deleted the mailbox. */
+  async #catchUp(origin: object | null): Promise<void> {
+    const keywords = await this.#keywords.load();
+    if (!this.#loaded) await this.#load(keywords);
+    const id = this.#row.id;
+    let c = await this.#index.catchUp(id, this.#row.highestmodseq);
+    if (c === null) {
+      // The journal no longer reaches back to this view: every row is compared instead.
+      const head = await this.#index.catchUp(id, Number.MAX_SAFE_INTEGER);
+      const all = await this.#index.messageColumns(id);
+      const present = new Set(all.uids);
+      c = {
+        row: head?.row ?? null,
+        changed: all,
+        expunged: this.#entries.filter((e) => !present.has(e.uid)).map((e) => e.uid),
+      };
+    }
+    if (!c.row) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
+    const renamed = c.row.name !== this.#row.name;
+    this.#row = c.row;
+    if (renamed) this.onRenamed(c.row);
+    if (c.changed.count === 0 && c.expunged.length === 0) return;
+    const a = await applyCatchUp(this.#entries, c, keywords);
+    this.#entries = a.entries;
+    for (const e of a.gone) {
+      const grave = join(this.#dir, 'tmp', `${e.base}.${this.#row.uidvalidity}-${e.uid}.expunged`);
+      this.#fan.bury(e, grave, true); // the node that expunged it removes the file
+    }
+    if (a.changed.length > 0) this.#fan.emit({ kind: 'flags', messages: a.changed.map(meta) }, origin);
+    if (a.added.length > 0) this.#fan.emitExists(await mapSliced(a.added, meta), origin);
+    if (a.gone.length > 0) {
+      this.#fan.emit({ kind: 'expunge', uids: a.gone.map((e) => e.uid), modseq: this.#row.highestmodseq }, origin);
+    }
+  }
+
+  /** Shared index: moves new files of `added` from new/ to cur/ before they are indexed, so no
+   *  indexed message is ever in new/ (a node must not need a listing to find a file another
+   *  node moved; \Recent is kept in memory per node instead). A file gone meanwhile is left out. */
+  async #intoCur(added: Entry[]): Promise<Entry[]> {
+    const kept: Entry[] = [];
+    let moved = false;
+    for (const e of added) {
+      if (e.inNew) {
+        try {
+          await rename(join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,${e.letters}`));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw err;
+        }
+        e.inNew = false;
+        moved = true;
+      }
+      kept.push(e);
+    }
+    if (moved) await this.#syncer.sync(join(this.#dir, 'cur'));
+    return kept;
+  }
+
+  /** Shared index: indexes the files a delivery of this node just made (names in new/ or
+   *  cur/) under the lock across nodes, without listing the directories, so the other nodes
+   *  hear of them at once; null: new/ is listed (a delivery whose names are not known here).
+   *  Files already indexed (another node came first) are left as they are. */
+  indexDelivered(files: readonly { sub: 'new' | 'cur'; name: string }[] | null): Promise<void> {
+    return this.#exclusive(async () => {
+      let found: Map<string, FileOnDisk>;
+      if (files) {
+        found = new Map();
+        for (const f of files) {
+          const { base, letters } = splitName(f.name);
+          found.set(base, { inNew: f.sub === 'new', letters: f.sub === 'new' ? '' : letters, name: f.name });
+        }
+      } else {
+        const listing = await listMaildir(this.#dir, { new: null, cur: null }, { new: false, cur: true });
+        found = listing ? new Map(listing.files) : new Map();
+      }
+      for (const e of this.#entries) found.delete(e.base);
+      if (found.size === 0) return;
+      const keywords = await this.#keywords.load();
+      const first = { uid: this.#row.uidnext, modseq: this.#row.highestmodseq + 1 };
+      const added = await this.#intoCur(await newEntries(this.#dir, found, keywords, first));
+      if (added.length > 0) await this.#add(added, null);
+    });
   }
 
   subscribe(listener: ChangeListener, opts: SubscribeOptions = {}): () => void {
@@ -221,8 +351,29 @@ export class MaildirMailbox implements Mailbox {
     );
   }
 
-  /** Brings the index up to date with the files (maildir/scan.ts decides what to list). */
+  /** Brings the view up to date: with the files (SQLite index); on a shared index with the
+   *  journal, and with the files only when a full listing is due (docs/cluster.md). */
   async #reconcile(origin: object | null): Promise<void> {
+    if (!this.#shared) return this.#reconcileFiles(origin);
+    await this.#catchUp(origin);
+    const due = this.#dirty.new || this.#dirty.cur || Date.now() - this.#rescanned >= LIMITS.store.clusterRescanMs;
+    if (!due) return;
+    // Both directories listed in full, under the lock across nodes: a message missing from a
+    // listing is taken for expunged, so a partial listing (one directory trusted by its mtime,
+    // which another node's rename may not have moved on an NFS client yet) must not decide it.
+    const rescan = async () => {
+      this.#scanned = { new: null, cur: null };
+      this.#dirty = { new: false, cur: false };
+      const started = Date.now();
+      await this.#reconcileFiles(origin);
+      this.#rescanned = started;
+    };
+    if (this.#held) await rescan();
+    else await this.#acrossNodes([this], rescan);
+  }
+
+  /** Brings the index up to date with the files (maildir/scan.ts decides what to list). */
+  async #reconcileFiles(origin: object | null): Promise<void> {
     const keywords = await this.#keywords.load();
     if (!this.#loaded) await this.#load(keywords);
     for (const sub of ['new', 'cur'] as const) if (this.#dirty[sub]) this.#scanned[sub] = null;
@@ -245,9 +396,11 @@ export class MaildirMailbox implements Mailbox {
     );
     const { expunged, changed, moved } = diff;
     modseq = diff.modseq;
-    const added = await newEntries(this.#dir, files, keywords, { uid: this.#row.uidnext, modseq: modseq + 1 });
-    const uidnext = this.#row.uidnext + added.length;
-    modseq += added.length;
+    let added = await newEntries(this.#dir, files, keywords, { uid: this.#row.uidnext, modseq: modseq + 1 });
+    if (this.#shared) added = await this.#intoCur(added);
+    // The UIDs and MODSEQs given (a file gone meanwhile leaves a gap, never seen by a client).
+    const uidnext = added.length > 0 ? (added.at(-1) as Entry).uid + 1 : this.#row.uidnext;
+    if (added.length > 0) modseq = (added.at(-1) as Entry).modseq;
     this.#scanned = listing.next;
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
     const expModseq = expunged.length > 0 ? ++modseq : modseq;
@@ -269,7 +422,6 @@ export class MaildirMailbox implements Mailbox {
         counters: end ? { uidnext: end.uid + 1, highestmodseq: end.modseq } : { uidnext, highestmodseq: modseq },
       });
     }
-    this.#row = { ...this.#row, uidnext, highestmodseq: modseq };
     // The common case, a delivery: nothing else changed, so append instead of copying.
     if (expunged.length === 0 && moved.length === 0) for (const e of added) this.#entries.push(e);
     else {
@@ -284,9 +436,12 @@ export class MaildirMailbox implements Mailbox {
     if (given) await this.#toCur(added); // \Recent for a session now: not again after a reload
   }
 
-  /** Commits one change with its journal entries (index/client.ts: off the event loop). */
+  /** Commits one change with its journal entries (index/client.ts: off the event loop); on a
+   *  shared index only if the mailbox's counters are still those this view had. */
   async #write(w: IndexWrite): Promise<void> {
-    await this.#index.write(this.#row.id, w);
+    const { uidnext, highestmodseq } = this.#row;
+    await this.#index.write(this.#row.id, w, this.#shared ? { uidnext, highestmodseq } : undefined);
+    if (w.counters) this.#row = { ...this.#row, ...w.counters };
     this.onWrite();
   }
 
@@ -301,6 +456,9 @@ export class MaildirMailbox implements Mailbox {
   /** Moves those of `entries` still in new/ to cur/: #load takes a message in new/ for one no
    *  session has had as \Recent (RFC 3501 §2.3.2), so one given to a session leaves new/. */
   async #toCur(entries: readonly Entry[]): Promise<void> {
+    // Shared index: indexed messages are never in new/ (see #intoCur), but a row written back
+    // without the lock across nodes could undo another node's flags.
+    if (this.#shared && !this.#held) return;
     const moved: Entry[] = [];
     for (const e of entries) {
       if (!e.inNew) continue;
@@ -341,11 +499,15 @@ export class MaildirMailbox implements Mailbox {
   /** Opens a message for reading; works for expunged messages not yet acknowledged. The file
    *  handle stays valid whatever happens to the name afterwards. */
   openMessage(uid: number): Promise<MessageBody | null> {
+    // Shared index: a name that another node changed (flags) is found again after catching up.
+    const retry = this.#shared
+      ? <T>(fn: () => Promise<T>) => this.#locked(() => this.#catchUp(null).then(fn))
+      : this.#locked.bind(this);
     return openRetrying(() => {
       const e = this.#find(uid);
       const path = e ? this.#path(e) : this.#fan.grave(uid);
       return path ? { path, size: e?.size ?? null } : null;
-    }, this.#locked.bind(this));
+    }, retry);
   }
 
   /** Changes flags (RFC 9051 §6.4.6). Returns the messages whose flags changed, and the UIDs
@@ -356,7 +518,7 @@ export class MaildirMailbox implements Mailbox {
     flags: readonly string[],
     opts: { unchangedSince?: number | null; origin?: object } = {},
   ): Promise<{ changed: MessageMeta[]; modifiedRefused: number[] }> {
-    return this.#locked(async () => {
+    return this.#exclusive(async () => {
       const keywords = await this.#keywords.with(mode === 'remove' ? [] : flags);
       const changed: Entry[] = [];
       const refused: number[] = [];
@@ -391,7 +553,6 @@ export class MaildirMailbox implements Mailbox {
           journal: changed.map(flagsChanged),
           counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
         });
-        this.#row = { ...this.#row, highestmodseq: modseq };
         this.#fan.emit({ kind: 'flags', messages: changed.map(meta) }, opts.origin ?? null);
       }
       return { changed: changed.map(meta), modifiedRefused: refused };
@@ -401,7 +562,7 @@ export class MaildirMailbox implements Mailbox {
   /** Removes the given messages; with `onlyDeleted` (EXPUNGE, CLOSE) only those that have
    *  \Deleted now, whatever the caller's view of them says (RFC 9051 §6.4.3). */
   expunge(uids: readonly number[], origin: object | null = null, onlyDeleted = false): Promise<number[]> {
-    return this.#locked(() => this.#expunge(uids, origin, onlyDeleted));
+    return this.#exclusive(() => this.#expunge(uids, origin, onlyDeleted));
   }
 
   /** expunge() under the lock; `moved`: messages whose file a MOVE renamed away (to there). */
@@ -440,7 +601,6 @@ export class MaildirMailbox implements Mailbox {
       journal: expungeEntries(gone, modseq),
       counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
     });
-    this.#row = { ...this.#row, highestmodseq: modseq };
     this.#fan.emit({ kind: 'expunge', uids: gone, modseq }, origin);
     for (const uid of gone) await this.#fan.unlinkIfDone(uid);
     return gone;
@@ -459,7 +619,7 @@ export class MaildirMailbox implements Mailbox {
     date: Date | null,
     origin: object | null = null,
   ): Promise<number> {
-    return this.#locked(async () => {
+    return this.#exclusive(async () => {
       await this.#reconcile(origin);
       const keywords = await this.#keywords.with(flags);
       const letters = flagsToLetters(flags, keywords);
@@ -495,7 +655,6 @@ export class MaildirMailbox implements Mailbox {
     const last = added.at(-1) as Entry;
     const counters = { uidnext: last.uid + 1, highestmodseq: last.modseq };
     await this.#write({ insert: added.map(row), journal: added.map(appended), counters });
-    this.#row = { ...this.#row, ...counters };
     for (const e of added) this.#entries.push(e);
     this.#fan.emitExists(await mapSliced(added, meta), origin);
   }
@@ -512,7 +671,8 @@ export class MaildirMailbox implements Mailbox {
     opts: { move?: boolean; origin?: object | null } = {},
   ): Promise<[number, number][]> {
     if (!(target instanceof MaildirMailbox)) throw new ArclineError('INVALID', 'copy to a mailbox of another store');
-    const run = () => this.#copy(uids, target, opts.move === true, opts.origin ?? null);
+    const run = () =>
+      this.#acrossNodes([this, target], () => this.#copy(uids, target, opts.move === true, opts.origin ?? null));
     if (target === this) return this.#locked(run);
     // Both locks, always in the same order (by creation), so two opposite copies cannot deadlock.
     const [a, b] = this.#ordinal < target.#ordinal ? [this, target] : [target, this];

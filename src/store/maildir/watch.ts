@@ -48,9 +48,13 @@ export class DirWatch {
   /** Names we are about to create, rename or remove, per directory, with a count. */
   readonly #expected = { new: new Map<string, number>(), cur: new Map<string, number>() };
 
-  constructor(target: DirWatchTarget, log?: Logger) {
+  /** Set: never fs.watch, poll every this many ms (a shared index: maildir/mailbox.ts). */
+  readonly #pollOnlyMs: number | null;
+
+  constructor(target: DirWatchTarget, log?: Logger, opts: { pollOnlyMs?: number } = {}) {
     this.#target = target;
     this.#log = log;
+    this.#pollOnlyMs = opts.pollOnlyMs ?? null;
   }
 
   get active(): boolean {
@@ -77,6 +81,12 @@ export class DirWatch {
     if (this.#active) return;
     this.#active = true;
     this.#epoch++;
+    if (this.#pollOnlyMs !== null) {
+      // A Maildir on a volume several nodes mount: inotify sees only this machine's changes,
+      // and other nodes' come by NOTIFY (docs/cluster.md); the poll is the fallback.
+      this.#poll = setInterval(() => this.#run(), this.#pollOnlyMs);
+      return;
+    }
     for (const sub of ['new', 'cur'] as const) {
       const path = join(this.#target.dir, sub);
       let w: FSWatcher;

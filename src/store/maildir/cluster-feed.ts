@@ -1,0 +1,58 @@
+// Other nodes' changes reaching this node (issue #18, docs/cluster.md "Mailboxes across
+// nodes"). On a shared index every commit publishes (account, journal position) by NOTIFY
+// (db/notify.ts); a node holds a subscription for each account it has a loaded mailbox or an
+// account watcher (JMAP push) of, and on a notification its open mailboxes catch up with the
+// journal (maildir/catch-up.ts) and its account watchers are told, as for a local commit.
+// Nothing is kept for other accounts: their notifications are dropped by the feed.
+
+import type { AccountId } from '../../core/ids.ts';
+
+/** Where a node hears of commits to a shared index (db/notify.ts Notifier has this shape): a
+ *  call per account after commits of any node (coalesced), and a resync after notifications may
+ *  have been lost (the listening session was down). */
+export interface ChangeFeed {
+  watchAccount(account: AccountId, listener: (modseq: number) => void): () => void;
+  onResync(hook: () => void): () => void;
+}
+
+/** Counted subscriptions to a ChangeFeed, one feed subscription per account. */
+export class FeedSubscriptions {
+  readonly #feed: ChangeFeed;
+  readonly #changed: (account: AccountId) => void;
+  readonly #held = new Map<AccountId, { count: number; stop: () => void }>();
+  readonly #stopResync: () => void;
+
+  constructor(feed: ChangeFeed, changed: (account: AccountId) => void) {
+    this.#feed = feed;
+    this.#changed = changed;
+    // After a gap every held account may have changed: each catches up once.
+    this.#stopResync = feed.onResync(() => {
+      for (const account of this.#held.keys()) changed(account);
+    });
+  }
+
+  /** Subscribes to the account's changes until the returned function is called (once). */
+  hold(account: AccountId): () => void {
+    let h = this.#held.get(account);
+    if (!h) {
+      h = { count: 0, stop: this.#feed.watchAccount(account, () => this.#changed(account)) };
+      this.#held.set(account, h);
+    }
+    const held = h;
+    held.count++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--held.count > 0) return;
+      held.stop();
+      if (this.#held.get(account) === held) this.#held.delete(account);
+    };
+  }
+
+  close(): void {
+    this.#stopResync();
+    for (const h of this.#held.values()) h.stop();
+    this.#held.clear();
+  }
+}
