@@ -2,12 +2,27 @@
 // writes: `<secs>.M<usecs>P<pid>Q<seq>.<host>,S=<size>,W=<vsize>`. S= is the file size; W= the
 // size with CRLF line endings, equal to S= because we store CRLF as received. Dovecot, mutt and
 // mbsync read these; IMAP uses S= for RFC822.SIZE without a stat.
-// The per-process sequence number makes names unique even within one microsecond.
+// The per-process sequence number (a range per thread) makes names unique even within one
+// microsecond.
 
 import { hostname } from 'node:os';
+import { threadId } from 'node:worker_threads';
 
-const host = hostname().replace(/\//g, '\\057').replace(/:/g, '\\072').replace(/,/g, '\\054');
-let seq = 0;
+let host = safeHost(hostname());
+// Each thread (the inbound SMTP threads write Maildir files too) counts in a range of its own,
+// so two threads of one process naming a file in the same microsecond never collide.
+let seq = threadId * 2 ** 32;
+
+/** The host part of names, with "/", ":" and "," escaped as Dovecot does. */
+function safeHost(name: string): string {
+  return name.replace(/\//g, '\\057').replace(/:/g, '\\072').replace(/,/g, '\\054');
+}
+
+/** Names made from now on carry `node` instead of the host name: nodes of a cluster writing one
+ *  shared Maildir (docs/cluster.md) may be containers with the same host name and pid. */
+export function useNodeName(node: string): void {
+  host = safeHost(node);
+}
 
 /** `<secs>.M<usecs>P<pid>Q<seq>.<host>`: seconds and microseconds of the wall clock, so names
  *  order by delivery time (see compareNames). */
