@@ -35,7 +35,7 @@ export interface SmtpThreadsDeps {
 export interface SmtpThreadsServices {
   readonly store: Pick<MailStore, 'usage'> & {
     /** A copy a thread delivered itself: open mailboxes look at new/, quota figures follow. */
-    delivered(account: AccountId, mailbox: string, size: number): void;
+    delivered(account: AccountId, mailbox: string, size: number, path?: string): void;
   };
   readonly dispatcher: { dispatch(req: DispatchRequest): Promise<DispatchResult> };
   readonly tls: TlsManager;
@@ -193,7 +193,7 @@ export class SmtpThreads {
         this.#services?.offences?.offence(m.ip, m.kind);
         return;
       case 'delivered':
-        for (const c of m.copies) this.#services?.store.delivered(c.account as AccountId, c.mailbox, c.size);
+        for (const c of m.copies) this.#services?.store.delivered(c.account as AccountId, c.mailbox, c.size, c.path);
         return;
       case 'call':
         this.#answer(m.call).then(

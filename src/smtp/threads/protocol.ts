@@ -50,6 +50,8 @@ export interface DeliveredNote {
   readonly account: string;
   readonly mailbox: string;
   readonly size: number;
+  /** Where the copy is (a cluster's node indexes that file at once: store/maildir/account.ts). */
+  readonly path: string;
 }
 
 export type Call =

@@ -73,7 +73,7 @@ export class ThreadStore implements MailStore {
   async deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]> {
     const copies = await this.#maildir.deliver(targets, msg);
     if (this.#notes.length === 0) setImmediate(() => this.#flush());
-    for (const c of copies) this.#notes.push({ account: c.account, mailbox: c.mailbox, size: c.size });
+    for (const c of copies) this.#notes.push({ account: c.account, mailbox: c.mailbox, size: c.size, path: c.path });
     return copies;
   }
 

@@ -116,8 +116,9 @@ export class MaildirStore implements MessageStore {
   /** A copy delivered into new/ by another thread of this server (the inbound SMTP threads,
    *  docs/architecture.md §8), already durable: the open mailbox looks at new/ (IDLE sessions
    *  see it at once) and the account's usage figure counts it. */
-  delivered(account: AccountId, mailbox: string, size: number): void {
-    this.#accounts?.notifyDelivered(account, mailbox);
+  delivered(account: AccountId, mailbox: string, size: number, path?: string): void {
+    const sub = path && basename(dirname(path)) === 'cur' ? 'cur' : 'new';
+    this.#accounts?.notifyDelivered(account, mailbox, sub, path && basename(path));
     this.quota.adjust(account, size);
   }
 
