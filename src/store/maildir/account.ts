@@ -25,7 +25,7 @@ import type {
 import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
 import type { SearchService } from '../search/service.ts';
 import { AccountWatch } from './account-watch.ts';
-import { type ChangeFeed, FeedSubscriptions } from './cluster-feed.ts';
+import { type ChangeFeed, type DeliveredFile, DeliveryBatches, FeedSubscriptions } from './cluster-feed.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { KeywordTable, lettersToFlags } from './flags.ts';
 import { ID_FILE, inBatches, isSortOrder, keepFile, keptInFolder, SORT_ORDER_FILE, UIDVALIDITY_FILE } from './kept.ts';
@@ -56,10 +56,8 @@ export class MaildirAccounts implements Mailboxes {
    *  each loaded mailbox's account, by key. */
   readonly #feed: FeedSubscriptions | null;
   readonly #holds = new Map<string, () => void>();
-  /** Shared index: deliveries of this node waiting to be indexed, per mailbox key (null: list
-   *  new/), and the keys being indexed now (see #indexDelivered). */
-  readonly #delivering = new Map<string, { sub: 'new' | 'cur'; name: string }[] | null>();
-  readonly #indexing = new Set<string>();
+  /** Shared index: deliveries of this node waiting to be indexed (see notifyDelivered). */
+  readonly #deliveries = new DeliveryBatches((account, name, files) => this.#indexDelivered(account, name, files));
   readonly #open = new Map<string, MaildirMailbox>();
   /** Mailboxes no session uses, kept a while (a client re-selecting a big mailbox must not pay
    *  for reloading its index and rescanning its files): key -> eviction timer, oldest first. */
@@ -524,7 +522,7 @@ export class MaildirAccounts implements Mailboxes {
   notifyDelivered(account: AccountId, name: string, sub: 'new' | 'cur' = 'new', file?: string): void {
     const canonical = canonicalName(name);
     if (this.#index.shared) {
-      this.#indexDelivered(account, canonical, file === undefined ? null : { sub, name: file });
+      this.#deliveries.add(account, canonical, file === undefined ? null : { sub, name: file });
       return;
     }
     const m = this.#open.get(`${account}\0${canonical}`);
@@ -537,38 +535,20 @@ export class MaildirAccounts implements Mailboxes {
     else this.#watch.delivered(account, canonical);
   }
 
-  /** Shared index: a delivery is indexed at once by the node that made it (no other node can
-   *  see the file by inotify), so every node's sessions hear of it by the notification of that
-   *  commit. Deliveries to one mailbox arriving while it is being indexed wait and go together. */
-  #indexDelivered(account: AccountId, name: string, file: { sub: 'new' | 'cur'; name: string } | null): void {
-    const key = `${account}\0${name}`;
-    const had = this.#delivering.get(key);
-    const files = had === null || file === null ? null : [...(had ?? []), file];
-    this.#delivering.set(key, files);
-    if (this.#indexing.has(key)) return;
-    this.#indexing.add(key);
-    const next = async (): Promise<void> => {
-      const batch = this.#delivering.get(key);
-      if (batch === undefined) {
-        this.#indexing.delete(key);
-        return;
-      }
-      this.#delivering.delete(key);
+  /** Shared index: indexes a batch of this node's deliveries to one mailbox (DeliveryBatches). */
+  async #indexDelivered(account: AccountId, name: string, files: DeliveredFile[] | null): Promise<void> {
+    try {
+      const mbox = await this.open(account, name);
       try {
-        const mbox = await this.open(account, name);
-        try {
-          await mbox.indexDelivered(batch);
-        } finally {
-          this.release(account, mbox);
-        }
-      } catch (e) {
-        // The files are durable: a later listing (an open, the periodic rescan) indexes them.
-        if (!isArclineError(e, 'NOT_FOUND'))
-          this.#log?.warn({ err: String(e), account }, 'store: indexing a delivery failed');
+        await mbox.indexDelivered(files);
+      } finally {
+        this.release(account, mbox);
       }
-      return next();
-    };
-    void next();
+    } catch (e) {
+      // The files are durable: a later listing (an open, the periodic rescan) indexes them.
+      if (!isArclineError(e, 'NOT_FOUND'))
+        this.#log?.warn({ err: String(e), account }, 'store: indexing a delivery failed');
+    }
   }
 
   async #index1(account: AccountId, name: string): Promise<void> {

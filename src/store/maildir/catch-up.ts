@@ -9,6 +9,8 @@
 import { TimeSlice } from '../../core/slice.ts';
 import type { MailboxCatchUp } from '../index/backend.ts';
 import { type Entry, entriesOf } from './entry.ts';
+import { splitName } from './flags.ts';
+import { type FileOnDisk, listMaildir } from './scan.ts';
 
 export interface AppliedCatchUp {
   /** The view's entries now, sorted by UID. */
@@ -62,4 +64,23 @@ export async function applyCatchUp(
       ? [...kept, ...added].sort((a, b) => a.uid - b.uid)
       : [...kept, ...added];
   return { entries: all, added, changed, gone };
+}
+
+/** The files a delivery made (names in new/ or cur/), by base; null: every file of new/ (a
+ *  delivery whose names are not known here; on a shared index indexed messages are all in cur/,
+ *  so new/ holds just what is not indexed yet). */
+export async function deliveredFiles(
+  dir: string,
+  files: readonly { sub: 'new' | 'cur'; name: string }[] | null,
+): Promise<Map<string, FileOnDisk>> {
+  if (!files) {
+    const listing = await listMaildir(dir, { new: null, cur: null }, { new: false, cur: true });
+    return listing ? new Map(listing.files) : new Map();
+  }
+  const found = new Map<string, FileOnDisk>();
+  for (const f of files) {
+    const { base, letters } = splitName(f.name);
+    found.set(base, { inNew: f.sub === 'new', letters: f.sub === 'new' ? '' : letters, name: f.name });
+  }
+  return found;
 }

@@ -56,3 +56,41 @@ export class FeedSubscriptions {
     this.#held.clear();
   }
 }
+
+/** A file a delivery made in a mailbox: in new/, or in cur/ when delivered with flags. */
+export interface DeliveredFile {
+  readonly sub: 'new' | 'cur';
+  readonly name: string;
+}
+
+/** Shared index: a delivery is indexed at once by the node that made it (no other node can see
+ *  the file by inotify), so every node's sessions hear of it by the notification of that commit.
+ *  Deliveries to one mailbox that arrive while it is being indexed wait and go together (one
+ *  lock, one transaction); null stands for "list new/" (a delivery whose names are not known). */
+export class DeliveryBatches {
+  readonly #run: (account: AccountId, name: string, files: DeliveredFile[] | null) => Promise<void>;
+  readonly #waiting = new Map<string, { account: AccountId; name: string; files: DeliveredFile[] | null }>();
+  readonly #running = new Set<string>();
+
+  constructor(run: (account: AccountId, name: string, files: DeliveredFile[] | null) => Promise<void>) {
+    this.#run = run;
+  }
+
+  add(account: AccountId, name: string, file: DeliveredFile | null): void {
+    const key = `${account}\0${name}`;
+    const had = this.#waiting.get(key);
+    const files = (had && had.files === null) || file === null ? null : [...(had?.files ?? []), file];
+    this.#waiting.set(key, { account, name, files });
+    if (this.#running.has(key)) return;
+    this.#running.add(key);
+    void this.#next(key);
+  }
+
+  async #next(key: string): Promise<void> {
+    for (let batch = this.#waiting.get(key); batch; batch = this.#waiting.get(key)) {
+      this.#waiting.delete(key);
+      await this.#run(batch.account, batch.name, batch.files).catch(() => {});
+    }
+    this.#running.delete(key);
+  }
+}

@@ -12,12 +12,12 @@
 
 import { rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ArclineError, isArclineError } from '../../core/errors.ts';
+import { ArclineError } from '../../core/errors.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { mapSliced } from '../../core/slice.ts';
 import { emailId } from '../ids.ts';
-import type { IndexWrite, MailboxLock, MailboxRow, MailIndexBackend } from '../index/backend.ts';
+import type { MailboxRow, MailIndexBackend } from '../index/backend.ts';
 import type {
   CacheField,
   ChangeListener,
@@ -30,7 +30,7 @@ import type {
 } from '../mailboxes.ts';
 import type { SpooledMessage } from '../types.ts';
 import { CacheWrites, openRetrying } from './body.ts';
-import { applyCatchUp } from './catch-up.ts';
+import { deliveredFiles } from './catch-up.ts';
 import { type CopySource, placeCopies } from './copy.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
@@ -38,18 +38,17 @@ import {
   appended,
   compareWithFiles,
   type Entry,
-  entriesOf,
   expungeEntries,
   flagsChanged,
   meta,
   newEntries,
   row,
 } from './entry.ts';
-import { Fanout } from './fanout.ts';
-import { applyFlags, flagsToLetters, KeywordTable, lettersToFlags, splitName } from './flags.ts';
+import { applyFlags, flagsToLetters, lettersToFlags } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
-import { type FileOnDisk, listMaildir, type ScanState } from './scan.ts';
+import { listMaildir, type ScanState } from './scan.ts';
 import { spooledThreadHeaders } from './thread-headers.ts';
+import { acrossNodes, MailboxView } from './view.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
 
 /** Index rows written per transaction when many new files are found at once (an imported or
@@ -59,19 +58,10 @@ const INSERT_CHUNK = 5000;
 let ordinals = 0;
 
 export class MaildirMailbox implements Mailbox {
-  readonly #index: MailIndexBackend;
-  /** The index is shared with other nodes (docs/cluster.md "Mailboxes across nodes"): this view
-   *  catches up with the journal, and writes under the mailbox's lock across nodes. */
-  readonly #shared: boolean;
-  /** Shared index: this process holds the mailbox's lock across nodes now (see #acrossNodes). */
-  #held = false;
+  /** What the mailbox is now: its messages, counters, sessions (maildir/view.ts). */
+  readonly #v: MailboxView;
   /** Shared index: when new/ and cur/ were last listed in full. */
   #rescanned = 0;
-  #dir: string;
-  readonly #syncer: DirSyncer;
-  #row: MailboxRow;
-  #entries: Entry[] = [];
-  #loaded = false;
   /** new/ and cur/ mtimes of the last complete listing of each that can be trusted (see #reconcile). */
   #scanned: ScanState = { new: null, cur: null };
   /** Directories another program changed (fs.watch said so): listed at the next reconcile
@@ -81,37 +71,34 @@ export class MaildirMailbox implements Mailbox {
   #listed = { new: { epoch: -1, at: 0 }, cur: { epoch: -1, at: 0 } };
   /** Watches new/ and cur/ while the mailbox has subscribers (store/maildir/watch.ts). */
   readonly #watch: DirWatch;
-  readonly #keywords: KeywordTable;
   readonly #cache: CacheWrites;
   #lock: Promise<unknown> = Promise.resolve();
   /** Orders the locks of two mailboxes a copy takes (see copyTo). */
   readonly #ordinal = ++ordinals;
-  /** Subscribers, \Recent and expunged files awaiting acknowledgement (maildir/fanout.ts). */
-  readonly #fan = new Fanout();
-
-  /** Told after each committed write (set by MaildirAccounts: watchAccount). */
-  onWrite: () => void = () => {};
-  /** Shared index: another node renamed the mailbox (set by MaildirAccounts, which moves this
-   *  object to the new name and calls renamed()). */
-  onRenamed: (row: MailboxRow) => void = () => {};
 
   constructor(index: MailIndexBackend, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
-    this.#index = index;
-    this.#shared = index.shared;
-    this.#syncer = syncer;
-    this.#row = row;
-    this.#dir = dir;
-    this.#keywords = new KeywordTable(dir);
+    this.#v = new MailboxView(index, row, dir, syncer);
     this.#cache = new CacheWrites(index);
-    this.#watch = new DirWatch(this, log, this.#shared ? { pollOnlyMs: LIMITS.store.clusterPollMs } : {});
+    this.#watch = new DirWatch(this, log, index.shared ? { pollOnlyMs: LIMITS.store.clusterPollMs } : {});
+  }
+
+  /** Told after each committed write (set by MaildirAccounts: watchAccount). */
+  set onWrite(fn: () => void) {
+    this.#v.onWrite = fn;
+  }
+
+  /** Shared index: another node renamed the mailbox (set by MaildirAccounts, which moves this
+   *  object to the new name and calls renamed()). */
+  set onRenamed(fn: (row: MailboxRow) => void) {
+    this.#v.onRenamed = fn;
   }
 
   get name(): string {
-    return this.#row.name;
+    return this.#v.row.name;
   }
 
   get dir(): string {
-    return this.#dir;
+    return this.#v.dir;
   }
 
   /** Runs `fn` under the mailbox lock. */
@@ -127,91 +114,13 @@ export class MaildirMailbox implements Mailbox {
     return this.#locked(() => this.#acrossNodes([this], fn));
   }
 
-  /** On a shared index: `fn` holding the cross-node locks of `boxes` (taken in mailbox id order
-   *  on every node, so two copies in opposite directions cannot deadlock), each view caught up
-   *  first; the caller holds their in-process locks. Without a shared index: `fn`. */
-  async #acrossNodes<T>(boxes: readonly MaildirMailbox[], fn: () => Promise<T>): Promise<T> {
-    const take = this.#shared ? [...new Set(boxes)].filter((b) => !b.#held).sort((a, b) => a.#row.id - b.#row.id) : [];
-    const locks: MailboxLock[] = [];
-    try {
-      for (const b of take) {
-        locks.push(await b.#index.lockMailbox(b.#row.id));
-        b.#held = true;
-      }
-      for (const b of take) await b.#catchUp(null);
-      return await fn();
-    } catch (e) {
-      // Counters that moved under a held lock mean the lock was lost (its connection died):
-      // nothing was written, but this view may hold changes it made before writing them, so it
-      // is reloaded from the index at its next use.
-      if (!isArclineError(e, 'CONFLICT')) throw e;
-      for (const b of take) b.#loaded = false;
-      throw new ArclineError('TEMPORARY', 'the mailbox changed on another node; try again', { cause: e });
-    } finally {
-      for (const b of take) b.#held = false;
-      for (const l of locks.reverse()) await l.release().catch(() => {});
-    }
-  }
-
-  /** Shared index: applies what other nodes committed since this view's HIGHESTMODSEQ and tells
-   *  the subscribers, in MODSEQ order as for our own changes (maildir/catch-up.ts). Messages
-   *  expunged elsewhere stay readable from their tmp/ name until the expunging node removes
-   *  them. Under the mailbox lock. NOT_FOUND when another node deleted the mailbox. */
-  async #catchUp(origin: object | null): Promise<void> {
-    const keywords = await this.#keywords.load();
-    if (!this.#loaded) await this.#load(keywords);
-    const id = this.#row.id;
-    let c = await this.#index.catchUp(id, this.#row.highestmodseq);
-    if (c === null) {
-      // The journal no longer reaches back to this view: every row is compared instead.
-      const head = await this.#index.catchUp(id, Number.MAX_SAFE_INTEGER);
-      const all = await this.#index.messageColumns(id);
-      const present = new Set(all.uids);
-      c = {
-        row: head?.row ?? null,
-        changed: all,
-        expunged: this.#entries.filter((e) => !present.has(e.uid)).map((e) => e.uid),
-      };
-    }
-    if (!c.row) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
-    const renamed = c.row.name !== this.#row.name;
-    this.#row = c.row;
-    if (renamed) this.onRenamed(c.row);
-    if (c.changed.count === 0 && c.expunged.length === 0) return;
-    const a = await applyCatchUp(this.#entries, c, keywords);
-    this.#entries = a.entries;
-    for (const e of a.gone) {
-      const grave = join(this.#dir, 'tmp', `${e.base}.${this.#row.uidvalidity}-${e.uid}.expunged`);
-      this.#fan.bury(e, grave, true); // the node that expunged it removes the file
-    }
-    if (a.changed.length > 0) this.#fan.emit({ kind: 'flags', messages: a.changed.map(meta) }, origin);
-    if (a.added.length > 0) this.#fan.emitExists(await mapSliced(a.added, meta), origin);
-    if (a.gone.length > 0) {
-      this.#fan.emit({ kind: 'expunge', uids: a.gone.map((e) => e.uid), modseq: this.#row.highestmodseq }, origin);
-    }
-  }
-
-  /** Shared index: moves new files of `added` from new/ to cur/ before they are indexed, so no
-   *  indexed message is ever in new/ (a node must not need a listing to find a file another
-   *  node moved; \Recent is kept in memory per node instead). A file gone meanwhile is left out. */
-  async #intoCur(added: Entry[]): Promise<Entry[]> {
-    const kept: Entry[] = [];
-    let moved = false;
-    for (const e of added) {
-      if (e.inNew) {
-        try {
-          await rename(join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,${e.letters}`));
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-          throw err;
-        }
-        e.inNew = false;
-        moved = true;
-      }
-      kept.push(e);
-    }
-    if (moved) await this.#syncer.sync(join(this.#dir, 'cur'));
-    return kept;
+  /** `fn` holding the locks across nodes of `boxes` (maildir/view.ts acrossNodes); their
+   *  in-process locks are the caller's. */
+  #acrossNodes<T>(boxes: readonly MaildirMailbox[], fn: () => Promise<T>): Promise<T> {
+    return acrossNodes(
+      boxes.map((b) => b.#v),
+      fn,
+    );
   }
 
   /** Shared index: indexes the files a delivery of this node just made (names in new/ or
@@ -220,39 +129,29 @@ export class MaildirMailbox implements Mailbox {
    *  Files already indexed (another node came first) are left as they are. */
   indexDelivered(files: readonly { sub: 'new' | 'cur'; name: string }[] | null): Promise<void> {
     return this.#exclusive(async () => {
-      let found: Map<string, FileOnDisk>;
-      if (files) {
-        found = new Map();
-        for (const f of files) {
-          const { base, letters } = splitName(f.name);
-          found.set(base, { inNew: f.sub === 'new', letters: f.sub === 'new' ? '' : letters, name: f.name });
-        }
-      } else {
-        const listing = await listMaildir(this.#dir, { new: null, cur: null }, { new: false, cur: true });
-        found = listing ? new Map(listing.files) : new Map();
-      }
-      for (const e of this.#entries) found.delete(e.base);
+      const found = await deliveredFiles(this.#v.dir, files);
+      for (const e of this.#v.entries) found.delete(e.base);
       if (found.size === 0) return;
-      const keywords = await this.#keywords.load();
-      const first = { uid: this.#row.uidnext, modseq: this.#row.highestmodseq + 1 };
-      const added = await this.#intoCur(await newEntries(this.#dir, found, keywords, first));
-      if (added.length > 0) await this.#add(added, null);
+      const keywords = await this.#v.keywords.load();
+      const first = { uid: this.#v.row.uidnext, modseq: this.#v.row.highestmodseq + 1 };
+      const added = await this.#v.intoCur(await newEntries(this.#v.dir, found, keywords, first));
+      if (added.length > 0) await this.#v.add(added, null);
     });
   }
 
   subscribe(listener: ChangeListener, opts: SubscribeOptions = {}): () => void {
-    this.#fan.add(listener, opts);
+    this.#v.fan.add(listener, opts);
     this.#watch.start(); // no-op when already watching
     return () => this.unsubscribe(listener);
   }
 
   unsubscribe(listener: ChangeListener): void {
-    if (!this.#fan.remove(listener)) return;
-    if (this.#fan.size === 0) this.#watch.stop();
+    if (!this.#v.fan.remove(listener)) return;
+    if (this.#v.fan.size === 0) this.#watch.stop();
   }
 
   get subscribers(): number {
-    return this.#fan.size;
+    return this.#v.fan.size;
   }
 
   /** Whether new/ and cur/ are watched (or polled) for outside changes now. */
@@ -273,7 +172,7 @@ export class MaildirMailbox implements Mailbox {
 
   /** Messages held in memory (for the idle-mailbox budget of MaildirAccounts). */
   get loadedMessages(): number {
-    return this.#entries.length;
+    return this.#v.entries.length;
   }
 
   /** Reconciles the index with the files. With `claimRecent` (SELECT) the caller takes every
@@ -293,10 +192,10 @@ export class MaildirMailbox implements Mailbox {
       try {
         await this.#reconcile(opts.origin ?? null);
       } catch (e) {
-        if (this.#fan.size === 0) this.#watch.stop();
+        if (this.#v.fan.size === 0) this.#watch.stop();
         throw e;
       }
-      const recent = opts.claimRecent ? await this.#claimNew() : [...this.#fan.recent].sort((a, b) => a - b);
+      const recent = opts.claimRecent ? await this.#claimNew() : [...this.#v.fan.recent].sort((a, b) => a - b);
       if (opts.subscribe) this.subscribe(opts.subscribe.listener, opts.subscribe);
       return { ...(await this.#status()), recent };
     });
@@ -308,7 +207,7 @@ export class MaildirMailbox implements Mailbox {
     // Nothing to look at when the watch vouches for both directories and no reconcile is under
     // way (a delivery's): a NOOP or an IDLE does not queue behind another session's write (its
     // changes arrive as events anyway).
-    const covered = this.#loaded && this.#watchCovers('new') && this.#watchCovers('cur');
+    const covered = this.#v.loaded && this.#watchCovers('new') && this.#watchCovers('cur');
     if (covered && this.#reconciles === 0) return Promise.resolve();
     // Only a refresh that has something to look at holds later ones (a NOOP behind another
     // NOOP, or behind a SELECT, need not wait).
@@ -323,19 +222,12 @@ export class MaildirMailbox implements Mailbox {
 
   async #status(): Promise<MailboxStatus> {
     return {
-      uidValidity: this.#row.uidvalidity,
-      uidNext: this.#row.uidnext,
-      highestModseq: this.#row.highestmodseq,
-      messages: await mapSliced(this.#entries, meta),
-      keywords: [...this.#keywords.cached],
+      uidValidity: this.#v.row.uidvalidity,
+      uidNext: this.#v.row.uidnext,
+      highestModseq: this.#v.row.highestmodseq,
+      messages: await mapSliced(this.#v.entries, meta),
+      keywords: [...this.#v.keywords.cached],
     };
-  }
-
-  async #load(keywords: readonly string[]): Promise<void> {
-    this.#entries = await entriesOf(await this.#index.messageColumns(this.#row.id), keywords);
-    // Maildir: a message still in new/ has been seen by no mail reader (Maildir spec).
-    for (const e of this.#entries) if (e.inNew) this.#fan.recent.add(e.uid);
-    this.#loaded = true;
   }
 
   /** Whether the watch vouches that `sub` holds what the index says: fs.watch is on, has
@@ -354,8 +246,8 @@ export class MaildirMailbox implements Mailbox {
   /** Brings the view up to date: with the files (SQLite index); on a shared index with the
    *  journal, and with the files only when a full listing is due (docs/cluster.md). */
   async #reconcile(origin: object | null): Promise<void> {
-    if (!this.#shared) return this.#reconcileFiles(origin);
-    await this.#catchUp(origin);
+    if (!this.#v.shared) return this.#reconcileFiles(origin);
+    await this.#v.catchUp(origin);
     const due = this.#dirty.new || this.#dirty.cur || Date.now() - this.#rescanned >= LIMITS.store.clusterRescanMs;
     if (!due) return;
     // Both directories listed in full, under the lock across nodes: a message missing from a
@@ -368,38 +260,38 @@ export class MaildirMailbox implements Mailbox {
       await this.#reconcileFiles(origin);
       this.#rescanned = started;
     };
-    if (this.#held) await rescan();
+    if (this.#v.held) await rescan();
     else await this.#acrossNodes([this], rescan);
   }
 
   /** Brings the index up to date with the files (maildir/scan.ts decides what to list). */
   async #reconcileFiles(origin: object | null): Promise<void> {
-    const keywords = await this.#keywords.load();
-    if (!this.#loaded) await this.#load(keywords);
+    const keywords = await this.#v.keywords.load();
+    if (!this.#v.loaded) await this.#v.load(keywords);
     for (const sub of ['new', 'cur'] as const) if (this.#dirty[sub]) this.#scanned[sub] = null;
     const watched = { new: this.#watchCovers('new'), cur: this.#watchCovers('cur') };
     this.#dirty = { new: false, cur: false };
     const epoch = this.#watch.epoch;
-    const listing = await listMaildir(this.#dir, this.#scanned, watched);
+    const listing = await listMaildir(this.#v.dir, this.#scanned, watched);
     if (!listing) return;
     const { skip, files } = listing;
     if (this.#watch.watching && this.#watch.epoch === epoch) {
       for (const sub of ['new', 'cur'] as const) if (!skip[sub]) this.#listed[sub] = { epoch, at: Date.now() };
     }
-    let modseq = this.#row.highestmodseq;
+    let modseq = this.#v.row.highestmodseq;
     const diff = compareWithFiles(
-      this.#entries,
+      this.#v.entries,
       listing,
       keywords,
       modseq,
-      (uid) => this.#fan.grave(uid) !== undefined,
+      (uid) => this.#v.fan.grave(uid) !== undefined,
     );
     const { expunged, changed, moved } = diff;
     modseq = diff.modseq;
-    let added = await newEntries(this.#dir, files, keywords, { uid: this.#row.uidnext, modseq: modseq + 1 });
-    if (this.#shared) added = await this.#intoCur(added);
+    let added = await newEntries(this.#v.dir, files, keywords, { uid: this.#v.row.uidnext, modseq: modseq + 1 });
+    if (this.#v.shared) added = await this.#v.intoCur(added);
     // The UIDs and MODSEQs given (a file gone meanwhile leaves a gap, never seen by a client).
-    const uidnext = added.length > 0 ? (added.at(-1) as Entry).uid + 1 : this.#row.uidnext;
+    const uidnext = added.length > 0 ? (added.at(-1) as Entry).uid + 1 : this.#v.row.uidnext;
     if (added.length > 0) modseq = (added.at(-1) as Entry).modseq;
     this.#scanned = listing.next;
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
@@ -412,7 +304,7 @@ export class MaildirMailbox implements Mailbox {
     for (let k = 0; k < Math.max(added.length, 1); k += INSERT_CHUNK) chunks.push(added.slice(k, k + INSERT_CHUNK));
     for (const [k, chunk] of chunks.entries()) {
       const end = k < chunks.length - 1 ? (chunk.at(-1) as Entry) : null;
-      await this.#write({
+      await this.#v.write({
         ...(k === 0 ? { expunge: expunged, update: moved } : {}),
         insert: chunk.map(row),
         journal: [
@@ -423,33 +315,27 @@ export class MaildirMailbox implements Mailbox {
       });
     }
     // The common case, a delivery: nothing else changed, so append instead of copying.
-    if (expunged.length === 0 && moved.length === 0) for (const e of added) this.#entries.push(e);
+    if (expunged.length === 0 && moved.length === 0) for (const e of added) this.#v.entries.push(e);
     else {
       const gone = new Set(expunged);
       const updated = new Map(moved.map((e) => [e.uid, e]));
-      this.#entries = [...this.#entries.filter((e) => !gone.has(e.uid)).map((e) => updated.get(e.uid) ?? e), ...added];
+      this.#v.entries = [
+        ...this.#v.entries.filter((e) => !gone.has(e.uid)).map((e) => updated.get(e.uid) ?? e),
+        ...added,
+      ];
     }
-    for (const uid of expunged) this.#fan.recent.delete(uid);
-    if (changed.length > 0) this.#fan.emit({ kind: 'flags', messages: changed.map(meta) }, origin);
-    const given = added.length > 0 && this.#fan.emitExists(await mapSliced(added, meta), origin);
-    if (expunged.length > 0) this.#fan.emit({ kind: 'expunge', uids: expunged, modseq: expModseq }, origin);
+    for (const uid of expunged) this.#v.fan.recent.delete(uid);
+    if (changed.length > 0) this.#v.fan.emit({ kind: 'flags', messages: changed.map(meta) }, origin);
+    const given = added.length > 0 && this.#v.fan.emitExists(await mapSliced(added, meta), origin);
+    if (expunged.length > 0) this.#v.fan.emit({ kind: 'expunge', uids: expunged, modseq: expModseq }, origin);
     if (given) await this.#toCur(added); // \Recent for a session now: not again after a reload
-  }
-
-  /** Commits one change with its journal entries (index/client.ts: off the event loop); on a
-   *  shared index only if the mailbox's counters are still those this view had. */
-  async #write(w: IndexWrite): Promise<void> {
-    const { uidnext, highestmodseq } = this.#row;
-    await this.#index.write(this.#row.id, w, this.#shared ? { uidnext, highestmodseq } : undefined);
-    if (w.counters) this.#row = { ...this.#row, ...w.counters };
-    this.onWrite();
   }
 
   /** Takes every untaken \Recent message (returns their UIDs) and moves new/ messages to cur/. */
   async #claimNew(): Promise<number[]> {
-    const claimed = [...this.#fan.recent].sort((a, b) => a - b);
-    this.#fan.recent.clear();
-    await this.#toCur(this.#entries);
+    const claimed = [...this.#v.fan.recent].sort((a, b) => a - b);
+    this.#v.fan.recent.clear();
+    await this.#toCur(this.#v.entries);
     return claimed;
   }
 
@@ -458,12 +344,12 @@ export class MaildirMailbox implements Mailbox {
   async #toCur(entries: readonly Entry[]): Promise<void> {
     // Shared index: indexed messages are never in new/ (see #intoCur), but a row written back
     // without the lock across nodes could undo another node's flags.
-    if (this.#shared && !this.#held) return;
+    if (this.#v.shared && !this.#v.held) return;
     const moved: Entry[] = [];
     for (const e of entries) {
       if (!e.inNew) continue;
       try {
-        const [from, to] = [join(this.#dir, 'new', e.base), join(this.#dir, 'cur', `${e.base}:2,`)];
+        const [from, to] = [join(this.#v.dir, 'new', e.base), join(this.#v.dir, 'cur', `${e.base}:2,`)];
         this.#watch.expect(from);
         this.#watch.expect(to);
         await rename(from, to);
@@ -475,37 +361,19 @@ export class MaildirMailbox implements Mailbox {
       moved.push(e);
     }
     // Where a file is is not a change a client sees: no journal entry, no new MODSEQ.
-    if (moved.length > 0) await this.#write({ update: moved });
-  }
-
-  #path(e: Entry): string {
-    return e.inNew ? join(this.#dir, 'new', e.base) : join(this.#dir, 'cur', `${e.base}:2,${e.letters}`);
-  }
-
-  #find(uid: number): Entry | undefined {
-    // Binary search: entries are sorted by UID.
-    let lo = 0;
-    let hi = this.#entries.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const e = this.#entries[mid] as Entry;
-      if (e.uid === uid) return e;
-      if (e.uid < uid) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
+    if (moved.length > 0) await this.#v.write({ update: moved });
   }
 
   /** Opens a message for reading; works for expunged messages not yet acknowledged. The file
    *  handle stays valid whatever happens to the name afterwards. */
   openMessage(uid: number): Promise<MessageBody | null> {
     // Shared index: a name that another node changed (flags) is found again after catching up.
-    const retry = this.#shared
-      ? <T>(fn: () => Promise<T>) => this.#locked(() => this.#catchUp(null).then(fn))
+    const retry = this.#v.shared
+      ? <T>(fn: () => Promise<T>) => this.#locked(() => this.#v.catchUp(null).then(fn))
       : this.#locked.bind(this);
     return openRetrying(() => {
-      const e = this.#find(uid);
-      const path = e ? this.#path(e) : this.#fan.grave(uid);
+      const e = this.#v.find(uid);
+      const path = e ? this.#v.path(e) : this.#v.fan.grave(uid);
       return path ? { path, size: e?.size ?? null } : null;
     }, retry);
   }
@@ -519,12 +387,12 @@ export class MaildirMailbox implements Mailbox {
     opts: { unchangedSince?: number | null; origin?: object } = {},
   ): Promise<{ changed: MessageMeta[]; modifiedRefused: number[] }> {
     return this.#exclusive(async () => {
-      const keywords = await this.#keywords.with(mode === 'remove' ? [] : flags);
+      const keywords = await this.#v.keywords.with(mode === 'remove' ? [] : flags);
       const changed: Entry[] = [];
       const refused: number[] = [];
-      let modseq = this.#row.highestmodseq;
+      let modseq = this.#v.row.highestmodseq;
       for (const uid of uids) {
-        const e = this.#find(uid);
+        const e = this.#v.find(uid);
         if (!e) continue;
         if (opts.unchangedSince != null && e.modseq > opts.unchangedSince) {
           refused.push(uid);
@@ -533,7 +401,7 @@ export class MaildirMailbox implements Mailbox {
         const letters = flagsToLetters(applyFlags(e.flags, mode, flags), keywords);
         if (letters === null) throw new ArclineError('INVALID', 'too many keywords in this mailbox (26 at most)');
         if (letters === e.letters) continue;
-        const from = this.#path(e);
+        const from = this.#v.path(e);
         const updated: Entry = {
           ...e,
           inNew: false,
@@ -542,18 +410,18 @@ export class MaildirMailbox implements Mailbox {
           modseq: ++modseq,
         };
         this.#watch.expect(from);
-        this.#watch.expect(this.#path(updated));
-        await rename(from, this.#path(updated));
+        this.#watch.expect(this.#v.path(updated));
+        await rename(from, this.#v.path(updated));
         changed.push(updated);
         Object.assign(e, updated);
       }
       if (changed.length > 0) {
-        await this.#write({
+        await this.#v.write({
           update: changed,
           journal: changed.map(flagsChanged),
-          counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
+          counters: { uidnext: this.#v.row.uidnext, highestmodseq: modseq },
         });
-        this.#fan.emit({ kind: 'flags', messages: changed.map(meta) }, opts.origin ?? null);
+        this.#v.fan.emit({ kind: 'flags', messages: changed.map(meta) }, opts.origin ?? null);
       }
       return { changed: changed.map(meta), modifiedRefused: refused };
     });
@@ -573,42 +441,42 @@ export class MaildirMailbox implements Mailbox {
     moved: ReadonlyMap<number, string> = new Map(),
   ): Promise<number[]> {
     const gone: number[] = [];
-    let modseq = this.#row.highestmodseq;
+    let modseq = this.#v.row.highestmodseq;
     for (const uid of uids) {
-      const e = this.#find(uid);
+      const e = this.#v.find(uid);
       if (!e) continue;
       if (onlyDeleted && !e.flags.includes('\\Deleted')) continue;
       const movedTo = moved.get(uid);
       // The UID in the name: a re-copied expunged message is another link to the same file, and
       // rename(2) between two links of one file does nothing (POSIX).
-      const grave = movedTo ?? join(this.#dir, 'tmp', `${e.base}.${this.#row.uidvalidity}-${uid}.expunged`);
+      const grave = movedTo ?? join(this.#v.dir, 'tmp', `${e.base}.${this.#v.row.uidvalidity}-${uid}.expunged`);
       try {
-        this.#watch.expect(this.#path(e));
-        if (!movedTo) await rename(this.#path(e), grave);
+        this.#watch.expect(this.#v.path(e));
+        if (!movedTo) await rename(this.#v.path(e), grave);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
       // A moved message is read from its new place until acknowledged, and stays there.
-      this.#fan.bury(e, grave, movedTo !== undefined);
+      this.#v.fan.bury(e, grave, movedTo !== undefined);
       gone.push(uid);
     }
     if (gone.length === 0) return gone;
     const set = new Set(gone);
-    this.#entries = this.#entries.filter((e) => !set.has(e.uid));
+    this.#v.entries = this.#v.entries.filter((e) => !set.has(e.uid));
     modseq++;
-    await this.#write({
+    await this.#v.write({
       expunge: gone,
       journal: expungeEntries(gone, modseq),
-      counters: { uidnext: this.#row.uidnext, highestmodseq: modseq },
+      counters: { uidnext: this.#v.row.uidnext, highestmodseq: modseq },
     });
-    this.#fan.emit({ kind: 'expunge', uids: gone, modseq }, origin);
-    for (const uid of gone) await this.#fan.unlinkIfDone(uid);
+    this.#v.fan.emit({ kind: 'expunge', uids: gone, modseq }, origin);
+    for (const uid of gone) await this.#v.fan.unlinkIfDone(uid);
     return gone;
   }
 
   /** A subscriber has told its client about these expunges (or no longer needs them). */
   acknowledgeExpunges(listener: ChangeListener, uids: readonly number[]): void {
-    this.#fan.acknowledge(listener, uids);
+    this.#v.fan.acknowledge(listener, uids);
   }
 
   /** Adds a message (APPEND, COPY, MOVE): written durably into cur/ with its flags, then indexed.
@@ -621,42 +489,33 @@ export class MaildirMailbox implements Mailbox {
   ): Promise<number> {
     return this.#exclusive(async () => {
       await this.#reconcile(origin);
-      const keywords = await this.#keywords.with(flags);
+      const keywords = await this.#v.keywords.with(flags);
       const letters = flagsToLetters(flags, keywords);
       if (letters === null) throw new ArclineError('INVALID', 'too many keywords in this mailbox (26 at most)');
       const base = withSize(uniqueBase(), msg.size);
-      const tmp = join(this.#dir, 'tmp', base);
-      const final = join(this.#dir, 'cur', `${base}:2,${letters}`);
+      const tmp = join(this.#v.dir, 'tmp', base);
+      const final = join(this.#v.dir, 'cur', `${base}:2,${letters}`);
       await writeDurably(tmp, Buffer.alloc(0), msg);
       if (date) await utimes(tmp, date, date);
       this.#watch.expect(final);
       await rename(tmp, final);
-      await this.#syncer.sync(join(this.#dir, 'cur'));
+      await this.#v.syncer.sync(join(this.#v.dir, 'cur'));
       const when = date ?? (await stat(final)).mtime;
       const entry: Entry = {
-        uid: this.#row.uidnext,
+        uid: this.#v.row.uidnext,
         base,
         inNew: false,
         letters,
         flags: lettersToFlags(letters, keywords),
-        modseq: this.#row.highestmodseq + 1,
+        modseq: this.#v.row.highestmodseq + 1,
         size: msg.size,
         internalDate: when.getTime(),
         thread: await spooledThreadHeaders(msg), // from the bytes at hand, not the file
       };
-      await this.#add([entry], origin);
+      await this.#v.add([entry], origin);
       delete entry.thread; // kept in memory: no longer needed
       return entry.uid;
     });
-  }
-
-  /** Commits new messages (UIDs and MODSEQs following the mailbox's) and announces them. */
-  async #add(added: Entry[], origin: object | null): Promise<void> {
-    const last = added.at(-1) as Entry;
-    const counters = { uidnext: last.uid + 1, highestmodseq: last.modseq };
-    await this.#write({ insert: added.map(row), journal: added.map(appended), counters });
-    for (const e of added) this.#entries.push(e);
-    this.#fan.emitExists(await mapSliced(added, meta), origin);
   }
 
   /** COPY and MOVE (RFC 9051 §6.4.7, RFC 6851 §3.3) keeping each file's base, so the copies are
@@ -684,22 +543,22 @@ export class MaildirMailbox implements Mailbox {
     if (to !== this) await to.#reconcile(null);
     const sources: CopySource[] = [];
     for (const uid of uids) {
-      const e = this.#find(uid);
-      const b = e ? undefined : this.#fan.buried(uid);
-      if (e) sources.push({ entry: e, path: this.#path(e), expunged: false });
+      const e = this.#v.find(uid);
+      const b = e ? undefined : this.#v.fan.buried(uid);
+      if (e) sources.push({ entry: e, path: this.#v.path(e), expunged: false });
       else if (b) sources.push({ entry: b.entry, path: b.path, expunged: true });
     }
     const placed = await placeCopies(sources, {
-      from: { dir: this.#dir, expect: (p) => this.#watch.expect(p) },
-      to: { dir: to.#dir, keywords: to.#keywords, expect: (p) => to.#watch.expect(p) },
-      have: new Set(to.#entries.map((e) => e.base)),
-      first: { uid: to.#row.uidnext, modseq: to.#row.highestmodseq + 1 },
+      from: { dir: this.#v.dir, expect: (p) => this.#watch.expect(p) },
+      to: { dir: to.#v.dir, keywords: to.#v.keywords, expect: (p) => to.#watch.expect(p) },
+      have: new Set(to.#v.entries.map((e) => e.base)),
+      first: { uid: to.#v.row.uidnext, modseq: to.#v.row.highestmodseq + 1 },
       move,
-      syncer: this.#syncer,
+      syncer: this.#v.syncer,
     });
     if (placed.length === 0) return [];
     // From here the files are in place: a crash before a commit leaves them for reconciliation.
-    await to.#add(
+    await to.#v.add(
       placed.map((p) => p.added),
       to === this ? origin : null,
     );
@@ -716,19 +575,19 @@ export class MaildirMailbox implements Mailbox {
 
   /** \Recent messages no session has taken yet (STATUS RECENT, RFC 3501 §6.3.10). */
   get unclaimed(): number {
-    return this.#fan.recent.size;
+    return this.#v.fan.recent.size;
   }
 
   /** Metadata of one message (for COPY/MOVE and FETCH). */
   meta(uid: number): MessageMeta | null {
-    const e = this.#find(uid);
+    const e = this.#v.find(uid);
     return e ? meta(e) : null;
   }
 
   emailIds(uids: readonly number[]): Map<number, string> {
     const out = new Map<number, string>();
     for (const uid of uids) {
-      const e = this.#find(uid);
+      const e = this.#v.find(uid);
       if (e) out.set(uid, emailId(e.base));
     }
     return out;
@@ -737,8 +596,8 @@ export class MaildirMailbox implements Mailbox {
   /** Parsed data cached in the index (see index/db.ts `cache`) for the messages still here. */
   cached(uids: readonly number[], field: CacheField): Promise<Map<number, string>> {
     return this.#cache.read(
-      this.#row.id,
-      uids.filter((uid) => this.#find(uid)),
+      this.#v.row.id,
+      uids.filter((uid) => this.#v.find(uid)),
       field,
     );
   }
@@ -747,24 +606,24 @@ export class MaildirMailbox implements Mailbox {
    *  only for messages still indexed: an expunged one has no row to hang the cache on. */
   setCached(entries: readonly (readonly [uid: number, field: CacheField, value: string])[]): Promise<void> {
     return this.#cache.write(
-      this.#row.id,
-      entries.filter(([uid]) => this.#find(uid)),
+      this.#v.row.id,
+      entries.filter(([uid]) => this.#v.find(uid)),
     );
   }
 
   vanishedSince(modseq: number): Promise<number[]> {
-    return this.#index.vanishedSince(this.#row.id, modseq);
+    return this.#v.index.vanishedSince(this.#v.row.id, modseq);
   }
 
   changesSince(modseq: number): Promise<JournalEntry[] | null> {
-    return this.#index.changesSince(this.#row.id, modseq);
+    return this.#v.index.changesSince(this.#v.row.id, modseq);
   }
 
   /** After RENAME of this mailbox. */
   renamed(row: MailboxRow, dir: string): void {
-    this.#row = row;
-    this.#dir = dir;
-    this.#keywords.dir = dir;
+    this.#v.row = row;
+    this.#v.dir = dir;
+    this.#v.keywords.dir = dir;
     if (this.#watch.active) {
       this.#watch.stop();
       this.#watch.start();
