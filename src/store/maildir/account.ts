@@ -85,7 +85,9 @@ export class MaildirAccounts implements Mailboxes {
    *  told. A refresh of a mailbox that did not change reads no rows. */
   #changedElsewhere(account: AccountId): void {
     for (const [key, mbox] of this.#open) {
-      if (!key.startsWith(`${account}\0`) || mbox.subscribers === 0) continue;
+      if (!key.startsWith(`${account}\0`)) continue;
+      mbox.markStale();
+      if (mbox.subscribers === 0) continue;
       mbox.refresh().catch((e: unknown) => this.#log?.debug({ err: String(e), account }, 'store: catch-up failed'));
     }
     this.#watch.changed(account);

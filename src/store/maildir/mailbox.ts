@@ -207,7 +207,8 @@ export class MaildirMailbox implements Mailbox {
     // Nothing to look at when the watch vouches for both directories and no reconcile is under
     // way (a delivery's): a NOOP or an IDLE does not queue behind another session's write (its
     // changes arrive as events anyway).
-    const covered = this.#v.loaded && this.#watchCovers('new') && this.#watchCovers('cur');
+    const covered =
+      this.#v.loaded && (this.#v.shared ? this.#journalCovers() : this.#watchCovers('new') && this.#watchCovers('cur'));
     if (covered && this.#reconciles === 0) return Promise.resolve();
     // Only a refresh that has something to look at holds later ones (a NOOP behind another
     // NOOP, or behind a SELECT, need not wait).
@@ -219,6 +220,29 @@ export class MaildirMailbox implements Mailbox {
 
   /** Refreshes queued or running that found something to look at (see refresh()). */
   #reconciles = 0;
+
+  /** Shared index: whether the view holds what the journal says, as far as this node can know
+   *  (no notification or poll since its last catch-up) and no file listing is due. */
+  #journalCovers(): boolean {
+    return (
+      !this.#v.stale &&
+      !this.#dirty.new &&
+      !this.#dirty.cur &&
+      Date.now() - this.#rescanned < LIMITS.store.clusterRescanMs
+    );
+  }
+
+  /** Shared index: another node committed a change of this account (a notification): the next
+   *  refresh catches up. */
+  markStale(): void {
+    this.#v.stale = true;
+  }
+
+  /** Shared index: the poll of a subscribed mailbox, the fallback for a lost notification. */
+  poll(): Promise<void> {
+    this.#v.stale = true;
+    return this.refresh();
+  }
 
   async #status(): Promise<MailboxStatus> {
     return {

@@ -28,6 +28,10 @@ export class MailboxView {
   loaded = false;
   /** Shared index: this process holds the mailbox's lock across nodes now (acrossNodes). */
   held = false;
+  /** Shared index: another node may have committed since the last catch-up (a notification or
+   *  the poll said so; true until the first). A NOOP or IDLE refresh of a view that is not stale
+   *  reads nothing; writes catch up under the lock whatever this says. */
+  stale = true;
   readonly keywords: KeywordTable;
   /** Subscribers, \Recent and expunged files awaiting acknowledgement (maildir/fanout.ts). */
   readonly fan = new Fanout();
@@ -50,6 +54,8 @@ export class MailboxView {
    *  expunged elsewhere stay readable from their tmp/ name until the expunging node removes
    *  them. Under the mailbox lock. NOT_FOUND when another node deleted the mailbox. */
   async catchUp(origin: object | null): Promise<void> {
+    // Cleared before reading: a notification arriving meanwhile makes it stale again.
+    this.stale = false;
     const keywords = await this.keywords.load();
     if (!this.loaded) await this.load(keywords);
     const id = this.row.id;

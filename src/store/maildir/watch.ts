@@ -33,6 +33,8 @@ export interface DirWatchTarget {
   markDirty(sub: WatchedDir): void;
   /** Reconciles with the files (changes go to the subscribers as events). */
   refresh(): Promise<void>;
+  /** Polling without fs.watch by choice (pollOnlyMs): what each poll runs instead of refresh. */
+  poll?(): Promise<void>;
 }
 
 export class DirWatch {
@@ -173,8 +175,8 @@ export class DirWatch {
       return;
     }
     this.#running = true;
-    this.#target
-      .refresh()
+    const t = this.#target;
+    (this.#pollOnlyMs !== null && t.poll ? t.poll() : t.refresh())
       .catch((e: Error) => {
         // A mailbox deleted or renamed meanwhile: its sessions learn it at their next command.
         this.#log?.debug({ event: 'maildir_watch_refresh_failed', dir: this.#target.dir, err: e.message });
