@@ -67,6 +67,8 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
     )
       .replace(`maildir = "${nodeDir}/mail"`, `maildir = "${maildir}"`)
       .replace('level = "debug"', 'level = "info"')
+      // HTTP (JMAP, /healthz) on a port of its own.
+      .replace('[http]\nlisten = []\ntls_listen = []', '[http]\nlisten = ["127.0.0.1:0"]\ntls_listen = []')
       .replace('bcrypt_cost = 4', 'bcrypt_cost = 4\npassword_scheme = "bcrypt"');
     const file = join(nodeDir, 'arcline.toml');
     await writeFile(file, text);

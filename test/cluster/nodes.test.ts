@@ -6,9 +6,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import type { AccountId } from '../../src/core/ids.ts';
+import { accountIdOf } from '../../src/jmap/session.ts';
 import { imapflowClient } from '../harness/imap-client.ts';
 import { waitUntil } from '../harness/submit.ts';
-import { leadersSettled, startCluster, type TestCluster } from './harness.ts';
+import { type ClusterNode, leadersSettled, startCluster, type TestCluster } from './harness.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: JMAP answers are checked field by field
+type Json = any;
+const USING = ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail'];
 
 /** The leader tasks of a node without greylisting (docs/cluster.md "Leader tasks"). */
 const TASKS = ['ban-sweep', 'blocklist', 'queue-sweep', 'sieve-sweep'];
@@ -35,6 +41,11 @@ test('cluster: three nodes report alive with their version', async () => {
     ],
   );
   for (const n of nodes) assert.equal(typeof n.connections, 'number', `${n.name} reports its connections`);
+  // Readiness includes PostgreSQL on a cluster node.
+  const r = await fetch(`http://127.0.0.1:${c.nodes[1]?.port('http')}/healthz/ready`);
+  const body = (await r.json()) as { checks: Record<string, { ok: boolean }> };
+  assert.equal(r.status, 200);
+  assert.equal(body.checks.database?.ok, true);
 });
 
 test('cluster: a user added by the CLI of node A logs in over IMAP on node B and C', async () => {
@@ -52,6 +63,36 @@ test('cluster: a user added by the CLI of node A logs in over IMAP on node B and
   }
   // A wrong password is refused there all the same.
   await assert.rejects(imapflowClient(c.nodes[2]?.port('imap') ?? 0, 'carol@example.test', 'wrong'));
+});
+
+test('cluster: a JMAP upload on node A is imported on node B (uploads in [cluster] shared_dir)', async () => {
+  const [a, b] = c.nodes;
+  assert.ok(a && b);
+  const auth = `Basic ${Buffer.from('carol@example.test:carol-secret').toString('base64')}`;
+  const account = accountIdOf('carol@example.test' as AccountId);
+  const api = async (n: ClusterNode, name: string, args: Record<string, unknown>) => {
+    const r = await fetch(`http://127.0.0.1:${n.port('http')}/jmap/api`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ using: USING, methodCalls: [[name, { accountId: account, ...args }, '0']] }),
+    });
+    assert.equal(r.status, 200);
+    return ((await r.json()) as { methodResponses: [string, Json, string][] }).methodResponses[0]?.[1];
+  };
+  const raw = Buffer.from('From: x@remote.test\r\nTo: carol@example.test\r\nSubject: across\r\n\r\nbody\r\n');
+  const up = await fetch(`http://127.0.0.1:${a.port('http')}/jmap/upload/${account}`, {
+    method: 'POST',
+    headers: { authorization: auth, 'content-type': 'message/rfc822' },
+    body: raw,
+  });
+  assert.equal(up.status, 201);
+  const { blobId } = (await up.json()) as { blobId: string };
+  const inbox = ((await api(b, 'Mailbox/get', { ids: null })).list as Json[]).find((m) => m.role === 'inbox')?.id;
+  assert.ok(inbox, 'an inbox on node B');
+  const imported = await api(b, 'Email/import', { emails: { i1: { blobId, mailboxIds: { [inbox]: true } } } });
+  assert.ok(imported.created?.i1?.id, `imported on node B: ${JSON.stringify(imported.notCreated)}`);
+  const got = await api(b, 'Email/get', { ids: [imported.created.i1.id], properties: ['subject'] });
+  assert.equal(got.list[0]?.subject, 'across');
 });
 
 test('cluster: each leader task runs on exactly one node and moves when that node is killed', async (t) => {
