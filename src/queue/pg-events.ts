@@ -1,8 +1,9 @@
 // Queue events across nodes (issue #18, docs/cluster.md "Queue events across nodes"). The
 // observers of a tagged message (JMAP EmailSubmission, jmap/methods/submission-track.ts) live
 // on the node that queued it: the submission was made there, and that node's tracker keeps the
-// events that come before its record exists. So an outcome recorded by another node is not told
-// there: it is written to queue_event for the queuing node, in the outcome's own transaction,
+// events that come before its record exists (a delivery may be recorded before the create that
+// queued it answers). So an attempt recorded by another node is not told there: it is written
+// to queue_event for the queuing node, in the outcome's own transaction,
 // with pg_notify('arcline_queue', <node>), which PostgreSQL delivers only at COMMIT. The
 // queuing node takes its rows (DELETE … RETURNING, in order) and tells its observers when
 // notified, after its listening session came back (notifications of the time away are lost),
@@ -25,9 +26,11 @@ export interface QueueEventSource {
   onResync(hook: () => void): () => void;
 }
 
-/** In an outcome's transaction on node `self`: a tagged message queued by another node gets
+/** In an attempt's transaction on node `self`: a tagged message queued by another node gets
  *  its event written for that node (told at COMMIT); true when so (then not told here).
- *  Untagged messages have no observer: nothing is written for them. */
+ *  Untagged messages have no observer: nothing is written for them. (A release of a scheduled
+ *  message is told where it happens: the entries it queues are that node's, their attempts
+ *  told there after it, in order; the submission's record exists by then.) */
 export async function forwardEvent(q: Queryable, self: string, owner: string, event: QueueEvent): Promise<boolean> {
   if (event.tag === null || owner === self) return false;
   await q.query('INSERT INTO queue_event (node, at, event) VALUES ($1, $2, $3)', [

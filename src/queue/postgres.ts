@@ -31,10 +31,11 @@
 //   release it together; cancel() locks that job row and deletes only while no live lease is
 //   on it, and finishScheduled() deletes the entry only under its own lease token: a cancel
 //   and a release never both succeed while the releasing node renews its lease.
-// - Observers (QueueEvent) of a tagged message are told on the node that queued it (the JMAP
-//   submission it follows was made there; docs/cluster.md "Queue events across nodes"): the
-//   recording node tells its own observers when it queued the message itself, else the event
-//   goes to that node through the database (queue/pg-events.ts, follow()).
+// - Observers (QueueEvent) hear an attempt of a tagged message on the node that queued it (the
+//   JMAP submission it follows was made there; docs/cluster.md "Queue events across nodes"):
+//   the recording node tells its own observers when it queued the message itself, else the
+//   event goes to that node through the database (queue/pg-events.ts, follow()). A release is
+//   told where it happened, with the entries it queued there.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
@@ -516,20 +517,18 @@ export class PostgresQueue implements QueueBackend {
 
   async finishScheduled(job: Job, result: ReleaseResult): Promise<void> {
     const m = job.message;
-    const event: QueueEvent = { kind: 'released', queueId: m.id, tag: m.tag, result };
-    const remote = await this.#db.tx(async (q) => {
-      const r = await q.query<{ node: string }>(
+    await this.#db.tx(async (q) => {
+      const r = await q.query(
         `DELETE FROM queue_message WHERE id = $1 AND EXISTS
-           (SELECT 1 FROM queue_job WHERE message_id = $1 AND domain = '${SCHEDULED}' AND lease_token = $2)
-         RETURNING node`,
+           (SELECT 1 FROM queue_job WHERE message_id = $1 AND domain = '${SCHEDULED}' AND lease_token = $2)`,
         [m.id, job.lease],
       );
-      const owner = r.rows[0]?.node;
-      if (owner === undefined) throw new LeaseLost(m.id, SCHEDULED);
-      return forwardEvent(q, this.#node, owner, event);
+      if (r.rowCount === 0) throw new LeaseLost(m.id, SCHEDULED);
     });
     await this.#files.remove(m.id);
-    if (!remote) this.#observers.emit(event);
+    // Told here, where the release queued the new entries: their attempts are told here too
+    // (this node queued them), after it (queue/pg-events.ts).
+    this.#observers.emit({ kind: 'released', queueId: m.id, tag: m.tag, result });
   }
 
   async rescheduleScheduled(job: Job, at: number): Promise<void> {

@@ -565,9 +565,7 @@ export function queueContract(name: string, make: MakeQueue, opts: { readonly sh
           for (const j of claimedA) await a.finishScheduled(j, { queueIds: [], routes: {} });
           assert.equal(heard.length, 0, "node b's observers do not hear node a's releases");
           for (const j of claimedB) await b.finishScheduled(j, { queueIds: [], routes: {} });
-          // Node a queued them all: its releases by node b are told to node a, through the
-          // database (queue/pg-events.ts; test/queue/events-across-nodes.test.ts), not here.
-          assert.equal(heard.length, 0, "node b's observers do not hear the releases of node a's messages");
+          assert.equal(heard.length, claimedB.length);
           assert.deepEqual(await readdir(u.spoolDir), []);
         } finally {
           await b.close();
