@@ -52,6 +52,7 @@ import {
   withBoundListeners,
 } from './server-setup.ts';
 import { listenOrExplain, StartupError, startWeb } from './server-web.ts';
+import { sharedRoot } from './stores.ts';
 
 export { StartupError };
 
@@ -169,7 +170,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     // SRS (docs/srs.md): the sender of forwarded copies, and bounces to those addresses at RCPT.
     const srs = await openSrsForwarding(
       config.srs,
-      config.storage.state,
+      sharedRoot(config),
       (d) => ctx.directory.isLocalDomain(d as DomainName),
       log.child({ component: 'srs' }),
     );

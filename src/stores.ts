@@ -85,8 +85,10 @@ export async function openStores(config: Config, db: Postgres | null, node: stri
   }
 }
 
-/** Where the JMAP uploads live: {state}/jmap-blobs on one machine, {shared_dir}/jmap-blobs in a
- *  cluster (an upload on node A is imported on node B). The root FileBlobStore is given. */
-export function jmapBlobRoot(config: Config): string {
+/** The directory of the files every node must read: [cluster] shared_dir in a cluster,
+ *  [storage] state on one machine. The JMAP uploads (jmap-blobs/: an upload on node A is
+ *  imported on node B) and the SRS secrets (srs.secret: an address signed by A is reversed by
+ *  B; created once, by link(), whichever node comes first) live under it. */
+export function sharedRoot(config: Config): string {
   return sharedPaths(config) ? config.cluster.shared_dir : config.storage.state;
 }

@@ -10,14 +10,14 @@ import { parseConfigText } from '../../src/config/load.ts';
 import { isArclineError } from '../../src/core/errors.ts';
 import { clusterSmtpThreads } from '../../src/server-cluster.ts';
 import { StartupError } from '../../src/server-web.ts';
-import { jmapBlobRoot } from '../../src/stores.ts';
+import { sharedRoot } from '../../src/stores.ts';
 
 const URL_ = '[database]\nurl = "postgres://arcline@127.0.0.1/arcline"\n';
 const cfg = (text: string) => parseConfigText(`[storage]\nstate = "/var/lib/arcline"\n${text}`, '/etc/arcline/a.toml');
 
 test('[cluster] shared_dir: required with a url, holding the queue, the uploads and the monitor state', () => {
   assert.equal(sharedPaths(cfg('')), null, 'one machine: no shared files');
-  assert.equal(jmapBlobRoot(cfg('')), '/var/lib/arcline');
+  assert.equal(sharedRoot(cfg('')), '/var/lib/arcline');
   assert.throws(
     () => sharedPaths(cfg(URL_)),
     (e) => isArclineError(e, 'CONFIG') && /\[cluster\] shared_dir: required/.test(e.message),
@@ -28,7 +28,7 @@ test('[cluster] shared_dir: required with a url, holding the queue, the uploads 
     jmapBlobs: '/srv/arcline/jmap-blobs',
     blocklist: '/srv/arcline/blocklist.json',
   });
-  assert.equal(jmapBlobRoot(c), '/srv/arcline');
+  assert.equal(sharedRoot(c), '/srv/arcline');
 });
 
 test('[smtp] threads on a cluster: "auto" runs inbound SMTP in the main thread, a count is refused', () => {
