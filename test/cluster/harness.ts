@@ -21,6 +21,8 @@ export interface ClusterNode {
   port(service: string): number;
   /** SIGKILL: no shutdown at all, as a crash or a power cut. */
   kill(): Promise<void>;
+  /** SIGTERM: the graceful stop; resolves with how the process exited. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly killed: boolean;
 }
 
@@ -103,14 +105,7 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
       return (JSON.parse(r.stdout) as { nodes: Awaited<ReturnType<TestCluster['status']>> }).nodes;
     },
     async close() {
-      await Promise.all(
-        nodes
-          .filter((n) => !n.killed)
-          .map(async (n) => {
-            n.process.child.kill('SIGTERM');
-            await n.process.exited;
-          }),
-      );
+      await Promise.all(nodes.filter((n) => !n.killed).map((n) => n.stop()));
       await db.drop();
       await rm(dir, { recursive: true, force: true });
     },
@@ -133,6 +128,11 @@ function node(name: string, configFile: string, p: ServerProcess): ClusterNode {
       killed = true;
       p.child.kill('SIGKILL');
       await p.exited;
+    },
+    async stop() {
+      killed = true;
+      p.child.kill('SIGTERM');
+      return p.exited;
     },
     get killed() {
       return killed;

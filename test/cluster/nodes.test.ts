@@ -118,3 +118,12 @@ test('cluster: each leader task runs on exactly one node and moves when that nod
     async () => (await c.status()).find((n) => n.name === victim.name)?.alive === false,
   );
 });
+
+test('cluster: a node stopped with SIGTERM exits 0 and shows as gone; its tasks stay led', async () => {
+  const n = c.nodes.find((x) => !x.killed);
+  assert.ok(n);
+  assert.deepEqual(await n.stop(), { code: 0, signal: null });
+  await waitUntil(`${n.name} gone`, async () => (await c.status()).find((x) => x.name === n.name)?.alive === false);
+  const dead = c.nodes.filter((x) => x.killed).map((x) => x.name);
+  await leadersSettled(c, TASKS, dead);
+});
