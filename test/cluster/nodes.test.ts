@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
-import { imapflowClient } from '../harness/imap-client.ts';
+import { imapflowClient, RawImap } from '../harness/imap-client.ts';
 import { waitUntil } from '../harness/submit.ts';
 import { type ClusterNode, leadersSettled, startCluster, type TestCluster } from './harness.ts';
 
@@ -93,6 +93,26 @@ test('cluster: a JMAP upload on node A is imported on node B (uploads in [cluste
   assert.ok(imported.created?.i1?.id, `imported on node B: ${JSON.stringify(imported.notCreated)}`);
   const got = await api(b, 'Email/get', { ids: [imported.created.i1.id], properties: ['subject'] });
   assert.equal(got.list[0]?.subject, 'across');
+});
+
+test('cluster: arcline ip deny on node A refuses the network at node C within a poll; queue list works', async (t) => {
+  const node = c.nodes[2];
+  assert.ok(node);
+  const greeting = async () => {
+    const { client, greeting: g } = await RawImap.connect(node.port('imap'), '127.0.3.8');
+    client.write('x LOGOUT\r\n');
+    return g;
+  };
+  assert.match(await greeting(), /^\* OK/);
+  const denied = await c.cli(['ip', 'deny', '127.0.3.0/24']);
+  assert.equal(denied.code, 0, denied.stderr);
+  const t0 = performance.now();
+  await waitUntil('node C refuses 127.0.3.8', async () => (await greeting()) === '* BYE Access denied');
+  t.diagnostic(`refused at node C ${Math.round(performance.now() - t0)} ms after the CLI on node A returned`);
+  assert.equal((await c.cli(['ip', 'del', '127.0.3.0/24'])).code, 0);
+  // The queue commands read the shared queue.
+  const q = await c.cli(['queue', 'list'], { node });
+  assert.equal(q.code, 0, q.stderr);
 });
 
 test('cluster: each leader task runs on exactly one node and moves when that node is killed', async (t) => {
