@@ -7,39 +7,52 @@ import { join } from 'node:path';
 import { AccessStore, type AdminAccess } from './admin/access.ts';
 import { PostgresAccessStore } from './admin/access-pg.ts';
 import { type AdminOps, createAdminOps } from './admin/operations.ts';
+import { resolveNodeName } from './config/cluster.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './core/log.ts';
 import { openPostgres, type PostgresHandle } from './db/connect.ts';
-import { type DefenseStore, SqliteDefenseStore } from './defense/store.ts';
+import { Notifier } from './db/notify.ts';
+import type { DefenseStore } from './defense/store.ts';
 import { type DirectoryBackend, openDirectory } from './directory/open.ts';
 import { PostgresDirectory } from './directory/postgres.ts';
 import { txtPublished } from './dns/published.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimKeyStore, type DkimKeys } from './hygiene/dkim-keys.ts';
 import { PostgresDkimKeys } from './hygiene/dkim-keys-pg.ts';
-import { SqliteJmapState } from './jmapstate/sqlite-store.ts';
-import { QueueStore } from './queue/store.ts';
-import { SqliteSieveStore } from './sieve/sqlite-store.ts';
+import type { JmapState } from './jmapstate/types.ts';
+import type { PostgresQueue } from './queue/postgres.ts';
+import type { QueueBackend } from './queue/types.ts';
+import type { SieveStore } from './sieve/open-store.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
+import { openStores } from './stores.ts';
 
 export interface Context {
   /** SQLite ({state}/arcline.db) or, with [database] url, PostgreSQL (directory/open.ts). */
   readonly directory: DirectoryBackend;
   /** The PostgreSQL pool when [database] url is set (db/connect.ts), else null. */
   readonly postgres: PostgresHandle | null;
+  /** This node's name ([cluster] node_name, resolved: config/cluster.ts). */
+  readonly node: string;
+  /** The node's LISTEN session (db/notify.ts) when the server runs on PostgreSQL: the mail
+   *  store subscribes to accounts' changes through it, the queue to its events. Null for the
+   *  CLI and on SQLite. */
+  readonly notifier: Notifier | null;
   readonly store: MaildirStore;
   readonly ops: AdminOps;
-  readonly queue: QueueStore;
+  /** {state}/queue.db, or PostgreSQL with its files in [cluster] shared_dir (stores.ts). */
+  readonly queue: QueueBackend;
+  /** The same queue when it is PostgreSQL's (its events cross nodes), else null. */
+  readonly sharedQueue: PostgresQueue | null;
   /** DKIM signing keys in {state}/dkim/, or PostgreSQL with [database] url. */
   readonly dkim: DkimKeys;
   /** Admin API tokens, sessions and the audit log, {state}/admin.db. */
   readonly access: AdminAccess;
-  /** IP allow/deny lists, bans and owner logins, {state}/defense.db. */
+  /** IP allow/deny lists, bans and owner logins, {state}/defense.db or PostgreSQL. */
   readonly defense: DefenseStore;
-  /** Sieve scripts ([sieve] quotas) and delivery's Sieve state, {state}/sieve.db. */
-  readonly sieve: SqliteSieveStore;
-  /** JMAP Identity, EmailSubmission and VacationResponse objects, {state}/jmap.db. */
-  readonly jmap: SqliteJmapState;
+  /** Sieve scripts ([sieve] quotas) and delivery's Sieve state, {state}/sieve.db or PostgreSQL. */
+  readonly sieve: SieveStore;
+  /** JMAP Identity, EmailSubmission and VacationResponse objects, {state}/jmap.db or PostgreSQL. */
+  readonly jmap: JmapState;
   close(): Promise<void>;
 }
 
@@ -62,12 +75,31 @@ async function openShared(config: Config, postgres: PostgresHandle | null, log: 
   }
 }
 
-export async function openContext(config: Config, log: Logger): Promise<Context> {
-  const postgres = await openPostgres(config.database, {
-    node: config.cluster.node_name,
-    log: log.child({ component: 'db' }),
-  });
+/** `serve`: the server's context, with the node's Notifier on PostgreSQL (the CLI has none). */
+export async function openContext(config: Config, log: Logger, opts: { serve?: boolean } = {}): Promise<Context> {
+  // The CLI resolved the name already (--node, ARCLINE_NODE); embedders and tests may not have.
+  const node = config.cluster.node_name || resolveNodeName(config.cluster);
+  const postgres = await openPostgres(config.database, { node, log: log.child({ component: 'db' }) });
   const { directory, dkim, access } = await openShared(config, postgres, log);
+  let stores: Awaited<ReturnType<typeof openStores>>;
+  let notifier: Notifier | null = null;
+  try {
+    stores = await openStores(config, postgres?.db ?? null, node, log);
+    try {
+      if (postgres && opts.serve)
+        notifier = await Notifier.start({ session: postgres.connection, log: log.child({ component: 'db' }) });
+    } catch (e) {
+      await stores.close();
+      throw e;
+    }
+  } catch (e) {
+    access.close();
+    directory.close();
+    if (directory instanceof PostgresDirectory) await directory.closed();
+    await postgres?.db.close();
+    throw e;
+  }
+  const { queue, sharedQueue, sieve, jmap, defense } = stores;
   const store = createMaildirStore({
     root: config.storage.maildir,
     spoolDir: join(config.storage.state, 'spool'),
@@ -75,20 +107,15 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     search: { path: join(config.storage.state, 'mailsearch.db') },
     log: log.child({ component: 'store' }),
   });
-  const queue = new QueueStore({ stateDir: config.storage.state, log: log.child({ component: 'queue' }) });
-  const defense = new SqliteDefenseStore(config.storage.state);
-  const sieve = new SqliteSieveStore(join(config.storage.state, 'sieve.db'), {
-    maxScripts: config.sieve.max_scripts,
-    maxScriptBytes: config.sieve.max_script_size,
-    maxStorageBytes: config.sieve.max_storage,
-  });
-  const jmap = new SqliteJmapState(join(config.storage.state, 'jmap.db'));
   return {
     directory,
     postgres,
+    node,
+    notifier,
     store,
     jmap,
     queue,
+    sharedQueue,
     dkim,
     access,
     defense,
@@ -110,11 +137,9 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
     }),
     async close() {
       await store.close();
-      await queue.close();
+      await notifier?.close();
+      await stores.close();
       access.close();
-      defense.close();
-      sieve.close();
-      jmap.close();
       directory.close();
       if (directory instanceof PostgresDirectory) await directory.closed();
       await postgres?.db.close();

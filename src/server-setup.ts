@@ -20,9 +20,12 @@ import { listenOrExplain, StartupError } from './server-web.ts';
 import type { HealthCheck } from './web/health.ts';
 
 /** /healthz/ready (web/health.ts): the directory and the mail index answer a query, mail can be
- *  written under the Maildir root, and the listeners are up. */
+ *  written under the Maildir root, and the listeners are up; in a cluster PostgreSQL answers
+ *  too (a node that lost it drains from the load balancer). */
 export function readinessChecks(ctx: Context, serving: () => boolean): HealthCheck[] {
+  const pg = ctx.postgres;
   return [
+    ...(pg ? [{ name: 'database', run: async () => void (await pg.db.query('SELECT 1')) }] : []),
     { name: 'directory', run: () => ctx.directory.ping() },
     { name: 'mail_index', run: () => ctx.store.pingIndex() },
     { name: 'maildir', run: () => ctx.store.probeWritable() },
@@ -115,4 +118,23 @@ export async function readRelayPassword(config: Config): Promise<string | null> 
 export function trustedFor(config: Config): (ip: string) => boolean {
   const trusted = new Networks(config.hygiene.trusted_networks);
   return (ip) => trusted.has(ip);
+}
+
+/** The configuration with each listener's address as bound ("127.0.0.1:0" becomes its port). */
+export function withBoundListeners(
+  config: Config,
+  b: { smtp: AddressInfo[]; submission: AddressInfo[]; imap: AddressInfo[]; http: AddressInfo[] },
+): Config {
+  const fmt = (a: AddressInfo) => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+  const split = (all: AddressInfo[], first: number) => [all.slice(0, first).map(fmt), all.slice(first).map(fmt)];
+  const [submission, submissionTls] = split(b.submission, config.submission.listen.length);
+  const [imap, imapTls] = split(b.imap, config.imap.listen.length);
+  const [http, https] = split(b.http, config.http.listen.length);
+  return {
+    ...config,
+    smtp: { ...config.smtp, listen: b.smtp.map(fmt) },
+    submission: { ...config.submission, listen: submission ?? [], tls_listen: submissionTls ?? [] },
+    imap: { ...config.imap, listen: imap ?? [], tls_listen: imapTls ?? [] },
+    http: { ...config.http, listen: http ?? [], tls_listen: https ?? [] },
+  };
 }

@@ -18,6 +18,7 @@ import { DkimSigner } from './hygiene/sign.ts';
 import { createJmap, type JmapService } from './jmap/service.ts';
 import type { Context } from './main.ts';
 import type { Dispatcher, DispatchRequest, ScheduleRequest } from './queue/dispatch.ts';
+import { sharedRoot } from './stores.ts';
 import { AcmeManager } from './tls/acme.ts';
 import type { TlsManager } from './tls/certs.ts';
 import { adminStaticRoute } from './web/admin-static.ts';
@@ -96,7 +97,7 @@ export async function startWeb(
   const jmap = config.jmap.enabled
     ? createJmap({
         config: config.jmap,
-        stateDir: config.storage.state,
+        stateDir: sharedRoot(config),
         hostname: config.hostname,
         log: log.child({ component: 'jmap' }),
         store: ctx.store.accounts,

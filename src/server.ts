@@ -11,6 +11,7 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { MetricsServer } from './admin/metrics-http.ts';
+import { sharedPaths } from './config/cluster.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
@@ -22,11 +23,12 @@ import { queueRecipients, queueRecipientsByState, queueSize } from './core/metri
 import { currentAccount } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
+import type { LeaderTask } from './db/leader.ts';
 import { AccessView } from './defense/access.ts';
 import { BanPolicy, banSettings } from './defense/bans.ts';
 import { BlocklistMonitor, listingNotice } from './defense/blocklist-monitor.ts';
-import { createGreylister, verifiedReverse } from './defense/greylist.ts';
-import { networkLimits, RateLimits } from './defense/rate-limits.ts';
+import { createGreylister, openGreylistStorage, verifiedReverse } from './defense/greylist.ts';
+import { networkLimits, openRateLimits } from './defense/rate-limits.ts';
 import { SqliteDefenseStore } from './defense/store.ts';
 import { publicAddresses } from './dns/addresses.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
@@ -39,6 +41,7 @@ import type { JmapService } from './jmap/service.ts';
 import { type Context, openContext } from './main.ts';
 import { ManageSieveServer } from './managesieve/server.ts';
 import { Dispatcher } from './queue/dispatch.ts';
+import { clusterSmtpThreads, taskRunner } from './server-cluster.ts';
 import {
   becomeServiceUser,
   buildAuthenticator,
@@ -46,8 +49,10 @@ import {
   readRelayPassword,
   smtpThreadCount,
   trustedFor,
+  withBoundListeners,
 } from './server-setup.ts';
 import { listenOrExplain, StartupError, startWeb } from './server-web.ts';
+import { sharedRoot } from './stores.ts';
 
 export { StartupError };
 
@@ -93,14 +98,15 @@ export interface StartOptions {
 
 /** Starts every configured service. Throws StartupError with a one-line reason. */
 export async function startServer(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
-  // Issue #18 is under way: src/db/postgres.ts exists, the stores on it do not yet.
-  if (config.database.url !== '')
-    throw new StartupError('[database] url: PostgreSQL stores are not built yet (issue #18); leave it empty');
+  // With [database] url this is a node of a cluster (docs/cluster.md): the stores open on
+  // PostgreSQL (stores.ts), the shared files under [cluster] shared_dir, and server-cluster.ts
+  // adds the heartbeats and the leader tasks.
   let ctx: Context;
-  // Held from before the databases open until after they close (core/state-lock.ts).
+  // Held from before the databases open until after they close (core/state-lock.ts): [storage]
+  // state stays the node's own, also in a cluster.
   let lock: StateLock | undefined;
   // Inbound SMTP in threads (docs/architecture.md §8): they bind before privileges are dropped.
-  const threads = smtpThreadCount(config);
+  const threads = clusterSmtpThreads(config, smtpThreadCount(config));
   const smtpLog = log.child({ service: 'smtp' });
   const pool =
     threads > 0
@@ -128,7 +134,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const me = currentAccount();
     log.info({ user: me.user, uid: me.uid, group: me.group, gid: me.gid }, 'running as');
     lock = lockState(config.storage.state);
-    ctx = await openContext(config, log);
+    ctx = await openContext(config, log, { serve: true });
     await ctx.store.openIndex().catch(async (e: unknown) => {
       await ctx.close();
       throw e;
@@ -164,7 +170,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     // SRS (docs/srs.md): the sender of forwarded copies, and bounces to those addresses at RCPT.
     const srs = await openSrsForwarding(
       config.srs,
-      config.storage.state,
+      sharedRoot(config),
       (d) => ctx.directory.isLocalDomain(d as DomainName),
       log.child({ component: 'srs' }),
     );
@@ -194,11 +200,13 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     // The IP lists and bans (docs/spam.md): one view for the listeners of this thread, one ban
     // policy counting offences from every service (and from the inbound threads).
     // The view reads through a connection of its own: data_version only tells a connection of
-    // other connections' commits, and the admin API writes through ctx.defense.
-    const defenseView = new SqliteDefenseStore(config.storage.state);
+    // other connections' commits, and the admin API writes through ctx.defense. On PostgreSQL
+    // the view polls the defense_version row, which every pooled connection reads alike
+    // (docs/cluster.md "Bans and IP lists"): it reads through ctx.defense.
+    const defenseView = ctx.postgres ? null : new SqliteDefenseStore(config.storage.state);
     const defenseLog = log.child({ component: 'defense' });
     const access = (
-      await AccessView.open(defenseView, {
+      await AccessView.open(defenseView ?? ctx.defense, {
         pollMs: LIMITS.defense.pollMs,
         onError: (e) => defenseLog.warn({ err: String(e) }, 'reading the IP lists and bans failed'),
       })
@@ -211,17 +219,26 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       settings: banSettings(config.ban),
       trusted: (ip) => trusted(ip) || trustedAuth.has(ip),
       log: defenseLog,
-    }).start();
+    });
     services.push({
       close: async () => {
         access.stop();
-        bans.stop();
-        defenseView.close();
+        defenseView?.close();
       },
     });
-    // Rate limits (docs/spam.md): one count for the whole server; the SMTP threads ask it.
-    // The IP allow list is exempt too (access.isAllowed).
-    const rateLimits = new RateLimits(config.rate_limits, { exempt: (ip) => trusted(ip) || access.isAllowed(ip) });
+    // Periodic work (server-cluster.ts): leader tasks on one node of a cluster, timers here on
+    // one machine. Started once everything listens; stopped with the services.
+    let connections = () => 0;
+    const tasks = taskRunner(config, ctx, log, () => connections());
+    services.push({ close: () => tasks.stop() });
+    tasks.periodic('ban-sweep', LIMITS.defense.sweepMs, () => bans.sweep());
+    // Rate limits (docs/spam.md): one count for the whole server (the SMTP threads ask it), in
+    // PostgreSQL for a cluster. The IP allow list is exempt too (access.isAllowed).
+    const rateLimits = await openRateLimits(
+      config.rate_limits,
+      { exempt: (ip) => trusted(ip) || access.isAllowed(ip) },
+      ctx.postgres?.db ?? null,
+    );
     // The host itself (127.0.0.1, ::1: a webmail or local tools opening a connection per page)
     // is not counted; other loopback addresses are, like any client (docs/spam.md).
     const connectionRate = config.rate_limits.enabled
@@ -238,8 +255,10 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       relayPassword: await readRelayPassword(config),
     });
     services.push({ close: () => runner.stop(config.server.shutdown_grace) });
-    const monitor = blocklistMonitor(config, ctx, dispatcher, dnsResolver, log);
-    services.push(monitor);
+    tasks.task(blocklistMonitor(config, ctx, dispatcher, dnsResolver, log));
+    // The shared queue: old orphan files of any node, events no node collected.
+    const shared = ctx.sharedQueue;
+    if (shared) tasks.periodic('queue-sweep', LIMITS.queue.sweepMs, () => shared.sweep().then(() => {}));
     const rdns = config.smtp.reverse_lookup
       ? cachingReverse(createPromiseResolver(config.dns.servers), { maxTtlMs: config.dns.cache_max_ttl })
       : null;
@@ -262,19 +281,28 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       log: log.child({ service: 'smtp' }),
     });
     // Greylisting: the database is created (and migrated) here, once, before any inbound thread
-    // opens it, so the threads never race to set it up; this connection also sweeps it. It also
-    // exists with greylisting off when rspamd may ask for it (its "greylist" action forces it).
+    // opens it, so the threads never race to set it up; the task greylist-sweep sweeps it
+    // (PostgreSQL: on one node). It also exists with greylisting off when rspamd may ask for it
+    // (its "greylist" action forces it).
     const greylist =
       config.greylist.enabled || config.spam.rspamd_url
-        ? createGreylister(config, {
-            log: smtpLog,
-            trusted: (ip) => hygiene.isTrusted(ip),
-            allowed: (ip) => access.isAllowed(ip),
-            verifiedName: verifiedReverse(dnsResolver),
-          }).open()
+        ? createGreylister(
+            config,
+            {
+              log: smtpLog,
+              trusted: (ip) => hygiene.isTrusted(ip),
+              allowed: (ip) => access.isAllowed(ip),
+              verifiedName: verifiedReverse(dnsResolver),
+            },
+            await openGreylistStorage(config, ctx.postgres?.db ?? null),
+          )
         : null;
-    if (greylist) services.push({ close: async () => greylist.close() });
+    if (greylist) {
+      services.push({ close: async () => greylist.close() });
+      tasks.periodic('greylist-sweep', LIMITS.defense.greylistSweepIntervalMs, () => greylist.sweep().then(() => {}));
+    }
     let smtp: AddressInfo[];
+    let inbound: SmtpService | null = null;
     if (pool) {
       await pool.start({
         store: ctx.store,
@@ -286,7 +314,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       });
       smtp = poolBound ?? [];
     } else {
-      const inbound = new SmtpService({
+      inbound = new SmtpService({
         ...smtpDeps,
         role: 'inbound',
         log: smtpLog,
@@ -294,8 +322,9 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         ...(greylist ? { greylist } : {}),
         ...(connectionRate ? { connectionRate } : {}),
       });
-      services.push(inbound);
-      smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => inbound.listen(a));
+      const service = inbound;
+      services.push(service);
+      smtp = await listenOrExplain('smtp', config.smtp.listen, (a) => service.listen(a));
     }
     for (const a of smtp) log.info({ service: 'smtp', address: a.address, port: a.port }, 'listening');
     const authenticator = buildAuthenticator(config, ctx.directory, log, bans);
@@ -346,11 +375,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     );
     for (const a of managesieve) log.info({ service: 'managesieve', address: a.address, port: a.port }, 'listening');
     // Delivery's vacation and duplicate entries whose period ended (sieve/sqlite-store.ts).
-    const sieveSweep = setInterval(() => {
-      ctx.sieve.sweep(new Date()).catch((e: unknown) => log.warn({ err: String(e) }, 'sieve state sweep failed'));
-    }, LIMITS.sieve.stateSweepMs);
-    sieveSweep.unref();
-    services.push({ close: async () => clearInterval(sieveSweep) });
+    tasks.periodic('sieve-sweep', LIMITS.sieve.stateSweepMs, () => ctx.sieve.sweep(new Date()).then(() => {}));
     const metrics = new MetricsServer(
       log.child({ service: 'metrics' }),
       async () => {
@@ -411,8 +436,14 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     services.push(web);
     if (jmap) services.push({ close: async () => jmap.close() });
     if (acme) services.push({ close: async () => acme.stop() });
+    // Open client connections, for the node's heartbeat (arcline cluster status).
+    connections = () =>
+      submissionService.connections +
+      imapServer.connections +
+      manageSieveServer.connections +
+      (inbound?.connections ?? 0);
     runner.start();
-    monitor.start();
+    await tasks.start();
     acme?.start();
     serving = true;
     let stopping: Promise<void> | null = null;
@@ -439,7 +470,6 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   }
 }
 
-/** The HTTP/HTTPS listeners ([http]) with their routes, and ACME ([acme]) when configured. */
 /** [monitor] dnsbl: our outbound addresses against DNS blocklists; a new listing is told to
  *  [monitor] notify or the postmaster of the first domain, delivered like a bounce. */
 function blocklistMonitor(
@@ -448,50 +478,44 @@ function blocklistMonitor(
   dispatcher: Dispatcher,
   resolver: ReturnType<typeof createPromiseResolver>,
   log: Logger,
-): { start(): void; close(): Promise<void> } {
+): LeaderTask {
   const mlog = log.child({ service: 'monitor' });
-  const monitor = new BlocklistMonitor({
-    zones: config.monitor.dnsbl,
-    addresses: async () => {
-      const r = await publicAddresses(resolver, config.server.public_addresses, config.hostname);
-      if (r.addresses.length === 0)
-        mlog.warn({ err: r.error }, 'no outbound addresses to check: set [server] public_addresses');
-      return r.addresses;
-    },
-    resolver,
-    intervalMs: config.monitor.interval,
-    stateFile: join(config.storage.state, 'blocklist.json'),
-    log: mlog,
-    notify: async (listing) => {
-      const domain = config.monitor.notify ? null : await ctx.directory.postmasterDomain([]);
-      const to = config.monitor.notify || (domain ? `postmaster@${domain}` : '');
-      if (!to) {
-        mlog.warn({ zone: listing.zone, address: listing.address }, 'no domain, so no postmaster to tell');
-        return;
-      }
-      const notice = listingNotice({ hostname: config.hostname, to, listing });
-      await dispatcher.notice(to, notice, `blocklist-${listing.zone}-${listing.address}`);
-    },
-  });
-  return { start: () => monitor.start(), close: () => monitor.stop() };
-}
-
-/** The configuration with each listener's address as bound ("127.0.0.1:0" becomes its port). */
-function withBoundListeners(
-  config: Config,
-  b: { smtp: AddressInfo[]; submission: AddressInfo[]; imap: AddressInfo[]; http: AddressInfo[] },
-): Config {
-  const fmt = (a: AddressInfo) => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
-  const split = (all: AddressInfo[], first: number) => [all.slice(0, first).map(fmt), all.slice(first).map(fmt)];
-  const [submission, submissionTls] = split(b.submission, config.submission.listen.length);
-  const [imap, imapTls] = split(b.imap, config.imap.listen.length);
-  const [http, https] = split(b.http, config.http.listen.length);
+  // In a cluster its memory of listings is in the shared directory: a takeover by another node
+  // does not tell the postmaster again.
+  const stateFile = sharedPaths(config)?.blocklist ?? join(config.storage.state, 'blocklist.json');
+  const make = () =>
+    new BlocklistMonitor({
+      zones: config.monitor.dnsbl,
+      addresses: async () => {
+        const r = await publicAddresses(resolver, config.server.public_addresses, config.hostname);
+        if (r.addresses.length === 0)
+          mlog.warn({ err: r.error }, 'no outbound addresses to check: set [server] public_addresses');
+        return r.addresses;
+      },
+      resolver,
+      intervalMs: config.monitor.interval,
+      stateFile,
+      log: mlog,
+      notify: async (listing) => {
+        const domain = config.monitor.notify ? null : await ctx.directory.postmasterDomain([]);
+        const to = config.monitor.notify || (domain ? `postmaster@${domain}` : '');
+        if (!to) {
+          mlog.warn({ zone: listing.zone, address: listing.address }, 'no domain, so no postmaster to tell');
+          return;
+        }
+        const notice = listingNotice({ hostname: config.hostname, to, listing });
+        await dispatcher.notice(to, notice, `blocklist-${listing.zone}-${listing.address}`);
+      },
+    });
   return {
-    ...config,
-    smtp: { ...config.smtp, listen: b.smtp.map(fmt) },
-    submission: { ...config.submission, listen: submission ?? [], tls_listen: submissionTls ?? [] },
-    imap: { ...config.imap, listen: imap ?? [], tls_listen: imapTls ?? [] },
-    http: { ...config.http, listen: http ?? [], tls_listen: https ?? [] },
+    name: 'blocklist',
+    // Made anew for each lead: it reads what the last leader told from the state file.
+    async run(signal) {
+      const monitor = make();
+      monitor.start();
+      if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      await monitor.stop();
+    },
   };
 }
 

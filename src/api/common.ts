@@ -14,7 +14,7 @@ import type { DefenseStore } from '../defense/store.ts';
 import type { DnsLookups } from '../dns/published.ts';
 import type { DkimAlgorithm, DkimKeys } from '../hygiene/dkim-keys.ts';
 import type { MtaStsSettings } from '../hygiene/mta-sts.ts';
-import type { QueueStore } from '../queue/store.ts';
+import type { QueueBackend } from '../queue/types.ts';
 import type { MailStore } from '../store/types.ts';
 
 /** The caller of a request, once authenticated. */
@@ -37,7 +37,7 @@ export interface ApiDeps {
   readonly store: Pick<MailStore, 'usage'>;
   readonly dkim: DkimKeys;
   readonly dkimDefaults: { readonly selector: string; readonly algorithm: DkimAlgorithm };
-  readonly queue: QueueStore;
+  readonly queue: QueueBackend;
   readonly access: AdminAccess;
   /** IP allow and deny lists and bans (defense/store.ts). */
   readonly defense: DefenseStore;

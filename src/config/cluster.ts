@@ -4,6 +4,7 @@
 // [database] url; one machine on SQLite has no cluster.
 
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ArclineError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
@@ -22,6 +23,16 @@ export const clusterSection = z
       .regex(/^$|^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'not a node name (letters, digits, ".", "_", "-")')
       .max(C.maxNodeName)
       .default(''),
+    /** The directory every node mounts (a shared volume, NFS-like: atomic renames and fsync
+     *  suffice), besides [storage] maildir: the queue's message files (queue/), the JMAP
+     *  uploads (jmap-blobs/) and the blocklist monitor's memory (blocklist.json). Required with
+     *  a [database] url; [storage] state stays on each node's own disk. */
+    shared_dir: z.string().default(''),
+    /** How long a node holds a queue job it claimed (renewed every third of it while it
+     *  delivers): the jobs of a node that died are delivered by another after at most this. */
+    queue_lease: duration
+      .refine((ms) => ms >= 1000 && ms <= 3_600_000, { message: 'between 1s and 1h' })
+      .default(LIMITS.queue.leaseMs),
     /** How often this node writes its heartbeat (version, load, memory) to cluster_nodes; it
      *  counts as alive while seen within 3 of these. */
     heartbeat_interval: duration
@@ -36,6 +47,23 @@ export const clusterSection = z
   .prefault({});
 
 export type ClusterConfig = z.infer<typeof clusterSection>;
+
+/** Where the shared files of a cluster live under [cluster] shared_dir (docs/cluster.md "Setting
+ *  up"); null on one machine (no [database] url). Throws CONFIG when a url has no shared_dir:
+ *  a queue spool on one node's disk would strand its messages when that node dies. */
+export function sharedPaths(config: {
+  readonly database: { readonly url: string };
+  readonly cluster: Pick<ClusterConfig, 'shared_dir'>;
+}): { readonly queueSpool: string; readonly jmapBlobs: string; readonly blocklist: string } | null {
+  if (config.database.url === '') return null;
+  const dir = config.cluster.shared_dir;
+  if (dir === '')
+    throw new ArclineError(
+      'CONFIG',
+      '[cluster] shared_dir: required with a [database] url (the directory every node mounts: queue files, JMAP uploads)',
+    );
+  return { queueSpool: join(dir, 'queue'), jmapBlobs: join(dir, 'jmap-blobs'), blocklist: join(dir, 'blocklist.json') };
+}
 
 /** The node's name: `--node` first, then ARCLINE_NODE, then [cluster] node_name, then the host
  *  name (nodeNameFromHost). Throws CONFIG for a bad name given by the operator. */

@@ -83,6 +83,7 @@ function finish(config: Config, baseDir: string): Config {
       ...config.database,
       password_file: config.database.password_file && abs(config.database.password_file),
     },
+    cluster: { ...config.cluster, shared_dir: config.cluster.shared_dir && abs(config.cluster.shared_dir) },
     greylist: {
       ...config.greylist,
       allowlist_file: config.greylist.allowlist_file && abs(config.greylist.allowlist_file),

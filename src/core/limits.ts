@@ -106,6 +106,14 @@ export const LIMITS = {
     orphanFileAgeMs: 24 * 3600 * 1000,
     /** Scheduled messages (FUTURERELEASE, JMAP delayed send) released per look at the queue. */
     maxReleasesPerTick: 16,
+    /** The shared queue's sweep (leader task `queue-sweep`, docs/cluster.md): old orphan spool
+     *  files of any node, events never collected. */
+    sweepMs: 3600 * 1000,
+    /** Queue events waiting for a node that queued the message (queue_event) are dropped after
+     *  this: that node has not run for a week. */
+    eventRetentionMs: 7 * 24 * 3600 * 1000,
+    /** Queue events a node collects per read. */
+    eventsPerRead: 500,
   },
   /** ManageSieve (RFC 5804, src/managesieve/, [managesieve]). */
   managesieve: {

@@ -47,7 +47,8 @@ export function periodic(name: string, everyMs: number, fn: (signal: AbortSignal
     async run(signal) {
       while (!signal.aborted) {
         await fn(signal);
-        await delay(everyMs, undefined, { signal }).catch(() => {});
+        // Not keeping the process alive: the owner stops the runner at shutdown.
+        await delay(everyMs, undefined, { signal, ref: false }).catch(() => {});
       }
     },
   };

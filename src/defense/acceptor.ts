@@ -217,6 +217,11 @@ export class Acceptor {
 
   /** Stops listening, asks every session to end, and closes whatever is left when the grace
    *  period has passed. */
+  /** Sockets accepted and not yet closed (the node's heartbeat counts them, db/nodes.ts). */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
   async close(): Promise<void> {
     this.#closing = true;
     // A listener only reports closed once its connections are gone.

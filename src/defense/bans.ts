@@ -73,14 +73,10 @@ export class BanPolicy implements OffenceSink {
     this.#now = deps.now ?? Date.now;
   }
 
-  /** Sweeps forgotten bans and old logins now and then until stop(). */
+  /** Sweeps forgotten bans and old logins now and then until stop(). The server runs sweep()
+   *  itself instead (server-cluster.ts: on one node of a cluster, the leader task ban-sweep). */
   start(): this {
-    const sweep = () => {
-      const now = this.#now();
-      this.#d.store
-        .sweep(now, now - this.#d.settings.knownClientMs)
-        .catch((e: unknown) => this.#d.log.warn({ err: errorMessage(e) }, 'defense sweep failed'));
-    };
+    const sweep = () => void this.sweep();
     sweep();
     this.#sweep ??= setInterval(sweep, LIMITS.defense.sweepMs).unref();
     return this;
@@ -89,6 +85,15 @@ export class BanPolicy implements OffenceSink {
   stop(): void {
     if (this.#sweep) clearInterval(this.#sweep);
     this.#sweep = null;
+  }
+
+  /** Forgets bans past their memory and owner logins past knownClientMs; a failure is logged. */
+  async sweep(): Promise<void> {
+    const now = this.#now();
+    await this.#d.store
+      .sweep(now, now - this.#d.settings.knownClientMs)
+      .then(() => {})
+      .catch((e: unknown) => this.#d.log.warn({ err: errorMessage(e) }, 'defense sweep failed'));
   }
 
   /** Counts an offence; the ban it led to (written and applied), or null. Never rejects: a

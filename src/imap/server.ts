@@ -100,6 +100,11 @@ export class ImapServer {
 
   /** Stops listening, says BYE to every client once its command in progress is complete, and
    *  closes whatever is left when [server] shutdown_grace has passed. */
+  /** Open connections (the node's heartbeat, db/nodes.ts). */
+  get connections(): number {
+    return this.#acceptor.connections;
+  }
+
   close(): Promise<void> {
     return this.#acceptor.close();
   }

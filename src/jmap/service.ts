@@ -44,6 +44,8 @@ export function limitsOf(c: JmapConfig): CoreLimits {
 
 export function createJmap(opts: {
   config: JmapConfig;
+  /** Where the uploads go ({stateDir}/jmap-blobs/): [storage] state, or [cluster] shared_dir on
+   *  a cluster, so an upload on one node is read on another (stores.ts sharedRoot). */
   stateDir: string;
   hostname: string;
   auth: JmapAuthDeps;

@@ -81,6 +81,11 @@ export class ManageSieveServer {
     return this.#acceptor.listen(plain, []);
   }
 
+  /** Open connections (the node's heartbeat, db/nodes.ts). */
+  get connections(): number {
+    return this.#acceptor.connections;
+  }
+
   close(): Promise<void> {
     return this.#acceptor.close();
   }

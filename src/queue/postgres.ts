@@ -31,8 +31,11 @@
 //   release it together; cancel() locks that job row and deletes only while no live lease is
 //   on it, and finishScheduled() deletes the entry only under its own lease token: a cancel
 //   and a release never both succeed while the releasing node renews its lease.
-// - Observers (QueueEvent) are told by the node that recorded the attempt or the release, in
-//   its own process only (docs/cluster.md).
+// - Observers (QueueEvent) hear an attempt of a tagged message on the node that queued it (the
+//   JMAP submission it follows was made there; docs/cluster.md "Queue events across nodes"):
+//   the recording node tells its own observers when it queued the message itself, else the
+//   event goes to that node through the database (queue/pg-events.ts, follow()). A release is
+//   told where it happened, with the entries it queued there.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
@@ -44,6 +47,10 @@ import type { Logger } from '../core/log.ts';
 import type { Postgres, Queryable } from '../db/postgres.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { QueueObservers } from './observers.ts';
+import { forwardEvent, QueueEventCollector, type QueueEventSource } from './pg-events.ts';
+
+export { QUEUE_CHANNEL, type QueueEventSource } from './pg-events.ts';
+
 import { domainOf, MAX_REPLY, type MessageRow, messageValues, type RecipientRow, toMessage } from './rows.ts';
 import { SpoolFiles } from './spool-files.ts';
 import {
@@ -103,6 +110,14 @@ export const MIGRATIONS = [
   // Scheduled messages (types.ts OutboundMessage.releaseAt; one job of domain '*' each until
   // released) and the owner's tag.
   `ALTER TABLE queue_message ADD COLUMN tag TEXT, ADD COLUMN release_at BIGINT NOT NULL DEFAULT 0;`,
+  // Events for the node that queued a tagged message, recorded by another node (see the header).
+  `CREATE TABLE queue_event (
+     seq BIGSERIAL PRIMARY KEY,
+     node TEXT NOT NULL,
+     at BIGINT NOT NULL,
+     event TEXT NOT NULL
+   );
+   CREATE INDEX queue_event_node ON queue_event (node, seq);`,
 ];
 
 /** The database's clock in ms: leases are compared with this only. */
@@ -138,10 +153,12 @@ export class PostgresQueue implements QueueBackend {
   readonly leaseMs: number;
   onWork: (() => void) | null = null;
   readonly #observers: QueueObservers;
+  readonly #events: QueueEventCollector;
 
   private constructor(opts: PostgresQueueOptions) {
     this.#db = opts.db;
     this.#observers = new QueueObservers(opts.log);
+    this.#events = new QueueEventCollector(opts.db, opts.node, this.#observers, opts.log);
     this.#files = new SpoolFiles(opts.spoolDir);
     this.#node = opts.node;
     this.#slug = slug(opts.node);
@@ -408,11 +425,14 @@ export class PostgresQueue implements QueueBackend {
   async record(job: Job, outcomes: readonly RecipientOutcome[], now: number): Promise<boolean> {
     const id = job.message.id;
     let written = true;
+    let remote = false;
+    const event = attemptEvent(job, outcomes);
     const finished = await this.#db.tx(async (q) => {
       written = true;
+      remote = false;
       // The message row and the job's, locked: the message first for every writer (see the header).
-      const locked = await q.query<{ lease_token: string }>(
-        `SELECT j.lease_token FROM queue_message m JOIN queue_job j ON j.message_id = m.id AND j.domain = $2
+      const locked = await q.query<{ lease_token: string; node: string }>(
+        `SELECT j.lease_token, m.node FROM queue_message m JOIN queue_job j ON j.message_id = m.id AND j.domain = $2
           WHERE m.id = $1 FOR UPDATE`,
         [id, job.domain],
       );
@@ -454,14 +474,37 @@ export class PostgresQueue implements QueueBackend {
                 (SELECT count(*) FROM upd) + (SELECT count(*) FROM del) AS jobs`,
         [id, job.domain],
       );
+      remote = await forwardEvent(q, this.#node, locked.rows[0]?.node ?? this.#node, event);
       if (!pending.rows[0]?.finished) return false;
       await q.query('DELETE FROM queue_message WHERE id = $1', [id]);
       return true;
     });
     if (finished) await this.#files.remove(id);
     else this.onWork?.();
-    if (written) this.#observers.emit(attemptEvent(job, outcomes));
+    if (written && !remote) this.#observers.emit(event);
     return finished;
+  }
+
+  /** Tells this node's observers of the events other nodes recorded for its messages
+   *  (queue/pg-events.ts); returns the function that stops. */
+  follow(source: QueueEventSource): Promise<() => void> {
+    return this.#events.follow(source);
+  }
+
+  /** The periodic sweep of the shared queue (leader task `queue-sweep`, docs/cluster.md): spool
+   *  files of any node without a row, older than LIMITS.queue.orphanFileAgeMs (a node that
+   *  finished a message and died before removing its file; recover() does only its own), and
+   *  events never collected (their node gone for LIMITS.queue.eventRetentionMs). */
+  async sweep(now = Date.now()): Promise<{ orphanFiles: number; events: number }> {
+    const ids = new Set((await this.#db.rows<{ id: string }>('SELECT id FROM queue_message')).map((r) => r.id));
+    const { orphanFiles } = await this.#files.sweep(ids, async (f) => {
+      const st = await stat(join(this.#files.dir, f)).catch(() => null);
+      return st !== null && now - st.mtimeMs >= LIMITS.queue.orphanFileAgeMs;
+    });
+    const r = await this.#db.query('DELETE FROM queue_event WHERE at < $1', [now - LIMITS.queue.eventRetentionMs]);
+    const events = r.rowCount ?? 0;
+    if (orphanFiles || events) this.#log.info({ orphan_files: orphanFiles, events }, 'queue swept');
+    return { orphanFiles, events };
   }
 
   observe(listener: (e: QueueEvent) => void): () => void {
@@ -483,6 +526,8 @@ export class PostgresQueue implements QueueBackend {
       if (r.rowCount === 0) throw new LeaseLost(m.id, SCHEDULED);
     });
     await this.#files.remove(m.id);
+    // Told here, where the release queued the new entries: their attempts are told here too
+    // (this node queued them), after it (queue/pg-events.ts).
     this.#observers.emit({ kind: 'released', queueId: m.id, tag: m.tag, result });
   }
 

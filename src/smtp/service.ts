@@ -375,6 +375,11 @@ export class SmtpService implements SessionPolicy {
   }
 
   /** Stops listening and ends every connection (see the header comment). */
+  /** Open sessions (the node's heartbeat, db/nodes.ts). */
+  get connections(): number {
+    return this.#conns.size;
+  }
+
   async close(): Promise<void> {
     this.#shuttingDown = true;
     this.#gate.stop();

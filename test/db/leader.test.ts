@@ -56,7 +56,8 @@ describe('LeaderRunner', () => {
     );
     // The lock is a's session's, as pg_locks shows.
     const holder = await db.rows<{ pid: number }>(
-      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND granted",
+      // This database's locks only: pg_locks is the whole server's (other test files' nodes).
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
       [0x4172636c],
     );
     assert.deepEqual(

@@ -129,10 +129,27 @@ describe('cluster nodes', () => {
 
   test('[cluster]: defaults, bounds, node name precedence', () => {
     const c = parseConfigText('', '/x.toml').cluster;
-    assert.deepEqual(c, { node_name: '', heartbeat_interval: 5000, leader_interval: 10_000 });
+    assert.deepEqual(c, {
+      node_name: '',
+      shared_dir: '',
+      queue_lease: 120_000,
+      heartbeat_interval: 5000,
+      leader_interval: 10_000,
+    });
+    // A relative shared_dir is taken from the config file's directory, as [storage] paths.
+    assert.equal(
+      parseConfigText('[cluster]\nshared_dir = "shared"\n', '/etc/arcline/x.toml').cluster.shared_dir,
+      '/etc/arcline/shared',
+    );
     const d = parseConfigText('[cluster]\nnode_name = "mx1.example"\nheartbeat_interval = "2s"\n', '/x.toml').cluster;
     assert.equal(d.heartbeat_interval, 2000);
-    for (const bad of ['node_name = "a b"', 'node_name = "-a"', 'heartbeat_interval = "100ms"', 'leader_interval = 0'])
+    for (const bad of [
+      'node_name = "a b"',
+      'node_name = "-a"',
+      'heartbeat_interval = "100ms"',
+      'leader_interval = 0',
+      'queue_lease = "500ms"',
+    ])
       assert.throws(
         () => parseConfigText(`[cluster]\n${bad}\n`, '/x.toml'),
         (e) => isArclineError(e, 'CONFIG'),

@@ -23,7 +23,10 @@ before(async () => {
   t = await freshDatabase();
   dir = await mkdtemp(join(tmpdir(), 'arcline-pgcli-'));
   config = join(dir, 'arcline.toml');
-  await writeFile(config, `${TEST_CONFIG(dir)}\n[database]\nurl = "${t.url}"\n`);
+  await writeFile(
+    config,
+    `${TEST_CONFIG(dir)}\n[database]\nurl = "${t.url}"\n[cluster]\nshared_dir = "${dir}/shared"\n`,
+  );
 });
 after(async () => {
   await t.drop();
