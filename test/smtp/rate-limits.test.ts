@@ -109,7 +109,10 @@ describe('simultaneous connections per client network (two inbound threads)', ()
     const b = await RawSmtp.connect(s.port, '127.0.0.1', '127.0.0.7');
     assert.equal((await a.read()).code, 220);
     assert.equal((await b.read()).code, 220);
-    assert.equal((await greeting(s.port, '127.0.0.9')).code, 220);
+    // The reply's text in the message: this test has failed now and then under load (1 run in
+    // 5-8) with a 421 whose cause is not known yet.
+    const trusted = await greeting(s.port, '127.0.0.9');
+    assert.equal(trusted.code, 220, `trusted client got: ${trusted.text}`);
     a.close();
     b.close();
   });
