@@ -8,6 +8,7 @@
 
 import { ArclineError } from '../../core/errors.ts';
 import { Lane, workerUrl } from '../worker-lane.ts';
+import type { MailboxCatchUp, MailboxLock, MailIndexBackend, WriteExpect } from './backend.ts';
 import type {
   AccountChangeRow,
   CacheField,
@@ -21,7 +22,12 @@ import type {
 } from './db.ts';
 import type { IndexOp } from './worker.ts';
 
-export class IndexClient {
+/** The lock of a mailbox in an index one process owns: nothing to take. */
+const NO_LOCK: MailboxLock = { release: () => Promise.resolve() };
+
+export class IndexClient implements MailIndexBackend {
+  /** One process owns the SQLite index (the state directory's lock). */
+  readonly shared = false;
   readonly #writer: Lane;
   readonly #reader: Lane;
   #closed = false;
@@ -117,8 +123,14 @@ export class IndexClient {
   setSortOrder(id: number, sortOrder: number): Promise<void> {
     return this.#write('setSortOrder', id, sortOrder);
   }
-  write(mailbox: number, w: IndexWrite): Promise<void> {
-    return this.#write('write', mailbox, w);
+  write(mailbox: number, w: IndexWrite, expect?: WriteExpect): Promise<void> {
+    return expect ? this.#write('write', mailbox, w, expect) : this.#write('write', mailbox, w);
+  }
+  catchUp(mailbox: number, modseq: number): Promise<MailboxCatchUp | null> {
+    return this.#read('catchUp', mailbox, modseq);
+  }
+  lockMailbox(_mailbox: number): Promise<MailboxLock> {
+    return Promise.resolve(NO_LOCK);
   }
   setCachedMany(mailbox: number, entries: readonly (readonly [number, CacheField, string])[]): Promise<void> {
     return this.#write('setCachedMany', mailbox, entries);
