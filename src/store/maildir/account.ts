@@ -13,7 +13,7 @@ import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { decodeMutf7 } from '../../core/mutf7.ts';
-import type { IndexClient } from '../index/client.ts';
+import type { MailIndexBackend } from '../index/backend.ts';
 import type { MailboxRow, MessageQuery } from '../index/db.ts';
 import type {
   AccountChange,
@@ -50,7 +50,7 @@ const MAX_IDLE_MESSAGES = 250_000;
 const SPECIAL_USE_FILE = 'arcline-special-use';
 export class MaildirAccounts implements Mailboxes {
   readonly #root: string;
-  readonly #index: IndexClient;
+  readonly #index: MailIndexBackend;
   readonly #syncer: DirSyncer;
   readonly #open = new Map<string, MaildirMailbox>();
   /** Mailboxes no session uses, kept a while (a client re-selecting a big mailbox must not pay
@@ -65,7 +65,7 @@ export class MaildirAccounts implements Mailboxes {
   readonly #watch: AccountWatch;
   #search: SearchService | null = null;
 
-  constructor(root: string, index: IndexClient, syncer: DirSyncer, log?: Logger) {
+  constructor(root: string, index: MailIndexBackend, syncer: DirSyncer, log?: Logger) {
     this.#root = root;
     this.#index = index;
     this.#syncer = syncer;

@@ -4,7 +4,7 @@
 
 import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { IndexClient } from '../index/client.ts';
+import type { MailIndexBackend } from '../index/backend.ts';
 import type { CacheField, MessageBody } from '../mailboxes.ts';
 
 export function fileBody(fh: FileHandle, size: number): MessageBody {
@@ -51,10 +51,10 @@ export async function openRetrying(
 /** Parse-cache entries being written ("uid field" -> value): until committed, reads answer
  *  from memory, so a caller need not wait for the index lock. */
 export class CacheWrites {
-  readonly #index: IndexClient;
+  readonly #index: MailIndexBackend;
   readonly #pending = new Map<string, string>();
 
-  constructor(index: IndexClient) {
+  constructor(index: MailIndexBackend) {
     this.#index = index;
   }
 

@@ -17,7 +17,7 @@ import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { mapSliced } from '../../core/slice.ts';
 import { emailId } from '../ids.ts';
-import type { IndexClient } from '../index/client.ts';
+import type { MailIndexBackend } from '../index/backend.ts';
 import type { IndexWrite, MailboxRow } from '../index/db.ts';
 import type {
   CacheField,
@@ -59,7 +59,7 @@ const INSERT_CHUNK = 5000;
 let ordinals = 0;
 
 export class MaildirMailbox implements Mailbox {
-  readonly #index: IndexClient;
+  readonly #index: MailIndexBackend;
   #dir: string;
   readonly #syncer: DirSyncer;
   #row: MailboxRow;
@@ -85,7 +85,7 @@ export class MaildirMailbox implements Mailbox {
   /** Told after each committed write (set by MaildirAccounts: watchAccount). */
   onWrite: () => void = () => {};
 
-  constructor(index: IndexClient, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
+  constructor(index: MailIndexBackend, row: MailboxRow, dir: string, syncer: DirSyncer, log?: Logger) {
     this.#index = index;
     this.#syncer = syncer;
     this.#row = row;
