@@ -525,7 +525,11 @@ export class PostgresMailIndex implements MailIndexBackend {
   async lockMailbox(mailbox: number): Promise<MailboxLock> {
     if (this.#closed) throw new ArclineError('TEMPORARY', 'mail index is closed');
     const keys = mailboxLockKeys(mailbox);
-    const held = await this.#db.acquire();
+    // Each held lock keeps a pooled connection: more locks than the pool has connections wait
+    // for one (the pool's connect timeout), then fail.
+    const held = await this.#db.acquire().catch((e: unknown) => {
+      throw new ArclineError('TEMPORARY', `mail index: mailbox lock: ${errorMessage(e)}`, { cause: e });
+    });
     try {
       await held.client.query('SELECT pg_advisory_lock($1, $2)', keys);
     } catch (e) {
