@@ -461,9 +461,35 @@ export function indexContract(name: string, make: () => Promise<IndexUnderTest>)
       await box.append('f1', { thread: null, letters: 'S' });
       await box.append('f2', { thread: null, inNew: true });
       await box.append('f3', { thread: null }); // no file: no fields, a thread of its own
-      const [f1, f2, f3] = await ix.locate(a, ['f1', 'f2', 'f3'].map(emailId));
+      // Too short to have a header block; a header block past the bound (its Message-ID unseen).
+      await writeFile(join(dir, 'cur', 'f4:2,'), 'X');
+      await writeFile(
+        join(dir, 'cur', 'f5:2,'),
+        `Subject: big\r\nX-Long: ${'y'.repeat(300 * 1024)}\r\nMessage-ID: <late@x>\r\n\r\nbody\r\n`,
+      );
+      await writeFile(join(dir, 'cur', 'f6:2,'), 'Message-ID: <f6@x>\r\nIn-Reply-To: <late@x>\r\nSubject: big\r\n\r\n');
+      // Several in one write: the files are read before its transaction.
+      box.modseq++;
+      const rows = ['f4', 'f5', 'f6'].map((base, i) => ({
+        uid: 4 + i,
+        base,
+        inNew: false,
+        letters: '',
+        modseq: box.modseq,
+        size: 1,
+        internalDate: 1,
+      }));
+      await ix.write(box.row.id, {
+        insert: rows,
+        journal: rows.map((m) => ({ modseq: m.modseq, kind: 'append' as const, uid: m.uid, base: m.base })),
+        counters: { uidnext: 7, highestmodseq: box.modseq },
+      });
+      const [f1, f2, f3, f4, f5, f6] = await ix.locate(a, ['f1', 'f2', 'f3', 'f4', 'f5', 'f6'].map(emailId));
       assert.equal(f2?.threadId, f1?.threadId, 'read from the files');
       assert.equal(f3?.threadId, `T${emailId('f3').slice(1)}`);
+      assert.equal(f4?.threadId, `T${emailId('f4').slice(1)}`);
+      assert.equal(f5?.threadId, `T${emailId('f5').slice(1)}`);
+      assert.equal(f6?.threadId, `T${emailId('f6').slice(1)}`, 'the Message-ID past the bound was not seen');
     }),
   );
 

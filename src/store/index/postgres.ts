@@ -212,6 +212,8 @@ export class PostgresMailIndex implements MailIndexBackend {
       by.set(field, m.set(uid, value));
     }
     if (by.size === 0) return;
+    // A message expunged by another node between the check and the insert fails the foreign
+    // key (23503): the cache is an optimisation, that batch is dropped.
     await this.#tx(async ({ q }) => {
       for (const [field, m] of by) {
         const col = CACHE_COLUMN[field];
@@ -224,6 +226,8 @@ export class PostgresMailIndex implements MailIndexBackend {
           [mailbox, [...m.keys()], [...m.values()]],
         );
       }
+    }).catch((e: unknown) => {
+      if ((e as { code?: unknown }).code !== '23503') throw e;
     });
   }
 
