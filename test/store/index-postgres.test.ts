@@ -14,6 +14,7 @@ import { isArclineError } from '../../src/core/errors.ts';
 import type { AccountId } from '../../src/core/ids.ts';
 import { Notifier } from '../../src/db/notify.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
+import { emailId } from '../../src/store/ids.ts';
 import type { MailboxRow } from '../../src/store/index/backend.ts';
 import { MAILBOX_LOCK_CLASS, mailboxLockKeys, PostgresMailIndex } from '../../src/store/index/postgres.ts';
 import { databaseForFile } from '../harness/postgres.ts';
@@ -170,6 +171,52 @@ describe('postgres mail index across two nodes', () => {
     } finally {
       await notifier.close();
     }
+  });
+
+  test('two nodes writing mailboxes of one account: one journal, numbered in commit order, copies counted once each', async () => {
+    const acct = account();
+    const [x, y] = await Promise.all([a.createMailbox(acct, 'X', true), b.createMailbox(acct, 'Y', true)]);
+    const start = await a.accountState(acct);
+    const appendAll = async (ix: PostgresMailIndex, box: MailboxRow, tag: string) => {
+      for (let i = 1; i <= 30; i++) {
+        // Every third message is the same email on both nodes (a copy made on each at once).
+        const base = i % 3 === 0 ? `both${i}` : `${tag}${i}`;
+        const thread = { messageId: `${base}@x`, inReplyTo: [], references: [], subject: 'same' };
+        await ix.write(
+          box.id,
+          {
+            insert: [{ uid: i, base, inNew: false, letters: '', modseq: i + 1, size: 1, internalDate: i, thread }],
+            journal: [{ modseq: i + 1, kind: 'append', uid: i, base }],
+            counters: { uidnext: i + 1, highestmodseq: i + 1 },
+          },
+          { uidnext: i, highestmodseq: i },
+        );
+      }
+    };
+    await Promise.all([appendAll(a, x, 'x'), appendAll(b, y, 'y')]);
+    const journal = (await a.accountChangesSince(acct, start, 1000)) ?? [];
+    assert.equal(journal.length, 60);
+    assert.deepEqual(
+      journal.map((c) => c.aseq),
+      journal.map((_, i) => start + 1 + i),
+      'consecutive numbers, no gap, no duplicate',
+    );
+    assert.equal(await b.accountState(acct), start + 60);
+    const shared = await b.locate(
+      acct,
+      [3, 6, 9].map((i) => emailId(`both${i}`)),
+    );
+    assert.deepEqual(
+      shared.map((l) => l.copies.map((c) => c.name)),
+      [
+        ['X', 'Y'],
+        ['X', 'Y'],
+        ['X', 'Y'],
+      ],
+    );
+    assert.equal(new Set(shared.map((l) => l.threadId)).size, 3, 'each email one thread, whichever node was first');
+    const page = await a.accountMessages(acct, { sort: 'receivedAt', descending: false, position: 0, limit: 100 });
+    assert.equal(page.total, 50, '20 + 20 emails of one node each, 10 shared');
   });
 
   test('a lost lock connection: the lock is gone, the next write on it fails with TEMPORARY', async () => {
