@@ -549,7 +549,8 @@ export class PostgresMailIndex implements MailIndexBackend {
         released = true;
         if (this.#locks.get(mailbox) === lock) this.#locks.delete(mailbox);
         await lock.idle();
-        if (held.lost) return held.release(true);
+        // Lost, or given back by close(): nothing to unlock on it.
+        if (held.lost || this.#closed) return held.release(true);
         try {
           await held.client.query('SELECT pg_advisory_unlock($1, $2)', keys);
           held.release();
