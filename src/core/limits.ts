@@ -260,6 +260,9 @@ export const LIMITS = {
      *  References, Subject; mime/thread-key.ts), read 16 KiB at a time up to the blank line: a
      *  field beyond is not seen (the default [smtp] max_header_size). */
     threadHeaderBytes: 256 * 1024,
+    /** The PostgreSQL index (store/index/postgres.ts) reads the header blocks of messages it is
+     *  given without their threading fields before its transaction, this many files at once. */
+    threadHeaderReads: 8,
     /** Outside changes to a subscribed Maildir (store/maildir/watch.ts): a refresh starts this
      *  long after the first fs.watch event of a burst (later events join it), so a burst of
      *  deliveries costs one reconcile and IDLE clients still hear of it well within 1 s. */

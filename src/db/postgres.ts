@@ -38,11 +38,56 @@ const types = {
       : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
+export interface TxOptions {
+  readonly isolation?: 'serializable' | 'repeatable read';
+}
+
+/** A pooled connection held across calls (Postgres.acquire). */
+export interface HeldConnection {
+  readonly client: pg.PoolClient;
+  /** The connection was lost (an 'error' event) or marked broken. */
+  readonly lost: boolean;
+  broken(): void;
+  /** Back to the pool, or destroyed when lost or `destroy` (once; later calls do nothing). */
+  release(destroy?: boolean): void;
+}
+
 /** SQLSTATEs after which the whole transaction is tried again. */
 const RETRY_CODES = new Set(['40001', '40P01']);
 const MAX_TX_ATTEMPTS = 8;
 /** The first key of our advisory locks ("Arcl"); the second is hashtext(name). */
 export const LOCK_CLASS = 0x4172636c;
+
+/** One attempt of a transaction: done with fn's result, or not done (to be tried again). */
+async function attempt<T>(
+  client: pg.PoolClient,
+  fn: (q: Queryable) => Promise<T>,
+  opts: TxOptions,
+  broken: () => void,
+  last: boolean,
+): Promise<{ done: true; r: T } | { done: false }> {
+  try {
+    await client.query(opts.isolation ? `BEGIN ISOLATION LEVEL ${opts.isolation.toUpperCase()}` : 'BEGIN');
+    const r = await fn(client);
+    await client.query('COMMIT');
+    return { done: true, r };
+  } catch (e) {
+    await client.query('ROLLBACK').catch(broken);
+    const code = (e as { code?: unknown }).code;
+    if (!(typeof code === 'string' && RETRY_CODES.has(code)) || last) throw e;
+    return { done: false };
+  }
+}
+
+/** Attempts until one is done, at most MAX_TX_ATTEMPTS (the last one's failure is thrown). */
+async function retried<T>(once: (last: boolean) => Promise<{ done: true; r: T } | { done: false }>): Promise<T> {
+  for (let n = 1; ; n++) {
+    const r = await once(n >= MAX_TX_ATTEMPTS);
+    if (r.done) return r.r;
+    // Jittered backoff, so transactions that collided do not collide again in step.
+    await delay(Math.random() * 5 * 2 ** n);
+  }
+}
 
 export class Postgres implements Queryable {
   readonly #pool: pg.Pool;
@@ -93,28 +138,13 @@ export class Postgres implements Queryable {
   /** fn inside BEGIN … COMMIT on one client; on a serialization failure or a deadlock the
    *  whole of fn runs again (up to 8 times, after a jittered pause), so fn must have no effect
    *  outside the database before it returns. Any other error rolls back and is thrown. */
-  async tx<T>(
-    fn: (q: Queryable) => Promise<T>,
-    opts: { isolation?: 'serializable' | 'repeatable read' } = {},
-  ): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const retry = await this.#held(async (client, broken) => {
-        try {
-          await client.query(opts.isolation ? `BEGIN ISOLATION LEVEL ${opts.isolation.toUpperCase()}` : 'BEGIN');
-          const r = await fn(client);
-          await client.query('COMMIT');
-          return { done: true as const, r };
-        } catch (e) {
-          await client.query('ROLLBACK').catch(broken);
-          const code = (e as { code?: unknown }).code;
-          if (!(typeof code === 'string' && RETRY_CODES.has(code) && attempt < MAX_TX_ATTEMPTS)) throw e;
-          return { done: false as const };
-        }
-      });
-      if (retry.done) return retry.r;
-      // Jittered backoff, so transactions that collided do not collide again in step.
-      await delay(Math.random() * 5 * 2 ** attempt);
-    }
+  tx<T>(fn: (q: Queryable) => Promise<T>, opts: TxOptions = {}): Promise<T> {
+    return retried((last) => this.#held((client, broken) => attempt(client, fn, opts, broken, last)));
+  }
+
+  /** tx() on a connection the caller holds (acquire()), retried on it. */
+  txOn<T>(held: HeldConnection, fn: (q: Queryable) => Promise<T>, opts: TxOptions = {}): Promise<T> {
+    return retried((last) => attempt(held.client, fn, opts, () => held.broken(), last));
   }
 
   /** Holds a connection for fn (a session advisory lock, LISTEN). */
@@ -122,22 +152,41 @@ export class Postgres implements Queryable {
     return this.#held((c) => fn(c));
   }
 
+  /** A pooled connection held until its release() (a session advisory lock held across calls:
+   *  store/index/postgres.ts lockMailbox). */
+  async acquire(): Promise<HeldConnection> {
+    const client = await this.#pool.connect();
+    let lost = false;
+    let released = false;
+    const broken = () => {
+      lost = true;
+    };
+    client.on('error', broken);
+    return {
+      client,
+      get lost() {
+        return lost;
+      },
+      broken,
+      release(destroy = false) {
+        if (released) return;
+        released = true;
+        client.off('error', broken);
+        client.release(lost || destroy);
+      },
+    };
+  }
+
   /** A pooled connection for fn, released after it; destroyed instead when it was lost (a
    *  connection lost between two statements, the server restarted or pg_terminate_backend, is
    *  reported on the client, not on a query: unheard it would end the process) or when fn
    *  calls `broken` (a ROLLBACK that failed). */
   async #held<T>(fn: (c: pg.PoolClient, broken: () => void) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    let lost = false;
-    const broken = () => {
-      lost = true;
-    };
-    client.on('error', broken);
+    const held = await this.acquire();
     try {
-      return await fn(client, broken);
+      return await fn(held.client, () => held.broken());
     } finally {
-      client.off('error', broken);
-      client.release(lost);
+      held.release();
     }
   }
 

@@ -55,7 +55,11 @@ export class Lane {
       this.#pending.delete(res.id);
       if (this.#pending.size === 0) w.unref();
       if (res.ok) p.resolve(res.value);
-      else p.reject(new ArclineError('TEMPORARY', `${this.#label}: ${res.message}`));
+      // A refusal the caller acts on keeps its code (the index's CONFLICT: backend.ts write).
+      else
+        p.reject(
+          new ArclineError(res.code === 'CONFLICT' ? 'CONFLICT' : 'TEMPORARY', `${this.#label}: ${res.message}`),
+        );
     });
     const fail = (err: Error) => {
       // The thread died (it should not): fail what waits; the next call starts a new one.

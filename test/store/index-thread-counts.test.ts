@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import type { ThreadHeaders } from '../../src/mime/thread-key.ts';
 import { MailIndex, type MessageRow } from '../../src/store/index/db.ts';
 import { MIGRATIONS } from '../../src/store/index/schema.ts';
+import { rng } from '../harness/random.ts';
 
 const ACCOUNT = 'alice@example.test';
 
@@ -49,18 +50,6 @@ function oracleCollapsed(
           )
           .all(ACCOUNT, q.mailbox, limit, offset);
   return rows.map((r) => String(r.id));
-}
-
-/** A small seeded generator (mulberry32), so a failure can be replayed. */
-function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
 }
 
 test('kept thread counts equal the full scan after random writes', async () => {

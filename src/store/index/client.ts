@@ -22,7 +22,12 @@ import type {
 } from './db.ts';
 import type { IndexOp } from './worker.ts';
 
+/** The lock of a mailbox in an index one process owns: nothing to take. */
+const NO_LOCK: MailboxLock = { release: () => Promise.resolve() };
+
 export class IndexClient implements MailIndexBackend {
+  /** One process owns the SQLite index (the state directory's lock). */
+  readonly shared = false;
   readonly #writer: Lane;
   readonly #reader: Lane;
   #closed = false;
@@ -118,16 +123,14 @@ export class IndexClient implements MailIndexBackend {
   setSortOrder(id: number, sortOrder: number): Promise<void> {
     return this.#write('setSortOrder', id, sortOrder);
   }
-  write(mailbox: number, w: IndexWrite, _expect?: WriteExpect): Promise<void> {
-    return this.#write('write', mailbox, w);
+  write(mailbox: number, w: IndexWrite, expect?: WriteExpect): Promise<void> {
+    return expect ? this.#write('write', mailbox, w, expect) : this.#write('write', mailbox, w);
   }
-  // One process owns this index (the state directory's lock): nothing to catch up with or lock.
-  readonly shared = false;
+  catchUp(mailbox: number, modseq: number): Promise<MailboxCatchUp | null> {
+    return this.#read('catchUp', mailbox, modseq);
+  }
   lockMailbox(_mailbox: number): Promise<MailboxLock> {
-    return Promise.resolve({ release: () => Promise.resolve() });
-  }
-  catchUp(_mailbox: number, _modseq: number): Promise<MailboxCatchUp | null> {
-    return Promise.reject(new ArclineError('TEMPORARY', 'catchUp: not on this index yet'));
+    return Promise.resolve(NO_LOCK);
   }
   setCachedMany(mailbox: number, entries: readonly (readonly [number, CacheField, string])[]): Promise<void> {
     return this.#write('setCachedMany', mailbox, entries);

@@ -19,9 +19,26 @@
 // (index/worker.ts, through index/client.ts), so no query ever runs on the event loop.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { ArclineError } from '../../core/errors.ts';
 import { openDatabase, transaction } from '../../core/sqlite.ts';
 import type { ThreadHeaders } from '../../mime/thread-key.ts';
 import { emailId, isMailboxId, newMailboxId } from '../ids.ts';
+import type { MailboxCatchUp, WriteExpect } from './backend.ts';
+import {
+  ACCOUNT_KIND,
+  type AccountChangeRow,
+  accountChangeRow,
+  JOURNAL_KEEP,
+  type JournalRow,
+  journalFrom,
+  journalRow,
+  KIND_CODE,
+  type MailboxEvent,
+  type MessageColumns,
+  mailboxRow,
+  PRUNE_EVERY,
+  toColumns,
+} from './journal.ts';
 import { emailPage } from './pages.ts';
 import { prepare } from './queries.ts';
 import { MIGRATIONS } from './schema.ts';
@@ -48,49 +65,6 @@ export interface LocatedRow {
   readonly copies: readonly { mailboxId: string; name: string; uid: number; letters: string }[];
 }
 
-/** Journal entries other than expunges older than this many MODSEQs are pruned. */
-const JOURNAL_KEEP = 100_000;
-const KIND_CODE = { append: 1, flags: 2, expunge: 3 } as const;
-const KIND_NAME = ['', 'append', 'flags', 'expunge'] as const;
-/** Account journal kinds: the message kinds above, then the mailbox events. */
-const ACCOUNT_KIND = {
-  ...KIND_CODE,
-  'mailbox-create': 4,
-  'mailbox-rename': 5,
-  'mailbox-delete': 6,
-  'mailbox-subscribe': 7,
-  'mailbox-sort-order': 8,
-} as const;
-const ACCOUNT_KIND_NAME = [
-  ...KIND_NAME,
-  'mailbox-create',
-  'mailbox-rename',
-  'mailbox-delete',
-  'mailbox-subscribe',
-  'mailbox-sort-order',
-];
-
-export interface JournalRow {
-  readonly modseq: number;
-  readonly kind: 'append' | 'flags' | 'expunge';
-  readonly uid: number;
-  /** The message's file base (for the account journal); looked up when absent. */
-  readonly base?: string;
-}
-
-/** One entry of an account's journal (store/mailboxes.ts AccountChange). */
-export interface AccountChangeRow {
-  readonly aseq: number;
-  readonly kind: keyof typeof ACCOUNT_KIND;
-  /** The mailbox's stable id. */
-  readonly mailboxId: string;
-  /** Message entries: the UID in that mailbox and the email id; 0 and null for mailbox events. */
-  readonly uid: number;
-  readonly emailId: string | null;
-  /** Message entries: the email's thread then (null for entries from before threads). */
-  readonly threadId: string | null;
-}
-
 /** One change of a mailbox, applied in one transaction with its journal entries. */
 export interface IndexWrite {
   readonly insert?: readonly MessageRow[];
@@ -98,20 +72,6 @@ export interface IndexWrite {
   readonly expunge?: readonly number[];
   readonly counters?: { readonly uidnext: number; readonly highestmodseq: number };
   readonly journal?: readonly JournalRow[];
-}
-
-/** A mailbox's messages column by column (a structured clone of this from the index worker
- *  costs little on the main thread, unlike 100,000 objects). `bases` and `letters` are joined
- *  with "/", which neither a Maildir base nor flag letters contain. */
-export interface MessageColumns {
-  readonly count: number;
-  readonly uids: Float64Array;
-  readonly modseqs: Float64Array;
-  readonly sizes: Float64Array;
-  readonly dates: Float64Array;
-  readonly inNew: Uint8Array;
-  readonly bases: string;
-  readonly letters: string;
 }
 
 export type CacheField = 'envelope' | 'structure' | 'search';
@@ -142,6 +102,8 @@ export interface MessageRow {
 }
 
 type Row = Record<string, unknown>;
+
+export type { AccountChangeRow, JournalRow, MessageColumns };
 
 export class MailIndex {
   readonly #db: DatabaseSync;
@@ -181,6 +143,17 @@ export class MailIndex {
     return this.#db.isTransaction ? fn() : transaction(this.#db, fn);
   }
 
+  /** fn in one read transaction (BEGIN DEFERRED: one WAL snapshot, no write lock taken). */
+  #snapshot<T>(fn: () => T): T {
+    if (this.#db.isTransaction) return fn();
+    this.#db.exec('BEGIN');
+    try {
+      return fn();
+    } finally {
+      this.#db.exec('COMMIT');
+    }
+  }
+
   /** The account journal's counter, for entries about to be written (in the caller's
    *  transaction): `next()` numbers one, `done()` stores the last. A new counter (a new account,
    *  an index rebuilt, an account from before the journal) starts at the time in microseconds,
@@ -202,11 +175,7 @@ export class MailIndex {
   }
 
   /** A mailbox event in the account journal (in the caller's transaction). */
-  #mailboxEvent(
-    account: string,
-    oid: string,
-    kind: 'mailbox-create' | 'mailbox-rename' | 'mailbox-delete' | 'mailbox-subscribe' | 'mailbox-sort-order',
-  ): number {
+  #mailboxEvent(account: string, oid: string, kind: MailboxEvent): number {
     const seq = this.#accountSeq(account);
     const aseq = seq.next();
     this.#q.accountJournal.run(account, aseq, ACCOUNT_KIND[kind], oid, 0, '', '');
@@ -228,19 +197,9 @@ export class MailIndex {
    *  not reach back that far (pruned, or a state from before an index rebuild) or `aseq` is
    *  beyond it: the caller resynchronises from the full state (JMAP cannotCalculateChanges). */
   accountChangesSince(account: string, aseq: number, max: number): AccountChangeRow[] | null {
-    const r = this.#q.aseqGet.get(account) as Row | undefined;
-    if (!r) return aseq === 0 ? [] : null;
-    // 0: the state of an account before its first change (its history starts at `start`).
-    const from = aseq === 0 ? Number(r.start) : aseq;
-    if (from < Number(r.start) || from < Number(r.floor) || from > Number(r.last)) return null;
-    return (this.#q.accountChanges.all(account, from, Math.max(0, Math.floor(max))) as Row[]).map((c) => ({
-      aseq: Number(c.aseq),
-      kind: ACCOUNT_KIND_NAME[Number(c.kind)] as AccountChangeRow['kind'],
-      mailboxId: String(c.mailbox),
-      uid: Number(c.uid),
-      emailId: c.base === '' ? null : emailId(String(c.base)),
-      threadId: c.thread ? String(c.thread) : null,
-    }));
+    const from = journalFrom(this.#q.aseqGet.get(account) as Row | undefined, aseq);
+    if (from === null || from === 'none') return from === 'none' ? [] : null;
+    return (this.#q.accountChanges.all(account, from, Math.max(0, Math.floor(max))) as Row[]).map(accountChangeRow);
   }
 
   mailbox(account: string, name: string): MailboxRow | null {
@@ -438,9 +397,15 @@ export class MailIndex {
     this.#q.updateMessage.run(fields.inNew ? 1 : 0, fields.letters, fields.modseq, mailbox, uid);
   }
 
-  /** One change, with its journal entries, in one transaction. */
-  write(mailbox: number, w: IndexWrite): void {
+  /** One change, with its journal entries, in one transaction. With `expect` (the counters the
+   *  change was computed from), CONFLICT and nothing written when the mailbox moved on. */
+  write(mailbox: number, w: IndexWrite, expect?: WriteExpect): void {
     this.tx(() => {
+      if (expect) {
+        const r = this.#q.mailboxRowById.get(mailbox) as Row | undefined;
+        if (!r || Number(r.uidnext) !== expect.uidnext || Number(r.highestmodseq) !== expect.highestmodseq)
+          throw new ArclineError('CONFLICT', 'the mailbox changed since its counters were read');
+      }
       const journal = w.journal ?? [];
       const mb = journal.length > 0 || w.insert?.length || w.expunge?.length ? this.#owner(mailbox) : null;
       // The bases and threads of expunged messages, read before their rows go (emails, account
@@ -466,7 +431,7 @@ export class MailIndex {
         seq.done();
       }
       if (w.counters) this.#q.counters.run(w.counters.uidnext, w.counters.highestmodseq, mailbox);
-      if (mb && journal.length > 0 && w.counters && ++this.#writes % 256 === 0) {
+      if (mb && journal.length > 0 && w.counters && ++this.#writes % PRUNE_EVERY === 0) {
         this.#prune(mailbox, w.counters.highestmodseq, mb.account);
       }
     });
@@ -502,33 +467,21 @@ export class MailIndex {
 
   /** The mailbox's messages in UID order, column by column (see MessageColumns). */
   messageColumns(mailbox: number): MessageColumns {
-    const rows = this.#q.messages.all(mailbox) as Row[];
-    const n = rows.length;
-    const c = {
-      count: n,
-      uids: new Float64Array(n),
-      modseqs: new Float64Array(n),
-      sizes: new Float64Array(n),
-      dates: new Float64Array(n),
-      inNew: new Uint8Array(n),
-      bases: '',
-      letters: '',
-    };
-    const bases: string[] = new Array(n);
-    const letters: string[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const r = rows[i] as Row;
-      c.uids[i] = Number(r.uid);
-      c.modseqs[i] = Number(r.modseq);
-      c.sizes[i] = Number(r.size);
-      c.dates[i] = Number(r.internaldate);
-      c.inNew[i] = Number(r.in_new);
-      bases[i] = String(r.base);
-      letters[i] = String(r.letters);
-    }
-    c.bases = bases.join('/');
-    c.letters = letters.join('/');
-    return c;
+    return toColumns(this.#q.messages.all(mailbox) as Row[]);
+  }
+
+  /** What changed in the mailbox after `modseq` (backend.ts MailboxCatchUp), read in one
+   *  transaction; null when the journal no longer reaches back that far. */
+  catchUp(mailbox: number, modseq: number): MailboxCatchUp | null {
+    return this.#snapshot(() => {
+      const r = this.#q.mailboxRowById.get(mailbox) as Row | undefined;
+      if (r && modseq < Number(r.journal_floor)) return null;
+      return {
+        row: r ? mailboxRow(r) : null,
+        changed: toColumns(r ? (this.#q.messagesAfter.all(mailbox, modseq) as Row[]) : []),
+        expunged: r ? this.vanishedSince(mailbox, modseq) : [],
+      };
+    });
   }
 
   cachedMany(mailbox: number, uids: readonly number[], field: CacheField): [number, string][] {
@@ -574,11 +527,7 @@ export class MailIndex {
   changesSince(mailbox: number, modseq: number): JournalRow[] | null {
     const floor = Number((this.#q.floor.get(mailbox) as Row | undefined)?.journal_floor ?? 0);
     if (modseq < floor) return null;
-    return (this.#q.changes.all(mailbox, modseq) as Row[]).map((r) => ({
-      modseq: Number(r.modseq),
-      kind: KIND_NAME[Number(r.kind)] as JournalRow['kind'],
-      uid: Number(r.uid),
-    }));
+    return (this.#q.changes.all(mailbox, modseq) as Row[]).map(journalRow);
   }
 
   cached(mailbox: number, uid: number, field: CacheField): string | null {
@@ -602,19 +551,6 @@ export class MailIndex {
   close(): void {
     if (this.#db.isOpen) this.#db.close();
   }
-}
-
-function mailboxRow(r: Row): MailboxRow {
-  return {
-    id: Number(r.id),
-    oid: String(r.oid ?? ''),
-    name: String(r.name),
-    uidvalidity: Number(r.uidvalidity),
-    uidnext: Number(r.uidnext),
-    highestmodseq: Number(r.highestmodseq),
-    subscribed: Number(r.subscribed) === 1,
-    sortOrder: Number(r.sort_order ?? 0),
-  };
 }
 
 function messageRow(r: Row): MessageRow {

@@ -72,19 +72,38 @@ function collapsedPage(
 /** The ids of the first row of each thread in `rows` (an email not threaded yet is its own),
  *  from the `offset`-th such row, at most `limit`; stops reading there. */
 function firstOfThreads(rows: Iterator<unknown>, limit: number, offset: number): string[] {
-  const ids: string[] = [];
-  if (limit === 0) return ids;
-  const seen = new Set<string>();
-  let skip = offset;
-  for (let r = rows.next(); !r.done; r = rows.next()) {
+  const pick = new FirstOfThreads(limit, offset);
+  for (let r = rows.next(); !r.done && !pick.full; r = rows.next()) {
     const row = r.value as Row;
-    const id = String(row.id);
-    const thread = row.thread === null ? id : String(row.thread);
-    if (seen.has(thread)) continue;
-    seen.add(thread);
-    if (skip > 0) skip--;
-    else if (ids.push(id) >= limit) break;
+    pick.add(String(row.id), row.thread);
   }
   rows.return?.();
-  return ids;
+  return pick.ids;
+}
+
+/** Picks the first email of each thread from rows given in order (collapseThreads), from the
+ *  `offset`-th thread, at most `limit` (the SQLite and the PostgreSQL pages). */
+export class FirstOfThreads {
+  readonly ids: string[] = [];
+  readonly #seen = new Set<string>();
+  readonly #limit: number;
+  #skip: number;
+
+  constructor(limit: number, offset: number) {
+    this.#limit = limit;
+    this.#skip = offset;
+  }
+
+  get full(): boolean {
+    return this.ids.length >= this.#limit;
+  }
+
+  /** One row: its email id and thread (null: not threaded yet, its own). */
+  add(id: string, thread: unknown): void {
+    const t = thread === null || thread === undefined ? id : String(thread);
+    if (this.#seen.has(t)) return;
+    this.#seen.add(t);
+    if (this.#skip > 0) this.#skip--;
+    else if (!this.full) this.ids.push(id);
+  }
 }

@@ -16,6 +16,8 @@ export function prepare(db: DatabaseSync) {
       'INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq, subscribed, oid, sort_order) VALUES (?, ?, ?, 1, 1, ?, ?, ?)',
     ),
     oidTaken: p('SELECT 1 FROM mailboxes WHERE oid = ?'),
+    mailboxRowById: p('SELECT * FROM mailboxes WHERE id = ?'),
+    messagesAfter: p('SELECT * FROM messages WHERE mailbox = ? AND modseq > ? ORDER BY uid'),
     mailboxById: p('SELECT account, oid, name FROM mailboxes WHERE id = ?'),
     mailboxByOid: p('SELECT id FROM mailboxes WHERE account = ? AND oid = ?'),
     emailsWithoutId: p('SELECT account, base FROM emails WHERE id IS NULL LIMIT 5000'),

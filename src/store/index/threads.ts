@@ -21,12 +21,17 @@ import {
   type ThreadHeaders,
 } from '../../mime/thread-key.ts';
 
+/** Where a message's file is: its base, new/ or cur/, its flag letters. */
+export interface ThreadFileRef {
+  readonly base: string;
+  readonly inNew: boolean;
+  readonly letters: string;
+}
+
 /** Reads the threading fields of a message the index has (index/worker.ts reads its file). */
-export type ThreadHeaderSource = (
-  account: string,
-  mailbox: string,
-  m: { base: string; inNew: boolean; letters: string },
-) => ThreadHeaders;
+export type ThreadHeaderSource = (account: string, mailbox: string, m: ThreadFileRef) => ThreadHeaders;
+/** The same, asynchronous (the PostgreSQL index, on the main thread). */
+export type AsyncThreadHeaderSource = (account: string, mailbox: string, m: ThreadFileRef) => Promise<ThreadHeaders>;
 
 type Row = Record<string, unknown>;
 

@@ -27,7 +27,7 @@ import { ArclineError } from '../../core/errors.ts';
 import type { AccountId } from '../../core/ids.ts';
 import { encodeMutf7 as encodeName } from '../../core/mutf7.ts';
 import type { ImportedMailbox, ImportedMessage, ImportOptions } from '../import.ts';
-import type { IndexClient } from '../index/client.ts';
+import type { MailIndexBackend } from '../index/backend.ts';
 import type { MessageRow } from '../index/db.ts';
 import { canonicalName } from '../names.ts';
 import type { DirSyncer } from './dirsync.ts';
@@ -44,7 +44,7 @@ const MAX_BASE = 200;
 
 export interface ImportTarget {
   readonly root: string;
-  readonly index: IndexClient;
+  readonly index: MailIndexBackend;
   readonly syncer: DirSyncer;
 }
 

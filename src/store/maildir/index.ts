@@ -15,6 +15,7 @@ import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ImportedMailbox, ImportOptions } from '../import.ts';
+import type { MailIndexBackend } from '../index/backend.ts';
 import { IndexClient } from '../index/client.ts';
 import type { MessageStore } from '../mailboxes.ts';
 import { deliveryFlags } from '../names.ts';
@@ -35,8 +36,11 @@ import { QuotaUsage } from './quota.ts';
 export interface MaildirStoreOptions {
   readonly root: string;
   readonly spoolDir: string;
-  /** The mail index database ({state}/mailindex.db). */
+  /** The mail index database ({state}/mailindex.db), opened (IndexClient) unless `index`. */
   readonly indexPath: string;
+  /** The mail index to use instead (index/backend.ts: PostgresMailIndex on a cluster, made
+   *  with this store's root); the store closes it with itself. */
+  readonly index?: MailIndexBackend;
   /** The full-text search index (store/search/): none without it (text conditions are then
    *  answered by reading the messages). */
   readonly search?: SearchOptions;
@@ -55,7 +59,8 @@ export class MaildirStore implements MessageStore {
   readonly #known = new Set<string>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #indexPath: string;
-  #index: IndexClient | null = null;
+  readonly #given: MailIndexBackend | undefined;
+  #index: MailIndexBackend | null = null;
   #accounts: MaildirAccounts | null = null;
   readonly #searchOpts: SearchOptions | undefined;
   readonly #feed: ChangeFeed | undefined;
@@ -68,6 +73,7 @@ export class MaildirStore implements MessageStore {
     this.quota = new QuotaUsage(opts.root);
     this.#log = opts.log;
     this.#indexPath = opts.indexPath;
+    this.#given = opts.index;
     this.#searchOpts = opts.search;
     this.#feed = opts.feed;
     this.#spool = new Spool(opts.spoolDir, LIMITS.store.spoolMemoryBytes);
@@ -76,7 +82,7 @@ export class MaildirStore implements MessageStore {
   /** The IMAP side: mailboxes, index, flags. Opened on first use (the CLI never needs it). */
   get accounts(): MaildirAccounts {
     if (!this.#accounts) {
-      this.#index = new IndexClient(this.#indexPath, this.#root);
+      this.#index = this.#given ?? new IndexClient(this.#indexPath, this.#root);
       this.#accounts = new MaildirAccounts(this.#root, this.#index, this.#syncer, this.#log, this.#feed);
       if (this.#searchOpts) {
         const index = this.#index;
@@ -91,11 +97,11 @@ export class MaildirStore implements MessageStore {
    *  (store/import.ts; `arcline import dovecot`). */
   importMailbox(account: AccountId, mailbox: ImportedMailbox, opts: ImportOptions = {}): Promise<ImportResult> {
     void this.accounts; // opens the index
-    const index = this.#index as IndexClient;
+    const index = this.#index as MailIndexBackend;
     return importMailbox({ root: this.#root, index, syncer: this.#syncer }, account, mailbox, opts);
   }
 
-  /** Opens the mail index now (see IndexClient.open) and starts the search indexer (it
+  /** Opens the mail index now (see MailIndexBackend.open) and starts the search indexer (it
    *  catches up with every account in the background); the server calls it at start. */
   async openIndex(): Promise<void> {
     void this.accounts;

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import type { AccountId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { headerEnd, NO_THREAD_HEADERS, type ThreadHeaders, threadHeaders } from '../../mime/thread-key.ts';
-import type { ThreadHeaderSource } from '../index/threads.ts';
+import type { AsyncThreadHeaderSource, ThreadFileRef, ThreadHeaderSource } from '../index/threads.ts';
 import type { SpooledMessage } from '../types.ts';
 import { accountDir, folderDir } from './layout.ts';
 
@@ -98,16 +98,31 @@ async function firstBytes(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** The index's header source (index/threads.ts) for the Maildirs under `root`: a message's
- *  file from its account, mailbox name and file name parts (maildir/mailbox.ts #path). */
+/** The file of a message under `root` from its account, mailbox name and file name parts
+ *  (maildir/mailbox.ts #path); null for names that cannot be a mailbox. */
+function messagePath(root: string, account: string, mailbox: string, m: ThreadFileRef): string | null {
+  let dir: string;
+  try {
+    dir = folderDir(accountDir(root, account as AccountId), mailbox);
+  } catch {
+    return null;
+  }
+  return m.inNew ? join(dir, 'new', m.base) : join(dir, 'cur', `${m.base}:2,${m.letters}`);
+}
+
+/** The index's header source (index/threads.ts) for the Maildirs under `root`: synchronous,
+ *  for the SQLite index's worker thread. */
 export function maildirThreadSource(root: string): ThreadHeaderSource {
   return (account, mailbox, m) => {
-    let dir: string;
-    try {
-      dir = folderDir(accountDir(root, account as AccountId), mailbox);
-    } catch {
-      return NO_THREAD_HEADERS;
-    }
-    return fileThreadHeadersSync(m.inNew ? join(dir, 'new', m.base) : join(dir, 'cur', `${m.base}:2,${m.letters}`));
+    const path = messagePath(root, account, mailbox, m);
+    return path === null ? NO_THREAD_HEADERS : fileThreadHeadersSync(path);
+  };
+}
+
+/** The same, asynchronous: the PostgreSQL index runs on the main thread (index/postgres.ts). */
+export function maildirThreadSourceAsync(root: string): AsyncThreadHeaderSource {
+  return async (account, mailbox, m) => {
+    const path = messagePath(root, account, mailbox, m);
+    return path === null ? NO_THREAD_HEADERS : fileThreadHeaders(path).catch(() => NO_THREAD_HEADERS);
   };
 }
