@@ -23,7 +23,9 @@ import type { JmapState } from './jmapstate/types.ts';
 import type { PostgresQueue } from './queue/postgres.ts';
 import type { QueueBackend } from './queue/types.ts';
 import type { SieveStore } from './sieve/open-store.ts';
+import { PostgresMailIndex } from './store/index/postgres.ts';
 import { createMaildirStore, type MaildirStore } from './store/maildir/index.ts';
+import { useNodeName } from './store/maildir/naming.ts';
 import { openStores } from './stores.ts';
 
 export interface Context {
@@ -100,10 +102,16 @@ export async function openContext(config: Config, log: Logger, opts: { serve?: b
     throw e;
   }
   const { queue, sharedQueue, sieve, jmap, defense } = stores;
+  // On PostgreSQL the mail index is the shared one (store/index/postgres.ts) and the node hears
+  // of other nodes' commits through its Notifier (docs/cluster.md "Mailboxes across nodes");
+  // Maildir file names then carry the node's name.
+  if (postgres) useNodeName(node);
   const store = createMaildirStore({
     root: config.storage.maildir,
     spoolDir: join(config.storage.state, 'spool'),
     indexPath: join(config.storage.state, 'mailindex.db'),
+    ...(postgres ? { index: new PostgresMailIndex(postgres.db, config.storage.maildir) } : {}),
+    ...(notifier ? { feed: notifier } : {}),
     search: { path: join(config.storage.state, 'mailsearch.db') },
     log: log.child({ component: 'store' }),
   });

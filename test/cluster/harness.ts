@@ -34,6 +34,8 @@ export interface TestCluster {
   readonly nodes: ClusterNode[];
   /** `arcline <args>` with the config of `node` (default: the first). */
   cli(args: readonly string[], opts?: { node?: ClusterNode; stdin?: string }): ReturnType<typeof runCli>;
+  /** Starts node i again (after kill or stop), with its config: new ports, same state. */
+  restart(i: number): Promise<ClusterNode>;
   /** `arcline cluster status --json`, parsed. */
   status(): Promise<(Omit<NodeStatus, 'started' | 'lastSeen'> & { self: boolean })[]>;
   /** SIGTERM to the nodes still running, then the database and the directory go. */
@@ -99,6 +101,11 @@ export async function startCluster(o: ClusterOptions): Promise<TestCluster> {
     maildir,
     nodes,
     cli,
+    async restart(i) {
+      const n = await start(i);
+      nodes[i] = n;
+      return n;
+    },
     async status() {
       const r = await cli(['cluster', 'status', '--json']);
       if (r.code !== 0) throw new Error(`cluster status exited ${r.code}: ${r.stderr}`);

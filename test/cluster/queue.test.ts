@@ -113,6 +113,7 @@ test('cluster queue: node A killed mid-delivery, B and C deliver every message',
   assert.ok(left.length <= 8, 'at most the files of the deliveries node-a was finishing ([delivery] max_connections)');
   const old = new Date(Date.now() - 2 * 24 * 3600 * 1000);
   for (const f of left) await utimes(join(spool, f), old, old);
-  assert.equal((await loader.sweep()).orphanFiles, left.length);
+  // The cluster's own queue-sweep (a leader task on B or C) may take some of them first.
+  assert.ok((await loader.sweep()).orphanFiles <= left.length);
   assert.deepEqual(await readdir(spool), [], 'every spool file removed');
 });

@@ -146,6 +146,15 @@ export class PostgresMailIndex implements MailIndexBackend {
     return this.#db.tx(body, opts);
   }
 
+  /** One row of one statement outside a transaction, on the mailbox's lock connection while
+   *  this process holds it (else the pool). */
+  async #one(sql: string, params: unknown[], mailbox: number): Promise<Record<string, unknown> | undefined> {
+    if (this.#closed) throw new ArclineError('TEMPORARY', 'mail index is closed');
+    const lock = this.#locks.get(mailbox);
+    if (lock) return lock.run(async () => (await lock.held.client.query(sql, params)).rows[0]);
+    return (await this.#db.query(sql, params)).rows[0];
+  }
+
   async #rows<R extends Record<string, unknown>>(sql: string, params: unknown[]): Promise<R[]> {
     if (this.#closed) throw new ArclineError('TEMPORARY', 'mail index is closed');
     return (await this.#db.query<R>(sql, params)).rows;
@@ -253,6 +262,13 @@ export class PostgresMailIndex implements MailIndexBackend {
   }
 
   async catchUp(mailbox: number, modseq: number): Promise<MailboxCatchUp | null> {
+    // The common case (a write under the mailbox's lock, a poll): nothing was committed after
+    // `modseq`, which one read of the mailbox's row tells (every change moves HIGHESTMODSEQ).
+    const head = await this.#one('SELECT * FROM mail_mailboxes WHERE id = $1', [mailbox], mailbox);
+    if (!head) return { row: null, changed: toColumns([]), expunged: [] };
+    if (Number(head.highestmodseq) <= modseq && modseq >= Number(head.journal_floor)) {
+      return { row: mailboxRow(head), changed: toColumns([]), expunged: [] };
+    }
     return this.#tx(
       async ({ q }) => {
         const r = (await q.query('SELECT * FROM mail_mailboxes WHERE id = $1', [mailbox])).rows[0];

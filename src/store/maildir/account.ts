@@ -270,6 +270,7 @@ export class MaildirAccounts implements Mailboxes {
     const mbox = new MaildirMailbox(this.#index, row, dir, this.#syncer, this.#log);
     mbox.onWrite = () => this.#watch.changed(account);
     mbox.onRenamed = (r) => this.#renamedElsewhere(account, mbox, r);
+    if (this.#index.shared) mbox.deliveries = () => this.#deliveries.settled(account, mbox.name);
     this.#open.set(key, mbox);
     if (this.#feed) this.#holds.set(key, this.#feed.hold(account));
     return mbox;
@@ -584,6 +585,8 @@ export class MaildirAccounts implements Mailboxes {
   /** Indexes the deliveries into mailboxes of the account no session had open, so that
    *  accountState and the journal include them (JMAP reads states after this). */
   async indexDeliveries(account: AccountId): Promise<void> {
+    // Shared index: this node's deliveries are indexed as they come; wait for those under way.
+    await this.#deliveries.settledAccount(account);
     for (const name of this.#watch.takeDelivered(account)) {
       await this.#index1(account, name).catch((e: unknown) => {
         if (!isArclineError(e, 'NOT_FOUND')) throw e;

@@ -70,7 +70,8 @@ export interface DeliveredFile {
 export class DeliveryBatches {
   readonly #run: (account: AccountId, name: string, files: DeliveredFile[] | null) => Promise<void>;
   readonly #waiting = new Map<string, { account: AccountId; name: string; files: DeliveredFile[] | null }>();
-  readonly #running = new Set<string>();
+  /** Key -> the indexing under way (resolves when no batch of the key is left). */
+  readonly #running = new Map<string, Promise<void>>();
 
   constructor(run: (account: AccountId, name: string, files: DeliveredFile[] | null) => Promise<void>) {
     this.#run = run;
@@ -82,8 +83,19 @@ export class DeliveryBatches {
     const files = (had && had.files === null) || file === null ? null : [...(had?.files ?? []), file];
     this.#waiting.set(key, { account, name, files });
     if (this.#running.has(key)) return;
-    this.#running.add(key);
-    void this.#next(key);
+    this.#running.set(key, this.#next(key));
+  }
+
+  /** Resolves once this node's deliveries to the mailbox made so far are indexed (or failed):
+   *  a session of this node then sees what this node delivered (read your own writes). */
+  settled(account: AccountId, name: string): Promise<void> {
+    return this.#running.get(`${account}\0${name}`) ?? Promise.resolve();
+  }
+
+  /** settled() for every mailbox of the account. */
+  async settledAccount(account: AccountId): Promise<void> {
+    const prefix = `${account}\0`;
+    await Promise.all([...this.#running].filter(([k]) => k.startsWith(prefix)).map(([, p]) => p));
   }
 
   async #next(key: string): Promise<void> {

@@ -108,6 +108,12 @@ export class MaildirMailbox implements Mailbox {
     return run;
   }
 
+  /** Shared index: resolves once this node's deliveries to the mailbox so far are indexed (set
+   *  by MaildirAccounts): a SELECT or NOOP waits for them, so a session sees what this node
+   *  delivered before it answered 250, as it would on one machine. Awaited outside the lock
+   *  (indexing takes it). */
+  deliveries: () => Promise<void> = () => Promise.resolve();
+
   /** Runs `fn` under the mailbox lock and, on a shared index, under its lock across nodes with
    *  the view caught up first (a write then counts from the index's own counters). */
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -186,6 +192,15 @@ export class MaildirMailbox implements Mailbox {
       subscribe?: { readonly listener: ChangeListener } & SubscribeOptions;
     } = {},
   ): Promise<MailboxStatus & { recent: readonly number[] }> {
+    if (this.#v.shared) return this.deliveries().then(() => this.#sync(opts));
+    return this.#sync(opts);
+  }
+
+  #sync(opts: {
+    claimRecent?: boolean;
+    origin?: object;
+    subscribe?: { readonly listener: ChangeListener } & SubscribeOptions;
+  }): Promise<MailboxStatus & { recent: readonly number[] }> {
     return this.#locked(async () => {
       // A new subscriber's watch starts before the listing, so it covers every change after it.
       if (opts.subscribe) this.#watch.start();
@@ -204,6 +219,11 @@ export class MaildirMailbox implements Mailbox {
   /** Reconciles with the files without building a status (deliveries, NOOP, IDLE): changes
    *  reach the sessions as events. */
   refresh(opts: { origin?: object } = {}): Promise<void> {
+    if (this.#v.shared) return this.deliveries().then(() => this.#refresh(opts));
+    return this.#refresh(opts);
+  }
+
+  #refresh(opts: { origin?: object }): Promise<void> {
     // Nothing to look at when the watch vouches for both directories and no reconcile is under
     // way (a delivery's): a NOOP or an IDLE does not queue behind another session's write (its
     // changes arrive as events anyway).
