@@ -19,7 +19,7 @@ import { LIMITS } from '../core/limits.ts';
 import { PRIVATE_DIR_MODE, writePrivateFileAtomic } from '../core/private-files.ts';
 import type { Postgres } from '../db/postgres.ts';
 import { PostgresAcmeStore } from './acme-store-pg.ts';
-import { combinePair, readCombined, type TlsPair } from './certs.ts';
+import { checkPair, combinePair, readCombined, type TlsPair } from './certs.ts';
 
 export type ChallengeKind = 'http-01' | 'tls-alpn-01';
 
@@ -51,7 +51,8 @@ export interface AcmeStore {
   /** The current certificate, or null when there is none yet; throws when one is stored but
    *  unusable (the key does not match). */
   certificate(): Promise<TlsPair | null>;
-  /** Replaces the certificate; on PostgreSQL every node is told (NOTIFY). */
+  /** Replaces the certificate (refused, the old one kept, when the key is not the
+   *  certificate's); on PostgreSQL every node is told (NOTIFY). */
   saveCertificate(pair: TlsPair): Promise<void>;
   /** Adds or replaces a pending answer; on PostgreSQL every node is told. */
   putChallenge(c: PendingChallenge): Promise<void>;
@@ -119,6 +120,7 @@ export class FileAcmeStore implements AcmeStore {
   }
 
   async saveCertificate(pair: TlsPair): Promise<void> {
+    checkPair(pair, 'the new certificate', 'its key');
     await mkdir(this.#dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     await writePrivateFileAtomic(acmeCertificateFile(this.#stateDir), combinePair(pair));
   }

@@ -100,3 +100,30 @@ export async function freshDatabaseForFile(): Promise<TestDatabase> {
   made.push(t);
   return t;
 }
+
+/** Runs `fn` with a connection to `t` as a new login role that is not arcline's (what another
+ *  application on the same server could do); the role is dropped after. `db`: a handle of
+ *  arcline's role on `t`. `name` makes the role unique per test file. */
+export async function asOtherRole(
+  t: TestDatabase,
+  db: Postgres,
+  name: string,
+  fn: (c: pg.Client) => Promise<void>,
+): Promise<void> {
+  const role = `arcline_${name}_${process.pid}`;
+  await db.query(`DROP ROLE IF EXISTS ${role}`);
+  await db.query(`CREATE ROLE ${role} LOGIN`);
+  try {
+    const u = new URL(t.url);
+    u.username = role;
+    const c = new pg.Client({ connectionString: u.toString() });
+    await c.connect();
+    try {
+      await fn(c);
+    } finally {
+      await c.end();
+    }
+  } finally {
+    await db.query(`DROP ROLE ${role}`);
+  }
+}
