@@ -148,6 +148,7 @@ export class AcmeManager implements AcmeChallenges {
             resolve();
           };
           const timer = setTimeout(done, delayMs);
+          timer.unref(); // the runner's stop ends the wait; the process need not stay for it
           this.#kick = done;
           signal.addEventListener('abort', done, { once: true });
         });

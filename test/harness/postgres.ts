@@ -84,18 +84,18 @@ export function databaseForFile(count = 2): FileDatabase {
   };
 }
 
-// Fresh databases that are all dropped when the test file ends.
+// Fresh databases that are all dropped when the test file ends. The hook is registered when this
+// module loads, on the file's root: registered at the first call instead, from inside a test, it
+// was that test's hook (node:test attaches `after` to the test running), so the databases made
+// by later tests were never dropped and their pools kept the process alive for their idle
+// timeout (10 s).
 const made: TestDatabase[] = [];
-let registered = false;
+after(async () => {
+  await Promise.all(made.splice(0).map((d) => d.drop()));
+});
 
 /** A new database, dropped (with every handle on it) after this file's tests. */
 export async function freshDatabaseForFile(): Promise<TestDatabase> {
-  if (!registered) {
-    registered = true;
-    after(async () => {
-      await Promise.all(made.map((d) => d.drop()));
-    });
-  }
   const t = await freshDatabase();
   made.push(t);
   return t;
