@@ -86,6 +86,9 @@ export class AcmeManager implements AcmeChallenges {
   /** While runAsLeader waits between checks: ends the wait (trigger, stop). */
   #kick: (() => void) | null = null;
   #leading = false;
+  /** start()ed: the timer schedule of one node (not a leader task). */
+  #started = false;
+  #leaderCheck: Promise<number> | null = null;
 
   constructor(deps: AcmeDeps) {
     this.#deps = deps;
@@ -109,6 +112,7 @@ export class AcmeManager implements AcmeChallenges {
 
   /** Runs the first check now, then keeps the schedule with a timer (one node). */
   start(): void {
+    this.#started = true;
     this.#wake(0);
   }
 
@@ -118,8 +122,9 @@ export class AcmeManager implements AcmeChallenges {
       this.#kick(); // the leader loop (runAsLeader) is waiting: wake it
       return;
     }
-    if (this.#running) this.#again = true;
-    else if (this.#timer || !this.#leading) this.#wake(0);
+    if (this.#running || this.#leading)
+      this.#again = true; // after the check in flight
+    else if (this.#started) this.#wake(0); // never on a node that runs it as a leader task
   }
 
   stop(): void {
@@ -134,12 +139,18 @@ export class AcmeManager implements AcmeChallenges {
    *  order ends or times out by itself (LIMITS.acme.requestTimeoutMs) and its result, if any,
    *  is in the store for the next leader. */
   async runAsLeader(signal: AbortSignal): Promise<void> {
+    // A check left running by the previous run here (its signal fired mid-order) ends first:
+    // never two orders of one node at once.
+    await this.#leaderCheck;
     this.#leading = true;
     try {
       while (!signal.aborted && !this.#stopped) {
+        this.#again = false;
         const check = this.#check();
-        const delayMs = await untilAborted(check, signal);
+        this.#leaderCheck = check;
+        let delayMs = await untilAborted(check, signal);
         if (delayMs === null) return;
+        if (this.#again) delayMs = 0; // trigger() during the check
         await new Promise<void>((resolve) => {
           const done = () => {
             clearTimeout(timer);

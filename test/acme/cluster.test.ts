@@ -201,8 +201,9 @@ async function twoNodes(
 }
 
 describe('ACME on two nodes', () => {
-  test('http-01: the renewal runs on node A, pebble validates through node B, B serves the certificate', async (t) => {
-    const { a, b, root } = await twoNodes(t, ['http-01'], () => ['example.test']);
+  test('http-01: the renewal runs on node A, pebble validates through node B, B serves the certificate; SIGHUP orders on the leader only', async (t) => {
+    const domains = ['example.test'];
+    const { a, b, root } = await twoNodes(t, ['http-01'], () => domains);
     const issued = await waitUntil(
       'the issuance on a',
       async () => a.lines.find((l) => l.msg === 'ACME certificate issued'),
@@ -233,6 +234,19 @@ describe('ACME on two nodes', () => {
     );
     assert.deepEqual(await a.store.challenges(Date.now()), [], 'the answers are removed after the order');
     console.log(`# A switched to its new certificate -> B switched ${followed.toFixed(1)} ms later`);
+    // A new domain and SIGHUP on every node (trigger()): the leader orders at once, the other
+    // node does not (it never start()ed: it runs the renewal only as the leader task).
+    domains.push('two.test');
+    b.manager.trigger();
+    a.manager.trigger();
+    const second = await waitUntil(
+      'the second issuance on a',
+      async () => a.lines.filter((l) => l.msg === 'ACME certificate issued')[1],
+      60_000,
+    );
+    assert.ok((second.names as string[]).includes('mta-sts.two.test'));
+    await served(b, (c) => c.serialNumber === second.serial);
+    assert.equal(b.lines.filter((l) => l.msg === 'ACME: requesting a certificate').length, 0, 'B never ordered');
   });
 
   test('tls-alpn-01: the leader dies mid-order; B takes the task over, orders, both serve its certificate', async (t) => {
