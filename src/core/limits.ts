@@ -426,6 +426,16 @@ export const LIMITS = {
     pollMinMs: 250,
     pollMaxMs: 10_000,
     pollAttempts: 12,
+    /** A pending challenge answer in the shared store (docs/cluster.md "ACME and the blocklist
+     *  monitor across nodes") is served for this long at most: past the request's own bound, so
+     *  an order in flight never loses its answers, and an order whose leader died leaves none
+     *  behind for long. */
+    challengeTtlMs: 10 * 60_000,
+    /** Pending challenge rows read by a node at once (an order has a few names). */
+    maxPendingChallenges: 1000,
+    /** Every node compares its certificate with the shared store's this often, in case a
+     *  notification of a renewal was lost (the LISTEN session was away). */
+    certificateCheckMs: 5 * 60_000,
   },
   milter: {
     /** Largest packet read from a milter (its 4-byte length): libmilter sends body chunks of at

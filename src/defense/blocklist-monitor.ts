@@ -7,28 +7,26 @@
 //   look-up changes nothing (neither the gauge nor what is remembered): a DNS outage is not a
 //   delisting, and its end is not a new listing;
 // - a listing is told once: logged (warn) and sent to the postmaster (`notify`); it is
-//   remembered in {state}/blocklist.json (replaced atomically), so a restart does not tell again;
-//   if the notice cannot be queued, it is not remembered and the next round tries again;
+//   remembered in a BlocklistState (blocklist-state.ts: {state}/blocklist.json on one node, the
+//   table blocklist_listed in a cluster), so neither a restart nor a takeover by another node
+//   tells again; if the notice cannot be queued, it is not remembered and the next round tries
+//   again;
 // - a delisting is logged (info) and forgotten, so a later listing is new again;
-// - rounds never overlap; stop() waits for the one in flight; timers are unref'd.
+// - rounds never overlap; stop() waits for the one in flight; timers are unref'd;
+// - one node: start() keeps the schedule with a timer; a cluster: blocklistLeaderTask() runs it
+//   as the leader task `blocklist` (db/leader.ts), which reads the state again at each takeover.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { blocklistListed } from '../core/metrics.ts';
-import { writePrivateFileAtomic } from '../core/private-files.ts';
+import type { LeaderTask } from '../db/leader.ts';
 import { type DnsblResolver, queryDnsbl } from '../hygiene/dnsbl.ts';
+import { type BlocklistState, FileBlocklistState, type Listing } from './blocklist-state.ts';
 
-export interface Listing {
-  readonly zone: string;
-  readonly address: string;
-  readonly codes: readonly string[];
-  readonly reason: string | null;
-  /** When we first saw it (ISO 8601). */
-  readonly since: string;
-}
+export type { Listing } from './blocklist-state.ts';
 
 export interface BlocklistMonitorOptions {
   readonly zones: readonly string[];
@@ -36,8 +34,10 @@ export interface BlocklistMonitorOptions {
   readonly addresses: () => Promise<readonly string[]>;
   readonly resolver: DnsblResolver;
   readonly intervalMs: number;
-  /** {state}/blocklist.json */
-  readonly stateFile: string;
+  /** {state}/blocklist.json, when no `state` is given (one node). */
+  readonly stateFile?: string;
+  /** Where the reported listings are remembered (openBlocklistState); default: `stateFile`. */
+  readonly state?: BlocklistState;
   /** Tells the postmaster of a new listing; resolves once the message is durable. */
   readonly notify: (l: Listing) => Promise<void>;
   readonly log: Logger;
@@ -50,7 +50,9 @@ export class BlocklistMonitor {
   readonly #o: BlocklistMonitorOptions;
   readonly #zones: readonly string[];
   readonly #random: () => number;
+  readonly #state: BlocklistState;
   #listed = new Map<string, Listing>();
+  #loaded = false;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #stopped = false;
@@ -60,9 +62,40 @@ export class BlocklistMonitor {
     this.#o = o;
     this.#zones = [...new Set(o.zones.map((z) => z.toLowerCase().replace(/\.+$/, '')))];
     this.#random = o.random ?? Math.random;
-    this.#listed = load(o.stateFile, o.log);
-    // What we knew before the restart, until the first round says otherwise.
-    for (const l of this.#listed.values()) blocklistListed.set({ zone: l.zone, address: l.address }, 1);
+    const file = o.stateFile;
+    if (o.state) this.#state = o.state;
+    else if (file) this.#state = new FileBlocklistState(file, (m) => o.log.warn({ file, err: m }, 'blocklist state'));
+    else throw new Error('BlocklistMonitor: a state or a stateFile is needed');
+  }
+
+  /** Reads the remembered listings again (at start, and when this node takes the task over:
+   *  what the previous leader told is in the shared state). */
+  async reload(): Promise<void> {
+    const listed = await this.#state.load();
+    this.#listed = new Map(listed.map((l) => [key(l.zone, l.address), l]));
+    this.#loaded = true;
+    // What we knew before, until the first round says otherwise.
+    for (const l of listed) blocklistListed.set({ zone: l.zone, address: l.address }, 1);
+  }
+
+  /** The schedule as a leader task's run: the state read again, the first round after the
+   *  start delay, then one every interval (jittered) until `signal` fires; a round in flight
+   *  then ends (its look-ups are bounded) before this returns. */
+  async runAsLeader(signal: AbortSignal): Promise<void> {
+    if (this.#zones.length === 0) return;
+    await this.reload();
+    let wait = Math.min(LIMITS.monitor.firstRunDelayMs, this.#o.intervalMs);
+    while (!signal.aborted && !this.#stopped) {
+      await delay(this.#jittered(wait), undefined, { signal }).catch(() => {});
+      if (signal.aborted) return;
+      await this.round().catch((e: unknown) => this.#o.log.error({ err: errorMessage(e) }, 'blocklist round failed'));
+      wait = this.#o.intervalMs;
+    }
+  }
+
+  #jittered(baseMs: number): number {
+    const j = LIMITS.monitor.jitter;
+    return Math.max(0, Math.round(baseMs * (1 - j + 2 * j * this.#random())));
   }
 
   start(): void {
@@ -79,8 +112,7 @@ export class BlocklistMonitor {
 
   #schedule(baseMs: number): void {
     if (this.#stopped) return;
-    const j = LIMITS.monitor.jitter;
-    const ms = Math.max(0, Math.round(baseMs * (1 - j + 2 * j * this.#random())));
+    const ms = this.#jittered(baseMs);
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.#running = this.round()
@@ -97,8 +129,10 @@ export class BlocklistMonitor {
   async round(): Promise<void> {
     const round = ++this.#round;
     const { log } = this.#o;
+    if (!this.#loaded) await this.reload();
     const addresses = await this.#o.addresses();
-    let changed = false;
+    const added: Listing[] = [];
+    const removed: Listing[] = [];
     let listed = 0;
     let errors = 0;
     const checks = addresses.flatMap((address) => this.#zones.map((zone) => ({ address, zone })));
@@ -120,7 +154,7 @@ export class BlocklistMonitor {
         blocklistListed.set({ zone, address }, 0);
         if (known) {
           this.#listed.delete(k);
-          changed = true;
+          removed.push(known);
           log.info({ zone, address, since: known.since }, 'blocklist delisting');
         }
         continue;
@@ -144,47 +178,18 @@ export class BlocklistMonitor {
       }
       if (this.#listed.size < LIMITS.monitor.maxRemembered) {
         this.#listed.set(k, l);
-        changed = true;
+        added.push(l);
       }
     }
-    if (changed) await this.#save();
+    if (added.length > 0 || removed.length > 0) await this.#state.update(added, removed);
     log.debug({ round, addresses: addresses.length, zones: this.#zones.length, listed, errors }, 'blocklist round');
-  }
-
-  async #save(): Promise<void> {
-    const data = { version: 1, listed: [...this.#listed.values()] };
-    await writePrivateFileAtomic(this.#o.stateFile, `${JSON.stringify(data, null, 2)}\n`);
   }
 }
 
-function load(file: string, log: Logger): Map<string, Listing> {
-  const m = new Map<string, Listing>();
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
-      log.warn({ file, err: errorMessage(e) }, 'cannot read blocklist state');
-    return m;
-  }
-  try {
-    const data = JSON.parse(text) as { listed?: unknown };
-    for (const l of Array.isArray(data.listed) ? data.listed.slice(0, LIMITS.monitor.maxRemembered) : []) {
-      const x = l as Listing;
-      if (typeof x?.zone === 'string' && typeof x.address === 'string' && typeof x.since === 'string') {
-        m.set(key(x.zone, x.address), {
-          zone: x.zone,
-          address: x.address,
-          codes: Array.isArray(x.codes) ? x.codes.map(String) : [],
-          reason: typeof x.reason === 'string' ? x.reason : null,
-          since: x.since,
-        });
-      }
-    }
-  } catch (e) {
-    log.warn({ file, err: errorMessage(e) }, 'blocklist state unreadable; starting afresh');
-  }
-  return m;
+/** The blocklist monitor as the leader task `blocklist` (docs/cluster.md "Leader tasks"): built
+ *  on the shared state (openBlocklistState with the pool), and not start()ed. */
+export function blocklistLeaderTask(monitor: Pick<BlocklistMonitor, 'runAsLeader'>): LeaderTask {
+  return { name: 'blocklist', run: (signal) => monitor.runAsLeader(signal) };
 }
 
 /** The message to the postmaster about a new listing (RFC 5322, CRLF), from MAILER-DAEMON. */

@@ -1,33 +1,38 @@
 // Certificates from an ACME CA (RFC 8555) with acme-client: for the host name, the configured
 // extra names, and mta-sts.<domain> / autoconfig.<domain> of every local domain.
 //
-// - Account: {state}/acme/account.json, the key (ECDSA P-256), the account URL and the directory
-//   it belongs to, written once the CA created the account (RFC 8555 §7.3). Another directory_url
-//   gets a new account; an account the CA no longer knows is dropped and made anew next time.
-// - Certificate: {state}/acme/certificate.pem, the private key then the chain in one file, written
-//   atomically (tmp + fsync + rename + fsync dir), 0600 in a 0700 directory. TlsManager
-//   (tls/certs.ts) reads it; after an issuance `tls.reload()` hands it to every listener at once.
-// - Challenges: tls-alpn-01 (RFC 8737) answered by the HTTPS listener through alpnChallenge(),
-//   http-01 (RFC 8555 §8.3) by the HTTP listener through httpChallenge(). acme-client's own
+// What it keeps is in an AcmeStore (acme-store.ts): files under {state}/acme/ on one node, the
+// shared PostgreSQL in a cluster (acme-store-pg.ts; docs/cluster.md "ACME and the blocklist
+// monitor across nodes").
+// - Account: the key (ECDSA P-256), the account URL and the directory it belongs to, saved once
+//   the CA created the account (RFC 8555 §7.3). Another directory_url gets a new account; an
+//   account the CA no longer knows is dropped and made anew next time.
+// - Certificate: the private key and the chain, replaced in one step ({state}/acme/certificate.pem
+//   written atomically, 0600 in a 0700 directory; or one row). TlsManager (tls/certs.ts) reads
+//   it; after an issuance `tls.reload()` hands it to every listener at once (the other nodes of a
+//   cluster follow the store: acme-serve.ts followAcmeCertificate).
+// - Challenges: the answers are put in the store before the CA is told to validate and removed
+//   after; tls-alpn-01 (RFC 8737) is answered by the HTTPS listener through alpnChallenge(),
+//   http-01 (RFC 8555 §8.3) by the HTTP listener through httpChallenge(), both reading the store
+//   (acme-serve.ts ChallengeResponder), so any node of a cluster answers. acme-client's own
 //   pre-check of a challenge is skipped: it would resolve our names through the system resolver
 //   and reach us from the inside, which says nothing about what the CA sees (hairpin NAT).
 // - Schedule (acme-schedule.ts): a check at start, every [acme] check_interval (jittered), on
 //   SIGHUP (trigger()); a check compares the names needed now (a new domain) and the expiry with
-//   the certificate on disk. A failure is counted (arcline_acme_failures_total), logged, and
+//   the stored certificate. On one node start() keeps that schedule with a timer; in a cluster
+//   acmeLeaderTask() runs the same loop as the leader task `acme` (db/leader.ts), on one node. A failure is counted (arcline_acme_failures_total), logged, and
 //   retried after a jittered, doubling delay; the certificate in use stays.
 
 import { X509Certificate } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { join } from 'node:path';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import acme from 'acme-client';
 import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { acmeCertificateExpiry, acmeFailures, acmeIssued } from '../core/metrics.ts';
-import { PRIVATE_DIR_MODE, writePrivateFileAtomic } from '../core/private-files.ts';
+import type { LeaderTask } from '../db/leader.ts';
 import {
   type CertFacts,
   certificateNames,
@@ -36,7 +41,12 @@ import {
   renewalDecision,
   retryDelay,
 } from './acme-schedule.ts';
-import { combinePair, readCombined, type TlsManager } from './certs.ts';
+import { type AcmeChallenges, ChallengeResponder } from './acme-serve.ts';
+import { type AcmeAccount, type AcmeStore, FileAcmeStore } from './acme-store.ts';
+import { combinePair, type TlsManager } from './certs.ts';
+
+export type { AcmeChallenges } from './acme-serve.ts';
+export { acmeCertificateFile } from './acme-store.ts';
 
 export type ChallengeType = 'tls-alpn-01' | 'http-01';
 
@@ -53,6 +63,8 @@ export interface AcmeSettings {
 export interface AcmeDeps {
   readonly settings: AcmeSettings;
   readonly stateDir: string;
+  /** Where the account, certificate and challenges live; default: files under stateDir. */
+  readonly store?: AcmeStore;
   readonly hostname: string;
   /** The local domains, asked at every check. */
   readonly domains: () => Promise<readonly string[]>;
@@ -61,34 +73,28 @@ export interface AcmeDeps {
   readonly random?: () => number;
 }
 
-/** {state}/acme/certificate.pem: TlsManager reads it from there (TlsSource.acmeFile). */
-export function acmeCertificateFile(stateDir: string): string {
-  return join(stateDir, 'acme', 'certificate.pem');
-}
-
-/** What a tls-alpn-01 handshake needs (web/server.ts). */
-export interface AcmeChallenges {
-  /** The key authorization for an http-01 token, or null (RFC 8555 §8.3). */
-  httpChallenge(token: string): string | null;
-  /** The secure context with the acmeIdentifier certificate for `name`, or null (RFC 8737 §3). */
-  alpnChallenge(name: string): tls.SecureContext | null;
-}
-
 export class AcmeManager implements AcmeChallenges {
   readonly #deps: AcmeDeps;
-  readonly #dir: string;
+  readonly #store: AcmeStore;
+  readonly #responder: ChallengeResponder;
   readonly #random: () => number;
-  readonly #http = new Map<string, string>();
-  readonly #alpn = new Map<string, tls.SecureContext>();
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #again = false;
   #failures = 0;
   #stopped = false;
+  /** While runAsLeader waits between checks: ends the wait (trigger, stop). */
+  #kick: (() => void) | null = null;
+  #leading = false;
+  /** start()ed: the timer schedule of one node (not a leader task). */
+  #started = false;
+  #leaderCheck: Promise<number> | null = null;
 
   constructor(deps: AcmeDeps) {
     this.#deps = deps;
-    this.#dir = join(deps.stateDir, 'acme');
+    this.#store =
+      deps.store ?? new FileAcmeStore(deps.stateDir, (m) => deps.log.warn({ err: m }, 'ACME: account unusable'));
+    this.#responder = new ChallengeResponder(this.#store, deps.log);
     this.#random = deps.random ?? Math.random;
     // A CA that accepts the connection and then says nothing must not hold a check forever
     // (axios defaults, the configuration acme-client documents through `acme.axios`). Its own
@@ -96,29 +102,71 @@ export class AcmeManager implements AcmeChallenges {
     acme.axios.defaults.timeout = LIMITS.acme.httpTimeoutMs;
   }
 
-  httpChallenge(token: string): string | null {
-    return this.#http.get(token) ?? null;
+  httpChallenge(token: string): Promise<string | null> {
+    return this.#responder.httpChallenge(token);
   }
 
-  alpnChallenge(name: string): tls.SecureContext | null {
-    return this.#alpn.get(name.toLowerCase()) ?? null;
+  alpnChallenge(name: string): Promise<tls.SecureContext | null> {
+    return this.#responder.alpnChallenge(name);
   }
 
-  /** Runs the first check now, then keeps the schedule. */
+  /** Runs the first check now, then keeps the schedule with a timer (one node). */
   start(): void {
+    this.#started = true;
     this.#wake(0);
   }
 
   /** A check as soon as possible (SIGHUP: the domains may have changed). */
   trigger(): void {
-    if (this.#running) this.#again = true;
-    else this.#wake(0);
+    if (this.#kick) {
+      this.#kick(); // the leader loop (runAsLeader) is waiting: wake it
+      return;
+    }
+    if (this.#running || this.#leading)
+      this.#again = true; // after the check in flight
+    else if (this.#started) this.#wake(0); // never on a node that runs it as a leader task
   }
 
   stop(): void {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#kick?.();
+  }
+
+  /** The schedule as a leader task's run (db/leader.ts): a check now, then at the times the
+   *  checks ask for, until `signal` fires. A check in flight when it fires is not awaited: its
+   *  order ends or times out by itself (LIMITS.acme.requestTimeoutMs) and its result, if any,
+   *  is in the store for the next leader. */
+  async runAsLeader(signal: AbortSignal): Promise<void> {
+    // A check left running by the previous run here (its signal fired mid-order) ends first:
+    // never two orders of one node at once.
+    await this.#leaderCheck;
+    this.#leading = true;
+    try {
+      while (!signal.aborted && !this.#stopped) {
+        this.#again = false;
+        const check = this.#check();
+        this.#leaderCheck = check;
+        let delayMs = await untilAborted(check, signal);
+        if (delayMs === null) return;
+        if (this.#again) delayMs = 0; // trigger() during the check
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            this.#kick = null;
+            resolve();
+          };
+          const timer = setTimeout(done, delayMs);
+          timer.unref(); // the runner's stop ends the wait; the process need not stay for it
+          this.#kick = done;
+          signal.addEventListener('abort', done, { once: true });
+        });
+      }
+    } finally {
+      this.#leading = false;
+    }
   }
 
   #wake(delayMs: number): void {
@@ -126,18 +174,23 @@ export class AcmeManager implements AcmeChallenges {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      this.#running = this.#check().finally(() => {
-        this.#running = null;
-        if (this.#again) {
-          this.#again = false;
-          this.#wake(0);
-        }
-      });
+      this.#running = this.#check()
+        .then((next) => {
+          if (!this.#again) this.#wake(next);
+        })
+        .finally(() => {
+          this.#running = null;
+          if (this.#again) {
+            this.#again = false;
+            this.#wake(0);
+          }
+        });
     }, delayMs);
     this.#timer.unref();
   }
 
-  async #check(): Promise<void> {
+  /** One check, and perhaps an order; returns the delay until the next check. */
+  async #check(): Promise<number> {
     const { settings, log } = this.#deps;
     let names: string[] = [];
     try {
@@ -147,12 +200,11 @@ export class AcmeManager implements AcmeChallenges {
       const decision = renewalDecision(Date.now(), facts, names, settings.renewBeforeMs);
       if (!decision.renew) {
         this.#failures = 0;
-        this.#wake(nextWake(Date.now(), decision.at, checkDelay(settings.checkIntervalMs, this.#random())));
-        return;
+        return nextWake(Date.now(), decision.at, checkDelay(settings.checkIntervalMs, this.#random()));
       }
       log.info({ names, reason: decision.reason }, 'ACME: requesting a certificate');
       const issued = await withTimeout(this.#issue(names), LIMITS.acme.requestTimeoutMs);
-      if (this.#stopped) return;
+      if (this.#stopped) return 0;
       await this.#deps.tls.reload(log);
       this.#failures = 0;
       acmeIssued.inc();
@@ -161,9 +213,9 @@ export class AcmeManager implements AcmeChallenges {
         { names, not_after: new Date(issued.notAfter).toISOString(), serial: issued.serial },
         'ACME certificate issued',
       );
-      this.#wake(0); // schedules the renewal of the new certificate
+      return 0; // the next check schedules the renewal of the new certificate
     } catch (e) {
-      if (this.#stopped) return;
+      if (this.#stopped) return 0;
       this.#failures++;
       acmeFailures.inc();
       const delay = retryDelay(this.#failures, settings.retryInitialMs, settings.checkIntervalMs, this.#random());
@@ -171,47 +223,36 @@ export class AcmeManager implements AcmeChallenges {
         { err: errorMessage(e), names, failures: this.#failures, retry_in_ms: delay },
         'ACME certificate request failed; keeping the certificate in use',
       );
-      this.#wake(delay);
+      return delay;
     }
   }
 
-  /** The ACME certificate on disk, or null (none yet, or unreadable: then a new one is due). */
+  /** The stored certificate, or null (none yet, or unreadable: then a new one is due). */
   async #facts(): Promise<CertFacts | null> {
     try {
-      const pair = await readCombined(acmeCertificateFile(this.#deps.stateDir));
-      return certFacts(pair.cert);
+      const pair = await this.#store.certificate();
+      return pair ? certFacts(pair.cert) : null;
     } catch {
       return null;
     }
   }
 
   /** The stored account of this directory, or a new key (the account is made by auto()). */
-  async #account(): Promise<AccountFile> {
-    const url = this.#deps.settings.directoryUrl;
-    try {
-      const a = JSON.parse(await readFile(join(this.#dir, 'account.json'), 'utf8')) as AccountFile;
-      if (a.directory_url === url && typeof a.key === 'string' && typeof a.url === 'string') return a;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.#deps.log.warn({ err: errorMessage(e) }, 'ACME: unreadable account.json; a new account will be made');
-      }
-    }
-    return { directory_url: url, url: '', key: (await acme.crypto.createPrivateEcdsaKey()).toString() };
-  }
-
-  async #saveAccount(a: AccountFile): Promise<void> {
-    await mkdir(this.#dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    await writePrivateFileAtomic(join(this.#dir, 'account.json'), `${JSON.stringify(a, null, 2)}\n`);
+  async #account(): Promise<AcmeAccount> {
+    const directoryUrl = this.#deps.settings.directoryUrl;
+    const known = await this.#store.account(directoryUrl);
+    if (known) return known;
+    return { directoryUrl, url: '', key: (await acme.crypto.createPrivateEcdsaKey()).toString() };
   }
 
   /** client.auto(), keeping the account it registers, and dropping a stored account the CA
    *  refuses (RFC 8555 §7.3: accountDoesNotExist, unauthorized), so the next try makes one. */
-  async #auto(client: acme.Client, account: AccountFile, opts: acme.ClientAutoOptions): Promise<string> {
+  async #auto(client: acme.Client, account: AcmeAccount, opts: acme.ClientAutoOptions): Promise<string> {
     try {
       return (await client.auto(opts)).toString();
     } catch (e) {
       if (account.url && /account/i.test(errorMessage(e))) {
-        await rm(join(this.#dir, 'account.json'), { force: true });
+        await this.#store.dropAccount(account.directoryUrl);
         this.#deps.log.warn({ err: errorMessage(e) }, 'ACME: the CA refused the stored account; a new one comes next');
       }
       throw e;
@@ -222,7 +263,7 @@ export class AcmeManager implements AcmeChallenges {
       } catch {
         // no account was registered
       }
-      if (url && url !== account.url) await this.#saveAccount({ ...account, url });
+      if (url && url !== account.url) await this.#store.saveAccount({ ...account, url });
     }
   }
 
@@ -245,6 +286,7 @@ export class AcmeManager implements AcmeChallenges {
     const cn = this.#deps.hostname.length <= 64 ? { commonName: this.#deps.hostname.toLowerCase() } : {};
     const [, csr] = await acme.crypto.createCsr({ ...cn, altNames: [...names] }, certKey);
     const alpnKey = await acme.crypto.createPrivateEcdsaKey();
+    const expires = () => Date.now() + LIMITS.acme.challengeTtlMs;
     const chain = await this.#auto(client, account, {
       csr,
       ...(settings.email ? { email: settings.email } : {}),
@@ -252,39 +294,53 @@ export class AcmeManager implements AcmeChallenges {
       termsOfServiceAgreed: true,
       skipChallengeVerification: true,
       challengePriority: [...settings.challenges],
+      // The answer is in the store (committed: on PostgreSQL every node reads it) before this
+      // returns, and acme-client tells the CA to validate only after (RFC 8555 §7.5.1).
       challengeCreateFn: async (authz, challenge, keyAuthorization) => {
         const name = authz.identifier.value.toLowerCase();
         const type: string = challenge.type; // acme-client's types predate tls-alpn-01
         if (type === 'http-01' && settings.challenges.includes('http-01')) {
-          this.#http.set(challenge.token, keyAuthorization);
+          await this.#store.putChallenge({
+            kind: 'http-01',
+            key: challenge.token,
+            value: keyAuthorization,
+            expires: expires(),
+          });
         } else if (type === 'tls-alpn-01' && settings.challenges.includes('tls-alpn-01')) {
           const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, alpnKey);
-          this.#alpn.set(name, tls.createSecureContext({ key, cert }));
+          const value = combinePair({ key: key.toString(), cert: cert.toString() });
+          await this.#store.putChallenge({ kind: 'tls-alpn-01', key: name, value, expires: expires() });
         } else {
           throw new Error(`the CA offers no challenge of the configured types for ${name}`);
         }
       },
       challengeRemoveFn: async (authz, challenge) => {
-        if (challenge.type === 'http-01') this.#http.delete(challenge.token);
-        else this.#alpn.delete(authz.identifier.value.toLowerCase());
+        if (challenge.type === 'http-01') await this.#store.removeChallenge('http-01', challenge.token);
+        else await this.#store.removeChallenge('tls-alpn-01', authz.identifier.value.toLowerCase());
       },
     });
     const cert = chain;
     const facts = certFacts(cert);
-    await mkdir(this.#dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    await writePrivateFileAtomic(
-      acmeCertificateFile(this.#deps.stateDir),
-      combinePair({ key: certKey.toString(), cert }),
-    );
+    await this.#store.saveCertificate({ key: certKey.toString(), cert });
     return { ...facts, serial: new X509Certificate(cert).serialNumber };
   }
 }
 
-interface AccountFile {
-  readonly directory_url: string;
-  /** Empty until the CA created the account. */
-  readonly url: string;
-  readonly key: string;
+/** The ACME renewal as the leader task `acme` (docs/cluster.md "Leader tasks"): the manager's
+ *  schedule runs on the node holding the task's lock, and moves with it. The manager must be
+ *  built on the shared store (openAcmeStore with the pool), and not start()ed. */
+export function acmeLeaderTask(manager: Pick<AcmeManager, 'runAsLeader'>): LeaderTask {
+  return { name: 'acme', run: (signal) => manager.runAsLeader(signal) };
+}
+
+/** `p`'s value, or null as soon as `signal` fires (p is left to settle alone). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise<T | null>((resolve, reject) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** GET of the directory (RFC 8555 §7.1.1) with the HTTP timeout: throws the network error. */

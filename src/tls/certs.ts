@@ -24,6 +24,9 @@ export interface TlsSource {
   /** With ACME on: the file holding its key and chain (writeCombined); used when it exists and
    *  is valid, otherwise the self-signed pair serves until the first issuance. */
   readonly acmeFile?: string | null;
+  /** With ACME on a cluster: the shared store (tls/acme-store-pg.ts), read instead of the file;
+   *  the same fallback to the self-signed pair while it holds none. */
+  readonly acmeStore?: { certificate(): Promise<TlsPair | null> } | null;
   readonly stateDir: string;
   readonly hostname: string;
 }
@@ -62,6 +65,14 @@ export class TlsManager {
 
 async function loadPair(source: TlsSource, log: Logger): Promise<TlsPair> {
   if (source.files) return readPair(source.files.cert, source.files.key);
+  if (source.acmeStore) {
+    try {
+      const pair = await source.acmeStore.certificate();
+      if (pair) return pair;
+    } catch (e) {
+      log.warn({ err: errorMessage(e) }, 'shared ACME certificate unusable; serving the self-signed one');
+    }
+  }
   if (source.acmeFile) {
     try {
       return await readCombined(source.acmeFile);
@@ -93,7 +104,7 @@ async function loadPair(source: TlsSource, log: Logger): Promise<TlsPair> {
   await chmod(keyFile, 0o600);
   log.warn(
     { cert: certFile, hostname: source.hostname },
-    source.acmeFile
+    source.acmeFile || source.acmeStore
       ? 'generated a self-signed TLS certificate; it serves until ACME issues one'
       : 'generated a self-signed TLS certificate; configure [tls] cert and key (or [acme]) for production',
   );
@@ -108,18 +119,24 @@ export function combinePair(pair: TlsPair): string {
 
 /** Reads a file written from combinePair; throws ENOENT (code) when it is missing. */
 export async function readCombined(file: string): Promise<TlsPair> {
-  const text = await readFile(file, 'utf8');
+  return readCombinedText(await readFile(file, 'utf8'), file);
+}
+
+/** The pair of a text made by combinePair (`what` names it in errors); throws when the key is
+ *  missing or not the certificate's. */
+export function readCombinedText(text: string, what: string): TlsPair {
   const end = /-----END [A-Z ]*PRIVATE KEY-----/.exec(text);
-  if (!end) throw new Error(`${file}: no private key`);
+  if (!end) throw new Error(`${what}: no private key`);
   const pair = {
     key: `${text.slice(0, end.index + end[0].length).trim()}\n`,
     cert: `${text.slice(end.index + end[0].length).trim()}\n`,
   };
-  checkPair(pair, file, file);
+  checkPair(pair, what, what);
   return pair;
 }
 
-function checkPair(pair: TlsPair, certFile: string, keyFile: string): void {
+/** Throws unless the key is the certificate's (its first certificate's public key). */
+export function checkPair(pair: TlsPair, certFile: string, keyFile: string): void {
   const x = new X509Certificate(pair.cert);
   const pub = createPublicKey(createPrivateKey(pair.key)).export({ type: 'spki', format: 'der' });
   if (!x.publicKey.export({ type: 'spki', format: 'der' }).equals(pub)) {

@@ -78,12 +78,12 @@ const ACME_PREFIX = '/.well-known/acme-challenge/';
 
 /** RFC 8555 §8.3: http-01, `http://<name>/.well-known/acme-challenge/<token>` answers the key
  *  authorization. Tokens are base64url (§8.1); anything else is not ours. Plain HTTP only. */
-export function acmeHttpRoute(challenge: (token: string) => string | null): Route {
-  return (req) => {
+export function acmeHttpRoute(challenge: (token: string) => string | null | Promise<string | null>): Route {
+  return async (req) => {
     if (req.secure || !req.path.startsWith(ACME_PREFIX)) return null;
     const token = req.path.slice(ACME_PREFIX.length);
     if (token.length === 0 || token.length > 256 || !/^[A-Za-z0-9_-]+$/.test(token)) return NOT_FOUND;
-    const keyAuthorization = challenge(token);
+    const keyAuthorization = await challenge(token);
     if (keyAuthorization === null) return NOT_FOUND;
     return readOnly(req) ?? text(200, keyAuthorization, { 'content-type': 'application/octet-stream' });
   };

@@ -52,8 +52,9 @@ export interface WebDeps {
   readonly api?: { fetch: Parameters<typeof getRequestListener>[0] } | null;
   /** Where the access line of each request goes (web/access.ts); absent: none. */
   readonly accessLog?: Logger | null;
-  /** tls-alpn-01 certificates by name (tls/acme.ts); null without ACME. */
-  readonly alpnChallenge: ((name: string) => tls.SecureContext | null) | null;
+  /** tls-alpn-01 certificates by name (tls/acme-serve.ts: read from the ACME store, which may
+   *  be a database away); null without ACME. */
+  readonly alpnChallenge: ((name: string) => tls.SecureContext | null | Promise<tls.SecureContext | null>) | null;
   readonly maxConnections: number;
   readonly timeoutMs: number;
   /** Clients the API answers over plain HTTP (default: this machine, core/ip.ts isLoopback). */
@@ -197,15 +198,12 @@ export class WebServer {
       }
       socket.unshift(seen);
       if (hello.alpn.includes(ACME_TLS_ALPN)) {
-        const context = hello.serverName ? this.#deps.alpnChallenge?.(hello.serverName) : null;
-        if (!context) {
-          socket.destroy();
-          return;
-        }
-        const t = new tls.TLSSocket(socket, { isServer: true, secureContext: context, ALPNProtocols: [ACME_TLS_ALPN] });
-        t.on('secure', () => t.end());
-        t.on('error', () => t.destroy());
-        this.#deps.log.debug({ name: hello.serverName }, 'tls-alpn-01: challenge certificate served');
+        // The socket stays paused (its deadline running) while the answer is looked up.
+        const name = hello.serverName;
+        void Promise.resolve(name ? this.#deps.alpnChallenge?.(name) : null).then(
+          (context) => this.#alpnAnswer(socket, name, context ?? null),
+          () => socket.destroy(),
+        );
         return;
       }
       const t = new tls.TLSSocket(socket, {
@@ -218,6 +216,19 @@ export class WebServer {
       this.#http.emit('connection', t);
     };
     socket.on('data', onData);
+  }
+
+  /** RFC 8737 §3: the challenge certificate in an acme-tls/1 handshake, then close; no
+   *  pending validation of that name: the connection is closed. */
+  #alpnAnswer(socket: net.Socket, name: string | null, context: tls.SecureContext | null): void {
+    if (!context || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const t = new tls.TLSSocket(socket, { isServer: true, secureContext: context, ALPNProtocols: [ACME_TLS_ALPN] });
+    t.on('secure', () => t.end());
+    t.on('error', () => t.destroy());
+    this.#deps.log.debug({ name }, 'tls-alpn-01: challenge certificate served');
   }
 
   async close(): Promise<void> {

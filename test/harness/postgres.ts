@@ -84,19 +84,46 @@ export function databaseForFile(count = 2): FileDatabase {
   };
 }
 
-// Fresh databases that are all dropped when the test file ends.
+// Fresh databases that are all dropped when the test file ends. The hook is registered when this
+// module loads, on the file's root: registered at the first call instead, from inside a test, it
+// was that test's hook (node:test attaches `after` to the test running), so the databases made
+// by later tests were never dropped and their pools kept the process alive for their idle
+// timeout (10 s).
 const made: TestDatabase[] = [];
-let registered = false;
+after(async () => {
+  await Promise.all(made.splice(0).map((d) => d.drop()));
+});
 
 /** A new database, dropped (with every handle on it) after this file's tests. */
 export async function freshDatabaseForFile(): Promise<TestDatabase> {
-  if (!registered) {
-    registered = true;
-    after(async () => {
-      await Promise.all(made.map((d) => d.drop()));
-    });
-  }
   const t = await freshDatabase();
   made.push(t);
   return t;
+}
+
+/** Runs `fn` with a connection to `t` as a new login role that is not arcline's (what another
+ *  application on the same server could do); the role is dropped after. `db`: a handle of
+ *  arcline's role on `t`. `name` makes the role unique per test file. */
+export async function asOtherRole(
+  t: TestDatabase,
+  db: Postgres,
+  name: string,
+  fn: (c: pg.Client) => Promise<void>,
+): Promise<void> {
+  const role = `arcline_${name}_${process.pid}`;
+  await db.query(`DROP ROLE IF EXISTS ${role}`);
+  await db.query(`CREATE ROLE ${role} LOGIN`);
+  try {
+    const u = new URL(t.url);
+    u.username = role;
+    const c = new pg.Client({ connectionString: u.toString() });
+    await c.connect();
+    try {
+      await fn(c);
+    } finally {
+      await c.end();
+    }
+  } finally {
+    await db.query(`DROP ROLE ${role}`);
+  }
 }

@@ -6,10 +6,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import pg from 'pg';
 import { DkimKeyStore } from '../../src/hygiene/dkim-keys.ts';
 import { PostgresDkimKeys } from '../../src/hygiene/dkim-keys-pg.ts';
-import { freshDatabaseForFile } from '../harness/postgres.ts';
+import { asOtherRole, freshDatabaseForFile } from '../harness/postgres.ts';
 import { runDkimContract } from './dkim-keys-contract.ts';
 
 runDkimContract('files', async () => {
@@ -53,20 +52,7 @@ test('postgres: the private keys are not readable by other database roles', asyn
   const t = await database();
   const db = await t.open();
   await PostgresDkimKeys.open(db);
-  const role = `arcline_other_${process.pid}`;
-  await db.query(`DROP ROLE IF EXISTS ${role}`);
-  await db.query(`CREATE ROLE ${role} LOGIN`);
-  try {
-    const u = new URL(t.url);
-    u.username = role;
-    const c = new pg.Client({ connectionString: u.toString() });
-    await c.connect();
-    try {
-      await assert.rejects(c.query('SELECT private_key_pem FROM dkim_keys'), /permission denied/);
-    } finally {
-      await c.end();
-    }
-  } finally {
-    await db.query(`DROP ROLE ${role}`);
-  }
+  await asOtherRole(t, db, 'other', async (c) => {
+    await assert.rejects(c.query('SELECT private_key_pem FROM dkim_keys'), /permission denied/);
+  });
 });
