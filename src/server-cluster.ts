@@ -8,12 +8,18 @@
 // as before: nothing changes for a single node.
 
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from './config/schema.ts';
 import { errorMessage } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import { LeaderRunner, type LeaderTask, periodic } from './db/leader.ts';
 import { Heartbeat } from './db/nodes.ts';
+import { BlocklistMonitor, blocklistLeaderTask, listingNotice } from './defense/blocklist-monitor.ts';
+import { openBlocklistState } from './defense/blocklist-state.ts';
+import { type AddressLookups, publicAddresses } from './dns/addresses.ts';
+import type { DnsblResolver } from './hygiene/dnsbl.ts';
 import type { Context } from './main.ts';
+import type { Dispatcher } from './queue/dispatch.ts';
 import { StartupError } from './server-web.ts';
 
 /** Where the periodic work of the server goes: to the LeaderRunner of a node, or to timers. */
@@ -156,4 +162,47 @@ function packageVersion(): string {
   version ??= (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
     .version;
   return version;
+}
+
+/** [monitor] dnsbl: our outbound addresses against DNS blocklists; a new listing is told to
+ *  [monitor] notify or the postmaster of the first domain, delivered like a bounce. One node of
+ *  a cluster runs it (the leader task `blocklist`); what it already told is in PostgreSQL, so a
+ *  node taking over does not tell again (docs/cluster.md "ACME and the blocklist monitor across
+ *  nodes"); one machine keeps it in {state}/blocklist.json. */
+export async function blocklistMonitor(
+  config: Config,
+  ctx: Context,
+  dispatcher: Pick<Dispatcher, 'notice'>,
+  resolver: DnsblResolver & AddressLookups,
+  log: Logger,
+): Promise<LeaderTask> {
+  const mlog = log.child({ service: 'monitor' });
+  const monitor = new BlocklistMonitor({
+    zones: config.monitor.dnsbl,
+    addresses: async () => {
+      const r = await publicAddresses(resolver, config.server.public_addresses, config.hostname);
+      if (r.addresses.length === 0)
+        mlog.warn({ err: r.error }, 'no outbound addresses to check: set [server] public_addresses');
+      return r.addresses;
+    },
+    resolver,
+    intervalMs: config.monitor.interval,
+    state: await openBlocklistState({
+      file: join(config.storage.state, 'blocklist.json'),
+      db: ctx.postgres?.db ?? null,
+      onWarn: (msg) => mlog.warn(msg),
+    }),
+    log: mlog,
+    notify: async (listing) => {
+      const domain = config.monitor.notify ? null : await ctx.directory.postmasterDomain([]);
+      const to = config.monitor.notify || (domain ? `postmaster@${domain}` : '');
+      if (!to) {
+        mlog.warn({ zone: listing.zone, address: listing.address }, 'no domain, so no postmaster to tell');
+        return;
+      }
+      const notice = listingNotice({ hostname: config.hostname, to, listing });
+      await dispatcher.notice(to, notice, `blocklist-${listing.zone}-${listing.address}`);
+    },
+  });
+  return blocklistLeaderTask(monitor);
 }

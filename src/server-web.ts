@@ -20,6 +20,7 @@ import type { Context } from './main.ts';
 import type { Dispatcher, DispatchRequest, ScheduleRequest } from './queue/dispatch.ts';
 import { sharedRoot } from './stores.ts';
 import { AcmeManager } from './tls/acme.ts';
+import type { AcmeStore } from './tls/acme-store.ts';
 import type { TlsManager } from './tls/certs.ts';
 import { adminStaticRoute } from './web/admin-static.ts';
 import { AUTODISCOVER_BODY_PATHS, autoconfigRoute } from './web/autoconfig.ts';
@@ -46,6 +47,8 @@ export async function startWeb(
     /** For JMAP EmailSubmission (docs/jmap-submission.md). */
     dispatcher: Dispatcher;
     rateLimits: RateLimits;
+    /** ACME's store (tls/acme-store.ts): files of this server, or shared in a cluster. */
+    acmeStore: AcmeStore | null;
   },
 ): Promise<{ web: WebServer; bound: AddressInfo[]; acme: AcmeManager | null; jmap: JmapService | null }> {
   const { clients, readiness, metrics, authenticator, access } = parts;
@@ -63,6 +66,7 @@ export async function startWeb(
           retryInitialMs: a.retry_initial,
         },
         stateDir: config.storage.state,
+        ...(parts.acmeStore ? { store: parts.acmeStore } : {}),
         hostname: config.hostname,
         domains,
         tls,

@@ -26,11 +26,9 @@ import { lockState, type StateLock } from './core/state-lock.ts';
 import type { LeaderTask } from './db/leader.ts';
 import { AccessView } from './defense/access.ts';
 import { BanPolicy, banSettings } from './defense/bans.ts';
-import { BlocklistMonitor, listingNotice } from './defense/blocklist-monitor.ts';
 import { createGreylister, openGreylistStorage, verifiedReverse } from './defense/greylist.ts';
 import { networkLimits, openRateLimits } from './defense/rate-limits.ts';
 import { SqliteDefenseStore } from './defense/store.ts';
-import { publicAddresses } from './dns/addresses.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { spamDeps } from './filter/rspamd.ts';
 import { Networks } from './hygiene/networks.ts';
@@ -41,7 +39,7 @@ import type { JmapService } from './jmap/service.ts';
 import { type Context, openContext } from './main.ts';
 import { ManageSieveServer } from './managesieve/server.ts';
 import { Dispatcher } from './queue/dispatch.ts';
-import { clusterSmtpThreads, taskRunner } from './server-cluster.ts';
+import { blocklistMonitor, clusterSmtpThreads, taskRunner } from './server-cluster.ts';
 import {
   becomeServiceUser,
   buildAuthenticator,
@@ -62,7 +60,9 @@ import { planServe, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
 import { openSrsForwarding } from './srs/forwarding.ts';
-import { type AcmeManager, acmeCertificateFile } from './tls/acme.ts';
+import { type AcmeManager, acmeCertificateFile, acmeLeaderTask } from './tls/acme.ts';
+import { followAcmeCertificate } from './tls/acme-serve.ts';
+import { openAcmeStore } from './tls/acme-store.ts';
 import { TlsManager } from './tls/certs.ts';
 import { type ClientSettings, endpoints } from './web/client-config.ts';
 import { Readiness } from './web/health.ts';
@@ -156,10 +156,16 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   };
   try {
+    // ACME's account, certificate and challenges: files of this server, or shared by the nodes
+    // of a cluster (docs/cluster.md "ACME and the blocklist monitor across nodes").
+    const acmeStore = config.acme.directory_url
+      ? await openAcmeStore({ stateDir: config.storage.state, db: ctx.postgres?.db ?? null })
+      : null;
     const tls = await TlsManager.open(
       {
         files: config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : null,
-        acmeFile: config.acme.directory_url ? acmeCertificateFile(config.storage.state) : null,
+        acmeFile: acmeStore && !ctx.postgres ? acmeCertificateFile(config.storage.state) : null,
+        acmeStore: ctx.postgres ? acmeStore : null,
         stateDir: config.storage.state,
         hostname: config.hostname,
       },
@@ -255,7 +261,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       relayPassword: await readRelayPassword(config),
     });
     services.push({ close: () => runner.stop(config.server.shutdown_grace) });
-    tasks.task(blocklistMonitor(config, ctx, dispatcher, dnsResolver, log));
+    tasks.task(await blocklistMonitor(config, ctx, dispatcher, dnsResolver, log));
     // The shared queue: old orphan files of any node, events no node collected.
     const shared = ctx.sharedQueue;
     if (shared) tasks.periodic('queue-sweep', LIMITS.queue.sweepMs, () => shared.sweep().then(() => {}));
@@ -420,6 +426,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       metrics,
       authenticator,
       access,
+      acmeStore,
       // The admin API's `arcline check` probes the listeners where they are bound (port 0 in tests).
       // Loaded on first use: its modules (SPF evaluation, certificate parsing) cost every start
       // about half a second otherwise.
@@ -436,6 +443,13 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     services.push(web);
     if (jmap) services.push({ close: async () => jmap.close() });
     if (acme) services.push({ close: async () => acme.stop() });
+    // In a cluster the renewal is the leader task `acme`, and every node serves the certificate
+    // the leader saved (reloaded on its notification).
+    if (acme && acmeStore && ctx.postgres) {
+      tasks.task(acmeLeaderTask(acme));
+      const follower = await followAcmeCertificate({ tls, store: acmeStore, notifier: ctx.notifier, log });
+      services.push({ close: async () => follower.close() });
+    }
     // Open client connections, for the node's heartbeat (arcline cluster status).
     connections = () =>
       submissionService.connections +
@@ -444,7 +458,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       (inbound?.connections ?? 0);
     runner.start();
     await tasks.start();
-    acme?.start();
+    if (!ctx.postgres) acme?.start();
     serving = true;
     let stopping: Promise<void> | null = null;
     return {
@@ -468,55 +482,6 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     await stopAll().catch(() => {});
     throw e;
   }
-}
-
-/** [monitor] dnsbl: our outbound addresses against DNS blocklists; a new listing is told to
- *  [monitor] notify or the postmaster of the first domain, delivered like a bounce. */
-function blocklistMonitor(
-  config: Config,
-  ctx: Context,
-  dispatcher: Dispatcher,
-  resolver: ReturnType<typeof createPromiseResolver>,
-  log: Logger,
-): LeaderTask {
-  const mlog = log.child({ service: 'monitor' });
-  // In a cluster its memory of listings is in the shared directory: a takeover by another node
-  // does not tell the postmaster again.
-  const stateFile = sharedPaths(config)?.blocklist ?? join(config.storage.state, 'blocklist.json');
-  const make = () =>
-    new BlocklistMonitor({
-      zones: config.monitor.dnsbl,
-      addresses: async () => {
-        const r = await publicAddresses(resolver, config.server.public_addresses, config.hostname);
-        if (r.addresses.length === 0)
-          mlog.warn({ err: r.error }, 'no outbound addresses to check: set [server] public_addresses');
-        return r.addresses;
-      },
-      resolver,
-      intervalMs: config.monitor.interval,
-      stateFile,
-      log: mlog,
-      notify: async (listing) => {
-        const domain = config.monitor.notify ? null : await ctx.directory.postmasterDomain([]);
-        const to = config.monitor.notify || (domain ? `postmaster@${domain}` : '');
-        if (!to) {
-          mlog.warn({ zone: listing.zone, address: listing.address }, 'no domain, so no postmaster to tell');
-          return;
-        }
-        const notice = listingNotice({ hostname: config.hostname, to, listing });
-        await dispatcher.notice(to, notice, `blocklist-${listing.zone}-${listing.address}`);
-      },
-    });
-  return {
-    name: 'blocklist',
-    // Made anew for each lead: it reads what the last leader told from the state file.
-    async run(signal) {
-      const monitor = make();
-      monitor.start();
-      if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
-      await monitor.stop();
-    },
-  };
 }
 
 /** `arcline serve`: runs until SIGTERM/SIGINT; resolves with the process exit code. */

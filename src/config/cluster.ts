@@ -25,7 +25,7 @@ export const clusterSection = z
       .default(''),
     /** The directory every node mounts (a shared volume, NFS-like: atomic renames and fsync
      *  suffice), besides [storage] maildir: the queue's message files (queue/), the JMAP
-     *  uploads (jmap-blobs/) and the blocklist monitor's memory (blocklist.json). Required with
+     *  uploads (jmap-blobs/) and the SRS secrets (srs.secret). Required with
      *  a [database] url; [storage] state stays on each node's own disk. */
     shared_dir: z.string().default(''),
     /** How long a node holds a queue job it claimed (renewed every third of it while it
@@ -54,7 +54,7 @@ export type ClusterConfig = z.infer<typeof clusterSection>;
 export function sharedPaths(config: {
   readonly database: { readonly url: string };
   readonly cluster: Pick<ClusterConfig, 'shared_dir'>;
-}): { readonly queueSpool: string; readonly jmapBlobs: string; readonly blocklist: string } | null {
+}): { readonly queueSpool: string; readonly jmapBlobs: string } | null {
   if (config.database.url === '') return null;
   const dir = config.cluster.shared_dir;
   if (dir === '')
@@ -62,7 +62,7 @@ export function sharedPaths(config: {
       'CONFIG',
       '[cluster] shared_dir: required with a [database] url (the directory every node mounts: queue files, JMAP uploads)',
     );
-  return { queueSpool: join(dir, 'queue'), jmapBlobs: join(dir, 'jmap-blobs'), blocklist: join(dir, 'blocklist.json') };
+  return { queueSpool: join(dir, 'queue'), jmapBlobs: join(dir, 'jmap-blobs') };
 }
 
 /** The node's name: `--node` first, then ARCLINE_NODE, then [cluster] node_name, then the host

@@ -15,7 +15,7 @@ import { sharedRoot } from '../../src/stores.ts';
 const URL_ = '[database]\nurl = "postgres://arcline@127.0.0.1/arcline"\n';
 const cfg = (text: string) => parseConfigText(`[storage]\nstate = "/var/lib/arcline"\n${text}`, '/etc/arcline/a.toml');
 
-test('[cluster] shared_dir: required with a url, holding the queue, the uploads and the monitor state', () => {
+test('[cluster] shared_dir: required with a url, holding the queue and the uploads', () => {
   assert.equal(sharedPaths(cfg('')), null, 'one machine: no shared files');
   assert.equal(sharedRoot(cfg('')), '/var/lib/arcline');
   assert.throws(
@@ -26,7 +26,6 @@ test('[cluster] shared_dir: required with a url, holding the queue, the uploads 
   assert.deepEqual(sharedPaths(c), {
     queueSpool: '/srv/arcline/queue',
     jmapBlobs: '/srv/arcline/jmap-blobs',
-    blocklist: '/srv/arcline/blocklist.json',
   });
   assert.equal(sharedRoot(c), '/srv/arcline');
 });
