@@ -19,6 +19,7 @@ import type { Postgres } from '../../src/db/postgres.ts';
 import { PushHub, type StateChanges, streamEvents } from '../../src/jmap/push.ts';
 import { ClusterPushRelay, parseRelayPayload, relayPayload } from '../../src/jmap/push-relay.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
+import { openEventStream, type StateChange } from '../harness/event-stream.ts';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.ts';
 import { waitUntil } from '../harness/submit.ts';
 
@@ -115,42 +116,18 @@ describe('two nodes on one database', () => {
     await t.drop();
   });
 
-  /** Every StateChange of B's event stream, and a wait for the first one (from now) matching. */
+  /** B's event stream, alice's part of each StateChange. */
   async function eventsOfB() {
-    const ac = new AbortController();
-    const r = await fetch(`${base}/`, { signal: ac.signal });
-    const got: Record<string, string>[] = [];
-    const waiters = new Set<() => void>();
-    void (async () => {
-      const dec = new TextDecoder();
-      let buf = '';
-      for await (const chunk of r.body as AsyncIterable<Uint8Array>) {
-        buf += dec.decode(chunk, { stream: true });
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          const data = /^data: (.*)$/m.exec(buf.slice(0, i))?.[1];
-          buf = buf.slice(i + 2);
-          if (data) got.push(JSON.parse(data).changed[aliceId]);
-          for (const w of waiters) w();
-        }
-      }
-    })().catch(() => {});
+    const stream = await openEventStream(`${base}/`);
     await waitUntil('B listens', async () => b.hub.listeners(alice) > 0);
+    const mine = (c: StateChange) => c.changed[aliceId] ?? {};
     return {
-      got,
-      next(pred: (c: Record<string, string>) => boolean): Promise<Record<string, string>> {
-        const from = got.length;
-        return new Promise((resolve) => {
-          const check = () => {
-            const hit = got.slice(from).find(pred);
-            if (!hit) return;
-            waiters.delete(check);
-            resolve(hit);
-          };
-          waiters.add(check);
-        });
+      get got() {
+        return stream.got.map(mine);
       },
+      next: async (pred: (c: Record<string, string>) => boolean) => mine(await stream.next((c) => pred(mine(c)))),
       async close() {
-        ac.abort();
+        stream.close();
         await waitUntil('B stops listening', async () => b.hub.listeners(alice) === 0);
       },
     };
