@@ -2,7 +2,7 @@
 // src/jmap/push-relay.ts): two PushHubs in one process, each with the relay over its own
 // Notifier and pool on one database, as two nodes. A publish on hub A reaches an EventSource
 // stream of hub B (streamEvents over a real HTTP response) within 100 ms (p50/p99 printed),
-// once, and is not sent again by B; the mail types are never relayed; malformed payloads
+// once, and is not sent again by B; a burst goes in order, coalesced; the mail types are never relayed; malformed payloads
 // NOTIFYed from psql are dropped and counted; after B's listening session is killed the relay
 // resyncs without publishing and carries the next change.
 
@@ -175,6 +175,26 @@ describe('two nodes on one database', () => {
       assert.equal(b.relay.stats.sent, sentByB);
     } finally {
       onA.stop();
+      await ev.close();
+    }
+  });
+
+  test('a burst: sent in order, each account keeping its newest state while a NOTIFY is out', async () => {
+    const ev = await eventsOfB();
+    const sent = a.relay.stats.sent;
+    try {
+      const last = ev.next((c) => c.EmailSubmission === '1050');
+      for (let i = 1001; i <= 1050; i++) a.hub.publish(alice, { EmailSubmission: String(i) });
+      await last;
+      const states = ev.got.map((c) => Number(c.EmailSubmission));
+      console.log(`# 50 publishes at once: ${a.relay.stats.sent - sent} NOTIFYs, ${states.length} events on B`);
+      assert.deepEqual(
+        states,
+        states.toSorted((x, y) => x - y),
+        'never an older state after a newer one',
+      );
+      assert.ok(a.relay.stats.sent - sent < 50, `${a.relay.stats.sent - sent} NOTIFYs`);
+    } finally {
       await ev.close();
     }
   });
