@@ -134,6 +134,8 @@ export class ClusterPushRelay implements PushRelay {
   /** LISTENs on JMAP_CHANNEL (resolves once it does) and becomes the hub's relay. */
   static async start(o: ClusterPushRelayOptions): Promise<ClusterPushRelay> {
     const r = new ClusterPushRelay(o);
+    // Every result is a series from the start on a cluster node (a rate() needs its zero).
+    for (const result of Object.keys(r.#stats)) jmapPushRelay.inc({ result }, 0);
     const unlisten = await o.source.listen(JMAP_CHANNEL, (p) => r.#received(p));
     // Nothing to catch up: the changes of the time away reach a client with the next change
     // of their type (see the header); counted so an operator can see gaps happened.

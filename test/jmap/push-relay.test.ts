@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { AccountId } from '../../src/core/ids.ts';
 import { LIMITS } from '../../src/core/limits.ts';
+import { jmapPushRelay } from '../../src/core/metrics.ts';
 import { Notifier } from '../../src/db/notify.ts';
 import type { Postgres } from '../../src/db/postgres.ts';
 import { PushHub, type StateChanges, streamEvents } from '../../src/jmap/push.ts';
@@ -239,6 +240,8 @@ describe('two nodes on one database', () => {
     assert.deepEqual(await s, { Identity: '300' });
     const after = b.relay.stats;
     assert.equal(after.malformed - before.malformed, bad.length);
+    const counted = (await jmapPushRelay.get()).values.find((v) => v.labels.result === 'malformed')?.value;
+    assert.ok((counted ?? 0) >= bad.length, `arcline_jmap_push_relay_total{result="malformed"} ${counted}`);
     assert.equal(after.received - before.received, 1);
     assert.deepEqual(ev.got, [{ Identity: '300' }]);
     await ev.close();
