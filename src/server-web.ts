@@ -15,6 +15,7 @@ import type { AccessView } from './defense/access.ts';
 import type { RateLimits } from './defense/rate-limits.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimSigner } from './hygiene/sign.ts';
+import { ClusterPushRelay } from './jmap/push-relay.ts';
 import { createJmap, type JmapService } from './jmap/service.ts';
 import type { Context } from './main.ts';
 import type { Dispatcher, DispatchRequest, ScheduleRequest } from './queue/dispatch.ts';
@@ -116,6 +117,7 @@ export async function startWeb(
       })
     : null;
   await jmap?.ready;
+  const relayed = jmap ? await relayPush(jmap, ctx, log) : null;
   const web = new WebServer({
     jmap: jmap?.http ?? null,
     log: log.child({ service: 'http' }),
@@ -132,7 +134,29 @@ export async function startWeb(
     web.listen(config.http.listen, config.http.tls_listen),
   );
   for (const b of bound) log.info({ service: 'http', address: b.address, port: b.port }, 'listening');
-  return { web, bound, acme, jmap };
+  return { web, bound, acme, jmap: relayed };
+}
+
+/** On a cluster (ctx.notifier: PostgreSQL), the hub's publishes of the non-mail types reach the
+ *  other nodes' push clients (jmap/push-relay.ts, docs/cluster.md "JMAP push across nodes");
+ *  the service's close stops the relay too. Alone on SQLite the service is as it is. */
+async function relayPush(jmap: JmapService, ctx: Context, log: Logger): Promise<JmapService> {
+  if (!ctx.notifier || !ctx.postgres) return jmap;
+  const relay = await ClusterPushRelay.start({
+    hub: jmap.hub,
+    source: ctx.notifier,
+    db: ctx.postgres.db,
+    node: ctx.node,
+    known: (type) => jmap.registry.lookup(`${type}/get`) !== undefined,
+    log: log.child({ component: 'jmap' }),
+  });
+  return {
+    ...jmap,
+    close() {
+      relay.close();
+      jmap.close();
+    },
+  };
 }
 
 export async function listenOrExplain(

@@ -14,6 +14,11 @@ const C = LIMITS.cluster;
 /** A host-name-like label: shown in `arcline cluster status`, pg_stat_activity, the logs. */
 const NODE_NAME = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,${C.maxNodeName - 1}}$`);
 
+/** True for a name a node may have (what resolveNodeName accepts). */
+export function isNodeName(s: string): boolean {
+  return NODE_NAME.test(s);
+}
+
 export const clusterSection = z
   .strictObject({
     /** This node's name, unique in the cluster; "" (the default): the host name. The

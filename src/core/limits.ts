@@ -745,5 +745,14 @@ export const LIMITS = {
     maxNodeName: 63,
     /** A leader task's run is given this long to end after its signal fires at stop(). */
     leaderStopGraceMs: 10_000,
+    /** JMAP push across nodes (jmap/push-relay.ts): a payload {node, account, changed} longer
+     *  than this is dropped unread; it carries at most pushRelayMaxTypes types, each name and
+     *  state at most pushRelayMaxToken characters (ours are counters: a few digits). */
+    maxPushRelayPayloadBytes: 4000,
+    pushRelayMaxTypes: 16,
+    pushRelayMaxToken: 64,
+    /** Accounts whose publishes wait to be sent while one NOTIFY is on its way (each keeps only
+     *  its newest state per type); past this, new ones are dropped (a late refetch, no more). */
+    maxPendingPushRelays: 1000,
   },
 } as const;

@@ -333,6 +333,15 @@ export const jmapCalls = new Counter({
   registers: [registry],
 });
 
+/** JMAP push across the nodes of a cluster (jmap/push-relay.ts). result: sent, received,
+ *  malformed, dropped, failed, resyncs (PushRelayStats). */
+export const jmapPushRelay = new Counter({
+  name: 'arcline_jmap_push_relay_total',
+  help: 'JMAP state changes relayed between cluster nodes, by result',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
 /** JMAP HTTP requests refused before any method ran. kind: the §3.6.1 type (unknownCapability,
  *  notJSON, notRequest, limit) or auth. */
 export const jmapRefused = new Counter({

@@ -3,6 +3,12 @@
 // `state` events with a StateChange object, `ping` events when `ping` seconds pass without an
 // event (clamped to LIMITS.jmap [minPingSeconds, maxPingSeconds]; 0 none), and
 // closeafter=state ending the response after the first state event (for clients that poll).
+//
+// On a cluster (docs/cluster.md "JMAP push across nodes") a hub may be given a PushRelay: what
+// it publishes of the types outside the mail journal (Identity, EmailSubmission,
+// VacationResponse...) is also sent to the other nodes, whose relays hand it to their hub's
+// `deliver` (their listeners only, never sent again). The mail types are never relayed: every
+// node derives them from the shared journal itself (mail-push.ts over the store's account watch).
 
 import type { ServerResponse } from 'node:http';
 import type { AccountId } from '../core/ids.ts';
@@ -12,12 +18,30 @@ import { LIMITS } from '../core/limits.ts';
 export type StateChanges = Readonly<Record<string, string>>;
 export type PushListener = (changed: StateChanges) => void;
 
+/** The types each node publishes from the mail journal it shares with the others (mail-push.ts
+ *  for Mailbox, Email, Thread; EmailDelivery, RFC 8621 §1.5, is of the same journal): a relay
+ *  never carries them, or every change would reach the other nodes' clients twice. */
+export const JOURNAL_TYPES: ReadonlySet<string> = new Set(['Mailbox', 'Email', 'Thread', 'EmailDelivery']);
+
+/** Where a hub sends the other nodes what it publishes (jmap/push-relay.ts on PostgreSQL).
+ *  `send` must not throw nor wait: a relay that is late or loses a message only delays a
+ *  client's refetch (a state is a counter, the next change carries the newest). */
+export interface PushRelay {
+  send(account: AccountId, changed: StateChanges): void;
+}
+
 export class PushHub {
   readonly #listeners = new Map<AccountId, Set<PushListener>>();
   /** What watches an account while it has listeners (the Mail capability: the store's
    *  watchAccount), and the function that stops each watch. */
   #source: ((account: AccountId) => () => void) | null = null;
   readonly #watching = new Map<AccountId, () => void>();
+  #relay: PushRelay | null = null;
+
+  /** Sends the non-journal part of every later publish to the other nodes too (null: stop). */
+  setRelay(relay: PushRelay | null): void {
+    this.#relay = relay;
+  }
 
   /** `start(account)` is called when an account gets its first listener and the function it
    *  returns when the last one leaves: a data type publishes only while someone listens. */
@@ -49,8 +73,18 @@ export class PushHub {
     return this.#listeners.get(account)?.size ?? 0;
   }
 
-  /** Tells every listener of `account` (synchronously; listeners must not throw). */
+  /** Tells every listener of `account` (synchronously; listeners must not throw), and the
+   *  other nodes through the relay of the types that are not the journal's. Sent whether or
+   *  not this node has listeners of the account: the other nodes may. */
   publish(account: AccountId, changed: StateChanges): void {
+    this.deliver(account, changed);
+    if (!this.#relay) return;
+    const relayed = Object.entries(changed).filter(([t]) => !JOURNAL_TYPES.has(t));
+    if (relayed.length > 0) this.#relay.send(account, Object.fromEntries(relayed));
+  }
+
+  /** Tells this node's listeners of `account` only: another node's publish, from the relay. */
+  deliver(account: AccountId, changed: StateChanges): void {
     for (const l of this.#listeners.get(account) ?? []) l(changed);
   }
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { AccountId } from '../../src/core/ids.ts';
 import { accountIdOf } from '../../src/jmap/session.ts';
+import { openEventStream } from '../harness/event-stream.ts';
 import { RawImap } from '../harness/imap-client.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
 import { transaction } from '../harness/smtp-client.ts';
@@ -68,49 +69,9 @@ function deliver(subject = 'hello'): Promise<{ code: number }> {
   );
 }
 
-/** An EventSource stream: `next(pred)` resolves with the first state event (from now on)
- *  matching it. */
-async function events(): Promise<{ next(pred: (c: Json) => boolean, ms?: number): Promise<Json>; close(): void }> {
-  const ac = new AbortController();
-  const r = await fetch(`${base}/jmap/eventsource?types=*&closeafter=no&ping=0`, {
-    headers: { authorization: ALICE },
-    signal: ac.signal,
-  });
-  assert.equal(r.status, 200);
-  const got: Json[] = [];
-  const waiters = new Set<() => void>();
-  (async () => {
-    const dec = new TextDecoder();
-    let buf = '';
-    for await (const chunk of r.body as AsyncIterable<Uint8Array>) {
-      buf += dec.decode(chunk, { stream: true });
-      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-        const ev = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const data = /^data: (.*)$/m.exec(ev)?.[1];
-        if (ev.startsWith('event: state') && data) got.push(JSON.parse(data));
-        for (const w of waiters) w();
-      }
-    }
-  })().catch(() => {});
-  return {
-    next(pred, ms = 5000) {
-      const from = got.length;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no state event')), ms);
-        const check = () => {
-          const hit = got.slice(from).find(pred);
-          if (!hit) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(hit);
-        };
-        waiters.add(check);
-      });
-    },
-    close: () => ac.abort(),
-  };
-}
+/** The EventSource stream of alice (RFC 8620 §7.3). */
+const events = () =>
+  openEventStream<Json>(`${base}/jmap/eventsource?types=*&closeafter=no&ping=0`, { authorization: ALICE });
 
 before(async () => {
   s = await startTestServer({ http: true });

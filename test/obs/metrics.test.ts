@@ -173,12 +173,14 @@ describe('metrics and access logs', () => {
     // Not here: Node's libuv requests in flight (none at the moment of the scrape), the log
     // shipping drops, which exist with [log] syslog only (test/obs/syslog.test.ts), the milter
     // results, with [[milter]] only (test/filter/milter-replies.test.ts), and the blocklist
-    // gauge, with [monitor] dnsbl only (test/defense/blocklist-monitor.test.ts).
+    // gauge, with [monitor] dnsbl only (test/defense/blocklist-monitor.test.ts), the JMAP push
+    // relay, on a cluster only (test/jmap/push-relay.test.ts).
     const elsewhere = [
       'arcline_nodejs_active_requests',
       'arcline_log_dropped_total',
       'arcline_milter_results_total',
       'arcline_blocklist_listed',
+      'arcline_jmap_push_relay_total',
     ];
     const empty = families.filter(
       (f) => !elsewhere.includes(f) && !new RegExp(`^${f}(_bucket|_sum|_count)?[{ ]`, 'm').test(text),
