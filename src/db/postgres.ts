@@ -97,6 +97,11 @@ export class Postgres implements Queryable {
     this.#pool = pool;
   }
 
+  /** Connections the pool opens at most ([database] pool_size). */
+  get poolSize(): number {
+    return this.#pool.options.max ?? 10;
+  }
+
   /** Connects (once, to fail at start rather than at the first message) and checks the
    *  server's version: 13 or later (DROP DATABASE ... FORCE in tests, gen_random_uuid). */
   static async open(opts: PostgresOptions): Promise<Postgres> {

@@ -214,6 +214,28 @@ describe('mailboxes across three nodes on one PostgreSQL and one Maildir', () =>
     }
   });
 
+  test('a burst of deliveries to more mailboxes than the pool has connections: every one indexed', async () => {
+    // The test pools have 4 connections; 12 accounts indexed at once used to leave every
+    // connection to a lock holder waiting for another (a deadlock, found by bench:cluster).
+    const s = node(0).store;
+    const accounts = Array.from({ length: 12 }, (_, i) => `burst${i}@example.test` as AccountId);
+    for (const a of accounts) await s.createAccount(a);
+    await Promise.all(
+      accounts.flatMap((a) =>
+        [0, 1, 2].map(async (k) =>
+          s.deliver([{ account: a, prefix: Buffer.alloc(0) }], await spoolOf(s, msg(`${a}-${k}`))),
+        ),
+      ),
+    );
+    const index = new PostgresMailIndex(node(1).db, null);
+    for (const a of accounts) {
+      await waitFor(async () => {
+        const row = await index.mailbox(a, 'INBOX');
+        return row !== null && (await index.messageColumns(row.id)).count === 3;
+      }, `the deliveries to ${a} indexed`);
+    }
+  });
+
   test('UIDs never change after a node restarts', async () => {
     const before = await watch(0);
     const uids = before.status.messages.map((m) => m.uid);

@@ -82,29 +82,40 @@ describe('postgres mail index across two nodes', () => {
     assert.equal((await lockState(box.id)).holder, null, 'released');
   });
 
-  test('held locks never starve the pool of the connections their own writes need', async () => {
+  test('held locks never starve the pool: at most pool_size - 1 are held, the next waits for one', async () => {
     const acct = account();
-    // The test pools have 4 connections: hold 4 locks, then write each mailbox and read.
+    // The test pools have 4 connections: 3 locks are held at once, the 4th waits (it neither
+    // fails nor takes the last connection), and the holders' writes and reads go through.
     const boxes = await Promise.all(['A', 'B', 'C', 'D'].map((m) => a.createMailbox(acct, m, true)));
-    const locks = await Promise.all(boxes.map((x) => a.lockMailbox(x.id)));
-    await Promise.all(
-      boxes.map((x) =>
-        a.write(
-          x.id,
-          {
-            insert: [{ uid: 1, base: `s${x.id}`, inNew: false, letters: '', modseq: 2, size: 1, internalDate: 1 }],
-            journal: [{ modseq: 2, kind: 'append', uid: 1, base: `s${x.id}` }],
-            counters: { uidnext: 2, highestmodseq: 2 },
-          },
-          { uidnext: 1, highestmodseq: 1 },
-        ),
-      ),
-    );
+    const first = await Promise.all(boxes.slice(0, 3).map((x) => a.lockMailbox(x.id)));
+    let fourthHeld = false;
+    const fourth = a.lockMailbox((boxes[3] as (typeof boxes)[number]).id).then((l) => {
+      fourthHeld = true;
+      return l;
+    });
+    const write = (id: number) =>
+      a.write(
+        id,
+        {
+          insert: [{ uid: 1, base: `s${id}`, inNew: false, letters: '', modseq: 2, size: 1, internalDate: 1 }],
+          journal: [{ modseq: 2, kind: 'append', uid: 1, base: `s${id}` }],
+          counters: { uidnext: 2, highestmodseq: 2 },
+        },
+        { uidnext: 1, highestmodseq: 1 },
+      );
+    await Promise.all(boxes.slice(0, 3).map((x) => write(x.id)));
+    // A pool connection is still free for everything else (a mailbox's first load, the thread
+    // keys of a copy, other stores).
+    assert.equal((await a.messageColumns((boxes[3] as (typeof boxes)[number]).id)).count, 0);
+    assert.equal(fourthHeld, false);
+    await (first[0] as (typeof first)[number]).release();
+    const last = await fourth;
+    await write((boxes[3] as (typeof boxes)[number]).id);
     assert.deepEqual(
       await Promise.all(boxes.map(async (x) => (await a.catchUp(x.id, 1))?.changed.count)),
       [1, 1, 1, 1],
     );
-    await Promise.all(locks.map((l) => l.release()));
+    await Promise.all([...first.slice(1), last].map((l) => l.release()));
   });
 
   test('writes from the same counters on two nodes: exactly one wins, the other gets CONFLICT', async () => {

@@ -70,6 +70,30 @@ const CACHE_COLUMN = { envelope: 'envelope', structure: 'structure', search: 'se
 const MESSAGE_COLUMNS = 'uid, base, in_new, letters, modseq, size, internaldate';
 const READ: TxOptions = { isolation: 'repeatable read' };
 
+/** A counting semaphore: take() waits (first come, first served) while all are taken. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(n: number) {
+    this.#free = n;
+  }
+
+  take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
 /** A mailbox lock this process holds: its connection, and the chain of the operations run on
  *  it (one at a time: a connection runs one transaction). */
 class HeldLock {
@@ -104,6 +128,8 @@ export class PostgresMailIndex implements MailIndexBackend {
   readonly #db: Postgres;
   readonly #headers: AsyncThreadHeaderSource | null;
   readonly #locks = new Map<number, HeldLock>();
+  /** Mailbox locks this process may hold at once (see lockMailbox). */
+  readonly #slots: Slots;
   #writes = 0;
   #closed = false;
 
@@ -112,6 +138,7 @@ export class PostgresMailIndex implements MailIndexBackend {
   constructor(db: Postgres, root: string | null) {
     this.#db = db;
     this.#headers = root === null ? null : maildirThreadSourceAsync(root);
+    this.#slots = new Slots(Math.max(1, db.poolSize - 1));
   }
 
   async open(): Promise<void> {
@@ -178,9 +205,11 @@ export class PostgresMailIndex implements MailIndexBackend {
   }
 
   async messageColumns(mailbox: number): Promise<MessageColumns> {
-    return toColumns(
-      await this.#rows(`SELECT ${MESSAGE_COLUMNS} FROM mail_messages WHERE mailbox = $1 ORDER BY uid`, [mailbox]),
-    );
+    const sql = `SELECT ${MESSAGE_COLUMNS} FROM mail_messages WHERE mailbox = $1 ORDER BY uid`;
+    // On the lock's connection while held (a view loads under the lock on its first write).
+    const lock = this.#locks.get(mailbox);
+    if (lock) return toColumns((await lock.run(() => lock.held.client.query(sql, [mailbox]))).rows);
+    return toColumns(await this.#rows(sql, [mailbox]));
   }
 
   async cachedMany(mailbox: number, uids: readonly number[], field: CacheField): Promise<[number, string][]> {
@@ -545,15 +574,23 @@ export class PostgresMailIndex implements MailIndexBackend {
   async lockMailbox(mailbox: number): Promise<MailboxLock> {
     if (this.#closed) throw new ArclineError('TEMPORARY', 'mail index is closed');
     const keys = mailboxLockKeys(mailbox);
-    // Each held lock keeps a pooled connection: more locks than the pool has connections wait
-    // for one (the pool's connect timeout), then fail.
-    const held = await this.#db.acquire().catch((e: unknown) => {
+    // Each held lock keeps a pooled connection, and its holder may still need the pool (a
+    // mailbox's first load, the thread keys of a copy): at most pool_size - 1 locks are held at
+    // once, later ones wait here for a slot, so the holders can never take every connection
+    // and wait for each other (a burst of deliveries to more mailboxes than connections).
+    await this.#slots.take();
+    let held: HeldConnection;
+    try {
+      held = await this.#db.acquire();
+    } catch (e) {
+      this.#slots.give();
       throw new ArclineError('TEMPORARY', `mail index: mailbox lock: ${errorMessage(e)}`, { cause: e });
-    });
+    }
     try {
       await held.client.query('SELECT pg_advisory_lock($1, $2)', keys);
     } catch (e) {
       held.release(true);
+      this.#slots.give();
       throw new ArclineError('TEMPORARY', `mail index: mailbox lock: ${errorMessage(e)}`, { cause: e });
     }
     const lock = new HeldLock(held);
@@ -565,14 +602,16 @@ export class PostgresMailIndex implements MailIndexBackend {
         released = true;
         if (this.#locks.get(mailbox) === lock) this.#locks.delete(mailbox);
         await lock.idle();
-        // Lost, or given back by close(): nothing to unlock on it.
-        if (held.lost || this.#closed) return held.release(true);
         try {
+          // Lost, or given back by close(): nothing to unlock on it.
+          if (held.lost || this.#closed) return held.release(true);
           await held.client.query('SELECT pg_advisory_unlock($1, $2)', keys);
           held.release();
         } catch {
           // A connection that may still hold the lock never goes back to the pool.
           held.release(true);
+        } finally {
+          this.#slots.give();
         }
       },
     };
