@@ -22,23 +22,16 @@ import type {
   TextCondition,
   TextSearchResult,
 } from '../mailboxes.ts';
-import { canonicalName, HIERARCHY, SETTABLE_USES, specialUseFor } from '../names.ts';
+import { canonicalName, HIERARCHY, specialUseFor } from '../names.ts';
 import type { SearchService } from '../search/service.ts';
 import { AccountWatch } from './account-watch.ts';
 import { type ChangeFeed, type DeliveredFile, DeliveryBatches, FeedSubscriptions } from './cluster-feed.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { KeywordTable, lettersToFlags } from './flags.ts';
 import { ID_FILE, inBatches, isSortOrder, keepFile, keptInFolder, SORT_ORDER_FILE, UIDVALIDITY_FILE } from './kept.ts';
-import { accountDir, checkNewMailboxName, DEFAULT_FOLDERS, folderDir, NameLimitError } from './layout.ts';
+import { accountDir, checkNewMailboxName, folderDir, NameLimitError } from './layout.ts';
+import { chosenUses, listEntries, SPECIAL_USE_FILE } from './list.ts';
 import { MaildirMailbox } from './mailbox.ts';
-
-const SPECIAL_USE: Readonly<Record<string, string>> = {
-  Sent: '\\Sent',
-  Drafts: '\\Drafts',
-  Trash: '\\Trash',
-  Junk: '\\Junk',
-  Archive: '\\Archive',
-};
 
 /** How long a mailbox no session uses stays loaded, and how many such mailboxes are kept. */
 const IDLE_MAILBOX_MS = 60_000;
@@ -46,8 +39,6 @@ const MAX_IDLE_MAILBOXES = 32;
 /** ... and at most this many messages held by them in all (about 300 bytes each in memory). */
 const MAX_IDLE_MESSAGES = 250_000;
 
-/** The special use chosen at CREATE (RFC 6154), in the folder's directory. */
-const SPECIAL_USE_FILE = 'arcline-special-use';
 export class MaildirAccounts implements Mailboxes {
   readonly #root: string;
   readonly #index: MailIndexBackend;
@@ -188,47 +179,13 @@ export class MaildirAccounts implements Mailboxes {
         rows = await this.#index.mailboxes(account);
       }
     }
-    const ids = new Map(rows.map((m) => [m.name, m.oid]));
-    const orders = new Map(rows.map((m) => [m.name, m.sortOrder]));
-    const subscribed = new Map(rows.map((m) => [m.name, m.subscribed]));
-    // Parents that exist only through their children; a name is a parent when some name
-    // extends it (O(names x depth), not a scan of every pair).
-    const all = new Set(names);
-    const parents = new Set<string>();
-    for (const n of names) {
-      for (let i = n.indexOf(HIERARCHY); i > 0; i = n.indexOf(HIERARCHY, i + 1)) {
-        const parent = n.slice(0, i);
-        all.add(parent);
-        parents.add(parent);
-      }
-    }
-    const sorted = [...all].sort((a, b) => (a === 'INBOX' ? -1 : b === 'INBOX' ? 1 : a < b ? -1 : a > b ? 1 : 0));
     // RFC 6154 §3: a use given at CREATE is kept in the folder (so it survives a lost index and
     // moves with RENAME); otherwise the use follows the folder's well-known name.
-    // Read 64 at a time: an account may have thousands of folders.
-    const chosen = new Map<string, string>();
-    const folders = [...names].filter((n) => n !== 'INBOX');
-    for (let i = 0; i < folders.length; i += 64) {
-      await Promise.all(
-        folders.slice(i, i + 64).map(async (name) => {
-          const v = await readFile(join(this.#dir(account, name), SPECIAL_USE_FILE), 'utf8').catch(() => '');
-          if (SETTABLE_USES.has(v.trim())) chosen.set(name, v.trim());
-        }),
-      );
-    }
-    const out: MailboxListEntry[] = sorted.map((name) => ({
-      name,
-      ...(names.has(name) && ids.has(name) ? { id: ids.get(name) as string, sortOrder: orders.get(name) ?? 0 } : {}),
-      specialUse: chosen.get(name) ?? SPECIAL_USE[name] ?? null,
-      subscribed: subscribed.get(name) ?? (name === 'INBOX' || (DEFAULT_FOLDERS as readonly string[]).includes(name)),
-      noselect: !names.has(name),
-      hasChildren: parents.has(name),
-    }));
-    const gone = rows.filter((r) => r.subscribed && !all.has(r.name)).map((r) => r.name);
-    for (const name of gone.sort()) {
-      out.push({ name, specialUse: null, subscribed: true, noselect: true, hasChildren: false, nonexistent: true });
-    }
-    return out;
+    const chosen = await chosenUses(
+      [...names].filter((n) => n !== 'INBOX'),
+      (n) => this.#dir(account, n),
+    );
+    return listEntries(names, rows, chosen);
   }
 
   async exists(account: AccountId, name: string): Promise<boolean> {

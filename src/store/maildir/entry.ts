@@ -3,7 +3,7 @@
 
 import { join } from 'node:path';
 import { mapSliced, TimeSlice } from '../../core/slice.ts';
-import type { JournalRow, MessageColumns, MessageRow } from '../index/db.ts';
+import type { IndexWrite, JournalRow, MessageColumns, MessageRow } from '../index/db.ts';
 import type { MessageMeta } from '../mailboxes.ts';
 import { lettersToFlags } from './flags.ts';
 import { type FileOnDisk, type Listing, sortByDelivery, statAll } from './scan.ts';
@@ -133,4 +133,52 @@ export function compareWithFiles(
     }
   }
   return { expunged, changed, moved, modseq };
+}
+
+/** Index rows written per transaction when many new files are found at once (an imported or
+ *  re-indexed Maildir): each transaction is a small message to the index worker. */
+const INSERT_CHUNK = 5000;
+
+/** The index writes of a reconcile (maildir/mailbox.ts). Many new files (an imported Maildir, a
+ *  lost index) go in several transactions, each a prefix of the new UIDs with the counters that
+ *  go with it, so a crash between them leaves a consistent index whose remaining files the next
+ *  reconcile indexes. The first also holds the flag changes and the expunge, with their journal
+ *  entries; the last carries `counters`. */
+export function reconcileWrites(r: {
+  readonly expunged: readonly number[];
+  readonly moved: readonly Entry[];
+  readonly changed: readonly Entry[];
+  readonly added: readonly Entry[];
+  readonly expModseq: number;
+  readonly counters: { readonly uidnext: number; readonly highestmodseq: number };
+}): IndexWrite[] {
+  const chunks: Entry[][] = [];
+  for (let k = 0; k < Math.max(r.added.length, 1); k += INSERT_CHUNK) chunks.push(r.added.slice(k, k + INSERT_CHUNK));
+  return chunks.map((chunk, k) => {
+    const end = k < chunks.length - 1 ? (chunk.at(-1) as Entry) : null;
+    return {
+      ...(k === 0 ? { expunge: r.expunged, update: r.moved } : {}),
+      insert: chunk.map(row),
+      journal: [
+        ...(k === 0 ? [...r.changed.map(flagsChanged), ...expungeEntries(r.expunged, r.expModseq)] : []),
+        ...chunk.map(appended),
+      ],
+      counters: end ? { uidnext: end.uid + 1, highestmodseq: end.modseq } : r.counters,
+    };
+  });
+}
+
+/** The entries after a reconcile: `expunged` gone, `moved` replaced, `added` at the end. */
+export function entriesAfter(
+  entries: Entry[],
+  r: { readonly expunged: readonly number[]; readonly moved: readonly Entry[]; readonly added: readonly Entry[] },
+): Entry[] {
+  // The common case, a delivery: nothing else changed, so append instead of copying.
+  if (r.expunged.length === 0 && r.moved.length === 0) {
+    for (const e of r.added) entries.push(e);
+    return entries;
+  }
+  const gone = new Set(r.expunged);
+  const updated = new Map(r.moved.map((e) => [e.uid, e]));
+  return [...entries.filter((e) => !gone.has(e.uid)).map((e) => updated.get(e.uid) ?? e), ...r.added];
 }

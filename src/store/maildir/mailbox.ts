@@ -35,14 +35,14 @@ import { type CopySource, placeCopies } from './copy.ts';
 import type { DirSyncer } from './dirsync.ts';
 import { writeDurably } from './durable.ts';
 import {
-  appended,
   compareWithFiles,
   type Entry,
+  entriesAfter,
   expungeEntries,
   flagsChanged,
   meta,
   newEntries,
-  row,
+  reconcileWrites,
 } from './entry.ts';
 import { applyFlags, flagsToLetters, lettersToFlags } from './flags.ts';
 import { uniqueBase, withSize } from './naming.ts';
@@ -50,10 +50,6 @@ import { listMaildir, type ScanState } from './scan.ts';
 import { spooledThreadHeaders } from './thread-headers.ts';
 import { acrossNodes, MailboxView } from './view.ts';
 import { DirWatch, type WatchedDir } from './watch.ts';
-
-/** Index rows written per transaction when many new files are found at once (an imported or
- *  re-indexed Maildir): each transaction is a small message to the index worker. */
-const INSERT_CHUNK = 5000;
 
 let ordinals = 0;
 
@@ -340,34 +336,9 @@ export class MaildirMailbox implements Mailbox {
     this.#scanned = listing.next;
     if (expunged.length === 0 && moved.length === 0 && added.length === 0) return;
     const expModseq = expunged.length > 0 ? ++modseq : modseq;
-    // Many new files (an imported Maildir, a lost index): several transactions, each a prefix
-    // of the new UIDs with the counters that go with it, so a crash between them leaves a
-    // consistent index whose remaining files the next reconcile indexes. The first also holds
-    // the flag changes and the expunge, with their journal entries.
-    const chunks: Entry[][] = [];
-    for (let k = 0; k < Math.max(added.length, 1); k += INSERT_CHUNK) chunks.push(added.slice(k, k + INSERT_CHUNK));
-    for (const [k, chunk] of chunks.entries()) {
-      const end = k < chunks.length - 1 ? (chunk.at(-1) as Entry) : null;
-      await this.#v.write({
-        ...(k === 0 ? { expunge: expunged, update: moved } : {}),
-        insert: chunk.map(row),
-        journal: [
-          ...(k === 0 ? [...changed.map(flagsChanged), ...expungeEntries(expunged, expModseq)] : []),
-          ...chunk.map(appended),
-        ],
-        counters: end ? { uidnext: end.uid + 1, highestmodseq: end.modseq } : { uidnext, highestmodseq: modseq },
-      });
-    }
-    // The common case, a delivery: nothing else changed, so append instead of copying.
-    if (expunged.length === 0 && moved.length === 0) for (const e of added) this.#v.entries.push(e);
-    else {
-      const gone = new Set(expunged);
-      const updated = new Map(moved.map((e) => [e.uid, e]));
-      this.#v.entries = [
-        ...this.#v.entries.filter((e) => !gone.has(e.uid)).map((e) => updated.get(e.uid) ?? e),
-        ...added,
-      ];
-    }
+    const counters = { uidnext, highestmodseq: modseq };
+    for (const w of reconcileWrites({ expunged, moved, changed, added, expModseq, counters })) await this.#v.write(w);
+    this.#v.entries = entriesAfter(this.#v.entries, { expunged, moved, added });
     for (const uid of expunged) this.#v.fan.recent.delete(uid);
     if (changed.length > 0) this.#v.fan.emit({ kind: 'flags', messages: changed.map(meta) }, origin);
     const given = added.length > 0 && this.#v.fan.emitExists(await mapSliced(added, meta), origin);
