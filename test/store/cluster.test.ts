@@ -236,6 +236,27 @@ describe('mailboxes across three nodes on one PostgreSQL and one Maildir', () =>
     }
   });
 
+  test('a mailbox deleted and made again on one node is the new one on another', async () => {
+    await node(0).store.accounts.create(alice, 'Doomed');
+    const b = await watch(1, 'Doomed');
+    const oldValidity = b.status.uidValidity;
+    b.stop();
+    await node(0).store.accounts.delete(alice, 'Doomed');
+    await node(0).store.accounts.create(alice, 'Doomed');
+    const s = node(0).store;
+    await s.deliver([{ account: alice, mailbox: 'Doomed', prefix: Buffer.alloc(0) }], await spoolOf(s, msg('reborn')));
+    // Node B still holds the old object (idle): its next catch-up finds the entry gone, and the
+    // next open gets the new mailbox.
+    await assert.rejects(b.mbox.sync(), (e: Error & { code?: string }) => e.code === 'NOT_FOUND');
+    const again = await watch(1, 'Doomed');
+    try {
+      assert.notEqual(again.status.uidValidity, oldValidity);
+      assert.equal(again.status.messages.length, 1);
+    } finally {
+      again.stop();
+    }
+  });
+
   test('UIDs never change after a node restarts', async () => {
     const before = await watch(0);
     const uids = before.status.messages.map((m) => m.uid);

@@ -202,7 +202,15 @@ export class MaildirAccounts implements Mailboxes {
   open(account: AccountId, name: string): Promise<MaildirMailbox> {
     const canonical = canonicalName(name);
     const key = `${account}\0${canonical}`;
-    const cached = this.#open.get(key);
+    let cached = this.#open.get(key);
+    if (cached?.gone) {
+      // Deleted on another node (and maybe made again there): its sessions keep the old object
+      // and its NOT_FOUND; this open gets the entry the index has now.
+      clearTimeout(this.#idle.get(key));
+      this.#idle.delete(key);
+      this.#forget(key);
+      cached = undefined;
+    }
     if (cached) {
       const timer = this.#idle.get(key);
       if (timer) {

@@ -93,6 +93,11 @@ export class MaildirMailbox implements Mailbox {
     return this.#v.row.name;
   }
 
+  /** Shared index: another node deleted this mailbox (MaildirAccounts opens a new object). */
+  get gone(): boolean {
+    return this.#v.gone;
+  }
+
   get dir(): string {
     return this.#v.dir;
   }

@@ -28,6 +28,8 @@ export class MailboxView {
   loaded = false;
   /** Shared index: this process holds the mailbox's lock across nodes now (acrossNodes). */
   held = false;
+  /** Shared index: another node deleted the mailbox (its entry is gone from the index). */
+  gone = false;
   /** Shared index: another node may have committed since the last catch-up (a notification or
    *  the poll said so; true until the first). A NOOP or IDLE refresh of a view that is not stale
    *  reads nothing; writes catch up under the lock whatever this says. */
@@ -71,7 +73,12 @@ export class MailboxView {
         expunged: this.entries.filter((e) => !present.has(e.uid)).map((e) => e.uid),
       };
     }
-    if (!c.row) throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
+    if (!c.row) {
+      // Deleted on another node: this object is dropped at the next open (a new mailbox of the
+      // same name is another entry, with another UIDVALIDITY).
+      this.gone = true;
+      throw new ArclineError('NOT_FOUND', 'Mailbox does not exist');
+    }
     const renamed = c.row.name !== this.row.name;
     this.row = c.row;
     if (renamed) this.onRenamed(c.row);
