@@ -13,7 +13,7 @@ export const mtaStsOutboundSection = z
     /** The whole HTTPS fetch of one policy, connection included (RFC 8461 §3.3). */
     fetch_timeout: duration.prefault('60s'),
     /** PEM file of CAs trusted besides the system's, for policy hosts and MX certificates (a
-     *  private PKI, tests). Empty: the system's CAs only. */
+     *  private PKI, tests); relative to the config file. Empty: the system's CAs only. */
     ca_file: z.string().default(''),
     /** Port of the policy hosts. RFC 8461 §3.3 says 443; other values are for tests. */
     policy_port: z.number().int().min(1).max(65535).default(443),

@@ -219,7 +219,7 @@ export function planDelivery(
   ca: readonly string[],
 ): StsPlan {
   if (!applied) return { kind: 'deliver', hosts, transport };
-  const withCa = ca.length > 0 ? { ...transport, ca } : transport;
+  const withCa: TransportOptions = { ...transport, nameBound: true, ...(ca.length > 0 ? { ca } : {}) };
   if (applied.policy.mode !== 'enforce') return { kind: 'deliver', hosts, transport: withCa };
   const matching = matchingHosts(hosts, applied.policy);
   if (matching.length === 0) {

@@ -29,6 +29,9 @@ export interface TransportOptions {
   readonly auth: { readonly user: string; readonly pass: string } | null;
   /** Trusted CAs replacing Node's defaults (MTA-STS with [mta_sts_outbound] ca_file). */
   readonly ca?: readonly string[];
+  /** The TLS outcome is judged for the MX name (MTA-STS testing): a cached connection serves
+   *  only the name it was made for. verifyTls implies it. */
+  readonly nameBound?: boolean;
   /** RFC 8461 §4.2 asks for TLS 1.2 or later under a policy. */
   readonly minVersion?: 'TLSv1' | 'TLSv1.2';
 }
@@ -181,7 +184,7 @@ interface Pooled {
 
 function poolKey(host: RouteHost, opts: TransportOptions): string {
   // A verified connection was verified for one name (MTA-STS, RFC 8461 §4.2): it serves that name only.
-  const name = opts.verifyTls ? host.name : '';
+  const name = opts.verifyTls || opts.nameBound ? host.name : '';
   return `${host.address}|${host.port}|${opts.tls}|${name}|${opts.ca ? 'ca' : ''}|${opts.auth?.user ?? ''}`;
 }
 
