@@ -331,10 +331,11 @@ export class QueueRunner {
           ownHostname: config.hostname,
           maxAddresses: LIMITS.queue.maxAddressesPerAttempt,
         });
-    const applied = await policy;
     if (route.kind !== 'hosts') {
+      // The policy lookup goes on alone (it never rejects): its result is cached for the next try.
       return failAll(job, route.reason, route.status, route.kind === 'permanent' ? 'failed' : 'deferred');
     }
+    const applied = await policy;
     const base: TransportOptions = {
       hostname: config.hostname,
       connectTimeout: d.connect_timeout,
