@@ -383,6 +383,9 @@ function clean(s: string): string {
 
 function describe(e: unknown): string {
   const err = e as SmtpError;
+  // A refused STARTTLS says so: the reply alone ("500 unknown command") would not (MTA-STS
+  // tells a missing STARTTLS from other failures by it).
+  if (err?.response && err.command === 'STARTTLS') return clean(`STARTTLS refused: ${err.response}`);
   if (err?.response) return clean(err.response);
   const m = errorMessage(e);
   return clean(err?.code ? `${err.code}: ${m}` : m);

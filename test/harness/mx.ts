@@ -82,7 +82,8 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
     hideSTARTTLS: opts.starttls === false,
     authOptional: !opts.users,
     authMethods: ['PLAIN', 'LOGIN'],
-    ...(opts.users ? {} : { disabledCommands: ['AUTH'] }),
+    // starttls: false is a server without TLS at all: STARTTLS is refused even when sent unasked.
+    disabledCommands: [...(opts.users ? [] : ['AUTH']), ...(opts.starttls === false ? ['STARTTLS'] : [])],
     onAuth: (auth, _session, cb) => {
       if (opts.users && opts.users[auth.username ?? ''] === auth.password) return cb(null, { user: auth.username });
       cb(refusal({ code: 535, message: 'Authentication failed' }));

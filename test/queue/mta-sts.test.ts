@@ -25,12 +25,14 @@ function policyText(mode: string, ...mx: string[]): string {
   return `version: STSv1\r\nmode: ${mode}\r\n${mx.map((m) => `mx: ${m}\r\n`).join('')}max_age: 86400\r\n`;
 }
 
-const DOMAINS = ['enforce.test', 'mismatch.test', 'badcert.test', 'testing.test', 'restart.test'];
+const DOMAINS = ['enforce.test', 'mismatch.test', 'badcert.test', 'testing.test', 'restart.test', 'notls.test'];
 
 describe('MTA-STS for outbound delivery', () => {
   let ca: TestCa;
   let dns: TestDnsServer;
   let mx: FakeMx;
+  /** An MX that does not offer STARTTLS, on 127.0.0.2. */
+  let plain: FakeMx;
   let https: Server;
   let t: TestServer;
   let extra: string;
@@ -41,6 +43,7 @@ describe('MTA-STS for outbound delivery', () => {
     // The MX's certificate covers these names only: mx.badcert.test and mx.testing.test point to
     // it but are not on it.
     mx = await startFakeMx({ tls: await ca.issue(['mx.enforce.test', 'mx.elsewhere.test', 'mx.restart.test']) });
+    plain = await startFakeMx({ host: '127.0.0.2', port: mx.port, starttls: false });
     const policyCert = await ca.issue(DOMAINS.map((d) => `mta-sts.${d}`));
     https = createServer(policyCert, (req, res) => {
       const domain = (req.headers.host ?? '').replace(/^mta-sts\./, '').replace(/:\d+$/, '');
@@ -58,17 +61,19 @@ describe('MTA-STS for outbound delivery', () => {
     policies.set('badcert.test', policyText('enforce', 'mx.badcert.test'));
     policies.set('testing.test', policyText('testing', 'mx.testing.test'));
     policies.set('restart.test', policyText('enforce', 'mx.restart.test'));
+    policies.set('notls.test', policyText('enforce', 'mx.notls.test'));
     const mxOf: Record<string, string> = {
       'enforce.test': 'mx.enforce.test',
       'mismatch.test': 'mx.elsewhere.test',
       'badcert.test': 'mx.badcert.test',
       'testing.test': 'mx.testing.test',
       'restart.test': 'mx.restart.test',
+      'notls.test': 'mx.notls.test',
     };
     dns = await startTestDns(
       DOMAINS.flatMap((d) => [
         { type: 'MX' as const, name: d, preference: 10, exchange: mxOf[d] ?? '' },
-        { type: 'A' as const, name: mxOf[d] ?? '', address: '127.0.0.1' },
+        { type: 'A' as const, name: mxOf[d] ?? '', address: d === 'notls.test' ? '127.0.0.2' : '127.0.0.1' },
         { type: 'TXT' as const, name: `_mta-sts.${d}`, text: 'v=STSv1; id=1' },
         { type: 'A' as const, name: `mta-sts.${d}`, address: '127.0.0.1' },
       ]),
@@ -90,6 +95,7 @@ describe('MTA-STS for outbound delivery', () => {
   after(async () => {
     await t?.stop();
     await mx?.close();
+    await plain?.close();
     await dns?.close();
     await new Promise<void>((r) => (https ? https.close(() => r()) : r()));
     await ca?.close();
@@ -134,6 +140,15 @@ describe('MTA-STS for outbound delivery', () => {
     assert.match(q.recipients[0]?.lastReply ?? '', /MTA-STS policy \(enforce\): no MX host with valid TLS/);
     assert.ok(!mx.rcpts.includes('erin@badcert.test'), 'never sent, not even in plaintext');
     await t.logged((l) => l.msg === 'MTA-STS: delivery deferred by the policy' && l.result === 'certificate_invalid');
+  });
+
+  test('enforce: an MX without STARTTLS gets nothing (never plaintext)', async () => {
+    await send('ivan@notls.test');
+    const q = await queuedFor(t, 'ivan@notls.test');
+    assert.equal(q.recipients[0]?.state, 'queued');
+    assert.match(q.recipients[0]?.lastReply ?? '', /MTA-STS policy \(enforce\): no MX host with valid TLS/);
+    assert.ok(!plain.rcpts.includes('ivan@notls.test'));
+    await t.logged((l) => l.msg === 'MTA-STS: delivery deferred by the policy' && l.result === 'starttls_missing');
   });
 
   test('testing: delivered as usual, the failure logged and counted', async () => {
