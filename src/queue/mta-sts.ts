@@ -40,7 +40,7 @@ export interface MtaStsOptions {
   readonly policyPort: number;
 }
 
-/** The policy that applies to one attempt; `fresh` when it was fetched for this one. */
+/** The policy that applies to one attempt; `source` says whether it was fetched for this one. */
 export interface AppliedPolicy {
   readonly policy: CachedPolicy;
   readonly source: 'fetched' | 'cached';
