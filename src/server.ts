@@ -54,6 +54,7 @@ import { sharedRoot } from './stores.ts';
 
 export { StartupError };
 
+import { openMtaSts } from './queue/mta-sts.ts';
 import { QueueRunner } from './queue/runner.ts';
 import { createSieveFilter } from './queue/sieve-setup.ts';
 import { planServe, type RunPlan } from './run-as.ts';
@@ -250,7 +251,14 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const connectionRate = config.rate_limits.enabled
       ? (ip: string) => (ip === '127.0.0.1' || ip === '::1' ? Promise.resolve(null) : rateLimits.connection(ip))
       : undefined;
+    // MTA-STS of destination domains (RFC 8461, docs/delivery.md): policies cached in {state}
+    // or the cluster's database.
+    const mtaSts = await openMtaSts(config, dnsResolver, ctx.postgres?.db ?? null, (m) =>
+      log.warn({ service: 'queue' }, m),
+    );
+    if (mtaSts) services.push({ close: () => mtaSts.close() });
     const runner = new QueueRunner({
+      ...(mtaSts ? { mtaSts } : {}),
       rateLimits,
       config,
       store: ctx.queue,

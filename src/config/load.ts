@@ -88,6 +88,10 @@ function finish(config: Config, baseDir: string): Config {
       ...config.greylist,
       allowlist_file: config.greylist.allowlist_file && abs(config.greylist.allowlist_file),
     },
+    mta_sts_outbound: {
+      ...config.mta_sts_outbound,
+      ca_file: config.mta_sts_outbound.ca_file && abs(config.mta_sts_outbound.ca_file),
+    },
     sieve: {
       ...config.sieve,
       before: config.sieve.before && abs(config.sieve.before),

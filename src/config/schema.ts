@@ -15,6 +15,7 @@ import { jmapSection } from './jmap.ts';
 import { managesieveSection } from './managesieve.ts';
 import { milterSection } from './milter.ts';
 import { monitorSection } from './monitor.ts';
+import { mtaStsOutboundSection } from './mta-sts-outbound.ts';
 import { rateLimitsSection } from './rate-limits.ts';
 import { sieveSection } from './sieve.ts';
 import { spamSection } from './spam.ts';
@@ -324,6 +325,8 @@ export const configSchema = z
     spam: spamSection({ size, duration }),
     greylist: greylistSection,
     srs: srsSection,
+    /** [mta_sts_outbound]: MTA-STS policies of the domains we deliver to (config/mta-sts-outbound.ts). */
+    mta_sts_outbound: mtaStsOutboundSection,
     database: databaseSection,
     cluster: clusterSection,
     rate_limits: rateLimitsSection,

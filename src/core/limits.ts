@@ -614,6 +614,15 @@ export const LIMITS = {
     duplicateDefaultSeconds: 14 * 86_400,
     duplicateMaxSeconds: 7 * 86_400,
   },
+  mtaSts: {
+    /** RFC 8461 §3.3: senders may limit the policy body; 64 KiB is the RFC's example. */
+    maxPolicyBytes: 64 * 1024,
+    /** A failed fetch with no usable cached policy is not tried again for this long (RFC 8461
+     *  §3.3: "rate-limit the frequency of attempts"); delivery goes on as without a policy. */
+    failedFetchRetryMs: 5 * 60_000,
+    /** Policies kept (memory and {state}/mta-sts-policies.json); the nearest expiries go first. */
+    maxCachedPolicies: 10_000,
+  },
   srs: {
     /** Mail::SRS's $SRSHASHLENGTH: base64 characters of the HMAC-SHA1 we write (24 bits). */
     hashLength: 4,

@@ -31,6 +31,25 @@ export const queueAttemptSeconds = new Histogram({
   registers: [registry],
 });
 
+/** MTA-STS policy lookups of destination domains (RFC 8461 §3, queue/mta-sts.ts). result:
+ *  found (fetched) | cached (id unchanged) | none (no policy) | errored (TXT or HTTPS failed). */
+export const mtaStsLookups = new Counter({
+  name: 'arcline_mta_sts_lookups_total',
+  help: 'MTA-STS policy lookups of destination domains, by result',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+/** Delivery attempts to a domain with an MTA-STS policy (RFC 8461 §4, §5). mode: testing |
+ *  enforce; result: ok | mx_mismatch | starttls_missing | certificate_invalid. In testing mode
+ *  a failure is only counted (and logged); in enforce mode it defers the message. */
+export const mtaStsChecks = new Counter({
+  name: 'arcline_mta_sts_checks_total',
+  help: 'Delivery attempts under an MTA-STS policy, by policy mode and result',
+  labelNames: ['mode', 'result'] as const,
+  registers: [registry],
+});
+
 /** kind: failed (bounce) | delayed (warning). */
 export const queueNotices = new Counter({
   name: 'arcline_queue_notices_total',

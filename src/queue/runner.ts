@@ -26,6 +26,7 @@ import type { Logger } from '../core/log.ts';
 import { queueAttemptSeconds, queueAttempts, queueNotices } from '../core/metrics.ts';
 import { rfc5322Date } from '../smtp/trace.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
+import { checkAttempt, type MtaStsPolicies, planDelivery } from './mta-sts.ts';
 import { type Route, type RouteResolver, resolveHostRoute, resolveRoute, retryDelay } from './route.ts';
 import { type AttemptResult, attemptDelivery, ConnectionCache, type TransportOptions } from './transport.ts';
 import {
@@ -55,6 +56,8 @@ export interface RunnerDeps {
    *  delivered, remote recipients queued); resolves once that is durable. Without it scheduled
    *  messages wait. */
   readonly release?: (message: QueuedMessage) => Promise<ReleaseResult>;
+  /** MTA-STS of destination domains ([mta_sts_outbound], queue/mta-sts.ts); absent: not applied. */
+  readonly mtaSts?: MtaStsPolicies;
 }
 
 const RELAY_KEY = '(relay)';
@@ -269,7 +272,7 @@ export class QueueRunner {
     const renew = this.#renewing(job, log);
     let attempt: AttemptResult;
     try {
-      attempt = await this.#attempt(job);
+      attempt = await this.#attempt(job, log);
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'delivery attempt failed unexpectedly');
       attempt = failAll(job, 'local error during delivery', '4.3.0', 'deferred');
@@ -308,7 +311,7 @@ export class QueueRunner {
     return t;
   }
 
-  async #attempt(job: Job): Promise<AttemptResult> {
+  async #attempt(job: Job, log: Logger): Promise<AttemptResult> {
     const { config, resolver } = this.#d;
     const d = config.delivery;
     const relay = this.#relay;
@@ -316,6 +319,10 @@ export class QueueRunner {
       // Only damaged storage does this; the sender must hear of it rather than wait 5 days.
       return failAll(job, 'the queued message file is missing (local storage damaged)', '5.3.0');
     }
+    // RFC 8461 §5: the policy of the recipient domain, looked up beside the MX records; mail
+    // through a relay is the relay's to protect.
+    const stsLog = (fields: Record<string, unknown>, msg: string) => log.warn(fields, msg);
+    const policy = relay ? null : (this.#d.mtaSts?.policyFor(job.domain, stsLog) ?? null);
     const route: Route = relay
       ? await resolveHostRoute(resolver, relay.host, { port: relay.port, ipv6: d.ipv6 })
       : await resolveRoute(resolver, job.domain, {
@@ -325,9 +332,11 @@ export class QueueRunner {
           maxAddresses: LIMITS.queue.maxAddressesPerAttempt,
         });
     if (route.kind !== 'hosts') {
+      // The policy lookup goes on alone (it never rejects): its result is cached for the next try.
       return failAll(job, route.reason, route.status, route.kind === 'permanent' ? 'failed' : 'deferred');
     }
-    const transport: TransportOptions = {
+    const applied = await policy;
+    const base: TransportOptions = {
       hostname: config.hostname,
       connectTimeout: d.connect_timeout,
       timeout: d.timeout,
@@ -335,6 +344,11 @@ export class QueueRunner {
       verifyTls: relay ? d.relay_verify_tls : false,
       auth: relay && d.relay_username ? { user: d.relay_username, pass: this.#d.relayPassword ?? '' } : null,
     };
+    const plan = planDelivery(applied, route.hosts, base, this.#d.mtaSts?.ca ?? []);
+    if (plan.kind === 'defer') {
+      log.warn({ policy_id: applied?.policy.id, reply: plan.reply }, 'MTA-STS: delivery deferred by the policy');
+      return failAll(job, plan.reply, plan.status, 'deferred');
+    }
     const { message } = job;
     // RFC 5321 §4.5.3.1.8: servers need take only 100 recipients per transaction; more go in
     // further transactions of the same attempt (over the same connection, from the cache).
@@ -342,8 +356,8 @@ export class QueueRunner {
     const per = LIMITS.queue.maxRecipientsPerTransaction;
     let merged: AttemptResult | null = null;
     for (let i = 0; i < all.length; i += per) {
-      const part = await attemptDelivery(
-        route.hosts,
+      const tried = await attemptDelivery(
+        plan.hosts,
         {
           sender: message.sender,
           recipients: all.slice(i, i + per),
@@ -352,9 +366,10 @@ export class QueueRunner {
           envid: message.envid,
           open: () => this.#d.store.open(message.id),
         },
-        transport,
+        plan.transport,
         this.#connections,
       );
+      const part = checkAttempt(applied, tried, stsLog);
       merged = merged
         ? { ...part, results: [...merged.results, ...part.results], tried: [...merged.tried, ...part.tried] }
         : part;
@@ -487,6 +502,7 @@ function failAll(job: Job, reply: string, status: string, verdict: 'failed' | 'd
     host: null,
     hostName: null,
     tls: false,
+    tlsAuthorized: false,
     tried: [],
   };
 }

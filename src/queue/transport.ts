@@ -27,6 +27,13 @@ export interface TransportOptions {
   /** Verify certificates (relay only). */
   readonly verifyTls: boolean;
   readonly auth: { readonly user: string; readonly pass: string } | null;
+  /** Trusted CAs replacing Node's defaults (MTA-STS with [mta_sts_outbound] ca_file). */
+  readonly ca?: readonly string[];
+  /** The TLS outcome is judged for the MX name (MTA-STS testing): a cached connection serves
+   *  only the name it was made for. verifyTls implies it. */
+  readonly nameBound?: boolean;
+  /** RFC 8461 §4.2 asks for TLS 1.2 or later under a policy. */
+  readonly minVersion?: 'TLSv1' | 'TLSv1.2';
 }
 
 export interface AttemptEnvelope {
@@ -55,6 +62,9 @@ export interface AttemptResult {
   readonly host: string | null;
   readonly hostName: string | null;
   readonly tls: boolean;
+  /** TLS with a certificate that chains to a trusted CA and is valid for the host's name
+   *  (checked even when not required: MTA-STS testing mode reports it). */
+  readonly tlsAuthorized: boolean;
   /** One line per host tried, for the log. */
   readonly tried: readonly { host: string; error: string }[];
 }
@@ -88,6 +98,7 @@ export async function attemptDelivery(
         host: labelOf(cached.host),
         hostName: cached.host.name,
         tls: cached.c.secure,
+        tlsAuthorized: authorized(cached.c),
         tried,
       };
     }
@@ -125,7 +136,14 @@ export async function attemptDelivery(
       continue;
     }
     finishWith(conn, out.reusable, cache);
-    return { results: out.results, host: label, hostName: host.name, tls: c.secure, tried };
+    return {
+      results: out.results,
+      host: label,
+      hostName: host.name,
+      tls: c.secure,
+      tlsAuthorized: authorized(c),
+      tried,
+    };
   }
   const last = tried.at(-1);
   const reply = last ? `${last.host}: ${last.error}` : 'no host to try';
@@ -134,8 +152,15 @@ export async function attemptDelivery(
     host: last?.host ?? null,
     hostName: null,
     tls: false,
+    tlsAuthorized: false,
     tried,
   };
+}
+
+/** Whether the connection's TLS certificate was verified (node:tls sets `authorized` after the
+ *  handshake whether or not rejectUnauthorized was asked). */
+function authorized(c: SMTPConnection): boolean {
+  return c.secure && (c._socket as { authorized?: boolean } | undefined)?.authorized === true;
 }
 
 function labelOf(host: RouteHost): string {
@@ -158,7 +183,9 @@ interface Pooled {
 }
 
 function poolKey(host: RouteHost, opts: TransportOptions): string {
-  return `${host.address}|${host.port}|${opts.tls}|${opts.auth?.user ?? ''}`;
+  // A verified connection was verified for one name (MTA-STS, RFC 8461 §4.2): it serves that name only.
+  const name = opts.verifyTls || opts.nameBound ? host.name : '';
+  return `${host.address}|${host.port}|${opts.tls}|${name}|${opts.ca ? 'ca' : ''}|${opts.auth?.user ?? ''}`;
 }
 
 /** Idle connections after a successful transaction, per remote address, for a short while. */
@@ -238,7 +265,12 @@ function connect(host: RouteHost, opts: TransportOptions, useTls: boolean): Prom
     ignoreTLS: !useTls,
     requireTLS: opts.tls === 'starttls',
     opportunisticTLS: opts.tls === 'opportunistic',
-    tls: { rejectUnauthorized: opts.verifyTls, servername, minVersion: 'TLSv1' },
+    tls: {
+      rejectUnauthorized: opts.verifyTls,
+      servername,
+      minVersion: opts.minVersion ?? 'TLSv1',
+      ...(opts.ca ? { ca: [...opts.ca] } : {}),
+    },
     connectionTimeout: opts.connectTimeout,
     greetingTimeout: opts.timeout,
     socketTimeout: opts.timeout,
@@ -351,6 +383,9 @@ function clean(s: string): string {
 
 function describe(e: unknown): string {
   const err = e as SmtpError;
+  // A refused STARTTLS says so: the reply alone ("500 unknown command") would not (MTA-STS
+  // tells a missing STARTTLS from other failures by it).
+  if (err?.response && err.command === 'STARTTLS') return clean(`STARTTLS refused: ${err.response}`);
   if (err?.response) return clean(err.response);
   const m = errorMessage(e);
   return clean(err?.code ? `${err.code}: ${m}` : m);

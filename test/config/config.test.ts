@@ -120,6 +120,16 @@ test('[delivery] keys: relay must be host:port, the password file needs a user a
   assert.throws(() => parseConfigText('[delivery]\nmx_tls = "dane"\n', f), /delivery\.mx_tls/);
 });
 
+test('[mta_sts_outbound]: on by default, ca_file relative to the config file', () => {
+  const f = '/etc/arcline/arcline.toml';
+  const d = parseConfigText('', f).mta_sts_outbound;
+  assert.deepEqual(d, { enabled: true, fetch_timeout: 60_000, ca_file: '', policy_port: 443 });
+  const c = parseConfigText('[mta_sts_outbound]\nca_file = "ca.pem"\nfetch_timeout = "10s"\n', f);
+  assert.equal(c.mta_sts_outbound.ca_file, '/etc/arcline/ca.pem');
+  assert.equal(c.mta_sts_outbound.fetch_timeout, 10_000);
+  assert.throws(() => parseConfigText('[mta_sts_outbound]\npolicy_port = 0\n', f), /mta_sts_outbound\.policy_port/);
+});
+
 test('[http], [acme] and [mta_sts]: defaults, and ACME excluding [tls] cert/key', () => {
   const { config } = loadConfig(null);
   assert.deepEqual(config.http.listen, ['127.0.0.1:8080']);

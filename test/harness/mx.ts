@@ -41,6 +41,8 @@ export interface FakeMxOptions {
   readonly dataDelayMs?: number;
   /** Close connections idle this long (smtp-server's socketTimeout). */
   readonly idleTimeoutMs?: number;
+  /** The certificate to offer (default: one self-signed for mx.remote.test). */
+  readonly tls?: TlsPair;
 }
 
 export interface FakeMx {
@@ -68,7 +70,7 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
   const rcpts: string[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
   pairOnce ??= generateSelfSigned('mx.remote.test');
-  const pair = await pairOnce;
+  const pair = opts.tls ?? (await pairOnce);
   const state = { connections: 0, open: 0, maxOpen: 0 };
   installSmtpServerPatches(); // greets at once (greetingDelay below), not after 100 ms
   const server = new SMTPServer({
@@ -80,7 +82,8 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
     hideSTARTTLS: opts.starttls === false,
     authOptional: !opts.users,
     authMethods: ['PLAIN', 'LOGIN'],
-    ...(opts.users ? {} : { disabledCommands: ['AUTH'] }),
+    // starttls: false is a server without TLS at all: STARTTLS is refused even when sent unasked.
+    disabledCommands: [...(opts.users ? [] : ['AUTH']), ...(opts.starttls === false ? ['STARTTLS'] : [])],
     onAuth: (auth, _session, cb) => {
       if (opts.users && opts.users[auth.username ?? ''] === auth.password) return cb(null, { user: auth.username });
       cb(refusal({ code: 535, message: 'Authentication failed' }));

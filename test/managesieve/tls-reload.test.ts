@@ -2,39 +2,21 @@
 // (SIGHUP: TlsManager.reload) without a restart, as IMAP does.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type tls from 'node:tls';
-import { promisify } from 'node:util';
 import { silentLogger } from '../../src/core/log.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
+import { opensslReq } from '../harness/test-ca.ts';
 import { RawSieve } from './client.ts';
 
-const run = promisify(execFile);
 let dir: string;
 let s: TestServer;
 
 async function makeCert(cn: string): Promise<void> {
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${cn}`,
-    '-keyout',
-    join(dir, 'key.pem'),
-    '-out',
-    join(dir, 'cert.pem'),
-  ]);
+  await opensslReq(`/CN=${cn}`, join(dir, 'key.pem'), join(dir, 'cert.pem'), ['-x509', '-days', '2']);
 }
 
 async function servedName(): Promise<string> {
