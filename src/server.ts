@@ -9,9 +9,7 @@
 // so everything it creates belongs to that user.
 
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { MetricsServer } from './admin/metrics-http.ts';
-import { sharedPaths } from './config/cluster.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { errorMessage, isArclineError } from './core/errors.ts';
@@ -23,7 +21,6 @@ import { queueRecipients, queueRecipientsByState, queueSize } from './core/metri
 import { currentAccount } from './core/privileges.ts';
 import { SharedSlots } from './core/shared-slots.ts';
 import { lockState, type StateLock } from './core/state-lock.ts';
-import type { LeaderTask } from './db/leader.ts';
 import { AccessView } from './defense/access.ts';
 import { BanPolicy, banSettings } from './defense/bans.ts';
 import { createGreylister, openGreylistStorage, verifiedReverse } from './defense/greylist.ts';
