@@ -33,8 +33,15 @@ export interface AttemptEnvelope {
   readonly sender: string;
   readonly recipients: readonly string[];
   readonly size: number;
+  /** The message needs SMTPUTF8 (RFC 6531 §3.4): a host that does not offer it fails every
+   *  recipient with 5.6.7 before MAIL, instead of receiving it. */
   readonly smtputf8: boolean;
+  /** RFC 3461 parameters passed on when the host offers DSN (§5.2, §5.3): RET and ENVID of the
+   *  message, NOTIFY and ORCPT shared by every recipient of this transaction. */
   readonly envid: string | null;
+  readonly ret?: 'FULL' | 'HDRS' | null;
+  readonly notify?: string | null;
+  readonly orcpt?: string | null;
   readonly open: () => Readable;
 }
 
@@ -47,6 +54,8 @@ export interface RecipientResult {
   readonly reply: string;
   /** Enhanced status code for DSNs: from the reply when it has one, else derived. */
   readonly status: string;
+  /** Set by the runner: the host of this recipient's transaction offered DSN (AttemptResult.dsn). */
+  readonly viaDsn?: boolean;
 }
 
 export interface AttemptResult {
@@ -57,6 +66,9 @@ export interface AttemptResult {
   readonly tls: boolean;
   /** One line per host tried, for the log. */
   readonly tried: readonly { host: string; error: string }[];
+  /** The host that answered offered DSN (RFC 3461): it reports on from here; without it a
+   *  recipient that asked NOTIFY=SUCCESS gets our "relayed" notice (§6.2.1.1). */
+  readonly dsn: boolean;
 }
 
 interface SmtpError extends Error {
@@ -89,6 +101,7 @@ export async function attemptDelivery(
         hostName: cached.host.name,
         tls: cached.c.secure,
         tried,
+        dsn: offers(cached.c, 'DSN'),
       };
     }
     // The server had closed the idle connection: nothing was decided, start afresh.
@@ -125,7 +138,7 @@ export async function attemptDelivery(
       continue;
     }
     finishWith(conn, out.reusable, cache);
-    return { results: out.results, host: label, hostName: host.name, tls: c.secure, tried };
+    return { results: out.results, host: label, hostName: host.name, tls: c.secure, tried, dsn: offers(c, 'DSN') };
   }
   const last = tried.at(-1);
   const reply = last ? `${last.host}: ${last.error}` : 'no host to try';
@@ -135,7 +148,14 @@ export async function attemptDelivery(
     hostName: null,
     tls: false,
     tried,
+    dsn: false,
   };
+}
+
+/** Whether the server's EHLO listed an extension (nodemailer keeps them, unexported). */
+function offers(c: SMTPConnection, ext: 'DSN' | 'SMTPUTF8'): boolean {
+  const list = (c as unknown as { _supportedExtensions?: string[] })._supportedExtensions;
+  return list?.includes(ext) === true;
 }
 
 function labelOf(host: RouteHost): string {
@@ -278,14 +298,29 @@ type Transacted =
 const CONNECTION_ERRORS = new Set(['ECONNECTION', 'ESOCKET', 'ETIMEDOUT', 'EPROTOCOL']);
 
 function transact(c: SMTPConnection, env: AttemptEnvelope): Promise<Transacted> {
+  if (env.smtputf8 && !offers(c, 'SMTPUTF8')) {
+    // RFC 6531 §3.4: a message that needs SMTPUTF8 is not sent to a server without it; the
+    // sender hears it as 5.6.7 (RFC 6531 §3.6.2 / RFC 3463 "conversion required but not
+    // supported"). Nothing was sent, so the connection stays good for other messages.
+    const reply = '550 5.6.7 the next hop does not offer SMTPUTF8 (RFC 6531), which this message needs';
+    const results = env.recipients.map((address) => ({ address, verdict: 'failed' as const, reply, status: '5.6.7' }));
+    return Promise.resolve({ kind: 'done', results, reusable: true });
+  }
   return new Promise<Transacted>((resolve) => {
     const body = env.open();
+    // nodemailer writes these only when the server offers DSN (RFC 3461 §5.2: relayed on).
+    const dsn = {
+      ...(env.envid ? { envid: env.envid } : {}),
+      ...(env.ret ? { ret: env.ret } : {}),
+      ...(env.notify ? { notify: env.notify } : {}),
+      ...(env.orcpt ? { orcpt: env.orcpt } : {}),
+    };
     const envelope = {
       from: env.sender,
       to: [...env.recipients],
       size: env.size,
       use8BitMime: true,
-      ...(env.envid ? { dsn: { envid: env.envid } } : {}),
+      ...(Object.keys(dsn).length > 0 ? { dsn } : {}),
     };
     // Did the server send anything at all during this transaction?
     let answered = false;

@@ -16,6 +16,10 @@ export interface ReceivedMail {
   readonly secure: boolean;
   readonly helo: string;
   readonly user: string | undefined;
+  /** MAIL's RET and ENVID as the sink parsed them (only with `dsn: true`). */
+  readonly dsn?: { readonly ret?: string | null; readonly envid?: string | null };
+  /** Each RCPT's NOTIFY and ORCPT (only with `dsn: true`), by address. */
+  readonly rcptDsn: Record<string, { readonly notify?: string[]; readonly orcpt?: string }>;
 }
 
 /** A reply to give instead of accepting: e.g. { code: 550, message: '5.1.1 No such user' }. */
@@ -41,6 +45,10 @@ export interface FakeMxOptions {
   readonly dataDelayMs?: number;
   /** Close connections idle this long (smtp-server's socketTimeout). */
   readonly idleTimeoutMs?: number;
+  /** Offer SMTPUTF8 (default true). */
+  readonly smtputf8?: boolean;
+  /** Offer DSN (RFC 3461; default false) and record its parameters. */
+  readonly dsn?: boolean;
 }
 
 export interface FakeMx {
@@ -78,6 +86,8 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
     cert: pair.cert,
     secure: opts.secure ?? false,
     hideSTARTTLS: opts.starttls === false,
+    hideSMTPUTF8: opts.smtputf8 === false,
+    hideDSN: opts.dsn !== true,
     authOptional: !opts.users,
     authMethods: ['PLAIN', 'LOGIN'],
     ...(opts.users ? {} : { disabledCommands: ['AUTH'] }),
@@ -114,6 +124,13 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
           secure: session.secure,
           helo: session.hostNameAppearsAs,
           user: session.user as string | undefined,
+          ...(session.envelope.dsn ? { dsn: session.envelope.dsn } : {}),
+          rcptDsn: Object.fromEntries(
+            session.envelope.rcptTo.map((r) => [
+              r.address,
+              (r as { dsn?: { notify?: string[]; orcpt?: string } }).dsn ?? {},
+            ]),
+          ),
         };
         const finish = () => {
           const r = opts.onData?.(mail) ?? null;
