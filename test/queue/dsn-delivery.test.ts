@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import nodemailer from 'nodemailer';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { type FakeMx, startFakeMx } from '../harness/mx.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
@@ -77,6 +78,22 @@ describe('DSN parameters and SMTPUTF8 at the next hop', () => {
     assert.equal(mail.dsn?.envid, 'env+id=1');
     assert.deepEqual(mail.rcptDsn['carol@dsn.test']?.notify, ['SUCCESS', 'FAILURE']);
     assert.equal(mail.rcptDsn['carol@dsn.test']?.orcpt, 'rfc822;Carol@dsn.test');
+  });
+
+  test('inbound (port 25): an alias forwarding outside passes NOTIFY and ORCPT on', async () => {
+    await t.admin.ops.addAlias('fwd@example.test', ['dan@dsn.test']);
+    const port25 = nodemailer.createTransport({ host: '127.0.0.1', port: t.port, secure: false, ignoreTLS: true });
+    await port25.sendMail({
+      envelope: { from: 'someone@elsewhere.test', to: ['fwd@example.test'] },
+      raw: 'From: someone@elsewhere.test\r\nSubject: forwarded with dsn\r\n\r\nhi\r\n',
+      dsn: { id: 'inbound-env', notify: ['failure'], recipient: 'fwd@example.test' },
+    });
+    const mail = await waitUntil('the forward at the DSN sink', async () =>
+      withDsn.mails.find((m) => m.to.includes('dan@dsn.test')),
+    );
+    assert.equal(mail.dsn?.envid, 'inbound-env');
+    assert.deepEqual(mail.rcptDsn['dan@dsn.test']?.notify, ['FAILURE']);
+    assert.equal(mail.rcptDsn['dan@dsn.test']?.orcpt, 'rfc822;fwd@example.test');
   });
 
   test('NOTIFY=SUCCESS through a next hop without DSN: a "relayed" notice with ENVID and ORCPT', async () => {
