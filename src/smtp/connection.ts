@@ -29,11 +29,12 @@ import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { SmtpAccess } from './access.ts';
 import { isReply, type SmtpSession } from './context.ts';
-import { type MailDsn, parseMailDsn, parseRcptDsn, type RcptDsn } from './dsn-params.ts';
+import type { MailDsn, RcptDsn } from './dsn-params.ts';
 import type { Client, ConnectionGate } from './gate.ts';
 import { MessageStream } from './message-stream.ts';
+import { mailParams, rcptParams } from './params.ts';
 import { answerOnly, REPLIES, rawReply, reply, type SmtpReplyError } from './replies.ts';
-import { type Command, type EsmtpParam, isDigits, parseCommand } from './wire/command.ts';
+import { type Command, type EsmtpParam, parseCommand } from './wire/command.ts';
 import { DataReader } from './wire/data.ts';
 import { LineFramer } from './wire/lines.ts';
 
@@ -299,29 +300,12 @@ export class SmtpConnection implements SmtpSession {
     if (this.helo === '') return this.#send(reply(503, '5.5.1', 'Error: send HELO/EHLO first'));
     if (this.mailFrom !== null) return this.#send(reply(503, '5.5.1', 'Error: nested MAIL command'));
     if (this.#o.submission && this.user === null) return this.#send(REPLIES.authRequired());
-    let utf8 = false;
-    for (const p of params) {
-      // RFC 5321 §4.1.1.11: parameters we do not offer get 555.
-      if (p.name === 'SIZE') {
-        // RFC 1870 §6: a declared size over the limit is refused at once.
-        if (p.value === null || !isDigits(p.value, 20)) return this.#send(REPLIES.badParameter(p.name));
-        if (Number(p.value) > this.#o.maxMessageSize) return this.#send(REPLIES.tooBig(this.#o.maxMessageSize));
-      } else if (p.name === 'BODY') {
-        // RFC 6152: 7BIT and 8BITMIME; BINARYMIME (RFC 3030) is not offered.
-        const v = p.value?.toUpperCase();
-        if (v !== '7BIT' && v !== '8BITMIME') return this.#send(REPLIES.badParameter(p.name));
-      } else if (p.name === 'SMTPUTF8') {
-        if (p.value !== null) return this.#send(REPLIES.badParameter(p.name)); // RFC 6531 §3.4
-        utf8 = true;
-      } else if (p.name !== 'RET' && p.name !== 'ENVID') return this.#send(REPLIES.unsupportedParameter(p.name));
-    }
-    // RFC 3461 §4.3, §4.4: RET and ENVID, strictly (dsn-params.ts)
-    const dsn = parseMailDsn(params);
-    if (!dsn.ok) return this.#send(REPLIES.badParameter(dsn.name));
+    const checked = mailParams(params, this.#o.maxMessageSize); // params.ts
+    if (isReply(checked)) return this.#send(checked);
     // SMTPUTF8 of this MAIL applies to its own address check; the transaction starts (mailFrom)
     // once the policy accepted it.
-    this.smtpUtf8 = utf8;
-    this.dsn = dsn.value;
+    this.smtpUtf8 = checked.utf8;
+    this.dsn = checked.dsn;
     this.#policy(this.#o.policy.mail(this, address, params), () => {
       this.mailFrom = address;
       this.#rcpts = 0;
@@ -331,12 +315,9 @@ export class SmtpConnection implements SmtpSession {
 
   #rcpt(address: string, params: readonly EsmtpParam[]) {
     if (this.mailFrom === null) return this.#send(reply(503, '5.5.1', 'Error: need MAIL command'));
-    // RFC 3461 §4.1, §4.2: NOTIFY and ORCPT; any other parameter is not offered (555)
-    const other = params.find((p) => p.name !== 'NOTIFY' && p.name !== 'ORCPT');
-    if (other) return this.#send(REPLIES.unsupportedParameter(other.name));
-    const dsn = parseRcptDsn(params);
-    if (!dsn.ok) return this.#send(REPLIES.badParameter(dsn.name));
-    this.#policy(this.#o.policy.rcpt(this, address, dsn.value), () => {
+    const dsn = rcptParams(params); // RFC 3461 §4.1, §4.2 (params.ts)
+    if (isReply(dsn)) return this.#send(dsn);
+    this.#policy(this.#o.policy.rcpt(this, address, dsn), () => {
       this.#rcpts++;
       return reply(250, '2.1.5', 'Ok');
     });
