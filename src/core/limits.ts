@@ -7,6 +7,12 @@ export const LIMITS = {
      *  BODY, ORCPT ...) lengthen MAIL/RCPT, so we allow 4 KiB like Postfix's line_length_limit
      *  rounding and reply 500 beyond it. */
     maxCommandLength: 4096,
+    /** RFC 3461 §4.4: ENVID is at most 100 characters; §4.2: ORCPT at most 500. */
+    maxEnvidLength: 100,
+    maxOrcptLength: 500,
+    /** RET=FULL (RFC 3461 §4.3): a failure notice returns the whole message up to this size;
+     *  a larger one is returned as its header block only (§6.2.1.4 leaves the choice to us). */
+    maxReturnedMessageBytes: 1024 * 1024,
     /** Most inbound SMTP threads ([smtp] threads). */
     maxThreads: 64,
     /** V8 young generation of each SMTP thread, MB (3 x the main thread's 4 MB semi-space). */

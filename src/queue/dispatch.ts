@@ -18,7 +18,7 @@
 // copies a Sieve script redirects (queue/sieve-filter.ts), which run before step 1.
 
 import { formatAddress, parseAddress } from '../core/address.ts';
-import { ArclineError, isArclineError } from '../core/errors.ts';
+import { ArclineError, errorMessage, isArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
@@ -27,8 +27,11 @@ import { localReceivedHeader, traceHeaders } from '../smtp/trace.ts';
 import { NO_REWRITE, type SenderRewriter } from '../srs/forwarding.ts';
 import { bufferMessage } from '../store/spool.ts';
 import type { DeliveredCopy, DeliveryTarget, MailStore, SpooledMessage } from '../store/types.ts';
+import { buildDsn } from './dsn.ts';
+import { readHeaderBlock } from './runner.ts';
 import type { FilterPlan, FilterRequest } from './sieve-filter.ts';
 import type {
+  DsnRet,
   OutboundMessage,
   OutboundRecipient,
   QueueBackend,
@@ -55,6 +58,12 @@ export interface DispatchRequest {
   readonly logId: string;
   readonly smtputf8?: boolean;
   readonly authUser?: string | null;
+  /** RFC 3461 §4.3, §4.4: MAIL's RET and ENVID, kept with the queued parts of the sender's. */
+  readonly ret?: DsnRet | null;
+  readonly envid?: string | null;
+  /** Local recipients that asked NOTIFY=SUCCESS (RFC 3461 §4.1): once their copies are
+   *  durable the sender gets a "delivered" notice (RFC 3464 §2.3.3). */
+  readonly notifyDelivered?: readonly { readonly address: string; readonly orcpt: string | null }[];
   /** Keep the remote part held in the queue (the operator's hold; a milter's quarantine)
    *  until an administrator releases it (admin API). */
   readonly hold?: boolean;
@@ -128,6 +137,8 @@ export class Dispatcher {
       origin: QueueOrigin;
       authUser: string | null;
       tag: string | null;
+      ret?: DsnRet | null;
+      envid?: string | null;
     }[] = (await this.#bySender(req)).map(([sender, recipients]) => ({
       sender,
       recipients,
@@ -135,6 +146,8 @@ export class Dispatcher {
       origin: req.origin,
       authUser: req.authUser ?? null,
       tag: req.tag ?? null,
+      ret: req.ret ?? null,
+      envid: req.envid ?? null,
     }));
     for (const f of plan?.forwards ?? []) {
       parts.push({
@@ -169,7 +182,43 @@ export class Dispatcher {
     if (held) for (const id of queueIds) await this.#queue.release(id, { hold: req.hold === true });
     // Vacation replies, rejection notices, duplicate tracking: once the copies are durable.
     if (plan) await plan.after();
+    if (req.notifyDelivered && req.notifyDelivered.length > 0 && copies.length > 0) await this.#delivered(req);
     return { copies, queueId: queueIds[0] ?? null, queueIds };
+  }
+
+  /** RFC 3461 §6.2.1.1: the "delivered" notice of local recipients that asked for it. The copies
+   *  are durable already: a notice that cannot be made is logged, the message stays accepted. */
+  async #delivered(req: DispatchRequest): Promise<void> {
+    if (req.sender === '') return; // RFC 3461 §6.2: never to a null sender
+    try {
+      const headers = await readHeaderBlock(req.message.open(), 64 * 1024);
+      const now = new Date();
+      const dsn = buildDsn({
+        reportingMta: this.#hostname,
+        from: `MAILER-DAEMON@${this.#hostname}`,
+        to: req.sender,
+        messageId: `dsn-${req.logId}-${now.getTime()}@${this.#hostname}`,
+        date: now,
+        arrivalDate: now,
+        queueId: req.logId,
+        envelopeId: req.envid ?? null,
+        recipients: (req.notifyDelivered ?? []).map((r) => ({
+          address: r.address,
+          originalRecipient: r.orcpt,
+          action: 'delivered' as const,
+          status: '2.0.0',
+          diagnostic: null,
+        })),
+        originalHeaders: headers,
+      });
+      await this.notice(req.sender, dsn, req.logId);
+      this.#log.info(
+        { msg_id: req.logId, to: req.sender, rcpts: req.notifyDelivered?.map((r) => r.address) },
+        'success notice sent',
+      );
+    } catch (e) {
+      this.#log.error({ msg_id: req.logId, err: errorMessage(e) }, 'could not send the success notice');
+    }
   }
 
   /** Queues a message to be sent at `releaseAt` (JMAP delayed send); durable when it resolves. */
@@ -191,7 +240,7 @@ export class Dispatcher {
         routes[r.address] = { local: false, refused: '550 5.1.1 no such user here any more', remote: [] };
       } else if (res.kind === 'unknown-domain') {
         routes[r.address] = { local: false, refused: null, remote: [r.address] };
-        remote.push({ address: r.address, orcpt: r.orcpt });
+        remote.push({ address: r.address, orcpt: r.orcpt, notify: r.notify });
       } else {
         for (const a of res.accounts) local.add(a);
         const forwards = res.remote.map((a) => formatAddress(a));
@@ -214,6 +263,8 @@ export class Dispatcher {
       smtputf8: m.smtputf8,
       authUser: m.authUser,
       tag: m.tag,
+      ret: m.ret,
+      envid: m.envid,
     });
     if (typeof result === 'string') {
       // Every copy was local and their Sieve refused it (RFC 5429): nothing sent, for good.

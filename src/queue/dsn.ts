@@ -2,7 +2,8 @@
 //   multipart/report; report-type=delivery-status (RFC 6522)
 //     1. text/plain: what happened, for people
 //     2. message/delivery-status: per-message and per-recipient fields, for programs (RFC 3464 §2)
-//     3. text/rfc822-headers: the original header block (RFC 6522 §4), never the body
+//     3. text/rfc822-headers: the original header block (RFC 6522 §4); the whole message
+//        (message/rfc822) only when the sender asked RET=FULL for a failure (RFC 3461 §4.3)
 // Pure: bytes in, bytes out, CRLF throughout. Everything taken from a remote server (reply
 // texts) or a sender is untrusted: control characters become spaces, so no field can end early
 // and start another. UTF-8 addresses are kept as they are; the RFC 6533 global DSN form
@@ -47,8 +48,11 @@ export interface DsnInput {
   readonly queueId: string;
   readonly envelopeId?: string | null;
   readonly recipients: readonly DsnRecipient[];
-  /** Header block of the original message, with or without its empty line. */
+  /** Header block of the original message, with or without its empty line; with
+   *  `fullMessage`, the whole message. */
   readonly originalHeaders: Buffer;
+  /** RFC 3461 §4.3 RET=FULL: part 3 is the whole message (message/rfc822, RFC 3464 §2). */
+  readonly fullMessage?: boolean;
   /** Fixed boundary for tests; random otherwise. */
   readonly boundary?: string;
 }
@@ -141,6 +145,12 @@ function humanText(input: DsnInput): string {
       'Your message could not be delivered yet. The mail system will keep',
       until ? `trying until ${rfc5322Date(until)}.` : 'trying for a while.',
     );
+  } else if (input.recipients.every((r) => r.action === 'relayed')) {
+    // RFC 3461 §6.2.1.1: the next hop does not report further; this is the last notice.
+    lines.push(
+      'Your message was relayed to the recipients listed below, to a mail system',
+      'that does not send delivery notices: no further notice will come.',
+    );
   } else {
     lines.push('Your message was delivered to the recipients listed below.');
   }
@@ -186,6 +196,12 @@ function headerBlock(raw: Buffer): Buffer {
   return Buffer.from(trimmed === '' ? '' : `${trimmed}\r\n`, 'latin1');
 }
 
+/** RET=FULL: the message as queued (CRLF already), ending with a line end before the boundary. */
+function wholeMessage(raw: Buffer): Buffer {
+  if (raw.length === 0 || raw.subarray(-2).equals(Buffer.from('\r\n'))) return raw;
+  return Buffer.concat([raw, Buffer.from('\r\n')]);
+}
+
 export function buildDsn(input: DsnInput): Buffer {
   const boundary = input.boundary ?? `=_arcline_dsn_${randomBytes(12).toString('hex')}`;
   const head = [
@@ -210,8 +226,11 @@ export function buildDsn(input: DsnInput): Buffer {
     Buffer.from(part('text/plain; charset=utf-8', humanText(input)), 'utf8'),
     Buffer.from('\r\n', 'utf8'),
     Buffer.from(part('message/delivery-status', deliveryStatus(input)), 'utf8'),
-    Buffer.from(`\r\n--${boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n`, 'utf8'),
-    headerBlock(input.originalHeaders),
+    Buffer.from(
+      `\r\n--${boundary}\r\nContent-Type: ${input.fullMessage ? 'message/rfc822' : 'text/rfc822-headers'}\r\n\r\n`,
+      'utf8',
+    ),
+    input.fullMessage ? wholeMessage(input.originalHeaders) : headerBlock(input.originalHeaders),
     Buffer.from(`\r\n--${boundary}--\r\n`, 'utf8'),
   ]);
 }

@@ -118,6 +118,10 @@ export const MIGRATIONS = [
      event TEXT NOT NULL
    );
    CREATE INDEX queue_event_node ON queue_event (node, seq);`,
+  // RFC 3461 (docs/delivery.md "Delivery status notifications"): RET of the message, NOTIFY of
+  // each recipient (ENVID and ORCPT were kept from the start). NULL: not given.
+  `ALTER TABLE queue_message ADD COLUMN ret TEXT;
+   ALTER TABLE queue_recipient ADD COLUMN notify TEXT;`,
 ];
 
 /** The database's clock in ms: leases are compared with this only. */
@@ -213,15 +217,15 @@ export class PostgresQueue implements QueueBackend {
       await this.#db.query(
         `WITH m AS (
            INSERT INTO queue_message (id, node, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid,
-             tag, release_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id),
+             tag, release_at, ret)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id),
          r AS (
-           INSERT INTO queue_recipient (message_id, address, domain, orcpt, state, next_attempt)
-           SELECT DISTINCT ON (a) m.id, a, d, o, 'queued', $17::bigint
-             FROM m, unnest($14::text[], $15::text[], $16::text[]) AS t(a, d, o))
+           INSERT INTO queue_recipient (message_id, address, domain, orcpt, notify, state, next_attempt)
+           SELECT DISTINCT ON (a) m.id, a, d, o, n, 'queued', $18::bigint
+             FROM m, unnest($15::text[], $16::text[], $17::text[], $20::text[]) AS t(a, d, o, n))
          INSERT INTO queue_job (message_id, domain, next_attempt)
-         SELECT DISTINCT m.id, CASE WHEN $18 THEN '${SCHEDULED}' ELSE d END, $17::bigint
-           FROM m, unnest($15::text[]) AS t(d)`,
+         SELECT DISTINCT m.id, CASE WHEN $19 THEN '${SCHEDULED}' ELSE d END, $18::bigint
+           FROM m, unnest($16::text[]) AS t(d)`,
         [
           id,
           this.#node,
@@ -231,6 +235,7 @@ export class PostgresQueue implements QueueBackend {
           m.recipients.map((r) => r.orcpt ?? null),
           Math.max(now, m.releaseAt ?? 0),
           scheduled,
+          m.recipients.map((r) => r.notify ?? null),
         ],
       );
     });

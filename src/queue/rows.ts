@@ -3,7 +3,15 @@
 // held 0 eligible, 1 not yet acknowledged (removed by the recovery of the node that queued it),
 // 2 held by the operator; smtputf8 and delay_notified 0 or 1.
 
-import type { OutboundMessage, QueuedMessage, QueuedRecipient, QueueId, QueueOrigin, RecipientState } from './types.ts';
+import type {
+  DsnRet,
+  OutboundMessage,
+  QueuedMessage,
+  QueuedRecipient,
+  QueueId,
+  QueueOrigin,
+  RecipientState,
+} from './types.ts';
 
 export interface MessageRow {
   id: string;
@@ -19,6 +27,8 @@ export interface MessageRow {
   tag: string | null;
   /** A scheduled message's release time (ms), 0 for an ordinary entry. */
   release_at: number;
+  /** RFC 3461 RET: 'FULL', 'HDRS' or null. */
+  ret: string | null;
 }
 
 export interface RecipientRow {
@@ -26,6 +36,8 @@ export interface RecipientRow {
   address: string;
   domain: string;
   orcpt: string | null;
+  /** RFC 3461 NOTIFY (types.ts OutboundRecipient.notify). */
+  notify: string | null;
   state: string;
   attempts: number;
   next_attempt: number;
@@ -40,6 +52,7 @@ export function toRecipient(r: RecipientRow): QueuedRecipient {
     address: r.address,
     domain: r.domain,
     orcpt: r.orcpt,
+    notify: r.notify ?? null,
     state: r.state as RecipientState,
     attempts: r.attempts,
     nextAttempt: r.next_attempt,
@@ -61,6 +74,7 @@ export function toMessage(row: MessageRow, recipients: readonly RecipientRow[]):
     smtputf8: row.smtputf8 === 1,
     authUser: row.auth_user,
     envid: row.envid,
+    ret: row.ret === 'FULL' || row.ret === 'HDRS' ? (row.ret as DsnRet) : null,
     held: row.held === 2,
     tag: row.tag,
     releaseAt: row.release_at,
@@ -76,7 +90,7 @@ export function domainOf(address: string): string {
 export const MAX_REPLY = 1000;
 
 /** The values of a new message row after its id: sender, created, size, held, origin, log_id,
- *  smtputf8, auth_user, envid, tag, release_at (the column order of both backends' INSERT). */
+ *  smtputf8, auth_user, envid, tag, release_at, ret (the column order of both backends' INSERT). */
 export function messageValues(m: OutboundMessage, now: number, size: number): (string | number | null)[] {
   return [
     m.sender,
@@ -90,5 +104,6 @@ export function messageValues(m: OutboundMessage, now: number, size: number): (s
     m.envid ?? null,
     m.tag ?? null,
     m.releaseAt ?? 0,
+    m.ret ?? null,
   ];
 }

@@ -24,6 +24,7 @@ import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { queueAttemptSeconds, queueAttempts, queueNotices } from '../core/metrics.ts';
+import { notifies } from '../smtp/dsn-params.ts';
 import { rfc5322Date } from '../smtp/trace.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { checkAttempt, type MtaStsPolicies, planDelivery } from './mta-sts.ts';
@@ -34,6 +35,7 @@ import {
   LeaseLost,
   type QueueBackend,
   type QueuedMessage,
+  type QueuedRecipient,
   type RecipientOutcome,
   type ReleaseResult,
 } from './types.ts';
@@ -352,27 +354,36 @@ export class QueueRunner {
     const { message } = job;
     // RFC 5321 §4.5.3.1.8: servers need take only 100 recipients per transaction; more go in
     // further transactions of the same attempt (over the same connection, from the cache).
-    const all = job.recipients.map((r) => r.address);
+    // RFC 3461 §5.2: NOTIFY and ORCPT are per recipient, while nodemailer sends one set per
+    // transaction: recipients with different ones go in transactions of their own.
     const per = LIMITS.queue.maxRecipientsPerTransaction;
     let merged: AttemptResult | null = null;
-    for (let i = 0; i < all.length; i += per) {
-      const tried = await attemptDelivery(
-        plan.hosts,
-        {
-          sender: message.sender,
-          recipients: all.slice(i, i + per),
-          size: message.size,
-          smtputf8: message.smtputf8,
-          envid: message.envid,
-          open: () => this.#d.store.open(message.id),
-        },
-        plan.transport,
-        this.#connections,
-      );
-      const part = checkAttempt(applied, tried, stsLog);
-      merged = merged
-        ? { ...part, results: [...merged.results, ...part.results], tried: [...merged.tried, ...part.tried] }
-        : part;
+    for (const group of dsnGroups(job.recipients)) {
+      const all = group.recipients;
+      for (let i = 0; i < all.length; i += per) {
+        const tried = await attemptDelivery(
+          plan.hosts,
+          {
+            sender: message.sender,
+            recipients: all.slice(i, i + per),
+            size: message.size,
+            smtputf8: message.smtputf8,
+            envid: message.envid,
+            ret: message.ret,
+            notify: group.notify,
+            orcpt: group.orcpt,
+            open: () => this.#d.store.open(message.id),
+          },
+          plan.transport,
+          this.#connections,
+        );
+        const part = checkAttempt(applied, tried, stsLog);
+        // Which recipients went to a host without DSN (a "relayed" notice, RFC 3461 §6.2.1.1)
+        const results = part.results.map((r) => ({ ...r, viaDsn: tried.dsn }));
+        merged = merged
+          ? { ...part, results: [...merged.results, ...results], tried: [...merged.tried, ...part.tried] }
+          : { ...part, results };
+      }
     }
     return merged ?? failAll(job, 'no recipients', '4.3.0', 'deferred');
   }
@@ -386,6 +397,7 @@ export class QueueRunner {
     const outcomes: RecipientOutcome[] = [];
     const failed: DsnRecipient[] = [];
     const delayed: DsnRecipient[] = [];
+    const relayed: DsnRecipient[] = [];
     const byAddress = new Map(job.recipients.map((r) => [r.address, r]));
     for (const res of attempt.results) {
       const rcpt = byAddress.get(res.address);
@@ -402,17 +414,29 @@ export class QueueRunner {
       if (res.verdict === 'sent') {
         outcomes.push({ ...base, kind: 'sent' });
         log.info({ ...line, ms }, 'delivered');
+        // RFC 3461 §6.2.1.1: a host with DSN reports success itself (NOTIFY was passed on);
+        // one without gets the message, and the sender our "relayed" notice.
+        if (notifies(rcpt.notify, 'SUCCESS') && res.viaDsn === false) {
+          relayed.push({ ...dsnBase, action: 'relayed', status: res.status });
+        }
         continue;
       }
       if (res.verdict === 'failed' || age >= d.max_lifetime) {
         const expired = res.verdict !== 'failed';
         outcomes.push({ ...base, kind: 'failed', reply: expired ? `expired: ${res.reply}` : res.reply });
-        failed.push({ ...dsnBase, action: 'failed', status: res.status });
+        // RFC 3461 §4.1: no failure notice for NOTIFY=NEVER or a NOTIFY without FAILURE.
+        if (notifies(rcpt.notify, 'FAILURE')) failed.push({ ...dsnBase, action: 'failed', status: res.status });
+        else log.info({ rcpt: res.address, notify: rcpt.notify }, 'no failure notice: NOTIFY');
         log.warn({ ...line, status: res.status, expired }, expired ? 'bounced: queue lifetime exceeded' : 'bounced');
         continue;
       }
       const nextAttempt = now + retryDelay(rcpt.attempts + 1, d.retry_schedule);
-      const warn = d.delay_warning > 0 && !rcpt.delayNotified && age >= d.delay_warning && message.sender !== '';
+      const warn =
+        d.delay_warning > 0 &&
+        !rcpt.delayNotified &&
+        age >= d.delay_warning &&
+        message.sender !== '' &&
+        notifies(rcpt.notify, 'DELAY'); // RFC 3461 §4.1
       outcomes.push({ ...base, kind: 'deferred', nextAttempt, delayNotified: warn });
       if (warn) {
         delayed.push({
@@ -433,7 +457,7 @@ export class QueueRunner {
     }
     const retryAt = now + retryDelay(1, d.retry_schedule);
     // A notice only while the job is still ours: after a takeover the other runner tells.
-    if ((failed.length > 0 || delayed.length > 0) && !(await store.extend(job))) {
+    if ((failed.length > 0 || delayed.length > 0 || relayed.length > 0) && !(await store.extend(job))) {
       throw new LeaseLost(message.id, job.domain);
     }
     if (failed.length > 0 && !(await this.#tryNotice(message, failed, log))) {
@@ -448,6 +472,9 @@ export class QueueRunner {
         if (o.kind === 'deferred' && o.delayNotified) outcomes[i] = { ...o, delayNotified: false };
       }
     }
+    // A success notice that could not be sent is not worth sending the message again for: the
+    // message went; the failure is logged.
+    if (relayed.length > 0) await this.#tryNotice(message, relayed, log);
     await store.record(job, outcomes, now);
   }
 
@@ -468,7 +495,15 @@ export class QueueRunner {
       return;
     }
     const host = this.#d.config.hostname;
-    const headers = await readHeaderBlock(this.#d.store.open(message.id), 64 * 1024).catch(() => Buffer.alloc(0));
+    // RFC 3461 §4.3: RET=FULL returns the whole message in a failure notice (up to a bound:
+    // larger ones are returned as headers); otherwise, and in other notices, the headers only.
+    const full =
+      message.ret === 'FULL' &&
+      recipients[0]?.action === 'failed' &&
+      message.size <= LIMITS.smtp.maxReturnedMessageBytes;
+    const headers = full
+      ? await readAll(this.#d.store.open(message.id)).catch(() => Buffer.alloc(0))
+      : await readHeaderBlock(this.#d.store.open(message.id), 64 * 1024).catch(() => Buffer.alloc(0));
     const now = new Date();
     const dsn = buildDsn({
       reportingMta: host,
@@ -481,6 +516,7 @@ export class QueueRunner {
       envelopeId: message.envid,
       recipients,
       originalHeaders: headers,
+      fullMessage: full,
     });
     await this.#d.notices(message.sender, dsn, message.logId);
     queueNotices.inc({ kind: recipients[0]?.action ?? 'failed' });
@@ -504,7 +540,33 @@ function failAll(job: Job, reply: string, status: string, verdict: 'failed' | 'd
     tls: false,
     tlsAuthorized: false,
     tried: [],
+    dsn: false,
   };
+}
+
+/** The recipients of a job by their NOTIFY and ORCPT (RFC 3461 §5.2: sent per recipient). */
+function dsnGroups(
+  recipients: readonly QueuedRecipient[],
+): { notify: string | null; orcpt: string | null; recipients: string[] }[] {
+  const groups = new Map<string, { notify: string | null; orcpt: string | null; recipients: string[] }>();
+  for (const r of recipients) {
+    const key = `${r.notify ?? ''}\0${r.orcpt ?? ''}`;
+    const g = groups.get(key) ?? { notify: r.notify, orcpt: r.orcpt, recipients: [] };
+    g.recipients.push(r.address);
+    groups.set(key, g);
+  }
+  return [...groups.values()];
+}
+
+/** A whole (bounded) queued message. */
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  } finally {
+    stream.destroy();
+  }
 }
 
 /** The header block of a message (up to the first empty line), at most `max` bytes. */

@@ -83,6 +83,10 @@ const MIGRATIONS = [
   // Scheduled messages (types.ts OutboundMessage.releaseAt) and the owner's tag.
   `ALTER TABLE message ADD COLUMN tag TEXT;
    ALTER TABLE message ADD COLUMN release_at INTEGER NOT NULL DEFAULT 0;`,
+  // RFC 3461 (docs/delivery.md "Delivery status notifications"): RET of the message, NOTIFY of
+  // each recipient (ENVID and ORCPT were kept from the start). NULL: not given.
+  `ALTER TABLE message ADD COLUMN ret TEXT;
+   ALTER TABLE recipient ADD COLUMN notify TEXT;`,
 ];
 
 export type { Job, RecipientOutcome } from './types.ts';
@@ -116,12 +120,12 @@ export class QueueStore implements QueueBackend {
     this.#q = {
       insertMessage: db.prepare(
         `INSERT INTO message (id, sender, created, size, held, origin, log_id, smtputf8, auth_user, envid, tag,
-           release_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           release_at, ret)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertRecipient: db.prepare(
-        `INSERT OR IGNORE INTO recipient (message_id, address, domain, orcpt, state, next_attempt)
-         VALUES (?, ?, ?, ?, 'queued', ?)`,
+        `INSERT OR IGNORE INTO recipient (message_id, address, domain, orcpt, notify, state, next_attempt)
+         VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
       ),
       release: db.prepare('UPDATE message SET held = 0 WHERE id = ?'),
       keep: db.prepare('UPDATE message SET held = 2 WHERE id = ?'),
@@ -247,7 +251,7 @@ export class QueueStore implements QueueBackend {
         this.#q.insertMessage!.run(id, ...messageValues(m, now, size));
         const due = Math.max(now, m.releaseAt ?? 0);
         for (const r of m.recipients) {
-          this.#q.insertRecipient!.run(id, r.address, domainOf(r.address), r.orcpt ?? null, due);
+          this.#q.insertRecipient!.run(id, r.address, domainOf(r.address), r.orcpt ?? null, r.notify ?? null, due);
         }
       }),
     );

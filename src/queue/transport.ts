@@ -40,8 +40,15 @@ export interface AttemptEnvelope {
   readonly sender: string;
   readonly recipients: readonly string[];
   readonly size: number;
+  /** The message needs SMTPUTF8 (RFC 6531 §3.4): a host that does not offer it fails every
+   *  recipient with 5.6.7 before MAIL, instead of receiving it. */
   readonly smtputf8: boolean;
+  /** RFC 3461 parameters passed on when the host offers DSN (§5.2, §5.3): RET and ENVID of the
+   *  message, NOTIFY and ORCPT shared by every recipient of this transaction. */
   readonly envid: string | null;
+  readonly ret?: 'FULL' | 'HDRS' | null;
+  readonly notify?: string | null;
+  readonly orcpt?: string | null;
   readonly open: () => Readable;
 }
 
@@ -54,6 +61,8 @@ export interface RecipientResult {
   readonly reply: string;
   /** Enhanced status code for DSNs: from the reply when it has one, else derived. */
   readonly status: string;
+  /** Set by the runner: the host of this recipient's transaction offered DSN (AttemptResult.dsn). */
+  readonly viaDsn?: boolean;
 }
 
 export interface AttemptResult {
@@ -67,6 +76,9 @@ export interface AttemptResult {
   readonly tlsAuthorized: boolean;
   /** One line per host tried, for the log. */
   readonly tried: readonly { host: string; error: string }[];
+  /** The host that answered offered DSN (RFC 3461): it reports on from here; without it a
+   *  recipient that asked NOTIFY=SUCCESS gets our "relayed" notice (§6.2.1.1). */
+  readonly dsn: boolean;
 }
 
 interface SmtpError extends Error {
@@ -100,6 +112,7 @@ export async function attemptDelivery(
         tls: cached.c.secure,
         tlsAuthorized: authorized(cached.c),
         tried,
+        dsn: offers(cached.c, 'DSN'),
       };
     }
     // The server had closed the idle connection: nothing was decided, start afresh.
@@ -143,6 +156,7 @@ export async function attemptDelivery(
       tls: c.secure,
       tlsAuthorized: authorized(c),
       tried,
+      dsn: offers(c, 'DSN'),
     };
   }
   const last = tried.at(-1);
@@ -154,6 +168,7 @@ export async function attemptDelivery(
     tls: false,
     tlsAuthorized: false,
     tried,
+    dsn: false,
   };
 }
 
@@ -161,6 +176,12 @@ export async function attemptDelivery(
  *  handshake whether or not rejectUnauthorized was asked). */
 function authorized(c: SMTPConnection): boolean {
   return c.secure && (c._socket as { authorized?: boolean } | undefined)?.authorized === true;
+}
+
+/** Whether the server's EHLO listed an extension (nodemailer keeps them, unexported). */
+function offers(c: SMTPConnection, ext: 'DSN' | 'SMTPUTF8'): boolean {
+  const list = (c as unknown as { _supportedExtensions?: string[] })._supportedExtensions;
+  return list?.includes(ext) === true;
 }
 
 function labelOf(host: RouteHost): string {
@@ -310,14 +331,29 @@ type Transacted =
 const CONNECTION_ERRORS = new Set(['ECONNECTION', 'ESOCKET', 'ETIMEDOUT', 'EPROTOCOL']);
 
 function transact(c: SMTPConnection, env: AttemptEnvelope): Promise<Transacted> {
+  if (env.smtputf8 && !offers(c, 'SMTPUTF8')) {
+    // RFC 6531 §3.4: a message that needs SMTPUTF8 is not sent to a server without it; the
+    // sender hears it as 5.6.7 (RFC 6531 §3.6.2 / RFC 3463 "conversion required but not
+    // supported"). Nothing was sent, so the connection stays good for other messages.
+    const reply = '550 5.6.7 the next hop does not offer SMTPUTF8 (RFC 6531), which this message needs';
+    const results = env.recipients.map((address) => ({ address, verdict: 'failed' as const, reply, status: '5.6.7' }));
+    return Promise.resolve({ kind: 'done', results, reusable: true });
+  }
   return new Promise<Transacted>((resolve) => {
     const body = env.open();
+    // nodemailer writes these only when the server offers DSN (RFC 3461 §5.2: relayed on).
+    const dsn = {
+      ...(env.envid ? { envid: env.envid } : {}),
+      ...(env.ret ? { ret: env.ret } : {}),
+      ...(env.notify ? { notify: env.notify } : {}),
+      ...(env.orcpt ? { orcpt: env.orcpt } : {}),
+    };
     const envelope = {
       from: env.sender,
       to: [...env.recipients],
       size: env.size,
       use8BitMime: true,
-      ...(env.envid ? { dsn: { envid: env.envid } } : {}),
+      ...(Object.keys(dsn).length > 0 ? { dsn } : {}),
     };
     // Did the server send anything at all during this transaction?
     let answered = false;

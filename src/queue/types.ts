@@ -24,7 +24,13 @@ export interface OutboundRecipient {
   readonly address: string;
   /** RFC 3461 ORCPT as received ("rfc822;addr"), for DSNs. */
   readonly orcpt?: string | null;
+  /** RFC 3461 §4.1 NOTIFY, normalised ('NEVER', or of SUCCESS,FAILURE,DELAY in that order);
+   *  null: not given (notices of failure and delay, as without DSN). */
+  readonly notify?: string | null;
 }
+
+/** RFC 3461 §4.3: what a failure notice returns of the message. */
+export type DsnRet = 'FULL' | 'HDRS';
 
 export interface OutboundMessage {
   /** Envelope sender; '' is the null sender (bounces: never bounced themselves). */
@@ -43,6 +49,8 @@ export interface OutboundMessage {
   readonly authUser?: string | null;
   /** RFC 3461 ENVID. */
   readonly envid?: string | null;
+  /** RFC 3461 RET; null: not given (headers only, as without DSN). */
+  readonly ret?: DsnRet | null;
   /** Keep the message invisible to the runner until release() (see header comment). */
   readonly hold?: boolean;
   /** An opaque reference of whoever queued it (JMAP: its EmailSubmission), carried by the
@@ -61,6 +69,8 @@ export interface QueuedRecipient {
   readonly address: string;
   readonly domain: string;
   readonly orcpt: string | null;
+  /** See OutboundRecipient.notify. */
+  readonly notify: string | null;
   readonly state: RecipientState;
   readonly attempts: number;
   /** ms since epoch */
@@ -82,6 +92,7 @@ export interface QueuedMessage {
   readonly smtputf8: boolean;
   readonly authUser: string | null;
   readonly envid: string | null;
+  readonly ret: DsnRet | null;
   /** Held by the operator (`hold`): not attempted until released. */
   readonly held: boolean;
   /** See OutboundMessage.tag. */

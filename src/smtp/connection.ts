@@ -29,10 +29,12 @@ import { peerAddress } from '../core/ip.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { SmtpAccess } from './access.ts';
 import { isReply, type SmtpSession } from './context.ts';
+import type { MailDsn, RcptDsn } from './dsn-params.ts';
 import type { Client, ConnectionGate } from './gate.ts';
 import { MessageStream } from './message-stream.ts';
+import { mailParams, rcptParams } from './params.ts';
 import { answerOnly, REPLIES, rawReply, reply, type SmtpReplyError } from './replies.ts';
-import { type Command, type EsmtpParam, isDigits, parseCommand } from './wire/command.ts';
+import { type Command, type EsmtpParam, parseCommand } from './wire/command.ts';
 import { DataReader } from './wire/data.ts';
 import { LineFramer } from './wire/lines.ts';
 
@@ -41,7 +43,7 @@ export interface SessionPolicy {
   /** Connection stage (DNSBL): null to greet, or a refusal sent before closing. */
   connect(s: SmtpSession): Promise<SmtpReplyError | null> | null;
   mail(s: SmtpSession, address: string, params: readonly EsmtpParam[]): Promise<void>;
-  rcpt(s: SmtpSession, address: string): Promise<void>;
+  rcpt(s: SmtpSession, address: string, dsn: RcptDsn): Promise<void>;
   /** null: authenticated as `username`; else the refusal. */
   auth(s: SmtpSession, mechanism: string, username: string, password: string): Promise<SmtpReplyError | null>;
   /** Receives the message (consuming `message` to its end); resolves with the 250 text or a refusal. */
@@ -83,6 +85,8 @@ export class SmtpConnection implements SmtpSession {
   user: string | null = null;
   mailFrom: string | null = null;
   smtpUtf8 = false;
+  /** MAIL's RET and ENVID (RFC 3461 §4.3, §4.4), null outside a transaction. */
+  dsn: MailDsn | null = null;
   readonly access: SmtpAccess | null;
 
   readonly #o: ConnectionOptions;
@@ -281,9 +285,9 @@ export class SmtpConnection implements SmtpSession {
       this.#out += `250 ${host}\r\n`;
       return;
     }
-    // RFC 2920, 1870, 6152, 2034, 6531, 3207, 4954.
+    // RFC 2920, 1870, 6152, 2034, 6531, 3461, 3207, 4954.
     const ext = [`${host} Hello ${domain}`, 'PIPELINING', `SIZE ${this.#o.maxMessageSize}`, '8BITMIME'];
-    ext.push('ENHANCEDSTATUSCODES', 'SMTPUTF8');
+    ext.push('ENHANCEDSTATUSCODES', 'SMTPUTF8', 'DSN');
     if (!this.secure && this.#o.tlsContext() !== null) ext.push('STARTTLS');
     // RFC 4954 §4 / RFC 8314: AUTH only over TLS, and only for submission.
     if (this.#o.submission && this.secure && this.user === null) ext.push('AUTH PLAIN LOGIN');
@@ -296,25 +300,12 @@ export class SmtpConnection implements SmtpSession {
     if (this.helo === '') return this.#send(reply(503, '5.5.1', 'Error: send HELO/EHLO first'));
     if (this.mailFrom !== null) return this.#send(reply(503, '5.5.1', 'Error: nested MAIL command'));
     if (this.#o.submission && this.user === null) return this.#send(REPLIES.authRequired());
-    let utf8 = false;
-    for (const p of params) {
-      // RFC 5321 §4.1.1.11: parameters we do not offer get 555.
-      if (p.name === 'SIZE') {
-        // RFC 1870 §6: a declared size over the limit is refused at once.
-        if (p.value === null || !isDigits(p.value, 20)) return this.#send(REPLIES.badParameter(p.name));
-        if (Number(p.value) > this.#o.maxMessageSize) return this.#send(REPLIES.tooBig(this.#o.maxMessageSize));
-      } else if (p.name === 'BODY') {
-        // RFC 6152: 7BIT and 8BITMIME; BINARYMIME (RFC 3030) is not offered.
-        const v = p.value?.toUpperCase();
-        if (v !== '7BIT' && v !== '8BITMIME') return this.#send(REPLIES.badParameter(p.name));
-      } else if (p.name === 'SMTPUTF8') {
-        if (p.value !== null) return this.#send(REPLIES.badParameter(p.name)); // RFC 6531 §3.4
-        utf8 = true;
-      } else return this.#send(REPLIES.unsupportedParameter(p.name));
-    }
+    const checked = mailParams(params, this.#o.maxMessageSize); // params.ts
+    if (isReply(checked)) return this.#send(checked);
     // SMTPUTF8 of this MAIL applies to its own address check; the transaction starts (mailFrom)
     // once the policy accepted it.
-    this.smtpUtf8 = utf8;
+    this.smtpUtf8 = checked.utf8;
+    this.dsn = checked.dsn;
     this.#policy(this.#o.policy.mail(this, address, params), () => {
       this.mailFrom = address;
       this.#rcpts = 0;
@@ -324,9 +315,9 @@ export class SmtpConnection implements SmtpSession {
 
   #rcpt(address: string, params: readonly EsmtpParam[]) {
     if (this.mailFrom === null) return this.#send(reply(503, '5.5.1', 'Error: need MAIL command'));
-    const p = params[0];
-    if (p) return this.#send(REPLIES.unsupportedParameter(p.name)); // no DSN (RFC 3461) yet
-    this.#policy(this.#o.policy.rcpt(this, address), () => {
+    const dsn = rcptParams(params); // RFC 3461 §4.1, §4.2 (params.ts)
+    if (isReply(dsn)) return this.#send(dsn);
+    this.#policy(this.#o.policy.rcpt(this, address, dsn), () => {
       this.#rcpts++;
       return reply(250, '2.1.5', 'Ok');
     });
@@ -418,6 +409,7 @@ export class SmtpConnection implements SmtpSession {
   #reset() {
     this.mailFrom = null;
     this.smtpUtf8 = false;
+    this.dsn = null;
     this.#rcpts = 0;
     this.#o.policy.reset(this);
   }

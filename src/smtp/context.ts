@@ -15,6 +15,7 @@ import type { Dispatcher, DispatchRecipient } from '../queue/dispatch.ts';
 import type { SrsForwarding } from '../srs/forwarding.ts';
 import type { MailStore } from '../store/types.ts';
 import type { TlsManager } from '../tls/certs.ts';
+import type { MailDsn, RcptDsn } from './dsn-params.ts';
 import { SmtpReplyError } from './replies.ts';
 
 export type SmtpRole = 'inbound' | 'submission';
@@ -79,6 +80,8 @@ export interface SmtpSession {
   readonly mailFrom: string | null;
   /** MAIL carried SMTPUTF8 (RFC 6531). */
   readonly smtpUtf8: boolean;
+  /** MAIL's DSN parameters (RFC 3461 §4.3, §4.4), null outside a transaction. */
+  readonly dsn: MailDsn | null;
   /** The client's host name by reverse DNS (for Received:), null when unknown. */
   clientHostname(): Promise<string | null>;
 }
@@ -92,6 +95,8 @@ export interface Transaction {
   readonly remote: Map<string, DispatchRecipient>;
   /** RCPT commands accepted, repeated addresses included: max_recipients bounds this. */
   accepted: number;
+  /** RCPT's NOTIFY and ORCPT (RFC 3461 §4.1, §4.2) by the recipient's key, when given. */
+  readonly dsn: Map<string, RcptDsn>;
 }
 
 export interface ConnState {
@@ -103,7 +108,7 @@ export interface ConnState {
   hadRecipient: boolean;
 }
 
-export const newTxn = (): Transaction => ({ recipients: new Map(), remote: new Map(), accepted: 0 });
+export const newTxn = (): Transaction => ({ recipients: new Map(), remote: new Map(), accepted: 0, dsn: new Map() });
 
 export function isReply(e: unknown): e is SmtpReplyError {
   return e instanceof SmtpReplyError;

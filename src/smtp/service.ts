@@ -56,6 +56,7 @@ import { type SrsRecipient, type SrsRefusal, srsRecipient } from './accept/srs.t
 import { SmtpAccess } from './access.ts';
 import { type SessionPolicy, SmtpConnection } from './connection.ts';
 import { type ConnState, isReply, newTxn, type SmtpDeps, type SmtpSession } from './context.ts';
+import { NO_RCPT_DSN, type RcptDsn } from './dsn-params.ts';
 import { type Client, ConnectionGate } from './gate.ts';
 import type { MessageStream } from './message-stream.ts';
 import { REPLIES, reply, type SmtpReplyError } from './replies.ts';
@@ -203,8 +204,8 @@ export class SmtpService implements SessionPolicy {
     return this.#guard(s, () => this.#onMailFrom(address, s));
   }
 
-  rcpt(s: SmtpSession, address: string): Promise<void> {
-    return this.#guard(s, () => this.#onRcptTo(address, s));
+  rcpt(s: SmtpSession, address: string, dsn: RcptDsn = NO_RCPT_DSN): Promise<void> {
+    return this.#guard(s, () => this.#onRcptTo(address, s, dsn));
   }
 
   /** Any unexpected error becomes 451 4.3.0 and is logged. */
@@ -282,7 +283,7 @@ export class SmtpService implements SessionPolicy {
 
   /** RCPT: the rcpt stage (accept/rcpt.ts) around its lookups: the postmaster domain, an SRS
    *  address of ours or the directory's resolution, the quota of the accounts it names. */
-  async #onRcptTo(raw: string, session: SmtpSession): Promise<void> {
+  async #onRcptTo(raw: string, session: SmtpSession, dsn: RcptDsn): Promise<void> {
     const state = this.#state(session);
     const { directory, config } = this.#deps;
     const postmaster = postmasterCandidates(raw, config.hostname);
@@ -309,7 +310,7 @@ export class SmtpService implements SessionPolicy {
       if (q.kind === 'refuse') throw refusalReply(state.log, q);
     }
     await this.#limits(session, state, key);
-    addRecipient(txn, key, r);
+    addRecipient(txn, key, r, dsn);
     state.hadRecipient = true;
   }
 

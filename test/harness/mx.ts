@@ -16,6 +16,10 @@ export interface ReceivedMail {
   readonly secure: boolean;
   readonly helo: string;
   readonly user: string | undefined;
+  /** MAIL's RET and ENVID as the sink parsed them (only with `dsn: true`). */
+  readonly dsn?: { readonly ret?: string | null; readonly envid?: string | null };
+  /** Each RCPT's NOTIFY and ORCPT (only with `dsn: true`), by address. */
+  readonly rcptDsn: Record<string, { readonly notify?: string[]; readonly orcpt?: string }>;
 }
 
 /** A reply to give instead of accepting: e.g. { code: 550, message: '5.1.1 No such user' }. */
@@ -43,6 +47,10 @@ export interface FakeMxOptions {
   readonly idleTimeoutMs?: number;
   /** The certificate to offer (default: one self-signed for mx.remote.test). */
   readonly tls?: TlsPair;
+  /** Offer SMTPUTF8 (default true). */
+  readonly smtputf8?: boolean;
+  /** Offer DSN (RFC 3461; default false) and record its parameters. */
+  readonly dsn?: boolean;
 }
 
 export interface FakeMx {
@@ -80,6 +88,8 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
     cert: pair.cert,
     secure: opts.secure ?? false,
     hideSTARTTLS: opts.starttls === false,
+    hideSMTPUTF8: opts.smtputf8 === false,
+    hideDSN: opts.dsn !== true,
     authOptional: !opts.users,
     authMethods: ['PLAIN', 'LOGIN'],
     // starttls: false is a server without TLS at all: STARTTLS is refused even when sent unasked.
@@ -117,6 +127,13 @@ export async function startFakeMx(opts: FakeMxOptions = {}): Promise<FakeMx> {
           secure: session.secure,
           helo: session.hostNameAppearsAs,
           user: session.user as string | undefined,
+          ...(session.envelope.dsn ? { dsn: session.envelope.dsn } : {}),
+          rcptDsn: Object.fromEntries(
+            session.envelope.rcptTo.map((r) => [
+              r.address,
+              (r as { dsn?: { notify?: string[]; orcpt?: string } }).dsn ?? {},
+            ]),
+          ),
         };
         const finish = () => {
           const r = opts.onData?.(mail) ?? null;

@@ -275,7 +275,19 @@ export function queueContract(name: string, make: MakeQueue, opts: { readonly sh
     test(
       'restart keeps everything: messages, recipients and their outcomes, holds',
       withQueue(async (u, first) => {
-        const a = await first.enqueue(message({ envid: 'E1', authUser: 'alice', smtputf8: true }));
+        const a = await first.enqueue(
+          message({
+            envid: 'E1',
+            authUser: 'alice',
+            smtputf8: true,
+            ret: 'HDRS',
+            recipients: [
+              { address: 'a@one.test', notify: 'NEVER' },
+              { address: 'b@one.test', notify: 'SUCCESS,DELAY' },
+              { address: 'c@two.test', orcpt: 'rfc822;C@two.test' },
+            ],
+          }),
+        );
         const b = await first.enqueue(message({ origin: 'dsn', sender: '' }));
         const now = Date.now();
         await first.hold(b);
@@ -309,6 +321,17 @@ export function queueContract(name: string, make: MakeQueue, opts: { readonly sh
             [m?.envid, m?.authUser, m?.smtputf8, m?.recipients.find((r) => r.address === 'b@one.test')?.delayNotified],
             ['E1', 'alice', true, true],
           );
+          // RFC 3461 RET and NOTIFY (with ENVID and ORCPT) kept with the entry
+          assert.deepEqual(
+            [m?.ret, ...(m?.recipients ?? []).map((r) => [r.address, r.notify, r.orcpt])],
+            [
+              'HDRS',
+              ['a@one.test', 'NEVER', null],
+              ['b@one.test', 'SUCCESS,DELAY', null],
+              ['c@two.test', null, 'rfc822;C@two.test'],
+            ],
+          );
+          assert.equal((await q.get(b))?.ret, null);
           assert.equal((await readFile(join(u.spoolDir, `${a}.eml`), 'utf8')).length, m?.size);
         } finally {
           await q.close();

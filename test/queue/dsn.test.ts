@@ -188,6 +188,21 @@ describe('DSN', () => {
     assert.match(dsn.toString(), /\r\nSubject: Successful Mail Delivery Report\r\n/);
   });
 
+  test('relayed (RFC 3461 §6.2.1.1): the text says no further notice comes', () => {
+    const dsn = buildDsn({ ...base, recipients: [{ address: 'bob@remote.test', action: 'relayed', status: '2.0.0' }] });
+    const [text = '', status = ''] = parts(dsn).parts;
+    assert.match(text, /relayed to the recipients listed below/);
+    assert.match(status, /Action: relayed\r\nStatus: 2\.0\.0/);
+  });
+
+  test('RET=FULL: part 3 is the whole message as message/rfc822, bytes unchanged', () => {
+    const original = Buffer.from('Subject: whole\r\n\r\nthe body\r\n');
+    const dsn = buildDsn({ ...base, originalHeaders: original, fullMessage: true });
+    const third = parts(dsn).parts[2] ?? '';
+    assert.equal(third, '\r\nContent-Type: message/rfc822\r\n\r\nSubject: whole\r\n\r\nthe body\r\n');
+    assert.match(dsn.toString(), /\r\n--BOUNDARY--\r\n$/);
+  });
+
   test('Original-Recipient: an addr-type prefix is kept, a bare address gets rfc822;', () => {
     const groups = statusGroups(
       buildDsn({

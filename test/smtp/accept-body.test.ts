@@ -116,6 +116,7 @@ test('trace stage: Received "for" only with one recipient; one prefix per accoun
     user: null,
     mailFrom: 's@client.test',
     smtpUtf8: false,
+    dsn: null,
     clientHostname: async () => null,
   };
   const txn = newTxn();

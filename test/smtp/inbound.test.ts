@@ -174,7 +174,7 @@ describe('inbound SMTP', () => {
     const c = await RawSmtp.connect(s.port);
     await c.read();
     await c.cmd('EHLO client.example');
-    for (const p of ['FOO=BAR', 'RET=HDRS', 'ENVID=abc', 'BODY=BINARYMIME']) {
+    for (const p of ['FOO=BAR', 'BODY=BINARYMIME']) {
       assert.equal(
         (await c.cmd(`MAIL FROM:<x@remote.example> ${p}`)).text.slice(0, 9),
         p === 'BODY=BINARYMIME' ? '501 5.5.4' : '555 5.5.4',
@@ -182,11 +182,57 @@ describe('inbound SMTP', () => {
       );
     }
     assert.equal((await c.cmd('MAIL FROM:<x@remote.example> BODY=8BITMIME SIZE=100 SMTPUTF8')).code, 250);
-    for (const p of ['NOTIFY=NEVER', 'ORCPT=rfc822;x@y', 'XYZ=1']) {
+    for (const p of ['XYZ=1', 'NOTIFY=NEVER XYZ=1']) {
       assert.equal((await c.cmd(`RCPT TO:<alice@example.test> ${p}`)).text.slice(0, 9), '555 5.5.4', p);
     }
     assert.equal((await c.cmd('RCPT TO:<alice@example.test>')).code, 250);
     c.close();
+  });
+
+  test('DSN parameters (RFC 3461 §4): accepted when well formed, refused with 501 otherwise', async () => {
+    const c = await RawSmtp.connect(s.port);
+    await c.read();
+    await c.cmd('EHLO client.example');
+    const badMail = [
+      'RET=FOO',
+      'RET',
+      'RET=HDRS RET=FULL',
+      'ENVID=abc ENVID=def',
+      'ENVID=+4',
+      'ENVID=+zz',
+      'ENVID=+0A',
+      `ENVID=${'a'.repeat(101)}`,
+    ];
+    for (const p of badMail) {
+      assert.equal((await c.cmd(`MAIL FROM:<x@remote.example> ${p}`)).text.slice(0, 9), '501 5.5.4', p);
+    }
+    c.close();
+    // A fresh session for the RCPT cases: the session's error limit (20) would end this one.
+    const r = await RawSmtp.connect(s.port);
+    await r.read();
+    await r.cmd('EHLO client.example');
+    assert.equal((await r.cmd(`MAIL FROM:<x@remote.example> RET=hdrs ENVID=${'a'.repeat(100)}`)).code, 250);
+    const badRcpt = [
+      'NOTIFY=NEVER,SUCCESS',
+      'NOTIFY=SOMETIMES',
+      'NOTIFY=SUCCESS,SUCCESS',
+      'NOTIFY=',
+      'NOTIFY=DELAY NOTIFY=FAILURE',
+      'ORCPT=x@y',
+      'ORCPT=;x@y',
+      'ORCPT=rfc822;',
+      'ORCPT=rfc822;a+ZZb@y',
+      'ORCPT=rfc822;a+0Db@y',
+      `ORCPT=rfc822;${'a'.repeat(500)}@y`,
+      'ORCPT=rfc822;a@y ORCPT=rfc822;b@y',
+    ];
+    for (const p of badRcpt) {
+      assert.match((await r.cmd(`RCPT TO:<alice@example.test> ${p}`)).text, /^501 5\.5\.4/, p);
+    }
+    const ok = await r.cmd('RCPT TO:<alice@example.test> NOTIFY=delay,failure ORCPT=rfc822;Alice+2Bx@example.test');
+    assert.equal(ok.code, 250);
+    assert.equal((await r.cmd('RCPT TO:<bob@example.test> NOTIFY=NEVER')).code, 250);
+    r.close();
   });
 
   test('EHLO advertises the promised extensions and no AUTH', async () => {
@@ -195,11 +241,11 @@ describe('inbound SMTP', () => {
     assert.match(greeting.text, /^220 mx\.test\.example ESMTP/);
     const ehlo = await c.cmd('EHLO client.example');
     const caps = ehlo.lines.slice(1).map((l) => l.slice(4));
-    for (const cap of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'STARTTLS']) {
+    for (const cap of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'STARTTLS', 'DSN']) {
       assert.ok(caps.includes(cap), `${cap} in ${caps.join(',')}`);
     }
     assert.ok(caps.includes(`SIZE ${s.config.smtp.max_message_size}`));
-    assert.ok(!caps.some((c) => c.startsWith('AUTH') || c === 'DSN'));
+    assert.ok(!caps.some((c) => c.startsWith('AUTH')));
     const auth = await c.cmd('AUTH PLAIN AGFsaWNlAHNlY3JldA==');
     assert.equal(auth.text, '500 5.5.2 Error: command not recognized');
     c.close();

@@ -70,6 +70,23 @@ describe('inbound SMTP in threads', () => {
     assert.equal((await s.admin.queue.counts()).messages, queued + 1);
   });
 
+  test('NOTIFY=SUCCESS for a local recipient: the thread hands the message to the main thread, which sends the notice', async () => {
+    const c = await RawSmtp.connect(s.port);
+    await c.read();
+    await c.cmd('EHLO client.example');
+    assert.equal((await c.cmd('MAIL FROM:<alice@example.test> ENVID=thread-env')).code, 250);
+    assert.equal((await c.cmd('RCPT TO:<bob@example.test> NOTIFY=SUCCESS')).code, 250);
+    await c.cmd('DATA');
+    c.write('Subject: notify in a thread\r\n\r\nbody\r\n.\r\n');
+    assert.equal((await c.read()).code, 250);
+    c.close();
+    // The notice is durable before the 250 (dispatch awaits it): it is in alice's Maildir now.
+    const notices = (await s.messages('alice@example.test')).map((m) => m.toString());
+    const dsn = notices.find((m) => m.includes('Original-Envelope-Id: thread-env'));
+    assert.ok(dsn, 'a success notice for alice');
+    assert.match(dsn, /Final-Recipient: rfc822; bob@example\.test\r\nAction: delivered/);
+  });
+
   test('a client at max_connections_per_ip is refused whichever thread it reaches', async () => {
     const open: RawSmtp[] = [];
     for (let i = 0; i < PER_IP; i++) {

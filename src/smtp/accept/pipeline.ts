@@ -14,13 +14,15 @@
 // Invariants (see service.ts): a refused or failed message leaves nothing behind (the spool
 // is aborted or disposed); a failure is thrown to the binding, which answers 451 4.3.0.
 
-import { parseAddress } from '../../core/address.ts';
+import { isUtf8 } from 'node:buffer';
+import { hasNonAscii, parseAddress } from '../../core/address.ts';
 import { newId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { withHead } from '../../store/spool.ts';
 import type { SpooledMessage } from '../../store/types.ts';
-import type { ConnState, SmtpDeps, SmtpSession } from '../context.ts';
+import type { ConnState, SmtpDeps, SmtpSession, Transaction } from '../context.ts';
+import { notifies } from '../dsn-params.ts';
 import type { MessageStream } from '../message-stream.ts';
 import { REPLIES, type SmtpReplyError } from '../replies.ts';
 import { addressesIn, type HeaderField, headerFields } from '../submission.ts';
@@ -125,7 +127,10 @@ export class AcceptPipeline {
           message: msg,
           origin: this.#submission ? 'submission' : 'forward',
           logId: msgId,
-          smtputf8: session.smtpUtf8,
+          smtputf8: needsSmtputf8(session, txn, headerBlock),
+          ret: session.dsn?.ret ?? null,
+          envid: session.dsn?.envid ?? null,
+          notifyDelivered: notifyDelivered(txn),
           authUser: state.principal?.accountId ?? null,
           hold: m.quarantine !== null,
         },
@@ -185,4 +190,26 @@ export class AcceptPipeline {
     });
     return hygieneDecision(outcome);
   }
+}
+
+/** RFC 6531 §3.4: the message needs SMTPUTF8 at the next hop when the client asked for it
+ *  (MAIL ... SMTPUTF8), when an envelope address is UTF-8, or when a header field carries
+ *  UTF-8 (RFC 6532). Raw 8-bit header bytes that are not UTF-8 (legacy mail) do not count:
+ *  they were never internationalised mail, and refusing them would bounce what always went. */
+export function needsSmtputf8(session: SmtpSession, txn: Transaction, header: Buffer): boolean {
+  if (session.smtpUtf8) return true;
+  if (hasNonAscii(session.mailFrom ?? '')) return true;
+  for (const a of txn.remote.keys()) if (hasNonAscii(a)) return true;
+  return header.some((b) => b >= 0x80) && isUtf8(header);
+}
+
+/** Local recipients that asked NOTIFY=SUCCESS (RFC 3461 §4.1), for their "delivered" notice. */
+function notifyDelivered(txn: Transaction): { address: string; orcpt: string | null }[] {
+  const out: { address: string; orcpt: string | null }[] = [];
+  for (const [key, dsn] of txn.dsn) {
+    if ((txn.recipients.get(key)?.length ?? 0) > 0 && notifies(dsn.notify, 'SUCCESS')) {
+      out.push({ address: key, orcpt: dsn.orcpt });
+    }
+  }
+  return out;
 }

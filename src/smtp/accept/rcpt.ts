@@ -6,6 +6,7 @@ import { type Address, formatAddress, hasNonAscii, parseAddress } from '../../co
 import type { AccountId } from '../../core/ids.ts';
 import type { RecipientResolution } from '../../directory/types.ts';
 import type { Transaction } from '../context.ts';
+import { NO_RCPT_DSN, type RcptDsn } from '../dsn-params.ts';
 import { REPLIES } from '../replies.ts';
 import { CONTINUE, type Decision, refuse } from './decision.ts';
 
@@ -65,13 +66,25 @@ export function recipientQuota(over: boolean, key: string): Decision {
 
 /** Records an accepted recipient in the transaction. An address both addressed directly and
  *  reached through a forward gets one copy, with the sender as it is. */
-export function addRecipient(txn: Transaction, key: string, r: Extract<Resolved, { kind: 'continue' }>): void {
+export function addRecipient(
+  txn: Transaction,
+  key: string,
+  r: Extract<Resolved, { kind: 'continue' }>,
+  dsn: RcptDsn = NO_RCPT_DSN,
+): void {
+  // RFC 3461 §4.1, §4.2, §6.2.7.1: NOTIFY and ORCPT go with the address to the next hop, a
+  // forward of ours (an alias) included: the sender asked about the recipient it named.
+  const params = {
+    ...(dsn.orcpt !== null ? { orcpt: dsn.orcpt } : {}),
+    ...(dsn.notify !== null ? { notify: dsn.notify } : {}),
+  };
   for (const a of r.remote) {
     const f = formatAddress(a);
     const had = txn.remote.get(f);
     if (had !== undefined && (had.forwardedVia === undefined || r.via !== null)) continue;
-    txn.remote.set(f, r.via === null ? { address: f } : { address: f, forwardedVia: r.via });
+    txn.remote.set(f, r.via === null ? { address: f, ...params } : { address: f, forwardedVia: r.via, ...params });
   }
   if (r.accounts !== null) txn.recipients.set(key, r.accounts);
+  if (dsn.notify !== null || dsn.orcpt !== null) txn.dsn.set(key, dsn);
   txn.accepted++;
 }

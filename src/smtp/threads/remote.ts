@@ -130,7 +130,8 @@ export function threadDispatcher(
 ): { dispatch(req: DispatchRequest): Promise<DispatchResult> } {
   return {
     async dispatch(req) {
-      const local = req.remote.length === 0;
+      // A success notice (RFC 3461 NOTIFY=SUCCESS) is sent by the main thread's Dispatcher.
+      const local = req.remote.length === 0 && (req.notifyDelivered?.length ?? 0) === 0;
       if (
         local &&
         !(sieve && (await rpc.call<boolean>({ op: 'filtered', accounts: req.local.map((t) => t.account) })))
