@@ -12,11 +12,11 @@ import { promisify } from 'node:util';
 import { dkimVerify } from 'mailauth';
 import { createPromiseResolver } from '../../src/dns/resolver.ts';
 import { dkimRecordName, dkimTxtValue } from '../../src/hygiene/dkim-keys.ts';
-import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
-import { type FakeMx, startFakeMx } from '../harness/mx.ts';
+import type { TestDnsServer } from '../harness/dns.ts';
 import { runCli } from '../harness/process.ts';
+import { type Remote, startRemote } from '../harness/remote.ts';
 import { startTestServer, type TestServer } from '../harness/server.ts';
-import { submitter, waitUntil } from '../harness/submit.ts';
+import { waitUntil } from '../harness/submit.ts';
 
 // Debian's Python, where python3-dkim and python3-nacl (Ed25519) are installed by .ci/run.
 const PYTHON = '/usr/bin/python3';
@@ -25,37 +25,21 @@ const run = promisify(execFile);
 
 describe('DKIM key rotation: activation once published, retirement after the grace', () => {
   let s: TestServer;
+  let remote: Remote;
   let dns: TestDnsServer;
-  let mx: FakeMx;
   const cli = (args: string[]) => runCli(['--config', s.configFile, ...args]);
-
-  /** A message sent through submission now, as the remote MX receives it. */
-  const send = async (): Promise<Buffer> => {
-    const before = mx.mails.length;
-    await submitter(s.submissionPort).sendMail({
-      from: 'alice@example.test',
-      to: 'carol@remote.test',
-      subject: 'rotation',
-      text: 'x',
-    });
-    const [mail] = (await mx.waitFor(before + 1)).slice(before);
-    assert.ok(mail);
-    return mail.data;
-  };
+  const send = () => remote.send(s.submissionPort);
   const selectors = (mail: Buffer) =>
     [...mail.toString().matchAll(/^DKIM-Signature:[\s\S]*?\bs=([a-z0-9.-]+);/gim)].map((m) => m[1]);
 
   before(async () => {
-    mx = await startFakeMx();
-    dns = await startTestDns([
-      { type: 'MX', name: 'remote.test', preference: 10, exchange: 'mx.remote.test' },
-      { type: 'A', name: 'mx.remote.test', address: '127.0.0.1' },
-    ]);
+    remote = await startRemote();
+    dns = remote.dns;
     s = await startTestServer({
       submission: true,
       users: ['alice@example.test'],
       // A check every 50 ms: the test awaits rounds (DNS queries seen), it never sleeps.
-      extra: `[dns]\nservers = ["${dns.address}"]\n[delivery]\nport = ${mx.port}\n[hygiene]\ndnsbl = []\n[dkim]\nalgorithm = "ed25519"\nrotation_check = "50ms"\n`,
+      extra: `${remote.config}[hygiene]\ndnsbl = []\n[dkim]\nalgorithm = "ed25519"\nrotation_check = "50ms"\n`,
     });
     for (const k of await s.admin.dkim.keys('example.test')) {
       dns.add({ type: 'TXT', name: dkimRecordName(k), text: dkimTxtValue(k) });
@@ -63,8 +47,7 @@ describe('DKIM key rotation: activation once published, retirement after the gra
   });
   after(async () => {
     await s?.stop();
-    await dns?.close();
-    await mx?.close();
+    await remote?.close();
   });
 
   test('not published: pending, the old key signs; published: activated; after the grace: gone', async () => {
