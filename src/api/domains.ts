@@ -3,6 +3,7 @@
 
 import { z } from '@hono/zod-openapi';
 import { freeSelector } from '../admin/dkim-rotation.ts';
+import { parseDuration } from '../config/duration.ts';
 import { ArclineError } from '../core/errors.ts';
 import type { DomainInfo } from '../directory/types.ts';
 import { lookupRecord, parseZoneLine } from '../dns/published.ts';
@@ -292,15 +293,36 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
       path: '/api/v1/domains/{name}/dkim/rotate',
       tags,
       summary:
-        'Start a rotation: a new pending key (new selector) for each algorithm that signs now; it signs once activated, after its record is published',
-      request: { params: DomainParam },
+        'Start a rotation: a new pending key (new selector) for each algorithm that signs now (or `algorithm`); it signs once its record is found in DNS (the periodic check, or activate); the old key is deleted `grace` after (default "7d", docs/hygiene.md)',
+      request: {
+        params: DomainParam,
+        body: {
+          content: {
+            'application/json': {
+              schema: z.strictObject({
+                algorithm: z.enum(['rsa', 'ed25519']).optional(),
+                grace: z
+                  .string()
+                  .max(20)
+                  .refine((v) => parseDuration(v) !== null, 'a duration such as "7d" or "36h"')
+                  .optional(),
+              }),
+            },
+          },
+        },
+      },
       responses: { 201: json(listOf(Dkim, 'DkimPendingKeys'), 'The pending keys') },
     }),
     async (c) => {
       const { name } = c.req.valid('param');
       authorize(c, { domain: name }, true);
       const d = await existing(name);
-      const made = await deps.ops.rotateDkim(d.name);
+      const body = c.req.valid('json') ?? {};
+      const graceMs = body.grace === undefined ? null : parseDuration(body.grace);
+      const made = await deps.ops.rotateDkim(d.name, {
+        ...(body.algorithm ? { algorithm: body.algorithm } : {}),
+        ...(graceMs === null ? {} : { graceMs }),
+      });
       return c.json({ items: made.map((k) => dkimItem(k, 'pending')), next: null }, 201);
     },
   );
