@@ -70,6 +70,10 @@ const Dkim = z
     state: z.enum(['active', 'pending']),
   })
   .openapi('DkimKey');
+/** A JSON body the client may leave out (c.req.valid('json') is then undefined). */
+const optionalBody = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+const DkimAlgorithmField = z.enum(['rsa', 'ed25519']).optional();
+
 const DkimParam = DomainParam.extend({
   selector: z
     .string()
@@ -261,16 +265,9 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
         'Generate a DKIM key (without a selector: [dkim] selector, or the next free "-2", "-3" form of it; [dkim] algorithm unless given); 409 if the selector exists',
       request: {
         params: DomainParam,
-        body: {
-          content: {
-            'application/json': {
-              schema: z.strictObject({
-                selector: z.string().min(1).max(243).optional(),
-                algorithm: z.enum(['rsa', 'ed25519']).optional(),
-              }),
-            },
-          },
-        },
+        body: optionalBody(
+          z.strictObject({ selector: z.string().min(1).max(243).optional(), algorithm: DkimAlgorithmField }),
+        ),
       },
       responses: { 201: json(Dkim, 'The new key') },
     }),
@@ -296,20 +293,16 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
         'Start a rotation: a new pending key (new selector) for each algorithm that signs now (or `algorithm`); it signs once its record is found in DNS (the periodic check, or activate); the old key is deleted `grace` after (default "7d", docs/hygiene.md)',
       request: {
         params: DomainParam,
-        body: {
-          content: {
-            'application/json': {
-              schema: z.strictObject({
-                algorithm: z.enum(['rsa', 'ed25519']).optional(),
-                grace: z
-                  .string()
-                  .max(20)
-                  .refine((v) => parseDuration(v) !== null, 'a duration such as "7d" or "36h"')
-                  .optional(),
-              }),
-            },
-          },
-        },
+        body: optionalBody(
+          z.strictObject({
+            algorithm: DkimAlgorithmField,
+            grace: z
+              .string()
+              .max(20)
+              .refine((v) => parseDuration(v) !== null, 'a duration such as "7d" or "36h"')
+              .optional(),
+          }),
+        ),
       },
       responses: { 201: json(listOf(Dkim, 'DkimPendingKeys'), 'The pending keys') },
     }),
