@@ -11,7 +11,7 @@
 //   4. after the grace (default 7 days) the retired key is deleted: `dkim list` says its record
 //      may be removed (docs/hygiene.md "Key rotation").
 
-import { ArclineError } from '../core/errors.ts';
+import { ArclineError, isArclineError } from '../core/errors.ts';
 import {
   type DkimAlgorithm,
   type DkimKey,
@@ -118,8 +118,13 @@ export async function advanceRotations(
   for (const domain of domains) {
     for (const key of await deps.dkim.pendingKeys(domain)) {
       if ((await deps.published(dkimRecordName(key), dkimTxtValue(key))) !== true) continue;
-      await deps.dkim.activate(domain, key.selector, now);
-      activated.push(key);
+      try {
+        await deps.dkim.activate(domain, key.selector, now);
+        activated.push(key);
+      } catch (e) {
+        // Activated (or removed) meanwhile by the operator: nothing left to do for it.
+        if (!(isArclineError(e) && e.code === 'NOT_FOUND')) throw e;
+      }
     }
     expired.push(...(await deps.dkim.expireRetired(domain, now)));
   }
