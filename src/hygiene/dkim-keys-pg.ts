@@ -15,11 +15,10 @@
 import { ArclineError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Postgres } from '../db/postgres.ts';
+import { checkGrace, DEFAULT_GRACE_MS, withoutInUse } from './dkim-grace.ts';
 import {
   checkDomain,
-  checkGrace,
   checkNewKey,
-  DEFAULT_GRACE_MS,
   type DkimAlgorithm,
   type DkimKey,
   type DkimKeys,
@@ -29,7 +28,6 @@ import {
   type RetiredDkimKey,
   sortKeys,
   usablePem,
-  withoutInUse,
 } from './dkim-keys.ts';
 
 /** The schema of the component "dkim" (db.migrate). */

@@ -20,9 +20,9 @@
 // "v=DKIM1; k=ed25519; p=<raw 32-byte key, base64>" (RFC 8463 §4.2).
 
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { ArclineError, errorMessage, isArclineError } from '../core/errors.ts';
-import { LIMITS } from '../core/limits.ts';
+import { checkGrace, readGrace, retiredKey, withoutInUse } from './dkim-grace.ts';
 
 export type DkimAlgorithm = 'rsa' | 'ed25519';
 
@@ -39,7 +39,8 @@ export interface DkimKey {
 
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const FILE = /^(.+)\.(rsa|ed25519)\.pem$/;
-/** The subdirectory of a domain's keys made for a rotation, not yet signing. */
+/** The subdirectory of a domain's keys made for a rotation, not yet signing; next to each,
+ *  `{selector}.grace` holds the grace (ms) of the key it will retire. */
 const PENDING = 'pending';
 /** Keys retired by a rotation, whose DNS record must stay published until their grace ends:
  *  `{domain}/retired/{end of grace, ms since the epoch}/{selector}.{alg}.pem`. */
@@ -47,12 +48,8 @@ const RETIRED = 'retired';
 /** After the grace: the private key is deleted, an empty `{domain}/gone/{selector}.{alg}` says
  *  its DNS record may go (docs/hygiene.md "Key rotation"). */
 const GONE = 'gone';
-/** A pending key's grace (ms), `{domain}/pending/{selector}.grace`, used at its activation. */
-const GRACE_FILE = /^(.+)\.grace$/;
+/** A gone/ marker's name. */
 const MARKER = /^(.+)\.(rsa|ed25519)$/;
-/** How long a key retired by a rotation stays published by default (docs/hygiene.md): mail
- *  signed just before the activation may be verified days later (queues, forwarding). */
-export const DEFAULT_GRACE_MS = 7 * 86_400_000;
 const ALGORITHMS: Readonly<Record<DkimAlgorithm, { order: number; keyType: string }>> = {
   rsa: { order: 0, keyType: 'rsa' },
   ed25519: { order: 1, keyType: 'ed25519' },
@@ -366,48 +363,6 @@ export class DkimKeyStore implements DkimKeys {
     await fsyncDir(this.#stateDir);
     await fsyncDir(this.#root);
   }
-}
-
-function retiredKey(
-  domain: string,
-  selector: string,
-  algorithm: DkimAlgorithm,
-  removableAt: Date,
-  gone: boolean,
-): RetiredDkimKey {
-  return Object.freeze({ domain, selector, algorithm, removableAt, gone });
-}
-
-/** Retired keys by selector, those whose selector names a key in use again left out (its DNS
- *  record is that key's now: never "may be removed"). Shared with dkim-keys-pg.ts. */
-export function withoutInUse(
-  retired: RetiredDkimKey[],
-  inUse: readonly Pick<DkimKey, 'selector'>[],
-): readonly RetiredDkimKey[] {
-  const used = new Set(inUse.map((k) => k.selector));
-  const seen = new Set<string>();
-  const out = retired.filter((k) => {
-    if (used.has(k.selector) || seen.has(`${k.selector}.${k.algorithm}`)) return false;
-    seen.add(`${k.selector}.${k.algorithm}`);
-    return true;
-  });
-  out.sort((a, b) => (a.selector < b.selector ? -1 : a.selector > b.selector ? 1 : 0));
-  return Object.freeze(out);
-}
-
-/** INVALID unless a whole number of ms from 0 to 365 days (a year is plenty, more is a typo). */
-export function checkGrace(graceMs: number | undefined): number {
-  const g = graceMs ?? DEFAULT_GRACE_MS;
-  if (!Number.isSafeInteger(g) || g < 0 || g > LIMITS.dkim.maxGraceMs) {
-    throw new ArclineError('INVALID', `DKIM rotation grace: 0 to ${LIMITS.dkim.maxGraceMs / 86_400_000} days`);
-  }
-  return g;
-}
-
-async function readGrace(path: string): Promise<number> {
-  const text = await readFile(path, 'utf8').catch(() => ''); // missing (older key): the default
-  const n = Number(text.trim());
-  return text.trim() !== '' && Number.isSafeInteger(n) && n >= 0 && n <= LIMITS.dkim.maxGraceMs ? n : DEFAULT_GRACE_MS;
 }
 
 /** A small file written whole (temp name, fsync, rename) so it is never seen half-written. */
