@@ -238,7 +238,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const tasks = taskRunner(config, ctx, log, () => connections());
     services.push({ close: () => tasks.stop() });
     tasks.periodic('ban-sweep', LIMITS.defense.sweepMs, () => bans.sweep());
-    // DKIM key rotation (admin/dkim-rotation.ts, docs/hygiene.md "Key rotation"): a pending key
+    // DKIM key rotation (admin/dkim-rotation.ts, docs/hygiene.md "Rotating a key"): a pending key
     // signs once its record is found in DNS; a retired key goes after its grace.
     const dkimLog = log.child({ component: 'dkim' });
     tasks.periodic('dkim-rotation', config.dkim.rotation_check, async () => {

@@ -9,7 +9,7 @@
 //      `advanceRotations` does it by itself (a timer, or the leader task in a cluster) for every
 //      pending key whose record is found;
 //   4. after the grace (default 7 days) the retired key is deleted: `dkim list` says its record
-//      may be removed (docs/hygiene.md "Key rotation").
+//      may be removed (docs/hygiene.md "Rotating a key").
 
 import { ArclineError, isArclineError } from '../core/errors.ts';
 import {

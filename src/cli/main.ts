@@ -454,7 +454,11 @@ async function run(
       need(1, 'DOMAIN');
       noMore(1);
       const domain = await localDomain(ctx, args[0] as string);
-      if (flags.activate) return activatePending(ops, ctx, domain);
+      if (flags.activate) {
+        if (flags.algorithm !== undefined || flags.grace !== undefined)
+          throw new UsageError('--activate takes no --algorithm or --grace (they belong to the rotation itself)');
+        return activatePending(ops, ctx, domain);
+      }
       const algorithm = flags.algorithm;
       if (algorithm !== undefined && algorithm !== 'rsa' && algorithm !== 'ed25519')
         throw new UsageError(`--algorithm: rsa or ed25519, not ${algorithm}`);

@@ -299,7 +299,7 @@ export const configSchema = z
         /** Sign mail sent through submission with every key of the From: domain. */
         sign: z.boolean().default(true),
         /** How often rotation keys are looked up in DNS (activated once published) and retired
-         *  keys past their grace deleted (docs/hygiene.md "Key rotation"). */
+         *  keys past their grace deleted (docs/hygiene.md "Rotating a key"). */
         rotation_check: duration.default(LIMITS.dkim.defaultRotationCheckMs),
       })
       .prefault({}),

@@ -1,4 +1,4 @@
-// The end of a DKIM rotation (docs/hygiene.md "Key rotation"): how long a retired key's DNS
+// The end of a DKIM rotation (docs/hygiene.md "Rotating a key"): how long a retired key's DNS
 // record stays published (the grace), and the retired keys as both stores (dkim-keys.ts,
 // dkim-keys-pg.ts) list them.
 

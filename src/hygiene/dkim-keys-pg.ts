@@ -45,7 +45,7 @@ export const MIGRATIONS: readonly string[] = [
    -- A selector names at most one key in use (RFC 6376 §3.1); retired keys do not count.
    CREATE UNIQUE INDEX dkim_keys_selector ON dkim_keys(domain, selector) WHERE state <> 'retired';
    REVOKE ALL ON dkim_keys FROM PUBLIC;`,
-  // Rotation grace (docs/hygiene.md "Key rotation"): a pending key keeps the grace of the key it
+  // Rotation grace (docs/hygiene.md "Rotating a key"): a pending key keeps the grace of the key it
   // retires; a retired key is 'gone' (private key erased) once removable_at has passed.
   `ALTER TABLE dkim_keys ADD COLUMN grace_ms BIGINT, ADD COLUMN removable_at BIGINT;
    ALTER TABLE dkim_keys DROP CONSTRAINT dkim_keys_state_check;

@@ -46,7 +46,7 @@ const PENDING = 'pending';
  *  `{domain}/retired/{end of grace, ms since the epoch}/{selector}.{alg}.pem`. */
 const RETIRED = 'retired';
 /** After the grace: the private key is deleted, an empty `{domain}/gone/{selector}.{alg}` says
- *  its DNS record may go (docs/hygiene.md "Key rotation"). */
+ *  its DNS record may go (docs/hygiene.md "Rotating a key"). */
 const GONE = 'gone';
 /** A gone/ marker's name. */
 const MARKER = /^(.+)\.(rsa|ed25519)$/;

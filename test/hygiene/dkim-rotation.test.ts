@@ -1,5 +1,5 @@
 // DKIM key rotation on its own (admin/dkim-rotation.ts advanceRotations, the server's periodic
-// task "dkim-rotation", docs/hygiene.md "Key rotation"): `arcline dkim rotate` makes a pending
+// task "dkim-rotation", docs/hygiene.md "Rotating a key"): `arcline dkim rotate` makes a pending
 // key; while its record is not in DNS (a real DNS server on loopback answers the server's
 // resolver) it stays pending and the old key signs; once published the server activates it by
 // itself and mail carries the new selector, verified by mailauth and by Python's dkim; after the
