@@ -236,6 +236,19 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const tasks = taskRunner(config, ctx, log, () => connections());
     services.push({ close: () => tasks.stop() });
     tasks.periodic('ban-sweep', LIMITS.defense.sweepMs, () => bans.sweep());
+    // DKIM key rotation (admin/dkim-rotation.ts, docs/hygiene.md "Rotating a key"): a pending key
+    // signs once its record is found in DNS; a retired key goes after its grace.
+    const dkimLog = log.child({ component: 'dkim' });
+    tasks.periodic('dkim-rotation', config.dkim.rotation_check, async () => {
+      const { activated, expired } = await ctx.ops.advanceDkimRotations();
+      for (const k of activated)
+        dkimLog.info({ domain: k.domain, selector: k.selector }, 'DKIM key activated: its record is published');
+      for (const k of expired)
+        dkimLog.info(
+          { domain: k.domain, selector: k.selector },
+          'retired DKIM key deleted: its DNS record may be removed',
+        );
+    });
     // Rate limits (docs/spam.md): one count for the whole server (the SMTP threads ask it), in
     // PostgreSQL for a cluster. The IP allow list is exempt too (access.isAllowed).
     const rateLimits = await openRateLimits(

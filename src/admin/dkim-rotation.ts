@@ -6,9 +6,20 @@
 //   2. the operator publishes the new records (`arcline dkim list` / the API show them);
 //   3. activate: refused while the record is not found in DNS (unless forced); then the new key
 //      signs and the old key of that algorithm is retired (kept aside, hygiene/dkim-keys.ts).
+//      `advanceRotations` does it by itself (a timer, or the leader task in a cluster) for every
+//      pending key whose record is found;
+//   4. after the grace (default 7 days) the retired key is deleted: `dkim list` says its record
+//      may be removed (docs/hygiene.md "Rotating a key").
 
-import { ArclineError } from '../core/errors.ts';
-import { type DkimAlgorithm, type DkimKey, type DkimKeys, dkimRecordName, dkimTxtValue } from '../hygiene/dkim-keys.ts';
+import { ArclineError, isArclineError } from '../core/errors.ts';
+import {
+  type DkimAlgorithm,
+  type DkimKey,
+  type DkimKeys,
+  dkimRecordName,
+  dkimTxtValue,
+  type RetiredDkimKey,
+} from '../hygiene/dkim-keys.ts';
 
 export interface RotationDeps {
   readonly dkim: DkimKeys;
@@ -27,16 +38,39 @@ export async function freeSelector(dkim: DkimKeys, domain: string, base: string)
   return selector;
 }
 
+export interface RotateOptions {
+  /** Only this algorithm (default: every algorithm that signs now, or the configured one). */
+  readonly algorithm?: DkimAlgorithm;
+  /** How long the retired key's record stays published (default DEFAULT_GRACE_MS). */
+  readonly graceMs?: number;
+}
+
 /** Step 1: the pending keys made (one per algorithm that signs now, or the default one). */
-export async function rotateDkim(deps: RotationDeps, domain: string, now = new Date()): Promise<readonly DkimKey[]> {
+export async function rotateDkim(
+  deps: RotationDeps,
+  domain: string,
+  opts: RotateOptions = {},
+  now = new Date(),
+): Promise<readonly DkimKey[]> {
   const active = await deps.dkim.keys(domain);
-  const algorithms = active.length > 0 ? [...new Set(active.map((k) => k.algorithm))] : [deps.defaults.algorithm];
+  const algorithms = opts.algorithm
+    ? [opts.algorithm]
+    : active.length > 0
+      ? [...new Set(active.map((k) => k.algorithm))]
+      : [deps.defaults.algorithm];
   const base = `${deps.defaults.selector}-${now.toISOString().slice(0, 10).replace(/-/g, '')}`;
   const made: DkimKey[] = [];
   for (const algorithm of algorithms) {
     // Each key made is pending by the next round, so the next algorithm gets the next name.
     const selector = await freeSelector(deps.dkim, domain, base);
-    made.push(await deps.dkim.generate(domain, { selector, algorithm, pending: true }));
+    made.push(
+      await deps.dkim.generate(domain, {
+        selector,
+        algorithm,
+        pending: true,
+        ...(opts.graceMs === undefined ? {} : { graceMs: opts.graceMs }),
+      }),
+    );
   }
   return made;
 }
@@ -61,4 +95,38 @@ export async function activateDkim(
     }
   }
   return { key, retired: await deps.dkim.activate(domain, key.selector) };
+}
+
+export interface RotationRound {
+  readonly activated: readonly DkimKey[];
+  readonly expired: readonly RetiredDkimKey[];
+}
+
+/**
+ * Steps 3 and 4 without the operator, for the periodic task: every pending key whose record is
+ * published now (the same TXT value at its name; a failed lookup waits for the next round) is
+ * activated, and retired keys past their grace are deleted. One domain's failure does not stop
+ * the others'; the caller logs what came back.
+ */
+export async function advanceRotations(
+  deps: RotationDeps,
+  domains: readonly string[],
+  now = new Date(),
+): Promise<RotationRound> {
+  const activated: DkimKey[] = [];
+  const expired: RetiredDkimKey[] = [];
+  for (const domain of domains) {
+    for (const key of await deps.dkim.pendingKeys(domain)) {
+      if ((await deps.published(dkimRecordName(key), dkimTxtValue(key))) !== true) continue;
+      try {
+        await deps.dkim.activate(domain, key.selector, now);
+        activated.push(key);
+      } catch (e) {
+        // Activated (or removed) meanwhile by the operator: nothing left to do for it.
+        if (!(isArclineError(e) && e.code === 'NOT_FOUND')) throw e;
+      }
+    }
+    expired.push(...(await deps.dkim.expireRetired(domain, now)));
+  }
+  return { activated, expired };
 }

@@ -8,7 +8,14 @@ import type { AccountId } from '../core/ids.ts';
 import type { AliasInfo, DirectoryAdmin, UserInfo } from '../directory/types.ts';
 import type { DkimAlgorithm, DkimKey, DkimKeys } from '../hygiene/dkim-keys.ts';
 import type { MailStore } from '../store/types.ts';
-import { activateDkim, type RotationDeps, rotateDkim } from './dkim-rotation.ts';
+import {
+  activateDkim,
+  advanceRotations,
+  type RotateOptions,
+  type RotationDeps,
+  type RotationRound,
+  rotateDkim,
+} from './dkim-rotation.ts';
 
 export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithHash' | 'deleteUser' | 'deleteDomain'> {
   /** Removes an empty domain; its DKIM keys are retired (where to: `retiredDkim`, null if none). */
@@ -20,7 +27,10 @@ export interface AdminOps extends Omit<DirectoryAdmin, 'addUser' | 'addUserWithH
   /** Makes `destinations` the alias's whole set (the new ones are validated before any goes). */
   replaceAlias(source: string, destinations: readonly string[]): Promise<AliasInfo>;
   /** DKIM key rotation (admin/dkim-rotation.ts): new pending keys, then their activation. */
-  rotateDkim(domain: string): Promise<readonly DkimKey[]>;
+  rotateDkim(domain: string, opts?: RotateOptions): Promise<readonly DkimKey[]>;
+  /** The periodic step of every domain's rotation (advanceRotations): activation once published,
+   *  deletion of retired keys after their grace. */
+  advanceDkimRotations(now?: Date): Promise<RotationRound>;
   activateDkim(
     domain: string,
     selector: string,
@@ -90,7 +100,13 @@ export function createAdminOps(deps: {
     listUsers: (d) => directory.listUsers(d),
     addAlias: (s, d) => directory.addAlias(s, d),
     deleteAlias: (s, d) => directory.deleteAlias(s, d),
-    rotateDkim: (domain) => rotateDkim(rotation(), domain),
+    rotateDkim: (domain, opts) => rotateDkim(rotation(), domain, opts),
+    advanceDkimRotations: async (now) =>
+      advanceRotations(
+        rotation(),
+        (await directory.listDomains()).map((d) => d.name),
+        now,
+      ),
     activateDkim: (domain, selector, opts) => activateDkim(rotation(), domain, selector, opts),
     replaceAlias: async (source, destinations) => {
       // addAlias validates every destination and returns the normalised set it now holds.

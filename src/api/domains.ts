@@ -3,6 +3,7 @@
 
 import { z } from '@hono/zod-openapi';
 import { freeSelector } from '../admin/dkim-rotation.ts';
+import { parseDuration } from '../config/duration.ts';
 import { ArclineError } from '../core/errors.ts';
 import type { DomainInfo } from '../directory/types.ts';
 import { lookupRecord, parseZoneLine } from '../dns/published.ts';
@@ -69,6 +70,10 @@ const Dkim = z
     state: z.enum(['active', 'pending']),
   })
   .openapi('DkimKey');
+/** A JSON body the client may leave out (c.req.valid('json') is then undefined). */
+const optionalBody = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+const DkimAlgorithmField = z.enum(['rsa', 'ed25519']).optional();
+
 const DkimParam = DomainParam.extend({
   selector: z
     .string()
@@ -260,16 +265,9 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
         'Generate a DKIM key (without a selector: [dkim] selector, or the next free "-2", "-3" form of it; [dkim] algorithm unless given); 409 if the selector exists',
       request: {
         params: DomainParam,
-        body: {
-          content: {
-            'application/json': {
-              schema: z.strictObject({
-                selector: z.string().min(1).max(243).optional(),
-                algorithm: z.enum(['rsa', 'ed25519']).optional(),
-              }),
-            },
-          },
-        },
+        body: optionalBody(
+          z.strictObject({ selector: z.string().min(1).max(243).optional(), algorithm: DkimAlgorithmField }),
+        ),
       },
       responses: { 201: json(Dkim, 'The new key') },
     }),
@@ -292,15 +290,32 @@ export function domainRoutes(app: ApiApp, deps: ApiDeps): void {
       path: '/api/v1/domains/{name}/dkim/rotate',
       tags,
       summary:
-        'Start a rotation: a new pending key (new selector) for each algorithm that signs now; it signs once activated, after its record is published',
-      request: { params: DomainParam },
+        'Start a rotation: a new pending key (new selector) for each algorithm that signs now (or `algorithm`); it signs once its record is found in DNS (the periodic check, or activate); the old key is deleted `grace` after (default "7d", docs/hygiene.md)',
+      request: {
+        params: DomainParam,
+        body: optionalBody(
+          z.strictObject({
+            algorithm: DkimAlgorithmField,
+            grace: z
+              .string()
+              .max(20)
+              .refine((v) => parseDuration(v) !== null, 'a duration such as "7d" or "36h"')
+              .optional(),
+          }),
+        ),
+      },
       responses: { 201: json(listOf(Dkim, 'DkimPendingKeys'), 'The pending keys') },
     }),
     async (c) => {
       const { name } = c.req.valid('param');
       authorize(c, { domain: name }, true);
       const d = await existing(name);
-      const made = await deps.ops.rotateDkim(d.name);
+      const body = c.req.valid('json') ?? {};
+      const graceMs = body.grace === undefined ? null : parseDuration(body.grace);
+      const made = await deps.ops.rotateDkim(d.name, {
+        ...(body.algorithm ? { algorithm: body.algorithm } : {}),
+        ...(graceMs === null ? {} : { graceMs }),
+      });
       return c.json({ items: made.map((k) => dkimItem(k, 'pending')), next: null }, 201);
     },
   );

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolveNodeName } from '../config/cluster.ts';
+import { parseDuration } from '../config/duration.ts';
 import { configPath, type LoadedConfig, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { normalizeDomain } from '../core/address.ts';
@@ -16,7 +17,7 @@ import { silentLogger } from '../core/log.ts';
 import { dropPrivileges } from '../core/privileges.ts';
 import { formatSize, parseSize } from '../core/size.ts';
 import { oneLine } from '../core/text.ts';
-import { dkimZoneLine } from '../hygiene/dkim-keys.ts';
+import { dkimRecordName, dkimZoneLine } from '../hygiene/dkim-keys.ts';
 import { dnsRecords } from '../hygiene/dns-records.ts';
 import { type Context, openContext } from '../main.ts';
 import type { QueuedMessage, QueueId } from '../queue/types.ts';
@@ -46,7 +47,8 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   greylist list | clear                   greylisting entries, newest first / forget them all
   allow add USER SENDER | del USER SENDER | list USER
   dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] | list [DOMAIN] | del DOMAIN SELECTOR
-  dkim rotate DOMAIN | activate DOMAIN SELECTOR [--force]
+  dkim rotate DOMAIN [--algorithm rsa|ed25519] [--grace 7d] | rotate DOMAIN --activate
+  dkim activate DOMAIN SELECTOR [--force]
   dns-records DOMAIN
   check [DOMAIN...] [--json]              deliverability self-check: DNS, reverse DNS, blocklists, certificates
   sieve check FILE                        parse and validate a Sieve script (RFC 5228); prints ok or the errors
@@ -217,6 +219,9 @@ function parse(argv: string[]) {
       all: { type: 'boolean' },
       selector: { type: 'string' },
       algo: { type: 'string' },
+      algorithm: { type: 'string' },
+      grace: { type: 'string' },
+      activate: { type: 'boolean' },
       'allow-root': { type: 'boolean' },
       maildir: { type: 'string' },
       user: { type: 'string' },
@@ -431,8 +436,16 @@ async function run(
       for (const d of domains) {
         for (const k of await ctx.dkim.keys(d)) say(dkimZoneLine(k));
         for (const k of await ctx.dkim.pendingKeys(d)) {
-          say(`; pending (rotation): publish, then \`arcline dkim activate ${d} ${k.selector}\``);
+          say(`; pending (rotation): publish; it signs once found in DNS (or \`arcline dkim rotate ${d} --activate\`)`);
           say(dkimZoneLine(k));
+        }
+        for (const k of await ctx.dkim.retiredKeys(d)) {
+          const name = dkimRecordName(k);
+          say(
+            k.gone
+              ? `; retired, deleted after its grace: the DNS record ${name} may be removed`
+              : `; retired (${k.algorithm}): keep the DNS record ${name} published until ${k.removableAt.toISOString()}`,
+          );
         }
       }
       return;
@@ -441,9 +454,22 @@ async function run(
       need(1, 'DOMAIN');
       noMore(1);
       const domain = await localDomain(ctx, args[0] as string);
-      for (const k of await ops.rotateDkim(domain)) {
-        say(`; new DKIM key, selector ${k.selector} (${k.algorithm}), pending: publish this record, then`);
-        say(`; \`arcline dkim activate ${domain} ${k.selector}\` (the old key signs until then)`);
+      if (flags.activate) {
+        if (flags.algorithm !== undefined || flags.grace !== undefined)
+          throw new UsageError('--activate takes no --algorithm or --grace (they belong to the rotation itself)');
+        return activatePending(ops, ctx, domain);
+      }
+      const algorithm = flags.algorithm;
+      if (algorithm !== undefined && algorithm !== 'rsa' && algorithm !== 'ed25519')
+        throw new UsageError(`--algorithm: rsa or ed25519, not ${algorithm}`);
+      const graceMs = flags.grace === undefined ? undefined : parseDuration(flags.grace);
+      if (graceMs === null) throw new UsageError(`--grace: a duration such as 7d or 36h, not ${flags.grace}`);
+      for (const k of await ops.rotateDkim(domain, {
+        ...(algorithm ? { algorithm } : {}),
+        ...(graceMs === undefined ? {} : { graceMs }),
+      })) {
+        say(`; new DKIM key, selector ${k.selector} (${k.algorithm}), pending: publish this record; it signs`);
+        say(`; once the server finds it in DNS, or at once with \`arcline dkim rotate ${domain} --activate\``);
         say(dkimZoneLine(k));
       }
       return;
@@ -454,7 +480,8 @@ async function run(
       const domain = await localDomain(ctx, args[0] as string);
       const { key, retired } = await ops.activateDkim(domain, args[1] as string, { force: flags.force === true });
       say(`DKIM key ${key.selector} of ${domain} signs from now on`);
-      if (retired) say(`the old key is out of use, kept in ${retired}; keep its DNS record a few days`);
+      if (retired)
+        say(`the old key is retired; keep its DNS record published until its grace ends (\`arcline dkim list\`)`);
       return;
     }
     case 'dkim del':
@@ -464,6 +491,18 @@ async function run(
       return say(`deleted DKIM key ${args[1]} of ${args[0]}`);
     default:
       throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
+  }
+}
+
+/** `dkim rotate DOMAIN --activate`: every pending key of the domain, each checked in DNS first
+ *  (activateDkim refuses one whose record is not published, with the reason). */
+async function activatePending(ops: Context['ops'], ctx: Context, domain: string): Promise<void> {
+  const pending = await ctx.dkim.pendingKeys(domain);
+  if (pending.length === 0) throw new ArclineError('NOT_FOUND', `${domain} has no pending DKIM key: rotate first`);
+  for (const k of pending) {
+    const { key, retired } = await ops.activateDkim(domain, k.selector);
+    say(`DKIM key ${key.selector} of ${domain} signs from now on`);
+    if (retired) say(`the old ${key.algorithm} key is retired; keep its DNS record published until its grace ends`);
   }
 }
 

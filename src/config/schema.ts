@@ -299,6 +299,9 @@ export const configSchema = z
         algorithm: z.enum(['rsa', 'ed25519']).default('rsa'),
         /** Sign mail sent through submission with every key of the From: domain. */
         sign: z.boolean().default(true),
+        /** How often rotation keys are looked up in DNS (activated once published) and retired
+         *  keys past their grace deleted (docs/hygiene.md "Rotating a key"). */
+        rotation_check: duration.default(LIMITS.dkim.defaultRotationCheckMs),
       })
       .prefault({}),
     hygiene: z

@@ -526,6 +526,11 @@ export const LIMITS = {
      *  copy is older than this (a key activated or removed on another node signs, or stops
      *  signing, here this much later at most; its DNS record outlives that by days). */
     pgCacheMs: 5000,
+    /** Longest grace a DKIM rotation accepts for the old key's record (`--grace`). */
+    maxGraceMs: 365 * 86_400_000,
+    /** How often pending rotation keys are looked up in DNS (and activated once published) and
+     *  retired keys past their grace deleted, unless [dkim] rotation_check says otherwise. */
+    defaultRotationCheckMs: 3_600_000,
   },
   lifecycle: {
     defaultShutdownGraceMs: 15_000,

@@ -15,14 +15,17 @@
 import { ArclineError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Postgres } from '../db/postgres.ts';
+import { checkGrace, DEFAULT_GRACE_MS, withoutInUse } from './dkim-grace.ts';
 import {
   checkDomain,
   checkNewKey,
   type DkimAlgorithm,
   type DkimKey,
   type DkimKeys,
+  type NewKeyOptions,
   newKeyPem,
   normalizeSelector,
+  type RetiredDkimKey,
   sortKeys,
   usablePem,
 } from './dkim-keys.ts';
@@ -42,6 +45,14 @@ export const MIGRATIONS: readonly string[] = [
    -- A selector names at most one key in use (RFC 6376 §3.1); retired keys do not count.
    CREATE UNIQUE INDEX dkim_keys_selector ON dkim_keys(domain, selector) WHERE state <> 'retired';
    REVOKE ALL ON dkim_keys FROM PUBLIC;`,
+  // Rotation grace (docs/hygiene.md "Rotating a key"): a pending key keeps the grace of the key it
+  // retires; a retired key is 'gone' (private key erased) once removable_at has passed.
+  `ALTER TABLE dkim_keys ADD COLUMN grace_ms BIGINT, ADD COLUMN removable_at BIGINT;
+   ALTER TABLE dkim_keys DROP CONSTRAINT dkim_keys_state_check;
+   ALTER TABLE dkim_keys ADD CONSTRAINT dkim_keys_state_check
+     CHECK (state IN ('active', 'pending', 'retired', 'gone'));
+   DROP INDEX dkim_keys_selector;
+   CREATE UNIQUE INDEX dkim_keys_selector ON dkim_keys(domain, selector) WHERE state IN ('active', 'pending');`,
 ];
 
 type State = 'active' | 'pending';
@@ -62,20 +73,18 @@ export class PostgresDkimKeys implements DkimKeys {
     return new PostgresDkimKeys(db, opts.cacheMs ?? LIMITS.dkim.pgCacheMs);
   }
 
-  async generate(
-    domain: string,
-    opts: { selector: string; algorithm: DkimAlgorithm; pending?: boolean },
-  ): Promise<DkimKey> {
+  async generate(domain: string, opts: NewKeyOptions): Promise<DkimKey> {
     const { domain: d, selector, algorithm } = checkNewKey(domain, opts);
+    const graceMs = checkGrace(opts.graceMs);
     const exists = () => new ArclineError('EXISTS', `${d} already has a DKIM key with selector ${selector}`);
     if ((await this.#select(d, selector)).length > 0) throw exists(); // before spending time on the key
     const pem = await newKeyPem(algorithm);
     const now = Date.now();
     try {
       await this.#db.query(
-        `INSERT INTO dkim_keys (domain, selector, algorithm, private_key_pem, state, created)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [d, selector, algorithm, pem, opts.pending ? 'pending' : 'active', now],
+        `INSERT INTO dkim_keys (domain, selector, algorithm, private_key_pem, state, created, grace_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [d, selector, algorithm, pem, opts.pending ? 'pending' : 'active', now, opts.pending ? graceMs : null],
       );
     } catch (e) {
       if ((e as { code?: unknown }).code === '23505') throw exists(); // another node, same selector
@@ -102,10 +111,10 @@ export class PostgresDkimKeys implements DkimKeys {
   async remove(domain: string, selector: string): Promise<void> {
     const d = checkDomain(domain);
     const s = normalizeSelector(selector);
-    const r = await this.#db.query("DELETE FROM dkim_keys WHERE domain = $1 AND selector = $2 AND state <> 'retired'", [
-      d,
-      s,
-    ]);
+    const r = await this.#db.query(
+      "DELETE FROM dkim_keys WHERE domain = $1 AND selector = $2 AND state IN ('active', 'pending')",
+      [d, s],
+    );
     this.#cache.delete(d);
     if (r.rowCount === 0) throw new ArclineError('NOT_FOUND', `${d} has no DKIM key with selector ${s}`);
   }
@@ -114,17 +123,18 @@ export class PostgresDkimKeys implements DkimKeys {
     const d = checkDomain(domain);
     const s = normalizeSelector(selector);
     const retired = await this.#db.tx(async (q) => {
-      const pending = await q.query<{ algorithm: string }>(
-        "SELECT algorithm FROM dkim_keys WHERE domain = $1 AND selector = $2 AND state = 'pending' FOR UPDATE",
+      const pending = await q.query<{ algorithm: string; grace_ms: string | null }>(
+        "SELECT algorithm, grace_ms FROM dkim_keys WHERE domain = $1 AND selector = $2 AND state = 'pending' FOR UPDATE",
         [d, s],
       );
       const algorithm = pending.rows[0]?.algorithm;
+      const graceMs = Number(pending.rows[0]?.grace_ms ?? DEFAULT_GRACE_MS);
       if (algorithm === undefined)
         throw new ArclineError('NOT_FOUND', `${d} has no pending DKIM key with selector ${s}`);
       const old = await q.query(
-        `UPDATE dkim_keys SET state = 'retired', retired_at = $3
+        `UPDATE dkim_keys SET state = 'retired', retired_at = $3, removable_at = $4
          WHERE domain = $1 AND algorithm = $2 AND state = 'active'`,
-        [d, algorithm, now.getTime()],
+        [d, algorithm, now.getTime(), now.getTime() + graceMs],
       );
       await q.query("UPDATE dkim_keys SET state = 'active' WHERE domain = $1 AND selector = $2 AND state = 'pending'", [
         d,
@@ -139,18 +149,55 @@ export class PostgresDkimKeys implements DkimKeys {
   async retire(domain: string, now = new Date()): Promise<string | null> {
     const d = checkDomain(domain);
     const r = await this.#db.query(
-      "UPDATE dkim_keys SET state = 'retired', retired_at = $2 WHERE domain = $1 AND state <> 'retired'",
+      "UPDATE dkim_keys SET state = 'retired', retired_at = $2 WHERE domain = $1 AND state IN ('active', 'pending')",
       [d, now.getTime()],
     );
     this.#cache.delete(d);
     return (r.rowCount ?? 0) > 0 ? retiredPlace(d, now) : null;
   }
 
+  /** Only keys retired by a rotation (removable_at set): a deleted domain's keys (retire()) are
+   *  kept aside for the operator, not counted down. */
+  async retiredKeys(domain: string): Promise<readonly RetiredDkimKey[]> {
+    const d = checkDomain(domain);
+    const rows = await this.#db.rows<{
+      selector: string;
+      algorithm: DkimAlgorithm;
+      removable_at: string;
+      state: string;
+    }>(
+      `SELECT selector, algorithm, removable_at, state FROM dkim_keys
+       WHERE domain = $1 AND state IN ('retired', 'gone') AND removable_at IS NOT NULL
+       ORDER BY removable_at DESC`,
+      [d],
+    );
+    const inUse = await this.#db.rows<{ selector: string }>(
+      "SELECT selector FROM dkim_keys WHERE domain = $1 AND state IN ('active', 'pending')",
+      [d],
+    );
+    return withoutInUse(
+      rows.map((r) => retiredRow(d, r)),
+      inUse,
+    );
+  }
+
+  async expireRetired(domain: string, now = new Date()): Promise<readonly RetiredDkimKey[]> {
+    const d = checkDomain(domain);
+    // The private key is erased: a gone key can never sign again, even by hand.
+    const r = await this.#db.query<{ selector: string; algorithm: DkimAlgorithm; removable_at: string; state: string }>(
+      `UPDATE dkim_keys SET state = 'gone', private_key_pem = ''
+       WHERE domain = $1 AND state = 'retired' AND removable_at IS NOT NULL AND removable_at <= $2
+       RETURNING selector, algorithm, removable_at, state`,
+      [d, now.getTime()],
+    );
+    return r.rows.map((row) => retiredRow(d, row));
+  }
+
   async #select(d: string, selector: string) {
-    return this.#db.rows("SELECT 1 FROM dkim_keys WHERE domain = $1 AND selector = $2 AND state <> 'retired'", [
-      d,
-      selector,
-    ]);
+    return this.#db.rows(
+      "SELECT 1 FROM dkim_keys WHERE domain = $1 AND selector = $2 AND state IN ('active', 'pending')",
+      [d, selector],
+    );
   }
 
   /** The keys of one state; a row that is not a usable key is skipped, as a bad file is. */
@@ -181,6 +228,19 @@ export class PostgresDkimKeys implements DkimKeys {
     }
     return sortKeys(keys);
   }
+}
+
+function retiredRow(
+  domain: string,
+  r: { selector: string; algorithm: DkimAlgorithm; removable_at: string; state: string },
+): RetiredDkimKey {
+  return Object.freeze({
+    domain,
+    selector: r.selector,
+    algorithm: r.algorithm,
+    removableAt: new Date(Number(r.removable_at)),
+    gone: r.state === 'gone',
+  });
 }
 
 /** Where retired keys are kept, as the operator is told (the files' answer is a directory). */

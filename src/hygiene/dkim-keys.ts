@@ -22,6 +22,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { ArclineError, errorMessage, isArclineError } from '../core/errors.ts';
+import { checkGrace, readGrace, retiredKey, withoutInUse } from './dkim-grace.ts';
 
 export type DkimAlgorithm = 'rsa' | 'ed25519';
 
@@ -38,8 +39,17 @@ export interface DkimKey {
 
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const FILE = /^(.+)\.(rsa|ed25519)\.pem$/;
-/** The subdirectory of a domain's keys made for a rotation, not yet signing. */
+/** The subdirectory of a domain's keys made for a rotation, not yet signing; next to each,
+ *  `{selector}.grace` holds the grace (ms) of the key it will retire. */
 const PENDING = 'pending';
+/** Keys retired by a rotation, whose DNS record must stay published until their grace ends:
+ *  `{domain}/retired/{end of grace, ms since the epoch}/{selector}.{alg}.pem`. */
+const RETIRED = 'retired';
+/** After the grace: the private key is deleted, an empty `{domain}/gone/{selector}.{alg}` says
+ *  its DNS record may go (docs/hygiene.md "Rotating a key"). */
+const GONE = 'gone';
+/** A gone/ marker's name. */
+const MARKER = /^(.+)\.(rsa|ed25519)$/;
 const ALGORITHMS: Readonly<Record<DkimAlgorithm, { order: number; keyType: string }>> = {
   rsa: { order: 0, keyType: 'rsa' },
   ed25519: { order: 1, keyType: 'ed25519' },
@@ -57,9 +67,20 @@ const RACY_MS = 2000;
 
 /** Where a deployment's DKIM keys live: files under {state}/dkim/ (DkimKeyStore, one machine)
  *  or PostgreSQL (dkim-keys-pg.ts, shared by every node so all sign with the same keys). */
+/** A key a rotation took out of use: its DNS record stays until `removableAt`; then the key
+ *  is deleted (`gone`) and the record may be removed. */
+export interface RetiredDkimKey {
+  readonly domain: string;
+  readonly selector: string;
+  readonly algorithm: DkimAlgorithm;
+  readonly removableAt: Date;
+  readonly gone: boolean;
+}
+
 export interface DkimKeys {
-  /** Creates a key (RSA-2048 or Ed25519). EXISTS if that selector already has a key for the domain. */
-  generate(domain: string, opts: { selector: string; algorithm: DkimAlgorithm; pending?: boolean }): Promise<DkimKey>;
+  /** Creates a key (RSA-2048 or Ed25519). EXISTS if that selector already has a key for the domain.
+   *  A pending key keeps `graceMs` (default DEFAULT_GRACE_MS) for the key it retires at activation. */
+  generate(domain: string, opts: NewKeyOptions): Promise<DkimKey>;
   /** All keys of a domain that sign, sorted by selector then algorithm (rsa first); [] when none. */
   keys(domain: string): Promise<readonly DkimKey[]>;
   /** Removes the key of a selector (active or pending); NOT_FOUND if there is none. */
@@ -69,9 +90,21 @@ export interface DkimKeys {
   /** Ends a rotation: the pending key of `selector` signs, the keys of its algorithm that signed
    *  until now are retired (kept). Returns where they are kept, or null when none was retired. */
   activate(domain: string, selector: string, now?: Date): Promise<string | null>;
+  /** Keys retired by rotations (`activate`), waiting for the end of their grace or gone, by
+   *  selector; selectors that name a key in use again are left out. */
+  retiredKeys(domain: string): Promise<readonly RetiredDkimKey[]>;
+  /** Deletes the retired keys whose grace ended by `now` (they become `gone`); returns them. */
+  expireRetired(domain: string, now?: Date): Promise<readonly RetiredDkimKey[]>;
   /** Takes every key of a deleted domain out of use (kept aside, never read again by `keys()`);
    *  returns where, or null when it had none. */
   retire(domain: string, now?: Date): Promise<string | null>;
+}
+
+export interface NewKeyOptions {
+  readonly selector: string;
+  readonly algorithm: DkimAlgorithm;
+  readonly pending?: boolean;
+  readonly graceMs?: number;
 }
 
 /** Checks what `generate` is given (INVALID); the selector comes back normalised. */
@@ -105,11 +138,9 @@ export class DkimKeyStore implements DkimKeys {
   }
 
   /** Creates a key (RSA-2048 or Ed25519). EXISTS if that selector already has a key for the domain. */
-  async generate(
-    domain: string,
-    opts: { selector: string; algorithm: DkimAlgorithm; pending?: boolean },
-  ): Promise<DkimKey> {
+  async generate(domain: string, opts: NewKeyOptions): Promise<DkimKey> {
     const { domain: d, selector, algorithm } = checkNewKey(domain, opts);
+    const graceMs = checkGrace(opts.graceMs);
     const active = `${this.#root}/${d}`;
     const dir = opts.pending ? `${active}/${PENDING}` : active;
     const exists = (): ArclineError =>
@@ -125,13 +156,7 @@ export class DkimKeyStore implements DkimKeys {
       const path = `${dir}/${name}`;
       const tmp = `${dir}/.tmp-${randomBytes(8).toString('hex')}`;
       try {
-        const fh = await open(tmp, 'wx', 0o600);
-        try {
-          await fh.writeFile(pem);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
+        await writeSynced(tmp, pem);
         await publish(tmp, path).catch((e: NodeJS.ErrnoException) =>
           Promise.reject(e.code === 'EEXIST' ? exists() : e),
         );
@@ -144,6 +169,7 @@ export class DkimKeyStore implements DkimKeys {
         await fsyncDir(dir);
         throw exists();
       }
+      if (opts.pending) await writeSmall(dir, `${selector}.grace`, String(graceMs));
       await fsyncDir(dir);
       this.#cache.delete(d);
       return { domain: d, selector, algorithm, privateKeyPem: pem, created: (await stat(path)).mtime };
@@ -186,6 +212,7 @@ export class DkimKeyStore implements DkimKeys {
       for (const dir of [active, `${active}/${PENDING}`]) {
         const files = await filesOf(dir, s);
         for (const f of files) await rm(`${dir}/${f}`, { force: true });
+        if (files.length > 0) await rm(`${dir}/${s}.grace`, { force: true });
         if (files.length > 0) await fsyncDir(dir);
         found += files.length;
       }
@@ -209,9 +236,10 @@ export class DkimKeyStore implements DkimKeys {
 
   /**
    * Ends a rotation: the pending key of `selector` signs from now on, and the keys of the same
-   * algorithm that signed until now go out of use, kept in `dkim/.retired/{domain}.{time}/`
-   * (their DNS records should stay published a few days, for mail still on its way). Returns
-   * that place, or null when no key was retired. NOT_FOUND without such a pending key.
+   * algorithm that signed until now go out of use, kept in `{domain}/retired/{end of grace}/`
+   * (their DNS records stay published until then, for mail still on its way: RFC 6376 §3.1,
+   * a verifier looks the selector up when the mail arrives). Returns that place, or null when
+   * no key was retired. NOT_FOUND without such a pending key.
    */
   async activate(domain: string, selector: string, now = new Date()): Promise<string | null> {
     const d = checkDomain(domain);
@@ -224,16 +252,19 @@ export class DkimKeyStore implements DkimKeys {
       if (files.length === 0 || algorithm === undefined) {
         throw new ArclineError('NOT_FOUND', `${d} has no pending DKIM key with selector ${s}`);
       }
+      const graceMs = await readGrace(`${pending}/${s}.grace`);
       const old = (await listDir(active)).filter((f) => FILE.exec(f)?.[2] === algorithm);
       let retired: string | null = null;
       if (old.length > 0) {
-        retired = `${this.#root}/.retired/${d}.${now.toISOString().replace(/[:.]/g, '-')}`;
+        retired = `${active}/${RETIRED}/${now.getTime() + graceMs}`;
         await this.#makeDir(retired);
-        await fsyncDir(`${this.#root}/.retired`);
+        await fsyncDir(`${active}/${RETIRED}`);
+        await fsyncDir(active);
         for (const f of old) await rename(`${active}/${f}`, `${retired}/${f}`);
         await fsyncDir(retired);
       }
       for (const f of files) await rename(`${pending}/${f}`, `${active}/${f}`);
+      await rm(`${pending}/${s}.grace`, { force: true });
       await fsyncDir(pending);
       await fsyncDir(active);
       this.#cache.delete(d);
@@ -241,6 +272,60 @@ export class DkimKeyStore implements DkimKeys {
     } catch (e) {
       throw asOperatorError(e, `cannot activate the DKIM key ${s} of ${d}`);
     }
+  }
+
+  async retiredKeys(domain: string): Promise<readonly RetiredDkimKey[]> {
+    const d = checkDomain(domain);
+    const active = `${this.#root}/${d}`;
+    try {
+      const out: RetiredDkimKey[] = [];
+      for (const { at, dir } of await this.#retiredDirs(d)) {
+        for (const f of await listDir(dir)) {
+          const m = FILE.exec(f);
+          if (m) out.push(retiredKey(d, m[1] as string, m[2] as DkimAlgorithm, at, false));
+        }
+      }
+      for (const f of await listDir(`${active}/${GONE}`)) {
+        const m = MARKER.exec(f);
+        if (m) out.push(retiredKey(d, m[1] as string, m[2] as DkimAlgorithm, new Date(0), true));
+      }
+      return withoutInUse(out, [...(await this.keys(d)), ...(await this.pendingKeys(d))]);
+    } catch (e) {
+      throw asOperatorError(e, `cannot read the retired DKIM keys of ${d}`);
+    }
+  }
+
+  async expireRetired(domain: string, now = new Date()): Promise<readonly RetiredDkimKey[]> {
+    const d = checkDomain(domain);
+    const gone = `${this.#root}/${d}/${GONE}`;
+    try {
+      const out: RetiredDkimKey[] = [];
+      for (const { at, dir } of await this.#retiredDirs(d)) {
+        if (at.getTime() > now.getTime()) continue;
+        await this.#makeDir(gone);
+        for (const f of await listDir(dir)) {
+          const m = FILE.exec(f);
+          if (!m) continue;
+          // The marker first: a crash in between leaves the key retired, never silently lost.
+          await writeSmall(gone, `${m[1]}.${m[2]}`, '');
+          await rm(`${dir}/${f}`, { force: true });
+          out.push(retiredKey(d, m[1] as string, m[2] as DkimAlgorithm, at, true));
+        }
+        await rm(dir, { recursive: true, force: true });
+        await fsyncDir(`${this.#root}/${d}/${RETIRED}`);
+      }
+      return out;
+    } catch (e) {
+      throw asOperatorError(e, `cannot expire the retired DKIM keys of ${d}`);
+    }
+  }
+
+  /** The `{domain}/retired/{ms}` directories and the end of grace each name. */
+  async #retiredDirs(d: string): Promise<{ at: Date; dir: string }[]> {
+    const base = `${this.#root}/${d}/${RETIRED}`;
+    return (await listDir(base))
+      .filter((n) => /^\d{1,15}$/.test(n))
+      .map((n) => ({ at: new Date(Number(n)), dir: `${base}/${n}` }));
   }
 
   /**
@@ -277,6 +362,29 @@ export class DkimKeyStore implements DkimKeys {
     if (created === undefined) return;
     await fsyncDir(this.#stateDir);
     await fsyncDir(this.#root);
+  }
+}
+
+/** A small file written whole (temp name, fsync, rename) so it is never seen half-written. */
+async function writeSmall(dir: string, name: string, text: string): Promise<void> {
+  const tmp = `${dir}/.tmp-${randomBytes(8).toString('hex')}`;
+  try {
+    await writeSynced(tmp, text);
+    await rename(tmp, `${dir}/${name}`);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  await fsyncDir(dir);
+}
+
+/** A new file (never an existing one: 'wx'), 0600, on disk before this returns. */
+async function writeSynced(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

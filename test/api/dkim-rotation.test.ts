@@ -120,4 +120,24 @@ describe('DKIM key rotation', () => {
       [`${selector}:active`],
     );
   });
+
+  test('rotate with an algorithm and a grace: the retired key is kept published for that grace', async () => {
+    const bad = await call('POST', '/api/v1/domains/example.test/dkim/rotate', { grace: 'soon' });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    const rotated = await call('POST', '/api/v1/domains/example.test/dkim/rotate', {
+      algorithm: 'ed25519',
+      grace: '2d',
+    });
+    assert.equal(rotated.status, 201, JSON.stringify(rotated.body));
+    const [fresh] = rotated.body.items as Key[];
+    assert.equal(fresh?.algorithm, 'ed25519');
+    const [old] = await s.admin.dkim.keys('example.test');
+    const start = Date.now();
+    const done = await call('POST', `/api/v1/domains/example.test/dkim/${fresh?.selector}/activate`, { force: true });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    const retired = (await s.admin.dkim.retiredKeys('example.test')).find((k) => k.selector === old?.selector);
+    assert.ok(retired && !retired.gone);
+    const left = retired.removableAt.getTime() - start;
+    assert.ok(left >= 2 * 86_400_000 && left < 2 * 86_400_000 + 60_000, String(left));
+  });
 });

@@ -98,6 +98,51 @@ export function runDkimContract(
       assert.ok(await keys.activate('rot.org', 'ed'), 'a retired selector names a new key');
     });
 
+    test('rotation grace: the retired key is listed until its grace ends, then gone (its record may go)', async () => {
+      const { keys, other } = await open();
+      const t = new Date('2026-12-07T10:00:00Z');
+      await keys.generate('grace.org', { selector: 'old', algorithm: 'rsa' });
+      await keys.generate('grace.org', { selector: 'def', algorithm: 'ed25519' });
+      await keys.generate('grace.org', { selector: 'new', algorithm: 'rsa', pending: true, graceMs: 3_600_000 });
+      await assert.rejects(
+        keys.generate('grace.org', { selector: 'bad', algorithm: 'rsa', pending: true, graceMs: -1 }),
+        code('INVALID'),
+      );
+      assert.deepEqual(await keys.retiredKeys('grace.org'), []);
+      assert.ok(await keys.activate('grace.org', 'new', t));
+      const view = async () =>
+        (await keys.retiredKeys('grace.org')).map((k) => [k.selector, k.algorithm, k.removableAt.getTime(), k.gone]);
+      assert.deepEqual(await view(), [['old', 'rsa', t.getTime() + 3_600_000, false]]);
+      // Another handle (the periodic task on another node) sees the same.
+      assert.equal((await (await other()).retiredKeys('grace.org')).length, 1);
+      assert.deepEqual(await keys.expireRetired('grace.org', new Date(t.getTime() + 3_599_999)), []);
+      const gone = await keys.expireRetired('grace.org', new Date(t.getTime() + 3_600_000));
+      assert.deepEqual(
+        gone.map((k) => [k.selector, k.gone]),
+        [['old', true]],
+      );
+      assert.deepEqual(
+        (await keys.retiredKeys('grace.org')).map((k) => [k.selector, k.gone]),
+        [['old', true]],
+      );
+      assert.deepEqual(await keys.expireRetired('grace.org', new Date(t.getTime() + 9e9)), [], 'once');
+      // Without a grace of its own, a rotation keeps the old record 7 days (DEFAULT_GRACE_MS).
+      await keys.generate('grace.org', { selector: 'ed2', algorithm: 'ed25519', pending: true });
+      await keys.activate('grace.org', 'ed2', t);
+      assert.deepEqual(
+        (await keys.retiredKeys('grace.org')).map((k) => [k.selector, k.gone, k.gone ? 0 : k.removableAt.getTime()]),
+        [
+          ['def', false, t.getTime() + 7 * 86_400_000],
+          ['old', true, 0],
+        ],
+      );
+      // A selector in use again names the new key's record: never "may be removed".
+      await keys.generate('grace.org', { selector: 'old', algorithm: 'rsa', pending: true });
+      const selectors = (list: readonly { selector: string }[]) => list.map((k) => k.selector).join(' ');
+      assert.equal(selectors(await keys.retiredKeys('grace.org')), 'def');
+      assert.equal(selectors(await keys.keys('grace.org')), 'ed2 new');
+    });
+
     test("retire: a deleted domain's keys never sign again; a new domain of that name starts empty", async () => {
       const { keys } = await open();
       assert.equal(await keys.retire('gone.org'), null, 'nothing to retire');

@@ -56,3 +56,19 @@ test('postgres: the private keys are not readable by other database roles', asyn
     await assert.rejects(c.query('SELECT private_key_pem FROM dkim_keys'), /permission denied/);
   });
 });
+
+test('postgres: a retired key past its grace has its private key erased (state gone)', async () => {
+  const t = await database();
+  const db = await t.open();
+  const keys = await PostgresDkimKeys.open(db, { cacheMs: 0 });
+  await keys.generate('example.org', { selector: 'old', algorithm: 'ed25519' });
+  await keys.generate('example.org', { selector: 'new', algorithm: 'ed25519', pending: true, graceMs: 1000 });
+  await keys.activate('example.org', 'new', new Date(5000));
+  const row = () =>
+    db.rows<{ state: string; private_key_pem: string }>(
+      "SELECT state, private_key_pem FROM dkim_keys WHERE selector = 'old'",
+    );
+  assert.equal((await row())[0]?.state, 'retired');
+  await keys.expireRetired('example.org', new Date(6000));
+  assert.deepEqual(await row(), [{ state: 'gone', private_key_pem: '' }]);
+});

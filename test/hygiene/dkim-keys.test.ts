@@ -33,6 +33,23 @@ describe('DKIM key store', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  test('rotation grace on disk: the grace waits in pending/, the retired key under retired/, then only a marker', async () => {
+    await store.generate('example.org', { selector: 'old', algorithm: 'ed25519' });
+    await store.generate('example.org', { selector: 'new', algorithm: 'ed25519', pending: true, graceMs: 1000 });
+    assert.deepEqual((await readdir(join(kdir, 'pending'))).sort(), ['new.ed25519.pem', 'new.grace']);
+    await store.activate('example.org', 'new', new Date(5000));
+    assert.deepEqual(await readdir(join(kdir, 'pending')), []);
+    assert.deepEqual(await readdir(join(kdir, 'retired', '6000')), ['old.ed25519.pem']);
+    assert.equal(((await stat(join(kdir, 'retired', '6000', 'old.ed25519.pem'))).mode & 0o777).toString(8), '600');
+    await store.expireRetired('example.org', new Date(6000));
+    assert.deepEqual(await readdir(join(kdir, 'retired')), [], 'the private key is deleted');
+    assert.deepEqual(await readdir(join(kdir, 'gone')), ['old.ed25519']);
+    // A pending key removed before its activation takes its grace with it.
+    await store.generate('example.org', { selector: 'p2', algorithm: 'ed25519', pending: true, graceMs: 5 });
+    await store.remove('example.org', 'p2');
+    assert.deepEqual(await readdir(join(kdir, 'pending')), []);
+  });
+
   test('RSA-2048 and Ed25519 keys: private files under their names, listed, never overwritten', async () => {
     const r = await store.generate('example.org', { selector: 'r1', algorithm: 'rsa' });
     const e = await store.generate('example.org', { selector: 'e1', algorithm: 'ed25519' });
