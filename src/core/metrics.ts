@@ -49,6 +49,11 @@ export const mtaStsChecks = new Counter({
   labelNames: ['mode', 'result'] as const,
   registers: [registry],
 });
+// Every mode and result exists from the start (0), so alerts on a failure rate work before the
+// first policy is met.
+for (const mode of ['testing', 'enforce'])
+  for (const result of ['ok', 'mx_mismatch', 'starttls_missing', 'certificate_invalid'])
+    mtaStsChecks.inc({ mode, result }, 0);
 
 /** kind: failed (bounce) | delayed (warning). */
 export const queueNotices = new Counter({
