@@ -3,7 +3,8 @@
 // UIDVALIDITY (a new one must exceed it, RFC 9051 §2.3.1.1), the stable id (store/ids.ts) and the
 // JMAP sortOrder (RFC 8621 §2). Each is a small text file, replaced whole (write + rename).
 
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Last UIDVALIDITY of a mailbox, kept beside its files. */
@@ -34,11 +35,20 @@ export function isSortOrder(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 
-/** Replaces `file` of the folder with `text` (write + rename: never half written). */
+/** Replaces `file` of the folder with `text` (write + rename: never half written). The
+ *  temporary name is unique: two writers of one folder (a delivery being indexed and a LIST
+ *  with ids, or two nodes on a shared volume) each rename their own, and the last one stays
+ *  (both write what the index gave the mailbox). */
 export async function keepFile(dir: string, file: string, text: string): Promise<void> {
   const path = join(dir, file);
-  await writeFile(`${path}.tmp`, text, { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, text, { mode: 0o600 });
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
 }
 
 /** fn over every item, 64 at a time (an account may have thousands of folders). */
