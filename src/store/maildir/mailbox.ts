@@ -292,7 +292,9 @@ export class MaildirMailbox implements Mailbox {
    *  journal, and with the files only when a full listing is due (docs/cluster.md). */
   async #reconcile(origin: object | null): Promise<void> {
     if (!this.#v.shared) return this.#reconcileFiles(origin);
-    await this.#v.catchUp(origin);
+    // Under the lock across nodes (APPEND, COPY) the view caught up when the lock was taken,
+    // and no other node can commit to the mailbox since: a second read would find nothing.
+    if (!this.#v.held) await this.#v.catchUp(origin);
     const due = this.#dirty.new || this.#dirty.cur || Date.now() - this.#rescanned >= LIMITS.store.clusterRescanMs;
     if (!due) return;
     // Both directories listed in full, under the lock across nodes: a message missing from a
