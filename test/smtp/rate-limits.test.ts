@@ -74,6 +74,16 @@ describe('rate limits over real sockets', () => {
   });
 });
 
+/** A connection from `localAddress` once the server admits it (220), kept open. */
+async function admitted(port: number, localAddress: string): Promise<RawSmtp> {
+  return waitUntil(`a connection from ${localAddress} is admitted`, async () => {
+    const c = await RawSmtp.connect(port, '127.0.0.1', localAddress);
+    if ((await c.read()).code === 220) return c;
+    c.close();
+    return null;
+  });
+}
+
 describe('simultaneous connections per client network (two inbound threads)', () => {
   let s: TestServer;
   before(async () => {
@@ -105,12 +115,10 @@ describe('simultaneous connections per client network (two inbound threads)', ()
   });
 
   test('a trusted client is not counted against its network', async () => {
-    const a = await RawSmtp.connect(s.port, '127.0.0.1', '127.0.0.6');
-    const b = await RawSmtp.connect(s.port, '127.0.0.1', '127.0.0.7');
-    assert.equal((await a.read()).code, 220);
-    assert.equal((await b.read()).code, 220);
-    // The reply's text in the message: this test has failed now and then under load (1 run in
-    // 5-8) with a 421 whose cause is not known yet.
+    // The previous test's connections close asynchronously: until the server has seen them go,
+    // they still count against the /26 (this was the cause of an occasional 421 here under load).
+    const a = await admitted(s.port, '127.0.0.6');
+    const b = await admitted(s.port, '127.0.0.7');
     const trusted = await greeting(s.port, '127.0.0.9');
     assert.equal(trusted.code, 220, `trusted client got: ${trusted.text}`);
     a.close();
