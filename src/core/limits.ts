@@ -631,6 +631,9 @@ export const LIMITS = {
     /** A failed fetch with no usable cached policy is not tried again for this long (RFC 8461
      *  §3.3: "rate-limit the frequency of attempts"); delivery goes on as without a policy. */
     failedFetchRetryMs: 5 * 60_000,
+    /** A cached policy in use is fetched again in the background after this long (or half its
+     *  max_age, if shorter), with the same id: kept fresh while mail flows (RFC 8461 §10.2). */
+    refreshAfterMs: 24 * 3600_000,
     /** Policies kept (memory and {state}/mta-sts-policies.json); the nearest expiries go first. */
     maxCachedPolicies: 10_000,
   },

@@ -9,7 +9,11 @@
 // applies until its max_age runs out, whatever DNS says meanwhile (§5.1, §10.2: a downgrade by
 // removing the TXT record or breaking the policy host must not work); a failed fetch keeps the
 // old policy if it is still valid, else delivery goes on as without one and the fetch is not
-// retried for LIMITS.mtaSts.failedFetchRetryMs.
+// retried for LIMITS.mtaSts.failedFetchRetryMs. A cached policy in use is refreshed in the
+// background once it is older than LIMITS.mtaSts.refreshAfterMs or half its max_age (the
+// "proactive refresh" the RFC's authors recommend, §10.2: kept warm while mail flows, so that an
+// attacker who blocks the policy host at the moment it expires finds a fresh one): delivery
+// never waits for it, and a failed refresh keeps the cached policy.
 //
 // Application (§4, §5): `enforce` keeps only the MX hosts matching the policy and connects to
 // them with STARTTLS required and the certificate checked against the MX name; `testing` delivers
@@ -38,6 +42,8 @@ export interface MtaStsOptions {
   /** Extra trusted CAs (PEM), besides the system's. */
   readonly extraCa: readonly string[];
   readonly policyPort: number;
+  /** The clock (tests move it). */
+  readonly now?: () => number;
 }
 
 /** The policy that applies to one attempt; `source` says whether it was fetched for this one. */
@@ -52,11 +58,15 @@ export class MtaStsPolicies {
   readonly #memory = new Map<string, CachedPolicy>();
   /** Domains whose last fetch failed -> until when no fetch is tried again. */
   readonly #failed = new Map<string, number>();
+  /** Background refreshes under way, one per domain. */
+  readonly #refreshing = new Map<string, Promise<void>>();
+  readonly #now: () => number;
   /** Every trusted CA: the system's and the configured ones (`ca` replaces Node's defaults). */
   readonly ca: readonly string[];
 
   constructor(o: MtaStsOptions) {
     this.#o = o;
+    this.#now = o.now ?? Date.now;
     this.ca = o.extraCa.length > 0 ? [...getCACertificates('default'), ...o.extraCa] : [];
   }
 
@@ -66,7 +76,7 @@ export class MtaStsPolicies {
     domain: string,
     log: (fields: Record<string, unknown>, msg: string) => void,
   ): Promise<AppliedPolicy | null> {
-    const now = Date.now();
+    const now = this.#now();
     const known = await this.#known(domain);
     const valid = known && known.expires > now ? known : null;
     let id: string | false;
@@ -84,16 +94,41 @@ export class MtaStsPolicies {
     }
     if (valid && valid.id === id) {
       mtaStsLookups.inc({ result: 'cached' });
+      if (dueForRefresh(valid, now) && !this.#refreshing.has(domain) && (this.#failed.get(domain) ?? 0) <= now) {
+        const done = this.#load(domain, id, valid, log)
+          .then(() => {})
+          .finally(() => this.#refreshing.delete(domain));
+        this.#refreshing.set(domain, done);
+      }
       return applies(valid);
     }
     if ((this.#failed.get(domain) ?? 0) > now) {
       mtaStsLookups.inc({ result: 'errored' });
       return applies(valid);
     }
+    const policy = await this.#load(domain, id, valid, log);
+    if (!policy) return applies(valid);
+    return policy.mode === 'none' ? null : { policy, source: 'fetched' };
+  }
+
+  /** The background refresh of `domain` under way, if any (tests await it). */
+  refreshing(domain: string): Promise<void> | undefined {
+    return this.#refreshing.get(domain);
+  }
+
+  /** Fetches, parses and saves the policy `id` of `domain`; null (logged, counted, not retried
+   *  for a while) when that fails. Never throws. */
+  async #load(
+    domain: string,
+    id: string,
+    valid: CachedPolicy | null,
+    log: (fields: Record<string, unknown>, msg: string) => void,
+  ): Promise<CachedPolicy | null> {
     try {
       const text = await this.#fetch(domain);
       const p = parsePolicy(text, { strict: true });
       const maxAge = p.maxAge ?? 0;
+      const now = this.#now();
       const policy: CachedPolicy = { id, mode: p.mode, mx: p.mx ?? [], maxAge, expires: now + maxAge * 1000 };
       this.#failed.delete(domain);
       this.#remember(domain, policy);
@@ -102,16 +137,17 @@ export class MtaStsPolicies {
       });
       mtaStsLookups.inc({ result: 'found' });
       log({ policy_id: id, mode: policy.mode, mx: policy.mx, max_age: maxAge }, 'MTA-STS: policy fetched');
-      return policy.mode === 'none' ? null : { policy, source: 'fetched' };
+      return policy;
     } catch (e) {
-      this.#failed.set(domain, now + LIMITS.mtaSts.failedFetchRetryMs);
+      this.#failed.set(domain, this.#now() + LIMITS.mtaSts.failedFetchRetryMs);
       mtaStsLookups.inc({ result: 'errored' });
       log({ policy_id: id, err: errorMessage(e), cached: valid !== null }, 'MTA-STS: policy fetch failed');
-      return applies(valid);
+      return null;
     }
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.#refreshing.values());
     await this.#o.cache.close();
   }
 
@@ -191,6 +227,12 @@ export class MtaStsPolicies {
       req.end();
     });
   }
+}
+
+/** A cached policy older than LIMITS.mtaSts.refreshAfterMs or half its max_age. */
+function dueForRefresh(p: CachedPolicy, now: number): boolean {
+  const fetchedAt = p.expires - p.maxAge * 1000;
+  return now - fetchedAt >= Math.min(LIMITS.mtaSts.refreshAfterMs, (p.maxAge * 1000) / 2);
 }
 
 function applies(p: CachedPolicy | null): AppliedPolicy | null {

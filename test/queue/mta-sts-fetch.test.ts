@@ -1,7 +1,8 @@
 // The policy fetch of RFC 8461 §3.3 and the cache rules of §5.1 (queue/mta-sts.ts), against a
 // real DNS server and a real HTTPS policy host on loopback with a test CA: what is refused (a
 // redirect, a body over 64 KiB, not text/plain, a certificate for another name, a bad policy),
-// that a failure is not retried at once, and that a valid cached policy outlives its TXT record.
+// that a failure is not retried at once, that a valid cached policy outlives its TXT record, and
+// that a policy in use is refreshed in the background past half its max_age.
 
 import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
@@ -26,8 +27,11 @@ const answers: Record<string, { status?: number; type?: string; body: string; lo
   'badmode.test': { body: GOOD.replace('enforce', 'strict') },
   'wrongcert.test': { body: GOOD },
   'gone.test': { body: GOOD },
+  'fresh.test': { body: GOOD },
 };
 const fetches = new Map<string, number>();
+/** How far the policies' clock is ahead of the real one. */
+let skew = 0;
 
 let ca: TestCa;
 let dns: TestDnsServer;
@@ -69,6 +73,7 @@ before(async () => {
     fetchTimeoutMs: 5000,
     extraCa: [ca.cert],
     policyPort: (https.address() as AddressInfo).port,
+    now: () => Date.now() + skew,
   });
 });
 
@@ -117,4 +122,37 @@ test('a valid cached policy still applies when the TXT record and the policy hos
   const p = await policies.policyFor('gone.test', log);
   assert.equal(p?.source, 'cached');
   assert.equal(p?.policy.mode, 'enforce');
+});
+
+test('a policy in use past half its max_age is refreshed in the background; a failed refresh keeps it', async () => {
+  const first = await policies.policyFor('fresh.test', log);
+  assert.equal(first?.source, 'fetched');
+  // Before half of max_age (86400 s): used as it is, nothing fetched.
+  skew = 6 * 3600_000;
+  assert.equal((await policies.policyFor('fresh.test', log))?.source, 'cached');
+  assert.equal(policies.refreshing('fresh.test'), undefined);
+  assert.equal(fetches.get('fresh.test'), 1);
+  // Past half: the cached policy answers at once and a fetch runs behind it.
+  skew = 12 * 3600_000 + 1000;
+  const during = await policies.policyFor('fresh.test', log);
+  assert.equal(during?.source, 'cached');
+  assert.equal(during?.policy.expires, first?.policy.expires);
+  await policies.refreshing('fresh.test');
+  assert.equal(fetches.get('fresh.test'), 2);
+  const after = await policies.policyFor('fresh.test', log);
+  assert.ok(
+    (after?.policy.expires ?? 0) >= (first?.policy.expires ?? 0) + 12 * 3600_000,
+    'the refreshed policy lasts longer',
+  );
+  // The policy host breaks: the refresh fails, the cached policy still applies.
+  answers['fresh.test'] = { status: 500, body: '' };
+  skew += 13 * 3600_000;
+  assert.equal((await policies.policyFor('fresh.test', log))?.source, 'cached');
+  await policies.refreshing('fresh.test');
+  assert.equal(fetches.get('fresh.test'), 3);
+  const kept = await policies.policyFor('fresh.test', log);
+  assert.equal(kept?.policy.mode, 'enforce');
+  assert.equal(kept?.policy.expires, after?.policy.expires);
+  assert.equal(policies.refreshing('fresh.test'), undefined, 'a failed refresh is not retried at once');
+  skew = 0;
 });
