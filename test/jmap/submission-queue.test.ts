@@ -28,6 +28,8 @@ let s: TestServer;
 let base: string;
 let dns: TestDnsServer;
 let mx: FakeMx;
+/** A next hop offering DSN (RFC 3461), for dsn.test, on another loopback address. */
+let dsnMx: FakeMx;
 let sink: Server;
 let sinkPort: number;
 /** The bodies POSTed to the push sink, parsed. */
@@ -50,9 +52,12 @@ before(async () => {
   mx = await startFakeMx({
     onRcpt: (a) => (a.startsWith('nobody@') ? { code: 550, message: '5.1.1 No such user here' } : null),
   });
+  dsnMx = await startFakeMx({ host: '127.0.0.3', port: mx.port, dsn: true });
   dns = await startTestDns([
     { type: 'MX', name: 'remote.test', preference: 10, exchange: 'mx.remote.test' },
     { type: 'A', name: 'mx.remote.test', address: '127.0.0.1' },
+    { type: 'MX', name: 'dsn.test', preference: 10, exchange: 'mx.dsn.test' },
+    { type: 'A', name: 'mx.dsn.test', address: '127.0.0.3' },
   ]);
   sink = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -72,6 +77,7 @@ before(async () => {
 after(async () => {
   await s?.stop();
   await mx?.close();
+  await dsnMx?.close();
   await dns?.close();
   sink?.close();
   await rm(dir, { recursive: true, force: true });
@@ -169,6 +175,41 @@ test('deliveryStatus follows the queue: yes with the MX reply, no on a 5xx; stat
   assert.equal(u.notUpdated[ok.created.id].type, 'cannotUnsend');
 });
 
+test('DSN through the envelope (RFC 8621 §7): RET, ENVID, NOTIFY, ORCPT reach a next hop offering DSN', async () => {
+  identityId ??= (await api([SUBMISSION], [['Identity/get', { accountId: aliceId }, 'i']]))[0][1].list[0].id;
+  const create = async (subject: string, rcpt: Record<string, string>) => {
+    const d = await appendDraft(s, ALICE, mail('carol@dsn.test', subject));
+    const envelope = {
+      // Values without their xtext encoding (§7): "+" and "=" are encoded again for the next hop.
+      mailFrom: { email: ALICE, parameters: { RET: 'HDRS', envid: 'env+id=jmap' } },
+      rcptTo: [{ email: 'carol@dsn.test', parameters: rcpt }],
+    };
+    const r = await api(
+      [SUBMISSION],
+      [
+        [
+          'EmailSubmission/set',
+          { accountId: aliceId, create: { k: { identityId, emailId: d.emailId, envelope } } },
+          's',
+        ],
+      ],
+    );
+    return r[0][1];
+  };
+  const ok = await create('jmap dsn round trip', { NOTIFY: 'SUCCESS,FAILURE', ORCPT: 'rfc822;Carol@dsn.test' });
+  assert.ok(ok.created?.k, JSON.stringify(ok.notCreated));
+  const [got] = await dsnMx.waitFor(1);
+  assert.ok(got?.data.toString().includes('jmap dsn round trip'));
+  assert.equal(got?.dsn?.ret, 'HDRS');
+  assert.equal(got?.dsn?.envid, 'env+id=jmap');
+  assert.deepEqual(got?.rcptDsn['carol@dsn.test']?.notify, ['SUCCESS', 'FAILURE']);
+  assert.equal(got?.rcptDsn['carol@dsn.test']?.orcpt, 'rfc822;Carol@dsn.test');
+  // A malformed value is refused as SMTP refuses it (RFC 3461 §4.1: NEVER alone).
+  const bad = await create('jmap dsn malformed', { NOTIFY: 'NEVER,SUCCESS' });
+  assert.equal(bad.notCreated?.k?.type, 'invalidProperties');
+  assert.match(bad.notCreated?.k?.description, /NOTIFY/);
+});
+
 test('HOLDFOR: pending then canceled (never sent), another released on time; onSuccess* at create (§7.5)', async () => {
   // Beyond maxDelayedSend (1h here), and the capability that says so.
   const far = await submit('dan@remote.test', 'too far', { mailFrom: { HOLDFOR: '7200' } });
@@ -180,7 +221,7 @@ test('HOLDFOR: pending then canceled (never sent), another released on time; onS
   ).json()) as { accounts: Record<string, { accountCapabilities: Record<string, unknown> }> };
   assert.deepEqual(session.accounts[aliceId]?.accountCapabilities[SUBMISSION], {
     maxDelayedSend: 3600,
-    submissionExtensions: { FUTURERELEASE: ['3600'] },
+    submissionExtensions: { DSN: [], FUTURERELEASE: ['3600'] },
   });
 
   const held = await submit('erin@remote.test', 'held then canceled', {

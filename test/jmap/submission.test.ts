@@ -215,7 +215,7 @@ describe('Identity (RFC 8621 §6)', () => {
     // The default [jmap] max_delayed_send: 7 days, offered as FUTURERELEASE (RFC 4865).
     assert.deepEqual(session.accounts[aliceId]?.accountCapabilities[SUBMISSION], {
       maxDelayedSend: 604800,
-      submissionExtensions: { FUTURERELEASE: ['604800'] },
+      submissionExtensions: { DSN: [], FUTURERELEASE: ['604800'] },
     });
 
     const first = await identities();

@@ -36,7 +36,15 @@ export function registerObjects(registry: MethodRegistry, deps: ObjectsDeps): ()
   registry.capability(
     SUBMISSION_CAPABILITY,
     {},
-    { maxDelayedSend, submissionExtensions: maxDelayedSend > 0 ? { FUTURERELEASE: [String(maxDelayedSend)] } : {} },
+    {
+      maxDelayedSend,
+      submissionExtensions: {
+        // RFC 8621 §7: the SMTP extensions whose parameters the envelope may carry; DSN's are
+        // honoured (submission-send.ts), as on port 587.
+        DSN: [],
+        ...(maxDelayedSend > 0 ? { FUTURERELEASE: [String(maxDelayedSend)] } : {}),
+      },
+    },
   );
   const identities = new Identities(deps.state, deps.directory);
   registerIdentity(registry, { identities, state: deps.state, hub: deps.hub });

@@ -4,6 +4,12 @@
 // server MUST remove it), DKIM-signed like submission signs (smtp/accept/sign.ts: by the From:
 // domain, over our trace field and the message) and handed to the Dispatcher: local
 // recipients get their copy at once (through their Sieve), remote ones are queued.
+//
+// The DSN extension through the envelope's parameters (RFC 8621 §7: "DSN" in
+// submissionExtensions): RET and ENVID on mailFrom, NOTIFY and ORCPT on each rcptTo, checked by
+// the parser of SMTP's (smtp/dsn-params.ts, RFC 3461 §4) and honoured the same way: kept with the
+// queued parts, passed on to a next hop that offers DSN, a "delivered" notice for a local
+// recipient that asked SUCCESS.
 
 import { Readable } from 'node:stream';
 import { formatAddress, parseAddress } from '../../core/address.ts';
@@ -11,7 +17,8 @@ import { type AccountId, newId } from '../../core/ids.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { type Directory, principalOf } from '../../directory/types.ts';
 import type { DispatchRecipient, DispatchRequest, DispatchResult, ScheduleRequest } from '../../queue/dispatch.ts';
-import type { QueueId } from '../../queue/types.ts';
+import type { DsnRet, QueueId } from '../../queue/types.ts';
+import { NO_RCPT_DSN, notifies, parseMailDsn, parseRcptDsn, type RcptDsn } from '../../smtp/dsn-params.ts';
 import { addressesIn, authorAddresses, type HeaderField, headerFields } from '../../smtp/submission.ts';
 import { localReceivedHeader, traceText } from '../../smtp/trace.ts';
 import type { Mailboxes } from '../../store/mailboxes.ts';
@@ -115,6 +122,57 @@ export function withoutBcc(head: Buffer): Buffer {
 
 const bare = (email: string) => ({ email, parameters: null });
 
+/** RFC 8621 §7: a parameter's value comes without its xtext encoding; encoded again (RFC 3461
+ *  §4: "+" and "=", and anything outside "!" to "~", as "+HH" of its UTF-8 octets) so that SMTP's
+ *  parser checks it alike. Names are matched without case. */
+function asEsmtp(params: Record<string, string | null> | null): { name: string; value: string | null }[] {
+  return Object.entries(params ?? {}).map(([name, value]) => ({
+    name: name.toUpperCase(),
+    value: value === null ? null : xtext(value),
+  }));
+}
+
+function xtext(v: string): string {
+  let out = '';
+  for (const b of Buffer.from(v, 'utf8')) {
+    out +=
+      b < 0x21 || b > 0x7e || b === 0x2b || b === 0x3d
+        ? `+${b.toString(16).toUpperCase().padStart(2, '0')}`
+        : String.fromCharCode(b);
+  }
+  return out;
+}
+
+/** The envelope's DSN parameters, or invalidProperties naming the one that is malformed. */
+function envelopeDsn(envelope: Envelope): {
+  ret: DsnRet | null;
+  envid: string | null;
+  rcpts: Map<string, RcptDsn>;
+} {
+  const bad = (name: string) =>
+    new SetFailure('invalidProperties', `envelope parameter ${name} is malformed`, ['envelope']);
+  const mail = parseMailDsn(asEsmtp(envelope.mailFrom.parameters));
+  if (!mail.ok) throw bad(mail.name);
+  const rcpts = new Map<string, RcptDsn>();
+  for (const r of envelope.rcptTo) {
+    if (r.parameters === null) continue;
+    const p = parseRcptDsn(asEsmtp(r.parameters));
+    if (!p.ok) throw bad(p.name);
+    rcpts.set(r.email, p.value);
+  }
+  return { ret: mail.value.ret, envid: mail.value.envid, rcpts };
+}
+
+/** A recipient with the NOTIFY and ORCPT its rcptTo asked for (none: left out). */
+function withDsn(address: string, dsn: RcptDsn, forwardedVia?: string): DispatchRecipient {
+  return {
+    address,
+    ...(dsn.notify !== null ? { notify: dsn.notify } : {}),
+    ...(dsn.orcpt !== null ? { orcpt: dsn.orcpt } : {}),
+    ...(forwardedVia !== undefined ? { forwardedVia } : {}),
+  };
+}
+
 /** §7.5: the envelope from the message when the client sent none: mailFrom from Sender:, else
  *  From:; rcptTo the addresses of To:, Cc: and Bcc:, deduplicated. */
 export function envelopeOf(fields: readonly HeaderField[]): Envelope | null {
@@ -156,6 +214,8 @@ export async function sendEmail(
   if (envelope.rcptTo.length > LIMITS.jmapState.maxSubmissionRecipients)
     throw new SetFailure('tooManyRecipients', `at most ${LIMITS.jmapState.maxSubmissionRecipients} recipients`);
 
+  const dsn = envelopeDsn(envelope);
+  const notifyDelivered: { address: string; orcpt: string | null }[] = [];
   const local = new Set<AccountId>();
   const remote: DispatchRecipient[] = [];
   const status: Sent['deliveryStatus'] = {};
@@ -169,22 +229,25 @@ export async function sendEmail(
       invalid.push(r.email);
       continue;
     }
-    all.push({ address: formatAddress(addr) });
+    const rd = dsn.rcpts.get(r.email) ?? NO_RCPT_DSN;
+    all.push(withDsn(formatAddress(addr), rd));
     if (opts.releaseAt !== null) {
       // Routed at release (Dispatcher.releaseScheduled); followed as the address itself till then.
-      if (res.kind === 'unknown-domain' || res.remote.length > 0) remote.push({ address: formatAddress(addr) });
+      if (res.kind === 'unknown-domain' || res.remote.length > 0) remote.push(withDsn(formatAddress(addr), rd));
       queued[r.email] = [formatAddress(addr)];
       status[r.email] = { smtpReply: '250 2.0.0 Held for later delivery', delivered: 'queued', displayed: 'unknown' };
       continue;
     }
     if (res.kind === 'unknown-domain') {
-      remote.push({ address: formatAddress(addr) });
+      remote.push(withDsn(formatAddress(addr), rd));
       queued[r.email] = [formatAddress(addr)];
       status[r.email] = { smtpReply: '250 2.0.0 Queued', delivered: 'queued', displayed: 'unknown' };
       continue;
     }
     for (const a of res.accounts) local.add(a);
-    for (const a of res.remote) remote.push({ address: formatAddress(a), forwardedVia: addr.domain });
+    if (res.accounts.length > 0 && notifies(rd.notify, 'SUCCESS'))
+      notifyDelivered.push({ address: formatAddress(addr), orcpt: rd.orcpt });
+    for (const a of res.remote) remote.push(withDsn(formatAddress(a), rd, addr.domain));
     if (res.remote.length > 0) queued[r.email] = res.remote.map((a) => formatAddress(a));
     status[r.email] =
       res.remote.length > 0
@@ -230,6 +293,8 @@ export async function sendEmail(
         smtputf8,
         tag: opts.tag,
         releaseAt: opts.releaseAt,
+        ret: dsn.ret,
+        envid: dsn.envid,
       });
       return { envelope, deliveryStatus: status, queueIds: [id], queued };
     } finally {
@@ -249,6 +314,9 @@ export async function sendEmail(
       authUser: account,
       smtputf8,
       tag: opts.tag,
+      ret: dsn.ret,
+      envid: dsn.envid,
+      notifyDelivered,
     }));
   } finally {
     await message.dispose();
