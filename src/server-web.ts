@@ -15,6 +15,7 @@ import type { AccessView } from './defense/access.ts';
 import type { RateLimits } from './defense/rate-limits.ts';
 import { createPromiseResolver } from './dns/resolver.ts';
 import { DkimSigner } from './hygiene/sign.ts';
+import { ClusterPushPeers } from './jmap/push-peers.ts';
 import { ClusterPushRelay } from './jmap/push-relay.ts';
 import { createJmap, type JmapService } from './jmap/service.ts';
 import type { Context } from './main.ts';
@@ -117,7 +118,7 @@ export async function startWeb(
       })
     : null;
   await jmap?.ready;
-  const relayed = jmap ? await relayPush(jmap, ctx, log) : null;
+  const relayed = jmap ? await relayPush(jmap, ctx, config.cluster.heartbeat_interval, log) : null;
   const web = new WebServer({
     jmap: jmap?.http ?? null,
     log: log.child({ service: 'http' }),
@@ -138,21 +139,32 @@ export async function startWeb(
 }
 
 /** On a cluster (ctx.notifier: PostgreSQL), the hub's publishes of the non-mail types reach the
- *  other nodes' push clients (jmap/push-relay.ts, docs/cluster.md "JMAP push across nodes");
- *  the service's close stops the relay too. Alone on SQLite the service is as it is. */
-async function relayPush(jmap: JmapService, ctx: Context, log: Logger): Promise<JmapService> {
+ *  other nodes' push clients (jmap/push-relay.ts), and the PushSubscriptions are shared with one
+ *  owner each (jmap/push-peers.ts; docs/cluster.md "JMAP push across nodes"); the service's
+ *  close stops both. Alone on SQLite the service is as it is. */
+async function relayPush(jmap: JmapService, ctx: Context, everyMs: number, log: Logger): Promise<JmapService> {
   if (!ctx.notifier || !ctx.postgres) return jmap;
+  const jmapLog = log.child({ component: 'jmap' });
   const relay = await ClusterPushRelay.start({
     hub: jmap.hub,
     source: ctx.notifier,
     db: ctx.postgres.db,
     node: ctx.node,
     known: (type) => jmap.registry.lookup(`${type}/get`) !== undefined,
-    log: log.child({ component: 'jmap' }),
+    log: jmapLog,
+  });
+  const peers = await ClusterPushPeers.start({
+    subscriptions: jmap.subscriptions,
+    source: ctx.notifier,
+    db: ctx.postgres.db,
+    node: ctx.node,
+    everyMs,
+    log: jmapLog,
   });
   return {
     ...jmap,
     close() {
+      peers.close();
       relay.close();
       jmap.close();
     },

@@ -7,12 +7,19 @@
 // with their verification state) and taken up again at start; expired ones are deleted by the
 // sweep (createJmap's, every LIMITS.jmap.blobSweepMs) and never called. With `keys`, every push
 // (the verification too) is encrypted for the user agent (RFC 8291, web-push-encrypt.ts).
+//
+// On a cluster (docs/cluster.md "JMAP push across nodes") the store is shared and `peers`
+// (push-peers.ts) is set: every /get and /set reads the account's subscriptions from the store
+// first (a subscription made through one node is verified or destroyed through another), each
+// /set that changed something is announced to the other nodes, which read the account again,
+// and only the node that `owns` a subscription listens for its changes and POSTs them (one POST
+// per change whichever node made it; ownership moves when the set of live nodes changes).
 
 import { randomBytes } from 'node:crypto';
 import type { AccountId } from '../core/ids.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
-import type { JmapState } from '../jmapstate/types.ts';
+import type { JmapState, StoredPushSubscription } from '../jmapstate/types.ts';
 import { SetFailure } from './core/errors.ts';
 import { getResponse, parseGet } from './core/get.ts';
 import type { MethodContext, MethodRegistry } from './core/registry.ts';
@@ -34,7 +41,16 @@ interface Subscription {
   sentCode: string;
   expires: Date;
   types: string[] | null;
-  unsubscribe: () => void;
+  /** Stops listening; null while this node does not listen for it (another node owns it). */
+  unsubscribe: (() => void) | null;
+}
+
+/** The other nodes of a cluster (push-peers.ts). */
+export interface PushPeers {
+  /** Whether this node POSTs the StateChanges of subscription `id` (one live node does). */
+  owns(id: string): boolean;
+  /** Tells the other nodes that `account`'s subscriptions changed in the store. */
+  announce(account: AccountId): void;
 }
 
 /** §7.2.1: url and keys are never returned by /get. */
@@ -73,6 +89,7 @@ export interface PushSubscriptionDeps {
 export class PushSubscriptions {
   readonly #deps: PushSubscriptionDeps;
   readonly #byAccount = new Map<AccountId, Map<string, Subscription>>();
+  #peers: PushPeers | null = null;
 
   constructor(deps: PushSubscriptionDeps) {
     this.#deps = deps;
@@ -84,44 +101,88 @@ export class PushSubscriptions {
     if (!store) return;
     await store.deleteExpiredPushSubscriptions(Date.now());
     for (const k of await store.pushSubscriptions()) {
-      const d = k.data;
-      const keys = d.keys == null ? null : parsePushKeys(d.keys);
-      if (keys === null && d.keys != null) continue; // never sent in the clear
-      const sub: Subscription = {
-        id: k.id,
-        deviceClientId: String(d.deviceClientId),
-        url: String(d.url),
-        rawKeys: d.keys ?? null,
-        keys,
-        verificationCode: typeof d.verificationCode === 'string' ? d.verificationCode : null,
-        sentCode: String(d.sentCode),
-        expires: new Date(k.expires),
-        types: Array.isArray(d.types) ? (d.types as string[]) : null,
-        unsubscribe: () => {},
-      };
-      this.#listen(k.account, sub);
+      const sub = fromStored(k);
+      if (sub) this.#add(k.account, sub);
     }
+  }
+
+  /** The other nodes of a cluster: from now on only owned subscriptions are listened to. */
+  setPeers(peers: PushPeers | null): void {
+    this.#peers = peers;
+    this.rebalance();
+  }
+
+  /** Listens for the subscriptions this node owns and stops for the others (the live nodes changed). */
+  rebalance(): void {
+    for (const [account, m] of this.#byAccount) for (const sub of m.values()) this.#follow(account, sub);
+  }
+
+  /** Reads `account`'s subscriptions from the store again (another node changed them): new ones
+   *  are taken up, gone ones stop, the others take the stored verification, expiry and types. */
+  async reload(account: AccountId): Promise<void> {
+    const store = this.#deps.store;
+    if (!store) return;
+    const kept = await store.pushSubscriptions(account);
+    const m = this.#byAccount.get(account) ?? new Map<string, Subscription>();
+    const ids = new Set<string>();
+    for (const k of kept) {
+      const fresh = fromStored(k);
+      if (!fresh) continue;
+      ids.add(k.id);
+      const had = m.get(k.id);
+      if (!had) this.#add(account, fresh);
+      else {
+        had.verificationCode = fresh.verificationCode;
+        had.expires = fresh.expires;
+        had.types = fresh.types;
+      }
+    }
+    for (const [id, sub] of m) {
+      if (ids.has(id)) continue;
+      sub.unsubscribe?.();
+      m.delete(id);
+    }
+  }
+
+  /** reload() for every account (the cluster's listening session was lost meanwhile). */
+  async reloadAll(): Promise<void> {
+    const store = this.#deps.store;
+    if (!store) return;
+    const accounts = new Set<AccountId>(this.#byAccount.keys());
+    for (const k of await store.pushSubscriptions()) accounts.add(k.account);
+    for (const account of accounts) await this.reload(account);
   }
 
   /** Deletes the expired subscriptions (kept and in memory). */
   async sweep(): Promise<void> {
     for (const { account, id } of (await this.#deps.store?.deleteExpiredPushSubscriptions(Date.now())) ?? []) {
       const m = this.#byAccount.get(account);
-      m?.get(id)?.unsubscribe();
+      m?.get(id)?.unsubscribe?.();
       m?.delete(id);
     }
     for (const account of this.#byAccount.keys()) this.#subs(account);
   }
 
-  #listen(account: AccountId, sub: Subscription): void {
-    const accountId = accountIdOf(account);
+  #add(account: AccountId, sub: Subscription): void {
     let m = this.#byAccount.get(account);
     if (!m) {
       m = new Map();
       this.#byAccount.set(account, m);
     }
     m.set(sub.id, sub);
-    sub.unsubscribe = this.#deps.hub.subscribe(account, (changed) => this.#push(sub, accountId, changed));
+    this.#follow(account, sub);
+  }
+
+  /** Listens for `sub` when this node owns it (always, alone), else not. */
+  #follow(account: AccountId, sub: Subscription): void {
+    const owned = this.#peers?.owns(sub.id) ?? true;
+    if (owned && sub.unsubscribe === null) {
+      const accountId = accountIdOf(account);
+      sub.unsubscribe = this.#deps.hub.subscribe(account, (changed) => this.#push(sub, accountId, changed));
+    } else if (!owned && sub.unsubscribe !== null) {
+      sub.unsubscribe();
+      sub.unsubscribe = null;
+    }
   }
 
   async #save(account: AccountId, s: Subscription): Promise<void> {
@@ -154,7 +215,7 @@ export class PushSubscriptions {
     const now = Date.now();
     for (const [id, s] of m) {
       if (s.expires.getTime() <= now) {
-        s.unsubscribe();
+        s.unsubscribe?.();
         m.delete(id);
         this.#deps.store?.deletePushSubscription(account, id).catch(() => {});
       }
@@ -163,8 +224,9 @@ export class PushSubscriptions {
   }
 
   // §7.2.1: no accountId argument (subscriptions belong to the user), no state.
-  #get(args: Record<string, unknown>, ctx: MethodContext): Record<string, unknown> {
+  async #get(args: Record<string, unknown>, ctx: MethodContext): Promise<Record<string, unknown>> {
     const req = parseGet({ ...args, accountId: ctx.accountId }, ctx, PROPERTIES);
+    if (this.#peers) await this.reload(ctx.account);
     const subs = this.#subs(ctx.account);
     const found = [...subs.values()]
       .filter((s) => req.ids === null || req.ids.includes(s.id))
@@ -180,7 +242,10 @@ export class PushSubscriptions {
   }
 
   async #set(args: Record<string, unknown>, ctx: MethodContext): Promise<Record<string, unknown>> {
+    const peers = this.#peers;
+    if (peers) await this.reload(ctx.account);
     const subs = this.#subs(ctx.account);
+    let changed = false;
     const r = await runSet({ ...args, accountId: ctx.accountId }, ctx, {
       state: () => '',
       create: async (o) => {
@@ -209,10 +274,11 @@ export class PushSubscriptions {
           sentCode: randomBytes(16).toString('base64url'),
           expires,
           types,
-          unsubscribe: () => {},
+          unsubscribe: null,
         };
         await this.#save(ctx.account, sub);
-        this.#listen(ctx.account, sub);
+        changed = true;
+        this.#add(ctx.account, sub);
         // §7.2.2: the verification goes to the URL now; the response does not wait for it.
         this.#send(sub, { '@type': 'PushVerification', pushSubscriptionId: id, verificationCode: sub.sentCode });
         const expiresChanged = o.expires !== utcDate(expires);
@@ -223,7 +289,7 @@ export class PushSubscriptions {
         if (!sub) throw new SetFailure('notFound');
         const bad = Object.keys(patch).filter((k) => !['verificationCode', 'expires', 'types'].includes(k));
         if (bad.length > 0) throw new SetFailure('invalidProperties', 'these properties cannot be changed', bad);
-        const changed: Record<string, unknown> = {};
+        const patched: Record<string, unknown> = {};
         if ('verificationCode' in patch) {
           if (patch.verificationCode !== sub.sentCode)
             throw new SetFailure('invalidProperties', 'wrong verification code', ['verificationCode']);
@@ -232,19 +298,22 @@ export class PushSubscriptions {
         if ('types' in patch) sub.types = parseTypes(patch.types);
         if ('expires' in patch) {
           sub.expires = capExpiry(patch.expires);
-          if (patch.expires !== utcDate(sub.expires)) changed.expires = utcDate(sub.expires);
+          if (patch.expires !== utcDate(sub.expires)) patched.expires = utcDate(sub.expires);
         }
         await this.#save(ctx.account, sub);
-        return Object.keys(changed).length > 0 ? changed : null;
+        changed = true;
+        return Object.keys(patched).length > 0 ? patched : null;
       },
       destroy: async (id) => {
         const sub = subs.get(id);
         if (!sub) throw new SetFailure('notFound');
         await this.#deps.store?.deletePushSubscription(ctx.account, id);
-        sub.unsubscribe();
+        changed = true;
+        sub.unsubscribe?.();
         subs.delete(id);
       },
     });
+    if (changed) peers?.announce(ctx.account);
     const { accountId: _a, oldState: _o, newState: _n, ...rest } = r;
     return rest;
   }
@@ -272,9 +341,29 @@ export class PushSubscriptions {
 
   /** Stops every subscription in memory (server stop; the kept ones are taken up at start). */
   close(): void {
-    for (const m of this.#byAccount.values()) for (const s of m.values()) s.unsubscribe();
+    for (const m of this.#byAccount.values()) for (const s of m.values()) s.unsubscribe?.();
     this.#byAccount.clear();
   }
+}
+
+/** A kept subscription as this node holds it (not listening yet); null for keys that no longer
+ *  parse (never sent in the clear). */
+function fromStored(k: StoredPushSubscription): Subscription | null {
+  const d = k.data;
+  const keys = d.keys == null ? null : parsePushKeys(d.keys);
+  if (keys === null && d.keys != null) return null;
+  return {
+    id: k.id,
+    deviceClientId: String(d.deviceClientId),
+    url: String(d.url),
+    rawKeys: d.keys ?? null,
+    keys,
+    verificationCode: typeof d.verificationCode === 'string' ? d.verificationCode : null,
+    sentCode: String(d.sentCode),
+    expires: new Date(k.expires),
+    types: Array.isArray(d.types) ? (d.types as string[]) : null,
+    unsubscribe: null,
+  };
 }
 
 function parseTypes(v: unknown): string[] | null {

@@ -25,6 +25,8 @@ export interface JmapService {
   readonly hub: PushHub;
   readonly blobs: BlobStore;
   readonly http: JmapHttp;
+  /** The PushSubscriptions (a cluster gives them their peers: push-peers.ts). */
+  readonly subscriptions: PushSubscriptions;
   /** Resolves once the kept PushSubscriptions listen again (push-subscription.ts load). */
   readonly ready: Promise<void>;
   close(): void;
@@ -91,6 +93,7 @@ export function createJmap(opts: {
     hub,
     blobs,
     http,
+    subscriptions,
     ready: subscriptions.load(),
     close() {
       clearInterval(sweep);

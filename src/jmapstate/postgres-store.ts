@@ -174,9 +174,12 @@ export class PostgresJmapState implements JmapState {
     });
   }
 
-  async pushSubscriptions(): Promise<readonly StoredPushSubscription[]> {
+  async pushSubscriptions(account?: AccountId): Promise<readonly StoredPushSubscription[]> {
     const rows = await this.#db.rows<{ account: string; id: string; expires: number; data: string }>(
-      'SELECT account, id, expires, data FROM jmap_push_subscription ORDER BY account COLLATE "C", id COLLATE "C"',
+      account === undefined
+        ? 'SELECT account, id, expires, data FROM jmap_push_subscription ORDER BY account COLLATE "C", id COLLATE "C"'
+        : 'SELECT account, id, expires, data FROM jmap_push_subscription WHERE account = $1 ORDER BY id COLLATE "C"',
+      account === undefined ? [] : [account],
     );
     return rows.map(storedPushSubscription);
   }

@@ -50,6 +50,7 @@ type Statements = Record<
   | 'deleteCounters'
   | 'deleteChanges'
   | 'pushAll'
+  | 'pushOf'
   | 'pushPut'
   | 'pushDelete'
   | 'pushExpired'
@@ -83,6 +84,7 @@ export class SqliteJmapState implements JmapState {
       deleteCounters: db.prepare('DELETE FROM counter WHERE account = ?'),
       deleteChanges: db.prepare('DELETE FROM change WHERE account = ?'),
       pushAll: db.prepare('SELECT account, id, expires, data FROM push_subscription ORDER BY account, id'),
+      pushOf: db.prepare('SELECT account, id, expires, data FROM push_subscription WHERE account = ? ORDER BY id'),
       pushPut: db.prepare('INSERT OR REPLACE INTO push_subscription (account, id, expires, data) VALUES (?, ?, ?, ?)'),
       pushDelete: db.prepare('DELETE FROM push_subscription WHERE account = ? AND id = ?'),
       pushExpired: db.prepare('SELECT account, id FROM push_subscription WHERE expires <= ?'),
@@ -159,8 +161,8 @@ export class SqliteJmapState implements JmapState {
     return rows.map((r) => ({ state: String(r.seq), id: r.id, kind: r.kind as JmapStateChange['kind'] }));
   }
 
-  async pushSubscriptions(): Promise<readonly StoredPushSubscription[]> {
-    const rows = this.#q.pushAll.all() as { account: string; id: string; expires: number; data: string }[];
+  async pushSubscriptions(account?: AccountId): Promise<readonly StoredPushSubscription[]> {
+    const rows = (account === undefined ? this.#q.pushAll.all() : this.#q.pushOf.all(account)) as { account: string; id: string; expires: number; data: string }[];
     return rows.map(storedPushSubscription);
   }
 

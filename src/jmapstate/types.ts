@@ -55,8 +55,8 @@ export interface JmapState {
   /** The changes after `since` in order, or null when `since` is not a state of this type
    *  (unknown or in the future). */
   changesSince(account: AccountId, type: JmapStateType, since: string): Promise<readonly JmapStateChange[] | null>;
-  /** Every push subscription kept, of every account (read at start). */
-  pushSubscriptions(): Promise<readonly StoredPushSubscription[]>;
+  /** The push subscriptions kept: of one account (by id), or of every account (read at start). */
+  pushSubscriptions(account?: AccountId): Promise<readonly StoredPushSubscription[]>;
   /** Creates or replaces one. */
   putPushSubscription(s: StoredPushSubscription): Promise<void>;
   deletePushSubscription(account: AccountId, id: string): Promise<void>;

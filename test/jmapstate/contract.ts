@@ -65,6 +65,10 @@ export function jmapStateContract(name: string, open: () => Promise<{ state: Jma
           [B, 'p3', 9000, 'http://127.0.0.1/c'],
         ],
       );
+      assert.deepEqual(
+        (await s.pushSubscriptions(A)).map((p) => p.id),
+        ['p1', 'p2'],
+      );
       assert.deepEqual(await s.deleteExpiredPushSubscriptions(1000), [{ account: A, id: 'p1' }]);
       assert.deepEqual(await s.deleteExpiredPushSubscriptions(1000), []);
       await s.deletePushSubscription(B, 'p3');
