@@ -162,7 +162,12 @@ export class SqliteJmapState implements JmapState {
   }
 
   async pushSubscriptions(account?: AccountId): Promise<readonly StoredPushSubscription[]> {
-    const rows = (account === undefined ? this.#q.pushAll.all() : this.#q.pushOf.all(account)) as { account: string; id: string; expires: number; data: string }[];
+    const rows = (account === undefined ? this.#q.pushAll.all() : this.#q.pushOf.all(account)) as {
+      account: string;
+      id: string;
+      expires: number;
+      data: string;
+    }[];
     return rows.map(storedPushSubscription);
   }
 
