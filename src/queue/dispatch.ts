@@ -303,16 +303,19 @@ export class Dispatcher {
   }
 
   /** The remote recipients grouped by the envelope sender they leave with (the request's for
-   *  direct ones, the rewritten one for forwarded ones) and by forwarding domain (its key seals). */
+   *  direct ones, the rewritten one for forwarded ones) and, when the forwarded copies are
+   *  sealed, by forwarding domain (its key seals; `via` is undefined for the unsealed). */
   async #bySender(req: DispatchRequest): Promise<[string, string | undefined, OutboundRecipient[]][]> {
     const groups = new Map<string, [string, string | undefined, OutboundRecipient[]]>();
+    const sealing = this.#sealer !== null && req.arc != null;
     for (const { forwardedVia, ...r } of req.remote) {
       const sender =
         forwardedVia === undefined ? req.sender : await this.#rewriter.forwardSender(req.sender, forwardedVia);
-      const key = `${sender}\0${forwardedVia ?? ''}`;
+      const via = sealing ? forwardedVia : undefined;
+      const key = `${sender}\0${via ?? ''}`;
       const group = groups.get(key);
       if (group) group[2].push(r);
-      else groups.set(key, [sender, forwardedVia, [r]]);
+      else groups.set(key, [sender, via, [r]]);
     }
     return [...groups.values()];
   }
