@@ -10,6 +10,7 @@ import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypt
 import { after, before, describe, test } from 'node:test';
 import { dkimSign } from 'mailauth';
 import type { AccountId } from '../../src/core/ids.ts';
+import { authResultsValue, withArcNone } from '../../src/hygiene/arc.ts';
 import { startTestDns, type TestDnsServer } from '../harness/dns.ts';
 import { type FakeMx, type ReceivedMail, startFakeMx } from '../harness/mx.ts';
 import { arcSign, arcVerify } from '../harness/pydkim.ts';
@@ -94,6 +95,27 @@ function tagsOf(text: string, name: string): Map<string, string>[] {
   }
   return out;
 }
+
+describe('arc= in Authentication-Results (hygiene/arc.ts)', () => {
+  const ar = 'Authentication-Results: mx.test.example;\r\n dkim=none;\r\n spf=pass smtp.mailfrom=a@b.test\r\n';
+  const spf = 'Received-SPF: pass (mx.test.example: ...) client-ip=127.0.0.1;\r\n';
+
+  test('arc=none is added where mailauth left the method out, once, to that field only', () => {
+    const out = withArcNone(spf + ar);
+    assert.equal(out, `${spf}${ar.slice(0, -2)};\r\n arc=none\r\n`);
+    assert.equal(withArcNone(out), out);
+    const fail = ar.replace(
+      'spf=pass',
+      'spf=pass smtp.mailfrom=a@b.test;\r\n arc=fail (i=1 seal signature validation failed)',
+    );
+    assert.equal(withArcNone(fail), fail);
+  });
+
+  test('authResultsValue: the value of our field, folding kept', () => {
+    assert.equal(authResultsValue(spf + ar), 'mx.test.example;\r\n dkim=none;\r\n spf=pass smtp.mailfrom=a@b.test');
+    assert.equal(authResultsValue(spf), null);
+  });
+});
 
 describe('ARC', () => {
   let dns: TestDnsServer;
@@ -239,6 +261,20 @@ describe('ARC', () => {
       assert.doesNotMatch(text, /forged\.test/, 'the forged field was removed at inbound');
     });
 
+    test("a forwarding domain without a key: sealed by our host name's key", async () => {
+      await t.admin.ops.addDomain('nokey.test');
+      for (const k of await t.admin.dkim.keys('nokey.test')) await t.admin.dkim.remove('nokey.test', k.selector);
+      const host = await t.admin.dkim.generate('mx.test.example', { selector: 'host', algorithm: 'rsa' });
+      keys['host._domainkey.mx.test.example'] = txt(createPublicKey(host.privateKeyPem));
+      await t.admin.ops.addAlias('fwd@nokey.test', ['erin@remote.test']);
+      await send('fwd@nokey.test', await dkimSigned(message('fwd nokey', 'fwd@nokey.test')));
+      const mail = await forwarded('fwd nokey');
+      const [seal] = tagsOf(mail.data.toString('latin1'), 'ARC-Seal');
+      assert.deepEqual([seal?.get('d'), seal?.get('s')], ['mx.test.example', 'host']);
+      const v = arcVerify(mail.data, keys);
+      assert.equal(v.cv, 'pass', v.comment);
+    });
+
     test('Sieve redirect: the copy is sealed by the redirecting user domain, valid for python3-dkim', async () => {
       await send('bob@example.test', await withFirstSet('redirected', 'bob@example.test'));
       const mail = await forwarded('redirected');
@@ -249,5 +285,45 @@ describe('ARC', () => {
       const v = arcVerify(mail.data, keys);
       assert.equal(v.cv, 'pass', v.comment);
     });
+  });
+});
+
+describe('[arc] seal = false', () => {
+  let dns: TestDnsServer;
+  let mx: FakeMx;
+  let t: TestServer;
+
+  before(async () => {
+    mx = await startFakeMx();
+    dns = await startTestDns([
+      { type: 'TXT', name: 'signer.test', text: 'v=spf1 ip4:127.0.0.1 -all' },
+      { type: 'MX', name: 'remote.test', preference: 10, exchange: 'mx.remote.test' },
+      { type: 'A', name: 'mx.remote.test', address: '127.0.0.1' },
+    ]);
+    t = await startTestServer({
+      extra:
+        `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\nmx_tls = "none"\n` +
+        `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ndnsbl = []\n[arc]\nseal = false`,
+    });
+    await t.admin.ops.addAlias('fwd@example.test', ['carol@remote.test']);
+  });
+  after(async () => {
+    await t?.stop();
+    await mx?.close();
+    await dns?.close();
+  });
+
+  test('forwarded copies leave without an ARC set; our Authentication-Results still says arc=', async () => {
+    const r = await transaction(
+      t.port,
+      'sender@signer.test',
+      ['fwd@example.test'],
+      message('unsealed', 'fwd@example.test'),
+    );
+    assert.equal(r.code, 250, r.text);
+    const mail = await waitUntil('"unsealed" at the remote MX', async () => mx.mails[0]);
+    const text = mail.data.toString('latin1');
+    assert.doesNotMatch(text, /^ARC-/m);
+    assert.match(field(text, 'Authentication-Results'), /^mx\.test\.example;.*\barc=none$/);
   });
 });
