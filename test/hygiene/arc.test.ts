@@ -96,6 +96,33 @@ function tagsOf(text: string, name: string): Map<string, string>[] {
   return out;
 }
 
+/** A server on port 25 (loopback checked like any client) whose alias fwd@example.test forwards
+ *  to carol@remote.test, a fake MX found through a real DNS server serving the test zone. */
+async function forwarder(o: { smtp?: string; extra: string }) {
+  const mx = await startFakeMx();
+  const dns = await startTestDns([
+    { type: 'TXT', name: 'signer.test', text: 'v=spf1 ip4:127.0.0.1 -all' },
+    { type: 'TXT', name: '_dmarc.signer.test', text: 'v=DMARC1; p=none' },
+    ...Object.entries(KEYS).map(([name, text]) => ({ type: 'TXT' as const, name, text })),
+    { type: 'MX', name: 'remote.test', preference: 10, exchange: 'mx.remote.test' },
+    { type: 'A', name: 'mx.remote.test', address: '127.0.0.1' },
+  ]);
+  const t = await startTestServer({
+    ...(o.smtp ? { smtp: o.smtp } : {}),
+    extra:
+      `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\nmx_tls = "none"\n` +
+      `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ndnsbl = []\n${o.extra}`,
+  });
+  await t.admin.ops.addAlias('fwd@example.test', ['carol@remote.test']);
+  return { mx, dns, t };
+}
+
+async function stopAll(t: TestServer | undefined, mx: FakeMx | undefined, dns: TestDnsServer | undefined) {
+  await t?.stop();
+  await mx?.close();
+  await dns?.close();
+}
+
 describe('arc= in Authentication-Results (hygiene/arc.ts)', () => {
   const ar = 'Authentication-Results: mx.test.example;\r\n dkim=none;\r\n spf=pass smtp.mailfrom=a@b.test\r\n';
   const spf = 'Received-SPF: pass (mx.test.example: ...) client-ip=127.0.0.1;\r\n';
@@ -124,32 +151,14 @@ describe('ARC', () => {
   const keys: Record<string, string> = { ...KEYS };
 
   before(async () => {
-    mx = await startFakeMx();
-    dns = await startTestDns([
-      { type: 'TXT', name: 'signer.test', text: 'v=spf1 ip4:127.0.0.1 -all' },
-      { type: 'TXT', name: '_dmarc.signer.test', text: 'v=DMARC1; p=none' },
-      ...Object.entries(KEYS).map(([name, text]) => ({ type: 'TXT' as const, name, text })),
-      { type: 'MX', name: 'remote.test', preference: 10, exchange: 'mx.remote.test' },
-      { type: 'A', name: 'mx.remote.test', address: '127.0.0.1' },
-    ]);
-    t = await startTestServer({
-      smtp: 'threads = 2',
-      extra:
-        `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\nmx_tls = "none"\n` +
-        `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ndnsbl = []\n[dkim]\nalgorithm = "rsa"`,
-    });
-    await t.admin.ops.addAlias('fwd@example.test', ['carol@remote.test']);
+    ({ mx, dns, t } = await forwarder({ smtp: 'threads = 2', extra: '[dkim]\nalgorithm = "rsa"' }));
     await t.admin.sieve.put('bob@example.test' as AccountId, 'main', Buffer.from('redirect "dave@remote.test";\r\n'));
     await t.admin.sieve.setActive('bob@example.test' as AccountId, 'main');
     for (const k of await t.admin.dkim.keys('example.test')) {
       keys[`${k.selector}._domainkey.example.test`] = txt(createPublicKey(k.privateKeyPem));
     }
   });
-  after(async () => {
-    await t?.stop();
-    await mx?.close();
-    await dns?.close();
-  });
+  after(() => stopAll(t, mx, dns));
 
   const send = async (to: string, data: Buffer | string) => {
     const r = await transaction(t.port, 'sender@signer.test', [to], data.toString('latin1'));
@@ -294,24 +303,9 @@ describe('[arc] seal = false', () => {
   let t: TestServer;
 
   before(async () => {
-    mx = await startFakeMx();
-    dns = await startTestDns([
-      { type: 'TXT', name: 'signer.test', text: 'v=spf1 ip4:127.0.0.1 -all' },
-      { type: 'MX', name: 'remote.test', preference: 10, exchange: 'mx.remote.test' },
-      { type: 'A', name: 'mx.remote.test', address: '127.0.0.1' },
-    ]);
-    t = await startTestServer({
-      extra:
-        `[delivery]\nport = ${mx.port}\nretry_schedule = ["300ms"]\nmx_tls = "none"\n` +
-        `[dns]\nservers = ["${dns.address}"]\n[hygiene]\ndnsbl = []\n[arc]\nseal = false`,
-    });
-    await t.admin.ops.addAlias('fwd@example.test', ['carol@remote.test']);
+    ({ mx, dns, t } = await forwarder({ extra: '[arc]\nseal = false' }));
   });
-  after(async () => {
-    await t?.stop();
-    await mx?.close();
-    await dns?.close();
-  });
+  after(() => stopAll(t, mx, dns));
 
   test('forwarded copies leave without an ARC set; our Authentication-Results still says arc=', async () => {
     const r = await transaction(
