@@ -67,6 +67,7 @@ export class ArcSealer implements ForwardSealer {
         this.#log.warn({ domain: key.domain, err: why }, 'ARC: forwarded copy not sealed');
         return '';
       }
+      this.#log.debug({ domain: key.domain, selector: key.selector, cv: arc.cv }, 'ARC: forwarded copy sealed');
       return `${res.headers.join('\r\n')}\r\n`;
     } catch (e) {
       message.destroy();
@@ -80,7 +81,10 @@ export class ArcSealer implements ForwardSealer {
     const candidates = [domain.toLowerCase(), this.#hostname, this.#hostname.slice(this.#hostname.indexOf('.') + 1)];
     for (const d of new Set(candidates)) {
       if (!d.includes('.')) continue;
-      const keys = await this.#keys.keys(d).catch(() => []);
+      const keys = await this.#keys.keys(d).catch((e: unknown) => {
+        this.#log.error({ domain: d, err: errorMessage(e) }, 'ARC: reading the DKIM keys failed');
+        return [];
+      });
       const key = keys.find((k) => k.algorithm === 'rsa') ?? keys[0];
       if (key) return key;
     }

@@ -217,6 +217,7 @@ describe('ARC', () => {
       const v = arcVerify(mail.data, keys);
       assert.equal(v.cv, 'pass', v.comment);
       assert.match(mail.from, /^SRS0=/, 'SRS rewrote the envelope only');
+      await t.logged((l) => l.msg === 'ARC: forwarded copy sealed' && l.domain === 'example.test' && l.cv === 'none');
     });
 
     test('alias to outside, a valid i=1 chain before: our set is i=2 with cv=pass', async () => {
