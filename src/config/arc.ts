@@ -7,8 +7,8 @@ import { z } from 'zod';
 export const arcSection = z
   .strictObject({
     /** Seal the copies of inbound mail we forward (aliases pointing outside, Sieve redirect)
-     *  with an ARC set signed by the forwarding domain's DKIM key (else our host name's);
-     *  a copy for which no key exists leaves unsealed. */
+     *  with an ARC set signed by the forwarding domain's RSA DKIM key (else our host
+     *  name's); a copy for which no RSA key exists leaves unsealed. */
     seal: z.boolean().default(true),
   })
   .prefault({});

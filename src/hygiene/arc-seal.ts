@@ -10,9 +10,11 @@
 // instance is one above the highest on the message (mailauth's createSeal: §5.1 step 3, and it
 // refuses a chain whose newest seal says cv=fail, §5.1 step 2).
 //
-// The key: a DKIM key (hygiene/dkim-keys.ts) of the forwarding domain (the alias's or the
-// redirecting user's), else of our host name, else of its parent domain; RSA preferred (few
-// verifiers know Ed25519 ARC signatures). No key: the copy leaves unsealed (logged once).
+// The key: an RSA DKIM key (hygiene/dkim-keys.ts) of the forwarding domain (the alias's or the
+// redirecting user's), else of our host name, else of its parent domain. RSA only: RFC 8617
+// defines ARC with rsa-sha256, and verifiers reject other algorithms (python3-dkim: "unknown
+// signature algorithm: ed25519-sha256"), so an Ed25519 key is passed over. No RSA key: the
+// copy leaves unsealed (logged once per domain).
 // A signing failure never holds mail back: the copy leaves unsealed and the error is logged.
 
 import type { Readable } from 'node:stream';
@@ -56,7 +58,7 @@ export class ArcSealer implements ForwardSealer {
           signingDomain: key.domain,
           selector: key.selector,
           privateKey: key.privateKeyPem,
-          algorithm: key.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256',
+          algorithm: 'rsa-sha256',
           cv: arc.cv,
           authResults: arc.authResults,
           signTime: new Date(),
@@ -76,7 +78,7 @@ export class ArcSealer implements ForwardSealer {
     }
   }
 
-  /** The key that seals for `domain`: its own, else the host name's, else its parent's. */
+  /** The RSA key that seals for `domain`: its own, else the host name's, else its parent's. */
   async #keyFor(domain: string): Promise<DkimKey | null> {
     const candidates = [domain.toLowerCase(), this.#hostname, this.#hostname.slice(this.#hostname.indexOf('.') + 1)];
     for (const d of new Set(candidates)) {
@@ -85,12 +87,12 @@ export class ArcSealer implements ForwardSealer {
         this.#log.error({ domain: d, err: errorMessage(e) }, 'ARC: reading the DKIM keys failed');
         return [];
       });
-      const key = keys.find((k) => k.algorithm === 'rsa') ?? keys[0];
+      const key = keys.find((k) => k.algorithm === 'rsa');
       if (key) return key;
     }
     if (!this.#warned.has(domain)) {
       this.#warned.add(domain);
-      this.#log.warn({ domain }, 'ARC: no DKIM key for this domain or our host name: forwarded mail is not sealed');
+      this.#log.warn({ domain }, 'ARC: no RSA DKIM key for this domain or our host name: forwarded mail is not sealed');
     }
     return null;
   }
