@@ -28,6 +28,7 @@ import { networkLimits, openRateLimits } from './defense/rate-limits.ts';
 import { SqliteDefenseStore } from './defense/store.ts';
 import { cachingReverse, createPromiseResolver } from './dns/resolver.ts';
 import { spamDeps } from './filter/rspamd.ts';
+import { ArcSealer } from './hygiene/arc-seal.ts';
 import { Networks } from './hygiene/networks.ts';
 import { Hygiene } from './hygiene/pipeline.ts';
 import { DkimSigner } from './hygiene/sign.ts';
@@ -185,6 +186,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       hostname: config.hostname,
       log: log.child({ service: 'queue' }),
       ...(srs ? { senderRewriter: srs } : {}),
+      // RFC 8617 §5.1: forwarded copies of inbound mail sealed (docs/delivery.md "ARC").
+      ...(config.arc.seal ? { sealer: new ArcSealer(ctx.dkim, config.hostname, log.child({ component: 'arc' })) } : {}),
     });
     // Sieve at delivery (docs/sieve.md): every local copy the dispatcher delivers, in this thread
     // or handed over by the inbound threads, goes through the recipient's active script.

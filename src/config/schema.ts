@@ -6,6 +6,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
+import { arcSection } from './arc.ts';
 import { ban } from './ban.ts';
 import { clusterSection } from './cluster.ts';
 import { databaseSection } from './database.ts';
@@ -328,6 +329,8 @@ export const configSchema = z
     spam: spamSection({ size, duration }),
     greylist: greylistSection,
     srs: srsSection,
+    /** [arc]: ARC sealing of forwarded mail (config/arc.ts). */
+    arc: arcSection,
     /** [mta_sts_outbound]: MTA-STS policies of the domains we deliver to (config/mta-sts-outbound.ts). */
     mta_sts_outbound: mtaStsOutboundSection,
     database: databaseSection,

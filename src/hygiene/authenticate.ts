@@ -1,6 +1,7 @@
-// SPF (RFC 7208), DKIM (RFC 6376, RFC 8463) and DMARC (RFC 7489) for one received message,
-// through mailauth, with every DNS query going to our configured resolvers. This module only
-// runs the checks and boils the results down to what decide.ts needs; the policy is ours.
+// SPF (RFC 7208), DKIM (RFC 6376, RFC 8463), DMARC (RFC 7489) and ARC (RFC 8617 §5.2, kept
+// for sealing forwarded copies: arc.ts) for one received message, through mailauth, with every
+// DNS query going to our configured resolvers. This module only runs the checks and boils the
+// results down to what decide.ts needs; the policy is ours.
 //
 // SPF checks the MAIL FROM identity, or the HELO identity for a null sender (RFC 7208 §2.4:
 // mailauth does this when `sender` is empty). DMARC alignment: relaxed or strict as the record
@@ -17,6 +18,7 @@ import type { Resolver } from 'node:dns/promises';
 import type { Readable } from 'node:stream';
 import { authenticate } from 'mailauth';
 import { peerAddress } from '../core/ip.ts';
+import { type ArcResult, arcResultOf, withArcNone } from './arc.ts';
 
 export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror';
 export type DmarcResult = 'pass' | 'fail' | 'none' | 'temperror' | 'permerror';
@@ -33,7 +35,11 @@ export interface AuthSummary {
     readonly policy: DmarcPolicy;
     readonly domain: string;
   } | null;
-  /** Received-SPF and Authentication-Results fields, each ending in CRLF (RFC 7208 §9.1, RFC 8601). */
+  /** RFC 8617 §5.2: the ARC chain's validation, and the cv= a seal of ours would carry
+   *  (null: the chain already failed and is never sealed again). */
+  readonly arc: { readonly result: ArcResult; readonly cv: ArcResult | null };
+  /** Received-SPF and Authentication-Results fields, each ending in CRLF (RFC 7208 §9.1, RFC 8601),
+   *  the latter always with an arc= result (RFC 8617 §10.1). */
   readonly headers: string;
 }
 
@@ -74,7 +80,8 @@ export async function checkMessage(input: AuthInput): Promise<AuthSummary> {
             domain: res.dmarc.status.header?.from ?? res.dmarc.domain,
           }
         : null,
-    headers: authResultsFirst(res.headers),
+    arc: arcResultOf(res.arc),
+    headers: authResultsFirst(withArcNone(res.headers)),
   };
 }
 

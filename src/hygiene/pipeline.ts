@@ -1,7 +1,7 @@
 // Inbound mail hygiene as staged checks on port 25 (design.md: connection -> sender ->
 // recipient -> body), each stage returning a verdict the SMTP service maps to the wire:
 //   connection: trusted networks skip everything; DNS blocklists ([hygiene] dnsbl);
-//   body:       SPF + DKIM + DMARC (authenticate.ts) -> decide.ts per recipient domain ->
+//   body:       SPF + DKIM + DMARC + ARC (authenticate.ts) -> decide.ts per recipient domain ->
 //               one verdict for the message, plus the Authentication-Results header.
 // SPF is evaluated with the body stage (mailauth does all three in one pass over the message);
 // its result only ever acts at the end of DATA, where DMARC can overrule it.
@@ -20,6 +20,7 @@ import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
 import { cachingResolve } from '../dns/resolver.ts';
 import type { SpooledMessage } from '../store/types.ts';
+import { authResultsValue, type InboundArc } from './arc.ts';
 import { type AuthSummary, checkMessage } from './authenticate.ts';
 import { type Actions, decide, type Verdict } from './decide.ts';
 import { Dnsbl, type DnsblListing } from './dnsbl.ts';
@@ -59,6 +60,9 @@ export type BodyOutcome =
       readonly junk: ReadonlySet<AccountId>;
       /** The header block with forged Authentication-Results removed, or null if unchanged. */
       readonly cleanedHeader: Buffer | null;
+      /** RFC 8617: the ARC chain's result and our Authentication-Results, for sealing the
+       *  copies we forward (queue/dispatch.ts); null when unchecked (trusted network). */
+      readonly arc?: InboundArc | null;
     };
 
 export class Hygiene {
@@ -103,6 +107,7 @@ export class Hygiene {
         header: `Authentication-Results: ${this.authservId}; none (trusted network)\r\n`,
         junk: new Set(),
         cleanedHeader,
+        arc: null,
       };
     }
     let auth: AuthSummary;
@@ -153,6 +158,7 @@ export class Hygiene {
         spf: auth.spf,
         dkim: auth.dkim.map((d) => `${d.domain}:${d.result}`),
         dmarc: auth.dmarc ? `${auth.dmarc.result} p=${auth.dmarc.policy} ${auth.dmarc.domain}` : 'none',
+        arc: auth.arc.result,
         verdicts: [...perDomain.entries()].map(([d, v]) => `${d}:${v.kind}`),
       },
       'authentication results',
@@ -172,7 +178,9 @@ export class Hygiene {
         junk.add(account);
       }
     }
-    return { kind: 'deliver', header: auth.headers, junk, cleanedHeader };
+    const ar = authResultsValue(auth.headers);
+    const arc = ar === null ? null : { ...auth.arc, authResults: ar };
+    return { kind: 'deliver', header: auth.headers, junk, cleanedHeader, arc };
   }
 
   #actions(domain: string): Actions {

@@ -16,13 +16,20 @@
 // directly keep the sender as it is. A queue entry has one sender, so one message may become
 // several entries: all are queued held in step 1 and released together in step 3. So do the
 // copies a Sieve script redirects (queue/sieve-filter.ts), which run before step 1.
+//
+// ARC (RFC 8617 §5.1, docs/delivery.md "ARC"): a forwarded part of an inbound message gets an
+// ARC set (hygiene/arc-seal.ts) over the bytes it is queued with, just before step 1; its
+// forwarded recipients are grouped by forwarding domain too, since that domain's key seals.
 
+import { Readable } from 'node:stream';
 import { formatAddress, parseAddress } from '../core/address.ts';
 import { ArclineError, errorMessage, isArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import type { Directory } from '../directory/types.ts';
+import type { InboundArc } from '../hygiene/arc.ts';
+import type { ForwardSealer } from '../hygiene/arc-seal.ts';
 import { localReceivedHeader, traceHeaders } from '../smtp/trace.ts';
 import { NO_REWRITE, type SenderRewriter } from '../srs/forwarding.ts';
 import { bufferMessage } from '../store/spool.ts';
@@ -70,6 +77,9 @@ export interface DispatchRequest {
   /** The owner's tag of the queued parts (types.ts OutboundMessage.tag); Sieve's redirected
    *  copies of local recipients are not the sender's and carry none. */
   readonly tag?: string | null;
+  /** Inbound mail (port 25): our ARC validation and Authentication-Results, with which the
+   *  forwarded copies are sealed (RFC 8617 §5.1); absent: forwarded copies are not sealed. */
+  readonly arc?: InboundArc | null;
 }
 
 /** A message to send later (types.ts OutboundMessage.releaseAt): every recipient waits in one
@@ -91,6 +101,7 @@ export class Dispatcher {
   readonly #hostname: string;
   readonly #log: Logger;
   readonly #rewriter: SenderRewriter;
+  readonly #sealer: ForwardSealer | null;
   #filter: { plan(req: FilterRequest): Promise<FilterPlan | null> } | null = null;
 
   constructor(deps: {
@@ -101,6 +112,8 @@ export class Dispatcher {
     log: Logger;
     /** The sender of forwarded copies (SRS); unchanged without one. */
     senderRewriter?: SenderRewriter;
+    /** ARC sealing of forwarded copies ([arc] seal); none without one. */
+    sealer?: ForwardSealer;
   }) {
     this.#store = deps.store;
     this.#queue = deps.queue;
@@ -108,6 +121,7 @@ export class Dispatcher {
     this.#hostname = deps.hostname;
     this.#log = deps.log;
     this.#rewriter = deps.senderRewriter ?? NO_REWRITE;
+    this.#sealer = deps.sealer ?? null;
   }
 
   /** The rewriter of forwarded senders, for other forwarding paths (Sieve redirect). */
@@ -139,8 +153,10 @@ export class Dispatcher {
       tag: string | null;
       ret?: DsnRet | null;
       envid?: string | null;
-    }[] = (await this.#bySender(req)).map(([sender, recipients]) => ({
+      via?: string | undefined;
+    }[] = (await this.#bySender(req)).map(([sender, via, recipients]) => ({
       sender,
+      via,
       recipients,
       prefix: req.remotePrefix,
       origin: req.origin,
@@ -152,6 +168,7 @@ export class Dispatcher {
     for (const f of plan?.forwards ?? []) {
       parts.push({
         sender: f.sender,
+        via: f.via,
         recipients: f.recipients,
         prefix: f.prefix,
         origin: 'forward',
@@ -162,8 +179,9 @@ export class Dispatcher {
     const held = local.length > 0 || parts.length > 1 || req.hold === true;
     const queueIds: QueueId[] = [];
     let copies: readonly DeliveredCopy[] = [];
+    for (const p of parts) if (p.via !== undefined) p.prefix = await this.#sealed(req, p.via, p.prefix);
     try {
-      for (const p of parts) {
+      for (const { via: _, ...p } of parts) {
         queueIds.push(
           await this.#queue.enqueue({
             ...p,
@@ -284,18 +302,38 @@ export class Dispatcher {
     }
   }
 
-  /** The remote recipients grouped by the envelope sender they leave with: the request's for
-   *  direct ones, the rewritten one for forwarded ones. */
-  async #bySender(req: DispatchRequest): Promise<[string, OutboundRecipient[]][]> {
-    const groups = new Map<string, OutboundRecipient[]>();
+  /** The remote recipients grouped by the envelope sender they leave with (the request's for
+   *  direct ones, the rewritten one for forwarded ones) and, when the forwarded copies are
+   *  sealed, by forwarding domain (its key seals; `via` is undefined for the unsealed). */
+  async #bySender(req: DispatchRequest): Promise<[string, string | undefined, OutboundRecipient[]][]> {
+    const groups = new Map<string, [string, string | undefined, OutboundRecipient[]]>();
+    const sealing = this.#sealer !== null && req.arc != null;
     for (const { forwardedVia, ...r } of req.remote) {
       const sender =
         forwardedVia === undefined ? req.sender : await this.#rewriter.forwardSender(req.sender, forwardedVia);
-      const group = groups.get(sender);
-      if (group) group.push(r);
-      else groups.set(sender, [r]);
+      const via = sealing ? forwardedVia : undefined;
+      const key = `${sender}\0${via ?? ''}`;
+      const group = groups.get(key);
+      if (group) group[2].push(r);
+      else groups.set(key, [sender, via, [r]]);
     }
-    return [...groups];
+    return [...groups.values()];
+  }
+
+  /** RFC 8617 §5.1: the prefix of a forwarded part with an ARC set on top, sealed by `via`'s key
+   *  over the bytes queued (this prefix, then the message); unchanged when not sealed. */
+  async #sealed(req: DispatchRequest, via: string, prefix: Buffer): Promise<Buffer> {
+    if (!this.#sealer || !req.arc) return prefix;
+    const message = req.message;
+    const bytes = Readable.from(
+      (async function* () {
+        yield prefix;
+        yield* message.open() as AsyncIterable<Buffer>;
+      })(),
+      { objectMode: false },
+    );
+    const set = await this.#sealer.seal(via, req.arc, bytes);
+    return set === '' ? prefix : Buffer.concat([Buffer.from(set, 'utf8'), prefix]);
   }
 
   /** Delivers a bounce or delay notice (null sender) to `sender`: into the local mailbox when

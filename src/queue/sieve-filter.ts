@@ -73,6 +73,8 @@ export interface FilterRequest {
 /** A copy redirected elsewhere: its own queue entry, since its envelope sender differs. */
 export interface FilterForward {
   readonly sender: string;
+  /** The domain that forwards (the redirecting account's): its key seals the copy (ARC). */
+  readonly via: string;
   readonly recipients: readonly OutboundRecipient[];
   readonly prefix: Buffer;
 }
@@ -334,8 +336,10 @@ export class SieveFilter {
       });
     }
     if (to.remote.length > 0) {
+      const via = t.account.slice(t.account.lastIndexOf('@') + 1);
       out.forwards.push({
-        sender: await this.#d.forwardSender(req.sender, t.account.slice(t.account.lastIndexOf('@') + 1)),
+        sender: await this.#d.forwardSender(req.sender, via),
+        via,
         recipients: to.remote.map((address) => ({ address })),
         // The copy leaves with our marker and our trace fields, without Return-Path (RFC 5321
         // §4.4: only the final delivery adds it) and without the recipient's Delivered-To.

@@ -8,7 +8,7 @@ import { type Actions, decide } from '../../src/hygiene/decide.ts';
 const DEFAULTS: Actions = { dmarc_reject: 'reject', dmarc_quarantine: 'junk', spf_fail: 'junk' };
 
 function auth(over: Partial<AuthSummary> = {}): AuthSummary {
-  return { spf: 'none', dkim: [], dmarc: null, headers: '', ...over };
+  return { spf: 'none', dkim: [], dmarc: null, arc: { result: 'none', cv: 'none' }, headers: '', ...over };
 }
 const dmarc = (result: 'pass' | 'fail' | 'temperror', policy: 'none' | 'quarantine' | 'reject') => ({
   result,

@@ -133,6 +133,7 @@ export class AcceptPipeline {
           notifyDelivered: notifyDelivered(txn),
           authUser: state.principal?.accountId ?? null,
           hold: m.quarantine !== null,
+          arc: h.arc ?? null, // RFC 8617 §5.1: seals the copies forwarded (queue/dispatch.ts)
         },
         txn,
         { log, started, junk, signed: signatures !== '' },
