@@ -65,11 +65,12 @@ export class TlsReporter {
     this.#ca = o.extraCa.length > 0 ? [...getCACertificates('default'), ...o.extraCa] : [];
   }
 
-  /** Reports the complete days not reported yet (at most LIMITS.tlsReports.maxCatchUpDays). */
-  async run(): Promise<ReportRun> {
+  /** Reports the complete days not reported yet (at most LIMITS.tlsReports.maxCatchUpDays), as
+   *  of `now` (the clock's time; tests give another). */
+  async run(now: number = this.#now()): Promise<ReportRun> {
     const L = LIMITS.tlsReports;
     const { store } = this.#o;
-    const last = addDays(utcDay(this.#now() - L.settleMs), -1);
+    const last = addDays(utcDay(now - L.settleMs), -1);
     const through = await store.reportedThrough();
     const earliest = addDays(last, -(L.maxCatchUpDays - 1));
     let day = through ? addDays(through, 1) : last;
