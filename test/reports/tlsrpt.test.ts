@@ -5,6 +5,10 @@
 //   plain.test     no MTA-STS, TLS with a self-signed certificate                 -> success (no-policy-found)
 //   badcert.test   MTA-STS testing, certificate not valid for the MX name         -> certificate-host-mismatch
 //   notls.test     no MTA-STS, an MX without STARTTLS                             -> starttls-not-supported
+//   strict.test    MTA-STS enforce, certificate not valid for the MX name: the handshake fails,
+//                  nothing is delivered                                           -> certificate-host-mismatch
+//   nofetch.test   an MTA-STS record, but the policy host answers 404             -> sts-policy-fetch-error
+//   webpki.test    an MTA-STS record, the policy host's certificate not for it    -> sts-webpki-invalid
 // Then the report task runs for that day (its clock a day on): each domain's `_smtp._tls` record
 // sends its report to a mailto: sink (a fake MX of reports.test), an https: sink (a loopback
 // HTTPS server with a certificate of the test CA) and a mailbox of ours, where
@@ -54,7 +58,13 @@ before(async () => {
   mxs.badcert = await startFakeMx({ host: '127.0.0.3', port, tls: await ca.issue(['mx.elsewhere.test']) });
   mxs.notls = await startFakeMx({ host: '127.0.0.4', port, starttls: false });
   mxs.reports = await startFakeMx({ host: '127.0.0.5', port });
-  const hosts = await ca.issue(['mta-sts.enforce.test', 'mta-sts.badcert.test', 'rua.reports.test']);
+  mxs.strict = await startFakeMx({ host: '127.0.0.6', port, tls: await ca.issue(['mx.elsewhere.test']) });
+  mxs.nofetch = await startFakeMx({ host: '127.0.0.7', port });
+  mxs.webpki = await startFakeMx({ host: '127.0.0.8', port });
+  const hosts = await ca.issue([
+    ...['enforce', 'badcert', 'strict', 'nofetch'].map((d) => `mta-sts.${d}.test`),
+    'rua.reports.test',
+  ]);
   https = createServer(hosts, (req, res) => {
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
     if (req.method === 'POST' && host === 'rua.reports.test') {
@@ -71,7 +81,9 @@ before(async () => {
         ? policyText('enforce', 'mx.enforce.test')
         : host === 'mta-sts.badcert.test'
           ? policyText('testing', 'mx.badcert.test')
-          : null;
+          : host === 'mta-sts.strict.test' || host === 'mta-sts.webpki.test'
+            ? policyText('enforce', `mx.${host.split('.')[1]}.test`)
+            : null;
     if (req.url !== '/.well-known/mta-sts.txt' || !text) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'text/plain' }).end(text);
   });
@@ -83,12 +95,18 @@ before(async () => {
     badcert: '127.0.0.3',
     notls: '127.0.0.4',
     reports: '127.0.0.5',
+    strict: '127.0.0.6',
+    nofetch: '127.0.0.7',
+    webpki: '127.0.0.8',
   };
   const rua: Record<string, string> = {
     enforce: `mailto:tlsrpt@reports.test,https://rua.reports.test:${httpsPort}/v1/tlsrpt,mailto:reports@example.test`,
     plain: 'mailto:tlsrpt@reports.test',
     badcert: 'mailto:tlsrpt@reports.test; ext=1',
     notls: `mailto:tlsrpt@reports.test, mailto:reports@example.test`,
+    strict: 'mailto:tlsrpt@reports.test',
+    nofetch: 'mailto:tlsrpt@reports.test',
+    webpki: 'mailto:tlsrpt@reports.test',
   };
   dns = await startTestDns([
     ...Object.entries(address).flatMap(([d, ip]) => [
@@ -100,7 +118,7 @@ before(async () => {
       name: `_smtp._tls.${d}.test`,
       text: `v=TLSRPTv1; rua=${uris}`,
     })),
-    ...['enforce', 'badcert'].flatMap((d) => [
+    ...['enforce', 'badcert', 'strict', 'nofetch', 'webpki'].flatMap((d) => [
       { type: 'TXT' as const, name: `_mta-sts.${d}.test`, text: 'v=STSv1; id=1' },
       { type: 'A' as const, name: `mta-sts.${d}.test`, address: '127.0.0.1' },
     ]),
@@ -110,7 +128,7 @@ before(async () => {
   const caFile = join(dir, 'test-ca.pem');
   await writeFile(caFile, ca.cert);
   const extra =
-    `[delivery]\nport = ${port}\nretry_schedule = ["1s"]\n[dns]\nservers = ["${dns.address}"]\n` +
+    `[delivery]\nport = ${port}\nretry_schedule = ["1h"]\n[dns]\nservers = ["${dns.address}"]\n` +
     `[mta_sts_outbound]\npolicy_port = ${httpsPort}\nca_file = "${caFile}"\nfetch_timeout = "5s"\n` +
     `[tls_reports]\norganization = "Arcline Test"\ncontact = "tls@mx.test.example"\nca_file = "${caFile}"\n`;
   t = await startTestServer({ submission: true, extra, dir });
@@ -149,39 +167,38 @@ async function reportOf(message: Buffer): Promise<ReportJson> {
 test('sessions counted per domain and policy; the day reported by mail, HTTPS and to a local mailbox; the CLI sums it', async () => {
   const send = (to: string) =>
     submitter(t.submissionPort).sendMail({ from: 'alice@example.test', to, subject: `to ${to}`, text: 'hi' });
-  for (const to of ['a@enforce.test', 'b@enforce.test', 'c@plain.test', 'd@badcert.test', 'e@notls.test'])
-    await send(to);
-  for (const [name, n] of [
-    ['enforce', 2],
-    ['plain', 1],
-    ['badcert', 1],
-    ['notls', 1],
-  ] as const)
-    await mxs[name]?.waitFor(n);
-  // Every outcome recorded (the runner counts the sessions once its attempt returns).
-  await waitUntil('the queue empty', async () => (await t.admin.queue.list()).length === 0);
+  const all = ['a@enforce.test', 'b@enforce.test', 'c@plain.test', 'd@badcert.test', 'e@notls.test'];
+  for (const to of [...all, 'f@strict.test', 'g@nofetch.test', 'h@webpki.test']) await send(to);
+  // Every attempt made and its outcome recorded (the runner counts the sessions once its
+  // attempt returns): all delivered but strict.test's, deferred by its policy (4.7.5; the next
+  // try in an hour).
+  await waitUntil('every attempt made', async () => {
+    const queued = await t.admin.queue.list();
+    return (
+      t.server.queue.active === 0 &&
+      queued.length === 1 &&
+      queued[0]?.recipients.every((r) => r.address === 'f@strict.test' && r.attempts === 1)
+    );
+  });
+  assert.equal(mxs.strict?.mails.length, 0, 'never sent without valid TLS');
   const reporting = t.server.tlsReports;
   assert.ok(reporting, '[tls_reports] is on by default');
   await reporting.recorder.flush();
   const today = new Date().toISOString().slice(0, 10);
   const counts = await reporting.store.countsFor(today);
-  assert.deepEqual([...new Set(counts.map((c) => c.domain))].sort(), [
-    'badcert.test',
-    'enforce.test',
-    'notls.test',
-    'plain.test',
-  ]);
+  const DOMAINS = ['badcert', 'enforce', 'nofetch', 'notls', 'plain', 'strict', 'webpki'].map((d) => `${d}.test`);
+  assert.deepEqual([...new Set(counts.map((c) => c.domain))].sort(), DOMAINS);
 
   // The task's clock a day on (and past the settling time): today is "yesterday".
   const result = await reporting.reporter.run(Date.now() + 86_400_000 + 120_000);
   assert.deepEqual(result.days, [today]);
-  assert.equal(result.reports, 4);
+  assert.equal(result.reports, 7);
   assert.equal(result.failed, 0);
   // The same day is never reported twice: again, now or by another handle on the store.
   assert.deepEqual((await reporting.reporter.run(Date.now() + 86_400_000 + 120_000)).days, []);
 
   // The mailto: sink (reports.test's MX): one message per domain.
-  const mails = await mxs.reports?.waitFor(4);
+  const mails = await mxs.reports?.waitFor(7);
   assert.ok(mails);
   const byDomain = new Map<string, { json: ReportJson; data: Buffer }>();
   for (const m of mails) {
@@ -208,7 +225,7 @@ test('sessions counted per domain and policy; the day reported by mail, HTTPS an
     await validate(json);
     byDomain.set(domain, { json, data: m.data });
   }
-  assert.deepEqual([...byDomain.keys()].sort(), ['badcert.test', 'enforce.test', 'notls.test', 'plain.test']);
+  assert.deepEqual([...byDomain.keys()].sort(), DOMAINS);
 
   const policyOf = (d: string) => {
     const r = byDomain.get(d)?.json;
@@ -270,6 +287,24 @@ test('sessions counted per domain and policy; the day reported by mail, HTTPS an
   const notls = policyOf('notls.test');
   assert.equal(notls.policy['policy-type'], 'no-policy-found');
   assert.deepEqual(notls['failure-details'], failure('notls', 'starttls-not-supported', '127.0.0.4'));
+  // enforce: the handshake itself failed (the certificate is refused); our address is known all
+  // the same.
+  const strict = policyOf('strict.test');
+  assert.ok(strict.policy['policy-string']?.includes('mode: enforce'));
+  assert.equal(mxs.strict?.connections, 1);
+  assert.deepEqual(
+    strict['failure-details'],
+    failure('strict', 'certificate-host-mismatch', '127.0.0.6', 'ERR_TLS_CERT_ALTNAME_INVALID'),
+  );
+  // §4.4.2: no policy to be had; its text is unknown.
+  for (const [name, type, ip] of [
+    ['nofetch', 'sts-policy-fetch-error', '127.0.0.7'],
+    ['webpki', 'sts-webpki-invalid', '127.0.0.8'],
+  ] as const) {
+    const p = policyOf(`${name}.test`);
+    assert.deepEqual(p.policy, { 'policy-type': 'sts', 'policy-domain': `${name}.test` });
+    assert.deepEqual(p['failure-details'], failure(name, type, ip));
+  }
 
   // The https: sink (§5.4): the same report as the mail one of enforce.test's.
   await waitUntil('the POST', async () => posts.length === 1);
