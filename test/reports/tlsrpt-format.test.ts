@@ -1,11 +1,14 @@
 // The pure parts of TLS reporting (RFC 8460): the `_smtp._tls` record (§3), result types from
 // node:tls's verdicts (§4.4), the report's file name (§5.1), and the bounded reading of received
-// reports (gzip output, JSON nesting).
+// reports (gzip output, JSON nesting); sessions judged under a policy; no counting through a relay.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { parseConfigText } from '../../src/config/load.ts';
 import { LIMITS } from '../../src/core/limits.ts';
+import { silentLogger } from '../../src/core/log.ts';
+import { createPromiseResolver } from '../../src/dns/resolver.ts';
 import {
   buildReport,
   certificateResult,
@@ -14,6 +17,8 @@ import {
   reportFilename,
 } from '../../src/reports/tlsrpt-format.ts';
 import { jsonDepth, readReport, summarise } from '../../src/reports/tlsrpt-parse.ts';
+import { judgeSession } from '../../src/reports/tlsrpt-record.ts';
+import { openTlsReporting } from '../../src/reports/tlsrpt-setup.ts';
 
 const parse = (...records: string[][]) => parseTlsRptRecord(records, 4096);
 
@@ -126,4 +131,48 @@ test('received reports are read within bounds', () => {
   assert.equal(readReport({ gzip: false, bytes: Buffer.from(deep) }).ok, false);
   assert.equal(readReport({ gzip: false, bytes: Buffer.from('{"policies":[]}') }).ok, false, 'fields missing');
   assert.equal(readReport({ gzip: true, bytes: Buffer.from('not gzip') }).ok, false);
+});
+
+test('§4.3, §4.4: a session judged under the policy that applied', () => {
+  const s = {
+    hostName: 'mx.a.test',
+    address: '192.0.2.1',
+    localAddress: '192.0.2.9',
+    tls: true,
+    authorized: false,
+    problem: null,
+    certError: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  };
+  const testing = {
+    source: 'cached' as const,
+    policy: { id: '1', mode: 'testing' as const, mx: ['*.a.test'], maxAge: 600, expires: Date.now() + 600_000 },
+  };
+  // Without a policy the certificate is not checked: TLS is success; no STARTTLS is not.
+  assert.equal(judgeSession(s, null, null).result, 'success');
+  assert.equal(judgeSession({ ...s, tls: false, problem: 'starttls' }, null, null).result, 'starttls-not-supported');
+  assert.deepEqual(judgeSession(s, null, 'sts-policy-invalid'), {
+    policy: { type: 'sts', lines: [], mx: [] },
+    result: 'sts-policy-invalid',
+    reason: '',
+  });
+  // Under a policy it is: a self-signed certificate is not trusted; an MX outside it fails.
+  const judged = judgeSession(s, testing, null);
+  assert.deepEqual(judged.policy, {
+    type: 'sts',
+    lines: ['version: STSv1', 'mode: testing', 'mx: *.a.test', 'max_age: 600'],
+    mx: ['*.a.test'],
+  });
+  assert.equal(judged.result, 'certificate-not-trusted');
+  assert.equal(judged.reason, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+  assert.equal(judgeSession({ ...s, authorized: true }, testing, null).result, 'success');
+  assert.deepEqual(
+    judgeSession({ ...s, hostName: 'mx.b.test', authorized: true }, testing, null).result,
+    'validation-failure',
+  );
+});
+
+test('mail through a relay is not counted: no TLS reporting at all', async () => {
+  const config = parseConfigText('[delivery]\nrelay = "smtp.example.org:587"\n', '/etc/arcline/arcline.toml');
+  const deps = { resolver: createPromiseResolver([]), sendMail: async () => {}, signer: null };
+  assert.equal(await openTlsReporting(config, null, deps, silentLogger()), null);
 });
