@@ -8,6 +8,7 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { request } from 'node:https';
+import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { getCACertificates } from 'node:tls';
 import { gzipSync } from 'node:zlib';
@@ -160,7 +161,8 @@ export class TlsReporter {
     const url = new URL(uri);
     if (url.protocol !== 'https:') throw new Error('not an https: URI');
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    const addresses = await this.#o.resolver.resolve4(host).catch(() => this.#o.resolver.resolve6(host));
+    const addresses =
+      isIP(host) !== 0 ? [host] : await this.#o.resolver.resolve4(host).catch(() => this.#o.resolver.resolve6(host));
     const address = addresses[0];
     if (!address) throw new Error(`${host} has no address`);
     const timeout = LIMITS.tlsReports.httpsTimeoutMs;
@@ -171,7 +173,8 @@ export class TlsReporter {
           port: url.port ? Number(url.port) : 443,
           path: `${url.pathname}${url.search}`,
           method: 'POST',
-          servername: host,
+          // SNI carries host names only (RFC 6066 §3).
+          ...(isIP(host) === 0 ? { servername: host } : {}),
           headers: {
             host: url.host,
             'content-type': 'application/tlsrpt+gzip',
