@@ -37,6 +37,7 @@ import type { JmapService } from './jmap/service.ts';
 import { type Context, openContext } from './main.ts';
 import { ManageSieveServer } from './managesieve/server.ts';
 import { Dispatcher } from './queue/dispatch.ts';
+import { openTlsReporting, type TlsReporting } from './reports/tlsrpt-setup.ts';
 import { blocklistMonitor, clusterSmtpThreads, taskRunner } from './server-cluster.ts';
 import {
   becomeServiceUser,
@@ -85,6 +86,8 @@ export interface RunningServer {
   readonly acme: AcmeManager | null;
   /** JMAP ([jmap] enabled): its registry, PushHub and blob store; null when off. */
   readonly jmap: JmapService | null;
+  /** TLS reporting ([tls_reports]); null when off. */
+  readonly tlsReports: TlsReporting | null;
   /** Graceful stop (see the header comment). Idempotent. */
   stop(): Promise<void>;
 }
@@ -270,8 +273,24 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       log.warn({ service: 'queue' }, m),
     );
     if (mtaSts) services.push({ close: () => mtaSts.close() });
+    // TLS reporting (RFC 8460, reports/tlsrpt-setup.ts): sessions counted, a daily report sent.
+    const tlsReports = await openTlsReporting(
+      config,
+      ctx.postgres?.db ?? null,
+      {
+        resolver: dnsResolver,
+        sendMail: (to, message, logId) => dispatcher.notice(to, message, logId),
+        signer: config.dkim.sign ? new DkimSigner(ctx.dkim, log.child({ component: 'tls-reports' })) : null,
+      },
+      log,
+    );
+    if (tlsReports) {
+      services.push({ close: () => tlsReports.close() });
+      tasks.periodic('tls-reports', config.tls_reports.check_interval, () => tlsReports.round());
+    }
     const runner = new QueueRunner({
       ...(mtaSts ? { mtaSts } : {}),
+      ...(tlsReports ? { tlsSessions: tlsReports.recorder.record.bind(tlsReports.recorder) } : {}),
       rateLimits,
       config,
       store: ctx.queue,
@@ -493,6 +512,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       http,
       acme,
       jmap,
+      tlsReports,
       stop: () => {
         serving = false;
         stopping ??= stopAll();

@@ -92,6 +92,7 @@ function finish(config: Config, baseDir: string): Config {
       ...config.mta_sts_outbound,
       ca_file: config.mta_sts_outbound.ca_file && abs(config.mta_sts_outbound.ca_file),
     },
+    tls_reports: { ...config.tls_reports, ca_file: config.tls_reports.ca_file && abs(config.tls_reports.ca_file) },
     sieve: {
       ...config.sieve,
       before: config.sieve.before && abs(config.sieve.before),

@@ -21,6 +21,7 @@ import { rateLimitsSection } from './rate-limits.ts';
 import { sieveSection } from './sieve.ts';
 import { spamSection } from './spam.ts';
 import { srsSection } from './srs.ts';
+import { tlsReportsSection } from './tls-reports.ts';
 
 export { parseListen } from './fields.ts';
 
@@ -333,6 +334,8 @@ export const configSchema = z
     arc: arcSection,
     /** [mta_sts_outbound]: MTA-STS policies of the domains we deliver to (config/mta-sts-outbound.ts). */
     mta_sts_outbound: mtaStsOutboundSection,
+    /** [tls_reports]: TLS reporting, RFC 8460 (config/tls-reports.ts). */
+    tls_reports: tlsReportsSection,
     database: databaseSection,
     cluster: clusterSection,
     rate_limits: rateLimitsSection,

@@ -637,6 +637,35 @@ export const LIMITS = {
     /** Policies kept (memory and {state}/mta-sts-policies.json); the nearest expiries go first. */
     maxCachedPolicies: 10_000,
   },
+  tlsReports: {
+    /** TLS reporting (RFC 8460, reports/tlsrpt-*.ts): counters kept in memory this long before
+     *  they are added to the store (one write per flush, not one per connection). */
+    flushMs: 5_000,
+    /** Distinct counters held between two flushes; more are dropped (and logged). */
+    maxPending: 20_000,
+    /** Counter rows of one day read for the reports; the rest are left out (and logged). */
+    maxRowsPerDay: 200_000,
+    /** Days of counters kept in the store (a day is reported once, the next day). */
+    keepDays: 14,
+    /** Past days still reported after a pause of the server (older ones are skipped). */
+    maxCatchUpDays: 3,
+    /** A day is reported once it has been over this long (every node's counters flushed). */
+    settleMs: 60_000,
+    /** Default [tls_reports] check_interval: how often the task looks for a day to report. */
+    defaultCheckIntervalMs: 3_600_000,
+    /** RFC 8460 §3: a `_smtp._tls` TXT record longer than this is not used. */
+    maxRecordBytes: 4096,
+    /** rua URIs used per domain (the rest ignored). */
+    maxRua: 5,
+    /** HTTPS delivery (§5.4): the whole POST, and the answer read (then dropped). */
+    httpsTimeoutMs: 60_000,
+    maxHttpsResponseBytes: 64 * 1024,
+    /** Received reports (the CLI): the gzip output, the JSON's size and nesting. */
+    maxReportBytes: 8 * 1024 * 1024,
+    maxJsonDepth: 16,
+    /** Messages of the mailbox looked at by `arcline reports tls` (the newest). */
+    maxMessagesScanned: 5_000,
+  },
   srs: {
     /** Mail::SRS's $SRSHASHLENGTH: base64 characters of the HMAC-SHA1 we write (24 bits). */
     hashLength: 4,

@@ -52,8 +52,13 @@ export interface AppliedPolicy {
   readonly source: 'fetched' | 'cached';
 }
 
+/** Why no policy could be had (RFC 8460 §4.4.2 result types, for TLS reporting). */
+export type StsProblem = 'sts-policy-fetch-error' | 'sts-policy-invalid' | 'sts-webpki-invalid';
+
 export class MtaStsPolicies {
   readonly #o: MtaStsOptions;
+  /** Domains whose last fetch failed -> why (cleared by a good fetch); bounded as #memory. */
+  readonly #problems = new Map<string, StsProblem>();
   /** The memory copy in front of the persisted cache. */
   readonly #memory = new Map<string, CachedPolicy>();
   /** Domains whose last fetch failed -> until when no fetch is tried again. */
@@ -124,13 +129,16 @@ export class MtaStsPolicies {
     valid: CachedPolicy | null,
     log: (fields: Record<string, unknown>, msg: string) => void,
   ): Promise<CachedPolicy | null> {
+    let stage: StsProblem = 'sts-policy-fetch-error';
     try {
       const text = await this.#fetch(domain);
+      stage = 'sts-policy-invalid';
       const p = parsePolicy(text, { strict: true });
       const maxAge = p.maxAge ?? 0;
       const now = this.#now();
       const policy: CachedPolicy = { id, mode: p.mode, mx: p.mx ?? [], maxAge, expires: now + maxAge * 1000 };
       this.#failed.delete(domain);
+      this.#problems.delete(domain);
       this.#remember(domain, policy);
       await this.#o.cache.put(domain, policy).catch((e: unknown) => {
         log({ err: errorMessage(e) }, 'MTA-STS: could not save the policy');
@@ -140,9 +148,27 @@ export class MtaStsPolicies {
       return policy;
     } catch (e) {
       this.#failed.set(domain, this.#now() + LIMITS.mtaSts.failedFetchRetryMs);
+      this.#noteProblem(
+        domain,
+        stage === 'sts-policy-fetch-error' && isCertificateError(e) ? 'sts-webpki-invalid' : stage,
+      );
       mtaStsLookups.inc({ result: 'errored' });
       log({ policy_id: id, err: errorMessage(e), cached: valid !== null }, 'MTA-STS: policy fetch failed');
       return null;
+    }
+  }
+
+  /** Why the last fetch of `domain`'s policy failed, until one succeeds (RFC 8460 §4.4.2). */
+  problem(domain: string): StsProblem | null {
+    return this.#problems.get(domain) ?? null;
+  }
+
+  #noteProblem(domain: string, p: StsProblem): void {
+    this.#problems.delete(domain);
+    this.#problems.set(domain, p);
+    if (this.#problems.size > LIMITS.mtaSts.maxCachedPolicies) {
+      const first = this.#problems.keys().next().value;
+      if (first !== undefined) this.#problems.delete(first);
     }
   }
 
@@ -233,6 +259,12 @@ export class MtaStsPolicies {
 function dueForRefresh(p: CachedPolicy, now: number): boolean {
   const fetchedAt = p.expires - p.maxAge * 1000;
   return now - fetchedAt >= Math.min(LIMITS.mtaSts.refreshAfterMs, (p.maxAge * 1000) / 2);
+}
+
+/** node:tls refused the policy host's certificate (RFC 8461 §3.3 asks for a valid one). */
+function isCertificateError(e: unknown): boolean {
+  const code = String((e as { code?: unknown } | null)?.code ?? '');
+  return /^(CERT_|ERR_TLS_CERT_ALTNAME|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_(GET|VERIFY))/.test(code);
 }
 
 function applies(p: CachedPolicy | null): AppliedPolicy | null {

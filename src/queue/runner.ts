@@ -27,9 +27,15 @@ import { queueAttemptSeconds, queueAttempts, queueNotices } from '../core/metric
 import { notifies } from '../smtp/dsn-params.ts';
 import { rfc5322Date } from '../smtp/trace.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
-import { checkAttempt, type MtaStsPolicies, planDelivery } from './mta-sts.ts';
+import { type AppliedPolicy, checkAttempt, type MtaStsPolicies, planDelivery, type StsProblem } from './mta-sts.ts';
 import { type Route, type RouteResolver, resolveHostRoute, resolveRoute, retryDelay } from './route.ts';
-import { type AttemptResult, attemptDelivery, ConnectionCache, type TransportOptions } from './transport.ts';
+import {
+  type AttemptResult,
+  attemptDelivery,
+  ConnectionCache,
+  type TlsSession,
+  type TransportOptions,
+} from './transport.ts';
 import {
   type Job,
   LeaseLost,
@@ -60,6 +66,14 @@ export interface RunnerDeps {
   readonly release?: (message: QueuedMessage) => Promise<ReleaseResult>;
   /** MTA-STS of destination domains ([mta_sts_outbound], queue/mta-sts.ts); absent: not applied. */
   readonly mtaSts?: MtaStsPolicies;
+  /** TLS reporting (RFC 8460, reports/tlsrpt-record.ts): told the TLS outcome of the connections
+   *  of every attempt to a domain's MX hosts (never of the relay's), with the policy applied. */
+  readonly tlsSessions?: (
+    domain: string,
+    applied: AppliedPolicy | null,
+    problem: StsProblem | null,
+    sessions: readonly TlsSession[],
+  ) => void;
 }
 
 const RELAY_KEY = '(relay)';
@@ -377,6 +391,10 @@ export class QueueRunner {
           plan.transport,
           this.#connections,
         );
+        if (!relay && tried.sessions.length > 0) {
+          const problem = applied ? null : (this.#d.mtaSts?.problem(job.domain) ?? null);
+          this.#d.tlsSessions?.(job.domain, applied, problem, tried.sessions);
+        }
         const part = checkAttempt(applied, tried, stsLog);
         // Which recipients went to a host without DSN (a "relayed" notice, RFC 3461 §6.2.1.1)
         const results = part.results.map((r) => ({ ...r, viaDsn: tried.dsn }));
@@ -541,6 +559,7 @@ function failAll(job: Job, reply: string, status: string, verdict: 'failed' | 'd
     tlsAuthorized: false,
     tried: [],
     dsn: false,
+    sessions: [],
   };
 }
 

@@ -11,8 +11,9 @@
 // checks (RFC 7435; Postfix "may"); if the TLS handshake itself fails the same address is
 // tried once more in plaintext, as Postfix does. The relay has its own, stricter policy.
 
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { errorMessage } from '../core/errors.ts';
 import { oneLine } from '../core/text.ts';
@@ -79,10 +80,35 @@ export interface AttemptResult {
   /** The host that answered offered DSN (RFC 3461): it reports on from here; without it a
    *  recipient that asked NOTIFY=SUCCESS gets our "relayed" notice (§6.2.1.1). */
   readonly dsn: boolean;
+  /** The TLS outcome of each new connection this attempt made (a cached one is not a new
+   *  session), for TLS reporting (RFC 8460, reports/tlsrpt-record.ts). Empty with tls "none". */
+  readonly sessions: readonly TlsSession[];
+}
+
+/** What one connection's TLS came to (RFC 8460 §4.3: a session counts as a success or a failure). */
+export interface TlsSession {
+  /** The MX name (receiving-mx-hostname) and address (receiving-ip). */
+  readonly hostName: string;
+  readonly address: string;
+  /** Our address on the connection (sending-mta-ip), when it was connected. */
+  readonly localAddress: string | null;
+  /** TLS was negotiated (and the transaction went over it). */
+  readonly tls: boolean;
+  /** The certificate chains to a trusted CA and is valid for the host name. */
+  readonly authorized: boolean;
+  /** `starttls`: not offered, or refused; `handshake`: the TLS handshake failed (the connection
+   *  then went on in plaintext, or not at all); null: neither. */
+  readonly problem: 'starttls' | 'handshake' | null;
+  /** node:tls's reason for not verifying the certificate (CERT_HAS_EXPIRED,
+   *  ERR_TLS_CERT_ALTNAME_INVALID, DEPTH_ZERO_SELF_SIGNED_CERT ...), or the handshake's error. */
+  readonly certError: string | null;
 }
 
 interface SmtpError extends Error {
   code?: string;
+  /** Set by connect(): our address on the failed connection, node:tls's certificate verdict. */
+  localAddress?: string | null;
+  certError?: string | null;
   response?: string;
   responseCode?: number;
   command?: string;
@@ -113,18 +139,22 @@ export async function attemptDelivery(
         tlsAuthorized: authorized(cached.c),
         tried,
         dsn: offers(cached.c, 'DSN'),
+        sessions: [],
       };
     }
     // The server had closed the idle connection: nothing was decided, start afresh.
     cached.c.close();
   }
+  const sessions: TlsSession[] = [];
   for (const host of hosts) {
     const label = labelOf(host);
     let c: SMTPConnection;
     try {
       c = await connect(host, opts, opts.tls !== 'none');
+      if (opts.tls !== 'none') sessions.push(sessionOf(host, c));
     } catch (e) {
       const err = e as SmtpError;
+      if (opts.tls !== 'none' && (err.code === 'ETLS' || err.certError)) sessions.push(failedSession(host, err));
       if (err.code === 'ETLS' && opts.tls === 'opportunistic') {
         // RFC 7435 §4: a failed handshake must not stop delivery that plaintext allows.
         try {
@@ -157,6 +187,7 @@ export async function attemptDelivery(
       tlsAuthorized: authorized(c),
       tried,
       dsn: offers(c, 'DSN'),
+      sessions,
     };
   }
   const last = tried.at(-1);
@@ -169,6 +200,37 @@ export async function attemptDelivery(
     tlsAuthorized: false,
     tried,
     dsn: false,
+    sessions,
+  };
+}
+
+/** The TLS outcome of a connection made: without TLS, STARTTLS was not offered or was refused
+ *  (opportunistic TLS goes on in plaintext then). */
+function sessionOf(host: RouteHost, c: SMTPConnection): TlsSession {
+  const socket = c._socket as (TLSSocket & { authorizationError?: unknown }) | undefined;
+  const certError = c.secure && socket?.authorizationError ? String(socket.authorizationError) : null;
+  return {
+    hostName: host.name,
+    address: host.address,
+    localAddress: socket?.localAddress ?? null,
+    tls: c.secure,
+    authorized: authorized(c),
+    problem: c.secure ? null : 'starttls',
+    certError,
+  };
+}
+
+/** A connection that failed for TLS (ETLS): STARTTLS refused, or the handshake failed. */
+function failedSession(host: RouteHost, err: SmtpError): TlsSession {
+  const refused = err.command === 'STARTTLS' && Boolean(err.response);
+  return {
+    hostName: host.name,
+    address: host.address,
+    localAddress: err.localAddress ?? null,
+    tls: false,
+    authorized: false,
+    problem: refused ? 'starttls' : 'handshake',
+    certError: refused ? null : (err.certError ?? oneLine(errorMessage(err), 200)),
   };
 }
 
@@ -299,9 +361,18 @@ function connect(host: RouteHost, opts: TransportOptions, useTls: boolean): Prom
   });
   return new Promise<SMTPConnection>((resolve, reject) => {
     let settled = false;
+    let local: string | null = null;
     const fail = (e: unknown) => {
       if (settled) return;
       settled = true;
+      // For TLS reporting: our address, and why node:tls refused the certificate (set on the
+      // TLS socket before it is destroyed).
+      const err = e as SmtpError;
+      const tlsSocket = c._socket as { authorizationError?: unknown } | undefined;
+      if (err && typeof err === 'object') {
+        err.localAddress = local;
+        err.certError = tlsSocket?.authorizationError ? String(tlsSocket.authorizationError) : null;
+      }
       c.close();
       reject(e);
     };
@@ -320,6 +391,18 @@ function connect(host: RouteHost, opts: TransportOptions, useTls: boolean): Prom
         resolve(c);
       });
     });
+    // Our address, read once the socket is connected (nodemailer makes the socket after a turn
+    // or two: the host name is resolved first); a failed TLS socket no longer knows it.
+    const grab = (turns: number) => {
+      const raw = c._socket as Socket | null | undefined;
+      if (!raw) {
+        if (turns > 0 && !settled) setImmediate(() => grab(turns - 1));
+        return;
+      }
+      if (!raw.connecting) local = raw.localAddress ?? null;
+      else raw.once('connect', () => (local = raw.localAddress ?? null));
+    };
+    grab(20);
   });
 }
 

@@ -17,7 +17,7 @@ type Json = any;
 const USING = ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail'];
 
 /** The leader tasks of a node without greylisting (docs/cluster.md "Leader tasks"). */
-const TASKS = ['ban-sweep', 'blocklist', 'dkim-rotation', 'queue-sweep', 'sieve-sweep'];
+const TASKS = ['ban-sweep', 'blocklist', 'dkim-rotation', 'queue-sweep', 'sieve-sweep', 'tls-reports'];
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
