@@ -1,0 +1,112 @@
+// The DMARC report store (reports/dmarc-store.ts) on SQLite and on PostgreSQL: the same cases
+// against both. Rows add up across batches and handles, a report lists them largest first with
+// the day's last record, a sent domain is forgotten, the "reported up to" mark never moves back
+// and takes the reported days' rows (and those too old to keep) with it.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { DmarcRow } from '../../src/reports/dmarc-aggregate.ts';
+import {
+  type DmarcReportStore,
+  PostgresDmarcReportStore,
+  SqliteDmarcReportStore,
+} from '../../src/reports/dmarc-store.ts';
+import { freshDatabaseForFile } from '../harness/postgres.ts';
+
+const dirs: string[] = [];
+const opened: DmarcReportStore[] = [];
+after(async () => {
+  for (const s of opened) await s.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const row = (over: Partial<DmarcRow> = {}): DmarcRow => ({
+  policyDomain: 'a.test',
+  day: '2026-12-01',
+  record: 'v=DMARC1; p=none; rua=mailto:r@a.test',
+  sourceIp: '192.0.2.1',
+  disposition: 'none',
+  dkim: 'pass',
+  spf: 'fail',
+  headerFrom: 'a.test',
+  envelopeFrom: 'bounce.a.test',
+  dkimResults: [{ domain: 'a.test', selector: 's1', result: 'pass' }],
+  spfResult: { domain: 'bounce.a.test', scope: 'mfrom', result: 'softfail' },
+  aboutReports: false,
+  count: 1,
+  ...over,
+});
+
+function contract(
+  name: string,
+  open: () => Promise<{ store: DmarcReportStore; other: () => Promise<DmarcReportStore> }>,
+) {
+  describe(`${name}: DmarcReportStore contract`, () => {
+    test('rows add up, a report lists them, a sent domain goes, the mark never moves back', async () => {
+      const { store, other } = await open();
+      assert.deepEqual(await store.domains('2026-12-01'), []);
+      assert.equal(await store.report('a.test', '2026-12-01'), null);
+      assert.equal(await store.reportedUpTo(), null);
+      await store.add([row(), row({ count: 2 }), row({ sourceIp: '192.0.2.2', disposition: 'reject', dkim: 'fail' })]);
+      const second = await other();
+      await second.add([
+        row({ record: 'v=DMARC1; p=reject; rua=mailto:r@a.test', count: 4 }),
+        row({ policyDomain: 'b.test', headerFrom: 'b.test' }),
+        row({ day: '2026-12-02' }),
+      ]);
+      assert.deepEqual(await store.domains('2026-12-01'), ['a.test', 'b.test']);
+      const r = await store.report('a.test', '2026-12-01');
+      assert.ok(r);
+      assert.equal(r.record, 'v=DMARC1; p=reject; rua=mailto:r@a.test', 'the day keeps its last record');
+      assert.deepEqual(
+        r.rows.map((x) => [x.sourceIp, x.disposition, x.count]),
+        [
+          ['192.0.2.1', 'none', 7],
+          ['192.0.2.2', 'reject', 1],
+        ],
+      );
+      assert.deepEqual(r.rows[0]?.dkimResults, [{ domain: 'a.test', selector: 's1', result: 'pass' }]);
+      assert.deepEqual(r.rows[0]?.spfResult, { domain: 'bounce.a.test', scope: 'mfrom', result: 'softfail' });
+      await second.remove('a.test', '2026-12-01');
+      assert.deepEqual(await store.domains('2026-12-01'), ['b.test']);
+      await store.markReported('2026-12-01', '2026-11-24');
+      assert.equal(await second.reportedUpTo(), '2026-12-01');
+      assert.deepEqual(await store.domains('2026-12-01'), [], 'a reported day keeps no rows');
+      assert.deepEqual(await store.domains('2026-12-02'), ['a.test']);
+      // A node late in a takeover marks an older day: the mark stays.
+      await second.markReported('2026-11-30', '2026-11-23');
+      assert.equal(await store.reportedUpTo(), '2026-12-01');
+      // Rows of days before keepFrom go.
+      await store.add([row({ day: '2026-11-10' })]);
+      await store.markReported('2026-12-01', '2026-11-24');
+      assert.deepEqual(await store.domains('2026-11-10'), []);
+    });
+  });
+}
+
+contract('sqlite', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'arcline-dmarcrep-'));
+  dirs.push(dir);
+  const file = join(dir, 'dmarc-reports.db');
+  const store = new SqliteDmarcReportStore(file);
+  opened.push(store);
+  return {
+    store,
+    other: async () => {
+      const s = new SqliteDmarcReportStore(file);
+      opened.push(s);
+      return s;
+    },
+  };
+});
+
+contract('postgres', async () => {
+  const t = await freshDatabaseForFile();
+  return {
+    store: await PostgresDmarcReportStore.open(await t.open()),
+    other: async () => PostgresDmarcReportStore.open(await t.open()),
+  };
+});
