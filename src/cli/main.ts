@@ -61,6 +61,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   import dovecot --maildir DIR --user ADDR [--layout maildir++|fs] [--control DIR] [--replace-empty] [--dry-run]
   import passwd-file FILE [--domain D] [--dry-run]
   cluster status [--json]                 the nodes sharing [database]: alive or gone, version, load, leader tasks
+  reports dmarc [--days N] [--mailbox ADDR]   DMARC aggregate reports received, per reporting org and source IP
   backup DIR                              consistent copy of the state and Maildir (server may run)
   restore DIR [--force] [--check]         bring a backup back into empty directories (server stopped)
   version | --version | help
@@ -185,6 +186,11 @@ export async function main(argv: string[]): Promise<number> {
         values,
         say,
       );
+    if (command === 'reports') {
+      const { reportsCommand } = await import('./reports.ts');
+      await reportsCommand(ctx, sub, rest, values, say, (m) => new UsageError(m));
+      return 0;
+    }
     if (command === 'import') {
       return (await runImport(ctx, sub, rest, values, say, (m) => new UsageError(m))) ? 0 : 1;
     }
@@ -237,6 +243,8 @@ function parse(argv: string[]) {
       comment: { type: 'string' },
       json: { type: 'boolean' },
       node: { type: 'string' },
+      days: { type: 'string' },
+      mailbox: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },

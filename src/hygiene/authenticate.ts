@@ -113,11 +113,14 @@ function reportFacts(res: AuthenticateResult, spf: SpfResult, input: AuthInput):
     envelopeFrom: (helo ? input.helo : domainPart(input.sender)).toLowerCase(),
     dkimAligned: Boolean(d.alignment.dkim.result),
     spfAligned: Boolean(d.alignment.spf.result),
-    dkim: (res.dkim.results ?? []).map((r) => ({
-      domain: (r.signingDomain ?? '').toLowerCase(),
-      selector: r.selector ?? '',
-      result: normal(r.status.result),
-    })),
+    // mailauth reports a message without a signature as one result "none" without a domain.
+    dkim: (res.dkim.results ?? [])
+      .filter((r) => r.signingDomain)
+      .map((r) => ({
+        domain: (r.signingDomain ?? '').toLowerCase(),
+        selector: r.selector ?? '',
+        result: normal(r.status.result),
+      })),
     spf: { domain: (spfDomain ?? '').toLowerCase(), scope: helo ? 'helo' : 'mfrom', result: spf },
   };
 }
