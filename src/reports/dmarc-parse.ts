@@ -7,7 +7,7 @@
 // entities off and its nesting bound.
 
 import { gunzipSync, inflateRawSync } from 'node:zlib';
-import { XMLParser } from 'fast-xml-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { LIMITS } from '../core/limits.ts';
 import { decodeTransfer } from '../mime/decode.ts';
 import { readRange } from '../mime/reader.ts';
@@ -127,9 +127,13 @@ export function parseFeedback(xml: Buffer): ReceivedReport {
   // No DTD at all: entities (XXE, billion laughs) cannot appear.
   if (xml.includes('<!DOCTYPE') || xml.includes('<!ENTITY'))
     throw new ReportError('document type declarations are refused');
+  const text = xml.toString('utf8');
+  // The parser is lenient (a mismatched end tag passes); its validator, one linear pass, is not.
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) throw new ReportError(`not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
   let doc: Node;
   try {
-    doc = obj(parser.parse(xml.toString('utf8')));
+    doc = obj(parser.parse(text));
   } catch (e) {
     throw new ReportError(`not well-formed XML: ${(e as Error).message}`);
   }
