@@ -95,7 +95,14 @@ async function sendOne(d: DmarcSenderDeps, domain: string, day: string): Promise
       d.log.warn({ domain, day, to: uri.address, bytes: message.length }, 'DMARC report over the size the rua allows');
       continue;
     }
-    await d.notice(uri.address, message, `dmarc-${domain}-${day}`);
+    try {
+      await d.notice(uri.address, message, `dmarc-${domain}-${day}`);
+    } catch (e) {
+      // At most once: the other addresses are not sent to again for this one's failure.
+      skipped.push({ to: uri.address, why: `not queued: ${errorMessage(e)}` });
+      d.log.warn({ domain, day, to: uri.address, err: errorMessage(e) }, 'DMARC report could not be queued');
+      continue;
+    }
     to.push(uri.address);
   }
   d.log.info({ domain, day, rows: report.rows.length, to, skipped: skipped.length }, 'DMARC aggregate report');
