@@ -558,6 +558,8 @@ export const LIMITS = {
     maxRua: 10,
     /** Evaluations are counted in memory and written to the store this often (and at stop). */
     flushMs: 5_000,
+    /** Rows written in one transaction at a flush (the event loop runs between two). */
+    writeChunkRows: 1000,
     /** An inbound SMTP thread posts its rows to the main thread this often (no I/O). */
     threadFlushMs: 1_000,
     /** Distinct rows kept in memory between two flushes; more are dropped (and logged). */

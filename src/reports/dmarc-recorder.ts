@@ -5,6 +5,7 @@
 // store in the main thread, to the main thread from an inbound SMTP thread
 // (smtp/threads/worker.ts posts them, host.ts adds them here). The hot path does no I/O.
 
+import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import type { DmarcReportFacts } from '../hygiene/authenticate.ts';
 import type { DmarcSink } from '../hygiene/pipeline.ts';
@@ -52,11 +53,17 @@ export class DmarcRecorder implements DmarcSink {
     this.#flushing = this.#flushing.then(async () => {
       const { rows, dropped } = this.#agg.take();
       if (dropped > 0) this.#o.log.warn({ dropped }, 'DMARC report rows over the bound between two flushes: dropped');
-      if (rows.length === 0) return;
-      try {
-        await this.#o.write(rows);
-      } catch (e) {
-        this.#o.log.warn({ err: String(e), rows: rows.length }, 'DMARC report rows could not be stored');
+      // In pieces, the event loop free between them: SQLite writes block it (about 18 ms for
+      // 1,000 new rows measured; a flood of distinct sources makes many).
+      const chunk = LIMITS.dmarcReports.writeChunkRows;
+      for (let i = 0; i < rows.length; i += chunk) {
+        if (i > 0) await new Promise((r) => setImmediate(r));
+        try {
+          await this.#o.write(rows.slice(i, i + chunk));
+        } catch (e) {
+          this.#o.log.warn({ err: String(e), rows: rows.length }, 'DMARC report rows could not be stored');
+          return;
+        }
       }
     });
     return this.#flushing;

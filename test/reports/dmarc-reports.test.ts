@@ -46,6 +46,10 @@ const ZONES = (): TestRecord[] => {
     { type: 'TXT', name: 'lists.test', text: 'v=spf1 ip4:127.0.0.2 -all' },
     { type: 'TXT', name: '_dmarc.lists.test', text: 'v=DMARC1; p=none; rua=mailto:dmarc@reports.test' },
     { type: 'TXT', name: 'lists.test._report._dmarc.reports.test', text: 'v=DMARC1' },
+    // A report address that takes 1 KiB at most (§6.2): the report is larger.
+    { type: 'TXT', name: 'small.test', text: 'v=spf1 ip4:127.0.0.2 -all' },
+    { type: 'TXT', name: '_dmarc.small.test', text: 'v=DMARC1; p=none; rua=mailto:dmarc@reports.test!1k' },
+    { type: 'TXT', name: 'small.test._report._dmarc.reports.test', text: 'v=DMARC1' },
     { type: 'MX', name: 'reports.test', preference: 10, exchange: 'mx.remote.test' },
     { type: 'MX', name: 'noauth.test', preference: 10, exchange: 'mx.remote.test' },
     { type: 'A', name: 'mx.remote.test', address: '127.0.0.1' },
@@ -105,6 +109,7 @@ describe('DMARC aggregate reports', () => {
       assert.equal((await send(t, '127.0.0.2', 'bounce@sender.test', message('a@sender.test', `pass ${i}`))).code, 250);
     for (let i = 0; i < 2; i++)
       assert.equal((await send(t, '127.0.0.3', 'bounce@sender.test', message('a@sender.test', `fail ${i}`))).code, 250);
+    assert.equal((await send(t, '127.0.0.2', 'b@small.test', message('a@small.test', 'small'))).code, 250);
     // An aggregate report itself (its Subject): counted, but alone it makes no report.
     const aboutReport = message('dmarc@lists.test', 'Report Domain: x.test Submitter: lists.test Report-ID: <1>');
     assert.equal((await send(t, '127.0.0.2', '', aboutReport)).code, 250);
@@ -116,9 +121,15 @@ describe('DMARC aggregate reports', () => {
     const reporting = t.server.dmarcReports;
     assert.ok(reporting);
     const tomorrow = Date.now() + DAY;
-    const sent = await reporting.send(tomorrow);
-    assert.equal(sent.length, 1, JSON.stringify(sent));
-    assert.equal(sent[0]?.domain, 'sender.test');
+    const all = await reporting.send(tomorrow);
+    assert.deepEqual(
+      all.map((r) => r.domain),
+      ['sender.test', 'small.test'],
+      'lists.test saw only an aggregate report: none for it',
+    );
+    assert.deepEqual(all[1]?.to, []);
+    assert.match(all[1]?.skipped[0]?.why ?? '', /over its limit of 1024/);
+    const sent = all.slice(0, 1);
     assert.deepEqual(sent[0]?.to, ['dmarc@reports.test']);
     assert.deepEqual(
       sent[0]?.skipped.map((s) => s.to),
