@@ -51,6 +51,9 @@ export interface DmarcReportFacts {
   readonly envelopeFrom: string;
   readonly dkimAligned: boolean;
   readonly spfAligned: boolean;
+  /** The policy to apply on failure (p, sp; t=y lowers it): a disposition other than this for
+   *  a failing message is reported with the reason local_policy. */
+  readonly policy: DmarcPolicy;
   readonly dkim: readonly { readonly domain: string; readonly selector: string; readonly result: string }[];
   readonly spf: { readonly domain: string; readonly scope: 'mfrom' | 'helo'; readonly result: SpfResult };
 }
@@ -113,6 +116,7 @@ function reportFacts(res: AuthenticateResult, spf: SpfResult, input: AuthInput):
     envelopeFrom: (helo ? input.helo : domainPart(input.sender)).toLowerCase(),
     dkimAligned: Boolean(d.alignment.dkim.result),
     spfAligned: Boolean(d.alignment.spf.result),
+    policy: policyOf(d.policy),
     // mailauth reports a message without a signature as one result "none" without a domain.
     dkim: (res.dkim.results ?? [])
       .filter((r) => r.signingDomain)

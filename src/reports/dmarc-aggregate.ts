@@ -18,6 +18,9 @@ export interface DmarcRow {
   readonly disposition: Disposition;
   readonly dkim: 'pass' | 'fail';
   readonly spf: 'pass' | 'fail';
+  /** Appendix C PolicyOverrideType: a failing message we treated otherwise than its policy
+   *  says ([hygiene] actions, a user's allowlist, recipients that differ). */
+  readonly override: 'local_policy' | null;
   readonly headerFrom: string;
   readonly envelopeFrom: string;
   readonly dkimResults: DmarcReportFacts['dkim'];
@@ -35,6 +38,7 @@ export function rowKey(r: Omit<DmarcRow, 'count' | 'record' | 'policyDomain' | '
     r.disposition,
     r.dkim,
     r.spf,
+    r.override,
     r.headerFrom,
     r.envelopeFrom,
     r.dkimResults.map((d) => [d.domain, d.selector, d.result]),
@@ -65,6 +69,7 @@ export function evaluationRow(
     disposition,
     dkim: facts.dkimAligned ? 'pass' : 'fail',
     spf: facts.spfAligned ? 'pass' : 'fail',
+    override: !facts.dkimAligned && !facts.spfAligned && disposition !== facts.policy ? 'local_policy' : null,
     headerFrom: facts.headerFrom,
     envelopeFrom: facts.envelopeFrom,
     dkimResults: facts.dkim.slice(0, maxDkim),

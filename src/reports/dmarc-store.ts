@@ -46,6 +46,7 @@ function rowData(r: DmarcRow): string {
     disposition: r.disposition,
     dkim: r.dkim,
     spf: r.spf,
+    override: r.override,
     headerFrom: r.headerFrom,
     envelopeFrom: r.envelopeFrom,
     dkimResults: r.dkimResults,
@@ -59,7 +60,15 @@ function fromData(domain: string, day: string, record: string, data: string, cou
   try {
     const d = JSON.parse(data) as RowData;
     if (typeof d.sourceIp !== 'string' || !d.spfResult || !Array.isArray(d.dkimResults)) return null;
-    return { ...d, aboutReports: d.aboutReports === true, policyDomain: domain, day, record, count: Number(count) };
+    return {
+      ...d,
+      override: d.override === 'local_policy' ? 'local_policy' : null,
+      aboutReports: d.aboutReports === true,
+      policyDomain: domain,
+      day,
+      record,
+      count: Number(count),
+    };
   } catch {
     return null;
   }

@@ -81,7 +81,7 @@ export function aggregateXml(meta: ReportMetadata, policy: PolicyPublished, rows
       '<row>',
       el('source_ip', fullIp(r.sourceIp)),
       el('count', r.count),
-      `<policy_evaluated>${el('disposition', r.disposition)}${el('dkim', r.dkim)}${el('spf', r.spf)}</policy_evaluated>`,
+      `<policy_evaluated>${el('disposition', r.disposition)}${el('dkim', r.dkim)}${el('spf', r.spf)}${r.override ? `<reason>${el('type', r.override)}</reason>` : ''}</policy_evaluated>`,
       '</row>',
       `<identifiers>${el('envelope_from', r.envelopeFrom)}${el('header_from', r.headerFrom)}</identifiers>`,
       '<auth_results>',

@@ -18,6 +18,7 @@ const facts: DmarcReportFacts = {
   envelopeFrom: 'a.test',
   dkimAligned: false,
   spfAligned: true,
+  policy: 'none',
   dkim: [],
   spf: { domain: 'a.test', scope: 'mfrom', result: 'pass' },
 };

@@ -46,6 +46,10 @@ const ZONES = (): TestRecord[] => {
     { type: 'TXT', name: 'lists.test', text: 'v=spf1 ip4:127.0.0.2 -all' },
     { type: 'TXT', name: '_dmarc.lists.test', text: 'v=DMARC1; p=none; rua=mailto:dmarc@reports.test' },
     { type: 'TXT', name: 'lists.test._report._dmarc.reports.test', text: 'v=DMARC1' },
+    // p=reject, but [hygiene] dmarc_reject = "junk" here: quarantine, reason local_policy.
+    { type: 'TXT', name: 'strict.test', text: 'v=spf1 ip4:127.0.0.2 -all' },
+    { type: 'TXT', name: '_dmarc.strict.test', text: 'v=DMARC1; p=reject; rua=mailto:strict@reports.test' },
+    { type: 'TXT', name: 'strict.test._report._dmarc.reports.test', text: 'v=DMARC1' },
     // A report address that takes 1 KiB at most (§6.2): the report is larger.
     { type: 'TXT', name: 'small.test', text: 'v=spf1 ip4:127.0.0.2 -all' },
     { type: 'TXT', name: '_dmarc.small.test', text: 'v=DMARC1; p=none; rua=mailto:dmarc@reports.test!1k' },
@@ -74,11 +78,24 @@ async function send(t: TestServer, localAddress: string, mailFrom: string, data:
   }
 }
 
+/** The gzipped XML of a report message (base64, the last part). */
+function attachedXml(text: string): string {
+  const b64 = /Content-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+?)\r\n\r\n--/.exec(text)?.[1] ?? '';
+  return gunzipSync(Buffer.from(b64.replace(/\r\n/g, ''), 'base64')).toString();
+}
+
+/** xmllint --schema with the RFC 7489 Appendix C schema. */
+async function validates(file: string, xml: string): Promise<void> {
+  await writeFile(file, xml);
+  const lint = spawnSync('xmllint', ['--noout', '--schema', XSD, file], { encoding: 'utf8' });
+  assert.equal(lint.status, 0, lint.stderr);
+}
+
 function config(dns: TestDnsServer, mx: FakeMx): string {
   return [
     `[delivery]\nport = ${mx.port}`,
     `[dns]\nservers = ["${dns.address}"]`,
-    '[hygiene]\ndnsbl = []',
+    '[hygiene]\ndnsbl = []\ndmarc_reject = "junk"',
     '[dmarc_reports]\nenabled = true\norg_name = "Arcline Test"\nemail = "dmarc-noreply@example.test"',
   ].join('\n');
 }
@@ -110,12 +127,13 @@ describe('DMARC aggregate reports', () => {
     for (let i = 0; i < 2; i++)
       assert.equal((await send(t, '127.0.0.3', 'bounce@sender.test', message('a@sender.test', `fail ${i}`))).code, 250);
     assert.equal((await send(t, '127.0.0.2', 'b@small.test', message('a@small.test', 'small'))).code, 250);
+    assert.equal((await send(t, '127.0.0.3', 'b@strict.test', message('a@strict.test', 'strict'))).code, 250);
     // An aggregate report itself (its Subject): counted, but alone it makes no report.
     const aboutReport = message('dmarc@lists.test', 'Report Domain: x.test Submitter: lists.test Report-ID: <1>');
     assert.equal((await send(t, '127.0.0.2', '', aboutReport)).code, 250);
     await waitUntil(
       'the failing ones in Junk',
-      async () => (await t.messages('alice@example.test', 'Junk')).length === 2,
+      async () => (await t.messages('alice@example.test', 'Junk')).length === 3,
     );
 
     const reporting = t.server.dmarcReports;
@@ -124,7 +142,7 @@ describe('DMARC aggregate reports', () => {
     const all = await reporting.send(tomorrow);
     assert.deepEqual(
       all.map((r) => r.domain),
-      ['sender.test', 'small.test'],
+      ['sender.test', 'small.test', 'strict.test'],
       'lists.test saw only an aggregate report: none for it',
     );
     assert.deepEqual(all[1]?.to, []);
@@ -137,7 +155,8 @@ describe('DMARC aggregate reports', () => {
     );
     assert.match(sent[0]?.skipped[0]?.why ?? '', /sender\.test\._report\._dmarc\.noauth\.test/);
 
-    const [mail] = await mx.waitFor(1);
+    await mx.waitFor(2);
+    const mail = mx.mails.find((m) => m.to.includes('dmarc@reports.test'));
     assert.ok(mail);
     assert.equal(mail.from, '', 'the null sender');
     assert.deepEqual(mail.to, ['dmarc@reports.test']);
@@ -160,14 +179,8 @@ describe('DMARC aggregate reports', () => {
     );
 
     // The XML: valid against the RFC 7489 Appendix C schema, with the counts sent.
-    const b64 = /Content-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+?)\r\n\r\n--/.exec(text)?.[1] ?? '';
-    const xml = gunzipSync(Buffer.from(b64.replace(/\r\n/g, ''), 'base64')).toString();
-    if (hasXmllint) {
-      const file = join(tmp, 'report.xml');
-      await writeFile(file, xml);
-      const lint = spawnSync('xmllint', ['--noout', '--schema', XSD, file], { encoding: 'utf8' });
-      assert.equal(lint.status, 0, lint.stderr);
-    }
+    const xml = attachedXml(text);
+    if (hasXmllint) await validates(join(tmp, 'report.xml'), xml);
     const flat = xml.replace(/\n/g, '');
     assert.ok(
       flat.includes(
@@ -202,9 +215,22 @@ describe('DMARC aggregate reports', () => {
     assert.deepEqual(await reporting.send(tomorrow), []);
     assert.deepEqual(
       mx.rcpts.filter((r) => r !== 'dmarc@reports.test'),
-      [],
+      ['strict@reports.test'],
       'nothing to noauth.test nor about reports',
     );
+    // Quarantined although the policy says reject: the reason is local_policy, valid too.
+    const strict = mx.mails.find((m) => m.to.includes('strict@reports.test'));
+    assert.ok(strict);
+    const strictXml = attachedXml(strict.data.toString());
+    assert.ok(
+      strictXml
+        .replace(/\n/g, '')
+        .includes(
+          '<policy_evaluated><disposition>quarantine</disposition><dkim>fail</dkim><spf>fail</spf><reason><type>local_policy</type></reason></policy_evaluated>',
+        ),
+      strictXml,
+    );
+    if (hasXmllint) await validates(join(tmp, 'strict.xml'), strictXml);
 
     // The report delivered here: `arcline reports dmarc` sums it per org and source IP.
     assert.equal((await send(t, '127.0.0.1', '', text)).code, 250);

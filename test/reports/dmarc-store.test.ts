@@ -31,6 +31,7 @@ const row = (over: Partial<DmarcRow> = {}): DmarcRow => ({
   disposition: 'none',
   dkim: 'pass',
   spf: 'fail',
+  override: null,
   headerFrom: 'a.test',
   envelopeFrom: 'bounce.a.test',
   dkimResults: [{ domain: 'a.test', selector: 's1', result: 'pass' }],
@@ -50,7 +51,12 @@ function contract(
       assert.deepEqual(await store.domains('2026-12-01'), []);
       assert.equal(await store.report('a.test', '2026-12-01'), null);
       assert.equal(await store.reportedUpTo(), null);
-      await store.add([row(), row({ count: 2 }), row({ sourceIp: '192.0.2.2', disposition: 'reject', dkim: 'fail' })]);
+      await store.add([
+        row(),
+        row({ count: 2 }),
+        row({ sourceIp: '192.0.2.2', disposition: 'reject', dkim: 'fail' }),
+        row({ sourceIp: '192.0.2.3', disposition: 'quarantine', dkim: 'fail', override: 'local_policy' }),
+      ]);
       const second = await other();
       await second.add([
         row({ record: 'v=DMARC1; p=reject; rua=mailto:r@a.test', count: 4 }),
@@ -62,10 +68,11 @@ function contract(
       assert.ok(r);
       assert.equal(r.record, 'v=DMARC1; p=reject; rua=mailto:r@a.test', 'the day keeps its last record');
       assert.deepEqual(
-        r.rows.map((x) => [x.sourceIp, x.disposition, x.count]),
+        r.rows.map((x) => [x.sourceIp, x.disposition, x.override, x.count]),
         [
-          ['192.0.2.1', 'none', 7],
-          ['192.0.2.2', 'reject', 1],
+          ['192.0.2.1', 'none', null, 7],
+          ['192.0.2.2', 'reject', null, 1],
+          ['192.0.2.3', 'quarantine', 'local_policy', 1],
         ],
       );
       assert.deepEqual(r.rows[0]?.dkimResults, [{ domain: 'a.test', selector: 's1', result: 'pass' }]);
