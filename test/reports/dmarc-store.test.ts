@@ -1,19 +1,26 @@
 // The DMARC report store (reports/dmarc-store.ts) on SQLite and on PostgreSQL: the same cases
 // against both. Rows add up across batches and handles, a report lists them largest first with
 // the day's last record, a sent domain is forgotten, the "reported up to" mark never moves back
-// and takes the reported days' rows (and those too old to keep) with it.
+// and takes the reported days' rows (and those too old to keep) with it. Then two nodes on one
+// PostgreSQL: rows of both add up, and a round of either sends each day's report once.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { silentLogger } from '../../src/core/log.ts';
+import { createPromiseResolver } from '../../src/dns/resolver.ts';
+import { bufferReader } from '../../src/mime/reader.ts';
 import type { DmarcRow } from '../../src/reports/dmarc-aggregate.ts';
+import { reportsInMessage } from '../../src/reports/dmarc-parse.ts';
+import { sendDmarcReports } from '../../src/reports/dmarc-send.ts';
 import {
   type DmarcReportStore,
   PostgresDmarcReportStore,
   SqliteDmarcReportStore,
 } from '../../src/reports/dmarc-store.ts';
+import { startTestDns } from '../harness/dns.ts';
 import { freshDatabaseForFile } from '../harness/postgres.ts';
 
 const dirs: string[] = [];
@@ -116,4 +123,53 @@ contract('postgres', async () => {
     store: await PostgresDmarcReportStore.open(await t.open()),
     other: async () => PostgresDmarcReportStore.open(await t.open()),
   };
+});
+
+test('two nodes on one PostgreSQL: both record, one round sends each report once, a later round on the other node nothing', async () => {
+  const t = await freshDatabaseForFile();
+  const dns = await startTestDns([{ type: 'TXT', name: 'a.test._report._dmarc.elsewhere.test', text: 'v=DMARC1' }]);
+  try {
+    const nodes = [
+      await PostgresDmarcReportStore.open(await t.open()),
+      await PostgresDmarcReportStore.open(await t.open()),
+    ];
+    const now = Date.parse('2026-12-02T03:00:00Z');
+    const record = 'v=DMARC1; p=none; rua=mailto:r@elsewhere.test,mailto:r@nowhere.test';
+    await nodes[0]?.add([row({ record, count: 2 })]);
+    await nodes[1]?.add([row({ record, count: 3 }), row({ record, sourceIp: '192.0.2.9' })]);
+    const sent: { to: string; message: Buffer }[] = [];
+    const round = (store: DmarcReportStore) =>
+      sendDmarcReports({
+        store,
+        resolver: createPromiseResolver([dns.address]),
+        notice: async (to, message) => {
+          sent.push({ to, message });
+        },
+        sign: null,
+        hostname: 'mx.test',
+        orgName: 'Test',
+        email: 'dmarc@mx.test',
+        log: silentLogger(),
+        now: () => now,
+      });
+    const first = await round(nodes[0] as DmarcReportStore);
+    assert.deepEqual(
+      first.map((r) => [r.domain, r.day, r.to, r.skipped.map((s) => s.to)]),
+      [['a.test', '2026-12-01', ['r@elsewhere.test'], ['r@nowhere.test']]],
+    );
+    assert.equal(sent.length, 1);
+    const { reports } = await reportsInMessage(bufferReader(sent[0]?.message as Buffer), sent[0]?.message.length ?? 0);
+    assert.deepEqual(
+      reports[0]?.records.map((r) => [r.sourceIp, r.count]),
+      [
+        ['192.0.2.1', 5],
+        ['192.0.2.9', 1],
+      ],
+    );
+    assert.deepEqual(await round(nodes[1] as DmarcReportStore), []);
+    assert.equal(sent.length, 1, 'sent once');
+    assert.equal(await nodes[1]?.reportedUpTo(), '2026-12-01');
+  } finally {
+    await dns.close();
+  }
 });
