@@ -570,6 +570,9 @@ export const LIMITS = {
     maxDkimPerRow: 8,
     /** [dmarc_reports] interval default: how often the task looks for a complete day to send. */
     defaultIntervalMs: 15 * 60_000,
+    /** A UTC day is reported this long after its end at the earliest (the recorders' last
+     *  rows of the day are written by then: flushMs, and threadFlushMs before it). */
+    dayGraceMs: 60_000,
     /** Days of rows kept when they could not be sent (the store's rows older than this go). */
     keepDays: 7,
     /** Received reports (dmarc-parse.ts): compressed attachment, inflated XML, zip entries,

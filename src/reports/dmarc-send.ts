@@ -47,7 +47,9 @@ const DAY_MS = 86_400_000;
 
 /** One round: every complete day not yet reported. Returns what was sent (tests, logs). */
 export async function sendDmarcReports(d: DmarcSenderDeps): Promise<SentReport[]> {
-  const today = utcDay(d.now());
+  // A day is complete a little after its end: the counts of its last seconds are still on
+  // their way from the recorders (every flush) when it ends.
+  const today = utcDay(d.now() - LIMITS.dmarcReports.dayGraceMs);
   const lastComplete = utcDay(Date.parse(`${today}T00:00:00Z`) - DAY_MS);
   const keepFrom = utcDay(Date.parse(`${today}T00:00:00Z`) - LIMITS.dmarcReports.keepDays * DAY_MS);
   const mark = await d.store.reportedUpTo();
