@@ -28,6 +28,7 @@ export class DmarcRecorder implements DmarcSink {
   readonly #agg: DmarcAggregate;
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
+  #closed = false;
 
   constructor(o: RecorderOptions) {
     this.#o = o;
@@ -40,6 +41,8 @@ export class DmarcRecorder implements DmarcSink {
 
   /** Rows counted elsewhere (an inbound thread's). */
   add(row: DmarcRow): void {
+    // After close (the store is closing): a transaction that ends during the stop is not counted.
+    if (this.#closed) return;
     this.#agg.add(row);
     this.#timer ??= setTimeout(() => {
       this.#timer = null;
@@ -71,6 +74,7 @@ export class DmarcRecorder implements DmarcSink {
 
   /** Stops the timer and flushes what is left. */
   async close(): Promise<void> {
+    this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     await this.flush();

@@ -141,8 +141,9 @@ async function compose(
   const boundary = `=_dmarc_${randomBytes(12).toString('hex')}`;
   const clean = (s: string) => s.replace(/[^\x20-\x7e]/g, '');
   const date = new Date(d.now()).toUTCString().replace('GMT', '+0000');
+  const name = clean(d.orgName).replace(/["\\]/g, '');
   const head = [
-    `From: ${clean(d.orgName).replace(/["\\]/g, '') ? `"${clean(d.orgName).replace(/["\\]/g, '')}" ` : ''}<${clean(d.email)}>`,
+    `From: ${name ? `"${name}" ` : ''}<${clean(d.email)}>`,
     `To: <${clean(m.to)}>`,
     `Subject: Report Domain: ${clean(m.domain)} Submitter: ${clean(domainOf(d.email))} Report-ID: <${m.reportId}>`,
     `Date: ${date}`,
