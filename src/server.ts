@@ -56,6 +56,7 @@ export { StartupError };
 import { openMtaSts } from './queue/mta-sts.ts';
 import { QueueRunner } from './queue/runner.ts';
 import { createSieveFilter } from './queue/sieve-setup.ts';
+import { type DmarcReporting, openDmarcReporting } from './reports/dmarc-setup.ts';
 import { planServe, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
 import { SmtpThreads } from './smtp/threads/host.ts';
@@ -88,6 +89,8 @@ export interface RunningServer {
   readonly jmap: JmapService | null;
   /** TLS reporting ([tls_reports]); null when off. */
   readonly tlsReports: TlsReporting | null;
+  /** DMARC aggregate reports ([dmarc_reports] enabled); null when off. */
+  readonly dmarcReports: DmarcReporting | null;
   /** Graceful stop (see the header comment). Idempotent. */
   stop(): Promise<void>;
 }
@@ -320,11 +323,25 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       ...spamDeps(config),
       ...(srs ? { srs } : {}),
     };
+    // DMARC aggregate reports (reports/dmarc-setup.ts): evaluations recorded, a report a day.
+    const dmarcReports = await openDmarcReporting({
+      config,
+      db: ctx.postgres?.db ?? null,
+      dkim: ctx.dkim,
+      notice: (to, message, logId) => dispatcher.notice(to, message, logId),
+      resolver: dnsResolver,
+      log,
+    });
+    if (dmarcReports) {
+      services.push(dmarcReports);
+      tasks.periodic('dmarc-reports', config.dmarc_reports.interval, () => dmarcReports.send().then(() => {}));
+    }
     const hygiene = new Hygiene({
       config,
       resolver: dnsResolver,
       directory: ctx.directory,
       log: log.child({ service: 'smtp' }),
+      ...(dmarcReports ? { dmarcSink: dmarcReports.recorder } : {}),
     });
     // Greylisting: the database is created (and migrated) here, once, before any inbound thread
     // opens it, so the threads never race to set it up; the task greylist-sweep sweeps it
@@ -357,6 +374,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         offences: bans,
         ...(connectionRate ? { connectionRate } : {}),
         ...(sieveFilter ? { filtered: (accounts) => sieveFilter.runsFor(accounts) } : {}),
+        ...(dmarcReports ? { dmarcRows: (rows) => dmarcReports.addRows(rows) } : {}),
       });
       smtp = poolBound ?? [];
     } else {
@@ -513,6 +531,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       acme,
       jmap,
       tlsReports,
+      dmarcReports,
       stop: () => {
         serving = false;
         stopping ??= stopAll();

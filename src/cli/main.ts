@@ -62,6 +62,7 @@ const USAGE = `usage: arcline [--config FILE] COMMAND
   import passwd-file FILE [--domain D] [--dry-run]
   reports tls [--days N] [--mailbox ADDR]  TLS reports (RFC 8460) received: per reporter and domain
   cluster status [--json]                 the nodes sharing [database]: alive or gone, version, load, leader tasks
+  reports dmarc [--days N] [--mailbox ADDR]   DMARC aggregate reports received, per reporting org and source IP
   backup DIR                              consistent copy of the state and Maildir (server may run)
   restore DIR [--force] [--check]         bring a backup back into empty directories (server stopped)
   version | --version | help

@@ -10,6 +10,7 @@ import { arcSection } from './arc.ts';
 import { ban } from './ban.ts';
 import { clusterSection } from './cluster.ts';
 import { databaseSection } from './database.ts';
+import { dmarcReportsSection } from './dmarc-reports.ts';
 import { duration, listenAddress, positiveInt, size } from './fields.ts';
 import { greylistSection } from './greylist.ts';
 import { jmapSection } from './jmap.ts';
@@ -429,6 +430,7 @@ export const configSchema = z
       })
       .prefault({}),
     monitor: monitorSection,
+    dmarc_reports: dmarcReportsSection,
   })
   .strict()
   .refine((c) => c.acme.directory_url === '' || c.tls.cert === undefined, {

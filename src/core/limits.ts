@@ -550,6 +550,41 @@ export const LIMITS = {
     /** Domains checked at once by `arcline check` without arguments. */
     concurrentDomains: 8,
   },
+  /** DMARC aggregate reports (RFC 7489 §7, src/reports/dmarc-*.ts, docs/delivery.md). */
+  dmarcReports: {
+    /** Characters of a DMARC record read for its tags (a TXT record of several strings). */
+    maxRecordChars: 4096,
+    /** rua URIs of one record that are sent to (RFC 7489 §6.2 sets no number; mox takes all). */
+    maxRua: 10,
+    /** Evaluations are counted in memory and written to the store this often (and at stop). */
+    flushMs: 5_000,
+    /** Rows written in one transaction at a flush (the event loop runs between two). */
+    writeChunkRows: 1000,
+    /** An inbound SMTP thread posts its rows to the main thread this often (no I/O). */
+    threadFlushMs: 1_000,
+    /** Distinct rows kept in memory between two flushes; more are dropped (and logged). */
+    maxPendingRows: 50_000,
+    /** Rows of one policy domain and day in a report: a flood of forged sources stays bounded. */
+    maxRowsPerReport: 10_000,
+    /** DKIM signatures of one message kept in its row. */
+    maxDkimPerRow: 8,
+    /** [dmarc_reports] interval default: how often the task looks for a complete day to send. */
+    defaultIntervalMs: 15 * 60_000,
+    /** A UTC day is reported this long after its end at the earliest (the recorders' last
+     *  rows of the day are written by then: flushMs, and threadFlushMs before it). */
+    dayGraceMs: 60_000,
+    /** Days of rows kept when they could not be sent (the store's rows older than this go). */
+    keepDays: 7,
+    /** Received reports (dmarc-parse.ts): compressed attachment, inflated XML, zip entries,
+     *  records read, nesting of elements. */
+    maxAttachmentBytes: 10 * 1024 * 1024,
+    maxXmlBytes: 20 * 1024 * 1024,
+    maxZipEntries: 16,
+    maxRecords: 100_000,
+    maxDepth: 16,
+    /** Messages of a mailbox the CLI reads at most. */
+    maxMessages: 10_000,
+  },
   monitor: {
     /** [monitor] interval: DNSBLs update listings within minutes, delistings take hours. */
     defaultIntervalMs: 60 * 60_000,

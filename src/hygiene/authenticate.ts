@@ -16,7 +16,7 @@
 
 import type { Resolver } from 'node:dns/promises';
 import type { Readable } from 'node:stream';
-import { authenticate } from 'mailauth';
+import { type AuthenticateResult, authenticate } from 'mailauth';
 import { peerAddress } from '../core/ip.ts';
 import { type ArcResult, arcResultOf, withArcNone } from './arc.ts';
 
@@ -41,6 +41,27 @@ export interface AuthSummary {
   /** Received-SPF and Authentication-Results fields, each ending in CRLF (RFC 7208 §9.1, RFC 8601),
    *  the latter always with an arc= result (RFC 8617 §10.1). */
   readonly headers: string;
+  /** What a DMARC aggregate report row needs (RFC 7489 §7.2, src/reports/dmarc-*.ts); present
+   *  when the policy domain's record has a rua tag and the result is pass or fail. */
+  readonly report?: DmarcReportFacts;
+}
+
+/** The facts of one DMARC evaluation for aggregate reports (RFC 7489 Appendix C). */
+export interface DmarcReportFacts {
+  /** The domain whose record applied (the From: domain or its organizational domain). */
+  readonly policyDomain: string;
+  /** The DMARC record as published (its tags: rua, adkim, aspf, p, sp, pct, fo). */
+  readonly record: string;
+  readonly headerFrom: string;
+  /** The MAIL FROM domain; the HELO name for a null sender. */
+  readonly envelopeFrom: string;
+  readonly dkimAligned: boolean;
+  readonly spfAligned: boolean;
+  /** The policy to apply on failure (p, sp; t=y lowers it): a disposition other than this for
+   *  a failing message is reported with the reason local_policy. */
+  readonly policy: DmarcPolicy;
+  readonly dkim: readonly { readonly domain: string; readonly selector: string; readonly result: string }[];
+  readonly spf: { readonly domain: string; readonly scope: 'mfrom' | 'helo'; readonly result: SpfResult };
 }
 
 export interface AuthInput {
@@ -69,8 +90,10 @@ export async function checkMessage(input: AuthInput): Promise<AuthSummary> {
   });
   const spfRaw = normal(res.spf ? res.spf.status.result : 'none');
   const dmarcRaw = res.dmarc ? normal(res.dmarc.status.result) : null;
+  const spf = (SPF.has(spfRaw) ? spfRaw : 'none') as SpfResult;
+  const report = res.dmarc && (dmarcRaw === 'pass' || dmarcRaw === 'fail') ? reportFacts(res, spf, input) : null;
   return {
-    spf: (SPF.has(spfRaw) ? spfRaw : 'none') as SpfResult,
+    spf,
     dkim: (res.dkim.results ?? []).map((r) => ({ domain: r.signingDomain ?? '', result: normal(r.status.result) })),
     dmarc:
       res.dmarc && dmarcRaw && dmarcRaw !== 'none'
@@ -82,7 +105,39 @@ export async function checkMessage(input: AuthInput): Promise<AuthSummary> {
         : null,
     arc: arcResultOf(res.arc),
     headers: authResultsFirst(withArcNone(res.headers)),
+    ...(report ? { report } : {}),
   };
+}
+
+/** RFC 7489 §7.2: the facts of a report row, from mailauth's result; null without a rua tag
+ *  (the record's raw text is mailauth's `rr`; src/reports/dmarc-record.ts reads its tags). */
+function reportFacts(res: AuthenticateResult, spf: SpfResult, input: AuthInput): DmarcReportFacts | null {
+  const d = res.dmarc || null;
+  if (!d?.rr || !/(^|;)\s*rua\s*=/i.test(d.rr)) return null;
+  const helo = input.sender === '';
+  const spfDomain = res.spf ? res.spf.domain : helo ? input.helo : domainPart(input.sender);
+  return {
+    policyDomain: (d.policyDomain ?? d.domain).toLowerCase(),
+    record: d.rr,
+    headerFrom: (d.status.header?.from ?? d.domain).toLowerCase(),
+    envelopeFrom: (helo ? input.helo : domainPart(input.sender)).toLowerCase(),
+    dkimAligned: Boolean(d.alignment.dkim.result),
+    spfAligned: Boolean(d.alignment.spf.result),
+    policy: policyOf(d.policy),
+    // mailauth reports a message without a signature as one result "none" without a domain.
+    dkim: (res.dkim.results ?? [])
+      .filter((r) => r.signingDomain)
+      .map((r) => ({
+        domain: (r.signingDomain ?? '').toLowerCase(),
+        selector: r.selector ?? '',
+        result: normal(r.status.result),
+      })),
+    spf: { domain: (spfDomain ?? '').toLowerCase(), scope: helo ? 'helo' : 'mfrom', result: spf },
+  };
+}
+
+function domainPart(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1);
 }
 
 /** RFC 8601 §5: Authentication-Results goes above the other trace fields (Received-SPF). */

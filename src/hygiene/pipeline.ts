@@ -21,7 +21,7 @@ import type { Directory } from '../directory/types.ts';
 import { cachingResolve } from '../dns/resolver.ts';
 import type { SpooledMessage } from '../store/types.ts';
 import { authResultsValue, type InboundArc } from './arc.ts';
-import { type AuthSummary, checkMessage } from './authenticate.ts';
+import { type AuthSummary, checkMessage, type DmarcPolicy, type DmarcReportFacts } from './authenticate.ts';
 import { type Actions, decide, type Verdict } from './decide.ts';
 import { Dnsbl, type DnsblListing } from './dnsbl.ts';
 import { withoutOurAuthResults } from './headers.ts';
@@ -32,6 +32,15 @@ export interface HygieneDeps {
   readonly resolver: Resolver;
   readonly directory: Directory;
   readonly log: Logger;
+  /** Told of each DMARC evaluation a report was asked for (reports/dmarc-recorder.ts). */
+  readonly dmarcSink?: DmarcSink;
+}
+
+/** RFC 7489 §7.2: an evaluation for the aggregate reports, with the disposition applied. */
+export interface DmarcSink {
+  /** `report`: the message is itself an aggregate report (counted, but no report is sent for
+   *  a day that has only those: two receivers reporting to each other stop, as mox does). */
+  record(facts: DmarcReportFacts, ip: string, disposition: DmarcPolicy, report: boolean): void;
 }
 
 export interface BodyInput {
@@ -168,7 +177,9 @@ export class Hygiene {
     );
     if (all.length > 0 && refusals.length === all.length) {
       // Everyone refuses: a deferral wins over a rejection (it may pass later).
-      return { kind: 'refuse', verdict: refusals.find((v) => v.kind === 'defer') ?? (refusals[0] as never) };
+      const verdict = refusals.find((v) => v.kind === 'defer') ?? (refusals[0] as (typeof refusals)[number]);
+      if (verdict.kind === 'reject') this.#report(auth, input, 'reject');
+      return { kind: 'refuse', verdict };
     }
     const junk = new Set<AccountId>();
     for (const l of local) {
@@ -178,9 +189,17 @@ export class Hygiene {
         junk.add(account);
       }
     }
+    this.#report(auth, input, junk.size > 0 ? 'quarantine' : 'none');
     const ar = authResultsValue(auth.headers);
     const arc = ar === null ? null : { ...auth.arc, authResults: ar };
     return { kind: 'deliver', header: auth.headers, junk, cleanedHeader, arc };
+  }
+
+  /** RFC 7489 §7.2: the evaluation for the aggregate reports, with what we did (a deferred
+   *  message is not counted: it comes again). */
+  #report(auth: AuthSummary, input: BodyInput, disposition: DmarcPolicy): void {
+    if (this.#d.dmarcSink && auth.report)
+      this.#d.dmarcSink.record(auth.report, input.ip, disposition, isAggregateReport(input.headerBlock));
   }
 
   #actions(domain: string): Actions {
@@ -196,4 +215,26 @@ export class Hygiene {
 
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+const REPORT_SUBJECT = Buffer.from('subject:');
+const REPORT_PREFIX = 'report domain:';
+
+/** RFC 7489 §7.2.1.1: an aggregate report's Subject starts "Report Domain:". Linear: one pass
+ *  over the line starts of the header block. */
+export function isAggregateReport(header: Buffer): boolean {
+  for (let start = 0; start < header.length; ) {
+    const nl = header.indexOf(0x0a, start);
+    const end = nl < 0 ? header.length : nl;
+    if (end - start >= REPORT_SUBJECT.length) {
+      const line = header
+        .subarray(start, Math.min(end, start + 64))
+        .toString('latin1')
+        .toLowerCase();
+      if (line.startsWith('subject:')) return line.slice(8).trimStart().startsWith(REPORT_PREFIX);
+    }
+    if (nl < 0) break;
+    start = nl + 1;
+  }
+  return false;
 }

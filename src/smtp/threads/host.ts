@@ -17,6 +17,7 @@ import type { Logger } from '../../core/log.ts';
 import type { SharedSlots } from '../../core/shared-slots.ts';
 import type { OffenceSink } from '../../defense/types.ts';
 import type { DispatchRequest, DispatchResult } from '../../queue/dispatch.ts';
+import type { DmarcRow } from '../../reports/dmarc-aggregate.ts';
 import { borrowedFileMessage, bufferMessage } from '../../store/spool.ts';
 import type { MailStore } from '../../store/types.ts';
 import type { TlsManager } from '../../tls/certs.ts';
@@ -45,6 +46,8 @@ export interface SmtpThreadsServices {
   readonly connectionRate?: (ip: string) => Promise<string | null>;
   /** Whether a Sieve script runs for one of these accounts (queue/sieve-filter.ts). */
   readonly filtered?: (accounts: readonly AccountId[]) => Promise<boolean>;
+  /** DMARC report rows a thread counted (reports/dmarc-recorder.ts). */
+  readonly dmarcRows?: (rows: readonly DmarcRow[]) => void;
 }
 
 interface Thread {
@@ -191,6 +194,9 @@ export class SmtpThreads {
         return;
       case 'offence':
         this.#services?.offences?.offence(m.ip, m.kind);
+        return;
+      case 'dmarc':
+        this.#services?.dmarcRows?.(m.rows);
         return;
       case 'delivered':
         for (const c of m.copies) this.#services?.store.delivered(c.account as AccountId, c.mailbox, c.size, c.path);

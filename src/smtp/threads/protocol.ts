@@ -7,7 +7,7 @@
 //                    delivered (copies it wrote itself, batched), call (dispatch a message
 //                    with remote recipients or Sieve scripts, an account's usage, a
 //                    connection's rate, whether a Sieve script runs for an account),
-//                    offence (towards a ban),
+//                    offence (towards a ban), dmarc (report rows, batched),
 //                    metrics, closed
 
 import type { AddressInfo } from 'node:net';
@@ -16,6 +16,7 @@ import type { Config } from '../../config/schema.ts';
 import type { SharedSlotsInit } from '../../core/shared-slots.ts';
 import type { Offence } from '../../defense/types.ts';
 import type { DispatchRequest } from '../../queue/dispatch.ts';
+import type { DmarcRow } from '../../reports/dmarc-aggregate.ts';
 import type { DeliveryTarget } from '../../store/types.ts';
 import type { TlsPair } from '../../tls/certs.ts';
 
@@ -84,6 +85,8 @@ export type FromThread =
   | { readonly t: 'call'; readonly id: number; readonly call: Call }
   /** An offence towards a ban (defense/bans.ts counts them in the main thread). */
   | { readonly t: 'offence'; readonly ip: string; readonly kind: Offence }
+  /** DMARC report rows counted here (reports/dmarc-recorder.ts), batched. */
+  | { readonly t: 'dmarc'; readonly rows: readonly DmarcRow[] }
   | { readonly t: 'metrics'; readonly id: number; readonly metrics: MetricObjectWithValues<MetricValue<string>>[] }
   | {
       readonly t: 'failed';

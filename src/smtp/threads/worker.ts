@@ -26,6 +26,7 @@ import { cachingReverse, createPromiseResolver } from '../../dns/resolver.ts';
 import { spamDeps } from '../../filter/rspamd.ts';
 import { Networks } from '../../hygiene/networks.ts';
 import { Hygiene } from '../../hygiene/pipeline.ts';
+import { DmarcRecorder } from '../../reports/dmarc-recorder.ts';
 import { openSrsForwarding } from '../../srs/forwarding.ts';
 import { createMaildirStore } from '../../store/maildir/index.ts';
 import type { TlsPair } from '../../tls/certs.ts';
@@ -93,6 +94,7 @@ let closeDirectory = () => {};
 let closeDefense = () => {};
 let closeStore = async () => {};
 let greylist: ReturnType<typeof createGreylister> | null = null;
+let dmarc: DmarcRecorder | null = null;
 
 async function bind(): Promise<void> {
   const bound = [];
@@ -118,7 +120,23 @@ async function start(pair: TlsPair): Promise<void> {
     log: log.child({ component: 'store' }),
   });
   const store = new ThreadStore(rpc, maildir, post);
-  const hygiene = new Hygiene({ config, resolver: createPromiseResolver(config.dns.servers), directory, log });
+  // DMARC report rows: counted here, posted to the main thread's recorder in batches.
+  dmarc = config.dmarc_reports.enabled
+    ? new DmarcRecorder({
+        write: (rows) => post({ t: 'dmarc', rows }),
+        flushMs: LIMITS.dmarcReports.threadFlushMs,
+        maxPendingRows: LIMITS.dmarcReports.maxPendingRows,
+        maxDkimPerRow: LIMITS.dmarcReports.maxDkimPerRow,
+        log,
+      })
+    : null;
+  const hygiene = new Hygiene({
+    config,
+    resolver: createPromiseResolver(config.dns.servers),
+    directory,
+    log,
+    ...(dmarc ? { dmarcSink: dmarc } : {}),
+  });
   closeStore = () => store.close();
   // The IP lists and bans: this thread's own view of defense.db (the main thread writes bans,
   // the CLI and the API the lists; data_version tells this connection of both).
@@ -193,6 +211,7 @@ async function close(): Promise<void> {
   // thread alive until the host gives up on it.
   await closePrebound();
   await closeStore();
+  await dmarc?.close();
   await greylist?.close();
   closeDirectory();
   closeDefense();

@@ -1,0 +1,106 @@
+// The reports other operators sent us (TLS-RPT, RFC 8460; DMARC aggregate, RFC 7489 §7.2), read
+// from a mailbox of ours for `arcline reports` (cli/reports.ts) and the admin API
+// (api/reports.ts): the mailbox's INBOX through the store's interface (store/mailboxes.ts),
+// each recent message's report parts parsed within bounds by the pure parsers
+// (tlsrpt-parse.ts, dmarc-parse.ts). The default mailbox is postmaster@ of the first domain
+// (the address `arcline dns-records` suggests for rua). See docs/delivery.md.
+
+import { parseAddress } from '../core/address.ts';
+import { ArclineError } from '../core/errors.ts';
+import type { AccountId } from '../core/ids.ts';
+import { LIMITS } from '../core/limits.ts';
+import type { Directory, DirectoryAdmin } from '../directory/types.ts';
+import { readRange } from '../mime/reader.ts';
+import type { Mailboxes, MessageBody } from '../store/mailboxes.ts';
+import { type ReceivedReport as DmarcReport, reportsInMessage } from './dmarc-parse.ts';
+import { readReport, reportParts, type ReceivedReport as TlsReport } from './tlsrpt-parse.ts';
+
+/** The account of `address` (a user or an address delivering to one), or of postmaster@ the
+ *  first domain; NOT_FOUND when there is none. */
+export async function reportMailbox(
+  directory: Pick<Directory, 'postmasterDomain' | 'resolveRecipient'> & Pick<DirectoryAdmin, 'getUser'>,
+  address?: string,
+): Promise<{ account: AccountId; address: string }> {
+  let name = address ?? '';
+  if (!name) {
+    const domain = await directory.postmasterDomain([]);
+    if (!domain) throw new ArclineError('NOT_FOUND', 'no domain, so no postmaster mailbox: name the mailbox');
+    name = `postmaster@${domain}`;
+  }
+  const user = await directory.getUser(name);
+  if (user) return { account: user.accountId, address: name };
+  const parsed = parseAddress(name);
+  const res = parsed ? await directory.resolveRecipient(parsed) : null;
+  const account = res?.kind === 'deliver' ? res.accounts[0] : undefined;
+  if (!account) throw new ArclineError('NOT_FOUND', `${name} is not a local mailbox`);
+  return { account, address: name };
+}
+
+/** Each message of the INBOX received in the last `days` (at most `max`, the newest, none
+ *  over `maxBytes`), handed to `each` with its bytes read through `read`. */
+async function eachRecent(
+  accounts: Mailboxes,
+  account: AccountId,
+  sinceMs: number,
+  limits: { readonly max: number; readonly maxBytes: number },
+  each: (body: MessageBody) => Promise<void>,
+): Promise<void> {
+  const box = await accounts.open(account, 'INBOX');
+  try {
+    const status = await box.sync();
+    const recent = status.messages
+      .filter((m) => m.internalDate.getTime() >= sinceMs && m.size <= limits.maxBytes)
+      .slice(-limits.max);
+    for (const m of recent) {
+      const body = await box.openMessage(m.uid);
+      if (!body) continue;
+      try {
+        await each(body);
+      } finally {
+        await body.close();
+      }
+    }
+  } finally {
+    accounts.release(account, box);
+  }
+}
+
+/** The TLS reports received in the last `days`; `unreadable`: report parts that did not parse. */
+export async function receivedTlsReports(
+  accounts: Mailboxes,
+  account: AccountId,
+  days: number,
+  now = Date.now(),
+): Promise<{ reports: TlsReport[]; unreadable: number }> {
+  const reports: TlsReport[] = [];
+  let unreadable = 0;
+  const limits = { max: LIMITS.tlsReports.maxMessagesScanned, maxBytes: LIMITS.tlsReports.maxReportBytes * 2 };
+  await eachRecent(accounts, account, now - days * 86_400_000, limits, async (body) => {
+    const bytes = await readRange(body, 0, body.size);
+    for (const part of await reportParts(bytes)) {
+      const read = readReport(part);
+      if (read.ok) reports.push(read.report);
+      else unreadable++;
+    }
+  });
+  return { reports, unreadable };
+}
+
+/** The DMARC aggregate reports received in the last `days`; `unreadable`: attachments that did
+ *  not parse as reports. */
+export async function receivedDmarcReports(
+  accounts: Mailboxes,
+  account: AccountId,
+  days: number,
+  now = Date.now(),
+): Promise<{ reports: DmarcReport[]; unreadable: number }> {
+  const reports: DmarcReport[] = [];
+  let unreadable = 0;
+  const limits = { max: LIMITS.dmarcReports.maxMessages, maxBytes: LIMITS.dmarcReports.maxAttachmentBytes * 2 };
+  await eachRecent(accounts, account, now - days * 86_400_000, limits, async (body) => {
+    const found = await reportsInMessage(body, body.size);
+    reports.push(...found.reports);
+    unreadable += found.errors.length;
+  });
+  return { reports, unreadable };
+}
