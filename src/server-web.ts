@@ -20,6 +20,7 @@ import { ClusterPushRelay } from './jmap/push-relay.ts';
 import { createJmap, type JmapService } from './jmap/service.ts';
 import type { Context } from './main.ts';
 import type { Dispatcher, DispatchRequest, ScheduleRequest } from './queue/dispatch.ts';
+import { receivedReports } from './reports/received.ts';
 import { sharedRoot } from './stores.ts';
 import { AcmeManager } from './tls/acme.ts';
 import type { AcmeStore } from './tls/acme-store.ts';
@@ -97,6 +98,7 @@ export async function startWeb(
     mtaSts: { mode: m.mode, maxAgeMs: m.max_age, mx: m.mx },
     dns: createPromiseResolver(config.dns.servers),
     check: parts.check,
+    received: receivedReports(ctx.directory, ctx.store.accounts),
     stats: metricStats(new Date()),
   });
   router.add(adminStaticRoute()); // the web admin at /admin/ (web/admin-static.ts)

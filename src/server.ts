@@ -56,6 +56,7 @@ export { StartupError };
 import { openMtaSts } from './queue/mta-sts.ts';
 import { QueueRunner } from './queue/runner.ts';
 import { createSieveFilter } from './queue/sieve-setup.ts';
+import { TLS_REPORT_TAG } from './queue/types.ts';
 import { type DmarcReporting, openDmarcReporting } from './reports/dmarc-setup.ts';
 import { planServe, type RunPlan } from './run-as.ts';
 import { SmtpService } from './smtp/service.ts';
@@ -282,7 +283,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       ctx.postgres?.db ?? null,
       {
         resolver: dnsResolver,
-        sendMail: (to, message, logId) => dispatcher.notice(to, message, logId),
+        // RFC 8460 §5.3: delivered despite TLS failures, its session not reported (runner.ts).
+        sendMail: (to, message, logId) => dispatcher.notice(to, message, logId, TLS_REPORT_TAG),
         signer: config.dkim.sign ? new DkimSigner(ctx.dkim, log.child({ component: 'tls-reports' })) : null,
       },
       log,

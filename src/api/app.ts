@@ -18,6 +18,7 @@ import { type ApiApp, type ApiDeps, type ApiEnv, Problem, problemResponse } from
 import { domainRoutes } from './domains.ts';
 import { networkRoutes } from './networks.ts';
 import { queueRoutes } from './queue.ts';
+import { reportRoutes } from './reports.ts';
 import { summaryRoutes } from './summary.ts';
 import { tokenRoutes } from './tokens.ts';
 import { userRoutes } from './users.ts';
@@ -87,6 +88,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   networkRoutes(app, deps);
   tokenRoutes(app, deps);
   auditRoutes(app, deps);
+  reportRoutes(app, deps);
   // Every operation gets a stable id from its method and path: getDomainsByNameDkim ...
   for (const d of app.openAPIRegistry.definitions) {
     if (d.type === 'route') d.route.operationId ??= operationId(d.route.method, d.route.path);
@@ -96,11 +98,12 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     info: {
       title: 'arcline admin API',
       version: '1.0.0',
-      description: 'Domains, users, aliases, DKIM, DNS records, the outbound queue, tokens and the audit log.',
+      description:
+        'Domains, users, aliases, DKIM, DNS records, the outbound queue, tokens, the audit log and the TLS and DMARC reports received.',
       license: { name: 'MIT', url: 'https://opensource.org/licenses/MIT' },
     },
     servers: [{ url: '/' }],
-    tags: ['auth', 'summary', 'domains', 'users', 'aliases', 'queue', 'tokens', 'audit'].map((name) => ({
+    tags: ['auth', 'summary', 'domains', 'users', 'aliases', 'queue', 'tokens', 'audit', 'reports'].map((name) => ({
       name,
       description: `${name[0]?.toUpperCase()}${name.slice(1)}`,
     })),

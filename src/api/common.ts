@@ -15,6 +15,7 @@ import type { DnsLookups } from '../dns/published.ts';
 import type { DkimAlgorithm, DkimKeys } from '../hygiene/dkim-keys.ts';
 import type { MtaStsSettings } from '../hygiene/mta-sts.ts';
 import type { QueueBackend } from '../queue/types.ts';
+import type { ReceivedReports } from '../reports/received.ts';
 import type { MailStore } from '../store/types.ts';
 
 /** The caller of a request, once authenticated. */
@@ -48,6 +49,8 @@ export interface ApiDeps {
   readonly dns: DnsLookups;
   /** `arcline check` of one domain (check/report.ts runChecks), with the server's checks. */
   readonly check: (domain: string) => Promise<CheckReport>;
+  /** The reports other operators sent to a mailbox of ours (reports/received.ts). */
+  readonly received: ReceivedReports;
   /** Counters for the summary (process start, SMTP messages, deliveries). */
   readonly stats: () => Promise<{ since: Date; accepted: number; rejected: number; delivered: number }>;
 }

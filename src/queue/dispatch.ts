@@ -338,8 +338,9 @@ export class Dispatcher {
 
   /** Delivers a bounce or delay notice (null sender) to `sender`: into the local mailbox when
    *  the address is ours, else through the queue; for an SRS sender of ours (a forwarded copy),
-   *  to the address it stands for. Resolves once durable. */
-  async notice(sender: string, dsn: Buffer, logId: string): Promise<void> {
+   *  to the address it stands for. Resolves once durable. `tag`: the queued part's
+   *  (TLS_REPORT_TAG for a TLS report). */
+  async notice(sender: string, dsn: Buffer, logId: string, tag: string | null = null): Promise<void> {
     const to = await this.#rewriter.bounceAddress(sender);
     const addr = parseAddress(to);
     if (!addr) {
@@ -371,6 +372,7 @@ export class Dispatcher {
       message: msg,
       origin: 'dsn',
       logId: id,
+      tag,
     });
     this.#log.info({ msg_id: id, about: logId, to, local: local.length, remote: remote.length }, 'notice queued');
   }

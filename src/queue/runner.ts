@@ -44,6 +44,7 @@ import {
   type QueuedRecipient,
   type RecipientOutcome,
   type ReleaseResult,
+  TLS_REPORT_TAG,
 } from './types.ts';
 
 /** Delivers a DSN to `to` (locally or through the queue with a null sender). Resolves once durable. */
@@ -338,7 +339,9 @@ export class QueueRunner {
     // RFC 8461 §5: the policy of the recipient domain, looked up beside the MX records; mail
     // through a relay is the relay's to protect.
     const stsLog = (fields: Record<string, unknown>, msg: string) => log.warn(fields, msg);
-    const policy = relay ? null : (this.#d.mtaSts?.policyFor(job.domain, stsLog) ?? null);
+    // RFC 8460 §5.3: a TLS report of ours goes despite TLS failures, and is not reported.
+    const tlsReport = job.message.tag === TLS_REPORT_TAG;
+    const policy = relay || tlsReport ? null : (this.#d.mtaSts?.policyFor(job.domain, stsLog) ?? null);
     const route: Route = relay
       ? await resolveHostRoute(resolver, relay.host, { port: relay.port, ipv6: d.ipv6 })
       : await resolveRoute(resolver, job.domain, {
@@ -391,7 +394,7 @@ export class QueueRunner {
           plan.transport,
           this.#connections,
         );
-        if (!relay && tried.sessions.length > 0) {
+        if (!relay && !tlsReport && tried.sessions.length > 0) {
           const problem = applied ? null : (this.#d.mtaSts?.problem(job.domain) ?? null);
           this.#d.tlsSessions?.(job.domain, applied, problem, tried.sessions);
         }

@@ -19,6 +19,12 @@ export type QueueId = string & { readonly __brand: 'QueueId' };
 /** Where a queued message came from (logs, metrics, `queue list`). */
 export type QueueOrigin = 'submission' | 'forward' | 'dsn';
 
+/** The tag of a TLS report we send (RFC 8460 §5.3: "sending MTAs MUST deliver reports despite
+ *  any TLS-related failures and SHOULD NOT include this SMTP session in the next report"): the
+ *  runner applies no MTA-STS policy to it (opportunistic TLS, plaintext if the handshake fails)
+ *  and does not count its sessions. */
+export const TLS_REPORT_TAG = 'tls-report';
+
 export interface OutboundRecipient {
   /** Normalised address (punycode domain). */
   readonly address: string;

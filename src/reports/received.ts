@@ -15,6 +15,24 @@ import type { Mailboxes, MessageBody } from '../store/mailboxes.ts';
 import { type ReceivedReport as DmarcReport, reportsInMessage } from './dmarc-parse.ts';
 import { readReport, reportParts, type ReceivedReport as TlsReport } from './tlsrpt-parse.ts';
 
+/** What the admin API reads (api/reports.ts): bound to the server's directory and store. */
+export interface ReceivedReports {
+  mailbox(address?: string): Promise<{ account: AccountId; address: string }>;
+  tls(account: AccountId, days: number): Promise<{ reports: TlsReport[]; unreadable: number }>;
+  dmarc(account: AccountId, days: number): Promise<{ reports: DmarcReport[]; unreadable: number }>;
+}
+
+export function receivedReports(
+  directory: Pick<Directory, 'postmasterDomain' | 'resolveRecipient'> & Pick<DirectoryAdmin, 'getUser'>,
+  accounts: Mailboxes,
+): ReceivedReports {
+  return {
+    mailbox: (address) => reportMailbox(directory, address),
+    tls: (account, days) => receivedTlsReports(accounts, account, days),
+    dmarc: (account, days) => receivedDmarcReports(accounts, account, days),
+  };
+}
+
 /** The account of `address` (a user or an address delivering to one), or of postmaster@ the
  *  first domain; NOT_FOUND when there is none. */
 export async function reportMailbox(

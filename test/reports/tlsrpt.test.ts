@@ -12,7 +12,8 @@
 // Then the report task runs for that day (its clock a day on): each domain's `_smtp._tls` record
 // sends its report to a mailto: sink (a fake MX of reports.test), an https: sink (a loopback
 // HTTPS server with a certificate of the test CA) and a mailbox of ours, where
-// `arcline reports tls` reads it. The JSON is validated against test/fixtures/tlsrpt/
+// `arcline reports tls` reads it; reports.test's own MTA-STS policy would refuse its MX, but a
+// report goes all the same and is not counted (§5.3). The JSON is validated against test/fixtures/tlsrpt/
 // report.schema.json (RFC 8460 §4) by python3-jsonschema; the counts match the connections.
 
 import assert from 'node:assert/strict';
@@ -62,7 +63,7 @@ before(async () => {
   mxs.nofetch = await startFakeMx({ host: '127.0.0.7', port });
   mxs.webpki = await startFakeMx({ host: '127.0.0.8', port });
   const hosts = await ca.issue([
-    ...['enforce', 'badcert', 'strict', 'nofetch'].map((d) => `mta-sts.${d}.test`),
+    ...['enforce', 'badcert', 'strict', 'nofetch', 'reports'].map((d) => `mta-sts.${d}.test`),
     'rua.reports.test',
   ]);
   https = createServer(hosts, (req, res) => {
@@ -83,7 +84,10 @@ before(async () => {
           ? policyText('testing', 'mx.badcert.test')
           : host === 'mta-sts.strict.test' || host === 'mta-sts.webpki.test'
             ? policyText('enforce', `mx.${host.split('.')[1]}.test`)
-            : null;
+            : // The reports' own destination: a policy its MX does not match (§5.3 below).
+              host === 'mta-sts.reports.test'
+              ? policyText('enforce', 'mx.elsewhere.test')
+              : null;
     if (req.url !== '/.well-known/mta-sts.txt' || !text) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'text/plain' }).end(text);
   });
@@ -118,7 +122,7 @@ before(async () => {
       name: `_smtp._tls.${d}.test`,
       text: `v=TLSRPTv1; rua=${uris}`,
     })),
-    ...['enforce', 'badcert', 'strict', 'nofetch', 'webpki'].flatMap((d) => [
+    ...['enforce', 'badcert', 'strict', 'nofetch', 'webpki', 'reports'].flatMap((d) => [
       { type: 'TXT' as const, name: `_mta-sts.${d}.test`, text: 'v=STSv1; id=1' },
       { type: 'A' as const, name: `mta-sts.${d}.test`, address: '127.0.0.1' },
     ]),
@@ -131,7 +135,7 @@ before(async () => {
     `[delivery]\nport = ${port}\nretry_schedule = ["1h"]\n[dns]\nservers = ["${dns.address}"]\n` +
     `[mta_sts_outbound]\npolicy_port = ${httpsPort}\nca_file = "${caFile}"\nfetch_timeout = "5s"\n` +
     `[tls_reports]\norganization = "Arcline Test"\ncontact = "tls@mx.test.example"\nca_file = "${caFile}"\n`;
-  t = await startTestServer({ submission: true, extra, dir });
+  t = await startTestServer({ submission: true, http: true, extra, dir });
   await t.admin.ops.addDomain('example.test');
   // Our hostname as a domain of ours: its DKIM key signs the reports (§5.3).
   await t.admin.ops.addDomain('mx.test.example');
@@ -197,9 +201,13 @@ test('sessions counted per domain and policy; the day reported by mail, HTTPS an
   // The same day is never reported twice: again, now or by another handle on the store.
   assert.deepEqual((await reporting.reporter.run(Date.now() + 86_400_000 + 120_000)).days, []);
 
-  // The mailto: sink (reports.test's MX): one message per domain.
+  // The mailto: sink (reports.test's MX): one message per domain. reports.test's MTA-STS policy
+  // (enforce, its MX not in it) would defer any other mail: §5.3, reports go despite TLS
+  // failures, and their sessions are not counted for the next report.
   const mails = await mxs.reports?.waitFor(7);
   assert.ok(mails);
+  await reporting.recorder.flush();
+  assert.ok(!(await reporting.store.countsFor(today)).some((c) => c.domain === 'reports.test'));
   const byDomain = new Map<string, { json: ReportJson; data: Buffer }>();
   for (const m of mails) {
     assert.equal(m.from, '', 'a null sender (§5.3)');
@@ -349,4 +357,35 @@ test('sessions counted per domain and policy; the day reported by mail, HTTPS an
     String(mxs.notls?.connections),
     `starttls-not-supported=${mxs.notls?.connections}`,
   ]);
+
+  // The admin API sums the same (api/reports.ts); the mailbox's own user may read it, another
+  // domain's admin may not.
+  const api = async (token: string, query: string) => {
+    const r = await fetch(`http://127.0.0.1:${t.server.http[0]?.port}/api/v1/reports/tls?${query}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return { status: r.status, body: (await r.json()) as Record<string, unknown> & { rows: unknown[] } };
+  };
+  const admin = (await t.admin.access.create({ role: { kind: 'admin' } })).token;
+  const own = (await t.admin.access.create({ role: { kind: 'user', user: 'reports@example.test' } })).token;
+  const other = (await t.admin.access.create({ role: { kind: 'domain', domain: 'mx.test.example' } })).token;
+  const got = await api(admin, 'mailbox=reports@example.test&days=2');
+  assert.equal(got.status, 200, JSON.stringify(got.body));
+  assert.equal(got.body.reports, 2);
+  assert.equal(got.body.unreadable, 0);
+  assert.deepEqual(
+    got.body.rows.find((r) => (r as { domain: string }).domain === 'notls.test'),
+    {
+      organization: 'Arcline Test',
+      domain: 'notls.test',
+      reports: 1,
+      successes: 0,
+      failures: mxs.notls?.connections,
+      byResult: { 'starttls-not-supported': mxs.notls?.connections },
+    },
+  );
+  assert.equal((await api(own, 'mailbox=reports@example.test&days=2')).status, 200);
+  assert.equal((await api(other, 'mailbox=reports@example.test&days=2')).status, 403);
+  assert.equal((await api(admin, 'mailbox=nobody@example.test')).status, 404);
+  assert.equal((await api(admin, 'days=0')).status, 400);
 });
