@@ -8,8 +8,10 @@ import { duration } from './fields.ts';
 export const dmarcReportsSection = z
   .strictObject({
     /** Record the DMARC evaluations of inbound mail whose domain asks for aggregate reports
-     *  (rua), and send each domain its report for every UTC day. Off by default. */
-    enabled: z.boolean().default(false),
+     *  (rua), and send each domain its report for every UTC day. On by default, as the TLS
+     *  reports ([tls_reports]): a receiver that reports is what lets domain owners move to
+     *  p=reject safely. */
+    enabled: z.boolean().default(true),
     /** report_metadata org_name: who we are; empty (the default): the hostname. */
     org_name: z.string().max(200).default(''),
     /** report_metadata email, and the From: of the reports; empty (the default):
