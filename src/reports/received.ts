@@ -2,9 +2,12 @@
 // from a mailbox of ours for `arcline reports` (cli/reports.ts) and the admin API
 // (api/reports.ts): the mailbox's INBOX through the store's interface (store/mailboxes.ts),
 // each recent message's report parts parsed within bounds by the pure parsers
-// (tlsrpt-parse.ts, dmarc-parse.ts). The default mailbox is postmaster@ of the first domain
+// (tlsrpt-parse.ts, dmarc-parse.ts) in a worker thread (parse-worker.ts: inflating and parsing a
+// large report takes seconds, which must not stall the server under an API request), one
+// message at a time (memory: one message and the parsed reports). The default mailbox is postmaster@ of the first domain
 // (the address `arcline dns-records` suggests for rua). See docs/delivery.md.
 
+import { Worker } from 'node:worker_threads';
 import { parseAddress } from '../core/address.ts';
 import { ArclineError } from '../core/errors.ts';
 import type { AccountId } from '../core/ids.ts';
@@ -12,8 +15,9 @@ import { LIMITS } from '../core/limits.ts';
 import type { Directory, DirectoryAdmin } from '../directory/types.ts';
 import { readRange } from '../mime/reader.ts';
 import type { Mailboxes, MessageBody } from '../store/mailboxes.ts';
-import { type ReceivedReport as DmarcReport, reportsInMessage } from './dmarc-parse.ts';
-import { readReport, reportParts, type ReceivedReport as TlsReport } from './tlsrpt-parse.ts';
+import type { ReceivedReport as DmarcReport } from './dmarc-parse.ts';
+import type { ParseRequest, ParseResponse } from './parse-worker.ts';
+import type { ReceivedReport as TlsReport } from './tlsrpt-parse.ts';
 
 /** What the admin API reads (api/reports.ts): bound to the server's directory and store. */
 export interface ReceivedReports {
@@ -90,18 +94,8 @@ export async function receivedTlsReports(
   days: number,
   now = Date.now(),
 ): Promise<{ reports: TlsReport[]; unreadable: number }> {
-  const reports: TlsReport[] = [];
-  let unreadable = 0;
   const limits = { max: LIMITS.tlsReports.maxMessagesScanned, maxBytes: LIMITS.tlsReports.maxReportBytes * 2 };
-  await eachRecent(accounts, account, now - days * 86_400_000, limits, async (body) => {
-    const bytes = await readRange(body, 0, body.size);
-    for (const part of await reportParts(bytes)) {
-      const read = readReport(part);
-      if (read.ok) reports.push(read.report);
-      else unreadable++;
-    }
-  });
-  return { reports, unreadable };
+  return parsed<TlsReport>('tls', accounts, account, now - days * 86_400_000, limits);
 }
 
 /** The DMARC aggregate reports received in the last `days`; `unreadable`: attachments that did
@@ -112,13 +106,50 @@ export async function receivedDmarcReports(
   days: number,
   now = Date.now(),
 ): Promise<{ reports: DmarcReport[]; unreadable: number }> {
-  const reports: DmarcReport[] = [];
-  let unreadable = 0;
   const limits = { max: LIMITS.dmarcReports.maxMessages, maxBytes: LIMITS.dmarcReports.maxAttachmentBytes * 2 };
-  await eachRecent(accounts, account, now - days * 86_400_000, limits, async (body) => {
-    const found = await reportsInMessage(body, body.size);
-    reports.push(...found.reports);
-    unreadable += found.errors.length;
+  return parsed<DmarcReport>('dmarc', accounts, account, now - days * 86_400_000, limits);
+}
+
+/** The reports of `kind` in the recent messages, each message parsed by one worker thread
+ *  started for this call (and ended with it). */
+async function parsed<R>(
+  kind: ParseRequest['kind'],
+  accounts: Mailboxes,
+  account: AccountId,
+  sinceMs: number,
+  limits: { readonly max: number; readonly maxBytes: number },
+): Promise<{ reports: R[]; unreadable: number }> {
+  const reports: R[] = [];
+  let unreadable = 0;
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  const worker = new Worker(new URL(`./parse-worker.${ext}`, import.meta.url));
+  let next = 1;
+  const waiting = new Map<number, (r: ParseResponse) => void>();
+  let failed: ((e: Error) => void) | null = null;
+  const died = new Promise<never>((_, reject) => {
+    failed = reject;
   });
+  died.catch(() => {});
+  worker.on('message', (r: ParseResponse) => {
+    waiting.get(r.id)?.(r);
+    waiting.delete(r.id);
+  });
+  worker.on('error', (e) => failed?.(e));
+  worker.on('exit', (code) => failed?.(new Error(`report parser exited (${code})`)));
+  try {
+    await eachRecent(accounts, account, sinceMs, limits, async (body) => {
+      const bytes = await readRange(body, 0, body.size);
+      const id = next++;
+      const answer = new Promise<ParseResponse>((resolve) => waiting.set(id, resolve));
+      const req: ParseRequest = { id, kind, bytes };
+      worker.postMessage(req);
+      const r = await Promise.race([answer, died]);
+      reports.push(...(r.reports as R[]));
+      unreadable += r.unreadable;
+    });
+  } finally {
+    failed = null;
+    await worker.terminate();
+  }
   return { reports, unreadable };
 }
