@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Resolver } from 'node:dns/promises';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
@@ -80,7 +81,8 @@ async function sendOne(d: DmarcSenderDeps, domain: string, day: string): Promise
     policyPublished(domain, report.record),
     report.rows as DmarcRow[],
   );
-  const gz = gzipSync(xml);
+  // zlib's thread pool, not the event loop (a 10,000-row report is megabytes of XML).
+  const gz = await promisify(gzip)(xml);
   const fileName = reportFileName(receiver, domain, begin, end);
   const to: string[] = [];
   const skipped: { to: string; why: string }[] = [];

@@ -11,7 +11,8 @@ import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { getCACertificates } from 'node:tls';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
@@ -104,7 +105,7 @@ export class TlsReporter {
         domain,
         counts,
       );
-      const gzipped = gzipSync(Buffer.from(JSON.stringify(json)));
+      const gzipped = await promisify(gzip)(Buffer.from(JSON.stringify(json)));
       out.reports++;
       for (const uri of rua.slice(0, LIMITS.tlsReports.maxRua)) {
         const fields = { domain, day, report_id: reportId, rua: uri };
