@@ -65,6 +65,9 @@ export class MtaStsPolicies {
   readonly #failed = new Map<string, number>();
   /** Background refreshes under way, one per domain. */
   readonly #refreshing = new Map<string, Promise<void>>();
+  /** Each fetch under way, to cut off at close. */
+  readonly #fetches = new Set<() => void>();
+  #closed = false;
   readonly #now: () => number;
   /** Every trusted CA: the system's and the configured ones (`ca` replaces Node's defaults). */
   readonly ca: readonly string[];
@@ -140,6 +143,7 @@ export class MtaStsPolicies {
       this.#failed.delete(domain);
       this.#problems.delete(domain);
       this.#remember(domain, policy);
+      if (this.#closed) return policy;
       await this.#o.cache.put(domain, policy).catch((e: unknown) => {
         log({ err: errorMessage(e) }, 'MTA-STS: could not save the policy');
       });
@@ -172,7 +176,11 @@ export class MtaStsPolicies {
     }
   }
 
+  /** Stops: fetches under way (a refresh in the background) are cut off rather than waited
+   *  for (up to fetch_timeout each), so a stop is never held up by a slow policy host. */
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const cut of this.#fetches) cut();
     await Promise.all(this.#refreshing.values());
     await this.#o.cache.close();
   }
@@ -236,6 +244,7 @@ export class MtaStsPolicies {
           });
           res.on('end', () => {
             clearTimeout(timer);
+            fetches.delete(cut);
             resolve(Buffer.concat(chunks).toString('utf8'));
           });
           res.on('error', fail);
@@ -245,9 +254,14 @@ export class MtaStsPolicies {
       const timer = setTimeout(() => fail(new Error(`policy fetch from ${host} timed out`)), this.#o.fetchTimeoutMs);
       function fail(e: Error): void {
         clearTimeout(timer);
+        fetches.delete(cut);
         req.destroy();
         reject(e);
       }
+      const fetches = this.#fetches;
+      const cut = () => fail(new Error(`policy fetch from ${host} cut off: stopping`));
+      if (this.#closed) return cut();
+      fetches.add(cut);
       req.on('timeout', () => fail(new Error(`policy fetch from ${host} timed out`)));
       req.on('error', fail);
       req.end();

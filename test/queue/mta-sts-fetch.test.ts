@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -155,4 +155,39 @@ test('a policy in use past half its max_age is refreshed in the background; a fa
   assert.equal(kept?.policy.expires, after?.policy.expires);
   assert.equal(policies.refreshing('fresh.test'), undefined, 'a failed refresh is not retried at once');
   skew = 0;
+});
+
+test('close cuts off a fetch under way instead of waiting for its timeout', async () => {
+  // A policy host that accepts and never answers (not even the TLS handshake).
+  const held: import('node:net').Socket[] = [];
+  const silent = createTcpServer((socket) => held.push(socket));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const resolver = new Resolver({ timeout: 2000, tries: 1 });
+  resolver.setServers([dns.address]);
+  const ownDir = await mkdtemp(join(tmpdir(), 'arcline-stsclose-'));
+  const own = new MtaStsPolicies({
+    resolver,
+    cache: await FilePolicyCache.open(ownDir),
+    fetchTimeoutMs: 60_000,
+    extraCa: [ca.cert],
+    policyPort: (silent.address() as AddressInfo).port,
+  });
+  try {
+    let connected!: () => void;
+    const accepted = new Promise<void>((r) => {
+      connected = r;
+    });
+    silent.once('connection', () => connected());
+    const pending = own.policyFor('good.test', log);
+    await accepted;
+    const t0 = performance.now();
+    await own.close();
+    assert.ok(performance.now() - t0 < 5000, 'close did not wait for the fetch timeout');
+    assert.equal(await pending, null, 'no policy: delivery as without one');
+    assert.match(String(logs.findLast((l) => l.msg === 'MTA-STS: policy fetch failed')?.fields.err), /cut off/);
+  } finally {
+    for (const socket of held) socket.destroy();
+    silent.close();
+    await rm(ownDir, { recursive: true, force: true });
+  }
 });
