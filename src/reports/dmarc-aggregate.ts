@@ -5,6 +5,7 @@
 // one transaction; an inbound SMTP thread posts its rows to the main thread the same way.
 
 import type { DmarcReportFacts } from '../hygiene/authenticate.ts';
+import { utcDay } from './days.ts';
 import type { Disposition } from './dmarc-record.ts';
 
 export interface DmarcRow {
@@ -45,11 +46,6 @@ export function rowKey(r: Omit<DmarcRow, 'count' | 'record' | 'policyDomain' | '
     [r.spfResult.domain, r.spfResult.scope, r.spfResult.result],
     r.aboutReports,
   ]);
-}
-
-/** YYYY-MM-DD of a time, in UTC. */
-export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
 }
 
 /** One evaluation as a row of count 1. */

@@ -16,10 +16,11 @@ import { gzip } from 'node:zlib';
 import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
-import { type DmarcRow, utcDay } from './dmarc-aggregate.ts';
+import { addDays, dayRange, utcDay } from './days.ts';
+import type { DmarcRow } from './dmarc-aggregate.ts';
 import { policyPublished, type ReportUri, reportUris } from './dmarc-record.ts';
 import type { DmarcReportStore } from './dmarc-store.ts';
-import { aggregateXml, dayRange, reportFileName } from './dmarc-xml.ts';
+import { aggregateXml, reportFileName } from './dmarc-xml.ts';
 
 export interface DmarcSenderDeps {
   readonly store: DmarcReportStore;
@@ -44,20 +45,17 @@ export interface SentReport {
   readonly skipped: readonly { readonly to: string; readonly why: string }[];
 }
 
-const DAY_MS = 86_400_000;
-
 /** One round: every complete day not yet reported. Returns what was sent (tests, logs). */
 export async function sendDmarcReports(d: DmarcSenderDeps): Promise<SentReport[]> {
   // A day is complete a little after its end: the counts of its last seconds are still on
   // their way from the recorders (every flush) when it ends.
   const today = utcDay(d.now() - LIMITS.dmarcReports.dayGraceMs);
-  const lastComplete = utcDay(Date.parse(`${today}T00:00:00Z`) - DAY_MS);
-  const keepFrom = utcDay(Date.parse(`${today}T00:00:00Z`) - LIMITS.dmarcReports.keepDays * DAY_MS);
+  const lastComplete = addDays(today, -1);
+  const keepFrom = addDays(today, -LIMITS.dmarcReports.keepDays);
   const mark = await d.store.reportedUpTo();
   if (mark !== null && mark >= lastComplete) return [];
   const sent: SentReport[] = [];
-  for (let t = Date.parse(`${keepFrom}T00:00:00Z`); t <= Date.parse(`${lastComplete}T00:00:00Z`); t += DAY_MS) {
-    const day = utcDay(t);
+  for (let day = keepFrom; day <= lastComplete; day = addDays(day, 1)) {
     if (mark !== null && day <= mark) continue;
     for (const domain of await d.store.domains(day)) {
       const r = await sendOne(d, domain, day);

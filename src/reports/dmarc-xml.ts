@@ -16,12 +16,6 @@ export interface ReportMetadata {
   readonly end: number;
 }
 
-/** Seconds of a UTC day's first and last second. */
-export function dayRange(day: string): { begin: number; end: number } {
-  const begin = Date.parse(`${day}T00:00:00Z`) / 1000;
-  return { begin, end: begin + 86_399 };
-}
-
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the characters XML 1.0 forbids
 const NOT_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g;
 

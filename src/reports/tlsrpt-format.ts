@@ -3,6 +3,7 @@
 // (§4), its file name (§5.1) and the message that carries it (§5.3). No I/O here.
 
 import { encodedWords } from '../core/mime-encode.ts';
+import { dayRange } from './days.ts';
 
 /** RFC 8460 §4.4 result types we can tell apart (DANE's are not ours: we do no DANE). */
 export type ResultType =
@@ -54,16 +55,6 @@ export function countKey(c: Omit<TlsCount, 'count'>): string {
     c.receivingIp,
     c.reasonCode,
   ]);
-}
-
-/** The UTC day of a time, YYYY-MM-DD. */
-export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
-}
-
-/** The day after / before `day` (YYYY-MM-DD). */
-export function addDays(day: string, n: number): string {
-  return utcDay(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000);
 }
 
 /** The MTA-STS policy text as lines (§4.1 policy-string), from what the policy said. */
@@ -228,8 +219,8 @@ export function buildReport(meta: ReportMeta, domain: string, counts: readonly T
 /** §5.1: sender "!" policy-domain "!" begin-timestamp "!" end-timestamp "." extension, the
  *  timestamps in seconds since the epoch; "json.gz" for the gzipped report (§5.2). */
 export function reportFilename(submitter: string, domain: string, day: string): string {
-  const start = Date.parse(`${day}T00:00:00Z`) / 1000;
-  return `${submitter}!${domain}!${start}!${start + 86_399}.json.gz`;
+  const { begin, end } = dayRange(day);
+  return `${submitter}!${domain}!${begin}!${end}.json.gz`;
 }
 
 export interface ReportMessage {

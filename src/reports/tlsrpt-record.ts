@@ -10,6 +10,7 @@ import type { Logger } from '../core/log.ts';
 import type { AppliedPolicy, StsProblem } from '../queue/mta-sts.ts';
 import { matchingHosts } from '../queue/mta-sts.ts';
 import type { TlsSession } from '../queue/transport.ts';
+import { utcDay } from './days.ts';
 import {
   certificateResult,
   countKey,
@@ -17,7 +18,6 @@ import {
   type ResultType,
   stsPolicyLines,
   type TlsCount,
-  utcDay,
 } from './tlsrpt-format.ts';
 import type { TlsReportStore } from './tlsrpt-store.ts';
 

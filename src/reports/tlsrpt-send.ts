@@ -16,15 +16,8 @@ import { gzip } from 'node:zlib';
 import { errorMessage } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
-import {
-  addDays,
-  buildReport,
-  mailtoAddress,
-  parseTlsRptRecord,
-  reportMessage,
-  type TlsCount,
-  utcDay,
-} from './tlsrpt-format.ts';
+import { addDays, utcDay } from './days.ts';
+import { buildReport, mailtoAddress, parseTlsRptRecord, reportMessage, type TlsCount } from './tlsrpt-format.ts';
 import type { TlsReportStore } from './tlsrpt-store.ts';
 
 export interface TlsReporterOptions {
