@@ -21,11 +21,10 @@
 
 import type { Resolver } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
-import { getCACertificates } from 'node:tls';
 import { parsePolicy, resolvePolicy, validateMx } from 'mailauth/lib/mta-sts.js';
 import type { Config } from '../config/schema.ts';
 import { errorMessage } from '../core/errors.ts';
+import { firstAddress, httpsCall, trustedCas } from '../core/https-call.ts';
 import { LIMITS } from '../core/limits.ts';
 import { mtaStsChecks, mtaStsLookups } from '../core/metrics.ts';
 import type { Postgres } from '../db/postgres.ts';
@@ -65,9 +64,8 @@ export class MtaStsPolicies {
   readonly #failed = new Map<string, number>();
   /** Background refreshes under way, one per domain. */
   readonly #refreshing = new Map<string, Promise<void>>();
-  /** Each fetch under way, to cut off at close. */
-  readonly #fetches = new Set<() => void>();
-  #closed = false;
+  /** Aborted at close: cuts off the fetches under way. */
+  readonly #stop = new AbortController();
   readonly #now: () => number;
   /** Every trusted CA: the system's and the configured ones (`ca` replaces Node's defaults). */
   readonly ca: readonly string[];
@@ -75,7 +73,7 @@ export class MtaStsPolicies {
   constructor(o: MtaStsOptions) {
     this.#o = o;
     this.#now = o.now ?? Date.now;
-    this.ca = o.extraCa.length > 0 ? [...getCACertificates('default'), ...o.extraCa] : [];
+    this.ca = trustedCas(o.extraCa);
   }
 
   /** The policy for `domain` now, or null when none applies. Never throws: trouble finding a
@@ -143,7 +141,7 @@ export class MtaStsPolicies {
       this.#failed.delete(domain);
       this.#problems.delete(domain);
       this.#remember(domain, policy);
-      if (this.#closed) return policy;
+      if (this.#stop.signal.aborted) return policy;
       await this.#o.cache.put(domain, policy).catch((e: unknown) => {
         log({ err: errorMessage(e) }, 'MTA-STS: could not save the policy');
       });
@@ -179,8 +177,7 @@ export class MtaStsPolicies {
   /** Stops: fetches under way (a refresh in the background) are cut off rather than waited
    *  for (up to fetch_timeout each), so a stop is never held up by a slow policy host. */
   async close(): Promise<void> {
-    this.#closed = true;
-    for (const cut of this.#fetches) cut();
+    this.#stop.abort();
     await Promise.all(this.#refreshing.values());
     await this.#o.cache.close();
   }
@@ -212,60 +209,29 @@ export class MtaStsPolicies {
    *  status 200 only (no redirects followed), text/plain, bounded body and time. */
   async #fetch(domain: string): Promise<string> {
     const host = `mta-sts.${domain}`;
-    const addresses = await this.#o.resolver.resolve4(host).catch(() => this.#o.resolver.resolve6(host));
-    const address = addresses[0];
-    if (!address) throw new Error(`${host} has no address`);
     const max = LIMITS.mtaSts.maxPolicyBytes;
-    return new Promise<string>((resolve, reject) => {
-      const req = request(
-        {
-          host: address,
-          port: this.#o.policyPort,
-          path: '/.well-known/mta-sts.txt',
-          method: 'GET',
-          servername: host,
-          headers: { host, 'cache-control': 'no-cache' },
-          agent: false,
-          rejectUnauthorized: true,
-          minVersion: 'TLSv1.2',
-          ...(this.ca.length > 0 ? { ca: [...this.ca] } : {}),
-          timeout: this.#o.fetchTimeoutMs,
-        },
-        (res) => {
-          const type = (res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-          if (res.statusCode !== 200) return fail(new Error(`HTTP ${res.statusCode} from ${host}`));
-          if (type !== 'text/plain') return fail(new Error(`Content-Type ${type || '(none)'} from ${host}`));
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > max) return fail(new Error(`policy of ${host} larger than ${max} bytes`));
-            chunks.push(c);
-          });
-          res.on('end', () => {
-            clearTimeout(timer);
-            fetches.delete(cut);
-            resolve(Buffer.concat(chunks).toString('utf8'));
-          });
-          res.on('error', fail);
-        },
-      );
-      // The socket timeout covers idleness only; this bounds the whole fetch.
-      const timer = setTimeout(() => fail(new Error(`policy fetch from ${host} timed out`)), this.#o.fetchTimeoutMs);
-      function fail(e: Error): void {
-        clearTimeout(timer);
-        fetches.delete(cut);
-        req.destroy();
-        reject(e);
-      }
-      const fetches = this.#fetches;
-      const cut = () => fail(new Error(`policy fetch from ${host} cut off: stopping`));
-      if (this.#closed) return cut();
-      fetches.add(cut);
-      req.on('timeout', () => fail(new Error(`policy fetch from ${host} timed out`)));
-      req.on('error', fail);
-      req.end();
+    const { body } = await httpsCall({
+      address: await firstAddress(this.#o.resolver, host),
+      port: this.#o.policyPort,
+      path: '/.well-known/mta-sts.txt',
+      method: 'GET',
+      servername: host,
+      headers: { host, 'cache-control': 'no-cache' },
+      ca: this.ca,
+      timeoutMs: this.#o.fetchTimeoutMs,
+      maxBytes: max,
+      timedOut: `policy fetch from ${host} timed out`,
+      tooLarge: `policy of ${host} larger than ${max} bytes`,
+      cutOff: `policy fetch from ${host} cut off: stopping`,
+      signal: this.#stop.signal,
+      accept: (status, headers) => {
+        const type = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+        if (status !== 200) return new Error(`HTTP ${status} from ${host}`);
+        if (type !== 'text/plain') return new Error(`Content-Type ${type || '(none)'} from ${host}`);
+        return null;
+      },
     });
+    return body.toString('utf8');
   }
 }
 

@@ -7,13 +7,12 @@
 // dropping it).
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
-import { getCACertificates } from 'node:tls';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { errorMessage } from '../core/errors.ts';
+import { firstAddress, httpsCall, trustedCas } from '../core/https-call.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Logger } from '../core/log.ts';
 import { addDays, utcDay } from './days.ts';
@@ -57,7 +56,7 @@ export class TlsReporter {
   constructor(o: TlsReporterOptions) {
     this.#o = o;
     this.#now = o.now ?? Date.now;
-    this.#ca = o.extraCa.length > 0 ? [...getCACertificates('default'), ...o.extraCa] : [];
+    this.#ca = trustedCas(o.extraCa);
   }
 
   /** Reports the complete days not reported yet (at most LIMITS.tlsReports.maxCatchUpDays), as
@@ -155,55 +154,21 @@ export class TlsReporter {
     const url = new URL(uri);
     if (url.protocol !== 'https:') throw new Error('not an https: URI');
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    const addresses =
-      isIP(host) !== 0 ? [host] : await this.#o.resolver.resolve4(host).catch(() => this.#o.resolver.resolve6(host));
-    const address = addresses[0];
-    if (!address) throw new Error(`${host} has no address`);
-    const timeout = LIMITS.tlsReports.httpsTimeoutMs;
-    await new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          host: address,
-          port: url.port ? Number(url.port) : 443,
-          path: `${url.pathname}${url.search}`,
-          method: 'POST',
-          // SNI carries host names only (RFC 6066 §3).
-          ...(isIP(host) === 0 ? { servername: host } : {}),
-          headers: {
-            host: url.host,
-            'content-type': 'application/tlsrpt+gzip',
-            'content-length': String(body.length),
-          },
-          agent: false,
-          rejectUnauthorized: true,
-          minVersion: 'TLSv1.2',
-          ...(this.#ca.length > 0 ? { ca: this.#ca } : {}),
-          timeout,
-        },
-        (res) => {
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > LIMITS.tlsReports.maxHttpsResponseBytes) fail(new Error('answer too large'));
-          });
-          res.on('end', () => {
-            clearTimeout(timer);
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) resolve();
-            else reject(new Error(`HTTP ${status} from ${host}`));
-          });
-          res.on('error', fail);
-        },
-      );
-      const timer = setTimeout(() => fail(new Error(`POST to ${host} timed out`)), timeout);
-      function fail(e: Error): void {
-        clearTimeout(timer);
-        req.destroy();
-        reject(e);
-      }
-      req.on('timeout', () => fail(new Error(`POST to ${host} timed out`)));
-      req.on('error', fail);
-      req.end(body);
+    const named = isIP(host) === 0;
+    const { status } = await httpsCall({
+      address: named ? await firstAddress(this.#o.resolver, host) : host,
+      port: url.port ? Number(url.port) : 443,
+      path: `${url.pathname}${url.search}`,
+      method: 'POST',
+      servername: named ? host : null,
+      headers: { host: url.host, 'content-type': 'application/tlsrpt+gzip', 'content-length': String(body.length) },
+      body,
+      ca: this.#ca,
+      timeoutMs: LIMITS.tlsReports.httpsTimeoutMs,
+      maxBytes: LIMITS.tlsReports.maxHttpsResponseBytes,
+      timedOut: `POST to ${host} timed out`,
+      tooLarge: 'answer too large',
     });
+    if (status < 200 || status >= 300) throw new Error(`HTTP ${status} from ${host}`);
   }
 }
