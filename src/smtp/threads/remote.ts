@@ -54,7 +54,6 @@ export class ThreadStore implements MailStore {
   readonly #rpc: Rpc;
   readonly #maildir: MailStore;
   readonly #post: (m: FromThread) => void;
-  #notes: DeliveredNote[] = [];
 
   constructor(rpc: Rpc, maildir: MailStore, post: (m: FromThread) => void) {
     this.#rpc = rpc;
@@ -70,17 +69,19 @@ export class ThreadStore implements MailStore {
     return this.#rpc.call<number>({ op: 'usage', account });
   }
 
+  /** The main thread is told of the copies before the caller can answer 250: a client that
+   *  then asks the main thread (JMAP Email/changes, IMAP) finds them (a note posted on a later
+   *  turn could arrive after the client's next request). */
   async deliver(targets: readonly DeliveryTarget[], msg: SpooledMessage): Promise<readonly DeliveredCopy[]> {
     const copies = await this.#maildir.deliver(targets, msg);
-    if (this.#notes.length === 0) setImmediate(() => this.#flush());
-    for (const c of copies) this.#notes.push({ account: c.account, mailbox: c.mailbox, size: c.size, path: c.path });
+    const notes: DeliveredNote[] = copies.map((c) => ({
+      account: c.account,
+      mailbox: c.mailbox,
+      size: c.size,
+      path: c.path,
+    }));
+    if (notes.length > 0) this.#post({ t: 'delivered', copies: notes });
     return copies;
-  }
-
-  #flush(): void {
-    if (this.#notes.length === 0) return;
-    this.#post({ t: 'delivered', copies: this.#notes });
-    this.#notes = [];
   }
 
   createAccount(): Promise<void> {
@@ -92,7 +93,6 @@ export class ThreadStore implements MailStore {
   }
 
   async close(): Promise<void> {
-    this.#flush();
     await this.#maildir.close();
   }
 }

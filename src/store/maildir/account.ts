@@ -60,6 +60,9 @@ export class MaildirAccounts implements Mailboxes {
   readonly #log: Logger | undefined;
   /** watchAccount() listeners, deliveries not indexed yet (maildir/account-watch.ts). */
   readonly #watch: AccountWatch;
+  /** Per account, the indexing of deliveries started by notifyDelivered and not done yet:
+   *  indexDeliveries waits for them (a client asking right after the 250 sees the message). */
+  readonly #indexing = new Map<AccountId, Set<Promise<unknown>>>();
   #search: SearchService | null = null;
 
   constructor(root: string, index: MailIndexBackend, syncer: DirSyncer, log?: Logger, feed?: ChangeFeed) {
@@ -496,11 +499,26 @@ export class MaildirAccounts implements Mailboxes {
     const m = this.#open.get(`${account}\0${canonical}`);
     const watched = this.#watch.watched(account);
     m?.markDirty(sub);
-    if (m && (m.subscribers > 0 || watched)) m.refresh().catch(() => {});
+    if (m && (m.subscribers > 0 || watched)) this.#pending(account, m.refresh());
     // Someone watches the account (JMAP push): the delivery is indexed now, so its journal
     // entry (and the watchers' notification) comes at once, not when a session opens INBOX.
-    else if (watched) this.#index1(account, canonical).catch(() => {});
+    else if (watched) this.#pending(account, this.#index1(account, canonical));
     else this.#watch.delivered(account, canonical);
+  }
+
+  /** Keeps `p` among the account's indexing under way until it settles (errors ignored, as before). */
+  #pending(account: AccountId, p: Promise<unknown>): void {
+    const quiet = p.catch(() => {});
+    let set = this.#indexing.get(account);
+    if (!set) {
+      set = new Set();
+      this.#indexing.set(account, set);
+    }
+    set.add(quiet);
+    void quiet.then(() => {
+      set.delete(quiet);
+      if (set.size === 0 && this.#indexing.get(account) === set) this.#indexing.delete(account);
+    });
   }
 
   /** Shared index: indexes a batch of this node's deliveries to one mailbox (DeliveryBatches). */
@@ -552,6 +570,8 @@ export class MaildirAccounts implements Mailboxes {
   async indexDeliveries(account: AccountId): Promise<void> {
     // Shared index: this node's deliveries are indexed as they come; wait for those under way.
     await this.#deliveries.settledAccount(account);
+    // Local deliveries being indexed (an open or watched mailbox): done before the journal is read.
+    await Promise.all(this.#indexing.get(account) ?? []);
     for (const name of this.#watch.takeDelivered(account)) {
       await this.#index1(account, name).catch((e: unknown) => {
         if (!isArclineError(e, 'NOT_FOUND')) throw e;
